@@ -1,0 +1,31 @@
+# Two entry points do all set-up on a fresh machine with only python3:
+#   make demo   - the whole pipeline against the embedded sandbox
+#   make test   - the test suite
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test bench install clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.installed: pyproject.toml uv.lock $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv)
+	$(UV) sync --locked --python python3
+	touch $@
+
+install: .venv/.installed
+
+demo: install
+	.venv/bin/cdr demo
+
+test: install
+	.venv/bin/python -m pytest
+
+bench: install
+	.venv/bin/python -m bench
+
+clean:
+	rm -rf .venv .tools
