@@ -102,3 +102,23 @@ NULLABLE: dict[RecordType, frozenset[str]] = {
 
 CREATED_AT = "created_at"
 UPDATED_AT = "updated_at"
+
+# `/v2/reports/usage` as landed for reconciliation: one row per UTC date, country,
+# direction and currency of one product. `billed_duration_secs` is for calls only,
+# `parts` for messages only.
+USAGE_DIMENSIONS: tuple[str, ...] = ("date", "country_code", "direction", "currency")
+USAGE_METRICS: dict[RecordType, tuple[str, ...]] = {
+    "cdrs": ("count", "billed_duration_secs", "cost"),
+    "mdrs": ("count", "parts", "cost"),
+}
+USAGE_SCHEMA: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "product": pl.String(),
+    "country_code": pl.String(),
+    "direction": pl.String(),
+    "currency": pl.String(),
+    "count": pl.Int64(),
+    "billed_duration_secs": pl.Int64(),
+    "parts": pl.Int64(),
+    "cost": MONEY,
+}
