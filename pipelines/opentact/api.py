@@ -8,9 +8,13 @@ timestamps become UTC datetimes (ms), money becomes exact decimals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
+import orjson
 import polars as pl
+
+from pipelines.dates import Window, format_utc
 
 RecordType = Literal["cdrs", "mdrs"]
 RECORD_TYPES: tuple[RecordType, ...] = ("cdrs", "mdrs")
@@ -122,3 +126,148 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "parts": pl.Int64(),
     "cost": MONEY,
 }
+
+# --- Value rules of the records (checked by `pipelines.opentact.records`) ---------------
+
+RECORD_TYPE_VALUES: dict[RecordType, str] = {"cdrs": "call", "mdrs": "message"}
+
+ENUMS: dict[RecordType, dict[str, frozenset[str]]] = {
+    "cdrs": {
+        "direction": frozenset({"inbound", "outbound"}),
+        "number_type": frozenset({"local", "mobile", "toll_free", "premium"}),
+        "status": frozenset({"answered", "busy", "no_answer", "failed", "cancelled"}),
+    },
+    "mdrs": {
+        "direction": frozenset({"inbound", "outbound"}),
+        "message_type": frozenset({"sms", "mms"}),
+        "encoding": frozenset({"gsm7", "ucs2"}),
+        "status": frozenset(
+            {
+                "queued",
+                "sent",
+                "delivered",
+                "delivery_failed",
+                "delivery_unconfirmed",
+                "received",
+                "gateway_rejected",
+            }
+        ),
+    },
+}
+
+# String columns with a fixed form, by lake column; the forms are defined in records.py.
+FORMATS: dict[RecordType, dict[str, str]] = {
+    "cdrs": {
+        "id": "uuid",
+        "call_session_id": "uuid",
+        "connection_id": "uuid",
+        "cli": "e164",
+        "cld": "e164",
+        "country_code": "country",
+        "country_calling_code": "calling_code",
+        "hangup_cause": "snake_case",
+        "currency": "currency",
+    },
+    "mdrs": {
+        "id": "uuid",
+        "messaging_profile_id": "uuid",
+        "cli": "e164",
+        "cld": "e164",
+        "country_code": "country",
+        "currency": "currency",
+    },
+}
+
+# Inclusive bounds of integer columns (beyond their lake type's own range).
+INT_BOUNDS: dict[RecordType, dict[str, tuple[int, int]]] = {
+    "cdrs": {
+        "sip_response_code": (100, 699),
+        "duration_secs": (0, 2**63 - 1),
+        "billed_duration_secs": (0, 2**63 - 1),
+        "billing_initial_secs": (0, 2**31 - 1),
+        "billing_increment_secs": (0, 2**31 - 1),
+    },
+    "mdrs": {"parts": (1, 2**31 - 1)},
+}
+
+# --- Query syntax ------------------------------------------------------------------------
+
+AUTHORIZATION = "Authorization"
+RETRY_AFTER = "retry-after"
+RATELIMIT_REMAINING = "x-ratelimit-remaining"
+RATELIMIT_RESET = "x-ratelimit-reset"  # seconds until the rate-limit window resets
+
+# Oldest first, ties by id: a stable order for paging a frozen window.
+LISTING_SORT: tuple[str, ...] = (CREATED_AT, "id")
+
+
+def bearer(api_key: str) -> str:
+    """An API key -> the value of the Authorization header."""
+    return f"Bearer {api_key}"
+
+
+def _created_between(window: Window) -> list[tuple[str, str]]:
+    return [
+        (f"filter[{CREATED_AT}][gte]", format_utc(window.start)),
+        (f"filter[{CREATED_AT}][lt]", format_utc(window.end)),
+    ]
+
+
+def _page(page_number: int, page_size: int) -> list[tuple[str, str]]:
+    return [("page[number]", str(page_number)), ("page[size]", str(page_size))]
+
+
+def listing_params(window: Window, page_number: int, page_size: int) -> list[tuple[str, str]]:
+    """A window and page -> query parameters listing records created in it, oldest first."""
+    sort = [("sort[]", field) for field in LISTING_SORT]
+    return _created_between(window) + sort + _page(page_number, page_size)
+
+
+def usage_params(
+    kind: RecordType, window: Window, dimensions: tuple[str, ...], page_number: int, page_size: int
+) -> list[tuple[str, str]]:
+    """A product, window and dimensions -> query parameters of the usage aggregate."""
+    return [
+        ("product", USAGE_PRODUCTS[kind]),
+        ("dimensions", ",".join(dimensions)),
+        ("metrics", ",".join(USAGE_METRICS[kind])),
+        *_created_between(window),
+        *_page(page_number, page_size),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PageMeta:
+    """The `meta` of a listing response."""
+
+    page_number: int
+    page_size: int
+    total_pages: int
+    total_results: int
+
+
+def parse_envelope(body: object) -> tuple[list[object], PageMeta]:
+    """A decoded response body -> its records and meta; ValueError if it is not an envelope."""
+    if not isinstance(body, dict):
+        raise ValueError("response body is not a JSON object")
+    data, meta = body.get("data"), body.get("meta")
+    if not isinstance(data, list) or not isinstance(meta, dict):
+        raise ValueError("response body has no `data` list and `meta` object")
+    numbers = []
+    for name in ("page_number", "page_size", "total_pages", "total_results"):
+        value = meta.get(name)
+        if type(value) is not int or value < 0:
+            raise ValueError(f"response meta.{name} is not a non-negative integer: {value!r}")
+        numbers.append(value)
+    return data, PageMeta(*numbers)
+
+
+def error_summary(body: bytes) -> str:
+    """An error response body -> 'detail (parameter: ...)' of its first error, or its text."""
+    try:
+        first = orjson.loads(body)["errors"][0]
+        detail = str(first.get("detail") or first.get("title") or "")
+        parameter = (first.get("source") or {}).get("parameter")
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return body[:200].decode("utf-8", "replace").strip() or "(empty body)"
+    return f"{detail} (parameter: {parameter})" if parameter else detail
