@@ -1,9 +1,77 @@
-"""Date literals -> exact UTC windows (pendulum); date-time parsing and formatting."""
+"""Date literals -> exact UTC windows (pendulum); date-time parsing and formatting.
+
+The first stage of every sync: `this_month` or `last_7_days` becomes a half-open
+UTC window `[start, end)` according to the table in reports_api_contract.md. Days,
+weeks and months are calendar units in an IANA time zone (bounds are local
+midnights, so a day across a DST change lasts 23 or 25 hours); hours are real hours.
+The clock is always a parameter (`now=`): nothing here reads the current time.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
+
+import pendulum
+
+from pipelines.errors import UsageError
+
+UTC = timezone.utc
+
+WEEK_STARTS: tuple[str, ...] = ("monday", "sunday")
+
+# In the contract's order; N is a positive decimal integer.
+LITERAL_FORMS: tuple[str, ...] = (
+    "today",
+    "yesterday",
+    "tomorrow",
+    "this_week",
+    "last_week",
+    "next_week",
+    "this_month",
+    "last_month",
+    "next_month",
+    "last_N_hours",
+    "next_N_hours",
+    "last_N_days",
+    "next_N_days",
+    "last_N_weeks",
+    "next_N_weeks",
+)
+
+DATETIME_FORMS: tuple[str, ...] = (
+    "YYYY-MM-DDThh:mm:ss.fffZ",
+    "YYYY-MM-DDThh:mm:ssZ",
+    "YYYY-MM-DDThh:mmZ",
+    "the same with -00, -0000 or -00:00 (or any offset like +05:30) instead of Z",
+    "YYYY-MM-DD",
+)
+
+_LITERALS_HELP = (
+    "valid date literals: " + ", ".join(LITERAL_FORMS) + " (N a positive integer, e.g. last_7_days)"
+)
+_DATETIMES_HELP = "accepted date-time forms: " + "; ".join(DATETIME_FORMS)
+
+# [0-9] rather than \d: \d also matches non-ASCII digits, which int() would accept.
+# The zone designator is mandatory whenever a time is given: naive times are refused.
+_DATETIME_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(?:(Z)|([+-])([0-9]{2})(?::?([0-9]{2}))?))?"
+)
+_NAIVE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?")
+
+_RELATIVE_RE = re.compile(r"(last|next)_(.*)_(hours|days|weeks)")
+_N_RE = re.compile(r"[1-9][0-9]*")
+# Far beyond any real window (10^12 hours is 114 million years) yet small enough that
+# int() never meets Python's 4300-digit conversion limit; arithmetic catches the rest.
+_MAX_N_DIGITS = 12
+
+
+def valid_forms() -> tuple[str, ...]:
+    """The date literal forms, in the contract's order, for help texts and errors."""
+    return LITERAL_FORMS
 
 
 def format_utc(moment: datetime) -> str:
@@ -27,3 +95,242 @@ class Window:
 
     def __str__(self) -> str:
         return f"[{format_utc(self.start)}, {format_utc(self.end)})"
+
+
+def parse_datetime(text: str) -> datetime:
+    """An API date-time or bare date -> an aware UTC datetime; ValueError if not accepted.
+
+    Accepts every form of the reference sheet (`...ss.fffZ`, `...ssZ`, `...mmZ`, and
+    `-00`, `-0000`, `-00:00` in place of `Z`) and a bare `YYYY-MM-DD` (its 00:00:00Z).
+    Other offsets (`+02:00`, `-0500`, `+05`) are unambiguous, so they are accepted and
+    converted to UTC; 1 to 9 fractional digits are accepted and truncated to
+    microseconds. A time without `Z` or an offset is refused: its instant is unknown.
+    """
+    match = _DATETIME_RE.fullmatch(text)
+    if match is None:
+        reason = "has no Z or UTC offset" if _NAIVE_RE.fullmatch(text) else "is not in an accepted form"
+        raise ValueError(f"date-time {text!r} {reason}; {_DATETIMES_HELP}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    try:
+        if hour is None:
+            return datetime(int(year), int(month), int(day), tzinfo=UTC)
+        micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute),
+            int(second) if second else 0, micros, tzinfo=UTC,
+        )
+        if zulu or (off_h == "00" and off_m in (None, "00")):
+            return moment
+        if int(off_h) > 23 or (off_m is not None and int(off_m) > 59):
+            raise ValueError("UTC offset out of range")
+        offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
+        # Local time = UTC + offset, so UTC = local - offset.
+        return moment - offset if sign == "+" else moment + offset
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"date-time {text!r} is out of range ({exc}); {_DATETIMES_HELP}") from None
+
+
+def resolve_literal(
+    literal: str, *, now: datetime, tz: str = "UTC", week_start: str = "monday"
+) -> Window:
+    """A date literal at the instant `now` -> its half-open UTC window; UsageError if invalid."""
+    zone = _zone(tz)
+    first_weekday = _week_start(week_start)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    local_now = now.astimezone(zone)
+    today = local_now.date()
+    try:
+        return _resolve(literal, local_now, today, zone, first_weekday)
+    except (OverflowError, ValueError):
+        raise UsageError(_out_of_range(literal, now)) from None
+
+
+def resolve_range(
+    *,
+    literal: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    now: datetime,
+    tz: str = "UTC",
+    week_start: str = "monday",
+) -> Window:
+    """A literal, or an explicit start/end pair, -> a half-open UTC window; UsageError if invalid.
+
+    Explicit bounds take any `parse_datetime` form; a bare date `YYYY-MM-DD` means the
+    first instant of that day in `tz` (local midnight), not midnight UTC, so that
+    `--start 2024-03-01 --end 2024-04-01` is the same window as that month's literal.
+    """
+    zone = _zone(tz)
+    _week_start(week_start)
+    if literal is not None:
+        if start is not None or end is not None:
+            raise UsageError("give either a date literal or --start/--end, not both")
+        return resolve_literal(literal, now=now, tz=tz, week_start=week_start)
+    if start is None or end is None:
+        raise UsageError(
+            "give a date literal, or both --start and --end "
+            f"({_DATETIMES_HELP}); {_LITERALS_HELP}"
+        )
+    lower = _range_bound("start", start, zone)
+    upper = _range_bound("end", end, zone)
+    if not lower < upper:
+        raise UsageError(
+            f"the range is empty: start {format_utc(lower)} is not before end {format_utc(upper)}"
+        )
+    return Window(lower, upper)
+
+
+def _range_bound(name: str, text: str, zone: tzinfo) -> datetime:
+    """One explicit bound -> UTC; a bare date is local midnight in the zone."""
+    try:
+        moment = parse_datetime(text)
+    except ValueError as exc:
+        raise UsageError(f"bad {name}: {exc}") from None
+    if len(text) == 10:  # a bare YYYY-MM-DD: re-read it as a local calendar day
+        try:
+            return _day_start(moment.date(), zone)
+        except (OverflowError, ValueError):
+            raise UsageError(f"bad {name}: {text!r} is out of range in this time zone") from None
+    return moment
+
+
+def _zone(tz: str) -> tzinfo:
+    """An IANA zone name -> its tzinfo; UsageError if unknown."""
+    try:
+        return pendulum.timezone(tz)
+    except Exception:  # pendulum raises InvalidTimezone, zoneinfo ValueError/OSError for odd keys
+        raise UsageError(
+            f"unknown time zone {tz!r}: use an IANA name such as UTC, Europe/London, "
+            "America/New_York or Asia/Kolkata"
+        ) from None
+
+
+def _week_start(week_start: str) -> int:
+    """'monday' or 'sunday' (any case) -> the Python weekday number the week starts on."""
+    name = week_start.lower() if isinstance(week_start, str) else week_start
+    if name == "monday":
+        return 0
+    if name == "sunday":
+        return 6
+    raise UsageError(f"unknown week start {week_start!r}: valid week starts are {', '.join(WEEK_STARTS)}")
+
+
+def _resolve(literal: str, local_now: datetime, today: date, zone: tzinfo, first_weekday: int) -> Window:
+    """Apply the contract's table; arithmetic may overflow (caught by the caller)."""
+    week0 = today - timedelta(days=(today.weekday() - first_weekday) % 7)
+
+    def days(first: date, last: date) -> Window:
+        return Window(_day_start(first, zone), _day_start(last, zone))
+
+    def months(first: int, last: int) -> Window:
+        return Window(_day_start(_month_start(today, first), zone), _day_start(_month_start(today, last), zone))
+
+    match literal:
+        case "today":
+            return days(today, today + timedelta(days=1))
+        case "yesterday":
+            return days(today - timedelta(days=1), today)
+        case "tomorrow":
+            return days(today + timedelta(days=1), today + timedelta(days=2))
+        case "this_week":
+            return days(week0, week0 + timedelta(weeks=1))
+        case "last_week":
+            return days(week0 - timedelta(weeks=1), week0)
+        case "next_week":
+            return days(week0 + timedelta(weeks=1), week0 + timedelta(weeks=2))
+        case "this_month":
+            return months(0, 1)
+        case "last_month":
+            return months(-1, 0)
+        case "next_month":
+            return months(1, 2)
+
+    relative = _RELATIVE_RE.fullmatch(literal)
+    if relative is None:
+        hint = f" (did you mean {literal.lower()!r}?)" if _is_known(literal.lower()) else ""
+        raise UsageError(f"unknown date literal {literal!r}{hint}; {_LITERALS_HELP}")
+    direction, count_text, unit = relative.groups()
+    n = _count(literal, count_text)
+    if unit == "hours":
+        hour0 = _hour_start(local_now, zone)
+        if direction == "last":
+            return Window(hour0 - timedelta(hours=n), hour0)
+        return Window(hour0 + timedelta(hours=1), hour0 + timedelta(hours=n + 1))
+    if unit == "days":
+        if direction == "last":
+            return days(today - timedelta(days=n), today)
+        return days(today, today + timedelta(days=n))
+    if direction == "last":
+        return days(week0 - timedelta(weeks=n), week0)
+    return days(week0 + timedelta(weeks=1), week0 + timedelta(weeks=n + 1))
+
+
+def _is_known(literal: str) -> bool:
+    """Whether the text is a valid literal form (used only for a 'did you mean' hint)."""
+    if literal in LITERAL_FORMS and "_N_" not in literal:
+        return True
+    relative = _RELATIVE_RE.fullmatch(literal)
+    return relative is not None and _N_RE.fullmatch(relative.group(2)) is not None
+
+
+def _count(literal: str, text: str) -> int:
+    """The N of a relative literal -> int; UsageError unless a plain positive decimal integer."""
+    if _N_RE.fullmatch(text) is None:
+        if text.isascii() and text.isdigit():
+            reason = "N must be at least 1" if int(text) == 0 else "N must not have leading zeros"
+        else:
+            reason = "N must be a positive decimal integer (digits only, no sign)"
+        raise UsageError(f"bad date literal {literal!r}: {reason}; {_LITERALS_HELP}")
+    if len(text) > _MAX_N_DIGITS:
+        raise UsageError(_out_of_range(literal, None))
+    return int(text)
+
+
+def _out_of_range(literal: str, now: datetime | None) -> str:
+    """The message for a window that would end outside the years datetime can hold."""
+    at = f" at {format_utc(now)}" if now is not None else ""
+    advice = ": use a smaller N" if _RELATIVE_RE.fullmatch(literal) else ""
+    return f"date literal {literal!r}{at} reaches outside the years 1-9999{advice}; {_LITERALS_HELP}"
+
+
+def _month_start(today: date, months_ahead: int) -> date:
+    """The 1st of the month `months_ahead` months from today's month (negative: back)."""
+    index = today.year * 12 + (today.month - 1) + months_ahead
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _day_start(day: date, zone: tzinfo) -> datetime:
+    """The first instant of a local calendar day, in UTC (its local midnight)."""
+    # fold=0: where midnight happens twice (a fall-back at 01:00 -> 00:00) the day
+    # starts at the first one; where it never happens, at the end of the gap.
+    return _wall_to_utc(datetime(day.year, day.month, day.day), zone, fold=0)
+
+
+def _hour_start(local_now: datetime, zone: tzinfo) -> datetime:
+    """The start of the local hour containing `local_now`, in UTC."""
+    wall = local_now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    # Keep the fold: in a repeated hour the current hour began on its second pass.
+    return _wall_to_utc(wall, zone, fold=local_now.fold)
+
+
+def _wall_to_utc(wall: datetime, zone: tzinfo, *, fold: int) -> datetime:
+    """A naive local wall time -> UTC; a time skipped by DST maps to the end of the gap."""
+    candidate = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+    if candidate.astimezone(zone).replace(tzinfo=None) == wall:
+        return candidate
+    # The wall time falls in a gap. zoneinfo maps it with the old offset (fold=0, at or
+    # after the transition) or the new one (fold=1, before it); the transition, the first
+    # instant whose wall time is not earlier, lies between. Offsets and transitions are
+    # whole seconds, so a bisection on seconds finds it exactly.
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    span = int((after - before).total_seconds())
+    while span > 1:
+        middle = before + timedelta(seconds=span // 2)
+        if middle.astimezone(zone).replace(tzinfo=None) >= wall:
+            after = middle
+        else:
+            before = middle
+        span = int((after - before).total_seconds())
+    return after
