@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     # Where everything lands: lake/, quarantine/, state/, warehouse.duckdb, site/
     data_dir: Path = Field(default=Path("data"), alias="CDR_DATA_DIR")
 
+    # A sync with no range starts this many days before the high-water mark, to pick up
+    # late and re-rated records.
+    lookback_days: int = Field(default=3, ge=0, alias="CDR_LOOKBACK_DAYS")
+
     # Calendar used to resolve date literals and to date the reports
     timezone: str = Field(default="UTC", alias="CDR_TIMEZONE")
     week_start: str = Field(default="monday", alias="CDR_WEEK_START")

@@ -1,0 +1,296 @@
+"""The lake's storage (landing stage): every path under the data dir and every byte written there.
+
+Landing, quarantine and sync state all read and write through a `Lake`, so the data dir can
+be a local folder (the default) or an fsspec URL such as ``s3://bucket/cdr`` without any
+other module changing. Writes are atomic where readers look:
+
+- local disk: the bytes go to a temporary file in ``<root>/.staging/`` (same filesystem), are
+  fsync'ed, renamed over the target (``os.replace``, atomic on POSIX) and the target's
+  directory is fsync'ed, so a crash at any instant leaves either the old file or the new one,
+  never a partial one. Temporaries live outside the lake's directories because directory
+  scans (``pl.scan_parquet("lake/cdrs/")``) read every file they find, hidden or not. A crash
+  can leave a temporary behind; `sweep_temporaries` removes it (the sync calls it at start-up,
+  as the single writer of a data dir). Should a directory be on another filesystem (a
+  symlinked ``lake/``), the temporary moves beside the target first.
+- object stores: a single PUT of the whole object, which the stores make visible atomically.
+
+Layout (binding for the SQL models)::
+
+    <root>/lake/<dataset>/date=YYYY-MM-DD/data.parquet   dataset in DATASETS, zstd
+    <root>/quarantine/<kind>/...                         rejected records (see land.py)
+    <root>/state/<kind>/...                              sync state (see state.py)
+    <root>/.staging/                                     temporaries of local writes
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from datetime import date
+from pathlib import PurePosixPath
+
+import polars as pl
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from pipelines.errors import CdrError
+
+LAKE_DIR = "lake"
+QUARANTINE_DIR = "quarantine"
+STATE_DIR = "state"
+PARTITION_FILE = "data.parquet"
+STAGING_DIR = ".staging"
+
+# The lake's datasets: detail records per record type, and the API's own usage aggregates
+# (for reconciliation) per record type.
+DATASETS: tuple[str, ...] = ("cdrs", "mdrs", "usage_cdrs", "usage_mdrs")
+
+_PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+# Temporaries start with a dot and end in `.tmp`: hidden from directory scans and from every
+# glob on a real extension.
+_TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+class LakeError(CdrError):
+    """A file in the data dir cannot be read as what it should be."""
+
+
+class Lake:
+    """The data dir: a local path or fsspec URL, with atomic writes and the lake's layout."""
+
+    def __init__(self, root: str | os.PathLike[str], storage_options: Mapping[str, object] | None = None) -> None:
+        self.url = os.fspath(root)
+        # Storage options may carry credentials: kept only inside the filesystem object.
+        self.fs, root_path = url_to_fs(self.url, **dict(storage_options or {}))
+        self.root = root_path.rstrip("/") or "/"
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def path(self, relative: str) -> str:
+        """A path relative to the data dir (`/`-separated) -> the full path on the filesystem."""
+        parts = PurePosixPath(relative).parts
+        if not parts or any(part in ("", ".", "..", "/") for part in parts):
+            raise ValueError(f"not a relative path inside the data dir: {relative!r}")
+        return f"{self.root.rstrip('/')}/{'/'.join(parts)}"
+
+    def display(self, relative: str) -> str:
+        """A relative path -> how to name it to a user (URL form for object stores)."""
+        return f"{self.url.rstrip('/')}/{relative}"
+
+    @staticmethod
+    def partition(dataset: str, day: date) -> str:
+        """(dataset, UTC day) -> the partition file's path relative to the data dir."""
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown lake dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+        return f"{LAKE_DIR}/{dataset}/date={day.isoformat()}/{PARTITION_FILE}"
+
+    # -- bytes ---------------------------------------------------------------------------------
+
+    def exists(self, relative: str) -> bool:
+        """Whether a file exists at the relative path."""
+        return bool(self.fs.isfile(self.path(relative)))
+
+    def read_bytes(self, relative: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        try:
+            return bytes(self.fs.cat_file(self.path(relative)))
+        except FileNotFoundError:
+            return None
+
+    def write_bytes(self, relative: str, data: bytes) -> int:
+        """Atomically create or replace the file with the bytes -> the number of bytes written."""
+        target = self.path(relative)
+        if not self.is_local:
+            self.fs.pipe_file(target, data)
+            return len(data)
+        temp = self._local_temp(target)
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            _local_commit(temp, target)
+        finally:
+            _unlink_quietly(temp)
+        return len(data)
+
+    def delete(self, relative: str) -> bool:
+        """Remove the file (atomic: one unlink or DELETE) -> whether it existed."""
+        target = self.path(relative)
+        try:
+            self.fs.rm_file(target)
+        except FileNotFoundError:
+            return False
+        if self.is_local:
+            _fsync_dir(os.path.dirname(target))
+            # An empty partition directory would read as a day with a missing file.
+            try:
+                os.rmdir(os.path.dirname(target))
+            except OSError:
+                pass
+        return True
+
+    def list_files(self, relative_dir: str) -> list[str]:
+        """Files anywhere under a relative directory -> their relative paths, sorted; temporaries excluded."""
+        base = self.path(relative_dir)
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        prefix = self.root.rstrip("/") + "/"
+        relative = (str(p)[len(prefix):] if str(p).startswith(prefix) else str(p).lstrip("/") for p in found)
+        return sorted(p for p in relative if not _TEMP_NAME.match(PurePosixPath(p).name))
+
+    def sweep_temporaries(self) -> int:
+        """Remove temporaries left by crashed writers -> how many; call only while no one else writes."""
+        removed = 0
+        for top in (STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR):
+            try:
+                found = self.fs.find(self.path(top))
+            except FileNotFoundError:
+                continue
+            for name in found:
+                if _TEMP_NAME.match(PurePosixPath(str(name)).name):
+                    self.fs.rm_file(name)
+                    removed += 1
+        return removed
+
+    # -- parquet partitions --------------------------------------------------------------------
+
+    def partition_days(self, dataset: str) -> list[date]:
+        """The UTC days that have a partition file in the dataset, ascending."""
+        base = f"{LAKE_DIR}/{dataset}"
+        days = []
+        for relative in self.list_files(base):
+            parts = PurePosixPath(relative).parts
+            if len(parts) == 4 and parts[3] == PARTITION_FILE:
+                match = _PARTITION_DIR.match(parts[2])
+                if match:
+                    days.append(date.fromisoformat(match.group(1)))
+        return sorted(days)
+
+    def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+        """One day partition -> its frame in exactly `schema`, or None when the day has none."""
+        relative = self.partition(dataset, day)
+        try:
+            if self.is_local:
+                frame = pl.read_parquet(self.path(relative))
+            else:
+                data = self.read_bytes(relative)
+                if data is None:
+                    return None
+                frame = pl.read_parquet(io.BytesIO(data))
+        except FileNotFoundError:
+            return None
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise LakeError(
+                f"lake file {self.display(relative)} is unreadable ({_first_line(exc)}); "
+                "delete it and re-sync that day"
+            ) from exc
+        if list(frame.schema.items()) != list(schema.items()):
+            raise LakeError(
+                f"lake file {self.display(relative)} does not have the expected columns and types "
+                f"(found {_schema_text(frame.schema)}); delete it and re-sync that day"
+            )
+        return frame
+
+    def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
+        """Atomically create or replace one day partition (Parquet, zstd) -> bytes written."""
+        relative = self.partition(dataset, day)
+        target = self.path(relative)
+        if not self.is_local:
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer, compression="zstd")
+            return self.write_bytes(relative, buffer.getvalue())
+        temp = self._local_temp(target)
+        try:
+            frame.write_parquet(temp, compression="zstd")
+            size = os.path.getsize(temp)
+            _fsync_file(temp)
+            _local_commit(temp, target)
+        finally:
+            _unlink_quietly(temp)
+        return size
+
+    def delete_partition(self, dataset: str, day: date) -> bool:
+        """Remove one day partition -> whether it existed."""
+        return self.delete(self.partition(dataset, day))
+
+    # -- local atomic writes -------------------------------------------------------------------
+
+    def _local_temp(self, target: str) -> str:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        staging = os.path.join(self.root, STAGING_DIR)
+        os.makedirs(staging, exist_ok=True)
+        return os.path.join(staging, _temp_name(os.path.basename(target)))
+
+
+def _local_commit(temp: str, target: str) -> None:
+    directory = os.path.dirname(target)
+    try:
+        os.replace(temp, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # The target's directory is on another filesystem: stage beside it, then rename there.
+        beside = os.path.join(directory, _temp_name(os.path.basename(target)))
+        try:
+            shutil.copyfile(temp, beside)
+            _fsync_file(beside)
+            os.replace(beside, target)
+        finally:
+            _unlink_quietly(beside)
+    # The rename is durable only once the directory entry is on disk.
+    _fsync_dir(directory)
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}"
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        # Some filesystems refuse fsync on directories; the rename itself is still atomic.
+        pass
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _schema_text(schema: Mapping[str, pl.DataType]) -> str:
+    return ", ".join(f"{name}: {dtype}" for name, dtype in schema.items())

@@ -1,0 +1,263 @@
+"""The lake's storage: layout, atomic writes (also under kill -9), fsspec object stores."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.lake import Lake, LakeError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = {"id": pl.String(), "n": pl.Int64()}
+DAY = date(2026, 3, 1)
+
+
+def frame(tag: str, rows: int = 3) -> pl.DataFrame:
+    """A small frame whose every id carries the tag, so a reader can tell versions apart."""
+    return pl.DataFrame({"id": [f"{tag}-{i}" for i in range(rows)], "n": list(range(rows))}, schema=SCHEMA)
+
+
+@pytest.fixture(params=["local", "memory"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """A lake on local disk and one on fsspec's in-memory object store."""
+    if request.param == "local":
+        return Lake(tmp_path / "data")
+    return Lake(f"memory://lake-{uuid.uuid4().hex}")
+
+
+def test_partition_paths_follow_the_binding_layout() -> None:
+    assert Lake.partition("cdrs", DAY) == "lake/cdrs/date=2026-03-01/data.parquet"
+    assert Lake.partition("usage_mdrs", DAY) == "lake/usage_mdrs/date=2026-03-01/data.parquet"
+    with pytest.raises(ValueError, match="unknown lake dataset 'calls'"):
+        Lake.partition("calls", DAY)
+
+
+def test_paths_stay_inside_the_data_dir(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    assert lake.path("state/cdrs/landed.json") == f"{tmp_path}/state/cdrs/landed.json"
+    for bad in ("../x", "state/../../x", "", "/etc/passwd"):
+        with pytest.raises(ValueError, match="not a relative path"):
+            lake.path(bad)
+
+
+def test_local_lake_is_the_default_filesystem_and_repr_names_only_the_url(tmp_path: Path) -> None:
+    assert Lake(tmp_path).is_local
+    memory = Lake("memory://somewhere")
+    assert not memory.is_local
+    assert repr(memory) == "Lake('memory://somewhere')"
+    assert memory.display("state/x.json") == "memory://somewhere/state/x.json"
+
+
+def test_bytes_round_trip_replace_list_and_delete(lake: Lake) -> None:
+    assert lake.read_bytes("state/a.json") is None
+    assert lake.write_bytes("state/a.json", b"one") == 3
+    lake.write_bytes("state/a.json", b"two!")
+    lake.write_bytes("state/sub/b.json", b"b")
+    assert lake.read_bytes("state/a.json") == b"two!"
+    assert lake.exists("state/a.json")
+    assert lake.list_files("state") == ["state/a.json", "state/sub/b.json"]
+    assert lake.list_files("nowhere") == []
+    assert lake.delete("state/a.json") is True
+    assert lake.delete("state/a.json") is False
+    assert lake.list_files("state") == ["state/sub/b.json"]
+
+
+def test_partitions_round_trip_with_exact_schema(lake: Lake) -> None:
+    written = frame("a")
+    size = lake.write_partition("cdrs", DAY, written)
+    assert size > 0
+    assert lake.read_partition("cdrs", DAY, SCHEMA).equals(written)
+    assert lake.read_partition("cdrs", date(2026, 3, 2), SCHEMA) is None
+    lake.write_partition("cdrs", date(2026, 2, 28), frame("b"))
+    assert lake.partition_days("cdrs") == [date(2026, 2, 28), DAY]
+    assert lake.partition_days("mdrs") == []
+    assert lake.delete_partition("cdrs", DAY) is True
+    assert lake.partition_days("cdrs") == [date(2026, 2, 28)]
+
+
+def test_a_corrupt_partition_is_an_error_naming_the_file(lake: Lake) -> None:
+    lake.write_bytes(Lake.partition("cdrs", DAY), b"PAR1 this is not parquet")
+    with pytest.raises(LakeError, match=r"lake/cdrs/date=2026-03-01/data\.parquet is unreadable .*re-sync"):
+        lake.read_partition("cdrs", DAY, SCHEMA)
+
+
+def test_a_partition_with_other_columns_is_an_error_naming_the_file(lake: Lake) -> None:
+    lake.write_partition("cdrs", DAY, frame("a").rename({"n": "m"}))
+    with pytest.raises(LakeError, match=r"date=2026-03-01/data\.parquet does not have the expected columns.*m: Int64"):
+        lake.read_partition("cdrs", DAY, SCHEMA)
+
+
+def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = Lake(tmp_path)
+    lake.write_partition("cdrs", DAY, frame("old"))
+
+    def no_rename(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_partition("cdrs", DAY, frame("new"))
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_bytes("state/x.json", b"new")
+    assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("old"))
+    assert sorted(p.name for p in (tmp_path / "lake/cdrs/date=2026-03-01").iterdir()) == ["data.parquet"]
+    assert list((tmp_path / ".staging").iterdir()) == []
+    assert not (tmp_path / "state/x.json").exists()
+
+
+def test_a_target_on_another_filesystem_is_staged_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = Lake(tmp_path)
+    real_replace = os.replace
+    renames: list[tuple[str, str]] = []
+
+    def cross_device(src: str, dst: str) -> None:
+        renames.append((os.path.dirname(src), os.path.dirname(dst)))
+        if os.path.dirname(src) != os.path.dirname(dst):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    lake.write_partition("cdrs", DAY, frame("new"))
+    partition_dir = str(tmp_path / "lake/cdrs/date=2026-03-01")
+    assert renames == [(str(tmp_path / ".staging"), partition_dir), (partition_dir, partition_dir)]
+    assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("new"))
+    assert sorted(p.name for p in Path(partition_dir).iterdir()) == ["data.parquet"]
+    assert list((tmp_path / ".staging").iterdir()) == []
+
+
+# A child process that writes partition versions "a" and "b" (or state bytes) until it dies.
+# DIE says where it kills itself with SIGKILL: in the middle of writing the temporary, between
+# the temporary being complete and the rename, or right after the rename; "loop" never dies by
+# itself and is killed by the parent at a random instant.
+_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import polars as pl
+    import pipelines.lake as lake_module
+    from datetime import date
+    from pipelines.lake import Lake
+
+    root, die = sys.argv[1], sys.argv[2]
+    lake = Lake(root)
+    day = date(2026, 3, 1)
+    rows = 5_000
+    versions = [
+        pl.DataFrame({"id": [f"{tag}-{i}" for i in range(rows)], "n": list(range(rows))},
+                     schema={"id": pl.String(), "n": pl.Int64()})
+        for tag in ("a", "b")
+    ]
+
+    def kill() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if die == "mid-temp":
+        real_write = pl.DataFrame.write_parquet
+        def half_write(self, file, **kwargs):
+            real_write(self, file, **kwargs)
+            with open(file, "r+b") as handle:
+                handle.truncate(os.path.getsize(file) // 2)
+            kill()
+        pl.DataFrame.write_parquet = half_write
+    elif die == "before-rename":
+        lake_module.os.replace = lambda src, dst: kill()
+    elif die == "after-rename":
+        real_replace = os.replace
+        def replace_then_die(src, dst):
+            real_replace(src, dst)
+            kill()
+        lake_module.os.replace = replace_then_die
+
+    print("ready", flush=True)
+    step = 1  # version b first: the lake starts with version a
+    while True:
+        lake.write_partition("cdrs", day, versions[step % 2])
+        lake.write_bytes("state/cdrs/landed.json", b'{"v": "%d"}' % (step % 2) * 500)
+        step += 1
+    """
+)
+
+
+def _run_writer(root: Path, die: str, kill_after: float | None) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root), die],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n", child.stderr.read() if child.stderr else ""
+        if kill_after is None:
+            child.wait(timeout=60)
+        else:
+            try:
+                child.wait(timeout=kill_after)
+            except subprocess.TimeoutExpired:
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+    assert child.returncode == -signal.SIGKILL
+
+
+def _assert_readers_see_a_whole_version(root: Path, previous: str | None) -> str | None:
+    """Every reader sees nothing, version a or version b, never a broken file; -> which version."""
+    lake = Lake(root)
+    seen = lake.read_partition("cdrs", DAY, SCHEMA)
+    if seen is None:
+        assert previous is None
+        return None
+    tag = seen["id"][0].split("-")[0]
+    assert seen.equals(frame(tag, 5_000))
+    # What the SQL models do: a hive glob over the dataset, which must skip temporaries.
+    glob = f"{root}/lake/cdrs/*/*.parquet"
+    assert duckdb.sql(f"select count(*), count(distinct id) from read_parquet('{glob}')").fetchall() == [(5_000, 5_000)]
+    assert pl.scan_parquet(f"{root}/lake/cdrs/", hive_partitioning=True).select(pl.len()).collect().item() == 5_000
+    state = lake.read_bytes("state/cdrs/landed.json")
+    assert state is None or state in (b'{"v": "0"}' * 500, b'{"v": "1"}' * 500)
+    return tag
+
+
+@pytest.mark.parametrize("die", ["mid-temp", "before-rename", "after-rename"])
+def test_a_writer_killed_at_each_step_leaves_the_old_or_the_new_file(tmp_path: Path, die: str) -> None:
+    root = tmp_path / "data"
+    Lake(root).write_partition("cdrs", DAY, frame("a", 5_000))
+    _run_writer(root, die, kill_after=None)
+    tag = _assert_readers_see_a_whole_version(root, "a")
+    assert tag == ("b" if die == "after-rename" else "a")
+    assert sorted(p.name for p in (root / "lake/cdrs/date=2026-03-01").iterdir()) == ["data.parquet"]
+    leftovers = [p.name for p in (root / ".staging").iterdir()]
+    assert len(leftovers) == (0 if die == "after-rename" else 1)
+    assert all(name.startswith(".data.parquet.") and name.endswith(".tmp") for name in leftovers)
+    assert Lake(root).sweep_temporaries() == len(leftovers)
+    assert list((root / ".staging").iterdir()) == []
+
+
+def test_a_writer_killed_at_random_instants_never_exposes_a_broken_file(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    chooser = random.Random(20260301)
+    previous: str | None = None
+    for _ in range(5):
+        _run_writer(root, "loop", kill_after=chooser.uniform(0.0, 0.4))
+        previous = _assert_readers_see_a_whole_version(root, previous)
+    Lake(root).sweep_temporaries()
+    names = {p.name for p in root.rglob("*") if p.is_file()}
+    assert names <= {"data.parquet", "landed.json"}
