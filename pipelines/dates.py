@@ -77,7 +77,11 @@ def valid_forms() -> tuple[str, ...]:
 def format_utc(moment: datetime) -> str:
     """A datetime -> the API's form `YYYY-MM-DDThh:mm:ss.fffZ` (UTC, milliseconds)."""
     utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y does not zero-pad years before 1000 on glibc.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +142,9 @@ def resolve_literal(
     first_weekday = _week_start(week_start)
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    local_now = now.astimezone(zone)
-    today = local_now.date()
     try:
-        return _resolve(literal, local_now, today, zone, first_weekday)
+        local_now = now.astimezone(zone)
+        return _resolve(literal, local_now, local_now.date(), zone, first_weekday)
     except (OverflowError, ValueError):
         raise UsageError(_out_of_range(literal, now)) from None
 
@@ -277,7 +280,9 @@ def _is_known(literal: str) -> bool:
 def _count(literal: str, text: str) -> int:
     """The N of a relative literal -> int; UsageError unless a plain positive decimal integer."""
     if _N_RE.fullmatch(text) is None:
-        if text.isascii() and text.isdigit():
+        if not text:
+            reason = "N is missing"
+        elif text.isascii() and text.isdigit():
             reason = "N must be at least 1" if int(text) == 0 else "N must not have leading zeros"
         else:
             reason = "N must be a positive decimal integer (digits only, no sign)"
@@ -289,7 +294,7 @@ def _count(literal: str, text: str) -> int:
 
 def _out_of_range(literal: str, now: datetime | None) -> str:
     """The message for a window that would end outside the years datetime can hold."""
-    at = f" at {format_utc(now)}" if now is not None else ""
+    at = f" at {now.isoformat()}" if now is not None else ""
     advice = ": use a smaller N" if _RELATIVE_RE.fullmatch(literal) else ""
     return f"date literal {literal!r}{at} reaches outside the years 1-9999{advice}; {_LITERALS_HELP}"
 
