@@ -1,0 +1,345 @@
+"""Landing (API pages -> Parquet lake): replace a window's records in its day partitions.
+
+`land_slice` makes the lake hold exactly the given records for a window: in every UTC day
+partition the window touches, rows created outside the window stay untouched, rows created
+inside come from the new data, and per `id` the latest `updated_at` wins, including against
+the version already in the lake (a re-sync never replaces a newer re-rating by an older one).
+`land_usage` does the same for the API's usage aggregates, by whole UTC days. Malformed
+records never reach the lake: `quarantine` files them, with the run that saw them.
+
+Memory is proportional to one day partition plus the landed frame, never to the lake.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Protocol
+
+import orjson
+import polars as pl
+
+from pipelines.dates import Window, format_utc
+from pipelines.errors import CdrError
+from pipelines.lake import QUARANTINE_DIR, Lake
+from pipelines.opentact import api
+
+ID = "id"
+_ORDER = (api.CREATED_AT, ID)
+_OLD_UPDATED = "__old_updated_at"
+_OLD_COST = "__old_cost"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+# One quarantined record as stored and as `read_quarantine` returns it.
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "kind": pl.String(),
+    "run_id": pl.String(),
+    "seen_at": api.TIMESTAMP,
+    "slice_start": api.TIMESTAMP,
+    "slice_end": api.TIMESTAMP,
+    "page_number": pl.Int64(),
+    "reason": pl.String(),
+    "raw_json": pl.String(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DayStats:
+    """What landing did to one day partition.
+
+    `new`, `updated`, `unchanged` and `stale` partition the incoming records of the day:
+    `updated` means `updated_at` or `cost` changed, `stale` that the lake already held a newer
+    version and kept it. `removed` counts lake records inside the window that the new data no
+    longer has. `records` and `bytes_written` describe the partition file written (both 0 when
+    the file was already exactly right, or when the day became empty and its file was removed).
+    """
+
+    day: date
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    removed: int = 0
+    records: int = 0
+    bytes_written: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LandStats:
+    """What landing one window did, per UTC day partition it touched."""
+
+    kind: str
+    window: Window
+    days: tuple[DayStats, ...]
+
+    @property
+    def new(self) -> int:
+        """Records new to the lake."""
+        return sum(d.new for d in self.days)
+
+    @property
+    def updated(self) -> int:
+        """Records whose `updated_at` or `cost` changed."""
+        return sum(d.updated for d in self.days)
+
+    @property
+    def unchanged(self) -> int:
+        """Records already in the lake as they came."""
+        return sum(d.unchanged for d in self.days)
+
+    @property
+    def stale(self) -> int:
+        """Incoming records older than the lake's version (the lake's was kept)."""
+        return sum(d.stale for d in self.days)
+
+    @property
+    def removed(self) -> int:
+        """Lake records in the window the new data no longer has."""
+        return sum(d.removed for d in self.days)
+
+    @property
+    def records_written(self) -> int:
+        """Rows in the partition files written."""
+        return sum(d.records for d in self.days)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of the partition files written."""
+        return sum(d.bytes_written for d in self.days)
+
+
+class Rejected(Protocol):
+    """A record the client could not accept (the client's own type satisfies this)."""
+
+    reason: str
+    raw_json: str
+    kind: str
+    slice: Window
+    page_number: int
+
+
+class UsageConflictError(CdrError):
+    """The API's usage report repeats a dimension combination."""
+
+
+def window_days(window: Window) -> list[date]:
+    """A window -> the UTC days it touches (none for an empty window)."""
+    if window.end <= window.start:
+        return []
+    first = window.start.astimezone(timezone.utc).date()
+    last = (window.end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def land_slice(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
+    """Records of one window (exactly `api.SCHEMAS[kind]`) -> day partitions replaced for that window."""
+    schema = _schema_of(kind)
+    _check_schema(frame, schema, f"{kind} frame")
+    for column in (ID, api.CREATED_AT, api.UPDATED_AT):
+        if frame[column].null_count():
+            raise ValueError(f"programming error: {kind} frame has null {column!r}; such records belong in quarantine")
+    start, end = _bounds(window)
+    created = pl.col(api.CREATED_AT)
+    outside = frame.filter((created < start) | (created >= end))
+    if outside.height:
+        raise ValueError(
+            f"programming error: {outside.height} {kind} record(s) created outside the window {window} "
+            f"were passed to land_slice, e.g. id {outside[ID][0]} created {format_utc(outside[api.CREATED_AT][0])}"
+        )
+    latest = _latest_per_id(frame)
+    by_day = latest.with_columns(created.dt.date().alias("__day")).partition_by("__day", as_dict=True, include_key=False)
+    incoming = {key[0]: part for key, part in by_day.items()}
+    empty = pl.DataFrame(schema=schema)
+    days = []
+    for day in window_days(window):
+        days.append(_replace_day(lake, kind, day, incoming.get(day, empty), start, end, schema))
+    return LandStats(kind=kind, window=window, days=tuple(days))
+
+
+def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
+    """Usage rows (`api.USAGE_SCHEMA`) of a whole-UTC-day window -> usage day partitions replaced."""
+    _schema_of(kind)
+    _check_schema(frame, api.USAGE_SCHEMA, f"usage_{kind} frame")
+    for bound in (window.start, window.end):
+        utc = bound.astimezone(timezone.utc)
+        if utc.time() != time(0):
+            raise ValueError(f"programming error: usage is landed by whole UTC days; {window} is not day-aligned")
+    product = api.USAGE_PRODUCTS[kind]
+    wrong = frame.filter(pl.col("product").ne_missing(product))
+    if wrong.height:
+        raise ValueError(f"programming error: usage_{kind} frame has product {wrong['product'][0]!r}, expected {product!r}")
+    days = window_days(window)
+    if frame.height and (frame["date"].null_count() or not (days and days[0] <= frame["date"].min() and frame["date"].max() <= days[-1])):
+        raise ValueError(f"programming error: usage_{kind} frame has dates outside the window {window}")
+    keys = list(api.USAGE_DIMENSIONS)
+    repeated = frame.filter(pl.struct(keys).is_duplicated())
+    if repeated.height:
+        row = repeated.row(0, named=True)
+        raise UsageConflictError(
+            f"the API's {product} usage report repeats "
+            + ", ".join(f"{k}={row[k]}" for k in keys)
+            + "; it changed while being paged: run the sync again"
+        )
+    dataset = f"usage_{kind}"
+    metrics = [c for c in api.USAGE_SCHEMA if c not in keys and c != "product"]
+    incoming = {key[0]: part for key, part in frame.partition_by("date", as_dict=True).items()}
+    empty = pl.DataFrame(schema=api.USAGE_SCHEMA)
+    stats = []
+    for day in days:
+        new = incoming.get(day, empty).sort(keys)
+        old = lake.read_partition(dataset, day, api.USAGE_SCHEMA)
+        old = empty if old is None else old
+        compared = new.join(old, on=keys, how="left", suffix="__old", nulls_equal=True)
+        had = compared["product__old"].is_not_null()
+        differs = pl.any_horizontal(pl.col(m).ne_missing(pl.col(f"{m}__old")) for m in metrics)
+        changed = compared.select(had & differs).to_series()
+        kept = int(had.sum())
+        counts = {
+            "new": new.height - kept,
+            "updated": int(changed.sum()),
+            "unchanged": kept - int(changed.sum()),
+            "removed": old.height - kept,
+        }
+        stats.append(_write_day(lake, dataset, day, new, old, counts))
+    return LandStats(kind=dataset, window=window, days=tuple(stats))
+
+
+def quarantine(
+    lake: Lake, kind: api.RecordType, run_id: str, rejects: Iterable[Rejected], now: datetime | None = None
+) -> str | None:
+    """Rejected records -> one new JSON-lines file under quarantine/<kind>/date=<seen day>/ (its relative path), or None."""
+    _schema_of(kind)
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-' (it names files)")
+    seen_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    lines = []
+    for reject in rejects:
+        if reject.kind != kind:
+            raise ValueError(f"programming error: a {reject.kind} reject was quarantined as {kind}")
+        row = {
+            "kind": kind,
+            "run_id": run_id,
+            "seen_at": format_utc(seen_at),
+            "slice_start": format_utc(reject.slice.start),
+            "slice_end": format_utc(reject.slice.end),
+            "page_number": reject.page_number,
+            "reason": reject.reason,
+            "raw_json": reject.raw_json,
+        }
+        lines.append(orjson.dumps(row))
+    if not lines:
+        return None
+    # A fresh name per call: concurrent slices of one run never overwrite each other.
+    relative = f"{QUARANTINE_DIR}/{kind}/date={seen_at.date().isoformat()}/{run_id}-{uuid.uuid4().hex[:12]}.jsonl"
+    lake.write_bytes(relative, b"\n".join(lines) + b"\n")
+    return relative
+
+
+def read_quarantine(lake: Lake, kind: api.RecordType) -> pl.DataFrame:
+    """Everything quarantined for a record type -> one frame in `QUARANTINE_SCHEMA`, oldest first."""
+    _schema_of(kind)
+    rows: list[dict[str, object]] = []
+    for relative in lake.list_files(f"{QUARANTINE_DIR}/{kind}"):
+        if not relative.endswith(".jsonl"):
+            continue
+        data = lake.read_bytes(relative) or b""
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise CdrError(f"quarantine file {lake.display(relative)} line {number} is not JSON ({exc}); delete the file") from exc
+    text_schema = {name: pl.String() for name in QUARANTINE_SCHEMA}
+    text_schema["page_number"] = pl.Int64()
+    frame = pl.DataFrame(rows, schema=text_schema, orient="row") if rows else pl.DataFrame(schema=text_schema)
+    timestamps = [name for name, dtype in QUARANTINE_SCHEMA.items() if dtype == api.TIMESTAMP]
+    frame = frame.with_columns(
+        pl.col(name).str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_unit="ms", time_zone="UTC") for name in timestamps
+    )
+    return frame.select(list(QUARANTINE_SCHEMA)).sort("seen_at", "run_id", "slice_start", "page_number", maintain_order=True)
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _replace_day(
+    lake: Lake, kind: str, day: date, new: pl.DataFrame, start: datetime, end: datetime, schema: Mapping[str, pl.DataType]
+) -> DayStats:
+    old = lake.read_partition(kind, day, schema)
+    old = pl.DataFrame(schema=schema) if old is None else old
+    created = pl.col(api.CREATED_AT)
+    in_window = (created >= start) & (created < end)
+    new_ids = new[ID]
+    # Any lake row with an incoming id competes with it, even one created outside the window
+    # (a moved `created_at`), so an id never appears twice in a partition.
+    competing = old.filter(pl.col(ID).is_in(new_ids.implode()))
+    versions = new.select(ID, api.UPDATED_AT, "cost").join(
+        competing.select(ID, pl.col(api.UPDATED_AT).alias(_OLD_UPDATED), pl.col("cost").alias(_OLD_COST)),
+        on=ID,
+        how="left",
+    )
+    had = pl.col(_OLD_UPDATED).is_not_null()
+    lake_newer = had & (pl.col(_OLD_UPDATED) > pl.col(api.UPDATED_AT))
+    changed = had & ~lake_newer & (
+        pl.col(api.UPDATED_AT).ne(pl.col(_OLD_UPDATED)) | pl.col("cost").ne_missing(pl.col(_OLD_COST))
+    )
+    tally = versions.select(
+        new=(~had).sum(), stale=lake_newer.sum(), updated=changed.sum(), unchanged=(had & ~lake_newer & ~changed).sum()
+    ).row(0, named=True)
+    stale_ids = versions.filter(lake_newer)[ID].implode()
+    untouched = old.filter(~in_window & ~pl.col(ID).is_in(new_ids.implode()))
+    removed = old.filter(in_window & ~pl.col(ID).is_in(new_ids.implode())).height
+    merged = pl.concat(
+        [untouched, new.filter(~pl.col(ID).is_in(stale_ids)), competing.filter(pl.col(ID).is_in(stale_ids))],
+        how="vertical",
+    ).sort(_ORDER)
+    counts = {key: int(value) for key, value in tally.items()}
+    counts["removed"] = removed
+    return _write_day(lake, kind, day, merged, old, counts)
+
+
+def _write_day(
+    lake: Lake, dataset: str, day: date, result: pl.DataFrame, old: pl.DataFrame, counts: Mapping[str, int]
+) -> DayStats:
+    # Rewriting an identical partition would only cost time and churn readers' caches.
+    if result.equals(old):
+        return DayStats(day=day, **counts)
+    if result.height == 0:
+        lake.delete_partition(dataset, day)
+        return DayStats(day=day, **counts)
+    size = lake.write_partition(dataset, day, result)
+    return DayStats(day=day, records=result.height, bytes_written=size, **counts)
+
+
+def _latest_per_id(frame: pl.DataFrame) -> pl.DataFrame:
+    # A stable sort keeps input order among equal `updated_at`, so the later copy wins a tie.
+    return frame.sort(api.UPDATED_AT, maintain_order=True).unique(subset=ID, keep="last", maintain_order=True)
+
+
+def _bounds(window: Window) -> tuple[datetime, datetime]:
+    # Lake timestamps have millisecond precision: a record at t (ms) is inside [s, e) exactly
+    # when it is inside [ceil_ms(s), ceil_ms(e)), and comparing at ms loses nothing.
+    return _ceil_ms(window.start), _ceil_ms(window.end)
+
+
+def _ceil_ms(moment: datetime) -> datetime:
+    utc = moment.astimezone(timezone.utc)
+    extra = utc.microsecond % 1000
+    return utc + timedelta(microseconds=1000 - extra) if extra else utc
+
+
+def _schema_of(kind: str) -> Mapping[str, pl.DataType]:
+    try:
+        return api.SCHEMAS[kind]  # type: ignore[index]
+    except KeyError:
+        raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(api.RECORD_TYPES)}") from None
+
+
+def _check_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> None:
+    if list(frame.schema.items()) != list(schema.items()):
+        found = ", ".join(f"{n}: {t}" for n, t in frame.schema.items())
+        raise ValueError(f"programming error: {what} must have exactly the lake schema; found {found}")
