@@ -1,0 +1,293 @@
+"""Sync state (landing stage): what each record type has landed, its high-water mark, and resume checkpoints.
+
+Two kinds of JSON file per record type, each written atomically through the `Lake`:
+
+- ``state/<kind>/landed.json``: the landed windows (merged, ascending) and the high-water mark,
+  the end of the last completed sync window (never moving backwards, never past the clock).
+- ``state/<kind>/runs/<start>--<end>.json``: the checkpoint of an unfinished run, identified by
+  (kind, window): the slices already landed. Each slice is recorded as soon as it lands; a rerun
+  of the same window, or an incremental run whose planned slices coincide with done ones,
+  skips exactly those and redoes the rest; success removes the checkpoint.
+
+Decision: the first sync of a record type has no high-water mark to start from, so an
+incremental sync (no range given) fails with a `UsageError` asking for a range, rather than
+guessing how much history the user wants.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from pipelines.dates import Window
+from pipelines.errors import CdrError, UsageError
+from pipelines.lake import STATE_DIR, Lake
+from pipelines.opentact import api
+
+STATE_VERSION = 1
+
+
+class StateError(CdrError):
+    """A sync state file cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindState:
+    """What one record type has landed: merged windows (ascending, disjoint) and the high-water mark."""
+
+    kind: str
+    landed: tuple[Window, ...] = ()
+    high_water_mark: datetime | None = None
+
+
+def landed_path(kind: str) -> str:
+    """A record type -> its landed-state file, relative to the data dir."""
+    return f"{STATE_DIR}/{_kind(kind)}/landed.json"
+
+
+def checkpoint_path(kind: str, window: Window) -> str:
+    """(kind, window) -> the checkpoint file of that run, relative to the data dir."""
+    return f"{STATE_DIR}/{_kind(kind)}/runs/{_stamp(window.start)}--{_stamp(window.end)}.json"
+
+
+def read_state(lake: Lake, kind: api.RecordType) -> KindState:
+    """The landed windows and high-water mark of a record type (empty before its first sync)."""
+    relative = landed_path(kind)
+    document = _load(lake, relative, "landed")
+    if document is None:
+        return KindState(kind=kind)
+    try:
+        if document["kind"] != kind:
+            raise ValueError(f"it is for {document['kind']!r}")
+        landed = tuple(_window(pair) for pair in document["landed"])
+        mark = document["high_water_mark"]
+        high_water_mark = None if mark is None else _parse(mark)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(lake, relative, exc, "landed") from exc
+    return KindState(kind=kind, landed=merge_windows(landed), high_water_mark=high_water_mark)
+
+
+def incremental_window(state: KindState, now: datetime, lookback: timedelta) -> Window:
+    """A record type's state and the clock -> the window of a sync with no range: [HWM - lookback, now)."""
+    if state.high_water_mark is None:
+        raise UsageError(
+            f"no earlier sync of {state.kind} in this data dir, so there is nothing to continue from: "
+            "give the first sync a range (--range LITERAL, e.g. last_7_days, or --start/--end)"
+        )
+    start = state.high_water_mark - lookback
+    if now <= start:
+        raise UsageError(
+            f"now ({now.isoformat()}) is before the incremental start of {state.kind} ({start.isoformat()}, "
+            "the high-water mark minus the lookback): give --range or --start/--end, or a later --now"
+        )
+    return Window(start, now)
+
+
+def merge_windows(windows: Iterable[Window]) -> tuple[Window, ...]:
+    """Windows -> the same instants as few disjoint windows, ascending (touching windows join)."""
+    merged: list[Window] = []
+    for window in sorted((w for w in windows if w.end > w.start), key=lambda w: (w.start, w.end)):
+        if merged and window.start <= merged[-1].end:
+            if window.end > merged[-1].end:
+                merged[-1] = Window(merged[-1].start, window.end)
+        else:
+            merged.append(window)
+    return tuple(merged)
+
+
+class SyncRun:
+    """One (kind, window) run's checkpoint: which planned slices are landed; thread-safe."""
+
+    def __init__(self, lake: Lake, kind: api.RecordType, window: Window, run_ids: Sequence[str], done: Iterable[Window]) -> None:
+        self.lake = lake
+        self.kind = kind
+        self.window = window
+        self.run_ids = tuple(run_ids)
+        self._done = set(done)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SyncRun({self.kind!r}, {self.window}, done={len(self._done)})"
+
+    @property
+    def done(self) -> frozenset[Window]:
+        """The slices landed by this run or the unfinished runs it resumes."""
+        with self._lock:
+            return frozenset(self._done)
+
+    def is_done(self, slice_: Window) -> bool:
+        """Whether the slice is already landed (skip it)."""
+        with self._lock:
+            return slice_ in self._done
+
+    def mark_done(self, slice_: Window) -> None:
+        """Record that a slice has landed: the landed windows, then the checkpoint, each atomically."""
+        if not (self.window.start <= slice_.start and slice_.end <= self.window.end):
+            raise ValueError(f"programming error: slice {slice_} is outside the run's window {self.window}")
+        with self._lock:
+            # Landed first: a crash in between only makes the next run redo this slice.
+            _record_landed(self.lake, self.kind, [slice_], None)
+            self._done.add(slice_)
+            self._write()
+
+    def complete(self, now: datetime) -> KindState:
+        """Finish the run: the whole window landed, the high-water mark advanced, the checkpoint removed."""
+        with self._lock:
+            state = _record_landed(self.lake, self.kind, [self.window], min(self.window.end, now))
+            self.lake.delete(checkpoint_path(self.kind, self.window))
+            return state
+
+    def _write(self) -> None:
+        document = {
+            "version": STATE_VERSION,
+            "kind": self.kind,
+            "window": _pair(self.window),
+            "run_ids": list(self.run_ids),
+            "done": [_pair(w) for w in sorted(self._done, key=lambda w: (w.start, w.end))],
+        }
+        self.lake.write_bytes(checkpoint_path(self.kind, self.window), orjson.dumps(document, option=orjson.OPT_INDENT_2))
+
+
+def open_checkpoints(lake: Lake, kind: api.RecordType) -> list[SyncRun]:
+    """The unfinished runs of a record type, by window."""
+    runs = []
+    for relative in lake.list_files(f"{STATE_DIR}/{_kind(kind)}/runs"):
+        if not relative.endswith(".json"):
+            continue
+        document = _load(lake, relative, "checkpoint")
+        if document is None:
+            continue
+        try:
+            if document["kind"] != kind:
+                raise ValueError(f"it is for {document['kind']!r}")
+            window = _window(document["window"])
+            if checkpoint_path(kind, window) != relative:
+                raise ValueError("its window does not match its file name")
+            run_ids = [str(run_id) for run_id in document["run_ids"]]
+            done = [_window(pair) for pair in document["done"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _corrupt(lake, relative, exc, "checkpoint") from exc
+        runs.append(SyncRun(lake, kind, window, run_ids, done))
+    return sorted(runs, key=lambda r: (r.window.start, r.window.end))
+
+
+def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence[Window], run_id: str) -> SyncRun:
+    """Start or resume the (kind, window) run -> its checkpoint, with the planned slices already landed marked done.
+
+    Done slices of any unfinished run of the kind count when they equal a planned slice.
+    Unfinished runs whose window lies inside this one are superseded: this run redoes all they
+    covered, so their checkpoints are removed once this one is written.
+    """
+    for slice_ in slices:
+        if not (window.start <= slice_.start and slice_.end <= window.end):
+            raise ValueError(f"programming error: slice {slice_} is outside the run's window {window}")
+    planned = set(slices)
+    previous = open_checkpoints(lake, kind)
+    done: set[Window] = set()
+    run_ids: list[str] = []
+    superseded = []
+    for run in previous:
+        done |= run.done & planned
+        if run.window == window:
+            run_ids = list(run.run_ids)
+        elif window.start <= run.window.start and run.window.end <= window.end:
+            superseded.append(run)
+    if run_id not in run_ids:
+        run_ids.append(run_id)
+    run = SyncRun(lake, kind, window, run_ids, done)
+    with run._lock:
+        run._write()
+    for old in superseded:
+        lake.delete(checkpoint_path(kind, old.window))
+    return run
+
+
+def discard_checkpoints(lake: Lake, kind: api.RecordType) -> int:
+    """Forget every unfinished run of a record type (the next run redoes all its slices) -> how many."""
+    return sum(lake.delete(checkpoint_path(kind, run.window)) for run in open_checkpoints(lake, kind))
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+# One process writes a data dir's state at a time; the lock orders this process's writers.
+_LANDED_LOCK = threading.Lock()
+
+
+def _record_landed(lake: Lake, kind: str, windows: Sequence[Window], high_water_mark: datetime | None) -> KindState:
+    with _LANDED_LOCK:
+        current = read_state(lake, kind)  # type: ignore[arg-type]
+        mark = current.high_water_mark
+        if high_water_mark is not None and (mark is None or high_water_mark > mark):
+            mark = high_water_mark
+        state = KindState(kind=kind, landed=merge_windows([*current.landed, *windows]), high_water_mark=mark)
+        document = {
+            "version": STATE_VERSION,
+            "kind": kind,
+            "high_water_mark": None if mark is None else _format(mark),
+            "landed": [_pair(w) for w in state.landed],
+        }
+        lake.write_bytes(landed_path(kind), orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        return state
+
+
+def _load(lake: Lake, relative: str, what: str) -> dict[str, Any] | None:
+    data = lake.read_bytes(relative)
+    if data is None:
+        return None
+    try:
+        document = orjson.loads(data)
+        if not isinstance(document, dict):
+            raise ValueError("it is not a JSON object")
+        if document.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown version {document.get('version')!r}, expected {STATE_VERSION}")
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise _corrupt(lake, relative, exc, what) from exc
+    return document
+
+
+def _corrupt(lake: Lake, relative: str, exc: BaseException, what: str) -> StateError:
+    consequence = (
+        "deleting it forgets what was landed (the next sync then needs --range or --start/--end)"
+        if what == "landed"
+        else "deleting it makes the next run of that window redo all its slices"
+    )
+    return StateError(f"sync state file {lake.display(relative)} is corrupt ({exc}); fix or delete it: {consequence}")
+
+
+def _kind(kind: str) -> str:
+    if kind not in api.RECORD_TYPES:
+        raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(api.RECORD_TYPES)}")
+    return kind
+
+
+def _format(moment: datetime) -> str:
+    # Microseconds: a window given with `--now` must round-trip exactly to identify its run.
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse(text: str) -> datetime:
+    if not isinstance(text, str):
+        raise TypeError(f"expected a date-time string, got {text!r}")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"date-time {text!r} has no time zone")
+    return moment.astimezone(timezone.utc)
+
+
+def _pair(window: Window) -> list[str]:
+    return [_format(window.start), _format(window.end)]
+
+
+def _window(pair: object) -> Window:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError(f"expected a [start, end] pair, got {pair!r}")
+    return Window(_parse(pair[0]), _parse(pair[1]))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
