@@ -48,6 +48,44 @@ if _sandbox_app is not None:
     app.add_typer(_sandbox_app, name="sandbox", help="Run or export the local Opentact-compatible sandbox.")
 
 
+@app.command("dates")
+def dates_command(
+    literal: str = typer.Argument(
+        ..., help="A date literal: today, last_week, this_month, last_N_days, next_N_hours ..."
+    ),
+    now: str | None = typer.Option(
+        None, "--now",
+        help="The instant to resolve at, e.g. 2024-03-10T12:00:00Z; a bare date is local midnight in --tz "
+        "(default: the current time).",
+    ),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone (default: CDR_TIMEZONE, else UTC)."),
+    week_start: str | None = typer.Option(
+        None, "--week-start", help="monday or sunday (default: CDR_WEEK_START, else monday)."
+    ),
+) -> None:
+    """Print the UTC window of a date literal as one JSON object."""
+    import json
+    from datetime import datetime, timezone
+
+    from pipelines.dates import format_utc, parse_bound, resolve_literal, zone_name
+    from pipelines.settings import load_settings
+
+    if tz is None or week_start is None:
+        settings = load_settings()
+        tz = settings.timezone if tz is None else tz
+        week_start = settings.week_start if week_start is None else week_start
+    # The clock is read here, at the edge, never inside the date logic.
+    instant = datetime.now(timezone.utc) if now is None else parse_bound(now, tz=tz, name="--now")
+    window = resolve_literal(literal, now=instant, tz=tz, week_start=week_start)
+    typer.echo(json.dumps({
+        "literal": literal,
+        "timezone": zone_name(tz),
+        "week_start": week_start.lower(),
+        "start": format_utc(window.start),
+        "end": format_utc(window.end),
+    }))
+
+
 def fail(message: str, exit_code: int = 1) -> None:
     """Print one line to stderr and exit with the code."""
     typer.echo(f"error: {message}", err=True)

@@ -175,8 +175,8 @@ def resolve_range(
             "give a date literal, or both --start and --end "
             f"({_DATETIMES_HELP}); {_LITERALS_HELP}"
         )
-    lower = _range_bound("start", start, zone)
-    upper = _range_bound("end", end, zone)
+    lower = _bound("start", start, zone)
+    upper = _bound("end", end, zone)
     if not lower < upper:
         raise UsageError(
             f"the range is empty: start {format_utc(lower)} is not before end {format_utc(upper)}"
@@ -184,8 +184,22 @@ def resolve_range(
     return Window(lower, upper)
 
 
-def _range_bound(name: str, text: str, zone: tzinfo) -> datetime:
-    """One explicit bound -> UTC; a bare date is local midnight in the zone."""
+def parse_bound(text: str, *, tz: str = "UTC", name: str = "date-time") -> datetime:
+    """A user's date-time or bare date -> aware UTC; a bare date is local midnight in `tz`.
+
+    UsageError (naming `name`, e.g. "--start") when the text or the zone is not accepted.
+    """
+    return _bound(name, text, _zone(tz))
+
+
+def zone_name(tz: str) -> str:
+    """An IANA time zone name -> its canonical spelling ("utc" -> "UTC"); UsageError if unknown."""
+    zone = _zone(tz)
+    return getattr(zone, "key", None) or str(zone)
+
+
+def _bound(name: str, text: str, zone: tzinfo) -> datetime:
+    """One user-given bound -> UTC; a bare date is local midnight in the zone."""
     try:
         moment = parse_datetime(text)
     except ValueError as exc:

@@ -597,3 +597,24 @@ def test_wall_times_skipped_by_dst_map_to_the_end_of_the_gap(tz: str, wall: date
     from pipelines.dates import _wall_to_utc
 
     assert _wall_to_utc(wall, ZoneInfo(tz), fold=0) == expected
+
+
+def test_parse_bound_reads_a_bare_date_as_local_midnight() -> None:
+    from pipelines.dates import parse_bound
+
+    assert parse_bound("2024-03-10", tz="America/New_York") == utc("2024-03-10T05:00:00")
+    assert parse_bound("2024-03-10") == utc("2024-03-10T00:00:00")
+    assert parse_bound("2024-03-10T12:00:00+01:00", tz="America/New_York") == utc("2024-03-10T11:00:00")
+    with pytest.raises(UsageError, match=r"^bad --now: date-time '2024-03-10T12:00' has no Z or UTC offset"):
+        parse_bound("2024-03-10T12:00", name="--now")
+    with pytest.raises(UsageError, match="unknown time zone 'Moon/Base'"):
+        parse_bound("2024-03-10", tz="Moon/Base")
+
+
+def test_zone_name_is_the_canonical_iana_spelling() -> None:
+    from pipelines.dates import zone_name
+
+    assert zone_name("utc") == "UTC"
+    assert zone_name("Asia/Kolkata") == "Asia/Kolkata"
+    with pytest.raises(UsageError, match="unknown time zone 'asia/kolkata'"):
+        zone_name("asia/kolkata")

@@ -1,0 +1,160 @@
+"""`cdr dates`: one JSON object on success; one stderr line and exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app, main
+from pipelines.dates import LITERAL_FORMS
+
+runner = CliRunner()
+CDR = Path(sys.executable).with_name("cdr")
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the console-script entry point in-process; return (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["cdr", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    code = exited.value.code
+    return (0 if code is None else code), captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["dates", "this_week", "--now", "2024-03-10T12:00:00-04:00", "--tz", "America/New_York",
+             "--week-start", "sunday"],
+            '{"literal": "this_week", "timezone": "America/New_York", "week_start": "sunday", '
+            '"start": "2024-03-10T05:00:00.000Z", "end": "2024-03-17T04:00:00.000Z"}',
+        ),
+        (
+            ["dates", "last_month", "--now", "2024-03-31T23:59:59.999Z"],
+            '{"literal": "last_month", "timezone": "UTC", "week_start": "monday", '
+            '"start": "2024-02-01T00:00:00.000Z", "end": "2024-03-01T00:00:00.000Z"}',
+        ),
+        (
+            ["dates", "last_2_hours", "--now", "2024-10-27T01:30-00:00", "--tz", "Europe/London"],
+            '{"literal": "last_2_hours", "timezone": "Europe/London", "week_start": "monday", '
+            '"start": "2024-10-26T23:00:00.000Z", "end": "2024-10-27T01:00:00.000Z"}',
+        ),
+        (
+            ["dates", "today", "--now", "2024-05-15T20:00:00Z", "--tz", "Asia/Kolkata", "--week-start", "Sunday"],
+            '{"literal": "today", "timezone": "Asia/Kolkata", "week_start": "sunday", '
+            '"start": "2024-05-15T18:30:00.000Z", "end": "2024-05-16T18:30:00.000Z"}',
+        ),
+        # A bare-date --now is local midnight in --tz, here the first instant of New York's 23-hour day.
+        (
+            ["dates", "today", "--now", "2024-03-10", "--tz", "America/New_York"],
+            '{"literal": "today", "timezone": "America/New_York", "week_start": "monday", '
+            '"start": "2024-03-10T05:00:00.000Z", "end": "2024-03-11T04:00:00.000Z"}',
+        ),
+        (
+            ["dates", "next_1_weeks", "--now", "2024-12-31T23:59:59.999+00:00", "--tz", "utc"],
+            '{"literal": "next_1_weeks", "timezone": "UTC", "week_start": "monday", '
+            '"start": "2025-01-06T00:00:00.000Z", "end": "2025-01-13T00:00:00.000Z"}',
+        ),
+    ],
+)
+def test_dates_prints_one_json_object_with_keys_in_order(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected + "\n"
+    assert list(json.loads(result.stdout)) == ["literal", "timezone", "week_start", "start", "end"]
+
+
+def test_zone_and_week_start_default_to_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDR_TIMEZONE", "Australia/Adelaide")
+    monkeypatch.setenv("CDR_WEEK_START", "sunday")
+    result = runner.invoke(app, ["dates", "this_week", "--now", "2024-10-06T12:00:00+10:30"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "literal": "this_week", "timezone": "Australia/Adelaide", "week_start": "sunday",
+        "start": "2024-10-05T14:30:00.000Z", "end": "2024-10-12T13:30:00.000Z",
+    }
+
+
+def test_options_override_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDR_TIMEZONE", "Australia/Adelaide")
+    monkeypatch.setenv("CDR_WEEK_START", "sunday")
+    result = runner.invoke(
+        app, ["dates", "this_week", "--now", "2024-05-15T10:00Z", "--tz", "UTC", "--week-start", "monday"]
+    )
+    assert json.loads(result.stdout)["start"] == "2024-05-13T00:00:00.000Z"
+
+
+def test_now_defaults_to_the_current_time() -> None:
+    before = datetime.now(timezone.utc)
+    result = runner.invoke(app, ["dates", "next_1_days"])
+    after = datetime.now(timezone.utc)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    # next_1_days is today (UTC here): its start is the midnight of the day the call ran on.
+    starts = {f"{moment:%Y-%m-%d}T00:00:00.000Z" for moment in (before, after)}
+    assert printed["start"] in starts
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["dates", "last_0_days", "--now", "2024-05-15T10:00Z"], "bad date literal 'last_0_days': N must be at least 1"),
+        (["dates", "last_-1_days", "--now", "2024-05-15T10:00Z"], "N must be a positive decimal integer"),
+        (["dates", "last_x_days", "--now", "2024-05-15T10:00Z"], "N must be a positive decimal integer"),
+        (["dates", "last_01_days", "--now", "2024-05-15T10:00Z"], "N must not have leading zeros"),
+        (["dates", "someday", "--now", "2024-05-15T10:00Z"], "unknown date literal 'someday'"),
+        (["dates", "last_99999999999_hours", "--now", "2024-05-15T10:00Z"], "reaches outside the years 1-9999"),
+        (["dates", "today", "--now", "2024-05-15T10:00Z", "--tz", "Mars/Olympus_Mons"],
+         "unknown time zone 'Mars/Olympus_Mons': use an IANA name"),
+        (["dates", "today", "--now", "2024-05-15T10:00Z", "--week-start", "tuesday"],
+         "unknown week start 'tuesday': valid week starts are monday, sunday"),
+        (["dates", "today", "--now", "2024-05-15T10:00:00"], "bad --now: date-time '2024-05-15T10:00:00' has no Z"),
+        (["dates", "today", "--now", "yesterday"], "bad --now: date-time 'yesterday' is not in an accepted form"),
+        (["dates", "today", "--now", "2024-02-30T10:00Z"], "bad --now: date-time '2024-02-30T10:00Z' is out of range"),
+    ],
+)
+def test_bad_input_is_one_stderr_line_and_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], complaint: str
+) -> None:
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1
+    assert complaint in err
+    if "--now" in complaint:
+        assert "YYYY-MM-DDThh:mm:ss.fffZ" in err
+    elif "time zone" not in complaint and "week start" not in complaint:
+        for form in LITERAL_FORMS:
+            assert form in err
+
+
+def test_the_installed_console_script_fails_cleanly() -> None:
+    proc = subprocess.run(
+        [str(CDR), "dates", "last_0_days", "--now", "2024-05-15T10:00Z"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: bad date literal 'last_0_days': N must be at least 1; valid date literals: ")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_the_installed_console_script_prints_the_window() -> None:
+    proc = subprocess.run(
+        [str(CDR), "dates", "today", "--now", "2024-11-03T00:30:00-05:00", "--tz", "America/Havana"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "literal": "today", "timezone": "America/Havana", "week_start": "monday",
+        "start": "2024-11-03T04:00:00.000Z", "end": "2024-11-04T05:00:00.000Z",
+    }
