@@ -225,7 +225,7 @@ def _zone(tz: str) -> tzinfo:
 
 def _week_start(week_start: str) -> int:
     """'monday' or 'sunday' (any case) -> the Python weekday number the week starts on."""
-    name = week_start.lower() if isinstance(week_start, str) else week_start
+    name = week_start.lower()
     if name == "monday":
         return 0
     if name == "sunday":
