@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol
@@ -26,6 +26,7 @@ from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
 from pipelines.lake import QUARANTINE_DIR, Lake
 from pipelines.opentact import api
+from pipelines.state import merge_windows
 
 ID = "id"
 _ORDER = (api.CREATED_AT, ID)
@@ -69,10 +70,10 @@ class DayStats:
 
 @dataclass(frozen=True, slots=True)
 class LandStats:
-    """What landing one window did, per UTC day partition it touched."""
+    """What landing did, per UTC day partition touched; `windows` are the replaced windows, merged."""
 
     kind: str
-    window: Window
+    windows: tuple[Window, ...]
     days: tuple[DayStats, ...]
 
     @property
@@ -136,27 +137,34 @@ def window_days(window: Window) -> list[date]:
 
 def land_slice(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
     """Records of one window (exactly `api.SCHEMAS[kind]`) -> day partitions replaced for that window."""
+    return land_windows(lake, kind, [window], frame)
+
+
+def land_windows(lake: Lake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:
+    """Records of several windows at once -> each day partition rewritten once, replaced for every window."""
     schema = _schema_of(kind)
     _check_schema(frame, schema, f"{kind} frame")
     for column in (ID, api.CREATED_AT, api.UPDATED_AT):
         if frame[column].null_count():
             raise ValueError(f"programming error: {kind} frame has null {column!r}; such records belong in quarantine")
-    start, end = _bounds(window)
-    created = pl.col(api.CREATED_AT)
-    outside = frame.filter((created < start) | (created >= end))
+    merged = merge_windows(windows)
+    inside = _inside(merged)
+    outside = frame.filter(~inside)
     if outside.height:
+        shown = ", ".join(str(w) for w in merged) or "(no window)"
         raise ValueError(
-            f"programming error: {outside.height} {kind} record(s) created outside the window {window} "
-            f"were passed to land_slice, e.g. id {outside[ID][0]} created {format_utc(outside[api.CREATED_AT][0])}"
+            f"programming error: {outside.height} {kind} record(s) created outside {shown} were passed to "
+            f"land_windows, e.g. id {outside[ID][0]} created {format_utc(outside[api.CREATED_AT][0])}"
         )
     latest = _latest_per_id(frame)
-    by_day = latest.with_columns(created.dt.date().alias("__day")).partition_by("__day", as_dict=True, include_key=False)
+    by_day = latest.with_columns(pl.col(api.CREATED_AT).dt.date().alias("__day")).partition_by(
+        "__day", as_dict=True, include_key=False
+    )
     incoming = {key[0]: part for key, part in by_day.items()}
     empty = pl.DataFrame(schema=schema)
-    days = []
-    for day in window_days(window):
-        days.append(_replace_day(lake, kind, day, incoming.get(day, empty), start, end, schema))
-    return LandStats(kind=kind, window=window, days=tuple(days))
+    touched = sorted({day for window in merged for day in window_days(window)})
+    days = [_replace_day(lake, kind, day, incoming.get(day, empty), inside, schema) for day in touched]
+    return LandStats(kind=kind, windows=merged, days=tuple(days))
 
 
 def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
@@ -204,7 +212,7 @@ def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataF
             "removed": old.height - kept,
         }
         stats.append(_write_day(lake, dataset, day, new, old, counts))
-    return LandStats(kind=dataset, window=window, days=tuple(stats))
+    return LandStats(kind=dataset, windows=(window,), days=tuple(stats))
 
 
 def quarantine(
@@ -267,12 +275,10 @@ def read_quarantine(lake: Lake, kind: api.RecordType) -> pl.DataFrame:
 
 
 def _replace_day(
-    lake: Lake, kind: str, day: date, new: pl.DataFrame, start: datetime, end: datetime, schema: Mapping[str, pl.DataType]
+    lake: Lake, kind: str, day: date, new: pl.DataFrame, in_window: pl.Expr, schema: Mapping[str, pl.DataType]
 ) -> DayStats:
     old = lake.read_partition(kind, day, schema)
     old = pl.DataFrame(schema=schema) if old is None else old
-    created = pl.col(api.CREATED_AT)
-    in_window = (created >= start) & (created < end)
     new_ids = new[ID]
     # Any lake row with an incoming id competes with it, even one created outside the window
     # (a moved `created_at`), so an id never appears twice in a partition.
@@ -320,10 +326,12 @@ def _latest_per_id(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(api.UPDATED_AT, maintain_order=True).unique(subset=ID, keep="last", maintain_order=True)
 
 
-def _bounds(window: Window) -> tuple[datetime, datetime]:
+def _inside(windows: Sequence[Window]) -> pl.Expr:
     # Lake timestamps have millisecond precision: a record at t (ms) is inside [s, e) exactly
-    # when it is inside [ceil_ms(s), ceil_ms(e)), and comparing at ms loses nothing.
-    return _ceil_ms(window.start), _ceil_ms(window.end)
+    # when it is inside [ceil_ms(s), ceil_ms(e)), so comparing at ms loses nothing.
+    created = pl.col(api.CREATED_AT)
+    tests = [(created >= _ceil_ms(w.start)) & (created < _ceil_ms(w.end)) for w in windows]
+    return pl.any_horizontal(tests) if tests else pl.lit(False)
 
 
 def _ceil_ms(moment: datetime) -> datetime:

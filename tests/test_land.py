@@ -18,6 +18,7 @@ from pipelines.land import (
     UsageConflictError,
     land_slice,
     land_usage,
+    land_windows,
     quarantine,
     read_quarantine,
     window_days,
@@ -154,7 +155,7 @@ def test_window_bounds_are_half_open(lake: Lake) -> None:
 
 def test_a_sub_millisecond_bound_is_respected_exactly(lake: Lake) -> None:
     start = at(D1, 10) + timedelta(microseconds=500)
-    with pytest.raises(ValueError, match="programming error: 1 cdrs record.*outside the window"):
+    with pytest.raises(ValueError, match=r"programming error: 1 cdrs record.*outside \[2026-03-01T10:00:00"):
         land_slice(lake, "cdrs", Window(start, at(D1, 11)), cdrs(cdr("x", at(D1, 10))))
     land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("x", at(D1, 10)), cdr("y", at(D1, 10, ms=1))))
     land_slice(lake, "cdrs", Window(start, at(D1, 11)), cdrs())
@@ -171,6 +172,23 @@ def test_a_multi_day_window_empties_days_and_removes_their_files(lake: Lake) -> 
         (D1, 0, 0, 1, 0, False),
         (D2, 0, 1, 1, 1, True),
     ]
+
+
+def test_landing_several_windows_at_once_equals_landing_them_in_turn(tmp_path: Path) -> None:
+    base = cdrs(*(cdr(f"old-{h}", at(D1, h)) for h in range(0, 24, 2)), cdr("next-day", at(D2, 1)))
+    hours = [Window(at(D1, 2), at(D1, 4)), Window(at(D1, 10), at(D1, 11)), Window(at(D1, 23), at(D2, 2))]
+    new = cdrs(cdr("old-2", at(D1, 2), at(D1, 5), cost="0.5"), cdr("fresh", at(D1, 10, 30)), cdr("late", at(D2, 1, 30)))
+    at_once, in_turn = Lake(tmp_path / "once"), Lake(tmp_path / "turn")
+    for lake in (at_once, in_turn):
+        land_slice(lake, "cdrs", Window(at(D1, 0), at(D3, 0)), base)
+    stats = land_windows(at_once, "cdrs", hours, new)
+    for hour in hours:
+        land_slice(in_turn, "cdrs", hour, new.filter((pl.col("created_at") >= hour.start) & (pl.col("created_at") < hour.end)))
+    for day in (D1, D2):
+        assert partition(at_once, day).equals(partition(in_turn, day))
+    assert [(d.day, d.new, d.updated, d.removed) for d in stats.days] == [(D1, 1, 1, 1), (D2, 1, 0, 1)]
+    assert stats.windows == tuple(hours)
+    assert ids_costs(partition(at_once, D1))[:3] == [("old-0", "0.012"), ("old-2", "0.5"), ("old-4", "0.012")]
 
 
 def test_latest_updated_at_wins_within_the_new_data_in_either_order(lake: Lake) -> None:
@@ -252,7 +270,7 @@ def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: Lake) -> None:
 
 def test_programming_errors_are_named(lake: Lake) -> None:
     window = Window(at(D1, 10), at(D1, 11))
-    with pytest.raises(ValueError, match=r"outside the window .*e\.g\. id late created 2026-03-01T11:00:00\.000Z"):
+    with pytest.raises(ValueError, match=r"outside \[2026-03-01T10:00:00.000Z, .*e\.g\. id late created 2026-03-01T11:00:00\.000Z"):
         land_slice(lake, "cdrs", window, cdrs(cdr("ok", at(D1, 10)), cdr("late", at(D1, 11))))
     with pytest.raises(ValueError, match="programming error: cdrs frame must have exactly the lake schema"):
         land_slice(lake, "cdrs", window, cdrs(cdr("ok", at(D1, 10))).drop("tags"))
