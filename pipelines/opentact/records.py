@@ -1,0 +1,379 @@
+"""API client stage: one page of decoded records -> a typed polars frame in `api.SCHEMAS`, plus rejects.
+
+Validation is column-wise so that it keeps up with the network: each field is gathered into a
+list and checked with C-level builtins (`set(map(type, ...))`, set inclusion for enums, `min`/
+`max` for integer bounds, `all(map(pattern.fullmatch, ...))` for string forms). Timestamps and
+money of all columns go through polars as one series each (a polars call has a fixed cost that
+a 250-row column would not amortise). Per-record work happens only for the rare records that
+fail, to name their first problem. A bad record is set aside with that reason and its JSON
+text; the rest of the page is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import orjson
+import polars as pl
+
+from pipelines.dates import Window
+from pipelines.opentact import api
+
+# Forms of the string columns named in `api.FORMATS` ([0-9], not \d: \d is any Unicode digit).
+FORM_PATTERNS: dict[str, re.Pattern[str]] = {
+    "uuid": re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    "e164": re.compile(r"\+[1-9][0-9]{6,14}"),
+    "country": re.compile(r"[A-Z]{2}"),
+    "calling_code": re.compile(r"[1-9][0-9]{0,3}"),
+    "snake_case": re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*"),
+    "currency": re.compile(r"[A-Z]{3}"),
+}
+FORM_NAMES: dict[str, str] = {
+    "uuid": "a UUID",
+    "e164": "an E.164 number",
+    "country": "an ISO 3166 alpha-2 country code",
+    "calling_code": "a country calling code (digits)",
+    "snake_case": "a snake_case string",
+    "currency": "an ISO 4217 currency code",
+}
+
+# The reference sheet's date-time forms: ...ss.fffZ, ...ssZ, ...mmZ, with -00, -0000 or -00:00
+# for Z. Up to 9 fractional digits are accepted and truncated to milliseconds.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|-00|-0000|-00:00)$"
+)
+# Plain decimal text that fits `api.MONEY` (38 digits, 9 of them decimals) exactly.
+MONEY_SCALE = 9
+PLAIN_MONEY_PATTERN = rf"^-?[0-9]{{1,{38 - MONEY_SCALE}}}(\.[0-9]{{1,{MONEY_SCALE}}})?$"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record set aside: why, its JSON text, and the request (kind, window, page) it came from."""
+
+    reason: str
+    raw_json: str
+    kind: api.RecordType
+    slice: Window
+    page_number: int
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+_NONE = type(None)
+
+_Shape = Literal["str", "int", "timestamp", "money", "str_list", "struct_list"]
+_JSON_TYPES: dict[_Shape, frozenset[type]] = {
+    "str": frozenset({str}),
+    "timestamp": frozenset({str}),
+    "money": frozenset({str}),
+    "int": frozenset({int}),  # not bool: type(True) is bool
+    "str_list": frozenset({list}),
+    "struct_list": frozenset({list}),
+}
+_TYPE_WORDS: dict[_Shape, str] = {
+    "str": "a string",
+    "int": "an integer",
+    "timestamp": "a date-time string",
+    "money": "a decimal string",
+    "str_list": "an array of strings",
+    "struct_list": "an array of objects",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    name: str
+    path: tuple[str, ...]
+    shape: _Shape
+    dtype: pl.DataType
+    allowed: frozenset[type]
+    enum: frozenset[str] | None
+    form: str | None
+    bounds: tuple[int, int] | None
+
+    @property
+    def label(self) -> str:
+        return ".".join(self.path)
+
+
+def _shape(dtype: pl.DataType) -> _Shape:
+    if dtype == api.TIMESTAMP:
+        return "timestamp"
+    if isinstance(dtype, pl.Decimal):
+        return "money"
+    if dtype.is_integer():
+        return "int"
+    if dtype == pl.List(pl.String()):
+        return "str_list"
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        return "struct_list"
+    if dtype == pl.String():
+        return "str"
+    raise TypeError(f"no validation rule for lake type {dtype}")
+
+
+def _int_range(dtype: pl.DataType) -> tuple[int, int]:
+    bits = {pl.Int32(): 31, pl.Int64(): 63}[dtype]
+    return -(2**bits), 2**bits - 1
+
+
+def _columns(kind: api.RecordType) -> tuple[_Column, ...]:
+    nested = {
+        f"{parent}_{child}": (parent, child) for parent, children in api.NESTED[kind].items() for child in children
+    }
+    enums = dict(api.ENUMS[kind])
+    enums["record_type"] = frozenset({api.RECORD_TYPE_VALUES[kind]})
+    columns = []
+    for name, dtype in api.SCHEMAS[kind].items():
+        shape = _shape(dtype)
+        allowed = _JSON_TYPES[shape] | ({_NONE} if name in api.NULLABLE[kind] else set())
+        bounds = api.INT_BOUNDS[kind].get(name, _int_range(dtype)) if shape == "int" else None
+        form = api.FORMATS[kind].get(name)
+        columns.append(_Column(name, nested.get(name, (name,)), shape, dtype, allowed, enums.get(name), form, bounds))
+    return tuple(columns)
+
+
+_COLUMNS: dict[api.RecordType, tuple[_Column, ...]] = {kind: _columns(kind) for kind in api.RECORD_TYPES}
+# The record's own keys: flat columns and the nested objects.
+_TOP_KEYS: dict[api.RecordType, tuple[str, ...]] = {
+    kind: tuple(dict.fromkeys(c.path[0] for c in columns)) for kind, columns in _COLUMNS.items()
+}
+
+
+def money_text(text: str) -> str | None:
+    """Money as the API may send it ("0", "0.0", "1.666E-4") -> plain decimal text; None if not exact in 9 decimals."""
+    # Decimal() also reads "NaN", "Infinity", " 1" and "1_000": none of them is money.
+    if text.strip() != text or "_" in text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -MONEY_SCALE:
+        return None
+    plain = format(value, "f")
+    return plain if re.fullmatch(PLAIN_MONEY_PATTERN, plain) else None
+
+
+def _describe(value: object) -> str:
+    text = "missing" if value is _MISSING else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Page:
+    """Work state of one page's validation: the first reason per bad row."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.reasons: dict[int, str] = {}
+
+    def reject(self, row: int, reason: str) -> None:
+        self.reasons.setdefault(row, reason)
+
+
+def _gather(rows: list[dict], keys: tuple[str, ...]) -> dict[str, list[object]]:
+    """Each key's values across the rows, `_MISSING` where a row lacks the key."""
+    if len(keys) > 1 and rows:
+        try:
+            # One C-level itemgetter call per row and a transpose: the common, complete page.
+            return dict(zip(keys, map(list, zip(*map(itemgetter(*keys), rows)))))
+        except KeyError:
+            pass
+    return {key: [row.get(key, _MISSING) for row in rows] for key in keys}
+
+
+def _check_types(page: _Page, column: _Column, values: list[object]) -> None:
+    """Flag values of the wrong JSON type (or missing) and blank them so later checks skip them."""
+    if set(map(type, values)) <= column.allowed:
+        return
+    for row, value in enumerate(values):
+        if type(value) not in column.allowed:
+            if value is _MISSING:
+                page.reject(row, f"missing field '{column.label}'")
+            elif value is None:
+                page.reject(row, f"field '{column.label}' is null")
+            else:
+                page.reject(row, f"field '{column.label}' must be {_TYPE_WORDS[column.shape]}, got {_describe(value)}")
+            values[row] = None
+
+
+def _flag(page: _Page, values: list[object], bad: object, reason: str) -> None:
+    """Reject (and blank) every non-null value for which `bad(value)` is true."""
+    for row, value in enumerate(values):
+        if value is not None and bad(value):  # type: ignore[operator]
+            page.reject(row, f"{reason}: {_describe(value)}")
+            values[row] = None
+
+
+def _check_values(page: _Page, column: _Column, values: list[object]) -> None:
+    """Enums, forms, integer bounds and array elements: a C-level pass first, row by row on failure."""
+    present = [v for v in values if v is not None] if None in values else values
+    if column.enum is not None:
+        if not set(present) <= column.enum:
+            allowed = ", ".join(sorted(column.enum))
+            _flag(page, values, lambda v: v not in column.enum, f"field '{column.label}' is not one of {allowed}")
+    elif column.form is not None:
+        matches = FORM_PATTERNS[column.form].fullmatch
+        if not all(map(matches, present)):  # type: ignore[arg-type]
+            _flag(page, values, lambda v: not matches(v), f"field '{column.label}' is not {FORM_NAMES[column.form]}")
+    elif column.bounds is not None:
+        low, high = column.bounds
+        if present and (min(present) < low or max(present) > high):  # type: ignore[type-var, operator]
+            _flag(page, values, lambda v: not low <= v <= high, f"field '{column.label}' is outside [{low}, {high}]")
+    elif column.shape == "str_list":
+        if set(map(type, chain.from_iterable(present))) - {str}:  # type: ignore[arg-type]
+            _flag(page, values, lambda v: set(map(type, v)) - {str}, f"field '{column.label}' must hold only strings")
+    elif column.shape == "struct_list":
+        _check_struct_lists(page, column, values)
+    elif column.shape == "money":
+        for row, value in enumerate(values):
+            # Exponent forms are rare: make them plain here; the polars pass checks every value.
+            if value is not None and ("E" in value or "e" in value):  # type: ignore[operator]
+                values[row] = money_text(value) or value  # type: ignore[arg-type]
+
+
+def _check_struct_lists(page: _Page, column: _Column, values: list[object]) -> None:
+    fields = tuple(column.dtype.inner.to_schema())  # type: ignore[attr-defined]
+    for row, value in enumerate(values):
+        if not value:
+            continue
+        items = value  # type: ignore[assignment]
+        if any(type(item) is not dict or any(type(item.get(f)) is not str for f in fields) for item in items):
+            page.reject(row, f"field '{column.label}' must hold objects with string {', '.join(fields)}: {_describe(value)}")
+            values[row] = None
+        elif any(len(item) != len(fields) for item in items):
+            values[row] = [{f: item[f] for f in fields} for item in items]  # extra keys are not lake columns
+
+
+def _nested_parents(page: _Page, top: dict[str, list[object]], kind: api.RecordType) -> dict[str, list[dict]]:
+    parents: dict[str, list[dict]] = {}
+    for parent in api.NESTED[kind]:
+        objects = top[parent]
+        if set(map(type, objects)) != {dict}:
+            for row, value in enumerate(objects):
+                if value is _MISSING:
+                    page.reject(row, f"missing field '{parent}'")
+                elif type(value) is not dict:
+                    page.reject(row, f"field '{parent}' must be an object, got {_describe(value)}")
+                if type(value) is not dict:
+                    objects[row] = {}
+        parents[parent] = objects  # type: ignore[assignment]
+    return parents
+
+
+def _stack(columns: list[_Column], data: dict[str, list[object]], dtype: pl.DataType) -> pl.Series:
+    # One conversion for many columns: building a polars series has a fixed cost that
+    # dwarfs the per-value cost at 250 rows.
+    return pl.Series(list(chain.from_iterable(data[c.name] for c in columns)), dtype=dtype)
+
+
+def _unstack(stacked: pl.Series, columns: list[_Column], size: int) -> dict[str, pl.Series]:
+    return {c.name: stacked.slice(i * size, size).alias(c.name) for i, c in enumerate(columns)}
+
+
+def _parse_timestamps(
+    page: _Page, columns: list[_Column], data: dict[str, list[object]], window: Window
+) -> dict[str, pl.Series]:
+    """All timestamp columns as one series: polars' fast ISO parser, held to the reference forms."""
+    text = _stack(columns, data, pl.String())
+    # Eager, format-inferring parsing takes polars' fastest path; it reads any offset, so
+    # the pattern check keeps values to the reference sheet's forms.
+    parsed = text.str.to_datetime(time_unit="ms", strict=False)
+    if parsed.dtype.time_zone is None:  # type: ignore[attr-defined]
+        parsed = parsed.dt.replace_time_zone("UTC")  # every value null: no offset to infer from
+    in_form = text.str.contains(TIMESTAMP_PATTERN)
+    missed = (in_form & parsed.is_null()).arg_true()
+    if len(missed):
+        # Inference settles on one format per series; values it missed get the explicit one.
+        parsed = parsed.scatter(missed, parse_timestamps_explicitly(text.gather(missed)))
+    for index in (text.is_not_null() & ~(in_form & parsed.is_not_null())).arg_true().to_list():
+        name, row = columns[index // page.size].name, index % page.size
+        page.reject(row, f"field '{name}' is not a date-time in an accepted form: {_describe(data[name][row])}")
+    typed = _unstack(parsed, columns, page.size)
+    # A record outside the window it was asked for would land in two slices, or in none.
+    created = typed[api.CREATED_AT]
+    for row in ((created < window.start) | (created >= window.end)).arg_true().to_list():
+        page.reject(row, f"created_at {data[api.CREATED_AT][row]!r} is outside the requested window {window}")
+    return typed
+
+
+def parse_timestamps_explicitly(text: pl.Series) -> pl.Series:
+    """Date-time text in the reference forms -> UTC datetimes (ms), one explicit format (the slow path)."""
+    value = pl.col("text").str.replace(r"(Z|-00|-0000|-00:00)$", "")
+    # The ...hh:mmZ form has no seconds; chrono's %.f makes the fraction optional.
+    full = pl.when(value.str.len_bytes() == 16).then(value + ":00").otherwise(value)
+    parse = full.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="ms", time_zone="UTC", strict=False)
+    return text.alias("text").to_frame().select(parse).to_series().alias(text.name)
+
+
+def _parse_money(page: _Page, columns: list[_Column], data: dict[str, list[object]]) -> dict[str, pl.Series]:
+    """All money columns as one series: a plain-decimal check (never rounding), then an exact cast."""
+    text = _stack(columns, data, pl.String())
+    for index in (text.is_not_null() & ~text.str.contains(PLAIN_MONEY_PATTERN)).arg_true().to_list():
+        name, row = columns[index // page.size].name, index % page.size
+        page.reject(
+            row, f"field '{name}' is not an exact decimal with at most {MONEY_SCALE} decimals: {_describe(data[name][row])}"
+        )
+    return _unstack(text.cast(api.MONEY, strict=False), columns, page.size)
+
+
+def _typed_frame(page: _Page, kind: api.RecordType, data: dict[str, list[object]], window: Window) -> pl.DataFrame:
+    """The checked Python values -> a frame in `api.SCHEMAS[kind]` (bad rows still in it)."""
+    columns = _COLUMNS[kind]
+    by_shape: dict[_Shape, list[_Column]] = {}
+    for column in columns:
+        by_shape.setdefault(column.shape, []).append(column)
+    series = _parse_timestamps(page, by_shape["timestamp"], data, window)
+    series |= _parse_money(page, by_shape["money"], data)
+    series |= _unstack(_stack(by_shape["str"], data, pl.String()), by_shape["str"], page.size)
+    ints = _unstack(_stack(by_shape["int"], data, pl.Int64()), by_shape["int"], page.size)
+    series |= {c.name: ints[c.name].cast(c.dtype) for c in by_shape["int"]}
+    for column in by_shape.get("str_list", []) + by_shape.get("struct_list", []):
+        # Polars builds nested values from Python objects one element at a time; decoding
+        # their JSON text is an order of magnitude faster.
+        text = pl.Series(column.name, [orjson.dumps(v).decode() for v in data[column.name]], dtype=pl.String())
+        series[column.name] = text.str.json_decode(column.dtype)
+    return pl.DataFrame([series[c.name] for c in columns])
+
+
+def validate_records(
+    kind: api.RecordType, records: Sequence[object], window: Window, page_number: int
+) -> tuple[pl.DataFrame, list[Rejected]]:
+    """A page's decoded records -> (valid records in `api.SCHEMAS[kind]`, rejects with reasons)."""
+    rows: list[dict] = list(records)  # type: ignore[arg-type]
+    page = _Page(len(rows))
+    if set(map(type, rows)) - {dict}:
+        for row, record in enumerate(rows):
+            if type(record) is not dict:
+                page.reject(row, f"record is not a JSON object: {_describe(record)}")
+                rows[row] = {}
+    gathered = _gather(rows, _TOP_KEYS[kind])
+    for parent, objects in _nested_parents(page, gathered, kind).items():
+        for child, values in _gather(objects, api.NESTED[kind][parent]).items():
+            gathered[f"{parent}.{child}"] = values
+    data: dict[str, list[object]] = {}
+    for column in _COLUMNS[kind]:
+        values = gathered[column.label]
+        _check_types(page, column, values)
+        _check_values(page, column, values)
+        data[column.name] = values
+    frame = _typed_frame(page, kind, data, window)
+    if page.reasons:
+        frame = frame.filter(pl.Series([row not in page.reasons for row in range(page.size)], dtype=pl.Boolean()))
+    rejects = [
+        Rejected(reason, orjson.dumps(records[row]).decode(), kind, window, page_number)
+        for row, reason in sorted(page.reasons.items())
+    ]
+    return frame, rejects

@@ -1,0 +1,248 @@
+"""Page validation: typed frames in the lake schema, and every kind of malformed record set aside."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import orjson
+import polars as pl
+import pytest
+
+from pipelines.dates import Window
+from pipelines.opentact import api
+from pipelines.opentact.records import Rejected, money_text, parse_timestamps_explicitly, validate_records
+from tests.opentact.factories import T0, cdr, mdr
+
+DAY = Window(T0, T0 + timedelta(days=1))
+
+
+def _validate(kind: api.RecordType, records: list) -> tuple[pl.DataFrame, list[Rejected]]:
+    # Round-trip through JSON as the client does, so records are exactly what orjson decodes.
+    return validate_records(kind, orjson.loads(orjson.dumps(records)), DAY, 3)
+
+
+def _only_reject(kind: api.RecordType, bad: dict, good: int = 4) -> Rejected:
+    make = cdr if kind == "cdrs" else mdr
+    records = [make(n) for n in range(good)]
+    records.insert(2, bad)
+    frame, rejects = _validate(kind, records)
+    assert frame.height == good
+    assert frame["id"].to_list() == [r["id"] for r in records if r is not bad]
+    assert len(rejects) == 1
+    return rejects[0]
+
+
+def test_valid_cdr_page_becomes_a_frame_in_the_lake_schema() -> None:
+    records = [cdr(n) for n in range(3)]
+    frame, rejects = _validate("cdrs", records)
+    assert rejects == []
+    assert frame.schema == pl.Schema(api.CDR_SCHEMA)
+    first = frame.row(0, named=True)
+    assert first["id"] == records[0]["id"]
+    assert first["connection_id"] == records[0]["connection"]["id"]
+    assert first["connection_name"] == 'Main "Trunk" <b>é</b>'
+    assert first["tags"] == ["sales", "q4"]
+    assert first["created_at"] == T0
+    assert first["answered_at"] == T0 - timedelta(seconds=90)
+    assert first["rate"] == Decimal("0.0125")
+    assert first["cost"] == Decimal("0.025")
+    assert first["sip_response_code"] == 200
+
+
+def test_valid_mdr_page_keeps_nulls_errors_and_zero_money() -> None:
+    records = [mdr(0), mdr(1, errors=[{"code": "30007", "title": "Carrier \"blocked\""}], completed_at=None)]
+    records[0]["completed_at"] = "2026-10-01T00:00:05.250Z"
+    frame, rejects = _validate("mdrs", records)
+    assert rejects == []
+    assert frame.schema == pl.Schema(api.MDR_SCHEMA)
+    assert frame["errors"].to_list() == [[], [{"code": "30007", "title": 'Carrier "blocked"'}]]
+    assert frame["completed_at"].to_list() == [T0 + timedelta(seconds=5, milliseconds=250), None]
+    assert frame["carrier_fee"].to_list() == [Decimal(0), Decimal(0)]
+    assert frame["messaging_profile_name"].to_list() == ["Alerts", "Alerts"]
+
+
+def test_all_null_nullable_column_still_has_the_lake_type() -> None:
+    frame, rejects = _validate("mdrs", [mdr(n, sent_at=None) for n in range(3)])
+    assert rejects == []
+    assert frame.schema == pl.Schema(api.MDR_SCHEMA)
+    assert frame["sent_at"].null_count() == 3
+
+
+def test_empty_page_is_an_empty_frame_in_the_lake_schema() -> None:
+    frame, rejects = _validate("cdrs", [])
+    assert (frame.height, rejects) == (0, [])
+    assert frame.schema == pl.Schema(api.CDR_SCHEMA)
+
+
+def test_unknown_fields_are_ignored() -> None:
+    frame, rejects = _validate("cdrs", [cdr(0, brand_new_field={"x": 1})])
+    assert (frame.height, rejects) == (1, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-10-01T12:34:56.789Z", datetime(2026, 10, 1, 12, 34, 56, 789000, tzinfo=timezone.utc)),
+        ("2026-10-01T12:34:56Z", datetime(2026, 10, 1, 12, 34, 56, tzinfo=timezone.utc)),
+        ("2026-10-01T12:34Z", datetime(2026, 10, 1, 12, 34, tzinfo=timezone.utc)),
+        ("2026-10-01T12:34:56.789-00", datetime(2026, 10, 1, 12, 34, 56, 789000, tzinfo=timezone.utc)),
+        ("2026-10-01T12:34:56-0000", datetime(2026, 10, 1, 12, 34, 56, tzinfo=timezone.utc)),
+        ("2026-10-01T12:34-00:00", datetime(2026, 10, 1, 12, 34, tzinfo=timezone.utc)),
+        ("2026-10-01T12:34:56.789999999Z", datetime(2026, 10, 1, 12, 34, 56, 789000, tzinfo=timezone.utc)),
+    ],
+)
+def test_every_accepted_date_time_form_parses_to_utc_milliseconds(text: str, expected: datetime) -> None:
+    frame, rejects = _validate("cdrs", [cdr(0, ended_at=text)])
+    assert rejects == []
+    assert frame["ended_at"].to_list() == [expected]
+    assert parse_timestamps_explicitly(pl.Series([text])).to_list() == [expected]
+
+
+def test_mixed_date_time_forms_in_one_page_all_parse() -> None:
+    forms = ["2026-10-01T00:00Z", "2026-10-01T00:00:01.5-00:00", "2026-10-01T00:00:02-0000", "2026-10-01T00:00:03Z"]
+    frame, rejects = _validate("cdrs", [cdr(n, at=T0, updated_at=form) for n, form in enumerate(forms)])
+    assert rejects == []
+    assert frame["updated_at"].to_list() == [
+        T0,
+        T0 + timedelta(seconds=1, milliseconds=500),
+        T0 + timedelta(seconds=2),
+        T0 + timedelta(seconds=3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", "0"),
+        ("0.0", "0.0"),
+        ("1.666E-4", "0.0001666"),
+        ("1.5e-8", "0.000000015"),
+        ("2E+3", "2000"),
+        ("-0.25", "-0.25"),
+        ("12.123456789", "12.123456789"),
+    ],
+)
+def test_money_forms_are_read_exactly(text: str, expected: str) -> None:
+    frame, rejects = _validate("cdrs", [cdr(0, cost=text)])
+    assert rejects == []
+    assert frame["cost"].to_list() == [Decimal(expected)]
+
+
+@pytest.mark.parametrize("text", ["0.0000000001", "1.5E-10", "12.1234567891", "NaN", "Infinity", "1,5", "", " 1", "1_0", "0x1", "1e999"])
+def test_money_that_is_not_exact_in_nine_decimals_is_rejected_never_rounded(text: str) -> None:
+    reject = _only_reject("cdrs", cdr(9, cost=text))
+    assert reject.reason == f"field 'cost' is not an exact decimal with at most 9 decimals: {text!r}"
+
+
+def test_money_text_normalises_exponents_and_refuses_inexact_values() -> None:
+    assert money_text("1.666E-4") == "0.0001666"
+    assert money_text("1E-9") == "0.000000001"
+    assert money_text("1E-10") is None
+    assert money_text("sNaN") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"id": None}, "field 'id' is null"),
+        ({"id": "not-a-uuid"}, "field 'id' is not a UUID: 'not-a-uuid'"),
+        ({"record_type": "message"}, "field 'record_type' is not one of call: 'message'"),
+        ({"direction": "sideways"}, "field 'direction' is not one of inbound, outbound: 'sideways'"),
+        ({"status": "ANSWERED"}, "field 'status' is not one of answered, busy, cancelled, failed, no_answer: 'ANSWERED'"),
+        ({"cli": "+0441234567"}, "field 'cli' is not an E.164 number: '+0441234567'"),
+        ({"cld": "14155550100"}, "field 'cld' is not an E.164 number: '14155550100'"),
+        ({"cld": "+1 415 555 0100"}, "field 'cld' is not an E.164 number: '+1 415 555 0100'"),
+        ({"cli": "+١٤١٥٥٥٥٠١٠٠"}, "field 'cli' is not an E.164 number: '+١٤١٥٥٥٥٠١٠٠'"),
+        ({"country_code": "us"}, "field 'country_code' is not an ISO 3166 alpha-2 country code: 'us'"),
+        ({"currency": "usd"}, "field 'currency' is not an ISO 4217 currency code: 'usd'"),
+        ({"hangup_cause": "Normal Clearing"}, "field 'hangup_cause' is not a snake_case string: 'Normal Clearing'"),
+        ({"duration_secs": -1}, "field 'duration_secs' is outside [0, 9223372036854775807]: -1"),
+        ({"duration_secs": 1.5}, "field 'duration_secs' must be an integer, got 1.5"),
+        ({"duration_secs": "95"}, "field 'duration_secs' must be an integer, got '95'"),
+        ({"billed_duration_secs": True}, "field 'billed_duration_secs' must be an integer, got True"),
+        ({"sip_response_code": 2000}, "field 'sip_response_code' is outside [100, 699]: 2000"),
+        ({"billing_initial_secs": 2**40}, "field 'billing_initial_secs' is outside [0, 2147483647]: 1099511627776"),
+        ({"started_at": None}, "field 'started_at' is null"),
+        ({"started_at": "yesterday"}, "field 'started_at' is not a date-time in an accepted form: 'yesterday'"),
+        ({"ended_at": "2026-10-01T12:00:00+01:00"}, "field 'ended_at' is not a date-time in an accepted form: '2026-10-01T12:00:00+01:00'"),
+        ({"ended_at": "2026-10-01 12:00:00Z"}, "field 'ended_at' is not a date-time in an accepted form: '2026-10-01 12:00:00Z'"),
+        ({"ended_at": "2026-10-01T12:00:00"}, "field 'ended_at' is not a date-time in an accepted form: '2026-10-01T12:00:00'"),
+        ({"ended_at": "2026-02-30T12:00:00Z"}, "field 'ended_at' is not a date-time in an accepted form: '2026-02-30T12:00:00Z'"),
+        ({"ended_at": "2026-10-01T23:59:60Z"}, "field 'ended_at' is not a date-time in an accepted form: '2026-10-01T23:59:60Z'"),
+        ({"answered_at": 1759276800}, "field 'answered_at' must be a date-time string, got 1759276800"),
+        ({"rate": 0.0125}, "field 'rate' must be a decimal string, got 0.0125"),
+        ({"connection": None}, "field 'connection' must be an object, got None"),
+        ({"connection": "Main Trunk"}, "field 'connection' must be an object, got 'Main Trunk'"),
+        ({"connection": {"name": "x"}}, "missing field 'connection.id'"),
+        ({"connection": {"id": "x", "name": "y"}}, "field 'connection.id' is not a UUID: 'x'"),
+        ({"tags": "sales"}, "field 'tags' must be an array of strings, got 'sales'"),
+        ({"tags": ["ok", 7]}, "field 'tags' must hold only strings: ['ok', 7]"),
+        ({"created_at": "2026-10-02T00:00:00.000Z"}, "created_at '2026-10-02T00:00:00.000Z' is outside the requested window"),
+        ({"created_at": "2026-09-30T23:59:59.999Z"}, "created_at '2026-09-30T23:59:59.999Z' is outside the requested window"),
+    ],
+)
+def test_malformed_cdr_is_set_aside_with_its_reason_and_the_rest_is_kept(change: dict, reason: str) -> None:
+    bad = cdr(9, **change)
+    reject = _only_reject("cdrs", bad)
+    assert reject.reason.startswith(reason)
+    assert orjson.loads(reject.raw_json) == bad
+    assert (reject.kind, reject.slice, reject.page_number) == ("cdrs", DAY, 3)
+
+
+def test_window_reject_names_the_window() -> None:
+    reject = _only_reject("cdrs", cdr(9, created_at="2026-10-02T00:00:00.000Z"))
+    assert reject.reason.endswith(f"outside the requested window {DAY}")
+
+
+@pytest.mark.parametrize("field", ["id", "answered_at", "connection", "cost", "tags"])
+def test_missing_field_is_set_aside(field: str) -> None:
+    bad = cdr(9)
+    del bad[field]
+    assert _only_reject("cdrs", bad).reason == f"missing field '{field}'"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"parts": 0}, "field 'parts' is outside [1, 2147483647]: 0"),
+        ({"encoding": "utf8"}, "field 'encoding' is not one of gsm7, ucs2: 'utf8'"),
+        ({"status": "lost"}, "field 'status' is not one of delivered, delivery_failed"),
+        ({"errors": [{"code": 30007, "title": "x"}]}, "field 'errors' must hold objects with string code, title"),
+        ({"errors": ["boom"]}, "field 'errors' must hold objects with string code, title"),
+        ({"messaging_profile": {"id": "nope", "name": "x"}}, "field 'messaging_profile.id' is not a UUID: 'nope'"),
+        ({"carrier": None}, "field 'carrier' is null"),
+        ({"carrier_fee": "1.0000000001"}, "field 'carrier_fee' is not an exact decimal with at most 9 decimals"),
+        ({"completed_at": "soon"}, "field 'completed_at' is not a date-time in an accepted form: 'soon'"),
+    ],
+)
+def test_malformed_mdr_is_set_aside_with_its_reason(change: dict, reason: str) -> None:
+    assert _only_reject("mdrs", mdr(9, **change)).reason.startswith(reason)
+
+
+@pytest.mark.parametrize("record", ["a string", None, 42, ["a", "list"]])
+def test_record_that_is_not_an_object_is_set_aside(record: object) -> None:
+    reject = _only_reject("cdrs", record)  # type: ignore[arg-type]
+    assert reject.reason.startswith("record is not a JSON object")
+    assert orjson.loads(reject.raw_json) == record
+
+
+def test_error_objects_keep_only_their_lake_fields() -> None:
+    frame, rejects = _validate("mdrs", [mdr(0, errors=[{"code": "1", "title": "t", "detail": "extra"}])])
+    assert rejects == []
+    assert frame["errors"].to_list() == [[{"code": "1", "title": "t"}]]
+
+
+def test_record_with_several_problems_is_rejected_once_for_the_first() -> None:
+    reject = _only_reject("cdrs", cdr(9, id="x", cli="bad", duration_secs=-5))
+    assert reject.reason == "field 'id' is not a UUID: 'x'"
+
+
+def test_many_bad_records_in_one_page() -> None:
+    records = [cdr(n) for n in range(10)]
+    records[0]["cli"] = "nope"
+    records[5]["cost"] = "1e-12"
+    records[9]["updated_at"] = "never"
+    frame, rejects = _validate("cdrs", records)
+    assert frame["id"].to_list() == [records[n]["id"] for n in (1, 2, 3, 4, 6, 7, 8)]
+    assert [orjson.loads(r.raw_json)["id"] for r in rejects] == [records[n]["id"] for n in (0, 5, 9)]
