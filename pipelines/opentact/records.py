@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 import orjson
 import polars as pl
 
-from pipelines.dates import Window
+from pipelines.dates import Window, parse_datetime
 from pipelines.opentact import api
 
 # Forms of the string columns named in `api.FORMATS` ([0-9], not \d: \d is any Unicode digit).
@@ -43,10 +44,12 @@ FORM_NAMES: dict[str, str] = {
     "currency": "an ISO 4217 currency code",
 }
 
-# The reference sheet's date-time forms: ...ss.fffZ, ...ssZ, ...mmZ, with -00, -0000 or -00:00
-# for Z. Up to 9 fractional digits are accepted and truncated to milliseconds.
+# Date-times as `pipelines.dates.parse_datetime` takes them: the reference sheet's forms (...ss.fffZ,
+# ...ssZ, ...mmZ, with -00, -0000 or -00:00 for Z) and, being unambiguous, other UTC offsets.
+# Up to 9 fractional digits are accepted and truncated to milliseconds; no zone, no instant.
 TIMESTAMP_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|-00|-0000|-00:00)$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)$"
 )
 # Plain decimal text that fits `api.MONEY` (38 digits, 9 of them decimals) exactly.
 MONEY_SCALE = 9
@@ -297,7 +300,7 @@ def _parse_timestamps(
     missed = (in_form & parsed.is_null()).arg_true()
     if len(missed):
         # Inference settles on one format per series; values it missed get the explicit one.
-        parsed = parsed.scatter(missed, parse_timestamps_explicitly(text.gather(missed)))
+        parsed = parsed.scatter(missed, _parse_each(text.gather(missed)))
     for index in (text.is_not_null() & ~(in_form & parsed.is_not_null())).arg_true().to_list():
         name, row = columns[index // page.size].name, index % page.size
         page.reject(row, f"field '{name}' is not a date-time in an accepted form: {_describe(data[name][row])}")
@@ -309,13 +312,17 @@ def _parse_timestamps(
     return typed
 
 
-def parse_timestamps_explicitly(text: pl.Series) -> pl.Series:
-    """Date-time text in the reference forms -> UTC datetimes (ms), one explicit format (the slow path)."""
-    value = pl.col("text").str.replace(r"(Z|-00|-0000|-00:00)$", "")
-    # The ...hh:mmZ form has no seconds; chrono's %.f makes the fraction optional.
-    full = pl.when(value.str.len_bytes() == 16).then(value + ":00").otherwise(value)
-    parse = full.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="ms", time_zone="UTC", strict=False)
-    return text.alias("text").to_frame().select(parse).to_series().alias(text.name)
+def _parse_each(text: pl.Series) -> pl.Series:
+    """The slow path: date-time text -> UTC datetimes (ms) one value at a time, null where invalid."""
+    moments: list[datetime | None] = []
+    for value in text.to_list():
+        try:
+            moment = parse_datetime(value)
+        except ValueError:
+            moments.append(None)
+            continue
+        moments.append(moment.replace(microsecond=moment.microsecond // 1000 * 1000))
+    return pl.Series(text.name, moments, dtype=api.TIMESTAMP)
 
 
 def _parse_money(page: _Page, columns: list[_Column], data: dict[str, list[object]]) -> dict[str, pl.Series]:
