@@ -19,6 +19,20 @@ class Settings(BaseSettings):
     # The API
     opentact_api_key: SecretStr | None = Field(default=None, alias="OPENTACT_API_KEY")
     opentact_base_url: str = Field(default=PRODUCTION_URL, alias="OPENTACT_BASE_URL")
+    # How the client reads it (the concurrency default is measured: bench/RESULTS.md)
+    opentact_concurrency: int = Field(default=8, ge=1, le=64, alias="OPENTACT_CONCURRENCY")
+    opentact_page_size: int = Field(default=250, ge=1, le=250, alias="OPENTACT_PAGE_SIZE")
+    # A window's end is frozen at most at now minus this: records still being written settle.
+    opentact_settle_lag_secs: float = Field(default=120.0, ge=0, alias="OPENTACT_SETTLE_LAG_SECS")
+    opentact_timeout_secs: float = Field(default=30.0, gt=0, alias="OPENTACT_TIMEOUT_SECS")
+    # One request's retries stop (with an error naming it) after this long.
+    opentact_retry_max_secs: float = Field(default=300.0, gt=0, alias="OPENTACT_RETRY_MAX_SECS")
+    opentact_backoff_base_secs: float = Field(default=0.5, gt=0, alias="OPENTACT_BACKOFF_BASE_SECS")
+    opentact_backoff_max_secs: float = Field(default=30.0, gt=0, alias="OPENTACT_BACKOFF_MAX_SECS")
+    # A UTC day of more pages than this is read hour by hour: shorter, stabler queries.
+    opentact_slice_max_pages: int = Field(default=100, ge=1, alias="OPENTACT_SLICE_MAX_PAGES")
+    # Slices read ahead of the one being consumed (bounded memory, no idle gap between slices).
+    opentact_prefetch_slices: int = Field(default=1, ge=0, le=8, alias="OPENTACT_PREFETCH_SLICES")
 
     # Where everything lands: lake/, quarantine/, state/, warehouse.duckdb, site/
     data_dir: Path = Field(default=Path("data"), alias="CDR_DATA_DIR")
