@@ -104,6 +104,7 @@ NULLABLE: dict[RecordType, frozenset[str]] = {
     "mdrs": frozenset({"sent_at", "completed_at"}),
 }
 
+ID = "id"
 CREATED_AT = "created_at"
 UPDATED_AT = "updated_at"
 

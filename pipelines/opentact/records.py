@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -384,3 +384,41 @@ def validate_records(
         for row, reason in sorted(page.reasons.items())
     ]
     return frame, rejects
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def usage_frame(kind: api.RecordType, rows: Sequence[object], dimensions: Sequence[str]) -> pl.DataFrame:
+    """Usage rows of one product -> a frame in `api.USAGE_SCHEMA`; ValueError naming the first bad row.
+
+    Usage is the platform's own aggregate, a few thousand rows at most: checked row by row,
+    and one bad row fails the whole read (reconciling against part of it would mislead).
+    """
+    metrics = api.USAGE_METRICS[kind]
+    columns: dict[str, list[object]] = {name: [] for name in api.USAGE_SCHEMA}
+    for number, row in enumerate(rows, start=1):
+        if type(row) is not dict:
+            raise ValueError(f"usage row {number} is not a JSON object: {_describe(row)}")
+        for name in api.USAGE_SCHEMA:
+            value = row.get(name)
+            if name == "product":
+                value = api.USAGE_PRODUCTS[kind]
+            elif name not in dimensions and name not in metrics:
+                value = None
+            elif name == "date":
+                if type(value) is not str or not _DATE.fullmatch(value):
+                    raise ValueError(f"usage row {number}: date {_describe(value)} is not YYYY-MM-DD")
+                value = date.fromisoformat(value)
+            elif name == "cost":
+                plain = money_text(value) if type(value) is str else None
+                if plain is None:
+                    raise ValueError(f"usage row {number}: cost {_describe(value)} is not an exact decimal string")
+                value = Decimal(plain)
+            elif name in metrics:
+                if type(value) is not int or value < 0:
+                    raise ValueError(f"usage row {number}: {name} {_describe(value)} is not a non-negative integer")
+            elif type(value) is not str:
+                raise ValueError(f"usage row {number}: {name} {_describe(value)} is not a string")
+            columns[name].append(value)
+    return pl.DataFrame(columns, schema=api.USAGE_SCHEMA)

@@ -1,0 +1,552 @@
+"""API client stage: read every record of a window from the Opentact Reports API, page by page.
+
+The window's end is frozen when a read starts (never later than now minus a settle lag),
+cut into UTC-day slices (hours where a day is too big), and each slice is paged oldest
+first: page 1 tells `total_pages`, the rest are fetched concurrently. Pages are validated
+as they arrive and yielded at once, so memory stays flat however long the window.
+
+Retries are a small explicit loop rather than tenacity: the wait depends on the response
+(Retry-After, x-ratelimit-reset), every wait also throttles the other requests through a
+shared gate, and the deadline runs on an injectable clock so tests never really sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+import polars as pl
+from pydantic import SecretStr
+
+from pipelines import __version__
+from pipelines.dates import Window
+from pipelines.errors import CdrError, UsageError
+from pipelines.opentact import api
+from pipelines.opentact.records import Rejected, usage_frame, validate_records
+from pipelines.opentact.slices import freeze, utc_days, utc_hours
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+class ApiError(CdrError):
+    """The API refused or failed a request; the message says which and what to do."""
+
+
+class ApiKeyRejected(ApiError):
+    """401: the key is wrong, revoked or for another environment. Never retried."""
+
+
+class RetriesExhausted(ApiError):
+    """A request kept failing until the retry time cap."""
+
+
+class SliceChanged(ApiError):
+    """A slice's records changed while it was being paged: re-read it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """How to reach and read the API; built from Settings by `from_settings`."""
+
+    base_url: str
+    api_key: SecretStr
+    concurrency: int = 8
+    page_size: int = api.MAX_PAGE_SIZE
+    settle_lag: timedelta = timedelta(minutes=2)
+    timeout_secs: float = 30.0
+    retry_max_secs: float = 300.0
+    backoff_base_secs: float = 0.5
+    backoff_max_secs: float = 30.0
+    slice_max_pages: int = 100
+    prefetch_slices: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", check_base_url(self.base_url))
+        if not self.api_key.get_secret_value():
+            raise UsageError("OPENTACT_API_KEY is empty: set it to your Opentact API key")
+        if not 1 <= self.page_size <= api.MAX_PAGE_SIZE:
+            raise UsageError(f"page size must be 1 to {api.MAX_PAGE_SIZE}, got {self.page_size}")
+        if self.concurrency < 1 or self.slice_max_pages < 1 or self.prefetch_slices < 0:
+            raise UsageError("concurrency and slice_max_pages must be >= 1, prefetch_slices >= 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClientConfig:
+        """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key."""
+        if settings.opentact_api_key is None:
+            raise UsageError("OPENTACT_API_KEY is not set: export it (or put it in .env) to read the Opentact API")
+        return cls(
+            base_url=settings.opentact_base_url,
+            api_key=settings.opentact_api_key,
+            concurrency=settings.opentact_concurrency,
+            page_size=settings.opentact_page_size,
+            settle_lag=timedelta(seconds=settings.opentact_settle_lag_secs),
+            timeout_secs=settings.opentact_timeout_secs,
+            retry_max_secs=settings.opentact_retry_max_secs,
+            backoff_base_secs=settings.opentact_backoff_base_secs,
+            backoff_max_secs=settings.opentact_backoff_max_secs,
+            slice_max_pages=settings.opentact_slice_max_pages,
+            prefetch_slices=settings.opentact_prefetch_slices,
+        )
+
+
+def check_base_url(url: str) -> str:
+    """A base URL -> itself without a trailing slash; UsageError unless https:// or loopback http://."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UsageError(f"OPENTACT_BASE_URL {url!r} is not an http(s) URL such as https://api.opentact.org")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise UsageError(
+            f"OPENTACT_BASE_URL {url!r} uses plain http://, which would send the API key unencrypted: "
+            "use https:// (plain http is allowed only for loopback hosts such as the local sandbox)"
+        )
+    if parts.query or parts.fragment:
+        raise UsageError(f"OPENTACT_BASE_URL {url!r} must not have a query or fragment")
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a slice: its valid records as a lake-typed frame, and the records set aside.
+
+    `slice` is the planned slice (the sync's checkpoint unit); `query` the window actually
+    asked for (the slice, or one hour of it) and `page_number` the page of that query.
+    `last` marks the slice's final page: every record of the slice has then been yielded
+    and counted against the API's `total_results`.
+    """
+
+    slice: Window
+    query: Window
+    page_number: int
+    frame: pl.DataFrame
+    rejects: list[Rejected]
+    last: bool = False
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the key at send time, so it lives only in a SecretStr until then."""
+
+    def __init__(self, api_key: SecretStr) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[api.AUTHORIZATION] = api.bearer(self._api_key.get_secret_value())
+        yield request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(**********)"
+
+
+class RateGate:
+    """Shared by every request of a client: bounds requests in flight, and slows all of them down
+    when the rate limit bites (additive increase, multiplicative decrease, plus a common pause
+    until the limit resets) instead of letting each request hammer it on its own.
+    """
+
+    def __init__(self, max_in_flight: int, timer: Callable[[], float], sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.max_in_flight = max_in_flight
+        self.limit = float(max_in_flight)
+        self.in_flight = 0
+        self.resume_at = 0.0
+        self._timer = timer
+        self._sleep = sleep
+        self._cooldown_until = 0.0
+        self._changed = asyncio.Condition()
+
+    def __repr__(self) -> str:
+        return f"RateGate(limit={self.limit:.1f}/{self.max_in_flight}, in_flight={self.in_flight})"
+
+    async def acquire(self) -> None:
+        """Wait for a free slot under the current limit, then for any common pause to end."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+        while (pause := self.resume_at - self._timer()) > 0:
+            await self._sleep(pause)
+
+    async def release(self) -> None:
+        """Give a slot back."""
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def succeeded(self, remaining: float | None, reset_secs: float | None) -> None:
+        """A request got through: open up a little; if the limit's window is used up, pause until it resets."""
+        self.limit = min(float(self.max_in_flight), self.limit + 1.0 / self.limit)
+        if remaining is not None and remaining <= 0 and reset_secs:
+            self.resume_at = max(self.resume_at, self._timer() + reset_secs)
+
+    def throttled(self, wait_secs: float) -> None:
+        """A 429: halve the limit (once per burst) and pause every request for `wait_secs`."""
+        now = self._timer()
+        self.resume_at = max(self.resume_at, now + wait_secs)
+        if now >= self._cooldown_until:
+            before, self.limit = self.limit, max(1.0, self.limit / 2)
+            self._cooldown_until = now + max(wait_secs, 1.0)
+            log.info("rate limited: pausing %.1fs, requests in flight %d -> %d", wait_secs, before, self.limit)
+
+
+@dataclass
+class _Attempt:
+    """What went wrong with one try of a request, and how long to wait before the next."""
+
+    cause: str
+    wait: float | None = None  # None: exponential backoff
+
+
+@dataclass
+class _QueryCount:
+    """What one query (slice or hour) promised and what arrived, to prove none missing, none twice."""
+
+    window: Window
+    total_results: int
+    total_pages: int
+    received: int = 0
+    ids: set[str] = field(default_factory=set)
+
+
+def _now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class OpentactClient:
+    """Async reader of the Reports API: `async with OpentactClient(config) as client: ...`."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = _now_utc,
+        timer: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._timer = timer
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._gate = RateGate(config.concurrency, timer, sleep)
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            auth=_BearerAuth(config.api_key),
+            headers={"Accept": "application/json", "User-Agent": f"opentact-cdr/{__version__}"},
+            timeout=httpx.Timeout(config.timeout_secs),
+            # One keep-alive connection per concurrent request; the gate never asks for more.
+            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+            # A redirect could carry the key to another host: refuse, do not follow.
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpentactClient(base_url={self.config.base_url!r}, concurrency={self.config.concurrency})"
+
+    async def __aenter__(self) -> OpentactClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # --- planning ------------------------------------------------------------------------
+
+    def frozen(self, window: Window, now: datetime | None = None) -> Window:
+        """A window -> the part that has settled at `now` (default: the client's clock)."""
+        return freeze(window, now or self._clock(), self.config.settle_lag)
+
+    def plan_slices(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
+        """A window -> the UTC-day slices of its frozen part, in order (the sync's checkpoint units)."""
+        _check_kind(kind)
+        return utc_days(self.frozen(window, now))
+
+    # --- reading records -----------------------------------------------------------------
+
+    async def read_window(
+        self, kind: api.RecordType, window: Window, now: datetime | None = None
+    ) -> AsyncIterator[Page]:
+        """Every record of the frozen window, page by page, slice after slice (next slices prefetched)."""
+        async for page in self.read_slices(kind, self.plan_slices(kind, window, now)):
+            yield page
+
+    async def read_slices(self, kind: api.RecordType, slices: Sequence[Window]) -> AsyncIterator[Page]:
+        """Pages of the given slices, each slice's pages together and in slice order.
+
+        Up to `prefetch_slices` further slices are read meanwhile into bounded queues, so
+        the connections do not idle while one slice's last pages arrive.
+        """
+        _check_kind(kind)
+        queues: list[asyncio.Queue[Page | BaseException | None]] = []
+        pumps: list[asyncio.Task[None]] = []
+
+        async def pump(slice_: Window, queue: asyncio.Queue[Page | BaseException | None]) -> None:
+            try:
+                async for page in self.read_slice(kind, slice_):
+                    await queue.put(page)
+            except Exception as exc:  # handed to the consumer, raised there in order
+                await queue.put(exc)
+            else:
+                await queue.put(None)
+
+        def start(index: int) -> None:
+            queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=self.config.concurrency)
+            queues.append(queue)
+            pumps.append(asyncio.create_task(pump(slices[index], queue)))
+
+        try:
+            for index in range(len(slices)):
+                while len(pumps) < min(len(slices), index + 1 + self.config.prefetch_slices):
+                    start(len(pumps))
+                while (item := await queues[index].get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+
+    async def read_slice(self, kind: api.RecordType, slice_: Window) -> AsyncIterator[Page]:
+        """Every record of one slice, page by page as pages arrive; the last one is marked `last`.
+
+        Raises SliceChanged if the API's counts move while paging or a record comes twice.
+        """
+        _check_kind(kind)
+        first, meta, ids = await self._fetch_page(kind, slice_, slice_, 1)
+        counts: dict[Window, _QueryCount] = {}
+        jobs: deque[tuple[Window, int]] = deque()
+        ready: deque[Page] = deque()
+        if meta.total_pages > self.config.slice_max_pages and len(hours := utc_hours(slice_)) > 1:
+            log.info("%s %s has %d pages: reading it hour by hour", kind, slice_, meta.total_pages)
+            jobs.extend((hour, 1) for hour in hours)
+        else:
+            counts[slice_] = _QueryCount(slice_, meta.total_results, meta.total_pages)
+            self._count(kind, counts[slice_], first, meta, ids)
+            jobs.extend((slice_, number) for number in range(2, meta.total_pages + 1))
+            ready.append(first)
+
+        running: set[asyncio.Task[tuple[Page, api.PageMeta, list[str]]]] = set()
+        try:
+            while True:
+                while jobs and len(running) < self.config.concurrency:
+                    query, number = jobs.popleft()
+                    running.add(asyncio.create_task(self._fetch_page(kind, slice_, query, number)))
+                # Pages go out as they come, except the final one, held until every count checks.
+                while ready and (jobs or running):
+                    yield ready.popleft()
+                if not running:
+                    break
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    page, meta, ids = task.result()
+                    if page.query not in counts:
+                        counts[page.query] = _QueryCount(page.query, meta.total_results, meta.total_pages)
+                        jobs.extend((page.query, number) for number in range(2, meta.total_pages + 1))
+                    self._count(kind, counts[page.query], page, meta, ids)
+                    ready.append(page)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        for count in counts.values():
+            if count.received != count.total_results:
+                raise SliceChanged(
+                    f"{kind} {count.window}: the API announced {count.total_results} records but "
+                    f"{count.received} arrived; records changed while paging: re-run the sync for this window"
+                )
+        if not ready:  # hour by hour, and every hour empty
+            ready.append(Page(slice_, slice_, 1, pl.DataFrame(schema=api.SCHEMAS[kind]), []))
+        last = ready.pop()
+        while ready:
+            yield ready.popleft()
+        yield Page(last.slice, last.query, last.page_number, last.frame, last.rejects, last=True)
+
+    def _count(self, kind: str, count: _QueryCount, page: Page, meta: api.PageMeta, ids: list[str]) -> None:
+        """Check one page against its query's promise: same total, no record seen before."""
+        if meta.total_results != count.total_results:
+            raise SliceChanged(
+                f"{kind} {count.window}: total_results moved from {count.total_results} to {meta.total_results} "
+                f"by page {page.page_number}; records changed while paging: re-run the sync for this window"
+            )
+        count.received += page.frame.height + len(page.rejects)
+        new = set(ids)
+        twice = (count.ids & new) or ({i for i in new if ids.count(i) > 1} if len(new) != len(ids) else set())
+        if twice:
+            raise SliceChanged(
+                f"{kind} {count.window}: record {min(twice)} came twice (again on page {page.page_number}): "
+                "the API's order moved while paging: re-run the sync for this window"
+            )
+        count.ids |= new
+
+    async def _fetch_page(
+        self, kind: api.RecordType, slice_: Window, query: Window, number: int
+    ) -> tuple[Page, api.PageMeta, list[str]]:
+        """One listing page -> (validated page, its meta, the ids it held)."""
+        params = api.listing_params(query, number, self.config.page_size)
+        records, meta = await self._get(api.PATHS[kind], params, f"{kind} {query} page {number}")
+        frame, rejects = validate_records(kind, records, query, number)
+        ids = [r[api.ID] for r in records if type(r) is dict and type(r.get(api.ID)) is str]
+        return Page(slice_, query, number, frame, rejects), meta, ids
+
+    # --- usage -----------------------------------------------------------------------------
+
+    async def read_usage(
+        self,
+        kind: api.RecordType,
+        window: Window,
+        dimensions: Sequence[str] = api.USAGE_DIMENSIONS,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        """The platform's own usage aggregate of the frozen window -> a frame in `api.USAGE_SCHEMA`."""
+        _check_kind(kind)
+        dimensions = tuple(dimensions)
+        unknown = [d for d in dimensions if d not in api.USAGE_DIMENSIONS]
+        if unknown or not dimensions:
+            raise UsageError(f"usage dimensions must be some of {', '.join(api.USAGE_DIMENSIONS)}; got {dimensions}")
+        frozen = self.frozen(window, now)
+        size = api.MAX_USAGE_PAGE_SIZE
+
+        async def page(number: int) -> tuple[list[object], api.PageMeta]:
+            params = api.usage_params(kind, frozen, dimensions, number, size)
+            return await self._get(api.PATHS["usage"], params, f"usage of {kind} {frozen} page {number}")
+
+        rows, meta = await page(1)
+        rest = await asyncio.gather(*(page(n) for n in range(2, meta.total_pages + 1)))
+        for more, _ in rest:
+            rows.extend(more)
+        if len(rows) != meta.total_results:
+            raise SliceChanged(f"usage of {kind} {frozen}: {meta.total_results} rows announced, {len(rows)} arrived")
+        try:
+            return usage_frame(kind, rows, dimensions)
+        except ValueError as exc:
+            raise ApiError(f"usage of {kind} {frozen}: the API sent a row this client cannot read: {exc}") from None
+
+    # --- one request, with retries -----------------------------------------------------------
+
+    async def _get(self, path: str, params: list[tuple[str, str]], what: str) -> tuple[list[object], api.PageMeta]:
+        """GET a listing -> its (records, meta), retrying what can pass; domain errors for the rest."""
+        started = self._timer()
+        attempt = 0
+        while True:
+            attempt += 1
+            failure = await self._try(path, params, what)
+            if not isinstance(failure, _Attempt):
+                return failure
+            wait = failure.wait
+            if wait is None:
+                # Full jitter: concurrent retries spread out instead of arriving together.
+                ceiling = min(self.config.backoff_max_secs, self.config.backoff_base_secs * 2 ** (attempt - 1))
+                wait = self._rng.uniform(0, ceiling)
+            elapsed = self._timer() - started
+            if elapsed + wait > self.config.retry_max_secs:
+                raise RetriesExhausted(
+                    f"gave up on {what} after {attempt} attempts in {elapsed:.1f}s "
+                    f"(retry cap {self.config.retry_max_secs:g}s, OPENTACT_RETRY_MAX_SECS); last: {failure.cause}"
+                )
+            log.warning("retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, failure.cause)
+            await self._sleep(wait)
+
+    async def _try(
+        self, path: str, params: list[tuple[str, str]], what: str
+    ) -> tuple[list[object], api.PageMeta] | _Attempt:
+        """One attempt -> the decoded page, or what went wrong if it is worth retrying."""
+        await self._gate.acquire()
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            return _Attempt(f"timed out ({type(exc).__name__}, timeout {self.config.timeout_secs:g}s)")
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            # Refused or reset connections, and bodies cut short mid-transfer.
+            return _Attempt(f"connection failed ({type(exc).__name__}: {exc})")
+        finally:
+            await self._gate.release()
+        status = response.status_code
+        headers = response.headers
+        if status == 200:
+            try:
+                body = orjson.loads(response.content)
+                records, meta = api.parse_envelope(body)
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                return _Attempt(f"HTTP 200 with an unreadable body ({len(response.content)} bytes: {exc})")
+            self._gate.succeeded(_number(headers.get(api.RATELIMIT_REMAINING)), _number(headers.get(api.RATELIMIT_RESET)))
+            return records, meta
+        if status == 401:
+            raise ApiKeyRejected(
+                f"API key rejected (401) by {self.config.base_url}: check OPENTACT_API_KEY "
+                "(and that it belongs to this environment)"
+            )
+        if status in RETRY_STATUSES:
+            wait = self._retry_after(headers)
+            if status == 429:
+                wait = wait if wait is not None else _number(headers.get(api.RATELIMIT_RESET))
+                if wait is None:
+                    wait = self.config.backoff_base_secs
+                self._gate.throttled(wait)
+            return _Attempt(f"HTTP {status} {api.error_summary(response.content)}".rstrip(), wait)
+        raise ApiError(
+            f"{what} was refused by {self.config.base_url} (HTTP {status}): {api.error_summary(response.content)}"
+        )
+
+    def _retry_after(self, headers: httpx.Headers) -> float | None:
+        """Retry-After as seconds (a number, or an IMF-fixdate against our clock), if present."""
+        value = headers.get(api.RETRY_AFTER)
+        if value is None:
+            return None
+        seconds = _number(value)
+        if seconds is not None:
+            return max(seconds, 0.0)
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max((moment - self._clock()).total_seconds(), 0.0)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number == number and number not in (float("inf"), float("-inf")) else None
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in api.RECORD_TYPES:
+        raise UsageError(f"record type must be one of {', '.join(api.RECORD_TYPES)}; got {kind!r}")
+
+
+def client_from_settings(settings: Settings, **options: object) -> OpentactClient:
+    """Settings -> an OpentactClient (use it with `async with`); UsageError if the key or URL is unusable."""
+    return OpentactClient(ClientConfig.from_settings(settings), **options)  # type: ignore[arg-type]
