@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -97,3 +99,48 @@ def serve(
         sys.stdout.flush()
 
     run_server(app_, sock, announce)
+
+
+@app.command(cls=_OneLineErrors)
+def export(
+    seed: int = typer.Option(..., help="World seed (as given to serve)."),
+    start: str = typer.Option(..., help="First day of records, YYYY-MM-DD (UTC)."),
+    calls_per_day: int = typer.Option(..., help="Average call legs per day."),
+    messages_per_day: int = typer.Option(..., help="Average messages per day."),
+    now: str = typer.Option(..., help="The clock: records created before it, in their state then."),
+    rerate_rate: float = typer.Option(0.0, help="Share of records re-rated within 3 days."),
+    malformed_rate: float = typer.Option(0.0, help="Share of records served malformed."),
+    window_start: str = typer.Option(..., help="Window start (inclusive), any API date-time form."),
+    window_end: str = typer.Option(..., help="Window end (exclusive), any API date-time form."),
+    out: Path = typer.Option(..., help="Directory for cdrs.jsonl, mdrs.jsonl and malformed.jsonl."),
+) -> None:
+    """Write the window's records as served (the ground truth) to DIR/{cdrs,mdrs,malformed}.jsonl."""
+    import re
+    from datetime import date
+
+    from pipelines.dates import parse_datetime
+    from pipelines.errors import UsageError
+    from sandbox.export import export_window
+    from sandbox.world import World
+
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", start):
+        raise UsageError(f"--start must be a date YYYY-MM-DD, got {start!r}")
+    try:
+        first_day = date.fromisoformat(start)
+    except ValueError as exc:
+        raise UsageError(f"--start {start!r} is not a calendar date ({exc})") from None
+    moments = {}
+    for flag, text in (("--now", now), ("--window-start", window_start), ("--window-end", window_end)):
+        try:
+            moments[flag] = parse_datetime(text)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    # One day at a time is all an export needs: memory stays flat over any window.
+    world = World(
+        seed=seed, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,
+        rerate_rate=rerate_rate, malformed_rate=malformed_rate, cache_days=1,
+    )
+    counts = export_window(world, moments["--now"], moments["--window-start"], moments["--window-end"], out)
+    typer.echo(
+        f"wrote {counts['cdrs']} cdrs, {counts['mdrs']} mdrs and {counts['malformed']} malformed records to {out}"
+    )

@@ -32,7 +32,8 @@ KINDS: tuple[Kind, ...] = ("cdrs", "mdrs")
 _KIND_CODE: dict[str, int] = {"cdrs": 1, "mdrs": 2}
 
 DAY_MS = 86_400_000
-DEFAULT_CACHE_DAYS = 24
+# Days kept per kind: a 35k-record day is ~40 MB with its JSON texts.
+DEFAULT_CACHE_DAYS = 12
 
 # Generator streams per (seed, kind, day): independent, so changing the re-rate or malformed
 # rate changes only those records' re-ratings or defects, never the base records.
@@ -252,7 +253,7 @@ class World:
         with self._lock:
             self._cache[key] = cached
             self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_days:
+            while len(self._cache) > self.cache_days * len(KINDS):
                 self._cache.popitem(last=False)
         return cached
 

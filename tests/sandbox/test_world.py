@@ -494,3 +494,14 @@ def test_bad_parameters_are_usage_errors(changes, message):
 def test_views_need_an_aware_clock(world):
     with pytest.raises(ValueError, match="timezone-aware"):
         world.view("cdrs", START, datetime(2026, 4, 1))
+
+
+def test_the_day_cache_is_bounded_per_kind():
+    small = World(**{**PARAMS, "cache_days": 2})
+    first = small.day_frame("cdrs", START)
+    assert small.day_frame("cdrs", START) is first
+    for offset in (1, 2):
+        small.day_frame("cdrs", START + timedelta(days=offset))
+        small.day_frame("mdrs", START + timedelta(days=offset))
+    regenerated = small.day_frame("cdrs", START)
+    assert regenerated is not first and regenerated.equals(first)
