@@ -41,9 +41,12 @@ class Settings(BaseSettings):
     # late and re-rated records.
     lookback_days: int = Field(default=3, ge=0, alias="CDR_LOOKBACK_DAYS")
 
-    # Calendar used to resolve date literals and to date the reports
+    # Calendar used to resolve date literals
     timezone: str = Field(default="UTC", alias="CDR_TIMEZONE")
     week_start: str = Field(default="monday", alias="CDR_WEEK_START")
+    # IANA zone whose local dates (of created_at) date every report, export and dashboard;
+    # reconciliation with the API's usage stays in UTC days, as the API dates usage in UTC.
+    report_timezone: str = Field(default="UTC", alias="CDR_REPORT_TIMEZONE")
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given (non-None) fields replaced."""
