@@ -1,0 +1,549 @@
+"""The client over httpx.MockTransport: slicing, paging, retries and their waits, errors, secrecy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import httpx
+import orjson
+import polars as pl
+import pytest
+from pydantic import SecretStr
+
+from pipelines.dates import Window, format_utc
+from pipelines.errors import UsageError
+from pipelines.opentact import api
+from pipelines.opentact.client import (
+    ApiError,
+    ApiKeyRejected,
+    ClientConfig,
+    OpentactClient,
+    Page,
+    RateGate,
+    RetriesExhausted,
+    SliceChanged,
+    check_base_url,
+)
+from pipelines.settings import Settings
+from tests.opentact.factories import T0, cdr, mdr
+from tests.opentact.fakes import API_KEY, BASE_URL, FakeApi, FakeTime, error, http_date, times
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+THREE_DAYS = Window(T0, T0 + timedelta(days=3))
+
+
+def config(**changes: object) -> ClientConfig:
+    options: dict = {"base_url": BASE_URL, "api_key": SecretStr(API_KEY), "page_size": 5, "concurrency": 3}
+    options.update(changes)
+    return ClientConfig(**options)
+
+
+def client(fake: FakeApi, clock: FakeTime | None = None, **changes: object) -> OpentactClient:
+    clock = clock or FakeTime()
+    return OpentactClient(
+        config(**changes), transport=fake.transport(), timer=clock.timer, sleep=clock.sleep, rng=random.Random(7),
+        clock=lambda: NOW,
+    )
+
+
+def spread(n: int, make=cdr, every: timedelta = timedelta(hours=1, minutes=7)) -> list[dict]:
+    """n records, one every `every` from T0."""
+    return [make(i, at=T0 + i * every) for i in range(n)]
+
+
+async def read_all(c: OpentactClient, kind: api.RecordType = "cdrs", window: Window = THREE_DAYS) -> list[Page]:
+    async with c:
+        return [page async for page in c.read_window(kind, window)]
+
+
+def ids(pages: list[Page]) -> list[str]:
+    return [i for p in pages for i in p.frame["id"].to_list()]
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.opentact.org", "http://10.0.0.1:8080", "http://192.168.1.5", "http://localhost.evil.com"]
+)
+def test_plain_http_is_refused_unless_the_host_is_loopback(url: str) -> None:
+    with pytest.raises(UsageError, match="plain http://.*use https://"):
+        check_base_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+        ("http://127.8.9.10", "http://127.8.9.10"),
+        ("http://localhost:1234", "http://localhost:1234"),
+        ("http://[::1]:9000", "http://[::1]:9000"),
+        ("https://api.opentact.org", "https://api.opentact.org"),
+        ("https://api.stage.opentact.org/", "https://api.stage.opentact.org"),
+    ],
+)
+def test_https_and_loopback_http_are_accepted(url: str, expected: str) -> None:
+    assert check_base_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://api.opentact.org", "api.opentact.org", "https://", "https://x.org/?a=1"])
+def test_malformed_base_url_is_refused(url: str) -> None:
+    with pytest.raises(UsageError, match="OPENTACT_BASE_URL"):
+        check_base_url(url)
+
+
+def test_missing_key_is_an_error_naming_the_variable() -> None:
+    with pytest.raises(UsageError, match="OPENTACT_API_KEY is not set"):
+        ClientConfig.from_settings(Settings())
+
+
+def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENTACT_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "https://api.stage.opentact.org/")
+    monkeypatch.setenv("OPENTACT_CONCURRENCY", "5")
+    monkeypatch.setenv("OPENTACT_SETTLE_LAG_SECS", "30")
+    built = ClientConfig.from_settings(Settings())
+    assert (built.base_url, built.concurrency, built.settle_lag) == (
+        "https://api.stage.opentact.org",
+        5,
+        timedelta(seconds=30),
+    )
+    assert built.api_key.get_secret_value() == API_KEY
+
+
+def test_key_is_absent_from_every_repr() -> None:
+    c = OpentactClient(config())
+    for text in (repr(c.config), str(c.config), repr(c), repr(c._gate), repr(c._http.auth)):
+        assert API_KEY not in text
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+def test_window_is_frozen_at_now_minus_settle_lag_and_cut_into_utc_days() -> None:
+    c = OpentactClient(config(settle_lag=timedelta(minutes=2)))
+    now = T0 + timedelta(days=2, hours=5, microseconds=123456)
+    assert c.plan_slices("cdrs", THREE_DAYS, now) == [
+        Window(T0, T0 + timedelta(days=1)),
+        Window(T0 + timedelta(days=1), T0 + timedelta(days=2)),
+        Window(T0 + timedelta(days=2), T0 + timedelta(days=2, hours=4, minutes=58, milliseconds=123)),
+    ]
+
+
+def test_window_entirely_in_the_future_has_no_slices() -> None:
+    assert OpentactClient(config()).plan_slices("mdrs", THREE_DAYS, T0 - timedelta(days=1)) == []
+
+
+def test_unknown_record_type_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="cdrs, mdrs"):
+        OpentactClient(config()).plan_slices("calls", THREE_DAYS, NOW)  # type: ignore[arg-type]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def test_window_read_returns_every_record_once_slice_by_slice() -> None:
+    records = spread(60)  # 60 records over ~2.8 days, 5 per page
+    fake = FakeApi({"cdrs": records})
+    pages = await read_all(client(fake))
+    assert sorted(ids(pages)) == sorted(r["id"] for r in records)
+    assert len(ids(pages)) == 60
+    slices = [p.slice for p in pages]
+    assert slices == sorted(slices, key=lambda w: w.start)  # each slice's pages together, in order
+    assert [p.slice for p in pages if p.last] == [
+        Window(T0 + timedelta(days=d), T0 + timedelta(days=d + 1)) for d in range(3)
+    ]
+    for page in pages:
+        assert page.frame.schema == pl.Schema(api.CDR_SCHEMA)
+        assert page.frame["created_at"].is_between(page.slice.start, page.slice.end, closed="left").all()
+    # The last page of each slice is the last one yielded for it.
+    assert all(p.last == (i + 1 == len(pages) or pages[i + 1].slice != p.slice) for i, p in enumerate(pages))
+
+
+async def test_queries_filter_sort_and_page_as_the_contract_says() -> None:
+    fake = FakeApi({"cdrs": spread(12)})
+    await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    first = fake.requests[0]
+    assert first.url.path == "/v2/reports/cdrs"
+    assert first.url.params.multi_items() == [
+        ("filter[created_at][gte]", "2026-10-01T00:00:00.000Z"),
+        ("filter[created_at][lt]", "2026-10-02T00:00:00.000Z"),
+        ("sort[]", "created_at"),
+        ("sort[]", "id"),
+        ("page[number]", "1"),
+        ("page[size]", "5"),
+    ]
+    assert first.headers["authorization"] == f"Bearer {API_KEY}"
+    assert sorted(q[2] for q in fake.queries()) == [1, 2, 3]
+
+
+async def test_records_after_the_frozen_end_are_not_asked_for() -> None:
+    fake = FakeApi({"cdrs": spread(10, every=timedelta(minutes=1))})
+    c = client(fake, settle_lag=timedelta(minutes=2))
+    c._clock = lambda: T0 + timedelta(minutes=7)
+    pages = await read_all(c)
+    assert {q[1] for q in fake.queries()} == {"2026-10-01T00:05:00.000Z"}
+    assert len(ids(pages)) == 5
+
+
+async def test_empty_day_still_yields_one_last_page() -> None:
+    fake = FakeApi({"mdrs": []})
+    pages = await read_all(client(fake), "mdrs", Window(T0, T0 + timedelta(days=1)))
+    assert [(p.page_number, p.frame.height, p.last) for p in pages] == [(1, 0, True)]
+    assert pages[0].frame.schema == pl.Schema(api.MDR_SCHEMA)
+
+
+async def test_big_day_is_read_hour_by_hour() -> None:
+    records = spread(40, make=mdr, every=timedelta(minutes=9))  # 6 hours of records, 8 pages
+    fake = FakeApi({"mdrs": records})
+    pages = await read_all(client(fake, slice_max_pages=3), "mdrs", Window(T0, T0 + timedelta(days=1)))
+    assert sorted(ids(pages)) == sorted(r["id"] for r in records)
+    hours = {(q[0], q[1]) for q in fake.queries("mdrs")[1:]}
+    assert len(hours) == 24
+    assert ("2026-10-01T05:00:00.000Z", "2026-10-01T06:00:00.000Z") in hours
+    assert {p.slice for p in pages} == {Window(T0, T0 + timedelta(days=1))}
+    assert {p.query.end - p.query.start for p in pages} == {timedelta(hours=1)}
+    assert [p.last for p in pages].count(True) == 1 and pages[-1].last
+
+
+async def test_malformed_records_come_as_rejects_with_their_request() -> None:
+    records = spread(12)
+    records[7]["cli"] = "12345"
+    fake = FakeApi({"cdrs": records})
+    pages = await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    rejects = [r for p in pages for r in p.rejects]
+    assert [(r.reason, r.page_number, r.kind) for r in rejects] == [
+        ("field 'cli' is not an E.164 number: '12345'", 2, "cdrs")
+    ]
+    assert orjson.loads(rejects[0].raw_json) == records[7]
+    assert len(ids(pages)) == 11
+
+
+async def test_consumer_stopping_early_cancels_the_rest() -> None:
+    fake = FakeApi({"cdrs": spread(60)})
+    async with client(fake) as c:
+        async for _ in c.read_window("cdrs", THREE_DAYS):
+            break
+    assert len(fake.requests) < 13
+
+
+# --- counts: none missing, none twice ---------------------------------------------------------
+
+
+async def test_total_results_moving_while_paging_is_an_error() -> None:
+    fake = FakeApi({"cdrs": spread(12)})
+    fake.total_results_bias = lambda page: 1 if page == 3 else 0
+    with pytest.raises(SliceChanged, match=r"total_results moved from 12 to 13 by page 3"):
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+
+
+async def test_fewer_records_than_announced_is_an_error() -> None:
+    fake = FakeApi({"cdrs": spread(12)})
+    fake.total_results_bias = lambda page: 1
+    with pytest.raises(SliceChanged, match="announced 13 records but 12 arrived"):
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+
+
+async def test_a_record_served_twice_is_an_error() -> None:
+    records = spread(10, every=timedelta(minutes=1))
+    fake = FakeApi({"cdrs": records})
+
+    def repeat_first(request: httpx.Request) -> httpx.Response | None:
+        if request.url.params["page[number]"] == "2":
+            meta = {"page_number": 2, "page_size": 5, "total_pages": 2, "total_results": 10}
+            return httpx.Response(200, content=orjson.dumps({"data": records[4:9], "meta": meta}))
+        return None
+
+    fake.faults.append(repeat_first)
+    with pytest.raises(SliceChanged, match=f"record {records[4]['id']} came twice"):
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+
+
+# --- retries and their waits ------------------------------------------------------------------
+
+
+async def test_server_errors_are_retried_with_full_jitter_backoff() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(3, lambda r: error(503)))
+    clock = FakeTime()
+    pages = await read_all(client(fake, clock, backoff_base_secs=1.0), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(ids(pages)) == 3
+    assert len(clock.sleeps) == 3
+    for attempt, slept in enumerate(clock.sleeps):
+        assert 0 <= slept <= 2**attempt
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_each_retryable_status_is_retried(status: int) -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(1, lambda r: error(status)))
+    pages = await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(ids(pages)) == 3 and len(fake.requests) == 2
+
+
+async def test_429_waits_retry_after() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(1, lambda r: error(429, headers={"Retry-After": "7", "x-ratelimit-reset": "3"})))
+    clock = FakeTime()
+    await read_all(client(fake, clock), window=Window(T0, T0 + timedelta(days=1)))
+    assert clock.sleeps == [7.0]
+
+
+async def test_429_retry_after_as_a_date() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    when = http_date(NOW + timedelta(seconds=12))
+    fake.faults.append(times(1, lambda r: error(429, headers={"Retry-After": when})))
+    clock = FakeTime()
+    await read_all(client(fake, clock), window=Window(T0, T0 + timedelta(days=1)))
+    assert clock.sleeps == [12.0]
+
+
+async def test_429_without_retry_after_waits_ratelimit_reset() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(1, lambda r: error(429, headers={"x-ratelimit-reset": "3"})))
+    clock = FakeTime()
+    await read_all(client(fake, clock), window=Window(T0, T0 + timedelta(days=1)))
+    assert clock.sleeps == [3.0]
+
+
+async def test_429_without_any_hint_waits_the_backoff_base() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(1, lambda r: error(429)))
+    clock = FakeTime()
+    await read_all(client(fake, clock, backoff_base_secs=0.25), window=Window(T0, T0 + timedelta(days=1)))
+    assert clock.sleeps == [0.25]
+
+
+async def test_429_pauses_every_request_until_the_limit_resets() -> None:
+    fake = FakeApi({"cdrs": spread(60, every=timedelta(minutes=1))})
+    clock = FakeTime()
+    sent_at: list[float] = []
+
+    def note_time(request: httpx.Request) -> None:
+        sent_at.append(clock.now)
+
+    fake.faults.append(note_time)  # type: ignore[arg-type]
+    throttled: list[float] = []
+
+    def limit_page_4(request: httpx.Request) -> httpx.Response | None:
+        if request.url.params["page[number]"] == "4" and not throttled:
+            throttled.append(len(sent_at) - 1)
+            return error(429, headers={"Retry-After": "2"})
+        return None
+
+    fake.faults.append(limit_page_4)
+    pages = await read_all(client(fake, clock, concurrency=4), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(ids(pages)) == 60
+    index = throttled[0]
+    during_pause = [t for t in sent_at[index + 1 :] if t < sent_at[index] + 2.0]
+    # Only requests already past the gate (at most concurrency - 1) went out during the pause.
+    assert len(during_pause) <= 3
+    assert len(sent_at) - index - 1 > 3
+
+
+async def test_rate_gate_halves_once_per_burst_and_opens_up_again() -> None:
+    clock = FakeTime()
+    gate = RateGate(8, clock.timer, clock.sleep)
+    gate.throttled(3.0)
+    gate.throttled(3.0)  # the same burst: no second halving
+    assert (gate.limit, gate.resume_at) == (4.0, 1003.0)
+    await gate.acquire()
+    assert clock.sleeps == [3.0]  # a request waits out the common pause
+    await gate.release()
+    for _ in range(100):
+        gate.succeeded(remaining=50, reset_secs=1)
+    assert gate.limit == 8.0
+    clock.now += 5
+    gate.throttled(1.0)
+    assert gate.limit == 4.0
+
+
+async def test_rate_gate_bounds_requests_in_flight() -> None:
+    clock = FakeTime()
+    gate = RateGate(2, clock.timer, clock.sleep)
+    gate.throttled(0.0)  # limit 1
+    await gate.acquire()
+    waiter = asyncio.ensure_future(gate.acquire())
+    await asyncio.sleep(0)
+    assert not waiter.done() and gate.in_flight == 1
+    await gate.release()
+    await waiter
+    assert gate.in_flight == 1
+
+
+async def test_exhausted_ratelimit_window_pauses_before_the_next_request() -> None:
+    fake = FakeApi({"cdrs": spread(8, every=timedelta(minutes=1))})
+    original = fake.handle
+
+    def with_limit_headers(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        response.headers["x-ratelimit-remaining"] = "0"
+        response.headers["x-ratelimit-reset"] = "4"
+        return response
+
+    clock = FakeTime()
+    c = OpentactClient(
+        config(concurrency=1), transport=httpx.MockTransport(with_limit_headers), timer=clock.timer, sleep=clock.sleep
+    )
+    async with c:
+        pages = [p async for p in c.read_window("cdrs", Window(T0, T0 + timedelta(days=1)), NOW)]
+    assert len(ids(pages)) == 8
+    assert clock.sleeps == [4.0]  # page 2 waited for the window to reset; no 429 was needed
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        httpx.ReadTimeout("read timed out"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ConnectError("connection refused"),
+        httpx.ReadError("connection reset by peer"),
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+    ],
+)
+async def test_transport_failures_are_retried(exception: Exception) -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exception
+
+    fake.faults.append(times(2, fail))
+    clock = FakeTime()
+    pages = await read_all(client(fake, clock), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(ids(pages)) == 3 and len(clock.sleeps) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": [{"id": "x"', b"<html>Bad Gateway</html>", b"", b'{"data": []}', b'{"data": [], "meta": {"total_pages": 1}}'],
+)
+async def test_truncated_or_unparseable_bodies_are_retried(body: bytes) -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(1, lambda r: httpx.Response(200, content=body)))
+    pages = await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(ids(pages)) == 3 and len(fake.requests) == 2
+
+
+async def test_exhaustion_names_the_kind_window_page_and_last_status() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: error(503, "upstream unavailable"))
+    clock = FakeTime()
+    with pytest.raises(RetriesExhausted) as failure:
+        await read_all(client(fake, clock, retry_max_secs=20, backoff_base_secs=1), window=Window(T0, T0 + timedelta(days=1)))
+    message = str(failure.value)
+    assert message.startswith(
+        "gave up on cdrs [2026-10-01T00:00:00.000Z, 2026-10-02T00:00:00.000Z) page 1 after "
+    )
+    assert "last: HTTP 503 upstream unavailable" in message
+    assert "OPENTACT_RETRY_MAX_SECS" in message
+    assert sum(clock.sleeps) <= 20
+
+
+async def test_retry_after_beyond_the_cap_fails_at_once() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: error(429, headers={"Retry-After": "3600"}))
+    clock = FakeTime()
+    with pytest.raises(RetriesExhausted, match=r"page 1 after 1 attempts .* last: HTTP 429"):
+        await read_all(client(fake, clock, retry_max_secs=60), window=Window(T0, T0 + timedelta(days=1)))
+    assert clock.sleeps == []
+
+
+# --- errors that are not retried --------------------------------------------------------------
+
+
+async def test_401_fails_at_once_without_retrying() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: error(401, "invalid key"))
+    clock = FakeTime()
+    with pytest.raises(ApiKeyRejected) as failure:
+        await read_all(client(fake, clock), window=Window(T0, T0 + timedelta(days=1)))
+    assert str(failure.value).startswith(f"API key rejected (401) by {BASE_URL}")
+    assert len(fake.requests) == 1 and clock.sleeps == []
+
+
+async def test_400_fails_at_once_with_the_api_detail_and_parameter() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: error(400, "unknown operator 'gtx'", "filter[created_at][gtx]"))
+    with pytest.raises(ApiError) as failure:
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    assert "(HTTP 400): unknown operator 'gtx' (parameter: filter[created_at][gtx])" in str(failure.value)
+    assert len(fake.requests) == 1
+
+
+async def test_redirects_are_not_followed() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: httpx.Response(302, headers={"Location": "https://elsewhere.example/"}))
+    with pytest.raises(ApiError, match="HTTP 302"):
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(fake.requests) == 1
+
+
+async def test_key_never_appears_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(2, lambda r: error(503)))
+    fake.faults.append(times(3, lambda r: error(429)))
+    fake.faults.append(lambda r: error(401))
+    with pytest.raises(ApiKeyRejected) as failure:
+        await read_all(client(fake))
+    assert "retrying cdrs" in caplog.text
+    assert API_KEY not in caplog.text
+    assert API_KEY not in str(failure.value) and API_KEY not in repr(failure.value)
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+def usage_row(day: int, country: str, count: int, cost: str) -> dict:
+    return {
+        "date": f"2026-10-{day:02d}",
+        "country_code": country,
+        "direction": "outbound",
+        "currency": "USD",
+        "count": count,
+        "billed_duration_secs": count * 60,
+        "cost": cost,
+    }
+
+
+async def test_usage_is_read_across_pages_into_the_usage_schema() -> None:
+    fake = FakeApi()
+    fake.usage_rows = [usage_row(1, "GB", 3, "1.5"), usage_row(1, "US", 2, "1.666E-4"), usage_row(2, "GB", 1, "0")]
+    fake.usage_page_size = 2
+    async with client(fake) as c:
+        frame = await c.read_usage("cdrs", THREE_DAYS)
+    assert frame.schema == pl.Schema(api.USAGE_SCHEMA)
+    assert frame.select("country_code", "count", "cost").rows() == [
+        ("GB", 3, Decimal("1.5")),
+        ("US", 2, Decimal("0.0001666")),
+        ("GB", 1, Decimal(0)),
+    ]
+    assert frame["cost"].cast(pl.String).to_list() == ["1.500000000", "0.000166600", "0.000000000"]
+    assert frame["product"].unique().to_list() == ["calls"] and frame["parts"].null_count() == 3
+    params = fake.requests[0].url.params
+    assert (params["product"], params["dimensions"], params["metrics"]) == (
+        "calls",
+        "date,country_code,direction,currency",
+        "count,billed_duration_secs,cost",
+    )
+    assert params["filter[created_at][lt]"] == format_utc(THREE_DAYS.end)
+
+
+async def test_usage_with_an_unknown_dimension_is_a_usage_error() -> None:
+    async with client(FakeApi()) as c:
+        with pytest.raises(UsageError, match="usage dimensions must be some of"):
+            await c.read_usage("mdrs", THREE_DAYS, dimensions=("date", "carrier"))
+
+
+async def test_usage_row_the_client_cannot_read_is_an_error() -> None:
+    fake = FakeApi()
+    fake.usage_rows = [usage_row(1, "GB", 3, "1.5"), usage_row(1, "US", -2, "1")]
+    async with client(fake) as c:
+        with pytest.raises(ApiError, match="usage row 2: count -2 is not a non-negative integer"):
+            await c.read_usage("cdrs", THREE_DAYS)
