@@ -17,6 +17,7 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
@@ -496,8 +497,22 @@ def _created_ms(rng: np.random.Generator, n: int, day_ms: int) -> np.ndarray:
     return day_ms + hours * 3_600_000 + rng.integers(0, 3_600_000, size=n)
 
 
-def _parties(rng: np.random.Generator, n: int, dids: _Dids, outbound_share: float, calls: bool) -> dict:
-    """Direction, remote party (country, number type, E.164), our DID, cli/cld."""
+@dataclass(frozen=True, slots=True)
+class _Parties:
+    """Both ends of each record: direction, the remote party (country, number type), cli/cld."""
+
+    outbound: np.ndarray
+    country: np.ndarray
+    number_type: np.ndarray
+    did_gb: np.ndarray
+    direction: pl.Series
+    cli: pl.Series
+    cld: pl.Series
+    calling_code: pl.Series
+
+
+def _parties(rng: np.random.Generator, n: int, dids: _Dids, outbound_share: float, calls: bool) -> _Parties:
+    """Direction, remote party (country, number type, E.164 in its plan), our DID, cli/cld."""
     outbound = rng.random(n) < outbound_share
     country = rng.choice(len(_T.country_p), size=n, p=_T.country_p)
     out_w = np.array(catalog.OUTBOUND_TYPE_WEIGHTS)
@@ -531,16 +546,16 @@ def _parties(rng: np.random.Generator, n: int, dids: _Dids, outbound_share: floa
     )
     remote, our = frame.get_column("remote"), frame.get_column("our")
     out_s = pl.Series(outbound)
-    return {
-        "outbound": outbound,
-        "country": country,
-        "number_type": number_type,
-        "did_gb": dids.is_gb[did],
-        "direction": pl.Series(np.where(outbound, "outbound", "inbound")).cast(pl.String),
-        "cli": pl.select(pl.when(out_s).then(our).otherwise(remote)).to_series(),
-        "cld": pl.select(pl.when(out_s).then(remote).otherwise(our)).to_series(),
-        "calling_code": frame.get_column("calling_code"),
-    }
+    return _Parties(
+        outbound=outbound,
+        country=country,
+        number_type=number_type,
+        did_gb=dids.is_gb[did],
+        direction=pl.Series(np.where(outbound, "outbound", "inbound")).cast(pl.String),
+        cli=pl.select(pl.when(out_s).then(our).otherwise(remote)).to_series(),
+        cld=pl.select(pl.when(out_s).then(remote).otherwise(our)).to_series(),
+        calling_code=frame.get_column("calling_code"),
+    )
 
 
 def _tags(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -556,6 +571,7 @@ def _half_up_div(numerator: np.ndarray, denominator: int) -> np.ndarray:
 
 
 def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.DataFrame:
+    """`n` call legs created on the day starting at `day_ms`: raw columns, money in micro-units."""
     created = np.sort(_created_ms(rng, n, day_ms))
     ids = _uuids(rng, n)
     sessions = _uuids(rng, n)
@@ -572,7 +588,7 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
     )
     sessions = sessions.gather(parent)
     p = _parties(rng, n, dids, catalog.OUTBOUND_SHARE_CALLS, calls=True)
-    country, outbound = p["country"], p["outbound"]
+    country, outbound = p.country, p.outbound
     connection = rng.choice(len(_T.connections.p), size=n, p=_T.connections.p)
     tags = _tags(rng, n)
 
@@ -599,7 +615,7 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
     talk_secs = (talk_ms + 999) // 1000
 
     # Billing: the destination's scheme for outbound legs, our DID's country for inbound.
-    did_gb = p["did_gb"]
+    did_gb = p.did_gb
     inbound_initial = np.where(did_gb, catalog.PER_MINUTE[0], catalog.SIX_SIX[0])
     inbound_increment = np.where(did_gb, catalog.PER_MINUTE[1], catalog.SIX_SIX[1])
     initial = np.where(outbound, _T.billing_initial[country], inbound_initial)
@@ -608,7 +624,7 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
     billed = np.where(talk_secs <= initial, initial, initial + -(-beyond // increment) * increment)
     billed = np.where(answered, billed, 0)
 
-    number_type = p["number_type"]
+    number_type = p.number_type
     inbound_rate = _T.inbound_rate[did_gb.astype(np.int64), number_type]
     rate = np.where(outbound, _T.rate_of[country, number_type], inbound_rate)
     eur = _T.connections.eur[connection]
@@ -620,11 +636,11 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
         {
             "id": ids,
             "call_session_id": sessions,
-            "direction": p["direction"],
-            "cli": p["cli"],
-            "cld": p["cld"],
+            "direction": p.direction,
+            "cli": p.cli,
+            "cld": p.cld,
             "country_code": _T.country_codes.gather(country),
-            "country_calling_code": p["calling_code"],
+            "country_calling_code": p.calling_code,
             "number_type": _T.number_types.gather(number_type),
             "connection.id": conn.id.gather(connection),
             "connection.name": conn.name.gather(connection),
@@ -652,10 +668,11 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
 
 
 def _messages(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.DataFrame:
+    """`n` messages created on the day starting at `day_ms`: raw columns, money in micro-units."""
     created = np.sort(_created_ms(rng, n, day_ms))
     ids = _uuids(rng, n)
     p = _parties(rng, n, dids, catalog.OUTBOUND_SHARE_MESSAGES, calls=False)
-    country, outbound = p["country"], p["outbound"]
+    country, outbound = p.country, p.outbound
     profile = rng.choice(len(_T.profiles.p), size=n, p=_T.profiles.p)
     tags = _tags(rng, n)
 
@@ -690,7 +707,7 @@ def _messages(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.
     )
     carrier = _T.carrier_offset[country] + (rng.random(n) * _T.carrier_count[country]).astype(np.int64)
 
-    did_gb = p["did_gb"]
+    did_gb = p.did_gb
     inbound_rate = np.where(did_gb, catalog.INBOUND_SMS_RATES["GB"], catalog.INBOUND_SMS_RATES["US"])
     rate = np.where(outbound, _T.sms_rate[country], inbound_rate)
     rate = np.where(mms, rate * catalog.MMS_MULTIPLIER, rate)
@@ -708,9 +725,9 @@ def _messages(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.
     return pl.DataFrame(
         {
             "id": ids,
-            "direction": p["direction"],
-            "cli": p["cli"],
-            "cld": p["cld"],
+            "direction": p.direction,
+            "cli": p.cli,
+            "cld": p.cld,
             "country_code": _T.country_codes.gather(country),
             "message_type": pl.Series(np.where(mms, "mms", "sms")).cast(pl.String),
             "encoding": pl.Series(np.where(ucs2, "ucs2", "gsm7")).cast(pl.String),
