@@ -11,7 +11,7 @@ silent empty result.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Literal
@@ -249,6 +249,13 @@ class Selection:
     predicates: tuple[Predicate, ...]
     created_from: datetime | None
     created_to: datetime | None
+    # The canonical text of all of the above, computed once: every cache lookup uses it.
+    _key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bounds = "|".join(b.isoformat() if b else "-" for b in (self.created_from, self.created_to))
+        conditions = "\x1d".join(sorted(p.key() for p in self.predicates))
+        object.__setattr__(self, "_key", f"{self.kind}|{bounds}|{conditions}")
 
     def expr(self) -> pl.Expr | None:
         """The residual predicates as one polars expression (None when there are none)."""
@@ -258,8 +265,7 @@ class Selection:
 
     def key(self) -> str:
         """A canonical text of the selection, for cache keys."""
-        bounds = "|".join(b.isoformat() if b else "-" for b in (self.created_from, self.created_to))
-        return self.kind + "|" + bounds + "|" + "\x1d".join(sorted(p.key() for p in self.predicates))
+        return self._key
 
     def is_empty(self) -> bool:
         """Whether the created_at bounds exclude everything."""

@@ -284,7 +284,7 @@ class Reports:
             "total_pages": math.ceil(total / query.page_size),
             "total_results": total,
         }
-        data = pl.concat(texts).str.join(",").item() if texts else ""
+        data = ",".join([text for piece in texts for text in piece.to_list()])
         return b'{"data":[' + data.encode() + b'],"meta":' + orjson.dumps(meta) + b"}"
 
     def _created_page(self, query: Listing, days: list[date], now: datetime) -> tuple[list[pl.Series], int]:
@@ -404,7 +404,7 @@ class Reports:
             table = pl.DataFrame(schema=[*names, *query.metrics])
         else:
             # No day in the window: the one total row still exists, with nothing counted.
-            table = pl.DataFrame([{"count": 0}])
+            table = pl.DataFrame({"count": [0], **{m: [None] for m in query.metrics if m != "count"}})
         if cacheable:
             self._usage.put(key, table)
         return table
