@@ -408,7 +408,3 @@ def outbound_rate(country: Country, number_type: str) -> int:
         return 0 if country.calling_code == "1" else country.local_rate * TOLL_FREE_MULTIPLIER
     return max(PREMIUM_FLOOR, country.local_rate * PREMIUM_MULTIPLIER)
 
-
-def to_eur(micro_usd: int) -> int:
-    """Micro-USD -> micro-EUR at the catalog's fixed rate, rounded half-up."""
-    return (micro_usd * EUR_PER_USD_PERCENT * 2 + 100) // 200

@@ -20,8 +20,6 @@ from pipelines.dates import format_utc
 from pipelines.errors import CdrError, UsageError
 from sandbox.world import KINDS, World
 
-MALFORMED_FILE = "malformed.jsonl"
-
 
 def export_window(world: World, now: datetime, start: datetime, end: datetime, out_dir: Path) -> dict[str, int]:
     """Records with created_at in [start, end) as of `now` -> DIR/{cdrs,mdrs,malformed}.jsonl; line counts."""

@@ -49,7 +49,6 @@ RERATE_MAX_MS = 3 * DAY_MS
 
 TIMESTAMP = pl.Datetime("us", "UTC")
 MONEY = pl.Decimal(38, 9)
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
 ERROR = pl.Struct({"code": pl.String, "title": pl.String})
 CDR_COLUMNS: dict[str, pl.DataType] = {
