@@ -407,4 +407,3 @@ def outbound_rate(country: Country, number_type: str) -> int:
     if number_type == "toll_free":
         return 0 if country.calling_code == "1" else country.local_rate * TOLL_FREE_MULTIPLIER
     return max(PREMIUM_FLOOR, country.local_rate * PREMIUM_MULTIPLIER)
-
