@@ -337,9 +337,10 @@ class Reports:
             if cacheable:
                 self._windows.put(key, window)
         total = window.height
-        page = window.slice((query.page_number - 1) * query.page_size, query.page_size)
-        if page.height == 0:
+        offset = (query.page_number - 1) * query.page_size
+        if offset >= total:  # also keeps huge page numbers away from polars' 64-bit offsets
             return [], total
+        page = window.slice(offset, query.page_size)
         out: list[str] = [""] * page.height
         positions = page.with_row_index("__pos").group_by(_DAY).agg(pl.col("__pos"), pl.col(_ROW))
         for day_index, pos, rows in positions.iter_rows():
@@ -354,7 +355,8 @@ class Reports:
         """A parsed usage request at `now` -> the response body (envelope bytes)."""
         table = self._usage_table(query, now)
         total = table.height
-        page = table.slice((query.page_number - 1) * query.page_size, query.page_size)
+        offset = (query.page_number - 1) * query.page_size
+        page = table.slice(offset, query.page_size) if offset < total else table.clear()
         data = []
         for row in page.iter_rows(named=True):
             item: dict[str, object] = {}

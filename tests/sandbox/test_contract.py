@@ -21,8 +21,10 @@ import pytest
 
 from pipelines.dates import Window, format_utc, resolve_literal
 from pipelines.opentact.api import listing_params
+from sandbox.query import parse_listing
+from sandbox.server import SETTLED_AFTER, Reports
 from sandbox.testing import TEST_API_KEY, running_sandbox
-from sandbox.world import World, empty_view
+from sandbox.world import RERATE_MAX_MS, World, empty_view
 
 UTC = timezone.utc
 SEED = 11
@@ -523,3 +525,38 @@ def test_a_live_clock_reveals_records_as_their_created_at_passes(world: World) -
     assert email.utils.parsedate_to_datetime(response.headers["date"]) >= email.utils.parsedate_to_datetime(
         first.headers["date"]
     )
+
+
+def test_huge_page_numbers_are_empty_pages_not_errors(client: httpx.Client) -> None:
+    huge = "999999999999999999"
+    for path, params in [(CDRS, {}), (CDRS, {"sort": "cost"}), (USAGE, {"product": "calls", "dimensions": "date"})]:
+        body = client.get(path, params={**params, "page[number]": huge}).json()
+        assert body["data"] == [] and body["meta"]["page_number"] == int(huge)
+
+
+# --- caching under a moving clock (in-process) ----------------------------------------
+
+
+def test_days_are_cached_as_settled_only_after_every_re_rating_is_due() -> None:
+    # A record created at the very end of a day is re-rated at most RERATE_MAX_MS later.
+    assert SETTLED_AFTER >= timedelta(milliseconds=RERATE_MAX_MS)
+
+
+def test_a_moving_clock_never_gets_stale_pages_from_the_caches(world: World) -> None:
+    reports = Reports(world, pinned=False)
+    day = date(2026, 10, 9)
+    original = world.day_frame("cdrs", day).filter(pl.col("rerated_at").is_not_null()).row(0, named=True)
+    due = original["rerated_at"]
+    query = f"filter[id]={original['id']}&filter[created_at][gte]=2026-10-09&filter[created_at][lt]=2026-10-10"
+
+    def served(now: datetime) -> dict:
+        return orjson.loads(reports.listing(parse_listing("cdrs", query, now), now))["data"][0]
+
+    before, after = due - timedelta(milliseconds=1), due + timedelta(milliseconds=1)
+    # Asked in this order, a cache keyed on anything coarser than the clock would go stale.
+    assert served(before) == records(world.view("cdrs", day, before).filter(pl.col("id") == original["id"]))[0]
+    assert served(after) == records(world.view("cdrs", day, after).filter(pl.col("id") == original["id"]))[0]
+    assert served(before)["updated_at"] != served(after)["updated_at"]
+    # Long after, the day is settled: later clocks see the same page (from the cache).
+    settled = datetime(2026, 10, 10, tzinfo=UTC) + SETTLED_AFTER
+    assert served(settled) == served(settled + timedelta(days=30)) == served(after)
