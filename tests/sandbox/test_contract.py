@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import re
 import shutil
+import signal
 import subprocess
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -23,7 +24,7 @@ from pipelines.dates import Window, format_utc, resolve_literal
 from pipelines.opentact.api import listing_params
 from sandbox.query import parse_listing
 from sandbox.server import SETTLED_AFTER, Reports
-from sandbox.testing import TEST_API_KEY, running_sandbox
+from sandbox.testing import TEST_API_KEY, running_sandbox, serve_command
 from sandbox.world import RERATE_MAX_MS, World, empty_view
 
 UTC = timezone.utc
@@ -560,3 +561,42 @@ def test_a_moving_clock_never_gets_stale_pages_from_the_caches(world: World) -> 
     # Long after, the day is settled: later clocks see the same page (from the cache).
     settled = datetime(2026, 10, 10, tzinfo=UTC) + SETTLED_AFTER
     assert served(settled) == served(settled + timedelta(days=30)) == served(after)
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def test_serve_prints_only_its_base_url_and_stops_cleanly_on_sigterm() -> None:
+    argv = serve_command(start=START.isoformat(), now=format_utc(NOW), api_key="secret-key-123", calls_per_day=10)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = process.stdout.readline().decode().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:[0-9]+", url) and not url.endswith(":0")
+        assert httpx.get(url + CDRS, headers={"Authorization": "Bearer secret-key-123"}).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert out == b"" and b"secret-key-123" not in err
+
+
+@pytest.mark.parametrize(
+    ("changes", "mentions"),
+    [
+        ({"seed": "x"}, "--seed"),
+        ({"start": "2026-13-01"}, "--start"),
+        ({"now": "tomorrowish"}, "--now"),
+        ({"now": None, "live": True}, "--live"),
+        ({"fail_rate": "1.5"}, "--fail-rate"),
+        ({"rate_limit": "0"}, "--rate-limit"),
+        ({"port": "70000"}, "--port"),
+        ({"calls_per_day": "-1"}, "volumes"),
+    ],
+)
+def test_bad_serve_arguments_are_one_line_and_exit_2(changes: dict, mentions: str) -> None:
+    argv = serve_command(**{"start": START.isoformat(), "now": format_utc(NOW), "api_key": "secret-key-123", **changes})
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and mentions in lines[0] and "secret-key-123" not in lines[0]
