@@ -48,11 +48,6 @@ def serve(
 
     from pipelines.dates import parse_datetime
     from pipelines.errors import CdrError, UsageError
-    from sandbox.clock import make_clock
-    from sandbox.faults import FaultConfig, Faults
-    from sandbox.server import SandboxApp, base_url, bind
-    from sandbox.server import serve as run_server
-    from sandbox.world import World
 
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", start):
         raise UsageError(f"--start must be a date YYYY-MM-DD, got {start!r}")
@@ -79,6 +74,13 @@ def serve(
         raise UsageError(f"--latency-ms must be >= 0, got {latency_ms}")
     if rate_limit is not None and rate_limit < 1:
         raise UsageError(f"--rate-limit must be at least 1 request per second, got {rate_limit}")
+
+    # The heavy imports (polars, numpy, uvicorn) only once the arguments are known good.
+    from sandbox.clock import make_clock
+    from sandbox.faults import FaultConfig, Faults
+    from sandbox.server import SandboxApp, base_url, bind
+    from sandbox.server import serve as run_server
+    from sandbox.world import World
 
     world = World(
         seed=seed, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,

@@ -5,6 +5,10 @@ times this exact request was seen before). Retrying a URL therefore meets a fres
 the same sequence of requests always meets the same faults, and the order in which
 concurrent clients arrive does not matter. Rate limiting is the one time-based fault:
 N requests per second per key, in fixed one-second windows.
+
+The server checks, in order: route (404/405), key (401), rate limit (429), injected
+failure (5xx), the request itself (200/400); a drop then applies to whichever response
+that is. Requests without a valid key meet no fault but the added latency.
 """
 
 from __future__ import annotations

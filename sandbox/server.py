@@ -39,7 +39,6 @@ from pipelines.opentact.api import CREATED_AT, PATHS, RecordType
 from sandbox.clock import Clock
 from sandbox.faults import Draw, Faults, RateState
 from sandbox.query import (
-    ID,
     Listing,
     QueryError,
     Selection,
