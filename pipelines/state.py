@@ -100,6 +100,11 @@ def merge_windows(windows: Iterable[Window]) -> tuple[Window, ...]:
     return tuple(merged)
 
 
+def covers(state: KindState, window: Window) -> bool:
+    """Whether the landed windows hold every instant of the window."""
+    return window.end <= window.start or any(w.start <= window.start and window.end <= w.end for w in state.landed)
+
+
 class SyncRun:
     """One (kind, window) run's checkpoint: which planned slices are landed; thread-safe."""
 

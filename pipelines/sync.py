@@ -1,0 +1,446 @@
+"""Sync orchestration (landing stage, plain async Python): API slices -> lake, quarantine, state.
+
+`sync` plans each record type's slices (UTC days of the window frozen at `now`), skips the
+ones an unfinished run of the same slices already landed, reads the rest with bounded
+concurrency across slices, and lands each slice once all its pages have arrived: writes to
+one day partition are serialised, the slice's rejects are quarantined and the slice is
+checkpointed. A slice that still fails after the client's retries does not stop the others;
+the report names it and its cause, the run stays unfinished (the next run redoes only what
+failed) and the caller exits non-zero. When every slice of a type has landed, the API's usage
+aggregates of the synced UTC days are landed for reconciliation and the high-water mark moves.
+
+The Prefect flow and the `cdr sync` command wrap this function; nothing here imports prefect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
+
+import polars as pl
+
+from pipelines.dates import Window
+from pipelines.errors import CdrError, UsageError
+from pipelines.land import DayStats, Rejected, land_usage, land_windows, quarantine, window_days
+from pipelines.lake import Lake
+from pipelines.opentact import api
+from pipelines.opentact.client import ApiKeyRejected
+from pipelines.settings import Settings
+from pipelines.state import SyncRun, begin_run, covers, incremental_window, read_state
+
+log = logging.getLogger(__name__)
+
+
+class SlicePage(Protocol):
+    """What the sync needs of a client page."""
+
+    frame: pl.DataFrame
+    rejects: list[Rejected]
+
+
+class SyncClient(Protocol):
+    """What the sync needs of the API client (`OpentactClient` is one)."""
+
+    def frozen(self, window: Window, now: datetime | None = None) -> Window:
+        """The part of a window settled at `now`."""
+        ...
+
+    def plan_slices(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
+        """The slices of the window's settled part."""
+        ...
+
+    def read_slice(self, kind: api.RecordType, slice_: Window) -> AsyncIterator[SlicePage]:
+        """Every page of one slice."""
+        ...
+
+    async def read_usage(
+        self, kind: api.RecordType, window: Window, dimensions: Sequence[str] = ..., now: datetime | None = None
+    ) -> pl.DataFrame:
+        """The API's usage aggregate of the window's settled part."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SliceFailure:
+    """A slice (or a type's usage read) that failed after the client's retries, and why."""
+
+    kind: str
+    slice: Window
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayReport:
+    """What the sync did to one record type's UTC day."""
+
+    kind: str
+    day: date
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    removed: int = 0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KindReport:
+    """One record type's run: its frozen window, slices by fate, records, days."""
+
+    kind: str
+    window: Window
+    slices: int
+    skipped: int
+    landed: int
+    failed: int
+    records: int
+    quarantined: int
+    usage_rows: int
+    completed: bool
+    days: tuple[DayReport, ...]
+
+    @property
+    def new(self) -> int:
+        """Records new to the lake."""
+        return sum(d.new for d in self.days)
+
+    @property
+    def updated(self) -> int:
+        """Records whose `updated_at` or `cost` changed."""
+        return sum(d.updated for d in self.days)
+
+    @property
+    def unchanged(self) -> int:
+        """Records already in the lake as they came."""
+        return sum(d.unchanged for d in self.days)
+
+    @property
+    def removed(self) -> int:
+        """Lake records of the window that the API no longer has."""
+        return sum(d.removed for d in self.days)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """The whole sync: per record type, failures with causes, duration and rate."""
+
+    run_id: str
+    now: datetime
+    kinds: tuple[KindReport, ...]
+    failures: tuple[SliceFailure, ...]
+    duration_secs: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything landed (the caller exits non-zero otherwise)."""
+        return not self.failures
+
+    @property
+    def records(self) -> int:
+        """Records received (valid and quarantined) from the API."""
+        return sum(k.records + k.quarantined for k in self.kinds)
+
+    @property
+    def records_per_sec(self) -> float:
+        """Records received per second of the sync."""
+        return self.records / self.duration_secs if self.duration_secs > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    """A progress tick: totals over every record type so far (for a bar with rate and ETA)."""
+
+    kind: str
+    slices_total: int
+    slices_done: int
+    records: int
+
+
+ProgressCallback = Callable[[SyncProgress], None]
+
+
+def sync_windows(
+    kinds: Sequence[api.RecordType], window: Window | None, lake: Lake, settings: Settings, now: datetime
+) -> dict[api.RecordType, Window]:
+    """The window each record type syncs: the given one, else [high-water mark - lookback, now); UsageError before any work."""
+    if window is not None:
+        return {kind: window for kind in kinds}
+    lookback = timedelta(days=settings.lookback_days)
+    return {kind: incremental_window(read_state(lake, kind), now, lookback) for kind in kinds}
+
+
+async def sync(
+    kinds: api.RecordType | Sequence[api.RecordType],
+    window: Window | None,
+    settings: Settings,
+    client: SyncClient,
+    now: datetime,
+    run_id: str,
+    progress: ProgressCallback | None = None,
+    *,
+    lake: Lake | None = None,
+    slice_concurrency: int | None = None,
+) -> SyncReport:
+    """Record types, a window (None: incremental) and a client -> the lake synced, and what happened."""
+    started = time.perf_counter()
+    kinds = _kinds(kinds)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(timezone.utc)
+    lake = lake or Lake(settings.data_dir)
+    windows = sync_windows(kinds, window, lake, settings, now)
+    concurrency = slice_concurrency or 1 + settings.opentact_prefetch_slices
+    # This process is the data dir's only writer: leftovers of a crashed one can go.
+    lake.sweep_temporaries()
+    runner = _Runner(lake, client, now, run_id, progress, concurrency)
+    for kind in kinds:
+        runner.plan(kind, windows[kind])
+    try:
+        async with asyncio.TaskGroup() as group:
+            for kind in kinds:
+                group.create_task(runner.run_kind(kind))
+    except* ApiKeyRejected as failed:
+        # Every request would fail the same way: stop at once rather than list each slice.
+        raise _first(failed) from None
+    return SyncReport(
+        run_id=run_id,
+        now=now,
+        kinds=tuple(runner.report(kind) for kind in kinds),
+        failures=tuple(runner.failures),
+        duration_secs=time.perf_counter() - started,
+    )
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _KindProgress:
+    window: Window
+    slices: list[Window]
+    todo: list[Window]
+    run: SyncRun
+    landed: int = 0
+    failed: int = 0
+    records: int = 0
+    quarantined: int = 0
+    usage_rows: int = 0
+    completed: bool = False
+    days: dict[date, DayReport] = field(default_factory=dict)
+
+
+class _Runner:
+    """The shared machinery of one sync: slice slots, day locks, progress and tallies."""
+
+    def __init__(
+        self, lake: Lake, client: SyncClient, now: datetime, run_id: str, progress: ProgressCallback | None, concurrency: int
+    ) -> None:
+        self.lake = lake
+        self.client = client
+        self.now = now
+        self.run_id = run_id
+        self.progress = progress
+        self.slots = asyncio.Semaphore(concurrency)
+        self.locks: dict[tuple[str, date], asyncio.Lock] = {}
+        self.kinds: dict[str, _KindProgress] = {}
+        self.failures: list[SliceFailure] = []
+
+    def plan(self, kind: api.RecordType, window: Window) -> None:
+        """Freeze the window, plan its slices and open (or resume) the run's checkpoint."""
+        frozen = self.client.frozen(window, self.now)
+        slices = self.client.plan_slices(kind, window, self.now)
+        run = begin_run(self.lake, kind, frozen, slices, self.run_id)
+        todo = [s for s in slices if not run.is_done(s)]
+        self.kinds[kind] = _KindProgress(window=frozen, slices=slices, todo=todo, run=run)
+
+    async def run_kind(self, kind: api.RecordType) -> None:
+        """Land every slice still to do, then (if all landed) usage, and complete the run."""
+        state = self.kinds[kind]
+        self._tick(kind)
+        async with asyncio.TaskGroup() as group:
+            for slice_ in state.todo:
+                group.create_task(self._slice(kind, slice_))
+        if state.failed:
+            return
+        try:
+            await asyncio.to_thread(state.run.complete, self.now)
+        except Exception as exc:
+            self._fail(kind, state.window, exc, what="completing the run")
+            return
+        state.completed = True
+        await self._usage(kind)
+
+    async def _slice(self, kind: api.RecordType, slice_: Window) -> None:
+        state = self.kinds[kind]
+        async with self.slots:
+            try:
+                frames: list[pl.DataFrame] = []
+                rejects: list[Rejected] = []
+                async for page in self.client.read_slice(kind, slice_):
+                    frames.append(page.frame)
+                    rejects.extend(page.rejects)
+                    state.records += page.frame.height
+                    state.quarantined += len(page.rejects)
+                    self._tick(kind)
+                frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.SCHEMAS[kind])
+                async with self._days(kind, window_days(slice_)):
+                    stats = await asyncio.to_thread(land_windows, self.lake, kind, [slice_], frame)
+                self._quarantine(kind, slice_, rejects)
+                await asyncio.to_thread(state.run.mark_done, slice_)
+            except ApiKeyRejected:
+                raise
+            except Exception as exc:
+                self._fail(kind, slice_, exc)
+                return
+        state.landed += 1
+        for day in stats.days:
+            self._add(kind, day)
+        self._tick(kind)
+
+    async def _usage(self, kind: api.RecordType) -> None:
+        """Land the API's usage for each synced UTC day whose records the lake now holds in full."""
+        state = self.kinds[kind]
+        days = _whole_days(state.window)
+        if days is None:
+            return
+        # Usage is read up to the settled present, so a day counts as held when the lake has
+        # every record of it up to that instant (a day started before the window may be).
+        settled = self.client.frozen(days, self.now).end
+        landed = read_state(self.lake, kind)
+        held = [
+            day
+            for day in window_days(state.window)
+            if covers(landed, Window(_midnight(day), max(_midnight(day), min(_midnight(day) + _DAY, settled))))
+        ]
+        for run in _contiguous(held):
+            whole = Window(_midnight(run[0]), _midnight(run[-1]) + _DAY)
+            try:
+                frame = await self.client.read_usage(kind, whole, now=self.now)
+                async with self._days(f"usage_{kind}", run):
+                    await asyncio.to_thread(land_usage, self.lake, kind, whole, frame)
+            except ApiKeyRejected:
+                raise
+            except Exception as exc:
+                self._fail(kind, whole, exc, what="usage")
+                continue
+            state.usage_rows += frame.height
+
+    def _quarantine(self, kind: api.RecordType, slice_: Window, rejects: list[Rejected]) -> None:
+        if not rejects:
+            return
+        try:
+            quarantine(self.lake, kind, self.run_id, rejects, now=self.now)
+        except Exception as exc:
+            # The records are counted as quarantined in the report; only their copy is lost.
+            log.error("could not write %d quarantined %s records of %s: %s", len(rejects), kind, slice_, exc)
+        day = slice_.start.astimezone(timezone.utc).date()
+        report = self.kinds[kind].days.get(day) or DayReport(kind, day)
+        self.kinds[kind].days[day] = replace(report, quarantined=report.quarantined + len(rejects))
+
+    def _add(self, kind: str, stats: DayStats) -> None:
+        days = self.kinds[kind].days
+        old = days.get(stats.day) or DayReport(kind, stats.day)
+        days[stats.day] = replace(
+            old,
+            new=old.new + stats.new,
+            updated=old.updated + stats.updated,
+            unchanged=old.unchanged + stats.unchanged,
+            stale=old.stale + stats.stale,
+            removed=old.removed + stats.removed,
+        )
+
+    def _fail(self, kind: str, window: Window, exc: BaseException, what: str = "slice") -> None:
+        cause = str(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, CdrError):
+            log.error("%s %s %s failed unexpectedly", kind, what, window, exc_info=exc)
+        if what != "slice":
+            cause = f"{what}: {cause}"
+        self.kinds[kind].failed += 1
+        self.failures.append(SliceFailure(kind, window, cause))
+
+    @asynccontextmanager
+    async def _days(self, dataset: str, days: list[date]) -> AsyncIterator[None]:
+        # Sorted acquisition: two slices sharing days can never wait on each other in a cycle.
+        locks = [self.locks.setdefault((dataset, day), asyncio.Lock()) for day in sorted(days)]
+        for lock in locks:
+            await lock.acquire()
+        try:
+            yield
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def _tick(self, kind: str) -> None:
+        if self.progress is None:
+            return
+        self.progress(
+            SyncProgress(
+                kind=kind,
+                slices_total=sum(len(k.slices) for k in self.kinds.values()),
+                slices_done=sum(len(k.slices) - len(k.todo) + k.landed + k.failed for k in self.kinds.values()),
+                records=sum(k.records + k.quarantined for k in self.kinds.values()),
+            )
+        )
+
+    def report(self, kind: str) -> KindReport:
+        """One record type's tallies as a report."""
+        state = self.kinds[kind]
+        return KindReport(
+            kind=kind,
+            window=state.window,
+            slices=len(state.slices),
+            skipped=len(state.slices) - len(state.todo),
+            landed=state.landed,
+            failed=state.failed,
+            records=state.records,
+            quarantined=state.quarantined,
+            usage_rows=state.usage_rows,
+            completed=state.completed,
+            days=tuple(state.days[d] for d in sorted(state.days)),
+        )
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first exception of a (possibly nested) group."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
+
+
+_DAY = timedelta(days=1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def _whole_days(window: Window) -> Window | None:
+    """A window -> the whole UTC days covering it (usage is dated by UTC day), or None if empty."""
+    days = window_days(window)
+    return Window(_midnight(days[0]), _midnight(days[-1]) + _DAY) if days else None
+
+
+def _contiguous(days: list[date]) -> list[list[date]]:
+    """Ascending days -> runs of consecutive days."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + _DAY:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def _kinds(kinds: api.RecordType | Sequence[api.RecordType]) -> list[api.RecordType]:
+    chosen = [kinds] if isinstance(kinds, str) else list(kinds)
+    unknown = [k for k in chosen if k not in api.RECORD_TYPES]
+    if unknown or not chosen:
+        raise UsageError(f"record types must be some of {', '.join(api.RECORD_TYPES)}; got {', '.join(chosen) or 'none'}")
+    return list(dict.fromkeys(chosen))
