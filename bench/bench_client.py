@@ -1,0 +1,153 @@
+"""Benchmark: the API client reading a 1M-record month from the sandbox, against a bare loop.
+
+Starts `cdr sandbox serve` on a month of ~1M call records (clock pinned after the month),
+warms its cache with one untimed pass, then, for each concurrency asked for, side by side:
+
+  - client: `OpentactClient.read_window("cdrs", month)` at that concurrency, every page
+    decoded, validated into a lake-typed polars frame and dropped;
+  - bare:   the very same requests (recorded from the client run), replayed over raw
+    keep-alive HTTP/1.1 sockets by as many threads, each body read and discarded — the
+    sandbox's raw serving rate as this machine can reach it.
+
+The ratio client/bare says how much of the ceiling the client keeps (target >= 0.8). The
+client's resident memory is sampled at each slice end: it must stay flat over the month.
+Run:
+
+    .venv/bin/python -m bench.bench_client [--days 30] [--calls-per-day 33334] [--concurrency 1,2,4,8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import httpx
+from pydantic import SecretStr
+
+from bench.bench_sandbox import Connection, machine
+from pipelines.dates import Window, format_utc
+from pipelines.opentact.client import ClientConfig, OpentactClient
+from sandbox.testing import TEST_API_KEY, running_sandbox
+
+UTC = timezone.utc
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Passes requests to a pooled transport and keeps each request target (path + query)."""
+
+    def __init__(self, concurrency: int) -> None:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.inner = httpx.AsyncHTTPTransport(limits=limits)
+        self.targets: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.targets.append(request.url.raw_path.decode())
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass
+class ClientRun:
+    """One client pass: records, seconds, the requests it made, RSS (MiB) at each slice end."""
+
+    records: int
+    rejects: int
+    seconds: float
+    cpu_seconds: float
+    targets: list[str]
+    rss_mib: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+
+def rss_mib() -> float:
+    """This process's resident memory in MiB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def client_pass(base_url: str, window: Window, concurrency: int) -> ClientRun:
+    """Read the window with the client, dropping every page once counted."""
+    transport = RecordingTransport(concurrency)
+    config = ClientConfig(base_url=base_url, api_key=SecretStr(TEST_API_KEY), concurrency=concurrency)
+    records = rejects = 0
+    memory = []
+    started, cpu = time.perf_counter(), time.process_time()
+    async with OpentactClient(config, transport=transport) as client:
+        async for page in client.read_window("cdrs", window, now=window.end + timedelta(hours=1)):
+            records += page.frame.height
+            rejects += len(page.rejects)
+            if page.last:
+                memory.append(rss_mib())
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return ClientRun(records, rejects, seconds, cpu, transport.targets, memory)
+
+
+def bare_pass(base_url: str, targets: list[str], concurrency: int) -> tuple[int, float]:
+    """Fetch the targets with `concurrency` raw keep-alive connections, bodies discarded -> (bytes, seconds)."""
+    received = [0] * concurrency
+    barrier = threading.Barrier(concurrency + 1)
+
+    def work(offset: int) -> None:
+        connection = Connection(base_url)
+        barrier.wait()
+        try:
+            for target in targets[offset::concurrency]:
+                received[offset] += len(connection.get(target))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return sum(received), time.perf_counter() - started
+
+
+def main() -> None:
+    """Parse the options, run client and bare passes per concurrency, print a summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls-per-day", type=int, default=33334)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 11, 1))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--concurrency", default="1,2,4,8", help="comma-separated levels to compare")
+    args = parser.parse_args()
+    levels = [int(level) for level in args.concurrency.split(",")]
+
+    start = datetime(args.start.year, args.start.month, args.start.day, tzinfo=UTC)
+    window = Window(start, start + timedelta(days=args.days))
+    print(f"machine: {machine()}")
+    print(f"window: {window}, {args.calls_per_day} calls/day")
+    with running_sandbox(
+        seed=args.seed, start=args.start.isoformat(), calls_per_day=args.calls_per_day, messages_per_day=100,
+        now=format_utc(window.end + timedelta(hours=1)),
+    ) as base_url:
+        warm = asyncio.run(client_pass(base_url, window, max(levels)))
+        print(f"warm-up pass: {warm.records:,} records, {len(warm.targets)} requests, {warm.seconds:.1f}s")
+        for level in levels:
+            run = asyncio.run(client_pass(base_url, window, level))
+            size, seconds = bare_pass(base_url, run.targets, level)
+            bare_rate = run.records / seconds
+            print(
+                f"concurrency {level}: client {run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s, {len(run.targets)} requests, "
+                f"{run.rejects} rejects); bare {bare_rate:,.0f} records/s ({seconds:.1f}s, {size / 2**20:,.0f} MiB); "
+                f"ratio {run.rate / bare_rate:.2f}; client RSS first/last slice "
+                f"{run.rss_mib[0]:.0f}/{run.rss_mib[-1]:.0f} MiB (max {max(run.rss_mib):.0f})"
+            )
+
+
+if __name__ == "__main__":
+    main()
