@@ -87,6 +87,14 @@ def test_partitions_round_trip_with_exact_schema(lake: Lake) -> None:
     assert lake.partition_days("cdrs") == [date(2026, 2, 28)]
 
 
+def test_partitions_are_zstd_parquet(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    lake.write_partition("mdrs", DAY, frame("a"))
+    path = lake.path(Lake.partition("mdrs", DAY))
+    codecs = duckdb.sql(f"select distinct compression from parquet_metadata('{path}')").fetchall()
+    assert codecs == [("ZSTD",)]
+
+
 def test_a_corrupt_partition_is_an_error_naming_the_file(lake: Lake) -> None:
     lake.write_bytes(Lake.partition("cdrs", DAY), b"PAR1 this is not parquet")
     with pytest.raises(LakeError, match=r"lake/cdrs/date=2026-03-01/data\.parquet is unreadable .*re-sync"):
