@@ -7,7 +7,9 @@ warms its cache with one untimed pass, then, for each concurrency asked for, sid
     decoded, validated into a lake-typed polars frame and dropped;
   - bare:   the very same requests (recorded from the client run), replayed over raw
     keep-alive HTTP/1.1 sockets by as many threads, each body read and discarded — the
-    sandbox's raw serving rate as this machine can reach it.
+    sandbox's raw serving rate as this machine can reach it;
+  - httpx:  the same requests again through httpx at that concurrency, bodies discarded —
+    what the transport alone costs, so the rest is the client's own work.
 
 The ratio client/bare says how much of the ceiling the client keeps (target >= 0.8). The
 client's resident memory is sampled at each slice end: it must stay flat over the month.
@@ -116,6 +118,21 @@ def bare_pass(base_url: str, targets: list[str], concurrency: int) -> tuple[int,
     return sum(received), time.perf_counter() - started
 
 
+async def httpx_pass(base_url: str, targets: list[str], concurrency: int) -> float:
+    """Fetch the targets with httpx (the client's own HTTP stack), bodies discarded -> seconds."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=60) as http:
+
+        async def work(offset: int) -> None:
+            for target in targets[offset::concurrency]:
+                (await http.get(target)).raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(work(k) for k in range(concurrency)))
+        return time.perf_counter() - started
+
+
 def main() -> None:
     """Parse the options, run client and bare passes per concurrency, print a summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -141,11 +158,13 @@ def main() -> None:
             run = asyncio.run(client_pass(base_url, window, level))
             size, seconds = bare_pass(base_url, run.targets, level)
             bare_rate = run.records / seconds
+            httpx_rate = run.records / asyncio.run(httpx_pass(base_url, run.targets, level))
             print(
-                f"concurrency {level}: client {run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s, {len(run.targets)} requests, "
-                f"{run.rejects} rejects); bare {bare_rate:,.0f} records/s ({seconds:.1f}s, {size / 2**20:,.0f} MiB); "
-                f"ratio {run.rate / bare_rate:.2f}; client RSS first/last slice "
-                f"{run.rss_mib[0]:.0f}/{run.rss_mib[-1]:.0f} MiB (max {max(run.rss_mib):.0f})"
+                f"concurrency {level}: client {run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s, "
+                f"{len(run.targets)} requests, {run.rejects} rejects); bare sockets {bare_rate:,.0f} records/s "
+                f"({seconds:.1f}s, {size / 2**20:,.0f} MiB); bare httpx {httpx_rate:,.0f} records/s; "
+                f"ratio client/bare {run.rate / bare_rate:.2f}, client/httpx {run.rate / httpx_rate:.2f}; "
+                f"client RSS first/last slice {run.rss_mib[0]:.0f}/{run.rss_mib[-1]:.0f} MiB (max {max(run.rss_mib):.0f})"
             )
 
 

@@ -356,11 +356,14 @@ class OpentactClient:
             ready.append(first)
 
         running: set[asyncio.Task[tuple[Page, api.PageMeta, list[str]]]] = set()
+        unread: set[asyncio.Task[tuple[Page, api.PageMeta, list[str]]]] = set()
         try:
             while True:
                 while jobs and len(running) < self.config.concurrency:
                     query, number = jobs.popleft()
-                    running.add(asyncio.create_task(self._fetch_page(kind, slice_, query, number)))
+                    task = asyncio.create_task(self._fetch_page(kind, slice_, query, number))
+                    running.add(task)
+                    unread.add(task)
                 # Pages go out as they come, except the final one, held until every count checks.
                 while ready and (jobs or running):
                     yield ready.popleft()
@@ -368,6 +371,7 @@ class OpentactClient:
                     break
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
+                    unread.discard(task)
                     page, meta, ids = task.result()
                     if page.query not in counts:
                         counts[page.query] = _QueryCount(page.query, meta.total_results, meta.total_pages)
@@ -377,7 +381,8 @@ class OpentactClient:
         finally:
             for task in running:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            # Collect the outcome of every task not read, so no failure goes unretrieved.
+            await asyncio.gather(*unread, return_exceptions=True)
         for count in counts.values():
             if count.received != count.total_results:
                 raise SliceChanged(
