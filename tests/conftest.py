@@ -20,3 +20,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_OURS):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """ONE ephemeral Prefect API (SQLite) for the whole session: it takes 10-25 s to start."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

@@ -1,0 +1,121 @@
+"""The sync flow: a date literal or explicit range -> the lake, with a markdown artifact per run.
+
+One task per run (not per slice): the work is I/O-bound paging that the client already
+parallelises, and a coarse task keeps Prefect's overhead to a few calls per run. HTTP retries
+live in the client; a task retry re-runs the sync, which skips the slices already landed
+(checkpoints) and redoes only the failed ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime, task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
+
+from pipelines.dates import Window, format_utc
+from pipelines.errors import CdrError
+from pipelines.opentact import api
+from pipelines.progress import current_sink
+from pipelines.runs import parse_types, resolve_sync_window, run_clock
+from pipelines.settings import Settings, load_settings
+from pipelines.summary import sync_lines, sync_markdown
+from pipelines.sync import SyncReport, sync
+
+
+class SyncIncomplete(CdrError):
+    """Some slices still failed after every retry; the rest landed and the next run redoes only those."""
+
+    def __init__(self, report: SyncReport) -> None:
+        self.report = report
+        failed = "; ".join(f"{f.kind} {f.slice}: {f.cause}" for f in report.failures)
+        super().__init__(f"{len(report.failures)} slice(s) failed after retries ({failed}); run the sync again")
+
+
+def _settings(data_dir: str | None, tz: str | None, week_start: str | None, api_key_block: str | None) -> Settings:
+    settings = load_settings(data_dir=data_dir, timezone=tz, week_start=week_start)
+    if api_key_block:
+        from prefect.blocks.system import Secret
+
+        settings = settings.with_overrides(opentact_api_key=SecretStr(str(Secret.load(api_key_block).get())))
+    return settings
+
+
+def _slices_failed(task: object, task_run: object, state: Any) -> bool:
+    """Retry only failed slices: a rejected key or bad input fails the same way every time."""
+    return isinstance(state.data, SyncIncomplete)
+
+
+@task(
+    name="sync-records",
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=_slices_failed,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+async def sync_records(
+    types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings
+) -> SyncReport:
+    """Page the API into the lake; raises SyncIncomplete (after landing the rest) when slices failed."""
+    from pipelines.opentact.client import ClientConfig, OpentactClient
+
+    async with OpentactClient(ClientConfig.from_settings(settings)) as client:
+        report = await sync(types, window, settings, client, now, run_id, progress=current_sink())
+    if not report.ok:
+        raise SyncIncomplete(report)
+    return report
+
+
+@flow(name="cdr-sync", log_prints=False)
+async def sync_flow(
+    date_range: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    types: list[str] = ["cdrs", "mdrs"],  # noqa: B006 - Prefect parameters must be JSON-friendly
+    tz: str | None = None,
+    week_start: str | None = None,
+    now: str | None = None,
+    data_dir: str | None = None,
+    api_key_block: str | None = None,
+) -> dict[str, Any]:
+    """Sync a date literal, an explicit range, or (neither) incrementally from the high-water mark."""
+    logger = get_run_logger()
+    settings = _settings(data_dir, tz, week_start, api_key_block)
+    clock = run_clock(now, settings)
+    window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
+    kinds = parse_types(types)
+    run_id = str(runtime.flow_run.id or uuid.uuid4())
+    logger.info("syncing %s %s as of %s", ",".join(kinds), window or "incrementally", format_utc(clock))
+    state = await sync_records(kinds, window, clock, run_id, settings, return_state=True)
+    outcome = await state.aresult(raise_on_failure=False)
+    report = outcome.report if isinstance(outcome, SyncIncomplete) else outcome
+    if isinstance(report, SyncReport):
+        await acreate_markdown_artifact(sync_markdown(report), key="cdr-sync-report", description="CDR/MDR sync")
+        for line in sync_lines(report):
+            logger.info(line)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return summary_dict(report)
+
+
+def summary_dict(report: SyncReport) -> dict[str, Any]:
+    """A sync report -> the JSON-friendly flow result."""
+    return {
+        "run_id": report.run_id,
+        "now": format_utc(report.now),
+        "records": report.records,
+        "records_per_sec": round(report.records_per_sec, 1),
+        "duration_secs": round(report.duration_secs, 3),
+        "types": {
+            k.kind: {
+                "window": [format_utc(k.window.start), format_utc(k.window.end)],
+                "new": k.new, "updated": k.updated, "quarantined": k.quarantined, "records": k.records,
+            }
+            for k in report.kinds
+        },
+    }
