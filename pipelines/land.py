@@ -220,8 +220,7 @@ def quarantine(
 ) -> str | None:
     """Rejected records -> one new JSON-lines file under quarantine/<kind>/date=<seen day>/ (its relative path), or None."""
     _schema_of(kind)
-    if not _RUN_ID.match(run_id):
-        raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-' (it names files)")
+    check_run_id(run_id)
     seen_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     lines = []
     for reject in rejects:
@@ -244,6 +243,13 @@ def quarantine(
     relative = f"{QUARANTINE_DIR}/{kind}/date={seen_at.date().isoformat()}/{run_id}-{uuid.uuid4().hex[:12]}.jsonl"
     lake.write_bytes(relative, b"\n".join(lines) + b"\n")
     return relative
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id -> itself; ValueError unless it is safe in file names (letters, digits, '.', '_', '-')."""
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-' (it names files)")
+    return run_id
 
 
 def read_quarantine(lake: Lake, kind: api.RecordType) -> pl.DataFrame:

@@ -27,7 +27,7 @@ import polars as pl
 
 from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError
-from pipelines.land import DayStats, Rejected, land_usage, land_windows, quarantine, window_days
+from pipelines.land import DayStats, Rejected, check_run_id, land_usage, land_windows, quarantine, window_days
 from pipelines.lake import Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected
@@ -190,6 +190,7 @@ async def sync(
     """Record types, a window (None: incremental) and a client -> the lake synced, and what happened."""
     started = time.perf_counter()
     kinds = _kinds(kinds)
+    check_run_id(run_id)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(timezone.utc)
@@ -212,7 +213,7 @@ async def sync(
         run_id=run_id,
         now=now,
         kinds=tuple(runner.report(kind) for kind in kinds),
-        failures=tuple(runner.failures),
+        failures=tuple(sorted(runner.failures, key=lambda f: (f.kind, f.slice.start, f.slice.end))),
         duration_secs=time.perf_counter() - started,
     )
 

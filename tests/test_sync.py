@@ -178,6 +178,15 @@ async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_
     assert open_checkpoints(lake, "cdrs") == []
 
 
+async def test_failures_are_listed_in_window_order_and_a_bad_run_id_is_refused_up_front(tmp_path: Path) -> None:
+    client = FakeClient(RECORDS, fail=[("cdrs", day_window(3, 3)), ("cdrs", day_window(1, 1))])
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
+    assert [f.slice for f in report.failures] == [day_window(1, 1), day_window(3, 3)]
+    assert list(lake_ids(Lake(tmp_path / "data"))) == [date(2026, 10, 2)]
+    with pytest.raises(ValueError, match="run id 'a/b' must be"):
+        await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "a/b")
+
+
 async def test_an_incremental_sync_starts_a_lookback_before_the_mark(tmp_path: Path) -> None:
     first = await sync("cdrs", day_window(1, 1), settings(tmp_path), FakeClient(RECORDS), at(2, 1), "run-1")
     assert first.ok
