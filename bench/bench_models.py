@@ -1,0 +1,411 @@
+"""Benchmark of the models stage: `build` over a large synthetic lake vs a bare DuckDB scan.
+
+The lake (10M CDRs + 5M MDRs by default, plus the API's usage aggregates) is generated
+vectorised with numpy/polars straight into the lake layout, with the same schemas the sync
+writes, and cached under `bench/out/` (git-ignored) keyed by its parameters.
+
+Each measurement runs in its own child process so that its peak RSS is its own:
+
+- `scan`: the floor. One bare DuckDB aggregate query per record type over the same Parquet
+  files, reading every column the build reads (grouped by UTC day, direction and currency),
+  with no dedupe, no models and no writes.
+- `build`: `pipelines.models.build` into a fresh warehouse: every model and every data test.
+
+Runs alternate (scan, build, scan, build ...) so both see the same machine load; the ratio
+is of the best times. Usage: `python bench/bench_models.py [--cdrs N] [--mdrs N] [--rounds R]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.opentact import api  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+FIRST_DAY = date(2026, 1, 1)
+DAY_MS = 86_400_000
+
+# (country_code, calling code, share of traffic, voice rate per minute in 1e-4, sms rate in 1e-4)
+COUNTRIES: tuple[tuple[str, str, float, int, int], ...] = (
+    ("US", "1", 0.34, 70, 79),
+    ("GB", "44", 0.14, 120, 350),
+    ("DE", "49", 0.10, 140, 760),
+    ("FR", "33", 0.07, 130, 690),
+    ("CA", "1", 0.06, 80, 79),
+    ("IN", "91", 0.06, 250, 160),
+    ("BR", "55", 0.04, 300, 520),
+    ("JP", "81", 0.04, 450, 710),
+    ("AU", "61", 0.03, 200, 450),
+    ("MX", "52", 0.03, 220, 310),
+    ("ES", "34", 0.02, 150, 680),
+    ("IT", "39", 0.02, 160, 640),
+    ("NL", "31", 0.02, 140, 900),
+    ("PL", "48", 0.01, 180, 300),
+    ("UA", "380", 0.01, 900, 1200),
+    ("ZA", "27", 0.01, 800, 420),
+)
+CONNECTIONS: tuple[tuple[str, str], ...] = (
+    ("Main Trunk", "USD"), ('Bob\'s "Main" Trunk', "USD"), ("東京 トランク", "USD"),
+    ("Київ", "EUR"), ("EU Carrier — Frankfurt", "EUR"), ("Support Line (backup)", "USD"),
+)
+PROFILES: tuple[tuple[str, str], ...] = (
+    ("Marketing", "USD"), ('Alerts & "OTP"', "USD"), ("顧客サポート", "USD"), ("Оповіщення", "EUR"),
+)
+TAG_SETS: tuple[tuple[str, ...], ...] = ((), (), ("vip",), ("billing",), ("support", "vip"), ("campaign:spring-2026",))
+# (status, hangup cause, SIP code, share)
+OUTCOMES: tuple[tuple[str, str, int, float], ...] = (
+    ("answered", "normal_clearing", 200, 0.58),
+    ("busy", "user_busy", 486, 0.11),
+    ("no_answer", "no_answer", 480, 0.12),
+    ("failed", "call_rejected", 603, 0.05),
+    ("failed", "network_out_of_order", 503, 0.04),
+    ("cancelled", "originator_cancel", 487, 0.10),
+)
+BILLING: tuple[tuple[int, int], ...] = ((60, 60), (6, 6), (1, 1), (30, 6))
+CARRIERS: tuple[str, ...] = ("Verizon", "AT&T", "T-Mobile", "Vodafone", "O2", "Orange", "Telekom", "NTT <docomo>")
+# (status, share of outbound messages, possible error)
+MESSAGE_OUTCOMES: tuple[tuple[str, float, tuple[str, str] | None], ...] = (
+    ("delivered", 0.84, None),
+    ("sent", 0.03, None),
+    ("queued", 0.01, None),
+    ("delivery_failed", 0.05, ("30003", "Unreachable handset")),
+    ("delivery_unconfirmed", 0.05, None),
+    ("gateway_rejected", 0.02, ("40002", 'Blocked as spam "content" <policy>')),
+)
+# Bump when the generated data changes: the cache directory is keyed by it.
+GENERATOR_VERSION = 2
+# Share of records also present in an older, superseded version (re-rated before a re-sync).
+DUPLICATE_SHARE = 0.0005
+
+
+def _uuids(rng: np.random.Generator, n: int) -> pl.Series:
+    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    hexed = pl.Series(np.ascontiguousarray(raw).view("S16").ravel()).bin.encode("hex")
+    frame = pl.DataFrame({"h": hexed})
+    return frame.select(
+        pl.concat_str(
+            [pl.col("h").str.slice(0, 8), pl.col("h").str.slice(8, 4), pl.col("h").str.slice(12, 4),
+             pl.col("h").str.slice(16, 4), pl.col("h").str.slice(20, 12)],
+            separator="-",
+        )
+    ).to_series()
+
+
+def _numbers(codes: pl.Series, rng: np.random.Generator) -> pl.Series:
+    """Calling codes -> random E.164 numbers in those countries."""
+    subscriber = pl.Series(rng.integers(200_000_000, 999_999_999, size=len(codes)))
+    frame = pl.DataFrame({"c": codes, "s": subscriber})
+    return frame.select(pl.concat_str([pl.lit("+"), pl.col("c"), pl.col("s").cast(pl.String)])).to_series()
+
+
+def _money(units: np.ndarray, exponent: int) -> pl.Series:
+    """Integers in 10^-exponent units -> exact Decimal(38, 9)."""
+    step = pl.lit(Decimal(1).scaleb(-exponent), dtype=pl.Decimal(38, exponent))
+    return pl.DataFrame({"u": units}).select((pl.col("u").cast(pl.Decimal(38, 0)) * step).cast(api.MONEY)).to_series()
+
+
+def _timestamps(ms: np.ndarray) -> pl.Series:
+    return pl.Series(ms).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+
+
+def _pick(rng: np.random.Generator, weights: list[float] | tuple[float, ...], n: int) -> np.ndarray:
+    p = np.asarray(weights, dtype=float)
+    return rng.choice(len(p), size=n, p=p / p.sum())
+
+
+def _with_duplicates(frame: pl.DataFrame, rng: np.random.Generator, reprice: list[str]) -> pl.DataFrame:
+    """Add older versions of a few records (same id and created_at, earlier updated_at, other price)."""
+    n = max(1, int(len(frame) * DUPLICATE_SHARE))
+    old = frame.sample(n, seed=int(rng.integers(1 << 31)))
+    earlier = pl.col(api.UPDATED_AT) - pl.duration(hours=6)
+    # Half the price: the re-rating moved both rate and cost, keeping the cost formula true.
+    old = old.with_columns(earlier.alias(api.UPDATED_AT), *[(pl.col(c) * Decimal("0.5")).cast(api.MONEY) for c in reprice])
+    return pl.concat([frame, old])
+
+
+def _cdr_day(day: date, n: int, rng: np.random.Generator) -> pl.DataFrame:
+    start_ms = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    country = _pick(rng, [c[2] for c in COUNTRIES], n)
+    codes = pl.Series([c[1] for c in COUNTRIES]).gather(country)
+    outbound = rng.random(n) < 0.6
+    outcome = _pick(rng, [o[3] for o in OUTCOMES], n)
+    answered = outcome == 0
+    connection = _pick(rng, [0.34, 0.16, 0.08, 0.10, 0.14, 0.18], n)
+    billing = _pick(rng, [0.4, 0.3, 0.2, 0.1], n)
+    initial = np.array([b[0] for b in BILLING])[billing]
+    increment = np.array([b[1] for b in BILLING])[billing]
+
+    # Busier in the daytime: created_at (the end of the call) follows a bell around 14:00 UTC,
+    # wrapped around midnight so no instant collects the tails.
+    created = start_ms + np.mod(rng.normal(0.58, 0.2, n), 1.0) * DAY_MS
+    created = created.astype(np.int64)
+    ring_ms = np.where(answered, rng.integers(2_000, 20_000, n), rng.integers(300, 40_000, n))
+    talk_ms = np.where(answered, rng.exponential(110_000, n).astype(np.int64), 0)
+    ended = created
+    answered_at = ended - talk_ms
+    started = answered_at - ring_ms
+    talk_secs = -(-talk_ms // 1000)
+    duration_secs = -(-(ended - started) // 1000)
+    extra = np.maximum(talk_secs - initial, 0)
+    billed = np.where(answered, initial + -(-extra // increment) * increment, 0)
+    # Inbound minutes cost a quarter of outbound ones.
+    base_e4 = np.array([c[3] for c in COUNTRIES])[country]
+    rate_e4 = np.where(outbound, base_e4, np.maximum(base_e4 // 4, 1))
+    # cost = rate * billed / 60 rounded half-up to 6 decimals, in integer micro-units.
+    cost_e6 = (2 * rate_e4 * billed * 100 + 60) // 120
+    connection_names = pl.Series([c[0] for c in CONNECTIONS])
+    connection_ids = pl.Series([f"00000000-0000-4000-8000-{i:012d}" for i in range(len(CONNECTIONS))])
+    currencies = pl.Series([c[1] for c in CONNECTIONS])
+    ours = _numbers(pl.Series(["1"] * n), rng)
+    theirs = _numbers(codes, rng)
+    frame = pl.DataFrame(
+        {
+            "id": _uuids(rng, n),
+            "record_type": pl.Series(["call"]).gather(np.zeros(n, dtype=np.int64)),
+            "call_session_id": _uuids(rng, n),
+            "direction": pl.Series(["inbound", "outbound"]).gather(outbound.astype(np.int64)),
+            "cli": pl.select(pl.when(pl.lit(pl.Series(outbound))).then(pl.lit(ours)).otherwise(pl.lit(theirs))).to_series(),
+            "cld": pl.select(pl.when(pl.lit(pl.Series(outbound))).then(pl.lit(theirs)).otherwise(pl.lit(ours))).to_series(),
+            "country_code": pl.Series([c[0] for c in COUNTRIES]).gather(country),
+            "country_calling_code": codes,
+            "number_type": pl.Series(["local", "mobile", "toll_free", "premium"]).gather(_pick(rng, [0.45, 0.45, 0.06, 0.04], n)),
+            "connection_id": connection_ids.gather(connection),
+            "connection_name": connection_names.gather(connection),
+            "tags": pl.Series(list(map(list, TAG_SETS)), dtype=pl.List(pl.String)).gather(rng.integers(0, len(TAG_SETS), n)),
+            "status": pl.Series([o[0] for o in OUTCOMES]).gather(outcome),
+            "hangup_cause": pl.Series([o[1] for o in OUTCOMES]).gather(outcome),
+            "sip_response_code": pl.Series(np.array([o[2] for o in OUTCOMES], dtype=np.int32)[outcome]),
+            "started_at": _timestamps(started),
+            "answered_at": _timestamps(answered_at).set(pl.Series(~answered), None),
+            "ended_at": _timestamps(ended),
+            "created_at": _timestamps(created),
+            "updated_at": _timestamps(created + 60_000),
+            "duration_secs": pl.Series(duration_secs, dtype=pl.Int64),
+            "billed_duration_secs": pl.Series(billed, dtype=pl.Int64),
+            "billing_initial_secs": pl.Series(initial, dtype=pl.Int32),
+            "billing_increment_secs": pl.Series(increment, dtype=pl.Int32),
+            "rate": _money(rate_e4, 4),
+            "cost": _money(cost_e6, 6),
+            "currency": currencies.gather(connection),
+        }
+    )
+    return _with_duplicates(frame, rng, []).select(list(api.CDR_SCHEMA)).cast(api.CDR_SCHEMA)
+
+
+def _mdr_day(day: date, n: int, rng: np.random.Generator) -> pl.DataFrame:
+    start_ms = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    country = _pick(rng, [c[2] for c in COUNTRIES], n)
+    codes = pl.Series([c[1] for c in COUNTRIES]).gather(country)
+    outbound = rng.random(n) < 0.7
+    outcome = _pick(rng, [o[1] for o in MESSAGE_OUTCOMES], n)
+    mms = rng.random(n) < 0.08
+    ucs2 = rng.random(n) < 0.2
+    parts = np.where(mms, 1, 1 + rng.geometric(0.7, n) - 1).astype(np.int32)
+    profile = _pick(rng, [0.4, 0.3, 0.15, 0.15], n)
+    created = (start_ms + np.mod(rng.normal(0.55, 0.22, n), 1.0) * DAY_MS).astype(np.int64)
+    status_names = pl.Series(["received"] + [o[0] for o in MESSAGE_OUTCOMES])
+    status = np.where(outbound, outcome + 1, 0)
+    named = status_names.to_numpy()[status]
+    sent = np.isin(named, ["sent", "delivered", "delivery_failed", "delivery_unconfirmed"])
+    completed = np.isin(named, ["delivered", "delivery_failed", "received"])
+    error_lists = [[]] + [[{"code": e[0], "title": e[1]}] if e else [] for _, _, e in MESSAGE_OUTCOMES]
+    rate_e4 = np.array([c[4] for c in COUNTRIES])[country] * np.where(mms, 3, 1)
+    rate_e4 = np.where(outbound, rate_e4, 40)
+    profile_names = pl.Series([p[0] for p in PROFILES])
+    profile_ids = pl.Series([f"00000000-0000-4000-9000-{i:012d}" for i in range(len(PROFILES))])
+    ours = _numbers(pl.Series(["1"] * n), rng)
+    theirs = _numbers(codes, rng)
+    frame = pl.DataFrame(
+        {
+            "id": _uuids(rng, n),
+            "record_type": pl.Series(["message"]).gather(np.zeros(n, dtype=np.int64)),
+            "direction": pl.Series(["inbound", "outbound"]).gather(outbound.astype(np.int64)),
+            "cli": pl.select(pl.when(pl.lit(pl.Series(outbound))).then(pl.lit(ours)).otherwise(pl.lit(theirs))).to_series(),
+            "cld": pl.select(pl.when(pl.lit(pl.Series(outbound))).then(pl.lit(theirs)).otherwise(pl.lit(ours))).to_series(),
+            "country_code": pl.Series([c[0] for c in COUNTRIES]).gather(country),
+            "message_type": pl.Series(["sms", "mms"]).gather(mms.astype(np.int64)),
+            "encoding": pl.Series(["gsm7", "ucs2"]).gather(ucs2.astype(np.int64)),
+            "parts": pl.Series(parts, dtype=pl.Int32),
+            "status": status_names.gather(status),
+            "carrier": pl.Series(list(CARRIERS)).gather(rng.integers(0, len(CARRIERS), n)),
+            "messaging_profile_id": profile_ids.gather(profile),
+            "messaging_profile_name": profile_names.gather(profile),
+            "tags": pl.Series(list(map(list, TAG_SETS)), dtype=pl.List(pl.String)).gather(rng.integers(0, len(TAG_SETS), n)),
+            "errors": pl.Series(error_lists, dtype=api.MDR_SCHEMA["errors"]).gather(status),
+            "created_at": _timestamps(created),
+            "sent_at": _timestamps(created + 800).set(pl.Series(~sent), None),
+            "completed_at": _timestamps(created + 4_000).set(pl.Series(~completed), None),
+            "updated_at": _timestamps(created + 5_000),
+            "rate": _money(rate_e4, 4),
+            "cost": _money(rate_e4 * parts, 4),
+            "carrier_fee": _money(np.where(outbound, 25, 0), 4),
+            "currency": pl.Series([p[1] for p in PROFILES]).gather(profile),
+        }
+    )
+    return _with_duplicates(frame, rng, ["rate", "cost"]).select(list(api.MDR_SCHEMA)).cast(api.MDR_SCHEMA)
+
+
+def _usage(frame: pl.DataFrame, product: str, day: date) -> pl.DataFrame:
+    """The API's own usage totals of one UTC day (latest versions only)."""
+    latest = frame.sort(api.UPDATED_AT).unique("id", keep="last")
+    measures = [pl.len().cast(pl.Int64).alias("count"), pl.col("cost").sum().cast(api.MONEY).alias("cost")]
+    if product == "calls":
+        measures += [pl.col("billed_duration_secs").sum().alias("billed_duration_secs"), pl.lit(None, pl.Int64).alias("parts")]
+    else:
+        measures += [pl.lit(None, pl.Int64).alias("billed_duration_secs"), pl.col("parts").cast(pl.Int64).sum().alias("parts")]
+    grouped = latest.group_by("country_code", "direction", "currency").agg(measures)
+    return grouped.with_columns(pl.lit(day).alias("date"), pl.lit(product).alias("product")).select(
+        list(api.USAGE_SCHEMA)
+    ).cast(api.USAGE_SCHEMA)
+
+
+def _write(data_dir: Path, dataset: str, day: date, frame: pl.DataFrame) -> None:
+    target = data_dir / "lake" / dataset / f"date={day.isoformat()}" / "data.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(target, compression="zstd")
+
+
+def generate_lake(cdrs: int, mdrs: int, days: int, seed: int = 20260101) -> Path:
+    """Parameters -> a data dir holding the synthetic lake, generated once and cached in bench/out/."""
+    data_dir = OUT / f"lake-v{GENERATOR_VERSION}-c{cdrs}-m{mdrs}-d{days}-s{seed}"
+    marker = data_dir / ".complete"
+    if marker.exists():
+        return data_dir
+    shutil.rmtree(data_dir, ignore_errors=True)
+    rng = np.random.default_rng(seed)
+    for i in range(days):
+        day = FIRST_DAY + timedelta(days=i)
+        calls = _cdr_day(day, cdrs // days + (1 if i < cdrs % days else 0), rng)
+        _write(data_dir, "cdrs", day, calls)
+        _write(data_dir, "usage_cdrs", day, _usage(calls, "calls", day))
+        messages = _mdr_day(day, mdrs // days + (1 if i < mdrs % days else 0), rng)
+        _write(data_dir, "mdrs", day, messages)
+        _write(data_dir, "usage_mdrs", day, _usage(messages, "messages", day))
+    marker.write_text(json.dumps({"cdrs": cdrs, "mdrs": mdrs, "days": days, "seed": seed}))
+    return data_dir
+
+
+# Every lake column the build reads, per dataset: the bare scan reads exactly these.
+BUILD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cdrs": (
+        "id", "direction", "country_code", "connection_id", "connection_name", "tags", "status", "hangup_cause",
+        "sip_response_code", "started_at", "answered_at", "ended_at", "created_at", "updated_at",
+        "billed_duration_secs", "billing_initial_secs", "billing_increment_secs", "rate", "cost", "currency",
+    ),
+    "mdrs": (
+        "id", "direction", "country_code", "message_type", "encoding", "parts", "status", "carrier",
+        "messaging_profile_id", "messaging_profile_name", "tags", "errors", "created_at", "updated_at", "rate",
+        "cost", "carrier_fee", "currency",
+    ),
+}
+
+
+def _aggregate_of(column: str) -> str:
+    if column in ("tags", "errors"):
+        return f"max(len({column}))"
+    if column in ("rate", "cost", "carrier_fee", "billed_duration_secs", "parts"):
+        return f"sum({column})"
+    return f"max({column})"
+
+
+def scan_queries(data_dir: Path) -> list[str]:
+    """The bare scan: per record type, one aggregate over the same files reading the same columns."""
+    queries = []
+    for dataset, columns in BUILD_COLUMNS.items():
+        files = f"{(data_dir / 'lake' / dataset).resolve().as_posix()}/date=*/data.parquet"
+        measures = ", ".join(f"{_aggregate_of(c)} as {c}" for c in columns if c not in ("direction", "currency"))
+        queries.append(
+            f"select make_timestamp(epoch_us(created_at))::date as utc_date, direction, currency, count(*), {measures} "
+            f"from read_parquet('{files}', hive_partitioning = false) group by all"
+        )
+    return queries
+
+
+def _child(kind: str, data_dir: Path) -> dict[str, float]:
+    """Run one measurement in this (child) process -> seconds and peak RSS."""
+    import duckdb
+
+    from pipelines.models import build
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if kind == "scan":
+        con = duckdb.connect()
+        for query in scan_queries(data_dir):
+            con.execute(query).fetchall()
+        con.close()
+        extra: dict[str, float] = {}
+    else:
+        report = build(data_dir)
+        slowest = sorted(report.models, key=lambda m: -m.seconds)[:6]
+        extra = {f"model:{m.name}": round(m.seconds, 2) for m in slowest}
+        extra.update({f"test:{t.name}": round(t.seconds, 2) for t in sorted(report.tests, key=lambda t: -t.seconds)[:4]})
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mib": peak_mib, **extra}
+
+
+def _measure(kind: str, data_dir: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate (or reuse) the lake, then time the bare scan and the build alternately; print a summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cdrs", type=int, default=10_000_000)
+    parser.add_argument("--mdrs", type=int, default=5_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--child", choices=("scan", "build"))
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.data_dir)))
+        return
+    started = time.perf_counter()
+    data_dir = generate_lake(args.cdrs, args.mdrs, args.days)
+    size_mib = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*.parquet")) / 2**20
+    print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs, {args.days} days, {size_mib:,.0f} MiB; "
+          f"ready in {time.perf_counter() - started:.1f}s)")
+    scans, builds = [], []
+    for round_number in range(1, args.rounds + 1):
+        scans.append(_measure("scan", data_dir))
+        builds.append(_measure("build", data_dir))
+        print(f"round {round_number}: scan {scans[-1]['seconds']:.2f}s ({scans[-1]['cpu_seconds']:.2f}s CPU, "
+              f"{scans[-1]['peak_rss_mib']:,.0f} MiB), build {builds[-1]['seconds']:.2f}s "
+              f"({builds[-1]['cpu_seconds']:.2f}s CPU, {builds[-1]['peak_rss_mib']:,.0f} MiB), "
+              f"load average {os.getloadavg()[0]:.1f}")
+    best_scan = min(scans, key=lambda r: r["seconds"])
+    best_build = min(builds, key=lambda r: r["seconds"])
+    cpu_ratio = min(r["cpu_seconds"] for r in builds) / min(r["cpu_seconds"] for r in scans)
+    print(f"best: scan {best_scan['seconds']:.2f}s, build {best_build['seconds']:.2f}s, "
+          f"ratio {best_build['seconds'] / best_scan['seconds']:.2f}x wall, {cpu_ratio:.2f}x CPU (target <= 3x); "
+          f"peak RSS scan {max(r['peak_rss_mib'] for r in scans):,.0f} MiB, "
+          f"build {max(r['peak_rss_mib'] for r in builds):,.0f} MiB")
+    print("slowest steps of the best build: " + ", ".join(
+        f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best_build.items() if ":" in k))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,506 @@
+"""Models stage: run the SQL in `queries/` in dependency order into the DuckDB warehouse.
+
+The tree is the DAG. Each `.sql` file under `queries/<layer>/` is one model named after
+its file, one SELECT whose first line is a comment stating its grain and key. Models read
+each other by name; the runner finds those names, orders the models with
+`graphlib.TopologicalSorter`, and refuses a cycle or a read against the layer order
+(lake -> stg -> int -> fct/dim -> rpt -> the ad-hoc views people query).
+
+The lake itself enters as generated `lake_<dataset>` views over the Parquet partitions
+(absolute paths, so the warehouse works from any working directory; a typed empty relation
+when a dataset has no partition yet). Three macros fix the calendar for every model:
+`report_time(ts)` (local wall-clock time in the reporting zone), `utc_time(ts)` and
+`report_timezone()`.
+
+A build writes a fresh database beside the warehouse and renames it over the old one only
+after every model and every data test (`queries/tests/*.sql`, queries returning offending
+rows) has passed, so readers see the previous warehouse or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.errors import CdrError, UsageError
+from pipelines.opentact import api
+
+QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
+WAREHOUSE_FILE = "warehouse.duckdb"
+FAILED_WAREHOUSE_FILE = "warehouse.failed.duckdb"
+TESTS_DIR = "tests"
+SAMPLE_ROWS = 5
+
+# The lake's datasets and the schema of their partitions (written by the sync).
+LAKE_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
+    "cdrs": api.CDR_SCHEMA,
+    "mdrs": api.MDR_SCHEMA,
+    "usage_cdrs": api.USAGE_SCHEMA,
+    "usage_mdrs": api.USAGE_SCHEMA,
+}
+SOURCE_PREFIX = "lake_"
+
+# The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
+
+
+class Layer(IntEnum):
+    """Where a model sits in the data flow; a model may read only its own layer or earlier ones."""
+
+    LAKE = 0
+    STAGING = 1
+    INTERMEDIATE = 2
+    MARTS = 3
+    REPORTS = 4
+    ADHOC = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRule:
+    """How a `queries/` folder maps to a layer: name prefixes and default materialization."""
+
+    layer: Layer
+    prefixes: tuple[str, ...]
+    materialized: str
+
+
+LAYER_DIRS: Mapping[str, LayerRule] = {
+    "staging": LayerRule(Layer.STAGING, ("stg_",), "view"),
+    "intermediate": LayerRule(Layer.INTERMEDIATE, ("int_",), "view"),
+    "marts": LayerRule(Layer.MARTS, ("fct_", "dim_"), "table"),
+    "reports": LayerRule(Layer.REPORTS, ("rpt_",), "table"),
+    # Friendly views for ad-hoc SQL (`calls`, `messages`): no prefix, nothing reads them.
+    "adhoc": LayerRule(Layer.ADHOC, ("",), "view"),
+}
+MATERIALIZATIONS = ("view", "table")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
+# Tokens of SQL text that matter for references: strings and comments are skipped whole so
+# a name inside them is not a read; quoted identifiers are unquoted.
+_TOKEN = re.compile(
+    r"'(?:[^']|'')*'"
+    r"|--[^\n]*"
+    r"|/\*.*?\*/"
+    r'|"((?:[^"]|"")+)"'
+    r"|([A-Za-z_][A-Za-z0-9_$]*)"
+    r"|\(",
+    re.DOTALL,
+)
+_LINE = re.compile(r"LINE (\d+):")
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One SQL model: its name, file, layer, materialization, SQL and the names it reads."""
+
+    name: str
+    path: Path
+    layer: Layer
+    materialized: str
+    sql: str
+    refs: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DataTest:
+    """One data test: a query returning the rows that break an invariant (none when it holds)."""
+
+    name: str
+    path: Path
+    description: str
+    sql: str
+    refs: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRun:
+    """What building one model did."""
+
+    name: str
+    layer: Layer
+    materialized: str
+    rows: int | None
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TestRun:
+    """One data test that passed."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """The outcome of a successful build."""
+
+    warehouse: Path
+    report_timezone: str
+    sources: Mapping[str, int]
+    models: tuple[ModelRun, ...]
+    tests: tuple[TestRun, ...]
+    seconds: float
+
+    def summary(self) -> str:
+        """One line: what was built where, how long it took."""
+        files = ", ".join(f"{name} {count} file(s)" for name, count in self.sources.items())
+        return (
+            f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
+            f"in {self.seconds:.1f}s (report time zone {self.report_timezone}; lake: {files})"
+        )
+
+
+def warehouse_path(data_dir: Path) -> Path:
+    """A data dir -> the path of its DuckDB warehouse."""
+    return Path(data_dir) / WAREHOUSE_FILE
+
+
+def references(sql: str, names: Iterable[str]) -> frozenset[str]:
+    """SQL text and the names that can be read -> the names it reads (outside strings and comments).
+
+    A read is a name right after FROM or JOIN (column names such as `calls` are not reads), so
+    comma joins are not seen: join explicitly. A CTE defined in the text hides a model of the
+    same name everywhere in that text.
+    """
+    known = {name.lower() for name in names}
+    tokens = []
+    for match in _TOKEN.finditer(sql):
+        identifier = match.group(1) or match.group(2)
+        if identifier is not None:
+            tokens.append(identifier.replace('""', '"').lower())
+        elif match.group(0) == "(":
+            tokens.append("(")
+    ctes = {
+        tokens[i]
+        for i in range(len(tokens) - 2)
+        if tokens[i + 1] == "as" and _is_cte_head(tokens[i + 2 : i + 5])
+    }
+    return frozenset(
+        token
+        for previous, token in zip(tokens, tokens[1:])
+        if previous in ("from", "join") and token in known and token not in ctes
+    )
+
+
+def _is_cte_head(after_as: list[str]) -> bool:
+    # `name as (`, `name as materialized (`, `name as not materialized (`
+    return after_as[:1] == ["("] or after_as[:2] == ["materialized", "("] or after_as[:3] == ["not", "materialized", "("]
+
+
+def source_names() -> tuple[str, ...]:
+    """The names of the lake's source views, one per dataset."""
+    return tuple(SOURCE_PREFIX + dataset for dataset in LAKE_SCHEMAS)
+
+
+def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
+    """A queries folder -> its models (one per `.sql` file in a layer folder), with their references."""
+    queries_dir = Path(queries_dir)
+    if not queries_dir.is_dir():
+        raise CdrError(f"no queries folder at {queries_dir}: run from a source checkout of opentact-cdr")
+    unknown = sorted(
+        p.name for p in queries_dir.iterdir() if p.is_dir() and p.name not in LAYER_DIRS and p.name != TESTS_DIR
+    )
+    if unknown:
+        raise CdrError(
+            f"unknown folder(s) in {queries_dir}: {', '.join(unknown)}; "
+            f"models live in {', '.join(LAYER_DIRS)} (and data tests in {TESTS_DIR})"
+        )
+    found: list[tuple[str, Path, LayerRule, str]] = []
+    for folder, rule in LAYER_DIRS.items():
+        for path in sorted((queries_dir / folder).glob("*.sql")):
+            name = path.stem
+            if not _NAME.match(name) or not name.startswith(rule.prefixes):
+                expected = " or ".join(f"{p}<name>" for p in rule.prefixes if p) or "a lower-case name"
+                raise CdrError(f"model file {path} is misnamed: models in {folder}/ are named {expected} (lower case)")
+            found.append((name, path, rule, _read_sql(path)))
+    seen: dict[str, Path] = {}
+    for name, path, _, _ in found:
+        if name in seen or name in source_names():
+            other = seen.get(name, "the lake's source view")
+            raise CdrError(f"model name {name} is used twice: {other} and {path}")
+        seen[name] = path
+    readable = [*source_names(), *seen]
+    models = []
+    for name, path, rule, sql in found:
+        models.append(
+            Model(
+                name=name,
+                path=path,
+                layer=rule.layer,
+                materialized=_materialization(path, sql, rule.materialized),
+                sql=sql,
+                refs=references(sql, readable) - {name},
+            )
+        )
+    return tuple(models)
+
+
+def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataTest, ...]:
+    """A queries folder and the model names -> its data tests (`tests/*.sql`)."""
+    readable = [*source_names(), *model_names]
+    tests = []
+    for path in sorted((Path(queries_dir) / TESTS_DIR).glob("*.sql")):
+        sql = _read_sql(path)
+        description = sql.splitlines()[0].removeprefix("--").strip()
+        tests.append(DataTest(path.stem, path, description, sql, references(sql, readable)))
+    return tuple(tests)
+
+
+def build_order(models: Sequence[Model]) -> list[Model]:
+    """Models -> the same models in an order where each comes after everything it reads.
+
+    Raises CdrError on a backward read (a model reading a later layer) or a cycle.
+    """
+    by_name = {model.name: model for model in models}
+    for model in models:
+        for ref in sorted(model.refs):
+            target = by_name.get(ref)
+            layer = target.layer if target is not None else Layer.LAKE
+            if layer > model.layer:
+                raise CdrError(
+                    f"model {model.name} ({model.layer.name.lower()}) reads {ref} ({layer.name.lower()}), "
+                    "a later layer: reads go lake -> stg -> int -> fct/dim -> rpt -> ad-hoc views "
+                    f"(fix {model.path})"
+                )
+    graph = {model.name: {ref for ref in model.refs if ref in by_name} for model in models}
+    sorter = TopologicalSorter(graph)
+    try:
+        # Deterministic: ties keep (layer, name) order, so builds and logs read the same every time.
+        sorter.prepare()
+    except CycleError as exc:
+        cycle = exc.args[1]
+        raise CdrError(f"models read each other in a cycle: {' -> '.join(cycle)}") from exc
+    ordered: list[Model] = []
+    rank = {model.name: (model.layer, model.name) for model in models}
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        ordered.extend(by_name[name] for name in ready)
+        sorter.done(*ready)
+    return ordered
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    """A lake column's polars type -> the DuckDB type it reads as."""
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.List):
+        return duckdb_type(dtype.inner) + "[]"
+    if isinstance(dtype, pl.Struct):
+        fields = ", ".join(f'"{field.name}" {duckdb_type(field.dtype)}' for field in dtype.fields)
+        return f"STRUCT({fields})"
+    simple = {pl.String: "VARCHAR", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Date: "DATE", pl.Boolean: "BOOLEAN"}
+    for kind, name in simple.items():
+        if isinstance(dtype, kind):
+            return name
+    raise ValueError(f"no DuckDB type for lake type {dtype}")
+
+
+def source_sql(data_dir: Path, dataset: str) -> tuple[str, int]:
+    """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now)."""
+    schema = LAKE_SCHEMAS[dataset]
+    folder = Path(data_dir).resolve() / "lake" / dataset
+    files = sorted(folder.glob("date=*/data.parquet")) if folder.is_dir() else []
+    if not files:
+        columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+        return f"select {columns} where false", 0
+    # A glob, not the file list: the view keeps reading the lake as the sync adds days.
+    # Hive partitioning stays off: the usage files have a `date` column of their own.
+    pattern = _sql_string(f"{folder.as_posix()}/date=*/data.parquet")
+    columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+    return f"select {columns} from read_parquet({pattern}, hive_partitioning = false)", len(files)
+
+
+def calendar_macros(report_timezone: str) -> list[str]:
+    """A reporting zone -> the statements creating the calendar macros every model uses."""
+    if report_timezone in _UTC_NAMES:
+        local = "make_timestamp(epoch_us(ts))"
+    else:
+        local = f"timezone({_sql_string(report_timezone)}, ts)"
+    return [
+        f"create or replace macro report_timezone() as {_sql_string(report_timezone)}",
+        f"create or replace macro report_time(ts) as {local}",
+        "create or replace macro utc_time(ts) as make_timestamp(epoch_us(ts))",
+    ]
+
+
+def build(
+    data_dir: Path,
+    *,
+    report_timezone: str = "UTC",
+    queries_dir: Path = QUERIES_DIR,
+) -> BuildReport:
+    """A data dir (with its lake) -> a rebuilt `warehouse.duckdb` there, every data test passed.
+
+    Raises UsageError for a missing data dir or unknown time zone, CdrError (naming the model
+    or test) when a model fails or a data test finds offending rows; the previous warehouse is
+    then left as it was.
+    """
+    started = time.perf_counter()
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
+    models = build_order(discover_models(queries_dir))
+    tests = discover_tests(queries_dir, [m.name for m in models])
+    target = warehouse_path(data_dir)
+    temp = data_dir / f".{WAREHOUSE_FILE}.{uuid.uuid4().hex[:12]}.tmp"
+    keep_failed = False
+    try:
+        con = duckdb.connect(str(temp))
+        try:
+            # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
+            con.execute("set TimeZone = 'UTC'")
+            _check_timezone(con, report_timezone)
+            for statement in calendar_macros(report_timezone):
+                con.execute(statement)
+            sources = {}
+            for dataset in LAKE_SCHEMAS:
+                select, files = source_sql(data_dir, dataset)
+                con.execute(f"create view {SOURCE_PREFIX}{dataset} as {select}")
+                sources[SOURCE_PREFIX + dataset] = files
+            runs = [_build_model(con, model, queries_dir) for model in models]
+            try:
+                test_runs = [_run_test(con, test, queries_dir) for test in tests]
+            except _TestFailure as failure:
+                keep_failed = True
+                raise CdrError(f"{failure}\n(the failed build is kept at {data_dir / FAILED_WAREHOUSE_FILE})") from None
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        _discard_wal(target)
+        os.replace(temp, target)
+    finally:
+        if keep_failed and temp.exists():
+            os.replace(temp, data_dir / FAILED_WAREHOUSE_FILE)
+        _remove(temp)
+        _remove(Path(f"{temp}.wal"))
+    return BuildReport(
+        warehouse=target,
+        report_timezone=report_timezone,
+        sources=sources,
+        models=tuple(runs),
+        tests=tuple(test_runs),
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _TestFailure(Exception):
+    """A data test found offending rows (turned into a CdrError by `build`)."""
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path) -> ModelRun:
+    started = time.perf_counter()
+    # The model's text follows on the same line, so DuckDB's LINE numbers are the file's.
+    statement = f"create {model.materialized} {model.name} as {model.sql}"
+    try:
+        con.execute(statement)
+        rows = None
+        if model.materialized == "table":
+            rows = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise CdrError(f"model {model.name} failed ({_where(exc, model.path, queries_dir)}): {_first_line(exc)}") from None
+    return ModelRun(model.name, model.layer, model.materialized, rows, time.perf_counter() - started)
+
+
+def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path) -> TestRun:
+    started = time.perf_counter()
+    # `(` before the first line's comment keeps DuckDB's LINE numbers the file's.
+    wrapped = f"select * from ({test.sql}\n) as offending"
+    try:
+        result = con.execute(f"{wrapped} limit {SAMPLE_ROWS}")
+        sample = result.fetchall()
+        columns = [d[0] for d in result.description or []]
+        if sample:
+            total = con.execute(f"select count(*) from ({wrapped})").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise CdrError(f"data test {test.name} failed to run ({_where(exc, test.path, queries_dir)}): {_first_line(exc)}") from None
+    if sample:
+        lines = [", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row)) for row in sample]
+        raise _TestFailure(
+            f"data test {test.name} failed: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)
+        )
+    return TestRun(test.name, time.perf_counter() - started)
+
+
+def _read_sql(path: Path) -> str:
+    text = path.read_text(encoding="utf-8").strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    if not text.startswith("--"):
+        raise CdrError(f"{path} must start with a comment line stating its grain and key (or, for a test, its rule)")
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        line = _LINE.search(str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise CdrError(f"{where} does not parse: {_first_line(exc)}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise CdrError(f"{path} must hold exactly one SELECT statement")
+    return text
+
+
+def _materialization(path: Path, sql: str, default: str) -> str:
+    header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
+    match = _MATERIALIZED.search(header)
+    materialized = match.group(1) if match else default
+    if materialized not in MATERIALIZATIONS:
+        raise CdrError(f"{path}: materialized must be one of {', '.join(MATERIALIZATIONS)}, not {materialized!r}")
+    return materialized
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        con.execute("select timezone(?, timestamptz '2000-01-01 00:00:00+00')", [name]).fetchall()
+    except duckdb.Error:
+        raise UsageError(
+            f"unknown report time zone {name!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York "
+            "(CDR_REPORT_TIMEZONE)"
+        ) from None
+
+
+def _where(exc: duckdb.Error, path: Path, queries_dir: Path) -> str:
+    try:
+        shown = path.relative_to(queries_dir.parent)
+    except ValueError:
+        shown = path
+    line = _LINE.search(str(exc))
+    return f"{shown}:{line.group(1)}" if line else str(shown)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _show(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _discard_wal(target: Path) -> None:
+    # A WAL left by a crashed writer belongs to the old file; replayed onto the new one it would corrupt it.
+    _remove(Path(f"{target}.wal"))
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,27 @@
+-- messages: one row per message (latest version), with the lake's column names; key: id
+-- For ad-hoc SQL (`cdr sql`, or the duckdb CLI on the warehouse). Reads the lake live.
+select
+    id,
+    record_type,
+    direction,
+    cli,
+    cld,
+    country_code,
+    message_type,
+    encoding,
+    parts,
+    status,
+    carrier,
+    messaging_profile_id,
+    messaging_profile_name,
+    tags,
+    errors,
+    created_at,
+    sent_at,
+    completed_at,
+    updated_at,
+    rate,
+    cost,
+    carrier_fee,
+    currency,
+from stg_mdrs

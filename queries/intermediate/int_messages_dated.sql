@@ -1,0 +1,37 @@
+-- int_messages_dated: one row per message with its report calendar and delivery outcome; key: id
+-- report_date: local date of created_at in the reporting time zone; utc_date: for reconciliation.
+with messages as (
+    select * from stg_mdrs
+),
+
+final as (
+    select
+        id,
+        direction,
+        country_code,
+        message_type,
+        encoding,
+        parts,
+        status,
+        carrier,
+        messaging_profile_id,
+        messaging_profile_name,
+        tags,
+        errors,
+        created_at,
+        sent_at,
+        completed_at,
+        updated_at,
+        rate,
+        cost,
+        carrier_fee,
+        currency,
+        report_time(created_at)::date as report_date,
+        utc_time(created_at)::date as utc_date,
+        status = 'delivered' as is_delivered,
+        -- failed for good: the carrier or the gateway said no
+        status in ('delivery_failed', 'gateway_rejected') as is_failed,
+    from messages
+)
+
+select * from final

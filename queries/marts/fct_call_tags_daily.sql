@@ -1,0 +1,39 @@
+-- fct_call_tags_daily: one row per report date, tag, direction and currency; key: report_date, tag, direction, currency
+-- A call leg with several tags counts once under each of them (tag is null for untagged legs),
+-- so sums across tags exceed the totals: never add tags up.
+with calls as (
+    select * from int_calls_dated
+),
+
+tagged as (
+    select
+        report_date,
+        direction,
+        currency,
+        billed_duration_secs,
+        cost,
+        -- a tag repeated on one record still counts that record once
+        unnest(
+            case
+                when len(tags) = 0 then [null::varchar]
+                when len(tags) = 1 then tags
+                else list_distinct(tags)
+            end
+        ) as tag,
+    from calls
+),
+
+final as (
+    select
+        report_date,
+        tag,
+        direction,
+        currency,
+        count(*) as calls,
+        sum(billed_duration_secs)::bigint as billed_duration_secs,
+        sum(cost) as cost,
+    from tagged
+    group by all
+)
+
+select * from final

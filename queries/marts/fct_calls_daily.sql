@@ -1,0 +1,32 @@
+-- fct_calls_daily: one row per report date, UTC date, direction, country, connection, currency and call outcome; key: report_date, utc_date, direction, country_code, connection_id, currency, status, hangup_cause, sip_response_code
+-- The base of every voice figure and of the finance statement: sums of it are sums of the records.
+with calls as (
+    select * from int_calls_dated
+),
+
+final as (
+    select
+        report_date,
+        utc_date,
+        direction,
+        country_code,
+        connection_id,
+        currency,
+        status,
+        hangup_cause,
+        sip_response_code,
+        count(*) as calls,
+        count(*) filter (where is_answered) as answered_calls,
+        count(*) filter (where is_short_call) as short_calls,
+        count(*) filter (where is_network_failure) as network_failures,
+        coalesce(sum(talk_secs) filter (where is_answered), 0)::bigint as talk_secs,
+        sum(billed_duration_secs)::bigint as billed_duration_secs,
+        sum(cost) as cost,
+        -- a connection's name can change; the latest version names it
+        arg_max(connection_name, updated_at) as connection_name,
+        max(updated_at) as last_updated_at,
+    from calls
+    group by all
+)
+
+select * from final

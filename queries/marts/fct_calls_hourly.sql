@@ -1,0 +1,17 @@
+-- fct_calls_hourly: one row per report date, local hour of day and direction with calls; key: report_date, report_hour, direction
+with calls as (
+    select * from int_calls_dated
+),
+
+final as (
+    select
+        report_date,
+        report_hour,
+        direction,
+        count(*) as calls,
+        count(*) filter (where is_answered) as answered_calls,
+    from calls
+    group by all
+)
+
+select * from final

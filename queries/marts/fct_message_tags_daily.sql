@@ -1,0 +1,41 @@
+-- fct_message_tags_daily: one row per report date, tag, direction, message type and currency; key: report_date, tag, direction, message_type, currency
+-- A message with several tags counts once under each of them (tag is null for untagged
+-- messages), so sums across tags exceed the totals: never add tags up.
+with messages as (
+    select * from int_messages_dated
+),
+
+tagged as (
+    select
+        report_date,
+        direction,
+        message_type,
+        currency,
+        parts,
+        cost,
+        -- a tag repeated on one record still counts that record once
+        unnest(
+            case
+                when len(tags) = 0 then [null::varchar]
+                when len(tags) = 1 then tags
+                else list_distinct(tags)
+            end
+        ) as tag,
+    from messages
+),
+
+final as (
+    select
+        report_date,
+        tag,
+        direction,
+        message_type,
+        currency,
+        count(*) as messages,
+        sum(parts)::bigint as parts,
+        sum(cost) as cost,
+    from tagged
+    group by all
+)
+
+select * from final

@@ -1,0 +1,50 @@
+-- rpt_calls_by_weekday_hour: one row per report month, weekday and hour of day (all 168 cells of every month with calls); key: month, weekday, hour
+-- weekday: ISO 1 = Monday .. 7 = Sunday; hour: 0..23, local to the reporting time zone.
+with hourly as (
+    select * from fct_calls_hourly
+),
+
+months as (
+    select distinct strftime(report_date, '%Y-%m') as month
+    from hourly
+),
+
+grid as (
+    select
+        months.month,
+        weekday.weekday,
+        hour.hour,
+    from months
+    cross join range(1, 8) as weekday(weekday)
+    cross join range(0, 24) as hour(hour)
+),
+
+counted as (
+    select
+        strftime(report_date, '%Y-%m') as month,
+        isodow(report_date) as weekday,
+        report_hour as hour,
+        sum(calls) as calls,
+        sum(answered_calls) as answered_calls,
+    from hourly
+    group by all
+),
+
+final as (
+    select
+        grid.month,
+        grid.weekday::integer as weekday,
+        ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'][grid.weekday]
+            as weekday_name,
+        grid.hour::integer as hour,
+        coalesce(counted.calls, 0)::bigint as calls,
+        coalesce(counted.answered_calls, 0)::bigint as answered_calls,
+    from grid
+    left join counted
+        on grid.month = counted.month
+        and grid.weekday = counted.weekday
+        and grid.hour = counted.hour
+)
+
+select * from final
+order by month, weekday, hour

@@ -1,0 +1,38 @@
+-- rpt_finance_cost_by_connection: one row per report month, connection and currency; key: month, connection_id, currency
+-- connection_name is the connection's latest name.
+with calls as (
+    select * from fct_calls_daily
+),
+
+connections as (
+    select * from dim_connections
+),
+
+monthly as (
+    select
+        strftime(report_date, '%Y-%m') as month,
+        connection_id,
+        currency,
+        sum(calls) as calls,
+        sum(billed_duration_secs) as billed_duration_secs,
+        sum(cost) as cost,
+    from calls
+    group by all
+),
+
+final as (
+    select
+        monthly.month,
+        monthly.connection_id,
+        connections.connection_name,
+        monthly.currency,
+        monthly.calls::bigint as calls,
+        monthly.billed_duration_secs::bigint as billed_duration_secs,
+        round(monthly.billed_duration_secs / 60, 1)::decimal(18, 1) as billed_minutes,
+        monthly.cost::decimal(38, 9) as cost,
+    from monthly
+    left join connections on monthly.connection_id = connections.connection_id
+)
+
+select * from final
+order by month, currency, cost desc, connection_id

@@ -1,0 +1,39 @@
+-- rpt_finance_cost_by_messaging_profile: one row per report month, messaging profile and currency; key: month, messaging_profile_id, currency
+-- messaging_profile_name is the profile's latest name; carrier_fee is charged on top of cost.
+with messages as (
+    select * from fct_messages_daily
+),
+
+profiles as (
+    select * from dim_messaging_profiles
+),
+
+monthly as (
+    select
+        strftime(report_date, '%Y-%m') as month,
+        messaging_profile_id,
+        currency,
+        sum(messages) as messages,
+        sum(parts) as parts,
+        sum(cost) as cost,
+        sum(carrier_fee) as carrier_fee,
+    from messages
+    group by all
+),
+
+final as (
+    select
+        monthly.month,
+        monthly.messaging_profile_id,
+        profiles.messaging_profile_name,
+        monthly.currency,
+        monthly.messages::bigint as messages,
+        monthly.parts::bigint as parts,
+        monthly.cost::decimal(38, 9) as cost,
+        monthly.carrier_fee::decimal(38, 9) as carrier_fee,
+    from monthly
+    left join profiles on monthly.messaging_profile_id = profiles.messaging_profile_id
+)
+
+select * from final
+order by month, currency, cost desc, messaging_profile_id

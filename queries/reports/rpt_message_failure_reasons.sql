@@ -1,0 +1,28 @@
+-- rpt_message_failure_reasons: one row per report month and error (code, title) reported on messages; key: month, error_code, error_title
+-- share_of_errors: of the month's error reports (a message with two errors reports twice).
+with errors as (
+    select * from fct_message_errors_daily
+),
+
+counted as (
+    select
+        strftime(report_date, '%Y-%m') as month,
+        error_code,
+        error_title,
+        sum(messages) as messages,
+    from errors
+    group by all
+),
+
+final as (
+    select
+        month,
+        error_code,
+        error_title,
+        messages::bigint as messages,
+        messages / sum(messages) over (partition by month) as share_of_errors,
+    from counted
+)
+
+select * from final
+order by month, messages desc, error_code, error_title

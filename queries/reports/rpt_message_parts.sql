@@ -1,0 +1,31 @@
+-- rpt_message_parts: one row per report month, message type, encoding and parts per message; key: month, message_type, encoding, parts
+-- The distribution of billed segments per message (both directions); share_of_messages is of
+-- the month's messages of that type and encoding.
+with delivery as (
+    select * from fct_message_delivery_daily
+),
+
+counted as (
+    select
+        strftime(report_date, '%Y-%m') as month,
+        message_type,
+        encoding,
+        parts,
+        sum(messages) as messages,
+    from delivery
+    group by all
+),
+
+final as (
+    select
+        month,
+        message_type,
+        encoding,
+        parts,
+        messages::bigint as messages,
+        messages / sum(messages) over (partition by month, message_type, encoding) as share_of_messages,
+    from counted
+)
+
+select * from final
+order by month, message_type, encoding, parts

@@ -1,0 +1,27 @@
+-- stg_cdrs: one row per call leg, its latest version in the lake; key: id
+-- The lake's columns, names and types unchanged (the lake_cdrs source view casts them).
+with source as (
+    select * from lake_cdrs
+),
+
+repeats as (
+    select * from stg_cdr_repeats
+),
+
+repeated_instants as (
+    select distinct created_at from repeats
+),
+
+single_versions as (
+    select source.*
+    from source
+    anti join repeated_instants on source.created_at = repeated_instants.created_at
+),
+
+final as (
+    select * from single_versions
+    union all by name
+    select * from repeats
+)
+
+select * from final

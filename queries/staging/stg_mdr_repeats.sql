@@ -1,0 +1,38 @@
+-- stg_mdr_repeats: one row per message created at an instant where the lake holds some id more than once, its latest version; key: id
+-- materialized: table
+-- The sync keeps one version per id, so this is normally empty. Versions of one record share
+-- created_at, so stg_mdrs can dedupe by replacing the rows of these few instants with this
+-- table: an anti-join on a timestamp it reads anyway, not on every id.
+with source as not materialized (
+    select * from lake_mdrs
+),
+
+repeated_hashes as (
+    -- grouping 8-byte hashes is much cheaper than grouping the id strings; a hash collision
+    -- only adds an instant to re-check below, it never hides a repeat
+    select hash(id) as id_hash
+    from source
+    group by id_hash
+    having count(*) > 1
+),
+
+repeated_instants as (
+    select distinct source.created_at
+    from source
+    semi join repeated_hashes on hash(source.id) = repeated_hashes.id_hash
+),
+
+instant_rows as (
+    select source.*
+    from source
+    semi join repeated_instants on source.created_at = repeated_instants.created_at
+),
+
+final as (
+    select *
+    from instant_rows
+    -- the latest re-rating wins; cost breaks an exact tie so the pick never depends on file order
+    qualify row_number() over (partition by id order by updated_at desc, cost desc) = 1
+)
+
+select * from final

@@ -1,0 +1,50 @@
+-- the finance statement's records, billed seconds, parts and cost equal the sums over the records themselves, to the last decimal
+with records as (
+    select
+        strftime(report_date, '%Y-%m') as month,
+        'voice' as product,
+        direction,
+        currency,
+        count(*) as records,
+        sum(billed_duration_secs) as billed_duration_secs,
+        0 as parts,
+        sum(cost) as cost,
+    from int_calls_dated
+    group by all
+    union all
+    select
+        strftime(report_date, '%Y-%m') as month,
+        message_type as product,
+        direction,
+        currency,
+        count(*) as records,
+        0 as billed_duration_secs,
+        sum(parts) as parts,
+        sum(cost) as cost,
+    from int_messages_dated
+    group by all
+),
+
+statement as (
+    select * from rpt_finance_monthly_statement
+)
+
+select
+    coalesce(statement.month, records.month) as month,
+    coalesce(statement.product, records.product) as product,
+    coalesce(statement.direction, records.direction) as direction,
+    coalesce(statement.currency, records.currency) as currency,
+    statement.records as statement_records,
+    records.records as records,
+    statement.cost as statement_cost,
+    records.cost as records_cost,
+from statement
+full outer join records
+    on statement.month = records.month
+    and statement.product = records.product
+    and statement.direction = records.direction
+    and statement.currency = records.currency
+where statement.records is distinct from records.records
+    or statement.billed_duration_secs is distinct from records.billed_duration_secs
+    or statement.parts is distinct from records.parts
+    or statement.cost is distinct from records.cost
