@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean chromium
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -21,8 +21,12 @@ install: .venv/.installed
 demo: install
 	.venv/bin/cdr demo
 
-test: install
+test: install chromium
 	.venv/bin/python -m pytest
+
+# The dashboard tests drive Debian's chromium through playwright (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: install
 	.venv/bin/python -m bench

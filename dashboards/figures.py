@@ -1,0 +1,684 @@
+"""Dashboards stage: one pure function per figure, a report frame -> a Plotly figure.
+
+Each function takes the rows of one `rpt_` table (columns renamed to the names documented on
+the function, see `pages.py`) and returns a figure whose size does not grow with the data:
+rankings keep the top N and fold the rest into one bar, time series stay daily up to
+`MAX_POINTS` days and become weekly, then monthly, beyond. Money is never summed across
+currencies: a money figure draws one panel per currency. Every text that comes from the data
+goes through `plot_text`, so markup in a carrier or connection name shows as typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from dashboards import theme
+from dashboards.formatting import (
+    format_count,
+    format_money,
+    format_rate,
+    format_seconds,
+    plot_text,
+)
+
+NO_DATA = "No data for this period"
+TOP_N = 12
+MAX_POINTS = 400
+MAX_CURRENCIES = 4
+MAX_PARTS = 10
+MAX_MONTHS = 24
+LABEL_LIMIT = 32
+HOVER_LIMIT = 120
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+# --- Overview ------------------------------------------------------------------------------
+
+
+def daily_volume(frame: pl.DataFrame) -> go.Figure:
+    """Records per day and product (columns: day, product, records) -> stacked bars."""
+    title = "Records per {unit}, by product"
+    if frame.is_empty():
+        return empty_figure(title.format(unit="day"))
+    bucketed, unit = _bucket_days(frame)
+    totals = bucketed.group_by("bucket", "product").agg(pl.col("records").sum()).sort("bucket")
+    fig = go.Figure()
+    for index, product in enumerate(_ordered(totals, "product", None)):
+        rows = totals.filter(pl.col("product") == product)
+        fig.add_bar(
+            x=_iso(rows["bucket"]),
+            y=rows["records"].to_list(),
+            name=plot_text(product),
+            marker_color=theme.product_color(product, index),
+            hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records<extra></extra>",
+        )
+    _finish(fig, title.format(unit=unit), y_title="Records", barmode="stack")
+    return fig
+
+
+def daily_cost(frame: pl.DataFrame) -> go.Figure:
+    """Cost per day, product and currency (columns: day, product, currency, cost) -> stacked bars per currency."""
+    title = "Cost per {unit}, by product"
+    if frame.is_empty():
+        return empty_figure(title.format(unit="day"))
+    bucketed, unit = _bucket_days(frame)
+    totals = bucketed.group_by("bucket", "product", "currency").agg(pl.col("cost").sum()).sort("bucket")
+    currencies = _currencies(totals)
+    fig = _currency_grid(currencies, shared_x=True)
+    products = _ordered(totals, "product", None)
+    for row, currency in enumerate(currencies, start=1):
+        for index, product in enumerate(products):
+            rows = totals.filter((pl.col("currency") == currency) & (pl.col("product") == product))
+            if rows.is_empty():
+                continue
+            fig.add_bar(
+                x=_iso(rows["bucket"]),
+                y=_floats(rows["cost"]),
+                customdata=[format_money(v, currency) for v in rows["cost"].to_list()],
+                name=plot_text(product),
+                legendgroup=product,
+                showlegend=row == 1,
+                marker_color=theme.product_color(product, index),
+                hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{customdata}}<extra></extra>",
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+    _finish(fig, title.format(unit=unit), barmode="stack", height=_grid_height(currencies))
+    return fig
+
+
+# --- Finance -------------------------------------------------------------------------------
+
+
+def cost_by_product(frame: pl.DataFrame) -> go.Figure:
+    """Cost by product, direction and currency (columns: product, direction, currency, cost) -> bars per currency."""
+    title = "Cost by product and direction"
+    if frame.is_empty():
+        return empty_figure(title)
+    totals = frame.group_by("product", "direction", "currency").agg(pl.col("cost").sum())
+    currencies = _currencies(totals)
+    fig = _currency_grid(currencies, shared_x=False)
+    directions = _ordered(totals, "direction", None)
+    for row, currency in enumerate(currencies, start=1):
+        in_currency = totals.filter(pl.col("currency") == currency)
+        products = _ordered(in_currency, "product", None)
+        for index, direction in enumerate(directions):
+            rows = in_currency.filter(pl.col("direction") == direction)
+            by_product = dict(zip(rows["product"].to_list(), rows["cost"].to_list(), strict=True))
+            amounts = [by_product.get(product, Decimal(0)) for product in products]
+            fig.add_bar(
+                x=[plot_text(product) for product in products],
+                y=[float(amount) for amount in amounts],
+                customdata=[format_money(amount, currency) for amount in amounts],
+                name=plot_text(direction),
+                legendgroup=direction,
+                showlegend=row == 1,
+                marker_color=theme.direction_color(direction, index),
+                hovertemplate=f"%{{x}}, {plot_text(direction)}: %{{customdata}}<extra></extra>",
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+    _finish(fig, title, barmode="group", height=_grid_height(currencies))
+    return fig
+
+
+def cost_by_country(frame: pl.DataFrame) -> go.Figure:
+    """Cost by remote country and currency (columns: country_code, currency, cost) -> top-N bars.
+
+    A null country_code is a row the report already folded ("other countries"): it joins the rest.
+    """
+    ranked = frame.select(
+        pl.col("country_code").alias("key"), pl.col("country_code").alias("label"), "currency", "cost",
+        pl.col("country_code").is_null().alias("is_rest"),
+    )
+    return _ranked_cost(ranked, "Cost by country")
+
+
+def cost_by_connection(frame: pl.DataFrame) -> go.Figure:
+    """Cost by connection (SIP trunk) and currency (columns: connection_id, connection_name, currency, cost) -> top-N bars."""
+    ranked = frame.select(
+        pl.col("connection_id").alias("key"), pl.col("connection_name").fill_null("(unknown connection)").alias("label"),
+        "currency", "cost", pl.lit(False).alias("is_rest"),
+    )
+    return _ranked_cost(ranked, "Cost by connection")
+
+
+def cost_by_messaging_profile(frame: pl.DataFrame) -> go.Figure:
+    """Cost by messaging profile and currency
+    (columns: messaging_profile_id, messaging_profile_name, currency, cost) -> top-N bars."""
+    ranked = frame.select(
+        pl.col("messaging_profile_id").alias("key"),
+        pl.col("messaging_profile_name").fill_null("(unknown profile)").alias("label"),
+        "currency", "cost", pl.lit(False).alias("is_rest"),
+    )
+    return _ranked_cost(ranked, "Cost by messaging profile")
+
+
+def cost_by_tag(frame: pl.DataFrame) -> go.Figure:
+    """Cost by tag and currency (columns: tag, currency, cost) -> top-N bars, the rest not added up.
+
+    A record with several tags counts under each, so the tags below the top N are not summed
+    into an 'other' bar: that sum would count such records more than once.
+    """
+    ranked = frame.select(
+        pl.col("tag").alias("key"), pl.col("tag").fill_null("(untagged)").alias("label"),
+        "currency", "cost", pl.lit(False).alias("is_rest"),
+    )
+    return _ranked_cost(ranked, "Cost by tag", fold=False)
+
+
+def month_over_month(frame: pl.DataFrame) -> go.Figure:
+    """Cost per month, product and currency with the change on the month before
+    (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %) -> grouped bars."""
+    title = "Cost month over month"
+    if frame.is_empty():
+        return empty_figure(title)
+    labelled = frame.with_columns(pl.col("month").map_elements(_month_label, return_dtype=pl.String()))
+    months = labelled["month"].unique().sort().to_list()
+    if len(months) > MAX_MONTHS:
+        # A long history shows its latest months; the statement export has every month.
+        months = months[-MAX_MONTHS:]
+        title += f" (latest {MAX_MONTHS} months)"
+        labelled = labelled.filter(pl.col("month").is_in(months))
+    currencies = _currencies(labelled)
+    fig = _currency_grid(currencies, shared_x=True)
+    products = _ordered(labelled, "product", None)
+    for row, currency in enumerate(currencies, start=1):
+        for index, product in enumerate(products):
+            rows = labelled.filter((pl.col("currency") == currency) & (pl.col("product") == product)).sort("month")
+            if rows.is_empty():
+                continue
+            hover = [
+                format_money(cost, currency) + ("" if change is None else f" ({change:+,.1f} % on the month before)")
+                for cost, change in rows.select("cost", "cost_change_pct").iter_rows()
+            ]
+            fig.add_bar(
+                x=rows["month"].to_list(), y=_floats(rows["cost"]), customdata=hover,
+                name=plot_text(product), legendgroup=product, showlegend=row == 1,
+                marker_color=theme.product_color(product, index),
+                hovertemplate=f"%{{x}}, {plot_text(product)}: %{{customdata}}<extra></extra>",
+                row=row, col=1,
+            )
+        fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=months)
+    _finish(fig, title, barmode="group", height=_grid_height(currencies))
+    return fig
+
+
+# --- Voice quality -------------------------------------------------------------------------
+
+
+def call_quality_daily(frame: pl.DataFrame) -> go.Figure:
+    """ASR, NER, short-call share and ACD per day, both directions together.
+
+    Columns: day, calls, answered_calls, asr, ner, short_call_share, acd_secs (ratios in [0, 1],
+    one row per day and direction). Rows are combined weighting each ratio by its denominator
+    (calls for ASR and NER, answered calls for ACD and short calls), which is exact.
+    """
+    title = "Call quality per {unit}: ASR, NER, short calls (%) and ACD (min)"
+    if frame.is_empty():
+        return empty_figure(title.format(unit="day"))
+    bucketed, unit = _bucket_days(frame)
+    weighted = (
+        bucketed.with_columns(
+            asr_w=pl.col("asr") * pl.col("calls"),
+            ner_w=pl.col("ner") * pl.col("calls"),
+            short_w=pl.col("short_call_share") * pl.col("answered_calls"),
+            acd_w=pl.col("acd_secs") * pl.col("answered_calls"),
+        )
+        .group_by("bucket")
+        .agg(pl.col("calls", "answered_calls", "asr_w", "ner_w", "short_w", "acd_w").sum())
+        .sort("bucket")
+    )
+    calls = pl.when(pl.col("calls") > 0).then(pl.col("calls"))
+    answered = pl.when(pl.col("answered_calls") > 0).then(pl.col("answered_calls"))
+    series = weighted.select(
+        "bucket",
+        (pl.col("asr_w") / calls * 100).alias("asr"),
+        (pl.col("ner_w") / calls * 100).alias("ner"),
+        (pl.col("short_w") / answered * 100).alias("short"),
+        (pl.col("acd_w") / answered / 60).alias("acd_min"),
+    )
+    x = _iso(series["bucket"])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    for name, column, color in (
+        ("ASR", "asr", theme.NEUTRAL),
+        ("NER", "ner", theme.GOOD),
+        ("Short calls", "short", theme.COLORWAY[3]),
+    ):
+        fig.add_scatter(
+            x=x, y=_rounded(series[column], 2), name=name, mode="lines+markers" if len(x) <= 62 else "lines",
+            line={"color": color, "width": 2}, marker={"size": 5},
+            hovertemplate=f"%{{x}}<br>{name}: %{{y:.1f}} %<extra></extra>", row=1, col=1,
+        )
+    fig.add_bar(
+        x=x, y=_rounded(series["acd_min"], 3), name="ACD", marker_color=theme.COLORWAY[4],
+        hovertemplate="%{x}<br>ACD: %{y:.2f} min<extra></extra>", row=2, col=1,
+    )
+    fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=1)
+    fig.update_yaxes(title_text="ACD (min)", rangemode="tozero", row=2, col=1)
+    _finish(fig, title.format(unit=unit), height=460)
+    return fig
+
+
+def quality_by_country(frame: pl.DataFrame) -> go.Figure:
+    """ASR and NER of the busiest countries
+    (columns: country_code, calls, answered_calls, asr, ner, acd_secs; any number of rows per country) -> bars."""
+    title = f"ASR and NER by country (%), top {TOP_N} by calls"
+    if frame.is_empty():
+        return empty_figure(title)
+    ranked = (
+        frame.group_by("country_code")
+        .agg(
+            pl.col("calls", "answered_calls").sum(),
+            (pl.col("asr") * pl.col("calls")).sum().alias("asr_w"),
+            (pl.col("ner") * pl.col("calls")).sum().alias("ner_w"),
+            (pl.col("acd_secs") * pl.col("answered_calls")).sum().alias("acd_w"),
+        )
+        .filter(pl.col("calls") > 0)
+        .sort("calls", "country_code", descending=[True, False], nulls_last=True)
+        .head(TOP_N)
+    )
+    labels = _labels(ranked["country_code"].to_list())
+    details = [
+        f"{format_count(calls)} calls, ACD {format_seconds(acd_w / answered if answered else None)}"
+        for calls, answered, acd_w in ranked.select("calls", "answered_calls", "acd_w").iter_rows()
+    ]
+    fig = go.Figure()
+    for name, column, color in (("ASR", "asr_w", theme.NEUTRAL), ("NER", "ner_w", theme.GOOD)):
+        fig.add_bar(
+            x=labels, y=_rounded(ranked[column] / ranked["calls"] * 100, 2), name=name, marker_color=color,
+            customdata=details, hovertemplate=f"%{{x}}: {name} %{{y:.1f}} %<br>%{{customdata}}<extra></extra>",
+        )
+    fig.update_xaxes(type="category")
+    _finish(fig, title, y_title="%", barmode="group")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def hangup_causes(frame: pl.DataFrame) -> go.Figure:
+    """Calls by hangup cause and SIP code (columns: hangup_cause, sip_response_code, calls) -> top-N bars."""
+    title = f"Hangup causes (calls), top {TOP_N}"
+    if frame.is_empty():
+        return empty_figure(title)
+    labelled = frame.with_columns(
+        pl.format("{} ({})", pl.col("hangup_cause").fill_null("unknown"),
+                  pl.col("sip_response_code").cast(pl.String()).fill_null("no SIP code")).alias("label")
+    )
+    return _ranked_counts(labelled, "label", "calls", title, "calls")
+
+
+def calls_heatmap(frame: pl.DataFrame) -> go.Figure:
+    """Calls by ISO weekday (1 = Monday) and hour (columns: weekday, hour, calls) -> a 7 x 24 heatmap."""
+    title = "Calls by weekday and hour of day"
+    if frame.is_empty() or frame["calls"].sum() == 0:
+        return empty_figure(title)
+    grid = [[0] * 24 for _ in WEEKDAYS]
+    for weekday, hour, calls in frame.select("weekday", "hour", "calls").iter_rows():
+        if weekday is not None and hour is not None and 1 <= weekday <= 7 and 0 <= hour <= 23:
+            grid[weekday - 1][hour] += int(calls or 0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid, x=[f"{hour:02d}:00" for hour in range(24)], y=list(WEEKDAYS),
+            colorscale=[list(stop) for stop in theme.HEAT_SCALE], xgap=2, ygap=2,
+            colorbar={"title": {"text": "Calls"}, "thickness": 12},
+            hovertemplate="%{y} %{x}: %{z:,} calls<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_xaxes(showgrid=False, title_text="Hour of day", tickangle=0, dtick=2)
+    _finish(fig, title)
+    return fig
+
+
+def peak_concurrency(frame: pl.DataFrame) -> go.Figure:
+    """Peak concurrent calls per day (columns: day, peak_concurrent_calls) -> bars."""
+    title = "Peak concurrent calls per {unit}"
+    if frame.is_empty():
+        return empty_figure(title.format(unit="day"))
+    bucketed, unit = _bucket_days(frame)
+    peaks = bucketed.group_by("bucket").agg(pl.col("peak_concurrent_calls").max()).sort("bucket")
+    fig = go.Figure(
+        go.Bar(
+            x=_iso(peaks["bucket"]), y=peaks["peak_concurrent_calls"].to_list(), marker_color=theme.NEUTRAL,
+            name="Peak", hovertemplate="%{x}: %{y:,} concurrent calls<extra></extra>",
+        )
+    )
+    _finish(fig, title.format(unit=unit), y_title="Concurrent calls", legend=False)
+    return fig
+
+
+# --- Messaging -----------------------------------------------------------------------------
+
+
+def delivery_by_carrier(frame: pl.DataFrame) -> go.Figure:
+    """Delivery rate of the busiest carriers (columns: carrier, messages, delivered) -> bars."""
+    return _delivery(frame, "carrier", f"Delivery rate by carrier (%), top {TOP_N} by messages")
+
+
+def delivery_by_country(frame: pl.DataFrame) -> go.Figure:
+    """Delivery rate of the busiest countries (columns: country_code, messages, delivered) -> bars."""
+    return _delivery(frame, "country_code", f"Delivery rate by country (%), top {TOP_N} by messages")
+
+
+def parts_distribution(frame: pl.DataFrame) -> go.Figure:
+    """Messages by billed parts, type and encoding (columns: message_type, encoding, parts, messages)
+    -> stacked bars, long messages folded into 10+."""
+    title = "Messages by number of parts, by type and encoding"
+    if frame.is_empty():
+        return empty_figure(title)
+    folded = (
+        frame.with_columns(
+            pl.col("parts").clip(upper_bound=MAX_PARTS),
+            pl.format("{} {}", pl.col("message_type").fill_null("?"), pl.col("encoding").fill_null("?"))
+            .str.to_uppercase().alias("series"),
+        )
+        .group_by("series", "parts").agg(pl.col("messages").sum()).sort("parts")
+    )
+    categories = [f"{MAX_PARTS}+" if parts == MAX_PARTS else str(parts) for parts in folded["parts"].unique().sort()]
+    fig = go.Figure()
+    for index, series in enumerate(_ordered(folded, "series", "messages")):
+        rows = folded.filter(pl.col("series") == series)
+        fig.add_bar(
+            x=[f"{MAX_PARTS}+" if parts == MAX_PARTS else str(parts) for parts in rows["parts"].to_list()],
+            y=rows["messages"].to_list(), name=plot_text(series),
+            marker_color=theme.COLORWAY[(index + 1) % len(theme.COLORWAY)],
+            hovertemplate=f"%{{x}} part(s), {plot_text(series)}: %{{y:,}} messages<extra></extra>",
+        )
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=categories, title_text="Parts per message")
+    _finish(fig, title, y_title="Messages", barmode="stack")
+    return fig
+
+
+def failure_reasons(frame: pl.DataFrame) -> go.Figure:
+    """Failed messages by reason (columns: error_code, error_title, messages) -> top-N bars."""
+    title = f"Message failure reasons (messages), top {TOP_N}"
+    if frame.is_empty():
+        return empty_figure(title)
+    labelled = frame.with_columns(
+        pl.format("{} {}", pl.col("error_code").fill_null("—"), pl.col("error_title").fill_null("")).alias("label")
+    )
+    return _ranked_counts(labelled, "label", "messages", title, "messages", color=theme.BAD)
+
+
+# --- Reconciliation ------------------------------------------------------------------------
+
+
+def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
+    """Pipeline minus API cost per UTC day (columns: day, product, currency, cost_difference) -> bars per currency."""
+    title = "Pipeline minus API cost per {unit} (UTC days)"
+    if frame.is_empty():
+        return empty_figure(title.format(unit="day"))
+    bucketed, unit = _bucket_days(frame)
+    totals = (
+        bucketed.with_columns(pl.col("cost_difference").fill_null(Decimal(0)))
+        .group_by("bucket", "product", "currency").agg(pl.col("cost_difference").sum()).sort("bucket")
+    )
+    currencies = _currencies(totals, value="cost_difference")
+    fig = _currency_grid(currencies, shared_x=True)
+    products = _ordered(totals, "product", None)
+    for row, currency in enumerate(currencies, start=1):
+        for index, product in enumerate(products):
+            rows = totals.filter((pl.col("currency") == currency) & (pl.col("product") == product))
+            if rows.is_empty():
+                continue
+            fig.add_bar(
+                x=_iso(rows["bucket"]), y=_floats(rows["cost_difference"]),
+                customdata=[format_money(v, currency) for v in rows["cost_difference"].to_list()],
+                name=plot_text(product), legendgroup=product, showlegend=row == 1,
+                marker_color=theme.product_color(product, index),
+                hovertemplate=f"%{{x}}, {plot_text(product)}: %{{customdata}}<extra></extra>",
+                row=row, col=1,
+            )
+        fig.update_yaxes(title_text=f"Difference ({plot_text(currency)})", zeroline=True,
+                         zerolinecolor=theme.AXIS, row=row, col=1)
+    _finish(fig, title.format(unit=unit), barmode="relative", height=_grid_height(currencies))
+    return fig
+
+
+# --- The empty state and shared helpers ----------------------------------------------------
+
+
+def empty_figure(title: str, message: str = NO_DATA) -> go.Figure:
+    """A title -> a figure that says there is no data, rather than drawing an empty axis."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+        font={"size": 16, "color": theme.MUTED},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    _finish(fig, title, height=240, legend=False)
+    return fig
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranking:
+    """The top N rows of a ranking plus, when more rows exist, one row folding the rest."""
+
+    names: list[str]
+    values: dict[str, list[Any]]
+    is_other: list[bool]
+
+
+def _top_n(
+    frame: pl.DataFrame, label: str, value: str, also: Sequence[str] = (), *, fold: bool = True,
+    rest: str | None = None,
+) -> _Ranking:
+    """Rows -> the TOP_N largest by `value` and (with `fold`) one 'Other' row summing the rest exactly.
+
+    `rest` names a boolean column marking rows the report already folded; they join the 'Other' row.
+    """
+    columns = (value, *also)
+    folded_before = frame.filter(pl.col(rest)) if rest else frame.clear()
+    ranked = frame.filter(~pl.col(rest)) if rest else frame
+    ordered = ranked.sort(value, label, descending=[True, False], nulls_last=True)
+    room = TOP_N + 1 if fold and folded_before.is_empty() else TOP_N
+    keep = ordered if ordered.height <= room else ordered.head(TOP_N)
+    names = ["(none)" if name is None else str(name) for name in keep[label].to_list()]
+    values = {column: keep[column].to_list() for column in columns}
+    is_other = [False] * keep.height
+    rest_rows = pl.concat([ordered.slice(keep.height), folded_before]) if fold else folded_before.clear()
+    if rest_rows.height:
+        names.append("Other" if folded_before.height else f"Other ({rest_rows.height:,})")
+        for column, total in zip(columns, rest_rows.select(pl.col(*columns).sum()).row(0), strict=True):
+            values[column].append(total)
+        is_other.append(True)
+    return _Ranking(names=names, values=values, is_other=is_other)
+
+
+def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Figure:
+    """Rows (key, label, currency, cost, is_rest) -> horizontal top-N bars, one panel per currency."""
+    title = f"{title}, top {TOP_N}"
+    if frame.is_empty():
+        return empty_figure(title)
+    totals = frame.group_by("key", "currency", "is_rest").agg(pl.col("label").first(), pl.col("cost").sum())
+    currencies = _currencies(totals)
+    fig = make_subplots(
+        rows=1, cols=len(currencies), horizontal_spacing=0.14,
+        subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
+    )
+    longest = 0
+    for col, currency in enumerate(currencies, start=1):
+        ranking = _top_n(totals.filter(pl.col("currency") == currency), "label", "cost", fold=fold, rest="is_rest")
+        costs = ranking.values["cost"]
+        longest = max(longest, len(costs))
+        fig.add_bar(
+            y=_labels(ranking.names), x=[float(cost) for cost in costs], orientation="h",
+            customdata=[
+                [_hover_label(name), format_money(cost, currency)]
+                for name, cost in zip(ranking.names, costs, strict=True)
+            ],
+            marker_color=_rank_colors(ranking, theme.NEUTRAL), showlegend=False,
+            hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>", row=1, col=col,
+        )
+        fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=1, col=col)
+        fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
+    _finish(fig, title, height=_ranking_height(longest), legend=False)
+    return fig
+
+
+def _ranked_counts(
+    frame: pl.DataFrame, label: str, value: str, title: str, unit: str, color: str = theme.NEUTRAL
+) -> go.Figure:
+    ranking = _top_n(frame.group_by(label).agg(pl.col(value).sum()), label, value)
+    fig = go.Figure(
+        go.Bar(
+            y=_labels(ranking.names), x=ranking.values[value], orientation="h",
+            customdata=[_hover_label(name) for name in ranking.names],
+            marker_color=_rank_colors(ranking, color),
+            hovertemplate=f"%{{customdata}}: %{{x:,}} {unit}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    _finish(fig, title, x_title=unit.capitalize(), legend=False, height=_ranking_height(len(ranking.names)))
+    return fig
+
+
+def _delivery(frame: pl.DataFrame, label: str, title: str) -> go.Figure:
+    if frame.is_empty() or not frame["messages"].sum():
+        return empty_figure(title)
+    totals = frame.group_by(label).agg(pl.col("messages", "delivered").sum())
+    ranking = _top_n(totals, label, "messages", also=("delivered",))
+    messages, delivered = ranking.values["messages"], ranking.values["delivered"]
+    rates = [done / sent if sent else None for sent, done in zip(messages, delivered, strict=True)]
+    fig = go.Figure(
+        go.Bar(
+            y=_labels(ranking.names), x=[None if rate is None else round(rate * 100, 2) for rate in rates],
+            orientation="h",
+            customdata=[
+                [_hover_label(name), format_rate(rate), format_count(done), format_count(sent)]
+                for name, rate, done, sent in zip(ranking.names, rates, delivered, messages, strict=True)
+            ],
+            marker_color=_rank_colors(ranking, theme.GOOD),
+            hovertemplate="%{customdata[0]}: %{customdata[1]} delivered<br>"
+            "%{customdata[2]} of %{customdata[3]} messages<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(range=[0, 100])
+    _finish(fig, title, x_title="Delivered (%)", legend=False, height=_ranking_height(len(ranking.names)))
+    return fig
+
+
+def _rank_colors(ranking: _Ranking, color: str) -> list[str]:
+    return [theme.OTHER_COLOR if other else color for other in ranking.is_other]
+
+
+def _ranking_height(bars: int) -> int:
+    return max(theme.FIGURE_HEIGHT, 110 + 28 * bars)
+
+
+def _labels(names: Sequence[object]) -> list[str]:
+    """Category labels -> short, escaped and unique (plotly merges equal categories into one bar)."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        label = plot_text("(none)" if name is None else name, LABEL_LIMIT)
+        count = seen.get(label, 0) + 1
+        seen[label] = count
+        labels.append(label if count == 1 else f"{label} #{count}")
+    return labels
+
+
+def _hover_label(name: object) -> str:
+    return plot_text("(none)" if name is None else name, HOVER_LIMIT)
+
+
+def _bucket_days(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """Rows with a `day` -> the same rows with a `bucket` (day, week or month) keeping at most MAX_POINTS."""
+    first, last = frame["day"].min(), frame["day"].max()
+    assert isinstance(first, date) and isinstance(last, date)
+    span = (last - first).days + 1
+    if span <= MAX_POINTS:
+        return frame.with_columns(bucket=pl.col("day")), "day"
+    if span <= MAX_POINTS * 7:
+        # polars weeks start on Monday, like the reports' weeks.
+        return frame.with_columns(bucket=pl.col("day").dt.truncate("1w")), "week"
+    return frame.with_columns(bucket=pl.col("day").dt.truncate("1mo")), "month"
+
+
+def _currencies(frame: pl.DataFrame, value: str = "cost") -> list[str]:
+    """The currencies of a frame, largest total first, at most MAX_CURRENCIES (one panel each)."""
+    totals = (
+        frame.group_by("currency").agg(pl.col(value).abs().sum())
+        .sort(value, "currency", descending=[True, False], nulls_last=True)
+    )
+    return [str(currency) for currency in totals["currency"].to_list()[:MAX_CURRENCIES]]
+
+
+def _currency_grid(currencies: Sequence[str], *, shared_x: bool) -> go.Figure:
+    if len(currencies) == 1:
+        return make_subplots(rows=1, cols=1)
+    return make_subplots(
+        rows=len(currencies), cols=1, shared_xaxes=shared_x, vertical_spacing=0.1,
+        subplot_titles=[plot_text(currency) for currency in currencies],
+    )
+
+
+def _grid_height(currencies: Sequence[str]) -> int:
+    return theme.FIGURE_HEIGHT + 220 * (len(currencies) - 1)
+
+
+def _ordered(frame: pl.DataFrame, column: str, value: str | None) -> list[str]:
+    """Distinct values of a column -> largest total first, or without a value column in the
+    house order of products (voice, sms, mms) and then alphabetically."""
+    if value is None:
+        known = {name: index for index, name in enumerate(theme.PRODUCT_ORDER)}
+        distinct = {str(item) for item in frame[column].drop_nulls().unique().to_list()}
+        return sorted(distinct, key=lambda item: (known.get(item, len(known)), item))
+    totals = frame.group_by(column).agg(pl.col(value).sum()).sort(value, column, descending=[True, False])
+    return [str(item) for item in totals[column].drop_nulls().to_list()]
+
+
+def _iso(days: pl.Series) -> list[str]:
+    return [day.isoformat() for day in days.to_list()]
+
+
+def _floats(amounts: pl.Series) -> list[float | None]:
+    """Exact amounts -> floats for the axis only (hover labels carry the exact strings)."""
+    return [None if amount is None else float(amount) for amount in amounts.to_list()]
+
+
+def _rounded(values: pl.Series, decimals: int) -> list[float | None]:
+    return [None if value is None else round(float(value), decimals) for value in values.to_list()]
+
+
+def _month_label(month: object) -> str:
+    """A month as a date, datetime or 'YYYY-MM…' text -> 'YYYY-MM'."""
+    if isinstance(month, date):
+        return month.strftime("%Y-%m")
+    return str(month)[:7]
+
+
+def _finish(
+    fig: go.Figure,
+    title: str,
+    *,
+    height: int = theme.FIGURE_HEIGHT,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    barmode: str | None = None,
+    legend: bool = True,
+) -> None:
+    """Apply the house template, title, size and axis titles to a figure."""
+    fig.update_layout(
+        template=theme.TEMPLATE, title_text=title, height=height, showlegend=legend,
+        hovermode="closest",
+    )
+    if barmode:
+        fig.update_layout(barmode=barmode)
+    if x_title:
+        fig.update_xaxes(title_text=x_title)
+    if y_title:
+        fig.update_yaxes(title_text=y_title)

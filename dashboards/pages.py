@@ -1,0 +1,204 @@
+"""Dashboards stage: the page specs — which `rpt_` table feeds which figure, table or tile row.
+
+This is the one place that knows the report tables' names and columns: a `Source` maps the
+column names a figure function documents to the columns of its `rpt_` table, so a renamed
+report column is a one-line change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import polars as pl
+
+from dashboards import figures, tables
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Rows of one `rpt_` table: the table and its (frame column, table column) pairs."""
+
+    table: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """{frame column: table column}."""
+        return dict(self.columns)
+
+
+def source(table: str, *columns: str, **renamed: str) -> Source:
+    """A table, its columns kept as named, and frame_name=table_column renames -> a Source."""
+    mapping = {column: column for column in columns} | renamed
+    return Source(table=table, columns=tuple(mapping.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class FigureSpec:
+    """One figure: its anchor, its rows, the function drawing it, and whether it spans the page."""
+
+    key: str
+    source: Source
+    build: Callable[[pl.DataFrame], go.Figure]
+    wide: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """One HTML table: its anchor, its rows, and the function making its cells."""
+
+    key: str
+    source: Source
+    build: Callable[[pl.DataFrame], tables.Table]
+
+
+@dataclass(frozen=True, slots=True)
+class TilesSpec:
+    """A row of headline tiles built from one or more sources, passed in order."""
+
+    sources: tuple[Source, ...]
+    build: Callable[..., list[tables.Tile]]
+
+
+Block = FigureSpec | TableSpec | TilesSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One HTML page: its file name (slug.html), title, one-line summary and blocks, in order."""
+
+    slug: str
+    title: str
+    summary: str
+    blocks: tuple[Block, ...]
+
+    @property
+    def filename(self) -> str:
+        """The page's file name in the site."""
+        return f"{self.slug}.html"
+
+    @property
+    def figures(self) -> tuple[FigureSpec, ...]:
+        """The figure blocks of the page, in order."""
+        return tuple(block for block in self.blocks if isinstance(block, FigureSpec))
+
+    def sources(self) -> list[Source]:
+        """Every source the page reads, each once, in order of first use."""
+        found: list[Source] = []
+        for block in self.blocks:
+            for item in block.sources if isinstance(block, TilesSpec) else (block.source,):
+                if item not in found:
+                    found.append(item)
+        return found
+
+
+# --- The report tables and the columns the dashboards read ---------------------------------
+# Monthly reports are read whole: a page shows the warehouse's whole period.
+
+BUILD_INFO = source("rpt_build_info", "first_report_date", "last_report_date", "report_timezone")
+STATEMENT = source(
+    "rpt_finance_monthly_statement", "month", "product", "direction", "currency", "records",
+    "billed_duration_secs", "parts", "cost",
+)
+DAILY_COST = source("rpt_finance_daily_cost", "product", "currency", "records", "cost", day="report_date")
+COST_BY_COUNTRY = source("rpt_finance_cost_by_country", "country_code", "currency", "cost")
+COST_BY_CONNECTION = source("rpt_finance_cost_by_connection", "connection_id", "connection_name", "currency", "cost")
+COST_BY_PROFILE = source(
+    "rpt_finance_cost_by_messaging_profile", "messaging_profile_id", "messaging_profile_name", "currency", "cost"
+)
+COST_BY_TAG = source("rpt_finance_cost_by_tag", "tag", "currency", "cost")
+MONTH_OVER_MONTH = source("rpt_finance_month_over_month", "month", "product", "currency", "cost", "cost_change_pct")
+VOICE_QUALITY_DAILY = source(
+    "rpt_voice_quality_daily", "calls", "answered_calls", "asr", "ner", "short_call_share", "acd_secs",
+    day="report_date",
+)
+VOICE_QUALITY_BY_COUNTRY = source(
+    "rpt_voice_quality_by_country", "country_code", "calls", "answered_calls", "asr", "ner", "acd_secs"
+)
+CALL_OUTCOMES = source("rpt_call_outcomes_daily", "hangup_cause", "sip_response_code", "calls")
+CALLS_BY_HOUR = source("rpt_calls_by_weekday_hour", "weekday", "hour", "calls")
+CONCURRENCY = source("rpt_peak_concurrent_calls_daily", "peak_concurrent_calls", day="report_date")
+DELIVERY_BY_CARRIER = source("rpt_message_delivery_by_carrier", "carrier", "messages", "delivered")
+DELIVERY_BY_COUNTRY = source("rpt_message_delivery_by_country", "country_code", "messages", "delivered")
+MESSAGE_PARTS = source("rpt_message_parts", "message_type", "encoding", "parts", "messages")
+MESSAGE_FAILURES = source("rpt_message_failure_reasons", "error_code", "error_title", "messages")
+RECONCILIATION = source(
+    "rpt_reconciliation_daily", "product", "currency", "pipeline_records", "api_records", "pipeline_cost",
+    "api_cost", "status", day="utc_date", cost_difference="cost_diff",
+)
+
+# The period a site covers and the calendar its days are in.
+PERIOD = BUILD_INFO
+
+
+PAGES: tuple[Page, ...] = (
+    Page(
+        slug="overview",
+        title="Overview",
+        summary="Headline totals of the period and the daily trend of volume and cost.",
+        blocks=(
+            TilesSpec((STATEMENT, VOICE_QUALITY_DAILY, DELIVERY_BY_CARRIER), tables.overview_tiles),
+            FigureSpec("daily-volume", DAILY_COST, figures.daily_volume, wide=True),
+            FigureSpec("daily-cost", DAILY_COST, figures.daily_cost, wide=True),
+        ),
+    ),
+    Page(
+        slug="finance",
+        title="Finance",
+        summary="The monthly statement, cost by product, country, connection, profile and tag, month over month.",
+        blocks=(
+            TableSpec("statement", STATEMENT, tables.finance_statement),
+            FigureSpec("month-over-month", MONTH_OVER_MONTH, figures.month_over_month, wide=True),
+            FigureSpec("cost-by-product", STATEMENT, figures.cost_by_product),
+            FigureSpec("cost-by-country", COST_BY_COUNTRY, figures.cost_by_country),
+            FigureSpec("cost-by-connection", COST_BY_CONNECTION, figures.cost_by_connection),
+            FigureSpec("cost-by-messaging-profile", COST_BY_PROFILE, figures.cost_by_messaging_profile),
+            FigureSpec("cost-by-tag", COST_BY_TAG, figures.cost_by_tag, wide=True),
+        ),
+    ),
+    Page(
+        slug="voice-quality",
+        title="Voice quality",
+        summary="ASR, ACD and NER by day and country, hangup causes, busy hours and peak concurrency.",
+        blocks=(
+            FigureSpec("call-quality-daily", VOICE_QUALITY_DAILY, figures.call_quality_daily, wide=True),
+            FigureSpec("quality-by-country", VOICE_QUALITY_BY_COUNTRY, figures.quality_by_country),
+            FigureSpec("hangup-causes", CALL_OUTCOMES, figures.hangup_causes),
+            FigureSpec("calls-heatmap", CALLS_BY_HOUR, figures.calls_heatmap),
+            FigureSpec("peak-concurrency", CONCURRENCY, figures.peak_concurrency),
+        ),
+    ),
+    Page(
+        slug="messaging",
+        title="Messaging",
+        summary="Delivery by carrier and country, parts per message and failure reasons.",
+        blocks=(
+            FigureSpec("delivery-by-carrier", DELIVERY_BY_CARRIER, figures.delivery_by_carrier),
+            FigureSpec("delivery-by-country", DELIVERY_BY_COUNTRY, figures.delivery_by_country),
+            FigureSpec("parts", MESSAGE_PARTS, figures.parts_distribution),
+            FigureSpec("failure-reasons", MESSAGE_FAILURES, figures.failure_reasons),
+        ),
+    ),
+    Page(
+        slug="reconciliation",
+        title="Reconciliation",
+        summary="The pipeline's daily totals against the API's own usage report, every difference flagged.",
+        blocks=(
+            TilesSpec((RECONCILIATION,), tables.reconciliation_tiles),
+            FigureSpec("reconciliation-differences", RECONCILIATION, figures.reconciliation_differences, wide=True),
+            TableSpec("differences", RECONCILIATION, tables.reconciliation_table),
+        ),
+    ),
+)
+
+
+def all_sources(pages: tuple[Page, ...] = PAGES) -> list[Source]:
+    """Every source of the pages (and the period), each once."""
+    found: list[Source] = [PERIOD]
+    for page in pages:
+        for item in page.sources():
+            if item not in found:
+                found.append(item)
+    return found

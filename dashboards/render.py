@@ -1,0 +1,170 @@
+"""Dashboards stage: `rpt_` tables -> a self-contained static site (HTML pages, one plotly.js).
+
+`render_site` reads every report table the pages need (all of them checked before anything is
+written), draws the figures, and writes the pages beside one copy of plotly.js and one
+stylesheet, so the site opens from file:// with no network. Figures are embedded as plotly
+JSON (which escapes `<`, `>` and `/`), and every other text goes through Jinja's autoescape.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import plotly.io as pio
+import plotly.offline
+import polars as pl
+from markupsafe import Markup
+
+from dashboards import theme
+from dashboards.formatting import format_day, format_instant
+from dashboards.pages import PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
+from dashboards.warehouse import DashboardError, connect, read_report, report_tables
+
+PLOTLY_JS = "plotly.min.js"
+STYLESHEET = "style.css"
+INDEX = "index.html"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteMeta:
+    """What every page's footer (and the index) says about the data."""
+
+    period: str
+    synced: str
+    generated: str
+    calendar: str
+
+
+def render_site(
+    warehouse_path: Path,
+    out_dir: Path,
+    *,
+    synced_at: datetime | None,
+    now: datetime,
+    pages: Sequence[Page] = PAGES,
+) -> list[Path]:
+    """A warehouse -> the dashboard site in out_dir (index first, then pages and assets); the paths written."""
+    frames = load_frames(warehouse_path, all_sources(tuple(pages)))
+    period, calendar = describe_period(frames[PERIOD])
+    meta = SiteMeta(
+        period=period, synced=format_instant(synced_at), generated=format_instant(now), calendar=calendar
+    )
+    environment = _environment()
+    nav = [
+        {"slug": page.slug, "title": page.title, "filename": page.filename, "summary": page.summary,
+         "figure_count": len(page.figures)}
+        for page in pages
+    ]
+    common = {"nav": nav, "meta": meta, "stylesheet": STYLESHEET, "plotly_js": PLOTLY_JS}
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_write(out / INDEX, environment.get_template("index.html").render(
+        title="Overview of pages", current=None, **common))]
+    for page in pages:
+        html = environment.get_template("page.html").render(
+            title=page.title, current=page.slug, page=page, blocks=render_blocks(page, frames), **common
+        )
+        written.append(_write(out / page.filename, html))
+    written.append(_write(out / STYLESHEET, resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")))
+    written.append(_write(out / PLOTLY_JS, plotly.offline.get_plotlyjs()))
+    return written
+
+
+def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source, pl.DataFrame]:
+    """A warehouse and sources -> one frame per source; DashboardError names every missing table or column."""
+    path = Path(warehouse_path)
+    con = connect(path)
+    try:
+        available = report_tables(con)
+        problems = []
+        for item in sources:
+            if item.table not in available:
+                problems.append(f"table {item.table}")
+            else:
+                missing = sorted(set(item.mapping.values()) - available[item.table])
+                problems.extend(f"column {item.table}.{column}" for column in missing)
+        if problems:
+            unique = list(dict.fromkeys(problems))
+            raise DashboardError(f"the warehouse {path} lacks {', '.join(unique)}: run `cdr build`")
+        return {
+            item: read_report(con, item.table, item.mapping, available=available, where=f"the warehouse {path}")
+            for item in sources
+        }
+    finally:
+        con.close()
+
+
+def render_blocks(page: Page, frames: dict[Source, pl.DataFrame]) -> list[dict[str, object]]:
+    """A page spec and the frames -> what its template draws, block by block."""
+    blocks: list[dict[str, object]] = []
+    for block in page.blocks:
+        if isinstance(block, TilesSpec):
+            blocks.append({"kind": "tiles", "tiles": block.build(*(frames[item] for item in block.sources))})
+        elif isinstance(block, TableSpec):
+            blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source])})
+        elif isinstance(block, FigureSpec):
+            figure = block.build(frames[block.source])
+            blocks.append({"kind": "figure", "key": block.key, "wide": block.wide, "html": figure_html(figure, block.key)})
+    return blocks
+
+
+def figure_html(figure: object, key: str) -> Markup:
+    """A figure -> its <div> and the script drawing it with the page's plotly.js (not inlined)."""
+    html = pio.to_html(
+        figure,
+        include_plotlyjs=False,
+        full_html=False,
+        div_id=f"fig-{key}",
+        config=theme.CONFIG,
+        default_width="100%",
+        validate=False,
+    )
+    # plotly's JSON escapes <, > and / inside strings, so the script cannot be closed early.
+    return Markup(html)
+
+
+def describe_period(build_info: pl.DataFrame) -> tuple[str, str]:
+    """The build-info row (first_report_date, last_report_date, report_timezone) ->
+    ('YYYY-MM-DD to YYYY-MM-DD (N days)' or that there is no data, 'Days are <zone> calendar days')."""
+    first = build_info["first_report_date"].min() if build_info.height else None
+    last = build_info["last_report_date"].max() if build_info.height else None
+    zone = build_info["report_timezone"].drop_nulls().first() if build_info.height else None
+    calendar = f"Days are {zone or 'UTC'} calendar days"
+    if not isinstance(first, date) or not isinstance(last, date):
+        return "no data yet", calendar
+    days = (last - first).days + 1
+    return f"{format_day(first)} to {format_day(last)} ({days:,} day{'s' if days != 1 else ''})", calendar
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("dashboards", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+    )
+
+
+def _write(target: Path, text: str) -> Path:
+    """Write a file atomically (temp file + rename), so a reader never sees half a page."""
+    data = text.encode("utf-8")
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target

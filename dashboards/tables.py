@@ -1,0 +1,246 @@
+"""Dashboards stage: pure functions from report frames to the tables and tiles pages show.
+
+Every cell is a display string made from the exact value (money from `Decimal` with format
+strings), so what a page shows is what finance exports. Cells are plain text: the template
+escapes them. Tables are capped in rows so a page stays small whatever the data volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+from dashboards.formatting import (
+    MISSING,
+    format_count,
+    format_day,
+    format_minutes,
+    format_money,
+    format_money_column,
+    format_rate,
+)
+
+STATEMENT_MONTHS = 12
+MAX_TABLE_ROWS = 200
+MAX_TILE_CURRENCIES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One table cell: its text, whether it is a number (right-aligned) and an optional CSS class."""
+
+    text: str
+    numeric: bool = False
+    css: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A titled table of display cells, with a note under it (what was left out, units)."""
+
+    title: str
+    headers: tuple[str, ...]
+    numeric: tuple[bool, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    note: str = ""
+    empty_message: str = "No data for this period"
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """One headline number: a label, its exact value, and a line of context."""
+
+    label: str
+    value: str
+    detail: str = ""
+    css: str = ""
+
+
+def _table(title: str, columns: tuple[tuple[str, bool], ...], rows: list[tuple[Cell, ...]], note: str = "",
+           empty_message: str = "No data for this period") -> Table:
+    return Table(
+        title=title,
+        headers=tuple(name for name, _ in columns),
+        numeric=tuple(numeric for _, numeric in columns),
+        rows=tuple(rows),
+        note=note,
+        empty_message=empty_message,
+    )
+
+
+def _month(value: object) -> str:
+    return value.strftime("%Y-%m") if hasattr(value, "strftime") else str(value)[:7]
+
+
+def finance_statement(frame: pl.DataFrame) -> Table:
+    """The monthly statement (columns: month, product, direction, currency, records,
+    billed_duration_secs, parts, cost) -> its latest months, newest first, with per-currency totals."""
+    columns = (
+        ("Month", False), ("Product", False), ("Direction", False), ("Currency", False),
+        ("Records", True), ("Billed minutes", True), ("Parts", True), ("Cost", True),
+    )
+    title = "Monthly statement"
+    if frame.is_empty():
+        return _table(title, columns, [])
+    labelled = frame.with_columns(pl.col("month").map_elements(_month, return_dtype=pl.String()).alias("month"))
+    months = sorted(set(labelled["month"].to_list()), reverse=True)
+    shown = months[:STATEMENT_MONTHS]
+    rows_frame = labelled.filter(pl.col("month").is_in(shown)).sort(
+        ["month", "product", "direction", "currency"], descending=[True, False, False, False]
+    )
+    totals = (
+        rows_frame.group_by("currency")
+        .agg(pl.col("records", "billed_duration_secs", "parts", "cost").sum())
+        .sort("currency")
+    )
+    costs = format_money_column(rows_frame["cost"].to_list() + totals["cost"].to_list())
+    rows = [
+        (
+            Cell(month), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
+            Cell(format_count(records), True), Cell(format_minutes(billed), True),
+            Cell(format_count(parts), True), Cell(cost, True),
+        )
+        for (month, product, direction, currency, records, billed, parts), cost in zip(
+            rows_frame.select(
+                "month", "product", "direction", "currency", "records", "billed_duration_secs", "parts"
+            ).iter_rows(),
+            costs,
+            strict=False,
+        )
+    ]
+    label = f"Total {shown[-1]} to {shown[0]}" if len(shown) > 1 else f"Total {shown[0]}"
+    for (currency, records, billed, parts), cost in zip(
+        totals.select("currency", "records", "billed_duration_secs", "parts").iter_rows(),
+        costs[rows_frame.height:],
+        strict=True,
+    ):
+        rows.append((
+            Cell(label, css="total"), Cell("", css="total"), Cell("", css="total"), Cell(str(currency), css="total"),
+            Cell(format_count(records), True, "total"), Cell(format_minutes(billed), True, "total"),
+            Cell(format_count(parts), True, "total"), Cell(cost, True, "total"),
+        ))
+    note = "Cost is exact, in the row's currency. Billed minutes are billed seconds / 60."
+    if len(months) > len(shown):
+        note += f" Showing the latest {len(shown)} of {len(months)} months; `cdr report finance` exports any month."
+    return _table(title, columns, rows, note)
+
+
+STATUS_LABELS = {
+    "match": "match",
+    "mismatch": "mismatch",
+    "missing_in_api": "missing in API",
+    "missing_in_lake": "missing in lake",
+}
+
+
+def reconciliation_table(frame: pl.DataFrame) -> Table:
+    """Reconciliation rows (columns: day, product, currency, pipeline_records, api_records,
+    pipeline_cost, api_cost, cost_difference, status) -> every row not matching, newest first."""
+    columns = (
+        ("UTC day", False), ("Product", False), ("Currency", False), ("Status", False),
+        ("Pipeline records", True), ("API records", True), ("Pipeline cost", True), ("API cost", True),
+        ("Difference", True),
+    )
+    title = "Differences between the pipeline and the API's usage totals"
+    if frame.is_empty():
+        return _table(title, columns, [])
+    flagged = frame.filter(pl.col("status") != "match").sort(
+        ["day", "product", "currency"], descending=[True, False, False]
+    )
+    if flagged.is_empty():
+        return _table(
+            title, columns, [],
+            empty_message=f"All {frame.height:,} day × product × currency totals match the API exactly.",
+        )
+    shown = flagged.head(MAX_TABLE_ROWS)
+    money = zip(
+        *(format_money_column(shown[column].to_list()) for column in ("pipeline_cost", "api_cost", "cost_difference")),
+        strict=True,
+    )
+    rows = [
+        (
+            Cell(format_day(day)), Cell(str(product)), Cell(str(currency)),
+            Cell(STATUS_LABELS.get(status, str(status)), css="flag"),
+            Cell(format_count(ours), True), Cell(format_count(theirs), True),
+            Cell(our_cost, True), Cell(their_cost, True), Cell(difference, True, "flag"),
+        )
+        for (day, product, currency, status, ours, theirs), (our_cost, their_cost, difference) in zip(
+            shown.select("day", "product", "currency", "status", "pipeline_records", "api_records").iter_rows(),
+            money,
+            strict=True,
+        )
+    ]
+    note = "Difference = pipeline cost − API cost; a side without data shows —. Days are UTC, as the API's."
+    if flagged.height > shown.height:
+        note += f" Showing the latest {shown.height:,} of {flagged.height:,} flagged rows."
+    return _table(title, columns, rows, note)
+
+
+def overview_tiles(statement: pl.DataFrame, quality: pl.DataFrame, delivery: pl.DataFrame) -> list[Tile]:
+    """The statement (product, currency, records, billed_duration_secs, parts, cost), voice quality
+    (calls, answered_calls) and delivery (messages, delivered) -> the headline tiles of the period."""
+    tiles = []
+    if statement.is_empty():
+        tiles.append(Tile("Cost", MISSING, "no data for this period"))
+    else:
+        costs = statement.group_by("currency").agg(pl.col("cost").sum())
+        ranked = costs.sort("cost", "currency", descending=[True, False]).head(MAX_TILE_CURRENCIES)
+        for currency, cost in ranked.iter_rows():
+            tiles.append(Tile(f"Cost ({currency})", format_money(cost), "calls and messages, exact"))
+    voice = statement.filter(pl.col("product") == "voice")
+    messages = statement.filter(pl.col("product") != "voice")
+    tiles.append(Tile(
+        "Calls", format_count(_total(voice, "records")),
+        f"{format_minutes(_total(voice, 'billed_duration_secs'))} billed minutes",
+    ))
+    tiles.append(Tile(
+        "Messages", format_count(_total(messages, "records")),
+        f"{format_count(_total(messages, 'parts'))} billed parts",
+    ))
+    calls, answered = _total(quality, "calls"), _total(quality, "answered_calls")
+    tiles.append(Tile(
+        "Answer-seizure ratio", format_rate(answered / calls if calls else None),
+        f"{format_count(answered)} answered of {format_count(calls)} calls",
+    ))
+    sent, delivered = _total(delivery, "messages"), _total(delivery, "delivered")
+    tiles.append(Tile(
+        "Delivery rate", format_rate(delivered / sent if sent else None),
+        f"{format_count(delivered)} delivered of {format_count(sent)} outbound messages",
+    ))
+    return tiles
+
+
+def reconciliation_tiles(frame: pl.DataFrame) -> list[Tile]:
+    """Reconciliation rows (day, currency, status, cost_difference) -> compared, flagged by status, net difference."""
+    flagged = frame.filter(pl.col("status") != "match")
+    days = frame["day"].n_unique()
+    tiles = [
+        Tile("Totals compared", format_count(frame.height), f"UTC day × product × currency over {format_count(days)} days"),
+        Tile(
+            "Flagged", format_count(flagged.height),
+            _status_summary(flagged) if flagged.height else "pipeline and API agree",
+            css="bad" if flagged.height else "good",
+        ),
+    ]
+    if not flagged.is_empty():
+        net = (
+            flagged.with_columns(pl.col("cost_difference").fill_null(Decimal(0)))
+            .group_by("currency").agg(pl.col("cost_difference").sum()).sort("currency")
+        )
+        for currency, difference in net.head(MAX_TILE_CURRENCIES).iter_rows():
+            tiles.append(Tile(f"Net difference ({currency})", format_money(difference), "pipeline − API, flagged rows"))
+    return tiles
+
+
+def _status_summary(flagged: pl.DataFrame) -> str:
+    counts = flagged.group_by("status").len().sort("status")
+    return ", ".join(f"{count:,} {STATUS_LABELS.get(status, status)}" for status, count in counts.iter_rows())
+
+
+def _total(frame: pl.DataFrame, column: str) -> int:
+    if frame.is_empty():
+        return 0
+    total = frame[column].sum()
+    return int(total or 0)

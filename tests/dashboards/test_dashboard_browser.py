@@ -1,0 +1,172 @@
+"""Every page opened in headless Chromium from file://, offline: no console error, every figure drawn.
+
+One browser for the whole module (the only module that starts one). Screenshots go to a pytest
+tmp dir and, when CDR_SCREENSHOTS_DIR is set, there too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from dashboards.pages import PAGES
+from dashboards.render import INDEX, render_site
+from tests.dashboards.dashboard_fixtures import (
+    HOSTILE_CARRIER,
+    HOSTILE_CONNECTION,
+    HOSTILE_PROFILE,
+    HOSTILE_TAG,
+    LARGE,
+    NOW,
+    SMALL,
+    SYNCED_AT,
+    build_warehouse,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SITES = ("small", "empty", "large")
+FIGURES = {page.filename: len(page.figures) for page in PAGES} | {INDEX: 0}
+RENDER_TIMEOUT_MS = 30_000
+# Names with markup and the figure that must show each one as typed.
+HOSTILE_LABELS = {
+    "finance.html": {
+        "fig-cost-by-connection": HOSTILE_CONNECTION,
+        "fig-cost-by-messaging-profile": HOSTILE_PROFILE,
+        "fig-cost-by-tag": HOSTILE_TAG,
+    },
+    "messaging.html": {"fig-delivery-by-carrier": HOSTILE_CARRIER},
+}
+
+
+@dataclass
+class Visit:
+    """What one page load did: problems seen by the browser, and requests that left file://."""
+
+    problems: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def screenshot_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A tmp dir for screenshots, plus CDR_SCREENSHOTS_DIR when set (read before any test clears it)."""
+    dirs = [tmp_path_factory.mktemp("screenshots")]
+    extra = os.environ.get("CDR_SCREENSHOTS_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        dirs.append(Path(extra))
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The site rendered from a small, an empty and a large warehouse."""
+    found = {}
+    for name in SITES:
+        root = tmp_path_factory.mktemp(f"browser-{name}")
+        shape = LARGE if name == "large" else SMALL
+        warehouse = build_warehouse(root / "warehouse.duckdb", shape, empty=name == "empty")
+        render_site(warehouse, root / "site", synced_at=SYNCED_AT, now=NOW)
+        found[name] = root / "site"
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Debian's chromium driven by playwright, with a fresh profile; stopped after the module."""
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900},
+            offline=True,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _open(browser, path: Path) -> tuple[object, Visit]:
+    """Open a file in a new tab, recording console errors, page errors, dialogs and network use."""
+    visit = Visit()
+    page = browser.new_page()
+    page.on("console", lambda message: message.type == "error" and visit.problems.append(f"console: {message.text}"))
+    page.on("pageerror", lambda error: visit.problems.append(f"page error: {error}"))
+    page.on("request", lambda request: request.url.startswith("file://") or visit.requests.append(request.url))
+    page.on("requestfailed", lambda request: visit.problems.append(f"failed request: {request.url}"))
+
+    def dismiss(dialog) -> None:
+        visit.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.goto(path.as_uri(), wait_until="load")
+    return page, visit
+
+
+def _figures_drawn(page, expected: int) -> dict[str, object]:
+    """Wait until every figure div holds its SVG; what the page then contains."""
+    page.wait_for_function(
+        """n => {
+            const divs = [...document.querySelectorAll('.plotly-graph-div')];
+            return divs.length === n && divs.every(d => d.querySelector('svg.main-svg') && d._fullLayout);
+        }""",
+        arg=expected,
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
+            id: d.id,
+            svgs: d.querySelectorAll('svg.main-svg').length,
+            traces: d.data.length,
+            empty: [...d.querySelectorAll('.annotation-text')].some(a => a.textContent === 'No data for this period'),
+        }))"""
+    )
+
+
+@pytest.mark.parametrize("site", SITES)
+@pytest.mark.parametrize("filename", list(FIGURES))
+def test_every_page_draws_every_figure_offline_without_errors(browser, sites, screenshot_dirs, site, filename):
+    page, visit = _open(browser, sites[site] / filename)
+    try:
+        drawn = _figures_drawn(page, FIGURES[filename])
+        labels = {
+            figure: page.eval_on_selector_all(f"#{figure} svg text", "nodes => nodes.map(n => n.textContent)")
+            for figure in HOSTILE_LABELS.get(filename, {})
+        }
+        elements = page.evaluate("() => ({scripts: document.scripts.length, images: document.images.length})")
+        shot = page.screenshot(full_page=True)
+    finally:
+        page.close()
+    for directory in screenshot_dirs:
+        (directory / f"{site}-{Path(filename).stem}.png").write_bytes(shot)
+    assert visit.problems == [] and visit.dialogs == [] and visit.requests == []
+    # plotly.js and one script per figure: nothing from the data became an element.
+    assert elements == {"scripts": (1 + FIGURES[filename]) if FIGURES[filename] else 0, "images": 0}
+    assert len(drawn) == FIGURES[filename]
+    for figure in drawn:
+        assert figure["svgs"] >= 1, figure
+        if site == "empty":
+            assert figure["traces"] == 0 and figure["empty"], figure
+        else:
+            assert figure["traces"] >= 1 and not figure["empty"], figure
+    if site == "small":
+        # Markup in names is shown as the very text typed, in the figure's own labels.
+        for figure, hostile in HOSTILE_LABELS.get(filename, {}).items():
+            assert hostile in labels[figure], (figure, labels[figure])

@@ -1,0 +1,246 @@
+from datetime import date, timedelta
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+
+from dashboards import figures
+from dashboards.figures import NO_DATA, TOP_N
+
+MONEY = pl.Decimal(38, 9)
+
+
+def _frame(rows: list[tuple], schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _no_data(fig: go.Figure) -> bool:
+    return not fig.data and [a.text for a in fig.layout.annotations] == [NO_DATA]
+
+
+def _title(fig: go.Figure) -> str:
+    return fig.layout.title.text
+
+
+COST_SCHEMA = {"key": pl.String, "connection_name": pl.String, "currency": pl.String, "cost": MONEY}
+
+
+def _connections(count: int, currency: str = "USD") -> pl.DataFrame:
+    rows = [(f"id-{i}", f"Trunk {i:02d}", currency, Decimal(count - i) + Decimal("0.000001")) for i in range(count)]
+    return _frame(rows, {"connection_id": pl.String, "connection_name": pl.String, "currency": pl.String, "cost": MONEY})
+
+
+def test_a_ranking_keeps_the_top_n_and_folds_the_rest_into_one_exact_bar():
+    fig = figures.cost_by_connection(_connections(TOP_N + 8))
+    (bars,) = fig.data
+    assert list(bars.y[:TOP_N]) == [f"Trunk {i:02d}" for i in range(TOP_N)]
+    assert bars.y[-1] == "Other (8)"
+    # The folded bar's hover shows the exact sum of the 8 smallest: 8+7+…+1 and 8 millionths.
+    assert bars.customdata[-1][1] == "36.000008 USD"
+    assert bars.x[-1] == pytest.approx(36.000008)
+    assert len(bars.y) == TOP_N + 1
+
+
+def test_a_ranking_with_one_row_more_than_n_shows_it_rather_than_an_other_of_one():
+    (bars,) = figures.cost_by_connection(_connections(TOP_N + 1)).data
+    assert len(bars.y) == TOP_N + 1 and "Other" not in bars.y[-1]
+
+
+def test_a_ranking_sums_a_name_over_months_and_draws_one_panel_per_currency():
+    frame = pl.concat([_connections(3), _connections(3), _connections(2, "EUR")])
+    fig = figures.cost_by_connection(frame)
+    usd, eur = fig.data
+    assert list(usd.y) == ["Trunk 00", "Trunk 01", "Trunk 02"]
+    assert [row[1] for row in usd.customdata] == ["6.000002 USD", "4.000002 USD", "2.000002 USD"]
+    assert [row[1] for row in eur.customdata] == ["2.000001 EUR", "1.000001 EUR"]
+    assert [a.text for a in fig.layout.annotations] == ["USD", "EUR"]
+    assert fig.layout.xaxis.title.text == "Cost (USD)" and fig.layout.xaxis2.title.text == "Cost (EUR)"
+
+
+def test_names_from_the_data_are_encoded_for_plotly_and_kept_apart_when_equal():
+    frame = _frame(
+        [("a", "<script>alert(1)</script>", "USD", Decimal(3)), ("b", "Same", "USD", Decimal(2)),
+         ("c", "Same", "USD", Decimal(1)), ("d", None, "USD", Decimal("0.5"))],
+        {"connection_id": pl.String, "connection_name": pl.String, "currency": pl.String, "cost": MONEY},
+    )
+    (bars,) = figures.cost_by_connection(frame).data
+    assert list(bars.y) == ["&lt;script&gt;alert(1)&lt;/script&gt;", "Same", "Same #2", "(unknown connection)"]
+    assert bars.customdata[0][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def test_countries_the_report_already_folded_join_the_other_bar():
+    rows = [(f"C{i}", "USD", Decimal(100 - i)) for i in range(3)] + [(None, "USD", Decimal("7.5"))]
+    frame = _frame(rows, {"country_code": pl.String, "currency": pl.String, "cost": MONEY})
+    (bars,) = figures.cost_by_country(frame).data
+    assert list(bars.y) == ["C0", "C1", "C2", "Other"]
+    assert bars.customdata[-1][1] == "7.50 USD"
+
+
+def test_tags_are_never_added_up_into_an_other_bar():
+    rows = [(f"tag-{i:02d}", "EUR", Decimal(50 - i)) for i in range(TOP_N + 5)] + [(None, "EUR", Decimal(1))]
+    (bars,) = figures.cost_by_tag(_frame(rows, {"tag": pl.String, "currency": pl.String, "cost": MONEY})).data
+    assert len(bars.y) == TOP_N
+    assert not any(label.startswith("Other") for label in bars.y)
+
+
+def test_daily_cost_draws_each_currency_in_its_own_panel_with_exact_hover():
+    rows = [
+        (date(2026, 10, 1), "voice", "USD", 3, Decimal("1.100000")),
+        (date(2026, 10, 1), "sms", "USD", 2, Decimal("0.200000")),
+        (date(2026, 10, 2), "voice", "EUR", 1, Decimal("0.000123")),
+    ]
+    frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
+                          "cost": MONEY})
+    fig = figures.daily_cost(frame)
+    by_panel = {(trace.yaxis, trace.name): list(trace.customdata) for trace in fig.data}
+    assert by_panel == {
+        ("y", "voice"): ["1.10 USD"], ("y", "sms"): ["0.20 USD"], ("y2", "voice"): ["0.000123 EUR"],
+    }
+    assert fig.layout.yaxis.title.text == "Cost (USD)" and fig.layout.yaxis2.title.text == "Cost (EUR)"
+    assert _title(fig) == "Cost per day, by product"
+
+
+def test_daily_volume_stacks_products_in_house_order():
+    rows = [(date(2026, 10, 1), p, "USD", n, Decimal(0)) for p, n in (("mms", 1), ("voice", 5), ("sms", 3))]
+    frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
+                          "cost": MONEY})
+    fig = figures.daily_volume(frame)
+    assert [(t.name, list(t.y)) for t in fig.data] == [("voice", [5]), ("sms", [3]), ("mms", [1])]
+    assert fig.layout.barmode == "stack"
+
+
+@pytest.mark.parametrize(("days", "unit", "points"), [(400, "day", 400), (401, "week", 58), (2801, "month", 93)])
+def test_long_periods_become_weeks_then_months(days, unit, points):
+    start = date(2019, 1, 1)  # a Tuesday: the first week bucket starts the Monday before
+    rows = [(start + timedelta(days=i), 2) for i in range(days)]
+    frame = _frame(rows, {"day": pl.Date, "peak_concurrent_calls": pl.Int64})
+    fig = figures.peak_concurrency(frame)
+    (bars,) = fig.data
+    assert _title(fig) == f"Peak concurrent calls per {unit}"
+    assert len(bars.x) == points
+
+
+def test_weekly_buckets_add_up_money_exactly():
+    rows = [(date(2024, 1, 1) + timedelta(days=i), "voice", "USD", 1, Decimal("0.000001")) for i in range(410)]
+    frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
+                          "cost": MONEY})
+    (bars,) = figures.daily_cost(frame).data
+    assert bars.x[0] == "2024-01-01" and bars.customdata[0] == "0.000007 USD"
+
+
+def test_call_quality_weights_each_ratio_by_its_own_denominator():
+    schema = {"day": pl.Date, "calls": pl.Int64, "answered_calls": pl.Int64, "asr": pl.Float64,
+              "ner": pl.Float64, "short_call_share": pl.Float64, "acd_secs": pl.Float64}
+    day = date(2026, 10, 1)
+    # Inbound 100 calls, 80 answered; outbound 300 calls, 60 answered.
+    frame = _frame([(day, 100, 80, 0.8, 1.0, 0.5, 30.0), (day, 300, 60, 0.2, 0.9, 0.0, 120.0)], schema)
+    fig = figures.call_quality_daily(frame)
+    series = {trace.name: trace.y[0] for trace in fig.data}
+    assert series["ASR"] == pytest.approx(35.0)  # 140 / 400
+    assert series["NER"] == pytest.approx(92.5)  # 370 / 400
+    assert series["Short calls"] == pytest.approx(100 * 40 / 140, abs=0.005)  # 2 decimals plotted
+    assert series["ACD"] == pytest.approx((80 * 30 + 60 * 120) / 140 / 60, abs=1e-3)
+
+
+def test_quality_by_country_ranks_by_calls_over_months_and_directions():
+    schema = {"country_code": pl.String, "calls": pl.Int64, "answered_calls": pl.Int64, "asr": pl.Float64,
+              "ner": pl.Float64, "acd_secs": pl.Float64}
+    frame = _frame([("GB", 10, 5, 0.5, 1.0, 60.0), ("GB", 30, 27, 0.9, 1.0, 60.0), ("US", 20, 10, 0.5, 0.5, 30.0)],
+                   schema)
+    asr, ner = figures.quality_by_country(frame).data
+    assert list(asr.x) == ["GB", "US"]
+    assert list(asr.y) == [pytest.approx(80.0), pytest.approx(50.0)]
+    assert asr.customdata[0] == "40 calls, ACD 1 min 00 s"
+
+
+def test_the_heatmap_sums_months_into_a_monday_first_grid():
+    schema = {"weekday": pl.Int64, "hour": pl.Int64, "calls": pl.Int64}
+    frame = _frame([(1, 0, 4), (1, 0, 6), (7, 23, 2), (3, 12, 0)], schema)
+    (heat,) = figures.calls_heatmap(frame).data
+    assert heat.y[0] == "Mon" and heat.y[6] == "Sun"
+    assert heat.z[0][0] == 10 and heat.z[6][23] == 2
+    assert sum(map(sum, heat.z)) == 12
+
+
+def test_hangup_causes_pair_the_cause_with_its_sip_code():
+    schema = {"hangup_cause": pl.String, "sip_response_code": pl.Int64, "calls": pl.Int64}
+    frame = _frame([("user_busy", 486, 5), ("normal_clearing", 200, 9), ("user_busy", 486, 1)], schema)
+    (bars,) = figures.hangup_causes(frame).data
+    assert list(bars.y) == ["normal_clearing (200)", "user_busy (486)"] and list(bars.x) == [9, 6]
+
+
+def test_delivery_rates_come_from_summed_counts_including_the_other_bar():
+    rows = [(f"Carrier {i:02d}", 100, 90) for i in range(TOP_N)] + [("small-a", 10, 10), ("small-b", 30, 0)]
+    frame = _frame(rows, {"carrier": pl.String, "messages": pl.Int64, "delivered": pl.Int64})
+    (bars,) = figures.delivery_by_carrier(frame).data
+    assert bars.y[-1] == "Other (2)"
+    assert bars.x[-1] == 25.0  # 10 delivered of 40
+    assert list(bars.customdata[-1][1:]) == ["25.0 %", "10", "40"]
+
+
+def test_parts_fold_long_messages_and_stack_type_and_encoding():
+    schema = {"message_type": pl.String, "encoding": pl.String, "parts": pl.Int64, "messages": pl.Int64}
+    frame = _frame([("sms", "gsm7", 1, 50), ("sms", "gsm7", 12, 2), ("sms", "gsm7", 10, 1), ("mms", "ucs2", 1, 5)],
+                   schema)
+    fig = figures.parts_distribution(frame)
+    traces = {t.name: dict(zip(t.x, t.y, strict=True)) for t in fig.data}
+    assert traces == {"SMS GSM7": {"1": 50, "10+": 3}, "MMS UCS2": {"1": 5}}
+    assert list(fig.layout.xaxis.categoryarray) == ["1", "10+"]
+
+
+def test_month_over_month_shows_the_reported_change():
+    schema = {"month": pl.String, "product": pl.String, "currency": pl.String, "cost": MONEY,
+              "cost_change_pct": pl.Float64}
+    frame = _frame([("2026-09", "voice", "USD", Decimal("10"), None), ("2026-10", "voice", "USD", Decimal("12.5"), 25.0)],
+                   schema)
+    (bars,) = figures.month_over_month(frame).data
+    assert list(bars.x) == ["2026-09", "2026-10"]
+    assert list(bars.customdata) == ["10.00 USD", "12.50 USD (+25.0 % on the month before)"]
+
+
+def test_month_over_month_keeps_the_latest_months_of_a_long_history():
+    schema = {"month": pl.String, "product": pl.String, "currency": pl.String, "cost": MONEY,
+              "cost_change_pct": pl.Float64}
+    rows = [(f"{2020 + i // 12}-{i % 12 + 1:02d}", "sms", "USD", Decimal(i), None) for i in range(40)]
+    fig = figures.month_over_month(_frame(rows, schema))
+    assert len(fig.data[0].x) == figures.MAX_MONTHS and fig.data[0].x[-1] == "2023-04"
+    assert "latest 24 months" in _title(fig)
+
+
+def test_reconciliation_differences_keep_their_sign_per_currency():
+    schema = {"day": pl.Date, "product": pl.String, "currency": pl.String, "cost_difference": MONEY}
+    frame = _frame([(date(2026, 10, 1), "calls", "USD", Decimal("-0.010000")),
+                    (date(2026, 10, 1), "messages", "USD", None)], schema)
+    fig = figures.reconciliation_differences(frame)
+    assert {t.name: list(t.customdata) for t in fig.data} == {"calls": ["-0.01 USD"], "messages": ["0.00 USD"]}
+
+
+@pytest.mark.parametrize(
+    ("build", "columns"),
+    [
+        (figures.daily_volume, {"day": pl.Date, "product": pl.String, "records": pl.Int64}),
+        (figures.daily_cost, {"day": pl.Date, "product": pl.String, "currency": pl.String, "cost": MONEY}),
+        (figures.cost_by_product, {"product": pl.String, "direction": pl.String, "currency": pl.String, "cost": MONEY}),
+        (figures.cost_by_country, {"country_code": pl.String, "currency": pl.String, "cost": MONEY}),
+        (figures.cost_by_tag, {"tag": pl.String, "currency": pl.String, "cost": MONEY}),
+        (figures.call_quality_daily, {"day": pl.Date, "calls": pl.Int64, "answered_calls": pl.Int64,
+                                      "asr": pl.Float64, "ner": pl.Float64, "short_call_share": pl.Float64,
+                                      "acd_secs": pl.Float64}),
+        (figures.calls_heatmap, {"weekday": pl.Int64, "hour": pl.Int64, "calls": pl.Int64}),
+        (figures.delivery_by_country, {"country_code": pl.String, "messages": pl.Int64, "delivered": pl.Int64}),
+        (figures.failure_reasons, {"error_code": pl.String, "error_title": pl.String, "messages": pl.Int64}),
+        (figures.reconciliation_differences, {"day": pl.Date, "product": pl.String, "currency": pl.String,
+                                              "cost_difference": MONEY}),
+    ],
+)
+def test_no_rows_say_no_data_rather_than_draw_an_empty_axis(build, columns):
+    fig = build(pl.DataFrame(schema=columns))
+    assert _no_data(fig)
+    assert not fig.layout.xaxis.visible
+
+
+def test_every_figure_uses_the_house_template_not_plotlys_default():
+    fig = figures.cost_by_connection(_connections(2))
+    assert fig.layout.template.layout.font.family.startswith("system-ui")
+    assert fig.layout.template.data.scatter == ()  # plotly's default template would bring its own

@@ -1,0 +1,105 @@
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from dashboards.formatting import (
+    format_change,
+    format_count,
+    format_day,
+    format_instant,
+    format_minutes,
+    format_money,
+    format_money_column,
+    format_rate,
+    format_seconds,
+    money_decimals,
+    plot_text,
+    shorten,
+)
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        (Decimal("1234567.5"), "1,234,567.50"),
+        (Decimal("12.345600000"), "12.3456"),
+        (Decimal("1.666E-4"), "0.0001666"),
+        (Decimal("0E-9"), "0.00"),
+        (Decimal("-0.000"), "0.00"),
+        (Decimal("1E+3"), "1,000.00"),
+        (Decimal("-42.100000001"), "-42.100000001"),
+        (Decimal("0.1") + Decimal("0.2"), "0.30"),
+        (Decimal("99999999999999999999.999999999"), "99,999,999,999,999,999,999.999999999"),
+    ],
+)
+def test_money_keeps_every_significant_decimal_and_at_least_two(amount, expected):
+    assert format_money(amount) == expected
+
+
+def test_money_names_its_currency_and_shows_missing_as_a_dash():
+    assert format_money(Decimal("5.5"), "EUR") == "5.50 EUR"
+    assert format_money(None, "EUR") == "—"
+
+
+def test_money_refuses_floats_and_non_finite_values():
+    with pytest.raises(TypeError, match="Decimal"):
+        format_money(0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite"):
+        format_money(Decimal("NaN"))
+
+
+def test_a_money_column_shares_one_number_of_decimals():
+    column = [Decimal("1.5"), Decimal("0.000125"), None, Decimal("300")]
+    assert format_money_column(column) == ["1.500000", "0.000125", "—", "300.000000"]
+    assert format_money_column([Decimal("2"), Decimal("3.1")]) == ["2.00", "3.10"]
+
+
+def test_money_decimals_counts_only_significant_places():
+    assert [money_decimals(Decimal(t)) for t in ("1.2500", "1E+3", "0.000001000", "7")] == [2, 0, 6, 0]
+
+
+def test_counts_minutes_rates_and_changes():
+    assert format_count(1234567) == "1,234,567"
+    assert format_minutes(61) == "1.02"  # 1.0166… rounds half-up to the cent of a minute
+    assert format_minutes(90) == "1.50"
+    assert format_minutes(3600 * 1000) == "60,000.00"
+    assert format_rate(0.7534) == "75.3 %"
+    assert format_rate(None) == "—"
+    assert format_change(Decimal("0.125")) == "+12.5 %"
+    assert format_change(-0.5) == "-50.0 %"
+
+
+def test_seconds_read_as_minutes_and_seconds():
+    assert format_seconds(45.25) == "45.2 s"
+    assert format_seconds(125) == "2 min 05 s"
+    assert format_seconds(None) == "—"
+
+
+def test_days_and_instants():
+    assert format_day(date(2026, 3, 1)) == "2026-03-01"
+    assert format_instant(datetime(2026, 11, 1, 2, 30, tzinfo=UTC)) == "2026-11-01 02:30 UTC"
+    # Another offset is shown in UTC, the one zone every reader shares.
+    assert format_instant(datetime(2026, 11, 1, 3, 30, tzinfo=timezone(timedelta(hours=1)))) == "2026-11-01 02:30 UTC"
+    assert format_instant(None) == "never"
+    with pytest.raises(ValueError, match="naive"):
+        format_instant(datetime(2026, 11, 1))
+
+
+def test_plot_text_encodes_everything_plotly_would_read_as_markup():
+    assert plot_text("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert plot_text('AT&T "x" \'y\' $z$') == "AT&amp;T &#34;x&#34; &#39;y&#39; &#36;z&#36;"
+    assert plot_text("a\nb\tc") == "a b c"
+    assert plot_text(None) == "—"
+    assert plot_text(44) == "44"
+
+
+def test_plot_text_shortens_before_encoding_so_no_entity_is_cut():
+    assert plot_text("<<<<<<<<<<", limit=4) == "&lt;&lt;&lt;…"
+
+
+def test_shorten_marks_the_cut():
+    assert shorten("abcdef", 6) == "abcdef"
+    assert shorten("abcdefg", 6) == "abcde…"
+    with pytest.raises(ValueError):
+        shorten("abc", 0)

@@ -1,0 +1,135 @@
+from datetime import date
+from decimal import Decimal
+
+import polars as pl
+
+from dashboards import tables
+from dashboards.tables import Cell, Tile
+
+MONEY = pl.Decimal(38, 9)
+STATEMENT = {
+    "month": pl.String, "product": pl.String, "direction": pl.String, "currency": pl.String,
+    "records": pl.Int64, "billed_duration_secs": pl.Int64, "parts": pl.Int64, "cost": MONEY,
+}
+RECONCILIATION = {
+    "day": pl.Date, "product": pl.String, "currency": pl.String, "pipeline_records": pl.Int64,
+    "api_records": pl.Int64, "pipeline_cost": MONEY, "api_cost": MONEY, "cost_difference": MONEY,
+    "status": pl.String,
+}
+
+
+def _frame(rows, schema):
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _texts(table):
+    return [[cell.text for cell in row] for row in table.rows]
+
+
+def test_the_statement_lists_rows_newest_first_with_exact_totals_per_currency():
+    frame = _frame(
+        [
+            ("2026-09", "voice", "outbound", "USD", 10, 610, 0, Decimal("1.100000")),
+            ("2026-10", "sms", "outbound", "USD", 4, 0, 5, Decimal("0.000400")),
+            ("2026-10", "voice", "inbound", "EUR", 2, 120, 0, Decimal("0.25")),
+        ],
+        STATEMENT,
+    )
+    table = tables.finance_statement(frame)
+    assert table.headers == ("Month", "Product", "Direction", "Currency", "Records", "Billed minutes", "Parts", "Cost")
+    assert _texts(table) == [
+        ["2026-10", "sms", "outbound", "USD", "4", "0.00", "5", "0.0004"],
+        ["2026-10", "voice", "inbound", "EUR", "2", "2.00", "0", "0.2500"],
+        ["2026-09", "voice", "outbound", "USD", "10", "10.17", "0", "1.1000"],
+        ["Total 2026-09 to 2026-10", "", "", "EUR", "2", "2.00", "0", "0.2500"],
+        ["Total 2026-09 to 2026-10", "", "", "USD", "14", "10.17", "5", "1.1004"],
+    ]
+    # One number of decimals per column (the most any amount needs), so the column lines up.
+    assert table.rows[-1][-1] == Cell("1.1004", numeric=True, css="total")
+
+
+def test_the_statement_shows_its_latest_twelve_months_and_says_so():
+    rows = [(f"2025-{m:02d}", "sms", "outbound", "USD", 1, 0, 1, Decimal(1)) for m in range(1, 13)]
+    rows += [(f"2026-{m:02d}", "sms", "outbound", "USD", 1, 0, 1, Decimal(1)) for m in range(1, 3)]
+    table = tables.finance_statement(_frame(rows, STATEMENT))
+    months = [row[0] for row in _texts(table)]
+    assert months[0] == "2026-02" and months[11] == "2025-03" and months[12] == "Total 2025-03 to 2026-02"
+    assert "latest 12 of 14 months" in table.note
+
+
+def test_an_empty_statement_has_no_rows_and_says_no_data():
+    table = tables.finance_statement(pl.DataFrame(schema=STATEMENT))
+    assert table.rows == () and table.empty_message == "No data for this period"
+
+
+def test_reconciliation_lists_only_what_does_not_match_newest_first():
+    frame = _frame(
+        [
+            (date(2026, 10, 1), "calls", "USD", 5, 5, Decimal("1.5"), Decimal("1.5"), Decimal(0), "match"),
+            (date(2026, 10, 2), "calls", "USD", 5, 4, Decimal("1.5"), Decimal("1.25"), Decimal("0.25"), "mismatch"),
+            (date(2026, 10, 3), "messages", "EUR", None, 3, None, Decimal("0.000300"), Decimal("-0.000300"),
+             "missing_in_lake"),
+        ],
+        RECONCILIATION,
+    )
+    table = tables.reconciliation_table(frame)
+    assert _texts(table) == [
+        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "3", "—", "0.0003", "-0.0003"],
+        ["2026-10-02", "calls", "USD", "mismatch", "5", "4", "1.50", "1.2500", "0.2500"],
+    ]
+
+
+def test_reconciliation_that_matches_says_so_instead_of_an_empty_table():
+    frame = _frame(
+        [(date(2026, 10, 1), "calls", "USD", 5, 5, Decimal("1.5"), Decimal("1.5"), Decimal(0), "match")],
+        RECONCILIATION,
+    )
+    table = tables.reconciliation_table(frame)
+    assert table.rows == () and table.empty_message == "All 1 day × product × currency totals match the API exactly."
+
+
+def test_reconciliation_tiles_count_by_status_and_net_the_differences():
+    frame = _frame(
+        [
+            (date(2026, 10, 1), "calls", "USD", 5, 5, Decimal(1), Decimal(1), Decimal(0), "match"),
+            (date(2026, 10, 2), "calls", "USD", 5, 4, Decimal(1), Decimal("0.75"), Decimal("0.25"), "mismatch"),
+            (date(2026, 10, 2), "messages", "USD", 1, None, Decimal("0.1"), None, Decimal("0.1"), "missing_in_api"),
+        ],
+        RECONCILIATION,
+    )
+    assert tables.reconciliation_tiles(frame) == [
+        Tile("Totals compared", "3", "UTC day × product × currency over 2 days"),
+        Tile("Flagged", "2", "1 mismatch, 1 missing in API", css="bad"),
+        Tile("Net difference (USD)", "0.35", "pipeline − API, flagged rows"),
+    ]
+
+
+def test_overview_tiles_are_exact_totals_of_the_period():
+    statement = _frame(
+        [
+            ("2026-09", "voice", "outbound", "USD", 10, 600, 0, Decimal("1.000001")),
+            ("2026-10", "voice", "inbound", "USD", 5, 90, 0, Decimal("2")),
+            ("2026-10", "sms", "outbound", "EUR", 7, 0, 9, Decimal("0.07")),
+        ],
+        STATEMENT,
+    )
+    quality = _frame([(100, 75), (300, 25)], {"calls": pl.Int64, "answered_calls": pl.Int64})
+    delivery = _frame([(40, 39)], {"messages": pl.Int64, "delivered": pl.Int64})
+    assert tables.overview_tiles(statement, quality, delivery) == [
+        Tile("Cost (USD)", "3.000001", "calls and messages, exact"),
+        Tile("Cost (EUR)", "0.07", "calls and messages, exact"),
+        Tile("Calls", "15", "11.50 billed minutes"),
+        Tile("Messages", "7", "9 billed parts"),
+        Tile("Answer-seizure ratio", "25.0 %", "100 answered of 400 calls"),
+        Tile("Delivery rate", "97.5 %", "39 delivered of 40 outbound messages"),
+    ]
+
+
+def test_overview_tiles_of_an_empty_period_say_there_is_no_data():
+    tiles = tables.overview_tiles(
+        pl.DataFrame(schema=STATEMENT),
+        pl.DataFrame(schema={"calls": pl.Int64, "answered_calls": pl.Int64}),
+        pl.DataFrame(schema={"messages": pl.Int64, "delivered": pl.Int64}),
+    )
+    assert tiles[0] == Tile("Cost", "—", "no data for this period")
+    assert [tile.value for tile in tiles[1:]] == ["0", "0", "—", "—"]
