@@ -8,6 +8,7 @@ stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -84,6 +85,36 @@ def dates_command(
         "start": format_utc(window.start),
         "end": format_utc(window.end),
     }))
+
+
+@app.command("dashboards")
+def dashboards_command(
+    out: Path | None = typer.Option(None, "--out", help="Where to write the site (default: <data dir>/site/)."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
+    ),
+) -> None:
+    """Render the offline HTML dashboards from the warehouse's rpt_ tables."""
+    from datetime import datetime, timezone
+
+    from dashboards.render import render_site
+    from pipelines.lake import Lake
+    from pipelines.models import warehouse_path
+    from pipelines.opentact.api import RECORD_TYPES
+    from pipelines.settings import load_settings
+    from pipelines.state import read_state
+
+    settings = load_settings(data_dir=data_dir)
+    site = settings.data_dir / "site" if out is None else out
+    # The data is as fresh as its least recently synced record type (never synced: None).
+    lake = Lake(settings.data_dir)
+    marks = [mark for kind in RECORD_TYPES if (mark := read_state(lake, kind).high_water_mark) is not None]
+    synced_at = min(marks, default=None)
+    written = render_site(
+        warehouse_path(settings.data_dir), site, synced_at=synced_at, now=datetime.now(timezone.utc)
+    )
+    pages = [path for path in written if path.suffix == ".html"]
+    typer.echo(f"wrote {len(pages)} pages to {site}: open {written[0]}")
 
 
 def fail(message: str, exit_code: int = 1) -> None:

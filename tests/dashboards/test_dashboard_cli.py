@@ -1,0 +1,65 @@
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app, main
+from pipelines.dates import Window
+from pipelines.lake import Lake
+from pipelines.state import begin_run
+from tests.dashboards.dashboard_fixtures import build_warehouse
+
+runner = CliRunner()
+
+
+def _synced(data_dir: Path, kind: str, end: datetime) -> None:
+    window = Window(end - timedelta(days=1), end)
+    begin_run(Lake(data_dir), kind, window, [window], "run-1").complete(end + timedelta(hours=1))
+
+
+def test_dashboards_render_into_the_data_dirs_site_by_default(tmp_path):
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    _synced(tmp_path, "cdrs", datetime(2026, 11, 1, 2, 0, tzinfo=UTC))
+    _synced(tmp_path, "mdrs", datetime(2026, 11, 1, 3, 0, tzinfo=UTC))
+    result = runner.invoke(app, ["dashboards", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    site = tmp_path / "site"
+    assert result.output == f"wrote 6 pages to {site}: open {site / 'index.html'}\n"
+    # The data is as fresh as the least recently synced record type.
+    assert "Data synced: 2026-11-01 02:00 UTC" in (site / "index.html").read_text("utf-8")
+
+
+def test_dashboards_write_where_out_says_and_say_never_synced(tmp_path, monkeypatch):
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    monkeypatch.setenv("CDR_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["dashboards", "--out", str(tmp_path / "elsewhere")])
+    assert result.exit_code == 0, result.output
+    assert "Data synced: never" in (tmp_path / "elsewhere" / "overview.html").read_text("utf-8")
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_missing_warehouse_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as raised:
+        main()
+    assert raised.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first\n"
+
+
+def test_a_missing_report_table_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    import duckdb
+
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("drop table rpt_reconciliation_daily")
+    con.close()
+    monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as raised:
+        main()
+    assert raised.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "table rpt_reconciliation_daily" in err and err.endswith("run `cdr build`\n")
