@@ -28,7 +28,9 @@ test: install chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Benchmarks (not tests): the bench group adds the peers we compare against (dlt).
 bench: install
+	$(UV) sync --locked --python python3 --group bench
 	.venv/bin/python -m bench
 
 clean:
