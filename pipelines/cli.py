@@ -87,6 +87,69 @@ def dates_command(
     }))
 
 
+@app.command("build")
+def build_command(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="The data dir holding lake/ (default: CDR_DATA_DIR, else ./data)."
+    ),
+) -> None:
+    """Rebuild <data dir>/warehouse.duckdb from the lake: every SQL model, then every data test."""
+    from pipelines.models import build
+    from pipelines.settings import load_settings
+
+    settings = load_settings(data_dir=data_dir)
+    report = build(settings.data_dir, report_timezone=settings.report_timezone)
+    typer.echo(report.summary())
+
+
+report_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+app.add_typer(report_app, name="report", help="Export report tables for finance (the monthly statement).")
+
+
+@report_app.command("finance")
+def report_finance_command(
+    month: str = typer.Option(..., "--month", help="The report month, YYYY-MM."),
+    out: Path = typer.Option(Path("."), "--out", help="Folder to write finance_YYYY-MM.csv/.xlsx into."),
+    xlsx: bool = typer.Option(True, "--xlsx/--no-xlsx", help="Also write the statement as XLSX."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
+    ),
+) -> None:
+    """Write the month's finance statement: finance_YYYY-MM.csv (exact costs) and .xlsx."""
+    from pipelines.models import warehouse_path
+    from pipelines.reports import decimal_text, export_finance, parse_month
+    from pipelines.settings import load_settings
+
+    parse_month(month)
+    settings = load_settings(data_dir=data_dir)
+    export = export_finance(warehouse_path(settings.data_dir), month, out, xlsx=xlsx)
+    totals = "; ".join(f"{currency} {decimal_text(cost)}" for currency, cost in sorted(export.totals().items()))
+    typer.echo(
+        f"wrote {', '.join(str(path) for path in export.files)}: {len(export.rows)} rows, "
+        + (f"total cost {totals}" if totals else f"no usage in {month}")
+    )
+
+
+@app.command("sql")
+def sql_command(
+    query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
+    fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the result to this file instead of stdout."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
+    ),
+) -> None:
+    """Run one read-only SQL query on the warehouse (views calls and messages, fct_/dim_/rpt_ tables)."""
+    from pipelines.models import warehouse_path
+    from pipelines.settings import load_settings
+    from pipelines.sql import run_sql
+
+    settings = load_settings(data_dir=data_dir)
+    rows = run_sql(warehouse_path(settings.data_dir), query, fmt=fmt, out=out)
+    if out is not None:
+        typer.echo(f"wrote {rows} rows to {out}", err=True)
+
+
 @app.command("dashboards")
 def dashboards_command(
     out: Path | None = typer.Option(None, "--out", help="Where to write the site (default: <data dir>/site/)."),
@@ -115,6 +178,28 @@ def dashboards_command(
     )
     pages = [path for path in written if path.suffix == ".html"]
     typer.echo(f"wrote {len(pages)} pages to {site}: open {written[0]}")
+
+
+@app.command("sync")
+def sync_command(
+    date_range: str | None = typer.Option(
+        None, "--range", help="A date literal to sync, e.g. yesterday, last_7_days, this_month."
+    ),
+    start: str | None = typer.Option(None, "--start", help="Explicit range start (ISO date-time, or a date: local midnight)."),
+    end: str | None = typer.Option(None, "--end", help="Explicit range end, exclusive."),
+    types: str = typer.Option("cdrs,mdrs", "--types", help="Record types: cdrs, mdrs or cdrs,mdrs."),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone for literals and dates (default: CDR_TIMEZONE, else UTC)."),
+    week_start: str | None = typer.Option(None, "--week-start", help="monday or sunday (default: CDR_WEEK_START, else monday)."),
+    now: str | None = typer.Option(None, "--now", help="Resolve literals as of this instant (replay a past night)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+) -> None:
+    """Sync CDRs/MDRs from the Opentact API into the Parquet lake (no range: incremental)."""
+    from pipelines.console import run_sync
+
+    run_sync(
+        date_range=date_range, start=start, end=end, types=types, tz=tz, week_start=week_start, now=now,
+        data_dir=data_dir,
+    )
 
 
 def fail(message: str, exit_code: int = 1) -> None:

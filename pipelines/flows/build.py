@@ -1,0 +1,67 @@
+"""The build flow: lake -> DuckDB warehouse (models in dependency order, data tests), then dashboards."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from pipelines.settings import load_settings
+
+
+@task(name="build-warehouse", cache_policy=NO_CACHE, persist_result=False)
+def build_warehouse(data_dir: Path, report_timezone: str) -> Any:
+    """Run every model and data test into <data dir>/warehouse.duckdb."""
+    from pipelines.models import build
+
+    return build(data_dir, report_timezone=report_timezone)
+
+
+@task(name="render-dashboards", cache_policy=NO_CACHE, persist_result=False)
+def render_dashboards(data_dir: Path, out_dir: Path, now: datetime) -> list[Path]:
+    """Render the offline HTML dashboards from the warehouse's rpt_ tables."""
+    from dashboards.render import render_site
+    from pipelines.models import warehouse_path
+    from pipelines.status import synced_at
+
+    return render_site(warehouse_path(data_dir), out_dir, synced_at=synced_at(data_dir), now=now)
+
+
+@flow(name="cdr-build")
+def build_flow(
+    data_dir: str | None = None, report_timezone: str | None = None, dashboards: bool = True
+) -> dict[str, Any]:
+    """Rebuild the warehouse from the lake (and, by default, the dashboards from the warehouse)."""
+    logger = get_run_logger()
+    settings = load_settings(data_dir=data_dir, report_timezone=report_timezone)
+    report = build_warehouse(settings.data_dir, settings.report_timezone)
+    logger.info(report.summary())
+    lines = [
+        "# Warehouse build",
+        "",
+        f"- {report.summary()}",
+        "",
+        "| model | layer | rows | seconds |",
+        "|---|---|---:|---:|",
+    ]
+    lines += [
+        f"| {m.name} | {m.layer.name.lower()} | {'' if m.rows is None else f'{m.rows:,}'} | {m.seconds:.2f} |"
+        for m in report.models
+    ]
+    result: dict[str, Any] = {
+        "warehouse": str(report.warehouse),
+        "models": len(report.models),
+        "tests": len(report.tests),
+        "seconds": round(report.seconds, 3),
+    }
+    if dashboards:
+        site = settings.data_dir / "site"
+        written = render_dashboards(settings.data_dir, site, datetime.now(timezone.utc))
+        result["site"] = str(written[0])
+        lines += ["", f"Dashboards: {written[0]}"]
+    create_markdown_artifact("\n".join(lines), key="cdr-build-report", description="Warehouse build")
+    return result
