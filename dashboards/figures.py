@@ -37,6 +37,8 @@ MAX_PARTS = 10
 MAX_MONTHS = 24
 LABEL_LIMIT = 32
 HOVER_LIMIT = 120
+LEGEND_TOP_PX = 44
+LEGEND_MARGIN_PX = 96
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -337,7 +339,7 @@ def calls_heatmap(frame: pl.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", showgrid=False)
     fig.update_xaxes(showgrid=False, title_text="Hour of day", tickangle=0, dtick=2)
-    _finish(fig, title)
+    _finish(fig, title, legend=False)
     return fig
 
 
@@ -561,6 +563,8 @@ def _delivery(frame: pl.DataFrame, label: str, title: str) -> go.Figure:
                 for name, rate, done, sent in zip(ranking.names, rates, delivered, messages, strict=True)
             ],
             marker_color=_rank_colors(ranking, theme.GOOD),
+            text=[format_rate(rate) for rate in rates], textposition="inside", insidetextanchor="end",
+            textfont={"color": "#ffffff"},
             hovertemplate="%{customdata[0]}: %{customdata[1]} delivered<br>"
             "%{customdata[2]} of %{customdata[3]} messages<extra></extra>",
         )
@@ -676,6 +680,14 @@ def _finish(
         template=theme.TEMPLATE, title_text=title, height=height, showlegend=legend,
         hovermode="closest",
     )
+    if legend:
+        # A line of its own under the title, level with the plot's left edge: a long title
+        # and a long legend never overlap, whatever the figure's width.
+        fig.update_layout(
+            legend={"yref": "container", "y": 1 - LEGEND_TOP_PX / height, "yanchor": "top",
+                    "xref": "paper", "x": 0, "xanchor": "left", "traceorder": "normal"},
+            margin={"t": LEGEND_MARGIN_PX},
+        )
     if barmode:
         fig.update_layout(barmode=barmode)
     if x_title:

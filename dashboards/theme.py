@@ -31,8 +31,8 @@ FIGURE_HEIGHT = 380
 TEMPLATE = go.layout.Template(
     layout=go.Layout(
         font={"family": FONT, "size": 13, "color": TEXT},
-        # Title top-left and legend top-right of the whole figure, so neither moves with the
-        # width of the axis labels nor collides with the panel titles of a multi-panel figure.
+        # The title sits top-left of the whole figure, so it does not move with the width of
+        # the axis labels; figures with a legend put it on its own line below (`figures._finish`).
         title={
             "font": {"size": 16, "color": TEXT}, "x": 0, "xanchor": "left", "xref": "container",
             "y": 1, "yanchor": "top", "yref": "container", "pad": {"t": 16, "l": 16},
@@ -42,10 +42,7 @@ TEMPLATE = go.layout.Template(
         plot_bgcolor="#ffffff",
         margin={"l": 64, "r": 24, "t": 72, "b": 48},
         hoverlabel={"font": {"family": FONT, "size": 12}, "align": "left"},
-        legend={
-            "orientation": "h", "xref": "container", "x": 0.99, "xanchor": "right",
-            "yref": "container", "y": 0.995, "yanchor": "top",
-        },
+        legend={"orientation": "h", "font": {"size": 12}},
         xaxis={"gridcolor": GRID, "linecolor": AXIS, "zeroline": False, "automargin": True},
         yaxis={"gridcolor": GRID, "linecolor": AXIS, "zeroline": False, "automargin": True},
         bargap=0.25,
