@@ -202,6 +202,39 @@ def sync_command(
     )
 
 
+@app.command("demo")
+def demo_command(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where the demo writes (default: <CDR_DATA_DIR or ./data>/demo)."
+    ),
+) -> None:
+    """Run the whole pipeline on the embedded sandbox: sync, build, dashboards, finance export."""
+    from pipelines.demo import run_demo
+    from pipelines.settings import load_settings
+
+    target = data_dir or load_settings().data_dir / "demo"
+    result = run_demo(target)
+    typer.echo("")
+    for line in result.summary:
+        typer.echo(f"  {line}")
+    typer.echo("")
+    typer.echo(f"dashboards:     {result.site}")
+    typer.echo(f"warehouse:      {result.warehouse}   (try: cdr sql --data-dir {result.data_dir} \"select * from calls limit 5\")")
+    typer.echo(f"finance export: {', '.join(str(p) for p in result.finance)}")
+    typer.echo(f"done in {result.seconds:.0f} s")
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Run prefect.yaml's schedules (nightly-sync, monthly-finance) in this process until stopped."""
+    from pipelines.console import quiet_prefect
+
+    quiet_prefect()
+    from pipelines.flows.serve import main as serve_main
+
+    serve_main()
+
+
 def fail(message: str, exit_code: int = 1) -> None:
     """Print one line to stderr and exit with the code."""
     typer.echo(f"error: {message}", err=True)

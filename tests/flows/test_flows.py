@@ -78,6 +78,14 @@ def test_sync_build_and_dashboards_flows_land_exactly_the_export(prefect_harness
     assert Path(built["warehouse"]).exists() and built["models"] > 0 and built["tests"] > 0
     assert Path(built["site"]).name == "index.html" and Path(built["site"]).exists()
 
+    from pipelines.flows.finance import monthly_finance
+
+    exported = monthly_finance(month="2026-10", data_dir=str(data_dir), build=False)
+    csv_lines = Path(exported["files"][0]).read_text().splitlines()
+    assert csv_lines[0] == "month,product,direction,currency,records,billed_duration_secs,parts,cost"
+    voice = sum(Decimal(line.split(",")[-1]) for line in csv_lines[1:] if ",voice," in line)
+    assert voice == sum(_records(truth / "cdrs.jsonl").values())
+
 
 def test_nightly_flow_continues_from_the_high_water_mark(prefect_harness, api_env, tmp_path):
     from pipelines.flows.nightly import nightly_sync
