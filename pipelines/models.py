@@ -372,11 +372,15 @@ def build(
                 con.execute(f"create view {SOURCE_PREFIX}{dataset} as {select}")
                 sources[SOURCE_PREFIX + dataset] = files
             runs = [_build_model(con, model, queries_dir) for model in models]
-            try:
-                test_runs = [_run_test(con, test, queries_dir) for test in tests]
-            except _TestFailure as failure:
+            outcomes = [_run_test(con, test, queries_dir) for test in tests]
+            failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
+            if failures:
                 keep_failed = True
-                raise CdrError(f"{failure}\n(the failed build is kept at {data_dir / FAILED_WAREHOUSE_FILE})") from None
+                raise CdrError(
+                    f"{len(failures)} data test(s) failed; the failed build is kept at "
+                    f"{data_dir / FAILED_WAREHOUSE_FILE}:\n" + "\n".join(failures)
+                )
+            test_runs = [outcome for outcome in outcomes if isinstance(outcome, TestRun)]
             con.execute("checkpoint")
         finally:
             con.close()
@@ -397,10 +401,6 @@ def build(
     )
 
 
-class _TestFailure(Exception):
-    """A data test found offending rows (turned into a CdrError by `build`)."""
-
-
 def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path) -> ModelRun:
     started = time.perf_counter()
     # The model's text follows on the same line, so DuckDB's LINE numbers are the file's.
@@ -415,7 +415,8 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path
     return ModelRun(model.name, model.layer, model.materialized, rows, time.perf_counter() - started)
 
 
-def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path) -> TestRun:
+def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path) -> TestRun | str:
+    """A data test -> its TestRun when it passes, else a description of its offending rows."""
     started = time.perf_counter()
     # `(` before the first line's comment keeps DuckDB's LINE numbers the file's.
     wrapped = f"select * from ({test.sql}\n) as offending"
@@ -429,9 +430,7 @@ def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path)
         raise CdrError(f"data test {test.name} failed to run ({_where(exc, test.path, queries_dir)}): {_first_line(exc)}") from None
     if sample:
         lines = [", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row)) for row in sample]
-        raise _TestFailure(
-            f"data test {test.name} failed: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)
-        )
+        return f"{test.name}: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)
     return TestRun(test.name, time.perf_counter() - started)
 
 

@@ -26,7 +26,19 @@ with records as (
 ),
 
 statement as (
-    select * from rpt_finance_monthly_statement
+    -- summed per key, so a row repeated in the statement shows as a double count
+    select
+        month,
+        product,
+        direction,
+        currency,
+        count(*) as statement_rows,
+        sum(records) as records,
+        sum(billed_duration_secs) as billed_duration_secs,
+        sum(parts) as parts,
+        sum(cost) as cost,
+    from rpt_finance_monthly_statement
+    group by all
 )
 
 select
@@ -34,6 +46,7 @@ select
     coalesce(statement.product, records.product) as product,
     coalesce(statement.direction, records.direction) as direction,
     coalesce(statement.currency, records.currency) as currency,
+    statement.statement_rows,
     statement.records as statement_records,
     records.records as records,
     statement.cost as statement_cost,
@@ -44,7 +57,8 @@ full outer join records
     and statement.product = records.product
     and statement.direction = records.direction
     and statement.currency = records.currency
-where statement.records is distinct from records.records
+where statement.statement_rows is distinct from 1
+    or statement.records is distinct from records.records
     or statement.billed_duration_secs is distinct from records.billed_duration_secs
     or statement.parts is distinct from records.parts
     or statement.cost is distinct from records.cost

@@ -16,6 +16,7 @@ candidates as (
     select calls.id
     from calls
     semi join repeated_hashes on hash(calls.id) = repeated_hashes.id_hash
+    where calls.id is not null
 )
 
 select

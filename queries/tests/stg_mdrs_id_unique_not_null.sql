@@ -16,6 +16,7 @@ candidates as (
     select messages.id
     from messages
     semi join repeated_hashes on hash(messages.id) = repeated_hashes.id_hash
+    where messages.id is not null
 )
 
 select

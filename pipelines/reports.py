@@ -1,0 +1,158 @@
+"""Reports stage: exports of `rpt_` tables for people outside the dashboards (the finance statement).
+
+`cdr report finance --month YYYY-MM` writes `finance_YYYY-MM.csv` with exactly the columns
+of `FINANCE_COLUMNS`, cost as an exact decimal string (never a float), and the same
+statement as `finance_YYYY-MM.xlsx` for spreadsheet users. Months are report months: local
+to the reporting time zone the warehouse was built with, as on every dashboard.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from pipelines.errors import CdrError, UsageError
+
+FINANCE_TABLE = "rpt_finance_monthly_statement"
+FINANCE_COLUMNS: tuple[str, ...] = (
+    "month",
+    "product",
+    "direction",
+    "currency",
+    "records",
+    "billed_duration_secs",
+    "parts",
+    "cost",
+)
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True, slots=True)
+class FinanceExport:
+    """What `export_finance` wrote: the month, its statement rows and the files."""
+
+    month: str
+    rows: tuple[tuple[object, ...], ...]
+    files: tuple[Path, ...]
+
+    def totals(self) -> dict[str, Decimal]:
+        """Currency -> the month's total cost (exact)."""
+        totals: dict[str, Decimal] = {}
+        for row in self.rows:
+            currency, cost = str(row[3]), Decimal(row[7])
+            totals[currency] = totals.get(currency, Decimal(0)) + cost
+        return totals
+
+
+def parse_month(text: str) -> str:
+    """`YYYY-MM` text -> the same text; UsageError for anything else."""
+    if not _MONTH.match(text):
+        raise UsageError(f"--month must be a month as YYYY-MM, e.g. 2026-01 (got {text!r})")
+    return text
+
+
+def open_warehouse(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse file -> a read-only connection; CdrError saying to run `cdr build` when it is missing."""
+    path = Path(warehouse)
+    if not path.is_file():
+        raise CdrError(f"no warehouse at {path}: run `cdr build` first")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise CdrError(f"cannot open the warehouse {path} read-only: {_one_line(exc)}") from None
+
+
+def finance_statement(warehouse: Path, month: str) -> tuple[tuple[object, ...], ...]:
+    """A warehouse and a report month -> its statement rows, in FINANCE_COLUMNS order."""
+    month = parse_month(month)
+    con = open_warehouse(warehouse)
+    try:
+        columns = ", ".join(FINANCE_COLUMNS)
+        rows = con.execute(
+            f"select {columns} from {FINANCE_TABLE} where month = ? order by product, direction, currency",
+            [month],
+        ).fetchall()
+    except duckdb.CatalogException:
+        raise CdrError(f"the warehouse {warehouse} has no {FINANCE_TABLE}: run `cdr build`") from None
+    finally:
+        con.close()
+    return tuple(tuple(row) for row in rows)
+
+
+def export_finance(warehouse: Path, month: str, out_dir: Path, *, xlsx: bool = True) -> FinanceExport:
+    """A warehouse, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there."""
+    rows = finance_statement(warehouse, month)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [_write_atomically(out_dir / f"finance_{month}.csv", finance_csv(rows).encode("utf-8"))]
+    if xlsx:
+        files.append(_write_atomically(out_dir / f"finance_{month}.xlsx", finance_xlsx(rows, month)))
+    return FinanceExport(month, rows, tuple(files))
+
+
+def finance_csv(rows: Sequence[Sequence[object]]) -> str:
+    """Statement rows -> CSV text: the header FINANCE_COLUMNS, cost as an exact decimal string."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FINANCE_COLUMNS)
+    for row in rows:
+        writer.writerow([*row[:7], decimal_text(row[7])])
+    return buffer.getvalue()
+
+
+def finance_xlsx(rows: Sequence[Sequence[object]], month: str) -> bytes:
+    """Statement rows -> an XLSX workbook (one sheet, the same columns) as bytes."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False})
+    sheet = book.add_worksheet(f"Statement {month}")
+    header = book.add_format({"bold": True, "bottom": 1})
+    integer = book.add_format({"num_format": "#,##0"})
+    # Spreadsheets hold IEEE doubles: exact for these costs to the cent and far below; the CSV
+    # remains the exact record.
+    money = book.add_format({"num_format": "#,##0.000000"})
+    for col, name in enumerate(FINANCE_COLUMNS):
+        sheet.write_string(0, col, name, header)
+    for r, row in enumerate(rows, start=1):
+        for col in range(4):
+            # Text cells as text: a name like "=1+1" must never become a formula.
+            sheet.write_string(r, col, str(row[col]))
+        for col in range(4, 7):
+            sheet.write_number(r, col, int(row[col]), integer)
+        sheet.write_number(r, 7, float(Decimal(row[7])), money)
+    sheet.set_column(0, 3, 12)
+    sheet.set_column(4, 7, 20)
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(FINANCE_COLUMNS) - 1)
+    book.close()
+    return buffer.getvalue()
+
+
+def decimal_text(value: object) -> str:
+    """An exact decimal -> its plain text (`0.000000000`, never `0E-9` or a float)."""
+    return format(Decimal(value), "f")
+
+
+def _write_atomically(target: Path, data: bytes) -> Path:
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines) or type(exc).__name__

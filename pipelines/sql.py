@@ -1,0 +1,210 @@
+"""Ad-hoc SQL stage: one read-only query against the warehouse, as a table, CSV or JSON.
+
+The warehouse is opened read-only, and only reading statements (SELECT and its forms:
+WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE; and EXPLAIN) are run: anything else
+(INSERT, CREATE, COPY, ATTACH, SET, INSTALL ...) is refused before it reaches DuckDB.
+Extension auto-install is off, so a query never reaches the network. Errors come back as
+DuckDB's own message on one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+import duckdb
+import orjson
+
+from pipelines.errors import CdrError, UsageError
+
+FORMATS = ("table", "csv", "json")
+# A terminal table stops here; csv and json have no limit.
+TABLE_MAX_ROWS = 1000
+BATCH_ROWS = 10_000
+_READING = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Column names and DuckDB types of a running query, and its rows in batches."""
+
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    batches: Iterator[list[tuple[object, ...]]]
+
+
+def check_query(query: str) -> str:
+    """SQL text -> its one reading statement; UsageError for several statements or a write, CdrError if unparsable."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise CdrError(one_line(exc)) from None
+    if not statements:
+        raise UsageError("no SQL statement given: pass one query, e.g. \"select count(*) from calls\"")
+    if len(statements) > 1:
+        raise UsageError(f"one statement at a time: got {len(statements)}")
+    kind = statements[0].type
+    if kind not in _READING:
+        raise UsageError(
+            f"`cdr sql` is read-only: {kind.name} statements are refused; "
+            "query with SELECT (the warehouse is rebuilt by `cdr build`)"
+        )
+    return query
+
+
+def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A warehouse file -> a read-only connection that never installs or fetches anything."""
+    path = Path(warehouse)
+    if not path.is_file():
+        raise CdrError(f"no warehouse at {path}: run `cdr build` first")
+    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=config)
+    except duckdb.Error as exc:
+        raise CdrError(f"cannot open the warehouse {path} read-only: {one_line(exc)}") from None
+    # Timestamps print in UTC, as the API writes them, whatever this machine's zone.
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def run_query(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult:
+    """A connection and one reading query -> its columns and a stream of row batches; CdrError on a bad query."""
+    check_query(query)
+    try:
+        cursor = con.execute(query)
+        description = cursor.description or []
+        first = cursor.fetchmany(BATCH_ROWS)
+    except duckdb.Error as exc:
+        raise CdrError(one_line(exc)) from None
+
+    def batches() -> Iterator[list[tuple[object, ...]]]:
+        batch = first
+        while batch:
+            yield batch
+            try:
+                batch = cursor.fetchmany(BATCH_ROWS)
+            except duckdb.Error as exc:
+                raise CdrError(one_line(exc)) from None
+
+    return QueryResult(
+        columns=tuple(d[0] for d in description),
+        types=tuple(str(d[1]) for d in description),
+        batches=batches(),
+    )
+
+
+def write_csv(result: QueryResult, out: TextIO) -> int:
+    """A query result -> CSV on `out` (header first; decimals exact, NULL empty) -> rows written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(result.columns)
+    count = 0
+    for batch in result.batches:
+        writer.writerows([[_text(value, null="") for value in row] for row in batch])
+        count += len(batch)
+    return count
+
+
+def write_json(result: QueryResult, out: TextIO) -> int:
+    """A query result -> a JSON array of objects on `out` (decimals as exact strings) -> rows written."""
+    count = 0
+    out.write("[")
+    for batch in result.batches:
+        for row in batch:
+            item = orjson.dumps(dict(zip(result.columns, row)), default=_json_default, option=orjson.OPT_UTC_Z).decode()
+            out.write(("\n" if count == 0 else ",\n") + item)
+            count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def write_table(result: QueryResult, out: TextIO, *, max_rows: int = TABLE_MAX_ROWS) -> int:
+    """A query result -> a readable table on `out` (at most `max_rows`, then a note) -> rows shown."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    numeric = ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC")
+    for name, kind in zip(result.columns, result.types):
+        right = any(word in kind.upper() for word in numeric) and "[]" not in kind
+        table.add_column(name, justify="right" if right else "left", no_wrap=True, overflow="fold")
+    shown, more = 0, 0
+    for batch in result.batches:
+        for row in batch:
+            if shown < max_rows:
+                # Rich markup in data must print as typed, never style the terminal.
+                table.add_row(*[_text(value, null="NULL") for value in row], style=None)
+                shown += 1
+            else:
+                more += 1
+    terminal = hasattr(out, "isatty") and out.isatty()
+    console = Console(file=out, width=None if terminal else 100_000, markup=False, highlight=False, emoji=False)
+    console.print(table)
+    footer = f"({shown} row{'s' if shown != 1 else ''}"
+    footer += f"; {more} more not shown: use --format csv or json, with --out FILE)" if more else ")"
+    console.print(footer)
+    return shown
+
+
+def run_sql(
+    warehouse: Path,
+    query: str,
+    *,
+    fmt: str = "table",
+    out: Path | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    """Warehouse, query, format and optional output file -> the result written there (or to stdout) -> rows."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    check_query(query)
+    con = connect_read_only(warehouse)
+    try:
+        result = run_query(con, query)
+        writer = {"table": write_table, "csv": write_csv, "json": write_json}[fmt]
+        if out is None:
+            return writer(result, stdout or sys.stdout)
+        temp = out.with_name(f".{out.name}.partial")
+        try:
+            with open(temp, "w", encoding="utf-8", newline="") as handle:
+                count = writer(result, handle)
+            os.replace(temp, out)
+        finally:
+            temp.unlink(missing_ok=True)
+        return count
+    finally:
+        con.close()
+
+
+def one_line(exc: BaseException) -> str:
+    """A DuckDB error -> its message on one line (the caret line under the query dropped)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and set(line) != {"^"}]
+    return " ".join(kept) or type(exc).__name__
+
+
+def _text(value: object, *, null: str) -> str:
+    if value is None:
+        return null
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, dict)):
+        return orjson.dumps(value, default=_json_default).decode()
+    return str(value)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)

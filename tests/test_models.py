@@ -1,0 +1,451 @@
+"""The models runner (discovery, order, layer rules, errors, atomic builds), the data tests, the
+dedupe, the friendly views and the peak-concurrency model."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from pipelines.errors import CdrError, UsageError
+from pipelines.models import (
+    QUERIES_DIR,
+    Layer,
+    build,
+    build_order,
+    discover_models,
+    discover_tests,
+    references,
+    warehouse_path,
+)
+from pipelines.opentact import api
+from tests.fixtures.lake import call, message, small_world, write_lake
+
+
+def write_queries(root: Path, files: dict[str, str]) -> Path:
+    """{'marts/fct_x.sql': sql} -> a queries folder holding those files."""
+    for relative, sql in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sql)
+    return root
+
+
+def names(models) -> list[str]:
+    return [model.name for model in models]
+
+
+# -- references and order --------------------------------------------------------------------
+
+
+def test_references_are_names_read_after_from_or_join_outside_strings_comments_and_ctes():
+    sql = """-- reads stg_b? no: a comment
+    with stg_c as (select * from stg_a), x as not materialized (select 1 as calls)
+    select 'from stg_d' as s, calls, "stg_e".id
+    from stg_c
+    left join "stg_e" on true
+    /* from stg_f */
+    """
+    assert references(sql, ["stg_a", "stg_b", "stg_c", "stg_d", "stg_e", "stg_f", "calls"]) == {"stg_a", "stg_e"}
+
+
+def test_build_order_puts_each_model_after_what_it_reads(tmp_path):
+    queries = write_queries(tmp_path, {
+        "reports/rpt_z.sql": "-- rpt_z: one row\nselect * from fct_y join dim_w on true",
+        "marts/fct_y.sql": "-- fct_y: one row\nselect * from int_x",
+        "marts/dim_w.sql": "-- dim_w: one row\nselect * from stg_v",
+        "intermediate/int_x.sql": "-- int_x: one row\nselect * from stg_v",
+        "staging/stg_v.sql": "-- stg_v: one row\nselect * from lake_cdrs",
+    })
+    ordered = names(build_order(discover_models(queries)))
+    assert ordered.index("stg_v") < ordered.index("int_x") < ordered.index("fct_y") < ordered.index("rpt_z")
+    assert ordered.index("dim_w") < ordered.index("rpt_z")
+
+
+def test_a_cycle_is_an_error_naming_the_cycle(tmp_path):
+    queries = write_queries(tmp_path, {
+        "marts/fct_a.sql": "-- fct_a\nselect * from fct_b",
+        "marts/fct_b.sql": "-- fct_b\nselect * from dim_c",
+        "marts/dim_c.sql": "-- dim_c\nselect * from fct_a",
+    })
+    with pytest.raises(CdrError, match=r"cycle: (fct_a|fct_b|dim_c)( -> (fct_a|fct_b|dim_c)){3}"):
+        build_order(discover_models(queries))
+
+
+def test_a_backward_read_is_an_error_naming_both_models(tmp_path):
+    queries = write_queries(tmp_path, {
+        "intermediate/int_a.sql": "-- int_a\nselect * from rpt_b",
+        "reports/rpt_b.sql": "-- rpt_b\nselect 1 as x",
+    })
+    with pytest.raises(CdrError, match=r"int_a \(intermediate\) reads rpt_b \(reports\), a later layer"):
+        build_order(discover_models(queries))
+
+
+def test_nothing_may_read_the_adhoc_views(tmp_path):
+    queries = write_queries(tmp_path, {
+        "adhoc/calls.sql": "-- calls\nselect 1 as x",
+        "reports/rpt_b.sql": "-- rpt_b\nselect * from calls",
+    })
+    with pytest.raises(CdrError, match=r"rpt_b \(reports\) reads calls \(adhoc\)"):
+        build_order(discover_models(queries))
+
+
+@pytest.mark.parametrize(
+    ("relative", "sql", "message"),
+    [
+        ("marts/rpt_a.sql", "-- rpt_a\nselect 1", "misnamed: models in marts/ are named fct_<name> or dim_<name>"),
+        ("staging/stg_A.sql", "-- stg_A\nselect 1", "misnamed"),
+        ("marts/fct_a.sql", "select 1", "must start with a comment line stating its grain and key"),
+        ("marts/fct_a.sql", "-- fct_a\nselect 1; select 2", "exactly one SELECT statement"),
+        ("marts/fct_a.sql", "-- fct_a\ncreate table x (a int)", "exactly one SELECT statement"),
+        ("marts/fct_a.sql", "-- fct_a\n-- materialized: sometimes\nselect 1", "materialized must be one of view, table"),
+        ("marts/fct_a.sql", "-- fct_a\nselect 1 +\n", "fct_a.sql:2 does not parse: Parser Error"),
+        ("widgets/fct_a.sql", "-- fct_a\nselect 1", "unknown folder(s)"),
+    ],
+)
+def test_malformed_model_files_are_refused_with_the_file_named(tmp_path, relative, sql, message):
+    write_queries(tmp_path, {relative: sql})
+    with pytest.raises(CdrError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        discover_models(tmp_path)
+
+
+def test_the_project_models_follow_the_layer_rules():
+    models = discover_models(QUERIES_DIR)
+    ordered = build_order(models)
+    assert len(ordered) == len(models) >= 30
+    by_name = {model.name: model for model in models}
+    assert {m.name for m in models if m.layer is Layer.ADHOC} == {"calls", "messages"}
+    for model in models:
+        # only staging reads the lake
+        assert all(not ref.startswith("lake_") for ref in model.refs) or model.layer is Layer.STAGING
+        assert all(by_name[ref].layer <= model.layer for ref in model.refs if ref in by_name)
+        expected = "table" if model.layer in (Layer.MARTS, Layer.REPORTS) else "view"
+        if model.name not in ("stg_cdr_repeats", "stg_mdr_repeats"):
+            assert model.materialized == expected, model.name
+    tests = discover_tests(QUERIES_DIR, by_name)
+    assert all(test.refs for test in tests) and len(tests) >= 10
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def test_a_sql_error_names_the_model_its_file_and_line(tmp_path):
+    queries = write_queries(tmp_path / "queries", {
+        "staging/stg_a.sql": "-- stg_a: one row\nselect\n    id,\n    no_such_column,\nfrom lake_cdrs\n",
+    })
+    (tmp_path / "data").mkdir()
+    with pytest.raises(CdrError) as caught:
+        build(tmp_path / "data", queries_dir=queries)
+    message = str(caught.value)
+    assert message.startswith("model stg_a failed (queries/staging/stg_a.sql:4): Binder Error:")
+    assert "no_such_column" in message and "\n" not in message
+
+
+def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    queries = write_queries(tmp_path / "queries", {"reports/rpt_a.sql": "-- rpt_a: one row\nselect 1 as version"})
+    build(data_dir, queries_dir=queries)
+    write_queries(queries, {
+        "reports/rpt_a.sql": "-- rpt_a: one row\nselect 2 as version",
+        "reports/rpt_b.sql": "-- rpt_b: one row\nselect * from rpt_a, no_such_table",
+    })
+    with pytest.raises(CdrError, match="model rpt_b failed"):
+        build(data_dir, queries_dir=queries)
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
+        assert con.execute("select version from rpt_a").fetchall() == [(1,)]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["warehouse.duckdb"]
+
+
+def test_an_empty_lake_builds_every_model_empty_and_typed(tmp_path):
+    report = build(tmp_path)
+    assert report.sources == {"lake_cdrs": 0, "lake_mdrs": 0, "lake_usage_cdrs": 0, "lake_usage_mdrs": 0}
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        for run in report.models:
+            if run.name != "rpt_build_info":
+                assert con.execute(f"select count(*) from {run.name}").fetchall() == [(0,)], run.name
+        calls = con.execute("describe calls").fetchall()
+        statement = dict(con.execute("describe rpt_finance_monthly_statement").fetchall()[i][:2] for i in range(8))
+        assert con.execute("select calls, messages from rpt_build_info").fetchall() == [(0, 0)]
+    assert [(c[0], c[1]) for c in calls][:3] == [("id", "VARCHAR"), ("record_type", "VARCHAR"), ("call_session_id", "VARCHAR")]
+    assert statement["cost"] == "DECIMAL(38,9)" and statement["records"] == "BIGINT"
+
+
+def test_a_lake_with_only_one_record_type_builds(tmp_path):
+    calls, _, _ = small_world()
+    report = build(write_lake(tmp_path, calls=calls))
+    assert report.sources["lake_mdrs"] == 0 and report.sources["lake_cdrs"] == 3
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        assert con.execute("select count(*) from messages").fetchall() == [(0,)]
+        assert con.execute("select sum(records) from rpt_finance_monthly_statement").fetchall() == [(6,)]
+
+
+def test_build_report_lists_every_model_and_test(tmp_path):
+    report = build(write_lake(tmp_path, *small_world()))
+    assert len(report.models) == len(discover_models(QUERIES_DIR))
+    assert len(report.tests) == len(discover_tests(QUERIES_DIR, []))
+    assert {m.name: m.rows for m in report.models}["rpt_finance_monthly_statement"] == 7
+    assert report.summary().startswith(f"built {len(report.models)} models and passed {len(report.tests)} data tests")
+
+
+def test_a_missing_data_dir_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        build(tmp_path / "nope")
+
+
+def test_an_unknown_report_time_zone_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="unknown report time zone 'Mars/Olympus'"):
+        build(tmp_path, report_timezone="Mars/Olympus")
+
+
+# -- dedupe ------------------------------------------------------------------------------------
+
+
+def test_stg_keeps_the_latest_version_of_each_record(tmp_path):
+    base = dict(answered_at="2026-03-01T10:00:01Z", rate="0.0100")
+    calls = [
+        call("x", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", **base, updated_at="2026-03-01T10:01:00Z"),
+        call("x", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", answered_at="2026-03-01T10:00:01Z",
+             rate="0.0200", updated_at="2026-03-02T09:00:00Z"),
+        call("x", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", **base, updated_at="2026-03-01T12:00:00Z"),
+        # the same instant, another record: must survive the dedupe of x
+        call("y", "2026-03-01T09:59:00Z", "2026-03-01T10:01:00Z", **base),
+        # an exact copy landed twice: one row
+        call("z", "2026-03-01T11:00:00Z", "2026-03-01T11:01:00Z", answered_at="2026-03-01T11:00:01Z"),
+        call("z", "2026-03-01T11:00:00Z", "2026-03-01T11:01:00Z", answered_at="2026-03-01T11:00:01Z"),
+    ]
+    build(write_lake(tmp_path, calls=calls))
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        kept = con.execute("select id, rate, updated_at from calls order by id").fetchall()
+    assert kept == [
+        ("x", Decimal("0.02"), datetime(2026, 3, 2, 9, tzinfo=timezone.utc)),
+        ("y", Decimal("0.01"), datetime(2026, 3, 1, 10, 1, tzinfo=timezone.utc)),
+        ("z", Decimal("0.01"), datetime(2026, 3, 1, 11, 1, tzinfo=timezone.utc)),
+    ]
+
+
+# -- data tests catch planted bad rows ---------------------------------------------------------
+
+
+def _good_call(id: str = "good") -> dict:
+    return call(id, "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z")
+
+
+@pytest.mark.parametrize(
+    ("bad", "test_name", "shown"),
+    [
+        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z", cost="0.03"),
+         "stg_cdrs_cost_matches_rate", "id='bad'"),
+        # 0.0133 x 1 s / 60 = 0.000221666.. rounds half-up to 0.000222, not down
+        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z", answered_at="2026-03-01T10:00:01Z",
+              billing=(1, 1), rate="0.0133", cost="0.000221"), "stg_cdrs_cost_matches_rate", "id='bad'"),
+        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z",
+              billed_duration_secs=65), "stg_cdrs_billed_in_increments", "expected_billed_duration_secs=120"),
+        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:00:30Z", status="busy", billed_duration_secs=60),
+         "stg_cdrs_billed_in_increments", "id='bad'"),
+        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z",
+              direction="sideways"), "fct_calls_daily_accepted_values", "direction='sideways'"),
+        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z",
+              currency="usd"), "fct_calls_daily_accepted_values", "currency='usd'"),
+    ],
+)
+def test_a_planted_bad_call_fails_the_build_listing_it(tmp_path, bad, test_name, shown):
+    write_lake(tmp_path, calls=[_good_call(), bad])
+    if (tmp_path / "warehouse.duckdb").exists():
+        raise AssertionError("fresh data dir expected")
+    with pytest.raises(CdrError) as caught:
+        build(tmp_path)
+    message = str(caught.value)
+    assert message.startswith("1 data test(s) failed; the failed build is kept at ")
+    assert f"\n{test_name}: " in message
+    assert "1 offending row(s)" in message and shown in message and "good" not in message
+    # the failed build is kept aside for inspection; no warehouse appears
+    assert not warehouse_path(tmp_path).exists()
+    assert (tmp_path / "warehouse.failed.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("bad", "test_name", "shown"),
+    [
+        (message("bad", "2026-03-01T10:00:00Z", parts=2, cost="0.0040"), "stg_mdrs_cost_matches_parts", "id='bad'"),
+        (message("bad", "2026-03-01T10:00:00Z", parts=0, cost="0"), "stg_mdrs_cost_matches_parts", "parts=0"),
+        (message("bad", "2026-03-01T10:00:00Z", parts=0, cost="0"), "fct_message_delivery_daily_accepted_values",
+         "parts=0"),
+        (message("bad", "2026-03-01T10:00:00Z", status="lost"), "fct_messages_daily_accepted_values", "status='lost'"),
+        (message("bad", "2026-03-01T10:00:00Z", encoding="utf8"), "fct_message_delivery_daily_accepted_values",
+         "encoding='utf8'"),
+    ],
+)
+def test_a_planted_bad_message_fails_the_build_listing_it(tmp_path, bad, test_name, shown):
+    write_lake(tmp_path, messages=[message("good", "2026-03-01T09:00:00Z"), bad])
+    with pytest.raises(CdrError) as caught:
+        build(tmp_path)
+    failed = {block.split(": ", 1)[0]: block for block in str(caught.value).split("\n") if not block.startswith(" ")}
+    assert shown in failed[test_name] + str(caught.value).split(f"\n{test_name}: ", 1)[1].split("\n", 2)[1]
+
+
+def _run_test(name: str, tables: dict[str, str]) -> list[tuple]:
+    """One data test's SQL over hand-made tables (each a SELECT) -> its offending rows."""
+    (test,) = [t for t in discover_tests(QUERIES_DIR, tables) if t.name == name]
+    with duckdb.connect() as con:
+        for table, select in tables.items():
+            con.execute(f"create table {table} as {select}")
+        return con.execute(test.sql).fetchall()
+
+
+def test_the_unique_id_tests_find_repeated_and_missing_ids():
+    rows = "select * from (values ('a'), ('b'), ('b'), (null), (null)) as t(id)"
+    assert sorted(_run_test("stg_cdrs_id_unique_not_null", {"stg_cdrs": rows}), key=str) == [("b", 2), (None, 2)]
+    assert _run_test("stg_mdrs_id_unique_not_null", {"stg_mdrs": "select 'a' as id"}) == []
+
+
+def test_the_usage_key_test_finds_a_repeated_row():
+    row = "select date '2026-03-01' as usage_date, 'calls' as product, 'GB' as country_code, 'outbound' as direction, 'USD' as currency"
+    assert _run_test("stg_usage_key_unique", {"stg_usage": f"{row} union all {row}"}) == [
+        (date(2026, 3, 1), "calls", "GB", "outbound", "USD", 2)
+    ]
+
+
+def test_the_statement_reconciliation_test_finds_a_double_count(tmp_path):
+    calls, messages, usage_rows = small_world()
+    build(write_lake(tmp_path, calls, messages, usage_rows))
+    with duckdb.connect(str(warehouse_path(tmp_path))) as con:
+        con.execute("insert into rpt_finance_monthly_statement select * from rpt_finance_monthly_statement limit 1")
+        (test,) = [t for t in discover_tests(QUERIES_DIR, []) if t.name == "rpt_finance_monthly_statement_reconciles"]
+        assert len(con.execute(test.sql).fetchall()) == 1
+
+
+# -- the friendly views ------------------------------------------------------------------------
+
+
+def test_calls_and_messages_have_the_lake_columns_and_work_from_any_directory(tmp_path):
+    data_dir = write_lake(tmp_path / "data", *small_world())
+    build(data_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "out = {}\n"
+        "for view in ('calls', 'messages'):\n"
+        "    out[view] = [[r[0], r[1]] for r in con.execute(f'describe {view}').fetchall()]\n"
+        "    out[view + '_ids'] = [r[0] for r in con.execute(f'select id from {view} order by id').fetchall()]\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, os.path.relpath(warehouse_path(data_dir), elsewhere)],
+        cwd=elsewhere, capture_output=True, text=True, check=True,
+    )
+    import json
+
+    out = json.loads(result.stdout)
+    assert [name for name, _ in out["calls"]] == list(api.CDR_SCHEMA)
+    assert [name for name, _ in out["messages"]] == list(api.MDR_SCHEMA)
+    assert dict(out["calls"])["cost"] == "DECIMAL(38,9)" and dict(out["calls"])["created_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert out["calls_ids"] == ["c1", "c2", "c3", "c4", "c5", "c6"]
+    assert out["messages_ids"] == ["m1", "m2", "m3", "m4"]
+
+
+# -- peak concurrency --------------------------------------------------------------------------
+
+
+def _brute_force_peaks(intervals: list[tuple[datetime, datetime]], zone: str) -> dict[date, tuple[int, datetime, int]]:
+    """Every event in instant order (ends first on ties) -> {local day: (peak, first local time, level at midnight)}."""
+    tz = ZoneInfo(zone)
+    events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s])
+    level, peaks = 0, {}
+    for moment, delta in events:
+        local = moment.astimezone(tz)
+        if local.date() not in peaks:
+            peaks[local.date()] = (level, datetime.combine(local.date(), datetime.min.time()), level)
+        level += delta
+        if level > peaks[local.date()][0]:
+            peaks[local.date()] = (level, local.replace(tzinfo=None), peaks[local.date()][2])
+    return peaks
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_peak_concurrency_equals_a_brute_force_sweep(tmp_path, zone):
+    rng = random.Random(7)
+    # Over the Berlin DST change (2026-03-29), dense enough that bursts beat their buckets' bounds,
+    # with calls across midnight, calls ending exactly when others start, and zero-length calls.
+    start = datetime(2026, 3, 28, 22, tzinfo=timezone.utc)
+    calls, intervals = [], []
+    for i in range(600):
+        began = start + timedelta(milliseconds=rng.randrange(0, 4 * 3600 * 1000))
+        length = timedelta(milliseconds=rng.choice([0, 1000, rng.randrange(1, 1_800_000)]))
+        if i % 50 == 1:
+            # starts at the very instant the previous call ends
+            began = intervals[-1][1]
+        elif i % 30 == 2:
+            # starts together with the previous call
+            began = intervals[-1][0]
+        ended = began + length
+        intervals.append((began, ended))
+        stamp = lambda moment: moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+        calls.append(call(f"k{i:03d}", stamp(began), stamp(ended), status="cancelled"))
+    build(write_lake(tmp_path, calls=calls), report_timezone=zone)
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        got = con.execute(
+            "select report_date, peak_concurrent_calls, peak_at_local, calls_at_start "
+            "from rpt_peak_concurrent_calls_daily order by report_date"
+        ).fetchall()
+    expected = _brute_force_peaks(intervals, zone)
+    assert {row[0]: (row[1], row[2], row[3]) for row in got} == expected
+    assert max(peak for peak, _, _ in expected.values()) >= 8
+
+
+def test_peak_concurrency_on_a_day_holding_only_calls_carried_over_from_midnight(tmp_path):
+    calls = [
+        call("a", "2026-03-01T23:00:00Z", "2026-03-02T01:00:00Z", status="cancelled"),
+        call("b", "2026-03-01T23:30:00Z", "2026-03-02T00:30:00Z", status="cancelled"),
+    ]
+    build(write_lake(tmp_path, calls=calls))
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        got = con.execute("select * from rpt_peak_concurrent_calls_daily order by report_date").fetchall()
+    assert got == [
+        (date(2026, 3, 1), 2, datetime(2026, 3, 1, 23, 30), 0),
+        (date(2026, 3, 2), 2, datetime(2026, 3, 2, 0, 0), 2),
+    ]
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def _cdr(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def test_cli_build_prints_one_summary_line(tmp_path):
+    write_lake(tmp_path, *small_world())
+    result = _cdr("build", "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1 and result.stdout.startswith("built ")
+    assert warehouse_path(tmp_path).is_file()
+
+
+def test_cli_build_failures_are_one_line_without_traceback(tmp_path):
+    missing = _cdr("build", "--data-dir", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and len(missing.stderr.splitlines()) == 1
+    assert missing.stderr.startswith("error: data dir ")
+    write_lake(tmp_path, calls=[_good_call()])
+    bad_zone = subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", "build", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, check=False, env={**os.environ, "CDR_REPORT_TIMEZONE": "Nowhere/Land"},
+    )
+    assert bad_zone.returncode == 2 and "Traceback" not in bad_zone.stderr
+    assert bad_zone.stderr.splitlines() == [
+        "error: unknown report time zone 'Nowhere/Land': use an IANA name such as UTC, Europe/Berlin or "
+        "America/New_York (CDR_REPORT_TIMEZONE)"
+    ]

@@ -1,0 +1,441 @@
+"""Every rpt_ table's exact rows on the hand-made small world, the finance export, and finance
+totals against an independent Python computation over sandbox records."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+import zipfile
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from pipelines.errors import CdrError, UsageError
+from pipelines.lake import Lake
+from pipelines.models import build, warehouse_path
+from pipelines.reports import FINANCE_COLUMNS, export_finance, finance_csv, parse_month
+from tests.fixtures.lake import message, small_world, write_lake
+
+D = Decimal
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world's lake, built into a warehouse (report time zone UTC)."""
+    data_dir = write_lake(tmp_path_factory.mktemp("world"), *small_world())
+    build(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def con(world_dir: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(warehouse_path(world_dir)), read_only=True)
+    yield connection
+    connection.close()
+
+
+def rows(con: duckdb.DuckDBPyConnection, table: str, order: str) -> list[tuple]:
+    return con.execute(f"select * from {table} order by {order}").fetchall()
+
+
+def test_finance_monthly_statement(con):
+    assert rows(con, "rpt_finance_monthly_statement", "month, product, direction, currency") == [
+        ("2026-01", "sms", "outbound", "USD", 2, 0, 3, D("0.012")),
+        ("2026-01", "voice", "outbound", "USD", 2, 120, 0, D("0.02")),
+        ("2026-02", "mms", "outbound", "EUR", 1, 0, 1, D("0.02")),
+        ("2026-02", "sms", "inbound", "USD", 1, 0, 1, D("0.001")),
+        ("2026-02", "voice", "inbound", "EUR", 1, 90, 0, D("0.0045")),
+        ("2026-02", "voice", "outbound", "EUR", 2, 30, 0, D("0.025")),
+        ("2026-02", "voice", "outbound", "USD", 1, 1, 0, D("0.000222")),
+    ]
+
+
+def test_finance_daily_cost(con):
+    assert rows(con, "rpt_finance_daily_cost", "report_date, product, currency") == [
+        (date(2026, 1, 30), "sms", "USD", 1, 0, 2, D("0.008")),
+        (date(2026, 1, 30), "voice", "USD", 2, 120, 0, D("0.02")),
+        (date(2026, 1, 31), "sms", "USD", 1, 0, 1, D("0.004")),
+        (date(2026, 2, 1), "sms", "USD", 1, 0, 1, D("0.001")),
+        (date(2026, 2, 1), "voice", "EUR", 3, 120, 0, D("0.0295")),
+        (date(2026, 2, 2), "mms", "EUR", 1, 0, 1, D("0.02")),
+        (date(2026, 2, 2), "voice", "USD", 1, 1, 0, D("0.000222")),
+    ]
+
+
+def test_finance_cost_by_country(con):
+    assert rows(con, "rpt_finance_cost_by_country", "month, currency, country_rank") == [
+        ("2026-01", "USD", 1, "GB", "GB", 4, 120, D("2.0"), 3, D("0.032")),
+        ("2026-02", "EUR", 1, "DE", "DE", 3, 30, D("0.5"), 1, D("0.045")),
+        ("2026-02", "EUR", 2, "US", "US", 1, 90, D("1.5"), 0, D("0.0045")),
+        ("2026-02", "USD", 1, "US", "US", 1, 0, D("0.0"), 1, D("0.001")),
+        ("2026-02", "USD", 2, "GB", "GB", 1, 1, D("0.0"), 0, D("0.000222")),
+    ]
+
+
+def test_finance_cost_by_country_folds_all_but_the_top_ten_into_one_row(tmp_path):
+    # Twelve countries: cost 0.0012 for the first, down to 0.0001 for the twelfth.
+    codes = ["AA", "BB", "CC", "DD", "EE", "FF", "GG", "HH", "II", "JJ", "KK", "LL"]
+    messages = [
+        message(f"m{i}", "2026-03-05T10:00:00Z", country_code=code, rate=f"0.{12 - i:04d}")
+        for i, code in enumerate(codes)
+    ]
+    build(write_lake(tmp_path, messages=messages))
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
+        result = c.execute(
+            "select country_rank, country_code, country_label, records, cost "
+            "from rpt_finance_cost_by_country order by country_rank"
+        ).fetchall()
+    assert result[:2] == [(1, "AA", "AA", 1, D("0.0012")), (2, "BB", "BB", 1, D("0.0011"))]
+    assert [r[0] for r in result] == list(range(1, 12))
+    assert result[10] == (11, None, "Other (2 countries)", 2, D("0.0002") + D("0.0001"))
+
+
+def test_finance_cost_by_connection_names_each_by_its_latest_name(con):
+    renamed = "Main Trunk ⚡ renamed"
+    assert rows(con, "rpt_finance_cost_by_connection", "month, currency, connection_id") == [
+        ("2026-01", "conn-a", renamed, "USD", 2, 120, D("2.0"), D("0.02")),
+        ("2026-02", "conn-b", 'Bob\'s "Main" Trunk', "EUR", 3, 120, D("2.0"), D("0.0295")),
+        ("2026-02", "conn-a", renamed, "USD", 1, 1, D("0.0"), D("0.000222")),
+    ]
+
+
+def test_finance_cost_by_messaging_profile(con):
+    assert rows(con, "rpt_finance_cost_by_messaging_profile", "month, currency, messaging_profile_id") == [
+        ("2026-01", "prof-1", "Marketing", "USD", 2, 3, D("0.012"), D("0.005")),
+        ("2026-02", "prof-2", 'Alerts & "OTP"', "EUR", 1, 1, D("0.02"), D("0.0025")),
+        ("2026-02", "prof-2", 'Alerts & "OTP"', "USD", 1, 1, D("0.001"), D("0")),
+    ]
+
+
+def test_finance_cost_by_tag_counts_a_record_once_per_distinct_tag(con):
+    assert rows(con, "rpt_finance_cost_by_tag", "month, currency, cost desc, tag nulls last, product") == [
+        ("2026-01", "vip", "voice", "USD", 1, D("0.02")),
+        ("2026-01", "campaign", "sms", "USD", 1, D("0.008")),
+        ("2026-01", None, "sms", "USD", 1, D("0.004")),
+        ("2026-01", None, "voice", "USD", 1, D("0")),
+        ("2026-02", "support", "voice", "EUR", 2, D("0.0295")),
+        ("2026-02", "campaign", "mms", "EUR", 1, D("0.02")),
+        ("2026-02", "vip", "mms", "EUR", 1, D("0.02")),
+        ("2026-02", "vip", "voice", "EUR", 1, D("0.0045")),
+        ("2026-02", None, "voice", "EUR", 1, D("0")),
+        ("2026-02", None, "sms", "USD", 1, D("0.001")),
+        # c6 is tagged vip twice: still one record
+        ("2026-02", "vip", "voice", "USD", 1, D("0.000222")),
+    ]
+
+
+def test_finance_month_over_month(con):
+    assert rows(con, "rpt_finance_month_over_month", "month, product, currency") == [
+        ("2026-01", "sms", "USD", 2, D("0.012"), None, None, None),
+        ("2026-01", "voice", "USD", 2, D("0.02"), None, None, None),
+        ("2026-02", "mms", "EUR", 1, D("0.02"), None, None, None),
+        ("2026-02", "sms", "USD", 1, D("0.001"), D("0.012"), D("-0.011"), -91.67),
+        ("2026-02", "voice", "EUR", 3, D("0.0295"), None, None, None),
+        ("2026-02", "voice", "USD", 1, D("0.000222"), D("0.02"), D("-0.019778"), -98.89),
+    ]
+
+
+def test_voice_quality_daily(con):
+    assert rows(con, "rpt_voice_quality_daily", "report_date, direction") == [
+        (date(2026, 1, 30), "outbound", 2, 1, 0.5, 120.0, 1.0, 0, 0.0),
+        (date(2026, 2, 1), "inbound", 1, 1, 1.0, 90.0, 1.0, 0, 0.0),
+        # c4 talks 4 s (a short call), c5 fails with SIP 503 (a network failure)
+        (date(2026, 2, 1), "outbound", 2, 1, 0.5, 4.0, 0.5, 1, 1.0),
+        (date(2026, 2, 2), "outbound", 1, 1, 1.0, 1.0, 1.0, 1, 1.0),
+    ]
+
+
+def test_voice_quality_by_country(con):
+    assert rows(con, "rpt_voice_quality_by_country", "month, direction, country_code") == [
+        ("2026-01", "outbound", "GB", 2, 1, 0.5, 120.0, 1.0, 0, 0.0),
+        ("2026-02", "inbound", "US", 1, 1, 1.0, 90.0, 1.0, 0, 0.0),
+        ("2026-02", "outbound", "DE", 2, 1, 0.5, 4.0, 0.5, 1, 1.0),
+        ("2026-02", "outbound", "GB", 1, 1, 1.0, 1.0, 1.0, 1, 1.0),
+    ]
+
+
+def test_call_outcomes_daily(con):
+    assert rows(con, "rpt_call_outcomes_daily", "report_date, calls desc, status") == [
+        (date(2026, 1, 30), "answered", "normal_clearing", 200, 1, 0.5),
+        (date(2026, 1, 30), "busy", "user_busy", 486, 1, 0.5),
+        (date(2026, 2, 1), "answered", "normal_clearing", 200, 2, 2 / 3),
+        (date(2026, 2, 1), "failed", "network_out_of_order", 503, 1, 1 / 3),
+        (date(2026, 2, 2), "answered", "normal_clearing", 200, 1, 1.0),
+    ]
+
+
+def test_call_outcomes_by_country(con):
+    assert rows(con, "rpt_call_outcomes_by_country", "month, country_code, calls desc, status") == [
+        ("2026-01", "GB", "answered", "normal_clearing", 200, 1, 0.5),
+        ("2026-01", "GB", "busy", "user_busy", 486, 1, 0.5),
+        ("2026-02", "DE", "answered", "normal_clearing", 200, 1, 0.5),
+        ("2026-02", "DE", "failed", "network_out_of_order", 503, 1, 0.5),
+        ("2026-02", "GB", "answered", "normal_clearing", 200, 1, 1.0),
+        ("2026-02", "US", "answered", "normal_clearing", 200, 1, 1.0),
+    ]
+
+
+def test_calls_by_weekday_hour_fills_every_cell_of_each_month(con):
+    grid = rows(con, "rpt_calls_by_weekday_hour", "month, weekday, hour")
+    assert len(grid) == 2 * 7 * 24
+    assert grid[0] == ("2026-01", 1, "Monday", 0, 0, 0)
+    # 2026-01-30 is a Friday; 2026-02-01 a Sunday; 2026-02-02 a Monday
+    assert [r for r in grid if r[4]] == [
+        ("2026-01", 5, "Friday", 10, 2, 1),
+        ("2026-02", 1, "Monday", 12, 1, 1),
+        ("2026-02", 7, "Sunday", 0, 1, 1),
+        ("2026-02", 7, "Sunday", 9, 2, 1),
+    ]
+
+
+def test_peak_concurrent_calls_daily(con):
+    assert rows(con, "rpt_peak_concurrent_calls_daily", "report_date") == [
+        (date(2026, 1, 30), 2, datetime(2026, 1, 30, 10, 1), 0),
+        (date(2026, 1, 31), 1, datetime(2026, 1, 31, 23, 59), 0),
+        # c3 is still talking at midnight
+        (date(2026, 2, 1), 2, datetime(2026, 2, 1, 9, 0, 3), 1),
+        (date(2026, 2, 2), 1, datetime(2026, 2, 2, 12, 0), 0),
+    ]
+
+
+def test_message_delivery_by_carrier_counts_outbound_messages(con):
+    assert rows(con, "rpt_message_delivery_by_carrier", "month, carrier") == [
+        ("2026-01", "O2", 1, 0, 1, 0, 0.0, 1.0),
+        ("2026-01", "Vodafone", 1, 1, 0, 0, 1.0, 0.0),
+        ("2026-02", "Telekom <DE>", 1, 0, 1, 0, 0.0, 1.0),
+    ]
+
+
+def test_message_delivery_by_country(con):
+    assert rows(con, "rpt_message_delivery_by_country", "month, country_code") == [
+        ("2026-01", "GB", 2, 1, 1, 0, 0.5, 0.5),
+        ("2026-02", "DE", 1, 0, 1, 0, 0.0, 1.0),
+    ]
+
+
+def test_message_parts(con):
+    assert rows(con, "rpt_message_parts", "month, message_type, encoding, parts") == [
+        ("2026-01", "sms", "gsm7", 2, 1, 1.0),
+        ("2026-01", "sms", "ucs2", 1, 1, 1.0),
+        ("2026-02", "mms", "gsm7", 1, 1, 1.0),
+        ("2026-02", "sms", "gsm7", 1, 1, 1.0),
+    ]
+
+
+def test_message_failure_reasons(con):
+    assert rows(con, "rpt_message_failure_reasons", "month, error_code") == [
+        ("2026-01", "30003", "Unreachable handset", 1, 1.0),
+        ("2026-02", "40002", 'Blocked as spam "content" <policy>', 1, 1.0),
+    ]
+
+
+def test_reconciliation_flags_every_difference(con):
+    assert rows(con, "rpt_reconciliation_daily", "utc_date, product, currency") == [
+        (date(2026, 1, 29), "messages", "USD", None, 1, -1, None, None, None, 1, None, D("0.004"), D("-0.004"),
+         "missing_in_lake"),
+        (date(2026, 1, 30), "calls", "USD", 2, 2, 0, 120, 120, None, None, D("0.02"), D("0.02"), D("0"), "match"),
+        (date(2026, 1, 30), "messages", "USD", 1, 1, 0, None, None, 2, 2, D("0.008"), D("0.008"), D("0"), "match"),
+        (date(2026, 1, 31), "messages", "USD", 1, None, 1, None, None, 1, None, D("0.004"), None, D("0.004"),
+         "missing_in_api"),
+        (date(2026, 2, 1), "calls", "EUR", 3, 3, 0, 120, 120, None, None, D("0.0295"), D("0.0296"), D("-0.0001"),
+         "mismatch"),
+        (date(2026, 2, 1), "messages", "USD", 1, 1, 0, None, None, 1, 1, D("0.001"), D("0.001"), D("0"), "match"),
+        (date(2026, 2, 2), "calls", "USD", 1, None, 1, 1, None, None, None, D("0.000222"), None, D("0.000222"),
+         "missing_in_api"),
+        (date(2026, 2, 2), "messages", "EUR", 1, None, 1, None, None, 1, None, D("0.02"), None, D("0.02"),
+         "missing_in_api"),
+    ]
+
+
+def test_build_info(con):
+    (row,) = con.execute(
+        "select report_timezone, calls, messages, first_report_date, last_report_date from rpt_build_info"
+    ).fetchall()
+    assert row == ("UTC", 6, 4, date(2026, 1, 30), date(2026, 2, 2))
+
+
+def test_money_stays_decimal_in_every_report(con):
+    money = con.execute(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_name like 'rpt_%' and (column_name like '%cost%' or column_name like '%fee%') "
+        "and column_name not like '%pct%'"
+    ).fetchall()
+    assert len(money) >= 10
+    assert {kind for _, _, kind in money} == {"DECIMAL(38,9)"}
+
+
+def test_a_reporting_time_zone_moves_records_to_their_local_dates(tmp_path):
+    data_dir = write_lake(tmp_path, *small_world())
+    build(data_dir, report_timezone="America/New_York")
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as c:
+        # c3 was created 2026-02-01 00:00:40 UTC: 2026-01-31 19:00:40 in New York, so January
+        voice = c.execute(
+            "select month, direction, currency, records, cost from rpt_finance_monthly_statement "
+            "where product = 'voice' order by all"
+        ).fetchall()
+        days = c.execute("select distinct report_date from rpt_finance_daily_cost order by 1").fetchall()
+        # reconciliation stays in UTC days: the API dates usage in UTC
+        recon = c.execute("select utc_date, status from rpt_reconciliation_daily where product = 'calls' order by 1").fetchall()
+        tz = c.execute("select report_timezone from rpt_build_info").fetchall()
+    assert voice == [
+        ("2026-01", "inbound", "EUR", 1, D("0.0045")),
+        ("2026-01", "outbound", "USD", 2, D("0.02")),
+        ("2026-02", "outbound", "EUR", 2, D("0.025")),
+        ("2026-02", "outbound", "USD", 1, D("0.000222")),
+    ]
+    assert days == [(date(2026, 1, 30),), (date(2026, 1, 31),), (date(2026, 2, 1),), (date(2026, 2, 2),)]
+    assert recon == [(date(2026, 1, 30), "match"), (date(2026, 2, 1), "mismatch"), (date(2026, 2, 2), "missing_in_api")]
+    assert tz == [("America/New_York",)]
+
+
+# -- the finance export ---------------------------------------------------------------------
+
+
+def test_export_finance_writes_the_exact_columns_and_decimal_strings(world_dir, tmp_path):
+    export = export_finance(warehouse_path(world_dir), "2026-02", tmp_path)
+    assert [p.name for p in export.files] == ["finance_2026-02.csv", "finance_2026-02.xlsx"]
+    text = (tmp_path / "finance_2026-02.csv").read_text()
+    assert text.splitlines() == [
+        "month,product,direction,currency,records,billed_duration_secs,parts,cost",
+        "2026-02,mms,outbound,EUR,1,0,1,0.020000000",
+        "2026-02,sms,inbound,USD,1,0,1,0.001000000",
+        "2026-02,voice,inbound,EUR,1,90,0,0.004500000",
+        "2026-02,voice,outbound,EUR,2,30,0,0.025000000",
+        "2026-02,voice,outbound,USD,1,1,0,0.000222000",
+    ]
+    assert export.totals() == {"EUR": D("0.0495"), "USD": D("0.001222")}
+
+
+def test_finance_csv_writes_zero_as_a_plain_decimal():
+    text = finance_csv([("2026-03", "voice", "outbound", "USD", 1, 0, 0, D("0E-9"))])
+    assert text.splitlines()[1] == "2026-03,voice,outbound,USD,1,0,0,0.000000000"
+
+
+def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
+    export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
+    with zipfile.ZipFile(tmp_path / "finance_2026-01.xlsx") as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        strings = book.read("xl/sharedStrings.xml").decode()
+    for name in FINANCE_COLUMNS + ("sms", "voice", "outbound", "USD"):
+        assert f">{name}<" in strings
+    assert "<v>0.012</v>" in sheet and "<v>120</v>" in sheet
+
+
+def test_export_finance_of_a_month_without_usage_writes_only_the_header(world_dir, tmp_path):
+    export = export_finance(warehouse_path(world_dir), "2025-12", tmp_path, xlsx=False)
+    assert export.rows == () and export.totals() == {}
+    assert (tmp_path / "finance_2025-12.csv").read_text() == ",".join(FINANCE_COLUMNS) + "\n"
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-01", "2026-00", "january", ""])
+def test_a_bad_month_is_a_usage_error(month):
+    with pytest.raises(UsageError, match="YYYY-MM"):
+        parse_month(month)
+
+
+def test_export_finance_without_a_warehouse_says_to_build(tmp_path):
+    with pytest.raises(CdrError, match="run `cdr build` first"):
+        export_finance(warehouse_path(tmp_path), "2026-01", tmp_path)
+
+
+def _cdr(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
+        capture_output=True, text=True, check=False, cwd=cwd,
+    )
+
+
+def test_cli_report_finance_writes_the_files_and_reports_totals(world_dir, tmp_path):
+    result = _cdr("report", "finance", "--month", "2026-01", "--out", str(tmp_path), "--data-dir", str(world_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"wrote {tmp_path / 'finance_2026-01.csv'}, {tmp_path / 'finance_2026-01.xlsx'}: 2 rows, "
+        "total cost USD 0.032000000"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-01.csv", "finance_2026-01.xlsx"]
+
+
+def test_cli_report_finance_bad_month_is_one_line_and_exit_2(world_dir, tmp_path):
+    result = _cdr("report", "finance", "--month", "2026-13", "--data-dir", str(world_dir), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: --month must be a month as YYYY-MM, e.g. 2026-01 (got '2026-13')"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path):
+    result = _cdr("report", "finance", "--month", "2026-01", "--data-dir", str(tmp_path), "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first"]
+
+
+# -- finance totals against an independent computation over sandbox records ------------------
+
+
+def _sandbox_lake(data_dir: Path) -> list[dict]:
+    """Four sandbox days across a month end, re-rated, landed twice (before and after the
+    re-ratings, as two syncs would) -> the records as the API finally serves them."""
+    from pipelines.dates import Window
+    from pipelines.opentact.records import validate_records
+    from sandbox.world import World
+
+    world = World(seed=11, start=date(2026, 1, 30), calls_per_day=150, messages_per_day=150, rerate_rate=0.3)
+    lake = Lake(data_dir)
+    served: list[dict] = []
+    for offset in range(4):
+        day = date(2026, 1, 30) + timedelta(days=offset)
+        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        window = Window(start, start + timedelta(days=1))
+        for kind in ("cdrs", "mdrs"):
+            versions = []
+            for now in (start + timedelta(days=1), start + timedelta(days=30)):
+                texts = world.view(kind, day, now).get_column("json").to_list()
+                records = [orjson.loads(text) for text in texts]
+                frame, rejects = validate_records(kind, records, window, 1)
+                assert rejects == []
+                versions.append(frame)
+            served += [orjson.loads(text) for text in world.view(kind, day, start + timedelta(days=30))["json"]]
+            lake.write_partition(kind, day, versions[0].vstack(versions[1]))
+    return served
+
+
+def test_finance_statement_equals_a_python_computation_over_sandbox_records(tmp_path):
+    served = _sandbox_lake(tmp_path)
+    expected: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, D(0)])
+    for record in served:
+        # Exact decimals straight from the served JSON text, no lake, no SQL.
+        product = "voice" if record["record_type"] == "call" else record["message_type"]
+        key = (record["created_at"][:7], product, record["direction"], record["currency"])
+        totals = expected[key]
+        totals[0] += 1
+        totals[1] += record.get("billed_duration_secs", 0)
+        totals[2] += record.get("parts", 0)
+        totals[3] += D(record["cost"])
+    build(tmp_path)
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
+        statement = c.execute(f"select {', '.join(FINANCE_COLUMNS)} from rpt_finance_monthly_statement").fetchall()
+    assert {row[:4]: list(row[4:]) for row in statement} == dict(expected)
+    assert {row[0] for row in statement} == {"2026-01", "2026-02"}
+    assert len(served) > 1000
+
+
+def test_exported_csv_totals_equal_the_python_computation(tmp_path):
+    served = _sandbox_lake(tmp_path / "data")
+    build(tmp_path / "data")
+    export = export_finance(warehouse_path(tmp_path / "data"), "2026-01", tmp_path / "out", xlsx=False)
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    for record in served:
+        if record["created_at"].startswith("2026-01"):
+            expected[record["currency"]] += D(record["cost"])
+    with open(export.files[0], newline="") as handle:
+        exported: dict[str, Decimal] = defaultdict(Decimal)
+        for row in csv.DictReader(handle):
+            exported[row["currency"]] += D(row["cost"])
+    assert exported == expected
+    assert export.totals() == expected
