@@ -1,0 +1,170 @@
+"""`cdr sql`: one read-only query on the warehouse, as a table, CSV or JSON; writes refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import CdrError, UsageError
+from pipelines.models import build, warehouse_path
+from pipelines.sql import check_query, connect_read_only, one_line, run_query, run_sql, write_table
+from tests.fixtures.lake import small_world, write_lake
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = write_lake(tmp_path_factory.mktemp("sql"), *small_world())
+    build(directory)
+    return directory
+
+
+def sql(data_dir: Path, query: str, fmt: str) -> str:
+    out = io.StringIO()
+    run_sql(warehouse_path(data_dir), query, fmt=fmt, stdout=out)
+    return out.getvalue()
+
+
+def test_csv_output_keeps_decimals_exact_and_nulls_empty(data_dir):
+    text = sql(data_dir, "select id, cost, answered_at, tags from calls where id in ('c2', 'c6') order by id", "csv")
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["id", "cost", "answered_at", "tags"],
+        ["c2", "0.000000000", "", "[]"],
+        ["c6", "0.000222000", "2026-02-02T12:00:01+00:00", '["vip","vip"]'],
+    ]
+
+
+def test_json_output_is_an_array_of_objects_with_decimal_strings(data_dir):
+    text = sql(data_dir, "select id, cost, created_at, errors from messages where id = 'm2'", "json")
+    assert json.loads(text) == [
+        {
+            "id": "m2",
+            "cost": "0.004000000",
+            "created_at": "2026-01-31T12:00:00Z",
+            "errors": [{"code": "30003", "title": "Unreachable handset"}],
+        }
+    ]
+    assert sql(data_dir, "select 1 as x where false", "json") == "[]\n"
+
+
+def test_table_output_is_readable_and_prints_markup_as_typed(data_dir):
+    text = sql(data_dir, "select carrier, count(*) as messages from messages group by 1 order by 1", "table")
+    lines = text.splitlines()
+    assert lines[0].split() == ["carrier", "messages"]
+    assert any("Telekom <DE>" in line and line.rstrip().endswith("1") for line in lines)
+    assert lines[-1] == "(4 rows)"
+
+
+def test_table_output_stops_at_its_limit_and_says_how_many_more(data_dir):
+    con = connect_read_only(warehouse_path(data_dir))
+    out = io.StringIO()
+    shown = write_table(run_query(con, "select * from range(25) t(n)"), out, max_rows=10)
+    con.close()
+    assert shown == 10
+    assert out.getvalue().splitlines()[-1] == "(10 rows; 15 more not shown: use --format csv or json, with --out FILE)"
+
+
+def test_out_writes_the_whole_result_to_a_file(data_dir, tmp_path):
+    target = tmp_path / "calls.csv"
+    rows = run_sql(warehouse_path(data_dir), "select id from calls order by id", fmt="csv", out=target)
+    assert rows == 6
+    assert target.read_text().splitlines() == ["id", "c1", "c2", "c3", "c4", "c5", "c6"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.csv"]
+
+
+def test_every_reading_form_is_allowed(data_dir):
+    for query in (
+        "with x as (select 1 as a) select * from x",
+        "from rpt_finance_monthly_statement",
+        "values (1, 2)",
+        "describe calls",
+        "show tables",
+        "summarize messages",
+        "explain select * from calls",
+    ):
+        assert sql(data_dir, query, "csv").count("\n") >= 2, query
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ("insert into rpt_build_info select * from rpt_build_info", "INSERT"),
+        ("delete from calls", "DELETE"),
+        ("update rpt_finance_monthly_statement set cost = 0", "UPDATE"),
+        ("create table x as select 1", "CREATE"),
+        ("drop table rpt_build_info", "DROP"),
+        ("copy (select * from calls) to '/tmp/calls.csv'", "COPY"),
+        ("attach '/tmp/other.duckdb' as other", "ATTACH"),
+        ("set threads = 1", "SET"),
+        ("install httpfs", "LOAD"),
+        ("pragma enable_profiling", "PRAGMA"),
+    ],
+)
+def test_writes_and_side_effects_are_refused_before_reaching_duckdb(query, kind):
+    with pytest.raises(UsageError) as caught:
+        check_query(query)
+    assert str(caught.value) == (
+        f"`cdr sql` is read-only: {kind} statements are refused; query with SELECT (the warehouse is rebuilt by `cdr build`)"
+    )
+
+
+def test_the_connection_itself_is_read_only(data_dir):
+    con = connect_read_only(warehouse_path(data_dir))
+    try:
+        with pytest.raises(Exception, match="read-only"):
+            con.execute("create table sneaky as select 1")
+    finally:
+        con.close()
+
+
+def test_several_statements_or_none_are_refused():
+    with pytest.raises(UsageError, match="one statement at a time: got 2"):
+        check_query("select 1; select 2")
+    with pytest.raises(UsageError, match="no SQL statement given"):
+        check_query("  ")
+
+
+def test_a_bad_query_gives_duckdbs_message_on_one_line(data_dir):
+    with pytest.raises(CdrError) as caught:
+        sql(data_dir, "select no_such_column from calls", "table")
+    message = str(caught.value)
+    assert message.startswith('Binder Error: Referenced column "no_such_column" not found')
+    assert "\n" not in message and "LINE 1: select no_such_column from calls" in message
+
+
+def test_one_line_drops_the_caret_line():
+    error = RuntimeError('Parser Error: syntax error at or near "selec"\n\nLINE 1: selec 1\n        ^^^^^')
+    assert one_line(error) == 'Parser Error: syntax error at or near "selec" LINE 1: selec 1'
+
+
+def test_a_missing_warehouse_says_to_build(tmp_path):
+    with pytest.raises(CdrError, match="run `cdr build` first"):
+        run_sql(warehouse_path(tmp_path), "select 1", fmt="csv", stdout=io.StringIO())
+
+
+def _cdr(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def test_cli_sql_prints_a_table_and_exits_0(data_dir):
+    result = _cdr("sql", "select count(*) as calls from calls", "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["calls", "─" * len(result.stdout.split()[1]), "6", "(1", "row)"]
+
+
+def test_cli_sql_errors_are_one_line_with_exit_codes(data_dir):
+    bad = _cdr("sql", "select * from nowhere", "--data-dir", str(data_dir))
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: Catalog Error: Table with name nowhere")
+    write = _cdr("sql", "drop table calls", "--data-dir", str(data_dir))
+    assert write.returncode == 2 and write.stderr.startswith("error: `cdr sql` is read-only: DROP statements")
+    fmt = _cdr("sql", "select 1", "--format", "xml", "--data-dir", str(data_dir))
+    assert fmt.returncode == 2 and fmt.stderr.splitlines() == ["error: --format must be one of table, csv, json (got 'xml')"]
