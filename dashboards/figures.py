@@ -73,7 +73,7 @@ def daily_cost(frame: pl.DataFrame) -> go.Figure:
         return empty_figure(title.format(unit="day"))
     bucketed, unit = _bucket_days(frame)
     totals = bucketed.group_by("bucket", "product", "currency").agg(pl.col("cost").sum()).sort("bucket")
-    currencies = _currencies(totals)
+    currencies, currency_note = _currencies(totals)
     fig = _currency_grid(currencies, shared_x=True)
     products = _ordered(totals, "product", None)
     for row, currency in enumerate(currencies, start=1):
@@ -94,7 +94,7 @@ def daily_cost(frame: pl.DataFrame) -> go.Figure:
                 col=1,
             )
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-    _finish(fig, title.format(unit=unit), barmode="stack", height=_grid_height(currencies))
+    _finish(fig, title.format(unit=unit) + currency_note, barmode="stack", height=_grid_height(currencies))
     return fig
 
 
@@ -107,7 +107,7 @@ def cost_by_product(frame: pl.DataFrame) -> go.Figure:
     if frame.is_empty():
         return empty_figure(title)
     totals = frame.group_by("product", "direction", "currency").agg(pl.col("cost").sum())
-    currencies = _currencies(totals)
+    currencies, currency_note = _currencies(totals)
     fig = _currency_grid(currencies, shared_x=False)
     directions = _ordered(totals, "direction", None)
     for row, currency in enumerate(currencies, start=1):
@@ -130,7 +130,7 @@ def cost_by_product(frame: pl.DataFrame) -> go.Figure:
                 col=1,
             )
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-    _finish(fig, title, barmode="group", height=_grid_height(currencies))
+    _finish(fig, title + currency_note, barmode="group", height=_grid_height(currencies))
     return fig
 
 
@@ -192,7 +192,7 @@ def month_over_month(frame: pl.DataFrame) -> go.Figure:
         months = months[-MAX_MONTHS:]
         title += f" (latest {MAX_MONTHS} months)"
         labelled = labelled.filter(pl.col("month").is_in(months))
-    currencies = _currencies(labelled)
+    currencies, currency_note = _currencies(labelled)
     fig = _currency_grid(currencies, shared_x=True)
     products = _ordered(labelled, "product", None)
     for row, currency in enumerate(currencies, start=1):
@@ -213,7 +213,7 @@ def month_over_month(frame: pl.DataFrame) -> go.Figure:
             )
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=months)
-    _finish(fig, title, barmode="group", height=_grid_height(currencies))
+    _finish(fig, title + currency_note, barmode="group", height=_grid_height(currencies))
     return fig
 
 
@@ -426,7 +426,7 @@ def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
         bucketed.with_columns(pl.col("cost_difference").fill_null(Decimal(0)))
         .group_by("bucket", "product", "currency").agg(pl.col("cost_difference").sum()).sort("bucket")
     )
-    currencies = _currencies(totals, value="cost_difference")
+    currencies, currency_note = _currencies(totals, value="cost_difference")
     fig = _currency_grid(currencies, shared_x=True)
     products = _ordered(totals, "product", None)
     for row, currency in enumerate(currencies, start=1):
@@ -444,7 +444,7 @@ def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
             )
         fig.update_yaxes(title_text=f"Difference ({plot_text(currency)})", zeroline=True,
                          zerolinecolor=theme.AXIS, row=row, col=1)
-    _finish(fig, title.format(unit=unit), barmode="relative", height=_grid_height(currencies))
+    _finish(fig, title.format(unit=unit) + currency_note, barmode="relative", height=_grid_height(currencies))
     return fig
 
 
@@ -505,7 +505,7 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Fi
     if frame.is_empty():
         return empty_figure(title)
     totals = frame.group_by("key", "currency", "is_rest").agg(pl.col("label").first(), pl.col("cost").sum())
-    currencies = _currencies(totals)
+    currencies, currency_note = _currencies(totals)
     fig = make_subplots(
         rows=1, cols=len(currencies), horizontal_spacing=0.14,
         subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
@@ -526,7 +526,7 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Fi
         )
         fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=1, col=col)
         fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
-    _finish(fig, title, height=_ranking_height(longest), legend=False)
+    _finish(fig, title + currency_note, height=_ranking_height(longest), legend=False)
     return fig
 
 
@@ -612,13 +612,17 @@ def _bucket_days(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     return frame.with_columns(bucket=pl.col("day").dt.truncate("1mo")), "month"
 
 
-def _currencies(frame: pl.DataFrame, value: str = "cost") -> list[str]:
-    """The currencies of a frame, largest total first, at most MAX_CURRENCIES (one panel each)."""
+def _currencies(frame: pl.DataFrame, value: str = "cost") -> tuple[list[str], str]:
+    """The currencies of a frame, largest total first, at most MAX_CURRENCIES (one panel each),
+    and a note for the title when some were left out."""
     totals = (
         frame.group_by("currency").agg(pl.col(value).abs().sum())
         .sort(value, "currency", descending=[True, False], nulls_last=True)
     )
-    return [str(currency) for currency in totals["currency"].to_list()[:MAX_CURRENCIES]]
+    every = [str(currency) for currency in totals["currency"].to_list()]
+    shown = every[:MAX_CURRENCIES]
+    note = f" ({len(shown)} largest of {len(every)} currencies)" if len(every) > len(shown) else ""
+    return shown, note
 
 
 def _currency_grid(currencies: Sequence[str], *, shared_x: bool) -> go.Figure:

@@ -24,6 +24,7 @@ from dashboards.formatting import (
 
 STATEMENT_MONTHS = 12
 MAX_TABLE_ROWS = 200
+MAX_TOTAL_ROWS = 20
 MAX_TILE_CURRENCIES = 4
 
 
@@ -87,15 +88,17 @@ def finance_statement(frame: pl.DataFrame) -> Table:
     labelled = frame.with_columns(pl.col("month").map_elements(_month, return_dtype=pl.String()).alias("month"))
     months = sorted(set(labelled["month"].to_list()), reverse=True)
     shown = months[:STATEMENT_MONTHS]
-    rows_frame = labelled.filter(pl.col("month").is_in(shown)).sort(
-        ["month", "product", "direction", "currency"], descending=[True, False, False, False]
-    )
+    in_months = labelled.filter(pl.col("month").is_in(shown))
+    # Totals cover every row of the months shown, even rows beyond the table's cap.
     totals = (
-        rows_frame.group_by("currency")
+        in_months.group_by("currency")
         .agg(pl.col("records", "billed_duration_secs", "parts", "cost").sum())
         .sort("currency")
     )
-    costs = format_money_column(rows_frame["cost"].to_list() + totals["cost"].to_list())
+    ordered = in_months.sort(["month", "product", "direction", "currency"], descending=[True, False, False, False])
+    details = ordered.head(MAX_TABLE_ROWS)
+    summed = totals.head(MAX_TOTAL_ROWS)
+    costs = format_money_column(details["cost"].to_list() + summed["cost"].to_list())
     rows = [
         (
             Cell(month), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
@@ -103,7 +106,7 @@ def finance_statement(frame: pl.DataFrame) -> Table:
             Cell(format_count(parts), True), Cell(cost, True),
         )
         for (month, product, direction, currency, records, billed, parts), cost in zip(
-            rows_frame.select(
+            details.select(
                 "month", "product", "direction", "currency", "records", "billed_duration_secs", "parts"
             ).iter_rows(),
             costs,
@@ -112,8 +115,8 @@ def finance_statement(frame: pl.DataFrame) -> Table:
     ]
     label = f"Total {shown[-1]} to {shown[0]}" if len(shown) > 1 else f"Total {shown[0]}"
     for (currency, records, billed, parts), cost in zip(
-        totals.select("currency", "records", "billed_duration_secs", "parts").iter_rows(),
-        costs[rows_frame.height:],
+        summed.select("currency", "records", "billed_duration_secs", "parts").iter_rows(),
+        costs[details.height:],
         strict=True,
     ):
         rows.append((
@@ -123,8 +126,13 @@ def finance_statement(frame: pl.DataFrame) -> Table:
         ))
     note = "Cost is exact, in the row's currency. Billed minutes are billed seconds / 60."
     if len(months) > len(shown):
-        note += f" Showing the latest {len(shown)} of {len(months)} months; `cdr report finance` exports any month."
-    return _table(title, columns, rows, note)
+        note += f" Showing the latest {len(shown)} of {len(months)} months."
+    if ordered.height > details.height or totals.height > summed.height:
+        note += (
+            f" Showing {details.height:,} of {ordered.height:,} rows and {summed.height} of {totals.height}"
+            " currency totals."
+        )
+    return _table(title, columns, rows, note + " `cdr report finance --month YYYY-MM` exports any month in full.")
 
 
 STATUS_LABELS = {

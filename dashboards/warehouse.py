@@ -1,13 +1,14 @@
 """Dashboards stage: read `rpt_` tables from the DuckDB warehouse into typed polars frames.
 
-The dashboards read nothing else: a name that does not start with `rpt_` is refused. Types
-are mapped explicitly from DuckDB's so that DECIMAL money stays `pl.Decimal` (exact) and an
-all-null column keeps its type.
+The dashboards read nothing else: a name that does not start with `rpt_` is refused. Rows
+travel through a scratch Parquet file, which keeps DuckDB's types exactly (DECIMAL money
+stays `pl.Decimal`, an all-null column keeps its type) and is read column-wise, without a
+Python object per value.
 """
 
 from __future__ import annotations
 
-import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,26 +19,8 @@ from pipelines.errors import CdrError
 
 REPORT_PREFIX = "rpt_"
 
-_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
-_SIMPLE_TYPES: dict[str, pl.DataType] = {
-    "VARCHAR": pl.String(),
-    "DATE": pl.Date(),
-    "BOOLEAN": pl.Boolean(),
-    "TINYINT": pl.Int64(),
-    "SMALLINT": pl.Int64(),
-    "INTEGER": pl.Int64(),
-    "BIGINT": pl.Int64(),
-    "UTINYINT": pl.Int64(),
-    "USMALLINT": pl.Int64(),
-    "UINTEGER": pl.Int64(),
-    # sum() of integers is HUGEINT in DuckDB; a report's counts fit Int128 at the very least.
-    "HUGEINT": pl.Int128(),
-    "UBIGINT": pl.Int128(),
-    "FLOAT": pl.Float64(),
-    "DOUBLE": pl.Float64(),
-    "TIMESTAMP": pl.Datetime("us"),
-    "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
-}
+# Parquet has no 128-bit integers (DuckDB would write them as DOUBLE): counts travel as BIGINT.
+_WIDE_INTEGERS = frozenset({"HUGEINT", "UHUGEINT", "UBIGINT"})
 
 
 class DashboardError(CdrError):
@@ -93,20 +76,30 @@ def read_report(
         raise DashboardError(
             f"{where}: table {table} lacks column(s) {', '.join(missing)}: run `cdr build`"
         )
-    select = ", ".join(f"{_quote(source)} as {_quote(name)}" for name, source in columns.items())
-    result = con.execute(f"select {select} from {_quote(table)}")
-    description = result.description or []
-    schema = {name: _polars_type(str(kind)) for name, kind, *_ in description}
-    rows = result.fetchall()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'main' and table_name = ?",
+            [table],
+        ).fetchall()
+    )
+    select = ", ".join(_select(source, name, types[source]) for name, source in columns.items())
+    with tempfile.TemporaryDirectory(prefix="cdr-dashboards-") as scratch:
+        target = Path(scratch) / "report.parquet"
+        con.execute(f"copy (select {select} from {_quote(table)}) to {_literal(str(target))} (format parquet)")
+        return pl.read_parquet(target)
 
 
-def _polars_type(duckdb_type: str) -> pl.DataType | None:
-    decimal = _DECIMAL.match(duckdb_type)
-    if decimal:
-        return pl.Decimal(int(decimal.group(1)), int(decimal.group(2)))
-    return _SIMPLE_TYPES.get(duckdb_type)
+def _select(source: str, name: str, data_type: str) -> str:
+    expression = _quote(source)
+    if data_type in _WIDE_INTEGERS:
+        expression = f"cast({expression} as bigint)"
+    return f"{expression} as {_quote(name)}"
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

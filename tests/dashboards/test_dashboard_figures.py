@@ -101,6 +101,15 @@ def test_daily_cost_draws_each_currency_in_its_own_panel_with_exact_hover():
     assert _title(fig) == "Cost per day, by product"
 
 
+def test_money_figures_draw_the_largest_currencies_and_say_how_many_are_left_out():
+    rows = [(date(2026, 10, 1), "voice", f"C{c}", 1, Decimal(c + 1)) for c in range(6)]
+    frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
+                          "cost": MONEY})
+    fig = figures.daily_cost(frame)
+    assert [a.text for a in fig.layout.annotations] == ["C5", "C4", "C3", "C2"]
+    assert _title(fig) == "Cost per day, by product (4 largest of 6 currencies)"
+
+
 def test_daily_volume_stacks_products_in_house_order():
     rows = [(date(2026, 10, 1), p, "USD", n, Decimal(0)) for p, n in (("mms", 1), ("voice", 5), ("sms", 3))]
     frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,

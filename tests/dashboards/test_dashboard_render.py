@@ -4,7 +4,15 @@ from pathlib import Path
 import duckdb
 import plotly.offline
 import pytest
-from tests.dashboards.dashboard_fixtures import HOSTILE_CARRIER, HOSTILE_CONNECTION, HOSTILE_PROFILE, HOSTILE_TAG, NOW, SYNCED_AT
+from tests.dashboards.dashboard_fixtures import (
+    HOSTILE_CARRIER,
+    HOSTILE_CONNECTION,
+    HOSTILE_PROFILE,
+    HOSTILE_TAG,
+    LARGE,
+    NOW,
+    SYNCED_AT,
+)
 
 from dashboards.pages import PAGES, all_sources
 from dashboards.render import INDEX, PLOTLY_JS, STYLESHEET, render_site
@@ -86,6 +94,20 @@ def test_pages_stay_under_one_megabyte_whatever_the_volume(large_warehouse, tmp_
     assert "Other (4,988)" in finance  # 5000 connections: the top 12 and one folded bar
     assert "latest 12 of 36 months" in finance
     assert "per week" in _html(tmp_path, "overview.html")  # three years of days become weeks
+
+
+def test_pages_stay_under_one_megabyte_with_many_currencies(warehouse_factory, tmp_path):
+    warehouse = warehouse_factory(LARGE)
+    con = duckdb.connect(str(warehouse))
+    for table in ("rpt_finance_monthly_statement", "rpt_finance_daily_cost", "rpt_finance_month_over_month",
+                  "rpt_reconciliation_daily"):
+        con.execute(f"insert into {table} by name select {table}.* replace ('X' || lpad(n::varchar, 2, '0') as currency)"
+                    f" from {table}, range(40) t(n) where currency = 'USD'")
+    con.close()
+    written = render_site(warehouse, tmp_path / "site", synced_at=SYNCED_AT, now=NOW)
+    sizes = {path.name: path.stat().st_size for path in written if path.suffix == ".html"}
+    assert max(sizes.values()) < MAX_PAGE_BYTES, sizes
+    assert "4 largest of 42 currencies" in _html(tmp_path / "site", "overview.html")
 
 
 def test_an_empty_warehouse_renders_pages_that_say_so(empty_warehouse, tmp_path):

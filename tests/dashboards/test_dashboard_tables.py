@@ -57,6 +57,18 @@ def test_the_statement_shows_its_latest_twelve_months_and_says_so():
     assert "latest 12 of 14 months" in table.note
 
 
+def test_the_statement_caps_its_rows_whatever_the_number_of_currencies():
+    rows = [
+        (f"2026-{m:02d}", product, "outbound", f"C{c:02d}", 1, 60, 0, Decimal("0.5"))
+        for m in range(1, 13) for product in ("voice", "sms", "mms") for c in range(30)
+    ]
+    table = tables.finance_statement(_frame(rows, STATEMENT))
+    totals = [row for row in _texts(table) if row[0].startswith("Total")]
+    assert len(table.rows) == tables.MAX_TABLE_ROWS + tables.MAX_TOTAL_ROWS
+    assert totals[0] == ["Total 2026-01 to 2026-12", "", "", "C00", "36", "36.00", "0", "18.00"]
+    assert "Showing 200 of 1,080 rows and 20 of 30 currency totals." in table.note
+
+
 def test_an_empty_statement_has_no_rows_and_says_no_data():
     table = tables.finance_statement(pl.DataFrame(schema=STATEMENT))
     assert table.rows == () and table.empty_message == "No data for this period"
