@@ -180,6 +180,7 @@ async def test_queries_filter_sort_and_page_as_the_contract_says() -> None:
         ("page[size]", "5"),
     ]
     assert first.headers["authorization"] == f"Bearer {API_KEY}"
+    assert first.extensions["timeout"] == {"connect": 30.0, "read": 30.0, "write": 30.0, "pool": 30.0}
     assert sorted(q[2] for q in fake.queries()) == [1, 2, 3]
 
 

@@ -133,6 +133,12 @@ async def test_retry_exhaustion_names_window_page_and_status() -> None:
     assert "last: HTTP 50" in message
 
 
+async def test_responses_slower_than_the_timeout_are_retried_then_given_up() -> None:
+    with running_sandbox(start=START.isoformat(), now=format_utc(NOW), **WORLD, latency_ms=400) as url:
+        with pytest.raises(RetriesExhausted, match=r"last: timed out \(ReadTimeout, timeout 0.1s\)"):
+            await read(config(url, timeout_secs=0.1, retry_max_secs=0.5), "cdrs", WINDOW)
+
+
 @pytest.mark.slow
 async def test_records_arriving_while_paging_cause_neither_duplicates_nor_gaps(tmp_path: Path) -> None:
     # A busy hour, live: ~8 new calls a second appear while ~50 slow pages are read.
