@@ -118,8 +118,8 @@ def bare_pass(base_url: str, targets: list[str], concurrency: int) -> tuple[int,
     return sum(received), time.perf_counter() - started
 
 
-async def httpx_pass(base_url: str, targets: list[str], concurrency: int) -> float:
-    """Fetch the targets with httpx (the client's own HTTP stack), bodies discarded -> seconds."""
+async def httpx_pass(base_url: str, targets: list[str], concurrency: int) -> tuple[float, float]:
+    """Fetch the targets with httpx (the client's own HTTP stack), bodies discarded -> (seconds, CPU seconds)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
     async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=60) as http:
@@ -128,9 +128,9 @@ async def httpx_pass(base_url: str, targets: list[str], concurrency: int) -> flo
             for target in targets[offset::concurrency]:
                 (await http.get(target)).raise_for_status()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(work(k) for k in range(concurrency)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -158,11 +158,13 @@ def main() -> None:
             run = asyncio.run(client_pass(base_url, window, level))
             size, seconds = bare_pass(base_url, run.targets, level)
             bare_rate = run.records / seconds
-            httpx_rate = run.records / asyncio.run(httpx_pass(base_url, run.targets, level))
+            httpx_seconds, httpx_cpu = asyncio.run(httpx_pass(base_url, run.targets, level))
+            httpx_rate = run.records / httpx_seconds
             print(
-                f"concurrency {level}: client {run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s, "
-                f"{len(run.targets)} requests, {run.rejects} rejects); bare sockets {bare_rate:,.0f} records/s "
-                f"({seconds:.1f}s, {size / 2**20:,.0f} MiB); bare httpx {httpx_rate:,.0f} records/s; "
+                f"concurrency {level}: client {run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s = "
+                f"{run.records / run.cpu_seconds:,.0f} records per CPU-second, {len(run.targets)} requests, "
+                f"{run.rejects} rejects); bare sockets {bare_rate:,.0f} records/s ({seconds:.1f}s, {size / 2**20:,.0f} MiB); "
+                f"bare httpx {httpx_rate:,.0f} records/s (CPU {httpx_cpu:.1f}s); "
                 f"ratio client/bare {run.rate / bare_rate:.2f}, client/httpx {run.rate / httpx_rate:.2f}; "
                 f"client RSS first/last slice {run.rss_mib[0]:.0f}/{run.rss_mib[-1]:.0f} MiB (max {max(run.rss_mib):.0f})"
             )
