@@ -288,6 +288,16 @@ async def test_each_retryable_status_is_retried(status: int) -> None:
     assert len(ids(pages)) == 3 and len(fake.requests) == 2
 
 
+async def test_503_with_retry_after_waits_it_without_throttling_the_rest() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(1, lambda r: error(503, headers={"Retry-After": "5"})))
+    clock = FakeTime()
+    c = client(fake, clock)
+    await read_all(c, window=Window(T0, T0 + timedelta(days=1)))
+    assert clock.sleeps == [5.0]
+    assert c._gate.limit == 3.0
+
+
 async def test_429_waits_retry_after() -> None:
     fake = FakeApi({"cdrs": spread(3)})
     fake.faults.append(times(1, lambda r: error(429, headers={"Retry-After": "7", "x-ratelimit-reset": "3"})))
