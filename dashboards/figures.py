@@ -38,6 +38,7 @@ MAX_MONTHS = 24
 LABEL_LIMIT = 32
 HOVER_LIMIT = 120
 LEGEND_TOP_PX = 44
+PANEL_GAP_PX = 96
 LEGEND_MARGIN_PX = 96
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -500,21 +501,30 @@ def _top_n(
 
 
 def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Figure:
-    """Rows (key, label, currency, cost, is_rest) -> horizontal top-N bars, one panel per currency."""
+    """Rows (key, label, currency, cost, is_rest) -> horizontal top-N bars, one panel per currency.
+
+    Panels stack vertically, each as tall as its bars: side by side, long names of one panel
+    would run into the bars of the other.
+    """
     title = f"{title}, top {TOP_N}"
     if frame.is_empty():
         return empty_figure(title)
     totals = frame.group_by("key", "currency", "is_rest").agg(pl.col("label").first(), pl.col("cost").sum())
     currencies, currency_note = _currencies(totals)
+    rankings = [
+        _top_n(totals.filter(pl.col("currency") == currency), "label", "cost", fold=fold, rest="is_rest")
+        for currency in currencies
+    ]
+    bars = [len(ranking.names) for ranking in rankings]
+    height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
+    # The gap between panels in pixels holds one panel's axis title and the next one's title.
+    gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
     fig = make_subplots(
-        rows=1, cols=len(currencies), horizontal_spacing=0.14,
+        rows=len(currencies), cols=1, row_heights=bars, vertical_spacing=gap,
         subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
     )
-    longest = 0
-    for col, currency in enumerate(currencies, start=1):
-        ranking = _top_n(totals.filter(pl.col("currency") == currency), "label", "cost", fold=fold, rest="is_rest")
+    for row, (currency, ranking) in enumerate(zip(currencies, rankings, strict=True), start=1):
         costs = ranking.values["cost"]
-        longest = max(longest, len(costs))
         fig.add_bar(
             y=_labels(ranking.names), x=[float(cost) for cost in costs], orientation="h",
             customdata=[
@@ -522,11 +532,11 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Fi
                 for name, cost in zip(ranking.names, costs, strict=True)
             ],
             marker_color=_rank_colors(ranking, theme.NEUTRAL), showlegend=False,
-            hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>", row=1, col=col,
+            hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>", row=row, col=1,
         )
-        fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=1, col=col)
-        fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
-    _finish(fig, title + currency_note, height=_ranking_height(longest), legend=False)
+        fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+        fig.update_yaxes(autorange="reversed", type="category", row=row, col=1)
+    _finish(fig, title + currency_note, height=height, legend=False)
     return fig
 
 

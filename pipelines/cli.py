@@ -161,20 +161,15 @@ def dashboards_command(
     from datetime import datetime, timezone
 
     from dashboards.render import render_site
-    from pipelines.lake import Lake
     from pipelines.models import warehouse_path
-    from pipelines.opentact.api import RECORD_TYPES
     from pipelines.settings import load_settings
-    from pipelines.state import read_state
+    from pipelines.status import synced_at
 
     settings = load_settings(data_dir=data_dir)
     site = settings.data_dir / "site" if out is None else out
-    # The data is as fresh as its least recently synced record type (never synced: None).
-    lake = Lake(settings.data_dir)
-    marks = [mark for kind in RECORD_TYPES if (mark := read_state(lake, kind).high_water_mark) is not None]
-    synced_at = min(marks, default=None)
     written = render_site(
-        warehouse_path(settings.data_dir), site, synced_at=synced_at, now=datetime.now(timezone.utc)
+        warehouse_path(settings.data_dir), site, synced_at=synced_at(settings.data_dir),
+        now=datetime.now(timezone.utc),
     )
     pages = [path for path in written if path.suffix == ".html"]
     typer.echo(f"wrote {len(pages)} pages to {site}: open {written[0]}")
