@@ -624,15 +624,16 @@ def _bucket_days(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
 
 def _currencies(frame: pl.DataFrame, value: str = "cost") -> tuple[list[str], str]:
     """The currencies of a frame, largest total first, at most MAX_CURRENCIES (one panel each),
-    and a note for the title when some were left out."""
+    and the title's note: the currencies drawn, or how many were left out."""
     totals = (
         frame.group_by("currency").agg(pl.col(value).abs().sum())
         .sort(value, "currency", descending=[True, False], nulls_last=True)
     )
     every = [str(currency) for currency in totals["currency"].to_list()]
     shown = every[:MAX_CURRENCIES]
-    note = f" ({len(shown)} largest of {len(every)} currencies)" if len(every) > len(shown) else ""
-    return shown, note
+    if len(every) > len(shown):
+        return shown, f" ({len(shown)} largest of {len(every)} currencies)"
+    return shown, f" ({', '.join(plot_text(currency) for currency in shown)})"
 
 
 def _currency_grid(currencies: Sequence[str], *, shared_x: bool) -> go.Figure:

@@ -98,7 +98,7 @@ def test_daily_cost_draws_each_currency_in_its_own_panel_with_exact_hover():
         ("y", "voice"): ["1.10 USD"], ("y", "sms"): ["0.20 USD"], ("y2", "voice"): ["0.000123 EUR"],
     }
     assert fig.layout.yaxis.title.text == "Cost (USD)" and fig.layout.yaxis2.title.text == "Cost (EUR)"
-    assert _title(fig) == "Cost per day, by product"
+    assert _title(fig) == "Cost per day, by product (USD, EUR)"
 
 
 def test_money_figures_draw_the_largest_currencies_and_say_how_many_are_left_out():
@@ -108,6 +108,14 @@ def test_money_figures_draw_the_largest_currencies_and_say_how_many_are_left_out
     fig = figures.daily_cost(frame)
     assert [a.text for a in fig.layout.annotations] == ["C5", "C4", "C3", "C2"]
     assert _title(fig) == "Cost per day, by product (4 largest of 6 currencies)"
+
+
+def test_currency_codes_in_titles_are_encoded_too():
+    frame = _frame([("a", "x", "<b>", Decimal(1))],
+                   {"connection_id": pl.String, "connection_name": pl.String, "currency": pl.String, "cost": MONEY})
+    fig = figures.cost_by_connection(frame)
+    assert _title(fig) == "Cost by connection, top 12 (&lt;b&gt;)"
+    assert fig.layout.xaxis.title.text == "Cost (&lt;b&gt;)"
 
 
 def test_daily_volume_stacks_products_in_house_order():

@@ -5,10 +5,8 @@ import duckdb
 import plotly.offline
 import pytest
 from tests.dashboards.dashboard_fixtures import (
-    HOSTILE_CARRIER,
     HOSTILE_CONNECTION,
     HOSTILE_PROFILE,
-    HOSTILE_TAG,
     LARGE,
     NOW,
     SYNCED_AT,
@@ -170,10 +168,3 @@ def test_a_rerender_replaces_the_pages_in_place(small_warehouse, tmp_path):
     render_site(small_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
     assert "Data synced: 2026-11-01 02:30 UTC" in _html(tmp_path, INDEX)
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
-
-
-def test_hostile_names_are_in_the_fixture_used_by_the_browser_test():
-    # Guards the fixture itself: the browser test proves these show as text.
-    assert {HOSTILE_CONNECTION, HOSTILE_CARRIER, HOSTILE_TAG, HOSTILE_PROFILE} == {
-        "<script>alert(1)</script>", 'AT&T <b>bold</b> "quoted" $x$', "東京 & <i>Co</i>", "<img src=x onerror=alert(2)>"
-    }
