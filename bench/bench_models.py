@@ -89,9 +89,7 @@ MESSAGE_OUTCOMES: tuple[tuple[str, float, tuple[str, str] | None], ...] = (
     ("gateway_rejected", 0.02, ("40002", 'Blocked as spam "content" <policy>')),
 )
 # Bump when the generated data changes: the cache directory is keyed by it.
-GENERATOR_VERSION = 2
-# Share of records also present in an older, superseded version (re-rated before a re-sync).
-DUPLICATE_SHARE = 0.0005
+GENERATOR_VERSION = 3
 
 
 def _uuids(rng: np.random.Generator, n: int) -> pl.Series:
@@ -131,9 +129,11 @@ def _pick(rng: np.random.Generator, weights: list[float] | tuple[float, ...], n:
     return rng.choice(len(p), size=n, p=p / p.sum())
 
 
-def _with_duplicates(frame: pl.DataFrame, rng: np.random.Generator, reprice: list[str]) -> pl.DataFrame:
-    """Add older versions of a few records (same id and created_at, earlier updated_at, other price)."""
-    n = max(1, int(len(frame) * DUPLICATE_SHARE))
+def _with_duplicates(frame: pl.DataFrame, rng: np.random.Generator, reprice: list[str], share: float) -> pl.DataFrame:
+    """Add older versions of a share of the records (same id and created_at, earlier updated_at, other price)."""
+    n = int(len(frame) * share)
+    if n == 0:
+        return frame
     old = frame.sample(n, seed=int(rng.integers(1 << 31)))
     earlier = pl.col(api.UPDATED_AT) - pl.duration(hours=6)
     # Half the price: the re-rating moved both rate and cost, keeping the cost formula true.
@@ -141,7 +141,7 @@ def _with_duplicates(frame: pl.DataFrame, rng: np.random.Generator, reprice: lis
     return pl.concat([frame, old])
 
 
-def _cdr_day(day: date, n: int, rng: np.random.Generator) -> pl.DataFrame:
+def _cdr_day(day: date, n: int, rng: np.random.Generator, duplicate_share: float) -> pl.DataFrame:
     start_ms = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
     country = _pick(rng, [c[2] for c in COUNTRIES], n)
     codes = pl.Series([c[1] for c in COUNTRIES]).gather(country)
@@ -207,10 +207,10 @@ def _cdr_day(day: date, n: int, rng: np.random.Generator) -> pl.DataFrame:
             "currency": currencies.gather(connection),
         }
     )
-    return _with_duplicates(frame, rng, []).select(list(api.CDR_SCHEMA)).cast(api.CDR_SCHEMA)
+    return _with_duplicates(frame, rng, [], duplicate_share).select(list(api.CDR_SCHEMA)).cast(api.CDR_SCHEMA)
 
 
-def _mdr_day(day: date, n: int, rng: np.random.Generator) -> pl.DataFrame:
+def _mdr_day(day: date, n: int, rng: np.random.Generator, duplicate_share: float) -> pl.DataFrame:
     start_ms = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
     country = _pick(rng, [c[2] for c in COUNTRIES], n)
     codes = pl.Series([c[1] for c in COUNTRIES]).gather(country)
@@ -260,7 +260,9 @@ def _mdr_day(day: date, n: int, rng: np.random.Generator) -> pl.DataFrame:
             "currency": pl.Series([p[1] for p in PROFILES]).gather(profile),
         }
     )
-    return _with_duplicates(frame, rng, ["rate", "cost"]).select(list(api.MDR_SCHEMA)).cast(api.MDR_SCHEMA)
+    return _with_duplicates(frame, rng, ["rate", "cost"], duplicate_share).select(list(api.MDR_SCHEMA)).cast(
+        api.MDR_SCHEMA
+    )
 
 
 def _usage(frame: pl.DataFrame, product: str, day: date) -> pl.DataFrame:
@@ -283,9 +285,13 @@ def _write(data_dir: Path, dataset: str, day: date, frame: pl.DataFrame) -> None
     frame.write_parquet(target, compression="zstd")
 
 
-def generate_lake(cdrs: int, mdrs: int, days: int, seed: int = 20260101) -> Path:
-    """Parameters -> a data dir holding the synthetic lake, generated once and cached in bench/out/."""
-    data_dir = OUT / f"lake-v{GENERATOR_VERSION}-c{cdrs}-m{mdrs}-d{days}-s{seed}"
+def generate_lake(cdrs: int, mdrs: int, days: int, seed: int = 20260101, duplicate_share: float = 0.0) -> Path:
+    """Parameters -> a data dir holding the synthetic lake, generated once and cached in bench/out/.
+
+    `duplicate_share` adds superseded versions of that share of the records (the sync never
+    writes them; the models still dedupe them), to measure the dedupe's slow path.
+    """
+    data_dir = OUT / f"lake-v{GENERATOR_VERSION}-c{cdrs}-m{mdrs}-d{days}-s{seed}-dup{duplicate_share:g}"
     marker = data_dir / ".complete"
     if marker.exists():
         return data_dir
@@ -293,13 +299,13 @@ def generate_lake(cdrs: int, mdrs: int, days: int, seed: int = 20260101) -> Path
     rng = np.random.default_rng(seed)
     for i in range(days):
         day = FIRST_DAY + timedelta(days=i)
-        calls = _cdr_day(day, cdrs // days + (1 if i < cdrs % days else 0), rng)
+        calls = _cdr_day(day, cdrs // days + (1 if i < cdrs % days else 0), rng, duplicate_share)
         _write(data_dir, "cdrs", day, calls)
         _write(data_dir, "usage_cdrs", day, _usage(calls, "calls", day))
-        messages = _mdr_day(day, mdrs // days + (1 if i < mdrs % days else 0), rng)
+        messages = _mdr_day(day, mdrs // days + (1 if i < mdrs % days else 0), rng, duplicate_share)
         _write(data_dir, "mdrs", day, messages)
         _write(data_dir, "usage_mdrs", day, _usage(messages, "messages", day))
-    marker.write_text(json.dumps({"cdrs": cdrs, "mdrs": mdrs, "days": days, "seed": seed}))
+    marker.write_text(json.dumps({"cdrs": cdrs, "mdrs": mdrs, "days": days, "seed": seed, "duplicates": duplicate_share}))
     return data_dir
 
 
@@ -377,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mdrs", type=int, default=5_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duplicate-share", type=float, default=0.0,
+                        help="add superseded versions of this share of the records (default 0, as the sync writes)")
     parser.add_argument("--child", choices=("scan", "build"))
     parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args(argv)
@@ -384,9 +392,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_child(args.child, args.data_dir)))
         return
     started = time.perf_counter()
-    data_dir = generate_lake(args.cdrs, args.mdrs, args.days)
+    data_dir = generate_lake(args.cdrs, args.mdrs, args.days, duplicate_share=args.duplicate_share)
     size_mib = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*.parquet")) / 2**20
-    print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs, {args.days} days, {size_mib:,.0f} MiB; "
+    print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs, {args.days} days, "
+          f"{args.duplicate_share:.2%} superseded versions, {size_mib:,.0f} MiB; "
           f"ready in {time.perf_counter() - started:.1f}s)")
     scans, builds = [], []
     for round_number in range(1, args.rounds + 1):

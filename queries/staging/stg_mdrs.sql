@@ -4,12 +4,13 @@ with source as (
     select * from lake_mdrs
 ),
 
-repeats as (
-    select * from stg_mdr_repeats
+-- each CTE is read once, so DuckDB inlines them and reads only the columns a query needs
+repeated_instants as (
+    select distinct created_at from stg_mdr_repeats
 ),
 
-repeated_instants as (
-    select distinct created_at from repeats
+repeats as (
+    select * from stg_mdr_repeats
 ),
 
 single_versions as (
@@ -20,7 +21,7 @@ single_versions as (
 
 final as (
     select * from single_versions
-    union all by name
+    union all
     select * from repeats
 )
 
