@@ -1,7 +1,8 @@
 """Every page opened in headless Chromium from file://, offline: no console error, every figure drawn.
 
-One browser for the whole module (the only module that starts one). Screenshots go to a pytest
-tmp dir and, when CDR_SCREENSHOTS_DIR is set, there too.
+One browser for the whole module (the only module that starts one); the pages of a site load
+side by side in tabs, then each page's test checks what its visit recorded. Screenshots go to
+a pytest tmp dir and, when CDR_SCREENSHOTS_DIR is set, there too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 from dashboards.pages import PAGES
 from dashboards.render import INDEX, render_site
@@ -49,11 +52,15 @@ HOSTILE_LABELS = {
 
 @dataclass
 class Visit:
-    """What one page load did: problems seen by the browser, and requests that left file://."""
+    """What one page load did and showed: browser problems, dialogs, requests leaving file://,
+    the figures drawn, the labels of figures with hostile names, the elements, a screenshot."""
 
     problems: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    drawn: list[dict[str, object]] = field(default_factory=list)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    elements: dict[str, int] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +92,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Debian's chromium driven by playwright, with a fresh profile; stopped after the module."""
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -102,8 +108,29 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             context.close()
 
 
-def _open(browser, path: Path) -> tuple[object, Visit]:
-    """Open a file in a new tab, recording console errors, page errors, dialogs and network use."""
+@pytest.fixture(scope="module")
+def visits(browser, sites, screenshot_dirs) -> dict[tuple[str, str], Visit]:
+    """Every page of every site, visited once; a site's pages load side by side in their own tabs."""
+    found = {}
+    for site in SITES:
+        opened = [(filename, *_start(browser, sites[site] / filename)) for filename in FIGURES]
+        for filename, page, visit in opened:
+            try:
+                _inspect(page, visit, filename)
+                shot = page.screenshot(full_page=True)
+                for directory in screenshot_dirs:
+                    (directory / f"{site}-{Path(filename).stem}.png").write_bytes(shot)
+            except PlaywrightError as exc:
+                # One page that never finishes drawing fails its own test, not the others'.
+                visit.problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            finally:
+                page.close()
+            found[(site, filename)] = visit
+    return found
+
+
+def _start(browser, path: Path) -> tuple[object, Visit]:
+    """Start loading a file in a new tab, recording console errors, page errors, dialogs and network use."""
     visit = Visit()
     page = browser.new_page()
     page.on("console", lambda message: message.type == "error" and visit.problems.append(f"console: {message.text}"))
@@ -116,21 +143,22 @@ def _open(browser, path: Path) -> tuple[object, Visit]:
         dialog.dismiss()
 
     page.on("dialog", dismiss)
-    page.goto(path.as_uri(), wait_until="load")
+    page.goto(path.as_uri(), wait_until="commit")
     return page, visit
 
 
-def _figures_drawn(page, expected: int) -> dict[str, object]:
-    """Wait until every figure div holds its SVG; what the page then contains."""
+def _inspect(page, visit: Visit, filename: str) -> None:
+    """Wait until the page has loaded and every figure div holds its SVG; record what it shows."""
+    page.wait_for_load_state("load", timeout=RENDER_TIMEOUT_MS)
     page.wait_for_function(
         """n => {
             const divs = [...document.querySelectorAll('.plotly-graph-div')];
             return divs.length === n && divs.every(d => d.querySelector('svg.main-svg') && d._fullLayout);
         }""",
-        arg=expected,
+        arg=FIGURES[filename],
         timeout=RENDER_TIMEOUT_MS,
     )
-    return page.evaluate(
+    visit.drawn = page.evaluate(
         """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
             id: d.id,
             svgs: d.querySelectorAll('svg.main-svg').length,
@@ -138,29 +166,22 @@ def _figures_drawn(page, expected: int) -> dict[str, object]:
             empty: [...d.querySelectorAll('.annotation-text')].some(a => a.textContent === 'No data for this period'),
         }))"""
     )
+    visit.labels = {
+        figure: page.eval_on_selector_all(f"#{figure} svg text", "nodes => nodes.map(n => n.textContent)")
+        for figure in HOSTILE_LABELS.get(filename, {})
+    }
+    visit.elements = page.evaluate("() => ({scripts: document.scripts.length, images: document.images.length})")
 
 
 @pytest.mark.parametrize("site", SITES)
 @pytest.mark.parametrize("filename", list(FIGURES))
-def test_every_page_draws_every_figure_offline_without_errors(browser, sites, screenshot_dirs, site, filename):
-    page, visit = _open(browser, sites[site] / filename)
-    try:
-        drawn = _figures_drawn(page, FIGURES[filename])
-        labels = {
-            figure: page.eval_on_selector_all(f"#{figure} svg text", "nodes => nodes.map(n => n.textContent)")
-            for figure in HOSTILE_LABELS.get(filename, {})
-        }
-        elements = page.evaluate("() => ({scripts: document.scripts.length, images: document.images.length})")
-        shot = page.screenshot(full_page=True)
-    finally:
-        page.close()
-    for directory in screenshot_dirs:
-        (directory / f"{site}-{Path(filename).stem}.png").write_bytes(shot)
+def test_every_page_draws_every_figure_offline_without_errors(visits, site, filename):
+    visit = visits[(site, filename)]
     assert visit.problems == [] and visit.dialogs == [] and visit.requests == []
     # plotly.js and one script per figure: nothing from the data became an element.
-    assert elements == {"scripts": (1 + FIGURES[filename]) if FIGURES[filename] else 0, "images": 0}
-    assert len(drawn) == FIGURES[filename]
-    for figure in drawn:
+    assert visit.elements == {"scripts": (1 + FIGURES[filename]) if FIGURES[filename] else 0, "images": 0}
+    assert len(visit.drawn) == FIGURES[filename]
+    for figure in visit.drawn:
         assert figure["svgs"] >= 1, figure
         if site == "empty":
             assert figure["traces"] == 0 and figure["empty"], figure
@@ -169,4 +190,4 @@ def test_every_page_draws_every_figure_offline_without_errors(browser, sites, sc
     if site == "small":
         # Markup in names is shown as the very text typed, in the figure's own labels.
         for figure, hostile in HOSTILE_LABELS.get(filename, {}).items():
-            assert hostile in labels[figure], (figure, labels[figure])
+            assert hostile in visit.labels[figure], (figure, visit.labels[figure])
