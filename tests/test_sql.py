@@ -168,3 +168,16 @@ def test_cli_sql_errors_are_one_line_with_exit_codes(data_dir):
     assert write.returncode == 2 and write.stderr.startswith("error: `cdr sql` is read-only: DROP statements")
     fmt = _cdr("sql", "select 1", "--format", "xml", "--data-dir", str(data_dir))
     assert fmt.returncode == 2 and fmt.stderr.splitlines() == ["error: --format must be one of table, csv, json (got 'xml')"]
+
+
+def test_the_five_example_queries_of_the_readme_run(data_dir):
+    import re
+
+    from pipelines.models import QUERIES_DIR
+
+    readme = (QUERIES_DIR / "README.md").read_text()
+    queries = re.findall(r"```sql\n(.*?)```", readme, re.DOTALL)
+    assert len(queries) == 5
+    results = [json.loads(sql(data_dir, query, "json")) for query in queries]
+    # the number's calls, one trunk's days, the failure reasons, the reconciliation's differences
+    assert [len(rows) for rows in results[1:]] == [3, 1, 2, 5]
