@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     opentact_api_key: SecretStr | None = Field(default=None, alias="OPENTACT_API_KEY")
     opentact_base_url: str = Field(default=PRODUCTION_URL, alias="OPENTACT_BASE_URL")
     # How the client reads it (the concurrency default is measured: bench/RESULTS.md)
-    opentact_concurrency: int = Field(default=8, ge=1, le=64, alias="OPENTACT_CONCURRENCY")
+    opentact_concurrency: int = Field(default=4, ge=1, le=64, alias="OPENTACT_CONCURRENCY")
     opentact_page_size: int = Field(default=250, ge=1, le=250, alias="OPENTACT_PAGE_SIZE")
     # A window's end is frozen at most at now minus this: records still being written settle.
     opentact_settle_lag_secs: float = Field(default=120.0, ge=0, alias="OPENTACT_SETTLE_LAG_SECS")

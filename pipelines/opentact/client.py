@@ -66,7 +66,7 @@ class ClientConfig:
 
     base_url: str
     api_key: SecretStr
-    concurrency: int = 8
+    concurrency: int = 4
     page_size: int = api.MAX_PAGE_SIZE
     settle_lag: timedelta = timedelta(minutes=2)
     timeout_secs: float = 30.0
