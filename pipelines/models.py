@@ -359,7 +359,10 @@ def build(
     temp = data_dir / f".{WAREHOUSE_FILE}.{uuid.uuid4().hex[:12]}.tmp"
     keep_failed = False
     try:
-        con = duckdb.connect(str(temp))
+        try:
+            con = duckdb.connect(str(temp))
+        except duckdb.Error as exc:
+            raise CdrError(f"cannot create a warehouse in {data_dir}: {_first_line(exc)}") from None
         try:
             # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
             con.execute("set TimeZone = 'UTC'")
@@ -386,6 +389,8 @@ def build(
             con.close()
         _discard_wal(target)
         os.replace(temp, target)
+        # A failed build kept for inspection is stale once a build succeeds.
+        _remove(data_dir / FAILED_WAREHOUSE_FILE)
     finally:
         if keep_failed and temp.exists():
             os.replace(temp, data_dir / FAILED_WAREHOUSE_FILE)

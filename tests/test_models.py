@@ -267,9 +267,13 @@ def test_a_planted_bad_call_fails_the_build_listing_it(tmp_path, bad, test_name,
     assert message.startswith("1 data test(s) failed; the failed build is kept at ")
     assert f"\n{test_name}: " in message
     assert "1 offending row(s)" in message and shown in message and "good" not in message
-    # the failed build is kept aside for inspection; no warehouse appears
+    # the failed build is kept aside for inspection (until a build succeeds); no warehouse appears
     assert not warehouse_path(tmp_path).exists()
-    assert (tmp_path / "warehouse.failed.duckdb").exists()
+    with duckdb.connect(str(tmp_path / "warehouse.failed.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from calls where id = 'bad'").fetchall() == [(1,)]
+    write_lake(tmp_path, calls=[_good_call()])
+    build(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".duckdb") == ["warehouse.duckdb"]
 
 
 @pytest.mark.parametrize(
