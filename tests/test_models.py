@@ -27,6 +27,7 @@ from pipelines.models import (
     warehouse_path,
 )
 from pipelines.opentact import api
+from tests.fixtures.cli import run_cdr
 from tests.fixtures.lake import call, message, small_world, write_lake
 
 
@@ -239,61 +240,85 @@ def _good_call(id: str = "good") -> dict:
     return call(id, "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z")
 
 
-@pytest.mark.parametrize(
-    ("bad", "test_name", "shown"),
-    [
-        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z", cost="0.03"),
-         "stg_cdrs_cost_matches_rate", "id='bad'"),
+def _failures(message: str) -> dict[str, str]:
+    """A failed build's message -> {test name: its description and sample rows}."""
+    blocks: dict[str, str] = {}
+    for line in message.splitlines()[1:]:
+        if line.startswith("  "):
+            blocks[name] += "\n" + line
+        else:
+            name = line.split(": ", 1)[0]
+            blocks[name] = line
+    return blocks
+
+
+def test_planted_bad_calls_fail_the_build_each_listed_by_its_test(tmp_path):
+    answered = dict(answered_at="2026-03-01T10:00:05Z")
+    calls = [
+        _good_call(),
+        # 0.01 x 120 s / 60 = 0.02
+        call("bad-cost", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", **answered, cost="0.03"),
         # 0.0133 x 1 s / 60 = 0.000221666.. rounds half-up to 0.000222, not down
-        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z", answered_at="2026-03-01T10:00:01Z",
-              billing=(1, 1), rate="0.0133", cost="0.000221"), "stg_cdrs_cost_matches_rate", "id='bad'"),
-        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z",
-              billed_duration_secs=65), "stg_cdrs_billed_in_increments", "expected_billed_duration_secs=120"),
-        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:00:30Z", status="busy", billed_duration_secs=60),
-         "stg_cdrs_billed_in_increments", "id='bad'"),
-        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z",
-              direction="sideways"), "fct_calls_daily_accepted_values", "direction='sideways'"),
-        (call("bad", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", answered_at="2026-03-01T10:00:05Z",
-              currency="usd"), "fct_calls_daily_accepted_values", "currency='usd'"),
-    ],
-)
-def test_a_planted_bad_call_fails_the_build_listing_it(tmp_path, bad, test_name, shown):
-    write_lake(tmp_path, calls=[_good_call(), bad])
-    if (tmp_path / "warehouse.duckdb").exists():
-        raise AssertionError("fresh data dir expected")
+        call("bad-rounding", "2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z", answered_at="2026-03-01T10:00:01Z",
+             billing=(1, 1), rate="0.0133", cost="0.000221"),
+        # 65 talk seconds in 60/60 increments bill 120
+        call("bad-increment", "2026-03-01T10:00:00Z", "2026-03-01T10:01:10Z", **answered, billed_duration_secs=65),
+        call("bad-unanswered", "2026-03-01T10:00:00Z", "2026-03-01T10:00:30Z", status="busy", billed_duration_secs=60),
+        call("bad-direction", "2026-03-01T11:00:00Z", "2026-03-01T11:01:10Z", answered_at="2026-03-01T11:00:05Z",
+             direction="sideways"),
+        call("bad-currency", "2026-03-01T12:00:00Z", "2026-03-01T12:01:10Z", answered_at="2026-03-01T12:00:05Z",
+             currency="usd"),
+    ]
+    write_lake(tmp_path, calls=calls)
     with pytest.raises(CdrError) as caught:
         build(tmp_path)
     message = str(caught.value)
-    assert message.startswith("1 data test(s) failed; the failed build is kept at ")
-    assert f"\n{test_name}: " in message
-    assert "1 offending row(s)" in message and shown in message and "good" not in message
+    assert message.splitlines()[0] == (
+        f"3 data test(s) failed; the failed build is kept at {tmp_path / 'warehouse.failed.duckdb'}:"
+    )
+    failed = _failures(message)
+    assert sorted(failed) == ["fct_calls_daily_accepted_values", "stg_cdrs_billed_in_increments", "stg_cdrs_cost_matches_rate"]
+    assert "2 offending row(s)" in failed["stg_cdrs_cost_matches_rate"]
+    assert "id='bad-cost'" in failed["stg_cdrs_cost_matches_rate"]
+    assert "id='bad-rounding'" in failed["stg_cdrs_cost_matches_rate"]
+    assert "2 offending row(s)" in failed["stg_cdrs_billed_in_increments"]
+    assert "id='bad-increment'" in failed["stg_cdrs_billed_in_increments"]
+    assert "expected_billed_duration_secs=120" in failed["stg_cdrs_billed_in_increments"]
+    assert "id='bad-unanswered'" in failed["stg_cdrs_billed_in_increments"]
+    assert "direction='sideways'" in failed["fct_calls_daily_accepted_values"]
+    assert "currency='usd'" in failed["fct_calls_daily_accepted_values"]
+    assert "good" not in message
     # the failed build is kept aside for inspection (until a build succeeds); no warehouse appears
     assert not warehouse_path(tmp_path).exists()
     with duckdb.connect(str(tmp_path / "warehouse.failed.duckdb"), read_only=True) as con:
-        assert con.execute("select count(*) from calls where id = 'bad'").fetchall() == [(1,)]
+        assert con.execute("select count(*) from calls where id like 'bad-%'").fetchall() == [(6,)]
     write_lake(tmp_path, calls=[_good_call()])
     build(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".duckdb") == ["warehouse.duckdb"]
 
 
-@pytest.mark.parametrize(
-    ("bad", "test_name", "shown"),
-    [
-        (message("bad", "2026-03-01T10:00:00Z", parts=2, cost="0.0040"), "stg_mdrs_cost_matches_parts", "id='bad'"),
-        (message("bad", "2026-03-01T10:00:00Z", parts=0, cost="0"), "stg_mdrs_cost_matches_parts", "parts=0"),
-        (message("bad", "2026-03-01T10:00:00Z", parts=0, cost="0"), "fct_message_delivery_daily_accepted_values",
-         "parts=0"),
-        (message("bad", "2026-03-01T10:00:00Z", status="lost"), "fct_messages_daily_accepted_values", "status='lost'"),
-        (message("bad", "2026-03-01T10:00:00Z", encoding="utf8"), "fct_message_delivery_daily_accepted_values",
-         "encoding='utf8'"),
-    ],
-)
-def test_a_planted_bad_message_fails_the_build_listing_it(tmp_path, bad, test_name, shown):
-    write_lake(tmp_path, messages=[message("good", "2026-03-01T09:00:00Z"), bad])
+def test_planted_bad_messages_fail_the_build_each_listed_by_its_test(tmp_path):
+    messages = [
+        message("good", "2026-03-01T09:00:00Z"),
+        message("bad-cost", "2026-03-01T10:00:00Z", parts=2, cost="0.0040"),
+        message("bad-parts", "2026-03-02T10:00:00Z", parts=0, cost="0"),
+        message("bad-status", "2026-03-03T10:00:00Z", status="lost"),
+        message("bad-encoding", "2026-03-04T10:00:00Z", encoding="utf8"),
+    ]
+    write_lake(tmp_path, messages=messages)
     with pytest.raises(CdrError) as caught:
         build(tmp_path)
-    failed = {block.split(": ", 1)[0]: block for block in str(caught.value).split("\n") if not block.startswith(" ")}
-    assert shown in failed[test_name] + str(caught.value).split(f"\n{test_name}: ", 1)[1].split("\n", 2)[1]
+    failed = _failures(str(caught.value))
+    assert sorted(failed) == [
+        "fct_message_delivery_daily_accepted_values",
+        "fct_messages_daily_accepted_values",
+        "stg_mdrs_cost_matches_parts",
+    ]
+    assert "id='bad-cost'" in failed["stg_mdrs_cost_matches_parts"]
+    assert "id='bad-parts'" in failed["stg_mdrs_cost_matches_parts"]
+    assert "status='lost'" in failed["fct_messages_daily_accepted_values"]
+    assert "encoding='utf8'" in failed["fct_message_delivery_daily_accepted_values"]
+    assert "parts=0" in failed["fct_message_delivery_daily_accepted_values"]
 
 
 def _run_test(name: str, tables: dict[str, str]) -> list[tuple]:
@@ -424,32 +449,21 @@ def test_peak_concurrency_on_a_day_holding_only_calls_carried_over_from_midnight
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _cdr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
-        capture_output=True, text=True, check=False,
-    )
-
-
-def test_cli_build_prints_one_summary_line(tmp_path):
+def test_cli_build_prints_one_summary_line(tmp_path, capsys, monkeypatch):
     write_lake(tmp_path, *small_world())
-    result = _cdr("build", "--data-dir", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 1 and result.stdout.startswith("built ")
+    code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    assert code == 0, err
+    assert len(out.splitlines()) == 1 and out.startswith("built ")
     assert warehouse_path(tmp_path).is_file()
 
 
-def test_cli_build_failures_are_one_line_without_traceback(tmp_path):
-    missing = _cdr("build", "--data-dir", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and len(missing.stderr.splitlines()) == 1
-    assert missing.stderr.startswith("error: data dir ")
-    write_lake(tmp_path, calls=[_good_call()])
-    bad_zone = subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "build", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, check=False, env={**os.environ, "CDR_REPORT_TIMEZONE": "Nowhere/Land"},
-    )
-    assert bad_zone.returncode == 2 and "Traceback" not in bad_zone.stderr
-    assert bad_zone.stderr.splitlines() == [
+def test_cli_build_failures_are_one_line(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path / "nope"))
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: data dir ")
+    monkeypatch.setenv("CDR_REPORT_TIMEZONE", "Nowhere/Land")
+    code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    assert code == 2
+    assert err.splitlines() == [
         "error: unknown report time zone 'Nowhere/Land': use an IANA name such as UTC, Europe/Berlin or "
         "America/New_York (CDR_REPORT_TIMEZONE)"
     ]

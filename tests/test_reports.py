@@ -4,9 +4,6 @@ totals against an independent Python computation over sandbox records."""
 from __future__ import annotations
 
 import csv
-import io
-import subprocess
-import sys
 import zipfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -21,6 +18,7 @@ from pipelines.errors import CdrError, UsageError
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.reports import FINANCE_COLUMNS, export_finance, finance_csv, parse_month
+from tests.fixtures.cli import run_cdr
 from tests.fixtures.lake import message, small_world, write_lake
 
 D = Decimal
@@ -345,34 +343,33 @@ def test_export_finance_without_a_warehouse_says_to_build(tmp_path):
         export_finance(warehouse_path(tmp_path), "2026-01", tmp_path)
 
 
-def _cdr(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
-        capture_output=True, text=True, check=False, cwd=cwd,
+def test_cli_report_finance_writes_the_files_and_reports_totals(world_dir, tmp_path, capsys, monkeypatch):
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-01", "--out", str(tmp_path), "--data-dir", str(world_dir)
     )
-
-
-def test_cli_report_finance_writes_the_files_and_reports_totals(world_dir, tmp_path):
-    result = _cdr("report", "finance", "--month", "2026-01", "--out", str(tmp_path), "--data-dir", str(world_dir))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert code == 0, err
+    assert out.splitlines() == [
         f"wrote {tmp_path / 'finance_2026-01.csv'}, {tmp_path / 'finance_2026-01.xlsx'}: 2 rows, "
         "total cost USD 0.032000000"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-01.csv", "finance_2026-01.xlsx"]
 
 
-def test_cli_report_finance_bad_month_is_one_line_and_exit_2(world_dir, tmp_path):
-    result = _cdr("report", "finance", "--month", "2026-13", "--data-dir", str(world_dir), "--out", str(tmp_path))
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == ["error: --month must be a month as YYYY-MM, e.g. 2026-01 (got '2026-13')"]
+def test_cli_report_finance_bad_month_is_one_line_and_exit_2(world_dir, tmp_path, capsys, monkeypatch):
+    code, _, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-13", "--data-dir", str(world_dir), "--out", str(tmp_path)
+    )
+    assert code == 2
+    assert err.splitlines() == ["error: --month must be a month as YYYY-MM, e.g. 2026-01 (got '2026-13')"]
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path):
-    result = _cdr("report", "finance", "--month", "2026-01", "--data-dir", str(tmp_path), "--out", str(tmp_path))
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first"]
+def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-01", "--data-dir", str(tmp_path), "--out", str(tmp_path)
+    )
+    assert code == 1
+    assert err.splitlines() == [f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first"]
 
 
 # -- finance totals against an independent computation over sandbox records ------------------
@@ -405,8 +402,17 @@ def _sandbox_lake(data_dir: Path) -> list[dict]:
     return served
 
 
-def test_finance_statement_equals_a_python_computation_over_sandbox_records(tmp_path):
-    served = _sandbox_lake(tmp_path)
+@pytest.fixture(scope="module")
+def sandbox_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """The sandbox lake, built -> (its data dir, the records as finally served)."""
+    data_dir = tmp_path_factory.mktemp("sandbox")
+    served = _sandbox_lake(data_dir)
+    build(data_dir)
+    return data_dir, served
+
+
+def test_finance_statement_equals_a_python_computation_over_sandbox_records(sandbox_built):
+    data_dir, served = sandbox_built
     expected: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, D(0)])
     for record in served:
         # Exact decimals straight from the served JSON text, no lake, no SQL.
@@ -417,18 +423,16 @@ def test_finance_statement_equals_a_python_computation_over_sandbox_records(tmp_
         totals[1] += record.get("billed_duration_secs", 0)
         totals[2] += record.get("parts", 0)
         totals[3] += D(record["cost"])
-    build(tmp_path)
-    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as c:
         statement = c.execute(f"select {', '.join(FINANCE_COLUMNS)} from rpt_finance_monthly_statement").fetchall()
     assert {row[:4]: list(row[4:]) for row in statement} == dict(expected)
     assert {row[0] for row in statement} == {"2026-01", "2026-02"}
     assert len(served) > 1000
 
 
-def test_exported_csv_totals_equal_the_python_computation(tmp_path):
-    served = _sandbox_lake(tmp_path / "data")
-    build(tmp_path / "data")
-    export = export_finance(warehouse_path(tmp_path / "data"), "2026-01", tmp_path / "out", xlsx=False)
+def test_exported_csv_totals_equal_the_python_computation(sandbox_built, tmp_path):
+    data_dir, served = sandbox_built
+    export = export_finance(warehouse_path(data_dir), "2026-01", tmp_path, xlsx=False)
     expected: dict[str, Decimal] = defaultdict(Decimal)
     for record in served:
         if record["created_at"].startswith("2026-01"):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from pipelines.errors import CdrError, UsageError
 from pipelines.models import build, warehouse_path
 from pipelines.sql import check_query, connect_read_only, one_line, run_query, run_sql, write_table
+from tests.fixtures.cli import run_cdr
 from tests.fixtures.lake import small_world, write_lake
 
 
@@ -147,27 +146,30 @@ def test_a_missing_warehouse_says_to_build(tmp_path):
         run_sql(warehouse_path(tmp_path), "select 1", fmt="csv", stdout=io.StringIO())
 
 
-def _cdr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
-        capture_output=True, text=True, check=False,
+def test_cli_sql_prints_a_table_and_exits_0(data_dir, capsys, monkeypatch):
+    code, out, err = run_cdr(capsys, monkeypatch, "sql", "select count(*) as calls from calls", "--data-dir", str(data_dir))
+    assert code == 0, err
+    assert out.split() == ["calls", "─" * len(out.split()[1]), "6", "(1", "row)"]
+
+
+def test_cli_sql_errors_are_one_line_with_exit_codes(data_dir, capsys, monkeypatch):
+    code, _, err = run_cdr(capsys, monkeypatch, "sql", "select * from nowhere", "--data-dir", str(data_dir))
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith("error: Catalog Error: Table with name nowhere")
+    code, _, err = run_cdr(capsys, monkeypatch, "sql", "drop table calls", "--data-dir", str(data_dir))
+    assert code == 2 and err.startswith("error: `cdr sql` is read-only: DROP statements")
+    code, _, err = run_cdr(capsys, monkeypatch, "sql", "select 1", "--format", "xml", "--data-dir", str(data_dir))
+    assert code == 2 and err.splitlines() == ["error: --format must be one of table, csv, json (got 'xml')"]
+
+
+def test_cli_sql_out_writes_a_file_and_says_so(data_dir, tmp_path, capsys, monkeypatch):
+    target = tmp_path / "statement.json"
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "sql", "from rpt_finance_monthly_statement", "-f", "json", "-o", str(target),
+        "--data-dir", str(data_dir),
     )
-
-
-def test_cli_sql_prints_a_table_and_exits_0(data_dir):
-    result = _cdr("sql", "select count(*) as calls from calls", "--data-dir", str(data_dir))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["calls", "─" * len(result.stdout.split()[1]), "6", "(1", "row)"]
-
-
-def test_cli_sql_errors_are_one_line_with_exit_codes(data_dir):
-    bad = _cdr("sql", "select * from nowhere", "--data-dir", str(data_dir))
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: Catalog Error: Table with name nowhere")
-    write = _cdr("sql", "drop table calls", "--data-dir", str(data_dir))
-    assert write.returncode == 2 and write.stderr.startswith("error: `cdr sql` is read-only: DROP statements")
-    fmt = _cdr("sql", "select 1", "--format", "xml", "--data-dir", str(data_dir))
-    assert fmt.returncode == 2 and fmt.stderr.splitlines() == ["error: --format must be one of table, csv, json (got 'xml')"]
+    assert (code, out, err) == (0, "", f"wrote 7 rows to {target}\n")
+    assert len(json.loads(target.read_text())) == 7
 
 
 def test_the_five_example_queries_of_the_readme_run(data_dir):
