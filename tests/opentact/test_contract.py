@@ -34,13 +34,16 @@ NOW = datetime(2026, 10, 6, 6, 0, tzinfo=UTC)
 WORLD = {"seed": 23, "calls_per_day": 300, "messages_per_day": 150, "rerate_rate": 0.2, "malformed_rate": 0.03}
 WINDOW = Window(datetime(2026, 10, 2, 12, tzinfo=UTC), datetime(2026, 10, 5, tzinfo=UTC))
 
+# Faults are drawn per request (deterministic for the same requests) except the rate limit,
+# which is per second: 3/s is below the 4 pages the client fires at once after a page 1, so
+# it bites however slow a loaded machine makes the client.
 FAULTS = {
     "none": {},
     "fail": {"fail_rate": 0.3},
     "drop": {"drop_rate": 0.25},
-    "rate_limit": {"rate_limit": 10},
+    "rate_limit": {"rate_limit": 3},
     "latency": {"latency_ms": 40},
-    "all": {"fail_rate": 0.2, "drop_rate": 0.15, "rate_limit": 10, "latency_ms": 10},
+    "all": {"fail_rate": 0.2, "drop_rate": 0.15, "rate_limit": 3, "latency_ms": 10},
 }
 
 
