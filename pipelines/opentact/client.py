@@ -41,6 +41,7 @@ from pipelines.settings import Settings
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_WARN_FROM_ATTEMPT = 3
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -89,7 +90,7 @@ class ClientConfig:
     def from_settings(cls, settings: Settings) -> ClientConfig:
         """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key."""
         if settings.opentact_api_key is None:
-            raise UsageError("OPENTACT_API_KEY is not set: export it (or put it in .env) to read the Opentact API")
+            raise UsageError("OPENTACT_API_KEY is not set: export it (the variables are listed in .env.example) to read the Opentact API")
         return cls(
             base_url=settings.opentact_base_url,
             api_key=settings.opentact_api_key,
@@ -479,7 +480,9 @@ class OpentactClient:
                     f"gave up on {what} after {attempt} attempts in {elapsed:.1f}s "
                     f"(retry cap {self.config.retry_max_secs:g}s, OPENTACT_RETRY_MAX_SECS); last: {failure.cause}"
                 )
-            log.warning("retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, failure.cause)
+            # One failed attempt is routine on a busy API; repeated ones deserve attention.
+            level = logging.WARNING if attempt >= _WARN_FROM_ATTEMPT else logging.INFO
+            log.log(level, "retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, failure.cause)
             await self._sleep(wait)
 
     async def _try(

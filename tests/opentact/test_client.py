@@ -558,3 +558,12 @@ async def test_usage_row_the_client_cannot_read_is_an_error() -> None:
     async with client(fake) as c:
         with pytest.raises(ApiError, match="usage row 2: count -2 is not a non-negative integer"):
             await c.read_usage("cdrs", THREE_DAYS)
+
+
+async def test_a_single_retry_is_info_and_persistent_retries_are_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pipelines.opentact.client")
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(times(3, lambda r: error(503)))
+    await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    levels = [r.levelname for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert levels == ["INFO", "INFO", "WARNING"]
