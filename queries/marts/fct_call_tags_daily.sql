@@ -5,11 +5,26 @@ with calls as (
     select * from int_calls_dated
 ),
 
+tag_sets as (
+    -- records share a few tag sets: total per set first, then spread the small result over tags
+    select
+        report_date,
+        direction,
+        currency,
+        tags,
+        count(*) as calls,
+        sum(billed_duration_secs) as billed_duration_secs,
+        sum(cost) as cost,
+    from calls
+    group by all
+),
+
 tagged as (
     select
         report_date,
         direction,
         currency,
+        calls,
         billed_duration_secs,
         cost,
         -- a tag repeated on one record still counts that record once
@@ -20,7 +35,7 @@ tagged as (
                 else list_distinct(tags)
             end
         ) as tag,
-    from calls
+    from tag_sets
 ),
 
 final as (
@@ -29,7 +44,7 @@ final as (
         tag,
         direction,
         currency,
-        count(*) as calls,
+        sum(calls)::bigint as calls,
         sum(billed_duration_secs)::bigint as billed_duration_secs,
         sum(cost) as cost,
     from tagged

@@ -5,12 +5,28 @@ with messages as (
     select * from int_messages_dated
 ),
 
+tag_sets as (
+    -- records share a few tag sets: total per set first, then spread the small result over tags
+    select
+        report_date,
+        direction,
+        message_type,
+        currency,
+        tags,
+        count(*) as messages,
+        sum(parts) as parts,
+        sum(cost) as cost,
+    from messages
+    group by all
+),
+
 tagged as (
     select
         report_date,
         direction,
         message_type,
         currency,
+        messages,
         parts,
         cost,
         -- a tag repeated on one record still counts that record once
@@ -21,7 +37,7 @@ tagged as (
                 else list_distinct(tags)
             end
         ) as tag,
-    from messages
+    from tag_sets
 ),
 
 final as (
@@ -31,7 +47,7 @@ final as (
         direction,
         message_type,
         currency,
-        count(*) as messages,
+        sum(messages)::bigint as messages,
         sum(parts)::bigint as parts,
         sum(cost) as cost,
     from tagged

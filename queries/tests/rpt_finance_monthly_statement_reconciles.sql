@@ -1,7 +1,8 @@
 -- the finance statement's records, billed seconds, parts and cost equal the sums over the records themselves, to the last decimal
-with records as (
+with record_months as (
+    -- grouped by the month's first day, formatted after: cheaper than formatting every record
     select
-        strftime(report_date, '%Y-%m') as month,
+        date_trunc('month', report_date) as month_start,
         'voice' as product,
         direction,
         currency,
@@ -13,7 +14,7 @@ with records as (
     group by all
     union all
     select
-        strftime(report_date, '%Y-%m') as month,
+        date_trunc('month', report_date) as month_start,
         message_type as product,
         direction,
         currency,
@@ -23,6 +24,13 @@ with records as (
         sum(cost) as cost,
     from int_messages_dated
     group by all
+),
+
+records as (
+    select
+        strftime(month_start, '%Y-%m') as month,
+        * exclude (month_start),
+    from record_months
 ),
 
 statement as (
