@@ -196,7 +196,7 @@ def references(sql: str, names: Iterable[str]) -> frozenset[str]:
 
 def _is_cte_head(after_as: list[str]) -> bool:
     # `name as (`, `name as materialized (`, `name as not materialized (`
-    return after_as[:1] == ["("] or after_as[:2] == ["materialized", "("] or after_as[:3] == ["not", "materialized", "("]
+    return after_as[:1] == ["("] or after_as[:2] == ["materialized", "("] or after_as == ["not", "materialized", "("]
 
 
 def source_names() -> tuple[str, ...]:
@@ -416,7 +416,8 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path
         if model.materialized == "table":
             rows = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
     except duckdb.Error as exc:
-        raise CdrError(f"model {model.name} failed ({_where(exc, model.path, queries_dir)}): {_first_line(exc)}") from None
+        where = _where(exc, model.path, queries_dir)
+        raise CdrError(f"model {model.name} failed ({where}): {_first_line(exc)}") from None
     return ModelRun(model.name, model.layer, model.materialized, rows, time.perf_counter() - started)
 
 
@@ -432,7 +433,8 @@ def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path)
         if sample:
             total = con.execute(f"select count(*) from ({wrapped})").fetchall()[0][0]
     except duckdb.Error as exc:
-        raise CdrError(f"data test {test.name} failed to run ({_where(exc, test.path, queries_dir)}): {_first_line(exc)}") from None
+        where = _where(exc, test.path, queries_dir)
+        raise CdrError(f"data test {test.name} failed to run ({where}): {_first_line(exc)}") from None
     if sample:
         lines = [", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row)) for row in sample]
         return f"{test.name}: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)

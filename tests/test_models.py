@@ -150,6 +150,19 @@ def test_a_sql_error_names_the_model_its_file_and_line(tmp_path):
     assert "no_such_column" in message and "\n" not in message
 
 
+def test_a_data_test_that_cannot_run_names_its_file_and_line(tmp_path):
+    queries = write_queries(tmp_path / "queries", {
+        "reports/rpt_a.sql": "-- rpt_a: one row\nselect 1 as x",
+        "tests/rpt_a_positive.sql": "-- x is positive\nselect *\nfrom rpt_a\nwhere y <= 0",
+    })
+    (tmp_path / "data").mkdir()
+    with pytest.raises(CdrError) as caught:
+        build(tmp_path / "data", queries_dir=queries)
+    assert str(caught.value).startswith(
+        "data test rpt_a_positive failed to run (queries/tests/rpt_a_positive.sql:4): Binder Error"
+    )
+
+
 def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
