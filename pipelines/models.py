@@ -35,7 +35,10 @@ import polars as pl
 from pipelines.errors import CdrError, UsageError
 from pipelines.opentact import api
 
-QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
+# In a checkout (and an editable install) the models sit beside the package; a wheel ships
+# them inside it (pyproject's force-include).
+_PACKAGED_QUERIES = Path(__file__).resolve().parent / "queries"
+QUERIES_DIR = _PACKAGED_QUERIES if _PACKAGED_QUERIES.is_dir() else Path(__file__).resolve().parent.parent / "queries"
 WAREHOUSE_FILE = "warehouse.duckdb"
 FAILED_WAREHOUSE_FILE = "warehouse.failed.duckdb"
 TESTS_DIR = "tests"
