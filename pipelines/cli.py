@@ -46,10 +46,10 @@ try:
 except ImportError:  # pragma: no cover - installed without the sandbox
     _sandbox_app = None
 if _sandbox_app is not None:
-    app.add_typer(_sandbox_app, name="sandbox", help="Run or export the local Opentact-compatible sandbox.")
+    app.add_typer(_sandbox_app, name="sandbox", help="Run or export the local Opentact-compatible sandbox.", short_help="The local Opentact-compatible sandbox.")
 
 
-@app.command("dates")
+@app.command("dates", short_help="Print the UTC window of a date literal (JSON).")
 def dates_command(
     literal: str = typer.Argument(
         ..., help="A date literal: today, last_week, this_month, last_N_days, next_N_hours ..."
@@ -87,7 +87,7 @@ def dates_command(
     }))
 
 
-@app.command("build")
+@app.command("build", short_help="Build the DuckDB warehouse from the lake.")
 def build_command(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="The data dir holding lake/ (default: CDR_DATA_DIR, else ./data)."
@@ -103,10 +103,10 @@ def build_command(
 
 
 report_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-app.add_typer(report_app, name="report", help="Export report tables for finance (the monthly statement).")
+app.add_typer(report_app, name="report", help="Export report tables for finance (the monthly statement).", short_help="Finance exports.")
 
 
-@report_app.command("finance")
+@report_app.command("finance", short_help="Export a month's finance statement (CSV, XLSX).")
 def report_finance_command(
     month: str = typer.Option(..., "--month", help="The report month, YYYY-MM."),
     out: Path = typer.Option(Path("."), "--out", help="Folder to write finance_YYYY-MM.csv/.xlsx into."),
@@ -130,7 +130,7 @@ def report_finance_command(
     )
 
 
-@app.command("sql")
+@app.command("sql", short_help="Run one read-only SQL query on the warehouse.")
 def sql_command(
     query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
@@ -150,7 +150,7 @@ def sql_command(
         typer.echo(f"wrote {rows} rows to {out}", err=True)
 
 
-@app.command("dashboards")
+@app.command("dashboards", short_help="Render the offline HTML dashboards.")
 def dashboards_command(
     out: Path | None = typer.Option(None, "--out", help="Where to write the site (default: <data dir>/site/)."),
     data_dir: Path | None = typer.Option(
@@ -175,7 +175,7 @@ def dashboards_command(
     typer.echo(f"wrote {len(pages)} pages to {site}: open {written[0]}")
 
 
-@app.command("sync")
+@app.command("sync", short_help="Sync CDRs/MDRs from the API into the lake.")
 def sync_command(
     date_range: str | None = typer.Option(
         None, "--range", help="A date literal to sync, e.g. yesterday, last_7_days, this_month."
@@ -197,7 +197,7 @@ def sync_command(
     )
 
 
-@app.command("demo")
+@app.command("demo", short_help="Run the whole pipeline on the embedded sandbox.")
 def demo_command(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Where the demo writes (default: <CDR_DATA_DIR or ./data>/demo)."
@@ -219,7 +219,7 @@ def demo_command(
     typer.echo(f"done in {result.seconds:.0f} s")
 
 
-@app.command("serve")
+@app.command("serve", short_help="Run the nightly and monthly schedules.")
 def serve_command() -> None:
     """Run prefect.yaml's schedules (nightly-sync, monthly-finance) in this process until stopped."""
     from pipelines.console import quiet_prefect
@@ -237,12 +237,24 @@ def fail(message: str, exit_code: int = 1) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: turns expected failures into one line and an exit code."""
+    """Console-script entry point: expected failures and bad usage become one line and an exit code."""
+    from typer.exceptions import TyperException
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except TyperException as exc:  # typer's (vendored click's) usage errors
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `cdr` or `cdr sandbox`: show the help
+            typer.echo(message)
+            sys.exit(0)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "cdr"
+        typer.echo(f"error: {message} (see '{where} --help')", err=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
     except CdrError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

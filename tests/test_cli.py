@@ -30,3 +30,34 @@ def test_console_script_runs_without_traceback():
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _cdr(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def test_an_unknown_option_is_one_line_naming_the_command_and_exit_2():
+    proc = _cdr("sync", "--bogus")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: No such option: --bogus (see 'cdr sync --help')"
+
+
+def test_a_missing_option_is_one_line_and_exit_2():
+    proc = _cdr("report", "finance")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: Missing option '--month'. (see 'cdr report finance --help')"]
+
+
+def test_bare_cdr_shows_the_help():
+    proc = _cdr()
+    assert proc.returncode == 0 and proc.stdout.startswith("Usage: cdr")
+
+
+def test_every_command_has_a_one_line_summary_that_is_not_cut_short():
+    result = runner.invoke(app, ["--help"])
+    lines = [line for line in result.output.splitlines() if line.startswith("  ") and not line.strip().startswith("-")]
+    assert len(lines) >= 9
+    assert not any(line.rstrip().endswith("...") for line in lines)
