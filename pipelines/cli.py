@@ -241,7 +241,7 @@ def main() -> None:
     from typer.exceptions import TyperException
 
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="cdr", standalone_mode=False)
     except TyperException as exc:  # typer's (vendored click's) usage errors
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `cdr` or `cdr sandbox`: show the help
