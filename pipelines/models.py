@@ -8,7 +8,8 @@ each other by name; the runner finds those names, orders the models with
 
 The lake itself enters as generated `lake_<dataset>` views over the Parquet partitions
 (absolute paths, so the warehouse works from any working directory; a typed empty relation
-when a dataset has no partition yet). Three macros fix the calendar for every model:
+when a dataset has no partition yet), and the sync's quarantine as `lake_quarantine` (its JSON
+lines, typed the same way). Three macros fix the calendar for every model:
 `report_time(ts)` (local wall-clock time in the reporting zone), `utc_time(ts)` and
 `report_timezone()`.
 
@@ -33,6 +34,8 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import CdrError, UsageError
+from pipelines.lake import QUARANTINE_DIR
+from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
@@ -52,6 +55,9 @@ LAKE_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
     "usage_mdrs": api.USAGE_SCHEMA,
 }
 SOURCE_PREFIX = "lake_"
+# The records the sync set aside as malformed (`pipelines.land.quarantine`, JSON lines): the
+# API's usage counts them, so reconciliation reads them to tell explained differences apart.
+QUARANTINE_SOURCE = "quarantine"
 
 # The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
@@ -204,7 +210,7 @@ def _is_cte_head(after_as: list[str]) -> bool:
 
 def source_names() -> tuple[str, ...]:
     """The names of the lake's source views, one per dataset."""
-    return tuple(SOURCE_PREFIX + dataset for dataset in LAKE_SCHEMAS)
+    return tuple(SOURCE_PREFIX + dataset for dataset in (*LAKE_SCHEMAS, QUARANTINE_SOURCE))
 
 
 def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
@@ -327,6 +333,20 @@ def source_sql(data_dir: Path, dataset: str) -> tuple[str, int]:
     return f"select {columns} from read_parquet({pattern}, hive_partitioning = false)", len(files)
 
 
+def quarantine_source_sql(data_dir: Path) -> tuple[str, int]:
+    """A data dir -> (the SELECT of its quarantine source view, how many quarantine files it has now)."""
+    folder = Path(data_dir).resolve() / QUARANTINE_DIR
+    files = sorted(folder.glob("*/date=*/*.jsonl")) if folder.is_dir() else []
+    if not files:
+        columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in QUARANTINE_SCHEMA.items())
+        return f"select {columns} where false", 0
+    # An explicit schema: no type guessing from a sample, and the same columns for one file or many.
+    pattern = _sql_string(f"{folder.as_posix()}/*/date=*/*.jsonl")
+    schema = ", ".join(f"{_sql_string(c)}: {_sql_string(duckdb_type(t))}" for c, t in QUARANTINE_SCHEMA.items())
+    columns = ", ".join(QUARANTINE_SCHEMA)
+    return f"select {columns} from read_json({pattern}, format = 'newline_delimited', columns = {{{schema}}})", len(files)
+
+
 def calendar_macros(report_timezone: str) -> list[str]:
     """A reporting zone -> the statements creating the calendar macros every model uses."""
     if report_timezone in _UTC_NAMES:
@@ -377,6 +397,9 @@ def build(
                 select, files = source_sql(data_dir, dataset)
                 con.execute(f"create view {SOURCE_PREFIX}{dataset} as {select}")
                 sources[SOURCE_PREFIX + dataset] = files
+            select, files = quarantine_source_sql(data_dir)
+            con.execute(f"create view {SOURCE_PREFIX}{QUARANTINE_SOURCE} as {select}")
+            sources[SOURCE_PREFIX + QUARANTINE_SOURCE] = files
             runs = [_build_model(con, model, queries_dir) for model in models]
             outcomes = [_run_test(con, test, queries_dir) for test in tests]
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]

@@ -181,7 +181,9 @@ def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
 
 def test_an_empty_lake_builds_every_model_empty_and_typed(tmp_path):
     report = build(tmp_path)
-    assert report.sources == {"lake_cdrs": 0, "lake_mdrs": 0, "lake_usage_cdrs": 0, "lake_usage_mdrs": 0}
+    assert report.sources == {
+        "lake_cdrs": 0, "lake_mdrs": 0, "lake_usage_cdrs": 0, "lake_usage_mdrs": 0, "lake_quarantine": 0,
+    }
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
         for run in report.models:
             if run.name != "rpt_build_info":
