@@ -25,7 +25,12 @@ The ladder's 1M point is the plain sync of the rounds (same seed, start and dail
 the same records). Every measured run is a child process, so its CPU seconds and peak RSS
 are its own. Each lake written is checked: as many records as the sandbox announced.
 
+With `--baseline REV`, each round also runs the plain sync with pipelines/sync.py, land.py
+and lake.py as they were at git revision REV (the rest of the tree as it is now), the two in
+alternating order: before/after figures of the sync's own changes under the same load.
+
     .venv/bin/python -m bench.bench_sync [--rounds 2] [--rss-records 100000,5000000] [--no-dlt]
+        [--no-cdr] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -56,8 +61,8 @@ UTC = timezone.utc
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 KIND = "cdrs"
-# The sandbox's view cache holds this many days: a ladder sandbox of more days stays bounded.
-SANDBOX_VIEW_DAYS = 64
+# The files of the sync's own work, which --baseline takes from an earlier revision.
+BASELINE_FILES = ("sync.py", "land.py", "lake.py")
 _SYNCED = re.compile(r"synced ([0-9,]+) records in ([0-9,.]+) s")
 
 
@@ -184,10 +189,12 @@ def _dlt(window: Window, data_dir: Path) -> dict[str, object]:
 class Children:
     """Starts measured child processes against one sandbox; the env carries its URL and key."""
 
-    def __init__(self, base_url: str, now: datetime, prefect_home: Path) -> None:
+    def __init__(self, base_url: str, now: datetime, prefect_home: Path, code: Path = ROOT) -> None:
         self.now = now
+        self.code = code
         self.env = {
             **os.environ,
+            "PYTHONPATH": str(code),
             "OPENTACT_BASE_URL": base_url,
             "OPENTACT_API_KEY": TEST_API_KEY,
             "PREFECT_HOME": str(prefect_home),
@@ -204,7 +211,7 @@ class Children:
         ]
         if record is not None:
             argv += ["--record", str(record)]
-        out, wall, cpu, _, load = _run(argv, self.env)
+        out, wall, cpu, _, load = _run(argv, self.env, self.code)
         figures = json.loads(out.strip().splitlines()[-1])
         return Measured(
             label, int(figures.pop("records")), float(figures.pop("seconds")), wall=wall,
@@ -218,7 +225,7 @@ class Children:
             str(Path(sys.executable).with_name("cdr")), "sync", "--start", format_utc(window.start),
             "--end", format_utc(window.end), "--types", KIND, "--now", format_utc(self.now), "--data-dir", str(data_dir),
         ]
-        out, wall, tree_cpu, (own_peak, tree_peak), load = _run(argv, self.env)
+        out, wall, tree_cpu, (own_peak, tree_peak), load = _run(argv, self.env, self.code)
         found = _SYNCED.search(out)
         if found is None:
             raise RuntimeError(f"cdr sync printed no 'synced N records in S s' line: {out[-500:]!r}")
@@ -229,12 +236,14 @@ class Children:
         )
 
 
-def _run(argv: list[str], env: dict[str, str]) -> tuple[str, float, float, tuple[float, float], tuple[float, float]]:
+def _run(
+    argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[str, float, float, tuple[float, float], tuple[float, float]]:
     """Run a child to its end -> (stdout, wall s, CPU s of its tree, (its own, its tree's) peak RSS MiB, load before/after)."""
     before = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         own_peak = _PeakWatcher(process.pid)
         # wait4: this child's own rusage (and its reaped children's), not every child's of ours.
         _, status, usage = os.wait4(process.pid, 0)
@@ -298,15 +307,36 @@ def month(start: date, days: int) -> Window:
     return Window(first, first + timedelta(days=days))
 
 
+def baseline_tree(revision: str, work: Path) -> Path:
+    """A copy of today's pipelines/ with the sync's own files as of a git revision, beside bench/ and sandbox/."""
+    tree = work / "baseline"
+    shutil.copytree(ROOT / "pipelines", tree / "pipelines", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in BASELINE_FILES:
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:pipelines/{name}"], cwd=ROOT, capture_output=True, check=False,
+        )
+        if shown.returncode != 0:
+            raise SystemExit(f"--baseline {revision}: {shown.stderr.decode().strip()}")
+        (tree / "pipelines" / name).write_bytes(shown.stdout)
+    differ = [n for n in BASELINE_FILES if (tree / "pipelines" / n).read_bytes() != (ROOT / "pipelines" / n).read_bytes()]
+    _say(f"baseline {revision}: {', '.join(differ) or 'no file'} differ(s) from the working tree")
+    for package in ("bench", "sandbox"):
+        (tree / package).symlink_to(ROOT / package, target_is_directory=True)
+    return tree
+
+
 def measure_month(args: argparse.Namespace, work: Path) -> dict[str, list[Measured]]:
-    """Warm-up, then per round bare / client / sync / cdr sync side by side, then dlt once."""
+    """Warm-up, then per round bare / client / sync (/ baseline) / cdr sync side by side, then dlt once."""
     from bench.bench_client import bare_pass
     from pipelines.settings import load_settings
 
     window = month(args.start, args.days)
     now = window.end + timedelta(hours=1)
     concurrency = load_settings().opentact_concurrency
-    runs: dict[str, list[Measured]] = {name: [] for name in ("warm-up", "prime", "bare", "client", "sync", "cdr sync", "dlt")}
+    runs: dict[str, list[Measured]] = {
+        name: [] for name in ("warm-up", "prime", "bare", "client", "sync", "baseline", "cdr sync", "dlt")
+    }
+    baseline = baseline_tree(args.baseline, work) if args.baseline else None
     with running_sandbox(
         seed=args.seed, start=args.start.isoformat(), calls_per_day=args.calls_per_day, messages_per_day=100,
         now=format_utc(now),
@@ -318,24 +348,31 @@ def measure_month(args: argparse.Namespace, work: Path) -> dict[str, list[Measur
         targets = targets_file.read_text().split()
         runs["warm-up"].append(warm)
         _say(f"warm-up: {total:,} records, {len(targets):,} requests, {warm.seconds:.1f}s (sandbox caches filled)")
-        # Prefect creates its database on first use; a nightly run finds it there.
-        with _fresh(work) as data_dir:
-            first_hour = Window(window.start, window.start + timedelta(hours=1))
-            runs["prime"].append(children.cdr_sync(first_hour, data_dir, "prime"))
-            _say(f"Prefect home primed: `cdr sync` of one hour in {runs['prime'][0].wall:.1f}s wall")
+        if args.cdr:
+            # Prefect creates its database on first use; a nightly run finds it there.
+            with _fresh(work) as data_dir:
+                first_hour = Window(window.start, window.start + timedelta(hours=1))
+                runs["prime"].append(children.cdr_sync(first_hour, data_dir, "prime"))
+                _say(f"Prefect home primed: `cdr sync` of one hour in {runs['prime'][0].wall:.1f}s wall")
+        before = Children(base_url, now, work / "prefect-home", code=baseline) if baseline else None
+        lake_files = f"lake/{KIND}/date=*/data.parquet"
         for number in range(1, args.rounds + 1):
             load = os.getloadavg()[0]
             size, seconds = bare_pass(base_url, targets, concurrency)
             runs["bare"].append(Measured("bare", total, seconds, wall=seconds, load=(load, os.getloadavg()[0]),
                                          extra={"mib": size / 2**20}))
             runs["client"].append(children.child("read", window, work, "client"))
-            with _fresh(work) as data_dir:
-                runs["sync"].append(_checked(children.child("sync", window, data_dir, "sync"), total, data_dir,
-                                             f"lake/{KIND}/date=*/data.parquet"))
-            with _fresh(work) as data_dir:
-                runs["cdr sync"].append(_checked(children.cdr_sync(window, data_dir, "cdr sync"), total, data_dir,
-                                                 f"lake/{KIND}/date=*/data.parquet"))
-            _say(f"round {number}: " + "; ".join(_line(runs[name][-1]) for name in ("bare", "client", "sync", "cdr sync")))
+            plain = [("sync", children)] + ([("baseline", before)] if before else [])
+            for name, runner in plain if number % 2 else plain[::-1]:
+                with _fresh(work) as data_dir:
+                    runs[name].append(_checked(runner.child("sync", window, data_dir, name), total, data_dir, lake_files))
+            if args.cdr:
+                with _fresh(work) as data_dir:
+                    runs["cdr sync"].append(_checked(children.cdr_sync(window, data_dir, "cdr sync"), total, data_dir,
+                                                     lake_files))
+            _say(f"round {number}: " + "; ".join(
+                _line(runs[name][-1]) for name in ("bare", "client", "sync", "baseline", "cdr sync") if len(runs[name]) == number
+            ))
         if args.dlt:
             with _fresh(work) as data_dir:
                 dlt_run = children.child("dlt", window, data_dir, "dlt")
@@ -412,21 +449,46 @@ def _say(text: str) -> None:
 
 def _spread(values: Sequence[float]) -> str:
     low, high = min(values), max(values)
-    return f"{high:,.0f}" if len(values) == 1 else f"{low:,.0f}-{high:,.0f} (spread {(high - low) / high:.0%})"
+    return f"{high:,.0f}/s" if len(values) == 1 else f"{low:,.0f}-{high:,.0f}/s (spread {(high - low) / high:.0%})"
 
 
-def summary(runs: dict[str, list[Measured]], ladder: list[Measured]) -> list[str]:
-    """The figures and ratios as markdown lines (a table per round, then ratios and the RSS ladder)."""
-    lines = ["| round | bare (a) | client alone | sync (b) | `cdr sync` rate | `cdr sync` wall | sync / bare | cdr sync / bare | load avg |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for i, (bare, client, plain, cdr) in enumerate(zip(runs["bare"], runs["client"], runs["sync"], runs["cdr sync"]), 1):
-        lines.append(
-            f"| {i} | {bare.rate:,.0f}/s | {client.rate:,.0f}/s | {plain.rate:,.0f}/s ({plain.seconds:.1f}s) | "
-            f"{cdr.rate:,.0f}/s ({cdr.seconds:.1f}s) | {cdr.wall:.1f}s ({cdr.records / cdr.wall:,.0f}/s) | "
-            f"{plain.rate / bare.rate:.2f} | {cdr.rate / bare.rate:.2f} | {bare.load[0]:.1f}-{cdr.load[1]:.1f} |"
-        )
+def summary(runs: dict[str, list[Measured]], ladder: list[Measured], baseline: str | None = None) -> list[str]:
+    """The figures and ratios as markdown lines (a table of the rounds, then ratios and the RSS ladder)."""
+    before = f"sync at {baseline}" if baseline else ""
+    head = ["round", "bare (a)", "client alone", "sync (b)"] + ([before, "sync CPU s now / before"] if baseline else [])
+    head += ["`cdr sync` rate", "`cdr sync` wall", "sync / bare", "cdr sync / bare", "load avg"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, (bare, client, plain) in enumerate(zip(runs["bare"], runs["client"], runs["sync"])):
+        cells = [str(i + 1), f"{bare.rate:,.0f}/s", f"{client.rate:,.0f}/s", f"{plain.rate:,.0f}/s ({plain.seconds:.1f}s)"]
+        if baseline:
+            old = runs["baseline"][i]
+            cells += [f"{old.rate:,.0f}/s ({old.seconds:.1f}s)", f"{plain.cpu_seconds:.1f} / {old.cpu_seconds:.1f}"]
+        cdr = runs["cdr sync"][i] if i < len(runs["cdr sync"]) else None
+        cells += [
+            f"{cdr.rate:,.0f}/s ({cdr.seconds:.1f}s)" if cdr else "-",
+            f"{cdr.wall:.1f}s ({cdr.records / cdr.wall:,.0f}/s)" if cdr else "-",
+            f"{plain.rate / bare.rate:.2f}", f"{cdr.rate / bare.rate:.2f}" if cdr else "-",
+            f"{bare.load[0]:.1f}-{(cdr or plain).load[1]:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     plain, cdr, client = runs["sync"], runs["cdr sync"], runs["client"]
+    if baseline and runs["baseline"]:
+        lines.append(
+            f"- Before/after (plain sync, best of rounds): {max(r.rate for r in runs['baseline']):,.0f}/s at {baseline} -> "
+            f"{max(r.rate for r in plain):,.0f}/s now; CPU {_per_million(runs['baseline'])} -> {_per_million(plain)} "
+            f"per 1M records; peak RSS {max(r.peak_rss_mib for r in runs['baseline']):,.0f} -> "
+            f"{max(r.peak_rss_mib for r in plain):,.0f} MiB."
+        )
+    if plain:
+        lines.append(
+            f"- CPU seconds per 1M records: client alone {_per_million(client)}, sync {_per_million(plain)}"
+            + (f", `cdr sync` (process tree, Prefect's server included) {_per_million(cdr)}." if cdr else ".")
+        )
+        lines.append(
+            f"- Noise: over rounds, sync {_spread([r.rate for r in plain])}, client alone "
+            f"{_spread([r.rate for r in client])}, bare {_spread([r.rate for r in runs['bare']])}."
+        )
     if plain and cdr:
         best_plain = min(plain, key=lambda r: r.seconds)
         best_cdr = min(cdr, key=lambda r: r.seconds)
@@ -437,15 +499,10 @@ def summary(runs: dict[str, list[Measured]], ladder: list[Measured]) -> list[str
             f"process ({min(r.wall for r in cdr) / min(r.wall for r in plain) - 1:+.0%}, start-up included)."
         )
         lines.append(
-            f"- CPU seconds per 1M records: client alone {_per_million(client)}, sync {_per_million(plain)}, "
-            f"`cdr sync` (process tree, Prefect's server included) {_per_million(cdr)}."
-        )
-        lines.append(
             f"- Peak RSS: sync {max(r.peak_rss_mib for r in plain):,.0f} MiB; `cdr sync` process "
-            f"{max(r.peak_rss_mib for r in cdr):,.0f} MiB (with its Prefect server subprocess "
+            f"{max(r.peak_rss_mib for r in cdr):,.0f} MiB (process tree, Prefect's server included: "
             f"{max(float(r.extra['tree_peak_rss_mib']) for r in cdr):,.0f} MiB)."
         )
-        lines.append(f"- Noise: sync rates over rounds {_spread([r.rate for r in plain])}, bare {_spread([r.rate for r in runs['bare']])}.")
     if runs["dlt"]:
         dlt_run = runs["dlt"][0]
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in dlt_run.extra["steps"].items() if k != "run")  # type: ignore[union-attr]
@@ -478,6 +535,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2, help="side-by-side rounds of bare / client / sync / cdr sync")
     parser.add_argument("--no-dlt", dest="dlt", action="store_false", help="skip dlt (c)")
+    parser.add_argument("--no-cdr", dest="cdr", action="store_false", help="skip the `cdr sync` command (Prefect)")
+    parser.add_argument("--baseline", metavar="REV", help="also run the plain sync with pipelines/{sync,land,lake}.py at REV")
     parser.add_argument(
         "--rss-records", type=lambda text: [int(float(n)) for n in text.split(",") if n], default=[100_000, 5_000_000],
         help="comma-separated sizes for the peak-RSS ladder (the month's sync is the 1M point); empty: none",
@@ -506,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         runs = measure_month(args, work)
         ladder = measure_ladder(args, work)
     _say(f"\nsummary (whole bench {time.perf_counter() - started:.0f}s):")
-    for line in summary(runs, ladder):
+    for line in summary(runs, ladder, args.baseline):
         _say(line)
     (OUT / "bench_sync.json").write_text(json.dumps(
         {name: [asdict(r) for r in measured] for name, measured in {**runs, "ladder": ladder}.items()}, indent=1

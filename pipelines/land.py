@@ -157,12 +157,17 @@ def land_windows(lake: Lake, kind: api.RecordType, windows: Sequence[Window], fr
             f"land_windows, e.g. id {outside[ID][0]} created {format_utc(outside[api.CREATED_AT][0])}"
         )
     latest = _latest_per_id(frame)
-    by_day = latest.with_columns(pl.col(api.CREATED_AT).dt.date().alias("__day")).partition_by(
-        "__day", as_dict=True, include_key=False
-    )
-    incoming = {key[0]: part for key, part in by_day.items()}
-    empty = pl.DataFrame(schema=schema)
     touched = sorted({day for window in merged for day in window_days(window)})
+    if len(touched) == 1:
+        # A sync slice is one UTC day: every record passed the window check, so all are that day's.
+        incoming = {touched[0]: latest}
+    else:
+        by_day = latest.with_columns(pl.col(api.CREATED_AT).dt.date().alias("__day")).partition_by(
+            "__day", as_dict=True, include_key=False
+        )
+        incoming = {key[0]: part for key, part in by_day.items()}
+    del latest
+    empty = pl.DataFrame(schema=schema)
     days = [_replace_day(lake, kind, day, incoming.get(day, empty), inside, schema) for day in touched]
     return LandStats(kind=kind, windows=merged, days=tuple(days))
 
@@ -284,7 +289,11 @@ def _replace_day(
     lake: Lake, kind: str, day: date, new: pl.DataFrame, in_window: pl.Expr, schema: Mapping[str, pl.DataType]
 ) -> DayStats:
     old = lake.read_partition(kind, day, schema)
-    old = pl.DataFrame(schema=schema) if old is None else old
+    if old is None:
+        # A day landed for the first time (every day of a first sync): nothing to compete with,
+        # so no joins, filters or concatenation, only the sort.
+        counts = {"new": new.height, "updated": 0, "unchanged": 0, "stale": 0, "removed": 0}
+        return _write_day(lake, kind, day, new.sort(_ORDER), pl.DataFrame(schema=schema), counts)
     new_ids = new[ID]
     # Any lake row with an incoming id competes with it, even one created outside the window
     # (a moved `created_at`), so an id never appears twice in a partition.
@@ -328,6 +337,10 @@ def _write_day(
 
 
 def _latest_per_id(frame: pl.DataFrame) -> pl.DataFrame:
+    # Ids are nearly always unique within a slice: checking costs a fifth of sorting and
+    # deduplicating, and saves two copies of the slice.
+    if frame[ID].n_unique() == frame.height:
+        return frame
     # A stable sort keeps input order among equal `updated_at`, so the later copy wins a tie.
     return frame.sort(api.UPDATED_AT, maintain_order=True).unique(subset=ID, keep="last", maintain_order=True)
 

@@ -123,6 +123,18 @@ def test_first_landing_writes_sorted_partitions_per_utc_day(lake: Lake) -> None:
     assert lake.partition_days("cdrs") == [D1, D2]
 
 
+def test_a_one_day_slice_lands_exactly_as_through_a_wider_window(tmp_path: Path) -> None:
+    # One UTC day into an empty day partition is the sync's common case and takes a shorter path.
+    frame = cdrs(cdr("c", at(D1, 9)), cdr("a", at(D1, 9)), cdr("b", at(D1, 23, 59)), cdr("d", at(D1, 0)))
+    day, wide = Lake(tmp_path / "day"), Lake(tmp_path / "wide")
+    day_stats = land_slice(day, "cdrs", whole_day(D1), frame)
+    wide_stats = land_slice(wide, "cdrs", Window(at(D1, 0), at(D3, 0)), frame)
+    assert partition(day, D1).equals(partition(wide, D1))
+    assert ids_costs(partition(day, D1)) == [("d", "0.012"), ("a", "0.012"), ("c", "0.012"), ("b", "0.012")]
+    assert day_stats.days == wide_stats.days[:1]
+    assert (day_stats.new, day_stats.records_written) == (4, 4)
+
+
 def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: Lake) -> None:
     land_slice(
         lake,
