@@ -21,7 +21,9 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from dashboards import theme
+from dashboards.tables import EXPLAINED, MATCH
 from dashboards.formatting import (
+    MISSING,
     format_count,
     format_money,
     format_rate,
@@ -40,6 +42,8 @@ HOVER_LIMIT = 120
 LEGEND_TOP_PX = 44
 PANEL_GAP_PX = 96
 LEGEND_MARGIN_PX = 96
+# rpt_finance_cost_by_country keeps this many countries per month and currency, then the rest.
+COUNTRY_TOP = 10
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -136,15 +140,81 @@ def cost_by_product(frame: pl.DataFrame) -> go.Figure:
 
 
 def cost_by_country(frame: pl.DataFrame) -> go.Figure:
-    """Cost by remote country and currency (columns: country_code, currency, cost) -> top-N bars.
+    """Cost by remote country, month and currency as the report ranks them (columns: month, currency,
+    country_rank, country_label, billed_minutes, cost) -> the latest month's bars, each earlier month a menu pick.
 
-    A null country_code is a row the report already folded ("other countries"): it joins the rest.
+    The report ranks every month and currency on its own: the top 10 countries, then one row for
+    the rest ("Other (N countries)"). A country outside one month's top 10 hides inside that
+    month's rest, so months are never added together: each month is drawn as the report has it.
     """
-    ranked = frame.select(
-        pl.col("country_code").alias("key"), pl.col("country_code").alias("label"), "currency", "cost",
-        pl.col("country_code").is_null().alias("is_rest"),
+    title = f"Cost by country, {{month}}: top {COUNTRY_TOP} and the rest"
+    if frame.is_empty():
+        return empty_figure(f"Cost by country: top {COUNTRY_TOP} and the rest")
+    labelled = frame.with_columns(pl.col("month").map_elements(_month_label, return_dtype=pl.String()))
+    months = labelled["month"].unique().sort().to_list()[-MAX_MONTHS:]
+    currencies, currency_note = _currencies(labelled.filter(pl.col("month").is_in(months)))
+    # One trace per currency panel; the menu swaps in another month's bars (the axes recompute
+    # their categories from the bars shown, so no month's countries linger in another's).
+    views: dict[str, list[dict[str, list[Any]]]] = {}
+    for month in months:
+        in_month = labelled.filter(pl.col("month") == month)
+        views[month] = [
+            _country_bars(in_month.filter(pl.col("currency") == currency), currency) for currency in currencies
+        ]
+    latest = months[-1]
+    bars = [max(len(views[month][index]["y"]) for month in months) or 1 for index in range(len(currencies))]
+    height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
+    gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
+    fig = make_subplots(
+        rows=len(currencies), cols=1, row_heights=bars, vertical_spacing=gap,
+        subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
     )
-    return _ranked_cost(ranked, "Cost by country")
+    for row, (currency, bars_now) in enumerate(zip(currencies, views[latest], strict=True), start=1):
+        fig.add_bar(
+            x=bars_now["x"], y=bars_now["y"], customdata=bars_now["customdata"],
+            marker_color=bars_now["marker.color"], orientation="h", showlegend=False,
+            hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]} billed minutes<extra></extra>",
+            row=row, col=1,
+        )
+        fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+        fig.update_yaxes(autorange="reversed", type="category", row=row, col=1)
+    _finish(fig, title.format(month=latest) + currency_note, height=height, legend=False)
+    if len(months) > 1:
+        buttons = [
+            {
+                "label": month, "method": "update",
+                "args": [
+                    {key: [view[key] for view in views[month]] for key in ("x", "y", "customdata", "marker.color")},
+                    {"title.text": title.format(month=month) + currency_note},
+                ],
+            }
+            for month in reversed(months)
+        ]
+        fig.update_layout(
+            updatemenus=[{
+                "buttons": buttons, "direction": "down", "showactive": True, "active": 0,
+                "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom",
+            }],
+        )
+    return fig
+
+
+def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
+    """One month's rows of one currency, in the report's rank order -> the bar trace's data."""
+    ordered = rows.sort("country_rank", nulls_last=True)
+    names = [label or "(unknown country)" for label in ordered["country_label"].to_list()]
+    costs = ordered["cost"].to_list()
+    minutes = ordered["billed_minutes"].to_list()
+    rest = [rank is None or rank > COUNTRY_TOP for rank in ordered["country_rank"].to_list()]
+    return {
+        "y": _labels(names),
+        "x": [float(cost) for cost in costs],
+        "customdata": [
+            [_hover_label(name), format_money(cost, currency), MISSING if mins is None else f"{mins:,}"]
+            for name, cost, mins in zip(names, costs, minutes, strict=True)
+        ],
+        "marker.color": [theme.OTHER_COLOR if other else theme.NEUTRAL for other in rest],
+    }
 
 
 def cost_by_connection(frame: pl.DataFrame) -> go.Figure:
@@ -417,32 +487,51 @@ def failure_reasons(frame: pl.DataFrame) -> go.Figure:
 # --- Reconciliation ------------------------------------------------------------------------
 
 
+# The two kinds of difference, in drawing order: (class, legend name, colour).
+RECONCILIATION_CLASSES = (
+    ("unexplained", "Not explained", theme.BAD),
+    ("explained", "Explained by quarantined records", theme.OTHER_COLOR),
+)
+
+
 def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
-    """Pipeline minus API cost per UTC day (columns: day, product, currency, cost_difference) -> bars per currency."""
-    title = "Pipeline minus API cost per {unit} (UTC days)"
+    """Pipeline minus API cost per UTC day, explained by the quarantine or not
+    (columns: day, currency, status, cost_difference) -> stacked bars per currency.
+
+    Rows that match add nothing; every other row's difference goes to "explained by quarantined
+    records" (status explained_by_quarantine) or "not explained" (any other status).
+    """
+    title = "Pipeline minus API cost per {unit} (UTC days): explained by quarantined records, or not"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
     bucketed, unit = _bucket_days(frame)
     totals = (
-        bucketed.with_columns(pl.col("cost_difference").fill_null(Decimal(0)))
-        .group_by("bucket", "product", "currency").agg(pl.col("cost_difference").sum()).sort("bucket")
+        bucketed.filter(pl.col("status") != MATCH)
+        .with_columns(
+            pl.col("cost_difference").fill_null(Decimal(0)),
+            pl.when(pl.col("status") == EXPLAINED)
+            .then(pl.lit("explained")).otherwise(pl.lit("unexplained")).alias("class"),
+        )
+        .group_by("bucket", "class", "currency").agg(pl.col("cost_difference").sum()).sort("bucket")
     )
+    if totals.is_empty():
+        return empty_figure(title.format(unit=unit), "The pipeline's totals match the API's on every day")
     currencies, currency_note = _currencies(totals, value="cost_difference")
     fig = _currency_grid(currencies, shared_x=True)
-    products = _ordered(totals, "product", None)
+    shown: set[str] = set()
     for row, currency in enumerate(currencies, start=1):
-        for index, product in enumerate(products):
-            rows = totals.filter((pl.col("currency") == currency) & (pl.col("product") == product))
+        for kind, name, color in RECONCILIATION_CLASSES:
+            rows = totals.filter((pl.col("currency") == currency) & (pl.col("class") == kind))
             if rows.is_empty():
                 continue
             fig.add_bar(
                 x=_iso(rows["bucket"]), y=_floats(rows["cost_difference"]),
                 customdata=[format_money(v, currency) for v in rows["cost_difference"].to_list()],
-                name=plot_text(product), legendgroup=product, showlegend=row == 1,
-                marker_color=theme.product_color(product, index),
-                hovertemplate=f"%{{x}}, {plot_text(product)}: %{{customdata}}<extra></extra>",
+                name=name, legendgroup=kind, showlegend=kind not in shown, marker_color=color,
+                hovertemplate=f"%{{x}}, {name.lower()}: %{{customdata}}<extra></extra>",
                 row=row, col=1,
             )
+            shown.add(kind)
         fig.update_yaxes(title_text=f"Difference ({plot_text(currency)})", zeroline=True,
                          zerolinecolor=theme.AXIS, row=row, col=1)
     _finish(fig, title.format(unit=unit) + currency_note, barmode="relative", height=_grid_height(currencies))

@@ -103,7 +103,9 @@ STATEMENT = source(
     "billed_duration_secs", "parts", "cost",
 )
 DAILY_COST = source("rpt_finance_daily_cost", "product", "currency", "records", "cost", day="report_date")
-COST_BY_COUNTRY = source("rpt_finance_cost_by_country", "country_code", "currency", "cost")
+COST_BY_COUNTRY = source(
+    "rpt_finance_cost_by_country", "month", "currency", "country_rank", "country_label", "billed_minutes", "cost"
+)
 COST_BY_CONNECTION = source("rpt_finance_cost_by_connection", "connection_id", "connection_name", "currency", "cost")
 COST_BY_PROFILE = source(
     "rpt_finance_cost_by_messaging_profile", "messaging_profile_id", "messaging_profile_name", "currency", "cost"
@@ -125,8 +127,8 @@ DELIVERY_BY_COUNTRY = source("rpt_message_delivery_by_country", "country_code", 
 MESSAGE_PARTS = source("rpt_message_parts", "message_type", "encoding", "parts", "messages")
 MESSAGE_FAILURES = source("rpt_message_failure_reasons", "error_code", "error_title", "messages")
 RECONCILIATION = source(
-    "rpt_reconciliation_daily", "product", "currency", "pipeline_records", "api_records", "pipeline_cost",
-    "api_cost", "status", day="utc_date", cost_difference="cost_diff",
+    "rpt_reconciliation_daily", "product", "currency", "pipeline_records", "quarantined_records", "api_records",
+    "pipeline_cost", "quarantined_cost", "api_cost", "status", day="utc_date", cost_difference="cost_diff",
 )
 
 # The period a site covers and the calendar its days are in.
@@ -184,7 +186,7 @@ PAGES: tuple[Page, ...] = (
     Page(
         slug="reconciliation",
         title="Reconciliation",
-        summary="The pipeline's daily totals against the API's own usage report, every difference flagged.",
+        summary="The pipeline's daily totals against the API's own usage: what the quarantine explains and what not.",
         blocks=(
             TilesSpec((RECONCILIATION,), tables.reconciliation_tiles),
             FigureSpec("reconciliation-differences", RECONCILIATION, figures.reconciliation_differences, wide=True),

@@ -135,8 +135,13 @@ def finance_statement(frame: pl.DataFrame) -> Table:
     return _table(title, columns, rows, note + " `cdr report finance --month YYYY-MM` exports any month in full.")
 
 
+# rpt_reconciliation_daily's statuses: a match, a difference the quarantined records explain,
+# and the unexplained rest.
+MATCH = "match"
+EXPLAINED = "explained_by_quarantine"
 STATUS_LABELS = {
-    "match": "match",
+    MATCH: "match",
+    EXPLAINED: "explained by quarantine",
     "mismatch": "mismatch",
     "missing_in_api": "missing in API",
     "missing_in_lake": "missing in lake",
@@ -144,18 +149,21 @@ STATUS_LABELS = {
 
 
 def reconciliation_table(frame: pl.DataFrame) -> Table:
-    """Reconciliation rows (columns: day, product, currency, pipeline_records, api_records,
-    pipeline_cost, api_cost, cost_difference, status) -> every row not matching, newest first."""
+    """Reconciliation rows (columns: day, product, currency, pipeline_records, quarantined_records,
+    api_records, pipeline_cost, quarantined_cost, api_cost, cost_difference, status) -> every row
+    not matching: the unexplained first, then those the quarantine explains, newest first in each."""
     columns = (
         ("UTC day", False), ("Product", False), ("Currency", False), ("Status", False),
-        ("Pipeline records", True), ("API records", True), ("Pipeline cost", True), ("API cost", True),
-        ("Difference", True),
+        ("Pipeline records", True), ("Quarantined records", True), ("API records", True),
+        ("Pipeline cost", True), ("Quarantined cost", True), ("API cost", True), ("Difference", True),
     )
     title = "Differences between the pipeline and the API's usage totals"
     if frame.is_empty():
         return _table(title, columns, [])
-    flagged = frame.filter(pl.col("status") != "match").sort(
-        ["day", "product", "currency"], descending=[True, False, False]
+    flagged = (
+        frame.filter(pl.col("status") != MATCH)
+        .with_columns((pl.col("status") == EXPLAINED).alias("explained"))
+        .sort(["explained", "day", "product", "currency"], descending=[False, True, False, False])
     )
     if flagged.is_empty():
         return _table(
@@ -164,25 +172,40 @@ def reconciliation_table(frame: pl.DataFrame) -> Table:
         )
     shown = flagged.head(MAX_TABLE_ROWS)
     money = zip(
-        *(format_money_column(shown[column].to_list()) for column in ("pipeline_cost", "api_cost", "cost_difference")),
+        *(
+            format_money_column(shown[column].to_list())
+            for column in ("pipeline_cost", "quarantined_cost", "api_cost", "cost_difference")
+        ),
         strict=True,
     )
-    rows = [
-        (
+    rows = []
+    for (day, product, currency, status, explained, ours, held, theirs), costs in zip(
+        shown.select(
+            "day", "product", "currency", "status", "explained", "pipeline_records", "quarantined_records",
+            "api_records",
+        ).iter_rows(),
+        money,
+        strict=True,
+    ):
+        css = "explained" if explained else "flag"
+        our_cost, held_cost, their_cost, difference = costs
+        rows.append((
             Cell(format_day(day)), Cell(str(product)), Cell(str(currency)),
-            Cell(STATUS_LABELS.get(status, str(status)), css="flag"),
-            Cell(format_count(ours), True), Cell(format_count(theirs), True),
-            Cell(our_cost, True), Cell(their_cost, True), Cell(difference, True, "flag"),
-        )
-        for (day, product, currency, status, ours, theirs), (our_cost, their_cost, difference) in zip(
-            shown.select("day", "product", "currency", "status", "pipeline_records", "api_records").iter_rows(),
-            money,
-            strict=True,
-        )
-    ]
-    note = "Difference = pipeline cost − API cost; a side without data shows —. Days are UTC, as the API's."
+            Cell(STATUS_LABELS.get(status, str(status)), css=css),
+            Cell(format_count(ours), True), Cell(format_count(held), True), Cell(format_count(theirs), True),
+            Cell(our_cost, True), Cell(held_cost, True), Cell(their_cost, True), Cell(difference, True, css),
+        ))
+    unexplained = flagged.height - int(flagged["explained"].sum())
+    note = (
+        "Explained by quarantine: pipeline + quarantined = API on records, billed seconds or parts, and cost "
+        "(the API counts the malformed records the sync set aside). Difference = pipeline cost − API cost; "
+        "— marks a side without data or a quarantined cost that could not be read. Days are UTC, as the API's."
+    )
     if flagged.height > shown.height:
-        note += f" Showing the latest {shown.height:,} of {flagged.height:,} flagged rows."
+        note += (
+            f" Showing {shown.height:,} of {flagged.height:,} rows that differ"
+            f" ({unexplained:,} not explained, listed first)."
+        )
     return _table(title, columns, rows, note)
 
 
@@ -221,24 +244,37 @@ def overview_tiles(statement: pl.DataFrame, quality: pl.DataFrame, delivery: pl.
 
 
 def reconciliation_tiles(frame: pl.DataFrame) -> list[Tile]:
-    """Reconciliation rows (day, currency, status, cost_difference) -> compared, flagged by status, net difference."""
-    flagged = frame.filter(pl.col("status") != "match")
+    """Reconciliation rows (day, currency, status, quarantined_records, cost_difference) -> compared,
+    matching, explained by the quarantine, not explained, and the net unexplained difference."""
     days = frame["day"].n_unique()
+    matching = frame.filter(pl.col("status") == MATCH).height
+    explained = frame.filter(pl.col("status") == EXPLAINED)
+    unexplained = frame.filter((pl.col("status") != MATCH) & (pl.col("status") != EXPLAINED))
+    held = int(explained["quarantined_records"].sum() or 0)
     tiles = [
         Tile("Totals compared", format_count(frame.height), f"UTC day × product × currency over {format_count(days)} days"),
+        Tile("Match", format_count(matching), "pipeline = API on every total", css="good" if matching else ""),
         Tile(
-            "Flagged", format_count(flagged.height),
-            _status_summary(flagged) if flagged.height else "pipeline and API agree",
-            css="bad" if flagged.height else "good",
+            "Explained by quarantine", format_count(explained.height),
+            f"{format_count(held)} quarantined malformed records account for the difference"
+            if explained.height else "no difference needed explaining",
+        ),
+        Tile(
+            "Not explained", format_count(unexplained.height),
+            _status_summary(unexplained) if unexplained.height else "every difference is accounted for",
+            css="bad" if unexplained.height else "good",
         ),
     ]
-    if not flagged.is_empty():
+    if not unexplained.is_empty():
         net = (
-            flagged.with_columns(pl.col("cost_difference").fill_null(Decimal(0)))
+            unexplained.with_columns(pl.col("cost_difference").fill_null(Decimal(0)))
             .group_by("currency").agg(pl.col("cost_difference").sum()).sort("currency")
         )
         for currency, difference in net.head(MAX_TILE_CURRENCIES).iter_rows():
-            tiles.append(Tile(f"Net difference ({currency})", format_money(difference), "pipeline − API, flagged rows"))
+            tiles.append(Tile(
+                f"Unexplained difference ({currency})", format_money(difference), "pipeline − API, rows not explained",
+                css="bad",
+            ))
     return tiles
 
 

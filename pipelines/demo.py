@@ -101,8 +101,12 @@ def headline(warehouse: Path, synced: dict, built: dict) -> list[str]:
         delivered = con.execute(
             "select sum(delivered)::double / nullif(sum(messages), 0) from rpt_message_delivery_by_country"
         ).fetchone()[0]
-        checked, mismatched = con.execute(
-            "select count(*), count(*) filter (where status <> 'match') from rpt_reconciliation_daily"
+        matched, explained, held, unexplained = con.execute(
+            "select count(*) filter (where status = 'match'), "
+            "count(*) filter (where status = 'explained_by_quarantine'), "
+            "coalesce(sum(quarantined_records) filter (where status = 'explained_by_quarantine'), 0), "
+            "count(*) filter (where status not in ('match', 'explained_by_quarantine')) "
+            "from rpt_reconciliation_daily"
         ).fetchone()
     finally:
         con.close()
@@ -115,6 +119,14 @@ def headline(warehouse: Path, synced: dict, built: dict) -> list[str]:
         f"built {built['models']} models; {built['tests']} data tests passed",
         f"{FINANCE_MONTH} statement: {money}",
         f"voice ASR {asr:.1%}, ACD {acd:,.0f} s; SMS/MMS delivery rate {delivered:.1%}",
-        f"reconciliation vs the API's usage: {checked - mismatched} of {checked} day/product/currency rows match"
-        + (f", {mismatched} flagged (see the Reconciliation page)" if mismatched else ""),
+        reconciliation_line(matched, explained, held, unexplained),
     ]
+
+
+def reconciliation_line(matched: int, explained: int, held: int, unexplained: int) -> str:
+    """Day/product/currency rows by reconciliation status -> one line that says plainly what is not explained."""
+    by = f" by {held:,} quarantined record{'' if held == 1 else 's'}" if explained else ""
+    line = f"reconciliation vs the API's usage: {matched:,} match, {explained:,} explained{by}, {unexplained:,} unexplained"
+    if unexplained:
+        line += ": the pipeline and the API disagree there and nothing accounts for it (see the Reconciliation page)"
+    return line

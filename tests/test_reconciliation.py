@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from pipelines.dates import Window
+from pipelines.demo import reconciliation_line
 from pipelines.errors import CdrError
 from pipelines.lake import Lake
 from pipelines.land import quarantine
@@ -271,3 +272,14 @@ def test_a_quarantine_line_without_its_slice_fails_the_build_naming_the_test(tmp
     (folder / "run-1-000000000000.jsonl").write_bytes(orjson.dumps(line) + b"\n")
     with pytest.raises(CdrError, match="stg_quarantine_readable: .*1 offending row"):
         build(tmp_path)
+
+
+def test_the_demo_headline_says_what_is_explained_and_plainly_what_is_not():
+    assert reconciliation_line(259, 109, 140, 0) == (
+        "reconciliation vs the API's usage: 259 match, 109 explained by 140 quarantined records, 0 unexplained"
+    )
+    assert reconciliation_line(1_200, 1, 1, 3) == (
+        "reconciliation vs the API's usage: 1,200 match, 1 explained by 1 quarantined record, 3 unexplained: "
+        "the pipeline and the API disagree there and nothing accounts for it (see the Reconciliation page)"
+    )
+    assert reconciliation_line(5, 0, 0, 0) == "reconciliation vs the API's usage: 5 match, 0 explained, 0 unexplained"

@@ -100,17 +100,23 @@ _TABLES = [
     """,
     """
     create table rpt_finance_cost_by_country as
-    with ranked as (
-        select '2026-10' as month, currency, i + 1 as country_rank,
-               chr((65 + i // 26 % 26)::integer) || chr((65 + i % 26)::integer) as country_code,
-               (1000.5 / (i + 1))::decimal(38, 9) as cost
-        from range(0, $countries) t(i), (values ('USD'), ('EUR')) c(currency)
+    -- two months whose top 10s differ: September ranks the countries the other way round
+    with countries as (
+        select m.month, c.currency, chr((65 + i // 26 % 26)::integer) || chr((65 + i % 26)::integer) as country_code,
+               (1000.5 / (case when m.month = '2026-09' then 2 * $countries - i else i + 1 end))::decimal(38, 9) as cost
+        from range(0, 2 * $countries) t(i), (values ('USD'), ('EUR')) c(currency), (values ('2026-09'), ('2026-10')) m(month)
+    ),
+    ranked as (
+        select *, row_number() over (partition by month, currency order by cost desc, country_code) as cost_rank
+        from countries
     )
-    select month, currency, country_rank, country_code, country_code as country_label, cost from ranked
-    where country_rank <= 10
+    select month, currency, cost_rank as country_rank, country_code, country_code as country_label,
+           (cost * 10)::decimal(18, 1) as billed_minutes, cost
+    from ranked where cost_rank <= 10
     union all
-    select month, currency, 11, null, 'Other (' || count(*) || ' countries)', sum(cost)::decimal(38, 9)
-    from ranked where country_rank > 10 group by month, currency
+    select month, currency, 11, null, 'Other (' || count(*) || ' countries)', sum(cost * 10)::decimal(18, 1),
+           sum(cost)::decimal(38, 9)
+    from ranked where cost_rank > 10 group by month, currency
     """,
     """
     create table rpt_finance_cost_by_connection as
@@ -196,19 +202,32 @@ _TABLES = [
     """,
     """
     create table rpt_reconciliation_daily as
+    -- most rows match; some differ by a quarantined record (explained), a few by an unexplained one
     with pipeline as (
         select report_date as utc_date, case when product = 'voice' then 'calls' else 'messages' end as product,
                currency, sum(records) as records, sum(cost) as cost
         from rpt_finance_daily_cost group by 1, 2, 3
     ),
-    flagged as (select *, (day(utc_date) + length(product) + length(currency)) % 11 = 3 as off from pipeline)
+    flagged as (
+        select *, case (day(utc_date) + length(product) + length(currency)) % 11
+                      when 3 then 'mismatch' when 5 then 'explained_by_quarantine' when 7 then 'explained_by_quarantine'
+                      else 'match' end as status
+        from pipeline
+    ),
+    differences as (
+        select *, case status when 'mismatch' then -1 when 'explained_by_quarantine' then 1 else 0 end as missing,
+               case status when 'mismatch' then -0.01 when 'explained_by_quarantine' then 0.005 else 0 end as missing_cost
+        from flagged
+    )
     select utc_date, product, currency, records::bigint as pipeline_records,
-           (records - case when off then 1 else 0 end)::bigint as api_records,
+           (records + missing)::bigint as api_records,
            cost::decimal(38, 9) as pipeline_cost,
-           (cost - case when off then 0.01 else 0 end)::decimal(38, 9) as api_cost,
-           (case when off then 0.01 else 0 end)::decimal(38, 9) as cost_diff,
-           case when off then 'mismatch' else 'match' end as status
-    from flagged
+           (cost + missing_cost)::decimal(38, 9) as api_cost,
+           (-missing_cost)::decimal(38, 9) as cost_diff,
+           (case when status = 'explained_by_quarantine' then missing else 0 end)::bigint as quarantined_records,
+           (case when status = 'explained_by_quarantine' then missing_cost else 0 end)::decimal(38, 9) as quarantined_cost,
+           status
+    from differences
     """,
 ]
 

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
-from dashboards import figures
+from dashboards import figures, theme
 from dashboards.figures import NO_DATA, TOP_N
 
 MONEY = pl.Decimal(38, 9)
@@ -69,12 +69,56 @@ def test_names_from_the_data_are_encoded_for_plotly_and_kept_apart_when_equal():
     assert bars.customdata[0][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
-def test_countries_the_report_already_folded_join_the_other_bar():
-    rows = [(f"C{i}", "USD", Decimal(100 - i)) for i in range(3)] + [(None, "USD", Decimal("7.5"))]
-    frame = _frame(rows, {"country_code": pl.String, "currency": pl.String, "cost": MONEY})
-    (bars,) = figures.cost_by_country(frame).data
-    assert list(bars.y) == ["C0", "C1", "C2", "Other"]
-    assert bars.customdata[-1][1] == "7.50 USD"
+COUNTRY_SCHEMA = {"month": pl.String, "currency": pl.String, "country_rank": pl.Int64, "country_label": pl.String,
+                  "billed_minutes": pl.Decimal(18, 1), "cost": MONEY}
+
+
+def _country_report(month: str, currency: str, costs: dict[str, Decimal]) -> list[tuple]:
+    """One month of rpt_finance_cost_by_country as the report ranks it: top 10, then the rest."""
+    ranked = sorted(costs.items(), key=lambda item: (-item[1], item[0]))
+    rows = [(month, currency, rank, code, Decimal(rank), cost) for rank, (code, cost) in enumerate(ranked[:10], 1)]
+    rest = ranked[10:]
+    if rest:
+        rows.append((month, currency, 11, f"Other ({len(rest)} countries)", Decimal("0.5"), sum(c for _, c in rest)))
+    return rows
+
+
+def test_cost_by_country_draws_each_month_as_ranked_never_adding_months_up():
+    codes = [f"C{i:02d}" for i in range(12)]
+    # October ranks C00 first, September the other way round: their top 10s and rests differ.
+    october = {code: Decimal(100 - i) + Decimal("0.000001") for i, code in enumerate(codes)}
+    september = {code: Decimal(i + 1) for i, code in enumerate(codes)}
+    frame = _frame(_country_report("2026-10", "USD", october) + _country_report("2026-09", "USD", september),
+                   COUNTRY_SCHEMA)
+    fig = figures.cost_by_country(frame)
+    (bars,) = fig.data
+    assert _title(fig) == "Cost by country, 2026-10: top 10 and the rest (USD)"
+    assert list(bars.y) == codes[:10] + ["Other (2 countries)"]
+    # October's rest only: C10 and C11 (90 + 89 and two millionths), not September's too
+    assert bars.customdata[-1][1] == "179.000002 USD" and bars.customdata[0][1] == "100.000001 USD"
+    assert bars.customdata[0][2] == "1.0"
+    assert list(bars.marker.color) == [theme.NEUTRAL] * 10 + [theme.OTHER_COLOR]
+    (menu,) = fig.layout.updatemenus
+    assert [button.label for button in menu.buttons] == ["2026-10", "2026-09"]
+    data, layout = menu.buttons[1].args
+    assert data["y"] == [[*reversed(codes[2:]), "Other (2 countries)"]]
+    assert [row[1] for row in data["customdata"][0]][:2] == ["12.00 USD", "11.00 USD"]
+    assert data["customdata"][0][-1][1] == "3.00 USD"  # September's rest: C00 and C01
+    assert layout == {"title.text": "Cost by country, 2026-09: top 10 and the rest (USD)"}
+    assert menu.buttons[0].args[0]["y"] == [list(bars.y)]
+
+
+def test_cost_by_country_of_one_month_has_a_panel_per_currency_and_no_menu():
+    frame = _frame(
+        _country_report("2026-10", "USD", {"GB": Decimal(3), "US": Decimal(2)})
+        + _country_report("2026-10", "EUR", {"DE": Decimal("0.5")}),
+        COUNTRY_SCHEMA,
+    )
+    fig = figures.cost_by_country(frame)
+    usd, eur = fig.data
+    assert (list(usd.y), list(eur.y)) == (["GB", "US"], ["DE"])
+    assert [a.text for a in fig.layout.annotations] == ["USD", "EUR"]
+    assert fig.layout.updatemenus == ()
 
 
 def test_tags_are_never_added_up_into_an_other_bar():
@@ -225,12 +269,36 @@ def test_month_over_month_keeps_the_latest_months_of_a_long_history():
     assert "latest 24 months" in _title(fig)
 
 
-def test_reconciliation_differences_keep_their_sign_per_currency():
-    schema = {"day": pl.Date, "product": pl.String, "currency": pl.String, "cost_difference": MONEY}
-    frame = _frame([(date(2026, 10, 1), "calls", "USD", Decimal("-0.010000")),
-                    (date(2026, 10, 1), "messages", "USD", None)], schema)
+RECONCILIATION_SCHEMA = {"day": pl.Date, "currency": pl.String, "status": pl.String, "cost_difference": MONEY}
+
+
+def test_reconciliation_differences_split_explained_from_unexplained_per_currency():
+    day, next_day = date(2026, 10, 1), date(2026, 10, 2)
+    frame = _frame(
+        [
+            (day, "USD", "explained_by_quarantine", Decimal("-0.010000")),
+            (day, "USD", "explained_by_quarantine", Decimal("-0.000500")),
+            (day, "USD", "mismatch", Decimal("0.02")),
+            (day, "USD", "missing_in_api", None),
+            (next_day, "USD", "match", Decimal(0)),
+            (next_day, "EUR", "missing_in_lake", Decimal("-0.001")),
+        ],
+        RECONCILIATION_SCHEMA,
+    )
     fig = figures.reconciliation_differences(frame)
-    assert {t.name: list(t.customdata) for t in fig.data} == {"calls": ["-0.01 USD"], "messages": ["0.00 USD"]}
+    assert [(t.name, t.yaxis, list(t.x), list(t.customdata), t.showlegend) for t in fig.data] == [
+        ("Not explained", "y", ["2026-10-01"], ["0.02 USD"], True),
+        ("Explained by quarantined records", "y", ["2026-10-01"], ["-0.0105 USD"], True),
+        ("Not explained", "y2", ["2026-10-02"], ["-0.001 EUR"], False),
+    ]
+    assert [t.marker.color for t in fig.data] == [theme.BAD, theme.OTHER_COLOR, theme.BAD]
+    assert fig.layout.barmode == "relative"
+
+
+def test_reconciliation_differences_when_everything_matches_say_so():
+    frame = _frame([(date(2026, 10, 1), "USD", "match", Decimal(0))], RECONCILIATION_SCHEMA)
+    fig = figures.reconciliation_differences(frame)
+    assert not fig.data and [a.text for a in fig.layout.annotations] == ["The pipeline's totals match the API's on every day"]
 
 
 @pytest.mark.parametrize(
@@ -239,7 +307,7 @@ def test_reconciliation_differences_keep_their_sign_per_currency():
         (figures.daily_volume, {"day": pl.Date, "product": pl.String, "records": pl.Int64}),
         (figures.daily_cost, {"day": pl.Date, "product": pl.String, "currency": pl.String, "cost": MONEY}),
         (figures.cost_by_product, {"product": pl.String, "direction": pl.String, "currency": pl.String, "cost": MONEY}),
-        (figures.cost_by_country, {"country_code": pl.String, "currency": pl.String, "cost": MONEY}),
+        (figures.cost_by_country, COUNTRY_SCHEMA),
         (figures.cost_by_tag, {"tag": pl.String, "currency": pl.String, "cost": MONEY}),
         (figures.call_quality_daily, {"day": pl.Date, "calls": pl.Int64, "answered_calls": pl.Int64,
                                       "asr": pl.Float64, "ner": pl.Float64, "short_call_share": pl.Float64,
@@ -247,8 +315,7 @@ def test_reconciliation_differences_keep_their_sign_per_currency():
         (figures.calls_heatmap, {"weekday": pl.Int64, "hour": pl.Int64, "calls": pl.Int64}),
         (figures.delivery_by_country, {"country_code": pl.String, "messages": pl.Int64, "delivered": pl.Int64}),
         (figures.failure_reasons, {"error_code": pl.String, "error_title": pl.String, "messages": pl.Int64}),
-        (figures.reconciliation_differences, {"day": pl.Date, "product": pl.String, "currency": pl.String,
-                                              "cost_difference": MONEY}),
+        (figures.reconciliation_differences, RECONCILIATION_SCHEMA),
     ],
 )
 def test_no_rows_say_no_data_rather_than_draw_an_empty_axis(build, columns):

@@ -70,6 +70,27 @@ def test_hostile_names_never_reach_the_html_as_markup(small_site):
     assert r'"&lt;script&gt;alert(1)&lt;\u002fscript&gt;"' in finance
 
 
+def test_the_reconciliation_page_tells_explained_differences_from_unexplained_ones(small_site, small_warehouse):
+    out, _ = small_site
+    html = _html(out, "reconciliation.html")
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        counts = dict(con.execute("select status, count(*) from rpt_reconciliation_daily group by all").fetchall())
+        held = con.execute(
+            "select sum(quarantined_records) from rpt_reconciliation_daily where status = 'explained_by_quarantine'"
+        ).fetchone()[0]
+    tiles = re.findall(r'<div class="tile-label">([^<]+)</div>\s*<div class="tile-value">([^<]+)</div>', html)
+    assert tiles[1:4] == [
+        ("Match", str(counts["match"])),
+        ("Explained by quarantine", str(counts["explained_by_quarantine"])),
+        ("Not explained", str(counts["mismatch"])),
+    ]
+    assert f"{held} quarantined malformed records account for the difference" in html
+    statuses = re.findall(r'<td class="(flag|explained)">([a-z ]+)</td>', html)
+    assert statuses == [("flag", "mismatch")] * counts["mismatch"] + [
+        ("explained", "explained by quarantine")
+    ] * counts["explained_by_quarantine"]
+
+
 def test_text_in_tiles_and_tables_is_escaped_by_the_template(warehouse_factory, tmp_path):
     warehouse = warehouse_factory()
     con = duckdb.connect(str(warehouse))

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -6,6 +6,7 @@ import polars as pl
 from dashboards import tables
 from dashboards.tables import Cell, Tile
 
+D = Decimal
 MONEY = pl.Decimal(38, 9)
 STATEMENT = {
     "month": pl.String, "product": pl.String, "direction": pl.String, "currency": pl.String,
@@ -13,8 +14,8 @@ STATEMENT = {
 }
 RECONCILIATION = {
     "day": pl.Date, "product": pl.String, "currency": pl.String, "pipeline_records": pl.Int64,
-    "api_records": pl.Int64, "pipeline_cost": MONEY, "api_cost": MONEY, "cost_difference": MONEY,
-    "status": pl.String,
+    "quarantined_records": pl.Int64, "api_records": pl.Int64, "pipeline_cost": MONEY, "quarantined_cost": MONEY,
+    "api_cost": MONEY, "cost_difference": MONEY, "status": pl.String,
 }
 
 
@@ -74,45 +75,89 @@ def test_an_empty_statement_has_no_rows_and_says_no_data():
     assert table.rows == () and table.empty_message == "No data for this period"
 
 
-def test_reconciliation_lists_only_what_does_not_match_newest_first():
+def test_reconciliation_lists_the_unexplained_differences_first_then_the_explained_ones():
     frame = _frame(
         [
-            (date(2026, 10, 1), "calls", "USD", 5, 5, Decimal("1.5"), Decimal("1.5"), Decimal(0), "match"),
-            (date(2026, 10, 2), "calls", "USD", 5, 4, Decimal("1.5"), Decimal("1.25"), Decimal("0.25"), "mismatch"),
-            (date(2026, 10, 3), "messages", "EUR", None, 3, None, Decimal("0.000300"), Decimal("-0.000300"),
+            (date(2026, 10, 1), "calls", "USD", 5, 0, 5, D("1.5"), D(0), D("1.5"), D(0), "match"),
+            (date(2026, 10, 2), "calls", "USD", 5, 0, 4, D("1.5"), D(0), D("1.25"), D("0.25"), "mismatch"),
+            (date(2026, 10, 3), "messages", "EUR", None, 0, 3, None, D(0), D("0.000300"), D("-0.000300"),
              "missing_in_lake"),
+            (date(2026, 10, 3), "calls", "USD", 4, 1, 5, D("1.2"), D("0.3"), D("1.5"), D("-0.3"),
+             "explained_by_quarantine"),
+            (date(2026, 10, 4), "calls", "USD", 4, 1, 5, D("1.2"), D("0.3"), D("1.5"), D("-0.3"),
+             "explained_by_quarantine"),
+            # a quarantined cost that did not read explains nothing
+            (date(2026, 10, 4), "messages", "USD", 1, 1, 2, D("0.1"), None, D("0.2"), D("-0.1"), "mismatch"),
         ],
         RECONCILIATION,
     )
     table = tables.reconciliation_table(frame)
+    assert table.headers == (
+        "UTC day", "Product", "Currency", "Status", "Pipeline records", "Quarantined records", "API records",
+        "Pipeline cost", "Quarantined cost", "API cost", "Difference",
+    )
     assert _texts(table) == [
-        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "3", "—", "0.0003", "-0.0003"],
-        ["2026-10-02", "calls", "USD", "mismatch", "5", "4", "1.50", "1.2500", "0.2500"],
+        ["2026-10-04", "messages", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.2000", "-0.1000"],
+        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "0.0003", "-0.0003"],
+        ["2026-10-02", "calls", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.2500", "0.2500"],
+        ["2026-10-04", "calls", "USD", "explained by quarantine", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
+        ["2026-10-03", "calls", "USD", "explained by quarantine", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
     ]
+    assert [(row[3].css, row[-1].css) for row in table.rows] == [("flag", "flag")] * 3 + [("explained", "explained")] * 2
+
+
+def test_reconciliation_beyond_the_row_cap_still_shows_every_unexplained_row():
+    explained = [
+        (date(2026, 1, 1) + timedelta(days=i), "calls", "USD", 1, 1, 2, D(1), D(1), D(2), D(-1),
+         "explained_by_quarantine")
+        for i in range(tables.MAX_TABLE_ROWS + 10)
+    ]
+    unexplained = [(date(2025, 1, 1), "calls", "USD", 1, 0, 2, D(1), D(0), D(2), D(-1), "mismatch")]
+    table = tables.reconciliation_table(_frame(explained + unexplained, RECONCILIATION))
+    assert len(table.rows) == tables.MAX_TABLE_ROWS and _texts(table)[0][:4] == ["2025-01-01", "calls", "USD", "mismatch"]
+    assert "Showing 200 of 211 rows that differ (1 not explained, listed first)." in table.note
 
 
 def test_reconciliation_that_matches_says_so_instead_of_an_empty_table():
     frame = _frame(
-        [(date(2026, 10, 1), "calls", "USD", 5, 5, Decimal("1.5"), Decimal("1.5"), Decimal(0), "match")],
+        [(date(2026, 10, 1), "calls", "USD", 5, 0, 5, D("1.5"), D(0), D("1.5"), D(0), "match")],
         RECONCILIATION,
     )
     table = tables.reconciliation_table(frame)
     assert table.rows == () and table.empty_message == "All 1 day × product × currency totals match the API exactly."
 
 
-def test_reconciliation_tiles_count_by_status_and_net_the_differences():
+def test_reconciliation_tiles_tell_explained_from_unexplained_and_net_only_the_unexplained():
     frame = _frame(
         [
-            (date(2026, 10, 1), "calls", "USD", 5, 5, Decimal(1), Decimal(1), Decimal(0), "match"),
-            (date(2026, 10, 2), "calls", "USD", 5, 4, Decimal(1), Decimal("0.75"), Decimal("0.25"), "mismatch"),
-            (date(2026, 10, 2), "messages", "USD", 1, None, Decimal("0.1"), None, Decimal("0.1"), "missing_in_api"),
+            (date(2026, 10, 1), "calls", "USD", 5, 0, 5, D(1), D(0), D(1), D(0), "match"),
+            (date(2026, 10, 2), "calls", "USD", 5, 0, 4, D(1), D(0), D("0.75"), D("0.25"), "mismatch"),
+            (date(2026, 10, 2), "messages", "USD", 1, 0, None, D("0.1"), D(0), None, D("0.1"), "missing_in_api"),
+            (date(2026, 10, 3), "calls", "EUR", 4, 2, 6, D(1), D("0.5"), D("1.5"), D("-0.5"),
+             "explained_by_quarantine"),
+            (date(2026, 10, 3), "messages", "EUR", 4, 1, 5, D(1), D("0.1"), D("1.1"), D("-0.1"),
+             "explained_by_quarantine"),
         ],
         RECONCILIATION,
     )
     assert tables.reconciliation_tiles(frame) == [
-        Tile("Totals compared", "3", "UTC day × product × currency over 2 days"),
-        Tile("Flagged", "2", "1 mismatch, 1 missing in API", css="bad"),
-        Tile("Net difference (USD)", "0.35", "pipeline − API, flagged rows"),
+        Tile("Totals compared", "5", "UTC day × product × currency over 3 days"),
+        Tile("Match", "1", "pipeline = API on every total", css="good"),
+        Tile("Explained by quarantine", "2", "3 quarantined malformed records account for the difference"),
+        Tile("Not explained", "2", "1 mismatch, 1 missing in API", css="bad"),
+        Tile("Unexplained difference (USD)", "0.35", "pipeline − API, rows not explained", css="bad"),
+    ]
+
+
+def test_reconciliation_tiles_when_the_quarantine_explains_everything():
+    frame = _frame(
+        [(date(2026, 10, 3), "calls", "EUR", 4, 2, 6, D(1), D("0.5"), D("1.5"), D("-0.5"), "explained_by_quarantine")],
+        RECONCILIATION,
+    )
+    assert tables.reconciliation_tiles(frame)[1:] == [
+        Tile("Match", "0", "pipeline = API on every total"),
+        Tile("Explained by quarantine", "1", "2 quarantined malformed records account for the difference"),
+        Tile("Not explained", "0", "every difference is accounted for", css="good"),
     ]
 
 
