@@ -211,12 +211,12 @@ class Children:
         ]
         if record is not None:
             argv += ["--record", str(record)]
-        out, wall, cpu, _, load = _run(argv, self.env, self.code)
-        figures = json.loads(out.strip().splitlines()[-1])
+        ran = _run(argv, self.env, self.code)
+        figures = json.loads(ran.out.strip().splitlines()[-1])
         return Measured(
-            label, int(figures.pop("records")), float(figures.pop("seconds")), wall=wall,
+            label, int(figures.pop("records")), float(figures.pop("seconds")), wall=ran.wall,
             cpu_seconds=float(figures.pop("cpu_seconds")), peak_rss_mib=float(figures.pop("peak_rss_mib")),
-            load=load, extra=figures,
+            load=ran.load, extra={**figures, "process_cpu_seconds": ran.tree_cpu},
         )
 
     def cdr_sync(self, window: Window, data_dir: Path, label: str) -> Measured:
@@ -225,46 +225,61 @@ class Children:
             str(Path(sys.executable).with_name("cdr")), "sync", "--start", format_utc(window.start),
             "--end", format_utc(window.end), "--types", KIND, "--now", format_utc(self.now), "--data-dir", str(data_dir),
         ]
-        out, wall, tree_cpu, (own_peak, tree_peak), load = _run(argv, self.env, self.code)
-        found = _SYNCED.search(out)
+        ran = _run(argv, self.env, self.code)
+        found = _SYNCED.search(ran.out)
         if found is None:
-            raise RuntimeError(f"cdr sync printed no 'synced N records in S s' line: {out[-500:]!r}")
+            raise RuntimeError(f"cdr sync printed no 'synced N records in S s' line: {ran.out[-500:]!r}")
         records, seconds = int(found.group(1).replace(",", "")), float(found.group(2).replace(",", ""))
         return Measured(
-            label, records, seconds, wall=wall, cpu_seconds=tree_cpu, peak_rss_mib=own_peak, load=load,
-            extra={"tree_peak_rss_mib": tree_peak},
+            label, records, seconds, wall=ran.wall, cpu_seconds=ran.own_cpu, peak_rss_mib=ran.own_peak_mib,
+            load=ran.load, extra={"tree_peak_rss_mib": ran.tree_peak_mib, "tree_cpu_seconds": ran.tree_cpu},
         )
 
 
-def _run(
-    argv: list[str], env: dict[str, str], cwd: Path
-) -> tuple[str, float, float, tuple[float, float], tuple[float, float]]:
-    """Run a child to its end -> (stdout, wall s, CPU s of its tree, (its own, its tree's) peak RSS MiB, load before/after)."""
+@dataclass(frozen=True)
+class Ran:
+    """A finished child: its stdout, wall seconds, CPU seconds and peak RSS (its own, and with its children's)."""
+
+    out: str
+    wall: float
+    tree_cpu: float
+    own_cpu: float
+    own_peak_mib: float
+    tree_peak_mib: float
+    load: tuple[float, float]
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path) -> Ran:
+    """Run a child to its end -> what it printed and what it used (load average before and after)."""
     before = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        own_peak = _PeakWatcher(process.pid)
+        watcher = _OwnUsage(process.pid)
         # wait4: this child's own rusage (and its reaped children's), not every child's of ours.
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-        own = own_peak.stop()
+        own_peak, own_cpu = watcher.stop()
         out.seek(0)
         err.seek(0)
         text, errors = out.read().decode(), err.read().decode("utf-8", "replace")
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:5])} ... exited {process.returncode}: {errors[-2000:]}")
     tree_peak = usage.ru_maxrss / 1024
-    return text, wall, usage.ru_utime + usage.ru_stime, (own or tree_peak, tree_peak), (before, os.getloadavg()[0])
+    return Ran(
+        text, wall, usage.ru_utime + usage.ru_stime, own_cpu, own_peak or tree_peak, tree_peak, (before, os.getloadavg()[0])
+    )
 
 
-class _PeakWatcher:
-    """Polls a process's own high-water RSS (VmHWM) until stopped: its children are not in it."""
+class _OwnUsage:
+    """Polls a process's own high-water RSS (VmHWM) and CPU time until stopped: its children's are not in them."""
 
     def __init__(self, pid: int) -> None:
-        self.path = f"/proc/{pid}/status"
+        self.pid = pid
         self.peak = 0.0
+        self.cpu = 0.0
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -272,18 +287,22 @@ class _PeakWatcher:
     def _poll(self) -> None:
         while not self._done.wait(0.1):
             try:
-                with open(self.path) as status:
+                with open(f"/proc/{self.pid}/status") as status:
                     for line in status:
                         if line.startswith("VmHWM:"):
                             self.peak = max(self.peak, int(line.split()[1]) / 1024)
-            except (OSError, ValueError):
+                with open(f"/proc/{self.pid}/stat") as stat:
+                    # Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                self.cpu = max(self.cpu, (int(fields[11]) + int(fields[12])) / self._tick)
+            except (OSError, ValueError, IndexError):
                 return
 
-    def stop(self) -> float:
-        """Stop polling -> the last high-water mark seen (MiB; 0 if never read)."""
+    def stop(self) -> tuple[float, float]:
+        """Stop polling -> the last (high-water RSS MiB, CPU seconds) seen (0 if never read)."""
         self._done.set()
         self._thread.join()
-        return self.peak
+        return self.peak, self.cpu
 
 
 def lake_records(data_dir: Path, pattern: str) -> int:
@@ -483,7 +502,7 @@ def summary(runs: dict[str, list[Measured]], ladder: list[Measured], baseline: s
     if plain:
         lines.append(
             f"- CPU seconds per 1M records: client alone {_per_million(client)}, sync {_per_million(plain)}"
-            + (f", `cdr sync` (process tree, Prefect's server included) {_per_million(cdr)}." if cdr else ".")
+            + (f", `cdr sync` (its own process, Prefect's start-up included) {_per_million(cdr)}." if cdr else ".")
         )
         lines.append(
             f"- Noise: over rounds, sync {_spread([r.rate for r in plain])}, client alone "
@@ -497,6 +516,15 @@ def summary(runs: dict[str, list[Measured]], ladder: list[Measured], baseline: s
             f"{best_cdr.seconds / best_plain.seconds - 1:+.0%} to the sync's duration; the whole command takes "
             f"{min(r.wall for r in cdr):.1f}s wall against {min(r.wall for r in plain):.1f}s for the plain sync's "
             f"process ({min(r.wall for r in cdr) / min(r.wall for r in plain) - 1:+.0%}, start-up included)."
+        )
+        own = min(r.cpu_seconds for r in cdr)
+        server = min(float(r.extra["tree_cpu_seconds"]) - r.cpu_seconds for r in cdr)
+        bare_process = min(float(r.extra["process_cpu_seconds"]) for r in plain)
+        lines.append(
+            f"- CPU of the whole process (start-up included, least of rounds): `cdr sync` {own:.1f}s, plus "
+            f"{server:.1f}s in Prefect's server subprocess, against {bare_process:.1f}s for the plain sync's "
+            f"process: Prefect costs {own + server - bare_process:.1f} CPU-seconds a run "
+            f"({(own + server) / bare_process - 1:+.0%})."
         )
         lines.append(
             f"- Peak RSS: sync {max(r.peak_rss_mib for r in plain):,.0f} MiB; `cdr sync` process "
