@@ -141,7 +141,7 @@ MATCH = "match"
 EXPLAINED = "explained_by_quarantine"
 STATUS_LABELS = {
     MATCH: "match",
-    EXPLAINED: "explained by quarantine",
+    EXPLAINED: "explained",
     "mismatch": "mismatch",
     "missing_in_api": "missing in API",
     "missing_in_lake": "missing in lake",
@@ -154,7 +154,7 @@ def reconciliation_table(frame: pl.DataFrame) -> Table:
     not matching: the unexplained first, then those the quarantine explains, newest first in each."""
     columns = (
         ("UTC day", False), ("Product", False), ("Currency", False), ("Status", False),
-        ("Pipeline records", True), ("Quarantined records", True), ("API records", True),
+        ("Pipeline records", True), ("Quarantined", True), ("API records", True),
         ("Pipeline cost", True), ("Quarantined cost", True), ("API cost", True), ("Difference", True),
     )
     title = "Differences between the pipeline and the API's usage totals"
@@ -197,7 +197,7 @@ def reconciliation_table(frame: pl.DataFrame) -> Table:
         ))
     unexplained = flagged.height - int(flagged["explained"].sum())
     note = (
-        "Explained by quarantine: pipeline + quarantined = API on records, billed seconds or parts, and cost "
+        "Explained: pipeline + quarantined = API on records, billed seconds or parts, and cost "
         "(the API counts the malformed records the sync set aside). Difference = pipeline cost − API cost; "
         "— marks a side without data or a quarantined cost that could not be read. Days are UTC, as the API's."
     )

@@ -87,7 +87,7 @@ def test_the_reconciliation_page_tells_explained_differences_from_unexplained_on
     assert f"{held} quarantined malformed records account for the difference" in html
     statuses = re.findall(r'<td class="(flag|explained)">([a-z ]+)</td>', html)
     assert statuses == [("flag", "mismatch")] * counts["mismatch"] + [
-        ("explained", "explained by quarantine")
+        ("explained", "explained")
     ] * counts["explained_by_quarantine"]
 
 

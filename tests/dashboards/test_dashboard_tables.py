@@ -93,15 +93,15 @@ def test_reconciliation_lists_the_unexplained_differences_first_then_the_explain
     )
     table = tables.reconciliation_table(frame)
     assert table.headers == (
-        "UTC day", "Product", "Currency", "Status", "Pipeline records", "Quarantined records", "API records",
+        "UTC day", "Product", "Currency", "Status", "Pipeline records", "Quarantined", "API records",
         "Pipeline cost", "Quarantined cost", "API cost", "Difference",
     )
     assert _texts(table) == [
         ["2026-10-04", "messages", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.2000", "-0.1000"],
         ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "0.0003", "-0.0003"],
         ["2026-10-02", "calls", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.2500", "0.2500"],
-        ["2026-10-04", "calls", "USD", "explained by quarantine", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
-        ["2026-10-03", "calls", "USD", "explained by quarantine", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
+        ["2026-10-04", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
+        ["2026-10-03", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
     ]
     assert [(row[3].css, row[-1].css) for row in table.rows] == [("flag", "flag")] * 3 + [("explained", "explained")] * 2
 
