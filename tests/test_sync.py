@@ -150,6 +150,16 @@ async def test_a_sync_lands_every_slice_reports_per_day_and_advances_the_mark(tm
     assert lake.partition_days("usage_cdrs") == [date(2026, 10, d) for d in (1, 2, 3)]
 
 
+async def test_a_slice_of_many_pages_lands_every_record_once_in_order(tmp_path: Path) -> None:
+    # 71 records in pages of two: 36 pages, merged into blocks while the slice is read.
+    many = cdrs(*(cdr(f"m{n:03d}", at(5) + timedelta(minutes=7 * (70 - n))) for n in range(71)))
+    report = await sync("cdrs", day_window(5, 5), settings(tmp_path), FakeClient({"cdrs": many}), at(7), "run-1")
+    assert report.ok and report.kinds[0].records == 71
+    landed = Lake(tmp_path / "data").read_partition("cdrs", date(2026, 10, 5), api.SCHEMAS["cdrs"])
+    assert landed.equals(many.sort("created_at", "id"))
+    assert report.kinds[0].days == (DayReport("cdrs", date(2026, 10, 5), new=71),)
+
+
 async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_only_it(tmp_path: Path) -> None:
     day2 = day_window(2, 2)
     client = FakeClient(RECORDS, fail=[("cdrs", day2)])
