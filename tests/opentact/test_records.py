@@ -8,18 +8,38 @@ from decimal import Decimal
 import orjson
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from pipelines.dates import Window
 from pipelines.opentact import api
-from pipelines.opentact.records import Rejected, _parse_each, money_text, validate_records
+from pipelines.opentact.records import (
+    Rejected,
+    _clean_frame,
+    _parse_each,
+    _validate_exactly,
+    money_text,
+    validate_records,
+)
+from sandbox.world import World
 from tests.opentact.factories import T0, cdr, mdr
 
 DAY = Window(T0, T0 + timedelta(days=1))
 
 
 def _validate(kind: api.RecordType, records: list) -> tuple[pl.DataFrame, list[Rejected]]:
+    """Validate as the client does, checking on the way that both paths agree."""
     # Round-trip through JSON as the client does, so records are exactly what orjson decodes.
-    return validate_records(kind, orjson.loads(orjson.dumps(records)), DAY, 3)
+    decoded = orjson.loads(orjson.dumps(records))
+    exact, exact_rejects = _validate_exactly(kind, decoded, DAY, 3)
+    clean = _clean_frame(kind, decoded, DAY)
+    if clean is not None:
+        # The fast path takes only pages the exact path finds clean, and reads them the same.
+        assert exact_rejects == []
+        assert_frame_equal(clean, exact)
+    frame, rejects = validate_records(kind, decoded, DAY, 3)
+    assert_frame_equal(frame, exact)
+    assert rejects == exact_rejects
+    return frame, rejects
 
 
 def _only_reject(kind: api.RecordType, bad: dict, good: int = 4) -> Rejected:
@@ -256,3 +276,109 @@ def test_many_bad_records_in_one_page() -> None:
     frame, rejects = _validate("cdrs", records)
     assert frame["id"].to_list() == [records[n]["id"] for n in (1, 2, 3, 4, 6, 7, 8)]
     assert [orjson.loads(r.raw_json)["id"] for r in rejects] == [records[n]["id"] for n in (0, 5, 9)]
+
+
+# --- the fast path: taken for the API's usual pages, never where the exact path differs ---------
+
+
+@pytest.mark.parametrize("kind", api.RECORD_TYPES)
+def test_clean_sandbox_pages_take_the_fast_path_and_read_exactly_as_the_exact_path(kind: api.RecordType) -> None:
+    world = World(seed=5, start=T0.date(), calls_per_day=600, messages_per_day=600, rerate_rate=0.3)
+    texts = world.view(kind, T0.date(), T0 + timedelta(days=30)).get_column("json").to_list()
+    assert len(texts) > 500
+    for first in range(0, len(texts), 250):
+        records = orjson.loads("[" + ",".join(texts[first : first + 250]) + "]")
+        clean = _clean_frame(kind, records, DAY)
+        assert clean is not None, f"page at record {first} left the fast path"
+        exact, rejects = _validate_exactly(kind, records, DAY, 1)
+        assert rejects == []
+        assert_frame_equal(clean, exact)
+
+
+def test_fast_path_reads_nulls_empty_arrays_and_exponent_money() -> None:
+    records = [
+        mdr(0, sent_at=None, completed_at=None, rate="1.666E-4", cost="3.332e-4", carrier_fee="0"),
+        mdr(1, errors=[{"code": "30007", "title": "Blocked"}], tags=["a", "b"], carrier_fee="0.0"),
+    ]
+    decoded = orjson.loads(orjson.dumps(records))
+    clean = _clean_frame("mdrs", decoded, DAY)
+    assert clean is not None
+    assert clean["rate"].to_list() == [Decimal("0.0001666"), Decimal("0.004")]
+    assert clean["sent_at"].to_list()[0] is None
+    assert clean["errors"].to_list() == [[], [{"code": "30007", "title": "Blocked"}]]
+    assert clean["tags"].to_list() == [[], ["a", "b"]]
+    _validate("mdrs", records)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ended_at": "2026-10-01T00:00:00Z"},
+        {"ended_at": "2026-10-01T00:00:00.000-00:00"},
+        {"ended_at": "2026-10-01T02:00:00.000+02:00"},
+        {"ended_at": "2026-10-01T00:00:00.123456Z"},
+        {"started_at": "0999-10-01T00:00:00.000Z"},
+        {"connection": {"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f50", "name": "x", "region": "eu"}},
+    ],
+)
+def test_valid_records_outside_the_usual_forms_take_the_exact_path(change: dict) -> None:
+    record = cdr(0, **change)
+    decoded = orjson.loads(orjson.dumps([record]))
+    if "connection" not in change:
+        assert _clean_frame("cdrs", decoded, DAY) is None
+    frame, rejects = _validate("cdrs", [record])
+    assert (frame.height, rejects) == (1, [])
+
+
+def test_mdr_error_objects_with_extra_keys_take_the_exact_path() -> None:
+    decoded = orjson.loads(orjson.dumps([mdr(0, errors=[{"code": "1", "title": "t", "detail": "more"}])]))
+    assert _clean_frame("mdrs", decoded, DAY) is None
+    frame, rejects = validate_records("mdrs", decoded, DAY, 1)
+    assert (frame["errors"].to_list(), rejects) == ([[{"code": "1", "title": "t"}]], [])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"connection_name": 5},
+        {"record_type": 1},
+        {"rate": None},
+        {"tags": ["ok", None]},
+        {"duration_secs": 2**63},
+        {"id": "6F1C1A2E-2F0A-4F7E-9A51-0C1B2D3E4F5G"},
+        {"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5٠"},
+        {"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5"},
+        {"id": "6f1c1a2e-2f0a4-f7e-9a51-0c1b2d3e4f50"},
+        {"ended_at": "2026-10-01T00:00:00.000z"},
+        {"ended_at": "2026-10-01T00:00:0a.000Z"},
+        {"ended_at": "２026-10-01T00:00:00.000Z"},
+    ],
+)
+def test_bad_values_the_fast_path_must_not_pass(change: dict) -> None:
+    if "connection_name" in change:
+        bad = cdr(9, connection={"id": cdr(0)["connection"]["id"], "name": change["connection_name"]})
+    else:
+        bad = cdr(9, **change)
+    decoded = orjson.loads(orjson.dumps([cdr(0), bad]))
+    assert _clean_frame("cdrs", decoded, DAY) is None
+    _only_reject("cdrs", bad)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        [["a", "b"], ["c"]],
+        [[], []],
+        [["a"], []],
+        [[""], []],
+        [["", "x"], ["y"]],
+        [["a\x1fb"], []],
+        [['q"uote', "<b>é</b>", "😀", "\x00", "\u2028", "back\\slash"], ["tab\there"]],
+    ],
+)
+def test_tag_arrays_of_any_strings_read_exactly(tags: list[list[str]]) -> None:
+    records = [cdr(n, tags=t) for n, t in enumerate(tags)]
+    frame, rejects = _validate("cdrs", records)
+    assert rejects == []
+    assert frame["tags"].to_list() == tags
+    assert _clean_frame("cdrs", orjson.loads(orjson.dumps(records)), DAY) is not None
