@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 from datetime import datetime, timedelta, timezone
@@ -264,6 +265,37 @@ async def test_a_record_served_twice_is_an_error() -> None:
     fake.faults.append(repeat_first)
     with pytest.raises(SliceChanged, match=f"record {records[4]['id']} came twice"):
         await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+
+
+async def test_a_record_served_twice_beside_a_malformed_one_is_an_error() -> None:
+    records = spread(10, every=timedelta(minutes=1))
+    fake = FakeApi({"cdrs": records})
+
+    def repeat_first_beside_a_bad_one(request: httpx.Request) -> httpx.Response | None:
+        if request.url.params["page[number]"] == "2":
+            meta = {"page_number": 2, "page_size": 5, "total_pages": 2, "total_results": 10}
+            page = [records[4], {**records[5], "cli": "12345"}, *records[6:9]]
+            return httpx.Response(200, content=orjson.dumps({"data": page, "meta": meta}))
+        return None
+
+    fake.faults.append(repeat_first_beside_a_bad_one)
+    with pytest.raises(SliceChanged, match=f"record {records[4]['id']} came twice"):
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_garbage_collector_is_left_as_found(enabled: bool) -> None:
+    records = spread(12)
+    records[7]["cli"] = "12345"
+    fake = FakeApi({"cdrs": records})
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        pages = await read_all(client(fake))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert len(ids(pages)) == 11
 
 
 # --- retries and their waits ------------------------------------------------------------------
