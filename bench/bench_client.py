@@ -5,26 +5,33 @@ warms its cache with one untimed pass, then, for each concurrency asked for, sid
 
   - client: `OpentactClient.read_window("cdrs", month)` at that concurrency, every page
     decoded, validated into a lake-typed polars frame and dropped;
+  - previous: the same read with the read path as it was before the fast path (every page
+    through the exact validation path, the cyclic GC collecting as the pages allocate), so
+    before and after are measured side by side under the same load (`--no-previous` skips it);
   - bare:   the very same requests (recorded from the client run), replayed over raw
     keep-alive HTTP/1.1 sockets by as many threads, each body read and discarded — the
     sandbox's raw serving rate as this machine can reach it;
   - httpx:  the same requests again through httpx at that concurrency, bodies discarded —
     what the transport alone costs, so the rest is the client's own work.
 
-The ratio client/bare says how much of the ceiling the client keeps (target >= 0.8). The
-client's resident memory is sampled at each slice end: it must stay flat over the month.
-Run:
+The ratio client/bare says how much of the ceiling the client keeps; client/httpx how much of
+what the same HTTP stack alone reaches (target >= 0.8). The client's resident memory is
+sampled at each slice end: it must stay flat over the month. The machine is shared and noisy:
+`--repeat` runs every pass of every level again, and CPU seconds per page are the steadier
+figure. Run:
 
-    .venv/bin/python -m bench.bench_client [--days 30] [--calls-per-day 33334] [--concurrency 1,2,4,8]
+    .venv/bin/python -m bench.bench_client [--days 30] [--calls-per-day 33334] [--concurrency 1,2,4,8] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -33,6 +40,8 @@ from pydantic import SecretStr
 
 from bench.bench_sandbox import Connection, machine
 from pipelines.dates import Window, format_utc
+from pipelines.opentact import client as client_module
+from pipelines.opentact import records as records_module
 from pipelines.opentact.client import ClientConfig, OpentactClient
 from sandbox.testing import TEST_API_KEY, running_sandbox
 
@@ -69,6 +78,18 @@ class ClientRun:
     @property
     def rate(self) -> float:
         return self.records / self.seconds
+
+
+@contextlib.contextmanager
+def previous_read_path() -> Iterator[None]:
+    """The client's read path as before the fast path: exact validation of every page, GC on."""
+    fast, paused = records_module._clean_frame, client_module._cyclic_gc_paused
+    records_module._clean_frame = lambda kind, rows, window: None
+    client_module._cyclic_gc_paused = contextlib.nullcontext
+    try:
+        yield
+    finally:
+        records_module._clean_frame, client_module._cyclic_gc_paused = fast, paused
 
 
 def rss_mib() -> float:
@@ -133,6 +154,17 @@ async def httpx_pass(base_url: str, targets: list[str], concurrency: int) -> tup
         return time.perf_counter() - started, time.process_time() - cpu
 
 
+def describe(run: ClientRun) -> str:
+    """A client pass -> its rate, wall and CPU seconds, CPU per page, and memory, in one phrase."""
+    pages = len(run.targets)
+    return (
+        f"{run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s = "
+        f"{run.cpu_seconds / pages * 1e3:.2f} ms a request, {run.records / run.cpu_seconds:,.0f} records per CPU-second, "
+        f"{pages} requests, {run.rejects} rejects, RSS first/last slice {run.rss_mib[0]:.0f}/{run.rss_mib[-1]:.0f} MiB "
+        f"(max {max(run.rss_mib):.0f}))"
+    )
+
+
 def main() -> None:
     """Parse the options, run client and bare passes per concurrency, print a summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -141,6 +173,10 @@ def main() -> None:
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 11, 1))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", default="1,2,4,8", help="comma-separated levels to compare")
+    parser.add_argument("--repeat", type=int, default=1, help="run every level's passes this many times")
+    parser.add_argument(
+        "--no-previous", dest="previous", action="store_false", help="skip the pass of the previous read path"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
 
@@ -154,20 +190,37 @@ def main() -> None:
     ) as base_url:
         warm = asyncio.run(client_pass(base_url, window, max(levels)))
         print(f"warm-up pass: {warm.records:,} records, {len(warm.targets)} requests, {warm.seconds:.1f}s")
-        for level in levels:
-            run = asyncio.run(client_pass(base_url, window, level))
-            size, seconds = bare_pass(base_url, run.targets, level)
-            bare_rate = run.records / seconds
-            httpx_seconds, httpx_cpu = asyncio.run(httpx_pass(base_url, run.targets, level))
-            httpx_rate = run.records / httpx_seconds
-            print(
-                f"concurrency {level}: client {run.rate:,.0f} records/s ({run.seconds:.1f}s, CPU {run.cpu_seconds:.1f}s = "
-                f"{run.records / run.cpu_seconds:,.0f} records per CPU-second, {len(run.targets)} requests, "
-                f"{run.rejects} rejects); bare sockets {bare_rate:,.0f} records/s ({seconds:.1f}s, {size / 2**20:,.0f} MiB); "
-                f"bare httpx {httpx_rate:,.0f} records/s (CPU {httpx_cpu:.1f}s); "
-                f"ratio client/bare {run.rate / bare_rate:.2f}, client/httpx {run.rate / httpx_rate:.2f}; "
-                f"client RSS first/last slice {run.rss_mib[0]:.0f}/{run.rss_mib[-1]:.0f} MiB (max {max(run.rss_mib):.0f})"
-            )
+        for repeat in range(args.repeat):
+            for level in levels:
+                previous = None
+                # Every other repeat the previous read path goes first: load drifts over a run.
+                if args.previous and repeat % 2:
+                    with previous_read_path():
+                        previous = asyncio.run(client_pass(base_url, window, level))
+                run = asyncio.run(client_pass(base_url, window, level))
+                if args.previous and not repeat % 2:
+                    with previous_read_path():
+                        previous = asyncio.run(client_pass(base_url, window, level))
+                size, seconds = bare_pass(base_url, run.targets, level)
+                bare_rate = run.records / seconds
+                httpx_seconds, httpx_cpu = asyncio.run(httpx_pass(base_url, run.targets, level))
+                httpx_rate = run.records / httpx_seconds
+                before = (
+                    f"previous read path {describe(previous)}; " if previous is not None else ""
+                )
+                print(
+                    f"concurrency {level}: client {describe(run)}; {before}"
+                    f"bare sockets {bare_rate:,.0f} records/s ({seconds:.1f}s, {size / 2**20:,.0f} MiB); "
+                    f"bare httpx {httpx_rate:,.0f} records/s (CPU {httpx_cpu:.1f}s = "
+                    f"{httpx_cpu / len(run.targets) * 1e3:.2f} ms a request); "
+                    f"ratio client/bare {run.rate / bare_rate:.2f}, client/httpx {run.rate / httpx_rate:.2f}"
+                    + (
+                        f", previous/bare {previous.rate / bare_rate:.2f}, previous/httpx {previous.rate / httpx_rate:.2f}, "
+                        f"client/previous {run.rate / previous.rate:.2f} (CPU {previous.cpu_seconds / run.cpu_seconds:.2f}x less)"
+                        if previous is not None
+                        else ""
+                    )
+                )
 
 
 if __name__ == "__main__":

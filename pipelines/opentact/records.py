@@ -1,14 +1,14 @@
 """API client stage: one page of decoded records -> a typed polars frame in `api.SCHEMAS`, plus rejects.
 
-Two paths, the same result. Nearly every page is clean, so `validate_records` first tries
-the fast path (`_clean_frame`, ~1 ms a page of 250 calls): it proves every record clean with
-C-level passes over whole columns and builds the frame from one series per lake type; at the
-first doubt it gives up. The page then takes the exact path (`_validate_exactly`, ~4 ms):
-each field gathered into a list and checked with C-level builtins (`set(map(type, ...))`, set
-inclusion for enums, `min`/`max` for integer bounds, one regex pass over a column's joined
-values for string forms), and record by record only where a column fails, to name each bad
-record's first problem. A bad record is set aside with that reason and its JSON text; the
-rest is kept.
+Two paths, one result. Nearly every page is clean, so `validate_records` first tries the fast
+path (`_clean_frame`): it proves every record clean with C-level passes over whole columns and
+builds the frame from one series per lake type, and at the first doubt it gives up. The page
+then takes the exact path (`_validate_exactly`): each field gathered into a list and checked
+with C-level builtins (`set(map(type, ...))`, set inclusion for enums, `min`/`max` for integer
+bounds, one regex pass over a column's joined values for string forms), and record by record
+only where a column fails, to name each bad record's first problem. A bad record is set aside
+with that reason and its JSON text; the rest is kept. Measured on a freshly decoded sandbox
+page of 250 calls: ~2.5 ms the fast path, ~3.2 ms the exact one (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -397,14 +397,12 @@ def _typed_frame(page: _Page, kind: api.RecordType, data: dict[str, list[object]
 
 # --- The fast path: a page whose every record is clean -------------------------------------
 #
-# Nearly every page the API sends is clean, so the work per clean page sets the client's
-# rate. The exact path above costs ~4 ms a page of 250 calls, mostly in per-column
-# Python -> polars conversions and in polars' format-inferring date-time parser; this one
-# proves a page clean with C-level passes over whole columns (types, enums, bounds, forms on
-# each column's distinct values, date-time punctuation by position) and builds the frame
-# from one series per lake type (~1 ms). It never rejects: at the first doubt it returns
-# None and the page takes the exact path, which names every bad record. What it accepts,
-# the exact path accepts with the same values (tests/opentact/test_records.py runs both).
+# It never rejects: at the first doubt it returns None and the page takes the exact path,
+# which names every bad record. What it accepts, the exact path accepts with the same values
+# (tests/opentact/test_records.py runs both on every page it validates). Where it saves:
+# one series per lake type rather than per column group and shape, forms checked on a
+# column's distinct values, date-times proved by position and parsed by numpy (polars'
+# format-inferring parser was the exact path's largest single cost), no per-record work.
 
 _ONLY: dict[type, frozenset[type]] = {t: frozenset({t}) for t in (str, int, dict, list)}
 _STR_OR_NONE = frozenset({str, _NONE})
@@ -511,7 +509,7 @@ def _plan(kind: api.RecordType) -> _Plan:
 
 _PLANS: dict[api.RecordType, _Plan] = {kind: _plan(kind) for kind in api.RECORD_TYPES}
 
-Columns = dict[str, tuple[object, ...]]
+_Columns = dict[str, tuple[object, ...]]
 
 
 def _clean_frame(kind: api.RecordType, rows: Sequence[object], window: Window) -> pl.DataFrame | None:
@@ -522,7 +520,7 @@ def _clean_frame(kind: api.RecordType, rows: Sequence[object], window: Window) -
         return None
     try:
         # One C-level itemgetter call per record, then a transpose: the page as columns.
-        values: Columns = dict(zip(plan.top_keys, zip(*map(plan.top, rows))))
+        values: _Columns = dict(zip(plan.top_keys, zip(*map(plan.top, rows))))
         for parent, children, names in plan.nested:
             if set(map(type, values[parent])) != _ONLY[dict]:
                 return None
@@ -540,7 +538,7 @@ def _clean_frame(kind: api.RecordType, rows: Sequence[object], window: Window) -
         return None
 
 
-def _clean_types(plan: _Plan, values: Columns) -> bool:
+def _clean_types(plan: _Plan, values: _Columns) -> bool:
     """Whether the nullable, integer and array columns hold their JSON types.
 
     Required string columns are checked on the way: joining them (forms, date-times, money)
@@ -573,7 +571,7 @@ def _clean_types(plan: _Plan, values: Columns) -> bool:
     return True
 
 
-def _clean_values(plan: _Plan, values: Columns) -> bool:
+def _clean_values(plan: _Plan, values: _Columns) -> bool:
     """Whether every enum, bounded integer and formed string is in range (types already checked)."""
     for column in plan.enums:
         if not set(values[column.name]) <= column.enum:  # type: ignore[operator]
@@ -588,7 +586,7 @@ def _clean_values(plan: _Plan, values: Columns) -> bool:
     return True
 
 
-def _clean_stamps(plan: _Plan, values: Columns, size: int, window: Window) -> np.ndarray | None:
+def _clean_stamps(plan: _Plan, values: _Columns, size: int, window: Window) -> np.ndarray | None:
     """Timestamp columns, all in the API's `...ss.fffZ` form -> one stacked datetime64[ms] array (NaT for null); else None.
 
     The form is proved on the columns joined into one string (each value 24 characters,
@@ -640,7 +638,7 @@ def _clean_stamps(plan: _Plan, values: Columns, size: int, window: Window) -> np
     return stacked
 
 
-def _clean_money(plan: _Plan, values: Columns) -> list[str] | None:
+def _clean_money(plan: _Plan, values: _Columns) -> list[str] | None:
     """Money columns stacked as plain decimal text ("1.666E-4" -> "0.0001666"); None if one is not exact in 9 decimals."""
     texts: list[str] = list(chain.from_iterable(values[name] for name in plan.money))  # type: ignore[arg-type]
     joined = "\n".join(texts)
@@ -659,7 +657,7 @@ def _split(stacked: pl.Series, names: Sequence[str], size: int) -> dict[str, pl.
     return {name: stacked.slice(index * size, size).alias(name) for index, name in enumerate(names)}
 
 
-def _assemble(plan: _Plan, values: Columns, stamps: np.ndarray, money: list[str], size: int) -> pl.DataFrame | None:
+def _assemble(plan: _Plan, values: _Columns, stamps: np.ndarray, money: list[str], size: int) -> pl.DataFrame | None:
     """Checked columns -> the typed frame: one series per lake type, sliced into columns.
 
     None if a string column holds a null; TypeError if it holds another type.
