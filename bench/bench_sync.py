@@ -94,7 +94,7 @@ def _child_main(args: argparse.Namespace) -> None:
     now = parse_datetime(args.now)
     cpu = time.process_time()
     if args.child == "read":
-        figures = _read(window, now, args.record)
+        figures = _read(window, args.record)
     elif args.child == "sync":
         figures = asyncio.run(_sync(window, now, args.data_dir))
     else:
@@ -104,12 +104,12 @@ def _child_main(args: argparse.Namespace) -> None:
     print(json.dumps(figures))
 
 
-def _read(window: Window, now: datetime, record: Path | None) -> dict[str, object]:
+def _read(window: Window, record: Path | None) -> dict[str, object]:
     """The client alone, pages dropped (`bench.bench_client`'s pass), optionally recording its requests."""
     from bench.bench_client import client_pass
     from pipelines.settings import load_settings
 
-    # The pass freezes the window at its end plus an hour, which the sandbox's clock is.
+    # The pass freezes the window at its end plus an hour: the sandbox's clock, as --now gives it.
     run = asyncio.run(client_pass(os.environ["OPENTACT_BASE_URL"], window, load_settings().opentact_concurrency))
     if record is not None:
         record.write_text("\n".join(run.targets) + "\n")
