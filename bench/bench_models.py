@@ -12,7 +12,9 @@ Each measurement runs in its own child process so that its peak RSS is its own:
 - `build`: `pipelines.models.build` into a fresh warehouse: every model and every data test.
 
 Runs alternate (scan, build, scan, build ...) so both see the same machine load; the ratio
-is of the best times. Usage: `python bench/bench_models.py [--cdrs N] [--mdrs N] [--rounds R]`.
+is of the best times. `--baseline REV` adds a build of the `queries/` of a git revision (by
+today's runner) to every round, for a before/after in one run.
+Usage: `python -m bench.bench_models [--cdrs N] [--mdrs N] [--rounds R] [--baseline REV]`.
 """
 
 from __future__ import annotations
@@ -345,11 +347,25 @@ def scan_queries(data_dir: Path) -> list[str]:
     return queries
 
 
-def _child(kind: str, data_dir: Path) -> dict[str, float]:
+def baseline_queries(revision: str) -> Path:
+    """A git revision -> its `queries/` folder, exported once under bench/out/ (built by today's runner)."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    target = OUT / f"queries-{sha[:12]}"
+    if not (target / "queries").is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", sha, "queries"], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "queries"
+
+
+def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, float]:
     """Run one measurement in this (child) process -> seconds and peak RSS."""
     import duckdb
 
-    from pipelines.models import build
+    from pipelines.models import QUERIES_DIR, build
 
     started, cpu_started = time.perf_counter(), time.process_time()
     if kind == "scan":
@@ -359,7 +375,7 @@ def _child(kind: str, data_dir: Path) -> dict[str, float]:
         con.close()
         extra: dict[str, float] = {}
     else:
-        report = build(data_dir)
+        report = build(data_dir, queries_dir=queries_dir or QUERIES_DIR)
         slowest = sorted(report.models, key=lambda m: -m.seconds)[:6]
         extra = {f"model:{m.name}": round(m.seconds, 2) for m in slowest}
         extra.update({f"test:{t.name}": round(t.seconds, 2) for t in sorted(report.tests, key=lambda t: -t.seconds)[:4]})
@@ -368,16 +384,20 @@ def _child(kind: str, data_dir: Path) -> dict[str, float]:
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mib": peak_mib, **extra}
 
 
-def _measure(kind: str, data_dir: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir)],
-        check=True, capture_output=True, text=True,
-    )
+def _measure(kind: str, data_dir: Path, queries_dir: Path | None = None) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir)]
+    if queries_dir is not None:
+        command += ["--queries-dir", str(queries_dir)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _run_line(run: dict[str, float]) -> str:
+    return f"{run['seconds']:.2f}s ({run['cpu_seconds']:.2f}s CPU, {run['peak_rss_mib']:,.0f} MiB)"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Generate (or reuse) the lake, then time the bare scan and the build alternately; print a summary."""
+    """Generate (or reuse) the lake, then time the bare scan and the build(s) alternately; print a summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cdrs", type=int, default=10_000_000)
     parser.add_argument("--mdrs", type=int, default=5_000_000)
@@ -385,11 +405,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duplicate-share", type=float, default=0.0,
                         help="add superseded versions of this share of the records (default 0, as the sync writes)")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also build the queries/ of this git revision (with today's runner), side by side")
     parser.add_argument("--child", choices=("scan", "build"))
     parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--queries-dir", type=Path)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.data_dir)))
+        print(json.dumps(_child(args.child, args.data_dir, args.queries_dir)))
         return
     started = time.perf_counter()
     data_dir = generate_lake(args.cdrs, args.mdrs, args.days, duplicate_share=args.duplicate_share)
@@ -397,23 +420,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs, {args.days} days, "
           f"{args.duplicate_share:.2%} superseded versions, {size_mib:,.0f} MiB; "
           f"ready in {time.perf_counter() - started:.1f}s)")
-    scans, builds = [], []
+    contenders: dict[str, Path | None] = {"build": None}
+    if args.baseline:
+        contenders = {f"baseline {args.baseline}": baseline_queries(args.baseline), **contenders}
+    runs: dict[str, list[dict[str, float]]] = {"scan": [], **{name: [] for name in contenders}}
     for round_number in range(1, args.rounds + 1):
-        scans.append(_measure("scan", data_dir))
-        builds.append(_measure("build", data_dir))
-        print(f"round {round_number}: scan {scans[-1]['seconds']:.2f}s ({scans[-1]['cpu_seconds']:.2f}s CPU, "
-              f"{scans[-1]['peak_rss_mib']:,.0f} MiB), build {builds[-1]['seconds']:.2f}s "
-              f"({builds[-1]['cpu_seconds']:.2f}s CPU, {builds[-1]['peak_rss_mib']:,.0f} MiB), "
-              f"load average {os.getloadavg()[0]:.1f}")
+        runs["scan"].append(_measure("scan", data_dir))
+        for name, queries_dir in contenders.items():
+            runs[name].append(_measure("build", data_dir, queries_dir))
+        print(f"round {round_number}: " + ", ".join(f"{name} {_run_line(r[-1])}" for name, r in runs.items())
+              + f", load average {os.getloadavg()[0]:.1f}")
+    scans = runs["scan"]
     best_scan = min(scans, key=lambda r: r["seconds"])
-    best_build = min(builds, key=lambda r: r["seconds"])
-    cpu_ratio = min(r["cpu_seconds"] for r in builds) / min(r["cpu_seconds"] for r in scans)
-    print(f"best: scan {best_scan['seconds']:.2f}s, build {best_build['seconds']:.2f}s, "
-          f"ratio {best_build['seconds'] / best_scan['seconds']:.2f}x wall, {cpu_ratio:.2f}x CPU (target <= 3x); "
-          f"peak RSS scan {max(r['peak_rss_mib'] for r in scans):,.0f} MiB, "
-          f"build {max(r['peak_rss_mib'] for r in builds):,.0f} MiB")
-    print("slowest steps of the best build: " + ", ".join(
-        f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best_build.items() if ":" in k))
+    scan_cpu = min(r["cpu_seconds"] for r in scans)
+    print(f"best: scan {best_scan['seconds']:.2f}s ({scan_cpu:.2f}s CPU), peak RSS {max(r['peak_rss_mib'] for r in scans):,.0f} MiB")
+    for name in contenders:
+        best = min(runs[name], key=lambda r: r["seconds"])
+        cpu = min(r["cpu_seconds"] for r in runs[name])
+        print(f"best: {name} {best['seconds']:.2f}s ({cpu:.2f}s CPU), ratio {best['seconds'] / best_scan['seconds']:.2f}x wall, "
+              f"{cpu / scan_cpu:.2f}x CPU (target <= 3x); peak RSS {max(r['peak_rss_mib'] for r in runs[name]):,.0f} MiB")
+        print(f"slowest steps of the best {name}: " + ", ".join(
+            f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best.items() if ":" in k))
 
 
 if __name__ == "__main__":

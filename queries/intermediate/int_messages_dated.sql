@@ -1,4 +1,4 @@
--- int_messages_dated: one row per message with its report calendar and delivery outcome; key: id
+-- int_messages_dated: one row per message with its report calendar, delivery outcome and cost check; key: id
 -- report_date: local date of created_at in the reporting time zone; utc_date: for reconciliation.
 with messages as (
     select * from stg_mdrs
@@ -31,6 +31,8 @@ final as (
         status = 'delivered' as is_delivered,
         -- failed for good: the carrier or the gateway said no
         status in ('delivery_failed', 'gateway_rejected') as is_failed,
+        -- the contract: cost = rate x parts, with parts >= 1
+        parts is null or parts < 1 or cost is distinct from rate * parts as is_miscosted,
     from messages
 )
 

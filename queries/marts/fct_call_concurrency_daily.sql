@@ -2,32 +2,44 @@
 -- A call leg occupies [started_at, ended_at); where one ends at the instant another starts,
 -- the ending one is released first. Days are local dates in the reporting time zone, events
 -- are ordered by instant (a repeated local hour cannot reorder them).
--- Exact without sorting every event: events are counted per 10-second UTC bucket, the level
--- at each bucket's start is a running sum over buckets, and only the buckets that could hold
--- the day's peak (level at their start + their starts >= the best level already known) are
--- replayed event by event (10 s measured fastest: fewer buckets replay more events).
+-- Exact without sorting every event: starts and ends are counted per 10-second UTC bucket, the
+-- level at each bucket's start is a running sum over buckets, and only the buckets that could
+-- hold the day's peak (level at their start + their starts >= the best level already known)
+-- are replayed event by event (10 s measured fastest: fewer buckets replay more events).
 with calls as (
+    -- the lake's timestamps are whole milliseconds: microseconds // 1000 are exactly epoch_ms,
+    -- which costs ~7x more on a TIMESTAMPTZ
     select
-        started_at,
-        ended_at,
+        epoch_us(started_at) // 1000 as start_ms,
+        epoch_us(ended_at) // 1000 as end_ms,
     from stg_cdrs
     where ended_at > started_at
 ),
 
-events as (
-    -- one sortable key per event: milliseconds x 2, + 1 for a start, so at one instant ends sort first
-    select epoch_ms(started_at) * 2 + 1 as event_key from calls
-    union all
-    select epoch_ms(ended_at) * 2 as event_key from calls
+start_counts as (
+    select
+        start_ms // 10000 as bucket,
+        count(*) as starts,
+    from calls
+    group by bucket
+),
+
+end_counts as (
+    select
+        end_ms // 10000 as bucket,
+        count(*) as ends,
+    from calls
+    group by bucket
 ),
 
 bucket_counts as (
+    -- counted apart, not over a union of 20M events: no event list is ever written out
     select
-        event_key // 20000 as bucket,
-        count(*) filter (where event_key % 2 = 1) as starts,
-        count(*) filter (where event_key % 2 = 0) as ends,
-    from events
-    group by bucket
+        coalesce(start_counts.bucket, end_counts.bucket) as bucket,
+        coalesce(start_counts.starts, 0) as starts,
+        coalesce(end_counts.ends, 0) as ends,
+    from start_counts
+    full outer join end_counts on start_counts.bucket = end_counts.bucket
 ),
 
 buckets as (
@@ -63,6 +75,18 @@ candidate_buckets as (
     inner join day_bounds on buckets.report_date = day_bounds.report_date
     where buckets.starts > 0
         and buckets.level_before + buckets.starts >= day_bounds.known_level
+),
+
+events as (
+    -- the events of the candidate buckets only; one sortable key per event: milliseconds x 2,
+    -- + 1 for a start, so at one instant ends sort first
+    select calls.start_ms * 2 + 1 as event_key
+    from calls
+    semi join candidate_buckets on calls.start_ms // 10000 = candidate_buckets.bucket
+    union all
+    select calls.end_ms * 2 as event_key
+    from calls
+    semi join candidate_buckets on calls.end_ms // 10000 = candidate_buckets.bucket
 ),
 
 replayed as (

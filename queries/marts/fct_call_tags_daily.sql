@@ -1,22 +1,9 @@
 -- fct_call_tags_daily: one row per report date, tag, direction and currency; key: report_date, tag, direction, currency
 -- A call leg with several tags counts once under each of them (tag is null for untagged legs),
 -- so sums across tags exceed the totals: never add tags up.
-with calls as (
-    select * from int_calls_dated
-),
-
-tag_sets as (
-    -- records share a few tag sets: total per set first, then spread the small result over tags
-    select
-        report_date,
-        direction,
-        currency,
-        tags,
-        count(*) as calls,
-        sum(billed_duration_secs) as billed_duration_secs,
-        sum(cost) as cost,
-    from calls
-    group by all
+with tag_sets as (
+    -- the totals per tag set: records share a few of them, so the spread over tags is small
+    select * from fct_call_tag_sets_daily
 ),
 
 tagged as (

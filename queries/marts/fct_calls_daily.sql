@@ -22,6 +22,8 @@ final as (
         coalesce(sum(talk_secs) filter (where is_answered), 0)::bigint as talk_secs,
         sum(billed_duration_secs)::bigint as billed_duration_secs,
         sum(cost) as cost,
+        -- calls whose billed seconds or cost break the contract's billing rules (a data test lists them)
+        count(*) filter (where is_misbilled_duration or is_misbilled_cost) as misbilled_calls,
         -- a connection's name can change; the latest version names it
         arg_max(connection_name, updated_at) as connection_name,
         max(updated_at) as last_updated_at,

@@ -1,23 +1,9 @@
 -- fct_message_tags_daily: one row per report date, tag, direction, message type and currency; key: report_date, tag, direction, message_type, currency
 -- A message with several tags counts once under each of them (tag is null for untagged
 -- messages), so sums across tags exceed the totals: never add tags up.
-with messages as (
-    select * from int_messages_dated
-),
-
-tag_sets as (
-    -- records share a few tag sets: total per set first, then spread the small result over tags
-    select
-        report_date,
-        direction,
-        message_type,
-        currency,
-        tags,
-        count(*) as messages,
-        sum(parts) as parts,
-        sum(cost) as cost,
-    from messages
-    group by all
+with tag_sets as (
+    -- the totals per tag set: records share a few of them, so the spread over tags is small
+    select * from fct_message_tag_sets_daily
 ),
 
 tagged as (

@@ -2,21 +2,19 @@
 -- materialized: table
 -- The sync keeps one version per id, so this is normally empty. Versions of one record share
 -- created_at, so stg_mdrs can dedupe by replacing the rows of these few instants with this
--- table: an anti-join on a timestamp it reads anyway, not on every id.
+-- table: an anti-join on a timestamp it reads anyway, not on every id. The repeated ids come
+-- from the lake's id census; when it names none, DuckDB skips reading the lake here.
 with source as not materialized (
     select * from lake_mdrs
 ),
 
 repeated_hashes as (
-    -- grouping 8-byte hashes is much cheaper than grouping the id strings; a hash collision
-    -- only adds an instant to re-check below, it never hides a repeat
-    select hash(id) as id_hash
-    from source
-    group by id_hash
-    having count(*) > 1
+    select unnest(repeated_id_hashes) as id_hash
+    from stg_mdrs_id_census
 ),
 
 repeated_instants as (
+    -- a hash shared by two ids only adds an instant: the rows are told apart by id below
     select distinct source.created_at
     from source
     semi join repeated_hashes on hash(source.id) = repeated_hashes.id_hash

@@ -1,50 +1,39 @@
 -- a call bills by the contract: billed seconds from its talk time and increments (0 unanswered; the initial block when talk <= initial; else initial + whole increments covering the rest) and cost = rate x billed_duration_secs / 60 rounded half-up to 6 decimals
--- Both rules in one pass over the calls; broken_rule names what a row breaks. The cost is
--- checked without division (DuckDB divides decimals in floating point): it is the rounded
--- value exactly when it has at most 6 decimals and -0.00003 <= rate x billed - 60 x cost < 0.00003.
-with calls as (
-    select * from int_calls_dated
+-- The rules are int_calls_dated's is_misbilled_duration and is_misbilled_cost, judged once per
+-- call while fct_calls_daily is built (its misbilled_calls). The calls are read again only to
+-- list them when that count is not zero: with no misbilled row the join below has nothing to
+-- match, and DuckDB stops reading at once (the flag is the join key, so no filter on the calls
+-- can run ahead of that check). broken_rule names what a row breaks.
+with misbilled as (
+    select true as is_misbilled
+    from fct_calls_daily
+    where misbilled_calls > 0
+    limit 1
 ),
 
-checked as (
-    select
-        id,
-        status,
-        talk_secs,
-        billing_initial_secs,
-        billing_increment_secs,
-        billed_duration_secs,
-        case
-            when not is_answered then 0
-            when talk_secs <= billing_initial_secs then billing_initial_secs
-            else billing_initial_secs
-                + (talk_secs - billing_initial_secs + billing_increment_secs - 1)
-                // billing_increment_secs * billing_increment_secs
-        end as expected_billed_duration_secs,
-        rate,
-        cost,
-        rate * billed_duration_secs - 60 * cost as unrounded_difference,
-    from calls
-),
-
-judged as (
+calls as (
     select
         *,
-        billing_initial_secs < 0
-            or billing_increment_secs <= 0
-            or expected_billed_duration_secs is distinct from billed_duration_secs
-            as breaks_increments,
-        cost is null
-            or rate is null
-            or cost <> round(cost, 6)
-            or unrounded_difference < -0.00003
-            or unrounded_difference >= 0.00003
-            as breaks_cost,
-    from checked
+        is_misbilled_duration or is_misbilled_cost as is_misbilled,
+    from int_calls_dated
+),
+
+offending as (
+    select calls.*
+    from calls
+    semi join misbilled on calls.is_misbilled = misbilled.is_misbilled
 )
 
 select
-    concat_ws(' and ', if(breaks_increments, 'billed seconds', null), if(breaks_cost, 'cost', null)) as broken_rule,
-    * exclude (breaks_increments, breaks_cost),
-from judged
-where breaks_increments or breaks_cost
+    concat_ws(' and ', if(is_misbilled_duration, 'billed seconds', null), if(is_misbilled_cost, 'cost', null)) as broken_rule,
+    id,
+    status,
+    talk_secs,
+    billing_initial_secs,
+    billing_increment_secs,
+    billed_duration_secs,
+    expected_billed_duration_secs,
+    rate,
+    cost,
+    unrounded_cost_difference as unrounded_difference,
+from offending
