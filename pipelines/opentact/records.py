@@ -421,7 +421,6 @@ _NAT = np.datetime64("NaT", "ms")
 # Joins the strings of an array into one text for polars to split: a control character
 # (a page whose strings hold it takes the JSON route instead).
 _LIST_SEPARATOR = "\x1f"
-_EMPTY_LIST = pl.lit([], dtype=pl.List(pl.String()))
 
 
 def _distinct_match(form: _Form) -> Callable[[list[str]], bool]:
@@ -679,17 +678,15 @@ def _nested_column(column: _Column, lists: tuple[list, ...]) -> pl.Series:
     """A column of arrays (of strings, or of objects with the lake's fields) -> its polars series.
 
     Polars builds nested values from Python objects one element at a time (~2 ms a page);
-    arrays of strings go in joined by a separator no string holds and come out split
-    (~0.1 ms), anything else as one JSON text for the whole column (~0.3 ms).
+    arrays of strings go in as one text each, every string led by a separator no string
+    holds, and come out split with the empty lead dropped (~0.15 ms): `[]` is "", `[""]` is
+    one separator, so every array survives. Anything else goes through one JSON text for
+    the whole column (~0.3 ms).
     """
     if column.shape == "str_list" and _LIST_SEPARATOR not in "".join(chain.from_iterable(lists)):
-        split = pl.Series(column.name, list(map(_LIST_SEPARATOR.join, lists)), dtype=pl.String()).str.split(_LIST_SEPARATOR)
-        if all(lists):
-            return split
-        # An empty array joins to "", which splits into [""]: no string of the page is "".
-        if "" in set(chain.from_iterable(lists)):
-            return _decoded_column(column, lists)
-        return pl.select(pl.when(split.list.first() == "").then(_EMPTY_LIST).otherwise(split).alias(column.name)).to_series()
+        texts = [_LIST_SEPARATOR + _LIST_SEPARATOR.join(items) if items else "" for items in lists]
+        split = pl.col(column.name).str.split(_LIST_SEPARATOR).list.slice(1)
+        return pl.DataFrame([pl.Series(column.name, texts, dtype=pl.String())]).select(split).to_series()
     return _decoded_column(column, lists)
 
 

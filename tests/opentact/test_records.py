@@ -372,6 +372,7 @@ def test_bad_values_the_fast_path_must_not_pass(change: dict) -> None:
         [["a"], []],
         [[""], []],
         [["", "x"], ["y"]],
+        [["", ""], [""], [], ["z", ""]],
         [["a\x1fb"], []],
         [['q"uote', "<b>é</b>", "😀", "\x00", "\u2028", "back\\slash"], ["tab\there"]],
     ],
