@@ -20,21 +20,26 @@ Layout (binding for the SQL models)::
     <root>/quarantine/<kind>/...                         rejected records (see land.py)
     <root>/state/<kind>/...                              sync state (see state.py)
     <root>/.staging/                                     temporaries of local writes
+    <root>/.sync.lock                                    held by the one sync writing a local data dir
 """
 
 from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import re
 import shutil
+import socket
 import uuid
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 
 import polars as pl
+from filelock import FileLock, Timeout
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
@@ -45,6 +50,7 @@ QUARANTINE_DIR = "quarantine"
 STATE_DIR = "state"
 PARTITION_FILE = "data.parquet"
 STAGING_DIR = ".staging"
+SYNC_LOCK = ".sync.lock"
 
 # The lake's datasets: detail records per record type, and the API's own usage aggregates
 # (for reconciliation) per record type.
@@ -63,6 +69,10 @@ _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 class LakeError(CdrError):
     """A file in the data dir cannot be read as what it should be."""
+
+
+class DataDirBusy(CdrError):
+    """Another sync holds the data dir's sync lock."""
 
 
 class Lake:
@@ -168,6 +178,46 @@ class Lake:
                     self.fs.rm_file(name)
                     removed += 1
         return removed
+
+    # -- the one writer -------------------------------------------------------------------------
+
+    @contextmanager
+    def sync_lock(self, run_id: str) -> Iterator[None]:
+        """Hold the data dir's sync lock for the block -> DataDirBusy at once if another sync holds it."""
+        if not self.is_local:
+            # Object stores have no file locks; there the deployment's concurrency limit (1) is the guard.
+            yield
+            return
+        holder = json.dumps({
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "run_id": run_id,
+        }).encode()
+        # The OS lock (flock) is the truth: the kernel drops it when its process dies, so a lock file
+        # left by a crashed sync never blocks. The holder's details are written into the lock file
+        # once it is held, for the message a second sync prints; never a soft (marker file) fallback,
+        # which a crash would leave behind.
+        lock = FileLock(
+            self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True,
+            on_acquired=_write_holder(holder),
+        )
+        try:
+            lock.acquire()
+        except Timeout:
+            raise DataDirBusy(
+                f"another sync holds the data dir {self.url} (lock file {self.display(SYNC_LOCK)}"
+                f"{_holder_text(self.path(SYNC_LOCK))}); wait for it to finish, or use another --data-dir"
+            ) from None
+        except OSError as exc:
+            raise LakeError(
+                f"cannot take the sync lock {self.display(SYNC_LOCK)} ({exc.strerror or exc}); "
+                "the data dir must be writable, on a filesystem with file locks"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     # -- parquet partitions --------------------------------------------------------------------
 
@@ -289,6 +339,41 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _write_holder(record: bytes) -> Callable[[int], None]:
+    def write(fd: int) -> None:
+        # Runs with the lock held: the previous holder's details, if any, are replaced whole.
+        os.ftruncate(fd, 0)
+        written = 0
+        while written < len(record):
+            written += os.pwrite(fd, record[written:], written)
+
+    return write
+
+
+def _holder_text(path: str) -> str:
+    """The lock file's holder details -> `; held by pid ...` for the message, or "" when unknown or stale."""
+    try:
+        with open(path, "rb") as handle:
+            holder = json.loads(handle.read(4096))
+        pid, host, started, run_id = (holder[k] for k in ("pid", "host", "started_at", "run_id"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return ""
+    if not isinstance(pid, int) or pid <= 0 or (host == socket.gethostname() and not _alive(pid)):
+        # Details of a dead process: the holder took the lock an instant ago and has not written its own yet.
+        return ""
+    return f"; held by pid {pid} on {host} since {started}, run {run_id}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

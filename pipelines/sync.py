@@ -8,6 +8,8 @@ checkpointed. A slice that still fails after the client's retries does not stop 
 the report names it and its cause, the run stays unfinished (the next run redoes only what
 failed) and the caller exits non-zero. When every slice of a type has landed, the API's usage
 aggregates of the synced UTC days are landed for reconciliation and the high-water mark moves.
+One sync at a time writes a local data dir: `sync` holds its lock (`Lake.sync_lock`) throughout,
+and a second one fails at once with `DataDirBusy`, having written nothing.
 
 The Prefect flow and the `cdr sync` command wrap this function; nothing here imports prefect.
 """
@@ -195,20 +197,24 @@ async def sync(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(timezone.utc)
     lake = lake or Lake(settings.data_dir)
+    # Read before the lock, so bad input writes nothing (not even the lock file): a mark read
+    # just before another sync moved it only widens this run's window.
     windows = sync_windows(kinds, window, lake, settings, now)
     concurrency = slice_concurrency or 1 + settings.opentact_prefetch_slices
-    # This process is the data dir's only writer: leftovers of a crashed one can go.
-    lake.sweep_temporaries()
-    runner = _Runner(lake, client, now, run_id, progress, concurrency)
-    for kind in kinds:
-        runner.plan(kind, windows[kind])
-    try:
-        async with asyncio.TaskGroup() as group:
-            for kind in kinds:
-                group.create_task(runner.run_kind(kind))
-    except* ApiKeyRejected as failed:
-        # Every request would fail the same way: stop at once rather than list each slice.
-        raise _first(failed) from None
+    # One sync at a time per data dir: another one fails here, before writing anything.
+    with lake.sync_lock(run_id):
+        # This process is the data dir's only writer: leftovers of a crashed one can go.
+        lake.sweep_temporaries()
+        runner = _Runner(lake, client, now, run_id, progress, concurrency)
+        for kind in kinds:
+            runner.plan(kind, windows[kind])
+        try:
+            async with asyncio.TaskGroup() as group:
+                for kind in kinds:
+                    group.create_task(runner.run_kind(kind))
+        except* ApiKeyRejected as failed:
+            # Every request would fail the same way: stop at once rather than list each slice.
+            raise _first(failed) from None
     return SyncReport(
         run_id=run_id,
         now=now,
