@@ -205,10 +205,7 @@ class Lake:
         try:
             lock.acquire()
         except Timeout:
-            raise DataDirBusy(
-                f"another sync holds the data dir {self.url} (lock file {self.display(SYNC_LOCK)}"
-                f"{_holder_text(self.path(SYNC_LOCK))}); wait for it to finish, or use another --data-dir"
-            ) from None
+            raise self._busy() from None
         except OSError as exc:
             raise LakeError(
                 f"cannot take the sync lock {self.display(SYNC_LOCK)} ({exc.strerror or exc}); "
@@ -218,6 +215,30 @@ class Lake:
             yield
         finally:
             lock.release()
+
+    def check_no_sync(self) -> None:
+        """DataDirBusy at once if another sync holds the data dir (a probe: the lock is taken and dropped).
+
+        Commands call it before starting Prefect, so that a busy data dir is refused in a
+        moment, not after the flow's start-up; `sync_lock` stays the guard. A data dir without
+        a lock file has never been synced by a holder: nothing is created to find that out.
+        """
+        if not self.is_local or not os.path.exists(self.path(SYNC_LOCK)):
+            return
+        probe = FileLock(self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True)
+        try:
+            probe.acquire()
+        except Timeout:
+            raise self._busy() from None
+        except OSError:
+            return  # the sync's own lock reports what is wrong with the file
+        probe.release()
+
+    def _busy(self) -> DataDirBusy:
+        return DataDirBusy(
+            f"another sync holds the data dir {self.url} (lock file {self.display(SYNC_LOCK)}"
+            f"{_holder_text(self.path(SYNC_LOCK))}); wait for it to finish, or use another --data-dir"
+        )
 
     # -- parquet partitions --------------------------------------------------------------------
 

@@ -65,5 +65,7 @@ def check_sync(
     window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
     kinds = parse_types(types)
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
-    windows = sync_windows(kinds, window, Lake(settings.data_dir), settings, clock)
+    lake = Lake(settings.data_dir)
+    windows = sync_windows(kinds, window, lake, settings, clock)
+    lake.check_no_sync()  # refused in a moment, before Prefect starts; the sync's lock is the guard
     return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows)

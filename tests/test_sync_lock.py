@@ -231,3 +231,26 @@ def test_an_object_store_data_dir_takes_no_lock_and_writes_nothing() -> None:
     with lake.sync_lock("one"), lake.sync_lock("two"):
         assert not lake.fs.exists(lake.path(SYNC_LOCK))
     assert lake.list_files(".staging") == [] and not lake.fs.exists(lake.root)
+
+
+def test_the_sync_command_refuses_a_busy_data_dir_before_prefect_starts(tmp_path: Path) -> None:
+    from pipelines.runs import check_sync
+    from pipelines.settings import Settings
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    values = {"OPENTACT_API_KEY": "k", "OPENTACT_BASE_URL": "http://127.0.0.1:9", "CDR_DATA_DIR": data_dir}
+    arguments = {"date_range": "yesterday", "now": "2026-03-10T12:00:00Z", "settings": Settings(**values)}
+    with holder(data_dir):
+        before = listing(data_dir)
+        with pytest.raises(DataDirBusy, match=r"another sync holds the data dir .*pid \d+"):
+            check_sync(**arguments)
+        assert listing(data_dir) == before
+        assert not is_free(data_dir)  # the probe did not take the holder's lock away
+    check_sync(**arguments)  # free again
+    assert is_free(data_dir)
+
+
+def test_the_probe_creates_nothing_in_a_data_dir_never_synced(tmp_path: Path) -> None:
+    Lake(tmp_path).check_no_sync()
+    assert list(tmp_path.iterdir()) == []
