@@ -46,6 +46,8 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 FAILED_WAREHOUSE_FILE = "warehouse.failed.duckdb"
 TESTS_DIR = "tests"
 SAMPLE_ROWS = 5
+_MEMORY_DATABASE = "memory"  # DuckDB's name for the in-memory database of `duckdb.connect()`
+_WAREHOUSE_ALIAS = "new_warehouse"
 
 # The lake's datasets and the schema of their partitions (written by the sync).
 LAKE_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
@@ -382,9 +384,16 @@ def build(
     temp = data_dir / f".{WAREHOUSE_FILE}.{uuid.uuid4().hex[:12]}.tmp"
     keep_failed = False
     try:
+        # The models are built in memory and copied into the new file once built and tested:
+        # the build of 10M CDRs + 5M MDRs took 0.1-1.4 s (~4%) less so than straight into the
+        # file, in five alternating pairs. Attaching the file first refuses an unwritable data
+        # dir before any work; spills go beside it, as they would for a file database.
+        con = duckdb.connect()
         try:
-            con = duckdb.connect(str(temp))
+            con.execute(f"set temp_directory = {_sql_string(f'{temp}.spill')}")
+            con.execute(f"attach {_sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
         except duckdb.Error as exc:
+            con.close()
             raise CdrError(f"cannot create a warehouse in {data_dir}: {_first_line(exc)}") from None
         try:
             # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
@@ -403,6 +412,9 @@ def build(
             runs = [_build_model(con, model, queries_dir) for model in models]
             outcomes = [_run_test(con, test, queries_dir) for test in tests]
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
+            # Built (and kept for inspection when a test failed): everything into the file.
+            con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
+            con.execute(f"detach {_WAREHOUSE_ALIAS}")
             if failures:
                 keep_failed = True
                 raise CdrError(
@@ -410,7 +422,6 @@ def build(
                     f"{data_dir / FAILED_WAREHOUSE_FILE}:\n" + "\n".join(failures)
                 )
             test_runs = [outcome for outcome in outcomes if isinstance(outcome, TestRun)]
-            con.execute("checkpoint")
         finally:
             con.close()
         _discard_wal(target)
