@@ -391,6 +391,9 @@ def build(
         con = duckdb.connect()
         try:
             con.execute(f"set temp_directory = {_sql_string(f'{temp}.spill')}")
+            # A batch of ~50 statements: DuckDB's per-query progress bars would only litter stdout
+            # (and the logs of a scheduled run).
+            con.execute("set enable_progress_bar = false")
             con.execute(f"attach {_sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
         except duckdb.Error as exc:
             con.close()
