@@ -7,6 +7,7 @@ start), so bad arguments cost one line and exit 2 with nothing written.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import format_utc
+from pipelines.errors import CdrError
 from pipelines.runs import SyncRequest, check_sync
 from pipelines.sync import SyncProgress
 
@@ -29,6 +31,43 @@ def quiet_prefect() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # The ephemeral API server needs longer than its 20 s default on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Prefect's event queue says how many items it still drains when a command exits early
+    # (after a failure): progress notes of its own shutdown, nothing for the user to act on.
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)
+
+
+# Prefect's loggers that report a run's failure (with its traceback) as it happens.
+_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+class _FailureToldByCommand(logging.Filter):
+    """Drops Prefect's own account of a failed run: the command reports the failure itself.
+
+    An expected error (CdrError: a rejected key, a slice that kept failing) becomes one line
+    from `cdr`'s entry point, anything else Python's traceback; Prefect's copy of either,
+    traceback included, would only bury that line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], CdrError):
+            return False
+        return not record.getMessage().startswith("Finished in state Failed")
+
+
+@contextmanager
+def failures_told_by_command() -> Iterator[None]:
+    """Within the block, a failing flow is reported by the command alone (see _FailureToldByCommand)."""
+    told = _FailureToldByCommand()
+    loggers = [logging.getLogger(name) for name in _RUN_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(told)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(told)
 
 
 @contextmanager
@@ -74,7 +113,7 @@ def run_sync(**arguments: object) -> dict[str, object]:
     quiet_prefect()
     from pipelines.flows.sync import sync_flow
 
-    with sync_progress(console):
+    with sync_progress(console), failures_told_by_command():
         result = asyncio.run(sync_flow(**flow_arguments(request, arguments)))
     typer.echo(
         f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "

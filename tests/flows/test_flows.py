@@ -121,3 +121,17 @@ def test_no_secret_reaches_prefect_artifacts_or_parameters(prefect_harness, api_
     stored = asyncio.run(everything())
     assert "cdr-sync-report" in stored  # the artifact exists, so the scan below can fail
     assert KEY not in stored
+
+
+def test_cdr_sync_with_a_rejected_key_fails_in_one_line_without_prefects_traceback(
+    prefect_harness, api_env, monkeypatch, tmp_path, capfd
+):
+    from pipelines.console import run_sync
+    from pipelines.opentact.client import ApiKeyRejected
+
+    monkeypatch.setenv("OPENTACT_API_KEY", "not-the-key")
+    with pytest.raises(ApiKeyRejected, match=r"API key rejected \(401\)"):
+        run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Finished in state Failed" not in err, err
+    assert "not-the-key" not in err
