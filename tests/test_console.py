@@ -29,13 +29,15 @@ def _exc_info(exc: BaseException):
 
 @pytest.fixture
 def flow_log():
+    # Prefect's own handlers (its API handler among them) are set aside: only what passes the
+    # logger's filters reaches the collector.
     logger = logging.getLogger("prefect.flow_runs")
-    collect, level, propagate = _Collect(), logger.level, logger.propagate
-    logger.addHandler(collect)
+    collect, handlers, level, propagate = _Collect(), logger.handlers[:], logger.level, logger.propagate
+    logger.handlers = [collect]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     yield logger, collect.messages
-    logger.removeHandler(collect)
+    logger.handlers = handlers
     logger.setLevel(level)
     logger.propagate = propagate
 
