@@ -326,8 +326,7 @@ def source_sql(data_dir: Path, dataset: str) -> tuple[str, int]:
     folder = Path(data_dir).resolve() / "lake" / dataset
     files = sorted(folder.glob("date=*/data.parquet")) if folder.is_dir() else []
     if not files:
-        columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in schema.items())
-        return f"select {columns} where false", 0
+        return _empty_source(schema), 0
     # A glob, not the file list: the view keeps reading the lake as the sync adds days.
     # Hive partitioning stays off: the usage files have a `date` column of their own.
     pattern = _sql_string(f"{folder.as_posix()}/date=*/data.parquet")
@@ -340,13 +339,18 @@ def quarantine_source_sql(data_dir: Path) -> tuple[str, int]:
     folder = Path(data_dir).resolve() / QUARANTINE_DIR
     files = sorted(folder.glob("*/date=*/*.jsonl")) if folder.is_dir() else []
     if not files:
-        columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in QUARANTINE_SCHEMA.items())
-        return f"select {columns} where false", 0
+        return _empty_source(QUARANTINE_SCHEMA), 0
     # An explicit schema: no type guessing from a sample, and the same columns for one file or many.
     pattern = _sql_string(f"{folder.as_posix()}/*/date=*/*.jsonl")
     schema = ", ".join(f"{_sql_string(c)}: {_sql_string(duckdb_type(t))}" for c, t in QUARANTINE_SCHEMA.items())
     columns = ", ".join(QUARANTINE_SCHEMA)
     return f"select {columns} from read_json({pattern}, format = 'newline_delimited', columns = {{{schema}}})", len(files)
+
+
+def _empty_source(schema: Mapping[str, pl.DataType]) -> str:
+    """A schema -> a SELECT of no rows with its typed columns (a source with no files yet)."""
+    columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+    return f"select {columns} where false"
 
 
 def calendar_macros(report_timezone: str) -> list[str]:
