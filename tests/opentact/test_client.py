@@ -252,33 +252,24 @@ async def test_fewer_records_than_announced_is_an_error() -> None:
         await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
 
 
-async def test_a_record_served_twice_is_an_error() -> None:
+@pytest.mark.parametrize(
+    "page_two",
+    [
+        pytest.param(lambda records: records[4:9], id="clean page"),
+        pytest.param(lambda records: [records[4], {**records[5], "cli": "12345"}, *records[6:9]], id="beside a malformed one"),
+    ],
+)
+async def test_a_record_served_twice_is_an_error(page_two) -> None:
     records = spread(10, every=timedelta(minutes=1))
     fake = FakeApi({"cdrs": records})
 
     def repeat_first(request: httpx.Request) -> httpx.Response | None:
         if request.url.params["page[number]"] == "2":
             meta = {"page_number": 2, "page_size": 5, "total_pages": 2, "total_results": 10}
-            return httpx.Response(200, content=orjson.dumps({"data": records[4:9], "meta": meta}))
+            return httpx.Response(200, content=orjson.dumps({"data": page_two(records), "meta": meta}))
         return None
 
     fake.faults.append(repeat_first)
-    with pytest.raises(SliceChanged, match=f"record {records[4]['id']} came twice"):
-        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
-
-
-async def test_a_record_served_twice_beside_a_malformed_one_is_an_error() -> None:
-    records = spread(10, every=timedelta(minutes=1))
-    fake = FakeApi({"cdrs": records})
-
-    def repeat_first_beside_a_bad_one(request: httpx.Request) -> httpx.Response | None:
-        if request.url.params["page[number]"] == "2":
-            meta = {"page_number": 2, "page_size": 5, "total_pages": 2, "total_results": 10}
-            page = [records[4], {**records[5], "cli": "12345"}, *records[6:9]]
-            return httpx.Response(200, content=orjson.dumps({"data": page, "meta": meta}))
-        return None
-
-    fake.faults.append(repeat_first_beside_a_bad_one)
     with pytest.raises(SliceChanged, match=f"record {records[4]['id']} came twice"):
         await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
 
