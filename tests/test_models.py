@@ -7,6 +7,8 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +17,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from pipelines import models as models_module
 from pipelines.errors import CdrError, UsageError
 from pipelines.models import (
     QUERIES_DIR,
@@ -177,6 +180,89 @@ def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
     with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
         assert con.execute("select version from rpt_a").fetchall() == [(1,)]
     assert sorted(p.name for p in data_dir.iterdir()) == ["warehouse.duckdb"]
+
+
+def test_independent_models_are_built_at_the_same_time(tmp_path, monkeypatch):
+    # Two models that read nothing of each other meet at a barrier: built one after the other,
+    # the first would wait for the second until the barrier breaks.
+    queries = write_queries(tmp_path / "queries", {
+        "reports/rpt_a.sql": "-- rpt_a: one row\nselect 1 as x",
+        "reports/rpt_b.sql": "-- rpt_b: one row\nselect 2 as x",
+        "reports/rpt_c.sql": "-- rpt_c: one row\nselect * from rpt_a union all select * from rpt_b",
+    })
+    (tmp_path / "data").mkdir()
+    both = threading.Barrier(2, timeout=10)
+    finished: list[str] = []
+    build_model = models_module._build_model
+
+    def meeting(con, model, queries_dir):
+        if model.name in ("rpt_a", "rpt_b"):
+            both.wait()
+        run = build_model(con, model, queries_dir)
+        finished.append(model.name)
+        return run
+
+    monkeypatch.setattr(models_module, "_build_model", meeting)
+    report = build(tmp_path / "data", queries_dir=queries)
+    # rpt_c only once both are built; the report lists the models in build order all the same
+    assert finished[-1] == "rpt_c" and sorted(finished[:2]) == ["rpt_a", "rpt_b"]
+    assert names(report.models) == ["rpt_a", "rpt_b", "rpt_c"]
+    with duckdb.connect(str(warehouse_path(tmp_path / "data")), read_only=True) as con:
+        assert con.execute("select x from rpt_c order by x").fetchall() == [(1,), (2,)]
+
+
+def test_of_two_failed_models_the_earlier_in_build_order_is_named_and_nothing_later_starts(tmp_path, monkeypatch):
+    # rpt_b fails at once, rpt_a only after it: still rpt_a is the failure reported, as when
+    # built one at a time; rpt_c (reading rpt_b) never starts.
+    queries = write_queries(tmp_path / "queries", {
+        "reports/rpt_a.sql": "-- rpt_a: one row\nselect * from no_such_table_a",
+        "reports/rpt_b.sql": "-- rpt_b: one row\nselect * from no_such_table_b",
+        "reports/rpt_c.sql": "-- rpt_c: one row\nselect * from rpt_b",
+    })
+    (tmp_path / "data").mkdir()
+    b_failed = threading.Event()
+    started: list[str] = []
+    build_model = models_module._build_model
+
+    def slow_a(con, model, queries_dir):
+        started.append(model.name)
+        if model.name == "rpt_a":
+            assert b_failed.wait(10)
+            time.sleep(0.2)
+        try:
+            return build_model(con, model, queries_dir)
+        finally:
+            if model.name == "rpt_b":
+                b_failed.set()
+
+    monkeypatch.setattr(models_module, "_build_model", slow_a)
+    with pytest.raises(CdrError, match=r"^model rpt_a failed \(queries/reports/rpt_a.sql"):
+        build(tmp_path / "data", queries_dir=queries)
+    assert sorted(started) == ["rpt_a", "rpt_b"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == []
+
+
+def test_an_unexpected_error_in_one_model_interrupts_the_others_and_is_raised(tmp_path, monkeypatch):
+    queries = write_queries(tmp_path / "queries", {
+        # a query that would run for minutes unless interrupted
+        "reports/rpt_long.sql": "-- rpt_long: one row\nselect count(*) as n from range(1000000000000)",
+        "reports/rpt_odd.sql": "-- rpt_odd: one row\nselect 1 as x",
+    })
+    (tmp_path / "data").mkdir()
+    build_model = models_module._build_model
+
+    def odd(con, model, queries_dir):
+        if model.name == "rpt_odd":
+            time.sleep(0.3)  # rpt_long is running by now
+            raise RuntimeError("disk on fire")
+        return build_model(con, model, queries_dir)
+
+    monkeypatch.setattr(models_module, "_build_model", odd)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        build(tmp_path / "data", queries_dir=queries)
+    assert time.monotonic() - started < 15
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == []
 
 
 def test_an_empty_lake_builds_every_model_empty_and_typed(tmp_path):
