@@ -347,6 +347,83 @@ def scan_queries(data_dir: Path) -> list[str]:
     return queries
 
 
+# The floor: the least work each pass of the build must do, one bare query per pass over the same
+# files, with no views, no dedupe, no report calendar and nothing written. Each is what the
+# issue asks of the build reduced to its core: the dedupe by id needs every id's distinct count
+# over the whole lake; the unique-id test reads every staged id once; the daily facts group the
+# grain and judge the billing rules on every record; peak concurrency counts starts and ends
+# per 10-second bucket (before any replay); the tag-set, hourly, delivery and error facts group
+# their own grains. Their sum is a bound no build that keeps those passes and checks can beat.
+FLOOR_QUERIES: dict[str, str] = {
+    "cdrs: dedupe census (distinct ids)": "select count(distinct hash(id)) from {cdrs} where id is not null",
+    "cdrs: unique-id test (read every id)": "select count(id), sum(hash(id)) from {cdrs}",
+    "cdrs: daily facts + billing rules": """
+        with calls as (
+            select
+                *,
+                ((epoch_us(ended_at) - epoch_us(answered_at)) // 1000 + 999) // 1000 as talk_secs,
+                rate * billed_duration_secs - 60 * cost as unrounded,
+            from {cdrs}
+        )
+        select make_timestamp(epoch_us(created_at))::date as utc_date, direction, country_code, connection_id,
+            currency, status, hangup_cause, sip_response_code,
+            count(*), count(*) filter (where status = 'answered'), count(*) filter (where sip_response_code >= 500),
+            sum(talk_secs), sum(billed_duration_secs), sum(cost), arg_max(connection_name, updated_at), max(updated_at),
+            count(*) filter (where billed_duration_secs is distinct from case
+                    when status <> 'answered' then 0
+                    when talk_secs <= billing_initial_secs then billing_initial_secs
+                    else billing_initial_secs + (talk_secs - billing_initial_secs + billing_increment_secs - 1)
+                        // billing_increment_secs * billing_increment_secs
+                end
+                or coalesce(try_cast(cost as decimal(18, 9)) <> round(try_cast(cost as decimal(18, 9)), 6),
+                            cost <> round(cost, 6))
+                or unrounded < -0.00003 or unrounded >= 0.00003)
+        from calls group by all""",
+    "cdrs: concurrency bucket counts": """
+        select coalesce(s.b, e.b), s.n, e.n
+        from (select epoch_us(started_at) // 10000000 as b, count(*) as n from {cdrs} group by b) as s
+        full join (select epoch_us(ended_at) // 10000000 as b, count(*) as n from {cdrs} group by b) as e on s.b = e.b""",
+    "cdrs: tag-set facts": """
+        select make_timestamp(epoch_us(created_at))::date, direction, currency, tags, count(*), sum(billed_duration_secs),
+            sum(cost)
+        from {cdrs} group by all""",
+    "cdrs: hourly facts": """
+        select make_timestamp(epoch_us(created_at))::date, hour(make_timestamp(epoch_us(created_at))), direction,
+            count(*), count(*) filter (where status = 'answered')
+        from {cdrs} group by all""",
+    "mdrs: dedupe census (distinct ids)": "select count(distinct hash(id)) from {mdrs} where id is not null",
+    "mdrs: unique-id test (read every id)": "select count(id), sum(hash(id)) from {mdrs}",
+    "mdrs: daily facts + cost rule": """
+        select make_timestamp(epoch_us(created_at))::date, direction, message_type, country_code, messaging_profile_id,
+            currency, status, count(*), sum(parts), sum(cost), sum(carrier_fee),
+            count(*) filter (where cost <> rate * parts), arg_max(messaging_profile_name, updated_at), max(updated_at)
+        from {mdrs} group by all""",
+    "mdrs: tag-set facts": """
+        select make_timestamp(epoch_us(created_at))::date, direction, message_type, currency, tags, count(*), sum(parts),
+            sum(cost)
+        from {mdrs} group by all""",
+    "mdrs: delivery facts": """
+        select make_timestamp(epoch_us(created_at))::date, direction, carrier, message_type, encoding, parts, status,
+            count(*)
+        from {mdrs} group by all""",
+    "mdrs: error facts": """
+        select d, direction, error.code, error.title, count(*)
+        from (select make_timestamp(epoch_us(created_at))::date as d, direction, unnest(list_distinct(errors)) as error
+              from {mdrs} where len(errors) > 0)
+        group by all""",
+}
+
+
+def floor_queries(data_dir: Path) -> dict[str, str]:
+    """The floor's queries over this lake's files."""
+    sources = {
+        dataset: f"read_parquet('{(data_dir / 'lake' / dataset).resolve().as_posix()}/date=*/data.parquet', "
+        "hive_partitioning = false)"
+        for dataset in BUILD_COLUMNS
+    }
+    return {name: query.format(**sources) for name, query in FLOOR_QUERIES.items()}
+
+
 def baseline_queries(revision: str) -> Path:
     """A git revision -> its `queries/` folder, exported once under bench/out/ (built by today's runner)."""
     sha = subprocess.run(
@@ -374,6 +451,16 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, flo
             con.execute(query).fetchall()
         con.close()
         extra: dict[str, float] = {}
+    elif kind == "floor":
+        con = duckdb.connect()
+        con.execute("set enable_progress_bar = false")
+        extra = {}
+        for name, query in floor_queries(data_dir).items():
+            step = time.perf_counter()
+            # into a (small) table, as a model would be: a count over it would let DuckDB drop aggregates
+            con.execute(f"create or replace temp table floor_result as {query}")
+            extra[f"pass:{name}"] = round(time.perf_counter() - step, 2)
+        con.close()
     else:
         report = build(data_dir, queries_dir=queries_dir or QUERIES_DIR)
         slowest = sorted(report.models, key=lambda m: -m.seconds)[:6]
@@ -407,7 +494,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="add superseded versions of this share of the records (default 0, as the sync writes)")
     parser.add_argument("--baseline", metavar="REV",
                         help="also build the queries/ of this git revision (with today's runner), side by side")
-    parser.add_argument("--child", choices=("scan", "build"))
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the floor: one bare query per pass the build must make (FLOOR_QUERIES)")
+    parser.add_argument("--child", choices=("scan", "floor", "build"))
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--queries-dir", type=Path)
     args = parser.parse_args(argv)
@@ -424,8 +513,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline:
         contenders = {f"baseline {args.baseline}": baseline_queries(args.baseline), **contenders}
     runs: dict[str, list[dict[str, float]]] = {"scan": [], **{name: [] for name in contenders}}
+    if args.floor:
+        runs["floor"] = []
     for round_number in range(1, args.rounds + 1):
         runs["scan"].append(_measure("scan", data_dir))
+        if args.floor:
+            runs["floor"].append(_measure("floor", data_dir))
         for name, queries_dir in contenders.items():
             runs[name].append(_measure("build", data_dir, queries_dir))
         print(f"round {round_number}: " + ", ".join(f"{name} {_run_line(r[-1])}" for name, r in runs.items())
@@ -441,6 +534,13 @@ def main(argv: list[str] | None = None) -> None:
               f"{cpu / scan_cpu:.2f}x CPU (target <= 3x); peak RSS {max(r['peak_rss_mib'] for r in runs[name]):,.0f} MiB")
         print(f"slowest steps of the best {name}: " + ", ".join(
             f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best.items() if ":" in k))
+    if args.floor:
+        best = min(runs["floor"], key=lambda r: r["seconds"])
+        cpu = min(r["cpu_seconds"] for r in runs["floor"])
+        print(f"best: floor {best['seconds']:.2f}s ({cpu:.2f}s CPU), ratio {best['seconds'] / best_scan['seconds']:.2f}x wall, "
+              f"{cpu / scan_cpu:.2f}x CPU of the scan; peak RSS {max(r['peak_rss_mib'] for r in runs['floor']):,.0f} MiB")
+        print("passes of the best floor: " + ", ".join(
+            f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best.items() if k.startswith("pass:")))
 
 
 if __name__ == "__main__":

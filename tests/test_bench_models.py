@@ -1,0 +1,40 @@
+"""bench_models on a tiny synthetic lake: the scan, the floor and the build all run over it."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pytest
+
+from bench import bench_models
+from pipelines.models import warehouse_path
+
+
+def test_a_tiny_run_times_the_scan_every_floor_pass_and_a_passing_build(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_models, "OUT", tmp_path)
+    bench_models.main(["--cdrs", "3000", "--mdrs", "1500", "--days", "2", "--rounds", "1", "--floor",
+                       "--duplicate-share", "0.01"])
+    out = capsys.readouterr().out
+    assert "best: scan " in out and "best: build " in out and "best: floor " in out
+    floor_line = next(line for line in out.splitlines() if line.startswith("passes of the best floor: "))
+    assert all(f"{name} " in floor_line for name in bench_models.FLOOR_QUERIES)
+    # The build passed every data test, superseded versions included, into a warehouse holding
+    # each record once.
+    (lake,) = tmp_path.glob("lake-*")
+    with duckdb.connect(str(warehouse_path(lake)), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct id) from calls").fetchall() == [(3000, 3000)]
+        assert con.execute("select count(*), count(distinct id) from messages").fetchall() == [(1500, 1500)]
+
+
+@pytest.mark.parametrize("dataset", ["cdrs", "mdrs"])
+def test_the_floor_reads_only_columns_the_scan_reads(dataset):
+    # The floor may not be cheaper for reading less than the build: every lake column a floor
+    # pass names is one the scan (and so the build) reads.
+    columns = set(bench_models.BUILD_COLUMNS[dataset])
+    schema = set(bench_models.api.CDR_SCHEMA if dataset == "cdrs" else bench_models.api.MDR_SCHEMA)
+    for name, query in bench_models.FLOOR_QUERIES.items():
+        if not name.startswith(dataset):
+            continue
+        named = {column for column in schema if re.search(rf"(?<![\w.]){column}(?!\w)", query)}
+        assert named <= columns, (name, named - columns)
