@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -536,6 +537,10 @@ def main(argv: list[str] | None = None) -> None:
         cpu = min(r["cpu_seconds"] for r in runs[name])
         print(f"best: {name} {best['seconds']:.2f}s ({cpu:.2f}s CPU), ratio {best['seconds'] / best_scan['seconds']:.2f}x wall, "
               f"{cpu / scan_cpu:.2f}x CPU (target <= 3x); peak RSS {max(r['peak_rss_mib'] for r in runs[name]):,.0f} MiB")
+        # each round's build against the same round's scan: what one run of `make bench` would say
+        ratios = [run["seconds"] / scan["seconds"] for run, scan in zip(runs[name], scans)]
+        print(f"{name} / scan per round: " + ", ".join(f"{r:.2f}x" for r in ratios)
+              + f" (median {statistics.median(ratios):.2f}x)")
         print(f"slowest steps of the best {name}: " + ", ".join(
             f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best.items() if ":" in k))
     if args.floor:

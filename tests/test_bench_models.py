@@ -17,6 +17,7 @@ def test_a_tiny_run_times_the_scan_every_floor_pass_and_a_passing_build(tmp_path
                        "--duplicate-share", "0.01"])
     out = capsys.readouterr().out
     assert "best: scan " in out and "best: build " in out and "best: floor " in out
+    assert "build / scan per round: " in out
     floor_line = next(line for line in out.splitlines() if line.startswith("passes of the best floor: "))
     assert all(f"{name} " in floor_line for name in bench_models.FLOOR_QUERIES)
     # The build passed every data test, superseded versions included, into a warehouse holding
