@@ -3,8 +3,9 @@
 The tree is the DAG. Each `.sql` file under `queries/<layer>/` is one model named after
 its file, one SELECT whose first line is a comment stating its grain and key. Models read
 each other by name; the runner finds those names, orders the models with
-`graphlib.TopologicalSorter`, and refuses a cycle or a read against the layer order
-(lake -> stg -> int -> fct/dim -> rpt -> the ad-hoc views people query).
+`graphlib.TopologicalSorter` (building two at a time as their reads allow), and refuses a
+cycle or a read against the layer order (lake -> stg -> int -> fct/dim -> rpt -> the ad-hoc
+views people query).
 
 The lake itself enters as generated `lake_<dataset>` views over the Parquet partitions
 (absolute paths, so the warehouse works from any working directory; a typed empty relation
