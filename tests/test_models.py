@@ -182,6 +182,16 @@ def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
     assert sorted(p.name for p in data_dir.iterdir()) == ["warehouse.duckdb"]
 
 
+def around_each_model(monkeypatch, around) -> None:
+    """Build each model through `around(model, build_it)`, `build_it()` being the runner's own build of it."""
+    build_model = models_module._build_model
+
+    def wrapped(con, model, queries_dir):
+        return around(model, lambda: build_model(con, model, queries_dir))
+
+    monkeypatch.setattr(models_module, "_build_model", wrapped)
+
+
 def test_independent_models_are_built_at_the_same_time(tmp_path, monkeypatch):
     # Two models that read nothing of each other meet at a barrier: built one after the other,
     # the first would wait for the second until the barrier breaks.
@@ -193,16 +203,15 @@ def test_independent_models_are_built_at_the_same_time(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     both = threading.Barrier(2, timeout=10)
     finished: list[str] = []
-    build_model = models_module._build_model
 
-    def meeting(con, model, queries_dir):
+    def meeting(model, build_it):
         if model.name in ("rpt_a", "rpt_b"):
             both.wait()
-        run = build_model(con, model, queries_dir)
+        run = build_it()
         finished.append(model.name)
         return run
 
-    monkeypatch.setattr(models_module, "_build_model", meeting)
+    around_each_model(monkeypatch, meeting)
     report = build(tmp_path / "data", queries_dir=queries)
     # rpt_c only once both are built; the report lists the models in build order all the same
     assert finished[-1] == "rpt_c" and sorted(finished[:2]) == ["rpt_a", "rpt_b"]
@@ -222,20 +231,19 @@ def test_of_two_failed_models_the_earlier_in_build_order_is_named_and_nothing_la
     (tmp_path / "data").mkdir()
     b_failed = threading.Event()
     started: list[str] = []
-    build_model = models_module._build_model
 
-    def slow_a(con, model, queries_dir):
+    def slow_a(model, build_it):
         started.append(model.name)
         if model.name == "rpt_a":
             assert b_failed.wait(10)
             time.sleep(0.2)
         try:
-            return build_model(con, model, queries_dir)
+            return build_it()
         finally:
             if model.name == "rpt_b":
                 b_failed.set()
 
-    monkeypatch.setattr(models_module, "_build_model", slow_a)
+    around_each_model(monkeypatch, slow_a)
     with pytest.raises(CdrError, match=r"^model rpt_a failed \(queries/reports/rpt_a.sql"):
         build(tmp_path / "data", queries_dir=queries)
     assert sorted(started) == ["rpt_a", "rpt_b"]
@@ -249,15 +257,14 @@ def test_an_unexpected_error_in_one_model_interrupts_the_others_and_is_raised(tm
         "reports/rpt_odd.sql": "-- rpt_odd: one row\nselect 1 as x",
     })
     (tmp_path / "data").mkdir()
-    build_model = models_module._build_model
 
-    def odd(con, model, queries_dir):
+    def odd(model, build_it):
         if model.name == "rpt_odd":
             time.sleep(0.3)  # rpt_long is running by now
             raise RuntimeError("disk on fire")
-        return build_model(con, model, queries_dir)
+        return build_it()
 
-    monkeypatch.setattr(models_module, "_build_model", odd)
+    around_each_model(monkeypatch, odd)
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="disk on fire"):
         build(tmp_path / "data", queries_dir=queries)
