@@ -51,10 +51,13 @@ TESTS_DIR = "tests"
 SAMPLE_ROWS = 5
 _MEMORY_DATABASE = "memory"  # DuckDB's name for the in-memory database of `duckdb.connect()`
 # Models are built, and data tests run, as soon as what they read is built, two at a time on
-# two DuckDB connections to the one database. DuckDB already runs each query on every core;
-# a second query fills the stretches where one cannot (the end of an aggregation, planning, the
-# many small rpt_ models). Bench build, 8 alternating rounds: two at a time was faster than one
-# in 7 of 8 (-5% on average, -11% best against best), three in 4 of 8 (bench/RESULTS.md).
+# two DuckDB connections to the one database, with the cores split between them: DuckDB's
+# threads are set so that both together use every core once (on 2 cores each runs on one).
+# Against one model at a time on every core, the bench build was faster in 7 of 8 alternating
+# rounds with two at a time sharing all cores (-5% on average), and by another 8% (median of
+# 9 rounds, faster in 6) with the cores split and the models more jobs wait for first: each
+# query's own parallel overhead goes (9% less CPU, median) and the long fact models start first
+# (bench/RESULTS.md).
 BUILD_WORKERS = 2
 _WAREHOUSE_ALIAS = "new_warehouse"
 
@@ -414,6 +417,10 @@ def build(
         try:
             # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
             con.execute("set TimeZone = 'UTC'")
+            # Each running query has its own (calling) thread besides DuckDB's shared pool of
+            # threads - 1: with this, the BUILD_WORKERS queries at once use every core once.
+            cores = con.execute("select current_setting('threads')").fetchall()[0][0]
+            con.execute(f"set threads = {max(1, cores - BUILD_WORKERS + 1)}")
             _check_timezone(con, report_timezone)
             for statement in calendar_macros(report_timezone):
                 con.execute(statement)
@@ -477,6 +484,14 @@ def _build_all(
         graph[key] = {ref for ref in test.refs if ref in built}
     order = {model.name: index for index, model in enumerate(models)}
     order.update({f"test {test.name}": len(models) + index for index, test in enumerate(tests)})
+    # Of the jobs ready at once, those that more jobs wait for start first (then build order):
+    # the census of the calls before that of the messages, fct_calls_daily (which every voice
+    # and finance report reads) before the facts one report reads, the data tests last.
+    waiting: dict[str, set[str]] = {key: set() for key in graph}
+    for key in sorted(graph, key=order.__getitem__, reverse=True):
+        for ref in graph[key]:
+            waiting[ref] |= {key} | waiting[key]
+    priority = {key: (-len(waiting[key]), order[key]) for key in graph}
     sorter = TopologicalSorter(graph)
     sorter.prepare()
 
@@ -505,12 +520,18 @@ def _build_all(
     try:
         with ThreadPoolExecutor(BUILD_WORKERS, thread_name_prefix="cdr-build") as pool:
             running: dict[Future[ModelRun | TestRun | str], str] = {}
+            ready: list[str] = []
             try:
-                while not failed and sorter.is_active() or running:
+                while True:
                     if not failed:
-                        # the earliest in build order first: the long staging and fact models
-                        for key in sorted(sorter.get_ready(), key=order.__getitem__):
+                        # handed over only to a free connection, so a job that turns ready later
+                        # still goes ahead of the ready ones that fewer jobs wait for
+                        ready = sorted([*ready, *sorter.get_ready()], key=priority.__getitem__)
+                        while ready and len(running) < BUILD_WORKERS:
+                            key = ready.pop(0)
                             running[pool.submit(run, key)] = key
+                    if not running:
+                        break
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         key = running.pop(future)

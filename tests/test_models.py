@@ -220,6 +220,56 @@ def test_independent_models_are_built_at_the_same_time(tmp_path, monkeypatch):
         assert con.execute("select x from rpt_c order by x").fetchall() == [(1,), (2,)]
 
 
+def test_of_the_ready_models_those_more_models_wait_for_start_first(tmp_path, monkeypatch):
+    # One connection, so the start order is the priority order: stg_s (four models wait for it),
+    # then fct_y (three), which turns ready only after stg_s yet goes ahead of fct_x (two) and
+    # the reports nothing reads; ties in build order.
+    queries = write_queries(tmp_path / "queries", {
+        "staging/stg_s.sql": "-- stg_s: one row\nselect 1 as x",
+        "marts/fct_x.sql": "-- fct_x: one row\nselect 1 as x",
+        "marts/fct_y.sql": "-- fct_y: one row\nselect * from stg_s",
+        "reports/rpt_a.sql": "-- rpt_a: one row\nselect 1 as x",
+        "reports/rpt_c.sql": "-- rpt_c: one row\nselect * from fct_x",
+        "reports/rpt_d.sql": "-- rpt_d: one row\nselect * from fct_x",
+        "reports/rpt_e.sql": "-- rpt_e: one row\nselect * from fct_y",
+        "reports/rpt_f.sql": "-- rpt_f: one row\nselect * from fct_y",
+        "reports/rpt_g.sql": "-- rpt_g: one row\nselect * from fct_y",
+    })
+    (tmp_path / "data").mkdir()
+    started: list[str] = []
+
+    def record(model, build_it):
+        started.append(model.name)
+        return build_it()
+
+    around_each_model(monkeypatch, record)
+    monkeypatch.setattr(models_module, "BUILD_WORKERS", 1)
+    build(tmp_path / "data", queries_dir=queries)
+    assert started == ["stg_s", "fct_y", "fct_x", "rpt_a", "rpt_c", "rpt_d", "rpt_e", "rpt_f", "rpt_g"]
+
+
+@pytest.mark.parametrize(("workers", "cores", "threads"), [(2, 2, 1), (2, 8, 7), (3, 2, 1)])
+def test_the_cores_are_split_between_the_models_built_at_once(tmp_path, monkeypatch, workers, cores, threads):
+    # DuckDB runs a query on its caller's thread and a shared pool of threads - 1: the models
+    # built at once use every core once, whatever the machine
+    queries = write_queries(tmp_path / "queries", {
+        "reports/rpt_a.sql": "-- rpt_a: one row\nselect current_setting('threads') as threads",
+    })
+    (tmp_path / "data").mkdir()
+    connect = duckdb.connect
+
+    def on_cores(*args, **kwargs):
+        con = connect(*args, **kwargs)
+        con.execute(f"set threads = {cores}")  # as DuckDB's default on a machine with these cores
+        return con
+
+    monkeypatch.setattr(models_module.duckdb, "connect", on_cores)
+    monkeypatch.setattr(models_module, "BUILD_WORKERS", workers)
+    build(tmp_path / "data", queries_dir=queries)
+    with connect(str(warehouse_path(tmp_path / "data")), read_only=True) as con:
+        assert con.execute("select threads from rpt_a").fetchall() == [(threads,)]
+
+
 def test_of_two_failed_models_the_earlier_in_build_order_is_named_and_nothing_later_starts(tmp_path, monkeypatch):
     # rpt_b fails at once, rpt_a only after it: still rpt_a is the failure reported, as when
     # built one at a time; rpt_c (reading rpt_b) never starts.
