@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import polars as pl
@@ -551,9 +552,8 @@ def _build_all(
             cursor.close()
     if failed:
         raise failed[min(failed, key=order.__getitem__)]
-    runs = [results[model.name] for model in models]
-    outcomes = [results[f"test {test.name}"] for test in tests]
-    return [run for run in runs if isinstance(run, ModelRun)], outcomes
+    runs = [cast(ModelRun, results[model.name]) for model in models]
+    return runs, [cast("TestRun | str", results[f"test {test.name}"]) for test in tests]
 
 
 def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path) -> ModelRun:
