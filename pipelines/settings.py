@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     opentact_slice_max_pages: int = Field(default=100, ge=1, alias="OPENTACT_SLICE_MAX_PAGES")
     # Slices read ahead of the one being consumed (bounded memory, no idle gap between slices).
     opentact_prefetch_slices: int = Field(default=1, ge=0, le=8, alias="OPENTACT_PREFETCH_SLICES")
+    # A slice with more rejected records than this share is a broken source, not bad luck: its
+    # day keeps what the lake had, the rejects are quarantined and the slice fails.
+    opentact_max_rejected_percent: float = Field(default=5.0, ge=0, le=100, alias="OPENTACT_MAX_REJECTED_PERCENT")
 
     # Where everything lands: lake/, quarantine/, state/, warehouse.duckdb, site/
     data_dir: Path = Field(default=Path("data"), alias="CDR_DATA_DIR")
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
     # A sync with no range starts this many days before the high-water mark, to pick up
     # late and re-rated records.
     lookback_days: int = Field(default=3, ge=0, alias="CDR_LOOKBACK_DAYS")
+    # The longest window one sync may cover: a typo such as --start 0001-01-01 is refused at
+    # once instead of planning millions of slices; a longer backfill is several syncs.
+    max_sync_days: int = Field(default=1096, ge=1, alias="CDR_MAX_SYNC_DAYS")
 
     # Calendar used to resolve date literals
     timezone: str = Field(default="UTC", alias="CDR_TIMEZONE")
