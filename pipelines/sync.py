@@ -29,10 +29,19 @@ import polars as pl
 
 from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError
-from pipelines.land import DayStats, Rejected, check_run_id, land_usage, land_windows, quarantine, window_days
+from pipelines.land import (
+    DayStats,
+    Rejected,
+    UsageConflictError,
+    check_run_id,
+    land_usage,
+    land_windows,
+    quarantine,
+    window_days,
+)
 from pipelines.lake import Lake
 from pipelines.opentact import api
-from pipelines.opentact.client import ApiKeyRejected
+from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
 from pipelines.settings import Settings
 from pipelines.state import SyncRun, begin_run, covers, incremental_window, read_state
 
@@ -70,11 +79,17 @@ class SyncClient(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SliceFailure:
-    """A slice (or a type's usage read) that failed after the client's retries, and why."""
+    """A slice (or a type's usage read) that failed after the client's retries, why, and whether a rerun can succeed.
+
+    `retryable` is true only for failures of the moment (the API kept failing or timing out,
+    or the data changed while being paged); bad input or a broken source fails the same way
+    on every rerun.
+    """
 
     kind: str
     slice: Window
     cause: str
+    retryable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +391,7 @@ class _Runner:
         if what != "slice":
             cause = f"{what}: {cause}"
         self.kinds[kind].failed += 1
-        self.failures.append(SliceFailure(kind, window, cause))
+        self.failures.append(SliceFailure(kind, window, cause, retryable=_retryable(exc)))
 
     @asynccontextmanager
     async def _days(self, dataset: str, days: list[date]) -> AsyncIterator[None]:
@@ -426,6 +441,19 @@ def _first(group: BaseExceptionGroup) -> BaseException:
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first
+
+
+# Failures of the moment: the API kept failing, timing out or refusing for a while, or the data
+# moved while being paged. Anything else fails the same way on a rerun.
+_TRANSIENT = (RetriesExhausted, SliceChanged, UsageConflictError)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """An exception -> whether a rerun of what failed can succeed (the exception's own `retryable` when it has one)."""
+    flag = getattr(exc, "retryable", None)
+    if isinstance(flag, bool):
+        return flag
+    return isinstance(exc, _TRANSIENT)
 
 
 _DAY = timedelta(days=1)

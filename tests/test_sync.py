@@ -168,7 +168,7 @@ async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_
     lake = Lake(tmp_path / "data")
     assert not report.ok
     assert report.failures == (
-        SliceFailure("cdrs", day2, f"gave up on cdrs {day2} page 2 after 9 attempts; last: HTTP 503"),
+        SliceFailure("cdrs", day2, f"gave up on cdrs {day2} page 2 after 9 attempts; last: HTTP 503", retryable=True),
     )
     cdr_report, mdr_report = report.kinds
     assert (cdr_report.landed, cdr_report.failed, cdr_report.completed) == (2, 1, False)

@@ -3,7 +3,8 @@
 One task per run (not per slice): the work is I/O-bound paging that the client already
 parallelises, and a coarse task keeps Prefect's overhead to a few calls per run. HTTP retries
 live in the client; a task retry re-runs the sync, which skips the slices already landed
-(checkpoints) and redoes only the failed ones.
+(checkpoints) and redoes only the failed ones. Only a run whose every failure is of the moment
+(`SliceFailure.retryable`) is retried: anything else is reported at once.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def _settings(data_dir: str | None, tz: str | None, week_start: str | None, api_
 
 
 def _slices_failed(task: object, task_run: object, state: Any) -> bool:
-    """Retry only failed slices: a rejected key or bad input fails the same way every time."""
-    return isinstance(state.data, SyncIncomplete)
+    """Retry only slices that failed for the moment: bad input or a broken source fails the same way every time."""
+    failure = state.data
+    return isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures)
 
 
 @task(

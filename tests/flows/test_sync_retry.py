@@ -1,0 +1,43 @@
+"""The sync task's retry condition: only failures of the moment are retried, bad input is reported at once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from prefect.states import Failed
+
+from pipelines.dates import Window
+from pipelines.errors import CdrError
+from pipelines.flows.sync import SyncIncomplete, _slices_failed, sync_records
+from pipelines.sync import SliceFailure, SyncReport
+
+UTC = timezone.utc
+DAY1 = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC))
+DAY2 = Window(datetime(2026, 10, 2, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
+TRANSIENT = SliceFailure("cdrs", DAY1, "gave up on cdrs page 2 after 9 attempts; last: HTTP 503", retryable=True)
+BROKEN = SliceFailure("cdrs", DAY2, "300 of 300 records malformed (more than 5%, ...)", retryable=False)
+
+
+def incomplete(*failures: SliceFailure) -> SyncIncomplete:
+    """The task's failure after a sync whose slices failed so."""
+    return SyncIncomplete(SyncReport("run-1", datetime(2026, 10, 6, tzinfo=UTC), (), failures, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("failure", "retried"),
+    [
+        (incomplete(TRANSIENT), True),
+        (incomplete(TRANSIENT, SliceFailure("mdrs", DAY1, "HTTP 429 for a while", retryable=True)), True),
+        (incomplete(BROKEN), False),
+        (incomplete(TRANSIENT, BROKEN), False),  # the rerun could not finish the sync either
+        (CdrError("sync state file state/cdrs/landed.json is corrupt"), False),
+    ],
+)
+def test_only_a_sync_whose_every_failure_is_of_the_moment_is_retried(failure: Exception, retried: bool) -> None:
+    assert _slices_failed(sync_records, None, Failed(data=failure)) is retried
+
+
+def test_the_sync_task_retries_through_that_condition() -> None:
+    assert (sync_records.retries, sync_records.retry_delay_seconds) == (2, [10, 60])
+    assert sync_records.retry_condition_fn is _slices_failed
