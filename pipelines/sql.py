@@ -3,8 +3,8 @@
 The warehouse is opened read-only, and only reading statements (SELECT and its forms:
 WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE; and EXPLAIN) are run: anything else
 (INSERT, CREATE, COPY, ATTACH, SET, INSTALL ...) is refused before it reaches DuckDB.
-Extension auto-install is off, so a query never reaches the network. Errors come back as
-DuckDB's own message on one line.
+Extension auto-install is off, so a query never reaches the network.
+Errors come back as DuckDB's own message on one line, cut short.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
 TABLE_MAX_ROWS = 1000
 BATCH_ROWS = 10_000
+# An echoed query, value or DuckDB message longer than this is cut short (a query can be megabytes).
+MESSAGE_MAX_CHARS = 300
 _READING = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
@@ -63,12 +65,12 @@ def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
     """A warehouse file -> a read-only connection that never installs or fetches anything."""
     path = Path(warehouse)
     if not path.is_file():
-        raise CdrError(f"no warehouse at {path}: run `cdr build` first")
+        raise CdrError(f"no warehouse at {clip(str(path))}: run `cdr build` first")
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     try:
         con = duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.Error as exc:
-        raise CdrError(f"cannot open the warehouse {path} read-only: {one_line(exc)}") from None
+        raise CdrError(f"cannot open the warehouse {clip(str(path))} read-only: {one_line(exc)}") from None
     # Timestamps print in UTC, as the API writes them, whatever this machine's zone.
     con.execute("set TimeZone = 'UTC'")
     return con
@@ -163,7 +165,7 @@ def run_sql(
 ) -> int:
     """Warehouse, query, format and optional output file -> the result written there (or to stdout) -> rows."""
     if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {clip(repr(fmt))})")
     check_query(query)
     con = connect_read_only(warehouse)
     try:
@@ -184,10 +186,16 @@ def run_sql(
 
 
 def one_line(exc: BaseException) -> str:
-    """A DuckDB error -> its message on one line (the caret line under the query dropped)."""
+    """A DuckDB error -> its message on one line (the caret line under the query dropped), cut short."""
     lines = [line.strip() for line in str(exc).splitlines()]
     kept = [line for line in lines if line and set(line) != {"^"}]
-    return " ".join(kept) or type(exc).__name__
+    return clip(" ".join(kept) or type(exc).__name__)
+
+
+def clip(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
+    """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _text(value: object, *, null: str) -> str:

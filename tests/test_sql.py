@@ -11,7 +11,15 @@ import pytest
 
 from pipelines.errors import CdrError, UsageError
 from pipelines.models import build, warehouse_path
-from pipelines.sql import check_query, connect_read_only, one_line, run_query, run_sql, write_table
+from pipelines.sql import (
+    MESSAGE_MAX_CHARS,
+    check_query,
+    connect_read_only,
+    one_line,
+    run_query,
+    run_sql,
+    write_table,
+)
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.lake import small_world, write_lake
 
@@ -183,3 +191,20 @@ def test_the_five_example_queries_of_the_readme_run(data_dir):
     results = [json.loads(sql(data_dir, query, "json")) for query in queries]
     # the number's calls, one trunk's days, the failure reasons, the reconciliation's differences
     assert [len(rows) for rows in results[1:]] == [3, 1, 2, 5]
+
+
+# -- hardening: what `cdr sql` may write and read, and how much of a message it echoes -------
+
+
+def test_a_huge_query_or_value_is_echoed_cut_short_on_one_line(data_dir, capsys, monkeypatch):
+    huge = "x" * 200_000
+    for args in (
+        ("sql", f"select '{huge}'::int"),
+        ("sql", f"select * from \"{huge}\""),
+        ("sql", f"select error('{huge}\n{huge}')"),
+        ("sql", "select 1", "--format", huge),
+    ):
+        code, out, err = run_cdr(capsys, monkeypatch, *args, "--data-dir", str(data_dir))
+        assert code in (1, 2) and out == ""
+        assert len(err.splitlines()) == 1 and len(err) < MESSAGE_MAX_CHARS + 100, err[:200]
+        assert "…" in err, err[:200]
