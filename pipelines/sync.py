@@ -4,7 +4,9 @@
 ones an unfinished run of the same slices already landed, reads the rest with bounded
 concurrency across slices, and lands each slice once all its pages have arrived: writes to
 one day partition are serialised, the slice's rejects are quarantined and the slice is
-checkpointed. A slice that still fails after the client's retries does not stop the others;
+checkpointed. A slice whose records are mostly malformed is a broken source, not an empty
+day: its rejects are quarantined, its days keep what the lake had and it fails (`_is_broken`).
+A slice that still fails after the client's retries does not stop the others;
 the report names it and its cause, the run stays unfinished (the next run redoes only what
 failed) and the caller exits non-zero. When every slice of a type has landed, the API's usage
 aggregates of the synced UTC days are landed for reconciliation and the high-water mark moves.
@@ -90,6 +92,10 @@ class SliceFailure:
     slice: Window
     cause: str
     retryable: bool = False
+
+
+class BrokenSlice(CdrError):
+    """A slice whose records are mostly malformed: the source is broken, so the slice is not landed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +226,7 @@ async def sync(
     with lake.sync_lock(run_id):
         # This process is the data dir's only writer: leftovers of a crashed one can go.
         lake.sweep_temporaries()
-        runner = _Runner(lake, client, now, run_id, progress, concurrency)
+        runner = _Runner(lake, client, now, run_id, progress, concurrency, settings.opentact_max_rejected_percent)
         for kind in kinds:
             runner.plan(kind, windows[kind])
         try:
@@ -261,13 +267,21 @@ class _Runner:
     """The shared machinery of one sync: slice slots, day locks, progress and tallies."""
 
     def __init__(
-        self, lake: Lake, client: SyncClient, now: datetime, run_id: str, progress: ProgressCallback | None, concurrency: int
+        self,
+        lake: Lake,
+        client: SyncClient,
+        now: datetime,
+        run_id: str,
+        progress: ProgressCallback | None,
+        concurrency: int,
+        max_rejected_percent: float,
     ) -> None:
         self.lake = lake
         self.client = client
         self.now = now
         self.run_id = run_id
         self.progress = progress
+        self.max_rejected_percent = max_rejected_percent
         self.slots = asyncio.Semaphore(concurrency)
         self.locks: dict[tuple[str, date], asyncio.Lock] = {}
         self.kinds: dict[str, _KindProgress] = {}
@@ -305,15 +319,22 @@ class _Runner:
                 frames: list[pl.DataFrame] = []
                 pages: list[pl.DataFrame] = []
                 rejects: list[Rejected] = []
+                valid = 0
                 async for page in self.client.read_slice(kind, slice_):
                     pages.append(page.frame)
                     if len(pages) == _PAGES_PER_BLOCK:
                         frames.append(_block(pages))
                         pages = []
                     rejects.extend(page.rejects)
+                    valid += page.frame.height
                     state.records += page.frame.height
                     state.quarantined += len(page.rejects)
                     self._tick(kind)
+                if _is_broken(valid, len(rejects), self.max_rejected_percent):
+                    # Landing would replace the day's records with the few valid ones: keep the lake as it is.
+                    del frames, pages
+                    where = self._quarantine(kind, slice_, rejects)
+                    raise BrokenSlice(_broken_message(kind, valid, len(rejects), self.max_rejected_percent, where))
                 if pages:
                     frames.append(_block(pages))
                 frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.SCHEMAS[kind])
@@ -360,17 +381,21 @@ class _Runner:
                 continue
             state.usage_rows += frame.height
 
-    def _quarantine(self, kind: api.RecordType, slice_: Window, rejects: list[Rejected]) -> None:
+    def _quarantine(self, kind: api.RecordType, slice_: Window, rejects: list[Rejected]) -> str | None:
+        """File the slice's rejects -> where they are (as shown to a user), or None if nowhere."""
         if not rejects:
-            return
+            return None
+        where = None
         try:
-            quarantine(self.lake, kind, self.run_id, rejects, now=self.now)
+            relative = quarantine(self.lake, kind, self.run_id, rejects, now=self.now)
+            where = None if relative is None else self.lake.display(relative)
         except Exception as exc:
             # The records are counted as quarantined in the report; only their copy is lost.
             log.error("could not write %d quarantined %s records of %s: %s", len(rejects), kind, slice_, exc)
         day = slice_.start.astimezone(timezone.utc).date()
         report = self.kinds[kind].days.get(day) or DayReport(kind, day)
         self.kinds[kind].days[day] = replace(report, quarantined=report.quarantined + len(rejects))
+        return where
 
     def _add(self, kind: str, stats: DayStats) -> None:
         days = self.kinds[kind].days
@@ -441,6 +466,28 @@ def _first(group: BaseExceptionGroup) -> BaseException:
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first
+
+
+# A slice is a broken source, not a bad day, only when its rejects are more than the allowed
+# share AND either this many or all its records: in a small slice, a few rejects more than
+# usual are chance, and failing it would stall its record type until the limit is raised.
+MIN_BROKEN_REJECTS = 20
+
+
+def _is_broken(valid: int, rejected: int, max_percent: float) -> bool:
+    """A slice's valid and rejected record counts -> whether its source is broken (see MIN_BROKEN_REJECTS)."""
+    over_share = rejected * 100 > max_percent * (valid + rejected)
+    return over_share and (rejected >= MIN_BROKEN_REJECTS or valid == 0)
+
+
+def _broken_message(kind: str, valid: int, rejected: int, max_percent: float, where: str | None) -> str:
+    kept = f"the rejects are in {where}" if where else "the rejects could not be quarantined (see the log)"
+    return (
+        f"{rejected} of {valid + rejected} records malformed (more than {max_percent:g}%, the "
+        f"OPENTACT_MAX_REJECTED_PERCENT limit): the API served a broken {kind} slice, so the lake keeps what it had for it; "
+        f"{kept}; run the sync again once the API serves valid records, or raise OPENTACT_MAX_REJECTED_PERCENT "
+        "to land the valid ones"
+    )
 
 
 # Failures of the moment: the API kept failing, timing out or refusing for a while, or the data

@@ -31,7 +31,7 @@ from pipelines.opentact.records import Rejected
 from pipelines.opentact.slices import freeze, utc_days
 from pipelines.settings import Settings
 from pipelines.state import checkpoint_path, open_checkpoints, read_state
-from pipelines.sync import DayReport, SliceFailure, SyncProgress, SyncReport, sync
+from pipelines.sync import MIN_BROKEN_REJECTS, DayReport, SliceFailure, SyncProgress, SyncReport, _is_broken, sync
 from sandbox.export import export_window
 from sandbox.testing import TEST_API_KEY, running_sandbox
 from sandbox.world import World
@@ -247,6 +247,83 @@ async def test_a_slice_the_lake_cannot_take_fails_alone_with_its_cause(tmp_path:
     assert report.kinds[0].landed == 2
 
 
+@pytest.mark.parametrize(
+    ("valid", "rejected", "max_percent", "broken"),
+    [
+        (0, 0, 5, False),  # an empty day is a day without records
+        (2, 1, 5, False),  # a third of a tiny slice: too few rejects to call the source broken
+        (0, 1, 5, True),  # every record malformed: nothing of the day could be read
+        (240, 13, 5, False),  # a little over 5% of a small day: chance, not a broken source
+        (380, 20, 5, False),  # exactly 5%: not more than the limit
+        (379, 20, 5, True),
+        (0, 2644, 5, True),
+        (3, 19, 5, False),
+        (3, 20, 5, True),
+        (0, 50, 100, False),  # 100% lands whatever comes
+        (1000, 1, 0, False),  # 0%: still needs MIN_BROKEN_REJECTS rejects unless nothing is valid
+        (1000, 20, 0, True),
+    ],
+)
+def test_a_slice_is_broken_when_its_rejects_exceed_the_share_and_are_many_or_all(
+    valid: int, rejected: int, max_percent: float, broken: bool
+) -> None:
+    assert MIN_BROKEN_REJECTS == 20
+    assert _is_broken(valid, rejected, max_percent) is broken
+
+
+async def test_a_mostly_malformed_slice_keeps_the_lake_quarantines_and_fails_without_retry(tmp_path: Path) -> None:
+    assert (await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "clean")).ok
+    lake = Lake(tmp_path / "data")
+    day2 = day_window(2, 2)
+    before = (tmp_path / "data" / Lake.partition("cdrs", date(2026, 10, 2))).read_bytes()
+    junk = FakeClient({"cdrs": RECORDS["cdrs"].head(0)}, rejects={("cdrs", day2): ["missing id"] * 25})
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), junk, at(6), "junk")
+    (failure,) = report.failures
+    (quarantined,) = (tmp_path / "data" / "quarantine" / "cdrs").rglob("*.jsonl")
+    assert failure == SliceFailure(
+        "cdrs",
+        day2,
+        "25 of 25 records malformed (more than 5%, the OPENTACT_MAX_REJECTED_PERCENT limit): the API served a broken "
+        f"cdrs slice, so the lake keeps what it had for it; the rejects are in {quarantined}; run the sync again once "
+        "the API serves valid records, or raise OPENTACT_MAX_REJECTED_PERCENT to land the valid ones",
+        retryable=False,
+    )
+    assert (tmp_path / "data" / Lake.partition("cdrs", date(2026, 10, 2))).read_bytes() == before
+    assert read_quarantine(lake, "cdrs").filter(pl.col("run_id") == "junk").height == 25
+    # The other days served nothing and nothing malformed: they are empty now, as the API says.
+    assert list(lake_ids(lake)) == [date(2026, 10, 2)]
+    assert report.kinds[0].quarantined == 25 and not report.kinds[0].completed
+
+    # With the limit at 100% the same slice lands its (no) valid records.
+    lenient = await sync("cdrs", day2, settings(tmp_path, opentact_max_rejected_percent=100), junk, at(6), "lenient")
+    assert lenient.ok and lake_ids(lake) == {}
+
+
+async def test_a_day_of_junk_over_a_synced_day_keeps_its_partitions_byte_for_byte(tmp_path: Path) -> None:
+    # The sandbox serving every record malformed (`--malformed-rate 1.0`) over a day synced clean.
+    data = tmp_path / "data"
+    day = Window(datetime(2026, 10, 3, tzinfo=UTC), datetime(2026, 10, 4, tzinfo=UTC))
+    world = {"start": START.isoformat(), "now": format_utc(NOW), "seed": 5, "calls_per_day": 300, "messages_per_day": 150}
+    with running_sandbox(**world) as clean:
+        first = await run_sync(clean, data, day, NOW, "clean")
+    assert first.ok
+    served = [k.records for k in first.kinds]
+    assert min(served) > 100
+    before = {path: path.read_bytes() for path in (data / "lake").rglob("*.parquet")}
+    state_before = {kind: read_state(Lake(data), kind) for kind in api.RECORD_TYPES}
+    assert len(before) == 4  # cdrs, mdrs and their usage, one day each
+    with running_sandbox(**world, malformed_rate=1.0) as junk:
+        report = await run_sync(junk, data, day, NOW, "junk")
+    assert not report.ok
+    assert [(f.kind, f.slice, f.retryable) for f in report.failures] == [("cdrs", day, False), ("mdrs", day, False)]
+    for failure, count in zip(report.failures, served):
+        assert failure.cause.startswith(f"{count} of {count} records malformed (more than 5%, ")
+        assert f"the rejects are in {data}/quarantine/{failure.kind}/date=2026-10-08/junk-" in failure.cause
+        assert read_quarantine(Lake(data), failure.kind).filter(pl.col("run_id") == "junk").height == count
+    assert {path: path.read_bytes() for path in (data / "lake").rglob("*.parquet")} == before
+    assert {kind: read_state(Lake(data), kind) for kind in api.RECORD_TYPES} == state_before
+
+
 # -- against the sandbox: every fault, exact lake, no-op rerun, lookback, kill and resume ---------
 
 START = date(2026, 10, 1)
@@ -362,7 +439,8 @@ async def test_a_lookback_run_after_the_clock_moves_picks_up_re_ratings_and_late
 ) -> None:
     data = tmp_path / "data"
     first_window = Window(datetime(2026, 10, 1, tzinfo=UTC), NOW)
-    assert (await run_sync(sandbox, data, first_window, NOW, "night-1")).ok
+    first = await run_sync(sandbox, data, first_window, NOW, "night-1")
+    assert first.ok, first.failures
     later = NOW + timedelta(days=1, hours=3)
     with running_sandbox(start=START.isoformat(), now=format_utc(later), **WORLD) as moved:
         report = await run_sync(moved, data, None, later, "night-2")
