@@ -1,8 +1,10 @@
 """Ad-hoc SQL stage: one read-only query against the warehouse, as a table, CSV or JSON.
 
 The warehouse is opened read-only, and only reading statements (SELECT and its forms:
-WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE; and EXPLAIN) are run: anything else
-(INSERT, CREATE, COPY, ATTACH, SET, INSTALL ...) is refused before it reaches DuckDB.
+WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE; and EXPLAIN [ANALYZE] of one of
+those) are run: anything else (INSERT, CREATE, COPY, ATTACH, SET, INSTALL ...) is refused
+before it reaches DuckDB.
+
 Extension auto-install is off, so a query never reaches the network.
 Errors come back as DuckDB's own message on one line, cut short.
 """
@@ -30,7 +32,9 @@ TABLE_MAX_ROWS = 1000
 BATCH_ROWS = 10_000
 # An echoed query, value or DuckDB message longer than this is cut short (a query can be megabytes).
 MESSAGE_MAX_CHARS = 300
-_READING = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+_READING = ("SELECT", "EXPLAIN SELECT")
+# EXPLAIN [ANALYZE] [(options)] before the statement it wraps is never longer than this.
+_EXPLAIN_PREFIX_MAX_TOKENS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +56,33 @@ def check_query(query: str) -> str:
         raise UsageError("no SQL statement given: pass one query, e.g. \"select count(*) from calls\"")
     if len(statements) > 1:
         raise UsageError(f"one statement at a time: got {len(statements)}")
-    kind = statements[0].type
+    kind = _kind(statements[0])
     if kind not in _READING:
         raise UsageError(
-            f"`cdr sql` is read-only: {kind.name} statements are refused; "
+            f"`cdr sql` is read-only: {kind} statements are refused; "
             "query with SELECT (the warehouse is rebuilt by `cdr build`)"
         )
     return query
+
+
+def _kind(statement: duckdb.Statement) -> str:
+    """A parsed statement -> its type's name; for EXPLAIN, with the type of the statement it wraps.
+
+    EXPLAIN ANALYZE runs the statement it wraps (a COPY would write), and DuckDB reports
+    only EXPLAIN for all of them: the wrapped statement is the first tail of the text, at
+    one of DuckDB's own token boundaries, that parses as one statement on its own.
+    """
+    if statement.type != duckdb.StatementType.EXPLAIN:
+        return statement.type.name
+    text = statement.query
+    for offset, _ in duckdb.tokenize(text)[1:_EXPLAIN_PREFIX_MAX_TOKENS]:
+        try:
+            inner = duckdb.extract_statements(text[offset:])
+        except duckdb.Error:
+            continue
+        if len(inner) == 1:
+            return f"EXPLAIN {_kind(inner[0])}"
+    return "EXPLAIN"
 
 
 def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -93,6 +94,8 @@ def test_every_reading_form_is_allowed(data_dir):
         "show tables",
         "summarize messages",
         "explain select * from calls",
+        "explain analyze select count(*) from calls",
+        "explain (analyze, format json) from messages",
     ):
         assert sql(data_dir, query, "csv").count("\n") >= 2, query
 
@@ -194,6 +197,48 @@ def test_the_five_example_queries_of_the_readme_run(data_dir):
 
 
 # -- hardening: what `cdr sql` may write and read, and how much of a message it echoes -------
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """A folder -> the digest of every file under it, by relative path."""
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def a_partition(data_dir: Path) -> Path:
+    """A data dir -> the file of its first CDR partition."""
+    return sorted((data_dir / "lake" / "cdrs").glob("date=*/data.parquet"))[0]
+
+
+@pytest.mark.parametrize(
+    ("template", "kind"),
+    [
+        ("explain analyze copy (select 1 as x) to '{partition}'", "EXPLAIN COPY"),
+        ("explain analyze copy (select 1 as x) to '{elsewhere}'", "EXPLAIN COPY"),
+        ("EXPLAIN /* a comment */ ANALYZE COPY (select 1 as x) TO '{elsewhere}'", "EXPLAIN COPY"),
+        ("explain (analyze, format json) copy (select 1 as x) to '{elsewhere}'", "EXPLAIN COPY"),
+        ("explain analyze (format json) copy (select 1 as x) to '{elsewhere}'", "EXPLAIN COPY"),
+        ("explain copy (select 1 as x) to '{elsewhere}'", "EXPLAIN COPY"),
+        ("explain analyze create table x as select 1", "EXPLAIN CREATE"),
+        ("explain analyze insert into rpt_build_info select * from rpt_build_info", "EXPLAIN INSERT"),
+        ("explain analyze set threads = 1", "EXPLAIN SET"),
+        ("explain analyze pragma version", "EXPLAIN PRAGMA"),
+    ],
+)
+def test_explain_of_a_write_is_refused_and_writes_nothing(template, kind, data_dir, tmp_path, capsys, monkeypatch):
+    elsewhere = tmp_path / "elsewhere.csv"
+    query = template.format(partition=a_partition(data_dir), elsewhere=elsewhere)
+    before = snapshot(data_dir)
+    code, out, err = run_cdr(capsys, monkeypatch, "sql", query, "--data-dir", str(data_dir))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"error: `cdr sql` is read-only: {kind} statements are refused; query with SELECT (the warehouse is rebuilt by `cdr build`)"
+    ]
+    assert snapshot(data_dir) == before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_huge_query_or_value_is_echoed_cut_short_on_one_line(data_dir, capsys, monkeypatch):
