@@ -5,7 +5,10 @@ WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE; and EXPLAIN [ANALYZE] of on
 those) are run: anything else (INSERT, CREATE, COPY, ATTACH, SET, INSTALL ...) is refused
 before it reaches DuckDB.
 
-Extension auto-install is off, so a query never reaches the network.
+The warehouse's lake views read the Parquet partitions (and the quarantine's JSON lines)
+when queried, so the connection may read the data dir's `lake/` and `quarantine/` and no
+other file: DuckDB's external access is off with those two folders allowed, extensions
+cannot be loaded, and the configuration is locked so no query can turn any of it back.
 Errors come back as DuckDB's own message on one line, cut short.
 """
 
@@ -25,6 +28,7 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, UsageError
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR
 
 FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
@@ -86,7 +90,7 @@ def _kind(statement: duckdb.Statement) -> str:
 
 
 def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    """A warehouse file -> a read-only connection that never installs or fetches anything."""
+    """A warehouse file -> a read-only connection that reads only it and its data dir's lake, and fetches nothing."""
     path = Path(warehouse)
     if not path.is_file():
         raise CdrError(f"no warehouse at {clip(str(path))}: run `cdr build` first")
@@ -95,9 +99,23 @@ def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.Error as exc:
         raise CdrError(f"cannot open the warehouse {clip(str(path))} read-only: {one_line(exc)}") from None
-    # Timestamps print in UTC, as the API writes them, whatever this machine's zone.
-    con.execute("set TimeZone = 'UTC'")
+    try:
+        # Timestamps print in UTC, as the API writes them, whatever this machine's zone.
+        con.execute("set TimeZone = 'UTC'")
+        # DuckDB resolves symlinks and `..` of both these folders and every path a query names.
+        con.execute("set allowed_directories = ?", [[f"{folder}/" for folder in readable_folders(path)]])
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise CdrError(f"cannot restrict the warehouse connection to its lake: {one_line(exc)}") from None
     return con
+
+
+def readable_folders(warehouse: Path) -> tuple[Path, ...]:
+    """A warehouse file -> the folders its lake views read at query time (its data dir's lake and quarantine)."""
+    data_dir = Path(warehouse).parent.resolve()
+    return tuple(data_dir / folder for folder in (LAKE_DIR, QUARANTINE_DIR))
 
 
 def run_query(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult:
@@ -108,7 +126,7 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult:
         description = cursor.description or []
         first = cursor.fetchmany(BATCH_ROWS)
     except duckdb.Error as exc:
-        raise CdrError(one_line(exc)) from None
+        raise _query_error(exc) from None
 
     def batches() -> Iterator[list[tuple[object, ...]]]:
         batch = first
@@ -117,13 +135,20 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult:
             try:
                 batch = cursor.fetchmany(BATCH_ROWS)
             except duckdb.Error as exc:
-                raise CdrError(one_line(exc)) from None
+                raise _query_error(exc) from None
 
     return QueryResult(
         columns=tuple(d[0] for d in description),
         types=tuple(str(d[1]) for d in description),
         batches=batches(),
     )
+
+
+def _query_error(exc: duckdb.Error) -> CdrError:
+    """A DuckDB error of a query -> the one-line failure to report (a refused file access says why)."""
+    if isinstance(exc, duckdb.PermissionException):
+        return CdrError(f"`cdr sql` reads only the warehouse and its lake: {one_line(exc)}")
+    return CdrError(one_line(exc))
 
 
 def write_csv(result: QueryResult, out: TextIO) -> int:

@@ -6,11 +6,20 @@ import csv
 import hashlib
 import io
 import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError
+from pipelines.lake import Lake
+from pipelines.land import quarantine
 from pipelines.models import build, warehouse_path
 from pipelines.sql import (
     MESSAGE_MAX_CHARS,
@@ -199,6 +208,29 @@ def test_the_five_example_queries_of_the_readme_run(data_dir):
 # -- hardening: what `cdr sql` may write and read, and how much of a message it echoes -------
 
 
+@dataclass(frozen=True)
+class Reject:
+    """The client's reject shape."""
+
+    reason: str
+    raw_json: str
+    kind: str
+    slice: Window
+    page_number: int
+
+
+@pytest.fixture(scope="module")
+def guarded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built data dir with one quarantined record, and sync state beside the lake that `cdr sql` must not read."""
+    directory = write_lake(tmp_path_factory.mktemp("guarded"), *small_world())
+    hour = Window(datetime(2026, 1, 30, 10, tzinfo=timezone.utc), datetime(2026, 1, 30, 11, tzinfo=timezone.utc))
+    quarantine(Lake(directory), "cdrs", "run-1", [Reject("missing id", '{"id": null}', "cdrs", hour, 1)])
+    (directory / "state").mkdir()
+    (directory / "state" / "secret.json").write_text('{"token": "not for cdr sql"}\n')
+    build(directory)
+    return directory
+
+
 def snapshot(directory: Path) -> dict[str, str]:
     """A folder -> the digest of every file under it, by relative path."""
     return {
@@ -239,6 +271,79 @@ def test_explain_of_a_write_is_refused_and_writes_nothing(template, kind, data_d
     ]
     assert snapshot(data_dir) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_lake_and_the_quarantine_are_readable_and_nothing_else(guarded_dir, tmp_path):
+    assert json.loads(sql(guarded_dir, "select reason from lake_quarantine", "json")) == [{"reason": "missing id"}]
+    lake_glob = guarded_dir / "lake" / "cdrs" / "*" / "data.parquet"
+    assert json.loads(sql(guarded_dir, f"select count(*) as n from read_parquet('{lake_glob}')", "json")) == [{"n": 7}]
+    outside = tmp_path / "outside.parquet"
+    shutil.copy(a_partition(guarded_dir), outside)
+    (tmp_path / "outside.json").write_text('{"a": 1}\n')
+    secret = guarded_dir / "state" / "secret.json"
+    for query in (
+        "select content from read_text('/proc/self/environ')",
+        "select * from read_text('/etc/passwd')",
+        "select * from read_csv('/etc/passwd', sep = ':')",
+        f"select * from read_blob('{secret}')",
+        f"select * from read_text('{guarded_dir}/lake/cdrs/../../state/secret.json')",
+        f"select * from read_json('{tmp_path}/outside.json')",
+        f"select * from read_parquet('{outside}')",
+        "select * from glob('/etc/*')",
+        f"select * from glob('{guarded_dir}/*')",
+        f"select * from read_duckdb('{guarded_dir}/lake/../warehouse.duckdb.missing')",
+    ):
+        with pytest.raises(CdrError) as caught:
+            sql(guarded_dir, query, "csv")
+        assert str(caught.value).startswith(
+            "`cdr sql` reads only the warehouse and its lake: Permission Error: Cannot access file"
+        ), query
+
+
+def test_a_symlinked_data_dir_reads_its_lake(guarded_dir, tmp_path):
+    link = tmp_path / "data"
+    link.symlink_to(guarded_dir)
+    assert json.loads(sql(link, "select count(*) as n from calls", "json")) == [{"n": 6}]
+    with pytest.raises(CdrError, match="reads only the warehouse and its lake"):
+        sql(link, f"select * from read_text('{link}/state/secret.json')", "csv")
+
+
+def test_the_connection_cannot_be_given_its_file_access_back(guarded_dir):
+    con = connect_read_only(warehouse_path(guarded_dir))
+    try:
+        for statement in (
+            "set enable_external_access = true",
+            "reset enable_external_access",
+            "set allowed_directories = ['/']",
+            "reset allowed_directories",
+            "set allowed_paths = ['/etc/passwd']",
+            "set lock_configuration = false",
+            "pragma enable_profiling",
+            "set autoload_known_extensions = true",
+            "select * from enable_logging()",
+        ):
+            with pytest.raises(duckdb.Error, match="configuration has been locked"):
+                con.execute(statement)
+        with pytest.raises(duckdb.Error, match="Loading external extensions is disabled"):
+            con.execute("load httpfs")
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("select * from read_text('/etc/passwd')")
+    finally:
+        con.close()
+
+
+def test_cdr_sql_never_prints_the_environment_and_its_key(guarded_dir):
+    key = "sk-test-do-not-print-7f3a"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", "sql",
+         "select content from read_text('/proc/self/environ')", "--data-dir", str(guarded_dir)],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "OPENTACT_API_KEY": key},
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith("error: `cdr sql` reads only the warehouse and its lake: Permission Error")
+    assert key not in proc.stderr
 
 
 def test_a_huge_query_or_value_is_echoed_cut_short_on_one_line(data_dir, capsys, monkeypatch):
