@@ -9,7 +9,8 @@ The warehouse's lake views read the Parquet partitions (and the quarantine's JSO
 when queried, so the connection may read the data dir's `lake/` and `quarantine/` and no
 other file: DuckDB's external access is off with those two folders allowed, extensions
 cannot be loaded, and the configuration is locked so no query can turn any of it back.
-Errors come back as DuckDB's own message on one line, cut short.
+Results are written outside the data dir only. Errors come back as DuckDB's own message on
+one line, cut short.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -216,22 +218,53 @@ def run_sql(
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {clip(repr(fmt))})")
     check_query(query)
+    target = None if out is None else check_out(out, Path(warehouse).parent)
     con = connect_read_only(warehouse)
     try:
-        result = run_query(con, query)
         writer = {"table": write_table, "csv": write_csv, "json": write_json}[fmt]
-        if out is None:
-            return writer(result, stdout or sys.stdout)
-        temp = out.with_name(f".{out.name}.partial")
-        try:
-            with open(temp, "w", encoding="utf-8", newline="") as handle:
-                count = writer(result, handle)
-            os.replace(temp, out)
-        finally:
-            temp.unlink(missing_ok=True)
-        return count
+        if target is None:
+            return writer(run_query(con, query), stdout or sys.stdout)
+        return _write_file(lambda file: writer(run_query(con, query), file), target, out)
     finally:
         con.close()
+
+
+def check_out(out: Path, data_dir: Path) -> Path:
+    """An --out path and the data dir -> the file it names, resolved; UsageError unless a file outside the data dir."""
+    shown = clip(str(out))
+    try:
+        target = Path(out).resolve()
+        inside = target.is_relative_to(Path(data_dir).resolve())
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"--out {shown}: {clip(str(exc))}") from None
+    if inside:
+        raise UsageError(
+            f"--out {shown} is inside the data dir {clip(str(data_dir))}, which holds the lake and the "
+            "warehouse: write the result elsewhere"
+        )
+    if target.is_dir():
+        raise UsageError(f"--out {shown} is a folder: give the path of a file to write")
+    if not target.parent.is_dir():
+        raise UsageError(f"--out {shown}: the folder {clip(str(target.parent))} does not exist")
+    return target
+
+
+def _write_file(write: Callable[[TextIO], int], target: Path, out: Path) -> int:
+    """A writer -> its output in a new temporary file beside `target`, renamed over it once complete -> rows."""
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        file = open(temp, "x", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {clip(str(out))}: {clip(exc.strerror or str(exc))}") from None
+    try:
+        with file:
+            count = write(file)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise CdrError(f"cannot write --out {clip(str(out))}: {clip(exc.strerror or str(exc))}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return count
 
 
 def one_line(exc: BaseException) -> str:

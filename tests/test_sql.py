@@ -346,6 +346,52 @@ def test_cdr_sql_never_prints_the_environment_and_its_key(guarded_dir):
     assert key not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        "{data}/warehouse.duckdb",
+        "{partition}",
+        "{data}/lake/cdrs/../../warehouse.duckdb",
+        "{data}/new-result.csv",
+        "{data}",
+        "{link_to_warehouse}",
+        "{link_to_data}/lake/new.csv",
+    ],
+)
+def test_out_never_writes_inside_the_data_dir(where, data_dir, tmp_path, capsys, monkeypatch):
+    (tmp_path / "result.csv").symlink_to(warehouse_path(data_dir))
+    (tmp_path / "data").symlink_to(data_dir)
+    out = where.format(
+        data=data_dir, partition=a_partition(data_dir),
+        link_to_warehouse=tmp_path / "result.csv", link_to_data=tmp_path / "data",
+    )
+    before = snapshot(data_dir)
+    code, stdout, err = run_cdr(capsys, monkeypatch, "sql", "select 1 as x", "-f", "csv", "--out", out, "--data-dir", str(data_dir))
+    assert (code, stdout) == (2, "")
+    assert err.splitlines() == [
+        f"error: --out {out} is inside the data dir {data_dir}, which holds the lake and the warehouse: "
+        "write the result elsewhere"
+    ]
+    assert snapshot(data_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("{tmp}/missing/result.csv", "error: --out {out}: the folder {tmp}/missing does not exist"),
+        ("{tmp}/folder", "error: --out {out} is a folder: give the path of a file to write"),
+        ("/proc/result.csv", "error: cannot write --out {out}: No such file or directory"),
+    ],
+)
+def test_out_that_cannot_be_written_is_one_line_and_leaves_nothing(where, message, data_dir, tmp_path, capsys, monkeypatch):
+    (tmp_path / "folder").mkdir()
+    out = where.format(tmp=tmp_path)
+    code, stdout, err = run_cdr(capsys, monkeypatch, "sql", "select 1 as x", "--out", out, "--data-dir", str(data_dir))
+    assert (code, stdout) == (2, "")
+    assert err.splitlines() == [message.format(out=out, tmp=tmp_path)]
+    assert [p.name for p in tmp_path.iterdir()] == ["folder"] and list((tmp_path / "folder").iterdir()) == []
+
+
 def test_a_huge_query_or_value_is_echoed_cut_short_on_one_line(data_dir, capsys, monkeypatch):
     huge = "x" * 200_000
     for args in (
