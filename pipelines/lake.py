@@ -9,8 +9,9 @@ other module changing. Writes are atomic where readers look:
   directory is fsync'ed, so a crash at any instant leaves either the old file or the new one,
   never a partial one. Temporaries live outside the lake's directories because directory
   scans (``pl.scan_parquet("lake/cdrs/")``) read every file they find, hidden or not. A crash
-  can leave a temporary behind; `sweep_temporaries` removes it (the sync calls it at start-up,
-  as the single writer of a data dir). Should a directory be on another filesystem (a
+  can leave a temporary, or the empty directory made for its target, behind;
+  `sweep_temporaries` removes both (the sync calls it at start-up, as the single writer of a
+  data dir). Should a directory be on another filesystem (a
   symlinked ``lake/``), the temporary moves beside the target first.
 - object stores: a single PUT of the whole object, which the stores make visible atomically.
 
@@ -20,7 +21,7 @@ Layout (binding for the SQL models)::
     <root>/quarantine/<kind>/...                         rejected records (see land.py)
     <root>/state/<kind>/...                              sync state (see state.py)
     <root>/.staging/                                     temporaries of local writes
-    <root>/.sync.lock                                    held by the one sync writing a local data dir
+    <root>/.sync.lock                                    held by the one sync writing a local data dir (removed when it ends)
 """
 
 from __future__ import annotations
@@ -166,7 +167,12 @@ class Lake:
         return sorted(p for p in relative if not _TEMP_NAME.match(PurePosixPath(p).name))
 
     def sweep_temporaries(self) -> int:
-        """Remove temporaries left by crashed writers -> how many; call only while no one else writes."""
+        """Remove temporaries and empty directories left by crashed writers -> how many; call only while no one else writes.
+
+        A writer creates the target's directory before its temporary is renamed there: killed
+        in between, it leaves an empty ``date=`` directory, which would read as a day whose file
+        is missing.
+        """
         removed = 0
         for top in (STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR):
             try:
@@ -177,6 +183,9 @@ class Lake:
                 if _TEMP_NAME.match(PurePosixPath(str(name)).name):
                     self.fs.rm_file(name)
                     removed += 1
+        if self.is_local:
+            for top in (LAKE_DIR, QUARANTINE_DIR, STATE_DIR):
+                removed += _remove_empty_dirs_below(self.path(top))
         return removed
 
     # -- the one writer -------------------------------------------------------------------------
@@ -198,12 +207,10 @@ class Lake:
         # left by a crashed sync never blocks. The holder's details are written into the lock file
         # once it is held, for the message a second sync prints; never a soft (marker file) fallback,
         # which a crash would leave behind.
-        lock = FileLock(
-            self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True,
-            on_acquired=_write_holder(holder),
-        )
+        held: list[os.stat_result] = []
+        lock = self._lock_file(on_acquired=_write_holder(holder, held))
         try:
-            lock.acquire()
+            _acquire(lock, self.path(SYNC_LOCK))
         except Timeout:
             raise self._busy() from None
         except OSError as exc:
@@ -214,7 +221,7 @@ class Lake:
         try:
             yield
         finally:
-            lock.release()
+            _release(lock, self.path(SYNC_LOCK), held)
 
     def check_no_sync(self) -> None:
         """DataDirBusy at once if another sync holds the data dir (a probe: the lock is taken and dropped).
@@ -225,14 +232,21 @@ class Lake:
         """
         if not self.is_local or not os.path.exists(self.path(SYNC_LOCK)):
             return
-        probe = FileLock(self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True)
+        held: list[os.stat_result] = []
+        probe = self._lock_file(on_acquired=lambda fd: held.append(os.fstat(fd)))
         try:
             probe.acquire()
         except Timeout:
             raise self._busy() from None
         except OSError:
             return  # the sync's own lock reports what is wrong with the file
-        probe.release()
+        # A lock file no one holds is a crashed sync's: it goes, as a finished sync's does.
+        _release(probe, self.path(SYNC_LOCK), held)
+
+    def _lock_file(self, on_acquired: Callable[[int], None]) -> FileLock:
+        return FileLock(
+            self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True, on_acquired=on_acquired
+        )
 
     def _busy(self) -> DataDirBusy:
         return DataDirBusy(
@@ -329,6 +343,20 @@ def _local_commit(temp: str, target: str) -> None:
     _fsync_dir(directory)
 
 
+def _remove_empty_dirs_below(top: str) -> int:
+    """Remove every empty directory below `top` (deepest first; `top` stays) -> how many."""
+    removed = 0
+    for directory, _, _ in os.walk(top, topdown=False):
+        if directory == top:
+            continue
+        try:
+            os.rmdir(directory)
+        except OSError:
+            continue  # not empty (or not ours to remove): left as it is
+        removed += 1
+    return removed
+
+
 def _temp_name(name: str) -> str:
     return f".{name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}"
 
@@ -362,15 +390,47 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _write_holder(record: bytes) -> Callable[[int], None]:
+def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], None]:
     def write(fd: int) -> None:
         # Runs with the lock held: the previous holder's details, if any, are replaced whole.
+        held.append(os.fstat(fd))
         os.ftruncate(fd, 0)
         written = 0
         while written < len(record):
             written += os.pwrite(fd, record[written:], written)
 
     return write
+
+
+# Tries at taking the lock when it turns out to be a file a finishing holder has just removed.
+_LOCK_ATTEMPTS = 5
+
+
+def _acquire(lock: FileLock, path: str) -> None:
+    """Take the lock without waiting -> Timeout if another process holds it.
+
+    A holder removes the lock file while it still holds it. A contender that opened the file
+    before then and locks it after finds a file no longer at the path: filelock lets go of it
+    and reports the attempt failed, so that case is tried again rather than reported busy.
+    """
+    for attempt in range(_LOCK_ATTEMPTS):
+        try:
+            lock.acquire()
+            return
+        except Timeout:
+            if os.path.exists(path) or attempt == _LOCK_ATTEMPTS - 1:
+                raise
+
+
+def _release(lock: FileLock, path: str, held: list[os.stat_result]) -> None:
+    """Remove the lock file while still holding it (no one can then lock it by that name), then unlock."""
+    try:
+        if held and os.path.samestat(os.lstat(path), held[-1]):
+            os.unlink(path)
+    except OSError:
+        pass  # a lock file left behind never blocks: the kernel's lock is the truth
+    finally:
+        lock.release()
 
 
 def _holder_text(path: str) -> str:

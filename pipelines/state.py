@@ -7,7 +7,8 @@ Two kinds of JSON file per record type, each written atomically through the `Lak
 - ``state/<kind>/runs/<start>--<end>.json``: the checkpoint of an unfinished run, identified by
   (kind, window): the slices already landed. Each slice is recorded as soon as it lands; a rerun
   of the same window, or an incremental run whose planned slices coincide with done ones,
-  skips exactly those and redoes the rest; success removes the checkpoint.
+  skips exactly those and redoes the rest; success removes the checkpoint. A run that has
+  landed no slice has no checkpoint: there is nothing for a later run to resume.
 
 Decision: the first sync of a record type has no high-water mark to start from, so an
 incremental sync (no range given) fails with a `UsageError` asking for a range, rather than
@@ -186,7 +187,9 @@ def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence
 
     Done slices of any unfinished run of the kind count when they equal a planned slice.
     Unfinished runs whose window lies inside this one are superseded: this run redoes all they
-    covered, so their checkpoints are removed once this one is written.
+    covered, so their checkpoints are removed once this one is written. With no slice done yet,
+    the checkpoint is first written when one lands (`SyncRun.mark_done`), so a run that fails
+    or dies before landing anything leaves none.
     """
     for slice_ in slices:
         if not (window.start <= slice_.start and slice_.end <= window.end):
@@ -196,17 +199,23 @@ def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence
     done: set[Window] = set()
     run_ids: list[str] = []
     superseded = []
+    same = []
     for run in previous:
         done |= run.done & planned
         if run.window == window:
             run_ids = list(run.run_ids)
+            same.append(run)
         elif window.start <= run.window.start and run.window.end <= window.end:
             superseded.append(run)
     if run_id not in run_ids:
         run_ids.append(run_id)
     run = SyncRun(lake, kind, window, run_ids, done)
-    with run._lock:
-        run._write()
+    if done:
+        with run._lock:
+            run._write()
+    else:
+        # This run's own checkpoint would hold nothing either: none of it can be resumed.
+        superseded += same
     for old in superseded:
         lake.delete(checkpoint_path(kind, old.window))
     return run

@@ -125,6 +125,30 @@ def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pa
     assert not (tmp_path / "state/x.json").exists()
 
 
+def test_the_sweep_removes_temporaries_and_empty_directories_a_killed_writer_left(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    lake.write_partition("cdrs", DAY, frame("kept"))
+    lake.write_bytes("quarantine/cdrs/date=2026-03-01/run-a.jsonl", b"{}\n")
+    # A writer killed between making the target's directory and renaming its temporary there.
+    for left in ("lake/cdrs/date=2026-03-02", "lake/usage_mdrs/date=2026-03-02", "quarantine/mdrs/date=2026-03-05", "state/cdrs/runs"):
+        (tmp_path / left).mkdir(parents=True)
+    (tmp_path / ".staging" / ".data.parquet.0123456789ab.tmp").write_bytes(b"half")
+    assert lake.sweep_temporaries() == 1 + 4 + 3  # the temporary, the empty directories and their emptied parents
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        ".staging",
+        "lake",
+        "lake/cdrs",
+        "lake/cdrs/date=2026-03-01",
+        "lake/cdrs/date=2026-03-01/data.parquet",
+        "quarantine",
+        "quarantine/cdrs",
+        "quarantine/cdrs/date=2026-03-01",
+        "quarantine/cdrs/date=2026-03-01/run-a.jsonl",
+        "state",
+    ]
+    assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("kept"))
+
+
 def test_a_target_on_another_filesystem_is_staged_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lake = Lake(tmp_path)
     real_replace = os.replace

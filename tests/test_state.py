@@ -73,8 +73,10 @@ def test_a_fresh_run_records_each_slice_then_completes(lake: Lake) -> None:
     slices = hours(t(1), 4)
     run = begin_run(lake, "cdrs", window, slices, "run-1")
     assert run.done == frozenset()
-    assert [r.window for r in open_checkpoints(lake, "cdrs")] == [window]
+    # Nothing to resume yet: the checkpoint is written with the first slice landed.
+    assert open_checkpoints(lake, "cdrs") == []
     run.mark_done(slices[2])
+    assert [(r.window, r.done, r.run_ids) for r in open_checkpoints(lake, "cdrs")] == [(window, {slices[2]}, ("run-1",))]
     run.mark_done(slices[0])
     # Landed slices count as landed even before the run completes; the mark does not move.
     assert read_state(lake, "cdrs") == KindState("cdrs", (slices[0], slices[2]), None)
@@ -126,6 +128,7 @@ def test_unfinished_runs_elsewhere_are_left_alone_but_lend_their_slices(lake: La
     begin_run(lake, "cdrs", backfill, days, "backfill").mark_done(days[0])
     nightly = begin_run(lake, "cdrs", Window(t(1, 12), t(2)), [Window(t(1, 12), t(2))], "nightly")
     assert nightly.done == frozenset()
+    nightly.mark_done(Window(t(1, 12), t(2)))
     assert [r.window for r in open_checkpoints(lake, "cdrs")] == [backfill, Window(t(1, 12), t(2))]
     # This one covers the nightly run's window: it supersedes it, and not the wider backfill.
     narrow = begin_run(lake, "cdrs", Window(t(1), t(2)), [days[0]], "narrow")
@@ -133,6 +136,22 @@ def test_unfinished_runs_elsewhere_are_left_alone_but_lend_their_slices(lake: La
     assert [r.window for r in open_checkpoints(lake, "cdrs")] == [Window(t(1), t(2)), backfill]
     assert discard_checkpoints(lake, "cdrs") == 2
     assert open_checkpoints(lake, "cdrs") == []
+
+
+def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_clears_the_empty_ones(lake: Lake) -> None:
+    window = Window(t(1), t(1, 4))
+    begin_run(lake, "cdrs", window, hours(t(1), 4), "failed-1")
+    assert lake.list_files("state") == []
+    # A zero-progress checkpoint of the same window (as earlier versions wrote) is no use to anyone.
+    lake.write_bytes(
+        checkpoint_path("cdrs", window),
+        orjson.dumps({"version": 1, "kind": "cdrs", "window": [window.start.isoformat(), window.end.isoformat()], "run_ids": ["old"], "done": []}),
+    )
+    again = begin_run(lake, "cdrs", window, hours(t(1), 4), "failed-2")
+    assert lake.list_files("state") == []
+    # Its runs are still named once a slice lands.
+    again.mark_done(hours(t(1), 4)[1])
+    assert open_checkpoints(lake, "cdrs")[0].run_ids == ("old", "failed-2")
 
 
 def test_the_high_water_mark_never_moves_back_nor_past_the_clock(lake: Lake) -> None:

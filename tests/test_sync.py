@@ -189,6 +189,23 @@ async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_
     assert open_checkpoints(lake, "cdrs") == []
 
 
+async def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_the_next_sweeps_a_killed_runs_debris(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    client = FakeClient(RECORDS, fail=[("cdrs", day_window(d, d)) for d in (1, 2, 3)])
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
+    assert [f.slice for f in report.failures] == [day_window(d, d) for d in (1, 2, 3)]
+    assert open_checkpoints(Lake(data), "cdrs") == [] and not (data / "state").exists()
+    # What a sync killed while writing a day leaves: its directory, and a temporary in staging.
+    (data / "lake/cdrs/date=2026-10-09").mkdir(parents=True)
+    (data / ".staging").mkdir()
+    (data / ".staging/.data.parquet.0123456789ab.tmp").write_bytes(b"half")
+    assert (await sync("cdrs", day_window(1, 1), settings(tmp_path), FakeClient(RECORDS), at(6), "run-2")).ok
+    assert sorted(p.name for p in (data / "lake/cdrs").iterdir()) == ["date=2026-10-01"]
+    assert list((data / ".staging").iterdir()) == []
+
+
 async def test_failures_are_listed_in_window_order_and_a_bad_run_id_is_refused_up_front(tmp_path: Path) -> None:
     client = FakeClient(RECORDS, fail=[("cdrs", day_window(3, 3)), ("cdrs", day_window(1, 1))])
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")

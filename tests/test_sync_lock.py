@@ -76,7 +76,10 @@ def holder(data_dir: Path, run_id: str = "holder-run") -> Iterator[subprocess.Po
 
 def is_free(data_dir: Path) -> bool:
     """Whether the OS lock on the data dir's lock file can be taken now (flock: per open file, so even in-process)."""
-    fd = os.open(data_dir / SYNC_LOCK, os.O_RDWR)
+    try:
+        fd = os.open(data_dir / SYNC_LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        return True  # no lock file: no holder
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -136,12 +139,18 @@ async def test_a_holder_killed_with_sigkill_leaves_the_data_dir_free(tmp_path: P
         assert held.wait(timeout=30) == -signal.SIGKILL
     # The lock file and the dead holder's details stay; the kernel dropped the lock itself.
     assert json.loads((data / SYNC_LOCK).read_text())["run_id"] == "killed-run"
-    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "after-kill")
+    seen = []
+
+    def tick(_: object) -> None:
+        seen.append(json.loads((data / SYNC_LOCK).read_text()))
+
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "after-kill", tick)
     assert report.ok and report.kinds[0].landed == 3
-    assert json.loads((data / SYNC_LOCK).read_text()) | {"started_at": "-"} == {
+    assert seen[0] | {"started_at": "-"} == {
         "pid": os.getpid(), "host": os.uname().nodename, "started_at": "-", "run_id": "after-kill",
     }
-    assert is_free(data)
+    # The sync that ends removes the lock file, the dead holder's included.
+    assert not (data / SYNC_LOCK).exists()
 
 
 @pytest.mark.parametrize("leftover", ["details of a dead process", "garbage", "empty"])
@@ -157,7 +166,7 @@ async def test_a_lock_file_left_by_a_dead_process_does_not_block(tmp_path: Path,
     }[leftover])
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-1")
     assert report.ok and report.kinds[0].landed == 3
-    assert json.loads((data / SYNC_LOCK).read_text())["run_id"] == "run-1"
+    assert not (data / SYNC_LOCK).exists()
 
 
 async def test_a_held_lock_whose_file_names_a_dead_process_is_reported_without_details(tmp_path: Path) -> None:
@@ -180,11 +189,13 @@ async def test_a_held_lock_whose_file_names_a_dead_process_is_reported_without_d
     assert json.loads((data / SYNC_LOCK).read_text()) == stale
 
 
-async def test_the_lock_is_released_after_a_sync_that_raised(tmp_path: Path) -> None:
+async def test_a_sync_that_raised_releases_the_lock_and_leaves_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with pytest.raises(ApiKeyRejected):
-        await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS, key_rejected=True), at(6), "run-1")
+        await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), FakeClient(RECORDS, key_rejected=True), at(6), "run-1")
     assert is_free(data)
+    # No lock file, no checkpoint of a run that landed nothing: nothing a later run needs.
+    assert sorted(data.rglob("*")) == []
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-2")
     assert report.ok
 
@@ -215,6 +226,53 @@ async def test_a_sync_holds_the_lock_while_it_runs_and_releases_it_when_cancelle
     with pytest.raises(asyncio.CancelledError):
         await running
     assert is_free(data)
+
+
+# Takes and drops the lock as fast as it can; while holding it, owns a marker file that only one
+# holder at a time can create. Prints how often it held the lock.
+_CONTENDER = textwrap.dedent(
+    """
+    import os, sys
+
+    from pipelines.lake import DataDirBusy, Lake
+
+    lake, marker, held = Lake(sys.argv[1]), os.path.join(sys.argv[1], "holder"), 0
+    for _ in range(int(sys.argv[2])):
+        try:
+            with lake.sync_lock("contender"):
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))  # FileExistsError: two holders at once
+                held += 1
+                os.unlink(marker)
+        except DataDirBusy:
+            pass
+    print(held)
+    """
+)
+
+
+def test_processes_taking_and_dropping_the_lock_never_hold_it_together(tmp_path: Path) -> None:
+    # Each release removes the lock file: a contender that opened the removed file must not hold
+    # it beside one that locked the new file.
+    data = tmp_path / "data"
+    data.mkdir()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, str(data), "300"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(3)
+    ]
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], [err for _, err in outputs]
+    assert all(int(out) > 0 for out, _ in outputs)
+    assert sorted(data.iterdir()) == []
+
+
+def test_the_probe_removes_a_lock_file_no_one_holds(tmp_path: Path) -> None:
+    (tmp_path / SYNC_LOCK).write_text('{"pid": 1, "host": "gone", "started_at": "-", "run_id": "killed"}')
+    Lake(tmp_path).check_no_sync()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_lock_is_released_on_keyboard_interrupt(tmp_path: Path) -> None:
