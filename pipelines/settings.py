@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipelines.errors import UsageError
 
 PRODUCTION_URL = "https://api.opentact.org"
 STAGING_URL = "https://api.stage.opentact.org"
+
+# Command-line options that override a setting, named as the user typed them.
+OPTION_NAMES = {"data_dir": "--data-dir", "timezone": "--tz", "week_start": "--week-start"}
+
+_SECRET_FIELDS = frozenset({"opentact_api_key"})
+_SHOWN_CHARS = 40
+
+
+def api_key_problem(key: str) -> str | None:
+    """An API key -> why an HTTP header cannot carry it as issued, or None if it can.
+
+    The reason never quotes the key: it ends up in messages.
+    """
+    if not key:
+        return "it is empty"
+    if key.strip() != key:
+        return "it has leading or trailing whitespace"
+    if "\n" in key or "\r" in key:
+        return "it contains a line break"
+    # A bearer token is visible ASCII; anything else is a copy-and-paste accident that the
+    # HTTP layer would reject (or mangle) on every request.
+    if not all("!" <= char <= "~" for char in key):
+        return "it contains a space, a control character or a non-ASCII character"
+    return None
+
+
+def api_key_refusal(problem: str, name: str = "OPENTACT_API_KEY") -> str:
+    """Why a key is unusable -> the one-line refusal (which never quotes the key)."""
+    return f"{name} is not allowed: {problem}; set it to the key exactly as issued"
 
 
 class Settings(BaseSettings):
     """Everything configurable, from the environment (or explicit keyword arguments)."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # An empty variable (`OPENTACT_API_KEY=` as in .env.example) means "not set"; no float may
+    # be inf or nan, which would pass every bound and break arithmetic later.
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True, allow_inf_nan=False
+    )
 
     # The API
     opentact_api_key: SecretStr | None = Field(default=None, alias="OPENTACT_API_KEY")
@@ -23,14 +61,14 @@ class Settings(BaseSettings):
     opentact_concurrency: int = Field(default=4, ge=1, le=64, alias="OPENTACT_CONCURRENCY")
     opentact_page_size: int = Field(default=250, ge=1, le=250, alias="OPENTACT_PAGE_SIZE")
     # A window's end is frozen at most at now minus this: records still being written settle.
-    opentact_settle_lag_secs: float = Field(default=120.0, ge=0, alias="OPENTACT_SETTLE_LAG_SECS")
-    opentact_timeout_secs: float = Field(default=30.0, gt=0, alias="OPENTACT_TIMEOUT_SECS")
+    opentact_settle_lag_secs: float = Field(default=120.0, ge=0, le=86400, alias="OPENTACT_SETTLE_LAG_SECS")
+    opentact_timeout_secs: float = Field(default=30.0, gt=0, le=3600, alias="OPENTACT_TIMEOUT_SECS")
     # One request's retries stop (with an error naming it) after this long.
-    opentact_retry_max_secs: float = Field(default=300.0, gt=0, alias="OPENTACT_RETRY_MAX_SECS")
-    opentact_backoff_base_secs: float = Field(default=0.5, gt=0, alias="OPENTACT_BACKOFF_BASE_SECS")
-    opentact_backoff_max_secs: float = Field(default=30.0, gt=0, alias="OPENTACT_BACKOFF_MAX_SECS")
+    opentact_retry_max_secs: float = Field(default=300.0, gt=0, le=86400, alias="OPENTACT_RETRY_MAX_SECS")
+    opentact_backoff_base_secs: float = Field(default=0.5, gt=0, le=3600, alias="OPENTACT_BACKOFF_BASE_SECS")
+    opentact_backoff_max_secs: float = Field(default=30.0, gt=0, le=3600, alias="OPENTACT_BACKOFF_MAX_SECS")
     # A UTC day of more pages than this is read hour by hour: shorter, stabler queries.
-    opentact_slice_max_pages: int = Field(default=100, ge=1, alias="OPENTACT_SLICE_MAX_PAGES")
+    opentact_slice_max_pages: int = Field(default=100, ge=1, le=100_000, alias="OPENTACT_SLICE_MAX_PAGES")
     # Slices read ahead of the one being consumed (bounded memory, no idle gap between slices).
     opentact_prefetch_slices: int = Field(default=1, ge=0, le=8, alias="OPENTACT_PREFETCH_SLICES")
     # A slice with more rejected records than this share is a broken source, not bad luck: its
@@ -42,10 +80,10 @@ class Settings(BaseSettings):
 
     # A sync with no range starts this many days before the high-water mark, to pick up
     # late and re-rated records.
-    lookback_days: int = Field(default=3, ge=0, alias="CDR_LOOKBACK_DAYS")
+    lookback_days: int = Field(default=3, ge=0, le=366, alias="CDR_LOOKBACK_DAYS")
     # The longest window one sync may cover: a typo such as --start 0001-01-01 is refused at
     # once instead of planning millions of slices; a longer backfill is several syncs.
-    max_sync_days: int = Field(default=1096, ge=1, alias="CDR_MAX_SYNC_DAYS")
+    max_sync_days: int = Field(default=1096, ge=1, le=3660, alias="CDR_MAX_SYNC_DAYS")
 
     # Calendar used to resolve date literals
     timezone: str = Field(default="UTC", alias="CDR_TIMEZONE")
@@ -54,11 +92,71 @@ class Settings(BaseSettings):
     # reconciliation with the API's usage stays in UTC days, as the API dates usage in UTC.
     report_timezone: str = Field(default="UTC", alias="CDR_REPORT_TIMEZONE")
 
+    def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
+        """Settings from the environment and keywords; UsageError naming each bad value (as the
+        option it came from, for the `_overridden` fields)."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            error = settings_error(exc, _overridden)
+        else:
+            return
+        raise error  # outside the except block: the ValidationError, which quotes inputs, is not chained
+
+    @field_validator("opentact_api_key", mode="before")
+    @classmethod
+    def _usable_key(cls, value: object) -> object:
+        key = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(key, str) and (problem := api_key_problem(key)):
+            raise ValueError(problem)
+        return value
+
     def with_overrides(self, **changes: object) -> "Settings":
-        """A copy with the given (non-None) fields replaced."""
+        """A copy with the given (non-None) fields replaced; UsageError naming each bad value."""
         current = {name: getattr(self, name) for name in type(self).model_fields}
-        current.update({k: v for k, v in changes.items() if v is not None})
-        return type(self).model_validate(current)
+        given = {k: v for k, v in changes.items() if v is not None}
+        current.update(given)
+        return type(self)(_overridden=given.keys(), **current)
+
+
+def settings_error(exc: ValidationError, overridden: Collection[str] = ()) -> UsageError:
+    """Pydantic's errors -> one line: each bad setting, its value (never the key's) and what is allowed."""
+    fields = Settings.model_fields
+    by_alias = {field.alias: name for name, field in fields.items()}
+    problems = []
+    for error in exc.errors(include_url=False, include_context=True, include_input=True):
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        name = by_alias.get(loc, loc)
+        field = fields.get(name)
+        alias = field.alias if field is not None and field.alias else loc
+        label = OPTION_NAMES.get(name, alias) if name in overridden else alias
+        if name in _SECRET_FIELDS:
+            problems.append(api_key_refusal(str((error.get("ctx") or {}).get("error") or error["msg"]), label))
+            continue
+        allowed = _allowed(field) if field is not None else None
+        problems.append(f"{label}={_shown(error.get('input'))} is not allowed: {allowed or error['msg']}")
+    return UsageError("; ".join(problems))
+
+
+def _allowed(field: FieldInfo) -> str | None:
+    """A numeric field's bounds -> what a user may set, e.g. 'a whole number from 1 to 64'."""
+    if field.annotation not in (int, float):
+        return None
+    bounds = {name: getattr(m, name) for m in field.metadata for name in ("ge", "gt", "le") if hasattr(m, name)}
+    kind = "a whole number" if field.annotation is int else "a number"
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} from {bounds['ge']:g} to {bounds['le']:g}"
+    lower = f"of at least {bounds['ge']:g}" if "ge" in bounds else f"above {bounds['gt']:g}" if "gt" in bounds else ""
+    upper = f"and at most {bounds['le']:g}" if "le" in bounds else ""
+    return " ".join(part for part in (kind, lower, upper) if part)
+
+
+def _shown(value: object) -> str:
+    """A bad value as a message shows it: short, and on one line."""
+    text = str(value)
+    if len(text) > _SHOWN_CHARS:
+        text = text[:_SHOWN_CHARS] + "..."
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def load_settings(**overrides: object) -> Settings:

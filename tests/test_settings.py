@@ -1,0 +1,129 @@
+"""Settings: a bad value is one line naming the variable, the value and what is allowed; the key is never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from pipelines.errors import UsageError
+from pipelines.settings import Settings, load_settings
+from tests.fixtures.cli import run_cdr
+
+BAD_VALUES = [
+    ("OPENTACT_CONCURRENCY", "-1", "a whole number from 1 to 64"),
+    ("OPENTACT_CONCURRENCY", "0", "a whole number from 1 to 64"),
+    ("OPENTACT_CONCURRENCY", "abc", "a whole number from 1 to 64"),
+    ("OPENTACT_CONCURRENCY", "100000", "a whole number from 1 to 64"),
+    ("OPENTACT_PAGE_SIZE", "0", "a whole number from 1 to 250"),
+    ("OPENTACT_PAGE_SIZE", "1000", "a whole number from 1 to 250"),
+    ("OPENTACT_PAGE_SIZE", "abc", "a whole number from 1 to 250"),
+    ("CDR_LOOKBACK_DAYS", "-1", "a whole number from 0 to 366"),
+    ("CDR_LOOKBACK_DAYS", "abc", "a whole number from 0 to 366"),
+    ("OPENTACT_SETTLE_LAG_SECS", "inf", "a number from 0 to 86400"),
+    ("OPENTACT_SETTLE_LAG_SECS", "1e300", "a number from 0 to 86400"),
+    ("OPENTACT_TIMEOUT_SECS", "0", "a number above 0 and at most 3600"),
+    ("OPENTACT_RETRY_MAX_SECS", "nan", "a number above 0 and at most 86400"),
+    ("OPENTACT_BACKOFF_BASE_SECS", "-inf", "a number above 0 and at most 3600"),
+    ("OPENTACT_BACKOFF_MAX_SECS", "x", "a number above 0 and at most 3600"),
+    ("OPENTACT_SLICE_MAX_PAGES", "0", "a whole number from 1 to 100000"),
+    ("OPENTACT_PREFETCH_SLICES", "-1", "a whole number from 0 to 8"),
+    ("OPENTACT_MAX_REJECTED_PERCENT", "101", "a number from 0 to 100"),
+    ("OPENTACT_MAX_REJECTED_PERCENT", "nan", "a number from 0 to 100"),
+    ("CDR_MAX_SYNC_DAYS", "0", "a whole number from 1 to 3660"),
+    ("CDR_MAX_SYNC_DAYS", "99999999999999999999", "a whole number from 1 to 3660"),
+]
+
+BAD_KEYS = [
+    ("sk-live-first\nsk-live-second", "it contains a line break"),
+    ("sk-live-0123456789\r", "it has leading or trailing whitespace"),
+    (" sk-live-0123456789", "it has leading or trailing whitespace"),
+    ("   ", "it has leading or trailing whitespace"),
+    ("sk-live\t0123456789", "it contains a space, a control character or a non-ASCII character"),
+    ("sk-live-\x1b0123456789", "it contains a space, a control character or a non-ASCII character"),
+    ("sk-live-ключ-0123456789", "it contains a space, a control character or a non-ASCII character"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_VALUES)
+def test_a_bad_value_is_one_line_naming_variable_value_and_what_is_allowed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, value: str, allowed: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    code, out, err = run_cdr(capsys, monkeypatch, "dates", "today")
+    assert (code, out, err) == (2, "", f"error: {name}={value} is not allowed: {allowed}\n")
+
+
+@pytest.mark.parametrize("command", [("build",), ("sync", "--range", "today"), ("dashboards",), ("sql", "select 1")])
+def test_every_command_refuses_a_bad_value_before_touching_the_data_dir(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("OPENTACT_API_KEY", "sk-live-0123456789")
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("OPENTACT_CONCURRENCY", "abc")
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", str(tmp_path / "data"))
+    assert (code, out) == (2, "")
+    assert err == "error: OPENTACT_CONCURRENCY=abc is not allowed: a whole number from 1 to 64\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_several_bad_values_share_the_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENTACT_PAGE_SIZE", "0")
+    monkeypatch.setenv("CDR_LOOKBACK_DAYS", "abc")
+    code, _, err = run_cdr(capsys, monkeypatch, "dates", "today")
+    assert code == 2 and err.count("\n") == 1
+    assert "OPENTACT_PAGE_SIZE=0 is not allowed" in err and "CDR_LOOKBACK_DAYS=abc is not allowed" in err
+
+
+def test_a_long_or_unprintable_value_is_shown_short_on_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENTACT_TIMEOUT_SECS", "1\n" + "9" * 10_000)
+    code, _, err = run_cdr(capsys, monkeypatch, "dates", "today")
+    assert code == 2 and err.count("\n") == 1 and len(err) < 200
+    assert err.startswith("error: OPENTACT_TIMEOUT_SECS='1\\n9999")
+
+
+@pytest.mark.parametrize(("key", "problem"), BAD_KEYS)
+@pytest.mark.parametrize("command", [("dates", "today"), ("sync", "--range", "today")])
+def test_an_unusable_key_is_refused_at_once_without_showing_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    key: str, problem: str, command: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv("OPENTACT_API_KEY", key)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("CDR_DATA_DIR", str(tmp_path / "data"))
+    code, out, err = run_cdr(capsys, monkeypatch, *command)
+    assert (code, out) == (2, "")
+    assert err == f"error: OPENTACT_API_KEY is not allowed: {problem}; set it to the key exactly as issued\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_variable_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in .env.example: `OPENTACT_API_KEY=` must not break the commands that need no key.
+    for name in ("OPENTACT_API_KEY", "OPENTACT_CONCURRENCY", "CDR_DATA_DIR"):
+        monkeypatch.setenv(name, "")
+    settings = load_settings()
+    assert (settings.opentact_api_key, settings.opentact_concurrency, settings.data_dir) == (None, 4, Path("data"))
+
+
+def test_a_key_from_a_secret_block_is_checked_the_same_way() -> None:
+    # flows/sync.py puts a Prefect Secret block's value in with `with_overrides`.
+    with pytest.raises(UsageError) as refused:
+        Settings().with_overrides(opentact_api_key=SecretStr("sk-live-0123456789\n"))
+    assert str(refused.value) == (
+        "OPENTACT_API_KEY is not allowed: it has leading or trailing whitespace; set it to the key exactly as issued"
+    )
+    assert refused.value.__cause__ is None and refused.value.__context__ is None
+
+
+def test_an_override_is_named_as_the_option_it_came_from() -> None:
+    with pytest.raises(UsageError, match=r"^--data-dir=12 is not allowed: Input is not a valid path"):
+        load_settings(data_dir=12)
+
+
+def test_good_values_are_read() -> None:
+    settings = Settings(OPENTACT_CONCURRENCY="64", OPENTACT_SETTLE_LAG_SECS="0", OPENTACT_API_KEY="sk-live_0123/+=~")
+    assert (settings.opentact_concurrency, settings.opentact_settle_lag_secs) == (64, 0.0)
+    assert settings.opentact_api_key == SecretStr("sk-live_0123/+=~")
