@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pipelines.dates import Window, parse_bound, resolve_range
+from pipelines.dates import Window, format_utc, parse_bound, resolve_range
 from pipelines.errors import UsageError
 from pipelines.opentact import api
 from pipelines.settings import Settings, load_settings
@@ -21,11 +22,23 @@ def parse_types(types: list[str] | str) -> list[api.RecordType]:
     return list(dict.fromkeys(names))  # type: ignore[arg-type]
 
 
+# The instants a sync works with: no record predates the Unix epoch, and a clock short of the
+# last year datetime holds leaves room for the day and settle-lag arithmetic of planning.
+SYNC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+SYNC_LAST_CLOCK = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
 def run_clock(now: str | None, settings: Settings) -> datetime:
-    """`--now` (a replayed night) or the real clock, read once per run."""
+    """`--now` (a replayed night) or the real clock, read once per run; UsageError outside the sync's years."""
     if now is None:
         return datetime.now(timezone.utc)
-    return parse_bound(now, tz=settings.timezone, name="--now")
+    clock = parse_bound(now, tz=settings.timezone, name="--now")
+    if not SYNC_EPOCH <= clock < SYNC_LAST_CLOCK:
+        raise UsageError(
+            f"bad --now: {now!r} is outside the instants a sync can run at "
+            f"({format_utc(SYNC_EPOCH)} to before {format_utc(SYNC_LAST_CLOCK)})"
+        )
+    return clock
 
 
 def resolve_sync_window(
@@ -34,9 +47,43 @@ def resolve_sync_window(
     """Range arguments -> an explicit window, or None (no range given: an incremental sync)."""
     if date_range is None and start is None and end is None:
         return None
-    return resolve_range(
+    window = resolve_range(
         literal=date_range, start=start, end=end, now=now, tz=settings.timezone, week_start=settings.week_start
     )
+    check_sync_span(window, settings, now)
+    return window
+
+
+def check_sync_span(
+    window: Window, settings: Settings, now: datetime, *, kind: str | None = None, mark: datetime | None = None
+) -> None:
+    """A window to sync -> None if its part up to `now` fits one sync and starts in the sync's years; else UsageError.
+
+    Only the part up to now is read, so a far end costs nothing; a far start would plan a slice
+    per day and hold them all. `kind` and `mark` say the window is an incremental one, from
+    that record type's high-water mark: the advice differs.
+    """
+    end = min(window.end, max(now, window.start))
+    limit = settings.max_sync_days
+    if end - window.start > timedelta(days=limit):
+        days = math.ceil((end - window.start) / timedelta(days=1))
+        span = f"{format_utc(window.start)} .. {format_utc(end)}, {days:,} days"
+        over = f"more than one sync may cover ({limit:,} days, CDR_MAX_SYNC_DAYS)"
+        if mark is None:
+            raise UsageError(
+                f"the window to sync ({span}) is {over}: sync it as several shorter windows "
+                f"(--start/--end, at most {limit:,} days each), or raise CDR_MAX_SYNC_DAYS"
+            )
+        raise UsageError(
+            f"{kind} was last synced up to {format_utc(mark)}, so an incremental sync would cover {span}, {over}: "
+            f"catch up with syncs of at most {limit:,} days each (--start/--end; each moves the mark), "
+            "then sync without a range; or raise CDR_MAX_SYNC_DAYS"
+        )
+    if window.start < SYNC_EPOCH:
+        raise UsageError(
+            f"the window to sync starts at {format_utc(window.start)}, before {format_utc(SYNC_EPOCH)}, "
+            "older than any record: start it later"
+        )
 
 
 @dataclass(frozen=True)

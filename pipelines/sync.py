@@ -44,6 +44,7 @@ from pipelines.land import (
 from pipelines.lake import Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
+from pipelines.runs import check_sync_span
 from pipelines.settings import Settings
 from pipelines.state import SyncRun, begin_run, covers, incremental_window, read_state
 
@@ -195,7 +196,12 @@ def sync_windows(
     if window is not None:
         return {kind: window for kind in kinds}
     lookback = timedelta(days=settings.lookback_days)
-    return {kind: incremental_window(read_state(lake, kind), now, lookback) for kind in kinds}
+    windows = {}
+    for kind in kinds:
+        state = read_state(lake, kind)
+        windows[kind] = incremental_window(state, now, lookback)
+        check_sync_span(windows[kind], settings, now, kind=kind, mark=state.high_water_mark)
+    return windows
 
 
 async def sync(
