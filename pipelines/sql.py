@@ -36,8 +36,11 @@ FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
 TABLE_MAX_ROWS = 1000
 BATCH_ROWS = 10_000
-# An echoed query, value or DuckDB message longer than this is cut short (a query can be megabytes).
-MESSAGE_MAX_CHARS = 300
+# Every error stays one short line (within 300 characters with the CLI's "error: "), however long
+# the query: DuckDB's message, which can quote the query or a value whole, is cut at this...
+MESSAGE_MAX_CHARS = 240
+# ... and a path or value repeated inside a sentence of ours at this.
+ECHO_MAX_CHARS = 80
 _READING = ("SELECT", "EXPLAIN SELECT")
 # EXPLAIN [ANALYZE] [(options)] before the statement it wraps is never longer than this.
 _EXPLAIN_PREFIX_MAX_TOKENS = 64
@@ -100,7 +103,7 @@ def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.Error as exc:
-        raise CdrError(f"cannot open the warehouse {clip(str(path))} read-only: {one_line(exc)}") from None
+        raise CdrError(f"cannot open the warehouse {clip(str(path))} read-only: {one_line(exc, limit=150)}") from None
     try:
         # Timestamps print in UTC, as the API writes them, whatever this machine's zone.
         con.execute("set TimeZone = 'UTC'")
@@ -110,7 +113,7 @@ def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
         con.execute("set lock_configuration = true")
     except duckdb.Error as exc:
         con.close()
-        raise CdrError(f"cannot restrict the warehouse connection to its lake: {one_line(exc)}") from None
+        raise CdrError(f"cannot restrict the warehouse connection to its lake: {one_line(exc, limit=150)}") from None
     return con
 
 
@@ -149,7 +152,10 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult:
 def _query_error(exc: duckdb.Error) -> CdrError:
     """A DuckDB error of a query -> the one-line failure to report (a refused file access says why)."""
     if isinstance(exc, duckdb.PermissionException):
-        return CdrError(f"`cdr sql` reads only the warehouse and its lake: {one_line(exc)}")
+        # The file DuckDB names is the point; the query it quotes after it is the user's own.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = clip(lines[0] if lines else type(exc).__name__, MESSAGE_MAX_CHARS)
+        return CdrError(f"`cdr sql` reads only the warehouse and its lake: {reason}")
     return CdrError(one_line(exc))
 
 
@@ -235,16 +241,17 @@ def check_out(out: Path, data_dir: Path) -> Path:
     try:
         target = Path(out).resolve()
         inside = target.is_relative_to(Path(data_dir).resolve())
-    except (OSError, RuntimeError) as exc:
-        raise UsageError(f"--out {shown}: {clip(str(exc))}") from None
+        folder, parent_missing = target.is_dir(), not target.parent.is_dir()
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        raise UsageError(f"--out {shown}: {clip(getattr(exc, 'strerror', None) or str(exc))}") from None
     if inside:
         raise UsageError(
             f"--out {shown} is inside the data dir {clip(str(data_dir))}, which holds the lake and the "
             "warehouse: write the result elsewhere"
         )
-    if target.is_dir():
+    if folder:
         raise UsageError(f"--out {shown} is a folder: give the path of a file to write")
-    if not target.parent.is_dir():
+    if parent_missing:
         raise UsageError(f"--out {shown}: the folder {clip(str(target.parent))} does not exist")
     return target
 
@@ -267,14 +274,14 @@ def _write_file(write: Callable[[TextIO], int], target: Path, out: Path) -> int:
     return count
 
 
-def one_line(exc: BaseException) -> str:
-    """A DuckDB error -> its message on one line (the caret line under the query dropped), cut short."""
+def one_line(exc: BaseException, *, limit: int = MESSAGE_MAX_CHARS) -> str:
+    """A DuckDB error -> its message on one line (the caret line under the query dropped), cut at `limit`."""
     lines = [line.strip() for line in str(exc).splitlines()]
     kept = [line for line in lines if line and set(line) != {"^"}]
-    return clip(" ".join(kept) or type(exc).__name__)
+    return clip(" ".join(kept) or type(exc).__name__, limit)
 
 
-def clip(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
+def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
     """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
     text = " ".join(text.splitlines())
     return text if len(text) <= limit else text[: limit - 1] + "…"
