@@ -34,7 +34,7 @@ import re
 import shutil
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
@@ -116,27 +116,32 @@ class Lake:
         return bool(self.fs.isfile(self.path(relative)))
 
     def read_bytes(self, relative: str) -> bytes | None:
-        """The file's bytes, or None when it does not exist."""
+        """The file's bytes, or None when it does not exist; LakeError naming the path when it cannot be read."""
         try:
             return bytes(self.fs.cat_file(self.path(relative)))
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise self._os_error(relative, exc, "read") from exc
 
     def write_bytes(self, relative: str, data: bytes) -> int:
         """Atomically create or replace the file with the bytes -> the number of bytes written."""
         target = self.path(relative)
-        if not self.is_local:
-            self.fs.pipe_file(target, data)
-            return len(data)
-        temp = self._local_temp(target)
         try:
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            _local_commit(temp, target)
-        finally:
-            _unlink_quietly(temp)
+            if not self.is_local:
+                self.fs.pipe_file(target, data)
+                return len(data)
+            temp = self._local_temp(target)
+            try:
+                with open(temp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                _local_commit(temp, target)
+            finally:
+                _unlink_quietly(temp)
+        except OSError as exc:
+            raise self._os_error(relative, exc, "write") from exc
         return len(data)
 
     def delete(self, relative: str) -> bool:
@@ -146,6 +151,8 @@ class Lake:
             self.fs.rm_file(target)
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise self._os_error(relative, exc, "remove") from exc
         if self.is_local:
             _fsync_dir(os.path.dirname(target))
             # An empty partition directory would read as a day with a missing file.
@@ -162,6 +169,14 @@ class Lake:
             found = self.fs.find(base)
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise self._os_error(relative_dir, exc, "list", wants_file=False) from exc
+        if self.is_local and (found == [base] or not found):
+            # `find` of a file is the file itself, and below a file is nothing: a file standing
+            # where the directory belongs must not read as an empty directory.
+            blocked = self._blocked(relative_dir, wants_file=False)
+            if blocked is not None:
+                raise blocked
         prefix = self.root.rstrip("/") + "/"
         relative = (str(p)[len(prefix):] if str(p).startswith(prefix) else str(p).lstrip("/") for p in found)
         return sorted(p for p in relative if not _TEMP_NAME.match(PurePosixPath(p).name))
@@ -223,6 +238,19 @@ class Lake:
         finally:
             _release(lock, self.path(SYNC_LOCK), held)
 
+    def check_directories(self, relatives: Iterable[str]) -> None:
+        """LakeError naming the first of the data dir and these relative directories that exists as something else.
+
+        A file where a directory belongs fails every write below it the same way: a command
+        checks first and says so once. Object stores have no directories to check.
+        """
+        if not self.is_local:
+            return
+        for relative in ("", *relatives):
+            path = self.path(relative) if relative else self.root
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise self._in_the_way(relative)
+
     def check_no_sync(self) -> None:
         """DataDirBusy at once if another sync holds the data dir (a probe: the lock is taken and dropped).
 
@@ -262,6 +290,8 @@ class Lake:
         days = []
         for relative in self.list_files(base):
             parts = PurePosixPath(relative).parts
+            if len(parts) == 3 and _PARTITION_DIR.match(parts[2]):
+                raise self._in_the_way(relative)  # a day that would read as missing
             if len(parts) == 4 and parts[3] == PARTITION_FILE:
                 match = _PARTITION_DIR.match(parts[2])
                 if match:
@@ -282,6 +312,9 @@ class Lake:
         except FileNotFoundError:
             return None
         except (pl.exceptions.PolarsError, OSError) as exc:
+            blocked = self._blocked(relative)
+            if blocked is not None:
+                raise blocked from exc
             raise LakeError(
                 f"lake file {self.display(relative)} is unreadable ({_first_line(exc)}); "
                 "delete it and re-sync that day"
@@ -301,19 +334,60 @@ class Lake:
             buffer = io.BytesIO()
             frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL)
             return self.write_bytes(relative, buffer.getvalue())
-        temp = self._local_temp(target)
         try:
-            frame.write_parquet(temp, compression="zstd", compression_level=ZSTD_LEVEL)
-            size = os.path.getsize(temp)
-            _fsync_file(temp)
-            _local_commit(temp, target)
-        finally:
-            _unlink_quietly(temp)
+            temp = self._local_temp(target)
+            try:
+                frame.write_parquet(temp, compression="zstd", compression_level=ZSTD_LEVEL)
+                size = os.path.getsize(temp)
+                _fsync_file(temp)
+                _local_commit(temp, target)
+            finally:
+                _unlink_quietly(temp)
+        except OSError as exc:
+            raise self._os_error(relative, exc, "write") from exc
         return size
 
     def delete_partition(self, dataset: str, day: date) -> bool:
         """Remove one day partition -> whether it existed."""
         return self.delete(self.partition(dataset, day))
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _os_error(self, relative: str, exc: OSError, doing: str, wants_file: bool = True) -> LakeError:
+        """An OS error on a path -> one line naming what is wrong where, and what to do."""
+        blocked = self._blocked(relative, wants_file)
+        if blocked is not None:
+            return blocked
+        reason = exc.strerror or _first_line(exc)
+        advice = (
+            "make the data dir readable and writable by this user"
+            if isinstance(exc, PermissionError)
+            else "fix that (space, permissions, the disk) and run the command again"
+        )
+        return LakeError(f"cannot {doing} {self.display(relative)} ({reason}); {advice}")
+
+    def _blocked(self, relative: str, wants_file: bool = True) -> LakeError | None:
+        """The error of a file standing where the path needs a directory, or of a directory where it needs a file."""
+        if not self.is_local:
+            return None
+        parts = PurePosixPath(relative).parts
+        for depth in range(len(parts) + (0 if wants_file else 1)):
+            above = "/".join(parts[:depth])
+            path = self.path(above) if above else self.root
+            if os.path.exists(path) and not os.path.isdir(path):
+                return self._in_the_way(above)
+        if wants_file and os.path.isdir(self.path(relative)):
+            return LakeError(
+                f"{self.display(relative)} is a directory where the data dir needs a file; move it out of the data dir"
+            )
+        return None
+
+    def _in_the_way(self, relative: str) -> LakeError:
+        if not relative:
+            return LakeError(f"the data dir {self.url} is a file, not a directory; give --data-dir (CDR_DATA_DIR) a directory")
+        return LakeError(
+            f"{self.display(relative)} is a file where the data dir needs a directory; move it out of the data dir"
+        )
 
     # -- local atomic writes -------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from pipelines.land import (
     quarantine,
     window_days,
 )
-from pipelines.lake import Lake
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
 from pipelines.runs import check_sync_span
@@ -227,6 +227,12 @@ async def sync(
     # Read before the lock, so bad input writes nothing (not even the lock file): a mark read
     # just before another sync moved it only widens this run's window.
     windows = sync_windows(kinds, window, lake, settings, now)
+    # A file where the data dir needs a directory, or a state file that cannot be read, would
+    # fail every slice alike: said once, before any work.
+    lake.check_directories(_directories(kinds))
+    if window is not None:
+        for kind in kinds:
+            read_state(lake, kind)
     concurrency = slice_concurrency or 1 + settings.opentact_prefetch_slices
     # One sync at a time per data dir: another one fails here, before writing anything.
     with lake.sync_lock(run_id):
@@ -540,6 +546,16 @@ def _contiguous(days: list[date]) -> list[list[date]]:
         else:
             runs.append([day])
     return runs
+
+
+def _directories(kinds: Sequence[api.RecordType]) -> list[str]:
+    """Record types -> the data dir's directories a sync of them writes below."""
+    per_kind = [
+        f"{top}/{name}"
+        for kind in kinds
+        for top, name in ((LAKE_DIR, kind), (LAKE_DIR, f"usage_{kind}"), (QUARANTINE_DIR, kind), (STATE_DIR, kind))
+    ]
+    return [STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR, *per_kind, *(f"{STATE_DIR}/{kind}/runs" for kind in kinds)]
 
 
 def _kinds(kinds: api.RecordType | Sequence[api.RecordType]) -> list[api.RecordType]:

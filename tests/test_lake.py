@@ -115,14 +115,61 @@ def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pa
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", no_rename)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(LakeError, match=r"^cannot write .*/lake/cdrs/date=2026-03-01/data\.parquet \(disk full\); fix that"):
         lake.write_partition("cdrs", DAY, frame("new"))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(LakeError, match=r"^cannot write .*/state/x\.json \(disk full\)"):
         lake.write_bytes("state/x.json", b"new")
     assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("old"))
     assert sorted(p.name for p in (tmp_path / "lake/cdrs/date=2026-03-01").iterdir()) == ["data.parquet"]
     assert list((tmp_path / ".staging").iterdir()) == []
     assert not (tmp_path / "state/x.json").exists()
+
+
+@pytest.mark.parametrize("blocker", ["lake", "lake/cdrs", "lake/cdrs/date=2026-03-01"])
+def test_a_file_where_a_directory_belongs_is_named_by_every_helper(tmp_path: Path, blocker: str) -> None:
+    lake = Lake(tmp_path)
+    (tmp_path / blocker).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / blocker).write_bytes(b"not a directory")
+    named = rf"^{tmp_path}/{blocker} is a file where the data dir needs a directory; move it out of the data dir$"
+    for call in (
+        lambda: lake.read_partition("cdrs", DAY, SCHEMA),
+        lambda: lake.write_partition("cdrs", DAY, frame("new")),
+        lambda: lake.read_bytes(Lake.partition("cdrs", DAY)),
+        lambda: lake.write_bytes(Lake.partition("cdrs", DAY), b"x"),
+        lambda: lake.delete_partition("cdrs", DAY),
+        lambda: lake.partition_days("cdrs"),
+        lambda: lake.check_directories(["lake", "lake/cdrs", "lake/cdrs/date=2026-03-01"]),
+    ):
+        with pytest.raises(LakeError, match=named):
+            call()
+    assert (tmp_path / blocker).read_bytes() == b"not a directory"
+
+
+def test_a_directory_where_a_file_belongs_and_a_denied_read_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = Lake(tmp_path)
+    (tmp_path / "state/cdrs/landed.json").mkdir(parents=True)
+    named = rf"^{tmp_path}/state/cdrs/landed\.json is a directory where the data dir needs a file; move it out of the data dir$"
+    for call in (
+        lambda: lake.read_bytes("state/cdrs/landed.json"),
+        lambda: lake.write_bytes("state/cdrs/landed.json", b"{}"),
+        lambda: lake.delete("state/cdrs/landed.json"),
+    ):
+        with pytest.raises(LakeError, match=named):
+            call()
+    assert list((tmp_path / ".staging").iterdir()) == []
+
+    def denied(path: str) -> bytes:
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(lake.fs, "cat_file", denied)
+    with pytest.raises(LakeError, match=rf"^cannot read {tmp_path}/state/a\.json \(Permission denied\); make the data dir readable"):
+        lake.read_bytes("state/a.json")
+
+
+def test_the_data_dir_itself_as_a_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "data").write_bytes(b"")
+    with pytest.raises(LakeError, match=rf"^the data dir {tmp_path}/data is a file, not a directory; give --data-dir"):
+        Lake(tmp_path / "data").check_directories(["lake"])
 
 
 def test_the_sweep_removes_temporaries_and_empty_directories_a_killed_writer_left(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from pipelines.dates import Window, format_utc, parse_datetime
-from pipelines.errors import UsageError
+from pipelines.errors import CdrError, UsageError
 from pipelines.land import read_quarantine
 from pipelines.lake import Lake
 from pipelines.opentact import api
@@ -339,6 +340,51 @@ async def test_a_day_of_junk_over_a_synced_day_keeps_its_partitions_byte_for_byt
         assert read_quarantine(Lake(data), failure.kind).filter(pl.col("run_id") == "junk").height == count
     assert {path: path.read_bytes() for path in (data / "lake").rglob("*.parquet")} == before
     assert {kind: read_state(Lake(data), kind) for kind in api.RECORD_TYPES} == state_before
+
+
+@pytest.mark.parametrize(
+    ("path", "is_dir", "problem"),
+    [
+        ("state/cdrs/landed.json", True, "is a directory where the data dir needs a file"),
+        ("state/cdrs", False, "is a file where the data dir needs a directory"),
+        ("lake", False, "is a file where the data dir needs a directory"),
+        ("lake/cdrs", False, "is a file where the data dir needs a directory"),
+        (".staging", False, "is a file where the data dir needs a directory"),
+    ],
+)
+@pytest.mark.parametrize("incremental", [False, True])
+async def test_a_data_dir_in_the_wrong_shape_fails_once_naming_the_path_and_writes_nothing(
+    tmp_path: Path, path: str, is_dir: bool, problem: str, incremental: bool
+) -> None:
+    data = tmp_path / "data"
+    if incremental:
+        assert (await sync("cdrs", day_window(1, 1), settings(tmp_path), FakeClient(RECORDS), at(2, 1), "first")).ok
+    target = data / path
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.mkdir() if is_dir else target.write_bytes(b"in the way")
+    before = sorted((str(p), p.is_dir() or p.read_bytes()) for p in data.rglob("*"))
+    client = FakeClient(RECORDS)
+    with pytest.raises(CdrError) as failed:
+        await sync("cdrs", None if incremental else day_window(1, 3), settings(tmp_path), client, at(4, 1), "run-1")
+    assert str(failed.value) == f"{data}/{path} {problem}; move it out of the data dir"
+    assert failed.value.exit_code == 1 and client.read == []
+    assert sorted((str(p), p.is_dir() or p.read_bytes()) for p in data.rglob("*")) == before
+
+
+async def test_a_partition_directory_that_is_a_file_fails_its_slice_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "lake/cdrs").mkdir(parents=True)
+    (data / "lake/cdrs/date=2026-10-02").write_bytes(b"in the way")
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-1")
+    assert [(f.slice, f.cause, f.retryable) for f in report.failures] == [
+        (day_window(2, 2), f"{data}/lake/cdrs/date=2026-10-02 is a file where the data dir needs a directory; move it out of the data dir", False),
+    ]
+    assert (data / "lake/cdrs/date=2026-10-02").read_bytes() == b"in the way"
+    assert sorted(p.name for p in (data / "lake/cdrs").iterdir()) == ["date=2026-10-01", "date=2026-10-02", "date=2026-10-03"]
 
 
 # -- against the sandbox: every fault, exact lake, no-op rerun, lookback, kill and resume ---------
