@@ -16,7 +16,9 @@ lines, typed the same way). Three macros fix the calendar for every model:
 
 A build writes a fresh database beside the warehouse and renames it over the old one only
 after every model and every data test (`queries/tests/*.sql`, queries returning offending
-rows) has passed, so readers see the previous warehouse or the new one, never a mix.
+rows) has passed, so readers see the previous warehouse or the new one, never a mix. A lake
+that is not laid out as the sync writes it, or a partition DuckDB cannot read, fails the build
+naming the path and the re-sync that repairs it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import date, timedelta
 from enum import IntEnum
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -38,7 +41,7 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import CdrError, UsageError
-from pipelines.lake import QUARANTINE_DIR
+from pipelines.lake import LAKE_DIR, PARTITION_FILE, QUARANTINE_DIR, LakeError
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
@@ -122,6 +125,7 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 _LINE = re.compile(r"LINE (\d+):")
+_PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,16 +337,80 @@ def duckdb_type(dtype: pl.DataType) -> str:
     raise ValueError(f"no DuckDB type for lake type {dtype}")
 
 
+def lake_files(data_dir: Path, dataset: str) -> list[Path]:
+    """A data dir and dataset -> its partition files, sorted; LakeError where the lake is not as the sync lays it out.
+
+    What the view's glob would skip is refused rather than skipped: a build reading past it
+    would publish a warehouse without those days over a good one. An empty day folder (what a
+    killed sync can leave) holds no data and is passed over.
+    """
+    folder = Path(data_dir) / LAKE_DIR / dataset
+    kind = dataset.removeprefix("usage_")
+    for path, types in ((folder.parent, None), (folder, kind)):
+        if os.path.lexists(path) and not path.is_dir():
+            raise LakeError(
+                f"{path} is not a folder, so the build would read an empty lake: move it aside and "
+                f"re-sync the days it held with {_resync_command(types, None)}"
+            )
+    if not folder.is_dir():
+        return []
+    files = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("date="):
+                    partition = _partition_file(Path(entry.path), entry.is_dir(), kind)
+                    if partition is not None:
+                        files.append(partition)
+    except OSError as exc:
+        raise LakeError(f"cannot list {folder} ({exc.strerror or exc}): make the data dir readable") from None
+    return sorted(files)
+
+
+def _partition_file(partition: Path, is_dir: bool, kind: str) -> Path | None:
+    """A `date=` entry of the lake -> its data file (None for an empty folder); LakeError when it cannot be one."""
+    match = _PARTITION_DAY.match(partition.name)
+    resync = _resync_command(kind, date.fromisoformat(match.group(1)) if match else None)
+    if not is_dir:
+        raise LakeError(
+            f"{partition} is a file where the lake keeps a day's folder: move it out of the lake and "
+            f"re-sync that day with {resync}"
+        )
+    data = partition / PARTITION_FILE
+    try:
+        if data.is_file():
+            return data
+        if os.path.lexists(data):
+            raise LakeError(f"{data} is not a file: move it out of the lake and re-sync that day with {resync}")
+        others = sorted(name for name in os.listdir(partition) if not name.startswith("."))
+    except OSError as exc:
+        raise LakeError(f"cannot read {partition} ({exc.strerror or exc}): make the data dir readable") from None
+    if others:
+        raise LakeError(
+            f"{partition} holds no {PARTITION_FILE} but {_few(others)}: move those out of the lake and "
+            f"re-sync that day with {resync}"
+        )
+    return None
+
+
+def _resync_command(kind: str | None, day: date | None) -> str:
+    """What to run to land a UTC day (or, without one, a range) again, as the user types it."""
+    types = f" --types {kind}" if kind else ""
+    start, end = (day.isoformat(), (day + timedelta(days=1)).isoformat()) if day else ("YYYY-MM-DD", "YYYY-MM-DD")
+    # Partitions are UTC days: --tz UTC makes the bare dates their midnights.
+    return f"`cdr sync{types} --tz UTC --start {start} --end {end}`"
+
+
 def source_sql(data_dir: Path, dataset: str) -> tuple[str, int]:
     """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now)."""
     schema = LAKE_SCHEMAS[dataset]
-    folder = Path(data_dir).resolve() / "lake" / dataset
-    files = sorted(folder.glob("date=*/data.parquet")) if folder.is_dir() else []
+    files = lake_files(data_dir, dataset)
     if not files:
         return _empty_source(schema), 0
+    folder = Path(data_dir).resolve() / LAKE_DIR / dataset
     # A glob, not the file list: the view keeps reading the lake as the sync adds days.
     # Hive partitioning stays off: the usage files have a `date` column of their own.
-    pattern = _sql_string(f"{folder.as_posix()}/date=*/data.parquet")
+    pattern = _sql_string(f"{folder.as_posix()}/date=*/{PARTITION_FILE}")
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
     return f"select {columns} from read_parquet({pattern}, hive_partitioning = false)", len(files)
 
@@ -350,14 +418,28 @@ def source_sql(data_dir: Path, dataset: str) -> tuple[str, int]:
 def quarantine_source_sql(data_dir: Path) -> tuple[str, int]:
     """A data dir -> (the SELECT of its quarantine source view, how many quarantine files it has now)."""
     folder = Path(data_dir).resolve() / QUARANTINE_DIR
-    files = sorted(folder.glob("*/date=*/*.jsonl")) if folder.is_dir() else []
+    files = quarantine_files(data_dir)
     if not files:
         return _empty_source(QUARANTINE_SCHEMA), 0
-    # An explicit schema: no type guessing from a sample, and the same columns for one file or many.
     pattern = _sql_string(f"{folder.as_posix()}/*/date=*/*.jsonl")
+    return f"select {', '.join(QUARANTINE_SCHEMA)} from {_read_quarantine(pattern)}", len(files)
+
+
+def _read_quarantine(files: str) -> str:
+    """A SQL string of quarantine files (a path or a glob) -> the read_json call reading them typed."""
+    # An explicit schema: no type guessing from a sample, and the same columns for one file or many.
     schema = ", ".join(f"{_sql_string(c)}: {_sql_string(duckdb_type(t))}" for c, t in QUARANTINE_SCHEMA.items())
-    columns = ", ".join(QUARANTINE_SCHEMA)
-    return f"select {columns} from read_json({pattern}, format = 'newline_delimited', columns = {{{schema}}})", len(files)
+    return f"read_json({files}, format = 'newline_delimited', columns = {{{schema}}})"
+
+
+def quarantine_files(data_dir: Path) -> list[Path]:
+    """A data dir -> its quarantine files, sorted; LakeError when the quarantine is not a folder."""
+    folder = Path(data_dir) / QUARANTINE_DIR
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise LakeError(
+            f"{folder} is not a folder, so the build would miss the records the sync set aside: move it aside"
+        )
+    return sorted(folder.glob("*/date=*/*.jsonl")) if folder.is_dir() else []
 
 
 def _empty_source(schema: Mapping[str, pl.DataType]) -> str:
@@ -387,9 +469,10 @@ def build(
 ) -> BuildReport:
     """A data dir (with its lake) -> a rebuilt `warehouse.duckdb` there, every data test passed.
 
-    Raises UsageError for a missing data dir or unknown time zone, CdrError (naming the model
-    or test) when a model fails or a data test finds offending rows; the previous warehouse is
-    then left as it was.
+    Raises UsageError for a missing data dir or unknown time zone, LakeError (naming the path
+    and the re-sync) for a lake it cannot read whole, CdrError (naming the model or test) when
+    a model fails or a data test finds offending rows; the previous warehouse is then left as
+    it was.
     """
     started = time.perf_counter()
     data_dir = Path(data_dir)
@@ -398,6 +481,9 @@ def build(
     models = build_order(discover_models(queries_dir))
     tests = discover_tests(queries_dir, [m.name for m in models])
     target = warehouse_path(data_dir)
+    # Listed before anything is written: a lake the build cannot read whole is refused first.
+    views = [(dataset, *source_sql(data_dir, dataset)) for dataset in LAKE_SCHEMAS]
+    views.append((QUARANTINE_SOURCE, *quarantine_source_sql(data_dir)))
     temp = data_dir / f".{WAREHOUSE_FILE}.{uuid.uuid4().hex[:12]}.tmp"
     keep_failed = False
     try:
@@ -426,14 +512,19 @@ def build(
             for statement in calendar_macros(report_timezone):
                 con.execute(statement)
             sources = {}
-            for dataset in LAKE_SCHEMAS:
-                select, files = source_sql(data_dir, dataset)
-                con.execute(f"create view {SOURCE_PREFIX}{dataset} as {select}")
-                sources[SOURCE_PREFIX + dataset] = files
-            select, files = quarantine_source_sql(data_dir)
-            con.execute(f"create view {SOURCE_PREFIX}{QUARANTINE_SOURCE} as {select}")
-            sources[SOURCE_PREFIX + QUARANTINE_SOURCE] = files
-            runs, outcomes = _build_all(con, models, tests, queries_dir)
+            try:
+                for name, select, files in views:
+                    con.execute(f"create view {SOURCE_PREFIX}{name} as {select}")
+                    sources[SOURCE_PREFIX + name] = files
+            except duckdb.Error as exc:
+                # Creating a view reads its first file's footer: a broken one fails here.
+                raise unreadable_lake_file(data_dir, exc) or CdrError(
+                    f"cannot read the lake in {data_dir}: {_first_line(exc)}"
+                ) from None
+            try:
+                runs, outcomes = _build_all(con, models, tests, queries_dir)
+            except CdrError as exc:
+                raise unreadable_lake_file(data_dir, exc) or exc
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
             # Built (and kept for inspection when a test failed): everything into the file.
             con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
@@ -464,6 +555,76 @@ def build(
         tests=tuple(test_runs),
         seconds=time.perf_counter() - started,
     )
+
+
+def unreadable_lake_file(data_dir: Path, error: BaseException) -> LakeError | None:
+    """A data dir and a failed build's error -> the first lake or quarantine file at fault (None: none is).
+
+    Looked for only once a build failed, so a good build pays nothing for it: each partition's
+    footer (its columns and types), then the partition DuckDB's error names (a damaged page
+    behind a good footer), then each quarantine file.
+    """
+    named: LakeError | None = None
+    con = duckdb.connect()
+    try:
+        for dataset, schema in LAKE_SCHEMAS.items():
+            expected = _columns(con, _empty_source(schema))
+            for path in lake_files(data_dir, dataset):
+                match = _PARTITION_DAY.match(path.parent.name)
+                resync = _resync_command(
+                    dataset.removeprefix("usage_"), date.fromisoformat(match.group(1)) if match else None
+                )
+                read = f"select * from read_parquet({_sql_string(str(path))}, hive_partitioning = false)"
+                try:
+                    found = _columns(con, read)
+                except duckdb.Error as exc:
+                    return _unreadable_partition(path, exc, resync)
+                if found != expected:
+                    return LakeError(
+                        f"{path} does not hold the {dataset} columns the sync writes "
+                        f"({_schema_difference(expected, found)}): delete it and re-sync that day with {resync}"
+                    )
+                if named is None and str(path.resolve()) in str(error):
+                    named = _unreadable_partition(path, error, resync)
+        if named is not None:
+            return named
+        for path in quarantine_files(data_dir):
+            try:
+                con.execute(f"select count(*) from {_read_quarantine(_sql_string(str(path)))}").fetchall()
+            except duckdb.Error as exc:
+                return LakeError(
+                    f"{path} is not readable quarantine JSON lines ({_first_line(exc)}): "
+                    "move it out of the data dir (reconciliation then counts its records as unexplained)"
+                )
+    finally:
+        con.close()
+    return None
+
+
+def _unreadable_partition(path: Path, exc: BaseException, resync: str) -> LakeError:
+    reason = _first_line(exc).replace(str(path.resolve()), path.name).replace(str(path), path.name)
+    return LakeError(f"{path} is not a readable Parquet file ({reason}): delete it and re-sync that day with {resync}")
+
+
+def _schema_difference(expected: list[tuple[str, str]], found: list[tuple[str, str]]) -> str:
+    """The columns a file should have and those it has -> what differs, briefly."""
+    want, have = dict(expected), dict(found)
+    differences = (
+        ("missing", [name for name in want if name not in have]),
+        ("unexpected", [name for name in have if name not in want]),
+        ("other types:", [f"{name} {have[name]}" for name in want if name in have and have[name] != want[name]]),
+    )
+    shown = [f"{label} {_few(names)}" for label, names in differences if names]
+    return "; ".join(shown) or "its columns are in another order"
+
+
+def _few(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, select: str) -> list[tuple[str, str]]:
+    """A SELECT -> its (column name, DuckDB type) pairs, read without running it."""
+    return [(str(row[0]), str(row[1])) for row in con.execute(f"describe {select}").fetchall()]
 
 
 def _build_all(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import pytest
 
 from pipelines import models as models_module
 from pipelines.errors import CdrError, UsageError
+from pipelines.lake import LakeError
 from pipelines.models import (
     QUERIES_DIR,
     Layer,
@@ -366,6 +368,100 @@ def test_a_missing_data_dir_is_a_usage_error(tmp_path):
 def test_an_unknown_report_time_zone_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="unknown report time zone 'Mars/Olympus'"):
         build(tmp_path, report_timezone="Mars/Olympus")
+
+
+# -- a lake the build cannot read whole ----------------------------------------------------------
+
+
+def _built_world(data_dir: Path) -> bytes:
+    """The small world's lake built into a warehouse -> the warehouse's bytes."""
+    build(write_lake(data_dir, *small_world()))
+    return warehouse_path(data_dir).read_bytes()
+
+
+def _replace_with_file(path: Path) -> None:
+    shutil.rmtree(path)
+    path.write_text("not a folder\n")
+
+
+def _only_junk(path: Path) -> None:
+    (path / "data.parquet").unlink()
+    (path / "notes.txt").write_text("moved the data elsewhere\n")
+
+
+def _folder_for_data(path: Path) -> None:
+    (path / "data.parquet").unlink()
+    (path / "data.parquet").mkdir()
+
+
+def _zero_bytes(path: Path) -> None:
+    (path / "data.parquet").write_bytes(b"")
+
+
+def _truncated(path: Path) -> None:
+    data = (path / "data.parquet").read_bytes()
+    (path / "data.parquet").write_bytes(data[: len(data) // 2])
+
+
+def _other_schema(path: Path) -> None:
+    # a day of messages where the calls should be
+    mdrs = path.parent.parent / "mdrs" / path.name / "data.parquet"
+    shutil.copyfile(mdrs, path / "data.parquet")
+
+
+SYNC_CDRS_0201 = "re-sync that day with `cdr sync --types cdrs --tz UTC --start 2026-02-01 --end 2026-02-02`"
+
+
+@pytest.mark.parametrize(
+    ("damaged", "damage", "message"),
+    [
+        ("lake", _replace_with_file, "{path} is not a folder, so the build would read an empty lake: move it aside and "
+         "re-sync the days it held with `cdr sync --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"),
+        ("lake/cdrs", _replace_with_file, "{path} is not a folder, so the build would read an empty lake: move it aside "
+         "and re-sync the days it held with `cdr sync --types cdrs --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"),
+        ("lake/cdrs/date=2026-02-01", _replace_with_file,
+         "{path} is a file where the lake keeps a day's folder: move it out of the lake and " + SYNC_CDRS_0201),
+        ("lake/cdrs/date=2026-02-01", _only_junk,
+         "{path} holds no data.parquet but notes.txt: move those out of the lake and " + SYNC_CDRS_0201),
+        ("lake/cdrs/date=2026-02-01", _folder_for_data,
+         "{path}/data.parquet is not a file: move it out of the lake and " + SYNC_CDRS_0201),
+        # the first day's file is read when the lake's view is created, a later one by the models
+        ("lake/cdrs/date=2026-01-30", _zero_bytes,
+         "{path}/data.parquet is not a readable Parquet file (Invalid Input Error: File 'data.parquet' too small to be a "
+         "Parquet file): delete it and re-sync that day with `cdr sync --types cdrs --tz UTC --start 2026-01-30 "
+         "--end 2026-01-31`"),
+        ("lake/cdrs/date=2026-02-01", _zero_bytes, "{path}/data.parquet is not a readable Parquet file (Invalid Input "
+         "Error: File 'data.parquet' too small to be a Parquet file): delete it and " + SYNC_CDRS_0201),
+        ("lake/cdrs/date=2026-02-01", _truncated, "{path}/data.parquet is not a readable Parquet file (Invalid Input "
+         "Error: No magic bytes found at end of file 'data.parquet'): delete it and " + SYNC_CDRS_0201),
+        ("lake/cdrs/date=2026-02-01", _other_schema, "{path}/data.parquet does not hold the cdrs columns the sync writes "
+         "(missing call_session_id, country_calling_code, number_type, ...; unexpected message_type, encoding, parts, "
+         "...): delete it and " + SYNC_CDRS_0201),
+        ("lake/cdrs/date=2026-01-30", _other_schema, "{path}/data.parquet does not hold the cdrs columns the sync writes"),
+    ],
+)
+def test_a_lake_the_build_cannot_read_whole_is_refused_naming_the_path_and_the_resync(
+    tmp_path, capsys, monkeypatch, damaged, damage, message
+):
+    before = _built_world(tmp_path)
+    damage(tmp_path / damaged)
+    code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert err.startswith("error: " + message.format(path=tmp_path / damaged)) and err.count("\n") == 1, err
+    assert warehouse_path(tmp_path).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "lake", "warehouse.duckdb"]
+
+
+def test_an_empty_day_folder_is_passed_over_but_one_holding_only_other_files_is_refused(tmp_path):
+    _built_world(tmp_path)
+    # what a sync killed between creating a day's folder and renaming its file into it leaves
+    (tmp_path / "lake" / "mdrs" / "date=2026-03-01").mkdir()
+    assert build(tmp_path).sources["lake_mdrs"] == 4
+    before = warehouse_path(tmp_path).read_bytes()
+    (tmp_path / "lake" / "mdrs" / "date=2026-03-01" / "data.parquet.bak").write_bytes(b"PAR1")
+    with pytest.raises(LakeError, match=r"date=2026-03-01 holds no data.parquet but data.parquet.bak: "):
+        build(tmp_path)
+    assert warehouse_path(tmp_path).read_bytes() == before
 
 
 # -- dedupe ------------------------------------------------------------------------------------
