@@ -18,7 +18,8 @@ A build writes a fresh database beside the warehouse and renames it over the old
 after every model and every data test (`queries/tests/*.sql`, queries returning offending
 rows) has passed, so readers see the previous warehouse or the new one, never a mix. A lake
 that is not laid out as the sync writes it, or a partition DuckDB cannot read, fails the build
-naming the path and the re-sync that repairs it.
+naming the path and the re-sync that repairs it. The temporary database carries its builder's
+pid, so a later build removes what a killed one left and never a running build's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,7 +43,7 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import CdrError, UsageError
-from pipelines.lake import LAKE_DIR, PARTITION_FILE, QUARANTINE_DIR, LakeError
+from pipelines.lake import LAKE_DIR, PARTITION_FILE, QUARANTINE_DIR, LakeError, _alive
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
@@ -126,6 +128,8 @@ _TOKEN = re.compile(
 )
 _LINE = re.compile(r"LINE (\d+):")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+# `.warehouse.duckdb.<pid>.<hex>.tmp`, its WAL and its spill folder.
+_BUILD_TEMP = re.compile(r"^\." + re.escape(WAREHOUSE_FILE) + r"\.(\d+)\.[0-9a-f]{12}\.tmp(?:\.wal|\.spill)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +488,8 @@ def build(
     # Listed before anything is written: a lake the build cannot read whole is refused first.
     views = [(dataset, *source_sql(data_dir, dataset)) for dataset in LAKE_SCHEMAS]
     views.append((QUARANTINE_SOURCE, *quarantine_source_sql(data_dir)))
-    temp = data_dir / f".{WAREHOUSE_FILE}.{uuid.uuid4().hex[:12]}.tmp"
+    sweep_killed_builds(data_dir)
+    temp = data_dir / f".{WAREHOUSE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     keep_failed = False
     try:
         # The models are built in memory and copied into the new file once built and tested:
@@ -625,6 +630,34 @@ def _few(names: Sequence[str]) -> str:
 def _columns(con: duckdb.DuckDBPyConnection, select: str) -> list[tuple[str, str]]:
     """A SELECT -> its (column name, DuckDB type) pairs, read without running it."""
     return [(str(row[0]), str(row[1])) for row in con.execute(f"describe {select}").fetchall()]
+
+
+def sweep_killed_builds(data_dir: Path) -> int:
+    """Remove what builds killed mid-way left in the data dir (their temporary database, WAL, spills) -> how many.
+
+    A temporary's name carries its builder's pid: those of a live process, this one included,
+    belong to a build still running and are left alone. What cannot be removed (a read-only
+    data dir) is left for the build's own write to report.
+    """
+    removed = 0
+    try:
+        names = os.listdir(data_dir)
+    except OSError:
+        return 0
+    for name in names:
+        match = _BUILD_TEMP.match(name)
+        if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        path = Path(data_dir) / name
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 def _build_all(

@@ -464,6 +464,59 @@ def test_an_empty_day_folder_is_passed_over_but_one_holding_only_other_files_is_
     assert warehouse_path(tmp_path).read_bytes() == before
 
 
+# -- what killed builds leave --------------------------------------------------------------------
+
+
+def _build_temps(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in data_dir.iterdir() if p.name.startswith(".warehouse.duckdb."))
+
+
+def test_a_build_removes_what_a_killed_build_left(tmp_path):
+    queries = write_queries(tmp_path / "queries", {
+        "reports/rpt_long.sql": "-- rpt_long: one row\nselect count(*) as n from range(1000000000000)",
+    })
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    script = "import sys; from pipelines.models import build; build(sys.argv[1], queries_dir=sys.argv[2])"
+    builder = subprocess.Popen(
+        [sys.executable, "-c", script, str(data_dir), str(queries)], cwd=Path(__file__).resolve().parent.parent
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _build_temps(data_dir) and builder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        builder.kill()
+        builder.wait()
+    left = _build_temps(data_dir)
+    assert left and all(name.startswith(f".warehouse.duckdb.{builder.pid}.") for name in left)
+
+    write_queries(queries, {"reports/rpt_long.sql": "-- rpt_long: one row\nselect 1 as n"})
+    build(data_dir, queries_dir=queries)
+    assert sorted(p.name for p in data_dir.iterdir()) == ["warehouse.duckdb"]
+
+
+def test_a_build_leaves_the_temporaries_of_builds_still_running(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        planted = []
+        for pid in (dead.pid, running.pid, os.getpid()):
+            temp = tmp_path / f".warehouse.duckdb.{pid}.0123456789ab.tmp"
+            temp.write_bytes(b"half a database")
+            Path(f"{temp}.wal").write_bytes(b"its log")
+            Path(f"{temp}.spill").mkdir()
+            (Path(f"{temp}.spill") / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
+            planted.append(sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(temp.name)))
+        build(tmp_path)
+        # the dead builder's leftovers are gone; a running builder's (another process or this one) stay
+        assert _build_temps(tmp_path) == sorted(planted[1] + planted[2])
+    finally:
+        running.kill()
+        running.wait()
+
+
 # -- dedupe ------------------------------------------------------------------------------------
 
 
