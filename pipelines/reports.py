@@ -3,7 +3,9 @@
 `cdr report finance --month YYYY-MM` writes `finance_YYYY-MM.csv` with exactly the columns
 of `FINANCE_COLUMNS`, cost as an exact decimal string (never a float), and the same
 statement as `finance_YYYY-MM.xlsx` for spreadsheet users. Months are report months: local
-to the reporting time zone the warehouse was built with, as on every dashboard.
+to the reporting time zone the warehouse was built with, as on every dashboard. A month before
+the warehouse's first day of data, or one that has not begun, has no statement to give: an
+empty file for it would read as a month without charges.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -34,6 +38,9 @@ FINANCE_COLUMNS: tuple[str, ...] = (
     "cost",
 )
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# No CDR is older: an earlier month is a typo, refused before the warehouse is opened.
+FIRST_MONTH = "2000-01"
+BUILD_INFO_TABLE = "rpt_build_info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,8 @@ def parse_month(text: str) -> str:
     """`YYYY-MM` text -> the same text; UsageError for anything else."""
     if not _MONTH.match(text):
         raise UsageError(f"--month must be a month as YYYY-MM, e.g. 2026-01 (got {text!r})")
+    if text < FIRST_MONTH:
+        raise UsageError(f"--month {text} is before {FIRST_MONTH}, older than any CDR: pass a month the warehouse holds")
     return text
 
 
@@ -71,11 +80,19 @@ def open_warehouse(warehouse: Path) -> duckdb.DuckDBPyConnection:
         raise CdrError(f"cannot open the warehouse {path} read-only: {_one_line(exc)}") from None
 
 
-def finance_statement(warehouse: Path, month: str) -> tuple[tuple[object, ...], ...]:
-    """A warehouse and a report month -> its statement rows, in FINANCE_COLUMNS order."""
+def finance_statement(
+    warehouse: Path, month: str, *, now: datetime | None = None
+) -> tuple[tuple[object, ...], ...]:
+    """A warehouse and a report month -> its statement rows, in FINANCE_COLUMNS order.
+
+    UsageError for a month before the warehouse's data or after the current one (`now`,
+    default the clock, in the warehouse's reporting zone); a month between with no usage has
+    an empty statement.
+    """
     month = parse_month(month)
     con = open_warehouse(warehouse)
     try:
+        check_month(con, warehouse, month, now=now or datetime.now(timezone.utc))
         columns = ", ".join(FINANCE_COLUMNS)
         rows = con.execute(
             f"select {columns} from {FINANCE_TABLE} where month = ? order by product, direction, currency",
@@ -88,9 +105,35 @@ def finance_statement(warehouse: Path, month: str) -> tuple[tuple[object, ...], 
     return tuple(tuple(row) for row in rows)
 
 
-def export_finance(warehouse: Path, month: str, out_dir: Path, *, xlsx: bool = True) -> FinanceExport:
+def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, now: datetime) -> None:
+    """UsageError, naming the months the warehouse holds, unless it can state `month` as of `now`."""
+    try:
+        first, last, zone = con.execute(
+            f"select first_report_date, last_report_date, report_timezone from {BUILD_INFO_TABLE}"
+        ).fetchall()[0]
+    except duckdb.CatalogException:
+        raise CdrError(f"the warehouse {warehouse} has no {BUILD_INFO_TABLE}: run `cdr build`") from None
+    current = now.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+    if first is None:
+        raise UsageError(
+            f"the warehouse {warehouse} holds no calls or messages, so none for --month {month}: "
+            "sync the month (`cdr sync`), then `cdr build`"
+        )
+    held = f"the warehouse holds {first:%Y-%m} to {last:%Y-%m}"
+    if month < f"{first:%Y-%m}":
+        raise UsageError(
+            f"--month {month} is before any data: {held}; pass a month from {first:%Y-%m} to {current}, "
+            "or sync that month first"
+        )
+    if month > current:
+        raise UsageError(f"--month {month} has not begun ({current} in {zone}): {held}; pass a month up to {current}")
+
+
+def export_finance(
+    warehouse: Path, month: str, out_dir: Path, *, xlsx: bool = True, now: datetime | None = None
+) -> FinanceExport:
     """A warehouse, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there."""
-    rows = finance_statement(warehouse, month)
+    rows = finance_statement(warehouse, month, now=now)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [_write_atomically(out_dir / f"finance_{month}.csv", finance_csv(rows).encode("utf-8"))]

@@ -331,9 +331,48 @@ def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
 
 
 def test_export_finance_of_a_month_without_usage_writes_only_the_header(world_dir, tmp_path):
-    export = export_finance(warehouse_path(world_dir), "2025-12", tmp_path, xlsx=False)
+    # a quiet month after the last data: what the monthly flow exports on the 1st
+    export = export_finance(warehouse_path(world_dir), "2026-03", tmp_path, xlsx=False, now=APRIL)
     assert export.rows == () and export.totals() == {}
-    assert (tmp_path / "finance_2025-12.csv").read_text() == ",".join(FINANCE_COLUMNS) + "\n"
+    assert (tmp_path / "finance_2026-03.csv").read_text() == ",".join(FINANCE_COLUMNS) + "\n"
+
+
+APRIL = datetime(2026, 4, 15, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [
+        ("0000-01", "--month 0000-01 is before 2000-01, older than any CDR: pass a month the warehouse holds"),
+        ("1999-12", "--month 1999-12 is before 2000-01, older than any CDR: pass a month the warehouse holds"),
+        ("2025-12", "--month 2025-12 is before any data: the warehouse holds 2026-01 to 2026-02; "
+                    "pass a month from 2026-01 to 2026-04, or sync that month first"),
+        ("2026-05", "--month 2026-05 has not begun (2026-04 in UTC): the warehouse holds 2026-01 to 2026-02; "
+                    "pass a month up to 2026-04"),
+    ],
+)
+def test_a_month_the_warehouse_cannot_state_is_a_usage_error_naming_its_months(world_dir, tmp_path, month, message):
+    with pytest.raises(UsageError) as caught:
+        export_finance(warehouse_path(world_dir), month, tmp_path / "out", now=APRIL)
+    assert str(caught.value) == message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_current_month_is_that_of_the_report_time_zone(tmp_path):
+    data_dir = write_lake(tmp_path / "data", *small_world())
+    build(data_dir, report_timezone="America/New_York")
+    # 02:00 UTC on May 1st is still April 30th in New York
+    may_first = datetime(2026, 5, 1, 2, tzinfo=timezone.utc)
+    with pytest.raises(UsageError, match=r"^--month 2026-05 has not begun \(2026-04 in America/New_York\)"):
+        export_finance(warehouse_path(data_dir), "2026-05", tmp_path, now=may_first)
+    assert export_finance(warehouse_path(data_dir), "2026-04", tmp_path, now=may_first).rows == ()
+
+
+def test_a_warehouse_without_data_has_no_statement_to_give(tmp_path):
+    build(tmp_path)
+    with pytest.raises(UsageError, match=r"holds no calls or messages, so none for --month 2026-01: sync the month"):
+        export_finance(warehouse_path(tmp_path), "2026-01", tmp_path / "out", now=APRIL)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-01", "2026-00", "january", ""])
@@ -365,6 +404,25 @@ def test_cli_report_finance_bad_month_is_one_line_and_exit_2(world_dir, tmp_path
     )
     assert code == 2
     assert err.splitlines() == ["error: --month must be a month as YYYY-MM, e.g. 2026-01 (got '2026-13')"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [
+        ("0000-01", "error: --month 0000-01 is before 2000-01, older than any CDR: pass a month the warehouse holds"),
+        ("2025-12", "error: --month 2025-12 is before any data: the warehouse holds 2026-01 to 2026-02; pass a month "
+                    "from 2026-01 to "),
+    ],
+)
+def test_cli_report_finance_of_a_month_before_any_data_is_one_line_and_exit_2(
+    world_dir, tmp_path, capsys, monkeypatch, month, message
+):
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", month, "--data-dir", str(world_dir), "--out", str(tmp_path)
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith(message) and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
 
 
