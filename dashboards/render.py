@@ -1,15 +1,14 @@
 """Dashboards stage: `rpt_` tables -> a self-contained static site (HTML pages, one plotly.js).
 
-`render_site` reads every report table the pages need (all of them checked before anything is
-written), draws the figures, and writes the pages beside one copy of plotly.js and one
-stylesheet, so the site opens from file:// with no network. Figures are embedded as plotly
+`render_site` checks the output folder, reads every report table the pages need (all of them
+checked before anything is written), draws the figures, and writes the pages beside one copy
+of plotly.js and one stylesheet (all or none: `pipelines.reports.write_outputs`), so the site
+opens from file:// with no network. Figures are embedded as plotly
 JSON (which escapes `<`, `>` and `/`), and every other text goes through Jinja's autoescape.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +25,7 @@ from dashboards import theme
 from dashboards.formatting import format_day, format_instant
 from dashboards.pages import PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, connect, read_report, report_tables
+from pipelines.reports import check_out_dir, write_outputs
 
 PLOTLY_JS = "plotly.min.js"
 STYLESHEET = "style.css"
@@ -51,6 +51,7 @@ def render_site(
     pages: Sequence[Page] = PAGES,
 ) -> list[Path]:
     """A warehouse -> the dashboard site in out_dir (index first, then pages and assets); the paths written."""
+    out = check_out_dir(out_dir)
     frames = load_frames(warehouse_path, all_sources(tuple(pages)))
     period, calendar = describe_period(frames[PERIOD])
     meta = SiteMeta(
@@ -64,18 +65,15 @@ def render_site(
     ]
     common = {"nav": nav, "meta": meta, "stylesheet": STYLESHEET, "plotly_js": PLOTLY_JS}
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [_write(out / INDEX, environment.get_template("index.html").render(
-        title="Overview of pages", current=None, **common))]
+    index = environment.get_template("index.html").render(title="Overview of pages", current=None, **common)
+    texts = {out / INDEX: index}
     for page in pages:
-        html = environment.get_template("page.html").render(
+        texts[out / page.filename] = environment.get_template("page.html").render(
             title=page.title, current=page.slug, page=page, blocks=render_blocks(page, frames), **common
         )
-        written.append(_write(out / page.filename, html))
-    written.append(_write(out / STYLESHEET, resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")))
-    written.append(_write(out / PLOTLY_JS, plotly.offline.get_plotlyjs()))
-    return written
+    texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")
+    texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
+    return write_outputs(out, {path: text.encode("utf-8") for path, text in texts.items()})
 
 
 def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source, pl.DataFrame]:
@@ -153,18 +151,3 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=False,
         keep_trailing_newline=True,
     )
-
-
-def _write(target: Path, text: str) -> Path:
-    """Write a file atomically (temp file + rename), so a reader never sees half a page."""
-    data = text.encode("utf-8")
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target

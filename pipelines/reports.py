@@ -6,6 +6,10 @@ statement as `finance_YYYY-MM.xlsx` for spreadsheet users. Months are report mon
 to the reporting time zone the warehouse was built with, as on every dashboard. A month before
 the warehouse's first day of data, or one that has not begun, has no statement to give: an
 empty file for it would read as a month without charges.
+
+Output folders (`--out`, here and for the dashboards) are checked before any work and created
+when missing (their parent must exist); every file is written to a temporary beside it and
+renamed into place only once all are written, so a failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import io
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -133,13 +137,67 @@ def export_finance(
     warehouse: Path, month: str, out_dir: Path, *, xlsx: bool = True, now: datetime | None = None
 ) -> FinanceExport:
     """A warehouse, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there."""
+    out_dir = check_out_dir(out_dir)
     rows = finance_statement(warehouse, month, now=now)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = [_write_atomically(out_dir / f"finance_{month}.csv", finance_csv(rows).encode("utf-8"))]
+    contents = {out_dir / f"finance_{month}.csv": finance_csv(rows).encode("utf-8")}
     if xlsx:
-        files.append(_write_atomically(out_dir / f"finance_{month}.xlsx", finance_xlsx(rows, month)))
-    return FinanceExport(month, rows, tuple(files))
+        contents[out_dir / f"finance_{month}.xlsx"] = finance_xlsx(rows, month)
+    return FinanceExport(month, rows, tuple(write_outputs(out_dir, contents)))
+
+
+def check_out_dir(out_dir: Path) -> Path:
+    """An output folder -> the same path, once it is a writable folder or can be created as one (nothing is created).
+
+    UsageError for a file, a missing parent folder or a path through a file; CdrError for a
+    folder this process may not write into.
+    """
+    out = Path(out_dir)
+    if out.is_dir():
+        writable = out
+    elif os.path.lexists(out):
+        raise UsageError(f"--out {out} is a file, not a folder: pass a folder to write into")
+    elif not out.parent.is_dir():
+        raise UsageError(f"--out {out}: {out.parent} is not a folder; create it first or pass another folder")
+    else:
+        writable = out.parent
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise CdrError(f"cannot write into {writable} (permission denied): pass --out a folder you can write into")
+    return out
+
+
+def write_outputs(out_dir: Path, contents: Mapping[Path, bytes]) -> list[Path]:
+    """A checked output folder and {file in it: bytes} -> those files written; CdrError naming the one that failed.
+
+    Each file goes to a temporary beside it and the renames follow once every temporary is
+    written, so a failure (a full disk, a folder made read-only) leaves the previous files.
+    """
+    out = Path(out_dir)
+    created = not out.is_dir()
+    temps: list[Path] = []
+    current = out
+    try:
+        if created:
+            out.mkdir()
+        for target, data in contents.items():
+            current = target
+            temps.append(target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"))
+            temps[-1].write_bytes(data)
+            os.chmod(temps[-1], 0o644)
+        for target, temp in zip(contents, temps):
+            current = target
+            os.replace(temp, target)
+    except BaseException as exc:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        if created:
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise CdrError(f"cannot write {current} ({exc.strerror or _one_line(exc)})") from None
+        raise
+    return list(contents)
 
 
 def finance_csv(rows: Sequence[Sequence[object]]) -> str:
@@ -184,16 +242,6 @@ def finance_xlsx(rows: Sequence[Sequence[object]], month: str) -> bytes:
 def decimal_text(value: object) -> str:
     """An exact decimal -> its plain text (`0.000000000`, never `0E-9` or a float)."""
     return format(Decimal(value), "f")
-
-
-def _write_atomically(target: Path, data: bytes) -> Path:
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-    return target
 
 
 def _one_line(exc: BaseException) -> str:

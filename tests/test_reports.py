@@ -4,6 +4,7 @@ totals against an independent Python computation over sandbox records."""
 from __future__ import annotations
 
 import csv
+import errno
 import zipfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -424,6 +425,41 @@ def test_cli_report_finance_of_a_month_before_any_data_is_one_line_and_exit_2(
     assert (code, out) == (2, "")
     assert err.startswith(message) and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_report_finance_out_a_file_or_in_a_missing_folder_is_one_line_and_exit_2(
+    world_dir, tmp_path, capsys, monkeypatch
+):
+    taken = tmp_path / "taken"
+    taken.write_text("a file\n")
+    report = ("report", "finance", "--month", "2026-01", "--data-dir", str(world_dir), "--out")
+    code, out, err = run_cdr(capsys, monkeypatch, *report, str(taken))
+    assert (code, out) == (2, "")
+    assert err == f"error: --out {taken} is a file, not a folder: pass a folder to write into\n"
+    code, out, err = run_cdr(capsys, monkeypatch, *report, str(tmp_path / "missing" / "out"))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: --out {tmp_path / 'missing' / 'out'}: {tmp_path / 'missing'} is not a folder; "
+        "create it first or pass another folder\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"] and taken.read_text() == "a file\n"
+
+
+def test_a_failed_write_leaves_the_previous_statement(world_dir, tmp_path, monkeypatch):
+    (tmp_path / "finance_2026-01.csv").write_text("the statement of an earlier build\n")
+    (tmp_path / "finance_2026-01.xlsx").write_bytes(b"its workbook")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    write_bytes = Path.write_bytes
+
+    def disk_full_at_the_xlsx(path, data):
+        if ".xlsx." in path.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_at_the_xlsx)
+    with pytest.raises(CdrError, match=r"^cannot write .*finance_2026-01.xlsx \(No space left on device\)$"):
+        export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):

@@ -63,3 +63,46 @@ def test_a_missing_report_table_is_one_line_and_exit_1(tmp_path, monkeypatch, ca
     assert raised.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "table rpt_reconciliation_daily" in err and err.endswith("run `cdr build`\n")
+
+
+def test_an_out_that_is_a_file_or_in_a_missing_folder_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    taken = tmp_path / "taken"
+    taken.write_text("a file\n")
+    for out, message in (
+        (taken, f"--out {taken} is a file, not a folder: pass a folder to write into"),
+        (tmp_path / "missing" / "site",
+         f"--out {tmp_path / 'missing' / 'site'}: {tmp_path / 'missing'} is not a folder; "
+         "create it first or pass another folder"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path), "--out", str(out)])
+        with pytest.raises(SystemExit) as raised:
+            main()
+        assert raised.value.code == 2
+        assert capsys.readouterr() == ("", f"error: {message}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "warehouse.duckdb"]
+    assert taken.read_text() == "a file\n"
+
+
+def test_a_failed_write_leaves_the_previous_site_whole(tmp_path, monkeypatch, capsys):
+    import errno
+
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("the site of an earlier build\n")
+    write_bytes = Path.write_bytes
+
+    def disk_full_at_plotly(path, data):
+        if path.name.startswith(".plotly.min.js."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_at_plotly)
+    monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as raised:
+        main()
+    assert raised.value.code == 1
+    assert capsys.readouterr() == ("", f"error: cannot write {site / 'plotly.min.js'} (No space left on device)\n")
+    assert [p.name for p in site.iterdir()] == ["index.html"]
+    assert (site / "index.html").read_text() == "the site of an earlier build\n"
