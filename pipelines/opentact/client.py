@@ -39,7 +39,7 @@ from pipelines.errors import CdrError, UsageError
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
-from pipelines.settings import Settings
+from pipelines.settings import Settings, api_key_problem, api_key_refusal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ _T = TypeVar("_T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _WARN_FROM_ATTEMPT = 3
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+# Text from outside (error bodies, exceptions) is cut to this many characters in a message.
+_FOREIGN_CHARS = 300
 
 
 class ApiError(CdrError):
@@ -84,8 +86,8 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", check_base_url(self.base_url))
-        if not self.api_key.get_secret_value():
-            raise UsageError("OPENTACT_API_KEY is empty: set it to your Opentact API key")
+        if problem := api_key_problem(self.api_key.get_secret_value()):
+            raise UsageError(api_key_refusal(problem))
         if not 1 <= self.page_size <= api.MAX_PAGE_SIZE:
             raise UsageError(f"page size must be 1 to {api.MAX_PAGE_SIZE}, got {self.page_size}")
         if self.concurrency < 1 or self.slice_max_pages < 1 or self.prefetch_slices < 0:
@@ -95,7 +97,7 @@ class ClientConfig:
     def from_settings(cls, settings: Settings) -> ClientConfig:
         """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key."""
         if settings.opentact_api_key is None:
-            raise UsageError("OPENTACT_API_KEY is not set: export it (the variables are listed in .env.example) to read the Opentact API")
+            raise UsageError("OPENTACT_API_KEY is not set (or is empty): export it (the variables are listed in .env.example) to read the Opentact API")
         return cls(
             base_url=settings.opentact_base_url,
             api_key=settings.opentact_api_key,
@@ -468,7 +470,7 @@ class OpentactClient:
         try:
             return usage_frame(kind, rows, dimensions)
         except ValueError as exc:
-            raise ApiError(f"usage of {kind} {frozen}: the API sent a row this client cannot read: {exc}") from None
+            raise ApiError(f"usage of {kind} {frozen}: the API sent a row this client cannot read: {self._foreign(exc)}") from None
 
     # --- one request, with retries -----------------------------------------------------------
 
@@ -510,7 +512,7 @@ class OpentactClient:
             return _Attempt(f"timed out ({type(exc).__name__}, timeout {self.config.timeout_secs:g}s)")
         except (httpx.TransportError, httpx.DecodingError) as exc:
             # Refused or reset connections, and bodies cut short mid-transfer.
-            return _Attempt(f"connection failed ({type(exc).__name__}: {exc})")
+            return _Attempt(f"connection failed ({type(exc).__name__}: {self._foreign(exc)})")
         finally:
             await self._gate.release()
         status = response.status_code
@@ -521,7 +523,7 @@ class OpentactClient:
                 try:
                     records, meta = api.parse_envelope(orjson.loads(response.content))
                 except (orjson.JSONDecodeError, ValueError) as exc:
-                    return _Attempt(f"HTTP 200 with an unreadable body ({len(response.content)} bytes: {exc})")
+                    return _Attempt(f"HTTP 200 with an unreadable body ({len(response.content)} bytes: {self._foreign(exc)})")
                 result = read(records)
                 del records
             self._gate.succeeded(_number(headers.get(api.RATELIMIT_REMAINING)), _number(headers.get(api.RATELIMIT_RESET)))
@@ -538,10 +540,24 @@ class OpentactClient:
                 if wait is None:
                     wait = self.config.backoff_base_secs
                 self._gate.throttled(wait)
-            return _Attempt(f"HTTP {status} {api.error_summary(response.content)}".rstrip(), wait)
+            return _Attempt(f"HTTP {status} {self._foreign(api.error_summary(response.content))}".rstrip(), wait)
         raise ApiError(
-            f"{what} was refused by {self.config.base_url} (HTTP {status}): {api.error_summary(response.content)}"
+            f"{what} was refused by {self.config.base_url} (HTTP {status}): {self._foreign(api.error_summary(response.content))}"
         )
+
+    def _foreign(self, source: object) -> str:
+        """Text from outside (an error body, an exception from the HTTP stack) -> fit for a message:
+        the key masked in every form it may be quoted in, on one line, and short.
+
+        Every piece of text the client did not write itself passes here before it joins a message.
+        """
+        key = self.config.api_key.get_secret_value()
+        text = str(source)
+        # As sent, and as Python quotes a str or the header's bytes in an exception's message.
+        for form in (key, repr(key)[1:-1], repr(key.encode())[2:-1]):
+            text = text.replace(form, "**********")
+        text = " ".join(text.split())
+        return text if len(text) <= _FOREIGN_CHARS else text[:_FOREIGN_CHARS] + "..."
 
     def _request(self, path: str, params: list[tuple[str, str]]) -> httpx.Request:
         """A GET request built here: httpx's own URL merging and parameter encoding cost

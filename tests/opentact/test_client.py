@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -116,6 +117,21 @@ def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         timedelta(seconds=30),
     )
     assert built.api_key.get_secret_value() == API_KEY
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("", "it is empty"),
+        (f"{API_KEY}\n", "it has leading or trailing whitespace"),
+        (f"{API_KEY}\nX-Injected: 1", "it contains a line break"),
+        (f"{API_KEY[:8]} {API_KEY[8:]}", "it contains a space, a control character or a non-ASCII character"),
+    ],
+)
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(key: str, problem: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        config(api_key=SecretStr(key))
+    assert str(refused.value) == f"OPENTACT_API_KEY is not allowed: {problem}; set it to the key exactly as issued"
 
 
 def test_key_is_absent_from_every_repr() -> None:
@@ -529,6 +545,53 @@ async def test_key_never_appears_in_logs_or_errors(caplog: pytest.LogCaptureFixt
     assert "retrying cdrs" in caplog.text
     assert API_KEY not in caplog.text
     assert API_KEY not in str(failure.value) and API_KEY not in repr(failure.value)
+
+
+ODD_KEY = "sk-live-back\\slash-'quote'-\"dquote\"-0123456789"
+
+
+def _echo_the_header(request: httpx.Request) -> httpx.Response:
+    # As h11 words a header value it refuses: the raw bytes, quoted by repr.
+    raise httpx.LocalProtocolError(f"Illegal header value {request.headers['authorization'].encode()!r}")
+
+
+def _echo_in_body(status: int) -> Callable[[httpx.Request], httpx.Response]:
+    def respond(request: httpx.Request) -> httpx.Response:
+        key = request.headers["authorization"].removeprefix("Bearer ")
+        return error(status, f"token {key} / {key!r} / {key.encode()!r} is not valid here")
+
+    return respond
+
+
+@pytest.mark.parametrize("key", [API_KEY, ODD_KEY])
+@pytest.mark.parametrize(
+    ("respond", "raised"),
+    [
+        pytest.param(_echo_the_header, RetriesExhausted, id="http-stack-error-quoting-the-header"),
+        pytest.param(_echo_in_body(503), RetriesExhausted, id="retried-error-body-quoting-the-key"),
+        pytest.param(_echo_in_body(400), ApiError, id="refusal-quoting-the-key"),
+    ],
+)
+async def test_no_message_or_log_line_can_contain_the_key(
+    caplog: pytest.LogCaptureFixture, key: str, respond: Callable[[httpx.Request], httpx.Response], raised: type
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(respond)
+    with pytest.raises(raised) as failure:
+        await read_all(client(fake, api_key=SecretStr(key), retry_max_secs=20), window=Window(T0, T0 + timedelta(days=1)))
+    shown = [str(failure.value), repr(failure.value), caplog.text]
+    assert "**********" in str(failure.value)
+    for form in (key, repr(key)[1:-1], repr(key.encode())[2:-1]):
+        assert all(form not in text for text in shown)
+
+
+async def test_a_long_error_body_is_cut_short_in_the_message() -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: error(400, "x" * 1_000_000))
+    with pytest.raises(ApiError) as failure:
+        await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
+    assert len(str(failure.value)) < 500 and str(failure.value).endswith("x...")
 
 
 # --- usage ------------------------------------------------------------------------------------
