@@ -8,6 +8,9 @@ as they arrive and yielded at once, so memory stays flat however long the window
 Retries are a small explicit loop rather than tenacity: the wait depends on the response
 (Retry-After, x-ratelimit-reset), every wait also throttles the other requests through a
 shared gate, and the deadline runs on an injectable clock so tests never really sleep.
+
+A broken or hostile API cannot exhaust time or memory: each request has one deadline, each
+body a byte limit, and page counts no account could fill fail their slice at once.
 """
 
 from __future__ import annotations
@@ -51,9 +54,22 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 # Text from outside (error bodies, exceptions) is cut to this many characters in a message.
 _FOREIGN_CHARS = 300
 
+# What a response may claim or hold. Past these the API (or something posing as it) is broken,
+# and its slice fails at once: paging a claimed 10^9 pages, or reading an endless body, would
+# exhaust memory long before any error. Each is far above what a real account sends.
+MAX_RECORDS_PER_HOUR = 1_000_000
+MAX_USAGE_ROWS_PER_DAY = 10_000
+MAX_RESPONSE_BYTES = 16 * 2**20
+
 
 class ApiError(CdrError):
-    """The API refused or failed a request; the message says which and what to do."""
+    """The API refused or failed a request; the message says which and what to do.
+
+    `retryable` tells whether running the same read again later may succeed: a refusal or a
+    response past the client's limits comes back the same way every time.
+    """
+
+    retryable = False
 
 
 class ApiKeyRejected(ApiError):
@@ -61,11 +77,15 @@ class ApiKeyRejected(ApiError):
 
 
 class RetriesExhausted(ApiError):
-    """A request kept failing until the retry time cap."""
+    """A request kept failing (timeouts, 5xx, 429, broken connections) until the retry time cap."""
+
+    retryable = True
 
 
 class SliceChanged(ApiError):
     """A slice's records changed while it was being paged: re-read it."""
+
+    retryable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +456,10 @@ class OpentactClient:
             return Page(slice_, query, number, frame, rejects), ids
 
         params = api.listing_params(query, number, self.config.page_size)
-        (page, ids), meta = await self._get(api.PATHS[kind], params, f"{kind} {query} page {number}", read)
+        what = f"{kind} {query} page {number}"
+        (page, ids), meta = await self._get(api.PATHS[kind], params, what, read)
+        hours = max(1, -(-(query.end - query.start) // timedelta(hours=1)))
+        _check_claim(what, meta, MAX_RECORDS_PER_HOUR * hours, self.config.page_size, f"{MAX_RECORDS_PER_HOUR:,} records an hour")
         return page, meta, ids
 
     # --- usage -----------------------------------------------------------------------------
@@ -462,6 +485,11 @@ class OpentactClient:
             return await self._get(api.PATHS["usage"], params, f"usage of {kind} {frozen} page {number}", list)
 
         rows, meta = await page(1)
+        days = max(1, -(-(frozen.end - frozen.start) // timedelta(days=1)))
+        _check_claim(
+            f"usage of {kind} {frozen} page 1", meta, MAX_USAGE_ROWS_PER_DAY * days, size,
+            f"{MAX_USAGE_ROWS_PER_DAY:,} rows a day", noun="rows",
+        )
         rest = await asyncio.gather(*(page(n) for n in range(2, meta.total_pages + 1)))
         for more, _ in rest:
             rows.extend(more)
@@ -507,7 +535,12 @@ class OpentactClient:
         """One attempt -> (`read` of the page's records, its meta), or what went wrong if it is worth retrying."""
         await self._gate.acquire()
         try:
-            response = await self._http.send(self._request(path, params))
+            # The whole exchange has one deadline: httpx's own timeouts bound each read, so a
+            # server trickling a byte at a time would otherwise hold a request forever.
+            async with asyncio.timeout(self.config.timeout_secs):
+                status, headers, content = await self._receive(self._request(path, params), what)
+        except TimeoutError:
+            return _Attempt(f"timed out (the response took longer than {self.config.timeout_secs:g}s, OPENTACT_TIMEOUT_SECS)")
         except httpx.TimeoutException as exc:
             return _Attempt(f"timed out ({type(exc).__name__}, timeout {self.config.timeout_secs:g}s)")
         except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -515,15 +548,13 @@ class OpentactClient:
             return _Attempt(f"connection failed ({type(exc).__name__}: {self._foreign(exc)})")
         finally:
             await self._gate.release()
-        status = response.status_code
-        headers = response.headers
         if status == 200:
             # The decoded records live only until `read` has made what it keeps of them.
             with _cyclic_gc_paused():
                 try:
-                    records, meta = api.parse_envelope(orjson.loads(response.content))
+                    records, meta = api.parse_envelope(orjson.loads(content))
                 except (orjson.JSONDecodeError, ValueError) as exc:
-                    return _Attempt(f"HTTP 200 with an unreadable body ({len(response.content)} bytes: {self._foreign(exc)})")
+                    return _Attempt(f"HTTP 200 with an unreadable body ({len(content)} bytes: {self._foreign(exc)})")
                 result = read(records)
                 del records
             self._gate.succeeded(_number(headers.get(api.RATELIMIT_REMAINING)), _number(headers.get(api.RATELIMIT_RESET)))
@@ -540,9 +571,33 @@ class OpentactClient:
                 if wait is None:
                     wait = self.config.backoff_base_secs
                 self._gate.throttled(wait)
-            return _Attempt(f"HTTP {status} {self._foreign(api.error_summary(response.content))}".rstrip(), wait)
+            return _Attempt(f"HTTP {status} {self._foreign(api.error_summary(content))}".rstrip(), wait)
         raise ApiError(
-            f"{what} was refused by {self.config.base_url} (HTTP {status}): {self._foreign(api.error_summary(response.content))}"
+            f"{what} was refused by {self.config.base_url} (HTTP {status}): {self._foreign(api.error_summary(content))}"
+        )
+
+    async def _receive(self, request: httpx.Request, what: str) -> tuple[int, httpx.Headers, bytes]:
+        """Send a request -> (status, headers, whole body); ApiError once the body passes MAX_RESPONSE_BYTES."""
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = _number(response.headers.get("content-length"))
+            if declared is not None and declared > MAX_RESPONSE_BYTES:
+                raise self._too_large(what, f"announced {declared:.0f} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise self._too_large(what, f"sent more than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers, b"".join(chunks)
+
+    def _too_large(self, what: str, how: str) -> ApiError:
+        return ApiError(
+            f"{what}: the response {how}, past the client's limit of {MAX_RESPONSE_BYTES // 2**20} MiB "
+            f"(a full page is well under 1 MiB); check that OPENTACT_BASE_URL ({self.config.base_url}) is the Opentact API"
         )
 
     def _foreign(self, source: object) -> str:
@@ -612,6 +667,17 @@ def _number(value: str | None) -> float | None:
     except ValueError:
         return None
     return number if number == number and number not in (float("inf"), float("-inf")) else None
+
+
+def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: str, noun: str = "records") -> None:
+    """A page's announced totals -> nothing, or ApiError if they pass `most` (what no account could fill)."""
+    pages = -(-most // page_size)
+    if meta.total_results > most or meta.total_pages > pages:
+        raise ApiError(
+            f"{what}: the API announced {meta.total_results:,} {noun} in {meta.total_pages:,} pages, "
+            f"more than this client accepts for the window ({most:,} {noun} or {pages:,} pages of {page_size}: "
+            f"at most {why}); the answer cannot be paged: check that OPENTACT_BASE_URL is the Opentact API"
+        )
 
 
 def _check_kind(kind: str) -> None:

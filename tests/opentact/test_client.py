@@ -632,6 +632,21 @@ async def test_usage_is_read_across_pages_into_the_usage_schema() -> None:
     assert params["filter[created_at][lt]"] == format_utc(THREE_DAYS.end)
 
 
+async def test_usage_claiming_more_rows_than_its_days_can_have_fails_at_once() -> None:
+    fake = FakeApi()
+    meta = {"page_number": 1, "page_size": 5000, "total_pages": 3, "total_results": 10_001}
+    fake.faults.append(lambda r: httpx.Response(200, content=orjson.dumps({"data": [], "meta": meta})))
+    with pytest.raises(ApiError) as failure:
+        async with client(fake) as c:
+            await c.read_usage("cdrs", Window(T0, T0 + timedelta(days=1)))
+    assert type(failure.value) is ApiError and not failure.value.retryable
+    assert str(failure.value).startswith(
+        "usage of cdrs [2026-10-01T00:00:00.000Z, 2026-10-02T00:00:00.000Z) page 1: "
+        "the API announced 10,001 rows in 3 pages, more than this client accepts for the window (10,000 rows"
+    )
+    assert len(fake.requests) == 1
+
+
 async def test_usage_with_an_unknown_dimension_is_a_usage_error() -> None:
     async with client(FakeApi()) as c:
         with pytest.raises(UsageError, match="usage dimensions must be some of"):
