@@ -1,5 +1,5 @@
 -- fct_call_tag_sets_daily: one row per report date, direction, currency and set of tags on a call leg; key: report_date, direction, currency, tags
--- Records share a few tag sets, so this is small: fct_call_tags_daily spreads it over the tags,
+-- Records share a few tag sets, so this is small: fct_tags_daily spreads it over the tags,
 -- and the statement's data test totals the records from it, apart from fct_calls_daily (which
 -- the statement reads).
 with calls as (
