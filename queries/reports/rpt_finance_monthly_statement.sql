@@ -9,49 +9,26 @@ messages as (
     select * from fct_messages_daily
 ),
 
-voice as (
-    select
-        strftime(report_date, '%Y-%m') as month,
-        'voice' as product,
-        direction,
-        currency,
-        sum(calls) as records,
-        sum(billed_duration_secs) as billed_duration_secs,
-        0 as parts,
-        sum(cost) as cost,
+records as (
+    select report_date, 'voice' as product, direction, currency, calls as records, billed_duration_secs, 0 as parts, cost
     from calls
-    group by all
-),
-
-messaging as (
-    select
-        strftime(report_date, '%Y-%m') as month,
-        message_type as product,
-        direction,
-        currency,
-        sum(messages) as records,
-        0 as billed_duration_secs,
-        sum(parts) as parts,
-        sum(cost) as cost,
+    union all
+    select report_date, message_type, direction, currency, messages, 0, parts, cost
     from messages
-    group by all
 ),
 
 final as (
     select
-        month,
+        strftime(report_date, '%Y-%m') as month,
         product,
         direction,
         currency,
-        records::bigint as records,
-        billed_duration_secs::bigint as billed_duration_secs,
-        parts::bigint as parts,
-        cost::decimal(38, 9) as cost,
-    from (
-        select * from voice
-        union all by name
-        select * from messaging
-    )
+        sum(records)::bigint as records,
+        sum(billed_duration_secs)::bigint as billed_duration_secs,
+        sum(parts)::bigint as parts,
+        sum(cost)::decimal(38, 9) as cost,
+    from records
+    group by all
 )
 
 select * from final
