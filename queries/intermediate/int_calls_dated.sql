@@ -12,7 +12,7 @@ timed as (
         status = 'answered' as is_answered,
         -- talk time as the API bills it: whole seconds, rounded up (null unanswered). The lake's
         -- timestamps are whole milliseconds, so microseconds // 1000 are exactly epoch_ms, which
-        -- costs ~7x more on a TIMESTAMPTZ
+        -- costs far more on a TIMESTAMPTZ
         ((epoch_us(ended_at) - epoch_us(answered_at)) // 1000 + 999) // 1000 as talk_secs,
     from calls
 ),
@@ -79,7 +79,7 @@ final as (
         cost is null
             or rate is null
             -- at most 6 decimals: in 18 digits (int64) when the cost fits, as any real one does,
-            -- since rounding 38-digit decimals costs ~8x more
+            -- since rounding 38-digit decimals costs far more
             or coalesce(
                 try_cast(cost as decimal(18, 9)) <> round(try_cast(cost as decimal(18, 9)), 6),
                 cost <> round(cost, 6)

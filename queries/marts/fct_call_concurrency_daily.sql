@@ -5,10 +5,10 @@
 -- Exact without sorting every event: starts and ends are counted per 10-second UTC bucket, the
 -- level at each bucket's start is a running sum over buckets, and only the buckets that could
 -- hold the day's peak (level at their start + their starts >= the best level already known)
--- are replayed event by event (10 s measured fastest: fewer buckets replay more events).
+-- are replayed event by event (the width that measured fastest: fewer buckets replay more events).
 with calls as (
     -- the lake's timestamps are whole milliseconds: microseconds // 1000 are exactly epoch_ms,
-    -- which costs ~7x more on a TIMESTAMPTZ
+    -- which costs far more on a TIMESTAMPTZ
     select
         epoch_us(started_at) // 1000 as start_ms,
         epoch_us(ended_at) // 1000 as end_ms,
@@ -33,7 +33,7 @@ end_counts as (
 ),
 
 bucket_counts as (
-    -- counted apart, not over a union of 20M events: no event list is ever written out
+    -- counted apart, not over a union of every start and end: no event list is ever written out
     select
         coalesce(start_counts.bucket, end_counts.bucket) as bucket,
         coalesce(start_counts.starts, 0) as starts,
