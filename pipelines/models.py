@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import cast
 
 import duckdb
+import orjson
 import polars as pl
 
 from pipelines.errors import CdrError, UsageError
@@ -115,17 +116,8 @@ MATERIALIZATIONS = ("view", "table")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
-# Tokens of SQL text that matter for references: strings and comments are skipped whole so
-# a name inside them is not a read; quoted identifiers are unquoted.
-_TOKEN = re.compile(
-    r"'(?:[^']|'')*'"
-    r"|--[^\n]*"
-    r"|/\*.*?\*/"
-    r'|"((?:[^"]|"")+)"'
-    r"|([A-Za-z_][A-Za-z0-9_$]*)"
-    r"|\(",
-    re.DOTALL,
-)
+# Schemas a model's own name may be read through: the build's default one.
+_OWN_SCHEMAS = ("", "main")
 _LINE = re.compile(r"LINE (\d+):")
 _PARTITION_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 # `.warehouse.duckdb.<pid>.<hex>.tmp`, its WAL and its spill folder.
@@ -200,35 +192,31 @@ def warehouse_path(data_dir: Path) -> Path:
 
 
 def references(sql: str, names: Iterable[str]) -> frozenset[str]:
-    """SQL text and the names that can be read -> the names it reads (outside strings and comments).
+    """One SELECT and the names that can be read -> the names it reads as tables.
 
-    A read is a name right after FROM or JOIN (column names such as `calls` are not reads), so
-    comma joins are not seen: join explicitly. A CTE defined in the text hides a model of the
-    same name everywhere in that text.
+    Read from DuckDB's own parse tree, so a name in a string, a comment or a column is not a
+    read and every join form is. A CTE defined in the text hides a model of the same name
+    everywhere in that text.
     """
-    known = {name.lower() for name in names}
-    tokens = []
-    for match in _TOKEN.finditer(sql):
-        identifier = match.group(1) or match.group(2)
-        if identifier is not None:
-            tokens.append(identifier.replace('""', '"').lower())
-        elif match.group(0) == "(":
-            tokens.append("(")
-    ctes = {
-        tokens[i]
-        for i in range(len(tokens) - 2)
-        if tokens[i + 1] == "as" and _is_cte_head(tokens[i + 2 : i + 5])
-    }
-    return frozenset(
-        token
-        for previous, token in zip(tokens, tokens[1:])
-        if previous in ("from", "join") and token in known and token not in ctes
-    )
-
-
-def _is_cte_head(after_as: list[str]) -> bool:
-    # `name as (`, `name as materialized (`, `name as not materialized (`
-    return after_as[:1] == ["("] or after_as[:2] == ["materialized", "("] or after_as == ["not", "materialized", "("]
+    with duckdb.connect() as con:
+        parsed = orjson.loads(con.execute("select json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    if parsed["error"] or len(parsed["statements"]) != 1:
+        raise CdrError(f"cannot tell which tables this SQL reads ({parsed.get('error_message', 'not one statement')})")
+    tables: set[str] = set()
+    ctes: set[str] = set()
+    pending = [parsed["statements"][0]]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and not node["catalog_name"] and node["schema_name"] in _OWN_SCHEMAS:
+                tables.add(node["table_name"].lower())
+            cte_map = node.get("cte_map")
+            if isinstance(cte_map, dict):
+                ctes.update(entry["key"].lower() for entry in cte_map["map"])
+            pending.extend(node.values())
+    return frozenset((tables - ctes) & {name.lower() for name in names})
 
 
 def source_names() -> tuple[str, ...]:
