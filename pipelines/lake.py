@@ -36,7 +36,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
 import polars as pl
@@ -52,6 +52,7 @@ STATE_DIR = "state"
 PARTITION_FILE = "data.parquet"
 STAGING_DIR = ".staging"
 SYNC_LOCK = ".sync.lock"
+QUARANTINE_GLOB = f"{QUARANTINE_DIR}/*/date=*/*.jsonl"
 
 # The lake's datasets: detail records per record type, and the API's own usage aggregates
 # (for reconciliation) per record type.
@@ -298,6 +299,119 @@ class Lake:
                     days.append(date.fromisoformat(match.group(1)))
         return sorted(days)
 
+    @staticmethod
+    def partition_glob(dataset: str) -> str:
+        """A dataset -> the glob of its partition files, relative to the data dir."""
+        return f"{LAKE_DIR}/{dataset}/date=*/{PARTITION_FILE}"
+
+    @staticmethod
+    def partition_day(relative: str) -> date | None:
+        """A path below a `date=` folder -> that UTC day (None when the folder names no real day)."""
+        for part in PurePosixPath(relative).parts:
+            match = _PARTITION_DIR.match(part)
+            if match:
+                try:
+                    return date.fromisoformat(match.group(1))
+                except ValueError:
+                    return None
+        return None
+
+    def location(self, relative: str) -> str:
+        """A relative path or glob -> where a reader such as DuckDB opens it (an absolute path, or the store's URL)."""
+        path = self.path(relative)
+        return path if self.is_local else str(self.fs.unstrip_protocol(path))
+
+    def partition_files(self, dataset: str) -> list[str]:
+        """A dataset -> its partition files (relative paths), sorted; LakeError where the lake is not as the sync lays it out.
+
+        What the partition glob would skip is refused rather than skipped: a build reading past
+        it would publish a warehouse without those days over a good one. An empty day folder
+        (what a killed sync can leave) holds no data and is passed over.
+        """
+        base = f"{LAKE_DIR}/{dataset}"
+        kind = dataset.removeprefix("usage_")
+        if not self.is_local:
+            return self._listed_partition_files(base, kind)
+        for relative, types in ((LAKE_DIR, None), (base, kind)):
+            if os.path.lexists(self.path(relative)) and not os.path.isdir(self.path(relative)):
+                raise LakeError(
+                    f"{self.display(relative)} is not a folder, so the build would read an empty lake: move it aside "
+                    f"and re-sync the days it held with {resync_command(types, None)}"
+                )
+        if not os.path.isdir(self.path(base)):
+            return []
+        files = []
+        try:
+            with os.scandir(self.path(base)) as entries:
+                for entry in entries:
+                    if entry.name.startswith("date="):
+                        partition = self._partition_file(f"{base}/{entry.name}", entry.is_dir(), kind)
+                        if partition is not None:
+                            files.append(partition)
+        except OSError as exc:
+            raise LakeError(
+                f"cannot list {self.display(base)} ({exc.strerror or exc}): make the data dir readable"
+            ) from None
+        return sorted(files)
+
+    def _partition_file(self, day_dir: str, is_dir: bool, kind: str) -> str | None:
+        """A local `date=` entry -> its data file (None for an empty folder); LakeError when it cannot be one."""
+        resync = resync_command(kind, self.partition_day(day_dir))
+        if not is_dir:
+            raise LakeError(
+                f"{self.display(day_dir)} is a file where the lake keeps a day's folder: move it out of the lake and "
+                f"re-sync that day with {resync}"
+            )
+        data = f"{day_dir}/{PARTITION_FILE}"
+        try:
+            if os.path.isfile(self.path(data)):
+                return data
+            if os.path.lexists(self.path(data)):
+                raise LakeError(
+                    f"{self.display(data)} is not a file: move it out of the lake and re-sync that day with {resync}"
+                )
+            others = sorted(name for name in os.listdir(self.path(day_dir)) if not name.startswith("."))
+        except OSError as exc:
+            raise LakeError(
+                f"cannot read {self.display(day_dir)} ({exc.strerror or exc}): make the data dir readable"
+            ) from None
+        if others:
+            raise self._not_a_partition(day_dir, others, resync)
+        return None
+
+    def _listed_partition_files(self, base: str, kind: str) -> list[str]:
+        # An object store has no folders: only a day holding objects other than its file can be wrong.
+        days: dict[str, list[str]] = {}
+        for relative in self.list_files(base):
+            parts = PurePosixPath(relative).parts
+            if len(parts) > 3 and parts[2].startswith("date="):
+                days.setdefault("/".join(parts[:3]), []).append(parts[3])
+        for day_dir, names in days.items():
+            if PARTITION_FILE not in names:
+                others = sorted({name for name in names if not name.startswith(".")})
+                raise self._not_a_partition(day_dir, others, resync_command(kind, self.partition_day(day_dir)))
+        return sorted(f"{day_dir}/{PARTITION_FILE}" for day_dir in days)
+
+    def _not_a_partition(self, day_dir: str, others: list[str], resync: str) -> LakeError:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        return LakeError(
+            f"{self.display(day_dir)} holds no {PARTITION_FILE} but {shown}: move those out of the lake and "
+            f"re-sync that day with {resync}"
+        )
+
+    def quarantine_files(self) -> list[str]:
+        """The quarantine's JSON-lines files (relative paths), sorted; LakeError when the quarantine is not a folder."""
+        if self.is_local and os.path.lexists(self.path(QUARANTINE_DIR)) and not os.path.isdir(self.path(QUARANTINE_DIR)):
+            raise LakeError(
+                f"{self.display(QUARANTINE_DIR)} is not a folder, so the build would miss the records the sync set "
+                "aside: move it aside"
+            )
+        return [
+            relative
+            for relative in self.list_files(QUARANTINE_DIR)
+            if _is_quarantine_file(PurePosixPath(relative).parts)
+        ]
+
     def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
         """One day partition -> its frame in exactly `schema`, or None when the day has none."""
         relative = self.partition(dataset, day)
@@ -476,6 +590,18 @@ def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], 
     return write
 
 
+def _is_quarantine_file(parts: tuple[str, ...]) -> bool:
+    return len(parts) == 4 and parts[2].startswith("date=") and parts[3].endswith(".jsonl")
+
+
+def resync_command(kind: str | None, day: date | None) -> str:
+    """What to run to land a UTC day (or, without one, a range) again, as the user types it."""
+    types = f" --types {kind}" if kind else ""
+    start, end = (day.isoformat(), (day + timedelta(days=1)).isoformat()) if day else ("YYYY-MM-DD", "YYYY-MM-DD")
+    # Partitions are UTC days: --tz UTC makes the bare dates their midnights.
+    return f"`cdr sync{types} --tz UTC --start {start} --end {end}`"
+
+
 # Tries at taking the lock when it turns out to be a file a finishing holder has just removed.
 _LOCK_ATTEMPTS = 5
 
@@ -515,13 +641,14 @@ def _holder_text(path: str) -> str:
         pid, host, started, run_id = (holder[k] for k in ("pid", "host", "started_at", "run_id"))
     except (OSError, ValueError, TypeError, KeyError):
         return ""
-    if not isinstance(pid, int) or pid <= 0 or (host == socket.gethostname() and not _alive(pid)):
+    if not isinstance(pid, int) or pid <= 0 or (host == socket.gethostname() and not alive(pid)):
         # Details of a dead process: the holder took the lock an instant ago and has not written its own yet.
         return ""
     return f"; held by pid {pid} on {host} since {started}, run {run_id}"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """A process id on this machine -> whether that process exists."""
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from pipelines import models as models_module
+from pipelines.models import runner as models_module
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import LakeError
 from pipelines.models import (

@@ -1,0 +1,210 @@
+"""Discovery: the models and data tests in `queries/`, their layers and the names each reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from pipelines.errors import CdrError
+from pipelines.models.sources import error_line, first_line, source_names
+
+# In a checkout (and an editable install) the models sit beside the package; a wheel ships
+# them inside it (pyproject's force-include).
+_PACKAGE = Path(__file__).resolve().parent.parent
+QUERIES_DIR = _PACKAGE / "queries" if (_PACKAGE / "queries").is_dir() else _PACKAGE.parent / "queries"
+TESTS_DIR = "tests"
+
+
+class Layer(IntEnum):
+    """Where a model sits in the data flow; a model may read only its own layer or earlier ones."""
+
+    LAKE = 0
+    STAGING = 1
+    INTERMEDIATE = 2
+    MARTS = 3
+    REPORTS = 4
+    ADHOC = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRule:
+    """How a `queries/` folder maps to a layer: name prefixes and default materialization."""
+
+    layer: Layer
+    prefixes: tuple[str, ...]
+    materialized: str
+
+
+LAYER_DIRS: Mapping[str, LayerRule] = {
+    "staging": LayerRule(Layer.STAGING, ("stg_",), "view"),
+    "intermediate": LayerRule(Layer.INTERMEDIATE, ("int_",), "view"),
+    "marts": LayerRule(Layer.MARTS, ("fct_", "dim_"), "table"),
+    "reports": LayerRule(Layer.REPORTS, ("rpt_",), "table"),
+    # Friendly views for ad-hoc SQL (`calls`, `messages`): no prefix, nothing reads them.
+    "adhoc": LayerRule(Layer.ADHOC, ("",), "view"),
+}
+MATERIALIZATIONS = ("view", "table")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
+# Schemas a model's own name may be read through: the build's default one.
+_OWN_SCHEMAS = ("", "main")
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One SQL model: its name, file, layer, materialization, SQL and the names it reads."""
+
+    name: str
+    path: Path
+    layer: Layer
+    materialized: str
+    sql: str
+    refs: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DataTest:
+    """One data test: a query returning the rows that break an invariant (none when it holds)."""
+
+    name: str
+    path: Path
+    description: str
+    sql: str
+    refs: frozenset[str]
+
+
+def references(sql: str, names: Iterable[str]) -> frozenset[str]:
+    """One SELECT and the names that can be read -> the names it reads as tables.
+
+    Read from DuckDB's own parse tree, so a name in a string, a comment or a column is not a
+    read and every join form is. A CTE defined in the text hides a model of the same name
+    everywhere in that text.
+    """
+    with duckdb.connect() as con:
+        tree, error = _parse(con, sql)
+    if tree is None:
+        raise CdrError(f"cannot tell which tables this SQL reads ({error})")
+    return _reads(tree, names)
+
+
+def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
+    """A queries folder -> its models (one per `.sql` file in a layer folder), with their references."""
+    queries_dir = Path(queries_dir)
+    if not queries_dir.is_dir():
+        raise CdrError(f"no queries folder at {queries_dir}: run from a source checkout of opentact-cdr")
+    unknown = sorted(
+        p.name for p in queries_dir.iterdir() if p.is_dir() and p.name not in LAYER_DIRS and p.name != TESTS_DIR
+    )
+    if unknown:
+        raise CdrError(
+            f"unknown folder(s) in {queries_dir}: {', '.join(unknown)}; "
+            f"models live in {', '.join(LAYER_DIRS)} (and data tests in {TESTS_DIR})"
+        )
+    found: list[tuple[str, Path, LayerRule, str, object]] = []
+    with duckdb.connect() as con:
+        for folder, rule in LAYER_DIRS.items():
+            for path in sorted((queries_dir / folder).glob("*.sql")):
+                name = path.stem
+                if not _NAME.match(name) or not name.startswith(rule.prefixes):
+                    expected = " or ".join(f"{p}<name>" for p in rule.prefixes if p) or "a lower-case name"
+                    raise CdrError(
+                        f"model file {path} is misnamed: models in {folder}/ are named {expected} (lower case)"
+                    )
+                found.append((name, path, rule, *_read_sql(con, path)))
+    seen: dict[str, Path] = {}
+    for name, path, *_ in found:
+        if name in seen or name in source_names():
+            other = seen.get(name, "the lake's source view")
+            raise CdrError(f"model name {name} is used twice: {other} and {path}")
+        seen[name] = path
+    readable = [*source_names(), *seen]
+    return tuple(
+        Model(
+            name=name,
+            path=path,
+            layer=rule.layer,
+            materialized=_materialization(path, sql, rule.materialized),
+            sql=sql,
+            refs=_reads(tree, readable) - {name},
+        )
+        for name, path, rule, sql, tree in found
+    )
+
+
+def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataTest, ...]:
+    """A queries folder and the model names -> its data tests (`tests/*.sql`)."""
+    readable = [*source_names(), *model_names]
+    tests = []
+    with duckdb.connect() as con:
+        for path in sorted((Path(queries_dir) / TESTS_DIR).glob("*.sql")):
+            sql, tree = _read_sql(con, path)
+            description = sql.splitlines()[0].removeprefix("--").strip()
+            tests.append(DataTest(path.stem, path, description, sql, _reads(tree, readable)))
+    return tuple(tests)
+
+
+def _read_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, object]:
+    """A model or test file -> its SQL (without trailing semicolons) and DuckDB's parse tree of it."""
+    text = path.read_text(encoding="utf-8").strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    if not text.startswith("--"):
+        raise CdrError(f"{path} must start with a comment line stating its grain and key (or, for a test, its rule)")
+    tree, error = _parse(con, text)
+    if tree is not None:
+        return text, tree
+    # Not one SELECT: DuckDB's statement parser says which way, with the line.
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        line = error_line(exc)
+        where = f"{path}:{line}" if line else str(path)
+        raise CdrError(f"{where} does not parse: {first_line(exc)}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise CdrError(f"{path} must hold exactly one SELECT statement")
+    raise CdrError(f"{path}: cannot tell which tables it reads ({error})")
+
+
+def _parse(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[object | None, str]:
+    """SQL text -> (DuckDB's parse tree of its one SELECT, or None with the parser's reason)."""
+    parsed = orjson.loads(con.execute("select json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    if parsed["error"]:
+        return None, str(parsed.get("error_message", "unknown error"))
+    if len(parsed["statements"]) != 1:
+        return None, "more than one statement"
+    return parsed["statements"][0], ""
+
+
+def _reads(tree: object, names: Iterable[str]) -> frozenset[str]:
+    """A parse tree and the names that can be read -> the names its tables read."""
+    tables: set[str] = set()
+    ctes: set[str] = set()
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and not node["catalog_name"] and node["schema_name"] in _OWN_SCHEMAS:
+                tables.add(node["table_name"].lower())
+            cte_map = node.get("cte_map")
+            if isinstance(cte_map, dict):
+                ctes.update(entry["key"].lower() for entry in cte_map["map"])
+            pending.extend(node.values())
+    return frozenset((tables - ctes) & {name.lower() for name in names})
+
+
+def _materialization(path: Path, sql: str, default: str) -> str:
+    header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
+    match = _MATERIALIZED.search(header)
+    materialized = match.group(1) if match else default
+    if materialized not in MATERIALIZATIONS:
+        raise CdrError(f"{path}: materialized must be one of {', '.join(MATERIALIZATIONS)}, not {materialized!r}")
+    return materialized

@@ -1,0 +1,95 @@
+"""Publish: a new warehouse replaces the old one whole, and what killed builds left is removed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipelines.errors import CdrError
+from pipelines.lake import alive
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+FAILED_WAREHOUSE_FILE = "warehouse.failed.duckdb"
+# `.warehouse.duckdb.<pid>.<hex>.tmp`, its WAL and its spill folder.
+_BUILD_TEMP = re.compile(r"^\." + re.escape(WAREHOUSE_FILE) + r"\.(\d+)\.[0-9a-f]{12}\.tmp(?:\.wal|\.spill)?$")
+
+
+class FailedBuild(CdrError):
+    """A build that completed but whose data tests failed: it is kept for inspection."""
+
+
+def warehouse_path(data_dir: Path) -> Path:
+    """A data dir -> the path of its DuckDB warehouse."""
+    return Path(data_dir) / WAREHOUSE_FILE
+
+
+def failed_warehouse_path(data_dir: Path) -> Path:
+    """A data dir -> where a build whose data tests failed is kept."""
+    return Path(data_dir) / FAILED_WAREHOUSE_FILE
+
+
+@contextmanager
+def new_warehouse(data_dir: Path) -> Iterator[Path]:
+    """Yield the path to write a new warehouse to; it replaces the data dir's warehouse when the block succeeds.
+
+    Readers see the previous warehouse or the new one, never a mix. A block raising FailedBuild
+    leaves what it wrote as the failed warehouse; any other failure leaves nothing. The
+    temporary's name carries this process's pid, so a later build can tell it from a killed one's.
+    """
+    sweep_killed_builds(data_dir)
+    target = warehouse_path(data_dir)
+    temp = Path(data_dir) / f".{WAREHOUSE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        yield temp
+        # A WAL left by a crashed writer belongs to the old file; replayed onto the new one it would corrupt it.
+        _remove(Path(f"{target}.wal"))
+        os.replace(temp, target)
+        # A failed build kept for inspection is stale once a build succeeds.
+        _remove(failed_warehouse_path(data_dir))
+    except FailedBuild:
+        if temp.exists():
+            os.replace(temp, failed_warehouse_path(data_dir))
+        raise
+    finally:
+        _remove(temp)
+        _remove(Path(f"{temp}.wal"))
+
+
+def sweep_killed_builds(data_dir: Path) -> int:
+    """Remove what builds killed mid-way left in the data dir (their temporary database, WAL, spills) -> how many.
+
+    A temporary's name carries its builder's pid: those of a live process, this one included,
+    belong to a build still running and are left alone. What cannot be removed (a read-only
+    data dir) is left for the build's own write to report.
+    """
+    removed = 0
+    try:
+        names = os.listdir(data_dir)
+    except OSError:
+        return 0
+    for name in names:
+        match = _BUILD_TEMP.match(name)
+        if match is None or int(match.group(1)) == os.getpid() or alive(int(match.group(1))):
+            continue
+        path = Path(data_dir) / name
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed += 1
+    return removed
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

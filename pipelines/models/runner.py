@@ -1,0 +1,241 @@
+"""Build: the lake's views, every model and data test on two connections, then the new warehouse published."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import duckdb
+
+from pipelines.errors import CdrError, UsageError
+from pipelines.lake import Lake
+from pipelines.models.discover import QUERIES_DIR, DataTest, Layer, Model, discover_models, discover_tests
+from pipelines.models.order import build_order, run_in_order
+from pipelines.models.publish import FailedBuild, failed_warehouse_path, new_warehouse, warehouse_path
+from pipelines.models.sources import (
+    LAKE_SCHEMAS,
+    QUARANTINE_SOURCE,
+    SOURCE_PREFIX,
+    calendar_macros,
+    error_line,
+    first_line,
+    quarantine_source_sql,
+    source_sql,
+    sql_string,
+    unreadable_lake_file,
+)
+
+# Models are built, and data tests run, as soon as what they read is built, two at a time on
+# two DuckDB connections to the one database, with the cores split between them so that both
+# together use every core once: each query's own parallel overhead goes, and the models more
+# jobs wait for start first (bench/RESULTS.md).
+BUILD_WORKERS = 2
+SAMPLE_ROWS = 5
+_MEMORY_DATABASE = "memory"  # DuckDB's name for the in-memory database of `duckdb.connect()`
+_WAREHOUSE_ALIAS = "new_warehouse"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRun:
+    """What building one model did."""
+
+    name: str
+    layer: Layer
+    materialized: str
+    rows: int | None
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TestRun:
+    """One data test that passed."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """The outcome of a successful build."""
+
+    warehouse: Path
+    report_timezone: str
+    sources: Mapping[str, int]
+    models: tuple[ModelRun, ...]
+    tests: tuple[TestRun, ...]
+    seconds: float
+
+    def summary(self) -> str:
+        """One line: what was built where, how long it took."""
+        files = ", ".join(f"{name} {count} file(s)" for name, count in self.sources.items())
+        return (
+            f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
+            f"in {self.seconds:.1f}s (report time zone {self.report_timezone}; lake: {files})"
+        )
+
+
+def build(
+    data_dir: Path,
+    *,
+    report_timezone: str = "UTC",
+    queries_dir: Path = QUERIES_DIR,
+) -> BuildReport:
+    """A data dir (with its lake) -> a rebuilt `warehouse.duckdb` there, every data test passed.
+
+    Raises UsageError for a missing data dir or unknown time zone, LakeError (naming the path
+    and the re-sync) for a lake it cannot read whole, CdrError (naming the model or test) when
+    a model fails or a data test finds offending rows; the previous warehouse is then left as
+    it was.
+    """
+    started = time.perf_counter()
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
+    models = build_order(discover_models(queries_dir))
+    tests = discover_tests(queries_dir, [m.name for m in models])
+    lake = Lake(data_dir)
+    # Listed before anything is written: a lake the build cannot read whole is refused first.
+    views = [(dataset, *source_sql(lake, dataset)) for dataset in LAKE_SCHEMAS]
+    views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
+    with new_warehouse(data_dir) as temp:
+        # The models are built in memory and copied into the new file once built and tested.
+        # Attaching the file first refuses an unwritable data dir before any work; spills go
+        # beside it, as they would for a file database.
+        con = duckdb.connect()
+        try:
+            con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
+            # Per-query progress bars would only litter stdout (and a scheduled run's logs).
+            con.execute("set enable_progress_bar = false")
+            con.execute(f"attach {sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
+        except duckdb.Error as exc:
+            con.close()
+            raise CdrError(f"cannot create a warehouse in {data_dir}: {first_line(exc)}") from None
+        try:
+            # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
+            con.execute("set TimeZone = 'UTC'")
+            # Each running query has its own (calling) thread besides DuckDB's shared pool of
+            # threads - 1: with this, the BUILD_WORKERS queries at once use every core once.
+            cores = con.execute("select current_setting('threads')").fetchall()[0][0]
+            con.execute(f"set threads = {max(1, cores - BUILD_WORKERS + 1)}")
+            _check_timezone(con, report_timezone)
+            for statement in calendar_macros(report_timezone):
+                con.execute(statement)
+            sources = {}
+            try:
+                for name, select, files in views:
+                    con.execute(f"create view {SOURCE_PREFIX}{name} as {select}")
+                    sources[SOURCE_PREFIX + name] = files
+            except duckdb.Error as exc:
+                # Creating a view reads its first file's footer: a broken one fails here.
+                raise unreadable_lake_file(lake, exc) or CdrError(
+                    f"cannot read the lake in {data_dir}: {first_line(exc)}"
+                ) from None
+            try:
+                runs, outcomes = _build_all(con, models, tests, queries_dir)
+            except CdrError as exc:
+                raise unreadable_lake_file(lake, exc) or exc
+            failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
+            # Built (and kept for inspection when a test failed): everything into the file.
+            con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
+            con.execute(f"detach {_WAREHOUSE_ALIAS}")
+            if failures:
+                raise FailedBuild(
+                    f"{len(failures)} data test(s) failed; the failed build is kept at "
+                    f"{failed_warehouse_path(data_dir)}:\n" + "\n".join(failures)
+                )
+        finally:
+            con.close()
+    return BuildReport(
+        warehouse=warehouse_path(data_dir),
+        report_timezone=report_timezone,
+        sources=sources,
+        models=tuple(runs),
+        tests=tuple(outcome for outcome in outcomes if isinstance(outcome, TestRun)),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _build_all(
+    con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], queries_dir: Path
+) -> tuple[list[ModelRun], list[TestRun | str]]:
+    """Build the models (in build order) and run the data tests, each once what it reads is built.
+
+    -> the models' runs in build order, and each test's outcome (a TestRun, or its offending
+    rows described) in the tests' order.
+    """
+    built = {model.name for model in models}
+    jobs: dict[str, Model | DataTest] = {model.name: model for model in models}
+    jobs.update({f"test {test.name}": test for test in tests})
+    graph = {key: {ref for ref in job.refs if ref in built} for key, job in jobs.items()}
+
+    def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun | TestRun | str:
+        job = jobs[key]
+        if isinstance(job, Model):
+            return _build_model(cursor, job, queries_dir)
+        return _run_test(cursor, job, queries_dir)
+
+    results = run_in_order(con, graph, run, BUILD_WORKERS)
+    runs = [cast(ModelRun, results[model.name]) for model in models]
+    return runs, [cast("TestRun | str", results[f"test {test.name}"]) for test in tests]
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path) -> ModelRun:
+    started = time.perf_counter()
+    # The model's text follows on the same line, so DuckDB's LINE numbers are the file's.
+    statement = f"create {model.materialized} {model.name} as {model.sql}"
+    try:
+        con.execute(statement)
+        rows = None
+        if model.materialized == "table":
+            rows = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
+    except duckdb.Error as exc:
+        where = _where(exc, model.path, queries_dir)
+        raise CdrError(f"model {model.name} failed ({where}): {first_line(exc)}") from None
+    return ModelRun(model.name, model.layer, model.materialized, rows, time.perf_counter() - started)
+
+
+def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path) -> TestRun | str:
+    """A data test -> its TestRun when it passes, else a description of its offending rows."""
+    started = time.perf_counter()
+    # `(` before the first line's comment keeps DuckDB's LINE numbers the file's.
+    wrapped = f"select * from ({test.sql}\n) as offending"
+    try:
+        result = con.execute(f"{wrapped} limit {SAMPLE_ROWS}")
+        sample = result.fetchall()
+        columns = [d[0] for d in result.description or []]
+        if sample:
+            total = con.execute(f"select count(*) from ({wrapped})").fetchall()[0][0]
+    except duckdb.Error as exc:
+        where = _where(exc, test.path, queries_dir)
+        raise CdrError(f"data test {test.name} failed to run ({where}): {first_line(exc)}") from None
+    if sample:
+        lines = [", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row)) for row in sample]
+        return f"{test.name}: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)
+    return TestRun(test.name, time.perf_counter() - started)
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        con.execute("select timezone(?, timestamptz '2000-01-01 00:00:00+00')", [name]).fetchall()
+    except duckdb.Error:
+        raise UsageError(
+            f"unknown report time zone {name!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York "
+            "(CDR_REPORT_TIMEZONE)"
+        ) from None
+
+
+def _where(exc: duckdb.Error, path: Path, queries_dir: Path) -> str:
+    try:
+        shown = path.relative_to(queries_dir.parent)
+    except ValueError:
+        shown = path
+    line = error_line(exc)
+    return f"{shown}:{line}" if line else str(shown)
+
+
+def _show(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,196 @@
+"""Sources: the lake's datasets and quarantine as DuckDB views, the calendar macros, and which lake file broke a build."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+import duckdb
+import polars as pl
+
+from pipelines.lake import QUARANTINE_GLOB, Lake, LakeError, resync_command
+from pipelines.land import QUARANTINE_SCHEMA
+from pipelines.opentact import api
+
+# The lake's datasets and the schema of their partitions (written by the sync).
+LAKE_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
+    "cdrs": api.CDR_SCHEMA,
+    "mdrs": api.MDR_SCHEMA,
+    "usage_cdrs": api.USAGE_SCHEMA,
+    "usage_mdrs": api.USAGE_SCHEMA,
+}
+SOURCE_PREFIX = "lake_"
+# The records the sync set aside as malformed (`pipelines.land.quarantine`, JSON lines): the
+# API's usage counts them, so reconciliation reads them to tell explained differences apart.
+QUARANTINE_SOURCE = "quarantine"
+
+_LINE = re.compile(r"LINE (\d+):")
+
+# The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
+
+
+def source_names() -> tuple[str, ...]:
+    """The names of the lake's source views, one per dataset."""
+    return tuple(SOURCE_PREFIX + dataset for dataset in (*LAKE_SCHEMAS, QUARANTINE_SOURCE))
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    """A lake column's polars type -> the DuckDB type it reads as."""
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.List):
+        return duckdb_type(dtype.inner) + "[]"
+    if isinstance(dtype, pl.Struct):
+        fields = ", ".join(f'"{field.name}" {duckdb_type(field.dtype)}' for field in dtype.fields)
+        return f"STRUCT({fields})"
+    simple = {pl.String: "VARCHAR", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Date: "DATE", pl.Boolean: "BOOLEAN"}
+    for kind, name in simple.items():
+        if isinstance(dtype, kind):
+            return name
+    raise ValueError(f"no DuckDB type for lake type {dtype}")
+
+
+def source_sql(lake: Lake | str | os.PathLike[str], dataset: str) -> tuple[str, int]:
+    """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now)."""
+    lake = _lake(lake)
+    schema = LAKE_SCHEMAS[dataset]
+    files = lake.partition_files(dataset)
+    if not files:
+        return _empty_source(schema), 0
+    # A glob, not the file list: the view keeps reading the lake as the sync adds days.
+    # Hive partitioning stays off: the usage files have a `date` column of their own.
+    pattern = sql_string(lake.location(Lake.partition_glob(dataset)))
+    columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+    return f"select {columns} from read_parquet({pattern}, hive_partitioning = false)", len(files)
+
+
+def quarantine_source_sql(lake: Lake | str | os.PathLike[str]) -> tuple[str, int]:
+    """A data dir -> (the SELECT of its quarantine source view, how many quarantine files it has now)."""
+    lake = _lake(lake)
+    files = lake.quarantine_files()
+    if not files:
+        return _empty_source(QUARANTINE_SCHEMA), 0
+    pattern = sql_string(lake.location(QUARANTINE_GLOB))
+    return f"select {', '.join(QUARANTINE_SCHEMA)} from {_read_quarantine(pattern)}", len(files)
+
+
+def calendar_macros(report_timezone: str) -> list[str]:
+    """A reporting zone -> the statements creating the calendar macros every model uses."""
+    if report_timezone in _UTC_NAMES:
+        local = "make_timestamp(epoch_us(ts))"
+    else:
+        local = f"timezone({sql_string(report_timezone)}, ts)"
+    return [
+        f"create or replace macro report_timezone() as {sql_string(report_timezone)}",
+        f"create or replace macro report_time(ts) as {local}",
+        "create or replace macro utc_time(ts) as make_timestamp(epoch_us(ts))",
+    ]
+
+
+def unreadable_lake_file(lake: Lake | str | os.PathLike[str], error: BaseException) -> LakeError | None:
+    """A data dir and a failed build's error -> the first lake or quarantine file at fault (None: none is).
+
+    Looked for only once a build failed, so a good build pays nothing for it: each partition's
+    footer (its columns and types), then the partition DuckDB's error names (a damaged page
+    behind a good footer), then each quarantine file.
+    """
+    lake = _lake(lake)
+    named: LakeError | None = None
+    con = duckdb.connect()
+    try:
+        for dataset, schema in LAKE_SCHEMAS.items():
+            expected = _columns(con, _empty_source(schema))
+            for relative in lake.partition_files(dataset):
+                resync = resync_command(dataset.removeprefix("usage_"), Lake.partition_day(relative))
+                read = f"select * from read_parquet({sql_string(lake.location(relative))}, hive_partitioning = false)"
+                try:
+                    found = _columns(con, read)
+                except duckdb.Error as exc:
+                    return _unreadable_partition(lake, relative, exc, resync)
+                if found != expected:
+                    return LakeError(
+                        f"{lake.display(relative)} does not hold the {dataset} columns the sync writes "
+                        f"({_schema_difference(expected, found)}): delete it and re-sync that day with {resync}"
+                    )
+                if named is None and lake.location(relative) in str(error):
+                    named = _unreadable_partition(lake, relative, error, resync)
+        if named is not None:
+            return named
+        for relative in lake.quarantine_files():
+            try:
+                con.execute(f"select count(*) from {_read_quarantine(sql_string(lake.location(relative)))}").fetchall()
+            except duckdb.Error as exc:
+                return LakeError(
+                    f"{lake.display(relative)} is not readable quarantine JSON lines ({first_line(exc)}): "
+                    "move it out of the data dir (reconciliation then counts its records as unexplained)"
+                )
+    finally:
+        con.close()
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    """An error -> the first non-blank line of its message (or its type's name)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def error_line(exc: BaseException) -> str | None:
+    """A DuckDB error -> the line of the SQL it names (None when it names none)."""
+    match = _LINE.search(str(exc))
+    return match.group(1) if match else None
+
+
+def sql_string(text: str) -> str:
+    """Text -> a SQL string literal of it."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _lake(lake: Lake | str | os.PathLike[str]) -> Lake:
+    return lake if isinstance(lake, Lake) else Lake(lake)
+
+
+def _read_quarantine(files: str) -> str:
+    """A SQL string of quarantine files (a path or a glob) -> the read_json call reading them typed."""
+    # An explicit schema: no type guessing from a sample, and the same columns for one file or many.
+    schema = ", ".join(f"{sql_string(c)}: {sql_string(duckdb_type(t))}" for c, t in QUARANTINE_SCHEMA.items())
+    return f"read_json({files}, format = 'newline_delimited', columns = {{{schema}}})"
+
+
+def _empty_source(schema: Mapping[str, pl.DataType]) -> str:
+    """A schema -> a SELECT of no rows with its typed columns (a source with no files yet)."""
+    columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+    return f"select {columns} where false"
+
+
+def _unreadable_partition(lake: Lake, relative: str, exc: BaseException, resync: str) -> LakeError:
+    name = relative.rsplit("/", 1)[-1]
+    reason = first_line(exc).replace(lake.location(relative), name).replace(lake.display(relative), name)
+    return LakeError(
+        f"{lake.display(relative)} is not a readable Parquet file ({reason}): delete it and re-sync that day with {resync}"
+    )
+
+
+def _schema_difference(expected: list[tuple[str, str]], found: list[tuple[str, str]]) -> str:
+    """The columns a file should have and those it has -> what differs, briefly."""
+    want, have = dict(expected), dict(found)
+    differences = (
+        ("missing", [name for name in want if name not in have]),
+        ("unexpected", [name for name in have if name not in want]),
+        ("other types:", [f"{name} {have[name]}" for name in want if name in have and have[name] != want[name]]),
+    )
+    shown = [f"{label} {_few(names)}" for label, names in differences if names]
+    return "; ".join(shown) or "its columns are in another order"
+
+
+def _few(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, select: str) -> list[tuple[str, str]]:
+    """A SELECT -> its (column name, DuckDB type) pairs, read without running it."""
+    return [(str(row[0]), str(row[1])) for row in con.execute(f"describe {select}").fetchall()]

@@ -1,0 +1,84 @@
+"""What a reader of the lake is told by `Lake`: partition and quarantine files, where to open them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+import fsspec
+import polars as pl
+import pytest
+
+from pipelines.lake import QUARANTINE_GLOB, Lake, LakeError, alive
+
+DAY = date(2026, 3, 1)
+
+
+@pytest.fixture(params=["local", "memory"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """A lake on local disk and one on fsspec's in-memory object store."""
+    if request.param == "local":
+        return Lake(tmp_path / "data")
+    return Lake(f"memory://listing-{uuid.uuid4().hex}")
+
+
+def _day(lake: Lake, day: date) -> None:
+    lake.write_partition("cdrs", day, pl.DataFrame({"id": ["a"]}))
+
+
+def test_partition_files_are_the_days_files_in_order(lake: Lake):
+    for day in (date(2026, 3, 2), DAY):
+        _day(lake, day)
+    lake.write_bytes("lake/cdrs/README", b"not a day")
+    lake.write_bytes("lake/mdrs/date=2026-03-01/data.parquet", b"another dataset")
+    assert lake.partition_files("cdrs") == [
+        "lake/cdrs/date=2026-03-01/data.parquet",
+        "lake/cdrs/date=2026-03-02/data.parquet",
+    ]
+    assert lake.partition_files("usage_cdrs") == []
+
+
+def test_a_day_without_its_file_but_with_others_is_refused_naming_them_and_the_resync(lake: Lake):
+    _day(lake, DAY)
+    lake.write_bytes("lake/cdrs/date=2026-03-02/data.parquet.bak", b"PAR1")
+    with pytest.raises(LakeError) as error:
+        lake.partition_files("cdrs")
+    assert str(error.value) == (
+        f"{lake.display('lake/cdrs/date=2026-03-02')} holds no data.parquet but data.parquet.bak: move those out of "
+        "the lake and re-sync that day with `cdr sync --types cdrs --tz UTC --start 2026-03-02 --end 2026-03-03`"
+    )
+
+
+def test_quarantine_files_are_the_jsonl_files_of_each_kind_and_day(lake: Lake):
+    for relative in ("quarantine/cdrs/date=2026-03-01/r1.jsonl", "quarantine/mdrs/date=2026-03-02/r2.jsonl",
+                     "quarantine/cdrs/date=2026-03-01/notes.txt", "quarantine/cdrs/r3.jsonl"):
+        lake.write_bytes(relative, b"{}\n")
+    assert lake.quarantine_files() == [
+        "quarantine/cdrs/date=2026-03-01/r1.jsonl",
+        "quarantine/mdrs/date=2026-03-02/r2.jsonl",
+    ]
+
+
+def test_a_reader_opens_an_absolute_path_or_the_stores_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    assert Lake("data").location(QUARANTINE_GLOB) == f"{tmp_path}/data/quarantine/*/date=*/*.jsonl"
+    store = Lake(f"memory://store-{uuid.uuid4().hex}/cdr")
+    store.write_bytes("quarantine/cdrs/date=2026-03-01/r1.jsonl", b"{}\n")
+    (url,) = fsspec.open_files(store.location(QUARANTINE_GLOB))
+    assert url.open().read() == b"{}\n"
+
+
+def test_partition_day_reads_the_day_folder():
+    assert Lake.partition_day("lake/cdrs/date=2026-03-01/data.parquet") == DAY
+    assert Lake.partition_day("lake/cdrs/date=2026-02-30") is None
+    assert Lake.partition_day("lake/cdrs/notes") is None
+
+
+def test_alive_tells_a_running_process_from_a_finished_one():
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    assert alive(os.getpid()) and not alive(finished.pid)
