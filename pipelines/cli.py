@@ -252,9 +252,11 @@ def main() -> None:
         typer.echo(f"error: {message} (see '{where} --help')", err=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
     except CdrError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # A command stopped by a signal says what it left (console.Stopped); anything else is an error.
+        typer.echo(getattr(exc, "line", f"error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        code = 130
+    if code == 130:  # Ctrl-C: typer's own handling exits 130 without a word
         typer.echo("interrupted", err=True)
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

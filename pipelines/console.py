@@ -2,17 +2,26 @@
 
 Everything a user can get wrong is checked before Prefect is imported (it takes seconds to
 start), so bad arguments cost one line and exit 2 with nothing written.
+
+Ctrl-C and SIGTERM stop a run the same way (`stoppable`): the flow is cancelled where it
+awaits, so the sync's landed slices stay checkpointed and its lock is released, and the
+command exits 128 + the signal's number with one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -41,16 +50,19 @@ _RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 class _FailureToldByCommand(logging.Filter):
-    """Drops Prefect's own account of a failed run: the command reports the failure itself.
+    """Drops Prefect's own account of a failed or stopped run: the command reports it itself.
 
     An expected error (CdrError: a rejected key, a slice that kept failing) becomes one line
-    from `cdr`'s entry point, anything else Python's traceback; Prefect's copy of either,
-    traceback included, would only bury that line.
+    from `cdr`'s entry point, anything else Python's traceback; a run stopped by a signal
+    becomes one line too. Prefect's copy of any of them (its "Crash detected!" for a stopped
+    run), traceback included, would only bury that line.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.ERROR:
             return True
+        if _stopping.is_set():
+            return False
         if record.exc_info and isinstance(record.exc_info[1], CdrError):
             return False
         return not record.getMessage().startswith("Finished in state Failed")
@@ -58,7 +70,7 @@ class _FailureToldByCommand(logging.Filter):
 
 @contextmanager
 def failures_told_by_command() -> Iterator[None]:
-    """Within the block, a failing flow is reported by the command alone (see _FailureToldByCommand)."""
+    """Within the block, a failing or stopped flow is reported by the command alone (see _FailureToldByCommand)."""
     told = _FailureToldByCommand()
     loggers = [logging.getLogger(name) for name in _RUN_LOGGERS]
     for logger in loggers:
@@ -103,18 +115,129 @@ def sync_progress(console: Console) -> Iterator[None]:
         yield
 
 
+class Stopped(CdrError):
+    """A signal (Ctrl-C, SIGTERM) stopped the command: its one line and exit code (128 + the signal).
+
+    A CdrError, not a KeyboardInterrupt: typer turns the latter into a silent exit 130.
+    """
+
+    def __init__(self, signum: int, what: str) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.line = f"{'interrupted' if signum == signal.SIGINT else 'terminated'}: {what}"
+        super().__init__(self.line)
+
+
+# Set while a signal stops a run: Prefect's account of the cancelled run is not the user's news.
+_stopping = threading.Event()
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How long a stopped flow may take to unwind: Prefect's start-up (its temporary API server) is
+# not cancellable and can take a minute on a busy machine; the sync itself stops at once.
+STOP_GRACE_SECS = 5.0
+T = TypeVar("T")
+
+
+@contextmanager
+def stoppable(what: str) -> Iterator["_Stoppable"]:
+    """Within the block, Ctrl-C or SIGTERM stops the command: Stopped(signal, `what`) is raised.
+
+    Run the flow with the yielded object's `run`: it runs in a worker thread, where Prefect
+    installs no SIGTERM handler of its own (its handler raises wherever the main thread happens
+    to be, so a signal could surface as a traceback, or land in a task nobody awaits and be
+    lost). Here a signal cancels the flow, which unwinds at its next await (the sync's landed
+    slices stay checkpointed, its lock is released); the command waits for that at most
+    STOP_GRACE_SECS, or until a second signal, then leaves anyway, as a crash would: the sync
+    resumes from its checkpoints either way.
+    """
+    runner = _Stoppable(what)
+    # Only the main thread may handle signals; called elsewhere, the block runs as it is.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.signal(signum, runner.on_signal) for signum in _STOP_SIGNALS} if in_main else {}
+    try:
+        yield runner
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if runner.abandoned:  # the flow still unwinding may yet log its crash: the command has said it
+            logging.disable(logging.CRITICAL)
+        else:
+            _stopping.clear()
+
+
+class _Stoppable:
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.signum: int | None = None
+        self.deadline: float | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.running = False
+        self.abandoned = False  # a stopped flow was left unwinding after the grace
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        if self.signum is not None:  # a second signal: wait no longer
+            self.deadline = time.monotonic()
+            return
+        self.signum = signum
+        self.deadline = time.monotonic() + STOP_GRACE_SECS
+        _stopping.set()
+        if not self.running:  # no flow runs: stop right here
+            raise Stopped(signum, self.what)
+        loop, task = self.loop, self.task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop has just closed: the flow is over
+                pass
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine (a flow) to its end in a worker thread -> its result; Stopped if a signal came."""
+        outcome: dict[str, Any] = {}
+
+        async def guarded() -> T:
+            self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
+            if self.signum is not None:  # the signal came as the thread started
+                work.close()
+                raise asyncio.CancelledError
+            return await work
+
+        def worker() -> None:
+            try:
+                outcome["result"] = asyncio.run(guarded())
+            except BaseException as exc:  # handed to the main thread as it is
+                outcome["error"] = exc
+
+        # The caller's context (Prefect's settings among it) goes with the flow. A daemon: a
+        # flow that outlives the grace must not keep the process from exiting.
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(worker,), name="cdr-flow", daemon=True
+        )
+        self.running = True
+        thread.start()
+        while thread.is_alive() and (self.deadline is None or time.monotonic() < self.deadline):
+            thread.join(0.1)  # short waits: the main thread must be free to run on_signal
+        self.running = False
+        self.abandoned = thread.is_alive()
+        if self.signum is not None:
+            raise Stopped(self.signum, self.what)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+
 def run_sync(**arguments: object) -> dict[str, object]:
     """`cdr sync`: validate, run the Prefect flow with a progress bar, print a short summary."""
-    request = check_sync(**arguments)  # type: ignore[arg-type]
-    console = Console(stderr=True)
-    for kind in request.kinds:
-        window = request.windows[kind]
-        console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
-    quiet_prefect()
-    from pipelines.flows.sync import sync_flow
+    with stoppable("the sync stopped; run it again to resume") as runner:
+        request = check_sync(**arguments)  # type: ignore[arg-type]
+        console = Console(stderr=True)
+        for kind in request.kinds:
+            window = request.windows[kind]
+            console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
+        quiet_prefect()
+        from pipelines.flows.sync import sync_flow
 
-    with sync_progress(console), failures_told_by_command():
-        result = asyncio.run(sync_flow(**flow_arguments(request, arguments)))
+        with sync_progress(console), failures_told_by_command():
+            result = runner.run(sync_flow(**flow_arguments(request, arguments)))
     typer.echo(
         f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir}"

@@ -1,14 +1,21 @@
-"""`cdr sync` reports a failed flow once, as its own line: Prefect's copy of the failure is dropped."""
+"""`cdr sync` reports a failed or stopped flow once, as its own line: Prefect's copy is dropped."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 
-from pipelines.console import failures_told_by_command
+from pipelines import console
+from pipelines.console import Stopped, failures_told_by_command, stoppable
 from pipelines.errors import CdrError
+from tests.fixtures.cli import run_cdr
 
 
 class _Collect(logging.Handler):
@@ -59,3 +66,97 @@ def test_outside_the_block_prefect_reports_everything(flow_log) -> None:
     logger.error("Finished in state Failed('x')")
     logger.error("Encountered exception during execution:", exc_info=_exc_info(CdrError("no")))
     assert messages == ["Finished in state Failed('x')", "Encountered exception during execution:"]
+
+
+# -- signals: Ctrl-C and SIGTERM cancel the flow, which unwinds; the command says so in one line ----
+
+
+def _signal_self(signum: int) -> None:
+    """Send a signal to this process, as `kill` or Ctrl-C would (its handler runs in the main thread)."""
+    os.kill(os.getpid(), signum)
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), [(signal.SIGTERM, 143, "terminated: x"), (signal.SIGINT, 130, "interrupted: x")])
+def test_a_signal_cancels_the_running_flow_which_unwinds_before_the_command_stops(signum, code, line) -> None:
+    unwound = threading.Event()
+
+    async def flow() -> None:
+        try:
+            _signal_self(signum)
+            await asyncio.sleep(60)
+        finally:
+            unwound.set()  # where the sync releases its lock and keeps its checkpoints
+
+    started = time.monotonic()
+    with pytest.raises(Stopped) as stopped, stoppable("x") as runner:
+        runner.run(flow())
+    assert unwound.is_set() and time.monotonic() - started < 5
+    assert (stopped.value.exit_code, stopped.value.line) == (code, line)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the block
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not console._stopping.is_set() and logging.root.manager.disable == logging.NOTSET
+
+
+def test_a_flow_that_does_not_unwind_is_left_after_the_grace(monkeypatch) -> None:
+    monkeypatch.setattr(console, "STOP_GRACE_SECS", 0.3)
+    release = threading.Event()
+
+    async def stuck() -> None:
+        _signal_self(signal.SIGTERM)
+        release.wait(10)  # blocks its loop: the cancellation cannot land (as in Prefect's start-up)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(Stopped), stoppable("x") as runner:
+            runner.run(stuck())
+        assert time.monotonic() - started < 5
+        assert logging.root.manager.disable == logging.CRITICAL  # its late crash report stays unsaid
+    finally:
+        release.set()
+        logging.disable(logging.NOTSET)
+        console._stopping.clear()
+
+
+def test_a_signal_before_the_flow_starts_stops_at_once() -> None:
+    with pytest.raises(Stopped, match="terminated: x"), stoppable("x"):
+        _signal_self(signal.SIGTERM)
+        time.sleep(5)
+
+
+def test_a_flow_that_ends_or_fails_unsignalled_gives_its_result_or_error() -> None:
+    async def fine() -> int:
+        return 7
+
+    async def failing() -> None:
+        raise CdrError("no")
+
+    with stoppable("x") as runner:
+        assert runner.run(fine()) == 7
+        with pytest.raises(CdrError, match="no"):
+            runner.run(failing())
+
+
+def test_outside_the_main_thread_the_block_runs_without_signal_handling() -> None:
+    async def fine() -> int:
+        return 7
+
+    results: list[int] = []
+
+    def elsewhere() -> None:
+        with stoppable("x") as runner:
+            results.append(runner.run(fine()))
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert results == [7]
+
+
+def test_cdr_prints_a_stopped_commands_line_and_exits_128_plus_the_signal(capsys, monkeypatch) -> None:
+    def stopped(**arguments: object) -> None:
+        raise Stopped(signal.SIGTERM, "the sync stopped; run it again to resume")
+
+    monkeypatch.setattr(console, "run_sync", stopped)
+    code, out, err = run_cdr(capsys, monkeypatch, "sync", "--range", "yesterday")
+    assert (code, out, err) == (143, "", "terminated: the sync stopped; run it again to resume\n")
+
