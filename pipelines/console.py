@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -237,7 +238,10 @@ def run_sync(**arguments: object) -> dict[str, object]:
         from pipelines.flows.sync import sync_flow
 
         with sync_progress(console), failures_told_by_command():
-            result = runner.run(sync_flow(**flow_arguments(request, arguments)))
+            try:
+                result = runner.run(sync_flow(**flow_arguments(request, arguments)))
+            except Exception as exc:
+                raise prefect_failure(exc) or exc
     typer.echo(
         f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir}"
@@ -248,6 +252,35 @@ def run_sync(**arguments: object) -> dict[str, object]:
             f"{figures['quarantined']:,} quarantined"
         )
     return result
+
+
+class PrefectUnavailable(CdrError):
+    """Prefect's own machinery failed (its API unreachable, its server not starting), not the flow."""
+
+
+# This package's files: an error raised with none of them on its way (but this module, which
+# runs the flow) comes from Prefect's own machinery, not from the flow.
+_PACKAGE = Path(__file__).resolve().parent
+_MESSAGE_CHARS = 300
+
+
+def prefect_failure(exc: Exception) -> PrefectUnavailable | None:
+    """An error out of a flow run -> one line if Prefect failed before any of the flow's code ran, else None.
+
+    Anything the flow's code raised keeps its own handling: a CdrError is its one line, a bug
+    its traceback.
+    """
+    if isinstance(exc, CdrError):
+        return None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(_PACKAGE) and path != Path(__file__).resolve():
+            return None
+    first = (str(exc).strip().splitlines() or [""])[0][:_MESSAGE_CHARS]
+    return PrefectUnavailable(
+        f"Prefect could not run the flow ({type(exc).__name__}: {first}): check PREFECT_API_URL "
+        "(unset, a temporary local server is started) and that its server is up, then run it again"
+    )
 
 
 def flow_arguments(request: SyncRequest, arguments: dict[str, object]) -> dict[str, object]:

@@ -6,14 +6,17 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from pipelines import console
-from pipelines.console import Stopped, failures_told_by_command, stoppable
+from pipelines.console import PrefectUnavailable, Stopped, failures_told_by_command, prefect_failure, stoppable
+from pipelines.dates import parse_datetime
 from pipelines.errors import CdrError
 from tests.fixtures.cli import run_cdr
 
@@ -160,3 +163,43 @@ def test_cdr_prints_a_stopped_commands_line_and_exits_128_plus_the_signal(capsys
     code, out, err = run_cdr(capsys, monkeypatch, "sync", "--range", "yesterday")
     assert (code, out, err) == (143, "", "terminated: the sync stopped; run it again to resume\n")
 
+
+# -- Prefect's own failures: one line, not its traceback ------------------------------------------
+
+
+def _raised(function, *args):
+    try:
+        function(*args)
+    except Exception as exc:
+        return exc
+    raise AssertionError("nothing raised")
+
+
+def _prefect_like() -> None:
+    raise RuntimeError("Failed to reach API at http://127.0.0.1:9/api/\nmore")
+
+
+def test_an_error_none_of_the_flows_code_raised_is_prefects_and_becomes_one_line() -> None:
+    told = prefect_failure(_raised(_prefect_like))
+    assert isinstance(told, PrefectUnavailable)
+    assert str(told).startswith("Prefect could not run the flow (RuntimeError: Failed to reach API at http://127.0.0.1:9/api/)")
+    assert "\n" not in str(told) and "PREFECT_API_URL" in str(told)
+    # Raised by the pipeline's own code (a bug, or its expected errors): left as it is.
+    assert prefect_failure(_raised(parse_datetime, "x")) is None
+    assert prefect_failure(CdrError("no")) is None
+
+
+def test_cdr_sync_with_prefects_api_unreachable_is_one_line_and_exit_1(tmp_path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OPENTACT_API_KEY": "k", "OPENTACT_BASE_URL": "http://127.0.0.1:9",
+        "PREFECT_API_URL": "http://127.0.0.1:9/api",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", "sync", "--range", "yesterday",
+         "--data-dir", str(tmp_path / "d")],
+        capture_output=True, text=True, check=False, env=env, cwd=Path(__file__).resolve().parents[1], timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: Prefect could not run the flow (RuntimeError: Failed to reach API at")
+    assert not (tmp_path / "d").exists()
