@@ -5,9 +5,10 @@ warms its cache with one untimed pass, then, for each concurrency asked for, sid
 
   - client: `OpentactClient.read_window("cdrs", month)` at that concurrency, every page
     decoded, validated into a lake-typed polars frame and dropped;
-  - previous: the same read with the read path as it was before the fast path (every page
-    through the exact validation path, the cyclic GC collecting as the pages allocate), so
-    before and after are measured side by side under the same load (`--no-previous` skips it);
+  - previous: the same read with the page validation (`pipelines/opentact/records.py`) of an
+    earlier git revision (`--baseline REV`, default HEAD: the uncommitted change against the last
+    commit), so before and after are measured side by side under the same load (skipped when
+    the file is the same at REV; `--no-previous` skips it always);
   - bare:   the very same requests (recorded from the client run), replayed over raw
     keep-alive HTTP/1.1 sockets by as many threads, each body read and discarded — the
     sandbox's raw serving rate as this machine can reach it;
@@ -21,6 +22,7 @@ sampled at each slice end: it must stay flat over the month. The machine is shar
 figure. Run:
 
     .venv/bin/python -m bench.bench_client [--days 30] [--calls-per-day 33334] [--concurrency 1,2,4,8] [--repeat 1]
+        [--baseline REV | --no-previous]
 """
 
 from __future__ import annotations
@@ -28,12 +30,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from types import ModuleType
 
 import httpx
 from pydantic import SecretStr
@@ -41,11 +49,12 @@ from pydantic import SecretStr
 from bench.bench_sandbox import Connection, machine
 from pipelines.dates import Window, format_utc
 from pipelines.opentact import client as client_module
-from pipelines.opentact import records as records_module
 from pipelines.opentact.client import ClientConfig, OpentactClient
 from sandbox.testing import TEST_API_KEY, running_sandbox
 
 UTC = timezone.utc
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = "pipelines/opentact/records.py"
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -80,16 +89,33 @@ class ClientRun:
         return self.records / self.seconds
 
 
+def records_at(revision: str) -> ModuleType | None:
+    """pipelines/opentact/records.py as of a git revision, imported on its own; None if the same as the working tree."""
+    shown = subprocess.run(["git", "show", f"{revision}:{RECORDS}"], cwd=ROOT, capture_output=True, check=False)
+    if shown.returncode != 0:
+        raise SystemExit(f"--baseline {revision}: {shown.stderr.decode().strip()}")
+    if shown.stdout == (ROOT / RECORDS).read_bytes():
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-client-") as folder:
+        path = Path(folder) / "records_baseline.py"
+        path.write_bytes(shown.stdout)
+        spec = importlib.util.spec_from_file_location("records_baseline", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+        spec.loader.exec_module(module)
+    return module
+
+
 @contextlib.contextmanager
-def previous_read_path() -> Iterator[None]:
-    """The client's read path as before the fast path: exact validation of every page, GC on."""
-    fast, paused = records_module._clean_frame, client_module._cyclic_gc_paused
-    records_module._clean_frame = lambda kind, rows, window: None
-    client_module._cyclic_gc_paused = contextlib.nullcontext
+def previous_read_path(records: ModuleType) -> Iterator[None]:
+    """The client validating its pages with another version of the records module."""
+    current = client_module.validate_records
+    client_module.validate_records = records.validate_records
     try:
         yield
     finally:
-        records_module._clean_frame, client_module._cyclic_gc_paused = fast, paused
+        client_module.validate_records = current
 
 
 def rss_mib() -> float:
@@ -177,8 +203,14 @@ def main() -> None:
     parser.add_argument(
         "--no-previous", dest="previous", action="store_false", help="skip the pass of the previous read path"
     )
+    parser.add_argument(
+        "--baseline", metavar="REV", default="HEAD", help=f"the previous read path: {RECORDS} at this git revision"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
+    baseline = records_at(args.baseline) if args.previous else None
+    if args.previous and baseline is None:
+        print(f"previous read path skipped: {RECORDS} is the same at {args.baseline} as in the working tree")
 
     start = datetime(args.start.year, args.start.month, args.start.day, tzinfo=UTC)
     window = Window(start, start + timedelta(days=args.days))
@@ -194,19 +226,19 @@ def main() -> None:
             for level in levels:
                 previous = None
                 # Every other repeat the previous read path goes first: load drifts over a run.
-                if args.previous and repeat % 2:
-                    with previous_read_path():
+                if baseline is not None and repeat % 2:
+                    with previous_read_path(baseline):
                         previous = asyncio.run(client_pass(base_url, window, level))
                 run = asyncio.run(client_pass(base_url, window, level))
-                if args.previous and not repeat % 2:
-                    with previous_read_path():
+                if baseline is not None and not repeat % 2:
+                    with previous_read_path(baseline):
                         previous = asyncio.run(client_pass(base_url, window, level))
                 size, seconds = bare_pass(base_url, run.targets, level)
                 bare_rate = run.records / seconds
                 httpx_seconds, httpx_cpu = asyncio.run(httpx_pass(base_url, run.targets, level))
                 httpx_rate = run.records / httpx_seconds
                 before = (
-                    f"previous read path {describe(previous)}; " if previous is not None else ""
+                    f"previous read path ({RECORDS} at {args.baseline}) {describe(previous)}; " if previous is not None else ""
                 )
                 print(
                     f"concurrency {level}: client {describe(run)}; {before}"
