@@ -1,4 +1,8 @@
-"""Page validation: typed frames in the lake schema, and every kind of malformed record set aside."""
+"""Page validation: typed frames in the lake schema, and every kind of malformed record set aside.
+
+Every page validated here is also read record by record in plain Python (`_reference`): the
+column-wise checks must keep exactly the records it reads, with exactly its values.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +14,42 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.dates import Window
+from pipelines.dates import Window, parse_datetime
 from pipelines.opentact import api
-from pipelines.opentact.records import (
-    Rejected,
-    _clean_frame,
-    _parse_each,
-    _validate_exactly,
-    money_text,
-    validate_records,
-)
+from pipelines.opentact.records import Rejected, _api_form_stamps, _parse_each, money_text, validate_records
 from sandbox.world import World
 from tests.opentact.factories import T0, cdr, mdr
 
 DAY = Window(T0, T0 + timedelta(days=1))
 
 
+def _reference(kind: api.RecordType, records: list[dict]) -> pl.DataFrame:
+    """Valid records read one at a time with the rules' own parsers: what `validate_records` must keep."""
+    nested = {f"{parent}_{child}": (parent, child) for parent, children in api.NESTED[kind].items() for child in children}
+    rows = []
+    for record in records:
+        row = {}
+        for name, dtype in api.SCHEMAS[kind].items():
+            value = record[nested[name][0]][nested[name][1]] if name in nested else record[name]
+            if dtype == api.TIMESTAMP and value is not None:
+                moment = parse_datetime(value)
+                value = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+            elif dtype == api.MONEY:
+                value = Decimal(money_text(value))  # type: ignore[arg-type]
+            elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+                value = [{field: item[field] for field in dtype.inner.to_schema()} for item in value]
+            row[name] = value
+        rows.append(row)
+    return pl.DataFrame(rows, schema=api.SCHEMAS[kind])
+
+
 def _validate(kind: api.RecordType, records: list) -> tuple[pl.DataFrame, list[Rejected]]:
-    """Validate as the client does, checking on the way that both paths agree."""
+    """Validate as the client does, checking on the way that every record kept reads as `_reference` reads it."""
     # Round-trip through JSON as the client does, so records are exactly what orjson decodes.
     decoded = orjson.loads(orjson.dumps(records))
-    exact, exact_rejects = _validate_exactly(kind, decoded, DAY, 3)
-    clean = _clean_frame(kind, decoded, DAY)
-    if clean is not None:
-        # The fast path takes only pages the exact path finds clean, and reads them the same.
-        assert exact_rejects == []
-        assert_frame_equal(clean, exact)
     frame, rejects = validate_records(kind, decoded, DAY, 3)
-    assert_frame_equal(frame, exact)
-    assert rejects == exact_rejects
+    rejected = {reject.raw_json for reject in rejects}
+    assert_frame_equal(frame, _reference(kind, [r for r in decoded if orjson.dumps(r).decode() not in rejected]))
     return frame, rejects
 
 
@@ -278,36 +289,44 @@ def test_many_bad_records_in_one_page() -> None:
     assert [orjson.loads(r.raw_json)["id"] for r in rejects] == [records[n]["id"] for n in (0, 5, 9)]
 
 
-# --- the fast path: taken for the API's usual pages, never where the exact path differs ---------
+# --- whole pages: the API's usual form read in one pass, any other form read exactly as well ------
 
 
 @pytest.mark.parametrize("kind", api.RECORD_TYPES)
-def test_clean_sandbox_pages_take_the_fast_path_and_read_exactly_as_the_exact_path(kind: api.RecordType) -> None:
+def test_sandbox_pages_are_kept_whole_and_read_exactly(kind: api.RecordType) -> None:
     world = World(seed=5, start=T0.date(), calls_per_day=600, messages_per_day=600, rerate_rate=0.3)
     texts = world.view(kind, T0.date(), T0 + timedelta(days=30)).get_column("json").to_list()
     assert len(texts) > 500
+    stamps = [name for name, dtype in api.SCHEMAS[kind].items() if dtype == api.TIMESTAMP]
     for first in range(0, len(texts), 250):
         records = orjson.loads("[" + ",".join(texts[first : first + 250]) + "]")
-        clean = _clean_frame(kind, records, DAY)
-        assert clean is not None, f"page at record {first} left the fast path"
-        exact, rejects = _validate_exactly(kind, records, DAY, 1)
+        # The API's own date-time form is proved and parsed for a whole page at once.
+        assert _api_form_stamps([[r[name] for r in records] for name in stamps]) is not None
+        frame, rejects = validate_records(kind, records, DAY, 1)
         assert rejects == []
-        assert_frame_equal(clean, exact)
+        assert_frame_equal(frame, _reference(kind, records))
 
 
-def test_fast_path_reads_nulls_empty_arrays_and_exponent_money() -> None:
+def test_api_form_stamps_reads_the_api_form_with_nulls_and_refuses_any_other() -> None:
+    stamps = _api_form_stamps([["2026-10-01T00:00:01.250Z", None], [None, "2026-10-01T23:59:59.999Z"]])
+    assert stamps is not None
+    assert [str(s) for s in stamps] == ["2026-10-01T00:00:01.250", "NaT", "NaT", "2026-10-01T23:59:59.999"]
+    assert _api_form_stamps([[None, None]]) is not None
+    for other in ["2026-10-01T00:00:00Z", "2026-10-01T00:00:00.000+00:00", "0999-10-01T00:00:00.000Z", "2026-10-01T23:59:60.000Z"]:
+        assert _api_form_stamps([["2026-10-01T00:00:00.000Z", other]]) is None, other
+
+
+def test_nulls_empty_arrays_and_exponent_money_are_read_exactly() -> None:
     records = [
         mdr(0, sent_at=None, completed_at=None, rate="1.666E-4", cost="3.332e-4", carrier_fee="0"),
         mdr(1, errors=[{"code": "30007", "title": "Blocked"}], tags=["a", "b"], carrier_fee="0.0"),
     ]
-    decoded = orjson.loads(orjson.dumps(records))
-    clean = _clean_frame("mdrs", decoded, DAY)
-    assert clean is not None
-    assert clean["rate"].to_list() == [Decimal("0.0001666"), Decimal("0.004")]
-    assert clean["sent_at"].to_list()[0] is None
-    assert clean["errors"].to_list() == [[], [{"code": "30007", "title": "Blocked"}]]
-    assert clean["tags"].to_list() == [[], ["a", "b"]]
-    _validate("mdrs", records)
+    frame, rejects = _validate("mdrs", records)
+    assert rejects == []
+    assert frame["rate"].to_list() == [Decimal("0.0001666"), Decimal("0.004")]
+    assert frame["sent_at"].to_list()[0] is None
+    assert frame["errors"].to_list() == [[], [{"code": "30007", "title": "Blocked"}]]
+    assert frame["tags"].to_list() == [[], ["a", "b"]]
 
 
 @pytest.mark.parametrize(
@@ -321,47 +340,62 @@ def test_fast_path_reads_nulls_empty_arrays_and_exponent_money() -> None:
         {"connection": {"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f50", "name": "x", "region": "eu"}},
     ],
 )
-def test_valid_records_outside_the_usual_forms_take_the_exact_path(change: dict) -> None:
-    record = cdr(0, **change)
-    decoded = orjson.loads(orjson.dumps([record]))
-    if "connection" not in change:
-        assert _clean_frame("cdrs", decoded, DAY) is None
-    frame, rejects = _validate("cdrs", [record])
-    assert (frame.height, rejects) == (1, [])
-
-
-def test_mdr_error_objects_with_extra_keys_take_the_exact_path() -> None:
-    decoded = orjson.loads(orjson.dumps([mdr(0, errors=[{"code": "1", "title": "t", "detail": "more"}])]))
-    assert _clean_frame("mdrs", decoded, DAY) is None
-    frame, rejects = validate_records("mdrs", decoded, DAY, 1)
-    assert (frame["errors"].to_list(), rejects) == ([[{"code": "1", "title": "t"}]], [])
+def test_valid_records_outside_the_usual_forms_are_kept_and_read_exactly(change: dict) -> None:
+    frame, rejects = _validate("cdrs", [cdr(0, **change), cdr(1)])
+    assert (frame.height, rejects) == (2, [])
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "reason"),
     [
-        {"connection_name": 5},
-        {"record_type": 1},
-        {"rate": None},
-        {"tags": ["ok", None]},
-        {"duration_secs": 2**63},
-        {"id": "6F1C1A2E-2F0A-4F7E-9A51-0C1B2D3E4F5G"},
-        {"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5٠"},
-        {"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5"},
-        {"id": "6f1c1a2e-2f0a4-f7e-9a51-0c1b2d3e4f50"},
-        {"ended_at": "2026-10-01T00:00:00.000z"},
-        {"ended_at": "2026-10-01T00:00:0a.000Z"},
-        {"ended_at": "２026-10-01T00:00:00.000Z"},
+        ({"connection": {"id": cdr(0)["connection"]["id"], "name": 5}}, "field 'connection.name' must be a string, got 5"),
+        ({"record_type": 1}, "field 'record_type' must be a string, got 1"),
+        ({"rate": None}, "field 'rate' is null"),
+        ({"tags": ["ok", None]}, "field 'tags' must hold only strings: ['ok', None]"),
+        ({"duration_secs": 2**63}, "field 'duration_secs' is outside [0, 9223372036854775807]: 9223372036854775808"),
+        ({"id": "6F1C1A2E-2F0A-4F7E-9A51-0C1B2D3E4F5G"}, "field 'id' is not a UUID: '6F1C1A2E-2F0A-4F7E-9A51-0C1B2D3E4F5G'"),
+        ({"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5٠"}, "field 'id' is not a UUID: '6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5٠'"),
+        ({"id": "6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5"}, "field 'id' is not a UUID: '6f1c1a2e-2f0a-4f7e-9a51-0c1b2d3e4f5'"),
+        ({"id": "6f1c1a2e-2f0a4-f7e-9a51-0c1b2d3e4f50"}, "field 'id' is not a UUID: '6f1c1a2e-2f0a4-f7e-9a51-0c1b2d3e4f50'"),
+        ({"ended_at": "2026-10-01T00:00:00.000z"}, "field 'ended_at' is not a date-time in an accepted form: '2026-10-01T00:00:00.000z'"),
+        ({"ended_at": "2026-10-01T00:00:0a.000Z"}, "field 'ended_at' is not a date-time in an accepted form: '2026-10-01T00:00:0a.000Z'"),
+        ({"ended_at": "２026-10-01T00:00:00.000Z"}, "field 'ended_at' is not a date-time in an accepted form: '２026-10-01T00:00:00.000Z'"),
+        ({"ended_at": "0000-10-01T00:00:00.000Z"}, "field 'ended_at' is not a date-time in an accepted form: '0000-10-01T00:00:00.000Z'"),
+        ({"created_at": "0000-10-01T00:00:00Z"}, "field 'created_at' is not a date-time in an accepted form: '0000-10-01T00:00:00Z'"),
     ],
 )
-def test_bad_values_the_fast_path_must_not_pass(change: dict) -> None:
-    if "connection_name" in change:
-        bad = cdr(9, connection={"id": cdr(0)["connection"]["id"], "name": change["connection_name"]})
-    else:
-        bad = cdr(9, **change)
-    decoded = orjson.loads(orjson.dumps([cdr(0), bad]))
-    assert _clean_frame("cdrs", decoded, DAY) is None
-    _only_reject("cdrs", bad)
+def test_values_close_to_the_usual_forms_are_rejected(change: dict, reason: str) -> None:
+    assert _only_reject("cdrs", cdr(9, **change)).reason == reason
+
+
+def test_page_whose_every_date_time_does_not_exist_is_rejected_record_by_record() -> None:
+    # Not one value to infer a format from: each date-time is read on its own.
+    stamps = ("started_at", "answered_at", "ended_at", "created_at", "updated_at")
+    records = [cdr(n, **dict.fromkeys(stamps, "2026-02-30T12:00:00.000Z")) for n in range(2)]
+    frame, rejects = _validate("cdrs", records)
+    assert frame.height == 0
+    assert [r.reason for r in rejects] == ["field 'started_at' is not a date-time in an accepted form: '2026-02-30T12:00:00.000Z'"] * 2
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # Column by column in schema order, the JSON type before the value, whatever order the checks run in.
+        ({"cli": "bad", "connection": {"id": cdr(0)["connection"]["id"], "name": 5}}, "field 'cli' is not an E.164 number"),
+        ({"tags": "sales", "cli": "bad"}, "field 'cli' is not an E.164 number"),
+        ({"id": 7, "cli": "bad"}, "field 'id' must be a string"),
+        ({"status": "lost", "tags": 1}, "field 'tags' must be an array of strings"),
+        ({"cost": "1e-12", "currency": 5}, "field 'cost' is not an exact decimal"),
+        ({"answered_at": "never", "currency": "usd"}, "field 'answered_at' is not a date-time"),
+        # A nested object missing comes first; a date that does not exist, and then the window, last.
+        ({"connection": None, "id": "x"}, "field 'connection' must be an object"),
+        ({"ended_at": "2026-02-30T12:00:00.000Z", "currency": "usd"}, "field 'currency' is not an ISO 4217"),
+        ({"created_at": "2026-10-02T00:00:00.000Z", "currency": "usd"}, "field 'currency' is not an ISO 4217"),
+        ({"created_at": "2026-10-02T00:00:00.000Z", "ended_at": "2026-02-30T12:00:00.000Z"}, "field 'ended_at' is not a date-time"),
+    ],
+)
+def test_record_with_several_problems_is_rejected_for_the_first_in_schema_order(change: dict, reason: str) -> None:
+    assert _only_reject("cdrs", cdr(9, **change)).reason.startswith(reason)
 
 
 @pytest.mark.parametrize(
@@ -382,4 +416,3 @@ def test_tag_arrays_of_any_strings_read_exactly(tags: list[list[str]]) -> None:
     frame, rejects = _validate("cdrs", records)
     assert rejects == []
     assert frame["tags"].to_list() == tags
-    assert _clean_frame("cdrs", orjson.loads(orjson.dumps(records)), DAY) is not None
