@@ -1,18 +1,10 @@
-"""Sync state (landing stage): what each record type has landed, its high-water mark, and resume checkpoints.
+"""Sync state (landing stage): per record type, the landed windows, the high-water mark and resume checkpoints.
 
-Two kinds of JSON file per record type, each written atomically through the `Lake`:
-
-- ``state/<kind>/landed.json``: the landed windows (merged, ascending) and the high-water mark,
-  the end of the last completed sync window (never moving backwards, never past the clock).
-- ``state/<kind>/runs/<start>--<end>.json``: the checkpoint of an unfinished run, identified by
-  (kind, window): the slices already landed. Each slice is recorded as soon as it lands; a rerun
-  of the same window, or an incremental run whose planned slices coincide with done ones,
-  skips exactly those and redoes the rest; success removes the checkpoint. A run that has
-  landed no slice has no checkpoint: there is nothing for a later run to resume.
-
-Decision: the first sync of a record type has no high-water mark to start from, so an
-incremental sync (no range given) fails with a `UsageError` asking for a range, rather than
-guessing how much history the user wants.
+`state/<kind>/landed.json` holds the landed windows and the high-water mark (the end of the last
+completed sync window: never moving back, never past the clock). `state/<kind>/runs/<start>--<end>.json`
+is the checkpoint of an unfinished (kind, window) run: the slices it landed, each recorded as it
+lands, so a rerun skips them; success removes it. Both are written atomically through the `Lake`.
+With no high-water mark yet, a sync needs a range: how much history to fetch is the user's call.
 """
 
 from __future__ import annotations
@@ -219,11 +211,6 @@ def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence
     for old in superseded:
         lake.delete(checkpoint_path(kind, old.window))
     return run
-
-
-def discard_checkpoints(lake: Lake, kind: api.RecordType) -> int:
-    """Forget every unfinished run of a record type (the next run redoes all its slices) -> how many."""
-    return sum(lake.delete(checkpoint_path(kind, run.window)) for run in open_checkpoints(lake, kind))
 
 
 # -- internals ---------------------------------------------------------------------------------
