@@ -1,13 +1,10 @@
-"""Landing (API pages -> Parquet lake): replace a window's records in its day partitions.
+"""Landing (API pages -> Parquet lake): replace windows' records in their UTC day partitions.
 
-`land_slice` makes the lake hold exactly the given records for a window: in every UTC day
-partition the window touches, rows created outside the window stay untouched, rows created
-inside come from the new data, and per `id` the latest `updated_at` wins, including against
-the version already in the lake (a re-sync never replaces a newer re-rating by an older one).
-`land_usage` does the same for the API's usage aggregates, by whole UTC days. Malformed
-records never reach the lake: `quarantine` files them, with the run that saw them.
-
-Memory is proportional to one day partition plus the landed frame, never to the lake.
+`land_windows` makes the lake hold exactly the given records for the windows: rows created
+outside them stay, and per `id` the latest `updated_at` wins, against the lake's version too
+(a re-sync never undoes a newer re-rating). `land_usage` does the same for the usage
+aggregates, by whole UTC days; `quarantine` files the malformed records. Memory stays within
+one day partition plus the landed frame.
 """
 
 from __future__ import annotations
@@ -133,11 +130,6 @@ def window_days(window: Window) -> list[date]:
     first = window.start.astimezone(timezone.utc).date()
     last = (window.end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def land_slice(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
-    """Records of one window (exactly `api.SCHEMAS[kind]`) -> day partitions replaced for that window."""
-    return land_windows(lake, kind, [window], frame)
 
 
 def land_windows(lake: Lake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:
@@ -337,7 +329,7 @@ def _write_day(
 
 
 def _latest_per_id(frame: pl.DataFrame) -> pl.DataFrame:
-    # Ids are nearly always unique within a slice: checking costs a fifth of sorting and
+    # Ids are nearly always unique within a slice: checking is far cheaper than sorting and
     # deduplicating, and saves two copies of the slice.
     if frame[ID].n_unique() == frame.height:
         return frame

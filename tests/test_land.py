@@ -16,7 +16,6 @@ from pipelines.land import (
     QUARANTINE_SCHEMA,
     DayStats,
     UsageConflictError,
-    land_slice,
     land_usage,
     land_windows,
     quarantine,
@@ -110,7 +109,7 @@ def test_window_days_are_the_utc_days_touched() -> None:
 def test_first_landing_writes_sorted_partitions_per_utc_day(lake: Lake) -> None:
     window = Window(at(D1, 0), at(D3, 0))
     frame = cdrs(cdr("b", at(D2, 1)), cdr("c", at(D1, 9)), cdr("a", at(D1, 9)), cdr("d", at(D1, 8)))
-    stats = land_slice(lake, "cdrs", window, frame)
+    stats = land_windows(lake, "cdrs", [window], frame)
     assert ids_costs(partition(lake, D1)) == [("d", "0.012"), ("a", "0.012"), ("c", "0.012")]
     assert ids_costs(partition(lake, D2)) == [("b", "0.012")]
     assert partition(lake, D1).equals(frame.filter(pl.col("created_at").dt.date() == D1).sort("created_at", "id"))
@@ -127,8 +126,8 @@ def test_a_one_day_slice_lands_exactly_as_through_a_wider_window(tmp_path: Path)
     # One UTC day into an empty day partition is the sync's common case and takes a shorter path.
     frame = cdrs(cdr("c", at(D1, 9)), cdr("a", at(D1, 9)), cdr("b", at(D1, 23, 59)), cdr("d", at(D1, 0)))
     day, wide = Lake(tmp_path / "day"), Lake(tmp_path / "wide")
-    day_stats = land_slice(day, "cdrs", whole_day(D1), frame)
-    wide_stats = land_slice(wide, "cdrs", Window(at(D1, 0), at(D3, 0)), frame)
+    day_stats = land_windows(day, "cdrs", [whole_day(D1)], frame)
+    wide_stats = land_windows(wide, "cdrs", [Window(at(D1, 0), at(D3, 0))], frame)
     assert partition(day, D1).equals(partition(wide, D1))
     assert ids_costs(partition(day, D1)) == [("d", "0.012"), ("a", "0.012"), ("c", "0.012"), ("b", "0.012")]
     assert day_stats.days == wide_stats.days[:1]
@@ -136,18 +135,18 @@ def test_a_one_day_slice_lands_exactly_as_through_a_wider_window(tmp_path: Path)
 
 
 def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: Lake) -> None:
-    land_slice(
+    land_windows(
         lake,
         "cdrs",
-        whole_day(D1),
+        [whole_day(D1)],
         cdrs(cdr("early", at(D1, 5)), cdr("in-kept", at(D1, 10)), cdr("in-gone", at(D1, 11)), cdr("late", at(D1, 20))),
     )
     before = partition(lake, D1)
     hour_window = Window(at(D1, 10), at(D1, 12))
-    stats = land_slice(
+    stats = land_windows(
         lake,
         "cdrs",
-        hour_window,
+        [hour_window],
         cdrs(cdr("in-kept", at(D1, 10), at(D1, 13), cost="0.024"), cdr("in-new", at(D1, 11, 30))),
     )
     after = partition(lake, D1)
@@ -159,8 +158,8 @@ def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: Lake) -> None:
 
 
 def test_window_bounds_are_half_open(lake: Lake) -> None:
-    land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("at-start", at(D1, 10)), cdr("at-end", at(D1, 11))))
-    stats = land_slice(lake, "cdrs", Window(at(D1, 10), at(D1, 11)), cdrs())
+    land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("at-start", at(D1, 10)), cdr("at-end", at(D1, 11))))
+    stats = land_windows(lake, "cdrs", [Window(at(D1, 10), at(D1, 11))], cdrs())
     assert ids_costs(partition(lake, D1)) == [("at-end", "0.012")]
     assert stats.removed == 1
 
@@ -168,15 +167,15 @@ def test_window_bounds_are_half_open(lake: Lake) -> None:
 def test_a_sub_millisecond_bound_is_respected_exactly(lake: Lake) -> None:
     start = at(D1, 10) + timedelta(microseconds=500)
     with pytest.raises(ValueError, match=r"programming error: 1 cdrs record.*outside \[2026-03-01T10:00:00"):
-        land_slice(lake, "cdrs", Window(start, at(D1, 11)), cdrs(cdr("x", at(D1, 10))))
-    land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("x", at(D1, 10)), cdr("y", at(D1, 10, ms=1))))
-    land_slice(lake, "cdrs", Window(start, at(D1, 11)), cdrs())
+        land_windows(lake, "cdrs", [Window(start, at(D1, 11))], cdrs(cdr("x", at(D1, 10))))
+    land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("x", at(D1, 10)), cdr("y", at(D1, 10, ms=1))))
+    land_windows(lake, "cdrs", [Window(start, at(D1, 11))], cdrs())
     assert ids_costs(partition(lake, D1)) == [("x", "0.012")]
 
 
 def test_a_multi_day_window_empties_days_and_removes_their_files(lake: Lake) -> None:
-    land_slice(lake, "cdrs", Window(at(D1, 0), at(D3, 0)), cdrs(cdr("a", at(D1, 23)), cdr("b", at(D2, 1)), cdr("c", at(D2, 2))))
-    stats = land_slice(lake, "cdrs", Window(at(D1, 12), at(D3, 0)), cdrs(cdr("c", at(D2, 2))))
+    land_windows(lake, "cdrs", [Window(at(D1, 0), at(D3, 0))], cdrs(cdr("a", at(D1, 23)), cdr("b", at(D2, 1)), cdr("c", at(D2, 2))))
+    stats = land_windows(lake, "cdrs", [Window(at(D1, 12), at(D3, 0))], cdrs(cdr("c", at(D2, 2))))
     assert partition(lake, D1) is None
     assert ids_costs(partition(lake, D2)) == [("c", "0.012")]
     assert lake.partition_days("cdrs") == [D2]
@@ -192,10 +191,10 @@ def test_landing_several_windows_at_once_equals_landing_them_in_turn(tmp_path: P
     new = cdrs(cdr("old-2", at(D1, 2), at(D1, 5), cost="0.5"), cdr("fresh", at(D1, 10, 30)), cdr("late", at(D2, 1, 30)))
     at_once, in_turn = Lake(tmp_path / "once"), Lake(tmp_path / "turn")
     for lake in (at_once, in_turn):
-        land_slice(lake, "cdrs", Window(at(D1, 0), at(D3, 0)), base)
+        land_windows(lake, "cdrs", [Window(at(D1, 0), at(D3, 0))], base)
     stats = land_windows(at_once, "cdrs", hours, new)
     for hour in hours:
-        land_slice(in_turn, "cdrs", hour, new.filter((pl.col("created_at") >= hour.start) & (pl.col("created_at") < hour.end)))
+        land_windows(in_turn, "cdrs", [hour], new.filter((pl.col("created_at") >= hour.start) & (pl.col("created_at") < hour.end)))
     for day in (D1, D2):
         assert partition(at_once, day).equals(partition(in_turn, day))
     assert [(d.day, d.new, d.updated, d.removed) for d in stats.days] == [(D1, 1, 1, 1), (D2, 1, 0, 1)]
@@ -206,17 +205,17 @@ def test_landing_several_windows_at_once_equals_landing_them_in_turn(tmp_path: P
 def test_latest_updated_at_wins_within_the_new_data_in_either_order(lake: Lake) -> None:
     old, new = cdr("a", at(D1, 1), at(D1, 2), cost="0.1"), cdr("a", at(D1, 1), at(D1, 3), cost="0.2")
     for order in ((old, new), (new, old)):
-        stats = land_slice(lake, "cdrs", whole_day(D1), cdrs(*order))
+        stats = land_windows(lake, "cdrs", [whole_day(D1)], cdrs(*order))
         assert ids_costs(partition(lake, D1)) == [("a", "0.2")]
     assert (stats.new, stats.updated, stats.unchanged) == (0, 0, 1)
 
 
 def test_a_newer_lake_version_is_never_replaced_by_an_older_one(lake: Lake) -> None:
-    land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("a", at(D1, 1), at(D1, 5), cost="0.5"), cdr("b", at(D1, 1), at(D1, 2))))
-    stats = land_slice(
+    land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 1), at(D1, 5), cost="0.5"), cdr("b", at(D1, 1), at(D1, 2))))
+    stats = land_windows(
         lake,
         "cdrs",
-        whole_day(D1),
+        [whole_day(D1)],
         cdrs(cdr("a", at(D1, 1), at(D1, 4), cost="0.4"), cdr("b", at(D1, 1), at(D1, 3), cost="0.3")),
     )
     assert ids_costs(partition(lake, D1)) == [("a", "0.5"), ("b", "0.3")]
@@ -225,25 +224,25 @@ def test_a_newer_lake_version_is_never_replaced_by_an_older_one(lake: Lake) -> N
 
 
 def test_a_cost_change_with_the_same_updated_at_counts_as_updated(lake: Lake) -> None:
-    land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("a", at(D1, 1), cost="0.1")))
-    stats = land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("a", at(D1, 1), cost="0.10000001")))
+    land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 1), cost="0.1")))
+    stats = land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 1), cost="0.10000001")))
     assert ids_costs(partition(lake, D1)) == [("a", "0.10000001")]
     assert stats.updated == 1
 
 
 def test_an_id_whose_created_at_moved_is_not_duplicated(lake: Lake) -> None:
-    land_slice(lake, "cdrs", whole_day(D1), cdrs(cdr("a", at(D1, 9), at(D1, 9))))
-    land_slice(lake, "cdrs", Window(at(D1, 10), at(D1, 11)), cdrs(cdr("a", at(D1, 10), at(D1, 12))))
+    land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 9), at(D1, 9))))
+    land_windows(lake, "cdrs", [Window(at(D1, 10), at(D1, 11))], cdrs(cdr("a", at(D1, 10), at(D1, 12))))
     landed = partition(lake, D1)
     assert landed["id"].to_list() == ["a"] and landed["created_at"].to_list() == [at(D1, 10)]
 
 
 def test_re_landing_the_same_data_is_a_no_op_that_writes_nothing(lake: Lake) -> None:
     frame = cdrs(cdr("a", at(D1, 1)), cdr("b", at(D1, 2)))
-    land_slice(lake, "cdrs", whole_day(D1), frame)
+    land_windows(lake, "cdrs", [whole_day(D1)], frame)
     path = Path(lake.path(Lake.partition("cdrs", D1)))
     before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino)
-    stats = land_slice(lake, "cdrs", whole_day(D1), frame.reverse())
+    stats = land_windows(lake, "cdrs", [whole_day(D1)], frame.reverse())
     assert stats.days == (DayStats(D1, unchanged=2),)
     assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
 
@@ -275,7 +274,7 @@ def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: Lake) -> None:
         "currency": "EUR",
     }
     frame = pl.DataFrame([record], schema=api.MDR_SCHEMA)
-    land_slice(lake, "mdrs", whole_day(D1), frame)
+    land_windows(lake, "mdrs", [whole_day(D1)], frame)
     assert partition(lake, D1, "mdrs").equals(frame)
     assert partition(lake, D1, "mdrs").row(0, named=True)["cost"] == Decimal("0.0003332")
 
@@ -283,13 +282,13 @@ def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: Lake) -> None:
 def test_programming_errors_are_named(lake: Lake) -> None:
     window = Window(at(D1, 10), at(D1, 11))
     with pytest.raises(ValueError, match=r"outside \[2026-03-01T10:00:00.000Z, .*e\.g\. id late created 2026-03-01T11:00:00\.000Z"):
-        land_slice(lake, "cdrs", window, cdrs(cdr("ok", at(D1, 10)), cdr("late", at(D1, 11))))
+        land_windows(lake, "cdrs", [window], cdrs(cdr("ok", at(D1, 10)), cdr("late", at(D1, 11))))
     with pytest.raises(ValueError, match="programming error: cdrs frame must have exactly the lake schema"):
-        land_slice(lake, "cdrs", window, cdrs(cdr("ok", at(D1, 10))).drop("tags"))
+        land_windows(lake, "cdrs", [window], cdrs(cdr("ok", at(D1, 10))).drop("tags"))
     with pytest.raises(ValueError, match="null 'id'"):
-        land_slice(lake, "cdrs", window, cdrs(cdr(None, at(D1, 10))))  # type: ignore[arg-type]
+        land_windows(lake, "cdrs", [window], cdrs(cdr(None, at(D1, 10))))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown record type 'calls'"):
-        land_slice(lake, "calls", window, cdrs())  # type: ignore[arg-type]
+        land_windows(lake, "calls", [window], cdrs())  # type: ignore[arg-type]
     assert lake.partition_days("cdrs") == []
 
 
