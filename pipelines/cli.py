@@ -230,12 +230,6 @@ def serve_command() -> None:
     serve_main()
 
 
-def fail(message: str, exit_code: int = 1) -> None:
-    """Print one line to stderr and exit with the code."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(exit_code)
-
-
 def main() -> None:
     """Console-script entry point: expected failures and bad usage become one line and an exit code."""
     from typer.exceptions import TyperException
