@@ -14,12 +14,9 @@ from pipelines.settings import Settings, load_settings
 
 
 def parse_types(types: list[str] | str) -> list[api.RecordType]:
-    """`["cdrs","mdrs"]` or "cdrs,mdrs" -> record types; UsageError listing the valid ones."""
-    names = [t.strip() for t in (types.split(",") if isinstance(types, str) else types) if t.strip()]
-    bad = [t for t in names if t not in api.RECORD_TYPES]
-    if bad or not names:
-        raise UsageError(f"--types takes a comma-separated list of {', '.join(api.RECORD_TYPES)}; got {types!r}")
-    return list(dict.fromkeys(names))  # type: ignore[arg-type]
+    """`["cdrs","mdrs"]` or "cdrs,mdrs" -> record types, each once; UsageError listing the valid ones."""
+    names = types.split(",") if isinstance(types, str) else types
+    return api.record_types([t.strip() for t in names if t.strip()], what="--types (comma-separated)")
 
 
 # The instants a sync works with: no record predates the Unix epoch, and a clock short of the

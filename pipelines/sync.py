@@ -30,7 +30,7 @@ from typing import Protocol
 import polars as pl
 
 from pipelines.dates import Window
-from pipelines.errors import CdrError, UsageError
+from pipelines.errors import CdrError
 from pipelines.land import (
     DayStats,
     Rejected,
@@ -218,7 +218,7 @@ async def sync(
 ) -> SyncReport:
     """Record types, a window (None: incremental) and a client -> the lake synced, and what happened."""
     started = time.perf_counter()
-    kinds = _kinds(kinds)
+    kinds = api.record_types(kinds)
     check_run_id(run_id)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -557,10 +557,3 @@ def _directories(kinds: Sequence[api.RecordType]) -> list[str]:
     ]
     return [STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR, *per_kind, *(f"{STATE_DIR}/{kind}/runs" for kind in kinds)]
 
-
-def _kinds(kinds: api.RecordType | Sequence[api.RecordType]) -> list[api.RecordType]:
-    chosen = [kinds] if isinstance(kinds, str) else list(kinds)
-    unknown = [k for k in chosen if k not in api.RECORD_TYPES]
-    if unknown or not chosen:
-        raise UsageError(f"record types must be some of {', '.join(api.RECORD_TYPES)}; got {', '.join(chosen) or 'none'}")
-    return list(dict.fromkeys(chosen))

@@ -8,6 +8,7 @@ timestamps become UTC datetimes (ms), money becomes exact decimals.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,9 +16,21 @@ import orjson
 import polars as pl
 
 from pipelines.dates import Window, format_utc
+from pipelines.errors import UsageError
 
 RecordType = Literal["cdrs", "mdrs"]
 RECORD_TYPES: tuple[RecordType, ...] = ("cdrs", "mdrs")
+
+
+def record_types(names: str | Iterable[str], *, what: str = "record types") -> list[RecordType]:
+    """Record type names (or one) -> each once, in order; UsageError unless every one is in RECORD_TYPES."""
+    chosen = list(dict.fromkeys([names] if isinstance(names, str) else names))
+    unknown = [name for name in chosen if name not in RECORD_TYPES]
+    if unknown or not chosen:
+        got = ", ".join(map(repr, unknown)) or "none"
+        raise UsageError(f"{what} must be some of {', '.join(RECORD_TYPES)}; got {got}")
+    return chosen  # type: ignore[return-value]
+
 
 PATHS: dict[str, str] = {
     "cdrs": "/v2/reports/cdrs",

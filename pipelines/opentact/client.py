@@ -681,8 +681,7 @@ def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: 
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in api.RECORD_TYPES:
-        raise UsageError(f"record type must be one of {', '.join(api.RECORD_TYPES)}; got {kind!r}")
+    api.record_types(kind)
 
 
 def client_from_settings(settings: Settings, **options: object) -> OpentactClient:
