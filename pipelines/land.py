@@ -45,14 +45,13 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 
 
 @dataclass(frozen=True, slots=True)
-class DayStats:
-    """What landing did to one day partition.
+class DayCounts:
+    """What happened to one UTC day's records.
 
     `new`, `updated`, `unchanged` and `stale` partition the incoming records of the day:
     `updated` means `updated_at` or `cost` changed, `stale` that the lake already held a newer
     version and kept it. `removed` counts lake records inside the window that the new data no
-    longer has. `records` and `bytes_written` describe the partition file written (both 0 when
-    the file was already exactly right, or when the day became empty and its file was removed).
+    longer has.
     """
 
     day: date
@@ -61,52 +60,47 @@ class DayStats:
     unchanged: int = 0
     stale: int = 0
     removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DayStats(DayCounts):
+    """What landing did to one day partition; `records` and `bytes_written` describe the file written.
+
+    Both are 0 when the file was already exactly right, or when the day became empty and its
+    file was removed.
+    """
+
     records: int = 0
     bytes_written: int = 0
 
 
+def _total(count: str, doc: str) -> property:
+    return property(lambda self: sum(getattr(day, count) for day in self.days), doc=doc)
+
+
+class DayTotals:
+    """The per-day counts of `days`, summed over the days."""
+
+    __slots__ = ()
+    days: tuple[DayCounts, ...]
+
+    new = _total("new", "Records new to the lake.")
+    updated = _total("updated", "Records whose `updated_at` or `cost` changed.")
+    unchanged = _total("unchanged", "Records already in the lake as they came.")
+    stale = _total("stale", "Incoming records older than the lake's version (the lake's was kept).")
+    removed = _total("removed", "Lake records in the window the new data no longer has.")
+
+
 @dataclass(frozen=True, slots=True)
-class LandStats:
+class LandStats(DayTotals):
     """What landing did, per UTC day partition touched; `windows` are the replaced windows, merged."""
 
     kind: str
     windows: tuple[Window, ...]
     days: tuple[DayStats, ...]
 
-    @property
-    def new(self) -> int:
-        """Records new to the lake."""
-        return sum(d.new for d in self.days)
-
-    @property
-    def updated(self) -> int:
-        """Records whose `updated_at` or `cost` changed."""
-        return sum(d.updated for d in self.days)
-
-    @property
-    def unchanged(self) -> int:
-        """Records already in the lake as they came."""
-        return sum(d.unchanged for d in self.days)
-
-    @property
-    def stale(self) -> int:
-        """Incoming records older than the lake's version (the lake's was kept)."""
-        return sum(d.stale for d in self.days)
-
-    @property
-    def removed(self) -> int:
-        """Lake records in the window the new data no longer has."""
-        return sum(d.removed for d in self.days)
-
-    @property
-    def records_written(self) -> int:
-        """Rows in the partition files written."""
-        return sum(d.records for d in self.days)
-
-    @property
-    def bytes_written(self) -> int:
-        """Bytes of the partition files written."""
-        return sum(d.bytes_written for d in self.days)
+    records_written = _total("records", "Rows in the partition files written.")
+    bytes_written = _total("bytes_written", "Bytes of the partition files written.")
 
 
 class Rejected(Protocol):

@@ -1,19 +1,12 @@
-"""Sync orchestration (landing stage, plain async Python): API slices -> lake, quarantine, state.
+"""Sync (landing stage, plain async Python): API slices -> lake, quarantine and state.
 
-`sync` plans each record type's slices (UTC days of the window frozen at `now`), skips the
-ones an unfinished run of the same slices already landed, reads the rest with bounded
-concurrency across slices, and lands each slice once all its pages have arrived: writes to
-one day partition are serialised, the slice's rejects are quarantined and the slice is
-checkpointed. A slice whose records are mostly malformed is a broken source, not an empty
-day: its rejects are quarantined, its days keep what the lake had and it fails (`_is_broken`).
-A slice that still fails after the client's retries does not stop the others;
-the report names it and its cause, the run stays unfinished (the next run redoes only what
-failed) and the caller exits non-zero. When every slice of a type has landed, the API's usage
-aggregates of the synced UTC days are landed for reconciliation and the high-water mark moves.
-One sync at a time writes a local data dir: `sync` holds its lock (`Lake.sync_lock`) throughout,
-and a second one fails at once with `DataDirBusy`, having written nothing.
-
-The Prefect flow and the `cdr sync` command wrap this function; nothing here imports prefect.
+`sync` plans each record type's slices (UTC days of the window frozen at `now`), skips those an
+unfinished run already landed, reads the rest concurrently and lands each slice whole: rejects
+quarantined, slice checkpointed. A slice that keeps failing does not stop the others; the report
+names it and the next run redoes only it. A slice of mostly malformed records is a broken source
+(`_is_broken`), not an empty day: the lake keeps what it had. Once every slice of a type has
+landed, its usage aggregates land and its high-water mark moves. `sync` holds the data dir's
+lock (`Lake.sync_lock`) throughout: one sync at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
 
@@ -32,7 +25,8 @@ import polars as pl
 from pipelines.dates import Window
 from pipelines.errors import CdrError
 from pipelines.land import (
-    DayStats,
+    DayCounts,
+    DayTotals,
     Rejected,
     UsageConflictError,
     check_run_id,
@@ -100,54 +94,27 @@ class BrokenSlice(CdrError):
 
 
 @dataclass(frozen=True, slots=True)
-class DayReport:
+class DayReport(DayCounts):
     """What the sync did to one record type's UTC day."""
 
-    kind: str
-    day: date
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    stale: int = 0
-    removed: int = 0
     quarantined: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class KindReport:
-    """One record type's run: its frozen window, slices by fate, records, days."""
+@dataclass(slots=True)
+class KindReport(DayTotals):
+    """One record type's run: its frozen window, slices by fate, records, days; filled in as the sync runs."""
 
     kind: str
     window: Window
     slices: int
     skipped: int
-    landed: int
-    failed: int
-    records: int
-    quarantined: int
-    usage_rows: int
-    completed: bool
-    days: tuple[DayReport, ...]
-
-    @property
-    def new(self) -> int:
-        """Records new to the lake."""
-        return sum(d.new for d in self.days)
-
-    @property
-    def updated(self) -> int:
-        """Records whose `updated_at` or `cost` changed."""
-        return sum(d.updated for d in self.days)
-
-    @property
-    def unchanged(self) -> int:
-        """Records already in the lake as they came."""
-        return sum(d.unchanged for d in self.days)
-
-    @property
-    def removed(self) -> int:
-        """Lake records of the window that the API no longer has."""
-        return sum(d.removed for d in self.days)
+    landed: int = 0
+    failed: int = 0
+    records: int = 0
+    quarantined: int = 0
+    usage_rows: int = 0
+    completed: bool = False
+    days: tuple[DayReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +206,11 @@ async def sync(
         # This process is the data dir's only writer: leftovers of a crashed one can go.
         lake.sweep_temporaries()
         runner = _Runner(lake, client, now, run_id, progress, concurrency, settings.opentact_max_rejected_percent)
-        for kind in kinds:
-            runner.plan(kind, windows[kind])
+        todo = {kind: runner.plan(kind, windows[kind]) for kind in kinds}
         try:
             async with asyncio.TaskGroup() as group:
                 for kind in kinds:
-                    group.create_task(runner.run_kind(kind))
+                    group.create_task(runner.run_kind(kind, todo[kind]))
         except* ApiKeyRejected as failed:
             # Every request would fail the same way: stop at once rather than list each slice.
             raise _first(failed) from None
@@ -258,21 +224,6 @@ async def sync(
 
 
 # -- internals ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _KindProgress:
-    window: Window
-    slices: list[Window]
-    todo: list[Window]
-    run: SyncRun
-    landed: int = 0
-    failed: int = 0
-    records: int = 0
-    quarantined: int = 0
-    usage_rows: int = 0
-    completed: bool = False
-    days: dict[date, DayReport] = field(default_factory=dict)
 
 
 class _Runner:
@@ -296,36 +247,40 @@ class _Runner:
         self.max_rejected_percent = max_rejected_percent
         self.slots = asyncio.Semaphore(concurrency)
         self.locks: dict[tuple[str, date], asyncio.Lock] = {}
-        self.kinds: dict[str, _KindProgress] = {}
+        self.reports: dict[str, KindReport] = {}
+        self.runs: dict[str, SyncRun] = {}
+        self.days: dict[str, dict[date, DayReport]] = {}
         self.failures: list[SliceFailure] = []
 
-    def plan(self, kind: api.RecordType, window: Window) -> None:
-        """Freeze the window, plan its slices and open (or resume) the run's checkpoint."""
+    def plan(self, kind: api.RecordType, window: Window) -> list[Window]:
+        """Freeze the window, plan its slices and open (or resume) the run's checkpoint -> the slices to land."""
         frozen = self.client.frozen(window, self.now)
         slices = self.client.plan_slices(kind, window, self.now)
-        run = begin_run(self.lake, kind, frozen, slices, self.run_id)
+        self.runs[kind] = run = begin_run(self.lake, kind, frozen, slices, self.run_id)
         todo = [s for s in slices if not run.is_done(s)]
-        self.kinds[kind] = _KindProgress(window=frozen, slices=slices, todo=todo, run=run)
+        self.reports[kind] = KindReport(kind, frozen, slices=len(slices), skipped=len(slices) - len(todo))
+        self.days[kind] = {}
+        return todo
 
-    async def run_kind(self, kind: api.RecordType) -> None:
+    async def run_kind(self, kind: api.RecordType, todo: list[Window]) -> None:
         """Land every slice still to do, then (if all landed) usage, and complete the run."""
-        state = self.kinds[kind]
+        report = self.reports[kind]
         self._tick(kind)
         async with asyncio.TaskGroup() as group:
-            for slice_ in state.todo:
+            for slice_ in todo:
                 group.create_task(self._slice(kind, slice_))
-        if state.failed:
+        if report.failed:
             return
         try:
-            await asyncio.to_thread(state.run.complete, self.now)
+            await asyncio.to_thread(self.runs[kind].complete, self.now)
         except Exception as exc:
-            self._fail(kind, state.window, exc, what="completing the run")
+            self._fail(kind, report.window, exc, what="completing the run")
             return
-        state.completed = True
+        report.completed = True
         await self._usage(kind)
 
     async def _slice(self, kind: api.RecordType, slice_: Window) -> None:
-        state = self.kinds[kind]
+        report = self.reports[kind]
         async with self.slots:
             try:
                 frames: list[pl.DataFrame] = []
@@ -339,8 +294,8 @@ class _Runner:
                         pages = []
                     rejects.extend(page.rejects)
                     valid += page.frame.height
-                    state.records += page.frame.height
-                    state.quarantined += len(page.rejects)
+                    report.records += page.frame.height
+                    report.quarantined += len(page.rejects)
                     self._tick(kind)
                 if _is_broken(valid, len(rejects), self.max_rejected_percent):
                     # Landing would replace the day's records with the few valid ones: keep the lake as it is.
@@ -354,21 +309,21 @@ class _Runner:
                 async with self._days(kind, window_days(slice_)):
                     stats = await asyncio.to_thread(land_windows, self.lake, kind, [slice_], frame)
                 self._quarantine(kind, slice_, rejects)
-                await asyncio.to_thread(state.run.mark_done, slice_)
+                await asyncio.to_thread(self.runs[kind].mark_done, slice_)
             except ApiKeyRejected:
                 raise
             except Exception as exc:
                 self._fail(kind, slice_, exc)
                 return
-        state.landed += 1
+        report.landed += 1
         for day in stats.days:
-            self._add(kind, day)
+            self._add(kind, day.day, {count: getattr(day, count) for count in _LANDED_COUNTS})
         self._tick(kind)
 
     async def _usage(self, kind: api.RecordType) -> None:
         """Land the API's usage for each synced UTC day whose records the lake now holds in full."""
-        state = self.kinds[kind]
-        days = _whole_days(state.window)
+        report = self.reports[kind]
+        days = _whole_days(report.window)
         if days is None:
             return
         # Usage is read up to the settled present, so a day counts as held when the lake has
@@ -377,7 +332,7 @@ class _Runner:
         landed = read_state(self.lake, kind)
         held = [
             day
-            for day in window_days(state.window)
+            for day in window_days(report.window)
             if covers(landed, Window(_midnight(day), max(_midnight(day), min(_midnight(day) + _DAY, settled))))
         ]
         for run in _contiguous(held):
@@ -391,7 +346,7 @@ class _Runner:
             except Exception as exc:
                 self._fail(kind, whole, exc, what="usage")
                 continue
-            state.usage_rows += frame.height
+            report.usage_rows += frame.height
 
     def _quarantine(self, kind: api.RecordType, slice_: Window, rejects: list[Rejected]) -> str | None:
         """File the slice's rejects -> where they are (as shown to a user), or None if nowhere."""
@@ -404,22 +359,13 @@ class _Runner:
         except Exception as exc:
             # The records are counted as quarantined in the report; only their copy is lost.
             log.error("could not write %d quarantined %s records of %s: %s", len(rejects), kind, slice_, exc)
-        day = slice_.start.astimezone(timezone.utc).date()
-        report = self.kinds[kind].days.get(day) or DayReport(kind, day)
-        self.kinds[kind].days[day] = replace(report, quarantined=report.quarantined + len(rejects))
+        self._add(kind, slice_.start.astimezone(timezone.utc).date(), {"quarantined": len(rejects)})
         return where
 
-    def _add(self, kind: str, stats: DayStats) -> None:
-        days = self.kinds[kind].days
-        old = days.get(stats.day) or DayReport(kind, stats.day)
-        days[stats.day] = replace(
-            old,
-            new=old.new + stats.new,
-            updated=old.updated + stats.updated,
-            unchanged=old.unchanged + stats.unchanged,
-            stale=old.stale + stats.stale,
-            removed=old.removed + stats.removed,
-        )
+    def _add(self, kind: str, day: date, counts: dict[str, int]) -> None:
+        """Add counts to a record type's tally of one UTC day."""
+        old = self.days[kind].get(day) or DayReport(day)
+        self.days[kind][day] = replace(old, **{name: getattr(old, name) + n for name, n in counts.items()})
 
     def _fail(self, kind: str, window: Window, exc: BaseException, what: str = "slice") -> None:
         cause = str(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__}: {exc}"
@@ -427,7 +373,7 @@ class _Runner:
             log.error("%s %s %s failed unexpectedly", kind, what, window, exc_info=exc)
         if what != "slice":
             cause = f"{what}: {cause}"
-        self.kinds[kind].failed += 1
+        self.reports[kind].failed += 1
         self.failures.append(SliceFailure(kind, window, cause, retryable=_retryable(exc)))
 
     @asynccontextmanager
@@ -448,28 +394,17 @@ class _Runner:
         self.progress(
             SyncProgress(
                 kind=kind,
-                slices_total=sum(len(k.slices) for k in self.kinds.values()),
-                slices_done=sum(len(k.slices) - len(k.todo) + k.landed + k.failed for k in self.kinds.values()),
-                records=sum(k.records + k.quarantined for k in self.kinds.values()),
+                slices_total=sum(k.slices for k in self.reports.values()),
+                slices_done=sum(k.skipped + k.landed + k.failed for k in self.reports.values()),
+                records=sum(k.records + k.quarantined for k in self.reports.values()),
             )
         )
 
     def report(self, kind: str) -> KindReport:
-        """One record type's tallies as a report."""
-        state = self.kinds[kind]
-        return KindReport(
-            kind=kind,
-            window=state.window,
-            slices=len(state.slices),
-            skipped=len(state.slices) - len(state.todo),
-            landed=state.landed,
-            failed=state.failed,
-            records=state.records,
-            quarantined=state.quarantined,
-            usage_rows=state.usage_rows,
-            completed=state.completed,
-            days=tuple(state.days[d] for d in sorted(state.days)),
-        )
+        """One record type's tallies, its days in order."""
+        report, days = self.reports[kind], self.days[kind]
+        report.days = tuple(days[d] for d in sorted(days))
+        return report
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:
@@ -516,9 +451,11 @@ def _retryable(exc: BaseException) -> bool:
 
 
 _DAY = timedelta(days=1)
-# A page's frame is 250 rows in small chunks that take about twice the memory of the same rows
-# in one chunk: a slice's pages are merged into one chunk every this many pages, so a day held
-# while its slice is read costs about its own size (one copy per record, ~5 ms a day).
+# The counts landing reports per day; quarantine adds its own.
+_LANDED_COUNTS = ("new", "updated", "unchanged", "stale", "removed")
+# Page frames come in small chunks that take more memory than the same rows in one chunk: a
+# slice's pages are merged into one chunk every this many pages, so a day held while its slice
+# is read costs about its own size.
 _PAGES_PER_BLOCK = 32
 
 

@@ -160,7 +160,7 @@ def test_the_markdown_summary_has_a_row_per_day_and_names_failed_slices():
     kind = KindReport(
         kind="cdrs", window=window, slices=2, skipped=0, landed=1, failed=1, records=10, quarantined=1,
         usage_rows=0, completed=False,
-        days=(DayReport(kind="cdrs", day=date(2026, 10, 1), new=7, updated=2, unchanged=1, quarantined=1),),
+        days=(DayReport(day=date(2026, 10, 1), new=7, updated=2, unchanged=1, quarantined=1),),
     )
     report = SyncReport(
         run_id="r1", now=window.end, kinds=(kind,), duration_secs=2.0,

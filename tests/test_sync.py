@@ -142,7 +142,7 @@ async def test_a_sync_lands_every_slice_reports_per_day_and_advances_the_mark(tm
     assert (kind.kind, kind.window, kind.slices, kind.skipped, kind.landed, kind.records, kind.completed) == (
         "cdrs", day_window(1, 3), 3, 0, 3, 9, True,
     )
-    assert kind.days == tuple(DayReport("cdrs", date(2026, 10, d), new=3) for d in (1, 2, 3))
+    assert kind.days == tuple(DayReport(date(2026, 10, d), new=3) for d in (1, 2, 3))
     assert report.records == 9 and report.records_per_sec > 0
     assert ticks[-1] == SyncProgress("cdrs", slices_total=3, slices_done=3, records=9)
     assert read_state(lake, "cdrs").high_water_mark == at(4)
@@ -159,7 +159,7 @@ async def test_a_slice_of_many_pages_lands_every_record_once_in_order(tmp_path: 
     assert report.ok and report.kinds[0].records == 71
     landed = Lake(tmp_path / "data").read_partition("cdrs", date(2026, 10, 5), api.SCHEMAS["cdrs"])
     assert landed.equals(many.sort("created_at", "id"))
-    assert report.kinds[0].days == (DayReport("cdrs", date(2026, 10, 5), new=71),)
+    assert report.kinds[0].days == (DayReport(date(2026, 10, 5), new=71),)
 
 
 async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_only_it(tmp_path: Path) -> None:
@@ -223,7 +223,7 @@ async def test_an_incremental_sync_starts_a_lookback_before_the_mark(tmp_path: P
     later = await sync("cdrs", None, settings(tmp_path, lookback_days=1), client, at(4, 12), "run-2")
     assert later.kinds[0].window == Window(at(1), at(4, 12) - timedelta(minutes=2))
     assert [s for _, s in client.read] == [day_window(1, 1), day_window(2, 2), day_window(3, 3), Window(at(4), at(4, 12) - timedelta(minutes=2))]
-    assert later.kinds[0].new == 6 and later.kinds[0].days[0] == DayReport("cdrs", date(2026, 10, 1), unchanged=3)
+    assert later.kinds[0].new == 6 and later.kinds[0].days[0] == DayReport(date(2026, 10, 1), unchanged=3)
     assert read_state(Lake(tmp_path / "data"), "cdrs").high_water_mark == at(4, 12) - timedelta(minutes=2)
 
 
@@ -245,7 +245,7 @@ async def test_rejects_are_quarantined_per_day_and_never_landed(tmp_path: Path) 
     client = FakeClient(RECORDS, rejects={("cdrs", day_window(2, 2)): ["missing id", "bad cost"]})
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-7")
     lake = Lake(tmp_path / "data")
-    assert report.kinds[0].days[1] == DayReport("cdrs", date(2026, 10, 2), new=3, quarantined=2)
+    assert report.kinds[0].days[1] == DayReport(date(2026, 10, 2), new=3, quarantined=2)
     assert report.kinds[0].quarantined == 2 and report.records == 11
     table = read_quarantine(lake, "cdrs")
     assert table.select("run_id", "reason", "raw_json", "slice_start").rows() == [
