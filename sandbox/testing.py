@@ -47,7 +47,7 @@ def serve_command(**params: object) -> list[str]:
     """Serve options (snake_case keywords) -> the argv of `cdr sandbox serve`."""
     options = {**DEFAULTS, **params}
     script = Path(sys.executable).with_name("cdr")
-    argv = [str(script)] if script.exists() else [sys.executable, "-c", "from pipelines.cli import main; main()"]
+    argv = [str(script)] if script.exists() else [sys.executable, "-c", "from cdr_app.cli import main; main()"]
     argv += ["sandbox", "serve"]
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")

@@ -11,21 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app, main
+from cdr_app.cli import app
 from pipelines.dates import LITERAL_FORMS
+from tests.fixtures.cli import run_cdr
 
 runner = CliRunner()
 CDR = Path(sys.executable).with_name("cdr")
-
-
-def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the console-script entry point in-process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["cdr", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (0 if code is None else code), captured.out, captured.err
 
 
 @pytest.mark.parametrize(
@@ -124,7 +115,7 @@ def test_now_defaults_to_the_current_time() -> None:
 def test_bad_input_is_one_stderr_line_and_exit_code_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], complaint: str
 ) -> None:
-    code, out, err = run_main(monkeypatch, capsys, *args)
+    code, out, err = run_cdr(capsys, monkeypatch, *args)
     assert code == 2
     assert out == ""
     assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1

@@ -195,7 +195,7 @@ def test_cdr_sync_with_prefects_api_unreachable_is_one_line_and_exit_1(tmp_path)
         "PREFECT_API_URL": "http://127.0.0.1:9/api",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "sync", "--range", "yesterday",
+        [sys.executable, "-c", "from cdr_app.cli import main; main()", "sync", "--range", "yesterday",
          "--data-dir", str(tmp_path / "d")],
         capture_output=True, text=True, check=False, env=env, cwd=Path(__file__).resolve().parents[1], timeout=240,
     )

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from pipelines.dates import Window
-from pipelines.demo import reconciliation_line
+from cdr_app.demo import reconciliation_line
 from pipelines.errors import CdrError
 from pipelines.lake import Lake
 from pipelines.land import quarantine

@@ -144,7 +144,7 @@ def test_types_are_deduplicated_in_order():
 
 def test_cdr_sync_with_a_bad_literal_prints_one_line_and_exits_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "sync", "--range", "last_x_days",
+        [sys.executable, "-c", "from cdr_app.cli import main; main()", "sync", "--range", "last_x_days",
          "--data-dir", str(tmp_path / "d")],
         capture_output=True, text=True, check=False, env={"OPENTACT_API_KEY": "k", "PATH": "/usr/bin:/bin"},
     )

@@ -327,7 +327,7 @@ def test_the_connection_cannot_be_given_its_file_access_back(guarded_dir):
 def test_cdr_sql_never_prints_the_environment_and_its_key(guarded_dir):
     key = "sk-test-do-not-print-7f3a"
     proc = subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "sql",
+        [sys.executable, "-c", "from cdr_app.cli import main; main()", "sql",
          "select content from read_text('/proc/self/environ')", "--data-dir", str(guarded_dir)],
         capture_output=True, text=True, timeout=120,
         env={"PATH": "/usr/bin:/bin", "OPENTACT_API_KEY": key},

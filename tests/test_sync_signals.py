@@ -51,7 +51,7 @@ def test_sigterm_stops_cdr_sync_in_one_line_and_the_next_run_resumes_to_the_exac
             "OPENTACT_SETTLE_LAG_SECS": str(LAG.total_seconds()),
         }
         child = subprocess.Popen(
-            [sys.executable, "-c", "from pipelines.cli import main; main()", "sync",
+            [sys.executable, "-c", "from cdr_app.cli import main; main()", "sync",
              "--start", format_utc(WINDOW_LONG.start), "--end", format_utc(WINDOW_LONG.end),
              "--now", format_utc(NOW), "--data-dir", str(data)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,15 +1,14 @@
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app, main
+from cdr_app.cli import app
 from pipelines.dates import Window
 from pipelines.lake import Lake
 from pipelines.state import begin_run
 from tests.dashboards.dashboard_fixtures import build_warehouse
+from tests.fixtures.cli import run_cdr
 
 runner = CliRunner()
 
@@ -41,13 +40,9 @@ def test_dashboards_write_where_out_says_and_say_never_synced(tmp_path, monkeypa
 
 
 def test_a_missing_warehouse_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path)])
-    with pytest.raises(SystemExit) as raised:
-        main()
-    assert raised.value.code == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first\n"
+    assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(tmp_path)) == (
+        1, "", f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first\n"
+    )
 
 
 def test_a_missing_report_table_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
@@ -57,11 +52,8 @@ def test_a_missing_report_table_is_one_line_and_exit_1(tmp_path, monkeypatch, ca
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     con.execute("drop table rpt_reconciliation_daily")
     con.close()
-    monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path)])
-    with pytest.raises(SystemExit) as raised:
-        main()
-    assert raised.value.code == 1
-    err = capsys.readouterr().err
+    code, _, err = run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(tmp_path))
+    assert code == 1
     assert err.count("\n") == 1 and "table rpt_reconciliation_daily" in err and err.endswith("run `cdr build`\n")
 
 
@@ -75,11 +67,9 @@ def test_an_out_that_is_a_file_or_in_a_missing_folder_is_one_line_and_exit_2(tmp
          f"--out {tmp_path / 'missing' / 'site'}: {tmp_path / 'missing'} is not a folder; "
          "create it first or pass another folder"),
     ):
-        monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path), "--out", str(out)])
-        with pytest.raises(SystemExit) as raised:
-            main()
-        assert raised.value.code == 2
-        assert capsys.readouterr() == ("", f"error: {message}\n")
+        assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(tmp_path), "--out", str(out)) == (
+            2, "", f"error: {message}\n"
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "warehouse.duckdb"]
     assert taken.read_text() == "a file\n"
 
@@ -99,10 +89,8 @@ def test_a_failed_write_leaves_the_previous_site_whole(tmp_path, monkeypatch, ca
         return write_bytes(path, data)
 
     monkeypatch.setattr(Path, "write_bytes", disk_full_at_plotly)
-    monkeypatch.setattr(sys, "argv", ["cdr", "dashboards", "--data-dir", str(tmp_path)])
-    with pytest.raises(SystemExit) as raised:
-        main()
-    assert raised.value.code == 1
-    assert capsys.readouterr() == ("", f"error: cannot write {site / 'plotly.min.js'} (No space left on device)\n")
+    assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(tmp_path)) == (
+        1, "", f"error: cannot write {site / 'plotly.min.js'} (No space left on device)\n"
+    )
     assert [p.name for p in site.iterdir()] == ["index.html"]
     assert (site / "index.html").read_text() == "the site of an earlier build\n"

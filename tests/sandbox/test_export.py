@@ -41,7 +41,7 @@ def lines(path: Path) -> list[str]:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "sandbox", "export", *args],
+        [sys.executable, "-c", "from cdr_app.cli import main; main()", "sandbox", "export", *args],
         capture_output=True, text=True, check=False, timeout=120,
     )
 

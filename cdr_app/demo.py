@@ -17,6 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from rich.console import Console
+
+from pipelines.console import quiet_prefect, sync_progress
+from sandbox.testing import running_sandbox
 
 # A fixed world, so every demo run shows the same numbers.
 SEED = 42
@@ -42,15 +46,9 @@ class DemoResult:
 
 def run_demo(data_dir: Path) -> DemoResult:
     """A data dir -> the sandbox synced, modelled, rendered and exported there."""
-    from sandbox.testing import running_sandbox
-
-    from pipelines.console import quiet_prefect, sync_progress
-
     started = time.perf_counter()
     quiet_prefect()
     key = secrets.token_urlsafe(24)  # a throwaway key: the sandbox and this process only
-    from rich.console import Console
-
     console = Console(stderr=True)
     console.print(f"starting the sandbox: seed {SEED}, {WORLD_START} .. {DEMO_NOW[:10]}, "
                   f"{CALLS_PER_DAY:,} calls and {MESSAGES_PER_DAY:,} messages a day")

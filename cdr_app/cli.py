@@ -1,0 +1,91 @@
+"""The `cdr` console script: `pipelines.cli`'s commands, `cdr sandbox ...` and `cdr demo`.
+
+Heavy imports happen inside the commands so that `cdr --help` stays instant. Expected
+failures (`CdrError`) become one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from pipelines import __version__
+from pipelines.cli import app as pipeline_app
+from pipelines.errors import CdrError
+from sandbox.cli import app as sandbox_app
+
+app = typer.Typer(
+    name="cdr",
+    help="Opentact CDR/MDR pipeline: sync, model, report, and serve ad-hoc SQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(pipeline_app)
+app.add_typer(sandbox_app, name="sandbox", help="Run or export the local Opentact-compatible sandbox.", short_help="The local Opentact-compatible sandbox.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cdr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Opentact CDR/MDR pipeline: sync, model, report, and serve ad-hoc SQL."""
+
+
+@app.command("demo", short_help="Run the whole pipeline on the embedded sandbox.")
+def demo_command(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where the demo writes (default: <CDR_DATA_DIR or ./data>/demo)."
+    ),
+) -> None:
+    """Run the whole pipeline on the embedded sandbox: sync, build, dashboards, finance export."""
+    from cdr_app.demo import run_demo
+    from pipelines.settings import load_settings
+
+    target = data_dir or load_settings().data_dir / "demo"
+    result = run_demo(target)
+    typer.echo("")
+    for line in result.summary:
+        typer.echo(f"  {line}")
+    typer.echo("")
+    typer.echo(f"dashboards:     {result.site}")
+    typer.echo(f"warehouse:      {result.warehouse}   (try: cdr sql --data-dir {result.data_dir} \"select * from calls limit 5\")")
+    typer.echo(f"finance export: {', '.join(str(p) for p in result.finance)}")
+    typer.echo(f"done in {result.seconds:.0f} s")
+
+
+def main() -> None:
+    """Console-script entry point: expected failures and bad usage become one line and an exit code."""
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(prog_name="cdr", standalone_mode=False)
+    except TyperException as exc:  # typer's (vendored click's) usage errors
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `cdr` or `cdr sandbox`: show the help
+            typer.echo(message)
+            sys.exit(0)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "cdr"
+        typer.echo(f"error: {message} (see '{where} --help')", err=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except CdrError as exc:
+        # A command stopped by a signal says what it left (console.Stopped); anything else is an error.
+        typer.echo(getattr(exc, "line", f"error: {exc}"), err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:  # Ctrl-C: typer's own handling exits 130 without a word
+        typer.echo("interrupted", err=True)
+    sys.exit(code if isinstance(code, int) else 0)
