@@ -64,9 +64,9 @@ def run_demo(data_dir: Path) -> DemoResult:
             from pipelines.flows.finance import monthly_finance
             from pipelines.flows.sync import sync_flow
 
-            with sync_progress(console):
+            with sync_progress(console) as progress:
                 synced = asyncio.run(
-                    sync_flow(start=WORLD_START, end=DEMO_NOW, now=DEMO_NOW, data_dir=str(data_dir))
+                    sync_flow(start=WORLD_START, end=DEMO_NOW, now=DEMO_NOW, data_dir=str(data_dir), progress=progress)
                 )
         finally:
             del os.environ["OPENTACT_API_KEY"]

@@ -1,11 +1,7 @@
 """Running flows from the terminal: validate first, then run with a progress bar and a summary.
 
-Everything a user can get wrong is checked before Prefect is imported (it takes seconds to
-start), so bad arguments cost one line and exit 2 with nothing written.
-
-Ctrl-C and SIGTERM stop a run the same way (`stoppable`): the flow is cancelled where it
-awaits, so the sync's landed slices stay checkpointed and its lock is released, and the
-command exits 128 + the signal's number with one line.
+Bad arguments are refused before Prefect is imported (it is slow to start): one line, exit 2,
+nothing written. Ctrl-C and SIGTERM stop a run alike (`stoppable`).
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ import contextvars
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -31,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipelines.dates import format_utc
 from pipelines.errors import CdrError
 from pipelines.runs import SyncRequest, check_sync
-from pipelines.sync import SyncProgress
+from pipelines.sync import ProgressCallback, SyncProgress
 
 
 def quiet_prefect() -> None:
@@ -39,7 +34,7 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    # The ephemeral API server needs longer than its 20 s default on a busy 2-core machine.
+    # The ephemeral API server needs longer than its default to start on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # Prefect's event queue says how many items it still drains when a command exits early
     # (after a failure): progress notes of its own shutdown, nothing for the user to act on.
@@ -84,10 +79,8 @@ def failures_told_by_command() -> Iterator[None]:
 
 
 @contextmanager
-def sync_progress(console: Console) -> Iterator[None]:
-    """Show a progress bar (slices, records, records/s, ETA) for any sync run in this block."""
-    from pipelines.progress import progress_sink
-
+def sync_progress(console: Console) -> Iterator[ProgressCallback]:
+    """A progress bar (slices, records, records/s, ETA) shown in the block -> the callback a sync moves it with."""
     bar = Progress(
         TextColumn("[bold]sync[/]"),
         BarColumn(),
@@ -112,8 +105,8 @@ def sync_progress(console: Console) -> Iterator[None]:
             rate=tick.records / elapsed,
         )
 
-    with bar, progress_sink(on_progress):
-        yield
+    with bar:
+        yield on_progress
 
 
 class Stopped(CdrError):
@@ -133,7 +126,7 @@ class Stopped(CdrError):
 _stopping = threading.Event()
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long a stopped flow may take to unwind: Prefect's start-up (its temporary API server) is
-# not cancellable and can take a minute on a busy machine; the sync itself stops at once.
+# not cancellable and slow on a busy machine; the sync itself stops at once.
 STOP_GRACE_SECS = 5.0
 T = TypeVar("T")
 
@@ -237,9 +230,9 @@ def run_sync(**arguments: object) -> dict[str, object]:
         quiet_prefect()
         from pipelines.flows.sync import sync_flow
 
-        with sync_progress(console), failures_told_by_command():
+        with sync_progress(console) as progress, failures_told_by_command():
             try:
-                result = runner.run(sync_flow(**flow_arguments(request, arguments)))
+                result = runner.run(sync_flow(**flow_arguments(request, arguments), progress=progress))
             except Exception as exc:
                 raise prefect_failure(exc) or exc
     typer.echo(

@@ -1,6 +1,8 @@
-"""Run summaries: a SyncReport -> the markdown artifact and the few console lines people read."""
+"""Run summaries: a SyncReport -> the markdown artifact, the log lines and the flow's JSON result."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pipelines.dates import format_utc
 from pipelines.sync import KindReport, SyncReport
@@ -58,3 +60,21 @@ def sync_lines(report: SyncReport) -> list[str]:
     lines.append(f"{report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f}/s)")
     lines += [f"FAILED {f.kind} {f.slice}: {f.cause}" for f in report.failures]
     return lines
+
+
+def sync_result(report: SyncReport) -> dict[str, Any]:
+    """A sync report -> the flow's JSON-friendly result."""
+    return {
+        "run_id": report.run_id,
+        "now": format_utc(report.now),
+        "records": report.records,
+        "records_per_sec": round(report.records_per_sec, 1),
+        "duration_secs": round(report.duration_secs, 3),
+        "types": {
+            k.kind: {
+                "window": [format_utc(k.window.start), format_utc(k.window.end)],
+                "new": k.new, "updated": k.updated, "quarantined": k.quarantined, "records": k.records,
+            }
+            for k in report.kinds
+        },
+    }

@@ -18,6 +18,7 @@ from pipelines import console
 from pipelines.console import PrefectUnavailable, Stopped, failures_told_by_command, prefect_failure, stoppable
 from pipelines.dates import parse_datetime
 from pipelines.errors import CdrError
+from pipelines.sync import SyncProgress
 from tests.fixtures.cli import run_cdr
 
 
@@ -203,3 +204,25 @@ def test_cdr_sync_with_prefects_api_unreachable_is_one_line_and_exit_1(tmp_path)
     assert "Traceback" not in proc.stderr
     assert proc.stderr.splitlines()[-1].startswith("error: Prefect could not run the flow (RuntimeError: Failed to reach API at")
     assert not (tmp_path / "d").exists()
+
+
+# -- progress: the console's bar is a value handed to the flow, which hands it to the sync --------
+
+
+def test_cdr_sync_hands_its_progress_bar_to_the_flow_and_prints_the_flows_summary(capsys, monkeypatch, tmp_path) -> None:
+    import pipelines.flows.sync as flows
+
+    async def flow(progress=None, **parameters: object) -> dict[str, object]:
+        assert parameters["types"] == ["cdrs"] and parameters["now"] == "2026-10-03T00:00:00.000Z"
+        progress(SyncProgress("cdrs", slices_total=2, slices_done=1, records=600))
+        progress(SyncProgress("cdrs", slices_total=2, slices_done=2, records=1234))
+        types = {"cdrs": {"new": 1200, "updated": 0, "quarantined": 34}}
+        return {"records": 1234, "duration_secs": 2.0, "records_per_sec": 617.0, "types": types}
+
+    monkeypatch.setenv("OPENTACT_API_KEY", "k")
+    monkeypatch.setattr(flows, "sync_flow", flow)
+    console.run_sync(date_range="yesterday", now="2026-10-03T00:00:00Z", types="cdrs", data_dir=tmp_path / "d")
+    out, err = capsys.readouterr()
+    assert "cdrs: 2026-10-02T00:00:00.000Z .. 2026-10-03T00:00:00.000Z" in err
+    assert "2/2 slices" in err and "1,234 records" in err
+    assert out == f"synced 1,234 records in 2.0 s (617/s) into {tmp_path / 'd'}\n  cdrs: 1,200 new, 0 updated, 34 quarantined\n"

@@ -1,16 +1,14 @@
-"""The sync flow: a date literal or explicit range -> the lake, with a markdown artifact per run.
+"""The sync flow: a date literal, an explicit range or neither (incremental) -> the lake, and a markdown artifact.
 
-One task per run (not per slice): the work is I/O-bound paging that the client already
-parallelises, and a coarse task keeps Prefect's overhead to a few calls per run. HTTP retries
-live in the client; a task retry re-runs the sync, which skips the slices already landed
-(checkpoints) and redoes only the failed ones. Only a run whose every failure is of the moment
-(`SliceFailure.retryable`) is retried: anything else is reported at once.
+One coarse task per run: the client already parallelises the paging. HTTP retries live in the
+client; the task is retried only when every failed slice failed for the moment
+(`SliceFailure.retryable`), and its rerun skips the slices already landed.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
@@ -21,11 +19,10 @@ from pydantic import SecretStr
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
 from pipelines.opentact import api
-from pipelines.progress import current_sink
 from pipelines.runs import parse_types, resolve_sync_window, run_clock
 from pipelines.settings import Settings, load_settings
-from pipelines.summary import sync_lines, sync_markdown
-from pipelines.sync import SyncReport, sync
+from pipelines.summary import sync_lines, sync_markdown, sync_result
+from pipelines.sync import ProgressCallback, SyncReport, sync
 
 
 class SyncIncomplete(CdrError):
@@ -61,13 +58,14 @@ def _slices_failed(task: object, task_run: object, state: Any) -> bool:
     persist_result=False,
 )
 async def sync_records(
-    types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings
+    types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings,
+    progress: ProgressCallback | None,
 ) -> SyncReport:
     """Page the API into the lake; raises SyncIncomplete (after landing the rest) when slices failed."""
     from pipelines.opentact.client import ClientConfig, OpentactClient
 
     async with OpentactClient(ClientConfig.from_settings(settings)) as client:
-        report = await sync(types, window, settings, client, now, run_id, progress=current_sink())
+        report = await sync(types, window, settings, client, now, run_id, progress)
     if not report.ok:
         raise SyncIncomplete(report)
     return report
@@ -84,8 +82,13 @@ async def sync_flow(
     now: str | None = None,
     data_dir: str | None = None,
     api_key_block: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Sync a date literal, an explicit range, or (neither) incrementally from the high-water mark."""
+    """Sync a date literal, an explicit range, or (neither) incrementally from the high-water mark.
+
+    `progress` is for a caller in this process (the terminal's bar); Prefect stores no function,
+    so a deployment leaves it unset.
+    """
     logger = get_run_logger()
     settings = _settings(data_dir, tz, week_start, api_key_block)
     clock = run_clock(now, settings)
@@ -93,7 +96,7 @@ async def sync_flow(
     kinds = parse_types(types)
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     logger.info("syncing %s %s as of %s", ",".join(kinds), window or "incrementally", format_utc(clock))
-    state = await sync_records(kinds, window, clock, run_id, settings, return_state=True)
+    state = await sync_records(kinds, window, clock, run_id, settings, progress, return_state=True)
     outcome = await state.aresult(raise_on_failure=False)
     report = outcome.report if isinstance(outcome, SyncIncomplete) else outcome
     if isinstance(report, SyncReport):
@@ -102,22 +105,5 @@ async def sync_flow(
             logger.info(line)
     if isinstance(outcome, BaseException):
         raise outcome
-    return summary_dict(report)
+    return sync_result(report)
 
-
-def summary_dict(report: SyncReport) -> dict[str, Any]:
-    """A sync report -> the JSON-friendly flow result."""
-    return {
-        "run_id": report.run_id,
-        "now": format_utc(report.now),
-        "records": report.records,
-        "records_per_sec": round(report.records_per_sec, 1),
-        "duration_secs": round(report.duration_secs, 3),
-        "types": {
-            k.kind: {
-                "window": [format_utc(k.window.start), format_utc(k.window.end)],
-                "new": k.new, "updated": k.updated, "quarantined": k.quarantined, "records": k.records,
-            }
-            for k in report.kinds
-        },
-    }

@@ -135,3 +135,14 @@ def test_cdr_sync_with_a_rejected_key_fails_in_one_line_without_prefects_traceba
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Finished in state Failed" not in err, err
     assert "not-the-key" not in err
+
+
+def test_the_sync_flow_moves_its_callers_progress_callback(prefect_harness, api_env, tmp_path):
+    from pipelines.flows.sync import sync_flow
+
+    ticks = []
+    result = asyncio.run(
+        sync_flow(date_range="yesterday", now=NOW, data_dir=str(tmp_path / "d"), types=["cdrs"], progress=ticks.append)
+    )
+    assert ticks[-1].slices_done == ticks[-1].slices_total == 1
+    assert ticks[-1].records == result["records"] > 0
