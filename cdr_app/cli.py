@@ -18,7 +18,6 @@ from sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
     name="cdr",
-    help="Opentact CDR/MDR pipeline: sync, model, report, and serve ad-hoc SQL.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
