@@ -110,10 +110,10 @@ class KindReport(DayTotals):
     skipped: int
     landed: int = 0
     failed: int = 0
+    completed: bool = False
     records: int = 0
     quarantined: int = 0
     usage_rows: int = 0
-    completed: bool = False
     days: tuple[DayReport, ...] = ()
 
 
