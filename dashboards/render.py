@@ -9,6 +9,7 @@ JSON (which escapes `<`, `>` and `/`), and every other text goes through Jinja's
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,8 +25,9 @@ from markupsafe import Markup
 from dashboards import theme
 from dashboards.formatting import format_day, format_instant
 from dashboards.pages import PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
-from dashboards.warehouse import DashboardError, connect, read_report, report_tables
+from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.reports import check_out_dir, write_outputs
+from pipelines.sql import connect_read_only
 
 PLOTLY_JS = "plotly.min.js"
 STYLESHEET = "style.css"
@@ -79,25 +81,25 @@ def render_site(
 def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source, pl.DataFrame]:
     """A warehouse and sources -> one frame per source; DashboardError names every missing table or column."""
     path = Path(warehouse_path)
-    con = connect(path)
-    try:
-        available = report_tables(con)
-        problems = []
-        for item in sources:
-            if item.table not in available:
-                problems.append(f"table {item.table}")
-            else:
-                missing = sorted(set(item.mapping.values()) - available[item.table])
-                problems.extend(f"column {item.table}.{column}" for column in missing)
-        if problems:
-            unique = list(dict.fromkeys(problems))
-            raise DashboardError(f"the warehouse {path} lacks {', '.join(unique)}: run `cdr build`")
-        return {
-            item: read_report(con, item.table, item.mapping, available=available, where=f"the warehouse {path}")
-            for item in sources
-        }
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="cdr-dashboards-") as folder:
+        scratch = Path(folder)
+        with connect_read_only(path, scratch=scratch) as con:
+            available = report_tables(con)
+            problems = []
+            for item in sources:
+                if item.table not in available:
+                    problems.append(f"table {item.table}")
+                else:
+                    missing = sorted(set(item.mapping.values()) - available[item.table])
+                    problems.extend(f"column {item.table}.{column}" for column in missing)
+            if problems:
+                unique = list(dict.fromkeys(problems))
+                raise DashboardError(f"the warehouse {path} lacks {', '.join(unique)}: run `cdr build`")
+            where = f"the warehouse {path}"
+            return {
+                item: read_report(con, item.table, item.mapping, scratch=scratch, available=available, where=where)
+                for item in sources
+            }
 
 
 def render_blocks(page: Page, frames: dict[Source, pl.DataFrame]) -> list[dict[str, object]]:

@@ -3,7 +3,8 @@
 The dashboards read nothing else: a name that does not start with `rpt_` is refused. Rows
 travel through a scratch Parquet file, which keeps DuckDB's types exactly (DECIMAL money
 stays `pl.Decimal`, an all-null column keeps its type) and is read column-wise, without a
-Python object per value.
+Python object per value; the connection (`pipelines.sql.connect_read_only`) may write there
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -24,21 +25,7 @@ _WIDE_INTEGERS = frozenset({"HUGEINT", "UHUGEINT", "UBIGINT"})
 
 
 class DashboardError(CdrError):
-    """The warehouse cannot feed the dashboards (missing, locked, or without a report table)."""
-
-
-def connect(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
-    """A warehouse file -> a read-only DuckDB connection; DashboardError if it is missing or locked."""
-    path = Path(warehouse_path)
-    if not path.is_file():
-        raise DashboardError(f"no warehouse at {path}: run `cdr build` first")
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DashboardError(
-            f"cannot open the warehouse {path} read-only ({first_line}); is a `cdr build` running?"
-        ) from exc
+    """The warehouse cannot feed the dashboards (a report table or column is missing)."""
 
 
 def report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, frozenset[str]]:
@@ -59,10 +46,11 @@ def read_report(
     table: str,
     columns: Mapping[str, str],
     *,
+    scratch: Path,
     available: Mapping[str, frozenset[str]] | None = None,
     where: str = "<the warehouse>",
 ) -> pl.DataFrame:
-    """An `rpt_` table and {frame column: table column} -> a typed frame of those columns.
+    """An `rpt_` table and {frame column: table column} -> a typed frame of those columns, via `scratch`.
 
     DashboardError names the table or columns that are missing, so the message says what to rebuild.
     """
@@ -84,8 +72,8 @@ def read_report(
         ).fetchall()
     )
     select = ", ".join(_select(source, name, types[source]) for name, source in columns.items())
-    with tempfile.TemporaryDirectory(prefix="cdr-dashboards-") as scratch:
-        target = Path(scratch) / "report.parquet"
+    with tempfile.TemporaryDirectory(prefix="report-", dir=scratch) as folder:
+        target = Path(folder) / "report.parquet"
         con.execute(f"copy (select {select} from {_quote(table)}) to {_literal(str(target))} (format parquet)")
         return pl.read_parquet(target)
 

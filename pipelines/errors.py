@@ -1,5 +1,11 @@
 """Domain exceptions: messages a user can act on; the CLI prints them as one line."""
 
+# Every error stays one short line (within 300 characters with the CLI's "error: "), however long
+# its cause: a library's message, which can quote a query, a value or a path whole, is cut at this...
+MESSAGE_MAX_CHARS = 240
+# ... and a path or value repeated inside a sentence of ours at this.
+ECHO_MAX_CHARS = 100
+
 
 class CdrError(Exception):
     """An expected failure with a message meant for the user.
@@ -15,3 +21,20 @@ class UsageError(CdrError):
     """Bad input from the user: nothing was fetched or written."""
 
     exit_code = 2
+
+
+def one_line(exc: BaseException, *, limit: int = MESSAGE_MAX_CHARS, first: bool = False) -> str:
+    """An error -> its message on one line, cut at `limit`: every line joined, or only the `first`.
+
+    A caret line (DuckDB's pointer under the query it quotes) is dropped; an empty message
+    reads as the error's type.
+    """
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and set(line) != {"^"}]
+    return clip(" ".join(kept[:1] if first else kept) or type(exc).__name__, limit)
+
+
+def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
+    """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

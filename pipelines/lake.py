@@ -4,15 +4,13 @@ Landing, quarantine and sync state all read and write through a `Lake`, so the d
 be a local folder (the default) or an fsspec URL such as ``s3://bucket/cdr`` without any
 other module changing. Writes are atomic where readers look:
 
-- local disk: the bytes go to a temporary file in ``<root>/.staging/`` (same filesystem), are
-  fsync'ed, renamed over the target (``os.replace``, atomic on POSIX) and the target's
-  directory is fsync'ed, so a crash at any instant leaves either the old file or the new one,
-  never a partial one. Temporaries live outside the lake's directories because directory
-  scans (``pl.scan_parquet("lake/cdrs/")``) read every file they find, hidden or not. A crash
-  can leave a temporary, or the empty directory made for its target, behind;
-  `sweep_temporaries` removes both (the sync calls it at start-up, as the single writer of a
-  data dir). Should a directory be on another filesystem (a
-  symlinked ``lake/``), the temporary moves beside the target first.
+- local disk: `atomic_file`, never a partial file, with the temporary in ``<root>/.staging/``
+  (same filesystem), outside the lake's directories, because directory scans
+  (``pl.scan_parquet("lake/cdrs/")``) read every file they find, hidden or not. A crash can
+  leave a temporary, or the empty directory made for its target, behind; `sweep_temporaries`
+  removes both (the sync calls it at start-up, as the single writer of a data dir). Should a
+  directory be on another filesystem (a symlinked ``lake/``), the temporary moves beside the
+  target first.
 - object stores: a single PUT of the whole object, which the stores make visible atomically.
 
 Layout (binding for the SQL models)::
@@ -44,7 +42,7 @@ from filelock import FileLock, Timeout
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, one_line
 
 LAKE_DIR = "lake"
 QUARANTINE_DIR = "quarantine"
@@ -131,16 +129,9 @@ class Lake:
         try:
             if not self.is_local:
                 self.fs.pipe_file(target, data)
-                return len(data)
-            temp = self._local_temp(target)
-            try:
-                with open(temp, "wb") as handle:
+            else:
+                with atomic_file(target, staging=self._staging(target)) as temp, open(temp, "wb") as handle:
                     handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                _local_commit(temp, target)
-            finally:
-                _unlink_quietly(temp)
         except OSError as exc:
             raise self._os_error(relative, exc, "write") from exc
         return len(data)
@@ -430,7 +421,7 @@ class Lake:
             if blocked is not None:
                 raise blocked from exc
             raise LakeError(
-                f"lake file {self.display(relative)} is unreadable ({_first_line(exc)}); "
+                f"lake file {self.display(relative)} is unreadable ({one_line(exc, first=True)}); "
                 "delete it and re-sync that day"
             ) from exc
         if list(frame.schema.items()) != list(schema.items()):
@@ -449,14 +440,9 @@ class Lake:
             frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL)
             return self.write_bytes(relative, buffer.getvalue())
         try:
-            temp = self._local_temp(target)
-            try:
+            with atomic_file(target, staging=self._staging(target)) as temp:
                 frame.write_parquet(temp, compression="zstd", compression_level=ZSTD_LEVEL)
                 size = os.path.getsize(temp)
-                _fsync_file(temp)
-                _local_commit(temp, target)
-            finally:
-                _unlink_quietly(temp)
         except OSError as exc:
             raise self._os_error(relative, exc, "write") from exc
         return size
@@ -472,7 +458,7 @@ class Lake:
         blocked = self._blocked(relative, wants_file)
         if blocked is not None:
             return blocked
-        reason = exc.strerror or _first_line(exc)
+        reason = exc.strerror or one_line(exc, first=True)
         advice = (
             "make the data dir readable and writable by this user"
             if isinstance(exc, PermissionError)
@@ -505,30 +491,44 @@ class Lake:
 
     # -- local atomic writes -------------------------------------------------------------------
 
-    def _local_temp(self, target: str) -> str:
+    def _staging(self, target: str) -> str:
+        """A local target -> the folder for its temporary, made (as is the target's own folder)."""
         os.makedirs(os.path.dirname(target), exist_ok=True)
         staging = os.path.join(self.root, STAGING_DIR)
         os.makedirs(staging, exist_ok=True)
-        return os.path.join(staging, _temp_name(os.path.basename(target)))
+        return staging
 
 
-def _local_commit(temp: str, target: str) -> None:
+@contextmanager
+def atomic_file(target: str | os.PathLike[str], staging: str | None = None) -> Iterator[str]:
+    """Yield a temporary path for a local file's new bytes; once the block succeeds they replace `target` whole.
+
+    The temporary sits beside the target, or in `staging` on the same filesystem; it is
+    fsync'ed, renamed over the target and the target's folder fsync'ed, so a crash at any
+    instant leaves the old file or the new one. On a failure the temporary goes and the
+    target is untouched.
+    """
+    target = os.fspath(target)
     directory = os.path.dirname(target)
+    temp = os.path.join(staging or directory, _temp_name(os.path.basename(target)))
+    beside = os.path.join(directory, _temp_name(os.path.basename(target)))
     try:
-        os.replace(temp, target)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        # The target's directory is on another filesystem: stage beside it, then rename there.
-        beside = os.path.join(directory, _temp_name(os.path.basename(target)))
+        yield temp
+        _fsync_file(temp)
         try:
+            os.replace(temp, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # The target's directory is on another filesystem than `staging`: copy beside it, then rename there.
             shutil.copyfile(temp, beside)
             _fsync_file(beside)
             os.replace(beside, target)
-        finally:
-            _unlink_quietly(beside)
-    # The rename is durable only once the directory entry is on disk.
-    _fsync_dir(directory)
+        # The rename is durable only once the directory entry is on disk.
+        _fsync_dir(directory)
+    finally:
+        _unlink_quietly(temp)
+        _unlink_quietly(beside)
 
 
 def _remove_empty_dirs_below(top: str) -> int:
@@ -656,11 +656,6 @@ def alive(pid: int) -> bool:
     except PermissionError:
         pass  # it exists, under another user
     return True
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _schema_text(schema: Mapping[str, pl.DataType]) -> str:

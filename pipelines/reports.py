@@ -18,8 +18,8 @@ import csv
 import io
 import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pipelines.errors import CdrError, UsageError
+from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.lake import atomic_file
+from pipelines.sql import connect_read_only
 
 FINANCE_TABLE = "rpt_finance_monthly_statement"
 FINANCE_COLUMNS: tuple[str, ...] = (
@@ -73,17 +75,6 @@ def parse_month(text: str) -> str:
     return text
 
 
-def open_warehouse(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    """A warehouse file -> a read-only connection; CdrError saying to run `cdr build` when it is missing."""
-    path = Path(warehouse)
-    if not path.is_file():
-        raise CdrError(f"no warehouse at {path}: run `cdr build` first")
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise CdrError(f"cannot open the warehouse {path} read-only: {_one_line(exc)}") from None
-
-
 def finance_statement(
     warehouse: Path, month: str, *, now: datetime | None = None
 ) -> tuple[tuple[object, ...], ...]:
@@ -94,7 +85,7 @@ def finance_statement(
     an empty statement.
     """
     month = parse_month(month)
-    con = open_warehouse(warehouse)
+    con = connect_read_only(warehouse)
     try:
         check_month(con, warehouse, month, now=now or datetime.now(timezone.utc))
         columns = ", ".join(FINANCE_COLUMNS)
@@ -168,34 +159,31 @@ def check_out_dir(out_dir: Path) -> Path:
 def write_outputs(out_dir: Path, contents: Mapping[Path, bytes]) -> list[Path]:
     """A checked output folder and {file in it: bytes} -> those files written; CdrError naming the one that failed.
 
-    Each file goes to a temporary beside it and the renames follow once every temporary is
-    written, so a failure (a full disk, a folder made read-only) leaves the previous files.
+    Every file is written to its temporary (`atomic_file`) before any is renamed into place, so a
+    failure (a full disk, a folder made read-only) leaves the previous files. The renames go
+    last to first: the first file (a site's index) is replaced once what it links to is.
     """
     out = Path(out_dir)
     created = not out.is_dir()
-    temps: list[Path] = []
     current = out
     try:
-        if created:
-            out.mkdir()
-        for target, data in contents.items():
-            current = target
-            temps.append(target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"))
-            temps[-1].write_bytes(data)
-            os.chmod(temps[-1], 0o644)
-        for target, temp in zip(contents, temps):
-            current = target
-            os.replace(temp, target)
+        with ExitStack() as files:
+            if created:
+                out.mkdir()
+            for target, data in contents.items():
+                current = target
+                temp = Path(files.enter_context(atomic_file(target)))
+                temp.write_bytes(data)
+                os.chmod(temp, 0o644)
+            current = out
     except BaseException as exc:
-        for temp in temps:
-            temp.unlink(missing_ok=True)
         if created:
             try:
                 out.rmdir()
             except OSError:
                 pass
         if isinstance(exc, OSError):
-            raise CdrError(f"cannot write {current} ({exc.strerror or _one_line(exc)})") from None
+            raise CdrError(f"cannot write {current} ({exc.strerror or one_line(exc)})") from None
         raise
     return list(contents)
 
@@ -242,8 +230,3 @@ def finance_xlsx(rows: Sequence[Sequence[object]], month: str) -> bytes:
 def decimal_text(value: object) -> str:
     """An exact decimal -> its plain text (`0.000000000`, never `0E-9` or a float)."""
     return format(Decimal(value), "f")
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines) or type(exc).__name__

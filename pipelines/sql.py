@@ -16,9 +16,7 @@ one line, cut short.
 from __future__ import annotations
 
 import csv
-import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -29,18 +27,13 @@ from typing import TextIO
 import duckdb
 import orjson
 
-from pipelines.errors import CdrError, UsageError
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR
+from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, atomic_file
 
 FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
 TABLE_MAX_ROWS = 1000
 BATCH_ROWS = 10_000
-# Every error stays one short line (within 300 characters with the CLI's "error: "), however long
-# the query: DuckDB's message, which can quote the query or a value whole, is cut at this...
-MESSAGE_MAX_CHARS = 240
-# ... and a path or value repeated inside a sentence of ours at this.
-ECHO_MAX_CHARS = 80
 _READING = ("SELECT", "EXPLAIN SELECT")
 # EXPLAIN [ANALYZE] [(options)] before the statement it wraps is never longer than this.
 _EXPLAIN_PREFIX_MAX_TOKENS = 64
@@ -94,8 +87,11 @@ def _kind(statement: duckdb.Statement) -> str:
     return "EXPLAIN"
 
 
-def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    """A warehouse file -> a read-only connection that reads only it and its data dir's lake, and fetches nothing."""
+def connect_read_only(warehouse: Path, *, scratch: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A warehouse file -> a read-only connection that reads only it and its data dir's lake, and fetches nothing.
+
+    `scratch`, a folder of the caller's own, is the one place its queries may also write (COPY TO).
+    """
     path = Path(warehouse)
     if not path.is_file():
         raise CdrError(f"no warehouse at {clip(str(path))}: run `cdr build` first")
@@ -107,8 +103,9 @@ def connect_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
     try:
         # Timestamps print in UTC, as the API writes them, whatever this machine's zone.
         con.execute("set TimeZone = 'UTC'")
-        # DuckDB resolves symlinks and `..` of both these folders and every path a query names.
-        con.execute("set allowed_directories = ?", [[f"{folder}/" for folder in readable_folders(path)]])
+        # DuckDB resolves symlinks and `..` of these folders and of every path a query names.
+        folders = (*readable_folders(path), *([Path(scratch).resolve()] if scratch else []))
+        con.execute("set allowed_directories = ?", [[f"{folder}/" for folder in folders]])
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
     except duckdb.Error as exc:
@@ -153,9 +150,7 @@ def _query_error(exc: duckdb.Error) -> CdrError:
     """A DuckDB error of a query -> the one-line failure to report (a refused file access says why)."""
     if isinstance(exc, duckdb.PermissionException):
         # The file DuckDB names is the point; the query it quotes after it is the user's own.
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = clip(lines[0] if lines else type(exc).__name__, MESSAGE_MAX_CHARS)
-        return CdrError(f"`cdr sql` reads only the warehouse and its lake: {reason}")
+        return CdrError(f"`cdr sql` reads only the warehouse and its lake: {one_line(exc, first=True)}")
     return CdrError(one_line(exc))
 
 
@@ -257,34 +252,15 @@ def check_out(out: Path, data_dir: Path) -> Path:
 
 
 def _write_file(write: Callable[[TextIO], int], target: Path, out: Path) -> int:
-    """A writer -> its output in a new temporary file beside `target`, renamed over it once complete -> rows."""
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
+    """A writer -> its output written whole to `target` (`atomic_file`) -> rows; UsageError if it cannot be created."""
+    created = False
     try:
-        file = open(temp, "x", encoding="utf-8", newline="")
+        with atomic_file(target) as temp, open(temp, "x", encoding="utf-8", newline="") as file:
+            created = True
+            return write(file)
     except OSError as exc:
-        raise UsageError(f"cannot write --out {clip(str(out))}: {clip(exc.strerror or str(exc))}") from None
-    try:
-        with file:
-            count = write(file)
-        os.replace(temp, target)
-    except OSError as exc:
-        raise CdrError(f"cannot write --out {clip(str(out))}: {clip(exc.strerror or str(exc))}") from None
-    finally:
-        temp.unlink(missing_ok=True)
-    return count
-
-
-def one_line(exc: BaseException, *, limit: int = MESSAGE_MAX_CHARS) -> str:
-    """A DuckDB error -> its message on one line (the caret line under the query dropped), cut at `limit`."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    kept = [line for line in lines if line and set(line) != {"^"}]
-    return clip(" ".join(kept) or type(exc).__name__, limit)
-
-
-def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
-    """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
-    text = " ".join(text.splitlines())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        failure = CdrError if created else UsageError
+        raise failure(f"cannot write --out {clip(str(out))}: {clip(exc.strerror or str(exc))}") from None
 
 
 def _text(value: object, *, null: str) -> str:

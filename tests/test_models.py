@@ -155,6 +155,19 @@ def test_a_sql_error_names_the_model_its_file_and_line(tmp_path):
     assert "no_such_column" in message and "\n" not in message
 
 
+
+def test_a_model_failing_with_a_huge_message_is_cut_short(tmp_path):
+    queries = write_queries(tmp_path / "queries", {
+        "marts/fct_a.sql": f"-- fct_a: one row\nselect error('{'x' * 5000}') as id\n",
+    })
+    (tmp_path / "data").mkdir()
+    with pytest.raises(CdrError) as caught:
+        build(tmp_path / "data", queries_dir=queries)
+    message = str(caught.value)
+    assert message.startswith("model fct_a failed (queries/marts/fct_a.sql): Invalid Input Error: xxx")
+    assert message.endswith("x…") and len(message) < 300, message[:400]
+
+
 def test_a_data_test_that_cannot_run_names_its_file_and_line(tmp_path):
     queries = write_queries(tmp_path / "queries", {
         "reports/rpt_a.sql": "-- rpt_a: one row\nselect 1 as x",

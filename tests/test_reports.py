@@ -20,6 +20,7 @@ from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.reports import FINANCE_COLUMNS, export_finance, finance_csv, parse_month
 from tests.fixtures.cli import run_cdr
+from tests.fixtures.disk import record_disk_events
 from tests.fixtures.lake import message, small_world, write_lake
 
 D = Decimal
@@ -33,8 +34,10 @@ def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def con(world_dir: Path) -> duckdb.DuckDBPyConnection:
+    # One per test: DuckDB refuses the exports' own (confined) connection while one of another
+    # configuration has the file open in this process.
     connection = duckdb.connect(str(warehouse_path(world_dir)), read_only=True)
     yield connection
     connection.close()
@@ -461,6 +464,16 @@ def test_a_failed_write_leaves_the_previous_statement(world_dir, tmp_path, monke
         export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
+
+
+def test_every_file_reaches_the_disk_before_it_replaces_the_previous_one(world_dir, tmp_path, monkeypatch):
+    events = record_disk_events(monkeypatch)
+    export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
+    # each file's bytes, its rename, then the folder's entry; the first file is replaced last
+    assert events == [
+        "fsync", ("replace", "finance_2026-01.xlsx"), "fsync",
+        "fsync", ("replace", "finance_2026-01.csv"), "fsync",
+    ]
 
 def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     code, _, err = run_cdr(

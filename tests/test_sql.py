@@ -17,12 +17,13 @@ import duckdb
 import pytest
 
 from pipelines.dates import Window
-from pipelines.errors import CdrError, UsageError
+from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake
 from pipelines.land import quarantine
 from pipelines.models import build, warehouse_path
-from pipelines.sql import check_query, connect_read_only, one_line, run_query, run_sql, write_table
+from pipelines.sql import check_query, connect_read_only, run_query, run_sql, write_table
 from tests.fixtures.cli import run_cdr
+from tests.fixtures.disk import record_disk_events
 from tests.fixtures.lake import small_world, write_lake
 
 
@@ -85,6 +86,23 @@ def test_out_writes_the_whole_result_to_a_file(data_dir, tmp_path):
     assert target.read_text().splitlines() == ["id", "c1", "c2", "c3", "c4", "c5", "c6"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.csv"]
 
+
+
+def test_out_reaches_the_disk_before_it_replaces_the_file(data_dir, tmp_path, monkeypatch):
+    events = record_disk_events(monkeypatch)
+    run_sql(warehouse_path(data_dir), "select 1 as x", fmt="csv", out=tmp_path / "one.csv")
+    # the file's bytes, the rename, then the folder's entry
+    assert events == ["fsync", ("replace", "one.csv"), "fsync"]
+
+
+def test_a_scratch_folder_is_the_one_place_a_connection_may_write(data_dir, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with connect_read_only(warehouse_path(data_dir), scratch=scratch) as con:
+        con.execute(f"copy (select 1 as x) to '{scratch}/x.parquet' (format parquet)")
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(f"copy (select 1 as x) to '{tmp_path}/y.parquet' (format parquet)")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["scratch", "x.parquet"]
 
 def test_every_reading_form_is_allowed(data_dir):
     for query in (

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from pipelines.errors import CdrError
-from pipelines.models.sources import error_line, first_line, source_names
+from pipelines.errors import CdrError, one_line
+from pipelines.models.sources import error_line, source_names
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
 # them inside it (pyproject's force-include).
@@ -166,7 +166,7 @@ def _read_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, object]:
     except duckdb.Error as exc:
         line = error_line(exc)
         where = f"{path}:{line}" if line else str(path)
-        raise CdrError(f"{where} does not parse: {first_line(exc)}") from None
+        raise CdrError(f"{where} does not parse: {one_line(exc, first=True)}") from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise CdrError(f"{path} must hold exactly one SELECT statement")
     raise CdrError(f"{path}: cannot tell which tables it reads ({error})")

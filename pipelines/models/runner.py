@@ -10,7 +10,7 @@ from typing import cast
 
 import duckdb
 
-from pipelines.errors import CdrError, UsageError
+from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake
 from pipelines.models.discover import QUERIES_DIR, DataTest, Layer, Model, discover_models, discover_tests
 from pipelines.models.order import build_order, run_in_order
@@ -21,7 +21,6 @@ from pipelines.models.sources import (
     SOURCE_PREFIX,
     calendar_macros,
     error_line,
-    first_line,
     quarantine_source_sql,
     source_sql,
     sql_string,
@@ -112,7 +111,7 @@ def build(
             con.execute(f"attach {sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
         except duckdb.Error as exc:
             con.close()
-            raise CdrError(f"cannot create a warehouse in {data_dir}: {first_line(exc)}") from None
+            raise CdrError(f"cannot create a warehouse in {data_dir}: {one_line(exc, first=True)}") from None
         try:
             # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
             con.execute("set TimeZone = 'UTC'")
@@ -131,7 +130,7 @@ def build(
             except duckdb.Error as exc:
                 # Creating a view reads its first file's footer: a broken one fails here.
                 raise unreadable_lake_file(lake, exc) or CdrError(
-                    f"cannot read the lake in {data_dir}: {first_line(exc)}"
+                    f"cannot read the lake in {data_dir}: {one_line(exc, first=True)}"
                 ) from None
             try:
                 runs, outcomes = _build_all(con, models, tests, queries_dir)
@@ -193,7 +192,7 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path
             rows = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
     except duckdb.Error as exc:
         where = _where(exc, model.path, queries_dir)
-        raise CdrError(f"model {model.name} failed ({where}): {first_line(exc)}") from None
+        raise CdrError(f"model {model.name} failed ({where}): {one_line(exc, first=True)}") from None
     return ModelRun(model.name, model.layer, model.materialized, rows, time.perf_counter() - started)
 
 
@@ -210,7 +209,7 @@ def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path)
             total = con.execute(f"select count(*) from ({wrapped})").fetchall()[0][0]
     except duckdb.Error as exc:
         where = _where(exc, test.path, queries_dir)
-        raise CdrError(f"data test {test.name} failed to run ({where}): {first_line(exc)}") from None
+        raise CdrError(f"data test {test.name} failed to run ({where}): {one_line(exc, first=True)}") from None
     if sample:
         lines = [", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row)) for row in sample]
         return f"{test.name}: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)

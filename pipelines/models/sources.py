@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import polars as pl
 
+from pipelines.errors import one_line
 from pipelines.lake import QUARANTINE_GLOB, Lake, LakeError, resync_command
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
@@ -125,18 +126,12 @@ def unreadable_lake_file(lake: Lake | str | os.PathLike[str], error: BaseExcepti
                 con.execute(f"select count(*) from {_read_quarantine(sql_string(lake.location(relative)))}").fetchall()
             except duckdb.Error as exc:
                 return LakeError(
-                    f"{lake.display(relative)} is not readable quarantine JSON lines ({first_line(exc)}): "
+                    f"{lake.display(relative)} is not readable quarantine JSON lines ({one_line(exc, first=True)}): "
                     "move it out of the data dir (reconciliation then counts its records as unexplained)"
                 )
     finally:
         con.close()
     return None
-
-
-def first_line(exc: BaseException) -> str:
-    """An error -> the first non-blank line of its message (or its type's name)."""
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def error_line(exc: BaseException) -> str | None:
@@ -169,7 +164,7 @@ def _empty_source(schema: Mapping[str, pl.DataType]) -> str:
 
 def _unreadable_partition(lake: Lake, relative: str, exc: BaseException, resync: str) -> LakeError:
     name = relative.rsplit("/", 1)[-1]
-    reason = first_line(exc).replace(lake.location(relative), name).replace(lake.display(relative), name)
+    reason = one_line(exc, first=True).replace(lake.location(relative), name).replace(lake.display(relative), name)
     return LakeError(
         f"{lake.display(relative)} is not a readable Parquet file ({reason}): delete it and re-sync that day with {resync}"
     )

@@ -14,7 +14,9 @@ from tests.dashboards.dashboard_fixtures import (
 
 from dashboards.pages import PAGES, all_sources
 from dashboards.render import INDEX, PLOTLY_JS, STYLESHEET, render_site
-from dashboards.warehouse import DashboardError, connect, read_report
+from dashboards.warehouse import DashboardError, read_report
+from pipelines.errors import CdrError
+from pipelines.sql import connect_read_only
 
 MAX_PAGE_BYTES = 1_000_000
 
@@ -139,7 +141,7 @@ def test_an_empty_warehouse_renders_pages_that_say_so(empty_warehouse, tmp_path)
 
 
 def test_a_missing_warehouse_asks_for_a_build(tmp_path):
-    with pytest.raises(DashboardError, match=r"^no warehouse at .*warehouse.duckdb: run `cdr build` first$"):
+    with pytest.raises(CdrError, match=r"^no warehouse at .*warehouse.duckdb: run `cdr build` first$"):
         render_site(tmp_path / "warehouse.duckdb", tmp_path / "site", synced_at=None, now=NOW)
     assert not (tmp_path / "site").exists()
 
@@ -158,14 +160,11 @@ def test_missing_tables_and_columns_are_all_named_before_anything_is_written(war
     assert not (tmp_path / "site").exists()
 
 
-def test_dashboards_read_only_report_tables(small_warehouse):
-    con = connect(small_warehouse)
-    try:
+def test_dashboards_read_only_report_tables(small_warehouse, tmp_path):
+    with connect_read_only(small_warehouse, scratch=tmp_path) as con:
         with pytest.raises(ValueError, match="only rpt_"):
-            read_report(con, "fct_calls_daily", {"day": "report_date"})
-        frame = read_report(con, "rpt_finance_daily_cost", {"day": "report_date", "cost": "cost"})
-    finally:
-        con.close()
+            read_report(con, "fct_calls_daily", {"day": "report_date"}, scratch=tmp_path)
+        frame = read_report(con, "rpt_finance_daily_cost", {"day": "report_date", "cost": "cost"}, scratch=tmp_path)
     assert str(frame.schema["cost"]) == "Decimal(precision=38, scale=9)"  # exact money, not a float
     assert str(frame.schema["day"]) == "Date"
 
