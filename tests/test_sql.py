@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -393,13 +394,17 @@ def test_out_never_writes_inside_the_data_dir(where, data_dir, tmp_path, capsys,
         ("/proc/result.csv", "error: cannot write --out {out}: No such file or directory"),
     ],
 )
-def test_out_that_cannot_be_written_is_one_line_and_leaves_nothing(where, message, data_dir, tmp_path, capsys, monkeypatch):
+def test_out_that_cannot_be_written_is_one_line_and_leaves_nothing(where, message, data_dir, capsys, monkeypatch):
+    # A short folder: the message quotes paths whole only up to a cap, and pytest's own run folders grow.
+    tmp_path = Path(tempfile.mkdtemp(prefix="out-"))
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "folder").mkdir()
     out = where.format(tmp=tmp_path)
     code, stdout, err = run_cdr(capsys, monkeypatch, "sql", "select 1 as x", "--out", out, "--data-dir", str(data_dir))
     assert (code, stdout) == (2, "")
     assert err.splitlines() == [message.format(out=out, tmp=tmp_path)]
     assert [p.name for p in tmp_path.iterdir()] == ["folder"] and list((tmp_path / "folder").iterdir()) == []
+    shutil.rmtree(tmp_path)
 
 
 def test_a_huge_query_or_value_is_echoed_cut_short_on_one_line(data_dir, tmp_path, capsys, monkeypatch):
