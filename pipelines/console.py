@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import format_utc
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, one_line
 from pipelines.runs import SyncRequest, check_sync
 from pipelines.sync import ProgressCallback, SyncProgress
 
@@ -254,7 +254,6 @@ class PrefectUnavailable(CdrError):
 # This package's files: an error raised with none of them on its way (but this module, which
 # runs the flow) comes from Prefect's own machinery, not from the flow.
 _PACKAGE = Path(__file__).resolve().parent
-_MESSAGE_CHARS = 300
 
 
 def prefect_failure(exc: Exception) -> PrefectUnavailable | None:
@@ -269,9 +268,8 @@ def prefect_failure(exc: Exception) -> PrefectUnavailable | None:
         path = Path(frame.filename).resolve()
         if path.is_relative_to(_PACKAGE) and path != Path(__file__).resolve():
             return None
-    first = (str(exc).strip().splitlines() or [""])[0][:_MESSAGE_CHARS]
     return PrefectUnavailable(
-        f"Prefect could not run the flow ({type(exc).__name__}: {first}): check PREFECT_API_URL "
+        f"Prefect could not run the flow ({type(exc).__name__}: {one_line(exc, first=True)}): check PREFECT_API_URL "
         "(unset, a temporary local server is started) and that its server is up, then run it again"
     )
 

@@ -316,7 +316,7 @@ class OpentactClient:
 
     def plan_slices(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
         """A window -> the UTC-day slices of its frozen part, in order (the sync's checkpoint units)."""
-        _check_kind(kind)
+        api.record_types(kind)
         return utc_days(self.frozen(window, now))
 
     # --- reading records -----------------------------------------------------------------
@@ -334,7 +334,7 @@ class OpentactClient:
         Up to `prefetch_slices` further slices are read meanwhile into bounded queues, so
         the connections do not idle while one slice's last pages arrive.
         """
-        _check_kind(kind)
+        api.record_types(kind)
         queues: list[asyncio.Queue[Page | BaseException | None]] = []
         pumps: list[asyncio.Task[None]] = []
 
@@ -370,7 +370,7 @@ class OpentactClient:
 
         Raises SliceChanged if the API's counts move while paging or a record comes twice.
         """
-        _check_kind(kind)
+        api.record_types(kind)
         first, meta, ids = await self._fetch_page(kind, slice_, slice_, 1)
         counts: dict[Window, _QueryCount] = {}
         jobs: deque[tuple[Window, int]] = deque()
@@ -472,7 +472,7 @@ class OpentactClient:
         now: datetime | None = None,
     ) -> pl.DataFrame:
         """The platform's own usage aggregate of the frozen window -> a frame in `api.USAGE_SCHEMA`."""
-        _check_kind(kind)
+        api.record_types(kind)
         dimensions = tuple(dimensions)
         unknown = [d for d in dimensions if d not in api.USAGE_DIMENSIONS]
         if unknown or not dimensions:
@@ -678,10 +678,6 @@ def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: 
             f"more than this client accepts for the window ({most:,} {noun} or {pages:,} pages of {page_size}: "
             f"at most {why}); the answer cannot be paged: check that OPENTACT_BASE_URL is the Opentact API"
         )
-
-
-def _check_kind(kind: str) -> None:
-    api.record_types(kind)
 
 
 def client_from_settings(settings: Settings, **options: object) -> OpentactClient:
