@@ -21,23 +21,17 @@ UTC = timezone.utc
 
 WEEK_STARTS: tuple[str, ...] = ("monday", "sunday")
 
+# The contract's table for the named literals, in its order: the window runs from `first`
+# to `last` units after the start of the current unit (D0, W0 or M0).
+_NAMED: dict[str, tuple[str, int, int]] = {
+    "today": ("days", 0, 1), "yesterday": ("days", -1, 0), "tomorrow": ("days", 1, 2),
+    "this_week": ("weeks", 0, 1), "last_week": ("weeks", -1, 0), "next_week": ("weeks", 1, 2),
+    "this_month": ("months", 0, 1), "last_month": ("months", -1, 0), "next_month": ("months", 1, 2),
+}
+
 # In the contract's order; N is a positive decimal integer.
 LITERAL_FORMS: tuple[str, ...] = (
-    "today",
-    "yesterday",
-    "tomorrow",
-    "this_week",
-    "last_week",
-    "next_week",
-    "this_month",
-    "last_month",
-    "next_month",
-    "last_N_hours",
-    "next_N_hours",
-    "last_N_days",
-    "next_N_days",
-    "last_N_weeks",
-    "next_N_weeks",
+    *_NAMED, "last_N_hours", "next_N_hours", "last_N_days", "next_N_days", "last_N_weeks", "next_N_weeks"
 )
 
 DATETIME_FORMS: tuple[str, ...] = (
@@ -144,7 +138,7 @@ def resolve_literal(
         raise ValueError("now must be timezone-aware")
     try:
         local_now = now.astimezone(zone)
-        return _resolve(literal, local_now, local_now.date(), zone, first_weekday)
+        return _resolve(literal, local_now, zone, first_weekday)
     except (OverflowError, ValueError):
         raise UsageError(_out_of_range(literal, now)) from None
 
@@ -194,8 +188,7 @@ def parse_bound(text: str, *, tz: str = "UTC", name: str = "date-time") -> datet
 
 def zone_name(tz: str) -> str:
     """An IANA time zone name -> its canonical spelling ("utc" -> "UTC"); UsageError if unknown."""
-    zone = _zone(tz)
-    return getattr(zone, "key", None) or str(zone)
+    return _zone(tz).name
 
 
 def _bound(name: str, text: str, zone: tzinfo) -> datetime:
@@ -212,7 +205,7 @@ def _bound(name: str, text: str, zone: tzinfo) -> datetime:
     return moment
 
 
-def _zone(tz: str) -> tzinfo:
+def _zone(tz: str) -> pendulum.Timezone | pendulum.FixedTimezone:
     """An IANA zone name -> its tzinfo; UsageError if unknown."""
     try:
         return pendulum.timezone(tz)
@@ -233,62 +226,38 @@ def _week_start(week_start: str) -> int:
     raise UsageError(f"unknown week start {week_start!r}: valid week starts are {', '.join(WEEK_STARTS)}")
 
 
-def _resolve(literal: str, local_now: datetime, today: date, zone: tzinfo, first_weekday: int) -> Window:
-    """Apply the contract's table; arithmetic may overflow (caught by the caller)."""
-    week0 = today - timedelta(days=(today.weekday() - first_weekday) % 7)
-
-    def days(first: date, last: date) -> Window:
-        return Window(_day_start(first, zone), _day_start(last, zone))
-
-    def months(first: int, last: int) -> Window:
-        return Window(_day_start(_month_start(today, first), zone), _day_start(_month_start(today, last), zone))
-
-    match literal:
-        case "today":
-            return days(today, today + timedelta(days=1))
-        case "yesterday":
-            return days(today - timedelta(days=1), today)
-        case "tomorrow":
-            return days(today + timedelta(days=1), today + timedelta(days=2))
-        case "this_week":
-            return days(week0, week0 + timedelta(weeks=1))
-        case "last_week":
-            return days(week0 - timedelta(weeks=1), week0)
-        case "next_week":
-            return days(week0 + timedelta(weeks=1), week0 + timedelta(weeks=2))
-        case "this_month":
-            return months(0, 1)
-        case "last_month":
-            return months(-1, 0)
-        case "next_month":
-            return months(1, 2)
-
-    relative = _RELATIVE_RE.fullmatch(literal)
-    if relative is None:
-        hint = f" (did you mean {literal.lower()!r}?)" if _is_known(literal.lower()) else ""
-        raise UsageError(f"unknown date literal {literal!r}{hint}; {_LITERALS_HELP}")
-    direction, count_text, unit = relative.groups()
-    n = _count(literal, count_text)
+def _resolve(literal: str, local_now: datetime, zone: tzinfo, first_weekday: int) -> Window:
+    """The contract's table at `local_now`; arithmetic may overflow (caught by the caller)."""
+    if literal in _NAMED:
+        unit, first, last = _NAMED[literal]
+    else:
+        relative = _RELATIVE_RE.fullmatch(literal)
+        if relative is None:
+            hint = f" (did you mean {literal.lower()!r}?)" if _is_known(literal.lower()) else ""
+            raise UsageError(f"unknown date literal {literal!r}{hint}; {_LITERALS_HELP}")
+        direction, count_text, unit = relative.groups()
+        n = _count(literal, count_text)
+        # Only next_N_days includes the current unit (today); next hours and weeks start after it.
+        first, last = (-n, 0) if direction == "last" else (0, n) if unit == "days" else (1, n + 1)
     if unit == "hours":
-        hour0 = _hour_start(local_now, zone)
-        if direction == "last":
-            return Window(hour0 - timedelta(hours=n), hour0)
-        return Window(hour0 + timedelta(hours=1), hour0 + timedelta(hours=n + 1))
-    if unit == "days":
-        if direction == "last":
-            return days(today - timedelta(days=n), today)
-        return days(today, today + timedelta(days=n))
-    if direction == "last":
-        return days(week0 - timedelta(weeks=n), week0)
-    return days(week0 + timedelta(weeks=1), week0 + timedelta(weeks=n + 1))
+        # Keep the fold: in a repeated hour the current hour began on its second pass.
+        wall = local_now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        hour0 = _wall_to_utc(wall, zone, fold=local_now.fold)
+        return Window(hour0 + timedelta(hours=first), hour0 + timedelta(hours=last))
+    # Calendar units are counted on local dates, so a DST change never shifts a bound:
+    # each is its date's local midnight.
+    anchor = pendulum.Date(local_now.year, local_now.month, local_now.day)
+    if unit == "weeks":
+        anchor = anchor.subtract(days=(anchor.weekday() - first_weekday) % 7)
+    elif unit == "months":
+        anchor = anchor.start_of("month")
+    return Window(*(_day_start(anchor.add(**{unit: k}), zone) for k in (first, last)))
 
 
 def _is_known(literal: str) -> bool:
     """Whether the text is a valid literal form (used only for a 'did you mean' hint)."""
-    if literal in LITERAL_FORMS and "_N_" not in literal:
-        return True
     relative = _RELATIVE_RE.fullmatch(literal)
-    return relative is not None and _N_RE.fullmatch(relative.group(2)) is not None
+    return literal in _NAMED or (relative is not None and _N_RE.fullmatch(relative.group(2)) is not None)
 
 
 def _count(literal: str, text: str) -> int:
@@ -313,12 +282,6 @@ def _out_of_range(literal: str, now: datetime | None) -> str:
     return f"date literal {literal!r}{at} reaches outside the years 1-9999{advice}; {_LITERALS_HELP}"
 
 
-def _month_start(today: date, months_ahead: int) -> date:
-    """The 1st of the month `months_ahead` months from today's month (negative: back)."""
-    index = today.year * 12 + (today.month - 1) + months_ahead
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def _day_start(day: date, zone: tzinfo) -> datetime:
     """The first instant of a local calendar day, in UTC (its local midnight)."""
     # fold=0: where midnight happens twice (a fall-back at 01:00 -> 00:00) the day
@@ -326,30 +289,26 @@ def _day_start(day: date, zone: tzinfo) -> datetime:
     return _wall_to_utc(datetime(day.year, day.month, day.day), zone, fold=0)
 
 
-def _hour_start(local_now: datetime, zone: tzinfo) -> datetime:
-    """The start of the local hour containing `local_now`, in UTC."""
-    wall = local_now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
-    # Keep the fold: in a repeated hour the current hour began on its second pass.
-    return _wall_to_utc(wall, zone, fold=local_now.fold)
-
-
 def _wall_to_utc(wall: datetime, zone: tzinfo, *, fold: int) -> datetime:
-    """A naive local wall time -> UTC; a time skipped by DST maps to the end of the gap."""
+    """A naive local wall time -> UTC; a time skipped by DST maps to the end of the gap.
+
+    Not pendulum's: it moves a skipped time by the gap's length (forward with fold=1,
+    back with 0), which misses the transition when the time lies inside the gap
+    (Toronto's midnight on 1919-03-31, Goose Bay's 02:00 on 1988-04-03); and a day
+    start would need fold=1 at Havana's skipped midnight but 0 at its repeated one.
+    """
     candidate = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
     if candidate.astimezone(zone).replace(tzinfo=None) == wall:
         return candidate
-    # The wall time falls in a gap. zoneinfo maps it with the old offset (fold=0, at or
-    # after the transition) or the new one (fold=1, before it); the transition, the first
-    # instant whose wall time is not earlier, lies between. Offsets and transitions are
-    # whole seconds, so a bisection on seconds finds it exactly.
+    # In a gap, zoneinfo maps the wall time with the new offset (fold=1) before the
+    # transition and with the old one (fold=0) after it. Offsets and transitions are
+    # whole seconds, so bisecting on seconds finds the transition exactly.
     before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
     after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    span = int((after - before).total_seconds())
-    while span > 1:
+    while (span := (after - before).total_seconds()) > 1:
         middle = before + timedelta(seconds=span // 2)
         if middle.astimezone(zone).replace(tzinfo=None) >= wall:
             after = middle
         else:
             before = middle
-        span = int((after - before).total_seconds())
     return after

@@ -368,6 +368,14 @@ ZONED = [
     ("America/Havana", "last_1_hours", "2024-11-03T00:30:00-04:00", "2024-11-03T03:00:00.000Z", "2024-11-03T04:00:00.000Z"),
     ("America/Havana", "next_1_hours", "2024-11-03T00:30:00-04:00", "2024-11-03T05:00:00.000Z", "2024-11-03T06:00:00.000Z"),
     ("America/Havana", "last_1_hours", "2024-11-03T00:30:00-05:00", "2024-11-03T04:00:00.000Z", "2024-11-03T05:00:00.000Z"),
+    # Midnight inside a gap, not at its start: Toronto went 1919-03-30 23:30 EST -> 00:30 EDT,
+    # so 03-31 starts at the transition (00:30 EDT), not at 01:00 EDT or 23:00 EST.
+    ("America/Toronto", "today", "1919-03-31T12:00:00-04:00", "1919-03-31T04:30:00.000Z", "1919-04-01T04:00:00.000Z"),
+    ("America/Toronto", "yesterday", "1919-03-31T12:00:00-04:00", "1919-03-30T05:00:00.000Z", "1919-03-31T04:30:00.000Z"),
+    # An hour start inside a gap: Goose Bay went 1988-04-03 00:01 AST (-4) -> 02:01 ADDT (-2);
+    # at 02:30 the current hour began at 02:01, the transition.
+    ("America/Goose_Bay", "last_1_hours", "1988-04-03T02:30:00-02:00", "1988-04-03T03:01:00.000Z", "1988-04-03T04:01:00.000Z"),
+    ("America/Goose_Bay", "next_1_hours", "1988-04-03T02:30:00-02:00", "1988-04-03T05:01:00.000Z", "1988-04-03T06:01:00.000Z"),
 ]
 
 
@@ -498,6 +506,15 @@ def test_windows_beyond_the_calendar_are_usage_errors(literal: str, now: str, tz
 def test_the_calendar_edges_themselves_still_resolve() -> None:
     assert window("yesterday", "9999-12-31T12:00:00+00:00") == ("9999-12-30T00:00:00.000Z", "9999-12-31T00:00:00.000Z")
     assert window("today", "0001-01-01T12:00:00+00:00") == ("0001-01-01T00:00:00.000Z", "0001-01-02T00:00:00.000Z")
+
+
+def test_a_day_at_the_calendar_edge_does_not_depend_on_its_week() -> None:
+    # Monday 0001-01-01's Sunday week began before year 1; its day is still a valid window.
+    assert window("today", "0001-01-01T12:00:00+00:00", week_start="sunday") == (
+        "0001-01-01T00:00:00.000Z", "0001-01-02T00:00:00.000Z"
+    )
+    with pytest.raises(UsageError, match="reaches outside the years 1-9999"):
+        resolve_literal("this_week", now=datetime.fromisoformat("0001-01-01T12:00:00+00:00"), week_start="sunday")
 
 
 @pytest.mark.parametrize("tz", ["Mars/Olympus_Mons", "", "../../etc/passwd", "europe/london", "Europe/London ", "+02:00", "local"])
