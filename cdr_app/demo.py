@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 from rich.console import Console
 
 from pipelines.console import quiet_prefect, sync_progress
+from pipelines.sql import connect_read_only
 from sandbox.testing import running_sandbox
 
 # A fixed world, so every demo run shows the same numbers.
@@ -86,7 +86,7 @@ def run_demo(data_dir: Path) -> DemoResult:
 
 def headline(warehouse: Path, synced: dict, built: dict) -> list[str]:
     """The warehouse and the runs' results -> five lines a person reads first."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_read_only(warehouse)
     try:
         costs = con.execute(
             "select currency, sum(cost) from rpt_finance_monthly_statement where month = ? group by 1 order by 1",
