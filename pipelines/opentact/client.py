@@ -615,8 +615,8 @@ class OpentactClient:
         return text if len(text) <= _FOREIGN_CHARS else text[:_FOREIGN_CHARS] + "..."
 
     def _request(self, path: str, params: list[tuple[str, str]]) -> httpx.Request:
-        """A GET request built here: httpx's own URL merging and parameter encoding cost
-        0.6 ms a request, a quarter of its time per page (measured against the sandbox)."""
+        """A GET request built here: httpx's own URL merging and parameter encoding are a large
+        share of a page's cost (bench/RESULTS.md)."""
         return httpx.Request(
             "GET",
             f"{self.config.base_url}{path}?{urlencode(params)}",
@@ -643,8 +643,8 @@ class OpentactClient:
 def _cyclic_gc_paused() -> Iterator[None]:
     """No cyclic garbage collection inside the block (left as found if it was already off).
 
-    A decoded page is ~750 dicts and lists that die by reference counting once validated.
-    Allocated with the collector on, they trigger its passes (~0.3 ms a page, measured) and
+    A decoded page is hundreds of dicts and lists that die by reference counting once validated.
+    Allocated with the collector on, they trigger its passes (bench/RESULTS.md) and
     are promoted into the older generations that full collections walk; allocated and freed
     with it off, they leave its allocation count where it was. The block never awaits, so
     nothing else of this client runs meanwhile.
