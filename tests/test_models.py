@@ -134,7 +134,7 @@ def test_the_project_models_follow_the_layer_rules():
         assert all(not ref.startswith("lake_") for ref in model.refs) or model.layer is Layer.STAGING
         assert all(by_name[ref].layer <= model.layer for ref in model.refs if ref in by_name)
         expected = "table" if model.layer in (Layer.MARTS, Layer.REPORTS) else "view"
-        if model.name not in ("stg_cdr_repeats", "stg_mdr_repeats"):
+        if model.name not in ("stg_cdr_repeats", "stg_mdr_repeats", "stg_cdrs_id_census", "stg_mdrs_id_census"):
             assert model.materialized == expected, model.name
     tests = discover_tests(QUERIES_DIR, by_name)
     assert all(test.refs for test in tests) and len(tests) >= 9
@@ -343,9 +343,12 @@ def test_an_empty_lake_builds_every_model_empty_and_typed(tmp_path):
         "lake_cdrs": 0, "lake_mdrs": 0, "lake_usage_cdrs": 0, "lake_usage_mdrs": 0, "lake_quarantine": 0,
     }
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        single_rows = ("rpt_build_info", "stg_cdrs_id_census", "stg_mdrs_id_census")
         for run in report.models:
-            if run.name != "rpt_build_info":
+            if run.name not in single_rows:
                 assert con.execute(f"select count(*) from {run.name}").fetchall() == [(0,)], run.name
+        for census in single_rows[1:]:
+            assert con.execute(f"select * from {census}").fetchall() == [(0, 0, 0, [])], census
         calls = con.execute("describe calls").fetchall()
         statement = dict(con.execute("describe rpt_finance_monthly_statement").fetchall()[i][:2] for i in range(8))
         assert con.execute("select calls, messages from rpt_build_info").fetchall() == [(0, 0)]
@@ -656,9 +659,9 @@ def _ids(*ids: str | None) -> str:
     return f"select * from (values {values}) as t(id)"
 
 
-def _model_sql(name: str) -> str:
-    """A project model's name -> its SQL."""
-    (model,) = [m for m in discover_models(QUERIES_DIR) if m.name == name]
+def _census(dataset: str) -> str:
+    """A dataset -> the SQL of its id census model (it reads `lake_<dataset>`)."""
+    (model,) = [m for m in discover_models(QUERIES_DIR) if m.name == f"stg_{dataset}_id_census"]
     return model.sql
 
 
@@ -667,7 +670,8 @@ def _model_sql(name: str) -> str:
     [
         # what the dedupe must never let through: repeats and missing ids
         (("a", "b", "b", None, None), ("a", "b", "b", None, None), [("b", 2), (None, 2)]),
-        # as many ids as the lake holds distinct ones, but one repeated in place of another
+        # as many ids as the lake holds distinct ones, but one repeated in place of another:
+        # the sum of id hashes tells
         (("a", "b"), ("a", "a"), [("a", 2)]),
         (("a", "b", "b"), ("a", "b"), []),
         ((), (), []),
@@ -677,23 +681,18 @@ def _model_sql(name: str) -> str:
 def test_the_unique_id_tests_find_repeated_and_missing_ids(dataset, lake, staged, expected):
     tables = {
         f"lake_{dataset}": _ids(*lake) if lake else "select null::varchar as id where false",
+        f"stg_{dataset}_id_census": _census(dataset),
         f"stg_{dataset}": _ids(*staged) if staged else "select null::varchar as id where false",
     }
     assert sorted(_run_test(f"stg_{dataset}_id_unique_not_null", tables), key=str) == expected
 
 
-def test_the_repeated_instants_are_those_of_the_ids_a_lake_holds_more_than_once():
+def test_the_id_census_counts_distinct_ids_and_names_the_repeated_hashes():
     with duckdb.connect() as con:
-        # a and n: once in each lake, not repeated; null ids name no instant
-        con.execute(
-            "create table lake_cdrs as select * from (values ('a', 1), ('b', 2), ('b', 2), ('c', 3), ('c', 4), "
-            "('c', 4), ('n', 5), (null, 6), (null, 6)) as t(id, created_at)"
-        )
-        con.execute(
-            "create table lake_mdrs as select * from (values ('a', 1), ('n', 7), ('d', 8), ('d', 9)) as t(id, created_at)"
-        )
-        instants = con.execute(f"select * from ({_model_sql('stg_repeated_instants')}) order by all").fetchall()
-    assert instants == [("cdrs", 2), ("cdrs", 3), ("cdrs", 4), ("mdrs", 8), ("mdrs", 9)]
+        con.execute(f"create table lake_cdrs as {_ids('a', 'b', 'b', 'c', 'c', 'c', None)}")
+        census = con.execute(_census("cdrs")).fetchall()
+        hashes = con.execute("select hash('a')::hugeint, hash('b'), hash('c')").fetchall()[0]
+    assert census == [(7, 3, sum(hashes), sorted(hashes[1:]))]
 
 
 def test_the_usage_key_test_finds_a_repeated_row():

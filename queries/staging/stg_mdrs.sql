@@ -1,8 +1,28 @@
 -- stg_mdrs: one row per message, its latest version in the lake; key: id
--- The lake's columns, names and types unchanged (the lake_mdrs source view casts them): every
--- row but those at the instants where an id repeats, which stg_mdr_repeats holds deduped.
-select lake_mdrs.*
-from lake_mdrs
-anti join stg_mdr_repeats on lake_mdrs.created_at = stg_mdr_repeats.created_at
-union all
-select * from stg_mdr_repeats
+-- The lake's columns, names and types unchanged (the lake_mdrs source view casts them).
+with source as (
+    select * from lake_mdrs
+),
+
+-- each CTE is read once, so DuckDB inlines them and reads only the columns a query needs
+repeated_instants as (
+    select distinct created_at from stg_mdr_repeats
+),
+
+repeats as (
+    select * from stg_mdr_repeats
+),
+
+single_versions as (
+    select source.*
+    from source
+    anti join repeated_instants on source.created_at = repeated_instants.created_at
+),
+
+final as (
+    select * from single_versions
+    union all
+    select * from repeats
+)
+
+select * from final
