@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +23,7 @@ from pipelines.land import (
 )
 from pipelines.lake import Lake
 from pipelines.opentact import api
+from tests.fixtures.lake import Reject
 
 UTC = timezone.utc
 D1 = date(2026, 3, 1)
@@ -344,17 +344,6 @@ def test_usage_rejects_misuse(lake: Lake) -> None:
 
 
 # -- quarantine --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reject:
-    """The client's reject shape."""
-
-    reason: str
-    raw_json: str
-    kind: str
-    slice: Window
-    page_number: int
 
 
 def test_quarantine_files_rejects_with_their_context_and_never_touches_the_lake(lake: Lake) -> None:

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import tempfile
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from pipelines.models import build, warehouse_path
 from pipelines.sql import check_query, connect_read_only, run_query, run_sql, write_table
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.disk import record_disk_events
-from tests.fixtures.lake import small_world, write_lake
+from tests.fixtures.lake import Reject, small_world, write_lake
 
 
 @pytest.fixture(scope="module")
@@ -217,17 +216,6 @@ def test_the_five_example_queries_of_the_readme_run(data_dir):
 
 
 # -- hardening: what `cdr sql` may write and read, and how much of a message it echoes -------
-
-
-@dataclass(frozen=True)
-class Reject:
-    """The client's reject shape."""
-
-    reason: str
-    raw_json: str
-    kind: str
-    slice: Window
-    page_number: int
 
 
 @pytest.fixture(scope="module")
