@@ -9,15 +9,35 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from pipelines import __version__
 from pipelines.cli import app as pipeline_app
 from pipelines.errors import CdrError
 from sandbox.cli import app as sandbox_app
 
+# `cdr --help` lists the commands in the order of the work: fetch, model, look, serve, then the tools.
+WORKFLOW = (
+    "sync", "build", "status", "report", "dashboards", "sql", "shell", "serve", "dates", "demo", "sandbox",
+)
+
+
+class WorkflowGroup(TyperGroup):
+    """The `cdr` root: its commands listed in WORKFLOW's order (any other after them, as registered)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: index for index, name in enumerate(WORKFLOW)}
+        return sorted(names, key=lambda name: rank.get(name, len(WORKFLOW)))
+
+
 app = typer.Typer(
     name="cdr",
+    cls=WorkflowGroup,
+    # Inherited by every subcommand's context: `-h` works wherever `--help` does.
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

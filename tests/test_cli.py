@@ -1,5 +1,6 @@
 import subprocess
 
+import pytest
 from typer.testing import CliRunner
 
 from cdr_app.cli import app
@@ -15,12 +16,21 @@ def test_version_prints_the_installed_version():
     assert result.output.strip() == f"cdr {__version__}"
 
 
-def test_help_lists_every_command_with_one_line():
+def test_help_lists_every_command_with_one_line_in_the_order_of_the_work():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     listed = [line.split()[0] for line in result.output.split("Commands:\n")[1].splitlines()]
     # The pipeline's commands, the sandbox's and the demo, all under the one `cdr`.
-    assert sorted(listed) == ["build", "dashboards", "dates", "demo", "report", "sandbox", "serve", "sql", "sync"]
+    assert [name for name in listed if name != "status"] == [
+        "sync", "build", "report", "dashboards", "sql", "serve", "dates", "demo", "sandbox",
+    ]
+
+
+@pytest.mark.parametrize("args", [(), ("sql",), ("report",), ("report", "finance"), ("sandbox", "serve")])
+def test_dash_h_is_help_everywhere(args):
+    short, long = _cdr(*args, "-h"), _cdr(*args, "--help")
+    assert (short.returncode, short.stderr) == (0, "")
+    assert short.stdout == long.stdout and short.stdout.startswith(f"Usage: cdr {' '.join(args)}".rstrip())
 
 
 def test_console_script_runs_without_traceback():
