@@ -1,22 +1,30 @@
-"""Settings: one frozen object, the only reader of os.environ."""
+"""Settings: one frozen object, the only reader of os.environ and of the working directory's .env.
+
+Precedence: a command-line option, then the environment, then `.env`, then the default.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipelines.errors import UsageError
+from pipelines.errors import UsageError, clip
 
 PRODUCTION_URL = "https://api.opentact.org"
 STAGING_URL = "https://api.stage.opentact.org"
 
 # Command-line options that override a setting, named as the user typed them.
 OPTION_NAMES = {"data_dir": "--data-dir", "timezone": "--tz", "week_start": "--week-start"}
+
+# Read from the working directory, as a shell's relative paths are.
+DOTENV = Path(".env")
 
 _SECRET_FIELDS = frozenset({"opentact_api_key"})
 _SHOWN_CHARS = 40
@@ -93,12 +101,12 @@ class Settings(BaseSettings):
     report_timezone: str = Field(default="UTC", alias="CDR_REPORT_TIMEZONE")
 
     def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
-        """Settings from the environment and keywords; UsageError naming each bad value (as the
-        option it came from, for the `_overridden` fields)."""
+        """Settings from the environment, `_env_file` and keywords; UsageError naming each bad value (as the
+        option it came from, for the `_overridden` fields, and with the file a value came from)."""
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            error = settings_error(exc, _overridden)
+            error = settings_error(exc, _overridden, dotenv=values.get("_env_file"))
         else:
             return
         raise error  # outside the except block: the ValidationError, which quotes inputs, is not chained
@@ -119,8 +127,9 @@ class Settings(BaseSettings):
         return type(self)(_overridden=given.keys(), **current)
 
 
-def settings_error(exc: ValidationError, overridden: Collection[str] = ()) -> UsageError:
-    """Pydantic's errors -> one line: each bad setting, its value (never the key's) and what is allowed."""
+def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, dotenv: Path | None = None) -> UsageError:
+    """Pydantic's errors -> one line: each bad setting, its value (never the key's), what is allowed, and
+    `(in <dotenv>)` when the value came from that file rather than the environment."""
     fields = Settings.model_fields
     by_alias = {field.alias: name for name, field in fields.items()}
     problems = []
@@ -130,11 +139,13 @@ def settings_error(exc: ValidationError, overridden: Collection[str] = ()) -> Us
         field = fields.get(name)
         alias = field.alias if field is not None and field.alias else loc
         label = OPTION_NAMES.get(name, alias) if name in overridden else alias
+        from_file = dotenv is not None and name not in overridden and not os.environ.get(alias)
+        where = f" (in {clip(str(dotenv))})" if from_file else ""
         if name in _SECRET_FIELDS:
-            problems.append(api_key_refusal(str((error.get("ctx") or {}).get("error") or error["msg"]), label))
+            problems.append(api_key_refusal(str((error.get("ctx") or {}).get("error") or error["msg"]), label + where))
             continue
         allowed = _allowed(field) if field is not None else None
-        problems.append(f"{label}={_shown(error.get('input'))} is not allowed: {allowed or error['msg']}")
+        problems.append(f"{label}={_shown(error.get('input'))}{where} is not allowed: {allowed or error['msg']}")
     return UsageError("; ".join(problems))
 
 
@@ -159,6 +170,28 @@ def _shown(value: object) -> str:
     return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit (non-None) overrides on top."""
-    return Settings().with_overrides(**overrides)
+def load_settings(*, dotenv: Path | None = DOTENV, **overrides: object) -> Settings:
+    """Settings from the environment and a `.env` file (if there), with explicit (non-None) overrides on top."""
+    env_file = dotenv if dotenv is not None and check_dotenv(dotenv) else None
+    return Settings(_env_file=env_file).with_overrides(**overrides)
+
+
+def check_dotenv(path: Path) -> bool:
+    """A .env path -> whether the file exists; UsageError naming the file and line of a line that is not NAME=value.
+
+    python-dotenv, which reads it, would skip such a line with a warning and run on without
+    that setting; the line itself is never quoted, as it may hold the API key.
+    """
+    shown = clip(str(path))
+    try:
+        with open(path, encoding="utf-8") as file:
+            bad = next((b.original.line for b in parse_stream(file) if b.error or (b.key and b.value is None)), None)
+    except FileNotFoundError:
+        return False
+    except UnicodeDecodeError:
+        raise UsageError(f"{shown} is not UTF-8 text: write it as NAME=value lines") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {shown}: {clip(exc.strerror or str(exc))}") from None
+    if bad is not None:
+        raise UsageError(f"{shown} line {bad}: expected NAME=value (a quoted value closes its quotes)")
+    return True

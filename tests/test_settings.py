@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,70 @@ def test_good_values_are_read() -> None:
     settings = Settings(OPENTACT_CONCURRENCY="64", OPENTACT_SETTLE_LAG_SECS="0", OPENTACT_API_KEY="sk-live_0123/+=~")
     assert (settings.opentact_concurrency, settings.opentact_settle_lag_secs) == (64, 0.0)
     assert settings.opentact_api_key == SecretStr("sk-live_0123/+=~")
+
+
+def _dates_zone(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    code, out, err = run_cdr(capsys, monkeypatch, "dates", "today", "--now", "2026-03-10T12:00:00Z", *args)
+    assert (code, err) == (0, "")
+    return json.loads(out)["timezone"]
+
+
+def test_an_option_beats_the_environment_which_beats_dotenv_which_beats_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _dates_zone(capsys, monkeypatch) == "UTC"
+    (tmp_path / ".env").write_text("# local settings\nCDR_TIMEZONE=Europe/London\nexport CDR_WEEK_START='sunday'\n")
+    assert _dates_zone(capsys, monkeypatch) == "Europe/London"
+    assert load_settings().week_start == "sunday"
+    monkeypatch.setenv("CDR_TIMEZONE", "Asia/Tokyo")
+    assert _dates_zone(capsys, monkeypatch) == "Asia/Tokyo"
+    assert _dates_zone(capsys, monkeypatch, "--tz", "America/New_York") == "America/New_York"
+    # An empty variable is unset, so .env's value stands (as for a variable that is absent).
+    monkeypatch.setenv("CDR_TIMEZONE", "")
+    assert _dates_zone(capsys, monkeypatch) == "Europe/London"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("OPENTACT_PAGE_SIZE=10\nOPENTACT_API_KEY sk-live-0123456789\n", 2),
+        ('OPENTACT_API_KEY="sk-live-0123456789\nCDR_TIMEZONE=UTC\n', 1),
+        ("CDR_TIMEZONE=UTC\n\n# a comment\nsk-live-0123456789\n", 4),
+    ],
+)
+def test_a_malformed_dotenv_line_is_one_line_naming_file_and_line_and_never_the_key(
+    text: str, line: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(text)
+    code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path / "data"))
+    assert (code, out) == (2, "")
+    assert err == f"error: .env line {line}: expected NAME=value (a quoted value closes its quotes)\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".env"]
+
+
+def test_a_bad_value_in_dotenv_says_so_and_never_shows_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("OPENTACT_API_KEY=sk-live 0123456789\nOPENTACT_CONCURRENCY=0\n")
+    code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path / "data"))
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: OPENTACT_API_KEY (in .env) is not allowed: it contains a space, a control character or a "
+        "non-ASCII character; set it to the key exactly as issued; "
+        "OPENTACT_CONCURRENCY=0 (in .env) is not allowed: a whole number from 1 to 64\n"
+    )
+    assert "0123456789" not in err
+
+
+def test_a_dotenv_that_is_not_utf8_or_not_a_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"CDR_TIMEZONE=\xff\n")
+    with pytest.raises(UsageError, match=r"^\.env is not UTF-8 text: write it as NAME=value lines$"):
+        load_settings()
+    (tmp_path / ".env").unlink()
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(UsageError, match=r"^cannot read \.env: Is a directory$"):
+        load_settings()
