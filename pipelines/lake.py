@@ -1,17 +1,9 @@
 """The lake's storage (landing stage): every path under the data dir and every byte written there.
 
-Landing, quarantine and sync state all read and write through a `Lake`, so the data dir can
-be a local folder (the default) or an fsspec URL such as ``s3://bucket/cdr`` without any
-other module changing. Writes are atomic where readers look:
-
-- local disk: `atomic_file`, never a partial file, with the temporary in ``<root>/.staging/``
-  (same filesystem), outside the lake's directories, because directory scans
-  (``pl.scan_parquet("lake/cdrs/")``) read every file they find, hidden or not. A crash can
-  leave a temporary, or the empty directory made for its target, behind; `sweep_temporaries`
-  removes both (the sync calls it at start-up, as the single writer of a data dir). Should a
-  directory be on another filesystem (a symlinked ``lake/``), the temporary moves beside the
-  target first.
-- object stores: a single PUT of the whole object, which the stores make visible atomically.
+Landing, quarantine and sync state go through a `Lake`, so the data dir can be a local folder or an
+fsspec URL such as ``s3://bucket/cdr`` with no other module changing. Writes are atomic where readers
+look: locally by `atomic_file`, its temporary in ``<root>/.staging/`` because directory scans read
+every file, hidden or not; on object stores by a single PUT, which the stores make visible whole.
 
 Layout (binding for the SQL models)::
 
@@ -19,7 +11,7 @@ Layout (binding for the SQL models)::
     <root>/quarantine/<kind>/...                         rejected records (see land.py)
     <root>/state/<kind>/...                              sync state (see state.py)
     <root>/.staging/                                     temporaries of local writes
-    <root>/.sync.lock                                    held by the one sync writing a local data dir (removed when it ends)
+    <root>/.sync.lock                                    held by the one sync writing a local data dir
 """
 
 from __future__ import annotations
@@ -33,7 +25,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
@@ -56,15 +48,16 @@ QUARANTINE_GLOB = f"{QUARANTINE_DIR}/*/date=*/*.jsonl"
 # (for reconciliation) per record type.
 DATASETS: tuple[str, ...] = ("cdrs", "mdrs", "usage_cdrs", "usage_mdrs")
 
-# zstd level 1: about half the CPU of the default level for a size within a few percent
-# (measured on 35k-record days), and landing is CPU shared with reading the API.
+# zstd level 1: far cheaper than the default level for nearly the same size, and landing
+# shares the CPU with reading the API.
 ZSTD_LEVEL = 1
 
 _PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 # Temporaries start with a dot and end in `.tmp`: hidden from directory scans and from every
 # glob on a real extension.
-_TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+# What QUARANTINE_GLOB matches.
+_QUARANTINE_FILE = re.compile(rf"{QUARANTINE_DIR}/[^/]+/date=[^/]*/[^/]*\.jsonl")
 
 
 class LakeError(CdrError):
@@ -148,10 +141,8 @@ class Lake:
         if self.is_local:
             _fsync_dir(os.path.dirname(target))
             # An empty partition directory would read as a day with a missing file.
-            try:
+            with suppress(OSError):
                 os.rmdir(os.path.dirname(target))
-            except OSError:
-                pass
         return True
 
     def list_files(self, relative_dir: str) -> list[str]:
@@ -176,9 +167,8 @@ class Lake:
     def sweep_temporaries(self) -> int:
         """Remove temporaries and empty directories left by crashed writers -> how many; call only while no one else writes.
 
-        A writer creates the target's directory before its temporary is renamed there: killed
-        in between, it leaves an empty ``date=`` directory, which would read as a day whose file
-        is missing.
+        A writer killed between making the target's directory and renaming into it leaves an
+        empty ``date=`` directory, which would read as a day whose file is missing.
         """
         removed = 0
         for top in (STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR):
@@ -210,10 +200,9 @@ class Lake:
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "run_id": run_id,
         }).encode()
-        # The OS lock (flock) is the truth: the kernel drops it when its process dies, so a lock file
-        # left by a crashed sync never blocks. The holder's details are written into the lock file
-        # once it is held, for the message a second sync prints; never a soft (marker file) fallback,
-        # which a crash would leave behind.
+        # The OS lock (flock) is the truth: the kernel drops it when its process dies, so a crashed
+        # sync never blocks; hence no soft (marker file) fallback. The holder's details are for the
+        # message a second sync prints.
         held: list[os.stat_result] = []
         lock = self._lock_file(on_acquired=_write_holder(holder, held))
         try:
@@ -233,8 +222,7 @@ class Lake:
     def check_directories(self, relatives: Iterable[str]) -> None:
         """LakeError naming the first of the data dir and these relative directories that exists as something else.
 
-        A file where a directory belongs fails every write below it the same way: a command
-        checks first and says so once. Object stores have no directories to check.
+        A file where a directory belongs fails every write below it alike: said once, up front.
         """
         if not self.is_local:
             return
@@ -246,9 +234,8 @@ class Lake:
     def check_no_sync(self) -> None:
         """DataDirBusy at once if another sync holds the data dir (a probe: the lock is taken and dropped).
 
-        Commands call it before starting Prefect, so that a busy data dir is refused in a
-        moment, not after the flow's start-up; `sync_lock` stays the guard. A data dir without
-        a lock file has never been synced by a holder: nothing is created to find that out.
+        Lets a command refuse a busy data dir before starting Prefect; `sync_lock` stays the guard.
+        Without a lock file no sync holds it, and the probe creates none.
         """
         if not self.is_local or not os.path.exists(self.path(SYNC_LOCK)):
             return
@@ -315,9 +302,8 @@ class Lake:
     def partition_files(self, dataset: str) -> list[str]:
         """A dataset -> its partition files (relative paths), sorted; LakeError where the lake is not as the sync lays it out.
 
-        What the partition glob would skip is refused rather than skipped: a build reading past
-        it would publish a warehouse without those days over a good one. An empty day folder
-        (what a killed sync can leave) holds no data and is passed over.
+        What the glob would skip is refused: a build reading past it would publish a warehouse
+        without those days over a good one. An empty day folder (a killed sync's) is passed over.
         """
         base = f"{LAKE_DIR}/{dataset}"
         kind = dataset.removeprefix("usage_")
@@ -397,11 +383,7 @@ class Lake:
                 f"{self.display(QUARANTINE_DIR)} is not a folder, so the build would miss the records the sync set "
                 "aside: move it aside"
             )
-        return [
-            relative
-            for relative in self.list_files(QUARANTINE_DIR)
-            if _is_quarantine_file(PurePosixPath(relative).parts)
-        ]
+        return [relative for relative in self.list_files(QUARANTINE_DIR) if _QUARANTINE_FILE.fullmatch(relative)]
 
     def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
         """One day partition -> its frame in exactly `schema`, or None when the day has none."""
@@ -427,7 +409,8 @@ class Lake:
         if list(frame.schema.items()) != list(schema.items()):
             raise LakeError(
                 f"lake file {self.display(relative)} does not have the expected columns and types "
-                f"(found {_schema_text(frame.schema)}); delete it and re-sync that day"
+                f"(found {', '.join(f'{name}: {dtype}' for name, dtype in frame.schema.items())}); "
+                "delete it and re-sync that day"
             )
         return frame
 
@@ -503,10 +486,8 @@ class Lake:
 def atomic_file(target: str | os.PathLike[str], staging: str | None = None) -> Iterator[str]:
     """Yield a temporary path for a local file's new bytes; once the block succeeds they replace `target` whole.
 
-    The temporary sits beside the target, or in `staging` on the same filesystem; it is
-    fsync'ed, renamed over the target and the target's folder fsync'ed, so a crash at any
-    instant leaves the old file or the new one. On a failure the temporary goes and the
-    target is untouched.
+    The temporary (beside the target, or in `staging`) is fsync'ed and renamed over the target, so
+    a crash at any instant leaves the old file or the new one; on a failure the target is untouched.
     """
     target = os.fspath(target)
     directory = os.path.dirname(target)
@@ -520,7 +501,8 @@ def atomic_file(target: str | os.PathLike[str], staging: str | None = None) -> I
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            # The target's directory is on another filesystem than `staging`: copy beside it, then rename there.
+            # The target's directory is on another filesystem than `staging` (a symlinked folder):
+            # copy beside it, then rename there.
             shutil.copyfile(temp, beside)
             _fsync_file(beside)
             os.replace(beside, target)
@@ -535,47 +517,35 @@ def _remove_empty_dirs_below(top: str) -> int:
     """Remove every empty directory below `top` (deepest first; `top` stays) -> how many."""
     removed = 0
     for directory, _, _ in os.walk(top, topdown=False):
-        if directory == top:
-            continue
-        try:
-            os.rmdir(directory)
-        except OSError:
-            continue  # not empty (or not ours to remove): left as it is
-        removed += 1
+        if directory != top:
+            with suppress(OSError):  # not empty (or not ours to remove): left as it is
+                os.rmdir(directory)
+                removed += 1
     return removed
 
 
 def _temp_name(name: str) -> str:
-    return f".{name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}"
+    return f".{name}.{uuid.uuid4().hex[:12]}.tmp"
 
 
 def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def _fsync_dir(path: str) -> None:
-    try:
+    # Some filesystems refuse fsync on directories; the rename itself is still atomic.
+    with suppress(OSError):
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        # Some filesystems refuse fsync on directories; the rename itself is still atomic.
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], None]:
@@ -588,10 +558,6 @@ def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], 
             written += os.pwrite(fd, record[written:], written)
 
     return write
-
-
-def _is_quarantine_file(parts: tuple[str, ...]) -> bool:
-    return len(parts) == 4 and parts[2].startswith("date=") and parts[3].endswith(".jsonl")
 
 
 def resync_command(kind: str | None, day: date | None) -> str:
@@ -609,9 +575,8 @@ _LOCK_ATTEMPTS = 5
 def _acquire(lock: FileLock, path: str) -> None:
     """Take the lock without waiting -> Timeout if another process holds it.
 
-    A holder removes the lock file while it still holds it. A contender that opened the file
-    before then and locks it after finds a file no longer at the path: filelock lets go of it
-    and reports the attempt failed, so that case is tried again rather than reported busy.
+    A holder removes the lock file while still holding it: a contender that opened it before
+    then locks a file no longer at the path, which filelock reports as failed; so try again.
     """
     for attempt in range(_LOCK_ATTEMPTS):
         try:
@@ -657,6 +622,3 @@ def alive(pid: int) -> bool:
         pass  # it exists, under another user
     return True
 
-
-def _schema_text(schema: Mapping[str, pl.DataType]) -> str:
-    return ", ".join(f"{name}: {dtype}" for name, dtype in schema.items())
