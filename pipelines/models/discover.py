@@ -19,6 +19,8 @@ from pipelines.models.sources import error_line, source_names
 _PACKAGE = Path(__file__).resolve().parent.parent
 QUERIES_DIR = _PACKAGE / "queries" if (_PACKAGE / "queries").is_dir() else _PACKAGE.parent / "queries"
 TESTS_DIR = "tests"
+# Reference data (CSV) the models may read as files: no models there.
+SEEDS_DIR = "seeds"
 
 
 class Layer(IntEnum):
@@ -100,12 +102,14 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
     if not queries_dir.is_dir():
         raise CdrError(f"no queries folder at {queries_dir}: run from a source checkout of opentact-cdr")
     unknown = sorted(
-        p.name for p in queries_dir.iterdir() if p.is_dir() and p.name not in LAYER_DIRS and p.name != TESTS_DIR
+        p.name
+        for p in queries_dir.iterdir()
+        if p.is_dir() and p.name not in LAYER_DIRS and p.name not in (TESTS_DIR, SEEDS_DIR)
     )
     if unknown:
         raise CdrError(
             f"unknown folder(s) in {queries_dir}: {', '.join(unknown)}; "
-            f"models live in {', '.join(LAYER_DIRS)} (and data tests in {TESTS_DIR})"
+            f"models live in {', '.join(LAYER_DIRS)} (data tests in {TESTS_DIR}, reference data in {SEEDS_DIR})"
         )
     found: list[tuple[str, Path, LayerRule, str, object]] = []
     with duckdb.connect() as con:
