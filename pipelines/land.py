@@ -1,10 +1,9 @@
 """Landing (API pages -> Parquet lake): replace windows' records in their UTC day partitions.
 
-`land_windows` makes the lake hold exactly the given records for the windows: rows created
-outside them stay, and per `id` the latest `updated_at` wins, against the lake's version too
-(a re-sync never undoes a newer re-rating). `land_usage` does the same for the usage
-aggregates, by whole UTC days; `quarantine` files the malformed records. Memory stays within
-one day partition plus the landed frame.
+`land_windows` makes the lake hold exactly the given records for the windows: rows created outside
+them stay, and per `id` the latest `updated_at` wins, against the lake's version too (a re-sync never
+undoes a newer re-rating). `land_usage` does the same for the usage aggregates, by whole UTC days;
+`quarantine` files the malformed records. Memory stays within one day partition plus the landed frame.
 """
 
 from __future__ import annotations
@@ -48,10 +47,8 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 class DayCounts:
     """What happened to one UTC day's records.
 
-    `new`, `updated`, `unchanged` and `stale` partition the incoming records of the day:
-    `updated` means `updated_at` or `cost` changed, `stale` that the lake already held a newer
-    version and kept it. `removed` counts lake records inside the window that the new data no
-    longer has.
+    `new`, `updated`, `unchanged` and `stale` partition the day's incoming records (`stale`: the
+    lake's version was newer and kept); `removed` counts lake records in the window no longer sent.
     """
 
     day: date
@@ -66,8 +63,7 @@ class DayCounts:
 class DayStats(DayCounts):
     """What landing did to one day partition; `records` and `bytes_written` describe the file written.
 
-    Both are 0 when the file was already exactly right, or when the day became empty and its
-    file was removed.
+    Both are 0 when the file was already exactly right, or the day became empty and its file went.
     """
 
     records: int = 0
@@ -162,16 +158,15 @@ def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataF
     """Usage rows (`api.USAGE_SCHEMA`) of a whole-UTC-day window -> usage day partitions replaced."""
     _schema_of(kind)
     _check_schema(frame, api.USAGE_SCHEMA, f"usage_{kind} frame")
-    for bound in (window.start, window.end):
-        utc = bound.astimezone(timezone.utc)
-        if utc.time() != time(0):
-            raise ValueError(f"programming error: usage is landed by whole UTC days; {window} is not day-aligned")
+    if any(bound.astimezone(timezone.utc).time() != time(0) for bound in (window.start, window.end)):
+        raise ValueError(f"programming error: usage is landed by whole UTC days; {window} is not day-aligned")
     product = api.USAGE_PRODUCTS[kind]
     wrong = frame.filter(pl.col("product").ne_missing(product))
     if wrong.height:
         raise ValueError(f"programming error: usage_{kind} frame has product {wrong['product'][0]!r}, expected {product!r}")
     days = window_days(window)
-    if frame.height and (frame["date"].null_count() or not (days and days[0] <= frame["date"].min() and frame["date"].max() <= days[-1])):
+    dates = frame["date"]
+    if dates.len() and (dates.null_count() or not (days and days[0] <= dates.min() <= dates.max() <= days[-1])):
         raise ValueError(f"programming error: usage_{kind} frame has dates outside the window {window}")
     keys = list(api.USAGE_DIMENSIONS)
     repeated = frame.filter(pl.struct(keys).is_duplicated())
@@ -194,14 +189,9 @@ def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataF
         compared = new.join(old, on=keys, how="left", suffix="__old", nulls_equal=True)
         had = compared["product__old"].is_not_null()
         differs = pl.any_horizontal(pl.col(m).ne_missing(pl.col(f"{m}__old")) for m in metrics)
-        changed = compared.select(had & differs).to_series()
         kept = int(had.sum())
-        counts = {
-            "new": new.height - kept,
-            "updated": int(changed.sum()),
-            "unchanged": kept - int(changed.sum()),
-            "removed": old.height - kept,
-        }
+        updated = int(compared.select(had & differs).to_series().sum())
+        counts = {"new": new.height - kept, "updated": updated, "unchanged": kept - updated, "removed": old.height - kept}
         stats.append(_write_day(lake, dataset, day, new, old, counts))
     return LandStats(kind=dataset, windows=(window,), days=tuple(stats))
 
@@ -258,11 +248,10 @@ def read_quarantine(lake: Lake, kind: api.RecordType) -> pl.DataFrame:
                 rows.append(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
                 raise CdrError(f"quarantine file {lake.display(relative)} line {number} is not JSON ({exc}); delete the file") from exc
-    text_schema = {name: pl.String() for name in QUARANTINE_SCHEMA}
-    text_schema["page_number"] = pl.Int64()
-    frame = pl.DataFrame(rows, schema=text_schema, orient="row") if rows else pl.DataFrame(schema=text_schema)
+    # Timestamps are stored as text.
     timestamps = [name for name, dtype in QUARANTINE_SCHEMA.items() if dtype == api.TIMESTAMP]
-    frame = frame.with_columns(
+    text_schema = {name: pl.String() if name in timestamps else dtype for name, dtype in QUARANTINE_SCHEMA.items()}
+    frame = pl.DataFrame(rows, schema=text_schema, orient="row").with_columns(
         pl.col(name).str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_unit="ms", time_zone="UTC") for name in timestamps
     )
     return frame.select(list(QUARANTINE_SCHEMA)).sort("seen_at", "run_id", "slice_start", "page_number", maintain_order=True)
@@ -341,8 +330,7 @@ def _inside(windows: Sequence[Window]) -> pl.Expr:
 
 def _ceil_ms(moment: datetime) -> datetime:
     utc = moment.astimezone(timezone.utc)
-    extra = utc.microsecond % 1000
-    return utc + timedelta(microseconds=1000 - extra) if extra else utc
+    return utc + timedelta(microseconds=-utc.microsecond % 1000)
 
 
 def _schema_of(kind: str) -> Mapping[str, pl.DataType]:
