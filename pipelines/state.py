@@ -2,8 +2,7 @@
 
 `state/<kind>/landed.json` holds the landed windows and the high-water mark (the end of the last
 completed sync window: never moving back, never past the clock). `state/<kind>/runs/<start>--<end>.json`
-is the checkpoint of an unfinished (kind, window) run: the slices it landed, each recorded as it
-lands, so a rerun skips them; success removes it. Both are written atomically through the `Lake`.
+checkpoints an unfinished (kind, window) run: the slices it landed, so a rerun skips them.
 With no high-water mark yet, a sync needs a range: how much history to fetch is the user's call.
 """
 
@@ -51,12 +50,10 @@ def checkpoint_path(kind: str, window: Window) -> str:
 def read_state(lake: Lake, kind: api.RecordType) -> KindState:
     """The landed windows and high-water mark of a record type (empty before its first sync)."""
     relative = landed_path(kind)
-    document = _load(lake, relative, "landed")
+    document = _load(lake, relative, kind, "landed")
     if document is None:
         return KindState(kind=kind)
     try:
-        if document["kind"] != kind:
-            raise ValueError(f"it is for {document['kind']!r}")
         landed = tuple(_window(pair) for pair in document["landed"])
         mark = document["high_water_mark"]
         high_water_mark = None if mark is None else _parse(mark)
@@ -125,8 +122,7 @@ class SyncRun:
 
     def mark_done(self, slice_: Window) -> None:
         """Record that a slice has landed: the landed windows, then the checkpoint, each atomically."""
-        if not (self.window.start <= slice_.start and slice_.end <= self.window.end):
-            raise ValueError(f"programming error: slice {slice_} is outside the run's window {self.window}")
+        _check_inside(slice_, self.window)
         with self._lock:
             # Landed first: a crash in between only makes the next run redo this slice.
             _record_landed(self.lake, self.kind, [slice_], None)
@@ -157,12 +153,10 @@ def open_checkpoints(lake: Lake, kind: api.RecordType) -> list[SyncRun]:
     for relative in lake.list_files(f"{STATE_DIR}/{_kind(kind)}/runs"):
         if not relative.endswith(".json"):
             continue
-        document = _load(lake, relative, "checkpoint")
+        document = _load(lake, relative, kind, "checkpoint")
         if document is None:
             continue
         try:
-            if document["kind"] != kind:
-                raise ValueError(f"it is for {document['kind']!r}")
             window = _window(document["window"])
             if checkpoint_path(kind, window) != relative:
                 raise ValueError("its window does not match its file name")
@@ -177,15 +171,12 @@ def open_checkpoints(lake: Lake, kind: api.RecordType) -> list[SyncRun]:
 def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence[Window], run_id: str) -> SyncRun:
     """Start or resume the (kind, window) run -> its checkpoint, with the planned slices already landed marked done.
 
-    Done slices of any unfinished run of the kind count when they equal a planned slice.
-    Unfinished runs whose window lies inside this one are superseded: this run redoes all they
-    covered, so their checkpoints are removed once this one is written. With no slice done yet,
-    the checkpoint is first written when one lands (`SyncRun.mark_done`), so a run that fails
-    or dies before landing anything leaves none.
+    Done slices of any unfinished run of the kind count when they equal a planned slice. Unfinished
+    runs inside this window are superseded (this run redoes them): their checkpoints go. With no slice
+    done yet, the checkpoint is first written when one lands, so a run landing nothing leaves none.
     """
     for slice_ in slices:
-        if not (window.start <= slice_.start and slice_.end <= window.end):
-            raise ValueError(f"programming error: slice {slice_} is outside the run's window {window}")
+        _check_inside(slice_, window)
     planned = set(slices)
     previous = open_checkpoints(lake, kind)
     done: set[Window] = set()
@@ -215,6 +206,12 @@ def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence
 
 # -- internals ---------------------------------------------------------------------------------
 
+
+def _check_inside(slice_: Window, window: Window) -> None:
+    if not (window.start <= slice_.start and slice_.end <= window.end):
+        raise ValueError(f"programming error: slice {slice_} is outside the run's window {window}")
+
+
 # One process writes a data dir's state at a time; the lock orders this process's writers.
 _LANDED_LOCK = threading.Lock()
 
@@ -222,9 +219,7 @@ _LANDED_LOCK = threading.Lock()
 def _record_landed(lake: Lake, kind: str, windows: Sequence[Window], high_water_mark: datetime | None) -> KindState:
     with _LANDED_LOCK:
         current = read_state(lake, kind)  # type: ignore[arg-type]
-        mark = current.high_water_mark
-        if high_water_mark is not None and (mark is None or high_water_mark > mark):
-            mark = high_water_mark
+        mark = max((m for m in (current.high_water_mark, high_water_mark) if m is not None), default=None)
         state = KindState(kind=kind, landed=merge_windows([*current.landed, *windows]), high_water_mark=mark)
         document = {
             "version": STATE_VERSION,
@@ -236,7 +231,7 @@ def _record_landed(lake: Lake, kind: str, windows: Sequence[Window], high_water_
         return state
 
 
-def _load(lake: Lake, relative: str, what: str) -> dict[str, Any] | None:
+def _load(lake: Lake, relative: str, kind: str, what: str) -> dict[str, Any] | None:
     data = lake.read_bytes(relative)
     if data is None:
         return None
@@ -246,6 +241,8 @@ def _load(lake: Lake, relative: str, what: str) -> dict[str, Any] | None:
             raise ValueError("it is not a JSON object")
         if document.get("version") != STATE_VERSION:
             raise ValueError(f"unknown version {document.get('version')!r}, expected {STATE_VERSION}")
+        if document.get("kind") != kind:
+            raise ValueError(f"it is for {document.get('kind')!r}")
     except (orjson.JSONDecodeError, ValueError) as exc:
         raise _corrupt(lake, relative, exc, what) from exc
     return document
