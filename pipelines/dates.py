@@ -1,10 +1,8 @@
 """Date literals -> exact UTC windows (pendulum); date-time parsing and formatting.
 
-The first stage of every sync: `this_month` or `last_7_days` becomes a half-open
-UTC window `[start, end)` according to the table in reports_api_contract.md. Days,
-weeks and months are calendar units in an IANA time zone (bounds are local
-midnights, so a day across a DST change lasts 23 or 25 hours); hours are real hours.
-The clock is always a parameter (`now=`): nothing here reads the current time.
+`this_month` or `last_7_days` becomes a half-open UTC window `[start, end)` per the table in
+reports_api_contract.md. Days, weeks and months are calendar units in an IANA time zone (bounds are
+local midnights); hours are real hours. The clock is a parameter (`now=`), never read here.
 """
 
 from __future__ import annotations
@@ -19,7 +17,8 @@ from pipelines.errors import UsageError
 
 UTC = timezone.utc
 
-WEEK_STARTS: tuple[str, ...] = ("monday", "sunday")
+# The week start names -> the Python weekday number the week starts on.
+WEEK_STARTS: dict[str, int] = {"monday": 0, "sunday": 6}
 
 # The contract's table for the named literals, in its order: the window runs from `first`
 # to `last` units after the start of the current unit (D0, W0 or M0).
@@ -42,9 +41,7 @@ DATETIME_FORMS: tuple[str, ...] = (
     "YYYY-MM-DD",
 )
 
-_LITERALS_HELP = (
-    "valid date literals: " + ", ".join(LITERAL_FORMS) + " (N a positive integer, e.g. last_7_days)"
-)
+_LITERALS_HELP = "valid date literals: " + ", ".join(LITERAL_FORMS) + " (N a positive integer, e.g. last_7_days)"
 _DATETIMES_HELP = "accepted date-time forms: " + "; ".join(DATETIME_FORMS)
 
 # [0-9] rather than \d: \d also matches non-ASCII digits, which int() would accept.
@@ -61,11 +58,6 @@ _N_RE = re.compile(r"[1-9][0-9]*")
 # Far beyond any real window (10^12 hours is 114 million years) yet small enough that
 # int() never meets Python's 4300-digit conversion limit; arithmetic catches the rest.
 _MAX_N_DIGITS = 12
-
-
-def valid_forms() -> tuple[str, ...]:
-    """The date literal forms, in the contract's order, for help texts and errors."""
-    return LITERAL_FORMS
 
 
 def format_utc(moment: datetime) -> str:
@@ -96,13 +88,10 @@ class Window:
 
 
 def parse_datetime(text: str) -> datetime:
-    """An API date-time or bare date -> an aware UTC datetime; ValueError if not accepted.
+    """An API date-time or bare date (its 00:00Z) -> an aware UTC datetime; ValueError if not in DATETIME_FORMS.
 
-    Accepts every form of the reference sheet (`...ss.fffZ`, `...ssZ`, `...mmZ`, and
-    `-00`, `-0000`, `-00:00` in place of `Z`) and a bare `YYYY-MM-DD` (its 00:00:00Z).
-    Other offsets (`+02:00`, `-0500`, `+05`) are unambiguous, so they are accepted and
-    converted to UTC; 1 to 9 fractional digits are accepted and truncated to
-    microseconds. A time without `Z` or an offset is refused: its instant is unknown.
+    Any offset is unambiguous, so accepted; fractions are truncated to microseconds. A time without
+    `Z` or an offset is refused: its instant is unknown.
     """
     match = _DATETIME_RE.fullmatch(text)
     if match is None:
@@ -110,14 +99,9 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError(f"date-time {text!r} {reason}; {_DATETIMES_HELP}")
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
     try:
-        if hour is None:
-            return datetime(int(year), int(month), int(day), tzinfo=UTC)
         micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
-        moment = datetime(
-            int(year), int(month), int(day), int(hour), int(minute),
-            int(second) if second else 0, micros, tzinfo=UTC,
-        )
-        if zulu or (off_h == "00" and off_m in (None, "00")):
+        moment = datetime(*map(int, (year, month, day, hour or 0, minute or 0, second or 0)), micros, tzinfo=UTC)
+        if hour is None or zulu or (off_h == "00" and off_m in (None, "00")):
             return moment
         if int(off_h) > 23 or (off_m is not None and int(off_m) > 59):
             raise ValueError("UTC offset out of range")
@@ -128,9 +112,7 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError(f"date-time {text!r} is out of range ({exc}); {_DATETIMES_HELP}") from None
 
 
-def resolve_literal(
-    literal: str, *, now: datetime, tz: str = "UTC", week_start: str = "monday"
-) -> Window:
+def resolve_literal(literal: str, *, now: datetime, tz: str = "UTC", week_start: str = "monday") -> Window:
     """A date literal at the instant `now` -> its half-open UTC window; UsageError if invalid."""
     zone = _zone(tz)
     first_weekday = _week_start(week_start)
@@ -154,8 +136,7 @@ def resolve_range(
 ) -> Window:
     """A literal, or an explicit start/end pair, -> a half-open UTC window; UsageError if invalid.
 
-    Explicit bounds take any `parse_datetime` form; a bare date `YYYY-MM-DD` means the
-    first instant of that day in `tz` (local midnight), not midnight UTC, so that
+    A bare date bound is local midnight in `tz`, not midnight UTC, so that
     `--start 2024-03-01 --end 2024-04-01` is the same window as that month's literal.
     """
     zone = _zone(tz)
@@ -165,24 +146,16 @@ def resolve_range(
             raise UsageError("give either a date literal or --start/--end, not both")
         return resolve_literal(literal, now=now, tz=tz, week_start=week_start)
     if start is None or end is None:
-        raise UsageError(
-            "give a date literal, or both --start and --end "
-            f"({_DATETIMES_HELP}); {_LITERALS_HELP}"
-        )
+        raise UsageError(f"give a date literal, or both --start and --end ({_DATETIMES_HELP}); {_LITERALS_HELP}")
     lower = _bound("start", start, zone)
     upper = _bound("end", end, zone)
     if not lower < upper:
-        raise UsageError(
-            f"the range is empty: start {format_utc(lower)} is not before end {format_utc(upper)}"
-        )
+        raise UsageError(f"the range is empty: start {format_utc(lower)} is not before end {format_utc(upper)}")
     return Window(lower, upper)
 
 
 def parse_bound(text: str, *, tz: str = "UTC", name: str = "date-time") -> datetime:
-    """A user's date-time or bare date -> aware UTC; a bare date is local midnight in `tz`.
-
-    UsageError (naming `name`, e.g. "--start") when the text or the zone is not accepted.
-    """
+    """A user's date-time or bare date (local midnight in `tz`) -> aware UTC; UsageError naming `name` if bad."""
     return _bound(name, text, _zone(tz))
 
 
@@ -218,11 +191,8 @@ def _zone(tz: str) -> pendulum.Timezone | pendulum.FixedTimezone:
 
 def _week_start(week_start: str) -> int:
     """'monday' or 'sunday' (any case) -> the Python weekday number the week starts on."""
-    name = week_start.lower()
-    if name == "monday":
-        return 0
-    if name == "sunday":
-        return 6
+    if week_start.lower() in WEEK_STARTS:
+        return WEEK_STARTS[week_start.lower()]
     raise UsageError(f"unknown week start {week_start!r}: valid week starts are {', '.join(WEEK_STARTS)}")
 
 
@@ -292,10 +262,9 @@ def _day_start(day: date, zone: tzinfo) -> datetime:
 def _wall_to_utc(wall: datetime, zone: tzinfo, *, fold: int) -> datetime:
     """A naive local wall time -> UTC; a time skipped by DST maps to the end of the gap.
 
-    Not pendulum's: it moves a skipped time by the gap's length (forward with fold=1,
-    back with 0), which misses the transition when the time lies inside the gap
-    (Toronto's midnight on 1919-03-31, Goose Bay's 02:00 on 1988-04-03); and a day
-    start would need fold=1 at Havana's skipped midnight but 0 at its repeated one.
+    Not pendulum's: it moves a skipped time by the gap's length, which misses the transition when
+    the time lies inside the gap (Toronto's midnight on 1919-03-31), and a day start would need
+    fold=1 at Havana's skipped midnight but 0 at its repeated one.
     """
     candidate = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
     if candidate.astimezone(zone).replace(tzinfo=None) == wall:
