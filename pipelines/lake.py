@@ -224,12 +224,10 @@ class Lake:
 
         A file where a directory belongs fails every write below it alike: said once, up front.
         """
-        if not self.is_local:
-            return
         for relative in ("", *relatives):
-            path = self.path(relative) if relative else self.root
-            if os.path.exists(path) and not os.path.isdir(path):
-                raise self._in_the_way(relative)
+            blocked = self._blocked(relative, wants_file=False)
+            if blocked is not None:
+                raise blocked
 
     def check_no_sync(self) -> None:
         """DataDirBusy at once if another sync holds the data dir (a probe: the lock is taken and dropped).
