@@ -21,7 +21,9 @@ PRODUCTION_URL = "https://api.opentact.org"
 STAGING_URL = "https://api.stage.opentact.org"
 
 # Command-line options that override a setting, named as the user typed them.
-OPTION_NAMES = {"data_dir": "--data-dir", "timezone": "--tz", "week_start": "--week-start"}
+OPTION_NAMES = {
+    "data_dir": "--data-dir", "timezone": "--tz", "week_start": "--week-start", "mask_numbers": "--mask-numbers",
+}
 
 # Read from the working directory, as a shell's relative paths are.
 DOTENV = Path(".env")
@@ -100,6 +102,9 @@ class Settings(BaseSettings):
     # reconciliation with the API's usage stays in UTC days, as the API dates usage in UTC.
     report_timezone: str = Field(default="UTC", alias="CDR_REPORT_TIMEZONE")
 
+    # Show phone numbers (cli, cld) as their country calling code and last two digits in ad-hoc SQL.
+    mask_numbers: bool = Field(default=False, alias="CDR_MASK_NUMBERS")
+
     def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
         """Settings from the environment, `_env_file` and keywords; UsageError naming each bad value (as the
         option it came from, for the `_overridden` fields, and with the file a value came from)."""
@@ -151,6 +156,8 @@ def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, do
 
 def _allowed(field: FieldInfo) -> str | None:
     """A numeric field's bounds -> what a user may set, e.g. 'a whole number from 1 to 64'."""
+    if field.annotation is bool:
+        return "true or false (or 1/0, yes/no, on/off)"
     if field.annotation not in (int, float):
         return None
     bounds = {name: getattr(m, name) for m in field.metadata for name in ("ge", "gt", "le") if hasattr(m, name)}

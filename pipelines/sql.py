@@ -10,7 +10,7 @@ when queried, so the connection may read the data dir's `lake/` and `quarantine/
 other file: DuckDB's external access is off with those two folders allowed, extensions
 cannot be loaded, and the configuration is locked so no query can turn any of it back.
 Results are written outside the data dir only. Errors come back as DuckDB's own message on
-one line, cut short.
+one line, cut short. With phone numbers masked (`pipelines.masking`), queries see them masked.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import orjson
 
 from pipelines.errors import CdrError, UsageError, clip, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, atomic_file
+from pipelines.masking import Masking, mask_numbers
 
 FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
@@ -61,7 +62,7 @@ def check_query(query: str) -> str:
     kind = _kind(statements[0])
     if kind not in _READING:
         raise UsageError(
-            f"`cdr sql` is read-only: {kind} statements are refused; "
+            f"`cdr sql` and `cdr shell` are read-only: {kind} statements are refused; "
             "query with SELECT (the warehouse is rebuilt by `cdr build`)"
         )
     return query
@@ -120,9 +121,12 @@ def readable_folders(warehouse: Path) -> tuple[Path, ...]:
     return tuple(data_dir / folder for folder in (LAKE_DIR, QUARANTINE_DIR))
 
 
-def run_query(con: duckdb.DuckDBPyConnection, query: str) -> QueryResult:
-    """A connection and one reading query -> its columns and a stream of row batches; CdrError on a bad query."""
+def run_query(con: duckdb.DuckDBPyConnection, query: str, *, masking: Masking | None = None) -> QueryResult:
+    """A connection (and its masking) and one reading query -> its columns and a stream of row batches;
+    UsageError for a refused query, CdrError on a bad one."""
     check_query(query)
+    if masking is not None:
+        masking.check(query)
     try:
         cursor = con.execute(query)
         description = cursor.description or []
@@ -150,7 +154,7 @@ def _query_error(exc: duckdb.Error) -> CdrError:
     """A DuckDB error of a query -> the one-line failure to report (a refused file access says why)."""
     if isinstance(exc, duckdb.PermissionException):
         # The file DuckDB names is the point; the query it quotes after it is the user's own.
-        return CdrError(f"`cdr sql` reads only the warehouse and its lake: {one_line(exc, first=True)}")
+        return CdrError(f"ad-hoc SQL reads only the warehouse and its lake: {one_line(exc, first=True)}")
     return CdrError(one_line(exc))
 
 
@@ -178,8 +182,11 @@ def write_json(result: QueryResult, out: TextIO) -> int:
     return count
 
 
-def write_table(result: QueryResult, out: TextIO, *, max_rows: int = TABLE_MAX_ROWS) -> int:
-    """A query result -> a readable table on `out` (at most `max_rows`, then a note) -> rows shown."""
+def write_table(
+    result: QueryResult, out: TextIO, *, max_rows: int = TABLE_MAX_ROWS,
+    see_all: str = "use --format csv or json, with --out FILE",
+) -> int:
+    """A query result -> a readable table on `out` (at most `max_rows`, then a note saying how to `see_all`) -> rows shown."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -202,7 +209,7 @@ def write_table(result: QueryResult, out: TextIO, *, max_rows: int = TABLE_MAX_R
     console = Console(file=out, width=None if terminal else 100_000, markup=False, highlight=False, emoji=False)
     console.print(table)
     footer = f"({shown} row{'s' if shown != 1 else ''}"
-    footer += f"; {more} more not shown: use --format csv or json, with --out FILE)" if more else ")"
+    footer += f"; {more} more not shown: {see_all})" if more else ")"
     console.print(footer)
     return shown
 
@@ -214,20 +221,26 @@ def run_sql(
     fmt: str = "table",
     out: Path | None = None,
     stdout: TextIO | None = None,
+    masked: bool = False,
 ) -> int:
-    """Warehouse, query, format and optional output file -> the result written there (or to stdout) -> rows."""
+    """Warehouse, query, format, optional output file and whether phone numbers are `masked` -> the result
+    written there (or to stdout) -> rows."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {clip(repr(fmt))})")
     check_query(query)
     target = None if out is None else check_out(out, Path(warehouse).parent)
     con = connect_read_only(warehouse)
     try:
-        writer = {"table": write_table, "csv": write_csv, "json": write_json}[fmt]
+        masking = mask_numbers(con) if masked else None
+        writer = WRITERS[fmt]
         if target is None:
-            return writer(run_query(con, query), stdout or sys.stdout)
-        return _write_file(lambda file: writer(run_query(con, query), file), target, out)
+            return writer(run_query(con, query, masking=masking), stdout or sys.stdout)
+        return _write_file(lambda file: writer(run_query(con, query, masking=masking), file), target, out)
     finally:
         con.close()
+
+
+WRITERS: dict[str, Callable[[QueryResult, TextIO], int]] = {"table": write_table, "csv": write_csv, "json": write_json}
 
 
 def check_out(out: Path, data_dir: Path) -> Path:

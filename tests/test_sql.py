@@ -138,7 +138,7 @@ def test_writes_and_side_effects_are_refused_before_reaching_duckdb(query, kind)
     with pytest.raises(UsageError) as caught:
         check_query(query)
     assert str(caught.value) == (
-        f"`cdr sql` is read-only: {kind} statements are refused; query with SELECT (the warehouse is rebuilt by `cdr build`)"
+        f"`cdr sql` and `cdr shell` are read-only: {kind} statements are refused; query with SELECT (the warehouse is rebuilt by `cdr build`)"
     )
 
 
@@ -187,7 +187,7 @@ def test_cli_sql_errors_are_one_line_with_exit_codes(data_dir, capsys, monkeypat
     assert code == 1 and len(err.splitlines()) == 1
     assert err.startswith("error: Catalog Error: Table with name nowhere")
     code, _, err = run_cdr(capsys, monkeypatch, "sql", "drop table calls", "--data-dir", str(data_dir))
-    assert code == 2 and err.startswith("error: `cdr sql` is read-only: DROP statements")
+    assert code == 2 and err.startswith("error: `cdr sql` and `cdr shell` are read-only: DROP statements")
     code, _, err = run_cdr(capsys, monkeypatch, "sql", "select 1", "--format", "xml", "--data-dir", str(data_dir))
     assert code == 2 and err.splitlines() == ["error: --format must be one of table, csv, json (got 'xml')"]
 
@@ -266,7 +266,7 @@ def test_explain_of_a_write_is_refused_and_writes_nothing(template, kind, data_d
     code, out, err = run_cdr(capsys, monkeypatch, "sql", query, "--data-dir", str(data_dir))
     assert (code, out) == (2, "")
     assert err.splitlines() == [
-        f"error: `cdr sql` is read-only: {kind} statements are refused; query with SELECT (the warehouse is rebuilt by `cdr build`)"
+        f"error: `cdr sql` and `cdr shell` are read-only: {kind} statements are refused; query with SELECT (the warehouse is rebuilt by `cdr build`)"
     ]
     assert snapshot(data_dir) == before
     assert list(tmp_path.iterdir()) == []
@@ -295,7 +295,7 @@ def test_the_lake_and_the_quarantine_are_readable_and_nothing_else(guarded_dir, 
         with pytest.raises(CdrError) as caught:
             sql(guarded_dir, query, "csv")
         assert str(caught.value).startswith(
-            "`cdr sql` reads only the warehouse and its lake: Permission Error: Cannot access file"
+            "ad-hoc SQL reads only the warehouse and its lake: Permission Error: Cannot access file"
         ), query
 
 
@@ -341,7 +341,7 @@ def test_cdr_sql_never_prints_the_environment_and_its_key(guarded_dir):
     )
     assert proc.returncode == 1
     assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1
-    assert proc.stderr.startswith("error: `cdr sql` reads only the warehouse and its lake: Permission Error")
+    assert proc.stderr.startswith("error: ad-hoc SQL reads only the warehouse and its lake: Permission Error")
     assert key not in proc.stderr
 
 
