@@ -1,0 +1,142 @@
+"""`cdr shell`: an interactive read-only SQL shell on the warehouse, confined and checked like `cdr sql`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import UsageError
+from pipelines.models import build, warehouse_path
+from pipelines.shell import PROMPT, CONTINUATION, run_shell, statement_complete
+from pipelines.sql import check_query
+from tests.fixtures.lake import small_world, write_lake
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = write_lake(tmp_path_factory.mktemp("shell"), *small_world())
+    build(directory)
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*")) if path.is_file()
+    }
+
+
+def piped(data_dir: Path, text: str, *, masked: bool = False) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_shell(warehouse_path(data_dir), masked=masked, stdin=io.StringIO(text), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def typed(data_dir: Path, keys: Iterable[str | type[BaseException]]) -> tuple[int, str, str, list[str]]:
+    """Lines typed at a terminal (an exception class: Ctrl-C or Ctrl-D there) -> code, stdout, stderr, prompts."""
+    out, err, prompts, pending = io.StringIO(), io.StringIO(), [], list(keys)
+
+    def read_line(prompt: str) -> str:
+        prompts.append(prompt)
+        key = pending.pop(0) if pending else EOFError
+        if isinstance(key, type):
+            raise key()
+        return key
+
+    code = run_shell(warehouse_path(data_dir), stdin=io.StringIO(), stdout=out, stderr=err, read_line=read_line)
+    return code, out.getvalue(), err.getvalue(), prompts
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("select 1;", True),
+        ("select 1;  \n", True),
+        ("select 1; -- done\n", True),
+        ("select 1", False),
+        ("select ';", False),
+        ("select 1 -- not yet;\n", False),
+        ("select 1 /* ; */", False),
+        ("select $$a;b$$", False),
+        ("select 1; select 2;", True),
+        ("", False),
+    ],
+)
+def test_a_statement_ends_with_a_semicolon_outside_strings_and_comments(text, complete):
+    assert statement_complete(text) is complete
+
+
+def test_statements_span_lines_and_print_in_the_chosen_mode(data_dir):
+    code, out, err = piped(data_dir, (
+        "select id, cost\n  from calls -- the view; not the end\n  where id in ('c2', 'c6')\n  order by id;\n"
+        ".mode csv\nselect id, cost from calls where id = 'c2'; select ';\n' as semi;\n"
+        ".mode json\nselect 1 as n;\n.mode\n"
+    ))
+    assert (code, err) == (0, "")
+    table, rest = out.split("(2 rows)\n")
+    assert table.split()[:2] == ["id", "cost"] and "c2" in table and "c6" in table
+    assert rest == 'id,cost\nc2,0.000000000\nsemi\n";\n"\n[\n{"n":1}\n]\njson\n'
+
+
+def test_dot_commands_list_tables_and_show_schemas(data_dir):
+    code, out, err = piped(data_dir, ".tables\n.schema calls\n.schema CALLS\n.help\n")
+    assert (code, err) == (0, "")
+    names = out.split("CREATE VIEW")[0].split()
+    assert {"calls", "messages", "fct_calls_daily", "rpt_finance_monthly_statement"} <= set(names)
+    assert names == sorted(names)
+    assert out.count("CREATE VIEW calls AS SELECT * FROM stg_cdrs;\n") == 2
+    assert ".mode [table|csv|json]" in out and ".quit, .exit" in out
+
+
+def test_errors_are_one_line_and_the_shell_goes_on_exiting_with_the_worst_code(data_dir):
+    before = snapshot(data_dir)
+    code, out, err = piped(data_dir, (
+        "insert into calls select * from calls;\n"
+        "select * from nope;\n"
+        "select * from read_text('/etc/passwd');\n"
+        ".mode xml\n.schema nope\n.bogus\n"
+        "select 7 as still_here;\n"
+        "select 8\n"
+    ))
+    assert code == 2
+    with pytest.raises(UsageError) as refused:  # the one write check, cdr sql's
+        check_query("insert into calls select * from calls")
+    assert err.splitlines() == [
+        f"error: {refused.value}",
+        'error: Catalog Error: Table with name nope does not exist! Did you mean "pg_enum"? LINE 1: select * from nope;',
+        'error: ad-hoc SQL reads only the warehouse and its lake: Permission Error: Cannot access file "/etc/passwd" - '
+        "file system operations are disabled by configuration",
+        "error: .mode must be one of table, csv, json (got 'xml')",
+        "error: no table or view named nope: see .tables",
+        "error: unknown command .bogus: see .help",
+        "error: the input ended inside a statement: end it with ;",
+    ]
+    assert "still_here" in out and "8" not in out.split("still_here")[1].split("(1 row)")[1]
+    assert snapshot(data_dir) == before
+
+
+def test_a_failing_query_exits_1_and_quit_stops_reading(data_dir):
+    assert piped(data_dir, "select error('boom');\n.quit\nselect * from nope;\n")[::2] == (1, "error: Invalid Input Error: boom\n")
+
+
+def test_masked_numbers_and_the_masking_guard_hold_in_the_shell(data_dir):
+    code, out, err = piped(data_dir, ".mode csv\nselect cli from calls where id = 'c3';\nselect cli from warehouse.calls;\n",
+                           masked=True)
+    assert (code, out) == (2, "cli\n+1••••••••01\n")
+    assert err.startswith("error: with phone numbers masked, read calls by its bare name")
+
+
+def test_at_a_terminal_ctrl_c_drops_the_statement_being_typed_and_ctrl_d_leaves(data_dir):
+    code, out, err, prompts = typed(data_dir, [
+        "select 'dropped' as x", KeyboardInterrupt,
+        "select 'kept'", "  as x;", "insert into calls select * from calls;", EOFError, "select 'never';",
+    ])
+    assert code == 0  # errors at a terminal only print
+    assert prompts == [PROMPT, CONTINUATION, PROMPT, CONTINUATION, PROMPT, PROMPT]
+    assert "dropped" not in out and "kept" in out and "never" not in out
+    assert out.startswith("cdr shell on ") and "^C\n" in out
+    assert err.startswith("error: `cdr sql` and `cdr shell` are read-only: INSERT") and len(err.splitlines()) == 1
