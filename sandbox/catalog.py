@@ -10,9 +10,13 @@ records from the same catalog.
 
 from __future__ import annotations
 
+import csv
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from pipelines.models.discover import QUERIES_DIR
 
 NumberType = Literal["local", "mobile", "toll_free", "premium"]
 NUMBER_TYPES: tuple[NumberType, ...] = ("local", "mobile", "toll_free", "premium")
@@ -254,6 +258,53 @@ COUNTRIES: tuple[Country, ...] = (
        ("One NZ", "Spark", "2degrees")),
 )
 
+# Destinations the clean world never calls: the countries the shipped high-risk list
+# (queries/seeds/high_risk_destinations.csv) names, here so that anomalies can send traffic
+# there. Weight 0 keeps them out of the normal mix; rates are their high termination rates.
+HIGH_RISK_COUNTRIES: tuple[Country, ...] = (
+    _c("CU", "53", 0.0, 0.45, PER_MINUTE, ("0.9500", "1.0500", "0.1200"),
+       (("7",), 8), (("5",), 8), None, None,
+       ("ETECSA (Cubacel)",)),
+    _c("LV", "371", 0.0, 0.60, PER_MINUTE, ("0.0200", "0.0500", "0.0500"),
+       (("67", "65"), 8), (("2",), 8), (("80",), 8), (("90",), 8),
+       ("LMT", "Tele2 Latvia", "Bite Latvija")),
+    _c("LT", "370", 0.0, 0.60, PER_MINUTE, ("0.0200", "0.0600", "0.0500"),
+       (("5", "37"), 8), (("6",), 8), (("800",), 8), (("90",), 8),
+       ("Telia Lietuva", "Bitė Lietuva", "Tele2 Lithuania")),
+    _c("EE", "372", 0.0, 0.62, PER_MINUTE, ("0.0300", "0.1000", "0.0500"),
+       (("6",), 7), (("5",), 8), (("800",), 7), (("900",), 7),
+       ("Telia Eesti", "Elisa Eesti", "Tele2 Eesti")),
+    _c("LI", "423", 0.0, 0.62, PER_MINUTE, ("0.0500", "0.4500", "0.0600"),
+       (("2", "3"), 7), (("7",), 7), (("800",), 7), (("90",), 7),
+       ("Telecom Liechtenstein", "Salt Liechtenstein")),
+    _c("SO", "252", 0.0, 0.40, PER_MINUTE, ("0.7500", "0.8000", "0.1500"),
+       (("1",), 8), (("61", "62", "63", "90"), 9), None, None,
+       ("Hormuud", "Golis", "Telesom")),
+    _c("SL", "232", 0.0, 0.42, PER_MINUTE, ("0.4500", "0.5000", "0.1200"),
+       (("22",), 8), (("76", "77", "78", "88", "30", "33"), 8), None, None,
+       ("Orange Sierra Leone", "Africell")),
+    _c("GN", "224", 0.0, 0.42, PER_MINUTE, ("0.4000", "0.5000", "0.1200"),
+       (("30",), 9), (("62", "65", "66"), 9), None, None,
+       ("Orange Guinée", "MTN Guinée", "Cellcom Guinée")),
+    _c("GW", "245", 0.0, 0.40, PER_MINUTE, ("0.7000", "0.7500", "0.1500"),
+       (("443",), 9), (("95", "96"), 9), None, None,
+       ("Orange Bissau", "MTN Bissau")),
+    _c("GM", "220", 0.0, 0.45, PER_MINUTE, ("0.5500", "0.6000", "0.1200"),
+       (("4",), 7), (("7", "9", "3"), 7), None, None,
+       ("Africell", "QCell")),
+    _c("TV", "688", 0.0, 0.50, PER_MINUTE, ("1.2000", "1.3000", "0.2000"),
+       (("2",), 5), (("90",), 6), None, None,
+       ("Tuvalu Telecom",)),
+    _c("CK", "682", 0.0, 0.50, PER_MINUTE, ("1.1000", "1.2000", "0.2000"),
+       (("2",), 5), (("5", "7"), 5), None, None,
+       ("Vodafone Cook Islands",)),
+    _c("NR", "674", 0.0, 0.50, PER_MINUTE, ("1.0000", "1.1000", "0.2000"),
+       (("444",), 7), (("55",), 7), None, None,
+       ("Digicel Nauru",)),
+)
+# Every country a record may name: the clean world's mix first, so its indices never move.
+DESTINATIONS: tuple[Country, ...] = COUNTRIES + HIGH_RISK_COUNTRIES
+
 # Our side of every call and message: DIDs we own, in the US and the UK.
 DID_COUNTRIES = ("US", "GB")
 DID_SHARE_GB = 0.2
@@ -407,3 +458,68 @@ def outbound_rate(country: Country, number_type: str) -> int:
     if number_type == "toll_free":
         return 0 if country.calling_code == "1" else country.local_rate * TOLL_FREE_MULTIPLIER
     return max(PREMIUM_FLOOR, country.local_rate * PREMIUM_MULTIPLIER)
+
+
+@dataclass(frozen=True, slots=True)
+class HighRiskRange:
+    """One row of the shipped high-risk list: a number range toll fraud commonly targets."""
+
+    country_code: str
+    calling_code: str
+    prefix: str
+    range_type: str
+    note: str
+
+
+HIGH_RISK_FILE = QUERIES_DIR / "seeds" / "high_risk_destinations.csv"
+HIGH_RISK_COLUMNS = ("country_code", "calling_code", "prefix", "range_type", "note")
+
+
+def load_high_risk(path: Path = HIGH_RISK_FILE) -> tuple[HighRiskRange, ...]:
+    """The high-risk list CSV -> its ranges, in file order."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != HIGH_RISK_COLUMNS:
+            raise ValueError(f"{path}: the columns must be {', '.join(HIGH_RISK_COLUMNS)}, got {reader.fieldnames}")
+        return tuple(HighRiskRange(**{name: row[name] for name in HIGH_RISK_COLUMNS}) for row in reader)
+
+
+HIGH_RISK_RANGES: tuple[HighRiskRange, ...] = load_high_risk()
+
+
+def high_risk_plans(country: Country) -> tuple[tuple[NumberType, Plan], ...]:
+    """A country's ranges on the high-risk list as (number type, plan) in its numbering plan.
+
+    A whole-country row is its local and mobile plans; a prefix row is the plan it falls
+    in, narrowed to the prefix. A country the list does not name falls back to its premium
+    plan (or, with none, its local plan, as the world's number-type fallback does).
+    """
+    plans: list[tuple[NumberType, Plan]] = []
+    for row in HIGH_RISK_RANGES:
+        if row.country_code != country.code:
+            continue
+        if not row.prefix:
+            plans += [("local", country.plans["local"]), ("mobile", country.plans["mobile"])]
+            continue
+        plans.append(_narrowed(country, row.prefix))
+    if plans:
+        return tuple(plans)
+    number_type: NumberType = "premium" if "premium" in country.plans else "local"
+    return ((number_type, country.plans[number_type]),)
+
+
+def _narrowed(country: Country, prefix: str) -> tuple[NumberType, Plan]:
+    """The plan of a country a national prefix falls in, restricted to that prefix."""
+    for number_type in NUMBER_TYPES:
+        plan = country.plans.get(number_type)
+        if plan is None:
+            continue
+        inside = tuple(p for p in plan.prefixes if p.startswith(prefix))
+        if inside:
+            return number_type, Plan(inside, plan.length)
+        if any(prefix.startswith(p) for p in plan.prefixes):
+            return number_type, Plan((prefix,), plan.length)
+    raise ValueError(
+        f"{HIGH_RISK_FILE}: prefix {prefix!r} of {country.code} is in none of its catalog plans "
+        "(add the range to sandbox/catalog.py)"
+    )

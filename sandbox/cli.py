@@ -6,6 +6,11 @@ from pathlib import Path
 
 import typer
 
+ANOMALIES_HELP = (
+    "JSON array of known incidents to add on top of the normal world "
+    "(cost_spike, irsf, short_call_burst, asr_drop, sms_pumping, delivery_failure)."
+)
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -40,6 +45,7 @@ def serve(
     drop_rate: float = typer.Option(0.0, help="Share of responses dropped (reset, or truncated body)."),
     rerate_rate: float = typer.Option(0.0, help="Share of records re-rated within 3 days."),
     malformed_rate: float = typer.Option(0.0, help="Share of records served malformed."),
+    anomalies: Path | None = typer.Option(None, help=ANOMALIES_HELP),
 ) -> None:
     """Serve the Reports API on loopback; prints its base URL when ready, runs until stopped."""
     import re
@@ -74,6 +80,9 @@ def serve(
         raise UsageError(f"--latency-ms must be >= 0, got {latency_ms}")
     if rate_limit is not None and rate_limit < 1:
         raise UsageError(f"--rate-limit must be at least 1 request per second, got {rate_limit}")
+    from sandbox.anomalies import load_anomalies
+
+    incidents = () if anomalies is None else load_anomalies(anomalies)
 
     # The heavy imports (polars, numpy, uvicorn) only once the arguments are known good.
     from sandbox.clock import make_clock
@@ -84,7 +93,7 @@ def serve(
 
     world = World(
         seed=seed, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,
-        rerate_rate=rerate_rate, malformed_rate=malformed_rate,
+        rerate_rate=rerate_rate, malformed_rate=malformed_rate, anomalies=incidents,
     )
     faults = Faults(FaultConfig(seed=seed, fail_rate=fail_rate, drop_rate=drop_rate,
                                 latency_ms=latency_ms, rate_limit=rate_limit))
@@ -112,6 +121,7 @@ def export(
     now: str = typer.Option(..., help="The clock: records created before it, in their state then."),
     rerate_rate: float = typer.Option(0.0, help="Share of records re-rated within 3 days."),
     malformed_rate: float = typer.Option(0.0, help="Share of records served malformed."),
+    anomalies: Path | None = typer.Option(None, help=ANOMALIES_HELP),
     window_start: str = typer.Option(..., help="Window start (inclusive), any API date-time form."),
     window_end: str = typer.Option(..., help="Window end (exclusive), any API date-time form."),
     out: Path = typer.Option(..., help="Directory for cdrs.jsonl, mdrs.jsonl and malformed.jsonl."),
@@ -122,6 +132,7 @@ def export(
 
     from pipelines.dates import parse_datetime
     from pipelines.errors import UsageError
+    from sandbox.anomalies import load_anomalies
     from sandbox.export import export_window
     from sandbox.world import World
 
@@ -137,10 +148,11 @@ def export(
             moments[flag] = parse_datetime(text)
         except ValueError as exc:
             raise UsageError(f"{flag}: {exc}") from None
+    incidents = () if anomalies is None else load_anomalies(anomalies)
     # One day at a time is all an export needs: memory stays flat over any window.
     world = World(
         seed=seed, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,
-        rerate_rate=rerate_rate, malformed_rate=malformed_rate, cache_days=1,
+        rerate_rate=rerate_rate, malformed_rate=malformed_rate, cache_days=1, anomalies=incidents,
     )
     counts = export_window(world, moments["--now"], moments["--window-start"], moments["--window-end"], out)
     typer.echo(

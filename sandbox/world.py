@@ -7,6 +7,12 @@ as the API would at a given clock: only records created before `now`, with their
 rate/cost/updated_at once the re-rating has happened. Each row carries the exact JSON text
 the API returns for it, so the server builds pages by joining texts.
 
+Anomalies (`sandbox.anomalies`) ride on the same days: an asr_drop or delivery_failure
+changes the outcome of the normal records it covers, a cost_spike adds (or removes) a share
+of them, and irsf, short_call_burst and sms_pumping add records of their own. Each item
+draws from its own generators, so the normal records never move and, without anomalies,
+the world is exactly what it was.
+
 Money is integer micro-units of the currency throughout generation (never floats), so the
 contract's `cost = rate x billed / 60` rounded half-up to 6 places holds exactly.
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -27,6 +33,7 @@ import polars as pl
 
 from pipelines.errors import UsageError
 from sandbox import catalog
+from sandbox.anomalies import Anomaly, AsrDrop, CostSpike, DeliveryFailure, Irsf, ShortCallBurst, SmsPumping
 
 Kind = Literal["cdrs", "mdrs"]
 KINDS: tuple[Kind, ...] = ("cdrs", "mdrs")
@@ -40,6 +47,11 @@ DEFAULT_CACHE_DAYS = 12
 # rate changes only those records' re-ratings or defects, never the base records.
 _COUNT_STREAM, _RECORD_STREAM, _RERATE_STREAM, _MALFORMED_STREAM = 0, 1, 2, 3
 _WORLD_STREAM = 99
+# Anomalies draw from streams of their own: item i from [seed, kind, day, 100, i, stream], the
+# overrides of a day's normal records from [seed, kind, day, 98]. The normal draws never move.
+_ANOMALY_STREAM = 100
+_OVERRIDE_STREAM = 98
+_THIN_STREAM = 4
 
 SECOND_LEG_SHARE = 0.12
 SHORT_CALL_SHARE = 0.12
@@ -133,6 +145,7 @@ class World:
         rerate_rate: float = 0.0,
         malformed_rate: float = 0.0,
         cache_days: int = DEFAULT_CACHE_DAYS,
+        anomalies: Sequence[Anomaly] = (),
     ) -> None:
         if seed < 0:
             raise UsageError(f"seed must be a non-negative integer, got {seed}")
@@ -156,16 +169,34 @@ class World:
         self._cache: OrderedDict[tuple[str, date], _Day] = OrderedDict()
         self._lock = threading.Lock()
         self._dids = _did_pool(np.random.default_rng([seed, _WORLD_STREAM]))
+        self.anomalies = tuple(anomalies)
+        self._spans = [(_ms(a.start), _ms(a.end)) for a in self.anomalies]
+        # Per item, drawn once from its own stream: the trunk its calls use, and how many of its
+        # records fall on each day (so every day is generated alone and still sums to the count).
+        self._trunks: list[int] = []
+        self._per_day: list[dict[date, int]] = []
+        for index, (item, (lo, hi)) in enumerate(zip(self.anomalies, self._spans)):
+            rng = np.random.default_rng([seed, _ANOMALY_STREAM, index])
+            self._trunks.append(int(rng.choice(len(_T.connections.p), p=_T.connections.p)))
+            total = (
+                item.calls if isinstance(item, Irsf | ShortCallBurst)
+                else item.messages if isinstance(item, SmsPumping) else 0
+            )
+            self._per_day.append(_spread(rng, total, lo, hi) if total else {})
 
     def __repr__(self) -> str:
         return (
             f"World(seed={self.seed}, start={self.start.isoformat()}, calls_per_day={self.calls_per_day}, "
             f"messages_per_day={self.messages_per_day}, rerate_rate={self.rerate_rate}, "
-            f"malformed_rate={self.malformed_rate})"
+            f"malformed_rate={self.malformed_rate}"
+            + (f", anomalies={len(self.anomalies)})" if self.anomalies else ")")
         )
 
     def count(self, kind: Kind, day: date) -> int:
-        """How many records of `kind` are created on a UTC day (cheap: nothing is generated)."""
+        """How many normal records of `kind` are created on a UTC day (cheap: nothing is generated).
+
+        Anomalies come on top of (or, for a cost_spike factor below 1, out of) this count.
+        """
         _check_kind(kind)
         volume = self._volumes[kind]
         if day < self.start or volume == 0:
@@ -258,22 +289,116 @@ class World:
         return cached
 
     def _generate(self, kind: str, day: date) -> pl.DataFrame:
+        empty = pl.DataFrame(schema={**VIEW_COLUMNS[kind], **RERATE_COLUMNS})  # type: ignore[index]
         if day < self.start:
-            return pl.DataFrame(schema={**VIEW_COLUMNS[kind], **RERATE_COLUMNS})  # type: ignore[index]
+            return empty
         n = self.count(kind, day)  # type: ignore[arg-type]
-        if n == 0:
-            return pl.DataFrame(schema={**VIEW_COLUMNS[kind], **RERATE_COLUMNS})  # type: ignore[index]
         ordinal = day.toordinal()
-        streams = [
-            np.random.default_rng([self.seed, _KIND_CODE[kind], ordinal, stream])
-            for stream in (_RECORD_STREAM, _RERATE_STREAM, _MALFORMED_STREAM)
-        ]
         day_ms = int(datetime.combine(day, time(), tzinfo=UTC).timestamp()) * 1000
-        build = _calls if kind == "cdrs" else _messages
-        raw = build(streams[0], n, day_ms, self._dids)
-        raw = _add_rerating(raw, streams[1], self.rerate_rate, kind)
-        raw = _add_malformed(raw, streams[2], self.malformed_rate, kind)
-        return _finish(raw, kind)
+        build_kw = self._overrides(kind, day)
+        parts = []
+        if n:
+            streams = [
+                np.random.default_rng([self.seed, _KIND_CODE[kind], ordinal, stream])
+                for stream in (_RECORD_STREAM, _RERATE_STREAM, _MALFORMED_STREAM)
+            ]
+            build = _calls if kind == "cdrs" else _messages
+            raw = build(streams[0], n, day_ms, self._dids, **build_kw)  # type: ignore[operator]
+            raw = _add_rerating(raw, streams[1], self.rerate_rate, kind)
+            raw = _add_malformed(raw, streams[2], self.malformed_rate, kind)
+            parts.append(self._thinned(kind, day, raw))
+        parts += self._injected(kind, day, day_ms, n, build_kw)
+        parts = [part for part in parts if part.height]
+        if not parts:
+            return empty
+        return _finish(pl.concat(parts), kind)
+
+    # --- anomalies -----------------------------------------------------------------------
+
+    def _items(self, kind: str, day: date, types: tuple[type, ...]) -> Iterator[tuple[int, Anomaly, int, int]]:
+        """(index, item, start_ms, end_ms) of the anomalies of these types overlapping the day, in file order."""
+        day_ms = (day.toordinal() - _EPOCH_ORDINAL) * DAY_MS
+        for index, (item, (lo, hi)) in enumerate(zip(self.anomalies, self._spans)):
+            if isinstance(item, types) and _touches(item, kind) and lo < day_ms + DAY_MS and hi > day_ms:
+                yield index, item, lo, hi
+
+    def _rng(self, kind: str, day: date, index: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, _KIND_CODE[kind], day.toordinal(), _ANOMALY_STREAM, index, stream])
+
+    def _overrides(self, kind: str, day: date) -> dict[str, object]:
+        """The generators' keyword arguments for the asr_drop or delivery_failure items of the day."""
+        rules: list[Override] = []
+        if kind == "cdrs":
+            for _, item, lo, hi in self._items(kind, day, (AsrDrop,)):
+                country = -1 if item.country_code is None else _T.country_index[item.country_code]
+                connection = -1 if item.connection_id is None else _CONNECTION_INDEX[item.connection_id]
+                rules.append(Override(lo, hi, item.answer_rate, country=country, connection=connection))
+            return {"overrides": tuple(rules)} if rules else {}
+        for _, item, lo, hi in self._items(kind, day, (DeliveryFailure,)):
+            country = -1 if item.country_code is None else _T.country_index[item.country_code]
+            carriers = () if item.carrier is None else _CARRIER_INDICES[item.carrier]
+            rules.append(Override(lo, hi, item.failure_rate, country=country, carriers=carriers))
+        if not rules:
+            return {}
+        override_rng = np.random.default_rng([self.seed, _KIND_CODE[kind], day.toordinal(), _OVERRIDE_STREAM])
+        return {"overrides": tuple(rules), "override_rng": override_rng}
+
+    def _thinned(self, kind: str, day: date, raw: pl.DataFrame) -> pl.DataFrame:
+        """The normal records without those a cost_spike below factor 1 removes."""
+        for index, item, lo, hi in self._items(kind, day, (CostSpike,)):
+            if item.factor >= 1.0:
+                continue
+            drop = self._rng(kind, day, index, _THIN_STREAM).random(raw.height) >= item.factor
+            raw = raw.filter(~(pl.Series(drop) & _in_spike(item, lo, hi)))
+        return raw
+
+    def _injected(
+        self, kind: str, day: date, day_ms: int, n: int, build_kw: dict[str, object]
+    ) -> list[pl.DataFrame]:
+        """The records the day's anomalies add, each item from its own generators."""
+        parts = []
+        for index, item, lo, hi in self._items(kind, day, (CostSpike, Irsf, ShortCallBurst, SmsPumping)):
+            rng = self._rng(kind, day, index, _RECORD_STREAM)
+            if isinstance(item, CostSpike):
+                extra = round((item.factor - 1.0) * n)
+                if extra <= 0:
+                    continue
+                build = _calls if kind == "cdrs" else _messages
+                kw = dict(build_kw)
+                if "override_rng" in kw:
+                    kw["override_rng"] = self._rng(kind, day, index, _OVERRIDE_STREAM)
+                raw = build(rng, extra, day_ms, self._dids, **kw)  # type: ignore[operator]
+                raw = raw.filter(_in_spike(item, lo, hi))
+            else:
+                count = self._per_day[index].get(day, 0)
+                if not count:
+                    continue
+                created = np.sort(rng.integers(max(lo, day_ms), min(hi, day_ms + DAY_MS), size=count))
+                country = _T.country_index[item.country_code]
+                if isinstance(item, Irsf):
+                    raw = _irsf_calls(rng, created, country, self._trunks[index], self._dids)
+                elif isinstance(item, ShortCallBurst):
+                    raw = _short_calls(rng, created, country, self._trunks[index], item.max_secs, self._dids)
+                else:
+                    raw = _pumped_messages(rng, created, country, item.delivery_rate, self._dids)
+            raw = _add_rerating(raw, self._rng(kind, day, index, _RERATE_STREAM), self.rerate_rate, kind)
+            # Injected records are never malformed: the incident is exactly what the file says.
+            parts.append(_add_malformed(raw, self._rng(kind, day, index, _MALFORMED_STREAM), 0.0, kind))
+        return parts
+
+
+def _touches(item: Anomaly, kind: str) -> bool:
+    """Whether an anomaly changes records of this kind."""
+    if isinstance(item, CostSpike):
+        return (item.product == "voice") == (kind == "cdrs")
+    calls = isinstance(item, Irsf | ShortCallBurst | AsrDrop)
+    return calls == (kind == "cdrs")
+
+
+def _in_spike(item: CostSpike, lo: int, hi: int) -> pl.Expr:
+    """A cost_spike's records among raw columns: created in its window, of its product."""
+    inside = (pl.col("_created") >= lo) & (pl.col("_created") < hi)
+    return inside if item.product == "voice" else inside & (pl.col("message_type") == item.product)
 
 
 class _Day:
@@ -298,6 +423,7 @@ def _epoch_us(moment: datetime) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.date().toordinal()
 _RERATE_SOURCES = {"rate": "rerated_rate", "cost": "rerated_cost", "updated_at": "rerated_at", "json": "rerated_json"}
 
 
@@ -324,7 +450,10 @@ class _Tables:
     """The catalog flattened into numpy arrays and polars Series indexed by integers."""
 
     def __init__(self) -> None:
-        countries = catalog.COUNTRIES
+        # The clean world's countries first, the anomaly-only ones after them with weight 0:
+        # the normal draws never land there and never move.
+        countries = catalog.DESTINATIONS
+        self.country_index = {c.code: i for i, c in enumerate(countries)}
         self.country_codes = pl.Series([c.code for c in countries])
         self.calling_codes = pl.Series([c.calling_code for c in countries])
         weights = np.array([c.weight for c in countries])
@@ -413,6 +542,11 @@ class _Tables:
             errors.extend(options)
         self.error_codes = pl.Series([code for code, _ in errors], dtype=pl.String)
         self.error_titles = pl.Series([title for _, title in errors], dtype=pl.String)
+        self.status_index = {name: i for i, name in enumerate(self.message_status.to_list())}
+        # Outbound status mixes without a failure (a delivery_failure's non-failed draws) and
+        # without a delivery but still charged (sms_pumping's undelivered messages).
+        self.not_failed_p = _mix(lambda s: s != "delivery_failed")
+        self.undelivered_p = _mix(lambda s: s in ("sent", "delivery_failed", "delivery_unconfirmed"))
         self.errors_json = pl.Series(
             [orjson.dumps([{"code": code, "title": title}]).decode() for code, title in errors], dtype=pl.String
         )
@@ -440,7 +574,18 @@ def _json(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
+def _mix(keep: Callable[[str], bool]) -> np.ndarray:
+    """The outbound message-status weights restricted to the statuses `keep` accepts, normalised."""
+    weights = np.array([w if keep(s) else 0.0 for s, w in catalog.MESSAGE_STATUSES])
+    return weights / weights.sum()
+
+
 _T = _Tables()
+_CONNECTION_INDEX = {party.id: i for i, party in enumerate(catalog.CONNECTIONS)}
+# A carrier name can serve several countries (e.g. "Claro"): all its catalog positions.
+_CARRIER_INDICES = {
+    name: tuple(int(i) for i in np.flatnonzero(_T.carriers.to_numpy() == name)) for name in set(_T.carriers)
+}
 
 
 class _Dids:
@@ -528,9 +673,43 @@ def _parties(rng: np.random.Generator, n: int, dids: _Dids, outbound_share: floa
     rest_len = _T.plan_len[plan] - _T.prefix_len[prefix]
     random_digits = _digits(rng, n)
     did = rng.integers(0, len(dids.numbers), size=n)
+    return _assemble_parties(
+        outbound, country, number_type, _T.prefixes.gather(prefix), rest_len, random_digits, did, dids
+    )
+
+
+def _parties_to(
+    rng: np.random.Generator, n: int, dids: _Dids, country: int, plans: tuple[tuple[str, catalog.Plan], ...]
+) -> _Parties:
+    """Outbound legs to one country's numbers in the given (number type, plan) ranges."""
+    plan = rng.integers(0, len(plans), size=n)
+    pick = rng.random(n)
+    prefixes = [plans[i][1].prefixes[int(u * len(plans[i][1].prefixes))] for i, u in zip(plan.tolist(), pick.tolist())]
+    lengths = np.array([p.length for _, p in plans], dtype=np.int64)[plan]
+    rest_len = lengths - np.array([len(prefix) for prefix in prefixes], dtype=np.int64)
+    types = np.array([catalog.NUMBER_TYPES.index(t) for t, _ in plans], dtype=np.int64)[plan]  # type: ignore[arg-type]
+    random_digits = _digits(rng, n)
+    did = rng.integers(0, len(dids.numbers), size=n)
+    return _assemble_parties(
+        np.ones(n, dtype=bool), np.full(n, country, dtype=np.int64), types,
+        pl.Series(prefixes, dtype=pl.String), rest_len, random_digits, did, dids,
+    )
+
+
+def _assemble_parties(
+    outbound: np.ndarray,
+    country: np.ndarray,
+    number_type: np.ndarray,
+    prefixes: pl.Series,
+    rest_len: np.ndarray,
+    random_digits: pl.Series,
+    did: np.ndarray,
+    dids: _Dids,
+) -> _Parties:
+    """Drawn parts -> both ends of each record: the remote E.164 number and our DID as cli/cld."""
     frame = pl.DataFrame(
         {
-            "prefix": _T.prefixes.gather(prefix),
+            "prefix": prefixes,
             "calling_code": _T.calling_codes.gather(country),
             "digits": random_digits,
             "rest_len": rest_len,
@@ -569,8 +748,13 @@ def _half_up_div(numerator: np.ndarray, denominator: int) -> np.ndarray:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.DataFrame:
-    """`n` call legs created on the day starting at `day_ms`: raw columns, money in micro-units."""
+def _calls(
+    rng: np.random.Generator, n: int, day_ms: int, dids: _Dids, overrides: tuple[Override, ...] = ()
+) -> pl.DataFrame:
+    """`n` call legs created on the day starting at `day_ms`: raw columns, money in micro-units.
+
+    `overrides` (asr_drop anomalies) replace the country's answer ratio where they apply.
+    """
     created = np.sort(_created_ms(rng, n, day_ms))
     ids = _uuids(rng, n)
     sessions = _uuids(rng, n)
@@ -592,20 +776,52 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
     tags = _tags(rng, n)
 
     # Outcome: answered with the country's ASR, else the unanswered mix.
-    answered = rng.random(n) < _T.asr[country]
-    other = 1 + rng.choice(len(_T.unanswered_p), size=n, p=_T.unanswered_p)
-    outcome = np.where(answered, 0, other)
-    ring_ms = np.where(
-        answered,
-        rng.integers(2000, 20000, size=n),
-        (rng.uniform(_T.ring_lo[outcome], _T.ring_hi[outcome]) * 1000).astype(np.int64),
-    )
-    ring_ms = np.maximum(ring_ms, 1)
+    asr = _T.asr[country]
+    for rule in overrides:
+        asr = np.where(rule.applies(created, outbound, country, connection=connection), rule.rate, asr)
+    answered = rng.random(n) < asr
+    outcome = _outcomes(rng, answered)
+    ring_ms = _ring_ms(rng, answered, outcome)
     # Talk time: long-tailed (log-normal, median ~75 s, capped at 4 h) with a share of
     # very short calls under 6 s, which exercise the billing minimums.
     long_talk = np.clip(rng.lognormal(np.log(75_000), 1.1, size=n), 6_000, 4 * 3_600_000).astype(np.int64)
     short_talk = rng.integers(400, 6000, size=n)
     talk_ms = np.where(answered, np.where(rng.random(n) < SHORT_CALL_SHARE, short_talk, long_talk), 0)
+    return _call_frame(rng, ids, sessions, created, p, connection, tags, answered, outcome, ring_ms, talk_ms)
+
+
+def _outcomes(rng: np.random.Generator, answered: np.ndarray) -> np.ndarray:
+    """Outcome indices: 0 (answered) where answered, else drawn from the unanswered mix."""
+    other = 1 + rng.choice(len(_T.unanswered_p), size=len(answered), p=_T.unanswered_p)
+    return np.where(answered, 0, other)
+
+
+def _ring_ms(rng: np.random.Generator, answered: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """Milliseconds of ringing: a few seconds before an answer, else the outcome's range."""
+    ring_ms = np.where(
+        answered,
+        rng.integers(2000, 20000, size=len(answered)),
+        (rng.uniform(_T.ring_lo[outcome], _T.ring_hi[outcome]) * 1000).astype(np.int64),
+    )
+    return np.maximum(ring_ms, 1)
+
+
+def _call_frame(
+    rng: np.random.Generator,
+    ids: pl.Series,
+    sessions: pl.Series,
+    created: np.ndarray,
+    p: _Parties,
+    connection: np.ndarray,
+    tags: np.ndarray,
+    answered: np.ndarray,
+    outcome: np.ndarray,
+    ring_ms: np.ndarray,
+    talk_ms: np.ndarray,
+) -> pl.DataFrame:
+    """Drawn call legs -> raw columns: timestamps back from created, billing, rate and cost."""
+    n = len(created)
+    country, outbound = p.country, p.outbound
     settle_ms = rng.integers(200, 5000, size=n)
     ended = created - settle_ms
     answered_at = ended - talk_ms
@@ -666,8 +882,19 @@ def _calls(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.Dat
     ).with_columns(pl.col("_answered").replace(-1, None))
 
 
-def _messages(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.DataFrame:
-    """`n` messages created on the day starting at `day_ms`: raw columns, money in micro-units."""
+def _messages(
+    rng: np.random.Generator,
+    n: int,
+    day_ms: int,
+    dids: _Dids,
+    overrides: tuple[Override, ...] = (),
+    override_rng: np.random.Generator | None = None,
+) -> pl.DataFrame:
+    """`n` messages created on the day starting at `day_ms`: raw columns, money in micro-units.
+
+    `overrides` (delivery_failure anomalies) set the failure share where they apply,
+    drawing from `override_rng` so that the other records stay as they are.
+    """
     created = np.sort(_created_ms(rng, n, day_ms))
     ids = _uuids(rng, n)
     p = _parties(rng, n, dids, catalog.OUTBOUND_SHARE_MESSAGES, calls=False)
@@ -685,26 +912,55 @@ def _messages(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.
     parts = np.where(mms, 1, parts)
 
     status = np.where(outbound, 1 + rng.choice(len(_T.message_status_p), size=n, p=_T.message_status_p), 0)
+    return _message_frame(
+        rng, ids, created, p, profile, tags, mms, ucs2, parts, status, overrides, override_rng
+    )
+
+
+def _message_frame(
+    rng: np.random.Generator,
+    ids: pl.Series,
+    created: np.ndarray,
+    p: _Parties,
+    profile: np.ndarray,
+    tags: np.ndarray,
+    mms: np.ndarray,
+    ucs2: np.ndarray,
+    parts: np.ndarray,
+    status: np.ndarray,
+    overrides: tuple[Override, ...] = (),
+    override_rng: np.random.Generator | None = None,
+) -> pl.DataFrame:
+    """Drawn messages -> raw columns: carrier, send and completion times, errors, rate and fees."""
+    n = len(created)
+    country, outbound = p.country, p.outbound
+    # Every draw comes before the status is read, so an override changes only its records.
+    sent = created + rng.integers(50, 1500, size=n)
+    slow = sent + rng.integers(60_000, 600_000, size=n)
+    quick = sent + rng.integers(1_000, 20_000, size=n)
+    rejected = created + rng.integers(20, 500, size=n)
+    error_pick = rng.random(n)
+    carrier = _T.carrier_offset[country] + (rng.random(n) * _T.carrier_count[country]).astype(np.int64)
+    if overrides and override_rng is None:
+        raise ValueError("message overrides need their own generator")
+    for rule in overrides:
+        hit = rule.applies(created, outbound, country, carrier=carrier)
+        status = _fail_at(override_rng, status, hit, rule.rate)
+
     status_names = _T.message_status.gather(status)
     names = status_names.to_numpy()
     sent_needed = np.isin(names, ["sent", "delivered", "delivery_failed", "delivery_unconfirmed"])
     completed_after_send = np.isin(names, ["delivered", "delivery_failed", "delivery_unconfirmed"])
-    sent = created + rng.integers(50, 1500, size=n)
-    completed = np.where(
-        names == "delivery_unconfirmed",
-        sent + rng.integers(60_000, 600_000, size=n),
-        sent + rng.integers(1_000, 20_000, size=n),
-    )
-    completed = np.where(names == "gateway_rejected", created + rng.integers(20, 500, size=n), completed)
+    completed = np.where(names == "delivery_unconfirmed", slow, quick)
+    completed = np.where(names == "gateway_rejected", rejected, completed)
     completed = np.where(names == "received", created, completed)
     has_completed = completed_after_send | np.isin(names, ["gateway_rejected", "received"])
     updated = np.maximum(created, np.where(has_completed, completed, np.where(sent_needed, sent, created)))
 
     error_count = _T.error_count[status]
     error = np.where(
-        error_count > 0, _T.error_offset[status] + (rng.random(n) * np.maximum(error_count, 1)).astype(np.int64), -1
+        error_count > 0, _T.error_offset[status] + (error_pick * np.maximum(error_count, 1)).astype(np.int64), -1
     )
-    carrier = _T.carrier_offset[country] + (rng.random(n) * _T.carrier_count[country]).astype(np.int64)
 
     did_gb = p.did_gb
     inbound_rate = np.where(did_gb, catalog.INBOUND_SMS_RATES["GB"], catalog.INBOUND_SMS_RATES["US"])
@@ -751,6 +1007,128 @@ def _messages(rng: np.random.Generator, n: int, day_ms: int, dids: _Dids) -> pl.
             "_forms": rng.integers(0, 20, size=(n, 3), dtype=np.int64),
         }
     ).with_columns(pl.col("_sent", "_completed").replace(-1, None))
+
+
+# ---------------------------------------------------------------------------------------
+# Anomalies: known incidents on top of the normal traffic (`sandbox.anomalies` parses them).
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An asr_drop or delivery_failure as arrays see it: where it applies and the rate it sets."""
+
+    start_ms: int
+    end_ms: int
+    rate: float
+    country: int = -1
+    connection: int = -1
+    carriers: tuple[int, ...] = ()
+
+    def applies(
+        self,
+        created: np.ndarray,
+        outbound: np.ndarray,
+        country: np.ndarray,
+        *,
+        connection: np.ndarray | None = None,
+        carrier: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Which records it applies to: outbound, created in its window, its country/connection/carrier."""
+        hit = outbound & (created >= self.start_ms) & (created < self.end_ms)
+        if self.country >= 0:
+            hit &= country == self.country
+        if self.connection >= 0:
+            hit &= connection == self.connection
+        if self.carriers:
+            hit &= np.isin(carrier, self.carriers)
+        return hit
+
+
+def _fail_at(rng: np.random.Generator, status: np.ndarray, hit: np.ndarray, rate: float) -> np.ndarray:
+    """Where `hit`: delivery_failed with probability `rate`, else the record's own status
+    (a failed one redrawn from the other outbound statuses), so the failure share is `rate`."""
+    n = len(status)
+    failed = _T.status_index["delivery_failed"]
+    fail = rng.random(n) < rate
+    redraw = 1 + rng.choice(len(_T.not_failed_p), size=n, p=_T.not_failed_p)
+    kept = np.where(status == failed, redraw, status)
+    return np.where(hit, np.where(fail, failed, kept), status)
+
+
+# IRSF calls are mostly answered (the fraudster's number picks up) and held open to run up
+# the bill: log-normal talk time around 12 minutes, from 3 minutes to 2 hours.
+IRSF_ANSWER_SHARE = 0.9
+IRSF_TALK_MEDIAN_MS = 12 * 60_000
+IRSF_TALK_SIGMA = 0.7
+IRSF_TALK_RANGE_MS = (3 * 60_000, 2 * 3_600_000)
+
+
+def _irsf_calls(
+    rng: np.random.Generator, created: np.ndarray, country: int, connection: int, dids: _Dids
+) -> pl.DataFrame:
+    """IRSF call legs: outbound to the country's high-risk (or premium) ranges, long and answered."""
+    n = len(created)
+    ids, sessions = _uuids(rng, n), _uuids(rng, n)
+    p = _parties_to(rng, n, dids, country, catalog.high_risk_plans(catalog.DESTINATIONS[country]))
+    tags = _tags(rng, n)
+    answered = rng.random(n) < IRSF_ANSWER_SHARE
+    outcome = _outcomes(rng, answered)
+    ring_ms = _ring_ms(rng, answered, outcome)
+    talk = np.clip(rng.lognormal(np.log(IRSF_TALK_MEDIAN_MS), IRSF_TALK_SIGMA, size=n), *IRSF_TALK_RANGE_MS)
+    talk_ms = np.where(answered, talk.astype(np.int64), 0)
+    return _call_frame(
+        rng, ids, sessions, created, p, np.full(n, connection), tags, answered, outcome, ring_ms, talk_ms
+    )
+
+
+def _short_calls(
+    rng: np.random.Generator, created: np.ndarray, country: int, connection: int, max_secs: int, dids: _Dids
+) -> pl.DataFrame:
+    """A burst's call legs: answered outbound calls to local and mobile numbers, ring and talk within max_secs."""
+    n = len(created)
+    ids, sessions = _uuids(rng, n), _uuids(rng, n)
+    destination = catalog.DESTINATIONS[country]
+    plans = (("local", destination.plans["local"]), ("mobile", destination.plans["mobile"]))
+    p = _parties_to(rng, n, dids, country, plans)
+    tags = _tags(rng, n)
+    total_ms = rng.integers(500, max_secs * 1000, size=n, endpoint=True)
+    ring_ms = np.maximum((total_ms * rng.uniform(0.1, 0.4, size=n)).astype(np.int64), 1)
+    answered = np.ones(n, dtype=bool)
+    return _call_frame(
+        rng, ids, sessions, created, p, np.full(n, connection), tags, answered, np.zeros(n, dtype=np.int64),
+        ring_ms, total_ms - ring_ms,
+    )
+
+
+def _pumped_messages(
+    rng: np.random.Generator, created: np.ndarray, country: int, delivery_rate: float, dids: _Dids
+) -> pl.DataFrame:
+    """Pumped SMS: one-part GSM-7 texts (OTP codes) to the country's mobiles, few delivered."""
+    n = len(created)
+    ids = _uuids(rng, n)
+    p = _parties_to(rng, n, dids, country, (("mobile", catalog.DESTINATIONS[country].plans["mobile"]),))
+    profile = rng.choice(len(_T.profiles.p), size=n, p=_T.profiles.p)
+    tags = _tags(rng, n)
+    delivered = rng.random(n) < delivery_rate
+    undelivered = 1 + rng.choice(len(_T.undelivered_p), size=n, p=_T.undelivered_p)
+    status = np.where(delivered, _T.status_index["delivered"], undelivered)
+    no = np.zeros(n, dtype=bool)
+    return _message_frame(rng, ids, created, p, profile, tags, no, no, np.ones(n, dtype=np.int64), status)
+
+
+def _spread(rng: np.random.Generator, total: int, start_ms: int, end_ms: int) -> dict[date, int]:
+    """`total` events over [start_ms, end_ms) -> how many fall on each UTC day, by the days' overlap."""
+    first = start_ms // DAY_MS
+    last = (end_ms - 1) // DAY_MS
+    bounds = np.arange(first, last + 2, dtype=np.int64) * DAY_MS
+    overlap = np.minimum(bounds[1:], end_ms) - np.maximum(bounds[:-1], start_ms)
+    counts = rng.multinomial(total, overlap / overlap.sum())
+    epoch = date(1970, 1, 1)
+    return {epoch + timedelta(days=int(first + i)): int(c) for i, c in enumerate(counts) if c}
+
+
+def _ms(moment: datetime) -> int:
+    return _epoch_us(moment) // 1000
 
 
 def _add_rerating(raw: pl.DataFrame, rng: np.random.Generator, share: float, kind: str) -> pl.DataFrame:
