@@ -76,22 +76,31 @@ def report_finance_command(
     month: str = typer.Option(..., "--month", help="The report month, YYYY-MM."),
     out: Path = typer.Option(Path("."), "--out", help="Folder to write finance_YYYY-MM.csv/.xlsx into."),
     xlsx: bool = typer.Option(True, "--xlsx/--no-xlsx", help="Also write the statement as XLSX."),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial",
+        help="Export a month the lake does not wholly hold (not fully synced, or not over) as partial.",
+    ),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
     ),
 ) -> None:
     """Write the month's finance statement: finance_YYYY-MM.csv (exact costs) and .xlsx."""
+    from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import decimal_text, export_finance, parse_month
     from pipelines.settings import load_settings
 
     parse_month(month)
     settings = load_settings(data_dir=data_dir)
-    export = export_finance(warehouse_path(settings.data_dir), month, out, xlsx=xlsx)
+    export = export_finance(
+        warehouse_path(settings.data_dir), month, out, lake=Lake(settings.data_dir), allow_partial=allow_partial,
+        xlsx=xlsx,
+    )
     totals = "; ".join(f"{currency} {decimal_text(cost)}" for currency, cost in sorted(export.totals().items()))
     typer.echo(
         f"wrote {', '.join(str(path) for path in export.files)}: {len(export.rows)} rows, "
         + (f"total cost {totals}" if totals else f"no usage in {month}")
+        + (f"; {export.partial}" if export.partial else "")
     )
 
 

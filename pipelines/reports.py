@@ -7,6 +7,12 @@ to the reporting time zone the warehouse was built with, as on every dashboard. 
 the warehouse's first day of data, or one that has not begun, has no statement to give: an
 empty file for it would read as a month without charges.
 
+A statement is only as complete as the lake: a month whose every instant (in the reporting
+time zone's calendar) both `cdrs` and `mdrs` have landed (the sync state, which records empty
+days too) is complete. Any other month, including the one in progress, is refused unless the
+caller allows a partial statement; then the CSV keeps its columns and everything else that
+shows the statement says "partial: covers D1 to D2".
+
 Output folders (`--out`, here and for the dashboards) are checked before any work and created
 when missing (their parent must exist); every file is written to a temporary beside it and
 renamed into place only once all are written, so a failure leaves no partial output.
@@ -21,16 +27,19 @@ import re
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
+from pipelines.dates import Window, parse_bound
 from pipelines.errors import CdrError, UsageError, one_line
-from pipelines.lake import atomic_file
+from pipelines.lake import Lake, atomic_file
+from pipelines.opentact import api
 from pipelines.sql import connect_read_only
+from pipelines.state import KindState, covers, merge_windows, read_state
 
 FINANCE_TABLE = "rpt_finance_monthly_statement"
 FINANCE_COLUMNS: tuple[str, ...] = (
@@ -47,6 +56,63 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # No CDR is older: an earlier month is a typo, refused before the warehouse is opened.
 FIRST_MONTH = "2000-01"
 BUILD_INFO_TABLE = "rpt_build_info"
+# The record types rpt_finance_monthly_statement reads (calls and messages; not the API's usage).
+STATEMENT_KINDS: tuple[api.RecordType, ...] = ("cdrs", "mdrs")
+# Day ranges named in a one-line message before "and N more".
+LISTED_RANGES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class MonthCoverage:
+    """How much of a report month the lake holds: what every statement kind landed, up to `now`."""
+
+    month: str
+    zone: str
+    synced: tuple[Window, ...]
+    missing: tuple[date, ...]
+    today: date | None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every local day of the month is synced for every statement kind."""
+        return not self.missing
+
+    @property
+    def first_day(self) -> date | None:
+        """The local day the synced data begins in (None: nothing synced)."""
+        return self._local(self.synced[0].start) if self.synced else None
+
+    @property
+    def last_day(self) -> date | None:
+        """The local day the synced data ends in (it may be synced only in part, as today is)."""
+        return self._local(self.synced[-1].end - timedelta(microseconds=1)) if self.synced else None
+
+    def note(self) -> str:
+        """'' when complete, else 'partial: covers D1 to D2' (local days) and any days missing between."""
+        if self.complete:
+            return ""
+        if not self.synced:
+            return f"partial: covers no day of {self.month}"
+        first, last = self.first_day, self.last_day
+        gaps = [day for day in self.missing if first < day < last]  # type: ignore[operator]
+        note = f"partial: covers {first} to {last}"
+        return note + (f", missing {day_ranges(gaps)}" if gaps else "")
+
+    def refusal(self) -> str:
+        """The one-line UsageError message for exporting this month without --allow-partial."""
+        if self.today is not None:
+            return (
+                f"--month {self.month} has not ended (it is {self.today} in {self.zone}): its statement would be "
+                f"{self.note()}; pass --allow-partial to export it, or a month that has ended"
+            )
+        start, end = self.missing[0], self.missing[-1] + timedelta(days=1)
+        return (
+            f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days); "
+            f"sync them (cdr sync --start {start} --end {end} --tz {self.zone}) or pass --allow-partial"
+        )
+
+    def _local(self, moment: datetime) -> date:
+        return moment.astimezone(ZoneInfo(self.zone)).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +122,12 @@ class FinanceExport:
     month: str
     rows: tuple[tuple[object, ...], ...]
     files: tuple[Path, ...]
+    coverage: MonthCoverage
+
+    @property
+    def partial(self) -> str:
+        """'' for a complete month, else 'partial: covers D1 to D2'."""
+        return self.coverage.note()
 
     def totals(self) -> dict[str, Decimal]:
         """Currency -> the month's total cost (exact)."""
@@ -82,12 +154,16 @@ def finance_statement(
 
     UsageError for a month before the warehouse's data or after the current one (`now`,
     default the clock, in the warehouse's reporting zone); a month between with no usage has
-    an empty statement.
+    an empty statement. Whether the lake holds the whole month is `month_coverage`'s question.
     """
-    month = parse_month(month)
+    return _statement(warehouse, parse_month(month), now or datetime.now(timezone.utc))[0]
+
+
+def _statement(warehouse: Path, month: str, now: datetime) -> tuple[tuple[tuple[object, ...], ...], str]:
+    """The statement rows of a checked month and the warehouse's reporting zone."""
     con = connect_read_only(warehouse)
     try:
-        check_month(con, warehouse, month, now=now or datetime.now(timezone.utc))
+        zone = check_month(con, warehouse, month, now=now)
         columns = ", ".join(FINANCE_COLUMNS)
         rows = con.execute(
             f"select {columns} from {FINANCE_TABLE} where month = ? order by product, direction, currency",
@@ -97,11 +173,11 @@ def finance_statement(
         raise CdrError(f"the warehouse {warehouse} has no {FINANCE_TABLE}: run `cdr build`") from None
     finally:
         con.close()
-    return tuple(tuple(row) for row in rows)
+    return tuple(tuple(row) for row in rows), zone
 
 
-def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, now: datetime) -> None:
-    """UsageError, naming the months the warehouse holds, unless it can state `month` as of `now`."""
+def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, now: datetime) -> str:
+    """The warehouse's reporting zone, once it can state `month` as of `now`; UsageError naming the months it holds."""
     try:
         first, last, zone = con.execute(
             f"select first_report_date, last_report_date, report_timezone from {BUILD_INFO_TABLE}"
@@ -122,18 +198,87 @@ def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, 
         )
     if month > current:
         raise UsageError(f"--month {month} has not begun ({current} in {zone}): {held}; pass a month up to {current}")
+    return str(zone)
+
+
+def month_coverage(lake: Lake, month: str, zone: str, *, now: datetime) -> MonthCoverage:
+    """A lake, a report month in `zone` and the clock -> what of the month every statement kind has landed.
+
+    The sync state counts, not the partitions: it records the days a sync landed empty too.
+    Nothing after `now` is synced, so the month in progress is never complete.
+    """
+    year, number = (int(part) for part in parse_month(month).split("-"))
+    first = date(year, number, 1)
+    after = date(year + number // 12, number % 12 + 1, 1)
+    start, end = _midnight(first, zone), _midnight(after, zone)
+    synced = [Window(start, max(start, min(end, now)))]
+    for kind in STATEMENT_KINDS:
+        synced = _intersect(synced, read_state(lake, kind).landed)
+    held = KindState(kind="+".join(STATEMENT_KINDS), landed=merge_windows(synced))
+    missing = []
+    day = first
+    while day < after:
+        following = day + timedelta(days=1)
+        if not covers(held, Window(_midnight(day, zone), _midnight(following, zone))):
+            missing.append(day)
+        day = following
+    today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
+    return MonthCoverage(month, zone, held.landed, tuple(missing), today)
+
+
+def day_ranges(days: Sequence[date], limit: int = LISTED_RANGES) -> str:
+    """Ascending days -> '2026-11-07..2026-11-09, 2026-11-30', runs of consecutive days joined, 'and N more' past `limit`."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    texts = [str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}" for run in runs]
+    more = len(texts) - limit
+    return ", ".join(texts[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def _midnight(day: date, zone: str) -> datetime:
+    return parse_bound(day.isoformat(), tz=zone)
+
+
+def _intersect(windows: Sequence[Window], others: Sequence[Window]) -> list[Window]:
+    """Two sets of disjoint windows -> the instants both hold, as windows."""
+    return [
+        Window(max(a.start, b.start), min(a.end, b.end))
+        for a in windows
+        for b in others
+        if max(a.start, b.start) < min(a.end, b.end)
+    ]
 
 
 def export_finance(
-    warehouse: Path, month: str, out_dir: Path, *, xlsx: bool = True, now: datetime | None = None
+    warehouse: Path,
+    month: str,
+    out_dir: Path,
+    *,
+    lake: Lake,
+    allow_partial: bool = False,
+    xlsx: bool = True,
+    now: datetime | None = None,
 ) -> FinanceExport:
-    """A warehouse, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there."""
+    """A warehouse, its lake, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there.
+
+    UsageError, before anything is written, for a month the lake does not wholly hold, unless
+    `allow_partial`: then the XLSX says how much of the month it covers.
+    """
     out_dir = check_out_dir(out_dir)
-    rows = finance_statement(warehouse, month, now=now)
+    month = parse_month(month)
+    now = now or datetime.now(timezone.utc)
+    rows, zone = _statement(warehouse, month, now)
+    coverage = month_coverage(lake, month, zone, now=now)
+    if not coverage.complete and not allow_partial:
+        raise UsageError(coverage.refusal())
     contents = {out_dir / f"finance_{month}.csv": finance_csv(rows).encode("utf-8")}
     if xlsx:
-        contents[out_dir / f"finance_{month}.xlsx"] = finance_xlsx(rows, month)
-    return FinanceExport(month, rows, tuple(write_outputs(out_dir, contents)))
+        contents[out_dir / f"finance_{month}.xlsx"] = finance_xlsx(rows, month, partial=coverage.note())
+    return FinanceExport(month, rows, tuple(write_outputs(out_dir, contents)), coverage)
 
 
 def check_out_dir(out_dir: Path) -> Path:
@@ -198,8 +343,8 @@ def finance_csv(rows: Sequence[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
-def finance_xlsx(rows: Sequence[Sequence[object]], month: str) -> bytes:
-    """Statement rows -> an XLSX workbook (one sheet, the same columns) as bytes."""
+def finance_xlsx(rows: Sequence[Sequence[object]], month: str, *, partial: str = "") -> bytes:
+    """Statement rows -> an XLSX workbook (one sheet, the same columns, and any `partial` note under them) as bytes."""
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -223,6 +368,10 @@ def finance_xlsx(rows: Sequence[Sequence[object]], month: str) -> bytes:
     sheet.set_column(4, 7, 20)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(len(rows), 1), len(FINANCE_COLUMNS) - 1)
+    if partial:
+        # Below the table and outside the filter, so the rows stay the CSV's.
+        sheet.write_string(max(len(rows), 1) + 2, 0, f"{month} {partial}", book.add_format({"bold": True}))
+        book.set_properties({"subject": f"Finance statement {month}, {partial}"})
     book.close()
     return buffer.getvalue()
 

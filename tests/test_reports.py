@@ -18,9 +18,10 @@ import pytest
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
-from pipelines.reports import FINANCE_COLUMNS, export_finance, finance_csv, parse_month
+from pipelines.reports import FINANCE_COLUMNS, day_ranges, export_finance, finance_csv, month_coverage, parse_month
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.disk import record_disk_events
+from tests.fixtures.landed import land
 from tests.fixtures.lake import message, small_world, write_lake
 
 D = Decimal
@@ -28,8 +29,9 @@ D = Decimal
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small world's lake, built into a warehouse (report time zone UTC)."""
+    """The small world's lake, synced January to March, built into a warehouse (report time zone UTC)."""
     data_dir = write_lake(tmp_path_factory.mktemp("world"), *small_world())
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z")
     build(data_dir)
     return data_dir
 
@@ -305,7 +307,7 @@ def test_a_reporting_time_zone_moves_records_to_their_local_dates(tmp_path):
 
 
 def test_export_finance_writes_the_exact_columns_and_decimal_strings(world_dir, tmp_path):
-    export = export_finance(warehouse_path(world_dir), "2026-02", tmp_path)
+    export = export_finance(warehouse_path(world_dir), "2026-02", tmp_path, lake=Lake(world_dir))
     assert [p.name for p in export.files] == ["finance_2026-02.csv", "finance_2026-02.xlsx"]
     text = (tmp_path / "finance_2026-02.csv").read_text()
     assert text.splitlines() == [
@@ -325,7 +327,7 @@ def test_finance_csv_writes_zero_as_a_plain_decimal():
 
 
 def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
-    export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
+    export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
     with zipfile.ZipFile(tmp_path / "finance_2026-01.xlsx") as book:
         sheet = book.read("xl/worksheets/sheet1.xml").decode()
         strings = book.read("xl/sharedStrings.xml").decode()
@@ -336,7 +338,7 @@ def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
 
 def test_export_finance_of_a_month_without_usage_writes_only_the_header(world_dir, tmp_path):
     # a quiet month after the last data: what the monthly flow exports on the 1st
-    export = export_finance(warehouse_path(world_dir), "2026-03", tmp_path, xlsx=False, now=APRIL)
+    export = export_finance(warehouse_path(world_dir), "2026-03", tmp_path, xlsx=False, now=APRIL, lake=Lake(world_dir))
     assert export.rows == () and export.totals() == {}
     assert (tmp_path / "finance_2026-03.csv").read_text() == ",".join(FINANCE_COLUMNS) + "\n"
 
@@ -357,7 +359,7 @@ APRIL = datetime(2026, 4, 15, tzinfo=timezone.utc)
 )
 def test_a_month_the_warehouse_cannot_state_is_a_usage_error_naming_its_months(world_dir, tmp_path, month, message):
     with pytest.raises(UsageError) as caught:
-        export_finance(warehouse_path(world_dir), month, tmp_path / "out", now=APRIL)
+        export_finance(warehouse_path(world_dir), month, tmp_path / "out", now=APRIL, lake=Lake(world_dir))
     assert str(caught.value) == message
     assert list(tmp_path.iterdir()) == []
 
@@ -367,15 +369,19 @@ def test_the_current_month_is_that_of_the_report_time_zone(tmp_path):
     build(data_dir, report_timezone="America/New_York")
     # 02:00 UTC on May 1st is still April 30th in New York
     may_first = datetime(2026, 5, 1, 2, tzinfo=timezone.utc)
+    land(data_dir, "2026-04-01T04:00:00Z", "2026-05-01T02:00:00Z")
     with pytest.raises(UsageError, match=r"^--month 2026-05 has not begun \(2026-04 in America/New_York\)"):
-        export_finance(warehouse_path(data_dir), "2026-05", tmp_path, now=may_first)
-    assert export_finance(warehouse_path(data_dir), "2026-04", tmp_path, now=may_first).rows == ()
+        export_finance(warehouse_path(data_dir), "2026-05", tmp_path, now=may_first, lake=Lake(data_dir))
+    april = export_finance(
+        warehouse_path(data_dir), "2026-04", tmp_path, now=may_first, lake=Lake(data_dir), allow_partial=True
+    )
+    assert (april.rows, april.partial) == ((), "partial: covers 2026-04-01 to 2026-04-30")
 
 
 def test_a_warehouse_without_data_has_no_statement_to_give(tmp_path):
     build(tmp_path)
     with pytest.raises(UsageError, match=r"holds no calls or messages, so none for --month 2026-01: sync the month"):
-        export_finance(warehouse_path(tmp_path), "2026-01", tmp_path / "out", now=APRIL)
+        export_finance(warehouse_path(tmp_path), "2026-01", tmp_path / "out", now=APRIL, lake=Lake(tmp_path))
     assert not (tmp_path / "out").exists()
 
 
@@ -387,7 +393,7 @@ def test_a_bad_month_is_a_usage_error(month):
 
 def test_export_finance_without_a_warehouse_says_to_build(tmp_path):
     with pytest.raises(CdrError, match="run `cdr build` first"):
-        export_finance(warehouse_path(tmp_path), "2026-01", tmp_path)
+        export_finance(warehouse_path(tmp_path), "2026-01", tmp_path, lake=Lake(tmp_path))
 
 
 def test_cli_report_finance_writes_the_files_and_reports_totals(world_dir, tmp_path, capsys, monkeypatch):
@@ -461,14 +467,14 @@ def test_a_failed_write_leaves_the_previous_statement(world_dir, tmp_path, monke
 
     monkeypatch.setattr(Path, "write_bytes", disk_full_at_the_xlsx)
     with pytest.raises(CdrError, match=r"^cannot write .*finance_2026-01.xlsx \(No space left on device\)$"):
-        export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
+        export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 
 def test_every_file_reaches_the_disk_before_it_replaces_the_previous_one(world_dir, tmp_path, monkeypatch):
     events = record_disk_events(monkeypatch)
-    export_finance(warehouse_path(world_dir), "2026-01", tmp_path)
+    export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
     # each file's bytes, its rename, then the folder's entry; the first file is replaced last
     assert events == [
         "fsync", ("replace", "finance_2026-01.xlsx"), "fsync",
@@ -481,6 +487,100 @@ def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path, c
     )
     assert code == 1
     assert err.splitlines() == [f"error: no warehouse at {tmp_path / 'warehouse.duckdb'}: run `cdr build` first"]
+
+
+# -- honest periods: a statement only for a month the lake holds whole ------------------------
+
+
+@pytest.fixture(scope="module")
+def gappy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world built, its lake synced in January but for the 7th to 9th and the 31st."""
+    data_dir = write_lake(tmp_path_factory.mktemp("gappy"), *small_world())
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-01-07T00:00:00Z")
+    land(data_dir, "2026-01-10T00:00:00Z", "2026-01-31T00:00:00Z")
+    land(data_dir, "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z")
+    build(data_dir)
+    return data_dir
+
+
+def test_cli_report_finance_refuses_a_month_not_fully_synced_naming_its_days(gappy_dir, tmp_path, capsys, monkeypatch):
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-01", "--out", str(tmp_path), "--data-dir", str(gappy_dir)
+    )
+    assert (code, out, list(tmp_path.iterdir())) == (2, "", [])
+    assert err.splitlines() == [
+        "error: --month 2026-01 is not fully synced: missing 2026-01-07..2026-01-09, 2026-01-31 (UTC days); "
+        "sync them (cdr sync --start 2026-01-07 --end 2026-02-01 --tz UTC) or pass --allow-partial"
+    ]
+
+
+def test_cli_report_finance_allow_partial_says_what_the_month_covers(gappy_dir, tmp_path, capsys, monkeypatch):
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-01", "--allow-partial", "--out", str(tmp_path),
+        "--data-dir", str(gappy_dir),
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"wrote {tmp_path / 'finance_2026-01.csv'}, {tmp_path / 'finance_2026-01.xlsx'}: 2 rows, "
+        "total cost USD 0.032000000; partial: covers 2026-01-01 to 2026-01-30, missing 2026-01-07..2026-01-09"
+    ]
+    # the CSV is the statement as a complete month's: same columns, nothing added
+    assert (tmp_path / "finance_2026-01.csv").read_text().splitlines() == [
+        ",".join(FINANCE_COLUMNS),
+        "2026-01,sms,outbound,USD,2,0,3,0.012000000",
+        "2026-01,voice,outbound,USD,2,120,0,0.020000000",
+    ]
+    with zipfile.ZipFile(tmp_path / "finance_2026-01.xlsx") as book:
+        strings = book.read("xl/sharedStrings.xml").decode()
+    assert ">2026-01 partial: covers 2026-01-01 to 2026-01-30, missing 2026-01-07..2026-01-09<" in strings
+
+
+def test_a_complete_month_beside_a_partial_one_exports_without_a_note(gappy_dir, tmp_path):
+    export = export_finance(warehouse_path(gappy_dir), "2026-02", tmp_path, lake=Lake(gappy_dir))
+    assert export.partial == "" and len(export.rows) == 5
+    with zipfile.ZipFile(tmp_path / "finance_2026-02.xlsx") as book:
+        assert "partial" not in book.read("xl/sharedStrings.xml").decode()
+
+
+def test_the_month_in_progress_is_partial_up_to_now(world_dir, tmp_path):
+    now = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
+    with pytest.raises(UsageError) as caught:
+        export_finance(warehouse_path(world_dir), "2026-03", tmp_path, lake=Lake(world_dir), now=now)
+    assert str(caught.value) == (
+        "--month 2026-03 has not ended (it is 2026-03-02 in UTC): its statement would be partial: covers "
+        "2026-03-01 to 2026-03-02; pass --allow-partial to export it, or a month that has ended"
+    )
+    assert list(tmp_path.iterdir()) == []
+    export = export_finance(warehouse_path(world_dir), "2026-03", tmp_path, lake=Lake(world_dir), now=now, allow_partial=True)
+    assert export.partial == "partial: covers 2026-03-01 to 2026-03-02"
+
+
+def test_coverage_is_of_the_reporting_zones_days(tmp_path):
+    # UTC January is New York's January 1st 05:00 UTC on: its last five hours are not synced
+    land(tmp_path, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")
+    later = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    new_york = month_coverage(Lake(tmp_path), "2026-01", "America/New_York", now=later)
+    assert (new_york.missing, new_york.note()) == ((date(2026, 1, 31),), "partial: covers 2026-01-01 to 2026-01-31")
+    assert month_coverage(Lake(tmp_path), "2026-01", "UTC", now=later).complete
+    # east of UTC, the month began on UTC December 31st, which no sync landed
+    assert month_coverage(Lake(tmp_path), "2026-01", "Europe/Berlin", now=later).missing == (date(2026, 1, 1),)
+
+
+def test_a_day_counts_once_every_statement_kind_landed_it(tmp_path):
+    later = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    land(tmp_path, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", kinds=("cdrs",))
+    land(tmp_path, "2026-01-15T00:00:00Z", "2026-02-01T00:00:00Z", kinds=("mdrs",))
+    coverage = month_coverage(Lake(tmp_path), "2026-01", "UTC", now=later)
+    assert coverage.missing == tuple(date(2026, 1, day) for day in range(1, 15))
+    assert coverage.note() == "partial: covers 2026-01-15 to 2026-01-31"
+    # a sync that landed nothing for the month leaves it uncovered
+    assert month_coverage(Lake(tmp_path), "2026-03", "UTC", now=later).note() == "partial: covers no day of 2026-03"
+
+
+def test_day_ranges_join_consecutive_days_and_cap_the_list():
+    days = [date(2026, 1, d) for d in (1, 2, 3, 5, 7, 8, 10, 12)]
+    assert day_ranges(days) == "2026-01-01..2026-01-03, 2026-01-05, 2026-01-07..2026-01-08 and 2 more"
+    assert day_ranges(days[:4]) == "2026-01-01..2026-01-03, 2026-01-05"
 
 
 # -- finance totals against an independent computation over sandbox records ------------------
@@ -518,6 +618,7 @@ def sandbox_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     """The sandbox lake, built -> (its data dir, the records as finally served)."""
     data_dir = tmp_path_factory.mktemp("sandbox")
     served = _sandbox_lake(data_dir)
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z")
     build(data_dir)
     return data_dir, served
 
@@ -543,7 +644,7 @@ def test_finance_statement_equals_a_python_computation_over_sandbox_records(sand
 
 def test_exported_csv_totals_equal_the_python_computation(sandbox_built, tmp_path):
     data_dir, served = sandbox_built
-    export = export_finance(warehouse_path(data_dir), "2026-01", tmp_path, xlsx=False)
+    export = export_finance(warehouse_path(data_dir), "2026-01", tmp_path, xlsx=False, lake=Lake(data_dir))
     expected: dict[str, Decimal] = defaultdict(Decimal)
     for record in served:
         if record["created_at"].startswith("2026-01"):

@@ -8,8 +8,9 @@ from typing import Any
 
 import pendulum
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from pipelines.dates import resolve_literal
 from pipelines.flows.build import build_warehouse
@@ -17,44 +18,57 @@ from pipelines.settings import load_settings
 
 
 def previous_month(now: datetime, tz: str) -> str:
-    """The clock and the reporting zone -> last month as YYYY-MM (the month of `last_month`)."""
+    """An instant and the reporting zone -> the month before it as YYYY-MM (the month of `last_month`)."""
     start = resolve_literal("last_month", now=now, tz=tz).start
     return pendulum.instance(start).in_timezone(tz).format("YYYY-MM")
 
 
+def scheduled_time() -> datetime:
+    """The flow run's scheduled start (the clock outside a run): a late run still exports its own month."""
+    scheduled = flow_run.scheduled_start_time
+    return datetime.now(timezone.utc) if scheduled is None else scheduled
+
+
 @task(name="export-finance", cache_policy=NO_CACHE, persist_result=False)
-def export_statement(warehouse: Path, month: str, out_dir: Path) -> Any:
-    """Write finance_<month>.csv and .xlsx from rpt_finance_monthly_statement."""
+def export_statement(data_dir: Path, month: str, out_dir: Path, allow_partial: bool) -> Any:
+    """Write finance_<month>.csv and .xlsx from rpt_finance_monthly_statement, if the lake holds the month."""
+    from pipelines.lake import Lake
+    from pipelines.models import warehouse_path
     from pipelines.reports import export_finance
 
-    return export_finance(warehouse, month, out_dir)
+    return export_finance(
+        warehouse_path(data_dir), month, out_dir, lake=Lake(data_dir), allow_partial=allow_partial
+    )
 
 
 @flow(name="cdr-monthly-finance")
 def monthly_finance(
-    month: str | None = None, data_dir: str | None = None, out_dir: str | None = None, build: bool = True
+    month: str | None = None,
+    data_dir: str | None = None,
+    out_dir: str | None = None,
+    build: bool = True,
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
-    """Export a month's finance statement (default: last month in the reporting time zone)."""
-    from pipelines.models import warehouse_path
-    from pipelines.reports import parse_month
+    """Export a month's finance statement (default: the month before the run's scheduled start, in the reporting zone)."""
+    from pipelines.reports import FINANCE_COLUMNS, decimal_text, parse_month
 
     logger = get_run_logger()
     settings = load_settings(data_dir=data_dir)
-    month = parse_month(month) if month else previous_month(datetime.now(timezone.utc), settings.report_timezone)
+    month = parse_month(month) if month else previous_month(scheduled_time(), settings.report_timezone)
     if build:
         logger.info(build_warehouse(settings.data_dir, settings.report_timezone).summary())
     target = Path(out_dir) if out_dir else settings.data_dir / "exports"
-    export = export_statement(warehouse_path(settings.data_dir), month, target)
-    totals = ", ".join(f"{currency} {total}" for currency, total in sorted(export.totals().items())) or "no charges"
-    lines = [
-        f"# Finance statement {month}",
-        "",
-        f"Total cost: {totals}",
-        "",
-        "| product | direction | currency | records | billed secs | parts | cost |",
-        "|---|---|---|---:|---:|---:|---:|",
-    ]
-    lines += [f"| {r[1]} | {r[2]} | {r[3]} | {r[4]:,} | {r[5]:,} | {r[6]:,} | {r[7]} |" for r in export.rows]
-    lines += ["", "Files: " + ", ".join(f"`{p}`" for p in export.files)]
-    create_markdown_artifact("\n".join(lines), key="cdr-finance-statement", description=f"Finance {month}")
-    return {"month": month, "files": [str(p) for p in export.files], "totals": {k: str(v) for k, v in export.totals().items()}}
+    export = export_statement(settings.data_dir, month, target, allow_partial)
+    totals = "; ".join(f"{currency} {decimal_text(total)}" for currency, total in sorted(export.totals().items()))
+    description = f"Finance statement {month}: " + (f"total cost {totals}" if totals else "no charges")
+    if export.partial:
+        description += f" ({export.partial})"
+    table = [dict(zip(FINANCE_COLUMNS, (*row[:7], decimal_text(row[7])), strict=True)) for row in export.rows]
+    create_table_artifact(table, key="cdr-finance-statement", description=description)
+    logger.info(f"{description}; wrote {', '.join(str(p) for p in export.files)}")
+    return {
+        "month": month,
+        "files": [str(p) for p in export.files],
+        "totals": {k: decimal_text(v) for k, v in export.totals().items()},
+        "partial": export.partial,
+    }

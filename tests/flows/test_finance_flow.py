@@ -1,0 +1,92 @@
+"""The monthly finance flow: which month it exports, and what its artifact says of a partial one."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import UsageError
+from pipelines.models import build
+from tests.fixtures.landed import land
+from tests.fixtures.lake import small_world, write_lake
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small world (January and February 2026) built; January synced whole, February to the 20th."""
+    data_dir = write_lake(tmp_path_factory.mktemp("world"), *small_world())
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-02-21T00:00:00Z")
+    build(data_dir)
+    return data_dir
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "tz", "month"),
+    [
+        ("2026-03-01T06:00:00Z", "UTC", "2026-02"),
+        # 20:00 UTC on February 28th is already March 1st in Tokyo
+        ("2026-02-28T20:00:00Z", "Asia/Tokyo", "2026-02"),
+        # 03:00 UTC on March 1st is still February 28th in New York
+        ("2026-03-01T03:00:00Z", "America/New_York", "2026-01"),
+    ],
+)
+def test_previous_month_is_the_month_before_the_given_instant_in_the_zone(scheduled, tz, month):
+    from pipelines.flows.finance import previous_month
+
+    assert previous_month(datetime.fromisoformat(scheduled), tz) == month
+
+
+def test_outside_a_run_the_scheduled_time_is_the_clock():
+    from pipelines.flows.finance import scheduled_time
+
+    before = datetime.now(timezone.utc)
+    assert before <= scheduled_time() <= datetime.now(timezone.utc)
+
+
+def _run_scheduled(scheduled: str, **parameters: object) -> dict:
+    """Run monthly_finance as a worker runs a deployment's run: one created Scheduled for `scheduled`."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+    from prefect.states import Scheduled
+
+    from pipelines.dates import parse_datetime
+    from pipelines.flows.finance import monthly_finance
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(
+            monthly_finance, parameters=parameters, state=Scheduled(scheduled_time=parse_datetime(scheduled))
+        )
+    return run_flow(monthly_finance, flow_run=run, parameters=parameters)
+
+
+def test_a_late_run_exports_the_month_before_its_scheduled_start(prefect_harness, world_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    common = {"data_dir": str(world_dir), "out_dir": str(tmp_path), "build": False}
+    # Scheduled for February 1st, run (by the wall clock) months later: January, complete.
+    result = _run_scheduled("2026-02-01T06:00:00Z", **common)
+    assert (result["month"], result["partial"], result["totals"]) == ("2026-01", "", {"USD": "0.032000000"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-01.csv", "finance_2026-01.xlsx"]
+
+    # February is synced to the 20th only: refused, then exported as partial when allowed.
+    with pytest.raises(UsageError, match=r"^--month 2026-02 is not fully synced: missing 2026-02-21\.\.2026-02-28 "):
+        _run_scheduled("2026-03-01T06:00:00Z", **common)
+    result = _run_scheduled("2026-03-01T06:00:00Z", **common, allow_partial=True)
+    assert (result["month"], result["partial"]) == ("2026-02", "partial: covers 2026-02-01 to 2026-02-20")
+
+    with get_client(sync_client=True) as client:
+        artifacts = [a for a in client.read_artifacts() if a.key == "cdr-finance-statement"]
+    latest = max(artifacts, key=lambda a: a.created)
+    assert latest.type == "table"
+    assert latest.description == (
+        "Finance statement 2026-02: total cost EUR 0.049500000; USD 0.001222000 "
+        "(partial: covers 2026-02-01 to 2026-02-20)"
+    )
+    table = json.loads(latest.data)
+    assert len(table) == 5 and table[0] == {
+        "month": "2026-02", "product": "mms", "direction": "outbound", "currency": "EUR", "records": 1,
+        "billed_duration_secs": 0, "parts": 1, "cost": "0.020000000",
+    }
