@@ -1,7 +1,7 @@
 """API client stage: a requested window -> the frozen window and the slices it is read in.
 
-Pure functions of their arguments (the clock comes in as `now`): the sync checkpoints per
-slice, so the same window and instant must always give the same slices.
+Pure functions (the clock comes in as `now`): the sync checkpoints per slice, so the same
+window and instant must always give the same slices.
 """
 
 from __future__ import annotations
@@ -9,9 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from pipelines.dates import Window
-
-DAY = timedelta(days=1)
-HOUR = timedelta(hours=1)
 
 
 def floor_ms(moment: datetime) -> datetime:
@@ -24,8 +21,7 @@ def freeze(window: Window, now: datetime, settle_lag: timedelta) -> Window:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     settled = floor_ms(now - settle_lag).astimezone(timezone.utc)
-    end = min(window.end, settled)
-    return Window(window.start, max(end, window.start))
+    return Window(window.start, max(min(window.end, settled), window.start))
 
 
 def _split(window: Window, unit: timedelta) -> list[Window]:
@@ -44,9 +40,9 @@ def _split(window: Window, unit: timedelta) -> list[Window]:
 
 def utc_days(window: Window) -> list[Window]:
     """A window -> its pieces within each UTC day, in order; none if it is empty."""
-    return _split(window, DAY)
+    return _split(window, timedelta(days=1))
 
 
 def utc_hours(window: Window) -> list[Window]:
     """A window -> its pieces within each UTC hour, in order; none if it is empty."""
-    return _split(window, HOUR)
+    return _split(window, timedelta(hours=1))
