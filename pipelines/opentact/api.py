@@ -1,9 +1,7 @@
 """The Opentact Reports API's shape: paths, query syntax, record fields and their lake types.
 
-This is the one module that knows how the API spells things; pointing the pipeline at a
-differently-shaped endpoint is a change here only. The lake schemas are derived from the
-record fields: nested objects flatten with `_` (`connection.id` -> `connection_id`),
-timestamps become UTC datetimes (ms), money becomes exact decimals.
+The one module that knows how the API spells things. Nested objects flatten with `_`
+(`connection.id` -> `connection_id`), timestamps become UTC datetimes (ms), money exact decimals.
 """
 
 from __future__ import annotations
@@ -156,15 +154,7 @@ ENUMS: dict[RecordType, dict[str, frozenset[str]]] = {
         "message_type": frozenset({"sms", "mms"}),
         "encoding": frozenset({"gsm7", "ucs2"}),
         "status": frozenset(
-            {
-                "queued",
-                "sent",
-                "delivered",
-                "delivery_failed",
-                "delivery_unconfirmed",
-                "received",
-                "gateway_rejected",
-            }
+            {"queued", "sent", "delivered", "delivery_failed", "delivery_unconfirmed", "received", "gateway_rejected"}
         ),
     },
 }
@@ -233,8 +223,7 @@ def _page(page_number: int, page_size: int) -> list[tuple[str, str]]:
 
 def listing_params(window: Window, page_number: int, page_size: int) -> list[tuple[str, str]]:
     """A window and page -> query parameters listing records created in it, oldest first."""
-    sort = [("sort[]", field) for field in LISTING_SORT]
-    return _created_between(window) + sort + _page(page_number, page_size)
+    return [*_created_between(window), *(("sort[]", name) for name in LISTING_SORT), *_page(page_number, page_size)]
 
 
 def usage_params(
