@@ -22,46 +22,18 @@ import polars as pl
 
 from pipelines.dates import Window, parse_datetime
 from pipelines.opentact import api
-
-# Forms of the string columns named in `api.FORMATS` ([0-9], not \d: \d is any Unicode digit).
-FORM_PATTERNS: dict[str, str] = {
-    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
-    "e164": r"\+[1-9][0-9]{6,14}",
-    "country": r"[A-Z]{2}",
-    "calling_code": r"[1-9][0-9]{0,3}",
-    "snake_case": r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*",
-    "currency": r"[A-Z]{3}",
-}
-FORM_NAMES: dict[str, str] = {
-    "uuid": "a UUID",
-    "e164": "an E.164 number",
-    "country": "an ISO 3166 alpha-2 country code",
-    "calling_code": "a country calling code (digits)",
-    "snake_case": "a snake_case string",
-    "currency": "an ISO 4217 currency code",
-}
-
-# Date-times as `pipelines.dates.parse_datetime` takes them: the reference sheet's forms (...ss.fffZ,
-# ...ssZ, ...mmZ, with -00, -0000 or -00:00 for Z) and, being unambiguous, other UTC offsets.
-# Up to 9 fractional digits are accepted and truncated to milliseconds; no zone, no instant;
-# no year 0 (Python's datetime starts at year 1).
-TIMESTAMP_PATTERN = (
-    r"(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
-)
-# Plain decimal text that fits `api.MONEY` (38 digits, 9 of them decimals) exactly.
-MONEY_SCALE = 9
-PLAIN_MONEY_PATTERN = rf"-?[0-9]{{1,{38 - MONEY_SCALE}}}(?:\.[0-9]{{1,{MONEY_SCALE}}})?"
+from pipelines.opentact.slices import floor_ms
 
 
 class _Form:
     """A value form: `one` matches a value, `all_match` a whole column's distinct values in one C-level pass."""
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, name: str = "") -> None:
         # None of the forms can match a newline, so values joined by newlines match
         # `(form\n)*form` exactly when each does (the count guards values holding one).
         self.one = re.compile(pattern)
         self._many = re.compile(f"(?:{pattern}\n)*{pattern}")
+        self.name = name
 
     def all_match(self, values: Sequence[str]) -> bool:
         distinct = list(set(values))  # countries, causes and trunks repeat
@@ -83,10 +55,24 @@ class _UuidForm(_Form):
         return joined.encode().translate(None, b"0123456789abcdefABCDEF") == b"----" * len(values)
 
 
-_FORMS: dict[str, _Form] = {name: _Form(pattern) for name, pattern in FORM_PATTERNS.items()}
-_FORMS["uuid"] = _UuidForm(FORM_PATTERNS["uuid"])
-_TIMESTAMP_FORM = _Form(TIMESTAMP_PATTERN)
-_MONEY_FORM = _Form(PLAIN_MONEY_PATTERN)
+# The forms named in `api.FORMATS` ([0-9], not \d: \d is any Unicode digit).
+_FORMS: dict[str, _Form] = {
+    "uuid": _UuidForm(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "a UUID"),
+    "e164": _Form(r"\+[1-9][0-9]{6,14}", "an E.164 number"),
+    "country": _Form(r"[A-Z]{2}", "an ISO 3166 alpha-2 country code"),
+    "calling_code": _Form(r"[1-9][0-9]{0,3}", "a country calling code (digits)"),
+    "snake_case": _Form(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*", "a snake_case string"),
+    "currency": _Form(r"[A-Z]{3}", "an ISO 4217 currency code"),
+}
+# Date-times as `pipelines.dates.parse_datetime` takes them: the reference sheet's forms and, being
+# unambiguous, other UTC offsets; up to 9 fractional digits; no year 0 (datetime starts at year 1).
+_TIMESTAMP_FORM = _Form(
+    r"(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
+)
+# Plain decimal text that fits `api.MONEY` exactly.
+MONEY_SCALE = api.MONEY.scale
+_MONEY_FORM = _Form(rf"-?[0-9]{{1,{api.MONEY.precision - MONEY_SCALE}}}(?:\.[0-9]{{1,{MONEY_SCALE}}})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,30 +86,18 @@ class Rejected:
     page_number: int
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
+_MISSING = object()  # a key absent from a record
 _STR = frozenset({str})
 
 _Shape = Literal["str", "int", "timestamp", "money", "str_list", "struct_list"]
-_JSON_TYPES: dict[_Shape, type] = {
-    "str": str,
-    "timestamp": str,
-    "money": str,
-    "int": int,  # not bool: type(True) is bool
-    "str_list": list,
-    "struct_list": list,
-}
-_TYPE_WORDS: dict[_Shape, str] = {
-    "str": "a string",
-    "int": "an integer",
-    "timestamp": "a date-time string",
-    "money": "a decimal string",
-    "str_list": "an array of strings",
-    "struct_list": "an array of objects",
+# Each shape's JSON type (int is not bool: type(True) is bool), and its name in a reason.
+_JSON_TYPES: dict[_Shape, tuple[type, str]] = {
+    "str": (str, "a string"),
+    "int": (int, "an integer"),
+    "timestamp": (str, "a date-time string"),
+    "money": (str, "a decimal string"),
+    "str_list": (list, "an array of strings"),
+    "struct_list": (list, "an array of objects"),
 }
 
 
@@ -163,7 +137,7 @@ class _Column:
     nullable: bool
     rank: int
     enum: frozenset[str] | None
-    form: str | None  # a key of FORM_PATTERNS
+    form: _Form | None
     bounds: tuple[int, int] | None  # inclusive, of an integer column
 
 
@@ -180,7 +154,8 @@ class _Rules:
 
 
 def _rules(kind: api.RecordType) -> _Rules:
-    flat = {f"{parent}_{child}": f"{parent}.{child}" for parent, children in api.NESTED[kind].items() for child in children}
+    nested = api.NESTED[kind].items()
+    flat = {f"{parent}_{child}": f"{parent}.{child}" for parent, children in nested for child in children}
     enums = {**api.ENUMS[kind], "record_type": frozenset({api.RECORD_TYPE_VALUES[kind]})}
     columns = []
     for index, (name, dtype) in enumerate(api.SCHEMAS[kind].items()):
@@ -196,11 +171,11 @@ def _rules(kind: api.RecordType) -> _Rules:
                 label=flat.get(name, name),
                 shape=shape,
                 dtype=dtype,
-                allowed=frozenset({_JSON_TYPES[shape], *([type(None)] if nullable else [])}),
+                allowed=frozenset({_JSON_TYPES[shape][0], *([type(None)] if nullable else [])}),
                 nullable=nullable,
                 rank=_FIRST_COLUMN + 2 * index,
                 enum=enums.get(name),
-                form=api.FORMATS[kind].get(name),
+                form=_FORMS[api.FORMATS[kind][name]] if name in api.FORMATS[kind] else None,
                 bounds=bounds,
             )
         )
@@ -263,11 +238,9 @@ class _Page:
             objects = list(self.values.pop(parent))
             if set(map(type, objects)) != {dict}:
                 for row, value in enumerate(objects):
-                    if value is _MISSING:
-                        self.reject(row, _NO_PARENT, f"missing field '{parent}'")
-                    elif type(value) is not dict:
-                        self.reject(row, _NO_PARENT, f"field '{parent}' must be an object, got {_describe(value)}")
                     if type(value) is not dict:
+                        reason = f"field '{parent}' must be an object, got {_describe(value)}"
+                        self.reject(row, _NO_PARENT, f"missing field '{parent}'" if value is _MISSING else reason)
                         objects[row] = {}
             for child, values in _gather(objects, children).items():
                 self.values[f"{parent}_{child}"] = values
@@ -332,7 +305,7 @@ def _check_type(page: _Page, column: _Column) -> None:
             elif value is None:
                 reason = f"field '{column.label}' is null"
             else:
-                reason = f"field '{column.label}' must be {_TYPE_WORDS[column.shape]}, got {_describe(value)}"
+                reason = f"field '{column.label}' must be {_JSON_TYPES[column.shape][1]}, got {_describe(value)}"
             page.reject(row, column.rank, reason)
             values[row] = None
 
@@ -344,10 +317,9 @@ def _check_value(page: _Page, column: _Column) -> None:
         enum = column.enum
         if not set(present) <= enum:
             page.flag(column, lambda v: v not in enum, f"is not one of {', '.join(sorted(enum))}")
-    elif column.form is not None:
-        form = _FORMS[column.form]
+    elif (form := column.form) is not None:
         if not form.all_match(present):
-            page.flag(column, lambda v: not form.one.fullmatch(v), f"is not {FORM_NAMES[column.form]}")
+            page.flag(column, lambda v: not form.one.fullmatch(v), f"is not {form.name}")
     elif column.bounds is not None:
         low, high = column.bounds
         if present and (min(present) < low or max(present) > high):
@@ -401,9 +373,8 @@ _STAMP_PUNCTUATION = "".join(mark for _, mark in _STAMP_MARKS).encode()
 def _api_form_stamps(columns: Sequence[Sequence[Any]]) -> np.ndarray | None:
     """Date-time columns, all null or in the API's own form -> one stacked datetime64[ms] array; else None.
 
-    The same rule as `TIMESTAMP_PATTERN` and `parse_datetime` for the form nearly every page
-    holds, proved on the values joined (each 24 characters, punctuation by position, digits
-    elsewhere) and parsed by numpy, which refuses impossible dates and times.
+    The same rule as `_TIMESTAMP_FORM` and `parse_datetime` for the form nearly every page holds,
+    proved by position on the values joined, and parsed by numpy, which refuses impossible dates.
     """
     size = len(columns[0])
     present = np.ones(size * len(columns), dtype=bool)
@@ -426,7 +397,9 @@ def _api_form_stamps(columns: Sequence[Sequence[Any]]) -> np.ndarray | None:
     if min(joined[0::_STAMP_WIDTH], default="1") < "1" or max(joined[17::_STAMP_WIDTH], default="0") > "5":
         return None
     try:
-        stamps = np.frombuffer(joined.encode(), dtype=f"S{_STAMP_WIDTH}").astype(f"S{_STAMP_WIDTH - 1}").astype("datetime64[ms]")
+        # Less the trailing Z: numpy warns on any time zone.
+        fixed = np.frombuffer(joined.encode(), dtype=f"S{_STAMP_WIDTH}").astype(f"S{_STAMP_WIDTH - 1}")
+        stamps = fixed.astype("datetime64[ms]")
     except ValueError:
         return None
     if len(stamps) == len(present):
@@ -441,11 +414,9 @@ def _parse_each(text: pl.Series) -> pl.Series:
     moments: list[datetime | None] = []
     for value in text.to_list():
         try:
-            moment = parse_datetime(value)
+            moments.append(floor_ms(parse_datetime(value)))
         except ValueError:
             moments.append(None)
-            continue
-        moments.append(moment.replace(microsecond=moment.microsecond // 1000 * 1000))
     return pl.Series(text.name, moments, dtype=api.TIMESTAMP)
 
 
@@ -499,10 +470,9 @@ _LIST_SEPARATOR = "\x1f"
 def _list_column(column: _Column, lists: Sequence[Any]) -> pl.Series:
     """A column of arrays (of strings, or of objects with the lake's fields) -> its polars series.
 
-    Polars builds nested values from Python objects one element at a time. Arrays of strings
-    go in as one text each, every string led by a separator no string holds, and come out
-    split with the empty lead dropped: `[]` is "", `[""]` is one separator, so every array
-    survives. Anything else goes through one JSON text for the whole column.
+    Not built from Python objects (polars goes one element at a time): arrays of strings go in
+    as one text each, every string led by a separator no string holds, and are split with the
+    empty lead dropped (`[]` is "", `[""]` one separator); anything else as one JSON text.
     """
     if column.shape == "str_list" and _LIST_SEPARATOR not in "".join(chain.from_iterable(filter(None, lists))):
         texts = [_LIST_SEPARATOR + _LIST_SEPARATOR.join(items) if items else "" for items in lists]
@@ -515,11 +485,7 @@ def _list_column(column: _Column, lists: Sequence[Any]) -> pl.Series:
 def validate_records(
     kind: api.RecordType, records: Sequence[object], window: Window, page_number: int
 ) -> tuple[pl.DataFrame, list[Rejected]]:
-    """A page's decoded records -> (valid records in `api.SCHEMAS[kind]`, rejects with reasons).
-
-    The records are values as a JSON decoder (orjson) gives them: dict, list, str, int,
-    float, bool and None.
-    """
+    """A page's records as orjson decodes them -> (valid records in `api.SCHEMAS[kind]`, rejects with reasons)."""
     if not records:
         return pl.DataFrame(schema=api.SCHEMAS[kind]), []
     rules = _RULES[kind]
@@ -541,12 +507,11 @@ def validate_records(
     frame = pl.DataFrame([series[c.name] for c in rules.columns])
     if not page.problems:
         return frame, []
-    frame = frame.filter(pl.Series([row not in page.problems for row in range(size)], dtype=pl.Boolean()))
-    rejects = [
+    kept = pl.Series([row not in page.problems for row in range(size)], dtype=pl.Boolean())
+    return frame.filter(kept), [
         Rejected(reason, orjson.dumps(records[row]).decode(), kind, window, page_number)
         for row, (_, reason) in sorted(page.problems.items())
     ]
-    return frame, rejects
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -555,8 +520,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 def usage_frame(kind: api.RecordType, rows: Sequence[object], dimensions: Sequence[str]) -> pl.DataFrame:
     """Usage rows of one product -> a frame in `api.USAGE_SCHEMA`; ValueError naming the first bad row.
 
-    Usage is the platform's own aggregate, a few thousand rows at most: checked row by row,
-    and one bad row fails the whole read (reconciling against part of it would mislead).
+    A small aggregate, checked row by row; one bad row fails it all (reconciling against part would mislead).
     """
     metrics = api.USAGE_METRICS[kind]
     columns: dict[str, list[object]] = {name: [] for name in api.USAGE_SCHEMA}
