@@ -1,16 +1,10 @@
 """API client stage: read every record of a window from the Opentact Reports API, page by page.
 
-The window's end is frozen when a read starts (never later than now minus a settle lag),
-cut into UTC-day slices (hours where a day is too big), and each slice is paged oldest
-first: page 1 tells `total_pages`, the rest are fetched concurrently. Pages are validated
-as they arrive and yielded at once, so memory stays flat however long the window.
-
-Retries are a small explicit loop rather than tenacity: the wait depends on the response
-(Retry-After, x-ratelimit-reset), every wait also throttles the other requests through a
-shared gate, and the deadline runs on an injectable clock so tests never really sleep.
-
-A broken or hostile API cannot exhaust time or memory: each request has one deadline, each
-body a byte limit, and page counts no account could fill fail their slice at once.
+The frozen window is cut into UTC-day slices (hours where a day is too big); page 1 of a slice
+tells `total_pages`, the rest are fetched concurrently, validated and yielded as they arrive.
+Retries are an explicit loop, not tenacity: the wait depends on the response, throttles every
+request through a shared gate, and runs on an injectable clock. Each request has one deadline
+and each body a byte limit, so a broken or hostile API cannot exhaust time or memory.
 """
 
 from __future__ import annotations
@@ -19,15 +13,16 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import math
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from types import TracebackType
+from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -49,25 +44,17 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_WARN_FROM_ATTEMPT = 3
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-# Text from outside (error bodies, exceptions) is cut to this many characters in a message.
-_FOREIGN_CHARS = 300
 
-# What a response may claim or hold. Past these the API (or something posing as it) is broken,
-# and its slice fails at once: paging a claimed 10^9 pages, or reading an endless body, would
-# exhaust memory long before any error. Each is far above what a real account sends.
+# Far above what a real account sends: past these the API (or something posing as it) is broken,
+# and paging its claimed pages or reading its endless body would exhaust memory before any error.
 MAX_RECORDS_PER_HOUR = 1_000_000
 MAX_USAGE_ROWS_PER_DAY = 10_000
 MAX_RESPONSE_BYTES = 16 * 2**20
 
 
 class ApiError(CdrError):
-    """The API refused or failed a request; the message says which and what to do.
-
-    `retryable` tells whether running the same read again later may succeed: a refusal or a
-    response past the client's limits comes back the same way every time.
-    """
+    """The API refused or failed a request; `retryable`: whether the same read may succeed later."""
 
     retryable = False
 
@@ -117,7 +104,10 @@ class ClientConfig:
     def from_settings(cls, settings: Settings) -> ClientConfig:
         """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key."""
         if settings.opentact_api_key is None:
-            raise UsageError("OPENTACT_API_KEY is not set (or is empty): export it (the variables are listed in .env.example) to read the Opentact API")
+            raise UsageError(
+                "OPENTACT_API_KEY is not set (or is empty): export it "
+                "(the variables are listed in .env.example) to read the Opentact API"
+            )
         return cls(
             base_url=settings.opentact_base_url,
             api_key=settings.opentact_api_key,
@@ -161,10 +151,8 @@ def _is_loopback(host: str) -> bool:
 class Page:
     """One page of a slice: its valid records as a lake-typed frame, and the records set aside.
 
-    `slice` is the planned slice (the sync's checkpoint unit); `query` the window actually
-    asked for (the slice, or one hour of it) and `page_number` the page of that query.
-    `last` marks the slice's final page: every record of the slice has then been yielded
-    and counted against the API's `total_results`.
+    `slice` is the planned slice (the sync's checkpoint unit), `query` the window asked for (it, or
+    one hour of it), `page_number` the page of `query`; `last` marks the slice's counted final page.
     """
 
     slice: Window
@@ -175,25 +163,9 @@ class Page:
     last: bool = False
 
 
-class _BearerAuth(httpx.Auth):
-    """Adds the key at send time, so it lives only in a SecretStr until then."""
-
-    def __init__(self, api_key: SecretStr) -> None:
-        self._api_key = api_key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[api.AUTHORIZATION] = api.bearer(self._api_key.get_secret_value())
-        yield request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(**********)"
-
-
 class RateGate:
-    """Shared by every request of a client: bounds requests in flight, and slows all of them down
-    when the rate limit bites (additive increase, multiplicative decrease, plus a common pause
-    until the limit resets) instead of letting each request hammer it on its own.
-    """
+    """Shared by every request of a client: bounds requests in flight, and slows them all down when the
+    rate limit bites (AIMD, plus a common pause until the limit resets) rather than each on its own."""
 
     def __init__(self, max_in_flight: int, timer: Callable[[], float], sleep: Callable[[float], Awaitable[None]]) -> None:
         self.max_in_flight = max_in_flight
@@ -257,10 +229,6 @@ class _QueryCount:
     ids: set[str] = field(default_factory=set)
 
 
-def _now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class OpentactClient:
     """Async reader of the Reports API: `async with OpentactClient(config) as client: ...`."""
 
@@ -269,7 +237,7 @@ class OpentactClient:
         config: ClientConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], datetime] = _now_utc,
+        clock: Callable[[], datetime] = partial(datetime.now, timezone.utc),
         timer: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -281,9 +249,15 @@ class OpentactClient:
         self._rng = rng or random.Random()
         self._gate = RateGate(config.concurrency, timer, sleep)
         self._timeout = httpx.Timeout(config.timeout_secs).as_dict()
+
+        def authorize(request: httpx.Request) -> httpx.Request:
+            # At send time, so the key lives only in a SecretStr until then.
+            request.headers[api.AUTHORIZATION] = api.bearer(config.api_key.get_secret_value())
+            return request
+
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
-            auth=_BearerAuth(config.api_key),
+            auth=authorize,
             headers={"Accept": "application/json", "User-Agent": f"opentact-cdr/{__version__}"},
             timeout=httpx.Timeout(config.timeout_secs),
             # One keep-alive connection per concurrent request; the gate never asks for more.
@@ -299,9 +273,7 @@ class OpentactClient:
     async def __aenter__(self) -> OpentactClient:
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -347,15 +319,11 @@ class OpentactClient:
             else:
                 await queue.put(None)
 
-        def start(index: int) -> None:
-            queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=self.config.concurrency)
-            queues.append(queue)
-            pumps.append(asyncio.create_task(pump(slices[index], queue)))
-
         try:
             for index in range(len(slices)):
                 while len(pumps) < min(len(slices), index + 1 + self.config.prefetch_slices):
-                    start(len(pumps))
+                    queues.append(asyncio.Queue(maxsize=self.config.concurrency))
+                    pumps.append(asyncio.create_task(pump(slices[len(pumps)], queues[-1])))
                 while (item := await queues[index].get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
@@ -371,18 +339,23 @@ class OpentactClient:
         Raises SliceChanged if the API's counts move while paging or a record comes twice.
         """
         api.record_types(kind)
-        first, meta, ids = await self._fetch_page(kind, slice_, slice_, 1)
         counts: dict[Window, _QueryCount] = {}
         jobs: deque[tuple[Window, int]] = deque()
         ready: deque[Page] = deque()
+
+        def arrived(page: Page, meta: api.PageMeta, ids: list[str]) -> None:
+            if page.query not in counts:  # the query's first page: plan the rest
+                counts[page.query] = _QueryCount(page.query, meta.total_results, meta.total_pages)
+                jobs.extend((page.query, number) for number in range(2, meta.total_pages + 1))
+            self._count(kind, counts[page.query], page, meta, ids)
+            ready.append(page)
+
+        first, meta, ids = await self._fetch_page(kind, slice_, slice_, 1)
         if meta.total_pages > self.config.slice_max_pages and len(hours := utc_hours(slice_)) > 1:
             log.info("%s %s has %d pages: reading it hour by hour", kind, slice_, meta.total_pages)
             jobs.extend((hour, 1) for hour in hours)
         else:
-            counts[slice_] = _QueryCount(slice_, meta.total_results, meta.total_pages)
-            self._count(kind, counts[slice_], first, meta, ids)
-            jobs.extend((slice_, number) for number in range(2, meta.total_pages + 1))
-            ready.append(first)
+            arrived(first, meta, ids)
 
         running: set[asyncio.Task[tuple[Page, api.PageMeta, list[str]]]] = set()
         unread: set[asyncio.Task[tuple[Page, api.PageMeta, list[str]]]] = set()
@@ -401,12 +374,7 @@ class OpentactClient:
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     unread.discard(task)
-                    page, meta, ids = task.result()
-                    if page.query not in counts:
-                        counts[page.query] = _QueryCount(page.query, meta.total_results, meta.total_pages)
-                        jobs.extend((page.query, number) for number in range(2, meta.total_pages + 1))
-                    self._count(kind, counts[page.query], page, meta, ids)
-                    ready.append(page)
+                    arrived(*task.result())
         finally:
             for task in running:
                 task.cancel()
@@ -423,7 +391,7 @@ class OpentactClient:
         last = ready.pop()
         while ready:
             yield ready.popleft()
-        yield Page(last.slice, last.query, last.page_number, last.frame, last.rejects, last=True)
+        yield replace(last, last=True)
 
     def _count(self, kind: str, count: _QueryCount, page: Page, meta: api.PageMeta, ids: list[str]) -> None:
         """Check one page against its query's promise: same total, no record seen before."""
@@ -458,8 +426,8 @@ class OpentactClient:
         params = api.listing_params(query, number, self.config.page_size)
         what = f"{kind} {query} page {number}"
         (page, ids), meta = await self._get(api.PATHS[kind], params, what, read)
-        hours = max(1, -(-(query.end - query.start) // timedelta(hours=1)))
-        _check_claim(what, meta, MAX_RECORDS_PER_HOUR * hours, self.config.page_size, f"{MAX_RECORDS_PER_HOUR:,} records an hour")
+        most = MAX_RECORDS_PER_HOUR * max(1, -(-(query.end - query.start) // timedelta(hours=1)))
+        _check_claim(what, meta, most, self.config.page_size, f"{MAX_RECORDS_PER_HOUR:,} records an hour")
         return page, meta, ids
 
     # --- usage -----------------------------------------------------------------------------
@@ -485,11 +453,9 @@ class OpentactClient:
             return await self._get(api.PATHS["usage"], params, f"usage of {kind} {frozen} page {number}", list)
 
         rows, meta = await page(1)
-        days = max(1, -(-(frozen.end - frozen.start) // timedelta(days=1)))
-        _check_claim(
-            f"usage of {kind} {frozen} page 1", meta, MAX_USAGE_ROWS_PER_DAY * days, size,
-            f"{MAX_USAGE_ROWS_PER_DAY:,} rows a day", noun="rows",
-        )
+        most = MAX_USAGE_ROWS_PER_DAY * max(1, -(-(frozen.end - frozen.start) // timedelta(days=1)))
+        why = f"{MAX_USAGE_ROWS_PER_DAY:,} rows a day"
+        _check_claim(f"usage of {kind} {frozen} page 1", meta, most, size, why, noun="rows")
         rest = await asyncio.gather(*(page(n) for n in range(2, meta.total_pages + 1)))
         for more, _ in rest:
             rows.extend(more)
@@ -498,7 +464,8 @@ class OpentactClient:
         try:
             return usage_frame(kind, rows, dimensions)
         except ValueError as exc:
-            raise ApiError(f"usage of {kind} {frozen}: the API sent a row this client cannot read: {self._foreign(exc)}") from None
+            problem = self._foreign(exc)
+            raise ApiError(f"usage of {kind} {frozen}: the API sent a row this client cannot read: {problem}") from None
 
     # --- one request, with retries -----------------------------------------------------------
 
@@ -525,7 +492,7 @@ class OpentactClient:
                     f"(retry cap {self.config.retry_max_secs:g}s, OPENTACT_RETRY_MAX_SECS); last: {failure.cause}"
                 )
             # One failed attempt is routine on a busy API; repeated ones deserve attention.
-            level = logging.WARNING if attempt >= _WARN_FROM_ATTEMPT else logging.INFO
+            level = logging.WARNING if attempt >= 3 else logging.INFO
             log.log(level, "retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, failure.cause)
             await self._sleep(wait)
 
@@ -601,22 +568,18 @@ class OpentactClient:
         )
 
     def _foreign(self, source: object) -> str:
-        """Text from outside (an error body, an exception from the HTTP stack) -> fit for a message:
-        the key masked in every form it may be quoted in, on one line, and short.
-
-        Every piece of text the client did not write itself passes here before it joins a message.
-        """
+        """Text the client did not write (an error body, an exception) -> fit for a message:
+        the key masked in every form it may be quoted in, on one line, at most 300 characters."""
         key = self.config.api_key.get_secret_value()
         text = str(source)
         # As sent, and as Python quotes a str or the header's bytes in an exception's message.
         for form in (key, repr(key)[1:-1], repr(key.encode())[2:-1]):
             text = text.replace(form, "**********")
         text = " ".join(text.split())
-        return text if len(text) <= _FOREIGN_CHARS else text[:_FOREIGN_CHARS] + "..."
+        return text if len(text) <= 300 else text[:300] + "..."
 
     def _request(self, path: str, params: list[tuple[str, str]]) -> httpx.Request:
-        """A GET request built here: httpx's own URL merging and parameter encoding are a large
-        share of a page's cost (bench/RESULTS.md)."""
+        """A GET request built here, not by httpx's costly URL merging and parameter encoding (bench/RESULTS.md)."""
         return httpx.Request(
             "GET",
             f"{self.config.base_url}{path}?{urlencode(params)}",
@@ -629,8 +592,7 @@ class OpentactClient:
         value = headers.get(api.RETRY_AFTER)
         if value is None:
             return None
-        seconds = _number(value)
-        if seconds is not None:
+        if (seconds := _number(value)) is not None:
             return max(seconds, 0.0)
         try:
             moment = parsedate_to_datetime(value)
@@ -643,20 +605,16 @@ class OpentactClient:
 def _cyclic_gc_paused() -> Iterator[None]:
     """No cyclic garbage collection inside the block (left as found if it was already off).
 
-    A decoded page is hundreds of dicts and lists that die by reference counting once validated.
-    Allocated with the collector on, they trigger its passes (bench/RESULTS.md) and
-    are promoted into the older generations that full collections walk; allocated and freed
-    with it off, they leave its allocation count where it was. The block never awaits, so
-    nothing else of this client runs meanwhile.
+    A decoded page's many containers die by reference counting; allocated with the collector on,
+    they would trigger its passes and be promoted (bench/RESULTS.md). The block never awaits.
     """
-    if not gc.isenabled():
-        yield
-        return
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 def _number(value: str | None) -> float | None:
@@ -666,7 +624,7 @@ def _number(value: str | None) -> float | None:
         number = float(value)
     except ValueError:
         return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
+    return number if math.isfinite(number) else None
 
 
 def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: str, noun: str = "records") -> None:
@@ -678,8 +636,3 @@ def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: 
             f"more than this client accepts for the window ({most:,} {noun} or {pages:,} pages of {page_size}: "
             f"at most {why}); the answer cannot be paged: check that OPENTACT_BASE_URL is the Opentact API"
         )
-
-
-def client_from_settings(settings: Settings, **options: object) -> OpentactClient:
-    """Settings -> an OpentactClient (use it with `async with`); UsageError if the key or URL is unusable."""
-    return OpentactClient(ClientConfig.from_settings(settings), **options)  # type: ignore[arg-type]
