@@ -1,11 +1,10 @@
 """Sync (landing stage, plain async Python): API slices -> lake, quarantine and state.
 
 `sync` plans each record type's slices (UTC days of the window frozen at `now`), skips those an
-unfinished run already landed, reads the rest concurrently and lands each slice whole: rejects
-quarantined, slice checkpointed. A slice that keeps failing does not stop the others; the report
-names it and the next run redoes only it. A slice of mostly malformed records is a broken source
-(`_is_broken`), not an empty day: the lake keeps what it had. Once every slice of a type has
-landed, its usage aggregates land and its high-water mark moves. `sync` holds the data dir's
+unfinished run already landed, reads the rest concurrently and lands each slice whole, rejects
+quarantined. A failing slice does not stop the others; the next run redoes only it. A slice of mostly
+malformed records is a broken source (`_is_broken`): the lake keeps what it had. Once every slice of
+a type has landed, its usage aggregates land and its high-water mark moves. `sync` holds the data dir's
 lock (`Lake.sync_lock`) throughout: one sync at a time.
 """
 
@@ -16,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
 
@@ -57,30 +56,25 @@ class SyncClient(Protocol):
 
     def frozen(self, window: Window, now: datetime | None = None) -> Window:
         """The part of a window settled at `now`."""
-        ...
 
     def plan_slices(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
         """The slices of the window's settled part."""
-        ...
 
     def read_slice(self, kind: api.RecordType, slice_: Window) -> AsyncIterator[SlicePage]:
         """Every page of one slice."""
-        ...
 
     async def read_usage(
         self, kind: api.RecordType, window: Window, dimensions: Sequence[str] = ..., now: datetime | None = None
     ) -> pl.DataFrame:
         """The API's usage aggregate of the window's settled part."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
 class SliceFailure:
     """A slice (or a type's usage read) that failed after the client's retries, why, and whether a rerun can succeed.
 
-    `retryable` is true only for failures of the moment (the API kept failing or timing out,
-    or the data changed while being paged); bad input or a broken source fails the same way
-    on every rerun.
+    `retryable` only for failures of the moment (the API kept failing, the data moved while paged):
+    bad input or a broken source fails the same way on every rerun.
     """
 
     kind: str
@@ -205,7 +199,9 @@ async def sync(
     with lake.sync_lock(run_id):
         # This process is the data dir's only writer: leftovers of a crashed one can go.
         lake.sweep_temporaries()
-        runner = _Runner(lake, client, now, run_id, progress, concurrency, settings.opentact_max_rejected_percent)
+        runner = _Runner(
+            lake, client, now, run_id, progress, asyncio.Semaphore(concurrency), settings.opentact_max_rejected_percent
+        )
         todo = {kind: runner.plan(kind, windows[kind]) for kind in kinds}
         try:
             async with asyncio.TaskGroup() as group:
@@ -226,31 +222,22 @@ async def sync(
 # -- internals ---------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class _Runner:
     """The shared machinery of one sync: slice slots, day locks, progress and tallies."""
 
-    def __init__(
-        self,
-        lake: Lake,
-        client: SyncClient,
-        now: datetime,
-        run_id: str,
-        progress: ProgressCallback | None,
-        concurrency: int,
-        max_rejected_percent: float,
-    ) -> None:
-        self.lake = lake
-        self.client = client
-        self.now = now
-        self.run_id = run_id
-        self.progress = progress
-        self.max_rejected_percent = max_rejected_percent
-        self.slots = asyncio.Semaphore(concurrency)
-        self.locks: dict[tuple[str, date], asyncio.Lock] = {}
-        self.reports: dict[str, KindReport] = {}
-        self.runs: dict[str, SyncRun] = {}
-        self.days: dict[str, dict[date, DayReport]] = {}
-        self.failures: list[SliceFailure] = []
+    lake: Lake
+    client: SyncClient
+    now: datetime
+    run_id: str
+    progress: ProgressCallback | None
+    slots: asyncio.Semaphore
+    max_rejected_percent: float
+    locks: dict[tuple[str, date], asyncio.Lock] = field(default_factory=dict)
+    reports: dict[str, KindReport] = field(default_factory=dict)
+    runs: dict[str, SyncRun] = field(default_factory=dict)
+    days: dict[str, dict[date, DayReport]] = field(default_factory=dict)
+    failures: list[SliceFailure] = field(default_factory=list)
 
     def plan(self, kind: api.RecordType, window: Window) -> list[Window]:
         """Freeze the window, plan its slices and open (or resume) the run's checkpoint -> the slices to land."""
@@ -323,16 +310,16 @@ class _Runner:
     async def _usage(self, kind: api.RecordType) -> None:
         """Land the API's usage for each synced UTC day whose records the lake now holds in full."""
         report = self.reports[kind]
-        days = _whole_days(report.window)
-        if days is None:
+        days = window_days(report.window)
+        if not days:
             return
         # Usage is read up to the settled present, so a day counts as held when the lake has
         # every record of it up to that instant (a day started before the window may be).
-        settled = self.client.frozen(days, self.now).end
+        settled = self.client.frozen(Window(_midnight(days[0]), _midnight(days[-1]) + _DAY), self.now).end
         landed = read_state(self.lake, kind)
         held = [
             day
-            for day in window_days(report.window)
+            for day in days
             if covers(landed, Window(_midnight(day), max(_midnight(day), min(_midnight(day) + _DAY, settled))))
         ]
         for run in _contiguous(held):
@@ -391,14 +378,13 @@ class _Runner:
     def _tick(self, kind: str) -> None:
         if self.progress is None:
             return
-        self.progress(
-            SyncProgress(
-                kind=kind,
-                slices_total=sum(k.slices for k in self.reports.values()),
-                slices_done=sum(k.skipped + k.landed + k.failed for k in self.reports.values()),
-                records=sum(k.records + k.quarantined for k in self.reports.values()),
-            )
-        )
+        reports = self.reports.values()
+        self.progress(SyncProgress(
+            kind=kind,
+            slices_total=sum(k.slices for k in reports),
+            slices_done=sum(k.skipped + k.landed + k.failed for k in reports),
+            records=sum(k.records + k.quarantined for k in reports),
+        ))
 
     def report(self, kind: str) -> KindReport:
         """One record type's tallies, its days in order."""
@@ -445,9 +431,7 @@ _TRANSIENT = (RetriesExhausted, SliceChanged, UsageConflictError)
 def _retryable(exc: BaseException) -> bool:
     """An exception -> whether a rerun of what failed can succeed (the exception's own `retryable` when it has one)."""
     flag = getattr(exc, "retryable", None)
-    if isinstance(flag, bool):
-        return flag
-    return isinstance(exc, _TRANSIENT)
+    return flag if isinstance(flag, bool) else isinstance(exc, _TRANSIENT)
 
 
 _DAY = timedelta(days=1)
@@ -466,12 +450,6 @@ def _block(pages: list[pl.DataFrame]) -> pl.DataFrame:
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
-def _whole_days(window: Window) -> Window | None:
-    """A window -> the whole UTC days covering it (usage is dated by UTC day), or None if empty."""
-    days = window_days(window)
-    return Window(_midnight(days[0]), _midnight(days[-1]) + _DAY) if days else None
 
 
 def _contiguous(days: list[date]) -> list[list[date]]:
