@@ -11,12 +11,11 @@ records from the same catalog.
 from __future__ import annotations
 
 import csv
+import functools
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-
-from pipelines.models.discover import QUERIES_DIR
 
 NumberType = Literal["local", "mobile", "toll_free", "premium"]
 NUMBER_TYPES: tuple[NumberType, ...] = ("local", "mobile", "toll_free", "premium")
@@ -471,20 +470,26 @@ class HighRiskRange:
     note: str
 
 
-HIGH_RISK_FILE = QUERIES_DIR / "seeds" / "high_risk_destinations.csv"
 HIGH_RISK_COLUMNS = ("country_code", "calling_code", "prefix", "range_type", "note")
 
 
-def load_high_risk(path: Path = HIGH_RISK_FILE) -> tuple[HighRiskRange, ...]:
-    """The high-risk list CSV -> its ranges, in file order."""
+def high_risk_file() -> Path:
+    """Where the shipped high-risk list is: the models' seeds folder."""
+    # Imported here: the models' package loads duckdb, which only IRSF generation needs to wait for.
+    from pipelines.models.discover import QUERIES_DIR
+
+    return QUERIES_DIR / "seeds" / "high_risk_destinations.csv"
+
+
+@functools.cache
+def high_risk_ranges() -> tuple[HighRiskRange, ...]:
+    """The shipped high-risk list -> its ranges, in file order (read once)."""
+    path = high_risk_file()
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != HIGH_RISK_COLUMNS:
             raise ValueError(f"{path}: the columns must be {', '.join(HIGH_RISK_COLUMNS)}, got {reader.fieldnames}")
         return tuple(HighRiskRange(**{name: row[name] for name in HIGH_RISK_COLUMNS}) for row in reader)
-
-
-HIGH_RISK_RANGES: tuple[HighRiskRange, ...] = load_high_risk()
 
 
 def high_risk_plans(country: Country) -> tuple[tuple[NumberType, Plan], ...]:
@@ -495,7 +500,7 @@ def high_risk_plans(country: Country) -> tuple[tuple[NumberType, Plan], ...]:
     plan (or, with none, its local plan, as the world's number-type fallback does).
     """
     plans: list[tuple[NumberType, Plan]] = []
-    for row in HIGH_RISK_RANGES:
+    for row in high_risk_ranges():
         if row.country_code != country.code:
             continue
         if not row.prefix:
@@ -520,6 +525,6 @@ def _narrowed(country: Country, prefix: str) -> tuple[NumberType, Plan]:
         if any(prefix.startswith(p) for p in plan.prefixes):
             return number_type, Plan((prefix,), plan.length)
     raise ValueError(
-        f"{HIGH_RISK_FILE}: prefix {prefix!r} of {country.code} is in none of its catalog plans "
+        f"{high_risk_file()}: prefix {prefix!r} of {country.code} is in none of its catalog plans "
         "(add the range to sandbox/catalog.py)"
     )

@@ -220,9 +220,9 @@ def test_the_server_lists_counts_and_exports_injected_records_alike(anomalies_fi
 
 
 def test_the_high_risk_list_is_in_the_catalog_with_its_calling_codes():
-    with open(catalog.HIGH_RISK_FILE, encoding="utf-8", newline="") as handle:
+    with open(catalog.high_risk_file(), encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(catalog.HIGH_RISK_RANGES) >= 10
+    assert len(rows) == len(catalog.high_risk_ranges()) >= 10
     countries = {c.code: c for c in catalog.DESTINATIONS}
     for row in rows:
         assert row["range_type"] in ("premium", "irsf", "satellite") and row["note"]
