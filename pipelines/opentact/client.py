@@ -598,6 +598,8 @@ class OpentactClient:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if moment.tzinfo is None:  # "-0000" or no zone: HTTP dates are UTC
+            moment = moment.replace(tzinfo=timezone.utc)
         return max((moment - self._clock()).total_seconds(), 0.0)
 
 
