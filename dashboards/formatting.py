@@ -1,15 +1,15 @@
-"""Dashboards stage: exact display strings for money, counts, rates and durations, and safe text.
+"""Dashboards stage: display strings for money, counts, rates and durations, and safe text.
 
-Money arrives as `Decimal` (DECIMAL in the warehouse) and is formatted with format strings on
-the `Decimal` itself, never through a float, so a tile or table shows exactly what finance
-exports. Figures plot floats (an axis has no use for 9 decimals) but their hover labels carry
-the exact strings built here.
+Money arrives as `Decimal` (DECIMAL in the warehouse) and is shown to the cent, rounded half
+up on the `Decimal` itself, never through a float: a page is read by people, and nine decimals
+of a rate hide the figure. The exact amounts stay in the finance export and `cdr sql`. Figures
+plot floats, and their hover labels carry the strings built here.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 # Text that plotly.js renders goes through its own pseudo-HTML parser (tags such as <b> and
 # <a>, entities, and `$...$` for MathJax), so data text is entity-encoded for it: the parser
@@ -45,39 +45,26 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
-def format_money(amount: Decimal | None, currency: str | None = None, *, min_decimals: int = 2) -> str:
-    """An exact amount -> '1,234.5678 USD': grouped, at least `min_decimals`, every significant one kept."""
+CENT = Decimal("0.01")
+# Enough digits for any DECIMAL(38, 9) amount: the default context's 28 would refuse the largest.
+_MONEY_CONTEXT = Context(prec=60)
+
+
+def format_money(amount: Decimal | None, currency: str | None = None) -> str:
+    """An exact amount -> '1,234.57 USD': grouped, to the cent (half up); '<0.01' for less than half a cent but not none."""
     if amount is None:
         return MISSING
-    decimals = max(min_decimals, money_decimals(amount))
-    # Formatting a Decimal to at least its significant decimals pads, never rounds, and does
-    # not go through the 28-digit arithmetic context (a DECIMAL(38, 9) has 38 digits).
-    text = f"{amount:,.{decimals}f}"
-    if text.startswith("-") and not amount:
-        text = text[1:]
-    return f"{text} {currency}" if currency else text
-
-
-def format_money_column(amounts: list[Decimal | None], currency: str | None = None) -> list[str]:
-    """Exact amounts -> strings with one common number of decimals, so a table column lines up."""
-    decimals = max([2, *(money_decimals(amount) for amount in amounts if amount is not None)])
-    return [format_money(amount, currency, min_decimals=decimals) for amount in amounts]
-
-
-def money_decimals(amount: Decimal) -> int:
-    """An exact amount -> how many decimals it needs to be shown exactly (1.2500 -> 2, 1E+3 -> 0)."""
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
     if not amount.is_finite():
         raise ValueError(f"money must be finite, not {amount}")
-    _, digits, exponent = amount.as_tuple()
-    assert isinstance(exponent, int)
-    if not any(digits):
-        return 0
-    # Trailing zeros of the coefficient are not significant; read them from the digits rather
-    # than through `normalize`, which rounds to the context's 28 digits.
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    return max(0, -exponent - trailing_zeros)
+    cents = amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_MONEY_CONTEXT)
+    if amount and not cents:
+        # A charge below half a cent is still a charge: never shown as a zero.
+        text = "<0.01" if amount > 0 else ">-0.01"
+    else:
+        text = f"{cents if cents else abs(cents):,.2f}"
+    return f"{text} {currency}" if currency else text
 
 
 def format_count(value: int | None) -> str:
@@ -132,3 +119,4 @@ def format_instant(moment: datetime | None) -> str:
     if moment.tzinfo is None:
         raise ValueError("a naive datetime has no meaning here: pass an aware one")
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+

@@ -1,8 +1,9 @@
 """Dashboards stage: pure functions from report frames to the tables and tiles pages show.
 
-Every cell is a display string made from the exact value (money from `Decimal` with format
-strings), so what a page shows is what finance exports. Cells are plain text: the template
-escapes them. Tables are capped in rows so a page stays small whatever the data volume.
+Every cell is a display string made from the exact value (money from `Decimal`, to the cent),
+so a page shows what finance exports, rounded. Cells are plain text: the template escapes them.
+Tables are capped so a page stays small whatever the data volume; the statement by whole
+months only: a month with rows left out would not add up to its totals.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from dashboards.formatting import (
     format_day,
     format_minutes,
     format_money,
-    format_money_column,
     format_rate,
 )
 
-STATEMENT_MONTHS = 12
 MAX_TABLE_ROWS = 200
-MAX_TOTAL_ROWS = 20
+STATEMENT_MONTHS = 12
+# Rows of the statement's months (with their totals) a page holds; the latest month is always shown.
+MAX_STATEMENT_ROWS = 1000
 MAX_TILE_CURRENCIES = 4
 
 
@@ -77,7 +78,8 @@ def _month(value: object) -> str:
 
 def finance_statement(frame: pl.DataFrame) -> Table:
     """The monthly statement (columns: month, product, direction, currency, records,
-    billed_duration_secs, parts, cost) -> its latest months, newest first, with per-currency totals."""
+    billed_duration_secs, parts, cost) -> the latest months, newest first, each in full and
+    followed by its total per currency."""
     columns = (
         ("Month", False), ("Product", False), ("Direction", False), ("Currency", False),
         ("Records", True), ("Billed minutes", True), ("Parts", True), ("Cost", True),
@@ -87,52 +89,40 @@ def finance_statement(frame: pl.DataFrame) -> Table:
         return _table(title, columns, [])
     labelled = frame.with_columns(pl.col("month").map_elements(_month, return_dtype=pl.String()).alias("month"))
     months = sorted(set(labelled["month"].to_list()), reverse=True)
-    shown = months[:STATEMENT_MONTHS]
-    in_months = labelled.filter(pl.col("month").is_in(shown))
-    # Totals cover every row of the months shown, even rows beyond the table's cap.
-    totals = (
-        in_months.group_by("currency")
-        .agg(pl.col("records", "billed_duration_secs", "parts", "cost").sum())
-        .sort("currency")
+    measures = ("records", "billed_duration_secs", "parts", "cost")
+    rows: list[tuple[Cell, ...]] = []
+    shown = []
+    for month in months[:STATEMENT_MONTHS]:
+        in_month = labelled.filter(pl.col("month") == month)
+        size = in_month.height + in_month["currency"].n_unique()
+        if shown and len(rows) + size > MAX_STATEMENT_ROWS:
+            break
+        shown.append(month)
+        for product, direction, currency, records, billed, parts, cost in (
+            in_month.sort("product", "direction", "currency")
+            .select("product", "direction", "currency", *measures).iter_rows()
+        ):
+            rows.append((
+                Cell(month), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
+                Cell(format_count(records), True), Cell(format_minutes(billed), True),
+                Cell(format_count(parts), True), Cell(format_money(cost), True),
+            ))
+        # Totals from the exact amounts, then rounded: a total may differ from its rounded rows by cents.
+        totals = in_month.group_by("currency").agg(pl.col(*measures).sum()).sort("currency")
+        for currency, records, billed, parts, cost in totals.select("currency", *measures).iter_rows():
+            rows.append((
+                Cell(f"Total {month}", css="total"), Cell("", css="total"), Cell("", css="total"),
+                Cell(str(currency), css="total"), Cell(format_count(records), True, "total"),
+                Cell(format_minutes(billed), True, "total"), Cell(format_count(parts), True, "total"),
+                Cell(format_money(cost), True, "total"),
+            ))
+    note = (
+        "Cost in the row's currency, rounded to the cent (totals from the exact amounts); "
+        "`cdr report finance --month YYYY-MM` exports a month exactly. Billed minutes are billed seconds / 60."
     )
-    ordered = in_months.sort(["month", "product", "direction", "currency"], descending=[True, False, False, False])
-    details = ordered.head(MAX_TABLE_ROWS)
-    summed = totals.head(MAX_TOTAL_ROWS)
-    costs = format_money_column(details["cost"].to_list() + summed["cost"].to_list())
-    rows = [
-        (
-            Cell(month), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
-            Cell(format_count(records), True), Cell(format_minutes(billed), True),
-            Cell(format_count(parts), True), Cell(cost, True),
-        )
-        for (month, product, direction, currency, records, billed, parts), cost in zip(
-            details.select(
-                "month", "product", "direction", "currency", "records", "billed_duration_secs", "parts"
-            ).iter_rows(),
-            costs,
-            strict=False,
-        )
-    ]
-    label = f"Total {shown[-1]} to {shown[0]}" if len(shown) > 1 else f"Total {shown[0]}"
-    for (currency, records, billed, parts), cost in zip(
-        summed.select("currency", "records", "billed_duration_secs", "parts").iter_rows(),
-        costs[details.height:],
-        strict=True,
-    ):
-        rows.append((
-            Cell(label, css="total"), Cell("", css="total"), Cell("", css="total"), Cell(str(currency), css="total"),
-            Cell(format_count(records), True, "total"), Cell(format_minutes(billed), True, "total"),
-            Cell(format_count(parts), True, "total"), Cell(cost, True, "total"),
-        ))
-    note = "Cost is exact, in the row's currency. Billed minutes are billed seconds / 60."
-    if len(months) > len(shown):
-        note += f" Showing the latest {len(shown)} of {len(months)} months."
-    if ordered.height > details.height or totals.height > summed.height:
-        note += (
-            f" Showing {details.height:,} of {ordered.height:,} rows and {summed.height} of {totals.height}"
-            " currency totals."
-        )
-    return _table(title, columns, rows, note + " `cdr report finance --month YYYY-MM` exports any month in full.")
+    if len(shown) < len(months):
+        note += f" Showing the latest {len(shown)} of {len(months)} months, each in full."
+    return _table(title, columns, rows, note)
 
 
 # rpt_reconciliation_daily's statuses: a match, a difference the quarantined records explain,
@@ -173,7 +163,7 @@ def reconciliation_table(frame: pl.DataFrame) -> Table:
     shown = flagged.head(MAX_TABLE_ROWS)
     money = zip(
         *(
-            format_money_column(shown[column].to_list())
+            [format_money(amount) for amount in shown[column].to_list()]
             for column in ("pipeline_cost", "quarantined_cost", "api_cost", "cost_difference")
         ),
         strict=True,
@@ -219,7 +209,7 @@ def overview_tiles(statement: pl.DataFrame, quality: pl.DataFrame, delivery: pl.
         costs = statement.group_by("currency").agg(pl.col("cost").sum())
         ranked = costs.sort("cost", "currency", descending=[True, False]).head(MAX_TILE_CURRENCIES)
         for currency, cost in ranked.iter_rows():
-            tiles.append(Tile(f"Cost ({currency})", format_money(cost), "calls and messages, exact"))
+            tiles.append(Tile(f"Cost ({currency})", format_money(cost), "calls and messages, to the cent"))
     voice = statement.filter(pl.col("product") == "voice")
     messages = statement.filter(pl.col("product") != "voice")
     tiles.append(Tile(

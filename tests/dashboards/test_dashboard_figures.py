@@ -37,7 +37,7 @@ def test_a_ranking_keeps_the_top_n_and_folds_the_rest_into_one_exact_bar():
     assert list(bars.y[:TOP_N]) == [f"Trunk {i:02d}" for i in range(TOP_N)]
     assert bars.y[-1] == "Other (8)"
     # The folded bar's hover shows the exact sum of the 8 smallest: 8+7+…+1 and 8 millionths.
-    assert bars.customdata[-1][1] == "36.000008 USD"
+    assert bars.customdata[-1][1] == "36.00 USD"
     assert bars.x[-1] == pytest.approx(36.000008)
     assert len(bars.y) == TOP_N + 1
 
@@ -52,8 +52,8 @@ def test_a_ranking_sums_a_name_over_months_and_draws_one_panel_per_currency():
     fig = figures.cost_by_connection(frame)
     usd, eur = fig.data
     assert list(usd.y) == ["Trunk 00", "Trunk 01", "Trunk 02"]
-    assert [row[1] for row in usd.customdata] == ["6.000002 USD", "4.000002 USD", "2.000002 USD"]
-    assert [row[1] for row in eur.customdata] == ["2.000001 EUR", "1.000001 EUR"]
+    assert [row[1] for row in usd.customdata] == ["6.00 USD", "4.00 USD", "2.00 USD"]
+    assert [row[1] for row in eur.customdata] == ["2.00 EUR", "1.00 EUR"]
     assert [a.text for a in fig.layout.annotations] == ["USD", "EUR"]
     assert fig.layout.xaxis.title.text == "Cost (USD)" and fig.layout.xaxis2.title.text == "Cost (EUR)"
 
@@ -95,7 +95,7 @@ def test_cost_by_country_draws_each_month_as_ranked_never_adding_months_up():
     assert _title(fig) == "Cost by country, 2026-10: top 10 and the rest (USD)"
     assert list(bars.y) == codes[:10] + ["Other (2 countries)"]
     # October's rest only: C10 and C11 (90 + 89 and two millionths), not September's too
-    assert bars.customdata[-1][1] == "179.000002 USD" and bars.customdata[0][1] == "100.000001 USD"
+    assert bars.customdata[-1][1] == "179.00 USD" and bars.customdata[0][1] == "100.00 USD"
     assert bars.customdata[0][2] == "1.0"
     assert list(bars.marker.color) == [theme.NEUTRAL] * 10 + [theme.OTHER_COLOR]
     (menu,) = fig.layout.updatemenus
@@ -139,7 +139,7 @@ def test_daily_cost_draws_each_currency_in_its_own_panel_with_exact_hover():
     fig = figures.daily_cost(frame)
     by_panel = {(trace.yaxis, trace.name): list(trace.customdata) for trace in fig.data}
     assert by_panel == {
-        ("y", "voice"): ["1.10 USD"], ("y", "sms"): ["0.20 USD"], ("y2", "voice"): ["0.000123 EUR"],
+        ("y", "voice"): ["1.10 USD"], ("y", "sms"): ["0.20 USD"], ("y2", "voice"): ["<0.01 EUR"],
     }
     assert fig.layout.yaxis.title.text == "Cost (USD)" and fig.layout.yaxis2.title.text == "Cost (EUR)"
     assert _title(fig) == "Cost per day, by product (USD, EUR)"
@@ -182,12 +182,13 @@ def test_long_periods_become_weeks_then_months(days, unit, points):
     assert len(bars.x) == points
 
 
-def test_weekly_buckets_add_up_money_exactly():
-    rows = [(date(2024, 1, 1) + timedelta(days=i), "voice", "USD", 1, Decimal("0.000001")) for i in range(410)]
+def test_weekly_buckets_add_up_money_exactly_then_round_to_the_cent():
+    # each day below half a cent, a week of them exactly half a cent (and a hair): one cent
+    rows = [(date(2024, 1, 1) + timedelta(days=i), "voice", "USD", 1, Decimal("0.000715")) for i in range(410)]
     frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
                           "cost": MONEY})
     (bars,) = figures.daily_cost(frame).data
-    assert bars.x[0] == "2024-01-01" and bars.customdata[0] == "0.000007 USD"
+    assert bars.x[0] == "2024-01-01" and bars.customdata[0] == "0.01 USD"
 
 
 def test_call_quality_weights_each_ratio_by_its_own_denominator():
@@ -288,8 +289,8 @@ def test_reconciliation_differences_split_explained_from_unexplained_per_currenc
     fig = figures.reconciliation_differences(frame)
     assert [(t.name, t.yaxis, list(t.x), list(t.customdata), t.showlegend) for t in fig.data] == [
         ("Not explained", "y", ["2026-10-01"], ["0.02 USD"], True),
-        ("Explained by quarantined records", "y", ["2026-10-01"], ["-0.0105 USD"], True),
-        ("Not explained", "y2", ["2026-10-02"], ["-0.001 EUR"], False),
+        ("Explained by quarantined records", "y", ["2026-10-01"], ["-0.01 USD"], True),
+        ("Not explained", "y2", ["2026-10-02"], [">-0.01 EUR"], False),
     ]
     assert [t.marker.color for t in fig.data] == [theme.BAD, theme.OTHER_COLOR, theme.BAD]
     assert fig.layout.barmode == "relative"

@@ -10,10 +10,8 @@ from dashboards.formatting import (
     format_instant,
     format_minutes,
     format_money,
-    format_money_column,
     format_rate,
     format_seconds,
-    money_decimals,
     plot_text,
     shorten,
 )
@@ -23,18 +21,25 @@ from dashboards.formatting import (
     ("amount", "expected"),
     [
         (Decimal("1234567.5"), "1,234,567.50"),
-        (Decimal("12.345600000"), "12.3456"),
-        (Decimal("1.666E-4"), "0.0001666"),
+        (Decimal("12.345600000"), "12.35"),
+        (Decimal("12.344999999"), "12.34"),
+        (Decimal("0.005"), "0.01"),
+        (Decimal("-0.005"), "-0.01"),
         (Decimal("0E-9"), "0.00"),
         (Decimal("-0.000"), "0.00"),
         (Decimal("1E+3"), "1,000.00"),
-        (Decimal("-42.100000001"), "-42.100000001"),
+        (Decimal("-42.100000001"), "-42.10"),
         (Decimal("0.1") + Decimal("0.2"), "0.30"),
-        (Decimal("99999999999999999999.999999999"), "99,999,999,999,999,999,999.999999999"),
+        (Decimal("99999999999999999999.999999999"), "100,000,000,000,000,000,000.00"),
     ],
 )
-def test_money_keeps_every_significant_decimal_and_at_least_two(amount, expected):
+def test_money_is_shown_to_the_cent_rounded_half_up(amount, expected):
     assert format_money(amount) == expected
+
+
+def test_money_below_half_a_cent_never_reads_as_zero():
+    assert format_money(Decimal("1.666E-4"), "USD") == "<0.01 USD"
+    assert format_money(Decimal("-0.004999999")) == ">-0.01"
 
 
 def test_money_names_its_currency_and_shows_missing_as_a_dash():
@@ -47,16 +52,6 @@ def test_money_refuses_floats_and_non_finite_values():
         format_money(0.1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="finite"):
         format_money(Decimal("NaN"))
-
-
-def test_a_money_column_shares_one_number_of_decimals():
-    column = [Decimal("1.5"), Decimal("0.000125"), None, Decimal("300")]
-    assert format_money_column(column) == ["1.500000", "0.000125", "—", "300.000000"]
-    assert format_money_column([Decimal("2"), Decimal("3.1")]) == ["2.00", "3.10"]
-
-
-def test_money_decimals_counts_only_significant_places():
-    assert [money_decimals(Decimal(t)) for t in ("1.2500", "1E+3", "0.000001000", "7")] == [2, 0, 6, 0]
 
 
 def test_counts_minutes_rates_and_changes():
@@ -103,3 +98,4 @@ def test_shorten_marks_the_cut():
     assert shorten("abcdefg", 6) == "abcde…"
     with pytest.raises(ValueError):
         shorten("abc", 0)
+

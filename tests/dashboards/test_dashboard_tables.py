@@ -27,26 +27,30 @@ def _texts(table):
     return [[cell.text for cell in row] for row in table.rows]
 
 
-def test_the_statement_lists_rows_newest_first_with_exact_totals_per_currency():
+def test_the_statement_lists_each_month_newest_first_with_its_totals_per_currency_to_the_cent():
     frame = _frame(
         [
-            ("2026-09", "voice", "outbound", "USD", 10, 610, 0, Decimal("1.100000")),
+            ("2026-09", "voice", "outbound", "USD", 10, 610, 0, Decimal("1.104999")),
             ("2026-10", "sms", "outbound", "USD", 4, 0, 5, Decimal("0.000400")),
-            ("2026-10", "voice", "inbound", "EUR", 2, 120, 0, Decimal("0.25")),
+            ("2026-10", "voice", "inbound", "EUR", 2, 120, 0, Decimal("0.255")),
+            ("2026-10", "voice", "outbound", "USD", 1, 60, 0, Decimal("0.004600")),
         ],
         STATEMENT,
     )
     table = tables.finance_statement(frame)
     assert table.headers == ("Month", "Product", "Direction", "Currency", "Records", "Billed minutes", "Parts", "Cost")
     assert _texts(table) == [
-        ["2026-10", "sms", "outbound", "USD", "4", "0.00", "5", "0.0004"],
-        ["2026-10", "voice", "inbound", "EUR", "2", "2.00", "0", "0.2500"],
-        ["2026-09", "voice", "outbound", "USD", "10", "10.17", "0", "1.1000"],
-        ["Total 2026-09 to 2026-10", "", "", "EUR", "2", "2.00", "0", "0.2500"],
-        ["Total 2026-09 to 2026-10", "", "", "USD", "14", "10.17", "5", "1.1004"],
+        ["2026-10", "sms", "outbound", "USD", "4", "0.00", "5", "<0.01"],
+        ["2026-10", "voice", "inbound", "EUR", "2", "2.00", "0", "0.26"],
+        ["2026-10", "voice", "outbound", "USD", "1", "1.00", "0", "<0.01"],
+        ["Total 2026-10", "", "", "EUR", "2", "2.00", "0", "0.26"],
+        # the total of the exact amounts (0.005), rounded: not the sum of the rounded rows
+        ["Total 2026-10", "", "", "USD", "5", "1.00", "5", "0.01"],
+        ["2026-09", "voice", "outbound", "USD", "10", "10.17", "0", "1.10"],
+        ["Total 2026-09", "", "", "USD", "10", "10.17", "0", "1.10"],
     ]
-    # One number of decimals per column (the most any amount needs), so the column lines up.
-    assert table.rows[-1][-1] == Cell("1.1004", numeric=True, css="total")
+    assert table.rows[-1][-1] == Cell("1.10", numeric=True, css="total")
+    assert "rounded to the cent" in table.note
 
 
 def test_the_statement_shows_its_latest_twelve_months_and_says_so():
@@ -54,20 +58,30 @@ def test_the_statement_shows_its_latest_twelve_months_and_says_so():
     rows += [(f"2026-{m:02d}", "sms", "outbound", "USD", 1, 0, 1, Decimal(1)) for m in range(1, 3)]
     table = tables.finance_statement(_frame(rows, STATEMENT))
     months = [row[0] for row in _texts(table)]
-    assert months[0] == "2026-02" and months[11] == "2025-03" and months[12] == "Total 2025-03 to 2026-02"
-    assert "latest 12 of 14 months" in table.note
+    assert months[:3] == ["2026-02", "Total 2026-02", "2026-01"] and months[-1] == "Total 2025-03"
+    assert "Showing the latest 12 of 14 months, each in full." in table.note
 
 
-def test_the_statement_caps_its_rows_whatever_the_number_of_currencies():
+def test_the_statement_never_cuts_a_month_short_however_many_currencies():
     rows = [
-        (f"2026-{m:02d}", product, "outbound", f"C{c:02d}", 1, 60, 0, Decimal("0.5"))
-        for m in range(1, 13) for product in ("voice", "sms", "mms") for c in range(30)
+        (f"{year}-{m:02d}", product, "outbound", f"C{c:02d}", 1, 60, 0, Decimal("0.5"))
+        for year in (2025, 2026) for m in range(1, 13) for product in ("voice", "sms", "mms") for c in range(30)
     ]
     table = tables.finance_statement(_frame(rows, STATEMENT))
-    totals = [row for row in _texts(table) if row[0].startswith("Total")]
-    assert len(table.rows) == tables.MAX_TABLE_ROWS + tables.MAX_TOTAL_ROWS
-    assert totals[0] == ["Total 2026-01 to 2026-12", "", "", "C00", "36", "36.00", "0", "18.00"]
-    assert "Showing 200 of 1,080 rows and 20 of 30 currency totals." in table.note
+    texts = _texts(table)
+    months = list(dict.fromkeys(row[0].removeprefix("Total ") for row in texts))
+    # each month shown whole: its 90 rows and a total for each of its 30 currencies
+    assert months == [f"2026-{m:02d}" for m in range(12, 4, -1)]
+    assert len(texts) == len(months) * (90 + 30) <= tables.MAX_STATEMENT_ROWS
+    assert texts[90] == ["Total 2026-12", "", "", "C00", "3", "3.00", "0", "1.50"]
+    assert texts[-1] == ["Total 2026-05", "", "", "C29", "3", "3.00", "0", "1.50"]
+    assert "Showing the latest 8 of 24 months, each in full." in table.note
+
+
+def test_the_latest_month_is_shown_whole_even_beyond_the_row_budget():
+    rows = [("2026-01", "sms", "outbound", f"C{c:04d}", 1, 0, 1, Decimal(1)) for c in range(tables.MAX_STATEMENT_ROWS)]
+    table = tables.finance_statement(_frame(rows, STATEMENT))
+    assert len(table.rows) == 2 * tables.MAX_STATEMENT_ROWS and "Showing" not in table.note
 
 
 def test_an_empty_statement_has_no_rows_and_says_no_data():
@@ -97,11 +111,11 @@ def test_reconciliation_lists_the_unexplained_differences_first_then_the_explain
         "Pipeline cost", "Quarantined cost", "API cost", "Difference",
     )
     assert _texts(table) == [
-        ["2026-10-04", "messages", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.2000", "-0.1000"],
-        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "0.0003", "-0.0003"],
-        ["2026-10-02", "calls", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.2500", "0.2500"],
-        ["2026-10-04", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
-        ["2026-10-03", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.5000", "-0.3000"],
+        ["2026-10-04", "messages", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.20", "-0.10"],
+        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "<0.01", ">-0.01"],
+        ["2026-10-02", "calls", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.25", "0.25"],
+        ["2026-10-04", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
+        ["2026-10-03", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
     ]
     assert [(row[3].css, row[-1].css) for row in table.rows] == [("flag", "flag")] * 3 + [("explained", "explained")] * 2
 
@@ -161,7 +175,7 @@ def test_reconciliation_tiles_when_the_quarantine_explains_everything():
     ]
 
 
-def test_overview_tiles_are_exact_totals_of_the_period():
+def test_overview_tiles_are_the_totals_of_the_period_to_the_cent():
     statement = _frame(
         [
             ("2026-09", "voice", "outbound", "USD", 10, 600, 0, Decimal("1.000001")),
@@ -173,8 +187,8 @@ def test_overview_tiles_are_exact_totals_of_the_period():
     quality = _frame([(100, 75), (300, 25)], {"calls": pl.Int64, "answered_calls": pl.Int64})
     delivery = _frame([(40, 39)], {"messages": pl.Int64, "delivered": pl.Int64})
     assert tables.overview_tiles(statement, quality, delivery) == [
-        Tile("Cost (USD)", "3.000001", "calls and messages, exact"),
-        Tile("Cost (EUR)", "0.07", "calls and messages, exact"),
+        Tile("Cost (USD)", "3.00", "calls and messages, to the cent"),
+        Tile("Cost (EUR)", "0.07", "calls and messages, to the cent"),
         Tile("Calls", "15", "11.50 billed minutes"),
         Tile("Messages", "7", "9 billed parts"),
         Tile("Answer-seizure ratio", "25.0 %", "100 answered of 400 calls"),
