@@ -16,6 +16,8 @@ import time
 import traceback
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipelines.dates import format_utc
+from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError, one_line
 from pipelines.runs import SyncRequest, check_sync
 from pipelines.sync import ProgressCallback, SyncProgress
@@ -227,6 +229,7 @@ def run_sync(**arguments: object) -> dict[str, object]:
         for kind in request.kinds:
             window = request.windows[kind]
             console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
+        runner.run(check_api_key(request))
         quiet_prefect()
         from pipelines.flows.sync import sync_flow
 
@@ -245,6 +248,40 @@ def run_sync(**arguments: object) -> dict[str, object]:
             f"{figures['quarantined']:,} quarantined"
         )
     return result
+
+
+# The key check's one request gets no retries and at most this long: it only saves a wrong key
+# the wait for Prefect, and an API that is slow or down is the flow's to retry and report.
+KEY_CHECK_SECS = 5.0
+
+
+async def check_api_key(request: SyncRequest) -> None:
+    """One cheap authenticated request (a listing's first page, one second of the window) -> ApiKeyRejected on a 401.
+
+    Prefect takes many seconds to start, and a wrong key would fail the run's first request
+    anyway. Any other outcome (the network down, the API failing or slow, an odd answer) lets
+    the sync go ahead: the flow retries it and reports it as it always has.
+    """
+    from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClient
+
+    settings = request.settings
+    config = replace(
+        ClientConfig.from_settings(settings),
+        concurrency=1, retry_max_secs=0.0, timeout_secs=min(settings.opentact_timeout_secs, KEY_CHECK_SECS),
+    )
+    kind = request.kinds[0]
+    start = request.windows[kind].start
+    try:
+        async with OpentactClient(config) as client:
+            pages = client.read_slice(kind, Window(start, start + timedelta(seconds=1)))
+            try:
+                await anext(pages)
+            finally:
+                await pages.aclose()
+    except ApiKeyRejected:
+        raise
+    except CdrError:
+        return
 
 
 class PrefectUnavailable(CdrError):

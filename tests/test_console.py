@@ -219,7 +219,11 @@ def test_cdr_sync_hands_its_progress_bar_to_the_flow_and_prints_the_flows_summar
         types = {"cdrs": {"new": 1200, "updated": 0, "quarantined": 34}}
         return {"records": 1234, "duration_secs": 2.0, "records_per_sec": 617.0, "types": types}
 
+    async def key_accepted(request: object) -> None:
+        """The key check's request (tests/test_console_key_check.py) is not this test's business."""
+
     monkeypatch.setenv("OPENTACT_API_KEY", "k")
+    monkeypatch.setattr(console, "check_api_key", key_accepted)
     monkeypatch.setattr(flows, "sync_flow", flow)
     console.run_sync(date_range="yesterday", now="2026-10-03T00:00:00Z", types="cdrs", data_dir=tmp_path / "d")
     out, err = capsys.readouterr()

@@ -128,9 +128,14 @@ def test_no_secret_reaches_prefect_artifacts_or_parameters(prefect_harness, api_
 def test_cdr_sync_with_a_rejected_key_fails_in_one_line_without_prefects_traceback(
     prefect_harness, api_env, monkeypatch, tmp_path, capfd
 ):
+    from pipelines import console
     from pipelines.console import run_sync
     from pipelines.opentact.client import ApiKeyRejected
 
+    async def passed(request: object) -> None:
+        """As if the key was revoked after the check before Prefect started: the flow meets the 401."""
+
+    monkeypatch.setattr(console, "check_api_key", passed)
     monkeypatch.setenv("OPENTACT_API_KEY", "not-the-key")
     with pytest.raises(ApiKeyRejected, match=r"API key rejected \(401\)"):
         run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
