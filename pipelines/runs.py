@@ -1,16 +1,32 @@
-"""Run arguments -> validated values, shared by the CLI (before Prefect starts) and the flows."""
+"""Sync runs: their arguments -> validated values (shared by the CLI, before Prefect starts, and the flows), and their log.
+
+The log, `state/syncs.json`, holds the newest runs: when each started and finished, how it
+ended and which slices failed. The sync writes it while holding the data dir's lock, as a
+run starts and as it ends; `cdr status` and the dashboards read it.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Protocol
 
-from pipelines.dates import Window, format_utc, parse_bound, resolve_range
-from pipelines.errors import UsageError
+import orjson
+
+from pipelines.dates import Window, format_utc, parse_bound, parse_datetime, resolve_range
+from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.lake import STATE_DIR, Lake, alive
 from pipelines.opentact import api
 from pipelines.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def parse_types(types: list[str] | str) -> list[api.RecordType]:
@@ -100,7 +116,6 @@ def check_sync(
     now: str | None = None, data_dir: Path | str | None = None, settings: Settings | None = None,
 ) -> SyncRequest:
     """A sync's arguments -> a validated request; UsageError, with nothing written, on bad input."""
-    from pipelines.lake import Lake
     from pipelines.opentact.client import ClientConfig
     from pipelines.sync import sync_windows
 
@@ -113,3 +128,184 @@ def check_sync(
     windows = sync_windows(kinds, window, lake, settings, clock)
     lake.check_no_sync()  # refused in a moment, before Prefect starts; the sync's lock is the guard
     return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows)
+
+
+# -- the log of sync runs ------------------------------------------------------------------------
+
+SYNC_LOG = f"{STATE_DIR}/syncs.json"
+SYNC_LOG_VERSION = 1
+# The newest runs kept: enough to tell which sync a build read, and how the last few nights went.
+SYNC_LOG_RUNS = 20
+# How a run ended; a run still `running` whose process is gone reads as `interrupted`.
+RUN_STATUSES = ("running", "completed", "incomplete", "failed", "stopped", "interrupted")
+
+
+class SyncLogError(CdrError):
+    """The log of sync runs cannot be understood."""
+
+
+class FailedSlice(Protocol):
+    """What the log keeps of a failed slice (`pipelines.sync.SliceFailure` is one)."""
+
+    kind: str
+    slice: Window
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFailure:
+    """A slice (or a record type's usage) that a run could not land, and why."""
+
+    kind: str
+    slice: Window
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRunRecord:
+    """One sync run as the log keeps it: when it started and finished, how it ended, what failed."""
+
+    run_id: str
+    types: tuple[str, ...]
+    started_at: datetime
+    status: str = "running"
+    finished_at: datetime | None = None
+    failed_slices: tuple[SyncFailure, ...] = ()
+    error: str | None = None
+    pid: int | None = None
+    host: str | None = None
+
+
+class RecordedSync:
+    """A running sync's entry in the log; `finish` says which slices failed (none: it completed)."""
+
+    def __init__(self, record: SyncRunRecord) -> None:
+        self.record = record
+        self.failures: list[FailedSlice] = []
+
+    def finish(self, failures: Iterable[FailedSlice]) -> None:
+        """The run ended with these slices failed (the rest landed)."""
+        self.failures = list(failures)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@contextmanager
+def recorded_sync(
+    lake: Lake, run_id: str, kinds: Sequence[str], *, clock: Callable[[], datetime] = _utc_now
+) -> Iterator[RecordedSync]:
+    """Log a sync run for the block: `running` now, then how the block ended; call only holding the sync lock.
+
+    A rerun of the same run id (the flow's retry) keeps the run's first start. The end is
+    logged without raising: a run whose work is done is not failed by its log entry.
+    """
+    runs = _readable_runs(lake)
+    started = next((run.started_at for run in runs[:1] if run.run_id == run_id), None) or clock()
+    entry = RecordedSync(
+        SyncRunRecord(
+            run_id=run_id, types=tuple(kinds), started_at=started, pid=os.getpid(), host=socket.gethostname()
+        )
+    )
+    _write_runs(lake, [entry.record, *(run for run in runs if run.run_id != run_id)])
+    try:
+        yield entry
+    except BaseException as exc:
+        stopped = not isinstance(exc, Exception)  # a cancellation or an interrupt
+        error = one_line(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__} (see the log)"
+        _end(lake, entry, clock(), "stopped" if stopped else "failed", None if stopped else error)
+        raise
+    _end(lake, entry, clock(), "incomplete" if entry.failures else "completed", None)
+
+
+def read_sync_runs(lake: Lake) -> list[SyncRunRecord]:
+    """The data dir's log -> its sync runs, newest first (none before the first); SyncLogError if it is unreadable."""
+    data = lake.read_bytes(SYNC_LOG)
+    if data is None:
+        return []
+    try:
+        document = orjson.loads(data)
+        if not isinstance(document, dict) or document.get("version") != SYNC_LOG_VERSION:
+            raise ValueError(f"it is not a version {SYNC_LOG_VERSION} log of sync runs")
+        runs = [_run(entry) for entry in document["runs"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SyncLogError(
+            f"the log of sync runs {lake.display(SYNC_LOG)} is corrupt ({what_is_wrong(exc)}); "
+            "delete it: the next sync starts a new one (nothing synced is lost)"
+        ) from exc
+    return [_interrupted(run) for run in runs]
+
+
+def what_is_wrong(exc: BaseException) -> str:
+    """Why a JSON record could not be read -> a short reason (a missing field named as such)."""
+    return f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else one_line(exc, first=True)
+
+
+def _readable_runs(lake: Lake) -> list[SyncRunRecord]:
+    """The log's runs; a corrupt log is started afresh, since it only describes runs and holds no data."""
+    try:
+        return read_sync_runs(lake)
+    except SyncLogError as exc:
+        log.warning("%s", exc)
+        return []
+
+
+def _end(lake: Lake, entry: RecordedSync, now: datetime, status: str, error: str | None) -> None:
+    failed = tuple(SyncFailure(f.kind, f.slice, one_line(f.cause)) for f in entry.failures)
+    ended = replace(entry.record, status=status, finished_at=now, failed_slices=failed, error=error)
+    try:
+        runs = _readable_runs(lake)
+        _write_runs(lake, [ended, *(run for run in runs if run.run_id != ended.run_id)])
+    except Exception as exc:
+        log.error("could not log the end of sync run %s in %s: %s", ended.run_id, lake.display(SYNC_LOG), exc)
+
+
+def _write_runs(lake: Lake, runs: list[SyncRunRecord]) -> None:
+    document = {"version": SYNC_LOG_VERSION, "runs": [_entry(run) for run in runs[:SYNC_LOG_RUNS]]}
+    lake.write_bytes(SYNC_LOG, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+
+
+def _interrupted(run: SyncRunRecord) -> SyncRunRecord:
+    """A run logged as running whose process on this machine is gone was killed: it never logged its end."""
+    if run.status == "running" and run.host == socket.gethostname() and run.pid is not None and not alive(run.pid):
+        return replace(run, status="interrupted")
+    return run
+
+
+def _entry(run: SyncRunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "types": list(run.types),
+        "started_at": format_utc(run.started_at),
+        "finished_at": None if run.finished_at is None else format_utc(run.finished_at),
+        "status": run.status,
+        "failed_slices": [
+            {"type": f.kind, "start": format_utc(f.slice.start), "end": format_utc(f.slice.end), "cause": f.cause}
+            for f in run.failed_slices
+        ],
+        "error": run.error,
+        "pid": run.pid,
+        "host": run.host,
+    }
+
+
+def _run(entry: dict[str, Any]) -> SyncRunRecord:
+    status = entry["status"]
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    return SyncRunRecord(
+        run_id=str(entry["run_id"]),
+        types=tuple(str(kind) for kind in entry["types"]),
+        started_at=parse_datetime(entry["started_at"]),
+        finished_at=None if entry["finished_at"] is None else parse_datetime(entry["finished_at"]),
+        status=status,
+        failed_slices=tuple(
+            SyncFailure(str(f["type"]), Window(parse_datetime(f["start"]), parse_datetime(f["end"])), str(f["cause"]))
+            for f in entry["failed_slices"]
+        ),
+        error=None if entry["error"] is None else str(entry["error"]),
+        pid=None if entry["pid"] is None else int(entry["pid"]),
+        host=None if entry["host"] is None else str(entry["host"]),
+    )
+

@@ -5,7 +5,8 @@ unfinished run already landed, reads the rest concurrently and lands each slice 
 quarantined. A failing slice does not stop the others; the next run redoes only it. A slice of mostly
 malformed records is a broken source (`_is_broken`): the lake keeps what it had. Once every slice of
 a type has landed, its usage aggregates land and its high-water mark moves. `sync` holds the data dir's
-lock (`Lake.sync_lock`) throughout: one sync at a time.
+lock (`Lake.sync_lock`) throughout: one sync at a time. Each run is logged as it starts and
+ends (`runs.recorded_sync`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pipelines.land import (
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
-from pipelines.runs import check_sync_span
+from pipelines.runs import check_sync_span, recorded_sync
 from pipelines.settings import Settings
 from pipelines.state import SyncRun, begin_run, covers, incremental_window, read_state
 
@@ -196,7 +197,7 @@ async def sync(
             read_state(lake, kind)
     concurrency = slice_concurrency or 1 + settings.opentact_prefetch_slices
     # One sync at a time per data dir: another one fails here, before writing anything.
-    with lake.sync_lock(run_id):
+    with lake.sync_lock(run_id), recorded_sync(lake, run_id, kinds) as logged:
         # This process is the data dir's only writer: leftovers of a crashed one can go.
         lake.sweep_temporaries()
         runner = _Runner(
@@ -210,6 +211,7 @@ async def sync(
         except* ApiKeyRejected as failed:
             # Every request would fail the same way: stop at once rather than list each slice.
             raise _first(failed) from None
+        logged.finish(runner.failures)
     return SyncReport(
         run_id=run_id,
         now=now,

@@ -197,10 +197,10 @@ async def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_the_next_sweeps
     client = FakeClient(RECORDS, fail=[("cdrs", day_window(d, d)) for d in (1, 2, 3)])
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
     assert [f.slice for f in report.failures] == [day_window(d, d) for d in (1, 2, 3)]
-    assert open_checkpoints(Lake(data), "cdrs") == [] and not (data / "state").exists()
+    assert open_checkpoints(Lake(data), "cdrs") == [] and not (data / "state/cdrs").exists()
     # What a sync killed while writing a day leaves: its directory, and a temporary in staging.
     (data / "lake/cdrs/date=2026-10-09").mkdir(parents=True)
-    (data / ".staging").mkdir()
+    (data / ".staging").mkdir(exist_ok=True)
     (data / ".staging/.data.parquet.0123456789ab.tmp").write_bytes(b"half")
     assert (await sync("cdrs", day_window(1, 1), settings(tmp_path), FakeClient(RECORDS), at(6), "run-2")).ok
     assert sorted(p.name for p in (data / "lake/cdrs").iterdir()) == ["date=2026-10-01"]

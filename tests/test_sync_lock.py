@@ -21,6 +21,7 @@ import pytest
 from pipelines.dates import Window
 from pipelines.lake import SYNC_LOCK, DataDirBusy, Lake
 from pipelines.opentact.client import ApiKeyRejected, Page
+from pipelines.runs import SYNC_LOG
 from pipelines.sync import sync
 from tests.test_sync import RECORDS, FakeClient, at, day_window, lake_ids, settings
 
@@ -194,8 +195,8 @@ async def test_a_sync_that_raised_releases_the_lock_and_leaves_nothing(tmp_path:
     with pytest.raises(ApiKeyRejected):
         await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), FakeClient(RECORDS, key_rejected=True), at(6), "run-1")
     assert is_free(data)
-    # No lock file, no checkpoint of a run that landed nothing: nothing a later run needs.
-    assert sorted(data.rglob("*")) == []
+    # No lock file, no checkpoint of a run that landed nothing: nothing a later run needs, only the run's log entry.
+    assert sorted(data.rglob("*")) == [data / ".staging", data / "state", data / SYNC_LOG]
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-2")
     assert report.ok
 

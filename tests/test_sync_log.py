@@ -1,0 +1,81 @@
+"""The log of sync runs: each run as it started and ended, newest first, read back exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+
+from pipelines.lake import Lake
+from pipelines.runs import SYNC_LOG, read_sync_runs, recorded_sync
+from pipelines.settings import Settings
+from pipelines.sync import sync
+from tests.test_sync import RECORDS, FakeClient, at, day_window
+
+UTC = timezone.utc
+
+
+def test_runs_are_logged_newest_first_with_how_they_ended_and_what_failed(tmp_path):
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    failing = FakeClient(RECORDS, fail=[("cdrs", day_window(2, 2))])
+    asyncio.run(sync("cdrs", day_window(1, 3), settings, failing, at(6), "run-1"))
+    asyncio.run(sync("cdrs", day_window(1, 3), settings, FakeClient(RECORDS), at(6), "run-2"))
+    with pytest.raises(Exception, match="API key rejected"):
+        asyncio.run(sync("cdrs", day_window(1, 3), settings, FakeClient(RECORDS, key_rejected=True), at(6), "run-3"))
+    runs = read_sync_runs(Lake(data))
+    assert [(r.run_id, r.status) for r in runs] == [("run-3", "failed"), ("run-2", "completed"), ("run-1", "incomplete")]
+    assert runs[0].error.startswith("API key rejected (401)")
+    assert [(f.kind, f.slice) for f in runs[2].failed_slices] == [("cdrs", day_window(2, 2))]
+    assert runs[2].failed_slices[0].cause.startswith("gave up on cdrs")
+    assert all(r.started_at <= r.finished_at for r in runs)
+    assert runs[0].started_at >= runs[1].finished_at
+
+
+def test_a_rerun_of_a_run_keeps_its_first_start_and_a_killed_run_reads_as_interrupted(tmp_path):
+    lake = Lake(tmp_path)
+    clock = iter(datetime(2026, 10, 6, 0, minute, tzinfo=UTC) for minute in range(10))
+    with recorded_sync(lake, "run-1", ["cdrs"], clock=lambda: next(clock)) as logged:
+        logged.finish([])
+    with recorded_sync(lake, "run-1", ["cdrs"], clock=lambda: next(clock)):
+        pass
+    (run,) = read_sync_runs(lake)
+    assert (run.started_at.minute, run.finished_at.minute, run.status) == (0, 2, "completed")
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    document = orjson.loads(lake.read_bytes(SYNC_LOG))
+    document["runs"][0] |= {"status": "running", "finished_at": None, "pid": int(dead.stdout), "host": socket.gethostname()}
+    lake.write_bytes(SYNC_LOG, orjson.dumps(document))
+    assert read_sync_runs(lake)[0].status == "interrupted"
+    document["runs"][0]["pid"] = os.getpid()
+    lake.write_bytes(SYNC_LOG, orjson.dumps(document))
+    assert read_sync_runs(lake)[0].status == "running"
+
+
+
+def test_a_corrupt_log_is_one_line_for_readers_and_started_afresh_by_the_next_sync(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_bytes(SYNC_LOG, b'{"version": 1, "runs": [{"run_id": "x"}]}')
+    with pytest.raises(Exception, match=r"^the log of sync runs .*/state/syncs.json is corrupt \(it has no 'status'\); delete it"):
+        read_sync_runs(lake)
+    with recorded_sync(lake, "run-2", ["mdrs"]) as logged:
+        logged.finish([])
+    assert [(r.run_id, r.types, r.status) for r in read_sync_runs(lake)] == [("run-2", ("mdrs",), "completed")]
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "error"),
+    [(asyncio.CancelledError(), "stopped", None), (KeyboardInterrupt(), "stopped", None), (OSError("disk"), "failed", "OSError (see the log)")],
+)
+def test_a_run_ended_by_a_signal_is_stopped_and_by_an_unexpected_error_failed(tmp_path, raised, status, error):
+    lake = Lake(tmp_path)
+    with pytest.raises(type(raised)), recorded_sync(lake, "run-1", ["cdrs"]):
+        raise raised
+    (run,) = read_sync_runs(lake)
+    assert (run.status, run.error, run.finished_at is not None) == (status, error, True)
