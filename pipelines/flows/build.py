@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from pipelines.flows import run_arguments
 from pipelines.settings import load_settings
 
 
@@ -31,7 +33,16 @@ def render_dashboards(data_dir: Path, out_dir: Path, now: datetime) -> list[Path
     return render_site(warehouse_path(data_dir), out_dir, synced_at=synced_at(data_dir), now=now)
 
 
-@flow(name="cdr-build")
+def build_run_name(parameters: Mapping[str, Any]) -> str:
+    """A build flow's parameters -> its run's name: `build warehouse and dashboards` or `build warehouse`."""
+    return "build warehouse and dashboards" if run_arguments(build_flow.fn, parameters)["dashboards"] else "build warehouse"
+
+
+def _build_run_name() -> str:
+    return build_run_name(runtime.flow_run.parameters)
+
+
+@flow(name="cdr-build", flow_run_name=_build_run_name)
 def build_flow(
     data_dir: str | None = None, report_timezone: str | None = None, dashboards: bool = True
 ) -> dict[str, Any]:

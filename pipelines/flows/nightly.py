@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
-from prefect import flow
+from prefect import flow, runtime
 
+from pipelines.flows import run_arguments
 from pipelines.flows.build import build_flow
 from pipelines.flows.sync import sync_flow
 
 
-@flow(name="cdr-nightly")
+def nightly_run_name(parameters: Mapping[str, Any], scheduled: datetime) -> str:
+    """A nightly flow's parameters and scheduled start -> its run's name: `nightly 2026-11-08 cdrs,mdrs` (the UTC day)."""
+    types = run_arguments(nightly_sync.fn, parameters)["types"]
+    return f"nightly {scheduled.astimezone(timezone.utc).date().isoformat()} {','.join(types)}"
+
+
+def _nightly_run_name() -> str:
+    return nightly_run_name(runtime.flow_run.parameters, runtime.flow_run.scheduled_start_time)
+
+
+@flow(name="cdr-nightly", flow_run_name=_nightly_run_name)
 async def nightly_sync(
     types: list[str] = ["cdrs", "mdrs"],  # noqa: B006 - Prefect parameters must be JSON-friendly
     data_dir: str | None = None,

@@ -8,8 +8,10 @@ client; the task is retried only when every failed slice failed for the moment
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, time as clock_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -18,6 +20,7 @@ from pydantic import SecretStr
 
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
+from pipelines.flows import run_arguments
 from pipelines.opentact import api
 from pipelines.runs import parse_types, resolve_sync_window, run_clock
 from pipelines.settings import Settings, load_settings
@@ -41,6 +44,41 @@ def _settings(data_dir: str | None, tz: str | None, week_start: str | None, api_
 
         settings = settings.with_overrides(opentact_api_key=SecretStr(str(Secret.load(api_key_block).get())))
     return settings
+
+
+def sync_run_name(parameters: Mapping[str, Any]) -> str:
+    """A sync flow's parameters -> its run's name: `sync 2026-11-01..2026-11-08 cdrs,mdrs`, `sync incremental cdrs`.
+
+    The window as it resolves, end exclusive like every window here: dates where its bounds are
+    midnights in the run's time zone, else UTC instants. Arguments that do not resolve name the
+    run as given; the flow refuses them itself.
+    """
+    arguments = run_arguments(sync_flow.fn, parameters)
+    types = arguments["types"]
+    named = ",".join(types) if isinstance(types, list) else str(types)
+    try:
+        settings = load_settings(data_dir=arguments["data_dir"], timezone=arguments["tz"], week_start=arguments["week_start"])
+        named = ",".join(parse_types(types))
+        clock = run_clock(arguments["now"], settings)
+        window = resolve_sync_window(
+            settings, date_range=arguments["date_range"], start=arguments["start"], end=arguments["end"], now=clock
+        )
+    except CdrError:
+        given = arguments["date_range"] or f"{arguments['start'] or ''}..{arguments['end'] or ''}"
+        return f"sync {given} {named}"
+    if window is None:
+        return f"sync incremental {named}"
+    zone = ZoneInfo(settings.timezone)
+    return f"sync {_bound_label(window.start, zone)}..{_bound_label(window.end, zone)} {named}"
+
+
+def _bound_label(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return local.date().isoformat() if local.time() == clock_time(0) else format_utc(moment)
+
+
+def _sync_run_name() -> str:
+    return sync_run_name(runtime.flow_run.parameters)
 
 
 def _slices_failed(task: object, task_run: object, state: Any) -> bool:
@@ -71,7 +109,7 @@ async def sync_records(
     return report
 
 
-@flow(name="cdr-sync", log_prints=False)
+@flow(name="cdr-sync", flow_run_name=_sync_run_name, log_prints=False)
 async def sync_flow(
     date_range: str | None = None,
     start: str | None = None,
