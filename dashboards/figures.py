@@ -10,7 +10,7 @@ goes through `plot_text`, so markup in a carrier or connection name shows as typ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,6 +28,7 @@ from dashboards.formatting import (
     format_money,
     format_rate,
     format_seconds,
+    month_label,
     plot_text,
 )
 
@@ -45,6 +46,9 @@ LEGEND_MARGIN_PX = 96
 # rpt_finance_cost_by_country keeps this many countries per month and currency, then the rest.
 COUNTRY_TOP = 10
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# A partial month's bars: lighter and hatched, so they never pass for a whole month's.
+PARTIAL_OPACITY = 0.45
+PARTIAL_PATTERN = "/"
 
 
 # --- Overview ------------------------------------------------------------------------------
@@ -250,12 +254,14 @@ def cost_by_tag(frame: pl.DataFrame) -> go.Figure:
     return _ranked_cost(ranked, "Cost by tag", fold=False)
 
 
-def month_over_month(frame: pl.DataFrame) -> go.Figure:
+def month_over_month(frame: pl.DataFrame, partial: Mapping[str, str] | None = None) -> go.Figure:
     """Cost per month, product and currency with the change on the month before
-    (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %) -> grouped bars."""
+    (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %) and the partial
+    months -> grouped bars, a partial month labelled as one and its bars hatched and lighter."""
     title = "Cost month over month"
     if frame.is_empty():
         return empty_figure(title)
+    partial = partial or {}
     labelled = frame.with_columns(pl.col("month").map_elements(_month_label, return_dtype=pl.String()))
     months = labelled["month"].unique().sort().to_list()
     if len(months) > MAX_MONTHS:
@@ -275,16 +281,24 @@ def month_over_month(frame: pl.DataFrame) -> go.Figure:
                 format_money(cost, currency) + ("" if change is None else f" ({change:+,.1f} % on the month before)")
                 for cost, change in rows.select("cost", "cost_change_pct").iter_rows()
             ]
+            cut = [month in partial for month in rows["month"].to_list()]
             fig.add_bar(
-                x=rows["month"].to_list(), y=_floats(rows["cost"]), customdata=hover,
-                name=plot_text(product), legendgroup=product, showlegend=row == 1,
+                x=[month_label(month, partial) for month in rows["month"].to_list()], y=_floats(rows["cost"]),
+                customdata=hover, name=plot_text(product), legendgroup=product, showlegend=row == 1,
                 marker_color=theme.product_color(product, index),
+                marker_opacity=[PARTIAL_OPACITY if short else 1.0 for short in cut],
+                marker_pattern_shape=[PARTIAL_PATTERN if short else "" for short in cut],
                 hovertemplate=f"%{{x}}, {plot_text(product)}: %{{customdata}}<extra></extra>",
                 row=row, col=1,
             )
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=months)
-    _finish(fig, title + currency_note, barmode="group", height=_grid_height(currencies))
+    fig.update_xaxes(
+        type="category", categoryorder="array", categoryarray=[month_label(month, partial) for month in months]
+    )
+    note = ""
+    if any(month in partial for month in months):
+        note = "<br><sup>Hatched: a partial month, holding only the days named; not comparable with whole months</sup>"
+    _finish(fig, title + currency_note + note, barmode="group", height=_grid_height(currencies))
     return fig
 
 

@@ -37,21 +37,25 @@ def source(table: str, *columns: str, **renamed: str) -> Source:
 
 @dataclass(frozen=True, slots=True)
 class FigureSpec:
-    """One figure: its anchor, its rows, the function drawing it, and whether it spans the page."""
+    """One figure: its anchor, its rows, the function drawing it, whether it spans the page, and
+    whether it sets months side by side (then `build` also takes `partial`, the partial months)."""
 
     key: str
     source: Source
-    build: Callable[[pl.DataFrame], go.Figure]
+    build: Callable[..., go.Figure]
     wide: bool = False
+    by_month: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """One HTML table: its anchor, its rows, and the function making its cells."""
+    """One HTML table: its anchor, its rows, the function making its cells, and whether it lists
+    months (then `build` also takes `partial`, the partial months)."""
 
     key: str
     source: Source
-    build: Callable[[pl.DataFrame], tables.Table]
+    build: Callable[..., tables.Table]
+    by_month: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +155,8 @@ PAGES: tuple[Page, ...] = (
         title="Finance",
         summary="The monthly statement, cost by product, country, connection, profile and tag, month over month.",
         blocks=(
-            TableSpec("statement", STATEMENT, tables.finance_statement),
-            FigureSpec("month-over-month", MONTH_OVER_MONTH, figures.month_over_month, wide=True),
+            TableSpec("statement", STATEMENT, tables.finance_statement, by_month=True),
+            FigureSpec("month-over-month", MONTH_OVER_MONTH, figures.month_over_month, wide=True, by_month=True),
             FigureSpec("cost-by-product", STATEMENT, figures.cost_by_product),
             FigureSpec("cost-by-country", COST_BY_COUNTRY, figures.cost_by_country),
             FigureSpec("cost-by-connection", COST_BY_CONNECTION, figures.cost_by_connection),

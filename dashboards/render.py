@@ -23,7 +23,7 @@ import polars as pl
 from markupsafe import Markup
 
 from dashboards import theme
-from dashboards.formatting import format_day, format_instant
+from dashboards.formatting import format_day, format_instant, partial_months
 from dashboards.pages import PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.reports import check_out_dir, write_outputs
@@ -103,15 +103,18 @@ def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source,
 
 
 def render_blocks(page: Page, frames: dict[Source, pl.DataFrame]) -> list[dict[str, object]]:
-    """A page spec and the frames -> what its template draws, block by block."""
+    """A page spec and the frames (the period's among them) -> what its template draws, block by block."""
+    partial = period_partial_months(frames[PERIOD])
     blocks: list[dict[str, object]] = []
     for block in page.blocks:
         if isinstance(block, TilesSpec):
             blocks.append({"kind": "tiles", "tiles": block.build(*(frames[item] for item in block.sources))})
         elif isinstance(block, TableSpec):
-            blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source])})
+            extra = {"partial": partial} if block.by_month else {}
+            blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source], **extra)})
         elif isinstance(block, FigureSpec):
-            figure = block.build(frames[block.source])
+            extra = {"partial": partial} if block.by_month else {}
+            figure = block.build(frames[block.source], **extra)
             blocks.append({"kind": "figure", "key": block.key, "wide": block.wide, "html": figure_html(figure, block.key)})
     return blocks
 
@@ -142,6 +145,13 @@ def describe_period(build_info: pl.DataFrame) -> tuple[str, str]:
         return "no data yet", calendar
     days = (last - first).days + 1
     return f"{format_day(first)} to {format_day(last)} ({days:,} day{'s' if days != 1 else ''})", calendar
+
+
+def period_partial_months(build_info: pl.DataFrame) -> dict[str, str]:
+    """The build-info row (first_report_date, last_report_date) -> the months the data covers only in part."""
+    first = build_info["first_report_date"].min() if build_info.height else None
+    last = build_info["last_report_date"].max() if build_info.height else None
+    return partial_months(first, last) if isinstance(first, date) and isinstance(last, date) else {}
 
 
 def _environment() -> jinja2.Environment:

@@ -8,6 +8,7 @@ months only: a month with rows left out would not add up to its totals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from dashboards.formatting import (
     format_minutes,
     format_money,
     format_rate,
+    month_label,
 )
 
 MAX_TABLE_ROWS = 200
@@ -76,10 +78,10 @@ def _month(value: object) -> str:
     return value.strftime("%Y-%m") if hasattr(value, "strftime") else str(value)[:7]
 
 
-def finance_statement(frame: pl.DataFrame) -> Table:
+def finance_statement(frame: pl.DataFrame, partial: Mapping[str, str] | None = None) -> Table:
     """The monthly statement (columns: month, product, direction, currency, records,
-    billed_duration_secs, parts, cost) -> the latest months, newest first, each in full and
-    followed by its total per currency."""
+    billed_duration_secs, parts, cost) and the partial months -> the latest months, newest first,
+    each in full and followed by its total per currency, a partial month labelled as one."""
     columns = (
         ("Month", False), ("Product", False), ("Direction", False), ("Currency", False),
         ("Records", True), ("Billed minutes", True), ("Parts", True), ("Cost", True),
@@ -87,6 +89,7 @@ def finance_statement(frame: pl.DataFrame) -> Table:
     title = "Monthly statement"
     if frame.is_empty():
         return _table(title, columns, [])
+    partial = partial or {}
     labelled = frame.with_columns(pl.col("month").map_elements(_month, return_dtype=pl.String()).alias("month"))
     months = sorted(set(labelled["month"].to_list()), reverse=True)
     measures = ("records", "billed_duration_secs", "parts", "cost")
@@ -98,12 +101,14 @@ def finance_statement(frame: pl.DataFrame) -> Table:
         if shown and len(rows) + size > MAX_STATEMENT_ROWS:
             break
         shown.append(month)
+        label = month_label(month, partial)
+        css = "partial" if month in partial else ""
         for product, direction, currency, records, billed, parts, cost in (
             in_month.sort("product", "direction", "currency")
             .select("product", "direction", "currency", *measures).iter_rows()
         ):
             rows.append((
-                Cell(month), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
+                Cell(label, css=css), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
                 Cell(format_count(records), True), Cell(format_minutes(billed), True),
                 Cell(format_count(parts), True), Cell(format_money(cost), True),
             ))
@@ -111,7 +116,7 @@ def finance_statement(frame: pl.DataFrame) -> Table:
         totals = in_month.group_by("currency").agg(pl.col(*measures).sum()).sort("currency")
         for currency, records, billed, parts, cost in totals.select("currency", *measures).iter_rows():
             rows.append((
-                Cell(f"Total {month}", css="total"), Cell("", css="total"), Cell("", css="total"),
+                Cell(f"Total {label}", css=f"total {css}".strip()), Cell("", css="total"), Cell("", css="total"),
                 Cell(str(currency), css="total"), Cell(format_count(records), True, "total"),
                 Cell(format_minutes(billed), True, "total"), Cell(format_count(parts), True, "total"),
                 Cell(format_money(cost), True, "total"),
@@ -122,6 +127,12 @@ def finance_statement(frame: pl.DataFrame) -> Table:
     )
     if len(shown) < len(months):
         note += f" Showing the latest {len(shown)} of {len(months)} months, each in full."
+    shown_partial = [month_label(month, partial) for month in shown if month in partial]
+    if shown_partial:
+        note += (
+            f" {', '.join(shown_partial)}: the data begins or ends inside the month, so it holds only those days"
+            " and does not compare with whole months."
+        )
     return _table(title, columns, rows, note)
 
 

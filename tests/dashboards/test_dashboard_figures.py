@@ -270,6 +270,23 @@ def test_month_over_month_keeps_the_latest_months_of_a_long_history():
     assert "latest 24 months" in _title(fig)
 
 
+def test_month_over_month_marks_a_partial_month_beside_whole_ones():
+    schema = {"month": pl.String, "product": pl.String, "currency": pl.String, "cost": MONEY,
+              "cost_change_pct": pl.Float64}
+    frame = _frame([("2026-10", "voice", "USD", Decimal("31"), None), ("2026-11", "voice", "USD", Decimal("6"), -80.6)],
+                   schema)
+    fig = figures.month_over_month(frame, partial={"2026-11": "partial: 1–6"})
+    (bars,) = fig.data
+    assert list(bars.x) == ["2026-10", "2026-11 (partial: 1–6)"]
+    assert list(fig.layout.xaxis.categoryarray) == ["2026-10", "2026-11 (partial: 1–6)"]
+    assert list(bars.marker.pattern.shape) == ["", figures.PARTIAL_PATTERN]
+    assert list(bars.marker.opacity) == [1.0, figures.PARTIAL_OPACITY]
+    assert "Hatched: a partial month" in _title(fig)
+    # whole months alone: no hatching, no note
+    whole = figures.month_over_month(frame, partial={"2026-08": "partial: 15–31"})
+    assert list(whole.data[0].marker.pattern.shape) == ["", ""] and "Hatched" not in _title(whole)
+
+
 RECONCILIATION_SCHEMA = {"day": pl.Date, "currency": pl.String, "status": pl.String, "cost_difference": MONEY}
 
 

@@ -12,6 +12,8 @@ from dashboards.formatting import (
     format_money,
     format_rate,
     format_seconds,
+    month_label,
+    partial_months,
     plot_text,
     shorten,
 )
@@ -99,3 +101,24 @@ def test_shorten_marks_the_cut():
     with pytest.raises(ValueError):
         shorten("abc", 0)
 
+
+@pytest.mark.parametrize(
+    ("first", "last", "partial"),
+    [
+        # whole months from the 1st to the last day
+        (date(2026, 8, 1), date(2026, 10, 31), {}),
+        (date(2024, 2, 1), date(2024, 2, 29), {}),
+        # the data ends six days into November, began mid-August
+        (date(2026, 8, 15), date(2026, 11, 6), {"2026-08": "partial: 15–31", "2026-11": "partial: 1–6"}),
+        (date(2026, 11, 3), date(2026, 11, 6), {"2026-11": "partial: 3–6"}),
+        (date(2026, 2, 1), date(2026, 2, 27), {"2026-02": "partial: 1–27"}),
+        (None, None, {}),
+    ],
+)
+def test_partial_months_are_those_the_data_begins_or_ends_inside(first, last, partial):
+    assert partial_months(first, last) == partial
+
+
+def test_a_partial_month_is_labelled_with_its_days():
+    partial = {"2026-11": "partial: 1–6"}
+    assert [month_label(m, partial) for m in ("2026-10", "2026-11")] == ["2026-10", "2026-11 (partial: 1–6)"]

@@ -23,6 +23,20 @@ def six_days_into_november(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "site"
 
 
+def test_the_statement_and_month_over_month_mark_the_partial_month_only(six_days_into_november, small_warehouse, tmp_path):
+    finance = (six_days_into_november / "finance.html").read_text("utf-8")
+    assert "<td class=\"partial\">2026-11 (partial: 1–6)</td>" in finance
+    assert "Total 2026-11 (partial: 1–6)" in finance
+    assert "2026-11 (partial: 1–6): the data begins or ends inside the month" in finance
+    # the figure's x categories and its note
+    assert '"2026-11 (partial: 1–6)"' in finance and "Hatched: a partial month" in finance
+    assert "<td class=\"\">2026-10</td>" in finance and "2026-10 (partial" not in finance
+    # August to October alone are whole months: nothing is marked
+    render_site(small_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
+    whole = (tmp_path / "finance.html").read_text("utf-8")
+    assert "partial" not in whole and "Hatched" not in whole
+
+
 def test_money_on_every_page_is_shown_to_the_cent(six_days_into_november):
     amounts = []
     for page in six_days_into_november.glob("*.html"):

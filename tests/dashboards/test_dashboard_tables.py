@@ -50,7 +50,23 @@ def test_the_statement_lists_each_month_newest_first_with_its_totals_per_currenc
         ["Total 2026-09", "", "", "USD", "10", "10.17", "0", "1.10"],
     ]
     assert table.rows[-1][-1] == Cell("1.10", numeric=True, css="total")
-    assert "rounded to the cent" in table.note
+    assert "rounded to the cent" in table.note and "partial" not in table.note
+
+
+def test_a_partial_month_is_labelled_on_its_rows_and_totals_and_explained():
+    frame = _frame(
+        [
+            ("2026-10", "sms", "outbound", "USD", 4, 0, 5, Decimal("4")),
+            ("2026-11", "sms", "outbound", "USD", 1, 0, 1, Decimal("1")),
+        ],
+        STATEMENT,
+    )
+    table = tables.finance_statement(frame, partial={"2026-11": "partial: 1–6"})
+    assert [row[0].text for row in table.rows] == [
+        "2026-11 (partial: 1–6)", "Total 2026-11 (partial: 1–6)", "2026-10", "Total 2026-10",
+    ]
+    assert table.rows[0][0].css == "partial" and table.rows[1][0].css == "total partial"
+    assert "2026-11 (partial: 1–6): the data begins or ends inside the month" in table.note
 
 
 def test_the_statement_shows_its_latest_twelve_months_and_says_so():
