@@ -77,24 +77,19 @@ class MonthCoverage:
         """Whether every local day of the month is synced for every statement kind."""
         return not self.missing
 
-    @property
-    def first_day(self) -> date | None:
-        """The local day the synced data begins in (None: nothing synced)."""
-        return self._local(self.synced[0].start) if self.synced else None
-
-    @property
-    def last_day(self) -> date | None:
-        """The local day the synced data ends in (it may be synced only in part, as today is)."""
-        return self._local(self.synced[-1].end - timedelta(microseconds=1)) if self.synced else None
-
     def note(self) -> str:
-        """'' when complete, else 'partial: covers D1 to D2' (local days) and any days missing between."""
+        """'' when complete, else 'partial: covers D1 to D2' and any days missing between.
+
+        D1 and D2 are the local days the synced data begins and ends in (D2 may be synced only
+        in part, as today is).
+        """
         if self.complete:
             return ""
         if not self.synced:
             return f"partial: covers no day of {self.month}"
-        first, last = self.first_day, self.last_day
-        gaps = [day for day in self.missing if first < day < last]  # type: ignore[operator]
+        first = self._local(self.synced[0].start)
+        last = self._local(self.synced[-1].end - timedelta(microseconds=1))
+        gaps = [day for day in self.missing if first < day < last]
         note = f"partial: covers {first} to {last}"
         return note + (f", missing {day_ranges(gaps)}" if gaps else "")
 
@@ -117,7 +112,7 @@ class MonthCoverage:
 
 @dataclass(frozen=True, slots=True)
 class FinanceExport:
-    """What `export_finance` wrote: the month, its statement rows and the files."""
+    """What `export_finance` wrote: the month, its statement rows, the files and how much of the month the lake held."""
 
     month: str
     rows: tuple[tuple[object, ...], ...]
