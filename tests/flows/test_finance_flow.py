@@ -23,22 +23,6 @@ def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
-@pytest.mark.parametrize(
-    ("scheduled", "tz", "month"),
-    [
-        ("2026-03-01T06:00:00Z", "UTC", "2026-02"),
-        # 20:00 UTC on February 28th is already March 1st in Tokyo
-        ("2026-02-28T20:00:00Z", "Asia/Tokyo", "2026-02"),
-        # 03:00 UTC on March 1st is still February 28th in New York
-        ("2026-03-01T03:00:00Z", "America/New_York", "2026-01"),
-    ],
-)
-def test_previous_month_is_the_month_before_the_given_instant_in_the_zone(scheduled, tz, month):
-    from pipelines.flows.finance import previous_month
-
-    assert previous_month(datetime.fromisoformat(scheduled), tz) == month
-
-
 def test_outside_a_run_the_scheduled_time_is_the_clock():
     from pipelines.flows.finance import scheduled_time
 
