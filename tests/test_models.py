@@ -26,6 +26,7 @@ from pipelines.models import (
     Layer,
     build,
     build_order,
+    discover_macros,
     discover_models,
     discover_tests,
     references,
@@ -138,6 +139,87 @@ def test_the_project_models_follow_the_layer_rules():
             assert model.materialized == expected, model.name
     tests = discover_tests(QUERIES_DIR, by_name)
     assert all(test.refs for test in tests) and len(tests) >= 9
+
+
+# -- macros ------------------------------------------------------------------------------------
+
+
+def test_a_model_calling_a_macro_comes_after_the_tables_it_names_to_the_macro(tmp_path):
+    # fct_a reads fct_z only through a macro, naming it in a string: fct_a is built after it
+    queries = write_queries(tmp_path, {
+        "macros/every_row.sql": "-- every_row(t): the rows of table t\ncreate macro every_row(t) as table select * from query_table(t)",
+        "marts/fct_a.sql": "-- fct_a: one row\nselect * from every_row('fct_z')",
+        "marts/fct_z.sql": "-- fct_z: one row\nselect 1 as x",
+        "staging/stg_a.sql": "-- stg_a: one row\nselect 'fct_z' as name, every_row as x from (select 1 as every_row)",
+    })
+    models = {model.name: model for model in discover_models(queries)}
+    assert models["fct_a"].refs == {"fct_z"}
+    # a string that is no macro's argument, and a column named like a macro, read nothing
+    assert models["stg_a"].refs == frozenset()
+    ordered = names(build_order(models.values()))
+    assert ordered.index("fct_z") < ordered.index("fct_a")
+
+
+def test_a_read_through_a_macro_obeys_the_layer_rules(tmp_path):
+    queries = write_queries(tmp_path, {
+        "macros/every_row.sql": "-- every_row(t): the rows of table t\ncreate macro every_row(t) as table select * from query_table(t)",
+        "marts/fct_a.sql": "-- fct_a: one row\nselect * from every_row('rpt_b')",
+        "reports/rpt_b.sql": "-- rpt_b: one row\nselect 1 as x",
+    })
+    with pytest.raises(CdrError, match=r"fct_a \(marts\) reads rpt_b \(reports\), a later layer"):
+        build_order(discover_models(queries))
+
+
+def test_macros_are_created_before_the_models_and_kept_in_the_warehouse(tmp_path):
+    queries = write_queries(tmp_path / "queries", {
+        # a_twice calls b_once, whose file sorts after it: created after b_once all the same
+        "macros/a_twice.sql": "-- a_twice(x): 2 (x + 1)\ncreate macro a_twice(x) as b_once(x) * 2;\n",
+        "macros/b_once.sql": "-- b_once(x): x + 1\ncreate macro b_once(x) as x + 1",
+        "macros/numbers.sql": "-- numbers(t): t's x doubled\ncreate macro numbers(t) as table select a_twice(x) as x from query_table(t)",
+        "staging/stg_a.sql": "-- stg_a: one row\nselect 1 as x",
+        "reports/rpt_b.sql": "-- rpt_b: one row\n-- materialized: view\nselect * from numbers('stg_a')",
+    })
+    assert names(discover_macros(queries)) == ["b_once", "numbers", "a_twice"]
+    (tmp_path / "data").mkdir()
+    build(tmp_path / "data", queries_dir=queries)
+    # the view calls the macros when read: they are in the warehouse with it
+    with duckdb.connect(str(warehouse_path(tmp_path / "data")), read_only=True) as con:
+        assert con.execute("select x from rpt_b").fetchall() == [(4,)]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"macros/m.sql": "create macro m(x) as x"}, "macros/m.sql must start with a comment line"),
+        ({"macros/M.sql": "-- M\ncreate macro M(x) as x"}, "macro file .*macros/M.sql is misnamed"),
+        ({"macros/m.sql": "-- m\ncreate macro m(x) as x; create macro n(x) as x"},
+         "macros/m.sql must hold one `create macro m\\(...\\)` statement"),
+        ({"macros/m.sql": "-- m\nselect 1"}, "macros/m.sql must hold one `create macro m"),
+        ({"macros/m.sql": "-- m\ncreate table m as select 1 as x"}, "macros/m.sql must hold one `create macro m"),
+        ({"macros/m.sql": "-- m\ncreate macro other(x) as x"}, "macros/m.sql must hold one `create macro m"),
+        ({"macros/m.sql": "-- m\ncreate macro m(x) as\nx +"}, "macros/m.sql:3 does not parse: Parser Error"),
+        ({"macros/hash.sql": "-- hash\ncreate macro hash(x) as x"}, "macros/hash.sql: hash is already a DuckDB"),
+        ({"macros/report_time.sql": "-- r\ncreate macro report_time(x) as x"}, "is already a DuckDB or calendar"),
+        # a scalar macro is bound when created, before any model exists: it may read no table
+        ({"macros/m.sql": "-- m\ncreate macro m(x) as\n(select count(*) from stg_a)"},
+         "macro m failed \\(.*macros/m.sql:3\\): Catalog Error: Table with name stg_a does not exist"),
+        ({"macros/m.sql": "-- m\ncreate macro m(x) as no_such_function(x)"},
+         "macro m failed .*: Catalog Error: Scalar Function with name no_such_function does not exist"),
+        # where DuckDB's check at creation lets a read by name through, the runner's does not
+        ({"macros/m.sql": "-- m\ncreate macro m(t) as table select * from query_table(t), stg_a"},
+         "macros/m.sql: macro m reads stg_a by name; take the table's name as a parameter"),
+        ({"macros/m.sql": "-- m\ncreate macro m(t) as table select * from query_table(t)",
+          "macros/n.sql": "-- n\ncreate macro n(t) as table select * from query_table(t) union all select * from m('stg_a')"},
+         "macros/n.sql: macro n reads stg_a by name"),
+    ],
+)
+def test_a_bad_macro_file_is_refused_in_one_line_naming_the_file(tmp_path, files, message):
+    queries = write_queries(tmp_path / "queries", {"staging/stg_a.sql": "-- stg_a: one row\nselect 1 as x", **files})
+    (tmp_path / "data").mkdir()
+    with pytest.raises(CdrError, match=message) as caught:
+        build(tmp_path / "data", queries_dir=queries)
+    assert "\n" not in str(caught.value)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == []
 
 
 # -- building ----------------------------------------------------------------------------------
@@ -644,10 +726,17 @@ def test_planted_bad_messages_fail_the_build_each_listed_by_its_test(tmp_path):
     assert "parts=0" in failed["fct_message_delivery_daily_accepted_values"]
 
 
+def with_macros(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection -> the same, with the project's macros created in it (as the build does)."""
+    for macro in discover_macros(QUERIES_DIR):
+        con.execute(macro.sql)
+    return con
+
+
 def _run_test(name: str, tables: dict[str, str]) -> list[tuple]:
     """One data test's SQL over hand-made tables (each a SELECT) -> its offending rows."""
     (test,) = [t for t in discover_tests(QUERIES_DIR, tables) if t.name == name]
-    with duckdb.connect() as con:
+    with with_macros(duckdb.connect()) as con:
         for table, select in tables.items():
             con.execute(f"create table {table} as {select}")
         return con.execute(test.sql).fetchall()
@@ -688,7 +777,7 @@ def test_the_unique_id_tests_find_repeated_and_missing_ids(dataset, lake, staged
 
 
 def test_the_id_census_counts_distinct_ids_and_names_the_repeated_hashes():
-    with duckdb.connect() as con:
+    with with_macros(duckdb.connect()) as con:
         con.execute(f"create table lake_cdrs as {_ids('a', 'b', 'b', 'c', 'c', 'c', None)}")
         census = con.execute(_census("cdrs")).fetchall()
         hashes = con.execute("select hash('a')::hugeint, hash('b'), hash('c')").fetchall()[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -12,7 +12,7 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, one_line
-from pipelines.models.sources import error_line, source_names
+from pipelines.models.sources import calendar_macros, error_line, source_names
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
 # them inside it (pyproject's force-include).
@@ -21,6 +21,8 @@ QUERIES_DIR = _PACKAGE / "queries" if (_PACKAGE / "queries").is_dir() else _PACK
 TESTS_DIR = "tests"
 # Reference data (CSV) the models may read as files: no models there.
 SEEDS_DIR = "seeds"
+# SQL macros the models and data tests call: created in the build before any model.
+MACROS_DIR = "macros"
 
 
 class Layer(IntEnum):
@@ -72,6 +74,16 @@ class Model:
 
 
 @dataclass(frozen=True, slots=True)
+class Macro:
+    """One SQL macro: its name, file, CREATE MACRO statement and the file's line that statement starts on."""
+
+    name: str
+    path: Path
+    sql: str
+    first_line: int
+
+
+@dataclass(frozen=True, slots=True)
 class DataTest:
     """One data test: a query returning the rows that break an invariant (none when it holds)."""
 
@@ -104,12 +116,12 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
     unknown = sorted(
         p.name
         for p in queries_dir.iterdir()
-        if p.is_dir() and p.name not in LAYER_DIRS and p.name not in (TESTS_DIR, SEEDS_DIR)
+        if p.is_dir() and p.name not in LAYER_DIRS and p.name not in (TESTS_DIR, SEEDS_DIR, MACROS_DIR)
     )
     if unknown:
         raise CdrError(
-            f"unknown folder(s) in {queries_dir}: {', '.join(unknown)}; "
-            f"models live in {', '.join(LAYER_DIRS)} (data tests in {TESTS_DIR}, reference data in {SEEDS_DIR})"
+            f"unknown folder(s) in {queries_dir}: {', '.join(unknown)}; models live in {', '.join(LAYER_DIRS)} "
+            f"(data tests in {TESTS_DIR}, macros in {MACROS_DIR}, reference data in {SEEDS_DIR})"
         )
     found: list[tuple[str, Path, LayerRule, str, object]] = []
     with duckdb.connect() as con:
@@ -129,6 +141,7 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
             raise CdrError(f"model name {name} is used twice: {other} and {path}")
         seen[name] = path
     readable = [*source_names(), *seen]
+    macros = _macro_names(queries_dir)
     return tuple(
         Model(
             name=name,
@@ -136,7 +149,7 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
             layer=rule.layer,
             materialized=_materialization(path, sql, rule.materialized),
             sql=sql,
-            refs=_reads(tree, readable) - {name},
+            refs=_reads(tree, readable, macros) - {name},
         )
         for name, path, rule, sql, tree in found
     )
@@ -145,20 +158,99 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
 def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataTest, ...]:
     """A queries folder and the model names -> its data tests (`tests/*.sql`)."""
     readable = [*source_names(), *model_names]
+    macros = _macro_names(queries_dir)
     tests = []
     with duckdb.connect() as con:
         for path in sorted((Path(queries_dir) / TESTS_DIR).glob("*.sql")):
             sql, tree = _read_sql(con, path)
             description = sql.splitlines()[0].removeprefix("--").strip()
-            tests.append(DataTest(path.stem, path, description, sql, _reads(tree, readable)))
+            tests.append(DataTest(path.stem, path, description, sql, _reads(tree, readable, macros)))
     return tuple(tests)
+
+
+def discover_macros(queries_dir: Path = QUERIES_DIR) -> tuple[Macro, ...]:
+    """A queries folder -> its macros (one `create macro` per `macros/*.sql` file) in an order they can be created in.
+
+    Each is created in a scratch database to check it. A macro reads a table only through a
+    parameter (`query_table(t)`, its caller passing the name): DuckDB binds a macro's body
+    when it is created, before any model exists, and a caller's reads are then in its own SQL.
+    """
+    texts: dict[str, Macro] = {}
+    for path in sorted((Path(queries_dir) / MACROS_DIR).glob("*.sql")):
+        if not _NAME.match(path.stem):
+            raise CdrError(f"macro file {path} is misnamed: it is named after its macro, in lower case")
+        texts[path.stem] = _read_macro(path)
+    if not texts:
+        return ()
+    with duckdb.connect() as con:
+        for statement in calendar_macros("UTC"):
+            con.execute(statement)
+        taken = {row[0] for row in con.execute("select function_name from duckdb_functions()").fetchall()}
+        for name, macro in texts.items():
+            if name in taken:
+                raise CdrError(f"macro file {macro.path}: {name} is already a DuckDB or calendar function; rename it")
+        created = _create_macros(con, texts)
+        # one row per overload; a scalar macro's definition is an expression
+        definitions = con.execute(
+            "select function_name, function_type, macro_definition from duckdb_functions() "
+            "where database_name = current_database() and schema_name = 'main' and list_contains(?, function_name)",
+            [list(texts)],
+        ).fetchall()
+        for name, kind, definition in definitions:
+            tree, error = _parse(con, definition if kind == "table_macro" else f"select {definition}")
+            if tree is None:
+                raise CdrError(f"{texts[name].path}: cannot tell which tables macro {name} reads ({error})")
+            read = _tables(tree, texts)
+            if read:
+                raise CdrError(
+                    f"{texts[name].path}: macro {name} reads {', '.join(sorted(read))} by name; "
+                    "take the table's name as a parameter and read it with query_table(...)"
+                )
+    for name, macro in texts.items():
+        if name not in {row[0] for row in definitions}:
+            raise CdrError(f"{macro.path} must hold one `create macro {name}(...)` statement, named after its file")
+    return tuple(texts[name] for name in created)
+
+
+def _read_macro(path: Path) -> Macro:
+    """A macro file -> its macro: the one CREATE statement in it, unchecked."""
+    text = _sql_text(path)
+    if not text.startswith("--"):
+        raise CdrError(f"{path} must start with a comment line saying what the macro returns")
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        raise CdrError(f"{_at_line(path, exc)} does not parse: {one_line(exc, first=True)}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.CREATE:
+        raise CdrError(f"{path} must hold one `create macro {path.stem}(...)` statement")
+    # DuckDB numbers an error's lines from the statement, after the comments above it
+    statement = statements[0].query
+    return Macro(path.stem, path, statement, text[: text.find(statement)].count("\n") + 1)
+
+
+def _create_macros(con: duckdb.DuckDBPyConnection, texts: Mapping[str, Macro]) -> list[str]:
+    """Create each macro, a scalar macro after the macros it calls -> their names in that order."""
+    created: list[str] = []
+    pending = list(texts)
+    while pending:
+        failed: dict[str, duckdb.Error] = {}
+        for name in pending:
+            try:
+                con.execute(texts[name].sql)
+            except duckdb.Error as exc:
+                failed[name] = exc
+            else:
+                created.append(name)
+        if len(failed) == len(pending):
+            name, exc = next(iter(failed.items()))
+            raise macro_error(texts[name], exc, texts[name].path)
+        pending = list(failed)
+    return created
 
 
 def _read_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, object]:
     """A model or test file -> its SQL (without trailing semicolons) and DuckDB's parse tree of it."""
-    text = path.read_text(encoding="utf-8").strip()
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
+    text = _sql_text(path)
     if not text.startswith("--"):
         raise CdrError(f"{path} must start with a comment line stating its grain and key (or, for a test, its rule)")
     tree, error = _parse(con, text)
@@ -168,12 +260,18 @@ def _read_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, object]:
     try:
         statements = duckdb.extract_statements(text)
     except duckdb.Error as exc:
-        line = error_line(exc)
-        where = f"{path}:{line}" if line else str(path)
-        raise CdrError(f"{where} does not parse: {one_line(exc, first=True)}") from None
+        raise CdrError(f"{_at_line(path, exc)} does not parse: {one_line(exc, first=True)}") from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise CdrError(f"{path} must hold exactly one SELECT statement")
     raise CdrError(f"{path}: cannot tell which tables it reads ({error})")
+
+
+def _sql_text(path: Path) -> str:
+    """A SQL file -> its text without trailing semicolons."""
+    text = path.read_text(encoding="utf-8").strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
 
 
 def _parse(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[object | None, str]:
@@ -186,8 +284,17 @@ def _parse(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[object | None, str
     return parsed["statements"][0], ""
 
 
-def _reads(tree: object, names: Iterable[str]) -> frozenset[str]:
-    """A parse tree and the names that can be read -> the names its tables read."""
+def _reads(tree: object, names: Iterable[str], macros: Collection[str] = ()) -> frozenset[str]:
+    """A parse tree, the names that can be read and the macros' names -> the names it reads as tables."""
+    return frozenset(_tables(tree, macros) & {name.lower() for name in names})
+
+
+def _tables(tree: object, macros: Collection[str]) -> set[str]:
+    """A parse tree and the macros' names -> every table name it reads, through the macros it calls too.
+
+    A string literal passed to a macro is a read of the table it names (the macro reads it with
+    `query_table`); a CTE named like a table hides it.
+    """
     tables: set[str] = set()
     ctes: set[str] = set()
     pending = [tree]
@@ -198,11 +305,35 @@ def _reads(tree: object, names: Iterable[str]) -> frozenset[str]:
         elif isinstance(node, dict):
             if node.get("type") == "BASE_TABLE" and not node["catalog_name"] and node["schema_name"] in _OWN_SCHEMAS:
                 tables.add(node["table_name"].lower())
+            if node.get("class") == "FUNCTION" and not node["catalog"] and node["schema"] in _OWN_SCHEMAS:
+                if node["function_name"].lower() in macros:
+                    tables.update(
+                        argument["expression"]["literal"]["text"].lower()
+                        for argument in node["arguments"]
+                        if argument["expression"].get("literal", {}).get("kind") == "STRING"
+                    )
             cte_map = node.get("cte_map")
             if isinstance(cte_map, dict):
                 ctes.update(entry["key"].lower() for entry in cte_map["map"])
             pending.extend(node.values())
-    return frozenset((tables - ctes) & {name.lower() for name in names})
+    return tables - ctes
+
+
+def _macro_names(queries_dir: Path) -> frozenset[str]:
+    return frozenset(macro.name for macro in discover_macros(queries_dir))
+
+
+def macro_error(macro: Macro, exc: BaseException, shown: Path) -> CdrError:
+    """A macro, the error creating it and its file as shown -> the one-line error naming the file and line."""
+    line = error_line(exc)
+    where = f"{shown}:{int(line) + macro.first_line - 1}" if line else str(shown)
+    return CdrError(f"macro {macro.name} failed ({where}): {one_line(exc, first=True)}")
+
+
+def _at_line(path: Path, exc: BaseException) -> str:
+    """A file and an error -> `file:line` where the error names a line, else the file."""
+    line = error_line(exc)
+    return f"{path}:{line}" if line else str(path)
 
 
 def _materialization(path: Path, sql: str, default: str) -> str:

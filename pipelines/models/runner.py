@@ -12,7 +12,17 @@ import duckdb
 
 from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake
-from pipelines.models.discover import QUERIES_DIR, DataTest, Layer, Model, discover_models, discover_tests
+from pipelines.models.discover import (
+    QUERIES_DIR,
+    DataTest,
+    Layer,
+    Macro,
+    Model,
+    discover_macros,
+    discover_models,
+    discover_tests,
+    macro_error,
+)
 from pipelines.models.order import build_order, run_in_order
 from pipelines.models.publish import FailedBuild, failed_warehouse_path, new_warehouse, warehouse_path
 from pipelines.models.sources import (
@@ -93,6 +103,7 @@ def build(
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
+    macros = discover_macros(queries_dir)
     models = build_order(discover_models(queries_dir))
     tests = discover_tests(queries_dir, [m.name for m in models])
     lake = Lake(data_dir)
@@ -122,6 +133,7 @@ def build(
             _check_timezone(con, report_timezone)
             for statement in calendar_macros(report_timezone):
                 con.execute(statement)
+            _create_macros(con, macros, queries_dir)
             sources = {}
             try:
                 for name, select, files in views:
@@ -181,6 +193,14 @@ def _build_all(
     return runs, [cast("TestRun | str", results[f"test {test.name}"]) for test in tests]
 
 
+def _create_macros(con: duckdb.DuckDBPyConnection, macros: Sequence[Macro], queries_dir: Path) -> None:
+    for macro in macros:
+        try:
+            con.execute(macro.sql)
+        except duckdb.Error as exc:
+            raise macro_error(macro, exc, _shown(macro.path, queries_dir)) from None
+
+
 def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path) -> ModelRun:
     started = time.perf_counter()
     # The model's text follows on the same line, so DuckDB's LINE numbers are the file's.
@@ -227,12 +247,17 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def _where(exc: duckdb.Error, path: Path, queries_dir: Path) -> str:
-    try:
-        shown = path.relative_to(queries_dir.parent)
-    except ValueError:
-        shown = path
+    shown = _shown(path, queries_dir)
     line = error_line(exc)
     return f"{shown}:{line}" if line else str(shown)
+
+
+def _shown(path: Path, queries_dir: Path) -> Path:
+    """A model, test or macro file -> its path as errors show it: from the queries folder's parent."""
+    try:
+        return path.relative_to(queries_dir.parent)
+    except ValueError:
+        return path
 
 
 def _show(value: object) -> str:

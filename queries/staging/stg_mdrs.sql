@@ -1,28 +1,4 @@
 -- stg_mdrs: one row per message, its latest version in the lake; key: id
--- The lake's columns, names and types unchanged (the lake_mdrs source view casts them).
-with source as (
-    select * from lake_mdrs
-),
-
--- each CTE is read once, so DuckDB inlines them and reads only the columns a query needs
-repeated_instants as (
-    select distinct created_at from stg_mdr_repeats
-),
-
-repeats as (
-    select * from stg_mdr_repeats
-),
-
-single_versions as (
-    select source.*
-    from source
-    anti join repeated_instants on source.created_at = repeated_instants.created_at
-),
-
-final as (
-    select * from single_versions
-    union all
-    select * from repeats
-)
-
-select * from final
+-- The lake's columns, names and types unchanged (the lake_mdrs source view casts them);
+-- deduped as macros/latest_versions.sql says.
+select * from latest_versions('lake_mdrs', 'stg_mdr_repeats')
