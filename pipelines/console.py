@@ -32,8 +32,12 @@ from pipelines.sync import ProgressCallback, SyncProgress
 
 
 def quiet_prefect() -> None:
-    """Keep Prefect's per-run chatter and telemetry out of an interactive run (call before importing it)."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    """Keep Prefect's per-run chatter and telemetry out of an interactive run (call before importing it).
+
+    Only the terminal is quieted: the run's log in Prefect keeps every record at Prefect's own
+    level (PREFECT_LOGGING_LEVEL), the pipeline's among them (`flows.sync.pipeline_logs_to_run`).
+    """
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # The ephemeral API server needs longer than its default to start on a busy machine.

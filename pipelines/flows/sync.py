@@ -2,13 +2,17 @@
 
 One coarse task per run: the client already parallelises the paging. HTTP retries live in the
 client; the task is retried only when every failed slice failed for the moment
-(`SliceFailure.retryable`), and its rerun skips the slices already landed.
+(`SliceFailure.retryable`), and its rerun skips the slices already landed. While the flow runs,
+the pipeline's own log records (retries, rate-limit pauses, failed slices) go to the run's log
+in Prefect.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +20,7 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
 
 from pipelines.dates import Window, format_utc
@@ -44,6 +49,34 @@ def _settings(data_dir: str | None, tz: str | None, week_start: str | None, api_
 
         settings = settings.with_overrides(opentact_api_key=SecretStr(str(Secret.load(api_key_block).get())))
     return settings
+
+
+# The package whose stdlib loggers the pipeline's modules log to (`logging.getLogger(__name__)`).
+PIPELINE_LOGGER = "pipelines"
+
+
+@contextmanager
+def pipeline_logs_to_run() -> Iterator[None]:
+    """Within the block, the pipeline's log records also go to the Prefect run's log, at the level Prefect logs runs at.
+
+    Prefect sends only its own loggers to its API, and the pipeline logs through stdlib loggers
+    that know nothing of Prefect. Attached here, inside the run, it holds for `cdr sync`,
+    `cdr serve` and a worker alike, with no setting to remember. The records hold no key: the
+    client masks whatever it quotes.
+    """
+    logger = logging.getLogger(PIPELINE_LOGGER)
+    if any(isinstance(handler, APILogHandler) for handler in logger.handlers):  # PREFECT_LOGGING_EXTRA_LOGGERS did it
+        yield
+        return
+    handler, level = APILogHandler(), logger.level
+    logger.addHandler(handler)
+    if level == logging.NOTSET:
+        logger.setLevel(logging.getLogger("prefect.flow_runs").getEffectiveLevel())
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def sync_run_name(parameters: Mapping[str, Any]) -> str:
@@ -127,21 +160,21 @@ async def sync_flow(
     `progress` is for a caller in this process (the terminal's bar); Prefect stores no function,
     so a deployment leaves it unset.
     """
-    logger = get_run_logger()
-    settings = _settings(data_dir, tz, week_start, api_key_block)
-    clock = run_clock(now, settings)
-    window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
-    kinds = parse_types(types)
-    run_id = str(runtime.flow_run.id or uuid.uuid4())
-    logger.info("syncing %s %s as of %s", ",".join(kinds), window or "incrementally", format_utc(clock))
-    state = await sync_records(kinds, window, clock, run_id, settings, progress, return_state=True)
-    outcome = await state.aresult(raise_on_failure=False)
-    report = outcome.report if isinstance(outcome, SyncIncomplete) else outcome
-    if isinstance(report, SyncReport):
-        await acreate_markdown_artifact(sync_markdown(report), key="cdr-sync-report", description="CDR/MDR sync")
-        for line in sync_lines(report):
-            logger.info(line)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return sync_result(report)
-
+    with pipeline_logs_to_run():
+        logger = get_run_logger()
+        settings = _settings(data_dir, tz, week_start, api_key_block)
+        clock = run_clock(now, settings)
+        window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
+        kinds = parse_types(types)
+        run_id = str(runtime.flow_run.id or uuid.uuid4())
+        logger.info("syncing %s %s as of %s", ",".join(kinds), window or "incrementally", format_utc(clock))
+        state = await sync_records(kinds, window, clock, run_id, settings, progress, return_state=True)
+        outcome = await state.aresult(raise_on_failure=False)
+        report = outcome.report if isinstance(outcome, SyncIncomplete) else outcome
+        if isinstance(report, SyncReport):
+            await acreate_markdown_artifact(sync_markdown(report), key="cdr-sync-report", description="CDR/MDR sync")
+            for line in sync_lines(report):
+                logger.info(line)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return sync_result(report)

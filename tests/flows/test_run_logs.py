@@ -1,0 +1,69 @@
+"""What a Prefect user sees of a sync run: its name and the pipeline's own log records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from pipelines.errors import CdrError
+from pipelines.flows.sync import sync_flow
+from sandbox.testing import running_sandbox
+
+KEY = "run-logs-secret-key-51e0"
+NOW = "2026-10-04T00:00:00Z"
+# 10% malformed records: the cdrs days (hundreds of records) are broken sources and fail, the
+# mdrs days (a few dozen) land with their rejects quarantined. 5xx answers (seeded: at least one
+# with this seed) make the client retry.
+WORLD = dict(seed=5, start="2026-10-01", calls_per_day=300, messages_per_day=30, malformed_rate=0.1, fail_rate=0.6)
+
+
+@pytest.fixture
+def prefect_logs_info():
+    """Prefect's run loggers at INFO (the suite runs them at WARNING), as a deployment has them.
+
+    Prefect sets its loggers' levels when first imported: this module imports it first.
+    """
+    logger = logging.getLogger("prefect")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(level)
+
+
+def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_log(
+    prefect_harness, prefect_logs_info, monkeypatch, tmp_path
+):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    with running_sandbox(**WORLD, api_key=KEY, now=NOW) as url:
+        monkeypatch.setenv("OPENTACT_BASE_URL", url)
+        monkeypatch.setenv("OPENTACT_API_KEY", KEY)
+        monkeypatch.setenv("OPENTACT_BACKOFF_BASE_SECS", "0.01")
+        monkeypatch.setenv("OPENTACT_SETTLE_LAG_SECS", "0")
+        state = asyncio.run(
+            sync_flow(start="2026-10-01", end="2026-10-03", now=NOW, data_dir=str(tmp_path / "d"), return_state=True)
+        )
+    assert state.is_failed()
+    with pytest.raises(CdrError, match=r"slice\(s\) failed after retries"):
+        state.result()
+    APILogHandler().flush()  # the records still queued for the API
+    run_id = state.state_details.flow_run_id
+
+    async def stored():
+        async with get_client() as client:
+            run = await client.read_flow_run(run_id)
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        return run, logs
+
+    run, logs = asyncio.run(stored())
+    assert run.name == "sync 2026-10-01..2026-10-03 cdrs,mdrs"
+    said = {(log.name, log.message.split(" ", 1)[0]) for log in logs}
+    assert ("pipelines.opentact.client", "retrying") in said, sorted(said)  # the client's own record
+    messages = "\n".join(log.message for log in logs)
+    assert "FAILED cdrs" in messages and "/quarantine/cdrs/date=" in messages
+    assert any(" quarantined) over " in line and not line.endswith("0 quarantined") for line in messages.splitlines())
+    assert KEY not in messages
