@@ -4,21 +4,23 @@ One coarse task per run: the client already parallelises the paging. HTTP retrie
 client; the task is retried only when every failed slice failed for the moment
 (`SliceFailure.retryable`), and its rerun skips the slices already landed. While the flow runs,
 the pipeline's own log records (retries, rate-limit pauses, failed slices) go to the run's log
-in Prefect.
+in Prefect, and the share of slices done to a progress artifact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, runtime, task
-from prefect.artifacts import acreate_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
@@ -30,7 +32,9 @@ from pipelines.opentact import api
 from pipelines.runs import parse_types, resolve_sync_window, run_clock
 from pipelines.settings import Settings, load_settings
 from pipelines.summary import sync_lines, sync_markdown, sync_result
-from pipelines.sync import ProgressCallback, SyncReport, sync
+from pipelines.sync import ProgressCallback, SyncProgress, SyncReport, sync
+
+log = logging.getLogger(__name__)
 
 
 class SyncIncomplete(CdrError):
@@ -77,6 +81,64 @@ def pipeline_logs_to_run() -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+# At most one progress artifact update per this many seconds: each is a call to Prefect's API,
+# and a long sync has thousands of slices.
+PROGRESS_EVERY_SECS = 5.0
+
+
+class RunProgress:
+    """A sync's progress ticks -> the caller's callback (every tick) and a progress artifact's percent (now and then).
+
+    `update` sends a percent to the artifact. Ticks come on the sync's event loop, so an update
+    is started there and not awaited: the sync never waits for Prefect, and a tick arriving
+    while one is on its way only moves the figure the next one sends.
+    """
+
+    def __init__(
+        self,
+        update: Callable[[float], Awaitable[object]],
+        caller: ProgressCallback | None = None,
+        *,
+        every_secs: float = PROGRESS_EVERY_SECS,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._update = update
+        self._caller = caller
+        self._every_secs = every_secs
+        self._timer = timer
+        self._sent_at = timer()
+        self.sent = 0.0  # the percent the artifact shows, as far as this object knows
+        self.latest = 0.0
+        self._pending: asyncio.Task[None] | None = None
+
+    def __call__(self, tick: SyncProgress) -> None:
+        if self._caller is not None:
+            self._caller(tick)
+        self.latest = round(100.0 * tick.slices_done / tick.slices_total, 1) if tick.slices_total else 100.0
+        due = self._timer() - self._sent_at >= self._every_secs
+        if due and self.latest != self.sent and (self._pending is None or self._pending.done()):
+            self._pending = asyncio.get_running_loop().create_task(self._send(self.latest))
+
+    async def finish(self) -> None:
+        """Send the last percent, once any update on its way has landed; nothing more if the run is being cancelled."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            if self._pending is not None:
+                self._pending.cancel()
+            return
+        if self._pending is not None:
+            await self._pending
+        if self.latest != self.sent:
+            await self._send(self.latest)
+
+    async def _send(self, percent: float) -> None:
+        self.sent, self._sent_at = percent, self._timer()
+        try:
+            await self._update(percent)
+        except Exception as exc:  # the figure is a courtesy: the sync goes on without it
+            log.warning("could not update the sync's progress artifact: %s", exc)
 
 
 def sync_run_name(parameters: Mapping[str, Any]) -> str:
@@ -135,8 +197,15 @@ async def sync_records(
     """Page the API into the lake; raises SyncIncomplete (after landing the rest) when slices failed."""
     from pipelines.opentact.client import ClientConfig, OpentactClient
 
-    async with OpentactClient(ClientConfig.from_settings(settings)) as client:
-        report = await sync(types, window, settings, client, now, run_id, progress)
+    artifact = await acreate_progress_artifact(
+        0.0, key="cdr-sync-progress", description="CDR/MDR sync: the share of the run's slices done"
+    )
+    tracker = RunProgress(lambda percent: aupdate_progress_artifact(artifact, percent), progress)
+    try:
+        async with OpentactClient(ClientConfig.from_settings(settings)) as client:
+            report = await sync(types, window, settings, client, now, run_id, tracker)
+    finally:
+        await tracker.finish()
     if not report.ok:
         raise SyncIncomplete(report)
     return report

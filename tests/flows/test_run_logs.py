@@ -1,4 +1,4 @@
-"""What a Prefect user sees of a sync run: its name and the pipeline's own log records."""
+"""What a Prefect user sees of a sync run: its name, the pipeline's own log records, its progress artifact."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ def prefect_logs_info():
     logger.setLevel(level)
 
 
-def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_log(
+def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_log_and_a_progress_artifact(
     prefect_harness, prefect_logs_info, monkeypatch, tmp_path
 ):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogHandler
 
     with running_sandbox(**WORLD, api_key=KEY, now=NOW) as url:
@@ -57,9 +57,10 @@ def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_lo
         async with get_client() as client:
             run = await client.read_flow_run(run_id)
             logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-        return run, logs
+            artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+        return run, logs, artifacts
 
-    run, logs = asyncio.run(stored())
+    run, logs, artifacts = asyncio.run(stored())
     assert run.name == "sync 2026-10-01..2026-10-03 cdrs,mdrs"
     said = {(log.name, log.message.split(" ", 1)[0]) for log in logs}
     assert ("pipelines.opentact.client", "retrying") in said, sorted(said)  # the client's own record
@@ -67,3 +68,5 @@ def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_lo
     assert "FAILED cdrs" in messages and "/quarantine/cdrs/date=" in messages
     assert any(" quarantined) over " in line and not line.endswith("0 quarantined") for line in messages.splitlines())
     assert KEY not in messages
+    progress = [a for a in artifacts if a.type == "progress"]
+    assert [(a.key, a.data) for a in progress] == [("cdr-sync-progress", 100.0)]
