@@ -109,19 +109,44 @@ def sql_command(
     query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the result to this file instead of stdout."),
+    mask: bool | None = typer.Option(
+        None, "--mask-numbers/--no-mask-numbers",
+        help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
+    ),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
     ),
 ) -> None:
-    """Run one read-only SQL query on the warehouse (views calls and messages, fct_/dim_/rpt_ tables)."""
+    """Run one read-only SQL query on the warehouse (views calls and messages, fct_/dim_/rpt_ tables);
+    `cdr shell` for many."""
     from pipelines.models import warehouse_path
     from pipelines.settings import load_settings
     from pipelines.sql import run_sql
 
-    settings = load_settings(data_dir=data_dir)
-    rows = run_sql(warehouse_path(settings.data_dir), query, fmt=fmt, out=out)
+    settings = load_settings(data_dir=data_dir, mask_numbers=mask)
+    rows = run_sql(warehouse_path(settings.data_dir), query, fmt=fmt, out=out, masked=settings.mask_numbers)
     if out is not None:
         typer.echo(f"wrote {rows} rows to {out}", err=True)
+
+
+@app.command("shell", short_help="An interactive read-only SQL shell on the warehouse.")
+def shell_command(
+    mask: bool | None = typer.Option(
+        None, "--mask-numbers/--no-mask-numbers",
+        help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
+    ),
+) -> None:
+    """An interactive SQL shell on the warehouse, read-only and confined like `cdr sql`: statements end
+    with ;, .help lists the dot commands. Piped input runs and exits with the worst error's code."""
+    from pipelines.models import warehouse_path
+    from pipelines.settings import load_settings
+    from pipelines.shell import run_shell
+
+    settings = load_settings(data_dir=data_dir, mask_numbers=mask)
+    raise typer.Exit(run_shell(warehouse_path(settings.data_dir), masked=settings.mask_numbers))
 
 
 @app.command("dashboards", short_help="Render the offline HTML dashboards.")

@@ -11,6 +11,7 @@ Read from a pipe, it runs every statement and exits with the worst error's code.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -87,21 +88,34 @@ class Shell:
         self.buffer = ""
 
     def _run(self, query: str) -> None:
+        """One statement, run and printed on a worker thread: the main thread stays free to take Ctrl-C
+        and interrupt DuckDB at once (DuckDB's own check of the signal misses one that comes early)."""
+        outcome: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                result = run_query(self.con, query, masking=self.masking)
+                if self.mode == "table":
+                    write_table(result, self.stdout, see_all=_TABLE_SEE_ALL)
+                else:
+                    WRITERS[self.mode](result, self.stdout)
+            except BaseException as exc:  # handed to the main thread, which reports it
+                outcome.append(exc)
+
+        worker = threading.Thread(target=work, name="cdr-shell-query", daemon=True)
+        worker.start()
         try:
-            result = run_query(self.con, query, masking=self.masking)
-            if self.mode == "table":
-                write_table(result, self.stdout, see_all=_TABLE_SEE_ALL)
-            else:
-                WRITERS[self.mode](result, self.stdout)
-        except CdrError as exc:
-            self._fail(exc)
-        except KeyboardInterrupt:  # Ctrl-C while the result prints
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:
+            self.con.interrupt()
+            worker.join()
             self._fail(CdrError(_STOPPED))
-        except RuntimeError as exc:
-            # DuckDB stops a query on Ctrl-C and raises this, not one of its own errors.
-            if str(exc) != "Query interrupted":
-                raise
-            self._fail(CdrError(_STOPPED))
+            return
+        if outcome and isinstance(outcome[0], CdrError):
+            self._fail(outcome[0])
+        elif outcome:
+            raise outcome[0]
 
     def _dot(self, line: str) -> bool:
         command, _, argument = line.partition(" ")

@@ -19,14 +19,15 @@ def test_version_prints_the_installed_version():
 def test_help_lists_every_command_with_one_line_in_the_order_of_the_work():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    listed = [line.split()[0] for line in result.output.split("Commands:\n")[1].splitlines()]
+    commands = result.output.split("Commands:\n")[1].splitlines()
+    listed = [line.split()[0] for line in commands if line.startswith("  ") and not line.startswith("   ")]
     # The pipeline's commands, the sandbox's and the demo, all under the one `cdr`.
     assert [name for name in listed if name != "status"] == [
-        "sync", "build", "report", "dashboards", "sql", "serve", "dates", "demo", "sandbox",
+        "sync", "build", "report", "dashboards", "sql", "shell", "serve", "dates", "demo", "sandbox",
     ]
 
 
-@pytest.mark.parametrize("args", [(), ("sql",), ("report",), ("report", "finance"), ("sandbox", "serve")])
+@pytest.mark.parametrize("args", [(), ("sql",), ("shell",), ("report",), ("report", "finance"), ("sandbox", "serve")])
 def test_dash_h_is_help_everywhere(args):
     short, long = _cdr(*args, "-h"), _cdr(*args, "--help")
     assert (short.returncode, short.stderr) == (0, "")

@@ -124,3 +124,35 @@ def test_unqualified_and_schema_names_resolve_to_the_masked_views(data_dir):
         assert rows(con, "select count(*) as n from range(3)", masking) == [{"n": 3}]
     finally:
         con.close()
+
+
+def test_no_report_table_holds_a_number_so_exports_and_pages_show_none(data_dir):
+    # Dashboards read rpt_ tables only and the finance export rpt_finance_monthly_statement: a
+    # number column there would need masking in them too.
+    con = connect_read_only(warehouse_path(data_dir))
+    try:
+        masking = mask_numbers(con)
+        assert masking.masked and not [
+            name for name in masking.masked | masking.refused if name.startswith(("rpt_", "fct_", "dim_"))
+        ]
+    finally:
+        con.close()
+def test_cdr_sql_masks_with_the_setting_or_the_option_and_not_by_default(data_dir, capsys, monkeypatch):
+    query = ["sql", "select cli from calls where id = 'c3'", "--format", "csv", "--data-dir", str(data_dir)]
+    assert run_cdr(capsys, monkeypatch, *query) == (0, "cli\n+12025550101\n", "")
+    monkeypatch.setenv("CDR_MASK_NUMBERS", "true")
+    assert run_cdr(capsys, monkeypatch, *query) == (0, "cli\n+1••••••••01\n", "")
+    assert run_cdr(capsys, monkeypatch, *query, "--no-mask-numbers") == (0, "cli\n+12025550101\n", "")
+    monkeypatch.setenv("CDR_MASK_NUMBERS", "false")
+    assert run_cdr(capsys, monkeypatch, *query, "--mask-numbers") == (0, "cli\n+1••••••••01\n", "")
+
+
+def test_cdr_sql_refuses_a_way_around_in_one_line_and_writes_nothing(data_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "leak.csv"
+    code, stdout, err = run_cdr(
+        capsys, monkeypatch, "sql", "select raw_json from stg_quarantine", "--mask-numbers",
+        "--out", str(out), "--data-dir", str(data_dir),
+    )
+    assert (code, stdout) == (2, "")
+    assert err == "error: with phone numbers masked, stg_quarantine is not readable: it holds raw records\n"
+    assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -13,6 +19,7 @@ from pipelines.errors import UsageError
 from pipelines.models import build, warehouse_path
 from pipelines.shell import PROMPT, CONTINUATION, run_shell, statement_complete
 from pipelines.sql import check_query
+from tests.fixtures.cli import CDR_ARGV
 from tests.fixtures.lake import small_world, write_lake
 
 
@@ -140,3 +147,74 @@ def test_at_a_terminal_ctrl_c_drops_the_statement_being_typed_and_ctrl_d_leaves(
     assert "dropped" not in out and "kept" in out and "never" not in out
     assert out.startswith("cdr shell on ") and "^C\n" in out
     assert err.startswith("error: `cdr sql` and `cdr shell` are read-only: INSERT") and len(err.splitlines()) == 1
+
+
+def cdr_shell(data_dir: Path, text: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CDR_ARGV, "shell", "--data-dir", str(data_dir), *extra],
+        input=text, capture_output=True, text=True, timeout=120, env=env,
+    )
+
+
+def test_cdr_shell_runs_piped_statements(data_dir):
+    proc = cdr_shell(data_dir, ".mode csv\nselect id\n  from calls\n  order by id limit 2;\nselect cli from calls where id = 'c3';\n")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == "id\nc1\nc2\ncli\n+12025550101\n"
+
+
+def test_cdr_shell_masks_numbers_with_the_setting(data_dir):
+    env = {**os.environ, "CDR_MASK_NUMBERS": "true"}
+    proc = cdr_shell(data_dir, ".mode csv\nselect cli from calls where id = 'c3';\n", env=env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "cli\n+1••••••••01\n", "")
+    assert cdr_shell(data_dir, ".mode csv\nselect cli from calls where id = 'c3';\n", "--no-mask-numbers", env=env).stdout == (
+        "cli\n+12025550101\n"
+    )
+
+
+def test_cdr_shell_refusals_are_one_line_with_exit_codes(data_dir, tmp_path):
+    proc = cdr_shell(data_dir, "drop view calls;\n")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.startswith("error: `cdr sql` and `cdr shell` are read-only: DROP statements")
+    proc = cdr_shell(tmp_path, "select 1;\n")
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == f"error: no warehouse at {tmp_path}/warehouse.duckdb: run `cdr build` first\n"
+    proc = cdr_shell(data_dir, "", "--bogus")
+    assert (proc.returncode, proc.stderr) == (2, "error: No such option: --bogus (see 'cdr shell --help')\n")
+
+
+def test_at_a_real_terminal_ctrl_c_stops_a_running_query_and_the_shell_goes_on(data_dir):
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [*CDR_ARGV, "shell", "--data-dir", str(data_dir)], stdin=child, stdout=child, stderr=child, close_fds=True,
+        # As at a terminal: a background job (a CI runner's) inherits SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    os.close(child)
+    screen = b""
+
+    def until(marker: bytes, timeout: float = 60.0, every: Callable[[], object] = lambda: None) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while marker not in screen:
+            assert time.monotonic() < deadline, screen.decode(errors="replace")
+            every()
+            if select.select([main], [], [], 2.0)[0]:
+                screen += os.read(main, 4096)
+
+    try:
+        until(PROMPT.encode())
+        os.write(main, b"select count(*) from range(100000000000) a, range(10) b;\n")
+        until(b"b;")
+        time.sleep(0.5)  # the query has just started: DuckDB's own check of Ctrl-C missed one this early
+        proc.send_signal(signal.SIGINT)
+        until(b"error: interrupted: the statement stopped", timeout=30)
+        assert b"^C" not in screen  # it stopped the query, not a statement being typed
+        os.write(main, b"select 6 * 7 as answer;\n")
+        until(b"(1 row)\r\n" + PROMPT.encode())
+        os.write(main, b"\x04")  # Ctrl-D
+        until(b"\r\n", every=lambda: proc.poll())
+        assert proc.wait(timeout=30) == 0, screen.decode(errors="replace")
+        assert b"42" in screen
+    finally:
+        proc.kill()
+        os.close(main)
