@@ -20,7 +20,7 @@ from sandbox.cli import app as sandbox_app
 
 # `cdr --help` lists the commands in the order of the work: fetch, model, look, serve, then the tools.
 WORKFLOW = (
-    "sync", "build", "status", "report", "dashboards", "sql", "shell", "serve", "dates", "demo", "sandbox",
+    "sync", "build", "status", "alerts", "report", "dashboards", "sql", "shell", "serve", "dates", "demo", "sandbox",
 )
 
 

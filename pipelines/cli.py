@@ -67,6 +67,60 @@ def build_command(
     typer.echo(report.summary())
 
 
+@app.command("alerts", short_help="List the alerts of a range; send new ones to a webhook.")
+def alerts_command(
+    date_range: str | None = typer.Option(None, "--range", help="A date literal (default: last_7_days)."),
+    start: str | None = typer.Option(None, "--start", help="Explicit range start (ISO date-time, or a date: local midnight)."),
+    end: str | None = typer.Option(None, "--end", help="Explicit range end, exclusive."),
+    min_severity: str = typer.Option("info", "--min-severity", help="info (default), warning or critical."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json (rpt_alerts' fields)."),
+    notify: str | None = typer.Option(
+        None, "--notify", help="POST each alert never sent before as JSON to this webhook URL (recorded in "
+        "<data dir>/alerts/sent.json).",
+    ),
+    fail_on: str | None = typer.Option(
+        None, "--fail-on", help="Exit 3 when an alert of this severity (info, warning, critical) or worse is in the range.",
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+) -> None:
+    """The alerts (rpt_alerts) whose windows overlap the range, oldest first; with --notify, send the new ones."""
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    from pipelines.alerts import (
+        DEFAULT_RANGE, TABLE_COLUMNS, alerts_result, at_or_above, check_severity, notify_webhook, read_alerts,
+        webhook_origin,
+    )
+    from pipelines.dates import resolve_range
+    from pipelines.errors import UsageError, clip
+    from pipelines.models import warehouse_path
+    from pipelines.settings import load_settings
+    from pipelines.sql import WRITERS
+
+    settings = load_settings(data_dir=data_dir)
+    now = datetime.now(timezone.utc)
+    if date_range is None and start is None and end is None:
+        date_range = DEFAULT_RANGE
+    window = resolve_range(
+        literal=date_range, start=start, end=end, now=now, tz=settings.timezone, week_start=settings.week_start
+    )
+    minimum = check_severity(min_severity, "--min-severity")
+    failing = None if fail_on is None else check_severity(fail_on, "--fail-on")
+    if fmt not in WRITERS:
+        raise UsageError(f"--format must be one of {', '.join(WRITERS)} (got {clip(repr(fmt))})")
+    if notify is not None:
+        webhook_origin(notify)
+
+    alerts = read_alerts(warehouse_path(settings.data_dir), window, min_severity=minimum)
+    WRITERS[fmt](alerts_result(alerts, **({"columns": TABLE_COLUMNS} if fmt == "table" else {})), sys.stdout)
+    if notify is not None:
+        snooze = timedelta(hours=settings.alerts_snooze_hours)
+        delivery = notify_webhook(alerts, settings.data_dir, notify, snooze=snooze, now=now)
+        typer.echo(delivery.summary(webhook_origin(notify)), err=True)
+    if failing is not None and any(at_or_above(alert.severity, failing) for alert in alerts):
+        raise typer.Exit(3)
+
+
 report_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 app.add_typer(report_app, name="report", help="Export report tables for finance (the monthly statement).", short_help="Finance exports.")
 

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # Show phone numbers (cli, cld) as their country calling code and last two digits in ad-hoc SQL.
     mask_numbers: bool = Field(default=False, alias="CDR_MASK_NUMBERS")
 
+    # A condition that stays on is sent again only once its alerts' windows start this long after the end
+    # of the window last sent (`cdr alerts --notify`, the nightly flow); 0 sends every window.
+    alerts_snooze_hours: float = Field(default=24.0, ge=0, le=8760, alias="CDR_ALERTS_SNOOZE_HOURS")
+
     def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
         """Settings from the environment, `_env_file` and keywords; UsageError naming each bad value (as the
         option it came from, for the `_overridden` fields, and with the file a value came from)."""

@@ -23,7 +23,7 @@ def test_help_lists_every_command_with_one_line_in_the_order_of_the_work():
     listed = [line.split()[0] for line in commands if line.startswith("  ") and not line.startswith("   ")]
     # The pipeline's commands, the sandbox's and the demo, all under the one `cdr`.
     assert [name for name in listed if name != "status"] == [
-        "sync", "build", "report", "dashboards", "sql", "shell", "serve", "dates", "demo", "sandbox",
+        "sync", "build", "alerts", "report", "dashboards", "sql", "shell", "serve", "dates", "demo", "sandbox",
     ]
 
 

@@ -1,0 +1,383 @@
+"""Alerts delivery stage: the warehouse's `rpt_alerts` -> the alerts of a range, printed, and each sent once.
+
+Detection is SQL (`queries/alerts/`); this module only reads its one table, through the same confined
+read-only connection as `cdr sql`. Sending goes through a `send` callable (a webhook here, a Prefect
+notification block in the nightly flow), and what was sent is recorded in `<data dir>/alerts/sent.json`
+after each successful send, atomically: an alert is sent once, and one whose send failed is not recorded,
+so the next call sends it again.
+
+A condition (a rule and its scope, whatever the window) that stays on is not sent window after window:
+once one of its alerts is sent, its next alerts are snoozed (recorded, not sent) until their windows start
+`snooze` past the end of the window last sent; a condition that cleared (a gap between its windows) and
+returns is sent at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import orjson
+from filelock import FileLock, Timeout
+
+from pipelines.dates import Window, format_utc, parse_datetime
+from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.lake import atomic_file
+from pipelines.sql import QueryResult, connect_read_only
+
+# rpt_alerts' columns, in its order (the shared design): `--format json` and a webhook's body carry exactly these.
+ALERT_COLUMNS = (
+    "alert_key", "rule", "severity", "product", "direction", "country_code", "connection_id", "connection_name",
+    "carrier", "currency", "window_start", "window_end", "observed", "baseline", "threshold", "message",
+)
+_TYPES = ("VARCHAR",) * 10 + ("TIMESTAMP WITH TIME ZONE",) * 2 + ("DOUBLE",) * 3 + ("VARCHAR",)
+SCOPE_COLUMNS = ALERT_COLUMNS[3:10]
+SEVERITIES = ("info", "warning", "critical")
+DEFAULT_RANGE = "last_7_days"
+# A terminal shows the alert in a few words; csv and json carry every column.
+TABLE_COLUMNS = ("window_start", "window_end", "severity", "rule", "message")
+
+ALERTS_DIR = "alerts"
+SENT_FILE = "sent.json"
+SENT_VERSION = 1
+# Two senders (a cron's `cdr alerts --notify` and the nightly flow) take turns; a send is seconds.
+SEND_LOCK_WAIT_SECS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One row of rpt_alerts."""
+
+    alert_key: str
+    rule: str
+    severity: str
+    product: str | None
+    direction: str | None
+    country_code: str | None
+    connection_id: str | None
+    connection_name: str | None
+    carrier: str | None
+    currency: str | None
+    window_start: datetime
+    window_end: datetime
+    observed: float | None
+    baseline: float | None
+    threshold: float | None
+    message: str
+
+    @property
+    def condition(self) -> str:
+        """The alert's rule and scope, without its window -> a stable key (md5 hex, nulls as '')."""
+        parts = [self.rule, *(getattr(self, name) or "" for name in SCOPE_COLUMNS)]
+        return hashlib.md5("|".join(parts).encode()).hexdigest()
+
+    def row(self) -> tuple[object, ...]:
+        """The alert -> its values in ALERT_COLUMNS' order."""
+        return tuple(getattr(self, name) for name in ALERT_COLUMNS)
+
+    def json(self) -> bytes:
+        """The alert -> one JSON object of exactly rpt_alerts' fields (as `cdr sql --format json` writes a row)."""
+        return orjson.dumps(dict(zip(ALERT_COLUMNS, self.row())), option=orjson.OPT_UTC_Z)
+
+
+def check_severity(value: str, option: str) -> str:
+    """A severity as typed -> its name; UsageError naming the option and the valid ones."""
+    name = value.strip().lower()
+    if name not in SEVERITIES:
+        raise UsageError(f"{option} must be one of {', '.join(SEVERITIES)} (got {clip(repr(value))})")
+    return name
+
+
+def at_or_above(severity: str, minimum: str) -> bool:
+    """Whether a severity is `minimum` or worse."""
+    return SEVERITIES.index(severity) >= SEVERITIES.index(minimum)
+
+
+def read_alerts(warehouse: Path, window: Window, *, min_severity: str = "info") -> list[Alert]:
+    """A warehouse, a range and a minimum severity -> the alerts whose windows overlap the range, oldest first
+    (a longer window before a shorter one starting with it); CdrError if the warehouse has no rpt_alerts."""
+    con = connect_read_only(warehouse)
+    try:
+        present = {
+            name for (name,) in con.execute(
+                "select column_name from information_schema.columns where table_name = 'rpt_alerts'"
+            ).fetchall()
+        }
+        if not present:
+            raise CdrError(
+                f"the warehouse {clip(str(warehouse))} has no rpt_alerts table (it was built before alerts "
+                "existed): run `cdr build`"
+            )
+        missing = [name for name in ALERT_COLUMNS if name not in present]
+        if missing:
+            raise CdrError(f"rpt_alerts lacks the columns {', '.join(missing)}: run `cdr build` to rebuild it")
+        wanted = SEVERITIES[SEVERITIES.index(min_severity):]
+        rows = con.execute(
+            f"select {', '.join(ALERT_COLUMNS)} from rpt_alerts "
+            "where window_start < ? and window_end > ? and list_contains(?, severity) "
+            "order by window_start, window_end desc, rule, alert_key",
+            [window.end, window.start, list(wanted)],
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise CdrError(f"cannot read rpt_alerts: {one_line(exc)}") from None
+    finally:
+        con.close()
+    return [Alert(*row) for row in rows]
+
+
+def alerts_result(alerts: Sequence[Alert], *, columns: Sequence[str] = ALERT_COLUMNS) -> QueryResult:
+    """Alerts -> a query result of the given columns, for `pipelines.sql`'s table, csv and json writers."""
+    kinds = dict(zip(ALERT_COLUMNS, _TYPES))
+    rows = [tuple(getattr(alert, name) for name in columns) for alert in alerts]
+    return QueryResult(columns=tuple(columns), types=tuple(kinds[name] for name in columns), batches=iter([rows]))
+
+
+# -- what was sent ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionState:
+    """What was sent of one condition: the end of the window last sent, and of the latest window seen."""
+
+    sent_window_end: datetime | None
+    last_window_end: datetime
+
+
+@dataclass(slots=True)
+class SentRecord:
+    """`alerts/sent.json`: each alert handled (key -> when it was sent, or snoozed) and each condition's state."""
+
+    alerts: dict[str, dict[str, str]] = field(default_factory=dict)
+    conditions: dict[str, ConditionState] = field(default_factory=dict)
+
+    def note(self, alert: Alert, *, sent: bool, now: datetime) -> None:
+        """Record that the alert was sent (or snoozed) at `now`."""
+        self.alerts[alert.alert_key] = {"sent_at" if sent else "snoozed_at": format_utc(now)}
+        self.conditions[alert.condition] = advance(self.conditions.get(alert.condition), alert, sent=sent)
+
+
+def advance(state: ConditionState | None, alert: Alert, *, sent: bool) -> ConditionState:
+    """A condition's state and one of its alerts, sent or snoozed -> its state after that alert."""
+    last = alert.window_end if state is None else max(state.last_window_end, alert.window_end)
+    sent_end = alert.window_end if sent else (None if state is None else state.sent_window_end)
+    return ConditionState(sent_window_end=sent_end, last_window_end=last)
+
+
+def is_due(state: ConditionState | None, alert: Alert, snooze: timedelta) -> bool:
+    """Whether an alert is sent (True) or snoozed, given its condition's state: sent when the condition is new,
+    cleared and returned, or has stayed on `snooze` past the window last sent."""
+    if state is None or alert.window_start > state.last_window_end:
+        return True
+    return state.sent_window_end is None or alert.window_start >= state.sent_window_end + snooze
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One alert not handled before: send it, or snooze it."""
+
+    alert: Alert
+    send: bool
+
+
+def plan_delivery(alerts: Iterable[Alert], record: SentRecord, snooze: timedelta) -> list[Decision]:
+    """Alerts (oldest first) and the record -> a decision for each alert never handled before, in order."""
+    states = dict(record.conditions)
+    plan = []
+    for alert in alerts:
+        if alert.alert_key in record.alerts:
+            continue
+        send = is_due(states.get(alert.condition), alert, snooze)
+        states[alert.condition] = advance(states.get(alert.condition), alert, sent=send)
+        plan.append(Decision(alert, send))
+    return plan
+
+
+def sent_path(data_dir: Path) -> Path:
+    """A data dir -> the path of its record of sent alerts."""
+    return Path(data_dir) / ALERTS_DIR / SENT_FILE
+
+
+def read_sent(data_dir: Path) -> SentRecord:
+    """A data dir -> its record of sent alerts (empty if none yet); CdrError if the file cannot be understood."""
+    path = sent_path(data_dir)
+    try:
+        document = orjson.loads(path.read_bytes())
+        if document.get("version") != SENT_VERSION:
+            raise ValueError(f"unknown version {document.get('version')!r}")
+        return SentRecord(
+            alerts={str(key): {str(k): str(v) for k, v in value.items()} for key, value in document["alerts"].items()},
+            conditions={
+                str(key): ConditionState(
+                    sent_window_end=None if value["sent_window_end"] is None else parse_datetime(value["sent_window_end"]),
+                    last_window_end=parse_datetime(value["last_window_end"]),
+                )
+                for key, value in document["conditions"].items()
+            },
+        )
+    except FileNotFoundError:
+        return SentRecord()
+    except OSError as exc:
+        raise CdrError(f"cannot read {clip(str(path))}: {clip(exc.strerror or str(exc))}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        reason = f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) else one_line(exc, first=True)
+        raise CdrError(
+            f"cannot understand {clip(str(path))} ({reason}): restore it, or move it aside to send every alert "
+            "in the range again"
+        ) from None
+
+
+def write_sent(data_dir: Path, record: SentRecord) -> None:
+    """The record of sent alerts -> `alerts/sent.json`, replaced whole."""
+    path = sent_path(data_dir)
+    document = {
+        "version": SENT_VERSION,
+        "alerts": record.alerts,
+        "conditions": {
+            key: {
+                "sent_window_end": None if state.sent_window_end is None else format_utc(state.sent_window_end),
+                "last_window_end": format_utc(state.last_window_end),
+            }
+            for key, state in record.conditions.items()
+        },
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as temp, open(temp, "wb") as file:
+            file.write(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    except OSError as exc:
+        raise CdrError(f"cannot record the sent alerts in {clip(str(path))}: {clip(exc.strerror or str(exc))}") from None
+
+
+class DeliveryFailed(CdrError):
+    """A send failed: what went before it is recorded, it and the rest are sent on the next call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a delivery did: the alerts sent and snoozed now, and how many had been handled before."""
+
+    sent: tuple[Alert, ...]
+    snoozed: tuple[Alert, ...]
+    handled_before: int
+
+    def summary(self, where: str) -> str:
+        """The delivery -> one line naming where it sent (never a secret)."""
+        plural = "" if len(self.sent) == 1 else "s"
+        return (
+            f"sent {len(self.sent)} new alert{plural} to {where}; {len(self.snoozed)} snoozed (condition still on), "
+            f"{self.handled_before} handled before"
+        )
+
+
+def deliver(
+    alerts: Sequence[Alert], data_dir: Path, send: Callable[[Sequence[Alert]], None], *, snooze: timedelta,
+    now: datetime, where: str, one_by_one: bool = True,
+) -> Delivery:
+    """Alerts, the data dir, a `send` callable (raising CdrError on failure) -> those never handled before sent
+    (each alone, or all in one call) or snoozed, each recorded once its send succeeded; DeliveryFailed on a failure."""
+    path = sent_path(data_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path.parent / f".{SENT_FILE}.lock"), timeout=SEND_LOCK_WAIT_SECS)
+        lock.acquire()
+    except Timeout:
+        raise CdrError(
+            f"another sender (`cdr alerts --notify` or the nightly flow) has held {clip(str(path))} for "
+            f"{SEND_LOCK_WAIT_SECS:.0f} s: try again when it is done"
+        ) from None
+    except OSError as exc:
+        raise CdrError(f"cannot record sent alerts in {clip(str(path.parent))}: {clip(exc.strerror or str(exc))}") from None
+    try:
+        record = read_sent(data_dir)
+        plan = plan_delivery(alerts, record, snooze)
+        sent: list[Alert] = []
+        pending: list[Decision] = []
+        due = sum(decision.send for decision in plan)
+        for index, decision in enumerate(plan):
+            pending.append(decision)
+            if (one_by_one and decision.send) or index == len(plan) - 1:
+                batch = [d.alert for d in pending if d.send]
+                if batch:
+                    try:
+                        send(batch)
+                    except CdrError as exc:
+                        raise DeliveryFailed(
+                            f"sending to {where} failed after {len(sent)} of {due} new alerts; the rest are sent on "
+                            f"the next call: {exc}"
+                        ) from None
+                for done in pending:
+                    record.note(done.alert, sent=done.send, now=now)
+                write_sent(data_dir, record)
+                sent += batch
+                pending.clear()
+    finally:
+        lock.release()
+    snoozed = tuple(d.alert for d in plan if not d.send)
+    return Delivery(sent=tuple(sent), snoozed=snoozed, handled_before=len(alerts) - len(plan))
+
+
+# -- a webhook -------------------------------------------------------------------------------------
+
+WEBHOOK_TIMEOUT_SECS = 10.0
+
+
+def webhook_origin(url: str) -> str:
+    """A webhook URL -> its scheme and host, all a message may show of it (its path or query may hold a token);
+    UsageError unless an http or https URL with a host."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise UsageError("--notify must be an http:// or https:// URL; that one cannot be parsed") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError("--notify must be an http:// or https:// URL with a host, e.g. https://hooks.example.com/…")
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
+def webhook_sender(client: httpx.Client, url: str) -> Callable[[Sequence[Alert]], None]:
+    """An httpx client and a webhook URL -> a `send` that POSTs each alert's JSON; CdrError (never quoting the URL)
+    on a network failure or a non-2xx answer."""
+    origin = webhook_origin(url)
+
+    def send(alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            try:
+                response = client.post(url, content=alert.json(), headers={"content-type": "application/json"})
+            except httpx.HTTPError as exc:
+                cause = one_line(exc, first=True).replace(url, origin) or type(exc).__name__
+                raise CdrError(f"{type(exc).__name__}: {cause}") from None
+            if not response.is_success:
+                raise CdrError(f"{origin} answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
+
+    return send
+
+
+def notify_webhook(
+    alerts: Sequence[Alert], data_dir: Path, url: str, *, snooze: timedelta, now: datetime,
+    timeout: float = WEBHOOK_TIMEOUT_SECS,
+) -> Delivery:
+    """Alerts, the data dir and a webhook URL -> each alert never sent before POSTed as JSON, recorded once sent."""
+    from pipelines import __version__
+
+    origin = webhook_origin(url)
+    with httpx.Client(timeout=timeout, headers={"user-agent": f"opentact-cdr/{__version__}"}) as client:
+        return deliver(alerts, data_dir, webhook_sender(client, url), snooze=snooze, now=now, where=origin)
+
+
+# -- a digest, for notification blocks -------------------------------------------------------------
+
+
+def digest(alerts: Sequence[Alert]) -> tuple[str, str]:
+    """New alerts -> (subject, body) of one notification: the count per severity, then a line per alert."""
+    counts = [f"{sum(a.severity == s for a in alerts)} {s}" for s in reversed(SEVERITIES) if any(a.severity == s for a in alerts)]
+    plural = "" if len(alerts) == 1 else "s"
+    subject = f"CDR alerts: {len(alerts)} new alert{plural} ({', '.join(counts)})"
+    body = "\n".join(
+        f"[{a.severity}] {a.rule}, {format_utc(a.window_start)[:16]}Z: {a.message}" for a in alerts
+    )
+    return subject, body
