@@ -79,7 +79,7 @@ def demo_command(
         typer.echo(f"  {line}")
     typer.echo("")
     typer.echo(f"dashboards:     {result.site}")
-    typer.echo(f"warehouse:      {result.warehouse}   (try: cdr sql --data-dir {result.data_dir} \"select * from calls limit 5\")")
+    typer.echo(f"warehouse:      {result.warehouse}   (try: cdr shell --data-dir {result.data_dir})")
     typer.echo(f"finance export: {', '.join(str(p) for p in result.finance)}")
     typer.echo(f"done in {result.seconds:.0f} s")
 
