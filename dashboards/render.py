@@ -28,6 +28,7 @@ from dashboards.pages import PAGES, PERIOD, FigureSpec, Page, Source, TableSpec,
 from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.reports import check_out_dir, write_outputs
 from pipelines.sql import connect_read_only
+from pipelines.status import SITE_MARKER, Synced, site_marker
 
 PLOTLY_JS = "plotly.min.js"
 STYLESHEET = "style.css"
@@ -48,16 +49,19 @@ def render_site(
     warehouse_path: Path,
     out_dir: Path,
     *,
-    synced_at: datetime | None,
+    synced_at: Synced | datetime | None,
     now: datetime,
     pages: Sequence[Page] = PAGES,
 ) -> list[Path]:
-    """A warehouse -> the dashboard site in out_dir (index first, then pages and assets); the paths written."""
+    """A warehouse -> the dashboard site in out_dir (index first, then pages, assets and the marker `cdr status` reads).
+
+    `synced_at`: how fresh the data is (`pipelines.status.synced_at`), or only the instant it is synced up to.
+    """
     out = check_out_dir(out_dir)
     frames = load_frames(warehouse_path, all_sources(tuple(pages)))
     period, calendar = describe_period(frames[PERIOD])
     meta = SiteMeta(
-        period=period, synced=format_instant(synced_at), generated=format_instant(now), calendar=calendar
+        period=period, synced=synced_text(synced_at), generated=format_instant(now), calendar=calendar
     )
     environment = _environment()
     nav = [
@@ -75,7 +79,19 @@ def render_site(
         )
     texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
-    return write_outputs(out, {path: text.encode("utf-8") for path, text in texts.items()})
+    contents = {path: text.encode("utf-8") for path, text in texts.items()}
+    contents[out / SITE_MARKER] = site_marker(now)
+    return write_outputs(out, contents)
+
+
+def synced_text(synced: Synced | datetime | None) -> str:
+    """How fresh the data is -> '2026-11-01 02:00 UTC (last sync finished 2026-11-01 02:07 UTC)', or 'never'."""
+    if not isinstance(synced, Synced):
+        return format_instant(synced)
+    if synced.ran_at is None:
+        return format_instant(synced.up_to)
+    ended = "" if synced.run_status == "completed" else f", {synced.run_status}"
+    return f"{format_instant(synced.up_to)} (last sync finished {format_instant(synced.ran_at)}{ended})"
 
 
 def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source, pl.DataFrame]:

@@ -1,17 +1,367 @@
-"""What the data dir says about itself: when it was last synced."""
+"""What the data dir says about itself, stage by stage: what each record type has synced, the last
+sync run, the last build and when the dashboards were made (`cdr status`, the dashboards' footer).
+
+Everything is read from what each stage leaves: the sync state and the lake's partitions (their
+Parquet footers only), the quarantine, the log of sync runs (`runs.SYNC_LOG`), the build's record
+(`last_build.json`, written as a build publishes) and the site's marker (`site/site.json`, written
+with the pages). Nothing is written here but those two records.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from pipelines.lake import Lake
+import orjson
+
+from pipelines.dates import format_utc, parse_datetime
+from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.lake import Lake, LakeError, atomic_file, resync_command
+from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
+from pipelines.reports import day_ranges
+from pipelines.runs import SyncLogError, SyncRunRecord, read_sync_runs, what_is_wrong
 from pipelines.state import read_state
 
+log = logging.getLogger(__name__)
 
-def synced_at(data_dir: Path) -> datetime | None:
-    """The data dir -> how fresh its data is: the least recent high-water mark (None: never synced)."""
+BUILD_RECORD = "last_build.json"
+RECORD_VERSION = 1
+# Where `cdr dashboards` and the build flow write the site unless told otherwise, and its marker.
+SITE_DIR = "site"
+SITE_MARKER = "site.json"
+# Ranges of missing days, and failed slices, a terminal shows; the JSON lists them all.
+SHOWN_GAPS = 6
+SHOWN_FAILURES = 5
+
+
+class StatusRecordError(CdrError):
+    """A build record or site marker that cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """How fresh the data is: every record type synced up to `up_to`; the newest finished sync run, when and how it ended."""
+
+    up_to: datetime
+    ran_at: datetime | None = None
+    run_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KindStatus:
+    """One record type: the UTC days synced (first, last, those missing between), its mark, records and rejects."""
+
+    kind: str
+    first_day: date | None
+    last_day: date | None
+    high_water_mark: datetime | None
+    gaps: tuple[date, ...]
+    records: int
+    quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    """The last build that ran its data tests: when, from which sync run (and how that run stood), whether they passed."""
+
+    built_at: datetime
+    passed: bool
+    sync_run_id: str | None
+    sync_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataStatus:
+    """Everything `cdr status` reports about one data dir."""
+
+    data_dir: str
+    kinds: tuple[KindStatus, ...]
+    last_sync: SyncRunRecord | None
+    last_build: BuildRecord | None
+    site: str
+    dashboards_made_at: datetime | None
+
+    @property
+    def synced(self) -> bool:
+        """Whether any sync has left anything in the data dir."""
+        return self.last_sync is not None or any(k.first_day is not None or k.high_water_mark for k in self.kinds)
+
+
+def synced_at(data_dir: Path) -> Synced | None:
+    """The data dir -> how fresh its data is: the least recent high-water mark and the last sync run (None: never synced)."""
     lake = Lake(data_dir)
     marks = [mark for kind in RECORD_TYPES if (mark := read_state(lake, kind).high_water_mark) is not None]
-    return min(marks, default=None)
+    if not marks:
+        return None
+    finished = next((run for run in read_sync_runs(lake) if run.finished_at is not None), None)
+    if finished is None:
+        return Synced(min(marks))
+    return Synced(min(marks), finished.finished_at, finished.status)
+
+
+def read_status(data_dir: Path | str) -> DataStatus:
+    """A data dir -> its status; UsageError if it is a file, CdrError naming a state or lake file that cannot be read."""
+    lake = Lake(data_dir)
+    if lake.is_local and os.path.exists(lake.root) and not os.path.isdir(lake.root):
+        raise UsageError(f"the data dir {clip(lake.url)} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder")
+    runs = read_sync_runs(lake)
+    return DataStatus(
+        data_dir=lake.url,
+        kinds=tuple(_kind_status(lake, kind) for kind in RECORD_TYPES),
+        last_sync=runs[0] if runs else None,
+        last_build=_read_build(lake),
+        site=lake.display(SITE_DIR),
+        dashboards_made_at=_read_site_marker(lake),
+    )
+
+
+def status_document(status: DataStatus) -> dict[str, Any]:
+    """A status -> the JSON object `cdr status --json` prints (null where there is nothing yet)."""
+    document: dict[str, Any] = {"data_dir": status.data_dir, "synced": status.synced}
+    for kind in status.kinds:
+        document[kind.kind] = {
+            "first_day": _day(kind.first_day),
+            "last_day": _day(kind.last_day),
+            "high_water_mark": _instant(kind.high_water_mark),
+            "gaps": [day.isoformat() for day in kind.gaps],
+            "records": kind.records,
+            "quarantined": kind.quarantined,
+        }
+    run = status.last_sync
+    document["last_sync"] = {
+        "run_id": run and run.run_id,
+        "types": list(run.types) if run else [],
+        "started_at": _instant(run and run.started_at),
+        "finished_at": _instant(run and run.finished_at),
+        "status": run and run.status,
+        "failed_slices": [
+            {"type": f.kind, "start": format_utc(f.slice.start), "end": format_utc(f.slice.end), "cause": f.cause}
+            for f in (run.failed_slices if run else ())
+        ],
+        "error": run and run.error,
+    }
+    build = status.last_build
+    document["last_build"] = {
+        "built_at": _instant(build and build.built_at),
+        "status": None if build is None else "passed" if build.passed else "failed",
+        "sync_run_id": build and build.sync_run_id,
+    }
+    document["dashboards"] = {"made_at": _instant(status.dashboards_made_at), "site": status.site}
+    return document
+
+
+def status_lines(status: DataStatus) -> list[str]:
+    """A status -> a short aligned block for a terminal."""
+    rows: list[tuple[str, str]] = []
+    if not status.synced:
+        rows.append(("data dir", f"{status.data_dir}: never synced (`cdr sync --range last_7_days` lands the first days)"))
+    else:
+        rows.append(("data dir", status.data_dir))
+    for kind in status.kinds:
+        rows += _kind_rows(kind)
+    rows += _sync_rows(status.last_sync)
+    build = status.last_build
+    if build is None:
+        rows.append(("last build", "none (`cdr build` makes the warehouse)"))
+    else:
+        source = f"from sync {build.sync_run_id}" + (f" ({build.sync_status})" if build.sync_status else "")
+        outcome = "data tests passed" if build.passed else "data tests FAILED (kept as warehouse.failed.duckdb)"
+        rows.append(("last build", f"{_when(build.built_at)}, {source if build.sync_run_id else 'before any logged sync'}: {outcome}"))
+    made = status.dashboards_made_at
+    rows.append(("dashboards", f"made {_when(made)} in {status.site}" if made else f"none in {status.site} (`cdr dashboards`)"))
+    width = max(len(label) for label, _ in rows) + 2
+    return [f"{label:<{width}}{text}" for label, text in rows]
+
+
+def newest_sync_run(data_dir: Path) -> SyncRunRecord | None:
+    """A data dir -> its newest sync run (None: none logged, or the log is unreadable: a build does not fail over it)."""
+    try:
+        runs = read_sync_runs(Lake(data_dir))
+    except SyncLogError as exc:
+        log.warning("%s", exc)
+        return None
+    return runs[0] if runs else None
+
+
+def record_build(data_dir: Path, built_from: SyncRunRecord | None, *, passed: bool, now: datetime | None = None) -> None:
+    """A build that ran its data tests -> `last_build.json` in the data dir; a failure to write it is only logged.
+
+    The warehouse is published (or kept as failed) by then: its record cannot undo that.
+    """
+    document = {
+        "version": RECORD_VERSION,
+        "built_at": format_utc(now or datetime.now(timezone.utc)),
+        "status": "passed" if passed else "failed",
+        "sync_run_id": built_from and built_from.run_id,
+        "sync_status": built_from and built_from.status,
+    }
+    target = Path(data_dir) / BUILD_RECORD
+    try:
+        with atomic_file(target) as temp:
+            Path(temp).write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    except OSError as exc:
+        log.error("could not record the build in %s: %s", target, exc.strerror or exc)
+
+
+def site_marker(now: datetime) -> bytes:
+    """When a site's pages are made -> the marker written with them (what `cdr status` reads)."""
+    return orjson.dumps({"version": RECORD_VERSION, "made_at": format_utc(now)}, option=orjson.OPT_INDENT_2)
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _kind_status(lake: Lake, kind: str) -> KindStatus:
+    """A record type's days, mark, records and rejects, from its state, partition names and footers."""
+    state = read_state(lake, kind)  # type: ignore[arg-type]
+    files = lake.partition_files(kind)
+    with_data = {day for relative in files if (day := Lake.partition_day(relative)) is not None}
+    landed = {day for window in state.landed for day in window_days(window)}
+    # A landed day without a partition held no records, unless the API's usage counted some for it.
+    counted = {day for relative in lake.partition_files(f"usage_{kind}") if (day := Lake.partition_day(relative))}
+    synced = with_data | landed
+    first, last = (min(synced), max(synced)) if synced else (None, None)
+    gaps: list[date] = []
+    if first is not None and last is not None:
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            if day not in with_data and (day not in landed or day in counted):
+                gaps.append(day)
+    return KindStatus(
+        kind=kind,
+        first_day=first,
+        last_day=last,
+        high_water_mark=state.high_water_mark,
+        gaps=tuple(gaps),
+        records=_row_count(lake, kind, files),
+        quarantined=_quarantined(lake, kind),
+    )
+
+
+def _row_count(lake: Lake, kind: str, files: list[str]) -> int:
+    """Partition files -> their rows, from the Parquet footers alone; LakeError naming a file that is not Parquet."""
+    if not files:
+        return 0
+    import duckdb
+
+    locations = [lake.location(relative) for relative in files]
+    con = duckdb.connect()
+    try:
+        rows = con.execute("select num_rows from parquet_file_metadata(?)", [locations]).fetchall()
+    except duckdb.Error as exc:
+        named = next((relative for relative in files if lake.location(relative) in str(exc)), None)
+        if named is None:
+            raise LakeError(f"cannot read the {kind} lake's Parquet footers ({one_line(exc, first=True)})") from None
+        reason = one_line(exc, first=True).replace(lake.location(named), PurePosixPath(named).name)
+        raise LakeError(
+            f"{lake.display(named)} is not a readable Parquet file ({reason}): delete it and re-sync that day with "
+            f"{resync_command(kind, Lake.partition_day(named))}"
+        ) from None
+    finally:
+        con.close()
+    return sum(int(count) for (count,) in rows)
+
+
+def _quarantined(lake: Lake, kind: str) -> int:
+    """The records of a type the sync set aside: one JSON line each."""
+    total = 0
+    for relative in lake.quarantine_files():
+        if PurePosixPath(relative).parts[1] == kind:
+            total += sum(1 for line in (lake.read_bytes(relative) or b"").splitlines() if line.strip())
+    return total
+
+
+def _read_build(lake: Lake) -> BuildRecord | None:
+    document = _read_record(lake, BUILD_RECORD, "delete it: the next `cdr build` writes it again")
+    if document is None:
+        return None
+    try:
+        built_at, status = parse_datetime(document["built_at"]), document["status"]
+        if status not in ("passed", "failed"):
+            raise ValueError(f"unknown build status {status!r}")
+        run_id, run_status = document["sync_run_id"], document["sync_status"]
+        return BuildRecord(
+            built_at=built_at,
+            passed=status == "passed",
+            sync_run_id=None if run_id is None else str(run_id),
+            sync_status=None if run_status is None else str(run_status),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(lake, BUILD_RECORD, exc, "delete it: the next `cdr build` writes it again") from exc
+
+
+def _read_site_marker(lake: Lake) -> datetime | None:
+    relative = f"{SITE_DIR}/{SITE_MARKER}"
+    advice = "delete it: the next `cdr dashboards` writes it again"
+    document = _read_record(lake, relative, advice)
+    if document is None:
+        return None
+    try:
+        return parse_datetime(document["made_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(lake, relative, exc, advice) from exc
+
+
+def _read_record(lake: Lake, relative: str, advice: str) -> dict[str, Any] | None:
+    data = lake.read_bytes(relative)
+    if data is None:
+        return None
+    try:
+        document = orjson.loads(data)
+        if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
+            raise ValueError(f"it is not a version {RECORD_VERSION} record")
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise _corrupt(lake, relative, exc, advice) from exc
+    return document
+
+
+def _corrupt(lake: Lake, relative: str, exc: BaseException, advice: str) -> StatusRecordError:
+    return StatusRecordError(f"{lake.display(relative)} is corrupt ({what_is_wrong(exc)}); {advice}")
+
+
+def _kind_rows(kind: KindStatus) -> list[tuple[str, str]]:
+    if kind.first_day is None or kind.last_day is None:
+        return [(kind.kind, "never synced")]
+    days = (kind.last_day - kind.first_day).days + 1
+    mark = f"synced up to {_when(kind.high_water_mark)}" if kind.high_water_mark else "no completed sync yet"
+    rows = [
+        (kind.kind, f"{kind.first_day.isoformat()} to {kind.last_day.isoformat()} ({days:,} day{'s' if days != 1 else ''}), {mark}"),
+        ("", f"{kind.records:,} records, {kind.quarantined:,} quarantined"),
+    ]
+    if kind.gaps:
+        count = len(kind.gaps)
+        rows.append(("", f"missing {count:,} day{'s' if count != 1 else ''}: {day_ranges(kind.gaps, SHOWN_GAPS)}"))
+    return rows
+
+
+def _sync_rows(run: SyncRunRecord | None) -> list[tuple[str, str]]:
+    if run is None:
+        return [("last sync", "none logged")]
+    ended = f", finished {_when(run.finished_at)}" if run.finished_at else ""
+    rows = [("last sync", f"{run.status}: run {run.run_id} ({','.join(run.types)}), started {_when(run.started_at)}{ended}")]
+    if run.error:
+        rows.append(("", run.error))
+    failed = run.failed_slices
+    rows += [("", f"failed {f.kind} {f.slice}: {f.cause}") for f in failed[:SHOWN_FAILURES]]
+    if len(failed) > SHOWN_FAILURES:
+        rows.append(("", f"and {len(failed) - SHOWN_FAILURES} more failed slices (`cdr status --json` lists them)"))
+    return rows
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else format_utc(moment)
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()

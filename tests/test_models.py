@@ -276,7 +276,7 @@ def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
         build(data_dir, queries_dir=queries)
     with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
         assert con.execute("select version from rpt_a").fetchall() == [(1,)]
-    assert sorted(p.name for p in data_dir.iterdir()) == ["warehouse.duckdb"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["last_build.json", "warehouse.duckdb"]
 
 
 def around_each_model(monkeypatch, around) -> None:
@@ -544,7 +544,7 @@ def test_a_lake_the_build_cannot_read_whole_is_refused_naming_the_path_and_the_r
     assert (code, out) == (1, "")
     assert err.startswith("error: " + message.format(path=tmp_path / damaged)) and err.count("\n") == 1, err
     assert warehouse_path(tmp_path).read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "lake", "warehouse.duckdb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "lake", "last_build.json", "warehouse.duckdb"]
 
 
 def test_an_empty_day_folder_is_passed_over_but_one_holding_only_other_files_is_refused(tmp_path):
@@ -588,7 +588,7 @@ def test_a_build_removes_what_a_killed_build_left(tmp_path):
 
     write_queries(queries, {"reports/rpt_long.sql": "-- rpt_long: one row\nselect 1 as n"})
     build(data_dir, queries_dir=queries)
-    assert sorted(p.name for p in data_dir.iterdir()) == ["warehouse.duckdb"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["last_build.json", "warehouse.duckdb"]
 
 
 def test_a_build_leaves_the_temporaries_of_builds_still_running(tmp_path):

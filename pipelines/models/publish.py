@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipelines.errors import CdrError
 from pipelines.lake import alive
+from pipelines.status import newest_sync_run, record_build
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 FAILED_WAREHOUSE_FILE = "warehouse.failed.duckdb"
@@ -40,8 +41,11 @@ def new_warehouse(data_dir: Path) -> Iterator[Path]:
     Readers see the previous warehouse or the new one, never a mix. A block raising FailedBuild
     leaves what it wrote as the failed warehouse; any other failure leaves nothing. The
     temporary's name carries this process's pid, so a later build can tell it from a killed one's.
+    A build that ran its data tests is recorded (`pipelines.status.record_build`), with the sync
+    run newest as it started: the one whose lake it read.
     """
     sweep_killed_builds(data_dir)
+    built_from = newest_sync_run(data_dir)
     target = warehouse_path(data_dir)
     temp = Path(data_dir) / f".{WAREHOUSE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     try:
@@ -51,9 +55,11 @@ def new_warehouse(data_dir: Path) -> Iterator[Path]:
         os.replace(temp, target)
         # A failed build kept for inspection is stale once a build succeeds.
         _remove(failed_warehouse_path(data_dir))
+        record_build(data_dir, built_from, passed=True)
     except FailedBuild:
         if temp.exists():
             os.replace(temp, failed_warehouse_path(data_dir))
+        record_build(data_dir, built_from, passed=False)
         raise
     finally:
         _remove(temp)

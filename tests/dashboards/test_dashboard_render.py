@@ -17,6 +17,7 @@ from dashboards.render import INDEX, PLOTLY_JS, STYLESHEET, render_site
 from dashboards.warehouse import DashboardError, read_report
 from pipelines.errors import CdrError
 from pipelines.sql import connect_read_only
+from pipelines.status import SITE_MARKER
 
 MAX_PAGE_BYTES = 1_000_000
 
@@ -31,9 +32,9 @@ def _html(site: Path, name: str) -> str:
     return (site / name).read_text("utf-8")
 
 
-def test_the_site_is_an_index_every_page_and_one_copy_of_each_asset(small_site):
+def test_the_site_is_an_index_every_page_one_copy_of_each_asset_and_its_marker(small_site):
     out, written = small_site
-    assert [path.name for path in written] == [INDEX, *(page.filename for page in PAGES), STYLESHEET, PLOTLY_JS]
+    assert [path.name for path in written] == [INDEX, *(page.filename for page in PAGES), STYLESHEET, PLOTLY_JS, SITE_MARKER]
     assert sorted(path.name for path in out.iterdir()) == sorted(path.name for path in written)
     assert (out / PLOTLY_JS).read_text("utf-8") == plotly.offline.get_plotlyjs()
 
