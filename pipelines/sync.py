@@ -345,6 +345,11 @@ class _Runner:
         try:
             relative = quarantine(self.lake, kind, self.run_id, rejects, now=self.now)
             where = None if relative is None else self.lake.display(relative)
+            # A record of its own, so a run's log (and Prefect's) says what was set aside and why.
+            log.warning(
+                "quarantined %d malformed %s records of %s in %s (first: %s)",
+                len(rejects), kind, slice_, where, rejects[0].reason,
+            )
         except Exception as exc:
             # The records are counted as quarantined in the report; only their copy is lost.
             log.error("could not write %d quarantined %s records of %s: %s", len(rejects), kind, slice_, exc)

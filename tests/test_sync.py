@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncio
 import os
 import random
@@ -241,9 +243,14 @@ async def test_a_rejected_key_stops_the_whole_sync(tmp_path: Path) -> None:
     assert Lake(tmp_path / "data").partition_days("cdrs") == []
 
 
-async def test_rejects_are_quarantined_per_day_and_never_landed(tmp_path: Path) -> None:
+async def test_rejects_are_quarantined_per_day_and_never_landed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = FakeClient(RECORDS, rejects={("cdrs", day_window(2, 2)): ["missing id", "bad cost"]})
-    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-7")
+    with caplog.at_level(logging.WARNING, logger="pipelines"):
+        report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-7")
+    (logged,) = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
+    assert logged.startswith("quarantined 2 malformed cdrs records of ") and logged.endswith("(first: missing id)")
     lake = Lake(tmp_path / "data")
     assert report.kinds[0].days[1] == DayReport(date(2026, 10, 2), new=3, quarantined=2)
     assert report.kinds[0].quarantined == 2 and report.records == 11
