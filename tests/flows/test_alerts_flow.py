@@ -1,0 +1,41 @@
+"""The alerts flow under Prefect: new alerts sent once as one digest through a saved notification block."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pipelines.errors import CdrError
+from tests.fixtures.alerts import alert, make_warehouse, webhook_receiver
+
+
+def test_new_alerts_go_out_once_through_the_block_and_a_failed_send_goes_out_next_run(prefect_harness, tmp_path):
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from pipelines.flows.alerts import alerts_flow
+
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
+    make_warehouse(tmp_path / "data", [
+        alert("us1", day, severity="critical", message="Voice cost to US is 3x its usual."),
+        alert("us2", day + timedelta(days=1), message="Voice cost to US is 2.6x its usual."),  # still on: snoozed
+        alert("old", day - timedelta(days=20)),  # outside the last 7 days
+    ])
+    data_dir = str(tmp_path / "data")
+    with webhook_receiver(fail_first=1) as receiver:
+        CustomWebhookNotificationBlock(
+            name="cdr", url=receiver.url, json_data={"subject": "{{subject}}", "body": "{{body}}"}
+        ).save("cdr-ops-test", overwrite=True)
+
+        with pytest.raises(CdrError, match=r"HTTPStatusError \(HTTP 500\)") as failed:
+            alerts_flow(data_dir=data_dir, notify_block="custom-webhook/cdr-ops-test")
+        first = alerts_flow(data_dir=data_dir, notify_block="custom-webhook/cdr-ops-test")
+        again = alerts_flow(data_dir=data_dir, notify_block="custom-webhook/cdr-ops-test")
+
+    assert "127.0.0.1" not in str(failed.value) and "T0KEN" not in str(failed.value)
+    assert first == {"alerts": 2, "sent": 1, "snoozed": 1}
+    assert again == {"alerts": 2, "sent": 0, "snoozed": 0}
+    assert receiver.requests == 2 and receiver.received == [{
+        "subject": "CDR alerts: 1 new alert (1 critical)",
+        "body": f"[critical] cost_spike, {day:%Y-%m-%dT%H:%M}Z: Voice cost to US is 3x its usual.",
+    }]
