@@ -250,6 +250,22 @@ def sync_command(
     )
 
 
+@app.command("status", short_help="Say what the data dir holds: synced days, last sync, build, dashboards.")
+def status_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the aligned block."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+) -> None:
+    """Per record type the UTC days synced, the high-water mark, missing days, records and quarantined records;
+    the last sync run, the last build and when the dashboards were made."""
+    import json
+
+    from pipelines.settings import load_settings
+    from pipelines.status import read_status, status_document, status_lines
+
+    status = read_status(load_settings(data_dir=data_dir).data_dir)
+    typer.echo(json.dumps(status_document(status), indent=2) if as_json else "\n".join(status_lines(status)))
+
+
 @app.command("serve", short_help="Run the nightly and monthly schedules.")
 def serve_command() -> None:
     """Run prefect.yaml's schedules (nightly-sync, monthly-finance) in this process until stopped."""

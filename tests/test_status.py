@@ -1,0 +1,238 @@
+"""`cdr status`: what each stage left in the data dir, read back exactly; bad state is one line, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+from pydantic import SecretStr
+
+from dashboards.render import render_site
+from pipelines.dates import Window, format_utc
+from pipelines.land import read_quarantine
+from pipelines.lake import Lake
+from pipelines.models.publish import FailedBuild, new_warehouse
+from pipelines.opentact import api
+from pipelines.opentact.client import ClientConfig, OpentactClient
+from pipelines.runs import SYNC_LOG, read_sync_runs, recorded_sync
+from pipelines.settings import Settings
+from pipelines.state import begin_run, landed_path, read_state
+from pipelines.status import read_status, status_lines, synced_at
+from pipelines.sync import sync
+from sandbox.testing import TEST_API_KEY, running_sandbox
+from tests.dashboards.dashboard_fixtures import build_warehouse
+from tests.fixtures.cli import CDR_ARGV, run_cdr
+from tests.fixtures.lake import call, usage, write_lake
+from tests.test_sync import FakeClient, RECORDS, at, day_window
+
+UTC = timezone.utc
+KIND_KEYS = ["first_day", "last_day", "high_water_mark", "gaps", "records", "quarantined"]
+TOP_KEYS = ["data_dir", "synced", "cdrs", "mdrs", "last_sync", "last_build", "dashboards"]
+NOW = datetime(2026, 10, 8, 6, 0, tzinfo=UTC)
+SYNCED = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 6, tzinfo=UTC))
+WORLD = {"seed": 7, "calls_per_day": 60, "messages_per_day": 30, "malformed_rate": 0.05}
+
+
+def status_json(capsys, monkeypatch, data_dir: Path) -> dict:
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--json", "--data-dir", str(data_dir))
+    assert (code, err) == (0, ""), err
+    return json.loads(out)
+
+
+# -- a data dir synced from the sandbox, once -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five UTC days of both record types synced from the sandbox (some records malformed), as run `run-a`."""
+    data_dir = tmp_path_factory.mktemp("synced") / "data"
+    config = dict(base_url="", api_key=SecretStr(TEST_API_KEY), page_size=100, backoff_base_secs=0.02, settle_lag=timedelta(minutes=2))
+
+    async def run(url: str) -> None:
+        async with OpentactClient(ClientConfig(**{**config, "base_url": url})) as client:
+            report = await sync(list(api.RECORD_TYPES), SYNCED, Settings(data_dir=data_dir), client, NOW, "run-a")
+        assert report.ok
+
+    with running_sandbox(start="2026-10-01", now=format_utc(NOW), **WORLD) as url:
+        asyncio.run(run(url))
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(synced: Path, tmp_path: Path) -> Path:
+    """A copy of the synced data dir, this test's own."""
+    return Path(shutil.copytree(synced, tmp_path / "data"))
+
+
+def test_a_data_dir_never_synced_says_so_and_exits_0(tmp_path, capsys, monkeypatch):
+    for folder in (tmp_path / "absent", tmp_path):
+        code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(folder))
+        assert (code, err) == (0, "")
+        assert out.startswith(f"data dir    {folder}: never synced (`cdr sync --range last_7_days`")
+        assert "cdrs        never synced\nmdrs        never synced\nlast sync   none logged\n" in out
+        document = status_json(capsys, monkeypatch, folder)
+        assert list(document) == TOP_KEYS and document["synced"] is False
+        empty = dict.fromkeys(KIND_KEYS) | {"gaps": [], "records": 0, "quarantined": 0}
+        assert document["cdrs"] == document["mdrs"] == empty
+        assert document["last_sync"] == {
+            "run_id": None, "types": [], "started_at": None, "finished_at": None, "status": None, "failed_slices": [],
+            "error": None,
+        }
+        assert document["last_build"] == {"built_at": None, "status": None, "sync_run_id": None}
+        assert document["dashboards"] == {"made_at": None, "site": f"{folder}/site"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_synced_lake_reports_its_days_mark_records_quarantine_and_a_deleted_partition_as_a_gap(
+    data_dir, capsys, monkeypatch
+):
+    lake = Lake(data_dir)
+    (data_dir / "lake/cdrs/date=2026-10-03/data.parquet").unlink()
+    document = status_json(capsys, monkeypatch, data_dir)
+    assert list(document) == TOP_KEYS and document["synced"] is True
+    for kind in api.RECORD_TYPES:
+        rows = sum(pl.read_parquet(path).height for path in (data_dir / "lake" / kind).glob("date=*/data.parquet"))
+        rejected = read_quarantine(lake, kind).height
+        assert rows > 0 and rejected > 0
+        assert document[kind] == {
+            "first_day": "2026-10-01",
+            "last_day": "2026-10-05",
+            "high_water_mark": format_utc(read_state(lake, kind).high_water_mark),
+            # the API's usage counted records for the day the lake no longer has
+            "gaps": ["2026-10-03"] if kind == "cdrs" else [],
+            "records": rows,
+            "quarantined": rejected,
+        }
+    assert document["cdrs"]["high_water_mark"] == "2026-10-06T00:00:00.000Z"
+    run = document["last_sync"]
+    assert (run["run_id"], run["types"], run["status"], run["failed_slices"], run["error"]) == (
+        "run-a", ["cdrs", "mdrs"], "completed", [], None
+    )
+    assert run["started_at"] <= run["finished_at"]
+
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(data_dir))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"data dir    {data_dir}"
+    assert lines[1] == "cdrs        2026-10-01 to 2026-10-05 (5 days), synced up to 2026-10-06 00:00:00 UTC"
+    assert lines[2] == f"            {document['cdrs']['records']:,} records, {document['cdrs']['quarantined']:,} quarantined"
+    assert lines[3] == "            missing 1 day: 2026-10-03"
+    assert lines[6].startswith("last sync   completed: run run-a (cdrs,mdrs), started ")
+    assert lines[-2:] == ["last build  none (`cdr build` makes the warehouse)", f"dashboards  none in {data_dir}/site (`cdr dashboards`)"]
+
+
+def test_after_a_build_and_the_dashboards_status_says_when_from_which_sync_and_the_pages_show_the_run(
+    data_dir, capsys, monkeypatch
+):
+    assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))[0] == 0
+    assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(data_dir))[0] == 0
+    document = status_json(capsys, monkeypatch, data_dir)
+    build, made = document["last_build"], document["dashboards"]["made_at"]
+    assert (build["status"], build["sync_run_id"]) == ("passed", "run-a")
+    finished = document["last_sync"]["finished_at"]
+    assert finished <= build["built_at"] <= made
+    ran = datetime.fromisoformat(finished.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
+    index = (data_dir / "site/index.html").read_text("utf-8")
+    assert f"2026-10-06 00:00 UTC (last sync finished {ran})" in index
+    out = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(data_dir))[1]
+    assert out.splitlines()[-2].endswith(", from sync run-a (completed): data tests passed")
+    assert out.splitlines()[-1].startswith("dashboards  made 20") and out.endswith(f" in {data_dir}/site\n")
+
+
+# -- without a server ------------------------------------------------------------------------------
+
+
+def test_a_landed_day_without_records_is_no_gap_but_a_day_never_landed_or_counted_by_usage_is(tmp_path):
+    lake = Lake(tmp_path)
+    write_lake(tmp_path, calls=[
+        call(f"c{day}", f"2026-10-0{day}T10:00:00Z", f"2026-10-0{day}T10:01:00Z") for day in (1, 2, 5, 7)
+    ])
+    # Days 1-3 and 5-7 landed; 3 and 6 with no records; 4 never landed.
+    for first, last in ((1, 3), (5, 7)):
+        window = day_window(first, last)
+        begin_run(lake, "cdrs", window, [window], "run-1").complete(at(8))
+    assert read_status(tmp_path).kinds[0].gaps == (date(2026, 10, 4),)
+    # The API's usage counted records on day 6: the lake lacks them.
+    write_lake(tmp_path, usage_rows=[usage("2026-10-06", "calls", "USD", 3, "0.03", billed_duration_secs=180)])
+    status = read_status(tmp_path)
+    assert status.kinds[0].gaps == (date(2026, 10, 4), date(2026, 10, 6))
+    assert (status.kinds[0].first_day, status.kinds[0].last_day, status.kinds[0].records) == (
+        date(2026, 10, 1), date(2026, 10, 7), 4
+    )
+    # The terminal shows missing days as ranges.
+    for first, last in ((8, 10), (14, 14)):
+        window = day_window(first, last)
+        begin_run(lake, "cdrs", window, [window], "run-1").complete(at(15))
+    assert "            missing 5 days: 2026-10-04, 2026-10-06, 2026-10-11..2026-10-13" in status_lines(read_status(tmp_path))
+
+
+def test_a_build_whose_data_tests_failed_is_recorded_as_failed(tmp_path, capsys, monkeypatch):
+    lake = Lake(tmp_path)
+    with recorded_sync(lake, "run-9", ["cdrs", "mdrs"]) as logged:
+        logged.finish([])
+    with pytest.raises(FailedBuild), new_warehouse(tmp_path) as temp:
+        temp.write_bytes(b"a build")
+        raise FailedBuild("1 data test(s) failed")
+    build = status_json(capsys, monkeypatch, tmp_path)["last_build"]
+    assert (build["status"], build["sync_run_id"]) == ("failed", "run-9")
+    out = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))[1]
+    assert "from sync run-9 (completed): data tests FAILED (kept as warehouse.failed.duckdb)" in out
+
+
+def test_the_dashboards_show_the_mark_and_when_the_last_sync_finished(tmp_path):
+    lake = Lake(tmp_path)
+    warehouse = build_warehouse(tmp_path / "warehouse.duckdb")
+    window = Window(datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 11, 1, 2, 0, tzinfo=UTC))
+    for kind in api.RECORD_TYPES:
+        begin_run(lake, kind, window, [window], "run-1").complete(window.end)
+    assert synced_at(tmp_path).ran_at is None
+    clock = iter([datetime(2026, 11, 1, 2, 1, tzinfo=UTC), datetime(2026, 11, 1, 2, 7, 30, tzinfo=UTC)])
+    with recorded_sync(lake, "run-1", ["cdrs", "mdrs"], clock=lambda: next(clock)) as logged:
+        logged.finish([])
+    render_site(warehouse, tmp_path / "site", synced_at=synced_at(tmp_path), now=datetime(2026, 11, 1, 3, tzinfo=UTC))
+    assert "Data synced: 2026-11-01 02:00 UTC (last sync finished 2026-11-01 02:07 UTC)" in (tmp_path / "site/index.html").read_text("utf-8")
+    assert read_status(tmp_path).dashboards_made_at == datetime(2026, 11, 1, 3, tzinfo=UTC)
+
+
+# -- bad input: one line, no traceback ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plant", "code", "message"),
+    [
+        (lambda d: d.write_text("not a folder"), 2, "the data dir {d} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder"),
+        (lambda d: _write(d / landed_path("cdrs"), b"{garbled"), 1, "sync state file {d}/state/cdrs/landed.json is corrupt"),
+        (lambda d: _write(d / SYNC_LOG, b"[]"), 1, "the log of sync runs {d}/state/syncs.json is corrupt"),
+        (lambda d: _write(d / "last_build.json", b'{"version": 1, "status": "passed"}'), 1, "{d}/last_build.json is corrupt (it has no 'built_at')"),
+        (lambda d: _write(d / "site/site.json", b"\xff"), 1, "{d}/site/site.json is corrupt"),
+        (lambda d: _write(d / "lake/cdrs/date=2026-10-02/data.parquet", b"junk"), 1, "{d}/lake/cdrs/date=2026-10-02/data.parquet is not a readable Parquet file"),
+    ],
+)
+def test_a_file_status_cannot_read_is_one_line(tmp_path, capsys, monkeypatch, plant, code, message):
+    data = tmp_path / "data"
+    plant(data)
+    for args in ((), ("--json",)):
+        exit_code, out, err = run_cdr(capsys, monkeypatch, "status", *args, "--data-dir", str(data))
+        assert (exit_code, out) == (code, "")
+        assert err.startswith("error: " + message.format(d=data)) and err.count("\n") == 1, err
+
+
+def test_the_console_script_prints_status_without_a_traceback(tmp_path):
+    _write(tmp_path / SYNC_LOG, b"{")
+    result = subprocess.run([*CDR_ARGV, "status", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
