@@ -20,6 +20,8 @@ def _alias_defaults() -> dict[str, object]:
 def _same(documented: str, default: object) -> bool:
     if default is None:
         return documented in ("", "—")
+    if isinstance(default, bool):
+        return documented.lower() == str(default).lower()
     if isinstance(default, float):
         return float(documented) == default
     if isinstance(default, Path):
