@@ -10,6 +10,8 @@ Layout (binding for the SQL models)::
     <root>/lake/<dataset>/date=YYYY-MM-DD/data.parquet   dataset in DATASETS, zstd
     <root>/quarantine/<kind>/...                         rejected records (see land.py)
     <root>/state/<kind>/...                              sync state (see state.py)
+    <root>/state/syncs.json                              the newest sync runs (see runs.py)
+    <root>/last_build.json                               the last build's outcome (see models/publish.py)
     <root>/.staging/                                     temporaries of local writes
     <root>/.sync.lock                                    held by the one sync writing a local data dir
 """
