@@ -12,7 +12,7 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, one_line
-from pipelines.models.sources import calendar_macros, error_line, source_names
+from pipelines.models.sources import BUILD_MACROS, calendar_macros, error_line, source_names
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
 # them inside it (pyproject's force-include).
@@ -32,8 +32,9 @@ class Layer(IntEnum):
     STAGING = 1
     INTERMEDIATE = 2
     MARTS = 3
-    REPORTS = 4
-    ADHOC = 5
+    ALERTS = 4
+    REPORTS = 5
+    ADHOC = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ LAYER_DIRS: Mapping[str, LayerRule] = {
     "staging": LayerRule(Layer.STAGING, ("stg_",), "view"),
     "intermediate": LayerRule(Layer.INTERMEDIATE, ("int_",), "view"),
     "marts": LayerRule(Layer.MARTS, ("fct_", "dim_"), "table"),
+    # One model per alert rule; `rpt_alerts` unions them (views: it computes each once).
+    "alerts": LayerRule(Layer.ALERTS, ("alert_",), "view"),
     "reports": LayerRule(Layer.REPORTS, ("rpt_",), "table"),
     # Friendly views for ad-hoc SQL (`calls`, `messages`): no prefix, nothing reads them.
     "adhoc": LayerRule(Layer.ADHOC, ("",), "view"),
@@ -136,11 +139,11 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
                 found.append((name, path, rule, *_read_sql(con, path)))
     seen: dict[str, Path] = {}
     for name, path, *_ in found:
-        if name in seen or name in source_names():
+        if name in seen or name in source_names(queries_dir):
             other = seen.get(name, "the lake's source view")
             raise CdrError(f"model name {name} is used twice: {other} and {path}")
         seen[name] = path
-    readable = [*source_names(), *seen]
+    readable = [*source_names(queries_dir), *seen]
     macros = _macro_names(queries_dir)
     return tuple(
         Model(
@@ -157,7 +160,7 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
 
 def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataTest, ...]:
     """A queries folder and the model names -> its data tests (`tests/*.sql`)."""
-    readable = [*source_names(), *model_names]
+    readable = [*source_names(queries_dir), *model_names]
     macros = _macro_names(queries_dir)
     tests = []
     with duckdb.connect() as con:
@@ -186,6 +189,7 @@ def discover_macros(queries_dir: Path = QUERIES_DIR) -> tuple[Macro, ...]:
         for statement in calendar_macros("UTC"):
             con.execute(statement)
         taken = {row[0] for row in con.execute("select function_name from duckdb_functions()").fetchall()}
+        taken.update(BUILD_MACROS)
         for name, macro in texts.items():
             if name in taken:
                 raise CdrError(f"macro file {macro.path}: {name} is already a DuckDB or calendar function; rename it")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -25,13 +26,19 @@ from pipelines.models.discover import (
 )
 from pipelines.models.order import build_order, run_in_order
 from pipelines.models.publish import FailedBuild, failed_warehouse_path, new_warehouse, warehouse_path
+from pipelines.models.thresholds import Thresholds, load_thresholds
 from pipelines.models.sources import (
+    ALERT_CONFIG_TABLE,
     LAKE_SCHEMAS,
     QUARANTINE_SOURCE,
     SOURCE_PREFIX,
+    THRESHOLDS_TABLE,
+    build_macros,
     calendar_macros,
     error_line,
     quarantine_source_sql,
+    seed_files,
+    seed_sql,
     source_sql,
     sql_string,
     unreadable_lake_file,
@@ -91,10 +98,14 @@ def build(
     *,
     report_timezone: str = "UTC",
     queries_dir: Path = QUERIES_DIR,
+    alerts_config: Path | None = None,
+    now: datetime | None = None,
 ) -> BuildReport:
     """A data dir (with its lake) -> a rebuilt `warehouse.duckdb` there, every data test passed.
 
-    Raises UsageError for a missing data dir or unknown time zone, LakeError (naming the path
+    `alerts_config` names a file overriding the shipped alert thresholds (CDR_ALERTS_CONFIG);
+    `now` is the moment the alert rules judge staleness at (default: the clock).
+    Raises UsageError for a missing data dir, unknown time zone or bad alerts config, LakeError (naming the path
     and the re-sync) for a lake it cannot read whole, CdrError (naming the model or test) when
     a model fails or a data test finds offending rows; the previous warehouse is then left as
     it was.
@@ -103,6 +114,8 @@ def build(
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
+    thresholds = load_thresholds(queries_dir, alerts_config)
+    now = datetime.now(UTC) if now is None else now
     macros = discover_macros(queries_dir)
     models = build_order(discover_models(queries_dir))
     tests = discover_tests(queries_dir, [m.name for m in models])
@@ -133,6 +146,7 @@ def build(
             _check_timezone(con, report_timezone)
             for statement in calendar_macros(report_timezone):
                 con.execute(statement)
+            _create_reference_tables(con, queries_dir, thresholds, now)
             _create_macros(con, macros, queries_dir)
             sources = {}
             try:
@@ -191,6 +205,27 @@ def _build_all(
     results = run_in_order(con, graph, run, BUILD_WORKERS)
     runs = [cast(ModelRun, results[model.name]) for model in models]
     return runs, [cast("TestRun | str", results[f"test {test.name}"]) for test in tests]
+
+
+def _create_reference_tables(
+    con: duckdb.DuckDBPyConnection, queries_dir: Path, thresholds: Thresholds, now: datetime
+) -> None:
+    """The seeds, the alert thresholds (and which were used) and the build's macros, before any model."""
+    for path in seed_files(queries_dir):
+        try:
+            con.execute(seed_sql(path))
+        except duckdb.Error as exc:
+            raise CdrError(f"seed {_shown(path, queries_dir)} does not load: {one_line(exc, first=True)}") from None
+    con.execute(f"create table {THRESHOLDS_TABLE} (rule varchar not null, name varchar not null, value double not null)")
+    if thresholds.values:
+        con.executemany(f"insert into {THRESHOLDS_TABLE} values (?, ?, ?)", thresholds.rows())
+    con.execute(
+        f"create table {ALERT_CONFIG_TABLE} as select ?::integer as version, ?::varchar as digest, "
+        "?::varchar as override",
+        [thresholds.version, thresholds.digest, None if thresholds.override is None else str(thresholds.override)],
+    )
+    for statement in build_macros(now):
+        con.execute(statement)
 
 
 def _create_macros(con: duckdb.DuckDBPyConnection, macros: Sequence[Macro], queries_dir: Path) -> None:

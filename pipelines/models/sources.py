@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipelines.errors import one_line
+from pipelines.errors import CdrError, one_line
 from pipelines.lake import QUARANTINE_GLOB, Lake, LakeError, resync_command
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
@@ -28,13 +31,64 @@ QUARANTINE_SOURCE = "quarantine"
 
 _LINE = re.compile(r"LINE (\d+):")
 
+# Reference data: each `queries/seeds/<name>.csv` is loaded as the table `seed_<name>` before any
+# model runs (a table, not a view of the file: `cdr sql` reads the warehouse without file access).
+SEEDS_DIR = "seeds"
+SEED_PREFIX = "seed_"
+# The alert rules' settings and what the build used (`pipelines.models.thresholds`).
+THRESHOLDS_TABLE = "alert_thresholds"
+ALERT_CONFIG_TABLE = "alert_config"
+# Macros the runner defines for a build besides the calendar: `build_time()` (the moment the
+# build evaluates "now" at, for rules such as a stale sync) and `threshold(rule, name)`.
+BUILD_MACROS = ("build_time", "threshold")
+
 # The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
 
 
-def source_names() -> tuple[str, ...]:
-    """The names of the lake's source views, one per dataset."""
-    return tuple(SOURCE_PREFIX + dataset for dataset in (*LAKE_SCHEMAS, QUARANTINE_SOURCE))
+def source_names(queries_dir: Path | None = None) -> tuple[str, ...]:
+    """The names models read that are no model: the lake's source views (and, given a queries folder, its seeds and config tables)."""
+    names = tuple(SOURCE_PREFIX + dataset for dataset in (*LAKE_SCHEMAS, QUARANTINE_SOURCE))
+    if queries_dir is None:
+        return names
+    seeds = tuple(SEED_PREFIX + path.stem for path in seed_files(queries_dir))
+    return (*names, *seeds, THRESHOLDS_TABLE, ALERT_CONFIG_TABLE)
+
+
+def seed_files(queries_dir: Path) -> list[Path]:
+    """A queries folder -> its seed CSV files, sorted."""
+    return sorted((Path(queries_dir) / SEEDS_DIR).glob("*.csv"))
+
+
+def seed_sql(path: Path) -> str:
+    """A seed CSV -> the statement creating its table: every column text, as written (empty -> '')."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CdrError(f"seed {path}: cannot read it ({one_line(exc)})") from None
+    if not header or any(not re.fullmatch(r"[a-z][a-z0-9_]*", column) for column in header):
+        raise CdrError(f"seed {path}: the first line must name its columns in lower case, e.g. country_code,prefix")
+    columns = ", ".join(f"{sql_string(column)}: 'VARCHAR'" for column in header)
+    select = ", ".join(f"coalesce({column}, '') as {column}" for column in header)
+    return (
+        f"create table {SEED_PREFIX}{path.stem} as select {select} from read_csv({sql_string(str(path))}, "
+        f"header = true, columns = {{{columns}}}, quote = '\"', escape = '\"', strict_mode = true)"
+    )
+
+
+def build_macros(now: datetime) -> list[str]:
+    """The build's clock -> the statements creating `build_time()` and `threshold(rule, name)`.
+
+    `threshold` reads the thresholds table (create it first); an unknown pair stops the query
+    with its name rather than reading as null, which would silently switch a rule off.
+    """
+    return [
+        f"create or replace macro build_time() as timestamptz {sql_string(now.isoformat())}",
+        "create or replace macro threshold(rule_name, key) as coalesce("
+        f"(select value from {THRESHOLDS_TABLE} where rule = rule_name and name = key), "
+        "error('no alert threshold ' || rule_name || '.' || key || ' in the thresholds file'))",
+    ]
 
 
 def duckdb_type(dtype: pl.DataType) -> str:
@@ -89,6 +143,9 @@ def calendar_macros(report_timezone: str) -> list[str]:
         f"create or replace macro report_timezone() as {sql_string(report_timezone)}",
         f"create or replace macro report_time(ts) as {local}",
         "create or replace macro utc_time(ts) as make_timestamp(epoch_us(ts))",
+        # the inverse of report_time(ts)::date: the instant a report date starts (day alerts' windows)
+        f"create or replace macro report_day_start(report_date) as "
+        f"timezone({sql_string(report_timezone)}, report_date::timestamp)",
     ]
 
 

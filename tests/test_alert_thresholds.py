@@ -1,0 +1,51 @@
+"""The alert thresholds file and its override (CDR_ALERTS_CONFIG): keys replace the shipped ones, anything unknown is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import UsageError
+from pipelines.models import QUERIES_DIR
+from pipelines.models.thresholds import load_thresholds
+
+
+def override(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "alerts.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_override_replaces_only_the_keys_it_gives(tmp_path):
+    shipped = load_thresholds(QUERIES_DIR)
+    changed = load_thresholds(QUERIES_DIR, override(tmp_path, "[cost_spike]\nday_ratio = 3\n"))
+    assert changed.values[("cost_spike", "day_ratio")] == 3.0
+    assert {k: v for k, v in changed.values.items() if k != ("cost_spike", "day_ratio")} == {
+        k: v for k, v in shipped.values.items() if k != ("cost_spike", "day_ratio")
+    }
+    assert changed.digest != shipped.digest
+    assert shipped.version == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[cost_spikes]\nday_ratio = 3\n", "unknown rule [cost_spikes]; the rules are after_hours"),
+        ("[cost_spike]\nday_ration = 3\n", "unknown key cost_spike.day_ration; [cost_spike] takes country_max_factor"),
+        ('[cost_spike]\nday_ratio = "3"\n', "cost_spike.day_ratio must be a number >= 0, got '3'"),
+        ("[cost_spike]\nday_ratio = -1\n", "cost_spike.day_ratio must be a number >= 0, got -1"),
+        ("version = 2\n", "version 2 is not the shipped version 1"),
+        ("[cost_spike\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_override_is_one_line_naming_the_key(tmp_path, text, expected):
+    with pytest.raises(UsageError) as caught:
+        load_thresholds(QUERIES_DIR, override(tmp_path, text))
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_override_file_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="cannot read it"):
+        load_thresholds(QUERIES_DIR, tmp_path / "absent.toml")
