@@ -1,5 +1,5 @@
 -- int_messages_dated: one row per message with its report calendar, delivery outcome and cost check; key: id
--- report_date: local date of created_at in the reporting time zone; utc_date: for reconciliation.
+-- report_date / report_hour: local date and hour of created_at in the reporting time zone; utc_date: for reconciliation.
 with messages as (
     select * from stg_mdrs
 ),
@@ -8,6 +8,7 @@ final as (
     select
         id,
         direction,
+        cld,
         country_code,
         message_type,
         encoding,
@@ -27,6 +28,7 @@ final as (
         carrier_fee,
         currency,
         report_time(created_at)::date as report_date,
+        hour(report_time(created_at)) as report_hour,
         utc_time(created_at)::date as utc_date,
         status = 'delivered' as is_delivered,
         -- failed for good: the carrier or the gateway said no
