@@ -1,0 +1,107 @@
+-- alert_after_hours: one row per report day, currency and product whose outbound cost outside business hours is far above its usual; key: alert_key
+-- Business hours: [after_hours] start_hour to end_hour, Monday to Friday, in the reporting time zone
+-- (weekends all day after hours when weekends = 1). observed: the day's outbound cost outside them;
+-- baseline: the median of the same weekday over the trailing weeks (a day without any counting 0);
+-- threshold: the highest of baseline x ratio, baseline + z x spread (at least relative_noise x
+-- baseline), the highest past day x max_factor and min_amount; only with min_points past days. Severity: critical at baseline x
+-- critical_ratio or more, else warning.
+with calls as (
+    select * from fct_call_traffic_hourly
+),
+
+messages as (
+    select * from fct_message_traffic_hourly
+),
+
+traffic as (
+    select report_date, report_hour, 'voice' as product, currency, cost from calls where direction = 'outbound'
+    union all
+    select report_date, report_hour, message_type as product, currency, cost from messages where direction = 'outbound'
+),
+
+days as (
+    select report_date, product, currency, sum(cost)::double as observed,
+    from traffic
+    where report_hour < threshold('after_hours', 'start_hour')
+        or report_hour >= threshold('after_hours', 'end_hour')
+        or (threshold('after_hours', 'weekends') = 1 and isodow(report_date) >= 6)
+    group by all
+),
+
+history_start as (
+    select min(report_date) as first_day from traffic
+),
+
+weeks as (
+    select range as weeks_back
+    from range(1, 1000)
+    where range <= threshold('after_hours', 'weeks')
+),
+
+histories as (
+    select
+        candidates.report_date,
+        candidates.product,
+        candidates.currency,
+        any_value(candidates.observed) as observed,
+        list(coalesce(past.observed, 0) order by weeks.weeks_back) as history,
+    from days as candidates
+    cross join weeks
+    cross join history_start
+    left join days as past
+        on past.product = candidates.product
+        and past.currency = candidates.currency
+        and past.report_date = candidates.report_date - 7 * weeks.weeks_back::integer
+    where candidates.observed >= threshold('after_hours', 'min_amount')
+        and candidates.report_date - 7 * weeks.weeks_back::integer >= history_start.first_day
+    group by all
+),
+
+scored as (
+    select
+        *,
+        baseline_median(history) as baseline,
+        greatest(
+            baseline_median(history) * threshold('after_hours', 'ratio'),
+            baseline_median(history) + threshold('after_hours', 'z')
+                * greatest(baseline_spread(history), threshold('after_hours', 'relative_noise') * baseline_median(history)),
+            list_max(history) * threshold('after_hours', 'max_factor'),
+            threshold('after_hours', 'min_amount')
+        ) as threshold,
+    from histories
+    where len(history) >= threshold('after_hours', 'min_points')
+),
+
+final as (
+    select
+        alert_key(
+            'after_hours', product, 'outbound', null, null, null, currency,
+            report_day_start(report_date), report_day_start(report_date + 1)
+        ) as alert_key,
+        'after_hours' as rule,
+        case when observed >= threshold('after_hours', 'critical_ratio') * baseline then 'critical' else 'warning' end
+            as severity,
+        product,
+        'outbound' as direction,
+        null::varchar as country_code,
+        null::varchar as connection_id,
+        null::varchar as connection_name,
+        null::varchar as carrier,
+        currency,
+        report_day_start(report_date) as window_start,
+        report_day_start(report_date + 1) as window_end,
+        observed,
+        baseline,
+        threshold,
+        'Outbound ' || case product when 'voice' then 'voice' when 'sms' then 'SMS' else 'MMS' end
+            || ' cost outside business hours (' || printf('%02d:00-%02d:00', threshold('after_hours', 'start_hour')::integer,
+                threshold('after_hours', 'end_hour')::integer) || ' ' || report_timezone() || ') on '
+            || strftime(report_date, '%Y-%m-%d') || ' was ' || printf('%.2f %s', observed, currency)
+            || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual ' else ', against a usual ' end
+            || printf('%.2f %s', baseline, currency) || ' (median of the same weekday over ' || len(history)
+            || ' weeks); check the night''s traffic by destination for fraud.' as message,
+    from scored
+    where observed > threshold
+)
+
+select * from final

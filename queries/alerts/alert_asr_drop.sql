@@ -1,0 +1,122 @@
+-- alert_asr_drop: one row per report day and destination country, or report day and connection, whose outbound answer-seizure ratio (or network effectiveness ratio) fell far below its usual; key: alert_key
+-- ASR: answered / calls. NER: calls the network did not fail (SIP 5xx) / calls. baseline: the
+-- median of the daily ratio over the trailing [asr_drop] days (days with min_history_calls or
+-- more); spread: the larger of 1.4826 x MAD and the binomial spread at the day's calls. ASR fires
+-- below baseline x (1 - relative_drop) and baseline - z x spread; NER below baseline - ner_drop and
+-- baseline - z x spread; only with min_calls calls that day and min_points past days. One row per
+-- scope and day: observed/baseline/threshold are the ASR's when it fired, else the NER's.
+-- Severity: critical when the ratio fell by critical_relative_drop of its baseline or more, else warning.
+with calls as (
+    select * from fct_call_traffic_hourly
+),
+
+connections as (
+    select * from dim_connections
+),
+
+days as (
+    select report_date, country_code, null::varchar as connection_id,
+        sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
+    from calls
+    where direction = 'outbound'
+    group by all
+    union all
+    select report_date, null::varchar as country_code, connection_id,
+        sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
+    from calls
+    where direction = 'outbound'
+    group by all
+),
+
+histories as (
+    select
+        candidates.report_date,
+        candidates.country_code,
+        candidates.connection_id,
+        any_value(candidates.calls) as calls,
+        any_value(candidates.answered / candidates.calls) as asr,
+        any_value(1 - candidates.failures / candidates.calls) as ner,
+        list(past.answered / past.calls) as asr_history,
+        list(1 - past.failures / past.calls) as ner_history,
+    from days as candidates
+    join days as past
+        on past.country_code is not distinct from candidates.country_code
+        and past.connection_id is not distinct from candidates.connection_id
+        and past.report_date < candidates.report_date
+        and past.report_date >= candidates.report_date - threshold('asr_drop', 'days')::integer
+    where candidates.calls >= threshold('asr_drop', 'min_calls')
+        and past.calls >= threshold('asr_drop', 'min_history_calls')
+    group by all
+    having count(*) >= threshold('asr_drop', 'min_points')
+),
+
+scored as (
+    select
+        *,
+        baseline_median(asr_history) as asr_baseline,
+        baseline_median(ner_history) as ner_baseline,
+        least(
+            baseline_median(asr_history) * (1 - threshold('asr_drop', 'relative_drop')),
+            baseline_median(asr_history) - threshold('asr_drop', 'z') * greatest(
+                baseline_spread(asr_history),
+                sqrt(baseline_median(asr_history) * (1 - baseline_median(asr_history)) / calls)
+            )
+        ) as asr_threshold,
+        least(
+            baseline_median(ner_history) - threshold('asr_drop', 'ner_drop'),
+            baseline_median(ner_history) - threshold('asr_drop', 'z') * greatest(
+                baseline_spread(ner_history),
+                sqrt(baseline_median(ner_history) * (1 - baseline_median(ner_history)) / calls)
+            )
+        ) as ner_threshold,
+    from histories
+),
+
+fired as (
+    select
+        *,
+        asr < asr_threshold as is_asr,
+        case when asr < asr_threshold then 'ASR' else 'NER' end as metric,
+        case when asr < asr_threshold then asr else ner end as observed,
+        case when asr < asr_threshold then asr_baseline else ner_baseline end as baseline,
+        case when asr < asr_threshold then asr_threshold else ner_threshold end as threshold,
+    from scored
+    where asr < asr_threshold or ner < ner_threshold
+),
+
+final as (
+    select
+        alert_key(
+            'asr_drop', 'voice', 'outbound', fired.country_code, fired.connection_id, null, null,
+            report_day_start(fired.report_date), report_day_start(fired.report_date + 1)
+        ) as alert_key,
+        'asr_drop' as rule,
+        case when fired.observed <= fired.baseline * (1 - threshold('asr_drop', 'critical_relative_drop'))
+            then 'critical' else 'warning' end as severity,
+        'voice' as product,
+        'outbound' as direction,
+        fired.country_code,
+        fired.connection_id,
+        connections.connection_name,
+        null::varchar as carrier,
+        null::varchar as currency,
+        report_day_start(fired.report_date) as window_start,
+        report_day_start(fired.report_date + 1) as window_end,
+        fired.observed,
+        fired.baseline,
+        fired.threshold,
+        case when fired.is_asr then 'Answer-seizure ratio' else 'Network effectiveness ratio' end
+            || ' of outbound calls '
+            || case when fired.country_code is not null then 'to ' || fired.country_code
+                else 'over connection ' || coalesce(connections.connection_name, fired.connection_id) end
+            || ' on ' || strftime(fired.report_date, '%Y-%m-%d') || ' was ' || printf('%.1f%%', 100 * fired.observed)
+            || ' of ' || printf('%,d', fired.calls::bigint) || ' calls, against a usual ' || printf('%.1f%%', 100 * fired.baseline)
+            || ' (median of ' || len(fired.asr_history) || ' recent days); '
+            || case when fired.is_asr then 'check the route and the numbers dialled'
+                else 'check the carrier for network failures (SIP 5xx)' end
+            || '.' as message,
+    from fired
+    left join connections on fired.connection_id = connections.connection_id
+)
+
+select * from final

@@ -1,0 +1,176 @@
+-- alert_high_risk_destination: one row per report day, product, destination country and currency with outbound traffic to a listed high-risk range, or with calls to premium-rate numbers far above usual; key: alert_key
+-- Listed ranges: seeds/high_risk_destinations.csv (IRSF, premium-rate and satellite ranges, data
+-- not code). observed: the day's calls (or messages) to listed ranges; threshold: [high_risk_destination]
+-- min_calls / min_messages; baseline: 0 (no such traffic is normal). Severity: critical when the
+-- day's cost there reaches critical_cost, else warning.
+-- Premium-rate numbers outside the list (number_type premium, any country) are normal in small
+-- numbers: observed: the day's such calls; baseline: the median of the same weekday over
+-- premium_weeks; fires above premium_ratio x baseline, baseline + premium_z x spread and
+-- premium_min_calls, on a day the list did not fire for that country. Severity: warning.
+with calls as (
+    select * from fct_call_traffic_hourly
+),
+
+messages as (
+    select * from fct_message_traffic_hourly
+),
+
+ranges as (
+    select
+        '+' || calling_code || prefix as number_prefix,
+        range_type,
+    from seed_high_risk_destinations
+),
+
+listed_traffic as (
+    select report_date, 'voice' as product, country_code, currency, high_risk_range, calls as records, cost,
+    from calls
+    where high_risk_range <> ''
+    union all
+    select report_date, message_type as product, country_code, currency, high_risk_range, messages as records, cost,
+    from messages
+    where high_risk_range <> ''
+),
+
+listed_days as (
+    select
+        listed_traffic.report_date,
+        listed_traffic.product,
+        listed_traffic.country_code,
+        listed_traffic.currency,
+        sum(listed_traffic.records)::double as observed,
+        sum(listed_traffic.cost)::double as cost,
+        string_agg(distinct listed_traffic.high_risk_range || ' (' || ranges.range_type || ')', ', '
+            order by listed_traffic.high_risk_range || ' (' || ranges.range_type || ')') as ranges,
+    from listed_traffic
+    left join ranges on listed_traffic.high_risk_range = ranges.number_prefix
+    group by all
+),
+
+listed_fired as (
+    select
+        *,
+        case when product = 'voice' then threshold('high_risk_destination', 'min_calls')
+            else threshold('high_risk_destination', 'min_messages') end as threshold,
+        0.0 as baseline,
+        case when cost >= threshold('high_risk_destination', 'critical_cost') then 'critical' else 'warning' end
+            as severity,
+        printf('%,d', observed::bigint) || ' outbound ' || case when product = 'voice' then 'calls' else upper(product) || ' messages' end
+            || ' to the listed high-risk range(s) ' || ranges || ' of ' || coalesce(nullif(country_code, ''), 'no country')
+            || ' on ' || strftime(report_date, '%Y-%m-%d') || ' cost ' || printf('%.2f %s', cost, currency)
+            || ', where none is usual; if they are not yours, block the range'
+            || case when product = 'voice' then ' on the connection' else ' on the messaging profile' end
+            || ' and look for toll fraud.' as message,
+    from listed_days
+    where observed >= case when product = 'voice' then threshold('high_risk_destination', 'min_calls')
+        else threshold('high_risk_destination', 'min_messages') end
+),
+
+premium_days as (
+    select
+        report_date,
+        country_code,
+        currency,
+        sum(calls)::double as observed,
+        sum(cost)::double as cost,
+    from calls
+    where is_premium and high_risk_range = '' and direction = 'outbound'
+    group by all
+),
+
+history_start as (
+    select min(report_date) as first_day from calls
+),
+
+weeks as (
+    select range as weeks_back
+    from range(1, 1000)
+    where range <= threshold('high_risk_destination', 'premium_weeks')
+),
+
+premium_histories as (
+    select
+        candidates.report_date,
+        candidates.country_code,
+        candidates.currency,
+        any_value(candidates.observed) as observed,
+        any_value(candidates.cost) as cost,
+        list(coalesce(past.observed, 0) order by weeks.weeks_back) as history,
+    from premium_days as candidates
+    cross join weeks
+    cross join history_start
+    left join premium_days as past
+        on past.country_code = candidates.country_code
+        and past.currency = candidates.currency
+        and past.report_date = candidates.report_date - 7 * weeks.weeks_back::integer
+    where candidates.observed >= threshold('high_risk_destination', 'premium_min_calls')
+        and candidates.report_date - 7 * weeks.weeks_back::integer >= history_start.first_day
+    group by all
+),
+
+premium_fired as (
+    select
+        *,
+        baseline_median(history) as baseline,
+        greatest(
+            baseline_median(history) * threshold('high_risk_destination', 'premium_ratio'),
+            baseline_median(history) + threshold('high_risk_destination', 'premium_z')
+                * greatest(baseline_spread(history), sqrt(baseline_median(history))),
+            threshold('high_risk_destination', 'premium_min_calls')
+        ) as threshold,
+    from premium_histories
+    anti join listed_fired
+        on listed_fired.product = 'voice'
+        and listed_fired.report_date = premium_histories.report_date
+        and listed_fired.country_code = premium_histories.country_code
+        and listed_fired.currency = premium_histories.currency
+    where len(history) >= threshold('high_risk_destination', 'premium_min_points')
+),
+
+fired as (
+    select report_date, product, country_code, currency, observed, baseline, threshold, severity, message,
+    from listed_fired
+    union all
+    select
+        report_date,
+        'voice' as product,
+        country_code,
+        currency,
+        observed,
+        baseline,
+        threshold,
+        'warning' as severity,
+        printf('%,d', observed::bigint) || ' outbound calls to premium-rate numbers in ' || country_code
+            || ' on ' || strftime(report_date, '%Y-%m-%d') || ' (cost ' || printf('%.2f %s', cost, currency) || ') were '
+            || case when baseline > 0 then printf('%.1f', observed / baseline) || 'x the usual ' else 'against a usual ' end
+            || printf('%.0f', baseline) || ' (median of the same weekday over ' || len(history)
+            || ' weeks); check who called them and block premium-rate numbers if they are not yours.' as message,
+    from premium_fired
+    where observed > threshold
+),
+
+final as (
+    select
+        alert_key(
+            'high_risk_destination', product, 'outbound', country_code, null, null, currency,
+            report_day_start(report_date), report_day_start(report_date + 1)
+        ) as alert_key,
+        'high_risk_destination' as rule,
+        severity,
+        product,
+        'outbound' as direction,
+        country_code,
+        null::varchar as connection_id,
+        null::varchar as connection_name,
+        null::varchar as carrier,
+        currency,
+        report_day_start(report_date) as window_start,
+        report_day_start(report_date + 1) as window_end,
+        observed,
+        baseline,
+        threshold,
+        message,
+    from fired
+)
+
+select * from final

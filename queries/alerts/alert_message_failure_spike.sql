@@ -1,0 +1,92 @@
+-- alert_message_failure_spike: one row per report day and carrier, or report day and destination country, whose outbound message failure share rose far above its usual; key: alert_key
+-- Failed: delivery_failed or gateway_rejected (int_messages_dated.is_failed). observed: the day's
+-- failed share of outbound messages; baseline: the median daily share over the trailing
+-- [message_failure_spike] days (days with min_history_messages or more); threshold: the higher of
+-- baseline x ratio and baseline + z x spread (the larger of 1.4826 x MAD and the binomial spread
+-- at the day's messages). Only with min_messages that day and min_points past days.
+-- Severity: critical at a failure share of critical_share or more, else warning.
+with messages as (
+    select * from fct_message_traffic_hourly
+),
+
+days as (
+    select report_date, carrier, null::varchar as country_code,
+        sum(messages)::double as messages, sum(failed_messages)::double as failed,
+    from messages
+    where direction = 'outbound'
+    group by all
+    union all
+    select report_date, null::varchar as carrier, country_code,
+        sum(messages)::double as messages, sum(failed_messages)::double as failed,
+    from messages
+    where direction = 'outbound'
+    group by all
+),
+
+histories as (
+    select
+        candidates.report_date,
+        candidates.carrier,
+        candidates.country_code,
+        any_value(candidates.messages) as messages,
+        any_value(candidates.failed) as failed,
+        any_value(candidates.failed / candidates.messages) as observed,
+        list(past.failed / past.messages) as history,
+    from days as candidates
+    join days as past
+        on past.carrier is not distinct from candidates.carrier
+        and past.country_code is not distinct from candidates.country_code
+        and past.report_date < candidates.report_date
+        and past.report_date >= candidates.report_date - threshold('message_failure_spike', 'days')::integer
+    where candidates.messages >= threshold('message_failure_spike', 'min_messages')
+        and past.messages >= threshold('message_failure_spike', 'min_history_messages')
+    group by all
+    having count(*) >= threshold('message_failure_spike', 'min_points')
+),
+
+scored as (
+    select
+        *,
+        baseline_median(history) as baseline,
+        greatest(
+            baseline_median(history) * threshold('message_failure_spike', 'ratio'),
+            baseline_median(history) + threshold('message_failure_spike', 'z') * greatest(
+                baseline_spread(history),
+                sqrt(greatest(baseline_median(history), 1 / messages) * (1 - baseline_median(history)) / messages)
+            )
+        ) as threshold,
+    from histories
+),
+
+final as (
+    select
+        alert_key(
+            'message_failure_spike', null, 'outbound', country_code, null, carrier, null,
+            report_day_start(report_date), report_day_start(report_date + 1)
+        ) as alert_key,
+        'message_failure_spike' as rule,
+        case when observed >= threshold('message_failure_spike', 'critical_share') then 'critical' else 'warning' end
+            as severity,
+        null::varchar as product,
+        'outbound' as direction,
+        country_code,
+        null::varchar as connection_id,
+        null::varchar as connection_name,
+        carrier,
+        null::varchar as currency,
+        report_day_start(report_date) as window_start,
+        report_day_start(report_date + 1) as window_end,
+        observed,
+        baseline,
+        threshold,
+        printf('%.1f%%', 100 * observed) || ' of outbound messages '
+            || case when carrier is not null then 'via carrier ' || carrier else 'to ' || country_code end
+            || ' failed on ' || strftime(report_date, '%Y-%m-%d') || ' (' || printf('%,d', failed::bigint) || ' of '
+            || printf('%,d', messages::bigint) || '), against a usual ' || printf('%.1f%%', 100 * baseline)
+            || ' (median of ' || len(history) || ' recent days); check the error codes and the '
+            || case when carrier is not null then 'carrier''s status' else 'senders and numbers' end || '.' as message,
+    from scored
+    where observed > threshold
+)
+
+select * from final

@@ -1,0 +1,81 @@
+-- alert_new_destination: one row per report day, product and country with outbound traffic to a country not seen in the trailing days; key: alert_key
+-- observed: the day's outbound calls (or messages of the type) to the country; baseline: how many
+-- there were in the [new_destination] lookback_days before it; threshold: min_count. Fires when the
+-- day reaches min_count while the lookback held fewer, once the account has min_history_days of
+-- records before the day (a new account's every country is new). Severity: warning.
+with calls as (
+    select * from fct_call_traffic_hourly
+),
+
+messages as (
+    select * from fct_message_traffic_hourly
+),
+
+traffic as (
+    select report_date, 'voice' as product, country_code, calls as records from calls where direction = 'outbound'
+    union all
+    select report_date, message_type as product, country_code, messages as records
+    from messages
+    where direction = 'outbound'
+),
+
+days as (
+    select report_date, product, country_code, sum(records)::double as observed,
+    from traffic
+    group by all
+),
+
+history_start as (
+    select min(report_date) as first_day from traffic
+),
+
+lookback as (
+    select
+        *,
+        coalesce(sum(observed) over (
+            partition by product, country_code
+            order by report_date
+            range between interval (threshold('new_destination', 'lookback_days')) day preceding
+                and interval 1 day preceding
+        ), 0) as baseline,
+    from days
+),
+
+fired as (
+    select lookback.*, threshold('new_destination', 'min_count') as threshold,
+    from lookback
+    cross join history_start
+    where lookback.observed >= threshold('new_destination', 'min_count')
+        and lookback.baseline < threshold('new_destination', 'min_count')
+        and lookback.report_date - history_start.first_day >= threshold('new_destination', 'min_history_days')
+),
+
+final as (
+    select
+        alert_key(
+            'new_destination', product, 'outbound', country_code, null, null, null,
+            report_day_start(report_date), report_day_start(report_date + 1)
+        ) as alert_key,
+        'new_destination' as rule,
+        'warning' as severity,
+        product,
+        'outbound' as direction,
+        country_code,
+        null::varchar as connection_id,
+        null::varchar as connection_name,
+        null::varchar as carrier,
+        null::varchar as currency,
+        report_day_start(report_date) as window_start,
+        report_day_start(report_date + 1) as window_end,
+        observed,
+        baseline,
+        threshold,
+        printf('%,d', observed::bigint) || ' outbound ' || case when product = 'voice' then 'calls' else upper(product) || ' messages' end
+            || ' to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d') || ', a country with '
+            || case when baseline = 0 then 'none' else 'only ' || printf('%,d', baseline::bigint) end
+            || ' in the ' || threshold('new_destination', 'lookback_days')::integer
+            || ' days before; confirm the destination is expected, or block it.' as message,
+    from fired
+)
+
+select * from final

@@ -1,0 +1,75 @@
+-- alert_reconciliation_gap: one row per UTC date, product and currency whose records differ from the API's usage totals with no quarantined record to explain it; key: alert_key
+-- Read from the reconciliation (macros/reconciliation_daily.sql): status mismatch, missing_in_lake,
+-- or missing_in_api on a day the API's usage already covers (usage may lag the records).
+-- observed: the records' cost; baseline: the API's cost; threshold: [reconciliation_gap]
+-- min_cost_difference (any difference in the count fires too). Severity: critical for a missing
+-- day or a cost difference of critical_share of the API's cost or more, else warning.
+with reconciliation as (
+    select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'stg_usage', 'stg_quarantine')
+),
+
+usage_covers as (
+    select max(utc_date) filter (where api_records is not null) as last_usage_date from reconciliation
+),
+
+gaps as (
+    select reconciliation.*
+    from reconciliation
+    cross join usage_covers
+    where reconciliation.status in ('mismatch', 'missing_in_lake')
+        or (reconciliation.status = 'missing_in_api' and reconciliation.utc_date <= usage_covers.last_usage_date)
+),
+
+fired as (
+    select
+        *,
+        case product when 'calls' then 'voice' else null end as scope_product,
+        coalesce(pipeline_cost, 0)::double as observed,
+        coalesce(api_cost, 0)::double as baseline,
+        threshold('reconciliation_gap', 'min_cost_difference') as threshold,
+        timezone('UTC', utc_date::timestamp) as window_start,
+        timezone('UTC', (utc_date + 1)::timestamp) as window_end,
+    from gaps
+    where records_diff <> 0
+        or abs(cost_diff) >= threshold('reconciliation_gap', 'min_cost_difference')
+        or status <> 'mismatch'
+),
+
+final as (
+    select
+        alert_key('reconciliation_gap', scope_product, null, null, null, null, currency, window_start, window_end)
+            as alert_key,
+        'reconciliation_gap' as rule,
+        case
+            when status <> 'mismatch' then 'critical'
+            when abs(cost_diff) >= threshold('reconciliation_gap', 'critical_share') * abs(coalesce(api_cost, 0))
+                then 'critical'
+            else 'warning'
+        end as severity,
+        scope_product as product,
+        null::varchar as direction,
+        null::varchar as country_code,
+        null::varchar as connection_id,
+        null::varchar as connection_name,
+        null::varchar as carrier,
+        currency,
+        window_start,
+        window_end,
+        observed,
+        baseline,
+        threshold,
+        case status
+            when 'missing_in_lake' then 'The API reports ' || printf('%,d', api_records) || ' ' || product || ' (' || printf('%.2f %s', api_cost, currency)
+                || ') on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC but the lake holds none; re-sync that day.'
+            when 'missing_in_api' then 'The lake holds ' || printf('%,d', pipeline_records) || ' ' || product || ' ('
+                || printf('%.2f %s', pipeline_cost, currency) || ') on ' || strftime(utc_date, '%Y-%m-%d')
+                || ' UTC that the API''s usage does not report; re-sync its usage, then ask support.'
+            else case product when 'calls' then 'Calls' else 'Messages' end || ' on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage by '
+                || printf('%+,d', records_diff) || ' records and ' || printf('%+.2f %s', cost_diff, currency)
+                || ' (lake ' || printf('%.2f', pipeline_cost) || ', API ' || printf('%.2f', api_cost)
+                || ') with no quarantined record to explain it; re-sync that day.'
+        end as message,
+    from fired
+)
+
+select * from final

@@ -1,0 +1,55 @@
+-- alert_sync_stale: one row per dataset (calls, messages) holding records whose newest is older than [sync_stale] max_silence_hours at build time; key: alert_key
+-- observed: hours from the end of the newest record's UTC hour to the build's clock (build_time());
+-- baseline: 0; threshold: max_silence_hours. The window runs from that hour's end to the end of
+-- the build's UTC day, so the alert keeps its key through a day's builds. Severity: critical at
+-- critical_hours or more, else warning.
+with calls as (
+    select * from fct_call_traffic_hourly
+),
+
+messages as (
+    select * from fct_message_traffic_hourly
+),
+
+newest as (
+    select 'voice' as product, 'calls' as records, max(utc_hour) + interval 1 hour as silent_since from calls
+    union all
+    select null as product, 'messages' as records, max(utc_hour) + interval 1 hour as silent_since from messages
+),
+
+fired as (
+    select
+        *,
+        timezone('UTC', silent_since) as window_start,
+        date_trunc('day', utc_time(build_time())) + interval 1 day as day_end,
+        (epoch(build_time()) - epoch(timezone('UTC', silent_since))) / 3600 as observed,
+    from newest
+    where silent_since is not null
+),
+
+final as (
+    select
+        alert_key('sync_stale', product, null, null, null, null, null, window_start, timezone('UTC', day_end))
+            as alert_key,
+        'sync_stale' as rule,
+        case when observed >= threshold('sync_stale', 'critical_hours') then 'critical' else 'warning' end as severity,
+        product,
+        null::varchar as direction,
+        null::varchar as country_code,
+        null::varchar as connection_id,
+        null::varchar as connection_name,
+        null::varchar as carrier,
+        null::varchar as currency,
+        window_start,
+        timezone('UTC', day_end) as window_end,
+        observed,
+        0.0 as baseline,
+        threshold('sync_stale', 'max_silence_hours') as threshold,
+        'No ' || records || ' newer than ' || strftime(silent_since, '%Y-%m-%d %H:00') || ' UTC in the lake, '
+            || printf('%.0f', observed) || ' hours before this build; check that the sync runs '
+            || '(cdr status) and that the account still sends traffic.' as message,
+    from fired
+    where observed >= threshold('sync_stale', 'max_silence_hours')
+)
+
+select * from final

@@ -1,0 +1,48 @@
+-- rpt_alerts: one row per alert every rule raised over the warehouse's whole history; key: alert_key
+-- The rules are the alert_* models (queries/alerts/, their thresholds in alerts/thresholds.toml);
+-- `cdr alerts`, the nightly flow and the Alerts page read this table. Windows are UTC, end exclusive.
+with alerts as (
+    select * from alert_after_hours
+    union all by name
+    select * from alert_asr_drop
+    union all by name
+    select * from alert_cost_spike
+    union all by name
+    select * from alert_high_risk_destination
+    union all by name
+    select * from alert_message_failure_spike
+    union all by name
+    select * from alert_message_volume_spike
+    union all by name
+    select * from alert_new_destination
+    union all by name
+    select * from alert_reconciliation_gap
+    union all by name
+    select * from alert_short_call_burst
+    union all by name
+    select * from alert_sync_stale
+),
+
+final as (
+    select
+        alert_key::varchar as alert_key,
+        rule::varchar as rule,
+        severity::varchar as severity,
+        product::varchar as product,
+        direction::varchar as direction,
+        country_code::varchar as country_code,
+        connection_id::varchar as connection_id,
+        connection_name::varchar as connection_name,
+        carrier::varchar as carrier,
+        currency::varchar as currency,
+        window_start::timestamptz as window_start,
+        window_end::timestamptz as window_end,
+        observed::double as observed,
+        baseline::double as baseline,
+        threshold::double as threshold,
+        message::varchar as message,
+    from alerts
+)
+
+select * from final
+order by window_start, rule, alert_key
