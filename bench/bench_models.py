@@ -471,6 +471,11 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, flo
         slowest = sorted(report.models, key=lambda m: -m.seconds)[:6]
         extra = {f"model:{m.name}": round(m.seconds, 2) for m in slowest}
         extra.update({f"test:{t.name}": round(t.seconds, 2) for t in sorted(report.tests, key=lambda t: -t.seconds)[:4]})
+        # issue #14's budget: evaluating the alert rules (alert_* views, computed by rpt_alerts)
+        # against the whole build; the hourly marts they read are shown apart
+        alerts = [m for m in report.models if m.name == "rpt_alerts" or m.name.startswith("alert_")]
+        extra["alerts:evaluation"] = round(sum(m.seconds for m in alerts), 2)
+        extra["alerts:hourly_marts"] = round(sum(m.seconds for m in report.models if m.name.endswith("_traffic_hourly")), 2)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mib": peak_mib, **extra}
