@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,7 +25,7 @@ import httpx
 import orjson
 from filelock import FileLock, Timeout
 
-from pipelines.dates import Window, format_utc, parse_datetime
+from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
 from pipelines.errors import CdrError, UsageError, clip, one_line
 from pipelines.lake import atomic_file
 from pipelines.sql import QueryResult, connect_read_only
@@ -135,6 +135,62 @@ def alerts_result(alerts: Sequence[Alert], *, columns: Sequence[str] = ALERT_COL
     kinds = dict(zip(ALERT_COLUMNS, _TYPES))
     rows = [tuple(getattr(alert, name) for name in columns) for alert in alerts]
     return QueryResult(columns=tuple(columns), types=tuple(kinds[name] for name in columns), batches=iter([rows]))
+
+
+# -- which conditions are open ---------------------------------------------------------------------
+
+# The last report day is often only partly synced (the nightly sync runs to `now`), so a daily rule
+# may not fire on it yet: a condition that fired the day before still counts as on.
+OPEN_DAYS = 2
+OPEN_MEANING = (
+    f"An alert is open when its condition (its rule and scope) fired in the last {OPEN_DAYS} days of data "
+    "(the last day may be only partly synced); it has been on since the start of its run of back-to-back "
+    "windows (a window without it means it cleared)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCondition:
+    """A condition still on: its latest alert, when its current run of back-to-back windows began, and how many
+    alerts that run holds."""
+
+    latest: Alert
+    since: datetime
+    alerts: int
+
+
+def open_from(last_day: date, tz: str) -> datetime:
+    """The warehouse's last report day and time zone -> the instant an alert's window must end after to be open
+    (local midnight OPEN_DAYS - 1 days earlier); UsageError if the zone is unknown."""
+    return parse_bound((last_day - timedelta(days=OPEN_DAYS - 1)).isoformat(), tz=tz, name="the first open day")
+
+
+def open_conditions(alerts: Iterable[Alert], after: datetime) -> list[OpenCondition]:
+    """Alerts and `open_from`'s instant -> each condition whose latest window ends after it, worst severity first,
+    then newest first; a run breaks where a window starts after the run's end (a gap: cleared, as in `is_due`)."""
+    runs: dict[str, OpenCondition] = {}
+    ends: dict[str, datetime] = {}
+    for alert in sorted(alerts, key=lambda a: (a.window_start, -a.window_end.timestamp(), a.alert_key)):
+        run = runs.get(alert.condition)
+        if run is None or alert.window_start > ends[alert.condition]:
+            runs[alert.condition] = OpenCondition(latest=alert, since=alert.window_start, alerts=1)
+            ends[alert.condition] = alert.window_end
+            continue
+        # Of two windows ending together, the longer one speaks for the condition (a day over one of its hours).
+        newer = alert.window_end > run.latest.window_end or (
+            alert.window_end == run.latest.window_end and alert.window_start < run.latest.window_start
+        )
+        latest = alert if newer else run.latest
+        runs[alert.condition] = OpenCondition(latest=latest, since=run.since, alerts=run.alerts + 1)
+        ends[alert.condition] = max(ends[alert.condition], alert.window_end)
+    still_on = [run for key, run in runs.items() if ends[key] > after]
+    return sorted(
+        still_on,
+        key=lambda run: (
+            -SEVERITIES.index(run.latest.severity) if run.latest.severity in SEVERITIES else 1,
+            -run.latest.window_end.timestamp(), run.latest.rule, run.latest.condition,
+        ),
+    )
 
 
 # -- what was sent ---------------------------------------------------------------------------------
