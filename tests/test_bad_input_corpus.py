@@ -21,8 +21,8 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -463,20 +463,28 @@ def check_case(case: Case, synced: Path, root: Path) -> str | None:
 @pytest.fixture(scope="module")
 def corpus_results(
     request: pytest.FixtureRequest, synced_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str | None]:
-    """Every selected case, run a few at a time (each is a separate `cdr` process) -> case id -> problems."""
+) -> Iterator[dict[str, Future[str | None]]]:
+    """Every selected case started a few at a time (each is a separate `cdr` process) -> case id -> its problems.
+
+    Each test waits for its own case only, so the time limit holds per case, not for the whole corpus.
+    """
     prefix = f"{request.node.nodeid}::{test_a_bad_input_gets_one_line_and_an_exit_code_and_changes_nothing.__name__}["
     selected = {item.nodeid[len(prefix):-1] for item in request.session.items if item.nodeid.startswith(prefix)}
     chosen = [case for case in CASES if case.id in selected]
     root = tmp_path_factory.mktemp("cases")
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        results = pool.map(lambda numbered: check_case(numbered[1], synced_data_dir, root / str(numbered[0])), enumerate(chosen))
-        return {case.id: result for case, result in zip(chosen, results)}
+        pending = {
+            case.id: pool.submit(check_case, case, synced_data_dir, root / str(number))
+            for number, case in enumerate(chosen)
+        }
+        yield pending
+        for future in pending.values():  # a run stopped early (-x) does not wait for the cases left
+            future.cancel()
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
 def test_a_bad_input_gets_one_line_and_an_exit_code_and_changes_nothing(
-    case: Case, corpus_results: dict[str, str | None]
+    case: Case, corpus_results: dict[str, Future[str | None]]
 ) -> None:
-    problems = corpus_results[case.id]
+    problems = corpus_results[case.id].result()
     assert problems is None, problems
