@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,6 +17,9 @@ from pipelines import __version__
 from pipelines.cli import app as pipeline_app
 from pipelines.errors import CdrError
 from sandbox.cli import app as sandbox_app
+
+if TYPE_CHECKING:  # typer runs on its own copy of click: importing click itself only slows every start
+    import click
 
 # `cdr --help` lists the commands in the order of the work: fetch, model, look, serve, then the tools.
 WORKFLOW = (
