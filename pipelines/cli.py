@@ -59,10 +59,11 @@ def build_command(
     ),
 ) -> None:
     """Rebuild <data dir>/warehouse.duckdb from the lake: every SQL model, then every data test."""
-    from pipelines.models import build
     from pipelines.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
+    from pipelines.models import build  # after the settings: a bad one is refused before DuckDB loads
+
     report = build(settings.data_dir, report_timezone=settings.report_timezone)
     typer.echo(report.summary())
 
