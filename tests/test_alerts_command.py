@@ -179,3 +179,33 @@ def test_an_unreachable_webhook_is_a_one_line_failure_without_the_token(capsys, 
     assert code == 1 and err.count("\n") == 1
     assert "ConnectError" in err and "T0KEN" not in err
     assert not (data_dir / "alerts" / "sent.json").exists()
+
+
+def test_end_to_end_an_injected_irsf_day_is_listed_and_fails_the_run(capsys, monkeypatch, tmp_path):
+    from sandbox.testing import TEST_API_KEY, running_sandbox
+
+    anomalies = tmp_path / "anomalies.json"
+    anomalies.write_text(json.dumps([
+        {"kind": "irsf", "start": "2026-10-04T08:00Z", "end": "2026-10-04T16:00Z", "country_code": "LV", "calls": 100},
+    ]))
+    data_dir = str(tmp_path / "data")
+    window = ("--start", "2026-10-01T00:00:00Z", "--end", "2026-10-06T00:00:00Z")
+    with running_sandbox(now="2026-10-06T00:00:00Z", anomalies=str(anomalies)) as url:
+        monkeypatch.setenv("OPENTACT_BASE_URL", url)
+        monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+        monkeypatch.setenv("OPENTACT_SETTLE_LAG_SECS", "0")
+        synced = run_cdr(capsys, monkeypatch, "sync", *window, "--now", "2026-10-06T00:00:00Z", "--data-dir", data_dir)
+    built = run_cdr(capsys, monkeypatch, "build", "--data-dir", data_dir)
+    day = ("--start", "2026-10-04T00:00:00Z", "--end", "2026-10-05T00:00:00Z")
+    listed = run_cdr(capsys, monkeypatch, "alerts", *day, "--min-severity", "warning", "--format", "json", "--data-dir", data_dir)
+    failing = run_cdr(capsys, monkeypatch, "alerts", *day, "--fail-on", "warning", "--data-dir", data_dir)
+    quiet = run_cdr(capsys, monkeypatch, "alerts", "--start", "2026-10-02T00:00:00Z", "--end", "2026-10-04T00:00:00Z",
+                    "--fail-on", "warning", "--data-dir", data_dir)
+
+    assert synced[0] == 0 and built[0] == 0, (synced[2][-1500:], built[2])
+    rows = json.loads(listed[1])
+    assert [(r["rule"], r["country_code"], r["window_start"][:10]) for r in rows] == [
+        ("high_risk_destination", "LV", "2026-10-04"),
+    ]
+    assert rows[0]["observed"] == 100.0 and "LV" in rows[0]["message"]
+    assert failing[0] == 3 and quiet[0] == 0

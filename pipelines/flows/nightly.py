@@ -1,4 +1,4 @@
-"""The nightly flow: incremental sync (high-water mark minus lookback), build, dashboards."""
+"""The nightly flow: incremental sync (high-water mark minus lookback), build, dashboards, alerts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, runtime
 
 from pipelines.flows import run_arguments
+from pipelines.flows.alerts import alerts_flow, check_block_name
 from pipelines.flows.build import build_flow
 from pipelines.flows.sync import sync_flow
 
@@ -29,8 +30,13 @@ async def nightly_sync(
     data_dir: str | None = None,
     api_key_block: str | None = None,
     dashboards: bool = True,
+    notify_block: str | None = None,
 ) -> dict[str, Any]:
-    """Pick up new, late and re-rated records since the last night, then rebuild reports and dashboards."""
+    """Pick up new, late and re-rated records since the last night, rebuild reports and dashboards, then send the
+    new alerts through the notification block `notify_block` (`<block type>/<block name>`; None: none sent)."""
+    if notify_block is not None:
+        check_block_name(notify_block)  # refused before the sync, not after an hour of it
     synced = await sync_flow(types=types, data_dir=data_dir, api_key_block=api_key_block)
     built = build_flow(data_dir=data_dir, dashboards=dashboards)
-    return {"sync": synced, "build": built}
+    alerted = alerts_flow(data_dir=data_dir, notify_block=notify_block)
+    return {"sync": synced, "build": built, "alerts": alerted}
