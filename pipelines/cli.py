@@ -64,7 +64,7 @@ def build_command(
     settings = load_settings(data_dir=data_dir)
     from pipelines.models import build  # after the settings: a bad one is refused before DuckDB loads
 
-    report = build(settings.data_dir, report_timezone=settings.report_timezone)
+    report = build(settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config)
     typer.echo(report.summary())
 
 

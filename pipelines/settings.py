@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     # A condition that stays on is sent again only once its alerts' windows start this long after the end
     # of the window last sent (`cdr alerts --notify`, the nightly flow); 0 sends every window.
     alerts_snooze_hours: float = Field(default=24.0, ge=0, le=8760, alias="CDR_ALERTS_SNOOZE_HOURS")
+    # A TOML file whose keys replace the shipped alert thresholds (queries/alerts/thresholds.toml).
+    alerts_config: Path | None = Field(default=None, alias="CDR_ALERTS_CONFIG")
 
     def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
         """Settings from the environment, `_env_file` and keywords; UsageError naming each bad value (as the

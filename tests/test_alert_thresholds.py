@@ -49,3 +49,24 @@ def test_a_bad_override_is_one_line_naming_the_key(tmp_path, text, expected):
 def test_a_missing_override_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="cannot read it"):
         load_thresholds(QUERIES_DIR, tmp_path / "absent.toml")
+
+
+def test_cdr_build_reads_the_override_from_cdr_alerts_config(tmp_path, capsys, monkeypatch):
+    import duckdb
+
+    from tests.fixtures.cli import run_cdr
+    from tests.fixtures.lake import small_world, write_lake
+
+    data_dir = write_lake(tmp_path / "data", *small_world())
+    config = override(tmp_path, "[cost_spike]\nday_ratio = 3\n")
+    monkeypatch.setenv("CDR_ALERTS_CONFIG", str(config))
+    code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))
+    assert code == 0, err
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        used = con.execute("select value from alert_thresholds where rule = 'cost_spike' and name = 'day_ratio'").fetchall()
+        recorded = con.execute("select override from alert_config").fetchone()
+    assert used == [(3.0,)] and recorded is not None and str(config) in str(recorded[0])
+
+    config.write_text("[cost_spike]\nday_ration = 3\n", encoding="utf-8")
+    code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))
+    assert code == 2 and err.count("\n") == 1 and "unknown key cost_spike.day_ration" in err

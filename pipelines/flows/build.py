@@ -16,11 +16,11 @@ from pipelines.settings import load_settings
 
 
 @task(name="build-warehouse", cache_policy=NO_CACHE, persist_result=False)
-def build_warehouse(data_dir: Path, report_timezone: str) -> Any:
+def build_warehouse(data_dir: Path, report_timezone: str, alerts_config: Path | None = None) -> Any:
     """Run every model and data test into <data dir>/warehouse.duckdb."""
     from pipelines.models import build
 
-    return build(data_dir, report_timezone=report_timezone)
+    return build(data_dir, report_timezone=report_timezone, alerts_config=alerts_config)
 
 
 @task(name="render-dashboards", cache_policy=NO_CACHE, persist_result=False)
@@ -49,7 +49,7 @@ def build_flow(
     """Rebuild the warehouse from the lake (and, by default, the dashboards from the warehouse)."""
     logger = get_run_logger()
     settings = load_settings(data_dir=data_dir, report_timezone=report_timezone)
-    report = build_warehouse(settings.data_dir, settings.report_timezone)
+    report = build_warehouse(settings.data_dir, settings.report_timezone, settings.alerts_config)
     logger.info(report.summary())
     lines = [
         "# Warehouse build",
