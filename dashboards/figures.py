@@ -10,6 +10,7 @@ goes through `plot_text`, so markup in a carrier or connection name shows as typ
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,9 +31,12 @@ from dashboards.formatting import (
     format_seconds,
     month_label,
     plot_text,
+    shorten,
 )
+from pipelines.alerts import SEVERITIES
 
 NO_DATA = "No data for this period"
+NO_ALERTS = "No alert fired in this period"
 TOP_N = 12
 MAX_POINTS = 400
 MAX_CURRENCIES = 4
@@ -49,13 +53,20 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # A partial month's bars: lighter and hatched, so they never pass for a whole month's.
 PARTIAL_OPACITY = 0.45
 PARTIAL_PATTERN = "/"
+# Alerts: a hover lists this many alerts of a point (then how many more), each message wrapped
+# and, past MESSAGE_LIMIT characters, shortened (the Alerts page's tables show it whole).
+MAX_HOVER_ALERTS = 6
+MESSAGE_WRAP = 80
+MESSAGE_LIMIT = 400
+MAX_TIMELINE_ALERTS = 500
 
 
 # --- Overview ------------------------------------------------------------------------------
 
 
-def daily_volume(frame: pl.DataFrame) -> go.Figure:
-    """Records per day and product (columns: day, product, records) -> stacked bars."""
+def daily_volume(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.Figure:
+    """Records per day and product (columns: day, product, records) and the alerts to mark
+    (`alert_marks`) -> stacked bars, each day an alert fired marked."""
     title = "Records per {unit}, by product"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -72,11 +83,13 @@ def daily_volume(frame: pl.DataFrame) -> go.Figure:
             hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records<extra></extra>",
         )
     _finish(fig, title.format(unit=unit), y_title="Records", barmode="stack")
+    _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=1)
     return fig
 
 
-def daily_cost(frame: pl.DataFrame) -> go.Figure:
-    """Cost per day, product and currency (columns: day, product, currency, cost) -> stacked bars per currency."""
+def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.Figure:
+    """Cost per day, product and currency (columns: day, product, currency, cost) and the alerts to
+    mark (`alert_marks`) -> stacked bars per currency, each day an alert fired marked."""
     title = "Cost per {unit}, by product"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -104,6 +117,7 @@ def daily_cost(frame: pl.DataFrame) -> go.Figure:
             )
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
     _finish(fig, title.format(unit=unit) + currency_note, barmode="stack", height=_grid_height(currencies))
+    _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=len(currencies))
     return fig
 
 
@@ -305,8 +319,9 @@ def month_over_month(frame: pl.DataFrame, partial: Mapping[str, str] | None = No
 # --- Voice quality -------------------------------------------------------------------------
 
 
-def call_quality_daily(frame: pl.DataFrame) -> go.Figure:
-    """ASR, NER, short-call share and ACD per day, both directions together.
+def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.Figure:
+    """ASR, NER, short-call share and ACD per day, both directions together, each day a call
+    quality alert fired marked (`markers`: `alert_marks`).
 
     Columns: day, calls, answered_calls, asr, ner, short_call_share, acd_secs (ratios in [0, 1],
     one row per day and direction). Rows are combined weighting each ratio by its denominator
@@ -355,6 +370,7 @@ def call_quality_daily(frame: pl.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=1)
     fig.update_yaxes(title_text="ACD (min)", rangemode="tozero", row=2, col=1)
     _finish(fig, title.format(unit=unit), height=460)
+    _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=2)
     return fig
 
 
@@ -552,6 +568,123 @@ def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
     return fig
 
 
+# --- Alerts --------------------------------------------------------------------------------
+
+
+def alert_marks(alerts: pl.DataFrame | None, rules: Sequence[str], tz: str) -> pl.DataFrame | None:
+    """rpt_alerts rows (columns: rule, severity, window_start, message), the rules a trend marks and
+    the report time zone -> the alerts of those rules with the report day their window starts on
+    (columns: day, rule, severity, window_start, message); None for a warehouse without rpt_alerts."""
+    if alerts is None:
+        return None
+    return alerts.filter(pl.col("rule").is_in(list(rules))).select(
+        pl.col("window_start").dt.convert_time_zone(tz).dt.date().alias("day"),
+        "rule", "severity", "window_start", "message",
+    )
+
+
+def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
+    """Alerts (columns: rule, severity, window_start, message) -> a point per rule and window start
+    (UTC), coloured by its worst severity, the alerts' messages on hover; the latest
+    MAX_TIMELINE_ALERTS, the title saying how many there are when that leaves some out."""
+    title = "Alerts over time, by rule (window start, UTC)"
+    if frame.is_empty():
+        return empty_figure(title, NO_ALERTS)
+    ordered = frame.sort("window_start", "rule", "severity", "message")
+    shown = ordered.tail(MAX_TIMELINE_ALERTS)
+    if shown.height < ordered.height:
+        title += f": the latest {shown.height:,} of {ordered.height:,} alerts"
+    points: dict[str, dict[str, list[Any]]] = {}
+    for (rule, start), rows in _groups(shown, "rule", "window_start"):
+        worst = _worst(rows)
+        point = points.setdefault(worst, {"x": [], "y": [], "customdata": []})
+        point["x"].append(start.strftime("%Y-%m-%d %H:%M"))
+        point["y"].append(plot_text(rule))
+        point["customdata"].append(_alert_hover(f"{start:%Y-%m-%d %H:%M} UTC", rows))
+    fig = go.Figure()
+    for severity in sorted(points, key=_severity_rank):
+        fig.add_scatter(
+            **points[severity], mode="markers", name=plot_text(severity),
+            marker={"color": theme.severity_color(severity), "size": 11, "line": {"width": 1, "color": "#ffffff"}},
+            hovertemplate="%{customdata}<extra></extra>",
+        )
+    rules = sorted({str(rule) for rule in shown["rule"].to_list()}, reverse=True)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=[plot_text(rule) for rule in rules])
+    _finish(fig, title, x_title="Window start (UTC)", height=max(theme.FIGURE_HEIGHT, 180 + 36 * len(rules)))
+    return fig
+
+
+def _mark_alerts(fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series, unit: str, *, panels: int) -> None:
+    """Mark each day (week, month: `unit`) of a trend on which alerts fired: a dotted line over every
+    panel and, atop the first, a triangle of the worst severity whose hover lists their messages."""
+    if marks is None or marks.is_empty() or buckets.is_empty():
+        return
+    marked = (
+        marks.with_columns(bucket=_truncate(pl.col("day"), unit))
+        .filter(pl.col("bucket").is_between(buckets.min(), buckets.max()))
+    )
+    x, colors, hovers = [], [], []
+    for (bucket,), rows in _groups(marked, "bucket"):
+        x.append(bucket.isoformat())
+        colors.append(theme.severity_color(_worst(rows)))
+        hovers.append(_alert_hover(f"{bucket.isoformat()}" + ("" if unit == "day" else f" ({unit})"), rows))
+    if not x:
+        return
+    # An axis of its own over the first panel keeps the triangles at its top whatever the data's scale.
+    axis = panels + 1
+    fig.update_layout({f"yaxis{axis}": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}})
+    fig.add_scatter(
+        x=x, y=[1.0] * len(x), xaxis="x", yaxis=f"y{axis}", mode="markers", name="Alerts", cliponaxis=False,
+        marker={"symbol": "triangle-down", "size": 13, "color": colors, "line": {"width": 1, "color": "#ffffff"}},
+        customdata=hovers, hovertemplate="%{customdata}<extra></extra>",
+    )
+    for day, color in zip(x, colors, strict=True):
+        fig.add_shape(
+            type="line", xref="x", yref="paper", x0=day, x1=day, y0=0, y1=1, layer="below", opacity=0.6,
+            line={"color": color, "width": 1, "dash": "dot"},
+        )
+
+
+def _groups(frame: pl.DataFrame, *keys: str) -> list[tuple[tuple[Any, ...], pl.DataFrame]]:
+    """Rows -> (key values, rows) per distinct key, in key order."""
+    if frame.is_empty():
+        return []
+    parts = frame.sort(*keys).partition_by(*keys, maintain_order=True, as_dict=True)
+    return list(parts.items())
+
+
+def _severity_rank(severity: object) -> int:
+    """A severity -> its rank, the worst first (an unknown one last)."""
+    return len(SEVERITIES) - 1 - SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def _worst(rows: pl.DataFrame) -> str:
+    return str(min(rows["severity"].to_list(), key=_severity_rank))
+
+
+def _alert_hover(header: str, rows: pl.DataFrame) -> str:
+    """A point's header and its alerts (rule, severity, window_start, message) -> hover text, worst
+    first, at most MAX_HOVER_ALERTS messages, every text from the data encoded for plotly."""
+    ordered = sorted(
+        rows.select("severity", "rule", "window_start", "message").iter_rows(),
+        key=lambda row: (_severity_rank(row[0]), row[2], str(row[1]), str(row[3])),
+    )
+    plural = "" if len(ordered) == 1 else "s"
+    lines = [f"<b>{plot_text(header)}</b>: {len(ordered):,} alert{plural}"]
+    for severity, rule, _, message in ordered[:MAX_HOVER_ALERTS]:
+        lines.append(f"<b>{plot_text(severity)}</b> {plot_text(rule)}: {_wrapped(message)}")
+    if len(ordered) > MAX_HOVER_ALERTS:
+        lines.append(f"… and {len(ordered) - MAX_HOVER_ALERTS:,} more on the Alerts page")
+    return "<br>".join(lines)
+
+
+def _wrapped(text: object) -> str:
+    """A message -> encoded for plotly in lines of about MESSAGE_WRAP characters, shortened past MESSAGE_LIMIT."""
+    plain = shorten(MISSING if text is None else str(text), MESSAGE_LIMIT)
+    lines = textwrap.wrap(plain, MESSAGE_WRAP, break_long_words=True, break_on_hyphens=False) or [""]
+    return "<br>".join(plot_text(line) for line in lines)
+
+
 # --- The empty state and shared helpers ----------------------------------------------------
 
 
@@ -717,12 +850,16 @@ def _bucket_days(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     first, last = frame["day"].min(), frame["day"].max()
     assert isinstance(first, date) and isinstance(last, date)
     span = (last - first).days + 1
-    if span <= MAX_POINTS:
-        return frame.with_columns(bucket=pl.col("day")), "day"
-    if span <= MAX_POINTS * 7:
-        # polars weeks start on Monday, like the reports' weeks.
-        return frame.with_columns(bucket=pl.col("day").dt.truncate("1w")), "week"
-    return frame.with_columns(bucket=pl.col("day").dt.truncate("1mo")), "month"
+    unit = "day" if span <= MAX_POINTS else "week" if span <= MAX_POINTS * 7 else "month"
+    return frame.with_columns(bucket=_truncate(pl.col("day"), unit)), unit
+
+
+def _truncate(days: pl.Expr, unit: str) -> pl.Expr:
+    """Days -> the first day of their `unit` (day, week or month)."""
+    if unit == "day":
+        return days
+    # polars weeks start on Monday, like the reports' weeks.
+    return days.dt.truncate("1w" if unit == "week" else "1mo")
 
 
 def _currencies(frame: pl.DataFrame, value: str = "cost") -> tuple[list[str], str]:

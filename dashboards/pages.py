@@ -8,20 +8,22 @@ report column is a one-line change here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import plotly.graph_objects as go
-import polars as pl
 
 from dashboards import figures, tables
+from pipelines.alerts import ALERT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Rows of one `rpt_` table: the table and its (frame column, table column) pairs."""
+    """Rows of one `rpt_` table: the table and its (frame column, table column) pairs, and whether a warehouse
+    without it (built by an older version) still renders, the blocks reading it asking for a build."""
 
     table: str
     columns: tuple[tuple[str, str], ...]
+    required: bool = True
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -37,33 +39,40 @@ def source(table: str, *columns: str, **renamed: str) -> Source:
 
 @dataclass(frozen=True, slots=True)
 class FigureSpec:
-    """One figure: its anchor, its rows, the function drawing it, whether it spans the page, and
-    whether it sets months side by side (then `build` also takes `partial`, the partial months)."""
+    """One figure: its anchor, its rows, the function drawing it, whether it spans the page,
+    whether it sets months side by side (then `build` also takes `partial`, the partial months),
+    and the alert rules it marks on its days (then `build` also takes `markers`, see
+    `figures.alert_marks`)."""
 
     key: str
     source: Source
     build: Callable[..., go.Figure]
     wide: bool = False
     by_month: bool = False
+    alert_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """One HTML table: its anchor, its rows, the function making its cells, and whether it lists
-    months (then `build` also takes `partial`, the partial months)."""
+    """One HTML table: its anchor, its rows, the function making its cells, whether it lists
+    months (then `build` also takes `partial`, the partial months) and whether it tells open
+    alerts (then `build` also takes `after`, the instant from which an alert is open)."""
 
     key: str
     source: Source
     build: Callable[..., tables.Table]
     by_month: bool = False
+    by_open: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TilesSpec:
-    """A row of headline tiles built from one or more sources, passed in order."""
+    """A row of headline tiles built from one or more sources, passed in order (with `by_open`,
+    `build` also takes `after`, the instant from which an alert is open)."""
 
     sources: tuple[Source, ...]
     build: Callable[..., list[tables.Tile]]
+    by_open: bool = False
 
 
 Block = FigureSpec | TableSpec | TilesSpec
@@ -135,8 +144,18 @@ RECONCILIATION = source(
     "pipeline_cost", "quarantined_cost", "api_cost", "status", day="utc_date", cost_difference="cost_diff",
 )
 
+# Built since alerts exist: an older warehouse renders every other page and asks for a build.
+ALERTS = replace(source("rpt_alerts", *ALERT_COLUMNS), required=False)
+
 # The period a site covers and the calendar its days are in.
 PERIOD = BUILD_INFO
+
+# The rules each trend marks on the days they fired: cost and volume on the overview, call
+# quality on its own trend.
+OVERVIEW_ALERT_RULES = (
+    "cost_spike", "after_hours", "high_risk_destination", "new_destination", "message_volume_spike",
+)
+VOICE_QUALITY_ALERT_RULES = ("asr_drop", "short_call_burst")
 
 
 PAGES: tuple[Page, ...] = (
@@ -146,8 +165,8 @@ PAGES: tuple[Page, ...] = (
         summary="Headline totals of the period and the daily trend of volume and cost.",
         blocks=(
             TilesSpec((STATEMENT, VOICE_QUALITY_DAILY, DELIVERY_BY_CARRIER), tables.overview_tiles),
-            FigureSpec("daily-volume", DAILY_COST, figures.daily_volume, wide=True),
-            FigureSpec("daily-cost", DAILY_COST, figures.daily_cost, wide=True),
+            FigureSpec("daily-volume", DAILY_COST, figures.daily_volume, wide=True, alert_rules=OVERVIEW_ALERT_RULES),
+            FigureSpec("daily-cost", DAILY_COST, figures.daily_cost, wide=True, alert_rules=OVERVIEW_ALERT_RULES),
         ),
     ),
     Page(
@@ -169,7 +188,10 @@ PAGES: tuple[Page, ...] = (
         title="Voice quality",
         summary="ASR, ACD and NER by day and country, hangup causes, busy hours and peak concurrency.",
         blocks=(
-            FigureSpec("call-quality-daily", VOICE_QUALITY_DAILY, figures.call_quality_daily, wide=True),
+            FigureSpec(
+                "call-quality-daily", VOICE_QUALITY_DAILY, figures.call_quality_daily, wide=True,
+                alert_rules=VOICE_QUALITY_ALERT_RULES,
+            ),
             FigureSpec("quality-by-country", VOICE_QUALITY_BY_COUNTRY, figures.quality_by_country),
             FigureSpec("hangup-causes", CALL_OUTCOMES, figures.hangup_causes),
             FigureSpec("calls-heatmap", CALLS_BY_HOUR, figures.calls_heatmap),
@@ -195,6 +217,17 @@ PAGES: tuple[Page, ...] = (
             TilesSpec((RECONCILIATION,), tables.reconciliation_tiles),
             FigureSpec("reconciliation-differences", RECONCILIATION, figures.reconciliation_differences, wide=True),
             TableSpec("differences", RECONCILIATION, tables.reconciliation_table),
+        ),
+    ),
+    Page(
+        slug="alerts",
+        title="Alerts",
+        summary="What the alert rules found: the alerts still open, then every alert over time, each with its message.",
+        blocks=(
+            TilesSpec((ALERTS,), tables.alert_tiles, by_open=True),
+            TableSpec("open-alerts", ALERTS, tables.open_alerts, by_open=True),
+            FigureSpec("alerts-timeline", ALERTS, figures.alerts_timeline, wide=True),
+            TableSpec("all-alerts", ALERTS, tables.alert_list),
         ),
     ),
 )

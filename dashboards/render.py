@@ -22,10 +22,11 @@ import plotly.offline
 import polars as pl
 from markupsafe import Markup
 
-from dashboards import theme
+from dashboards import figures, theme
 from dashboards.formatting import format_day, format_instant, partial_months
-from dashboards.pages import PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
+from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
+from pipelines.alerts import open_from
 from pipelines.reports import check_out_dir, write_outputs
 from pipelines.sql import connect_read_only
 from pipelines.status import SITE_MARKER, Synced, site_marker
@@ -95,44 +96,71 @@ def synced_text(synced: Synced | datetime | None) -> str:
 
 
 def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source, pl.DataFrame]:
-    """A warehouse and sources -> one frame per source; DashboardError names every missing table or column."""
+    """A warehouse and sources -> one frame per source present (an optional one missing a table or
+    column has none); DashboardError names every missing table or column of the required ones."""
     path = Path(warehouse_path)
     with tempfile.TemporaryDirectory(prefix="cdr-dashboards-") as folder:
         scratch = Path(folder)
         with connect_read_only(path, scratch=scratch) as con:
             available = report_tables(con)
             problems = []
+            present = []
             for item in sources:
                 if item.table not in available:
-                    problems.append(f"table {item.table}")
+                    lacks = [f"table {item.table}"]
                 else:
                     missing = sorted(set(item.mapping.values()) - available[item.table])
-                    problems.extend(f"column {item.table}.{column}" for column in missing)
+                    lacks = [f"column {item.table}.{column}" for column in missing]
+                if not lacks:
+                    present.append(item)
+                elif item.required:
+                    problems.extend(lacks)
             if problems:
                 unique = list(dict.fromkeys(problems))
                 raise DashboardError(f"the warehouse {path} lacks {', '.join(unique)}: run `cdr build`")
             where = f"the warehouse {path}"
             return {
                 item: read_report(con, item.table, item.mapping, scratch=scratch, available=available, where=where)
-                for item in sources
+                for item in present
             }
 
 
 def render_blocks(page: Page, frames: dict[Source, pl.DataFrame]) -> list[dict[str, object]]:
-    """A page spec and the frames (the period's among them) -> what its template draws, block by block."""
+    """A page spec and the frames (the period's among them; an optional source's may be missing) ->
+    what its template draws, block by block: a block whose source is missing says to run `cdr build`."""
     partial = period_partial_months(frames[PERIOD])
+    after = period_open_from(frames[PERIOD])
     blocks: list[dict[str, object]] = []
     for block in page.blocks:
-        if isinstance(block, TilesSpec):
-            blocks.append({"kind": "tiles", "tiles": block.build(*(frames[item] for item in block.sources))})
+        lacking = [item for item in (block.sources if isinstance(block, TilesSpec) else (block.source,))
+                   if item not in frames]
+        if lacking:
+            notice = missing_notice(lacking[0])
+            if not blocks or blocks[-1] != notice:
+                blocks.append(notice)
+        elif isinstance(block, TilesSpec):
+            extra = {"after": after} if block.by_open else {}
+            blocks.append({"kind": "tiles", "tiles": block.build(*(frames[item] for item in block.sources), **extra)})
         elif isinstance(block, TableSpec):
-            extra = {"partial": partial} if block.by_month else {}
+            extra = ({"partial": partial} if block.by_month else {}) | ({"after": after} if block.by_open else {})
             blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source], **extra)})
         elif isinstance(block, FigureSpec):
             extra = {"partial": partial} if block.by_month else {}
+            if block.alert_rules:
+                zone = period_zone(frames[PERIOD])
+                extra["markers"] = figures.alert_marks(frames.get(ALERTS), block.alert_rules, zone)
             figure = block.build(frames[block.source], **extra)
             blocks.append({"kind": "figure", "key": block.key, "wide": block.wide, "html": figure_html(figure, block.key)})
     return blocks
+
+
+def missing_notice(item: Source) -> dict[str, object]:
+    """A source the warehouse lacks -> the block saying so, and how to get it."""
+    return {
+        "kind": "missing", "key": f"missing-{item.table}",
+        "message": f"This warehouse has no {item.table} table, or an older one (it was built before this version "
+        "of the pipeline): run `cdr build`, then `cdr dashboards`.",
+    }
 
 
 def figure_html(figure: object, key: str) -> Markup:
@@ -155,12 +183,24 @@ def describe_period(build_info: pl.DataFrame) -> tuple[str, str]:
     ('YYYY-MM-DD to YYYY-MM-DD (N days)' or that there is no data, 'Days are <zone> calendar days')."""
     first = build_info["first_report_date"].min() if build_info.height else None
     last = build_info["last_report_date"].max() if build_info.height else None
-    zone = build_info["report_timezone"].drop_nulls().first() if build_info.height else None
-    calendar = f"Days are {zone or 'UTC'} calendar days"
+    calendar = f"Days are {period_zone(build_info)} calendar days"
     if not isinstance(first, date) or not isinstance(last, date):
         return "no data yet", calendar
     days = (last - first).days + 1
     return f"{format_day(first)} to {format_day(last)} ({days:,} day{'s' if days != 1 else ''})", calendar
+
+
+def period_zone(build_info: pl.DataFrame) -> str:
+    """The build-info row (report_timezone) -> the zone report days are in."""
+    zone = build_info["report_timezone"].drop_nulls().first() if build_info.height else None
+    return str(zone or "UTC")
+
+
+def period_open_from(build_info: pl.DataFrame) -> datetime | None:
+    """The build-info row (last_report_date, report_timezone) -> the instant an alert's window must end
+    after to be open (`pipelines.alerts.open_from`), or None without data."""
+    last = build_info["last_report_date"].max() if build_info.height else None
+    return open_from(last, period_zone(build_info)) if isinstance(last, date) else None
 
 
 def period_partial_months(build_info: pl.DataFrame) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -18,11 +19,13 @@ from dashboards.formatting import (
     MISSING,
     format_count,
     format_day,
+    format_instant,
     format_minutes,
     format_money,
     format_rate,
     month_label,
 )
+from pipelines.alerts import OPEN_DAYS, OPEN_MEANING, SEVERITIES, Alert, OpenCondition, open_conditions
 
 MAX_TABLE_ROWS = 200
 STATEMENT_MONTHS = 12
@@ -277,6 +280,136 @@ def reconciliation_tiles(frame: pl.DataFrame) -> list[Tile]:
                 css="bad",
             ))
     return tiles
+
+
+# --- Alerts --------------------------------------------------------------------------------
+
+ALERT_TIMES_NOTE = "Windows are UTC, the end exclusive."
+
+
+def alert_tiles(frame: pl.DataFrame, after: datetime | None) -> list[Tile]:
+    """rpt_alerts rows and the instant from which an alert is open (None: no data) -> the open
+    conditions by severity, and every alert the warehouse holds."""
+    alerts = _alerts(frame)
+    opened = open_conditions(alerts, after) if after is not None else []
+    counts = {severity: sum(run.latest.severity == severity for run in opened) for severity in SEVERITIES}
+    worst = "bad" if counts["critical"] or counts["warning"] else ""
+    tiles = [
+        Tile(
+            "Open alerts", format_count(len(opened)),
+            ", ".join(f"{counts[severity]:,} {severity}" for severity in reversed(SEVERITIES) if counts[severity])
+            if opened else f"no rule fired in the last {OPEN_DAYS} days of data",
+            css=worst or "good",
+        ),
+    ]
+    if alerts:
+        first = min(alert.window_start for alert in alerts)
+        last = max(alert.window_start for alert in alerts)
+        rules = len({alert.rule for alert in alerts})
+        tiles.append(Tile(
+            "Alerts recorded", format_count(len(alerts)),
+            f"by {rules:,} rule{'s' if rules != 1 else ''}, "
+            f"{format_day(first.date())} to {format_day(last.date())} (UTC)",
+        ))
+    else:
+        tiles.append(Tile("Alerts recorded", "0", "no rule has fired on this data"))
+    return tiles
+
+
+def open_alerts(frame: pl.DataFrame, after: datetime | None) -> Table:
+    """rpt_alerts rows and the instant from which an alert is open (None: no data) -> the open
+    conditions, worst first, each with since when it is on and its latest alert's message."""
+    columns = (
+        ("Severity", False), ("Rule", False), ("Scope", False), ("Since", False), ("Latest window", False),
+        ("Alerts", True), ("Message", False),
+    )
+    title = "Open alerts"
+    note = f"{OPEN_MEANING} {ALERT_TIMES_NOTE} Alerts: how many windows the current run holds."
+    if after is None:
+        return _table(title, columns, [], note)
+    opened = open_conditions(_alerts(frame), after)
+    rows = [
+        (
+            _severity_cell(run.latest.severity), Cell(run.latest.rule),
+            Cell(alert_scope(run.latest), css="wrap"),
+            Cell(format_instant(run.since)), Cell(_window(run.latest)), Cell(format_count(run.alerts), True),
+            Cell(run.latest.message, css="message"),
+        )
+        for run in opened[:MAX_TABLE_ROWS]
+    ]
+    if len(opened) > len(rows):
+        note += f" Showing the worst and newest {len(rows):,} of {len(opened):,} open conditions."
+    return _table(
+        title, columns, rows, note,
+        empty_message=(
+            f"No open alerts: no rule fired in the last {OPEN_DAYS} days of data (from {format_instant(after)})."
+        ),
+    )
+
+
+def alert_list(frame: pl.DataFrame) -> Table:
+    """rpt_alerts rows -> every alert, newest first, with its scope, figures and message (at most
+    MAX_TABLE_ROWS, the note saying how to list the rest)."""
+    columns = (
+        ("Window", False), ("Severity", False), ("Rule", False), ("Scope", False),
+        ("Observed", True), ("Baseline", True), ("Threshold", True), ("Message", False),
+    )
+    title = "Every alert, newest first"
+    note = f"{ALERT_TIMES_NOTE} Observed, baseline and threshold are in the unit each rule's message names."
+    alerts = sorted(_alerts(frame), key=lambda a: (a.window_start, a.window_end, a.rule, a.alert_key), reverse=True)
+    if not alerts:
+        return _table(title, columns, [], note, empty_message="No alert fired in this period.")
+    rows = [
+        (
+            Cell(_window(alert)), _severity_cell(alert.severity), Cell(alert.rule),
+            Cell(alert_scope(alert), css="wrap"),
+            Cell(_number(alert.observed), True), Cell(_number(alert.baseline), True),
+            Cell(_number(alert.threshold), True), Cell(alert.message, css="message"),
+        )
+        for alert in alerts[:MAX_TABLE_ROWS]
+    ]
+    if len(alerts) > len(rows):
+        # Bare dates are midnight in CDR_TIMEZONE: a day either side covers every UTC window.
+        start = (min(a.window_start for a in alerts) - timedelta(days=1)).date()
+        end = (max(a.window_end for a in alerts) + timedelta(days=1)).date()
+        note += (
+            f" Showing the newest {len(rows):,} of {len(alerts):,} alerts; "
+            f"`cdr alerts --start {start} --end {end} --format csv` lists every one."
+        )
+    return _table(title, columns, rows, note)
+
+
+def alert_scope(alert: Alert) -> str:
+    """An alert -> where it fired, in words: 'voice outbound, country DE, connection Trunk 1, USD'."""
+    parts = [" ".join(part for part in (alert.product, alert.direction) if part)]
+    if alert.country_code:
+        parts.append(f"country {alert.country_code}")
+    if alert.connection_id or alert.connection_name:
+        parts.append(f"connection {alert.connection_name or alert.connection_id}")
+    if alert.carrier:
+        parts.append(f"carrier {alert.carrier}")
+    if alert.currency:
+        parts.append(alert.currency)
+    return ", ".join(part for part in parts if part) or "the whole account"
+
+
+def _alerts(frame: pl.DataFrame) -> list[Alert]:
+    return [Alert(**row) for row in frame.iter_rows(named=True)]
+
+
+def _severity_cell(severity: str) -> Cell:
+    return Cell(severity, css=f"severity sev-{severity}" if severity in SEVERITIES else "severity")
+
+
+def _window(alert: Alert) -> str:
+    """An alert's window -> '2026-10-01 00:00 UTC, 24 h' (its start, in UTC, and its length)."""
+    hours = (alert.window_end - alert.window_start).total_seconds() / 3600
+    length = f"{hours:,.0f} h" if hours == int(hours) else f"{hours:,.2f} h"
+    return f"{format_instant(alert.window_start)}, {length}"
+
+
+def _number(value: float | None) -> str:
+    return MISSING if value is None else f"{value:,.2f}"
 
 
 def _status_summary(flagged: pl.DataFrame) -> str:

@@ -24,6 +24,8 @@ OTHER_COLOR = "#94a3b8"
 GOOD = "#059669"
 BAD = "#dc2626"
 NEUTRAL = "#2563eb"
+# Alert severities keep a colour each on every page.
+SEVERITY_COLORS = {"critical": BAD, "warning": "#d97706", "info": "#0891b2"}
 HEAT_SCALE = ((0.0, "#eff6ff"), (0.5, "#60a5fa"), (1.0, "#1e3a8a"))
 
 FIGURE_HEIGHT = 380
@@ -61,6 +63,11 @@ CONFIG = {
 def product_color(product: str, index: int) -> str:
     """A product and its position -> its fixed colour (or the palette's next one)."""
     return PRODUCT_COLORS.get(product, COLORWAY[index % len(COLORWAY)])
+
+
+def severity_color(severity: str) -> str:
+    """An alert severity -> its colour (an unknown one: the muted grey)."""
+    return SEVERITY_COLORS.get(severity, OTHER_COLOR)
 
 
 def direction_color(direction: str, index: int) -> str:

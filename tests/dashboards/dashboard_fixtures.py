@@ -36,10 +36,12 @@ class Shape:
     reasons: int
     profiles: int
     tags: int
+    # Alerts beyond the hand-made ones: new destinations spread over the days before the last two.
+    alerts: int = 0
 
 
 SMALL = Shape(date(2026, 8, 1), 92, 5, 6, 8, 6, 5, 3, 4)
-LARGE = Shape(date(2023, 11, 1), 1096, 5000, 3000, 240, 600, 1500, 800, 2000)
+LARGE = Shape(date(2023, 11, 1), 1096, 5000, 3000, 240, 600, 1500, 800, 2000, 3000)
 
 # A name set that always contains the hostile names, then generated ones.
 _NAMES = """
@@ -52,6 +54,29 @@ select 'connection', i, 'Trunk ' || i from range(1, $connections) t(i) union all
 select 'carrier', i, 'Carrier ' || i from range(1, $carriers) t(i) union all
 select 'tag', i, 'tag-' || i from range(1, $tags) t(i) union all
 select 'profile', i, 'Profile ' || i from range(1, $profiles) t(i)
+"""
+
+# The hand-made alerts, counted back from the last report day. Open (fired on either of the last
+# two days): the cost spike (on since the day before the last, two alerts) and the ASR drop of the
+# hostile connection. Cleared: the rest.
+ALERT_ROWS = """
+values
+    ('cost_spike', 'critical', 'voice', 'outbound', null, null, null, null, 'USD', 1, 0, 24, 950.0, 120.0, 300.0,
+     'Voice cost in USD reached 950.00 in a day, 7.9x its usual 120.00: look for toll fraud.'),
+    ('cost_spike', 'critical', 'voice', 'outbound', null, null, null, null, 'USD', 0, 0, 24, 880.0, 120.0, 300.0,
+     'Voice cost in USD reached 880.00 in a day, 7.3x its usual 120.00: look for toll fraud.'),
+    ('asr_drop', 'warning', 'voice', 'outbound', null, 'c0nn-0', $connection, null, null, 1, 0, 24, 0.2, 0.75, 0.4,
+     'ASR of connection ' || $connection || ' fell to 20.0 % from its usual 75.0 %: check the trunk.'),
+    ('short_call_burst', 'warning', 'voice', 'outbound', 'GB', null, null, null, null, 47, 3, 1, 620.0, 12.0, 100.0,
+     '620 answered calls of at most 6 s to GB in one hour, usually 12: traffic pumping?'),
+    ('message_volume_spike', 'info', 'sms', 'outbound', 'NG', null, null, null, null, 72, 0, 24, 4100.0, 300.0, 1500.0,
+     '4,100 SMS to NG in a day, usually 300, 22 % delivered: SMS pumping?'),
+    ('asr_drop', 'warning', 'voice', 'outbound', 'FR', null, null, null, null, 7, 0, 24, 0.31, 0.62, 0.45,
+     'ASR to FR fell to 31.0 % from its usual 62.0 %.'),
+    ('asr_drop', 'warning', 'voice', 'outbound', 'FR', null, null, null, null, 6, 0, 24, 0.33, 0.62, 0.45,
+     'ASR to FR fell to 33.0 % from its usual 62.0 %.'),
+    ('high_risk_destination', 'critical', 'voice', 'outbound', 'CU', null, null, $carrier, 'USD', 20, 0, 24,
+     120.0, 0.0, 3.0, '120 calls to high-risk numbers in CU via ' || $carrier || ', 310.00 USD.')
 """
 
 # Same names, columns and types as queries/reports/*.sql (only the columns pages read, plus keys).
@@ -229,6 +254,35 @@ _TABLES = [
            status
     from differences
     """,
+    f"""
+    create table rpt_alerts as
+    with hand (rule, severity, product, direction, country_code, connection_id, connection_name, carrier, currency,
+               days_back, start_hour, hours, observed, baseline, threshold, message) as ({ALERT_ROWS}),
+    bulk as (
+        select 'new_destination', 'warning', 'voice', 'outbound',
+               chr((65 + i // 26 % 26)::integer) || chr((65 + i % 26)::integer), null, null, null, null,
+               2 + i % ($days - 2), 0, 24, 25.0, 0.0, 10.0,
+               '25 outbound calls to ' || chr((65 + i // 26 % 26)::integer) || chr((65 + i % 26)::integer)
+                   || ', not called in the 90 days before.'
+        from range(0, $alerts) t(i)
+    ),
+    windows as (
+        select *, timezone('UTC', ($first + to_days(($days - 1 - days_back)::int))::timestamp
+                                  + to_hours(start_hour::int)) as window_start
+        from (select * from hand union all select * from bulk)
+    )
+    select md5(concat_ws('|', rule, coalesce(product, ''), coalesce(direction, ''), coalesce(country_code, ''),
+                         coalesce(connection_id, ''), coalesce(connection_name, ''), coalesce(carrier, ''),
+                         coalesce(currency, ''), window_start::varchar, hours::varchar)) as alert_key,
+           rule::varchar as rule, severity::varchar as severity, product::varchar as product,
+           direction::varchar as direction, country_code::varchar as country_code,
+           connection_id::varchar as connection_id, connection_name::varchar as connection_name,
+           carrier::varchar as carrier, currency::varchar as currency,
+           window_start, window_start + to_hours(hours::int) as window_end,
+           observed::double as observed, baseline::double as baseline, threshold::double as threshold,
+           message::varchar as message
+    from windows
+    """,
 ]
 
 
@@ -244,6 +298,7 @@ def build_warehouse(path: Path, shape: Shape = SMALL, *, empty: bool = False) ->
         "reasons": shape.reasons,
         "profiles": shape.profiles,
         "tags": shape.tags,
+        "alerts": shape.alerts,
         "connection": HOSTILE_CONNECTION,
         "carrier": HOSTILE_CARRIER,
         "tag": HOSTILE_TAG,

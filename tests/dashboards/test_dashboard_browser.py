@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from dashboards.figures import NO_ALERTS, NO_DATA
 from dashboards.pages import PAGES
 from dashboards.render import INDEX, render_site
 from tests.dashboards.dashboard_fixtures import (
@@ -48,6 +49,14 @@ HOSTILE_LABELS = {
     },
     "messaging.html": {"fig-delivery-by-carrier": HOSTILE_CARRIER},
 }
+# Alert messages shown on hover, as typed: per page and figure, a text to find the point by in its
+# (encoded) hover data, and the text its hover box must show.
+HOSTILE_HOVERS = {
+    "overview.html": {"fig-daily-volume": ("bold", HOSTILE_CARRIER), "fig-daily-cost": ("880.00", "reached 880.00")},
+    "voice-quality.html": {"fig-call-quality-daily": ("alert(1)", HOSTILE_CONNECTION)},
+    "alerts.html": {"fig-alerts-timeline": ("alert(1)", HOSTILE_CONNECTION)},
+}
+EMPTY_MESSAGES = (NO_DATA, NO_ALERTS)
 
 
 @dataclass
@@ -60,6 +69,7 @@ class Visit:
     dialogs: list[str] = field(default_factory=list)
     drawn: list[dict[str, object]] = field(default_factory=list)
     labels: dict[str, list[str]] = field(default_factory=dict)
+    hovers: dict[str, str] = field(default_factory=dict)
     elements: dict[str, int] = field(default_factory=dict)
 
 
@@ -159,18 +169,41 @@ def _inspect(page, visit: Visit, filename: str) -> None:
         timeout=RENDER_TIMEOUT_MS,
     )
     visit.drawn = page.evaluate(
-        """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
+        """empties => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
             id: d.id,
             svgs: d.querySelectorAll('svg.main-svg').length,
             traces: d.data.length,
-            empty: [...d.querySelectorAll('.annotation-text')].some(a => a.textContent === 'No data for this period'),
-        }))"""
+            empty: [...d.querySelectorAll('.annotation-text')].some(a => empties.includes(a.textContent)),
+        }))""",
+        list(EMPTY_MESSAGES),
     )
+    for figure, (needle, _) in HOSTILE_HOVERS.get(filename, {}).items():
+        visit.hovers[figure] = _hover(page, figure, needle)
     visit.labels = {
         figure: page.eval_on_selector_all(f"#{figure} svg text", "nodes => nodes.map(n => n.textContent)")
         for figure in HOSTILE_LABELS.get(filename, {})
     }
     visit.elements = page.evaluate("() => ({scripts: document.scripts.length, images: document.images.length})")
+
+
+def _hover(page, figure: str, needle: str) -> str:
+    """Hover the first point of a figure whose hover data holds `needle` -> the lines its hover box shows."""
+    found = page.evaluate(
+        """([id, needle]) => {
+            const d = document.getElementById(id);
+            for (const [curve, trace] of d.data.entries()) {
+                const point = (trace.customdata || []).findIndex(c => String(c).includes(needle));
+                if (point >= 0) { Plotly.Fx.hover(d, [{curveNumber: curve, pointNumber: point}]); return true; }
+            }
+            return false;
+        }""",
+        [figure, needle],
+    )
+    if not found:
+        return ""
+    selector = f"#{figure} .hoverlayer tspan.line"
+    page.wait_for_selector(selector, state="attached", timeout=RENDER_TIMEOUT_MS)
+    return " ".join(page.eval_on_selector_all(selector, "nodes => nodes.map(n => n.textContent)"))
 
 
 @pytest.mark.parametrize("site", SITES)
@@ -188,6 +221,8 @@ def test_every_page_draws_every_figure_offline_without_errors(visits, site, file
         else:
             assert figure["traces"] >= 1 and not figure["empty"], figure
     if site == "small":
-        # Markup in names is shown as the very text typed, in the figure's own labels.
+        # Markup in names is shown as the very text typed, in the figure's own labels and hover boxes.
         for figure, hostile in HOSTILE_LABELS.get(filename, {}).items():
             assert hostile in visit.labels[figure], (figure, visit.labels[figure])
+        for figure, (_, shown) in HOSTILE_HOVERS.get(filename, {}).items():
+            assert " ".join(shown.split()) in " ".join(visit.hovers[figure].split()), (figure, visit.hovers[figure])

@@ -25,7 +25,7 @@ def test_dashboards_render_into_the_data_dirs_site_by_default(tmp_path):
     result = runner.invoke(app, ["dashboards", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     site = tmp_path / "site"
-    assert result.output == f"wrote 6 pages to {site}: open {site / 'index.html'}\n"
+    assert result.output == f"wrote 7 pages to {site}: open {site / 'index.html'}\n"
     # The data is as fresh as the least recently synced record type.
     assert "Data synced: 2026-11-01 02:00 UTC" in (site / "index.html").read_text("utf-8")
 

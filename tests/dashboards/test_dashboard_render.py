@@ -182,6 +182,9 @@ def test_the_real_models_feed_every_page(tmp_path):
     written = render_site(report.warehouse, tmp_path / "site", synced_at=None, now=NOW)
     assert len([path for path in written if path.suffix == ".html"]) == len(PAGES) + 1
     assert "No data for this period" in _html(tmp_path / "site", "voice-quality.html")
+    # rpt_alerts as the models build it has every column the Alerts page reads.
+    alerts = _html(tmp_path / "site", "alerts.html")
+    assert "run `cdr build`" not in alerts and "No alert fired in this period" in alerts
 
 
 def test_a_rerender_replaces_the_pages_in_place(small_warehouse, tmp_path):
