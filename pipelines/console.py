@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError, one_line
+from pipelines.land import extras_note
 from pipelines.runs import SyncRequest, check_sync
 from pipelines.sync import ProgressCallback, SyncProgress
 
@@ -251,6 +252,8 @@ def run_sync(**arguments: object) -> dict[str, object]:
             f"  {kind}: {figures['new']:,} new, {figures['updated']:,} updated, "
             f"{figures['quarantined']:,} quarantined"
         )
+        if figures.get("extra_fields"):
+            typer.echo(f"  {extras_note(kind, figures['extra_fields'])}")
     return result
 
 

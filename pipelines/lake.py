@@ -386,7 +386,10 @@ class Lake:
         return [relative for relative in self.list_files(QUARANTINE_DIR) if _QUARANTINE_FILE.fullmatch(relative)]
 
     def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
-        """One day partition -> its frame in exactly `schema`, or None when the day has none."""
+        """One day partition -> its frame in exactly `schema`, or None when the day has none.
+
+        A partition an older release wrote lacks the columns added since: they read as null.
+        """
         relative = self.partition(dataset, day)
         try:
             if self.is_local:
@@ -406,13 +409,15 @@ class Lake:
                 f"lake file {self.display(relative)} is unreadable ({one_line(exc, first=True)}); "
                 "delete it and re-sync that day"
             ) from exc
-        if list(frame.schema.items()) != list(schema.items()):
+        if list(frame.schema.items()) == list(schema.items()):
+            return frame
+        if not readable_as(frame.schema, schema):
             raise LakeError(
                 f"lake file {self.display(relative)} does not have the expected columns and types "
                 f"(found {', '.join(f'{name}: {dtype}' for name, dtype in frame.schema.items())}); "
                 "delete it and re-sync that day"
             )
-        return frame
+        return with_schema(frame, schema)
 
     def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
         """Atomically create or replace one day partition (Parquet, zstd) -> bytes written."""
@@ -480,6 +485,23 @@ class Lake:
         staging = os.path.join(self.root, STAGING_DIR)
         os.makedirs(staging, exist_ok=True)
         return staging
+
+
+def readable_as(found: Mapping[str, pl.DataType], schema: Mapping[str, pl.DataType]) -> bool:
+    """A partition's columns and the schema it should have -> whether it reads as that schema.
+
+    Releases only add columns: a partition may lack some (written before they were added), but
+    a column the schema does not name, or of another type, is not the sync's.
+    """
+    return all(schema.get(name) == dtype for name, dtype in found.items())
+
+
+def with_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """A frame `readable_as` the schema -> in exactly the schema: its columns in order, the missing ones null."""
+    if list(frame.schema.items()) == list(schema.items()):
+        return frame
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in frame.schema]
+    return frame.with_columns(missing).select(list(schema))
 
 
 @contextmanager

@@ -4,6 +4,7 @@
 them stay, and per `id` the latest `updated_at` wins, against the lake's version too (a re-sync never
 undoes a newer re-rating). `land_usage` does the same for the usage aggregates, by whole UTC days;
 `quarantine` files the malformed records. Memory stays within one day partition plus the landed frame.
+A day is written in this release's schema; one an older release wrote reads its new columns as null.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import polars as pl
 
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
-from pipelines.lake import QUARANTINE_DIR, Lake
+from pipelines.lake import QUARANTINE_DIR, Lake, readable_as, with_schema
 from pipelines.opentact import api
+from pipelines.opentact.records import extra_fields
 from pipelines.state import merge_windows
 
 ID = "id"
@@ -89,11 +91,15 @@ class DayTotals:
 
 @dataclass(frozen=True, slots=True)
 class LandStats(DayTotals):
-    """What landing did, per UTC day partition touched; `windows` are the replaced windows, merged."""
+    """What landing did, per UTC day partition touched; `windows` are the replaced windows, merged.
+
+    `extra_fields`: the fields the records held that the lake has no column for (kept in their extras).
+    """
 
     kind: str
     windows: tuple[Window, ...]
     days: tuple[DayStats, ...]
+    extra_fields: tuple[str, ...] = ()
 
     records_written = _total("records", "Rows in the partition files written.")
     bytes_written = _total("bytes_written", "Bytes of the partition files written.")
@@ -125,7 +131,7 @@ def window_days(window: Window) -> list[date]:
 def land_windows(lake: Lake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:
     """Records of several windows at once -> each day partition rewritten once, replaced for every window."""
     schema = _schema_of(kind)
-    _check_schema(frame, schema, f"{kind} frame")
+    frame = _in_schema(frame, schema, f"{kind} frame", optional=set(schema) - set(api.SCHEMAS[kind]))
     for column in (ID, api.CREATED_AT, api.UPDATED_AT):
         if frame[column].null_count():
             raise ValueError(f"programming error: {kind} frame has null {column!r}; such records belong in quarantine")
@@ -151,13 +157,19 @@ def land_windows(lake: Lake, kind: api.RecordType, windows: Sequence[Window], fr
     del latest
     empty = pl.DataFrame(schema=schema)
     days = [_replace_day(lake, kind, day, incoming.get(day, empty), inside, schema) for day in touched]
-    return LandStats(kind=kind, windows=merged, days=tuple(days))
+    extra = tuple(extra_fields(kind, frame[api.EXTRAS]))
+    return LandStats(kind=kind, windows=merged, days=tuple(days), extra_fields=extra)
+
+
+def extras_note(kind: str, fields: Sequence[str]) -> str:
+    """A record type and the fields its records held that the lake has no column for -> one line saying so."""
+    return f"{kind}: kept {len(fields)} field(s) the lake does not know in extras: {', '.join(fields)}"
 
 
 def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
     """Usage rows (`api.USAGE_SCHEMA`) of a whole-UTC-day window -> usage day partitions replaced."""
     _schema_of(kind)
-    _check_schema(frame, api.USAGE_SCHEMA, f"usage_{kind} frame")
+    frame = _in_schema(frame, api.USAGE_SCHEMA, f"usage_{kind} frame", optional=set())
     if any(bound.astimezone(timezone.utc).time() != time(0) for bound in (window.start, window.end)):
         raise ValueError(f"programming error: usage is landed by whole UTC days; {window} is not day-aligned")
     product = api.USAGE_PRODUCTS[kind]
@@ -335,12 +347,15 @@ def _ceil_ms(moment: datetime) -> datetime:
 
 def _schema_of(kind: str) -> Mapping[str, pl.DataType]:
     try:
-        return api.SCHEMAS[kind]  # type: ignore[index]
+        return api.LAKE_SCHEMAS[kind]  # type: ignore[index]
     except KeyError:
         raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(api.RECORD_TYPES)}") from None
 
 
-def _check_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> None:
-    if list(frame.schema.items()) != list(schema.items()):
+def _in_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str, optional: set[str]) -> pl.DataFrame:
+    # Records of the API's fields alone (no extras, no column a later release added to the lake)
+    # land as a partition an older release wrote would read: those columns null.
+    if not readable_as(frame.schema, schema) or set(schema) - set(frame.schema) - optional:
         found = ", ".join(f"{n}: {t}" for n, t in frame.schema.items())
-        raise ValueError(f"programming error: {what} must have exactly the lake schema; found {found}")
+        raise ValueError(f"programming error: {what} must have exactly the lake schema, extras aside; found {found}")
+    return with_schema(frame, schema)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.dates import format_utc
+from pipelines.land import extras_note
 from pipelines.sync import KindReport, SyncReport
 
 
@@ -40,6 +41,8 @@ def _kind_section(kind: KindReport) -> list[str]:
         f"{kind.records:,} records, {kind.quarantined:,} quarantined; {kind.usage_rows:,} usage rows.",
         "",
     ]
+    if kind.extra_fields:
+        lines += [_cell(extras_note(kind.kind, kind.extra_fields)), ""]
     if kind.days:
         lines += ["| UTC day | new | updated | unchanged | removed | quarantined |", "|---|---:|---:|---:|---:|---:|"]
         lines += [
@@ -51,7 +54,10 @@ def _kind_section(kind: KindReport) -> list[str]:
 
 
 def sync_lines(report: SyncReport) -> list[str]:
-    """A sync report -> a short console summary: one line per type, then one per failure."""
+    """A sync report -> a short console summary: one line per type, then one per failure.
+
+    The fields kept in extras are not repeated here: the sync logs them itself, once.
+    """
     lines = [
         f"{k.kind}: {k.records:,} records ({k.new:,} new, {k.updated:,} updated, {k.quarantined:,} quarantined) "
         f"over {k.window}"
@@ -74,6 +80,7 @@ def sync_result(report: SyncReport) -> dict[str, Any]:
             k.kind: {
                 "window": [format_utc(k.window.start), format_utc(k.window.end)],
                 "new": k.new, "updated": k.updated, "quarantined": k.quarantined, "records": k.records,
+                "extra_fields": list(k.extra_fields),
             }
             for k in report.kinds
         },

@@ -30,6 +30,7 @@ from pipelines.land import (
     Rejected,
     UsageConflictError,
     check_run_id,
+    extras_note,
     land_usage,
     land_windows,
     quarantine,
@@ -97,7 +98,10 @@ class DayReport(DayCounts):
 
 @dataclass(slots=True)
 class KindReport(DayTotals):
-    """One record type's run: its frozen window, slices by fate, records, days; filled in as the sync runs."""
+    """One record type's run: its frozen window, slices by fate, records, days; filled in as the sync runs.
+
+    `extra_fields`: the fields its records held that the lake has no column for (kept in their extras).
+    """
 
     kind: str
     window: Window
@@ -110,6 +114,7 @@ class KindReport(DayTotals):
     quarantined: int = 0
     usage_rows: int = 0
     days: tuple[DayReport, ...] = ()
+    extra_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +217,10 @@ async def sync(
             # Every request would fail the same way: stop at once rather than list each slice.
             raise _first(failed) from None
         logged.finish(runner.failures)
+    for kind in kinds:
+        if runner.reports[kind].extra_fields:
+            # Once a run, not once a slice: the same new fields come in every slice.
+            log.warning("%s", extras_note(kind, runner.reports[kind].extra_fields))
     return SyncReport(
         run_id=run_id,
         now=now,
@@ -293,7 +302,7 @@ class _Runner:
                     raise BrokenSlice(_broken_message(kind, valid, len(rejects), self.max_rejected_percent, where))
                 if pages:
                     frames.append(_block(pages))
-                frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.SCHEMAS[kind])
+                frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.LAKE_SCHEMAS[kind])
                 del frames, pages
                 async with self._days(kind, window_days(slice_)):
                     stats = await asyncio.to_thread(land_windows, self.lake, kind, [slice_], frame)
@@ -305,6 +314,8 @@ class _Runner:
                 self._fail(kind, slice_, exc)
                 return
         report.landed += 1
+        if stats.extra_fields:
+            report.extra_fields = tuple(sorted({*report.extra_fields, *stats.extra_fields}))
         for day in stats.days:
             self._add(kind, day.day, {count: getattr(day, count) for count in _LANDED_COUNTS})
         self._tick(kind)

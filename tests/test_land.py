@@ -72,13 +72,13 @@ def cdr(record_id: str, created_at: datetime, updated_at: datetime | None = None
 
 
 def cdrs(*records: dict) -> pl.DataFrame:
-    """Records -> a frame in the exact CDR lake schema."""
-    return pl.DataFrame(list(records), schema=api.CDR_SCHEMA)
+    """Records -> a frame in the exact CDR lake schema (no extras unless a record has them)."""
+    return pl.DataFrame(list(records), schema=api.LAKE_SCHEMAS["cdrs"])
 
 
 def partition(lake: Lake, day: date, kind: str = "cdrs") -> pl.DataFrame | None:
     """A day partition as landed."""
-    return lake.read_partition(kind, day, api.SCHEMAS[kind])
+    return lake.read_partition(kind, day, api.LAKE_SCHEMAS[kind])
 
 
 def ids_costs(frame: pl.DataFrame | None) -> list[tuple[str, str]]:
@@ -273,7 +273,7 @@ def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: Lake) -> None:
         "carrier_fee": Decimal("0"),
         "currency": "EUR",
     }
-    frame = pl.DataFrame([record], schema=api.MDR_SCHEMA)
+    frame = pl.DataFrame([record], schema=api.LAKE_SCHEMAS["mdrs"])
     land_windows(lake, "mdrs", [whole_day(D1)], frame)
     assert partition(lake, D1, "mdrs").equals(frame)
     assert partition(lake, D1, "mdrs").row(0, named=True)["cost"] == Decimal("0.0003332")

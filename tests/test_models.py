@@ -824,8 +824,8 @@ def test_calls_and_messages_have_the_lake_columns_and_work_from_any_directory(tm
     import json
 
     out = json.loads(result.stdout)
-    assert [name for name, _ in out["calls"]] == list(api.CDR_SCHEMA)
-    assert [name for name, _ in out["messages"]] == list(api.MDR_SCHEMA)
+    assert [name for name, _ in out["calls"]] == list(api.LAKE_SCHEMAS["cdrs"])
+    assert [name for name, _ in out["messages"]] == list(api.LAKE_SCHEMAS["mdrs"])
     assert dict(out["calls"])["cost"] == "DECIMAL(38,9)" and dict(out["calls"])["created_at"] == "TIMESTAMP WITH TIME ZONE"
     assert out["calls_ids"] == ["c1", "c2", "c3", "c4", "c5", "c6"]
     assert out["messages_ids"] == ["m1", "m2", "m3", "m4"]

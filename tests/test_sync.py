@@ -124,7 +124,7 @@ RECORDS = {
 
 def lake_ids(lake: Lake, kind: str = "cdrs") -> dict[date, list[str]]:
     """Each day partition's ids, in stored order."""
-    return {day: lake.read_partition(kind, day, api.SCHEMAS[kind])["id"].to_list() for day in lake.partition_days(kind)}
+    return {day: lake.read_partition(kind, day, api.LAKE_SCHEMAS[kind])["id"].to_list() for day in lake.partition_days(kind)}
 
 
 def settings(tmp_path: Path, **changes: object) -> Settings:
@@ -158,7 +158,7 @@ async def test_a_slice_of_many_pages_lands_every_record_once_in_order(tmp_path: 
     many = cdrs(*(cdr(f"m{n:03d}", at(5) + timedelta(minutes=7 * (70 - n))) for n in range(71)))
     report = await sync("cdrs", day_window(5, 5), settings(tmp_path), FakeClient({"cdrs": many}), at(7), "run-1")
     assert report.ok and report.kinds[0].records == 71
-    landed = Lake(tmp_path / "data").read_partition("cdrs", date(2026, 10, 5), api.SCHEMAS["cdrs"])
+    landed = Lake(tmp_path / "data").read_partition("cdrs", date(2026, 10, 5), api.LAKE_SCHEMAS["cdrs"])
     assert landed.equals(many.sort("created_at", "id"))
     assert report.kinds[0].days == (DayReport(date(2026, 10, 5), new=71),)
 
@@ -450,7 +450,7 @@ def by_day_from_lake(lake: Lake, kind: str) -> dict[date, dict[str, tuple[Decima
     """Lake partitions -> {day: {id: (cost, updated_at)}}, checking ids are unique per day."""
     days = {}
     for day in lake.partition_days(kind):
-        frame = lake.read_partition(kind, day, api.SCHEMAS[kind])
+        frame = lake.read_partition(kind, day, api.LAKE_SCHEMAS[kind])
         assert frame["id"].is_unique().all()
         assert frame.equals(frame.sort("created_at", "id"))
         days[day] = {row[0]: (row[1], row[2]) for row in frame.select("id", "cost", "updated_at").iter_rows()}
@@ -493,7 +493,7 @@ async def test_a_sync_through_every_fault_lands_exactly_the_export_and_a_rerun_c
         quarantined = Counter(read_quarantine(lake, kind)["slice_start"].dt.date().to_list())
         for day in lake.partition_days(f"usage_{kind}"):
             usage = lake.read_partition(f"usage_{kind}", day, api.USAGE_SCHEMA)
-            assert usage["count"].sum() == lake.read_partition(kind, day, api.SCHEMAS[kind]).height + quarantined[day]
+            assert usage["count"].sum() == lake.read_partition(kind, day, api.LAKE_SCHEMAS[kind]).height + quarantined[day]
 
     files = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (data / "lake").rglob("*.parquet")}
     again = await run_sync(sandbox, data, WINDOW, NOW, "run-2")

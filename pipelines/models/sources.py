@@ -13,14 +13,14 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import CdrError, one_line
-from pipelines.lake import QUARANTINE_GLOB, Lake, LakeError, resync_command
+from pipelines.lake import LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, resync_command
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
 # The lake's datasets and the schema of their partitions (written by the sync).
 LAKE_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
-    "cdrs": api.CDR_SCHEMA,
-    "mdrs": api.MDR_SCHEMA,
+    "cdrs": api.LAKE_SCHEMAS["cdrs"],
+    "mdrs": api.LAKE_SCHEMAS["mdrs"],
     "usage_cdrs": api.USAGE_SCHEMA,
     "usage_mdrs": api.USAGE_SCHEMA,
 }
@@ -120,7 +120,25 @@ def source_sql(lake: Lake | str | os.PathLike[str], dataset: str) -> tuple[str, 
     # Hive partitioning stays off: the usage files have a `date` column of their own.
     pattern = sql_string(lake.location(Lake.partition_glob(dataset)))
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
-    return f"select {columns} from read_parquet({pattern}, hive_partitioning = false)", len(files)
+    # By name: a partition an older release wrote lacks the columns added since and reads them
+    # as null; the empty typed select keeps each column while no partition has it yet.
+    files_read = f"read_parquet({pattern}, hive_partitioning = false, union_by_name = true)"
+    # ... and a file with a column no release writes (another dataset's) is refused, not read as nulls.
+    con = duckdb.connect()
+    try:
+        unknown = [name for name, _ in _columns(con, f"select * from {files_read}") if name not in schema]
+    except duckdb.Error as exc:
+        raise unreadable_lake_file(lake, exc) or LakeError(
+            f"cannot read the {dataset} partitions in {lake.display(LAKE_DIR)}: {one_line(exc, first=True)}"
+        ) from None
+    finally:
+        con.close()
+    if unknown:
+        raise unreadable_lake_file(lake, LakeError("")) or LakeError(
+            f"the {dataset} partitions in {lake.display(LAKE_DIR)} hold columns the sync does not write "
+            f"({_few(unknown)}): move the files holding them out of the lake and re-sync their days"
+        )
+    return f"select {columns} from (select * from {files_read} union all by name {_empty_source(schema)})", len(files)
 
 
 def quarantine_source_sql(lake: Lake | str | os.PathLike[str]) -> tuple[str, int]:
@@ -169,7 +187,7 @@ def unreadable_lake_file(lake: Lake | str | os.PathLike[str], error: BaseExcepti
                     found = _columns(con, read)
                 except duckdb.Error as exc:
                     return _unreadable_partition(lake, relative, exc, resync)
-                if found != expected:
+                if not set(found) <= set(expected):  # lacking columns added since it was written is fine
                     return LakeError(
                         f"{lake.display(relative)} does not hold the {dataset} columns the sync writes "
                         f"({_schema_difference(expected, found)}): delete it and re-sync that day with {resync}"

@@ -103,6 +103,16 @@ MDR_SCHEMA: dict[str, pl.DataType] = {
 
 SCHEMAS: dict[RecordType, dict[str, pl.DataType]] = {"cdrs": CDR_SCHEMA, "mdrs": MDR_SCHEMA}
 
+# Fields a record holds that its schema above does not name (the API added them after this
+# release): kept per record as one JSON object, so an API change loses nothing and `cdr sql`
+# reads them (`extras->>'field'`). Null when a record has none.
+EXTRAS = "extras"
+# The lake's columns per record type: the record's fields, then its extras. Adding a field
+# above is an upgrade like any other: partitions written before it read it as null.
+LAKE_SCHEMAS: dict[RecordType, dict[str, pl.DataType]] = {
+    kind: {**schema, EXTRAS: pl.String()} for kind, schema in SCHEMAS.items()
+}
+
 # Nested objects in the API's records and the flat lake columns they become.
 NESTED: dict[RecordType, dict[str, tuple[str, ...]]] = {
     "cdrs": {"connection": ("id", "name")},

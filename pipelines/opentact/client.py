@@ -387,7 +387,7 @@ class OpentactClient:
                     f"{count.received} arrived; records changed while paging: re-run the sync for this window"
                 )
         if not ready:  # hour by hour, and every hour empty
-            ready.append(Page(slice_, slice_, 1, pl.DataFrame(schema=api.SCHEMAS[kind]), []))
+            ready.append(Page(slice_, slice_, 1, pl.DataFrame(schema=api.LAKE_SCHEMAS[kind]), []))
         last = ready.pop()
         while ready:
             yield ready.popleft()

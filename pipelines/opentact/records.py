@@ -1,8 +1,9 @@
-"""API client stage: one page of decoded records -> a typed polars frame in `api.SCHEMAS`, plus rejects.
+"""API client stage: one page of decoded records -> a typed polars frame in `api.LAKE_SCHEMAS`, plus rejects.
 
 One set of rules, derived from `api`'s schema tables, each checked on whole columns at once;
 only a column that fails is read record by record, to name each bad record's first problem.
-A bad record is set aside with that reason and its JSON text; the rest is kept.
+A bad record is set aside with that reason and its JSON text; the rest is kept. Fields the
+schema does not name are kept too, in the record's `api.EXTRAS` JSON object.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from itertools import chain, compress, repeat
 from operator import is_not, itemgetter
 from typing import Any, Literal
@@ -221,19 +223,21 @@ def _describe(value: object) -> str:
 
 
 class _Page:
-    """One page's validation under way: its records' values by column, and each bad record's first problem."""
+    """One page's validation under way: its records' values by column, each bad record's first problem,
+    and the fields each record holds that its schema does not name (`extras`, None while none has any)."""
 
     def __init__(self, kind: api.RecordType, records: Sequence[object]) -> None:
         self.size = len(records)
         self.problems: dict[int, tuple[int, str]] = {}
         self.changed: set[str] = set()
+        self.extras: list[dict[str, Any] | None] | None = None
         rows: list[Any] = list(records)
         if set(map(type, rows)) - {dict}:
             for row, record in enumerate(rows):
                 if type(record) is not dict:
                     self.reject(row, _NOT_OBJECT, f"record is not a JSON object: {_describe(record)}")
                     rows[row] = {}
-        self.values = _gather(rows, _RULES[kind].top_keys)
+        self.values = self._gathered(rows, _RULES[kind].top_keys, None)
         for parent, children in api.NESTED[kind].items():
             objects = list(self.values.pop(parent))
             if set(map(type, objects)) != {dict}:
@@ -242,8 +246,40 @@ class _Page:
                         reason = f"field '{parent}' must be an object, got {_describe(value)}"
                         self.reject(row, _NO_PARENT, f"missing field '{parent}'" if value is _MISSING else reason)
                         objects[row] = {}
-            for child, values in _gather(objects, children).items():
+            for child, values in self._gathered(objects, children, parent).items():
                 self.values[f"{parent}_{child}"] = values
+
+    def _gathered(self, rows: list[Any], keys: tuple[str, ...], parent: str | None) -> dict[str, Sequence[Any]]:
+        """`_gather`, keeping each row's keys not among `keys` as its extras (under `parent`, if given)."""
+        values, complete = _gather(rows, keys)
+        # Every row holding every key, and no more keys than that, holds no other key: the
+        # common page is proved clean without looking at any key.
+        if complete and set(map(len, rows)) <= {len(keys)}:
+            return values
+        known = frozenset(keys)
+        for row, record in enumerate(rows):
+            if len(record) != len(known) or not known.issuperset(record):
+                unknown = {key: value for key, value in record.items() if key not in known}
+                if unknown:
+                    self.keep(row, parent, unknown)
+        return values
+
+    def keep(self, row: int, parent: str | None, unknown: dict[str, Any] | list[Any]) -> None:
+        """Keep a record's fields that its schema does not name: top-level ones, or those inside `parent`."""
+        if self.extras is None:
+            self.extras = [None] * self.size
+        kept = self.extras[row] = self.extras[row] or {}
+        if parent is None:
+            kept.update(unknown)
+        else:
+            kept[parent] = unknown
+
+    def extras_column(self) -> pl.Series:
+        """The records' extras -> the `api.EXTRAS` column: one JSON object each (keys sorted), null where none."""
+        if self.extras is None:
+            return _no_extras(self.size)
+        texts = [None if kept is None else orjson.dumps(kept, option=orjson.OPT_SORT_KEYS).decode() for kept in self.extras]
+        return pl.Series(api.EXTRAS, texts, dtype=pl.String())
 
     def reject(self, row: int, rank: int, reason: str) -> None:
         if row not in self.problems or rank < self.problems[row][0]:
@@ -276,15 +312,22 @@ class _Page:
         return stacked
 
 
-def _gather(rows: list[Any], keys: tuple[str, ...]) -> dict[str, Sequence[Any]]:
-    """Each key's values across the rows (dicts), `_MISSING` where a row lacks the key."""
+@lru_cache(maxsize=4)
+def _no_extras(size: int) -> pl.Series:
+    """An all-null extras column: the common page's, made once per page size (polars shares it, never changes it)."""
+    return pl.Series(api.EXTRAS, [None] * size, dtype=pl.String())
+
+
+def _gather(rows: list[Any], keys: tuple[str, ...]) -> tuple[dict[str, Sequence[Any]], bool]:
+    """Each key's values across the rows (dicts), `_MISSING` where a row lacks the key -> (them, whether no row lacks one)."""
     if len(keys) > 1 and rows:
         try:
             # One C-level itemgetter call per row and a transpose: the common, complete page.
-            return dict(zip(keys, zip(*map(itemgetter(*keys), rows))))
+            return dict(zip(keys, zip(*map(itemgetter(*keys), rows)))), True
         except KeyError:
             pass
-    return {key: [row.get(key, _MISSING) for row in rows] for key in keys}
+    values = {key: [row.get(key, _MISSING) for row in rows] for key in keys}
+    return values, not any(_MISSING in column for column in values.values())
 
 
 def _check_type(page: _Page, column: _Column) -> None:
@@ -342,7 +385,7 @@ def _check_value(page: _Page, column: _Column) -> None:
 
 
 def _check_objects(page: _Page, column: _Column, present: Sequence[Any]) -> None:
-    """Arrays of objects: each with the lake's fields as strings (extra keys dropped, not lake columns)."""
+    """Arrays of objects: each with the lake's fields as strings; other keys go to the record's extras."""
     fields = tuple(column.dtype.inner.to_schema())  # type: ignore[attr-defined]
     items = list(chain.from_iterable(present))
     if set(map(type, items)) <= {dict} and set(map(len, items)) <= {len(fields)}:
@@ -356,6 +399,8 @@ def _check_objects(page: _Page, column: _Column, present: Sequence[Any]) -> None
     values = page.writable(column)
     for row, value in enumerate(values):
         if value and any(len(item) != len(fields) for item in value):
+            # Item by item, so each item's extras stay beside it.
+            page.keep(row, column.label, [{k: v for k, v in item.items() if k not in fields} for item in value])
             values[row] = [{f: item[f] for f in fields} for item in value]
 
 
@@ -485,9 +530,9 @@ def _list_column(column: _Column, lists: Sequence[Any]) -> pl.Series:
 def validate_records(
     kind: api.RecordType, records: Sequence[object], window: Window, page_number: int
 ) -> tuple[pl.DataFrame, list[Rejected]]:
-    """A page's records as orjson decodes them -> (valid records in `api.SCHEMAS[kind]`, rejects with reasons)."""
+    """A page's records as orjson decodes them -> (valid records in `api.LAKE_SCHEMAS[kind]`, rejects with reasons)."""
     if not records:
-        return pl.DataFrame(schema=api.SCHEMAS[kind]), []
+        return pl.DataFrame(schema=api.LAKE_SCHEMAS[kind]), []
     rules = _RULES[kind]
     page = _Page(kind, records)
     for column in rules.columns:
@@ -504,7 +549,7 @@ def validate_records(
         series |= _split(pl.Series(page.stacked(columns), dtype=dtype), columns, size)
     for column in rules.by_shape["str_list"] + rules.by_shape["struct_list"]:
         series[column.name] = _list_column(column, page.values[column.name])
-    frame = pl.DataFrame([series[c.name] for c in rules.columns])
+    frame = pl.DataFrame([*(series[c.name] for c in rules.columns), page.extras_column()])
     if not page.problems:
         return frame, []
     kept = pl.Series([row not in page.problems for row in range(size)], dtype=pl.Boolean())
@@ -549,3 +594,21 @@ def usage_frame(kind: api.RecordType, rows: Sequence[object], dimensions: Sequen
                 raise ValueError(f"usage row {number}: {name} {_describe(value)} is not a string")
             columns[name].append(value)
     return pl.DataFrame(columns, schema=api.USAGE_SCHEMA)
+
+
+def extra_fields(kind: api.RecordType, extras: pl.Series) -> list[str]:
+    """An `api.EXTRAS` column -> the names of the fields it holds, sorted; `parent.child` inside a known object or array."""
+    if extras.null_count() == extras.len():
+        return []
+    known = frozenset(_RULES[kind].top_keys)
+    names: set[str] = set()
+    # Each distinct object once: records often share their extras whole.
+    for text in extras.drop_nulls().unique():
+        for name, value in orjson.loads(text).items():
+            if name not in known:
+                names.add(name)
+            elif type(value) is dict:
+                names.update(f"{name}.{child}" for child in value)
+            else:
+                names.update(f"{name}.{child}" for item in value for child in item)
+    return sorted(names)

@@ -177,7 +177,7 @@ async def test_window_read_returns_every_record_once_slice_by_slice() -> None:
         Window(T0 + timedelta(days=d), T0 + timedelta(days=d + 1)) for d in range(3)
     ]
     for page in pages:
-        assert page.frame.schema == pl.Schema(api.CDR_SCHEMA)
+        assert page.frame.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
         assert page.frame["created_at"].is_between(page.slice.start, page.slice.end, closed="left").all()
     # The last page of each slice is the last one yielded for it.
     assert all(p.last == (i + 1 == len(pages) or pages[i + 1].slice != p.slice) for i, p in enumerate(pages))
@@ -214,7 +214,7 @@ async def test_empty_day_still_yields_one_last_page() -> None:
     fake = FakeApi({"mdrs": []})
     pages = await read_all(client(fake), "mdrs", Window(T0, T0 + timedelta(days=1)))
     assert [(p.page_number, p.frame.height, p.last) for p in pages] == [(1, 0, True)]
-    assert pages[0].frame.schema == pl.Schema(api.MDR_SCHEMA)
+    assert pages[0].frame.schema == pl.Schema(api.LAKE_SCHEMAS["mdrs"])
 
 
 async def test_big_day_is_read_hour_by_hour() -> None:

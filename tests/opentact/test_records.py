@@ -16,7 +16,14 @@ from polars.testing import assert_frame_equal
 
 from pipelines.dates import Window, parse_datetime
 from pipelines.opentact import api
-from pipelines.opentact.records import Rejected, _api_form_stamps, _parse_each, money_text, validate_records
+from pipelines.opentact.records import (
+    Rejected,
+    _api_form_stamps,
+    _parse_each,
+    extra_fields,
+    money_text,
+    validate_records,
+)
 from sandbox.world import World
 from tests.opentact.factories import T0, cdr, mdr
 
@@ -26,9 +33,14 @@ DAY = Window(T0, T0 + timedelta(days=1))
 def _reference(kind: api.RecordType, records: list[dict]) -> pl.DataFrame:
     """Valid records read one at a time with the rules' own parsers: what `validate_records` must keep."""
     nested = {f"{parent}_{child}": (parent, child) for parent, children in api.NESTED[kind].items() for child in children}
+    fields = {nested[name][0] if name in nested else name for name in api.SCHEMAS[kind]}
     rows = []
     for record in records:
         row = {}
+        extras = {key: value for key, value in record.items() if key not in fields}
+        for parent, children in api.NESTED[kind].items():
+            if unknown := {key: value for key, value in record[parent].items() if key not in children}:
+                extras[parent] = unknown
         for name, dtype in api.SCHEMAS[kind].items():
             value = record[nested[name][0]][nested[name][1]] if name in nested else record[name]
             if dtype == api.TIMESTAMP and value is not None:
@@ -37,10 +49,14 @@ def _reference(kind: api.RecordType, records: list[dict]) -> pl.DataFrame:
             elif dtype == api.MONEY:
                 value = Decimal(money_text(value))  # type: ignore[arg-type]
             elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
-                value = [{field: item[field] for field in dtype.inner.to_schema()} for item in value]
+                known = dtype.inner.to_schema()
+                if any(set(item) - set(known) for item in value):
+                    extras[name] = [{key: v for key, v in item.items() if key not in known} for item in value]
+                value = [{field: item[field] for field in known} for item in value]
             row[name] = value
+        row[api.EXTRAS] = orjson.dumps(extras, option=orjson.OPT_SORT_KEYS).decode() if extras else None
         rows.append(row)
-    return pl.DataFrame(rows, schema=api.SCHEMAS[kind])
+    return pl.DataFrame(rows, schema=api.LAKE_SCHEMAS[kind])
 
 
 def _validate(kind: api.RecordType, records: list) -> tuple[pl.DataFrame, list[Rejected]]:
@@ -68,7 +84,7 @@ def test_valid_cdr_page_becomes_a_frame_in_the_lake_schema() -> None:
     records = [cdr(n) for n in range(3)]
     frame, rejects = _validate("cdrs", records)
     assert rejects == []
-    assert frame.schema == pl.Schema(api.CDR_SCHEMA)
+    assert frame.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
     first = frame.row(0, named=True)
     assert first["id"] == records[0]["id"]
     assert first["connection_id"] == records[0]["connection"]["id"]
@@ -86,7 +102,7 @@ def test_valid_mdr_page_keeps_nulls_errors_and_zero_money() -> None:
     records[0]["completed_at"] = "2026-10-01T00:00:05.250Z"
     frame, rejects = _validate("mdrs", records)
     assert rejects == []
-    assert frame.schema == pl.Schema(api.MDR_SCHEMA)
+    assert frame.schema == pl.Schema(api.LAKE_SCHEMAS["mdrs"])
     assert frame["errors"].to_list() == [[], [{"code": "30007", "title": 'Carrier "blocked"'}]]
     assert frame["completed_at"].to_list() == [T0 + timedelta(seconds=5, milliseconds=250), None]
     assert frame["carrier_fee"].to_list() == [Decimal(0), Decimal(0)]
@@ -96,19 +112,31 @@ def test_valid_mdr_page_keeps_nulls_errors_and_zero_money() -> None:
 def test_all_null_nullable_column_still_has_the_lake_type() -> None:
     frame, rejects = _validate("mdrs", [mdr(n, sent_at=None) for n in range(3)])
     assert rejects == []
-    assert frame.schema == pl.Schema(api.MDR_SCHEMA)
+    assert frame.schema == pl.Schema(api.LAKE_SCHEMAS["mdrs"])
     assert frame["sent_at"].null_count() == 3
 
 
 def test_empty_page_is_an_empty_frame_in_the_lake_schema() -> None:
     frame, rejects = _validate("cdrs", [])
     assert (frame.height, rejects) == (0, [])
-    assert frame.schema == pl.Schema(api.CDR_SCHEMA)
+    assert frame.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
 
 
-def test_unknown_fields_are_ignored() -> None:
-    frame, rejects = _validate("cdrs", [cdr(0, brand_new_field={"x": 1})])
-    assert (frame.height, rejects) == (1, [])
+def test_unknown_fields_are_kept_in_extras() -> None:
+    records = [cdr(0, brand_new_field={"x": 1}, region="eu"), cdr(1), cdr(2, region="us")]
+    records[1]["connection"]["region"] = "eu"
+    del records[2]["record_type"]  # a missing field as well: the record goes, its extras with it
+    frame, rejects = _validate("cdrs", records)
+    assert [r.reason for r in rejects] == ["missing field 'record_type'"]
+    assert frame[api.EXTRAS].to_list() == ['{"brand_new_field":{"x":1},"region":"eu"}', '{"connection":{"region":"eu"}}']
+    assert frame.drop(api.EXTRAS).equals(_reference("cdrs", records[:2]).drop(api.EXTRAS))
+    assert extra_fields("cdrs", frame[api.EXTRAS]) == ["brand_new_field", "connection.region", "region"]
+
+
+def test_a_page_without_unknown_fields_has_null_extras() -> None:
+    frame, _ = _validate("cdrs", [cdr(n) for n in range(3)])
+    assert frame[api.EXTRAS].to_list() == [None, None, None]
+    assert extra_fields("cdrs", frame[api.EXTRAS]) == []
 
 
 @pytest.mark.parametrize(
@@ -268,10 +296,13 @@ def test_record_that_is_not_an_object_is_set_aside(record: object) -> None:
     assert orjson.loads(reject.raw_json) == record
 
 
-def test_error_objects_keep_only_their_lake_fields() -> None:
-    frame, rejects = _validate("mdrs", [mdr(0, errors=[{"code": "1", "title": "t", "detail": "extra"}])])
+def test_error_objects_keep_their_lake_fields_and_the_rest_in_extras() -> None:
+    errors = [{"code": "1", "title": "t"}, {"code": "2", "title": "u", "detail": "extra"}]
+    frame, rejects = _validate("mdrs", [mdr(0, errors=errors)])
     assert rejects == []
-    assert frame["errors"].to_list() == [[{"code": "1", "title": "t"}]]
+    assert frame["errors"].to_list() == [[{"code": "1", "title": "t"}, {"code": "2", "title": "u"}]]
+    assert frame[api.EXTRAS].to_list() == ['{"errors":[{},{"detail":"extra"}]}']
+    assert extra_fields("mdrs", frame[api.EXTRAS]) == ["errors.detail"]
 
 
 def test_record_with_several_problems_is_rejected_once_for_the_first() -> None:

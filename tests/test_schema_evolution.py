@@ -1,0 +1,138 @@
+"""Upgrades never strand the lake: a lake an older release wrote syncs and builds under a wider schema,
+and fields the API adds are kept in `extras`, said once per run."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.dates import Window
+from pipelines.lake import Lake, LakeError
+from pipelines.land import land_windows
+from pipelines.models import warehouse_path
+from pipelines.opentact import api, client
+from pipelines.opentact.client import OpentactClient
+from pipelines.settings import Settings
+from pipelines.summary import sync_markdown, sync_result
+from pipelines.sync import SyncReport, sync
+from sandbox.testing import running_sandbox
+from tests.fixtures.cli import run_cdr
+from tests.test_land import cdr, cdrs
+from tests.test_sync import client_config
+
+pytestmark = pytest.mark.anyio
+
+UTC = timezone.utc
+D1 = datetime(2026, 3, 1, tzinfo=UTC)
+START = date(2026, 10, 1)
+NOW = datetime(2026, 10, 8, 6, 0, tzinfo=UTC)
+WORLD = {"seed": 7, "calls_per_day": 120, "messages_per_day": 60, "rerate_rate": 0.2}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The pipeline's event loop."""
+    return "asyncio"
+
+
+def days(first: int, last: int) -> Window:
+    """October days first..last (inclusive) as a UTC window."""
+    return Window(datetime(2026, 10, first, tzinfo=UTC), datetime(2026, 10, last + 1, tzinfo=UTC))
+
+
+async def run_sync(base_url: str, data_dir: Path, window: Window, run_id: str) -> SyncReport:
+    async with OpentactClient(client_config(base_url)) as opentact:
+        return await sync(list(api.RECORD_TYPES), window, Settings(data_dir=data_dir), opentact, NOW, run_id)
+
+
+def as_older_release_wrote_it(lake: Lake, dataset: str, day: date, dropped: list[str]) -> None:
+    """Rewrite a partition without the columns a later release added."""
+    path = lake.path(Lake.partition(dataset, day))
+    pl.read_parquet(path).drop(dropped).write_parquet(path)
+
+
+def test_a_re_rate_merges_into_a_partition_without_the_new_columns(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    old = cdrs(cdr("a", D1 + timedelta(hours=1)), cdr("b", D1 + timedelta(hours=2)))
+    lake.write_partition("cdrs", D1.date(), old.drop(api.EXTRAS))  # as written before extras existed
+    rerated = cdr("b", D1 + timedelta(hours=2), updated_at=D1 + timedelta(hours=5), cost="0.5")
+    incoming = cdrs(rerated).with_columns(pl.lit('{"region":"eu"}').alias(api.EXTRAS))
+    stats = land_windows(lake, "cdrs", [Window(D1 + timedelta(hours=2), D1 + timedelta(hours=3))], incoming)
+    assert (stats.days[0].updated, stats.days[0].new, stats.extra_fields) == (1, 0, ("region",))
+    landed = pl.read_parquet(lake.path(Lake.partition("cdrs", D1.date())))
+    assert landed.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
+    assert landed.select("id", "cost", api.EXTRAS).rows() == [
+        ("a", old["cost"][0], None),
+        ("b", rerated["cost"], '{"region":"eu"}'),
+    ]
+
+
+def test_a_partition_with_a_column_the_schema_does_not_name_is_still_refused(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    lake.write_partition("cdrs", D1.date(), cdrs(cdr("a", D1)).with_columns(pl.lit(1).alias("from_a_newer_release")))
+    with pytest.raises(LakeError, match=r"does not have the expected columns.*from_a_newer_release: Int32\); delete"):
+        lake.read_partition("cdrs", D1.date(), api.LAKE_SCHEMAS["cdrs"])
+
+
+async def test_a_lake_of_an_older_schema_syncs_and_builds_under_a_wider_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    lake = Lake(data)
+    with running_sandbox(start=START.isoformat(), now=NOW.isoformat().replace("+00:00", "Z"), **WORLD) as url:
+        first = await run_sync(url, data, days(1, 2), "older")
+        assert first.ok
+        # The lake as the release before `extras` wrote it.
+        for kind in api.RECORD_TYPES:
+            for day in lake.partition_days(kind):
+                as_older_release_wrote_it(lake, kind, day, [api.EXTRAS])
+
+        # The next release adds a lake column; the API meanwhile sends a field no release knows.
+        monkeypatch.setitem(api.LAKE_SCHEMAS["cdrs"], "brand_new", pl.Int64())
+        validate = client.validate_records
+
+        def with_new_field(kind: api.RecordType, records: list, *args: object) -> tuple:
+            for record in records:
+                record["region"] = "eu"
+            return validate(kind, records, *args)
+
+        monkeypatch.setattr(client, "validate_records", with_new_field)
+        caplog.set_level(logging.WARNING, logger="pipelines")
+        second = await run_sync(url, data, days(2, 3), "newer")
+
+    assert second.ok
+    note = "kept 1 field(s) the lake does not know in extras: region"
+    assert [k.extra_fields for k in second.kinds] == [("region",), ("region",)]
+    assert [r.getMessage() for r in caplog.records if "extras" in r.getMessage()] == [f"cdrs: {note}", f"mdrs: {note}"]
+    assert f"cdrs: {note}" in sync_markdown(second)
+    assert sync_result(second)["types"]["cdrs"]["extra_fields"] == ["region"]
+    # Day 1 was not re-synced: its file keeps the older columns and reads the new ones as null.
+    day1 = pl.read_parquet(lake.path(Lake.partition("cdrs", date(2026, 10, 1))))
+    assert api.EXTRAS not in day1.columns and "brand_new" not in day1.columns
+    read = lake.read_partition("cdrs", date(2026, 10, 1), api.LAKE_SCHEMAS["cdrs"])
+    assert read.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"]) and read[api.EXTRAS].null_count() == read.height
+    # Re-landed days are written in the current schema.
+    day2 = pl.read_parquet(lake.path(Lake.partition("cdrs", date(2026, 10, 2))))
+    assert day2.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
+
+    code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data))
+    assert code == 0, err
+    with duckdb.connect(str(warehouse_path(data)), read_only=True) as con:
+        types = dict(con.execute("select column_name, column_type from (describe calls)").fetchall())
+        by_day = con.execute(
+            "select created_at::date as day, count(*), count(extras ->> 'region'), count(brand_new) "
+            "from calls group by all order by day"
+        ).fetchall()
+    assert (types["brand_new"], types[api.EXTRAS], types["cost"]) == ("BIGINT", "VARCHAR", "DECIMAL(38,9)")
+    assert [(day.day, has_region == 0, new) for day, _, has_region, new in by_day] == [(1, True, 0), (2, False, 0), (3, False, 0)]
+    assert all(count == region for day, count, region, _ in by_day if day.day > 1)
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "sql", "select distinct extras ->> 'region' as region from calls where extras is not null",
+        "--data-dir", str(data),
+    )
+    assert (code, err) == (0, "") and "eu" in out
