@@ -58,7 +58,7 @@ final as (
         observed,
         baseline,
         threshold,
-        case status
+        coalesce(case status
             when 'missing_in_lake' then 'The API reports ' || printf('%,d', api_records) || ' ' || product || ' (' || printf('%.2f %s', api_cost, currency)
                 || ') on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC but the lake holds none; re-sync that day.'
             when 'missing_in_api' then 'The lake holds ' || printf('%,d', pipeline_records) || ' ' || product || ' ('
@@ -68,7 +68,10 @@ final as (
                 || printf('%+,d', records_diff) || ' records and ' || printf('%+.2f %s', cost_diff, currency)
                 || ' (lake ' || printf('%.2f', pipeline_cost) || ', API ' || printf('%.2f', api_cost)
                 || ') with no quarantined record to explain it; re-sync that day.'
-        end as message,
+        end,
+        -- A figure the API left out (null) must not blank the whole sentence.
+        'Records on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage with no quarantined'
+            || ' record to explain it; re-sync that day.') as message,
     from fired
 )
 
