@@ -79,6 +79,23 @@ def test_a_partition_with_a_column_the_schema_does_not_name_is_still_refused(tmp
         lake.read_partition("cdrs", D1.date(), api.LAKE_SCHEMAS["cdrs"])
 
 
+def test_the_lake_view_reads_by_name_only_while_an_older_partition_is_there(tmp_path: Path) -> None:
+    from pipelines.models.sources import source_sql
+
+    lake = Lake(tmp_path)
+    lake.write_partition("cdrs", D1.date(), cdrs(cdr("a", D1)))
+    lake.write_partition("cdrs", D1.date() + timedelta(days=1), cdrs(cdr("b", D1 + timedelta(days=1))))
+    current, files = source_sql(lake, "cdrs")
+    assert files == 2 and "union_by_name" not in current  # every footer opened once, at build time only
+
+    as_older_release_wrote_it(lake, "cdrs", D1.date(), [api.EXTRAS])
+    older, _ = source_sql(lake, "cdrs")
+    assert "union_by_name = true" in older
+    with duckdb.connect() as con:
+        rows = con.execute(f"select id, extras from ({older}) order by id").fetchall()
+    assert rows == [("a", None), ("b", None)]
+
+
 async def test_a_lake_of_an_older_schema_syncs_and_builds_under_a_wider_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

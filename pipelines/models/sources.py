@@ -120,24 +120,27 @@ def source_sql(lake: Lake | str | os.PathLike[str], dataset: str) -> tuple[str, 
     # Hive partitioning stays off: the usage files have a `date` column of their own.
     pattern = sql_string(lake.location(Lake.partition_glob(dataset)))
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
-    # By name: a partition an older release wrote lacks the columns added since and reads them
-    # as null; the empty typed select keeps each column while no partition has it yet.
-    files_read = f"read_parquet({pattern}, hive_partitioning = false, union_by_name = true)"
-    # ... and a file with a column no release writes (another dataset's) is refused, not read as nulls.
     con = duckdb.connect()
     try:
-        unknown = [name for name, _ in _columns(con, f"select * from {files_read}") if name not in schema]
+        by_file = _top_level_columns(con, pattern)
     except duckdb.Error as exc:
         raise unreadable_lake_file(lake, exc) or LakeError(
             f"cannot read the {dataset} partitions in {lake.display(LAKE_DIR)}: {one_line(exc, first=True)}"
         ) from None
     finally:
         con.close()
+    # A file with a column no release writes (another dataset's) is refused, not read as nulls.
+    unknown = list(dict.fromkeys(name for names in by_file.values() for name in names if name not in schema))
     if unknown:
         raise unreadable_lake_file(lake, LakeError("")) or LakeError(
             f"the {dataset} partitions in {lake.display(LAKE_DIR)} hold columns the sync does not write "
             f"({_few(unknown)}): move the files holding them out of the lake and re-sync their days"
         )
+    # A partition an older release wrote lacks the columns added since: read by name, it gives them
+    # as null. Only then, since reading by name opens every footer each time a query reads the view;
+    # the sync writes every new day whole. The empty typed select keeps a column no partition has yet.
+    by_name = ", union_by_name = true" if any(len(names) < len(schema) for names in by_file.values()) else ""
+    files_read = f"read_parquet({pattern}, hive_partitioning = false{by_name})"
     return f"select {columns} from (select * from {files_read} union all by name {_empty_source(schema)})", len(files)
 
 
@@ -259,6 +262,31 @@ def _schema_difference(expected: list[tuple[str, str]], found: list[tuple[str, s
 
 def _few(names: Sequence[str]) -> str:
     return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _top_level_columns(con: duckdb.DuckDBPyConnection, pattern: str) -> dict[str, list[str]]:
+    """A glob of Parquet files -> each file's top-level column names, from its footer alone."""
+    rows = con.execute(f"select file_name, name, coalesce(num_children, 0) from parquet_schema({pattern})").fetchall()
+    by_file: dict[str, list[str]] = {}
+    # Per file, the schema tree in pre-order: the root, then each column with its nested fields after it.
+    position = 0
+    while position < len(rows):
+        file_name, _, columns = rows[position]
+        names = by_file.setdefault(str(file_name), [])
+        position += 1
+        for _ in range(columns):
+            names.append(str(rows[position][1]))
+            position = _past_subtree(rows, position)
+    return by_file
+
+
+def _past_subtree(rows: Sequence[tuple[object, ...]], position: int) -> int:
+    """The position after the schema element at `position` and every field nested in it."""
+    children = int(rows[position][2])  # type: ignore[call-overload]
+    position += 1
+    for _ in range(children):
+        position = _past_subtree(rows, position)
+    return position
 
 
 def _columns(con: duckdb.DuckDBPyConnection, select: str) -> list[tuple[str, str]]:
