@@ -95,7 +95,7 @@ MESSAGE_OUTCOMES: tuple[tuple[str, float, tuple[str, str] | None], ...] = (
     ("gateway_rejected", 0.02, ("40002", 'Blocked as spam "content" <policy>')),
 )
 # Bump when the generated data changes: the cache directory is keyed by it.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 def _uuids(rng: np.random.Generator, n: int) -> pl.Series:
@@ -286,6 +286,10 @@ def _usage(frame: pl.DataFrame, product: str, day: date) -> pl.DataFrame:
 
 
 def _write(data_dir: Path, dataset: str, day: date, frame: pl.DataFrame) -> None:
+    # Records land in the lake's own schema (the API's fields plus `extras`), as the sync writes them.
+    if (lake_schema := api.LAKE_SCHEMAS.get(dataset)) is not None:
+        missing = [pl.lit(None, dtype=lake_schema[c]).alias(c) for c in lake_schema if c not in frame.columns]
+        frame = frame.with_columns(missing).select(list(lake_schema))
     target = data_dir / "lake" / dataset / f"date={day.isoformat()}" / "data.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(target, compression="zstd")
