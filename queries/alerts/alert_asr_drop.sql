@@ -7,7 +7,7 @@
 -- scope and day: observed/baseline/threshold are the ASR's when it fired, else the NER's.
 -- Severity: critical when the ratio fell by critical_relative_drop of its baseline or more, else warning.
 with calls as (
-    select * from fct_call_traffic_hourly
+    select * from fct_calls_daily
 ),
 
 connections as (

@@ -1,24 +1,28 @@
 -- alert_message_failure_spike: one row per report day and carrier, or report day and destination country, whose outbound message failure share rose far above its usual; key: alert_key
--- Failed: delivery_failed or gateway_rejected (int_messages_dated.is_failed). observed: the day's
+-- Failed: delivery_failed or gateway_rejected (macros/message_is_failed.sql). observed: the day's
 -- failed share of outbound messages; baseline: the median daily share over the trailing
 -- [message_failure_spike] days (days with min_history_messages or more); threshold: the higher of
 -- baseline x ratio and baseline + z x spread (the larger of 1.4826 x MAD and the binomial spread
 -- at the day's messages). Only with min_messages that day and min_points past days.
 -- Severity: critical at a failure share of critical_share or more, else warning.
-with messages as (
-    select * from fct_message_traffic_hourly
+with by_carrier as (
+    select * from fct_message_delivery_daily
+),
+
+by_country as (
+    select * from fct_messages_daily
 ),
 
 days as (
     select report_date, carrier, null::varchar as country_code,
-        sum(messages)::double as messages, sum(failed_messages)::double as failed,
-    from messages
+        sum(messages)::double as messages, coalesce(sum(messages) filter (where message_is_failed(status)), 0)::double as failed,
+    from by_carrier
     where direction = 'outbound'
     group by all
     union all
     select report_date, null::varchar as carrier, country_code,
-        sum(messages)::double as messages, sum(failed_messages)::double as failed,
-    from messages
+        sum(messages)::double as messages, coalesce(sum(messages) filter (where message_is_failed(status)), 0)::double as failed,
+    from by_country
     where direction = 'outbound'
     group by all
 ),

@@ -6,12 +6,12 @@
 -- delivery_drop or more below the usual. Severity: critical when the day's delivery rate is
 -- critical_delivery or less, else warning.
 with messages as (
-    select * from fct_message_traffic_hourly
+    select * from fct_messages_daily
 ),
 
 days as (
-    select report_date, country_code,
-        sum(messages)::double as messages, sum(delivered_messages)::double as delivered,
+    select report_date, country_code, sum(messages)::double as messages,
+        coalesce(sum(messages) filter (where message_is_delivered(status)), 0)::double as delivered,
     from messages
     where direction = 'outbound'
     group by all

@@ -30,9 +30,8 @@ final as (
         report_time(created_at)::date as report_date,
         hour(report_time(created_at)) as report_hour,
         utc_time(created_at)::date as utc_date,
-        status = 'delivered' as is_delivered,
-        -- failed for good: the carrier or the gateway said no
-        status in ('delivery_failed', 'gateway_rejected') as is_failed,
+        message_is_delivered(status) as is_delivered,
+        message_is_failed(status) as is_failed,
         -- the contract: cost = rate x parts, with parts >= 1
         parts is null or parts < 1 or cost is distinct from rate * parts as is_miscosted,
     from messages

@@ -1,6 +1,6 @@
--- fct_call_traffic_hourly: one row per UTC hour, report date and hour, direction, country, connection, currency, premium-rate flag and high-risk range with calls; key: utc_hour, report_date, report_hour, direction, country_code, connection_id, currency, is_premium, high_risk_range
--- The alert rules' one read of the calls: every call rule rolls up from here (hours, days, same
--- weekdays) instead of scanning the records again. utc_hour: the UTC wall-clock hour the call
+-- fct_call_traffic_hourly: one row per UTC hour, report date and hour, direction, country, currency, premium-rate flag and high-risk range with calls; key: utc_hour, report_date, report_hour, direction, country_code, currency, is_premium, high_risk_range
+-- What the alert rules need finer than a day: the call rules roll up from here (hours, days, same
+-- weekdays) or from fct_calls_daily (per connection, and the answer ratios), never from the records. utc_hour: the UTC wall-clock hour the call
 -- was created in. high_risk_range: the range of seeds/high_risk_destinations.csv an outbound
 -- call's number is in (`+<calling code><prefix>`; ranges never nest, a data test checks), else ''.
 with calls as (
@@ -34,14 +34,11 @@ final as (
         report_hour,
         direction,
         country_code,
-        connection_id,
         currency,
         number_type = 'premium' as is_premium,
         high_risk_range,
         count(*) as calls,
-        count(*) filter (where is_answered) as answered_calls,
         count(*) filter (where is_short_call) as short_calls,
-        count(*) filter (where is_network_failure) as network_failures,
         sum(cost) as cost,
     from flagged
     group by all

@@ -1,7 +1,8 @@
--- fct_message_traffic_hourly: one row per UTC hour, report date and hour, direction, message type, country, carrier, currency and high-risk range with messages; key: utc_hour, report_date, report_hour, direction, message_type, country_code, carrier, currency, high_risk_range
--- The alert rules' one read of the messages (see fct_call_traffic_hourly). high_risk_range: the
--- range of seeds/high_risk_destinations.csv an outbound message's number is in, matched within
--- its country (messages carry no calling code, so non-geographic ranges match calls only), else ''.
+-- fct_message_traffic_hourly: one row per UTC hour, report date and hour, direction, message type, country, currency and high-risk range with messages; key: utc_hour, report_date, report_hour, direction, message_type, country_code, currency, high_risk_range
+-- What the alert rules need finer than a day (see fct_call_traffic_hourly); per carrier and for
+-- delivery they read the daily facts. high_risk_range: the range of seeds/high_risk_destinations.csv
+-- an outbound message's number is in, matched within its country (messages carry no calling code,
+-- so non-geographic ranges match calls only), else ''.
 with messages as (
     select * from int_messages_dated
 ),
@@ -33,12 +34,9 @@ final as (
         direction,
         message_type,
         country_code,
-        carrier,
         currency,
         high_risk_range,
         count(*) as messages,
-        count(*) filter (where is_delivered) as delivered_messages,
-        count(*) filter (where is_failed) as failed_messages,
         sum(cost) as cost,
     from flagged
     group by all
