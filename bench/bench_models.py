@@ -447,6 +447,22 @@ def baseline_queries(revision: str) -> Path:
     return target / "queries"
 
 
+# What only the alert rules need: without them the build is the nightly build before alerts.
+ALERT_ONLY = ("alerts", "marts/fct_call_traffic_hourly.sql", "marts/fct_message_traffic_hourly.sql",
+              "reports/rpt_alerts.sql", "tests/alerts_*.sql", "macros/alert_key.sql")
+
+
+def queries_without_alerts() -> Path:
+    """A copy of today's queries/ without the alert rules and what only they read (OUT/queries-no-alerts)."""
+    target = OUT / "queries-no-alerts"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT / "queries", target)
+    for pattern in ALERT_ONLY:
+        for path in target.glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return target
+
+
 def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, float]:
     """Run one measurement in this (child) process -> seconds and peak RSS."""
     import duckdb
@@ -510,6 +526,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="also build the queries/ of this git revision (with today's runner), side by side")
     parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the floor: one bare query per pass the build makes (FLOOR_QUERIES; default on)")
+    parser.add_argument("--alerts-apart", action=argparse.BooleanOptionalAction, default=True,
+                        help="also build without the alert rules and the marts only they read: what alert "
+                             "evaluation adds to the build, round by round (default on)")
     parser.add_argument("--child", choices=("scan", "floor", "build"))
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--queries-dir", type=Path)
@@ -524,6 +543,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.duplicate_share:.2%} superseded versions, {size_mib:,.0f} MiB; "
           f"ready in {time.perf_counter() - started:.1f}s)")
     contenders: dict[str, Path | None] = {"build": None}
+    if args.alerts_apart:
+        contenders["build without alerts"] = queries_without_alerts()
     if args.baseline:
         contenders = {f"baseline {args.baseline}": baseline_queries(args.baseline), **contenders}
     runs: dict[str, list[dict[str, float]]] = {"scan": [], **{name: [] for name in contenders}}
@@ -552,6 +573,12 @@ def main(argv: list[str] | None = None) -> None:
               + f" (median {statistics.median(ratios):.2f}x)")
         print(f"slowest steps of the best {name}: " + ", ".join(
             f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in best.items() if ":" in k))
+    if args.alerts_apart:
+        # paired within each round, so a noisy round moves both builds alike
+        shares = [(full["seconds"] - bare["seconds"]) / full["seconds"]
+                  for full, bare in zip(runs["build"], runs["build without alerts"])]
+        print("alert evaluation (build - build without alerts) / build per round: "
+              + ", ".join(f"{share:.2f}x" for share in shares) + f" (median {statistics.median(shares):.2f}x)")
     if args.floor:
         best = min(runs["floor"], key=lambda r: r["seconds"])
         cpu = min(r["cpu_seconds"] for r in runs["floor"])
