@@ -6,6 +6,7 @@ Precedence: a command-line option, then the environment, then `.env`, then the d
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,15 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _local_data_dir(cls, value: object) -> object:
+        # A URL taken as a path would land the data in a local folder named "s3:", and a later
+        # run on the real store would not find it.
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", str(value)):
+            raise ValueError("the data dir must be a local or mounted folder, not an object-store URL")
+        return value
+
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given (non-None) fields replaced; UsageError naming each bad value."""
         current = {name: getattr(self, name) for name in type(self).model_fields}
@@ -156,7 +166,8 @@ def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, do
             problems.append(api_key_refusal(str((error.get("ctx") or {}).get("error") or error["msg"]), label + where))
             continue
         allowed = _allowed(field) if field is not None else None
-        problems.append(f"{label}={_shown(error.get('input'))}{where} is not allowed: {allowed or error['msg']}")
+        reason = (error.get("ctx") or {}).get("error") if error["type"] == "value_error" else None
+        problems.append(f"{label}={_shown(error.get('input'))}{where} is not allowed: {allowed or reason or error['msg']}")
     return UsageError("; ".join(problems))
 
 
