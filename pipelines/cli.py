@@ -7,11 +7,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 # No name and no callback: `cdr_app.cli` merges these commands into the `cdr` root.
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+# Options several commands share, with one help text each.
+WarehouseDir = Annotated[Path | None, typer.Option(
+    "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data).",
+)]
+MaskNumbers = Annotated[bool | None, typer.Option(
+    "--mask-numbers/--no-mask-numbers",
+    help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
+)]
 
 
 @app.command("dates", short_help="Print the UTC window of a date literal (JSON).")
@@ -135,9 +145,7 @@ def report_finance_command(
         False, "--allow-partial",
         help="Export a month the lake does not wholly hold (not fully synced, or not over) as partial.",
     ),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
-    ),
+    data_dir: WarehouseDir = None,
 ) -> None:
     """Write the month's finance statement: finance_YYYY-MM.csv (exact costs) and .xlsx."""
     from pipelines.lake import Lake
@@ -164,13 +172,8 @@ def sql_command(
     query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the result to this file instead of stdout."),
-    mask: bool | None = typer.Option(
-        None, "--mask-numbers/--no-mask-numbers",
-        help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
-    ),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
-    ),
+    mask: MaskNumbers = None,
+    data_dir: WarehouseDir = None,
 ) -> None:
     """Run one read-only SQL query on the warehouse (views calls and messages, fct_/dim_/rpt_ tables);
     `cdr shell` for many."""
@@ -186,13 +189,8 @@ def sql_command(
 
 @app.command("shell", short_help="An interactive read-only SQL shell on the warehouse.")
 def shell_command(
-    mask: bool | None = typer.Option(
-        None, "--mask-numbers/--no-mask-numbers",
-        help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
-    ),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
-    ),
+    mask: MaskNumbers = None,
+    data_dir: WarehouseDir = None,
 ) -> None:
     """An interactive SQL shell on the warehouse, read-only and confined like `cdr sql`: statements end
     with ;, .help lists the dot commands. Piped input runs and exits with the worst error's code."""
@@ -207,9 +205,7 @@ def shell_command(
 @app.command("dashboards", short_help="Render the offline HTML dashboards.")
 def dashboards_command(
     out: Path | None = typer.Option(None, "--out", help="Where to write the site (default: <data dir>/site/)."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data)."
-    ),
+    data_dir: WarehouseDir = None,
 ) -> None:
     """Render the offline HTML dashboards from the warehouse's rpt_ tables."""
     from datetime import datetime, timezone
