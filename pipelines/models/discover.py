@@ -12,15 +12,13 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, one_line
-from pipelines.models.sources import BUILD_MACROS, calendar_macros, error_line, source_names
+from pipelines.models.sources import BUILD_MACROS, SEEDS_DIR, calendar_macros, error_line, source_names
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
 # them inside it (pyproject's force-include).
 _PACKAGE = Path(__file__).resolve().parent.parent
 QUERIES_DIR = _PACKAGE / "queries" if (_PACKAGE / "queries").is_dir() else _PACKAGE.parent / "queries"
 TESTS_DIR = "tests"
-# Reference data (CSV) the models may read as files: no models there.
-SEEDS_DIR = "seeds"
 # SQL macros the models and data tests call: created in the build before any model.
 MACROS_DIR = "macros"
 
@@ -221,10 +219,7 @@ def _read_macro(path: Path) -> Macro:
     text = _sql_text(path)
     if not text.startswith("--"):
         raise CdrError(f"{path} must start with a comment line saying what the macro returns")
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as exc:
-        raise CdrError(f"{_at_line(path, exc)} does not parse: {one_line(exc, first=True)}") from None
+    statements = _statements(path, text)
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.CREATE:
         raise CdrError(f"{path} must hold one `create macro {path.stem}(...)` statement")
     # DuckDB numbers an error's lines from the statement, after the comments above it
@@ -261,13 +256,20 @@ def _read_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, object]:
     if tree is not None:
         return text, tree
     # Not one SELECT: DuckDB's statement parser says which way, with the line.
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as exc:
-        raise CdrError(f"{_at_line(path, exc)} does not parse: {one_line(exc, first=True)}") from None
+    statements = _statements(path, text)
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise CdrError(f"{path} must hold exactly one SELECT statement")
     raise CdrError(f"{path}: cannot tell which tables it reads ({error})")
+
+
+def _statements(path: Path, text: str) -> list[duckdb.Statement]:
+    """A file's SQL -> its statements; CdrError naming the file and line that does not parse."""
+    try:
+        return duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        line = error_line(exc)
+        where = f"{path}:{line}" if line else str(path)
+        raise CdrError(f"{where} does not parse: {one_line(exc, first=True)}") from None
 
 
 def _sql_text(path: Path) -> str:
@@ -332,12 +334,6 @@ def macro_error(macro: Macro, exc: BaseException, shown: Path) -> CdrError:
     line = error_line(exc)
     where = f"{shown}:{int(line) + macro.first_line - 1}" if line else str(shown)
     return CdrError(f"macro {macro.name} failed ({where}): {one_line(exc, first=True)}")
-
-
-def _at_line(path: Path, exc: BaseException) -> str:
-    """A file and an error -> `file:line` where the error names a line, else the file."""
-    line = error_line(exc)
-    return f"{path}:{line}" if line else str(path)
 
 
 def _materialization(path: Path, sql: str, default: str) -> str:
