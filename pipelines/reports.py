@@ -1,21 +1,7 @@
 """Reports stage: exports of `rpt_` tables for people outside the dashboards (the finance statement).
 
-`cdr report finance --month YYYY-MM` writes `finance_YYYY-MM.csv` with exactly the columns
-of `FINANCE_COLUMNS`, cost as an exact decimal string (never a float), and the same
-statement as `finance_YYYY-MM.xlsx` for spreadsheet users. Months are report months: local
-to the reporting time zone the warehouse was built with, as on every dashboard. A month before
-the warehouse's first day of data, or one that has not begun, has no statement to give: an
-empty file for it would read as a month without charges.
-
-A statement is only as complete as the lake: a month whose every instant (in the reporting
-time zone's calendar) both `cdrs` and `mdrs` have landed (the sync state, which records empty
-days too) is complete. Any other month, including the one in progress, is refused unless the
-caller allows a partial statement; then the CSV keeps its columns and everything else that
-shows the statement says "partial: covers D1 to D2".
-
-Output folders (`--out`, here and for the dashboards) are checked before any work and created
-when missing (their parent must exist); every file is written to a temporary beside it and
-renamed into place only once all are written, so a failure leaves no partial output.
+A month is a report month, local to the warehouse's reporting zone; a month the lake does not
+wholly hold is refused unless a partial statement is allowed. Files appear all at once or not at all.
 """
 
 from __future__ import annotations
@@ -140,18 +126,6 @@ def parse_month(text: str) -> str:
     if text < FIRST_MONTH:
         raise UsageError(f"--month {text} is before {FIRST_MONTH}, older than any CDR: pass a month the warehouse holds")
     return text
-
-
-def finance_statement(
-    warehouse: Path, month: str, *, now: datetime | None = None
-) -> tuple[tuple[object, ...], ...]:
-    """A warehouse and a report month -> its statement rows, in FINANCE_COLUMNS order.
-
-    UsageError for a month before the warehouse's data or after the current one (`now`,
-    default the clock, in the warehouse's reporting zone); a month between with no usage has
-    an empty statement. Whether the lake holds the whole month is `month_coverage`'s question.
-    """
-    return _statement(warehouse, parse_month(month), now or datetime.now(timezone.utc))[0]
 
 
 def _statement(warehouse: Path, month: str, now: datetime) -> tuple[tuple[tuple[object, ...], ...], str]:

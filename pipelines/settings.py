@@ -19,7 +19,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pipelines.errors import UsageError, clip
 
 PRODUCTION_URL = "https://api.opentact.org"
-STAGING_URL = "https://api.stage.opentact.org"
 
 # Command-line options that override a setting, named as the user typed them.
 OPTION_NAMES = {
