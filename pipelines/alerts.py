@@ -26,7 +26,7 @@ import orjson
 from filelock import FileLock, Timeout
 
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
-from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
 from pipelines.lake import atomic_file
 from pipelines.sql import QueryResult, connect_read_only
 
@@ -280,9 +280,8 @@ def read_sent(data_dir: Path) -> SentRecord:
     except OSError as exc:
         raise CdrError(f"cannot read {clip(str(path))}: {clip(exc.strerror or str(exc))}") from None
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        reason = f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) else one_line(exc, first=True)
         raise CdrError(
-            f"cannot understand {clip(str(path))} ({reason}): restore it, or move it aside to send every alert "
+            f"cannot understand {clip(str(path))} ({what_is_wrong(exc)}): restore it, or move it aside to send every alert "
             "in the range again"
         ) from None
 

@@ -34,6 +34,11 @@ def one_line(exc: BaseException, *, limit: int = MESSAGE_MAX_CHARS, first: bool 
     return clip(" ".join(kept[:1] if first else kept) or type(exc).__name__, limit)
 
 
+def what_is_wrong(exc: BaseException) -> str:
+    """Why a JSON record could not be read -> a short reason (a missing field named as such)."""
+    return f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else one_line(exc, first=True)
+
+
 def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
     """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
     text = " ".join(text.splitlines())

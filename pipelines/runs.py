@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import orjson
 
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime, resolve_range
-from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake, alive
 from pipelines.opentact import api
 from pipelines.settings import Settings, load_settings
@@ -237,11 +237,6 @@ def read_sync_runs(lake: Lake) -> list[SyncRunRecord]:
     return [_interrupted(run) for run in runs]
 
 
-def what_is_wrong(exc: BaseException) -> str:
-    """Why a JSON record could not be read -> a short reason (a missing field named as such)."""
-    return f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else one_line(exc, first=True)
-
-
 def _readable_runs(lake: Lake) -> list[SyncRunRecord]:
     """The log's runs; a corrupt log is started afresh, since it only describes runs and holds no data."""
     try:
@@ -273,6 +268,14 @@ def _interrupted(run: SyncRunRecord) -> SyncRunRecord:
     return run
 
 
+def failed_slices_json(failed: Iterable[SyncFailure]) -> list[dict[str, str]]:
+    """Failed slices -> their JSON objects, as the log and `cdr status --json` write them."""
+    return [
+        {"type": f.kind, "start": format_utc(f.slice.start), "end": format_utc(f.slice.end), "cause": f.cause}
+        for f in failed
+    ]
+
+
 def _entry(run: SyncRunRecord) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
@@ -280,10 +283,7 @@ def _entry(run: SyncRunRecord) -> dict[str, Any]:
         "started_at": format_utc(run.started_at),
         "finished_at": None if run.finished_at is None else format_utc(run.finished_at),
         "status": run.status,
-        "failed_slices": [
-            {"type": f.kind, "start": format_utc(f.slice.start), "end": format_utc(f.slice.end), "cause": f.cause}
-            for f in run.failed_slices
-        ],
+        "failed_slices": failed_slices_json(run.failed_slices),
         "error": run.error,
         "pid": run.pid,
         "host": run.host,

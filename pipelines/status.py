@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 
 from pipelines.dates import format_utc, parse_datetime
-from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
 from pipelines.lake import Lake, LakeError, atomic_file, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges
-from pipelines.runs import SyncLogError, SyncRunRecord, read_sync_runs, what_is_wrong
+from pipelines.runs import SyncLogError, SyncRunRecord, failed_slices_json, read_sync_runs
 from pipelines.state import read_state
 
 log = logging.getLogger(__name__)
@@ -139,10 +139,7 @@ def status_document(status: DataStatus) -> dict[str, Any]:
         "started_at": _instant(run and run.started_at),
         "finished_at": _instant(run and run.finished_at),
         "status": run and run.status,
-        "failed_slices": [
-            {"type": f.kind, "start": format_utc(f.slice.start), "end": format_utc(f.slice.end), "cause": f.cause}
-            for f in (run.failed_slices if run else ())
-        ],
+        "failed_slices": failed_slices_json(run.failed_slices if run else ()),
         "error": run and run.error,
     }
     build = status.last_build
@@ -226,12 +223,8 @@ def _kind_status(lake: Lake, kind: str) -> KindStatus:
     counted = {day for relative in lake.partition_files(f"usage_{kind}") if (day := Lake.partition_day(relative))}
     synced = with_data | landed
     first, last = (min(synced), max(synced)) if synced else (None, None)
-    gaps: list[date] = []
-    if first is not None and last is not None:
-        for offset in range((last - first).days + 1):
-            day = first + timedelta(days=offset)
-            if day not in with_data and (day not in landed or day in counted):
-                gaps.append(day)
+    span = [first + timedelta(days=n) for n in range((last - first).days + 1)] if first and last else []
+    gaps = [day for day in span if day not in with_data and (day not in landed or day in counted)]
     return KindStatus(
         kind=kind,
         first_day=first,
