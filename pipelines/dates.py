@@ -8,6 +8,7 @@ local midnights); hours are real hours. The clock is a parameter (`now=`), never
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
@@ -162,6 +163,17 @@ def parse_bound(text: str, *, tz: str = "UTC", name: str = "date-time") -> datet
 def zone_name(tz: str) -> str:
     """An IANA time zone name -> its canonical spelling ("utc" -> "UTC"); UsageError if unknown."""
     return _zone(tz).name
+
+
+def consecutive_runs(days: Iterable[date]) -> list[list[date]]:
+    """Ascending days -> runs of consecutive days."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 def _bound(name: str, text: str, zone: tzinfo) -> datetime:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pipelines.dates import Window, parse_bound
+from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake, atomic_file
 from pipelines.opentact import api
@@ -197,13 +197,7 @@ def month_coverage(lake: Lake, month: str, zone: str, *, now: datetime) -> Month
 
 def day_ranges(days: Sequence[date], limit: int = LISTED_RANGES) -> str:
     """Ascending days -> '2026-11-07..2026-11-09, 2026-11-30', runs of consecutive days joined, 'and N more' past `limit`."""
-    runs: list[list[date]] = []
-    for day in days:
-        if runs and day == runs[-1][-1] + timedelta(days=1):
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    texts = [str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}" for run in runs]
+    texts = [str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}" for run in consecutive_runs(days)]
     more = len(texts) - limit
     return ", ".join(texts[:limit]) + (f" and {more} more" if more > 0 else "")
 

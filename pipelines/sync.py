@@ -22,7 +22,7 @@ from typing import Protocol
 
 import polars as pl
 
-from pipelines.dates import Window
+from pipelines.dates import Window, consecutive_runs
 from pipelines.errors import CdrError
 from pipelines.land import (
     DayCounts,
@@ -335,7 +335,7 @@ class _Runner:
             for day in days
             if covers(landed, Window(_midnight(day), max(_midnight(day), min(_midnight(day) + _DAY, settled))))
         ]
-        for run in _contiguous(held):
+        for run in consecutive_runs(held):
             whole = Window(_midnight(run[0]), _midnight(run[-1]) + _DAY)
             try:
                 frame = await self.client.read_usage(kind, whole, now=self.now)
@@ -468,17 +468,6 @@ def _block(pages: list[pl.DataFrame]) -> pl.DataFrame:
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
-def _contiguous(days: list[date]) -> list[list[date]]:
-    """Ascending days -> runs of consecutive days."""
-    runs: list[list[date]] = []
-    for day in days:
-        if runs and day == runs[-1][-1] + _DAY:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs
 
 
 def _directories(kinds: Sequence[api.RecordType]) -> list[str]:
