@@ -1,15 +1,7 @@
 """Alerts delivery stage: the warehouse's `rpt_alerts` -> the alerts of a range, printed, and each sent once.
 
-Detection is SQL (`queries/alerts/`); this module only reads its one table, through the same confined
-read-only connection as `cdr sql`. Sending goes through a `send` callable (a webhook here, a Prefect
-notification block in the nightly flow), and what was sent is recorded in `<data dir>/alerts/sent.json`
-after each successful send, atomically: an alert is sent once, and one whose send failed is not recorded,
-so the next call sends it again.
-
-A condition (a rule and its scope, whatever the window) that stays on is not sent window after window:
-once one of its alerts is sent, its next alerts are snoozed (recorded, not sent) until their windows start
-`snooze` past the end of the window last sent; a condition that cleared (a gap between its windows) and
-returns is sent at once.
+Detection is SQL (`queries/alerts/`). An alert is recorded in `<data dir>/alerts/sent.json` only after
+its send succeeded, so a failed one is sent again; a condition that stays on is snoozed (`is_due`).
 """
 
 from __future__ import annotations

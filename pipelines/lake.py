@@ -1,9 +1,8 @@
 """The lake's storage (landing stage): every path under the data dir and every byte written there.
 
-Landing, quarantine and sync state go through a `Lake`, so the data dir can be a local folder or an
-fsspec URL such as ``s3://bucket/cdr`` with no other module changing. Writes are atomic where readers
-look: locally by `atomic_file`, its temporary in ``<root>/.staging/`` because directory scans read
-every file, hidden or not; on object stores by a single PUT, which the stores make visible whole.
+Everything goes through a `Lake`, so the data dir can be a local folder or an fsspec URL such as
+``s3://bucket/cdr``. Writes are atomic: locally by `atomic_file`, its temporary in ``.staging/``
+(directory scans read hidden files too); on object stores by a single PUT.
 
 Layout (binding for the SQL models)::
 

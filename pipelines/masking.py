@@ -1,10 +1,7 @@
 """Phone number masking for ad-hoc SQL: one rule, the DuckDB macro `mask_number`, and the reads it guards.
 
-A masked number keeps its country calling code and its last two digits, every other digit a
-`•`: `+447911123489` -> `+44••••••••89`. On a masked connection the warehouse's relations that
-carry numbers (`calls`, `messages`, `stg_cdrs` ...) are shadowed by temporary views of the same
-name that mask them; a query may not get around those views (naming the warehouse's catalog,
-reading a relation that holds raw record text, or reading files with a table function).
+`+447911123489` -> `+44••••••••89`. On a masked connection, temp views of the same name shadow the
+relations that carry numbers, and a query may not get around them (`Masking.check`).
 """
 
 from __future__ import annotations

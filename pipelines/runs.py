@@ -1,8 +1,6 @@
-"""Sync runs: their arguments -> validated values (shared by the CLI, before Prefect starts, and the flows), and their log.
+"""Sync runs: arguments -> validated values (for the CLI, before Prefect starts, and the flows), and their log.
 
-The log, `state/syncs.json`, holds the newest runs: when each started and finished, how it
-ended and which slices failed. The sync writes it while holding the data dir's lock, as a
-run starts and as it ends; `cdr status` and the dashboards read it.
+The log, `state/syncs.json`, holds the newest runs; `cdr status` and the dashboards read it.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Interactive SQL stage: a read-only shell on the warehouse, on `cdr sql`'s confined connection and checks.
 
-Statements end with `;` and may span lines; dot commands (`.tables`, `.schema`, `.mode`,
-`.help`, `.quit`) stand on a line of their own. Every statement goes through
-`pipelines.sql.run_query`, so the shell refuses exactly what `cdr sql` refuses and reads exactly
-what it reads. At a terminal, lines are edited and recalled with the standard library's
-readline; Ctrl-C drops the statement being typed or stops the one running, Ctrl-D leaves.
-Read from a pipe, it runs every statement and exits with the worst error's code.
+Every statement goes through `pipelines.sql.run_query`, so the shell refuses and reads exactly
+what `cdr sql` does. Piped input runs every statement and exits with the worst error's code.
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
 """Ad-hoc SQL stage: one read-only query against the warehouse, as a table, CSV or JSON.
 
-The warehouse is opened read-only, and only reading statements (SELECT and its forms:
-WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE; and EXPLAIN [ANALYZE] of one of
-those) are run: anything else (INSERT, CREATE, COPY, ATTACH, SET, INSTALL ...) is refused
-before it reaches DuckDB.
-
-The warehouse's lake views read the Parquet partitions (and the quarantine's JSON lines)
-when queried, so the connection may read the data dir's `lake/` and `quarantine/` and no
-other file: DuckDB's external access is off with those two folders allowed, extensions
-cannot be loaded, and the configuration is locked so no query can turn any of it back.
-Results are written outside the data dir only. Errors come back as DuckDB's own message on
-one line, cut short. With phone numbers masked (`pipelines.masking`), queries see them masked.
+Only reading statements run; the connection may read the data dir's `lake/` and `quarantine/` and
+no other file, with its configuration locked so no query can undo that (`connect_read_only`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""What the data dir says about itself, stage by stage: what each record type has synced, the last
-sync run, the last build and when the dashboards were made (`cdr status`, the dashboards' footer).
+"""What the data dir says about itself, stage by stage (`cdr status`, the dashboards' footer).
 
-Everything is read from what each stage leaves: the sync state and the lake's partitions (their
-Parquet footers only), the quarantine, the log of sync runs (`runs.SYNC_LOG`), the build's record
-(`last_build.json`, written as a build publishes) and the site's marker (`site/site.json`, written
-with the pages). Nothing is written here but those two records.
+Read from what each stage leaves; the only files written here are the build's record
+(`last_build.json`) and the site's marker (`site/site.json`).
 """
 
 from __future__ import annotations

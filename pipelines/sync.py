@@ -1,12 +1,7 @@
 """Sync (landing stage, plain async Python): API slices -> lake, quarantine and state.
 
-`sync` plans each record type's slices (UTC days of the window frozen at `now`), skips those an
-unfinished run already landed, reads the rest concurrently and lands each slice whole, rejects
-quarantined. A failing slice does not stop the others; the next run redoes only it. A slice of mostly
-malformed records is a broken source (`_is_broken`): the lake keeps what it had. Once every slice of
-a type has landed, its usage aggregates land and its high-water mark moves. `sync` holds the data dir's
-lock (`Lake.sync_lock`) throughout: one sync at a time. Each run is logged as it starts and
-ends (`runs.recorded_sync`).
+A failing slice does not stop the others: the next run redoes only it. A type's high-water mark
+moves once every slice of it landed. `sync` holds the data dir's lock throughout: one sync at a time.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """The sync flow: a date literal, an explicit range or neither (incremental) -> the lake, and a markdown artifact.
 
-One coarse task per run: the client already parallelises the paging. HTTP retries live in the
-client; the task is retried only when every failed slice failed for the moment
-(`SliceFailure.retryable`), and its rerun skips the slices already landed. While the flow runs,
-the pipeline's own log records (retries, rate-limit pauses, failed slices) go to the run's log
-in Prefect, and the share of slices done to a progress artifact.
+One coarse task per run: the client already parallelises the paging and retries HTTP requests.
 """
 
 from __future__ import annotations

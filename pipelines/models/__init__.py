@@ -1,10 +1,7 @@
 """Models stage: run the SQL in `queries/` in dependency order into the DuckDB warehouse.
 
-The tree is the DAG: each `.sql` file under `queries/<layer>/` is one model named after its
-file (`discover`; the macros they call live in `queries/macros/`), built after what it reads
-(through those macros too), two at a time (`order`), over views of the lake (`sources`), into
-a new warehouse that replaces the old one only once every model and data test passed
-(`runner`, `publish`).
+Models are found by `discover`, ordered by `order`, read the lake through `sources`, and replace
+the old warehouse only once every model and data test passed (`runner`, `publish`).
 """
 
 from pipelines.models.discover import (

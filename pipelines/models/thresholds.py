@@ -1,10 +1,7 @@
 """Thresholds: the alert rules' settings (`queries/alerts/thresholds.toml`, a file's overrides on top) as one table.
 
-The shipped file is the documented, versioned default; `CDR_ALERTS_CONFIG` names a file whose
-keys replace the shipped ones (the rest stay). Both are checked whole before a build writes
-anything: an unknown rule or key, or a value that is not a number, is one line naming the file
-and the key. The build loads the result as the table `alert_thresholds(rule, name, value)` and
-records what it used in `alert_config(version, digest, override)`.
+`CDR_ALERTS_CONFIG` names a file whose keys replace the shipped ones; both are checked whole before
+a build writes anything. The build loads them as `alert_thresholds(rule, name, value)`.
 """
 
 from __future__ import annotations
