@@ -37,7 +37,7 @@ TABLE_COLUMNS = ("window_start", "window_end", "severity", "rule", "message")
 ALERTS_DIR = "alerts"
 SENT_FILE = "sent.json"
 SENT_VERSION = 1
-# Two senders (a cron's `cdr alerts --notify` and the nightly flow) take turns; a send is seconds.
+# Two senders (a cron's `cdr alerts --notify` and the nightly flow) take turns.
 SEND_LOCK_WAIT_SECS = 60.0
 
 

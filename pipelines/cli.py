@@ -150,7 +150,7 @@ def report_finance_command(
     """Write the month's finance statement: finance_YYYY-MM.csv (exact costs) and .xlsx."""
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
-    from pipelines.reports import decimal_text, export_finance, parse_month
+    from pipelines.reports import export_finance, parse_month
     from pipelines.settings import load_settings
 
     parse_month(month)
@@ -159,7 +159,7 @@ def report_finance_command(
         warehouse_path(settings.data_dir), month, out, lake=Lake(settings.data_dir), allow_partial=allow_partial,
         xlsx=xlsx,
     )
-    totals = "; ".join(f"{currency} {decimal_text(cost)}" for currency, cost in sorted(export.totals().items()))
+    totals = export.totals_text()
     typer.echo(
         f"wrote {', '.join(str(path) for path in export.files)}: {len(export.rows)} rows, "
         + (f"total cost {totals}" if totals else f"no usage in {month}")

@@ -118,6 +118,10 @@ class FinanceExport:
             totals[currency] = totals.get(currency, Decimal(0)) + cost
         return totals
 
+    def totals_text(self) -> str:
+        """The totals as one line, `EUR 1.50; USD 2.000000` by currency ('' for a month without usage)."""
+        return "; ".join(f"{currency} {decimal_text(cost)}" for currency, cost in sorted(self.totals().items()))
+
 
 def parse_month(text: str) -> str:
     """`YYYY-MM` text -> the same text; UsageError for anything else."""

@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -186,13 +187,10 @@ class RecordedSync:
         self.failures = list(failures)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 @contextmanager
 def recorded_sync(
-    lake: Lake, run_id: str, kinds: Sequence[str], *, clock: Callable[[], datetime] = _utc_now
+    lake: Lake, run_id: str, kinds: Sequence[str], *,
+    clock: Callable[[], datetime] = partial(datetime.now, timezone.utc),
 ) -> Iterator[RecordedSync]:
     """Log a sync run for the block: `running` now, then how the block ended; call only holding the sync lock.
 

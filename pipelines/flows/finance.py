@@ -59,7 +59,7 @@ def monthly_finance(
         logger.info(build_warehouse(settings.data_dir, settings.report_timezone, settings.alerts_config).summary())
     target = Path(out_dir) if out_dir else settings.data_dir / "exports"
     export = export_statement(settings.data_dir, month, target, allow_partial)
-    totals = "; ".join(f"{currency} {decimal_text(total)}" for currency, total in sorted(export.totals().items()))
+    totals = export.totals_text()
     description = f"Finance statement {month}: " + (f"total cost {totals}" if totals else "no charges")
     if export.partial:
         description += f" ({export.partial})"

@@ -79,8 +79,7 @@ def pipeline_logs_to_run() -> Iterator[None]:
         logger.setLevel(level)
 
 
-# At most one progress artifact update per this many seconds: each is a call to Prefect's API,
-# and a long sync has thousands of slices.
+# At most one progress artifact update per this many seconds: each is a call to Prefect's API.
 PROGRESS_EVERY_SECS = 5.0
 
 
