@@ -38,11 +38,7 @@ def build_run_name(parameters: Mapping[str, Any]) -> str:
     return "build warehouse and dashboards" if run_arguments(build_flow.fn, parameters)["dashboards"] else "build warehouse"
 
 
-def _build_run_name() -> str:
-    return build_run_name(runtime.flow_run.parameters)
-
-
-@flow(name="cdr-build", flow_run_name=_build_run_name)
+@flow(name="cdr-build", flow_run_name=lambda: build_run_name(runtime.flow_run.parameters))
 def build_flow(
     data_dir: str | None = None, report_timezone: str | None = None, dashboards: bool = True
 ) -> dict[str, Any]:

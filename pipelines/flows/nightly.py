@@ -20,11 +20,10 @@ def nightly_run_name(parameters: Mapping[str, Any], scheduled: datetime) -> str:
     return f"nightly {scheduled.astimezone(timezone.utc).date().isoformat()} {','.join(types)}"
 
 
-def _nightly_run_name() -> str:
-    return nightly_run_name(runtime.flow_run.parameters, runtime.flow_run.scheduled_start_time)
-
-
-@flow(name="cdr-nightly", flow_run_name=_nightly_run_name)
+@flow(
+    name="cdr-nightly",
+    flow_run_name=lambda: nightly_run_name(runtime.flow_run.parameters, runtime.flow_run.scheduled_start_time),
+)
 async def nightly_sync(
     types: list[str] = ["cdrs", "mdrs"],  # noqa: B006 - Prefect parameters must be JSON-friendly
     data_dir: str | None = None,

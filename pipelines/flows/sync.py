@@ -167,10 +167,6 @@ def _bound_label(moment: datetime, zone: ZoneInfo) -> str:
     return local.date().isoformat() if local.time() == clock_time(0) else format_utc(moment)
 
 
-def _sync_run_name() -> str:
-    return sync_run_name(runtime.flow_run.parameters)
-
-
 def _slices_failed(task: object, task_run: object, state: Any) -> bool:
     """Retry only slices that failed for the moment: bad input or a broken source fails the same way every time."""
     failure = state.data
@@ -206,7 +202,7 @@ async def sync_records(
     return report
 
 
-@flow(name="cdr-sync", flow_run_name=_sync_run_name, log_prints=False)
+@flow(name="cdr-sync", flow_run_name=lambda: sync_run_name(runtime.flow_run.parameters), log_prints=False)
 async def sync_flow(
     date_range: str | None = None,
     start: str | None = None,
