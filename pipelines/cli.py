@@ -99,8 +99,8 @@ def alerts_command(
     from datetime import datetime, timedelta, timezone
 
     from pipelines.alerts import (
-        DEFAULT_RANGE, TABLE_COLUMNS, alerts_result, at_or_above, check_severity, notify_webhook, read_alerts,
-        webhook_origin,
+        ALERT_COLUMNS, DEFAULT_RANGE, TABLE_COLUMNS, alerts_result, at_or_above, check_severity, notify_webhook,
+        read_alerts, webhook_origin,
     )
     from pipelines.dates import resolve_range
     from pipelines.errors import UsageError, clip
@@ -123,7 +123,8 @@ def alerts_command(
         webhook_origin(notify)
 
     alerts = read_alerts(warehouse_path(settings.data_dir), window, min_severity=minimum)
-    WRITERS[fmt](alerts_result(alerts, **({"columns": TABLE_COLUMNS} if fmt == "table" else {})), sys.stdout)
+    columns = TABLE_COLUMNS if fmt == "table" else ALERT_COLUMNS
+    WRITERS[fmt](alerts_result(alerts, columns=columns), sys.stdout)
     if notify is not None:
         snooze = timedelta(hours=settings.alerts_snooze_hours)
         delivery = notify_webhook(alerts, settings.data_dir, notify, snooze=snooze, now=now)

@@ -96,9 +96,7 @@ def synced_at(data_dir: Path) -> Synced | None:
     if not marks:
         return None
     finished = next((run for run in read_sync_runs(lake) if run.finished_at is not None), None)
-    if finished is None:
-        return Synced(min(marks))
-    return Synced(min(marks), finished.finished_at, finished.status)
+    return Synced(min(marks), finished and finished.finished_at, finished and finished.status)
 
 
 def read_status(data_dir: Path | str) -> DataStatus:
