@@ -1,4 +1,4 @@
--- alert_after_hours: one row per report day, currency and product whose outbound cost outside business hours is far above its usual; key: alert_key
+-- alert_after_hours: one row per report day, currency and product whose outbound cost outside business hours is far above its usual; key: product, currency, window_start (rpt_alerts derives alert_key from them)
 -- Business hours: [after_hours] start_hour to end_hour, Monday to Friday, in the reporting time zone
 -- (weekends all day after hours when weekends = 1). observed: the day's outbound cost outside them;
 -- baseline: the median of the same weekday over the trailing weeks (a day without any counting 0);
@@ -28,65 +28,35 @@ days as (
     group by all
 ),
 
-history_start as (
-    select min(report_date) as first_day from traffic
-),
-
-weeks as (
-    select range as weeks_back
-    from range(1, 1000)
-    where range <= threshold('after_hours', 'weeks')
-),
-
-histories as (
-    select
-        candidates.report_date,
-        candidates.product,
-        candidates.currency,
-        any_value(candidates.observed) as observed,
-        list(coalesce(past.observed, 0) order by weeks.weeks_back) as history,
-    from days as candidates
-    cross join weeks
-    cross join history_start
-    left join days as past
-        on past.product = candidates.product
-        and past.currency = candidates.currency
-        and past.report_date = candidates.report_date - 7 * weeks.weeks_back::integer
-    where candidates.observed >= threshold('after_hours', 'min_amount')
-        and candidates.report_date - 7 * weeks.weeks_back::integer >= history_start.first_day
-    group by all
-),
-
 scored as (
     select
         *,
         baseline_median(history) as baseline,
-        greatest(
-            baseline_median(history) * threshold('after_hours', 'ratio'),
-            baseline_median(history) + threshold('after_hours', 'z')
-                * greatest(baseline_spread(history), threshold('after_hours', 'relative_noise') * baseline_median(history)),
-            list_max(history) * threshold('after_hours', 'max_factor'),
-            threshold('after_hours', 'min_amount')
+        spike_threshold(
+            history, threshold('after_hours', 'ratio'), threshold('after_hours', 'z'),
+            least_spread := threshold('after_hours', 'relative_noise') * baseline_median(history),
+            minimum := greatest(list_max(history) * threshold('after_hours', 'max_factor'), threshold('after_hours', 'min_amount'))
         ) as threshold,
-    from histories
-    where len(history) >= threshold('after_hours', 'min_points')
+    from trailing_history(
+        'days',
+        scope_key := struct_pack(product, currency),
+        window_period := report_date,
+        window_value := observed,
+        is_judged := observed >= threshold('after_hours', 'min_amount'),
+        history_start := (select min(report_date) from traffic),
+        steps := threshold('after_hours', 'weeks'),
+        step := interval 7 day,
+        min_points := threshold('after_hours', 'min_points')
+    )
 ),
 
 final as (
     select
-        alert_key(
-            'after_hours', product, 'outbound', null, null, null, currency,
-            report_day_start(report_date), report_day_start(report_date + 1)
-        ) as alert_key,
         'after_hours' as rule,
         case when observed >= threshold('after_hours', 'critical_ratio') * baseline then 'critical' else 'warning' end
             as severity,
         product,
         'outbound' as direction,
-        null::varchar as country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
         currency,
         report_day_start(report_date) as window_start,
         report_day_start(report_date + 1) as window_end,

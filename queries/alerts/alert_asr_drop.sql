@@ -1,4 +1,4 @@
--- alert_asr_drop: one row per report day and destination country, or report day and connection, whose outbound answer-seizure ratio (or network effectiveness ratio) fell far below its usual; key: alert_key
+-- alert_asr_drop: one row per report day and destination country, or report day and connection, whose outbound answer-seizure ratio (or network effectiveness ratio) fell far below its usual; key: country_code, connection_id, window_start (rpt_alerts derives alert_key from them)
 -- ASR: answered / calls. NER: calls the network did not fail (SIP 5xx) / calls. baseline: the
 -- median of the daily ratio over the trailing [asr_drop] days (days with min_history_calls or
 -- more); spread: the larger of 1.4826 x MAD and the binomial spread at the day's calls. ASR fires
@@ -30,24 +30,21 @@ days as (
 
 histories as (
     select
-        candidates.report_date,
-        candidates.country_code,
-        candidates.connection_id,
-        any_value(candidates.calls) as calls,
-        any_value(candidates.answered / candidates.calls) as asr,
-        any_value(1 - candidates.failures / candidates.calls) as ner,
-        list(past.answered / past.calls) as asr_history,
-        list(1 - past.failures / past.calls) as ner_history,
-    from days as candidates
-    join days as past
-        on past.country_code is not distinct from candidates.country_code
-        and past.connection_id is not distinct from candidates.connection_id
-        and past.report_date < candidates.report_date
-        and past.report_date >= candidates.report_date - threshold('asr_drop', 'days')::integer
-    where candidates.calls >= threshold('asr_drop', 'min_calls')
-        and past.calls >= threshold('asr_drop', 'min_history_calls')
-    group by all
-    having count(*) >= threshold('asr_drop', 'min_points')
+        *,
+        answered / calls as asr,
+        1 - failures / calls as ner,
+        list_transform(history, lambda day: day.asr) as asr_history,
+        list_transform(history, lambda day: day.ner) as ner_history,
+    from recent_history(
+        'days',
+        scope_key := struct_pack(country_code, connection_id),
+        window_period := report_date,
+        window_value := struct_pack(asr := answered / calls, ner := 1 - failures / calls),
+        is_judged := calls >= threshold('asr_drop', 'min_calls'),
+        is_usable := calls >= threshold('asr_drop', 'min_history_calls'),
+        days := threshold('asr_drop', 'days'),
+        min_points := threshold('asr_drop', 'min_points')
+    )
 ),
 
 scored as (
@@ -55,19 +52,13 @@ scored as (
         *,
         baseline_median(asr_history) as asr_baseline,
         baseline_median(ner_history) as ner_baseline,
-        least(
-            baseline_median(asr_history) * (1 - threshold('asr_drop', 'relative_drop')),
-            baseline_median(asr_history) - threshold('asr_drop', 'z') * greatest(
-                baseline_spread(asr_history),
-                sqrt(baseline_median(asr_history) * (1 - baseline_median(asr_history)) / calls)
-            )
+        drop_threshold(
+            asr_history, baseline_median(asr_history) * (1 - threshold('asr_drop', 'relative_drop')), threshold('asr_drop', 'z'),
+            least_spread := binomial_spread(baseline_median(asr_history), calls)
         ) as asr_threshold,
-        least(
-            baseline_median(ner_history) - threshold('asr_drop', 'ner_drop'),
-            baseline_median(ner_history) - threshold('asr_drop', 'z') * greatest(
-                baseline_spread(ner_history),
-                sqrt(baseline_median(ner_history) * (1 - baseline_median(ner_history)) / calls)
-            )
+        drop_threshold(
+            ner_history, baseline_median(ner_history) - threshold('asr_drop', 'ner_drop'), threshold('asr_drop', 'z'),
+            least_spread := binomial_spread(baseline_median(ner_history), calls)
         ) as ner_threshold,
     from histories
 ),
@@ -76,7 +67,6 @@ fired as (
     select
         *,
         asr < asr_threshold as is_asr,
-        case when asr < asr_threshold then 'ASR' else 'NER' end as metric,
         case when asr < asr_threshold then asr else ner end as observed,
         case when asr < asr_threshold then asr_baseline else ner_baseline end as baseline,
         case when asr < asr_threshold then asr_threshold else ner_threshold end as threshold,
@@ -86,10 +76,6 @@ fired as (
 
 final as (
     select
-        alert_key(
-            'asr_drop', 'voice', 'outbound', fired.country_code, fired.connection_id, null, null,
-            report_day_start(fired.report_date), report_day_start(fired.report_date + 1)
-        ) as alert_key,
         'asr_drop' as rule,
         case when fired.observed <= fired.baseline * (1 - threshold('asr_drop', 'critical_relative_drop'))
             then 'critical' else 'warning' end as severity,
@@ -98,8 +84,6 @@ final as (
         fired.country_code,
         fired.connection_id,
         connections.connection_name,
-        null::varchar as carrier,
-        null::varchar as currency,
         report_day_start(fired.report_date) as window_start,
         report_day_start(fired.report_date + 1) as window_end,
         fired.observed,

@@ -1,4 +1,4 @@
--- alert_cost_spike: one row per report day and currency x product, UTC hour and currency x product, or report day, currency and destination country (voice, outbound) whose cost is far above its usual; key: alert_key
+-- alert_cost_spike: one row per report day and currency x product, UTC hour and currency x product, or report day, currency and destination country (voice, outbound) whose cost is far above its usual; key: product, country_code, currency, window_start, window_end (rpt_alerts derives alert_key from them)
 -- observed: the window's cost; baseline: the median cost of the same weekday (same hour for an
 -- hour) over the trailing [cost_spike] weeks, a day without records counting 0; threshold: the
 -- highest of baseline x ratio, baseline + z x spread (1.4826 x MAD, at least relative_noise x
@@ -44,21 +44,15 @@ series as (
 ),
 
 settings as (
-    select
-        grain,
-        case grain when 'day' then threshold('cost_spike', 'day_ratio')
-            when 'hour' then threshold('cost_spike', 'hour_ratio')
-            else threshold('cost_spike', 'country_ratio') end as ratio,
-        case grain when 'day' then threshold('cost_spike', 'day_z')
-            when 'hour' then threshold('cost_spike', 'hour_z')
-            else threshold('cost_spike', 'country_z') end as z,
-        case grain when 'day' then threshold('cost_spike', 'day_min_amount')
-            when 'hour' then threshold('cost_spike', 'hour_min_amount')
-            else threshold('cost_spike', 'country_min_amount') end as min_amount,
-        case grain when 'day' then threshold('cost_spike', 'day_max_factor')
-            when 'hour' then threshold('cost_spike', 'hour_max_factor')
-            else threshold('cost_spike', 'country_max_factor') end as max_factor,
-    from (values ('day'), ('hour'), ('country')) as grains(grain)
+    select *
+    from (values
+        ('day', threshold('cost_spike', 'day_ratio'), threshold('cost_spike', 'day_z'),
+            threshold('cost_spike', 'day_min_amount'), threshold('cost_spike', 'day_max_factor')),
+        ('hour', threshold('cost_spike', 'hour_ratio'), threshold('cost_spike', 'hour_z'),
+            threshold('cost_spike', 'hour_min_amount'), threshold('cost_spike', 'hour_max_factor')),
+        ('country', threshold('cost_spike', 'country_ratio'), threshold('cost_spike', 'country_z'),
+            threshold('cost_spike', 'country_min_amount'), threshold('cost_spike', 'country_max_factor'))
+    ) as settings(grain, ratio, z, min_amount, max_factor)
 ),
 
 history_start as (
@@ -68,87 +62,49 @@ history_start as (
     from costs
 ),
 
-weeks as (
-    select range as weeks_back
-    from range(1, 1000)
-    where range <= threshold('cost_spike', 'weeks')
-),
-
-candidates as (
-    select series.*, settings.ratio, settings.z, settings.min_amount, settings.max_factor,
+windows as (
+    select
+        series.*,
+        settings.* exclude (grain),
+        case when series.grain = 'hour' then history_start.first_hour else history_start.first_day end as first_period,
     from series
     join settings using (grain)
-    where series.observed >= settings.min_amount
-        and (series.grain <> 'country' or series.records >= threshold('cost_spike', 'country_min_calls'))
-),
-
-histories as (
-    select
-        candidates.grain,
-        candidates.period,
-        candidates.product,
-        candidates.country_code,
-        candidates.currency,
-        any_value(candidates.observed) as observed,
-        any_value(candidates.ratio) as ratio,
-        any_value(candidates.z) as z,
-        any_value(candidates.min_amount) as min_amount,
-        any_value(candidates.max_factor) as max_factor,
-        list(coalesce(past.observed, 0) order by weeks.weeks_back) as history,
-    from candidates
-    cross join weeks
     cross join history_start
-    left join series as past
-        on past.grain = candidates.grain
-        and past.product = candidates.product
-        and past.country_code is not distinct from candidates.country_code
-        and past.currency = candidates.currency
-        and past.period = candidates.period - to_days(7 * weeks.weeks_back::integer)
-    where candidates.period - to_days(7 * weeks.weeks_back::integer)
-        >= (case when candidates.grain = 'hour' then history_start.first_hour else history_start.first_day end)
-    group by all
 ),
 
 scored as (
     select
         *,
         baseline_median(history) as baseline,
-        greatest(
-            baseline_median(history) * ratio,
-            baseline_median(history)
-                + z * greatest(baseline_spread(history), threshold('cost_spike', 'relative_noise') * baseline_median(history)),
-            list_max(history) * max_factor,
-            min_amount
+        spike_threshold(
+            history, ratio, z,
+            least_spread := threshold('cost_spike', 'relative_noise') * baseline_median(history),
+            minimum := greatest(list_max(history) * max_factor, min_amount)
         ) as threshold,
-    from histories
-    where len(history) >= threshold('cost_spike', 'min_points')
-),
-
-fired as (
-    select
-        *,
-        case when grain = 'hour' then timezone('UTC', period) else report_day_start(period::date) end as window_start,
-        case when grain = 'hour' then timezone('UTC', period + interval 1 hour)
-            else report_day_start(period::date + 1) end as window_end,
-    from scored
-    where observed > threshold
+    from trailing_history(
+        'windows',
+        scope_key := struct_pack(grain, product, country_code, currency),
+        window_period := period,
+        window_value := observed,
+        is_judged := observed >= min_amount and (grain <> 'country' or records >= threshold('cost_spike', 'country_min_calls')),
+        history_start := first_period,
+        steps := threshold('cost_spike', 'weeks'),
+        step := interval 7 day,
+        min_points := threshold('cost_spike', 'min_points')
+    )
 ),
 
 final as (
     select
-        alert_key('cost_spike', product, null, country_code, null, null, currency, window_start, window_end) as alert_key,
         'cost_spike' as rule,
         case when observed >= threshold('cost_spike', 'critical_ratio') * baseline then 'critical' else 'warning' end
             as severity,
         product,
-        null::varchar as direction,
         country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
         currency,
-        window_start,
-        window_end,
+        case when grain = 'hour' then timezone('UTC', period) else report_day_start(period::date) end as window_start,
+        case when grain = 'hour' then timezone('UTC', period + interval 1 hour)
+            else report_day_start(period::date + 1) end as window_end,
         observed,
         baseline,
         threshold,
@@ -166,7 +122,8 @@ final as (
             || case when product = 'voice' then 'calls by destination and connection'
                 else 'messages by destination and messaging profile' end
             || ' for fraud or a runaway sender.' as message,
-    from fired
+    from scored
+    where observed > threshold
 )
 
 select * from final

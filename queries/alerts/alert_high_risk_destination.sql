@@ -1,4 +1,4 @@
--- alert_high_risk_destination: one row per report day, product, destination country and currency with outbound traffic to a listed high-risk range, or with calls to premium-rate numbers far above usual; key: alert_key
+-- alert_high_risk_destination: one row per report day, product, destination country and currency with outbound traffic to a listed high-risk range, or with calls to premium-rate numbers far above usual; key: product, country_code, currency, window_start (rpt_alerts derives alert_key from them)
 -- Listed ranges: seeds/high_risk_destinations.csv (IRSF, premium-rate and satellite ranges, data
 -- not code). observed: the day's calls (or messages) to listed ranges; threshold: [high_risk_destination]
 -- min_calls / min_messages; baseline: 0 (no such traffic is normal). Severity: critical when the
@@ -78,53 +78,31 @@ premium_days as (
     group by all
 ),
 
-history_start as (
-    select min(report_date) as first_day from calls
-),
-
-weeks as (
-    select range as weeks_back
-    from range(1, 1000)
-    where range <= threshold('high_risk_destination', 'premium_weeks')
-),
-
-premium_histories as (
-    select
-        candidates.report_date,
-        candidates.country_code,
-        candidates.currency,
-        any_value(candidates.observed) as observed,
-        any_value(candidates.cost) as cost,
-        list(coalesce(past.observed, 0) order by weeks.weeks_back) as history,
-    from premium_days as candidates
-    cross join weeks
-    cross join history_start
-    left join premium_days as past
-        on past.country_code = candidates.country_code
-        and past.currency = candidates.currency
-        and past.report_date = candidates.report_date - 7 * weeks.weeks_back::integer
-    where candidates.observed >= threshold('high_risk_destination', 'premium_min_calls')
-        and candidates.report_date - 7 * weeks.weeks_back::integer >= history_start.first_day
-    group by all
-),
-
 premium_fired as (
     select
         *,
         baseline_median(history) as baseline,
-        greatest(
-            baseline_median(history) * threshold('high_risk_destination', 'premium_ratio'),
-            baseline_median(history) + threshold('high_risk_destination', 'premium_z')
-                * greatest(baseline_spread(history), sqrt(baseline_median(history))),
-            threshold('high_risk_destination', 'premium_min_calls')
+        spike_threshold(
+            history, threshold('high_risk_destination', 'premium_ratio'), threshold('high_risk_destination', 'premium_z'),
+            least_spread := sqrt(baseline_median(history)),
+            minimum := threshold('high_risk_destination', 'premium_min_calls')
         ) as threshold,
-    from premium_histories
+    from trailing_history(
+        'premium_days',
+        scope_key := struct_pack(country_code, currency),
+        window_period := report_date,
+        window_value := observed,
+        is_judged := observed >= threshold('high_risk_destination', 'premium_min_calls'),
+        history_start := (select min(report_date) from calls),
+        steps := threshold('high_risk_destination', 'premium_weeks'),
+        step := interval 7 day,
+        min_points := threshold('high_risk_destination', 'premium_min_points')
+    ) as premium
     anti join listed_fired
         on listed_fired.product = 'voice'
-        and listed_fired.report_date = premium_histories.report_date
-        and listed_fired.country_code = premium_histories.country_code
-        and listed_fired.currency = premium_histories.currency
-    where len(history) >= threshold('high_risk_destination', 'premium_min_points')
+        and listed_fired.report_date = premium.report_date
+        and listed_fired.country_code = premium.country_code
+        and listed_fired.currency = premium.currency
 ),
 
 fired as (
@@ -151,18 +129,11 @@ fired as (
 
 final as (
     select
-        alert_key(
-            'high_risk_destination', product, 'outbound', country_code, null, null, currency,
-            report_day_start(report_date), report_day_start(report_date + 1)
-        ) as alert_key,
         'high_risk_destination' as rule,
         severity,
         product,
         'outbound' as direction,
         country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
         currency,
         report_day_start(report_date) as window_start,
         report_day_start(report_date + 1) as window_end,

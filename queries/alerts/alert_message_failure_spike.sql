@@ -1,4 +1,4 @@
--- alert_message_failure_spike: one row per report day and carrier, or report day and destination country, whose outbound message failure share rose far above its usual; key: alert_key
+-- alert_message_failure_spike: one row per report day and carrier, or report day and destination country, whose outbound message failure share rose far above its usual; key: carrier, country_code, window_start (rpt_alerts derives alert_key from them)
 -- Failed: delivery_failed or gateway_rejected (macros/message_is_failed.sql). observed: the day's
 -- failed share of outbound messages; baseline: the median daily share over the trailing
 -- [message_failure_spike] days (days with min_history_messages or more); threshold: the higher of
@@ -27,57 +27,36 @@ days as (
     group by all
 ),
 
-histories as (
-    select
-        candidates.report_date,
-        candidates.carrier,
-        candidates.country_code,
-        any_value(candidates.messages) as messages,
-        any_value(candidates.failed) as failed,
-        any_value(candidates.failed / candidates.messages) as observed,
-        list(past.failed / past.messages) as history,
-    from days as candidates
-    join days as past
-        on past.carrier is not distinct from candidates.carrier
-        and past.country_code is not distinct from candidates.country_code
-        and past.report_date < candidates.report_date
-        and past.report_date >= candidates.report_date - threshold('message_failure_spike', 'days')::integer
-    where candidates.messages >= threshold('message_failure_spike', 'min_messages')
-        and past.messages >= threshold('message_failure_spike', 'min_history_messages')
-    group by all
-    having count(*) >= threshold('message_failure_spike', 'min_points')
-),
-
 scored as (
     select
         *,
+        failed / messages as observed,
         baseline_median(history) as baseline,
-        greatest(
-            baseline_median(history) * threshold('message_failure_spike', 'ratio'),
-            baseline_median(history) + threshold('message_failure_spike', 'z') * greatest(
-                baseline_spread(history),
-                sqrt(greatest(baseline_median(history), 1 / messages) * (1 - baseline_median(history)) / messages)
-            )
+        spike_threshold(
+            history, threshold('message_failure_spike', 'ratio'), threshold('message_failure_spike', 'z'),
+            least_spread := sqrt(greatest(baseline_median(history), 1 / messages) * (1 - baseline_median(history)) / messages),
+            minimum := null
         ) as threshold,
-    from histories
+    from recent_history(
+        'days',
+        scope_key := struct_pack(carrier, country_code),
+        window_period := report_date,
+        window_value := failed / messages,
+        is_judged := messages >= threshold('message_failure_spike', 'min_messages'),
+        is_usable := messages >= threshold('message_failure_spike', 'min_history_messages'),
+        days := threshold('message_failure_spike', 'days'),
+        min_points := threshold('message_failure_spike', 'min_points')
+    )
 ),
 
 final as (
     select
-        alert_key(
-            'message_failure_spike', null, 'outbound', country_code, null, carrier, null,
-            report_day_start(report_date), report_day_start(report_date + 1)
-        ) as alert_key,
         'message_failure_spike' as rule,
         case when observed >= threshold('message_failure_spike', 'critical_share') then 'critical' else 'warning' end
             as severity,
-        null::varchar as product,
         'outbound' as direction,
         country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
         carrier,
-        null::varchar as currency,
         report_day_start(report_date) as window_start,
         report_day_start(report_date + 1) as window_end,
         observed,

@@ -1,4 +1,4 @@
--- alert_message_volume_spike: one row per report day and destination country whose outbound messages rose far above their usual (SMS pumping), especially with a collapsed delivery rate; key: alert_key
+-- alert_message_volume_spike: one row per report day and destination country whose outbound messages rose far above their usual (SMS pumping), especially with a collapsed delivery rate; key: country_code, window_start (rpt_alerts derives alert_key from them)
 -- observed: the day's outbound messages to the country; baseline: the median of the same weekday
 -- over the trailing [message_volume_spike] weeks (a day without any counting 0); threshold:
 -- baseline + the larger of min_excess and z x spread (at least the Poisson spread). Fires above
@@ -17,39 +17,36 @@ days as (
     group by all
 ),
 
-history_start as (
-    select min(report_date) as first_day from messages
-),
-
-weeks as (
-    select range as weeks_back
-    from range(1, 1000)
-    where range <= threshold('message_volume_spike', 'weeks')
-),
-
 histories as (
     select
-        candidates.report_date,
-        candidates.country_code,
-        any_value(candidates.messages) as observed,
-        any_value(candidates.delivered / candidates.messages) as delivery,
-        list(coalesce(past.messages, 0) order by weeks.weeks_back) as history,
-        -- the usual delivery rate: over every message of those days
-        coalesce(sum(past.delivered) / nullif(sum(past.messages), 0), 1) as usual_delivery,
-    from days as candidates
-    cross join weeks
-    cross join history_start
-    left join days as past
-        on past.country_code = candidates.country_code
-        and past.report_date = candidates.report_date - 7 * weeks.weeks_back::integer
-    where candidates.messages >= threshold('message_volume_spike', 'min_excess')
-        and candidates.report_date - 7 * weeks.weeks_back::integer >= history_start.first_day
-    group by all
+        -- each past day's messages and deliveries -> its messages, and the usual delivery rate over
+        -- every message of those days
+        * exclude (history),
+        list_transform(history, lambda day: day.messages) as history,
+        coalesce(
+            list_sum(list_transform(history, lambda day: day.delivered))
+                / nullif(list_sum(list_transform(history, lambda day: day.messages)), 0),
+            1
+        ) as usual_delivery,
+    from trailing_history(
+        'days',
+        scope_key := struct_pack(country_code),
+        window_period := report_date,
+        window_value := struct_pack(messages, delivered),
+        missing := struct_pack(messages := 0, delivered := 0),
+        is_judged := messages >= threshold('message_volume_spike', 'min_excess'),
+        history_start := (select min(report_date) from messages),
+        steps := threshold('message_volume_spike', 'weeks'),
+        step := interval 7 day,
+        min_points := threshold('message_volume_spike', 'min_points')
+    )
 ),
 
 scored as (
     select
         *,
+        messages as observed,
+        delivered / messages as delivery,
         baseline_median(history) as baseline,
         baseline_median(history) + greatest(
             threshold('message_volume_spike', 'min_excess'),
@@ -57,25 +54,15 @@ scored as (
                 * greatest(baseline_spread(history), sqrt(baseline_median(history)))
         ) as threshold,
     from histories
-    where len(history) >= threshold('message_volume_spike', 'min_points')
 ),
 
 final as (
     select
-        alert_key(
-            'message_volume_spike', null, 'outbound', country_code, null, null, null,
-            report_day_start(report_date), report_day_start(report_date + 1)
-        ) as alert_key,
         'message_volume_spike' as rule,
         case when delivery <= threshold('message_volume_spike', 'critical_delivery') then 'critical' else 'warning' end
             as severity,
-        null::varchar as product,
         'outbound' as direction,
         country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
-        null::varchar as currency,
         report_day_start(report_date) as window_start,
         report_day_start(report_date + 1) as window_end,
         observed,

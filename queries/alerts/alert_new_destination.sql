@@ -1,4 +1,4 @@
--- alert_new_destination: one row per report day, product and country with outbound traffic to a country not seen in the trailing days; key: alert_key
+-- alert_new_destination: one row per report day, product and country with outbound traffic to a country not seen in the trailing days; key: product, country_code, window_start (rpt_alerts derives alert_key from them)
 -- observed: the day's outbound calls (or messages of the type) to the country; baseline: how many
 -- there were in the [new_destination] lookback_days before it; threshold: min_count. Fires when the
 -- day reaches min_count while the lookback held fewer, once the account has min_history_days of
@@ -52,19 +52,11 @@ fired as (
 
 final as (
     select
-        alert_key(
-            'new_destination', product, 'outbound', country_code, null, null, null,
-            report_day_start(report_date), report_day_start(report_date + 1)
-        ) as alert_key,
         'new_destination' as rule,
         'warning' as severity,
         product,
         'outbound' as direction,
         country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
-        null::varchar as currency,
         report_day_start(report_date) as window_start,
         report_day_start(report_date + 1) as window_end,
         observed,

@@ -1,4 +1,4 @@
--- alert_reconciliation_gap: one row per UTC date, product and currency whose records differ from the API's usage totals with no quarantined record to explain it; key: alert_key
+-- alert_reconciliation_gap: one row per UTC date, product and currency whose records differ from the API's usage totals with no quarantined record to explain it; key: product, currency, window_start (rpt_alerts derives alert_key from them)
 -- Read from the reconciliation (macros/reconciliation_daily.sql): status mismatch, missing_in_lake,
 -- or missing_in_api on a day the API's usage already covers (usage may lag the records).
 -- observed: the records' cost; baseline: the API's cost; threshold: [reconciliation_gap]
@@ -37,8 +37,6 @@ fired as (
 
 final as (
     select
-        alert_key('reconciliation_gap', scope_product, null, null, null, null, currency, window_start, window_end)
-            as alert_key,
         'reconciliation_gap' as rule,
         case
             when status <> 'mismatch' then 'critical'
@@ -47,11 +45,6 @@ final as (
             else 'warning'
         end as severity,
         scope_product as product,
-        null::varchar as direction,
-        null::varchar as country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
         currency,
         window_start,
         window_end,

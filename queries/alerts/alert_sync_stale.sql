@@ -1,4 +1,4 @@
--- alert_sync_stale: one row per dataset (calls, messages) holding records whose newest is older than [sync_stale] max_silence_hours at build time; key: alert_key
+-- alert_sync_stale: one row per dataset (calls, messages) holding records whose newest is older than [sync_stale] max_silence_hours at build time; key: product (rpt_alerts derives alert_key from them)
 -- observed: hours from the end of the newest record's UTC hour to the build's clock (build_time());
 -- baseline: 0; threshold: max_silence_hours. The window runs from that hour's end to the end of
 -- the build's UTC day, so the alert keeps its key through a day's builds. Severity: critical at
@@ -29,17 +29,9 @@ fired as (
 
 final as (
     select
-        alert_key('sync_stale', product, null, null, null, null, null, window_start, timezone('UTC', day_end))
-            as alert_key,
         'sync_stale' as rule,
         case when observed >= threshold('sync_stale', 'critical_hours') then 'critical' else 'warning' end as severity,
         product,
-        null::varchar as direction,
-        null::varchar as country_code,
-        null::varchar as connection_id,
-        null::varchar as connection_name,
-        null::varchar as carrier,
-        null::varchar as currency,
         window_start,
         timezone('UTC', day_end) as window_end,
         observed,
