@@ -18,11 +18,11 @@ days as (
 ),
 
 histories as (
+    -- history: each past day's messages and deliveries (0 and 0 on a day without any)
     select
-        -- each past day's messages and deliveries -> its messages, and the usual delivery rate over
-        -- every message of those days
-        * exclude (history),
-        list_transform(history, lambda day: day.messages) as history,
+        *,
+        list_transform(history, lambda day: day.messages) as volumes,
+        -- the usual delivery rate: over every message of those days
         coalesce(
             list_sum(list_transform(history, lambda day: day.delivered))
                 / nullif(list_sum(list_transform(history, lambda day: day.messages)), 0),
@@ -47,11 +47,11 @@ scored as (
         *,
         messages as observed,
         delivered / messages as delivery,
-        baseline_median(history) as baseline,
-        baseline_median(history) + greatest(
+        baseline_median(volumes) as baseline,
+        baseline_median(volumes) + greatest(
             threshold('message_volume_spike', 'min_excess'),
             threshold('message_volume_spike', 'z')
-                * greatest(baseline_spread(history), sqrt(baseline_median(history)))
+                * greatest(baseline_spread(volumes), sqrt(baseline_median(volumes)))
         ) as threshold,
     from histories
 ),
@@ -70,7 +70,7 @@ final as (
         threshold,
         printf('%,d', observed::bigint) || ' outbound messages to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d')
             || ', against a usual ' || printf('%,d', baseline::bigint) || ' (median of the same weekday over '
-            || len(history) || ' weeks), ' || printf('%.0f%%', 100 * delivery) || ' delivered (usually '
+            || len(volumes) || ' weeks), ' || printf('%.0f%%', 100 * delivery) || ' delivered (usually '
             || printf('%.0f%%', 100 * usual_delivery) || '); look for SMS pumping: check the senders and '
             || 'the numbers messaged, and pause the traffic to ' || country_code || ' if it is not yours.' as message,
     from scored
