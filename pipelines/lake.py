@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta, timezone
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 from filelock import FileLock, Timeout
@@ -530,8 +530,8 @@ def atomic_file(target: str | os.PathLike[str], staging: str | None = None) -> I
         # The rename is durable only once the directory entry is on disk.
         _fsync_dir(directory)
     finally:
-        _unlink_quietly(temp)
-        _unlink_quietly(beside)
+        Path(temp).unlink(missing_ok=True)
+        Path(beside).unlink(missing_ok=True)
 
 
 def _remove_empty_dirs_below(top: str) -> int:
@@ -562,11 +562,6 @@ def _fsync_dir(path: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    with suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], None]:
