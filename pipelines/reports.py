@@ -11,7 +11,7 @@ import io
 import os
 import re
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -290,10 +290,8 @@ def write_outputs(out_dir: Path, contents: Mapping[Path, bytes]) -> list[Path]:
             current = out
     except BaseException as exc:
         if created:
-            try:
+            with suppress(OSError):
                 out.rmdir()
-            except OSError:
-                pass
         if isinstance(exc, OSError):
             raise CdrError(f"cannot write {current} ({exc.strerror or one_line(exc)})") from None
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import TextIO
 
@@ -227,8 +228,6 @@ def _lines(shell: Shell, read_line: Callable[[str], str], stdout: TextIO) -> Ite
 
 def _terminal_reader() -> Callable[[str], str]:
     """`input`, with line editing and history from readline where Python has it."""
-    try:
+    with suppress(ImportError):
         import readline  # noqa: F401  (importing it is what gives input() editing and history)
-    except ImportError:
-        pass
     return input

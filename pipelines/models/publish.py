@@ -51,10 +51,10 @@ def new_warehouse(data_dir: Path) -> Iterator[Path]:
     try:
         yield temp
         # A WAL left by a crashed writer belongs to the old file; replayed onto the new one it would corrupt it.
-        _remove(Path(f"{target}.wal"))
+        Path(f"{target}.wal").unlink(missing_ok=True)
         os.replace(temp, target)
         # A failed build kept for inspection is stale once a build succeeds.
-        _remove(failed_warehouse_path(data_dir))
+        failed_warehouse_path(data_dir).unlink(missing_ok=True)
         record_build(data_dir, built_from, passed=True)
     except FailedBuild:
         if temp.exists():
@@ -62,8 +62,8 @@ def new_warehouse(data_dir: Path) -> Iterator[Path]:
         record_build(data_dir, built_from, passed=False)
         raise
     finally:
-        _remove(temp)
-        _remove(Path(f"{temp}.wal"))
+        temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
 
 
 def sweep_killed_builds(data_dir: Path) -> int:
@@ -92,10 +92,3 @@ def sweep_killed_builds(data_dir: Path) -> int:
             continue
         removed += 1
     return removed
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
