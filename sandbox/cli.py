@@ -1,4 +1,9 @@
-"""`cdr sandbox ...`: serve or export the deterministic synthetic Opentact world."""
+"""`cdr sandbox ...`: serve or export the deterministic synthetic Opentact world.
+
+One server can hold several accounts: the i-th `--api-key` (from 0) sees the world of
+seed `--seed + i`, with its own records, ids, usage and faults (the first key's world is
+the one-key server's). `export --api-key KEY --served-key ...` writes one account's truth.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,11 @@ import typer
 ANOMALIES_HELP = (
     "JSON array of known incidents to add on top of the normal world "
     "(cost_spike, irsf, short_call_burst, asr_drop, sms_pumping, delivery_failure)."
+)
+
+API_KEY_HELP = (
+    "The Bearer key clients must send (never printed). Give it several times to serve several "
+    "accounts: the i-th key (from 0) sees its own world, seeded --seed + i."
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -36,7 +46,7 @@ def serve(
     start: str = typer.Option(..., help="First day of records, YYYY-MM-DD (UTC)."),
     calls_per_day: int = typer.Option(..., help="Average call legs per day."),
     messages_per_day: int = typer.Option(..., help="Average messages per day."),
-    api_key: str = typer.Option(..., help="The Bearer key clients must send (never printed)."),
+    api_key: list[str] = typer.Option(..., metavar="<key>", help=API_KEY_HELP),
     now: str | None = typer.Option(None, help="Pin the clock at this instant (any API date-time form)."),
     live: bool = typer.Option(False, "--live", help="With --now: start there and advance in real time."),
     fail_rate: float = typer.Option(0.0, help="Share of requests answered 500/502/503."),
@@ -71,8 +81,7 @@ def serve(
         raise UsageError("--live needs --now (the instant the live clock starts from)")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {port}")
-    if not api_key.strip():
-        raise UsageError("--api-key must not be empty")
+    keys = _served_keys(api_key, "--api-key")
     for flag, value in (("--fail-rate", fail_rate), ("--drop-rate", drop_rate)):
         if not 0.0 <= value <= 1.0:
             raise UsageError(f"{flag} must be a fraction between 0 and 1, got {value}")
@@ -87,17 +96,27 @@ def serve(
     # The heavy imports (polars, numpy, uvicorn) only once the arguments are known good.
     from sandbox.clock import make_clock
     from sandbox.faults import FaultConfig, Faults
-    from sandbox.server import SandboxApp, base_url, bind
+    from sandbox.server import Account, SandboxApp, base_url, bind
     from sandbox.server import serve as run_server
     from sandbox.world import World
 
-    world = World(
-        seed=seed, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,
-        rerate_rate=rerate_rate, malformed_rate=malformed_rate, anomalies=incidents,
-    )
-    faults = Faults(FaultConfig(seed=seed, fail_rate=fail_rate, drop_rate=drop_rate,
-                                latency_ms=latency_ms, rate_limit=rate_limit))
-    app_ = SandboxApp(world, api_key=api_key, clock=make_clock(pinned, live), faults=faults)
+    clock = make_clock(pinned, live)
+    # Worlds generate their days on demand: an account nobody asks for costs next to nothing.
+    accounts = [
+        Account(
+            key,
+            World(
+                seed=seed + index, start=first_day, calls_per_day=calls_per_day,
+                messages_per_day=messages_per_day, rerate_rate=rerate_rate, malformed_rate=malformed_rate,
+                anomalies=incidents,
+            ),
+            Faults(FaultConfig(seed=seed + index, fail_rate=fail_rate, drop_rate=drop_rate,
+                               latency_ms=latency_ms, rate_limit=rate_limit)),
+            pinned=clock.pinned,
+        )
+        for index, key in enumerate(keys)
+    ]
+    app_ = SandboxApp(accounts, clock=clock)
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -125,6 +144,13 @@ def export(
     window_start: str = typer.Option(..., help="Window start (inclusive), any API date-time form."),
     window_end: str = typer.Option(..., help="Window end (exclusive), any API date-time form."),
     out: Path = typer.Option(..., help="Directory for cdrs.jsonl, mdrs.jsonl and malformed.jsonl."),
+    api_key: list[str] = typer.Option(
+        [], metavar="<key>", help="The account whose truth to write: one of the --served-key keys (default: the first)."
+    ),
+    served_key: list[str] = typer.Option(
+        [], metavar="<key>",
+        help="The --api-key values given to serve, in their order (repeat it); default: --api-key alone.",
+    ),
 ) -> None:
     """Write the window's records as served (the ground truth) to DIR/{cdrs,mdrs,malformed}.jsonl."""
     import re
@@ -148,13 +174,50 @@ def export(
             moments[flag] = parse_datetime(text)
         except ValueError as exc:
             raise UsageError(f"{flag}: {exc}") from None
+    index = _account_index(api_key, served_key)
     incidents = () if anomalies is None else load_anomalies(anomalies)
     # One day at a time is all an export needs: memory stays flat over any window.
     world = World(
-        seed=seed, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,
+        seed=seed + index, start=first_day, calls_per_day=calls_per_day, messages_per_day=messages_per_day,
         rerate_rate=rerate_rate, malformed_rate=malformed_rate, cache_days=1, anomalies=incidents,
     )
     counts = export_window(world, moments["--now"], moments["--window-start"], moments["--window-end"], out)
     typer.echo(
         f"wrote {counts['cdrs']} cdrs, {counts['mdrs']} mdrs and {counts['malformed']} malformed records to {out}"
     )
+
+
+def _served_keys(keys: list[str], flag: str) -> list[str]:
+    """The keys of a server's accounts, in order; UsageError (never showing a key) when unusable."""
+    from pipelines.errors import UsageError
+
+    many = len(keys) > 1
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if not key.strip():
+            raise UsageError(f"{flag} must not be empty" + (f" (the key at position {index}, from 0)" if many else ""))
+        if key in seen:
+            raise UsageError(
+                f"{flag}: the keys at positions {seen[key]} and {index} (from 0) are the same; "
+                "each account needs its own key"
+            )
+        seen[key] = index
+    return keys
+
+
+def _account_index(api_key: list[str], served_key: list[str]) -> int:
+    """export's --api-key and --served-key -> the account's position among the served keys (0 by default)."""
+    from pipelines.errors import UsageError
+
+    if len(api_key) > 1:
+        raise UsageError(
+            "export takes one --api-key (the account to write); list the server's keys with --served-key"
+        )
+    served = _served_keys(served_key or api_key, "--served-key" if served_key else "--api-key")
+    if not api_key:
+        return 0
+    if not api_key[0].strip():
+        raise UsageError("--api-key must not be empty")
+    if api_key[0] not in served:
+        raise UsageError("--api-key is not one of the --served-key keys (a server with them answers it 401)")
+    return served.index(api_key[0])

@@ -2,7 +2,8 @@
 
 The last stage of the sandbox: world (records per day) -> query (typed selection) ->
 `Reports` (pages and usage aggregates) -> `SandboxApp` (raw ASGI on uvicorn with
-uvloop/httptools, so the fault injector controls the bytes on the wire).
+uvloop/httptools, so the fault injector controls the bytes on the wire). Every API key
+the server accepts is an `Account` with a world and faults of its own.
 
 Pages sorted by created_at are cut from per-day counts: the server never materialises
 a window to serve one page, so page 4000 costs what page 1 costs. Counts and per-day
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import logging
 import math
 import signal
@@ -23,12 +23,12 @@ import socket
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from email.utils import formatdate
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import orjson
 import polars as pl
@@ -431,23 +431,47 @@ def error_body(status: int, detail: str, *, code: str | None = None, parameter: 
     return orjson.dumps({"errors": [error]})
 
 
-class SandboxApp:
-    """The raw ASGI application: routing, auth, faults, and the Reports behind them."""
+class Account:
+    """One served API key: its own world's Reports and its own fault state.
 
-    def __init__(self, world: World, *, api_key: str, clock: Clock, faults: Faults) -> None:
+    Nothing is generated until a request asks for it (a world makes its days on demand),
+    so each further account costs a few small objects until a client uses it.
+    """
+
+    def __init__(self, api_key: str, world: World, faults: Faults, *, pinned: bool) -> None:
         if not api_key:
             raise ValueError("the sandbox needs a non-empty API key")
-        self._key = api_key.encode()
+        self.digest = hashlib.sha256(api_key.encode()).digest()
         # Rate-limit windows are per key; they are kept under a digest, never the key.
-        self._principal = hashlib.sha256(self._key).hexdigest()[:16]
-        self.clock = clock
+        self.principal = self.digest.hex()[:16]
+        self.reports = Reports(world, pinned=pinned)
         self.faults = faults
-        self.reports = Reports(world, pinned=clock.pinned)
+
+    def __repr__(self) -> str:
+        return f"Account(world={self.reports.world!r}, faults={self.faults.config!r})"
+
+
+class SandboxApp:
+    """The raw ASGI application: routing, auth, faults, and the Reports behind them.
+
+    Each account (API key) sees its own world and meets its own faults; the first
+    account also answers the rate-limit headers of requests that carry no valid key.
+    """
+
+    def __init__(self, accounts: Sequence[Account], *, clock: Clock) -> None:
+        if not accounts:
+            raise ValueError("the sandbox needs at least one account")
+        self.accounts = tuple(accounts)
+        self._by_digest = {account.digest: account for account in self.accounts}
+        if len(self._by_digest) != len(self.accounts):
+            raise ValueError("two accounts have the same API key")
+        self.clock = clock
         self._date_second = -1
         self._date_value = b""
 
     def __repr__(self) -> str:
-        return f"SandboxApp(clock={self.clock!r}, faults={self.faults.config!r})"
+        first = self.accounts[0].faults.config
+        return f"SandboxApp(clock={self.clock!r}, accounts={len(self.accounts)}, faults={first!r})"
 
     def _date(self, now: datetime) -> bytes:
         """The IMF-fixdate of the server's instant (cached per second)."""
@@ -457,14 +481,15 @@ class SandboxApp:
             self._date_value = formatdate(second, usegmt=True).encode()
         return self._date_value
 
-    def _authorized(self, headers: list[tuple[bytes, bytes]]) -> bool | None:
-        """True for the right key, False for a wrong one, None when no Bearer key was sent."""
+    def _account(self, headers: list[tuple[bytes, bytes]]) -> Account | Literal[False] | None:
+        """The account whose key was sent, False for a wrong key, None when no Bearer key was sent."""
         for name, value in headers:
             if name == b"authorization":
                 scheme, _, token = value.strip().partition(b" ")
                 if scheme.lower() != b"bearer" or not token.strip():
                     return None
-                return hmac.compare_digest(token.strip(), self._key)
+                # By digest: how long the lookup takes tells nothing about a key, however many there are.
+                return self._by_digest.get(hashlib.sha256(token.strip()).digest(), False)
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
@@ -474,7 +499,9 @@ class SandboxApp:
             return
         if scope["type"] != "http":
             return
-        faults = self.faults
+        found = self._account(scope["headers"])
+        account = found if isinstance(found, Account) else self.accounts[0]
+        faults = account.faults
         if faults.config.latency_ms:
             await asyncio.sleep(faults.config.latency_ms / 1000)
         now = self.clock.now()
@@ -482,7 +509,7 @@ class SandboxApp:
         query_string: bytes = scope.get("query_string", b"")
         route = ROUTES.get(path.rstrip("/") or "/")
         draw: Draw | None = None
-        rate = faults.peek(self._principal)
+        rate = faults.peek(account.principal)
         extra: list[tuple[bytes, bytes]] = []
 
         if route is None:
@@ -490,18 +517,16 @@ class SandboxApp:
         elif scope["method"] != "GET":
             status, body = 405, error_body(405, f"{path} answers GET only")
             extra.append((b"allow", b"GET"))
+        elif not isinstance(found, Account):
+            reason = "missing Authorization header" if found is None else "invalid API key"
+            detail = f"{reason}: send 'Authorization: Bearer <API key>'"
+            status, body = 401, error_body(401, detail, header="Authorization")
         else:
-            authorized = self._authorized(scope["headers"])
-            if not authorized:
-                reason = "missing Authorization header" if authorized is None else "invalid API key"
-                detail = f"{reason}: send 'Authorization: Bearer <API key>'"
-                status, body = 401, error_body(401, detail, header="Authorization")
-            else:
-                draw = faults.draw(path, query_string)
-                rate = faults.admit(self._principal)
-                status, body = self._serve(route, query_string, now, draw, rate)
-                if status == 429 and not draw.omit_retry_after:
-                    extra.append((b"retry-after", str(rate.reset_secs).encode()))
+            draw = faults.draw(path, query_string)
+            rate = faults.admit(account.principal)
+            status, body = self._serve(account.reports, route, query_string, now, draw, rate)
+            if status == 429 and not draw.omit_retry_after:
+                extra.append((b"retry-after", str(rate.reset_secs).encode()))
 
         headers = [
             (b"content-type", b"application/json"),
@@ -518,8 +543,10 @@ class SandboxApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _serve(self, route: str, query_string: bytes, now: datetime, draw: Draw, rate: RateState) -> tuple[int, bytes]:
-        """An authorised request past the faults -> (status, body)."""
+    def _serve(
+        self, reports: Reports, route: str, query_string: bytes, now: datetime, draw: Draw, rate: RateState
+    ) -> tuple[int, bytes]:
+        """An authorised request past its account's faults -> (status, body) from its account's Reports."""
         if not rate.allowed:
             detail = f"rate limit of {rate.limit} requests per second exceeded; retry in {rate.reset_secs}s"
             return 429, error_body(429, detail)
@@ -527,8 +554,8 @@ class SandboxApp:
             return draw.fail_status, error_body(draw.fail_status, "injected fault: the request may be retried")
         try:
             if route == "usage":
-                return 200, self.reports.usage(parse_usage(query_string, now), now)
-            return 200, self.reports.listing(parse_listing(route, query_string, now), now)  # type: ignore[arg-type]
+                return 200, reports.usage(parse_usage(query_string, now), now)
+            return 200, reports.listing(parse_listing(route, query_string, now), now)  # type: ignore[arg-type]
         except QueryError as exc:
             return 400, error_body(400, exc.detail, code=exc.code, parameter=exc.parameter)
         except Exception:

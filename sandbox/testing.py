@@ -7,8 +7,9 @@ same way, over a real socket on a free loopback port:
         ...
 
 Keyword arguments are the serve command's options in snake_case (`calls_per_day=500`,
-`fail_rate=0.2`, `live=True`); unset ones take the small defaults below. The block gets
-the base URL; the server is stopped (SIGTERM, then SIGKILL) when the block ends.
+`fail_rate=0.2`, `live=True`); unset ones take the small defaults below. A list or tuple
+repeats its option: `api_key=["a", "b"]` serves two accounts. The block gets the base
+URL; the server is stopped (SIGTERM, then SIGKILL) when the block ends.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def serve_command(**params: object) -> list[str]:
             continue
         if value is True:
             argv.append(flag)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                argv += [flag, str(item)]
         else:
             argv += [flag, str(value)]
     return argv
