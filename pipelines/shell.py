@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -107,12 +108,27 @@ class Shell:
         except KeyboardInterrupt:
             self.con.interrupt()
             worker.join()
+            outcome.clear()
+            self._wait_until_free()
             self._fail(CdrError(_STOPPED))
             return
         if outcome and isinstance(outcome[0], CdrError):
             self._fail(outcome[0])
         elif outcome:
             raise outcome[0]
+
+    def _wait_until_free(self, timeout: float = 30.0) -> None:
+        """After an interrupt, DuckDB may still hold the connection while the stopped query unwinds, and
+        it refuses a call meanwhile rather than waiting: wait here, so the next statement runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.con.execute("select 1").fetchall()
+                return
+            except duckdb.Error as exc:
+                if "busy" not in str(exc) or time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
 
     def _dot(self, line: str) -> bool:
         command, _, argument = line.partition(" ")
