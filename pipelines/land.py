@@ -65,11 +65,13 @@ class DayCounts:
 class DayStats(DayCounts):
     """What landing did to one day partition; `records` and `bytes_written` describe the file written.
 
-    Both are 0 when the file was already exactly right, or the day became empty and its file went.
+    Both are 0 when the file was already exactly right, or the day became empty and its file went;
+    `changed` tells these apart: the partition was written or removed.
     """
 
     records: int = 0
     bytes_written: int = 0
+    changed: bool = False
 
 
 def _total(count: str, doc: str) -> property:
@@ -317,10 +319,9 @@ def _write_day(
     if result.equals(old):
         return DayStats(day=day, **counts)
     if result.height == 0:
-        lake.delete_partition(dataset, day)
-        return DayStats(day=day, **counts)
+        return DayStats(day=day, changed=lake.delete_partition(dataset, day), **counts)
     size = lake.write_partition(dataset, day, result)
-    return DayStats(day=day, records=result.height, bytes_written=size, **counts)
+    return DayStats(day=day, records=result.height, bytes_written=size, changed=True, **counts)
 
 
 def _latest_per_id(frame: pl.DataFrame) -> pl.DataFrame:

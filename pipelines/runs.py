@@ -9,11 +9,11 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -173,14 +173,25 @@ class SyncRunRecord:
     error: str | None = None
     pid: int | None = None
     host: str | None = None
+    changed_days: Mapping[str, tuple[date, ...]] = field(default_factory=dict)
 
 
 class RecordedSync:
-    """A running sync's entry in the log; `finish` says which slices failed (none: it completed)."""
+    """A running sync's entry in the log; `finish` says which slices failed (none: it completed).
+
+    `changed` gathers, as the run lands them, the UTC days whose partition it wrote or removed,
+    per dataset (`cdrs`, `usage_cdrs`, `quarantine_cdrs`, ...): what a build has to redo. It is
+    logged however the run ends, since a stopped run has changed the lake too.
+    """
 
     def __init__(self, record: SyncRunRecord) -> None:
         self.record = record
         self.failures: list[FailedSlice] = []
+        self.changed: dict[str, set[date]] = {}
+
+    def landed(self, dataset: str, days: Iterable[date]) -> None:
+        """The run wrote or removed these days' partitions of the dataset."""
+        self.changed.setdefault(dataset, set()).update(days)
 
     def finish(self, failures: Iterable[FailedSlice]) -> None:
         """The run ended with these slices failed (the rest landed)."""
@@ -244,7 +255,10 @@ def _readable_runs(lake: Lake) -> list[SyncRunRecord]:
 
 def _end(lake: Lake, entry: RecordedSync, now: datetime, status: str, error: str | None) -> None:
     failed = tuple(SyncFailure(f.kind, f.slice, one_line(f.cause)) for f in entry.failures)
-    ended = replace(entry.record, status=status, finished_at=now, failed_slices=failed, error=error)
+    changed = {dataset: tuple(sorted(days)) for dataset, days in sorted(entry.changed.items()) if days}
+    ended = replace(
+        entry.record, status=status, finished_at=now, failed_slices=failed, error=error, changed_days=changed
+    )
     try:
         runs = _readable_runs(lake)
         _write_runs(lake, [ended, *(run for run in runs if run.run_id != ended.run_id)])
@@ -283,7 +297,13 @@ def _entry(run: SyncRunRecord) -> dict[str, Any]:
         "error": run.error,
         "pid": run.pid,
         "host": run.host,
+        "changed_days": changed_days_json(run.changed_days),
     }
+
+
+def changed_days_json(changed: Mapping[str, Sequence[date]]) -> dict[str, list[str]]:
+    """Changed days per dataset -> their JSON object, as the log and `cdr status --json` write them."""
+    return {dataset: [day.isoformat() for day in days] for dataset, days in changed.items()}
 
 
 def _run(entry: dict[str, Any]) -> SyncRunRecord:
@@ -303,5 +323,10 @@ def _run(entry: dict[str, Any]) -> SyncRunRecord:
         error=None if entry["error"] is None else str(entry["error"]),
         pid=None if entry["pid"] is None else int(entry["pid"]),
         host=None if entry["host"] is None else str(entry["host"]),
+        # Logs written before runs recorded their changed days read as changing none.
+        changed_days={
+            str(dataset): tuple(date.fromisoformat(day) for day in days)
+            for dataset, days in entry.get("changed_days", {}).items()
+        },
     )
 

@@ -21,7 +21,7 @@ from pipelines.lake import Lake, LakeError, atomic_file, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges
-from pipelines.runs import SyncLogError, SyncRunRecord, failed_slices_json, read_sync_runs
+from pipelines.runs import SyncLogError, SyncRunRecord, changed_days_json, failed_slices_json, read_sync_runs
 from pipelines.state import read_state
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def status_document(status: DataStatus) -> dict[str, Any]:
         "status": run and run.status,
         "failed_slices": failed_slices_json(run.failed_slices if run else ()),
         "error": run and run.error,
+        "changed_days": changed_days_json(run.changed_days if run else {}),
     }
     build = status.last_build
     document["last_build"] = {

@@ -34,7 +34,7 @@ from pipelines.land import (
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
-from pipelines.runs import check_sync_span, recorded_sync
+from pipelines.runs import RecordedSync, check_sync_span, recorded_sync
 from pipelines.settings import Settings
 from pipelines.state import SyncRun, begin_run, covers, incremental_window, read_state
 
@@ -201,7 +201,8 @@ async def sync(
         # This process is the data dir's only writer: leftovers of a crashed one can go.
         lake.sweep_temporaries()
         runner = _Runner(
-            lake, client, now, run_id, progress, asyncio.Semaphore(concurrency), settings.opentact_max_rejected_percent
+            lake, client, now, run_id, progress, asyncio.Semaphore(concurrency), settings.opentact_max_rejected_percent,
+            logged,
         )
         todo = {kind: runner.plan(kind, windows[kind]) for kind in kinds}
         try:
@@ -239,6 +240,8 @@ class _Runner:
     progress: ProgressCallback | None
     slots: asyncio.Semaphore
     max_rejected_percent: float
+    # the run's log entry: told each day whose partition the run writes or removes
+    logged: RecordedSync
     locks: dict[tuple[str, date], asyncio.Lock] = field(default_factory=dict)
     reports: dict[str, KindReport] = field(default_factory=dict)
     runs: dict[str, SyncRun] = field(default_factory=dict)
@@ -301,6 +304,7 @@ class _Runner:
                 del frames, pages
                 async with self._days(kind, window_days(slice_)):
                     stats = await asyncio.to_thread(land_windows, self.lake, kind, [slice_], frame)
+                    self.logged.landed(kind, (day.day for day in stats.days if day.changed))
                 self._quarantine(kind, slice_, rejects)
                 await asyncio.to_thread(self.runs[kind].mark_done, slice_)
             except ApiKeyRejected:
@@ -335,7 +339,8 @@ class _Runner:
             try:
                 frame = await self.client.read_usage(kind, whole, now=self.now)
                 async with self._days(f"usage_{kind}", run):
-                    await asyncio.to_thread(land_usage, self.lake, kind, whole, frame)
+                    stats = await asyncio.to_thread(land_usage, self.lake, kind, whole, frame)
+                    self.logged.landed(stats.kind, (day.day for day in stats.days if day.changed))
             except ApiKeyRejected:
                 raise
             except Exception as exc:
@@ -351,6 +356,8 @@ class _Runner:
         try:
             relative = quarantine(self.lake, kind, self.run_id, rejects, now=self.now)
             where = None if relative is None else self.lake.display(relative)
+            if relative is not None:
+                self.logged.landed(f"quarantine_{kind}", window_days(slice_))
             # A record of its own, so a run's log (and Prefect's) says what was set aside and why.
             log.warning(
                 "quarantined %d malformed %s records of %s in %s (first: %s)",

@@ -154,7 +154,7 @@ def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: Lake) -> None:
     # The rows outside the window are the very same rows, every field.
     outside = (pl.col("created_at") < at(D1, 10)) | (pl.col("created_at") >= at(D1, 12))
     assert after.filter(outside).equals(before.filter(outside))
-    assert stats.days == (DayStats(D1, new=1, updated=1, unchanged=0, stale=0, removed=1, records=4, bytes_written=stats.bytes_written),)
+    assert stats.days == (DayStats(D1, new=1, updated=1, unchanged=0, stale=0, removed=1, records=4, bytes_written=stats.bytes_written, changed=True),)
 
 
 def test_window_bounds_are_half_open(lake: Lake) -> None:
@@ -179,9 +179,9 @@ def test_a_multi_day_window_empties_days_and_removes_their_files(lake: Lake) -> 
     assert partition(lake, D1) is None
     assert ids_costs(partition(lake, D2)) == [("c", "0.012")]
     assert lake.partition_days("cdrs") == [D2]
-    assert [(d.day, d.new, d.unchanged, d.removed, d.records, d.bytes_written > 0) for d in stats.days] == [
-        (D1, 0, 0, 1, 0, False),
-        (D2, 0, 1, 1, 1, True),
+    assert [(d.day, d.new, d.unchanged, d.removed, d.records, d.bytes_written > 0, d.changed) for d in stats.days] == [
+        (D1, 0, 0, 1, 0, False, True),  # emptied: its file went
+        (D2, 0, 1, 1, 1, True, True),
     ]
 
 

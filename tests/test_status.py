@@ -86,7 +86,7 @@ def test_a_data_dir_never_synced_says_so_and_exits_0(tmp_path, capsys, monkeypat
         assert document["cdrs"] == document["mdrs"] == empty
         assert document["last_sync"] == {
             "run_id": None, "types": [], "started_at": None, "finished_at": None, "status": None, "failed_slices": [],
-            "error": None,
+            "error": None, "changed_days": {},
         }
         assert document["last_build"] == {"built_at": None, "status": None, "sync_run_id": None}
         assert document["dashboards"] == {"made_at": None, "site": f"{folder}/site"}

@@ -7,9 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import orjson
+import polars as pl
 import pytest
 
 from pipelines.lake import Lake
@@ -79,3 +80,40 @@ def test_a_run_ended_by_a_signal_is_stopped_and_by_an_unexpected_error_failed(tm
         raise raised
     (run,) = read_sync_runs(lake)
     assert (run.status, run.error, run.finished_at is not None) == (status, error, True)
+
+
+def test_each_run_logs_the_days_whose_partitions_it_wrote_or_removed(tmp_path):
+    """What a build must redo: new, re-rated and emptied days, and days given quarantined records;
+    a day landed exactly as the lake held it is not a change, and a run with a failed slice logs the rest."""
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    asyncio.run(sync("cdrs", day_window(1, 3), settings, FakeClient(RECORDS), at(6), "run-1"))
+    asyncio.run(sync("cdrs", day_window(1, 3), settings, FakeClient(RECORDS), at(6), "run-2"))
+    frame = RECORDS["cdrs"]
+    re_rated = frame.with_columns(
+        cost=pl.when(pl.col("id") == "c2-1").then(pl.col("cost") * 2).otherwise(pl.col("cost")),
+        updated_at=pl.when(pl.col("id") == "c2-1").then(pl.col("updated_at") + timedelta(hours=1)).otherwise(pl.col("updated_at")),
+    ).filter(~pl.col("id").str.starts_with("c3-"))
+    rejects = {("cdrs", day_window(1, 1)): ["bad cost"]}
+    asyncio.run(sync("cdrs", day_window(1, 3), settings, FakeClient({"cdrs": re_rated}, rejects=rejects), at(6), "run-3"))
+    failing = FakeClient({"cdrs": frame}, fail=[("cdrs", day_window(2, 2))])
+    asyncio.run(sync("cdrs", day_window(1, 3), settings, failing, at(6), "run-4"))
+    runs = {run.run_id: run for run in read_sync_runs(Lake(data))}
+    days = lambda *numbers: tuple(date(2026, 10, n) for n in numbers)  # noqa: E731
+    assert runs["run-1"].changed_days["cdrs"] == days(1, 2, 3)
+    assert runs["run-2"].changed_days == {}
+    # the fake API's usage follows its records
+    assert runs["run-3"].changed_days == {"cdrs": days(2, 3), "quarantine_cdrs": days(1), "usage_cdrs": days(2, 3)}
+    assert (runs["run-4"].status, runs["run-4"].changed_days) == ("incomplete", {"cdrs": days(3)})
+    document = orjson.loads(Lake(data).read_bytes(SYNC_LOG))
+    assert document["runs"][1]["changed_days"]["quarantine_cdrs"] == ["2026-10-01"]
+
+
+def test_a_log_written_before_runs_logged_their_changed_days_reads_as_changing_none(tmp_path):
+    lake = Lake(tmp_path)
+    with recorded_sync(lake, "run-1", ["cdrs"]) as logged:
+        logged.finish([])
+    document = orjson.loads(lake.read_bytes(SYNC_LOG))
+    del document["runs"][0]["changed_days"]
+    lake.write_bytes(SYNC_LOG, orjson.dumps(document))
+    assert read_sync_runs(lake)[0].changed_days == {}
