@@ -67,14 +67,23 @@ def build_command(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="The data dir holding lake/ (default: CDR_DATA_DIR, else ./data)."
     ),
+    full: bool = typer.Option(
+        False, "--full", help="Rebuild every model from the whole lake, not only the days changed since the last build."
+    ),
 ) -> None:
-    """Rebuild <data dir>/warehouse.duckdb from the lake: every SQL model, then every data test."""
+    """Rebuild <data dir>/warehouse.duckdb from the lake: every SQL model, then every data test.
+
+    Only the days the lake changed since the last build are recomputed, unless a full build is
+    needed (first build, changed models or report time zone, another release) or --full is given.
+    """
     from pipelines.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
     from pipelines.models import build  # after the settings: a bad one is refused before DuckDB loads
 
-    report = build(settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config)
+    report = build(
+        settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config, full=full
+    )
     typer.echo(report.summary())
 
 

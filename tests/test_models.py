@@ -114,6 +114,8 @@ def test_nothing_may_read_the_adhoc_views(tmp_path):
         ("marts/fct_a.sql", "-- fct_a\nselect 1; select 2", "exactly one SELECT statement"),
         ("marts/fct_a.sql", "-- fct_a\ncreate table x (a int)", "exactly one SELECT statement"),
         ("marts/fct_a.sql", "-- fct_a\n-- materialized: sometimes\nselect 1", "materialized must be one of view, table"),
+        ("marts/fct_a.sql", "-- fct_a\n-- incremental: day\nselect 1", "incremental must be one of utc_date, report_date"),
+        ("staging/stg_a.sql", "-- stg_a\n-- incremental: utc_date\nselect 1", "only a table can be incremental"),
         ("marts/fct_a.sql", "-- fct_a\nselect 1 +\n", "fct_a.sql:2 does not parse: Parser Error"),
         ("widgets/fct_a.sql", "-- fct_a\nselect 1", "unknown folder(s)"),
     ],

@@ -12,6 +12,7 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, one_line
+from pipelines.models.incremental import INCREMENTAL_COLUMNS
 from pipelines.models.sources import BUILD_MACROS, SEEDS_DIR, calendar_macros, error_line, source_names
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
@@ -58,13 +59,18 @@ MATERIALIZATIONS = ("view", "table")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
+_INCREMENTAL = re.compile(r"^--\s*incremental:\s*(\w+)\s*$", re.MULTILINE)
 # Schemas a model's own name may be read through: the build's default one.
 _OWN_SCHEMAS = ("", "main")
 
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """One SQL model: its name, file, layer, materialization, SQL and the names it reads."""
+    """One SQL model: its name, file, layer, materialization, SQL and the names it reads.
+
+    `incremental`: the date column by which an incremental build replaces its rows (None: it is
+    rebuilt whole every time).
+    """
 
     name: str
     path: Path
@@ -72,6 +78,7 @@ class Model:
     materialized: str
     sql: str
     refs: frozenset[str]
+    incremental: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,7 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
             materialized=_materialization(path, sql, rule.materialized),
             sql=sql,
             refs=_reads(tree, readable, macros) - {name},
+            incremental=_incremental(path, sql, _materialization(path, sql, rule.materialized)),
         )
         for name, path, rule, sql, tree in found
     )
@@ -334,6 +342,17 @@ def macro_error(macro: Macro, exc: BaseException, shown: Path) -> CdrError:
     line = error_line(exc)
     where = f"{shown}:{int(line) + macro.first_line - 1}" if line else str(shown)
     return CdrError(f"macro {macro.name} failed ({where}): {one_line(exc, first=True)}")
+
+
+def _incremental(path: Path, sql: str, materialized: str) -> str | None:
+    match = _INCREMENTAL.search("\n".join(line for line in sql.splitlines() if line.startswith("--")))
+    if match is None:
+        return None
+    if match.group(1) not in INCREMENTAL_COLUMNS:
+        raise CdrError(f"{path}: incremental must be one of {', '.join(INCREMENTAL_COLUMNS)}, not {match.group(1)!r}")
+    if materialized != "table":
+        raise CdrError(f"{path}: only a table can be incremental; add `-- materialized: table` or drop `-- incremental`")
+    return match.group(1)
 
 
 def _materialization(path: Path, sql: str, default: str) -> str:

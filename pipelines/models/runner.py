@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time as clock_time
 from pathlib import Path
 from typing import cast
 
@@ -24,8 +24,24 @@ from pipelines.models.discover import (
     discover_tests,
     macro_error,
 )
+from pipelines.models import incremental
+from pipelines.models.incremental import (
+    INCREMENTAL_DATASETS,
+    fingerprints,
+    full_build_reason,
+    manifest_statement,
+    queries_hash,
+    read_manifest,
+    window_days,
+)
 from pipelines.models.order import build_order, run_in_order
-from pipelines.models.publish import FailedBuild, failed_warehouse_path, new_warehouse, warehouse_path
+from pipelines.models.publish import (
+    FailedBuild,
+    failed_warehouse_path,
+    new_warehouse,
+    sweep_killed_builds,
+    warehouse_path,
+)
 from pipelines.models.thresholds import Thresholds, load_thresholds
 from pipelines.models.sources import (
     ALERT_CONFIG_TABLE,
@@ -52,6 +68,8 @@ BUILD_WORKERS = 2
 SAMPLE_ROWS = 5
 _MEMORY_DATABASE = "memory"  # DuckDB's name for the in-memory database of `duckdb.connect()`
 _WAREHOUSE_ALIAS = "new_warehouse"
+_PREVIOUS_ALIAS = "previous_warehouse"
+_WINDOW_DATABASE = "changed_days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +101,22 @@ class BuildReport:
     models: tuple[ModelRun, ...]
     tests: tuple[TestRun, ...]
     seconds: float
+    # "full" (with the reason it had to be) or "incremental" (with how many changed UTC days it rebuilt)
+    mode: str = "full"
+    reason: str = ""
+    days_rebuilt: int = 0
 
     def summary(self) -> str:
-        """One line: what was built where, how long it took."""
+        """One line: what was built where, how long it took, and whether whole or by changed days."""
         files = ", ".join(f"{name} {count} file(s)" for name, count in self.sources.items())
+        how = (
+            f"incremental build: {self.days_rebuilt} changed day(s) rebuilt"
+            if self.mode == "incremental"
+            else f"full build: {self.reason}"
+        )
         return (
             f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
-            f"in {self.seconds:.1f}s (report time zone {self.report_timezone}; lake: {files})"
+            f"in {self.seconds:.1f}s ({how}; report time zone {self.report_timezone}; lake: {files})"
         )
 
 
@@ -100,8 +127,14 @@ def build(
     queries_dir: Path = QUERIES_DIR,
     alerts_config: Path | None = None,
     now: datetime | None = None,
+    full: bool = False,
 ) -> BuildReport:
     """A data dir (with its lake) -> a rebuilt `warehouse.duckdb` there, every data test passed.
+
+    Incremental unless `full` or it must be whole (`incremental.full_build_reason`): the models
+    declaring `-- incremental` keep the previous warehouse's rows but for the lake days changed
+    since, which their own SQL recomputes from those days; everything else is built as in a full
+    build, so the result is the full build's.
 
     `alerts_config` names a file overriding the shipped alert thresholds (CDR_ALERTS_CONFIG);
     `now` is the moment the alert rules judge staleness at (default: the clock).
@@ -123,6 +156,15 @@ def build(
     # Listed before anything is written: a lake the build cannot read whole is refused first.
     views = [(dataset, *source_sql(lake, dataset)) for dataset in LAKE_SCHEMAS]
     views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
+    queries, found = queries_hash(queries_dir), fingerprints(lake)
+    previous_path = warehouse_path(data_dir)
+    previous = read_manifest(previous_path)
+    reason = full_build_reason(
+        previous, warehouse_exists=previous_path.is_file(), queries=queries, report_timezone=report_timezone,
+        forced=full, killed_builds=sweep_killed_builds(data_dir),
+    )
+    # Looked up on the module, so a test can make it miss a day and see the proof fail.
+    dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
     with new_warehouse(data_dir) as temp:
         # The models are built in memory and copied into the new file once built and tested.
         # Attaching the file first refuses an unwritable data dir before any work; spills go
@@ -159,9 +201,15 @@ def build(
                     f"cannot read the lake in {data_dir}: {one_line(exc, first=True)}"
                 ) from None
             try:
+                if reason is None:
+                    models = _incremental_models(con, models, lake, previous_path, dirty, queries_dir)
                 runs, outcomes = _build_all(con, models, tests, queries_dir)
             except CdrError as exc:
                 raise unreadable_lake_file(lake, exc) or exc
+            if reason is None:
+                con.execute(f"detach {_PREVIOUS_ALIAS}")
+            statement, parameters = manifest_statement(queries, report_timezone, found)
+            con.execute(statement, parameters)
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
             # Built (and kept for inspection when a test failed): everything into the file.
             con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
@@ -180,7 +228,75 @@ def build(
         models=tuple(runs),
         tests=tuple(outcome for outcome in outcomes if isinstance(outcome, TestRun)),
         seconds=time.perf_counter() - started,
+        mode="full" if reason else "incremental",
+        reason=reason or "",
+        days_rebuilt=len(dirty),
     )
+
+
+def _incremental_models(
+    con: duckdb.DuckDBPyConnection, models: Sequence[Model], lake: Lake, previous: Path, dirty: set[date],
+    queries_dir: Path,
+) -> tuple[Model, ...]:
+    """The models in build order, each incremental one's SQL replaced by: the previous warehouse's rows
+    but for the changed days, and its own SQL's rows for them, computed from the lake's days around them.
+
+    Those are built first, in a database of their own whose lake views hold only those days; the
+    macros, seeds and reference tables are the build's, found through the search path.
+    """
+    con.execute(f"attach {sql_string(str(previous))} as {_PREVIOUS_ALIAS} (read_only)")
+    replaced = [model for model in models if model.incremental]
+    by_name = {model.name: model for model in models}
+    needed: set[str] = set()
+    pending = [model.name for model in replaced]
+    while pending:
+        name = pending.pop()
+        if name in by_name and name not in needed:
+            needed.add(name)
+            pending.extend(by_name[name].refs)
+    if dirty:
+        con.execute(f"attach ':memory:' as {_WINDOW_DATABASE}")
+        window = set(window_days(dirty))
+        for dataset in INCREMENTAL_DATASETS:
+            select, _ = source_sql(lake, dataset, window)
+            con.execute(f"create view {_WINDOW_DATABASE}.{SOURCE_PREFIX}{dataset} as {select}")
+        con.execute(f"use {_WINDOW_DATABASE}")
+        con.execute(f"set search_path = '{_WINDOW_DATABASE}.main,{_MEMORY_DATABASE}.main'")
+        try:
+            for model in models:
+                if model.name in needed:
+                    _build_model(con, model, queries_dir)
+        finally:
+            con.execute(f"use {_MEMORY_DATABASE}")
+            con.execute("reset search_path")
+    days = {"utc_date": sorted(dirty), "report_date": _report_days(con, dirty)}
+    return tuple(
+        replace(model, sql=_merged_sql(model, days[model.incremental])) if model.incremental else model
+        for model in models
+    )
+
+
+def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]:
+    """Changed UTC days -> the report days they overlap (the report time zone is within a day of UTC)."""
+    if not dirty:
+        return []
+    starts = [datetime.combine(day, clock_time(0), UTC) for day in sorted(dirty)]
+    rows = con.execute(
+        "select distinct unnest([report_time(u)::date, report_time(u + interval 1 day - interval 1 microsecond)::date]) "
+        "as day from (select unnest(?::timestamptz[]) as u) order by day",
+        [starts],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _merged_sql(model: Model, days: Sequence[date]) -> str:
+    """An incremental model and the days of its column to replace -> the SELECT of its new rows."""
+    listed = "[" + ", ".join(f"date '{day.isoformat()}'" for day in days) + "]::date[]"
+    changed = f"list_contains({listed}, {model.incremental})"
+    kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where not coalesce({changed}, false)"
+    if not days:
+        return kept
+    return f"{kept}\nunion all\nselect * from {_WINDOW_DATABASE}.{model.name} where {changed}"
 
 
 def _build_all(

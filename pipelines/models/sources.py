@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -109,16 +109,25 @@ def duckdb_type(dtype: pl.DataType) -> str:
     raise ValueError(f"no DuckDB type for lake type {dtype}")
 
 
-def source_sql(lake: Lake | str | os.PathLike[str], dataset: str) -> tuple[str, int]:
-    """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now)."""
+def source_sql(
+    lake: Lake | str | os.PathLike[str], dataset: str, days: Collection[date] | None = None
+) -> tuple[str, int]:
+    """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now).
+
+    With `days`, the view reads only those days' partitions (an incremental build's window).
+    """
     lake = _lake(lake)
     schema = LAKE_SCHEMAS[dataset]
     files = lake.partition_files(dataset)
+    if days is not None:
+        files = [relative for relative in files if Lake.partition_day(relative) in days]
     if not files:
         return _empty_source(schema), 0
     # A glob, not the file list: the view keeps reading the lake as the sync adds days.
     # Hive partitioning stays off: the usage files have a `date` column of their own.
     pattern = sql_string(lake.location(Lake.partition_glob(dataset)))
+    if days is not None:
+        pattern = "[" + ", ".join(sql_string(lake.location(relative)) for relative in files) + "]"
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
     con = duckdb.connect()
     try:

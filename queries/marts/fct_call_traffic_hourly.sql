@@ -1,4 +1,5 @@
 -- fct_call_traffic_hourly: one row per UTC hour, report date and hour, direction, country, currency, premium-rate flag and high-risk range with calls; key: utc_hour, report_date, report_hour, direction, country_code, currency, is_premium, high_risk_range
+-- incremental: report_date
 -- What the alert rules need finer than a day: the call rules roll up from here (hours, days, same
 -- weekdays) or from fct_calls_daily (per connection, and the answer ratios), never from the records. utc_hour: the UTC wall-clock hour the call
 -- was created in. high_risk_range: the range of seeds/high_risk_destinations.csv an outbound

@@ -1,4 +1,5 @@
 -- fct_calls_daily: one row per report date, UTC date, direction, country, connection, currency and call outcome; key: report_date, utc_date, direction, country_code, connection_id, currency, status, hangup_cause, sip_response_code
+-- incremental: report_date
 -- The base of every voice figure and of the finance statement: sums of it are sums of the records.
 with calls as (
     select * from int_calls_dated

@@ -1,4 +1,5 @@
 -- fct_calls_hourly: one row per report date, local hour of day and direction with calls; key: report_date, report_hour, direction
+-- incremental: report_date
 with calls as (
     select * from int_calls_dated
 ),

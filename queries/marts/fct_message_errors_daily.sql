@@ -1,4 +1,5 @@
 -- fct_message_errors_daily: one row per report date, direction, error code and title reported on messages; key: report_date, direction, error_code, error_title
+-- incremental: report_date
 -- A message with several errors counts once under each distinct one.
 with messages as (
     select * from int_messages_dated

@@ -1,4 +1,5 @@
 -- fct_message_tag_sets_daily: one row per report date, direction, message type, currency and set of tags on a message; key: report_date, direction, message_type, currency, tags
+-- incremental: report_date
 -- Records share a few tag sets, so this is small: fct_tags_daily spreads it over the tags,
 -- and the statement's data test totals the records from it, apart from fct_messages_daily
 -- (which the statement reads).

@@ -1,4 +1,5 @@
 -- fct_message_traffic_hourly: one row per UTC hour, report date and hour, direction, message type, country, currency and high-risk range with messages; key: utc_hour, report_date, report_hour, direction, message_type, country_code, currency, high_risk_range
+-- incremental: report_date
 -- What the alert rules need finer than a day (see fct_call_traffic_hourly); per carrier and for
 -- delivery they read the daily facts. high_risk_range: the range of seeds/high_risk_destinations.csv
 -- an outbound message's number is in, matched within its country (messages carry no calling code,

@@ -1,0 +1,140 @@
+"""Incremental builds: which lake days changed since the last build, and whether a full build is needed.
+
+A build records in its warehouse (`build_manifest`) what it was built from: the release, a hash
+of the models' SQL, the report time zone and a fingerprint of each record partition file. The
+next build compares: the UTC days whose partition appeared, went or was rewritten are dirty, and
+a model declaring `-- incremental: <column>` replaces only its rows for those days, computed
+from the lake's days around them by its own SQL. Anything else that differs (or no manifest at
+all) makes the build a full one, and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from pipelines import __version__
+from pipelines.lake import Lake
+
+MANIFEST_TABLE = "build_manifest"
+# The record datasets whose days the incremental models are computed from.
+INCREMENTAL_DATASETS = ("cdrs", "mdrs")
+# The columns a model may be incremental on, and so replaced by: UTC days, or the report days they overlap.
+INCREMENTAL_COLUMNS = ("utc_date", "report_date")
+# A report day overlaps at most the UTC days either side of it (zones are within a day of UTC):
+# the changed days' models are computed from the lake's days this far around them.
+_MARGIN = timedelta(days=1)
+
+Fingerprints = Mapping[str, Mapping[date, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a warehouse was built from."""
+
+    version: str
+    queries_hash: str
+    report_timezone: str
+    fingerprints: Fingerprints
+
+
+def fingerprints(lake: Lake) -> dict[str, dict[date, str]]:
+    """A lake -> per record dataset, each day partition's file identity (size, modification time, inode).
+
+    The sync never rewrites a partition in place (a new file replaces it), and skips rewriting one
+    that would not change, so a day whose identity is unchanged holds the same records.
+    """
+    found: dict[str, dict[date, str]] = {}
+    for dataset in INCREMENTAL_DATASETS:
+        days: dict[date, str] = {}
+        for relative in lake.partition_files(dataset):
+            day = Lake.partition_day(relative)
+            if day is None:
+                continue
+            stat = os.stat(lake.path(relative))
+            days[day] = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+        found[dataset] = days
+    return found
+
+
+def dirty_days(previous: Fingerprints, current: Fingerprints) -> set[date]:
+    """The fingerprints a warehouse was built from, and the lake's now -> the UTC days that changed."""
+    dirty: set[date] = set()
+    for dataset in {*previous, *current}:
+        before, now = previous.get(dataset, {}), current.get(dataset, {})
+        dirty.update(day for day in {*before, *now} if before.get(day) != now.get(day))
+    return dirty
+
+
+def window_days(days: set[date]) -> list[date]:
+    """Dirty UTC days -> the lake days their models are computed from (each with its neighbours)."""
+    return sorted({day + offset for day in days for offset in (-_MARGIN, timedelta(0), _MARGIN)})
+
+
+def queries_hash(queries_dir: Path) -> str:
+    """A queries folder -> a hash of every file in it (models, macros, tests, seeds, thresholds)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(queries_dir).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(queries_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def read_manifest(warehouse: Path) -> Manifest | None:
+    """A published warehouse -> what it was built from; None if there is none, or it cannot be read."""
+    if not Path(warehouse).is_file():
+        return None
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            row = con.execute(
+                f"select version, queries_hash, report_timezone, lake_fingerprints from {MANIFEST_TABLE}"
+            ).fetchone()
+    except duckdb.Error:
+        return None
+    if row is None:
+        return None
+    raw = orjson.loads(row[3])
+    return Manifest(
+        version=row[0],
+        queries_hash=row[1],
+        report_timezone=row[2],
+        fingerprints={ds: {date.fromisoformat(d): f for d, f in days.items()} for ds, days in raw.items()},
+    )
+
+
+def full_build_reason(
+    previous: Manifest | None, *, warehouse_exists: bool, queries: str, report_timezone: str, forced: bool,
+    killed_builds: int,
+) -> str | None:
+    """Why this build must be a full one (None: it can be incremental)."""
+    if forced:
+        return "asked for (--full)"
+    if not warehouse_exists:
+        return "first build"
+    if previous is None:
+        return "the warehouse has no readable build manifest"
+    if previous.version != __version__:
+        return f"the warehouse was built by release {previous.version}, this is {__version__}"
+    if previous.queries_hash != queries:
+        return "the models changed (queries/)"
+    if previous.report_timezone != report_timezone:
+        return f"the report time zone changed ({previous.report_timezone} -> {report_timezone})"
+    if killed_builds:
+        return "a previous build never finished"
+    return None
+
+
+def manifest_statement(queries: str, report_timezone: str, found: Fingerprints) -> tuple[str, list[object]]:
+    """What this build read -> the statement (and its parameters) creating its manifest table."""
+    document = {ds: {d.isoformat(): f for d, f in sorted(days.items())} for ds, days in found.items()}
+    return (
+        f"create table {MANIFEST_TABLE} as select ?::varchar as version, ?::varchar as queries_hash, "
+        "?::varchar as report_timezone, ?::varchar as lake_fingerprints",
+        [__version__, queries, report_timezone, orjson.dumps(document).decode()],
+    )

@@ -1,0 +1,52 @@
+"""When a build must be a full one, and which lake days an incremental one recomputes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pipelines import __version__
+from pipelines.models.incremental import Manifest, dirty_days, full_build_reason, queries_hash, window_days
+
+D = date(2026, 10, 4)
+
+
+def manifest(**changes) -> Manifest:
+    fields = {"version": __version__, "queries_hash": "q", "report_timezone": "UTC", "fingerprints": {}}
+    return Manifest(**(fields | changes))
+
+
+def reason(previous, **changes):
+    arguments = {"warehouse_exists": True, "queries": "q", "report_timezone": "UTC", "forced": False, "killed_builds": 0}
+    return full_build_reason(previous, **(arguments | changes))
+
+
+def test_a_build_is_incremental_only_when_nothing_but_the_lake_changed():
+    assert reason(manifest()) is None
+    assert reason(manifest(), forced=True) == "asked for (--full)"
+    assert reason(None, warehouse_exists=False) == "first build"
+    assert reason(None) == "the warehouse has no readable build manifest"
+    assert reason(manifest(version="0.0.1")) == f"the warehouse was built by release 0.0.1, this is {__version__}"
+    assert reason(manifest(queries_hash="other")) == "the models changed (queries/)"
+    assert reason(manifest(report_timezone="Europe/Berlin")) == "the report time zone changed (Europe/Berlin -> UTC)"
+    assert reason(manifest(), killed_builds=1) == "a previous build never finished"
+
+
+def test_dirty_days_are_the_days_whose_partition_appeared_went_or_was_rewritten():
+    before = {"cdrs": {D: "1:1:1", D.replace(day=5): "2:2:2", D.replace(day=6): "3:3:3"}, "mdrs": {D: "4:4:4"}}
+    after = {"cdrs": {D: "1:1:1", D.replace(day=5): "2:9:9", D.replace(day=7): "5:5:5"}, "mdrs": {}}
+    assert dirty_days(before, after) == {D, D.replace(day=5), D.replace(day=6), D.replace(day=7)}
+    assert dirty_days(after, after) == set()
+
+
+def test_a_changed_day_is_recomputed_from_the_days_either_side_of_it():
+    assert window_days({D}) == [D.replace(day=3), D, D.replace(day=5)]
+    assert window_days(set()) == []
+
+
+def test_the_queries_hash_changes_with_any_file_in_the_queries_folder(tmp_path):
+    (tmp_path / "marts").mkdir()
+    (tmp_path / "marts" / "fct_a.sql").write_text("-- fct_a\nselect 1")
+    first = queries_hash(tmp_path)
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "x.csv").write_text("a\n1\n")
+    assert queries_hash(tmp_path) != first
