@@ -43,10 +43,12 @@ def test_a_changed_day_is_recomputed_from_the_days_either_side_of_it():
     assert window_days(set()) == []
 
 
-def test_the_queries_hash_changes_with_any_file_in_the_queries_folder(tmp_path):
+def test_the_queries_hash_changes_with_any_file_a_build_reads(tmp_path):
     (tmp_path / "marts").mkdir()
     (tmp_path / "marts" / "fct_a.sql").write_text("-- fct_a\nselect 1")
     first = queries_hash(tmp_path)
+    (tmp_path / "README.md").write_text("notes")
+    assert queries_hash(tmp_path) == first
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "x.csv").write_text("a\n1\n")
     assert queries_hash(tmp_path) != first

@@ -78,10 +78,14 @@ def window_days(days: set[date]) -> list[date]:
     return sorted({day + offset for day in days for offset in (-_MARGIN, timedelta(0), _MARGIN)})
 
 
+# What a build reads from the queries folder: models, macros, tests, seeds and alert thresholds.
+_BUILD_INPUTS = (".sql", ".csv", ".toml")
+
+
 def queries_hash(queries_dir: Path) -> str:
-    """A queries folder -> a hash of every file in it (models, macros, tests, seeds, thresholds)."""
+    """A queries folder -> a hash of every file a build reads from it (its READMEs aside)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(queries_dir).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(p for p in Path(queries_dir).rglob("*") if p.is_file() and p.suffix in _BUILD_INPUTS):
         digest.update(str(path.relative_to(queries_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
