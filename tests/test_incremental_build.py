@@ -1,0 +1,304 @@
+"""An incremental build is the full build: after each step of a run of syncs (new days, late records and
+re-rates, a malformed record, a re-sync, a report time zone across DST), every table and view of the
+incrementally built warehouse equals, row for row, a full build of a copy of the same data dir; and
+the comparison catches a build that misses a changed day."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.dates import Window
+from pipelines.models import BuildReport, build, incremental, warehouse_path
+from pipelines.opentact import api, client
+from pipelines.opentact.client import OpentactClient
+from pipelines.settings import Settings
+from pipelines.sync import sync
+from sandbox.testing import running_sandbox
+from tests.test_sync import client_config
+
+pytestmark = pytest.mark.anyio
+
+UTC = timezone.utc
+NEW_YORK = "America/New_York"  # leaves daylight saving time at 2026-11-01 06:00 UTC
+WORLD = {
+    "seed": 41, "start": "2026-10-28", "calls_per_day": 100, "messages_per_day": 50,
+    "rerate_rate": 0.3, "malformed_rate": 0.02,
+}
+# The sandbox's clock is pinned, so two of them serve the one world as of two instants: the later
+# shows the earlier's days re-rated (re-ratings come within 3 days) and the rest of a day cut short.
+EARLY = datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
+LATE = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+# Columns holding the build's own clock or the identity (inode) of the lake files it read, by
+# relation: the only values two builds of one lake, one of them in a copy, may differ in.
+BUILD_OWN_COLUMNS = {"rpt_build_info": ("built_at",), "build_manifest": ("lake_fingerprints",)}
+# What the data dir holds of a build (the warehouse, its WAL, temporaries, a failed one): not copied.
+WAREHOUSE_FILES = ("warehouse", ".warehouse")
+SAMPLE_ROWS = 3
+COMPARE_WORKERS = 2
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The pipeline's event loop."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[dict[datetime, str]]:
+    """The world as of EARLY and as of LATE -> their base URLs, by clock."""
+    pinned = {clock: clock.isoformat().replace("+00:00", "Z") for clock in (EARLY, LATE)}
+    with running_sandbox(now=pinned[EARLY], **WORLD) as early, running_sandbox(now=pinned[LATE], **WORLD) as late:
+        yield {EARLY: early, LATE: late}
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def utc_days(first: date, end: datetime) -> Window:
+    """From midnight UTC of `first` to `end`."""
+    return Window(midnight(first), end)
+
+
+async def run_sync(url: str, clock: datetime, data_dir: Path, window: Window, run_id: str) -> None:
+    async with OpentactClient(client_config(url)) as opentact:
+        report = await sync(list(api.RECORD_TYPES), window, Settings(data_dir=data_dir), opentact, clock, run_id)
+    assert report.ok, report
+
+
+def spy_on_dirty_days(
+    monkeypatch: pytest.MonkeyPatch, change: Callable[[set[date]], set[date]] = set
+) -> list[set[date]]:
+    """Wrap `incremental.dirty_days` (wherever the build reads it) -> the days it found, per call.
+
+    `change` turns the days found into the days the build is given.
+    """
+    real = incremental.dirty_days
+    found: list[set[date]] = []
+
+    def wrapped(previous: object, current: object) -> set[date]:
+        days = set(real(previous, current))
+        found.append(days)
+        return change(days)
+
+    for name, module in list(sys.modules.items()):
+        if module is not None and name.startswith("pipelines.") and vars(module).get("dirty_days") is real:
+            monkeypatch.setattr(module, "dirty_days", wrapped)
+    return found
+
+
+def without_newest(days: set[date]) -> set[date]:
+    return days - {max(days)} if days else days
+
+
+def full_build_of_a_copy(data_dir: Path, copy: Path, report_timezone: str, now: datetime) -> Path:
+    """The data dir copied without its warehouse, built in full -> the copy."""
+    shutil.copytree(data_dir, copy, ignore=lambda _, names: [n for n in names if n.startswith(WAREHOUSE_FILES)])
+    report = build(copy, report_timezone=report_timezone, full=True, now=now)
+    assert report.mode == "full"
+    return copy
+
+
+def differences(built: Path, expected: Path) -> list[str]:
+    """Two data dirs' warehouses -> how their relations, columns, rows and macros differ (empty: none).
+
+    Each relation is read in its own warehouse (`use`), where its view text and macros resolve,
+    and compared as multisets: every row, exact decimals, doubles bit for bit.
+    """
+    # Many small queries: one thread each, two at a time.
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        for alias, data_dir in (("a", built), ("b", expected)):
+            con.execute(f"attach '{warehouse_path(data_dir)}' as {alias} (read_only)")
+        found: list[str] = []
+        relations = {alias: _relations(con, alias) for alias in "ab"}
+        if relations["a"].keys() != relations["b"].keys():
+            found.append(
+                f"relations only in the incremental build: {sorted(relations['a'].keys() - relations['b'].keys())}; "
+                f"only in the full build: {sorted(relations['b'].keys() - relations['a'].keys())}"
+            )
+        same_columns = []
+        for name in sorted(relations["a"].keys() & relations["b"].keys()):
+            if relations["a"][name] == relations["b"][name]:
+                excluded = BUILD_OWN_COLUMNS.get(name, ())
+                same_columns.append((name, [(c, kind) for c, kind in relations["a"][name][1] if c not in excluded]))
+            else:
+                found.append(f"{name}: (kind, columns) {relations['a'][name]} != {relations['b'][name]}")
+        with ThreadPoolExecutor(COMPARE_WORKERS) as pool:
+            found += [d for d in pool.map(lambda job: _rows_differing(con, *job), same_columns) if d]
+        macros = {alias: _macros(con, alias) for alias in "ab"}
+        if macros["a"] != macros["b"]:
+            only = {alias: sorted(macros[alias] - macros[other]) for alias, other in ("ab", "ba")}
+            found.append(f"macros differ: incremental {only['a']}, full {only['b']}")
+        return found
+    finally:
+        con.close()
+
+
+def _rows_differing(con: duckdb.DuckDBPyConnection, name: str, compared: list[tuple[str, str]]) -> str | None:
+    """A relation of both warehouses and the columns compared -> its rows on one side only, described."""
+    select = ", ".join(f'"{column}"' for column, _ in compared)
+    with con.cursor() as cursor:  # `use` and temp tables are the cursor's own
+        for alias in "ab":
+            cursor.execute(f"use {alias}")
+            cursor.execute(f"create temp table side_{alias} as select {select} from main.{name}")
+        cursor.execute("use memory")
+        rows = cursor.execute(
+            "select 'incremental' as side, * from (select * from side_a except all select * from side_b) "
+            "union all select 'full', * from (select * from side_b except all select * from side_a) "
+            "order by all"
+        ).fetchall()
+    if not rows:
+        return None
+    # The days differing, by the relation's first date column: what a missed day shows as.
+    dated = next((i for i, (_, kind) in enumerate(compared) if kind == "DATE"), None)
+    on_days = ""
+    if dated is not None:
+        on_days = f" on {compared[dated][0]} {', '.join(sorted({str(row[1 + dated]) for row in rows}))}"
+    shown = "\n    ".join(map(repr, rows[:SAMPLE_ROWS]))
+    return f"{name}: {len(rows)} row(s) differ{on_days}, e.g. (side, {select})\n    {shown}"
+
+
+def _relations(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    """A catalog -> each table and view of its main schema: (kind, its (column, type) in order)."""
+    kinds = dict(
+        con.execute(
+            "select table_name, table_type from information_schema.tables "
+            "where table_catalog = ? and table_schema = 'main'",
+            [catalog],
+        ).fetchall()
+    )
+    columns: dict[str, list[tuple[str, str]]] = {name: [] for name in kinds}
+    for table, column, kind in con.execute(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = ? and table_schema = 'main' order by table_name, ordinal_position",
+        [catalog],
+    ).fetchall():
+        columns[table].append((column, kind))
+    return {name: (kinds[name], tuple(columns[name])) for name in kinds}
+
+
+def _macros(con: duckdb.DuckDBPyConnection, catalog: str) -> set[tuple[str, str]]:
+    """A catalog -> its macros' names and definitions (the build's clock and report time zone among them)."""
+    return set(
+        con.execute(
+            "select function_name, coalesce(macro_definition, '') from duckdb_functions() "
+            "where database_name = ? and schema_name = 'main' and not internal "
+            "and function_type in ('macro', 'table_macro')",
+            [catalog],
+        ).fetchall()
+    )
+
+
+class Steps:
+    """A data dir synced and built incrementally step by step, each build proved against a full one."""
+
+    def __init__(self, sandboxes: dict[datetime, str], data_dir: Path, scratch: Path) -> None:
+        self.sandboxes = sandboxes
+        self.data_dir = data_dir
+        self.scratch = scratch
+        self.syncs = 0
+        self.builds = 0
+
+    async def sync(self, clock: datetime, window: Window) -> None:
+        """Sync from the sandbox pinned at `clock`, a few minutes after it and after every sync before."""
+        self.syncs += 1
+        # Two syncs at one instant would tie on when they saw a quarantined record, which
+        # stg_quarantine does not order by; a real clock never ties.
+        now = clock + timedelta(minutes=5 * self.syncs)
+        await run_sync(self.sandboxes[clock], now, self.data_dir, window, f"sync-{self.syncs}")
+
+    def build(self, report_timezone: str, now: datetime) -> BuildReport:
+        """Build the data dir (incrementally where it can) and compare it with a full build of a copy."""
+        self.builds += 1
+        report = build(self.data_dir, report_timezone=report_timezone, now=now)
+        copy = full_build_of_a_copy(self.data_dir, self.scratch / f"full-{self.builds}", report_timezone, now)
+        found = differences(self.data_dir, copy)
+        assert not found, (
+            f"build {self.builds}, after sync {self.syncs} ({report.mode} build, {report.days_rebuilt} day(s) rebuilt, "
+            f"{report_timezone}) the warehouse differs from a full build:\n" + "\n".join(found)
+        )
+        return report
+
+
+async def test_each_incremental_build_equals_a_full_build_of_the_same_lake(
+    sandboxes: dict[datetime, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = Steps(sandboxes, tmp_path / "data", tmp_path)
+    dirty = spy_on_dirty_days(monkeypatch)
+    oct28, oct29, oct30, oct31, nov1 = (date(2026, 10, 28) + timedelta(days=n) for n in range(5))
+
+    # The first build is a full one.
+    await steps.sync(EARLY, utc_days(oct28, midnight(oct29)))
+    first = steps.build("UTC", EARLY)
+    assert first.mode == "full" and "first build" in first.reason
+
+    # New days, the newest cut short by the clock.
+    await steps.sync(EARLY, utc_days(oct29, EARLY))
+    report = steps.build("UTC", EARLY + timedelta(hours=1))
+    assert report.mode == "incremental"
+    assert {oct29, oct30} <= dirty[-1] and oct28 not in dirty[-1]
+    assert report.days_rebuilt >= len(dirty[-1])
+
+    # Days later: the days synced so far re-rated, the rest of Oct 30 arrived, Oct 31 new.
+    await steps.sync(LATE, utc_days(oct28, midnight(nov1)))
+    report = steps.build("UTC", LATE)
+    assert report.mode == "incremental" and {oct28, oct29, oct30, oct31} <= dirty[-1]
+
+    # A re-sync of an old window, where a record synced before now comes malformed: quarantined and
+    # gone from its day, whose reconciliation now counts it as explained.
+    validate = client.validate_records
+    spoiled: list[str] = []
+
+    def spoil_one(kind: api.RecordType, records: list[dict], *args: object) -> tuple:
+        if kind == "cdrs" and records and not spoiled:
+            spoiled.append(records[0]["id"])
+            records[0]["duration_secs"] = -1
+        return validate(kind, records, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(client, "validate_records", spoil_one)
+        await steps.sync(LATE, utc_days(oct28, midnight(oct30)))
+    assert spoiled
+    report = steps.build("UTC", LATE + timedelta(hours=1))
+    assert report.mode == "incremental" and dirty[-1]
+
+    # Another report time zone: every day again, once; then incremental builds in it, across its DST change.
+    report = steps.build(NEW_YORK, LATE + timedelta(hours=2))
+    assert report.mode == "full" and NEW_YORK in report.reason
+
+    await steps.sync(LATE, utc_days(oct31, midnight(nov1) + timedelta(hours=12)))  # to past the change at 06:00
+    report = steps.build(NEW_YORK, LATE + timedelta(hours=3))
+    assert report.mode == "incremental" and nov1 in dirty[-1]
+
+    await steps.sync(LATE, utc_days(nov1, LATE))  # the rest of Nov 1, and Nov 2 and 3
+    report = steps.build(NEW_YORK, LATE + timedelta(hours=4))
+    assert report.mode == "incremental" and nov1 in dirty[-1]
+    assert report.days_rebuilt >= len(dirty[-1]) > 0
+
+
+async def test_a_build_missing_the_newest_changed_day_is_caught(
+    sandboxes: dict[datetime, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proof above would fail if a changed day went unbuilt."""
+    data = tmp_path / "data"
+    oct28, oct30, oct31 = date(2026, 10, 28), date(2026, 10, 30), date(2026, 10, 31)
+    await run_sync(sandboxes[EARLY], EARLY, data, utc_days(oct28, midnight(oct30)), "first")
+    assert build(data, now=EARLY).mode == "full"
+
+    await run_sync(sandboxes[LATE], LATE, data, utc_days(oct28, midnight(oct31)), "second")
+    dirty = spy_on_dirty_days(monkeypatch, without_newest)
+    report = build(data, now=LATE)
+    assert report.mode == "incremental"
+    assert dirty and {oct28, oct30} <= dirty[-1], dirty  # re-rated, and new
+
+    found = differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", LATE))
+    assert found, f"a build leaving out {max(dirty[-1])} (of {sorted(dirty[-1])}) compared equal to a full build"
