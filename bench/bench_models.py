@@ -342,17 +342,34 @@ def _aggregate_of(column: str) -> str:
     return f"max({column})"
 
 
-def scan_queries(data_dir: Path) -> list[str]:
-    """The bare scan: per record type, one aggregate over the same files reading the same columns."""
+def scan_queries(data_dir: Path, days: int | None = None) -> list[str]:
+    """The bare scan: per record type, one aggregate over the same files reading the same columns
+    (with `days`, over the newest that many days' files only: what an incremental build must read)."""
     queries = []
     for dataset, columns in BUILD_COLUMNS.items():
         files = f"{(data_dir / 'lake' / dataset).resolve().as_posix()}/date=*/data.parquet"
+        if days is not None:
+            files = "', '".join(p.as_posix() for p in newest_partitions(data_dir, dataset, days))
         measures = ", ".join(f"{_aggregate_of(c)} as {c}" for c in columns if c not in ("direction", "currency"))
         queries.append(
             f"select make_timestamp(epoch_us(created_at))::date as utc_date, direction, currency, count(*), {measures} "
-            f"from read_parquet('{files}', hive_partitioning = false) group by all"
+            f"from read_parquet(['{files}'], hive_partitioning = false) group by all"
         )
     return queries
+
+
+def newest_partitions(data_dir: Path, dataset: str, days: int) -> list[Path]:
+    """The newest `days` day partition files of a dataset."""
+    return sorted((data_dir / "lake" / dataset).resolve().glob("date=*/data.parquet"))[-days:]
+
+
+def resync_newest_days(data_dir: Path, days: int) -> None:
+    """Replace the newest days' record partitions with new files, as a nightly sync re-landing them does."""
+    for dataset in ("cdrs", "mdrs"):
+        for path in newest_partitions(data_dir, dataset, days):
+            temp = path.with_suffix(".tmp")
+            shutil.copyfile(path, temp)
+            os.replace(temp, path)
 
 
 # The floor: the least work each pass of the build must do, one bare query per pass over the same
@@ -466,7 +483,7 @@ def queries_without_alerts() -> Path:
     return target
 
 
-def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, float]:
+def _child(kind: str, data_dir: Path, queries_dir: Path | None, days: int | None = None) -> dict[str, float]:
     """Run one measurement in this (child) process -> seconds and peak RSS."""
     import duckdb
 
@@ -475,7 +492,7 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, flo
     started, cpu_started = time.perf_counter(), time.process_time()
     if kind == "scan":
         con = duckdb.connect()
-        for query in scan_queries(data_dir):
+        for query in scan_queries(data_dir, days):
             con.execute(query).fetchall()
         con.close()
         extra: dict[str, float] = {}
@@ -490,7 +507,11 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, flo
             extra[f"pass:{name}"] = round(time.perf_counter() - step, 2)
         con.close()
     else:
-        report = build(data_dir, queries_dir=queries_dir or QUERIES_DIR)
+        # "build" is always a whole one (the lake is shared by rounds and contenders); "incremental"
+        # follows this round's build and `resync_newest_days`
+        report = build(data_dir, queries_dir=queries_dir or QUERIES_DIR, full=kind == "build")
+        if kind == "incremental" and report.mode != "incremental":
+            raise SystemExit(f"the incremental build was a full one: {report.reason}")
         slowest = sorted(report.models, key=lambda m: -m.seconds)[:6]
         extra = {f"model:{m.name}": round(m.seconds, 2) for m in slowest}
         extra.update({f"test:{t.name}": round(t.seconds, 2) for t in sorted(report.tests, key=lambda t: -t.seconds)[:4]})
@@ -504,10 +525,12 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None) -> dict[str, flo
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mib": peak_mib, **extra}
 
 
-def _measure(kind: str, data_dir: Path, queries_dir: Path | None = None) -> dict[str, float]:
+def _measure(kind: str, data_dir: Path, queries_dir: Path | None = None, days: int | None = None) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir)]
     if queries_dir is not None:
         command += ["--queries-dir", str(queries_dir)]
+    if days is not None:
+        command += ["--newest-days", str(days)]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -532,12 +555,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alerts-apart", action=argparse.BooleanOptionalAction, default=True,
                         help="also build without the alert rules and the marts only they read: what alert "
                              "evaluation adds to the build, round by round (default on)")
-    parser.add_argument("--child", choices=("scan", "floor", "build"))
+    parser.add_argument("--incremental", type=int, default=0, metavar="DAYS",
+                        help="also, after each round's build, re-land the newest DAYS days and time the incremental "
+                             "build and a bare scan of those days (default 0: off)")
+    parser.add_argument("--child", choices=("scan", "floor", "build", "incremental"))
+    parser.add_argument("--newest-days", type=int, help="(child) scan only the newest this many days")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--queries-dir", type=Path)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.data_dir, args.queries_dir)))
+        print(json.dumps(_child(args.child, args.data_dir, args.queries_dir, args.newest_days)))
         return
     started = time.perf_counter()
     data_dir = generate_lake(args.cdrs, args.mdrs, args.days, duplicate_share=args.duplicate_share)
@@ -553,12 +580,21 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict[str, float]]] = {"scan": [], **{name: [] for name in contenders}}
     if args.floor:
         runs["floor"] = []
+    changed = f"scan of the {args.incremental} changed days"
+    if args.incremental:
+        # the default queries last, so the incremental build follows a build of the same queries
+        contenders = {name: path for name, path in contenders.items() if name != "build"} | {"build": None}
+        runs |= {"incremental": [], changed: []}
     for round_number in range(1, args.rounds + 1):
         runs["scan"].append(_measure("scan", data_dir))
         if args.floor:
             runs["floor"].append(_measure("floor", data_dir))
         for name, queries_dir in contenders.items():
             runs[name].append(_measure("build", data_dir, queries_dir))
+        if args.incremental:
+            resync_newest_days(data_dir, args.incremental)
+            runs["incremental"].append(_measure("incremental", data_dir))
+            runs[changed].append(_measure("scan", data_dir, days=args.incremental))
         print(f"round {round_number}: " + ", ".join(f"{name} {_run_line(r[-1])}" for name, r in runs.items())
               + f", load average {os.getloadavg()[0]:.1f}")
     scans = runs["scan"]
@@ -582,6 +618,16 @@ def main(argv: list[str] | None = None) -> None:
                   for full, bare in zip(runs["build"], runs["build without alerts"])]
         print("alert evaluation (build - build without alerts) / build per round: "
               + ", ".join(f"{share:.2f}x" for share in shares) + f" (median {statistics.median(shares):.2f}x)")
+    if args.incremental:
+        shares = [inc["seconds"] / full["seconds"] for inc, full in zip(runs["incremental"], runs["build"])]
+        print(f"incremental build ({args.incremental} changed days) / full build per round: "
+              + ", ".join(f"{share:.3f}x" for share in shares) + f" (median {statistics.median(shares):.3f}x; "
+              f"peak RSS {max(r['peak_rss_mib'] for r in runs['incremental']):,.0f} MiB)")
+        print("slowest steps of the best incremental build: " + ", ".join(
+            f"{k.split(':', 1)[1]} {v:.2f}s" for k, v in min(runs["incremental"], key=lambda r: r["seconds"]).items()
+            if k.startswith(("model:", "test:"))))
+        ratios = [inc["seconds"] / scan["seconds"] for inc, scan in zip(runs["incremental"], runs[changed])]
+        print(f"incremental build / {changed} per round: " + ", ".join(f"{r:.1f}x" for r in ratios))
     if args.floor:
         best = min(runs["floor"], key=lambda r: r["seconds"])
         cpu = min(r["cpu_seconds"] for r in runs["floor"])

@@ -14,10 +14,13 @@ from pipelines.models import warehouse_path
 def test_a_tiny_run_times_the_scan_every_floor_pass_and_a_passing_build(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench_models, "OUT", tmp_path)
     bench_models.main(["--cdrs", "3000", "--mdrs", "1500", "--days", "2", "--rounds", "1", "--floor",
-                       "--duplicate-share", "0.01"])
+                       "--duplicate-share", "0.01", "--incremental", "1"])
     out = capsys.readouterr().out
     assert "best: scan " in out and "best: build " in out and "best: floor " in out
     assert "build / scan per round: " in out
+    # the incremental build followed the round's full one, and rebuilt the day re-landed
+    assert "incremental build (1 changed days) / full build per round: " in out
+    assert "incremental build / scan of the 1 changed days per round: " in out
     floor_line = next(line for line in out.splitlines() if line.startswith("passes of the best floor: "))
     assert all(f"{name} " in floor_line for name in bench_models.FLOOR_QUERIES)
     # The build passed every data test, superseded versions included, into a warehouse holding

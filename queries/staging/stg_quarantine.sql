@@ -89,9 +89,10 @@ final as (
         raw_json,
     from typed
     window sightings as (partition by kind, record_key)
-    -- the latest sighting is the API's latest version; within one run the later updated_at
+    -- the latest sighting is the API's latest version; within one run the later updated_at;
+    -- the run breaks a tie, so two builds of one lake pick the same sighting
     qualify row_number() over (
-        partition by kind, record_key order by seen_at desc, updated_text desc nulls last, raw_json
+        partition by kind, record_key order by seen_at desc, updated_text desc nulls last, raw_json, run_id desc
     ) = 1
 )
 
