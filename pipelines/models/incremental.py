@@ -28,9 +28,10 @@ MANIFEST_TABLE = "build_manifest"
 INCREMENTAL_DATASETS = ("cdrs", "mdrs")
 # The columns a model may be incremental on, and so replaced by: UTC days, or the report days they overlap.
 INCREMENTAL_COLUMNS = ("utc_date", "report_date")
-# A report day overlaps at most the UTC days either side of it (zones are within a day of UTC):
-# the changed days' models are computed from the lake's days this far around them.
-_MARGIN = timedelta(days=1)
+# A report day lasts at most 25 hours, so one that overlaps a UTC day lies within the two UTC days
+# either side of it, whatever the zone: the changed days' models are computed from the lake's
+# days this far around them.
+_MARGIN = 2
 
 Fingerprints = Mapping[str, Mapping[date, str]]
 
@@ -74,8 +75,8 @@ def dirty_days(previous: Fingerprints, current: Fingerprints) -> set[date]:
 
 
 def window_days(days: set[date]) -> list[date]:
-    """Dirty UTC days -> the lake days their models are computed from (each with its neighbours)."""
-    return sorted({day + offset for day in days for offset in (-_MARGIN, timedelta(0), _MARGIN)})
+    """Dirty UTC days -> the lake days their models are computed from (each with the days around it)."""
+    return sorted({day + timedelta(days=offset) for day in days for offset in range(-_MARGIN, _MARGIN + 1)})
 
 
 # What a build reads from the queries folder: models, macros, tests, seeds and alert thresholds.
