@@ -70,6 +70,8 @@ class BuildRecord:
     passed: bool
     sync_run_id: str | None
     sync_status: str | None
+    # "full build: <why>" or "incremental build: <n> changed day(s) rebuilt"; None in older records
+    how: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,7 @@ def status_document(status: DataStatus) -> dict[str, Any]:
         "built_at": _instant(build and build.built_at),
         "status": None if build is None else "passed" if build.passed else "failed",
         "sync_run_id": build and build.sync_run_id,
+        "how": build and build.how,
     }
     document["dashboards"] = {"made_at": _instant(status.dashboards_made_at), "site": status.site}
     return document
@@ -164,6 +167,7 @@ def status_lines(status: DataStatus) -> list[str]:
     else:
         source = f"from sync {build.sync_run_id}" + (f" ({build.sync_status})" if build.sync_status else "")
         outcome = "data tests passed" if build.passed else "data tests FAILED (kept as warehouse.failed.duckdb)"
+        outcome += f"; {build.how}" if build.how else ""
         rows.append(("last build", f"{_when(build.built_at)}, {source if build.sync_run_id else 'before any logged sync'}: {outcome}"))
     made = status.dashboards_made_at
     rows.append(("dashboards", f"made {_when(made)} in {status.site}" if made else f"none in {status.site} (`cdr dashboards`)"))
@@ -181,7 +185,9 @@ def newest_sync_run(data_dir: Path) -> SyncRunRecord | None:
     return runs[0] if runs else None
 
 
-def record_build(data_dir: Path, built_from: SyncRunRecord | None, *, passed: bool, now: datetime | None = None) -> None:
+def record_build(
+    data_dir: Path, built_from: SyncRunRecord | None, *, passed: bool, how: str | None = None, now: datetime | None = None
+) -> None:
     """A build that ran its data tests -> `last_build.json` in the data dir; a failure to write it is only logged.
 
     The warehouse is published (or kept as failed) by then: its record cannot undo that.
@@ -192,6 +198,7 @@ def record_build(data_dir: Path, built_from: SyncRunRecord | None, *, passed: bo
         "status": "passed" if passed else "failed",
         "sync_run_id": built_from and built_from.run_id,
         "sync_status": built_from and built_from.status,
+        "how": how,
     }
     target = Path(data_dir) / BUILD_RECORD
     try:
@@ -279,6 +286,7 @@ def _read_build(lake: Lake) -> BuildRecord | None:
             passed=status == "passed",
             sync_run_id=None if run_id is None else str(run_id),
             sync_status=None if run_status is None else str(run_status),
+            how=None if document.get("how") is None else str(document["how"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _corrupt(lake, BUILD_RECORD, exc, "delete it: the next `cdr build` writes it again") from exc

@@ -88,7 +88,7 @@ def test_a_data_dir_never_synced_says_so_and_exits_0(tmp_path, capsys, monkeypat
             "run_id": None, "types": [], "started_at": None, "finished_at": None, "status": None, "failed_slices": [],
             "error": None, "changed_days": {},
         }
-        assert document["last_build"] == {"built_at": None, "status": None, "sync_run_id": None}
+        assert document["last_build"] == {"built_at": None, "status": None, "sync_run_id": None, "how": None}
         assert document["dashboards"] == {"made_at": None, "site": f"{folder}/site"}
     assert list(tmp_path.iterdir()) == []
 
@@ -138,14 +138,17 @@ def test_after_a_build_and_the_dashboards_status_says_when_from_which_sync_and_t
     assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(data_dir))[0] == 0
     document = status_json(capsys, monkeypatch, data_dir)
     build, made = document["last_build"], document["dashboards"]["made_at"]
-    assert (build["status"], build["sync_run_id"]) == ("passed", "run-a")
+    assert (build["status"], build["sync_run_id"], build["how"]) == ("passed", "run-a", "full build: first build")
     finished = document["last_sync"]["finished_at"]
     assert finished <= build["built_at"] <= made
     ran = datetime.fromisoformat(finished.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
     index = (data_dir / "site/index.html").read_text("utf-8")
     assert f"2026-10-06 00:00 UTC (last sync finished {ran})" in index
     out = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(data_dir))[1]
-    assert out.splitlines()[-2].endswith(", from sync run-a (completed): data tests passed")
+    assert out.splitlines()[-2].endswith(", from sync run-a (completed): data tests passed; full build: first build")
+    # the next build, on the same lake, is an incremental one with nothing to redo
+    assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))[0] == 0
+    assert status_json(capsys, monkeypatch, data_dir)["last_build"]["how"] == "incremental build: 0 changed day(s) rebuilt"
     assert out.splitlines()[-1].startswith("dashboards  made 20") and out.endswith(f" in {data_dir}/site\n")
 
 

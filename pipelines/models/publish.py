@@ -35,14 +35,14 @@ def failed_warehouse_path(data_dir: Path) -> Path:
 
 
 @contextmanager
-def new_warehouse(data_dir: Path) -> Iterator[Path]:
+def new_warehouse(data_dir: Path, how: str | None = None) -> Iterator[Path]:
     """Yield the path to write a new warehouse to; it replaces the data dir's warehouse when the block succeeds.
 
     Readers see the previous warehouse or the new one, never a mix. A block raising FailedBuild
     leaves what it wrote as the failed warehouse; any other failure leaves nothing. The
     temporary's name carries this process's pid, so a later build can tell it from a killed one's.
     A build that ran its data tests is recorded (`pipelines.status.record_build`), with the sync
-    run newest as it started: the one whose lake it read.
+    run newest as it started: the one whose lake it read, and `how` it was built.
     """
     sweep_killed_builds(data_dir)
     built_from = newest_sync_run(data_dir)
@@ -55,11 +55,11 @@ def new_warehouse(data_dir: Path) -> Iterator[Path]:
         os.replace(temp, target)
         # A failed build kept for inspection is stale once a build succeeds.
         failed_warehouse_path(data_dir).unlink(missing_ok=True)
-        record_build(data_dir, built_from, passed=True)
+        record_build(data_dir, built_from, passed=True, how=how)
     except FailedBuild:
         if temp.exists():
             os.replace(temp, failed_warehouse_path(data_dir))
-        record_build(data_dir, built_from, passed=False)
+        record_build(data_dir, built_from, passed=False, how=how)
         raise
     finally:
         temp.unlink(missing_ok=True)

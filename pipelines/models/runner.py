@@ -109,11 +109,7 @@ class BuildReport:
     def summary(self) -> str:
         """One line: what was built where, how long it took, and whether whole or by changed days."""
         files = ", ".join(f"{name} {count} file(s)" for name, count in self.sources.items())
-        how = (
-            f"incremental build: {self.days_rebuilt} changed day(s) rebuilt"
-            if self.mode == "incremental"
-            else f"full build: {self.reason}"
-        )
+        how = build_how(self.reason, self.days_rebuilt)
         return (
             f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
             f"in {self.seconds:.1f}s ({how}; report time zone {self.report_timezone}; lake: {files})"
@@ -165,7 +161,7 @@ def build(
     )
     # Looked up on the module, so a test can make it miss a day and see the proof fail.
     dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
-    with new_warehouse(data_dir) as temp:
+    with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp:
         # The models are built in memory and copied into the new file once built and tested.
         # Attaching the file first refuses an unwritable data dir before any work; spills go
         # beside it, as they would for a file database.
@@ -232,6 +228,11 @@ def build(
         reason=reason or "",
         days_rebuilt=len(dirty),
     )
+
+
+def build_how(reason: str | None, days_rebuilt: int) -> str:
+    """Why a build was a full one (None or empty: it was incremental) -> how the summary and status say it."""
+    return f"full build: {reason}" if reason else f"incremental build: {days_rebuilt} changed day(s) rebuilt"
 
 
 def _incremental_models(
