@@ -16,11 +16,11 @@ from pipelines.settings import load_settings
 
 
 @task(name="build-warehouse", cache_policy=NO_CACHE, persist_result=False)
-def build_warehouse(data_dir: Path, report_timezone: str, alerts_config: Path | None = None) -> Any:
-    """Run every model and data test into <data dir>/warehouse.duckdb."""
+def build_warehouse(data_dir: Path, report_timezone: str, alerts_config: Path | None = None, full: bool = False) -> Any:
+    """Run every model and data test into <data dir>/warehouse.duckdb (only the changed days' facts, unless `full`)."""
     from pipelines.models import build
 
-    return build(data_dir, report_timezone=report_timezone, alerts_config=alerts_config)
+    return build(data_dir, report_timezone=report_timezone, alerts_config=alerts_config, full=full)
 
 
 @task(name="render-dashboards", cache_policy=NO_CACHE, persist_result=False)
@@ -40,12 +40,15 @@ def build_run_name(parameters: Mapping[str, Any]) -> str:
 
 @flow(name="cdr-build", flow_run_name=lambda: build_run_name(runtime.flow_run.parameters))
 def build_flow(
-    data_dir: str | None = None, report_timezone: str | None = None, dashboards: bool = True
+    data_dir: str | None = None, report_timezone: str | None = None, dashboards: bool = True, full: bool = False
 ) -> dict[str, Any]:
-    """Rebuild the warehouse from the lake (and, by default, the dashboards from the warehouse)."""
+    """Rebuild the warehouse from the lake (and, by default, the dashboards from the warehouse).
+
+    Incremental unless `full` or a full build is needed; the result's `how` says which.
+    """
     logger = get_run_logger()
     settings = load_settings(data_dir=data_dir, report_timezone=report_timezone)
-    report = build_warehouse(settings.data_dir, settings.report_timezone, settings.alerts_config)
+    report = build_warehouse(settings.data_dir, settings.report_timezone, settings.alerts_config, full)
     logger.info(report.summary())
     lines = [
         "# Warehouse build",
@@ -64,6 +67,7 @@ def build_flow(
         "models": len(report.models),
         "tests": len(report.tests),
         "seconds": round(report.seconds, 3),
+        "how": report.how,
     }
     if dashboards:
         site = settings.data_dir / "site"

@@ -106,13 +106,17 @@ class BuildReport:
     reason: str = ""
     days_rebuilt: int = 0
 
+    @property
+    def how(self) -> str:
+        """Whether the build was a full one (and why) or incremental (and how many days it redid)."""
+        return build_how(self.reason, self.days_rebuilt)
+
     def summary(self) -> str:
         """One line: what was built where, how long it took, and whether whole or by changed days."""
         files = ", ".join(f"{name} {count} file(s)" for name, count in self.sources.items())
-        how = build_how(self.reason, self.days_rebuilt)
         return (
             f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
-            f"in {self.seconds:.1f}s ({how}; report time zone {self.report_timezone}; lake: {files})"
+            f"in {self.seconds:.1f}s ({self.how}; report time zone {self.report_timezone}; lake: {files})"
         )
 
 

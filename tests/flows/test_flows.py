@@ -77,6 +77,9 @@ def test_sync_build_and_dashboards_flows_land_exactly_the_export(prefect_harness
     built = build_flow(data_dir=str(data_dir))
     assert Path(built["warehouse"]).exists() and built["models"] > 0 and built["tests"] > 0
     assert Path(built["site"]).name == "index.html" and Path(built["site"]).exists()
+    assert built["how"] == "full build: first build"
+    assert build_flow(data_dir=str(data_dir), dashboards=False)["how"] == "incremental build: 0 changed day(s) rebuilt"
+    assert build_flow(data_dir=str(data_dir), dashboards=False, full=True)["how"] == "full build: asked for (--full)"
 
     from pipelines.flows.finance import monthly_finance
 
