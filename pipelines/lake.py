@@ -104,6 +104,20 @@ class Lake:
 
     # -- bytes ---------------------------------------------------------------------------------
 
+    def identity(self, relative: str) -> str:
+        """A file -> a text that changes whenever the file is replaced or rewritten (what a build compares).
+
+        Locally its size, modification time and inode: writes replace a file by a new one. On an
+        object store, its size and the store's version tag (ETag) or modification time.
+        """
+        path = self.path(relative)
+        if self.is_local:
+            stat = os.stat(path)
+            return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+        info = self.fs.info(path)
+        version = next((info[key] for key in ("ETag", "etag", "mtime", "LastModified", "created") if info.get(key)), "")
+        return f"{info.get('size')}:{version}"
+
     def exists(self, relative: str) -> bool:
         """Whether a file exists at the relative path."""
         return bool(self.fs.isfile(self.path(relative)))

@@ -11,7 +11,6 @@ all) makes the build a full one, and says why.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -47,7 +46,7 @@ class Manifest:
 
 
 def fingerprints(lake: Lake) -> dict[str, dict[date, str]]:
-    """A lake -> per record dataset, each day partition's file identity (size, modification time, inode).
+    """A lake -> per record dataset, each day partition's file identity (`Lake.identity`).
 
     The sync never rewrites a partition in place (a new file replaces it), and skips rewriting one
     that would not change, so a day whose identity is unchanged holds the same records.
@@ -57,10 +56,8 @@ def fingerprints(lake: Lake) -> dict[str, dict[date, str]]:
         days: dict[date, str] = {}
         for relative in lake.partition_files(dataset):
             day = Lake.partition_day(relative)
-            if day is None:
-                continue
-            stat = os.stat(lake.path(relative))
-            days[day] = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+            if day is not None:
+                days[day] = lake.identity(relative)
         found[dataset] = days
     return found
 
