@@ -149,6 +149,8 @@ def test_after_a_build_and_the_dashboards_status_says_when_from_which_sync_and_t
     # the next build, on the same lake, is an incremental one with nothing to redo
     assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))[0] == 0
     assert status_json(capsys, monkeypatch, data_dir)["last_build"]["how"] == "incremental build: 0 changed day(s) rebuilt"
+    code, built = run_cdr(capsys, monkeypatch, "build", "--full", "--data-dir", str(data_dir))[:2]
+    assert code == 0 and "(full build: asked for (--full); report time zone" in built
     assert out.splitlines()[-1].startswith("dashboards  made 20") and out.endswith(f" in {data_dir}/site\n")
 
 
