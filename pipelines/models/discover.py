@@ -150,18 +150,12 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
         seen[name] = path
     readable = [*source_names(queries_dir), *seen]
     macros = _macro_names(queries_dir)
-    return tuple(
-        Model(
-            name=name,
-            path=path,
-            layer=rule.layer,
-            materialized=_materialization(path, sql, rule.materialized),
-            sql=sql,
-            refs=_reads(tree, readable, macros) - {name},
-            incremental=_incremental(path, sql, _materialization(path, sql, rule.materialized)),
-        )
-        for name, path, rule, sql, tree in found
-    )
+    models = []
+    for name, path, rule, sql, tree in found:
+        materialized, incremental = _header_options(path, sql, rule.materialized)
+        refs = _reads(tree, readable, macros) - {name}
+        models.append(Model(name, path, rule.layer, materialized, sql, refs, incremental))
+    return tuple(models)
 
 
 def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataTest, ...]:
@@ -344,21 +338,18 @@ def macro_error(macro: Macro, exc: BaseException, shown: Path) -> CdrError:
     return CdrError(f"macro {macro.name} failed ({where}): {one_line(exc, first=True)}")
 
 
-def _incremental(path: Path, sql: str, materialized: str) -> str | None:
-    match = _INCREMENTAL.search("\n".join(line for line in sql.splitlines() if line.startswith("--")))
-    if match is None:
-        return None
-    if match.group(1) not in INCREMENTAL_COLUMNS:
-        raise CdrError(f"{path}: incremental must be one of {', '.join(INCREMENTAL_COLUMNS)}, not {match.group(1)!r}")
-    if materialized != "table":
-        raise CdrError(f"{path}: only a table can be incremental; add `-- materialized: table` or drop `-- incremental`")
-    return match.group(1)
-
-
-def _materialization(path: Path, sql: str, default: str) -> str:
+def _header_options(path: Path, sql: str, default: str) -> tuple[str, str | None]:
+    """A model's file -> its materialization and incremental column, as its header comment lines declare them."""
     header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
     match = _MATERIALIZED.search(header)
     materialized = match.group(1) if match else default
     if materialized not in MATERIALIZATIONS:
         raise CdrError(f"{path}: materialized must be one of {', '.join(MATERIALIZATIONS)}, not {materialized!r}")
-    return materialized
+    match = _INCREMENTAL.search(header)
+    if match is None:
+        return materialized, None
+    if match.group(1) not in INCREMENTAL_COLUMNS:
+        raise CdrError(f"{path}: incremental must be one of {', '.join(INCREMENTAL_COLUMNS)}, not {match.group(1)!r}")
+    if materialized != "table":
+        raise CdrError(f"{path}: only a table can be incremental; add `-- materialized: table` or drop `-- incremental`")
+    return materialized, match.group(1)
