@@ -101,10 +101,14 @@ class BuildReport:
     models: tuple[ModelRun, ...]
     tests: tuple[TestRun, ...]
     seconds: float
-    # "full" (with the reason it had to be) or "incremental" (with how many changed UTC days it rebuilt)
-    mode: str = "full"
-    reason: str = ""
-    days_rebuilt: int = 0
+    # why it had to be a full build ("": it was incremental), and how many changed UTC days it rebuilt
+    reason: str
+    days_rebuilt: int
+
+    @property
+    def mode(self) -> str:
+        """Either `full` or `incremental`, as `reason` says."""
+        return "full" if self.reason else "incremental"
 
     @property
     def how(self) -> str:
@@ -228,7 +232,6 @@ def build(
         models=tuple(runs),
         tests=tuple(outcome for outcome in outcomes if isinstance(outcome, TestRun)),
         seconds=time.perf_counter() - started,
-        mode="full" if reason else "incremental",
         reason=reason or "",
         days_rebuilt=len(dirty),
     )
