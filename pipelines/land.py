@@ -106,6 +106,11 @@ class LandStats(DayTotals):
     records_written = _total("records", "Rows in the partition files written.")
     bytes_written = _total("bytes_written", "Bytes of the partition files written.")
 
+    @property
+    def changed_days(self) -> tuple[date, ...]:
+        """The days whose partition landing wrote or removed."""
+        return tuple(day.day for day in self.days if day.changed)
+
 
 class Rejected(Protocol):
     """A record the client could not accept (the client's own type satisfies this)."""

@@ -304,7 +304,7 @@ class _Runner:
                 del frames, pages
                 async with self._days(kind, window_days(slice_)):
                     stats = await asyncio.to_thread(land_windows, self.lake, kind, [slice_], frame)
-                    self.logged.landed(kind, (day.day for day in stats.days if day.changed))
+                    self.logged.landed(kind, stats.changed_days)
                 self._quarantine(kind, slice_, rejects)
                 await asyncio.to_thread(self.runs[kind].mark_done, slice_)
             except ApiKeyRejected:
@@ -340,7 +340,7 @@ class _Runner:
                 frame = await self.client.read_usage(kind, whole, now=self.now)
                 async with self._days(f"usage_{kind}", run):
                     stats = await asyncio.to_thread(land_usage, self.lake, kind, whole, frame)
-                    self.logged.landed(stats.kind, (day.day for day in stats.days if day.changed))
+                    self.logged.landed(stats.kind, stats.changed_days)
             except ApiKeyRejected:
                 raise
             except Exception as exc:
