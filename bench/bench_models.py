@@ -42,8 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.opentact import api  # noqa: E402
+from pipelines.settings import Settings  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
+# What `cdr build` gives DuckDB unless CDR_BUILD_MEMORY_LIMIT says otherwise.
+DEFAULT_MEMORY_LIMIT = str(Settings.model_fields["build_memory_limit"].default)
 FIRST_DAY = date(2026, 1, 1)
 DAY_MS = 86_400_000
 
@@ -483,7 +486,9 @@ def queries_without_alerts() -> Path:
     return target
 
 
-def _child(kind: str, data_dir: Path, queries_dir: Path | None, days: int | None = None) -> dict[str, float]:
+def _child(
+    kind: str, data_dir: Path, queries_dir: Path | None, days: int | None = None, memory_limit: str | None = None
+) -> dict[str, float]:
     """Run one measurement in this (child) process -> seconds and peak RSS."""
     import duckdb
 
@@ -509,7 +514,7 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None, days: int | None
     else:
         # "build" is always a whole one (the lake is shared by rounds and contenders); "incremental"
         # follows this round's build and `resync_newest_days`
-        report = build(data_dir, queries_dir=queries_dir or QUERIES_DIR, full=kind == "build")
+        report = build(data_dir, queries_dir=queries_dir or QUERIES_DIR, full=kind == "build", memory_limit=memory_limit)
         if kind == "incremental" and report.mode != "incremental":
             raise SystemExit(f"the incremental build was a full one: {report.reason}")
         slowest = sorted(report.models, key=lambda m: -m.seconds)[:6]
@@ -525,8 +530,10 @@ def _child(kind: str, data_dir: Path, queries_dir: Path | None, days: int | None
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mib": peak_mib, **extra}
 
 
-def _measure(kind: str, data_dir: Path, queries_dir: Path | None = None, days: int | None = None) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir)]
+def _measure(
+    kind: str, data_dir: Path, queries_dir: Path | None = None, days: int | None = None, memory_limit: str | None = None
+) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", kind, "--data-dir", str(data_dir), "--memory-limit", str(memory_limit)]
     if queries_dir is not None:
         command += ["--queries-dir", str(queries_dir)]
     if days is not None:
@@ -558,13 +565,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--incremental", type=int, default=0, metavar="DAYS",
                         help="also, after each round's build, re-land the newest DAYS days and time the incremental "
                              "build and a bare scan of those days (default 0: off)")
+    parser.add_argument("--memory-limit", default=DEFAULT_MEMORY_LIMIT,
+                        help=f"DuckDB's memory for the builds (default {DEFAULT_MEMORY_LIMIT}, as `cdr build`'s; "
+                             "none: DuckDB's own default)")
+    parser.add_argument("--memory-apart", action="store_true",
+                        help="also time the full build with DuckDB's own memory default, side by side")
     parser.add_argument("--child", choices=("scan", "floor", "build", "incremental"))
     parser.add_argument("--newest-days", type=int, help="(child) scan only the newest this many days")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--queries-dir", type=Path)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.data_dir, args.queries_dir, args.newest_days)))
+        limit = None if args.memory_limit == "none" else args.memory_limit
+        print(json.dumps(_child(args.child, args.data_dir, args.queries_dir, args.newest_days, limit)))
         return
     started = time.perf_counter()
     data_dir = generate_lake(args.cdrs, args.mdrs, args.days, duplicate_share=args.duplicate_share)
@@ -572,28 +585,31 @@ def main(argv: list[str] | None = None) -> None:
     print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs, {args.days} days, "
           f"{args.duplicate_share:.2%} superseded versions, {size_mib:,.0f} MiB; "
           f"ready in {time.perf_counter() - started:.1f}s)")
-    contenders: dict[str, Path | None] = {"build": None}
+    # each contender: its queries dir (None: today's) and DuckDB's memory limit
+    contenders: dict[str, tuple[Path | None, str]] = {"build": (None, args.memory_limit)}
     if args.alerts_apart:
-        contenders["build without alerts"] = queries_without_alerts()
+        contenders["build without alerts"] = (queries_without_alerts(), args.memory_limit)
+    if args.memory_apart:
+        contenders["build, DuckDB's memory default"] = (None, "none")
     if args.baseline:
-        contenders = {f"baseline {args.baseline}": baseline_queries(args.baseline), **contenders}
+        contenders = {f"baseline {args.baseline}": (baseline_queries(args.baseline), args.memory_limit), **contenders}
     runs: dict[str, list[dict[str, float]]] = {"scan": [], **{name: [] for name in contenders}}
     if args.floor:
         runs["floor"] = []
     changed = f"scan of the {args.incremental} changed days"
     if args.incremental:
         # the default queries last, so the incremental build follows a build of the same queries
-        contenders = {name: path for name, path in contenders.items() if name != "build"} | {"build": None}
+        contenders = {name: c for name, c in contenders.items() if name != "build"} | {"build": contenders["build"]}
         runs |= {"incremental": [], changed: []}
     for round_number in range(1, args.rounds + 1):
         runs["scan"].append(_measure("scan", data_dir))
         if args.floor:
             runs["floor"].append(_measure("floor", data_dir))
-        for name, queries_dir in contenders.items():
-            runs[name].append(_measure("build", data_dir, queries_dir))
+        for name, (queries_dir, limit) in contenders.items():
+            runs[name].append(_measure("build", data_dir, queries_dir, memory_limit=limit))
         if args.incremental:
             resync_newest_days(data_dir, args.incremental)
-            runs["incremental"].append(_measure("incremental", data_dir))
+            runs["incremental"].append(_measure("incremental", data_dir, memory_limit=args.memory_limit))
             runs[changed].append(_measure("scan", data_dir, days=args.incremental))
         print(f"round {round_number}: " + ", ".join(f"{name} {_run_line(r[-1])}" for name, r in runs.items())
               + f", load average {os.getloadavg()[0]:.1f}")

@@ -82,7 +82,8 @@ def build_command(
     from pipelines.models import build  # after the settings: a bad one is refused before DuckDB loads
 
     report = build(
-        settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config, full=full
+        settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config, full=full,
+        memory_limit=settings.build_memory_limit,
     )
     typer.echo(report.summary())
 

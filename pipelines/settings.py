@@ -30,6 +30,14 @@ DOTENV = Path(".env")
 
 _SECRET_FIELDS = frozenset({"opentact_api_key"})
 _SHOWN_CHARS = 40
+# What DuckDB's memory_limit accepts, less its forms that mean "no limit".
+_MEMORY_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B)", re.IGNORECASE)
+_MEMORY_UNITS = {
+    f"{prefix}{infix}B": (1024 if infix else 1000) ** power
+    for power, prefix in enumerate("KMGT", start=1) for infix in ("", "I")
+}
+# Below this DuckDB cannot hold even one model's working set.
+_MIN_BUILD_MEMORY = 100 * 1000**2
 
 
 def api_key_problem(key: str) -> str | None:
@@ -111,6 +119,10 @@ class Settings(BaseSettings):
     # A TOML file whose keys replace the shipped alert thresholds (queries/alerts/thresholds.toml).
     alerts_config: Path | None = Field(default=None, alias="CDR_ALERTS_CONFIG")
 
+    # DuckDB's memory for a build: what does not fit spills beside the warehouse, so a build's
+    # memory stays the same however much history the lake holds (bench/RESULTS.md).
+    build_memory_limit: str = Field(default="600MB", alias="CDR_BUILD_MEMORY_LIMIT")
+
     def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
         """Settings from the environment, `_env_file` and keywords; UsageError naming each bad value (as the
         option it came from, for the `_overridden` fields, and with the file a value came from)."""
@@ -138,6 +150,14 @@ class Settings(BaseSettings):
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", str(value)):
             raise ValueError("the data dir must be a local or mounted folder, not an object-store URL")
         return value
+
+    @field_validator("build_memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        size = _MEMORY_SIZE.fullmatch(value.strip())
+        if size is None or float(size[1]) * _MEMORY_UNITS[size[2].upper()] < _MIN_BUILD_MEMORY:
+            raise ValueError("a size of at least 100MB, such as 600MB or 2GB (KB, MB, GB, TB; KiB, MiB, GiB, TiB)")
+        return value.strip()
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given (non-None) fields replaced; UsageError naming each bad value."""

@@ -281,6 +281,23 @@ def test_a_failed_build_leaves_the_previous_warehouse_untouched(tmp_path):
     assert sorted(p.name for p in data_dir.iterdir()) == ["last_build.json", "warehouse.duckdb"]
 
 
+def test_a_build_runs_within_the_memory_limit_it_is_given(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    queries = write_queries(tmp_path / "queries", {
+        "reports/rpt_limit.sql": "-- rpt_limit: one row\nselect current_setting('memory_limit') as memory_limit",
+    })
+
+    def limit() -> str:
+        with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
+            return con.execute("select memory_limit from rpt_limit").fetchall()[0][0]
+
+    build(data_dir, queries_dir=queries, memory_limit="200MB")
+    assert limit() == "190.7 MiB"  # DuckDB shows the 200 * 1000^2 bytes in binary units
+    build(data_dir, queries_dir=queries, full=True)
+    assert limit() != "190.7 MiB"
+
+
 def around_each_model(monkeypatch, around) -> None:
     """Build each model through `around(model, build_it)`, `build_it()` being the runner's own build of it."""
     build_model = models_module._build_model
@@ -907,9 +924,32 @@ def test_cli_build_prints_one_summary_line(tmp_path, capsys, monkeypatch):
     assert warehouse_path(tmp_path).is_file()
 
 
+def test_cli_build_gives_the_build_its_memory_limit(tmp_path, capsys, monkeypatch):
+    given = []
+
+    class Built:
+        def summary(self) -> str:
+            return "built"
+
+    monkeypatch.setattr("pipelines.models.build", lambda *args, **kwargs: given.append(kwargs["memory_limit"]) or Built())
+    monkeypatch.setenv("CDR_BUILD_MEMORY_LIMIT", "2GiB")
+    run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    monkeypatch.delenv("CDR_BUILD_MEMORY_LIMIT")
+    run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    assert given == ["2GiB", "600MB"]
+
+
 def test_cli_build_failures_are_one_line(tmp_path, capsys, monkeypatch):
     code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path / "nope"))
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: data dir ")
+    monkeypatch.setenv("CDR_BUILD_MEMORY_LIMIT", "lots")
+    code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    assert code == 2
+    assert err.splitlines() == [
+        "error: CDR_BUILD_MEMORY_LIMIT=lots is not allowed: a size of at least 100MB, such as 600MB or 2GB "
+        "(KB, MB, GB, TB; KiB, MiB, GiB, TiB)"
+    ]
+    monkeypatch.delenv("CDR_BUILD_MEMORY_LIMIT")
     monkeypatch.setenv("CDR_REPORT_TIMEZONE", "Nowhere/Land")
     code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
     assert code == 2

@@ -12,15 +12,18 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipelines.flows import run_arguments
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 
 
 @task(name="build-warehouse", cache_policy=NO_CACHE, persist_result=False)
-def build_warehouse(data_dir: Path, report_timezone: str, alerts_config: Path | None = None, full: bool = False) -> Any:
+def build_warehouse(settings: Settings, full: bool = False) -> Any:
     """Run every model and data test into <data dir>/warehouse.duckdb (only the changed days' facts, unless `full`)."""
     from pipelines.models import build
 
-    return build(data_dir, report_timezone=report_timezone, alerts_config=alerts_config, full=full)
+    return build(
+        settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config, full=full,
+        memory_limit=settings.build_memory_limit,
+    )
 
 
 @task(name="render-dashboards", cache_policy=NO_CACHE, persist_result=False)
@@ -48,7 +51,7 @@ def build_flow(
     """
     logger = get_run_logger()
     settings = load_settings(data_dir=data_dir, report_timezone=report_timezone)
-    report = build_warehouse(settings.data_dir, settings.report_timezone, settings.alerts_config, full)
+    report = build_warehouse(settings, full)
     logger.info(report.summary())
     lines = [
         "# Warehouse build",

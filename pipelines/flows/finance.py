@@ -56,7 +56,7 @@ def monthly_finance(
     settings = load_settings(data_dir=data_dir)
     month = parse_month(month) if month else previous_month(scheduled_time(), settings.report_timezone)
     if build:
-        logger.info(build_warehouse(settings.data_dir, settings.report_timezone, settings.alerts_config).summary())
+        logger.info(build_warehouse(settings).summary())
     target = Path(out_dir) if out_dir else settings.data_dir / "exports"
     export = export_statement(settings.data_dir, month, target, allow_partial)
     totals = export.totals_text()

@@ -132,6 +132,7 @@ def build(
     alerts_config: Path | None = None,
     now: datetime | None = None,
     full: bool = False,
+    memory_limit: str | None = None,
 ) -> BuildReport:
     """A data dir (with its lake) -> a rebuilt `warehouse.duckdb` there, every data test passed.
 
@@ -142,6 +143,8 @@ def build(
 
     `alerts_config` names a file overriding the shipped alert thresholds (CDR_ALERTS_CONFIG);
     `now` is the moment the alert rules judge staleness at (default: the clock).
+    `memory_limit` bounds DuckDB's memory (CDR_BUILD_MEMORY_LIMIT; None: DuckDB's default, most
+    of the machine's); what does not fit spills to disk.
     Raises UsageError for a missing data dir, unknown time zone or bad alerts config, LakeError (naming the path
     and the re-sync) for a lake it cannot read whole, CdrError (naming the model or test) when
     a model fails or a data test finds offending rows; the previous warehouse is then left as
@@ -189,6 +192,8 @@ def build(
             # threads - 1: with this, the BUILD_WORKERS queries at once use every core once.
             cores = con.execute("select current_setting('threads')").fetchall()[0][0]
             con.execute(f"set threads = {max(1, cores - BUILD_WORKERS + 1)}")
+            if memory_limit is not None:
+                con.execute(f"set memory_limit = {sql_string(memory_limit)}")
             _check_timezone(con, report_timezone)
             for statement in calendar_macros(report_timezone):
                 con.execute(statement)
