@@ -18,7 +18,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -241,8 +241,12 @@ class OpentactClient:
         timer: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        budget: asyncio.Semaphore | None = None,
     ) -> None:
+        """`budget`, shared by the clients of several accounts synced at once, bounds their requests in
+        flight together; each client's own gate still paces its key's rate limit."""
         self.config = config
+        self._budget = budget
         self._clock = clock
         self._timer = timer
         self._sleep = sleep
@@ -504,7 +508,7 @@ class OpentactClient:
         try:
             # The whole exchange has one deadline: httpx's own timeouts bound each read, so a
             # server trickling a byte at a time would otherwise hold a request forever.
-            async with asyncio.timeout(self.config.timeout_secs):
+            async with self._budget or nullcontext(), asyncio.timeout(self.config.timeout_secs):
                 status, headers, content = await self._receive(self._request(path, params), what)
         except TimeoutError:
             return _Attempt(f"timed out (the response took longer than {self.config.timeout_secs:g}s, OPENTACT_TIMEOUT_SECS)")

@@ -397,6 +397,32 @@ async def test_429_pauses_every_request_until_the_limit_resets() -> None:
     assert len(sent_at) - index - 1 > 3
 
 
+async def test_clients_sharing_a_budget_keep_their_requests_in_flight_within_it() -> None:
+    # Two accounts synced at once, each client allowed 3 requests, share a budget of 2.
+    fakes = [FakeApi({"cdrs": spread(40)}), FakeApi({"cdrs": spread(30, every=timedelta(hours=2))})]
+    in_flight, most = 0, 0
+
+    def slow(fake: FakeApi) -> httpx.MockTransport:
+        async def handle(request: httpx.Request) -> httpx.Response:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            await asyncio.sleep(0.005)
+            in_flight -= 1
+            return fake.handle(request)
+
+        return httpx.MockTransport(handle)
+
+    budget = asyncio.Semaphore(2)
+    clients = [
+        OpentactClient(config(), transport=slow(fake), rng=random.Random(7), clock=lambda: NOW, budget=budget)
+        for fake in fakes
+    ]
+    read = await asyncio.gather(*(read_all(c) for c in clients))
+    assert [len(ids(pages)) for pages in read] == [40, 30]
+    assert most == 2
+
+
 async def test_rate_gate_halves_once_per_burst_and_opens_up_again() -> None:
     clock = FakeTime()
     gate = RateGate(8, clock.timer, clock.sleep)
