@@ -5,11 +5,13 @@ Precedence: a command-line option, then the environment, then `.env`, then the d
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -39,6 +41,8 @@ _MEMORY_UNITS = {
 # Below this DuckDB cannot hold even one model's working set.
 _MIN_BUILD_MEMORY = 100 * 1000**2
 
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
 
 def api_key_problem(key: str) -> str | None:
     """An API key -> why an HTTP header cannot carry it as issued, or None if it can.
@@ -61,6 +65,34 @@ def api_key_problem(key: str) -> str | None:
 def api_key_refusal(problem: str, name: str = "OPENTACT_API_KEY") -> str:
     """Why a key is unusable -> the one-line refusal (which never quotes the key)."""
     return f"{name} is not allowed: {problem}; set it to the key exactly as issued"
+
+
+def base_url_problem(url: str) -> str | None:
+    """An API base URL -> why the key must not be sent to it (a phrase following the URL), or None if it may."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("https", "http") or not host:
+        return "is not an http(s) URL such as https://api.opentact.org"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return (
+            "uses plain http://, which would send the API key unencrypted: "
+            "use https:// (plain http is allowed only for loopback hosts such as the local sandbox)"
+        )
+    if parts.query or parts.fragment:
+        return "must not have a query or fragment"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import logging
 import math
 import random
@@ -24,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -37,14 +36,13 @@ from pipelines.errors import CdrError, UsageError
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
-from pipelines.settings import Settings, api_key_problem, api_key_refusal
+from pipelines.settings import Settings, api_key_problem, api_key_refusal, base_url_problem
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 # Far above what a real account sends: past these the API (or something posing as it) is broken,
 # and paging its claimed pages or reading its endless body would exhaust memory before any error.
@@ -125,26 +123,9 @@ class ClientConfig:
 
 def check_base_url(url: str) -> str:
     """A base URL -> itself without a trailing slash; UsageError unless https:// or loopback http://."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UsageError(f"OPENTACT_BASE_URL {url!r} is not an http(s) URL such as https://api.opentact.org")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise UsageError(
-            f"OPENTACT_BASE_URL {url!r} uses plain http://, which would send the API key unencrypted: "
-            "use https:// (plain http is allowed only for loopback hosts such as the local sandbox)"
-        )
-    if parts.query or parts.fragment:
-        raise UsageError(f"OPENTACT_BASE_URL {url!r} must not have a query or fragment")
+    if problem := base_url_problem(url):
+        raise UsageError(f"OPENTACT_BASE_URL {url!r} {problem}")
     return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
