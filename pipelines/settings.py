@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from dotenv.parser import parse_stream
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -155,6 +156,12 @@ class Settings(BaseSettings):
     # memory stays the same however much history the lake holds (bench/RESULTS.md).
     build_memory_limit: str = Field(default="600MB", alias="CDR_BUILD_MEMORY_LIMIT")
 
+    # A TOML file of [accounts.<name>] tables (pipelines/accounts.py); unset, ./accounts.toml if there is one.
+    accounts_file: Path | None = Field(default=None, alias="CDR_ACCOUNTS_FILE")
+
+    # The .env file these settings were read from, for `variable` to read the same one.
+    _dotenv: Path | None = PrivateAttr(default=None)
+
     def __init__(self, _overridden: Collection[str] = (), **values: Any) -> None:
         """Settings from the environment, `_env_file` and keywords; UsageError naming each bad value (as the
         option it came from, for the `_overridden` fields, and with the file a value came from)."""
@@ -163,6 +170,7 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             error = settings_error(exc, _overridden, dotenv=values.get("_env_file"))
         else:
+            self._dotenv = values.get("_env_file")
             return
         raise error  # outside the except block: the ValidationError, which quotes inputs, is not chained
 
@@ -196,7 +204,17 @@ class Settings(BaseSettings):
         current = {name: getattr(self, name) for name in type(self).model_fields}
         given = {k: v for k, v in changes.items() if v is not None}
         current.update(given)
-        return type(self)(_overridden=given.keys(), **current)
+        changed = type(self)(_overridden=given.keys(), **current)
+        changed._dotenv = self._dotenv
+        return changed
+
+    def variable(self, name: str) -> str | None:
+        """A variable no field declares (an account's `api_key_env`) -> its value, read as the settings were:
+        the environment, then the same .env file; None if neither sets it (an empty value does not)."""
+        value = os.environ.get(name)
+        if not value and self._dotenv is not None:
+            value = dotenv_values(self._dotenv, encoding="utf-8").get(name)
+        return value or None
 
 
 def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, dotenv: Path | None = None) -> UsageError:
@@ -218,7 +236,7 @@ def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, do
             continue
         allowed = _allowed(field) if field is not None else None
         reason = (error.get("ctx") or {}).get("error") if error["type"] == "value_error" else None
-        problems.append(f"{label}={_shown(error.get('input'))}{where} is not allowed: {allowed or reason or error['msg']}")
+        problems.append(f"{label}={shown_value(error.get('input'))}{where} is not allowed: {allowed or reason or error['msg']}")
     return UsageError("; ".join(problems))
 
 
@@ -237,8 +255,8 @@ def _allowed(field: FieldInfo) -> str | None:
     return " ".join(part for part in (kind, lower, upper) if part)
 
 
-def _shown(value: object) -> str:
-    """A bad value as a message shows it: short, and on one line."""
+def shown_value(value: object) -> str:
+    """A bad value (or a name) as a message shows it: short, and on one line."""
     text = str(value)
     if len(text) > _SHOWN_CHARS:
         text = text[:_SHOWN_CHARS] + "..."
