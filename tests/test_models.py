@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.models import runner as models_module
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import LakeError
@@ -451,9 +452,11 @@ def test_an_empty_lake_builds_every_model_empty_and_typed(tmp_path):
         for census in single_rows[1:]:
             assert con.execute(f"select * from {census}").fetchall() == [(0, 0, 0, [])], census
         calls = con.execute("describe calls").fetchall()
-        statement = dict(con.execute("describe rpt_finance_monthly_statement").fetchall()[i][:2] for i in range(8))
+        statement = dict(row[:2] for row in con.execute("describe rpt_finance_monthly_statement").fetchall())
         assert con.execute("select calls, messages from rpt_build_info").fetchall() == [(0, 0)]
-    assert [(c[0], c[1]) for c in calls][:3] == [("id", "VARCHAR"), ("record_type", "VARCHAR"), ("call_session_id", "VARCHAR")]
+    assert [(c[0], c[1]) for c in calls][:4] == [
+        ("account", "VARCHAR"), ("id", "VARCHAR"), ("record_type", "VARCHAR"), ("call_session_id", "VARCHAR"),
+    ]
     assert statement["cost"] == "DECIMAL(38,9)" and statement["records"] == "BIGINT"
 
 
@@ -761,10 +764,13 @@ def _run_test(name: str, tables: dict[str, str]) -> list[tuple]:
         return con.execute(test.sql).fetchall()
 
 
-def _ids(*ids: str | None) -> str:
-    """Ids -> a SELECT of one `id` column holding them, in order."""
-    values = ", ".join("(null)" if i is None else f"('{i}')" for i in ids)
-    return f"select * from (values {values}) as t(id)"
+def _ids(*ids: str | None, account: str = DEFAULT_ACCOUNT) -> str:
+    """Ids -> a SELECT of an `account` column and an `id` column holding them, in order."""
+    values = ", ".join(f"('{account}', null)" if i is None else f"('{account}', '{i}')" for i in ids)
+    return f"select * from (values {values}) as t(account, id)"
+
+
+NO_IDS = "select null::varchar as account, null::varchar as id where false"
 
 
 def _census(dataset: str) -> str:
@@ -777,10 +783,10 @@ def _census(dataset: str) -> str:
     ("lake", "staged", "expected"),
     [
         # what the dedupe must never let through: repeats and missing ids
-        (("a", "b", "b", None, None), ("a", "b", "b", None, None), [("b", 2), (None, 2)]),
+        (("a", "b", "b", None, None), ("a", "b", "b", None, None), [(DEFAULT_ACCOUNT, "b", 2), (None, None, 2)]),
         # as many ids as the lake holds distinct ones, but one repeated in place of another:
         # the sum of id hashes tells
-        (("a", "b"), ("a", "a"), [("a", 2)]),
+        (("a", "b"), ("a", "a"), [(DEFAULT_ACCOUNT, "a", 2)]),
         (("a", "b", "b"), ("a", "b"), []),
         ((), (), []),
     ],
@@ -788,9 +794,9 @@ def _census(dataset: str) -> str:
 @pytest.mark.parametrize("dataset", ["cdrs", "mdrs"])
 def test_the_unique_id_tests_find_repeated_and_missing_ids(dataset, lake, staged, expected):
     tables = {
-        f"lake_{dataset}": _ids(*lake) if lake else "select null::varchar as id where false",
+        f"lake_{dataset}": _ids(*lake) if lake else NO_IDS,
         f"stg_{dataset}_id_census": _census(dataset),
-        f"stg_{dataset}": _ids(*staged) if staged else "select null::varchar as id where false",
+        f"stg_{dataset}": _ids(*staged) if staged else NO_IDS,
     }
     assert sorted(_run_test(f"stg_{dataset}_id_unique_not_null", tables), key=str) == expected
 
@@ -799,14 +805,19 @@ def test_the_id_census_counts_distinct_ids_and_names_the_repeated_hashes():
     with with_macros(duckdb.connect()) as con:
         con.execute(f"create table lake_cdrs as {_ids('a', 'b', 'b', 'c', 'c', 'c', None)}")
         census = con.execute(_census("cdrs")).fetchall()
-        hashes = con.execute("select hash('a')::hugeint, hash('b'), hash('c')").fetchall()[0]
+        hashes = con.execute(
+            "select hash('default', 'a')::hugeint, hash('default', 'b'), hash('default', 'c')"
+        ).fetchall()[0]
     assert census == [(7, 3, sum(hashes), sorted(hashes[1:]))]
 
 
 def test_the_usage_key_test_finds_a_repeated_row():
-    row = "select date '2026-03-01' as usage_date, 'calls' as product, 'GB' as country_code, 'outbound' as direction, 'USD' as currency"
+    row = (
+        "select 'default' as account, date '2026-03-01' as usage_date, 'calls' as product, 'GB' as country_code, "
+        "'outbound' as direction, 'USD' as currency"
+    )
     assert _run_test("stg_usage_key_unique", {"stg_usage": f"{row} union all {row}"}) == [
-        (date(2026, 3, 1), "calls", "GB", "outbound", "USD", 2)
+        (DEFAULT_ACCOUNT, date(2026, 3, 1), "calls", "GB", "outbound", "USD", 2)
     ]
 
 
@@ -843,8 +854,8 @@ def test_calls_and_messages_have_the_lake_columns_and_work_from_any_directory(tm
     import json
 
     out = json.loads(result.stdout)
-    assert [name for name, _ in out["calls"]] == list(api.LAKE_SCHEMAS["cdrs"])
-    assert [name for name, _ in out["messages"]] == list(api.LAKE_SCHEMAS["mdrs"])
+    assert [name for name, _ in out["calls"]] == ["account", *api.LAKE_SCHEMAS["cdrs"]]
+    assert [name for name, _ in out["messages"]] == ["account", *api.LAKE_SCHEMAS["mdrs"]]
     assert dict(out["calls"])["cost"] == "DECIMAL(38,9)" and dict(out["calls"])["created_at"] == "TIMESTAMP WITH TIME ZONE"
     assert out["calls_ids"] == ["c1", "c2", "c3", "c4", "c5", "c6"]
     assert out["messages_ids"] == ["m1", "m2", "m3", "m4"]
@@ -908,8 +919,8 @@ def test_peak_concurrency_on_a_day_holding_only_calls_carried_over_from_midnight
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
         got = con.execute("select * from rpt_peak_concurrent_calls_daily order by report_date").fetchall()
     assert got == [
-        (date(2026, 3, 1), 2, datetime(2026, 3, 1, 23, 30), 0),
-        (date(2026, 3, 2), 2, datetime(2026, 3, 2, 0, 0), 2),
+        (DEFAULT_ACCOUNT, date(2026, 3, 1), 2, datetime(2026, 3, 1, 23, 30), 0),
+        (DEFAULT_ACCOUNT, date(2026, 3, 2), 2, datetime(2026, 3, 2, 0, 0), 2),
     ]
 
 

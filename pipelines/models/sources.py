@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, resync_command
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, LakeError, resync_command
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
@@ -28,6 +29,16 @@ SOURCE_PREFIX = "lake_"
 # The records the sync set aside as malformed (`pipelines.land.quarantine`, JSON lines): the
 # API's usage counts them, so reconciliation reads them to tell explained differences apart.
 QUARANTINE_SOURCE = "quarantine"
+# Every source view's first column: the account a file belongs to, from its `account=<name>`
+# folder (`lake/<dataset>/account=<name>/date=.../data.parquet`, `quarantine/<kind>/account=<name>/
+# date=.../<file>.jsonl`); a file of the layout before accounts, with no such folder, is the default
+# account's. Read from the file's name, once per file, not per row.
+ACCOUNT_COLUMN = "account"
+_ACCOUNT_FOLDER = "account="
+_ACCOUNT = (
+    f"coalesce(nullif(regexp_extract(filename, '/{_ACCOUNT_FOLDER}([^/]+)/date=[^/]*/[^/]*$', 1), ''), "
+    f"'{DEFAULT_ACCOUNT}') as {ACCOUNT_COLUMN}"
+)
 
 _LINE = re.compile(r"LINE (\d+):")
 
@@ -114,7 +125,8 @@ def source_sql(
 ) -> tuple[str, int]:
     """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now).
 
-    With `days`, the view reads only those days' partitions (an incremental build's window).
+    The view's columns: `account`, then the dataset's. With `days`, the view reads only those
+    days' partitions (an incremental build's window).
     """
     lake = _lake(lake)
     schema = LAKE_SCHEMAS[dataset]
@@ -122,12 +134,12 @@ def source_sql(
     if days is not None:
         files = [relative for relative in files if Lake.partition_day(relative) in days]
     if not files:
-        return _empty_source(schema), 0
-    # A glob, not the file list: the view keeps reading the lake as the sync adds days.
-    # Hive partitioning stays off: the usage files have a `date` column of their own.
-    pattern = sql_string(lake.location(Lake.partition_glob(dataset)))
+        return _empty_source(schema, account=True), 0
+    # Globs, not the file list: the view keeps reading the lake as the sync adds days (and
+    # accounts). Hive partitioning stays off: the usage files have a `date` column of their own.
+    pattern = _files_sql(lake, _globs(files))
     if days is not None:
-        pattern = "[" + ", ".join(sql_string(lake.location(relative)) for relative in files) + "]"
+        pattern = _files_sql(lake, files)
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
     con = duckdb.connect()
     try:
@@ -149,18 +161,46 @@ def source_sql(
     # as null. Only then, since reading by name opens every footer each time a query reads the view;
     # the sync writes every new day whole. The empty typed select keeps a column no partition has yet.
     by_name = ", union_by_name = true" if any(len(names) < len(schema) for names in by_file.values()) else ""
-    files_read = f"read_parquet({pattern}, hive_partitioning = false{by_name})"
-    return f"select {columns} from (select * from {files_read} union all by name {_empty_source(schema)})", len(files)
+    files_read = f"read_parquet({pattern}, hive_partitioning = false, filename = true{by_name})"
+    return (
+        f"select {_ACCOUNT}, {columns} from (select * from {files_read} union all by name {_empty_source(schema)})",
+        len(files),
+    )
 
 
 def quarantine_source_sql(lake: Lake | str | os.PathLike[str]) -> tuple[str, int]:
-    """A data dir -> (the SELECT of its quarantine source view, how many quarantine files it has now)."""
+    """A data dir -> (the SELECT of its quarantine source view, how many quarantine files it has now).
+
+    The view's columns: `account`, then QUARANTINE_SCHEMA's.
+    """
     lake = _lake(lake)
     files = lake.quarantine_files()
     if not files:
-        return _empty_source(QUARANTINE_SCHEMA), 0
-    pattern = sql_string(lake.location(QUARANTINE_GLOB))
-    return f"select {', '.join(QUARANTINE_SCHEMA)} from {_read_quarantine(pattern)}", len(files)
+        return _empty_source(QUARANTINE_SCHEMA, account=True), 0
+    # quarantine/<kind>/[account=<name>/]date=<day>/<file>.jsonl: every kind, account, day and file
+    globs = _globs(f"{QUARANTINE_DIR}/*/{'/'.join(relative.split('/')[2:-1])}/*.jsonl" for relative in files)
+    read = _read_quarantine(_files_sql(lake, globs), filename=True)
+    return f"select {_ACCOUNT}, {', '.join(QUARANTINE_SCHEMA)} from {read}", len(files)
+
+
+def _globs(files: Iterable[str]) -> list[str]:
+    """Relative file paths -> the globs reading every account and day of their layouts, sorted.
+
+    An `account=` and a `date=` folder each become a wildcard: one glob per layout, two only
+    while a lake written before accounts is still partly in the old one.
+    """
+    wildcards = {_ACCOUNT_FOLDER: f"{_ACCOUNT_FOLDER}*", "date=": "date=*"}
+    globs = set()
+    for relative in files:
+        parts = relative.split("/")
+        globs.add("/".join(next((w for f, w in wildcards.items() if p.startswith(f)), p) for p in parts))
+    return sorted(globs)
+
+
+def _files_sql(lake: Lake, relatives: Sequence[str]) -> str:
+    """Relative paths or globs -> the SQL naming their locations: one string, or a list of them."""
+    names = [sql_string(lake.location(relative)) for relative in relatives]
+    return names[0] if len(names) == 1 else "[" + ", ".join(names) + "]"
 
 
 def calendar_macros(report_timezone: str) -> list[str]:
@@ -236,16 +276,19 @@ def _lake(lake: Lake | str | os.PathLike[str]) -> Lake:
     return lake if isinstance(lake, Lake) else Lake(lake)
 
 
-def _read_quarantine(files: str) -> str:
-    """A SQL string of quarantine files (a path or a glob) -> the read_json call reading them typed."""
+def _read_quarantine(files: str, *, filename: bool = False) -> str:
+    """SQL of quarantine files (a path, a glob or a list of them) -> the read_json call reading them typed."""
     # An explicit schema: no type guessing from a sample, and the same columns for one file or many.
     schema = ", ".join(f"{sql_string(c)}: {sql_string(duckdb_type(t))}" for c, t in QUARANTINE_SCHEMA.items())
-    return f"read_json({files}, format = 'newline_delimited', columns = {{{schema}}})"
+    named = ", filename = true" if filename else ""
+    return f"read_json({files}, format = 'newline_delimited', columns = {{{schema}}}{named})"
 
 
-def _empty_source(schema: Mapping[str, pl.DataType]) -> str:
-    """A schema -> a SELECT of no rows with its typed columns (a source with no files yet)."""
+def _empty_source(schema: Mapping[str, pl.DataType], *, account: bool = False) -> str:
+    """A schema -> a SELECT of no rows with its typed columns (a source with no files yet; `account` first if asked)."""
     columns = ", ".join(f"cast(null as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+    if account:
+        columns = f"cast(null as VARCHAR) as {ACCOUNT_COLUMN}, {columns}"
     return f"select {columns} where false"
 
 

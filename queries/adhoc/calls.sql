@@ -1,3 +1,3 @@
--- calls: one row per call leg (latest version), with the lake's column names; key: id
+-- calls: one row per call leg (latest version), with the lake's column names; key: account, id
 -- For ad-hoc SQL (`cdr sql`, or the duckdb CLI on the warehouse). Reads the lake live.
 select * from stg_cdrs

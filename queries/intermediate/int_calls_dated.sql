@@ -1,4 +1,4 @@
--- int_calls_dated: one row per call leg with its report calendar, quality flags and billing checks; key: id
+-- int_calls_dated: one row per call leg with its report calendar, quality flags and billing checks; key: account, id
 -- report_date / report_hour: local date and hour of created_at in the reporting time zone
 -- (the one calendar of every report); utc_date: for reconciliation with the API's usage.
 with calls as (
@@ -38,6 +38,7 @@ billed as (
 
 final as (
     select
+        account,
         id,
         call_session_id,
         direction,

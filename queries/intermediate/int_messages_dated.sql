@@ -1,4 +1,4 @@
--- int_messages_dated: one row per message with its report calendar, delivery outcome and cost check; key: id
+-- int_messages_dated: one row per message with its report calendar, delivery outcome and cost check; key: account, id
 -- report_date / report_hour: local date and hour of created_at in the reporting time zone; utc_date: for reconciliation.
 with messages as (
     select * from stg_mdrs
@@ -6,6 +6,7 @@ with messages as (
 
 final as (
     select
+        account,
         id,
         direction,
         cld,

@@ -1,5 +1,6 @@
 -- id_census(source_table): one row for the whole of a lake dataset: its records, their distinct ids and the id hashes it holds more than once
--- The one census of every id in a dataset, read by two models: the dedupe (latest_repeats
+-- An id is one record per account (the same id in two accounts is two records), so an "id hash"
+-- is hash(account, id) throughout. The one census of every id in a dataset, read by two models: the dedupe (latest_repeats
 -- swaps in the latest version at the instants of the repeated hashes) and the unique-id test
 -- (missing_or_repeated_ids: the staged records must hold as many ids as the lake holds
 -- distinct ones, with the same sum of id hashes). 8-byte hashes are counted much faster than
@@ -10,22 +11,22 @@
 -- none is.
 create macro id_census(source_table) as table
 with source as not materialized (
-    select id from query_table(source_table)
+    select account, id from query_table(source_table)
 ),
 
 fingerprint as (
     select
         count(*) as records,
         count(id) as ids,
-        count(distinct hash(id)) filter (where id is not null) as distinct_id_hashes,
+        count(distinct hash(account, id)) filter (where id is not null) as distinct_id_hashes,
         -- every version counted here; the surplus of the repeated hashes is taken off below
-        coalesce(sum(hash(id)) filter (where id is not null), 0)::hugeint as id_hash_total,
+        coalesce(sum(hash(account, id)) filter (where id is not null), 0)::hugeint as id_hash_total,
     from source
 ),
 
 repeated as (
     select
-        hash(source.id) as id_hash,
+        hash(source.account, source.id) as id_hash,
         count(*) as versions,
     from source
     semi join fingerprint on fingerprint.ids > fingerprint.distinct_id_hashes

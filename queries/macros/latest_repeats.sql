@@ -1,4 +1,4 @@
--- latest_repeats(source_table, census_table): one row per record created at an instant where the lake holds some id more than once, its latest version; key: id
+-- latest_repeats(source_table, census_table): one row per record created at an instant where the lake holds some id more than once, its latest version; key: account, id
 -- The sync keeps one version per id, so this is normally empty. Versions of one record share
 -- created_at, so latest_versions can dedupe by replacing the rows of these few instants with
 -- these: an anti-join on a timestamp it reads anyway, not on every id. The repeated ids come
@@ -14,10 +14,10 @@ repeated_hashes as (
 ),
 
 repeated_instants as (
-    -- a hash shared by two ids only adds an instant: the rows are told apart by id below
+    -- a hash shared by two ids only adds an instant: the rows are told apart by account and id below
     select distinct source.created_at
     from source
-    semi join repeated_hashes on hash(source.id) = repeated_hashes.id_hash
+    semi join repeated_hashes on hash(source.account, source.id) = repeated_hashes.id_hash
 ),
 
 instant_rows as (
@@ -30,7 +30,7 @@ final as (
     select *
     from instant_rows
     -- the latest re-rating wins; cost breaks an exact tie so the pick never depends on file order
-    qualify row_number() over (partition by id order by updated_at desc, cost desc) = 1
+    qualify row_number() over (partition by account, id order by updated_at desc, cost desc) = 1
 )
 
 select * from final

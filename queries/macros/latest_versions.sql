@@ -1,4 +1,4 @@
--- latest_versions(source_table, repeats_table): one row per record, its latest version in the lake; key: id
+-- latest_versions(source_table, repeats_table): one row per record, its latest version in the lake; key: account, id
 -- The lake's rows, except at the instants where an id repeats: there, the latest versions
 -- latest_repeats picked (versions of one record share created_at).
 create macro latest_versions(source_table, repeats_table) as table

@@ -1,4 +1,4 @@
--- stg_cdr_repeats: one row per call leg created at an instant where the lake holds some id more than once, its latest version; key: id
+-- stg_cdr_repeats: one row per call leg created at an instant where the lake holds some id more than once, its latest version; key: account, id
 -- materialized: table
 -- Normally empty (the sync keeps one version per id); stg_cdrs swaps these rows in at their
 -- instants. See macros/latest_repeats.sql.

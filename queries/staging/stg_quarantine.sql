@@ -1,8 +1,8 @@
--- stg_quarantine: one row per record the sync quarantined, its latest sighting; key: kind, record_key
+-- stg_quarantine: one row per record the sync quarantined, its latest sighting; key: account, kind, record_key
 -- The malformed records `pipelines.land.quarantine` set aside (JSON lines under quarantine/):
 -- the API's usage counts them, the lake rightly does not, so reconciliation reads them back.
--- Every re-sync of a window appends its malformed records again: a record is one row, keyed by
--- its id when it has one (so a re-rated version replaces the older one) and by its raw text
+-- Every re-sync of a window appends its malformed records again: a record is one row per
+-- account (the quarantine folder it was set aside in), keyed by its id when it has one (so a re-rated version replaces the older one) and by its raw text
 -- when it has none. utc_date is the UTC date of the slice it came in (slices never cross a UTC
 -- midnight), because the record's own created_at may be the malformed field. Its other fields
 -- are read from the raw JSON where they read exactly, else null, never rounded or guessed:
@@ -13,6 +13,7 @@ with source as (
 
 extracted as (
     select
+        account,
         kind,
         run_id,
         seen_at,
@@ -47,6 +48,7 @@ parsed as (
 
 typed as (
     select
+        account,
         kind,
         case kind when 'cdrs' then 'calls' when 'mdrs' then 'messages' end as product,
         utc_time(slice_start)::date as utc_date,
@@ -72,6 +74,7 @@ typed as (
 
 final as (
     select
+        account,
         kind,
         product,
         utc_date,
@@ -88,11 +91,11 @@ final as (
         count(*) over sightings as sightings,
         raw_json,
     from typed
-    window sightings as (partition by kind, record_key)
+    window sightings as (partition by account, kind, record_key)
     -- the latest sighting is the API's latest version; within one run the later updated_at;
     -- the run breaks a tie, so two builds of one lake pick the same sighting
     qualify row_number() over (
-        partition by kind, record_key order by seen_at desc, updated_text desc nulls last, raw_json, run_id desc
+        partition by account, kind, record_key order by seen_at desc, updated_text desc nulls last, raw_json, run_id desc
     ) = 1
 )
 

@@ -1,4 +1,4 @@
--- stg_usage: one row per UTC date, product, country, direction and currency of the API's own usage totals; key: usage_date, product, country_code, direction, currency
+-- stg_usage: one row per account, UTC date, product, country, direction and currency of the API's own usage totals; key: account, usage_date, product, country_code, direction, currency
 -- `/v2/reports/usage` dates usage by UTC day, whatever the reporting time zone.
 with calls as (
     select * from lake_usage_cdrs
@@ -16,6 +16,7 @@ unioned as (
 
 final as (
     select
+        account,
         date as usage_date,
         product,
         country_code,

@@ -25,6 +25,7 @@ offending as (
 )
 
 select
+    account,
     concat_ws(' and ', if(is_misbilled_duration, 'billed seconds', null), if(is_misbilled_cost, 'cost', null)) as broken_rule,
     id,
     status,

@@ -16,6 +16,7 @@ messages as (
 )
 
 select
+    messages.account,
     messages.id,
     messages.rate,
     messages.parts,
