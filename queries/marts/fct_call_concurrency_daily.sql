@@ -1,6 +1,6 @@
--- fct_call_concurrency_daily: one row per report date on which a call leg starts or ends; key: report_date
--- A call leg occupies [started_at, ended_at); where one ends at the instant another starts,
--- the ending one is released first. Days are local dates in the reporting time zone, events
+-- fct_call_concurrency_daily: one row per account and report date on which a call leg starts or ends; key: account, report_date
+-- Each account's own legs in progress (two accounts' never add up). A call leg occupies
+-- [started_at, ended_at); where one ends at the instant another starts, the ending one is released first. Days are local dates in the reporting time zone, events
 -- are ordered by instant (a repeated local hour cannot reorder them).
 -- Exact without sorting every event: starts and ends are counted per 10-second UTC bucket, the
 -- level at each bucket's start is a running sum over buckets, and only the buckets that could
@@ -10,6 +10,7 @@ with calls as (
     -- the lake's timestamps are whole milliseconds: microseconds // 1000 are exactly epoch_ms,
     -- which costs far more on a TIMESTAMPTZ
     select
+        account,
         epoch_us(started_at) // 1000 as start_ms,
         epoch_us(ended_at) // 1000 as end_ms,
     from stg_cdrs
@@ -18,61 +19,74 @@ with calls as (
 
 start_counts as (
     select
+        account,
         start_ms // 10000 as bucket,
         count(*) as starts,
     from calls
-    group by bucket
+    group by account, bucket
 ),
 
 end_counts as (
     select
+        account,
         end_ms // 10000 as bucket,
         count(*) as ends,
     from calls
-    group by bucket
+    group by account, bucket
 ),
 
 bucket_counts as (
     -- counted apart, not over a union of every start and end: no event list is ever written out
     select
+        coalesce(start_counts.account, end_counts.account) as account,
         coalesce(start_counts.bucket, end_counts.bucket) as bucket,
         coalesce(start_counts.starts, 0) as starts,
         coalesce(end_counts.ends, 0) as ends,
     from start_counts
-    full outer join end_counts on start_counts.bucket = end_counts.bucket
+    full outer join end_counts
+        on start_counts.account = end_counts.account
+        and start_counts.bucket = end_counts.bucket
 ),
 
 buckets as (
     select
+        account,
         bucket,
         report_time(to_timestamp(bucket * 10))::date as report_date,
         starts,
         starts - ends as net,
         -- every leg brings both its events, so the running sum of earlier buckets is the level now
         coalesce(
-            sum(starts - ends) over (order by bucket rows between unbounded preceding and 1 preceding), 0
+            sum(starts - ends) over (
+                partition by account order by bucket rows between unbounded preceding and 1 preceding
+            ),
+            0
         ) as level_before,
     from bucket_counts
 ),
 
 day_bounds as (
     select
+        account,
         report_date,
         -- the level at local midnight: the level before the day's first event
         arg_min(level_before, bucket) as level_at_midnight,
         -- a level surely reached that day: at midnight, or at the end of some bucket
         greatest(arg_min(level_before, bucket), max(level_before + net)) as known_level,
     from buckets
-    group by report_date
+    group by account, report_date
 ),
 
 candidate_buckets as (
     select
+        buckets.account,
         buckets.bucket,
         buckets.report_date,
         buckets.level_before,
     from buckets
-    inner join day_bounds on buckets.report_date = day_bounds.report_date
+    inner join day_bounds
+        on buckets.account = day_bounds.account
+        and buckets.report_date = day_bounds.report_date
     where buckets.starts > 0
         and buckets.level_before + buckets.starts >= day_bounds.known_level
 ),
@@ -80,40 +94,49 @@ candidate_buckets as (
 events as (
     -- the events of the candidate buckets only; one sortable key per event: milliseconds x 2,
     -- + 1 for a start, so at one instant ends sort first
-    select calls.start_ms * 2 + 1 as event_key
+    select calls.account, calls.start_ms * 2 + 1 as event_key
     from calls
-    semi join candidate_buckets on calls.start_ms // 10000 = candidate_buckets.bucket
+    semi join candidate_buckets
+        on calls.account = candidate_buckets.account
+        and calls.start_ms // 10000 = candidate_buckets.bucket
     union all
-    select calls.end_ms * 2 as event_key
+    select calls.account, calls.end_ms * 2 as event_key
     from calls
-    semi join candidate_buckets on calls.end_ms // 10000 = candidate_buckets.bucket
+    semi join candidate_buckets
+        on calls.account = candidate_buckets.account
+        and calls.end_ms // 10000 = candidate_buckets.bucket
 ),
 
 replayed as (
     select
+        candidate_buckets.account,
         candidate_buckets.report_date,
         events.event_key,
         candidate_buckets.level_before + sum(if(events.event_key % 2 = 1, 1, -1)) over (
-            partition by candidate_buckets.bucket
+            partition by candidate_buckets.account, candidate_buckets.bucket
             order by events.event_key
             rows between unbounded preceding and current row
         ) as level,
     from events
-    inner join candidate_buckets on events.event_key // 20000 = candidate_buckets.bucket
+    inner join candidate_buckets
+        on events.account = candidate_buckets.account
+        and events.event_key // 20000 = candidate_buckets.bucket
 ),
 
 event_peaks as (
     select
+        account,
         report_date,
         max(level) as peak_level,
         -- the earliest event at the highest level
         arg_max(event_key, [level, -event_key]) as peak_key,
     from replayed
-    group by report_date
+    group by account, report_date
 ),
 
 final as (
     select
+        day_bounds.account,
         day_bounds.report_date,
         day_bounds.level_at_midnight as calls_at_start,
         greatest(day_bounds.level_at_midnight, coalesce(event_peaks.peak_level, 0)) as peak_concurrent_calls,
@@ -123,7 +146,9 @@ final as (
             else day_bounds.report_date::timestamp
         end as peak_at_local,
     from day_bounds
-    left join event_peaks on day_bounds.report_date = event_peaks.report_date
+    left join event_peaks
+        on day_bounds.account = event_peaks.account
+        and day_bounds.report_date = event_peaks.report_date
 )
 
 select * from final

@@ -1,4 +1,4 @@
--- fct_call_tag_sets_daily: one row per report date, direction, currency and set of tags on a call leg; key: report_date, direction, currency, tags
+-- fct_call_tag_sets_daily: one row per account, report date, direction, currency and set of tags on a call leg; key: account, report_date, direction, currency, tags
 -- incremental: report_date
 -- Records share a few tag sets, so this is small: fct_tags_daily spreads it over the tags,
 -- and the statement's data test totals the records from it, apart from fct_calls_daily (which
@@ -9,6 +9,7 @@ with calls as (
 
 final as (
     select
+        account,
         report_date,
         direction,
         currency,

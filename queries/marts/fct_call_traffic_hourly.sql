@@ -1,4 +1,4 @@
--- fct_call_traffic_hourly: one row per UTC hour, report date and hour, direction, country, currency, premium-rate flag and high-risk range with calls; key: utc_hour, report_date, report_hour, direction, country_code, currency, is_premium, high_risk_range
+-- fct_call_traffic_hourly: one row per account, UTC hour, report date and hour, direction, country, currency, premium-rate flag and high-risk range with calls; key: account, utc_hour, report_date, report_hour, direction, country_code, currency, is_premium, high_risk_range
 -- incremental: report_date
 -- What the alert rules need finer than a day: the call rules roll up from here (hours, days, same
 -- weekdays) or from fct_calls_daily (per connection, and the answer ratios), never from the records. utc_hour: the UTC wall-clock hour the call
@@ -30,6 +30,7 @@ flagged as (
 
 final as (
     select
+        account,
         date_trunc('hour', utc_time(created_at)) as utc_hour,
         report_date,
         report_hour,

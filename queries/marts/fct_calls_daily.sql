@@ -1,4 +1,4 @@
--- fct_calls_daily: one row per report date, UTC date, direction, country, connection, currency and call outcome; key: report_date, utc_date, direction, country_code, connection_id, currency, status, hangup_cause, sip_response_code
+-- fct_calls_daily: one row per account, report date, UTC date, direction, country, connection, currency and call outcome; key: account, report_date, utc_date, direction, country_code, connection_id, currency, status, hangup_cause, sip_response_code
 -- incremental: report_date
 -- The base of every voice figure and of the finance statement: sums of it are sums of the records.
 with calls as (
@@ -7,6 +7,7 @@ with calls as (
 
 final as (
     select
+        account,
         report_date,
         utc_date,
         direction,

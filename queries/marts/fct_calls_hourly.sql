@@ -1,4 +1,4 @@
--- fct_calls_hourly: one row per report date, local hour of day and direction with calls; key: report_date, report_hour, direction
+-- fct_calls_hourly: one row per account, report date, local hour of day and direction with calls; key: account, report_date, report_hour, direction
 -- incremental: report_date
 with calls as (
     select * from int_calls_dated
@@ -6,6 +6,7 @@ with calls as (
 
 final as (
     select
+        account,
         report_date,
         report_hour,
         direction,

@@ -1,4 +1,4 @@
--- fct_message_delivery_daily: one row per report date, direction, carrier, message type, encoding, parts and status; key: report_date, direction, carrier, message_type, encoding, parts, status
+-- fct_message_delivery_daily: one row per account, report date, direction, carrier, message type, encoding, parts and status; key: account, report_date, direction, carrier, message_type, encoding, parts, status
 -- incremental: report_date
 -- Carrier and segment detail of the messages, for delivery rates and parts per message.
 with messages as (
@@ -7,6 +7,7 @@ with messages as (
 
 final as (
     select
+        account,
         report_date,
         direction,
         carrier,

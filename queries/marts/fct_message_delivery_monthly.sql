@@ -1,4 +1,4 @@
--- fct_message_delivery_monthly: one row per report month and carrier, and one per report month and destination country, with outbound messages; key: month, breakdown, carrier, country_code
+-- fct_message_delivery_monthly: one row per account, report month and carrier, and one per account, report month and destination country, with outbound messages; key: account, month, breakdown, carrier, country_code
 -- The one definition of delivery for its reports: breakdown 'carrier' rows have a carrier (and
 -- no country_code), 'country' rows a country_code (and no carrier). delivered: status delivered;
 -- failed: delivery_failed + gateway_rejected; pending: the rest (queued, sent, unconfirmed).
@@ -14,6 +14,7 @@ messages as (
 
 breakdowns as (
     select
+        account,
         report_date,
         'carrier' as breakdown,
         carrier,
@@ -23,6 +24,7 @@ breakdowns as (
     from delivery
     union all
     select
+        account,
         report_date,
         'country' as breakdown,
         null as carrier,
@@ -34,6 +36,7 @@ breakdowns as (
 
 monthly as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         breakdown,
         carrier,
@@ -47,6 +50,7 @@ monthly as (
 
 final as (
     select
+        account,
         month,
         breakdown,
         carrier,

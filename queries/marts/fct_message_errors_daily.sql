@@ -1,4 +1,4 @@
--- fct_message_errors_daily: one row per report date, direction, error code and title reported on messages; key: report_date, direction, error_code, error_title
+-- fct_message_errors_daily: one row per account, report date, direction, error code and title reported on messages; key: account, report_date, direction, error_code, error_title
 -- incremental: report_date
 -- A message with several errors counts once under each distinct one.
 with messages as (
@@ -8,6 +8,7 @@ with messages as (
 
 errors as (
     select
+        account,
         report_date,
         direction,
         unnest(list_distinct(errors)) as error,
@@ -16,6 +17,7 @@ errors as (
 
 final as (
     select
+        account,
         report_date,
         direction,
         error.code as error_code,

@@ -1,4 +1,4 @@
--- fct_message_tag_sets_daily: one row per report date, direction, message type, currency and set of tags on a message; key: report_date, direction, message_type, currency, tags
+-- fct_message_tag_sets_daily: one row per account, report date, direction, message type, currency and set of tags on a message; key: account, report_date, direction, message_type, currency, tags
 -- incremental: report_date
 -- Records share a few tag sets, so this is small: fct_tags_daily spreads it over the tags,
 -- and the statement's data test totals the records from it, apart from fct_messages_daily
@@ -9,6 +9,7 @@ with messages as (
 
 final as (
     select
+        account,
         report_date,
         direction,
         message_type,

@@ -1,4 +1,4 @@
--- fct_message_traffic_hourly: one row per UTC hour, report date and hour, direction, message type, country, currency and high-risk range with messages; key: utc_hour, report_date, report_hour, direction, message_type, country_code, currency, high_risk_range
+-- fct_message_traffic_hourly: one row per account, UTC hour, report date and hour, direction, message type, country, currency and high-risk range with messages; key: account, utc_hour, report_date, report_hour, direction, message_type, country_code, currency, high_risk_range
 -- incremental: report_date
 -- What the alert rules need finer than a day (see fct_call_traffic_hourly); per carrier and for
 -- delivery they read the daily facts. high_risk_range: the range of seeds/high_risk_destinations.csv
@@ -29,6 +29,7 @@ flagged as (
 
 final as (
     select
+        account,
         date_trunc('hour', utc_time(created_at)) as utc_hour,
         report_date,
         report_hour,

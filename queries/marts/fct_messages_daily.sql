@@ -1,4 +1,4 @@
--- fct_messages_daily: one row per report date, UTC date, direction, message type, country, messaging profile, currency and status; key: report_date, utc_date, direction, message_type, country_code, messaging_profile_id, currency, status
+-- fct_messages_daily: one row per account, report date, UTC date, direction, message type, country, messaging profile, currency and status; key: account, report_date, utc_date, direction, message_type, country_code, messaging_profile_id, currency, status
 -- incremental: report_date
 -- The base of every messaging figure and of the finance statement: sums of it are sums of the records.
 with messages as (
@@ -7,6 +7,7 @@ with messages as (
 
 final as (
     select
+        account,
         report_date,
         utc_date,
         direction,

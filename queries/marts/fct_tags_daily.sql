@@ -1,4 +1,4 @@
--- fct_tags_daily: one row per report date, tag, product, direction and currency; key: report_date, tag, product, direction, currency
+-- fct_tags_daily: one row per account, report date, tag, product, direction and currency; key: account, report_date, tag, product, direction, currency
 -- A record with several tags counts once under each of them (tag is null for untagged records),
 -- so sums across tags exceed the totals: never add tags up. product: voice | sms | mms.
 with call_tag_sets as (
@@ -12,6 +12,7 @@ message_tag_sets as (
 tag_sets as (
     -- the totals per tag set: records share a few of them, so the spread over tags is small
     select
+        account,
         report_date,
         'voice' as product,
         direction,
@@ -22,6 +23,7 @@ tag_sets as (
     from call_tag_sets
     union all
     select
+        account,
         report_date,
         message_type as product,
         direction,
@@ -48,6 +50,7 @@ tagged as (
 
 final as (
     select
+        account,
         report_date,
         tag,
         product,

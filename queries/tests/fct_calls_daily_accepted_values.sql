@@ -1,5 +1,6 @@
--- calls carry only the contract's directions and statuses, ISO country and currency codes, and dates
+-- calls carry an account and only the contract's directions and statuses, ISO country and currency codes, and dates
 select
+    account,
     report_date,
     utc_date,
     direction,
@@ -8,7 +9,8 @@ select
     currency,
     calls,
 from fct_calls_daily
-where report_date is null
+where account is null
+    or report_date is null
     or direction is null or direction not in ('inbound', 'outbound')
     or status is null or status not in ('answered', 'busy', 'no_answer', 'failed', 'cancelled')
     or country_code is null or not regexp_full_match(country_code, '[A-Z]{2}')

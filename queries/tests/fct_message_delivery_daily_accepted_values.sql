@@ -1,5 +1,6 @@
 -- messages use only the contract's encodings and at least one part
 select
+    account,
     report_date,
     carrier,
     encoding,

@@ -1,5 +1,6 @@
--- messages carry only the contract's directions, types and statuses, ISO country and currency codes, and dates
+-- messages carry an account and only the contract's directions, types and statuses, ISO country and currency codes, and dates
 select
+    account,
     report_date,
     utc_date,
     direction,
@@ -9,7 +10,8 @@ select
     currency,
     messages,
 from fct_messages_daily
-where report_date is null
+where account is null
+    or report_date is null
     or direction is null or direction not in ('inbound', 'outbound')
     or message_type is null or message_type not in ('sms', 'mms')
     or status is null or status not in (
