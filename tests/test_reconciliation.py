@@ -13,6 +13,7 @@ import duckdb
 import orjson
 import pytest
 
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window
 from cdr_app.demo import reconciliation_line
 from pipelines.errors import CdrError
@@ -167,8 +168,10 @@ def test_stg_quarantine_holds_each_record_once_at_its_latest_sighting(con):
 def test_reconciliation_tells_explained_differences_from_unexplained_ones(con):
     rows = con.execute("select * from rpt_reconciliation_daily order by utc_date, product, currency").fetchall()
     columns = [d[0] for d in con.description]
+    assert {row[0] for row in rows} == {DEFAULT_ACCOUNT}
+    rows = [row[1:] for row in rows]
     assert columns == [
-        "utc_date", "product", "currency", "pipeline_records", "api_records", "records_diff",
+        "account", "utc_date", "product", "currency", "pipeline_records", "api_records", "records_diff",
         "pipeline_billed_duration_secs", "api_billed_duration_secs", "pipeline_parts", "api_parts",
         "pipeline_cost", "api_cost", "cost_diff", "quarantined_records", "quarantined_billed_duration_secs",
         "quarantined_parts", "quarantined_cost", "status",
@@ -250,7 +253,8 @@ def test_quarantine_dates_stay_utc_in_any_report_time_zone(world: Path, tmp_path
 
 def test_no_quarantine_is_an_empty_typed_source(tmp_path):
     assert quarantine_source_sql(tmp_path) == (
-        "select cast(null as VARCHAR) as kind, cast(null as VARCHAR) as run_id, cast(null as TIMESTAMPTZ) as seen_at, "
+        "select cast(null as VARCHAR) as account, cast(null as VARCHAR) as kind, cast(null as VARCHAR) as run_id, "
+        "cast(null as TIMESTAMPTZ) as seen_at, "
         "cast(null as TIMESTAMPTZ) as slice_start, cast(null as TIMESTAMPTZ) as slice_end, "
         "cast(null as BIGINT) as page_number, cast(null as VARCHAR) as reason, cast(null as VARCHAR) as raw_json "
         "where false",

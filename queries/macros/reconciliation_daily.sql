@@ -1,5 +1,5 @@
--- reconciliation_daily(calls_table, messages_table, usage_table, quarantine_table): one row per UTC date, product and currency known to the lake, the API's usage or the quarantine; key: utc_date, product, currency
--- The pipeline's own totals against `/v2/reports/usage`. Always UTC days (the API dates usage
+-- reconciliation_daily(calls_table, messages_table, usage_table, quarantine_table): one row per account, UTC date, product and currency known to the lake, the API's usage or the quarantine; key: account, utc_date, product, currency
+-- Each account's own totals against its `/v2/reports/usage`. Always UTC days (the API dates usage
 -- in UTC), whatever the reporting time zone. product: calls | messages (the API's products).
 -- The API counts the malformed records the sync quarantined; the lake does not. status:
 -- match (pipeline = API on every metric) | explained_by_quarantine (pipeline + quarantined =
@@ -26,6 +26,7 @@ quarantine as (
 
 pipeline as (
     select
+        account,
         utc_date,
         'calls' as product,
         currency,
@@ -37,6 +38,7 @@ pipeline as (
     group by all
     union all
     select
+        account,
         utc_date,
         'messages' as product,
         currency,
@@ -50,6 +52,7 @@ pipeline as (
 
 api as (
     select
+        account,
         usage_date as utc_date,
         product,
         currency,
@@ -63,6 +66,7 @@ api as (
 
 quarantined as (
     select
+        account,
         utc_date,
         product,
         currency,
@@ -77,15 +81,16 @@ quarantined as (
 ),
 
 keys as (
-    select utc_date, product, currency from pipeline
+    select account, utc_date, product, currency from pipeline
     union
-    select utc_date, product, currency from api
+    select account, utc_date, product, currency from api
     union
-    select utc_date, product, currency from quarantined
+    select account, utc_date, product, currency from quarantined
 ),
 
 joined as (
     select
+        keys.account,
         keys.utc_date,
         keys.product,
         keys.currency,
@@ -110,21 +115,25 @@ joined as (
         api.cost as api_cost,
     from keys
     left join pipeline
-        on keys.utc_date = pipeline.utc_date
+        on keys.account = pipeline.account
+        and keys.utc_date = pipeline.utc_date
         and keys.product = pipeline.product
         and keys.currency is not distinct from pipeline.currency
     left join api
-        on keys.utc_date = api.utc_date
+        on keys.account = api.account
+        and keys.utc_date = api.utc_date
         and keys.product = api.product
         and keys.currency is not distinct from api.currency
     left join quarantined
-        on keys.utc_date = quarantined.utc_date
+        on keys.account = quarantined.account
+        and keys.utc_date = quarantined.utc_date
         and keys.product = quarantined.product
         and keys.currency = quarantined.currency
 ),
 
 final as (
     select
+        account,
         utc_date,
         product,
         currency,

@@ -1,5 +1,5 @@
--- rpt_call_outcomes_by_country: one row per report month, country and call outcome (status, hangup cause, SIP code); key: month, country_code, status, hangup_cause, sip_response_code
--- share_of_calls: of all the country's calls that month (both directions); see macros/call_outcomes.sql.
+-- rpt_call_outcomes_by_country: one row per account, report month, country and call outcome (status, hangup cause, SIP code); key: account, month, country_code, status, hangup_cause, sip_response_code
+-- share_of_calls: of all the account's calls to and from the country that month (both directions); see macros/call_outcomes.sql.
 select *
-from call_outcomes('fct_calls_daily', struct_pack(month := strftime(report_date, '%Y-%m'), country_code))
-order by month, country_code, calls desc, status, hangup_cause, sip_response_code
+from call_outcomes('fct_calls_daily', struct_pack(account, month := strftime(report_date, '%Y-%m'), country_code))
+order by account, month, country_code, calls desc, status, hangup_cause, sip_response_code

@@ -1,16 +1,17 @@
--- rpt_calls_by_weekday_hour: one row per report month, weekday and hour of day (all 168 cells of every month with calls); key: month, weekday, hour
+-- rpt_calls_by_weekday_hour: one row per account, report month, weekday and hour of day (all 168 cells of every month the account has calls); key: account, month, weekday, hour
 -- weekday: ISO 1 = Monday .. 7 = Sunday; hour: 0..23, local to the reporting time zone.
 with hourly as (
     select * from fct_calls_hourly
 ),
 
 months as (
-    select distinct strftime(report_date, '%Y-%m') as month
+    select distinct account, strftime(report_date, '%Y-%m') as month
     from hourly
 ),
 
 grid as (
     select
+        months.account,
         months.month,
         weekday.weekday,
         hour.hour,
@@ -21,6 +22,7 @@ grid as (
 
 counted as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         isodow(report_date) as weekday,
         report_hour as hour,
@@ -32,6 +34,7 @@ counted as (
 
 final as (
     select
+        grid.account,
         grid.month,
         grid.weekday::integer as weekday,
         ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'][grid.weekday]
@@ -41,10 +44,11 @@ final as (
         coalesce(counted.answered_calls, 0)::bigint as answered_calls,
     from grid
     left join counted
-        on grid.month = counted.month
+        on grid.account = counted.account
+        and grid.month = counted.month
         and grid.weekday = counted.weekday
         and grid.hour = counted.hour
 )
 
 select * from final
-order by month, weekday, hour
+order by account, month, weekday, hour

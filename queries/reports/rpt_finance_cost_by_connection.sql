@@ -1,4 +1,4 @@
--- rpt_finance_cost_by_connection: one row per report month, connection and currency; key: month, connection_id, currency
+-- rpt_finance_cost_by_connection: one row per account, report month, connection and currency; key: account, month, connection_id, currency
 -- connection_name is the connection's latest name.
 with calls as (
     select * from fct_calls_daily
@@ -10,6 +10,7 @@ connections as (
 
 monthly as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         connection_id,
         currency,
@@ -22,6 +23,7 @@ monthly as (
 
 final as (
     select
+        monthly.account,
         monthly.month,
         monthly.connection_id,
         connections.connection_name,
@@ -31,8 +33,9 @@ final as (
         round(monthly.billed_duration_secs / 60, 1)::decimal(18, 1) as billed_minutes,
         monthly.cost::decimal(38, 9) as cost,
     from monthly
-    left join connections on monthly.connection_id = connections.connection_id
+    left join connections on monthly.account = connections.account
+        and monthly.connection_id = connections.connection_id
 )
 
 select * from final
-order by month, currency, cost desc, connection_id
+order by account, month, currency, cost desc, connection_id

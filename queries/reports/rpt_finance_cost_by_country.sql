@@ -1,4 +1,4 @@
--- rpt_finance_cost_by_country: one row per report month, currency and country bucket (the top 10 countries by cost, then the rest as one row); key: month, currency, country_rank
+-- rpt_finance_cost_by_country: one row per account, report month, currency and country bucket (the account's top 10 countries by cost, then the rest as one row); key: account, month, currency, country_rank
 -- country_code is the remote party's country (the destination of outbound calls and messages,
 -- the origin of inbound ones); calls and messages together. The rest: country_code null,
 -- country_label 'Other (N countries)', country_rank 11.
@@ -12,6 +12,7 @@ messages as (
 
 usage as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         currency,
         country_code,
@@ -22,6 +23,7 @@ usage as (
     from calls
     union all
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         currency,
         country_code,
@@ -34,6 +36,7 @@ usage as (
 
 by_country as (
     select
+        account,
         month,
         currency,
         country_code,
@@ -41,13 +44,14 @@ by_country as (
         sum(billed_duration_secs) as billed_duration_secs,
         sum(parts) as parts,
         sum(cost) as cost,
-        row_number() over (partition by month, currency order by sum(cost) desc, country_code) as cost_rank,
+        row_number() over (partition by account, month, currency order by sum(cost) desc, country_code) as cost_rank,
     from usage
-    group by month, currency, country_code
+    group by account, month, currency, country_code
 ),
 
 bucketed as (
     select
+        account,
         month,
         currency,
         least(cost_rank, 11) as country_rank,
@@ -61,6 +65,7 @@ bucketed as (
 
 final as (
     select
+        account,
         month,
         currency,
         country_rank,
@@ -76,8 +81,8 @@ final as (
         sum(parts)::bigint as parts,
         sum(cost)::decimal(38, 9) as cost,
     from bucketed
-    group by month, currency, country_rank
+    group by account, month, currency, country_rank
 )
 
 select * from final
-order by month, currency, country_rank
+order by account, month, currency, country_rank

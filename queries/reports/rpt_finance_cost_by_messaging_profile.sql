@@ -1,4 +1,4 @@
--- rpt_finance_cost_by_messaging_profile: one row per report month, messaging profile and currency; key: month, messaging_profile_id, currency
+-- rpt_finance_cost_by_messaging_profile: one row per account, report month, messaging profile and currency; key: account, month, messaging_profile_id, currency
 -- messaging_profile_name is the profile's latest name; carrier_fee is charged on top of cost.
 with messages as (
     select * from fct_messages_daily
@@ -10,6 +10,7 @@ profiles as (
 
 monthly as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         messaging_profile_id,
         currency,
@@ -23,6 +24,7 @@ monthly as (
 
 final as (
     select
+        monthly.account,
         monthly.month,
         monthly.messaging_profile_id,
         profiles.messaging_profile_name,
@@ -32,8 +34,9 @@ final as (
         monthly.cost::decimal(38, 9) as cost,
         monthly.carrier_fee::decimal(38, 9) as carrier_fee,
     from monthly
-    left join profiles on monthly.messaging_profile_id = profiles.messaging_profile_id
+    left join profiles on monthly.account = profiles.account
+        and monthly.messaging_profile_id = profiles.messaging_profile_id
 )
 
 select * from final
-order by month, currency, cost desc, messaging_profile_id
+order by account, month, currency, cost desc, messaging_profile_id

@@ -1,4 +1,4 @@
--- rpt_finance_cost_by_tag: one row per report month, tag, product and currency; key: month, tag, product, currency
+-- rpt_finance_cost_by_tag: one row per account, report month, tag, product and currency; key: account, month, tag, product, currency
 -- A record with several tags counts under each, so rows must not be added up (the totals are
 -- in rpt_finance_monthly_statement). tag is null for untagged records. product: voice | sms | mms.
 with tags as (
@@ -7,6 +7,7 @@ with tags as (
 
 final as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         tag,
         product,
@@ -18,4 +19,4 @@ final as (
 )
 
 select * from final
-order by month, currency, cost desc, tag nulls last, product
+order by account, month, currency, cost desc, tag nulls last, product

@@ -1,4 +1,4 @@
--- rpt_finance_daily_cost: one row per report date, product and currency with usage; key: report_date, product, currency
+-- rpt_finance_daily_cost: one row per account, report date, product and currency with usage; key: account, report_date, product, currency
 -- The daily cost trend (both directions). product: voice | sms | mms.
 with calls as (
     select * from fct_calls_daily
@@ -10,6 +10,7 @@ messages as (
 
 voice as (
     select
+        account,
         report_date,
         'voice' as product,
         currency,
@@ -23,6 +24,7 @@ voice as (
 
 messaging as (
     select
+        account,
         report_date,
         message_type as product,
         currency,
@@ -36,6 +38,7 @@ messaging as (
 
 final as (
     select
+        account,
         report_date,
         product,
         currency,
@@ -51,4 +54,4 @@ final as (
 )
 
 select * from final
-order by report_date, product, currency
+order by account, report_date, product, currency

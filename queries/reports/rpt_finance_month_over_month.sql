@@ -1,4 +1,4 @@
--- rpt_finance_month_over_month: one row per report month, product and currency with usage; key: month, product, currency
+-- rpt_finance_month_over_month: one row per account, report month, product and currency with usage; key: account, month, product, currency
 -- previous_cost is the calendar month before (null when that month has no usage of the
 -- product in the currency); cost_change_pct is null when there is nothing to compare with.
 with statement as (
@@ -7,6 +7,7 @@ with statement as (
 
 monthly as (
     select
+        account,
         month,
         product,
         currency,
@@ -14,11 +15,12 @@ monthly as (
         sum(cost) as cost,
         strftime(strptime(month, '%Y-%m') - interval 1 month, '%Y-%m') as previous_month,
     from statement
-    group by month, product, currency
+    group by account, month, product, currency
 ),
 
 final as (
     select
+        current_month.account,
         current_month.month,
         current_month.product,
         current_month.currency,
@@ -29,10 +31,11 @@ final as (
         round(100 * (current_month.cost - previous.cost) / nullif(previous.cost, 0), 2)::double as cost_change_pct,
     from monthly as current_month
     left join monthly as previous
-        on current_month.previous_month = previous.month
+        on current_month.account = previous.account
+        and current_month.previous_month = previous.month
         and current_month.product = previous.product
         and current_month.currency = previous.currency
 )
 
 select * from final
-order by month, product, currency
+order by account, month, product, currency

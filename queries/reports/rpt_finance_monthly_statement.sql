@@ -1,5 +1,5 @@
--- rpt_finance_monthly_statement: one row per report month, product, direction and currency; key: month, product, direction, currency
--- The finance statement, exactly as `cdr report finance` exports it. product: voice | sms | mms.
+-- rpt_finance_monthly_statement: one row per account, report month, product, direction and currency; key: account, month, product, direction, currency
+-- The finance statement of each account, exactly as `cdr report finance` exports it. product: voice | sms | mms.
 -- billed_duration_secs is 0 for messages, parts 0 for calls. month: 'YYYY-MM' (report time zone).
 with calls as (
     select * from fct_calls_daily
@@ -10,15 +10,16 @@ messages as (
 ),
 
 records as (
-    select report_date, 'voice' as product, direction, currency, calls as records, billed_duration_secs, 0 as parts, cost
+    select account, report_date, 'voice' as product, direction, currency, calls as records, billed_duration_secs, 0 as parts, cost
     from calls
     union all
-    select report_date, message_type, direction, currency, messages, 0, parts, cost
+    select account, report_date, message_type, direction, currency, messages, 0, parts, cost
     from messages
 ),
 
 final as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         product,
         direction,
@@ -32,4 +33,4 @@ final as (
 )
 
 select * from final
-order by month, product, direction, currency
+order by account, month, product, direction, currency

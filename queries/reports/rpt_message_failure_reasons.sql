@@ -1,11 +1,12 @@
--- rpt_message_failure_reasons: one row per report month and error (code, title) reported on messages; key: month, error_code, error_title
--- share_of_errors: of the month's error reports (a message with two errors reports twice).
+-- rpt_message_failure_reasons: one row per account, report month and error (code, title) reported on messages; key: account, month, error_code, error_title
+-- share_of_errors: of the account's error reports that month (a message with two errors reports twice).
 with errors as (
     select * from fct_message_errors_daily
 ),
 
 counted as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         error_code,
         error_title,
@@ -16,13 +17,14 @@ counted as (
 
 final as (
     select
+        account,
         month,
         error_code,
         error_title,
         messages::bigint as messages,
-        messages / sum(messages) over (partition by month) as share_of_errors,
+        messages / sum(messages) over (partition by account, month) as share_of_errors,
     from counted
 )
 
 select * from final
-order by month, messages desc, error_code, error_title
+order by account, month, messages desc, error_code, error_title

@@ -1,12 +1,13 @@
--- rpt_message_parts: one row per report month, message type, encoding and parts per message; key: month, message_type, encoding, parts
+-- rpt_message_parts: one row per account, report month, message type, encoding and parts per message; key: account, month, message_type, encoding, parts
 -- The distribution of billed segments per message (both directions); share_of_messages is of
--- the month's messages of that type and encoding.
+-- the account's messages that month of that type and encoding.
 with delivery as (
     select * from fct_message_delivery_daily
 ),
 
 counted as (
     select
+        account,
         strftime(report_date, '%Y-%m') as month,
         message_type,
         encoding,
@@ -18,14 +19,15 @@ counted as (
 
 final as (
     select
+        account,
         month,
         message_type,
         encoding,
         parts,
         messages::bigint as messages,
-        messages / sum(messages) over (partition by month, message_type, encoding) as share_of_messages,
+        messages / sum(messages) over (partition by account, month, message_type, encoding) as share_of_messages,
     from counted
 )
 
 select * from final
-order by month, message_type, encoding, parts
+order by account, month, message_type, encoding, parts

@@ -1,4 +1,4 @@
--- rpt_peak_concurrent_calls_daily: one row per report date on which calls were in progress; key: report_date
+-- rpt_peak_concurrent_calls_daily: one row per account and report date on which its calls were in progress; key: account, report_date
 -- peak_concurrent_calls: the most call legs in progress at once that day; peak_at_local: the
 -- first local time the peak was reached; calls_at_start: legs already in progress at midnight.
 with concurrency as (
@@ -7,6 +7,7 @@ with concurrency as (
 
 final as (
     select
+        account,
         report_date,
         peak_concurrent_calls::bigint as peak_concurrent_calls,
         peak_at_local,
@@ -15,4 +16,4 @@ final as (
 )
 
 select * from final
-order by report_date
+order by account, report_date

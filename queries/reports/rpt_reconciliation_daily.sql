@@ -1,4 +1,4 @@
--- rpt_reconciliation_daily: one row per UTC date, product and currency known to the lake, the API's usage or the quarantine; key: utc_date, product, currency
+-- rpt_reconciliation_daily: one row per account, UTC date, product and currency known to the lake, the API's usage or the quarantine; key: account, utc_date, product, currency
 -- The pipeline's own totals against `/v2/reports/usage`. Always UTC days (the API dates usage
 -- in UTC), whatever the reporting time zone. product: calls | messages (the API's products).
 -- The API counts the malformed records the sync quarantined; the lake does not. status:
@@ -12,4 +12,4 @@ with final as (
 )
 
 select * from final
-order by utc_date, product, currency
+order by account, utc_date, product, currency

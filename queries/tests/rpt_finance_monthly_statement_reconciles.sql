@@ -1,9 +1,10 @@
--- the finance statement's records, billed seconds, parts and cost equal the sums over the records themselves, to the last decimal
+-- each account's finance statement: its records, billed seconds, parts and cost equal the sums over the records themselves, to the last decimal
 -- The records are totalled from the tag-set facts, apart from fct_calls_daily and
 -- fct_messages_daily that the statement reads: a row lost or counted twice on either path shows.
 with record_months as (
     -- grouped by the month's first day, formatted after: cheaper than formatting every record
     select
+        account,
         date_trunc('month', report_date) as month_start,
         'voice' as product,
         direction,
@@ -16,6 +17,7 @@ with record_months as (
     group by all
     union all
     select
+        account,
         date_trunc('month', report_date) as month_start,
         message_type as product,
         direction,
@@ -30,6 +32,7 @@ with record_months as (
 
 records as (
     select
+        account,
         strftime(month_start, '%Y-%m') as month,
         * exclude (month_start),
     from record_months
@@ -38,6 +41,7 @@ records as (
 statement as (
     -- summed per key, so a row repeated in the statement shows as a double count
     select
+        account,
         month,
         product,
         direction,
@@ -52,6 +56,7 @@ statement as (
 )
 
 select
+    coalesce(statement.account, records.account) as account,
     coalesce(statement.month, records.month) as month,
     coalesce(statement.product, records.product) as product,
     coalesce(statement.direction, records.direction) as direction,
@@ -63,7 +68,8 @@ select
     records.cost as records_cost,
 from statement
 full outer join records
-    on statement.month = records.month
+    on statement.account = records.account
+    and statement.month = records.month
     and statement.product = records.product
     and statement.direction = records.direction
     and statement.currency = records.currency
