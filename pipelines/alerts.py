@@ -17,6 +17,7 @@ import httpx
 import orjson
 from filelock import FileLock, Timeout
 
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
 from pipelines.lake import atomic_file
@@ -24,11 +25,11 @@ from pipelines.sql import QueryResult, connect_read_only
 
 # rpt_alerts' columns, in its order (the shared design): `--format json` and a webhook's body carry exactly these.
 ALERT_COLUMNS = (
-    "alert_key", "rule", "severity", "product", "direction", "country_code", "connection_id", "connection_name",
-    "carrier", "currency", "window_start", "window_end", "observed", "baseline", "threshold", "message",
+    "account", "alert_key", "rule", "severity", "product", "direction", "country_code", "connection_id",
+    "connection_name", "carrier", "currency", "window_start", "window_end", "observed", "baseline", "threshold", "message",
 )
-_TYPES = ("VARCHAR",) * 10 + ("TIMESTAMP WITH TIME ZONE",) * 2 + ("DOUBLE",) * 3 + ("VARCHAR",)
-SCOPE_COLUMNS = ALERT_COLUMNS[3:10]
+_TYPES = ("VARCHAR",) * 11 + ("TIMESTAMP WITH TIME ZONE",) * 2 + ("DOUBLE",) * 3 + ("VARCHAR",)
+SCOPE_COLUMNS = ALERT_COLUMNS[ALERT_COLUMNS.index("product"):ALERT_COLUMNS.index("window_start")]
 SEVERITIES = ("info", "warning", "critical")
 DEFAULT_RANGE = "last_7_days"
 # A terminal shows the alert in a few words; csv and json carry every column.
@@ -61,11 +62,16 @@ class Alert:
     baseline: float | None
     threshold: float | None
     message: str
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def condition(self) -> str:
-        """The alert's rule and scope, without its window -> a stable key (md5 hex, nulls as '')."""
-        parts = [self.rule, *(getattr(self, name) or "" for name in SCOPE_COLUMNS)]
+        """The alert's account, rule and scope, without its window -> a stable key (md5 hex, nulls as '').
+
+        The default account is left out, as in the alert's own key (queries/macros/alert_key.sql).
+        """
+        account = [] if self.account == DEFAULT_ACCOUNT else [self.account]
+        parts = [*account, self.rule, *(getattr(self, name) or "" for name in SCOPE_COLUMNS)]
         return hashlib.md5("|".join(parts).encode()).hexdigest()
 
     def row(self) -> tuple[object, ...]:
@@ -119,7 +125,7 @@ def read_alerts(warehouse: Path, window: Window, *, min_severity: str = "info") 
         raise CdrError(f"cannot read rpt_alerts: {one_line(exc)}") from None
     finally:
         con.close()
-    return [Alert(*row) for row in rows]
+    return [Alert(**dict(zip(ALERT_COLUMNS, row, strict=True))) for row in rows]
 
 
 def alerts_result(alerts: Sequence[Alert], *, columns: Sequence[str] = ALERT_COLUMNS) -> QueryResult:

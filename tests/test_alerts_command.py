@@ -39,7 +39,7 @@ def test_json_is_one_array_of_the_alerts_overlapping_the_range_with_exactly_rpt_
     assert [row["alert_key"] for row in rows] == ["a-spans", "a-day", "a-hour"]
     assert all(list(row) == list(ALERT_COLUMNS) for row in rows)
     assert rows[1] == {
-        "alert_key": "a-day", "rule": "cost_spike", "severity": "warning", "product": "voice",
+        "account": "default", "alert_key": "a-day", "rule": "cost_spike", "severity": "warning", "product": "voice",
         "direction": "outbound", "country_code": "US", "connection_id": None, "connection_name": None,
         "carrier": None, "currency": "USD", "window_start": "2026-10-03T00:00:00Z",
         "window_end": "2026-10-04T00:00:00Z", "observed": 250.0, "baseline": 100.0, "threshold": 200.0,

@@ -1,4 +1,4 @@
--- alert_after_hours: one row per report day, currency and product whose outbound cost outside business hours is far above its usual; key: product, currency, window_start (rpt_alerts derives alert_key from them)
+-- alert_after_hours: one row per account, report day, currency and product whose outbound cost outside business hours is far above its usual; key: account, product, currency, window_start (rpt_alerts derives alert_key from them)
 -- Business hours: [after_hours] start_hour to end_hour, Monday to Friday, in the reporting time zone
 -- (weekends all day after hours when weekends = 1). observed: the day's outbound cost outside them;
 -- baseline: the median of the same weekday over the trailing weeks (a day without any counting 0);
@@ -14,18 +14,31 @@ messages as (
 ),
 
 traffic as (
-    select report_date, report_hour, 'voice' as product, currency, cost from calls where direction = 'outbound'
+    select account, report_date, report_hour, 'voice' as product, currency, cost from calls where direction = 'outbound'
     union all
-    select report_date, report_hour, message_type as product, currency, cost from messages where direction = 'outbound'
+    select account, report_date, report_hour, message_type as product, currency, cost
+    from messages
+    where direction = 'outbound'
+),
+
+-- each account's history begins with its own first record
+account_starts as (
+    select account, min(report_date) as first_day from traffic group by account
 ),
 
 days as (
-    select report_date, product, currency, sum(cost)::double as observed,
+    select account, report_date, product, currency, sum(cost)::double as observed,
     from traffic
     where report_hour < threshold('after_hours', 'start_hour')
         or report_hour >= threshold('after_hours', 'end_hour')
         or (threshold('after_hours', 'weekends') = 1 and isodow(report_date) >= 6)
     group by all
+),
+
+started_days as (
+    select days.*, account_starts.first_day,
+    from days
+    join account_starts on days.account = account_starts.account
 ),
 
 scored as (
@@ -38,12 +51,12 @@ scored as (
             minimum := greatest(list_max(history) * threshold('after_hours', 'max_factor'), threshold('after_hours', 'min_amount'))
         ) as threshold,
     from trailing_history(
-        'days',
-        scope_key := struct_pack(product, currency),
+        'started_days',
+        scope_key := struct_pack(account, product, currency),
         window_period := report_date,
         window_value := observed,
         is_judged := observed >= threshold('after_hours', 'min_amount'),
-        history_start := (select min(report_date) from traffic),
+        history_start := first_day,
         steps := threshold('after_hours', 'weeks'),
         step := interval 7 day,
         min_points := threshold('after_hours', 'min_points')
@@ -52,6 +65,7 @@ scored as (
 
 final as (
     select
+        account,
         'after_hours' as rule,
         case when observed >= threshold('after_hours', 'critical_ratio') * baseline then 'critical' else 'warning' end
             as severity,

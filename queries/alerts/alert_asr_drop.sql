@@ -1,4 +1,4 @@
--- alert_asr_drop: one row per report day and destination country, or report day and connection, whose outbound answer-seizure ratio (or network effectiveness ratio) fell far below its usual; key: country_code, connection_id, window_start (rpt_alerts derives alert_key from them)
+-- alert_asr_drop: one row per account, report day and destination country, or account, report day and connection, whose outbound answer-seizure ratio (or network effectiveness ratio) fell far below its usual; key: account, country_code, connection_id, window_start (rpt_alerts derives alert_key from them)
 -- ASR: answered / calls. NER: calls the network did not fail (SIP 5xx) / calls. baseline: the
 -- median of the daily ratio over the trailing [asr_drop] days (days with min_history_calls or
 -- more); spread: the larger of 1.4826 x MAD and the binomial spread at the day's calls. ASR fires
@@ -15,13 +15,13 @@ connections as (
 ),
 
 days as (
-    select report_date, country_code, null::varchar as connection_id,
+    select account, report_date, country_code, null::varchar as connection_id,
         sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
     from calls
     where direction = 'outbound'
     group by all
     union all
-    select report_date, null::varchar as country_code, connection_id,
+    select account, report_date, null::varchar as country_code, connection_id,
         sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
     from calls
     where direction = 'outbound'
@@ -37,7 +37,7 @@ histories as (
         list_transform(history, lambda day: day.ner) as ner_history,
     from recent_history(
         'days',
-        scope_key := struct_pack(country_code, connection_id),
+        scope_key := struct_pack(account, country_code, connection_id),
         window_period := report_date,
         window_value := struct_pack(asr := answered / calls, ner := 1 - failures / calls),
         is_judged := calls >= threshold('asr_drop', 'min_calls'),
@@ -76,6 +76,7 @@ fired as (
 
 final as (
     select
+        fired.account,
         'asr_drop' as rule,
         case when fired.observed <= fired.baseline * (1 - threshold('asr_drop', 'critical_relative_drop'))
             then 'critical' else 'warning' end as severity,
@@ -100,7 +101,9 @@ final as (
                 else 'check the carrier for network failures (SIP 5xx)' end
             || '.' as message,
     from fired
-    left join connections on fired.connection_id = connections.connection_id
+    left join connections
+        on fired.account = connections.account
+        and fired.connection_id = connections.connection_id
 )
 
 select * from final

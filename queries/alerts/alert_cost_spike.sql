@@ -1,4 +1,4 @@
--- alert_cost_spike: one row per report day and currency x product, UTC hour and currency x product, or report day, currency and destination country (voice, outbound) whose cost is far above its usual; key: product, country_code, currency, window_start, window_end (rpt_alerts derives alert_key from them)
+-- alert_cost_spike: one row per account and report day and currency x product, UTC hour and currency x product, or report day, currency and destination country (voice, outbound) whose cost is far above its usual; key: account, product, country_code, currency, window_start, window_end (rpt_alerts derives alert_key from them)
 -- observed: the window's cost; baseline: the median cost of the same weekday (same hour for an
 -- hour) over the trailing [cost_spike] weeks, a day without records counting 0; threshold: the
 -- highest of baseline x ratio, baseline + z x spread (1.4826 x MAD, at least relative_noise x
@@ -13,29 +13,29 @@ messages as (
 ),
 
 costs as (
-    select utc_hour, report_date, 'voice' as product, direction, country_code, currency, calls as records, cost,
+    select account, utc_hour, report_date, 'voice' as product, direction, country_code, currency, calls as records, cost,
     from calls
     union all
-    select utc_hour, report_date, message_type as product, direction, country_code, currency, messages as records, cost,
+    select account, utc_hour, report_date, message_type as product, direction, country_code, currency, messages as records, cost,
     from messages
 ),
 
 -- the windows judged: a grain's period is a naive timestamp (local midnight of a report day, or
 -- the UTC hour), so "the same weekday N weeks back" is exact arithmetic on it
 series as (
-    select 'day' as grain, report_date::timestamp as period, product, null::varchar as country_code, currency,
+    select account, 'day' as grain, report_date::timestamp as period, product, null::varchar as country_code, currency,
         sum(cost)::double as observed,
         sum(records) as records,
     from costs
     group by all
     union all
-    select 'hour' as grain, utc_hour as period, product, null::varchar as country_code, currency,
+    select account, 'hour' as grain, utc_hour as period, product, null::varchar as country_code, currency,
         sum(cost)::double as observed,
         sum(records) as records,
     from costs
     group by all
     union all
-    select 'country' as grain, report_date::timestamp as period, product, country_code, currency,
+    select account, 'country' as grain, report_date::timestamp as period, product, country_code, currency,
         sum(cost)::double as observed,
         sum(records) as records,
     from costs
@@ -55,11 +55,14 @@ settings as (
     ) as settings(grain, ratio, z, min_amount, max_factor)
 ),
 
+-- each account's history begins with its own first record
 history_start as (
     select
+        account,
         min(report_date)::timestamp as first_day,
         min(utc_hour) as first_hour,
     from costs
+    group by account
 ),
 
 windows as (
@@ -69,7 +72,7 @@ windows as (
         case when series.grain = 'hour' then history_start.first_hour else history_start.first_day end as first_period,
     from series
     join settings using (grain)
-    cross join history_start
+    join history_start on series.account = history_start.account
 ),
 
 scored as (
@@ -83,7 +86,7 @@ scored as (
         ) as threshold,
     from trailing_history(
         'windows',
-        scope_key := struct_pack(grain, product, country_code, currency),
+        scope_key := struct_pack(account, grain, product, country_code, currency),
         window_period := period,
         window_value := observed,
         is_judged := observed >= min_amount and (grain <> 'country' or records >= threshold('cost_spike', 'country_min_calls')),
@@ -96,6 +99,7 @@ scored as (
 
 final as (
     select
+        account,
         'cost_spike' as rule,
         case when observed >= threshold('cost_spike', 'critical_ratio') * baseline then 'critical' else 'warning' end
             as severity,

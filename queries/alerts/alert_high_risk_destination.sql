@@ -1,4 +1,4 @@
--- alert_high_risk_destination: one row per report day, product, destination country and currency with outbound traffic to a listed high-risk range, or with calls to premium-rate numbers far above usual; key: product, country_code, currency, window_start (rpt_alerts derives alert_key from them)
+-- alert_high_risk_destination: one row per account, report day, product, destination country and currency with outbound traffic to a listed high-risk range, or with calls to premium-rate numbers far above usual; key: account, product, country_code, currency, window_start (rpt_alerts derives alert_key from them)
 -- Listed ranges: seeds/high_risk_destinations.csv (IRSF, premium-rate and satellite ranges, data
 -- not code). observed: the day's calls (or messages) to listed ranges; threshold: [high_risk_destination]
 -- min_calls / min_messages; baseline: 0 (no such traffic is normal). Severity: critical when the
@@ -23,17 +23,18 @@ ranges as (
 ),
 
 listed_traffic as (
-    select report_date, 'voice' as product, country_code, currency, high_risk_range, calls as records, cost,
+    select account, report_date, 'voice' as product, country_code, currency, high_risk_range, calls as records, cost,
     from calls
     where high_risk_range <> ''
     union all
-    select report_date, message_type as product, country_code, currency, high_risk_range, messages as records, cost,
+    select account, report_date, message_type as product, country_code, currency, high_risk_range, messages as records, cost,
     from messages
     where high_risk_range <> ''
 ),
 
 listed_days as (
     select
+        listed_traffic.account,
         listed_traffic.report_date,
         listed_traffic.product,
         listed_traffic.country_code,
@@ -66,14 +67,22 @@ listed_fired as (
         else threshold('high_risk_destination', 'min_messages') end
 ),
 
+-- each account's history begins with its own first call
+account_starts as (
+    select account, min(report_date) as first_day from calls group by account
+),
+
 premium_days as (
     select
+        calls.account,
+        account_starts.first_day,
         report_date,
         country_code,
         currency,
         sum(calls)::double as observed,
         sum(cost)::double as cost,
     from calls
+    join account_starts on calls.account = account_starts.account
     where is_premium and high_risk_range = '' and direction = 'outbound'
     group by all
 ),
@@ -89,27 +98,29 @@ premium_fired as (
         ) as threshold,
     from trailing_history(
         'premium_days',
-        scope_key := struct_pack(country_code, currency),
+        scope_key := struct_pack(account, country_code, currency),
         window_period := report_date,
         window_value := observed,
         is_judged := observed >= threshold('high_risk_destination', 'premium_min_calls'),
-        history_start := (select min(report_date) from calls),
+        history_start := first_day,
         steps := threshold('high_risk_destination', 'premium_weeks'),
         step := interval 7 day,
         min_points := threshold('high_risk_destination', 'premium_min_points')
     ) as premium
     anti join listed_fired
         on listed_fired.product = 'voice'
+        and listed_fired.account = premium.account
         and listed_fired.report_date = premium.report_date
         and listed_fired.country_code = premium.country_code
         and listed_fired.currency = premium.currency
 ),
 
 fired as (
-    select report_date, product, country_code, currency, observed, baseline, threshold, severity, message,
+    select account, report_date, product, country_code, currency, observed, baseline, threshold, severity, message,
     from listed_fired
     union all
     select
+        account,
         report_date,
         'voice' as product,
         country_code,
@@ -129,6 +140,7 @@ fired as (
 
 final as (
     select
+        account,
         'high_risk_destination' as rule,
         severity,
         product,

@@ -1,4 +1,4 @@
--- alert_message_failure_spike: one row per report day and carrier, or report day and destination country, whose outbound message failure share rose far above its usual; key: carrier, country_code, window_start (rpt_alerts derives alert_key from them)
+-- alert_message_failure_spike: one row per account, report day and carrier, or account, report day and destination country, whose outbound message failure share rose far above its usual; key: account, carrier, country_code, window_start (rpt_alerts derives alert_key from them)
 -- Failed: delivery_failed or gateway_rejected (macros/message_is_failed.sql). observed: the day's
 -- failed share of outbound messages; baseline: the median daily share over the trailing
 -- [message_failure_spike] days (days with min_history_messages or more); threshold: the higher of
@@ -14,13 +14,13 @@ by_country as (
 ),
 
 days as (
-    select report_date, carrier, null::varchar as country_code,
+    select account, report_date, carrier, null::varchar as country_code,
         sum(messages)::double as messages, coalesce(sum(messages) filter (where message_is_failed(status)), 0)::double as failed,
     from by_carrier
     where direction = 'outbound'
     group by all
     union all
-    select report_date, null::varchar as carrier, country_code,
+    select account, report_date, null::varchar as carrier, country_code,
         sum(messages)::double as messages, coalesce(sum(messages) filter (where message_is_failed(status)), 0)::double as failed,
     from by_country
     where direction = 'outbound'
@@ -39,7 +39,7 @@ scored as (
         ) as threshold,
     from recent_history(
         'days',
-        scope_key := struct_pack(carrier, country_code),
+        scope_key := struct_pack(account, carrier, country_code),
         window_period := report_date,
         window_value := failed / messages,
         is_judged := messages >= threshold('message_failure_spike', 'min_messages'),
@@ -51,6 +51,7 @@ scored as (
 
 final as (
     select
+        account,
         'message_failure_spike' as rule,
         case when observed >= threshold('message_failure_spike', 'critical_share') then 'critical' else 'warning' end
             as severity,

@@ -1,4 +1,4 @@
--- alert_message_volume_spike: one row per report day and destination country whose outbound messages rose far above their usual (SMS pumping), especially with a collapsed delivery rate; key: country_code, window_start (rpt_alerts derives alert_key from them)
+-- alert_message_volume_spike: one row per account, report day and destination country whose outbound messages rose far above their usual (SMS pumping), especially with a collapsed delivery rate; key: account, country_code, window_start (rpt_alerts derives alert_key from them)
 -- observed: the day's outbound messages to the country; baseline: the median of the same weekday
 -- over the trailing [message_volume_spike] weeks (a day without any counting 0); threshold:
 -- baseline + the larger of min_excess and z x spread (at least the Poisson spread). Fires above
@@ -9,10 +9,16 @@ with messages as (
     select * from fct_messages_daily
 ),
 
+-- each account's history begins with its own first message
+account_starts as (
+    select account, min(report_date) as first_day from messages group by account
+),
+
 days as (
-    select report_date, country_code, sum(messages)::double as messages,
+    select messages.account, account_starts.first_day, report_date, country_code, sum(messages)::double as messages,
         coalesce(sum(messages) filter (where message_is_delivered(status)), 0)::double as delivered,
     from messages
+    join account_starts on messages.account = account_starts.account
     where direction = 'outbound'
     group by all
 ),
@@ -30,12 +36,12 @@ histories as (
         ) as usual_delivery,
     from trailing_history(
         'days',
-        scope_key := struct_pack(country_code),
+        scope_key := struct_pack(account, country_code),
         window_period := report_date,
         window_value := struct_pack(messages, delivered),
         missing := struct_pack(messages := 0, delivered := 0),
         is_judged := messages >= threshold('message_volume_spike', 'min_excess'),
-        history_start := (select min(report_date) from messages),
+        history_start := first_day,
         steps := threshold('message_volume_spike', 'weeks'),
         step := interval 7 day,
         min_points := threshold('message_volume_spike', 'min_points')
@@ -58,6 +64,7 @@ scored as (
 
 final as (
     select
+        account,
         'message_volume_spike' as rule,
         case when delivery <= threshold('message_volume_spike', 'critical_delivery') then 'critical' else 'warning' end
             as severity,

@@ -1,4 +1,4 @@
--- alert_new_destination: one row per report day, product and country with outbound traffic to a country not seen in the trailing days; key: product, country_code, window_start (rpt_alerts derives alert_key from them)
+-- alert_new_destination: one row per account, report day, product and country with outbound traffic to a country not seen in the trailing days; key: account, product, country_code, window_start (rpt_alerts derives alert_key from them)
 -- observed: the day's outbound calls (or messages of the type) to the country; baseline: how many
 -- there were in the [new_destination] lookback_days before it; threshold: min_count. Fires when the
 -- day reaches min_count while the lookback held fewer, once the account has min_history_days of
@@ -12,28 +12,29 @@ messages as (
 ),
 
 traffic as (
-    select report_date, 'voice' as product, country_code, calls as records from calls where direction = 'outbound'
+    select account, report_date, 'voice' as product, country_code, calls as records from calls where direction = 'outbound'
     union all
-    select report_date, message_type as product, country_code, messages as records
+    select account, report_date, message_type as product, country_code, messages as records
     from messages
     where direction = 'outbound'
 ),
 
 days as (
-    select report_date, product, country_code, sum(records)::double as observed,
+    select account, report_date, product, country_code, sum(records)::double as observed,
     from traffic
     group by all
 ),
 
+-- each account's history begins with its own first record
 history_start as (
-    select min(report_date) as first_day from traffic
+    select account, min(report_date) as first_day from traffic group by account
 ),
 
 lookback as (
     select
         *,
         coalesce(sum(observed) over (
-            partition by product, country_code
+            partition by account, product, country_code
             order by report_date
             range between interval (threshold('new_destination', 'lookback_days')) day preceding
                 and interval 1 day preceding
@@ -44,7 +45,7 @@ lookback as (
 fired as (
     select lookback.*, threshold('new_destination', 'min_count') as threshold,
     from lookback
-    cross join history_start
+    join history_start on lookback.account = history_start.account
     where lookback.observed >= threshold('new_destination', 'min_count')
         and lookback.baseline < threshold('new_destination', 'min_count')
         and lookback.report_date - history_start.first_day >= threshold('new_destination', 'min_history_days')
@@ -52,6 +53,7 @@ fired as (
 
 final as (
     select
+        account,
         'new_destination' as rule,
         'warning' as severity,
         product,

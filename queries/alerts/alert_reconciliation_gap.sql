@@ -1,4 +1,4 @@
--- alert_reconciliation_gap: one row per UTC date, product and currency whose records differ from the API's usage totals with no quarantined record to explain it; key: product, currency, window_start (rpt_alerts derives alert_key from them)
+-- alert_reconciliation_gap: one row per account, UTC date, product and currency whose records differ from the API's usage totals with no quarantined record to explain it; key: account, product, currency, window_start (rpt_alerts derives alert_key from them)
 -- Read from the reconciliation (macros/reconciliation_daily.sql): status mismatch, missing_in_lake,
 -- or missing_in_api on a day the API's usage already covers (usage may lag the records).
 -- observed: the records' cost; baseline: the API's cost; threshold: [reconciliation_gap]
@@ -8,14 +8,17 @@ with reconciliation as (
     select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'stg_usage', 'stg_quarantine')
 ),
 
+-- per account: each syncs its own usage
 usage_covers as (
-    select max(utc_date) filter (where api_records is not null) as last_usage_date from reconciliation
+    select account, max(utc_date) filter (where api_records is not null) as last_usage_date,
+    from reconciliation
+    group by account
 ),
 
 gaps as (
     select reconciliation.*
     from reconciliation
-    cross join usage_covers
+    join usage_covers on reconciliation.account = usage_covers.account
     where reconciliation.status in ('mismatch', 'missing_in_lake')
         or (reconciliation.status = 'missing_in_api' and reconciliation.utc_date <= usage_covers.last_usage_date)
 ),
@@ -37,6 +40,7 @@ fired as (
 
 final as (
     select
+        account,
         'reconciliation_gap' as rule,
         case
             when status <> 'mismatch' then 'critical'

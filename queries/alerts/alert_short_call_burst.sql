@@ -1,4 +1,4 @@
--- alert_short_call_burst: one row per UTC hour and destination country with a burst of very short outbound calls (traffic pumping, wangiri); key: country_code, window_start (rpt_alerts derives alert_key from them)
+-- alert_short_call_burst: one row per account, UTC hour and destination country with a burst of very short outbound calls (traffic pumping, wangiri); key: account, country_code, window_start (rpt_alerts derives alert_key from them)
 -- Short: answered, at most 6 talk seconds (int_calls_dated.is_short_call). observed: the hour's
 -- short outbound calls to the country; baseline: the median of the same UTC hour over the trailing
 -- [short_call_burst] days (an hour without them counting 0); threshold: the highest of baseline x
@@ -9,9 +9,16 @@ with calls as (
     select * from fct_call_traffic_hourly
 ),
 
+-- each account's history begins with its own first call
+account_starts as (
+    select account, min(utc_hour) as first_hour from calls group by account
+),
+
 hours as (
-    select utc_hour, country_code, sum(short_calls)::double as observed, sum(calls)::double as calls,
+    select calls.account, account_starts.first_hour, utc_hour, country_code,
+        sum(short_calls)::double as observed, sum(calls)::double as calls,
     from calls
+    join account_starts on calls.account = account_starts.account
     where direction = 'outbound'
     group by all
 ),
@@ -27,11 +34,11 @@ scored as (
         ) as threshold,
     from trailing_history(
         'hours',
-        scope_key := struct_pack(country_code),
+        scope_key := struct_pack(account, country_code),
         window_period := utc_hour,
         window_value := observed,
         is_judged := observed >= threshold('short_call_burst', 'min_short_calls'),
-        history_start := (select min(utc_hour) from calls),
+        history_start := first_hour,
         steps := threshold('short_call_burst', 'days'),
         step := interval 1 day,
         min_points := threshold('short_call_burst', 'min_points')
@@ -40,6 +47,7 @@ scored as (
 
 final as (
     select
+        account,
         'short_call_burst' as rule,
         case when observed >= threshold('short_call_burst', 'critical_short_calls') then 'critical' else 'warning' end
             as severity,

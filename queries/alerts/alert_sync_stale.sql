@@ -1,4 +1,4 @@
--- alert_sync_stale: one row per dataset (calls, messages) holding records whose newest is older than [sync_stale] max_silence_hours at build time; key: product (rpt_alerts derives alert_key from them)
+-- alert_sync_stale: one row per account and dataset (calls, messages) holding records whose newest is older than [sync_stale] max_silence_hours at build time; key: account, product (rpt_alerts derives alert_key from them)
 -- observed: hours from the end of the newest record's UTC hour to the build's clock (build_time());
 -- baseline: 0; threshold: max_silence_hours. The window runs from that hour's end to the end of
 -- the build's UTC day, so the alert keeps its key through a day's builds. Severity: critical at
@@ -12,9 +12,13 @@ messages as (
 ),
 
 newest as (
-    select 'voice' as product, 'calls' as records, max(utc_hour) + interval 1 hour as silent_since from calls
+    select account, 'voice' as product, 'calls' as records, max(utc_hour) + interval 1 hour as silent_since
+    from calls
+    group by account
     union all
-    select null as product, 'messages' as records, max(utc_hour) + interval 1 hour as silent_since from messages
+    select account, null as product, 'messages' as records, max(utc_hour) + interval 1 hour as silent_since
+    from messages
+    group by account
 ),
 
 fired as (
@@ -29,6 +33,7 @@ fired as (
 
 final as (
     select
+        account,
         'sync_stale' as rule,
         case when observed >= threshold('sync_stale', 'critical_hours') then 'critical' else 'warning' end as severity,
         product,

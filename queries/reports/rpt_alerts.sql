@@ -1,8 +1,8 @@
--- rpt_alerts: one row per alert every rule raised over the warehouse's whole history; key: alert_key
+-- rpt_alerts: one row per alert every rule raised over the warehouse's whole history, in every account; key: alert_key
 -- The rules are the alert_* models (queries/alerts/, their thresholds in alerts/thresholds.toml);
 -- `cdr alerts`, the nightly flow and the Alerts page read this table. Windows are UTC, end exclusive.
 -- A rule sets only the scope columns of its grain (the union leaves the others null); its key is
--- derived here from the rule, the scope and the window, so it always matches the row.
+-- derived here from the account, the rule, the scope and the window, so it always matches the row.
 with alerts as (
     select * from alert_after_hours
     union all by name
@@ -27,7 +27,8 @@ with alerts as (
 
 final as (
     select
-        alert_key(rule, product, direction, country_code, connection_id, carrier, currency, window_start, window_end)::varchar
+        account::varchar as account,
+        alert_key(account, rule, product, direction, country_code, connection_id, carrier, currency, window_start, window_end)::varchar
             as alert_key,
         rule::varchar as rule,
         severity::varchar as severity,
@@ -48,4 +49,4 @@ final as (
 )
 
 select * from final
-order by window_start, rule, alert_key
+order by window_start, rule, account, alert_key

@@ -19,6 +19,6 @@ select rule_columns.rule_view, rule_columns.column_name,
 from rule_columns
 cross join built
 where rule_columns.column_name not in (
-    'rule', 'severity', 'product', 'direction', 'country_code', 'connection_id', 'connection_name', 'carrier',
+    'account', 'rule', 'severity', 'product', 'direction', 'country_code', 'connection_id', 'connection_name', 'carrier',
     'currency', 'window_start', 'window_end', 'observed', 'baseline', 'threshold', 'message'
 )

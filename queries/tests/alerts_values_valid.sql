@@ -1,4 +1,4 @@
--- rpt_alerts: known rules and severities, windows that end after they start, a message, and the scope columns each rule's grain sets (and only those)
+-- rpt_alerts: an account, known rules and severities, windows that end after they start, a message, and the scope columns each rule's grain sets (and only those)
 with alerts as (
     select * from rpt_alerts
 ),
@@ -31,9 +31,10 @@ checked as (
     from alerts
 )
 
-select alert_key, rule, severity, window_start, window_end, message,
+select account, alert_key, rule, severity, window_start, window_end, message,
 from checked
-where severity is null
+where account is null
+    or severity is null
     or severity not in ('info', 'warning', 'critical')
     or window_start is null
     or window_end is null

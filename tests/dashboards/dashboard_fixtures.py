@@ -274,6 +274,7 @@ _TABLES = [
     select md5(concat_ws('|', rule, coalesce(product, ''), coalesce(direction, ''), coalesce(country_code, ''),
                          coalesce(connection_id, ''), coalesce(connection_name, ''), coalesce(carrier, ''),
                          coalesce(currency, ''), window_start::varchar, hours::varchar)) as alert_key,
+           'default'::varchar as account,
            rule::varchar as rule, severity::varchar as severity, product::varchar as product,
            direction::varchar as direction, country_code::varchar as country_code,
            connection_id::varchar as connection_id, connection_name::varchar as connection_name,
