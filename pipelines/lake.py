@@ -4,15 +4,20 @@ Everything goes through a `Lake`, so the data dir can be a local folder or an fs
 ``s3://bucket/cdr``. Writes are atomic: locally by `atomic_file`, its temporary in ``.staging/``
 (directory scans read hidden files too); on object stores by a single PUT.
 
-Layout (binding for the SQL models)::
+Layout (binding for the SQL models); `<name>` is an account (pipelines/accounts.py)::
 
-    <root>/lake/<dataset>/date=YYYY-MM-DD/data.parquet   dataset in DATASETS, zstd
-    <root>/quarantine/<kind>/...                         rejected records (see land.py)
-    <root>/state/<kind>/...                              sync state (see state.py)
+    <root>/lake/<dataset>/account=<name>/date=YYYY-MM-DD/data.parquet   dataset in DATASETS, zstd
+    <root>/quarantine/<kind>/account=<name>/date=YYYY-MM-DD/*.jsonl     rejected records (see land.py)
+    <root>/state/account=<name>/<kind>/...                              sync state (see state.py)
     <root>/state/syncs.json                              the newest sync runs (see runs.py)
     <root>/last_build.json                               the last build's outcome (see models/publish.py)
     <root>/.staging/                                     temporaries of local writes
     <root>/.sync.lock                                    held by the one sync writing a local data dir
+
+A `Lake` reads every account (what the build and the status read); `Lake.for_account(name)`
+is the `AccountLake` one account's sync writes through. A data dir of the single-account layout
+of earlier releases (no `account=` folders) is moved to the account `default` on first use: see
+`Lake.migrate_layout`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 
@@ -35,7 +41,8 @@ from filelock import FileLock, Timeout
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from pipelines.errors import CdrError, one_line
+from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
+from pipelines.errors import CdrError, UsageError, one_line
 
 LAKE_DIR = "lake"
 QUARANTINE_DIR = "quarantine"
@@ -43,22 +50,26 @@ STATE_DIR = "state"
 PARTITION_FILE = "data.parquet"
 STAGING_DIR = ".staging"
 SYNC_LOCK = ".sync.lock"
-QUARANTINE_GLOB = f"{QUARANTINE_DIR}/*/date=*/*.jsonl"
+ACCOUNT_FOLDER = "account="
+QUARANTINE_GLOB = f"{QUARANTINE_DIR}/*/{ACCOUNT_FOLDER}*/date=*/*.jsonl"
 
 # The lake's datasets: detail records per record type, and the API's own usage aggregates
 # (for reconciliation) per record type.
 DATASETS: tuple[str, ...] = ("cdrs", "mdrs", "usage_cdrs", "usage_mdrs")
+# The record types, each with a quarantine and a sync state of its own.
+KINDS: tuple[str, ...] = tuple(dataset for dataset in DATASETS if not dataset.startswith("usage_"))
 
 # zstd level 1: far cheaper than the default level for nearly the same size, and landing
 # shares the CPU with reading the API.
 ZSTD_LEVEL = 1
 
 _PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_ACCOUNT_DIR = re.compile(rf"^{ACCOUNT_FOLDER}(.*)$")
 # Temporaries start with a dot and end in `.tmp`: hidden from directory scans and from every
 # glob on a real extension.
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 # What QUARANTINE_GLOB matches.
-_QUARANTINE_FILE = re.compile(rf"{QUARANTINE_DIR}/[^/]+/date=[^/]*/[^/]*\.jsonl")
+_QUARANTINE_FILE = re.compile(rf"{QUARANTINE_DIR}/[^/]+/{ACCOUNT_FOLDER}[^/]*/date=[^/]*/[^/]*\.jsonl")
 
 
 class LakeError(CdrError):
@@ -78,6 +89,9 @@ class Lake:
         self.fs, root_path = url_to_fs(self.url, **dict(storage_options or {}))
         self.root = root_path.rstrip("/") or "/"
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        # Shared with this lake's account views: the layout is checked once, and this process's
+        # sync lock is known to be held (a migration inside it must not take it again).
+        self._layout = _LayoutCheck()
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
@@ -95,12 +109,31 @@ class Lake:
         """A relative path -> how to name it to a user (URL form for object stores)."""
         return f"{self.url.rstrip('/')}/{relative}"
 
-    @staticmethod
-    def partition(dataset: str, day: date) -> str:
-        """(dataset, UTC day) -> the partition file's path relative to the data dir."""
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown lake dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-        return f"{LAKE_DIR}/{dataset}/date={day.isoformat()}/{PARTITION_FILE}"
+    def for_account(self, name: str) -> AccountLake:
+        """An account's part of this data dir: where its sync writes (UsageError for a name no account can have).
+
+        The first use of a data dir moves the layout of earlier releases to the account `default`.
+        """
+        problem = account_name_problem(name)
+        if problem is not None:
+            raise UsageError(f"account {name!r}: {problem}")
+        self._ready()
+        view = AccountLake.__new__(AccountLake)
+        view.__dict__.update(self.__dict__)
+        view.account = name
+        return view
+
+    def accounts(self) -> list[str]:
+        """The accounts with a folder in the lake, the quarantine or the sync state, sorted."""
+        self._ready()
+        tops = [f"{LAKE_DIR}/{dataset}" for dataset in DATASETS] + [f"{QUARANTINE_DIR}/{kind}" for kind in KINDS]
+        names = set()
+        for top in (*tops, STATE_DIR):
+            for entry in self._entries(top):
+                name = account_of_folder(entry)
+                if name is not None and account_name_problem(name) is None:
+                    names.add(name)
+        return sorted(names)
 
     # -- bytes ---------------------------------------------------------------------------------
 
@@ -229,9 +262,11 @@ class Lake:
                 f"cannot take the sync lock {self.display(SYNC_LOCK)} ({exc.strerror or exc}); "
                 "the data dir must be writable, on a filesystem with file locks"
             ) from exc
+        self._layout.locked = True
         try:
             yield
         finally:
+            self._layout.locked = False
             _release(lock, self.path(SYNC_LOCK), held)
 
     def check_directories(self, relatives: Iterable[str]) -> None:
@@ -277,23 +312,13 @@ class Lake:
     # -- parquet partitions --------------------------------------------------------------------
 
     def partition_days(self, dataset: str) -> list[date]:
-        """The UTC days that have a partition file in the dataset, ascending."""
-        base = f"{LAKE_DIR}/{dataset}"
-        days = []
-        for relative in self.list_files(base):
-            parts = PurePosixPath(relative).parts
-            if len(parts) == 3 and _PARTITION_DIR.match(parts[2]):
-                raise self._in_the_way(relative)  # a day that would read as missing
-            if len(parts) == 4 and parts[3] == PARTITION_FILE:
-                match = _PARTITION_DIR.match(parts[2])
-                if match:
-                    days.append(date.fromisoformat(match.group(1)))
-        return sorted(days)
+        """The UTC days that have a partition file in the dataset, in any account, ascending."""
+        return sorted({day for relative in self.partition_files(dataset) if (day := self.partition_day(relative))})
 
     @staticmethod
     def partition_glob(dataset: str) -> str:
-        """A dataset -> the glob of its partition files, relative to the data dir."""
-        return f"{LAKE_DIR}/{dataset}/date=*/{PARTITION_FILE}"
+        """A dataset -> the glob of its partition files in every account, relative to the data dir."""
+        return f"{LAKE_DIR}/{dataset}/{ACCOUNT_FOLDER}*/date=*/{PARTITION_FILE}"
 
     @staticmethod
     def partition_day(relative: str) -> date | None:
@@ -307,17 +332,25 @@ class Lake:
                     return None
         return None
 
+    @staticmethod
+    def partition_account(relative: str) -> str | None:
+        """A path below an `account=` folder -> that account's name (None outside any)."""
+        names = (account_of_folder(part) for part in PurePosixPath(relative).parts)
+        return next((name for name in names if name is not None), None)
+
     def location(self, relative: str) -> str:
         """A relative path or glob -> where a reader such as DuckDB opens it (an absolute path, or the store's URL)."""
         path = self.path(relative)
         return path if self.is_local else str(self.fs.unstrip_protocol(path))
 
     def partition_files(self, dataset: str) -> list[str]:
-        """A dataset -> its partition files (relative paths), sorted; LakeError where the lake is not as the sync lays it out.
+        """A dataset -> every account's partition files (relative paths), sorted; LakeError where the lake is
+        not as the sync lays it out.
 
         What the glob would skip is refused: a build reading past it would publish a warehouse
         without those days over a good one. An empty day folder (a killed sync's) is passed over.
         """
+        self._ready()
         base = f"{LAKE_DIR}/{dataset}"
         kind = dataset.removeprefix("usage_")
         if not self.is_local:
@@ -328,25 +361,57 @@ class Lake:
                     f"{self.display(relative)} is not a folder, so the build would read an empty lake: move it aside "
                     f"and re-sync the days it held with {resync_command(types, None)}"
                 )
-        if not os.path.isdir(self.path(base)):
-            return []
         files = []
+        for name, is_dir in self._scan(base):
+            if name.startswith("date="):
+                raise self._outside_accounts(f"{base}/{name}")
+            account = account_of_folder(name)
+            if account is None:
+                continue
+            folder = f"{base}/{name}"
+            self._check_account_folder(folder, account, is_dir, kind)
+            for day_name, day_is_dir in self._scan(folder):
+                if day_name.startswith("date="):
+                    partition = self._partition_file(f"{folder}/{day_name}", day_is_dir, kind)
+                    if partition is not None:
+                        files.append(partition)
+        return sorted(files)
+
+    def _scan(self, relative: str) -> list[tuple[str, bool]]:
+        """A local directory -> its entries' names and whether each is a folder (none when it does not exist)."""
         try:
-            with os.scandir(self.path(base)) as entries:
-                for entry in entries:
-                    if entry.name.startswith("date="):
-                        partition = self._partition_file(f"{base}/{entry.name}", entry.is_dir(), kind)
-                        if partition is not None:
-                            files.append(partition)
+            with os.scandir(self.path(relative)) as entries:
+                return [(entry.name, entry.is_dir()) for entry in entries]
+        except FileNotFoundError:
+            return []
         except OSError as exc:
             raise LakeError(
-                f"cannot list {self.display(base)} ({exc.strerror or exc}): make the data dir readable"
+                f"cannot list {self.display(relative)} ({exc.strerror or exc}): make the data dir readable"
             ) from None
-        return sorted(files)
+
+    def _check_account_folder(self, folder: str, account: str, is_dir: bool, kind: str) -> None:
+        """LakeError unless an `account=` entry is a folder named for an account."""
+        problem = account_name_problem(account)
+        if problem is not None:
+            raise LakeError(
+                f"{self.display(folder)} is no account's folder ({problem}): move it out of the lake"
+            )
+        if not is_dir:
+            raise LakeError(
+                f"{self.display(folder)} is a file where the lake keeps an account's folder: move it out of the lake "
+                f"and re-sync the days it held with {resync_command(kind, None, account)}"
+            )
+
+    def _outside_accounts(self, relative: str) -> LakeError:
+        # The layout of earlier releases, written after this process moved it (by an earlier release's sync).
+        return LakeError(
+            f"{self.display(relative)} is outside any account's folder, as earlier releases wrote it: run the command "
+            f"again to move it to the account {DEFAULT_ACCOUNT}"
+        )
 
     def _partition_file(self, day_dir: str, is_dir: bool, kind: str) -> str | None:
         """A local `date=` entry -> its data file (None for an empty folder); LakeError when it cannot be one."""
-        resync = resync_command(kind, self.partition_day(day_dir))
+        resync = resync_command(kind, self.partition_day(day_dir), self.partition_account(day_dir))
         if not is_dir:
             raise LakeError(
                 f"{self.display(day_dir)} is a file where the lake keeps a day's folder: move it out of the lake and "
@@ -370,16 +435,27 @@ class Lake:
         return None
 
     def _listed_partition_files(self, base: str, kind: str) -> list[str]:
-        # An object store has no folders: only a day holding objects other than its file can be wrong.
+        # An object store has no folders: only a day holding objects other than its file, or objects
+        # outside an account's day, can be wrong.
         days: dict[str, list[str]] = {}
         for relative in self.list_files(base):
             parts = PurePosixPath(relative).parts
             if len(parts) > 3 and parts[2].startswith("date="):
-                days.setdefault("/".join(parts[:3]), []).append(parts[3])
+                raise self._outside_accounts("/".join(parts[:3]))
+            account = account_of_folder(parts[2]) if len(parts) > 3 else None
+            if account is None:
+                continue
+            problem = account_name_problem(account)
+            if problem is not None:
+                folder = self.display("/".join(parts[:3]))
+                raise LakeError(f"{folder} is no account's folder ({problem}): move it out of the lake")
+            if len(parts) > 4 and parts[3].startswith("date="):
+                days.setdefault("/".join(parts[:4]), []).append("/".join(parts[4:]))
         for day_dir, names in days.items():
             if PARTITION_FILE not in names:
-                others = sorted({name for name in names if not name.startswith(".")})
-                raise self._not_a_partition(day_dir, others, resync_command(kind, self.partition_day(day_dir)))
+                others = sorted({name for name in names if not PurePosixPath(name).name.startswith(".")})
+                resync = resync_command(kind, self.partition_day(day_dir), self.partition_account(day_dir))
+                raise self._not_a_partition(day_dir, others, resync)
         return sorted(f"{day_dir}/{PARTITION_FILE}" for day_dir in days)
 
     def _not_a_partition(self, day_dir: str, others: list[str], resync: str) -> LakeError:
@@ -390,20 +466,32 @@ class Lake:
         )
 
     def quarantine_files(self) -> list[str]:
-        """The quarantine's JSON-lines files (relative paths), sorted; LakeError when the quarantine is not a folder."""
+        """Every account's quarantine JSON-lines files (relative paths), sorted; LakeError when the quarantine
+        is not a folder, or a folder in it is outside any account's."""
+        self._ready()
         if self.is_local and os.path.lexists(self.path(QUARANTINE_DIR)) and not os.path.isdir(self.path(QUARANTINE_DIR)):
             raise LakeError(
                 f"{self.display(QUARANTINE_DIR)} is not a folder, so the build would miss the records the sync set "
                 "aside: move it aside"
             )
-        return [relative for relative in self.list_files(QUARANTINE_DIR) if _QUARANTINE_FILE.fullmatch(relative)]
+        files = []
+        for relative in self.list_files(QUARANTINE_DIR):
+            parts = PurePosixPath(relative).parts
+            if len(parts) > 3 and parts[1] in KINDS and parts[2].startswith("date="):
+                raise self._outside_accounts("/".join(parts[:3]))
+            account = account_of_folder(parts[2]) if len(parts) > 3 else None
+            if account is not None and (problem := account_name_problem(account)) is not None:
+                folder = self.display("/".join(parts[:3]))
+                raise LakeError(f"{folder} is no account's folder ({problem}): move it out of the data dir")
+            if _QUARANTINE_FILE.fullmatch(relative):
+                files.append(relative)
+        return files
 
-    def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
-        """One day partition -> its frame in exactly `schema`, or None when the day has none.
+    def _read_partition(self, relative: str, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+        """A partition file -> its frame in exactly `schema`, or None when there is none.
 
         A partition an older release wrote lacks the columns added since: they read as null.
         """
-        relative = self.partition(dataset, day)
         try:
             if self.is_local:
                 frame = pl.read_parquet(self.path(relative))
@@ -432,9 +520,8 @@ class Lake:
             )
         return with_schema(frame, schema)
 
-    def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
-        """Atomically create or replace one day partition (Parquet, zstd) -> bytes written."""
-        relative = self.partition(dataset, day)
+    def _write_partition(self, relative: str, frame: pl.DataFrame) -> int:
+        """Atomically create or replace a partition file (Parquet, zstd) -> bytes written."""
         target = self.path(relative)
         if not self.is_local:
             buffer = io.BytesIO()
@@ -448,9 +535,117 @@ class Lake:
             raise self._os_error(relative, exc, "write") from exc
         return size
 
-    def delete_partition(self, dataset: str, day: date) -> bool:
-        """Remove one day partition -> whether it existed."""
-        return self.delete(self.partition(dataset, day))
+    # -- the layout of earlier releases ----------------------------------------------------------
+
+    def migrate_layout(self) -> int:
+        """Move the single-account layout of earlier releases to the account `default` -> how many entries moved.
+
+        Each day folder of the lake and the quarantine, and each record type's state folder, moves
+        by one rename, nothing copied: a crash leaves each entry whole in one layout or the other,
+        and the next call moves the rest. Readers move it first (`Lake` does on first use), so none
+        reads a half-moved lake. Under the sync lock (DataDirBusy while another sync holds it);
+        LakeError in one line when the data dir cannot be written. On an object store each file
+        moves by `fs.mv` (a copy, then a delete; a copy a crash left is recognised and dropped).
+        """
+        moves = self._legacy_moves()
+        if not moves:
+            return 0
+        with ExitStack() as stack:
+            if not self._layout.locked:
+                try:
+                    stack.enter_context(self.sync_lock(_MIGRATION_RUN))
+                except DataDirBusy:
+                    raise
+                except LakeError as exc:
+                    raise self._cannot_migrate(moves[0][0], exc.__cause__ or exc) from None
+            moves = self._legacy_moves()  # again, under the lock: another process may have moved them
+            for source, target in moves:
+                try:
+                    self._move(source, target)
+                except OSError as exc:
+                    raise self._cannot_migrate(source, exc) from None
+        return len(moves)
+
+    def _ready(self) -> None:
+        """Move the layout of earlier releases, once per lake (and its account views)."""
+        if not self._layout.checked:
+            self.migrate_layout()
+            self._layout.checked = True
+
+    def _legacy_moves(self) -> list[tuple[str, str]]:
+        """What the layout of earlier releases has where -> where it goes, (source, target) relative paths."""
+        into = f"{ACCOUNT_FOLDER}{DEFAULT_ACCOUNT}"
+        moves = []
+        for top, names in ((LAKE_DIR, DATASETS), (QUARANTINE_DIR, KINDS)):
+            for name in names:
+                base = f"{top}/{name}"
+                days = [day for day in self._entries(base) if day.startswith("date=")]
+                moves += [(f"{base}/{day}", f"{base}/{into}/{day}") for day in days]
+        kinds = [kind for kind in self._entries(STATE_DIR) if kind in KINDS]
+        moves += [(f"{STATE_DIR}/{kind}", f"{STATE_DIR}/{into}/{kind}") for kind in kinds]
+        return moves
+
+    def _entries(self, relative: str) -> list[str]:
+        """The names directly inside a directory, sorted (none when it is missing or no directory)."""
+        if self.is_local:
+            try:
+                return sorted(os.listdir(self.path(relative)))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            except OSError as exc:
+                raise self._os_error(relative, exc, "list", wants_file=False) from exc
+        try:
+            if not self.fs.isdir(self.path(relative)):
+                return []
+            found = self.fs.ls(self.path(relative), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted({PurePosixPath(str(path)).name for path in found})
+
+    def _move(self, source: str, target: str) -> None:
+        """An entry of the old layout -> renamed to its place in the new one; LakeError if something is there."""
+        src, dst = self.path(source), self.path(target)
+        if not self.is_local:
+            self._move_objects(source, target)
+            return
+        if os.path.lexists(dst):
+            if not (os.path.isdir(dst) and not os.path.islink(dst) and not os.listdir(dst)):
+                raise self._both(source, target)
+            os.rmdir(dst)  # an empty folder a killed writer left
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(src, dst)
+        _fsync_dir(os.path.dirname(dst))
+        _fsync_dir(os.path.dirname(src))
+
+    def _move_objects(self, source: str, target: str) -> None:
+        src, dst = self.path(source), self.path(target)
+        files = self.fs.find(src) if self.fs.isdir(src) else [src]
+        for name in files:
+            name = str(name)
+            there = dst + name[len(src):]
+            if self.fs.exists(there):
+                if self.fs.cat_file(there) != self.fs.cat_file(name):
+                    raise self._both(source, target)
+                self.fs.rm_file(name)  # the copy of a move a crash cut short
+                continue
+            self.fs.mv(name, there)
+        if self.fs.isdir(src) and not self.fs.find(src):
+            with suppress(FileNotFoundError):
+                self.fs.rm(src, recursive=True)
+
+    def _both(self, source: str, target: str) -> LakeError:
+        return LakeError(
+            f"{self.display(source)} (the layout of earlier releases) and {self.display(target)} both exist: move the "
+            "one not to keep out of the data dir, then run the command again"
+        )
+
+    def _cannot_migrate(self, first: str, exc: BaseException) -> LakeError:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc, first=True)
+        return LakeError(
+            f"{self.display(first)} is in the single-account layout of earlier releases, which cannot be moved to the "
+            f"account {DEFAULT_ACCOUNT} here ({reason}): run `cdr status --data-dir {self.url}` once as a user who "
+            "can write the data dir"
+        )
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -498,6 +693,98 @@ class Lake:
         staging = os.path.join(self.root, STAGING_DIR)
         os.makedirs(staging, exist_ok=True)
         return staging
+
+
+class AccountLake(Lake):
+    """One account's part of a data dir (`Lake.for_account`): where that account's sync writes.
+
+    Its partitions, quarantine and state are the account's; files of the whole data dir (the
+    sync log, the lock) and the unscoped listings (`partition_files`, `quarantine_files`) are
+    the data dir's, as on any `Lake`.
+    """
+
+    account: str
+
+    def __repr__(self) -> str:
+        return f"AccountLake({self.url!r}, {self.account!r})"
+
+    def partition(self, dataset: str, day: date) -> str:
+        """(dataset, UTC day) -> this account's partition file, relative to the data dir."""
+        return partition_path(dataset, self.account, day)
+
+    def dataset_dir(self, dataset: str) -> str:
+        """A dataset -> the folder of this account's days of it, relative to the data dir."""
+        return partition_path(dataset, self.account, None)
+
+    def quarantine_dir(self, kind: str) -> str:
+        """A record type -> the folder of this account's quarantined records of it."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(KINDS)}")
+        return f"{QUARANTINE_DIR}/{kind}/{ACCOUNT_FOLDER}{self.account}"
+
+    @property
+    def state_dir(self) -> str:
+        """The folder of this account's sync state, relative to the data dir."""
+        return f"{STATE_DIR}/{ACCOUNT_FOLDER}{self.account}"
+
+    def partition_days(self, dataset: str) -> list[date]:
+        """The UTC days that have a partition file in this account's dataset, ascending."""
+        base = self.dataset_dir(dataset)
+        depth = len(PurePosixPath(base).parts)
+        days = []
+        for relative in self.list_files(base):
+            parts = PurePosixPath(relative).parts[depth:]
+            if len(parts) == 1 and _PARTITION_DIR.match(parts[0]):
+                raise self._in_the_way(relative)  # a day that would read as missing
+            if len(parts) == 2 and parts[1] == PARTITION_FILE:
+                match = _PARTITION_DIR.match(parts[0])
+                if match:
+                    days.append(date.fromisoformat(match.group(1)))
+        return sorted(days)
+
+    def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+        """One of this account's day partitions -> its frame in exactly `schema`, or None when the day has none.
+
+        A partition an older release wrote lacks the columns added since: they read as null.
+        """
+        return self._read_partition(self.partition(dataset, day), schema)
+
+    def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
+        """Atomically create or replace one of this account's day partitions (Parquet, zstd) -> bytes written."""
+        return self._write_partition(self.partition(dataset, day), frame)
+
+    def delete_partition(self, dataset: str, day: date) -> bool:
+        """Remove one of this account's day partitions -> whether it existed."""
+        return self.delete(self.partition(dataset, day))
+
+
+def partition_path(dataset: str, account: str, day: date | None) -> str:
+    """(dataset, account, UTC day) -> the partition file's path relative to the data dir (no day: its folder)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown lake dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    problem = account_name_problem(account)
+    if problem is not None:
+        raise UsageError(f"account {account!r}: {problem}")
+    folder = f"{LAKE_DIR}/{dataset}/{ACCOUNT_FOLDER}{account}"
+    return folder if day is None else f"{folder}/date={day.isoformat()}/{PARTITION_FILE}"
+
+
+def account_of_folder(name: str) -> str | None:
+    """A folder name -> the account an `account=<name>` folder is for (None for any other folder)."""
+    match = _ACCOUNT_DIR.match(name)
+    return match.group(1) if match else None
+
+
+@dataclass
+class _LayoutCheck:
+    """Whether a lake's layout was checked (and moved) yet, and whether this process holds its sync lock."""
+
+    checked: bool = False
+    locked: bool = False
+
+
+# The run id a migration's hold of the sync lock names (in the message a sync it blocks prints).
+_MIGRATION_RUN = "layout-migration"
 
 
 def readable_as(found: Mapping[str, pl.DataType], schema: Mapping[str, pl.DataType]) -> bool:
@@ -590,12 +877,14 @@ def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], 
     return write
 
 
-def resync_command(kind: str | None, day: date | None) -> str:
-    """What to run to land a UTC day (or, without one, a range) again, as the user types it."""
+def resync_command(kind: str | None, day: date | None, account: str | None = None) -> str:
+    """What to run to land a UTC day (or, without one, a range) of an account again, as the user types it."""
+    # The default account is the one a plain `cdr sync` syncs.
+    accounts = f" --account {account}" if account and account != DEFAULT_ACCOUNT else ""
     types = f" --types {kind}" if kind else ""
     start, end = (day.isoformat(), (day + timedelta(days=1)).isoformat()) if day else ("YYYY-MM-DD", "YYYY-MM-DD")
     # Partitions are UTC days: --tz UTC makes the bare dates their midnights.
-    return f"`cdr sync{types} --tz UTC --start {start} --end {end}`"
+    return f"`cdr sync{accounts}{types} --tz UTC --start {start} --end {end}`"
 
 
 # Tries at taking the lock when it turns out to be a file a finishing holder has just removed.

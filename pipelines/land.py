@@ -21,7 +21,7 @@ import polars as pl
 
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
-from pipelines.lake import QUARANTINE_DIR, Lake, readable_as, with_schema
+from pipelines.lake import AccountLake, readable_as, with_schema
 from pipelines.opentact import api
 from pipelines.opentact.records import extra_fields
 from pipelines.state import merge_windows
@@ -135,7 +135,7 @@ def window_days(window: Window) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def land_windows(lake: Lake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:
+def land_windows(lake: AccountLake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:
     """Records of several windows at once -> each day partition rewritten once, replaced for every window."""
     schema = _schema_of(kind)
     frame = _in_schema(frame, schema, f"{kind} frame", optional=set(schema) - set(api.SCHEMAS[kind]))
@@ -173,7 +173,7 @@ def extras_note(kind: str, fields: Sequence[str]) -> str:
     return f"{kind}: kept {len(fields)} field(s) the lake does not know in extras: {', '.join(fields)}"
 
 
-def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
+def land_usage(lake: AccountLake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
     """Usage rows (`api.USAGE_SCHEMA`) of a whole-UTC-day window -> usage day partitions replaced."""
     _schema_of(kind)
     frame = _in_schema(frame, api.USAGE_SCHEMA, f"usage_{kind} frame", optional=set())
@@ -216,9 +216,9 @@ def land_usage(lake: Lake, kind: api.RecordType, window: Window, frame: pl.DataF
 
 
 def quarantine(
-    lake: Lake, kind: api.RecordType, run_id: str, rejects: Iterable[Rejected], now: datetime | None = None
+    lake: AccountLake, kind: api.RecordType, run_id: str, rejects: Iterable[Rejected], now: datetime | None = None
 ) -> str | None:
-    """Rejected records -> one new JSON-lines file under quarantine/<kind>/date=<seen day>/ (its relative path), or None."""
+    """Rejected records -> one new JSON-lines file under quarantine/<kind>/account=<name>/date=<seen day>/ (its relative path), or None."""
     _schema_of(kind)
     check_run_id(run_id)
     seen_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -240,7 +240,7 @@ def quarantine(
     if not lines:
         return None
     # A fresh name per call: concurrent slices of one run never overwrite each other.
-    relative = f"{QUARANTINE_DIR}/{kind}/date={seen_at.date().isoformat()}/{run_id}-{uuid.uuid4().hex[:12]}.jsonl"
+    relative = f"{lake.quarantine_dir(kind)}/date={seen_at.date().isoformat()}/{run_id}-{uuid.uuid4().hex[:12]}.jsonl"
     lake.write_bytes(relative, b"\n".join(lines) + b"\n")
     return relative
 
@@ -252,11 +252,11 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def read_quarantine(lake: Lake, kind: api.RecordType) -> pl.DataFrame:
-    """Everything quarantined for a record type -> one frame in `QUARANTINE_SCHEMA`, oldest first."""
+def read_quarantine(lake: AccountLake, kind: api.RecordType) -> pl.DataFrame:
+    """Everything quarantined for an account's record type -> one frame in `QUARANTINE_SCHEMA`, oldest first."""
     _schema_of(kind)
     rows: list[dict[str, object]] = []
-    for relative in lake.list_files(f"{QUARANTINE_DIR}/{kind}"):
+    for relative in lake.list_files(lake.quarantine_dir(kind)):
         if not relative.endswith(".jsonl"):
             continue
         data = lake.read_bytes(relative) or b""
@@ -280,7 +280,7 @@ def read_quarantine(lake: Lake, kind: api.RecordType) -> pl.DataFrame:
 
 
 def _replace_day(
-    lake: Lake, kind: str, day: date, new: pl.DataFrame, in_window: pl.Expr, schema: Mapping[str, pl.DataType]
+    lake: AccountLake, kind: str, day: date, new: pl.DataFrame, in_window: pl.Expr, schema: Mapping[str, pl.DataType]
 ) -> DayStats:
     old = lake.read_partition(kind, day, schema)
     if old is None:
@@ -318,7 +318,7 @@ def _replace_day(
 
 
 def _write_day(
-    lake: Lake, dataset: str, day: date, result: pl.DataFrame, old: pl.DataFrame, counts: Mapping[str, int]
+    lake: AccountLake, dataset: str, day: date, result: pl.DataFrame, old: pl.DataFrame, counts: Mapping[str, int]
 ) -> DayStats:
     # Rewriting an identical partition would only cost time and churn readers' caches.
     if result.equals(old):

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake, atomic_file
 from pipelines.opentact import api
@@ -186,7 +187,7 @@ def month_coverage(lake: Lake, month: str, zone: str, *, now: datetime) -> Month
     start, end = _midnight(first, zone), _midnight(after, zone)
     synced = [Window(start, max(start, min(end, now)))]
     for kind in STATEMENT_KINDS:
-        synced = _intersect(synced, read_state(lake, kind).landed)
+        synced = _intersect(synced, read_state(lake.for_account(DEFAULT_ACCOUNT), kind).landed)
     held = KindState(kind="+".join(STATEMENT_KINDS), landed=merge_windows(synced))
     missing = []
     day = first

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime, resolve_range
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake, alive
 from pipelines.opentact import api
@@ -123,7 +124,7 @@ def check_sync(
     window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
     kinds = parse_types(types)
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
-    lake = Lake(settings.data_dir)
+    lake = Lake(settings.data_dir).for_account(DEFAULT_ACCOUNT)
     windows = sync_windows(kinds, window, lake, settings, clock)
     lake.check_no_sync()  # refused in a moment, before Prefect starts; the sync's lock is the guard
     return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows)

@@ -1,8 +1,9 @@
-"""Sync state (landing stage): per record type, the landed windows, the high-water mark and resume checkpoints.
+"""Sync state (landing stage): per account and record type, the landed windows, the high-water mark and resume checkpoints.
 
-`state/<kind>/landed.json` holds the landed windows and the high-water mark (the end of the last
-completed sync window: never moving back, never past the clock). `state/<kind>/runs/<start>--<end>.json`
-checkpoints an unfinished (kind, window) run: the slices it landed, so a rerun skips them.
+`state/account=<name>/<kind>/landed.json` holds the landed windows and the high-water mark (the end
+of the last completed sync window: never moving back, never past the clock).
+`state/account=<name>/<kind>/runs/<start>--<end>.json` checkpoints an unfinished (kind, window) run:
+the slices it landed, so a rerun skips them. Every function takes the account's `AccountLake`.
 With no high-water mark yet, a sync needs a range: how much history to fetch is the user's call.
 """
 
@@ -18,7 +19,7 @@ import orjson
 
 from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError
-from pipelines.lake import STATE_DIR, Lake
+from pipelines.lake import ACCOUNT_FOLDER, STATE_DIR, AccountLake
 from pipelines.opentact import api
 
 STATE_VERSION = 1
@@ -37,19 +38,24 @@ class KindState:
     high_water_mark: datetime | None = None
 
 
-def landed_path(kind: str) -> str:
-    """A record type -> its landed-state file, relative to the data dir."""
-    return f"{STATE_DIR}/{_kind(kind)}/landed.json"
+def kind_dir(account: str, kind: str) -> str:
+    """(account, record type) -> the folder of its sync state, relative to the data dir."""
+    return f"{STATE_DIR}/{ACCOUNT_FOLDER}{account}/{_kind(kind)}"
 
 
-def checkpoint_path(kind: str, window: Window) -> str:
-    """(kind, window) -> the checkpoint file of that run, relative to the data dir."""
-    return f"{STATE_DIR}/{_kind(kind)}/runs/{_stamp(window.start)}--{_stamp(window.end)}.json"
+def landed_path(account: str, kind: str) -> str:
+    """(account, record type) -> its landed-state file, relative to the data dir."""
+    return f"{kind_dir(account, kind)}/landed.json"
 
 
-def read_state(lake: Lake, kind: api.RecordType) -> KindState:
-    """The landed windows and high-water mark of a record type (empty before its first sync)."""
-    relative = landed_path(kind)
+def checkpoint_path(account: str, kind: str, window: Window) -> str:
+    """(account, kind, window) -> the checkpoint file of that run, relative to the data dir."""
+    return f"{kind_dir(account, kind)}/runs/{_stamp(window.start)}--{_stamp(window.end)}.json"
+
+
+def read_state(lake: AccountLake, kind: api.RecordType) -> KindState:
+    """The landed windows and high-water mark of an account's record type (empty before its first sync)."""
+    relative = landed_path(lake.account, kind)
     document = _load(lake, relative, kind, "landed")
     if document is None:
         return KindState(kind=kind)
@@ -98,7 +104,9 @@ def covers(state: KindState, window: Window) -> bool:
 class SyncRun:
     """One (kind, window) run's checkpoint: which planned slices are landed; thread-safe."""
 
-    def __init__(self, lake: Lake, kind: api.RecordType, window: Window, run_ids: Sequence[str], done: Iterable[Window]) -> None:
+    def __init__(
+        self, lake: AccountLake, kind: api.RecordType, window: Window, run_ids: Sequence[str], done: Iterable[Window]
+    ) -> None:
         self.lake = lake
         self.kind = kind
         self.window = window
@@ -133,7 +141,7 @@ class SyncRun:
         """Finish the run: the whole window landed, the high-water mark advanced, the checkpoint removed."""
         with self._lock:
             state = _record_landed(self.lake, self.kind, [self.window], min(self.window.end, now))
-            self.lake.delete(checkpoint_path(self.kind, self.window))
+            self.lake.delete(checkpoint_path(self.lake.account, self.kind, self.window))
             return state
 
     def _write(self) -> None:
@@ -144,13 +152,14 @@ class SyncRun:
             "run_ids": list(self.run_ids),
             "done": [_pair(w) for w in sorted(self._done, key=lambda w: (w.start, w.end))],
         }
-        self.lake.write_bytes(checkpoint_path(self.kind, self.window), orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        relative = checkpoint_path(self.lake.account, self.kind, self.window)
+        self.lake.write_bytes(relative, orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
 
-def open_checkpoints(lake: Lake, kind: api.RecordType) -> list[SyncRun]:
-    """The unfinished runs of a record type, by window."""
+def open_checkpoints(lake: AccountLake, kind: api.RecordType) -> list[SyncRun]:
+    """The unfinished runs of an account's record type, by window."""
     runs = []
-    for relative in lake.list_files(f"{STATE_DIR}/{_kind(kind)}/runs"):
+    for relative in lake.list_files(f"{kind_dir(lake.account, kind)}/runs"):
         if not relative.endswith(".json"):
             continue
         document = _load(lake, relative, kind, "checkpoint")
@@ -158,7 +167,7 @@ def open_checkpoints(lake: Lake, kind: api.RecordType) -> list[SyncRun]:
             continue
         try:
             window = _window(document["window"])
-            if checkpoint_path(kind, window) != relative:
+            if checkpoint_path(lake.account, kind, window) != relative:
                 raise ValueError("its window does not match its file name")
             run_ids = [str(run_id) for run_id in document["run_ids"]]
             done = [_window(pair) for pair in document["done"]]
@@ -168,7 +177,7 @@ def open_checkpoints(lake: Lake, kind: api.RecordType) -> list[SyncRun]:
     return sorted(runs, key=lambda r: (r.window.start, r.window.end))
 
 
-def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence[Window], run_id: str) -> SyncRun:
+def begin_run(lake: AccountLake, kind: api.RecordType, window: Window, slices: Sequence[Window], run_id: str) -> SyncRun:
     """Start or resume the (kind, window) run -> its checkpoint, with the planned slices already landed marked done.
 
     Done slices of any unfinished run of the kind count when they equal a planned slice. Unfinished
@@ -200,7 +209,7 @@ def begin_run(lake: Lake, kind: api.RecordType, window: Window, slices: Sequence
         # This run's own checkpoint would hold nothing either: none of it can be resumed.
         superseded += same
     for old in superseded:
-        lake.delete(checkpoint_path(kind, old.window))
+        lake.delete(checkpoint_path(lake.account, kind, old.window))
     return run
 
 
@@ -216,7 +225,7 @@ def _check_inside(slice_: Window, window: Window) -> None:
 _LANDED_LOCK = threading.Lock()
 
 
-def _record_landed(lake: Lake, kind: str, windows: Sequence[Window], high_water_mark: datetime | None) -> KindState:
+def _record_landed(lake: AccountLake, kind: str, windows: Sequence[Window], high_water_mark: datetime | None) -> KindState:
     with _LANDED_LOCK:
         current = read_state(lake, kind)  # type: ignore[arg-type]
         mark = max((m for m in (current.high_water_mark, high_water_mark) if m is not None), default=None)
@@ -227,11 +236,11 @@ def _record_landed(lake: Lake, kind: str, windows: Sequence[Window], high_water_
             "high_water_mark": None if mark is None else _format(mark),
             "landed": [_pair(w) for w in state.landed],
         }
-        lake.write_bytes(landed_path(kind), orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        lake.write_bytes(landed_path(lake.account, kind), orjson.dumps(document, option=orjson.OPT_INDENT_2))
         return state
 
 
-def _load(lake: Lake, relative: str, kind: str, what: str) -> dict[str, Any] | None:
+def _load(lake: AccountLake, relative: str, kind: str, what: str) -> dict[str, Any] | None:
     data = lake.read_bytes(relative)
     if data is None:
         return None
@@ -248,7 +257,7 @@ def _load(lake: Lake, relative: str, kind: str, what: str) -> dict[str, Any] | N
     return document
 
 
-def _corrupt(lake: Lake, relative: str, exc: BaseException, what: str) -> StateError:
+def _corrupt(lake: AccountLake, relative: str, exc: BaseException, what: str) -> StateError:
     consequence = (
         "deleting it forgets what was landed (the next sync then needs --range or --start/--end)"
         if what == "landed"

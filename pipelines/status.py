@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from pipelines.dates import format_utc, parse_datetime
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
 from pipelines.lake import Lake, LakeError, atomic_file, resync_command
 from pipelines.land import window_days
@@ -94,7 +95,8 @@ class DataStatus:
 def synced_at(data_dir: Path) -> Synced | None:
     """The data dir -> how fresh its data is: the least recent high-water mark and the last sync run (None: never synced)."""
     lake = Lake(data_dir)
-    marks = [mark for kind in RECORD_TYPES if (mark := read_state(lake, kind).high_water_mark) is not None]
+    account = lake.for_account(DEFAULT_ACCOUNT)
+    marks = [mark for kind in RECORD_TYPES if (mark := read_state(account, kind).high_water_mark) is not None]
     if not marks:
         return None
     finished = next((run for run in read_sync_runs(lake) if run.finished_at is not None), None)
@@ -218,7 +220,7 @@ def site_marker(now: datetime) -> bytes:
 
 def _kind_status(lake: Lake, kind: str) -> KindStatus:
     """A record type's days, mark, records and rejects, from its state, partition names and footers."""
-    state = read_state(lake, kind)  # type: ignore[arg-type]
+    state = read_state(lake.for_account(DEFAULT_ACCOUNT), kind)  # type: ignore[arg-type]
     files = lake.partition_files(kind)
     with_data = {day for relative in files if (day := Lake.partition_day(relative)) is not None}
     landed = {day for window in state.landed for day in window_days(window)}

@@ -31,12 +31,13 @@ from pipelines.land import (
     quarantine,
     window_days,
 )
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
 from pipelines.runs import RecordedSync, check_sync_span, recorded_sync
 from pipelines.settings import Settings
-from pipelines.state import SyncRun, begin_run, covers, incremental_window, read_state
+from pipelines.state import SyncRun, begin_run, covers, incremental_window, kind_dir, read_state
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ ProgressCallback = Callable[[SyncProgress], None]
 
 
 def sync_windows(
-    kinds: Sequence[api.RecordType], window: Window | None, lake: Lake, settings: Settings, now: datetime
+    kinds: Sequence[api.RecordType], window: Window | None, lake: AccountLake, settings: Settings, now: datetime
 ) -> dict[api.RecordType, Window]:
     """The window each record type syncs: the given one, else [high-water mark - lookback, now); UsageError before any work."""
     if window is not None:
@@ -178,20 +179,23 @@ async def sync(
     lake: Lake | None = None,
     slice_concurrency: int | None = None,
 ) -> SyncReport:
-    """Record types, a window (None: incremental) and a client -> the lake synced, and what happened."""
+    """Record types, a window (None: incremental) and a client -> the lake synced, and what happened.
+
+    The account synced is `lake`'s when it is an `AccountLake`, else the default account.
+    """
     started = time.perf_counter()
     kinds = api.record_types(kinds)
     check_run_id(run_id)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(timezone.utc)
-    lake = lake or Lake(settings.data_dir)
+    lake = lake if isinstance(lake, AccountLake) else (lake or Lake(settings.data_dir)).for_account(DEFAULT_ACCOUNT)
     # Read before the lock, so bad input writes nothing (not even the lock file): a mark read
     # just before another sync moved it only widens this run's window.
     windows = sync_windows(kinds, window, lake, settings, now)
     # A file where the data dir needs a directory, or a state file that cannot be read, would
     # fail every slice alike: said once, before any work.
-    lake.check_directories(_directories(kinds))
+    lake.check_directories(_directories(lake, kinds))
     if window is not None:
         for kind in kinds:
             read_state(lake, kind)
@@ -233,7 +237,7 @@ async def sync(
 class _Runner:
     """The shared machinery of one sync: slice slots, day locks, progress and tallies."""
 
-    lake: Lake
+    lake: AccountLake
     client: SyncClient
     now: datetime
     run_id: str
@@ -472,12 +476,13 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-def _directories(kinds: Sequence[api.RecordType]) -> list[str]:
-    """Record types -> the data dir's directories a sync of them writes below."""
+def _directories(lake: AccountLake, kinds: Sequence[api.RecordType]) -> list[str]:
+    """An account and record types -> the data dir's directories a sync of them writes below."""
     per_kind = [
-        f"{top}/{name}"
+        folder
         for kind in kinds
-        for top, name in ((LAKE_DIR, kind), (LAKE_DIR, f"usage_{kind}"), (QUARANTINE_DIR, kind), (STATE_DIR, kind))
+        for folder in (lake.dataset_dir(kind), lake.dataset_dir(f"usage_{kind}"), lake.quarantine_dir(kind),
+                       kind_dir(lake.account, kind), f"{kind_dir(lake.account, kind)}/runs")
     ]
-    return [STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR, *per_kind, *(f"{STATE_DIR}/{kind}/runs" for kind in kinds)]
+    return [STAGING_DIR, LAKE_DIR, QUARANTINE_DIR, STATE_DIR, *per_kind]
 

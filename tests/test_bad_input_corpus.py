@@ -45,7 +45,7 @@ NEWLINE_KEY = f"{API_KEY}\nX-Injected: 1"
 
 NOW = datetime(2026, 10, 3, 6, tzinfo=timezone.utc)
 WINDOW = Window(datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 10, 3, tzinfo=timezone.utc))
-PARTITION = "lake/cdrs/date=2026-10-01"
+PARTITION = "lake/cdrs/account=default/date=2026-10-01"
 PARTITION_FILE = f"{PARTITION}/data.parquet"
 MONTH = "2026-10"
 # Nothing listens on the discard port: a request that slips through fails at once, never leaves the machine.
@@ -110,21 +110,21 @@ def partition_is_a_file(data: Path, work: Path) -> None:
 
 
 def landed_state_is_garbage(data: Path, work: Path) -> None:
-    (data / "state/cdrs/landed.json").write_text("{not json")
+    (data / "state/account=default/cdrs/landed.json").write_text("{not json")
 
 
 def landed_state_is_a_folder(data: Path, work: Path) -> None:
-    (data / "state/cdrs/landed.json").unlink()
-    (data / "state/cdrs/landed.json").mkdir()
+    (data / "state/account=default/cdrs/landed.json").unlink()
+    (data / "state/account=default/cdrs/landed.json").mkdir()
 
 
 def state_kind_is_a_file(data: Path, work: Path) -> None:
-    shutil.rmtree(data / "state/cdrs")
-    (data / "state/cdrs").write_text("not a folder\n")
+    shutil.rmtree(data / "state/account=default/cdrs")
+    (data / "state/account=default/cdrs").write_text("not a folder\n")
 
 
 def landed_state_bad_mark(data: Path, work: Path) -> None:
-    path = data / "state/cdrs/landed.json"
+    path = data / "state/account=default/cdrs/landed.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "high_water_mark": "not a date"}))
 
 
@@ -344,7 +344,7 @@ def synced_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert built.returncode == 0, built.stderr
     assert (data / PARTITION_FILE).is_file() and (data / "warehouse.duckdb").is_file()
-    assert (data / "state/cdrs/landed.json").is_file()
+    assert (data / "state/account=default/cdrs/landed.json").is_file()
     assert not leaked_into(data), "the sync or the build wrote the key into the data dir"
     return data
 

@@ -32,10 +32,17 @@ def test_a_build_is_incremental_only_when_nothing_but_the_lake_changed():
 
 
 def test_dirty_days_are_the_days_whose_partition_appeared_went_or_was_rewritten():
-    before = {"cdrs": {D: "1:1:1", D.replace(day=5): "2:2:2", D.replace(day=6): "3:3:3"}, "mdrs": {D: "4:4:4"}}
-    after = {"cdrs": {D: "1:1:1", D.replace(day=5): "2:9:9", D.replace(day=7): "5:5:5"}, "mdrs": {}}
+    def day(dataset: str, n: int, account: str = "default") -> str:
+        return f"lake/{dataset}/account={account}/date={D.replace(day=n).isoformat()}/data.parquet"
+
+    before = {day("cdrs", 4): "1:1:1", day("cdrs", 5): "2:2:2", day("cdrs", 6): "3:3:3", day("mdrs", 4): "4:4:4"}
+    after = {day("cdrs", 4): "1:1:1", day("cdrs", 5): "2:9:9", day("cdrs", 7): "5:5:5"}
     assert dirty_days(before, after) == {D, D.replace(day=5), D.replace(day=6), D.replace(day=7)}
     assert dirty_days(after, after) == set()
+    # A day is dirty when its partition changed in any account, the others' unchanged.
+    other = {**after, day("cdrs", 8, "acme"): "6:6:6", day("cdrs", 8): "7:7:7"}
+    assert dirty_days(other, {**other, day("cdrs", 8, "acme"): "6:6:7"}) == {D.replace(day=8)}
+    assert dirty_days(after, {**after, day("cdrs", 4, "acme"): "8:8:8"}) == {D}
 
 
 def test_a_changed_day_is_recomputed_from_the_two_days_either_side_of_it():

@@ -17,7 +17,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.lake import Lake, LakeError
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import AccountLake, Lake, LakeError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = {"id": pl.String(), "n": pl.Int64()}
@@ -30,18 +31,19 @@ def frame(tag: str, rows: int = 3) -> pl.DataFrame:
 
 
 @pytest.fixture(params=["local", "memory"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    """A lake on local disk and one on fsspec's in-memory object store."""
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> AccountLake:
+    """The default account of a lake on local disk and of one on fsspec's in-memory object store."""
     if request.param == "local":
-        return Lake(tmp_path / "data")
-    return Lake(f"memory://lake-{uuid.uuid4().hex}")
+        return Lake(tmp_path / "data").for_account(DEFAULT_ACCOUNT)
+    return Lake(f"memory://lake-{uuid.uuid4().hex}").for_account(DEFAULT_ACCOUNT)
 
 
 def test_partition_paths_follow_the_binding_layout() -> None:
-    assert Lake.partition("cdrs", DAY) == "lake/cdrs/date=2026-03-01/data.parquet"
-    assert Lake.partition("usage_mdrs", DAY) == "lake/usage_mdrs/date=2026-03-01/data.parquet"
+    lake = Lake("data")
+    assert lake.for_account(DEFAULT_ACCOUNT).partition("cdrs", DAY) == "lake/cdrs/account=default/date=2026-03-01/data.parquet"
+    assert lake.for_account("acme").partition("usage_mdrs", DAY) == "lake/usage_mdrs/account=acme/date=2026-03-01/data.parquet"
     with pytest.raises(ValueError, match="unknown lake dataset 'calls'"):
-        Lake.partition("calls", DAY)
+        lake.for_account(DEFAULT_ACCOUNT).partition("calls", DAY)
 
 
 def test_paths_stay_inside_the_data_dir(tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ def test_local_lake_is_the_default_filesystem_and_repr_names_only_the_url(tmp_pa
     assert memory.display("state/x.json") == "memory://somewhere/state/x.json"
 
 
-def test_bytes_round_trip_replace_list_and_delete(lake: Lake) -> None:
+def test_bytes_round_trip_replace_list_and_delete(lake: AccountLake) -> None:
     assert lake.read_bytes("state/a.json") is None
     assert lake.write_bytes("state/a.json", b"one") == 3
     lake.write_bytes("state/a.json", b"two!")
@@ -74,7 +76,7 @@ def test_bytes_round_trip_replace_list_and_delete(lake: Lake) -> None:
     assert lake.list_files("state") == ["state/sub/b.json"]
 
 
-def test_a_file_identity_holds_until_the_file_is_rewritten(lake: Lake) -> None:
+def test_a_file_identity_holds_until_the_file_is_rewritten(lake: AccountLake) -> None:
     lake.write_bytes("state/x.json", b"one")
     first = lake.identity("state/x.json")
     assert lake.identity("state/x.json") == first
@@ -86,7 +88,7 @@ def test_a_file_identity_holds_until_the_file_is_rewritten(lake: Lake) -> None:
         assert lake.identity("state/x.json") != second
 
 
-def test_partitions_round_trip_with_exact_schema(lake: Lake) -> None:
+def test_partitions_round_trip_with_exact_schema(lake: AccountLake) -> None:
     written = frame("a")
     size = lake.write_partition("cdrs", DAY, written)
     assert size > 0
@@ -100,57 +102,61 @@ def test_partitions_round_trip_with_exact_schema(lake: Lake) -> None:
 
 
 def test_partitions_are_zstd_parquet(tmp_path: Path) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     lake.write_partition("mdrs", DAY, frame("a"))
-    path = lake.path(Lake.partition("mdrs", DAY))
+    path = lake.path(lake.partition("mdrs", DAY))
     codecs = duckdb.sql(f"select distinct compression from parquet_metadata('{path}')").fetchall()
     assert codecs == [("ZSTD",)]
 
 
-def test_a_corrupt_partition_is_an_error_naming_the_file(lake: Lake) -> None:
-    lake.write_bytes(Lake.partition("cdrs", DAY), b"PAR1 this is not parquet")
-    with pytest.raises(LakeError, match=r"lake/cdrs/date=2026-03-01/data\.parquet is unreadable .*re-sync"):
+def test_a_corrupt_partition_is_an_error_naming_the_file(lake: AccountLake) -> None:
+    lake.write_bytes(lake.partition("cdrs", DAY), b"PAR1 this is not parquet")
+    with pytest.raises(LakeError, match=r"lake/cdrs/account=default/date=2026-03-01/data\.parquet is unreadable .*re-sync"):
         lake.read_partition("cdrs", DAY, SCHEMA)
 
 
-def test_a_partition_with_other_columns_is_an_error_naming_the_file(lake: Lake) -> None:
+def test_a_partition_with_other_columns_is_an_error_naming_the_file(lake: AccountLake) -> None:
     lake.write_partition("cdrs", DAY, frame("a").rename({"n": "m"}))
     with pytest.raises(LakeError, match=r"date=2026-03-01/data\.parquet does not have the expected columns.*m: Int64"):
         lake.read_partition("cdrs", DAY, SCHEMA)
 
 
 def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     lake.write_partition("cdrs", DAY, frame("old"))
 
     def no_rename(src: str, dst: str) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", no_rename)
-    with pytest.raises(LakeError, match=r"^cannot write .*/lake/cdrs/date=2026-03-01/data\.parquet \(disk full\); fix that"):
+    with pytest.raises(LakeError, match=r"^cannot write .*/lake/cdrs/account=default/date=2026-03-01/data\.parquet \(disk full\); fix that"):
         lake.write_partition("cdrs", DAY, frame("new"))
     with pytest.raises(LakeError, match=r"^cannot write .*/state/x\.json \(disk full\)"):
         lake.write_bytes("state/x.json", b"new")
     assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("old"))
-    assert sorted(p.name for p in (tmp_path / "lake/cdrs/date=2026-03-01").iterdir()) == ["data.parquet"]
+    assert sorted(p.name for p in (tmp_path / "lake/cdrs/account=default/date=2026-03-01").iterdir()) == ["data.parquet"]
     assert list((tmp_path / ".staging").iterdir()) == []
     assert not (tmp_path / "state/x.json").exists()
 
 
-@pytest.mark.parametrize("blocker", ["lake", "lake/cdrs", "lake/cdrs/date=2026-03-01"])
+@pytest.mark.parametrize(
+    "blocker", ["lake", "lake/cdrs", "lake/cdrs/account=default", "lake/cdrs/account=default/date=2026-03-01"]
+)
 def test_a_file_where_a_directory_belongs_is_named_by_every_helper(tmp_path: Path, blocker: str) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     (tmp_path / blocker).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / blocker).write_bytes(b"not a directory")
     named = rf"^{tmp_path}/{blocker} is a file where the data dir needs a directory; move it out of the data dir$"
     for call in (
         lambda: lake.read_partition("cdrs", DAY, SCHEMA),
         lambda: lake.write_partition("cdrs", DAY, frame("new")),
-        lambda: lake.read_bytes(Lake.partition("cdrs", DAY)),
-        lambda: lake.write_bytes(Lake.partition("cdrs", DAY), b"x"),
+        lambda: lake.read_bytes(lake.partition("cdrs", DAY)),
+        lambda: lake.write_bytes(lake.partition("cdrs", DAY), b"x"),
         lambda: lake.delete_partition("cdrs", DAY),
         lambda: lake.partition_days("cdrs"),
-        lambda: lake.check_directories(["lake", "lake/cdrs", "lake/cdrs/date=2026-03-01"]),
+        lambda: lake.check_directories(
+            ["lake", "lake/cdrs", "lake/cdrs/account=default", "lake/cdrs/account=default/date=2026-03-01"]
+        ),
     ):
         with pytest.raises(LakeError, match=named):
             call()
@@ -185,31 +191,36 @@ def test_the_data_dir_itself_as_a_file_is_named(tmp_path: Path) -> None:
 
 
 def test_the_sweep_removes_temporaries_and_empty_directories_a_killed_writer_left(tmp_path: Path) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     lake.write_partition("cdrs", DAY, frame("kept"))
-    lake.write_bytes("quarantine/cdrs/date=2026-03-01/run-a.jsonl", b"{}\n")
+    lake.write_bytes("quarantine/cdrs/account=default/date=2026-03-01/run-a.jsonl", b"{}\n")
     # A writer killed between making the target's directory and renaming its temporary there.
-    for left in ("lake/cdrs/date=2026-03-02", "lake/usage_mdrs/date=2026-03-02", "quarantine/mdrs/date=2026-03-05", "state/cdrs/runs"):
+    for left in (
+        "lake/cdrs/account=default/date=2026-03-02", "lake/usage_mdrs/account=default/date=2026-03-02",
+        "quarantine/mdrs/account=default/date=2026-03-05", "state/account=default/cdrs/runs",
+    ):
         (tmp_path / left).mkdir(parents=True)
     (tmp_path / ".staging" / ".data.parquet.0123456789ab.tmp").write_bytes(b"half")
-    assert lake.sweep_temporaries() == 1 + 4 + 3  # the temporary, the empty directories and their emptied parents
+    assert lake.sweep_temporaries() == 1 + 4 + 6  # the temporary, the empty directories and their emptied parents
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
         ".staging",
         "lake",
         "lake/cdrs",
-        "lake/cdrs/date=2026-03-01",
-        "lake/cdrs/date=2026-03-01/data.parquet",
+        "lake/cdrs/account=default",
+        "lake/cdrs/account=default/date=2026-03-01",
+        "lake/cdrs/account=default/date=2026-03-01/data.parquet",
         "quarantine",
         "quarantine/cdrs",
-        "quarantine/cdrs/date=2026-03-01",
-        "quarantine/cdrs/date=2026-03-01/run-a.jsonl",
+        "quarantine/cdrs/account=default",
+        "quarantine/cdrs/account=default/date=2026-03-01",
+        "quarantine/cdrs/account=default/date=2026-03-01/run-a.jsonl",
         "state",
     ]
     assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("kept"))
 
 
 def test_a_target_on_another_filesystem_is_staged_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     real_replace = os.replace
     renames: list[tuple[str, str]] = []
 
@@ -221,7 +232,7 @@ def test_a_target_on_another_filesystem_is_staged_beside_it(tmp_path: Path, monk
 
     monkeypatch.setattr(os, "replace", cross_device)
     lake.write_partition("cdrs", DAY, frame("new"))
-    partition_dir = str(tmp_path / "lake/cdrs/date=2026-03-01")
+    partition_dir = str(tmp_path / "lake/cdrs/account=default/date=2026-03-01")
     assert renames == [(str(tmp_path / ".staging"), partition_dir), (partition_dir, partition_dir)]
     assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("new"))
     assert sorted(p.name for p in Path(partition_dir).iterdir()) == ["data.parquet"]
@@ -241,7 +252,7 @@ _WRITER = textwrap.dedent(
     from pipelines.lake import Lake
 
     root, die = sys.argv[1], sys.argv[2]
-    lake = Lake(root)
+    lake = Lake(root).for_account("default")
     day = date(2026, 3, 1)
     rows = 5_000
     versions = [
@@ -274,7 +285,7 @@ _WRITER = textwrap.dedent(
     step = 1  # version b first: the lake starts with version a
     while True:
         lake.write_partition("cdrs", day, versions[step % 2])
-        lake.write_bytes("state/cdrs/landed.json", b'{"v": "%d"}' % (step % 2) * 500)
+        lake.write_bytes("state/account=default/cdrs/landed.json", b'{"v": "%d"}' % (step % 2) * 500)
         step += 1
     """
 )
@@ -311,7 +322,7 @@ def _run_writer(root: Path, die: str, kill_after: float | None) -> None:
 
 def _assert_readers_see_a_whole_version(root: Path, previous: str | None) -> str | None:
     """Every reader sees nothing, version a or version b, never a broken file; -> which version."""
-    lake = Lake(root)
+    lake = Lake(root).for_account(DEFAULT_ACCOUNT)
     seen = lake.read_partition("cdrs", DAY, SCHEMA)
     if seen is None:
         assert previous is None
@@ -319,10 +330,10 @@ def _assert_readers_see_a_whole_version(root: Path, previous: str | None) -> str
     tag = seen["id"][0].split("-")[0]
     assert seen.equals(frame(tag, 5_000))
     # What the SQL models do: a hive glob over the dataset, which must skip temporaries.
-    glob = f"{root}/lake/cdrs/*/*.parquet"
+    glob = f"{root}/lake/cdrs/*/*/*.parquet"
     assert duckdb.sql(f"select count(*), count(distinct id) from read_parquet('{glob}')").fetchall() == [(5_000, 5_000)]
     assert pl.scan_parquet(f"{root}/lake/cdrs/", hive_partitioning=True).select(pl.len()).collect().item() == 5_000
-    state = lake.read_bytes("state/cdrs/landed.json")
+    state = lake.read_bytes("state/account=default/cdrs/landed.json")
     assert state is None or state in (b'{"v": "0"}' * 500, b'{"v": "1"}' * 500)
     return tag
 
@@ -330,11 +341,11 @@ def _assert_readers_see_a_whole_version(root: Path, previous: str | None) -> str
 @pytest.mark.parametrize("die", ["mid-temp", "before-rename", "after-rename"])
 def test_a_writer_killed_at_each_step_leaves_the_old_or_the_new_file(tmp_path: Path, die: str) -> None:
     root = tmp_path / "data"
-    Lake(root).write_partition("cdrs", DAY, frame("a", 5_000))
+    Lake(root).for_account(DEFAULT_ACCOUNT).write_partition("cdrs", DAY, frame("a", 5_000))
     _run_writer(root, die, kill_after=None)
     tag = _assert_readers_see_a_whole_version(root, "a")
     assert tag == ("b" if die == "after-rename" else "a")
-    assert sorted(p.name for p in (root / "lake/cdrs/date=2026-03-01").iterdir()) == ["data.parquet"]
+    assert sorted(p.name for p in (root / "lake/cdrs/account=default/date=2026-03-01").iterdir()) == ["data.parquet"]
     leftovers = [p.name for p in (root / ".staging").iterdir()]
     assert len(leftovers) == (0 if die == "after-rename" else 1)
     assert all(name.startswith(".data.parquet.") and name.endswith(".tmp") for name in leftovers)

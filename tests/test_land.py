@@ -21,7 +21,8 @@ from pipelines.land import (
     read_quarantine,
     window_days,
 )
-from pipelines.lake import Lake
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import AccountLake, Lake
 from pipelines.opentact import api
 from tests.fixtures.lake import Reject
 
@@ -76,7 +77,7 @@ def cdrs(*records: dict) -> pl.DataFrame:
     return pl.DataFrame(list(records), schema=api.LAKE_SCHEMAS["cdrs"])
 
 
-def partition(lake: Lake, day: date, kind: str = "cdrs") -> pl.DataFrame | None:
+def partition(lake: AccountLake, day: date, kind: str = "cdrs") -> pl.DataFrame | None:
     """A day partition as landed."""
     return lake.read_partition(kind, day, api.LAKE_SCHEMAS[kind])
 
@@ -88,9 +89,9 @@ def ids_costs(frame: pl.DataFrame | None) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Lake:
+def lake(tmp_path: Path) -> AccountLake:
     """An empty local lake."""
-    return Lake(tmp_path / "data")
+    return Lake(tmp_path / "data").for_account(DEFAULT_ACCOUNT)
 
 
 def whole_day(day: date) -> Window:
@@ -106,7 +107,7 @@ def test_window_days_are_the_utc_days_touched() -> None:
     assert window_days(Window(datetime(2026, 3, 2, 1, tzinfo=plus_two), datetime(2026, 3, 2, 3, tzinfo=plus_two))) == [D1, D2]
 
 
-def test_first_landing_writes_sorted_partitions_per_utc_day(lake: Lake) -> None:
+def test_first_landing_writes_sorted_partitions_per_utc_day(lake: AccountLake) -> None:
     window = Window(at(D1, 0), at(D3, 0))
     frame = cdrs(cdr("b", at(D2, 1)), cdr("c", at(D1, 9)), cdr("a", at(D1, 9)), cdr("d", at(D1, 8)))
     stats = land_windows(lake, "cdrs", [window], frame)
@@ -125,7 +126,7 @@ def test_first_landing_writes_sorted_partitions_per_utc_day(lake: Lake) -> None:
 def test_a_one_day_slice_lands_exactly_as_through_a_wider_window(tmp_path: Path) -> None:
     # One UTC day into an empty day partition is the sync's common case and takes a shorter path.
     frame = cdrs(cdr("c", at(D1, 9)), cdr("a", at(D1, 9)), cdr("b", at(D1, 23, 59)), cdr("d", at(D1, 0)))
-    day, wide = Lake(tmp_path / "day"), Lake(tmp_path / "wide")
+    day, wide = (Lake(tmp_path / name).for_account(DEFAULT_ACCOUNT) for name in ("day", "wide"))
     day_stats = land_windows(day, "cdrs", [whole_day(D1)], frame)
     wide_stats = land_windows(wide, "cdrs", [Window(at(D1, 0), at(D3, 0))], frame)
     assert partition(day, D1).equals(partition(wide, D1))
@@ -134,7 +135,7 @@ def test_a_one_day_slice_lands_exactly_as_through_a_wider_window(tmp_path: Path)
     assert (day_stats.new, day_stats.records_written) == (4, 4)
 
 
-def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: Lake) -> None:
+def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: AccountLake) -> None:
     land_windows(
         lake,
         "cdrs",
@@ -157,14 +158,14 @@ def test_replacing_a_window_keeps_rows_outside_it_untouched(lake: Lake) -> None:
     assert stats.days == (DayStats(D1, new=1, updated=1, unchanged=0, stale=0, removed=1, records=4, bytes_written=stats.bytes_written, changed=True),)
 
 
-def test_window_bounds_are_half_open(lake: Lake) -> None:
+def test_window_bounds_are_half_open(lake: AccountLake) -> None:
     land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("at-start", at(D1, 10)), cdr("at-end", at(D1, 11))))
     stats = land_windows(lake, "cdrs", [Window(at(D1, 10), at(D1, 11))], cdrs())
     assert ids_costs(partition(lake, D1)) == [("at-end", "0.012")]
     assert stats.removed == 1
 
 
-def test_a_sub_millisecond_bound_is_respected_exactly(lake: Lake) -> None:
+def test_a_sub_millisecond_bound_is_respected_exactly(lake: AccountLake) -> None:
     start = at(D1, 10) + timedelta(microseconds=500)
     with pytest.raises(ValueError, match=r"programming error: 1 cdrs record.*outside \[2026-03-01T10:00:00"):
         land_windows(lake, "cdrs", [Window(start, at(D1, 11))], cdrs(cdr("x", at(D1, 10))))
@@ -173,7 +174,7 @@ def test_a_sub_millisecond_bound_is_respected_exactly(lake: Lake) -> None:
     assert ids_costs(partition(lake, D1)) == [("x", "0.012")]
 
 
-def test_a_multi_day_window_empties_days_and_removes_their_files(lake: Lake) -> None:
+def test_a_multi_day_window_empties_days_and_removes_their_files(lake: AccountLake) -> None:
     land_windows(lake, "cdrs", [Window(at(D1, 0), at(D3, 0))], cdrs(cdr("a", at(D1, 23)), cdr("b", at(D2, 1)), cdr("c", at(D2, 2))))
     stats = land_windows(lake, "cdrs", [Window(at(D1, 12), at(D3, 0))], cdrs(cdr("c", at(D2, 2))))
     assert partition(lake, D1) is None
@@ -189,7 +190,7 @@ def test_landing_several_windows_at_once_equals_landing_them_in_turn(tmp_path: P
     base = cdrs(*(cdr(f"old-{h}", at(D1, h)) for h in range(0, 24, 2)), cdr("next-day", at(D2, 1)))
     hours = [Window(at(D1, 2), at(D1, 4)), Window(at(D1, 10), at(D1, 11)), Window(at(D1, 23), at(D2, 2))]
     new = cdrs(cdr("old-2", at(D1, 2), at(D1, 5), cost="0.5"), cdr("fresh", at(D1, 10, 30)), cdr("late", at(D2, 1, 30)))
-    at_once, in_turn = Lake(tmp_path / "once"), Lake(tmp_path / "turn")
+    at_once, in_turn = (Lake(tmp_path / name).for_account(DEFAULT_ACCOUNT) for name in ("once", "turn"))
     for lake in (at_once, in_turn):
         land_windows(lake, "cdrs", [Window(at(D1, 0), at(D3, 0))], base)
     stats = land_windows(at_once, "cdrs", hours, new)
@@ -202,7 +203,7 @@ def test_landing_several_windows_at_once_equals_landing_them_in_turn(tmp_path: P
     assert ids_costs(partition(at_once, D1))[:3] == [("old-0", "0.012"), ("old-2", "0.5"), ("old-4", "0.012")]
 
 
-def test_latest_updated_at_wins_within_the_new_data_in_either_order(lake: Lake) -> None:
+def test_latest_updated_at_wins_within_the_new_data_in_either_order(lake: AccountLake) -> None:
     old, new = cdr("a", at(D1, 1), at(D1, 2), cost="0.1"), cdr("a", at(D1, 1), at(D1, 3), cost="0.2")
     for order in ((old, new), (new, old)):
         stats = land_windows(lake, "cdrs", [whole_day(D1)], cdrs(*order))
@@ -210,7 +211,7 @@ def test_latest_updated_at_wins_within_the_new_data_in_either_order(lake: Lake) 
     assert (stats.new, stats.updated, stats.unchanged) == (0, 0, 1)
 
 
-def test_a_newer_lake_version_is_never_replaced_by_an_older_one(lake: Lake) -> None:
+def test_a_newer_lake_version_is_never_replaced_by_an_older_one(lake: AccountLake) -> None:
     land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 1), at(D1, 5), cost="0.5"), cdr("b", at(D1, 1), at(D1, 2))))
     stats = land_windows(
         lake,
@@ -223,31 +224,31 @@ def test_a_newer_lake_version_is_never_replaced_by_an_older_one(lake: Lake) -> N
     assert partition(lake, D1)["updated_at"].to_list() == [at(D1, 5), at(D1, 3)]
 
 
-def test_a_cost_change_with_the_same_updated_at_counts_as_updated(lake: Lake) -> None:
+def test_a_cost_change_with_the_same_updated_at_counts_as_updated(lake: AccountLake) -> None:
     land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 1), cost="0.1")))
     stats = land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 1), cost="0.10000001")))
     assert ids_costs(partition(lake, D1)) == [("a", "0.10000001")]
     assert stats.updated == 1
 
 
-def test_an_id_whose_created_at_moved_is_not_duplicated(lake: Lake) -> None:
+def test_an_id_whose_created_at_moved_is_not_duplicated(lake: AccountLake) -> None:
     land_windows(lake, "cdrs", [whole_day(D1)], cdrs(cdr("a", at(D1, 9), at(D1, 9))))
     land_windows(lake, "cdrs", [Window(at(D1, 10), at(D1, 11))], cdrs(cdr("a", at(D1, 10), at(D1, 12))))
     landed = partition(lake, D1)
     assert landed["id"].to_list() == ["a"] and landed["created_at"].to_list() == [at(D1, 10)]
 
 
-def test_re_landing_the_same_data_is_a_no_op_that_writes_nothing(lake: Lake) -> None:
+def test_re_landing_the_same_data_is_a_no_op_that_writes_nothing(lake: AccountLake) -> None:
     frame = cdrs(cdr("a", at(D1, 1)), cdr("b", at(D1, 2)))
     land_windows(lake, "cdrs", [whole_day(D1)], frame)
-    path = Path(lake.path(Lake.partition("cdrs", D1)))
+    path = Path(lake.path(lake.partition("cdrs", D1)))
     before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino)
     stats = land_windows(lake, "cdrs", [whole_day(D1)], frame.reverse())
     assert stats.days == (DayStats(D1, unchanged=2),)
     assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
 
 
-def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: Lake) -> None:
+def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: AccountLake) -> None:
     record = {
         "id": "m1",
         "record_type": "message",
@@ -279,7 +280,7 @@ def test_mdrs_round_trip_nested_lists_and_money_exactly(lake: Lake) -> None:
     assert partition(lake, D1, "mdrs").row(0, named=True)["cost"] == Decimal("0.0003332")
 
 
-def test_programming_errors_are_named(lake: Lake) -> None:
+def test_programming_errors_are_named(lake: AccountLake) -> None:
     window = Window(at(D1, 10), at(D1, 11))
     with pytest.raises(ValueError, match=r"outside \[2026-03-01T10:00:00.000Z, .*e\.g\. id late created 2026-03-01T11:00:00\.000Z"):
         land_windows(lake, "cdrs", [window], cdrs(cdr("ok", at(D1, 10)), cdr("late", at(D1, 11))))
@@ -316,7 +317,7 @@ def usage(*rows: tuple[date, str, str, int, str], product: str = "calls") -> pl.
     )
 
 
-def test_usage_replaces_whole_days_and_counts_changes(lake: Lake) -> None:
+def test_usage_replaces_whole_days_and_counts_changes(lake: AccountLake) -> None:
     two_days = Window(at(D1, 0), at(D3, 0))
     first = land_usage(lake, "cdrs", two_days, usage((D2, "US", "outbound", 2, "1.5"), (D1, "GB", "inbound", 1, "0.1"), (D1, "DE", "outbound", 3, "0.3")))
     assert first.kind == "usage_cdrs" and first.new == 3
@@ -331,7 +332,7 @@ def test_usage_replaces_whole_days_and_counts_changes(lake: Lake) -> None:
     assert emptied.removed == 1 and lake.partition_days("usage_cdrs") == [D1]
 
 
-def test_usage_rejects_misuse(lake: Lake) -> None:
+def test_usage_rejects_misuse(lake: AccountLake) -> None:
     with pytest.raises(ValueError, match="not day-aligned"):
         land_usage(lake, "cdrs", Window(at(D1, 1), at(D2, 0)), usage())
     with pytest.raises(ValueError, match="product 'messages', expected 'calls'"):
@@ -346,14 +347,14 @@ def test_usage_rejects_misuse(lake: Lake) -> None:
 # -- quarantine --------------------------------------------------------------------------------
 
 
-def test_quarantine_files_rejects_with_their_context_and_never_touches_the_lake(lake: Lake) -> None:
+def test_quarantine_files_rejects_with_their_context_and_never_touches_the_lake(lake: AccountLake) -> None:
     hour = Window(at(D1, 10), at(D1, 11))
     seen = at(D2, 4, 30, ms=123)
     raw = '{"id": null, "cli": "not a number", "note": "quote \\" and ✓"}'
     first = quarantine(lake, "cdrs", "run-1", [Reject("missing id", raw, "cdrs", hour, 3)], now=seen)
     second = quarantine(lake, "cdrs", "run-1", [Reject("bad created_at", "{trunc", "cdrs", hour, 4)], now=seen)
     assert first != second
-    assert first.startswith("quarantine/cdrs/date=2026-03-02/run-1-") and first.endswith(".jsonl")
+    assert first.startswith("quarantine/cdrs/account=default/date=2026-03-02/run-1-") and first.endswith(".jsonl")
     assert quarantine(lake, "cdrs", "run-1", [], now=seen) is None
     assert orjson.loads(lake.read_bytes(first)) == {
         "kind": "cdrs",
@@ -375,7 +376,7 @@ def test_quarantine_files_rejects_with_their_context_and_never_touches_the_lake(
     assert lake.list_files("lake") == []
 
 
-def test_quarantine_refuses_unsafe_run_ids_and_mixed_kinds(lake: Lake) -> None:
+def test_quarantine_refuses_unsafe_run_ids_and_mixed_kinds(lake: AccountLake) -> None:
     hour = Window(at(D1, 10), at(D1, 11))
     with pytest.raises(ValueError, match="run id '../x'"):
         quarantine(lake, "cdrs", "../x", [Reject("r", "{}", "cdrs", hour, 1)])

@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.dates import Window
 from pipelines.errors import UsageError
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.land import quarantine
 from pipelines.masking import MACROS, NUMBER_COLUMNS, mask_numbers
@@ -28,7 +29,7 @@ RAW_NUMBER = re.compile(r"\+?[0-9]{5,}")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = write_lake(tmp_path_factory.mktemp("masking"), *small_world())
     hour = Window(datetime(2026, 1, 30, 10, tzinfo=timezone.utc), datetime(2026, 1, 30, 11, tzinfo=timezone.utc))
-    quarantine(Lake(directory), "cdrs", "run-1", [Reject("bad cli", '{"id": "q1", "cli": "+4479111"}', "cdrs", hour, 1)])
+    quarantine(Lake(directory).for_account(DEFAULT_ACCOUNT), "cdrs", "run-1", [Reject("bad cli", '{"id": "q1", "cli": "+4479111"}', "cdrs", hour, 1)])
     build(directory)
     return directory
 

@@ -522,7 +522,7 @@ def _truncated(path: Path) -> None:
 
 def _other_schema(path: Path) -> None:
     # a day of messages where the calls should be
-    mdrs = path.parent.parent / "mdrs" / path.name / "data.parquet"
+    mdrs = path.parents[2] / "mdrs" / path.parent.name / path.name / "data.parquet"
     shutil.copyfile(mdrs, path / "data.parquet")
 
 
@@ -536,25 +536,28 @@ SYNC_CDRS_0201 = "re-sync that day with `cdr sync --types cdrs --tz UTC --start 
          "re-sync the days it held with `cdr sync --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"),
         ("lake/cdrs", _replace_with_file, "{path} is not a folder, so the build would read an empty lake: move it aside "
          "and re-sync the days it held with `cdr sync --types cdrs --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"),
-        ("lake/cdrs/date=2026-02-01", _replace_with_file,
+        ("lake/cdrs/account=default", _replace_with_file, "{path} is a file where the lake keeps an account's folder: "
+         "move it out of the lake and re-sync the days it held with "
+         "`cdr sync --types cdrs --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"),
+        ("lake/cdrs/account=default/date=2026-02-01", _replace_with_file,
          "{path} is a file where the lake keeps a day's folder: move it out of the lake and " + SYNC_CDRS_0201),
-        ("lake/cdrs/date=2026-02-01", _only_junk,
+        ("lake/cdrs/account=default/date=2026-02-01", _only_junk,
          "{path} holds no data.parquet but notes.txt: move those out of the lake and " + SYNC_CDRS_0201),
-        ("lake/cdrs/date=2026-02-01", _folder_for_data,
+        ("lake/cdrs/account=default/date=2026-02-01", _folder_for_data,
          "{path}/data.parquet is not a file: move it out of the lake and " + SYNC_CDRS_0201),
         # the first day's file is read when the lake's view is created, a later one by the models
-        ("lake/cdrs/date=2026-01-30", _zero_bytes,
+        ("lake/cdrs/account=default/date=2026-01-30", _zero_bytes,
          "{path}/data.parquet is not a readable Parquet file (Invalid Input Error: File 'data.parquet' too small to be a "
          "Parquet file): delete it and re-sync that day with `cdr sync --types cdrs --tz UTC --start 2026-01-30 "
          "--end 2026-01-31`"),
-        ("lake/cdrs/date=2026-02-01", _zero_bytes, "{path}/data.parquet is not a readable Parquet file (Invalid Input "
+        ("lake/cdrs/account=default/date=2026-02-01", _zero_bytes, "{path}/data.parquet is not a readable Parquet file (Invalid Input "
          "Error: File 'data.parquet' too small to be a Parquet file): delete it and " + SYNC_CDRS_0201),
-        ("lake/cdrs/date=2026-02-01", _truncated, "{path}/data.parquet is not a readable Parquet file (Invalid Input "
+        ("lake/cdrs/account=default/date=2026-02-01", _truncated, "{path}/data.parquet is not a readable Parquet file (Invalid Input "
          "Error: No magic bytes found at end of file 'data.parquet'): delete it and " + SYNC_CDRS_0201),
-        ("lake/cdrs/date=2026-02-01", _other_schema, "{path}/data.parquet does not hold the cdrs columns the sync writes "
+        ("lake/cdrs/account=default/date=2026-02-01", _other_schema, "{path}/data.parquet does not hold the cdrs columns the sync writes "
          "(missing call_session_id, country_calling_code, number_type, ...; unexpected message_type, encoding, parts, "
          "...): delete it and " + SYNC_CDRS_0201),
-        ("lake/cdrs/date=2026-01-30", _other_schema, "{path}/data.parquet does not hold the cdrs columns the sync writes"),
+        ("lake/cdrs/account=default/date=2026-01-30", _other_schema, "{path}/data.parquet does not hold the cdrs columns the sync writes"),
     ],
 )
 def test_a_lake_the_build_cannot_read_whole_is_refused_naming_the_path_and_the_resync(
@@ -572,10 +575,10 @@ def test_a_lake_the_build_cannot_read_whole_is_refused_naming_the_path_and_the_r
 def test_an_empty_day_folder_is_passed_over_but_one_holding_only_other_files_is_refused(tmp_path):
     _built_world(tmp_path)
     # what a sync killed between creating a day's folder and renaming its file into it leaves
-    (tmp_path / "lake" / "mdrs" / "date=2026-03-01").mkdir()
+    (tmp_path / "lake" / "mdrs" / "account=default" / "date=2026-03-01").mkdir()
     assert build(tmp_path).sources["lake_mdrs"] == 4
     before = warehouse_path(tmp_path).read_bytes()
-    (tmp_path / "lake" / "mdrs" / "date=2026-03-01" / "data.parquet.bak").write_bytes(b"PAR1")
+    (tmp_path / "lake" / "mdrs" / "account=default" / "date=2026-03-01" / "data.parquet.bak").write_bytes(b"PAR1")
     with pytest.raises(LakeError, match=r"date=2026-03-01 holds no data.parquet but data.parquet.bak: "):
         build(tmp_path)
     assert warehouse_path(tmp_path).read_bytes() == before

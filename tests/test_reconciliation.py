@@ -17,6 +17,7 @@ from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window
 from cdr_app.demo import reconciliation_line
 from pipelines.errors import CdrError
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.land import quarantine
 from pipelines.models import build, quarantine_source_sql, warehouse_path
@@ -97,7 +98,7 @@ def write_world(data_dir: Path) -> Path:
         usage("2026-03-05", "calls", "USD", 1, "0.01", billed_duration_secs=60),
     ]
     write_lake(data_dir, calls, messages, usage_rows)
-    lake = Lake(data_dir)
+    lake = Lake(data_dir).for_account(DEFAULT_ACCOUNT)
     first = {
         "cdrs": [
             reject("cdrs", Q_C2, day_slice("2026-03-01")),
@@ -202,7 +203,7 @@ def test_an_api_total_equal_to_the_lake_matches_whatever_the_quarantine_holds(tm
     # The API does not count q-x (or the lake holds its fixed version): pipeline = API is a match.
     write_lake(tmp_path, [call("c1", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", answered_at="2026-03-01T10:00:05Z")],
                usage_rows=[usage("2026-03-01", "calls", "USD", 1, "0.01", billed_duration_secs=60)])
-    quarantine(Lake(tmp_path), "cdrs", RUN_1, [reject("cdrs", raw_call("q-x", "2026-03-01T12:00:00.000Z", 60, "0.01"),
+    quarantine(Lake(tmp_path).for_account(DEFAULT_ACCOUNT), "cdrs", RUN_1, [reject("cdrs", raw_call("q-x", "2026-03-01T12:00:00.000Z", 60, "0.01"),
                                                        day_slice("2026-03-01"))], now=SEEN_1)
     build(tmp_path)
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
@@ -232,7 +233,7 @@ READ_CASES = [
 
 def test_quarantined_fields_read_exactly_or_not_at_all(tmp_path):
     rejects = [reject("cdrs", raw, day_slice("2026-03-01")) for raw, _ in READ_CASES]
-    quarantine(Lake(tmp_path), "cdrs", RUN_1, rejects, now=SEEN_1)
+    quarantine(Lake(tmp_path).for_account(DEFAULT_ACCOUNT), "cdrs", RUN_1, rejects, now=SEEN_1)
     build(tmp_path)
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
         rows = c.execute("select record_key, record_id, currency, billed_duration_secs, cost from stg_quarantine").fetchall()
@@ -260,7 +261,7 @@ def test_no_quarantine_is_an_empty_typed_source(tmp_path):
         "where false",
         0,
     )
-    (tmp_path / "quarantine" / "cdrs" / "date=2026-03-05").mkdir(parents=True)
+    (tmp_path / "quarantine" / "cdrs" / "account=default" / "date=2026-03-05").mkdir(parents=True)
     report = build(tmp_path)
     assert report.sources["lake_quarantine"] == 0
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
@@ -269,7 +270,7 @@ def test_no_quarantine_is_an_empty_typed_source(tmp_path):
 
 
 def test_a_quarantine_line_without_its_slice_fails_the_build_naming_the_test(tmp_path):
-    folder = tmp_path / "quarantine" / "cdrs" / "date=2026-03-05"
+    folder = tmp_path / "quarantine" / "cdrs" / "account=default" / "date=2026-03-05"
     folder.mkdir(parents=True)
     line = {"kind": "cdrs", "run_id": RUN_1, "seen_at": "2026-03-05T02:00:00.000Z", "slice_start": None,
             "slice_end": None, "page_number": 1, "reason": "edited by hand", "raw_json": "{}"}

@@ -17,6 +17,7 @@ import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.reports import FINANCE_COLUMNS, day_ranges, export_finance, finance_csv, month_coverage, parse_month
@@ -599,7 +600,7 @@ def _sandbox_lake(data_dir: Path) -> list[dict]:
     from sandbox.world import World
 
     world = World(seed=11, start=date(2026, 1, 30), calls_per_day=150, messages_per_day=150, rerate_rate=0.3)
-    lake = Lake(data_dir)
+    lake = Lake(data_dir).for_account(DEFAULT_ACCOUNT)
     served: list[dict] = []
     for offset in range(4):
         day = date(2026, 1, 30) + timedelta(days=offset)

@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.dates import Window
 from pipelines.errors import UsageError
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.runs import check_sync, parse_types
 from pipelines.settings import Settings
@@ -88,7 +89,7 @@ def test_the_limit_counts_only_the_part_up_to_now_and_follows_cdr_max_sync_days(
 def _synced_up_to(settings: Settings, mark: datetime) -> None:
     """A data dir whose record types were last synced up to `mark`."""
     for kind in ("cdrs", "mdrs"):
-        begin_run(Lake(settings.data_dir), kind, Window(mark - timedelta(days=1), mark), [], "earlier").complete(mark)
+        begin_run(Lake(settings.data_dir).for_account(DEFAULT_ACCOUNT), kind, Window(mark - timedelta(days=1), mark), [], "earlier").complete(mark)
 
 
 def test_an_incremental_sync_from_a_mark_too_long_ago_is_refused_naming_the_mark(tmp_path):
@@ -102,7 +103,7 @@ def test_an_incremental_sync_from_a_mark_too_long_ago_is_refused_naming_the_mark
     assert "2019-12-30T00:00:00.000Z .. 2026-03-10T12:00:00.000Z, 2,263 days" in message and "CDR_MAX_SYNC_DAYS" in message and "--start/--end" in message
     # The flow's own path (the sync plans its incremental windows itself) refuses the same way.
     with pytest.raises(UsageError, match="last synced up to 2020-01-02"):
-        sync_windows(["mdrs"], None, Lake(settings.data_dir), settings, datetime(2026, 3, 10, 12, tzinfo=UTC))
+        sync_windows(["mdrs"], None, Lake(settings.data_dir).for_account(DEFAULT_ACCOUNT), settings, datetime(2026, 3, 10, 12, tzinfo=UTC))
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     # A recent mark is fine.
     _synced_up_to(settings, datetime(2026, 3, 1, tzinfo=UTC))

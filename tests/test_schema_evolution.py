@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from pipelines.dates import Window
-from pipelines.lake import Lake, LakeError
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import AccountLake, Lake, LakeError
 from pipelines.land import land_windows
 from pipelines.models import warehouse_path
 from pipelines.opentact import api, client
@@ -50,21 +51,21 @@ async def run_sync(base_url: str, data_dir: Path, window: Window, run_id: str) -
         return await sync(list(api.RECORD_TYPES), window, Settings(data_dir=data_dir), opentact, NOW, run_id)
 
 
-def as_older_release_wrote_it(lake: Lake, dataset: str, day: date, dropped: list[str]) -> None:
+def as_older_release_wrote_it(lake: AccountLake, dataset: str, day: date, dropped: list[str]) -> None:
     """Rewrite a partition without the columns a later release added."""
-    path = lake.path(Lake.partition(dataset, day))
+    path = lake.path(lake.partition(dataset, day))
     pl.read_parquet(path).drop(dropped).write_parquet(path)
 
 
 def test_a_re_rate_merges_into_a_partition_without_the_new_columns(tmp_path: Path) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     old = cdrs(cdr("a", D1 + timedelta(hours=1)), cdr("b", D1 + timedelta(hours=2)))
     lake.write_partition("cdrs", D1.date(), old.drop(api.EXTRAS))  # as written before extras existed
     rerated = cdr("b", D1 + timedelta(hours=2), updated_at=D1 + timedelta(hours=5), cost="0.5")
     incoming = cdrs(rerated).with_columns(pl.lit('{"region":"eu"}').alias(api.EXTRAS))
     stats = land_windows(lake, "cdrs", [Window(D1 + timedelta(hours=2), D1 + timedelta(hours=3))], incoming)
     assert (stats.days[0].updated, stats.days[0].new, stats.extra_fields) == (1, 0, ("region",))
-    landed = pl.read_parquet(lake.path(Lake.partition("cdrs", D1.date())))
+    landed = pl.read_parquet(lake.path(lake.partition("cdrs", D1.date())))
     assert landed.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
     assert landed.select("id", "cost", api.EXTRAS).rows() == [
         ("a", old["cost"][0], None),
@@ -73,7 +74,7 @@ def test_a_re_rate_merges_into_a_partition_without_the_new_columns(tmp_path: Pat
 
 
 def test_a_partition_with_a_column_the_schema_does_not_name_is_still_refused(tmp_path: Path) -> None:
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     lake.write_partition("cdrs", D1.date(), cdrs(cdr("a", D1)).with_columns(pl.lit(1).alias("from_a_newer_release")))
     with pytest.raises(LakeError, match=r"does not have the expected columns.*from_a_newer_release: Int32\); delete"):
         lake.read_partition("cdrs", D1.date(), api.LAKE_SCHEMAS["cdrs"])
@@ -82,7 +83,7 @@ def test_a_partition_with_a_column_the_schema_does_not_name_is_still_refused(tmp
 def test_the_lake_view_reads_by_name_only_while_an_older_partition_is_there(tmp_path: Path) -> None:
     from pipelines.models.sources import source_sql
 
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     lake.write_partition("cdrs", D1.date(), cdrs(cdr("a", D1)))
     lake.write_partition("cdrs", D1.date() + timedelta(days=1), cdrs(cdr("b", D1 + timedelta(days=1))))
     current, files = source_sql(lake, "cdrs")
@@ -100,7 +101,7 @@ async def test_a_lake_of_an_older_schema_syncs_and_builds_under_a_wider_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     data = tmp_path / "data"
-    lake = Lake(data)
+    lake = Lake(data).for_account(DEFAULT_ACCOUNT)
     with running_sandbox(start=START.isoformat(), now=NOW.isoformat().replace("+00:00", "Z"), **WORLD) as url:
         first = await run_sync(url, data, days(1, 2), "older")
         assert first.ok
@@ -129,12 +130,12 @@ async def test_a_lake_of_an_older_schema_syncs_and_builds_under_a_wider_one(
     assert f"cdrs: {note}" in sync_markdown(second)
     assert sync_result(second)["types"]["cdrs"]["extra_fields"] == ["region"]
     # Day 1 was not re-synced: its file keeps the older columns and reads the new ones as null.
-    day1 = pl.read_parquet(lake.path(Lake.partition("cdrs", date(2026, 10, 1))))
+    day1 = pl.read_parquet(lake.path(lake.partition("cdrs", date(2026, 10, 1))))
     assert api.EXTRAS not in day1.columns and "brand_new" not in day1.columns
     read = lake.read_partition("cdrs", date(2026, 10, 1), api.LAKE_SCHEMAS["cdrs"])
     assert read.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"]) and read[api.EXTRAS].null_count() == read.height
     # Re-landed days are written in the current schema.
-    day2 = pl.read_parquet(lake.path(Lake.partition("cdrs", date(2026, 10, 2))))
+    day2 = pl.read_parquet(lake.path(lake.partition("cdrs", date(2026, 10, 2))))
     assert day2.schema == pl.Schema(api.LAKE_SCHEMAS["cdrs"])
 
     code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data))

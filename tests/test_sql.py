@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.land import quarantine
 from pipelines.models import build, warehouse_path
@@ -223,7 +224,7 @@ def guarded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built data dir with one quarantined record, and sync state beside the lake that `cdr sql` must not read."""
     directory = write_lake(tmp_path_factory.mktemp("guarded"), *small_world())
     hour = Window(datetime(2026, 1, 30, 10, tzinfo=timezone.utc), datetime(2026, 1, 30, 11, tzinfo=timezone.utc))
-    quarantine(Lake(directory), "cdrs", "run-1", [Reject("missing id", '{"id": null}', "cdrs", hour, 1)])
+    quarantine(Lake(directory).for_account(DEFAULT_ACCOUNT), "cdrs", "run-1", [Reject("missing id", '{"id": null}', "cdrs", hour, 1)])
     (directory / "state").mkdir()
     (directory / "state" / "secret.json").write_text('{"token": "not for cdr sql"}\n')
     build(directory)
@@ -241,7 +242,7 @@ def snapshot(directory: Path) -> dict[str, str]:
 
 def a_partition(data_dir: Path) -> Path:
     """A data dir -> the file of its first CDR partition."""
-    return sorted((data_dir / "lake" / "cdrs").glob("date=*/data.parquet"))[0]
+    return sorted((data_dir / "lake" / "cdrs").glob("account=*/date=*/data.parquet"))[0]
 
 
 @pytest.mark.parametrize(
@@ -274,7 +275,7 @@ def test_explain_of_a_write_is_refused_and_writes_nothing(template, kind, data_d
 
 def test_the_lake_and_the_quarantine_are_readable_and_nothing_else(guarded_dir, tmp_path):
     assert json.loads(sql(guarded_dir, "select reason from lake_quarantine", "json")) == [{"reason": "missing id"}]
-    lake_glob = guarded_dir / "lake" / "cdrs" / "*" / "data.parquet"
+    lake_glob = guarded_dir / "lake" / "cdrs" / "*" / "*" / "data.parquet"
     assert json.loads(sql(guarded_dir, f"select count(*) as n from read_parquet('{lake_glob}')", "json")) == [{"n": 7}]
     outside = tmp_path / "outside.parquet"
     shutil.copy(a_partition(guarded_dir), outside)

@@ -11,7 +11,8 @@ import pytest
 
 from pipelines.dates import Window
 from pipelines.errors import UsageError
-from pipelines.lake import Lake
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import AccountLake, Lake
 from pipelines.state import (
     KindState,
     StateError,
@@ -38,11 +39,11 @@ def hours(start: datetime, count: int) -> list[Window]:
 
 
 @pytest.fixture(params=["local", "memory"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    """State on local disk and on fsspec's in-memory object store."""
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> AccountLake:
+    """The default account's state on local disk and on fsspec's in-memory object store."""
     if request.param == "local":
-        return Lake(tmp_path / "data")
-    return Lake(f"memory://state-{uuid.uuid4().hex}")
+        return Lake(tmp_path / "data").for_account(DEFAULT_ACCOUNT)
+    return Lake(f"memory://state-{uuid.uuid4().hex}").for_account(DEFAULT_ACCOUNT)
 
 
 def test_merge_windows_joins_overlapping_and_touching_windows() -> None:
@@ -53,7 +54,7 @@ def test_merge_windows_joins_overlapping_and_touching_windows() -> None:
     assert merge_windows([Window(t(1), t(5)), Window(t(2), t(3))]) == (Window(t(1), t(5)),)
 
 
-def test_a_new_data_dir_has_no_state_and_no_incremental_window(lake: Lake) -> None:
+def test_a_new_data_dir_has_no_state_and_no_incremental_window(lake: AccountLake) -> None:
     assert read_state(lake, "cdrs") == KindState("cdrs")
     with pytest.raises(UsageError, match=r"no earlier sync of cdrs .*--range LITERAL.*--start/--end"):
         incremental_window(read_state(lake, "cdrs"), now=t(10), lookback=timedelta(days=3))
@@ -67,7 +68,7 @@ def test_incremental_window_starts_a_lookback_before_the_high_water_mark() -> No
         incremental_window(state, now=t(4), lookback=timedelta(days=3))
 
 
-def test_a_fresh_run_records_each_slice_then_completes(lake: Lake) -> None:
+def test_a_fresh_run_records_each_slice_then_completes(lake: AccountLake) -> None:
     window = Window(t(1), t(1, 4))
     slices = hours(t(1), 4)
     run = begin_run(lake, "cdrs", window, slices, "run-1")
@@ -84,11 +85,11 @@ def test_a_fresh_run_records_each_slice_then_completes(lake: Lake) -> None:
     state = run.complete(now=t(2))
     assert state == KindState("cdrs", (window,), t(1, 4)) == read_state(lake, "cdrs")
     assert open_checkpoints(lake, "cdrs") == []
-    assert not lake.exists(checkpoint_path("cdrs", window))
+    assert not lake.exists(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window))
     assert read_state(lake, "mdrs") == KindState("mdrs")
 
 
-def test_a_rerun_of_the_same_window_skips_exactly_the_done_slices(lake: Lake) -> None:
+def test_a_rerun_of_the_same_window_skips_exactly_the_done_slices(lake: AccountLake) -> None:
     window = Window(t(1), t(1, 6))
     slices = hours(t(1), 6)
     first = begin_run(lake, "cdrs", window, slices, "run-1")
@@ -99,14 +100,14 @@ def test_a_rerun_of_the_same_window_skips_exactly_the_done_slices(lake: Lake) ->
     assert second.done == {slices[0], slices[1], slices[4]}
     assert [s for s in slices if not second.is_done(s)] == [slices[2], slices[3], slices[5]]
     assert open_checkpoints(lake, "cdrs")[0].run_ids == ("run-1", "run-2")
-    assert orjson.loads(lake.read_bytes(checkpoint_path("cdrs", window)))["done"] == [
+    assert orjson.loads(lake.read_bytes(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window)))["done"] == [
         ["2026-03-01T00:00:00.000000Z", "2026-03-01T01:00:00.000000Z"],
         ["2026-03-01T01:00:00.000000Z", "2026-03-01T02:00:00.000000Z"],
         ["2026-03-01T04:00:00.000000Z", "2026-03-01T05:00:00.000000Z"],
     ]
 
 
-def test_an_incremental_run_adopts_coinciding_slices_and_supersedes_the_unfinished_run(lake: Lake) -> None:
+def test_an_incremental_run_adopts_coinciding_slices_and_supersedes_the_unfinished_run(lake: AccountLake) -> None:
     interrupted_window = Window(t(1), t(1, 3) + timedelta(minutes=20))
     planned_then = [*hours(t(1), 3), Window(t(1, 3), interrupted_window.end)]
     interrupted = begin_run(lake, "cdrs", interrupted_window, planned_then, "night-1")
@@ -121,7 +122,7 @@ def test_an_incremental_run_adopts_coinciding_slices_and_supersedes_the_unfinish
     assert resumed.run_ids == ("night-2",)
 
 
-def test_unfinished_runs_elsewhere_are_left_alone_but_lend_their_slices(lake: Lake) -> None:
+def test_unfinished_runs_elsewhere_are_left_alone_but_lend_their_slices(lake: AccountLake) -> None:
     backfill = Window(t(1), t(3))
     days = [Window(t(1), t(2)), Window(t(2), t(3))]
     begin_run(lake, "cdrs", backfill, days, "backfill").mark_done(days[0])
@@ -138,13 +139,13 @@ def test_unfinished_runs_elsewhere_are_left_alone_but_lend_their_slices(lake: La
     assert open_checkpoints(lake, "cdrs") == []
 
 
-def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_clears_the_empty_ones(lake: Lake) -> None:
+def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_clears_the_empty_ones(lake: AccountLake) -> None:
     window = Window(t(1), t(1, 4))
     begin_run(lake, "cdrs", window, hours(t(1), 4), "failed-1")
     assert lake.list_files("state") == []
     # A zero-progress checkpoint of the same window (as earlier versions wrote) is no use to anyone.
     lake.write_bytes(
-        checkpoint_path("cdrs", window),
+        checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window),
         orjson.dumps({"version": 1, "kind": "cdrs", "window": [window.start.isoformat(), window.end.isoformat()], "run_ids": ["old"], "done": []}),
     )
     again = begin_run(lake, "cdrs", window, hours(t(1), 4), "failed-2")
@@ -154,7 +155,7 @@ def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_clears_the_empty_ones
     assert open_checkpoints(lake, "cdrs")[0].run_ids == ("old", "failed-2")
 
 
-def test_the_high_water_mark_never_moves_back_nor_past_the_clock(lake: Lake) -> None:
+def test_the_high_water_mark_never_moves_back_nor_past_the_clock(lake: AccountLake) -> None:
     begin_run(lake, "cdrs", Window(t(5), t(8)), [], "a").complete(now=t(7, 12))
     assert read_state(lake, "cdrs").high_water_mark == t(7, 12)
     begin_run(lake, "cdrs", Window(t(1), t(2)), [], "backfill").complete(now=t(9))
@@ -163,14 +164,16 @@ def test_the_high_water_mark_never_moves_back_nor_past_the_clock(lake: Lake) -> 
     assert state.landed == (Window(t(1), t(2)), Window(t(5), t(8)))
 
 
-def test_windows_round_trip_to_the_microsecond(lake: Lake) -> None:
+def test_windows_round_trip_to_the_microsecond(lake: AccountLake) -> None:
     now = t(4, 10) + timedelta(microseconds=123456)
     window = Window(t(1), now)
     run = begin_run(lake, "cdrs", window, [Window(t(1), now)], "run-1")
     run.mark_done(Window(t(1), now))
     assert open_checkpoints(lake, "cdrs")[0].window == window
     assert begin_run(lake, "cdrs", window, [Window(t(1), now)], "run-2").done == {Window(t(1), now)}
-    assert checkpoint_path("cdrs", window) == "state/cdrs/runs/20260301T000000000000Z--20260304T100000123456Z.json"
+    assert checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window) == (
+        "state/account=default/cdrs/runs/20260301T000000000000Z--20260304T100000123456Z.json"
+    )
     # A slice outside the window is a programming error, not state.
     with pytest.raises(ValueError, match="outside the run's window"):
         run.mark_done(Window(t(4), t(5)))
@@ -188,20 +191,20 @@ def test_windows_round_trip_to_the_microsecond(lake: Lake) -> None:
         (b'{"version": 1, "kind": "cdrs"}', "'landed'"),
     ],
 )
-def test_a_corrupt_landed_file_is_an_error_naming_it(lake: Lake, content: bytes, detail: str) -> None:
-    lake.write_bytes(landed_path("cdrs"), content)
-    with pytest.raises(StateError, match=rf"sync state file .*state/cdrs/landed\.json is corrupt \(.*{detail}.*delete it"):
+def test_a_corrupt_landed_file_is_an_error_naming_it(lake: AccountLake, content: bytes, detail: str) -> None:
+    lake.write_bytes(landed_path(DEFAULT_ACCOUNT, "cdrs"), content)
+    with pytest.raises(StateError, match=rf"sync state file .*state/account=default/cdrs/landed\.json is corrupt \(.*{detail}.*delete it"):
         read_state(lake, "cdrs")
 
 
-def test_a_corrupt_checkpoint_is_an_error_naming_it(lake: Lake) -> None:
+def test_a_corrupt_checkpoint_is_an_error_naming_it(lake: AccountLake) -> None:
     window = Window(t(1), t(2))
     begin_run(lake, "cdrs", window, [window], "run-1")
-    lake.write_bytes(checkpoint_path("cdrs", window), b'{"version": 1, "kind": "cdrs", "window": 7}')
+    lake.write_bytes(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window), b'{"version": 1, "kind": "cdrs", "window": 7}')
     with pytest.raises(StateError, match=r"runs/20260301T000000000000Z--20260302T000000000000Z\.json is corrupt .*redo all its slices"):
         begin_run(lake, "cdrs", window, [window], "run-2")
-    renamed = checkpoint_path("cdrs", Window(t(5), t(6)))
+    renamed = checkpoint_path(DEFAULT_ACCOUNT, "cdrs", Window(t(5), t(6)))
     lake.write_bytes(renamed, orjson.dumps({"version": 1, "kind": "cdrs", "window": ["2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"], "run_ids": [], "done": []}))
-    lake.delete(checkpoint_path("cdrs", window))
+    lake.delete(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window))
     with pytest.raises(StateError, match="does not match its file name"):
         open_checkpoints(lake, "cdrs")

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from dashboards.render import render_site
 from pipelines.dates import Window, format_utc
 from pipelines.land import read_quarantine
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.models.publish import FailedBuild, new_warehouse
 from pipelines.opentact import api
@@ -96,12 +97,12 @@ def test_a_data_dir_never_synced_says_so_and_exits_0(tmp_path, capsys, monkeypat
 def test_a_synced_lake_reports_its_days_mark_records_quarantine_and_a_deleted_partition_as_a_gap(
     data_dir, capsys, monkeypatch
 ):
-    lake = Lake(data_dir)
-    (data_dir / "lake/cdrs/date=2026-10-03/data.parquet").unlink()
+    lake = Lake(data_dir).for_account(DEFAULT_ACCOUNT)
+    (data_dir / "lake/cdrs/account=default/date=2026-10-03/data.parquet").unlink()
     document = status_json(capsys, monkeypatch, data_dir)
     assert list(document) == TOP_KEYS and document["synced"] is True
     for kind in api.RECORD_TYPES:
-        rows = sum(pl.read_parquet(path).height for path in (data_dir / "lake" / kind).glob("date=*/data.parquet"))
+        rows = sum(pl.read_parquet(path).height for path in (data_dir / "lake" / kind).glob("account=*/date=*/data.parquet"))
         rejected = read_quarantine(lake, kind).height
         assert rows > 0 and rejected > 0
         assert document[kind] == {
@@ -158,7 +159,7 @@ def test_after_a_build_and_the_dashboards_status_says_when_from_which_sync_and_t
 
 
 def test_a_landed_day_without_records_is_no_gap_but_a_day_never_landed_or_counted_by_usage_is(tmp_path):
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     write_lake(tmp_path, calls=[
         call(f"c{day}", f"2026-10-0{day}T10:00:00Z", f"2026-10-0{day}T10:01:00Z") for day in (1, 2, 5, 7)
     ])
@@ -182,7 +183,7 @@ def test_a_landed_day_without_records_is_no_gap_but_a_day_never_landed_or_counte
 
 
 def test_a_build_whose_data_tests_failed_is_recorded_as_failed(tmp_path, capsys, monkeypatch):
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     with recorded_sync(lake, "run-9", ["cdrs", "mdrs"]) as logged:
         logged.finish([])
     with pytest.raises(FailedBuild), new_warehouse(tmp_path) as temp:
@@ -195,7 +196,7 @@ def test_a_build_whose_data_tests_failed_is_recorded_as_failed(tmp_path, capsys,
 
 
 def test_the_dashboards_show_the_mark_and_when_the_last_sync_finished(tmp_path):
-    lake = Lake(tmp_path)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     warehouse = build_warehouse(tmp_path / "warehouse.duckdb")
     window = Window(datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 11, 1, 2, 0, tzinfo=UTC))
     for kind in api.RECORD_TYPES:
@@ -216,11 +217,13 @@ def test_the_dashboards_show_the_mark_and_when_the_last_sync_finished(tmp_path):
     ("plant", "code", "message"),
     [
         (lambda d: d.write_text("not a folder"), 2, "the data dir {d} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder"),
-        (lambda d: _write(d / landed_path("cdrs"), b"{garbled"), 1, "sync state file {d}/state/cdrs/landed.json is corrupt"),
+        (lambda d: _write(d / landed_path(DEFAULT_ACCOUNT, "cdrs"), b"{garbled"), 1,
+         "sync state file {d}/state/account=default/cdrs/landed.json is corrupt"),
         (lambda d: _write(d / SYNC_LOG, b"[]"), 1, "the log of sync runs {d}/state/syncs.json is corrupt"),
         (lambda d: _write(d / "last_build.json", b'{"version": 1, "status": "passed"}'), 1, "{d}/last_build.json is corrupt (it has no 'built_at')"),
         (lambda d: _write(d / "site/site.json", b"\xff"), 1, "{d}/site/site.json is corrupt"),
-        (lambda d: _write(d / "lake/cdrs/date=2026-10-02/data.parquet", b"junk"), 1, "{d}/lake/cdrs/date=2026-10-02/data.parquet is not a readable Parquet file"),
+        (lambda d: _write(d / "lake/cdrs/account=default/date=2026-10-02/data.parquet", b"junk"), 1,
+         "{d}/lake/cdrs/account=default/date=2026-10-02/data.parquet is not a readable Parquet file"),
     ],
 )
 def test_a_file_status_cannot_read_is_one_line(tmp_path, capsys, monkeypatch, plant, code, message):

@@ -26,7 +26,8 @@ from pydantic import SecretStr
 from pipelines.dates import Window, format_utc, parse_datetime
 from pipelines.errors import CdrError, UsageError
 from pipelines.land import read_quarantine
-from pipelines.lake import Lake
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import AccountLake, Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClient, Page, RetriesExhausted
 from pipelines.opentact.records import Rejected
@@ -122,7 +123,12 @@ RECORDS = {
 }
 
 
-def lake_ids(lake: Lake, kind: str = "cdrs") -> dict[date, list[str]]:
+def default_lake(data: Path) -> AccountLake:
+    """The default account's part of a data dir: the one a sync without accounts writes."""
+    return Lake(data).for_account(DEFAULT_ACCOUNT)
+
+
+def lake_ids(lake: AccountLake, kind: str = "cdrs") -> dict[date, list[str]]:
     """Each day partition's ids, in stored order."""
     return {day: lake.read_partition(kind, day, api.LAKE_SCHEMAS[kind])["id"].to_list() for day in lake.partition_days(kind)}
 
@@ -136,7 +142,7 @@ async def test_a_sync_lands_every_slice_reports_per_day_and_advances_the_mark(tm
     ticks: list[SyncProgress] = []
     now = at(6)
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), now, "run-1", ticks.append)
-    lake = Lake(tmp_path / "data")
+    lake = default_lake(tmp_path / "data")
     assert lake_ids(lake) == {date(2026, 10, d): [f"c{d}-{n}" for n in range(3)] for d in (1, 2, 3)}
     assert report.ok and report.failures == ()
     (kind,) = report.kinds
@@ -158,7 +164,7 @@ async def test_a_slice_of_many_pages_lands_every_record_once_in_order(tmp_path: 
     many = cdrs(*(cdr(f"m{n:03d}", at(5) + timedelta(minutes=7 * (70 - n))) for n in range(71)))
     report = await sync("cdrs", day_window(5, 5), settings(tmp_path), FakeClient({"cdrs": many}), at(7), "run-1")
     assert report.ok and report.kinds[0].records == 71
-    landed = Lake(tmp_path / "data").read_partition("cdrs", date(2026, 10, 5), api.LAKE_SCHEMAS["cdrs"])
+    landed = default_lake(tmp_path / "data").read_partition("cdrs", date(2026, 10, 5), api.LAKE_SCHEMAS["cdrs"])
     assert landed.equals(many.sort("created_at", "id"))
     assert report.kinds[0].days == (DayReport(date(2026, 10, 5), new=71),)
 
@@ -167,7 +173,7 @@ async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_
     day2 = day_window(2, 2)
     client = FakeClient(RECORDS, fail=[("cdrs", day2)])
     report = await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
-    lake = Lake(tmp_path / "data")
+    lake = default_lake(tmp_path / "data")
     assert not report.ok
     assert report.failures == (
         SliceFailure("cdrs", day2, f"gave up on cdrs {day2} page 2 after 9 attempts; last: HTTP 503", retryable=True),
@@ -179,7 +185,7 @@ async def test_a_failing_slice_does_not_stop_the_others_and_the_next_run_redoes_
     # The failed type's mark does not move and its usage waits; its checkpoint stays.
     assert read_state(lake, "cdrs").high_water_mark is None
     assert lake.partition_days("usage_cdrs") == []
-    assert lake.exists(checkpoint_path("cdrs", day_window(1, 3)))
+    assert lake.exists(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", day_window(1, 3)))
     assert read_state(lake, "mdrs").high_water_mark == at(4)
 
     healthy = FakeClient(RECORDS)
@@ -198,13 +204,13 @@ async def test_a_run_that_lands_nothing_leaves_no_checkpoint_and_the_next_sweeps
     client = FakeClient(RECORDS, fail=[("cdrs", day_window(d, d)) for d in (1, 2, 3)])
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
     assert [f.slice for f in report.failures] == [day_window(d, d) for d in (1, 2, 3)]
-    assert open_checkpoints(Lake(data), "cdrs") == [] and not (data / "state/cdrs").exists()
+    assert open_checkpoints(default_lake(data), "cdrs") == [] and not (data / "state/account=default/cdrs").exists()
     # What a sync killed while writing a day leaves: its directory, and a temporary in staging.
-    (data / "lake/cdrs/date=2026-10-09").mkdir(parents=True)
+    (data / "lake/cdrs/account=default/date=2026-10-09").mkdir(parents=True)
     (data / ".staging").mkdir(exist_ok=True)
     (data / ".staging/.data.parquet.0123456789ab.tmp").write_bytes(b"half")
     assert (await sync("cdrs", day_window(1, 1), settings(tmp_path), FakeClient(RECORDS), at(6), "run-2")).ok
-    assert sorted(p.name for p in (data / "lake/cdrs").iterdir()) == ["date=2026-10-01"]
+    assert sorted(p.name for p in (data / "lake/cdrs/account=default").iterdir()) == ["date=2026-10-01"]
     assert list((data / ".staging").iterdir()) == []
 
 
@@ -212,7 +218,7 @@ async def test_failures_are_listed_in_window_order_and_a_bad_run_id_is_refused_u
     client = FakeClient(RECORDS, fail=[("cdrs", day_window(3, 3)), ("cdrs", day_window(1, 1))])
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
     assert [f.slice for f in report.failures] == [day_window(1, 1), day_window(3, 3)]
-    assert list(lake_ids(Lake(tmp_path / "data"))) == [date(2026, 10, 2)]
+    assert list(lake_ids(default_lake(tmp_path / "data"))) == [date(2026, 10, 2)]
     with pytest.raises(ValueError, match="run id 'a/b' must be"):
         await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "a/b")
 
@@ -225,7 +231,7 @@ async def test_an_incremental_sync_starts_a_lookback_before_the_mark(tmp_path: P
     assert later.kinds[0].window == Window(at(1), at(4, 12) - timedelta(minutes=2))
     assert [s for _, s in client.read] == [day_window(1, 1), day_window(2, 2), day_window(3, 3), Window(at(4), at(4, 12) - timedelta(minutes=2))]
     assert later.kinds[0].new == 6 and later.kinds[0].days[0] == DayReport(date(2026, 10, 1), unchanged=3)
-    assert read_state(Lake(tmp_path / "data"), "cdrs").high_water_mark == at(4, 12) - timedelta(minutes=2)
+    assert read_state(default_lake(tmp_path / "data"), "cdrs").high_water_mark == at(4, 12) - timedelta(minutes=2)
 
 
 async def test_a_first_sync_without_a_range_is_a_usage_error_that_writes_nothing(tmp_path: Path) -> None:
@@ -239,7 +245,7 @@ async def test_a_first_sync_without_a_range_is_a_usage_error_that_writes_nothing
 async def test_a_rejected_key_stops_the_whole_sync(tmp_path: Path) -> None:
     with pytest.raises(ApiKeyRejected, match="API key rejected"):
         await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), FakeClient(RECORDS, key_rejected=True), at(6), "run-1")
-    assert Lake(tmp_path / "data").partition_days("cdrs") == []
+    assert default_lake(tmp_path / "data").partition_days("cdrs") == []
 
 
 async def test_rejects_are_quarantined_per_day_and_never_landed(
@@ -250,7 +256,7 @@ async def test_rejects_are_quarantined_per_day_and_never_landed(
         report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-7")
     (logged,) = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
     assert logged.startswith("quarantined 2 malformed cdrs records of ") and logged.endswith("(first: missing id)")
-    lake = Lake(tmp_path / "data")
+    lake = default_lake(tmp_path / "data")
     assert report.kinds[0].days[1] == DayReport(date(2026, 10, 2), new=3, quarantined=2)
     assert report.kinds[0].quarantined == 2 and report.records == 11
     table = read_quarantine(lake, "cdrs")
@@ -262,12 +268,12 @@ async def test_rejects_are_quarantined_per_day_and_never_landed(
 
 
 async def test_a_slice_the_lake_cannot_take_fails_alone_with_its_cause(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "data")
-    lake.write_bytes(Lake.partition("cdrs", date(2026, 10, 2)), b"not parquet")
+    lake = default_lake(tmp_path / "data")
+    lake.write_bytes(lake.partition("cdrs", date(2026, 10, 2)), b"not parquet")
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-1")
     (failure,) = report.failures
     assert failure.slice == day_window(2, 2)
-    assert "lake/cdrs/date=2026-10-02/data.parquet is unreadable" in failure.cause
+    assert "lake/cdrs/account=default/date=2026-10-02/data.parquet is unreadable" in failure.cause
     assert report.kinds[0].landed == 2
 
 
@@ -297,9 +303,9 @@ def test_a_slice_is_broken_when_its_rejects_exceed_the_share_and_are_many_or_all
 
 async def test_a_mostly_malformed_slice_keeps_the_lake_quarantines_and_fails_without_retry(tmp_path: Path) -> None:
     assert (await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "clean")).ok
-    lake = Lake(tmp_path / "data")
+    lake = default_lake(tmp_path / "data")
     day2 = day_window(2, 2)
-    before = (tmp_path / "data" / Lake.partition("cdrs", date(2026, 10, 2))).read_bytes()
+    before = (tmp_path / "data" / lake.partition("cdrs", date(2026, 10, 2))).read_bytes()
     junk = FakeClient({"cdrs": RECORDS["cdrs"].head(0)}, rejects={("cdrs", day2): ["missing id"] * 25})
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), junk, at(6), "junk")
     (failure,) = report.failures
@@ -312,7 +318,7 @@ async def test_a_mostly_malformed_slice_keeps_the_lake_quarantines_and_fails_wit
         "the API serves valid records, or raise OPENTACT_MAX_REJECTED_PERCENT to land the valid ones",
         retryable=False,
     )
-    assert (tmp_path / "data" / Lake.partition("cdrs", date(2026, 10, 2))).read_bytes() == before
+    assert (tmp_path / "data" / lake.partition("cdrs", date(2026, 10, 2))).read_bytes() == before
     assert read_quarantine(lake, "cdrs").filter(pl.col("run_id") == "junk").height == 25
     # The other days served nothing and nothing malformed: they are empty now, as the API says.
     assert list(lake_ids(lake)) == [date(2026, 10, 2)]
@@ -334,7 +340,7 @@ async def test_a_day_of_junk_over_a_synced_day_keeps_its_partitions_byte_for_byt
     served = [k.records for k in first.kinds]
     assert min(served) > 100
     before = {path: path.read_bytes() for path in (data / "lake").rglob("*.parquet")}
-    state_before = {kind: read_state(Lake(data), kind) for kind in api.RECORD_TYPES}
+    state_before = {kind: read_state(default_lake(data), kind) for kind in api.RECORD_TYPES}
     assert len(before) == 4  # cdrs, mdrs and their usage, one day each
     with running_sandbox(**world, malformed_rate=1.0) as junk:
         report = await run_sync(junk, data, day, NOW, "junk")
@@ -342,19 +348,22 @@ async def test_a_day_of_junk_over_a_synced_day_keeps_its_partitions_byte_for_byt
     assert [(f.kind, f.slice, f.retryable) for f in report.failures] == [("cdrs", day, False), ("mdrs", day, False)]
     for failure, count in zip(report.failures, served):
         assert failure.cause.startswith(f"{count} of {count} records malformed (more than 5%, ")
-        assert f"the rejects are in {data}/quarantine/{failure.kind}/date=2026-10-08/junk-" in failure.cause
-        assert read_quarantine(Lake(data), failure.kind).filter(pl.col("run_id") == "junk").height == count
+        assert f"the rejects are in {data}/quarantine/{failure.kind}/account=default/date=2026-10-08/junk-" in failure.cause
+        assert read_quarantine(default_lake(data), failure.kind).filter(pl.col("run_id") == "junk").height == count
     assert {path: path.read_bytes() for path in (data / "lake").rglob("*.parquet")} == before
-    assert {kind: read_state(Lake(data), kind) for kind in api.RECORD_TYPES} == state_before
+    assert {kind: read_state(default_lake(data), kind) for kind in api.RECORD_TYPES} == state_before
 
 
 @pytest.mark.parametrize(
     ("path", "is_dir", "problem"),
     [
-        ("state/cdrs/landed.json", True, "is a directory where the data dir needs a file"),
-        ("state/cdrs", False, "is a file where the data dir needs a directory"),
+        ("state/account=default/cdrs/landed.json", True, "is a directory where the data dir needs a file"),
+        ("state/account=default/cdrs", False, "is a file where the data dir needs a directory"),
+        ("state/account=default", False, "is a file where the data dir needs a directory"),
         ("lake", False, "is a file where the data dir needs a directory"),
         ("lake/cdrs", False, "is a file where the data dir needs a directory"),
+        ("lake/cdrs/account=default", False, "is a file where the data dir needs a directory"),
+        ("quarantine/cdrs/account=default", False, "is a file where the data dir needs a directory"),
         (".staging", False, "is a file where the data dir needs a directory"),
     ],
 )
@@ -383,14 +392,15 @@ async def test_a_data_dir_in_the_wrong_shape_fails_once_naming_the_path_and_writ
 
 async def test_a_partition_directory_that_is_a_file_fails_its_slice_alone(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    (data / "lake/cdrs").mkdir(parents=True)
-    (data / "lake/cdrs/date=2026-10-02").write_bytes(b"in the way")
+    (data / "lake/cdrs/account=default").mkdir(parents=True)
+    (data / "lake/cdrs/account=default/date=2026-10-02").write_bytes(b"in the way")
     report = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-1")
     assert [(f.slice, f.cause, f.retryable) for f in report.failures] == [
-        (day_window(2, 2), f"{data}/lake/cdrs/date=2026-10-02 is a file where the data dir needs a directory; move it out of the data dir", False),
+        (day_window(2, 2), f"{data}/lake/cdrs/account=default/date=2026-10-02 is a file where the data dir needs a directory; "
+         "move it out of the data dir", False),
     ]
-    assert (data / "lake/cdrs/date=2026-10-02").read_bytes() == b"in the way"
-    assert sorted(p.name for p in (data / "lake/cdrs").iterdir()) == ["date=2026-10-01", "date=2026-10-02", "date=2026-10-03"]
+    assert (data / "lake/cdrs/account=default/date=2026-10-02").read_bytes() == b"in the way"
+    assert sorted(p.name for p in (data / "lake/cdrs/account=default").iterdir()) == ["date=2026-10-01", "date=2026-10-02", "date=2026-10-03"]
 
 
 # -- against the sandbox: every fault, exact lake, no-op rerun, lookback, kill and resume ---------
@@ -446,7 +456,7 @@ def by_day_from_export(truth: dict[str, list], kind: str) -> dict[date, dict[str
     return dict(days)
 
 
-def by_day_from_lake(lake: Lake, kind: str) -> dict[date, dict[str, tuple[Decimal, datetime]]]:
+def by_day_from_lake(lake: AccountLake, kind: str) -> dict[date, dict[str, tuple[Decimal, datetime]]]:
     """Lake partitions -> {day: {id: (cost, updated_at)}}, checking ids are unique per day."""
     days = {}
     for day in lake.partition_days(kind):
@@ -457,7 +467,7 @@ def by_day_from_lake(lake: Lake, kind: str) -> dict[date, dict[str, tuple[Decima
     return days
 
 
-def assert_lake_is_the_export(lake: Lake, truth: dict[str, list], quarantine_log: bool = False) -> None:
+def assert_lake_is_the_export(lake: AccountLake, truth: dict[str, list], quarantine_log: bool = False) -> None:
     """Ids, costs, updated_at and per-day cost sums equal the export; quarantine holds its malformed records.
 
     With `quarantine_log`, earlier syncs may also have quarantined older versions of records
@@ -480,7 +490,7 @@ async def test_a_sync_through_every_fault_lands_exactly_the_export_and_a_rerun_c
     data = tmp_path / "data"
     report = await run_sync(sandbox, data, WINDOW, NOW, "run-1")
     assert report.ok, report.failures
-    lake = Lake(data)
+    lake = default_lake(data)
     truth = export(tmp_path, NOW, WINDOW)
     assert_lake_is_the_export(lake, truth)
     for kind_report in report.kinds:
@@ -516,8 +526,8 @@ async def test_a_lookback_run_after_the_clock_moves_picks_up_re_ratings_and_late
     assert report.ok, report.failures
     assert report.kinds[0].window == Window(NOW - LAG - timedelta(days=3), later - LAG)
     assert all(k.updated > 0 and k.new > 0 for k in report.kinds)
-    assert_lake_is_the_export(Lake(data), export(tmp_path, later, Window(first_window.start, later - LAG)), quarantine_log=True)
-    assert read_state(Lake(data), "mdrs").high_water_mark == later - LAG
+    assert_lake_is_the_export(default_lake(data), export(tmp_path, later, Window(first_window.start, later - LAG)), quarantine_log=True)
+    assert read_state(default_lake(data), "mdrs").high_water_mark == later - LAG
 
 
 _KILLABLE = textwrap.dedent(
@@ -582,12 +592,12 @@ async def test_a_sync_killed_at_random_points_then_resumed_gives_the_exact_lake(
                     stream.close()
     # What the killed runs landed and checkpointed (a record type whose slices all landed has
     # completed its run: re-syncing that window redoes it, as any re-sync does).
-    landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(Lake(data), kind))
+    landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(default_lake(data), kind))
     assert landed >= 1
     report = await run_sync(sandbox, data, WINDOW_LONG, NOW, "resumed")
     assert report.ok, report.failures
     assert sum(k.skipped for k in report.kinds) == landed  # exactly the checkpointed slices are not redone
     assert landed < sum(k.slices for k in report.kinds)
-    assert_lake_is_the_export(Lake(data), export(tmp_path, NOW, WINDOW_LONG))
+    assert_lake_is_the_export(default_lake(data), export(tmp_path, NOW, WINDOW_LONG))
     # The resumed run swept what the killed writers left half-written.
     assert list((data / ".staging").glob("*")) == []

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.dates import Window
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import SYNC_LOCK, DataDirBusy, Lake
 from pipelines.opentact.client import ApiKeyRejected, Page
 from pipelines.runs import SYNC_LOG
@@ -129,7 +130,7 @@ async def test_a_second_sync_fails_at_once_naming_the_holder_and_writes_nothing(
         assert held.wait(timeout=30) == 0
     second = await sync("cdrs", day_window(2, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-2")
     assert second.ok
-    assert list(lake_ids(Lake(data))) == [date(2026, 10, d) for d in (1, 2, 3)]
+    assert list(lake_ids(Lake(data).for_account(DEFAULT_ACCOUNT))) == [date(2026, 10, d) for d in (1, 2, 3)]
 
 
 async def test_a_holder_killed_with_sigkill_leaves_the_data_dir_free(tmp_path: Path) -> None:

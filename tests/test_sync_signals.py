@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from pipelines.dates import format_utc
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.opentact import api
 from pipelines.state import open_checkpoints
@@ -31,7 +32,7 @@ STOPPED_WITHIN_SECS = 20.0
 def _checkpointed(data: Path) -> int:
     """Slices that unfinished runs of the data dir have landed and checkpointed."""
     done = 0
-    for path in data.glob("state/*/runs/*.json"):
+    for path in data.glob("state/account=*/*/runs/*.json"):
         try:
             done += len(orjson.loads(path.read_bytes())["done"])
         except (OSError, ValueError, KeyError):
@@ -87,9 +88,9 @@ def test_sigterm_stops_cdr_sync_in_one_line_and_the_next_run_resumes_to_the_exac
         # left, and what landed is checkpointed: the next run does only the rest.
         assert not (data / ".sync.lock").exists()
         assert [p for p in (data / ".staging").rglob("*") if p.is_file()] == []
-        landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(Lake(data), kind))
+        landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(Lake(data).for_account(DEFAULT_ACCOUNT), kind))
         assert landed >= 1
         report = asyncio.run(run_sync(url, data, WINDOW_LONG, NOW, "resumed"))
     assert report.ok, report.failures
     assert sum(k.skipped for k in report.kinds) == landed < sum(k.slices for k in report.kinds)
-    assert_lake_is_the_export(Lake(data), export(tmp_path, NOW, WINDOW_LONG))
+    assert_lake_is_the_export(Lake(data).for_account(DEFAULT_ACCOUNT), export(tmp_path, NOW, WINDOW_LONG))

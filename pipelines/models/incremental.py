@@ -1,8 +1,9 @@
 """Incremental builds: which lake days changed since the last build, and whether a full build is needed.
 
 A build records in its warehouse (`build_manifest`) what it was built from: the release, a hash
-of the models' SQL, the report time zone and a fingerprint of each record partition file. The
-next build compares: the UTC days whose partition appeared, went or was rewritten are dirty, and
+of the models' SQL, the report time zone and a fingerprint of each record partition file (of every
+account, by its path). The next build compares: the UTC days whose partition appeared, went or
+was rewritten in any account are dirty, and
 a model declaring `-- incremental: <column>` replaces only its rows for those days, computed
 from the lake's days around them by its own SQL. Anything else that differs (or no manifest at
 all) makes the build a full one, and says why.
@@ -20,7 +21,8 @@ import duckdb
 import orjson
 
 from pipelines import __version__
-from pipelines.lake import Lake
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import Lake, partition_path
 
 MANIFEST_TABLE = "build_manifest"
 # The record datasets whose days the incremental models are computed from.
@@ -32,7 +34,8 @@ INCREMENTAL_COLUMNS = ("utc_date", "report_date")
 # days this far around them.
 _MARGIN = 2
 
-Fingerprints = Mapping[str, Mapping[date, str]]
+# A partition file's path relative to the data dir -> its identity (`Lake.identity`).
+Fingerprints = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,30 +48,24 @@ class Manifest:
     fingerprints: Fingerprints
 
 
-def fingerprints(lake: Lake) -> dict[str, dict[date, str]]:
-    """A lake -> per record dataset, each day partition's file identity (`Lake.identity`).
+def fingerprints(lake: Lake) -> dict[str, str]:
+    """A lake -> each record day partition's file (of every account) and its identity (`Lake.identity`).
 
     The sync never rewrites a partition in place (a new file replaces it), and skips rewriting one
     that would not change, so a day whose identity is unchanged holds the same records.
     """
-    found: dict[str, dict[date, str]] = {}
-    for dataset in INCREMENTAL_DATASETS:
-        days: dict[date, str] = {}
-        for relative in lake.partition_files(dataset):
-            day = Lake.partition_day(relative)
-            if day is not None:
-                days[day] = lake.identity(relative)
-        found[dataset] = days
-    return found
+    return {
+        relative: lake.identity(relative)
+        for dataset in INCREMENTAL_DATASETS
+        for relative in lake.partition_files(dataset)
+        if Lake.partition_day(relative) is not None
+    }
 
 
 def dirty_days(previous: Fingerprints, current: Fingerprints) -> set[date]:
-    """The fingerprints a warehouse was built from, and the lake's now -> the UTC days that changed."""
-    dirty: set[date] = set()
-    for dataset in {*previous, *current}:
-        before, now = previous.get(dataset, {}), current.get(dataset, {})
-        dirty.update(day for day in {*before, *now} if before.get(day) != now.get(day))
-    return dirty
+    """The fingerprints a warehouse was built from, and the lake's now -> the UTC days that changed in any account."""
+    changed = (relative for relative in {*previous, *current} if previous.get(relative) != current.get(relative))
+    return {day for relative in changed if (day := Lake.partition_day(relative)) is not None}
 
 
 def window_days(days: set[date]) -> list[date]:
@@ -101,13 +98,23 @@ def read_manifest(warehouse: Path) -> Manifest | None:
         return None
     if row is None:
         return None
-    raw = orjson.loads(row[3])
-    return Manifest(
-        version=row[0],
-        queries_hash=row[1],
-        report_timezone=row[2],
-        fingerprints={ds: {date.fromisoformat(d): f for d, f in days.items()} for ds, days in raw.items()},
-    )
+    return Manifest(version=row[0], queries_hash=row[1], report_timezone=row[2], fingerprints=_fingerprints(row[3]))
+
+
+def _fingerprints(document: str) -> dict[str, str]:
+    """A manifest's fingerprints, as written -> by partition path.
+
+    Releases before accounts wrote them per dataset and day: those days are now the default
+    account's (moved by renames, which keep a file's identity), so they read as its paths.
+    """
+    raw = orjson.loads(document)
+    if all(isinstance(days, dict) for days in raw.values()):
+        return {
+            partition_path(dataset, DEFAULT_ACCOUNT, date.fromisoformat(day)): identity
+            for dataset, days in raw.items()
+            for day, identity in days.items()
+        }
+    return {str(relative): str(identity) for relative, identity in raw.items()}
 
 
 def full_build_reason(
@@ -134,7 +141,7 @@ def full_build_reason(
 
 def manifest_statement(queries: str, report_timezone: str, found: Fingerprints) -> tuple[str, list[object]]:
     """What this build read -> the statement (and its parameters) creating its manifest table."""
-    document = {ds: {d.isoformat(): f for d, f in sorted(days.items())} for ds, days in found.items()}
+    document = dict(sorted(found.items()))
     return (
         f"create table {MANIFEST_TABLE} as select ?::varchar as version, ?::varchar as queries_hash, "
         "?::varchar as report_timezone, ?::varchar as lake_fingerprints",

@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from cdr_app.cli import app
 from pipelines.dates import Window
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.state import begin_run
 from tests.dashboards.dashboard_fixtures import build_warehouse
@@ -15,7 +16,7 @@ runner = CliRunner()
 
 def _synced(data_dir: Path, kind: str, end: datetime) -> None:
     window = Window(end - timedelta(days=1), end)
-    begin_run(Lake(data_dir), kind, window, [window], "run-1").complete(end + timedelta(hours=1))
+    begin_run(Lake(data_dir).for_account(DEFAULT_ACCOUNT), kind, window, [window], "run-1").complete(end + timedelta(hours=1))
 
 
 def test_dashboards_render_into_the_data_dirs_site_by_default(tmp_path):

@@ -65,7 +65,7 @@ def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_lo
     said = {(log.name, log.message.split(" ", 1)[0]) for log in logs}
     assert ("pipelines.opentact.client", "retrying") in said, sorted(said)  # the client's own record
     messages = "\n".join(log.message for log in logs)
-    assert "FAILED cdrs" in messages and "/quarantine/cdrs/date=" in messages
+    assert "FAILED cdrs" in messages and "/quarantine/cdrs/account=default/date=" in messages
     assert any(" quarantined) over " in line and not line.endswith("0 quarantined") for line in messages.splitlines())
     assert KEY not in messages
     progress = [a for a in artifacts if a.type == "progress"]
