@@ -52,7 +52,7 @@ def _records(path: Path) -> dict[str, Decimal]:
 
 
 def _lake(data_dir: Path, kind: str) -> pl.DataFrame:
-    return pl.read_parquet(data_dir / "lake" / kind / "*" / "*.parquet")
+    return pl.read_parquet(data_dir / "lake" / kind / "*" / "*" / "*.parquet")
 
 
 def test_sync_build_and_dashboards_flows_land_exactly_the_export(prefect_harness, api_env, truth, tmp_path):
