@@ -53,36 +53,18 @@ WORLDS = {"small": _small, "reconciliation": write_reconciliation_world, "sandbo
 
 
 def _under_accounts(single: Path, target: Path) -> Path:
-    """A data dir of the layout before accounts -> the same files laid under each of ACCOUNTS in `target`."""
-    for path in sorted((single / LAKE_DIR).rglob("*.parquet")):
-        dataset, day_dir = path.relative_to(single / LAKE_DIR).parts[:2]
-        for account in ACCOUNTS:
-            copy = target / LAKE_DIR / dataset / f"account={account}" / day_dir / path.name
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy)
-    for path in sorted((single / QUARANTINE_DIR).rglob("*.jsonl")):
-        kind, *rest = path.relative_to(single / QUARANTINE_DIR).parts
-        for account in ACCOUNTS:
-            copy = target / QUARANTINE_DIR / kind / f"account={account}" / Path(*rest)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy)
+    """A data dir of one account (`default`) -> the same files laid under each of ACCOUNTS in `target`."""
+    for top, suffix in ((LAKE_DIR, "*.parquet"), (QUARANTINE_DIR, "*.jsonl")):
+        for path in sorted((single / top).rglob(suffix)):
+            # <top>/<dataset or kind>/account=default/date=.../<file>
+            name, folder, *rest = path.relative_to(single / top).parts
+            assert folder == f"account={DEFAULT_ACCOUNT}", path
+            for account in ACCOUNTS:
+                copy = target / top / name / f"account={account}" / Path(*rest)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
     target.mkdir(parents=True, exist_ok=True)
     return target
-
-
-def _listing_with_account_folders(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
-    """Make the lake's listing see `account=` folders if it does not yet (the layout is the sync's to write)."""
-    if any("account=" in relative for relative in Lake(data_dir).partition_files("cdrs")):
-        return
-
-    def partition_files(self: Lake, dataset: str) -> list[str]:
-        return sorted(f for f in self.list_files(f"{LAKE_DIR}/{dataset}") if f.endswith("/data.parquet"))
-
-    def quarantine_files(self: Lake) -> list[str]:
-        return sorted(f for f in self.list_files(QUARANTINE_DIR) if f.endswith(".jsonl"))
-
-    monkeypatch.setattr(Lake, "partition_files", partition_files)
-    monkeypatch.setattr(Lake, "quarantine_files", quarantine_files)
 
 
 @pytest.fixture(scope="module", params=sorted(WORLDS))
@@ -94,9 +76,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     now = datetime.now(UTC)
     build(single, now=now)
     accounts = _under_accounts(single, root / "accounts")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _listing_with_account_folders(monkeypatch, accounts)
-        build(accounts, now=now)
+    build(accounts, now=now)
     return single, accounts
 
 
@@ -170,13 +150,12 @@ def test_the_sandbox_world_raises_alerts_in_each_account(built):
     assert {"high_risk_destination", "short_call_burst", "sync_stale"} <= set(rules[0][1]) and rules[0][1] == rules[1][1]
 
 
-def test_the_source_views_read_the_account_from_the_folder_and_default_without_one(tmp_path, monkeypatch):
+def test_the_source_views_read_the_account_from_its_folder(tmp_path):
     single = write_reconciliation_world(tmp_path / "single")
     mixed = _under_accounts(single, tmp_path / "mixed")
-    # a lake part-way through its move to accounts: the old layout beside account folders
+    # the default account's cdrs and quarantined mdrs beside the two accounts
     shutil.copytree(single / LAKE_DIR / "cdrs", mixed / LAKE_DIR / "cdrs", dirs_exist_ok=True)
     shutil.copytree(single / QUARANTINE_DIR / "mdrs", mixed / QUARANTINE_DIR / "mdrs", dirs_exist_ok=True)
-    _listing_with_account_folders(monkeypatch, mixed)
     with duckdb.connect() as con:
         for dataset in ("cdrs", "mdrs", "usage_cdrs"):
             old, _ = source_sql(single, dataset)
