@@ -98,7 +98,7 @@ MESSAGE_OUTCOMES: tuple[tuple[str, float, tuple[str, str] | None], ...] = (
     ("gateway_rejected", 0.02, ("40002", 'Blocked as spam "content" <policy>')),
 )
 # Bump when the generated data changes: the cache directory is keyed by it.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 
 def _uuids(rng: np.random.Generator, n: int) -> pl.Series:
@@ -293,7 +293,7 @@ def _write(data_dir: Path, dataset: str, day: date, frame: pl.DataFrame) -> None
     if (lake_schema := api.LAKE_SCHEMAS.get(dataset)) is not None:
         missing = [pl.lit(None, dtype=lake_schema[c]).alias(c) for c in lake_schema if c not in frame.columns]
         frame = frame.with_columns(missing).select(list(lake_schema))
-    target = data_dir / "lake" / dataset / f"date={day.isoformat()}" / "data.parquet"
+    target = data_dir / "lake" / dataset / "account=default" / f"date={day.isoformat()}" / "data.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(target, compression="zstd")
 
@@ -350,7 +350,7 @@ def scan_queries(data_dir: Path, days: int | None = None) -> list[str]:
     (with `days`, over the newest that many days' files only: what an incremental build must read)."""
     queries = []
     for dataset, columns in BUILD_COLUMNS.items():
-        files = f"{(data_dir / 'lake' / dataset).resolve().as_posix()}/date=*/data.parquet"
+        files = f"{(data_dir / 'lake' / dataset).resolve().as_posix()}/account=*/date=*/data.parquet"
         if days is not None:
             files = "', '".join(p.as_posix() for p in newest_partitions(data_dir, dataset, days))
         measures = ", ".join(f"{_aggregate_of(c)} as {c}" for c in columns if c not in ("direction", "currency"))
@@ -363,7 +363,7 @@ def scan_queries(data_dir: Path, days: int | None = None) -> list[str]:
 
 def newest_partitions(data_dir: Path, dataset: str, days: int) -> list[Path]:
     """The newest `days` day partition files of a dataset."""
-    return sorted((data_dir / "lake" / dataset).resolve().glob("date=*/data.parquet"))[-days:]
+    return sorted((data_dir / "lake" / dataset).resolve().glob("account=*/date=*/data.parquet"))[-days:]
 
 
 def resync_newest_days(data_dir: Path, days: int) -> None:
@@ -446,7 +446,7 @@ FLOOR_QUERIES: dict[str, str] = {
 def floor_queries(data_dir: Path) -> dict[str, str]:
     """The floor's queries over this lake's files."""
     sources = {
-        dataset: f"read_parquet('{(data_dir / 'lake' / dataset).resolve().as_posix()}/date=*/data.parquet', "
+        dataset: f"read_parquet('{(data_dir / 'lake' / dataset).resolve().as_posix()}/account=*/date=*/data.parquet', "
         "hive_partitioning = false)"
         for dataset in BUILD_COLUMNS
     }

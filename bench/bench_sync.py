@@ -374,7 +374,7 @@ def measure_month(args: argparse.Namespace, work: Path) -> dict[str, list[Measur
                 runs["prime"].append(children.cdr_sync(first_hour, data_dir, "prime"))
                 _say(f"Prefect home primed: `cdr sync` of one hour in {runs['prime'][0].wall:.1f}s wall")
         before = Children(base_url, now, work / "prefect-home", code=baseline) if baseline else None
-        lake_files = f"lake/{KIND}/date=*/data.parquet"
+        lake_files = f"lake/{KIND}/account=*/date=*/data.parquet"
         for number in range(1, args.rounds + 1):
             load = os.getloadavg()[0]
             size, seconds = bare_pass(base_url, targets, concurrency)
@@ -419,7 +419,7 @@ def measure_ladder(args: argparse.Namespace, work: Path) -> list[Measured]:
             window = month(args.start, days[n])
             with _fresh(work) as data_dir:
                 run = children.child("sync", window, data_dir, f"sync {days[n]} days")
-                landed = lake_records(data_dir, f"lake/{KIND}/date=*/data.parquet")
+                landed = lake_records(data_dir, f"lake/{KIND}/account=*/date=*/data.parquet")
             if landed != run.records:
                 raise RuntimeError(f"{run.label}: {run.records} records read, {landed} landed")
             run.extra["sandbox_rss_mib"] = _sandbox_rss_mib()
