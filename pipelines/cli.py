@@ -156,9 +156,21 @@ def report_finance_command(
         False, "--allow-partial",
         help="Export a month the lake does not wholly hold (not fully synced, or not over) as partial.",
     ),
+    account: str | None = typer.Option(
+        None, "--account", help="The statement of this account only (default: every account the warehouse holds).",
+    ),
     data_dir: WarehouseDir = None,
 ) -> None:
-    """Write the month's finance statement: finance_YYYY-MM.csv (exact costs) and .xlsx."""
+    """Write the month's finance statement: finance_YYYY-MM.csv (exact costs) and .xlsx.
+
+    Columns: month, product, direction, currency, records, billed_duration_secs, parts, cost; one row per
+    product, direction and currency. With --account, or on a warehouse of one account, that account's
+    statement. On a warehouse of several accounts, the combined statement: the column account first, each
+    account's rows (by account, product, direction, currency), then one total row per currency whose account
+    is "(all accounts)" and product and direction empty: currencies are never added together. Sum either
+    the account rows or the total rows, not both. In the XLSX the total rows stand in bold one row below
+    the table, outside its filter.
+    """
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import export_finance, parse_month
@@ -168,11 +180,12 @@ def report_finance_command(
     settings = load_settings(data_dir=data_dir)
     export = export_finance(
         warehouse_path(settings.data_dir), month, out, lake=Lake(settings.data_dir), allow_partial=allow_partial,
-        xlsx=xlsx,
+        xlsx=xlsx, account=account,
     )
     totals = export.totals_text()
+    accounts = f" of {len(export.accounts)} accounts" if len(export.accounts) > 1 else ""
     typer.echo(
-        f"wrote {', '.join(str(path) for path in export.files)}: {len(export.rows)} rows, "
+        f"wrote {', '.join(str(path) for path in export.files)}: {len(export.rows)} rows{accounts}, "
         + (f"total cost {totals}" if totals else f"no usage in {month}")
         + (f"; {export.partial}" if export.partial else "")
     )

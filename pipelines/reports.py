@@ -2,6 +2,11 @@
 
 A month is a report month, local to the warehouse's reporting zone; a month the lake does not
 wholly hold is refused unless a partial statement is allowed. Files appear all at once or not at all.
+
+A warehouse of one account exports that account's statement as it always has. Over several
+accounts, the statement of all of them (the combined statement) has `account` first, each
+account's rows, then one total row per currency whose account is ALL_ACCOUNTS: currencies are
+never added together, and the total rows are the only rows a reader needs to sum nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.errors import CdrError, UsageError, clip, one_line
 from pipelines.lake import Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.sql import connect_read_only
@@ -39,6 +44,10 @@ FINANCE_COLUMNS: tuple[str, ...] = (
     "parts",
     "cost",
 )
+# The combined statement: each account's rows, account first, then the totals per currency.
+COMBINED_COLUMNS: tuple[str, ...] = ("account", *FINANCE_COLUMNS)
+# The account cell of a combined statement's total rows: parentheses are never in an account's name.
+ALL_ACCOUNTS = "(all accounts)"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # No CDR is older: an earlier month is a typo, refused before the warehouse is opened.
 FIRST_MONTH = "2000-01"
@@ -58,6 +67,8 @@ class MonthCoverage:
     synced: tuple[Window, ...]
     missing: tuple[date, ...]
     today: date | None
+    # The accounts missing a day, named in the sync hint unless the lake is the default account alone.
+    lacking: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -88,9 +99,10 @@ class MonthCoverage:
                 f"{self.note()}; pass --allow-partial to export it, or a month that has ended"
             )
         start, end = self.missing[0], self.missing[-1] + timedelta(days=1)
+        accounts = "" if self.lacking in ((), (DEFAULT_ACCOUNT,)) else f" --account {','.join(self.lacking)}"
         return (
             f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days); "
-            f"sync them (cdr sync --start {start} --end {end} --tz {self.zone}) or pass --allow-partial"
+            f"sync them (cdr sync{accounts} --start {start} --end {end} --tz {self.zone}) or pass --allow-partial"
         )
 
     def _local(self, moment: datetime) -> date:
@@ -99,12 +111,15 @@ class MonthCoverage:
 
 @dataclass(frozen=True, slots=True)
 class FinanceExport:
-    """What `export_finance` wrote: the month, its statement rows, the files and how much of the month the lake held."""
+    """What `export_finance` wrote: the month, its statement rows (without total rows), the files, how much of
+    the month the lake held, the rows' columns (COMBINED_COLUMNS for several accounts) and the accounts stated."""
 
     month: str
     rows: tuple[tuple[object, ...], ...]
     files: tuple[Path, ...]
     coverage: MonthCoverage
+    columns: tuple[str, ...] = FINANCE_COLUMNS
+    accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
 
     @property
     def partial(self) -> str:
@@ -114,8 +129,9 @@ class FinanceExport:
     def totals(self) -> dict[str, Decimal]:
         """Currency -> the month's total cost (exact)."""
         totals: dict[str, Decimal] = {}
+        currency_at, cost_at = self.columns.index("currency"), self.columns.index("cost")
         for row in self.rows:
-            currency, cost = str(row[3]), Decimal(row[7])
+            currency, cost = str(row[currency_at]), Decimal(row[cost_at])
             totals[currency] = totals.get(currency, Decimal(0)) + cost
         return totals
 
@@ -133,21 +149,55 @@ def parse_month(text: str) -> str:
     return text
 
 
-def _statement(warehouse: Path, month: str, now: datetime) -> tuple[tuple[tuple[object, ...], ...], str]:
-    """The statement rows of a checked month and the warehouse's reporting zone."""
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A checked month's statement: its rows in `columns`' order, the accounts they state, the reporting zone."""
+
+    rows: tuple[tuple[object, ...], ...]
+    columns: tuple[str, ...]
+    accounts: tuple[str, ...]
+    zone: str
+
+
+def _statement(warehouse: Path, month: str, now: datetime, *, lake: Lake, account: str | None = None) -> Statement:
+    """The statement of a checked month: of `account`, else of every account the warehouse (or its lake) holds.
+
+    UsageError naming the accounts held for an account the warehouse does not hold.
+    """
     con = connect_read_only(warehouse)
     try:
         zone = check_month(con, warehouse, month, now=now)
-        columns = ", ".join(FINANCE_COLUMNS)
+        held = held_accounts(con, lake, FINANCE_TABLE)
+        accounts = (check_account(account, held),) if account is not None else held
+        combined = len(accounts) > 1
+        columns = COMBINED_COLUMNS if combined else FINANCE_COLUMNS
         rows = con.execute(
-            f"select {columns} from {FINANCE_TABLE} where month = ? order by product, direction, currency",
-            [month],
+            f"select {', '.join(columns)} from {FINANCE_TABLE} where month = ? and list_contains(?, account) "
+            "order by account, product, direction, currency",
+            [month, list(accounts)],
         ).fetchall()
     except duckdb.CatalogException:
         raise CdrError(f"the warehouse {warehouse} has no {FINANCE_TABLE}: run `cdr build`") from None
     finally:
         con.close()
-    return tuple(tuple(row) for row in rows), zone
+    return Statement(tuple(tuple(row) for row in rows), columns, accounts, zone)
+
+
+def held_accounts(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> tuple[str, ...]:
+    """The accounts a warehouse holds: those with rows in `table` (an account-keyed rpt_ table) and those with a
+    folder in the lake (synced, even without a record); the default account for neither."""
+    try:
+        stated = {name for (name,) in con.execute(f"select distinct account from {table}").fetchall()}
+    except duckdb.CatalogException:
+        stated = set()
+    return tuple(sorted(stated | set(lake.accounts()))) or (DEFAULT_ACCOUNT,)
+
+
+def check_account(account: str, held: Sequence[str]) -> str:
+    """An --account value and the accounts held -> the account; UsageError naming the accounts held otherwise."""
+    if account not in held:
+        raise UsageError(f"--account {clip(repr(account))} is not an account of this warehouse: it holds {', '.join(held)}")
+    return account
 
 
 def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, now: datetime) -> str:
@@ -175,8 +225,11 @@ def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, 
     return str(zone)
 
 
-def month_coverage(lake: Lake, month: str, zone: str, *, now: datetime) -> MonthCoverage:
-    """A lake, a report month in `zone` and the clock -> what of the month every statement kind has landed.
+def month_coverage(
+    lake: Lake, month: str, zone: str, *, now: datetime, accounts: Sequence[str] = (DEFAULT_ACCOUNT,)
+) -> MonthCoverage:
+    """A lake, a report month in `zone` and the clock -> what of the month every statement kind of every one of
+    `accounts` has landed.
 
     The sync state counts, not the partitions: it records the days a sync landed empty too.
     Nothing after `now` is synced, so the month in progress is never complete.
@@ -186,9 +239,22 @@ def month_coverage(lake: Lake, month: str, zone: str, *, now: datetime) -> Month
     after = date(year + number // 12, number % 12 + 1, 1)
     start, end = _midnight(first, zone), _midnight(after, zone)
     synced = [Window(start, max(start, min(end, now)))]
-    for kind in STATEMENT_KINDS:
-        synced = _intersect(synced, read_state(lake.for_account(DEFAULT_ACCOUNT), kind).landed)
-    held = KindState(kind="+".join(STATEMENT_KINDS), landed=merge_windows(synced))
+    lacking = []
+    for account in accounts:
+        own = [Window(start, max(start, min(end, now)))]
+        for kind in STATEMENT_KINDS:
+            own = _intersect(own, read_state(lake.for_account(account), kind).landed)
+        if _missing_days(own, first, after, zone):
+            lacking.append(account)
+        synced = _intersect(synced, own)
+    landed = merge_windows(synced)
+    today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
+    return MonthCoverage(month, zone, landed, _missing_days(landed, first, after, zone), today, tuple(lacking))
+
+
+def _missing_days(synced: Sequence[Window], first: date, after: date, zone: str) -> tuple[date, ...]:
+    """Synced windows -> the local days from `first` up to `after` they do not wholly hold."""
+    held = KindState(kind="+".join(STATEMENT_KINDS), landed=merge_windows(list(synced)))
     missing = []
     day = first
     while day < after:
@@ -196,8 +262,7 @@ def month_coverage(lake: Lake, month: str, zone: str, *, now: datetime) -> Month
         if not covers(held, Window(_midnight(day, zone), _midnight(following, zone))):
             missing.append(day)
         day = following
-    today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
-    return MonthCoverage(month, zone, held.landed, tuple(missing), today)
+    return tuple(missing)
 
 
 def day_ranges(days: Sequence[date], limit: int = LISTED_RANGES) -> str:
@@ -230,23 +295,43 @@ def export_finance(
     allow_partial: bool = False,
     xlsx: bool = True,
     now: datetime | None = None,
+    account: str | None = None,
 ) -> FinanceExport:
     """A warehouse, its lake, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there.
 
-    UsageError, before anything is written, for a month the lake does not wholly hold, unless
-    `allow_partial`: then the XLSX says how much of the month it covers.
+    The statement of `account`, else of every account the warehouse holds: one account's as ever,
+    several accounts' combined (COMBINED_COLUMNS, then the totals per currency, see the module).
+    UsageError, before anything is written, for an account the warehouse does not hold, and for a
+    month the lake does not wholly hold (for every account stated), unless `allow_partial`: then the
+    XLSX says how much of the month it covers.
     """
     out_dir = check_out_dir(out_dir)
     month = parse_month(month)
     now = now or datetime.now(timezone.utc)
-    rows, zone = _statement(warehouse, month, now)
-    coverage = month_coverage(lake, month, zone, now=now)
+    statement = _statement(warehouse, month, now, lake=lake, account=account)
+    coverage = month_coverage(lake, month, statement.zone, now=now, accounts=statement.accounts)
     if not coverage.complete and not allow_partial:
         raise UsageError(coverage.refusal())
-    contents = {out_dir / f"finance_{month}.csv": finance_csv(rows).encode("utf-8")}
+    rows, columns = statement.rows, statement.columns
+    totals = combined_totals(rows, month) if columns == COMBINED_COLUMNS else ()
+    contents = {out_dir / f"finance_{month}.csv": finance_csv(rows, columns, totals).encode("utf-8")}
     if xlsx:
-        contents[out_dir / f"finance_{month}.xlsx"] = finance_xlsx(rows, month, partial=coverage.note())
-    return FinanceExport(month, rows, tuple(write_outputs(out_dir, contents)), coverage)
+        contents[out_dir / f"finance_{month}.xlsx"] = finance_xlsx(
+            rows, month, partial=coverage.note(), columns=columns, totals=totals
+        )
+    files = tuple(write_outputs(out_dir, contents))
+    return FinanceExport(month, rows, files, coverage, columns, statement.accounts)
+
+
+def combined_totals(rows: Sequence[Sequence[object]], month: str) -> tuple[tuple[object, ...], ...]:
+    """A combined statement's rows (COMBINED_COLUMNS) -> one total row per currency, in its columns: account
+    ALL_ACCOUNTS, no product or direction, the records, billed seconds, parts and exact cost of every account."""
+    sums: dict[str, list] = {}
+    for row in rows:
+        total = sums.setdefault(str(row[4]), [0, 0, 0, Decimal(0)])
+        for index, value in enumerate(row[5:9]):
+            total[index] += Decimal(value) if index == 3 else int(value)
+    return tuple((ALL_ACCOUNTS, month, "", "", currency, *sums[currency]) for currency in sorted(sums))
 
 
 def check_out_dir(out_dir: Path) -> Path:
@@ -299,18 +384,31 @@ def write_outputs(out_dir: Path, contents: Mapping[Path, bytes]) -> list[Path]:
     return list(contents)
 
 
-def finance_csv(rows: Sequence[Sequence[object]]) -> str:
-    """Statement rows -> CSV text: the header FINANCE_COLUMNS, cost as an exact decimal string."""
+def finance_csv(
+    rows: Sequence[Sequence[object]],
+    columns: Sequence[str] = FINANCE_COLUMNS,
+    totals: Sequence[Sequence[object]] = (),
+) -> str:
+    """Statement rows (and any total rows after them) -> CSV text: the header `columns`, cost (last) as an exact
+    decimal string."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(FINANCE_COLUMNS)
-    for row in rows:
-        writer.writerow([*row[:7], decimal_text(row[7])])
+    writer.writerow(columns)
+    for row in (*rows, *totals):
+        writer.writerow([*row[:-1], decimal_text(row[-1])])
     return buffer.getvalue()
 
 
-def finance_xlsx(rows: Sequence[Sequence[object]], month: str, *, partial: str = "") -> bytes:
-    """Statement rows -> an XLSX workbook (one sheet, the same columns, and any `partial` note under them) as bytes."""
+def finance_xlsx(
+    rows: Sequence[Sequence[object]],
+    month: str,
+    *,
+    partial: str = "",
+    columns: Sequence[str] = FINANCE_COLUMNS,
+    totals: Sequence[Sequence[object]] = (),
+) -> bytes:
+    """Statement rows -> an XLSX workbook (one sheet, the same columns, any total rows in bold a row below the
+    table and any `partial` note under them) as bytes."""
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -321,22 +419,30 @@ def finance_xlsx(rows: Sequence[Sequence[object]], month: str, *, partial: str =
     # Spreadsheets hold IEEE doubles: exact for these costs to the cent and far below; the CSV
     # remains the exact record.
     money = book.add_format({"num_format": "#,##0.000000"})
-    for col, name in enumerate(FINANCE_COLUMNS):
+    texts = len(columns) - 4
+    bold = {"bold": True}
+    formats = (None, integer, money), (book.add_format(bold), book.add_format({**bold, "num_format": "#,##0"}),
+                                       book.add_format({**bold, "num_format": "#,##0.000000"}))
+    for col, name in enumerate(columns):
         sheet.write_string(0, col, name, header)
-    for r, row in enumerate(rows, start=1):
-        for col in range(4):
+    # Totals a row below the table, outside its filter: filtering or sorting the rows leaves them be.
+    placed = [(r, row, formats[0]) for r, row in enumerate(rows, start=1)]
+    placed += [(r, row, formats[1]) for r, row in enumerate(totals, start=max(len(rows), 1) + 2)]
+    for r, row, (text, whole, amount) in placed:
+        for col in range(texts):
             # Text cells as text: a name like "=1+1" must never become a formula.
-            sheet.write_string(r, col, str(row[col]))
-        for col in range(4, 7):
-            sheet.write_number(r, col, int(row[col]), integer)
-        sheet.write_number(r, 7, float(Decimal(row[7])), money)
-    sheet.set_column(0, 3, 12)
-    sheet.set_column(4, 7, 20)
+            sheet.write_string(r, col, str(row[col]), text)
+        for col in range(texts, texts + 3):
+            sheet.write_number(r, col, int(row[col]), whole)
+        sheet.write_number(r, texts + 3, float(Decimal(row[texts + 3])), amount)
+    sheet.set_column(0, texts - 1, 12)
+    sheet.set_column(texts, texts + 3, 20)
     sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(len(rows), 1), len(FINANCE_COLUMNS) - 1)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
     if partial:
-        # Below the table and outside the filter, so the rows stay the CSV's.
-        sheet.write_string(max(len(rows), 1) + 2, 0, f"{month} {partial}", book.add_format({"bold": True}))
+        # Below the table (and its totals) and outside the filter, so the rows stay the CSV's.
+        below = max(len(rows), 1) + (len(totals) + 1 if totals else 0) + 2
+        sheet.write_string(below, 0, f"{month} {partial}", book.add_format({"bold": True}))
         book.set_properties({"subject": f"Finance statement {month}, {partial}"})
     book.close()
     return buffer.getvalue()

@@ -52,14 +52,14 @@ def _sandbox(data_dir: Path) -> Path:
 WORLDS = {"small": _small, "reconciliation": write_reconciliation_world, "sandbox": _sandbox}
 
 
-def _under_accounts(single: Path, target: Path) -> Path:
-    """A data dir of one account (`default`) -> the same files laid under each of ACCOUNTS in `target`."""
+def _under_accounts(single: Path, target: Path, accounts: tuple[str, ...] = ACCOUNTS) -> Path:
+    """A data dir of one account (`default`) -> the same files laid under each of `accounts` in `target`."""
     for top, suffix in ((LAKE_DIR, "*.parquet"), (QUARANTINE_DIR, "*.jsonl")):
         for path in sorted((single / top).rglob(suffix)):
             # <top>/<dataset or kind>/account=default/date=.../<file>
             name, folder, *rest = path.relative_to(single / top).parts
             assert folder == f"account={DEFAULT_ACCOUNT}", path
-            for account in ACCOUNTS:
+            for account in accounts:
                 copy = target / top / name / f"account={account}" / Path(*rest)
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, copy)

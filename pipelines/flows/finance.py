@@ -50,7 +50,7 @@ def monthly_finance(
     allow_partial: bool = False,
 ) -> dict[str, Any]:
     """Export a month's finance statement (default: the month before the run's scheduled start, in the reporting zone)."""
-    from pipelines.reports import FINANCE_COLUMNS, decimal_text, parse_month
+    from pipelines.reports import decimal_text, parse_month
 
     logger = get_run_logger()
     settings = load_settings(data_dir=data_dir)
@@ -63,7 +63,8 @@ def monthly_finance(
     description = f"Finance statement {month}: " + (f"total cost {totals}" if totals else "no charges")
     if export.partial:
         description += f" ({export.partial})"
-    table = [dict(zip(FINANCE_COLUMNS, (*row[:7], decimal_text(row[7])), strict=True)) for row in export.rows]
+    # Over several accounts the rows are the combined statement's, account first.
+    table = [dict(zip(export.columns, (*row[:-1], decimal_text(row[-1])), strict=True)) for row in export.rows]
     create_table_artifact(table, key="cdr-finance-statement", description=description)
     logger.info(f"{description}; wrote {', '.join(str(p) for p in export.files)}")
     return {
