@@ -34,6 +34,8 @@ SEVERITIES = ("info", "warning", "critical")
 DEFAULT_RANGE = "last_7_days"
 # A terminal shows the alert in a few words; csv and json carry every column.
 TABLE_COLUMNS = ("window_start", "window_end", "severity", "rule", "message")
+# The same, over a warehouse of several accounts: whose alert it is comes first.
+ACCOUNT_TABLE_COLUMNS = ("account", *TABLE_COLUMNS)
 
 ALERTS_DIR = "alerts"
 SENT_FILE = "sent.json"
@@ -96,9 +98,12 @@ def at_or_above(severity: str, minimum: str) -> bool:
     return SEVERITIES.index(severity) >= SEVERITIES.index(minimum)
 
 
-def read_alerts(warehouse: Path, window: Window, *, min_severity: str = "info") -> list[Alert]:
-    """A warehouse, a range and a minimum severity -> the alerts whose windows overlap the range, oldest first
-    (a longer window before a shorter one starting with it); CdrError if the warehouse has no rpt_alerts."""
+def read_alerts(
+    warehouse: Path, window: Window, *, min_severity: str = "info", account: str | None = None
+) -> list[Alert]:
+    """A warehouse, a range and a minimum severity -> the alerts (of `account`, else of every account) whose
+    windows overlap the range, oldest first (a longer window before a shorter one starting with it); CdrError
+    if the warehouse has no rpt_alerts."""
     con = connect_read_only(warehouse)
     try:
         present = {
@@ -118,8 +123,9 @@ def read_alerts(warehouse: Path, window: Window, *, min_severity: str = "info") 
         rows = con.execute(
             f"select {', '.join(ALERT_COLUMNS)} from rpt_alerts "
             "where window_start < ? and window_end > ? and list_contains(?, severity) "
-            "order by window_start, window_end desc, rule, alert_key",
-            [window.end, window.start, list(wanted)],
+            "and (?::varchar is null or account = ?::varchar) "
+            "order by window_start, window_end desc, rule, account, alert_key",
+            [window.end, window.start, list(wanted), account, account],
         ).fetchall()
     except duckdb.Error as exc:
         raise CdrError(f"cannot read rpt_alerts: {one_line(exc)}") from None

@@ -102,6 +102,10 @@ def alerts_command(
     fail_on: str | None = typer.Option(
         None, "--fail-on", help="Exit 3 when an alert of this severity (info, warning, critical) or worse is in the range.",
     ),
+    account: str | None = typer.Option(
+        None, "--account", help="Only this account's alerts (default: every account's; the table then names the "
+        "account when the warehouse holds several).",
+    ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
 ) -> None:
     """The alerts (rpt_alerts) whose windows overlap the range, oldest first; with --notify, send the new ones."""
@@ -109,14 +113,16 @@ def alerts_command(
     from datetime import datetime, timedelta, timezone
 
     from pipelines.alerts import (
-        ALERT_COLUMNS, DEFAULT_RANGE, TABLE_COLUMNS, alerts_result, at_or_above, check_severity, notify_webhook,
-        read_alerts, webhook_origin,
+        ACCOUNT_TABLE_COLUMNS, ALERT_COLUMNS, DEFAULT_RANGE, TABLE_COLUMNS, alerts_result, at_or_above, check_severity,
+        notify_webhook, read_alerts, webhook_origin,
     )
     from pipelines.dates import resolve_range
     from pipelines.errors import UsageError, clip
+    from pipelines.lake import Lake
     from pipelines.models import warehouse_path
+    from pipelines.reports import check_account, held_accounts
     from pipelines.settings import load_settings
-    from pipelines.sql import WRITERS
+    from pipelines.sql import WRITERS, connect_read_only
 
     settings = load_settings(data_dir=data_dir)
     now = datetime.now(timezone.utc)
@@ -132,8 +138,14 @@ def alerts_command(
     if notify is not None:
         webhook_origin(notify)
 
-    alerts = read_alerts(warehouse_path(settings.data_dir), window, min_severity=minimum)
-    columns = TABLE_COLUMNS if fmt == "table" else ALERT_COLUMNS
+    warehouse = warehouse_path(settings.data_dir)
+    with connect_read_only(warehouse) as con:
+        held = held_accounts(con, Lake(settings.data_dir), "rpt_alerts")
+    if account is not None:
+        check_account(account, held)
+    alerts = read_alerts(warehouse, window, min_severity=minimum, account=account)
+    several = account is None and len(held) > 1
+    columns = (ACCOUNT_TABLE_COLUMNS if several else TABLE_COLUMNS) if fmt == "table" else ALERT_COLUMNS
     WRITERS[fmt](alerts_result(alerts, columns=columns), sys.stdout)
     if notify is not None:
         snooze = timedelta(hours=settings.alerts_snooze_hours)

@@ -142,3 +142,23 @@ def test_a_month_one_account_has_not_synced_names_it_in_the_sync_hint(worlds, tm
     assert _export(both, "2026-01", tmp_path, account="a").partial == ""
     with pytest.raises(UsageError, match="missing 2026-01-20..2026-01-31"):
         _export(both, "2026-01", tmp_path, account="b")
+
+
+def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, capsys, monkeypatch):
+    both = str(worlds["both"])
+    listing = ("alerts", "--start", "2026-01-01", "--end", "2030-01-01", "--data-dir", both)
+    code, out, err = run_cdr(capsys, monkeypatch, *listing, "--format", "csv")
+    assert code == 0, err
+    every = list(csv.DictReader(out.splitlines()))
+    assert {row["account"] for row in every} == set(ACCOUNTS)
+    for account in ACCOUNTS:
+        code, out, err = run_cdr(capsys, monkeypatch, *listing, "--format", "csv", "--account", account)
+        assert code == 0, err
+        assert list(csv.DictReader(out.splitlines())) == [row for row in every if row["account"] == account]
+    code, out, _ = run_cdr(capsys, monkeypatch, *listing)
+    assert out.splitlines()[0].split()[0] == "account"
+    code, out, _ = run_cdr(capsys, monkeypatch, *listing, "--account", "a")
+    assert "account" not in out.splitlines()[0]
+    code, out, err = run_cdr(capsys, monkeypatch, *listing, "--account", "zz")
+    assert (code, out) == (2, "")
+    assert err.splitlines() == ["error: --account 'zz' is not an account of this warehouse: it holds a, b"]
