@@ -50,6 +50,8 @@ class FigureSpec:
     wide: bool = False
     by_month: bool = False
     alert_rules: tuple[str, ...] = ()
+    # False: the report's rows of several accounts do not combine (see dashboards.accounts); drawn per account only.
+    all_accounts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class TableSpec:
     build: Callable[..., tables.Table]
     by_month: bool = False
     by_open: bool = False
+    all_accounts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,8 @@ PAGES: tuple[Page, ...] = (
             TableSpec("statement", STATEMENT, tables.finance_statement, by_month=True),
             FigureSpec("month-over-month", MONTH_OVER_MONTH, figures.month_over_month, wide=True, by_month=True),
             FigureSpec("cost-by-product", STATEMENT, figures.cost_by_product),
-            FigureSpec("cost-by-country", COST_BY_COUNTRY, figures.cost_by_country),
+            # Each account's top 10 countries and the rest: a country in one account's rest cannot be added up.
+            FigureSpec("cost-by-country", COST_BY_COUNTRY, figures.cost_by_country, all_accounts=False),
             FigureSpec("cost-by-connection", COST_BY_CONNECTION, figures.cost_by_connection),
             FigureSpec("cost-by-messaging-profile", COST_BY_PROFILE, figures.cost_by_messaging_profile),
             FigureSpec("cost-by-tag", COST_BY_TAG, figures.cost_by_tag, wide=True),
@@ -195,7 +199,8 @@ PAGES: tuple[Page, ...] = (
             FigureSpec("quality-by-country", VOICE_QUALITY_BY_COUNTRY, figures.quality_by_country),
             FigureSpec("hangup-causes", CALL_OUTCOMES, figures.hangup_causes),
             FigureSpec("calls-heatmap", CALLS_BY_HOUR, figures.calls_heatmap),
-            FigureSpec("peak-concurrency", CONCURRENCY, figures.peak_concurrency),
+            # Accounts' peaks need not coincide: neither their sum nor their maximum is the combined peak.
+            FigureSpec("peak-concurrency", CONCURRENCY, figures.peak_concurrency, all_accounts=False),
         ),
     ),
     Page(
@@ -216,7 +221,8 @@ PAGES: tuple[Page, ...] = (
         blocks=(
             TilesSpec((RECONCILIATION,), tables.reconciliation_tiles),
             FigureSpec("reconciliation-differences", RECONCILIATION, figures.reconciliation_differences, wide=True),
-            TableSpec("differences", RECONCILIATION, tables.reconciliation_table),
+            # One account's day × product × currency per row: the rows of several would read as repeats.
+            TableSpec("differences", RECONCILIATION, tables.reconciliation_table, all_accounts=False),
         ),
     ),
     Page(

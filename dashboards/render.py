@@ -23,6 +23,7 @@ import polars as pl
 from markupsafe import Markup
 
 from dashboards import figures, theme
+from dashboards.accounts import ACCOUNT, account_frames, accounts_of, combined_frames
 from dashboards.formatting import format_day, format_instant, partial_months
 from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
@@ -34,6 +35,8 @@ from pipelines.status import SITE_MARKER, Synced, site_marker
 PLOTLY_JS = "plotly.min.js"
 STYLESHEET = "style.css"
 INDEX = "index.html"
+# Over several accounts, each account's pages are in <site>/accounts/<name>/.
+ACCOUNTS_DIR = "accounts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,10 @@ def render_site(
     `synced_at`: how fresh the data is (`pipelines.status.synced_at`), or only the instant it is synced up to.
     """
     out = check_out_dir(out_dir)
-    frames = load_frames(warehouse_path, all_sources(tuple(pages)))
+    every = load_frames(warehouse_path, all_sources(tuple(pages)), with_account=True)
+    accounts = accounts_of(every)
+    several = len(accounts) > 1
+    frames = combined_frames(every) if several else account_frames(every, None)
     period, calendar = describe_period(frames[PERIOD])
     meta = SiteMeta(
         period=period, synced=synced_text(synced_at), generated=format_instant(now), calendar=calendar
@@ -70,14 +76,32 @@ def render_site(
          "figure_count": len(page.figures)}
         for page in pages
     ]
-    common = {"nav": nav, "meta": meta, "stylesheet": STYLESHEET, "plotly_js": PLOTLY_JS}
-
-    index = environment.get_template("index.html").render(title="Overview of pages", current=None, **common)
-    texts = {out / INDEX: index}
-    for page in pages:
-        texts[out / page.filename] = environment.get_template("page.html").render(
-            title=page.title, current=page.slug, page=page, blocks=render_blocks(page, frames), **common
+    # One account: the site as it always was. Several: the all-accounts pages at the top, each account's
+    # pages in accounts/<name>/, every page linking to the others' same page set.
+    sets: list[tuple[str | None, str]] = [(None, "")]
+    if several:
+        sets += [(account, f"{ACCOUNTS_DIR}/{account}/") for account in accounts]
+    texts: dict[Path, str] = {}
+    for account, folder in sets:
+        root = "../" * folder.count("/")
+        switcher = [
+            {"label": label, "href": f"{root}{where}{INDEX}", "current": name == account}
+            for name, label, where in [(None, "All accounts", ""), *((a, a, f"{ACCOUNTS_DIR}/{a}/") for a in accounts)]
+        ] if several else []
+        scope = "" if not several else ("all accounts" if account is None else f"account {account}")
+        common = {
+            "nav": nav, "meta": meta, "stylesheet": root + STYLESHEET, "plotly_js": root + PLOTLY_JS,
+            "accounts": switcher, "scope": scope,
+        }
+        shown = frames if account is None else account_frames(every, account)
+        texts[out / folder / INDEX] = environment.get_template("index.html").render(
+            title="Overview of pages", current=None, **common
         )
+        for page in pages:
+            texts[out / folder / page.filename] = environment.get_template("page.html").render(
+                title=page.title, current=page.slug, page=page,
+                blocks=render_blocks(page, shown, combined=several and account is None), **common,
+            )
     texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
     contents = {path: text.encode("utf-8") for path, text in texts.items()}
@@ -95,9 +119,12 @@ def synced_text(synced: Synced | datetime | None) -> str:
     return f"{format_instant(synced.up_to)} (last sync finished {format_instant(synced.ran_at)}{ended})"
 
 
-def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source, pl.DataFrame]:
+def load_frames(
+    warehouse_path: Path, sources: Sequence[Source], *, with_account: bool = False
+) -> dict[Source, pl.DataFrame]:
     """A warehouse and sources -> one frame per source present (an optional one missing a table or
-    column has none); DashboardError names every missing table or column of the required ones."""
+    column has none; `with_account`: with the table's account column too, if it has one);
+    DashboardError names every missing table or column of the required ones."""
     path = Path(warehouse_path)
     with tempfile.TemporaryDirectory(prefix="cdr-dashboards-") as folder:
         scratch = Path(folder)
@@ -120,14 +147,27 @@ def load_frames(warehouse_path: Path, sources: Sequence[Source]) -> dict[Source,
                 raise DashboardError(f"the warehouse {path} lacks {', '.join(unique)}: run `cdr build`")
             where = f"the warehouse {path}"
             return {
-                item: read_report(con, item.table, item.mapping, scratch=scratch, available=available, where=where)
+                item: read_report(
+                    con, item.table, _with_account(item, available) if with_account else item.mapping,
+                    scratch=scratch, available=available, where=where,
+                )
                 for item in present
             }
 
 
-def render_blocks(page: Page, frames: dict[Source, pl.DataFrame]) -> list[dict[str, object]]:
+def _with_account(item: Source, available: dict[str, frozenset[str]]) -> dict[str, str]:
+    """A source -> its columns and, last, the table's account column if it has one."""
+    has = ACCOUNT in available.get(item.table, frozenset())
+    return item.mapping | ({ACCOUNT: ACCOUNT} if has and ACCOUNT not in item.mapping else {})
+
+
+def render_blocks(page: Page, frames: dict[Source, pl.DataFrame], *, combined: bool = False) -> list[dict[str, object]]:
     """A page spec and the frames (the period's among them; an optional source's may be missing) ->
-    what its template draws, block by block: a block whose source is missing says to run `cdr build`."""
+    what its template draws, block by block: a block whose source is missing says to run `cdr build`.
+
+    `combined`: the frames are several accounts' (the all-accounts pages); a block drawn per account
+    only says so.
+    """
     partial = period_partial_months(frames[PERIOD])
     after = period_open_from(frames[PERIOD])
     blocks: list[dict[str, object]] = []
@@ -138,6 +178,8 @@ def render_blocks(page: Page, frames: dict[Source, pl.DataFrame]) -> list[dict[s
             notice = missing_notice(lacking[0])
             if not blocks or blocks[-1] != notice:
                 blocks.append(notice)
+        elif combined and not isinstance(block, TilesSpec) and not block.all_accounts:
+            blocks.append(per_account_notice(block.key))
         elif isinstance(block, TilesSpec):
             extra = {"after": after} if block.by_open else {}
             blocks.append({"kind": "tiles", "tiles": block.build(*(frames[item] for item in block.sources), **extra)})
@@ -160,6 +202,15 @@ def missing_notice(item: Source) -> dict[str, object]:
         "kind": "missing", "key": f"missing-{item.table}",
         "message": f"This warehouse has no {item.table} table, or an older one (it was built before this version "
         "of the pipeline): run `cdr build`, then `cdr dashboards`.",
+    }
+
+
+def per_account_notice(key: str) -> dict[str, object]:
+    """A block the accounts' rows do not combine into -> the block saying where to find it."""
+    return {
+        "kind": "missing", "key": f"per-account-{key}",
+        "message": "Shown per account only: the accounts' figures here do not add up to one for all of them. "
+        "Choose an account above.",
     }
 
 

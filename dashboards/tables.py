@@ -327,11 +327,13 @@ def open_alerts(frame: pl.DataFrame, after: datetime | None) -> Table:
     note = f"{OPEN_MEANING} {ALERT_TIMES_NOTE} Alerts: how many windows the current run holds."
     if after is None:
         return _table(title, columns, [], note)
-    opened = open_conditions(_alerts(frame), after)
+    alerts = _alerts(frame)
+    opened = open_conditions(alerts, after)
+    several = _several_accounts(alerts)
     rows = [
         (
             _severity_cell(run.latest.severity), Cell(run.latest.rule),
-            Cell(alert_scope(run.latest), css="wrap"),
+            Cell(alert_scope(run.latest, several), css="wrap"),
             Cell(format_instant(run.since)), Cell(_window(run.latest)), Cell(format_count(run.alerts), True),
             Cell(run.latest.message, css="message"),
         )
@@ -357,12 +359,13 @@ def alert_list(frame: pl.DataFrame) -> Table:
     title = "Every alert, newest first"
     note = f"{ALERT_TIMES_NOTE} Observed, baseline and threshold are in the unit each rule's message names."
     alerts = sorted(_alerts(frame), key=lambda a: (a.window_start, a.window_end, a.rule, a.alert_key), reverse=True)
+    several = _several_accounts(alerts)
     if not alerts:
         return _table(title, columns, [], note, empty_message="No alert fired in this period.")
     rows = [
         (
             Cell(_window(alert)), _severity_cell(alert.severity), Cell(alert.rule),
-            Cell(alert_scope(alert), css="wrap"),
+            Cell(alert_scope(alert, several), css="wrap"),
             Cell(_number(alert.observed), True), Cell(_number(alert.baseline), True),
             Cell(_number(alert.threshold), True), Cell(alert.message, css="message"),
         )
@@ -379,8 +382,11 @@ def alert_list(frame: pl.DataFrame) -> Table:
     return _table(title, columns, rows, note)
 
 
-def alert_scope(alert: Alert) -> str:
-    """An alert -> where it fired, in words: 'voice outbound, country DE, connection Trunk 1, USD'."""
+def alert_scope(alert: Alert, name_account: bool = False) -> str:
+    """An alert -> where it fired, in words: 'voice outbound, country DE, connection Trunk 1, USD' (after
+    'account acme: ' with `name_account`, on the pages of several accounts)."""
+    if name_account:
+        return f"account {alert.account}: {alert_scope(alert)}"
     parts = [" ".join(part for part in (alert.product, alert.direction) if part)]
     if alert.country_code:
         parts.append(f"country {alert.country_code}")
@@ -391,6 +397,10 @@ def alert_scope(alert: Alert) -> str:
     if alert.currency:
         parts.append(alert.currency)
     return ", ".join(part for part in parts if part) or "the whole account"
+
+
+def _several_accounts(alerts: list[Alert]) -> bool:
+    return len({alert.account for alert in alerts}) > 1
 
 
 def _alerts(frame: pl.DataFrame) -> list[Alert]:

@@ -364,17 +364,27 @@ def write_outputs(out_dir: Path, contents: Mapping[Path, bytes]) -> list[Path]:
     out = Path(out_dir)
     created = not out.is_dir()
     current = out
+    # Folders made inside `out` for files below it (a site's per-account pages), removed again on a failure.
+    folders: list[Path] = []
     try:
         with ExitStack() as files:
             if created:
                 out.mkdir()
             for target, data in contents.items():
                 current = target
+                missing = [parent for parent in Path(target).parents if parent != out and out in parent.parents
+                           and not parent.is_dir()]
+                for folder in reversed(missing):
+                    folder.mkdir()
+                    folders.append(folder)
                 temp = Path(files.enter_context(atomic_file(target)))
                 temp.write_bytes(data)
                 os.chmod(temp, 0o644)
             current = out
     except BaseException as exc:
+        for folder in reversed(folders):
+            with suppress(OSError):
+                folder.rmdir()
         if created:
             with suppress(OSError):
                 out.rmdir()

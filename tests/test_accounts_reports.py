@@ -8,17 +8,24 @@ also built alone (as the default account), so every account's statement has a re
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from dashboards.accounts import sum_month_over_month
+from dashboards.formatting import format_count, format_money
+from dashboards.pages import MONTH_OVER_MONTH, PAGES
+from dashboards.render import ACCOUNTS_DIR, INDEX, load_frames, render_site
 from pipelines.errors import UsageError
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.reports import ALL_ACCOUNTS, COMBINED_COLUMNS, FINANCE_COLUMNS, export_finance
+from tests.dashboards.dashboard_fixtures import NOW
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.lake import small_world, write_lake
 from tests.fixtures.landed import land
@@ -162,3 +169,100 @@ def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, caps
     code, out, err = run_cdr(capsys, monkeypatch, *listing, "--account", "zz")
     assert (code, out) == (2, "")
     assert err.splitlines() == ["error: --account 'zz' is not an account of this warehouse: it holds a, b"]
+
+
+# -- dashboards: an all-accounts overview and each account's pages ------------------------------------------
+
+
+def _tiles(html: str) -> dict[str, str]:
+    """A page -> {tile label: tile value}."""
+    pairs = re.findall(r'<div class="tile-label">([^<]*)</div>\s*<div class="tile-value">([^<]*)</div>', html)
+    return dict(pairs)
+
+
+def _sums(data_dir: Path, account: str | None) -> dict[str, str]:
+    """The overview's cost and count tiles as the rpt_ tables' sums over one account (None: every account)."""
+    where, args = ("where account = ?", [account]) if account else ("", [])
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
+        costs = con.execute(
+            f"select currency, sum(cost) from rpt_finance_monthly_statement {where} group by all", args
+        ).fetchall()
+        calls, messages = con.execute(
+            "select sum(records) filter (product = 'voice'), sum(records) filter (product <> 'voice') "
+            f"from rpt_finance_monthly_statement {where}", args,
+        ).fetchone()
+    return {f"Cost ({currency})": format_money(cost) for currency, cost in costs} | {
+        "Calls": format_count(calls), "Messages": format_count(messages),
+    }
+
+
+@pytest.fixture(scope="module")
+def sites(worlds, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[Path]]]:
+    """{"both": the two accounts' site, account: its world's site built alone}."""
+    root = tmp_path_factory.mktemp("sites")
+    return {
+        name: (root / name, render_site(warehouse_path(worlds[name]), root / name, synced_at=None, now=NOW))
+        for name in ("both", *ACCOUNTS)
+    }
+
+
+def test_the_site_of_two_accounts_has_an_overview_and_each_accounts_pages(sites):
+    out, written = sites["both"]
+    pages = [INDEX, *(page.filename for page in PAGES)]
+    assert written[0] == out / INDEX
+    assert {path.relative_to(out).as_posix() for path in written} >= {
+        *pages, *(f"{ACCOUNTS_DIR}/{account}/{name}" for account in ACCOUNTS for name in pages)
+    }
+    top = (out / "overview.html").read_text("utf-8")
+    assert 'href="accounts/a/index.html"' in top and "Overview · all accounts" in top
+    page = (out / ACCOUNTS_DIR / "a" / "finance.html").read_text("utf-8")
+    assert 'href="../../style.css"' in page and 'href="../../index.html"' in page and "Finance · account a" in page
+    # a ranking of each account's own top countries does not combine: the overview sends to the accounts
+    finance = (out / "finance.html").read_text("utf-8")
+    assert 'id="per-account-cost-by-country"' in finance and 'id="fig-cost-by-country"' not in finance
+    assert 'id="fig-cost-by-country"' in page
+    # one account alone: no account anywhere
+    alone = (sites["a"][0] / "overview.html").read_text("utf-8")
+    assert "accounts/" not in alone and "all accounts" not in alone
+    assert not (sites["a"][0] / ACCOUNTS_DIR).exists()
+
+
+def test_the_overviews_totals_are_the_report_tables_sums(worlds, sites):
+    out, _ = sites["both"]
+    overall = _tiles((out / "overview.html").read_text("utf-8"))
+    expected = _sums(worlds["both"], None)
+    assert {label: overall[label] for label in expected} == expected
+    for account in ACCOUNTS:
+        own = _tiles((out / ACCOUNTS_DIR / account / "overview.html").read_text("utf-8"))
+        expected = _sums(worlds["both"], account)
+        assert {label: own[label] for label in expected} == expected
+        # and an account's pages show what its world alone shows
+        assert own == _tiles((sites[account][0] / "overview.html").read_text("utf-8"))
+    # the statement: one row per month, product, direction and currency, its totals the accounts' sums
+    with duckdb.connect(str(warehouse_path(worlds["both"])), read_only=True) as con:
+        rows = con.execute(
+            "select month, currency, sum(cost) from rpt_finance_monthly_statement group by all"
+        ).fetchall()
+    finance = (out / "finance.html").read_text("utf-8")
+    for month, currency, cost in rows:
+        assert re.search(
+            rf"Total {month}[^<]*</td>(?:(?!Total ).)*?<td class=\"total\">{currency}</td>(?:(?!Total ).)*?"
+            rf">{re.escape(format_money(cost))}</td>",
+            finance, re.S,
+        ), (month, currency)
+
+
+def test_month_over_month_of_several_accounts_is_recomputed_from_the_sums(worlds):
+    frames = load_frames(warehouse_path(worlds["both"]), [MONTH_OVER_MONTH], with_account=True)
+    combined = sum_month_over_month(frames[MONTH_OVER_MONTH].drop("account"))
+    with duckdb.connect(str(warehouse_path(worlds["both"])), read_only=True) as con:
+        expected = con.execute(
+            "with m as (select month, product, currency, sum(cost) as cost from rpt_finance_monthly_statement "
+            "group by all) select m.month, m.product, m.currency, m.cost, "
+            "round(100 * (m.cost - p.cost) / nullif(p.cost, 0), 2)::double from m left join m as p "
+            "on p.month = strftime(strptime(m.month, '%Y-%m') - interval 1 month, '%Y-%m') "
+            "and p.product = m.product and p.currency = m.currency order by 1, 2, 3"
+        ).fetchall()
+    got = combined.select("month", "product", "currency", "cost", "cost_change_pct").sort("month", "product", "currency")
+    assert got.rows() == expected
+    assert any(pct is not None for *_, pct in expected)
