@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime, resolve_range
-from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.accounts import DEFAULT_ACCOUNT, Account, load_accounts, select_accounts
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake, alive
 from pipelines.opentact import api
@@ -101,33 +101,59 @@ def check_sync_span(
 
 @dataclass(frozen=True)
 class SyncRequest:
-    """A validated sync: settings, the run's clock, record types and the window (None: incremental)."""
+    """A validated sync: settings, the run's clock, record types and the window (None: incremental).
+
+    `accounts` are the accounts to sync; `several` says they come from an accounts file (a run of
+    accounts, each with its windows in `account_windows`), else the run is the one `default`
+    account of today, whose windows are `windows`.
+    """
 
     settings: Settings
     now: datetime
     kinds: list[api.RecordType]
     window: Window | None
     windows: dict[api.RecordType, Window]
+    accounts: tuple[Account, ...] = ()
+    several: bool = False
+    account_windows: dict[str, dict[api.RecordType, Window]] = field(default_factory=dict)
 
 
 def check_sync(
     *, date_range: str | None = None, start: str | None = None, end: str | None = None,
     types: list[str] | str = "cdrs,mdrs", tz: str | None = None, week_start: str | None = None,
     now: str | None = None, data_dir: Path | str | None = None, settings: Settings | None = None,
+    account: str | Sequence[str] | None = None, all_accounts: bool = False,
 ) -> SyncRequest:
-    """A sync's arguments -> a validated request; UsageError, with nothing written, on bad input."""
+    """A sync's arguments -> a validated request; UsageError, with nothing written, on bad input.
+
+    With an accounts file, the accounts' keys are not read here: an account whose key is missing
+    fails alone, in the run, while the others sync.
+    """
     from pipelines.opentact.client import ClientConfig
     from pipelines.sync import sync_windows
 
     settings = (settings or load_settings()).with_overrides(data_dir=data_dir, timezone=tz, week_start=week_start)
+    configured = load_accounts(settings)
+    selected = select_accounts(configured, account, all_accounts=all_accounts)
     clock = run_clock(now, settings)
     window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
     kinds = parse_types(types)
+    base = Lake(settings.data_dir)
+    if configured.source is not None:
+        account_windows = {
+            chosen.name: sync_windows(kinds, window, base.for_account(chosen.name), settings, clock)
+            for chosen in selected
+        }
+        base.check_no_sync()
+        return SyncRequest(
+            settings=settings, now=clock, kinds=kinds, window=window, windows=account_windows[selected[0].name],
+            accounts=selected, several=True, account_windows=account_windows,
+        )
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
-    lake = Lake(settings.data_dir).for_account(DEFAULT_ACCOUNT)
+    lake = base.for_account(DEFAULT_ACCOUNT)
     windows = sync_windows(kinds, window, lake, settings, clock)
     lake.check_no_sync()  # refused in a moment, before Prefect starts; the sync's lock is the guard
-    return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows)
+    return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows, accounts=selected)
 
 
 # -- the log of sync runs ------------------------------------------------------------------------
@@ -154,11 +180,21 @@ class FailedSlice(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SyncFailure:
-    """A slice (or a record type's usage) that a run could not land, and why."""
+    """A slice (or a record type's usage) that a run could not land, and why (and whose, in a run of several accounts)."""
 
     kind: str
     slice: Window
     cause: str
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRun:
+    """How one account of a run of several ended: `completed`, `incomplete` (slices failed) or `failed`, and why."""
+
+    account: str
+    status: str
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +211,8 @@ class SyncRunRecord:
     pid: int | None = None
     host: str | None = None
     changed_days: Mapping[str, tuple[date, ...]] = field(default_factory=dict)
+    # a run of several accounts: each one's outcome (a run of the one account of no accounts file logs none)
+    accounts: tuple[AccountRun, ...] = ()
 
 
 class RecordedSync:
@@ -189,6 +227,7 @@ class RecordedSync:
         self.record = record
         self.failures: list[FailedSlice] = []
         self.changed: dict[str, set[date]] = {}
+        self.accounts: list[AccountRun] = []
 
     def landed(self, dataset: str, days: Iterable[date]) -> None:
         """The run wrote or removed these days' partitions of the dataset."""
@@ -197,6 +236,10 @@ class RecordedSync:
     def finish(self, failures: Iterable[FailedSlice]) -> None:
         """The run ended with these slices failed (the rest landed)."""
         self.failures = list(failures)
+
+    def account(self, name: str, status: str, error: str | None = None) -> None:
+        """In a run of several accounts: how this one ended (a `failed` one makes the run incomplete)."""
+        self.accounts.append(AccountRun(name, status, None if error is None else one_line(error)))
 
 
 @contextmanager
@@ -224,7 +267,13 @@ def recorded_sync(
         error = one_line(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__} (see the log)"
         _end(lake, entry, clock(), "stopped" if stopped else "failed", None if stopped else error)
         raise
-    _end(lake, entry, clock(), "incomplete" if entry.failures else "completed", None)
+    failed = [run for run in entry.accounts if run.status == "failed"]
+    if entry.accounts and len(failed) == len(entry.accounts):
+        status = "failed"  # no account synced
+    else:
+        status = "incomplete" if entry.failures or failed else "completed"
+    error = "; ".join(f"account {run.account}: {run.error}" for run in failed) or None
+    _end(lake, entry, clock(), status, error)
 
 
 def read_sync_runs(lake: Lake) -> list[SyncRunRecord]:
@@ -255,10 +304,13 @@ def _readable_runs(lake: Lake) -> list[SyncRunRecord]:
 
 
 def _end(lake: Lake, entry: RecordedSync, now: datetime, status: str, error: str | None) -> None:
-    failed = tuple(SyncFailure(f.kind, f.slice, one_line(f.cause)) for f in entry.failures)
+    failed = tuple(
+        SyncFailure(f.kind, f.slice, one_line(f.cause), getattr(f, "account", None)) for f in entry.failures
+    )
     changed = {dataset: tuple(sorted(days)) for dataset, days in sorted(entry.changed.items()) if days}
     ended = replace(
-        entry.record, status=status, finished_at=now, failed_slices=failed, error=error, changed_days=changed
+        entry.record, status=status, finished_at=now, failed_slices=failed, error=error, changed_days=changed,
+        accounts=tuple(entry.accounts),
     )
     try:
         runs = _readable_runs(lake)
@@ -283,6 +335,7 @@ def failed_slices_json(failed: Iterable[SyncFailure]) -> list[dict[str, str]]:
     """Failed slices -> their JSON objects, as the log and `cdr status --json` write them."""
     return [
         {"type": f.kind, "start": format_utc(f.slice.start), "end": format_utc(f.slice.end), "cause": f.cause}
+        | ({} if f.account is None else {"account": f.account})
         for f in failed
     ]
 
@@ -299,7 +352,12 @@ def _entry(run: SyncRunRecord) -> dict[str, Any]:
         "pid": run.pid,
         "host": run.host,
         "changed_days": changed_days_json(run.changed_days),
-    }
+    } | ({"accounts": accounts_json(run.accounts)} if run.accounts else {})
+
+
+def accounts_json(accounts: Iterable[AccountRun]) -> list[dict[str, str | None]]:
+    """A run's accounts -> their JSON objects, as the log writes them."""
+    return [{"account": a.account, "status": a.status, "error": a.error} for a in accounts]
 
 
 def changed_days_json(changed: Mapping[str, Sequence[date]]) -> dict[str, list[str]]:
@@ -318,7 +376,10 @@ def _run(entry: dict[str, Any]) -> SyncRunRecord:
         finished_at=None if entry["finished_at"] is None else parse_datetime(entry["finished_at"]),
         status=status,
         failed_slices=tuple(
-            SyncFailure(str(f["type"]), Window(parse_datetime(f["start"]), parse_datetime(f["end"])), str(f["cause"]))
+            SyncFailure(
+                str(f["type"]), Window(parse_datetime(f["start"]), parse_datetime(f["end"])), str(f["cause"]),
+                None if f.get("account") is None else str(f["account"]),
+            )
             for f in entry["failed_slices"]
         ),
         error=None if entry["error"] is None else str(entry["error"]),
@@ -329,5 +390,9 @@ def _run(entry: dict[str, Any]) -> SyncRunRecord:
             str(dataset): tuple(date.fromisoformat(day) for day in days)
             for dataset, days in entry.get("changed_days", {}).items()
         },
+        accounts=tuple(
+            AccountRun(str(a["account"]), str(a["status"]), None if a["error"] is None else str(a["error"]))
+            for a in entry.get("accounts", [])
+        ),
     )
 

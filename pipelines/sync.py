@@ -2,6 +2,8 @@
 
 A failing slice does not stop the others: the next run redoes only it. A type's high-water mark
 moves once every slice of it landed. `sync` holds the data dir's lock throughout: one sync at a time.
+`sync_accounts` syncs several accounts under that one lock, each through its own client, and a
+failing account does not stop the others either.
 """
 
 from __future__ import annotations
@@ -9,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from typing import Protocol
 
 import polars as pl
 
 from pipelines.dates import Window, consecutive_runs
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, one_line
 from pipelines.land import (
     DayCounts,
     DayTotals,
@@ -31,12 +34,12 @@ from pipelines.land import (
     quarantine,
     window_days,
 )
-from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.accounts import API_KEY_VARIABLE, DEFAULT_ACCOUNT, Account, BlockReader, account_api_key
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
 from pipelines.opentact import api
-from pipelines.opentact.client import ApiKeyRejected, RetriesExhausted, SliceChanged
+from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClient, RetriesExhausted, SliceChanged
 from pipelines.runs import RecordedSync, check_sync_span, recorded_sync
-from pipelines.settings import Settings
+from pipelines.settings import Settings, shown_value
 from pipelines.state import SyncRun, begin_run, covers, incremental_window, kind_dir, read_state
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,8 @@ class SliceFailure:
     slice: Window
     cause: str
     retryable: bool = False
+    # set in a sync of several accounts: whose slice it was
+    account: str | None = None
 
 
 class BrokenSlice(CdrError):
@@ -185,11 +190,217 @@ async def sync(
     """
     started = time.perf_counter()
     kinds = api.record_types(kinds)
+    now = _run_clock(now, run_id)
+    lake = lake if isinstance(lake, AccountLake) else (lake or Lake(settings.data_dir)).for_account(DEFAULT_ACCOUNT)
+    windows = _prepare(kinds, window, lake, settings, now)
+    # One sync at a time per data dir: another one fails here, before writing anything.
+    with lake.sync_lock(run_id), recorded_sync(lake, run_id, kinds) as logged:
+        # This process is the data dir's only writer: leftovers of a crashed one can go.
+        lake.sweep_temporaries()
+        runner = _runner(lake, client, now, run_id, progress, settings, logged, slice_concurrency)
+        try:
+            await runner.run(kinds, windows)
+        except* ApiKeyRejected as failed:
+            # Every request would fail the same way: stop at once rather than list each slice.
+            raise _first(failed) from None
+        logged.finish(runner.failures)
+    return runner.sync_report(kinds, time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountReport:
+    """One account's part of a sync of several: its report, or why it failed as a whole.
+
+    `error` is set when the account could not be synced at all or stopped part-way (its key
+    unset or rejected, its lake unusable); `report` is then None. Its slices that landed stay
+    landed and checkpointed either way.
+    """
+
+    account: str
+    report: SyncReport | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.report is not None and self.report.ok
+
+    @property
+    def cause(self) -> str | None:
+        """Why the account failed, on one line (None if it did not); never its key."""
+        if self.error is not None:
+            return self.error
+        if self.report is None or self.report.ok:
+            return None
+        failures = self.report.failures
+        return f"{len(failures)} slice(s) failed after retries ({'; '.join(f'{f.kind} {f.slice}: {f.cause}' for f in failures)})"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a rerun can succeed: only slices failed, each for the moment."""
+        return self.error is None and self.report is not None and all(f.retryable for f in self.report.failures)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsReport:
+    """A sync of several accounts under one lock and one log entry: each account's outcome, in order."""
+
+    run_id: str
+    now: datetime
+    accounts: tuple[AccountReport, ...]
+    duration_secs: float
+
+    @property
+    def ok(self) -> bool:
+        return all(a.ok for a in self.accounts)
+
+    @property
+    def failed(self) -> tuple[AccountReport, ...]:
+        return tuple(a for a in self.accounts if not a.ok)
+
+    @property
+    def records(self) -> int:
+        return sum(a.report.records for a in self.accounts if a.report is not None)
+
+    @property
+    def records_per_sec(self) -> float:
+        return self.records / self.duration_secs if self.duration_secs > 0 else 0.0
+
+    def failure_line(self) -> str:
+        """One line naming each failed account and its cause (empty when none failed)."""
+        failed = self.failed
+        if not failed:
+            return ""
+        landed = [a.account for a in self.accounts if a.ok]
+        others = f"; {', '.join(landed)} landed" if landed else ""
+        causes = "; ".join(f"{a.account}: {_without_account(a.account, a.cause or '')}" for a in failed)
+        return (
+            f"{len(failed)} of {len(self.accounts)} account(s) failed{others}: {causes}; "
+            "run the sync again (landed slices are not redone)"
+        )
+
+
+# Opens an account's client: given the account and the run's request budget (shared by every
+# account), an async context manager yielding the client. The key is read inside it, so an
+# account whose key cannot be read fails alone.
+ClientOpener = Callable[[Account, asyncio.Semaphore], AbstractAsyncContextManager[SyncClient]]
+
+
+@asynccontextmanager
+async def account_client(
+    account: Account, budget: asyncio.Semaphore, *, settings: Settings, read_block: BlockReader | None = None
+) -> AsyncIterator[SyncClient]:
+    """An account -> its own API client, at its base URL with its key, its requests within the shared `budget`."""
+    # A Secret block is read over Prefect's API, a blocking call: kept off the event loop.
+    key = await asyncio.to_thread(account_api_key, account, settings, read_block)
+    config = ClientConfig.from_settings(settings.with_overrides(opentact_api_key=key, opentact_base_url=account.base_url))
+    source = account.api_key_env or API_KEY_VARIABLE
+    if account.api_key_block is not None:
+        source = f"the Prefect Secret block {shown_value(account.api_key_block)}"
+    config = replace(config, key_source=source)
+    async with OpentactClient(config, budget=budget) as client:
+        yield client
+
+
+async def sync_accounts(
+    kinds: api.RecordType | Sequence[api.RecordType],
+    window: Window | None,
+    settings: Settings,
+    accounts: Sequence[Account],
+    now: datetime,
+    run_id: str,
+    progress: ProgressCallback | None = None,
+    *,
+    lake: Lake | None = None,
+    read_block: BlockReader | None = None,
+    open_client: ClientOpener | None = None,
+    slice_concurrency: int | None = None,
+) -> AccountsReport:
+    """Sync several accounts at once -> each one's outcome; one failing account does not stop the others.
+
+    The data dir's lock, its log entry and the sweep of temporaries are the data dir's, so they
+    are taken once for the run; each account lands through its own `AccountLake` with its own
+    client, and all the clients' requests share one budget of OPENTACT_CONCURRENCY in flight.
+    """
+    started = time.perf_counter()
+    kinds = api.record_types(kinds)
+    now = _run_clock(now, run_id)
+    if not accounts:
+        raise ValueError("no accounts to sync")
+    base = Lake(settings.data_dir) if lake is None else lake
+    prepared: dict[str, tuple[AccountLake, dict[api.RecordType, Window]]] = {}
+    errors: dict[str, str] = {}
+    for account in accounts:
+        try:
+            account_lake = base.for_account(account.name)
+            prepared[account.name] = (account_lake, _prepare(kinds, window, account_lake, settings, now))
+        except CdrError as exc:
+            errors[account.name] = one_line(exc)
+    budget = asyncio.Semaphore(settings.opentact_concurrency)
+    opener = open_client or partial(account_client, settings=settings, read_block=read_block)
+    totals = _Totals(progress)
+    runners: dict[str, _Runner] = {}
+
+    durations: dict[str, float] = {}
+
+    async def one(account: Account) -> None:
+        account_lake, windows = prepared[account.name]
+        account_started = time.perf_counter()
+        try:
+            async with opener(account, budget) as client:
+                runner = _runner(
+                    account_lake, client, now, run_id, totals.for_account(account.name), settings, logged,
+                    slice_concurrency,
+                )
+                runners[account.name] = runner
+                try:
+                    await runner.run(kinds, windows)
+                except* ApiKeyRejected as failed:
+                    raise _first(failed) from None
+        except CdrError as exc:
+            errors[account.name] = one_line(exc)
+            runners.pop(account.name, None)
+        except Exception as exc:
+            log.error("account %s: the sync failed unexpectedly", account.name, exc_info=exc)
+            errors[account.name] = f"{type(exc).__name__}: {one_line(exc)}"
+            runners.pop(account.name, None)
+        durations[account.name] = time.perf_counter() - account_started
+
+    with base.sync_lock(run_id), recorded_sync(base, run_id, kinds) as logged:
+        base.sweep_temporaries()
+        async with asyncio.TaskGroup() as group:
+            for account in accounts:
+                if account.name in prepared:
+                    group.create_task(one(account))
+        duration = time.perf_counter() - started
+        outcomes = tuple(
+            AccountReport(account.name, None, errors[account.name]) if account.name in errors
+            else AccountReport(account.name, runners[account.name].sync_report(kinds, durations[account.name]))
+            for account in accounts
+        )
+        logged.finish(
+            replace(failure, account=outcome.account)
+            for outcome in outcomes if outcome.report is not None for failure in outcome.report.failures
+        )
+        for outcome in outcomes:
+            logged.account(outcome.account, _account_status(outcome), outcome.error)
+    return AccountsReport(run_id=run_id, now=now, accounts=outcomes, duration_secs=duration)
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _run_clock(now: datetime, run_id: str) -> datetime:
+    """The run's id and clock checked -> the clock in UTC."""
     check_run_id(run_id)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(timezone.utc)
-    lake = lake if isinstance(lake, AccountLake) else (lake or Lake(settings.data_dir)).for_account(DEFAULT_ACCOUNT)
+    return now.astimezone(timezone.utc)
+
+
+def _prepare(
+    kinds: Sequence[api.RecordType], window: Window | None, lake: AccountLake, settings: Settings, now: datetime
+) -> dict[api.RecordType, Window]:
+    """An account's windows, and its paths checked -> UsageError/LakeError before any work, nothing written."""
     # Read before the lock, so bad input writes nothing (not even the lock file): a mark read
     # just before another sync moved it only widens this run's window.
     windows = sync_windows(kinds, window, lake, settings, now)
@@ -199,38 +410,56 @@ async def sync(
     if window is not None:
         for kind in kinds:
             read_state(lake, kind)
+    return windows
+
+
+def _runner(
+    lake: AccountLake, client: SyncClient, now: datetime, run_id: str, progress: ProgressCallback | None,
+    settings: Settings, logged: RecordedSync, slice_concurrency: int | None,
+) -> _Runner:
     concurrency = slice_concurrency or 1 + settings.opentact_prefetch_slices
-    # One sync at a time per data dir: another one fails here, before writing anything.
-    with lake.sync_lock(run_id), recorded_sync(lake, run_id, kinds) as logged:
-        # This process is the data dir's only writer: leftovers of a crashed one can go.
-        lake.sweep_temporaries()
-        runner = _Runner(
-            lake, client, now, run_id, progress, asyncio.Semaphore(concurrency), settings.opentact_max_rejected_percent,
-            logged,
-        )
-        todo = {kind: runner.plan(kind, windows[kind]) for kind in kinds}
-        try:
-            async with asyncio.TaskGroup() as group:
-                for kind in kinds:
-                    group.create_task(runner.run_kind(kind, todo[kind]))
-        except* ApiKeyRejected as failed:
-            # Every request would fail the same way: stop at once rather than list each slice.
-            raise _first(failed) from None
-        logged.finish(runner.failures)
-    for kind in kinds:
-        if runner.reports[kind].extra_fields:
-            # Once a run, not once a slice: the same new fields come in every slice.
-            log.warning("%s", extras_note(kind, runner.reports[kind].extra_fields))
-    return SyncReport(
-        run_id=run_id,
-        now=now,
-        kinds=tuple(runner.report(kind) for kind in kinds),
-        failures=tuple(sorted(runner.failures, key=lambda f: (f.kind, f.slice.start, f.slice.end))),
-        duration_secs=time.perf_counter() - started,
+    return _Runner(
+        lake, client, now, run_id, progress, asyncio.Semaphore(concurrency), settings.opentact_max_rejected_percent,
+        logged,
     )
 
 
-# -- internals ---------------------------------------------------------------------------------
+def _account_status(outcome: AccountReport) -> str:
+    """An account's outcome -> how the log says it ended (the run statuses' words)."""
+    if outcome.error is not None:
+        return "failed"
+    return "completed" if outcome.ok else "incomplete"
+
+
+def _without_account(name: str, cause: str) -> str:
+    """A cause that names its account first (`account acme: ...`) -> the rest, where the account is named already."""
+    prefix = f"account {name}: "
+    return cause[len(prefix):] if cause.startswith(prefix) else cause
+
+
+class _Totals:
+    """Progress ticks of several accounts' runners -> ticks of the run's totals (what the bar shows)."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.latest: dict[str, SyncProgress] = {}
+
+    def for_account(self, name: str) -> ProgressCallback | None:
+        if self.progress is None:
+            return None
+
+        def tick(progress: SyncProgress) -> None:
+            self.latest[name] = progress
+            ticks = self.latest.values()
+            assert self.progress is not None
+            self.progress(SyncProgress(
+                kind=progress.kind,
+                slices_total=sum(t.slices_total for t in ticks),
+                slices_done=sum(t.slices_done for t in ticks),
+                records=sum(t.records for t in ticks),
+            ))
+
+        return tick
 
 
 @dataclass(eq=False)
@@ -251,6 +480,27 @@ class _Runner:
     runs: dict[str, SyncRun] = field(default_factory=dict)
     days: dict[str, dict[date, DayReport]] = field(default_factory=dict)
     failures: list[SliceFailure] = field(default_factory=list)
+
+    async def run(self, kinds: Sequence[api.RecordType], windows: Mapping[api.RecordType, Window]) -> None:
+        """Plan and land every record type at once (an ApiKeyRejected ends it: see `sync`)."""
+        todo = {kind: self.plan(kind, windows[kind]) for kind in kinds}
+        async with asyncio.TaskGroup() as group:
+            for kind in kinds:
+                group.create_task(self.run_kind(kind, todo[kind]))
+
+    def sync_report(self, kinds: Sequence[api.RecordType], duration_secs: float) -> SyncReport:
+        """The finished run -> its report; the fields kept in extras logged once."""
+        for kind in kinds:
+            if self.reports[kind].extra_fields:
+                # Once a run, not once a slice: the same new fields come in every slice.
+                log.warning("%s", extras_note(kind, self.reports[kind].extra_fields))
+        return SyncReport(
+            run_id=self.run_id,
+            now=self.now,
+            kinds=tuple(self.report(kind) for kind in kinds),
+            failures=tuple(sorted(self.failures, key=lambda f: (f.kind, f.slice.start, f.slice.end))),
+            duration_secs=duration_secs,
+        )
 
     def plan(self, kind: api.RecordType, window: Window) -> list[Window]:
         """Freeze the window, plan its slices and open (or resume) the run's checkpoint -> the slices to land."""

@@ -88,6 +88,8 @@ class ClientConfig:
     backoff_max_secs: float = 30.0
     slice_max_pages: int = 100
     prefetch_slices: int = 1
+    # where the key came from, as a rejected key's message names it (an account's variable or block)
+    key_source: str = "OPENTACT_API_KEY"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", check_base_url(self.base_url))
@@ -513,7 +515,7 @@ class OpentactClient:
             return result, meta
         if status == 401:
             raise ApiKeyRejected(
-                f"API key rejected (401) by {self.config.base_url}: check OPENTACT_API_KEY "
+                f"API key rejected (401) by {self.config.base_url}: check {self.config.key_source} "
                 "(and that it belongs to this environment)"
             )
         if status in RETRY_STATUSES:
