@@ -273,13 +273,21 @@ def sync_command(
     week_start: str | None = typer.Option(None, "--week-start", help="monday or sunday (default: CDR_WEEK_START, else monday)."),
     now: str | None = typer.Option(None, "--now", help="Resolve literals as of this instant (replay a past night)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+    account: list[str] | None = typer.Option(
+        None, "--account", help="Sync only these accounts of the accounts file: NAME[,NAME...] (default: every account).",
+    ),
+    all_accounts: bool = typer.Option(False, "--all-accounts", help="Sync every account of the accounts file (the default)."),
 ) -> None:
-    """Sync CDRs/MDRs from the Opentact API into the Parquet lake (no range: incremental)."""
+    """Sync CDRs/MDRs from the Opentact API into the Parquet lake (no range: incremental).
+
+    With an accounts file (CDR_ACCOUNTS_FILE, else ./accounts.toml), its accounts sync at once within
+    one OPENTACT_CONCURRENCY budget; a failing account does not stop the others (exit 1 naming it).
+    """
     from pipelines.console import run_sync
 
     run_sync(
         date_range=date_range, start=start, end=end, types=types, tz=tz, week_start=week_start, now=now,
-        data_dir=data_dir,
+        data_dir=data_dir, **({"account": account, "all_accounts": all_accounts} if account or all_accounts else {}),
     )
 
 

@@ -227,34 +227,72 @@ class _Stoppable:
 
 
 def run_sync(**arguments: object) -> dict[str, object]:
-    """`cdr sync`: validate, run the Prefect flow with a progress bar, print a short summary."""
+    """`cdr sync`: validate, run the Prefect flow with a progress bar, print a short summary.
+
+    A run of several accounts prints each one's summary, then (if some failed) exits 1 with one
+    line naming each failed account: the others have landed.
+    """
     with stoppable("the sync stopped; run it again to resume") as runner:
         request = check_sync(**arguments)  # type: ignore[arg-type]
         console = Console(stderr=True)
-        for kind in request.kinds:
-            window = request.windows[kind]
-            console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
-        runner.run(check_api_key(request))
+        if request.several:
+            for name, windows in request.account_windows.items():
+                for kind in request.kinds:
+                    console.print(f"{name} {kind}: {format_utc(windows[kind].start)} .. {format_utc(windows[kind].end)}")
+        else:
+            for kind in request.kinds:
+                window = request.windows[kind]
+                console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
+            # Accounts are checked in the run: one with a rejected key must not stop the others.
+            runner.run(check_api_key(request))
         quiet_prefect()
-        from pipelines.flows.sync import sync_flow
+        from pipelines.flows.sync import AccountsIncomplete, sync_flow
 
         with sync_progress(console) as progress, failures_told_by_command():
             try:
                 result = runner.run(sync_flow(**flow_arguments(request, arguments), progress=progress))
+            except AccountsIncomplete as incomplete:
+                from pipelines.summary import accounts_result
+
+                _print_accounts(accounts_result(incomplete.report), request)
+                raise
             except Exception as exc:
                 raise prefect_failure(exc) or exc
+    if request.several:
+        _print_accounts(result, request)
+        return result
     typer.echo(
         f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir}"
     )
-    for kind, figures in result["types"].items():
+    _print_types(result["types"], "  ")
+    return result
+
+
+def _print_types(types: dict[str, Any], indent: str) -> None:
+    for kind, figures in types.items():
         typer.echo(
-            f"  {kind}: {figures['new']:,} new, {figures['updated']:,} updated, "
+            f"{indent}{kind}: {figures['new']:,} new, {figures['updated']:,} updated, "
             f"{figures['quarantined']:,} quarantined"
         )
         if figures.get("extra_fields"):
-            typer.echo(f"  {extras_note(kind, figures['extra_fields'])}")
-    return result
+            typer.echo(f"{indent}{extras_note(kind, figures['extra_fields'])}")
+
+
+def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
+    """A run of several accounts' result -> the run's line, then per account its records and types (or its failure)."""
+    accounts, failed = result["accounts"], result["failed"]
+    typer.echo(
+        f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
+        f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir} "
+        f"from {len(request.accounts) - len(failed)} of {len(request.accounts)} account(s)"
+    )
+    for account in request.accounts:
+        if account.name in accounts:
+            typer.echo(f"  {account.name}: {accounts[account.name]['records']:,} records")
+            _print_types(accounts[account.name]["types"], "    ")
+        if account.name in failed:
+            typer.echo(f"  {account.name}: FAILED")
 
 
 # The key check's one request gets no retries and at most this long: it only saves a wrong key
@@ -330,4 +368,4 @@ def flow_arguments(request: SyncRequest, arguments: dict[str, object]) -> dict[s
         # The clock validated here is the run's clock: resolve literals exactly as checked.
         "now": format_utc(request.now),
         "data_dir": str(Path(request.settings.data_dir)),
-    }
+    } | ({"accounts": [account.name for account in request.accounts]} if request.several else {})

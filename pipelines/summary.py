@@ -1,4 +1,4 @@
-"""Run summaries: a SyncReport -> the markdown artifact, the log lines and the flow's JSON result."""
+"""Run summaries: a SyncReport (or a sync of several accounts) -> the markdown artifact, the log lines and the flow's JSON result."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines.dates import format_utc
 from pipelines.land import extras_note
-from pipelines.sync import KindReport, SyncReport
+from pipelines.sync import AccountsReport, KindReport, SyncReport
 
 
 def _cell(text: object) -> str:
@@ -84,4 +84,69 @@ def sync_result(report: SyncReport) -> dict[str, Any]:
             }
             for k in report.kinds
         },
+    }
+
+
+# -- a sync of several accounts ------------------------------------------------------------------
+
+
+def accounts_markdown(report: AccountsReport, *, title: str = "CDR sync") -> str:
+    """A sync of several accounts -> markdown: the run, then per account its section as `sync_markdown` writes it."""
+    failed = report.failed
+    status = "completed" if report.ok else f"INCOMPLETE: {len(failed)} of {len(report.accounts)} account(s) failed"
+    lines = [
+        f"# {title}: {status}",
+        "",
+        f"- run: `{report.run_id}`, as of {format_utc(report.now)}",
+        f"- accounts: {', '.join(a.account for a in report.accounts)}",
+        f"- {report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
+        "",
+    ]
+    if failed:
+        lines += ["## Failed accounts", "", "| account | cause |", "|---|---|"]
+        lines += [f"| {_cell(a.account)} | {_cell(a.cause)} |" for a in failed]
+        lines.append("")
+    for outcome in report.accounts:
+        if outcome.report is None:
+            continue
+        # Each account's own document, its headings one level down.
+        section = sync_markdown(outcome.report, title=f"account {outcome.account}").splitlines()
+        lines += ["#" + line if line.startswith("#") else line for line in section]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def accounts_lines(report: AccountsReport) -> list[str]:
+    """A sync of several accounts -> the console's summary lines: per account and type, then each failed account."""
+    lines = []
+    for outcome in report.accounts:
+        if outcome.report is None:
+            continue
+        lines += [f"{outcome.account} {line}" for line in sync_lines(outcome.report)]
+    lines += [f"FAILED account {a.account}: {a.cause}" for a in report.failed]
+    return lines
+
+
+def accounts_result(report: AccountsReport) -> dict[str, Any]:
+    """A sync of several accounts -> the flow's JSON-friendly result: the run's totals, per type summed over the
+    accounts that synced, each account's own result, and the failed accounts' causes."""
+    synced = [a for a in report.accounts if a.report is not None]
+    kinds = dict.fromkeys(k.kind for a in synced for k in a.report.kinds)  # type: ignore[union-attr]
+    types = {}
+    for kind in kinds:
+        mine = [k for a in synced for k in a.report.kinds if k.kind == kind]  # type: ignore[union-attr]
+        types[kind] = {
+            "window": [format_utc(min(k.window.start for k in mine)), format_utc(max(k.window.end for k in mine))],
+            **{count: sum(getattr(k, count) for k in mine) for count in ("new", "updated", "quarantined", "records")},
+            "extra_fields": sorted({field for k in mine for field in k.extra_fields}),
+        }
+    return {
+        "run_id": report.run_id,
+        "now": format_utc(report.now),
+        "records": report.records,
+        "records_per_sec": round(report.records_per_sec, 1),
+        "duration_secs": round(report.duration_secs, 3),
+        "types": types,
+        "accounts": {a.account: sync_result(a.report) for a in synced},  # type: ignore[arg-type]
+        "failed": {a.account: a.cause for a in report.failed},
     }

@@ -1,4 +1,4 @@
-"""The nightly flow: incremental sync (high-water mark minus lookback), build, dashboards, alerts."""
+"""The nightly flow: incremental sync (high-water mark minus lookback) of every account, build, dashboards, alerts."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ async def nightly_sync(
     new alerts through the notification block `notify_block` (`<block type>/<block name>`; None: none sent)."""
     if notify_block is not None:
         check_block_name(notify_block)  # refused before the sync, not after an hour of it
-    synced = await sync_flow(types=types, data_dir=data_dir, api_key_block=api_key_block)
+    # Every configured account, so the nightly run follows the accounts file as it changes.
+    synced = await sync_flow(types=types, data_dir=data_dir, api_key_block=api_key_block, all_accounts=True)
     built = build_flow(data_dir=data_dir, dashboards=dashboards)
     alerted = alerts_flow(data_dir=data_dir, notify_block=notify_block)
     return {"sync": synced, "build": built, "alerts": alerted}

@@ -1,6 +1,11 @@
 """The sync flow: a date literal, an explicit range or neither (incremental) -> the lake, and a markdown artifact.
 
 One coarse task per run: the client already parallelises the paging and retries HTTP requests.
+A run of several accounts is one task too: the accounts share one event loop, so their clients
+share one request budget (an asyncio semaphore), and the data dir's lock and log entry are held
+once around them. Fanning accounts out as tasks on other workers would need a budget across
+processes (a Prefect concurrency limit) and the lock and log lifted into the flow;
+`pipelines.sync.sync_accounts` keeps the per-account work a function of its own for that.
 """
 
 from __future__ import annotations
@@ -19,16 +24,17 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging.handlers import APILogHandler
-from pydantic import SecretStr
 
 from pipelines.dates import Window, format_utc
+from pipelines.accounts import DEFAULT_ACCOUNT, Account, account_api_key, load_accounts, select_accounts
 from pipelines.errors import CdrError
 from pipelines.flows import run_arguments
+from pipelines.flows.secrets import read_secret_block
 from pipelines.opentact import api
 from pipelines.runs import parse_types, resolve_sync_window, run_clock
 from pipelines.settings import Settings, load_settings
-from pipelines.summary import sync_lines, sync_markdown, sync_result
-from pipelines.sync import ProgressCallback, SyncProgress, SyncReport, sync
+from pipelines.summary import accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result
+from pipelines.sync import AccountsReport, ProgressCallback, SyncProgress, SyncReport, sync, sync_accounts
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,24 @@ class SyncIncomplete(CdrError):
         super().__init__(f"{len(report.failures)} slice(s) failed after retries ({failed}); run the sync again")
 
 
-def _settings(data_dir: str | None, tz: str | None, week_start: str | None, api_key_block: str | None) -> Settings:
+class AccountsIncomplete(CdrError):
+    """A sync of several accounts where some failed (the others landed): one line naming each and its cause."""
+
+    def __init__(self, report: AccountsReport) -> None:
+        self.report = report
+        super().__init__(report.failure_line())
+
+
+async def _settings(
+    data_dir: str | None, tz: str | None, week_start: str | None, api_key_block: str | None
+) -> Settings:
+    """The flow's settings; with `api_key_block`, OPENTACT_API_KEY (the default account's key) read from that block."""
     settings = load_settings(data_dir=data_dir, timezone=tz, week_start=week_start)
     if api_key_block:
-        from prefect.blocks.system import Secret
-
-        settings = settings.with_overrides(opentact_api_key=SecretStr(str(Secret.load(api_key_block).get())))
+        # Read and checked as an account's block is; blocking (Prefect's API), so off the flow's event loop.
+        block = Account(DEFAULT_ACCOUNT, None, api_key_block, settings.opentact_base_url)
+        key = await asyncio.to_thread(account_api_key, block, settings, read_secret_block)
+        settings = settings.with_overrides(opentact_api_key=key)
     return settings
 
 
@@ -168,8 +186,14 @@ def _bound_label(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _slices_failed(task: object, task_run: object, state: Any) -> bool:
-    """Retry only slices that failed for the moment: bad input or a broken source fails the same way every time."""
+    """Retry only slices that failed for the moment: bad input or a broken source fails the same way every time.
+
+    A run of several accounts is retried only if every failed account failed that way (a rejected
+    or missing key does not come right by itself); its accounts that landed land again as no-ops.
+    """
     failure = state.data
+    if isinstance(failure, AccountsIncomplete):
+        return all(a.retryable for a in failure.report.failed)
     return isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures)
 
 
@@ -202,6 +226,33 @@ async def sync_records(
     return report
 
 
+@task(
+    name="sync-accounts",
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=_slices_failed,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+async def sync_accounts_records(
+    types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings,
+    accounts: list[Account], progress: ProgressCallback | None,
+) -> AccountsReport:
+    """Page every account's API into its part of the lake at once; AccountsIncomplete (after the others landed)
+    when some account failed."""
+    artifact = await acreate_progress_artifact(
+        0.0, key="cdr-sync-progress", description="CDR/MDR sync: the share of the run's slices done"
+    )
+    tracker = RunProgress(lambda percent: aupdate_progress_artifact(artifact, percent), progress)
+    try:
+        report = await sync_accounts(types, window, settings, accounts, now, run_id, tracker, read_block=read_secret_block)
+    finally:
+        await tracker.finish()
+    if not report.ok:
+        raise AccountsIncomplete(report)
+    return report
+
+
 @flow(name="cdr-sync", flow_run_name=lambda: sync_run_name(runtime.flow_run.parameters), log_prints=False)
 async def sync_flow(
     date_range: str | None = None,
@@ -213,20 +264,28 @@ async def sync_flow(
     now: str | None = None,
     data_dir: str | None = None,
     api_key_block: str | None = None,
+    accounts: list[str] | None = None,
+    all_accounts: bool = False,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Sync a date literal, an explicit range, or (neither) incrementally from the high-water mark.
 
-    `progress` is for a caller in this process (the terminal's bar); Prefect stores no function,
-    so a deployment leaves it unset.
+    `accounts` names accounts of the accounts file to sync; neither it nor `all_accounts`: every
+    configured account (with no accounts file, the `default` account of OPENTACT_API_KEY, or of
+    the Secret block `api_key_block`). `progress` is for a caller in this process (the
+    terminal's bar); Prefect stores no function, so a deployment leaves it unset.
     """
     with pipeline_logs_to_run():
         logger = get_run_logger()
-        settings = _settings(data_dir, tz, week_start, api_key_block)
+        settings = await _settings(data_dir, tz, week_start, api_key_block)
+        configured = load_accounts(settings)
+        selected = select_accounts(configured, accounts, all_accounts=all_accounts)
         clock = run_clock(now, settings)
         window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
         kinds = parse_types(types)
         run_id = str(runtime.flow_run.id or uuid.uuid4())
+        if configured.source is not None:
+            return await _sync_several(kinds, window, clock, run_id, settings, list(selected), progress)
         logger.info("syncing %s %s as of %s", ",".join(kinds), window or "incrementally", format_utc(clock))
         state = await sync_records(kinds, window, clock, run_id, settings, progress, return_state=True)
         outcome = await state.aresult(raise_on_failure=False)
@@ -238,3 +297,25 @@ async def sync_flow(
         if isinstance(outcome, BaseException):
             raise outcome
         return sync_result(report)
+
+
+async def _sync_several(
+    kinds: list[api.RecordType], window: Window | None, clock: datetime, run_id: str, settings: Settings,
+    accounts: list[Account], progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """The accounts of an accounts file synced in one task -> the flow's result; AccountsIncomplete if some failed."""
+    logger = get_run_logger()
+    logger.info(
+        "syncing %s %s as of %s for accounts %s", ",".join(kinds), window or "incrementally", format_utc(clock),
+        ", ".join(a.name for a in accounts),
+    )
+    state = await sync_accounts_records(kinds, window, clock, run_id, settings, accounts, progress, return_state=True)
+    outcome = await state.aresult(raise_on_failure=False)
+    report = outcome.report if isinstance(outcome, AccountsIncomplete) else outcome
+    if isinstance(report, AccountsReport):
+        await acreate_markdown_artifact(accounts_markdown(report), key="cdr-sync-report", description="CDR/MDR sync")
+        for line in accounts_lines(report):
+            logger.info(line)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return accounts_result(report)
