@@ -1,0 +1,311 @@
+"""`cdr sync` over several accounts: one lock and one log entry, one request budget, failures kept apart.
+
+Three accounts against ONE sandbox serving three keys under fault injection (the i-th key sees
+its own world, seeded SEED + i); one account's key is not one of them (401). Each good account's
+lake equals `cdr sandbox export --api-key KEY` exactly; the failed one is named in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipelines.accounts import DEFAULT_ACCOUNT, load_accounts
+from pipelines.dates import Window, format_utc
+from pipelines.lake import Lake
+from pipelines.opentact import api
+from pipelines.opentact.client import OpentactClient
+from pipelines.runs import SYNC_LOG, check_sync, read_sync_runs
+from pipelines.settings import Settings
+from pipelines.state import read_state
+from pipelines.sync import sync_accounts
+from sandbox.testing import running_sandbox
+from tests.fixtures.cli import run_cdr
+from tests.test_sync import assert_lake_is_the_export
+
+SEED = 41
+START = "2026-10-01"
+NOW = "2026-10-05T00:00:00Z"
+WINDOW = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 4, tzinfo=UTC))
+WORLD = {"seed": SEED, "start": START, "calls_per_day": 60, "messages_per_day": 30, "rerate_rate": 0.1,
+         "malformed_rate": 0.02}
+FAULTS = {"fail_rate": 0.15, "drop_rate": 0.05, "latency_ms": 10}
+SERVED = ("acme-served-key-0", "globex-served-key-1", "hooli-served-key-2")
+REJECTED = "initech-unknown-key-9"
+# account -> (its key variable, its key): globex is the third world, to show the index picks the world
+ACCOUNTS = {"acme": ("ACME_KEY", SERVED[0]), "globex": ("GLOBEX_KEY", SERVED[2]), "initech": ("INITECH_KEY", REJECTED)}
+TOML = "".join(f'[accounts.{name}]\napi_key_env = "{variable}"\n' for name, (variable, _) in ACCOUNTS.items())
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> str:
+    with running_sandbox(api_key=list(SERVED), now=NOW, **WORLD, **FAULTS) as url:
+        yield url
+
+
+@pytest.fixture
+def accounts_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: str) -> Path:
+    """The three accounts' file and keys, a sandbox base URL and short waits."""
+    path = tmp_path / "accounts.toml"
+    path.write_text(TOML)
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(path))
+    for variable, key in ACCOUNTS.values():
+        monkeypatch.setenv(variable, key)
+    monkeypatch.setenv("OPENTACT_BASE_URL", sandbox)
+    monkeypatch.setenv("OPENTACT_BACKOFF_BASE_SECS", "0.01")
+    monkeypatch.setenv("OPENTACT_BACKOFF_MAX_SECS", "0.2")
+    monkeypatch.setenv("OPENTACT_SETTLE_LAG_SECS", "0")
+    monkeypatch.setenv("OPENTACT_PAGE_SIZE", "40")
+    return path
+
+
+@pytest.fixture(scope="module")
+def truths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list]]:
+    """`cdr sandbox export --api-key KEY` of each served key, as assert_lake_is_the_export reads it."""
+    found = {}
+    for key in SERVED:
+        out = tmp_path_factory.mktemp("export")
+        with pytest.MonkeyPatch.context() as patch:
+            code = _export(patch, key, out)
+        assert code == 0
+        found[key] = {
+            name: [orjson.loads(line) for line in (out / f"{name}.jsonl").read_bytes().splitlines()]
+            for name in ("cdrs", "mdrs", "malformed")
+        }
+    return found
+
+
+def _export(patch: pytest.MonkeyPatch, key: str, out: Path) -> int:
+    import sys
+
+    from cdr_app.cli import main
+
+    argv = ["cdr", "sandbox", "export", "--seed", str(SEED), "--start", START, "--calls-per-day", "60",
+            "--messages-per-day", "30", "--rerate-rate", "0.1", "--malformed-rate", "0.02", "--now", NOW,
+            "--window-start", format_utc(WINDOW.start), "--window-end", format_utc(WINDOW.end), "--out", str(out),
+            "--api-key", key]
+    for served in SERVED:
+        argv += ["--served-key", served]
+    patch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return int(exited.value.code or 0)
+
+
+def _sync_args(data: Path, *more: str) -> tuple[str, ...]:
+    return ("sync", "--start", format_utc(WINDOW.start), "--end", format_utc(WINDOW.end), "--now", NOW,
+            "--data-dir", str(data), *more)
+
+
+def _account_folders(data: Path, name: str) -> list[Path]:
+    """Every lake and quarantine folder of an account."""
+    return [*data.glob(f"lake/*/account={name}"), *data.glob(f"quarantine/*/account={name}")]
+
+
+# -- end to end: `cdr sync` under Prefect ------------------------------------------------------------
+
+
+def test_three_accounts_one_rejected_the_others_land_exactly_their_exports(
+    prefect_harness, accounts_env, truths, tmp_path, capsys, monkeypatch
+):
+    data = tmp_path / "data"
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data))
+    assert code == 1, err
+    # One line naming the failed account and its cause, after the others landed; no key shown.
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: 1 of 3 account(s) failed; acme, globex landed: initech: "), err
+    assert "401" in last and "check INITECH_KEY" in last and "Traceback" not in err
+    assert not any(key in out + err for key in (*SERVED, REJECTED))
+    assert "from 2 of 3 account(s)" in out and "  initech: FAILED" in out and "  acme: " in out
+
+    lake = Lake(data)
+    for name in ("acme", "globex"):
+        assert_lake_is_the_export(lake.for_account(name), truths[ACCOUNTS[name][1]])
+    assert _account_folders(data, "initech") == []
+    assert all(read_state(lake.for_account("initech"), kind).high_water_mark is None for kind in api.RECORD_TYPES)
+    assert lake.accounts() in (["acme", "globex"], ["acme", "globex", "initech"])  # a begun checkpoint at most
+
+    # One log entry for the whole run, with every account's outcome.
+    (run,) = read_sync_runs(lake)
+    assert run.status == "incomplete" and run.error.startswith("account initech: ") and "401" in run.error
+    assert [(a.account, a.status) for a in run.accounts] == [
+        ("acme", "completed"), ("globex", "completed"), ("initech", "failed")
+    ]
+    assert sorted(run.changed_days) == ["cdrs", "mdrs", "quarantine_cdrs", "quarantine_mdrs", "usage_cdrs", "usage_mdrs"]
+    entry = orjson.loads(lake.read_bytes(SYNC_LOG))["runs"][0]
+    assert entry["accounts"][2] == {"account": "initech", "status": "failed", "error": run.accounts[2].error}
+    code, status, _ = run_cdr(capsys, monkeypatch, "status", "--json", "--data-dir", str(data))
+    assert code == 0 and json.loads(status)["last_sync"]["status"] == "incomplete"
+
+
+def test_account_option_syncs_only_the_named_accounts(prefect_harness, accounts_env, truths, tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data, "--account", "globex"))
+    assert code == 0, err
+    assert out.startswith("synced ") and "from 1 of 1 account(s)" in out and "  globex: " in out
+    assert Lake(data).accounts() == ["globex"]
+    assert_lake_is_the_export(Lake(data).for_account("globex"), truths[SERVED[2]])
+
+
+# -- refused before anything runs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--account", "acme,umbrella"), "unknown account umbrella; "),
+        (("--account", "acme", "--all-accounts"), "--account and --all-accounts together"),
+        (("--account", ","), "--account needs account names"),
+    ],
+)
+def test_bad_account_options_are_one_line_exit_2_and_write_nothing(accounts_env, tmp_path, capsys, monkeypatch,
+                                                                   options, message):
+    data = tmp_path / "data"
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data, *options))
+    assert code == 2 and out == "" and not data.exists()
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_a_bad_accounts_file_is_one_line_exit_2(accounts_env, tmp_path, capsys, monkeypatch):
+    accounts_env.write_text('[accounts.acme]\napi_key = "sk-live-secret"\n')
+    data = tmp_path / "data"
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data))
+    assert code == 2 and out == "" and not data.exists()
+    assert err.count("\n") == 1 and "[accounts.acme]: unknown key api_key " in err and "sk-live" not in err
+
+
+def test_an_unknown_account_with_no_accounts_file_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENTACT_API_KEY", "k")
+    code, _, err = run_cdr(capsys, monkeypatch, *_sync_args(tmp_path / "data", "--account", "acme"))
+    assert code == 2 and "unknown account acme; the accounts configured with no accounts file: default" in err
+
+
+@pytest.mark.parametrize("options", [{}, {"account": "default"}, {"all_accounts": True}])
+def test_with_no_accounts_file_the_sync_is_todays_single_account_one(tmp_path, monkeypatch, options):
+    from pipelines.console import flow_arguments
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENTACT_API_KEY", "k")
+    arguments = {"start": "2026-10-01", "end": "2026-10-02", "now": NOW, "data_dir": tmp_path / "d"}
+    request = check_sync(**arguments, **options)
+    assert not request.several and [a.name for a in request.accounts] == [DEFAULT_ACCOUNT]
+    assert "accounts" not in flow_arguments(request, arguments)
+    assert not (tmp_path / "d").exists()
+
+
+def test_with_an_accounts_file_the_key_variables_are_not_read_before_the_run(accounts_env, tmp_path, monkeypatch):
+    from pipelines.console import flow_arguments
+
+    monkeypatch.delenv("ACME_KEY")
+    arguments = {"start": "2026-10-01", "end": "2026-10-02", "now": NOW, "data_dir": tmp_path / "d"}
+    request = check_sync(**arguments)
+    assert request.several and [a.name for a in request.accounts] == ["acme", "globex", "initech"]
+    assert flow_arguments(request, arguments)["accounts"] == ["acme", "globex", "initech"]
+    assert check_sync(**arguments, account=["initech,acme"]).account_windows.keys() == {"acme", "initech"}
+
+
+# -- the run: isolation and the shared budget -------------------------------------------------------------
+
+
+def _settings(data: Path) -> Settings:
+    return Settings(data_dir=data)
+
+
+def test_an_unset_key_variable_fails_only_its_account(accounts_env, truths, tmp_path, monkeypatch):
+    monkeypatch.delenv("GLOBEX_KEY")
+    monkeypatch.setenv("INITECH_KEY", SERVED[1])
+    data = tmp_path / "data"
+    settings = _settings(data)
+    accounts = load_accounts(settings).accounts
+    now = datetime(2026, 10, 5, tzinfo=UTC)
+    report = asyncio.run(sync_accounts(list(api.RECORD_TYPES), WINDOW, settings, accounts, now, "run-1"))
+    assert [(a.account, a.ok) for a in report.accounts] == [("acme", True), ("globex", False), ("initech", True)]
+    assert report.failed[0].cause == "account globex: GLOBEX_KEY is not set (or is empty): export it with the account's API key"
+    assert report.failure_line() == (
+        "1 of 3 account(s) failed; acme, initech landed: globex: GLOBEX_KEY is not set (or is empty): export it "
+        "with the account's API key; run the sync again (landed slices are not redone)"
+    )
+    assert_lake_is_the_export(Lake(data).for_account("acme"), truths[SERVED[0]])
+    assert_lake_is_the_export(Lake(data).for_account("initech"), truths[SERVED[1]])
+    assert _account_folders(data, "globex") == [] and not (data / "state" / "account=globex").exists()
+
+
+def test_every_accounts_client_shares_one_request_budget(accounts_env, tmp_path, monkeypatch):
+    """The clients get the same semaphore, and requests in flight across them never pass OPENTACT_CONCURRENCY."""
+    monkeypatch.setenv("INITECH_KEY", SERVED[1])
+    monkeypatch.setenv("OPENTACT_CONCURRENCY", "2")
+    budgets: list[asyncio.Semaphore | None] = []
+    flight = {"now": 0, "most": 0}
+
+    class Counting(OpentactClient):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            budgets.append(kwargs.get("budget"))  # type: ignore[arg-type]
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+        async def _receive(self, *args: object, **kwargs: object):  # type: ignore[override]
+            flight["now"] += 1
+            flight["most"] = max(flight["most"], flight["now"])
+            try:
+                return await super()._receive(*args, **kwargs)
+            finally:
+                flight["now"] -= 1
+
+    monkeypatch.setattr("pipelines.sync.OpentactClient", Counting)
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    assert settings.opentact_concurrency == 2
+    report = asyncio.run(sync_accounts(
+        list(api.RECORD_TYPES), WINDOW, settings, load_accounts(settings).accounts, datetime(2026, 10, 5, tzinfo=UTC),
+        "run-1",
+    ))
+    assert report.ok, report.failure_line()
+    assert len(budgets) == 3 and budgets[0] is budgets[1] is budgets[2] and isinstance(budgets[0], asyncio.Semaphore)
+    assert flight["most"] == 2  # the three accounts together, with each client's own gate allowing 2
+
+
+# -- the Prefect flow: Secret blocks, in an async flow ---------------------------------------------------
+
+
+def test_the_flows_api_key_block_is_the_default_accounts_key(prefect_harness, accounts_env, truths, tmp_path,
+                                                              monkeypatch):
+    """Read inside the async flow (Secret.load(...).get() there returned a coroutine), for today's one account."""
+    from prefect.blocks.system import Secret
+
+    from pipelines.flows.sync import sync_flow
+
+    monkeypatch.delenv("CDR_ACCOUNTS_FILE")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    Secret(value=SERVED[0]).save("default-opentact-key", overwrite=True)
+    data = tmp_path / "data"
+    result = asyncio.run(sync_flow(
+        start=format_utc(WINDOW.start), end=format_utc(WINDOW.end), now=NOW, data_dir=str(data),
+        api_key_block="default-opentact-key",
+    ))
+    assert "accounts" not in result and result["types"]["cdrs"]["new"] == len(truths[SERVED[0]]["cdrs"])
+    assert_lake_is_the_export(Lake(data).for_account(DEFAULT_ACCOUNT), truths[SERVED[0]])
+    assert read_sync_runs(Lake(data))[0].accounts == ()  # logged as before accounts
+
+
+def test_an_accounts_secret_block_is_read_by_the_flow(prefect_harness, accounts_env, truths, tmp_path):
+    from prefect.blocks.system import Secret
+
+    from pipelines.flows.sync import sync_flow
+
+    accounts_env.write_text(TOML.replace('api_key_env = "GLOBEX_KEY"', 'api_key_block = "globex-opentact-key"'))
+    Secret(value=SERVED[2]).save("globex-opentact-key", overwrite=True)
+    data = tmp_path / "data"
+    result = asyncio.run(sync_flow(
+        start=format_utc(WINDOW.start), end=format_utc(WINDOW.end), now=NOW, data_dir=str(data),
+        accounts=["globex", "acme"],
+    ))
+    assert list(result["accounts"]) == ["acme", "globex"] and result["failed"] == {}
+    assert result["types"]["mdrs"]["new"] == len(truths[SERVED[0]]["mdrs"]) + len(truths[SERVED[2]]["mdrs"])
+    assert_lake_is_the_export(Lake(data).for_account("globex"), truths[SERVED[2]])
+    assert_lake_is_the_export(Lake(data).for_account("acme"), truths[SERVED[0]])
