@@ -3,22 +3,14 @@
 -- Records share a few tag sets, so this is small: fct_tags_daily spreads it over the tags,
 -- and the statement's data test totals the records from it, apart from fct_calls_daily (which
 -- the statement reads).
-with calls as (
-    select * from int_calls_dated
-),
-
-final as (
-    select
-        account,
-        report_date,
-        direction,
-        currency,
-        tags,
-        count(*) as calls,
-        sum(billed_duration_secs)::bigint as billed_duration_secs,
-        sum(cost) as cost,
-    from calls
-    group by all
-)
-
-select * from final
+select
+    account,
+    report_date,
+    direction,
+    currency,
+    tags,
+    count(*) as calls,
+    sum(billed_duration_secs)::bigint as billed_duration_secs,
+    sum(cost) as cost,
+from int_calls_dated
+group by all

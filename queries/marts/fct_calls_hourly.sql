@@ -1,19 +1,11 @@
 -- fct_calls_hourly: one row per account, report date, local hour of day and direction with calls; key: account, report_date, report_hour, direction
 -- incremental: report_date
-with calls as (
-    select * from int_calls_dated
-),
-
-final as (
-    select
-        account,
-        report_date,
-        report_hour,
-        direction,
-        count(*) as calls,
-        count(*) filter (where is_answered) as answered_calls,
-    from calls
-    group by all
-)
-
-select * from final
+select
+    account,
+    report_date,
+    report_hour,
+    direction,
+    count(*) as calls,
+    count(*) filter (where is_answered) as answered_calls,
+from int_calls_dated
+group by all

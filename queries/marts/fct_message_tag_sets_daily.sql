@@ -3,23 +3,15 @@
 -- Records share a few tag sets, so this is small: fct_tags_daily spreads it over the tags,
 -- and the statement's data test totals the records from it, apart from fct_messages_daily
 -- (which the statement reads).
-with messages as (
-    select * from int_messages_dated
-),
-
-final as (
-    select
-        account,
-        report_date,
-        direction,
-        message_type,
-        currency,
-        tags,
-        count(*) as messages,
-        sum(parts)::bigint as parts,
-        sum(cost) as cost,
-    from messages
-    group by all
-)
-
-select * from final
+select
+    account,
+    report_date,
+    direction,
+    message_type,
+    currency,
+    tags,
+    count(*) as messages,
+    sum(parts)::bigint as parts,
+    sum(cost) as cost,
+from int_messages_dated
+group by all
