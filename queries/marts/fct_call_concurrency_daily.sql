@@ -38,14 +38,13 @@ end_counts as (
 bucket_counts as (
     -- counted apart, not over a union of every start and end: no event list is ever written out
     select
-        coalesce(start_counts.account, end_counts.account) as account,
-        coalesce(start_counts.bucket, end_counts.bucket) as bucket,
+        -- `using` merges the keys of a full join: each is the side's that has it
+        account,
+        bucket,
         coalesce(start_counts.starts, 0) as starts,
         coalesce(end_counts.ends, 0) as ends,
     from start_counts
-    full outer join end_counts
-        on start_counts.account = end_counts.account
-        and start_counts.bucket = end_counts.bucket
+    full outer join end_counts using (account, bucket)
 ),
 
 buckets as (
@@ -79,14 +78,12 @@ day_bounds as (
 
 candidate_buckets as (
     select
-        buckets.account,
+        account,
         buckets.bucket,
-        buckets.report_date,
+        report_date,
         buckets.level_before,
     from buckets
-    inner join day_bounds
-        on buckets.account = day_bounds.account
-        and buckets.report_date = day_bounds.report_date
+    inner join day_bounds using (account, report_date)
     where buckets.starts > 0
         and buckets.level_before + buckets.starts >= day_bounds.known_level
 ),
@@ -94,13 +91,13 @@ candidate_buckets as (
 events as (
     -- the events of the candidate buckets only; one sortable key per event: milliseconds x 2,
     -- + 1 for a start, so at one instant ends sort first
-    select calls.account, calls.start_ms * 2 + 1 as event_key
+    select calls.account, calls.start_ms // 10000 as bucket, calls.start_ms * 2 + 1 as event_key
     from calls
     semi join candidate_buckets
         on calls.account = candidate_buckets.account
         and calls.start_ms // 10000 = candidate_buckets.bucket
     union all
-    select calls.account, calls.end_ms * 2 as event_key
+    select calls.account, calls.end_ms // 10000 as bucket, calls.end_ms * 2 as event_key
     from calls
     semi join candidate_buckets
         on calls.account = candidate_buckets.account
@@ -109,18 +106,16 @@ events as (
 
 replayed as (
     select
-        candidate_buckets.account,
+        account,
         candidate_buckets.report_date,
         events.event_key,
         candidate_buckets.level_before + sum(if(events.event_key % 2 = 1, 1, -1)) over (
-            partition by candidate_buckets.account, candidate_buckets.bucket
+            partition by account, bucket
             order by events.event_key
             rows between unbounded preceding and current row
         ) as level,
     from events
-    inner join candidate_buckets
-        on events.account = candidate_buckets.account
-        and events.event_key // 20000 = candidate_buckets.bucket
+    inner join candidate_buckets using (account, bucket)
 ),
 
 event_peaks as (
@@ -136,8 +131,8 @@ event_peaks as (
 
 final as (
     select
-        day_bounds.account,
-        day_bounds.report_date,
+        account,
+        report_date,
         day_bounds.level_at_midnight as calls_at_start,
         greatest(day_bounds.level_at_midnight, coalesce(event_peaks.peak_level, 0)) as peak_concurrent_calls,
         case
@@ -146,9 +141,7 @@ final as (
             else day_bounds.report_date::timestamp
         end as peak_at_local,
     from day_bounds
-    left join event_peaks
-        on day_bounds.account = event_peaks.account
-        and day_bounds.report_date = event_peaks.report_date
+    left join event_peaks using (account, report_date)
 )
 
 select * from final
