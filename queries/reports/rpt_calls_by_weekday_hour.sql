@@ -34,20 +34,15 @@ counted as (
 
 final as (
     select
-        grid.account,
-        grid.month,
-        grid.weekday::integer as weekday,
-        ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'][grid.weekday]
-            as weekday_name,
-        grid.hour::integer as hour,
+        account,
+        month,
+        weekday::integer as weekday,
+        ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'][weekday] as weekday_name,
+        hour::integer as hour,
         coalesce(counted.calls, 0)::bigint as calls,
         coalesce(counted.answered_calls, 0)::bigint as answered_calls,
     from grid
-    left join counted
-        on grid.account = counted.account
-        and grid.month = counted.month
-        and grid.weekday = counted.weekday
-        and grid.hour = counted.hour
+    left join counted using (account, month, weekday, hour)
 )
 
 select * from final

@@ -23,9 +23,9 @@ monthly as (
 
 final as (
     select
-        monthly.account,
+        account,
         monthly.month,
-        monthly.connection_id,
+        connection_id,
         connections.connection_name,
         monthly.currency,
         monthly.calls::bigint as calls,
@@ -33,8 +33,7 @@ final as (
         round(monthly.billed_duration_secs / 60, 1)::decimal(18, 1) as billed_minutes,
         monthly.cost::decimal(38, 9) as cost,
     from monthly
-    left join connections on monthly.account = connections.account
-        and monthly.connection_id = connections.connection_id
+    left join connections using (account, connection_id)
 )
 
 select * from final

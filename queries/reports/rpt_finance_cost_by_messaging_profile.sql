@@ -24,9 +24,9 @@ monthly as (
 
 final as (
     select
-        monthly.account,
+        account,
         monthly.month,
-        monthly.messaging_profile_id,
+        messaging_profile_id,
         profiles.messaging_profile_name,
         monthly.currency,
         monthly.messages::bigint as messages,
@@ -34,8 +34,7 @@ final as (
         monthly.cost::decimal(38, 9) as cost,
         monthly.carrier_fee::decimal(38, 9) as carrier_fee,
     from monthly
-    left join profiles on monthly.account = profiles.account
-        and monthly.messaging_profile_id = profiles.messaging_profile_id
+    left join profiles using (account, messaging_profile_id)
 )
 
 select * from final
