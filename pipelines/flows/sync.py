@@ -207,49 +207,32 @@ def _slices_failed(task: object, task_run: object, state: Any) -> bool:
 )
 async def sync_records(
     types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings,
-    progress: ProgressCallback | None,
-) -> SyncReport:
-    """Page the API into the lake; raises SyncIncomplete (after landing the rest) when slices failed."""
+    accounts: list[Account] | None, progress: ProgressCallback | None,
+) -> SyncReport | AccountsReport:
+    """Page the API into the lake: OPENTACT_API_KEY's account (`accounts` None: no accounts file), or the
+    accounts of the file at once. Raises SyncIncomplete / AccountsIncomplete (after landing the rest) when
+    slices or accounts failed."""
     from pipelines.opentact.client import ClientConfig, OpentactClient
 
     artifact = await acreate_progress_artifact(
         0.0, key="cdr-sync-progress", description="CDR/MDR sync: the share of the run's slices done"
     )
     tracker = RunProgress(lambda percent: aupdate_progress_artifact(artifact, percent), progress)
+    report: SyncReport | AccountsReport
     try:
-        async with OpentactClient(ClientConfig.from_settings(settings)) as client:
-            report = await sync(types, window, settings, client, now, run_id, tracker)
+        if accounts is None:
+            async with OpentactClient(ClientConfig.from_settings(settings)) as client:
+                report = await sync(types, window, settings, client, now, run_id, tracker)
+        else:
+            report = await sync_accounts(
+                types, window, settings, accounts, now, run_id, tracker, read_block=read_secret_block
+            )
     finally:
         await tracker.finish()
-    if not report.ok:
-        raise SyncIncomplete(report)
-    return report
-
-
-@task(
-    name="sync-accounts",
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=_slices_failed,
-    cache_policy=NO_CACHE,
-    persist_result=False,
-)
-async def sync_accounts_records(
-    types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings,
-    accounts: list[Account], progress: ProgressCallback | None,
-) -> AccountsReport:
-    """Page every account's API into its part of the lake at once; AccountsIncomplete (after the others landed)
-    when some account failed."""
-    artifact = await acreate_progress_artifact(
-        0.0, key="cdr-sync-progress", description="CDR/MDR sync: the share of the run's slices done"
-    )
-    tracker = RunProgress(lambda percent: aupdate_progress_artifact(artifact, percent), progress)
-    try:
-        report = await sync_accounts(types, window, settings, accounts, now, run_id, tracker, read_block=read_secret_block)
-    finally:
-        await tracker.finish()
-    if not report.ok:
+    if isinstance(report, AccountsReport) and not report.ok:
         raise AccountsIncomplete(report)
+    if isinstance(report, SyncReport) and not report.ok:
+        raise SyncIncomplete(report)
     return report
 
 
@@ -284,38 +267,21 @@ async def sync_flow(
         window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
         kinds = parse_types(types)
         run_id = str(runtime.flow_run.id or uuid.uuid4())
-        if configured.source is not None:
-            return await _sync_several(kinds, window, clock, run_id, settings, list(selected), progress)
-        logger.info("syncing %s %s as of %s", ",".join(kinds), window or "incrementally", format_utc(clock))
-        state = await sync_records(kinds, window, clock, run_id, settings, progress, return_state=True)
+        # With an accounts file, its accounts (even one); without, today's single key.
+        chosen = list(selected) if configured.source is not None else None
+        named = f" for accounts {', '.join(a.name for a in selected)}" if chosen is not None else ""
+        logger.info("syncing %s %s as of %s%s", ",".join(kinds), window or "incrementally", format_utc(clock), named)
+        state = await sync_records(kinds, window, clock, run_id, settings, chosen, progress, return_state=True)
         outcome = await state.aresult(raise_on_failure=False)
-        report = outcome.report if isinstance(outcome, SyncIncomplete) else outcome
+        report = outcome.report if isinstance(outcome, SyncIncomplete | AccountsIncomplete) else outcome
         if isinstance(report, SyncReport):
-            await acreate_markdown_artifact(sync_markdown(report), key="cdr-sync-report", description="CDR/MDR sync")
-            for line in sync_lines(report):
+            markdown, lines, result = sync_markdown(report), sync_lines(report), sync_result(report)
+        elif isinstance(report, AccountsReport):
+            markdown, lines, result = accounts_markdown(report), accounts_lines(report), accounts_result(report)
+        if isinstance(report, SyncReport | AccountsReport):
+            await acreate_markdown_artifact(markdown, key="cdr-sync-report", description="CDR/MDR sync")
+            for line in lines:
                 logger.info(line)
         if isinstance(outcome, BaseException):
             raise outcome
-        return sync_result(report)
-
-
-async def _sync_several(
-    kinds: list[api.RecordType], window: Window | None, clock: datetime, run_id: str, settings: Settings,
-    accounts: list[Account], progress: ProgressCallback | None,
-) -> dict[str, Any]:
-    """The accounts of an accounts file synced in one task -> the flow's result; AccountsIncomplete if some failed."""
-    logger = get_run_logger()
-    logger.info(
-        "syncing %s %s as of %s for accounts %s", ",".join(kinds), window or "incrementally", format_utc(clock),
-        ", ".join(a.name for a in accounts),
-    )
-    state = await sync_accounts_records(kinds, window, clock, run_id, settings, accounts, progress, return_state=True)
-    outcome = await state.aresult(raise_on_failure=False)
-    report = outcome.report if isinstance(outcome, AccountsIncomplete) else outcome
-    if isinstance(report, AccountsReport):
-        await acreate_markdown_artifact(accounts_markdown(report), key="cdr-sync-report", description="CDR/MDR sync")
-        for line in accounts_lines(report):
-            logger.info(line)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return accounts_result(report)
+        return result
