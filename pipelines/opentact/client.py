@@ -14,6 +14,7 @@ import gc
 import logging
 import math
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from functools import partial
+from functools import cache, partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -212,6 +213,16 @@ class _QueryCount:
     ids: set[str] = field(default_factory=set)
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings every client of this process shares (httpx's defaults, read once).
+
+    Loading the CA bundle costs milliseconds of CPU, and a sync of many accounts opens one client
+    per account.
+    """
+    return httpx.create_ssl_context()
+
+
 class OpentactClient:
     """Async reader of the Reports API: `async with OpentactClient(config) as client: ...`."""
 
@@ -251,6 +262,7 @@ class OpentactClient:
             limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
             # A redirect could carry the key to another host: refuse, do not follow.
             follow_redirects=False,
+            verify=tls_context(),
             transport=transport,
         )
 

@@ -29,6 +29,7 @@ from pipelines.opentact.client import (
     RetriesExhausted,
     SliceChanged,
     check_base_url,
+    tls_context,
 )
 from pipelines.settings import Settings
 from tests.opentact.factories import T0, cdr, mdr
@@ -421,6 +422,14 @@ async def test_clients_sharing_a_budget_keep_their_requests_in_flight_within_it(
     read = await asyncio.gather(*(read_all(c) for c in clients))
     assert [len(ids(pages)) for pages in read] == [40, 30]
     assert most == 2
+
+
+async def test_clients_share_one_tls_context() -> None:
+    # A sync of many accounts opens a client each: the CA bundle is read once, not per client.
+    first, second = OpentactClient(config()), OpentactClient(config(api_key=SecretStr("another-key")))
+    async with first, second:
+        pools = [c._http._transport._pool for c in (first, second)]  # type: ignore[attr-defined]
+        assert pools[0]._ssl_context is pools[1]._ssl_context is tls_context()
 
 
 async def test_rate_gate_halves_once_per_burst_and_opens_up_again() -> None:
