@@ -138,10 +138,10 @@ def test_each_accounts_rows_of_every_model_are_the_single_accounts(built):
         assert two.execute("select calls, messages from rpt_build_info").fetchone() == (2 * calls, 2 * messages)
 
 
+@pytest.mark.parametrize("built", ["sandbox"], indirect=True)
 def test_the_sandbox_world_raises_alerts_in_each_account(built):
-    single, accounts = built
-    if single.parent.name.rstrip("0123456789") != "sandbox":
-        pytest.skip("the sandbox world is the one with incidents")
+    # the sandbox world is the one with incidents
+    _, accounts = built
     with duckdb.connect(str(warehouse_path(accounts)), read_only=True) as two:
         rules = two.execute(
             "select account, list(distinct rule order by rule) from rpt_alerts group by all order by 1"
