@@ -8,8 +8,11 @@ lake equals `cdr sandbox export --api-key KEY` exactly; the failed one is named 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
+from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -20,6 +23,7 @@ from pipelines.dates import Window, format_utc
 from pipelines.lake import Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import OpentactClient
+from pipelines.reports import ALL_ACCOUNTS
 from pipelines.runs import SYNC_LOG, check_sync, read_sync_runs
 from pipelines.settings import Settings
 from pipelines.state import read_state
@@ -141,6 +145,50 @@ def test_three_accounts_one_rejected_the_others_land_exactly_their_exports(
     assert entry["accounts"][2] == {"account": "initech", "status": "failed", "error": run.accounts[2].error}
     code, status, _ = run_cdr(capsys, monkeypatch, "status", "--json", "--data-dir", str(data))
     assert code == 0 and json.loads(status)["last_sync"]["status"] == "incomplete"
+
+    # Built, each account's finance statement is an independent sum of its export, to the cent,
+    # and the combined one's totals per currency are the sum of the accounts' (initech's: none).
+    code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data))
+    assert code == 0, err
+    expected = {name: _statement_of(truths[ACCOUNTS[name][1]]) for name in ("acme", "globex")}
+    for name, rows in expected.items():
+        assert _report(capsys, monkeypatch, data, tmp_path / name, "--account", name) == rows
+    combined = _report(capsys, monkeypatch, data, tmp_path / "all")
+    totals: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    for rows in expected.values():
+        for (month, _, _, currency), figures in rows.items():
+            total = (ALL_ACCOUNTS, month, "", "", currency)
+            totals[total] = [a + b for a, b in zip(totals[total], figures)]
+    assert combined == {(name, *key): figures for name, rows in expected.items() for key, figures in rows.items()} | totals
+    assert len(totals) >= 1 and all(figures[3] > 0 for figures in totals.values())
+
+
+def _statement_of(truth: dict[str, list]) -> dict[tuple, list]:
+    """An account's export -> its statement rows, computed from the served JSON alone (no lake, no SQL)."""
+    rows: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    for record in truth["cdrs"] + truth["mdrs"]:
+        product = "voice" if record["record_type"] == "call" else record["message_type"]
+        figures = rows[(record["created_at"][:7], product, record["direction"], record["currency"])]
+        figures[0] += 1
+        figures[1] += record.get("billed_duration_secs", 0)
+        figures[2] += record.get("parts", 0)
+        figures[3] += Decimal(record["cost"])
+    return dict(rows)
+
+
+def _report(capsys, monkeypatch, data: Path, out: Path, *more: str) -> dict[tuple, list]:
+    """`cdr report finance` of the sync's (partial) month -> its CSV rows: key columns -> [records, secs, parts, cost]."""
+    code, _, err = run_cdr(capsys, monkeypatch, "report", "finance", "--month", "2026-10", "--allow-partial",
+                           "--no-xlsx", "--out", str(out), "--data-dir", str(data), *more)
+    assert code == 0, err
+    with open(out / "finance_2026-10.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [c for c in rows[0] if c not in ("records", "billed_duration_secs", "parts", "cost")]
+    return {
+        tuple(row[c] for c in keys): [int(row["records"]), int(row["billed_duration_secs"]), int(row["parts"]),
+                                      Decimal(row["cost"])]
+        for row in rows
+    }
 
 
 def test_account_option_syncs_only_the_named_accounts(prefect_harness, accounts_env, truths, tmp_path, capsys, monkeypatch):
