@@ -17,13 +17,7 @@ def _cell(text: object) -> str:
 def sync_markdown(report: SyncReport, *, title: str = "CDR sync") -> str:
     """A sync report -> markdown: per type and UTC day, records new / updated / quarantined; duration, rate."""
     status = "completed" if report.ok else f"INCOMPLETE: {len(report.failures)} slice(s) failed"
-    lines = [
-        f"# {title}: {status}",
-        "",
-        f"- run: `{report.run_id}`, as of {format_utc(report.now)}",
-        f"- {report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
-        "",
-    ]
+    lines = _run_header(report, f"{title}: {status}")
     for kind in report.kinds:
         lines += _kind_section(kind)
     if report.failures:
@@ -31,6 +25,18 @@ def sync_markdown(report: SyncReport, *, title: str = "CDR sync") -> str:
         lines += [f"| {f.kind} | {_cell(f.slice)} | {_cell(f.cause)} |" for f in report.failures]
         lines.append("")
     return "\n".join(lines)
+
+
+def _run_header(report: SyncReport | AccountsReport, heading: str, *more: str) -> list[str]:
+    """A run's markdown heading and its bullets: id and clock, then `more`, then records, duration and rate."""
+    return [
+        f"# {heading}",
+        "",
+        f"- run: `{report.run_id}`, as of {format_utc(report.now)}",
+        *(f"- {item}" for item in more),
+        f"- {report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
+        "",
+    ]
 
 
 def _kind_section(kind: KindReport) -> list[str]:
@@ -94,14 +100,7 @@ def accounts_markdown(report: AccountsReport, *, title: str = "CDR sync") -> str
     """A sync of several accounts -> markdown: the run, then per account its section as `sync_markdown` writes it."""
     failed = report.failed
     status = "completed" if report.ok else f"INCOMPLETE: {len(failed)} of {len(report.accounts)} account(s) failed"
-    lines = [
-        f"# {title}: {status}",
-        "",
-        f"- run: `{report.run_id}`, as of {format_utc(report.now)}",
-        f"- accounts: {', '.join(a.account for a in report.accounts)}",
-        f"- {report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
-        "",
-    ]
+    lines = _run_header(report, f"{title}: {status}", f"accounts: {', '.join(a.account for a in report.accounts)}")
     if failed:
         lines += ["## Failed accounts", "", "| account | cause |", "|---|---|"]
         lines += [f"| {_cell(a.account)} | {_cell(a.cause)} |" for a in failed]
