@@ -18,11 +18,18 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
-from pipelines.lake import Lake, LakeError, atomic_file, resync_command
+from pipelines.lake import AccountLake, Lake, LakeError, atomic_file, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges
-from pipelines.runs import SyncLogError, SyncRunRecord, changed_days_json, failed_slices_json, read_sync_runs
+from pipelines.runs import (
+    SyncLogError,
+    SyncRunRecord,
+    accounts_json,
+    changed_days_json,
+    failed_slices_json,
+    read_sync_runs,
+)
 from pipelines.state import read_state
 
 log = logging.getLogger(__name__)
@@ -64,6 +71,14 @@ class KindStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """One account's part of the data dir: each record type's days, mark, records and rejects."""
+
+    account: str
+    kinds: tuple[KindStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BuildRecord:
     """The last build that ran its data tests: when, from which sync run (and how that run stood), whether they passed."""
 
@@ -77,14 +92,26 @@ class BuildRecord:
 
 @dataclass(frozen=True, slots=True)
 class DataStatus:
-    """Everything `cdr status` reports about one data dir."""
+    """Everything `cdr status` reports about one data dir: each account's record types, then the data dir's runs."""
 
     data_dir: str
-    kinds: tuple[KindStatus, ...]
+    accounts: tuple[AccountStatus, ...]
     last_sync: SyncRunRecord | None
     last_build: BuildRecord | None
     site: str
     dashboards_made_at: datetime | None
+
+    @property
+    def several(self) -> bool:
+        """Whether the data dir holds more than one account (each is then shown on its own)."""
+        return len(self.accounts) > 1
+
+    @property
+    def kinds(self) -> tuple[KindStatus, ...]:
+        """Each record type over the whole data dir: the one account's own figures, or all accounts' combined."""
+        if not self.several:
+            return self.accounts[0].kinds
+        return tuple(_combined([a.kinds[n] for a in self.accounts]) for n in range(len(RECORD_TYPES)))
 
     @property
     def synced(self) -> bool:
@@ -93,10 +120,10 @@ class DataStatus:
 
 
 def synced_at(data_dir: Path) -> Synced | None:
-    """The data dir -> how fresh its data is: the least recent high-water mark and the last sync run (None: never synced)."""
+    """The data dir -> how fresh its data is: the least recent high-water mark of any account and record type,
+    and the last sync run (None: never synced)."""
     lake = Lake(data_dir)
-    account = lake.for_account(DEFAULT_ACCOUNT)
-    marks = [mark for kind in RECORD_TYPES if (mark := read_state(account, kind).high_water_mark) is not None]
+    marks = [mark for account in _account_names(lake) for mark in _marks(lake.for_account(account)) if mark is not None]
     if not marks:
         return None
     finished = next((run for run in read_sync_runs(lake) if run.finished_at is not None), None)
@@ -109,9 +136,13 @@ def read_status(data_dir: Path | str) -> DataStatus:
     if lake.is_local and os.path.exists(lake.root) and not os.path.isdir(lake.root):
         raise UsageError(f"the data dir {clip(lake.url)} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder")
     runs = read_sync_runs(lake)
+    listing = _Listing.of(lake)
     return DataStatus(
         data_dir=lake.url,
-        kinds=tuple(_kind_status(lake, kind) for kind in RECORD_TYPES),
+        accounts=tuple(
+            AccountStatus(name, tuple(_kind_status(lake.for_account(name), kind, listing) for kind in RECORD_TYPES))
+            for name in _account_names(lake)
+        ),
         last_sync=runs[0] if runs else None,
         last_build=_read_build(lake),
         site=lake.display(SITE_DIR),
@@ -120,17 +151,17 @@ def read_status(data_dir: Path | str) -> DataStatus:
 
 
 def status_document(status: DataStatus) -> dict[str, Any]:
-    """A status -> the JSON object `cdr status --json` prints (null where there is nothing yet)."""
+    """A status -> the JSON object `cdr status --json` prints (null where there is nothing yet).
+
+    With several accounts, `accounts` gives each one's record types, and the top-level `cdrs` and
+    `mdrs` combine them so that a reader of one data dir stays right: `first_day`/`last_day` span
+    every account's days, `gaps` are the days missing in any account (within its own days),
+    `records` and `quarantined` are sums, and `high_water_mark` is the least advanced account's
+    mark (accounts with none yet left out, as `synced_at` does). `last_sync` then also lists the
+    run's `accounts` outcomes when it logged them.
+    """
     document: dict[str, Any] = {"data_dir": status.data_dir, "synced": status.synced}
-    for kind in status.kinds:
-        document[kind.kind] = {
-            "first_day": _day(kind.first_day),
-            "last_day": _day(kind.last_day),
-            "high_water_mark": _instant(kind.high_water_mark),
-            "gaps": [day.isoformat() for day in kind.gaps],
-            "records": kind.records,
-            "quarantined": kind.quarantined,
-        }
+    document |= _kinds_json(status.kinds)
     run = status.last_sync
     document["last_sync"] = {
         "run_id": run and run.run_id,
@@ -142,6 +173,8 @@ def status_document(status: DataStatus) -> dict[str, Any]:
         "error": run and run.error,
         "changed_days": changed_days_json(run.changed_days if run else {}),
     }
+    if status.several and run and run.accounts:
+        document["last_sync"]["accounts"] = accounts_json(run.accounts)
     build = status.last_build
     document["last_build"] = {
         "built_at": _instant(build and build.built_at),
@@ -150,6 +183,8 @@ def status_document(status: DataStatus) -> dict[str, Any]:
         "how": build and build.how,
     }
     document["dashboards"] = {"made_at": _instant(status.dashboards_made_at), "site": status.site}
+    if status.several:
+        document["accounts"] = {a.account: _kinds_json(a.kinds) for a in status.accounts}
     return document
 
 
@@ -160,9 +195,11 @@ def status_lines(status: DataStatus) -> list[str]:
         rows.append(("data dir", f"{status.data_dir}: never synced (`cdr sync --range last_7_days` lands the first days)"))
     else:
         rows.append(("data dir", status.data_dir))
-    for kind in status.kinds:
-        rows += _kind_rows(kind)
-    rows += _sync_rows(status.last_sync)
+    for account in status.accounts:
+        rows += [("account", account.account)] if status.several else []
+        for kind in account.kinds:
+            rows += _kind_rows(kind)
+    rows += _sync_rows(status.last_sync, status.several)
     build = status.last_build
     if build is None:
         rows.append(("last build", "none (`cdr build` makes the warehouse)"))
@@ -218,14 +255,46 @@ def site_marker(now: datetime) -> bytes:
 # -- internals ---------------------------------------------------------------------------------
 
 
-def _kind_status(lake: Lake, kind: str) -> KindStatus:
-    """A record type's days, mark, records and rejects, from its state, partition names and footers."""
-    state = read_state(lake.for_account(DEFAULT_ACCOUNT), kind)  # type: ignore[arg-type]
-    files = lake.partition_files(kind)
+def _account_names(lake: Lake) -> list[str]:
+    """The data dir's accounts; a data dir never synced shows the one account of no accounts file."""
+    return lake.accounts() or [DEFAULT_ACCOUNT]
+
+
+def _marks(account: AccountLake) -> list[datetime | None]:
+    return [read_state(account, kind).high_water_mark for kind in RECORD_TYPES]
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """What the lake holds, listed once for every account: partition files with their rows, usage partition
+    files, quarantined records per (account, record type)."""
+
+    rows: dict[str, dict[str, int]]
+    usage: dict[str, list[str]]
+    rejects: dict[tuple[str, str], int]
+
+    @classmethod
+    def of(cls, lake: Lake) -> _Listing:
+        return cls(
+            rows={kind: _rows_per_file(lake, kind) for kind in RECORD_TYPES},
+            usage={kind: lake.partition_files(f"usage_{kind}") for kind in RECORD_TYPES},
+            rejects=_quarantined_per_account(lake),
+        )
+
+
+def _kind_status(account: AccountLake, kind: str, listing: _Listing) -> KindStatus:
+    """An account's record type -> its days, mark, records and rejects, from its state, partition names and footers."""
+    state = read_state(account, kind)
+    rows = listing.rows[kind]
+    files = [relative for relative in rows if Lake.partition_account(relative) == account.account]
     with_data = {day for relative in files if (day := Lake.partition_day(relative)) is not None}
     landed = {day for window in state.landed for day in window_days(window)}
     # A landed day without a partition held no records, unless the API's usage counted some for it.
-    counted = {day for relative in lake.partition_files(f"usage_{kind}") if (day := Lake.partition_day(relative))}
+    counted = {
+        day
+        for relative in listing.usage[kind]
+        if Lake.partition_account(relative) == account.account and (day := Lake.partition_day(relative))
+    }
     synced = with_data | landed
     first, last = (min(synced), max(synced)) if synced else (None, None)
     span = [first + timedelta(days=n) for n in range((last - first).days + 1)] if first and last else []
@@ -236,21 +305,60 @@ def _kind_status(lake: Lake, kind: str) -> KindStatus:
         last_day=last,
         high_water_mark=state.high_water_mark,
         gaps=tuple(gaps),
-        records=_row_count(lake, kind, files),
-        quarantined=_quarantined(lake, kind),
+        records=sum(rows[relative] for relative in files),
+        quarantined=listing.rejects.get((account.account, kind), 0),
     )
 
 
-def _row_count(lake: Lake, kind: str, files: list[str]) -> int:
-    """Partition files -> their rows, from the Parquet footers alone; LakeError naming a file that is not Parquet."""
+def _combined(kinds: list[KindStatus]) -> KindStatus:
+    """One record type in several accounts -> the data dir's figures (see `status_document`)."""
+    firsts = [k.first_day for k in kinds if k.first_day is not None]
+    lasts = [k.last_day for k in kinds if k.last_day is not None]
+    marks = [k.high_water_mark for k in kinds if k.high_water_mark is not None]
+    return KindStatus(
+        kind=kinds[0].kind,
+        first_day=min(firsts, default=None),
+        last_day=max(lasts, default=None),
+        high_water_mark=min(marks, default=None),
+        gaps=tuple(sorted({day for k in kinds for day in k.gaps})),
+        records=sum(k.records for k in kinds),
+        quarantined=sum(k.quarantined for k in kinds),
+    )
+
+
+def _kinds_json(kinds: tuple[KindStatus, ...]) -> dict[str, Any]:
+    return {
+        kind.kind: {
+            "first_day": _day(kind.first_day),
+            "last_day": _day(kind.last_day),
+            "high_water_mark": _instant(kind.high_water_mark),
+            "gaps": [day.isoformat() for day in kind.gaps],
+            "records": kind.records,
+            "quarantined": kind.quarantined,
+        }
+        for kind in kinds
+    }
+
+
+def _rows_per_file(lake: Lake, kind: str) -> dict[str, int]:
+    """A record type -> every account's partition files with their rows."""
+    files = lake.partition_files(kind)
+    return dict(zip(files, _row_count(lake, kind, files), strict=True))
+
+
+def _row_count(lake: Lake, kind: str, files: list[str]) -> list[int]:
+    """Partition files -> the rows of each, from the Parquet footers alone; LakeError naming a file that is not Parquet."""
     if not files:
-        return 0
+        return []
     import duckdb
 
     locations = [lake.location(relative) for relative in files]
     con = duckdb.connect()
     try:
-        rows = con.execute("select num_rows from parquet_file_metadata(?)", [locations]).fetchall()
+        # A file's footer lists one row per row group: summed per file, in the order asked.
+        rows = con.execute(
+            "select file_name, sum(num_rows) from parquet_file_metadata(?) group by file_name", [locations]
+        ).fetchall()
     except duckdb.Error as exc:
         named = next((relative for relative in files if lake.location(relative) in str(exc)), None)
         if named is None:
@@ -262,16 +370,18 @@ def _row_count(lake: Lake, kind: str, files: list[str]) -> int:
         ) from None
     finally:
         con.close()
-    return sum(int(count) for (count,) in rows)
+    counts = {name: int(count) for name, count in rows}
+    return [counts.get(location, 0) for location in locations]
 
 
-def _quarantined(lake: Lake, kind: str) -> int:
-    """The records of a type the sync set aside: one JSON line each."""
-    total = 0
+def _quarantined_per_account(lake: Lake) -> dict[tuple[str, str], int]:
+    """The records the sync set aside, per (account, record type): one JSON line each."""
+    totals: dict[tuple[str, str], int] = {}
     for relative in lake.quarantine_files():
-        if PurePosixPath(relative).parts[1] == kind:
-            total += sum(1 for line in (lake.read_bytes(relative) or b"").splitlines() if line.strip())
-    return total
+        key = (Lake.partition_account(relative) or DEFAULT_ACCOUNT, PurePosixPath(relative).parts[1])
+        lines = sum(1 for line in (lake.read_bytes(relative) or b"").splitlines() if line.strip())
+        totals[key] = totals.get(key, 0) + lines
+    return totals
 
 
 def _read_build(lake: Lake) -> BuildRecord | None:
@@ -338,12 +448,16 @@ def _kind_rows(kind: KindStatus) -> list[tuple[str, str]]:
     return rows
 
 
-def _sync_rows(run: SyncRunRecord | None) -> list[tuple[str, str]]:
+def _sync_rows(run: SyncRunRecord | None, several: bool) -> list[tuple[str, str]]:
     if run is None:
         return [("last sync", "none logged")]
     ended = f", finished {_when(run.finished_at)}" if run.finished_at else ""
     rows = [("last sync", f"{run.status}: run {run.run_id} ({','.join(run.types)}), started {_when(run.started_at)}{ended}")]
-    if run.error:
+    outcomes = run.accounts if several else ()
+    rows += [("", f"account {a.account}: {a.status}" + (f" ({a.error})" if a.error else "")) for a in outcomes]
+    # The run's error only joins its failed accounts' errors, unless the run itself failed.
+    joined = "; ".join(f"account {a.account}: {a.error}" for a in outcomes if a.status == "failed")
+    if run.error and run.error != joined:
         rows.append(("", run.error))
     failed = run.failed_slices
     rows += [("", f"failed {f.kind} {f.slice}: {f.cause}") for f in failed[:SHOWN_FAILURES]]

@@ -34,6 +34,7 @@ from sandbox.testing import TEST_API_KEY, running_sandbox
 from tests.dashboards.dashboard_fixtures import build_warehouse
 from tests.fixtures.cli import CDR_ARGV, run_cdr
 from tests.fixtures.lake import call, usage, write_lake
+from tests.fixtures.landed import land
 from tests.test_sync import FakeClient, RECORDS, at, day_window
 
 UTC = timezone.utc
@@ -244,3 +245,105 @@ def test_the_console_script_prints_status_without_a_traceback(tmp_path):
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+# -- several accounts ------------------------------------------------------------------------------
+
+
+def _account_lake(data_dir: Path, account: str, calls=(), usage_rows=(), quarantined: dict[str, int] | None = None) -> None:
+    """An account's cdrs partitions, calls usage and quarantined cdrs, written where its sync writes them."""
+    lake = Lake(data_dir).for_account(account)
+    days = sorted({c["created_at"].date() for c in calls})
+    for day in days:
+        rows = [c for c in calls if c["created_at"].date() == day]
+        lake.write_partition("cdrs", day, pl.DataFrame(rows, schema=api.CDR_SCHEMA, orient="row"))
+    for row in usage_rows:
+        lake.write_partition("usage_cdrs", row["date"], pl.DataFrame([row], schema=api.USAGE_SCHEMA, orient="row"))
+    for day, count in (quarantined or {}).items():
+        _write(data_dir / lake.quarantine_dir("cdrs") / f"date={day}/rejects.jsonl", b'{"id": "x"}\n' * count)
+
+
+@pytest.fixture
+def two_accounts(tmp_path: Path) -> Path:
+    """acme synced cdrs and mdrs up to 2026-10-06; globex only cdrs, up to 2026-10-04, and a day past it.
+
+    Each account's usage counts a day the other landed without records: a gap only by the other's count.
+    """
+    acme = [call(f"a{n}", f"2026-10-0{day}T10:0{n}:00Z", f"2026-10-0{day}T10:0{n}:30Z") for n, day in enumerate((1, 2, 2, 3, 5))]
+    globex = [call(f"g{n}", f"2026-10-0{day}T11:0{n}:00Z", f"2026-10-0{day}T11:0{n}:30Z") for n, day in enumerate((1, 1, 3, 5))]
+    _account_lake(tmp_path, "acme", acme, [usage("2026-10-02", "calls", "USD", 2, "0.02")], {"2026-10-02": 2})
+    _account_lake(tmp_path, "globex", globex, [usage("2026-10-04", "calls", "EUR", 1, "0.01")], {"2026-10-03": 1})
+    land(tmp_path, "2026-10-01T00:00:00Z", "2026-10-06T00:00:00Z", account="acme")
+    land(tmp_path, "2026-10-01T00:00:00Z", "2026-10-04T00:00:00Z", kinds=("cdrs",), account="globex")
+    clock = iter([datetime(2026, 10, 6, 0, 5, tzinfo=UTC), datetime(2026, 10, 6, 0, 9, tzinfo=UTC)])
+    with recorded_sync(Lake(tmp_path), "run-2", ["cdrs", "mdrs"], clock=lambda: next(clock)) as logged:
+        logged.account("acme", "completed")
+        logged.account("globex", "failed", "the API rejected the key")
+        logged.finish([])
+    return tmp_path
+
+
+def _kind(first, last, mark, gaps, records, quarantined) -> dict:
+    return dict(zip(KIND_KEYS, (first, last, mark, gaps, records, quarantined), strict=True))
+
+
+def test_several_accounts_each_show_their_own_days_marks_gaps_records_and_the_run_outcomes(two_accounts, capsys, monkeypatch):
+    document = status_json(capsys, monkeypatch, two_accounts)
+    acme = {
+        "cdrs": _kind("2026-10-01", "2026-10-05", "2026-10-06T00:00:00.000Z", [], 5, 2),
+        "mdrs": _kind("2026-10-01", "2026-10-05", "2026-10-06T00:00:00.000Z", [], 0, 0),
+    }
+    globex = {
+        # day 2 landed without records (acme's usage counted it: not globex's), day 4 never landed
+        "cdrs": _kind("2026-10-01", "2026-10-05", "2026-10-04T00:00:00.000Z", ["2026-10-04"], 4, 1),
+        "mdrs": _kind(None, None, None, [], 0, 0),
+    }
+    assert list(document) == [*TOP_KEYS, "accounts"] and document["synced"] is True
+    assert document["accounts"] == {"acme": acme, "globex": globex}
+    # the data dir as a whole: every account's days, the least advanced mark, the gaps of any, sums
+    assert document["cdrs"] == _kind("2026-10-01", "2026-10-05", "2026-10-04T00:00:00.000Z", ["2026-10-04"], 9, 3)
+    assert document["mdrs"] == acme["mdrs"]
+    run = document["last_sync"]
+    assert (run["run_id"], run["status"], run["error"]) == ("run-2", "incomplete", "account globex: the API rejected the key")
+    assert run["accounts"] == [
+        {"account": "acme", "status": "completed", "error": None},
+        {"account": "globex", "status": "failed", "error": "the API rejected the key"},
+    ]
+
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(two_accounts))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:16] == [
+        f"data dir    {two_accounts}",
+        "account     acme",
+        "cdrs        2026-10-01 to 2026-10-05 (5 days), synced up to 2026-10-06 00:00:00 UTC",
+        "            5 records, 2 quarantined",
+        "mdrs        2026-10-01 to 2026-10-05 (5 days), synced up to 2026-10-06 00:00:00 UTC",
+        "            0 records, 0 quarantined",
+        "account     globex",
+        "cdrs        2026-10-01 to 2026-10-05 (5 days), synced up to 2026-10-04 00:00:00 UTC",
+        "            4 records, 1 quarantined",
+        "            missing 1 day: 2026-10-04",
+        "mdrs        never synced",
+        "last sync   incomplete: run run-2 (cdrs,mdrs), started 2026-10-06 00:05:00 UTC, finished 2026-10-06 00:09:00 UTC",
+        "            account acme: completed",
+        "            account globex: failed (the API rejected the key)",
+        "last build  none (`cdr build` makes the warehouse)",
+        f"dashboards  none in {two_accounts}/site (`cdr dashboards`)",
+    ]
+
+
+def test_the_data_of_several_accounts_is_as_fresh_as_the_least_recently_synced_one(two_accounts):
+    assert synced_at(two_accounts).up_to == datetime(2026, 10, 4, tzinfo=UTC)
+    land(two_accounts, "2026-10-04T00:00:00Z", "2026-10-07T00:00:00Z", account="globex")
+    assert synced_at(two_accounts).up_to == datetime(2026, 10, 6, tzinfo=UTC)  # now acme is behind
+
+
+def test_one_account_of_an_accounts_file_shows_as_the_one_account_of_no_file(tmp_path, capsys, monkeypatch):
+    for account, folder in ((DEFAULT_ACCOUNT, tmp_path / "default"), ("acme", tmp_path / "acme")):
+        _account_lake(folder, account, [call("c1", "2026-10-02T10:00:00Z", "2026-10-02T10:01:00Z")], quarantined={"2026-10-02": 1})
+        land(folder, "2026-10-01T00:00:00Z", "2026-10-04T00:00:00Z", account=account)
+    default, acme = (status_json(capsys, monkeypatch, tmp_path / name) for name in ("default", "acme"))
+    assert list(acme) == TOP_KEYS and acme["cdrs"] == _kind("2026-10-01", "2026-10-03", "2026-10-04T00:00:00.000Z", [], 1, 1)
+    assert json.dumps(acme).replace(str(tmp_path / "acme"), "D") == json.dumps(default).replace(str(tmp_path / "default"), "D")
+    texts = [run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path / name))[1] for name in ("default", "acme")]
+    assert texts[0].replace(str(tmp_path / "default"), "D") == texts[1].replace(str(tmp_path / "acme"), "D")
