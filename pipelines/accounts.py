@@ -19,7 +19,14 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from pipelines.errors import CdrError, UsageError, clip, one_line
-from pipelines.settings import Settings, api_key_problem, api_key_refusal, base_url_problem, shown_value
+from pipelines.settings import (
+    MISSING_API_KEY,
+    Settings,
+    api_key_problem,
+    api_key_refusal,
+    base_url_problem,
+    shown_value,
+)
 
 DEFAULT_ACCOUNT = "default"
 
@@ -222,10 +229,7 @@ def account_api_key(account: Account, settings: Settings, read_block: BlockReade
     key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
     if key is None:
         if variable == API_KEY_VARIABLE and account.name == DEFAULT_ACCOUNT:
-            raise UsageError(
-                "OPENTACT_API_KEY is not set (or is empty): export it "
-                "(the variables are listed in .env.example) to read the Opentact API"
-            )
+            raise UsageError(MISSING_API_KEY)
         raise UsageError(
             f"account {account.name}: {variable} is not set (or is empty): export it with the account's API key"
         )

@@ -63,6 +63,13 @@ def api_key_problem(key: str) -> str | None:
     return None
 
 
+# Said when there is no key to read the API with (no accounts file, OPENTACT_API_KEY unset).
+MISSING_API_KEY = (
+    "OPENTACT_API_KEY is not set (or is empty): export it (the variables are listed in .env.example) "
+    "to read the Opentact API"
+)
+
+
 def api_key_refusal(problem: str, name: str = "OPENTACT_API_KEY") -> str:
     """Why a key is unusable -> the one-line refusal (which never quotes the key)."""
     return f"{name} is not allowed: {problem}; set it to the key exactly as issued"

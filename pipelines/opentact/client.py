@@ -37,7 +37,7 @@ from pipelines.errors import CdrError, UsageError
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
-from pipelines.settings import Settings, api_key_problem, api_key_refusal, base_url_problem
+from pipelines.settings import MISSING_API_KEY, Settings, api_key_problem, api_key_refusal, base_url_problem
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,7 @@ class ClientConfig:
     def from_settings(cls, settings: Settings) -> ClientConfig:
         """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key."""
         if settings.opentact_api_key is None:
-            raise UsageError(
-                "OPENTACT_API_KEY is not set (or is empty): export it "
-                "(the variables are listed in .env.example) to read the Opentact API"
-            )
+            raise UsageError(MISSING_API_KEY)
         return cls(
             base_url=settings.opentact_base_url,
             api_key=settings.opentact_api_key,
