@@ -74,14 +74,21 @@ def sync_lines(report: SyncReport) -> list[str]:
     return lines
 
 
-def sync_result(report: SyncReport) -> dict[str, Any]:
-    """A sync report -> the flow's JSON-friendly result."""
+def _run_result(report: SyncReport | AccountsReport) -> dict[str, Any]:
+    """What every sync result starts with: the run, its clock, its records, rate and duration."""
     return {
         "run_id": report.run_id,
         "now": format_utc(report.now),
         "records": report.records,
         "records_per_sec": round(report.records_per_sec, 1),
         "duration_secs": round(report.duration_secs, 3),
+    }
+
+
+def sync_result(report: SyncReport) -> dict[str, Any]:
+    """A sync report -> the flow's JSON-friendly result."""
+    return {
+        **_run_result(report),
         "types": {
             k.kind: {
                 "window": [format_utc(k.window.start), format_utc(k.window.end)],
@@ -140,11 +147,7 @@ def accounts_result(report: AccountsReport) -> dict[str, Any]:
             "extra_fields": sorted({field for k in mine for field in k.extra_fields}),
         }
     return {
-        "run_id": report.run_id,
-        "now": format_utc(report.now),
-        "records": report.records,
-        "records_per_sec": round(report.records_per_sec, 1),
-        "duration_secs": round(report.duration_secs, 3),
+        **_run_result(report),
         "types": types,
         "accounts": {a.account: sync_result(a.report) for a in synced},  # type: ignore[arg-type]
         "failed": {a.account: a.cause for a in report.failed},
