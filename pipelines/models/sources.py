@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, LakeError, resync_command
+from pipelines.lake import ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, resync_command
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
@@ -31,14 +30,9 @@ SOURCE_PREFIX = "lake_"
 QUARANTINE_SOURCE = "quarantine"
 # Every source view's first column: the account a file belongs to, from its `account=<name>`
 # folder (`lake/<dataset>/account=<name>/date=.../data.parquet`, `quarantine/<kind>/account=<name>/
-# date=.../<file>.jsonl`); a file of the layout before accounts, with no such folder, is the default
-# account's. Read from the file's name, once per file, not per row.
+# date=.../<file>.jsonl`; the lake's listing refuses a file outside one).
 ACCOUNT_COLUMN = "account"
-_ACCOUNT_FOLDER = "account="
-_ACCOUNT = (
-    f"coalesce(nullif(regexp_extract(filename, '/{_ACCOUNT_FOLDER}([^/]+)/date=[^/]*/[^/]*$', 1), ''), "
-    f"'{DEFAULT_ACCOUNT}') as {ACCOUNT_COLUMN}"
-)
+_ACCOUNT = f"regexp_extract(filename, '/{ACCOUNT_FOLDER}([^/]+)/date=[^/]*/[^/]*$', 1) as {ACCOUNT_COLUMN}"
 
 _LINE = re.compile(r"LINE (\d+):")
 
@@ -135,11 +129,9 @@ def source_sql(
         files = [relative for relative in files if Lake.partition_day(relative) in days]
     if not files:
         return _empty_source(schema, account=True), 0
-    # Globs, not the file list: the view keeps reading the lake as the sync adds days (and
+    # A glob, not the file list: the view keeps reading the lake as the sync adds days (and
     # accounts). Hive partitioning stays off: the usage files have a `date` column of their own.
-    pattern = _files_sql(lake, _globs(files))
-    if days is not None:
-        pattern = _files_sql(lake, files)
+    pattern = _files_sql(lake, [Lake.partition_glob(dataset)] if days is None else files)
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
     con = duckdb.connect()
     try:
@@ -177,24 +169,8 @@ def quarantine_source_sql(lake: Lake | str | os.PathLike[str]) -> tuple[str, int
     files = lake.quarantine_files()
     if not files:
         return _empty_source(QUARANTINE_SCHEMA, account=True), 0
-    # quarantine/<kind>/[account=<name>/]date=<day>/<file>.jsonl: every kind, account, day and file
-    globs = _globs(f"{QUARANTINE_DIR}/*/{'/'.join(relative.split('/')[2:-1])}/*.jsonl" for relative in files)
-    read = _read_quarantine(_files_sql(lake, globs), filename=True)
+    read = _read_quarantine(_files_sql(lake, [QUARANTINE_GLOB]), filename=True)
     return f"select {_ACCOUNT}, {', '.join(QUARANTINE_SCHEMA)} from {read}", len(files)
-
-
-def _globs(files: Iterable[str]) -> list[str]:
-    """Relative file paths -> the globs reading every account and day of their layouts, sorted.
-
-    An `account=` and a `date=` folder each become a wildcard: one glob per layout, two only
-    while a lake written before accounts is still partly in the old one.
-    """
-    wildcards = {_ACCOUNT_FOLDER: f"{_ACCOUNT_FOLDER}*", "date=": "date=*"}
-    globs = set()
-    for relative in files:
-        parts = relative.split("/")
-        globs.add("/".join(next((w for f, w in wildcards.items() if p.startswith(f)), p) for p in parts))
-    return sorted(globs)
 
 
 def _files_sql(lake: Lake, relatives: Sequence[str]) -> str:
