@@ -106,9 +106,9 @@ def test_a_day_is_dirty_when_its_partition_changed_in_any_account(tmp_path: Path
     assert dirty_days(before, fingerprints(lake)) == {DAY, DAY + timedelta(days=1)}
 
 
-def test_a_manifest_of_an_earlier_release_reads_as_the_default_accounts_partitions() -> None:
+def test_a_manifest_reads_by_partition_path_and_one_of_an_earlier_format_as_none() -> None:
     old = json.dumps({"cdrs": {"2026-03-01": "1:2:3"}, "mdrs": {}})
-    assert _fingerprints(old) == {"lake/cdrs/account=default/date=2026-03-01/data.parquet": "1:2:3"}
+    assert _fingerprints(old) == {}
     new = json.dumps({"lake/cdrs/account=acme/date=2026-03-01/data.parquet": "1:2:3"})
     assert _fingerprints(new) == {"lake/cdrs/account=acme/date=2026-03-01/data.parquet": "1:2:3"}
 

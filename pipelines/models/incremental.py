@@ -21,8 +21,7 @@ import duckdb
 import orjson
 
 from pipelines import __version__
-from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.lake import Lake, partition_path
+from pipelines.lake import Lake
 
 MANIFEST_TABLE = "build_manifest"
 # The record datasets whose days the incremental models are computed from.
@@ -104,17 +103,10 @@ def read_manifest(warehouse: Path) -> Manifest | None:
 def _fingerprints(document: str) -> dict[str, str]:
     """A manifest's fingerprints, as written -> by partition path.
 
-    Releases before accounts wrote them per dataset and day: those days are now the default
-    account's (moved by renames, which keep a file's identity), so they read as its paths.
+    An earlier format (per dataset and day, before accounts) reads as none: its warehouse was
+    built from other queries, so the build is a full one anyway.
     """
-    raw = orjson.loads(document)
-    if all(isinstance(days, dict) for days in raw.values()):
-        return {
-            partition_path(dataset, DEFAULT_ACCOUNT, date.fromisoformat(day)): identity
-            for dataset, days in raw.items()
-            for day, identity in days.items()
-        }
-    return {str(relative): str(identity) for relative, identity in raw.items()}
+    return {str(relative): identity for relative, identity in orjson.loads(document).items() if isinstance(identity, str)}
 
 
 def full_build_reason(
