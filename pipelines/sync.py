@@ -143,6 +143,12 @@ class SyncReport:
         """Records received per second of the sync."""
         return self.records / self.duration_secs if self.duration_secs > 0 else 0.0
 
+    @property
+    def failures_text(self) -> str:
+        """The failed slices on one line: how many, then each one's type, window and cause."""
+        listed = "; ".join(f"{f.kind} {f.slice}: {f.cause}" for f in self.failures)
+        return f"{len(self.failures)} slice(s) failed after retries ({listed})"
+
 
 @dataclass(frozen=True, slots=True)
 class SyncProgress:
@@ -231,8 +237,7 @@ class AccountReport:
             return self.error
         if self.report is None or self.report.ok:
             return None
-        failures = self.report.failures
-        return f"{len(failures)} slice(s) failed after retries ({'; '.join(f'{f.kind} {f.slice}: {f.cause}' for f in failures)})"
+        return self.report.failures_text
 
     @property
     def retryable(self) -> bool:

@@ -44,8 +44,7 @@ class SyncIncomplete(CdrError):
 
     def __init__(self, report: SyncReport) -> None:
         self.report = report
-        failed = "; ".join(f"{f.kind} {f.slice}: {f.cause}" for f in report.failures)
-        super().__init__(f"{len(report.failures)} slice(s) failed after retries ({failed}); run the sync again")
+        super().__init__(f"{report.failures_text}; run the sync again")
 
 
 class AccountsIncomplete(CdrError):
