@@ -10,6 +10,7 @@ JSON (which escapes `<`, `>` and `/`), and every other text goes through Jinja's
 from __future__ import annotations
 
 import tempfile
+from contextlib import suppress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -106,7 +107,26 @@ def render_site(
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
     contents = {path: text.encode("utf-8") for path, text in texts.items()}
     contents[out / SITE_MARKER] = site_marker(now)
-    return write_outputs(out, contents)
+    written = write_outputs(out, contents)
+    _remove_stale_account_pages(out, {INDEX, *(page.filename for page in pages)}, accounts if several else [])
+    return written
+
+
+def _remove_stale_account_pages(out: Path, names: set[str], accounts: Sequence[str]) -> None:
+    """Remove the pages of accounts the warehouse no longer holds, so no switcher or bookmark leads to stale figures.
+
+    Only the files a site writes go (anything else a user put there stays, and keeps its folder).
+    """
+    folder = out / ACCOUNTS_DIR
+    if not folder.is_dir():
+        return
+    for stale in sorted(set(path.name for path in folder.iterdir() if path.is_dir()) - set(accounts)):
+        for name in names:
+            (folder / stale / name).unlink(missing_ok=True)
+        with suppress(OSError):
+            (folder / stale).rmdir()
+    with suppress(OSError):
+        folder.rmdir()
 
 
 def synced_text(synced: Synced | datetime | None) -> str:

@@ -227,6 +227,18 @@ def test_the_site_of_two_accounts_has_an_overview_and_each_accounts_pages(sites)
     assert not (sites["a"][0] / ACCOUNTS_DIR).exists()
 
 
+def test_pages_of_an_account_no_longer_held_are_removed_and_nothing_else(worlds, tmp_path: Path):
+    out = tmp_path / "site"
+    render_site(warehouse_path(worlds["both"]), out, synced_at=None, now=NOW)
+    mine = out / ACCOUNTS_DIR / "b" / "notes.txt"
+    mine.write_text("kept")
+    render_site(warehouse_path(worlds["a"]), out, synced_at=None, now=NOW)
+    # the one-account site: no account's pages left to lead to figures of a lake that no longer holds it
+    assert not (out / ACCOUNTS_DIR / "a").exists()
+    assert sorted(path.name for path in (out / ACCOUNTS_DIR / "b").iterdir()) == ["notes.txt"]
+    assert mine.read_text() == "kept"
+
+
 def test_the_overviews_totals_are_the_report_tables_sums(worlds, sites):
     out, _ = sites["both"]
     overall = _tiles((out / "overview.html").read_text("utf-8"))
