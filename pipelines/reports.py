@@ -48,6 +48,8 @@ FINANCE_COLUMNS: tuple[str, ...] = (
 COMBINED_COLUMNS: tuple[str, ...] = ("account", *FINANCE_COLUMNS)
 # The account cell of a combined statement's total rows: parentheses are never in an account's name.
 ALL_ACCOUNTS = "(all accounts)"
+# The columns a combined statement's total rows add up over its accounts.
+_SUMMED = ("records", "billed_duration_secs", "parts", "cost")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # No CDR is older: an earlier month is a typo, refused before the warehouse is opened.
 FIRST_MONTH = "2000-01"
@@ -326,12 +328,18 @@ def export_finance(
 def combined_totals(rows: Sequence[Sequence[object]], month: str) -> tuple[tuple[object, ...], ...]:
     """A combined statement's rows (COMBINED_COLUMNS) -> one total row per currency, in its columns: account
     ALL_ACCOUNTS, no product or direction, the records, billed seconds, parts and exact cost of every account."""
-    sums: dict[str, list] = {}
+    at = {name: COMBINED_COLUMNS.index(name) for name in ("currency", *_SUMMED)}
+    sums: dict[str, dict[str, int | Decimal]] = {}
     for row in rows:
-        total = sums.setdefault(str(row[4]), [0, 0, 0, Decimal(0)])
-        for index, value in enumerate(row[5:9]):
-            total[index] += Decimal(value) if index == 3 else int(value)
-    return tuple((ALL_ACCOUNTS, month, "", "", currency, *sums[currency]) for currency in sorted(sums))
+        total = sums.setdefault(str(row[at["currency"]]), dict.fromkeys(_SUMMED, 0))
+        for name in _SUMMED:
+            value = row[at[name]]
+            total[name] += Decimal(str(value)) if name == "cost" else int(str(value))
+    fixed = {"account": ALL_ACCOUNTS, "month": month}
+    return tuple(
+        tuple({**fixed, "currency": currency, **sums[currency]}.get(column, "") for column in COMBINED_COLUMNS)
+        for currency in sorted(sums)
+    )
 
 
 def check_out_dir(out_dir: Path) -> Path:
