@@ -3,7 +3,9 @@
 A failing slice does not stop the others: the next run redoes only it. A type's high-water mark
 moves once every slice of it landed. `sync` holds the data dir's lock throughout: one sync at a time.
 `sync_accounts` syncs several accounts under that one lock, each through its own client, and a
-failing account does not stop the others either.
+failing account does not stop the others either. Given a `dispatch`, either lands its slices
+elsewhere (a Dask cluster's workers run `land_slices`) and folds what comes back into the same
+report; the lock, the log entry and the checkpoints stay the run's.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import partial
@@ -25,6 +27,7 @@ from pipelines.errors import CdrError, one_line
 from pipelines.land import (
     DayCounts,
     DayTotals,
+    LandStats,
     Rejected,
     UsageConflictError,
     check_run_id,
@@ -189,6 +192,7 @@ async def sync(
     *,
     lake: Lake | None = None,
     slice_concurrency: int | None = None,
+    dispatch: Dispatch | None = None,
 ) -> SyncReport:
     """Record types, a window (None: incremental) and a client -> the lake synced, and what happened.
 
@@ -203,7 +207,7 @@ async def sync(
     with lake.sync_lock(run_id), recorded_sync(lake, run_id, kinds) as logged:
         # This process is the data dir's only writer: leftovers of a crashed one can go.
         lake.sweep_temporaries()
-        runner = _runner(lake, client, now, run_id, progress, settings, logged, slice_concurrency)
+        runner = _runner(lake, client, now, run_id, progress, settings, logged, slice_concurrency, dispatch)
         try:
             await runner.run(kinds, windows)
         except* ApiKeyRejected as failed:
@@ -319,6 +323,7 @@ async def sync_accounts(
     read_block: BlockReader | None = None,
     open_client: ClientOpener | None = None,
     slice_concurrency: int | None = None,
+    dispatch: Dispatch | None = None,
 ) -> AccountsReport:
     """Sync several accounts at once -> each one's outcome; one failing account does not stop the others.
 
@@ -354,7 +359,7 @@ async def sync_accounts(
             async with opener(account, budget) as client:
                 runner = _runner(
                     account_lake, client, now, run_id, totals.for_account(account.name), settings, logged,
-                    slice_concurrency,
+                    slice_concurrency, dispatch,
                 )
                 runners[account.name] = runner
                 try:
@@ -391,6 +396,160 @@ async def sync_accounts(
     return AccountsReport(run_id=run_id, now=now, accounts=outcomes, duration_secs=duration)
 
 
+# -- landing slices: the work a sync does per slice, here or on a cluster's workers ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class SliceOutcome:
+    """What landing one slice did: a value, so a worker of a distributed sync can hand it back.
+
+    `records` and `rejected` count what was read (valid and malformed records); `landed` is what
+    landing did (None if it did not land); `filed` rejects were set aside in quarantine, in the
+    file `filed_at` (None if it could not be written); `failure` says why the slice failed.
+    Checkpointing, logging and counting it is the run's (`_Runner.settle`).
+    """
+
+    kind: api.RecordType
+    slice: Window
+    records: int = 0
+    rejected: int = 0
+    landed: LandStats | None = None
+    filed: int = 0
+    filed_at: str | None = None
+    failure: SliceFailure | None = None
+
+
+# Holds a dataset's UTC days for the block, so two slices landing at once never write one partition together.
+DayHold = Callable[[str, list[date]], AbstractAsyncContextManager[None]]
+
+
+async def land_slice(
+    lake: AccountLake, client: SyncClient, kind: api.RecordType, slice_: Window, *, run_id: str, now: datetime,
+    max_rejected_percent: float, hold: DayHold, on_page: Callable[[SlicePage], None] | None = None,
+) -> SliceOutcome:
+    """Read one slice, land its records and quarantine its rejects -> what happened (ApiKeyRejected is raised).
+
+    The one place a slice becomes partitions, for a sync in this process and for the workers
+    of a distributed one; `on_page` sees each page as it comes.
+    """
+    records = rejected = filed = 0
+    filed_at: str | None = None
+    stats: LandStats | None = None
+    try:
+        frames: list[pl.DataFrame] = []
+        pages: list[pl.DataFrame] = []
+        rejects: list[Rejected] = []
+        async for page in client.read_slice(kind, slice_):
+            pages.append(page.frame)
+            if len(pages) == _PAGES_PER_BLOCK:
+                frames.append(_block(pages))
+                pages = []
+            rejects.extend(page.rejects)
+            records += page.frame.height
+            rejected += len(page.rejects)
+            if on_page is not None:
+                on_page(page)
+        if _is_broken(records, len(rejects), max_rejected_percent):
+            # Landing would replace the day's records with the few valid ones: keep the lake as it is.
+            del frames, pages
+            filed, filed_at, where = _file_rejects(lake, kind, slice_, run_id, now, rejects)
+            raise BrokenSlice(_broken_message(kind, records, len(rejects), max_rejected_percent, where))
+        if pages:
+            frames.append(_block(pages))
+        frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.LAKE_SCHEMAS[kind])
+        del frames, pages
+        async with hold(kind, window_days(slice_)):
+            stats = await asyncio.to_thread(land_windows, lake, kind, [slice_], frame)
+        filed, filed_at, _ = _file_rejects(lake, kind, slice_, run_id, now, rejects)
+    except ApiKeyRejected:
+        raise
+    except Exception as exc:
+        return SliceOutcome(kind, slice_, records, rejected, stats, filed, filed_at, slice_failure(kind, slice_, exc))
+    return SliceOutcome(kind, slice_, records, rejected, stats, filed, filed_at)
+
+
+async def land_slices(
+    lake: AccountLake, client: SyncClient, kind: api.RecordType, slices: Sequence[Window], *, run_id: str,
+    now: datetime, settings: Settings, slice_concurrency: int | None = None,
+) -> list[SliceOutcome]:
+    """Some slices of one account's record type, landed as a sync lands them -> their outcomes, in order.
+
+    A worker's share of a distributed sync: no lock, checkpoint or log entry here, since the run
+    that handed the slices out holds and writes those, and folds the outcomes in.
+    """
+    slots = asyncio.Semaphore(_slice_slots(settings, slice_concurrency))
+    locks: dict[tuple[str, date], asyncio.Lock] = {}
+
+    async def one(slice_: Window) -> SliceOutcome:
+        async with slots:
+            return await land_slice(
+                lake, client, kind, slice_, run_id=run_id, now=now,
+                max_rejected_percent=settings.opentact_max_rejected_percent, hold=partial(_hold_days, locks),
+            )
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            landing = [group.create_task(one(slice_)) for slice_ in slices]
+    except* ApiKeyRejected as failed:
+        raise _first(failed) from None
+    return [task.result() for task in landing]
+
+
+# Lands a record type's slices of one account elsewhere (a cluster's workers) -> their outcomes as they
+# come back; given the account's lake and its client (whose config the workers' clients are made of).
+# An ApiKeyRejected is raised as landing them here would.
+Dispatch = Callable[[AccountLake, SyncClient, api.RecordType, list[Window]], AsyncIterator[SliceOutcome]]
+
+
+def slice_failure(kind: str, window: Window, exc: BaseException, what: str = "slice") -> SliceFailure:
+    """Why a slice (or a type's `what`: usage, completing the run) failed -> its failure, the unexpected ones logged."""
+    cause = str(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__}: {exc}"
+    if not isinstance(exc, CdrError):
+        log.error("%s %s %s failed unexpectedly", kind, what, window, exc_info=exc)
+    if what != "slice":
+        cause = f"{what}: {cause}"
+    return SliceFailure(kind, window, cause, retryable=_retryable(exc))
+
+
+def _file_rejects(
+    lake: AccountLake, kind: api.RecordType, slice_: Window, run_id: str, now: datetime, rejects: list[Rejected]
+) -> tuple[int, str | None, str | None]:
+    """File a slice's rejects -> how many, their file (relative) and where it is as shown to a user (None: nowhere)."""
+    if not rejects:
+        return 0, None, None
+    relative = where = None
+    try:
+        relative = quarantine(lake, kind, run_id, rejects, now=now)
+        where = None if relative is None else lake.display(relative)
+        # A record of its own, so a run's log (and Prefect's) says what was set aside and why.
+        log.warning(
+            "quarantined %d malformed %s records of %s in %s (first: %s)",
+            len(rejects), kind, slice_, where, rejects[0].reason,
+        )
+    except Exception as exc:
+        # The records are counted as quarantined in the report; only their copy is lost.
+        log.error("could not write %d quarantined %s records of %s: %s", len(rejects), kind, slice_, exc)
+    return len(rejects), relative, where
+
+
+@asynccontextmanager
+async def _hold_days(locks: dict[tuple[str, date], asyncio.Lock], dataset: str, days: list[date]) -> AsyncIterator[None]:
+    # Sorted acquisition: two slices sharing days can never wait on each other in a cycle.
+    held = [locks.setdefault((dataset, day), asyncio.Lock()) for day in sorted(days)]
+    for lock in held:
+        await lock.acquire()
+    try:
+        yield
+    finally:
+        for lock in reversed(held):
+            lock.release()
+
+
+def _slice_slots(settings: Settings, slice_concurrency: int | None) -> int:
+    """How many slices one client lands at once."""
+    return slice_concurrency or 1 + settings.opentact_prefetch_slices
+
+
 # -- internals ---------------------------------------------------------------------------------
 
 
@@ -420,12 +579,11 @@ def _prepare(
 
 def _runner(
     lake: AccountLake, client: SyncClient, now: datetime, run_id: str, progress: ProgressCallback | None,
-    settings: Settings, logged: RecordedSync, slice_concurrency: int | None,
+    settings: Settings, logged: RecordedSync, slice_concurrency: int | None, dispatch: Dispatch | None = None,
 ) -> _Runner:
-    concurrency = slice_concurrency or 1 + settings.opentact_prefetch_slices
     return _Runner(
-        lake, client, now, run_id, progress, asyncio.Semaphore(concurrency), settings.opentact_max_rejected_percent,
-        logged,
+        lake, client, now, run_id, progress, asyncio.Semaphore(_slice_slots(settings, slice_concurrency)),
+        settings.opentact_max_rejected_percent, logged, dispatch,
     )
 
 
@@ -480,6 +638,8 @@ class _Runner:
     max_rejected_percent: float
     # the run's log entry: told each day whose partition the run writes or removes
     logged: RecordedSync
+    # None: slices land in this process; else where they are sent to land
+    dispatch: Dispatch | None = None
     locks: dict[tuple[str, date], asyncio.Lock] = field(default_factory=dict)
     reports: dict[str, KindReport] = field(default_factory=dict)
     runs: dict[str, SyncRun] = field(default_factory=dict)
@@ -521,9 +681,14 @@ class _Runner:
         """Land every slice still to do, then (if all landed) usage, and complete the run."""
         report = self.reports[kind]
         self._tick(kind)
-        async with asyncio.TaskGroup() as group:
-            for slice_ in todo:
-                group.create_task(self._slice(kind, slice_))
+        if self.dispatch is None:
+            async with asyncio.TaskGroup() as group:
+                for slice_ in todo:
+                    group.create_task(self._slice(kind, slice_))
+        else:
+            async with aclosing(self.dispatch(self.lake, self.client, kind, todo)) as outcomes:
+                async for outcome in outcomes:
+                    await self.settle(outcome)
         if report.failed:
             return
         try:
@@ -536,41 +701,49 @@ class _Runner:
 
     async def _slice(self, kind: api.RecordType, slice_: Window) -> None:
         report = self.reports[kind]
+
+        def counted(page: SlicePage) -> None:
+            report.records += page.frame.height
+            report.quarantined += len(page.rejects)
+            self._tick(kind)
+
         async with self.slots:
+            outcome = await land_slice(
+                self.lake, self.client, kind, slice_, run_id=self.run_id, now=self.now,
+                max_rejected_percent=self.max_rejected_percent, hold=self._days, on_page=counted,
+            )
+            await self.settle(outcome, counted=True)
+
+    async def settle(self, outcome: SliceOutcome, *, counted: bool = False) -> None:
+        """Fold a slice's outcome into the run: the run's log, the checkpoint, the tallies and progress.
+
+        `counted`: its records were counted page by page already (landed in this process).
+        """
+        kind, slice_ = outcome.kind, outcome.slice
+        report = self.reports[kind]
+        if not counted:
+            report.records += outcome.records
+            report.quarantined += outcome.rejected
+        if outcome.landed is not None:
+            self.logged.landed(kind, outcome.landed.changed_days)
+        if outcome.filed_at is not None:
+            self.logged.landed(f"quarantine_{kind}", window_days(slice_))
+        if outcome.filed:
+            self._add(kind, slice_.start.astimezone(timezone.utc).date(), {"quarantined": outcome.filed})
+        failure = outcome.failure
+        if failure is None:
             try:
-                frames: list[pl.DataFrame] = []
-                pages: list[pl.DataFrame] = []
-                rejects: list[Rejected] = []
-                valid = 0
-                async for page in self.client.read_slice(kind, slice_):
-                    pages.append(page.frame)
-                    if len(pages) == _PAGES_PER_BLOCK:
-                        frames.append(_block(pages))
-                        pages = []
-                    rejects.extend(page.rejects)
-                    valid += page.frame.height
-                    report.records += page.frame.height
-                    report.quarantined += len(page.rejects)
-                    self._tick(kind)
-                if _is_broken(valid, len(rejects), self.max_rejected_percent):
-                    # Landing would replace the day's records with the few valid ones: keep the lake as it is.
-                    del frames, pages
-                    where = self._quarantine(kind, slice_, rejects)
-                    raise BrokenSlice(_broken_message(kind, valid, len(rejects), self.max_rejected_percent, where))
-                if pages:
-                    frames.append(_block(pages))
-                frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.LAKE_SCHEMAS[kind])
-                del frames, pages
-                async with self._days(kind, window_days(slice_)):
-                    stats = await asyncio.to_thread(land_windows, self.lake, kind, [slice_], frame)
-                    self.logged.landed(kind, stats.changed_days)
-                self._quarantine(kind, slice_, rejects)
                 await asyncio.to_thread(self.runs[kind].mark_done, slice_)
-            except ApiKeyRejected:
-                raise
             except Exception as exc:
-                self._fail(kind, slice_, exc)
-                return
+                failure = slice_failure(kind, slice_, exc)
+        if failure is not None:
+            report.failed += 1
+            self.failures.append(failure)
+            if not counted:
+                self._tick(kind)
+            return
+        stats = outcome.landed
+        assert stats is not None
         report.landed += 1
         if stats.extra_fields:
             report.extra_fields = tuple(sorted({*report.extra_fields, *stats.extra_fields}))
@@ -607,52 +780,17 @@ class _Runner:
                 continue
             report.usage_rows += frame.height
 
-    def _quarantine(self, kind: api.RecordType, slice_: Window, rejects: list[Rejected]) -> str | None:
-        """File the slice's rejects -> where they are (as shown to a user), or None if nowhere."""
-        if not rejects:
-            return None
-        where = None
-        try:
-            relative = quarantine(self.lake, kind, self.run_id, rejects, now=self.now)
-            where = None if relative is None else self.lake.display(relative)
-            if relative is not None:
-                self.logged.landed(f"quarantine_{kind}", window_days(slice_))
-            # A record of its own, so a run's log (and Prefect's) says what was set aside and why.
-            log.warning(
-                "quarantined %d malformed %s records of %s in %s (first: %s)",
-                len(rejects), kind, slice_, where, rejects[0].reason,
-            )
-        except Exception as exc:
-            # The records are counted as quarantined in the report; only their copy is lost.
-            log.error("could not write %d quarantined %s records of %s: %s", len(rejects), kind, slice_, exc)
-        self._add(kind, slice_.start.astimezone(timezone.utc).date(), {"quarantined": len(rejects)})
-        return where
-
     def _add(self, kind: str, day: date, counts: dict[str, int]) -> None:
         """Add counts to a record type's tally of one UTC day."""
         old = self.days[kind].get(day) or DayReport(day)
         self.days[kind][day] = replace(old, **{name: getattr(old, name) + n for name, n in counts.items()})
 
     def _fail(self, kind: str, window: Window, exc: BaseException, what: str = "slice") -> None:
-        cause = str(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, CdrError):
-            log.error("%s %s %s failed unexpectedly", kind, what, window, exc_info=exc)
-        if what != "slice":
-            cause = f"{what}: {cause}"
         self.reports[kind].failed += 1
-        self.failures.append(SliceFailure(kind, window, cause, retryable=_retryable(exc)))
+        self.failures.append(slice_failure(kind, window, exc, what))
 
-    @asynccontextmanager
-    async def _days(self, dataset: str, days: list[date]) -> AsyncIterator[None]:
-        # Sorted acquisition: two slices sharing days can never wait on each other in a cycle.
-        locks = [self.locks.setdefault((dataset, day), asyncio.Lock()) for day in sorted(days)]
-        for lock in locks:
-            await lock.acquire()
-        try:
-            yield
-        finally:
-            for lock in reversed(locks):
-                lock.release()
+    def _days(self, dataset: str, days: list[date]) -> AbstractAsyncContextManager[None]:
+        return _hold_days(self.locks, dataset, days)
 
     def _tick(self, kind: str) -> None:
         if self.progress is None:
