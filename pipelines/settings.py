@@ -44,6 +44,9 @@ _MIN_BUILD_MEMORY = 100 * 1000**2
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
+# CDR_TASK_RUNNER's values: where a sync's slices run.
+TASK_RUNNERS = ("thread", "dask")
+
 
 def api_key_problem(key: str) -> str | None:
     """An API key -> why an HTTP header cannot carry it as issued, or None if it can.
@@ -166,6 +169,12 @@ class Settings(BaseSettings):
     # A TOML file of [accounts.<name>] tables (pipelines/accounts.py); unset, ./accounts.toml if there is one.
     accounts_file: Path | None = Field(default=None, alias="CDR_ACCOUNTS_FILE")
 
+    # Where a sync's slices run: `thread` (in this process, the default) or `dask` (on a Dask
+    # cluster's workers: a local one of CDR_DASK_WORKERS processes, or the one at CDR_DASK_ADDRESS).
+    task_runner: str = Field(default="thread", alias="CDR_TASK_RUNNER")
+    dask_workers: int = Field(default=2, ge=1, le=256, alias="CDR_DASK_WORKERS")
+    dask_address: str | None = Field(default=None, alias="CDR_DASK_ADDRESS")
+
     # The .env file these settings were read from, for `variable` to read the same one.
     _dotenv: Path | None = PrivateAttr(default=None)
 
@@ -197,6 +206,29 @@ class Settings(BaseSettings):
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", str(value)):
             raise ValueError("the data dir must be a local or mounted folder, not an object-store URL")
         return value
+
+    @field_validator("task_runner", mode="before")
+    @classmethod
+    def _known_task_runner(cls, value: object) -> object:
+        name = value.strip().lower() if isinstance(value, str) else value
+        if name not in TASK_RUNNERS:
+            raise ValueError("thread (in this process, the default) or dask (on a Dask cluster)")
+        return name
+
+    @field_validator("dask_address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = value.strip()
+        try:
+            parts = urlsplit(address)
+            fine = parts.scheme == "tcp" and bool(parts.hostname) and parts.port is not None and parts.port > 0
+        except ValueError:  # a port that is no number, or past 65535
+            fine = False
+        if not fine or parts.path or parts.query or parts.fragment or parts.username:
+            raise ValueError("a Dask scheduler's address, tcp://host:port such as tcp://10.0.0.5:8786")
+        return address
 
     @field_validator("build_memory_limit")
     @classmethod
