@@ -252,9 +252,10 @@ def run_sync(**arguments: object) -> dict[str, object]:
             try:
                 result = runner.run(sync_flow(**flow_arguments(request, arguments), progress=progress))
             except AccountsIncomplete as incomplete:
-                from pipelines.summary import accounts_result
+                from pipelines.summary import accounts_result, task_runner_label
 
-                _print_accounts(accounts_result(incomplete.report), request)
+                runner = task_runner_label(request.settings)
+                _print_accounts(accounts_result(incomplete.report, runner=runner), request)
                 raise
             except Exception as exc:
                 raise prefect_failure(exc) or exc
@@ -265,8 +266,14 @@ def run_sync(**arguments: object) -> dict[str, object]:
         f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir}"
     )
+    _print_runner(result)
     _print_types(result["types"], "  ")
     return result
+
+
+def _print_runner(result: dict[str, Any]) -> None:
+    if "task_runner" in result:
+        typer.echo(f"  task runner: {result['task_runner']}")
 
 
 def _print_types(types: dict[str, Any], indent: str) -> None:
@@ -287,6 +294,7 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir} "
         f"from {len(request.accounts) - len(failed)} of {len(request.accounts)} account(s)"
     )
+    _print_runner(result)
     for account in request.accounts:
         if account.name in accounts:
             typer.echo(f"  {account.name}: {accounts[account.name]['records']:,} records")

@@ -6,7 +6,21 @@ from typing import Any
 
 from pipelines.dates import format_utc
 from pipelines.land import extras_note
+from pipelines.settings import Settings
 from pipelines.sync import AccountsReport, KindReport, SyncReport
+
+# Where a sync's slices ran when nothing says otherwise (CDR_TASK_RUNNER=thread).
+IN_PROCESS = "in-process"
+
+
+def task_runner_label(settings: Settings) -> str:
+    """Where a sync's slices run, as its summary says: `in-process`, `dask, 2 workers`, `dask, the cluster at ...`."""
+    if settings.task_runner != "dask":
+        return IN_PROCESS
+    if settings.dask_address is not None:
+        return f"dask, the cluster at {settings.dask_address}"
+    workers = settings.dask_workers
+    return f"dask, {workers} worker{'s' if workers != 1 else ''}"
 
 
 def _cell(text: object) -> str:
@@ -14,10 +28,11 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def sync_markdown(report: SyncReport, *, title: str = "CDR sync") -> str:
-    """A sync report -> markdown: per type and UTC day, records new / updated / quarantined; duration, rate."""
+def sync_markdown(report: SyncReport, *, title: str = "CDR sync", runner: str | None = IN_PROCESS) -> str:
+    """A sync report -> markdown: per type and UTC day, records new / updated / quarantined; duration, rate;
+    the task runner it ran on (`runner`; None leaves it out)."""
     status = "completed" if report.ok else f"INCOMPLETE: {len(report.failures)} slice(s) failed"
-    lines = _run_header(report, f"{title}: {status}")
+    lines = _run_header(report, f"{title}: {status}", *_runner_items(runner))
     for kind in report.kinds:
         lines += _kind_section(kind)
     if report.failures:
@@ -37,6 +52,11 @@ def _run_header(report: SyncReport | AccountsReport, heading: str, *more: str) -
         f"- {report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
         "",
     ]
+
+
+def _runner_items(runner: str | None) -> list[str]:
+    """The summary's line naming the task runner, if one is named."""
+    return [] if runner is None else [f"task runner: {runner}"]
 
 
 def _kind_section(kind: KindReport) -> list[str]:
@@ -59,8 +79,8 @@ def _kind_section(kind: KindReport) -> list[str]:
     return lines
 
 
-def sync_lines(report: SyncReport) -> list[str]:
-    """A sync report -> a short console summary: one line per type, then one per failure.
+def sync_lines(report: SyncReport, *, runner: str | None = IN_PROCESS) -> list[str]:
+    """A sync report -> a short console summary: one line per type, the run's, the task runner's, then one per failure.
 
     The fields kept in extras are not repeated here: the sync logs them itself, once.
     """
@@ -70,25 +90,27 @@ def sync_lines(report: SyncReport) -> list[str]:
         for k in report.kinds
     ]
     lines.append(f"{report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f}/s)")
+    lines += _runner_items(runner)
     lines += [f"FAILED {f.kind} {f.slice}: {f.cause}" for f in report.failures]
     return lines
 
 
-def _run_result(report: SyncReport | AccountsReport) -> dict[str, Any]:
-    """What every sync result starts with: the run, its clock, its records, rate and duration."""
+def _run_result(report: SyncReport | AccountsReport, runner: str | None) -> dict[str, Any]:
+    """What every sync result starts with: the run, its clock, its records, rate and duration, its task runner."""
     return {
         "run_id": report.run_id,
         "now": format_utc(report.now),
         "records": report.records,
         "records_per_sec": round(report.records_per_sec, 1),
         "duration_secs": round(report.duration_secs, 3),
+        **({} if runner is None else {"task_runner": runner}),
     }
 
 
-def sync_result(report: SyncReport) -> dict[str, Any]:
+def sync_result(report: SyncReport, *, runner: str | None = IN_PROCESS) -> dict[str, Any]:
     """A sync report -> the flow's JSON-friendly result."""
     return {
-        **_run_result(report),
+        **_run_result(report, runner),
         "types": {
             k.kind: {
                 "window": [format_utc(k.window.start), format_utc(k.window.end)],
@@ -103,11 +125,14 @@ def sync_result(report: SyncReport) -> dict[str, Any]:
 # -- a sync of several accounts ------------------------------------------------------------------
 
 
-def accounts_markdown(report: AccountsReport, *, title: str = "CDR sync") -> str:
+def accounts_markdown(report: AccountsReport, *, title: str = "CDR sync", runner: str | None = IN_PROCESS) -> str:
     """A sync of several accounts -> markdown: the run, then per account its section as `sync_markdown` writes it."""
     failed = report.failed
     status = "completed" if report.ok else f"INCOMPLETE: {len(failed)} of {len(report.accounts)} account(s) failed"
-    lines = _run_header(report, f"{title}: {status}", f"accounts: {', '.join(a.account for a in report.accounts)}")
+    lines = _run_header(
+        report, f"{title}: {status}", f"accounts: {', '.join(a.account for a in report.accounts)}",
+        *_runner_items(runner),
+    )
     if failed:
         lines += ["## Failed accounts", "", "| account | cause |", "|---|---|"]
         lines += [f"| {_cell(a.account)} | {_cell(a.cause)} |" for a in failed]
@@ -116,24 +141,26 @@ def accounts_markdown(report: AccountsReport, *, title: str = "CDR sync") -> str
         if outcome.report is None:
             continue
         # Each account's own document, its headings one level down.
-        section = sync_markdown(outcome.report, title=f"account {outcome.account}").splitlines()
+        section = sync_markdown(outcome.report, title=f"account {outcome.account}", runner=None).splitlines()
         lines += ["#" + line if line.startswith("#") else line for line in section]
         lines.append("")
     return "\n".join(lines)
 
 
-def accounts_lines(report: AccountsReport) -> list[str]:
-    """A sync of several accounts -> the console's summary lines: per account and type, then each failed account."""
+def accounts_lines(report: AccountsReport, *, runner: str | None = IN_PROCESS) -> list[str]:
+    """A sync of several accounts -> the console's summary lines: per account and type, the task runner, then each
+    failed account."""
     lines = []
     for outcome in report.accounts:
         if outcome.report is None:
             continue
-        lines += [f"{outcome.account} {line}" for line in sync_lines(outcome.report)]
+        lines += [f"{outcome.account} {line}" for line in sync_lines(outcome.report, runner=None)]
+    lines += _runner_items(runner)
     lines += [f"FAILED account {a.account}: {a.cause}" for a in report.failed]
     return lines
 
 
-def accounts_result(report: AccountsReport) -> dict[str, Any]:
+def accounts_result(report: AccountsReport, *, runner: str | None = IN_PROCESS) -> dict[str, Any]:
     """A sync of several accounts -> the flow's JSON-friendly result: the run's totals, per type summed over the
     accounts that synced, each account's own result, and the failed accounts' causes."""
     synced = [a for a in report.accounts if a.report is not None]
@@ -147,8 +174,8 @@ def accounts_result(report: AccountsReport) -> dict[str, Any]:
             "extra_fields": sorted({field for k in mine for field in k.extra_fields}),
         }
     return {
-        **_run_result(report),
+        **_run_result(report, runner),
         "types": types,
-        "accounts": {a.account: sync_result(a.report) for a in synced},  # type: ignore[arg-type]
+        "accounts": {a.account: sync_result(a.report, runner=None) for a in synced},  # type: ignore[arg-type]
         "failed": {a.account: a.cause for a in report.failed},
     }

@@ -33,7 +33,9 @@ from pipelines.flows.secrets import read_secret_block
 from pipelines.opentact import api
 from pipelines.runs import parse_types, resolve_sync_window, run_clock
 from pipelines.settings import Settings, load_settings
-from pipelines.summary import accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result
+from pipelines.summary import (
+    accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result, task_runner_label,
+)
 from pipelines.sync import AccountsReport, ProgressCallback, SyncProgress, SyncReport, sync, sync_accounts
 
 log = logging.getLogger(__name__)
@@ -273,10 +275,13 @@ async def sync_flow(
         state = await sync_records(kinds, window, clock, run_id, settings, chosen, progress, return_state=True)
         outcome = await state.aresult(raise_on_failure=False)
         report = outcome.report if isinstance(outcome, SyncIncomplete | AccountsIncomplete) else outcome
+        runner = task_runner_label(settings)
         if isinstance(report, SyncReport):
-            markdown, lines, result = sync_markdown(report), sync_lines(report), sync_result(report)
+            markdown, lines = sync_markdown(report, runner=runner), sync_lines(report, runner=runner)
+            result = sync_result(report, runner=runner)
         elif isinstance(report, AccountsReport):
-            markdown, lines, result = accounts_markdown(report), accounts_lines(report), accounts_result(report)
+            markdown, lines = accounts_markdown(report, runner=runner), accounts_lines(report, runner=runner)
+            result = accounts_result(report, runner=runner)
         if isinstance(report, SyncReport | AccountsReport):
             await acreate_markdown_artifact(markdown, key="cdr-sync-report", description="CDR/MDR sync")
             for line in lines:
