@@ -3,9 +3,9 @@
 One coarse task per run: the client already parallelises the paging and retries HTTP requests.
 A run of several accounts is one task too: the accounts share one event loop, so their clients
 share one request budget (an asyncio semaphore), and the data dir's lock and log entry are held
-once around them. Fanning accounts out as tasks on other workers would need a budget across
-processes (a Prefect concurrency limit) and the lock and log lifted into the flow;
-`pipelines.sync.sync_accounts` keeps the per-account work a function of its own for that.
+once around them. With CDR_TASK_RUNNER=dask that task still holds the lock, the log entry and
+the checkpoints, and hands the slices out to a Dask cluster's workers as tasks of their own
+(`pipelines.flows.distributed`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pipelines.dates import Window, format_utc
 from pipelines.accounts import DEFAULT_ACCOUNT, Account, account_api_key, load_accounts, select_accounts
 from pipelines.errors import CdrError
 from pipelines.flows import run_arguments
+from pipelines.flows.distributed import slice_dispatch
 from pipelines.flows.secrets import read_secret_block
 from pipelines.opentact import api
 from pipelines.runs import parse_types, resolve_sync_window, run_clock
@@ -36,7 +37,7 @@ from pipelines.settings import Settings, load_settings
 from pipelines.summary import (
     accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result, task_runner_label,
 )
-from pipelines.sync import AccountsReport, ProgressCallback, SyncProgress, SyncReport, sync, sync_accounts
+from pipelines.sync import AccountsReport, Dispatch, ProgressCallback, SyncProgress, SyncReport, sync, sync_accounts
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def _slices_failed(task: object, task_run: object, state: Any) -> bool:
 )
 async def sync_records(
     types: list[api.RecordType], window: Window | None, now: datetime, run_id: str, settings: Settings,
-    accounts: list[Account] | None, progress: ProgressCallback | None,
+    accounts: list[Account] | None, progress: ProgressCallback | None, dispatch: Dispatch | None = None,
 ) -> SyncReport | AccountsReport:
     """Page the API into the lake: OPENTACT_API_KEY's account (`accounts` None: no accounts file), or the
     accounts of the file at once. Raises SyncIncomplete / AccountsIncomplete (after landing the rest) when
@@ -223,10 +224,11 @@ async def sync_records(
     try:
         if accounts is None:
             async with OpentactClient(ClientConfig.from_settings(settings)) as client:
-                report = await sync(types, window, settings, client, now, run_id, tracker)
+                report = await sync(types, window, settings, client, now, run_id, tracker, dispatch=dispatch)
         else:
             report = await sync_accounts(
-                types, window, settings, accounts, now, run_id, tracker, read_block=read_secret_block
+                types, window, settings, accounts, now, run_id, tracker, read_block=read_secret_block,
+                dispatch=dispatch,
             )
     finally:
         await tracker.finish()
@@ -272,7 +274,11 @@ async def sync_flow(
         chosen = list(selected) if configured.source is not None else None
         named = f" for accounts {', '.join(a.name for a in selected)}" if chosen is not None else ""
         logger.info("syncing %s %s as of %s%s", ",".join(kinds), window or "incrementally", format_utc(clock), named)
-        state = await sync_records(kinds, window, clock, run_id, settings, chosen, progress, return_state=True)
+        # The cluster, if any, stays up through the task's retries.
+        async with slice_dispatch(settings, run_id, clock) as dispatch:
+            state = await sync_records(
+                kinds, window, clock, run_id, settings, chosen, progress, dispatch, return_state=True
+            )
         outcome = await state.aresult(raise_on_failure=False)
         report = outcome.report if isinstance(outcome, SyncIncomplete | AccountsIncomplete) else outcome
         runner = task_runner_label(settings)

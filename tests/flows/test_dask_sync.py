@@ -1,0 +1,90 @@
+"""`cdr sync` on a local Dask cluster of two worker processes (CDR_TASK_RUNNER=dask).
+
+The same three accounts on one sandbox under faults as tests/test_sync_accounts.py, one of them
+with a rejected key: the slices land as Prefect tasks on the workers, the flow keeps the lock,
+the log entry and the checkpoints, and each good account's lake equals its export exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pipelines.lake import Lake
+from pipelines.opentact import api
+from pipelines.runs import read_sync_runs
+from pipelines.state import read_state
+from tests.fixtures.cli import run_cdr
+from tests.test_sync import assert_lake_is_the_export
+from tests.test_sync_accounts import (  # noqa: F401 - fixtures
+    ACCOUNTS,
+    REJECTED,
+    SERVED,
+    _account_folders,
+    _sync_args,
+    accounts_env,
+    sandbox,
+    truths,
+)
+
+
+def _lake_files(data: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(data)): path.read_bytes() for path in sorted((data / "lake").rglob("*")) if path.is_file()}
+
+
+def _land_task_runs(run_id: str) -> list[tuple[str, str]]:
+    """The flow run's `land-slices` task runs: (name, state)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> list[tuple[str, str]]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        return sorted((run.name, run.state_name) for run in runs if run.name.startswith("land "))
+
+    return asyncio.run(read())
+
+
+def test_three_accounts_on_two_dask_workers_land_exactly_their_exports(
+    prefect_harness, accounts_env, truths, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("CDR_TASK_RUNNER", "dask")
+    monkeypatch.setenv("CDR_DASK_WORKERS", "2")
+    data = tmp_path / "data"
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data))
+    assert code == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: 1 of 3 account(s) failed; acme, globex landed: initech: "), err
+    assert "401" in last and "check INITECH_KEY" in last and "Traceback" not in err
+    assert not any(key in out + err for key in (*SERVED, REJECTED))
+    assert "from 2 of 3 account(s)" in out and "\n  task runner: dask, 2 workers\n" in out and "  initech: FAILED" in out
+    # The bar moved in this process as the workers' tasks ended: every slice of the good accounts.
+    assert "12/18 slices" in err, err
+
+    lake = Lake(data)
+    for name in ("acme", "globex"):
+        assert_lake_is_the_export(lake.for_account(name), truths[ACCOUNTS[name][1]])
+        assert all(read_state(lake.for_account(name), kind).high_water_mark is not None for kind in api.RECORD_TYPES)
+    assert _account_folders(data, "initech") == []
+
+    # The flow's one log entry, as a sync in one process writes it.
+    (run,) = read_sync_runs(lake)
+    assert run.status == "incomplete" and run.error.startswith("account initech: ") and "401" in run.error
+    assert [(a.account, a.status) for a in run.accounts] == [
+        ("acme", "completed"), ("globex", "completed"), ("initech", "failed")
+    ]
+    assert sorted(run.changed_days) == ["cdrs", "mdrs", "quarantine_cdrs", "quarantine_mdrs", "usage_cdrs", "usage_mdrs"]
+    # The slices landed as Prefect tasks of the run, a share of an account's record type each.
+    landed = _land_task_runs(run.run_id)
+    assert {name for name, state in landed if state == "Completed"} == {
+        f"land {kind} of {name}" for kind in api.RECORD_TYPES for name in ("acme", "globex")
+    }
+
+    # Synced again: the lake does not change by a byte.
+    before = _lake_files(data)
+    code, again, err = run_cdr(capsys, monkeypatch, *_sync_args(data))
+    assert code == 1 and "  task runner: dask, 2 workers" in again, err
+    assert _lake_files(data) == before
+    assert read_sync_runs(lake)[0].changed_days.keys() <= {"quarantine_cdrs", "quarantine_mdrs"}
+    for name in ("acme", "globex"):
+        assert_lake_is_the_export(lake.for_account(name), truths[ACCOUNTS[name][1]], quarantine_log=True)
