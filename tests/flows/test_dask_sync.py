@@ -45,6 +45,25 @@ def _land_task_runs(run_id: str) -> list[tuple[str, str]]:
     return asyncio.run(read())
 
 
+def _stored_by_prefect(run_id: str) -> str:
+    """Everything Prefect's API holds of the flow run, as JSON: the run, its task runs, logs and artifacts."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async def read() -> str:
+        async with get_client() as client:
+            flow_run = await client.read_flow_run(run_id)
+            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+            )
+        return "\n".join(item.model_dump_json() for item in [flow_run, *tasks, *logs, *artifacts])
+
+    return asyncio.run(read())
+
+
 def test_three_accounts_on_two_dask_workers_land_exactly_their_exports(
     prefect_harness, accounts_env, truths, tmp_path, capsys, monkeypatch
 ):
@@ -79,6 +98,9 @@ def test_three_accounts_on_two_dask_workers_land_exactly_their_exports(
     assert {name for name, state in landed if state == "Completed"} == {
         f"land {kind} of {name}" for kind in api.RECORD_TYPES for name in ("acme", "globex")
     }
+    # The keys went to the workers with the tasks, and Prefect stored none of them.
+    stored = _stored_by_prefect(run.run_id)
+    assert "land cdrs of acme" in stored and not any(key in stored for key in (*SERVED, REJECTED))
 
     # Synced again: the lake does not change by a byte.
     before = _lake_files(data)
