@@ -2,7 +2,9 @@
 
 Everything goes through a `Lake`, so the data dir can be a local folder or an fsspec URL such as
 ``s3://bucket/cdr``. Writes are atomic: locally by `atomic_file`, its temporary in ``.staging/``
-(directory scans read hidden files too); on object stores by a single PUT.
+(directory scans read hidden files too); on object stores by a single PUT, which readers see
+whole or not at all. DuckDB reads an object-store lake through the lake's fsspec filesystem,
+registered on each connection by `register_lake`.
 
 Layout (binding for the SQL models); `<name>` is an account (pipelines/accounts.py)::
 
@@ -12,7 +14,7 @@ Layout (binding for the SQL models); `<name>` is an account (pipelines/accounts.
     <root>/state/syncs.json                              the newest sync runs (see runs.py)
     <root>/last_build.json                               the last build's outcome (see models/publish.py)
     <root>/.staging/                                     temporaries of local writes
-    <root>/.sync.lock                                    held by the one sync writing a local data dir
+    <root>/.sync.lock                                    held by the one sync writing the data dir
 
 A `Lake` reads every account (what the build and the status read); `Lake.for_account(name)`
 is the `AccountLake` one account's sync writes through. A data dir of the single-account layout
@@ -25,10 +27,12 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
 import re
 import shutil
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
@@ -38,7 +42,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 from filelock import FileLock, Timeout
-from fsspec.core import url_to_fs
+from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
@@ -72,6 +76,15 @@ _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 _QUARANTINE_FILE = re.compile(rf"{QUARANTINE_DIR}/[^/]+/{ACCOUNT_FOLDER}[^/]*/date=[^/]*/[^/]*\.jsonl")
 
 
+log = logging.getLogger(__name__)
+
+# What to check when an object store refuses a request (botocore reads these variables itself).
+STORE_ADVICE = (
+    "check the store's address and keys (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) "
+    "and the bucket's permissions"
+)
+
+
 class LakeError(CdrError):
     """A file in the data dir cannot be read as what it should be."""
 
@@ -85,10 +98,19 @@ class Lake:
 
     def __init__(self, root: str | os.PathLike[str], storage_options: Mapping[str, object] | None = None) -> None:
         self.url = os.fspath(root)
+        options = dict(storage_options or {})
+        if split_protocol(self.url)[0] in ("s3", "s3a"):
+            # Whole files are read, or DuckDB asks for exact ranges: a read-ahead block cache
+            # would only add memory.
+            options.setdefault("default_cache_type", "none")
+            # Another process (a sync, a build) changes the lake: listings are read fresh each time.
+            options.setdefault("use_listings_cache", False)
         # Storage options may carry credentials: kept only inside the filesystem object.
-        self.fs, root_path = url_to_fs(self.url, **dict(storage_options or {}))
+        self.fs, root_path = url_to_fs(self.url, **options)
         self.root = root_path.rstrip("/") or "/"
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        # S3 (and stores speaking its API) create an object only if absent: the sync lock's ground.
+        self.conditional_writes = "s3" in _protocols(self.fs)
         # Shared with this lake's account views: the layout is checked once, and this process's
         # sync lock is known to be held (a migration inside it must not take it again).
         self._layout = _LayoutCheck()
@@ -237,10 +259,16 @@ class Lake:
 
     @contextmanager
     def sync_lock(self, run_id: str) -> Iterator[None]:
-        """Hold the data dir's sync lock for the block -> DataDirBusy at once if another sync holds it."""
+        """Hold the data dir's sync lock for the block -> DataDirBusy at once if another sync holds it.
+
+        Locally an OS file lock; on S3 a lock object (`_ObjectLock`).
+        """
         if not self.is_local:
-            # Object stores have no file locks; there the deployment's concurrency limit (1) is the guard.
-            yield
+            if not self.conditional_writes:
+                yield  # only the Python API reaches such a store: its caller is the guard
+                return
+            with self._object_lock(run_id):
+                yield
             return
         holder = json.dumps({
             "pid": os.getpid(),
@@ -285,7 +313,17 @@ class Lake:
         Lets a command refuse a busy data dir before starting Prefect; `sync_lock` stays the guard.
         Without a lock file no sync holds it, and the probe creates none.
         """
-        if not self.is_local or not os.path.exists(self.path(SYNC_LOCK)):
+        if not self.is_local:
+            if not self.conditional_writes:
+                return
+            try:
+                holder = _ObjectLock(self.fs, self.path(SYNC_LOCK), "").holder()
+            except OSError:
+                return  # the sync's own lock reports what is wrong with the store
+            if holder is not None and not holder.stale():
+                raise self._busy(holder)
+            return
+        if not os.path.exists(self.path(SYNC_LOCK)):
             return
         held: list[os.stat_result] = []
         probe = self._lock_file(on_acquired=lambda fd: held.append(os.fstat(fd)))
@@ -303,11 +341,37 @@ class Lake:
             self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True, on_acquired=on_acquired
         )
 
-    def _busy(self) -> DataDirBusy:
+    def _busy(self, holder: _Holder | None = None) -> DataDirBusy:
+        if holder is None:
+            return DataDirBusy(
+                f"another sync holds the data dir {self.url} (lock file {self.display(SYNC_LOCK)}"
+                f"{_holder_text(self.path(SYNC_LOCK))}); wait for it to finish, or use another --data-dir"
+            )
         return DataDirBusy(
-            f"another sync holds the data dir {self.url} (lock file {self.display(SYNC_LOCK)}"
-            f"{_holder_text(self.path(SYNC_LOCK))}); wait for it to finish, or use another --data-dir"
+            f"another sync holds the data dir {self.url} (lock object {self.display(SYNC_LOCK)}{holder.text()}); "
+            f"wait for it to finish, or use another --data-dir (a lock not refreshed for {LOCK_STALE_SECS // 60} "
+            "minutes is taken over)"
         )
+
+    @contextmanager
+    def _object_lock(self, run_id: str) -> Iterator[None]:
+        """Hold the lock object of a data dir on an object store (see `_ObjectLock`) for the block."""
+        lock = _ObjectLock(self.fs, self.path(SYNC_LOCK), run_id)
+        try:
+            busy = lock.acquire()
+        except OSError as exc:
+            raise LakeError(
+                f"cannot take the sync lock {self.display(SYNC_LOCK)} ({one_line(exc, first=True)}); "
+                "the data dir must be writable, on a store with conditional writes (If-None-Match)"
+            ) from exc
+        if busy is not None:
+            raise self._busy(busy)
+        self._layout.locked = True
+        try:
+            yield
+        finally:
+            self._layout.locked = False
+            lock.release()
 
     # -- parquet partitions --------------------------------------------------------------------
 
@@ -656,8 +720,8 @@ class Lake:
             return blocked
         reason = exc.strerror or one_line(exc, first=True)
         advice = (
-            "make the data dir readable and writable by this user"
-            if isinstance(exc, PermissionError)
+            STORE_ADVICE if not self.is_local
+            else "make the data dir readable and writable by this user" if isinstance(exc, PermissionError)
             else "fix that (space, permissions, the disk) and run the command again"
         )
         return LakeError(f"cannot {doing} {self.display(relative)} ({reason}); {advice}")
@@ -941,3 +1005,181 @@ def alive(pid: int) -> bool:
         pass  # it exists, under another user
     return True
 
+
+
+def register_lake(con: object, lake: Lake) -> None:
+    """Let a DuckDB connection read the lake: on an object store, through the lake's own fsspec filesystem.
+
+    Every connection that reads the lake (a build's, the readers' of a warehouse whose views read
+    it live) registers it: DuckDB 2.0 cannot install its `httpfs` extension here, and fsspec needs
+    no download and takes its endpoint and keys from the same AWS variables as the sync.
+    """
+    if not lake.is_local:
+        con.register_filesystem(lake.fs)  # type: ignore[attr-defined]
+
+
+# -- the sync lock on an object store ------------------------------------------------------------
+
+# The holder rewrites the lock object this often while it syncs; one not rewritten for
+# LOCK_STALE_SECS is a dead (or cut off) holder's, which the next sync takes over.
+LOCK_REFRESH_SECS = 60.0
+LOCK_STALE_SECS = 600
+
+@dataclass(frozen=True)
+class _Holder:
+    """Who holds a lock object, as its body says, and its version tag (ETag) as read."""
+
+    etag: str
+    run_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    started_at: str | None = None
+    refreshed: datetime | None = None
+
+    def stale(self, now: datetime | None = None) -> bool:
+        """Whether the holder is dead on this host, or has not refreshed the lock for LOCK_STALE_SECS."""
+        if self.host == socket.gethostname() and isinstance(self.pid, int) and self.pid > 0 and not alive(self.pid):
+            return True
+        if self.refreshed is None:
+            return False  # an unreadable body is read again after its holder's next refresh
+        now = now or datetime.now(timezone.utc)
+        return (now - self.refreshed).total_seconds() > LOCK_STALE_SECS
+
+    def text(self) -> str:
+        if self.pid is None or self.host is None:
+            return ""
+        return f"; held by pid {self.pid} on {self.host} since {self.started_at}, run {self.run_id}"
+
+
+class _ObjectLock:
+    """A data dir's sync lock on an object store: an object created only if absent (If-None-Match: *).
+
+    The body names the holder (run id, host, pid, when it started and last refreshed). The holder
+    rewrites it every LOCK_REFRESH_SECS, each time only if it is still the version it wrote
+    (If-Match), and deletes it the same way when done. Object stores release nothing when a
+    process dies: a lock whose holder is dead on this host, or which no one refreshed for
+    LOCK_STALE_SECS, is taken over by a conditional rewrite, so of several takers one wins.
+    """
+
+    def __init__(self, fs: object, path: str, run_id: str) -> None:
+        self.fs = fs
+        self.path = path
+        self.run_id = run_id
+        self.started_at = _utc_text(datetime.now(timezone.utc))
+        self.etag: str | None = None
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    def acquire(self) -> _Holder | None:
+        """Take the lock -> None, or the holder who has it (OSError if the store refuses otherwise)."""
+        for _ in range(_LOCK_ATTEMPTS):
+            try:
+                self.etag = self._put(mode="create")
+                break
+            except OSError as exc:
+                if not _precondition_failed(exc):
+                    raise
+            holder = self.holder()
+            if holder is None:
+                continue  # released between the two requests: try again
+            if not holder.stale():
+                return holder
+            try:
+                self.etag = self._put(IfMatch=holder.etag)
+                log.warning(
+                    "took over the sync lock %s from pid %s on %s (run %s): it was dead or not refreshed for %d minutes",
+                    self.path, holder.pid, holder.host, holder.run_id, LOCK_STALE_SECS // 60,
+                )
+                break
+            except (FileNotFoundError, OSError) as exc:
+                if not isinstance(exc, FileNotFoundError) and not _precondition_failed(exc):
+                    raise
+                # Another taker was first (or the holder refreshed it): look again.
+        else:
+            return self.holder() or _Holder(etag="")
+        self._refresher = threading.Thread(target=self._refresh, name="cdr-sync-lock", daemon=True)
+        self._refresher.start()
+        return None
+
+    def holder(self) -> _Holder | None:
+        """The lock object's holder as it reads now (None: no lock object)."""
+        self.fs.invalidate_cache(self.path)  # type: ignore[attr-defined]
+        try:
+            info = self.fs.info(self.path)  # type: ignore[attr-defined]
+            body = self.fs.cat_file(self.path)  # type: ignore[attr-defined]
+        except FileNotFoundError:
+            return None
+        etag = str(info.get("ETag") or "")
+        try:
+            record = json.loads(body)
+            refreshed = datetime.fromisoformat(str(record["refreshed_at"]).replace("Z", "+00:00"))
+            return _Holder(
+                etag, str(record["run_id"]), str(record["host"]), int(record["pid"]), str(record["started_at"]),
+                refreshed if refreshed.tzinfo else refreshed.replace(tzinfo=timezone.utc),
+            )
+        except (ValueError, TypeError, KeyError):
+            modified = info.get("LastModified")
+            return _Holder(etag, refreshed=modified if isinstance(modified, datetime) else None)
+
+    def release(self) -> None:
+        """Stop refreshing and delete the lock object, unless another sync has taken it over."""
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join()
+        if self.etag is None:
+            return
+        bucket, key, _ = self.fs.split_path(self.path)  # type: ignore[attr-defined]
+        try:
+            self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=self.etag)  # type: ignore[attr-defined]
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if _precondition_failed(exc):
+                log.warning("the sync lock %s was taken over by another sync: left to it", self.path)
+            else:
+                # A store without conditional deletes: delete it if it is still this run's.
+                holder = self.holder()
+                if holder is not None and holder.run_id == self.run_id and holder.pid == os.getpid():
+                    self.fs.rm_file(self.path)  # type: ignore[attr-defined]
+        finally:
+            self.fs.invalidate_cache(self.path)  # type: ignore[attr-defined]
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(LOCK_REFRESH_SECS):
+            try:
+                self.etag = self._put(IfMatch=self.etag)
+            except OSError as exc:
+                if _precondition_failed(exc) or isinstance(exc, FileNotFoundError):
+                    log.error("the sync lock %s was taken over by another sync; this sync no longer holds it", self.path)
+                    self.etag = None
+                    return
+                log.warning("could not refresh the sync lock %s (%s); trying again", self.path, one_line(exc, first=True))
+
+    def _put(self, **conditions: object) -> str:
+        body = json.dumps({
+            "run_id": self.run_id, "host": socket.gethostname(), "pid": os.getpid(),
+            "started_at": self.started_at, "refreshed_at": _utc_text(datetime.now(timezone.utc)),
+        }).encode()
+        response = self.fs.pipe_file(self.path, body, **conditions)  # type: ignore[attr-defined]
+        return str((response or {}).get("ETag") or "")
+
+
+def _protocols(fs: object) -> tuple[str, ...]:
+    protocol = getattr(fs, "protocol", ())
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """A failed conditional write -> whether the condition failed (S3's 412), as opposed to the request.
+
+    s3fs raises FileExistsError for AWS's 412 on If-None-Match, and OSError(EINVAL) naming the
+    failed precondition for stores whose 412 does not say which condition failed.
+    """
+    if isinstance(exc, FileExistsError):
+        return True
+    text = str(exc).lower().replace("-", "")
+    return "precondition" in text or "412" in text
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
