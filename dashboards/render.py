@@ -31,7 +31,7 @@ from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.alerts import open_from
 from pipelines.reports import check_out_dir, write_outputs
 from pipelines.sql import connect_read_only
-from pipelines.status import SITE_MARKER, Synced, site_marker
+from pipelines.status import SITE_DIR, SITE_MARKER, Synced, site_marker, synced_at
 
 PLOTLY_JS = "plotly.min.js"
 STYLESHEET = "style.css"
@@ -127,6 +127,22 @@ def _remove_stale_account_pages(out: Path, names: set[str], accounts: Sequence[s
             (folder / stale).rmdir()
     with suppress(OSError):
         folder.rmdir()
+
+
+def render_data_dir_site(data_dir: Path | str, out_dir: Path | None, *, now: datetime) -> list[Path]:
+    """A data dir -> the site of its warehouse in out_dir, by default `<data dir>/site/` (see render_site).
+
+    On an object store the default site is made in the data dir's local work folder, then
+    uploaded to `<data dir>/site/`, its marker last.
+    """
+    from pipelines.models import warehouse_path
+    from pipelines.remote import local_folder, publish_folder
+
+    site = local_folder(data_dir, SITE_DIR) if out_dir is None else Path(out_dir)
+    written = render_site(warehouse_path(data_dir), site, synced_at=synced_at(data_dir), now=now)
+    if out_dir is None:
+        publish_folder(data_dir, site, SITE_DIR, last=SITE_MARKER)
+    return written
 
 
 def synced_text(synced: Synced | datetime | None) -> str:

@@ -20,7 +20,8 @@ from filelock import FileLock, Timeout
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
-from pipelines.lake import atomic_file
+from pipelines.lake import Lake, atomic_file
+from pipelines.remote import is_remote, work_dir
 from pipelines.sql import QueryResult, connect_read_only
 
 # rpt_alerts' columns, in its order (the shared design): `--format json` and a webhook's body carry exactly these.
@@ -257,16 +258,24 @@ def plan_delivery(alerts: Iterable[Alert], record: SentRecord, snooze: timedelta
     return plan
 
 
-def sent_path(data_dir: Path) -> Path:
-    """A data dir -> the path of its record of sent alerts."""
-    return Path(data_dir) / ALERTS_DIR / SENT_FILE
+def sent_path(data_dir: Path | str) -> Path:
+    """A data dir -> the path of its record of sent alerts (on an object store: in its local work folder,
+    where the senders' lock is; the record itself is the store's)."""
+    return work_dir(data_dir) / ALERTS_DIR / SENT_FILE
 
 
-def read_sent(data_dir: Path) -> SentRecord:
+def read_sent(data_dir: Path | str) -> SentRecord:
     """A data dir -> its record of sent alerts (empty if none yet); CdrError if the file cannot be understood."""
-    path = sent_path(data_dir)
+    path: Path | str = sent_path(data_dir)
     try:
-        document = orjson.loads(path.read_bytes())
+        if is_remote(data_dir):
+            path = Lake(data_dir).display(f"{ALERTS_DIR}/{SENT_FILE}")
+            data = Lake(data_dir).read_bytes(f"{ALERTS_DIR}/{SENT_FILE}")
+            if data is None:
+                raise FileNotFoundError(path)
+        else:
+            data = Path(path).read_bytes()
+        document = orjson.loads(data)
         if document.get("version") != SENT_VERSION:
             raise ValueError(f"unknown version {document.get('version')!r}")
         return SentRecord(
@@ -290,7 +299,7 @@ def read_sent(data_dir: Path) -> SentRecord:
         ) from None
 
 
-def write_sent(data_dir: Path, record: SentRecord) -> None:
+def write_sent(data_dir: Path | str, record: SentRecord) -> None:
     """The record of sent alerts -> `alerts/sent.json`, replaced whole."""
     path = sent_path(data_dir)
     document = {
@@ -304,10 +313,14 @@ def write_sent(data_dir: Path, record: SentRecord) -> None:
             for key, state in record.conditions.items()
         },
     }
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if is_remote(data_dir):
+        Lake(data_dir).write_bytes(f"{ALERTS_DIR}/{SENT_FILE}", data)  # one PUT, replaced whole
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path) as temp, open(temp, "wb") as file:
-            file.write(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+            file.write(data)
     except OSError as exc:
         raise CdrError(f"cannot record the sent alerts in {clip(str(path))}: {clip(exc.strerror or str(exc))}") from None
 

@@ -15,7 +15,8 @@ import typer
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 # Options several commands share, with one help text each.
-WarehouseDir = Annotated[Path | None, typer.Option(
+# Text, not a Path: a path would collapse the `//` of an s3:// URL.
+WarehouseDir = Annotated[str | None, typer.Option(
     "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data).",
 )]
 MaskNumbers = Annotated[bool | None, typer.Option(
@@ -64,7 +65,7 @@ def dates_command(
 
 @app.command("build", short_help="Build the DuckDB warehouse from the lake.")
 def build_command(
-    data_dir: Path | None = typer.Option(
+    data_dir: str | None = typer.Option(
         None, "--data-dir", help="The data dir holding lake/ (default: CDR_DATA_DIR, else ./data)."
     ),
     full: bool = typer.Option(
@@ -106,7 +107,7 @@ def alerts_command(
         None, "--account", help="Only this account's alerts (default: every account's; the table then names the "
         "account when the warehouse holds several).",
     ),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
 ) -> None:
     """The alerts (rpt_alerts) whose windows overlap the range, oldest first; with --notify, send the new ones."""
     import sys
@@ -246,19 +247,18 @@ def dashboards_command(
     """Render the offline HTML dashboards from the warehouse's rpt_ tables."""
     from datetime import datetime, timezone
 
-    from dashboards.render import render_site
-    from pipelines.models import warehouse_path
+    from dashboards.render import render_data_dir_site
+    from pipelines.remote import is_remote, local_folder
     from pipelines.settings import load_settings
-    from pipelines.status import synced_at
+    from pipelines.status import SITE_DIR
 
     settings = load_settings(data_dir=data_dir)
-    site = settings.data_dir / "site" if out is None else out
-    written = render_site(
-        warehouse_path(settings.data_dir), site, synced_at=synced_at(settings.data_dir),
-        now=datetime.now(timezone.utc),
-    )
+    written = render_data_dir_site(settings.data_dir, out, now=datetime.now(timezone.utc))
     pages = [path for path in written if path.suffix == ".html"]
-    typer.echo(f"wrote {len(pages)} pages to {site}: open {written[0]}")
+    site = local_folder(settings.data_dir, SITE_DIR) if out is None else out
+    remote = out is None and is_remote(settings.data_dir)
+    uploaded = f" (uploaded to {str(settings.data_dir).rstrip('/')}/{SITE_DIR})" if remote else ""
+    typer.echo(f"wrote {len(pages)} pages to {site}{uploaded}: open {written[0]}")
 
 
 @app.command("sync", short_help="Sync CDRs/MDRs from the API into the lake.")
@@ -272,7 +272,7 @@ def sync_command(
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone for literals and dates (default: CDR_TIMEZONE, else UTC)."),
     week_start: str | None = typer.Option(None, "--week-start", help="monday or sunday (default: CDR_WEEK_START, else monday)."),
     now: str | None = typer.Option(None, "--now", help="Resolve literals as of this instant (replay a past night)."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
     account: list[str] | None = typer.Option(
         None, "--account", help="Sync only these accounts of the accounts file: NAME[,NAME...] (default: every account).",
     ),
@@ -294,7 +294,7 @@ def sync_command(
 @app.command("status", short_help="Say what the data dir holds: synced days, last sync, build, dashboards.")
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the aligned block."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),
 ) -> None:
     """Per record type the UTC days synced, the high-water mark, missing days, records and quarantined records;
     the last sync run, the last build and when the dashboards were made."""

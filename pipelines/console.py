@@ -375,5 +375,5 @@ def flow_arguments(request: SyncRequest, arguments: dict[str, object]) -> dict[s
         "week_start": request.settings.week_start,
         # The clock validated here is the run's clock: resolve literals exactly as checked.
         "now": format_utc(request.now),
-        "data_dir": str(Path(request.settings.data_dir)),
+        "data_dir": str(request.settings.data_dir),
     } | ({"accounts": [account.name for account in request.accounts]} if request.several else {})

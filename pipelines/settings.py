@@ -47,6 +47,14 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 # CDR_TASK_RUNNER's values: where a sync's slices run.
 TASK_RUNNERS = ("thread", "dask")
 
+# Object stores a data dir may be on (through fsspec; the endpoint, region and keys come from the
+# AWS_* variables, which botocore reads itself).
+STORE_SCHEMES = ("s3",)
+DATA_DIR_URLS = (
+    "the data dir must be a local folder or an s3://bucket/prefix URL (for another S3-compatible store, "
+    "set AWS_ENDPOINT_URL; mount any other store as a folder)"
+)
+
 
 def api_key_problem(key: str) -> str | None:
     """An API key -> why an HTTP header cannot carry it as issued, or None if it can.
@@ -136,8 +144,9 @@ class Settings(BaseSettings):
     # day keeps what the lake had, the rejects are quarantined and the slice fails.
     opentact_max_rejected_percent: float = Field(default=5.0, ge=0, le=100, alias="OPENTACT_MAX_REJECTED_PERCENT")
 
-    # Where everything lands: lake/, quarantine/, state/, warehouse.duckdb, site/
-    data_dir: Path = Field(default=Path("data"), alias="CDR_DATA_DIR")
+    # Where everything lands: lake/, quarantine/, state/, warehouse.duckdb, site/. A local folder
+    # (a Path), or an object-store URL such as s3://bucket/prefix (kept as the URL text).
+    data_dir: Path | str = Field(default=Path("data"), alias="CDR_DATA_DIR")
 
     # A sync with no range starts this many days before the high-water mark, to pick up
     # late and re-rated records.
@@ -200,12 +209,16 @@ class Settings(BaseSettings):
 
     @field_validator("data_dir", mode="before")
     @classmethod
-    def _local_data_dir(cls, value: object) -> object:
+    def _data_dir(cls, value: object) -> object:
         # A URL taken as a path would land the data in a local folder named "s3:", and a later
         # run on the real store would not find it.
-        if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", str(value)):
-            raise ValueError("the data dir must be a local or mounted folder, not an object-store URL")
-        return value
+        text = str(value)
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):/", text)
+        if scheme is None:
+            return value if isinstance(value, Path) else Path(text) if isinstance(value, str) else value
+        if scheme[1].lower() not in STORE_SCHEMES or not re.match(r"[A-Za-z0-9+.-]+://[^/]+", text):
+            raise ValueError(DATA_DIR_URLS)
+        return text.rstrip("/")
 
     @field_validator("task_runner", mode="before")
     @classmethod
@@ -254,6 +267,11 @@ class Settings(BaseSettings):
         if not value and self._dotenv is not None:
             value = dotenv_values(self._dotenv, encoding="utf-8").get(name)
         return value or None
+
+
+def cache_root() -> Path:
+    """The folder of this user's local copies of object-store data dirs: $XDG_CACHE_HOME/cdr, else ~/.cache/cdr."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdr"
 
 
 def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, dotenv: Path | None = None) -> UsageError:

@@ -19,8 +19,9 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, UsageError, clip, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, atomic_file
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, atomic_file, register_lake
 from pipelines.masking import Masking, mask_numbers
+from pipelines.remote import origin_lake
 
 FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
@@ -97,6 +98,11 @@ def connect_read_only(warehouse: Path, *, scratch: Path | None = None) -> duckdb
         con.execute("set TimeZone = 'UTC'")
         # DuckDB resolves symlinks and `..` of these folders and of every path a query names.
         folders = (*readable_folders(path), *([Path(scratch).resolve()] if scratch else []))
+        # The copy of an object store's warehouse: its views read that lake.
+        lake = origin_lake(path)
+        if lake is not None:
+            register_lake(con, lake)
+            folders += tuple(lake.location(folder) for folder in (LAKE_DIR, QUARANTINE_DIR))
         con.execute("set allowed_directories = ?", [[f"{folder}/" for folder in folders]])
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")

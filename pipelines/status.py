@@ -18,7 +18,7 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
-from pipelines.lake import AccountLake, Lake, LakeError, atomic_file, resync_command
+from pipelines.lake import AccountLake, Lake, LakeError, atomic_file, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges
@@ -119,7 +119,7 @@ class DataStatus:
         return self.last_sync is not None or any(k.first_day is not None or k.high_water_mark for k in self.kinds)
 
 
-def synced_at(data_dir: Path) -> Synced | None:
+def synced_at(data_dir: Path | str) -> Synced | None:
     """The data dir -> how fresh its data is: the least recent high-water mark of any account and record type,
     and the last sync run (None: never synced)."""
     lake = Lake(data_dir)
@@ -214,7 +214,7 @@ def status_lines(status: DataStatus) -> list[str]:
     return [f"{label:<{width}}{text}" for label, text in rows]
 
 
-def newest_sync_run(data_dir: Path) -> SyncRunRecord | None:
+def newest_sync_run(data_dir: Path | str) -> SyncRunRecord | None:
     """A data dir -> its newest sync run (None: none logged, or the log is unreadable: a build does not fail over it)."""
     try:
         runs = read_sync_runs(Lake(data_dir))
@@ -225,7 +225,7 @@ def newest_sync_run(data_dir: Path) -> SyncRunRecord | None:
 
 
 def record_build(
-    data_dir: Path, built_from: SyncRunRecord | None, *, passed: bool, how: str | None = None, now: datetime | None = None
+    data_dir: Path | str, built_from: SyncRunRecord | None, *, passed: bool, how: str | None = None, now: datetime | None = None
 ) -> None:
     """A build that ran its data tests -> `last_build.json` in the data dir; a failure to write it is only logged.
 
@@ -239,10 +239,18 @@ def record_build(
         "sync_status": built_from and built_from.status,
         "how": how,
     }
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    lake = Lake(data_dir)
+    if not lake.is_local:
+        try:
+            lake.write_bytes(BUILD_RECORD, data)  # one PUT: whole or not at all
+        except LakeError as exc:
+            log.error("could not record the build: %s", exc)
+        return
     target = Path(data_dir) / BUILD_RECORD
     try:
         with atomic_file(target) as temp:
-            Path(temp).write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+            Path(temp).write_bytes(data)
     except OSError as exc:
         log.error("could not record the build in %s: %s", target, exc.strerror or exc)
 
@@ -354,6 +362,7 @@ def _row_count(lake: Lake, kind: str, files: list[str]) -> list[int]:
 
     locations = [lake.location(relative) for relative in files]
     con = duckdb.connect()
+    register_lake(con, lake)
     try:
         # A file's footer lists one row per row group: summed per file, in the order asked.
         rows = con.execute(

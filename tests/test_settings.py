@@ -69,22 +69,36 @@ def test_every_command_refuses_a_bad_value_before_touching_the_data_dir(
     assert list(tmp_path.iterdir()) == []
 
 
-URL_REFUSAL = "is not allowed: the data dir must be a local or mounted folder, not an object-store URL\n"
+URL_REFUSAL = (
+    "is not allowed: the data dir must be a local folder or an s3://bucket/prefix URL (for another S3-compatible "
+    "store, set AWS_ENDPOINT_URL; mount any other store as a folder)\n"
+)
 
 
 @pytest.mark.parametrize("command", [("build",), ("sync", "--range", "today"), ("status",), ("sql", "select 1")])
-def test_an_object_store_url_as_data_dir_is_refused_and_nothing_lands_in_a_folder_named_for_it(
+def test_an_unsupported_object_store_url_as_data_dir_is_refused_and_nothing_lands_in_a_folder_named_for_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OPENTACT_API_KEY", "sk-live-0123456789")
     monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
-    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "s3://bucket/cdr")
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "gs://bucket/cdr")
+    assert (code, out, err) == (2, "", "error: --data-dir=gs://bucket/cdr " + URL_REFUSAL)
+    # A URL a path would have collapsed (s3:/...) is no URL and no folder either.
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "s3:/bucket/cdr")
     assert (code, out, err) == (2, "", "error: --data-dir=s3:/bucket/cdr " + URL_REFUSAL)
-    monkeypatch.setenv("CDR_DATA_DIR", "gs://bucket/cdr")
+    monkeypatch.setenv("CDR_DATA_DIR", "az://bucket/cdr")
     code, out, err = run_cdr(capsys, monkeypatch, *command)
-    assert (code, out, err) == (2, "", "error: CDR_DATA_DIR=gs://bucket/cdr " + URL_REFUSAL)
+    assert (code, out, err) == (2, "", "error: CDR_DATA_DIR=az://bucket/cdr " + URL_REFUSAL)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_s3_url_is_kept_as_the_url_and_a_folder_as_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDR_DATA_DIR", raising=False)
+    assert load_settings(dotenv=None, data_dir="s3://bucket/cdr/").data_dir == "s3://bucket/cdr"
+    assert load_settings(dotenv=None, data_dir="some/folder").data_dir == Path("some/folder")
+    monkeypatch.setenv("CDR_DATA_DIR", "s3://bucket/prefix")
+    assert load_settings(dotenv=None).data_dir == "s3://bucket/prefix"
 
 
 def test_several_bad_values_share_the_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

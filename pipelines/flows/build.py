@@ -27,13 +27,11 @@ def build_warehouse(settings: Settings, full: bool = False) -> Any:
 
 
 @task(name="render-dashboards", cache_policy=NO_CACHE, persist_result=False)
-def render_dashboards(data_dir: Path, out_dir: Path, now: datetime) -> list[Path]:
-    """Render the offline HTML dashboards from the warehouse's rpt_ tables."""
-    from dashboards.render import render_site
-    from pipelines.models import warehouse_path
-    from pipelines.status import synced_at
+def render_dashboards(data_dir: Path | str, out_dir: Path | None, now: datetime) -> list[Path]:
+    """Render the offline HTML dashboards from the warehouse's rpt_ tables (out_dir None: <data dir>/site)."""
+    from dashboards.render import render_data_dir_site
 
-    return render_site(warehouse_path(data_dir), out_dir, synced_at=synced_at(data_dir), now=now)
+    return render_data_dir_site(data_dir, out_dir, now=now)
 
 
 def build_run_name(parameters: Mapping[str, Any]) -> str:
@@ -73,8 +71,7 @@ def build_flow(
         "how": report.how,
     }
     if dashboards:
-        site = settings.data_dir / "site"
-        written = render_dashboards(settings.data_dir, site, datetime.now(timezone.utc))
+        written = render_dashboards(settings.data_dir, None, datetime.now(timezone.utc))
         result["site"] = str(written[0])
         lines += ["", f"Dashboards: {written[0]}"]
     create_markdown_artifact("\n".join(lines), key="cdr-build-report", description="Warehouse build")

@@ -57,7 +57,10 @@ def monthly_finance(
     month = parse_month(month) if month else previous_month(scheduled_time(), settings.report_timezone)
     if build:
         logger.info(build_warehouse(settings).summary())
-    target = Path(out_dir) if out_dir else settings.data_dir / "exports"
+    from pipelines.remote import local_folder
+
+    # On an object store, in the data dir's local work folder (pipelines/remote.py).
+    target = Path(out_dir) if out_dir else local_folder(settings.data_dir, "exports")
     export = export_statement(settings.data_dir, month, target, allow_partial)
     totals = export.totals_text()
     description = f"Finance statement {month}: " + (f"total cost {totals}" if totals else "no charges")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipelines.errors import CdrError
 from pipelines.lake import alive
+from pipelines.remote import fetch_warehouse, forget_copy, is_remote, publish_warehouse, work_dir
 from pipelines.status import newest_sync_run, record_build
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -24,35 +25,45 @@ class FailedBuild(CdrError):
     """A build that completed but whose data tests failed: it is kept for inspection."""
 
 
-def warehouse_path(data_dir: Path) -> Path:
-    """A data dir -> the path of its DuckDB warehouse."""
+def warehouse_path(data_dir: Path | str) -> Path:
+    """A data dir -> the path of its DuckDB warehouse.
+
+    On an object store: the local copy of the published warehouse, fetched first if the store's
+    is another (`pipelines.remote`).
+    """
+    if is_remote(data_dir):
+        return fetch_warehouse(str(data_dir))
     return Path(data_dir) / WAREHOUSE_FILE
 
 
-def failed_warehouse_path(data_dir: Path) -> Path:
-    """A data dir -> where a build whose data tests failed is kept."""
-    return Path(data_dir) / FAILED_WAREHOUSE_FILE
+def failed_warehouse_path(data_dir: Path | str) -> Path:
+    """A data dir -> where a build whose data tests failed is kept (on an object store: in the local work folder)."""
+    return work_dir(data_dir) / FAILED_WAREHOUSE_FILE
 
 
 @contextmanager
-def new_warehouse(data_dir: Path, how: str | None = None) -> Iterator[Path]:
+def new_warehouse(data_dir: Path | str, how: str | None = None) -> Iterator[Path]:
     """Yield the path to write a new warehouse to; it replaces the data dir's warehouse when the block succeeds.
 
     Readers see the previous warehouse or the new one, never a mix. A block raising FailedBuild
     leaves what it wrote as the failed warehouse; any other failure leaves nothing. The
     temporary's name carries this process's pid, so a later build can tell it from a killed one's.
     A build that ran its data tests is recorded (`pipelines.status.record_build`), with the sync
-    run newest as it started: the one whose lake it read, and `how` it was built.
+    run newest as it started: the one whose lake it read, and `how` it was built. On an object
+    store the warehouse is built in the local work folder, then published with one upload.
     """
     sweep_killed_builds(data_dir)
     built_from = newest_sync_run(data_dir)
-    target = warehouse_path(data_dir)
-    temp = Path(data_dir) / f".{WAREHOUSE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    work = work_dir(data_dir)
+    target = work / WAREHOUSE_FILE
+    temp = work / f".{WAREHOUSE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         yield temp
         # A WAL left by a crashed writer belongs to the old file; replayed onto the new one it would corrupt it.
         Path(f"{target}.wal").unlink(missing_ok=True)
+        forget_copy(data_dir)
         os.replace(temp, target)
+        publish_warehouse(data_dir, target)
         # A failed build kept for inspection is stale once a build succeeds.
         failed_warehouse_path(data_dir).unlink(missing_ok=True)
         record_build(data_dir, built_from, passed=True, how=how)
@@ -66,7 +77,7 @@ def new_warehouse(data_dir: Path, how: str | None = None) -> Iterator[Path]:
         Path(f"{temp}.wal").unlink(missing_ok=True)
 
 
-def sweep_killed_builds(data_dir: Path) -> int:
+def sweep_killed_builds(data_dir: Path | str) -> int:
     """Remove what builds killed mid-way left in the data dir (their temporary database, WAL, spills) -> how many.
 
     A temporary's name carries its builder's pid: those of a live process, this one included,
@@ -74,6 +85,7 @@ def sweep_killed_builds(data_dir: Path) -> int:
     data dir) is left for the build's own write to report.
     """
     removed = 0
+    data_dir = work_dir(data_dir)
     try:
         names = os.listdir(data_dir)
     except OSError:

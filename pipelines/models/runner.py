@@ -12,7 +12,7 @@ from typing import cast
 import duckdb
 
 from pipelines.errors import CdrError, UsageError, one_line
-from pipelines.lake import Lake
+from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
     QUERIES_DIR,
     DataTest,
@@ -59,6 +59,7 @@ from pipelines.models.sources import (
     sql_string,
     unreadable_lake_file,
 )
+from pipelines.remote import data_dir_exists, is_remote, warehouse_location
 
 # Models are built, and data tests run, as soon as what they read is built, two at a time on
 # two DuckDB connections to the one database, with the cores split between them so that both
@@ -95,7 +96,7 @@ class TestRun:
 class BuildReport:
     """The outcome of a successful build."""
 
-    warehouse: Path
+    warehouse: Path | str  # on an object store, its URL
     report_timezone: str
     sources: Mapping[str, int]
     models: tuple[ModelRun, ...]
@@ -125,7 +126,7 @@ class BuildReport:
 
 
 def build(
-    data_dir: Path,
+    data_dir: Path | str,
     *,
     report_timezone: str = "UTC",
     queries_dir: Path = QUERIES_DIR,
@@ -151,8 +152,8 @@ def build(
     it was.
     """
     started = time.perf_counter()
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
+    data_dir = data_dir if is_remote(data_dir) else Path(data_dir)  # an object store's URL stays text
+    if not data_dir_exists(data_dir):
         raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
     thresholds = load_thresholds(queries_dir, alerts_config)
     now = datetime.now(UTC) if now is None else now
@@ -177,6 +178,7 @@ def build(
         # Attaching the file first refuses an unwritable data dir before any work; spills go
         # beside it, as they would for a file database.
         con = duckdb.connect()
+        register_lake(con, lake)
         try:
             con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
             # Per-query progress bars would only litter stdout (and a scheduled run's logs).
@@ -231,7 +233,7 @@ def build(
         finally:
             con.close()
     return BuildReport(
-        warehouse=warehouse_path(data_dir),
+        warehouse=warehouse_location(data_dir),
         report_timezone=report_timezone,
         sources=sources,
         models=tuple(runs),

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import CdrError, one_line
-from pipelines.lake import ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, resync_command
+from pipelines.lake import ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, register_lake, resync_command
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
@@ -134,6 +134,7 @@ def source_sql(
     pattern = _files_sql(lake, [Lake.partition_glob(dataset)] if days is None else files)
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
     con = duckdb.connect()
+    register_lake(con, lake)
     try:
         by_file = _top_level_columns(con, pattern)
     except duckdb.Error as exc:
@@ -205,6 +206,7 @@ def unreadable_lake_file(lake: Lake | str | os.PathLike[str], error: BaseExcepti
     lake = _lake(lake)
     named: LakeError | None = None
     con = duckdb.connect()
+    register_lake(con, lake)
     try:
         for dataset, schema in LAKE_SCHEMAS.items():
             expected = _columns(con, _empty_source(schema))
