@@ -1,0 +1,309 @@
+"""The data dir on object storage: `s3://bucket/prefix` on a real local S3 server (SeaweedFS, `s3_server`).
+
+The same exactness checks as on disk: a sync through every sandbox fault (killed with SIGKILL,
+then resumed) lands exactly the sandbox's export, a re-sync rewrites nothing; `cdr build`,
+`cdr sql`, the finance statement (an independent sum, to the cent), `cdr status`, `cdr alerts`
+and the dashboards work on it; one sync at a time holds through the lock object; the secret key
+never shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipelines import lake as lake_module
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.errors import CdrError
+from pipelines.lake import SYNC_LOCK, DataDirBusy, Lake
+from pipelines.opentact import api
+from pipelines.remote import ETAG_FILE, WAREHOUSE_FILE, work_dir
+from pipelines.state import open_checkpoints
+from sandbox.testing import TEST_API_KEY
+from tests.conftest import S3_SECRET_KEY
+from tests.fixtures.cli import run_cdr
+from tests.test_sync import (
+    NOW, WINDOW, WINDOW_LONG, _TICK_PAUSE_SECS, assert_lake_is_the_export, export, run_sync, sandbox,  # noqa: F401
+)
+from tests.test_sync_accounts import _statement_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def etags(lake: Lake) -> dict[str, str]:
+    """Every partition object of the lake -> its ETag (what a rewrite would change)."""
+    return {relative: lake.identity(relative) for dataset in ("cdrs", "mdrs") for relative in lake.partition_files(dataset)}
+
+
+_KILLABLE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from tests.test_sync import run_sync_progress
+
+    asyncio.run(run_sync_progress(sys.argv[1], sys.argv[2], sys.argv[3]))
+    """
+)
+
+
+async def test_a_sync_killed_then_resumed_on_s3_is_exact_and_a_rerun_rewrites_nothing(
+    sandbox: str, s3_data_dir: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = s3_data_dir
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLABLE, sandbox, url, "killed"], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert child.stdout is not None
+        for _ in range(2):
+            line = child.stdout.readline()
+            assert line.startswith("slices "), child.stderr.read() if child.stderr else line
+        await asyncio.sleep(random.Random(3).uniform(0, 1.5 * _TICK_PAUSE_SECS))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+    assert child.returncode == -signal.SIGKILL
+    lake = Lake(url)
+    account = lake.for_account(DEFAULT_ACCOUNT)
+    # The killed sync's lock object stays (a store releases nothing); every day it left is whole.
+    holder = json.loads(lake.read_bytes(SYNC_LOCK) or b"{}")
+    assert (holder["run_id"], holder["pid"], holder["host"]) == ("killed", child.pid, socket.gethostname())
+    for kind in api.RECORD_TYPES:
+        for day in account.partition_days(kind):
+            assert account.read_partition(kind, day, api.LAKE_SCHEMAS[kind]).height > 0
+    landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(account, kind))
+    assert landed >= 1
+
+    # The next sync takes the dead holder's lock over and resumes where it stopped.
+    with caplog.at_level(logging.WARNING, logger="pipelines.lake"):
+        report = await run_sync(sandbox, url, WINDOW_LONG, NOW, "resumed")
+    assert report.ok, report.failures
+    assert any("took over the sync lock" in record.getMessage() for record in caplog.records)
+    assert sum(k.skipped for k in report.kinds) == landed
+    assert_lake_is_the_export(account, export(tmp_path, NOW, WINDOW_LONG))
+    assert not lake.exists(SYNC_LOCK)
+
+    before = etags(lake)
+    again = await run_sync(sandbox, url, WINDOW_LONG, NOW, "again")
+    assert again.ok and all(k.new == k.updated == 0 for k in again.kinds)
+    assert etags(lake) == before
+
+
+def test_every_command_works_on_an_s3_data_dir_and_the_secret_never_shows(
+    prefect_harness, sandbox: str, s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = s3_data_dir
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", sandbox)
+    monkeypatch.setenv("OPENTACT_BACKOFF_BASE_SECS", "0.02")
+    monkeypatch.setenv("OPENTACT_BACKOFF_MAX_SECS", "0.3")
+    monkeypatch.setenv("OPENTACT_PAGE_SIZE", "40")
+    monkeypatch.chdir(tmp_path)
+    shown: list[str] = []
+
+    def cdr(*args: str) -> tuple[int, str, str]:
+        code, out, err = run_cdr(capsys, monkeypatch, *args)
+        shown.append(out + err)
+        return code, out, err
+
+    code, out, err = cdr("sync", "--start", "2026-10-02T12:00:00Z", "--end", "2026-10-05T00:00:00Z",
+                         "--now", "2026-10-08T06:00:00Z", "--data-dir", url)
+    assert code == 0, err
+    truth = export(tmp_path, NOW, WINDOW)
+    lake = Lake(url)
+    assert_lake_is_the_export(lake.for_account(DEFAULT_ACCOUNT), truth)
+    assert not Path("s3:").exists() and not any(Path(".").glob("s3*"))
+
+    # Built locally, published as one object; readers query a copy fetched by its ETag.
+    code, out, err = cdr("build", "--data-dir", url)
+    assert code == 0, err
+    assert f"into {url}/{WAREHOUSE_FILE} " in out
+    cache = work_dir(url)
+    assert cache.is_relative_to(tmp_path / "cache")
+    published = lake.fs.info(lake.path(WAREHOUSE_FILE))["ETag"]
+    assert (cache / ETAG_FILE).read_text() == published
+    copy = (cache / WAREHOUSE_FILE).stat()
+
+    code, out, err = cdr("sql", "select count(*) as n from calls", "--format", "csv", "--data-dir", url)
+    assert code == 0, err
+    assert out.splitlines() == ["n", str(len(truth["cdrs"]))]
+    assert (cache / WAREHOUSE_FILE).stat().st_ino == copy.st_ino  # the copy matched: nothing fetched
+    # Masked and confined as on disk: numbers masked, no file outside the data dir's lake readable.
+    code, out, err = cdr("sql", "select cli from calls limit 3", "--format", "csv", "--mask-numbers", "--data-dir", url)
+    assert code == 0 and len(out.splitlines()) == 4 and all("••" in line for line in out.splitlines()[1:]), err
+    lake.fs.pipe_file(f"{lake.root.rsplit('/', 1)[0]}/outside.csv", b"a\n1\n")
+    code, out, err = cdr("sql", f"select * from read_csv('{url.rsplit('/', 1)[0]}/outside.csv')", "--data-dir", url)
+    assert (code, out) == (1, "") and "file system operations are disabled by configuration" in err
+    code, out, err = cdr("sql", f"select count(*) from read_parquet('{url}/lake/cdrs/*/*/data.parquet')",
+                         "--format", "csv", "--data-dir", url)
+    assert (code, out.splitlines()) == (0, ["count_star()", str(len(truth["cdrs"]))]), err
+    # Another machine (an empty cache) fetches it, and the views read the lake on the store.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-cache"))
+    code, out, err = cdr("sql", "select count(*) as n from messages", "--format", "csv", "--data-dir", url)
+    assert code == 0, err
+    assert out.splitlines() == ["n", str(len(truth["mdrs"]))]
+    assert (tmp_path / "other-cache").is_dir()
+
+    # The finance statement is the independent sum of the served records, to the cent.
+    code, out, err = cdr("report", "finance", "--month", "2026-10", "--allow-partial", "--no-xlsx",
+                         "--out", str(tmp_path / "finance"), "--data-dir", url)
+    assert code == 0, err
+    with open(tmp_path / "finance" / "finance_2026-10.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    statement = {
+        (row["month"], row["product"], row["direction"], row["currency"]):
+            [int(row["records"]), int(row["billed_duration_secs"]), int(row["parts"]), Decimal(row["cost"])]
+        for row in rows
+    }
+    assert statement == _statement_of(truth)
+
+    code, out, err = cdr("alerts", "--range", "last_30_days", "--format", "json", "--data-dir", url)
+    assert code == 0, err
+
+    code, out, err = cdr("dashboards", "--data-dir", url)
+    assert code == 0, err
+    assert f"(uploaded to {url}/site)" in out
+    assert lake.exists("site/index.html") and lake.exists("site/site.json")
+
+    code, out, err = cdr("status", "--json", "--data-dir", url)
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["data_dir"] == url and status["synced"]
+    assert status["cdrs"]["records"] == len(truth["cdrs"])
+    assert status["last_sync"]["status"] == "completed" and status["last_build"]["status"] == "passed"
+    assert status["dashboards"]["made_at"] is not None and status["dashboards"]["site"] == f"{url}/site"
+
+    # An incremental build after a re-sync starts from the cached warehouse.
+    code, out, err = cdr("build", "--data-dir", url)
+    assert code == 0, err
+    assert "incremental build: 0 changed day(s) rebuilt" in out
+    assert not any(S3_SECRET_KEY in text for text in shown)
+
+
+def test_one_sync_at_a_time_holds_on_s3_and_a_stale_lock_is_taken_over(
+    s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = s3_data_dir
+    lake = Lake(url)
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(lake_module, "LOCK_REFRESH_SECS", 0.2)
+    with lake.sync_lock("holder"):
+        first = lake.fs.info(lake.path(SYNC_LOCK))["ETag"]
+        code, out, err = run_cdr(capsys, monkeypatch, "sync", "--range", "yesterday", "--data-dir", url)
+        assert (code, out) == (1, "")
+        assert err.startswith(f"error: another sync holds the data dir {url} (lock object {url}/{SYNC_LOCK}; held by "
+                              f"pid {os.getpid()} on {socket.gethostname()} since ")
+        assert err.endswith(", run holder); wait for it to finish, or use another --data-dir (a lock not refreshed "
+                            "for 10 minutes is taken over)\n") and err.count("\n") == 1
+        with pytest.raises(DataDirBusy):
+            with Lake(url).sync_lock("second"):
+                pass
+        # The holder refreshes its lock while it holds it.
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while lake.fs.info(lake.path(SYNC_LOCK))["ETag"] == first:
+            assert datetime.now(UTC) < deadline
+        assert json.loads(lake.read_bytes(SYNC_LOCK) or b"")["run_id"] == "holder"
+    assert not lake.exists(SYNC_LOCK)
+
+    def lock_of(host: str, refreshed: datetime) -> bytes:
+        stamp = refreshed.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return orjson.dumps({"run_id": "away", "host": host, "pid": 1, "started_at": stamp, "refreshed_at": stamp})
+
+    # Another host's lock refreshed a minute ago holds; one not refreshed for 11 minutes is taken over,
+    # by exactly one of two syncs trying at once.
+    lake.write_bytes(SYNC_LOCK, lock_of("elsewhere", datetime.now(UTC) - timedelta(minutes=1)))
+    with pytest.raises(DataDirBusy, match=r"held by pid 1 on elsewhere since .*, run away\)"):
+        Lake(url).check_no_sync()
+    lake.write_bytes(SYNC_LOCK, lock_of("elsewhere", datetime.now(UTC) - timedelta(minutes=11)))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def take(run_id: str) -> None:
+        barrier.wait()
+        try:
+            with Lake(url).sync_lock(run_id):
+                outcomes.append(json.loads(lake.read_bytes(SYNC_LOCK) or b"")["run_id"])
+                barrier.wait()  # both have tried while the winner holds it
+        except DataDirBusy:
+            outcomes.append("busy")
+            barrier.wait()
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in ("taker-1", "taker-2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes)[0] == "busy" and sorted(outcomes)[1] in ("taker-1", "taker-2"), outcomes
+    assert not lake.exists(SYNC_LOCK)
+
+
+def test_a_wrong_secret_is_one_line_naming_the_variables_and_never_showing_the_secret(
+    s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3fs import S3FileSystem
+
+    wrong = "wrong-" + S3_SECRET_KEY[::-1]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
+    monkeypatch.chdir(tmp_path)
+    # fsspec keeps one filesystem per set of options: the one made with the right key must not be reused.
+    S3FileSystem.clear_instance_cache()
+    try:
+        for command in (("status",), ("build",), ("sql", "select 1")):
+            code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", s3_data_dir)
+            assert (code, out) == (1, ""), err
+            assert err.startswith("error: cannot ") and err.count("\n") == 1, err
+            assert "(AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)" in err
+            assert wrong not in err and S3_SECRET_KEY not in err
+    finally:
+        S3FileSystem.clear_instance_cache()
+    assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])  # no folder named "s3:"
+
+
+def test_a_build_of_an_empty_s3_data_dir_is_refused(s3_data_dir: str) -> None:
+    from pipelines.models import build
+
+    with pytest.raises(CdrError, match=f"data dir {s3_data_dir} does not exist"):
+        build(s3_data_dir)
+
+
+def test_the_record_of_sent_alerts_is_kept_on_the_store(s3_data_dir: str) -> None:
+    from pipelines.alerts import ALERTS_DIR, SENT_FILE, ConditionState, SentRecord, read_sent, write_sent
+
+    assert read_sent(s3_data_dir) == SentRecord()
+    when = datetime(2026, 10, 3, tzinfo=UTC)
+    record = SentRecord(alerts={"key": {"sent_at": "2026-10-03T00:00:00Z"}},
+                        conditions={"cond": ConditionState(sent_window_end=when, last_window_end=when)})
+    write_sent(s3_data_dir, record)
+    assert Lake(s3_data_dir).exists(f"{ALERTS_DIR}/{SENT_FILE}")
+    assert read_sent(s3_data_dir) == record
