@@ -134,17 +134,22 @@ def publish_warehouse(data_dir: Path | str, built: Path) -> None:
 
 
 def publish_folder(data_dir: Path | str, folder: Path, relative: str, last: str | None = None) -> None:
-    """A local folder (the dashboards' site) -> uploaded below `relative` in the object-store data dir.
+    """A local folder (the dashboards' site) -> the same files below `relative` in the object-store data dir.
 
-    Each file is one upload; `last` (the site's marker, which `cdr status` reads) goes after the others.
+    Each file is one upload; objects there that the folder no longer has are removed, then `last`
+    (the site's marker, which `cdr status` reads) goes up.
     """
     if not is_remote(data_dir):
         return
     lake = Lake(data_dir)
-    files = sorted(path for path in folder.rglob("*") if path.is_file())
-    files.sort(key=lambda path: path.relative_to(folder).as_posix() == last)
-    for path in files:
-        lake.write_bytes(f"{relative}/{path.relative_to(folder).as_posix()}", path.read_bytes())
+    names = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    for name in names:
+        if name != last:
+            lake.write_bytes(f"{relative}/{name}", (folder / name).read_bytes())
+    for stale in sorted(set(lake.list_files(relative)) - {f"{relative}/{name}" for name in names}):
+        lake.delete(stale)
+    if last in names:
+        lake.write_bytes(f"{relative}/{last}", (folder / last).read_bytes())
 
 
 def local_folder(data_dir: Path | str, name: str) -> Path:

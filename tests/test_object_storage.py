@@ -190,9 +190,12 @@ def test_every_command_works_on_an_s3_data_dir_and_the_secret_never_shows(
     code, out, err = cdr("alerts", "--range", "last_30_days", "--format", "json", "--data-dir", url)
     assert code == 0, err
 
+    lake.write_bytes("site/accounts/gone/index.html", b"a page of an account no longer held")
     code, out, err = cdr("dashboards", "--data-dir", url)
     assert code == 0, err
     assert f"(uploaded to {url}/site)" in out
+    site = work_dir(url) / "site"
+    assert lake.list_files("site") == sorted(f"site/{p.relative_to(site).as_posix()}" for p in site.rglob("*") if p.is_file())
     assert lake.exists("site/index.html") and lake.exists("site/site.json")
 
     code, out, err = cdr("status", "--json", "--data-dir", url)
