@@ -36,7 +36,7 @@ from pipelines.opentact import api
 from pipelines.remote import ETAG_FILE, WAREHOUSE_FILE, work_dir
 from pipelines.state import open_checkpoints
 from sandbox.testing import TEST_API_KEY
-from tests.conftest import S3_SECRET_KEY
+from tests.s3_server import S3_SECRET_KEY
 from tests.fixtures.cli import run_cdr
 from tests.test_sync import (
     NOW, WINDOW, WINDOW_LONG, _TICK_PAUSE_SECS, assert_lake_is_the_export, export, run_sync, sandbox,  # noqa: F401
