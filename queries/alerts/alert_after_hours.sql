@@ -41,25 +41,21 @@ started_days as (
     join account_starts on days.account = account_starts.account
 ),
 
-scored as (
-    select
-        *,
-        baseline_median(history) as baseline,
-        spike_threshold(
-            history, threshold('after_hours', 'ratio'), threshold('after_hours', 'z'),
-            least_spread := threshold('after_hours', 'relative_noise') * baseline_median(history),
-            minimum := greatest(list_max(history) * threshold('after_hours', 'max_factor'), threshold('after_hours', 'min_amount'))
-        ) as threshold,
-    from trailing_history(
+fired as (
+    select *
+    from spike_windows(
         'started_days',
         scope_key := struct_pack(account, product, currency),
         window_period := report_date,
-        window_value := observed,
         is_judged := observed >= threshold('after_hours', 'min_amount'),
         history_start := first_day,
         steps := threshold('after_hours', 'weeks'),
         step := interval 7 day,
-        min_points := threshold('after_hours', 'min_points')
+        min_points := threshold('after_hours', 'min_points'),
+        spike_ratio := threshold('after_hours', 'ratio'),
+        spike_z := threshold('after_hours', 'z'),
+        least_spread := threshold('after_hours', 'relative_noise') * baseline_median(history),
+        minimum := greatest(list_max(history) * threshold('after_hours', 'max_factor'), threshold('after_hours', 'min_amount'))
     )
 ),
 
@@ -84,8 +80,7 @@ final as (
             || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual ' else ', against a usual ' end
             || printf('%.2f %s', baseline, currency) || ' (median of the same weekday over ' || len(history)
             || ' weeks); check the night''s traffic by destination for fraud.' as message,
-    from scored
-    where observed > threshold
+    from fired
 )
 
 select * from final

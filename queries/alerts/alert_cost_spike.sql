@@ -75,25 +75,21 @@ windows as (
     join history_start on series.account = history_start.account
 ),
 
-scored as (
-    select
-        *,
-        baseline_median(history) as baseline,
-        spike_threshold(
-            history, ratio, z,
-            least_spread := threshold('cost_spike', 'relative_noise') * baseline_median(history),
-            minimum := greatest(list_max(history) * max_factor, min_amount)
-        ) as threshold,
-    from trailing_history(
+fired as (
+    select *
+    from spike_windows(
         'windows',
         scope_key := struct_pack(account, grain, product, country_code, currency),
         window_period := period,
-        window_value := observed,
         is_judged := observed >= min_amount and (grain <> 'country' or records >= threshold('cost_spike', 'country_min_calls')),
         history_start := first_period,
         steps := threshold('cost_spike', 'weeks'),
         step := interval 7 day,
-        min_points := threshold('cost_spike', 'min_points')
+        min_points := threshold('cost_spike', 'min_points'),
+        spike_ratio := ratio,
+        spike_z := z,
+        least_spread := threshold('cost_spike', 'relative_noise') * baseline_median(history),
+        minimum := greatest(list_max(history) * max_factor, min_amount)
     )
 ),
 
@@ -126,8 +122,7 @@ final as (
             || case when product = 'voice' then 'calls by destination and connection'
                 else 'messages by destination and messaging profile' end
             || ' for fraud or a runaway sender.' as message,
-    from scored
-    where observed > threshold
+    from fired
 )
 
 select * from final

@@ -88,24 +88,20 @@ premium_days as (
 ),
 
 premium_fired as (
-    select
-        *,
-        baseline_median(history) as baseline,
-        spike_threshold(
-            history, threshold('high_risk_destination', 'premium_ratio'), threshold('high_risk_destination', 'premium_z'),
-            least_spread := sqrt(baseline_median(history)),
-            minimum := threshold('high_risk_destination', 'premium_min_calls')
-        ) as threshold,
-    from trailing_history(
+    select *
+    from spike_windows(
         'premium_days',
         scope_key := struct_pack(account, country_code, currency),
         window_period := report_date,
-        window_value := observed,
         is_judged := observed >= threshold('high_risk_destination', 'premium_min_calls'),
         history_start := first_day,
         steps := threshold('high_risk_destination', 'premium_weeks'),
         step := interval 7 day,
-        min_points := threshold('high_risk_destination', 'premium_min_points')
+        min_points := threshold('high_risk_destination', 'premium_min_points'),
+        spike_ratio := threshold('high_risk_destination', 'premium_ratio'),
+        spike_z := threshold('high_risk_destination', 'premium_z'),
+        least_spread := sqrt(baseline_median(history)),
+        minimum := threshold('high_risk_destination', 'premium_min_calls')
     ) as premium
     anti join listed_fired
         on listed_fired.product = 'voice'
@@ -135,7 +131,6 @@ fired as (
             || printf('%.0f', baseline) || ' (median of the same weekday over ' || len(history)
             || ' weeks); check who called them and block premium-rate numbers if they are not yours.' as message,
     from premium_fired
-    where observed > threshold
 ),
 
 final as (

@@ -23,25 +23,21 @@ hours as (
     group by all
 ),
 
-scored as (
-    select
-        *,
-        baseline_median(history) as baseline,
-        spike_threshold(
-            history, threshold('short_call_burst', 'ratio'), threshold('short_call_burst', 'z'),
-            least_spread := sqrt(baseline_median(history)),
-            minimum := threshold('short_call_burst', 'min_short_calls')
-        ) as threshold,
-    from trailing_history(
+fired as (
+    select *
+    from spike_windows(
         'hours',
         scope_key := struct_pack(account, country_code),
         window_period := utc_hour,
-        window_value := observed,
         is_judged := observed >= threshold('short_call_burst', 'min_short_calls'),
         history_start := first_hour,
         steps := threshold('short_call_burst', 'days'),
         step := interval 1 day,
-        min_points := threshold('short_call_burst', 'min_points')
+        min_points := threshold('short_call_burst', 'min_points'),
+        spike_ratio := threshold('short_call_burst', 'ratio'),
+        spike_z := threshold('short_call_burst', 'z'),
+        least_spread := sqrt(baseline_median(history)),
+        minimum := threshold('short_call_burst', 'min_short_calls')
     )
 ),
 
@@ -63,8 +59,7 @@ final as (
             || strftime(utc_hour, '%Y-%m-%d %H:00') || ' UTC (of ' || printf('%,d', calls::bigint) || ' calls), against a usual '
             || printf('%.0f', baseline) || ' (median of that hour over ' || len(history)
             || ' days); look for traffic pumping or wangiri callbacks and block the numbers called.' as message,
-    from scored
-    where observed > threshold
+    from fired
 )
 
 select * from final
