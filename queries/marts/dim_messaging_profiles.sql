@@ -1,18 +1,3 @@
 -- dim_messaging_profiles: one row per account and messaging profile seen on a message; key: account, messaging_profile_id
-with days as (
-    select * from fct_messages_daily
-),
-
-final as (
-    select
-        account,
-        messaging_profile_id,
-        arg_max(messaging_profile_name, last_updated_at) as messaging_profile_name,
-        min(report_date) as first_report_date,
-        max(report_date) as last_report_date,
-        sum(messages)::bigint as messages,
-    from days
-    group by account, messaging_profile_id
-)
-
-select * from final
+select * rename (id as messaging_profile_id, name as messaging_profile_name, records as messages)
+from seen_dimension('fct_messages_daily', messaging_profile_id, messaging_profile_name, messages)
