@@ -14,18 +14,13 @@ connections as (
     select * from dim_connections
 ),
 
+-- one pass over the calls for both scopes; the scope a row is not grouped by is null
 days as (
-    select account, report_date, country_code, null::varchar as connection_id,
+    select account, report_date, country_code, connection_id,
         sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
     from calls
     where direction = 'outbound'
-    group by all
-    union all
-    select account, report_date, null::varchar as country_code, connection_id,
-        sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
-    from calls
-    where direction = 'outbound'
-    group by all
+    group by grouping sets ((account, report_date, country_code), (account, report_date, connection_id))
 ),
 
 histories as (
