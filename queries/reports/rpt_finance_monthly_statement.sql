@@ -18,18 +18,17 @@ records as (
 ),
 
 final as (
-    select
-        account,
-        strftime(report_date, '%Y-%m') as month,
-        product,
-        direction,
-        currency,
-        sum(records)::bigint as records,
-        sum(billed_duration_secs)::bigint as billed_duration_secs,
-        sum(parts)::bigint as parts,
-        sum(cost)::decimal(38, 9) as cost,
-    from records
-    group by all
+    select *
+    from monthly_totals(
+        'records',
+        key_columns := struct_pack(product, direction, currency),
+        totals := struct_pack(
+            records := sum(records)::bigint,
+            billed_duration_secs := sum(billed_duration_secs)::bigint,
+            parts := sum(parts)::bigint,
+            cost := sum(cost)::decimal(38, 9)
+        )
+    )
 )
 
 select * from final
