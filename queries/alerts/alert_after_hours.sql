@@ -57,30 +57,20 @@ fired as (
         least_spread := threshold('after_hours', 'relative_noise') * baseline_median(history),
         minimum := greatest(list_max(history) * threshold('after_hours', 'max_factor'), threshold('after_hours', 'min_amount'))
     )
-),
-
-final as (
-    select
-        account,
-        'after_hours' as rule,
-        case when observed >= threshold('after_hours', 'critical_ratio') * baseline then 'critical' else 'warning' end
-            as severity,
-        product,
-        'outbound' as direction,
-        currency,
-        report_day_start(report_date) as window_start,
-        report_day_start(report_date + 1) as window_end,
-        observed,
-        baseline,
-        threshold,
-        'Outbound ' || case product when 'voice' then 'voice' when 'sms' then 'SMS' else 'MMS' end
-            || ' cost outside business hours (' || printf('%02d:00-%02d:00', threshold('after_hours', 'start_hour')::integer,
-                threshold('after_hours', 'end_hour')::integer) || ' ' || report_timezone() || ') on '
-            || strftime(report_date, '%Y-%m-%d') || ' was ' || printf('%.2f %s', observed, currency)
-            || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual ' else ', against a usual ' end
-            || printf('%.2f %s', baseline, currency) || ' (median of the same weekday over ' || len(history)
-            || ' weeks); check the night''s traffic by destination for fraud.' as message,
-    from fired
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'after_hours',
+    severity_level := case when observed >= threshold('after_hours', 'critical_ratio') * baseline then 'critical' else 'warning' end,
+    scope_columns := struct_pack(product, direction := 'outbound', currency),
+    alert_window := report_day_window(report_date),
+    message_text := 'Outbound ' || case product when 'voice' then 'voice' when 'sms' then 'SMS' else 'MMS' end
+        || ' cost outside business hours (' || printf('%02d:00-%02d:00', threshold('after_hours', 'start_hour')::integer,
+            threshold('after_hours', 'end_hour')::integer) || ' ' || report_timezone() || ') on '
+        || strftime(report_date, '%Y-%m-%d') || ' was ' || printf('%.2f %s', observed, currency)
+        || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual ' else ', against a usual ' end
+        || printf('%.2f %s', baseline, currency) || ' (median of the same weekday over ' || len(history)
+        || ' weeks); check the night''s traffic by destination for fraud.'
+)

@@ -69,36 +69,33 @@ fired as (
     where asr < asr_threshold or ner < ner_threshold
 ),
 
-final as (
+-- the connection's latest name, for the message and the alert
+named as (
     select
-        fired.account,
-        'asr_drop' as rule,
-        case when fired.observed <= fired.baseline * (1 - threshold('asr_drop', 'critical_relative_drop'))
-            then 'critical' else 'warning' end as severity,
-        'voice' as product,
-        'outbound' as direction,
-        fired.country_code,
-        fired.connection_id,
+        fired.*,
         connections.connection_name,
-        report_day_start(fired.report_date) as window_start,
-        report_day_start(fired.report_date + 1) as window_end,
-        fired.observed,
-        fired.baseline,
-        fired.threshold,
-        case when fired.is_asr then 'Answer-seizure ratio' else 'Network effectiveness ratio' end
-            || ' of outbound calls '
-            || case when fired.country_code is not null then 'to ' || fired.country_code
-                else 'over connection ' || coalesce(connections.connection_name, fired.connection_id) end
-            || ' on ' || strftime(fired.report_date, '%Y-%m-%d') || ' was ' || printf('%.1f%%', 100 * fired.observed)
-            || ' of ' || printf('%,d', fired.calls::bigint) || ' calls, against a usual ' || printf('%.1f%%', 100 * fired.baseline)
-            || ' (median of ' || len(fired.asr_history) || ' recent days); '
-            || case when fired.is_asr then 'check the route and the numbers dialled'
-                else 'check the carrier for network failures (SIP 5xx)' end
-            || '.' as message,
     from fired
     left join connections
         on fired.account = connections.account
         and fired.connection_id = connections.connection_id
 )
 
-select * from final
+select *
+from alert_rows(
+    'named',
+    rule_name := 'asr_drop',
+    severity_level := case when observed <= baseline * (1 - threshold('asr_drop', 'critical_relative_drop'))
+        then 'critical' else 'warning' end,
+    scope_columns := struct_pack(product := 'voice', direction := 'outbound', country_code, connection_id, connection_name),
+    alert_window := report_day_window(report_date),
+    message_text := case when is_asr then 'Answer-seizure ratio' else 'Network effectiveness ratio' end
+        || ' of outbound calls '
+        || case when country_code is not null then 'to ' || country_code
+            else 'over connection ' || coalesce(connection_name, connection_id) end
+        || ' on ' || strftime(report_date, '%Y-%m-%d') || ' was ' || printf('%.1f%%', 100 * observed)
+        || ' of ' || printf('%,d', calls::bigint) || ' calls, against a usual ' || printf('%.1f%%', 100 * baseline)
+        || ' (median of ' || len(asr_history) || ' recent days); '
+        || case when is_asr then 'check the route and the numbers dialled'
+            else 'check the carrier for network failures (SIP 5xx)' end
+        || '.'
+)

@@ -91,38 +91,27 @@ fired as (
         least_spread := threshold('cost_spike', 'relative_noise') * baseline_median(history),
         minimum := greatest(list_max(history) * max_factor, min_amount)
     )
-),
-
-final as (
-    select
-        account,
-        'cost_spike' as rule,
-        case when observed >= threshold('cost_spike', 'critical_ratio') * baseline then 'critical' else 'warning' end
-            as severity,
-        product,
-        country_code,
-        currency,
-        case when grain = 'hour' then timezone('UTC', period) else report_day_start(period::date) end as window_start,
-        case when grain = 'hour' then timezone('UTC', period + interval 1 hour)
-            else report_day_start(period::date + 1) end as window_end,
-        observed,
-        baseline,
-        threshold,
-        (case product when 'voice' then 'Voice' when 'sms' then 'SMS' else 'MMS' end)
-            || ' cost'
-            || case when country_code is null then '' else ' to ' || country_code end
-            || case when grain = 'hour' then ' in the hour from ' || strftime(period, '%Y-%m-%d %H:00') || ' UTC'
-                else ' on ' || strftime(period, '%Y-%m-%d') end
-            || ' was ' || printf('%.2f %s', observed, currency)
-            || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual '
-                else ', against a usual ' end
-            || printf('%.2f %s', baseline, currency)
-            || ' (median of the same ' || case when grain = 'hour' then 'weekday hour' else 'weekday' end
-            || ' over ' || len(history) || ' weeks); check the '
-            || case when product = 'voice' then 'calls by destination and connection'
-                else 'messages by destination and messaging profile' end
-            || ' for fraud or a runaway sender.' as message,
-    from fired
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'cost_spike',
+    severity_level := case when observed >= threshold('cost_spike', 'critical_ratio') * baseline then 'critical' else 'warning' end,
+    scope_columns := struct_pack(product, country_code, currency),
+    alert_window := case when grain = 'hour' then utc_hour_window(period) else report_day_window(period::date) end,
+    message_text := (case product when 'voice' then 'Voice' when 'sms' then 'SMS' else 'MMS' end)
+        || ' cost'
+        || case when country_code is null then '' else ' to ' || country_code end
+        || case when grain = 'hour' then ' in the hour from ' || strftime(period, '%Y-%m-%d %H:00') || ' UTC'
+            else ' on ' || strftime(period, '%Y-%m-%d') end
+        || ' was ' || printf('%.2f %s', observed, currency)
+        || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual '
+            else ', against a usual ' end
+        || printf('%.2f %s', baseline, currency)
+        || ' (median of the same ' || case when grain = 'hour' then 'weekday hour' else 'weekday' end
+        || ' over ' || len(history) || ' weeks); check the '
+        || case when product = 'voice' then 'calls by destination and connection'
+            else 'messages by destination and messaging profile' end
+        || ' for fraud or a runaway sender.'
+)

@@ -131,24 +131,14 @@ fired as (
             || printf('%.0f', baseline) || ' (median of the same weekday over ' || len(history)
             || ' weeks); check who called them and block premium-rate numbers if they are not yours.' as message,
     from premium_fired
-),
-
-final as (
-    select
-        account,
-        'high_risk_destination' as rule,
-        severity,
-        product,
-        'outbound' as direction,
-        country_code,
-        currency,
-        report_day_start(report_date) as window_start,
-        report_day_start(report_date + 1) as window_end,
-        observed,
-        baseline,
-        threshold,
-        message,
-    from fired
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'high_risk_destination',
+    severity_level := severity,
+    scope_columns := struct_pack(product, direction := 'outbound', country_code, currency),
+    alert_window := report_day_window(report_date),
+    message_text := message
+)

@@ -49,28 +49,21 @@ scored as (
     )
 ),
 
-final as (
-    select
-        account,
-        'message_failure_spike' as rule,
-        case when observed >= threshold('message_failure_spike', 'critical_share') then 'critical' else 'warning' end
-            as severity,
-        'outbound' as direction,
-        country_code,
-        carrier,
-        report_day_start(report_date) as window_start,
-        report_day_start(report_date + 1) as window_end,
-        observed,
-        baseline,
-        threshold,
-        printf('%.1f%%', 100 * observed) || ' of outbound messages '
-            || case when carrier is not null then 'via carrier ' || carrier else 'to ' || country_code end
-            || ' failed on ' || strftime(report_date, '%Y-%m-%d') || ' (' || printf('%,d', failed::bigint) || ' of '
-            || printf('%,d', messages::bigint) || '), against a usual ' || printf('%.1f%%', 100 * baseline)
-            || ' (median of ' || len(history) || ' recent days); check the error codes and the '
-            || case when carrier is not null then 'carrier''s status' else 'senders and numbers' end || '.' as message,
-    from scored
-    where observed > threshold
+fired as (
+    select * from scored where observed > threshold
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'message_failure_spike',
+    severity_level := case when observed >= threshold('message_failure_spike', 'critical_share') then 'critical' else 'warning' end,
+    scope_columns := struct_pack(direction := 'outbound', country_code, carrier),
+    alert_window := report_day_window(report_date),
+    message_text := printf('%.1f%%', 100 * observed) || ' of outbound messages '
+        || case when carrier is not null then 'via carrier ' || carrier else 'to ' || country_code end
+        || ' failed on ' || strftime(report_date, '%Y-%m-%d') || ' (' || printf('%,d', failed::bigint) || ' of '
+        || printf('%,d', messages::bigint) || '), against a usual ' || printf('%.1f%%', 100 * baseline)
+        || ' (median of ' || len(history) || ' recent days); check the error codes and the '
+        || case when carrier is not null then 'carrier''s status' else 'senders and numbers' end || '.'
+)

@@ -62,24 +62,8 @@ scored as (
     from histories
 ),
 
-final as (
-    select
-        account,
-        'message_volume_spike' as rule,
-        case when delivery <= threshold('message_volume_spike', 'critical_delivery') then 'critical' else 'warning' end
-            as severity,
-        'outbound' as direction,
-        country_code,
-        report_day_start(report_date) as window_start,
-        report_day_start(report_date + 1) as window_end,
-        observed,
-        baseline,
-        threshold,
-        printf('%,d', observed::bigint) || ' outbound messages to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d')
-            || ', against a usual ' || printf('%,d', baseline::bigint) || ' (median of the same weekday over '
-            || len(volumes) || ' weeks), ' || printf('%.0f%%', 100 * delivery) || ' delivered (usually '
-            || printf('%.0f%%', 100 * usual_delivery) || '); look for SMS pumping: check the senders and '
-            || 'the numbers messaged, and pause the traffic to ' || country_code || ' if it is not yours.' as message,
+fired as (
+    select *
     from scored
     where observed > threshold
         and (
@@ -88,4 +72,16 @@ final as (
         )
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'message_volume_spike',
+    severity_level := case when delivery <= threshold('message_volume_spike', 'critical_delivery') then 'critical' else 'warning' end,
+    scope_columns := struct_pack(direction := 'outbound', country_code),
+    alert_window := report_day_window(report_date),
+    message_text := printf('%,d', observed::bigint) || ' outbound messages to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d')
+        || ', against a usual ' || printf('%,d', baseline::bigint) || ' (median of the same weekday over '
+        || len(volumes) || ' weeks), ' || printf('%.0f%%', 100 * delivery) || ' delivered (usually '
+        || printf('%.0f%%', 100 * usual_delivery) || '); look for SMS pumping: check the senders and '
+        || 'the numbers messaged, and pause the traffic to ' || country_code || ' if it is not yours.'
+)

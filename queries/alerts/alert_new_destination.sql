@@ -49,27 +49,18 @@ fired as (
     where lookback.observed >= threshold('new_destination', 'min_count')
         and lookback.baseline < threshold('new_destination', 'min_count')
         and lookback.report_date - history_start.first_day >= threshold('new_destination', 'min_history_days')
-),
-
-final as (
-    select
-        account,
-        'new_destination' as rule,
-        'warning' as severity,
-        product,
-        'outbound' as direction,
-        country_code,
-        report_day_start(report_date) as window_start,
-        report_day_start(report_date + 1) as window_end,
-        observed,
-        baseline,
-        threshold,
-        printf('%,d', observed::bigint) || ' outbound ' || case when product = 'voice' then 'calls' else upper(product) || ' messages' end
-            || ' to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d') || ', a country with '
-            || case when baseline = 0 then 'none' else 'only ' || printf('%,d', baseline::bigint) end
-            || ' in the ' || threshold('new_destination', 'lookback_days')::integer
-            || ' days before; confirm the destination is expected, or block it.' as message,
-    from fired
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'new_destination',
+    severity_level := 'warning',
+    scope_columns := struct_pack(product, direction := 'outbound', country_code),
+    alert_window := report_day_window(report_date),
+    message_text := printf('%,d', observed::bigint) || ' outbound ' || case when product = 'voice' then 'calls' else upper(product) || ' messages' end
+        || ' to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d') || ', a country with '
+        || case when baseline = 0 then 'none' else 'only ' || printf('%,d', baseline::bigint) end
+        || ' in the ' || threshold('new_destination', 'lookback_days')::integer
+        || ' days before; confirm the destination is expected, or block it.'
+)

@@ -36,40 +36,32 @@ fired as (
     where records_diff <> 0
         or abs(cost_diff) >= threshold('reconciliation_gap', 'min_cost_difference')
         or status <> 'mismatch'
-),
-
-final as (
-    select
-        account,
-        'reconciliation_gap' as rule,
-        case
-            when status <> 'mismatch' then 'critical'
-            when abs(cost_diff) >= threshold('reconciliation_gap', 'critical_share') * abs(coalesce(api_cost, 0))
-                then 'critical'
-            else 'warning'
-        end as severity,
-        scope_product as product,
-        currency,
-        window_start,
-        window_end,
-        observed,
-        baseline,
-        threshold,
-        coalesce(case status
-            when 'missing_in_lake' then 'The API reports ' || printf('%,d', api_records) || ' ' || product || ' (' || printf('%.2f %s', api_cost, currency)
-                || ') on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC but the lake holds none; re-sync that day.'
-            when 'missing_in_api' then 'The lake holds ' || printf('%,d', pipeline_records) || ' ' || product || ' ('
-                || printf('%.2f %s', pipeline_cost, currency) || ') on ' || strftime(utc_date, '%Y-%m-%d')
-                || ' UTC that the API''s usage does not report; re-sync its usage, then ask support.'
-            else case product when 'calls' then 'Calls' else 'Messages' end || ' on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage by '
-                || printf('%+,d', records_diff) || ' records and ' || printf('%+.2f %s', cost_diff, currency)
-                || ' (lake ' || printf('%.2f', pipeline_cost) || ', API ' || printf('%.2f', api_cost)
-                || ') with no quarantined record to explain it; re-sync that day.'
-        end,
-        -- A figure the API left out (null) must not blank the whole sentence.
-        'Records on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage with no quarantined'
-            || ' record to explain it; re-sync that day.') as message,
-    from fired
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'reconciliation_gap',
+    severity_level := case
+        when status <> 'mismatch' then 'critical'
+        when abs(cost_diff) >= threshold('reconciliation_gap', 'critical_share') * abs(coalesce(api_cost, 0))
+            then 'critical'
+        else 'warning'
+    end,
+    scope_columns := struct_pack(product := scope_product, currency),
+    alert_window := struct_pack(window_start, window_end),
+    message_text := coalesce(case status
+        when 'missing_in_lake' then 'The API reports ' || printf('%,d', api_records) || ' ' || product || ' (' || printf('%.2f %s', api_cost, currency)
+            || ') on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC but the lake holds none; re-sync that day.'
+        when 'missing_in_api' then 'The lake holds ' || printf('%,d', pipeline_records) || ' ' || product || ' ('
+            || printf('%.2f %s', pipeline_cost, currency) || ') on ' || strftime(utc_date, '%Y-%m-%d')
+            || ' UTC that the API''s usage does not report; re-sync its usage, then ask support.'
+        else case product when 'calls' then 'Calls' else 'Messages' end || ' on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage by '
+            || printf('%+,d', records_diff) || ' records and ' || printf('%+.2f %s', cost_diff, currency)
+            || ' (lake ' || printf('%.2f', pipeline_cost) || ', API ' || printf('%.2f', api_cost)
+            || ') with no quarantined record to explain it; re-sync that day.'
+    end,
+    -- A figure the API left out (null) must not blank the whole sentence.
+    'Records on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage with no quarantined'
+        || ' record to explain it; re-sync that day.')
+)

@@ -39,27 +39,17 @@ fired as (
         least_spread := sqrt(baseline_median(history)),
         minimum := threshold('short_call_burst', 'min_short_calls')
     )
-),
-
-final as (
-    select
-        account,
-        'short_call_burst' as rule,
-        case when observed >= threshold('short_call_burst', 'critical_short_calls') then 'critical' else 'warning' end
-            as severity,
-        'voice' as product,
-        'outbound' as direction,
-        country_code,
-        timezone('UTC', utc_hour) as window_start,
-        timezone('UTC', utc_hour + interval 1 hour) as window_end,
-        observed,
-        baseline,
-        threshold,
-        printf('%,d', observed::bigint) || ' outbound calls to ' || country_code || ' lasted 6 seconds or less in the hour from '
-            || strftime(utc_hour, '%Y-%m-%d %H:00') || ' UTC (of ' || printf('%,d', calls::bigint) || ' calls), against a usual '
-            || printf('%.0f', baseline) || ' (median of that hour over ' || len(history)
-            || ' days); look for traffic pumping or wangiri callbacks and block the numbers called.' as message,
-    from fired
 )
 
-select * from final
+select *
+from alert_rows(
+    'fired',
+    rule_name := 'short_call_burst',
+    severity_level := case when observed >= threshold('short_call_burst', 'critical_short_calls') then 'critical' else 'warning' end,
+    scope_columns := struct_pack(product := 'voice', direction := 'outbound', country_code),
+    alert_window := utc_hour_window(utc_hour),
+    message_text := printf('%,d', observed::bigint) || ' outbound calls to ' || country_code || ' lasted 6 seconds or less in the hour from '
+        || strftime(utc_hour, '%Y-%m-%d %H:00') || ' UTC (of ' || printf('%,d', calls::bigint) || ' calls), against a usual '
+        || printf('%.0f', baseline) || ' (median of that hour over ' || len(history)
+        || ' days); look for traffic pumping or wangiri callbacks and block the numbers called.'
+)

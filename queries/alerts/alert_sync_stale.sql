@@ -27,26 +27,24 @@ fired as (
         timezone('UTC', silent_since) as window_start,
         date_trunc('day', utc_time(build_time())) + interval 1 day as day_end,
         (epoch(build_time()) - epoch(timezone('UTC', silent_since))) / 3600 as observed,
+        0.0 as baseline,
+        threshold('sync_stale', 'max_silence_hours') as threshold,
     from newest
     where silent_since is not null
 ),
 
-final as (
-    select
-        account,
-        'sync_stale' as rule,
-        case when observed >= threshold('sync_stale', 'critical_hours') then 'critical' else 'warning' end as severity,
-        product,
-        window_start,
-        timezone('UTC', day_end) as window_end,
-        observed,
-        0.0 as baseline,
-        threshold('sync_stale', 'max_silence_hours') as threshold,
-        'No ' || records || ' newer than ' || strftime(silent_since, '%Y-%m-%d %H:00') || ' UTC in the lake, '
-            || printf('%.0f', observed) || ' hours before this build; check that the sync runs '
-            || '(cdr status) and that the account still sends traffic.' as message,
-    from fired
-    where observed >= threshold('sync_stale', 'max_silence_hours')
+stale as (
+    select * from fired where observed >= threshold
 )
 
-select * from final
+select *
+from alert_rows(
+    'stale',
+    rule_name := 'sync_stale',
+    severity_level := case when observed >= threshold('sync_stale', 'critical_hours') then 'critical' else 'warning' end,
+    scope_columns := struct_pack(product),
+    alert_window := struct_pack(window_start, window_end := timezone('UTC', day_end)),
+    message_text := 'No ' || records || ' newer than ' || strftime(silent_since, '%Y-%m-%d %H:00') || ' UTC in the lake, '
+        || printf('%.0f', observed) || ' hours before this build; check that the sync runs '
+        || '(cdr status) and that the account still sends traffic.'
+)
