@@ -17,11 +17,13 @@ import pytest
 
 from pipelines.dates import Window
 from pipelines.models import BuildReport, build, incremental, warehouse_path
+from pipelines.models.publish import FailedBuild
 from pipelines.opentact import api, client
 from pipelines.opentact.client import OpentactClient
 from pipelines.settings import Settings
 from pipelines.sync import sync
 from sandbox.testing import running_sandbox
+from tests.fixtures.lake import Record, call, write_lake
 from tests.test_sync import client_config
 
 pytestmark = pytest.mark.anyio
@@ -302,3 +304,57 @@ async def test_a_build_missing_the_newest_changed_day_is_caught(
 
     found = differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", LATE))
     assert found, f"a build leaving out {max(dirty[-1])} (of {sorted(dirty[-1])}) compared equal to a full build"
+
+
+def _calls_of(day: int, *extra: Record) -> list[Record]:
+    """A few short calls created on that day of March 2026 (one across its midnight), and the extra records."""
+    d = f"2026-03-{day:02d}"
+    return [
+        call(f"d{day}-a", f"{d}T09:00:00Z", f"{d}T09:05:00Z", answered_at=f"{d}T09:00:10Z"),
+        call(f"d{day}-b", f"{d}T09:01:00Z", f"{d}T09:03:00Z", answered_at=f"{d}T09:01:05Z"),
+        call(f"d{day}-c", f"2026-03-{day - 1:02d}T23:58:00Z", f"{d}T00:02:00Z", answered_at=f"2026-03-{day - 1:02d}T23:58:05Z"),
+        *extra,
+    ]
+
+
+def test_calls_lasting_days_and_ids_repeated_across_days_build_as_a_full_build(tmp_path: Path) -> None:
+    """A call lasting days changes the concurrency of days far from the day it is filed under: the
+    incremental build rebuilds the days it reaches. An id a changed day shares with another day
+    makes it a full build (and the unique-id test fails it, as it fails a full build)."""
+    data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
+    step = 0
+
+    def build_and_compare(zone: str = "UTC") -> BuildReport:
+        nonlocal step
+        step += 1
+        report = build(data, report_timezone=zone, now=now)
+        found = differences(data, full_build_of_a_copy(data, tmp_path / f"full-{step}", zone, now))
+        assert not found, f"step {step} ({report.how}):\n" + "\n".join(found)
+        return report
+
+    # filed on Mar 12 (its end), in progress since Mar 4: the concurrency of Mar 4-12
+    long = call("long", "2026-03-04T12:00:00Z", "2026-03-12T08:00:00Z", answered_at="2026-03-04T12:00:30Z")
+    write_lake(data, [call for day in range(2, 15) for call in _calls_of(day)] + [long])
+    assert build_and_compare().mode == "full"
+
+    # Mar 12 again, the long call now from Mar 6: Mar 4-5 lose it, though far from Mar 12
+    write_lake(data, _calls_of(12, call("long", "2026-03-06T12:00:00Z", "2026-03-12T08:00:00Z", answered_at="2026-03-06T12:00:30Z")))
+    report = build_and_compare()
+    assert report.mode == "incremental" and report.days_rebuilt == 1
+
+    # Mar 8 again with a call lasting from Mar 3, in another report time zone (a full build first)
+    assert build_and_compare("Asia/Tokyo").mode == "full"
+    write_lake(data, _calls_of(8, call("longer", "2026-03-03T20:00:00Z", "2026-03-08T01:00:00Z")))
+    assert build_and_compare("Asia/Tokyo").mode == "incremental"
+
+    # an id of Mar 2 filed again on Mar 14 (another instant: not a version of it) fails the unique-id
+    # test, as in a full build; the previous warehouse stays, and the next build repairs
+    repeat = call("d2-a", "2026-03-14T10:00:00Z", "2026-03-14T10:01:00Z", rate="0.0200")
+    write_lake(data, _calls_of(14, repeat))
+    for data_dir in (data, tmp_path / "full-repeat"):
+        if data_dir != data:
+            shutil.copytree(data, data_dir, ignore=lambda _, names: [n for n in names if n.startswith(WAREHOUSE_FILES)])
+        with pytest.raises(FailedBuild, match="stg_cdrs_id_unique_not_null.*\n.*id='d2-a'"):
+            build(data_dir, report_timezone="Asia/Tokyo", now=now, full=data_dir != data)
+    write_lake(data, _calls_of(14))
+    assert build_and_compare("Asia/Tokyo").mode == "incremental"

@@ -139,7 +139,8 @@ def test_the_project_models_follow_the_layer_rules():
         assert all(not ref.startswith("lake_") for ref in model.refs) or model.layer is Layer.STAGING
         assert all(by_name[ref].layer <= model.layer for ref in model.refs if ref in by_name)
         expected = "table" if model.layer in (Layer.MARTS, Layer.REPORTS) else "view"
-        if model.name not in ("stg_cdr_repeats", "stg_mdr_repeats", "stg_cdrs_id_census", "stg_mdrs_id_census"):
+        build_state = ("stg_cdrs_id_census", "stg_mdrs_id_census", "stg_cdrs_id_index", "stg_mdrs_id_index")
+        if model.name not in ("stg_cdr_repeats", "stg_mdr_repeats", "stg_cdrs_day_spans", *build_state):
             assert model.materialized == expected, model.name
     tests = discover_tests(QUERIES_DIR, by_name)
     assert all(test.refs for test in tests) and len(tests) >= 9
@@ -446,12 +447,9 @@ def test_an_empty_lake_builds_every_model_empty_and_typed(tmp_path):
         "lake_cdrs": 0, "lake_mdrs": 0, "lake_usage_cdrs": 0, "lake_usage_mdrs": 0, "lake_quarantine": 0,
     }
     with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
-        single_rows = ("rpt_build_info", "stg_cdrs_id_census", "stg_mdrs_id_census")
         for run in report.models:
-            if run.name not in single_rows:
+            if run.name != "rpt_build_info":
                 assert con.execute(f"select count(*) from {run.name}").fetchall() == [(0,)], run.name
-        for census in single_rows[1:]:
-            assert con.execute(f"select * from {census}").fetchall() == [(0, 0, 0, [])], census
         calls = con.execute("describe calls").fetchall()
         statement = dict(row[:2] for row in con.execute("describe rpt_finance_monthly_statement").fetchall())
         assert con.execute("select calls, messages from rpt_build_info").fetchall() == [(0, 0)]
@@ -771,19 +769,21 @@ def _run_test(name: str, tables: dict[str, str]) -> list[tuple]:
         return con.execute(test.sql).fetchall()
 
 
-def _ids(*ids: str | None, account: str = DEFAULT_ACCOUNT) -> str:
-    """Ids -> a SELECT of an `account` column and an `id` column holding them, in order."""
+def _ids(*ids: str | None, account: str = DEFAULT_ACCOUNT, day: int = 1) -> str:
+    """Ids -> a SELECT of an `account` column and an `id` column holding them, in order, created on that day of March 2026."""
     values = ", ".join(f"('{account}', null)" if i is None else f"('{account}', '{i}')" for i in ids)
-    return f"select * from (values {values}) as t(account, id)"
+    created = f"timestamptz '2026-03-{day:02d} 10:00:00+00'"
+    return f"select *, {created} as created_at from (values {values}) as t(account, id)"
 
 
-NO_IDS = "select null::varchar as account, null::varchar as id where false"
+NO_IDS = "select null::varchar as account, null::varchar as id, null::timestamptz as created_at where false"
 
 
-def _census(dataset: str) -> str:
-    """A dataset -> the SQL of its id census model (it reads `lake_<dataset>`)."""
-    (model,) = [m for m in discover_models(QUERIES_DIR) if m.name == f"stg_{dataset}_id_census"]
-    return model.sql
+def _census(dataset: str) -> dict[str, str]:
+    """A dataset -> the SQL of its id index and census models (they read `lake_<dataset>`), by name."""
+    names = (f"stg_{dataset}_id_index", f"stg_{dataset}_id_census")
+    by_name = {m.name: m.sql for m in discover_models(QUERIES_DIR) if m.name in names}
+    return {name: by_name[name] for name in names}
 
 
 @pytest.mark.parametrize(
@@ -802,7 +802,7 @@ def _census(dataset: str) -> str:
 def test_the_unique_id_tests_find_repeated_and_missing_ids(dataset, lake, staged, expected):
     tables = {
         f"lake_{dataset}": _ids(*lake) if lake else NO_IDS,
-        f"stg_{dataset}_id_census": _census(dataset),
+        **_census(dataset),
         f"stg_{dataset}": _ids(*staged) if staged else NO_IDS,
     }
     assert sorted(_run_test(f"stg_{dataset}_id_unique_not_null", tables), key=str) == expected
@@ -810,12 +810,20 @@ def test_the_unique_id_tests_find_repeated_and_missing_ids(dataset, lake, staged
 
 def test_the_id_census_counts_distinct_ids_and_names_the_repeated_hashes():
     with with_macros(duckdb.connect()) as con:
-        con.execute(f"create table lake_cdrs as {_ids('a', 'b', 'b', 'c', 'c', 'c', None)}")
-        census = con.execute(_census("cdrs")).fetchall()
-        hashes = con.execute(
-            "select hash('default', 'a')::hugeint, hash('default', 'b'), hash('default', 'c')"
+        # b repeats within Mar 1, c within Mar 1 and again on Mar 3, d only on Mar 3
+        lake = f"{_ids('a', 'b', 'b', 'c', 'c', 'c', None)} union all {_ids('c', 'd', day=3)}"
+        con.execute(f"create table lake_cdrs as {lake}")
+        index, census = _census("cdrs").values()
+        con.execute(f"create table stg_cdrs_id_index as {index}")
+        rows = con.execute(f"select * from ({census}) order by utc_date").fetchall()
+        a, b, c, d = con.execute(
+            "select hash('default', 'a')::hugeint, hash('default', 'b'), hash('default', 'c'), hash('default', 'd')"
         ).fetchall()[0]
-    assert census == [(7, 3, sum(hashes), sorted(hashes[1:]))]
+    # c is counted among the distinct ids of the first day holding it; both days name it as repeated
+    assert rows == [
+        (date(2026, 3, 1), 7, 3, a + b + c, sorted([b, c])),
+        (date(2026, 3, 3), 2, 1, d, [c]),
+    ]
 
 
 def test_the_usage_key_test_finds_a_repeated_row():

@@ -60,6 +60,7 @@ MATERIALIZATIONS = ("view", "table")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)\s*$", re.MULTILINE)
 _INCREMENTAL = re.compile(r"^--\s*incremental:\s*(\w+)\s*$", re.MULTILINE)
+_SPANS = re.compile(r"^--\s*spans:\s*(\w+)\s*$", re.MULTILINE)
 # Schemas a model's own name may be read through: the build's default one.
 _OWN_SCHEMAS = ("", "main")
 
@@ -69,7 +70,9 @@ class Model:
     """One SQL model: its name, file, layer, materialization, SQL and the names it reads.
 
     `incremental`: the date column by which an incremental build replaces its rows (None: it is
-    rebuilt whole every time).
+    rebuilt whole every time). `spans`: for a model whose day's rows depend on records of other
+    days (calls in progress), the model holding each UTC day's `first_started_at` and
+    `last_ended_at`: its report days are recomputed from every day whose span reaches them.
     """
 
     name: str
@@ -79,6 +82,7 @@ class Model:
     sql: str
     refs: frozenset[str]
     incremental: str | None = None
+    spans: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +97,18 @@ class Macro:
 
 @dataclass(frozen=True, slots=True)
 class DataTest:
-    """One data test: a query returning the rows that break an invariant (none when it holds)."""
+    """One data test: a query returning the rows that break an invariant (none when it holds).
+
+    `incremental`: set when the invariant holds day by day: an incremental build checks it over
+    the changed days only.
+    """
 
     name: str
     path: Path
     description: str
     sql: str
     refs: frozenset[str]
+    incremental: str | None = None
 
 
 def references(sql: str, names: Iterable[str]) -> frozenset[str]:
@@ -154,7 +163,8 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
     for name, path, rule, sql, tree in found:
         materialized, incremental = _header_options(path, sql, rule.materialized)
         refs = _reads(tree, readable, macros) - {name}
-        models.append(Model(name, path, rule.layer, materialized, sql, refs, incremental))
+        spans = _spans(path, sql, incremental, seen)
+        models.append(Model(name, path, rule.layer, materialized, sql, refs, incremental, spans))
     return tuple(models)
 
 
@@ -167,7 +177,10 @@ def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataT
         for path in sorted((Path(queries_dir) / TESTS_DIR).glob("*.sql")):
             sql, tree = _read_sql(con, path)
             description = sql.splitlines()[0].removeprefix("--").strip()
-            tests.append(DataTest(path.stem, path, description, sql, _reads(tree, readable, macros)))
+            header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
+            match = _INCREMENTAL.search(header)
+            incremental = match.group(1) if match else None
+            tests.append(DataTest(path.stem, path, description, sql, _reads(tree, readable, macros), incremental))
     return tuple(tests)
 
 
@@ -353,3 +366,14 @@ def _header_options(path: Path, sql: str, default: str) -> tuple[str, str | None
     if materialized != "table":
         raise CdrError(f"{path}: only a table can be incremental; add `-- materialized: table` or drop `-- incremental`")
     return materialized, match.group(1)
+
+
+def _spans(path: Path, sql: str, incremental: str | None, models: Collection[str]) -> str | None:
+    """A model's file -> the model holding the spans its incremental build follows, as its header declares it."""
+    header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
+    match = _SPANS.search(header)
+    if match is None:
+        return None
+    if incremental != "report_date" or match.group(1) not in models:
+        raise CdrError(f"{path}: `-- spans: <model>` needs `-- incremental: report_date` and names a model")
+    return match.group(1)

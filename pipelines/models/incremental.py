@@ -26,6 +26,9 @@ from pipelines.lake import Lake
 MANIFEST_TABLE = "build_manifest"
 # The record datasets whose days the incremental models are computed from.
 INCREMENTAL_DATASETS = ("cdrs", "mdrs")
+# Each dataset's id index -> its id census (queries/staging): an incremental build looks the changed
+# days' ids up in the other days', and reads which days hold an id another day holds too.
+ID_INDEXES = {"stg_cdrs_id_index": "stg_cdrs_id_census", "stg_mdrs_id_index": "stg_mdrs_id_census"}
 # The columns a model may be incremental on, and so replaced by: UTC days, or the report days they overlap.
 INCREMENTAL_COLUMNS = ("utc_date", "report_date")
 # A report day lasts at most 25 hours, so one that overlaps a UTC day lies within the two UTC days

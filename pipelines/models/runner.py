@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as clock_time
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import duckdb
 
@@ -26,6 +26,7 @@ from pipelines.models.discover import (
 )
 from pipelines.models import incremental
 from pipelines.models.incremental import (
+    ID_INDEXES,
     INCREMENTAL_DATASETS,
     fingerprints,
     full_build_reason,
@@ -66,11 +67,19 @@ from pipelines.remote import data_dir_exists, is_remote, warehouse_location
 # together use every core once: each query's own parallel overhead goes, and the models more
 # jobs wait for start first (bench/RESULTS.md).
 BUILD_WORKERS = 2
+Result = TypeVar("Result")
 SAMPLE_ROWS = 5
 _MEMORY_DATABASE = "memory"  # DuckDB's name for the in-memory database of `duckdb.connect()`
 _WAREHOUSE_ALIAS = "new_warehouse"
 _PREVIOUS_ALIAS = "previous_warehouse"
 _WINDOW_DATABASE = "changed_days"
+_SPANNED_DATABASE = "spanned_days"
+# A start is counted in its 10-second bucket, which may begin in the report day before.
+_BUCKET = "interval 10 second"
+
+
+class _FullBuildNeeded(Exception):
+    """An incremental build found it cannot equal a full one (the reason: why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +161,29 @@ def build(
     it was.
     """
     started = time.perf_counter()
+    arguments = dict(
+        report_timezone=report_timezone, queries_dir=queries_dir, alerts_config=alerts_config, now=now,
+        memory_limit=memory_limit,
+    )
+    try:
+        return _build(data_dir, started, full=full, **arguments)
+    except _FullBuildNeeded as exc:
+        return _build(data_dir, started, full=True, why=str(exc), **arguments)
+
+
+def _build(
+    data_dir: Path | str,
+    started: float,
+    *,
+    report_timezone: str,
+    queries_dir: Path,
+    alerts_config: Path | None,
+    now: datetime | None,
+    full: bool,
+    memory_limit: str | None,
+    why: str | None = None,
+) -> BuildReport:
+    """`build`, started at `started`; `why`: the reason it must be a full one, found by an incremental try."""
     data_dir = data_dir if is_remote(data_dir) else Path(data_dir)  # an object store's URL stays text
     if not data_dir_exists(data_dir):
         raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
@@ -171,6 +203,7 @@ def build(
         previous, warehouse_exists=previous_path.is_file(), queries=queries, report_timezone=report_timezone,
         forced=full, killed_builds=sweep_killed_builds(data_dir),
     )
+    reason = why or reason
     # Looked up on the module, so a test can make it miss a day and see the proof fail.
     dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
     with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp:
@@ -212,11 +245,15 @@ def build(
                     f"cannot read the lake in {data_dir}: {one_line(exc, first=True)}"
                 ) from None
             try:
+                checked: dict[str, TestRun | str] = {}
                 if reason is None:
-                    models = _incremental_models(con, models, lake, previous_path, dirty, queries_dir)
-                runs, outcomes = _build_all(con, models, tests, queries_dir)
+                    models, checked = _incremental_models(con, models, tests, lake, previous_path, dirty, queries_dir)
+                runs, outcomes = _build_all(con, models, [t for t in tests if t.name not in checked], queries_dir)
             except CdrError as exc:
                 raise unreadable_lake_file(lake, exc) or exc
+            # in the tests' order, those run over the changed days alone among them
+            by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
+            outcomes = [by_name[test.name] for test in tests if test.name in by_name]
             if reason is None:
                 con.execute(f"detach {_PREVIOUS_ALIAS}")
             statement, parameters = manifest_statement(queries, report_timezone, found)
@@ -250,45 +287,170 @@ def build_how(reason: str | None, days_rebuilt: int) -> str:
 
 
 def _incremental_models(
-    con: duckdb.DuckDBPyConnection, models: Sequence[Model], lake: Lake, previous: Path, dirty: set[date],
-    queries_dir: Path,
-) -> tuple[Model, ...]:
+    con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Lake, previous: Path,
+    dirty: set[date], queries_dir: Path,
+) -> tuple[tuple[Model, ...], dict[str, TestRun | str]]:
     """The models in build order, each incremental one's SQL replaced by: the previous warehouse's rows
-    but for the changed days, and its own SQL's rows for them, computed from the lake's days around them.
+    but for the changed days, and its own SQL's rows for them, computed from the lake's days around
+    them; and the outcome of each data test that holds day by day, run over those days alone.
 
     Those are built first, in a database of their own whose lake views hold only those days; the
-    macros, seeds and reference tables are the build's, found through the search path.
+    macros, seeds and reference tables are the build's, found through the search path. A model
+    with spans (`Model.spans`) is recomputed for the report days the changed days' records reach,
+    in another such database, from the days whose records reach those.
+    Raises _FullBuildNeeded when an id of a changed day is held by another day too: the dedupe
+    then joins days, and only a full build is exact.
     """
     con.execute(f"attach {sql_string(str(previous))} as {_PREVIOUS_ALIAS} (read_only)")
-    replaced = [model for model in models if model.incremental]
     by_name = {model.name: model for model in models}
+    windowed = [model for model in models if model.incremental and not model.spans]
+    day_tests = [test for test in tests if test.incremental]
+    needed = _closure(by_name, [ref for job in [*windowed, *day_tests] for ref in (job.name, *job.refs)])
+    checked: dict[str, TestRun | str] = {}
+    days: dict[str | None, list[date]] = {"utc_date": sorted(dirty), "report_date": _report_days(con, dirty)}
+    databases = {model.name: _WINDOW_DATABASE for model in windowed}
+    if not dirty:
+        # no day changed: what the previous build checked holds as it did
+        checked = {test.name: TestRun(test.name, 0.0) for test in day_tests}
+    else:
+        _build_window(con, lake, _WINDOW_DATABASE, set(window_days(dirty)), [m for m in models if m.name in needed],
+                      queries_dir)
+        cross_days = _ids_across_days(con, sorted(dirty))
+        if cross_days is None:
+            raise _FullBuildNeeded("an id of a changed day is held by another day too")
+        read = set(window_days(dirty))
+        for test in day_tests:
+            checked[test.name] = _in_database(con, _WINDOW_DATABASE, lambda: _run_test(con, test, queries_dir))
+        for model in (model for model in models if model.spans):
+            reached, spanned = _spanned_days(con, model, sorted(dirty), days["report_date"])
+            read |= spanned
+            _build_window(con, lake, _SPANNED_DATABASE, spanned,
+                          [m for m in models if m.name in _closure(by_name, [model.name])], queries_dir)
+            days[model.name] = reached
+            databases[model.name] = _SPANNED_DATABASE
+        if cross_days & read:
+            raise _FullBuildNeeded(f"an id is held by two days, one of them read again ({min(cross_days & read)})")
+    merged = tuple(
+        replace(model, sql=_merged_sql(model, days.get(model.name, days[model.incremental]),
+                                       databases.get(model.name, _WINDOW_DATABASE)))
+        if model.incremental else model
+        for model in models
+    )
+    return merged, checked
+
+
+def _closure(by_name: Mapping[str, Model], names: Sequence[str]) -> set[str]:
+    """Model names -> those models and every model they read, directly or not."""
     needed: set[str] = set()
-    pending = [model.name for model in replaced]
+    pending = list(names)
     while pending:
         name = pending.pop()
         if name in by_name and name not in needed:
             needed.add(name)
             pending.extend(by_name[name].refs)
-    if dirty:
-        con.execute(f"attach ':memory:' as {_WINDOW_DATABASE}")
-        window = set(window_days(dirty))
-        for dataset in INCREMENTAL_DATASETS:
-            select, _ = source_sql(lake, dataset, window)
-            con.execute(f"create view {_WINDOW_DATABASE}.{SOURCE_PREFIX}{dataset} as {select}")
-        con.execute(f"use {_WINDOW_DATABASE}")
-        con.execute(f"set search_path = '{_WINDOW_DATABASE}.main,{_MEMORY_DATABASE}.main'")
-        try:
-            for model in models:
-                if model.name in needed:
-                    _build_model(con, model, queries_dir)
-        finally:
-            con.execute(f"use {_MEMORY_DATABASE}")
-            con.execute("reset search_path")
-    days = {"utc_date": sorted(dirty), "report_date": _report_days(con, dirty)}
-    return tuple(
-        replace(model, sql=_merged_sql(model, days[model.incremental])) if model.incremental else model
-        for model in models
+    return needed
+
+
+def _build_window(
+    con: duckdb.DuckDBPyConnection, lake: Lake, database: str, days: set[date], models: Sequence[Model],
+    queries_dir: Path,
+) -> None:
+    """Build the models (in order) in a new in-memory database whose lake views hold only those days."""
+    con.execute(f"attach ':memory:' as {database}")
+    for dataset in INCREMENTAL_DATASETS:
+        select, _ = source_sql(lake, dataset, days)
+        con.execute(f"create view {database}.{SOURCE_PREFIX}{dataset} as {select}")
+    _in_database(con, database, lambda: [_build_model(con, model, queries_dir) for model in models])
+
+
+def _in_database(con: duckdb.DuckDBPyConnection, database: str, work: Callable[[], Result]) -> Result:
+    """Run `work` with unqualified names read from `database` first, then the build's own."""
+    con.execute(f"use {database}")
+    con.execute(f"set search_path = '{database}.main,{_MEMORY_DATABASE}.main'")
+    try:
+        return work()
+    finally:
+        con.execute(f"use {_MEMORY_DATABASE}")
+        con.execute("reset search_path")
+
+
+def _ids_across_days(con: duckdb.DuckDBPyConnection, dirty: list[date]) -> set[date] | None:
+    """The changed days -> the days holding an id some other day holds too, as the previous build counted
+    them; None when a changed day's id (as the lake holds it now) is held by another day."""
+    listed = _dates_sql(dirty)
+    found: set[date] = set()
+    for index, census in ID_INDEXES.items():
+        shared = con.execute(
+            f"""
+            with changed as (
+                select utc_date, id_hash from {_WINDOW_DATABASE}.{index}
+                where list_contains({listed}, utc_date) and id_hash is not null
+            )
+            select exists (
+                select 1 from changed
+                semi join {_PREVIOUS_ALIAS}.{index} as kept
+                    on kept.id_hash = changed.id_hash and not coalesce(list_contains({listed}, kept.utc_date), false)
+            ) or exists (
+                select 1 from changed group by id_hash having count(distinct utc_date) > 1
+            )
+            """
+        ).fetchall()[0][0]
+        if shared:
+            return None
+        rows = con.execute(
+            f"""
+            select unnest(list(distinct utc_date)) from (
+                select utc_date, unnest(repeated_id_hashes) as id_hash from {_PREVIOUS_ALIAS}.{census}
+            )
+            group by id_hash
+            having count(distinct utc_date) > 1
+            """
+        ).fetchall()
+        found.update(row[0] for row in rows)
+    if found & set(dirty):
+        return None
+    return found
+
+
+def _spanned_days(
+    con: duckdb.DuckDBPyConnection, model: Model, dirty: list[date], report_days: list[date]
+) -> tuple[list[date], set[date]]:
+    """A model with spans and the changed UTC days -> the report days to recompute (those the changed days'
+    records reach, before and after the change) and the UTC days whose records reach those."""
+    listed = _dates_sql(dirty)
+    spans = model.spans
+    reach = (
+        f"report_time(first_started_at - {_BUCKET})::date as first_day, report_time(last_ended_at)::date as last_day"
     )
+    rows = con.execute(
+        f"""
+        with changed as (
+            select {reach} from {_PREVIOUS_ALIAS}.{spans} where list_contains({listed}, utc_date)
+            union all
+            select {reach} from {_WINDOW_DATABASE}.{spans} where list_contains({listed}, utc_date)
+        )
+        select distinct unnest(generate_series(first_day::timestamp, last_day::timestamp, interval 1 day))::date as day
+        from changed
+        order by day
+        """
+    ).fetchall()
+    reached = sorted({row[0] for row in rows} | set(report_days))
+    rows = con.execute(
+        f"""
+        with spans as (
+            select utc_date, {reach} from {_PREVIOUS_ALIAS}.{spans} where not list_contains({listed}, utc_date)
+            union all
+            select utc_date, {reach} from {_WINDOW_DATABASE}.{spans} where list_contains({listed}, utc_date)
+        )
+        select utc_date from spans
+        where exists (select 1 from unnest({_dates_sql(reached)}) as reached(day) where day between first_day and last_day)
+        """
+    ).fetchall()
+    return reached, {row[0] for row in rows} | set(dirty)
+
+
+def _dates_sql(days: Sequence[date]) -> str:
+    return "[" + ", ".join(f"date '{day.isoformat()}'" for day in days) + "]::date[]"
 
 
 def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]:
@@ -304,14 +466,14 @@ def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]
     return [row[0] for row in rows]
 
 
-def _merged_sql(model: Model, days: Sequence[date]) -> str:
-    """An incremental model and the days of its column to replace -> the SELECT of its new rows."""
-    listed = "[" + ", ".join(f"date '{day.isoformat()}'" for day in days) + "]::date[]"
-    changed = f"list_contains({listed}, {model.incremental})"
+def _merged_sql(model: Model, days: Sequence[date], database: str) -> str:
+    """An incremental model, the days of its column to replace and the database holding their rows -> the
+    SELECT of its new rows."""
+    changed = f"list_contains({_dates_sql(days)}, {model.incremental})"
     kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where not coalesce({changed}, false)"
     if not days:
         return kept
-    return f"{kept}\nunion all\nselect * from {_WINDOW_DATABASE}.{model.name} where {changed}"
+    return f"{kept}\nunion all\nselect * from {database}.{model.name} where {changed}"
 
 
 def _build_all(

@@ -1,55 +1,77 @@
--- id_census(source_table): one row for the whole of a lake dataset: its records, their distinct ids and the id hashes it holds more than once
--- An id is one record per account (the same id in two accounts is two records), so an "id hash"
--- is hash(account, id) throughout. The one census of every id in a dataset, read by two models: the dedupe (latest_repeats
--- swaps in the latest version at the instants of the repeated hashes) and the unique-id test
--- (missing_or_repeated_ids: the staged records must hold as many ids as the lake holds
--- distinct ones, with the same sum of id hashes). 8-byte hashes are counted much faster than
--- the id strings; a collision only adds a hash to re-check (the dedupe and the test compare the
--- ids themselves), it never hides a repeat. The distinct hashes are counted, not grouped (a
--- distinct count is cheaper than a grouping with a count per hash); the ids are grouped only
--- when some hash is held more than once, to name those hashes: DuckDB skips that part when
--- none is.
-create macro id_census(source_table) as table
-with source as not materialized (
-    select account, id from query_table(source_table)
+-- id_census(hashes_table): one row per UTC day of a lake dataset: its records, their distinct ids and the (account, id) hashes held more than once that it holds
+-- Counted from the dataset's id index (macros/id_hashes.sql). Read by two models: the dedupe
+-- (latest_repeats swaps in the latest version at the instants of the repeated hashes) and the
+-- unique-id test (missing_or_repeated_ids: the staged records must hold as many ids as the lake
+-- holds distinct ones, with the same sum of id hashes). A day's distinct ids are those it holds
+-- first: an id held by two days counts on the earlier one only, so the days add up to the lake's.
+-- 8-byte hashes are counted much faster than the id strings; a collision only adds a hash to
+-- re-check (the dedupe and the test compare the ids themselves), it never hides a repeat.
+create macro id_census(hashes_table) as table
+with hashes as not materialized (
+    select utc_date, id_hash from query_table(hashes_table)
+),
+
+days as (
+    select
+        utc_date,
+        count(*) as records,
+        count(id_hash) as ids,
+        coalesce(sum(id_hash), 0)::hugeint as id_hash_total,
+    from hashes
+    group by utc_date
 ),
 
 fingerprint as (
+    -- the hashes are counted, not grouped (a distinct count is cheaper than a grouping with a
+    -- count per hash); they are grouped only when some hash is held more than once, to name
+    -- those hashes: DuckDB skips that part when none is
     select
-        count(*) as records,
-        count(id) as ids,
-        count(distinct hash(account, id)) filter (where id is not null) as distinct_id_hashes,
-        -- every version counted here; the surplus of the repeated hashes is taken off below
-        coalesce(sum(hash(account, id)) filter (where id is not null), 0)::hugeint as id_hash_total,
-    from source
+        count(id_hash) as ids,
+        count(distinct id_hash) as distinct_id_hashes,
+    from hashes
 ),
 
 repeated as (
-    select
-        hash(source.account, source.id) as id_hash,
-        count(*) as versions,
-    from source
+    select hashes.id_hash
+    from hashes
     semi join fingerprint on fingerprint.ids > fingerprint.distinct_id_hashes
-    where source.id is not null
-    group by id_hash
+    where hashes.id_hash is not null
+    group by hashes.id_hash
     having count(*) > 1
 ),
 
-surplus as (
+repeated_days as (
+    -- each repeated hash on each day holding it: how many versions that day holds, and the first day
     select
-        coalesce(sum(id_hash::hugeint * (versions - 1)), 0) as id_hash_surplus,
-        coalesce(list(id_hash order by id_hash), []) as repeated_id_hashes,
-    from repeated
+        utc_date,
+        id_hash,
+        count(*) as versions,
+        min(utc_date) over (partition by id_hash) as first_day,
+    from hashes
+    semi join repeated using (id_hash)
+    group by utc_date, id_hash
+),
+
+surplus as (
+    -- the versions beyond the one counted (on the first day holding the hash; none on a later day)
+    select
+        utc_date,
+        sum(versions - if(utc_date = first_day, 1, 0)) as surplus_ids,
+        sum(id_hash::hugeint * (versions - if(utc_date = first_day, 1, 0))) as id_hash_surplus,
+        list(id_hash order by id_hash) as repeated_id_hashes,
+    from repeated_days
+    group by utc_date
 ),
 
 final as (
     select
-        fingerprint.records::bigint as records,
-        fingerprint.distinct_id_hashes::bigint as distinct_id_hashes,
-        (fingerprint.id_hash_total - surplus.id_hash_surplus)::hugeint as id_hash_sum,
-        surplus.repeated_id_hashes,
-    from fingerprint
-    cross join surplus
+        utc_date,
+        days.records::bigint as records,
+        (days.ids - coalesce(surplus.surplus_ids, 0))::bigint as distinct_id_hashes,
+        (days.id_hash_total - coalesce(surplus.id_hash_surplus, 0))::hugeint as id_hash_sum,
+        coalesce(surplus.repeated_id_hashes, []::ubigint[]) as repeated_id_hashes,
+    from days
+    left join surplus using (utc_date)
 )
 
 select * from final

@@ -10,7 +10,11 @@ with staged as not materialized (
 ),
 
 census as (
-    select * from query_table(census_table)
+    -- the census counts each distinct id on one day only: its days add up to the lake's
+    select
+        coalesce(sum(distinct_id_hashes), 0) as distinct_id_hashes,
+        coalesce(sum(id_hash_sum), 0) as id_hash_sum,
+    from query_table(census_table)
 ),
 
 fingerprint as (

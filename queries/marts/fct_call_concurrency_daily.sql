@@ -1,4 +1,9 @@
 -- fct_call_concurrency_daily: one row per account and report date on which a call leg starts or ends; key: account, report_date
+-- materialized: table
+-- incremental: report_date
+-- spans: stg_cdrs_day_spans
+-- A day's row depends only on the legs that start, end or are in progress in it: an incremental
+-- build recomputes the days the changed days' legs reach, from the days whose legs reach those.
 -- Each account's own legs in progress (two accounts' never add up). A call leg occupies
 -- [started_at, ended_at); where one ends at the instant another starts, the ending one is released first. Days are local dates in the reporting time zone, events
 -- are ordered by instant (a repeated local hour cannot reorder them).
