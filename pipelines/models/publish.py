@@ -77,6 +77,24 @@ def new_warehouse(data_dir: Path | str, how: str | None = None) -> Iterator[Path
         Path(f"{temp}.wal").unlink(missing_ok=True)
 
 
+def copy_file(source: Path, target: Path) -> None:
+    """Copy a file whole, in the kernel (`copy_file_range`: blocks shared where the file system can)."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        left = os.fstat(src.fileno()).st_size
+        try:
+            while left > 0:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), left)
+                if copied == 0:
+                    break
+                left -= copied
+        except OSError:
+            # a file system (or kernel) without it: a plain copy, from the start
+            src.seek(0)
+            dst.seek(0)
+            dst.truncate()
+            shutil.copyfileobj(src, dst)
+
+
 def sweep_killed_builds(data_dir: Path | str) -> int:
     """Remove what builds killed mid-way left in the data dir (their temporary database, WAL, spills) -> how many.
 

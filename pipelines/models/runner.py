@@ -38,6 +38,7 @@ from pipelines.models.incremental import (
 from pipelines.models.order import build_order, run_in_order
 from pipelines.models.publish import (
     FailedBuild,
+    copy_file,
     failed_warehouse_path,
     new_warehouse,
     sweep_killed_builds,
@@ -210,6 +211,10 @@ def _build(
         # The models are built in memory and copied into the new file once built and tested.
         # Attaching the file first refuses an unwritable data dir before any work; spills go
         # beside it, as they would for a file database.
+        if reason is None:
+            # The previous warehouse, copied whole (in the kernel, or shared blocks where the file
+            # system can), then changed in place: only the changed days' rows are written.
+            copy_file(previous_path, temp)
         con = duckdb.connect()
         register_lake(con, lake)
         try:
@@ -246,21 +251,31 @@ def _build(
                 ) from None
             try:
                 checked: dict[str, TestRun | str] = {}
+                replaced: dict[str, Replacement] = {}
                 if reason is None:
-                    models, checked = _incremental_models(con, models, tests, lake, previous_path, dirty, queries_dir)
+                    models, checked, replaced = _incremental_models(
+                        con, models, tests, lake, previous_path, dirty, queries_dir
+                    )
                 runs, outcomes = _build_all(con, models, [t for t in tests if t.name not in checked], queries_dir)
             except CdrError as exc:
                 raise unreadable_lake_file(lake, exc) or exc
+            # an incremental model was read through a view of its rows; the warehouse keeps a table
+            runs = [replace(run, materialized="table") if run.name in replaced else run for run in runs]
             # in the tests' order, those run over the changed days alone among them
             by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
             outcomes = [by_name[test.name] for test in tests if test.name in by_name]
-            if reason is None:
-                con.execute(f"detach {_PREVIOUS_ALIAS}")
             statement, parameters = manifest_statement(queries, report_timezone, found)
             con.execute(statement, parameters)
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
             # Built (and kept for inspection when a test failed): everything into the file.
-            con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
+            if reason is None:
+                _apply_changes(
+                    con, replaced,
+                    [*calendar_macros(report_timezone), *build_macros(now), *(macro.sql for macro in macros)],
+                )
+                con.execute(f"detach {_PREVIOUS_ALIAS}")
+            else:
+                con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
             con.execute(f"detach {_WAREHOUSE_ALIAS}")
             if failures:
                 raise FailedBuild(
@@ -289,10 +304,11 @@ def build_how(reason: str | None, days_rebuilt: int) -> str:
 def _incremental_models(
     con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Lake, previous: Path,
     dirty: set[date], queries_dir: Path,
-) -> tuple[tuple[Model, ...], dict[str, TestRun | str]]:
-    """The models in build order, each incremental one's SQL replaced by: the previous warehouse's rows
-    but for the changed days, and its own SQL's rows for them, computed from the lake's days around
-    them; and the outcome of each data test that holds day by day, run over those days alone.
+) -> tuple[tuple[Model, ...], dict[str, TestRun | str], dict[str, Replacement]]:
+    """The models in build order, each incremental one a view of: the previous warehouse's rows but for
+    the changed days, and its own SQL's rows for them, computed from the lake's days around them;
+    the outcome of each data test that holds day by day, run over those days alone; and which rows
+    of which tables the new warehouse replaces (`_apply_changes`).
 
     Those are built first, in a database of their own whose lake views hold only those days; the
     macros, seeds and reference tables are the build's, found through the search path. A model
@@ -330,13 +346,18 @@ def _incremental_models(
             databases[model.name] = _SPANNED_DATABASE
         if cross_days & read:
             raise _FullBuildNeeded(f"an id is held by two days, one of them read again ({min(cross_days & read)})")
+    replaced = {
+        model.name: Replacement(
+            model.incremental, days.get(model.name, days[model.incremental]), databases.get(model.name, _WINDOW_DATABASE)
+        )
+        for model in models
+        if model.incremental
+    }
     merged = tuple(
-        replace(model, sql=_merged_sql(model, days.get(model.name, days[model.incremental]),
-                                       databases.get(model.name, _WINDOW_DATABASE)))
-        if model.incremental else model
+        replace(model, materialized="view", sql=_merged_sql(model, replaced[model.name])) if model.incremental else model
         for model in models
     )
-    return merged, checked
+    return merged, checked, replaced
 
 
 def _closure(by_name: Mapping[str, Model], names: Sequence[str]) -> set[str]:
@@ -466,14 +487,70 @@ def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]
     return [row[0] for row in rows]
 
 
-def _merged_sql(model: Model, days: Sequence[date], database: str) -> str:
-    """An incremental model, the days of its column to replace and the database holding their rows -> the
-    SELECT of its new rows."""
-    changed = f"list_contains({_dates_sql(days)}, {model.incremental})"
-    kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where not coalesce({changed}, false)"
-    if not days:
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """An incremental model's rows to replace: those whose `column` is one of `days`, by those of the
+    model in `database`."""
+
+    column: str
+    days: Sequence[date]
+    database: str
+
+    @property
+    def changed(self) -> str:
+        """The condition a replaced row meets."""
+        return f"coalesce(list_contains({_dates_sql(self.days)}, {self.column}), false)"
+
+
+def _merged_sql(model: Model, replacement: Replacement) -> str:
+    """An incremental model and its rows to replace -> the SELECT of its new rows."""
+    kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where not {replacement.changed}"
+    if not replacement.days:
         return kept
-    return f"{kept}\nunion all\nselect * from {database}.{model.name} where {changed}"
+    return f"{kept}\nunion all\nselect * from {replacement.database}.{model.name} where {replacement.changed}"
+
+
+def _apply_changes(
+    con: duckdb.DuckDBPyConnection, replaced: Mapping[str, Replacement], macros: Sequence[str]
+) -> None:
+    """Turn the copy of the previous warehouse into this build's: the incremental models' changed days'
+    rows replaced, and every other table, view and macro of the build's (`macros`: the statements
+    creating them, in order) in place of the previous one's.
+    """
+    new = f"{_WAREHOUSE_ALIAS}.main"
+    for name, replacement in replaced.items():
+        con.execute(f"delete from {new}.{name} where {replacement.changed}")
+        if replacement.days:
+            con.execute(
+                f"insert into {new}.{name} select * from {replacement.database}.main.{name} where {replacement.changed}"
+            )
+    listed = "select {} from duckdb_{}() where database_name = ? and schema_name = 'main' and not internal"
+    for (table,) in con.execute(listed.format("table_name", "tables"), [_MEMORY_DATABASE]).fetchall():
+        con.execute(f'create or replace table {new}."{table}" as from {_MEMORY_DATABASE}.main."{table}"')
+    views = [
+        (view, statement)
+        for view, statement in con.execute(
+            listed.format("view_name, sql", "views") + " order by view_oid", [_MEMORY_DATABASE]
+        ).fetchall()
+        if view not in replaced
+    ]
+    for view, _ in views:
+        con.execute(f'drop view if exists {new}."{view}"')
+    for name, kind in con.execute(
+        "select distinct function_name, function_type from duckdb_functions() where database_name = ? "
+        "and schema_name = 'main' and not internal and function_type in ('macro', 'table_macro')",
+        [_WAREHOUSE_ALIAS],
+    ).fetchall():
+        con.execute(f'drop macro {"table " if kind == "table_macro" else ""}{new}."{name}"')
+    con.execute(f"use {_WAREHOUSE_ALIAS}")
+    try:
+        # created afresh, as a full build's are: DuckDB writes a macro it read back in another form
+        for statement in macros:
+            con.execute(statement)
+        for _, statement in views:
+            con.execute(statement)
+    finally:
+        con.execute(f"use {_MEMORY_DATABASE}")
 
 
 def _build_all(
