@@ -3,11 +3,13 @@
 -- incremental: utc_date
 -- How far a day's legs reach: an incremental build recomputes fct_call_concurrency_daily for the
 -- report days a changed day's legs (before and after) cover, from every day whose legs reach them.
--- The day is counted from microseconds, as macros/id_hashes.sql counts it.
+-- Every version in the lake counts (a span too wide only recomputes more days), so this reads the
+-- lake rather than the dedupe; the instants are taken in microseconds, as macros/id_hashes.sql
+-- counts the day: TIMESTAMPTZ arithmetic costs far more.
 select
     date '1970-01-01' + (epoch_us(created_at) // 86400000000)::integer as utc_date,
-    min(started_at) as first_started_at,
-    max(ended_at) as last_ended_at,
-from stg_cdrs
+    make_timestamptz(min(epoch_us(started_at))) as first_started_at,
+    make_timestamptz(max(epoch_us(ended_at))) as last_ended_at,
+from lake_cdrs
 where ended_at > started_at
 group by utc_date
