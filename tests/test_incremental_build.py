@@ -358,3 +358,31 @@ def test_calls_lasting_days_and_ids_repeated_across_days_build_as_a_full_build(t
             build(data_dir, report_timezone="Asia/Tokyo", now=now, full=data_dir != data)
     write_lake(data, _calls_of(14))
     assert build_and_compare("Asia/Tokyo").mode == "incremental"
+
+
+def test_an_incremental_build_failing_a_data_test_leaves_the_previous_warehouse_as_it_was(tmp_path: Path) -> None:
+    """The incremental build changes a copy of the warehouse: a failed data test keeps that copy apart
+    and the previous warehouse whole; the next build repairs."""
+    data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
+    write_lake(data, [call for day in range(2, 8) for call in _calls_of(day)])
+    assert build(data, now=now).mode == "full"
+    before = warehouse_path(data).read_bytes()
+
+    overbilled = call("over", "2026-03-05T10:00:00Z", "2026-03-05T10:01:00Z", answered_at="2026-03-05T10:00:05Z",
+                      billed_duration_secs=600)
+    write_lake(data, _calls_of(5, overbilled))
+    with pytest.raises(FailedBuild, match="stg_cdrs_billing_rules"):
+        build(data, now=now)
+    assert warehouse_path(data).read_bytes() == before
+    assert (data / "warehouse.failed.duckdb").is_file()
+
+    write_lake(data, _calls_of(5))
+    report = build(data, now=now)
+    assert report.mode == "incremental" and report.days_rebuilt == 1
+    assert not differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", now))
+
+    # a write-ahead log beside the warehouse is not in the file an incremental build would copy
+    Path(f"{warehouse_path(data)}.wal").write_bytes(b"")
+    write_lake(data, _calls_of(6))
+    report = build(data, now=now)
+    assert report.mode == "full" and "write-ahead log" in report.reason

@@ -205,6 +205,9 @@ def _build(
         forced=full, killed_builds=sweep_killed_builds(data_dir),
     )
     reason = why or reason
+    if reason is None and Path(f"{previous_path}.wal").exists():
+        # what a crashed writer left is not in the file an incremental build would copy
+        reason = "the warehouse has a write-ahead log a crashed writer left"
     # Looked up on the module, so a test can make it miss a day and see the proof fail.
     dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
     with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp:
@@ -340,10 +343,11 @@ def _incremental_models(
         for model in (model for model in models if model.spans):
             reached, spanned = _spanned_days(con, model, sorted(dirty), days["report_date"])
             read |= spanned
-            _build_window(con, lake, _SPANNED_DATABASE, spanned,
+            database = f"{_SPANNED_DATABASE}_{model.name}"
+            _build_window(con, lake, database, spanned,
                           [m for m in models if m.name in _closure(by_name, [model.name])], queries_dir)
             days[model.name] = reached
-            databases[model.name] = _SPANNED_DATABASE
+            databases[model.name] = database
         if cross_days & read:
             raise _FullBuildNeeded(f"an id is held by two days, one of them read again ({min(cross_days & read)})")
     replaced = {
