@@ -211,12 +211,12 @@ def _build(
     # Looked up on the module, so a test can make it miss a day and see the proof fail.
     dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
     with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp:
-        # The models are built in memory and copied into the new file once built and tested.
-        # Attaching the file first refuses an unwritable data dir before any work; spills go
-        # beside it, as they would for a file database.
+        # The models are built in memory and copied into the new file once built and tested; an
+        # incremental build copies the previous warehouse there first (in the kernel, or sharing
+        # blocks where the file system can) and writes only what changed into it. Attaching the
+        # file first refuses an unwritable data dir before any work; spills go beside it, as they
+        # would for a file database.
         if reason is None:
-            # The previous warehouse, copied whole (in the kernel, or shared blocks where the file
-            # system can), then changed in place: only the changed days' rows are written.
             copy_file(previous_path, temp)
         con = duckdb.connect()
         register_lake(con, lake)
