@@ -217,7 +217,10 @@ def _build(
         # file first refuses an unwritable data dir before any work; spills go beside it, as they
         # would for a file database.
         if reason is None:
-            copy_file(previous_path, temp)
+            try:
+                copy_file(previous_path, temp)
+            except OSError as exc:
+                raise CdrError(f"cannot create a warehouse in {data_dir}: {exc.strerror or exc}") from None
         con = duckdb.connect()
         register_lake(con, lake)
         try:
