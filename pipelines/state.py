@@ -3,7 +3,7 @@
 `state/account=<name>/<kind>/landed.json` holds the landed windows and the high-water mark (the end
 of the last completed sync window: never moving back, never past the clock).
 `state/account=<name>/<kind>/runs/<start>--<end>.json` checkpoints an unfinished (kind, window) run:
-the slices it landed, so a rerun skips them. Every function takes the account's `AccountLake`.
+the slices it planned and those it landed, so a rerun keeps the plan and skips the landed ones. Every function takes the account's `AccountLake`.
 With no high-water mark yet, a sync needs a range: how much history to fetch is the user's call.
 """
 
@@ -102,15 +102,23 @@ def covers(state: KindState, window: Window) -> bool:
 
 
 class SyncRun:
-    """One (kind, window) run's checkpoint: which planned slices are landed; thread-safe."""
+    """One (kind, window) run's checkpoint: its planned slices (None in a checkpoint that did not
+    record them) and which of them are landed; thread-safe."""
 
     def __init__(
-        self, lake: AccountLake, kind: api.RecordType, window: Window, run_ids: Sequence[str], done: Iterable[Window]
+        self,
+        lake: AccountLake,
+        kind: api.RecordType,
+        window: Window,
+        run_ids: Sequence[str],
+        done: Iterable[Window],
+        planned: Sequence[Window] | None = None,
     ) -> None:
         self.lake = lake
         self.kind = kind
         self.window = window
         self.run_ids = tuple(run_ids)
+        self.planned = None if planned is None else tuple(planned)
         self._done = set(done)
         self._lock = threading.Lock()
 
@@ -152,6 +160,8 @@ class SyncRun:
             "run_ids": list(self.run_ids),
             "done": [_pair(w) for w in sorted(self._done, key=lambda w: (w.start, w.end))],
         }
+        if self.planned is not None:
+            document["slices"] = [_pair(w) for w in self.planned]
         relative = checkpoint_path(self.lake.account, self.kind, self.window)
         self.lake.write_bytes(relative, orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
@@ -171,10 +181,26 @@ def open_checkpoints(lake: AccountLake, kind: api.RecordType) -> list[SyncRun]:
                 raise ValueError("its window does not match its file name")
             run_ids = [str(run_id) for run_id in document["run_ids"]]
             done = [_window(pair) for pair in document["done"]]
+            # Absent from the checkpoints of earlier releases: those runs planned by UTC day.
+            planned = None if "slices" not in document else [_window(pair) for pair in document["slices"]]
+            if any(not (window.start <= s.start and s.end <= window.end) for s in planned or ()):
+                raise ValueError("a planned slice is outside the run's window")
         except (KeyError, TypeError, ValueError) as exc:
             raise _corrupt(lake, relative, exc, "checkpoint") from exc
-        runs.append(SyncRun(lake, kind, window, run_ids, done))
+        runs.append(SyncRun(lake, kind, window, run_ids, done, planned))
     return sorted(runs, key=lambda r: (r.window.start, r.window.end))
+
+
+def resumed_plan(lake: AccountLake, kind: api.RecordType, window: Window) -> list[Window] | None:
+    """The slices an unfinished run of exactly this window planned (None if there is none, or it did not say).
+
+    A rerun keeps them: its done slices count only where the plans agree, and a plan made again
+    may cut the window otherwise (it can depend on how many records the window holds).
+    """
+    for run in open_checkpoints(lake, kind):
+        if run.window == window and run.planned is not None:
+            return list(run.planned)
+    return None
 
 
 def begin_run(lake: AccountLake, kind: api.RecordType, window: Window, slices: Sequence[Window], run_id: str) -> SyncRun:
@@ -201,7 +227,7 @@ def begin_run(lake: AccountLake, kind: api.RecordType, window: Window, slices: S
             superseded.append(run)
     if run_id not in run_ids:
         run_ids.append(run_id)
-    run = SyncRun(lake, kind, window, run_ids, done)
+    run = SyncRun(lake, kind, window, run_ids, done, slices)
     if done:
         with run._lock:
             run._write()

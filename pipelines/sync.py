@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -20,9 +21,10 @@ from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from typing import Protocol
 
+import orjson
 import polars as pl
 
-from pipelines.dates import Window, consecutive_runs
+from pipelines.dates import Window, consecutive_runs, parse_datetime
 from pipelines.errors import CdrError, one_line
 from pipelines.land import (
     DayCounts,
@@ -41,9 +43,10 @@ from pipelines.accounts import API_KEY_VARIABLE, DEFAULT_ACCOUNT, Account, Block
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
 from pipelines.opentact import api
 from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClient, RetriesExhausted, SliceChanged
+from pipelines.opentact.slices import utc_days
 from pipelines.runs import RecordedSync, check_sync_span, recorded_sync
 from pipelines.settings import Settings, shown_value
-from pipelines.state import SyncRun, begin_run, covers, incremental_window, kind_dir, read_state
+from pipelines.state import SyncRun, begin_run, covers, incremental_window, kind_dir, read_state, resumed_plan
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,8 @@ class SyncClient(Protocol):
     def frozen(self, window: Window, now: datetime | None = None) -> Window:
         """The part of a window settled at `now`."""
 
-    def plan_slices(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
-        """The slices of the window's settled part."""
+    async def plan(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
+        """The slices of the window's settled part, in order (they may depend on what the window holds)."""
 
     def read_slice(self, kind: api.RecordType, slice_: Window) -> AsyncIterator[SlicePage]:
         """Every page of one slice."""
@@ -417,6 +420,8 @@ class SliceOutcome:
     filed: int = 0
     filed_at: str | None = None
     failure: SliceFailure | None = None
+    # the rejects by the UTC day they count in
+    filed_days: tuple[tuple[date, int], ...] = ()
 
 
 # Holds a dataset's UTC days for the block, so two slices landing at once never write one partition together.
@@ -432,40 +437,82 @@ async def land_slice(
     The one place a slice becomes partitions, for a sync in this process and for the workers
     of a distributed one; `on_page` sees each page as it comes.
     """
-    records = rejected = filed = 0
+    tally = [0, 0]  # records and rejects read (of the last reading, when a slice is read again)
+    filed = 0
     filed_at: str | None = None
+    filed_days: tuple[tuple[date, int], ...] = ()
     stats: LandStats | None = None
     try:
-        frames: list[pl.DataFrame] = []
-        pages: list[pl.DataFrame] = []
-        rejects: list[Rejected] = []
-        async for page in client.read_slice(kind, slice_):
-            pages.append(page.frame)
-            if len(pages) == _PAGES_PER_BLOCK:
-                frames.append(_block(pages))
-                pages = []
-            rejects.extend(page.rejects)
-            records += page.frame.height
-            rejected += len(page.rejects)
-            if on_page is not None:
-                on_page(page)
-        if _is_broken(records, len(rejects), max_rejected_percent):
+        frame, rejects = await _read_pages(client, kind, [slice_], tally, on_page)
+        if len(window_days(slice_)) > 1 and (placed := _placed(rejects, slice_)) is None:
+            # A reject whose created_at does not read names no day, and reconciliation counts
+            # each by the day its request asked for: read the slice day by day.
+            log.info("%s %s: reading it day by day, to place its malformed records", kind, slice_)
+            del frame, rejects
+            frame, rejects = await _read_pages(client, kind, utc_days(slice_), tally, on_page)
+        elif len(window_days(slice_)) > 1:
+            rejects = placed
+        filed_days = tuple(sorted(Counter(r.slice.start.astimezone(timezone.utc).date() for r in rejects).items()))
+        if broken := _broken(slice_, frame, rejects, max_rejected_percent):
             # Landing would replace the day's records with the few valid ones: keep the lake as it is.
-            del frames, pages
+            del frame
             filed, filed_at, where = _file_rejects(lake, kind, slice_, run_id, now, rejects)
-            raise BrokenSlice(_broken_message(kind, records, len(rejects), max_rejected_percent, where))
-        if pages:
-            frames.append(_block(pages))
-        frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.LAKE_SCHEMAS[kind])
-        del frames, pages
+            raise BrokenSlice(_broken_message(kind, *broken, max_rejected_percent, where))
         async with hold(kind, window_days(slice_)):
             stats = await asyncio.to_thread(land_windows, lake, kind, [slice_], frame)
         filed, filed_at, _ = _file_rejects(lake, kind, slice_, run_id, now, rejects)
     except ApiKeyRejected:
         raise
     except Exception as exc:
-        return SliceOutcome(kind, slice_, records, rejected, stats, filed, filed_at, slice_failure(kind, slice_, exc))
-    return SliceOutcome(kind, slice_, records, rejected, stats, filed, filed_at)
+        failure = slice_failure(kind, slice_, exc)
+        return SliceOutcome(kind, slice_, *tally, stats, filed, filed_at, failure, filed_days if filed else ())
+    return SliceOutcome(kind, slice_, *tally, stats, filed, filed_at, filed_days=filed_days if filed else ())
+
+
+async def _read_pages(
+    client: SyncClient, kind: api.RecordType, queries: Sequence[Window], tally: list[int],
+    on_page: Callable[[SlicePage], None] | None,
+) -> tuple[pl.DataFrame, list[Rejected]]:
+    """Every page of the windows, one after another -> (their valid records, their rejects), counted in `tally` as they come."""
+    tally[:] = [0, 0]
+    frames: list[pl.DataFrame] = []
+    pages: list[pl.DataFrame] = []
+    rejects: list[Rejected] = []
+    for query in queries:
+        async for page in client.read_slice(kind, query):
+            pages.append(page.frame)
+            if len(pages) == _PAGES_PER_BLOCK:
+                frames.append(_block(pages))
+                pages = []
+            rejects.extend(page.rejects)
+            tally[0] += page.frame.height
+            tally[1] += len(page.rejects)
+            if on_page is not None:
+                on_page(page)
+    if pages:
+        frames.append(_block(pages))
+    del pages
+    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.LAKE_SCHEMAS[kind])
+    return frame, rejects
+
+
+def _broken(slice_: Window, frame: pl.DataFrame, rejects: list[Rejected], max_percent: float) -> tuple[int, int] | None:
+    """A slice's records -> (valid, rejected) of its first UTC day whose source is broken, or None.
+
+    Day by day, as a slice of one day each would be judged: a day of a slice spanning
+    several is never let through by the good records of the others.
+    """
+    if not rejects:
+        return None
+    days = window_days(slice_)
+    if len(days) == 1:
+        return (frame.height, len(rejects)) if _is_broken(frame.height, len(rejects), max_percent) else None
+    valid = Counter(frame.get_column(api.CREATED_AT).dt.date().to_list())
+    rejected = Counter(reject.slice.start.astimezone(timezone.utc).date() for reject in rejects)
+    for day in days:
+        if _is_broken(valid[day], rejected[day], max_percent):
+            return valid[day], rejected[day]
+    return None
 
 
 async def land_slices(
@@ -648,10 +695,12 @@ class _Runner:
 
     async def run(self, kinds: Sequence[api.RecordType], windows: Mapping[api.RecordType, Window]) -> None:
         """Plan and land every record type at once (an ApiKeyRejected ends it: see `sync`)."""
-        todo = {kind: self.plan(kind, windows[kind]) for kind in kinds}
+        plans = await self.plans(kinds, windows)
+        todo = {kind: self.begin(kind, windows[kind], plans[kind]) for kind in kinds}
         async with asyncio.TaskGroup() as group:
             for kind in kinds:
-                group.create_task(self.run_kind(kind, todo[kind]))
+                if todo[kind] is not None:
+                    group.create_task(self.run_kind(kind, todo[kind]))
 
     def sync_report(self, kinds: Sequence[api.RecordType], duration_secs: float) -> SyncReport:
         """The finished run -> its report; the fields kept in extras logged once."""
@@ -667,28 +716,51 @@ class _Runner:
             duration_secs=duration_secs,
         )
 
-    def plan(self, kind: api.RecordType, window: Window) -> list[Window]:
-        """Freeze the window, plan its slices and open (or resume) the run's checkpoint -> the slices to land."""
+    async def plans(
+        self, kinds: Sequence[api.RecordType], windows: Mapping[api.RecordType, Window]
+    ) -> dict[api.RecordType, list[Window] | BaseException]:
+        """Each record type's slices: an unfinished run's plan of the same window, else the client's
+        (asked for every type at once); for a type the client could not plan, why."""
+        resumed = {kind: resumed_plan(self.lake, kind, self.client.frozen(windows[kind], self.now)) for kind in kinds}
+        asked = [kind for kind in kinds if resumed[kind] is None]
+        answers = await asyncio.gather(
+            *(self.client.plan(kind, windows[kind], self.now) for kind in asked), return_exceptions=True
+        )
+        for answer in answers:
+            if isinstance(answer, ApiKeyRejected) or not isinstance(answer, (list, Exception)):
+                raise answer
+        return {**resumed, **dict(zip(asked, answers))}  # type: ignore[dict-item]
+
+    def begin(self, kind: api.RecordType, window: Window, plan: list[Window] | BaseException) -> list[Window] | None:
+        """Freeze the window and open (or resume) the run's checkpoint of its plan -> the slices to land
+        (None when the plan failed: the type fails, its checkpoint as it was)."""
         frozen = self.client.frozen(window, self.now)
-        slices = self.client.plan_slices(kind, window, self.now)
-        self.runs[kind] = run = begin_run(self.lake, kind, frozen, slices, self.run_id)
-        todo = [s for s in slices if not run.is_done(s)]
-        self.reports[kind] = KindReport(kind, frozen, slices=len(slices), skipped=len(slices) - len(todo))
         self.days[kind] = {}
+        if isinstance(plan, BaseException):
+            self.reports[kind] = KindReport(kind, frozen, slices=0, skipped=0)
+            self._fail(kind, frozen, plan, what="planning")
+            self._tick(kind)
+            return None
+        self.runs[kind] = run = begin_run(self.lake, kind, frozen, plan, self.run_id)
+        todo = [s for s in plan if not run.is_done(s)]
+        self.reports[kind] = KindReport(kind, frozen, slices=len(plan), skipped=len(plan) - len(todo))
         return todo
 
     async def run_kind(self, kind: api.RecordType, todo: list[Window]) -> None:
         """Land every slice still to do, then (if all landed) usage, and complete the run."""
         report = self.reports[kind]
         self._tick(kind)
+        # A run's only slice is not checkpointed: its completion, which follows, records the whole
+        # window, and a crash before it only makes the next run redo the slice.
+        checkpoint = len(todo) > 1
         if self.dispatch is None:
             async with asyncio.TaskGroup() as group:
                 for slice_ in todo:
-                    group.create_task(self._slice(kind, slice_))
+                    group.create_task(self._slice(kind, slice_, checkpoint=checkpoint))
         else:
             async with aclosing(self.dispatch(self.lake, self.client, kind, todo)) as outcomes:
                 async for outcome in outcomes:
-                    await self.settle(outcome)
+                    await self.settle(outcome, checkpoint=checkpoint)
         if report.failed:
             return
         try:
@@ -699,12 +771,16 @@ class _Runner:
         report.completed = True
         await self._usage(kind)
 
-    async def _slice(self, kind: api.RecordType, slice_: Window) -> None:
+    async def _slice(self, kind: api.RecordType, slice_: Window, checkpoint: bool = True) -> None:
         report = self.reports[kind]
+
+        seen = [0, 0]
 
         def counted(page: SlicePage) -> None:
             report.records += page.frame.height
             report.quarantined += len(page.rejects)
+            seen[0] += page.frame.height
+            seen[1] += len(page.rejects)
             self._tick(kind)
 
         async with self.slots:
@@ -712,12 +788,16 @@ class _Runner:
                 self.lake, self.client, kind, slice_, run_id=self.run_id, now=self.now,
                 max_rejected_percent=self.max_rejected_percent, hold=self._days, on_page=counted,
             )
-            await self.settle(outcome, counted=True)
+            # A slice read again day by day counts its second reading only.
+            report.records += outcome.records - seen[0]
+            report.quarantined += outcome.rejected - seen[1]
+            await self.settle(outcome, counted=True, checkpoint=checkpoint)
 
-    async def settle(self, outcome: SliceOutcome, *, counted: bool = False) -> None:
+    async def settle(self, outcome: SliceOutcome, *, counted: bool = False, checkpoint: bool = True) -> None:
         """Fold a slice's outcome into the run: the run's log, the checkpoint, the tallies and progress.
 
-        `counted`: its records were counted page by page already (landed in this process).
+        `counted`: its records were counted page by page already (landed in this process);
+        `checkpoint`: whether to record it in the run's checkpoint (not a run's only slice).
         """
         kind, slice_ = outcome.kind, outcome.slice
         report = self.reports[kind]
@@ -728,19 +808,19 @@ class _Runner:
             self.logged.landed(kind, outcome.landed.changed_days)
         if outcome.filed_at is not None:
             self.logged.landed(f"quarantine_{kind}", window_days(slice_))
-        if outcome.filed:
-            self._add(kind, slice_.start.astimezone(timezone.utc).date(), {"quarantined": outcome.filed})
+        for day, count in outcome.filed_days:
+            self._add(kind, day, {"quarantined": count})
         failure = outcome.failure
         if failure is None:
             try:
-                await asyncio.to_thread(self.runs[kind].mark_done, slice_)
+                if checkpoint:
+                    await asyncio.to_thread(self.runs[kind].mark_done, slice_)
             except Exception as exc:
                 failure = slice_failure(kind, slice_, exc)
         if failure is not None:
             report.failed += 1
             self.failures.append(failure)
-            if not counted:
-                self._tick(kind)
+            self._tick(kind)
             return
         stats = outcome.landed
         assert stats is not None
@@ -863,6 +943,22 @@ _PAGES_PER_BLOCK = 32
 def _block(pages: list[pl.DataFrame]) -> pl.DataFrame:
     """Page frames -> one frame in one chunk."""
     return pl.concat(pages, how="vertical", rechunk=True)
+
+
+def _placed(rejects: list[Rejected], slice_: Window) -> list[Rejected] | None:
+    """A slice's rejects -> each as if read with its UTC day's part of the slice (as a slice of one day
+    would have read it), placed by its `created_at`; None if one's does not read or lies outside the slice."""
+    pieces = {piece.start.astimezone(timezone.utc).date(): piece for piece in utc_days(slice_)}
+    placed = []
+    for reject in rejects:
+        try:
+            created = parse_datetime(orjson.loads(reject.raw_json)[api.CREATED_AT])
+        except (orjson.JSONDecodeError, TypeError, KeyError, IndexError, ValueError):
+            return None
+        if not slice_.start <= created < slice_.end:
+            return None
+        placed.append(replace(reject, slice=pieces[created.astimezone(timezone.utc).date()]))  # type: ignore[type-var]
+    return placed
 
 
 def _midnight(day: date) -> datetime:

@@ -23,6 +23,7 @@ from pipelines.state import (
     merge_windows,
     open_checkpoints,
     read_state,
+    resumed_plan,
 )
 
 UTC = timezone.utc
@@ -105,6 +106,43 @@ def test_a_rerun_of_the_same_window_skips_exactly_the_done_slices(lake: AccountL
         ["2026-03-01T01:00:00.000000Z", "2026-03-01T02:00:00.000000Z"],
         ["2026-03-01T04:00:00.000000Z", "2026-03-01T05:00:00.000000Z"],
     ]
+
+
+def test_a_checkpoint_records_its_plan_and_a_rerun_of_the_window_resumes_it(lake: AccountLake) -> None:
+    window = Window(t(1), t(4))
+    plan = [Window(t(1), t(3)), Window(t(3), t(4))]  # a slice may span days
+    assert resumed_plan(lake, "cdrs", window) is None
+    begin_run(lake, "cdrs", window, plan, "run-1").mark_done(plan[1])
+    assert orjson.loads(lake.read_bytes(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window)))["slices"] == [
+        ["2026-03-01T00:00:00.000000Z", "2026-03-03T00:00:00.000000Z"],
+        ["2026-03-03T00:00:00.000000Z", "2026-03-04T00:00:00.000000Z"],
+    ]
+    assert resumed_plan(lake, "cdrs", window) == plan
+    # Only a run of the very same window is resumed.
+    assert resumed_plan(lake, "cdrs", Window(t(1), t(5))) is None
+    assert resumed_plan(lake, "mdrs", window) is None
+    second = begin_run(lake, "cdrs", window, plan, "run-2")
+    assert [s for s in plan if not second.is_done(s)] == [plan[0]]
+
+
+def test_a_checkpoint_of_an_earlier_release_has_no_plan_to_resume(lake: AccountLake) -> None:
+    window = Window(t(1), t(3))
+    days = [Window(t(1), t(2)), Window(t(2), t(3))]
+    document = {"version": 1, "kind": "cdrs", "window": ["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"],
+                "run_ids": ["old"], "done": [["2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"]]}
+    lake.write_bytes(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window), orjson.dumps(document))
+    assert resumed_plan(lake, "cdrs", window) is None
+    # Its done slices still count where a new plan has them.
+    assert begin_run(lake, "cdrs", window, days, "new").done == {days[0]}
+
+
+def test_a_checkpoint_planning_a_slice_outside_its_window_is_corrupt(lake: AccountLake) -> None:
+    window = Window(t(1), t(3))
+    document = {"version": 1, "kind": "cdrs", "window": ["2026-03-01T00:00:00Z", "2026-03-03T00:00:00Z"],
+                "run_ids": [], "done": [], "slices": [["2026-03-01T00:00:00Z", "2026-03-04T00:00:00Z"]]}
+    lake.write_bytes(checkpoint_path(DEFAULT_ACCOUNT, "cdrs", window), orjson.dumps(document))
+    with pytest.raises(StateError, match="is corrupt .*outside the run's window"):
+        resumed_plan(lake, "cdrs", window)
 
 
 def test_an_incremental_run_adopts_coinciding_slices_and_supersedes_the_unfinished_run(lake: AccountLake) -> None:

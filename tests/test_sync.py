@@ -33,7 +33,7 @@ from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClie
 from pipelines.opentact.records import Rejected
 from pipelines.opentact.slices import freeze, utc_days
 from pipelines.settings import Settings
-from pipelines.state import checkpoint_path, open_checkpoints, read_state
+from pipelines.state import begin_run, checkpoint_path, open_checkpoints, read_state
 from pipelines.sync import MIN_BROKEN_REJECTS, DayReport, SliceFailure, SyncProgress, SyncReport, _is_broken, sync
 from sandbox.export import export_window
 from sandbox.testing import TEST_API_KEY, running_sandbox
@@ -61,12 +61,17 @@ class FakeClient:
     def __init__(
         self,
         records: dict[str, pl.DataFrame],
-        fail: Sequence[tuple[str, Window]] = (),
-        rejects: dict[tuple[str, Window], list[str]] | None = None,
+        fail: Sequence[tuple[str, Window | str]] = (),  # (kind, "plan"): asking for its plan fails
+        # per (kind, slice) read: reasons (raw JSON `{"id": 1}`), or (reason, raw JSON) pairs
+        rejects: dict[tuple[str, Window], list[str] | list[tuple[str, str]]] | None = None,
         key_rejected: bool = False,
         settle_lag: timedelta = timedelta(minutes=2),
+        whole: bool = False,
     ) -> None:
         self.records = records
+        # plans a window of several days as one slice, as the real client does a small one
+        self.whole = whole
+        self.planned: list[tuple[str, Window]] = []
         self.fail = set(fail)
         self.rejects = rejects or {}
         self.key_rejected = key_rejected
@@ -80,13 +85,25 @@ class FakeClient:
     def plan_slices(self, kind: str, window: Window, now: datetime | None = None) -> list[Window]:
         return utc_days(self.frozen(window, now))
 
+    async def plan(self, kind: str, window: Window, now: datetime | None = None) -> list[Window]:
+        self.planned.append((kind, window))
+        if (kind, "plan") in self.fail:
+            raise RetriesExhausted(f"gave up on {kind} {window} page 1 after 9 attempts; last: HTTP 503")
+        days = self.plan_slices(kind, window, now)
+        if self.whole and len(days) > 1:
+            return [Window(days[0].start, days[-1].end)]
+        return days
+
     async def read_slice(self, kind: str, slice_: Window) -> AsyncIterator[Page]:
         self.read.append((kind, slice_))
         if self.key_rejected:
             raise ApiKeyRejected("API key rejected (401) by http://fake: check OPENTACT_API_KEY")
         frame = self.records.get(kind, pl.DataFrame(schema=api.SCHEMAS[kind]))
         frame = frame.filter((pl.col("created_at") >= slice_.start) & (pl.col("created_at") < slice_.end))
-        bad = [Rejected(reason, '{"id": 1}', kind, slice_, 1) for reason in self.rejects.get((kind, slice_), [])]
+        bad = [
+            Rejected(reason, '{"id": 1}', kind, slice_, 1) if isinstance(reason, str) else Rejected(*reason, kind, slice_, 1)
+            for reason in self.rejects.get((kind, slice_), [])
+        ]
         pages = [frame.slice(n, 2) for n in range(0, max(frame.height, 1), 2)]
         for number, part in enumerate(pages, start=1):
             await asyncio.sleep(0)
@@ -267,6 +284,118 @@ async def test_rejects_are_quarantined_per_day_and_never_landed(
     assert sum(len(ids) for ids in lake_ids(lake).values()) == 9
 
 
+def lake_files(data: Path) -> dict[str, bytes]:
+    """Every lake partition's bytes, by path below lake/."""
+    return {str(p.relative_to(data / "lake")): p.read_bytes() for p in sorted((data / "lake").rglob("*.parquet"))}
+
+
+async def test_a_window_synced_as_one_slice_lands_the_lake_day_slices_land(tmp_path: Path) -> None:
+    by_day, whole = FakeClient(RECORDS), FakeClient(RECORDS, whole=True)
+    reports = [
+        await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path / name), client, at(6), "run-1")
+        for name, client in (("days", by_day), ("whole", whole))
+    ]
+    assert whole.read == [("cdrs", day_window(1, 3)), ("mdrs", day_window(1, 3))]
+    assert len(by_day.read) == 6
+    assert [(k.slices, k.landed, k.completed) for k in reports[1].kinds] == [(1, 1, True), (1, 1, True)]
+    assert [(k.days, k.records, k.usage_rows) for k in reports[0].kinds] == [
+        (k.days, k.records, k.usage_rows) for k in reports[1].kinds
+    ]
+    days, one = (tmp_path / name / "data" for name in ("days", "whole"))
+    assert lake_files(days) == lake_files(one) and len(lake_files(one)) == 6  # 3 days of cdrs and their usage
+    for kind in api.RECORD_TYPES:
+        assert read_state(default_lake(days), kind) == read_state(default_lake(one), kind)
+        assert open_checkpoints(default_lake(one), kind) == []
+    # A re-sync as one slice changes nothing.
+    again = await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path / "whole"), whole, at(6), "run-2")
+    assert again.ok and lake_files(one) == lake_files(days)
+    assert {(d.new, d.updated, d.removed) for k in again.kinds for d in k.days} == {(0, 0, 0)}
+
+
+async def test_a_type_whose_plan_fails_fails_alone_and_writes_nothing(tmp_path: Path) -> None:
+    client = FakeClient(RECORDS, fail=[("cdrs", "plan")])
+    report = await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
+    window = day_window(1, 3)
+    assert report.failures == (
+        SliceFailure("cdrs", window, f"planning: gave up on cdrs {window} page 1 after 9 attempts; last: HTTP 503", retryable=True),
+    )
+    cdr_report, mdr_report = report.kinds
+    assert (cdr_report.slices, cdr_report.failed, cdr_report.completed) == (0, 1, False)
+    assert mdr_report.completed and [kind for kind, _ in client.read] == ["mdrs"] * 3
+    lake = default_lake(tmp_path / "data")
+    assert lake.partition_days("cdrs") == [] and read_state(lake, "cdrs").high_water_mark is None
+    assert open_checkpoints(lake, "cdrs") == []
+
+
+async def test_a_resumed_run_keeps_the_slices_its_checkpoint_planned(tmp_path: Path) -> None:
+    day2 = day_window(2, 2)
+    failed = await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS, fail=[("cdrs", day2)]), at(6), "run-1")
+    assert not failed.ok
+    # A client that would plan the window as one slice is not asked: the run resumes its plan.
+    whole = FakeClient(RECORDS, whole=True)
+    resumed = await sync("cdrs", day_window(1, 3), settings(tmp_path), whole, at(6), "run-2")
+    assert whole.planned == [] and whole.read == [("cdrs", day2)]
+    assert resumed.ok and (resumed.kinds[0].slices, resumed.kinds[0].skipped, resumed.kinds[0].landed) == (3, 2, 1)
+    lake = default_lake(tmp_path / "data")
+    assert lake_ids(lake) == {date(2026, 10, d): [f"c{d}-{n}" for n in range(3)] for d in (1, 2, 3)}
+    assert open_checkpoints(lake, "cdrs") == []
+
+
+async def test_a_resumed_slice_of_several_days_is_read_and_landed_whole(tmp_path: Path) -> None:
+    # A run planned days 1-2 as one slice and day 3 as another, and landed day 3 before it stopped.
+    lake = default_lake(tmp_path / "data")
+    assert (await sync("cdrs", day_window(3, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "run-0")).ok
+    two_days = Window(at(1), at(3))
+    begin_run(lake, "cdrs", day_window(1, 3), [two_days, day_window(3, 3)], "run-1").mark_done(day_window(3, 3))
+    client = FakeClient(RECORDS)
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-2")
+    assert client.planned == [] and client.read == [("cdrs", two_days)]
+    (kind,) = report.kinds
+    assert (kind.slices, kind.skipped, kind.landed, kind.completed) == (2, 1, 1, True)
+    assert kind.days == tuple(DayReport(date(2026, 10, d), new=3) for d in (1, 2))
+    assert lake_ids(lake) == {date(2026, 10, d): [f"c{d}-{n}" for n in range(3)] for d in (1, 2, 3)}
+    assert open_checkpoints(lake, "cdrs") == [] and read_state(lake, "cdrs").high_water_mark == at(4)
+
+
+async def test_rejects_of_a_slice_of_several_days_count_in_the_day_of_their_created_at(tmp_path: Path) -> None:
+    raw = orjson.dumps({"id": "x", "created_at": "2026-10-02T05:00:00.000Z"}).decode()
+    client = FakeClient(RECORDS, whole=True, rejects={("cdrs", day_window(1, 3)): [("bad cost", raw)]})
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-1")
+    assert report.ok and client.read == [("cdrs", day_window(1, 3))]
+    assert report.kinds[0].days[1] == DayReport(date(2026, 10, 2), new=3, quarantined=1)
+    table = read_quarantine(default_lake(tmp_path / "data"), "cdrs")
+    # As a slice of day 2 would have quarantined it: reconciliation counts it in that day.
+    assert table.select("reason", "slice_start", "slice_end").rows() == [("bad cost", at(2), at(3))]
+
+
+async def test_a_reject_without_a_readable_created_at_has_its_slice_read_day_by_day(tmp_path: Path) -> None:
+    whole, day2 = day_window(1, 3), day_window(2, 2)
+    client = FakeClient(RECORDS, whole=True, rejects={("cdrs", whole): ["missing id"], ("cdrs", day2): ["missing id"]})
+    report = await sync("cdrs", whole, settings(tmp_path), client, at(6), "run-1")
+    assert report.ok
+    assert client.read == [("cdrs", whole)] + [("cdrs", day_window(d, d)) for d in (1, 2, 3)]
+    (kind,) = report.kinds
+    assert (kind.slices, kind.landed, kind.records, kind.quarantined) == (1, 1, 9, 1)
+    assert kind.days[1] == DayReport(date(2026, 10, 2), new=3, quarantined=1)
+    table = read_quarantine(default_lake(tmp_path / "data"), "cdrs")
+    assert table.select("reason", "slice_start", "slice_end").rows() == [("missing id", at(2), at(3))]
+    assert sum(len(ids) for ids in lake_ids(default_lake(tmp_path / "data")).values()) == 9
+
+
+async def test_a_broken_day_fails_a_slice_of_several_days_however_good_the_others(tmp_path: Path) -> None:
+    assert (await sync("cdrs", day_window(1, 3), settings(tmp_path), FakeClient(RECORDS), at(6), "clean")).ok
+    data = tmp_path / "data"
+    before = lake_files(data)
+    many = cdrs(*(cdr(f"d{d}-{n}", at(d, 1) + timedelta(minutes=n)) for d in (1, 3) for n in range(300)))
+    raw = orjson.dumps({"id": "x", "created_at": "2026-10-02T05:00:00.000Z"}).decode()
+    junk = FakeClient({"cdrs": many}, whole=True, rejects={("cdrs", day_window(1, 3)): [("missing cost", raw)] * 25})
+    report = await sync("cdrs", day_window(1, 3), settings(tmp_path), junk, at(6), "junk")
+    # 25 of 625 overall is 4%, under the limit; but day 2 is all malformed.
+    (failure,) = report.failures
+    assert failure.slice == day_window(1, 3) and failure.cause.startswith("25 of 25 records malformed")
+    assert lake_files(data) == before
+
+
 async def test_a_slice_the_lake_cannot_take_fails_alone_with_its_cause(tmp_path: Path) -> None:
     lake = default_lake(tmp_path / "data")
     lake.write_bytes(lake.partition("cdrs", date(2026, 10, 2)), b"not parquet")
@@ -420,19 +549,18 @@ def sandbox() -> str:
         yield url
 
 
-def client_config(base_url: str) -> ClientConfig:
+def client_config(base_url: str, **changes: object) -> ClientConfig:
     """A client with small pages and short waits, so faults cost little time."""
-    return ClientConfig(
-        base_url=base_url,
-        api_key=SecretStr(TEST_API_KEY),
-        page_size=40,
-        concurrency=4,
-        backoff_base_secs=0.02,
-        backoff_max_secs=0.3,
-        retry_max_secs=60,
-        timeout_secs=10,
-        settle_lag=LAG,
-    )
+    settings: dict[str, object] = {
+        "page_size": 40,
+        "concurrency": 4,
+        "backoff_base_secs": 0.02,
+        "backoff_max_secs": 0.3,
+        "retry_max_secs": 60,
+        "timeout_secs": 10,
+        "settle_lag": LAG,
+    }
+    return ClientConfig(base_url=base_url, api_key=SecretStr(TEST_API_KEY), **{**settings, **changes})  # type: ignore[arg-type]
 
 
 async def run_sync(base_url: str, data_dir: Path, window: Window | None, now: datetime, run_id: str) -> SyncReport:
@@ -557,7 +685,9 @@ async def run_sync_progress(base_url: str, data_dir: Path, run_id: str) -> None:
             # below fall inside the run (every kill leaves slices undone), not after its end.
             time.sleep(_TICK_PAUSE_SECS)
 
-    async with OpentactClient(client_config(base_url)) as client:
+    # Windows of more pages than this are read by UTC day (the world's days hold 6 and 3): many
+    # slices, so a kill can fall between them.
+    async with OpentactClient(client_config(base_url, slice_max_pages=10)) as client:
         await sync(list(api.RECORD_TYPES), WINDOW_LONG, Settings(data_dir=data_dir), client, NOW, run_id, tick)
 
 

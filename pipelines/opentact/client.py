@@ -1,7 +1,8 @@
 """API client stage: read every record of a window from the Opentact Reports API, page by page.
 
-The frozen window is cut into UTC-day slices (hours where a day is too big); page 1 of a slice
-tells `total_pages`, the rest are fetched concurrently, validated and yielded as they arrive.
+The frozen window is read as one slice when it is small (`plan`: its page 1 says how many pages
+it has), else cut into UTC-day slices (hours where a day is too big); page 1 of a slice tells
+`total_pages`, the rest are fetched concurrently, validated and yielded as they arrive.
 Retries are an explicit loop, not tenacity: the wait depends on the response, throttles every
 request through a shared gate, and runs on an injectable clock. Each request has one deadline
 and each body a byte limit, so a broken or hostile API cannot exhaust time or memory.
@@ -244,6 +245,8 @@ class OpentactClient:
         self._rng = rng or random.Random()
         self._gate = RateGate(config.concurrency, timer, sleep)
         self._timeout = httpx.Timeout(config.timeout_secs).as_dict()
+        # Page 1 of a window `plan` read whole, kept for `read_slice` to start from.
+        self._probes: dict[tuple[str, Window], tuple[Page, api.PageMeta, list[str]]] = {}
 
         def authorize(request: httpx.Request) -> httpx.Request:
             # At send time, so the key lives only in a SecretStr until then.
@@ -286,6 +289,23 @@ class OpentactClient:
         """A window -> the UTC-day slices of its frozen part, in order (the sync's checkpoint units)."""
         api.record_types(kind)
         return utc_days(self.frozen(window, now))
+
+    async def plan(self, kind: api.RecordType, window: Window, now: datetime | None = None) -> list[Window]:
+        """A window -> the slices its frozen part is read in: the whole of it when it holds at most
+        `slice_max_pages` pages, else its UTC days (`plan_slices`).
+
+        A small account's window is then one query, not one per day. Asking costs page 1 of the
+        window: kept for `read_slice` when the window is one slice, the only extra request otherwise.
+        """
+        days = self.plan_slices(kind, window, now)
+        if len(days) <= 1:
+            return days
+        whole = Window(days[0].start, days[-1].end)
+        probe = await self._fetch_page(kind, whole, whole, 1)
+        if probe[1].total_pages > self.config.slice_max_pages:
+            return days
+        self._probes[(kind, whole)] = probe
+        return [whole]
 
     # --- reading records -----------------------------------------------------------------
 
@@ -346,7 +366,8 @@ class OpentactClient:
             self._count(kind, counts[page.query], page, meta, ids)
             ready.append(page)
 
-        first, meta, ids = await self._fetch_page(kind, slice_, slice_, 1)
+        probe = self._probes.pop((kind, slice_), None)
+        first, meta, ids = probe or await self._fetch_page(kind, slice_, slice_, 1)
         if meta.total_pages > self.config.slice_max_pages and len(hours := utc_hours(slice_)) > 1:
             log.info("%s %s has %d pages: reading it hour by hour", kind, slice_, meta.total_pages)
             jobs.extend((hour, 1) for hour in hours)

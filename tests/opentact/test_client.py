@@ -154,6 +154,40 @@ def test_window_is_frozen_at_now_minus_settle_lag_and_cut_into_utc_days() -> Non
     ]
 
 
+async def test_a_small_window_is_planned_as_one_slice_read_from_the_page_that_sized_it() -> None:
+    records = spread(60)  # 60 records over ~2.8 days: 12 pages of 5
+    fake = FakeApi({"cdrs": records})
+    async with client(fake, slice_max_pages=12) as c:
+        assert await c.plan("cdrs", THREE_DAYS, NOW) == [THREE_DAYS]
+        assert len(fake.requests) == 1
+        pages = [page async for page in c.read_slice("cdrs", THREE_DAYS)]
+    assert sorted(ids(pages)) == sorted(r["id"] for r in records) and len(ids(pages)) == 60
+    # Page 1 is not asked for twice: 12 requests in all.
+    assert sorted(q[2] for q in fake.queries()) == list(range(1, 13))
+    assert {p.slice for p in pages} == {THREE_DAYS} and pages[-1].last
+
+
+async def test_a_window_of_more_pages_is_planned_by_utc_day_for_one_request_more() -> None:
+    fake = FakeApi({"cdrs": spread(60)})
+    async with client(fake, slice_max_pages=11) as c:
+        assert await c.plan("cdrs", THREE_DAYS, NOW) == c.plan_slices("cdrs", THREE_DAYS, NOW)
+        assert len(c.plan_slices("cdrs", THREE_DAYS, NOW)) == 3
+        assert [(q[0], q[1], q[2]) for q in fake.queries()] == [
+            ("2026-10-01T00:00:00.000Z", "2026-10-04T00:00:00.000Z", 1)
+        ]
+        # The probe is not kept: the days read their own pages.
+        assert c._probes == {}
+
+
+async def test_a_window_within_one_utc_day_is_planned_without_a_request() -> None:
+    fake = FakeApi({"cdrs": spread(60)})
+    async with client(fake) as c:
+        one_day = Window(T0, T0 + timedelta(days=1))
+        assert await c.plan("cdrs", one_day, NOW) == [one_day]
+        assert await c.plan("cdrs", THREE_DAYS, T0 - timedelta(days=1)) == []
+    assert fake.requests == []
+
+
 def test_window_entirely_in_the_future_has_no_slices() -> None:
     assert OpentactClient(config()).plan_slices("mdrs", THREE_DAYS, T0 - timedelta(days=1)) == []
 
