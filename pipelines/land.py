@@ -23,7 +23,7 @@ from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
 from pipelines.lake import AccountLake, readable_as, with_schema
 from pipelines.opentact import api
-from pipelines.opentact.records import extra_fields
+from pipelines.opentact.records import empty_frame, extra_fields
 from pipelines.state import merge_windows
 
 ID = "id"
@@ -151,18 +151,19 @@ def land_windows(lake: AccountLake, kind: api.RecordType, windows: Sequence[Wind
             f"programming error: {outside.height} {kind} record(s) created outside {shown} were passed to "
             f"land_windows, e.g. id {outside[ID][0]} created {format_utc(outside[api.CREATED_AT][0])}"
         )
-    latest = _latest_per_id(frame)
+    # Sorted once, not day by day: each day's part keeps the order.
+    latest = _latest_per_id(frame).sort(_ORDER)
     touched = sorted({day for window in merged for day in window_days(window)})
     if len(touched) == 1:
-        # A sync slice is one UTC day: every record passed the window check, so all are that day's.
+        # Every record passed the window check, so all are that day's.
         incoming = {touched[0]: latest}
     else:
         by_day = latest.with_columns(pl.col(api.CREATED_AT).dt.date().alias("__day")).partition_by(
-            "__day", as_dict=True, include_key=False
+            "__day", as_dict=True, include_key=False, maintain_order=True
         )
         incoming = {key[0]: part for key, part in by_day.items()}
     del latest
-    empty = pl.DataFrame(schema=schema)
+    empty = empty_frame(kind)
     days = [_replace_day(lake, kind, day, incoming.get(day, empty), inside, schema) for day in touched]
     extra = tuple(extra_fields(kind, frame[api.EXTRAS]))
     return LandStats(kind=kind, windows=merged, days=tuple(days), extra_fields=extra)
@@ -198,18 +199,26 @@ def land_usage(lake: AccountLake, kind: api.RecordType, window: Window, frame: p
         )
     dataset = f"usage_{kind}"
     metrics = [c for c in api.USAGE_SCHEMA if c not in keys and c != "product"]
-    incoming = {key[0]: part for key, part in frame.partition_by("date", as_dict=True).items()}
-    empty = pl.DataFrame(schema=api.USAGE_SCHEMA)
+    empty = empty_frame("usage")
+    # Sorted once: each day's part keeps the order. The days are compared all at once, each
+    # incoming row only with the rows of its own day's partition.
+    incoming = {key[0]: part for key, part in frame.sort(keys).partition_by("date", as_dict=True, maintain_order=True).items()}
+    olds = {day: old for day in days if (old := lake.read_partition(dataset, day, api.USAGE_SCHEMA)) is not None}
+    tallies: dict[date, dict[str, int]] = {}
+    if olds:
+        part = "__partition"
+        old_rows = pl.concat([old.with_columns(pl.lit(day).alias(part)) for day, old in olds.items()], how="vertical")
+        compared = frame.with_columns(pl.col("date").alias(part)).join(
+            old_rows, on=[*keys, part], how="left", suffix="__old", nulls_equal=True
+        )
+        had = pl.col("product__old").is_not_null()
+        differs = pl.any_horizontal(pl.col(m).ne_missing(pl.col(f"{m}__old")) for m in metrics)
+        per_day = compared.group_by(part).agg(kept=had.sum(), updated=(had & differs).sum())
+        tallies = {row[part]: row for row in per_day.iter_rows(named=True)}
     stats = []
     for day in days:
-        new = incoming.get(day, empty).sort(keys)
-        old = lake.read_partition(dataset, day, api.USAGE_SCHEMA)
-        old = empty if old is None else old
-        compared = new.join(old, on=keys, how="left", suffix="__old", nulls_equal=True)
-        had = compared["product__old"].is_not_null()
-        differs = pl.any_horizontal(pl.col(m).ne_missing(pl.col(f"{m}__old")) for m in metrics)
-        kept = int(had.sum())
-        updated = int(compared.select(had & differs).to_series().sum())
+        new, old = incoming.get(day, empty), olds.get(day, empty)
+        kept, updated = (int(tallies[day]["kept"]), int(tallies[day]["updated"])) if day in tallies else (0, 0)
         counts = {"new": new.height - kept, "updated": updated, "unchanged": kept - updated, "removed": old.height - kept}
         stats.append(_write_day(lake, dataset, day, new, old, counts))
     return LandStats(kind=dataset, windows=(window,), days=tuple(stats))
@@ -285,9 +294,9 @@ def _replace_day(
     old = lake.read_partition(kind, day, schema)
     if old is None:
         # A day landed for the first time (every day of a first sync): nothing to compete with,
-        # so no joins, filters or concatenation, only the sort.
+        # so no joins, filters or concatenation; `new` comes sorted.
         counts = {"new": new.height, "updated": 0, "unchanged": 0, "stale": 0, "removed": 0}
-        return _write_day(lake, kind, day, new.sort(_ORDER), pl.DataFrame(schema=schema), counts)
+        return _write_day(lake, kind, day, new, empty_frame(kind), counts)
     new_ids = new[ID]
     # Any lake row with an incoming id competes with it, even one created outside the window
     # (a moved `created_at`), so an id never appears twice in a partition.

@@ -532,7 +532,7 @@ def validate_records(
 ) -> tuple[pl.DataFrame, list[Rejected]]:
     """A page's records as orjson decodes them -> (valid records in `api.LAKE_SCHEMAS[kind]`, rejects with reasons)."""
     if not records:
-        return pl.DataFrame(schema=api.LAKE_SCHEMAS[kind]), []
+        return empty_frame(kind), []
     rules = _RULES[kind]
     page = _Page(kind, records)
     for column in rules.columns:
@@ -557,6 +557,16 @@ def validate_records(
         Rejected(reason, orjson.dumps(records[row]).decode(), kind, window, page_number)
         for row, (_, reason) in sorted(page.problems.items())
     ]
+
+
+@lru_cache(maxsize=None)
+def empty_frame(dataset: str) -> pl.DataFrame:
+    """A dataset (`cdrs`, `mdrs`, `usage`) -> a frame of no rows in its lake schema, made once.
+
+    Polars frames never change in place, so one can be shared; building one column by column
+    costs more than many a small page's other work.
+    """
+    return pl.DataFrame(schema=api.USAGE_SCHEMA if dataset == "usage" else api.LAKE_SCHEMAS[dataset])  # type: ignore[index]
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
