@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import partial
 from typing import Protocol
 
+import httpx
 import orjson
 import polars as pl
 
@@ -42,7 +43,15 @@ from pipelines.land import (
 from pipelines.accounts import API_KEY_VARIABLE, DEFAULT_ACCOUNT, Account, BlockReader, account_api_key
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
 from pipelines.opentact import api
-from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClient, RetriesExhausted, SliceChanged
+from pipelines.opentact.client import (
+    ApiKeyRejected,
+    ClientConfig,
+    OpentactClient,
+    RetriesExhausted,
+    SliceChanged,
+    connection_pool,
+)
+from pipelines.opentact.records import empty_frame
 from pipelines.opentact.slices import utc_days
 from pipelines.runs import RecordedSync, check_sync_span, recorded_sync
 from pipelines.settings import Settings, shown_value
@@ -297,19 +306,46 @@ class AccountsReport:
 ClientOpener = Callable[[Account, asyncio.Semaphore], AbstractAsyncContextManager[SyncClient]]
 
 
+class ConnectionPools:
+    """The connection pools of a sync of several accounts: one per API base URL, shared by its accounts' clients."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pools: dict[str, httpx.AsyncClient] = {}
+
+    def get(self, base_url: str) -> httpx.AsyncClient:
+        if base_url not in self.pools:
+            # As many connections as the run's request budget: never more requests in flight.
+            self.pools[base_url] = connection_pool(self.settings.opentact_concurrency, self.settings.opentact_timeout_secs)
+        return self.pools[base_url]
+
+    async def aclose(self) -> None:
+        for pool in self.pools.values():
+            await pool.aclose()
+
+
 @asynccontextmanager
 async def account_client(
-    account: Account, budget: asyncio.Semaphore, *, settings: Settings, read_block: BlockReader | None = None
+    account: Account,
+    budget: asyncio.Semaphore,
+    *,
+    settings: Settings,
+    read_block: BlockReader | None = None,
+    pools: ConnectionPools | None = None,
 ) -> AsyncIterator[SyncClient]:
-    """An account -> its own API client, at its base URL with its key, its requests within the shared `budget`."""
+    """An account -> its own API client, at its base URL with its key, its requests within the shared `budget`
+    (and over the shared `pools`' connections, if given)."""
     # A Secret block is read over Prefect's API, a blocking call: kept off the event loop.
     key = await asyncio.to_thread(account_api_key, account, settings, read_block)
-    config = ClientConfig.from_settings(settings.with_overrides(opentact_api_key=key, opentact_base_url=account.base_url))
+    # Not through `Settings.with_overrides`: reading the environment again for each of many
+    # accounts costs more than its sync; the key and URL were checked as the account was read.
+    config = ClientConfig.from_settings(settings, api_key=key, base_url=account.base_url)
     source = account.api_key_env or API_KEY_VARIABLE
     if account.api_key_block is not None:
         source = f"the Prefect Secret block {shown_value(account.api_key_block)}"
     config = replace(config, key_source=source)
-    async with OpentactClient(config, budget=budget) as client:
+    pool = None if pools is None else pools.get(config.base_url)
+    async with OpentactClient(config, budget=budget, pool=pool) as client:
         yield client
 
 
@@ -349,7 +385,8 @@ async def sync_accounts(
         except CdrError as exc:
             errors[account.name] = one_line(exc)
     budget = asyncio.Semaphore(settings.opentact_concurrency)
-    opener = open_client or partial(account_client, settings=settings, read_block=read_block)
+    pools = ConnectionPools(settings)
+    opener = open_client or partial(account_client, settings=settings, read_block=read_block, pools=pools)
     totals = _Totals(progress)
     runners: dict[str, _Runner] = {}
 
@@ -380,10 +417,13 @@ async def sync_accounts(
 
     with base.sync_lock(run_id), recorded_sync(base, run_id, kinds) as logged:
         base.sweep_temporaries()
-        async with asyncio.TaskGroup() as group:
-            for account in accounts:
-                if account.name in prepared:
-                    group.create_task(one(account))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for account in accounts:
+                    if account.name in prepared:
+                        group.create_task(one(account))
+        finally:
+            await pools.aclose()
         duration = time.perf_counter() - started
         outcomes = tuple(
             AccountReport(account.name, None, errors[account.name]) if account.name in errors
@@ -492,7 +532,7 @@ async def _read_pages(
     if pages:
         frames.append(_block(pages))
     del pages
-    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=api.LAKE_SCHEMAS[kind])
+    frame = pl.concat(frames, how="vertical") if frames else empty_frame(kind)
     return frame, rejects
 
 

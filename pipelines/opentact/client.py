@@ -36,7 +36,7 @@ from pipelines import __version__
 from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError
 from pipelines.opentact import api
-from pipelines.opentact.records import Rejected, usage_frame, validate_records
+from pipelines.opentact.records import Rejected, empty_frame, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
 from pipelines.settings import MISSING_API_KEY, Settings, api_key_problem, api_key_refusal, base_url_problem
 
@@ -103,13 +103,19 @@ class ClientConfig:
             raise UsageError("concurrency and slice_max_pages must be >= 1, prefetch_slices >= 0")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ClientConfig:
-        """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key."""
-        if settings.opentact_api_key is None:
+    def from_settings(
+        cls, settings: Settings, *, api_key: SecretStr | None = None, base_url: str | None = None
+    ) -> ClientConfig:
+        """Settings -> a client config; UsageError naming OPENTACT_API_KEY if there is no key.
+
+        `api_key` and `base_url` (an account's) replace the settings' own.
+        """
+        api_key = api_key or settings.opentact_api_key
+        if api_key is None:
             raise UsageError(MISSING_API_KEY)
         return cls(
-            base_url=settings.opentact_base_url,
-            api_key=settings.opentact_api_key,
+            base_url=base_url or settings.opentact_base_url,
+            api_key=api_key,
             concurrency=settings.opentact_concurrency,
             page_size=settings.opentact_page_size,
             settle_lag=timedelta(seconds=settings.opentact_settle_lag_secs),
@@ -221,6 +227,25 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def connection_pool(
+    max_connections: int, timeout_secs: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """HTTP connections to the API, for one client or shared by the clients of several accounts.
+
+    It holds no key: each client signs its own requests as it sends them.
+    """
+    return httpx.AsyncClient(
+        headers={"Accept": "application/json", "User-Agent": f"opentact-cdr/{__version__}"},
+        timeout=httpx.Timeout(timeout_secs),
+        # One keep-alive connection per concurrent request; the gates never ask for more.
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        # A redirect could carry the key to another host: refuse, do not follow.
+        follow_redirects=False,
+        verify=tls_context(),
+        transport=transport,
+    )
+
+
 class OpentactClient:
     """Async reader of the Reports API: `async with OpentactClient(config) as client: ...`."""
 
@@ -234,9 +259,12 @@ class OpentactClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         budget: asyncio.Semaphore | None = None,
+        pool: httpx.AsyncClient | None = None,
     ) -> None:
         """`budget`, shared by the clients of several accounts synced at once, bounds their requests in
-        flight together; each client's own gate still paces its key's rate limit."""
+        flight together; each client's own gate still paces its key's rate limit. `pool` (a
+        `connection_pool`, of at least `budget` connections) is theirs to share too, closed by its
+        owner: the accounts then reuse connections rather than each opening its own."""
         self.config = config
         self._budget = budget
         self._clock = clock
@@ -253,18 +281,11 @@ class OpentactClient:
             request.headers[api.AUTHORIZATION] = api.bearer(config.api_key.get_secret_value())
             return request
 
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url,
-            auth=authorize,
-            headers={"Accept": "application/json", "User-Agent": f"opentact-cdr/{__version__}"},
-            timeout=httpx.Timeout(config.timeout_secs),
-            # One keep-alive connection per concurrent request; the gate never asks for more.
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
-            # A redirect could carry the key to another host: refuse, do not follow.
-            follow_redirects=False,
-            verify=tls_context(),
-            transport=transport,
-        )
+        self._auth = authorize
+        if pool is not None and transport is not None:
+            raise ValueError("programming error: a client on a shared pool uses the pool's transport")
+        self._owns_pool = pool is None
+        self._http = pool or connection_pool(config.concurrency, config.timeout_secs, transport)
 
     def __repr__(self) -> str:
         return f"OpentactClient(base_url={self.config.base_url!r}, concurrency={self.config.concurrency})"
@@ -276,8 +297,9 @@ class OpentactClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close the connection pool (unless shared: its owner closes it)."""
+        if self._owns_pool:
+            await self._http.aclose()
 
     # --- planning ------------------------------------------------------------------------
 
@@ -404,7 +426,7 @@ class OpentactClient:
                     f"{count.received} arrived; records changed while paging: re-run the sync for this window"
                 )
         if not ready:  # hour by hour, and every hour empty
-            ready.append(Page(slice_, slice_, 1, pl.DataFrame(schema=api.LAKE_SCHEMAS[kind]), []))
+            ready.append(Page(slice_, slice_, 1, empty_frame(kind), []))
         last = ready.pop()
         while ready:
             yield ready.popleft()
@@ -562,7 +584,7 @@ class OpentactClient:
 
     async def _receive(self, request: httpx.Request, what: str) -> tuple[int, httpx.Headers, bytes]:
         """Send a request -> (status, headers, whole body); ApiError once the body passes MAX_RESPONSE_BYTES."""
-        response = await self._http.send(request, stream=True)
+        response = await self._http.send(request, stream=True, auth=self._auth)
         try:
             declared = _number(response.headers.get("content-length"))
             if declared is not None and declared > MAX_RESPONSE_BYTES:

@@ -29,6 +29,7 @@ from pipelines.opentact.client import (
     RetriesExhausted,
     SliceChanged,
     check_base_url,
+    connection_pool,
     tls_context,
 )
 from pipelines.settings import Settings
@@ -137,7 +138,7 @@ def test_a_key_no_header_can_carry_is_refused_without_showing_it(key: str, probl
 
 def test_key_is_absent_from_every_repr() -> None:
     c = OpentactClient(config())
-    for text in (repr(c.config), str(c.config), repr(c), repr(c._gate), repr(c._http.auth)):
+    for text in (repr(c.config), str(c.config), repr(c), repr(c._gate), repr(c._http.auth), repr(c._auth)):
         assert API_KEY not in text
 
 
@@ -464,6 +465,26 @@ async def test_clients_share_one_tls_context() -> None:
     async with first, second:
         pools = [c._http._transport._pool for c in (first, second)]  # type: ignore[attr-defined]
         assert pools[0]._ssl_context is pools[1]._ssl_context is tls_context()
+
+
+async def test_clients_on_a_shared_pool_sign_their_own_requests_and_leave_it_open() -> None:
+    fakes = {API_KEY: FakeApi({"cdrs": spread(12)}), "another-key-0123": FakeApi({"cdrs": spread(7)})}
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        key = request.headers["authorization"].removeprefix("Bearer ")
+        return fakes[key].handle(request)
+
+    pool = connection_pool(4, 30.0, httpx.MockTransport(handle))
+    clients = [
+        OpentactClient(config(api_key=SecretStr(key)), pool=pool, rng=random.Random(7), clock=lambda: NOW)
+        for key in fakes
+    ]
+    read = await asyncio.gather(*(read_all(c) for c in clients))
+    assert [len(ids(pages)) for pages in read] == [12, 7]  # each key's own records
+    assert not pool.is_closed  # its owner closes it
+    await pool.aclose()
+    with pytest.raises(ValueError, match="shared pool"):
+        OpentactClient(config(), pool=pool, transport=httpx.MockTransport(handle))
 
 
 async def test_rate_gate_halves_once_per_burst_and_opens_up_again() -> None:
