@@ -181,7 +181,7 @@ def test_an_unreachable_webhook_is_a_one_line_failure_without_the_token(capsys, 
     assert not (data_dir / "alerts" / "sent.json").exists()
 
 
-def test_end_to_end_an_injected_irsf_day_is_listed_and_fails_the_run(capsys, monkeypatch, tmp_path):
+def test_end_to_end_an_injected_irsf_day_is_listed_and_fails_the_run(prefect_harness, capsys, monkeypatch, tmp_path):
     from sandbox.testing import TEST_API_KEY, running_sandbox
 
     anomalies = tmp_path / "anomalies.json"
