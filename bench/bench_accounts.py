@@ -97,6 +97,15 @@ def _measure(label: str, base_url: str, accounts_file: Path, variables: dict[str
     return figures
 
 
+def add_child_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options a sync bench passes its child process: the data dir, the window and the clock."""
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--window-start")
+    parser.add_argument("--window-end")
+    parser.add_argument("--now")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=200)
@@ -104,11 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages-per-day", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--window-start")
-    parser.add_argument("--window-end")
-    parser.add_argument("--now")
+    add_child_arguments(parser)
     args = parser.parse_args(argv)
     if args.child:
         _child(args)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.bench_accounts import add_child_arguments
 from bench.bench_sandbox import machine
 from pipelines.dates import format_utc
 from sandbox.testing import running_sandbox
@@ -127,11 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--child", action="store_true")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--window-start")
-    parser.add_argument("--window-end")
-    parser.add_argument("--now")
+    add_child_arguments(parser)
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
