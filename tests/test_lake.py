@@ -19,6 +19,7 @@ import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import AccountLake, Lake, LakeError
+from tests.fixtures.processes import reap
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = {"id": pl.String(), "n": pl.Int64()}
@@ -311,12 +312,7 @@ def _run_writer(root: Path, die: str, kill_after: float | None) -> None:
                 child.send_signal(signal.SIGKILL)
                 child.wait(timeout=60)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+        reap(child)
     assert child.returncode == -signal.SIGKILL
 
 

@@ -36,8 +36,9 @@ from pipelines.opentact import api
 from pipelines.remote import ETAG_FILE, WAREHOUSE_FILE, work_dir
 from pipelines.state import open_checkpoints
 from sandbox.testing import TEST_API_KEY
-from tests.s3_server import S3_SECRET_KEY
 from tests.fixtures.cli import run_cdr
+from tests.fixtures.processes import reap
+from tests.s3_server import S3_SECRET_KEY
 from tests.test_sync import (
     NOW, WINDOW, WINDOW_LONG, _TICK_PAUSE_SECS, assert_lake_is_the_export, export, run_sync, sandbox,  # noqa: F401
 )
@@ -85,12 +86,7 @@ async def test_a_sync_killed_then_resumed_on_s3_is_exact_and_a_rerun_rewrites_no
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+        reap(child)
     assert child.returncode == -signal.SIGKILL
     lake = Lake(url)
     account = lake.for_account(DEFAULT_ACCOUNT)

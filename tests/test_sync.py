@@ -38,6 +38,7 @@ from pipelines.sync import MIN_BROKEN_REJECTS, DayReport, SliceFailure, SyncProg
 from sandbox.export import export_window
 from sandbox.testing import TEST_API_KEY, running_sandbox
 from sandbox.world import World
+from tests.fixtures.processes import reap
 from tests.test_land import cdr, cdrs
 
 pytestmark = pytest.mark.anyio
@@ -714,12 +715,7 @@ async def test_a_sync_killed_at_random_points_then_resumed_gives_the_exact_lake(
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=60)
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            for stream in (child.stdout, child.stderr):
-                if stream is not None:
-                    stream.close()
+            reap(child)
     # What the killed runs landed and checkpointed (a record type whose slices all landed has
     # completed its run: re-syncing that window redoes it, as any re-sync does).
     landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(default_lake(data), kind))
