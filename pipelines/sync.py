@@ -482,15 +482,17 @@ async def land_slice(
     filed_at: str | None = None
     filed_days: tuple[tuple[date, int], ...] = ()
     stats: LandStats | None = None
+    failure: SliceFailure | None = None
     try:
         frame, rejects = await _read_pages(client, kind, [slice_], tally, on_page)
-        if len(window_days(slice_)) > 1 and (placed := _placed(rejects, slice_)) is None:
-            # A reject whose created_at does not read names no day, and reconciliation counts
-            # each by the day its request asked for: read the slice day by day.
-            log.info("%s %s: reading it day by day, to place its malformed records", kind, slice_)
-            del frame, rejects
-            frame, rejects = await _read_pages(client, kind, utc_days(slice_), tally, on_page)
-        elif len(window_days(slice_)) > 1:
+        if len(window_days(slice_)) > 1:
+            placed = _placed(rejects, slice_)
+            if placed is None:
+                # A reject whose created_at does not read names no day, and reconciliation counts
+                # each by the day its request asked for: read the slice day by day.
+                log.info("%s %s: reading it day by day, to place its malformed records", kind, slice_)
+                del frame, rejects
+                frame, placed = await _read_pages(client, kind, utc_days(slice_), tally, on_page)
             rejects = placed
         filed_days = tuple(sorted(Counter(r.slice.start.astimezone(timezone.utc).date() for r in rejects).items()))
         if broken := _broken(slice_, frame, rejects, max_rejected_percent):
@@ -505,8 +507,7 @@ async def land_slice(
         raise
     except Exception as exc:
         failure = slice_failure(kind, slice_, exc)
-        return SliceOutcome(kind, slice_, *tally, stats, filed, filed_at, failure, filed_days if filed else ())
-    return SliceOutcome(kind, slice_, *tally, stats, filed, filed_at, filed_days=filed_days if filed else ())
+    return SliceOutcome(kind, slice_, *tally, stats, filed, filed_at, failure, filed_days if filed else ())
 
 
 async def _read_pages(
@@ -858,8 +859,7 @@ class _Runner:
             except Exception as exc:
                 failure = slice_failure(kind, slice_, exc)
         if failure is not None:
-            report.failed += 1
-            self.failures.append(failure)
+            self._failed(failure)
             self._tick(kind)
             return
         stats = outcome.landed
@@ -906,8 +906,11 @@ class _Runner:
         self.days[kind][day] = replace(old, **{name: getattr(old, name) + n for name, n in counts.items()})
 
     def _fail(self, kind: str, window: Window, exc: BaseException, what: str = "slice") -> None:
-        self.reports[kind].failed += 1
-        self.failures.append(slice_failure(kind, window, exc, what))
+        self._failed(slice_failure(kind, window, exc, what))
+
+    def _failed(self, failure: SliceFailure) -> None:
+        self.reports[failure.kind].failed += 1
+        self.failures.append(failure)
 
     def _days(self, dataset: str, days: list[date]) -> AbstractAsyncContextManager[None]:
         return _hold_days(self.locks, dataset, days)
