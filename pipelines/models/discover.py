@@ -125,8 +125,11 @@ def references(sql: str, names: Iterable[str]) -> frozenset[str]:
     return _reads(tree, names)
 
 
-def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
-    """A queries folder -> its models (one per `.sql` file in a layer folder), with their references."""
+def discover_models(queries_dir: Path = QUERIES_DIR, macros: Collection[str] | None = None) -> tuple[Model, ...]:
+    """A queries folder -> its models (one per `.sql` file in a layer folder), with their references.
+
+    `macros`: the names of its macros, when the caller has discovered them already.
+    """
     queries_dir = Path(queries_dir)
     if not queries_dir.is_dir():
         raise CdrError(f"no queries folder at {queries_dir}: run from a source checkout of opentact-cdr")
@@ -158,7 +161,7 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
             raise CdrError(f"model name {name} is used twice: {other} and {path}")
         seen[name] = path
     readable = [*source_names(queries_dir), *seen]
-    macros = _macro_names(queries_dir)
+    macros = _macro_names(queries_dir) if macros is None else macros
     models = []
     for name, path, rule, sql, tree in found:
         materialized, incremental = _header_options(path, sql, rule.materialized)
@@ -168,10 +171,12 @@ def discover_models(queries_dir: Path = QUERIES_DIR) -> tuple[Model, ...]:
     return tuple(models)
 
 
-def discover_tests(queries_dir: Path, model_names: Iterable[str]) -> tuple[DataTest, ...]:
-    """A queries folder and the model names -> its data tests (`tests/*.sql`)."""
+def discover_tests(
+    queries_dir: Path, model_names: Iterable[str], macros: Collection[str] | None = None
+) -> tuple[DataTest, ...]:
+    """A queries folder and the model names -> its data tests (`tests/*.sql`); `macros` as for `discover_models`."""
     readable = [*source_names(queries_dir), *model_names]
-    macros = _macro_names(queries_dir)
+    macros = _macro_names(queries_dir) if macros is None else macros
     tests = []
     with duckdb.connect() as con:
         for path in sorted((Path(queries_dir) / TESTS_DIR).glob("*.sql")):

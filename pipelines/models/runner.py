@@ -191,8 +191,9 @@ def _build(
     thresholds = load_thresholds(queries_dir, alerts_config)
     now = datetime.now(UTC) if now is None else now
     macros = discover_macros(queries_dir)
-    models = build_order(discover_models(queries_dir))
-    tests = discover_tests(queries_dir, [m.name for m in models])
+    macro_names = [macro.name for macro in macros]
+    models = build_order(discover_models(queries_dir, macro_names))
+    tests = discover_tests(queries_dir, [m.name for m in models], macro_names)
     lake = Lake(data_dir)
     # Listed before anything is written: a lake the build cannot read whole is refused first.
     views = [(dataset, *source_sql(lake, dataset)) for dataset in LAKE_SCHEMAS]
