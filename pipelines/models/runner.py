@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -524,6 +525,9 @@ def _apply_changes(
     """Turn the copy of the previous warehouse into this build's: the incremental models' changed days'
     rows replaced, and every other table, view and macro of the build's (`macros`: the statements
     creating them, in order) in place of the previous one's.
+
+    A view or macro the copy holds as this build defines it is kept: the queries and report time
+    zone are the previous build's, so most are (not the build's clock, nor a lake view whose files changed).
     """
     new = f"{_WAREHOUSE_ALIAS}.main"
     for name, replacement in replaced.items():
@@ -535,30 +539,46 @@ def _apply_changes(
     listed = "select {} from duckdb_{}() where database_name = ? and schema_name = 'main' and not internal"
     for (table,) in con.execute(listed.format("table_name", "tables"), [_MEMORY_DATABASE]).fetchall():
         con.execute(f'create or replace table {new}."{table}" as from {_MEMORY_DATABASE}.main."{table}"')
+    kept = dict(con.execute(listed.format("view_name, sql", "views"), [_WAREHOUSE_ALIAS]).fetchall())
     views = [
         (view, statement)
         for view, statement in con.execute(
             listed.format("view_name, sql", "views") + " order by view_oid", [_MEMORY_DATABASE]
         ).fetchall()
-        if view not in replaced
+        if view not in replaced and kept.get(view) != statement
     ]
     for view, _ in views:
         con.execute(f'drop view if exists {new}."{view}"')
-    for name, kind in con.execute(
-        "select distinct function_name, function_type from duckdb_functions() where database_name = ? "
-        "and schema_name = 'main' and not internal and function_type in ('macro', 'table_macro')",
-        [_WAREHOUSE_ALIAS],
-    ).fetchall():
-        con.execute(f'drop macro {"table " if kind == "table_macro" else ""}{new}."{name}"')
+    defined = (
+        "select function_name, function_type, macro_definition from duckdb_functions() where database_name = ? "
+        "and schema_name = 'main' and not internal and function_type in ('macro', 'table_macro')"
+    )
+    previous = set(con.execute(defined, [_WAREHOUSE_ALIAS]).fetchall())
+    stale = {name for name, _, _ in previous ^ set(con.execute(defined, [_MEMORY_DATABASE]).fetchall())}
+    # a statement whose macro cannot be told: all afresh
+    afresh = any(_macro_name(statement) is None for statement in macros)
+    for name, kind, _ in previous:
+        if afresh or name in stale:
+            con.execute(f'drop macro {"table " if kind == "table_macro" else ""}if exists {new}."{name}"')
     con.execute(f"use {_WAREHOUSE_ALIAS}")
     try:
         # created afresh, as a full build's are: DuckDB writes a macro it read back in another form
         for statement in macros:
-            con.execute(statement)
+            if afresh or _macro_name(statement) in stale:
+                con.execute(statement)
         for _, statement in views:
             con.execute(statement)
     finally:
         con.execute(f"use {_MEMORY_DATABASE}")
+
+
+_CREATE_MACRO = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?(?:macro|function)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _macro_name(statement: str) -> str | None:
+    """A CREATE MACRO statement -> the name of the macro it creates."""
+    match = _CREATE_MACRO.match(statement)
+    return match.group(1).lower() if match else None
 
 
 def _build_all(
