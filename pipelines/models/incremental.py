@@ -12,7 +12,7 @@ all) makes the build a full one, and says why.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -50,16 +50,17 @@ class Manifest:
     fingerprints: Fingerprints
 
 
-def fingerprints(lake: Lake) -> dict[str, str]:
+def fingerprints(lake: Lake, listed: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
     """A lake -> each record day partition's file (of every account) and its identity (`Lake.identity`).
 
     The sync never rewrites a partition in place (a new file replaces it), and skips rewriting one
-    that would not change, so a day whose identity is unchanged holds the same records.
+    that would not change, so a day whose identity is unchanged holds the same records. `listed`:
+    each dataset's partition files, when the caller listed them already.
     """
     return {
         relative: lake.identity(relative)
         for dataset in INCREMENTAL_DATASETS
-        for relative in lake.partition_files(dataset)
+        for relative in (lake.partition_files(dataset) if listed is None else listed[dataset])
         if Lake.partition_day(relative) is not None
     }
 

@@ -80,6 +80,10 @@ _SPANNED_DATABASE = "spanned_days"
 _BUCKET = "interval 10 second"
 
 
+# A lake and its datasets' partition files, listed once per build.
+Listing = tuple[Lake, Mapping[str, Sequence[str]]]
+
+
 class _FullBuildNeeded(Exception):
     """An incremental build found it cannot equal a full one (the reason: why)."""
 
@@ -197,9 +201,10 @@ def _build(
     tests = discover_tests(queries_dir, [m.name for m in models], macro_names)
     lake = Lake(data_dir)
     # Listed before anything is written: a lake the build cannot read whole is refused first.
-    views = [(dataset, *source_sql(lake, dataset)) for dataset in LAKE_SCHEMAS]
+    listed = {dataset: lake.partition_files(dataset) for dataset in LAKE_SCHEMAS}
+    views = [(dataset, *source_sql(lake, dataset, files=listed[dataset])) for dataset in LAKE_SCHEMAS]
     views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
-    queries, found = queries_hash(queries_dir), fingerprints(lake)
+    queries, found = queries_hash(queries_dir), fingerprints(lake, listed)
     previous_path = warehouse_path(data_dir)
     previous = read_manifest(previous_path)
     reason = full_build_reason(
@@ -262,7 +267,7 @@ def _build(
                 replaced: dict[str, Replacement] = {}
                 if reason is None:
                     models, checked, replaced = _incremental_models(
-                        con, models, tests, lake, previous_path, dirty, queries_dir
+                        con, models, tests, (lake, listed), previous_path, dirty, queries_dir
                     )
                 runs, outcomes = _build_all(con, models, [t for t in tests if t.name not in checked], queries_dir)
             except CdrError as exc:
@@ -310,8 +315,8 @@ def build_how(reason: str | None, days_rebuilt: int) -> str:
 
 
 def _incremental_models(
-    con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Lake, previous: Path,
-    dirty: set[date], queries_dir: Path,
+    con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Listing,
+    previous: Path, dirty: set[date], queries_dir: Path,
 ) -> tuple[tuple[Model, ...], dict[str, TestRun | str], dict[str, Replacement]]:
     """The models in build order, each incremental one a view of: the previous warehouse's rows but for
     the changed days, and its own SQL's rows for them, computed from the lake's days around them;
@@ -382,13 +387,13 @@ def _closure(by_name: Mapping[str, Model], names: Sequence[str]) -> set[str]:
 
 
 def _build_window(
-    con: duckdb.DuckDBPyConnection, lake: Lake, database: str, days: set[date], models: Sequence[Model],
+    con: duckdb.DuckDBPyConnection, lake: Listing, database: str, days: set[date], models: Sequence[Model],
     queries_dir: Path,
 ) -> None:
     """Build the models (in order) in a new in-memory database whose lake views hold only those days."""
     con.execute(f"attach ':memory:' as {database}")
     for dataset in INCREMENTAL_DATASETS:
-        select, _ = source_sql(lake, dataset, days)
+        select, _ = source_sql(lake[0], dataset, days, lake[1][dataset])
         con.execute(f"create view {database}.{SOURCE_PREFIX}{dataset} as {select}")
     _in_database(con, database, lambda: [_build_model(con, model, queries_dir) for model in models])
 

@@ -115,16 +115,18 @@ def duckdb_type(dtype: pl.DataType) -> str:
 
 
 def source_sql(
-    lake: Lake | str | os.PathLike[str], dataset: str, days: Collection[date] | None = None
+    lake: Lake | str | os.PathLike[str], dataset: str, days: Collection[date] | None = None,
+    files: Sequence[str] | None = None,
 ) -> tuple[str, int]:
     """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now).
 
     The view's columns: `account`, then the dataset's. With `days`, the view reads only those
-    days' partitions (an incremental build's window).
+    days' partitions (an incremental build's window). `files`: the dataset's partition files, when
+    the caller listed them already (`Lake.partition_files`).
     """
     lake = _lake(lake)
     schema = LAKE_SCHEMAS[dataset]
-    files = lake.partition_files(dataset)
+    files = lake.partition_files(dataset) if files is None else files
     if days is not None:
         files = [relative for relative in files if Lake.partition_day(relative) in days]
     if not files:
