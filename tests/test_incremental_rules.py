@@ -47,7 +47,13 @@ def test_dirty_days_are_the_days_whose_partition_appeared_went_or_was_rewritten(
 
 def test_a_changed_day_is_recomputed_from_the_two_days_either_side_of_it():
     assert window_days({D}) == [D.replace(day=n) for n in range(2, 7)]
+    assert window_days({D}, "Europe/Berlin") == [D.replace(day=n) for n in range(2, 7)]
     assert window_days(set()) == []
+
+
+def test_in_utc_a_changed_day_is_recomputed_from_itself_alone():
+    assert window_days({D, D.replace(day=6)}, "UTC") == [D, D.replace(day=6)]
+    assert window_days({D}, "Etc/UTC") == [D]
 
 
 def test_the_queries_hash_changes_with_any_file_a_build_reads(tmp_path):

@@ -22,6 +22,7 @@ import orjson
 
 from pipelines import __version__
 from pipelines.lake import Lake
+from pipelines.models.sources import UTC_NAMES
 
 MANIFEST_TABLE = "build_manifest"
 # The record datasets whose days the incremental models are computed from.
@@ -33,7 +34,8 @@ ID_INDEXES = {"stg_cdrs_id_index": "stg_cdrs_id_census", "stg_mdrs_id_index": "s
 INCREMENTAL_COLUMNS = ("utc_date", "report_date")
 # A report day lasts at most 25 hours, so one that overlaps a UTC day lies within the two UTC days
 # either side of it, whatever the zone: the changed days' models are computed from the lake's
-# days this far around them.
+# days this far around them. In UTC a report day is its UTC day, and a partition holds the records
+# created on its day: the changed days alone.
 _MARGIN = 2
 
 # A partition file's path relative to the data dir -> its identity (`Lake.identity`).
@@ -71,9 +73,11 @@ def dirty_days(previous: Fingerprints, current: Fingerprints) -> set[date]:
     return {day for relative in changed if (day := Lake.partition_day(relative)) is not None}
 
 
-def window_days(days: set[date]) -> list[date]:
-    """Dirty UTC days -> the lake days their models are computed from (each with the days around it)."""
-    return sorted({day + timedelta(days=offset) for day in days for offset in range(-_MARGIN, _MARGIN + 1)})
+def window_days(days: set[date], report_timezone: str | None = None) -> list[date]:
+    """Dirty UTC days (and the report time zone; None: any) -> the lake days their models are computed
+    from (each with the days around it, but in UTC)."""
+    margin = 0 if report_timezone in UTC_NAMES else _MARGIN
+    return sorted({day + timedelta(days=offset) for day in days for offset in range(-margin, margin + 1)})
 
 
 # What a build reads from the queries folder: models, macros, tests, seeds and alert thresholds.

@@ -267,7 +267,7 @@ def _build(
                 replaced: dict[str, Replacement] = {}
                 if reason is None:
                     models, checked, replaced = _incremental_models(
-                        con, models, tests, (lake, listed), previous_path, dirty, queries_dir
+                        con, models, tests, (lake, listed), previous_path, dirty, queries_dir, report_timezone
                     )
                 runs, outcomes = _build_all(con, models, [t for t in tests if t.name not in checked], queries_dir)
             except CdrError as exc:
@@ -316,7 +316,7 @@ def build_how(reason: str | None, days_rebuilt: int) -> str:
 
 def _incremental_models(
     con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Listing,
-    previous: Path, dirty: set[date], queries_dir: Path,
+    previous: Path, dirty: set[date], queries_dir: Path, report_timezone: str,
 ) -> tuple[tuple[Model, ...], dict[str, TestRun | str], dict[str, Replacement]]:
     """The models in build order, each incremental one a view of: the previous warehouse's rows but for
     the changed days, and its own SQL's rows for them, computed from the lake's days around them;
@@ -342,12 +342,11 @@ def _incremental_models(
         # no day changed: what the previous build checked holds as it did
         checked = {test.name: TestRun(test.name, 0.0) for test in day_tests}
     else:
-        _build_window(con, lake, _WINDOW_DATABASE, set(window_days(dirty)), [m for m in models if m.name in needed],
-                      queries_dir)
+        read = set(window_days(dirty, report_timezone))
+        _build_window(con, lake, _WINDOW_DATABASE, read, [m for m in models if m.name in needed], queries_dir)
         cross_days = _ids_across_days(con, sorted(dirty))
         if cross_days is None:
             raise _FullBuildNeeded("an id of a changed day is held by another day too")
-        read = set(window_days(dirty))
         for test in day_tests:
             checked[test.name] = _in_database(con, _WINDOW_DATABASE, lambda: _run_test(con, test, queries_dir))
         for model in (model for model in models if model.spans):

@@ -48,7 +48,7 @@ ALERT_CONFIG_TABLE = "alert_config"
 BUILD_MACROS = ("build_time", "threshold")
 
 # The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
+UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
 
 
 def source_names(queries_dir: Path | None = None) -> tuple[str, ...]:
@@ -184,7 +184,7 @@ def _files_sql(lake: Lake, relatives: Sequence[str]) -> str:
 
 def calendar_macros(report_timezone: str) -> list[str]:
     """A reporting zone -> the statements creating the calendar macros every model uses."""
-    if report_timezone in _UTC_NAMES:
+    if report_timezone in UTC_NAMES:
         local = "make_timestamp(epoch_us(ts))"
     else:
         local = f"timezone({sql_string(report_timezone)}, ts)"
