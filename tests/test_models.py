@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import orjson
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
@@ -28,6 +29,7 @@ from pipelines.models import (
     Layer,
     build,
     build_order,
+    discover,
     discover_macros,
     discover_models,
     discover_tests,
@@ -144,6 +146,18 @@ def test_the_project_models_follow_the_layer_rules():
             assert model.materialized == expected, model.name
     tests = discover_tests(QUERIES_DIR, by_name)
     assert all(test.refs for test in tests) and len(tests) >= 9
+
+
+def test_what_a_build_discovered_is_taken_back_as_it_was_only_from_this_release_and_duckdb():
+    found = discover(QUERIES_DIR)
+    assert found.models == discover_models(QUERIES_DIR) and found.macros == discover_macros(QUERIES_DIR)
+    document = found.document(QUERIES_DIR)
+    assert discover(QUERIES_DIR, document) == found
+    # taken as it is: the queries' hash, not a second discovery, says they are the same files
+    kept = orjson.loads(document)
+    assert discover(QUERIES_DIR, orjson.dumps(kept | {"tests": []}).decode()).tests == ()
+    for key in ("release", "duckdb"):
+        assert discover(QUERIES_DIR, orjson.dumps(kept | {key: "0.0.1", "tests": []}).decode()) == found
 
 
 # -- macros ------------------------------------------------------------------------------------

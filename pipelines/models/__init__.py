@@ -8,6 +8,7 @@ from pipelines.models.discover import (
     QUERIES_DIR,
     Layer,
     Macro,
+    discover,
     discover_macros,
     discover_models,
     discover_tests,
@@ -19,6 +20,6 @@ from pipelines.models.runner import BuildReport, build
 from pipelines.models.sources import quarantine_source_sql
 
 __all__ = [
-    "QUERIES_DIR", "BuildReport", "Layer", "Macro", "build", "build_order", "discover_macros", "discover_models",
-    "discover_tests", "quarantine_source_sql", "references", "warehouse_path",
+    "QUERIES_DIR", "BuildReport", "Layer", "Macro", "build", "build_order", "discover", "discover_macros",
+    "discover_models", "discover_tests", "quarantine_source_sql", "references", "warehouse_path",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from pipelines import __version__
 from pipelines.errors import CdrError, one_line
 from pipelines.models.incremental import INCREMENTAL_COLUMNS
 from pipelines.models.sources import BUILD_MACROS, SEEDS_DIR, calendar_macros, error_line, source_names
@@ -109,6 +110,60 @@ class DataTest:
     sql: str
     refs: frozenset[str]
     incremental: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """What a queries folder holds: its macros (in an order they can be created in), models and data tests."""
+
+    macros: tuple[Macro, ...]
+    models: tuple[Model, ...]
+    tests: tuple[DataTest, ...]
+
+    def document(self, queries_dir: Path) -> str:
+        """-> the text `discover` takes back as `known` (paths relative to the queries folder)."""
+
+        def fields(item: Macro | Model | DataTest) -> dict[str, object]:
+            found = {name: getattr(item, name) for name in item.__slots__}  # type: ignore[union-attr]
+            found["path"] = item.path.relative_to(queries_dir).as_posix()
+            if "refs" in found:
+                found["refs"] = sorted(item.refs)  # type: ignore[union-attr]
+            return found
+
+        return orjson.dumps({
+            "duckdb": duckdb.__version__,
+            "release": __version__,
+            "macros": [fields(macro) for macro in self.macros],
+            "models": [fields(model) for model in self.models],
+            "tests": [fields(test) for test in self.tests],
+        }).decode()
+
+
+def discover(queries_dir: Path = QUERIES_DIR, known: str | None = None) -> Discovered:
+    """A queries folder -> its macros, models and data tests.
+
+    `known`: what discovering the same files found before (`Discovered.document`, kept in the
+    warehouse built from them), taken as it is when this release and DuckDB wrote it: parsing
+    every file again would find the same.
+    """
+    queries_dir = Path(queries_dir)
+    document = orjson.loads(known) if known else {}
+    if document.get("duckdb") == duckdb.__version__ and document.get("release") == __version__:
+        def path(fields: dict) -> dict:
+            return fields | {"path": queries_dir / fields["path"]}
+
+        return Discovered(
+            tuple(Macro(**path(fields)) for fields in document["macros"]),
+            tuple(
+                Model(**path(fields) | {"layer": Layer(fields["layer"]), "refs": frozenset(fields["refs"])})
+                for fields in document["models"]
+            ),
+            tuple(DataTest(**path(fields) | {"refs": frozenset(fields["refs"])}) for fields in document["tests"]),
+        )
+    macros = discover_macros(queries_dir)
+    names = [macro.name for macro in macros]
+    models = discover_models(queries_dir, names)
+    return Discovered(macros, models, discover_tests(queries_dir, [model.name for model in models], names))
 
 
 def references(sql: str, names: Iterable[str]) -> frozenset[str]:

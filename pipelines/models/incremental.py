@@ -50,6 +50,8 @@ class Manifest:
     queries_hash: str
     report_timezone: str
     fingerprints: Fingerprints
+    # what discovering the queries found (`discover.Discovered.document`; None: not kept)
+    discovered: str | None = None
 
 
 def fingerprints(lake: Lake, listed: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
@@ -99,13 +101,15 @@ def read_manifest(warehouse: Path) -> Manifest | None:
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             row = con.execute(
-                f"select version, queries_hash, report_timezone, lake_fingerprints from {MANIFEST_TABLE}"
+                f"select version, queries_hash, report_timezone, lake_fingerprints, discovered from {MANIFEST_TABLE}"
             ).fetchone()
     except duckdb.Error:
         return None
     if row is None:
         return None
-    return Manifest(version=row[0], queries_hash=row[1], report_timezone=row[2], fingerprints=_fingerprints(row[3]))
+    return Manifest(
+        version=row[0], queries_hash=row[1], report_timezone=row[2], fingerprints=_fingerprints(row[3]), discovered=row[4]
+    )
 
 
 def _fingerprints(document: str) -> dict[str, str]:
@@ -139,11 +143,13 @@ def full_build_reason(
     return None
 
 
-def manifest_statement(queries: str, report_timezone: str, found: Fingerprints) -> tuple[str, list[object]]:
-    """What this build read -> the statement (and its parameters) creating its manifest table."""
+def manifest_statement(
+    queries: str, report_timezone: str, found: Fingerprints, discovered: str
+) -> tuple[str, list[object]]:
+    """What this build read (and found in the queries) -> the statement (and its parameters) creating its manifest table."""
     document = dict(sorted(found.items()))
     return (
         f"create table {MANIFEST_TABLE} as select ?::varchar as version, ?::varchar as queries_hash, "
-        "?::varchar as report_timezone, ?::varchar as lake_fingerprints",
-        [__version__, queries, report_timezone, orjson.dumps(document).decode()],
+        "?::varchar as report_timezone, ?::varchar as lake_fingerprints, ?::varchar as discovered",
+        [__version__, queries, report_timezone, orjson.dumps(document).decode(), discovered],
     )

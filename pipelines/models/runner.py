@@ -20,9 +20,7 @@ from pipelines.models.discover import (
     Layer,
     Macro,
     Model,
-    discover_macros,
-    discover_models,
-    discover_tests,
+    discover,
     macro_error,
 )
 from pipelines.models import incremental
@@ -195,10 +193,6 @@ def _build(
         raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
     thresholds = load_thresholds(queries_dir, alerts_config)
     now = datetime.now(UTC) if now is None else now
-    macros = discover_macros(queries_dir)
-    macro_names = [macro.name for macro in macros]
-    models = build_order(discover_models(queries_dir, macro_names))
-    tests = discover_tests(queries_dir, [m.name for m in models], macro_names)
     lake = Lake(data_dir)
     # Listed before anything is written: a lake the build cannot read whole is refused first.
     listed = {dataset: lake.partition_files(dataset) for dataset in LAKE_SCHEMAS}
@@ -207,6 +201,9 @@ def _build(
     queries, found = queries_hash(queries_dir), fingerprints(lake, listed)
     previous_path = warehouse_path(data_dir)
     previous = read_manifest(previous_path)
+    # the same files as the previous build's: what it discovered in them holds
+    discovered = discover(queries_dir, previous.discovered if previous and previous.queries_hash == queries else None)
+    macros, models, tests = discovered.macros, build_order(discovered.models), discovered.tests
     reason = full_build_reason(
         previous, warehouse_exists=previous_path.is_file(), queries=queries, report_timezone=report_timezone,
         forced=full, killed_builds=sweep_killed_builds(data_dir),
@@ -277,7 +274,9 @@ def _build(
             # in the tests' order, those run over the changed days alone among them
             by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
             outcomes = [by_name[test.name] for test in tests if test.name in by_name]
-            statement, parameters = manifest_statement(queries, report_timezone, found)
+            statement, parameters = manifest_statement(
+                queries, report_timezone, found, discovered.document(queries_dir)
+            )
             con.execute(statement, parameters)
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
             # Built (and kept for inspection when a test failed): everything into the file.
