@@ -40,7 +40,7 @@ EARLY = datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
 LATE = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 # Columns holding the build's own clock or the identity (inode) of the lake files it read, by
 # relation: the only values two builds of one lake, one of them in a copy, may differ in.
-BUILD_OWN_COLUMNS = {"rpt_build_info": ("built_at",), "build_manifest": ("lake_fingerprints",)}
+BUILD_OWN_COLUMNS = {"rpt_build_info": ("built_at",), "build_manifest": ("lake_fingerprints", "lake_footers")}
 # What the data dir holds of a build (the warehouse, its WAL, temporaries, a failed one): not copied.
 WAREHOUSE_FILES = ("warehouse", ".warehouse")
 SAMPLE_ROWS = 3

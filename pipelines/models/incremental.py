@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import orjson
 
 from pipelines import __version__
 from pipelines.lake import Lake
-from pipelines.models.sources import UTC_NAMES
+from pipelines.models.sources import LAKE_SCHEMAS, UTC_NAMES
 
 MANIFEST_TABLE = "build_manifest"
 # The record datasets whose days the incremental models are computed from.
@@ -52,6 +52,9 @@ class Manifest:
     fingerprints: Fingerprints
     # what discovering the queries found (`discover.Discovered.document`; None: not kept)
     discovered: str | None = None
+    # each lake partition file (of every dataset) -> its identity and whether it lacks columns of the
+    # lake's schemas (`lake_schemas_digest`), as the build read in its footer (`sources.lacking_columns`)
+    footers: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 def fingerprints(lake: Lake, listed: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
@@ -101,15 +104,33 @@ def read_manifest(warehouse: Path) -> Manifest | None:
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             row = con.execute(
-                f"select version, queries_hash, report_timezone, lake_fingerprints, discovered from {MANIFEST_TABLE}"
+                "select version, queries_hash, report_timezone, lake_fingerprints, discovered, lake_footers "
+                f"from {MANIFEST_TABLE}"
             ).fetchone()
     except duckdb.Error:
         return None
     if row is None:
         return None
     return Manifest(
-        version=row[0], queries_hash=row[1], report_timezone=row[2], fingerprints=_fingerprints(row[3]), discovered=row[4]
+        version=row[0], queries_hash=row[1], report_timezone=row[2], fingerprints=_fingerprints(row[3]), discovered=row[4],
+        footers=_footers(row[5]),
     )
+
+
+def _footers(document: str) -> dict[str, tuple[str, bool]]:
+    """A manifest's footers, as written -> by partition path; none when read against other schemas."""
+    footers = orjson.loads(document)
+    if footers.get("schemas") != lake_schemas_digest():
+        return {}
+    return {relative: (identity, lacking) for relative, (identity, lacking) in footers["files"].items()}
+
+
+def lake_schemas_digest() -> str:
+    """A digest of the lake's schemas: what a footer's columns are judged against."""
+    schemas = [
+        [dataset, [[name, str(dtype)] for name, dtype in schema.items()]] for dataset, schema in LAKE_SCHEMAS.items()
+    ]
+    return hashlib.sha256(orjson.dumps(schemas)).hexdigest()
 
 
 def _fingerprints(document: str) -> dict[str, str]:
@@ -144,12 +165,17 @@ def full_build_reason(
 
 
 def manifest_statement(
-    queries: str, report_timezone: str, found: Fingerprints, discovered: str
+    queries: str, report_timezone: str, found: Fingerprints, discovered: str, footers: Mapping[str, tuple[str, bool]]
 ) -> tuple[str, list[object]]:
-    """What this build read (and found in the queries) -> the statement (and its parameters) creating its manifest table."""
+    """What this build read (and found in the queries and the lake's footers) -> the statement (and its
+    parameters) creating its manifest table."""
     document = dict(sorted(found.items()))
     return (
         f"create table {MANIFEST_TABLE} as select ?::varchar as version, ?::varchar as queries_hash, "
-        "?::varchar as report_timezone, ?::varchar as lake_fingerprints, ?::varchar as discovered",
-        [__version__, queries, report_timezone, orjson.dumps(document).decode(), discovered],
+        "?::varchar as report_timezone, ?::varchar as lake_fingerprints, ?::varchar as discovered, "
+        "?::varchar as lake_footers",
+        [
+            __version__, queries, report_timezone, orjson.dumps(document).decode(), discovered,
+            orjson.dumps({"schemas": lake_schemas_digest(), "files": dict(sorted(footers.items()))}).decode(),
+        ],
     )

@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as clock_time
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 import duckdb
 
+from pipelines import __version__
 from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
@@ -27,6 +28,7 @@ from pipelines.models import incremental
 from pipelines.models.incremental import (
     ID_INDEXES,
     INCREMENTAL_DATASETS,
+    Manifest,
     fingerprints,
     full_build_reason,
     manifest_statement,
@@ -53,6 +55,7 @@ from pipelines.models.sources import (
     build_macros,
     calendar_macros,
     error_line,
+    lacking_columns,
     quarantine_source_sql,
     seed_files,
     seed_sql,
@@ -78,8 +81,12 @@ _SPANNED_DATABASE = "spanned_days"
 _BUCKET = "interval 10 second"
 
 
-# A lake and its datasets' partition files, listed once per build.
-Listing = tuple[Lake, Mapping[str, Sequence[str]]]
+class Listing(NamedTuple):
+    """A lake as a build lists it once: each dataset's partition files, and whether each lacks columns."""
+
+    lake: Lake
+    files: Mapping[str, Sequence[str]]
+    lacking: Mapping[str, Mapping[str, bool]]
 
 
 class _FullBuildNeeded(Exception):
@@ -196,11 +203,15 @@ def _build(
     lake = Lake(data_dir)
     # Listed before anything is written: a lake the build cannot read whole is refused first.
     listed = {dataset: lake.partition_files(dataset) for dataset in LAKE_SCHEMAS}
-    views = [(dataset, *source_sql(lake, dataset, files=listed[dataset])) for dataset in LAKE_SCHEMAS]
-    views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
     queries, found = queries_hash(queries_dir), fingerprints(lake, listed)
     previous_path = warehouse_path(data_dir)
     previous = read_manifest(previous_path)
+    footers = _footers(lake, listed, found, previous)
+    lacking = {dataset: {relative: footers[relative][1] for relative in files} for dataset, files in listed.items()}
+    views = [
+        (dataset, *source_sql(lake, dataset, files=listed[dataset], known=lacking[dataset])) for dataset in LAKE_SCHEMAS
+    ]
+    views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
     # the same files as the previous build's: what it discovered in them holds
     discovered = discover(queries_dir, previous.discovered if previous and previous.queries_hash == queries else None)
     macros, models, tests = discovered.macros, build_order(discovered.models), discovered.tests
@@ -264,7 +275,8 @@ def _build(
                 replaced: dict[str, Replacement] = {}
                 if reason is None:
                     models, checked, replaced = _incremental_models(
-                        con, models, tests, (lake, listed), previous_path, dirty, queries_dir, report_timezone
+                        con, models, tests, Listing(lake, listed, lacking), previous_path, dirty, queries_dir,
+                        report_timezone,
                     )
                 runs, outcomes = _build_all(con, models, [t for t in tests if t.name not in checked], queries_dir)
             except CdrError as exc:
@@ -275,7 +287,7 @@ def _build(
             by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
             outcomes = [by_name[test.name] for test in tests if test.name in by_name]
             statement, parameters = manifest_statement(
-                queries, report_timezone, found, discovered.document(queries_dir)
+                queries, report_timezone, found, discovered.document(queries_dir), footers
             )
             con.execute(statement, parameters)
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
@@ -306,6 +318,32 @@ def _build(
         reason=reason or "",
         days_rebuilt=len(dirty),
     )
+
+
+def _footers(
+    lake: Lake, listed: Mapping[str, Sequence[str]], found: Mapping[str, str], previous: Manifest | None
+) -> dict[str, tuple[str, bool]]:
+    """The lake's partition files -> each one's identity and whether it lacks columns of the schema: as the
+    previous build of this release read it in the footer of the same file, else read now.
+
+    On an object store only the record partitions, whose identities the build asks for anyway, are
+    told apart this way: a request per usage file would cost what reading its footer does.
+    """
+    kept = previous.footers if previous is not None and previous.version == __version__ else {}
+    footers: dict[str, tuple[str, bool]] = {}
+    for dataset, files in listed.items():
+        identities = {
+            relative: found.get(relative) or (lake.identity(relative) if lake.is_local else "") for relative in files
+        }
+        known = {
+            relative: kept[relative][1]
+            for relative, identity in identities.items()
+            if identity and relative in kept and kept[relative][0] == identity
+        }
+        lacking = lacking_columns(lake, dataset, files, known)
+        # a file DuckDB named otherwise than the lake: read by name, to be safe
+        footers.update({relative: (identities[relative], lacking.get(relative, True)) for relative in files})
+    return footers
 
 
 def build_how(reason: str | None, days_rebuilt: int) -> str:
@@ -391,7 +429,7 @@ def _build_window(
     """Build the models (in order) in a new in-memory database whose lake views hold only those days."""
     con.execute(f"attach ':memory:' as {database}")
     for dataset in INCREMENTAL_DATASETS:
-        select, _ = source_sql(lake[0], dataset, days, lake[1][dataset])
+        select, _ = source_sql(lake.lake, dataset, days, lake.files[dataset], lake.lacking[dataset])
         con.execute(f"create view {database}.{SOURCE_PREFIX}{dataset} as {select}")
     _in_database(con, database, lambda: [_build_model(con, model, queries_dir) for model in models])
 

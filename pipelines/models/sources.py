@@ -116,13 +116,13 @@ def duckdb_type(dtype: pl.DataType) -> str:
 
 def source_sql(
     lake: Lake | str | os.PathLike[str], dataset: str, days: Collection[date] | None = None,
-    files: Sequence[str] | None = None,
+    files: Sequence[str] | None = None, known: Mapping[str, bool] | None = None,
 ) -> tuple[str, int]:
     """A data dir and dataset -> (the SELECT of its source view, how many partition files it has now).
 
     The view's columns: `account`, then the dataset's. With `days`, the view reads only those
     days' partitions (an incremental build's window). `files`: the dataset's partition files, when
-    the caller listed them already (`Lake.partition_files`).
+    the caller listed them already (`Lake.partition_files`); `known`: as for `lacking_columns`.
     """
     lake = _lake(lake)
     schema = LAKE_SCHEMAS[dataset]
@@ -131,36 +131,58 @@ def source_sql(
         files = [relative for relative in files if Lake.partition_day(relative) in days]
     if not files:
         return _empty_source(schema, account=True), 0
+    lacking = lacking_columns(lake, dataset, files, known)
     # A glob, not the file list: the view keeps reading the lake as the sync adds days (and
     # accounts). Hive partitioning stays off: the usage files have a `date` column of their own.
     pattern = _files_sql(lake, [Lake.partition_glob(dataset)] if days is None else files)
     columns = ", ".join(f"cast({c} as {duckdb_type(t)}) as {c}" for c, t in schema.items())
+    # A partition an older release wrote lacks the columns added since: read by name, it gives them
+    # as null. Only then, since reading by name opens every footer each time a query reads the view;
+    # the sync writes every new day whole. The empty typed select keeps a column no partition has yet.
+    by_name = ", union_by_name = true" if any(lacking.values()) else ""
+    files_read = f"read_parquet({pattern}, hive_partitioning = false, filename = true{by_name})"
+    return (
+        f"select {_ACCOUNT}, {columns} from (select * from {files_read} union all by name {_empty_source(schema)})",
+        len(files),
+    )
+
+
+def lacking_columns(
+    lake: Lake | str | os.PathLike[str], dataset: str, files: Sequence[str], known: Mapping[str, bool] | None = None
+) -> dict[str, bool]:
+    """A dataset's partition files -> whether each lacks columns of the dataset's schema (an older release
+    wrote it), from their footers. LakeError for a file the build cannot read, or one with a column
+    no release writes (another dataset's), which is refused, not read as nulls.
+
+    `known`: the answer for some of the files, as an earlier build of this release read it in their
+    footers (the caller's to vouch they are the same files): those are not read again.
+    """
+    lake = _lake(lake)
+    schema = LAKE_SCHEMAS[dataset]
+    known = known or {}
+    lacking = {relative: known[relative] for relative in files if relative in known}
+    unread = [relative for relative in files if relative not in known]
+    if not unread:
+        return lacking
     con = duckdb.connect()
     register_lake(con, lake)
     try:
-        by_file = _top_level_columns(con, pattern)
+        by_file = _top_level_columns(con, _files_sql(lake, unread))
     except duckdb.Error as exc:
         raise unreadable_lake_file(lake, exc) or LakeError(
             f"cannot read the {dataset} partitions in {lake.display(LAKE_DIR)}: {one_line(exc, first=True)}"
         ) from None
     finally:
         con.close()
-    # A file with a column no release writes (another dataset's) is refused, not read as nulls.
     unknown = list(dict.fromkeys(name for names in by_file.values() for name in names if name not in schema))
     if unknown:
         raise unreadable_lake_file(lake, LakeError("")) or LakeError(
             f"the {dataset} partitions in {lake.display(LAKE_DIR)} hold columns the sync does not write "
             f"({_few(unknown)}): move the files holding them out of the lake and re-sync their days"
         )
-    # A partition an older release wrote lacks the columns added since: read by name, it gives them
-    # as null. Only then, since reading by name opens every footer each time a query reads the view;
-    # the sync writes every new day whole. The empty typed select keeps a column no partition has yet.
-    by_name = ", union_by_name = true" if any(len(names) < len(schema) for names in by_file.values()) else ""
-    files_read = f"read_parquet({pattern}, hive_partitioning = false, filename = true{by_name})"
-    return (
-        f"select {_ACCOUNT}, {columns} from (select * from {files_read} union all by name {_empty_source(schema)})",
-        len(files),
-    )
+    located = {lake.location(relative): relative for relative in unread}
+    lacking.update({located.get(name, name): len(names) < len(schema) for name, names in by_file.items()})
+    return lacking
 
 
 def quarantine_source_sql(lake: Lake | str | os.PathLike[str]) -> tuple[str, int]:
