@@ -426,12 +426,19 @@ def _build_window(
     con: duckdb.DuckDBPyConnection, lake: Listing, database: str, days: set[date], models: Sequence[Model],
     queries_dir: Path,
 ) -> None:
-    """Build the models (in order) in a new in-memory database whose lake views hold only those days."""
+    """Build the models (in order, two at a time as a build does) in a new in-memory database whose lake
+    views hold only those days."""
     con.execute(f"attach ':memory:' as {database}")
     for dataset in INCREMENTAL_DATASETS:
         select, _ = source_sql(lake.lake, dataset, days, lake.files[dataset], lake.lacking[dataset])
         con.execute(f"create view {database}.{SOURCE_PREFIX}{dataset} as {select}")
-    _in_database(con, database, lambda: [_build_model(con, model, queries_dir) for model in models])
+    jobs = {model.name: model for model in models}
+    graph = {model.name: {ref for ref in model.refs if ref in jobs} for model in models}
+
+    def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun:
+        return _in_database(cursor, database, lambda: _build_model(cursor, jobs[key], queries_dir))
+
+    run_in_order(con, graph, run, BUILD_WORKERS)
 
 
 def _in_database(con: duckdb.DuckDBPyConnection, database: str, work: Callable[[], Result]) -> Result:
