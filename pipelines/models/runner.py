@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import UTC, date, datetime, time as clock_time
 from pathlib import Path
 from typing import NamedTuple, TypeVar, cast
@@ -87,6 +88,10 @@ class Listing(NamedTuple):
     lake: Lake
     files: Mapping[str, Sequence[str]]
     lacking: Mapping[str, Mapping[str, bool]]
+
+
+# What a model's job builds on its connection before the model (an incremental build's spanned days).
+Prepare = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 class _FullBuildNeeded(Exception):
@@ -273,12 +278,15 @@ def _build(
             try:
                 checked: dict[str, TestRun | str] = {}
                 replaced: dict[str, Replacement] = {}
+                prepare: dict[str, Prepare] = {}
                 if reason is None:
-                    models, checked, replaced = _incremental_models(
+                    models, checked, replaced, prepare = _incremental_models(
                         con, models, tests, Listing(lake, listed, lacking), previous_path, dirty, queries_dir,
                         report_timezone,
                     )
-                runs, outcomes = _build_all(con, models, [t for t in tests if t.name not in checked], queries_dir)
+                runs, outcomes = _build_all(
+                    con, models, [t for t in tests if t.name not in checked], queries_dir, prepare
+                )
             except CdrError as exc:
                 raise unreadable_lake_file(lake, exc) or exc
             # an incremental model was read through a view of its rows; the warehouse keeps a table
@@ -354,11 +362,12 @@ def build_how(reason: str | None, days_rebuilt: int) -> str:
 def _incremental_models(
     con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Listing,
     previous: Path, dirty: set[date], queries_dir: Path, report_timezone: str,
-) -> tuple[tuple[Model, ...], dict[str, TestRun | str], dict[str, Replacement]]:
+) -> tuple[tuple[Model, ...], dict[str, TestRun | str], dict[str, Replacement], dict[str, Prepare]]:
     """The models in build order, each incremental one a view of: the previous warehouse's rows but for
     the changed days, and its own SQL's rows for them, computed from the lake's days around them;
-    the outcome of each data test that holds day by day, run over those days alone; and which rows
-    of which tables the new warehouse replaces (`_apply_changes`).
+    the outcome of each data test that holds day by day, run over those days alone; which rows
+    of which tables the new warehouse replaces (`_apply_changes`); and what must be built (on a
+    connection) before a model's view can be.
 
     Those are built first, in a database of their own whose lake views hold only those days; the
     macros, seeds and reference tables are the build's, found through the search path. A model
@@ -373,6 +382,7 @@ def _incremental_models(
     day_tests = [test for test in tests if test.incremental]
     needed = _closure(by_name, [ref for job in [*windowed, *day_tests] for ref in (job.name, *job.refs)])
     checked: dict[str, TestRun | str] = {}
+    prepare: dict[str, Prepare] = {}
     days: dict[str | None, list[date]] = {"utc_date": sorted(dirty), "report_date": _report_days(con, dirty)}
     databases = {model.name: _WINDOW_DATABASE for model in windowed}
     if not dirty:
@@ -390,8 +400,12 @@ def _incremental_models(
             reached, spanned = _spanned_days(con, model, sorted(dirty), days["report_date"])
             read |= spanned
             database = f"{_SPANNED_DATABASE}_{model.name}"
-            _build_window(con, lake, database, spanned,
-                          [m for m in models if m.name in _closure(by_name, [model.name])], queries_dir)
+            spanning = [m for m in models if m.name in _closure(by_name, [model.name])]
+            # built as the model's own job, beside the models that do not wait for it
+            prepare[model.name] = partial(
+                _build_window, lake=lake, database=database, days=spanned, models=spanning, queries_dir=queries_dir,
+                workers=1,
+            )
             days[model.name] = reached
             databases[model.name] = database
         if cross_days & read:
@@ -407,7 +421,7 @@ def _incremental_models(
         replace(model, materialized="view", sql=_merged_sql(model, replaced[model.name])) if model.incremental else model
         for model in models
     )
-    return merged, checked, replaced
+    return merged, checked, replaced, prepare
 
 
 def _closure(by_name: Mapping[str, Model], names: Sequence[str]) -> set[str]:
@@ -424,10 +438,10 @@ def _closure(by_name: Mapping[str, Model], names: Sequence[str]) -> set[str]:
 
 def _build_window(
     con: duckdb.DuckDBPyConnection, lake: Listing, database: str, days: set[date], models: Sequence[Model],
-    queries_dir: Path,
+    queries_dir: Path, workers: int = BUILD_WORKERS,
 ) -> None:
-    """Build the models (in order, two at a time as a build does) in a new in-memory database whose lake
-    views hold only those days."""
+    """Build the models (in order, `workers` at a time) in a new in-memory database whose lake views hold
+    only those days."""
     con.execute(f"attach ':memory:' as {database}")
     for dataset in INCREMENTAL_DATASETS:
         select, _ = source_sql(lake.lake, dataset, days, lake.files[dataset], lake.lacking[dataset])
@@ -438,7 +452,7 @@ def _build_window(
     def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun:
         return _in_database(cursor, database, lambda: _build_model(cursor, jobs[key], queries_dir))
 
-    run_in_order(con, graph, run, BUILD_WORKERS)
+    run_in_order(con, graph, run, workers)
 
 
 def _in_database(con: duckdb.DuckDBPyConnection, database: str, work: Callable[[], Result]) -> Result:
@@ -630,9 +644,11 @@ def _macro_name(statement: str) -> str | None:
 
 
 def _build_all(
-    con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], queries_dir: Path
+    con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], queries_dir: Path,
+    prepare: Mapping[str, Prepare],
 ) -> tuple[list[ModelRun], list[TestRun | str]]:
-    """Build the models (in build order) and run the data tests, each once what it reads is built.
+    """Build the models (in build order) and run the data tests, each once what it reads is built (a model
+    in `prepare` after what that builds on the same connection).
 
     -> the models' runs in build order, and each test's outcome (a TestRun, or its offending
     rows described) in the tests' order.
@@ -645,6 +661,8 @@ def _build_all(
     def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun | TestRun | str:
         job = jobs[key]
         if isinstance(job, Model):
+            if key in prepare:
+                prepare[key](cursor)
             return _build_model(cursor, job, queries_dir)
         return _run_test(cursor, job, queries_dir)
 
