@@ -6,7 +6,10 @@ account, by its path). The next build compares: the UTC days whose partition app
 was rewritten in any account are dirty, and
 a model declaring `-- incremental: <column>` replaces only its rows for those days, computed
 from the lake's days around them by its own SQL. Anything else that differs (or no manifest at
-all) makes the build a full one, and says why.
+all) makes the build a full one, and says why. The manifest also keeps what the build found that
+the next need not find again: the models, tests and macros in the queries (taken back while the
+queries hash, release and DuckDB are the same), and whether each lake file lacks columns (while
+its identity is the same).
 """
 
 from __future__ import annotations
