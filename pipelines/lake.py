@@ -1,9 +1,10 @@
 """The lake's storage (landing stage): every path under the data dir and every byte written there.
 
 Everything goes through a `Lake`, so the data dir can be a local folder or an fsspec URL such as
-``s3://bucket/cdr``. Writes are atomic: locally by `atomic_file`, its temporary in ``.staging/``
-(directory scans read hidden files too); on object stores by a single PUT, which readers see
-whole or not at all. DuckDB reads an object-store lake through the lake's fsspec filesystem,
+``s3://bucket/cdr``. Writes are atomic: locally by `StagedFiles` (a temporary in ``.staging/``,
+since directory scans read hidden files too, made durable and renamed over the target; several
+files of one `Lake.batch` made durable together); on object stores by a single PUT, which
+readers see whole or not at all. DuckDB reads an object-store lake through the lake's fsspec filesystem,
 registered on each connection by `register_lake`.
 
 Layout (binding for the SQL models); `<name>` is an account (pipelines/accounts.py)::
@@ -24,6 +25,7 @@ of earlier releases (no `account=` folders) is moved to the account `default` on
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import io
 import json
@@ -32,6 +34,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -188,16 +191,22 @@ class Lake:
 
     def write_bytes(self, relative: str, data: bytes) -> int:
         """Atomically create or replace the file with the bytes -> the number of bytes written."""
-        target = self.path(relative)
+        with self.batch() as batch:
+            return batch.write_bytes(relative, data)
+
+    @contextmanager
+    def batch(self) -> Iterator[WriteBatch]:
+        """Writes made durable together: when the block ends, each file written in it is in place, whole.
+
+        Locally the files are staged and made durable at once (`StagedFiles`): none replaces its
+        target if the block fails. On an object store each write is one PUT, done at once.
+        """
+        batch = WriteBatch(self)
         try:
-            if not self.is_local:
-                self.fs.pipe_file(target, data)
-            else:
-                with atomic_file(target, staging=self._staging(target)) as temp, open(temp, "wb") as handle:
-                    handle.write(data)
-        except OSError as exc:
-            raise self._os_error(relative, exc, "write") from exc
-        return len(data)
+            yield batch
+            batch.commit()
+        finally:
+            batch.discard()
 
     def delete(self, relative: str) -> bool:
         """Remove the file (atomic: one unlink or DELETE) -> whether it existed."""
@@ -558,6 +567,7 @@ class Lake:
         """
         try:
             if self.is_local:
+                os.stat(self.path(relative))  # a missing day fails here, far cheaper than in the reader
                 frame = pl.read_parquet(self.path(relative))
             else:
                 data = self.read_bytes(relative)
@@ -583,21 +593,6 @@ class Lake:
                 "delete it and re-sync that day"
             )
         return with_schema(frame, schema)
-
-    def _write_partition(self, relative: str, frame: pl.DataFrame) -> int:
-        """Atomically create or replace a partition file (Parquet, zstd) -> bytes written."""
-        target = self.path(relative)
-        if not self.is_local:
-            buffer = io.BytesIO()
-            frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL)
-            return self.write_bytes(relative, buffer.getvalue())
-        try:
-            with atomic_file(target, staging=self._staging(target)) as temp:
-                frame.write_parquet(temp, compression="zstd", compression_level=ZSTD_LEVEL)
-                size = os.path.getsize(temp)
-        except OSError as exc:
-            raise self._os_error(relative, exc, "write") from exc
-        return size
 
     # -- the layout of earlier releases ----------------------------------------------------------
 
@@ -749,14 +744,69 @@ class Lake:
             f"{self.display(relative)} is a file where the data dir needs a directory; move it out of the data dir"
         )
 
-    # -- local atomic writes -------------------------------------------------------------------
 
-    def _staging(self, target: str) -> str:
-        """A local target -> the folder for its temporary, made (as is the target's own folder)."""
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        staging = os.path.join(self.root, STAGING_DIR)
-        os.makedirs(staging, exist_ok=True)
-        return staging
+class WriteBatch:
+    """A lake's writes in one `Lake.batch`: local files staged together, object-store files PUT at once."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.staged = StagedFiles(os.path.join(lake.root, STAGING_DIR)) if lake.is_local else None
+        self.written: list[str] = []
+
+    def write_bytes(self, relative: str, data: bytes) -> int:
+        """Create or replace the file with the bytes (in place when the batch ends) -> the number of bytes."""
+        target = self.lake.path(relative)
+        try:
+            if self.staged is None:
+                self.lake.fs.pipe_file(target, data)
+            else:
+                # The target's folder now: a file in its way fails here, naming the file, not at the rename.
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                if not self.written:
+                    os.makedirs(self.staged.staging or "", exist_ok=True)
+                _write_file(self.staged.temporary(target), data)
+        except OSError as exc:
+            raise self.lake._os_error(relative, exc, "write") from exc
+        self.written.append(relative)
+        return len(data)
+
+    def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
+        """Create or replace one of the account's day partitions (Parquet, zstd) -> bytes written."""
+        lake = self.lake
+        assert isinstance(lake, AccountLake), "partitions are an account's"
+        return self.write_bytes(lake.partition(dataset, day), parquet_bytes(frame))
+
+    def commit(self) -> None:
+        if self.staged is None or not self.written:
+            return
+        try:
+            self.staged.commit()
+        except OSError as exc:
+            raise self.lake._os_error(self._named(exc), exc, "write") from exc
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.staged.discard()
+
+    def _named(self, exc: OSError) -> str:
+        """A failed commit's error -> the relative path of the file it is about (the first, when it names none)."""
+        paths = {path: relative for (temp, target), relative in zip(self.staged.moves if self.staged else [], self.written)
+                 for path in (temp, target)}
+        return next((paths[name] for name in (exc.filename, exc.filename2) if name in paths), self.written[0])
+
+
+def parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """A frame -> a partition file's bytes (Parquet, zstd)."""
+    # Into memory, then written by the batch: cheaper than the writer's own file output, and the
+    # same bytes for a local file and an object store's PUT.
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", compression_level=ZSTD_LEVEL)
+    return buffer.getvalue()
+
+
+def _write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 class AccountLake(Lake):
@@ -814,8 +864,12 @@ class AccountLake(Lake):
         return self._read_partition(self.partition(dataset, day), schema)
 
     def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
-        """Atomically create or replace one of this account's day partitions (Parquet, zstd) -> bytes written."""
-        return self._write_partition(self.partition(dataset, day), frame)
+        """Atomically create or replace one of this account's day partitions (Parquet, zstd) -> bytes written.
+
+        Several are written cheaper in one `batch` (`WriteBatch.write_partition`).
+        """
+        with self.batch() as batch:
+            return batch.write_partition(dataset, day, frame)
 
     def delete_partition(self, dataset: str, day: date) -> bool:
         """Remove one of this account's day partitions -> whether it existed."""
@@ -875,28 +929,62 @@ def atomic_file(target: str | os.PathLike[str], staging: str | None = None) -> I
     The temporary (beside the target, or in `staging`) is fsync'ed and renamed over the target, so
     a crash at any instant leaves the old file or the new one; on a failure the target is untouched.
     """
-    target = os.fspath(target)
-    directory = os.path.dirname(target)
-    temp = os.path.join(staging or directory, _temp_name(os.path.basename(target)))
-    beside = os.path.join(directory, _temp_name(os.path.basename(target)))
+    staged = StagedFiles(staging)
     try:
-        yield temp
-        _fsync_file(temp)
-        try:
-            os.replace(temp, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            # The target's directory is on another filesystem than `staging` (a symlinked folder):
-            # copy beside it, then rename there.
-            shutil.copyfile(temp, beside)
-            _fsync_file(beside)
-            os.replace(beside, target)
-        # The rename is durable only once the directory entry is on disk.
-        _fsync_dir(directory)
+        yield staged.temporary(os.fspath(target))
+        staged.commit()
     finally:
-        Path(temp).unlink(missing_ok=True)
-        Path(beside).unlink(missing_ok=True)
+        staged.discard()
+
+
+class StagedFiles:
+    """New bytes for local files, written to temporaries and then moved over their targets together.
+
+    `commit` makes every temporary durable before renaming any, then makes the renames durable: a
+    crash at any instant leaves each target old or new, never part-written, and once `commit`
+    returns every file is on disk. Several files are made durable by one sync of their
+    filesystem each time (`_make_durable`) instead of an fsync per file and folder.
+    """
+
+    def __init__(self, staging: str | None = None) -> None:
+        self.staging = staging
+        self.moves: list[tuple[str, str]] = []
+        self._left: list[str] = []
+
+    def temporary(self, target: str) -> str:
+        """A target -> the path to write its new bytes to (in `staging`, else beside the target)."""
+        directory = os.path.dirname(target)
+        temp = os.path.join(self.staging or directory, _temp_name(os.path.basename(target)))
+        self.moves.append((temp, target))
+        self._left.append(temp)
+        return temp
+
+    def commit(self) -> None:
+        """Every temporary durable, then renamed over its target, then every rename durable."""
+        _make_durable([temp for temp, _ in self.moves])
+        for temp, target in self.moves:
+            try:
+                os.replace(temp, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # The target's directory is on another filesystem than `staging` (a symlinked folder):
+                # copy beside it, then rename there.
+                beside = os.path.join(os.path.dirname(target), _temp_name(os.path.basename(target)))
+                self._left.append(beside)
+                shutil.copyfile(temp, beside)
+                _fsync_file(beside)
+                os.replace(beside, target)
+        # A rename is durable only once its directory entry is on disk.
+        _make_durable(sorted({os.path.dirname(target) for _, target in self.moves}), directories=True)
+        self.moves = []
+
+    def discard(self) -> None:
+        """Remove what is left of the temporaries (all of them, unless committed)."""
+        for temp in self._left:
+            Path(temp).unlink(missing_ok=True)
+        self._left = []
+        self.moves = []
 
 
 def _remove_empty_dirs_below(top: str) -> int:
@@ -927,6 +1015,56 @@ def _fsync_dir(path: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _make_durable(paths: list[str], directories: bool = False) -> None:
+    """Files' bytes (or directories' entries) -> on disk: one filesystem sync for several on one
+    filesystem, else an fsync each."""
+    by_device: dict[int, list[str]] = {}
+    if len(paths) > 1 and _syncfs is not None:
+        for path in paths:
+            by_device.setdefault(os.stat(path).st_dev, []).append(path)
+    for group in by_device.values() if by_device else [paths]:
+        if len(group) > 1 and _sync_filesystem(group[0]):
+            continue
+        for path in group:
+            if directories:
+                _fsync_dir(path)
+            else:
+                _fsync_file(path)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2) (not in `os`), or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_filesystem(path: str) -> bool:
+    """Write everything of the filesystem holding `path` to disk -> False where that cannot be asked
+    (the caller fsyncs instead); OSError when the disk fails."""
+    if _syncfs is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _syncfs(fd) == 0:
+            return True
+        error = ctypes.get_errno()
+    finally:
+        os.close(fd)
+    if error in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+        return False  # refused (a sandbox's seccomp filter): fsync each instead
+    raise OSError(error, os.strerror(error), path)
 
 
 def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], None]:

@@ -21,7 +21,7 @@ import polars as pl
 
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError
-from pipelines.lake import AccountLake, readable_as, with_schema
+from pipelines.lake import AccountLake, WriteBatch, readable_as, with_schema
 from pipelines.opentact import api
 from pipelines.opentact.records import empty_frame, extra_fields
 from pipelines.state import merge_windows
@@ -164,7 +164,9 @@ def land_windows(lake: AccountLake, kind: api.RecordType, windows: Sequence[Wind
         incoming = {key[0]: part for key, part in by_day.items()}
     del latest
     empty = empty_frame(kind)
-    days = [_replace_day(lake, kind, day, incoming.get(day, empty), inside, schema) for day in touched]
+    # The days' files are made durable together, once all are written.
+    with lake.batch() as batch:
+        days = [_replace_day(lake, batch, kind, day, incoming.get(day, empty), inside, schema) for day in touched]
     extra = tuple(extra_fields(kind, frame[api.EXTRAS]))
     return LandStats(kind=kind, windows=merged, days=tuple(days), extra_fields=extra)
 
@@ -216,11 +218,12 @@ def land_usage(lake: AccountLake, kind: api.RecordType, window: Window, frame: p
         per_day = compared.group_by(part).agg(kept=had.sum(), updated=(had & differs).sum())
         tallies = {row[part]: row for row in per_day.iter_rows(named=True)}
     stats = []
-    for day in days:
-        new, old = incoming.get(day, empty), olds.get(day, empty)
-        kept, updated = (int(tallies[day]["kept"]), int(tallies[day]["updated"])) if day in tallies else (0, 0)
-        counts = {"new": new.height - kept, "updated": updated, "unchanged": kept - updated, "removed": old.height - kept}
-        stats.append(_write_day(lake, dataset, day, new, old, counts))
+    with lake.batch() as batch:
+        for day in days:
+            new, old = incoming.get(day, empty), olds.get(day, empty)
+            kept, updated = (int(tallies[day]["kept"]), int(tallies[day]["updated"])) if day in tallies else (0, 0)
+            counts = {"new": new.height - kept, "updated": updated, "unchanged": kept - updated, "removed": old.height - kept}
+            stats.append(_write_day(lake, batch, dataset, day, new, old, counts))
     return LandStats(kind=dataset, windows=(window,), days=tuple(stats))
 
 
@@ -289,14 +292,15 @@ def read_quarantine(lake: AccountLake, kind: api.RecordType) -> pl.DataFrame:
 
 
 def _replace_day(
-    lake: AccountLake, kind: str, day: date, new: pl.DataFrame, in_window: pl.Expr, schema: Mapping[str, pl.DataType]
+    lake: AccountLake, batch: WriteBatch, kind: str, day: date, new: pl.DataFrame, in_window: pl.Expr,
+    schema: Mapping[str, pl.DataType],
 ) -> DayStats:
     old = lake.read_partition(kind, day, schema)
     if old is None:
         # A day landed for the first time (every day of a first sync): nothing to compete with,
         # so no joins, filters or concatenation; `new` comes sorted.
         counts = {"new": new.height, "updated": 0, "unchanged": 0, "stale": 0, "removed": 0}
-        return _write_day(lake, kind, day, new, empty_frame(kind), counts)
+        return _write_day(lake, batch, kind, day, new, empty_frame(kind), counts)
     new_ids = new[ID]
     # Any lake row with an incoming id competes with it, even one created outside the window
     # (a moved `created_at`), so an id never appears twice in a partition.
@@ -323,18 +327,19 @@ def _replace_day(
     ).sort(_ORDER)
     counts = {key: int(value) for key, value in tally.items()}
     counts["removed"] = removed
-    return _write_day(lake, kind, day, merged, old, counts)
+    return _write_day(lake, batch, kind, day, merged, old, counts)
 
 
 def _write_day(
-    lake: AccountLake, dataset: str, day: date, result: pl.DataFrame, old: pl.DataFrame, counts: Mapping[str, int]
+    lake: AccountLake, batch: WriteBatch, dataset: str, day: date, result: pl.DataFrame, old: pl.DataFrame,
+    counts: Mapping[str, int],
 ) -> DayStats:
     # Rewriting an identical partition would only cost time and churn readers' caches.
     if result.equals(old):
         return DayStats(day=day, **counts)
     if result.height == 0:
         return DayStats(day=day, changed=lake.delete_partition(dataset, day), **counts)
-    size = lake.write_partition(dataset, day, result)
+    size = batch.write_partition(dataset, day, result)
     return DayStats(day=day, records=result.height, bytes_written=size, changed=True, **counts)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import random
@@ -18,7 +19,9 @@ import polars as pl
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
+import pipelines.lake as lake_module
 from pipelines.lake import AccountLake, Lake, LakeError
+from tests.fixtures.disk import record_disk_events
 from tests.fixtures.processes import reap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,7 +257,7 @@ _WRITER = textwrap.dedent(
 
     root, die = sys.argv[1], sys.argv[2]
     lake = Lake(root).for_account("default")
-    day = date(2026, 3, 1)
+    days = [date(2026, 3, n) for n in range(1, int(sys.argv[3]) + 1)]
     rows = 5_000
     versions = [
         pl.DataFrame({"id": [f"{tag}-{i}" for i in range(rows)], "n": list(range(rows))},
@@ -266,13 +269,11 @@ _WRITER = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)
 
     if die == "mid-temp":
-        real_write = pl.DataFrame.write_parquet
-        def half_write(self, file, **kwargs):
-            real_write(self, file, **kwargs)
-            with open(file, "r+b") as handle:
-                handle.truncate(os.path.getsize(file) // 2)
+        def half_write(path, data):
+            with open(path, "wb") as handle:
+                handle.write(data[: len(data) // 2])
             kill()
-        pl.DataFrame.write_parquet = half_write
+        lake_module._write_file = half_write
     elif die == "before-rename":
         lake_module.os.replace = lambda src, dst: kill()
     elif die == "after-rename":
@@ -285,16 +286,21 @@ _WRITER = textwrap.dedent(
     print("ready", flush=True)
     step = 1  # version b first: the lake starts with version a
     while True:
-        lake.write_partition("cdrs", day, versions[step % 2])
+        if len(days) == 1:
+            lake.write_partition("cdrs", days[0], versions[step % 2])
+        else:
+            with lake.batch() as batch:  # several days made durable together, as landing writes them
+                for day in days:
+                    batch.write_partition("cdrs", day, versions[step % 2])
         lake.write_bytes("state/account=default/cdrs/landed.json", b'{"v": "%d"}' % (step % 2) * 500)
         step += 1
     """
 )
 
 
-def _run_writer(root: Path, die: str, kill_after: float | None) -> None:
+def _run_writer(root: Path, die: str, kill_after: float | None, days: int = 1) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(root), die],
+        [sys.executable, "-c", _WRITER, str(root), die, str(days)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -359,3 +365,92 @@ def test_a_writer_killed_at_random_instants_never_exposes_a_broken_file(tmp_path
     Lake(root).sweep_temporaries()
     names = {p.name for p in root.rglob("*") if p.is_file()}
     assert names <= {"data.parquet", "landed.json"}
+
+
+BATCH_DAYS = [date(2026, 3, n) for n in (1, 2, 3)]
+
+
+def _batch_versions(root: Path) -> list[str | None]:
+    """Each day of a killed batch writer: which whole version readers see (None: no file), never a broken file."""
+    lake = Lake(root).for_account(DEFAULT_ACCOUNT)
+    tags: list[str | None] = []
+    for day in BATCH_DAYS:
+        seen = lake.read_partition("cdrs", day, SCHEMA)
+        tags.append(None if seen is None else seen["id"][0].split("-")[0])
+        if seen is not None:
+            assert seen.equals(frame(tags[-1], 5_000))
+    files = sum(tag is not None for tag in tags)
+    if files:  # what the SQL models do: a glob over the dataset, which must skip temporaries
+        glob = f"{root}/lake/cdrs/*/*/*.parquet"
+        assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall() == [(5_000 * files,)]
+    return tags
+
+
+@pytest.mark.parametrize("die", ["mid-temp", "before-rename", "after-rename"])
+def test_a_batch_writer_killed_at_each_step_leaves_each_file_old_or_new(tmp_path: Path, die: str) -> None:
+    root = tmp_path / "data"
+    with Lake(root).for_account(DEFAULT_ACCOUNT).batch() as batch:
+        for day in BATCH_DAYS:
+            batch.write_partition("cdrs", day, frame("a", 5_000))
+    _run_writer(root, die, kill_after=None, days=len(BATCH_DAYS))
+    # Killed at the first rename, or right after it: only the first day can be new.
+    assert _batch_versions(root) == ["b" if die == "after-rename" else "a", "a", "a"]
+    leftovers = [p.name for p in (root / ".staging").iterdir()]
+    assert len(leftovers) == {"mid-temp": 1, "before-rename": 3, "after-rename": 2}[die]
+    assert Lake(root).sweep_temporaries() == len(leftovers)
+
+
+def test_a_batch_writer_killed_at_random_instants_never_exposes_a_broken_file(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    chooser = random.Random(20260302)
+    for _ in range(5):
+        _run_writer(root, "loop", kill_after=chooser.uniform(0.0, 0.4), days=len(BATCH_DAYS))
+        _batch_versions(root)
+    Lake(root).sweep_temporaries()
+    assert {p.name for p in root.rglob("*") if p.is_file()} <= {"data.parquet", "landed.json"}
+
+
+def test_a_batch_is_made_durable_by_one_filesystem_sync_before_and_after_its_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = record_disk_events(monkeypatch)
+    monkeypatch.setattr(lake_module, "_syncfs", lambda fd: events.append("syncfs") or 0)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
+    with lake.batch() as batch:
+        for day in BATCH_DAYS:
+            batch.write_partition("cdrs", day, frame(day.isoformat()))
+        assert events == []  # nothing is in place before the batch ends
+        assert lake.read_partition("cdrs", BATCH_DAYS[0], SCHEMA) is None
+    assert events == ["syncfs", *[("replace", "data.parquet")] * 3, "syncfs"]
+    for day in BATCH_DAYS:
+        assert lake.read_partition("cdrs", day, SCHEMA).equals(frame(day.isoformat()))
+    assert list((tmp_path / ".staging").iterdir()) == []
+
+
+@pytest.mark.parametrize("syncfs", [None, "refused"])
+def test_without_a_filesystem_sync_a_batch_fsyncs_each_file_and_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: str | None
+) -> None:
+    def refused(fd: int) -> int:
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    monkeypatch.setattr(lake_module, "_syncfs", None if syncfs is None else refused)
+    events = record_disk_events(monkeypatch)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
+    with lake.batch() as batch:
+        for day in BATCH_DAYS:
+            batch.write_partition("cdrs", day, frame(day.isoformat()))
+    assert events == [*["fsync"] * 3, *[("replace", "data.parquet")] * 3, *["fsync"] * 3]
+
+
+def test_a_failing_batch_replaces_nothing_and_leaves_no_temporary(tmp_path: Path) -> None:
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
+    lake.write_partition("cdrs", DAY, frame("old"))
+    with pytest.raises(RuntimeError, match="stop"), lake.batch() as batch:
+        batch.write_partition("cdrs", DAY, frame("new"))
+        batch.write_partition("cdrs", BATCH_DAYS[1], frame("new"))
+        raise RuntimeError("stop")
+    assert lake.read_partition("cdrs", DAY, SCHEMA).equals(frame("old"))
+    assert lake.read_partition("cdrs", BATCH_DAYS[1], SCHEMA) is None
+    assert list((tmp_path / ".staging").iterdir()) == []
