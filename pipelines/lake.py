@@ -975,9 +975,11 @@ class StagedFiles:
                 shutil.copyfile(temp, beside)
                 _fsync_file(beside)
                 os.replace(beside, target)
+                os.unlink(temp)
         # A rename is durable only once its directory entry is on disk.
         _make_durable(sorted({os.path.dirname(target) for _, target in self.moves}), directories=True)
         self.moves = []
+        self._left = []  # every temporary was renamed
 
     def discard(self) -> None:
         """Remove what is left of the temporaries (all of them, unless committed)."""
@@ -1019,13 +1021,13 @@ def _fsync_dir(path: str) -> None:
 
 def _make_durable(paths: list[str], directories: bool = False) -> None:
     """Files' bytes (or directories' entries) -> on disk: one filesystem sync for several on one
-    filesystem, else an fsync each."""
+    filesystem that honours it, else an fsync each."""
     by_device: dict[int, list[str]] = {}
     if len(paths) > 1 and _syncfs is not None:
         for path in paths:
             by_device.setdefault(os.stat(path).st_dev, []).append(path)
-    for group in by_device.values() if by_device else [paths]:
-        if len(group) > 1 and _sync_filesystem(group[0]):
+    for device, group in by_device.items() if by_device else [(None, paths)]:
+        if len(group) > 1 and _sync_filesystem(device, group[0]):
             continue
         for path in group:
             if directories:
@@ -1034,26 +1036,49 @@ def _make_durable(paths: list[str], directories: bool = False) -> None:
                 _fsync_file(path)
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """Linux's syncfs(2) (not in `os`), or None where there is none."""
+def _load_libc() -> tuple[Callable[[int], int], Callable[[bytes, object], int]] | None:
+    """Linux's syncfs(2) and statfs(2) (neither in `os`), or None where there are none."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs, statfs = libc.syncfs, libc.statfs
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    statfs.restype = ctypes.c_int
+    return syncfs, statfs
 
 
-_syncfs = _load_syncfs()
+_LIBC = _load_libc()
+_syncfs = None if _LIBC is None else _LIBC[0]
+# Filesystems whose syncfs(2) writes every file's data and metadata and reports a failing disk:
+# ext2/3/4, XFS, Btrfs, F2FS, ZFS. Elsewhere (FUSE, network filesystems) files are fsynced one by one.
+_SYNCFS_TYPES = frozenset({0xEF53, 0x58465342, 0x9123683E, 0xF2F52010, 0x2FC12FC1})
+_honours_syncfs: dict[int, bool] = {}
 
 
-def _sync_filesystem(path: str) -> bool:
-    """Write everything of the filesystem holding `path` to disk -> False where that cannot be asked
-    (the caller fsyncs instead); OSError when the disk fails."""
-    if _syncfs is None:
+def _filesystem_type(path: str) -> int | None:
+    """statfs(2)'s magic number of the filesystem holding `path` (None if it cannot be read)."""
+    if _LIBC is None:
+        return None
+    buffer = ctypes.create_string_buffer(256)  # larger than any architecture's struct statfs
+    if _LIBC[1](os.fsencode(path), buffer) != 0:
+        return None
+    # f_type is the struct's first field, a word.
+    return ctypes.c_ulong.from_buffer(buffer).value & 0xFFFFFFFF
+
+
+def _sync_filesystem(device: int | None, path: str) -> bool:
+    """Write everything of the filesystem holding `path` (on `device`) to disk -> False where that
+    cannot be asked or may not be honoured (the caller fsyncs instead); OSError when the disk fails."""
+    if _syncfs is None or device is None:
+        return False
+    if device not in _honours_syncfs:
+        _honours_syncfs[device] = _filesystem_type(path) in _SYNCFS_TYPES
+    if not _honours_syncfs[device]:
         return False
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -415,6 +415,8 @@ def test_a_batch_is_made_durable_by_one_filesystem_sync_before_and_after_its_ren
 ) -> None:
     events = record_disk_events(monkeypatch)
     monkeypatch.setattr(lake_module, "_syncfs", lambda fd: events.append("syncfs") or 0)
+    monkeypatch.setattr(lake_module, "_filesystem_type", lambda path: 0xEF53)  # ext4, wherever the test runs
+    monkeypatch.setattr(lake_module, "_honours_syncfs", {})
     lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     with lake.batch() as batch:
         for day in BATCH_DAYS:
@@ -427,7 +429,7 @@ def test_a_batch_is_made_durable_by_one_filesystem_sync_before_and_after_its_ren
     assert list((tmp_path / ".staging").iterdir()) == []
 
 
-@pytest.mark.parametrize("syncfs", [None, "refused"])
+@pytest.mark.parametrize("syncfs", [None, "refused", "not honoured"])
 def test_without_a_filesystem_sync_a_batch_fsyncs_each_file_and_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: str | None
 ) -> None:
@@ -435,7 +437,13 @@ def test_without_a_filesystem_sync_a_batch_fsyncs_each_file_and_folder(
         ctypes.set_errno(errno.ENOSYS)
         return -1
 
-    monkeypatch.setattr(lake_module, "_syncfs", None if syncfs is None else refused)
+    def unused(fd: int) -> int:
+        raise AssertionError("syncfs on a filesystem that may not honour it")
+
+    monkeypatch.setattr(lake_module, "_syncfs", {None: None, "refused": refused, "not honoured": unused}[syncfs])
+    # FUSE (whose syncfs may return without syncing) for "not honoured"; ext4 for the others.
+    monkeypatch.setattr(lake_module, "_filesystem_type", lambda path: 0x65735546 if syncfs == "not honoured" else 0xEF53)
+    monkeypatch.setattr(lake_module, "_honours_syncfs", {})
     events = record_disk_events(monkeypatch)
     lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     with lake.batch() as batch:
