@@ -484,11 +484,10 @@ class Lake:
 
     def _partition_file(self, day_dir: str, is_dir: bool, kind: str) -> str | None:
         """A local `date=` entry -> its data file (None for an empty folder); LakeError when it cannot be one."""
-        resync = resync_command(kind, self.partition_day(day_dir), self.partition_account(day_dir))
         if not is_dir:
             raise LakeError(
                 f"{self.display(day_dir)} is a file where the lake keeps a day's folder: move it out of the lake and "
-                f"re-sync that day with {resync}"
+                f"re-sync that day with {self._resync_day(day_dir, kind)}"
             )
         data = f"{day_dir}/{PARTITION_FILE}"
         try:
@@ -496,7 +495,8 @@ class Lake:
                 return data
             if os.path.lexists(self.path(data)):
                 raise LakeError(
-                    f"{self.display(data)} is not a file: move it out of the lake and re-sync that day with {resync}"
+                    f"{self.display(data)} is not a file: move it out of the lake and re-sync that day with "
+                    f"{self._resync_day(day_dir, kind)}"
                 )
             others = sorted(name for name in os.listdir(self.path(day_dir)) if not name.startswith("."))
         except OSError as exc:
@@ -504,7 +504,7 @@ class Lake:
                 f"cannot read {self.display(day_dir)} ({exc.strerror or exc}): make the data dir readable"
             ) from None
         if others:
-            raise self._not_a_partition(day_dir, others, resync)
+            raise self._not_a_partition(day_dir, others, kind)
         return None
 
     def _listed_partition_files(self, base: str, kind: str) -> list[str]:
@@ -527,16 +527,19 @@ class Lake:
         for day_dir, names in days.items():
             if PARTITION_FILE not in names:
                 others = sorted({name for name in names if not PurePosixPath(name).name.startswith(".")})
-                resync = resync_command(kind, self.partition_day(day_dir), self.partition_account(day_dir))
-                raise self._not_a_partition(day_dir, others, resync)
+                raise self._not_a_partition(day_dir, others, kind)
         return sorted(f"{day_dir}/{PARTITION_FILE}" for day_dir in days)
 
-    def _not_a_partition(self, day_dir: str, others: list[str], resync: str) -> LakeError:
+    def _not_a_partition(self, day_dir: str, others: list[str], kind: str) -> LakeError:
         shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         return LakeError(
             f"{self.display(day_dir)} holds no {PARTITION_FILE} but {shown}: move those out of the lake and "
-            f"re-sync that day with {resync}"
+            f"re-sync that day with {self._resync_day(day_dir, kind)}"
         )
+
+    def _resync_day(self, day_dir: str, kind: str) -> str:
+        # Made only for an error: listing a sound lake builds no advice.
+        return resync_command(kind, self.partition_day(day_dir), self.partition_account(day_dir))
 
     def quarantine_files(self) -> list[str]:
         """Every account's quarantine JSON-lines files (relative paths), sorted; LakeError when the quarantine
