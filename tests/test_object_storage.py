@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +54,15 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _s3_sessions_closed_outside_any_loop() -> Iterator[None]:
+    """s3fs closes a dropped filesystem's session from a finalizer, on whatever event loop runs when the
+    collector does: collected inside a later async test, that fails the test ("attached to a different
+    loop"). Collected here, outside any loop, the session closes on fsspec's own loop."""
+    yield
+    gc.collect()
 
 
 def etags(lake: Lake) -> dict[str, str]:
