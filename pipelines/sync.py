@@ -494,7 +494,7 @@ async def land_slice(
                 del frame, rejects
                 frame, placed = await _read_pages(client, kind, utc_days(slice_), tally, on_page)
             rejects = placed
-        filed_days = tuple(sorted(Counter(r.slice.start.astimezone(timezone.utc).date() for r in rejects).items()))
+        filed_days = tuple(sorted(_rejected_by_day(rejects).items()))
         if broken := _broken(slice_, frame, rejects, max_rejected_percent):
             # Landing would replace the day's records with the few valid ones: keep the lake as it is.
             del frame
@@ -549,11 +549,16 @@ def _broken(slice_: Window, frame: pl.DataFrame, rejects: list[Rejected], max_pe
     if len(days) == 1:
         return (frame.height, len(rejects)) if _is_broken(frame.height, len(rejects), max_percent) else None
     valid = Counter(frame.get_column(api.CREATED_AT).dt.date().to_list())
-    rejected = Counter(reject.slice.start.astimezone(timezone.utc).date() for reject in rejects)
+    rejected = _rejected_by_day(rejects)
     for day in days:
         if _is_broken(valid[day], rejected[day], max_percent):
             return valid[day], rejected[day]
     return None
+
+
+def _rejected_by_day(rejects: list[Rejected]) -> Counter[date]:
+    """Rejects -> how many count in each UTC day: the day of the query that read each (`_placed`)."""
+    return Counter(reject.slice.start.astimezone(timezone.utc).date() for reject in rejects)
 
 
 async def land_slices(
