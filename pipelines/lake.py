@@ -753,7 +753,8 @@ class WriteBatch:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self.staged = StagedFiles(os.path.join(lake.root, STAGING_DIR)) if lake.is_local else None
+        self.staging = os.path.join(lake.root, STAGING_DIR)
+        self.staged = StagedFiles(self.staging) if lake.is_local else None
         self.written: list[str] = []
 
     def write_bytes(self, relative: str, data: bytes) -> int:
@@ -766,7 +767,7 @@ class WriteBatch:
                 # The target's folder now: a file in its way fails here, naming the file, not at the rename.
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 if not self.written:
-                    os.makedirs(self.staged.staging or "", exist_ok=True)
+                    os.makedirs(self.staging, exist_ok=True)
                 _write_file(self.staged.temporary(target), data)
         except OSError as exc:
             raise self.lake._os_error(relative, exc, "write") from exc
@@ -1257,7 +1258,7 @@ class _ObjectLock:
                     self.path, holder.pid, holder.host, holder.run_id, LOCK_STALE_SECS // 60,
                 )
                 break
-            except (FileNotFoundError, OSError) as exc:
+            except OSError as exc:
                 if not isinstance(exc, FileNotFoundError) and not _precondition_failed(exc):
                     raise
                 # Another taker was first (or the holder refreshed it): look again.
