@@ -11,12 +11,15 @@ D = date(2026, 10, 4)
 
 
 def manifest(**changes) -> Manifest:
-    fields = {"version": __version__, "queries_hash": "q", "report_timezone": "UTC", "fingerprints": {}}
+    fields = {"version": __version__, "queries_hash": "q", "report_timezone": "UTC", "thresholds": "t", "fingerprints": {}}
     return Manifest(**(fields | changes))
 
 
 def reason(previous, **changes):
-    arguments = {"warehouse_exists": True, "queries": "q", "report_timezone": "UTC", "forced": False, "killed_builds": 0}
+    arguments = {
+        "warehouse_exists": True, "queries": "q", "report_timezone": "UTC", "thresholds": "t", "forced": False,
+        "killed_builds": 0,
+    }
     return full_build_reason(previous, **(arguments | changes))
 
 
@@ -28,6 +31,7 @@ def test_a_build_is_incremental_only_when_nothing_but_the_lake_changed():
     assert reason(manifest(version="0.0.1")) == f"the warehouse was built by release 0.0.1, this is {__version__}"
     assert reason(manifest(queries_hash="other")) == "the models changed (queries/)"
     assert reason(manifest(report_timezone="Europe/Berlin")) == "the report time zone changed (Europe/Berlin -> UTC)"
+    assert reason(manifest(thresholds="other")) == "the alert thresholds changed (CDR_ALERTS_CONFIG)"
     assert reason(manifest(), killed_builds=1) == "a previous build never finished"
 
 

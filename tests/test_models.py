@@ -21,7 +21,7 @@ import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.models import runner as models_module
-from pipelines.models.sources import calendar_macros
+from pipelines.models.sources import RECOMPUTED_SINCE_MACRO, calendar_macros
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import LakeError
 from pipelines.models import (
@@ -140,7 +140,7 @@ def test_the_project_models_follow_the_layer_rules():
         # only staging reads the lake
         assert all(not ref.startswith("lake_") for ref in model.refs) or model.layer is Layer.STAGING
         assert all(by_name[ref].layer <= model.layer for ref in model.refs if ref in by_name)
-        expected = "table" if model.layer in (Layer.MARTS, Layer.REPORTS) else "view"
+        expected = "table" if model.layer in (Layer.MARTS, Layer.ALERTS, Layer.REPORTS) else "view"
         build_state = ("stg_cdrs_id_census", "stg_mdrs_id_census", "stg_cdrs_id_index", "stg_mdrs_id_index")
         if model.name not in ("stg_cdr_repeats", "stg_mdr_repeats", "stg_cdrs_day_spans", *build_state):
             assert model.materialized == expected, model.name
@@ -767,7 +767,7 @@ def test_planted_bad_messages_fail_the_build_each_listed_by_its_test(tmp_path):
 def with_macros(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A connection -> the same, with the project's macros created in it (as the build does)."""
     # after the calendar, as in a build: a macro may call report_day_start and the like
-    for statement in calendar_macros("UTC"):
+    for statement in (*calendar_macros("UTC"), RECOMPUTED_SINCE_MACRO):
         con.execute(statement)
     for macro in discover_macros(QUERIES_DIR):
         con.execute(macro.sql)

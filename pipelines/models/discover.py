@@ -14,7 +14,14 @@ import orjson
 from pipelines import __version__
 from pipelines.errors import CdrError, one_line
 from pipelines.models.incremental import INCREMENTAL_COLUMNS
-from pipelines.models.sources import BUILD_MACROS, SEEDS_DIR, calendar_macros, error_line, source_names
+from pipelines.models.sources import (
+    BUILD_MACROS,
+    RECOMPUTED_SINCE_MACRO,
+    SEEDS_DIR,
+    calendar_macros,
+    error_line,
+    source_names,
+)
 
 # In a checkout (and an editable install) the models sit beside the package; a wheel ships
 # them inside it (pyproject's force-include).
@@ -50,8 +57,9 @@ LAYER_DIRS: Mapping[str, LayerRule] = {
     "staging": LayerRule(Layer.STAGING, ("stg_",), "view"),
     "intermediate": LayerRule(Layer.INTERMEDIATE, ("int_",), "view"),
     "marts": LayerRule(Layer.MARTS, ("fct_", "dim_"), "table"),
-    # One model per alert rule; `rpt_alerts` unions them (views: it computes each once).
-    "alerts": LayerRule(Layer.ALERTS, ("alert_",), "view"),
+    # One table per alert rule, built side by side (an incremental build judges only the newest
+    # windows of those declaring `window_end`); `rpt_alerts` unions them.
+    "alerts": LayerRule(Layer.ALERTS, ("alert_",), "table"),
     "reports": LayerRule(Layer.REPORTS, ("rpt_",), "table"),
     # Friendly views for ad-hoc SQL (`calls`, `messages`): no prefix, nothing reads them.
     "adhoc": LayerRule(Layer.ADHOC, ("",), "view"),
@@ -259,7 +267,8 @@ def discover_macros(queries_dir: Path = QUERIES_DIR) -> tuple[Macro, ...]:
     if not texts:
         return ()
     with duckdb.connect() as con:
-        for statement in calendar_macros("UTC"):
+        # the build's macros a queries macro may call (`threshold` reads a table it lacks here)
+        for statement in (*calendar_macros("UTC"), RECOMPUTED_SINCE_MACRO):
             con.execute(statement)
         taken = {row[0] for row in con.execute("select function_name from duckdb_functions()").fetchall()}
         taken.update(BUILD_MACROS)

@@ -1,12 +1,12 @@
 """Incremental builds: which lake days changed since the last build, and whether a full build is needed.
 
 A build records in its warehouse (`build_manifest`) what it was built from: the release, a hash
-of the models' SQL, the report time zone and a fingerprint of each record partition file (of every
-account, by its path). The next build compares: the UTC days whose partition appeared, went or
-was rewritten in any account are dirty, and
-a model declaring `-- incremental: <column>` replaces only its rows for those days, computed
-from the lake's days around them by its own SQL. Anything else that differs (or no manifest at
-all) makes the build a full one, and says why. The manifest also keeps what the build found that
+of the models' SQL, the report time zone, the alert thresholds and a fingerprint of each record
+partition file (of every account, by its path). The next build compares: the UTC days whose
+partition appeared, went or was rewritten in any account are dirty, and a model declaring
+`-- incremental: <column>` replaces only its rows for those days (`window_end`: its windows ending
+after the earliest of them), computed by its own SQL. Anything else that differs (or no manifest
+at all) makes the build a full one, and says why. The manifest also keeps what the build found that
 the next need not find again: the models, tests and macros in the queries (taken back while the
 queries hash, release and DuckDB are the same), and whether each lake file lacks columns (while
 its identity is the same).
@@ -33,8 +33,10 @@ INCREMENTAL_DATASETS = ("cdrs", "mdrs")
 # Each dataset's id index -> its id census (queries/staging): an incremental build looks the changed
 # days' ids up in the other days', and reads which days hold an id another day holds too.
 ID_INDEXES = {"stg_cdrs_id_index": "stg_cdrs_id_census", "stg_mdrs_id_index": "stg_mdrs_id_census"}
-# The columns a model may be incremental on, and so replaced by: UTC days, or the report days they overlap.
-INCREMENTAL_COLUMNS = ("utc_date", "report_date")
+# The columns a model may be incremental on, and so replaced by: UTC days, the report days they overlap,
+# or (a model judging windows against their past) the windows ending after the earliest of those days.
+WINDOW_END = "window_end"
+INCREMENTAL_COLUMNS = ("utc_date", "report_date", WINDOW_END)
 # A report day lasts at most 25 hours, so one that overlaps a UTC day lies within the two UTC days
 # either side of it, whatever the zone: the changed days' models are computed from the lake's
 # days this far around them. In UTC a report day is its UTC day, and a partition holds the records
@@ -52,6 +54,8 @@ class Manifest:
     version: str
     queries_hash: str
     report_timezone: str
+    # the alert thresholds' digest (`Thresholds.digest`): a model may read them
+    thresholds: str
     fingerprints: Fingerprints
     # what discovering the queries found (`discover.Discovered.document`; None: not kept)
     discovered: str | None = None
@@ -107,7 +111,7 @@ def read_manifest(warehouse: Path) -> Manifest | None:
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             row = con.execute(
-                "select version, queries_hash, report_timezone, lake_fingerprints, discovered, lake_footers "
+                "select version, queries_hash, report_timezone, thresholds, lake_fingerprints, discovered, lake_footers "
                 f"from {MANIFEST_TABLE}"
             ).fetchone()
     except duckdb.Error:
@@ -115,8 +119,8 @@ def read_manifest(warehouse: Path) -> Manifest | None:
     if row is None:
         return None
     return Manifest(
-        version=row[0], queries_hash=row[1], report_timezone=row[2], fingerprints=_fingerprints(row[3]), discovered=row[4],
-        footers=_footers(row[5]),
+        version=row[0], queries_hash=row[1], report_timezone=row[2], thresholds=row[3], fingerprints=_fingerprints(row[4]),
+        discovered=row[5], footers=_footers(row[6]),
     )
 
 
@@ -146,8 +150,8 @@ def _fingerprints(document: str) -> dict[str, str]:
 
 
 def full_build_reason(
-    previous: Manifest | None, *, warehouse_exists: bool, queries: str, report_timezone: str, forced: bool,
-    killed_builds: int,
+    previous: Manifest | None, *, warehouse_exists: bool, queries: str, report_timezone: str, thresholds: str,
+    forced: bool, killed_builds: int,
 ) -> str | None:
     """Why this build must be a full one (None: it can be incremental)."""
     if forced:
@@ -162,23 +166,26 @@ def full_build_reason(
         return "the models changed (queries/)"
     if previous.report_timezone != report_timezone:
         return f"the report time zone changed ({previous.report_timezone} -> {report_timezone})"
+    if previous.thresholds != thresholds:
+        return "the alert thresholds changed (CDR_ALERTS_CONFIG)"
     if killed_builds:
         return "a previous build never finished"
     return None
 
 
 def manifest_statement(
-    queries: str, report_timezone: str, found: Fingerprints, discovered: str, footers: Mapping[str, tuple[str, bool]]
+    queries: str, report_timezone: str, thresholds: str, found: Fingerprints, discovered: str,
+    footers: Mapping[str, tuple[str, bool]],
 ) -> tuple[str, list[object]]:
     """What this build read (and found in the queries and the lake's footers) -> the statement (and its
     parameters) creating its manifest table."""
     document = dict(sorted(found.items()))
     return (
         f"create table {MANIFEST_TABLE} as select ?::varchar as version, ?::varchar as queries_hash, "
-        "?::varchar as report_timezone, ?::varchar as lake_fingerprints, ?::varchar as discovered, "
-        "?::varchar as lake_footers",
+        "?::varchar as report_timezone, ?::varchar as thresholds, ?::varchar as lake_fingerprints, "
+        "?::varchar as discovered, ?::varchar as lake_footers",
         [
-            __version__, queries, report_timezone, orjson.dumps(document).decode(), discovered,
+            __version__, queries, report_timezone, thresholds, orjson.dumps(document).decode(), discovered,
             orjson.dumps({"schemas": lake_schemas_digest(), "files": dict(sorted(footers.items()))}).decode(),
         ],
     )

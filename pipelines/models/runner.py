@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from datetime import UTC, date, datetime, time as clock_time
+from datetime import UTC, date, datetime, time as clock_time, timedelta
 from pathlib import Path
 from typing import NamedTuple, TypeVar, cast
 
@@ -29,6 +29,7 @@ from pipelines.models import incremental
 from pipelines.models.incremental import (
     ID_INDEXES,
     INCREMENTAL_DATASETS,
+    WINDOW_END,
     Manifest,
     fingerprints,
     full_build_reason,
@@ -51,6 +52,7 @@ from pipelines.models.sources import (
     ALERT_CONFIG_TABLE,
     LAKE_SCHEMAS,
     QUARANTINE_SOURCE,
+    RECOMPUTED_SINCE_VARIABLE,
     SOURCE_PREFIX,
     THRESHOLDS_TABLE,
     build_macros,
@@ -78,6 +80,7 @@ _WAREHOUSE_ALIAS = "new_warehouse"
 _PREVIOUS_ALIAS = "previous_warehouse"
 _WINDOW_DATABASE = "changed_days"
 _SPANNED_DATABASE = "spanned_days"
+_RECENT_DATABASE = "recent_windows"
 # A start is counted in its 10-second bucket, which may begin in the report day before.
 _BUCKET = "interval 10 second"
 
@@ -90,7 +93,8 @@ class Listing(NamedTuple):
     lacking: Mapping[str, Mapping[str, bool]]
 
 
-# What a model's job builds on its connection before the model (an incremental build's spanned days).
+# What a model's job builds on its connection before the model (an incremental build's spanned days, or
+# the recent windows of a model incremental on `window_end`).
 Prepare = Callable[[duckdb.DuckDBPyConnection], None]
 
 
@@ -222,7 +226,7 @@ def _build(
     macros, models, tests = discovered.macros, build_order(discovered.models), discovered.tests
     reason = full_build_reason(
         previous, warehouse_exists=previous_path.is_file(), queries=queries, report_timezone=report_timezone,
-        forced=full, killed_builds=sweep_killed_builds(data_dir),
+        thresholds=thresholds.digest, forced=full, killed_builds=sweep_killed_builds(data_dir),
     )
     reason = why or reason
     if reason is None and Path(f"{previous_path}.wal").exists():
@@ -295,7 +299,7 @@ def _build(
             by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
             outcomes = [by_name[test.name] for test in tests if test.name in by_name]
             statement, parameters = manifest_statement(
-                queries, report_timezone, found, discovered.document(queries_dir), footers
+                queries, report_timezone, thresholds.digest, found, discovered.document(queries_dir), footers
             )
             con.execute(statement, parameters)
             failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
@@ -372,13 +376,15 @@ def _incremental_models(
     Those are built first, in a database of their own whose lake views hold only those days; the
     macros, seeds and reference tables are the build's, found through the search path. A model
     with spans (`Model.spans`) is recomputed for the report days the changed days' records reach,
-    in another such database, from the days whose records reach those.
+    in another such database, from the days whose records reach those. A model incremental on
+    `window_end` is recomputed, in its job, for the windows ending after the UTC midnight before
+    the earliest day any of those replace (no report day begins earlier), from this build's models.
     Raises _FullBuildNeeded when an id of a changed day is held by another day too: the dedupe
     then joins days, and only a full build is exact.
     """
     con.execute(f"attach {sql_string(str(previous))} as {_PREVIOUS_ALIAS} (read_only)")
     by_name = {model.name: model for model in models}
-    windowed = [model for model in models if model.incremental and not model.spans]
+    windowed = [model for model in models if model.incremental not in (None, WINDOW_END) and not model.spans]
     day_tests = [test for test in tests if test.incremental]
     needed = _closure(by_name, [ref for job in [*windowed, *day_tests] for ref in (job.name, *job.refs)])
     checked: dict[str, TestRun | str] = {}
@@ -411,12 +417,21 @@ def _incremental_models(
         if cross_days & read:
             raise _FullBuildNeeded(f"an id is held by two days, one of them read again ({min(cross_days & read)})")
     replaced = {
-        model.name: Replacement(
+        model.name: Replacement.of_days(
             model.incremental, days.get(model.name, days[model.incremental]), databases.get(model.name, _WINDOW_DATABASE)
         )
         for model in models
-        if model.incremental
+        if model.incremental not in (None, WINDOW_END)
     }
+    judged = [model for model in models if model.incremental == WINDOW_END]
+    changed_days = {day for listed in days.values() for day in listed}
+    since = datetime.combine(min(changed_days) - timedelta(days=1), clock_time(0), UTC) if changed_days else None
+    if judged and since is not None:
+        con.execute(f"attach ':memory:' as {_RECENT_DATABASE}")
+    for model in judged:
+        replaced[model.name] = Replacement.of_windows(since, _RECENT_DATABASE)
+        if since is not None:
+            prepare[model.name] = partial(_build_recent, model=model, since=since, queries_dir=queries_dir)
     merged = tuple(
         replace(model, materialized="view", sql=_merged_sql(model, replaced[model.name])) if model.incremental else model
         for model in models
@@ -453,6 +468,15 @@ def _build_window(
         return _in_database(cursor, database, lambda: _build_model(cursor, jobs[key], queries_dir))
 
     run_in_order(con, graph, run, workers)
+
+
+def _build_recent(con: duckdb.DuckDBPyConnection, model: Model, since: datetime, queries_dir: Path) -> None:
+    """Build a model incremental on `window_end`, its `recomputed_since()` being `since`, in its own database."""
+    con.execute(f"set variable {RECOMPUTED_SINCE_VARIABLE} = timestamptz {sql_string(since.isoformat())}")
+    try:
+        _in_database(con, _RECENT_DATABASE, lambda: _build_model(con, model, queries_dir))
+    finally:
+        con.execute(f"reset variable {RECOMPUTED_SINCE_VARIABLE}")
 
 
 def _in_database(con: duckdb.DuckDBPyConnection, database: str, work: Callable[[], Result]) -> Result:
@@ -560,23 +584,30 @@ def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]
 
 @dataclass(frozen=True, slots=True)
 class Replacement:
-    """An incremental model's rows to replace: those whose `column` is one of `days`, by those of the
-    model in `database`."""
+    """An incremental model's rows to replace: those meeting the condition `changed`, by those of the
+    model in `database` (None: no row is replaced)."""
 
-    column: str
-    days: Sequence[date]
-    database: str
+    changed: str
+    database: str | None
 
-    @property
-    def changed(self) -> str:
-        """The condition a replaced row meets."""
-        return f"coalesce(list_contains({_dates_sql(self.days)}, {self.column}), false)"
+    @classmethod
+    def of_days(cls, column: str, days: Sequence[date], database: str) -> Replacement:
+        """The rows whose date `column` is one of `days`."""
+        changed = f"coalesce(list_contains({_dates_sql(days)}, {column}), false)"
+        return cls(changed, database if days else None)
+
+    @classmethod
+    def of_windows(cls, since: datetime | None, database: str) -> Replacement:
+        """The rows whose window ends after `since` (None: none)."""
+        if since is None:
+            return cls("false", None)
+        return cls(f"coalesce({WINDOW_END} > timestamptz {sql_string(since.isoformat())}, false)", database)
 
 
 def _merged_sql(model: Model, replacement: Replacement) -> str:
     """An incremental model and its rows to replace -> the SELECT of its new rows."""
     kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where not {replacement.changed}"
-    if not replacement.days:
+    if replacement.database is None:
         return kept
     return f"{kept}\nunion all\nselect * from {replacement.database}.{model.name} where {replacement.changed}"
 
@@ -594,7 +625,7 @@ def _apply_changes(
     new = f"{_WAREHOUSE_ALIAS}.main"
     for name, replacement in replaced.items():
         con.execute(f"delete from {new}.{name} where {replacement.changed}")
-        if replacement.days:
+        if replacement.database is not None:
             con.execute(
                 f"insert into {new}.{name} select * from {replacement.database}.main.{name} where {replacement.changed}"
             )

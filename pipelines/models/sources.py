@@ -45,7 +45,7 @@ THRESHOLDS_TABLE = "alert_thresholds"
 ALERT_CONFIG_TABLE = "alert_config"
 # Macros the runner defines for a build besides the calendar: `build_time()` (the moment the
 # build evaluates "now" at, for rules such as a stale sync) and `threshold(rule, name)`.
-BUILD_MACROS = ("build_time", "threshold")
+BUILD_MACROS = ("build_time", "recomputed_since", "threshold")
 
 # The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
 UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
@@ -82,14 +82,26 @@ def seed_sql(path: Path) -> str:
     )
 
 
-def build_macros(now: datetime) -> list[str]:
-    """The build's clock -> the statements creating `build_time()` and `threshold(rule, name)`.
+# The session variable an incremental build sets while it recomputes a `window_end` model (`recomputed_since()`).
+RECOMPUTED_SINCE_VARIABLE = "cdr_recomputed_since"
+RECOMPUTED_SINCE_MACRO = (
+    "create or replace macro recomputed_since() as "
+    f"coalesce(getvariable('{RECOMPUTED_SINCE_VARIABLE}'), '-infinity'::timestamptz)"
+)
 
-    `threshold` reads the thresholds table (create it first); an unknown pair stops the query
-    with its name rather than reading as null, which would silently switch a rule off.
+
+def build_macros(now: datetime) -> list[str]:
+    """The build's clock -> the statements creating `build_time()`, `recomputed_since()` and `threshold(rule, name)`.
+
+    `recomputed_since()`: the instant after which a model incremental on `window_end` recomputes its
+    windows (minus infinity but while an incremental build recomputes one: everything), so it reads
+    only the facts those windows look back on. `threshold` reads the thresholds table (create it
+    first); an unknown pair stops the query with its name rather than reading as null, which would
+    silently switch a rule off.
     """
     return [
         f"create or replace macro build_time() as timestamptz {sql_string(now.isoformat())}",
+        RECOMPUTED_SINCE_MACRO,
         "create or replace macro threshold(rule_name, key) as coalesce("
         f"(select value from {THRESHOLDS_TABLE} where rule = rule_name and name = key), "
         "error('no alert threshold ' || rule_name || '.' || key || ' in the thresholds file'))",

@@ -1,4 +1,5 @@
 -- alert_after_hours: one row per account, report day, currency and product whose outbound cost outside business hours is far above its usual; key: account, product, currency, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- Business hours: [after_hours] start_hour to end_hour, Monday to Friday, in the reporting time zone
 -- (weekends all day after hours when weekends = 1). observed: the day's outbound cost outside them;
 -- baseline: the median of the same weekday over the trailing weeks (a day without any counting 0);
@@ -13,7 +14,7 @@ messages as (
     select * from fct_message_traffic_hourly
 ),
 
-traffic as (
+traffic as not materialized (
     select account, report_date, report_hour, 'voice' as product, currency, cost from calls where direction = 'outbound'
     union all
     select account, report_date, report_hour, message_type as product, currency, cost
@@ -21,7 +22,7 @@ traffic as (
     where direction = 'outbound'
 ),
 
--- each account's history begins with its own first record
+-- each account's history begins with its own first record, in all history
 account_starts as (
     select account, min(report_date) as first_day from traffic group by account
 ),
@@ -29,9 +30,13 @@ account_starts as (
 days as (
     select account, report_date, product, currency, sum(cost)::double as observed,
     from traffic
-    where report_hour < threshold('after_hours', 'start_hour')
-        or report_hour >= threshold('after_hours', 'end_hour')
-        or (threshold('after_hours', 'weekends') = 1 and isodow(report_date) >= 6)
+    -- the days the windows recomputed look back on (every day in a full build)
+    where report_date >= lookback_start(7 * threshold('after_hours', 'weeks'))
+        and (
+            report_hour < threshold('after_hours', 'start_hour')
+            or report_hour >= threshold('after_hours', 'end_hour')
+            or (threshold('after_hours', 'weekends') = 1 and isodow(report_date) >= 6)
+        )
     group by all
 ),
 

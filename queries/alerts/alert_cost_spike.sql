@@ -1,4 +1,5 @@
 -- alert_cost_spike: one row per account and report day and currency x product, UTC hour and currency x product, or report day, currency and destination country (voice, outbound) whose cost is far above its usual; key: account, product, country_code, currency, window_start, window_end (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- observed: the window's cost; baseline: the median cost of the same weekday (same hour for an
 -- hour) over the trailing [cost_spike] weeks, a day without records counting 0; threshold: the
 -- highest of baseline x ratio, baseline + z x spread (1.4826 x MAD, at least relative_noise x
@@ -12,12 +13,17 @@ messages as (
     select * from fct_message_traffic_hourly
 ),
 
-costs as (
+costs as not materialized (
     select account, utc_hour, report_date, 'voice' as product, direction, country_code, currency, calls as records, cost,
     from calls
     union all
     select account, utc_hour, report_date, message_type as product, direction, country_code, currency, messages as records, cost,
     from messages
+),
+
+-- the days the windows recomputed look back on (every day in a full build)
+recent_costs as (
+    select * from costs where report_date >= lookback_start(7 * threshold('cost_spike', 'weeks'))
 ),
 
 -- the windows judged: a grain's period is a naive timestamp (local midnight of a report day, or
@@ -26,19 +32,19 @@ series as (
     select account, 'day' as grain, report_date::timestamp as period, product, null::varchar as country_code, currency,
         sum(cost)::double as observed,
         sum(records) as records,
-    from costs
+    from recent_costs
     group by all
     union all
     select account, 'hour' as grain, utc_hour as period, product, null::varchar as country_code, currency,
         sum(cost)::double as observed,
         sum(records) as records,
-    from costs
+    from recent_costs
     group by all
     union all
     select account, 'country' as grain, report_date::timestamp as period, product, country_code, currency,
         sum(cost)::double as observed,
         sum(records) as records,
-    from costs
+    from recent_costs
     where product = 'voice' and direction = 'outbound'
     group by all
 ),
@@ -55,7 +61,7 @@ settings as (
     ) as settings(grain, ratio, z, min_amount, max_factor)
 ),
 
--- each account's history begins with its own first record
+-- each account's history begins with its own first record, in all history
 history_start as (
     select
         account,

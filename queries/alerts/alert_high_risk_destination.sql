@@ -1,4 +1,5 @@
 -- alert_high_risk_destination: one row per account, report day, product, destination country and currency with outbound traffic to a listed high-risk range, or with calls to premium-rate numbers far above usual; key: account, product, country_code, currency, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- Listed ranges: seeds/high_risk_destinations.csv (IRSF, premium-rate and satellite ranges, data
 -- not code). observed: the day's calls (or messages) to listed ranges; threshold: [high_risk_destination]
 -- min_calls / min_messages; baseline: 0 (no such traffic is normal). Severity: critical when the
@@ -7,12 +8,18 @@
 -- numbers: observed: the day's such calls; baseline: the median of the same weekday over
 -- premium_weeks; fires above premium_ratio x baseline, baseline + premium_z x spread and
 -- premium_min_calls, on a day the list did not fire for that country. Severity: warning.
-with calls as (
+with calls as not materialized (
     select * from fct_call_traffic_hourly
 ),
 
-messages as (
-    select * from fct_message_traffic_hourly
+-- the days the windows recomputed look back on (every day in a full build): a listed range's day
+-- is judged on its own
+recent_calls as (
+    select * from calls where report_date >= lookback_start(7 * threshold('high_risk_destination', 'premium_weeks'))
+),
+
+recent_messages as (
+    select * from fct_message_traffic_hourly where report_date >= lookback_start(0)
 ),
 
 ranges as (
@@ -24,11 +31,11 @@ ranges as (
 
 listed_traffic as (
     select account, report_date, 'voice' as product, country_code, currency, high_risk_range, calls as records, cost,
-    from calls
+    from recent_calls
     where high_risk_range <> ''
     union all
     select account, report_date, message_type as product, country_code, currency, high_risk_range, messages as records, cost,
-    from messages
+    from recent_messages
     where high_risk_range <> ''
 ),
 
@@ -67,7 +74,7 @@ listed_fired as (
         else threshold('high_risk_destination', 'min_messages') end
 ),
 
--- each account's history begins with its own first call
+-- each account's history begins with its own first call, in all history
 account_starts as (
     select account, min(report_date) as first_day from calls group by account
 ),
@@ -81,7 +88,7 @@ premium_days as (
         currency,
         sum(calls)::double as observed,
         sum(cost)::double as cost,
-    from calls
+    from recent_calls as calls
     join account_starts on calls.account = account_starts.account
     where is_premium and high_risk_range = '' and direction = 'outbound'
     group by all

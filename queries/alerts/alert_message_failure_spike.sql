@@ -1,16 +1,20 @@
 -- alert_message_failure_spike: one row per account, report day and carrier, or account, report day and destination country, whose outbound message failure share rose far above its usual; key: account, carrier, country_code, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- Failed: delivery_failed or gateway_rejected (macros/message_is_failed.sql). observed: the day's
 -- failed share of outbound messages; baseline: the median daily share over the trailing
 -- [message_failure_spike] days (days with min_history_messages or more); threshold: the higher of
 -- baseline x ratio and baseline + z x spread (the larger of 1.4826 x MAD and the binomial spread
 -- at the day's messages). Only with min_messages that day and min_points past days.
 -- Severity: critical at a failure share of critical_share or more, else warning.
+-- the days the windows recomputed look back on (every day in a full build)
 with by_carrier as (
     select * from fct_message_delivery_daily
+    where report_date >= lookback_start(threshold('message_failure_spike', 'days'))
 ),
 
 by_country as (
     select * from fct_messages_daily
+    where report_date >= lookback_start(threshold('message_failure_spike', 'days'))
 ),
 
 days as (

@@ -1,15 +1,16 @@
 -- alert_message_volume_spike: one row per account, report day and destination country whose outbound messages rose far above their usual (SMS pumping), especially with a collapsed delivery rate; key: account, country_code, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- observed: the day's outbound messages to the country; baseline: the median of the same weekday
 -- over the trailing [message_volume_spike] weeks (a day without any counting 0); threshold:
 -- baseline + the larger of min_excess and z x spread (at least the Poisson spread). Fires above
 -- it when the volume is also ratio x baseline or more, or the day's delivery rate fell by
 -- delivery_drop or more below the usual. Severity: critical when the day's delivery rate is
 -- critical_delivery or less, else warning.
-with messages as (
+with messages as not materialized (
     select * from fct_messages_daily
 ),
 
--- each account's history begins with its own first message
+-- each account's history begins with its own first message, in all history
 account_starts as (
     select account, min(report_date) as first_day from messages group by account
 ),
@@ -19,7 +20,9 @@ days as (
         coalesce(sum(messages) filter (where message_is_delivered(status)), 0)::double as delivered,
     from messages
     join account_starts on messages.account = account_starts.account
-    where direction = 'outbound'
+    -- the days the windows recomputed look back on (every day in a full build)
+    where report_date >= lookback_start(7 * threshold('message_volume_spike', 'weeks'))
+        and direction = 'outbound'
     group by all
 ),
 

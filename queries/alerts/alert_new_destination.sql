@@ -1,4 +1,5 @@
 -- alert_new_destination: one row per account, report day, product and country with outbound traffic to a country not seen in the trailing days; key: account, product, country_code, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- observed: the day's outbound calls (or messages of the type) to the country; baseline: how many
 -- there were in the [new_destination] lookback_days before it; threshold: min_count. Fires when the
 -- day reaches min_count while the lookback held fewer, once the account has min_history_days of
@@ -11,7 +12,7 @@ messages as (
     select * from fct_message_traffic_hourly
 ),
 
-traffic as (
+traffic as not materialized (
     select account, report_date, 'voice' as product, country_code, calls as records from calls where direction = 'outbound'
     union all
     select account, report_date, message_type as product, country_code, messages as records
@@ -22,10 +23,12 @@ traffic as (
 days as (
     select account, report_date, product, country_code, sum(records)::double as observed,
     from traffic
+    -- the days the windows recomputed look back on (every day in a full build)
+    where report_date >= lookback_start(threshold('new_destination', 'lookback_days'))
     group by all
 ),
 
--- each account's history begins with its own first record
+-- each account's history begins with its own first record, in all history
 history_start as (
     select account, min(report_date) as first_day from traffic group by account
 ),

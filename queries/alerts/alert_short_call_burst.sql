@@ -1,15 +1,16 @@
 -- alert_short_call_burst: one row per account, UTC hour and destination country with a burst of very short outbound calls (traffic pumping, wangiri); key: account, country_code, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- Short: answered, at most 6 talk seconds (int_calls_dated.is_short_call). observed: the hour's
 -- short outbound calls to the country; baseline: the median of the same UTC hour over the trailing
 -- [short_call_burst] days (an hour without them counting 0); threshold: the highest of baseline x
 -- ratio, baseline + z x spread (at least the Poisson spread, sqrt(baseline)) and min_short_calls.
 -- Fires above it once min_points past days lie in the account's history. Severity: critical at
 -- critical_short_calls or more, else warning.
-with calls as (
+with calls as not materialized (
     select * from fct_call_traffic_hourly
 ),
 
--- each account's history begins with its own first call
+-- each account's history begins with its own first call, in all history
 account_starts as (
     select account, min(utc_hour) as first_hour from calls group by account
 ),
@@ -19,7 +20,9 @@ hours as (
         sum(short_calls)::double as observed, sum(calls)::double as calls,
     from calls
     join account_starts on calls.account = account_starts.account
-    where direction = 'outbound'
+    -- the days the windows recomputed look back on (every day in a full build)
+    where report_date >= lookback_start(threshold('short_call_burst', 'days'))
+        and direction = 'outbound'
     group by all
 ),
 
