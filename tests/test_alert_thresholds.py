@@ -70,3 +70,17 @@ def test_cdr_build_reads_the_override_from_cdr_alerts_config(tmp_path, capsys, m
     config.write_text("[cost_spike]\nday_ration = 3\n", encoding="utf-8")
     code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))
     assert code == 2 and err.count("\n") == 1 and "unknown key cost_spike.day_ration" in err
+
+
+def test_other_thresholds_make_the_next_build_a_full_one(tmp_path):
+    """Alert tables keep the windows an incremental build does not judge again: judged by other
+    thresholds, they would be stale."""
+    from pipelines.models import build
+    from tests.fixtures.lake import small_world, write_lake
+
+    data_dir = write_lake(tmp_path / "data", *small_world())
+    assert build(data_dir).mode == "full"
+    config = override(tmp_path, "[cost_spike]\nday_ratio = 3\n")
+    report = build(data_dir, alerts_config=config)
+    assert report.mode == "full" and "alert thresholds changed" in report.reason
+    assert build(data_dir, alerts_config=config).mode == "incremental"
