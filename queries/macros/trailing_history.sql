@@ -1,4 +1,4 @@
--- trailing_history(series_table, scope_key, window_period, window_value, is_judged, history_start, steps, step, min_points, missing := 0): one row per judged window of a series with min_points steps inside its history: its columns and `history`, the value of its scope 1..steps steps back, oldest last (missing where the series has no window); key: the series' key
+-- trailing_history(series_table, scope_key, window_period, window_value, is_judged, history_start, steps, step, min_points, missing := 0): one row per judged window of a series (those this build recomputes: every one in a full build) with min_points steps inside its history: its columns and `history`, the value of its scope 1..steps steps back, oldest last (missing where the series has no window); key: the series' key
 -- The usual level where a quiet window counts (as 0) once the account had begun, from one self-join of the series (scope_key: a struct of its scope columns), so a rule reads its facts once.
 create macro trailing_history(
     series_table, scope_key, window_period, window_value, is_judged, history_start, steps, step, min_points, missing := 0
@@ -15,7 +15,8 @@ with history_series as (
 history_judged as (
     select *, history_start::timestamp as history_first,
     from history_series
-    where is_judged
+    -- only the windows this build recomputes (every one in a full build)
+    where is_judged and history_period >= lookback_start(0)
 ),
 
 history_offsets as (
