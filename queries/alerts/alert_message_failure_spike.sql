@@ -6,8 +6,8 @@
 -- baseline x ratio and baseline + z x spread (the larger of 1.4826 x MAD and the binomial spread
 -- at the day's messages). Only with min_messages that day and min_points past days.
 -- Severity: critical at a failure share of critical_share or more, else warning.
--- the days the windows recomputed look back on (every day in a full build)
 with by_carrier as (
+    -- the days the windows recomputed look back on (every day in a full build)
     select * from fct_message_delivery_daily
     where report_date >= lookback_start(threshold('message_failure_spike', 'days'))
 ),
