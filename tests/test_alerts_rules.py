@@ -168,6 +168,19 @@ def test_the_anomalies_judged_incrementally_are_judged_as_by_a_full_build(wareho
     assert len(rules_fired(full)) >= 5
 
 
+def test_the_anomalies_judged_incrementally_in_a_half_hour_zone_are_judged_as_by_a_full_build(warehouses, tmp_path):
+    """A report day there starts inside a UTC hour, and an hour's window may straddle two report days."""
+    zone = "Asia/Kolkata"
+    data = tmp_path / "data"
+    shutil.copytree(warehouses["clean"] / "lake", data / "lake")
+    assert build(data, report_timezone=zone, now=END).mode == "full"
+    add_anomalies(data)
+    assert build(data, report_timezone=zone, now=END).mode == "incremental"
+    full = full_build_of_a_copy(data, tmp_path / "full", zone, END)
+    assert differences(data, full, views=False) == []
+    assert len(rules_fired(full)) >= 5
+
+
 def test_an_alert_rule_reading_too_little_history_is_caught(warehouses, tmp_path):
     """The proof above fails when an incremental rule does not read back as far as its windows look."""
     queries = tmp_path / "queries"
