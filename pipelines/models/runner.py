@@ -93,9 +93,16 @@ class Listing(NamedTuple):
     lacking: Mapping[str, Mapping[str, bool]]
 
 
+class Check(NamedTuple):
+    """A query over an incremental build's changed days: the models it reads, and what runs it on a connection."""
+
+    reads: set[str]
+    run: Callable[[duckdb.DuckDBPyConnection], object]
+
+
 # What a model's job builds on its connection before the model (an incremental build's spanned days, or
 # the recent windows of a model incremental on `window_end`).
-Prepare = Callable[[duckdb.DuckDBPyConnection], None]
+Prepare = Callable[[duckdb.DuckDBPyConnection], object]
 
 
 class _FullBuildNeeded(Exception):
@@ -396,12 +403,23 @@ def _incremental_models(
         checked = {test.name: TestRun(test.name, 0.0) for test in day_tests}
     else:
         read = set(window_days(dirty, report_timezone))
-        _build_window(con, lake, _WINDOW_DATABASE, read, [m for m in models if m.name in needed], queries_dir)
-        cross_days = _ids_across_days(con, sorted(dirty))
-        if cross_days is None:
+        # the checks over the changed days run as soon as what they read is built, beside the other models
+        checks: dict[str, Check] = {
+            f"ids in {index}": Check({index}, partial(_ids_across_days, dirty=sorted(dirty), index=index, census=census))
+            for index, census in ID_INDEXES.items()
+        }
+        checks |= {
+            f"test {test.name}": Check(set(test.refs), partial(_run_test, test=test, queries_dir=queries_dir))
+            for test in day_tests
+        }
+        found = _build_window(
+            con, lake, _WINDOW_DATABASE, read, [m for m in models if m.name in needed], queries_dir, checks=checks
+        )
+        shared = [cast("set[date] | None", found[f"ids in {index}"]) for index in ID_INDEXES]
+        cross_days = set().union(*shared) if all(days is not None for days in shared) else None
+        if cross_days is None or cross_days & set(dirty):
             raise _FullBuildNeeded("an id of a changed day is held by another day too")
-        for test in day_tests:
-            checked[test.name] = _in_database(con, _WINDOW_DATABASE, lambda: _run_test(con, test, queries_dir))
+        checked = {test.name: cast("TestRun | str", found[f"test {test.name}"]) for test in day_tests}
         for model in (model for model in models if model.spans):
             reached, spanned = _spanned_days(con, model, sorted(dirty), days["report_date"])
             read |= spanned
@@ -453,21 +471,26 @@ def _closure(by_name: Mapping[str, Model], names: Sequence[str]) -> set[str]:
 
 def _build_window(
     con: duckdb.DuckDBPyConnection, lake: Listing, database: str, days: set[date], models: Sequence[Model],
-    queries_dir: Path, workers: int = BUILD_WORKERS,
-) -> None:
+    queries_dir: Path, workers: int = BUILD_WORKERS, checks: Mapping[str, Check] | None = None,
+) -> dict[str, object]:
     """Build the models (in order, `workers` at a time) in a new in-memory database whose lake views hold
-    only those days."""
+    only those days, and run each of `checks` there once the models it reads are built -> their results."""
     con.execute(f"attach ':memory:' as {database}")
     for dataset in INCREMENTAL_DATASETS:
         select, _ = source_sql(lake.lake, dataset, days, lake.files[dataset], lake.lacking[dataset])
         con.execute(f"create view {database}.{SOURCE_PREFIX}{dataset} as {select}")
+    checks = checks or {}
     jobs = {model.name: model for model in models}
     graph = {model.name: {ref for ref in model.refs if ref in jobs} for model in models}
+    graph |= {key: {ref for ref in check.reads if ref in jobs} for key, check in checks.items()}
 
-    def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun:
+    def run(cursor: duckdb.DuckDBPyConnection, key: str) -> object:
+        if key in checks:
+            return _in_database(cursor, database, lambda: checks[key].run(cursor))
         return _in_database(cursor, database, lambda: _build_model(cursor, jobs[key], queries_dir))
 
-    run_in_order(con, graph, run, workers)
+    results = run_in_order(con, graph, run, workers)
+    return {key: results[key] for key in checks}
 
 
 def _build_recent(con: duckdb.DuckDBPyConnection, model: Model, since: datetime, queries_dir: Path) -> None:
@@ -490,42 +513,38 @@ def _in_database(con: duckdb.DuckDBPyConnection, database: str, work: Callable[[
         con.execute("reset search_path")
 
 
-def _ids_across_days(con: duckdb.DuckDBPyConnection, dirty: list[date]) -> set[date] | None:
-    """The changed days -> the days holding an id some other day holds too, as the previous build counted
-    them; None when a changed day's id (as the lake holds it now) is held by another day."""
+def _ids_across_days(con: duckdb.DuckDBPyConnection, dirty: list[date], index: str, census: str) -> set[date] | None:
+    """The changed days, a dataset's id index and census -> the days holding an id some other day holds
+    too, as the previous build counted them; None when a changed day's id (as the lake holds it now)
+    is held by another day."""
     listed = _dates_sql(dirty)
-    found: set[date] = set()
-    for index, census in ID_INDEXES.items():
-        shared = con.execute(
-            f"""
-            with changed as (
-                select utc_date, id_hash from {_WINDOW_DATABASE}.{index}
-                where list_contains({listed}, utc_date) and id_hash is not null
-            )
-            select exists (
-                select 1 from changed
-                semi join {_PREVIOUS_ALIAS}.{index} as kept
-                    on kept.id_hash = changed.id_hash and not coalesce(list_contains({listed}, kept.utc_date), false)
-            ) or exists (
-                select 1 from changed group by id_hash having count(distinct utc_date) > 1
-            )
-            """
-        ).fetchall()[0][0]
-        if shared:
-            return None
-        rows = con.execute(
-            f"""
-            select unnest(list(distinct utc_date)) from (
-                select utc_date, unnest(repeated_id_hashes) as id_hash from {_PREVIOUS_ALIAS}.{census}
-            )
-            group by id_hash
-            having count(distinct utc_date) > 1
-            """
-        ).fetchall()
-        found.update(row[0] for row in rows)
-    if found & set(dirty):
+    shared = con.execute(
+        f"""
+        with changed as (
+            select utc_date, id_hash from {_WINDOW_DATABASE}.{index}
+            where list_contains({listed}, utc_date) and id_hash is not null
+        )
+        select exists (
+            select 1 from changed
+            semi join {_PREVIOUS_ALIAS}.{index} as kept
+                on kept.id_hash = changed.id_hash and not coalesce(list_contains({listed}, kept.utc_date), false)
+        ) or exists (
+            select 1 from changed group by id_hash having count(distinct utc_date) > 1
+        )
+        """
+    ).fetchall()[0][0]
+    if shared:
         return None
-    return found
+    rows = con.execute(
+        f"""
+        select unnest(list(distinct utc_date)) from (
+            select utc_date, unnest(repeated_id_hashes) as id_hash from {_PREVIOUS_ALIAS}.{census}
+        )
+        group by id_hash
+        having count(distinct utc_date) > 1
+        """
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def _spanned_days(
