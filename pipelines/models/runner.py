@@ -175,8 +175,8 @@ def build(
 
     Incremental unless `full` or it must be whole (`incremental.full_build_reason`): the models
     declaring `-- incremental` keep the previous warehouse's rows but for the lake days changed
-    since, which their own SQL recomputes from those days; everything else is built as in a full
-    build, so the result is the full build's.
+    since (`window_end`: the windows from those days on), which their own SQL recomputes;
+    everything else is built as in a full build, so the result is the full build's.
 
     `alerts_config` names a file overriding the shipped alert thresholds (CDR_ALERTS_CONFIG);
     `now` is the moment the alert rules judge staleness at (default: the clock).
