@@ -416,7 +416,7 @@ def _incremental_models(
             con, lake, _WINDOW_DATABASE, read, [m for m in models if m.name in needed], queries_dir, checks=checks
         )
         shared = [cast("set[date] | None", found[f"ids in {index}"]) for index in ID_INDEXES]
-        cross_days = set().union(*shared) if all(days is not None for days in shared) else None
+        cross_days = set().union(*shared) if all(held is not None for held in shared) else None
         if cross_days is None or cross_days & set(dirty):
             raise _FullBuildNeeded("an id of a changed day is held by another day too")
         checked = {test.name: cast("TestRun | str", found[f"test {test.name}"]) for test in day_tests}
