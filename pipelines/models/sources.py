@@ -44,7 +44,8 @@ SEED_PREFIX = "seed_"
 THRESHOLDS_TABLE = "alert_thresholds"
 ALERT_CONFIG_TABLE = "alert_config"
 # Macros the runner defines for a build besides the calendar: `build_time()` (the moment the
-# build evaluates "now" at, for rules such as a stale sync) and `threshold(rule, name)`.
+# build evaluates "now" at, for rules such as a stale sync), `recomputed_since()` and
+# `threshold(rule, name)` (see `build_macros`).
 BUILD_MACROS = ("build_time", "recomputed_since", "threshold")
 
 # The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
