@@ -391,7 +391,9 @@ def _incremental_models(
     """
     con.execute(f"attach {sql_string(str(previous))} as {_PREVIOUS_ALIAS} (read_only)")
     by_name = {model.name: model for model in models}
-    windowed = [model for model in models if model.incremental not in (None, WINDOW_END) and not model.spans]
+    # the models replacing their changed days' rows; the rest of the incremental ones judge windows
+    by_day = [model for model in models if model.incremental not in (None, WINDOW_END)]
+    windowed = [model for model in by_day if not model.spans]
     day_tests = [test for test in tests if test.incremental]
     needed = _closure(by_name, [ref for job in [*windowed, *day_tests] for ref in (job.name, *job.refs)])
     checked: dict[str, TestRun | str] = {}
@@ -438,8 +440,7 @@ def _incremental_models(
         model.name: Replacement.of_days(
             model.incremental, days.get(model.name, days[model.incremental]), databases.get(model.name, _WINDOW_DATABASE)
         )
-        for model in models
-        if model.incremental not in (None, WINDOW_END)
+        for model in by_day
     }
     judged = [model for model in models if model.incremental == WINDOW_END]
     changed_days = {day for listed in days.values() for day in listed}
