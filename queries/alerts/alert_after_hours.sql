@@ -6,11 +6,11 @@
 -- threshold: the highest of baseline x ratio, baseline + z x spread (at least relative_noise x
 -- baseline), the highest past day x max_factor and min_amount; only with min_points past days. Severity: critical at baseline x
 -- critical_ratio or more, else warning.
-with calls as (
+with calls as not materialized (
     select * from fct_call_traffic_hourly
 ),
 
-messages as (
+messages as not materialized (
     select * from fct_message_traffic_hourly
 ),
 

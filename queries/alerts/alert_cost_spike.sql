@@ -5,11 +5,11 @@
 -- highest of baseline x ratio, baseline + z x spread (1.4826 x MAD, at least relative_noise x
 -- baseline), the highest past window x max_factor and min_amount. Fires above the threshold once
 -- min_points past windows lie inside the account's history (a country's day: with country_min_calls). Severity: critical at baseline x critical_ratio or more, else warning.
-with calls as (
+with calls as not materialized (
     select * from fct_call_traffic_hourly
 ),
 
-messages as (
+messages as not materialized (
     select * from fct_message_traffic_hourly
 ),
 

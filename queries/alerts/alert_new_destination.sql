@@ -4,11 +4,11 @@
 -- there were in the [new_destination] lookback_days before it; threshold: min_count. Fires when the
 -- day reaches min_count while the lookback held fewer, once the account has min_history_days of
 -- records before the day (a new account's every country is new). Severity: warning.
-with calls as (
+with calls as not materialized (
     select * from fct_call_traffic_hourly
 ),
 
-messages as (
+messages as not materialized (
     select * from fct_message_traffic_hourly
 ),
 
@@ -49,7 +49,9 @@ fired as (
     select lookback.*, threshold('new_destination', 'min_count') as threshold,
     from lookback
     join history_start on lookback.account = history_start.account
-    where lookback.observed >= threshold('new_destination', 'min_count')
+    -- only the days this build recomputes (every one in a full build)
+    where lookback.report_date >= lookback_start(0)
+        and lookback.observed >= threshold('new_destination', 'min_count')
         and lookback.baseline < threshold('new_destination', 'min_count')
         and lookback.report_date - history_start.first_day >= threshold('new_destination', 'min_history_days')
 )
