@@ -23,7 +23,7 @@ from pipelines.opentact.client import OpentactClient
 from pipelines.settings import Settings
 from pipelines.sync import sync
 from sandbox.testing import running_sandbox
-from tests.fixtures.lake import Record, call, write_lake
+from tests.fixtures.lake import Record, call, message, write_lake
 from tests.test_sync import client_config
 
 pytestmark = pytest.mark.anyio
@@ -365,6 +365,69 @@ def test_calls_lasting_days_and_ids_repeated_across_days_build_as_a_full_build(t
             build(data_dir, report_timezone="Asia/Tokyo", now=now, full=data_dir != data)
     write_lake(data, _calls_of(14))
     assert build_and_compare("Asia/Tokyo").mode == "incremental"
+
+
+def _messages_of(day: int, *extra: Record) -> list[Record]:
+    """A message created on that day of March 2026, and the extra records."""
+    return [message(f"m{day}", f"2026-03-{day:02d}T08:00:00Z"), *extra]
+
+
+def _failed_tests(data_dir: Path, now: datetime, *, full: bool) -> dict[str, set[str]]:
+    """A build that must fail -> each failed data test and the lines it listed (its count and sample rows)."""
+    with pytest.raises(FailedBuild) as caught:
+        build(data_dir, now=now, full=full)
+    failed: dict[str, set[str]] = {}
+    for line in str(caught.value).splitlines()[1:]:
+        if not line.startswith("  "):
+            name, listed = line.split(": ", 1)
+            failed[name] = {listed.split("; ", 1)[1]}
+        else:
+            failed[name].add(line.strip())
+    return failed
+
+
+def test_the_row_by_row_tests_of_an_incremental_build_fail_as_a_full_builds_do(tmp_path: Path) -> None:
+    """The data tests declaring `-- incremental` read only the changed days' rows in an incremental
+    build: bad calls and messages planted in a changed day fail the same tests, listing the same
+    rows, as a full build of the same lake."""
+    data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
+    write_lake(data, [c for day in range(2, 8) for c in _calls_of(day)], [m for day in range(2, 8) for m in _messages_of(day)])
+    assert build(data, now=now).mode == "full"
+
+    answered = dict(answered_at="2026-03-05T10:00:05Z")
+    bad_calls = [
+        call("bad-direction", "2026-03-05T10:00:00Z", "2026-03-05T10:01:10Z", **answered, direction="sideways"),
+        # 65 talk seconds in 60/60 increments bill 120
+        call("bad-increment", "2026-03-05T10:00:00Z", "2026-03-05T10:01:10Z", **answered, billed_duration_secs=65),
+    ]
+    bad_messages = [
+        message("bad-cost", "2026-03-05T10:00:00Z", parts=2, cost="0.0040"),
+        message("bad-encoding", "2026-03-05T11:00:00Z", encoding="utf8"),
+        message("bad-status", "2026-03-05T12:00:00Z", status="lost"),
+    ]
+    write_lake(data, _calls_of(5, *bad_calls), _messages_of(5, *bad_messages))
+    full = tmp_path / "full"
+    shutil.copytree(data, full, ignore=lambda _, names: [n for n in names if n.startswith(WAREHOUSE_FILES)])
+
+    failed = _failed_tests(data, now, full=False)
+    assert failed == _failed_tests(full, now, full=True)
+    assert sorted(failed) == [
+        "fct_calls_daily_accepted_values",
+        "fct_message_delivery_daily_accepted_values",
+        "fct_messages_daily_accepted_values",
+        "stg_cdrs_billing_rules",
+        "stg_mdrs_cost_matches_parts",
+    ]
+    assert any("direction='sideways'" in line for line in failed["fct_calls_daily_accepted_values"])
+    assert any("id='bad-increment'" in line for line in failed["stg_cdrs_billing_rules"])
+    assert any("id='bad-cost'" in line for line in failed["stg_mdrs_cost_matches_parts"])
+    assert any("encoding='utf8'" in line for line in failed["fct_message_delivery_daily_accepted_values"])
+    assert any("status='lost'" in line for line in failed["fct_messages_daily_accepted_values"])
+
+    write_lake(data, _calls_of(5), _messages_of(5))
+    report = build(data, now=now)
+    assert report.mode == "incremental" and report.days_rebuilt == 1
+    assert not differences(data, full_build_of_a_copy(data, tmp_path / "full-clean", "UTC", now))
 
 
 def test_an_incremental_build_failing_a_data_test_leaves_the_previous_warehouse_as_it_was(tmp_path: Path) -> None:

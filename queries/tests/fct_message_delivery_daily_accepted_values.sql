@@ -1,4 +1,6 @@
 -- messages use only the contract's encodings and at least one part
+-- incremental: utc_date
+-- Row by row, so an incremental build checks the changed days' rows alone.
 select
     account,
     report_date,

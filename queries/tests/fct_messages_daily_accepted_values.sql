@@ -1,4 +1,6 @@
 -- messages carry an account and only the contract's directions, types and statuses, ISO country and currency codes, and dates
+-- incremental: utc_date
+-- Row by row, so an incremental build checks the changed days' rows alone.
 select
     account,
     report_date,

@@ -1,4 +1,6 @@
 -- a call bills by the contract: billed seconds from its talk time and increments (0 unanswered; the initial block when talk <= initial; else initial + whole increments covering the rest) and cost = rate x billed_duration_secs / 60 rounded half-up to 6 decimals
+-- incremental: utc_date
+-- Row by row, so an incremental build checks the changed days' rows alone.
 -- The rules are int_calls_dated's is_misbilled_duration and is_misbilled_cost, judged once per
 -- call while fct_calls_daily is built (its misbilled_calls). The calls are read again only to
 -- list them when that count is not zero: with no misbilled row the join below has nothing to

@@ -1,4 +1,6 @@
 -- a message's cost is exactly rate x parts, with parts >= 1
+-- incremental: utc_date
+-- Row by row, so an incremental build checks the changed days' rows alone.
 -- The rule is int_messages_dated.is_miscosted, judged once per message while
 -- fct_messages_daily is built (its miscosted_messages). The messages are read again only to
 -- list them when that count is not zero: with no miscosted row the join below has nothing to
