@@ -23,7 +23,7 @@ from pipelines.opentact.client import OpentactClient
 from pipelines.settings import Settings
 from pipelines.sync import sync
 from sandbox.testing import running_sandbox
-from tests.fixtures.lake import Record, call, message, write_lake
+from tests.fixtures.lake import Record, call, message, usage, write_lake
 from tests.test_sync import client_config
 
 pytestmark = pytest.mark.anyio
@@ -405,7 +405,8 @@ def test_the_row_by_row_tests_of_an_incremental_build_fail_as_a_full_builds_do(t
         message("bad-encoding", "2026-03-05T11:00:00Z", encoding="utf8"),
         message("bad-status", "2026-03-05T12:00:00Z", status="lost"),
     ]
-    write_lake(data, _calls_of(5, *bad_calls), _messages_of(5, *bad_messages))
+    repeated = [usage("2026-03-05", "calls", "USD", 3, "0.05", billed_duration_secs=420)] * 2
+    write_lake(data, _calls_of(5, *bad_calls), _messages_of(5, *bad_messages), repeated)
     full = tmp_path / "full"
     shutil.copytree(data, full, ignore=lambda _, names: [n for n in names if n.startswith(WAREHOUSE_FILES)])
 
@@ -417,17 +418,41 @@ def test_the_row_by_row_tests_of_an_incremental_build_fail_as_a_full_builds_do(t
         "fct_messages_daily_accepted_values",
         "stg_cdrs_billing_rules",
         "stg_mdrs_cost_matches_parts",
+        "stg_usage_key_unique",
     ]
+    assert any("rows=2" in line for line in failed["stg_usage_key_unique"])
     assert any("direction='sideways'" in line for line in failed["fct_calls_daily_accepted_values"])
     assert any("id='bad-increment'" in line for line in failed["stg_cdrs_billing_rules"])
     assert any("id='bad-cost'" in line for line in failed["stg_mdrs_cost_matches_parts"])
     assert any("encoding='utf8'" in line for line in failed["fct_message_delivery_daily_accepted_values"])
     assert any("status='lost'" in line for line in failed["fct_messages_daily_accepted_values"])
 
-    write_lake(data, _calls_of(5), _messages_of(5))
+    write_lake(data, _calls_of(5), _messages_of(5), repeated[:1])
     report = build(data, now=now)
     assert report.mode == "incremental" and report.days_rebuilt == 1
     assert not differences(data, full_build_of_a_copy(data, tmp_path / "full-clean", "UTC", now))
+
+
+def test_a_day_whose_usage_alone_changed_is_rebuilt(tmp_path: Path) -> None:
+    """The API's usage is tracked like the records: a re-synced usage partition makes its day dirty, and
+    the reconciliation reads the new totals, as a full build does (and no other day's usage again)."""
+    data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
+    days = range(2, 8)
+    calls = [c for day in days for c in _calls_of(day)]
+    write_lake(data, calls, usage_rows=[usage(f"2026-03-{day:02d}", "calls", "USD", 3, "0.05") for day in days])
+    assert build(data, now=now).mode == "full"
+
+    write_lake(data, usage_rows=[usage("2026-03-05", "calls", "USD", 4, "0.07")])
+    report = build(data, now=now)
+    assert report.mode == "incremental" and report.days_rebuilt == 1
+    assert not differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", now))
+    with duckdb.connect(str(warehouse_path(data)), read_only=True) as con:
+        api = con.execute(
+            "select utc_date, api_records, api_cost from rpt_reconciliation_daily where product = 'calls' order by utc_date"
+        ).fetchall()
+    assert [(day.day, records, str(cost)) for day, records, cost in api] == [
+        (day, 4 if day == 5 else 3, "0.070000000" if day == 5 else "0.050000000") for day in days
+    ]
 
 
 def test_an_incremental_build_failing_a_data_test_leaves_the_previous_warehouse_as_it_was(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Incremental builds: which lake days changed since the last build, and whether a full build is needed.
 
 A build records in its warehouse (`build_manifest`) what it was built from: the release, a hash
-of the models' SQL, the report time zone, the alert thresholds and a fingerprint of each record
-partition file (of every account, by its path). The next build compares: the UTC days whose
+of the models' SQL, the report time zone, the alert thresholds and a fingerprint of each day
+partition file of the lake (records and the API's usage, of every account, by its path). The next build compares: the UTC days whose
 partition appeared, went or was rewritten in any account are dirty, and a model declaring
 `-- incremental: <column>` replaces only its rows for those days (`window_end`: its windows ending
 after the earliest of them), computed by its own SQL. Anything else that differs (or no manifest
@@ -28,8 +28,6 @@ from pipelines.lake import Lake
 from pipelines.models.sources import LAKE_SCHEMAS, UTC_NAMES
 
 MANIFEST_TABLE = "build_manifest"
-# The record datasets whose days the incremental models are computed from.
-INCREMENTAL_DATASETS = ("cdrs", "mdrs")
 # Each dataset's id index -> its id census (queries/staging): an incremental build looks the changed
 # days' ids up in the other days', and reads which days hold an id another day holds too.
 ID_INDEXES = {"stg_cdrs_id_index": "stg_cdrs_id_census", "stg_mdrs_id_index": "stg_mdrs_id_census"}
@@ -65,15 +63,15 @@ class Manifest:
 
 
 def fingerprints(lake: Lake, listed: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
-    """A lake -> each record day partition's file (of every account) and its identity (`Lake.identity`).
+    """A lake -> each day partition's file (of every dataset and account) and its identity (`Lake.identity`).
 
     The sync never rewrites a partition in place (a new file replaces it), and skips rewriting one
-    that would not change, so a day whose identity is unchanged holds the same records. `listed`:
+    that would not change, so a day whose identity is unchanged holds the same rows. `listed`:
     each dataset's partition files, when the caller listed them already.
     """
     return {
         relative: lake.identity(relative)
-        for dataset in INCREMENTAL_DATASETS
+        for dataset in LAKE_SCHEMAS
         for relative in (lake.partition_files(dataset) if listed is None else listed[dataset])
         if Lake.partition_day(relative) is not None
     }

@@ -28,7 +28,6 @@ from pipelines.models.discover import (
 from pipelines.models import incremental
 from pipelines.models.incremental import (
     ID_INDEXES,
-    INCREMENTAL_DATASETS,
     WINDOW_END,
     Manifest,
     fingerprints,
@@ -342,18 +341,13 @@ def _build(
 def _footers(
     lake: Lake, listed: Mapping[str, Sequence[str]], found: Mapping[str, str], previous: Manifest | None
 ) -> dict[str, tuple[str, bool]]:
-    """The lake's partition files -> each one's identity and whether it lacks columns of the schema: as the
-    previous build of this release read it in the footer of the same file, else read now.
-
-    On an object store only the record partitions, whose identities the build asks for anyway, are
-    told apart this way: a request per usage file would cost what reading its footer does.
+    """The lake's partition files -> each one's identity (as `found`) and whether it lacks columns of the
+    schema: as the previous build of this release read it in the footer of the same file, else read now.
     """
     kept = previous.footers if previous is not None and previous.version == __version__ else {}
     footers: dict[str, tuple[str, bool]] = {}
     for dataset, files in listed.items():
-        identities = {
-            relative: found.get(relative) or (lake.identity(relative) if lake.is_local else "") for relative in files
-        }
+        identities = {relative: found.get(relative, "") for relative in files}
         known = {
             relative: kept[relative][1]
             for relative, identity in identities.items()
@@ -477,7 +471,7 @@ def _build_window(
     """Build the models (in order, `workers` at a time) in a new in-memory database whose lake views hold
     only those days, and run each of `checks` there once the models it reads are built -> their results."""
     con.execute(f"attach ':memory:' as {database}")
-    for dataset in INCREMENTAL_DATASETS:
+    for dataset in LAKE_SCHEMAS:
         select, _ = source_sql(lake.lake, dataset, days, lake.files[dataset], lake.lacking[dataset])
         con.execute(f"create view {database}.{SOURCE_PREFIX}{dataset} as {select}")
     checks = checks or {}

@@ -5,7 +5,7 @@
 -- min_cost_difference (any difference in the count fires too). Severity: critical for a missing
 -- day or a cost difference of critical_share of the API's cost or more, else warning.
 with reconciliation as (
-    select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'stg_usage', 'stg_quarantine')
+    select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'fct_usage_daily', 'stg_quarantine')
 ),
 
 -- per account: each syncs its own usage

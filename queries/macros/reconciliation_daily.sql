@@ -50,18 +50,10 @@ pipeline as (
     group by all
 ),
 
+-- the usage table is at this grain already (fct_usage_daily)
 api as (
-    select
-        account,
-        usage_date as utc_date,
-        product,
-        currency,
-        sum(records) as records,
-        sum(billed_duration_secs) as billed_duration_secs,
-        sum(parts) as parts,
-        sum(cost) as cost,
+    select account, utc_date, product, currency, records, billed_duration_secs, parts, cost,
     from usage
-    group by all
 ),
 
 quarantined as (

@@ -8,7 +8,7 @@
 -- (so it explains nothing); a record whose currency cannot be read joins no row.
 -- The rows are the macro's (macros/reconciliation_daily.sql), which the alert rule reads too.
 with final as (
-    select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'stg_usage', 'stg_quarantine')
+    select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'fct_usage_daily', 'stg_quarantine')
 )
 
 select * from final

@@ -1,4 +1,7 @@
 -- the API's usage holds one row per account, UTC date, product, country, direction and currency
+-- incremental: utc_date
+-- A usage partition holds its own UTC day's rows, so a key repeats only within a day: an
+-- incremental build checks the changed days' rows alone.
 select
     account,
     usage_date,
