@@ -1,4 +1,5 @@
 -- fct_tags_daily: one row per account, report date, tag, product, direction and currency; key: account, report_date, tag, product, direction, currency
+-- incremental: report_date
 -- A record with several tags counts once under each of them (tag is null for untagged records),
 -- so sums across tags exceed the totals: never add tags up. product: voice | sms | mms.
 with call_tag_sets as (
