@@ -396,7 +396,9 @@ class Lake:
     @staticmethod
     def partition_day(relative: str) -> date | None:
         """A path below a `date=` folder -> that UTC day (None when the folder names no real day)."""
-        for part in PurePosixPath(relative).parts:
+        # split, not parsed by pathlib: asked of every lake file by every build, and pathlib's
+        # normalising drops only parts no `date=` folder can be
+        for part in relative.split("/"):
             match = _PARTITION_DIR.match(part)
             if match:
                 try:
