@@ -391,7 +391,8 @@ def test_the_row_by_row_tests_of_an_incremental_build_fail_as_a_full_builds_do(t
     build: bad calls and messages planted in a changed day fail the same tests, listing the same
     rows, as a full build of the same lake."""
     data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
-    write_lake(data, [c for day in range(2, 8) for c in _calls_of(day)], [m for day in range(2, 8) for m in _messages_of(day)])
+    days = range(2, 8)
+    write_lake(data, [c for day in days for c in _calls_of(day)], [m for day in days for m in _messages_of(day)])
     assert build(data, now=now).mode == "full"
 
     answered = dict(answered_at="2026-03-05T10:00:05Z")
@@ -448,7 +449,8 @@ def test_a_day_whose_usage_alone_changed_is_rebuilt(tmp_path: Path) -> None:
     assert not differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", now))
     with duckdb.connect(str(warehouse_path(data)), read_only=True) as con:
         api = con.execute(
-            "select utc_date, api_records, api_cost from rpt_reconciliation_daily where product = 'calls' order by utc_date"
+            "select utc_date, api_records, api_cost from rpt_reconciliation_daily "
+            "where product = 'calls' order by utc_date"
         ).fetchall()
     assert [(day.day, records, str(cost)) for day, records, cost in api] == [
         (day, 4 if day == 5 else 3, "0.070000000" if day == 5 else "0.050000000") for day in days
