@@ -16,8 +16,10 @@ Each measurement runs in its own child process so that its peak RSS is its own:
 
 Runs alternate (scan, floor, build, scan ...) so all see the same machine load; the ratios
 are of the best times. `--baseline REV` adds a build of the `queries/` of a git revision (by
-today's runner) to every round, for a before/after in one run.
-Usage: `python -m bench.bench_models [--cdrs N] [--mdrs N] [--rounds R] [--no-floor] [--baseline REV]`.
+today's runner) to every round, for a before/after in one run. `--accounts N` spreads the lake
+over N accounts (the nightly build of a reseller's many small accounts, with `--incremental`).
+Usage: `python -m bench.bench_models [--cdrs N] [--mdrs N] [--rounds R] [--no-floor] [--baseline REV]
+[--accounts N] [--incremental DAYS]`.
 """
 
 from __future__ import annotations
@@ -361,13 +363,38 @@ def scan_queries(data_dir: Path, days: int | None = None) -> list[str]:
     return queries
 
 
+def spread_over_accounts(data_dir: Path, accounts: int) -> Path:
+    """A generated one-account lake -> a data dir of that many accounts, each holding all its partitions
+    (hard links, no copies), cached beside it: the reseller's lake of many small accounts. Each
+    account's ids are its own, so the same records under every account are as many records."""
+    if accounts == 1:
+        return data_dir
+    spread = data_dir.with_name(f"{data_dir.name}-a{accounts}")
+    marker = spread / ".complete"
+    if marker.exists():
+        return spread
+    shutil.rmtree(spread, ignore_errors=True)
+    for source in sorted((data_dir / "lake").glob("*/account=default/date=*/data.parquet")):
+        dataset, day = source.parts[-4], source.parts[-2]
+        for index in range(accounts):
+            target = spread / "lake" / dataset / f"account=a{index:04d}" / day / "data.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target)
+    marker.write_text(json.dumps({"from": data_dir.name, "accounts": accounts}))
+    return spread
+
+
 def newest_partitions(data_dir: Path, dataset: str, days: int) -> list[Path]:
-    """The newest `days` day partition files of a dataset."""
-    return sorted((data_dir / "lake" / dataset).resolve().glob("account=*/date=*/data.parquet"))[-days:]
+    """The newest `days` day partition files of a dataset, in every account."""
+    by_account: dict[str, list[Path]] = {}
+    for path in sorted((data_dir / "lake" / dataset).resolve().glob("account=*/date=*/data.parquet")):
+        by_account.setdefault(path.parent.parent.name, []).append(path)
+    return [path for paths in by_account.values() for path in paths[-days:]]
 
 
 def resync_newest_days(data_dir: Path, days: int) -> None:
-    """Replace the newest days' record partitions with new files, as a nightly sync re-landing them does."""
+    """Replace the newest days' record partitions of every account with new files, as a nightly sync
+    re-landing them does."""
     for dataset in ("cdrs", "mdrs"):
         for path in newest_partitions(data_dir, dataset, days):
             temp = path.with_suffix(".tmp")
@@ -554,6 +581,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mdrs", type=int, default=5_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--accounts", type=int, default=1,
+                        help="spread the lake over this many accounts, each holding all of its records (the "
+                             "reseller's many small accounts; --cdrs and --mdrs are then each account's; default 1)")
     parser.add_argument("--duplicate-share", type=float, default=0.0,
                         help="add superseded versions of this share of the records (default 0, as the sync writes)")
     parser.add_argument("--baseline", metavar="REV",
@@ -581,9 +611,13 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_child(args.child, args.data_dir, args.queries_dir, args.newest_days, limit)))
         return
     started = time.perf_counter()
+    if args.accounts < 1:
+        parser.error("--accounts must be at least 1")
     data_dir = generate_lake(args.cdrs, args.mdrs, args.days, duplicate_share=args.duplicate_share)
+    data_dir = spread_over_accounts(data_dir, args.accounts)
     size_mib = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*.parquet")) / 2**20
-    print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs, {args.days} days, "
+    accounts = f" in each of {args.accounts} accounts" if args.accounts > 1 else ""
+    print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs{accounts}, {args.days} days, "
           f"{args.duplicate_share:.2%} superseded versions, {size_mib:,.0f} MiB; "
           f"ready in {time.perf_counter() - started:.1f}s)")
     # each contender: its queries dir (None: today's) and DuckDB's memory limit

@@ -31,6 +31,23 @@ def test_a_tiny_run_times_the_scan_every_floor_pass_and_a_passing_build(tmp_path
         assert con.execute("select count(*), count(distinct id) from messages").fetchall() == [(1500, 1500)]
 
 
+def test_a_lake_spread_over_accounts_builds_each_account_and_resyncs_every_account(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_models, "OUT", tmp_path)
+    bench_models.main(["--cdrs", "600", "--mdrs", "300", "--days", "3", "--accounts", "3", "--rounds", "1",
+                       "--no-floor", "--no-alerts-apart", "--incremental", "1"])
+    out = capsys.readouterr().out
+    assert "600 CDRs, 300 MDRs in each of 3 accounts, 3 days" in out
+    assert "incremental build (1 changed days) / full build per round: " in out
+    (lake,) = tmp_path.glob("lake-*-a3")
+    # the newest day of every account was re-landed, and nothing else
+    newest = bench_models.newest_partitions(lake, "cdrs", 1)
+    assert sorted(path.parent.parent.name for path in newest) == ["account=a0000", "account=a0001", "account=a0002"]
+    assert all(path.stat().st_nlink == 1 for path in newest)
+    with duckdb.connect(str(warehouse_path(lake)), read_only=True) as con:
+        per_account = con.execute("select account, count(*), count(distinct id) from calls group by all order by all")
+        assert per_account.fetchall() == [(f"a000{index}", 600, 600) for index in range(3)]
+
+
 @pytest.mark.parametrize("dataset", ["cdrs", "mdrs"])
 def test_the_floor_reads_only_columns_the_scan_reads(dataset):
     # The floor may not be cheaper for reading less than the build: every lake column a floor
