@@ -1,15 +1,15 @@
 """Incremental builds: which lake days changed since the last build, and whether a full build is needed.
 
-A build records in its warehouse (`build_manifest`) what it was built from: the release, a hash
-of the models' SQL, the report time zone, the alert thresholds and a fingerprint of each day
-partition file of the lake (records and the API's usage, of every account, by its path). The next build compares: the UTC days whose
-partition appeared, went or was rewritten in any account are dirty, and a model declaring
-`-- incremental: <column>` replaces only its rows for those days (`window_end`: its windows ending
-after the earliest of them), computed by its own SQL. Anything else that differs (or no manifest
-at all) makes the build a full one, and says why. The manifest also keeps what the build found that
-the next need not find again: the models, tests and macros in the queries (taken back while the
-queries hash, release and DuckDB are the same), and whether each lake file lacks columns (while
-its identity is the same).
+A build records in its warehouse (`build_manifest`) what it was built from: the release, a hash of
+the models' SQL, the report time zone, the alert thresholds and a fingerprint of each day
+partition file of the lake (records and the API's usage, of every account, by its path). The next
+build compares: the UTC days whose partition appeared, went or was rewritten in any account are
+dirty, and a model declaring `-- incremental: <column>` replaces only its rows for those days
+(`window_end`: its windows ending after the earliest of them), computed by its own SQL. Anything
+else that differs (or no manifest at all) makes the build a full one, and says why. The manifest
+also keeps what the build found that the next need not find again: the models, tests and macros in
+the queries (taken back while the queries hash, release and DuckDB are the same), and whether each
+lake file lacks columns (while its identity is the same).
 """
 
 from __future__ import annotations
