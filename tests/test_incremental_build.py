@@ -388,8 +388,8 @@ def _failed_tests(data_dir: Path, now: datetime, *, full: bool) -> dict[str, set
 
 def test_the_row_by_row_tests_of_an_incremental_build_fail_as_a_full_builds_do(tmp_path: Path) -> None:
     """The data tests declaring `-- incremental` read only the changed days' rows in an incremental
-    build: bad calls and messages planted in a changed day fail the same tests, listing the same
-    rows, as a full build of the same lake."""
+    build: bad calls, messages and usage rows planted in a changed day fail the same tests, listing
+    the same rows, as a full build of the same lake."""
     data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
     days = range(2, 8)
     write_lake(data, [c for day in days for c in _calls_of(day)], [m for day in days for m in _messages_of(day)])
@@ -436,7 +436,7 @@ def test_the_row_by_row_tests_of_an_incremental_build_fail_as_a_full_builds_do(t
 
 def test_a_day_whose_usage_alone_changed_is_rebuilt(tmp_path: Path) -> None:
     """The API's usage is tracked like the records: a re-synced usage partition makes its day dirty, and
-    the reconciliation reads the new totals, as a full build does (and no other day's usage again)."""
+    the reconciliation reads the new totals, as a full build does."""
     data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
     days = range(2, 8)
     calls = [c for day in days for c in _calls_of(day)]
