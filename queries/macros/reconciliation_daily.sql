@@ -16,10 +16,6 @@ messages as (
     select * from query_table(messages_table)
 ),
 
-usage as (
-    select * from query_table(usage_table)
-),
-
 quarantine as (
     select * from query_table(quarantine_table)
 ),
@@ -50,10 +46,9 @@ pipeline as (
     group by all
 ),
 
--- the usage table is at this grain already (fct_usage_daily)
+-- the API's usage, at this grain already (fct_usage_daily)
 api as (
-    select account, utc_date, product, currency, records, billed_duration_secs, parts, cost,
-    from usage
+    select * from query_table(usage_table)
 ),
 
 quarantined as (
