@@ -859,6 +859,20 @@ def test_the_statement_reconciliation_test_finds_a_double_count(tmp_path):
         assert len(con.execute(test.sql).fetchall()) == 1
 
 
+def test_the_alert_columns_test_finds_a_misspelt_scope_column(tmp_path):
+    """Its rules are tables in the warehouse, as in a full build (views only while an incremental one merges)."""
+    calls, messages, usage_rows = small_world()
+    build(write_lake(tmp_path, calls, messages, usage_rows))
+    (test,) = [t for t in discover_tests(QUERIES_DIR, []) if t.name == "alerts_columns_known"]
+    with duckdb.connect(str(warehouse_path(tmp_path))) as con:
+        assert con.execute(test.sql).fetchall() == []
+        con.execute("alter table alert_asr_drop add column contry_code varchar")
+        con.execute("create view alert_merged as select *, null as carier from alert_sync_stale")
+        assert sorted(con.execute(test.sql).fetchall()) == [
+            ("alert_asr_drop", "contry_code"), ("alert_merged", "carier")
+        ]
+
+
 # -- the friendly views ------------------------------------------------------------------------
 
 
