@@ -873,6 +873,45 @@ def test_the_alert_columns_test_finds_a_misspelt_scope_column(tmp_path):
         ]
 
 
+@pytest.fixture(scope="module")
+def small_warehouse(tmp_path_factory) -> Path:
+    """A built small world (its alerts: reconciliation gaps and a stale sync)."""
+    data_dir = tmp_path_factory.mktemp("small")
+    build(write_lake(data_dir, *small_world()))
+    return warehouse_path(data_dir)
+
+
+_FIRST_ALERT = "rowid = (select min(rowid) from rpt_alerts where rule = 'sync_stale')"
+
+
+@pytest.mark.parametrize(
+    ("test_name", "planted", "offending"),
+    [
+        ("alerts_keys_unique", "insert into rpt_alerts select * from rpt_alerts where " + _FIRST_ALERT, 1),
+        ("alerts_keys_unique", f"update rpt_alerts set alert_key = upper(alert_key) where {_FIRST_ALERT}", 1),
+        ("alerts_values_valid", f"update rpt_alerts set severity = 'loud' where {_FIRST_ALERT}", 1),
+        ("alerts_values_valid", f"update rpt_alerts set window_end = window_start where {_FIRST_ALERT}", 1),
+        ("alerts_values_valid", "update rpt_alerts set country_code = 'DE' where rule = 'sync_stale'", 2),
+        ("alerts_values_valid", "update rpt_alerts set rule = 'cost_spiek' where rule = 'reconciliation_gap'", 2),
+        (
+            "alerts_high_risk_ranges_disjoint",
+            "insert into seed_high_risk_destinations values ('LV', '371', '901', 'premium', 'inside the 90 range')",
+            1,
+        ),
+        ("alerts_high_risk_ranges_disjoint", "insert into seed_high_risk_destinations values ('XX', '3a', '', 'irsf', '')", 1),
+        ("alerts_high_risk_ranges_disjoint", "update seed_high_risk_destinations set range_type = 'cheap' where country_code = 'CU'", 1),
+    ],
+)
+def test_the_alert_data_tests_find_what_was_planted(small_warehouse, test_name, planted, offending):
+    (test,) = [t for t in discover_tests(QUERIES_DIR, []) if t.name == test_name]
+    with duckdb.connect(str(small_warehouse)) as con:
+        assert con.execute(test.sql).fetchall() == []
+        con.execute("begin")
+        con.execute(planted)
+        assert len(con.execute(test.sql).fetchall()) == offending
+        con.execute("rollback")
+
+
 # -- the friendly views ------------------------------------------------------------------------
 
 
