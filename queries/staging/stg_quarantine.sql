@@ -1,4 +1,5 @@
 -- stg_quarantine: one row per record the sync quarantined, its latest sighting; key: account, kind, record_key
+-- materialized: table
 -- The malformed records `pipelines.land.quarantine` set aside (JSON lines under quarantine/):
 -- the API's usage counts them, the lake rightly does not, so reconciliation reads them back.
 -- Every re-sync of a window appends its malformed records again: a record is one row per
