@@ -587,6 +587,44 @@ def test_a_lake_the_build_cannot_read_whole_is_refused_naming_the_path_and_the_r
     assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "lake", "last_build.json", "warehouse.duckdb"]
 
 
+_GOOD_QUARANTINE_LINE = (
+    b'{"kind": "cdrs", "run_id": "run-1", "seen_at": "2026-03-02T00:00:00Z", "slice_start": "2026-03-01T00:00:00Z", '
+    b'"slice_end": "2026-03-02T00:00:00Z", "page_number": 1, "reason": "bad cli", "raw_json": "{}"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (b'{"kind": "cdrs", "page_number": "two"}', "a quarantined line has a page_number that is not a BIGINT"),
+        (b'{"kind": "cdrs", "seen_at": "yesterday"}', "a quarantined line has a seen_at that is not a TIMESTAMPTZ"),
+        (b'{"kind": "cdrs", "raw_json": "{\\"id', "a quarantined line is not JSON"),
+        (b'["cdrs"]', "a quarantined line is not a JSON object"),
+    ],
+)
+def test_a_quarantine_file_the_build_cannot_read_is_refused_naming_it(tmp_path, bad_line, reason):
+    before = _built_world(tmp_path)
+    good = tmp_path / "quarantine/cdrs/account=default/date=2026-03-02/run-1-a.jsonl"
+    good.parent.mkdir(parents=True)
+    # a key a line lacks reads null, and blank lines are passed over
+    good.write_bytes(_GOOD_QUARANTINE_LINE + b"\n" + b'{"kind": "cdrs", "slice_start": "2026-03-01T00:00:00Z", "raw_json": "[]"}\n')
+    build(tmp_path)
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        assert con.execute("select kind, reason, page_number from lake_quarantine order by reason").fetchall() == [
+            ("cdrs", "bad cli", 1), ("cdrs", None, None)
+        ]
+    before = warehouse_path(tmp_path).read_bytes()
+    bad = good.with_name("run-2-b.jsonl")
+    bad.write_bytes(_GOOD_QUARANTINE_LINE + bad_line + b"\n")
+    with pytest.raises(LakeError) as caught:
+        build(tmp_path)
+    assert str(caught.value) == (
+        f"{bad} is not readable quarantine JSON lines (Invalid Input Error: {reason}): move it out of the data dir "
+        "(reconciliation then counts its records as unexplained)"
+    )
+    assert warehouse_path(tmp_path).read_bytes() == before
+
+
 def test_an_empty_day_folder_is_passed_over_but_one_holding_only_other_files_is_refused(tmp_path):
     _built_world(tmp_path)
     # what a sync killed between creating a day's folder and renaming its file into it leaves
