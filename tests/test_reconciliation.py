@@ -210,6 +210,34 @@ def test_an_api_total_equal_to_the_lake_matches_whatever_the_quarantine_holds(tm
         assert c.execute("select quarantined_records, status from rpt_reconciliation_daily").fetchall() == [(1, "match")]
 
 
+def test_a_quarantined_record_the_lake_now_holds_is_counted_there_and_not_again(tmp_path):
+    """q-r1 was malformed on the first sync and read well on the next; q-r2 is malformed still. The API
+    counts three calls: the lake's two and q-r2, which alone explains the difference."""
+    fixed = call("q-r1", "2026-03-01T10:10:00Z", "2026-03-01T10:11:00Z", answered_at="2026-03-01T10:10:05Z")
+    c1 = call("c1", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", answered_at="2026-03-01T10:00:05Z")
+    write_lake(tmp_path, [c1, fixed], usage_rows=[usage("2026-03-01", "calls", "USD", 3, "0.03", billed_duration_secs=180)])
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
+    malformed = raw_call("q-r1", "2026-03-01T10:10:00.000Z", 60, "0.01", duration_secs=-5)
+    still = raw_call("q-r2", "2026-03-01T12:00:00.000Z", 60, "0.01")
+    # q-r1 under another account is another record: the lake's q-r1 does not explain it away
+    other = Lake(tmp_path).for_account("acme")
+    quarantine(lake, "cdrs", RUN_1, [reject("cdrs", malformed, day_slice("2026-03-01")),
+                                     reject("cdrs", still, day_slice("2026-03-01"))], now=SEEN_1)
+    quarantine(lake, "cdrs", RUN_2, [reject("cdrs", still, day_slice("2026-03-01"))], now=SEEN_2)
+    quarantine(other, "cdrs", RUN_1, [reject("cdrs", malformed, day_slice("2026-03-01"))], now=SEEN_1)
+    build(tmp_path)
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
+        assert c.execute("select account, record_id, is_in_lake from stg_quarantine order by all").fetchall() == [
+            ("acme", "q-r1", False), (DEFAULT_ACCOUNT, "q-r1", True), (DEFAULT_ACCOUNT, "q-r2", False)
+        ]
+        assert c.execute(
+            "select pipeline_records, api_records, quarantined_records, quarantined_cost, status "
+            "from rpt_reconciliation_daily where account = ?", [DEFAULT_ACCOUNT]
+        ).fetchall() == [(2, 3, 1, D("0.01"), "explained_by_quarantine")]
+        assert c.execute("select count(*) from rpt_alerts where rule = 'reconciliation_gap' and account = ?",
+                         [DEFAULT_ACCOUNT]).fetchall() == [(0,)]
+
+
 # Raw texts and what stg_quarantine reads from them: (record_id, currency, billed seconds, cost).
 READ_CASES = [
     (raw_call("plain", "x", 60, "0.000500"), ("plain", "USD", 60, D("0.0005"))),

@@ -8,6 +8,8 @@
 -- midnight), because the record's own created_at may be the malformed field. Its other fields
 -- are read from the raw JSON where they read exactly, else null, never rounded or guessed:
 -- integers are plain digits, cost a decimal (exponent form allowed) of at most 9 decimals.
+-- is_in_lake: the lake holds a record of its id on its day, a later version that read well;
+-- reconciliation counts it there, not here.
 with source as (
     select * from lake_quarantine
 ),
@@ -98,6 +100,24 @@ final as (
     qualify row_number() over (
         partition by account, kind, record_key order by seen_at desc, updated_text desc nulls last, raw_json, run_id desc
     ) = 1
+),
+
+-- the quarantined ids the lake holds on the same day: the API has since sent a version that
+-- read well, which the lake counts (looked up from the quarantine's side: it is the small one)
+landed as (
+    select 'cdrs' as kind, utc_date, id_hash from stg_cdrs_id_index
+    where id_hash in (select hash(account, record_id) from final where kind = 'cdrs')
+    union
+    select 'mdrs' as kind, utc_date, id_hash from stg_mdrs_id_index
+    where id_hash in (select hash(account, record_id) from final where kind = 'mdrs')
 )
 
-select * from final
+select
+    final.* exclude (raw_json),
+    landed.id_hash is not null as is_in_lake,
+    final.raw_json,
+from final
+left join landed
+    on landed.kind = final.kind
+    and landed.utc_date = final.utc_date
+    and landed.id_hash = hash(final.account, final.record_id)
