@@ -716,6 +716,20 @@ def test_stg_keeps_the_latest_version_of_each_record(tmp_path):
     ]
 
 
+def test_of_two_versions_tied_on_updated_at_and_cost_the_same_is_kept_whatever_the_file_order(tmp_path):
+    tied = dict(answered_at="2026-03-01T10:00:01Z", updated_at="2026-03-01T12:00:00Z")
+    versions = [
+        call("t", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", **tied, tags=["a"], connection=("conn-a", "Old")),
+        call("t", "2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", **tied, tags=["b"], connection=("conn-a", "New")),
+    ]
+    kept = []
+    for order, name in ((versions, "ab"), (versions[::-1], "ba")):
+        build(write_lake(tmp_path / name, calls=order))
+        with duckdb.connect(str(warehouse_path(tmp_path / name)), read_only=True) as con:
+            kept.append(con.execute("select id, tags, connection_name from stg_cdrs").fetchall())
+    assert kept[0] == kept[1] and len(kept[0]) == 1
+
+
 # -- data tests catch planted bad rows ---------------------------------------------------------
 
 

@@ -29,8 +29,9 @@ instant_rows as (
 final as (
     select *
     from instant_rows
-    -- the latest re-rating wins; cost breaks an exact tie so the pick never depends on file order
-    qualify row_number() over (partition by account, id order by updated_at desc, cost desc) = 1
+    -- the latest re-rating wins; cost, then the whole row, break an exact tie so the pick never
+    -- depends on file order
+    qualify row_number() over (partition by account, id order by updated_at desc, cost desc, instant_rows desc) = 1
 )
 
 select * from final
