@@ -366,6 +366,16 @@ def test_calls_lasting_days_and_ids_repeated_across_days_build_as_a_full_build(t
     write_lake(data, _calls_of(14))
     assert build_and_compare("Asia/Tokyo").mode == "incremental"
 
+    # a leg stuck over a report day with no other call (Mar 16 in Tokyo), then from earlier on
+    write_lake(data, _calls_of(17, call("stuck", "2026-03-14T20:00:00Z", "2026-03-17T05:00:00Z")))
+    assert build_and_compare("Asia/Tokyo").mode == "incremental"
+    with duckdb.connect(str(warehouse_path(data)), read_only=True) as con:
+        assert con.execute(
+            "select peak_concurrent_calls, calls_at_start from fct_call_concurrency_daily where report_date = '2026-03-16'"
+        ).fetchall() == [(1, 1)]
+    write_lake(data, _calls_of(17, call("stuck", "2026-03-12T20:00:00Z", "2026-03-17T05:00:00Z")))
+    assert build_and_compare("Asia/Tokyo").mode == "incremental"
+
 
 def _messages_of(day: int, *extra: Record) -> list[Record]:
     """A message created on that day of March 2026, and the extra records."""

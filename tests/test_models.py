@@ -1001,12 +1001,16 @@ def test_calls_and_messages_have_the_lake_columns_and_work_from_any_directory(tm
 
 
 def _brute_force_peaks(intervals: list[tuple[datetime, datetime]], zone: str) -> dict[date, tuple[int, datetime, int]]:
-    """Every event in instant order (ends first on ties) -> {local day: (peak, first local time, level at midnight)}."""
+    """Every event in instant order (ends first on ties) -> {local day: (peak, first local time, level at midnight)},
+    for every day with an event or a leg in progress."""
     tz = ZoneInfo(zone)
     events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s])
     level, peaks = 0, {}
     for moment, delta in events:
         local = moment.astimezone(tz)
+        day = max(peaks, default=local.date())
+        while level > 0 and (day := day + timedelta(days=1)) < local.date():
+            peaks[day] = (level, datetime.combine(day, datetime.min.time()), level)
         if local.date() not in peaks:
             peaks[local.date()] = (level, datetime.combine(local.date(), datetime.min.time()), level)
         level += delta
@@ -1044,6 +1048,32 @@ def test_peak_concurrency_equals_a_brute_force_sweep(tmp_path, zone):
     expected = _brute_force_peaks(intervals, zone)
     assert {row[0]: (row[1], row[2], row[3]) for row in got} == expected
     assert max(peak for peak, _, _ in expected.values()) >= 8
+
+
+@pytest.mark.parametrize(
+    ("zone", "days", "stuck"), [("UTC", 5, date(2026, 3, 9)), ("America/New_York", 4, date(2026, 3, 8))]
+)
+def test_peak_concurrency_on_days_a_leg_lasts_through_without_an_event(tmp_path, zone, days, stuck):
+    """A leg stuck for days is in progress on every date between its start and end, DST included."""
+    intervals = [
+        (datetime(2026, 3, 6, 22, tzinfo=timezone.utc), datetime(2026, 3, 10, 2, tzinfo=timezone.utc)),
+        (datetime(2026, 3, 7, 23, tzinfo=timezone.utc), datetime(2026, 3, 8, 1, tzinfo=timezone.utc)),
+        (datetime(2026, 3, 9, 12, tzinfo=timezone.utc), datetime(2026, 3, 9, 12, tzinfo=timezone.utc)),
+    ]
+    stamp = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
+    calls = [call(f"s{i}", stamp(s), stamp(e), status="cancelled") for i, (s, e) in enumerate(intervals)]
+    build(write_lake(tmp_path, calls=calls), report_timezone=zone)
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
+        got = con.execute(
+            "select report_date, peak_concurrent_calls, peak_at_local, calls_at_start "
+            "from rpt_peak_concurrent_calls_daily order by report_date"
+        ).fetchall()
+    expected = _brute_force_peaks(intervals, zone)
+    assert {row[0]: (row[1], row[2], row[3]) for row in got} == expected
+    # every date from the first leg's start to its end; on the stuck one (a zero-length call is no event)
+    # the level all day
+    assert len(expected) == days
+    assert expected[stuck] == (1, datetime.combine(stuck, datetime.min.time()), 1)
 
 
 def test_peak_concurrency_on_a_day_holding_only_calls_carried_over_from_midnight(tmp_path):

@@ -1,4 +1,4 @@
--- fct_call_concurrency_daily: one row per account and report date on which a call leg starts or ends; key: account, report_date
+-- fct_call_concurrency_daily: one row per account and report date on which a call leg starts, ends or is in progress; key: account, report_date
 -- materialized: table
 -- incremental: report_date
 -- spans: stg_cdrs_day_spans
@@ -77,8 +77,24 @@ day_bounds as (
         arg_min(level_before, bucket) as level_at_midnight,
         -- a level surely reached that day: at midnight, or at the end of some bucket
         greatest(arg_min(level_before, bucket), max(level_before + net)) as known_level,
+        -- the level after the day's last event: held until the next day with an event
+        arg_max(level_before + net, bucket) as level_at_end,
     from buckets
     group by account, report_date
+),
+
+-- the dates between two with events, while a leg lasting days is in progress: its level all day
+carried_days as (
+    select
+        account,
+        unnest(generate_series(report_date + 1, next_date - 1, interval 1 day))::date as report_date,
+        level_at_end as level,
+    from (
+        select
+            account, report_date, level_at_end, lead(report_date) over (partition by account order by report_date) as next_date,
+        from day_bounds
+    )
+    where level_at_end > 0 and next_date > report_date + 1
 ),
 
 candidate_buckets as (
@@ -147,6 +163,9 @@ final as (
         end as peak_at_local,
     from day_bounds
     left join event_peaks using (account, report_date)
+    union all
+    select account, report_date, level, level, report_date::timestamp,
+    from carried_days
 )
 
 select * from final
