@@ -43,7 +43,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipelines.dates import Window  # noqa: E402
+from pipelines.lake import Lake  # noqa: E402
+from pipelines.land import quarantine  # noqa: E402
 from pipelines.opentact import api  # noqa: E402
+from pipelines.opentact.records import Rejected  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -384,6 +388,35 @@ def spread_over_accounts(data_dir: Path, accounts: int) -> Path:
     return spread
 
 
+def with_quarantine(data_dir: Path, files_per_day: int) -> Path:
+    """A data dir -> one beside it (hard links to its lake, cached) whose every account also set aside
+    that many malformed CDRs a day, each in a quarantine file of its own, as that many sync calls
+    finding one would: the quarantine of many small files the build reads back."""
+    if files_per_day == 0:
+        return data_dir
+    quarantined = data_dir.with_name(f"{data_dir.name}-q{files_per_day}")
+    marker = quarantined / ".complete"
+    if marker.exists():
+        return quarantined
+    shutil.rmtree(quarantined, ignore_errors=True)
+    for source in sorted((data_dir / "lake").glob("*/account=*/date=*/data.parquet")):
+        target = quarantined / source.relative_to(data_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, target)
+    lake = Lake(quarantined)
+    for partition in sorted((quarantined / "lake" / "cdrs").glob("account=*/date=*")):
+        account, day = partition.parent.name.removeprefix("account="), date.fromisoformat(partition.name[5:])
+        start = datetime.combine(day, datetime.min.time(), timezone.utc)
+        window = Window(start, start + timedelta(days=1))
+        for index in range(files_per_day):
+            raw = {"id": f"q-{day}-{index}", "record_type": "call", "cli": "not a number",
+                   "created_at": (start + timedelta(seconds=index)).isoformat(), "cost": "0.01", "currency": "USD"}
+            rejected = Rejected("field 'cli' is not an E.164 number", json.dumps(raw), "cdrs", window, 1)
+            quarantine(lake.for_account(account), "cdrs", "bench", [rejected], now=start + timedelta(days=1))
+    marker.write_text(json.dumps({"from": data_dir.name, "files_per_day": files_per_day}))
+    return quarantined
+
+
 def newest_partitions(data_dir: Path, dataset: str, days: int) -> list[Path]:
     """The newest `days` day partition files of a dataset, in every account."""
     by_account: dict[str, list[Path]] = {}
@@ -584,6 +617,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", type=int, default=1,
                         help="spread the lake over this many accounts, each holding all of its records (the "
                              "reseller's many small accounts; --cdrs and --mdrs are then each account's; default 1)")
+    parser.add_argument("--quarantine-files", type=int, default=0, metavar="N",
+                        help="also give every account N quarantine files a day, one malformed CDR each (a "
+                             "quarantine of many small files, read back by the build; default 0)")
     parser.add_argument("--duplicate-share", type=float, default=0.0,
                         help="add superseded versions of this share of the records (default 0, as the sync writes)")
     parser.add_argument("--baseline", metavar="REV",
@@ -613,10 +649,13 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     if args.accounts < 1:
         parser.error("--accounts must be at least 1")
+    if args.quarantine_files < 0:
+        parser.error("--quarantine-files must be 0 or more")
     data_dir = generate_lake(args.cdrs, args.mdrs, args.days, duplicate_share=args.duplicate_share)
-    data_dir = spread_over_accounts(data_dir, args.accounts)
+    data_dir = with_quarantine(spread_over_accounts(data_dir, args.accounts), args.quarantine_files)
     size_mib = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*.parquet")) / 2**20
     accounts = f" in each of {args.accounts} accounts" if args.accounts > 1 else ""
+    accounts += f", {args.quarantine_files} quarantine files a day" if args.quarantine_files else ""
     print(f"lake: {data_dir} ({args.cdrs:,} CDRs, {args.mdrs:,} MDRs{accounts}, {args.days} days, "
           f"{args.duplicate_share:.2%} superseded versions, {size_mib:,.0f} MiB; "
           f"ready in {time.perf_counter() - started:.1f}s)")

@@ -48,6 +48,19 @@ def test_a_lake_spread_over_accounts_builds_each_account_and_resyncs_every_accou
         assert per_account.fetchall() == [(f"a000{index}", 600, 600) for index in range(3)]
 
 
+def test_a_quarantine_of_many_files_is_read_back_by_the_build(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_models, "OUT", tmp_path)
+    bench_models.main(["--cdrs", "400", "--mdrs", "200", "--days", "2", "--accounts", "2", "--quarantine-files", "3",
+                       "--rounds", "1", "--no-floor", "--no-alerts-apart", "--incremental", "1"])
+    out = capsys.readouterr().out
+    assert "in each of 2 accounts, 3 quarantine files a day, 2 days" in out
+    (lake,) = tmp_path.glob("lake-*-a2-q3")
+    assert len(list((lake / "quarantine").rglob("*.jsonl"))) == 2 * 2 * 3
+    with duckdb.connect(str(warehouse_path(lake)), read_only=True) as con:
+        rows = con.execute("select account, utc_date, count(*) from stg_quarantine group by all order by all").fetchall()
+        assert [count for _, _, count in rows] == [3] * 4 and {account for account, _, _ in rows} == {"a0000", "a0001"}
+
+
 @pytest.mark.parametrize("dataset", ["cdrs", "mdrs"])
 def test_the_floor_reads_only_columns_the_scan_reads(dataset):
     # The floor may not be cheaper for reading less than the build: every lake column a floor
