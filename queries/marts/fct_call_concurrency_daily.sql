@@ -77,24 +77,24 @@ day_bounds as (
         arg_min(level_before, bucket) as level_at_midnight,
         -- a level surely reached that day: at midnight, or at the end of some bucket
         greatest(arg_min(level_before, bucket), max(level_before + net)) as known_level,
-        -- the level after the day's last event: held until the next day with an event
-        arg_max(level_before + net, bucket) as level_at_end,
     from buckets
     group by account, report_date
 ),
 
--- the dates between two with events, while a leg lasting days is in progress: its level all day
+-- the dates between two with events, while a leg lasting days is in progress: the level all day
+-- is the one the next date with events starts at
 carried_days as (
     select
         account,
-        unnest(generate_series(report_date + 1, next_date - 1, interval 1 day))::date as report_date,
-        level_at_end as level,
+        unnest(generate_series(previous_date + 1, report_date - 1, interval 1 day))::date as report_date,
+        level_at_midnight as level,
     from (
         select
-            account, report_date, level_at_end, lead(report_date) over (partition by account order by report_date) as next_date,
+            account, report_date, level_at_midnight,
+            lag(report_date) over (partition by account order by report_date) as previous_date,
         from day_bounds
     )
-    where level_at_end > 0 and next_date > report_date + 1
+    where level_at_midnight > 0 and report_date > previous_date + 1
 ),
 
 candidate_buckets as (
