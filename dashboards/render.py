@@ -136,8 +136,9 @@ def render_data_dir_site(data_dir: Path | str, out_dir: Path | None, *, now: dat
     uploaded to `<data dir>/site/`, its marker last.
     """
     from pipelines.models import warehouse_path
-    from pipelines.remote import local_folder, publish_folder
+    from pipelines.remote import local_folder, publish_folder, require_data_dir
 
+    require_data_dir(data_dir)
     site = local_folder(data_dir, SITE_DIR) if out_dir is None else Path(out_dir)
     written = render_site(warehouse_path(data_dir), site, synced_at=synced_at(data_dir), now=now)
     if out_dir is None:

@@ -22,7 +22,7 @@ import re
 import uuid
 from pathlib import Path
 
-from pipelines.errors import CdrError, one_line
+from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import STORE_ADVICE, Lake, atomic_file
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -75,6 +75,12 @@ def data_dir_exists(data_dir: Path | str) -> bool:
         return False
     except OSError as exc:
         raise _store_error(lake, "list", exc) from None
+
+
+def require_data_dir(data_dir: Path | str) -> None:
+    """UsageError unless the data dir is there (`data_dir_exists`), saying how to get one."""
+    if not data_dir_exists(data_dir):
+        raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
 
 
 def fetch_warehouse(data_dir: str) -> Path:

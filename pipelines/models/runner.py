@@ -65,7 +65,7 @@ from pipelines.models.sources import (
     sql_string,
     unreadable_lake_file,
 )
-from pipelines.remote import data_dir_exists, is_remote, warehouse_location
+from pipelines.remote import is_remote, require_data_dir, warehouse_location
 
 # Models are built, and data tests run, as soon as what they read is built, two at a time on
 # two DuckDB connections to the one database, with the cores split between them so that both
@@ -211,8 +211,7 @@ def _build(
 ) -> BuildReport:
     """`build`, started at `started`; `why`: the reason it must be a full one, found by an incremental try."""
     data_dir = data_dir if is_remote(data_dir) else Path(data_dir)  # an object store's URL stays text
-    if not data_dir_exists(data_dir):
-        raise UsageError(f"data dir {data_dir} does not exist: sync first (`cdr sync`) or pass --data-dir")
+    require_data_dir(data_dir)
     thresholds = load_thresholds(queries_dir, alerts_config)
     now = datetime.now(UTC) if now is None else now
     lake = Lake(data_dir)

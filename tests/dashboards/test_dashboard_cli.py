@@ -46,6 +46,13 @@ def test_a_missing_warehouse_is_one_line_and_exit_1(tmp_path, monkeypatch, capsy
     )
 
 
+def test_a_missing_data_dir_is_named_as_such_and_exit_2(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "nope"
+    assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(missing)) == (
+        2, "", f"error: data dir {missing} does not exist: sync first (`cdr sync`) or pass --data-dir\n"
+    )
+
+
 def test_a_missing_report_table_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
     import duckdb
 
