@@ -62,7 +62,8 @@ def render_site(
 
     `synced_at`: how fresh the data is (`pipelines.status.synced_at`), or only the instant it is synced up to.
     """
-    out = check_out_dir(out_dir)
+    # the warehouse lives in its data dir (or, for an object store's, in its local work folder)
+    out = check_out_dir(out_dir, Path(warehouse_path).parent)
     every = load_frames(warehouse_path, all_sources(tuple(pages)), with_account=True)
     accounts = accounts_of(every)
     several = len(accounts) > 1

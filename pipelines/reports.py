@@ -28,7 +28,7 @@ import duckdb
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line
-from pipelines.lake import Lake, atomic_file
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.sql import connect_read_only
 from pipelines.state import KindState, covers, merge_windows, read_state
@@ -307,7 +307,7 @@ def export_finance(
     month the lake does not wholly hold (for every account stated), unless `allow_partial`: then the
     XLSX says how much of the month it covers.
     """
-    out_dir = check_out_dir(out_dir)
+    out_dir = check_out_dir(out_dir, Path(lake.url) if lake.is_local else None)
     month = parse_month(month)
     now = now or datetime.now(timezone.utc)
     statement = _statement(warehouse, month, now, lake=lake, account=account)
@@ -342,13 +342,21 @@ def combined_totals(rows: Sequence[Sequence[object]], month: str) -> tuple[tuple
     )
 
 
-def check_out_dir(out_dir: Path) -> Path:
+def check_out_dir(out_dir: Path, data_dir: Path | None = None) -> Path:
     """An output folder -> the same path, once it is a writable folder or can be created as one (nothing is created).
 
-    UsageError for a file, a missing parent folder or a path through a file; CdrError for a
-    folder this process may not write into.
+    UsageError for a file, a missing parent folder, a path through a file, or a folder inside one
+    the sync writes in `data_dir` (the lake, quarantine, state); CdrError for a folder this
+    process may not write into. `data_dir`: a local one.
     """
     out = Path(out_dir)
+    for folder in (LAKE_DIR, QUARANTINE_DIR, STATE_DIR, STAGING_DIR) if data_dir is not None else ():
+        try:
+            inside = out.resolve().is_relative_to((data_dir / folder).resolve())
+        except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+            raise UsageError(f"--out {out}: {clip(getattr(exc, 'strerror', None) or str(exc))}") from None
+        if inside:
+            raise UsageError(f"--out {out} is inside {data_dir / folder}, which the sync writes: pass a folder outside it")
     if out.is_dir():
         writable = out
     elif os.path.lexists(out):

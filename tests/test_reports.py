@@ -460,6 +460,20 @@ def test_cli_report_finance_out_a_file_or_in_a_missing_folder_is_one_line_and_ex
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"] and taken.read_text() == "a file\n"
 
 
+@pytest.mark.parametrize("folder", ["lake", "lake/cdrs/account=default", "quarantine/cdrs", "state"])
+def test_cli_report_finance_out_inside_a_folder_the_sync_writes_is_refused(world_dir, capsys, monkeypatch, folder):
+    before = sorted(str(p) for p in world_dir.rglob("*"))
+    out = world_dir / folder
+    code, stdout, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-01", "--data-dir", str(world_dir), "--out", str(out)
+    )
+    owner = world_dir / folder.split("/")[0]
+    assert (code, stdout, err) == (
+        2, "", f"error: --out {out} is inside {owner}, which the sync writes: pass a folder outside it\n"
+    )
+    assert sorted(str(p) for p in world_dir.rglob("*")) == before
+
+
 def test_a_failed_write_leaves_the_previous_statement(world_dir, tmp_path, monkeypatch):
     (tmp_path / "finance_2026-01.csv").write_text("the statement of an earlier build\n")
     (tmp_path / "finance_2026-01.xlsx").write_bytes(b"its workbook")

@@ -53,6 +53,16 @@ def test_a_missing_data_dir_is_named_as_such_and_exit_2(tmp_path, monkeypatch, c
     )
 
 
+def test_an_out_inside_the_lake_is_refused(tmp_path, monkeypatch, capsys):
+    build_warehouse(tmp_path / "warehouse.duckdb")
+    (tmp_path / "lake" / "cdrs").mkdir(parents=True)
+    out = tmp_path / "lake" / "cdrs"
+    assert run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(tmp_path), "--out", str(out)) == (
+        2, "", f"error: --out {out} is inside {tmp_path / 'lake'}, which the sync writes: pass a folder outside it\n"
+    )
+    assert list(out.iterdir()) == []
+
+
 def test_a_missing_report_table_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
     import duckdb
 
