@@ -6,6 +6,7 @@ failures (`CdrError`) become one line on stderr and a non-zero exit, never a tra
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from typer.core import TyperGroup
 
 from pipelines import __version__
 from pipelines.cli import app as pipeline_app
+from pipelines.console import leave_within_grace
 from pipelines.errors import CdrError
 from sandbox.cli import app as sandbox_app
 
@@ -87,8 +89,23 @@ def demo_command(
     typer.echo(f"done in {result.seconds:.0f} s")
 
 
+# The exit codes of a command a signal stopped (console.Stopped, or typer's own Ctrl-C).
+_STOPPED_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
 def main() -> None:
-    """Console-script entry point: expected failures and bad usage become one line and an exit code."""
+    """Console-script entry point: `run`, and a stopped command's process gone within a grace (see
+    `console.leave_within_grace`)."""
+    try:
+        run()
+    except SystemExit as exc:
+        if exc.code in _STOPPED_CODES:
+            leave_within_grace(exc.code)
+        raise
+
+
+def run() -> None:
+    """`cdr` with this process's arguments: expected failures and bad usage become one line and an exit code."""
     from typer.exceptions import TyperException
 
     try:

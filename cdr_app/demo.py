@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.console import quiet_prefect, sync_progress
+from pipelines.console import failures_told_by_command, quiet_prefect, stoppable, sync_progress
 from pipelines.sql import connect_read_only
 from sandbox.testing import running_sandbox
 
@@ -52,29 +52,37 @@ def run_demo(data_dir: Path) -> DemoResult:
     console = Console(stderr=True)
     console.print(f"starting the sandbox: seed {SEED}, {WORLD_START} .. {DEMO_NOW[:10]}, "
                   f"{CALLS_PER_DAY:,} calls and {MESSAGES_PER_DAY:,} messages a day")
-    with running_sandbox(
-        seed=SEED, start=WORLD_START, now=DEMO_NOW, calls_per_day=CALLS_PER_DAY,
-        messages_per_day=MESSAGES_PER_DAY, api_key=key, **FAULTS,
-    ) as base_url:
-        os.environ["OPENTACT_BASE_URL"] = base_url
-        os.environ["OPENTACT_API_KEY"] = key
-        os.environ.setdefault("OPENTACT_SETTLE_LAG_SECS", "0")  # the sandbox clock is pinned
-        try:
-            from pipelines.flows.build import build_flow
-            from pipelines.flows.finance import monthly_finance
-            from pipelines.flows.sync import sync_flow
+    # Ctrl-C stops the sync as it stops `cdr sync` (what landed stays checkpointed), then the
+    # sandbox; the block leaving with Stopped says so in one line.
+    with stoppable("the demo stopped; run it again to resume") as runner:
+        with running_sandbox(
+            seed=SEED, start=WORLD_START, now=DEMO_NOW, calls_per_day=CALLS_PER_DAY,
+            messages_per_day=MESSAGES_PER_DAY, api_key=key, **FAULTS,
+        ) as base_url:
+            os.environ["OPENTACT_BASE_URL"] = base_url
+            os.environ["OPENTACT_API_KEY"] = key
+            os.environ.setdefault("OPENTACT_SETTLE_LAG_SECS", "0")  # the sandbox clock is pinned
+            try:
+                from pipelines.flows.build import build_flow
+                from pipelines.flows.finance import monthly_finance
+                from pipelines.flows.sync import sync_flow
 
-            with sync_progress(console) as progress:
-                synced = asyncio.run(
-                    sync_flow(start=WORLD_START, end=DEMO_NOW, now=DEMO_NOW, data_dir=str(data_dir), progress=progress)
-                )
-        finally:
-            del os.environ["OPENTACT_API_KEY"]
-    console.print("building the warehouse and the dashboards")
-    built = build_flow(data_dir=str(data_dir))
-    # The month is whole in the sandbox's UTC calendar; a reporting zone west of UTC ends it after
-    # the synced span, and the statement then says how much it covers rather than failing the demo.
-    finance = monthly_finance(month=FINANCE_MONTH, data_dir=str(data_dir), build=False, allow_partial=True)
+                with sync_progress(console) as progress, failures_told_by_command():
+                    synced = runner.run(
+                        sync_flow(start=WORLD_START, end=DEMO_NOW, now=DEMO_NOW, data_dir=str(data_dir), progress=progress)
+                    )
+            finally:
+                del os.environ["OPENTACT_API_KEY"]
+        console.print("building the warehouse and the dashboards")
+        # in worker threads too, so a signal stops them as it stops the sync
+        with failures_told_by_command():
+            built = runner.run(asyncio.to_thread(build_flow, data_dir=str(data_dir)))
+            # The month is whole in the sandbox's UTC calendar; a reporting zone west of UTC ends it
+            # after the synced span, and the statement then says how much it covers rather than
+            # failing the demo.
+            finance = runner.run(asyncio.to_thread(
+                monthly_finance, month=FINANCE_MONTH, data_dir=str(data_dir), build=False, allow_partial=True
+            ))
     warehouse = Path(built["warehouse"])
     return DemoResult(
         data_dir=data_dir,

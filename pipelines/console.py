@@ -11,11 +11,12 @@ import contextvars
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -135,7 +136,29 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long a stopped flow may take to unwind: Prefect's start-up (its temporary API server) is
 # not cancellable and slow on a busy machine; the sync itself stops at once.
 STOP_GRACE_SECS = 5.0
+# How long a stopped command's exit may wait for Prefect to hand over its last logs and events.
+EXIT_GRACE_SECS = 2.0
 T = TypeVar("T")
+
+
+def leave_within_grace(code: int) -> None:
+    """Make sure this process, exiting with `code` as a signal stopped it, is gone within EXIT_GRACE_SECS.
+
+    At exit Prefect hands its last logs and events to its API server, retrying while it cannot
+    reach it, and Ctrl-C stops a temporary server too (it is in the terminal's process group):
+    past the grace the process leaves without them. The command has said its line: what Prefect
+    logs meanwhile is not the user's news. Only for a process about to exit (the console script).
+    """
+    logging.disable(logging.CRITICAL)
+
+    def leave() -> None:
+        time.sleep(EXIT_GRACE_SECS)
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+    threading.Thread(target=leave, name="cdr-stopped-exit", daemon=True).start()
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from pipelines.errors import CdrError
 from pipelines.sync import SyncProgress
 from tests.fixtures.cli import run_cdr
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 class _Collect(logging.Handler):
     def __init__(self) -> None:
@@ -164,6 +166,24 @@ def test_cdr_prints_a_stopped_commands_line_and_exits_128_plus_the_signal(capsys
     monkeypatch.setattr(console, "run_sync", stopped)
     code, out, err = run_cdr(capsys, monkeypatch, "sync", "--range", "yesterday")
     assert (code, out, err) == (143, "", "terminated: the sync stopped; run it again to resume\n")
+
+
+def test_a_stopped_command_exits_though_something_waits_at_exit() -> None:
+    """Prefect drains its events at exit, retrying while its API server (stopped by the same Ctrl-C)
+    cannot be reached: the stopped `cdr` leaves anyway, with its exit code."""
+    script = (
+        "import sys, threading, time\n"
+        "from cdr_app import cli\n"
+        "from pipelines.console import Stopped\n"
+        "threading._register_atexit(lambda: time.sleep(60))  # as Prefect's services register their drain\n"
+        "def stopped(): raise Stopped(2, 'the sync stopped; run it again to resume')\n"
+        "cli.app = lambda **_: stopped()\n"
+        "cli.main()\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=50)
+    assert (done.returncode, done.stderr) == (130, b"interrupted: the sync stopped; run it again to resume\n")
+    assert time.monotonic() - started < 30
 
 
 # -- Prefect's own failures: one line, not its traceback ------------------------------------------
