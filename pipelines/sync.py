@@ -614,8 +614,9 @@ def _file_rejects(
     try:
         relative = quarantine(lake, kind, run_id, rejects, now=now)
         where = None if relative is None else lake.display(relative)
-        # A record of its own, so a run's log (and Prefect's) says what was set aside and why.
-        log.warning(
+        # A record of its own, so a run's log (and Prefect's) says what was set aside and why; the
+        # terminal's summary counts them (a malformed record is the API's, not for the user to fix).
+        log.info(
             "quarantined %d malformed %s records of %s in %s (first: %s)",
             len(rejects), kind, slice_, where, rejects[0].reason,
         )

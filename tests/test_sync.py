@@ -270,7 +270,7 @@ async def test_rejects_are_quarantined_per_day_and_never_landed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = FakeClient(RECORDS, rejects={("cdrs", day_window(2, 2)): ["missing id", "bad cost"]})
-    with caplog.at_level(logging.WARNING, logger="pipelines"):
+    with caplog.at_level(logging.INFO, logger="pipelines"):
         report = await sync("cdrs", day_window(1, 3), settings(tmp_path), client, at(6), "run-7")
     (logged,) = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
     assert logged.startswith("quarantined 2 malformed cdrs records of ") and logged.endswith("(first: missing id)")
