@@ -19,6 +19,7 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_valid
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipelines.dates import WEEK_STARTS, zone_name
 from pipelines.errors import UsageError, clip
 
 PRODUCTION_URL = "https://api.opentact.org"
@@ -219,6 +220,22 @@ class Settings(BaseSettings):
         if scheme[1].lower() not in STORE_SCHEMES or not re.match(r"[A-Za-z0-9+.-]+://[^/]+", text):
             raise ValueError(DATA_DIR_URLS)
         return text.rstrip("/")
+
+    @field_validator("timezone", "report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zone_name(value)
+        except UsageError:
+            raise ValueError("an IANA time zone name such as UTC, Europe/London, America/New_York or Asia/Kolkata") from None
+        return value
+
+    @field_validator("week_start")
+    @classmethod
+    def _known_week_start(cls, value: str) -> str:
+        if value.lower() not in WEEK_STARTS:
+            raise ValueError(" or ".join(WEEK_STARTS))
+        return value
 
     @field_validator("task_runner", mode="before")
     @classmethod

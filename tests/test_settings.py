@@ -12,6 +12,8 @@ from pipelines.errors import UsageError
 from pipelines.settings import Settings, load_settings
 from tests.fixtures.cli import run_cdr
 
+ZONES = "an IANA time zone name such as UTC, Europe/London, America/New_York or Asia/Kolkata"
+
 BAD_VALUES = [
     ("OPENTACT_CONCURRENCY", "-1", "a whole number from 1 to 64"),
     ("OPENTACT_CONCURRENCY", "0", "a whole number from 1 to 64"),
@@ -34,6 +36,9 @@ BAD_VALUES = [
     ("OPENTACT_MAX_REJECTED_PERCENT", "nan", "a number from 0 to 100"),
     ("CDR_MAX_SYNC_DAYS", "0", "a whole number from 1 to 3660"),
     ("CDR_MAX_SYNC_DAYS", "99999999999999999999", "a whole number from 1 to 3660"),
+    ("CDR_TIMEZONE", "Mars/Olympus", ZONES),
+    ("CDR_REPORT_TIMEZONE", "Europe/Nowhere", ZONES),
+    ("CDR_WEEK_START", "tuesday", "monday or sunday"),
 ]
 
 BAD_KEYS = [
@@ -66,6 +71,18 @@ def test_every_command_refuses_a_bad_value_before_touching_the_data_dir(
     code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", str(tmp_path / "data"))
     assert (code, out) == (2, "")
     assert err == "error: OPENTACT_CONCURRENCY=abc is not allowed: a whole number from 1 to 64\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command", [("status",), ("sql", "select 1"), ("report", "finance", "--month", "2026-01"), ("alerts",), ("dashboards",)]
+)
+def test_a_reading_command_refuses_a_bad_calendar_setting_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("CDR_REPORT_TIMEZONE", "Nope/Zone")
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", str(tmp_path / "data"))
+    assert (code, out, err) == (2, "", f"error: CDR_REPORT_TIMEZONE=Nope/Zone is not allowed: {ZONES}\n")
     assert list(tmp_path.iterdir()) == []
 
 
