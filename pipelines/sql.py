@@ -7,6 +7,7 @@ no other file, with its configuration locked so no query can undo that (`connect
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, *, masking: Masking | 
         description = cursor.description or []
         first = cursor.fetchmany(BATCH_ROWS)
     except duckdb.Error as exc:
-        raise _query_error(exc) from None
+        raise _query_error(exc, con) from None
 
     def batches() -> Iterator[list[tuple[object, ...]]]:
         batch = first
@@ -138,7 +139,7 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, *, masking: Masking | 
             try:
                 batch = cursor.fetchmany(BATCH_ROWS)
             except duckdb.Error as exc:
-                raise _query_error(exc) from None
+                raise _query_error(exc, con) from None
 
     return QueryResult(
         columns=tuple(d[0] for d in description),
@@ -147,12 +148,37 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, *, masking: Masking | 
     )
 
 
-def _query_error(exc: duckdb.Error) -> CdrError:
+def _query_error(exc: duckdb.Error, con: duckdb.DuckDBPyConnection) -> CdrError:
     """A DuckDB error of a query -> the one-line failure to report (a refused file access says why)."""
     if isinstance(exc, duckdb.PermissionException):
+        denied = _DENIED_LAKE.search(str(exc))
+        if denied is not None and _built_elsewhere(con, denied.group(1)):
+            # the warehouse's views name the lake where it was built: a data dir moved or copied since
+            return CdrError(
+                f"the warehouse reads the lake it was built from, {denied.group(1)}, which is not this data dir's: "
+                "run `cdr build` on this data dir first"
+            )
         # The file DuckDB names is the point; the query it quotes after it is the user's own.
         return CdrError(f"ad-hoc SQL reads only the warehouse and its lake: {one_line(exc, first=True)}")
     return CdrError(one_line(exc))
+
+
+# A refused read of a data dir's lake or quarantine (`<dir>/lake/...`): another data dir's.
+_DENIED_LAKE = re.compile(rf'Cannot access (?:file|directory) "(.+?)/(?:{LAKE_DIR}|{QUARANTINE_DIR})/')
+
+
+def _built_elsewhere(con: duckdb.DuckDBPyConnection, data_dir: str) -> bool:
+    """Whether the warehouse's own lake views read the lake of `data_dir`, another data dir than its own."""
+    try:
+        (warehouse,) = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+        views = con.execute(
+            "select sql from duckdb_views() where not internal and starts_with(view_name, 'lake_')"
+        ).fetchall()
+    except (duckdb.Error, TypeError):
+        return False
+    if Path(data_dir).resolve() == Path(warehouse).parent.resolve():
+        return False
+    return any(f"{data_dir}/{LAKE_DIR}/" in sql for (sql,) in views)
 
 
 def write_csv(result: QueryResult, out: TextIO) -> int:

@@ -152,6 +152,17 @@ def test_the_connection_itself_is_read_only(data_dir):
         con.close()
 
 
+def test_a_copied_data_dir_says_its_warehouse_reads_the_lake_it_was_built_from(data_dir, tmp_path, capsys, monkeypatch):
+    copy = Path(shutil.copytree(data_dir, tmp_path / "copy"))
+    query = ("sql", "select count(*) as n from calls", "--format", "csv", "--data-dir", str(copy))
+    assert run_cdr(capsys, monkeypatch, *query) == (
+        1, "", f"error: the warehouse reads the lake it was built from, {data_dir}, which is not this data dir's: "
+        "run `cdr build` on this data dir first\n"
+    )
+    build(copy)
+    assert run_cdr(capsys, monkeypatch, *query) == (0, "n\n6\n", "")
+
+
 def test_several_statements_or_none_are_refused():
     with pytest.raises(UsageError, match="one statement at a time: got 2"):
         check_query("select 1; select 2")
