@@ -18,7 +18,7 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
-from pipelines.lake import AccountLake, Lake, LakeError, atomic_file, register_lake, resync_command
+from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, LakeError, atomic_file, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges
@@ -384,13 +384,32 @@ def _row_count(lake: Lake, kind: str, files: list[str]) -> list[int]:
 
 
 def _quarantined_per_account(lake: Lake) -> dict[tuple[str, str], int]:
-    """The records the sync set aside, per (account, record type): one JSON line each."""
-    totals: dict[tuple[str, str], int] = {}
-    for relative in lake.quarantine_files():
-        key = (Lake.partition_account(relative) or DEFAULT_ACCOUNT, PurePosixPath(relative).parts[1])
-        lines = sum(1 for line in (lake.read_bytes(relative) or b"").splitlines() if line.strip())
-        totals[key] = totals.get(key, 0) + lines
-    return totals
+    """The records the sync set aside, per (account, record type), each counted once as the warehouse's
+    stg_quarantine does (every re-sync of a window sets the same records aside again, in a file of its own);
+    LakeError naming a quarantine file that cannot be read."""
+    files = lake.quarantine_files()
+    if not files:
+        return {}
+    import duckdb
+
+    from pipelines.models.sources import QUARANTINE_MACROS, quarantine_source_sql, unreadable_quarantine_file
+
+    select, _ = quarantine_source_sql(lake, files)
+    con = duckdb.connect()
+    register_lake(con, lake)
+    try:
+        for statement in QUARANTINE_MACROS:
+            con.execute(statement)
+        rows = con.execute(
+            f"select account, kind, count(distinct quarantine_record_key(raw_json)) from ({select}) group by all"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise unreadable_quarantine_file(lake, con, files) or LakeError(
+            f"cannot read the quarantine in {lake.display(QUARANTINE_DIR)} ({one_line(exc, first=True)})"
+        ) from None
+    finally:
+        con.close()
+    return {(str(account), str(kind)): int(count) for account, kind, count in rows}
 
 
 def _read_build(lake: Lake) -> BuildRecord | None:

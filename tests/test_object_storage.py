@@ -212,6 +212,11 @@ def test_every_command_works_on_an_s3_data_dir_and_the_secret_never_shows(
     assert status["cdrs"]["records"] == len(truth["cdrs"])
     assert status["last_sync"]["status"] == "completed" and status["last_build"]["status"] == "passed"
     assert status["dashboards"]["made_at"] is not None and status["dashboards"]["site"] == f"{url}/site"
+    # the quarantine read on the store, each record counted once as the warehouse counts it
+    code, out, err = cdr("sql", "select kind, count(*) from stg_quarantine group by kind", "--format", "csv", "--data-dir", url)
+    assert code == 0, err
+    quarantined = {kind: int(count) for kind, count in (line.split(",") for line in out.splitlines()[1:])}
+    assert quarantined and quarantined == {k: status[k]["quarantined"] for k in api.RECORD_TYPES if status[k]["quarantined"]}
 
     # An incremental build after a re-sync starts from the cached warehouse.
     code, out, err = cdr("build", "--data-dir", url)

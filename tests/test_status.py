@@ -12,6 +12,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import orjson
 import polars as pl
 import pytest
@@ -19,11 +20,12 @@ from pydantic import SecretStr
 
 from dashboards.render import render_site
 from pipelines.dates import Window, format_utc
-from pipelines.land import read_quarantine
+from pipelines.land import quarantine, read_quarantine
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
-from pipelines.models.publish import FailedBuild, new_warehouse
+from pipelines.models.publish import FailedBuild, new_warehouse, warehouse_path
 from pipelines.opentact import api
+from pipelines.opentact.records import Rejected
 from pipelines.opentact.client import ClientConfig, OpentactClient
 from pipelines.runs import SYNC_LOG, read_sync_runs, recorded_sync
 from pipelines.settings import Settings
@@ -58,16 +60,21 @@ def status_json(capsys, monkeypatch, data_dir: Path) -> dict:
 def synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five UTC days of both record types synced from the sandbox (some records malformed), as run `run-a`."""
     data_dir = tmp_path_factory.mktemp("synced") / "data"
+    _sync_from_sandbox(data_dir, "run-a")
+    return data_dir
+
+
+def _sync_from_sandbox(data_dir: Path, run_id: str) -> None:
+    """SYNCED of both record types, from a sandbox serving WORLD, into the data dir as run `run_id`."""
     config = dict(base_url="", api_key=SecretStr(TEST_API_KEY), page_size=100, backoff_base_secs=0.02, settle_lag=timedelta(minutes=2))
 
     async def run(url: str) -> None:
         async with OpentactClient(ClientConfig(**{**config, "base_url": url})) as client:
-            report = await sync(list(api.RECORD_TYPES), SYNCED, Settings(data_dir=data_dir), client, NOW, "run-a")
+            report = await sync(list(api.RECORD_TYPES), SYNCED, Settings(data_dir=data_dir), client, NOW, run_id)
         assert report.ok
 
     with running_sandbox(start="2026-10-01", now=format_utc(NOW), **WORLD) as url:
         asyncio.run(run(url))
-    return data_dir
 
 
 @pytest.fixture
@@ -156,6 +163,26 @@ def test_after_a_build_and_the_dashboards_status_says_when_from_which_sync_and_t
     assert out.splitlines()[-1].startswith("dashboards  made 20") and out.endswith(f" in {data_dir}/site\n")
 
 
+def test_a_window_synced_again_counts_each_quarantined_record_once_as_the_warehouse_does(data_dir, capsys, monkeypatch):
+    before = status_json(capsys, monkeypatch, data_dir)
+    files = sorted(data_dir.glob("quarantine/*/account=*/date=*/*.jsonl"))
+    _sync_from_sandbox(data_dir, "run-b")  # the same window again: its malformed records are set aside again
+    assert len(sorted(data_dir.glob("quarantine/*/account=*/date=*/*.jsonl"))) > len(files)
+    after = status_json(capsys, monkeypatch, data_dir)
+    for kind in api.RECORD_TYPES:
+        assert after[kind]["quarantined"] == before[kind]["quarantined"] > 0
+        assert read_quarantine(Lake(data_dir).for_account(DEFAULT_ACCOUNT), kind).height > after[kind]["quarantined"]
+    assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))[0] == 0
+    assert _warehouse_quarantined(data_dir) == {(DEFAULT_ACCOUNT, k): after[k]["quarantined"] for k in api.RECORD_TYPES}
+
+
+def _warehouse_quarantined(data_dir: Path) -> dict[tuple[str, str], int]:
+    """A built data dir -> the warehouse's quarantined records per (account, record type)."""
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
+        rows = con.execute("select account, kind, count(*) from stg_quarantine group by all").fetchall()
+    return {(account, kind): count for account, kind, count in rows}
+
+
 # -- without a server ------------------------------------------------------------------------------
 
 
@@ -225,6 +252,9 @@ def test_the_dashboards_show_the_mark_and_when_the_last_sync_finished(tmp_path):
         (lambda d: _write(d / "site/site.json", b"\xff"), 1, "{d}/site/site.json is corrupt"),
         (lambda d: _write(d / "lake/cdrs/account=default/date=2026-10-02/data.parquet", b"junk"), 1,
          "{d}/lake/cdrs/account=default/date=2026-10-02/data.parquet is not a readable Parquet file"),
+        (lambda d: _write(d / "quarantine/cdrs/account=default/date=2026-10-02/run-1-a.jsonl", b'{"kind": "cdrs"}\n{"kind'), 1,
+         "{d}/quarantine/cdrs/account=default/date=2026-10-02/run-1-a.jsonl is not readable quarantine JSON lines "
+         "(Invalid Input Error: a quarantined line is not JSON): move it out of the data dir"),
     ],
 )
 def test_a_file_status_cannot_read_is_one_line(tmp_path, capsys, monkeypatch, plant, code, message):
@@ -260,7 +290,15 @@ def _account_lake(data_dir: Path, account: str, calls=(), usage_rows=(), quarant
     for row in usage_rows:
         lake.write_partition("usage_cdrs", row["date"], pl.DataFrame([row], schema=api.USAGE_SCHEMA, orient="row"))
     for day, count in (quarantined or {}).items():
-        _write(data_dir / lake.quarantine_dir("cdrs") / f"date={day}/rejects.jsonl", b'{"id": "x"}\n' * count)
+        raws = [orjson.dumps({"id": f"{account}-{day}-{n}", "cost": "lots"}).decode() for n in range(count)]
+        _quarantine(lake, "cdrs", "run-1", date.fromisoformat(day), raws)
+
+
+def _quarantine(lake, kind: str, run_id: str, day: date, raws: list[str], now: datetime = NOW) -> None:
+    """Records (their raw text) set aside as malformed by a sync of one UTC day, as it sets them aside."""
+    start = datetime.combine(day, datetime.min.time(), UTC)
+    window = Window(start, start + timedelta(days=1))
+    assert quarantine(lake, kind, run_id, [Rejected("malformed", raw, kind, window, 1) for raw in raws], now)
 
 
 @pytest.fixture
@@ -347,3 +385,35 @@ def test_one_account_of_an_accounts_file_shows_as_the_one_account_of_no_file(tmp
     assert json.dumps(acme).replace(str(tmp_path / "acme"), "D") == json.dumps(default).replace(str(tmp_path / "default"), "D")
     texts = [run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path / name))[1] for name in ("default", "acme")]
     assert texts[0].replace(str(tmp_path / "default"), "D") == texts[1].replace(str(tmp_path / "acme"), "D")
+
+
+def test_re_synced_quarantine_counts_each_record_once_per_account_and_kind_by_id_else_raw_text(
+    tmp_path, capsys, monkeypatch
+):
+    acme, globex = (Lake(tmp_path).for_account(name) for name in ("acme", "globex"))
+    day = date(2026, 10, 2)
+    first = [
+        '{"id": "r1", "cost": "x"}',
+        '{"id": "r2", "cost": "y"}',
+        '{"cost": "no id"}',  # no id: the record is its raw text
+        '{"id": "", "cost": "empty id"}',
+        '{"id": "r3", "cost": ',  # not JSON
+    ]
+    rerated = '{"id": "r1", "cost": "z", "updated_at": "2026-10-03T00:00:00Z"}'  # a new version of r1
+    later = NOW + timedelta(days=1)
+    for raws, run_id, now in ((first, "run-1", NOW), ([*first, rerated, '{"cost": "other"}'], "run-2", later)):
+        _quarantine(acme, "cdrs", run_id, day, raws, now)
+        _quarantine(acme, "mdrs", run_id, day, ['{"id": "r1"}'], now)  # the same id in another kind
+        _quarantine(globex, "cdrs", run_id, day, ['{"id": "r1"}', '{"cost": "no id"}'], now)  # ... another account
+    document = status_json(capsys, monkeypatch, tmp_path)
+    counts = {
+        (account, kind): document["accounts"][account][kind]["quarantined"]
+        for account in ("acme", "globex") for kind in api.RECORD_TYPES
+    }
+    # acme's cdrs: r1 (twice, then re-rated), r2, the two texts without an id, the empty id, the text not JSON
+    assert counts == {("acme", "cdrs"): 6, ("acme", "mdrs"): 1, ("globex", "cdrs"): 2, ("globex", "mdrs"): 0}
+    assert (document["cdrs"]["quarantined"], document["mdrs"]["quarantined"]) == (8, 1)
+    # the warehouse tells them apart by the same key
+    assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))[0] == 0
+    assert _warehouse_quarantined(tmp_path) == {key: count for key, count in counts.items() if count}
+

@@ -44,9 +44,21 @@ SEED_PREFIX = "seed_"
 THRESHOLDS_TABLE = "alert_thresholds"
 ALERT_CONFIG_TABLE = "alert_config"
 # Macros the runner defines for a build besides the calendar: `build_time()` (the moment the
-# build evaluates "now" at, for rules such as a stale sync), `recomputed_since()` and
-# `threshold(rule, name)` (see `build_macros`).
-BUILD_MACROS = ("build_time", "recomputed_since", "threshold")
+# build evaluates "now" at, for rules such as a stale sync), `recomputed_since()`,
+# `threshold(rule, name)` (see `build_macros`) and the quarantine's (see `QUARANTINE_MACROS`).
+BUILD_MACROS = ("build_time", "recomputed_since", "threshold", "quarantine_record_id", "quarantine_record_key")
+
+# A quarantined record's identity, the one rule stg_quarantine and `cdr status` count records by:
+# every re-sync of a window sets the same records aside again. `quarantine_record_id(raw_json)`:
+# its id, when the raw text is JSON with a non-empty one (null otherwise);
+# `quarantine_record_key(raw_json)`: 'id:' and its id (so a re-rated version is the same record),
+# else 'sha256:' and the hash of its raw text.
+QUARANTINE_MACROS = (
+    "create or replace macro quarantine_record_id(raw_json) as "
+    "case when json_valid(raw_json) then nullif(json_extract_string(raw_json, '$.id'), '') end",
+    "create or replace macro quarantine_record_key(raw_json) as "
+    "coalesce('id:' || quarantine_record_id(raw_json), 'sha256:' || sha256(raw_json))",
+)
 
 # The UTC fast path: plain integer arithmetic instead of an ICU calendar per value.
 UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
@@ -92,7 +104,8 @@ RECOMPUTED_SINCE_MACRO = (
 
 
 def build_macros(now: datetime) -> list[str]:
-    """The build's clock -> the statements creating `build_time()`, `recomputed_since()` and `threshold(rule, name)`.
+    """The build's clock -> the statements creating `build_time()`, `recomputed_since()`, `threshold(rule, name)`
+    and the quarantine's macros.
 
     `recomputed_since()`: the instant after which a model incremental on `window_end` recomputes its
     windows (minus infinity but while an incremental build recomputes one: everything), so it reads
@@ -106,6 +119,7 @@ def build_macros(now: datetime) -> list[str]:
         "create or replace macro threshold(rule_name, key) as coalesce("
         f"(select value from {THRESHOLDS_TABLE} where rule = rule_name and name = key), "
         "error('no alert threshold ' || rule_name || '.' || key || ' in the thresholds file'))",
+        *QUARANTINE_MACROS,
     ]
 
 
@@ -198,13 +212,14 @@ def lacking_columns(
     return lacking
 
 
-def quarantine_source_sql(lake: Lake | str | os.PathLike[str]) -> tuple[str, int]:
+def quarantine_source_sql(lake: Lake | str | os.PathLike[str], files: Sequence[str] | None = None) -> tuple[str, int]:
     """A data dir -> (the SELECT of its quarantine source view, how many quarantine files it has now).
 
-    The view's columns: `account`, then QUARANTINE_SCHEMA's.
+    The view's columns: `account`, then QUARANTINE_SCHEMA's. `files`: the quarantine files, when
+    the caller listed them already (`Lake.quarantine_files`).
     """
     lake = _lake(lake)
-    files = lake.quarantine_files()
+    files = lake.quarantine_files() if files is None else files
     if not files:
         return _empty_source(QUARANTINE_SCHEMA, account=True), 0
     read = _read_quarantine(_files_sql(lake, [QUARANTINE_GLOB]), filename=True)
@@ -263,16 +278,22 @@ def unreadable_lake_file(lake: Lake | str | os.PathLike[str], error: BaseExcepti
                     named = _unreadable_partition(lake, relative, error, resync)
         if named is not None:
             return named
-        for relative in lake.quarantine_files():
-            try:
-                con.execute(f"select count(*) from {_read_quarantine(sql_string(lake.location(relative)))}").fetchall()
-            except duckdb.Error as exc:
-                return LakeError(
-                    f"{lake.display(relative)} is not readable quarantine JSON lines ({one_line(exc, first=True)}): "
-                    "move it out of the data dir (reconciliation then counts its records as unexplained)"
-                )
+        return unreadable_quarantine_file(lake, con, lake.quarantine_files())
     finally:
         con.close()
+
+
+def unreadable_quarantine_file(lake: Lake, con: duckdb.DuckDBPyConnection, files: Sequence[str]) -> LakeError | None:
+    """Quarantine files that failed to read together -> the first one at fault (None: none is), read one by
+    one over `con` (which reads the lake)."""
+    for relative in files:
+        try:
+            con.execute(f"select count(*) from {_read_quarantine(sql_string(lake.location(relative)))}").fetchall()
+        except duckdb.Error as exc:
+            return LakeError(
+                f"{lake.display(relative)} is not readable quarantine JSON lines ({one_line(exc, first=True)}): "
+                "move it out of the data dir (reconciliation then counts its records as unexplained)"
+            )
     return None
 
 

@@ -4,7 +4,8 @@
 -- the API's usage counts them, the lake rightly does not, so reconciliation reads them back.
 -- Every re-sync of a window appends its malformed records again: a record is one row per
 -- account (the quarantine folder it was set aside in), keyed by its id when it has one (so a re-rated version replaces the older one) and by its raw text
--- when it has none. utc_date is the UTC date of the slice it came in (slices never cross a UTC
+-- when it has none: `quarantine_record_key`, the build's macro, which `cdr status` counts by too.
+-- utc_date is the UTC date of the slice it came in (slices never cross a UTC
 -- midnight), because the record's own created_at may be the malformed field. Its other fields
 -- are read from the raw JSON where they read exactly, else null, never rounded or guessed:
 -- integers are plain digits, cost a decimal (exponent form allowed) of at most 9 decimals.
@@ -24,7 +25,7 @@ extracted as (
         reason,
         raw_json,
         json_valid(raw_json) as is_json,
-        case when is_json then nullif(json_extract_string(raw_json, '$.id'), '') end as record_id,
+        quarantine_record_id(raw_json) as record_id,
         case when is_json and json_type(raw_json, '$.currency') = 'VARCHAR'
             then json_extract_string(raw_json, '$.currency') end as currency,
         case when is_json then json_extract_string(raw_json, '$.billed_duration_secs') end as billed_text,
@@ -55,7 +56,7 @@ typed as (
         kind,
         case kind when 'cdrs' then 'calls' when 'mdrs' then 'messages' end as product,
         utc_time(slice_start)::date as utc_date,
-        coalesce('id:' || record_id, 'sha256:' || sha256(raw_json)) as record_key,
+        quarantine_record_key(raw_json) as record_key,
         record_id,
         currency,
         case when kind = 'cdrs' then billed_duration_secs end as billed_duration_secs,
