@@ -435,7 +435,9 @@ async def sync_accounts(
             for outcome in outcomes if outcome.report is not None for failure in outcome.report.failures
         )
         for outcome in outcomes:
-            logged.account(outcome.account, _account_status(outcome), outcome.error)
+            # the log names the account beside its error (and `cdr status` shows them so)
+            error = None if outcome.error is None else _without_account(outcome.account, outcome.error)
+            logged.account(outcome.account, _account_status(outcome), error)
     return AccountsReport(run_id=run_id, now=now, accounts=outcomes, duration_secs=duration)
 
 

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from dashboards.render import render_site
 from pipelines.dates import Window, format_utc
 from pipelines.land import quarantine, read_quarantine
-from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.accounts import DEFAULT_ACCOUNT, Account
 from pipelines.lake import Lake
 from pipelines.models.publish import FailedBuild, new_warehouse, warehouse_path
 from pipelines.opentact import api
@@ -31,7 +31,7 @@ from pipelines.runs import SYNC_LOG, read_sync_runs, recorded_sync
 from pipelines.settings import Settings
 from pipelines.state import begin_run, landed_path, read_state
 from pipelines.status import read_status, status_lines, synced_at
-from pipelines.sync import sync
+from pipelines.sync import sync, sync_accounts
 from sandbox.testing import TEST_API_KEY, running_sandbox
 from tests.dashboards.dashboard_fixtures import build_warehouse
 from tests.fixtures.cli import CDR_ARGV, run_cdr
@@ -417,3 +417,23 @@ def test_re_synced_quarantine_counts_each_record_once_per_account_and_kind_by_id
     assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))[0] == 0
     assert _warehouse_quarantined(tmp_path) == {key: count for key, count in counts.items() if count}
 
+
+def test_an_account_whose_key_is_not_set_is_named_once_in_the_run_status_shows(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CDR_TEST_ACME_KEY", raising=False)
+    cause = "CDR_TEST_ACME_KEY is not set (or is empty): export it with the account's API key"
+    accounts = [Account("acme", "CDR_TEST_ACME_KEY", None, "http://127.0.0.1:9")]
+    window = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC))
+    report = asyncio.run(sync_accounts(["cdrs"], window, Settings(data_dir=tmp_path), accounts, NOW, "run-1"))
+    assert report.accounts[0].error == f"account acme: {cause}"
+    (run,) = read_sync_runs(Lake(tmp_path))
+    assert (run.status, run.error, run.accounts[0].error) == ("failed", f"account acme: {cause}", cause)
+    out = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))[1]
+    assert f"            account acme: {cause}\n" in out and out.count("acme") == 1
+    # with several accounts, each one's outcome on a line of its own, naming it once
+    _account_lake(tmp_path, "acme", [call("a1", "2026-10-01T10:00:00Z", "2026-10-01T10:01:00Z")])
+    _account_lake(tmp_path, "globex", [call("g1", "2026-10-01T11:00:00Z", "2026-10-01T11:01:00Z")])
+    out = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))[1]
+    assert f"            account acme: failed ({cause})\n" in out and out.count(cause) == 1
+    assert status_json(capsys, monkeypatch, tmp_path)["last_sync"]["accounts"] == [
+        {"account": "acme", "status": "failed", "error": cause}
+    ]
