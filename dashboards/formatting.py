@@ -8,7 +8,6 @@ plot floats, and their hover labels carry the strings built here.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -123,27 +122,7 @@ def format_instant(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def partial_months(first: date | None, last: date | None) -> dict[str, str]:
-    """The first and last report days with data -> {'YYYY-MM': 'partial: 1–6'} for each month they cut short.
-
-    A month between them is whole; the month the data starts after its 1st, or ends before its
-    last day, holds only the days named, so it must never read as a month like the others.
-    """
-    if first is None or last is None:
-        return {}
-    spans: dict[str, tuple[int, int]] = {}
-    last_of_month = calendar.monthrange(last.year, last.month)[1]
-    if (first.year, first.month) == (last.year, last.month):
-        if first.day != 1 or last.day != last_of_month:
-            spans[f"{first:%Y-%m}"] = (first.day, last.day)
-    else:
-        if first.day != 1:
-            spans[f"{first:%Y-%m}"] = (first.day, calendar.monthrange(first.year, first.month)[1])
-        if last.day != last_of_month:
-            spans[f"{last:%Y-%m}"] = (1, last.day)
-    return {month: f"partial: {start}–{end}" for month, (start, end) in spans.items()}
-
-
 def month_label(month: str, partial: Mapping[str, str]) -> str:
-    """A month 'YYYY-MM' and the partial months -> '2026-11', or '2026-11 (partial: 1–6)'."""
+    """A month 'YYYY-MM' and the partial months (`dashboards.render.partial_months`) -> '2026-11', or
+    '2026-11 (partial: 1–6)'."""
     return f"{month} ({partial[month]})" if month in partial else month

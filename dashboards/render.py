@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import suppress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -25,11 +25,13 @@ from markupsafe import Markup
 
 from dashboards import figures, theme
 from dashboards.accounts import ACCOUNT, account_frames, accounts_of, combined_frames
-from dashboards.formatting import format_day, format_instant, partial_months
+from dashboards.formatting import format_day, format_instant
 from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.alerts import open_from
+from pipelines.dates import Window, parse_bound
 from pipelines.reports import check_out_dir, write_outputs
+from pipelines.reports import partial_months as held_partial_months
 from pipelines.sql import connect_read_only
 from pipelines.status import SITE_DIR, SITE_MARKER, Synced, site_marker, synced_at
 
@@ -57,10 +59,13 @@ def render_site(
     synced_at: Synced | datetime | None,
     now: datetime,
     pages: Sequence[Page] = PAGES,
+    held: Mapping[str, Sequence[Window]] | None = None,
 ) -> list[Path]:
     """A warehouse -> the dashboard site in out_dir (index first, then pages, assets and the marker `cdr status` reads).
 
     `synced_at`: how fresh the data is (`pipelines.status.synced_at`), or only the instant it is synced up to.
+    `held`: the instants the lake holds per account (`pipelines.reports.lake_held`), which label the partial
+    months as a finance statement refuses them; None for a warehouse alone (see `partial_months`).
     """
     # the warehouse lives in its data dir (or, for an object store's, in its local work folder)
     out = check_out_dir(out_dir, Path(warehouse_path).parent)
@@ -96,13 +101,15 @@ def render_site(
             "accounts": switcher, "scope": scope,
         }
         shown = frames if account is None else account_frames(every, account)
+        own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
+        partial = period_partial_months(shown[PERIOD], held=own, now=now)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(
             title="Overview of pages", current=None, **common
         )
         for page in pages:
             texts[out / folder / page.filename] = environment.get_template("page.html").render(
                 title=page.title, current=page.slug, page=page,
-                blocks=render_blocks(page, shown, combined=several and account is None), **common,
+                blocks=render_blocks(page, shown, combined=several and account is None, partial=partial), **common,
             )
     texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
@@ -136,12 +143,18 @@ def render_data_dir_site(data_dir: Path | str, out_dir: Path | None, *, now: dat
     On an object store the default site is made in the data dir's local work folder, then
     uploaded to `<data dir>/site/`, its marker last.
     """
+    from pipelines.accounts import DEFAULT_ACCOUNT
+    from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.remote import local_folder, publish_folder, require_data_dir
+    from pipelines.reports import lake_held
 
     require_data_dir(data_dir)
+    warehouse = warehouse_path(data_dir)
     site = local_folder(data_dir, SITE_DIR) if out_dir is None else Path(out_dir)
-    written = render_site(warehouse_path(data_dir), site, synced_at=synced_at(data_dir), now=now)
+    lake = Lake(data_dir)
+    held = lake_held(lake, lake.accounts() or [DEFAULT_ACCOUNT])
+    written = render_site(warehouse, site, synced_at=synced_at(data_dir), now=now, held=held)
     if out_dir is None:
         publish_folder(data_dir, site, SITE_DIR, last=SITE_MARKER)
     return written
@@ -199,14 +212,16 @@ def _with_account(item: Source, available: dict[str, frozenset[str]]) -> dict[st
     return item.mapping | ({ACCOUNT: ACCOUNT} if has and ACCOUNT not in item.mapping else {})
 
 
-def render_blocks(page: Page, frames: dict[Source, pl.DataFrame], *, combined: bool = False) -> list[dict[str, object]]:
+def render_blocks(
+    page: Page, frames: dict[Source, pl.DataFrame], *, combined: bool = False, partial: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
     """A page spec and the frames (the period's among them; an optional source's may be missing) ->
     what its template draws, block by block: a block whose source is missing says to run `cdr build`.
 
     `combined`: the frames are several accounts' (the all-accounts pages); a block drawn per account
-    only says so.
+    only says so. `partial`: the partial months (default: `period_partial_months` of the warehouse alone).
     """
-    partial = period_partial_months(frames[PERIOD])
+    partial = period_partial_months(frames[PERIOD]) if partial is None else partial
     after = period_open_from(frames[PERIOD])
     blocks: list[dict[str, object]] = []
     for block in page.blocks:
@@ -292,11 +307,44 @@ def period_open_from(build_info: pl.DataFrame) -> datetime | None:
     return open_from(last, period_zone(build_info)) if isinstance(last, date) else None
 
 
-def period_partial_months(build_info: pl.DataFrame) -> dict[str, str]:
-    """The build-info row (first_report_date, last_report_date) -> the months the data covers only in part."""
+def period_partial_months(
+    build_info: pl.DataFrame, *, held: Mapping[str, Sequence[Window]] | None = None, now: datetime | None = None
+) -> dict[str, str]:
+    """The build-info row (first_report_date, last_report_date, report_timezone) -> the months the data covers only
+    in part (`partial_months`)."""
     first = build_info["first_report_date"].min() if build_info.height else None
     last = build_info["last_report_date"].max() if build_info.height else None
-    return partial_months(first, last) if isinstance(first, date) and isinstance(last, date) else {}
+    return partial_months(first, last, period_zone(build_info), held=held, now=now)
+
+
+def partial_months(
+    first: date | None,
+    last: date | None,
+    zone: str = "UTC",
+    *,
+    held: Mapping[str, Sequence[Window]] | None = None,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """The first and last report days with data in `zone` -> {'YYYY-MM': 'partial: 1–6'} for each month from the
+    first's to the last's that a finance statement would be refused for (`pipelines.reports.partial_months`, one
+    rule for both), so a month cut short never reads as a whole one.
+
+    `held`: the instants the lake holds per account, as of `now`; None (a warehouse without its lake): the days
+    from `first` to `last`, each whole.
+    """
+    if not isinstance(first, date) or not isinstance(last, date):
+        return {}
+    if held is None:
+        span = Window(parse_bound(first.isoformat(), tz=zone), parse_bound((last + timedelta(days=1)).isoformat(), tz=zone))
+        held, now = {"": (span,)}, span.end
+    months = [f"{year:04d}-{month:02d}" for year, month in _months(first, last)]
+    return held_partial_months(held, months, zone, now=now or datetime.now(UTC))
+
+
+def _months(first: date, last: date) -> list[tuple[int, int]]:
+    """Two days -> the (year, month) of each month from the first's to the last's."""
+    count = (last.year - first.year) * 12 + last.month - first.month + 1
+    return [(first.year + (first.month - 1 + n) // 12, (first.month - 1 + n) % 12 + 1) for n in range(max(count, 0))]
 
 
 def _environment() -> jinja2.Environment:

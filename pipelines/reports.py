@@ -15,7 +15,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -28,10 +28,10 @@ import duckdb
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake, atomic_file
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.sql import connect_read_only
-from pipelines.state import KindState, covers, merge_windows, read_state
+from pipelines.state import KindState, covers, held_windows, merge_windows, read_state
 
 FINANCE_TABLE = "rpt_finance_monthly_statement"
 FINANCE_COLUMNS: tuple[str, ...] = (
@@ -80,18 +80,39 @@ class MonthCoverage:
     def note(self) -> str:
         """'' when complete, else 'partial: covers D1 to D2' and any days missing between.
 
-        D1 and D2 are the local days the synced data begins and ends in (D2 may be synced only
-        in part, as today is).
+        D1 is the local day the synced data begins in, D2 the last local day it holds; either with the
+        local time (HH:MM) the data begins or ends at when that day is held only in part, as the day the
+        month's data ends in is in a zone west of UTC, or today is.
         """
         if self.complete:
             return ""
         if not self.synced:
             return f"partial: covers no day of {self.month}"
-        first = self._local(self.synced[0].start)
-        last = self._local(self.synced[-1].end - timedelta(microseconds=1))
+        (first, begins), (last, ends) = self._bounds()
         gaps = [day for day in self.missing if first < day < last]
-        note = f"partial: covers {first} to {last}"
+        note = f"partial: covers {first}{begins} to {last}{ends}"
         return note + (f", missing {day_ranges(gaps)}" if gaps else "")
+
+    def label(self) -> str:
+        """'' when complete, else the days of the month held, as the dashboards label a month: 'partial: 1–6',
+        'partial: 1–31 20:00' (to 20:00 on the 31st), 'partial: 1–30, missing 14' (as `note`, in short)."""
+        if self.complete:
+            return ""
+        if not self.synced:
+            return "partial: no day"
+        (first, begins), (last, ends) = self._bounds()
+        runs = consecutive_runs([day for day in self.missing if first < day < last])
+        gaps = ", ".join(str(run[0].day) if len(run) == 1 else f"{run[0].day}–{run[-1].day}" for run in runs)
+        return f"partial: {first.day}{begins}–{last.day}{ends}" + (f", missing {gaps}" if gaps else "")
+
+    def _bounds(self) -> tuple[tuple[date, str], tuple[date, str]]:
+        """The first and last local day the synced data holds, each with ' HH:MM' when held only from or to then."""
+        zone = ZoneInfo(self.zone)
+        begins, ends = self.synced[0].start.astimezone(zone), self.synced[-1].end.astimezone(zone)
+        first = (begins.date(), "" if begins == _midnight(begins.date(), self.zone) else f" {begins:%H:%M}")
+        if ends == _midnight(ends.date(), self.zone):
+            return first, (ends.date() - timedelta(days=1), "")
+        return first, (ends.date(), f" {ends:%H:%M}")
 
     def refusal(self) -> str:
         """The one-line UsageError message for exporting this month without --allow-partial."""
@@ -106,9 +127,6 @@ class MonthCoverage:
             f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days); "
             f"sync them (cdr sync{accounts} --start {start} --end {end} --tz {self.zone}) or pass --allow-partial"
         )
-
-    def _local(self, moment: datetime) -> date:
-        return moment.astimezone(ZoneInfo(self.zone)).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,27 +249,62 @@ def month_coverage(
     lake: Lake, month: str, zone: str, *, now: datetime, accounts: Sequence[str] = (DEFAULT_ACCOUNT,)
 ) -> MonthCoverage:
     """A lake, a report month in `zone` and the clock -> what of the month every statement kind of every one of
-    `accounts` has landed.
+    `accounts` has landed and the lake still holds (`lake_held`).
 
-    The sync state counts, not the partitions: it records the days a sync landed empty too.
     Nothing after `now` is synced, so the month in progress is never complete.
     """
+    return coverage_of(lake_held(lake, accounts), month, zone, now=now)
+
+
+def lake_held(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ...]]:
+    """Each of `accounts` -> the instants the lake holds every statement kind of it for.
+
+    The sync state counts, as it records the days a sync landed empty too, less the landed days whose
+    records are gone (`pipelines.state.held_windows`, the rule `cdr status` names missing days by).
+    """
+    held = {}
+    for account in accounts:
+        own: Sequence[Window] = _held(lake.for_account(account), STATEMENT_KINDS[0])
+        for kind in STATEMENT_KINDS[1:]:
+            own = _intersect(own, _held(lake.for_account(account), kind))
+        held[account] = merge_windows(own)
+    return held
+
+
+def coverage_of(
+    held: Mapping[str, Sequence[Window]], month: str, zone: str, *, now: datetime
+) -> MonthCoverage:
+    """The instants held per account (`lake_held`), a report month in `zone` and the clock -> what of the month
+    every account holds; the accounts missing a day of it are named."""
     year, number = (int(part) for part in parse_month(month).split("-"))
     first = date(year, number, 1)
     after = date(year + number // 12, number % 12 + 1, 1)
     start, end = _midnight(first, zone), _midnight(after, zone)
     synced = [Window(start, max(start, min(end, now)))]
     lacking = []
-    for account in accounts:
-        own = [Window(start, max(start, min(end, now)))]
-        for kind in STATEMENT_KINDS:
-            own = _intersect(own, read_state(lake.for_account(account), kind).landed)
+    for account, windows in held.items():
+        own = _intersect([Window(start, max(start, min(end, now)))], windows)
         if _missing_days(own, first, after, zone):
             lacking.append(account)
         synced = _intersect(synced, own)
     landed = merge_windows(synced)
     today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
     return MonthCoverage(month, zone, landed, _missing_days(landed, first, after, zone), today, tuple(lacking))
+
+
+def partial_months(
+    held: Mapping[str, Sequence[Window]], months: Iterable[str], zone: str, *, now: datetime
+) -> dict[str, str]:
+    """The instants held per account, report months and the clock -> {'YYYY-MM': 'partial: 1–6'} for each month
+    not wholly held (`MonthCoverage.label`): the months a statement of them is refused for."""
+    coverages = (coverage_of(held, month, zone, now=now) for month in months)
+    return {coverage.month: coverage.label() for coverage in coverages if not coverage.complete}
+
+
+def _held(account: AccountLake, kind: api.RecordType) -> tuple[Window, ...]:
+    """An account's record type -> the instants the lake holds its records for."""
+    with_data, counted = account.partition_days(kind), account.partition_days(f"usage_{kind}")
+    return held_windows(read_state(account, kind), with_data, counted)
 
 
 def _missing_days(synced: Sequence[Window], first: date, after: date, zone: str) -> tuple[date, ...]:

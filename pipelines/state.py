@@ -10,9 +10,9 @@ With no high-water mark yet, a sync needs a range: how much history to fetch is 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -99,6 +99,43 @@ def merge_windows(windows: Iterable[Window]) -> tuple[Window, ...]:
 def covers(state: KindState, window: Window) -> bool:
     """Whether the landed windows hold every instant of the window."""
     return window.end <= window.start or any(w.start <= window.start and window.end <= w.end for w in state.landed)
+
+
+def lost_days(state: KindState, with_data: Collection[date], counted: Collection[date]) -> set[date]:
+    """The UTC days a record type landed whose records are gone: no partition file, although the API's usage
+    counted records for them (a usage partition).
+
+    A landed day with neither partition held no records: a sync that landed it empty leaves no file.
+    `cdr status` names these days missing, and a finance statement does not count them as held.
+    """
+    return {day for day in set(counted) - set(with_data) if any(_touches(window, day) for window in state.landed)}
+
+
+def held_windows(state: KindState, with_data: Collection[date], counted: Collection[date]) -> tuple[Window, ...]:
+    """The instants whose records the lake holds: the landed windows without their `lost_days`."""
+    lost = sorted(lost_days(state, with_data, counted))
+    held: list[Window] = []
+    for window in state.landed:
+        start = window.start
+        for day in lost:
+            begins, ends = _utc_day(day)
+            if begins < window.end and start < ends:
+                if start < begins:
+                    held.append(Window(start, begins))
+                start = max(start, ends)
+        if start < window.end:
+            held.append(Window(start, window.end))
+    return merge_windows(held)
+
+
+def _utc_day(day: date) -> tuple[datetime, datetime]:
+    begins = datetime.combine(day, time(), tzinfo=timezone.utc)
+    return begins, begins + timedelta(days=1)
+
+
+def _touches(window: Window, day: date) -> bool:
+    begins, ends = _utc_day(day)
+    return window.start < ends and begins < window.end
 
 
 class SyncRun:

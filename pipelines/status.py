@@ -30,7 +30,7 @@ from pipelines.runs import (
     failed_slices_json,
     read_sync_runs,
 )
-from pipelines.state import read_state
+from pipelines.state import lost_days, read_state
 
 log = logging.getLogger(__name__)
 
@@ -297,16 +297,16 @@ def _kind_status(account: AccountLake, kind: str, listing: _Listing) -> KindStat
     files = [relative for relative in rows if Lake.partition_account(relative) == account.account]
     with_data = {day for relative in files if (day := Lake.partition_day(relative)) is not None}
     landed = {day for window in state.landed for day in window_days(window)}
-    # A landed day without a partition held no records, unless the API's usage counted some for it.
     counted = {
         day
         for relative in listing.usage[kind]
         if Lake.partition_account(relative) == account.account and (day := Lake.partition_day(relative))
     }
+    lost = lost_days(state, with_data, counted)
     synced = with_data | landed
     first, last = (min(synced), max(synced)) if synced else (None, None)
     span = [first + timedelta(days=n) for n in range((last - first).days + 1)] if first and last else []
-    gaps = [day for day in span if day not in with_data and (day not in landed or day in counted)]
+    gaps = [day for day in span if day not in with_data and (day not in landed or day in lost)]
     return KindStatus(
         kind=kind,
         first_day=first,

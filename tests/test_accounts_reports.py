@@ -53,8 +53,15 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return alone | {"both": both}
 
 
-def _export(data_dir: Path, month: str, out: Path, account: str | None = None):
-    return export_finance(warehouse_path(data_dir), month, out, lake=Lake(data_dir), account=account)
+def _export(data_dir: Path, month: str, out: Path, account: str | None = None, allow_partial: bool = False):
+    return export_finance(
+        warehouse_path(data_dir), month, out, lake=Lake(data_dir), account=account, allow_partial=allow_partial
+    )
+
+
+# Account a's January lacks a message the API counted on the 29th (the small world's missing_in_lake):
+# statements are compared as partial ones there.
+PARTIAL = {"2026-01": "partial: covers 2026-01-01 to 2026-01-31, missing 2026-01-29", "2026-02": ""}
 
 
 def _sheet(path: Path) -> tuple[str, str]:
@@ -71,9 +78,10 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 @pytest.mark.parametrize("month", MONTHS)
 @pytest.mark.parametrize("account", ACCOUNTS)
 def test_each_accounts_statement_is_its_statement_alone(worlds, tmp_path, account, month):
-    alone = _export(worlds[account], month, tmp_path / "alone")
-    one = _export(worlds["both"], month, tmp_path / "one", account=account)
+    alone = _export(worlds[account], month, tmp_path / "alone", allow_partial=True)
+    one = _export(worlds["both"], month, tmp_path / "one", account=account, allow_partial=True)
     assert one.rows and one.rows == alone.rows and one.columns == FINANCE_COLUMNS
+    assert one.partial == alone.partial == (PARTIAL[month] if account == "a" else "")
     name = f"finance_{month}.csv"
     assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
     assert _sheet(tmp_path / "one" / f"finance_{month}.xlsx") == _sheet(tmp_path / "alone" / f"finance_{month}.xlsx")
@@ -84,21 +92,21 @@ def test_each_accounts_statement_is_its_statement_alone(worlds, tmp_path, accoun
 def test_the_combined_statement_has_account_first_and_totals_per_currency_summing_the_accounts(
     worlds, tmp_path, month
 ):
-    combined = _export(worlds["both"], month, tmp_path / "all")
-    assert combined.columns == COMBINED_COLUMNS and combined.accounts == ACCOUNTS
+    combined = _export(worlds["both"], month, tmp_path / "all", allow_partial=True)
+    assert combined.columns == COMBINED_COLUMNS and combined.accounts == ACCOUNTS and combined.partial == PARTIAL[month]
     rows = _read_csv(tmp_path / "all" / f"finance_{month}.csv")
     assert list(rows[0]) == list(COMBINED_COLUMNS)
     accounts = [row for row in rows if row["account"] != ALL_ACCOUNTS]
     totals = [row for row in rows if row["account"] == ALL_ACCOUNTS]
     # each account's rows, in order, are its statement alone with the account in front
     for account in ACCOUNTS:
-        alone = _read_csv(_export(worlds[account], month, tmp_path / account).files[0])
+        alone = _read_csv(_export(worlds[account], month, tmp_path / account, allow_partial=True).files[0])
         assert [row for row in accounts if row["account"] == account] == [{"account": account, **row} for row in alone]
     assert [row["account"] for row in accounts] == sorted(row["account"] for row in accounts)
     # one total row per currency, after every account's rows, equal to the sum of the accounts' totals to the cent
     expected: dict[str, list] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
     for account in ACCOUNTS:
-        for row in _export(worlds[account], month, tmp_path / f"{account}-totals").rows:
+        for row in _export(worlds[account], month, tmp_path / f"{account}-totals", allow_partial=True).rows:
             sums = expected[row[3]]
             for index, value in enumerate(row[4:]):
                 sums[index] += value
@@ -141,14 +149,14 @@ def test_a_month_one_account_has_not_synced_names_it_in_the_sync_hint(worlds, tm
     for account in ACCOUNTS:
         _under_accounts(worlds[account], both, (account,))
     land(both, *SYNCED, account="a")
-    land(both, "2026-01-01T00:00:00Z", "2026-01-20T00:00:00Z", account="b")
+    land(both, "2026-01-01T00:00:00Z", "2026-02-15T00:00:00Z", account="b")
     build(both)
     with pytest.raises(UsageError) as caught:
-        _export(both, "2026-01", tmp_path)
-    assert "sync them (cdr sync --account b --start 2026-01-20 --end 2026-02-01 --tz UTC)" in str(caught.value)
-    assert _export(both, "2026-01", tmp_path, account="a").partial == ""
-    with pytest.raises(UsageError, match="missing 2026-01-20..2026-01-31"):
-        _export(both, "2026-01", tmp_path, account="b")
+        _export(both, "2026-02", tmp_path)
+    assert "sync them (cdr sync --account b --start 2026-02-15 --end 2026-03-01 --tz UTC)" in str(caught.value)
+    assert _export(both, "2026-02", tmp_path, account="a").partial == ""
+    with pytest.raises(UsageError, match="missing 2026-02-15..2026-02-28"):
+        _export(both, "2026-02", tmp_path, account="b")
 
 
 def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, capsys, monkeypatch):

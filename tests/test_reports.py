@@ -20,11 +20,12 @@ from pipelines.errors import CdrError, UsageError
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
+from pipelines.status import read_status
 from pipelines.reports import FINANCE_COLUMNS, day_ranges, export_finance, finance_csv, month_coverage, parse_month
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.disk import record_disk_events
 from tests.fixtures.landed import land
-from tests.fixtures.lake import message, small_world, write_lake
+from tests.fixtures.lake import call, message, small_world, usage, write_lake
 
 D = Decimal
 
@@ -333,13 +334,14 @@ def test_finance_csv_writes_zero_as_a_plain_decimal():
 
 
 def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
-    export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
-    with zipfile.ZipFile(tmp_path / "finance_2026-01.xlsx") as book:
+    export_finance(warehouse_path(world_dir), "2026-02", tmp_path, lake=Lake(world_dir))
+    with zipfile.ZipFile(tmp_path / "finance_2026-02.xlsx") as book:
         sheet = book.read("xl/worksheets/sheet1.xml").decode()
         strings = book.read("xl/sharedStrings.xml").decode()
-    for name in FINANCE_COLUMNS + ("sms", "voice", "outbound", "USD"):
+    for name in FINANCE_COLUMNS + ("mms", "sms", "voice", "inbound", "outbound", "EUR", "USD"):
         assert f">{name}<" in strings
-    assert "<v>0.012</v>" in sheet and "<v>120</v>" in sheet
+    assert "<v>0.0045</v>" in sheet and "<v>90</v>" in sheet
+    assert "partial" not in strings
 
 
 def test_export_finance_of_a_month_without_usage_writes_only_the_header(world_dir, tmp_path):
@@ -381,7 +383,8 @@ def test_the_current_month_is_that_of_the_report_time_zone(tmp_path):
     april = export_finance(
         warehouse_path(data_dir), "2026-04", tmp_path, now=may_first, lake=Lake(data_dir), allow_partial=True
     )
-    assert (april.rows, april.partial) == ((), "partial: covers 2026-04-01 to 2026-04-30")
+    # the lake ends at 22:00 on April 30th in New York: now
+    assert (april.rows, april.partial) == ((), "partial: covers 2026-04-01 to 2026-04-30 22:00")
 
 
 def test_a_warehouse_without_data_has_no_statement_to_give(tmp_path):
@@ -404,14 +407,14 @@ def test_export_finance_without_a_warehouse_says_to_build(tmp_path):
 
 def test_cli_report_finance_writes_the_files_and_reports_totals(world_dir, tmp_path, capsys, monkeypatch):
     code, out, err = run_cdr(
-        capsys, monkeypatch, "report", "finance", "--month", "2026-01", "--out", str(tmp_path), "--data-dir", str(world_dir)
+        capsys, monkeypatch, "report", "finance", "--month", "2026-02", "--out", str(tmp_path), "--data-dir", str(world_dir)
     )
     assert code == 0, err
     assert out.splitlines() == [
-        f"wrote {tmp_path / 'finance_2026-01.csv'}, {tmp_path / 'finance_2026-01.xlsx'}: 2 rows, "
-        "total cost USD 0.032000000"
+        f"wrote {tmp_path / 'finance_2026-02.csv'}, {tmp_path / 'finance_2026-02.xlsx'}: 5 rows, "
+        "total cost EUR 0.049500000; USD 0.001222000"
     ]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-01.csv", "finance_2026-01.xlsx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-02.csv", "finance_2026-02.xlsx"]
 
 
 def test_cli_report_finance_bad_month_is_one_line_and_exit_2(world_dir, tmp_path, capsys, monkeypatch):
@@ -475,8 +478,8 @@ def test_cli_report_finance_out_inside_a_folder_the_sync_writes_is_refused(world
 
 
 def test_a_failed_write_leaves_the_previous_statement(world_dir, tmp_path, monkeypatch):
-    (tmp_path / "finance_2026-01.csv").write_text("the statement of an earlier build\n")
-    (tmp_path / "finance_2026-01.xlsx").write_bytes(b"its workbook")
+    (tmp_path / "finance_2026-02.csv").write_text("the statement of an earlier build\n")
+    (tmp_path / "finance_2026-02.xlsx").write_bytes(b"its workbook")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     write_bytes = Path.write_bytes
 
@@ -486,19 +489,19 @@ def test_a_failed_write_leaves_the_previous_statement(world_dir, tmp_path, monke
         return write_bytes(path, data)
 
     monkeypatch.setattr(Path, "write_bytes", disk_full_at_the_xlsx)
-    with pytest.raises(CdrError, match=r"^cannot write .*finance_2026-01.xlsx \(No space left on device\)$"):
-        export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
+    with pytest.raises(CdrError, match=r"^cannot write .*finance_2026-02.xlsx \(No space left on device\)$"):
+        export_finance(warehouse_path(world_dir), "2026-02", tmp_path, lake=Lake(world_dir))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 
 def test_every_file_reaches_the_disk_before_it_replaces_the_previous_one(world_dir, tmp_path, monkeypatch):
     events = record_disk_events(monkeypatch)
-    export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
+    export_finance(warehouse_path(world_dir), "2026-02", tmp_path, lake=Lake(world_dir))
     # each file's bytes, its rename, then the folder's entry; the first file is replaced last
     assert events == [
-        "fsync", ("replace", "finance_2026-01.xlsx"), "fsync",
-        "fsync", ("replace", "finance_2026-01.csv"), "fsync",
+        "fsync", ("replace", "finance_2026-02.xlsx"), "fsync",
+        "fsync", ("replace", "finance_2026-02.csv"), "fsync",
     ]
 
 def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
@@ -512,9 +515,18 @@ def test_cli_report_finance_without_warehouse_is_one_line_and_exit_1(tmp_path, c
 # -- honest periods: a statement only for a month the lake holds whole ------------------------
 
 
+def test_a_day_whose_records_the_api_counted_but_the_lake_lacks_is_missing(world_dir, tmp_path):
+    # the small world's usage counts a message on January 29th that no partition holds (missing_in_lake)
+    with pytest.raises(UsageError, match=r"^--month 2026-01 is not fully synced: missing 2026-01-29 \(UTC days\)"):
+        export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir))
+    export = export_finance(warehouse_path(world_dir), "2026-01", tmp_path, lake=Lake(world_dir), allow_partial=True)
+    assert export.partial == "partial: covers 2026-01-01 to 2026-01-31, missing 2026-01-29"
+
+
 @pytest.fixture(scope="module")
 def gappy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small world built, its lake synced in January but for the 7th to 9th and the 31st."""
+    """The small world built, its lake synced in January but for the 7th to 9th and the 31st (and the 29th's message
+    the API counted is not in the lake)."""
     data_dir = write_lake(tmp_path_factory.mktemp("gappy"), *small_world())
     land(data_dir, "2026-01-01T00:00:00Z", "2026-01-07T00:00:00Z")
     land(data_dir, "2026-01-10T00:00:00Z", "2026-01-31T00:00:00Z")
@@ -529,7 +541,7 @@ def test_cli_report_finance_refuses_a_month_not_fully_synced_naming_its_days(gap
     )
     assert (code, out, list(tmp_path.iterdir())) == (2, "", [])
     assert err.splitlines() == [
-        "error: --month 2026-01 is not fully synced: missing 2026-01-07..2026-01-09, 2026-01-31 (UTC days); "
+        "error: --month 2026-01 is not fully synced: missing 2026-01-07..2026-01-09, 2026-01-29, 2026-01-31 (UTC days); "
         "sync them (cdr sync --start 2026-01-07 --end 2026-02-01 --tz UTC) or pass --allow-partial"
     ]
 
@@ -542,7 +554,8 @@ def test_cli_report_finance_allow_partial_says_what_the_month_covers(gappy_dir, 
     assert code == 0, err
     assert out.splitlines() == [
         f"wrote {tmp_path / 'finance_2026-01.csv'}, {tmp_path / 'finance_2026-01.xlsx'}: 2 rows, "
-        "total cost USD 0.032000000; partial: covers 2026-01-01 to 2026-01-30, missing 2026-01-07..2026-01-09"
+        "total cost USD 0.032000000; partial: covers 2026-01-01 to 2026-01-30, missing 2026-01-07..2026-01-09, "
+        "2026-01-29"
     ]
     # the CSV is the statement as a complete month's: same columns, nothing added
     assert (tmp_path / "finance_2026-01.csv").read_text().splitlines() == [
@@ -552,7 +565,7 @@ def test_cli_report_finance_allow_partial_says_what_the_month_covers(gappy_dir, 
     ]
     with zipfile.ZipFile(tmp_path / "finance_2026-01.xlsx") as book:
         strings = book.read("xl/sharedStrings.xml").decode()
-    assert ">2026-01 partial: covers 2026-01-01 to 2026-01-30, missing 2026-01-07..2026-01-09<" in strings
+    assert ">2026-01 partial: covers 2026-01-01 to 2026-01-30, missing 2026-01-07..2026-01-09, 2026-01-29<" in strings
 
 
 def test_a_complete_month_beside_a_partial_one_exports_without_a_note(gappy_dir, tmp_path):
@@ -568,11 +581,11 @@ def test_the_month_in_progress_is_partial_up_to_now(world_dir, tmp_path):
         export_finance(warehouse_path(world_dir), "2026-03", tmp_path, lake=Lake(world_dir), now=now)
     assert str(caught.value) == (
         "--month 2026-03 has not ended (it is 2026-03-02 in UTC): its statement would be partial: covers "
-        "2026-03-01 to 2026-03-02; pass --allow-partial to export it, or a month that has ended"
+        "2026-03-01 to 2026-03-02 15:00; pass --allow-partial to export it, or a month that has ended"
     )
     assert list(tmp_path.iterdir()) == []
     export = export_finance(warehouse_path(world_dir), "2026-03", tmp_path, lake=Lake(world_dir), now=now, allow_partial=True)
-    assert export.partial == "partial: covers 2026-03-01 to 2026-03-02"
+    assert export.partial == "partial: covers 2026-03-01 to 2026-03-02 15:00"
 
 
 def test_coverage_is_of_the_reporting_zones_days(tmp_path):
@@ -580,7 +593,8 @@ def test_coverage_is_of_the_reporting_zones_days(tmp_path):
     land(tmp_path, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z")
     later = datetime(2026, 6, 1, tzinfo=timezone.utc)
     new_york = month_coverage(Lake(tmp_path), "2026-01", "America/New_York", now=later)
-    assert (new_york.missing, new_york.note()) == ((date(2026, 1, 31),), "partial: covers 2026-01-01 to 2026-01-31")
+    # its note says how far into January 31st the lake goes: to 19:00 in New York
+    assert (new_york.missing, new_york.note()) == ((date(2026, 1, 31),), "partial: covers 2026-01-01 to 2026-01-31 19:00")
     assert month_coverage(Lake(tmp_path), "2026-01", "UTC", now=later).complete
     # east of UTC, the month began on UTC December 31st, which no sync landed
     assert month_coverage(Lake(tmp_path), "2026-01", "Europe/Berlin", now=later).missing == (date(2026, 1, 1),)
@@ -595,6 +609,30 @@ def test_a_day_counts_once_every_statement_kind_landed_it(tmp_path):
     assert coverage.note() == "partial: covers 2026-01-15 to 2026-01-31"
     # a sync that landed nothing for the month leaves it uncovered
     assert month_coverage(Lake(tmp_path), "2026-03", "UTC", now=later).note() == "partial: covers no day of 2026-03"
+
+
+def test_a_landed_day_whose_partition_is_gone_is_missing_as_cdr_status_says(tmp_path, capsys, monkeypatch):
+    calls = [call(f"c{day}", f"2026-10-0{day}T10:00:00Z", f"2026-10-0{day}T10:01:00Z") for day in (1, 2, 4, 5, 7)]
+    usage_rows = [usage("2026-10-04", "calls", "USD", 1, "0.01", billed_duration_secs=60)]
+    data_dir = write_lake(tmp_path / "data", calls=calls, usage_rows=usage_rows)
+    land(data_dir, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z")
+    # October 4th's calls are lost after the sync landed them, though the API's usage counted one that day.
+    (data_dir / "lake" / "cdrs" / "account=default" / "date=2026-10-04" / "data.parquet").unlink()
+    build(data_dir)
+    assert read_status(data_dir).kinds[0].gaps == (date(2026, 10, 4),)
+    out = tmp_path / "out"
+    report = ("report", "finance", "--month", "2026-10", "--out", str(out), "--data-dir", str(data_dir))
+    code, printed, err = run_cdr(capsys, monkeypatch, *report)
+    assert (code, printed, out.exists()) == (2, "", False)
+    # the days landed without records, which no usage counted either (the 3rd, 6th, 8th on), are held
+    assert err.splitlines() == [
+        "error: --month 2026-10 is not fully synced: missing 2026-10-04 (UTC days); "
+        "sync them (cdr sync --start 2026-10-04 --end 2026-10-05 --tz UTC) or pass --allow-partial"
+    ]
+    code, printed, err = run_cdr(capsys, monkeypatch, *report, "--allow-partial")
+    assert code == 0, err
+    assert printed.endswith(": 1 rows, total cost USD 0.000000000; partial: covers 2026-10-01 to 2026-10-31, "
+                            "missing 2026-10-04\n"), printed
 
 
 def test_day_ranges_join_consecutive_days_and_cap_the_list():

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from dashboards.render import partial_months
 from dashboards.formatting import (
     format_change,
     format_count,
@@ -13,7 +14,6 @@ from dashboards.formatting import (
     format_rate,
     format_seconds,
     month_label,
-    partial_months,
     plot_text,
     shorten,
 )

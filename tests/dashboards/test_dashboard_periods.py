@@ -45,3 +45,28 @@ def test_money_on_every_page_is_shown_to_the_cent(six_days_into_november):
         # table cost cells: the statement's and the reconciliation's
         amounts += re.findall(r"<td class=\"num [a-z ]*\">(-?[\d,]+\.\d+)</td>", text)
     assert amounts and all(len(amount.split(".")[1]) == 2 for amount in amounts), sorted(set(amounts))[:10]
+
+
+def test_a_month_the_lake_ends_inside_reads_partial_on_the_pages_as_in_the_statement(tmp_path):
+    from dashboards.render import render_data_dir_site
+    from pipelines.errors import UsageError
+    from pipelines.lake import Lake
+    from pipelines.models import build, warehouse_path
+    from pipelines.reports import export_finance
+    from tests.fixtures.lake import call, write_lake
+    from tests.fixtures.landed import land
+
+    calls = [call(f"c{day}", f"2026-10-{day:02d}T12:00:00Z", f"2026-10-{day:02d}T12:01:00Z") for day in (1, 15, 31)]
+    data_dir = write_lake(tmp_path / "data", calls=calls)
+    land(data_dir, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z")
+    # The lake's last UTC day ends at 20:00 on October 31st in New York.
+    build(data_dir, report_timezone="America/New_York")
+    with pytest.raises(UsageError, match=r"missing 2026-10-31 \(America/New_York days\)"):
+        export_finance(warehouse_path(data_dir), "2026-10", tmp_path / "out", lake=Lake(data_dir), now=NOW)
+    export = export_finance(
+        warehouse_path(data_dir), "2026-10", tmp_path / "out", lake=Lake(data_dir), now=NOW, allow_partial=True
+    )
+    assert export.partial == "partial: covers 2026-10-01 to 2026-10-31 20:00"
+    render_data_dir_site(data_dir, tmp_path / "site", now=NOW)
+    finance = (tmp_path / "site" / "finance.html").read_text("utf-8")
+    assert "Total 2026-10 (partial: 1–31 20:00)" in finance
