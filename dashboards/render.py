@@ -137,8 +137,13 @@ def _remove_stale_account_pages(out: Path, names: set[str], accounts: Sequence[s
         folder.rmdir()
 
 
-def render_data_dir_site(data_dir: Path | str, out_dir: Path | None, *, now: datetime) -> list[Path]:
+def render_data_dir_site(
+    data_dir: Path | str, out_dir: Path | None, *, now: datetime, zone: str | None = None
+) -> list[Path]:
     """A data dir -> the site of its warehouse in out_dir, by default `<data dir>/site/` (see render_site).
+
+    `zone`: the report time zone asked for (CDR_REPORT_TIMEZONE): UsageError, before anything is written, when
+    the warehouse was built for another, as `cdr report finance` refuses it (None: the warehouse's own).
 
     On an object store the default site is made in the data dir's local work folder, then
     uploaded to `<data dir>/site/`, its marker last.
@@ -147,10 +152,12 @@ def render_data_dir_site(data_dir: Path | str, out_dir: Path | None, *, now: dat
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.remote import local_folder, publish_folder, require_data_dir
-    from pipelines.reports import lake_held
+    from pipelines.reports import check_zone, lake_held, warehouse_zone
 
     require_data_dir(data_dir)
     warehouse = warehouse_path(data_dir)
+    if zone is not None and warehouse.is_file():
+        check_zone(warehouse, warehouse_zone(warehouse), zone)
     site = local_folder(data_dir, SITE_DIR) if out_dir is None else Path(out_dir)
     lake = Lake(data_dir)
     held = lake_held(lake, lake.accounts() or [DEFAULT_ACCOUNT])

@@ -193,7 +193,7 @@ def report_finance_command(
     settings = load_settings(data_dir=data_dir)
     export = export_finance(
         warehouse_path(settings.data_dir), month, out, lake=Lake(settings.data_dir), allow_partial=allow_partial,
-        xlsx=xlsx, account=account,
+        xlsx=xlsx, account=account, zone=settings.report_timezone,
     )
     totals = export.totals_text()
     accounts = f" of {len(export.accounts)} accounts" if len(export.accounts) > 1 else ""
@@ -253,7 +253,7 @@ def dashboards_command(
     from pipelines.status import SITE_DIR
 
     settings = load_settings(data_dir=data_dir)
-    written = render_data_dir_site(settings.data_dir, out, now=datetime.now(timezone.utc))
+    written = render_data_dir_site(settings.data_dir, out, now=datetime.now(timezone.utc), zone=settings.report_timezone)
     pages = [path for path in written if path.suffix == ".html"]
     site = local_folder(settings.data_dir, SITE_DIR) if out is None else out
     remote = out is None and is_remote(settings.data_dir)

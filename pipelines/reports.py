@@ -179,14 +179,16 @@ class Statement:
     zone: str
 
 
-def _statement(warehouse: Path, month: str, now: datetime, *, lake: Lake, account: str | None = None) -> Statement:
+def _statement(
+    warehouse: Path, month: str, now: datetime, *, lake: Lake, account: str | None = None, zone: str | None = None
+) -> Statement:
     """The statement of a checked month: of `account`, else of every account the warehouse (or its lake) holds.
 
     UsageError naming the accounts held for an account the warehouse does not hold.
     """
     con = connect_read_only(warehouse)
     try:
-        zone = check_month(con, warehouse, month, now=now)
+        zone = check_month(con, warehouse, month, now=now, zone=zone)
         held = held_accounts(con, lake, FINANCE_TABLE)
         accounts = (check_account(account, held),) if account is not None else held
         combined = len(accounts) > 1
@@ -220,14 +222,19 @@ def check_account(account: str, held: Sequence[str]) -> str:
     return account
 
 
-def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, now: datetime) -> str:
-    """The warehouse's reporting zone, once it can state `month` as of `now`; UsageError naming the months it holds."""
+def check_month(
+    con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, now: datetime, zone: str | None = None
+) -> str:
+    """The warehouse's reporting zone, once it can state `month` as of `now`; UsageError naming the months it holds,
+    or the zone it was built for when that is not `zone` (the one asked for)."""
     try:
-        first, last, zone = con.execute(
+        first, last, built = con.execute(
             f"select first_report_date, last_report_date, report_timezone from {BUILD_INFO_TABLE}"
         ).fetchall()[0]
     except duckdb.CatalogException:
         raise CdrError(f"the warehouse {warehouse} has no {BUILD_INFO_TABLE}: run `cdr build`") from None
+    check_zone(warehouse, built, zone)
+    zone = built
     current = now.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
     if first is None:
         raise UsageError(
@@ -243,6 +250,28 @@ def check_month(con: duckdb.DuckDBPyConnection, warehouse: Path, month: str, *, 
     if month > current:
         raise UsageError(f"--month {month} has not begun ({current} in {zone}): {held}; pass a month up to {current}")
     return str(zone)
+
+
+def check_zone(warehouse: Path, built: str | None, wanted: str | None) -> None:
+    """UsageError when the warehouse's days are another zone's than the report time zone asked for (None: any).
+
+    Its months, days and totals are that zone's: another's would have to be built, never relabelled.
+    """
+    if wanted is not None and built is not None and built != wanted:
+        raise UsageError(
+            f"the warehouse {warehouse} was built for {built} days, not {wanted} (CDR_REPORT_TIMEZONE): "
+            f"run `cdr build` to rebuild it for {wanted}, or set CDR_REPORT_TIMEZONE={built}"
+        )
+
+
+def warehouse_zone(warehouse: Path) -> str | None:
+    """A warehouse -> the report time zone it was built for (None without its build info)."""
+    with connect_read_only(warehouse) as con:
+        try:
+            row = con.execute(f"select report_timezone from {BUILD_INFO_TABLE}").fetchone()
+        except duckdb.CatalogException:
+            return None
+    return None if row is None else row[0]
 
 
 def month_coverage(
@@ -351,6 +380,7 @@ def export_finance(
     xlsx: bool = True,
     now: datetime | None = None,
     account: str | None = None,
+    zone: str | None = None,
 ) -> FinanceExport:
     """A warehouse, its lake, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there.
 
@@ -358,12 +388,13 @@ def export_finance(
     several accounts' combined (COMBINED_COLUMNS, then the totals per currency, see the module).
     UsageError, before anything is written, for an account the warehouse does not hold, and for a
     month the lake does not wholly hold (for every account stated), unless `allow_partial`: then the
-    XLSX says how much of the month it covers.
+    XLSX says how much of the month it covers. `zone`: the report time zone asked for (CDR_REPORT_TIMEZONE):
+    UsageError, before anything is written, when the warehouse was built for another (None: its own).
     """
     out_dir = check_out_dir(out_dir, Path(lake.url) if lake.is_local else None)
     month = parse_month(month)
     now = now or datetime.now(timezone.utc)
-    statement = _statement(warehouse, month, now, lake=lake, account=account)
+    statement = _statement(warehouse, month, now, lake=lake, account=account, zone=zone)
     coverage = month_coverage(lake, month, statement.zone, now=now, accounts=statement.accounts)
     if not coverage.complete and not allow_partial:
         raise UsageError(coverage.refusal())

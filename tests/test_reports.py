@@ -635,6 +635,27 @@ def test_a_landed_day_whose_partition_is_gone_is_missing_as_cdr_status_says(tmp_
                             "missing 2026-10-04\n"), printed
 
 
+def test_a_warehouse_built_for_another_zone_is_refused_by_the_report_and_the_dashboards(
+    world_dir, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("CDR_REPORT_TIMEZONE", "America/New_York")
+    refusal = (
+        f"error: the warehouse {warehouse_path(world_dir)} was built for UTC days, not America/New_York "
+        "(CDR_REPORT_TIMEZONE): run `cdr build` to rebuild it for America/New_York, or set CDR_REPORT_TIMEZONE=UTC"
+    )
+    for partial in ((), ("--allow-partial",)):
+        code, out, err = run_cdr(
+            capsys, monkeypatch, "report", "finance", "--month", "2026-01", *partial, "--out", str(tmp_path / "out"),
+            "--data-dir", str(world_dir),
+        )
+        assert (code, out, err.splitlines()) == (2, "", [refusal])
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "dashboards", "--out", str(tmp_path / "site"), "--data-dir", str(world_dir)
+    )
+    assert (code, out, err.splitlines()) == (2, "", [refusal])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_day_ranges_join_consecutive_days_and_cap_the_list():
     days = [date(2026, 1, d) for d in (1, 2, 3, 5, 7, 8, 10, 12)]
     assert day_ranges(days) == "2026-01-01..2026-01-03, 2026-01-05, 2026-01-07..2026-01-08 and 2 more"

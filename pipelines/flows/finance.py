@@ -30,14 +30,15 @@ def scheduled_time() -> datetime:
 
 
 @task(name="export-finance", cache_policy=NO_CACHE, persist_result=False)
-def export_statement(data_dir: Path, month: str, out_dir: Path, allow_partial: bool) -> Any:
-    """Write finance_<month>.csv and .xlsx from rpt_finance_monthly_statement, if the lake holds the month."""
+def export_statement(data_dir: Path, month: str, out_dir: Path, allow_partial: bool, zone: str | None = None) -> Any:
+    """Write finance_<month>.csv and .xlsx from rpt_finance_monthly_statement, if the lake holds the month (and the
+    warehouse's days are `zone`'s)."""
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import export_finance
 
     return export_finance(
-        warehouse_path(data_dir), month, out_dir, lake=Lake(data_dir), allow_partial=allow_partial
+        warehouse_path(data_dir), month, out_dir, lake=Lake(data_dir), allow_partial=allow_partial, zone=zone
     )
 
 
@@ -61,7 +62,7 @@ def monthly_finance(
 
     # On an object store, in the data dir's local work folder (pipelines/remote.py).
     target = Path(out_dir) if out_dir else local_folder(settings.data_dir, "exports")
-    export = export_statement(settings.data_dir, month, target, allow_partial)
+    export = export_statement(settings.data_dir, month, target, allow_partial, settings.report_timezone)
     totals = export.totals_text()
     description = f"Finance statement {month}: " + (f"total cost {totals}" if totals else "no charges")
     if export.partial:

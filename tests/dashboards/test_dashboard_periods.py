@@ -67,6 +67,6 @@ def test_a_month_the_lake_ends_inside_reads_partial_on_the_pages_as_in_the_state
         warehouse_path(data_dir), "2026-10", tmp_path / "out", lake=Lake(data_dir), now=NOW, allow_partial=True
     )
     assert export.partial == "partial: covers 2026-10-01 to 2026-10-31 20:00"
-    render_data_dir_site(data_dir, tmp_path / "site", now=NOW)
+    render_data_dir_site(data_dir, tmp_path / "site", now=NOW, zone="America/New_York")
     finance = (tmp_path / "site" / "finance.html").read_text("utf-8")
     assert "Total 2026-10 (partial: 1–31 20:00)" in finance
