@@ -2,6 +2,7 @@
 `cdr report finance` each say so in one line and leave every byte as it was.
 
 Root writes anywhere, so as root each command runs without the capability that lets it (setpriv).
+A read-only file system is a read-only bind mount in a mount namespace of the command's own (unshare).
 """
 
 from __future__ import annotations
@@ -89,3 +90,39 @@ def test_a_folder_that_cannot_be_written_is_one_line_and_exit_1_with_nothing_cha
     assert done.stderr.startswith(message.format(data=data_dir, shelf=shelf)) and done.stderr.count("\n") == 1, done.stderr
     assert tree(data_dir.parent) == before
 
+
+
+UNSHARE = shutil.which("unshare")
+
+
+def run_on_read_only_mount(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`cdr ARGS...` with data_dir bind-mounted read-only over itself (in a mount namespace of its own)."""
+    script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    command = (UNSHARE or "unshare", "--map-root-user", "--mount", "sh", "-c", script, str(data_dir), str(CDR), *args)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def mount_point(world: Path, tmp_path: Path) -> Path:
+    """A copy of the world's data dir that can be mounted read-only, once that is known to work here."""
+    if UNSHARE is None:
+        pytest.skip("needs unshare to mount a folder read-only")
+    probe = subprocess.run(
+        (UNSHARE, "--map-root-user", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && ! touch "$0/probe"',
+         str(tmp_path)),
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a folder read-only here: {probe.stderr.strip()}")
+    return shutil.copytree(world, tmp_path / "data")
+
+
+@pytest.mark.parametrize("args", [("build",), ("build", "--full")], ids=["incremental", "full"])
+def test_build_on_a_read_only_file_system_is_one_line_and_exit_1_with_nothing_changed(mount_point, args):
+    # There even removing a file that is not there fails: the clean-up must not bury the real error.
+    before = tree(mount_point)
+    done = run_on_read_only_mount(mount_point, *args, "--data-dir", str(mount_point))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"error: cannot create a warehouse in {mount_point}: "), done.stderr
+    assert "Read-only file system" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert tree(mount_point) == before

@@ -7,7 +7,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from pipelines.errors import CdrError
@@ -73,8 +73,19 @@ def new_warehouse(data_dir: Path | str, how: str | None = None) -> Iterator[Path
         record_build(data_dir, built_from, passed=False, how=how)
         raise
     finally:
-        temp.unlink(missing_ok=True)
-        Path(f"{temp}.wal").unlink(missing_ok=True)
+        _discard(temp)
+        _discard(Path(f"{temp}.wal"))
+
+
+def _discard(path: Path) -> None:
+    """Remove a build's temporary file if it is there.
+
+    On a read-only file system even removing a file that is not there fails: what cannot be
+    removed is left for a later build's sweep, so that the error that stopped this build is the
+    one reported.
+    """
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def copy_file(source: Path, target: Path) -> None:
