@@ -125,6 +125,16 @@ def run() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:
+        # An object store's client raises its own errors from any request: one that could not reach
+        # the store is told like the store's other errors (`pipelines.lake.unreachable_store`).
+        from pipelines.lake import unreachable_store
+
+        error = unreachable_store(exc)
+        if error is None:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
     if code == 130:  # Ctrl-C: typer's own handling exits 130 without a word
         typer.echo("interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)

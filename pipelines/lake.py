@@ -42,6 +42,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import polars as pl
 from filelock import FileLock, Timeout
@@ -86,6 +87,48 @@ STORE_ADVICE = (
     "check the store's address and keys (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) "
     "and the bucket's permissions"
 )
+# A user and password written into a URL (`scheme://user:password@host`).
+_URL_USER = re.compile(r"://[^/@\s]*@")
+
+
+def unreachable_store(exc: BaseException) -> CdrError | None:
+    """An error -> the one line saying the object store cannot be reached and what to check; None if it is not that.
+
+    The store's client (botocore) raises its own errors for a connection refused, a host not
+    found or no answer in time, which s3fs passes on as they are: from any request of any
+    command, so the CLI applies this to whatever stops a command, and so do the translations of
+    the store's other errors. The store is named by its address only: a URL's user and password
+    never show.
+    """
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is None:  # never imported: no request went to a store
+        return None
+    failed = next(
+        (cause for cause in _causes(exc) if isinstance(cause, (botocore.ConnectionError, botocore.HTTPClientError))), None
+    )
+    if failed is None:
+        return None
+    url = urlsplit(str(failed.kwargs.get("endpoint_url") or ""))
+    address = f" at {url.scheme}://{url.netloc.rpartition('@')[2]}" if url.scheme and url.netloc else ""
+    causes = _causes(failed)
+    if any(isinstance(cause, (TimeoutError, botocore.ConnectTimeoutError, botocore.ReadTimeoutError)) for cause in causes):
+        reason = "no answer in time"
+    elif any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+        reason = "connection refused"
+    elif resolving := next((cause for cause in causes if isinstance(cause, socket.gaierror)), None):
+        reason = f"host not found: {resolving.strerror or 'no address'}"
+    else:  # the client's own words, any user and password in a URL left out
+        reason = _URL_USER.sub("://", one_line(failed.kwargs.get("error") or failed, first=True))
+    return CdrError(f"cannot reach the object store{address} ({reason}); {STORE_ADVICE}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """An error and what it was raised from or while handling, nearest first."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
 
 
 class LakeError(CdrError):
@@ -713,9 +756,9 @@ class Lake:
 
     # -- errors --------------------------------------------------------------------------------
 
-    def _os_error(self, relative: str, exc: OSError, doing: str, wants_file: bool = True) -> LakeError:
+    def _os_error(self, relative: str, exc: OSError, doing: str, wants_file: bool = True) -> CdrError:
         """An OS error on a path -> one line naming what is wrong where, and what to do."""
-        blocked = self._blocked(relative, wants_file)
+        blocked = self._blocked(relative, wants_file) or unreachable_store(exc)
         if blocked is not None:
             return blocked
         reason = exc.strerror or one_line(exc, first=True)

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from pipelines.errors import CdrError, UsageError, one_line
-from pipelines.lake import STORE_ADVICE, Lake, atomic_file
+from pipelines.lake import STORE_ADVICE, Lake, atomic_file, unreachable_store
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 ETAG_FILE = "warehouse.etag"
@@ -185,7 +185,8 @@ def _etag(lake: Lake) -> str | None:
 
 def _store_error(lake: Lake, doing: str, exc: BaseException, relative: str | None = None) -> CdrError:
     where = lake.display(relative) if relative else lake.url
-    return CdrError(f"cannot {doing} {where} ({getattr(exc, 'strerror', None) or one_line(exc, first=True)}); {STORE_ADVICE}")
+    reason = getattr(exc, "strerror", None) or one_line(exc, first=True)
+    return unreachable_store(exc) or CdrError(f"cannot {doing} {where} ({reason}); {STORE_ADVICE}")
 
 
 def _read_text(path: Path) -> str | None:

@@ -322,3 +322,88 @@ def test_the_record_of_sent_alerts_is_kept_on_the_store(s3_data_dir: str) -> Non
     write_sent(s3_data_dir, record)
     assert Lake(s3_data_dir).exists(f"{ALERTS_DIR}/{SENT_FILE}")
     assert read_sent(s3_data_dir) == record
+
+
+# -- a store that cannot be reached: no server needed -----------------------------------------------
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (one the kernel just gave out, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """The AWS_* variables pointing at a closed loopback port, a cache folder of the test's own -> that address."""
+    from s3fs import S3FileSystem
+
+    address = f"http://127.0.0.1:{_closed_port()}"
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", address)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries would only make each command slower
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    S3FileSystem.clear_instance_cache()
+    yield address
+    S3FileSystem.clear_instance_cache()
+
+
+STORE_ADVICE_TAIL = "; check the store's address and keys (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, "
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("status",), ("sync",), ("build",), ("sql", "select 1"), ("report", "finance", "--month", "2026-10"),
+     ("dashboards",)],
+    ids=lambda command: "-".join(command[:2]),
+)
+def test_an_unreachable_store_is_one_line_naming_its_address_for_every_command(
+    unreachable: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
+) -> None:
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "s3://bucket/prefix")
+    assert (code, out) == (1, ""), err
+    assert err.startswith(f"error: cannot reach the object store at {unreachable} (connection refused){STORE_ADVICE_TAIL}")
+    assert err.count("\n") == 1 and S3_SECRET_KEY not in err, err
+    assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
+
+
+def test_a_store_host_not_found_is_one_line_and_a_password_in_its_url_never_shows(
+    unreachable: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://cdr-no-such-host.invalid:9")
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", "s3://bucket/prefix")
+    assert (code, out) == (1, ""), err
+    assert err.startswith("error: cannot reach the object store at http://cdr-no-such-host.invalid:9 (host not found: ")
+    assert STORE_ADVICE_TAIL in err and err.count("\n") == 1, err
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://user:{S3_SECRET_KEY}@{unreachable.split('://')[1]}")
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", "s3://bucket/prefix")
+    assert (code, out) == (1, ""), err
+    assert err.startswith("error: cannot reach the object store") and STORE_ADVICE_TAIL in err, err
+    assert err.count("\n") == 1 and S3_SECRET_KEY not in err, err
+
+
+def test_a_store_that_does_not_answer_in_time_is_the_same_one_line(
+    unreachable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A timeout is an OSError the lake's own handlers catch: they tell it by the same rule.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # connections are taken by the kernel; nothing ever answers them
+        address = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        lake = Lake("s3://bucket/prefix", storage_options={
+            "endpoint_url": address, "config_kwargs": {"read_timeout": 0.3, "retries": {"max_attempts": 1}},
+        })
+        monkeypatch.setattr(lake.fs, "retries", 1)
+        with pytest.raises(CdrError) as raised:
+            lake.read_bytes("state/syncs.json")
+    assert str(raised.value).startswith(f"cannot reach the object store at {address} (no answer in time){STORE_ADVICE_TAIL}")
