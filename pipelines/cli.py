@@ -44,7 +44,7 @@ def dates_command(
     import json
     from datetime import datetime, timezone
 
-    from pipelines.dates import format_utc, parse_bound, resolve_literal, zone_name
+    from pipelines.dates import format_utc, parse_now, resolve_literal, zone_name
     from pipelines.settings import load_settings
 
     if tz is None or week_start is None:
@@ -52,7 +52,7 @@ def dates_command(
         tz = settings.timezone if tz is None else tz
         week_start = settings.week_start if week_start is None else week_start
     # The clock is read here, at the edge, never inside the date logic.
-    instant = datetime.now(timezone.utc) if now is None else parse_bound(now, tz=tz, name="--now")
+    instant = datetime.now(timezone.utc) if now is None else parse_now(now, tz=tz)
     window = resolve_literal(literal, now=instant, tz=tz, week_start=week_start)
     typer.echo(json.dumps({
         "literal": literal,

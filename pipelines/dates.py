@@ -17,6 +17,11 @@ import pendulum
 from pipelines.errors import UsageError
 
 UTC = timezone.utc
+# The instants a sync (and so a `--now`) works with: no record predates the Unix epoch, and a
+# clock short of the last year datetime holds leaves room for the day and settle-lag arithmetic
+# of planning.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LAST_CLOCK = datetime(9999, 1, 1, tzinfo=UTC)
 
 # The week start names -> the Python weekday number the week starts on.
 WEEK_STARTS: dict[str, int] = {"monday": 0, "sunday": 6}
@@ -158,6 +163,17 @@ def resolve_range(
 def parse_bound(text: str, *, tz: str = "UTC", name: str = "date-time") -> datetime:
     """A user's date-time or bare date (local midnight in `tz`) -> aware UTC; UsageError naming `name` if bad."""
     return _bound(name, text, _zone(tz))
+
+
+def parse_now(text: str, *, tz: str = "UTC") -> datetime:
+    """`--now` (an instant to replay) -> aware UTC; UsageError if bad, or outside [EPOCH, LAST_CLOCK)."""
+    clock = parse_bound(text, tz=tz, name="--now")
+    if not EPOCH <= clock < LAST_CLOCK:
+        raise UsageError(
+            f"bad --now: {text!r} is outside the instants a sync can run at "
+            f"({format_utc(EPOCH)} to before {format_utc(LAST_CLOCK)})"
+        )
+    return clock
 
 
 def zone_name(tz: str) -> str:

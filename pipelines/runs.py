@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from pipelines.dates import Window, format_utc, parse_bound, parse_datetime, resolve_range
+from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now, resolve_range
 from pipelines.accounts import DEFAULT_ACCOUNT, Account, load_accounts, select_accounts
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake, alive
@@ -35,23 +35,9 @@ def parse_types(types: list[str] | str) -> list[api.RecordType]:
     return api.record_types([t.strip() for t in names if t.strip()], what="--types (comma-separated)")
 
 
-# The instants a sync works with: no record predates the Unix epoch, and a clock short of the
-# last year datetime holds leaves room for the day and settle-lag arithmetic of planning.
-SYNC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-SYNC_LAST_CLOCK = datetime(9999, 1, 1, tzinfo=timezone.utc)
-
-
 def run_clock(now: str | None, settings: Settings) -> datetime:
     """`--now` (a replayed night) or the real clock, read once per run; UsageError outside the sync's years."""
-    if now is None:
-        return datetime.now(timezone.utc)
-    clock = parse_bound(now, tz=settings.timezone, name="--now")
-    if not SYNC_EPOCH <= clock < SYNC_LAST_CLOCK:
-        raise UsageError(
-            f"bad --now: {now!r} is outside the instants a sync can run at "
-            f"({format_utc(SYNC_EPOCH)} to before {format_utc(SYNC_LAST_CLOCK)})"
-        )
-    return clock
+    return datetime.now(timezone.utc) if now is None else parse_now(now, tz=settings.timezone)
 
 
 def resolve_sync_window(
@@ -92,9 +78,9 @@ def check_sync_span(
             f"catch up with syncs of at most {limit:,} days each (--start/--end; each moves the mark), "
             "then sync without a range; or raise CDR_MAX_SYNC_DAYS"
         )
-    if window.start < SYNC_EPOCH:
+    if window.start < EPOCH:
         raise UsageError(
-            f"the window to sync starts at {format_utc(window.start)}, before {format_utc(SYNC_EPOCH)}, "
+            f"the window to sync starts at {format_utc(window.start)}, before {format_utc(EPOCH)}, "
             "older than any record: start it later"
         )
 

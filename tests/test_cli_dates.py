@@ -149,3 +149,16 @@ def test_the_installed_console_script_prints_the_window() -> None:
         "literal": "today", "timezone": "America/Havana", "week_start": "monday",
         "start": "2024-11-03T04:00:00.000Z", "end": "2024-11-04T05:00:00.000Z",
     }
+
+
+@pytest.mark.parametrize("now", ["1969-12-31T00:00:00Z", "1900-01-01", "0001-01-02", "9999-01-01T00:00:00Z"])
+def test_a_now_a_sync_cannot_run_at_is_refused_as_sync_refuses_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, now: str
+) -> None:
+    monkeypatch.setenv("OPENTACT_API_KEY", "key")
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    told = run_cdr(capsys, monkeypatch, "dates", "today", "--now", now)
+    assert told == run_cdr(capsys, monkeypatch, "sync", "--range", "today", "--now", now, "--data-dir", str(tmp_path))
+    assert told == (2, "", f"error: bad --now: {now!r} is outside the instants a sync can run at "
+                           "(1970-01-01T00:00:00.000Z to before 9999-01-01T00:00:00.000Z)\n")
+    assert list(tmp_path.iterdir()) == []
