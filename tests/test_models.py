@@ -1131,6 +1131,7 @@ def test_cli_build_failures_are_one_line(tmp_path, capsys, monkeypatch):
     code, _, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
     assert code == 2
     assert err.splitlines() == [
-        "error: unknown report time zone 'Nowhere/Land': use an IANA name such as UTC, Europe/Berlin or "
-        "America/New_York (CDR_REPORT_TIMEZONE)"
+        # refused with the other settings, as the command starts
+        "error: CDR_REPORT_TIMEZONE=Nowhere/Land is not allowed: an IANA time zone name such as UTC, "
+        "Europe/London, America/New_York or Asia/Kolkata"
     ]
