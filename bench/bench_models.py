@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -367,25 +368,33 @@ def scan_queries(data_dir: Path, days: int | None = None) -> list[str]:
     return queries
 
 
+def _made_beside(data_dir: Path, suffix: str, make: Callable[[Path], None], **made: object) -> Path:
+    """A data dir -> the one beside it named `<name>-<suffix>`, which `make` fills once: cached, and a
+    marker (what it was made from and with) written only once it is whole."""
+    target = data_dir.with_name(f"{data_dir.name}-{suffix}")
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    make(target)
+    marker.write_text(json.dumps({"from": data_dir.name, **made}))
+    return target
+
+
 def spread_over_accounts(data_dir: Path, accounts: int) -> Path:
     """A generated one-account lake -> a data dir of that many accounts, each holding all its partitions
     (hard links, no copies), cached beside it: the reseller's lake of many small accounts. Each
     account's ids are its own, so the same records under every account are as many records."""
     if accounts == 1:
         return data_dir
-    spread = data_dir.with_name(f"{data_dir.name}-a{accounts}")
-    marker = spread / ".complete"
-    if marker.exists():
-        return spread
-    shutil.rmtree(spread, ignore_errors=True)
-    for source in sorted((data_dir / "lake").glob("*/account=default/date=*/data.parquet")):
-        dataset, day = source.parts[-4], source.parts[-2]
-        for index in range(accounts):
-            target = spread / "lake" / dataset / f"account=a{index:04d}" / day / "data.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, target)
-    marker.write_text(json.dumps({"from": data_dir.name, "accounts": accounts}))
-    return spread
+
+    def spread(target: Path) -> None:
+        for source in sorted((data_dir / "lake").glob("*/account=default/date=*/data.parquet")):
+            dataset, day = source.parts[-4], source.parts[-2]
+            for index in range(accounts):
+                _link(source, target / "lake" / dataset / f"account=a{index:04d}" / day / "data.parquet")
+
+    return _made_beside(data_dir, f"a{accounts}", spread, accounts=accounts)
 
 
 def with_quarantine(data_dir: Path, files_per_day: int) -> Path:
@@ -394,27 +403,27 @@ def with_quarantine(data_dir: Path, files_per_day: int) -> Path:
     finding one would: the quarantine of many small files the build reads back."""
     if files_per_day == 0:
         return data_dir
-    quarantined = data_dir.with_name(f"{data_dir.name}-q{files_per_day}")
-    marker = quarantined / ".complete"
-    if marker.exists():
-        return quarantined
-    shutil.rmtree(quarantined, ignore_errors=True)
-    for source in sorted((data_dir / "lake").glob("*/account=*/date=*/data.parquet")):
-        target = quarantined / source.relative_to(data_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(source, target)
-    lake = Lake(quarantined)
-    for partition in sorted((quarantined / "lake" / "cdrs").glob("account=*/date=*")):
-        account, day = partition.parent.name.removeprefix("account="), date.fromisoformat(partition.name[5:])
-        start = datetime.combine(day, datetime.min.time(), timezone.utc)
-        window = Window(start, start + timedelta(days=1))
-        for index in range(files_per_day):
-            raw = {"id": f"q-{day}-{index}", "record_type": "call", "cli": "not a number",
-                   "created_at": (start + timedelta(seconds=index)).isoformat(), "cost": "0.01", "currency": "USD"}
-            rejected = Rejected("field 'cli' is not an E.164 number", json.dumps(raw), "cdrs", window, 1)
-            quarantine(lake.for_account(account), "cdrs", "bench", [rejected], now=start + timedelta(days=1))
-    marker.write_text(json.dumps({"from": data_dir.name, "files_per_day": files_per_day}))
-    return quarantined
+
+    def quarantined(target: Path) -> None:
+        for source in sorted((data_dir / "lake").glob("*/account=*/date=*/data.parquet")):
+            _link(source, target / source.relative_to(data_dir))
+        lake = Lake(target)
+        for partition in sorted((target / "lake" / "cdrs").glob("account=*/date=*")):
+            account, day = partition.parent.name.removeprefix("account="), date.fromisoformat(partition.name[5:])
+            start = datetime.combine(day, datetime.min.time(), timezone.utc)
+            window = Window(start, start + timedelta(days=1))
+            for index in range(files_per_day):
+                raw = {"id": f"q-{day}-{index}", "record_type": "call", "cli": "not a number",
+                       "created_at": (start + timedelta(seconds=index)).isoformat(), "cost": "0.01", "currency": "USD"}
+                rejected = Rejected("field 'cli' is not an E.164 number", json.dumps(raw), "cdrs", window, 1)
+                quarantine(lake.for_account(account), "cdrs", "bench", [rejected], now=start + timedelta(days=1))
+
+    return _made_beside(data_dir, f"q{files_per_day}", quarantined, files_per_day=files_per_day)
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.link(source, target)
 
 
 def newest_partitions(data_dir: Path, dataset: str, days: int) -> list[Path]:
