@@ -1019,6 +1019,17 @@ def _brute_force_peaks(intervals: list[tuple[datetime, datetime]], zone: str) ->
     return peaks
 
 
+def _built_peaks(data_dir: Path, calls: list, zone: str) -> dict[date, tuple[int, datetime, int]]:
+    """Calls built into a warehouse in `zone` -> {report date: (peak, first local time, level at midnight)}."""
+    build(write_lake(data_dir, calls=calls), report_timezone=zone)
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
+        got = con.execute(
+            "select report_date, peak_concurrent_calls, peak_at_local, calls_at_start "
+            "from rpt_peak_concurrent_calls_daily order by report_date"
+        ).fetchall()
+    return {row[0]: (row[1], row[2], row[3]) for row in got}
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
 def test_peak_concurrency_equals_a_brute_force_sweep(tmp_path, zone):
     rng = random.Random(7)
@@ -1039,14 +1050,8 @@ def test_peak_concurrency_equals_a_brute_force_sweep(tmp_path, zone):
         intervals.append((began, ended))
         stamp = lambda moment: moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
         calls.append(call(f"k{i:03d}", stamp(began), stamp(ended), status="cancelled"))
-    build(write_lake(tmp_path, calls=calls), report_timezone=zone)
-    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
-        got = con.execute(
-            "select report_date, peak_concurrent_calls, peak_at_local, calls_at_start "
-            "from rpt_peak_concurrent_calls_daily order by report_date"
-        ).fetchall()
     expected = _brute_force_peaks(intervals, zone)
-    assert {row[0]: (row[1], row[2], row[3]) for row in got} == expected
+    assert _built_peaks(tmp_path, calls, zone) == expected
     assert max(peak for peak, _, _ in expected.values()) >= 8
 
 
@@ -1062,14 +1067,8 @@ def test_peak_concurrency_on_days_a_leg_lasts_through_without_an_event(tmp_path,
     ]
     stamp = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
     calls = [call(f"s{i}", stamp(s), stamp(e), status="cancelled") for i, (s, e) in enumerate(intervals)]
-    build(write_lake(tmp_path, calls=calls), report_timezone=zone)
-    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as con:
-        got = con.execute(
-            "select report_date, peak_concurrent_calls, peak_at_local, calls_at_start "
-            "from rpt_peak_concurrent_calls_daily order by report_date"
-        ).fetchall()
     expected = _brute_force_peaks(intervals, zone)
-    assert {row[0]: (row[1], row[2], row[3]) for row in got} == expected
+    assert _built_peaks(tmp_path, calls, zone) == expected
     # every date from the first leg's start to its end; on the stuck one (a zero-length call is no event)
     # the level all day
     assert len(expected) == days
