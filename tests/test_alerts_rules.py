@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipelines.dates import parse_datetime
@@ -198,3 +199,31 @@ def test_an_alert_rule_reading_too_little_history_is_caught(warehouses, tmp_path
     build(full, now=END, queries_dir=queries)
     found = differences(data, full, views=False)
     assert found and all(line.startswith(("alert_", "rpt_alerts")) for line in found), found
+
+
+def test_an_asr_drop_names_its_connection_as_that_day_did_after_a_rename(warehouses, tmp_path):
+    """A connection renamed in the records of a later day: the alert of the day its ratio dropped keeps
+    the name it was sent with, an incremental build equals a full one, and the dim has the new name."""
+    data = tmp_path / "data"
+    shutil.copytree(warehouses["dirty"], data)
+    last_day = data / "lake" / "cdrs" / "account=default" / f"date={END.date() - timedelta(days=1)}" / "data.parquet"
+    renamed = pl.read_parquet(last_day).with_columns(
+        connection_name=pl.when(pl.col("connection_id") == SUPPORT_LINE.id)
+        .then(pl.lit("Support Line (renamed)"))
+        .otherwise(pl.col("connection_name"))
+    )
+    renamed.write_parquet(last_day, compression="zstd")
+    assert build(data, now=END).mode == "incremental"
+
+    with duckdb.connect(str(warehouse_path(data)), read_only=True) as con:
+        named = con.execute(
+            "select distinct connection_name, message like '%' || connection_name || '%' from rpt_alerts"
+            " where rule = 'asr_drop' and connection_id = ?", [SUPPORT_LINE.id]
+        ).fetchall()
+        current = con.execute(
+            "select connection_name from dim_connections where connection_id = ?", [SUPPORT_LINE.id]
+        ).fetchall()
+    assert named == [(SUPPORT_LINE.name, True)]
+    assert current == [("Support Line (renamed)",)]
+    full = full_build_of_a_copy(data, tmp_path / "full", "UTC", END)
+    assert differences(data, full, views=False) == []

@@ -1,4 +1,5 @@
 -- alert_asr_drop: one row per account, report day and destination country, or account, report day and connection, whose outbound answer-seizure ratio (or network effectiveness ratio) fell far below its usual; key: account, country_code, connection_id, window_start (rpt_alerts derives alert_key from them)
+-- incremental: window_end
 -- ASR: answered / calls. NER: calls the network did not fail (SIP 5xx) / calls. baseline: the
 -- median of the daily ratio over the trailing [asr_drop] days (days with min_history_calls or
 -- more); spread: the larger of 1.4826 x MAD and the binomial spread at the day's calls. ASR fires
@@ -6,20 +7,19 @@
 -- baseline - z x spread; only with min_calls calls that day and min_points past days. One row per
 -- scope and day: observed/baseline/threshold are the ASR's when it fired, else the NER's.
 -- Severity: critical when the ratio fell by critical_relative_drop of its baseline or more, else warning.
+-- A connection is named as its calls of that day name it (the latest version's name), so a
+-- judged day depends on its own facts alone, and a later rename leaves the alert as it was sent.
 with calls as (
     select * from fct_calls_daily
-),
-
-connections as (
-    select * from dim_connections
 ),
 
 -- one pass over the calls for both scopes; the scope a row is not grouped by is null
 days as (
     select account, report_date, country_code, connection_id,
         sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
+        if(grouping(connection_id) = 0, arg_max(connection_name, last_updated_at), null) as connection_name,
     from calls
-    where direction = 'outbound'
+    where direction = 'outbound' and report_date >= lookback_start(threshold('asr_drop', 'days'))
     group by grouping sets ((account, report_date, country_code), (account, report_date, connection_id))
 ),
 
@@ -67,22 +67,11 @@ fired as (
         case when asr < asr_threshold then asr_threshold else ner_threshold end as threshold,
     from scored
     where asr < asr_threshold or ner < ner_threshold
-),
-
--- the connection's latest name, for the message and the alert
-named as (
-    select
-        fired.*,
-        connections.connection_name,
-    from fired
-    left join connections
-        on fired.account = connections.account
-        and fired.connection_id = connections.connection_id
 )
 
 select *
 from alert_rows(
-    'named',
+    'fired',
     rule_name := 'asr_drop',
     severity_level := case when observed <= baseline * (1 - threshold('asr_drop', 'critical_relative_drop'))
         then 'critical' else 'warning' end,
