@@ -34,6 +34,7 @@ from dashboards.formatting import (
     shorten,
 )
 from pipelines.alerts import SEVERITIES
+from pipelines.reports import MonthCoverage
 
 NO_DATA = "No data for this period"
 NO_ALERTS = "No alert fired in this period"
@@ -268,7 +269,7 @@ def cost_by_tag(frame: pl.DataFrame) -> go.Figure:
     return _ranked_cost(ranked, "Cost by tag", fold=False)
 
 
-def month_over_month(frame: pl.DataFrame, partial: Mapping[str, str] | None = None) -> go.Figure:
+def month_over_month(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] | None = None) -> go.Figure:
     """Cost per month, product and currency with the change on the month before
     (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %) and the partial
     months -> grouped bars, a partial month labelled as one and its bars hatched and lighter."""

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
 
+from pipelines.reports import MonthCoverage
+
 # Text that plotly.js renders goes through its own pseudo-HTML parser (tags such as <b> and
 # <a>, entities, and `$...$` for MathJax), so data text is entity-encoded for it: the parser
 # decodes numeric entities and amp/lt/gt back into the literal characters.
@@ -122,7 +124,7 @@ def format_instant(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def month_label(month: str, partial: Mapping[str, str]) -> str:
+def month_label(month: str, partial: Mapping[str, MonthCoverage]) -> str:
     """A month 'YYYY-MM' and the partial months (`dashboards.render.partial_months`) -> '2026-11', or
     '2026-11 (partial: 1–6)'."""
-    return f"{month} ({partial[month]})" if month in partial else month
+    return f"{month} ({partial[month].label()})" if month in partial else month

@@ -30,7 +30,7 @@ from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, Ta
 from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.alerts import open_from
 from pipelines.dates import Window, parse_bound
-from pipelines.reports import check_out_dir, write_outputs
+from pipelines.reports import MonthCoverage, check_out_dir, write_outputs
 from pipelines.reports import partial_months as held_partial_months
 from pipelines.sql import connect_read_only
 from pipelines.status import SITE_DIR, SITE_MARKER, Synced, site_marker, synced_at
@@ -220,7 +220,11 @@ def _with_account(item: Source, available: dict[str, frozenset[str]]) -> dict[st
 
 
 def render_blocks(
-    page: Page, frames: dict[Source, pl.DataFrame], *, combined: bool = False, partial: Mapping[str, str] | None = None
+    page: Page,
+    frames: dict[Source, pl.DataFrame],
+    *,
+    combined: bool = False,
+    partial: Mapping[str, MonthCoverage] | None = None,
 ) -> list[dict[str, object]]:
     """A page spec and the frames (the period's among them; an optional source's may be missing) ->
     what its template draws, block by block: a block whose source is missing says to run `cdr build`.
@@ -316,7 +320,7 @@ def period_open_from(build_info: pl.DataFrame) -> datetime | None:
 
 def period_partial_months(
     build_info: pl.DataFrame, *, held: Mapping[str, Sequence[Window]] | None = None, now: datetime | None = None
-) -> dict[str, str]:
+) -> dict[str, MonthCoverage]:
     """The build-info row (first_report_date, last_report_date, report_timezone) -> the months the data covers only
     in part (`partial_months`)."""
     first = build_info["first_report_date"].min() if build_info.height else None
@@ -331,8 +335,8 @@ def partial_months(
     *,
     held: Mapping[str, Sequence[Window]] | None = None,
     now: datetime | None = None,
-) -> dict[str, str]:
-    """The first and last report days with data in `zone` -> {'YYYY-MM': 'partial: 1–6'} for each month from the
+) -> dict[str, MonthCoverage]:
+    """The first and last report days with data in `zone` -> {'YYYY-MM': its coverage} for each month from the
     first's to the last's that a finance statement would be refused for (`pipelines.reports.partial_months`, one
     rule for both), so a month cut short never reads as a whole one.
 

@@ -26,6 +26,7 @@ from dashboards.formatting import (
     month_label,
 )
 from pipelines.alerts import OPEN_DAYS, OPEN_MEANING, SEVERITIES, Alert, OpenCondition, open_conditions
+from pipelines.reports import MonthCoverage
 
 MAX_TABLE_ROWS = 200
 STATEMENT_MONTHS = 12
@@ -81,7 +82,7 @@ def _month(value: object) -> str:
     return value.strftime("%Y-%m") if hasattr(value, "strftime") else str(value)[:7]
 
 
-def finance_statement(frame: pl.DataFrame, partial: Mapping[str, str] | None = None) -> Table:
+def finance_statement(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] | None = None) -> Table:
     """The monthly statement (columns: month, product, direction, currency, records,
     billed_duration_secs, parts, cost) and the partial months -> the latest months, newest first,
     each in full and followed by its total per currency, a partial month labelled as one."""
@@ -130,12 +131,10 @@ def finance_statement(frame: pl.DataFrame, partial: Mapping[str, str] | None = N
     )
     if len(shown) < len(months):
         note += f" Showing the latest {len(shown)} of {len(months)} months, each in full."
-    shown_partial = [month_label(month, partial) for month in shown if month in partial]
+    shown_partial = [month for month in shown if month in partial]
     if shown_partial:
-        note += (
-            f" {', '.join(shown_partial)}: the data begins or ends inside the month, so it holds only those days"
-            " and does not compare with whole months."
-        )
+        note += "".join(f" {month_label(month, partial)}: {partial[month].reason()}." for month in shown_partial)
+        note += " A partial month holds only the days named and does not compare with whole months."
     return _table(title, columns, rows, note)
 
 

@@ -105,6 +105,23 @@ class MonthCoverage:
         gaps = ", ".join(str(run[0].day) if len(run) == 1 else f"{run[0].day}–{run[-1].day}" for run in runs)
         return f"partial: {first.day}{begins}–{last.day}{ends}" + (f", missing {gaps}" if gaps else "")
 
+    def reason(self) -> str:
+        """'' when complete, else why the month is partial, as the dashboards say it under its `label`:
+        'the data begins inside the month', '... ends ...', '... begins and ends ...', each perhaps with
+        'and misses days in it', or 'the data misses days inside the month'."""
+        if self.complete:
+            return ""
+        if not self.synced:
+            return "the data holds no day of the month"
+        # A missing day up to the first (held) day cuts the month's start, from the last one its end; between, a gap.
+        (first, _), (last, _) = self._bounds()
+        late, early = any(day <= first for day in self.missing), any(day >= last for day in self.missing)
+        gaps = any(first < day < last for day in self.missing)
+        cut = " and ".join(word for word, short in (("begins", late), ("ends", early)) if short)
+        if not cut:
+            return "the data misses days inside the month"
+        return f"the data {cut} inside the month" + (" and misses days in it" if gaps else "")
+
     def _bounds(self) -> tuple[tuple[date, str], tuple[date, str]]:
         """The first and last local day the synced data holds, each with ' HH:MM' when held only from or to then."""
         zone = ZoneInfo(self.zone)
@@ -323,11 +340,11 @@ def coverage_of(
 
 def partial_months(
     held: Mapping[str, Sequence[Window]], months: Iterable[str], zone: str, *, now: datetime
-) -> dict[str, str]:
-    """The instants held per account, report months and the clock -> {'YYYY-MM': 'partial: 1–6'} for each month
-    not wholly held (`MonthCoverage.label`): the months a statement of them is refused for."""
+) -> dict[str, MonthCoverage]:
+    """The instants held per account, report months and the clock -> {'YYYY-MM': its coverage} for each month
+    not wholly held: the months a statement of them is refused for."""
     coverages = (coverage_of(held, month, zone, now=now) for month in months)
-    return {coverage.month: coverage.label() for coverage in coverages if not coverage.complete}
+    return {coverage.month: coverage for coverage in coverages if not coverage.complete}
 
 
 def _held(account: AccountLake, kind: api.RecordType) -> tuple[Window, ...]:

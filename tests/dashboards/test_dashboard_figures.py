@@ -7,6 +7,7 @@ import pytest
 
 from dashboards import figures, theme
 from dashboards.figures import NO_DATA, TOP_N
+from dashboards.render import partial_months
 
 MONEY = pl.Decimal(38, 9)
 
@@ -275,7 +276,7 @@ def test_month_over_month_marks_a_partial_month_beside_whole_ones():
               "cost_change_pct": pl.Float64}
     frame = _frame([("2026-10", "voice", "USD", Decimal("31"), None), ("2026-11", "voice", "USD", Decimal("6"), -80.6)],
                    schema)
-    fig = figures.month_over_month(frame, partial={"2026-11": "partial: 1–6"})
+    fig = figures.month_over_month(frame, partial=partial_months(date(2026, 10, 1), date(2026, 11, 6)))
     (bars,) = fig.data
     assert list(bars.x) == ["2026-10", "2026-11 (partial: 1–6)"]
     assert list(fig.layout.xaxis.categoryarray) == ["2026-10", "2026-11 (partial: 1–6)"]
@@ -283,7 +284,7 @@ def test_month_over_month_marks_a_partial_month_beside_whole_ones():
     assert list(bars.marker.opacity) == [1.0, figures.PARTIAL_OPACITY]
     assert "Hatched: a partial month" in _title(fig)
     # whole months alone: no hatching, no note
-    whole = figures.month_over_month(frame, partial={"2026-08": "partial: 15–31"})
+    whole = figures.month_over_month(frame, partial=partial_months(date(2026, 8, 15), date(2026, 8, 31)))
     assert list(whole.data[0].marker.pattern.shape) == ["", ""] and "Hatched" not in _title(whole)
 
 

@@ -116,9 +116,9 @@ def test_shorten_marks_the_cut():
     ],
 )
 def test_partial_months_are_those_the_data_begins_or_ends_inside(first, last, partial):
-    assert partial_months(first, last) == partial
+    assert {month: coverage.label() for month, coverage in partial_months(first, last).items()} == partial
 
 
 def test_a_partial_month_is_labelled_with_its_days():
-    partial = {"2026-11": "partial: 1–6"}
+    partial = partial_months(date(2026, 10, 1), date(2026, 11, 6))
     assert [month_label(m, partial) for m in ("2026-10", "2026-11")] == ["2026-10", "2026-11 (partial: 1–6)"]

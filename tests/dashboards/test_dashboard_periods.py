@@ -27,7 +27,7 @@ def test_the_statement_and_month_over_month_mark_the_partial_month_only(six_days
     finance = (six_days_into_november / "finance.html").read_text("utf-8")
     assert "<td class=\"partial\">2026-11 (partial: 1–6)</td>" in finance
     assert "Total 2026-11 (partial: 1–6)" in finance
-    assert "2026-11 (partial: 1–6): the data begins or ends inside the month" in finance
+    assert "2026-11 (partial: 1–6): the data ends inside the month." in finance
     # the figure's x categories and its note
     assert '"2026-11 (partial: 1–6)"' in finance and "Hatched: a partial month" in finance
     assert "<td class=\"\">2026-10</td>" in finance and "2026-10 (partial" not in finance

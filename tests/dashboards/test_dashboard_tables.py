@@ -1,10 +1,14 @@
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
+import pytest
 
 from dashboards import tables
+from dashboards.render import partial_months
 from dashboards.tables import Cell, Tile
+from pipelines.dates import Window
+from pipelines.reports import partial_months as held_partial_months
 
 D = Decimal
 MONEY = pl.Decimal(38, 9)
@@ -61,12 +65,42 @@ def test_a_partial_month_is_labelled_on_its_rows_and_totals_and_explained():
         ],
         STATEMENT,
     )
-    table = tables.finance_statement(frame, partial={"2026-11": "partial: 1–6"})
+    table = tables.finance_statement(frame, partial=partial_months(date(2026, 10, 1), date(2026, 11, 6)))
     assert [row[0].text for row in table.rows] == [
         "2026-11 (partial: 1–6)", "Total 2026-11 (partial: 1–6)", "2026-10", "Total 2026-10",
     ]
     assert table.rows[0][0].css == "partial" and table.rows[1][0].css == "total partial"
-    assert "2026-11 (partial: 1–6): the data begins or ends inside the month" in table.note
+    assert table.note.endswith(
+        " 2026-11 (partial: 1–6): the data ends inside the month."
+        " A partial month holds only the days named and does not compare with whole months."
+    )
+
+
+def _utc(day: int, hour: int = 0) -> datetime:
+    return datetime(2026, 9, 1, hour, tzinfo=UTC) + timedelta(days=day - 1)
+
+
+@pytest.mark.parametrize(
+    ("held", "why"),
+    [
+        # the same rule as `cdr report finance` labels September partial; the note says why, case by case
+        ([(3, 31)], "2026-09 (partial: 3–30): the data begins inside the month."),
+        ([(1, 28)], "2026-09 (partial: 1–27): the data ends inside the month."),
+        ([(3, 28)], "2026-09 (partial: 3–27): the data begins and ends inside the month."),
+        ([(1, 14), (15, 31)], "2026-09 (partial: 1–30, missing 14): the data misses days inside the month."),
+        (
+            [(2, 14), (15, 31)],
+            "2026-09 (partial: 2–30, missing 14): the data begins inside the month and misses days in it.",
+        ),
+        ([], "2026-09 (partial: no day): the data holds no day of the month."),
+    ],
+)
+def test_the_statement_note_says_why_each_partial_month_is_partial(held, why):
+    frame = _frame([("2026-09", "sms", "outbound", "USD", 1, 0, 1, Decimal("1"))], STATEMENT)
+    windows = {"": tuple(Window(_utc(start), _utc(end)) for start, end in held)}
+    partial = held_partial_months(windows, ["2026-09"], "UTC", now=_utc(40))
+    note = tables.finance_statement(frame, partial=partial).note
+    assert f" {why} A partial month holds only the days named" in note
 
 
 def test_the_statement_shows_its_latest_twelve_months_and_says_so():
