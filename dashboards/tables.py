@@ -33,6 +33,9 @@ STATEMENT_MONTHS = 12
 # Rows of the statement's months (with their totals) a page holds; the latest month is always shown.
 MAX_STATEMENT_ROWS = 1000
 MAX_TILE_CURRENCIES = 4
+# An alert's product is voice, sms or mms, or null when it concerns messages of every type (README, Alerts;
+# queries/tests/alerts_values_valid.sql): no rule's scope is a whole account.
+ALL_MESSAGES = "messages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,11 +385,11 @@ def alert_list(frame: pl.DataFrame) -> Table:
 
 
 def alert_scope(alert: Alert, name_account: bool = False) -> str:
-    """An alert -> where it fired, in words: 'voice outbound, country DE, connection Trunk 1, USD' (after
-    'account acme: ' with `name_account`, on the pages of several accounts)."""
+    """An alert -> where it fired, in words: 'voice outbound, country DE, connection Trunk 1, USD' or
+    'messages, USD' (after 'account acme: ' with `name_account`, on the pages of several accounts)."""
     if name_account:
         return f"account {alert.account}: {alert_scope(alert)}"
-    parts = [" ".join(part for part in (alert.product, alert.direction) if part)]
+    parts = [" ".join(part for part in (alert.product or ALL_MESSAGES, alert.direction) if part)]
     if alert.country_code:
         parts.append(f"country {alert.country_code}")
     if alert.connection_id or alert.connection_name:
@@ -395,7 +398,7 @@ def alert_scope(alert: Alert, name_account: bool = False) -> str:
         parts.append(f"carrier {alert.carrier}")
     if alert.currency:
         parts.append(alert.currency)
-    return ", ".join(part for part in parts if part) or "the whole account"
+    return ", ".join(parts)
 
 
 def _several_accounts(alerts: list[Alert]) -> bool:

@@ -946,6 +946,7 @@ _FIRST_ALERT = "rowid = (select min(rowid) from rpt_alerts where rule = 'sync_st
         ("alerts_values_valid", f"update rpt_alerts set severity = 'loud' where {_FIRST_ALERT}", 1),
         ("alerts_values_valid", f"update rpt_alerts set window_end = window_start where {_FIRST_ALERT}", 1),
         ("alerts_values_valid", "update rpt_alerts set country_code = 'DE' where rule = 'sync_stale'", 2),
+        ("alerts_values_valid", "update rpt_alerts set product = 'messages' where rule = 'sync_stale'", 2),
         ("alerts_values_valid", "update rpt_alerts set rule = 'cost_spiek' where rule = 'reconciliation_gap'", 2),
         (
             "alerts_high_risk_ranges_disjoint",

@@ -1,4 +1,4 @@
--- rpt_alerts: an account, known rules and severities, windows that end after they start, a message, and the scope columns each rule's grain sets (and only those)
+-- rpt_alerts: an account, known rules and severities, windows that end after they start, a message, and the scope columns each rule's grain sets (and only those); a product of voice, sms or mms, or null for messages of every type (the pages say "messages")
 with alerts as (
     select * from rpt_alerts
 ),
@@ -43,4 +43,5 @@ where account is null
     or message = ''
     or observed is null
     or not coalesce(is_scope_consistent, false)
+    or product not in ('voice', 'sms', 'mms')
     or (connection_name is not null and connection_id is null)

@@ -99,12 +99,20 @@ def test_the_list_shows_the_newest_alerts_and_says_how_to_get_every_one():
     assert [cell.text for cell in table.rows[0][4:7]] == ["250.00", "100.00", "200.00"]
 
 
-def test_a_scope_names_every_scope_column_set_and_an_account_wide_alert_says_so():
+def test_a_scope_names_every_scope_column_set_and_an_alert_on_every_message_says_messages():
     hostile = replace(alert("x", day(1), country_code=None), connection_id="c1", connection_name=HOSTILE_CONNECTION,
                       carrier="AT&T")
-    bare = replace(alert("y", day(1), country_code=None), product=None, direction=None, currency=None)
     assert tables.alert_scope(hostile) == f"voice outbound, connection {HOSTILE_CONNECTION}, carrier AT&T, USD"
-    assert tables.alert_scope(bare) == "the whole account"
+    # as the rules set them (queries/alerts/): a null product is every message, never the whole account
+    bare = replace(alert("y", day(1), country_code=None), direction=None, currency=None)
+    stale_calls, stale_messages = replace(bare, rule="sync_stale"), replace(bare, rule="sync_stale", product=None)
+    gap = replace(bare, rule="reconciliation_gap", product=None, currency="EUR")
+    failures = replace(alert("z", day(1), country_code=None), rule="message_failure_spike", product=None,
+                       carrier="Acme Mobile", currency=None)
+    assert [tables.alert_scope(a) for a in (stale_calls, stale_messages, gap, failures)] == [
+        "voice", "messages", "messages, EUR", "messages outbound, carrier Acme Mobile",
+    ]
+    assert tables.alert_scope(replace(stale_messages, account="acme"), name_account=True) == "account acme: messages"
 
 
 # --- The timeline ------------------------------------------------------------------------
