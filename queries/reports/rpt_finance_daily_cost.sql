@@ -1,4 +1,5 @@
 -- rpt_finance_daily_cost: one row per account, report date, product and currency with usage; key: account, report_date, product, currency
+-- incremental: report_date
 -- The daily cost trend (both directions). product: voice | sms | mms.
 with calls as (
     select * from fct_calls_daily

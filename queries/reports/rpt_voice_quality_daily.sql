@@ -1,4 +1,5 @@
 -- rpt_voice_quality_daily: one row per account, report date and direction with calls; key: account, report_date, direction
+-- incremental: report_date
 -- asr, acd_secs, ner and short_call_share as macros/voice_quality.sql defines them: ratios 0..1,
 -- null when their denominator is 0.
 select *
