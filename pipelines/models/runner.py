@@ -655,12 +655,16 @@ def _apply_changes(
     ]
     for view, _ in views:
         con.execute(f'drop view if exists {new}."{view}"')
-    defined = (
-        "select function_name, function_type, macro_definition from duckdb_functions() where database_name = ? "
-        "and schema_name = 'main' and not internal and function_type in ('macro', 'table_macro')"
-    )
-    previous = set(con.execute(defined, [_WAREHOUSE_ALIAS]).fetchall())
-    stale = {name for name, _, _ in previous ^ set(con.execute(defined, [_MEMORY_DATABASE]).fetchall())}
+    # both databases' macros in one listing: each listing walks every function DuckDB knows
+    defined = con.execute(
+        "select database_name, function_name, function_type, macro_definition from duckdb_functions() "
+        "where database_name in (?, ?) and schema_name = 'main' and not internal "
+        "and function_type in ('macro', 'table_macro')",
+        [_WAREHOUSE_ALIAS, _MEMORY_DATABASE],
+    ).fetchall()
+    previous = {tuple(macro) for database, *macro in defined if database == _WAREHOUSE_ALIAS}
+    current = {tuple(macro) for database, *macro in defined if database == _MEMORY_DATABASE}
+    stale = {name for name, _, _ in previous ^ current}
     # a statement whose macro cannot be told: all afresh
     afresh = any(_macro_name(statement) is None for statement in macros)
     for name, kind, _ in previous:
