@@ -22,6 +22,7 @@ import pytest
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.models import runner as models_module
 from pipelines.models.sources import RECOMPUTED_SINCE_MACRO, calendar_macros
+from pipelines.models.order import run_in_order
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import LakeError
 from pipelines.models import (
@@ -79,6 +80,18 @@ def test_build_order_puts_each_model_after_what_it_reads(tmp_path):
     ordered = names(build_order(discover_models(queries)))
     assert ordered.index("stg_v") < ordered.index("int_x") < ordered.index("fct_y") < ordered.index("rpt_z")
     assert ordered.index("dim_w") < ordered.index("rpt_z")
+
+
+def test_jobs_start_long_ones_first_then_those_more_jobs_wait_for_then_in_order():
+    """One worker: of the jobs ready at once, `first` goes ahead, then the job others wait for."""
+    started: list[str] = []
+    graph = {"a": set(), "b": set(), "c": {"b"}, "long": set()}
+    with duckdb.connect() as con:
+        run_in_order(con, graph, lambda _, key: started.append(key), 1, first={"long"})
+        assert started == ["long", "b", "a", "c"]
+        started.clear()
+        run_in_order(con, graph, lambda _, key: started.append(key), 1)
+        assert started == ["b", "a", "c", "long"]
 
 
 def test_a_cycle_is_an_error_naming_the_cycle(tmp_path):

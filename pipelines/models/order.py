@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from graphlib import CycleError, TopologicalSorter
 from typing import TypeVar
@@ -54,12 +54,13 @@ def run_in_order(
     graph: Mapping[str, set[str]],
     run: Callable[[duckdb.DuckDBPyConnection, str], Result],
     workers: int,
+    first: Collection[str] = (),
 ) -> dict[str, Result]:
     """Jobs in order (each with the jobs it waits for) -> each job's result, `workers` at a time.
 
     Each job runs on a cursor of its own connection to `con`'s database as soon as what it
-    waits for is done. Of the jobs ready at once, those more jobs wait for start first, then
-    the given order. A job failing with CdrError stops anything new from starting; once the
+    waits for is done. Of the jobs ready at once, those in `first` (the long ones) start first,
+    then those more jobs wait for, then the given order. A job failing with CdrError stops anything new from starting; once the
     running ones are done, the failure of the earliest failed job is raised. Any other error
     (or Ctrl-C) interrupts the running queries and is raised at once.
     """
@@ -68,7 +69,7 @@ def run_in_order(
     for key in reversed(graph):
         for ref in graph[key]:
             waiting[ref] |= {key} | waiting[key]
-    priority = {key: (-len(waiting[key]), order[key]) for key in graph}
+    priority = {key: (key not in first, -len(waiting[key]), order[key]) for key in graph}
     sorter = TopologicalSorter(graph)
     sorter.prepare()
 

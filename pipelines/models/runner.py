@@ -93,10 +93,12 @@ class Listing(NamedTuple):
 
 
 class Check(NamedTuple):
-    """A query over an incremental build's changed days: the models it reads, and what runs it on a connection."""
+    """A query over an incremental build's changed days: the models it reads, what runs it on a connection,
+    and whether it also reads all of the previous warehouse's history (a long job: started first)."""
 
     reads: set[str]
     run: Callable[[duckdb.DuckDBPyConnection], object]
+    reads_history: bool = False
 
 
 # What a model's job builds on its connection before the model (an incremental build's spanned days, or
@@ -400,7 +402,9 @@ def _incremental_models(
         read = set(window_days(dirty, report_timezone))
         # the checks over the changed days run as soon as what they read is built, beside the other models
         checks: dict[str, Check] = {
-            f"ids in {index}": Check({index}, partial(_ids_across_days, dirty=sorted(dirty), index=index, census=census))
+            f"ids in {index}": Check(
+                {index}, partial(_ids_across_days, dirty=sorted(dirty), index=index, census=census), reads_history=True
+            )
             for index, census in ID_INDEXES.items()
         }
         checks |= {
@@ -483,7 +487,7 @@ def _build_window(
             return _in_database(cursor, database, lambda: checks[key].run(cursor))
         return _in_database(cursor, database, lambda: _build_model(cursor, jobs[key], queries_dir))
 
-    results = run_in_order(con, graph, run, workers)
+    results = run_in_order(con, graph, run, workers, first={key for key, check in checks.items() if check.reads_history})
     return {key: results[key] for key in checks}
 
 
