@@ -466,13 +466,15 @@ class Lake:
         not as the sync lays it out.
 
         What the glob would skip is refused: a build reading past it would publish a warehouse
-        without those days over a good one. An empty day folder (a killed sync's) is passed over.
+        without those days over a good one. So is a file the glob reads in a `date=` folder naming
+        no UTC day: an incremental build tells the days that changed by their folders' names. An
+        empty day folder (a killed sync's) is passed over.
         """
         self._ready()
         base = f"{LAKE_DIR}/{dataset}"
         kind = dataset.removeprefix("usage_")
         if not self.is_local:
-            return self._listed_partition_files(base, kind)
+            return self._dated(self._listed_partition_files(base, kind), kind)
         for relative, types in ((LAKE_DIR, None), (base, kind)):
             if os.path.lexists(self.path(relative)) and not os.path.isdir(self.path(relative)):
                 raise LakeError(
@@ -493,7 +495,18 @@ class Lake:
                     partition = self._partition_file(f"{folder}/{day_name}", day_is_dir, kind)
                     if partition is not None:
                         files.append(partition)
-        return sorted(files)
+        return self._dated(sorted(files), kind)
+
+    def _dated(self, files: list[str], kind: str) -> list[str]:
+        """Partition files -> themselves; LakeError for one in a `date=` folder that names no UTC day."""
+        for relative in files:
+            if self.partition_day(relative) is None:
+                day_dir = relative.rsplit("/", 1)[0]
+                raise LakeError(
+                    f"{self.display(day_dir)} names no day (the sync writes date=YYYY-MM-DD): move it out of the "
+                    f"lake, and re-sync the days it held with {resync_command(kind, None, self.partition_account(day_dir))}"
+                )
+        return files
 
     def _scan(self, relative: str) -> list[tuple[str, bool]]:
         """A local directory -> its entries' names and whether each is a folder (none when it does not exist)."""

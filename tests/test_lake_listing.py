@@ -55,6 +55,20 @@ def test_a_day_without_its_file_but_with_others_is_refused_naming_them_and_the_r
     )
 
 
+@pytest.mark.parametrize("folder", ["date=2026-03-02.orig", "date=2026-02-30", "date=2026-3-2"])
+def test_a_day_folder_naming_no_day_is_refused_naming_it_and_the_resync(lake: Lake, folder: str):
+    """The build reads every `date=` folder's file, but tells which days changed by the folders' names."""
+    _day(lake, DAY)
+    lake.write_bytes(f"lake/cdrs/account=acme/{folder}/data.parquet", b"PAR1")
+    with pytest.raises(LakeError) as error:
+        lake.partition_files("cdrs")
+    assert str(error.value) == (
+        f"{lake.display(f'lake/cdrs/account=acme/{folder}')} names no day (the sync writes date=YYYY-MM-DD): move it "
+        "out of the lake, and re-sync the days it held with "
+        "`cdr sync --account acme --types cdrs --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"
+    )
+
+
 def test_quarantine_files_are_the_jsonl_files_of_each_kind_account_and_day(lake: Lake):
     for relative in ("quarantine/cdrs/account=default/date=2026-03-01/r1.jsonl",
                      "quarantine/mdrs/account=acme/date=2026-03-02/r2.jsonl",
