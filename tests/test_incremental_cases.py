@@ -4,15 +4,19 @@ row for row, to a full build of the same lake (or shown to fall back to one by i
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from pipelines.lake import LakeError
+from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.lake import Lake, LakeError
+from pipelines.land import quarantine
 from pipelines.models import BuildReport, build, warehouse_path
+from pipelines.opentact.records import Rejected
 from tests.fixtures.lake import Record, call, message, usage, write_lake
 from tests.test_incremental_build import _calls_of, differences, full_build_of_a_copy
+from tests.test_reconciliation import day_slice, raw_call
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 20, tzinfo=UTC)
@@ -71,3 +75,67 @@ def test_a_day_folder_naming_no_day_is_refused_not_read_past(tmp_path: Path) -> 
     with pytest.raises(LakeError, match=r"date=2026-03-05\.orig names no day .*: move it out of the lake"):
         build(builds.data, now=NOW)
     assert warehouse_path(builds.data).read_bytes() == before
+
+
+def test_days_deleted_from_the_lake_lose_their_rows(tmp_path: Path) -> None:
+    """A day re-landed with no record left has its partition deleted: a path gone makes its day changed,
+    and its rows go; a call lasting days filed on it leaves the concurrency of the days it reached
+    (known only from the previous build)."""
+    builds = Builds(tmp_path, "America/New_York")
+    long = call("long", "2026-03-03T12:00:00Z", "2026-03-06T08:00:00Z", answered_at="2026-03-03T12:00:30Z")
+    write_lake(
+        builds.data,
+        [c for day in DAYS for c in _calls_of(day)] + [long],
+        [m for day in DAYS for m in _messages_of(day)],
+        [u for day in DAYS for u in _usage_of(day)],
+    )
+    builds.build("full")
+    lake = Lake(builds.data).for_account(DEFAULT_ACCOUNT)
+    assert lake.delete_partition("cdrs", date(2026, 3, 6))
+    assert lake.delete_partition("mdrs", date(2026, 3, 7))
+    assert lake.delete_partition("usage_cdrs", date(2026, 3, 7))
+    assert builds.build().days_rebuilt == 2
+
+
+def test_a_record_moved_to_another_day_with_both_days_re_landed(tmp_path: Path) -> None:
+    """A re-rating moved a call's created_at to the day before, and the sync re-landed both days: its id
+    leaves one changed day for another, which is no id shared across days."""
+    builds = _world(Builds(tmp_path))
+    moved = call("d5-a", "2026-03-05T09:00:00Z", "2026-03-05T09:05:00Z", answered_at="2026-03-05T09:00:10Z",
+                 created_at="2026-03-04T22:00:00Z", updated_at="2026-03-10T00:00:00Z")
+    write_lake(builds.data, _calls_of(4, moved) + [c for c in _calls_of(5) if c["id"] != "d5-a"])
+    assert builds.build().days_rebuilt == 2
+
+
+def test_the_quarantine_alone_changed(tmp_path: Path) -> None:
+    """A record set aside changes no lake day, yet the reconciliation counts it: the build rebuilds no
+    day and equals a full build."""
+    builds = _world(Builds(tmp_path))
+    lake = Lake(builds.data).for_account(DEFAULT_ACCOUNT)
+    raw = raw_call("late", "2026-03-05T12:00:00.000Z", 60, "0.01")
+    quarantine(lake, "cdrs", "run-1", [Rejected("bad cld", raw, "cdrs", day_slice("2026-03-05"), 1)], now=NOW)
+    assert builds.build().days_rebuilt == 0
+
+
+def test_a_changed_day_of_23_hours_and_the_days_around_it(tmp_path: Path) -> None:
+    """London springs forward at 01:00 UTC on 2026-03-29: that report day lasts 23 hours and the UTC day
+    overlaps two report days; calls across the change and a call lasting days are rebuilt as in full."""
+    builds = Builds(tmp_path, "Europe/London")
+
+    def calls_of(day: int, *extra: Record) -> list[Record]:
+        d, before = f"2026-03-{day:02d}", f"2026-03-{day - 1:02d}"
+        return [
+            call(f"{day}-a", f"{d}T00:20:00Z", f"{d}T01:40:00Z", answered_at=f"{d}T00:20:10Z"),
+            call(f"{day}-b", f"{d}T01:10:00Z", f"{d}T01:50:00Z", answered_at=f"{d}T01:10:05Z"),
+            call(f"{day}-c", f"{before}T23:58:00Z", f"{d}T00:02:00Z", answered_at=f"{before}T23:58:05Z"),
+            call(f"{day}-d", f"{d}T23:30:00Z", f"{d}T23:59:00Z"),
+            *extra,
+        ]
+
+    days = range(25, 32)
+    write_lake(builds.data, [c for day in days for c in calls_of(day)],
+               [message(f"m{day}", f"2026-03-{day:02d}T00:59:00Z") for day in days])
+    builds.build("full")
+    long = call("long", "2026-03-27T12:00:00Z", "2026-03-29T00:30:00Z", answered_at="2026-03-27T12:00:09Z")
+    write_lake(builds.data, calls_of(29, long), [message("m29", "2026-03-29T00:59:00Z"), message("m29-b", "2026-03-29T23:30:00Z")])
+    assert builds.build().days_rebuilt == 1
