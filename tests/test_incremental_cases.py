@@ -7,6 +7,7 @@ import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
@@ -139,3 +140,26 @@ def test_a_changed_day_of_23_hours_and_the_days_around_it(tmp_path: Path) -> Non
     long = call("long", "2026-03-27T12:00:00Z", "2026-03-29T00:30:00Z", answered_at="2026-03-27T12:00:09Z")
     write_lake(builds.data, calls_of(29, long), [message("m29", "2026-03-29T00:59:00Z"), message("m29-b", "2026-03-29T23:30:00Z")])
     assert builds.build().days_rebuilt == 1
+
+
+def test_two_names_of_a_connection_at_one_instant_name_it_as_in_a_full_build(tmp_path: Path) -> None:
+    """A connection and a messaging profile renamed, their two names' versions updated at the same
+    instant on two days: the latest version names them, the greater name of the two, whatever order
+    the rows are in (an incremental build appends a re-landed day's rows after the others)."""
+    builds = Builds(tmp_path)
+    at = "2026-03-09T00:00:00Z"
+
+    def day_of(day: int, name: str) -> tuple[list[Record], list[Record]]:
+        d = f"2026-03-{day:02d}"
+        named = call(f"{name}-call", f"{d}T10:00:00Z", f"{d}T10:01:00Z", connection=("conn-a", name), updated_at=at)
+        sent = message(f"{name}-message", f"{d}T10:00:00Z", profile=("prof-1", name), updated_at=at)
+        return _calls_of(day, named), [sent]
+
+    for day, name in ((5, "Name A"), (7, "Name B")):
+        write_lake(builds.data, *day_of(day, name))
+    builds.build("full")
+    write_lake(builds.data, *day_of(5, "Name A"))
+    builds.build()
+    with duckdb.connect(str(warehouse_path(builds.data)), read_only=True) as con:
+        assert con.execute("select connection_name from dim_connections").fetchall() == [("Name B",)]
+        assert con.execute("select messaging_profile_name from dim_messaging_profiles").fetchall() == [("Name B",)]

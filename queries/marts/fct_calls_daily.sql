@@ -21,8 +21,8 @@ select
     sum(cost) as cost,
     -- calls whose billed seconds or cost break the contract's billing rules (a data test lists them)
     count(*) filter (where is_misbilled_duration or is_misbilled_cost) as misbilled_calls,
-    -- a connection's name can change; the latest version names it
-    arg_max(connection_name, updated_at) as connection_name,
+    -- a connection's name can change; the latest version names it (macros/latest_name.sql)
+    latest_name(connection_name, updated_at) as connection_name,
     max(updated_at) as last_updated_at,
 from int_calls_dated
 group by all

@@ -17,8 +17,8 @@ select
     sum(carrier_fee) as carrier_fee,
     -- messages whose cost is not rate x parts (a data test lists them)
     count(*) filter (where is_miscosted) as miscosted_messages,
-    -- a profile's name can change; the latest version names it
-    arg_max(messaging_profile_name, updated_at) as messaging_profile_name,
+    -- a profile's name can change; the latest version names it (macros/latest_name.sql)
+    latest_name(messaging_profile_name, updated_at) as messaging_profile_name,
     max(updated_at) as last_updated_at,
 from int_messages_dated
 group by all
