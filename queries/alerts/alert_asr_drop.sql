@@ -7,7 +7,7 @@
 -- baseline - z x spread; only with min_calls calls that day and min_points past days. One row per
 -- scope and day: observed/baseline/threshold are the ASR's when it fired, else the NER's.
 -- Severity: critical when the ratio fell by critical_relative_drop of its baseline or more, else warning.
--- A connection is named as its calls of that day name it (the latest version's name), so a
+-- A connection is named as its calls of that day name it (macros/latest_name.sql), so a
 -- judged day depends on its own facts alone, and a later rename leaves the alert as it was sent.
 with calls as (
     select * from fct_calls_daily
@@ -17,7 +17,7 @@ with calls as (
 days as (
     select account, report_date, country_code, connection_id,
         sum(calls)::double as calls, sum(answered_calls)::double as answered, sum(network_failures)::double as failures,
-        if(grouping(connection_id) = 0, arg_max(connection_name, last_updated_at), null) as connection_name,
+        if(grouping(connection_id) = 0, latest_name(connection_name, last_updated_at), null) as connection_name,
     from calls
     where direction = 'outbound' and report_date >= lookback_start(threshold('asr_drop', 'days'))
     group by grouping sets ((account, report_date, country_code), (account, report_date, connection_id))
