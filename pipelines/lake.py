@@ -904,19 +904,19 @@ class AccountLake(Lake):
         return f"{STATE_DIR}/{ACCOUNT_FOLDER}{self.account}"
 
     def partition_days(self, dataset: str) -> list[date]:
-        """The UTC days that have a partition file in this account's dataset, ascending."""
+        """The UTC days that have a partition file in this account's dataset, ascending; LakeError for a partition
+        file in a `date=` folder naming no UTC day, as `partition_files`."""
         base = self.dataset_dir(dataset)
         depth = len(PurePosixPath(base).parts)
-        days = []
+        files = []
         for relative in self.list_files(base):
             parts = PurePosixPath(relative).parts[depth:]
             if len(parts) == 1 and _PARTITION_DIR.match(parts[0]):
                 raise self._in_the_way(relative)  # a day that would read as missing
-            if len(parts) == 2 and parts[1] == PARTITION_FILE:
-                match = _PARTITION_DIR.match(parts[0])
-                if match:
-                    days.append(date.fromisoformat(match.group(1)))
-        return sorted(days)
+            if len(parts) == 2 and parts[1] == PARTITION_FILE and parts[0].startswith("date="):
+                files.append(relative)
+        kind = dataset.removeprefix("usage_")
+        return sorted(day for relative in self._dated(files, kind) if (day := self.partition_day(relative)) is not None)
 
     def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
         """One of this account's day partitions -> its frame in exactly `schema`, or None when the day has none.

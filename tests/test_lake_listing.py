@@ -60,13 +60,18 @@ def test_a_day_folder_naming_no_day_is_refused_naming_it_and_the_resync(lake: La
     """The build reads every `date=` folder's file, but tells which days changed by the folders' names."""
     _day(lake, DAY)
     lake.write_bytes(f"lake/cdrs/account=acme/{folder}/data.parquet", b"PAR1")
-    with pytest.raises(LakeError) as error:
-        lake.partition_files("cdrs")
-    assert str(error.value) == (
+    refusal = (
         f"{lake.display(f'lake/cdrs/account=acme/{folder}')} names no day (the sync writes date=YYYY-MM-DD): move it "
         "out of the lake, and re-sync the days it held with "
         "`cdr sync --account acme --types cdrs --tz UTC --start YYYY-MM-DD --end YYYY-MM-DD`"
     )
+    with pytest.raises(LakeError) as error:
+        lake.partition_files("cdrs")
+    assert str(error.value) == refusal
+    # and the account's own listing (finance coverage, status), in the same words
+    with pytest.raises(LakeError) as error:
+        lake.for_account("acme").partition_days("cdrs")
+    assert str(error.value) == refusal
 
 
 def test_quarantine_files_are_the_jsonl_files_of_each_kind_account_and_day(lake: Lake):
