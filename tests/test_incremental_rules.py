@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 
-from pipelines import __version__
-from pipelines.models.incremental import Manifest, dirty_days, full_build_reason, queries_hash, window_days
+import pipelines
+from pipelines.models.incremental import (
+    Manifest,
+    build_release,
+    code_digest,
+    dirty_days,
+    full_build_reason,
+    queries_hash,
+    window_days,
+)
 
 D = date(2026, 10, 4)
 
 
 def manifest(**changes) -> Manifest:
-    fields = {"version": __version__, "queries_hash": "q", "report_timezone": "UTC", "thresholds": "t", "fingerprints": {}}
+    fields = {"version": build_release(), "queries_hash": "q", "report_timezone": "UTC", "thresholds": "t", "fingerprints": {}}
     return Manifest(**(fields | changes))
 
 
@@ -28,11 +38,29 @@ def test_a_build_is_incremental_only_when_nothing_but_the_lake_changed():
     assert reason(manifest(), forced=True) == "asked for (--full)"
     assert reason(None, warehouse_exists=False) == "first build"
     assert reason(None) == "the warehouse has no readable build manifest"
-    assert reason(manifest(version="0.0.1")) == f"the warehouse was built by release 0.0.1, this is {__version__}"
+    assert reason(manifest(version="0.0.1")) == f"the warehouse was built by release 0.0.1, this is {build_release()}"
     assert reason(manifest(queries_hash="other")) == "the models changed (queries/)"
     assert reason(manifest(report_timezone="Europe/Berlin")) == "the report time zone changed (Europe/Berlin -> UTC)"
     assert reason(manifest(thresholds="other")) == "the alert thresholds changed (CDR_ALERTS_CONFIG)"
     assert reason(manifest(), killed_builds=1) == "a previous build never finished"
+
+
+def test_the_release_a_warehouse_is_built_by_changes_with_the_code_writing_its_sql(tmp_path: Path):
+    """A checkout updated without a new release number: the lake's schemas or the runner changed, so the
+    next build is a full one; code that writes no SQL (the CLI) leaves it."""
+    package = Path(pipelines.__file__).parent
+    copy = tmp_path / "pipelines"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "queries"))
+    assert code_digest(copy) == code_digest(package)
+    assert build_release().endswith("+" + code_digest(package)[:12])
+    (copy / "cli.py").write_text("# another CLI\n")
+    assert code_digest(copy) == code_digest(package)
+    for changed in ("lake.py", "models/runner.py", "models/sources.py", "opentact/api.py"):
+        edited = copy / changed
+        before = edited.read_bytes()
+        edited.write_bytes(before + b"\n# changed\n")
+        assert code_digest(copy) != code_digest(package), changed
+        edited.write_bytes(before)
 
 
 def test_dirty_days_are_the_days_whose_partition_appeared_went_or_was_rewritten():

@@ -11,9 +11,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from pipelines import __version__
 from pipelines.errors import CdrError, one_line
-from pipelines.models.incremental import INCREMENTAL_COLUMNS
+from pipelines.models.incremental import INCREMENTAL_COLUMNS, build_release
 from pipelines.models.sources import (
     BUILD_MACROS,
     RECOMPUTED_SINCE_MACRO,
@@ -140,7 +139,7 @@ class Discovered:
 
         return orjson.dumps({
             "duckdb": duckdb.__version__,
-            "release": __version__,
+            "release": build_release(),
             "macros": [fields(macro) for macro in self.macros],
             "models": [fields(model) for model in self.models],
             "tests": [fields(test) for test in self.tests],
@@ -156,7 +155,7 @@ def discover(queries_dir: Path = QUERIES_DIR, known: str | None = None) -> Disco
     """
     queries_dir = Path(queries_dir)
     document = orjson.loads(known) if known else {}
-    if document.get("duckdb") == duckdb.__version__ and document.get("release") == __version__:
+    if document.get("duckdb") == duckdb.__version__ and document.get("release") == build_release():
         def path(fields: dict) -> dict:
             return fields | {"path": queries_dir / fields["path"]}
 

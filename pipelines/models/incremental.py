@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -28,6 +29,12 @@ from pipelines.lake import Lake
 from pipelines.models.sources import LAKE_SCHEMAS, UTC_NAMES
 
 MANIFEST_TABLE = "build_manifest"
+# Besides queries/, a build runs SQL this package writes (the lake's schemas and views, account
+# folders, the calendar and build macros, the runner's own statements) on the locked DuckDB. A
+# checkout updated without a new release number changes them too, so the release a warehouse was
+# built by names a digest of these files (relative to the package) and DuckDB's version.
+_BUILD_CODE = ("models/*.py", "lake.py", "accounts.py", "opentact/api.py")
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Each dataset's id index -> its id census (queries/staging): an incremental build looks the changed
 # days' ids up in the other days', and reads which days hold an id another day holds too.
 ID_INDEXES = {"stg_cdrs_id_index": "stg_cdrs_id_census", "stg_mdrs_id_index": "stg_mdrs_id_census"}
@@ -60,6 +67,20 @@ class Manifest:
     # each lake partition file (of every dataset) -> its identity and whether it lacks columns of the
     # lake's schemas (`lake_schemas_digest`), as the build read in its footer (`sources.lacking_columns`)
     footers: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+
+
+def code_digest(package_dir: Path) -> str:
+    """A package folder -> a digest of the files of it that write the SQL a build runs, and of DuckDB's version."""
+    digest = hashlib.sha256(duckdb.__version__.encode() + b"\0")
+    for path in sorted(path for pattern in _BUILD_CODE for path in package_dir.glob(pattern)):
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@cache
+def build_release() -> str:
+    """What a warehouse is built by: this release and the digest of its build code (`code_digest`)."""
+    return f"{__version__}+{code_digest(_PACKAGE_DIR)[:12]}"
 
 
 def fingerprints(lake: Lake, listed: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
@@ -158,8 +179,8 @@ def full_build_reason(
         return "first build"
     if previous is None:
         return "the warehouse has no readable build manifest"
-    if previous.version != __version__:
-        return f"the warehouse was built by release {previous.version}, this is {__version__}"
+    if previous.version != build_release():
+        return f"the warehouse was built by release {previous.version}, this is {build_release()}"
     if previous.queries_hash != queries:
         return "the models changed (queries/)"
     if previous.report_timezone != report_timezone:
@@ -183,7 +204,7 @@ def manifest_statement(
         "?::varchar as report_timezone, ?::varchar as thresholds, ?::varchar as lake_fingerprints, "
         "?::varchar as discovered, ?::varchar as lake_footers",
         [
-            __version__, queries, report_timezone, thresholds, orjson.dumps(document).decode(), discovered,
+            build_release(), queries, report_timezone, thresholds, orjson.dumps(document).decode(), discovered,
             orjson.dumps({"schemas": lake_schemas_digest(), "files": dict(sorted(footers.items()))}).decode(),
         ],
     )

@@ -13,7 +13,6 @@ from typing import NamedTuple, TypeVar, cast
 
 import duckdb
 
-from pipelines import __version__
 from pipelines.errors import CdrError, UsageError, one_line
 from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
@@ -30,6 +29,7 @@ from pipelines.models.incremental import (
     ID_INDEXES,
     WINDOW_END,
     Manifest,
+    build_release,
     fingerprints,
     full_build_reason,
     manifest_statement,
@@ -345,7 +345,7 @@ def _footers(
     """The lake's partition files -> each one's identity (as `found`) and whether it lacks columns of the
     schema: as the previous build of this release read it in the footer of the same file, else read now.
     """
-    kept = previous.footers if previous is not None and previous.version == __version__ else {}
+    kept = previous.footers if previous is not None and previous.version == build_release() else {}
     footers: dict[str, tuple[str, bool]] = {}
     for dataset, files in listed.items():
         identities = {relative: found.get(relative, "") for relative in files}
