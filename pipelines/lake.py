@@ -720,6 +720,8 @@ class Lake:
             found = self.fs.ls(self.path(relative), detail=False)
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise self._os_error(relative, exc, "list", wants_file=False) from exc
         return sorted({PurePosixPath(str(path)).name for path in found})
 
     def _move(self, source: str, target: str) -> None:
