@@ -19,6 +19,21 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_mar
 WarehouseDir = Annotated[str | None, typer.Option(
     "--data-dir", help="The data dir holding warehouse.duckdb (default: CDR_DATA_DIR, else ./data).",
 )]
+
+
+def _local_path(value: str | Path) -> Path:
+    """An --out value -> its path; UsageError for a URL, which a path would fold into a local folder `s3:`.
+
+    Results are written locally: an object-store data dir keeps only what the sync and build publish.
+    """
+    from pipelines.errors import UsageError
+    from pipelines.remote import is_remote
+
+    if is_remote(value):
+        raise UsageError(f"--out {value}: --out takes a local path, not a URL; write the result locally, then copy it")
+    return Path(value)
+
+
 MaskNumbers = Annotated[bool | None, typer.Option(
     "--mask-numbers/--no-mask-numbers",
     help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
@@ -163,7 +178,9 @@ app.add_typer(report_app, name="report", help="Export report tables for finance 
 @report_app.command("finance", short_help="Export a month's finance statement (CSV, XLSX).")
 def report_finance_command(
     month: str = typer.Option(..., "--month", help="The report month, YYYY-MM."),
-    out: Path = typer.Option(Path("."), "--out", help="Folder to write finance_YYYY-MM.csv/.xlsx into."),
+    out: Path = typer.Option(
+        Path("."), "--out", parser=_local_path, help="Folder to write finance_YYYY-MM.csv/.xlsx into.",
+    ),
     xlsx: bool = typer.Option(True, "--xlsx/--no-xlsx", help="Also write the statement as XLSX."),
     allow_partial: bool = typer.Option(
         False, "--allow-partial",
@@ -208,7 +225,9 @@ def report_finance_command(
 def sql_command(
     query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the result to this file instead of stdout."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", parser=_local_path, help="Write the result to this file instead of stdout.",
+    ),
     mask: MaskNumbers = None,
     data_dir: WarehouseDir = None,
 ) -> None:
@@ -241,7 +260,9 @@ def shell_command(
 
 @app.command("dashboards", short_help="Render the offline HTML dashboards.")
 def dashboards_command(
-    out: Path | None = typer.Option(None, "--out", help="Where to write the site (default: <data dir>/site/)."),
+    out: Path | None = typer.Option(
+        None, "--out", parser=_local_path, help="Where to write the site (default: <data dir>/site/).",
+    ),
     data_dir: WarehouseDir = None,
 ) -> None:
     """Render the offline HTML dashboards from the warehouse's rpt_ tables."""

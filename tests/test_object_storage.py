@@ -410,3 +410,19 @@ def test_a_store_that_does_not_answer_in_time_is_the_same_one_line(
         with pytest.raises(CdrError) as raised:
             lake.read_bytes("state/syncs.json")
     assert str(raised.value).startswith(f"cannot reach the object store at {address} (no answer in time){STORE_ADVICE_TAIL}")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("report", "finance", "--month", "2026-10", "--out"), ("sql", "select 1", "--out"), ("dashboards", "--out")],
+    ids=lambda command: command[0],
+)
+def test_an_out_into_the_store_is_refused_as_a_url_and_makes_no_local_folder(
+    unreachable: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
+) -> None:
+    # A path would fold the URL into the local folder `s3:/bucket/prefix`, named back to the user as if to create it.
+    target = "s3://bucket/prefix/exports"
+    code, out, err = run_cdr(capsys, monkeypatch, *command, target, "--data-dir", "s3://bucket/prefix")
+    assert (code, out) == (2, ""), err
+    assert err == f"error: --out {target}: --out takes a local path, not a URL; write the result locally, then copy it\n"
+    assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
