@@ -32,6 +32,7 @@ from pipelines.alerts import open_from
 from pipelines.dates import Window, parse_bound
 from pipelines.reports import MonthCoverage, check_out_dir, write_outputs
 from pipelines.reports import partial_months as held_partial_months
+from pipelines.remote import warehouse_name
 from pipelines.sql import connect_read_only
 from pipelines.status import SITE_DIR, SITE_MARKER, Synced, site_marker, synced_at
 
@@ -202,8 +203,8 @@ def load_frames(
                     problems.extend(lacks)
             if problems:
                 unique = list(dict.fromkeys(problems))
-                raise DashboardError(f"the warehouse {path} lacks {', '.join(unique)}: run `cdr build`")
-            where = f"the warehouse {path}"
+                raise DashboardError(f"the warehouse {warehouse_name(path)} lacks {', '.join(unique)}: run `cdr build`")
+            where = f"the warehouse {warehouse_name(path)}"
             return {
                 item: read_report(
                     con, item.table, _with_account(item, available) if with_account else item.mapping,

@@ -21,7 +21,7 @@ from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
 from pipelines.lake import Lake, atomic_file
-from pipelines.remote import is_remote, work_dir
+from pipelines.remote import is_remote, warehouse_name, work_dir
 from pipelines.sql import QueryResult, connect_read_only
 
 # rpt_alerts' columns, in its order (the shared design): `--format json` and a webhook's body carry exactly these.
@@ -114,7 +114,7 @@ def read_alerts(
         }
         if not present:
             raise CdrError(
-                f"the warehouse {clip(str(warehouse))} has no rpt_alerts table (it was built before alerts "
+                f"the warehouse {clip(warehouse_name(warehouse))} has no rpt_alerts table (it was built before alerts "
                 "existed): run `cdr build`"
             )
         missing = [name for name in ALERT_COLUMNS if name not in present]

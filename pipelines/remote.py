@@ -64,6 +64,13 @@ def origin_lake(warehouse: Path) -> Lake | None:
     return Lake(url) if is_remote(url) else None
 
 
+def warehouse_name(warehouse: Path | str) -> str:
+    """A warehouse file -> how to name it to a user: the store's URL for the copy of an object store's warehouse
+    (a path in the cache folder would send them looking in the wrong place), else its path."""
+    lake = origin_lake(Path(warehouse)) if Path(warehouse).name == WAREHOUSE_FILE else None
+    return lake.display(WAREHOUSE_FILE) if lake is not None else str(warehouse)
+
+
 def data_dir_exists(data_dir: Path | str) -> bool:
     """Whether the data dir is there: a folder, or at least one object under the URL's prefix."""
     if not is_remote(data_dir):

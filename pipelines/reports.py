@@ -30,6 +30,7 @@ from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
 from pipelines.opentact import api
+from pipelines.remote import warehouse_name
 from pipelines.sql import connect_read_only
 from pipelines.state import KindState, covers, held_windows, merge_windows, read_state
 
@@ -216,7 +217,7 @@ def _statement(
             [month, list(accounts)],
         ).fetchall()
     except duckdb.CatalogException:
-        raise CdrError(f"the warehouse {warehouse} has no {FINANCE_TABLE}: run `cdr build`") from None
+        raise CdrError(f"the warehouse {warehouse_name(warehouse)} has no {FINANCE_TABLE}: run `cdr build`") from None
     finally:
         con.close()
     return Statement(tuple(tuple(row) for row in rows), columns, accounts, zone)
@@ -249,13 +250,13 @@ def check_month(
             f"select first_report_date, last_report_date, report_timezone from {BUILD_INFO_TABLE}"
         ).fetchall()[0]
     except duckdb.CatalogException:
-        raise CdrError(f"the warehouse {warehouse} has no {BUILD_INFO_TABLE}: run `cdr build`") from None
+        raise CdrError(f"the warehouse {warehouse_name(warehouse)} has no {BUILD_INFO_TABLE}: run `cdr build`") from None
     check_zone(warehouse, built, zone)
     zone = built
     current = now.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
     if first is None:
         raise UsageError(
-            f"the warehouse {warehouse} holds no calls or messages, so none for --month {month}: "
+            f"the warehouse {warehouse_name(warehouse)} holds no calls or messages, so none for --month {month}: "
             "sync the month (`cdr sync`), then `cdr build`"
         )
     held = f"the warehouse holds {first:%Y-%m} to {last:%Y-%m}"
@@ -276,7 +277,7 @@ def check_zone(warehouse: Path, built: str | None, wanted: str | None) -> None:
     """
     if wanted is not None and built is not None and built != wanted:
         raise UsageError(
-            f"the warehouse {warehouse} was built for {built} days, not {wanted} (CDR_REPORT_TIMEZONE): "
+            f"the warehouse {warehouse_name(warehouse)} was built for {built} days, not {wanted} (CDR_REPORT_TIMEZONE): "
             f"run `cdr build` to rebuild it for {wanted}, or set CDR_REPORT_TIMEZONE={built}"
         )
 

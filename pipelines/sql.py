@@ -22,7 +22,7 @@ import orjson
 from pipelines.errors import CdrError, UsageError, clip, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, atomic_file, register_lake
 from pipelines.masking import Masking, mask_numbers
-from pipelines.remote import origin_lake
+from pipelines.remote import origin_lake, warehouse_name
 
 FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
@@ -88,7 +88,7 @@ def connect_read_only(warehouse: Path, *, scratch: Path | None = None) -> duckdb
     """
     path = Path(warehouse)
     if not path.is_file():
-        raise CdrError(f"no warehouse at {clip(str(path))}: run `cdr build` first")
+        raise CdrError(f"no warehouse at {clip(warehouse_name(path))}: run `cdr build` first")
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     try:
         con = duckdb.connect(str(path), read_only=True, config=config)

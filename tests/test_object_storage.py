@@ -315,6 +315,18 @@ def test_a_build_of_an_empty_s3_data_dir_is_refused(s3_data_dir: str) -> None:
         build(s3_data_dir)
 
 
+@pytest.mark.parametrize(
+    "command", [("sql", "select 1"), ("report", "finance", "--month", "2026-10"), ("alerts",), ("dashboards",)],
+    ids=lambda command: command[0],
+)
+def test_a_missing_warehouse_is_named_by_its_url_on_the_store_not_by_its_local_copy(
+    s3_data_dir: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
+) -> None:
+    Lake(s3_data_dir).write_bytes("state/syncs.json", b"[]")  # a data dir that was synced, never built
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", s3_data_dir)
+    assert (code, out, err) == (1, "", f"error: no warehouse at {s3_data_dir}/{WAREHOUSE_FILE}: run `cdr build` first\n")
+
+
 def test_the_record_of_sent_alerts_is_kept_on_the_store(s3_data_dir: str) -> None:
     from pipelines.alerts import ALERTS_DIR, SENT_FILE, ConditionState, SentRecord, read_sent, write_sent
 
