@@ -155,8 +155,9 @@ class Lake:
         self.fs, root_path = url_to_fs(self.url, **options)
         self.root = root_path.rstrip("/") or "/"
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        self.is_s3 = "s3" in _protocols(self.fs)
         # S3 (and stores speaking its API) create an object only if absent: the sync lock's ground.
-        self.conditional_writes = "s3" in _protocols(self.fs)
+        self.conditional_writes = self.is_s3
         # Shared with this lake's account views: the layout is checked once, and this process's
         # sync lock is known to be held (a migration inside it must not take it again).
         self._layout = _LayoutCheck()
@@ -221,16 +222,43 @@ class Lake:
 
     def exists(self, relative: str) -> bool:
         """Whether a file exists at the relative path."""
-        return bool(self.fs.isfile(self.path(relative)))
+        found = bool(self.fs.isfile(self.path(relative)))
+        if not found:
+            self.check_bucket()
+        return found
 
     def read_bytes(self, relative: str) -> bytes | None:
         """The file's bytes, or None when it does not exist; LakeError naming the path when it cannot be read."""
         try:
             return bytes(self.fs.cat_file(self.path(relative)))
         except FileNotFoundError:
+            self.check_bucket()
             return None
         except OSError as exc:
             raise self._os_error(relative, exc, "read") from exc
+
+    def check_bucket(self) -> None:
+        """On S3, before a file found missing is taken as absent: UsageError if the bucket is missing.
+
+        A store answers "no such file" for every file of a bucket that does not exist: a mistyped
+        bucket would read as a data dir never synced, built or published. Asked once per lake.
+        """
+        if not self.is_s3 or self._layout.bucket_found:
+            return
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self.fs.call_s3("head_bucket", Bucket=bucket)  # type: ignore[attr-defined]
+        except FileNotFoundError:
+            raise UsageError(
+                f"the bucket {bucket} of the data dir {self.url} does not exist: create it (an empty one), "
+                "or fix the URL of --data-dir (CDR_DATA_DIR)"
+            ) from None
+        except OSError as exc:
+            raise unreachable_store(exc) or LakeError(
+                f"cannot read the bucket {bucket} of the data dir {self.url} ({exc.strerror or one_line(exc, first=True)}); "
+                f"{STORE_ADVICE}"
+            ) from None
+        self._layout.bucket_found = True
 
     def write_bytes(self, relative: str, data: bytes) -> int:
         """Atomically create or replace the file with the bytes -> the number of bytes written."""
@@ -273,9 +301,11 @@ class Lake:
         try:
             found = self.fs.find(base)
         except FileNotFoundError:
-            return []
+            found = []
         except OSError as exc:
             raise self._os_error(relative_dir, exc, "list", wants_file=False) from exc
+        if not found:
+            self.check_bucket()
         if self.is_local and (found == [base] or not found):
             # `find` of a file is the file itself, and below a file is nothing: a file standing
             # where the directory belongs must not read as an empty directory.
@@ -715,13 +745,13 @@ class Lake:
             except OSError as exc:
                 raise self._os_error(relative, exc, "list", wants_file=False) from exc
         try:
-            if not self.fs.isdir(self.path(relative)):
-                return []
-            found = self.fs.ls(self.path(relative), detail=False)
+            found = self.fs.ls(self.path(relative), detail=False) if self.fs.isdir(self.path(relative)) else []
         except FileNotFoundError:
-            return []
+            found = []
         except OSError as exc:
             raise self._os_error(relative, exc, "list", wants_file=False) from exc
+        if not found:
+            self.check_bucket()
         return sorted({PurePosixPath(str(path)).name for path in found})
 
     def _move(self, source: str, target: str) -> None:
@@ -963,6 +993,7 @@ class _LayoutCheck:
 
     checked: bool = False
     locked: bool = False
+    bucket_found: bool = False
 
 
 # The run id a migration's hold of the sync lock names (in the message a sync it blocks prints).

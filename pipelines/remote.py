@@ -77,11 +77,14 @@ def data_dir_exists(data_dir: Path | str) -> bool:
         return Path(data_dir).is_dir()
     lake = Lake(data_dir)
     try:
-        return bool(lake.fs.ls(lake.root, detail=False))
+        found = bool(lake.fs.ls(lake.root, detail=False))
     except FileNotFoundError:
-        return False
+        found = False
     except OSError as exc:
         raise _store_error(lake, "list", exc) from None
+    if not found:
+        lake.check_bucket()
+    return found
 
 
 def require_data_dir(data_dir: Path | str) -> None:
@@ -184,6 +187,7 @@ def _etag(lake: Lake) -> str | None:
     try:
         info = lake.fs.info(lake.path(WAREHOUSE_FILE))
     except FileNotFoundError:
+        lake.check_bucket()
         return None
     except OSError as exc:
         raise _store_error(lake, "read", exc, WAREHOUSE_FILE) from None

@@ -2,7 +2,7 @@
 
 Every port is picked free and its extra services (Iceberg, Lance, WebDAV, admin UI) are off, so
 several can run side by side. It checks signatures with S3_ACCESS_KEY / S3_SECRET_KEY and starts
-with the bucket S3_BUCKET.
+with the bucket S3_BUCKET, and makes no other (as AWS S3 does not).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def running_s3_server(folder: Path) -> Iterator[str]:
         _weed(), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={port}",
         f"-master.port={_free_port()}", f"-volume.port={_free_port()}", f"-filer.port={_free_port()}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false", f"-bucket={S3_BUCKET}",
+        "-s3.autoCreateBucket=false",  # as AWS S3: a write into a missing bucket fails, creating nothing
     ]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
     url = f"http://127.0.0.1:{port}"

@@ -327,6 +327,26 @@ def test_a_missing_warehouse_is_named_by_its_url_on_the_store_not_by_its_local_c
     assert (code, out, err) == (1, "", f"error: no warehouse at {s3_data_dir}/{WAREHOUSE_FILE}: run `cdr build` first\n")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("status",), ("sync", "--range", "yesterday"), ("build",), ("sql", "select 1"),
+     ("report", "finance", "--month", "2026-10"), ("dashboards",)],
+    ids=lambda command: command[0],
+)
+def test_a_missing_bucket_is_one_line_for_every_command_not_an_empty_data_dir(
+    s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
+) -> None:
+    # The store answers "no such file" for every file of a missing bucket: not a data dir never synced.
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.chdir(tmp_path)
+    url = "s3://cdr-no-such-bucket/prefix"
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", url)
+    assert (code, out, err) == (2, "", f"error: the bucket cdr-no-such-bucket of the data dir {url} does not exist: "
+                                       "create it (an empty one), or fix the URL of --data-dir (CDR_DATA_DIR)\n")
+    assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
+
+
 def test_the_record_of_sent_alerts_is_kept_on_the_store(s3_data_dir: str) -> None:
     from pipelines.alerts import ALERTS_DIR, SENT_FILE, ConditionState, SentRecord, read_sent, write_sent
 
