@@ -50,7 +50,7 @@ from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
-from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.errors import CdrError, UsageError, clip, one_line
 
 LAKE_DIR = "lake"
 QUARANTINE_DIR = "quarantine"
@@ -129,6 +129,11 @@ def _causes(exc: BaseException) -> list[BaseException]:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
     return chain
+
+
+def data_dir_is_a_file(url: str) -> UsageError:
+    """The error of a data dir that names a file (an object, on a store)."""
+    return UsageError(f"the data dir {clip(url)} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder")
 
 
 class LakeError(CdrError):
@@ -224,7 +229,7 @@ class Lake:
         """Whether a file exists at the relative path."""
         found = bool(self.fs.isfile(self.path(relative)))
         if not found:
-            self.check_bucket()
+            self.check_root()
         return found
 
     def read_bytes(self, relative: str) -> bytes | None:
@@ -232,18 +237,20 @@ class Lake:
         try:
             return bytes(self.fs.cat_file(self.path(relative)))
         except FileNotFoundError:
-            self.check_bucket()
+            self.check_root()
             return None
         except OSError as exc:
             raise self._os_error(relative, exc, "read") from exc
 
-    def check_bucket(self) -> None:
-        """On S3, before a file found missing is taken as absent: UsageError if the bucket is missing.
+    def check_root(self) -> None:
+        """On S3, before a file found missing is taken as absent: UsageError if the bucket is missing, or if the
+        data dir's URL names an object (a file).
 
-        A store answers "no such file" for every file of a bucket that does not exist: a mistyped
-        bucket would read as a data dir never synced, built or published. Asked once per lake.
+        A store answers "no such file" for every file of a bucket that does not exist, and for every
+        file below an object's key: either would read as a data dir never synced, built or
+        published. Asked once per lake.
         """
-        if not self.is_s3 or self._layout.bucket_found:
+        if not self.is_s3 or self._layout.root_checked:
             return
         bucket = self.root.split("/", 1)[0]
         try:
@@ -258,7 +265,9 @@ class Lake:
                 f"cannot read the bucket {bucket} of the data dir {self.url} ({exc.strerror or one_line(exc, first=True)}); "
                 f"{STORE_ADVICE}"
             ) from None
-        self._layout.bucket_found = True
+        if "/" in self.root and self.fs.isfile(self.root):
+            raise data_dir_is_a_file(self.url)
+        self._layout.root_checked = True
 
     def write_bytes(self, relative: str, data: bytes) -> int:
         """Atomically create or replace the file with the bytes -> the number of bytes written."""
@@ -305,7 +314,7 @@ class Lake:
         except OSError as exc:
             raise self._os_error(relative_dir, exc, "list", wants_file=False) from exc
         if not found:
-            self.check_bucket()
+            self.check_root()
         if self.is_local and (found == [base] or not found):
             # `find` of a file is the file itself, and below a file is nothing: a file standing
             # where the directory belongs must not read as an empty directory.
@@ -751,7 +760,7 @@ class Lake:
         except OSError as exc:
             raise self._os_error(relative, exc, "list", wants_file=False) from exc
         if not found:
-            self.check_bucket()
+            self.check_root()
         return sorted({PurePosixPath(str(path)).name for path in found})
 
     def _move(self, source: str, target: str) -> None:
@@ -993,7 +1002,7 @@ class _LayoutCheck:
 
     checked: bool = False
     locked: bool = False
-    bucket_found: bool = False
+    root_checked: bool = False
 
 
 # The run id a migration's hold of the sync lock names (in the message a sync it blocks prints).

@@ -83,7 +83,7 @@ def data_dir_exists(data_dir: Path | str) -> bool:
     except OSError as exc:
         raise _store_error(lake, "list", exc) from None
     if not found:
-        lake.check_bucket()
+        lake.check_root()
     return found
 
 
@@ -187,7 +187,7 @@ def _etag(lake: Lake) -> str | None:
     try:
         info = lake.fs.info(lake.path(WAREHOUSE_FILE))
     except FileNotFoundError:
-        lake.check_bucket()
+        lake.check_root()
         return None
     except OSError as exc:
         raise _store_error(lake, "read", exc, WAREHOUSE_FILE) from None

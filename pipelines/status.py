@@ -18,7 +18,9 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
-from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, LakeError, atomic_file, register_lake, resync_command
+from pipelines.lake import (
+    QUARANTINE_DIR, AccountLake, Lake, LakeError, atomic_file, data_dir_is_a_file, register_lake, resync_command,
+)
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges
@@ -134,7 +136,7 @@ def read_status(data_dir: Path | str) -> DataStatus:
     """A data dir -> its status; UsageError if it is a file, CdrError naming a state or lake file that cannot be read."""
     lake = Lake(data_dir)
     if lake.is_local and os.path.exists(lake.root) and not os.path.isdir(lake.root):
-        raise UsageError(f"the data dir {clip(lake.url)} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder")
+        raise data_dir_is_a_file(lake.url)
     runs = read_sync_runs(lake)
     listing = _Listing.of(lake)
     return DataStatus(

@@ -347,6 +347,28 @@ def test_a_missing_bucket_is_one_line_for_every_command_not_an_empty_data_dir(
     assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("status",), ("sync", "--range", "yesterday"), ("build",), ("sql", "select 1"),
+     ("report", "finance", "--month", "2026-10"), ("dashboards",)],
+    ids=lambda command: command[0],
+)
+def test_a_data_dir_naming_an_object_is_refused_as_a_file_as_on_disk(
+    s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
+) -> None:
+    # Keys below an object's key are allowed by the store, but the user meant a folder, not a file.
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.chdir(tmp_path)
+    lake = Lake(s3_data_dir)
+    lake.write_bytes("notes.txt", b"not a data dir")
+    url = f"{s3_data_dir}/notes.txt"
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", url)
+    assert (code, out, err) == (2, "", f"error: the data dir {url} is a file, not a folder: give --data-dir "
+                                       "(CDR_DATA_DIR) a folder\n")
+    assert lake.fs.find(lake.root) == [lake.path("notes.txt")]  # nothing written below it
+
+
 def test_the_record_of_sent_alerts_is_kept_on_the_store(s3_data_dir: str) -> None:
     from pipelines.alerts import ALERTS_DIR, SENT_FILE, ConditionState, SentRecord, read_sent, write_sent
 
