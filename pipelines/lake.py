@@ -864,7 +864,7 @@ class WriteBatch:
                 self.lake.fs.pipe_file(target, data)
             else:
                 # The target's folder now: a file in its way fails here, naming the file, not at the rename.
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self.staged.make_folder(target)
                 if not self.written:
                     os.makedirs(self.staging, exist_ok=True)
                 _write_file(self.staged.temporary(target), data)
@@ -1054,6 +1054,20 @@ class StagedFiles:
         self.staging = staging
         self.moves: list[tuple[str, str]] = []
         self._left: list[str] = []
+        # folders made for targets: each one's entry in its parent is made durable with the renames
+        self._made: list[str] = []
+
+    def make_folder(self, target: str) -> None:
+        """Create the target's folder (and any missing above it) if it is not there; OSError when a file is in its way."""
+        folder = os.path.dirname(target)
+        if os.path.isdir(folder):
+            return
+        missing = []
+        while folder and not os.path.isdir(folder) and folder != os.path.dirname(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        self._made.extend(missing)
 
     def temporary(self, target: str) -> str:
         """A target -> the path to write its new bytes to (in `staging`, else beside the target)."""
@@ -1080,9 +1094,11 @@ class StagedFiles:
                 _fsync_file(beside)
                 os.replace(beside, target)
                 os.unlink(temp)
-        # A rename is durable only once its directory entry is on disk.
-        _make_durable(sorted({os.path.dirname(target) for _, target in self.moves}), directories=True)
+        # A rename is durable only once its directory entry is on disk, and a new folder once its parent's is.
+        entries = {os.path.dirname(path) for path in [*(target for _, target in self.moves), *self._made]}
+        _make_durable(sorted(entries), directories=True)
         self.moves = []
+        self._made = []
         self._left = []  # every temporary was renamed
 
     def discard(self) -> None:
@@ -1091,6 +1107,7 @@ class StagedFiles:
             Path(temp).unlink(missing_ok=True)
         self._left = []
         self.moves = []
+        self._made = []
 
 
 def _remove_empty_dirs_below(top: str) -> int:

@@ -449,7 +449,27 @@ def test_without_a_filesystem_sync_a_batch_fsyncs_each_file_and_folder(
     with lake.batch() as batch:
         for day in BATCH_DAYS:
             batch.write_partition("cdrs", day, frame(day.isoformat()))
-    assert events == [*["fsync"] * 3, *[("replace", "data.parquet")] * 3, *["fsync"] * 3]
+    # then each new file's folder, and the parent of each folder the batch made (account, dataset, lake, data dir)
+    assert events == [*["fsync"] * 3, *[("replace", "data.parquet")] * 3, *["fsync"] * (3 + 4)]
+
+
+def test_a_batch_makes_the_entry_of_every_folder_it_created_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Without a filesystem sync, a new day's folder survives a crash only once its parent's entry is on
+    disk too, before the checkpoint saying the day landed is written."""
+    monkeypatch.setattr(lake_module, "_syncfs", None)
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
+    lake.write_partition("cdrs", DAY, frame("first"))
+    synced: list[str] = []
+    fsync_dir = lake_module._fsync_dir
+    monkeypatch.setattr(lake_module, "_fsync_dir", lambda path: synced.append(path) or fsync_dir(path))
+    with lake.batch() as batch:
+        batch.write_partition("cdrs", DAY, frame("again"))  # its folder is there
+        batch.write_partition("cdrs", BATCH_DAYS[1], frame("new"))
+        batch.write_partition("mdrs", BATCH_DAYS[1], frame("new"))
+    days = {f"{dataset}/account={DEFAULT_ACCOUNT}/date={day}" for dataset, day in
+            [("cdrs", DAY), ("cdrs", BATCH_DAYS[1]), ("mdrs", BATCH_DAYS[1])]}
+    folders = {"cdrs/account=default", "mdrs/account=default", "mdrs", ""}  # the new folders' parents
+    assert sorted(synced) == sorted(str(tmp_path / "lake" / name).rstrip("/") for name in days | folders)
 
 
 def test_a_failing_batch_replaces_nothing_and_leaves_no_temporary(tmp_path: Path) -> None:
