@@ -60,9 +60,10 @@ def run_in_order(
 
     Each job runs on a cursor of its own connection to `con`'s database as soon as what it
     waits for is done. Of the jobs ready at once, those in `first` (the long ones) start first,
-    then those more jobs wait for, then the given order. A job failing with CdrError stops anything new from starting; once the
-    running ones are done, the failure of the earliest failed job is raised. Any other error
-    (or Ctrl-C) interrupts the running queries and is raised at once.
+    then those more jobs wait for, then the given order. A job failing with CdrError stops
+    anything new from starting; once the running ones are done, the failure of the earliest
+    failed job is raised. Any other error (or Ctrl-C) interrupts the running queries and is
+    raised at once.
     """
     order = {key: index for index, key in enumerate(graph)}
     waiting: dict[str, set[str]] = {key: set() for key in graph}
