@@ -243,14 +243,21 @@ class Lake:
             raise self._os_error(relative, exc, "read") from exc
 
     def check_root(self) -> None:
-        """On S3, before a file found missing is taken as absent: UsageError if the bucket is missing, or if the
-        data dir's URL names an object (a file).
+        """Before a file found missing is taken as absent: UsageError if the data dir names a file (on S3, an
+        object), or on S3 if the bucket is missing.
 
         A store answers "no such file" for every file of a bucket that does not exist, and for every
         file below an object's key: either would read as a data dir never synced, built or
         published. Asked once per lake.
         """
-        if not self.is_s3 or self._layout.root_checked:
+        if self._layout.root_checked:
+            return
+        if self.is_local:
+            if os.path.isfile(self.root):
+                raise data_dir_is_a_file(self.url)
+            self._layout.root_checked = True
+            return
+        if not self.is_s3:
             return
         bucket = self.root.split("/", 1)[0]
         try:
@@ -839,9 +846,9 @@ class Lake:
             )
         return None
 
-    def _in_the_way(self, relative: str) -> LakeError:
+    def _in_the_way(self, relative: str) -> CdrError:
         if not relative:
-            return LakeError(f"the data dir {self.url} is a file, not a directory; give --data-dir (CDR_DATA_DIR) a directory")
+            return data_dir_is_a_file(self.url)
         return LakeError(
             f"{self.display(relative)} is a file where the data dir needs a directory; move it out of the data dir"
         )

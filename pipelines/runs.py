@@ -125,6 +125,7 @@ def check_sync(
     window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
     kinds = parse_types(types)
     base = Lake(settings.data_dir)
+    base.check_root()  # a data dir that is a file (or an S3 bucket that is not there) is refused before Prefect starts
     if configured.source is not None:
         account_windows = {
             chosen.name: sync_windows(kinds, window, base.for_account(chosen.name), settings, clock)

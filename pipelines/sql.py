@@ -20,7 +20,7 @@ import duckdb
 import orjson
 
 from pipelines.errors import CdrError, UsageError, clip, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, atomic_file, register_lake
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, atomic_file, register_lake
 from pipelines.masking import Masking, mask_numbers
 from pipelines.remote import origin_lake, warehouse_name
 
@@ -88,6 +88,7 @@ def connect_read_only(warehouse: Path, *, scratch: Path | None = None) -> duckdb
     """
     path = Path(warehouse)
     if not path.is_file():
+        Lake(path.parent).check_root()  # a data dir that is a file is said as such
         raise CdrError(f"no warehouse at {clip(warehouse_name(path))}: run `cdr build` first")
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     try:

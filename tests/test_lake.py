@@ -21,6 +21,7 @@ import pytest
 from pipelines.accounts import DEFAULT_ACCOUNT
 import pipelines.lake as lake_module
 from pipelines.lake import AccountLake, Lake, LakeError
+from pipelines.errors import UsageError
 from tests.fixtures.disk import record_disk_events
 from tests.fixtures.processes import reap
 
@@ -190,7 +191,7 @@ def test_a_directory_where_a_file_belongs_and_a_denied_read_are_named(tmp_path: 
 
 def test_the_data_dir_itself_as_a_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "data").write_bytes(b"")
-    with pytest.raises(LakeError, match=rf"^the data dir {tmp_path}/data is a file, not a directory; give --data-dir"):
+    with pytest.raises(UsageError, match=rf"^the data dir {tmp_path}/data is a file, not a folder: give --data-dir"):
         Lake(tmp_path / "data").check_directories(["lake"])
 
 

@@ -266,6 +266,20 @@ def test_a_file_status_cannot_read_is_one_line(tmp_path, capsys, monkeypatch, pl
         assert err.startswith("error: " + message.format(d=data)) and err.count("\n") == 1, err
 
 
+def test_a_data_dir_that_is_a_file_gets_one_answer_from_every_command(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    data.write_text("not a folder")
+    monkeypatch.setenv("OPENTACT_API_KEY", "test-key")
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")  # refused before any request
+    commands = (["sync", "--range", "today"], ["build"], ["dashboards"], ["sql", "select 1"], ["alerts"],
+                ["report", "finance", "--month", "2026-10"])
+    for command in commands:
+        exit_code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", str(data))
+        assert (exit_code, out, err) == (
+            2, "", f"error: the data dir {data} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder\n"
+        ), command
+
+
 def test_the_console_script_prints_status_without_a_traceback(tmp_path):
     _write(tmp_path / SYNC_LOG, b"{")
     result = subprocess.run([*CDR_ARGV, "status", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
