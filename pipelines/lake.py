@@ -253,7 +253,7 @@ class Lake:
         if self._layout.root_checked:
             return
         if self.is_local:
-            if os.path.isfile(self.root):
+            if os.path.exists(self.root) and not os.path.isdir(self.root):
                 raise data_dir_is_a_file(self.url)
             self._layout.root_checked = True
             return

@@ -74,10 +74,10 @@ def warehouse_name(warehouse: Path | str) -> str:
 def data_dir_exists(data_dir: Path | str) -> bool:
     """Whether the data dir is there: a folder, or at least one object under the URL's prefix; UsageError
     when it names a file."""
-    if not is_remote(data_dir):
-        Lake(data_dir).check_root()
-        return Path(data_dir).is_dir()
     lake = Lake(data_dir)
+    if lake.is_local:
+        lake.check_root()
+        return Path(data_dir).is_dir()
     try:
         found = bool(lake.fs.ls(lake.root, detail=False))
     except FileNotFoundError:

@@ -7,7 +7,6 @@ Read from what each stage leaves; the only files written here are the build's re
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
@@ -19,7 +18,7 @@ from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
 from pipelines.lake import (
-    QUARANTINE_DIR, AccountLake, Lake, LakeError, atomic_file, data_dir_is_a_file, register_lake, resync_command,
+    QUARANTINE_DIR, AccountLake, Lake, LakeError, atomic_file, register_lake, resync_command,
 )
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
@@ -135,8 +134,7 @@ def synced_at(data_dir: Path | str) -> Synced | None:
 def read_status(data_dir: Path | str) -> DataStatus:
     """A data dir -> its status; UsageError if it is a file, CdrError naming a state or lake file that cannot be read."""
     lake = Lake(data_dir)
-    if lake.is_local and os.path.exists(lake.root) and not os.path.isdir(lake.root):
-        raise data_dir_is_a_file(lake.url)
+    lake.check_root()
     runs = read_sync_runs(lake)
     listing = _Listing.of(lake)
     return DataStatus(
