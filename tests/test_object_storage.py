@@ -283,6 +283,22 @@ def test_one_sync_at_a_time_holds_on_s3_and_a_stale_lock_is_taken_over(
     assert not lake.exists(SYNC_LOCK)
 
 
+def _offline_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from `folder`, with a key set and an API no request can reach."""
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.chdir(folder)
+
+
+# The commands reading a data dir: each refuses a bad one before it fetches or writes anything.
+EVERY_DATA_DIR_COMMAND = pytest.mark.parametrize(
+    "command",
+    [("status",), ("sync", "--range", "yesterday"), ("build",), ("sql", "select 1"),
+     ("report", "finance", "--month", "2026-10"), ("dashboards",)],
+    ids=lambda command: command[0],
+)
+
+
 def test_a_wrong_secret_is_one_line_naming_the_variables_and_never_showing_the_secret(
     s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,9 +306,7 @@ def test_a_wrong_secret_is_one_line_naming_the_variables_and_never_showing_the_s
 
     wrong = "wrong-" + S3_SECRET_KEY[::-1]
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
-    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
-    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.chdir(tmp_path)
+    _offline_in(tmp_path, monkeypatch)
     # fsspec keeps one filesystem per set of options: the one made with the right key must not be reused.
     S3FileSystem.clear_instance_cache()
     try:
@@ -327,19 +341,12 @@ def test_a_missing_warehouse_is_named_by_its_url_on_the_store_not_by_its_local_c
     assert (code, out, err) == (1, "", f"error: no warehouse at {s3_data_dir}/{WAREHOUSE_FILE}: run `cdr build` first\n")
 
 
-@pytest.mark.parametrize(
-    "command",
-    [("status",), ("sync", "--range", "yesterday"), ("build",), ("sql", "select 1"),
-     ("report", "finance", "--month", "2026-10"), ("dashboards",)],
-    ids=lambda command: command[0],
-)
+@EVERY_DATA_DIR_COMMAND
 def test_a_missing_bucket_is_one_line_for_every_command_not_an_empty_data_dir(
     s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
 ) -> None:
     # The store answers "no such file" for every file of a missing bucket: not a data dir never synced.
-    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
-    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.chdir(tmp_path)
+    _offline_in(tmp_path, monkeypatch)
     url = "s3://cdr-no-such-bucket/prefix"
     code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", url)
     assert (code, out, err) == (2, "", f"error: the bucket cdr-no-such-bucket of the data dir {url} does not exist: "
@@ -347,19 +354,12 @@ def test_a_missing_bucket_is_one_line_for_every_command_not_an_empty_data_dir(
     assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
 
 
-@pytest.mark.parametrize(
-    "command",
-    [("status",), ("sync", "--range", "yesterday"), ("build",), ("sql", "select 1"),
-     ("report", "finance", "--month", "2026-10"), ("dashboards",)],
-    ids=lambda command: command[0],
-)
+@EVERY_DATA_DIR_COMMAND
 def test_a_data_dir_naming_an_object_is_refused_as_a_file_as_on_disk(
     s3_data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command,
 ) -> None:
     # Keys below an object's key are allowed by the store, but the user meant a folder, not a file.
-    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
-    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.chdir(tmp_path)
+    _offline_in(tmp_path, monkeypatch)
     lake = Lake(s3_data_dir)
     lake.write_bytes("notes.txt", b"not a data dir")
     url = f"{s3_data_dir}/notes.txt"
