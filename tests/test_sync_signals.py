@@ -90,6 +90,8 @@ def test_sigterm_stops_cdr_sync_in_one_line_and_the_next_run_resumes_to_the_exac
         assert [p for p in (data / ".staging").rglob("*") if p.is_file()] == []
         landed = sum(len(run.done) for kind in api.RECORD_TYPES for run in open_checkpoints(Lake(data).for_account(DEFAULT_ACCOUNT), kind))
         assert landed >= 1
+    # The same world, answered without delay: the next run resumes against it.
+    with running_sandbox(start=START.isoformat(), now=format_utc(NOW), **WORLD) as url:
         report = asyncio.run(run_sync(url, data, WINDOW_LONG, NOW, "resumed"))
     assert report.ok, report.failures
     assert sum(k.skipped for k in report.kinds) == landed < sum(k.slices for k in report.kinds)

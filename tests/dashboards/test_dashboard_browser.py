@@ -1,8 +1,9 @@
 """Every page opened in headless Chromium from file://, offline: no console error, every figure drawn.
 
 One browser for the whole module (the only module that starts one); the pages of a site load
-side by side in tabs, then each page's test checks what its visit recorded. Screenshots go to
-a pytest tmp dir and, when CDR_SCREENSHOTS_DIR is set, there too.
+side by side in tabs, then each page's test checks what its visit recorded. With
+CDR_SCREENSHOTS_DIR set, a full-page screenshot of each goes there (they take most of the
+module's time, so only when someone will look at them).
 """
 
 from __future__ import annotations
@@ -74,14 +75,13 @@ class Visit:
 
 
 @pytest.fixture(scope="module")
-def screenshot_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """A tmp dir for screenshots, plus CDR_SCREENSHOTS_DIR when set (read before any test clears it)."""
-    dirs = [tmp_path_factory.mktemp("screenshots")]
+def screenshot_dir() -> Path | None:
+    """CDR_SCREENSHOTS_DIR, when set (read before any test clears it)."""
     extra = os.environ.get("CDR_SCREENSHOTS_DIR")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        dirs.append(Path(extra))
-    return dirs
+    if not extra:
+        return None
+    Path(extra).mkdir(parents=True, exist_ok=True)
+    return Path(extra)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def visits(browser, sites, screenshot_dirs) -> dict[tuple[str, str], Visit]:
+def visits(browser, sites, screenshot_dir) -> dict[tuple[str, str], Visit]:
     """Every page of every site, visited once; a site's pages load side by side in their own tabs."""
     found = {}
     for site in SITES:
@@ -127,9 +127,8 @@ def visits(browser, sites, screenshot_dirs) -> dict[tuple[str, str], Visit]:
         for filename, page, visit in opened:
             try:
                 _inspect(page, visit, filename)
-                shot = page.screenshot(full_page=True)
-                for directory in screenshot_dirs:
-                    (directory / f"{site}-{Path(filename).stem}.png").write_bytes(shot)
+                if screenshot_dir is not None:
+                    page.screenshot(path=screenshot_dir / f"{site}-{Path(filename).stem}.png", full_page=True)
             except PlaywrightError as exc:
                 # One page that never finishes drawing fails its own test, not the others'.
                 visit.problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
