@@ -267,7 +267,9 @@ def run_sync(**arguments: object) -> dict[str, object]:
                 window = request.windows[kind]
                 console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
             # Accounts are checked in the run: one with a rejected key must not stop the others.
-            runner.run(check_api_key(request))
+            warning = runner.run(check_api_key(request))
+            if warning:
+                console.print(warning, markup=False, highlight=False, soft_wrap=True)
         quiet_prefect()
         from pipelines.flows.sync import AccountsIncomplete, sync_flow
 
@@ -331,14 +333,17 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
 KEY_CHECK_SECS = 5.0
 
 
-async def check_api_key(request: SyncRequest) -> None:
-    """One cheap authenticated request (a listing's first page, one second of the window) -> ApiKeyRejected on a 401.
+async def check_api_key(request: SyncRequest) -> str | None:
+    """One cheap authenticated request (a listing's first page, one second of the window) -> ApiKeyRejected on
+    a 401; a one-line warning when no connection could be made at all (None: anything else).
 
     Prefect takes many seconds to start, and a wrong key would fail the run's first request
     anyway. Any other outcome (the network down, the API failing or slow, an odd answer) lets
-    the sync go ahead: the flow retries it and reports it as it always has.
+    the sync go ahead: the flow retries it and reports it as it always has. A connection refused
+    or a name that does not resolve may be an outage, but is more often a wrong base URL: the
+    warning says so at once, instead of after the retries.
     """
-    from pipelines.opentact.client import ApiKeyRejected, ClientConfig, OpentactClient
+    from pipelines.opentact.client import ApiKeyRejected, ApiUnreachable, ClientConfig, OpentactClient
 
     settings = request.settings
     config = replace(
@@ -356,8 +361,15 @@ async def check_api_key(request: SyncRequest) -> None:
                 await pages.aclose()
     except ApiKeyRejected:
         raise
+    except ApiUnreachable as unreachable:
+        return (
+            f"warning: {config.base_url}: {unreachable.cause}; the sync retries each request for up to "
+            f"{settings.opentact_retry_max_secs:g} s (OPENTACT_RETRY_MAX_SECS): if the URL is wrong, stop it "
+            "(Ctrl-C) and check OPENTACT_BASE_URL"
+        )
     except CdrError:
-        return
+        return None
+    return None
 
 
 class PrefectUnavailable(CdrError):

@@ -69,6 +69,14 @@ class RetriesExhausted(ApiError):
     retryable = True
 
 
+class ApiUnreachable(RetriesExhausted):
+    """RetriesExhausted whose last try made no connection at all (refused, or a name that does not resolve)."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 class SliceChanged(ApiError):
     """A slice's records changed while it was being paged: re-read it."""
 
@@ -204,6 +212,7 @@ class _Attempt:
 
     cause: str
     wait: float | None = None  # None: exponential backoff
+    unreachable: bool = False  # no connection could be made: nothing answered
 
 
 @dataclass
@@ -526,10 +535,11 @@ class OpentactClient:
                 wait = self._rng.uniform(0, ceiling)
             elapsed = self._timer() - started
             if elapsed + wait > self.config.retry_max_secs:
-                raise RetriesExhausted(
+                message = (
                     f"gave up on {what} after {attempt} attempts in {elapsed:.1f}s "
                     f"(retry cap {self.config.retry_max_secs:g}s, OPENTACT_RETRY_MAX_SECS); last: {failure.cause}"
                 )
+                raise ApiUnreachable(message, failure.cause) if failure.unreachable else RetriesExhausted(message)
             # One failed attempt is routine on a busy API; repeated ones deserve attention.
             level = logging.WARNING if attempt >= 3 else logging.INFO
             log.log(level, "retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, failure.cause)
@@ -551,7 +561,10 @@ class OpentactClient:
             return _Attempt(f"timed out ({type(exc).__name__}, timeout {self.config.timeout_secs:g}s)")
         except (httpx.TransportError, httpx.DecodingError) as exc:
             # Refused or reset connections, and bodies cut short mid-transfer.
-            return _Attempt(f"connection failed ({type(exc).__name__}: {self._foreign(exc)})")
+            return _Attempt(
+                f"connection failed ({type(exc).__name__}: {self._foreign(exc)})",
+                unreachable=isinstance(exc, httpx.ConnectError),
+            )
         finally:
             await self._gate.release()
         if status == 200:
