@@ -165,3 +165,40 @@ def test_two_names_of_a_connection_at_one_instant_name_it_as_in_a_full_build(tmp
         (chosen,) = con.execute("select arg_max(name, hash(name)) from (values ('Name A'), ('Name B')) as t(name)").fetchone()
         assert con.execute("select connection_name from dim_connections").fetchall() == [(chosen,)]
         assert con.execute("select messaging_profile_name from dim_messaging_profiles").fetchall() == [(chosen,)]
+
+
+def _records_on(day: date, rerated: bool = False) -> tuple[list[Record], list[Record], list[Record]]:
+    """A day's calls, messages and usage, of several countries, outcomes, tags and errors: one call created
+    in its first hours (the day before in New York). `rerated`: a call re-rated (rate and cost) and a message more."""
+    d = day.isoformat()
+    calls = [
+        call(f"{d}-a", f"{d}T09:00:00Z", f"{d}T09:05:00Z", answered_at=f"{d}T09:00:10Z", tags=("vip",),
+             rate="0.0300" if rerated else "0.0100", updated_at=f"{d}T12:00:00Z" if rerated else None),
+        call(f"{d}-b", f"{d}T02:00:00Z", f"{d}T02:03:00Z", answered_at=f"{d}T02:00:05Z", direction="inbound",
+             country_code="US"),
+        call(f"{d}-c", f"{d}T23:00:00Z", f"{d}T23:01:00Z", status="busy", country_code="US", tags=("vip", "trial")),
+    ]
+    messages = [
+        message(f"{d}-m", f"{d}T03:00:00Z", tags=("vip",)),
+        message(f"{d}-n", f"{d}T12:00:00Z", status="delivery_failed", errors=[("40001", "Unreachable")], parts=2,
+                encoding="ucs2", carrier="EE", country_code="US"),
+        *([message(f"{d}-o", f"{d}T01:00:00Z", message_type="mms")] if rerated else []),
+    ]
+    return calls, messages, [usage(d, "calls", "USD", 3, "0.05", billed_duration_secs=240)]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_changed_days_on_the_first_of_a_month_and_in_an_old_month(tmp_path: Path, zone: str) -> None:
+    """The monthly reports recompute the months from the earliest changed day's on and keep the others:
+    a change on the 1st (in New York its first hours are the month before's last day), then a re-sync
+    of a day two months back; month over month compares each recomputed month with the month before."""
+    builds = Builds(tmp_path, zone)
+    days = [date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1),
+            date(2026, 3, 2)]
+    records = [_records_on(day) for day in days]
+    write_lake(builds.data, *([r for day in records for r in day[part]] for part in range(3)))
+    builds.build("full")
+    write_lake(builds.data, *_records_on(date(2026, 3, 1), rerated=True))
+    assert builds.build().days_rebuilt == 1
+    write_lake(builds.data, *_records_on(date(2026, 1, 30), rerated=True))
+    assert builds.build().days_rebuilt == 1

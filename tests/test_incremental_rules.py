@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
+
+import duckdb
 
 import pipelines
 from pipelines.models.incremental import (
+    MONTH,
     Manifest,
     build_release,
     code_digest,
@@ -16,6 +19,8 @@ from pipelines.models.incremental import (
     queries_hash,
     window_days,
 )
+from pipelines.models.runner import Replacement
+from pipelines.models.sources import RECOMPUTED_MACROS, RECOMPUTED_SINCE_VARIABLE
 
 D = date(2026, 10, 4)
 
@@ -97,3 +102,20 @@ def test_the_queries_hash_changes_with_any_file_a_build_reads(tmp_path):
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "x.csv").write_text("a\n1\n")
     assert queries_hash(tmp_path) != first
+
+
+def test_the_months_recomputed_begin_with_that_of_the_earliest_day_replaced():
+    """`recomputed_month_start()` (what a model incremental on `month` reads its facts from) and the rows it
+    replaces agree: the month of the day after `since`, the UTC midnight before the earliest day replaced."""
+    with duckdb.connect() as con:
+        for statement in RECOMPUTED_MACROS:
+            con.execute(statement)
+        assert con.execute("select recomputed_month_start()::varchar").fetchone() == ("-infinity",)
+        for since, month in (("2026-02-28", "2026-03"), ("2026-03-01", "2026-03"), ("2026-03-31", "2026-04")):
+            instant = datetime.fromisoformat(since).replace(tzinfo=timezone.utc)
+            con.execute(f"set variable {RECOMPUTED_SINCE_VARIABLE} = timestamptz '{instant.isoformat()}'")
+            assert con.execute("select strftime(recomputed_month_start(), '%Y-%m')").fetchone() == (month,), since
+            changed = Replacement.recomputed(MONTH, instant, "recent").changed
+            kept = con.execute(f"select list(month order by month) from (values ('{month}'), ('0000-00'), ('9999-99')) "
+                               f"as t(month) where {changed}").fetchone()
+            assert kept == ([month, "9999-99"],), since

@@ -21,7 +21,7 @@ import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.models import runner as models_module
-from pipelines.models.sources import RECOMPUTED_SINCE_MACRO, calendar_macros
+from pipelines.models.sources import RECOMPUTED_MACROS, calendar_macros
 from pipelines.models.order import run_in_order
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import LakeError
@@ -834,7 +834,7 @@ def test_planted_bad_messages_fail_the_build_each_listed_by_its_test(tmp_path):
 def with_macros(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A connection -> the same, with the project's macros created in it (as the build does)."""
     # after the calendar, as in a build: a macro may call report_day_start and the like
-    for statement in (*calendar_macros("UTC"), RECOMPUTED_SINCE_MACRO):
+    for statement in (*calendar_macros("UTC"), *RECOMPUTED_MACROS):
         con.execute(statement)
     for macro in discover_macros(QUERIES_DIR):
         con.execute(macro.sql)

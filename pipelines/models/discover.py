@@ -15,7 +15,7 @@ from pipelines.errors import CdrError, one_line
 from pipelines.models.incremental import INCREMENTAL_COLUMNS, build_release
 from pipelines.models.sources import (
     BUILD_MACROS,
-    RECOMPUTED_SINCE_MACRO,
+    RECOMPUTED_MACROS,
     SEEDS_DIR,
     calendar_macros,
     error_line,
@@ -267,7 +267,7 @@ def discover_macros(queries_dir: Path = QUERIES_DIR) -> tuple[Macro, ...]:
         return ()
     with duckdb.connect() as con:
         # the build's macros a queries macro may call (`threshold` reads a table it lacks here)
-        for statement in (*calendar_macros("UTC"), RECOMPUTED_SINCE_MACRO):
+        for statement in (*calendar_macros("UTC"), *RECOMPUTED_MACROS):
             con.execute(statement)
         taken = {row[0] for row in con.execute("select function_name from duckdb_functions()").fetchall()}
         taken.update(BUILD_MACROS)

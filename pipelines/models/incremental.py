@@ -5,11 +5,12 @@ the models' SQL, the report time zone, the alert thresholds and a fingerprint of
 partition file of the lake (records and the API's usage, of every account, by its path). The next
 build compares: the UTC days whose partition appeared, went or was rewritten in any account are
 dirty, and a model declaring `-- incremental: <column>` replaces only its rows for those days
-(`window_end`: its windows ending after the earliest of them), computed by its own SQL. Anything
-else that differs (or no manifest at all) makes the build a full one, and says why. The manifest
-also keeps what the build found that the next need not find again: the models, tests and macros in
-the queries (taken back while the queries hash, release and DuckDB are the same), and whether each
-lake file lacks columns (while its identity is the same).
+(`window_end`: its windows ending after the earliest of them; `month`: its report months from that
+of the earliest of them), computed by its own SQL. Anything else that differs (or no manifest at
+all) makes the build a full one, and says why. The manifest also keeps what the build found that
+the next need not find again: the models, tests and macros in the queries (taken back while the
+queries hash, release and DuckDB are the same), and whether each lake file lacks columns (while
+its identity is the same).
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # days' ids up in the other days', and reads which days hold an id another day holds too.
 ID_INDEXES = {"stg_cdrs_id_index": "stg_cdrs_id_census", "stg_mdrs_id_index": "stg_mdrs_id_census"}
 # The columns a model may be incremental on, and so replaced by: UTC days, the report days they overlap,
-# or (a model judging windows against their past) the windows ending after the earliest of those days.
+# or, from the earliest of those days on, the windows ending after it (a model judging windows against
+# their past) or the report months (`YYYY-MM`) from its month (a model rolling days up to months).
 WINDOW_END = "window_end"
-INCREMENTAL_COLUMNS = ("utc_date", "report_date", WINDOW_END)
+MONTH = "month"
+# the columns whose models an incremental build recomputes from an instant on (`recomputed_since()`)
+RECOMPUTED_COLUMNS = (WINDOW_END, MONTH)
+INCREMENTAL_COLUMNS = ("utc_date", "report_date", *RECOMPUTED_COLUMNS)
 # A report day lasts at most 25 hours, so one that overlaps a UTC day lies within the two UTC days
 # either side of it, whatever the zone: the changed days' models are computed from the lake's
 # days this far around them. In UTC a report day is its UTC day, and a partition holds the records

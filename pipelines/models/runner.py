@@ -27,6 +27,8 @@ from pipelines.models.discover import (
 from pipelines.models import incremental
 from pipelines.models.incremental import (
     ID_INDEXES,
+    MONTH,
+    RECOMPUTED_COLUMNS,
     WINDOW_END,
     Manifest,
     build_release,
@@ -58,6 +60,7 @@ from pipelines.models.sources import (
     calendar_macros,
     error_line,
     lacking_columns,
+    month_start_sql,
     quarantine_source_sql,
     seed_files,
     seed_sql,
@@ -79,7 +82,7 @@ _WAREHOUSE_ALIAS = "new_warehouse"
 _PREVIOUS_ALIAS = "previous_warehouse"
 _WINDOW_DATABASE = "changed_days"
 _SPANNED_DATABASE = "spanned_days"
-_RECENT_DATABASE = "recent_windows"
+_RECENT_DATABASE = "recent"
 # A start is counted in its 10-second bucket, which may begin in the report day before.
 _BUCKET = "interval 10 second"
 
@@ -102,7 +105,7 @@ class Check(NamedTuple):
 
 
 # What a model's job builds on its connection before the model (an incremental build's spanned days, or
-# the recent windows of a model incremental on `window_end`).
+# the recent windows or months of a model incremental on `window_end` or `month`).
 Prepare = Callable[[duckdb.DuckDBPyConnection], object]
 
 
@@ -176,8 +179,8 @@ def build(
 
     Incremental unless `full` or it must be whole (`incremental.full_build_reason`): the models
     declaring `-- incremental` keep the previous warehouse's rows but for the lake days changed
-    since (`window_end`: the windows from those days on), which their own SQL recomputes;
-    everything else is built as in a full build, so the result is the full build's.
+    since (`window_end`, `month`: the windows or months from those days on), which their own SQL
+    recomputes; everything else is built as in a full build, so the result is the full build's.
 
     `alerts_config` names a file overriding the shipped alert thresholds (CDR_ALERTS_CONFIG);
     `now` is the moment the alert rules judge staleness at (default: the clock).
@@ -380,14 +383,16 @@ def _incremental_models(
     with spans (`Model.spans`) is recomputed for the report days the changed days' records reach,
     in another such database, from the days whose records reach those. A model incremental on
     `window_end` is recomputed, in its job, for the windows ending after the UTC midnight before
-    the earliest day any of those replace (no report day begins earlier), from this build's models.
+    the earliest day any of those replace (no report day begins earlier), one on `month` for the
+    months from that day's, from this build's models (each in a database of its own, so that it
+    reads another such model's rows whole).
     Raises _FullBuildNeeded when an id of a changed day is held by another day too: the dedupe
     then joins days, and only a full build is exact.
     """
     con.execute(f"attach {sql_string(str(previous))} as {_PREVIOUS_ALIAS} (read_only)")
     by_name = {model.name: model for model in models}
-    # the models replacing their changed days' rows; the rest of the incremental ones judge windows
-    by_day = [model for model in models if model.incremental not in (None, WINDOW_END)]
+    # the models replacing their changed days' rows; the rest of the incremental ones recompute windows or months
+    by_day = [model for model in models if model.incremental not in (None, *RECOMPUTED_COLUMNS)]
     windowed = [model for model in by_day if not model.spans]
     day_tests = [test for test in tests if test.incremental]
     needed = _closure(by_name, [ref for job in [*windowed, *day_tests] for ref in (job.name, *job.refs)])
@@ -439,15 +444,17 @@ def _incremental_models(
         )
         for model in by_day
     }
-    judged = [model for model in models if model.incremental == WINDOW_END]
+    judged = [model for model in models if model.incremental in RECOMPUTED_COLUMNS]
     changed_days = {day for listed in days.values() for day in listed}
     since = datetime.combine(min(changed_days) - timedelta(days=1), clock_time(0), UTC) if changed_days else None
-    if judged and since is not None:
-        con.execute(f"attach ':memory:' as {_RECENT_DATABASE}")
     for model in judged:
-        replaced[model.name] = Replacement.of_windows(since, _RECENT_DATABASE)
+        database = f"{_RECENT_DATABASE}_{model.name}"
+        replaced[model.name] = Replacement.recomputed(cast(str, model.incremental), since, database)
         if since is not None:
-            prepare[model.name] = partial(_build_recent, model=model, since=since, queries_dir=queries_dir)
+            con.execute(f"attach ':memory:' as {database}")
+            prepare[model.name] = partial(
+                _build_recent, model=model, database=database, since=since, queries_dir=queries_dir
+            )
     merged = tuple(
         replace(model, materialized="view", sql=_merged_sql(model, replaced[model.name])) if model.incremental else model
         for model in models
@@ -491,11 +498,13 @@ def _build_window(
     return {key: results[key] for key in checks}
 
 
-def _build_recent(con: duckdb.DuckDBPyConnection, model: Model, since: datetime, queries_dir: Path) -> None:
-    """Build a model incremental on `window_end`, its `recomputed_since()` being `since`, in its own database."""
+def _build_recent(
+    con: duckdb.DuckDBPyConnection, model: Model, database: str, since: datetime, queries_dir: Path
+) -> None:
+    """Build a model incremental on `window_end` or `month`, its `recomputed_since()` being `since`, in `database`."""
     con.execute(f"set variable {RECOMPUTED_SINCE_VARIABLE} = timestamptz {sql_string(since.isoformat())}")
     try:
-        _in_database(con, _RECENT_DATABASE, lambda: _build_model(con, model, queries_dir))
+        _in_database(con, database, lambda: _build_model(con, model, queries_dir))
     finally:
         con.execute(f"reset variable {RECOMPUTED_SINCE_VARIABLE}")
 
@@ -614,11 +623,17 @@ class Replacement:
         return cls(changed, database if days else None)
 
     @classmethod
-    def of_windows(cls, since: datetime | None, database: str) -> Replacement:
-        """The rows whose window ends after `since` (None: none)."""
+    def recomputed(cls, column: str, since: datetime | None, database: str) -> Replacement:
+        """The rows a model incremental on `column` (`window_end`, `month`) recomputes from `since` on: those
+        whose window ends after it, or of the months from `recomputed_month_start()`'s (None: none)."""
         if since is None:
             return cls("false", None)
-        return cls(f"coalesce({WINDOW_END} > timestamptz {sql_string(since.isoformat())}, false)", database)
+        instant = f"timestamptz {sql_string(since.isoformat())}"
+        changed = {
+            WINDOW_END: f"{WINDOW_END} > {instant}",
+            MONTH: f"{MONTH} >= strftime({month_start_sql(instant)}, '%Y-%m')",
+        }[column]
+        return cls(f"coalesce({changed}, false)", database)
 
 
 def _merged_sql(model: Model, replacement: Replacement) -> str:

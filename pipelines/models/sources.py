@@ -45,8 +45,12 @@ THRESHOLDS_TABLE = "alert_thresholds"
 ALERT_CONFIG_TABLE = "alert_config"
 # Macros the runner defines for a build besides the calendar: `build_time()` (the moment the
 # build evaluates "now" at, for rules such as a stale sync), `recomputed_since()`,
-# `threshold(rule, name)` (see `build_macros`) and the quarantine's (see `QUARANTINE_MACROS`).
-BUILD_MACROS = ("build_time", "recomputed_since", "threshold", "quarantine_record_id", "quarantine_record_key")
+# `recomputed_month_start()`, `threshold(rule, name)` (see `build_macros`) and the quarantine's
+# (see `QUARANTINE_MACROS`).
+BUILD_MACROS = (
+    "build_time", "recomputed_since", "recomputed_month_start", "threshold", "quarantine_record_id",
+    "quarantine_record_key",
+)
 
 # A quarantined record's identity, the one rule stg_quarantine and `cdr status` count records by:
 # every re-sync of a window sets the same records aside again. `quarantine_record_id(raw_json)`:
@@ -95,11 +99,22 @@ def seed_sql(path: Path) -> str:
     )
 
 
-# The session variable an incremental build sets while it recomputes a `window_end` model (`recomputed_since()`).
+# The session variable an incremental build sets while it recomputes a model incremental on
+# `window_end` or `month` (`recomputed_since()`).
 RECOMPUTED_SINCE_VARIABLE = "cdr_recomputed_since"
-RECOMPUTED_SINCE_MACRO = (
+
+
+def month_start_sql(since: str) -> str:
+    """The SQL of a `recomputed_since()` instant (the UTC midnight before the earliest day an incremental
+    build replaced) -> the SQL of the first day of that day's month: the first month a model incremental
+    on `month` recomputes (minus infinity for minus infinity)."""
+    return f"date_trunc('month', timezone('UTC', {since})::date + 1)::date"
+
+
+RECOMPUTED_MACROS = (
     "create or replace macro recomputed_since() as "
-    f"coalesce(getvariable('{RECOMPUTED_SINCE_VARIABLE}'), '-infinity'::timestamptz)"
+    f"coalesce(getvariable('{RECOMPUTED_SINCE_VARIABLE}'), '-infinity'::timestamptz)",
+    f"create or replace macro recomputed_month_start() as {month_start_sql('recomputed_since()')}",
 )
 
 
@@ -109,13 +124,14 @@ def build_macros(now: datetime) -> list[str]:
 
     `recomputed_since()`: the instant after which a model incremental on `window_end` recomputes its
     windows (minus infinity but while an incremental build recomputes one: everything), so it reads
-    only the facts those windows look back on. `threshold` reads the thresholds table (create it
-    first); an unknown pair stops the query with its name rather than reading as null, which would
-    silently switch a rule off.
+    only the facts those windows look back on; `recomputed_month_start()`: the first day of the first
+    report month a model incremental on `month` recomputes, likewise, so it reads only those months'
+    facts. `threshold` reads the thresholds table (create it first); an unknown pair stops the query
+    with its name rather than reading as null, which would silently switch a rule off.
     """
     return [
         f"create or replace macro build_time() as timestamptz {sql_string(now.isoformat())}",
-        RECOMPUTED_SINCE_MACRO,
+        *RECOMPUTED_MACROS,
         "create or replace macro threshold(rule_name, key) as coalesce("
         f"(select value from {THRESHOLDS_TABLE} where rule = rule_name and name = key), "
         "error('no alert threshold ' || rule_name || '.' || key || ' in the thresholds file'))",

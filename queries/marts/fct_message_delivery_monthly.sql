@@ -1,15 +1,16 @@
 -- fct_message_delivery_monthly: one row per account, report month and carrier, and one per account, report month and destination country, with outbound messages; key: account, month, breakdown, carrier, country_code
+-- incremental: month
 -- The one definition of delivery for its reports: breakdown 'carrier' rows have a carrier (and
 -- no country_code), 'country' rows a country_code (and no carrier). delivered: status delivered;
 -- failed: delivery_failed + gateway_rejected; pending: the rest (queued, sent, unconfirmed).
 with delivery as (
     select * from fct_message_delivery_daily
-    where direction = 'outbound'
+    where direction = 'outbound' and report_date >= recomputed_month_start()
 ),
 
 messages as (
     select * from fct_messages_daily
-    where direction = 'outbound'
+    where direction = 'outbound' and report_date >= recomputed_month_start()
 ),
 
 breakdowns as (

@@ -1,7 +1,9 @@
 -- rpt_calls_by_weekday_hour: one row per account, report month, weekday and hour of day (all 168 cells of every month the account has calls); key: account, month, weekday, hour
+-- incremental: month
 -- weekday: ISO 1 = Monday .. 7 = Sunday; hour: 0..23, local to the reporting time zone.
 with hourly as (
     select * from fct_calls_hourly
+    where report_date >= recomputed_month_start()
 ),
 
 months as (

@@ -1,5 +1,6 @@
 -- rpt_finance_cost_by_connection: one row per account, report month, connection and currency; key: account, month, connection_id, currency
 -- connection_name is the connection's latest name.
+-- Rebuilt whole by every build, not `-- incremental: month`: a rename changes every month's connection_name.
 with calls as (
     select * from fct_calls_daily
 ),

@@ -1,13 +1,16 @@
 -- rpt_finance_cost_by_country: one row per account, report month, currency and country bucket (the account's top 10 countries by cost, then the rest as one row); key: account, month, currency, country_rank
+-- incremental: month
 -- country_code is the remote party's country (the destination of outbound calls and messages,
 -- the origin of inbound ones); calls and messages together. The rest: country_code null,
 -- country_label 'Other (N countries)', country_rank 11.
 with calls as (
     select * from fct_calls_daily
+    where report_date >= recomputed_month_start()
 ),
 
 messages as (
     select * from fct_messages_daily
+    where report_date >= recomputed_month_start()
 ),
 
 usage as (

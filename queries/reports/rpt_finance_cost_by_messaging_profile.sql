@@ -1,5 +1,6 @@
 -- rpt_finance_cost_by_messaging_profile: one row per account, report month, messaging profile and currency; key: account, month, messaging_profile_id, currency
 -- messaging_profile_name is the profile's latest name; carrier_fee is charged on top of cost.
+-- Rebuilt whole by every build, not `-- incremental: month`: a rename changes every month's messaging_profile_name.
 with messages as (
     select * from fct_messages_daily
 ),

@@ -1,8 +1,12 @@
 -- rpt_finance_month_over_month: one row per account, report month, product and currency with usage; key: account, month, product, currency
+-- incremental: month
 -- previous_cost is the calendar month before (null when that month has no usage of the
 -- product in the currency); cost_change_pct is null when there is nothing to compare with.
 with statement as (
     select * from rpt_finance_monthly_statement
+    -- from the month before the first one recomputed: its cost is the first one's previous_cost (its
+    -- own row, lacking the month before it, is not the one kept)
+    where strptime(month, '%Y-%m') >= recomputed_month_start() - interval 1 month
 ),
 
 monthly as (

@@ -1,12 +1,15 @@
 -- rpt_finance_monthly_statement: one row per account, report month, product, direction and currency; key: account, month, product, direction, currency
+-- incremental: month
 -- The finance statement of each account, exactly as `cdr report finance` exports it. product: voice | sms | mms.
 -- billed_duration_secs is 0 for messages, parts 0 for calls. month: 'YYYY-MM' (report time zone).
 with calls as (
     select * from fct_calls_daily
+    where report_date >= recomputed_month_start()
 ),
 
 messages as (
     select * from fct_messages_daily
+    where report_date >= recomputed_month_start()
 ),
 
 records as (

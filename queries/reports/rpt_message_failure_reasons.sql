@@ -1,7 +1,9 @@
 -- rpt_message_failure_reasons: one row per account, report month and error (code, title) reported on messages; key: account, month, error_code, error_title
+-- incremental: month
 -- share_of_errors: of the account's error reports that month (a message with two errors reports twice).
 with errors as (
     select * from fct_message_errors_daily
+    where report_date >= recomputed_month_start()
 ),
 
 counted as (

@@ -1,8 +1,10 @@
 -- rpt_message_parts: one row per account, report month, message type, encoding and parts per message; key: account, month, message_type, encoding, parts
+-- incremental: month
 -- The distribution of billed segments per message (both directions); share_of_messages is of
 -- the account's messages that month of that type and encoding.
 with delivery as (
     select * from fct_message_delivery_daily
+    where report_date >= recomputed_month_start()
 ),
 
 counted as (
