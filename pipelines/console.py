@@ -368,7 +368,7 @@ async def check_api_key(request: SyncRequest) -> str | None:
             "(Ctrl-C) and check OPENTACT_BASE_URL"
         )
     except CdrError:
-        return None
+        pass
     return None
 
 

@@ -72,7 +72,8 @@ class RetriesExhausted(ApiError):
 class ApiUnreachable(RetriesExhausted):
     """RetriesExhausted whose last try made no connection at all (refused, or a name that does not resolve)."""
 
-    def __init__(self, message: str, cause: str) -> None:
+    def __init__(self, message: str, cause: str = "") -> None:
+        # `cause` has a default: unpickling calls the class with the message alone, then restores it
         super().__init__(message)
         self.cause = cause
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import pickle
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,7 @@ from pipelines.opentact import api
 from pipelines.opentact.client import (
     ApiError,
     ApiKeyRejected,
+    ApiUnreachable,
     ClientConfig,
     OpentactClient,
     Page,
@@ -583,6 +585,31 @@ async def test_exhaustion_names_the_kind_window_page_and_last_status() -> None:
     assert "last: HTTP 503 upstream unavailable" in message
     assert "OPENTACT_RETRY_MAX_SECS" in message
     assert sum(clock.sleeps) <= 20
+
+
+@pytest.mark.parametrize(
+    ("exception", "unreachable"),
+    [
+        (httpx.ConnectError("connection refused"), True),
+        (httpx.ConnectTimeout("connect timed out"), False),
+        (httpx.ReadError("connection reset by peer"), False),
+    ],
+)
+async def test_only_a_connection_never_made_exhausts_as_unreachable(exception: Exception, unreachable: bool) -> None:
+    fake = FakeApi({"cdrs": spread(3)})
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exception
+
+    fake.faults.append(fail)
+    with pytest.raises(RetriesExhausted) as failure:
+        await read_all(client(fake, FakeTime(), retry_max_secs=0.0), window=Window(T0, T0 + timedelta(days=1)))
+    assert isinstance(failure.value, ApiUnreachable) is unreachable
+    if unreachable:
+        assert failure.value.cause == "connection failed (ConnectError: connection refused)"
+        # as a Dask worker hands it back
+        copy = pickle.loads(pickle.dumps(failure.value))
+        assert (type(copy), str(copy), copy.cause) == (ApiUnreachable, str(failure.value), failure.value.cause)
 
 
 async def test_retry_after_beyond_the_cap_fails_at_once() -> None:
