@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,9 +28,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.dates import Window, format_utc
 from pipelines.errors import CdrError, one_line
-from pipelines.land import extras_note
-from pipelines.runs import SyncRequest, check_sync
-from pipelines.sync import ProgressCallback, SyncProgress
+
+if TYPE_CHECKING:
+    from pipelines.runs import SyncRequest
+    from pipelines.sync import ProgressCallback, SyncProgress
 
 
 def quiet_prefect() -> None:
@@ -256,6 +257,8 @@ def run_sync(**arguments: object) -> dict[str, object]:
     line naming each failed account: the others have landed.
     """
     with stoppable("the sync stopped; run it again to resume") as runner:
+        from pipelines.runs import check_sync
+
         request = check_sync(**arguments)  # type: ignore[arg-type]
         console = Console(stderr=True)
         if request.several:
@@ -308,6 +311,8 @@ def _print_types(types: dict[str, Any], indent: str) -> None:
             f"{figures['quarantined']:,} quarantined"
         )
         if figures.get("extra_fields"):
+            from pipelines.land import extras_note
+
             typer.echo(f"{indent}{extras_note(kind, figures['extra_fields'])}")
 
 

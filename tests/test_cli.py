@@ -43,6 +43,19 @@ def test_console_script_runs_without_traceback():
     assert "Traceback" not in proc.stderr
 
 
+def test_help_and_usage_errors_answer_without_loading_the_data_stack():
+    # `cdr --help` and a mistyped option answer at once: polars, DuckDB, httpx and Prefect load
+    # only when a command runs.
+    heavy = ("polars", "duckdb", "httpx", "prefect", "numpy")
+    probe = (
+        "import sys\nfrom cdr_app.cli import run\nfor args in (['--help'], ['sync', '--bogus'], ['sandbox', '--help']):\n"
+        "    sys.argv = ['cdr', *args]\n    try:\n        run()\n    except SystemExit:\n        pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)"
+    )
+    proc = subprocess.run([CDR_ARGV[0], "-c", probe], capture_output=True, text=True, check=False)
+    assert proc.stderr.splitlines()[-1] == "[]", proc.stderr
+
+
 def _cdr(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CDR_ARGV, *args],
