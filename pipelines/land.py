@@ -20,7 +20,7 @@ import orjson
 import polars as pl
 
 from pipelines.dates import Window, format_utc
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, clip
 from pipelines.lake import AccountLake, WriteBatch, readable_as, with_schema
 from pipelines.opentact import api
 from pipelines.opentact.records import empty_frame, extra_fields
@@ -171,9 +171,25 @@ def land_windows(lake: AccountLake, kind: api.RecordType, windows: Sequence[Wind
     return LandStats(kind=kind, windows=merged, days=tuple(days), extra_fields=extra)
 
 
+# The fields an extras note names; the rest are counted (the API's names are not ours to bound).
+NOTE_MAX_FIELDS = 10
+NOTE_FIELD_MAX_CHARS = 40
+
+
 def extras_note(kind: str, fields: Sequence[str]) -> str:
-    """A record type and the fields its records held that the lake has no column for -> one line saying so."""
-    return f"{kind}: kept {len(fields)} field(s) the lake does not know in extras: {', '.join(fields)}"
+    """A record type and the fields its records held that the lake has no column for -> one short line saying so.
+
+    The names come from the API: control characters show escaped (a newline or a terminal escape
+    never reaches the log as such), a long name is cut, and past `NOTE_MAX_FIELDS` the rest are counted.
+    """
+    shown = [clip(_printable(name), NOTE_FIELD_MAX_CHARS) for name in fields[:NOTE_MAX_FIELDS]]
+    more = len(fields) - len(shown)
+    listed = ", ".join(shown) + (f" and {more} more" if more else "")
+    return f"{kind}: kept {len(fields)} field(s) the lake does not know in extras: {listed}"
+
+
+def _printable(name: str) -> str:
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in name)
 
 
 def land_usage(lake: AccountLake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:

@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import orjson
 import polars as pl
 import pytest
 
 from pipelines.dates import Window
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import AccountLake, Lake, LakeError
-from pipelines.land import land_windows
+from pipelines.land import extras_note, land_windows
 from pipelines.models import warehouse_path
 from pipelines.opentact import api, client
+from pipelines.opentact.records import extra_fields, validate_records
 from pipelines.opentact.client import OpentactClient
 from pipelines.settings import Settings
 from pipelines.summary import sync_markdown, sync_result
 from pipelines.sync import SyncReport, sync
 from sandbox.testing import running_sandbox
 from tests.fixtures.cli import run_cdr
+from tests.opentact.factories import T0
+from tests.opentact.factories import cdr as api_cdr
 from tests.test_land import cdr, cdrs
 from tests.test_sync import client_config
 
@@ -71,6 +76,26 @@ def test_a_re_rate_merges_into_a_partition_without_the_new_columns(tmp_path: Pat
         ("a", old["cost"][0], None),
         ("b", rerated["cost"], '{"region":"eu"}'),
     ]
+
+
+def test_the_note_of_the_fields_the_api_added_is_one_short_line_whatever_their_names() -> None:
+    odd = {"line\nbreak": 1, "\x1b[31mred": 2, "N" * 5000: 3, "we\"ird 'näme ✓": 4, "Cost": "9.99", api.EXTRAS: {"x": 1}}
+    many = {f"f{n:03d}": n for n in range(300)}
+    records = [api_cdr(0, **odd), api_cdr(1), api_cdr(2, **many)]
+    frame, rejects = validate_records("cdrs", records, Window(T0, T0 + timedelta(days=1)), 1)
+    assert rejects == [] and frame["cost"][0] == Decimal(api_cdr(0)["cost"])  # `Cost` is not `cost`
+    # kept whole in extras, names and values exactly as sent
+    assert [None if text is None else orjson.loads(text) for text in frame[api.EXTRAS]] == [odd, None, many]
+    fields = extra_fields("cdrs", frame[api.EXTRAS])
+    assert len(fields) == 306
+
+    note = extras_note("cdrs", fields)
+    assert note.isprintable() and len(note) < 400
+    assert note.startswith("cdrs: kept 306 field(s) the lake does not know in extras: \\x1b[31mred, Cost, N")
+    assert note.endswith("…, extras, f000, f001, f002, f003, f004, f005 and 296 more")
+    assert extras_note("mdrs", ["line\nbreak", "we\"ird 'näme ✓"]) == (
+        "mdrs: kept 2 field(s) the lake does not know in extras: line\\nbreak, we\"ird 'näme ✓"
+    )
 
 
 def test_a_partition_with_a_column_the_schema_does_not_name_is_still_refused(tmp_path: Path) -> None:
