@@ -37,7 +37,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -667,8 +667,11 @@ class Lake:
                 files.append(relative)
         return files
 
-    def _read_partition(self, relative: str, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
-        """A partition file -> its frame in exactly `schema`, or None when there is none.
+    def _read_partition(
+        self, relative: str, dataset: str, schema: Mapping[str, pl.DataType], resync: str
+    ) -> pl.DataFrame | None:
+        """A dataset's partition file -> its frame in exactly `schema`, or None when there is none; `resync`: the
+        command that lands its day again, which a LakeError names.
 
         A partition an older release wrote lacks the columns added since: they read as null.
         """
@@ -689,15 +692,16 @@ class Lake:
                 raise blocked from exc
             raise LakeError(
                 f"lake file {self.display(relative)} is unreadable ({one_line(exc, first=True)}); "
-                "delete it and re-sync that day"
+                f"delete it and re-sync that day with {resync}"
             ) from exc
         if list(frame.schema.items()) == list(schema.items()):
             return frame
         if not readable_as(frame.schema, schema):
+            expected = {name: str(dtype) for name, dtype in schema.items()}
+            found = {name: str(dtype) for name, dtype in frame.schema.items()}
             raise LakeError(
-                f"lake file {self.display(relative)} does not have the expected columns and types "
-                f"(found {', '.join(f'{name}: {dtype}' for name, dtype in frame.schema.items())}); "
-                "delete it and re-sync that day"
+                f"lake file {self.display(relative)} does not hold the {dataset} columns the sync writes "
+                f"({schema_difference(expected, found)}): delete it and re-sync that day with {resync}"
             )
         return with_schema(frame, schema)
 
@@ -971,7 +975,8 @@ class AccountLake(Lake):
 
         A partition an older release wrote lacks the columns added since: they read as null.
         """
-        return self._read_partition(self.partition(dataset, day), schema)
+        resync = resync_command(dataset.removeprefix("usage_"), day, self.account)
+        return self._read_partition(self.partition(dataset, day), dataset, schema, resync)
 
     def write_partition(self, dataset: str, day: date, frame: pl.DataFrame) -> int:
         """Atomically create or replace one of this account's day partitions (Parquet, zstd) -> bytes written.
@@ -1023,6 +1028,30 @@ def readable_as(found: Mapping[str, pl.DataType], schema: Mapping[str, pl.DataTy
     a column the schema does not name, or of another type, is not the sync's.
     """
     return all(schema.get(name) == dtype for name, dtype in found.items())
+
+
+def schema_difference(expected: Mapping[str, str], found: Mapping[str, str]) -> str:
+    """The columns a partition should have and those it has (name -> type) -> what keeps it from reading, briefly.
+
+    The columns it lacks only beside ones it should not have (another dataset's file): alone, they
+    mean an older release wrote it, and they read as null.
+    """
+    unexpected = [name for name in found if name not in expected]
+    differences = (
+        ("missing", [name for name in expected if name not in found] if unexpected else []),
+        ("unexpected", unexpected),
+        ("other types:", [
+            f"{name} {found[name]} (the sync writes {expected[name]})"
+            for name in expected if name in found and found[name] != expected[name]
+        ]),
+    )
+    shown = [f"{label} {few(names)}" for label, names in differences if names]
+    return "; ".join(shown) or "its columns are in another order"
+
+
+def few(names: Sequence[str]) -> str:
+    """Names -> the first three, comma-separated, "..." marking more."""
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def with_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:

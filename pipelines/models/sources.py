@@ -13,7 +13,9 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import CdrError, one_line
-from pipelines.lake import ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, register_lake, resync_command
+from pipelines.lake import (
+    ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, few, register_lake, resync_command, schema_difference,
+)
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
 
@@ -221,7 +223,7 @@ def lacking_columns(
     if unknown:
         raise unreadable_lake_file(lake, LakeError("")) or LakeError(
             f"the {dataset} partitions in {lake.display(LAKE_DIR)} hold columns the sync does not write "
-            f"({_few(unknown)}): move the files holding them out of the lake and re-sync their days"
+            f"({few(unknown)}): move the files holding them out of the lake and re-sync their days"
         )
     located = {lake.location(relative): relative for relative in unread}
     lacking.update({located.get(name, name): len(names) < len(schema) for name, names in by_file.items()})
@@ -288,7 +290,7 @@ def unreadable_lake_file(lake: Lake | str | os.PathLike[str], error: BaseExcepti
                 if not set(found) <= set(expected):  # lacking columns added since it was written is fine
                     return LakeError(
                         f"{lake.display(relative)} does not hold the {dataset} columns the sync writes "
-                        f"({_schema_difference(expected, found)}): delete it and re-sync that day with {resync}"
+                        f"({schema_difference(dict(expected), dict(found))}): delete it and re-sync that day with {resync}"
                     )
                 if named is None and lake.location(relative) in str(error):
                     named = _unreadable_partition(lake, relative, error, resync)
@@ -375,22 +377,6 @@ def _unreadable_partition(lake: Lake, relative: str, exc: BaseException, resync:
     return LakeError(
         f"{lake.display(relative)} is not a readable Parquet file ({reason}): delete it and re-sync that day with {resync}"
     )
-
-
-def _schema_difference(expected: list[tuple[str, str]], found: list[tuple[str, str]]) -> str:
-    """The columns a file should have and those it has -> what differs, briefly."""
-    want, have = dict(expected), dict(found)
-    differences = (
-        ("missing", [name for name in want if name not in have]),
-        ("unexpected", [name for name in have if name not in want]),
-        ("other types:", [f"{name} {have[name]}" for name in want if name in have and have[name] != want[name]]),
-    )
-    shown = [f"{label} {_few(names)}" for label, names in differences if names]
-    return "; ".join(shown) or "its columns are in another order"
-
-
-def _few(names: Sequence[str]) -> str:
-    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def _top_level_columns(con: duckdb.DuckDBPyConnection, pattern: str) -> dict[str, list[str]]:
