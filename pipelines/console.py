@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import timedelta
@@ -274,11 +274,16 @@ def run_sync(**arguments: object) -> dict[str, object]:
             if warning:
                 console.print(warning, markup=False, highlight=False, soft_wrap=True)
         quiet_prefect()
-        from pipelines.flows.sync import AccountsIncomplete, sync_flow
+        from pipelines.flows.sync import AccountsIncomplete, SyncIncomplete, sync_flow
 
         with sync_progress(console) as progress, failures_told_by_command():
             try:
                 result = runner.run(sync_flow(**flow_arguments(request, arguments), progress=progress))
+            except SyncIncomplete as incomplete:
+                # The slices that landed kept the API's new fields all the same: said as on success.
+                for kind in incomplete.report.kinds:
+                    _print_extras(kind.kind, kind.extra_fields, "")
+                raise
             except AccountsIncomplete as incomplete:
                 from pipelines.summary import accounts_result, task_runner_label
 
@@ -310,10 +315,15 @@ def _print_types(types: dict[str, Any], indent: str) -> None:
             f"{indent}{kind}: {figures['new']:,} new, {figures['updated']:,} updated, "
             f"{figures['quarantined']:,} quarantined"
         )
-        if figures.get("extra_fields"):
-            from pipelines.land import extras_note
+        _print_extras(kind, figures.get("extra_fields"), indent)
 
-            typer.echo(f"{indent}{extras_note(kind, figures['extra_fields'])}")
+
+def _print_extras(kind: str, fields: Sequence[str] | None, indent: str) -> None:
+    """The fields a record type's records held that the lake has no column for -> the note saying so, if any."""
+    if fields:
+        from pipelines.land import extras_note
+
+        typer.echo(f"{indent}{extras_note(kind, fields)}")
 
 
 def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:

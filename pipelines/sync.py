@@ -755,8 +755,9 @@ class _Runner:
         """The finished run -> its report; the fields kept in extras logged once."""
         for kind in kinds:
             if self.reports[kind].extra_fields:
-                # Once a run, not once a slice: the same new fields come in every slice.
-                log.warning("%s", extras_note(kind, self.reports[kind].extra_fields))
+                # Once a run, not once a slice: the same new fields come in every slice. For the run's
+                # log (and Prefect's), below the terminal's level: the summary says it there, per account.
+                log.info("%s", extras_note(kind, self.reports[kind].extra_fields))
         return SyncReport(
             run_id=self.run_id,
             now=self.now,

@@ -251,3 +251,36 @@ def test_cdr_sync_hands_its_progress_bar_to_the_flow_and_prints_the_flows_summar
     assert "cdrs: 2026-10-02T00:00:00.000Z .. 2026-10-03T00:00:00.000Z" in err
     assert "2/2 slices" in err and "1,234 records" in err
     assert out == f"synced 1,234 records in 2.0 s (617/s) into {tmp_path / 'd'}\n  cdrs: 1,200 new, 0 updated, 34 quarantined\n"
+
+
+def test_cdr_sync_that_fails_in_part_still_says_which_fields_the_landed_slices_kept_in_extras(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    import pipelines.flows.sync as flows
+    from pipelines.dates import Window
+    from pipelines.sync import KindReport, SliceFailure, SyncReport
+
+    window = Window(parse_datetime("2026-10-02T00:00:00Z"), parse_datetime("2026-10-03T00:00:00Z"))
+    report = SyncReport(
+        run_id="r", now=window.end, duration_secs=1.0,
+        kinds=(
+            KindReport("cdrs", window, slices=1, skipped=0, failed=1),
+            KindReport("mdrs", window, slices=1, skipped=0, landed=1, extra_fields=("region",)),
+        ),
+        failures=(SliceFailure("cdrs", window, "the lake file is broken"),),
+    )
+
+    async def flow(progress=None, **parameters: object) -> dict[str, object]:
+        raise flows.SyncIncomplete(report)
+
+    async def key_accepted(request: object) -> None:
+        """The key check's request (tests/test_console_key_check.py) is not this test's business."""
+
+    monkeypatch.setenv("OPENTACT_API_KEY", "k")
+    monkeypatch.setattr(console, "check_api_key", key_accepted)
+    monkeypatch.setattr(flows, "sync_flow", flow)
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "sync", "--range", "yesterday", "--now", "2026-10-03T00:00:00Z", "--data-dir", str(tmp_path / "d")
+    )
+    assert code == 1 and err.splitlines()[-1].startswith("error: 1 slice(s) failed after retries (cdrs")
+    assert out == "mdrs: kept 1 field(s) the lake does not know in extras: region\n"
