@@ -24,7 +24,7 @@ from pipelines.settings import (
     Settings,
     api_key_problem,
     api_key_refusal,
-    base_url_problem,
+    base_url_refusal,
     shown_value,
 )
 
@@ -167,13 +167,16 @@ def _account(name: str, table: object, settings: Settings, shown: str) -> Accoun
     if block is not None and not (isinstance(block, str) and block.strip() and block.isprintable()):
         raise UsageError(f"{where}: api_key_block must be the name of a Prefect Secret block, given {_kind(block)}")
     if base_url is None:
+        # Inherited, it is refused here too, before any account is synced, naming the account it would serve.
         base_url = settings.opentact_base_url
+        if refusal := base_url_refusal("OPENTACT_BASE_URL", base_url):
+            raise UsageError(f"{where} has no base_url of its own, and {refusal}")
     elif not isinstance(base_url, str):
         raise UsageError(
             f'{where}: base_url must be a string such as "https://api.opentact.org", given {_kind(base_url)}'
         )
-    elif problem := base_url_problem(base_url):
-        raise UsageError(f"{where}: base_url {shown_value(base_url)} {problem}")
+    elif refusal := base_url_refusal("base_url", base_url):
+        raise UsageError(f"{where}: {refusal}")
     return Account(name, env, block, base_url)
 
 

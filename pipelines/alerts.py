@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
-from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
+from pipelines.errors import CdrError, UsageError, clip, one_line, shown_url, what_is_wrong
 from pipelines.lake import Lake, atomic_file
 from pipelines.remote import is_remote, warehouse_name, work_dir
 from pipelines.sql import QueryResult, connect_read_only
@@ -407,8 +407,7 @@ def webhook_origin(url: str) -> str:
         raise UsageError("--notify must be an http:// or https:// URL; that one cannot be parsed") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise UsageError("--notify must be an http:// or https:// URL with a host, e.g. https://hooks.example.com/…")
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}"
+    return shown_url(url)
 
 
 def webhook_sender(client: httpx.Client, url: str) -> Callable[[Sequence[Alert]], None]:

@@ -1,5 +1,7 @@
 """Domain exceptions: messages a user can act on; the CLI prints them as one line."""
 
+from urllib.parse import urlsplit
+
 # Every error stays one short line (within 300 characters with the CLI's "error: "), however long
 # its cause: a library's message, which can quote a query, a value or a path whole, is cut at this...
 MESSAGE_MAX_CHARS = 240
@@ -43,3 +45,17 @@ def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
     """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
     text = " ".join(text.splitlines())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown_url(url: str) -> str:
+    """A URL -> what a message may show of it: its scheme, host and port (user info, path and query may hold a
+    password or token); one that names no host, with any user info and query cut off."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # an unclosed [IPv6 bracket, a port that is not a number
+        host = port = None
+    if not host:
+        return clip(url.partition("?")[0].rpartition("@")[2])
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")

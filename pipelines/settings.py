@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.dates import WEEK_STARTS, zone_name
-from pipelines.errors import UsageError, clip
+from pipelines.errors import UsageError, clip, shown_url
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -96,6 +96,9 @@ def base_url_problem(url: str) -> str | None:
         parts, host = None, None
     if parts is None or parts.scheme not in ("https", "http") or not host:
         return "is not an http(s) URL such as https://api.opentact.org"
+    # The key goes in the Bearer header; a password here would be sent too and shown in every error naming the API.
+    if parts.username is not None or parts.password is not None:
+        return "must not hold a user name or password (the API key is sent in its own header)"
     if parts.scheme == "http" and not _is_loopback(host):
         return (
             "uses plain http://, which would send the API key unencrypted: "
@@ -104,6 +107,13 @@ def base_url_problem(url: str) -> str | None:
     if parts.query or parts.fragment:
         return "must not have a query or fragment"
     return None
+
+
+def base_url_refusal(name: str, url: str) -> str | None:
+    """A base URL and the setting it came from -> the one-line refusal (showing only its scheme, host and port),
+    or None if the key may be sent to it."""
+    problem = base_url_problem(url)
+    return None if problem is None else f"{name} {shown_url(url)} {problem}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -170,6 +170,20 @@ BAD_FILES = [
     ),
     pytest.param(
         '[accounts.acme]\napi_key_env = "ACME_OPENTACT_KEY"\n'
+        f'base_url = "http://ops:{PLANTED}@api.stage.opentact.org/v2?token={PLANTED}"\n',
+        f"{FILE}: [accounts.acme]: base_url http://api.stage.opentact.org must not hold a user name or password "
+        "(the API key is sent in its own header)",
+        id="base-url-with-a-password",
+    ),
+    pytest.param(
+        '[accounts.acme]\napi_key_env = "ACME_OPENTACT_KEY"\n'
+        f'base_url = "http://api.stage.opentact.org/v2?token={PLANTED}"\n',
+        f"{FILE}: [accounts.acme]: base_url http://api.stage.opentact.org uses plain http://, which would send "
+        "the API key unencrypted: use https:// (plain http is allowed only for loopback hosts such as the local sandbox)",
+        id="base-url-plain-http-with-a-query-token",
+    ),
+    pytest.param(
+        '[accounts.acme]\napi_key_env = "ACME_OPENTACT_KEY"\n'
         '[accounts.globex]\napi_key_env = "GLOBEX_KEY"\nbase_url = "https://[::1"\n',
         f"{FILE}: [accounts.globex]: base_url https://[::1 is not an http(s) URL such as https://api.opentact.org",
         id="base-url-unparsable-second-account",
@@ -219,6 +233,25 @@ def test_an_accounts_file_variable_naming_no_file_is_refused_not_ignored(in_tmp:
     monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(in_tmp / "acounts.toml"))
     error = refusal(load_accounts, Settings())
     assert (type(error), str(error)) == (UsageError, f"CDR_ACCOUNTS_FILE={in_tmp / 'acounts.toml'}: there is no such file")
+
+
+def test_an_inherited_opentact_base_url_is_refused_at_load_naming_the_account_and_never_its_secrets(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (in_tmp / "accounts.toml").write_text(GOOD, encoding="utf-8")
+    monkeypatch.setenv("OPENTACT_BASE_URL", f"http://ops:{PLANTED}@api.example.com/v2?token={PLANTED}")
+    error = refusal(load_accounts, Settings())
+    assert (type(error), str(error), error.exit_code) == (
+        UsageError,
+        f"{FILE}: [accounts.acme] has no base_url of its own, and OPENTACT_BASE_URL http://api.example.com must not "
+        "hold a user name or password (the API key is sent in its own header)",
+        2,
+    )
+    monkeypatch.setenv("OPENTACT_BASE_URL", f"http://api.example.com/v2?token={PLANTED}")
+    assert str(refusal(load_accounts, Settings())).endswith(
+        "OPENTACT_BASE_URL http://api.example.com uses plain http://, which would send the API key unencrypted: use "
+        "https:// (plain http is allowed only for loopback hosts such as the local sandbox)"
+    )
 
 
 def test_the_file_of_the_issue_is_read_in_file_order_with_the_base_url_falling_back_to_opentact_base_url(

@@ -38,7 +38,7 @@ from pipelines.errors import CdrError, UsageError
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, empty_frame, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
-from pipelines.settings import MISSING_API_KEY, Settings, api_key_problem, api_key_refusal, base_url_problem
+from pipelines.settings import MISSING_API_KEY, Settings, api_key_problem, api_key_refusal, base_url_refusal
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class ClientConfig:
 
 def check_base_url(url: str) -> str:
     """A base URL -> itself without a trailing slash; UsageError unless https:// or loopback http://."""
-    if problem := base_url_problem(url):
-        raise UsageError(f"OPENTACT_BASE_URL {url!r} {problem}")
+    if refusal := base_url_refusal("OPENTACT_BASE_URL", url):
+        raise UsageError(refusal)
     return url.rstrip("/")
 
 

@@ -104,6 +104,15 @@ def test_malformed_base_url_is_refused(url: str) -> None:
         check_base_url(url)
 
 
+@pytest.mark.parametrize(
+    "url", ["https://ops:PASSWD@api.opentact.org", "http://ops:PASSWD@127.0.0.1:8080", "http://api.opentact.org/?t=PASSWD"]
+)
+def test_a_base_url_refusal_shows_neither_its_password_nor_its_query(url: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        check_base_url(url)
+    assert "PASSWD" not in str(refused.value) and "ops" not in str(refused.value)
+
+
 def test_missing_key_is_an_error_naming_the_variable() -> None:
     with pytest.raises(UsageError, match="OPENTACT_API_KEY is not set"):
         ClientConfig.from_settings(Settings())
