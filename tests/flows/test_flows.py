@@ -108,6 +108,26 @@ def test_nightly_flow_continues_from_the_high_water_mark(prefect_harness, api_en
     assert result["build"]["models"] > 0
 
 
+def test_nightly_flow_builds_and_alerts_on_the_accounts_that_landed_then_fails_naming_the_one_that_did_not(
+    prefect_harness, api_env, monkeypatch, tmp_path
+):
+    from pipelines.flows.nightly import nightly_sync
+    from pipelines.flows.sync import AccountsIncomplete, sync_flow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ACME_KEY", KEY)
+    (tmp_path / "accounts.toml").write_text(
+        '[accounts.acme]\napi_key_env = "ACME_KEY"\n[accounts.revoked]\napi_key_env = "REVOKED_KEY"\n'
+    )
+    data_dir = tmp_path / "data"
+    asyncio.run(sync_flow(
+        date_range="last_2_days", now="2026-10-04T00:00:00Z", data_dir=str(data_dir), types=["cdrs"], accounts=["acme"]
+    ))
+    with pytest.raises(AccountsIncomplete, match=r"1 of 2 account\(s\) failed; acme landed: revoked: "):
+        asyncio.run(nightly_sync(types=["cdrs"], data_dir=str(data_dir), dashboards=False))
+    assert (data_dir / "warehouse.duckdb").exists()  # acme's records were built, its alerts read
+
+
 def test_no_secret_reaches_prefect_artifacts_or_parameters(prefect_harness, api_env, tmp_path):
     from prefect.client.orchestration import get_client
 
