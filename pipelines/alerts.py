@@ -68,12 +68,15 @@ class Alert:
     account: str = DEFAULT_ACCOUNT
 
     @property
-    def condition(self) -> str:
-        """The alert's account, rule and scope, without its window -> a stable key (md5 hex, nulls as '').
+    def named_account(self) -> str | None:
+        """The account the alert names, or None for the `default` account of a data dir without an accounts file
+        (left out, as in the alert's own key: queries/macros/alert_key.sql)."""
+        return None if self.account == DEFAULT_ACCOUNT else self.account
 
-        The default account is left out, as in the alert's own key (queries/macros/alert_key.sql).
-        """
-        account = [] if self.account == DEFAULT_ACCOUNT else [self.account]
+    @property
+    def condition(self) -> str:
+        """The alert's account, rule and scope, without its window -> a stable key (md5 hex, nulls as '')."""
+        account = [] if self.named_account is None else [self.named_account]
         parts = [*account, self.rule, *(getattr(self, name) or "" for name in SCOPE_COLUMNS)]
         return hashlib.md5("|".join(parts).encode()).hexdigest()
 
@@ -444,11 +447,14 @@ def notify_webhook(
 
 
 def digest(alerts: Sequence[Alert]) -> tuple[str, str]:
-    """New alerts -> (subject, body) of one notification: the count per severity, then a line per alert."""
+    """New alerts -> (subject, body) of one notification: the count per severity, then a line per alert (naming
+    its account, as messages do not: two accounts' alerts can read the same)."""
     counts = [f"{sum(a.severity == s for a in alerts)} {s}" for s in reversed(SEVERITIES) if any(a.severity == s for a in alerts)]
     plural = "" if len(alerts) == 1 else "s"
     subject = f"CDR alerts: {len(alerts)} new alert{plural} ({', '.join(counts)})"
     body = "\n".join(
-        f"[{a.severity}] {a.rule}, {format_utc(a.window_start)[:16]}Z: {a.message}" for a in alerts
+        f"[{a.severity}] {'' if a.named_account is None else f'{a.named_account}: '}{a.rule}, "
+        f"{format_utc(a.window_start)[:16]}Z: {a.message}"
+        for a in alerts
     )
     return subject, body

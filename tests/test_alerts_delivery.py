@@ -134,6 +134,19 @@ def test_the_sent_record_round_trips_and_a_corrupt_one_stops_delivery_instead_of
         deliver([alert("us3", day(3))], tmp_path, lambda batch: None, snooze=SNOOZE, now=NOW, where="x")
 
 
+def test_digest_names_each_alerts_account_but_the_default_one():
+    from dataclasses import replace
+
+    same = alert("a", day(1), message="Voice cost to US is 2.5x.")
+    _, body = digest([replace(same, account="acme"), replace(same, alert_key="b", account="globex"), same])
+
+    assert body == (
+        "[warning] acme: cost_spike, 2026-10-01T00:00Z: Voice cost to US is 2.5x.\n"
+        "[warning] globex: cost_spike, 2026-10-01T00:00Z: Voice cost to US is 2.5x.\n"
+        "[warning] cost_spike, 2026-10-01T00:00Z: Voice cost to US is 2.5x."
+    )
+
+
 def test_digest_counts_by_severity_and_lists_each_message():
     subject, body = digest([
         alert("a", day(1), severity="warning", message="Voice cost to US is 2.5x."),

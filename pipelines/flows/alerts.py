@@ -93,7 +93,7 @@ def alerts_flow(
             logger.info(delivery.summary(f"block {notify_block}"))
     table = [
         {
-            "severity": a.severity, "rule": a.rule, "window_start": format_utc(a.window_start),
+            "account": a.account, "severity": a.severity, "rule": a.rule, "window_start": format_utc(a.window_start),
             "window_end": format_utc(a.window_end), "message": a.message, "delivery": status[a.alert_key],
         }
         for a in alerts
