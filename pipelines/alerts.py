@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import httpx
@@ -406,6 +407,7 @@ def webhook_origin(url: str) -> str:
     UsageError unless an http or https URL with a host."""
     try:
         parsed = httpx.URL(url)
+        urlsplit(url).port  # noqa: B018 - raises for a port beyond 65535, which httpx lets through
     except (httpx.InvalidURL, TypeError, ValueError):
         raise UsageError("--notify must be an http:// or https:// URL; that one cannot be parsed") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:

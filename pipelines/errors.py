@@ -56,6 +56,7 @@ def shown_url(url: str) -> str:
     except ValueError:  # an unclosed [IPv6 bracket, a port that is not a number
         host = port = None
     if not host:
-        return clip(url.partition("?")[0].rpartition("@")[2])
+        scheme, separator, rest = url.partition("?")[0].rpartition("://")
+        return clip(scheme + separator + rest.rpartition("@")[2].partition("/")[0])
     host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")

@@ -132,6 +132,7 @@ def test_a_warehouse_built_before_alerts_existed_says_to_run_build(capsys, monke
         (("--start", "2026-10-01"), "both --start and --end"),
         (("--notify", "ftp://hooks.example.com/T0KEN-s3cret"), "--notify must be an http:// or https:// URL"),
         (("--notify", "hooks.example.com/T0KEN-s3cret"), "--notify must be an http:// or https:// URL"),
+        (("--notify", "https://ops:T0KEN@hooks.example.com:99999/T0KEN"), "--notify must be an http:// or https:// URL"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, monkeypatch, data_dir, args, says):

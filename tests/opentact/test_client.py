@@ -105,7 +105,11 @@ def test_malformed_base_url_is_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://ops:PASSWD@api.opentact.org", "http://ops:PASSWD@127.0.0.1:8080", "http://api.opentact.org/?t=PASSWD"]
+    "url",
+    [
+        "https://ops:PASSWD@api.opentact.org", "http://ops:PASSWD@127.0.0.1:8080", "http://api.opentact.org/?t=PASSWD",
+        "https://ops:PASSWD@api.opentact.org:99999/PASSWD",
+    ],
 )
 def test_a_base_url_refusal_shows_neither_its_password_nor_its_query(url: str) -> None:
     with pytest.raises(UsageError) as refused:
