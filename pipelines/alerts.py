@@ -333,6 +333,16 @@ class DeliveryFailed(CdrError):
     """A send failed: what went before it is recorded, it and the rest are sent on the next call."""
 
 
+class DeliveryInterrupted(CdrError):
+    """Ctrl-C stopped a delivery: what was sent before is recorded, the rest go on the next call (exit 130)."""
+
+    exit_code = 130
+
+    def __init__(self, line: str) -> None:
+        self.line = line  # the CLI prints it as is, as it does a stopped sync's
+        super().__init__(line)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What a delivery did: the alerts sent and snoozed now, and how many had been handled before."""
@@ -385,6 +395,11 @@ def deliver(
                         raise DeliveryFailed(
                             f"sending to {where} failed after {len(sent)} of {due} new alerts; the rest are sent on "
                             f"the next call: {exc}"
+                        ) from None
+                    except KeyboardInterrupt:
+                        raise DeliveryInterrupted(
+                            f"interrupted: {len(sent)} of {due} new alerts sent to {where} and recorded; the rest are "
+                            "sent on the next call"
                         ) from None
                 for done in pending:
                     record.note(done.alert, sent=done.send, now=now)

@@ -105,6 +105,26 @@ def test_deliver_records_each_alert_as_its_send_succeeds_and_a_failed_one_is_sen
     }
 
 
+def test_ctrl_c_mid_send_keeps_what_was_sent_and_says_so_in_one_line(tmp_path):
+    from pipelines.alerts import DeliveryInterrupted
+
+    alerts = [alert("us1", day(1)), alert("gb1", day(1), country_code="GB"), alert("de1", day(1), country_code="DE")]
+    posted: list[str] = []
+
+    def interrupted_at_the_second(batch):
+        if posted:
+            raise KeyboardInterrupt
+        posted.extend(a.alert_key for a in batch)
+
+    with pytest.raises(DeliveryInterrupted) as stopped:
+        deliver(alerts, tmp_path, interrupted_at_the_second, snooze=SNOOZE, now=NOW, where="https://hooks.example.com")
+    assert (stopped.value.exit_code, stopped.value.line) == (
+        130, "interrupted: 1 of 3 new alerts sent to https://hooks.example.com and recorded; the rest are sent on "
+        "the next call",
+    )
+    assert list(read_sent(tmp_path).alerts) == ["us1"]
+
+
 def test_a_digest_is_sent_whole_or_not_recorded_at_all(tmp_path):
     alerts = [alert("us1", day(1)), alert("gb1", day(1), country_code="GB")]
     calls: list[list[str]] = []
