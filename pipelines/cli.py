@@ -116,7 +116,8 @@ def alerts_command(
         "<data dir>/alerts/sent.json).",
     ),
     fail_on: str | None = typer.Option(
-        None, "--fail-on", help="Exit 3 when an alert of this severity (info, warning, critical) or worse is in the range.",
+        None, "--fail-on", help="Exit 3 when an alert of this severity (info, warning, critical) or worse is in "
+        "the range, even one --min-severity does not list.",
     ),
     account: str | None = typer.Option(
         None, "--account", help="Only this account's alerts (default: every account's; the table then names the "
@@ -159,7 +160,10 @@ def alerts_command(
         held = held_accounts(con, Lake(settings.data_dir), "rpt_alerts")
     if account is not None:
         check_account(account, held)
-    alerts = read_alerts(warehouse, window, min_severity=minimum, account=account)
+    # --fail-on judges every alert of the range, also those --min-severity leaves out of the listing.
+    lowest = minimum if failing is None or at_or_above(failing, minimum) else failing
+    in_range = read_alerts(warehouse, window, min_severity=lowest, account=account)
+    alerts = [alert for alert in in_range if at_or_above(alert.severity, minimum)]
     several = account is None and len(held) > 1
     columns = (ACCOUNT_TABLE_COLUMNS if several else TABLE_COLUMNS) if fmt == "table" else ALERT_COLUMNS
     WRITERS[fmt](alerts_result(alerts, columns=columns), sys.stdout)
@@ -167,7 +171,7 @@ def alerts_command(
         snooze = timedelta(hours=settings.alerts_snooze_hours)
         delivery = notify_webhook(alerts, settings.data_dir, notify, snooze=snooze, now=now)
         typer.echo(delivery.summary(webhook_origin(notify)), err=True)
-    if failing is not None and any(at_or_above(alert.severity, failing) for alert in alerts):
+    if failing is not None and any(at_or_above(alert.severity, failing) for alert in in_range):
         raise typer.Exit(3)
 
 

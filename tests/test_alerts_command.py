@@ -79,6 +79,17 @@ def test_fail_on_exits_3_when_an_alert_at_or_above_it_is_in_the_range(capsys, mo
     assert len(json.loads(out)) == 3  # the alerts are printed either way
 
 
+def test_fail_on_judges_the_alerts_min_severity_leaves_out_of_the_listing(capsys, monkeypatch, data_dir):
+    morning = ("--start", "2026-10-03T00:00:00Z", "--end", "2026-10-03T12:00:00Z")  # a-spans (info), a-day (warning)
+    listed = run_cdr(capsys, monkeypatch, "alerts", *morning, "--min-severity", "critical", "--fail-on", "warning",
+                     "--format", "csv", "--data-dir", str(data_dir))
+    quiet = run_cdr(capsys, monkeypatch, "alerts", *morning, "--min-severity", "warning", "--fail-on", "critical",
+                    "--format", "csv", "--data-dir", str(data_dir))
+
+    assert listed[:2] == (3, ",".join(ALERT_COLUMNS) + "\n")  # none listed, yet a warning is in the range
+    assert quiet[0] == 0 and [row["alert_key"] for row in csv.DictReader(io.StringIO(quiet[1]))] == ["a-day"]
+
+
 def test_fail_on_exits_0_when_every_alert_is_below_it(capsys, monkeypatch, tmp_path):
     make_warehouse(tmp_path / "data", [alert("only-info", DAY, severity="info"), alert("warn", DAY, severity="warning")])
 
