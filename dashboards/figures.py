@@ -22,7 +22,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from dashboards import theme
-from dashboards.tables import EXPLAINED, MATCH
+from dashboards.tables import EXPLAINED, MATCH, several_accounts
 from dashboards.formatting import (
     MISSING,
     format_count,
@@ -580,7 +580,7 @@ def alert_marks(alerts: pl.DataFrame | None, rules: Sequence[str], tz: str) -> p
         return None
     return alerts.filter(pl.col("rule").is_in(list(rules))).select(
         pl.col("window_start").dt.convert_time_zone(tz).dt.date().alias("day"),
-        "rule", "severity", "window_start", "message",
+        "rule", "severity", "window_start", "message", *(["account"] if "account" in alerts.columns else []),
     )
 
 
@@ -596,12 +596,13 @@ def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
     if shown.height < ordered.height:
         title += f": the latest {shown.height:,} of {ordered.height:,} alerts"
     points: dict[str, dict[str, list[Any]]] = {}
+    named = _names_accounts(shown)
     for (rule, start), rows in _groups(shown, "rule", "window_start"):
         worst = _worst(rows)
         point = points.setdefault(worst, {"x": [], "y": [], "customdata": []})
         point["x"].append(start.strftime("%Y-%m-%d %H:%M"))
         point["y"].append(plot_text(rule))
-        point["customdata"].append(_alert_hover(f"{start:%Y-%m-%d %H:%M} UTC", rows))
+        point["customdata"].append(_alert_hover(f"{start:%Y-%m-%d %H:%M} UTC", rows, name_account=named))
     fig = go.Figure()
     for severity in sorted(points, key=_severity_rank):
         fig.add_scatter(
@@ -625,10 +626,12 @@ def _mark_alerts(fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series,
         .filter(pl.col("bucket").is_between(buckets.min(), buckets.max()))
     )
     x, colors, hovers = [], [], []
+    named = _names_accounts(marked)
     for (bucket,), rows in _groups(marked, "bucket"):
         x.append(bucket.isoformat())
         colors.append(theme.severity_color(_worst(rows)))
-        hovers.append(_alert_hover(f"{bucket.isoformat()}" + ("" if unit == "day" else f" ({unit})"), rows))
+        label = f"{bucket.isoformat()}" + ("" if unit == "day" else f" ({unit})")
+        hovers.append(_alert_hover(label, rows, name_account=named))
     if not x:
         return
     # An axis of its own over the first panel keeps the triangles at its top whatever the data's scale.
@@ -663,17 +666,24 @@ def _worst(rows: pl.DataFrame) -> str:
     return str(min(rows["severity"].to_list(), key=_severity_rank))
 
 
-def _alert_hover(header: str, rows: pl.DataFrame) -> str:
-    """A point's header and its alerts (rule, severity, window_start, message) -> hover text, worst
-    first, at most MAX_HOVER_ALERTS messages, every text from the data encoded for plotly."""
+def _names_accounts(frame: pl.DataFrame) -> bool:
+    """Alerts drawn in one figure -> whether its hovers name each alert's account (as the tables do)."""
+    return "account" in frame.columns and several_accounts(frame["account"].to_list())
+
+
+def _alert_hover(header: str, rows: pl.DataFrame, *, name_account: bool = False) -> str:
+    """A point's header and its alerts (rule, severity, window_start, message, and account with `name_account`)
+    -> hover text, worst first, at most MAX_HOVER_ALERTS messages, every text from the data encoded for plotly."""
+    accounts = rows["account"] if name_account else pl.Series([None] * rows.height)
     ordered = sorted(
-        rows.select("severity", "rule", "window_start", "message").iter_rows(),
-        key=lambda row: (_severity_rank(row[0]), row[2], str(row[1]), str(row[3])),
+        zip(*(rows[name] for name in ("severity", "rule", "window_start", "message")), accounts, strict=True),
+        key=lambda row: (_severity_rank(row[0]), row[2], str(row[1]), str(row[3]), str(row[4])),
     )
     plural = "" if len(ordered) == 1 else "s"
     lines = [f"<b>{plot_text(header)}</b>: {len(ordered):,} alert{plural}"]
-    for severity, rule, _, message in ordered[:MAX_HOVER_ALERTS]:
-        lines.append(f"<b>{plot_text(severity)}</b> {plot_text(rule)}: {_wrapped(message)}")
+    for severity, rule, _, message, account in ordered[:MAX_HOVER_ALERTS]:
+        whose = "" if account is None else f"{plot_text(account)}: "
+        lines.append(f"<b>{plot_text(severity)}</b> {whose}{plot_text(rule)}: {_wrapped(message)}")
     if len(ordered) > MAX_HOVER_ALERTS:
         lines.append(f"… and {len(ordered) - MAX_HOVER_ALERTS:,} more on the Alerts page")
     return "<br>".join(lines)

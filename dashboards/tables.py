@@ -8,7 +8,7 @@ months only: a month with rows left out would not add up to its totals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -331,7 +331,7 @@ def open_alerts(frame: pl.DataFrame, after: datetime | None) -> Table:
         return _table(title, columns, [], note)
     alerts = _alerts(frame)
     opened = open_conditions(alerts, after)
-    several = _several_accounts(alerts)
+    several = several_accounts(alert.account for alert in alerts)
     rows = [
         (
             _severity_cell(run.latest.severity), Cell(run.latest.rule),
@@ -361,7 +361,7 @@ def alert_list(frame: pl.DataFrame) -> Table:
     title = "Every alert, newest first"
     note = f"{ALERT_TIMES_NOTE} Observed, baseline and threshold are in the unit each rule's message names."
     alerts = sorted(_alerts(frame), key=lambda a: (a.window_start, a.window_end, a.rule, a.alert_key), reverse=True)
-    several = _several_accounts(alerts)
+    several = several_accounts(alert.account for alert in alerts)
     if not alerts:
         return _table(title, columns, [], note, empty_message="No alert fired in this period.")
     rows = [
@@ -401,8 +401,10 @@ def alert_scope(alert: Alert, name_account: bool = False) -> str:
     return ", ".join(parts)
 
 
-def _several_accounts(alerts: list[Alert]) -> bool:
-    return len({alert.account for alert in alerts}) > 1
+def several_accounts(accounts: Iterable[object]) -> bool:
+    """The accounts of the alerts a block shows -> whether it names each alert's account (the all-accounts pages:
+    their messages do not say whose they are)."""
+    return len(set(accounts)) > 1
 
 
 def _alerts(frame: pl.DataFrame) -> list[Alert]:

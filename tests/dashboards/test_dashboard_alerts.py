@@ -137,6 +137,20 @@ def test_the_timeline_draws_a_point_per_rule_and_window_coloured_by_its_worst_al
     assert HOSTILE_CONNECTION not in hover
 
 
+def test_over_several_accounts_the_timeline_and_trend_hovers_name_each_alerts_account():
+    same = alert("a", day(1), severity="critical", message="Voice cost on 2026-10-01 was 3x its usual.")
+    frame = _frame([replace(same, account="acme"), replace(same, alert_key="b", account="globex")])
+
+    timeline = figures.alerts_timeline(frame).data[0].customdata[0]
+    marks = figures.daily_volume(_volume(3), figures.alert_marks(frame, ("cost_spike",), "UTC")).data[-1].customdata[0]
+    alone = figures.alerts_timeline(_frame([replace(same, account="acme")])).data[0].customdata[0]
+
+    for hover in (timeline, marks):
+        assert "<b>critical</b> acme: cost_spike: Voice cost" in hover
+        assert "<b>critical</b> globex: cost_spike: Voice cost" in hover
+    assert "<b>critical</b> cost_spike: Voice cost" in alone  # one account's page: its own name would be noise
+
+
 def test_the_timeline_keeps_the_latest_alerts_and_says_how_many_there_are():
     count = MAX_TIMELINE_ALERTS + 7
     frame = _frame([alert(f"k{n:04d}", D1 + timedelta(hours=n), hours=1) for n in range(count)])
