@@ -162,7 +162,7 @@ class SyncReport:
     def failures_text(self) -> str:
         """The failed slices on one line: how many, then each one's type, window and cause."""
         listed = "; ".join(f"{f.kind} {f.slice}: {f.cause}" for f in self.failures)
-        return f"{len(self.failures)} slice(s) failed after retries ({listed})"
+        return f"{len(self.failures)} slice(s) failed ({listed})"
 
 
 @dataclass(frozen=True, slots=True)
