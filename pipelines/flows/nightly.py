@@ -12,6 +12,7 @@ from pipelines.flows import run_arguments
 from pipelines.flows.alerts import alerts_flow, check_block_name
 from pipelines.flows.build import build_flow
 from pipelines.flows.sync import AccountsIncomplete, SyncIncomplete, sync_flow
+from pipelines.opentact.client import ApiKeyRejected
 
 
 def nightly_run_name(parameters: Mapping[str, Any], scheduled: datetime) -> str:
@@ -34,7 +35,8 @@ async def nightly_sync(
     """Pick up new, late and re-rated records since the last night, rebuild reports and dashboards, then send the
     new alerts through the notification block `notify_block` (`<block type>/<block name>`; None: none sent).
 
-    A sync that leaves slices or accounts unsynced still builds and alerts on what landed, then fails the run."""
+    A sync that leaves slices or accounts unsynced (or whose only key is rejected) still builds and alerts on
+    what landed, then fails the run."""
     if notify_block is not None:
         check_block_name(notify_block)  # refused before the sync, not after an hour of it
     # Every configured account, so the nightly run follows the accounts file as it changes.
@@ -42,9 +44,10 @@ async def nightly_sync(
         synced: dict[str, Any] | None = await sync_flow(
             types=types, data_dir=data_dir, api_key_block=api_key_block, all_accounts=True
         )
-    except (SyncIncomplete, AccountsIncomplete) as exc:
+    except (SyncIncomplete, AccountsIncomplete, ApiKeyRejected) as exc:
         # What landed is built and alerted on (one account's revoked key must not silence the others' fraud
-        # alerts, nor a dead API its own sync_stale alert); the run still fails, naming what did not land.
+        # alerts, nor a dead API or the only account's revoked key its own sync_stale alert); the run still
+        # fails, naming what did not land.
         unsynced, synced = exc, None
     else:
         unsynced = None

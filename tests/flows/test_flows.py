@@ -128,6 +128,22 @@ def test_nightly_flow_builds_and_alerts_on_the_accounts_that_landed_then_fails_n
     assert (data_dir / "warehouse.duckdb").exists()  # acme's records were built, its alerts read
 
 
+def test_nightly_flow_with_its_only_key_rejected_still_builds_and_alerts_then_fails(
+    prefect_harness, api_env, monkeypatch, tmp_path
+):
+    from pipelines.flows.nightly import nightly_sync
+    from pipelines.flows.sync import sync_flow
+    from pipelines.opentact.client import ApiKeyRejected
+
+    data_dir = tmp_path / "data"
+    asyncio.run(sync_flow(date_range="last_2_days", now="2026-10-04T00:00:00Z", data_dir=str(data_dir), types=["cdrs"]))
+    monkeypatch.setenv("OPENTACT_API_KEY", "revoked-key-0000")
+    with pytest.raises(ApiKeyRejected, match=r"API key rejected \(401\)"):
+        asyncio.run(nightly_sync(types=["cdrs"], data_dir=str(data_dir), dashboards=False))
+    # what landed before was built, and its alerts (a stale sync's among them) read
+    assert (data_dir / "warehouse.duckdb").exists()
+
+
 def test_no_secret_reaches_prefect_artifacts_or_parameters(prefect_harness, api_env, tmp_path):
     from prefect.client.orchestration import get_client
 
