@@ -1024,10 +1024,23 @@ _MIGRATION_RUN = "layout-migration"
 def readable_as(found: Mapping[str, pl.DataType], schema: Mapping[str, pl.DataType]) -> bool:
     """A partition's columns and the schema it should have -> whether it reads as that schema.
 
-    Releases only add columns: a partition may lack some (written before they were added), but
-    a column the schema does not name, or of another type, is not the sync's.
+    Releases only add columns, and fields to a struct column (such as `errors`' items): a partition
+    may lack some (written before they were added), but a column or field the schema does not
+    name, or of another type, is not the sync's.
     """
-    return all(schema.get(name) == dtype for name, dtype in found.items())
+    return all(name in schema and _reads_as(dtype, schema[name]) for name, dtype in found.items())
+
+
+def _reads_as(found: pl.DataType, wanted: pl.DataType) -> bool:
+    """A column's type as written -> whether it reads as `wanted`: the same, or lacking struct fields added since."""
+    if found == wanted:
+        return True
+    if isinstance(found, pl.List) and isinstance(wanted, pl.List):
+        return _reads_as(found.inner, wanted.inner)
+    if isinstance(found, pl.Struct) and isinstance(wanted, pl.Struct):
+        fields = {field.name: field.dtype for field in wanted.fields}
+        return all(field.name in fields and _reads_as(field.dtype, fields[field.name]) for field in found.fields)
+    return False
 
 
 def schema_difference(expected: Mapping[str, str], found: Mapping[str, str]) -> str:
@@ -1055,11 +1068,16 @@ def few(names: Sequence[str]) -> str:
 
 
 def with_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    """A frame `readable_as` the schema -> in exactly the schema: its columns in order, the missing ones null."""
+    """A frame `readable_as` the schema -> in exactly the schema: its columns in order, the missing ones (and
+    struct fields) null."""
     if list(frame.schema.items()) == list(schema.items()):
         return frame
-    missing = [pl.lit(None, dtype).alias(name) for name, dtype in schema.items() if name not in frame.schema]
-    return frame.with_columns(missing).select(list(schema))
+    completed = [
+        pl.lit(None, dtype).alias(name) if name not in frame.schema else pl.col(name).cast(dtype)
+        for name, dtype in schema.items()
+        if frame.schema.get(name) != dtype
+    ]
+    return frame.with_columns(completed).select(list(schema))
 
 
 @contextmanager

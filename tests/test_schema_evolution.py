@@ -13,7 +13,7 @@ import orjson
 import polars as pl
 import pytest
 
-from pipelines.dates import Window
+from pipelines.dates import Window, format_utc
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import AccountLake, Lake, LakeError
 from pipelines.land import extras_note, land_windows
@@ -28,6 +28,7 @@ from sandbox.testing import running_sandbox
 from tests.fixtures.cli import run_cdr
 from tests.opentact.factories import T0
 from tests.opentact.factories import cdr as api_cdr
+from tests.opentact.factories import mdr as api_mdr
 from tests.test_land import cdr, cdrs
 from tests.test_sync import client_config
 
@@ -120,6 +121,48 @@ def test_a_partition_with_a_column_of_another_type_is_refused_in_one_line_naming
         "with `cdr sync --types cdrs --tz UTC --start 2026-03-01 --end 2026-03-02`"
     )
     assert Path(path).read_bytes() == before  # nothing lost
+
+
+def test_a_partition_whose_struct_items_lack_a_field_added_since_reads_it_as_null_and_a_re_sync_fills_it(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
+    schema = api.LAKE_SCHEMAS["mdrs"]
+    errors = [{"code": "40001", "title": "Queue full"}]
+    day = Window(T0, T0 + timedelta(days=1))
+
+    def landed_shape(*records: dict) -> pl.DataFrame:
+        frame, rejects = validate_records("mdrs", list(records), day, 1)
+        assert rejects == []
+        return frame
+
+    first = landed_shape(api_mdr(0, errors=errors), api_mdr(1, errors=errors))
+    # as a release whose error items had no title wrote it
+    lake.write_partition(
+        "mdrs", T0.date(), first.with_columns(pl.col("errors").list.eval(pl.struct(pl.element().struct.field("code"))))
+    )
+    read = lake.read_partition("mdrs", T0.date(), schema)
+    assert read.schema == pl.Schema(schema)
+    assert read["errors"].to_list() == [[{"code": "40001", "title": None}]] * 2
+
+    rerated = api_mdr(1, errors=errors, updated_at=format_utc(T0 + timedelta(hours=5)))
+    # its own second of the day: the other record's window is not landed again
+    stats = land_windows(lake, "mdrs", [Window(T0 + timedelta(seconds=1), T0 + timedelta(seconds=2))], landed_shape(rerated))
+    assert (stats.days[0].updated, stats.days[0].new) == (1, 0)
+    landed = pl.read_parquet(lake.path(lake.partition("mdrs", T0.date())))
+    assert landed.schema == pl.Schema(schema)
+    # the re-rated record as sent; the other as it was (the next re-sync of its window fills it)
+    assert dict(zip(landed["id"], landed["errors"].to_list())) == {
+        first["id"][0]: [{"code": "40001", "title": None}],
+        first["id"][1]: errors,
+    }
+
+    # a field the schema does not name is still not the sync's
+    lake.write_partition(
+        "mdrs", T0.date(), first.with_columns(pl.col("errors").list.eval(pl.element().struct.with_fields(owner=pl.lit("x"))))
+    )
+    with pytest.raises(LakeError, match=r"other types: errors"):
+        lake.read_partition("mdrs", T0.date(), schema)
 
 
 def test_the_lake_view_reads_by_name_only_while_an_older_partition_is_there(tmp_path: Path) -> None:
