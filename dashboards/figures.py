@@ -580,7 +580,7 @@ def alert_marks(alerts: pl.DataFrame | None, rules: Sequence[str], tz: str) -> p
         return None
     return alerts.filter(pl.col("rule").is_in(list(rules))).select(
         pl.col("window_start").dt.convert_time_zone(tz).dt.date().alias("day"),
-        "rule", "severity", "window_start", "message", *(["account"] if "account" in alerts.columns else []),
+        "rule", "severity", "window_start", "message", "account",
     )
 
 
@@ -668,7 +668,7 @@ def _worst(rows: pl.DataFrame) -> str:
 
 def _names_accounts(frame: pl.DataFrame) -> bool:
     """Alerts drawn in one figure -> whether its hovers name each alert's account (as the tables do)."""
-    return "account" in frame.columns and several_accounts(frame["account"].to_list())
+    return several_accounts(frame["account"])
 
 
 def _alert_hover(header: str, rows: pl.DataFrame, *, name_account: bool = False) -> str:
