@@ -1,5 +1,6 @@
 """Domain exceptions: messages a user can act on; the CLI prints them as one line."""
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 # Every error stays one short line (within 300 characters with the CLI's "error: "), however long
@@ -45,6 +46,11 @@ def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
     """Text echoed in a message -> at most `limit` characters on one line, an ellipsis marking a cut."""
     text = " ".join(text.splitlines())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def few(names: Sequence[str]) -> str:
+    """Names echoed in a message -> the first three, comma-separated, "..." marking more."""
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def shown_url(url: str) -> str:

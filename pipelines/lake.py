@@ -37,7 +37,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -50,7 +50,7 @@ from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
-from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.errors import CdrError, UsageError, clip, few, one_line
 
 LAKE_DIR = "lake"
 QUARANTINE_DIR = "quarantine"
@@ -1060,11 +1060,6 @@ def schema_difference(expected: Mapping[str, str], found: Mapping[str, str]) -> 
     )
     shown = [f"{label} {few(names)}" for label, names in differences if names]
     return "; ".join(shown) or "its columns are in another order"
-
-
-def few(names: Sequence[str]) -> str:
-    """Names -> the first three, comma-separated, "..." marking more."""
-    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def with_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
