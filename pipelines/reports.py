@@ -27,7 +27,7 @@ import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.errors import CdrError, UsageError, clip, few, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
@@ -72,6 +72,9 @@ class MonthCoverage:
     today: date | None
     # The accounts missing a day, named in the sync hint unless the lake is the default account alone.
     lacking: tuple[str, ...] = ()
+    # Of several accounts not all short alike: the short ones, those holding the same days together, with
+    # what they hold; the rows of the others cover the whole month.
+    short: tuple[tuple[tuple[str, ...], MonthCoverage], ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -79,7 +82,8 @@ class MonthCoverage:
         return not self.missing
 
     def note(self) -> str:
-        """'' when complete, else 'partial: covers D1 to D2' and any days missing between.
+        """'' when complete, else 'partial: covers D1 to D2' and any days missing between; of accounts short
+        unalike, what each holds: 'partial: globex covers D1 to D2; acme, initech cover D1 to D3'.
 
         D1 is the local day the synced data begins in, D2 the last local day it holds; either with the
         local time (HH:MM) the data begins or ends at when that day is held only in part, as the day the
@@ -87,12 +91,20 @@ class MonthCoverage:
         """
         if self.complete:
             return ""
+        if self.short:
+            return "partial: " + "; ".join(
+                f"{few(accounts)} {'covers' if len(accounts) == 1 else 'cover'} {own._held()}"
+                for accounts, own in self.short
+            )
+        return f"partial: covers {self._held()}"
+
+    def _held(self) -> str:
+        """What `note` says the synced data covers: 'D1 to D2' and any days missing between."""
         if not self.synced:
-            return f"partial: covers no day of {self.month}"
+            return f"no day of {self.month}"
         (first, begins), (last, ends) = self._bounds()
         gaps = [day for day in self.missing if first < day < last]
-        note = f"partial: covers {first}{begins} to {last}{ends}"
-        return note + (f", missing {day_ranges(gaps)}" if gaps else "")
+        return f"{first}{begins} to {last}{ends}" + (f", missing {day_ranges(gaps)}" if gaps else "")
 
     def label(self) -> str:
         """'' when complete, else the days of the month held, as the dashboards label a month: 'partial: 1–6',
@@ -328,15 +340,22 @@ def coverage_of(
     after = date(year + number // 12, number % 12 + 1, 1)
     start, end = _midnight(first, zone), _midnight(after, zone)
     synced = [Window(start, max(start, min(end, now)))]
-    lacking = []
+    today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
+    short: dict[MonthCoverage, list[str]] = {}
     for account, windows in held.items():
         own = _intersect([Window(start, max(start, min(end, now)))], windows)
-        if _missing_days(own, first, after, zone):
-            lacking.append(account)
+        missing = _missing_days(own, first, after, zone)
+        if missing:
+            short.setdefault(MonthCoverage(month, zone, merge_windows(own), missing, today), []).append(account)
         synced = _intersect(synced, own)
     landed = merge_windows(synced)
-    today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
-    return MonthCoverage(month, zone, landed, _missing_days(landed, first, after, zone), today, tuple(lacking))
+    lacking = tuple(account for account in held if any(account in accounts for accounts in short.values()))
+    # all short alike (one account, or a month not over yet for all): what they all hold says it
+    alike = len(short) == 1 and len(lacking) == len(held)
+    return MonthCoverage(
+        month, zone, landed, _missing_days(landed, first, after, zone), today, lacking,
+        () if alike else tuple((tuple(accounts), own) for own, accounts in short.items()),
+    )
 
 
 def partial_months(

@@ -16,12 +16,14 @@ import orjson
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.dates import Window
 from pipelines.errors import CdrError, UsageError
-from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.status import read_status
-from pipelines.reports import FINANCE_COLUMNS, day_ranges, export_finance, finance_csv, month_coverage, parse_month
+from pipelines.reports import (
+    FINANCE_COLUMNS, coverage_of, day_ranges, export_finance, finance_csv, month_coverage, parse_month,
+)
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.disk import record_disk_events
 from tests.fixtures.landed import land
@@ -598,6 +600,33 @@ def test_coverage_is_of_the_reporting_zones_days(tmp_path):
     assert month_coverage(Lake(tmp_path), "2026-01", "UTC", now=later).complete
     # east of UTC, the month began on UTC December 31st, which no sync landed
     assert month_coverage(Lake(tmp_path), "2026-01", "Europe/Berlin", now=later).missing == (date(2026, 1, 1),)
+
+
+def test_a_statement_of_several_accounts_says_what_each_short_one_holds():
+    def held(start: str, end: str) -> tuple[Window, ...]:
+        return (Window(datetime.fromisoformat(start), datetime.fromisoformat(end)),)
+
+    whole = held("2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00")
+    to_6th = held("2026-01-01T00:00:00+00:00", "2026-01-07T00:00:00+00:00")
+    later = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    # the complete account is not named; the short ones each say what they hold, those alike together
+    coverage = coverage_of(
+        {"acme": whole, "globex": to_6th, "initech": held("2026-01-10T00:00:00+00:00", "2026-02-01T00:00:00+00:00"),
+         "umbrella": to_6th},
+        "2026-01", "UTC", now=later,
+    )
+    assert coverage.lacking == ("globex", "initech", "umbrella")
+    assert coverage.note() == (
+        "partial: globex, umbrella cover 2026-01-01 to 2026-01-06; initech covers 2026-01-10 to 2026-01-31"
+    )
+    assert coverage_of({"acme": whole, "globex": to_6th}, "2026-01", "UTC", now=later).note() == (
+        "partial: globex covers 2026-01-01 to 2026-01-06"
+    )
+    # every account short alike (the month in progress): what they all hold, as for one account
+    now = datetime(2026, 1, 20, 12, tzinfo=timezone.utc)
+    assert coverage_of({"acme": whole, "globex": whole}, "2026-01", "UTC", now=now).note() == (
+        coverage_of({"acme": whole}, "2026-01", "UTC", now=now).note()
+    ) == "partial: covers 2026-01-01 to 2026-01-20 12:00"
 
 
 def test_a_day_counts_once_every_statement_kind_landed_it(tmp_path):
