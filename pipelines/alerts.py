@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
-from pipelines.errors import CdrError, UsageError, clip, one_line, shown_url, what_is_wrong
+from pipelines.errors import CdrError, UsageError, clip, one_line, one_of, shown_url, what_is_wrong
 from pipelines.lake import Lake, atomic_file
 from pipelines.remote import is_remote, warehouse_name, work_dir
 from pipelines.sql import QueryResult, connect_read_only
@@ -92,10 +92,7 @@ class Alert:
 
 def check_severity(value: str, option: str) -> str:
     """A severity as typed -> its name; UsageError naming the option and the valid ones."""
-    name = value.strip().lower()
-    if name not in SEVERITIES:
-        raise UsageError(f"{option} must be one of {', '.join(SEVERITIES)} (got {clip(repr(value))})")
-    return name
+    return one_of(value, SEVERITIES, option)
 
 
 def at_or_above(severity: str, minimum: str) -> bool:

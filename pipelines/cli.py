@@ -59,7 +59,8 @@ def dates_command(
     import json
     from datetime import datetime, timezone
 
-    from pipelines.dates import format_utc, parse_now, resolve_literal, zone_name
+    from pipelines.dates import WEEK_STARTS, format_utc, parse_now, resolve_literal, zone_name
+    from pipelines.errors import choice
     from pipelines.settings import load_settings
 
     if tz is None or week_start is None:
@@ -72,7 +73,7 @@ def dates_command(
     typer.echo(json.dumps({
         "literal": literal,
         "timezone": zone_name(tz),
-        "week_start": week_start.lower(),
+        "week_start": choice(week_start, tuple(WEEK_STARTS)),
         "start": format_utc(window.start),
         "end": format_utc(window.end),
     }))
@@ -134,7 +135,7 @@ def alerts_command(
         notify_webhook, read_alerts, webhook_origin,
     )
     from pipelines.dates import resolve_range
-    from pipelines.errors import UsageError, clip
+    from pipelines.errors import one_of
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import check_account, held_accounts
@@ -150,8 +151,7 @@ def alerts_command(
     )
     minimum = check_severity(min_severity, "--min-severity")
     failing = None if fail_on is None else check_severity(fail_on, "--fail-on")
-    if fmt not in WRITERS:
-        raise UsageError(f"--format must be one of {', '.join(WRITERS)} (got {clip(repr(fmt))})")
+    fmt = one_of(fmt, tuple(WRITERS), "--format")
     if notify is not None:
         webhook_origin(notify)
 

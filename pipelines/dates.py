@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import pendulum
 
-from pipelines.errors import UsageError
+from pipelines.errors import UsageError, choice
 
 UTC = timezone.utc
 # The instants a sync (and so a `--now`) works with: no record predates the Unix epoch, and a
@@ -219,8 +219,9 @@ def _zone(tz: str) -> pendulum.Timezone | pendulum.FixedTimezone:
 
 def _week_start(week_start: str) -> int:
     """'monday' or 'sunday' (any case) -> the Python weekday number the week starts on."""
-    if week_start.lower() in WEEK_STARTS:
-        return WEEK_STARTS[week_start.lower()]
+    name = choice(week_start, tuple(WEEK_STARTS))
+    if name is not None:
+        return WEEK_STARTS[name]
     raise UsageError(f"unknown week start {week_start!r}: valid week starts are {', '.join(WEEK_STARTS)}")
 
 

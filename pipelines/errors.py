@@ -48,6 +48,24 @@ def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def choice(value: str, choices: Sequence[str]) -> str | None:
+    """Text given for a fixed choice -> the choice it names, in any case and with spaces around (None: none).
+
+    The one rule for every option, command and setting of fixed choices: `--format CSV` is `csv` as
+    `--min-severity WARNING` is `warning`.
+    """
+    wanted = value.strip().casefold()
+    return next((name for name in choices if name.casefold() == wanted), None)
+
+
+def one_of(value: str, choices: Sequence[str], option: str) -> str:
+    """An option's value -> the choice it names (`choice`); UsageError naming the option and its choices."""
+    name = choice(value, choices)
+    if name is None:
+        raise UsageError(f"{option} must be one of {', '.join(choices)} (got {clip(repr(value))})")
+    return name
+
+
 def few(names: Sequence[str]) -> str:
     """Names echoed in a message -> the first three, comma-separated, "..." marking more."""
     return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")

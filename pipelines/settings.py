@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.dates import WEEK_STARTS, zone_name
-from pipelines.errors import UsageError, clip, shown_url
+from pipelines.errors import UsageError, choice, clip, shown_url
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -243,15 +243,16 @@ class Settings(BaseSettings):
     @field_validator("week_start")
     @classmethod
     def _known_week_start(cls, value: str) -> str:
-        if value.lower() not in WEEK_STARTS:
+        name = choice(value, tuple(WEEK_STARTS))
+        if name is None:
             raise ValueError(" or ".join(WEEK_STARTS))
-        return value
+        return name
 
     @field_validator("task_runner", mode="before")
     @classmethod
     def _known_task_runner(cls, value: object) -> object:
-        name = value.strip().lower() if isinstance(value, str) else value
-        if name not in TASK_RUNNERS:
+        name = choice(value, TASK_RUNNERS) if isinstance(value, str) else None
+        if name is None:
             raise ValueError("thread (in this process, the default) or dask (on a Dask cluster)")
         return name
 

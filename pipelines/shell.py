@@ -16,7 +16,7 @@ from typing import TextIO
 
 import duckdb
 
-from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.errors import CdrError, UsageError, clip, one_line, one_of
 from pipelines.masking import Masking, mask_numbers
 from pipelines.sql import FORMATS, WRITERS, connect_read_only, run_query, write_table
 
@@ -150,10 +150,11 @@ class Shell:
     def _mode(self, argument: str) -> None:
         if not argument:
             print(self.mode, file=self.stdout)
-        elif argument in FORMATS:
-            self.mode = argument
         else:
-            self._fail(UsageError(f".mode must be one of {', '.join(FORMATS)} (got {clip(repr(argument))})"))
+            try:
+                self.mode = one_of(argument, FORMATS, ".mode")
+            except UsageError as exc:
+                self._fail(exc)
 
     def _relations(self) -> list[tuple[str, str]]:
         return [(str(name), str(sql)) for name, sql in self.con.execute(_RELATIONS).fetchall()]

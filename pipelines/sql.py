@@ -19,7 +19,7 @@ from typing import TextIO
 import duckdb
 import orjson
 
-from pipelines.errors import CdrError, UsageError, clip, one_line
+from pipelines.errors import CdrError, UsageError, clip, one_line, one_of
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, atomic_file, register_lake
 from pipelines.masking import Masking, mask_numbers
 from pipelines.remote import origin_lake, warehouse_name
@@ -249,8 +249,7 @@ def run_sql(
 ) -> int:
     """Warehouse, query, format, optional output file and whether phone numbers are `masked` -> the result
     written there (or to stdout) -> rows."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {clip(repr(fmt))})")
+    fmt = one_of(fmt, FORMATS, "--format")
     check_query(query)
     target = None if out is None else check_out(out, Path(warehouse).parent)
     con = connect_read_only(warehouse)

@@ -1,11 +1,17 @@
+import io
+import json
 import subprocess
+from datetime import datetime, timezone
 
 import pytest
 from typer.testing import CliRunner
 
 from cdr_app.cli import app
 from pipelines import __version__
-from tests.fixtures.cli import CDR_ARGV
+from pipelines.opentact.api import record_types
+from pipelines.shell import run_shell
+from tests.fixtures.alerts import alert, make_warehouse
+from tests.fixtures.cli import CDR_ARGV, run_cdr
 
 runner = CliRunner()
 
@@ -85,3 +91,32 @@ def test_every_command_has_a_one_line_summary_that_is_not_cut_short():
     lines = [line for line in result.output.splitlines() if line.startswith("  ") and not line.strip().startswith("-")]
     assert len(lines) >= 9
     assert not any(line.rstrip().endswith("...") for line in lines)
+
+
+CHOICE_ALERTS = ("alerts", "--start", "2026-10-03T00:00:00Z", "--end", "2026-10-04T00:00:00Z")
+
+
+@pytest.mark.parametrize("typed, canonical", [
+    (("--format", "CSV", "--min-severity", "WARNING", "--fail-on", "Critical"),
+     ("--format", "csv", "--min-severity", "warning", "--fail-on", "critical")),
+    (("--format", " Json "), ("--format", "json")),
+])
+def test_fixed_choices_of_alerts_take_any_case(capsys, monkeypatch, tmp_path, typed, canonical):
+    make_warehouse(tmp_path, [alert("a", datetime(2026, 10, 3, tzinfo=timezone.utc), severity="critical")])
+    data_dir = ("--data-dir", str(tmp_path))
+    assert run_cdr(capsys, monkeypatch, *CHOICE_ALERTS, *typed, *data_dir) == run_cdr(
+        capsys, monkeypatch, *CHOICE_ALERTS, *canonical, *data_dir
+    )
+
+
+def test_fixed_choices_of_sql_shell_dates_and_sync_take_any_case(capsys, monkeypatch, tmp_path):
+    warehouse = make_warehouse(tmp_path, None)
+    sql = ("sql", "select 1 as one", "--data-dir", str(tmp_path))
+    assert run_cdr(capsys, monkeypatch, *sql, "--format", "CSV") == (0, "one\n1\n", "")
+    out, err = io.StringIO(), io.StringIO()
+    assert run_shell(warehouse, stdin=io.StringIO(".mode CSV\nselect 1 as one;\n"), stdout=out, stderr=err) == 0
+    assert (out.getvalue(), err.getvalue()) == ("one\n1\n", "")
+    code, out, _ = run_cdr(capsys, monkeypatch, "dates", "this_week", "--week-start", "Sunday", "--now", "2026-10-07",
+                           "--tz", "UTC")
+    assert code == 0 and json.loads(out)["week_start"] == "sunday" and json.loads(out)["start"] == "2026-10-04T00:00:00.000Z"
+    assert record_types(["CDRS", " mdrs", "cdrs"], what="--types") == ["cdrs", "mdrs"]
