@@ -118,7 +118,7 @@ def alerts_command(
     ),
     fail_on: str | None = typer.Option(
         None, "--fail-on", help="Exit 3 when an alert of this severity (info, warning, critical) or worse is in "
-        "the range, even one --min-severity does not list.",
+        "the range, even one --min-severity does not list (a failed --notify delivery exits 1 all the same).",
     ),
     account: str | None = typer.Option(
         None, "--account", help="Only this account's alerts (default: every account's; the table then names the "
@@ -169,6 +169,7 @@ def alerts_command(
     WRITERS[fmt](alerts_result(alerts, columns=columns), sys.stdout)
     if notify is not None:
         snooze = timedelta(hours=settings.alerts_snooze_hours)
+        # A failed delivery raises here, before --fail-on: exit 1, which a scheduler cannot take for the usual 3.
         delivery = notify_webhook(alerts, settings.data_dir, notify, snooze=snooze, now=now)
         typer.echo(delivery.summary(webhook_origin(notify)), err=True)
     if failing is not None and any(at_or_above(alert.severity, failing) for alert in in_range):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +182,24 @@ def test_a_failed_post_exits_1_without_the_token_and_is_sent_by_the_next_call(ca
     assert "answered HTTP 503" in failed[2] and "T0KEN" not in failed[2]
     assert retried[0] == 0
     assert [body["alert_key"] for body in receiver.received] == ["a-spans", "a-day", "a-hour"]
+
+
+def test_a_failed_delivery_exits_1_even_when_fail_on_would_exit_3_and_the_readme_says_every_exit_code(
+    capsys, monkeypatch, data_dir
+):
+    with webhook_receiver(fail_first=1, status=503) as receiver:
+        args = ("alerts", *RANGE, "--notify", receiver.url, "--fail-on", "critical", "--data-dir", str(data_dir))
+        failed = run_cdr(capsys, monkeypatch, *args)
+        delivered = run_cdr(capsys, monkeypatch, *args)
+
+    assert (failed[0], delivered[0]) == (1, 3)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `cdr alerts "))
+    documented = re.search(r"Exit codes: (.*?)\. ", row)
+    assert documented is not None, "the README's `cdr alerts` row lists no exit codes"
+    codes = dict(re.findall(r"(\d+) ([^;]+)", documented.group(1)))
+    assert sorted(codes, key=int) == ["0", "1", "2", "3", "130"]
+    assert "delivery" in codes["1"] and "--fail-on" in codes["1"]
 
 
 def test_an_unreachable_webhook_is_a_one_line_failure_without_the_token(capsys, monkeypatch, data_dir):
