@@ -129,6 +129,7 @@ def alerts_command(
     """The alerts (rpt_alerts) whose windows overlap the range, oldest first; with --notify, send the new ones."""
     import sys
     from datetime import datetime, timedelta, timezone
+    from functools import partial
 
     from pipelines.alerts import (
         ACCOUNT_TABLE_COLUMNS, ALERT_COLUMNS, DEFAULT_RANGE, TABLE_COLUMNS, alerts_result, at_or_above, check_severity,
@@ -140,7 +141,7 @@ def alerts_command(
     from pipelines.models import warehouse_path
     from pipelines.reports import check_account, held_accounts
     from pipelines.settings import load_settings
-    from pipelines.sql import WRITERS, connect_read_only
+    from pipelines.sql import WRITERS, connect_read_only, write_csv
 
     settings = load_settings(data_dir=data_dir)
     now = datetime.now(timezone.utc)
@@ -166,7 +167,9 @@ def alerts_command(
     alerts = [alert for alert in in_range if at_or_above(alert.severity, minimum)]
     several = account is None and len(held) > 1
     columns = (ACCOUNT_TABLE_COLUMNS if several else TABLE_COLUMNS) if fmt == "table" else ALERT_COLUMNS
-    WRITERS[fmt](alerts_result(alerts, columns=columns), sys.stdout)
+    # The csv is for a spreadsheet: a name in it must never run as a formula.
+    write = partial(write_csv, for_spreadsheets=True) if fmt == "csv" else WRITERS[fmt]
+    write(alerts_result(alerts, columns=columns), sys.stdout)
     if notify is not None:
         snooze = timedelta(hours=settings.alerts_snooze_hours)
         # A failed delivery raises here, before --fail-on: exit 1, which a scheduler cannot take for the usual 3.

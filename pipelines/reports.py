@@ -11,7 +11,6 @@ never added together, and the total rows are the only rows a reader needs to sum
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
@@ -31,7 +30,7 @@ from pipelines.errors import CdrError, UsageError, clip, few, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
-from pipelines.sql import connect_read_only
+from pipelines.sql import connect_read_only, spreadsheet_rows, spreadsheet_text
 from pipelines.state import KindState, covers, held_windows, merge_windows, read_state
 
 FINANCE_TABLE = "rpt_finance_monthly_statement"
@@ -536,13 +535,16 @@ def finance_csv(
     columns: Sequence[str] = FINANCE_COLUMNS,
     totals: Sequence[Sequence[object]] = (),
 ) -> str:
-    """Statement rows (and any total rows after them) -> CSV text: the header `columns`, cost (last) as an exact
-    decimal string."""
+    """Statement rows (and any total rows after them) -> CSV text: the header `columns`, the text columns (all but
+    the last four) through `spreadsheet_text`, rows by `spreadsheet_rows`, cost (last) as an exact decimal string."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in (*rows, *totals):
-        writer.writerow([*row[:-1], decimal_text(row[-1])])
+    texts = len(columns) - 4
+    lines = [
+        [*(spreadsheet_text(cell) if isinstance(cell, str) else cell for cell in row[:texts]), *row[texts:-1],
+         decimal_text(row[-1])]
+        for row in (*rows, *totals)
+    ]
+    spreadsheet_rows(buffer)([columns, *lines])
     return buffer.getvalue()
 
 

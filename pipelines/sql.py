@@ -7,9 +7,10 @@ no other file, with its configuration locked so no query can undo that (`connect
 from __future__ import annotations
 
 import csv
+import io
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -182,13 +183,52 @@ def _built_elsewhere(con: duckdb.DuckDBPyConnection, data_dir: str) -> bool:
     return any(f"{data_dir}/{LAKE_DIR}/" in sql for (sql,) in views)
 
 
-def write_csv(result: QueryResult, out: TextIO) -> int:
-    """A query result -> CSV on `out` (header first; decimals exact, NULL empty) -> rows written."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(result.columns)
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """A text cell of a CSV meant for people -> the same text, led by `'` when it starts as a formula would.
+
+    Names come from the API and can hold anything: `=HYPERLINK(...)` must open as text. The one rule
+    for every CSV written for a spreadsheet; only text cells, never a number (a negative cost stays one).
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def spreadsheet_rows(out: TextIO) -> Callable[[Iterable[Sequence[object]]], None]:
+    """A text stream -> a `writerows` of CSV for a spreadsheet: rows end in LF as ever; a field holding a CR is quoted.
+
+    The csv module quotes only a field holding a character of its line terminator, and a spreadsheet
+    starts a row at a bare CR: a name `x<CR>=1+1` would put a formula at the start of a row of its own.
+    """
+    row = io.StringIO()
+    writer = csv.writer(row, lineterminator="\r\n")
+
+    def writerows(rows: Iterable[Sequence[object]]) -> None:
+        for cells in rows:
+            row.seek(0)
+            row.truncate()
+            writer.writerow(cells)
+            out.write(row.getvalue()[:-2] + "\n")
+
+    return writerows
+
+
+def write_csv(result: QueryResult, out: TextIO, *, for_spreadsheets: bool = False) -> int:
+    """A query result -> CSV on `out` (header first; decimals exact, NULL empty) -> rows written; `for_spreadsheets`:
+    written by `spreadsheet_rows`, each text cell of a VARCHAR column through `spreadsheet_text` (`cdr sql` writes
+    the data as is)."""
+    writerows = spreadsheet_rows(out) if for_spreadsheets else csv.writer(out, lineterminator="\n").writerows
+    writerows([result.columns])
+    texts = [for_spreadsheets and kind == "VARCHAR" for kind in result.types]
     count = 0
     for batch in result.batches:
-        writer.writerows([[_text(value, null="") for value in row] for row in batch])
+        writerows([
+            [spreadsheet_text(value) if text and isinstance(value, str) else _text(value, null="")
+             for text, value in zip(texts, row)]
+            for row in batch
+        ])
         count += len(batch)
     return count
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -58,6 +59,24 @@ def test_min_severity_keeps_that_severity_and_worse(capsys, monkeypatch, data_di
     assert code == 0
     assert [(row["alert_key"], row["severity"]) for row in rows] == [("a-day", "warning"), ("a-hour", "critical")]
     assert rows[0]["connection_id"] == "" and rows[0]["window_start"] == "2026-10-03T00:00:00+00:00"
+
+
+HOSTILE = {"connection_name": '=HYPERLINK("https://evil","open")', "carrier": "@SUM(A1)", "connection_id": "-2+3",
+           "country_code": "+1", "product": "\rvoice", "message": "\tcost to <!channel> & co"}
+
+
+def test_csv_cells_open_as_text_in_a_spreadsheet_while_json_keeps_the_exact_names(capsys, monkeypatch, tmp_path):
+    make_warehouse(tmp_path, [replace(alert("a", DAY), observed=-2.5, direction="out\r=1+1", **HOSTILE)])
+    base = ("alerts", *RANGE, "--data-dir", str(tmp_path))
+    code, out, _ = run_cdr(capsys, monkeypatch, *base, "--format", "csv")
+    listed = run_cdr(capsys, monkeypatch, *base, "--format", "json")[1]
+
+    (row,) = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert code == 0 and {name: row[name] for name in HOSTILE} == {name: "'" + text for name, text in HOSTILE.items()}
+    assert (row["rule"], row["observed"], row["baseline"]) == ("cost_spike", "-2.5", "100.0")
+    # a CR inside a cell is quoted: a spreadsheet would start a row there, with a formula first
+    assert row["direction"] == "out\r=1+1"
+    assert {name: json.loads(listed)[0][name] for name in HOSTILE} == HOSTILE
 
 
 def test_the_table_shows_each_alert_with_its_message(capsys, monkeypatch, data_dir):

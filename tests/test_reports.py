@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import io
 import zipfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -22,7 +23,8 @@ from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.status import read_status
 from pipelines.reports import (
-    FINANCE_COLUMNS, coverage_of, day_ranges, export_finance, finance_csv, month_coverage, parse_month,
+    COMBINED_COLUMNS, FINANCE_COLUMNS, combined_totals, coverage_of, day_ranges, export_finance, finance_csv,
+    finance_xlsx, month_coverage, parse_month,
 )
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.disk import record_disk_events
@@ -333,6 +335,37 @@ def test_export_finance_writes_the_exact_columns_and_decimal_strings(world_dir, 
 def test_finance_csv_writes_zero_as_a_plain_decimal():
     text = finance_csv([("2026-03", "voice", "outbound", "USD", 1, 0, 0, D("0E-9"))])
     assert text.splitlines()[1] == "2026-03,voice,outbound,USD,1,0,0,0.000000000"
+
+
+FORMULA_LIKE = ("=1+1", "+SUM(A1)", "-2", '@HYPERLINK("https://evil")', "\tvoice", "\rUSD")
+
+
+def test_finance_csv_text_cells_open_as_text_and_amounts_stay_exact_numbers():
+    rows = [("2026-03", *FORMULA_LIKE[:3], 1, 0, 0, D("-1.250000000")),
+            ("2026-03", *FORMULA_LIKE[3:], -1, 0, 0, D("0.000222000")),
+            ("2026-03", "voice", "out\r=1+1", "USD", 1, 0, 0, D("1"))]  # a spreadsheet starts a row at a CR
+    text = finance_csv(rows)
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+
+    assert parsed[1] == ["2026-03", "'=1+1", "'+SUM(A1)", "'-2", "1", "0", "0", "-1.250000000"]
+    assert parsed[2] == [
+        "2026-03", "'@HYPERLINK(\"https://evil\")", "'\tvoice", "'\rUSD", "-1", "0", "0", "0.000222000",
+    ]
+    assert parsed[3:] == [["2026-03", "voice", "out\r=1+1", "USD", "1", "0", "0", "1"]]
+    combined = finance_csv([("-acme", *rows[0])], COMBINED_COLUMNS, combined_totals([("-acme", *rows[0])], "2026-03"))
+    assert combined.splitlines()[1:] == [
+        "'-acme,2026-03,'=1+1,'+SUM(A1),'-2,1,0,0,-1.250000000", "(all accounts),2026-03,,,'-2,1,0,0,-1.250000000",
+    ]
+
+
+def test_finance_xlsx_writes_formula_like_names_as_text_never_as_formulas():
+    rows = [("2026-03", *FORMULA_LIKE[:3], 1, 0, 0, D("-1.25"))]
+    with zipfile.ZipFile(io.BytesIO(finance_xlsx(rows, "2026-03"))) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        strings = book.read("xl/sharedStrings.xml").decode()
+
+    assert "<f>" not in sheet and "<v>-1.25</v>" in sheet
+    assert all(f"<t>{name}</t>" in strings for name in FORMULA_LIKE[:3])
 
 
 def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
