@@ -34,6 +34,22 @@ def read_recent_alerts(warehouse: Path, window: Window) -> list[Alert]:
     return read_alerts(warehouse, window)
 
 
+def plain_text(block: Any) -> None:
+    """Declare the digest plain text to an Apprise-based block (Slack, Teams, e-mail ...), which then escapes it for
+    its target's markup; a custom webhook gets the text as it is, its JSON exact.
+
+    The digest holds names from the API (connections, carriers, accounts). Undeclared, Apprise hands it to Slack
+    as mrkdwn and even turns `!here>` into a mention; declared, Slack gets `&`, `<`, `>` as `&amp;`, `&lt;`, `&gt;`,
+    so `<!channel>` or `<https://evil|click me>` in a name shows as typed. The blocks do not pass a format on,
+    so it goes on their Apprise client's asset (the format Apprise takes when none is passed).
+    """
+    from apprise import NotifyFormat
+    from prefect.blocks.notifications import AbstractAppriseNotificationBlock
+
+    if isinstance(block, AbstractAppriseNotificationBlock):
+        block._apprise_client.asset.body_format = NotifyFormat.TEXT
+
+
 @task(name="send-alerts", cache_policy=NO_CACHE, persist_result=False)
 def send_alerts(alerts: list[Alert], data_dir: Path, notify_block: str, snooze: timedelta, now: datetime) -> Delivery:
     """The alerts never sent before, but those snoozed, sent as one digest through the notification block."""
@@ -46,6 +62,7 @@ def send_alerts(alerts: list[Alert], data_dir: Path, notify_block: str, snooze: 
         raise CdrError(f"cannot load the notification block {clip(notify_block)}: {clip(str(exc))}") from None
     if not isinstance(block, NotificationBlock):
         raise CdrError(f"the block {clip(notify_block)} is a {type(block).__name__}, not a notification block")
+    plain_text(block)
 
     def send(batch: Sequence[Alert]) -> None:
         subject, body = digest(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pytest
 
 from pipelines.errors import CdrError
@@ -39,3 +40,38 @@ def test_new_alerts_go_out_once_through_the_block_and_a_failed_send_goes_out_nex
         "subject": "CDR alerts: 1 new alert (1 critical)",
         "body": f"[critical] cost_spike, {day:%Y-%m-%dT%H:%M}Z: Voice cost to US is 3x its usual.",
     }]
+
+
+HOSTILE_MESSAGE = "Voice cost via <!channel> <!here> <https://evil.example|click me> & !here> is 3x its usual."
+
+
+def test_slack_gets_names_escaped_as_text_and_a_custom_webhook_gets_them_exact(prefect_harness, tmp_path, monkeypatch):
+    import requests
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
+
+    from pipelines.flows.alerts import alerts_flow
+
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    for name in ("slack", "custom"):
+        make_warehouse(tmp_path / name, [alert("k", day, severity="critical", message=HOSTILE_MESSAGE)])
+    posted: list[dict[str, object]] = []
+
+    def slack(method: str, url: str, **kwargs: object) -> requests.Response:
+        posted.append(orjson.loads(kwargs["data"]))
+        response = requests.Response()
+        response.status_code, response._content = 200, b"ok"
+        return response
+
+    monkeypatch.setattr(requests, "request", slack)
+    SlackWebhook(url="https://hooks.slack.com/services/T0/B0/S3CRET").save("cdr-slack-test", overwrite=True)
+    with webhook_receiver() as receiver:
+        CustomWebhookNotificationBlock(name="cdr", url=receiver.url, json_data={"body": "{{body}}"}).save(
+            "cdr-custom-test", overwrite=True
+        )
+        assert alerts_flow(data_dir=str(tmp_path / "slack"), notify_block="slack-webhook/cdr-slack-test")["sent"] == 1
+        assert alerts_flow(data_dir=str(tmp_path / "custom"), notify_block="custom-webhook/cdr-custom-test")["sent"] == 1
+
+    line = f"[critical] cost_spike, {day:%Y-%m-%dT%H:%M}Z: {HOSTILE_MESSAGE}"
+    (text,) = [attachment["text"] for message in posted for attachment in message["attachments"]]
+    assert text == line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert receiver.received == [{"body": line}]
