@@ -30,7 +30,7 @@ from pipelines.errors import CdrError, UsageError, clip, few, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
-from pipelines.sql import connect_read_only, spreadsheet_rows, spreadsheet_text
+from pipelines.sql import connect_read_only, csv_rows, spreadsheet_text
 from pipelines.state import KindState, covers, held_windows, merge_windows, read_state
 
 FINANCE_TABLE = "rpt_finance_monthly_statement"
@@ -535,16 +535,16 @@ def finance_csv(
     columns: Sequence[str] = FINANCE_COLUMNS,
     totals: Sequence[Sequence[object]] = (),
 ) -> str:
-    """Statement rows (and any total rows after them) -> CSV text: the header `columns`, the text columns (all but
-    the last four) through `spreadsheet_text`, rows by `spreadsheet_rows`, cost (last) as an exact decimal string."""
+    """Statement rows (and any total rows after them) -> CSV text (`csv_rows`): the header `columns`, the text
+    columns (all but the last four) through `spreadsheet_text`, cost (last) as an exact decimal string."""
     buffer = io.StringIO()
     texts = len(columns) - 4
     lines = [
-        [*(spreadsheet_text(cell) if isinstance(cell, str) else cell for cell in row[:texts]), *row[texts:-1],
-         decimal_text(row[-1])]
+        [*(spreadsheet_text(cell) for cell in cells[:texts]), *cells[texts:-1], decimal_text(row[-1])]
         for row in (*rows, *totals)
+        for cells in [["" if cell is None else str(cell) for cell in row]]
     ]
-    spreadsheet_rows(buffer)([columns, *lines])
+    csv_rows(buffer)([columns, *lines])
     return buffer.getvalue()
 
 

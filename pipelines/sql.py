@@ -196,30 +196,36 @@ def spreadsheet_text(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def spreadsheet_rows(out: TextIO) -> Callable[[Iterable[Sequence[object]]], None]:
-    """A text stream -> a `writerows` of CSV for a spreadsheet: rows end in LF as ever; a field holding a CR is quoted.
+def csv_rows(out: TextIO) -> Callable[[Sequence[Sequence[str]]], None]:
+    """A text stream -> a `writerows` of CSV for rows of text cells, every CSV's: rows end in LF; a cell holding a
+    CR is quoted.
 
-    The csv module quotes only a field holding a character of its line terminator, and a spreadsheet
-    starts a row at a bare CR: a name `x<CR>=1+1` would put a formula at the start of a row of its own.
+    The csv module quotes only a cell holding a character of its line terminator, yet a reader (a spreadsheet,
+    the csv module itself) starts a row at a bare CR: unquoted, a name `x<CR>=1+1` would split its row and put
+    a formula at the start of a row of its own. Rows without a CR, nearly all, are written as they are.
     """
+    plain = csv.writer(out, lineterminator="\n")
     row = io.StringIO()
-    writer = csv.writer(row, lineterminator="\r\n")
+    quoting = csv.writer(row, lineterminator="\r\n")
 
-    def writerows(rows: Iterable[Sequence[object]]) -> None:
+    def writerows(rows: Sequence[Sequence[str]]) -> None:
+        if "\r" not in "".join(map("".join, rows)):
+            plain.writerows(rows)
+            return
         for cells in rows:
             row.seek(0)
             row.truncate()
-            writer.writerow(cells)
+            quoting.writerow(cells)
             out.write(row.getvalue()[:-2] + "\n")
 
     return writerows
 
 
 def write_csv(result: QueryResult, out: TextIO, *, for_spreadsheets: bool = False) -> int:
-    """A query result -> CSV on `out` (header first; decimals exact, NULL empty) -> rows written; `for_spreadsheets`:
-    written by `spreadsheet_rows`, each text cell of a VARCHAR column through `spreadsheet_text` (`cdr sql` writes
-    the data as is)."""
-    writerows = spreadsheet_rows(out) if for_spreadsheets else csv.writer(out, lineterminator="\n").writerows
+    """A query result -> CSV on `out` (header first; decimals exact, NULL empty; `csv_rows`) -> rows written;
+    `for_spreadsheets`: each text cell of a VARCHAR column through `spreadsheet_text` (`cdr sql` writes the data
+    as is)."""
+    writerows = csv_rows(out)
     writerows([result.columns])
     texts = [for_spreadsheets and kind == "VARCHAR" for kind in result.types]
     count = 0

@@ -50,6 +50,13 @@ def test_csv_output_keeps_decimals_exact_and_nulls_empty(data_dir):
     ]
 
 
+def test_csv_output_quotes_a_carriage_return_so_every_reader_keeps_the_row_whole(data_dir):
+    text = sql(data_dir, "select 'a' || chr(13) || 'b' as name, '=1+1' as formula, 1 as n", "csv")
+    # the data as is (no spreadsheet prefix), rows ending in LF, the CR inside quotes
+    assert text == 'name,formula,n\n"a\rb",=1+1,1\n'
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [["name", "formula", "n"], ["a\rb", "=1+1", "1"]]
+
+
 def test_json_output_is_an_array_of_objects_with_decimal_strings(data_dir):
     text = sql(data_dir, "select id, cost, created_at, errors from messages where id = 'm2'", "json")
     assert json.loads(text) == [
