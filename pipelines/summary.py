@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pipelines.dates import format_utc
@@ -23,9 +24,18 @@ def task_runner_label(settings: Settings) -> str:
     return f"dask, {workers} worker{'s' if workers != 1 else ''}"
 
 
+# The characters that open markdown's emphasis, code, links, images, HTML, entities or a table's cells
+# (each of them one CommonMark lets a backslash escape).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>!|&~])")
+
+
 def _cell(text: object) -> str:
-    """A value -> a markdown table cell (pipes and newlines cannot break the table)."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A value -> markdown text shown as typed, in a table cell or a paragraph of its own.
+
+    Field names and causes can quote the API: a pipe or newline must not break the table, and
+    `![](https://...)` or `<img ...>` must not make the Prefect UI fetch an image or a link for whoever views the run.
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def sync_markdown(report: SyncReport, *, title: str = "CDR sync", runner: str | None = IN_PROCESS) -> str:

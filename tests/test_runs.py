@@ -172,3 +172,21 @@ def test_the_markdown_summary_has_a_row_per_day_and_names_failed_slices():
     assert "INCOMPLETE: 1 slice(s) failed" in text
     assert "HTTP 503 \\| after 5 attempts" in text
     assert sync_lines(report)[-1].startswith("FAILED cdrs [2026-10-02T00:00:00.000Z")
+
+
+def test_the_markdown_summary_shows_names_from_the_api_as_typed():
+    """A field name or cause quoting the API must not turn into an image, a link or HTML in the Prefect UI."""
+    window = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC))
+    hostile = ("![](https://t.example/p.png)", "<img src=x>", "[here](https://evil)", "call_id")
+    kind = KindReport(
+        kind="cdrs", window=window, slices=1, skipped=0, landed=0, failed=1, records=0, quarantined=0,
+        usage_rows=0, completed=False, extra_fields=hostile,
+    )
+    report = SyncReport(
+        run_id="r1", now=window.end, kinds=(kind,), duration_secs=1.0,
+        failures=(SliceFailure(kind="cdrs", slice=window, cause="HTTP 500: <script>x</script> *bold*"),),
+    )
+    text = sync_markdown(report)
+    assert "\\!\\[\\](https://t.example/p.png), \\<img src=x\\>, \\[here\\](https://evil), call\\_id" in text
+    assert "HTTP 500: \\<script\\>x\\</script\\> \\*bold\\*" in text
+    assert "![" not in text.replace("\\![", "") and "<img" not in text.replace("\\<img", "")
