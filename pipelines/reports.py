@@ -107,9 +107,15 @@ class MonthCoverage:
 
     def label(self) -> str:
         """'' when complete, else the days of the month held, as the dashboards label a month: 'partial: 1–6',
-        'partial: 1–31 20:00' (to 20:00 on the 31st), 'partial: 1–30, missing 14' (as `note`, in short)."""
+        'partial: 1–31 20:00' (to 20:00 on the 31st), 'partial: 1–30, missing 14' (as `note`, in short); of
+        accounts short unalike, each short one's: 'partial: acme 10–31; globex no day'."""
         if self.complete:
             return ""
+        if self.short:
+            # What all accounts hold together would understate the month: one account's days are another's gap.
+            return "partial: " + "; ".join(
+                f"{few(accounts)} {own.label().removeprefix('partial: ')}" for accounts, own in self.short
+            )
         if not self.synced:
             return "partial: no day"
         (first, begins), (last, ends) = self._bounds()
@@ -120,9 +126,14 @@ class MonthCoverage:
     def reason(self) -> str:
         """'' when complete, else why the month is partial, as the dashboards say it under its `label`:
         'the data begins inside the month', '... ends ...', '... begins and ends ...', each perhaps with
-        'and misses days in it', or 'the data misses days inside the month'."""
+        'and misses days in it', or 'the data misses days inside the month'; of accounts short unalike, each
+        short one's: 'the data of acme begins inside the month; the data of globex holds no day of the month'."""
         if self.complete:
             return ""
+        if self.short:
+            return "; ".join(
+                own.reason().replace("the data", f"the data of {few(accounts)}", 1) for accounts, own in self.short
+            )
         if not self.synced:
             return "the data holds no day of the month"
         # A missing day up to the first (held) day cuts the month's start, from the last one its end; between, a gap.

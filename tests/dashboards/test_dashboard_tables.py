@@ -103,6 +103,31 @@ def test_the_statement_note_says_why_each_partial_month_is_partial(held, why):
     assert f" {why} A partial month holds only the days named" in note
 
 
+def test_the_all_accounts_statement_labels_a_partial_month_by_what_each_short_account_holds():
+    # acme from 10 August, globex from 14 September: August and September are each held by one account in
+    # full or in part, never "no day" nor cut short for the whole of both.
+    frame = _frame(
+        [("2026-08", "sms", "outbound", "USD", 1, 0, 1, D(1)), ("2026-09", "sms", "outbound", "USD", 1, 0, 1, D(1))],
+        STATEMENT,
+    )
+    end = datetime(2026, 10, 1, tzinfo=UTC)
+    held = {
+        "acme": (Window(datetime(2026, 8, 10, tzinfo=UTC), end),),
+        "globex": (Window(datetime(2026, 9, 14, tzinfo=UTC), end),),
+    }
+    partial = held_partial_months(held, ["2026-08", "2026-09"], "UTC", now=end + timedelta(days=9))
+    table = tables.finance_statement(frame, partial=partial)
+    assert [row[0].text for row in table.rows] == [
+        "2026-09 (partial: globex 14–30)", "Total 2026-09 (partial: globex 14–30)",
+        "2026-08 (partial: acme 10–31; globex no day)", "Total 2026-08 (partial: acme 10–31; globex no day)",
+    ]
+    assert (
+        " 2026-09 (partial: globex 14–30): the data of globex begins inside the month."
+        " 2026-08 (partial: acme 10–31; globex no day): the data of acme begins inside the month;"
+        " the data of globex holds no day of the month."
+    ) in table.note
+
+
 def test_the_statement_shows_its_latest_twelve_months_and_says_so():
     rows = [(f"2025-{m:02d}", "sms", "outbound", "USD", 1, 0, 1, Decimal(1)) for m in range(1, 13)]
     rows += [(f"2026-{m:02d}", "sms", "outbound", "USD", 1, 0, 1, Decimal(1)) for m in range(1, 3)]
