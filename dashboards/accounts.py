@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from dashboards.pages import MONTH_OVER_MONTH, STATEMENT, Source
+from dashboards.pages import BUILD_INFO, DAILY_COST, MONTH_OVER_MONTH, STATEMENT, Source
 
 ACCOUNT = "account"
 
@@ -39,6 +39,19 @@ def account_frames(frames: Mapping[Source, pl.DataFrame], account: str | None) -
             frame = frame.filter(pl.col(ACCOUNT) == account)
         chosen[item] = _drop_account(item, frame)
     return chosen
+
+
+def account_period(frames: Mapping[Source, pl.DataFrame]) -> pl.DataFrame:
+    """One account's frames -> its build-info row with the period narrowed to the first and last day its calls
+    and messages are dated (rpt_build_info spans every account's: an account synced later, or no longer,
+    would claim days it holds nothing for); both null when it has none."""
+    info, daily = frames[BUILD_INFO], frames.get(DAILY_COST)
+    if daily is None:
+        return info
+    return info.with_columns(
+        pl.lit(daily["day"].min(), dtype=pl.Date).alias("first_report_date"),
+        pl.lit(daily["day"].max(), dtype=pl.Date).alias("last_report_date"),
+    )
 
 
 def combined_frames(frames: Mapping[Source, pl.DataFrame]) -> dict[Source, pl.DataFrame]:

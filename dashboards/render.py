@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from contextlib import suppress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -24,7 +24,7 @@ import polars as pl
 from markupsafe import Markup
 
 from dashboards import figures, theme
-from dashboards.accounts import ACCOUNT, account_frames, accounts_of, combined_frames
+from dashboards.accounts import ACCOUNT, account_frames, account_period, accounts_of, combined_frames
 from dashboards.formatting import format_day, format_instant
 from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
@@ -97,11 +97,12 @@ def render_site(
             for name, label, where in [(None, "All accounts", ""), *((a, a, f"{ACCOUNTS_DIR}/{a}/") for a in accounts)]
         ] if several else []
         scope = "" if not several else ("all accounts" if account is None else f"account {account}")
+        shown = frames if account is None else account_frames(every, account)
+        own_meta = meta if account is None else replace(meta, period=describe_period(account_period(shown))[0])
         common = {
-            "nav": nav, "meta": meta, "stylesheet": root + STYLESHEET, "plotly_js": root + PLOTLY_JS,
+            "nav": nav, "meta": own_meta, "stylesheet": root + STYLESHEET, "plotly_js": root + PLOTLY_JS,
             "accounts": switcher, "scope": scope,
         }
-        shown = frames if account is None else account_frames(every, account)
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
         partial = period_partial_months(shown[PERIOD], held=own, now=now)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(

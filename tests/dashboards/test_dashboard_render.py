@@ -107,6 +107,23 @@ def test_text_in_tiles_and_tables_is_escaped_by_the_template(warehouse_factory, 
     assert "<td class=\"\">&lt;b&gt;X&lt;/b&gt;</td>" in finance
 
 
+def test_each_accounts_pages_state_the_period_of_its_own_data(warehouse_factory, tmp_path):
+    # Account "late" holds records from 14 September only; the warehouse's period spans both accounts.
+    warehouse = warehouse_factory()
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table rpt_finance_daily_cost add column account varchar")
+    con.execute("update rpt_finance_daily_cost set account = if(report_date >= date '2026-09-14', 'late', 'early')")
+    con.execute("update rpt_alerts set account = 'early'")
+    con.close()
+    site = tmp_path / "site"
+    render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
+    for name in (INDEX, "overview.html", "finance.html"):
+        assert "2026-08-01 to 2026-10-31 (92 days)" in _html(site, name)
+        late = _html(site / "accounts" / "late", name)
+        assert "2026-09-14 to 2026-10-31 (48 days)" in late and "2026-08-01" not in late
+        assert "2026-08-01 to 2026-09-13 (44 days)" in _html(site / "accounts" / "early", name)
+
+
 def test_pages_stay_under_one_megabyte_whatever_the_volume(large_warehouse, tmp_path):
     written = render_site(large_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
     sizes = {path.name: path.stat().st_size for path in written if path.suffix == ".html"}
