@@ -51,6 +51,7 @@ LEGEND_MARGIN_PX = 96
 # rpt_finance_cost_by_country keeps this many countries per month and currency, then the rest.
 COUNTRY_TOP = 10
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+HEATMAP_TICK_HOURS = 3
 # A partial month's bars: lighter and hatched, so they never pass for a whole month's.
 PARTIAL_OPACITY = 0.45
 PARTIAL_PATTERN = "/"
@@ -440,7 +441,12 @@ def calls_heatmap(frame: pl.DataFrame) -> go.Figure:
         )
     )
     fig.update_yaxes(autorange="reversed", showgrid=False)
-    fig.update_xaxes(showgrid=False, title_text="Hour of day", tickangle=0, dtick=2)
+    # Every third hour: twelve labels of a half-width figure run into each other; plotly turns
+    # them when even these do not fit.
+    fig.update_xaxes(
+        showgrid=False, title_text="Hour of day", tickmode="array",
+        tickvals=[f"{hour:02d}:00" for hour in range(0, 24, HEATMAP_TICK_HOURS)],
+    )
     _finish(fig, title, legend=False)
     return fig
 

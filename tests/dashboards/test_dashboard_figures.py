@@ -226,6 +226,14 @@ def test_the_heatmap_sums_months_into_a_monday_first_grid():
     assert sum(map(sum, heat.z)) == 12
 
 
+def test_the_heatmap_labels_every_third_hour_and_lets_plotly_turn_the_labels():
+    # every second hour's "HH:00" ran together at a laptop's width, half of a 1366 px page
+    frame = _frame([(1, 0, 4)], {"weekday": pl.Int64, "hour": pl.Int64, "calls": pl.Int64})
+    axis = figures.calls_heatmap(frame).layout.xaxis
+    assert list(axis.tickvals) == ["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00"]
+    assert axis.tickangle is None
+
+
 def test_hangup_causes_pair_the_cause_with_its_sip_code():
     schema = {"hangup_cause": pl.String, "sip_response_code": pl.Int64, "calls": pl.Int64}
     frame = _frame([("user_busy", 486, 5), ("normal_clearing", 200, 9), ("user_busy", 486, 1)], schema)
