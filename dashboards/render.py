@@ -92,8 +92,9 @@ def render_site(
     texts: dict[Path, str] = {}
     for account, folder in sets:
         root = "../" * folder.count("/")
+        # Each account's folder: a page's switcher leads to that account's same page (the template adds it).
         switcher = [
-            {"label": label, "href": f"{root}{where}{INDEX}", "current": name == account}
+            {"label": label, "folder": f"{root}{where}", "current": name == account}
             for name, label, where in [(None, "All accounts", ""), *((a, a, f"{ACCOUNTS_DIR}/{a}/") for a in accounts)]
         ] if several else []
         scope = "" if not several else ("all accounts" if account is None else f"account {account}")
@@ -106,11 +107,11 @@ def render_site(
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
         partial = period_partial_months(shown[PERIOD], held=own, now=now)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(
-            title="Overview of pages", current=None, **common
+            title="Overview of pages", current=None, here=INDEX, **common
         )
         for page in pages:
             texts[out / folder / page.filename] = environment.get_template("page.html").render(
-                title=page.title, current=page.slug, page=page,
+                title=page.title, current=page.slug, page=page, here=page.filename,
                 blocks=render_blocks(page, shown, combined=several and account is None, partial=partial), **common,
             )
     texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")

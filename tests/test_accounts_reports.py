@@ -224,9 +224,12 @@ def test_the_site_of_two_accounts_has_an_overview_and_each_accounts_pages(sites)
         *pages, *(f"{ACCOUNTS_DIR}/{account}/{name}" for account in ACCOUNTS for name in pages)
     }
     top = (out / "overview.html").read_text("utf-8")
-    assert 'href="accounts/a/index.html"' in top and "Overview · all accounts" in top
+    assert 'href="accounts/a/overview.html"' in top and "Overview · all accounts" in top
     page = (out / ACCOUNTS_DIR / "a" / "finance.html").read_text("utf-8")
-    assert 'href="../../style.css"' in page and 'href="../../index.html"' in page and "Finance · account a" in page
+    assert 'href="../../style.css"' in page and "Finance · account a" in page
+    # the switcher keeps the page: another account's Finance, or the all-accounts one
+    assert 'href="../../finance.html"' in page and 'href="../../accounts/b/finance.html"' in page
+    assert 'href="../../index.html"' in (out / ACCOUNTS_DIR / "a" / INDEX).read_text("utf-8")
     # a ranking of each account's own top countries does not combine: the overview sends to the accounts
     finance = (out / "finance.html").read_text("utf-8")
     assert 'id="per-account-cost-by-country"' in finance and 'id="fig-cost-by-country"' not in finance
