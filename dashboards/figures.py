@@ -55,6 +55,18 @@ HEATMAP_TICK_HOURS = 3
 # A partial month's bars: lighter and hatched, so they never pass for a whole month's.
 PARTIAL_OPACITY = 0.45
 PARTIAL_PATTERN = "/"
+# The last day when the data is synced only to a time inside it: hatched like a partial month.
+CUT_NOTE = "<br><sup>Hatched: {bucket}, synced only to {until}; not comparable with whole {unit}s</sup>"
+
+
+@dataclass(frozen=True, slots=True)
+class CutDay:
+    """The last report day when the data is synced only to a time inside it, and that time ('12:00')."""
+
+    day: date
+    until: str
+
+
 # Alerts: a hover lists this many alerts of a point (then how many more), each message wrapped
 # and, past MESSAGE_LIMIT characters, shortened (the Alerts page's tables show it whole).
 MAX_HOVER_ALERTS = 6
@@ -66,9 +78,11 @@ MAX_TIMELINE_ALERTS = 500
 # --- Overview ------------------------------------------------------------------------------
 
 
-def daily_volume(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.Figure:
-    """Records per day and product (columns: day, product, records) and the alerts to mark
-    (`alert_marks`) -> stacked bars, each day an alert fired marked."""
+def daily_volume(
+    frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None
+) -> go.Figure:
+    """Records per day and product (columns: day, product, records), the alerts to mark (`alert_marks`)
+    and the last day if synced only in part -> stacked bars, each day an alert fired marked, a cut day hatched."""
     title = "Records per {unit}, by product"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -84,14 +98,15 @@ def daily_volume(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go
             marker_color=theme.product_color(product, index),
             hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records<extra></extra>",
         )
-    _finish(fig, title.format(unit=unit), y_title="Records", barmode="stack")
+    _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Records", barmode="stack")
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=1)
     return fig
 
 
-def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.Figure:
-    """Cost per day, product and currency (columns: day, product, currency, cost) and the alerts to
-    mark (`alert_marks`) -> stacked bars per currency, each day an alert fired marked."""
+def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None) -> go.Figure:
+    """Cost per day, product and currency (columns: day, product, currency, cost), the alerts to mark
+    (`alert_marks`) and the last day if synced only in part -> stacked bars per currency, each day an
+    alert fired marked, a cut day hatched."""
     title = "Cost per {unit}, by product"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -118,7 +133,8 @@ def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.F
                 col=1,
             )
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-    _finish(fig, title.format(unit=unit) + currency_note, barmode="stack", height=_grid_height(currencies))
+    cut_note = _mark_cut(fig, cut, unit)
+    _finish(fig, title.format(unit=unit) + currency_note + cut_note, barmode="stack", height=_grid_height(currencies))
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=len(currencies))
     return fig
 
@@ -451,8 +467,9 @@ def calls_heatmap(frame: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def peak_concurrency(frame: pl.DataFrame) -> go.Figure:
-    """Peak concurrent calls per day (columns: day, peak_concurrent_calls) -> bars."""
+def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None) -> go.Figure:
+    """Peak concurrent calls per day (columns: day, peak_concurrent_calls) and the last day if synced only in
+    part -> bars, a cut day hatched."""
     title = "Peak concurrent calls per {unit}"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -464,7 +481,7 @@ def peak_concurrency(frame: pl.DataFrame) -> go.Figure:
             name="Peak", hovertemplate="%{x}: %{y:,} concurrent calls<extra></extra>",
         )
     )
-    _finish(fig, title.format(unit=unit), y_title="Concurrent calls", legend=False)
+    _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Concurrent calls", legend=False)
     return fig
 
 
@@ -653,6 +670,30 @@ def _mark_alerts(fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series,
             type="line", xref="x", yref="paper", x0=day, x1=day, y0=0, y1=1, layer="below", opacity=0.6,
             line={"color": color, "width": 1, "dash": "dot"},
         )
+
+
+def _mark_cut(fig: go.Figure, cut: CutDay | None, unit: str) -> str:
+    """Hatch and lighten the bars of the day (week, month: `unit`) holding a cut day -> the title's note
+    saying so ('' when no bar is)."""
+    if cut is None:
+        return ""
+    bucket = cut.day if unit == "day" else pl.Series([cut.day]).dt.truncate("1w" if unit == "week" else "1mo")[0]
+    x = bucket.isoformat()
+    hit = False
+    for trace in fig.data:
+        if trace.type != "bar" or trace.x is None:
+            continue
+        # a day as a date's ISO text, or a timestamp's at midnight
+        cut_here = [str(value)[:10] == x for value in trace.x]
+        if any(cut_here):
+            hit = True
+            trace.marker.opacity = [PARTIAL_OPACITY if short else 1.0 for short in cut_here]
+            trace.marker.pattern.shape = [PARTIAL_PATTERN if short else "" for short in cut_here]
+    if not hit:
+        return ""
+    if unit == "day":
+        return CUT_NOTE.format(bucket=x, until=cut.until, unit=unit)
+    return CUT_NOTE.format(bucket=f"the {unit} of {x}", until=f"{cut.until} on {cut.day.isoformat()}", unit=unit)
 
 
 def _groups(frame: pl.DataFrame, *keys: str) -> list[tuple[tuple[Any, ...], pl.DataFrame]]:

@@ -41,14 +41,16 @@ def source(table: str, *columns: str, **renamed: str) -> Source:
 class FigureSpec:
     """One figure: its anchor, its rows, the function drawing it, whether it spans the page,
     whether it sets months side by side (then `build` also takes `partial`, the partial months),
-    and the alert rules it marks on its days (then `build` also takes `markers`, see
-    `figures.alert_marks`)."""
+    whether it draws an amount per day (then `build` also takes `cut`, the last day when it is
+    synced only in part, see `figures.CutDay`), and the alert rules it marks on its days (then
+    `build` also takes `markers`, see `figures.alert_marks`)."""
 
     key: str
     source: Source
     build: Callable[..., go.Figure]
     wide: bool = False
     by_month: bool = False
+    by_day: bool = False
     alert_rules: tuple[str, ...] = ()
     # False: the report's rows of several accounts do not combine (see dashboards.accounts); drawn per account only.
     all_accounts: bool = True
@@ -168,8 +170,13 @@ PAGES: tuple[Page, ...] = (
         summary="Headline totals of the period and the daily trend of volume and cost.",
         blocks=(
             TilesSpec((STATEMENT, VOICE_QUALITY_DAILY, DELIVERY_BY_CARRIER), tables.overview_tiles),
-            FigureSpec("daily-volume", DAILY_COST, figures.daily_volume, wide=True, alert_rules=OVERVIEW_ALERT_RULES),
-            FigureSpec("daily-cost", DAILY_COST, figures.daily_cost, wide=True, alert_rules=OVERVIEW_ALERT_RULES),
+            FigureSpec(
+                "daily-volume", DAILY_COST, figures.daily_volume, wide=True, by_day=True,
+                alert_rules=OVERVIEW_ALERT_RULES,
+            ),
+            FigureSpec(
+                "daily-cost", DAILY_COST, figures.daily_cost, wide=True, by_day=True, alert_rules=OVERVIEW_ALERT_RULES
+            ),
         ),
     ),
     Page(
@@ -200,7 +207,7 @@ PAGES: tuple[Page, ...] = (
             FigureSpec("hangup-causes", CALL_OUTCOMES, figures.hangup_causes),
             FigureSpec("calls-heatmap", CALLS_BY_HOUR, figures.calls_heatmap),
             # Accounts' peaks need not coincide: neither their sum nor their maximum is the combined peak.
-            FigureSpec("peak-concurrency", CONCURRENCY, figures.peak_concurrency, all_accounts=False),
+            FigureSpec("peak-concurrency", CONCURRENCY, figures.peak_concurrency, by_day=True, all_accounts=False),
         ),
     ),
     Page(

@@ -13,9 +13,10 @@ import tempfile
 from contextlib import suppress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 import plotly.io as pio
@@ -106,13 +107,15 @@ def render_site(
         }
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
         partial = period_partial_months(shown[PERIOD], held=own, now=now)
+        cut = cut_day(shown[PERIOD], synced_at.up_to if isinstance(synced_at, Synced) else synced_at)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(
             title="Overview of pages", current=None, here=INDEX, **common
         )
         for page in pages:
             texts[out / folder / page.filename] = environment.get_template("page.html").render(
                 title=page.title, current=page.slug, page=page, here=page.filename,
-                blocks=render_blocks(page, shown, combined=several and account is None, partial=partial), **common,
+                blocks=render_blocks(page, shown, combined=several and account is None, partial=partial, cut=cut),
+                **common,
             )
     texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
@@ -228,12 +231,14 @@ def render_blocks(
     *,
     combined: bool = False,
     partial: Mapping[str, MonthCoverage] | None = None,
+    cut: figures.CutDay | None = None,
 ) -> list[dict[str, object]]:
     """A page spec and the frames (the period's among them; an optional source's may be missing) ->
     what its template draws, block by block: a block whose source is missing says to run `cdr build`.
 
     `combined`: the frames are several accounts' (the all-accounts pages); a block drawn per account
     only says so. `partial`: the partial months (default: `period_partial_months` of the warehouse alone).
+    `cut`: the last day, when the data is synced only to a time inside it (`cut_day`).
     """
     partial = period_partial_months(frames[PERIOD]) if partial is None else partial
     after = period_open_from(frames[PERIOD])
@@ -254,7 +259,7 @@ def render_blocks(
             extra = ({"partial": partial} if block.by_month else {}) | ({"after": after} if block.by_open else {})
             blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source], **extra)})
         elif isinstance(block, FigureSpec):
-            extra = {"partial": partial} if block.by_month else {}
+            extra = ({"partial": partial} if block.by_month else {}) | ({"cut": cut} if block.by_day else {})
             if block.alert_rules:
                 zone = period_zone(frames[PERIOD])
                 extra["markers"] = figures.alert_marks(frames.get(ALERTS), block.alert_rules, zone)
@@ -306,6 +311,19 @@ def describe_period(build_info: pl.DataFrame) -> tuple[str, str]:
         return "no data yet", calendar
     days = (last - first).days + 1
     return f"{format_day(first)} to {format_day(last)} ({days:,} day{'s' if days != 1 else ''})", calendar
+
+
+def cut_day(build_info: pl.DataFrame, synced_to: datetime | None) -> figures.CutDay | None:
+    """The build-info row (last_report_date, report_timezone) and the instant the data is synced up to ->
+    the last report day and the local time it is synced to, when that instant falls inside it (its bars
+    are not a whole day's), else None."""
+    last = build_info["last_report_date"].max() if build_info.height else None
+    if not isinstance(last, date) or synced_to is None:
+        return None
+    local = synced_to.astimezone(ZoneInfo(period_zone(build_info)))
+    if local.date() != last or local.time() == time(0):
+        return None
+    return figures.CutDay(last, f"{local:%H:%M}")
 
 
 def period_zone(build_info: pl.DataFrame) -> str:

@@ -172,6 +172,27 @@ def test_daily_volume_stacks_products_in_house_order():
     assert fig.layout.barmode == "stack"
 
 
+def test_a_last_day_synced_only_in_part_is_hatched_and_named_in_the_title():
+    rows = [(date(2026, 11, d), p, "USD", 10, Decimal(5)) for d in (5, 6) for p in ("voice", "sms")]
+    frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
+                          "cost": MONEY})
+    cut = figures.CutDay(date(2026, 11, 6), "12:00")
+    for fig in (figures.daily_volume(frame, cut=cut), figures.daily_cost(frame, cut=cut)):
+        for bars in fig.data:
+            assert list(bars.x) == ["2026-11-05", "2026-11-06"]
+            assert list(bars.marker.pattern.shape) == ["", "/"] and list(bars.marker.opacity) == [1.0, 0.45]
+        assert "Hatched: 2026-11-06, synced only to 12:00; not comparable with whole days" in _title(fig)
+    weekly = figures.peak_concurrency(
+        _frame([(date(2025, 1, 1) + timedelta(days=i), 2) for i in range(600)],
+               {"day": pl.Date, "peak_concurrent_calls": pl.Int64}),
+        cut=figures.CutDay(date(2026, 8, 23), "12:00"),
+    )
+    (bars,) = weekly.data
+    assert bars.x[-1] == "2026-08-17" and bars.marker.pattern.shape[-1] == "/"
+    assert "Hatched: the week of 2026-08-17, synced only to 12:00 on 2026-08-23" in _title(weekly)
+    assert "Hatched" not in _title(figures.daily_cost(frame))
+
+
 @pytest.mark.parametrize(("days", "unit", "points"), [(400, "day", 400), (401, "week", 58), (2801, "month", 93)])
 def test_long_periods_become_weeks_then_months(days, unit, points):
     start = date(2019, 1, 1)  # a Tuesday: the first week bucket starts the Monday before

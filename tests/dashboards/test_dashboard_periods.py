@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,17 @@ def test_the_statement_and_month_over_month_mark_the_partial_month_only(six_days
     render_site(small_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
     whole = (tmp_path / "finance.html").read_text("utf-8")
     assert "partial" not in whole and "Hatched" not in whole
+
+
+def test_a_last_day_synced_only_to_noon_is_hatched_on_the_daily_trends(small_warehouse, tmp_path):
+    # the small warehouse's last report day is 2026-10-31
+    render_site(small_warehouse, tmp_path, synced_at=datetime(2026, 10, 31, 12, tzinfo=UTC), now=NOW)
+    note = "Hatched: 2026-10-31, synced only to 12:00; not comparable with whole days"
+    assert (tmp_path / "overview.html").read_text("utf-8").count(note) == 2
+    assert note in (tmp_path / "voice-quality.html").read_text("utf-8")
+    # synced to the end of the day: a whole day, nothing hatched
+    render_site(small_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
+    assert "Hatched" not in (tmp_path / "overview.html").read_text("utf-8")
 
 
 def test_money_on_every_page_is_shown_to_the_cent(six_days_into_november):
