@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from dashboards.formatting import month_before
 from dashboards.pages import BUILD_INFO, DAILY_COST, MONTH_OVER_MONTH, STATEMENT, Source
 
 ACCOUNT = "account"
@@ -80,18 +81,13 @@ def sum_month_over_month(frame: pl.DataFrame) -> pl.DataFrame:
     costs = {(month, product, currency): cost for month, product, currency, cost in summed.iter_rows()}
     changes = []
     for month, product, currency, cost in summed.iter_rows():
-        previous = costs.get((_month_before(month), product, currency))
+        previous = costs.get((month_before(month), product, currency))
         if previous is None or previous == 0:
             changes.append(None)
         else:
             change = Decimal(100) * (Decimal(cost) - Decimal(previous)) / Decimal(previous)
             changes.append(float(round(change, 2)))
     return summed.with_columns(pl.Series("cost_change_pct", changes, dtype=pl.Float64))
-
-
-def _month_before(month: str) -> str:
-    year, number = (int(part) for part in str(month)[:7].split("-"))
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
 
 
 def _drop_account(item: Source, frame: pl.DataFrame) -> pl.DataFrame:

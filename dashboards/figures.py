@@ -29,6 +29,7 @@ from dashboards.formatting import (
     format_money,
     format_rate,
     format_seconds,
+    month_before,
     month_label,
     plot_text,
     shorten,
@@ -310,8 +311,8 @@ def month_over_month(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] |
             if rows.is_empty():
                 continue
             hover = [
-                format_money(cost, currency) + ("" if change is None else f" ({change:+,.1f} % on the month before)")
-                for cost, change in rows.select("cost", "cost_change_pct").iter_rows()
+                format_money(cost, currency) + _change_text(month, change, partial)
+                for month, cost, change in rows.select("month", "cost", "cost_change_pct").iter_rows()
             ]
             cut = [month in partial for month in rows["month"].to_list()]
             fig.add_bar(
@@ -332,6 +333,17 @@ def month_over_month(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] |
         note = "<br><sup>Hatched: a partial month, holding only the days named; not comparable with whole months</sup>"
     _finish(fig, title + currency_note + note, barmode="group", height=_grid_height(currencies))
     return fig
+
+
+def _change_text(month: str, change: float | None, partial: Mapping[str, MonthCoverage]) -> str:
+    """A month, its change on the month before (%) and the partial months -> the hover's ' (+25.0 % on the month
+    before)', or why no change is shown: a partial month on either side is no comparison."""
+    before = month_before(month)
+    if month in partial:
+        return " (a partial month: no change on the month before)"
+    if before in partial:
+        return f" (the month before, {before}, is partial: no change shown)"
+    return "" if change is None else f" ({change:+,.1f} % on the month before)"
 
 
 # --- Voice quality -------------------------------------------------------------------------

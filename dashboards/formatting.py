@@ -128,3 +128,9 @@ def month_label(month: str, partial: Mapping[str, MonthCoverage]) -> str:
     """A month 'YYYY-MM' and the partial months (`dashboards.render.partial_months`) -> '2026-11', or
     '2026-11 (partial: 1–6)'."""
     return f"{month} ({partial[month].label()})" if month in partial else month
+
+
+def month_before(month: str) -> str:
+    """A month 'YYYY-MM…' -> the calendar month before it, 'YYYY-MM'."""
+    year, number = (int(part) for part in str(month)[:7].split("-"))
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"

@@ -312,6 +312,17 @@ def test_month_over_month_marks_a_partial_month_beside_whole_ones():
     assert list(bars.marker.pattern.shape) == ["", figures.PARTIAL_PATTERN]
     assert list(bars.marker.opacity) == [1.0, figures.PARTIAL_OPACITY]
     assert "Hatched: a partial month" in _title(fig)
+    # a partial month is no comparison: its change, and that of the month after it, are not shown
+    assert list(bars.customdata) == ["31.00 USD", "6.00 USD (a partial month: no change on the month before)"]
+    after = figures.month_over_month(
+        _frame([("2026-10", "voice", "USD", Decimal("31"), None), ("2026-11", "voice", "USD", Decimal("30"), -3.2)],
+               schema),
+        partial=partial_months(date(2026, 10, 6), date(2026, 11, 30)),
+    )
+    assert list(after.data[0].customdata) == [
+        "31.00 USD (a partial month: no change on the month before)",
+        "30.00 USD (the month before, 2026-10, is partial: no change shown)",
+    ]
     # whole months alone: no hatching, no note
     whole = figures.month_over_month(frame, partial=partial_months(date(2026, 8, 15), date(2026, 8, 31)))
     assert list(whole.data[0].marker.pattern.shape) == ["", ""] and "Hatched" not in _title(whole)
