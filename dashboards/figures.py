@@ -89,15 +89,19 @@ def daily_volume(
         return empty_figure(title.format(unit="day"))
     bucketed, unit = _bucket_days(frame)
     totals = bucketed.group_by("bucket", "product").agg(pl.col("records").sum()).sort("bucket")
+    # A stacked bar's hover shows one product: it also gives the whole bar, the day's total.
+    whole = dict(totals.group_by("bucket").agg(pl.col("records").sum()).iter_rows())
     fig = go.Figure()
     for index, product in enumerate(_ordered(totals, "product", None)):
         rows = totals.filter(pl.col("product") == product)
         fig.add_bar(
             x=_iso(rows["bucket"]),
             y=rows["records"].to_list(),
+            customdata=[format_count(whole[bucket]) for bucket in rows["bucket"].to_list()],
             name=plot_text(product),
             marker_color=theme.product_color(product, index),
-            hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records<extra></extra>",
+            hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records"
+            f"<br>{unit.capitalize()} total: %{{customdata}} records<extra></extra>",
         )
     _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Records", barmode="stack")
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=1)
@@ -114,6 +118,11 @@ def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: Cu
     bucketed, unit = _bucket_days(frame)
     totals = bucketed.group_by("bucket", "product", "currency").agg(pl.col("cost").sum()).sort("bucket")
     currencies, currency_note = _currencies(totals)
+    # A stacked bar's hover shows one product: it also gives the whole bar, the day's total (exact, then rounded).
+    whole = {
+        (bucket, currency): cost
+        for bucket, currency, cost in totals.group_by("bucket", "currency").agg(pl.col("cost").sum()).iter_rows()
+    }
     fig = _currency_grid(currencies, shared_x=True)
     products = _ordered(totals, "product", None)
     for row, currency in enumerate(currencies, start=1):
@@ -124,12 +133,16 @@ def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: Cu
             fig.add_bar(
                 x=_iso(rows["bucket"]),
                 y=_floats(rows["cost"]),
-                customdata=[format_money(v, currency) for v in rows["cost"].to_list()],
+                customdata=[
+                    [format_money(cost, currency), format_money(whole[(bucket, currency)], currency)]
+                    for bucket, cost in rows.select("bucket", "cost").iter_rows()
+                ],
                 name=plot_text(product),
                 legendgroup=product,
                 showlegend=row == 1,
                 marker_color=theme.product_color(product, index),
-                hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{customdata}}<extra></extra>",
+                hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{customdata[0]}}"
+                f"<br>{unit.capitalize()} total: %{{customdata[1]}}<extra></extra>",
                 row=row,
                 col=1,
             )

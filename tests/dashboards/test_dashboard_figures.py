@@ -138,10 +138,13 @@ def test_daily_cost_draws_each_currency_in_its_own_panel_with_exact_hover():
     frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
                           "cost": MONEY})
     fig = figures.daily_cost(frame)
-    by_panel = {(trace.yaxis, trace.name): list(trace.customdata) for trace in fig.data}
+    by_panel = {(trace.yaxis, trace.name): [list(point) for point in trace.customdata] for trace in fig.data}
+    # each product's cost, then the day's total in that currency
     assert by_panel == {
-        ("y", "voice"): ["1.10 USD"], ("y", "sms"): ["0.20 USD"], ("y2", "voice"): ["<0.01 EUR"],
+        ("y", "voice"): [["1.10 USD", "1.30 USD"]], ("y", "sms"): [["0.20 USD", "1.30 USD"]],
+        ("y2", "voice"): [["<0.01 EUR", "<0.01 EUR"]],
     }
+    assert fig.data[0].hovertemplate == "%{x}<br>voice: %{customdata[0]}<br>Day total: %{customdata[1]}<extra></extra>"
     assert fig.layout.yaxis.title.text == "Cost (USD)" and fig.layout.yaxis2.title.text == "Cost (EUR)"
     assert _title(fig) == "Cost per day, by product (USD, EUR)"
 
@@ -170,6 +173,9 @@ def test_daily_volume_stacks_products_in_house_order():
     fig = figures.daily_volume(frame)
     assert [(t.name, list(t.y)) for t in fig.data] == [("voice", [5]), ("sms", [3]), ("mms", [1])]
     assert fig.layout.barmode == "stack"
+    # each product's hover also gives the day's total
+    assert [list(t.customdata) for t in fig.data] == [["9"], ["9"], ["9"]]
+    assert "Day total: %{customdata} records" in fig.data[0].hovertemplate
 
 
 def test_a_last_day_synced_only_in_part_is_hatched_and_named_in_the_title():
@@ -210,7 +216,8 @@ def test_weekly_buckets_add_up_money_exactly_then_round_to_the_cent():
     frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
                           "cost": MONEY})
     (bars,) = figures.daily_cost(frame).data
-    assert bars.x[0] == "2024-01-01" and bars.customdata[0] == "0.01 USD"
+    assert bars.x[0] == "2024-01-01" and list(bars.customdata[0]) == ["0.01 USD", "0.01 USD"]
+    assert "Week total: %{customdata[1]}" in bars.hovertemplate
 
 
 def test_call_quality_weights_each_ratio_by_its_own_denominator():
