@@ -126,15 +126,23 @@ def run() -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:
-        # An object store's client raises its own errors from any request: one that could not reach
-        # the store is told like the store's other errors (`pipelines.lake.unreachable_store`).
-        from pipelines.lake import unreachable_store
+        if not _interrupted_query(exc):
+            # An object store's client raises its own errors from any request: one that could not reach
+            # the store is told like the store's other errors (`pipelines.lake.unreachable_store`).
+            from pipelines.lake import unreachable_store
 
-        error = unreachable_store(exc)
-        if error is None:
-            raise
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
+            error = unreachable_store(exc)
+            if error is None:
+                raise
+            typer.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+        code = 130
     if code == 130:  # Ctrl-C: typer's own handling exits 130 without a word
         typer.echo("interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted_query(exc: BaseException) -> bool:
+    """Whether `exc` is Ctrl-C during a DuckDB query: DuckDB takes the KeyboardInterrupt itself and
+    raises a plain RuntimeError in its place (`cdr sql`, `cdr build` ...)."""
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"

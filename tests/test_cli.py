@@ -3,6 +3,7 @@ import json
 import subprocess
 from datetime import datetime, timezone
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -120,3 +121,27 @@ def test_fixed_choices_of_sql_shell_dates_and_sync_take_any_case(capsys, monkeyp
                            "--tz", "UTC")
     assert code == 0 and json.loads(out)["week_start"] == "sunday" and json.loads(out)["start"] == "2026-10-04T00:00:00.000Z"
     assert record_types(["CDRS", " mdrs", "cdrs"], what="--types") == ["cdrs", "mdrs"]
+
+
+def test_ctrl_c_during_a_query_is_one_line_and_exit_130_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import pipelines.sql
+
+    def ctrl_c_in_duckdb(*args, **kwargs):
+        # What DuckDB raises when Ctrl-C comes while it runs a query: it takes the KeyboardInterrupt itself.
+        raise RuntimeError("Query interrupted")
+
+    duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
+    monkeypatch.setattr(pipelines.sql, "run_query", ctrl_c_in_duckdb)
+    assert run_cdr(capsys, monkeypatch, "sql", "select 42", "--data-dir", str(tmp_path)) == (130, "", "interrupted\n")
+
+
+def test_a_runtime_error_that_is_not_ctrl_c_is_not_hidden_as_one(tmp_path, capsys, monkeypatch):
+    import pipelines.sql
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
+    monkeypatch.setattr(pipelines.sql, "run_query", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_cdr(capsys, monkeypatch, "sql", "select 42", "--data-dir", str(tmp_path))
