@@ -23,7 +23,7 @@ import orjson
 from pipelines.errors import CdrError, UsageError, clip, one_line, one_of
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, atomic_file, register_lake
 from pipelines.masking import Masking, mask_numbers
-from pipelines.remote import origin_lake, warehouse_name
+from pipelines.remote import origin_lake, require_data_dir, warehouse_name
 
 FORMATS = ("table", "csv", "json")
 # A terminal table stops here; csv and json have no limit.
@@ -90,6 +90,7 @@ def connect_read_only(warehouse: Path, *, scratch: Path | None = None) -> duckdb
     path = Path(warehouse)
     if not path.is_file():
         Lake(path.parent).check_root()  # a data dir that is a file is said as such
+        require_data_dir(path.parent)  # one not there at all is a mistyped --data-dir, not a missing build
         raise CdrError(f"no warehouse at {clip(warehouse_name(path))}: run `cdr build` first")
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     try:

@@ -195,6 +195,21 @@ def test_a_missing_warehouse_says_to_build(tmp_path):
         run_sql(warehouse_path(tmp_path), "select 1", fmt="csv", stdout=io.StringIO())
 
 
+@pytest.mark.parametrize(
+    "args", [("sql", "select 1"), ("alerts",), ("report", "finance", "--month", "2026-01")], ids=["sql", "alerts", "report"]
+)
+def test_a_data_dir_that_does_not_exist_is_bad_input_like_builds(args, tmp_path, capsys, monkeypatch):
+    # A mistyped --data-dir: "run `cdr build` first" would send the user to a build that refuses it too.
+    missing = tmp_path / "no-such-dir"
+    assert run_cdr(capsys, monkeypatch, *args, "--data-dir", str(missing)) == (
+        2, "", f"error: data dir {missing} does not exist: sync first (`cdr sync`) or pass --data-dir\n"
+    )
+    assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(missing))[::2] == (
+        2, f"error: data dir {missing} does not exist: sync first (`cdr sync`) or pass --data-dir\n"
+    )
+    assert not missing.exists()
+
+
 def test_cli_sql_prints_a_table_and_exits_0(data_dir, capsys, monkeypatch):
     code, out, err = run_cdr(capsys, monkeypatch, "sql", "select count(*) as calls from calls", "--data-dir", str(data_dir))
     assert code == 0, err
