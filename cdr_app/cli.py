@@ -6,6 +6,7 @@ failures (`CdrError`) become one line on stderr and a non-zero exit, never a tra
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -84,9 +85,22 @@ def demo_command(
         typer.echo(f"  {line}")
     typer.echo("")
     typer.echo(f"dashboards:     {result.site}")
-    typer.echo(f"warehouse:      {result.warehouse}   (try: cdr shell --data-dir {result.data_dir})")
+    typer.echo(f"warehouse:      {result.warehouse}   (try: {cdr_command()} shell --data-dir {result.data_dir})")
     typer.echo(f"finance export: {', '.join(str(p) for p in result.finance)}")
     typer.echo(f"done in {result.seconds:.0f} s")
+
+
+def cdr_command() -> str:
+    """How this shell runs `cdr`: `cdr` when it is on PATH, else this script's path (`.venv/bin/cdr`
+    after `make demo`, which does not put it on PATH)."""
+    script = Path(sys.executable).with_name("cdr")
+    on_path = shutil.which("cdr")
+    if on_path is not None and Path(on_path).resolve() == script.resolve():
+        return "cdr"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 # The exit codes of a command a signal stopped (console.Stopped, or typer's own Ctrl-C).

@@ -1,13 +1,15 @@
 import io
 import json
 import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from cdr_app.cli import app
+from cdr_app.cli import app, cdr_command
 from pipelines import __version__
 from pipelines.opentact.api import record_types
 from pipelines.shell import run_shell
@@ -145,3 +147,19 @@ def test_a_runtime_error_that_is_not_ctrl_c_is_not_hidden_as_one(tmp_path, capsy
     monkeypatch.setattr(pipelines.sql, "run_query", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         run_cdr(capsys, monkeypatch, "sql", "select 42", "--data-dir", str(tmp_path))
+
+
+def test_the_demo_names_cdr_as_this_shell_can_run_it(tmp_path, monkeypatch):
+    # `make demo` runs .venv/bin/cdr without putting .venv/bin on PATH: a bare `cdr` is "not found".
+    script = Path(sys.executable).with_name("cdr")
+    checkout = script.parent.parent.parent
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cdr_command() == str(script.relative_to(checkout))  # .venv/bin/cdr
+    monkeypatch.chdir(tmp_path)
+    assert cdr_command() == str(script)
+    if not script.exists():
+        pytest.skip("the console script is not installed")
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert cdr_command() == "cdr"
+
