@@ -339,9 +339,13 @@ def status_command(
 @app.command("serve", short_help="Run the nightly and monthly schedules.")
 def serve_command() -> None:
     """Run prefect.yaml's schedules (nightly-sync, monthly-finance) in this process until stopped."""
-    from pipelines.console import quiet_prefect
+    from pipelines.console import quiet_prefect, stoppable
 
     quiet_prefect()
-    from pipelines.flows.serve import main as serve_main
+    from pipelines.flows.serve import deployments, serve_deployments
 
-    serve_main()
+    # Ctrl-C at a terminal stops Prefect's temporary API server too (it is in the same process
+    # group): served as a stoppable flow, the command leaves with one line, not the runner's
+    # minute of failed reconnects and their tracebacks.
+    with stoppable("the schedules stopped") as runner:
+        runner.run(serve_deployments(deployments()))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from prefect import Flow, serve
+from prefect import Flow, aserve
 from prefect.schedules import Cron
 
 PROJECT_FILE = Path(__file__).resolve().parents[2] / "prefect.yaml"
@@ -44,6 +44,6 @@ def deployments(project_file: Path = PROJECT_FILE) -> list[Any]:
     return built
 
 
-def main() -> None:
-    """Serve every deployment until interrupted."""
-    serve(*deployments())
+async def serve_deployments(built: list[Any]) -> None:
+    """Serve the deployments until cancelled (`cdr serve` runs this in `console.stoppable`)."""
+    await aserve(*built)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ import yaml
 from prefect.schedules import Cron
 
 from pipelines.flows.serve import PROJECT_FILE, deployments, load_flow
+from tests.fixtures.cli import CDR_ARGV
 
 SPEC = yaml.safe_load(Path(PROJECT_FILE).read_text("utf-8"))
 
@@ -36,3 +41,24 @@ def test_serve_builds_the_same_deployments_from_the_file():
     built = deployments()
     assert [d.name for d in built] == [d["name"] for d in SPEC["deployments"]]
     assert all(d.schedules for d in built)
+
+
+def test_ctrl_c_stops_cdr_serve_in_one_line(tmp_path):
+    # At a terminal Ctrl-C reaches the whole process group: Prefect's temporary API server too,
+    # so the served runner would spend a minute failing to reconnect, tracebacks and all.
+    environment = {**os.environ, "CDR_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [*CDR_ARGV, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        for line in proc.stdout:  # served once it says so
+            if "being served" in line:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert (proc.returncode, stderr) == (130, "interrupted: the schedules stopped\n")
