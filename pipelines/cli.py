@@ -34,13 +34,25 @@ def _local_path(value: str | Path) -> Path:
     return Path(value)
 
 
+def _examples(*commands: str) -> str:
+    """Command lines -> a help epilog listing them as they are (`\\b`: click does not rewrap it)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
 MaskNumbers = Annotated[bool | None, typer.Option(
     "--mask-numbers/--no-mask-numbers",
     help="Show phone numbers as calling code and last two digits (default: CDR_MASK_NUMBERS, else off).",
 )]
 
 
-@app.command("dates", short_help="Print the UTC window of a date literal (JSON).")
+@app.command(
+    "dates",
+    short_help="Print the UTC window of a date literal (JSON).",
+    epilog=_examples(
+        "cdr dates last_7_days",
+        "cdr dates last_2_weeks --tz Europe/London --now 2026-03-30T12:00:00Z",
+    ),
+)
 def dates_command(
     literal: str = typer.Argument(
         ..., help="A date literal: today, last_week, this_month, last_N_days, next_N_hours ..."
@@ -79,7 +91,14 @@ def dates_command(
     }))
 
 
-@app.command("build", short_help="Build the DuckDB warehouse from the lake.")
+@app.command(
+    "build",
+    short_help="Build the DuckDB warehouse from the lake.",
+    epilog=_examples(
+        "cdr build",
+        "cdr build --full --data-dir data/demo",
+    ),
+)
 def build_command(
     data_dir: str | None = typer.Option(
         None, "--data-dir", help="The data dir holding lake/ (default: CDR_DATA_DIR, else ./data)."
@@ -105,7 +124,14 @@ def build_command(
     typer.echo(report.summary())
 
 
-@app.command("alerts", short_help="List the alerts of a range; send new ones to a webhook.")
+@app.command(
+    "alerts",
+    short_help="List the alerts of a range; send new ones to a webhook.",
+    epilog=_examples(
+        "cdr alerts --range last_30_days --min-severity warning",
+        "cdr alerts --notify https://hooks.example.com/cdr --fail-on critical",
+    ),
+)
 def alerts_command(
     date_range: str | None = typer.Option(None, "--range", help="A date literal (default: last_7_days)."),
     start: str | None = typer.Option(None, "--start", help="Explicit range start (ISO date-time, or a date: local midnight)."),
@@ -183,7 +209,14 @@ report_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exce
 app.add_typer(report_app, name="report", help="Export report tables for finance (the monthly statement).", short_help="Finance exports.")
 
 
-@report_app.command("finance", short_help="Export a month's finance statement (CSV, XLSX).")
+@report_app.command(
+    "finance",
+    short_help="Export a month's finance statement (CSV, XLSX).",
+    epilog=_examples(
+        "cdr report finance --month 2026-10 --out ./exports",
+        "cdr report finance --month 2026-11 --allow-partial --no-xlsx",
+    ),
+)
 def report_finance_command(
     month: str = typer.Option(..., "--month", help="The report month, YYYY-MM."),
     out: Path = typer.Option(
@@ -229,7 +262,14 @@ def report_finance_command(
     )
 
 
-@app.command("sql", short_help="Run one read-only SQL query on the warehouse.")
+@app.command(
+    "sql",
+    short_help="Run one read-only SQL query on the warehouse.",
+    epilog=_examples(
+        'cdr sql "select count(*) from calls"',
+        'cdr sql "select * from rpt_finance_monthly_statement" --format csv --out statement.csv',
+    ),
+)
 def sql_command(
     query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
@@ -251,7 +291,14 @@ def sql_command(
         typer.echo(f"wrote {rows} rows to {out}", err=True)
 
 
-@app.command("shell", short_help="An interactive read-only SQL shell on the warehouse.")
+@app.command(
+    "shell",
+    short_help="An interactive read-only SQL shell on the warehouse.",
+    epilog=_examples(
+        "cdr shell --data-dir data/demo",
+        "cdr shell < queries.sql",
+    ),
+)
 def shell_command(
     mask: MaskNumbers = None,
     data_dir: WarehouseDir = None,
@@ -266,7 +313,14 @@ def shell_command(
     raise typer.Exit(run_shell(warehouse_path(settings.data_dir), masked=settings.mask_numbers))
 
 
-@app.command("dashboards", short_help="Render the offline HTML dashboards.")
+@app.command(
+    "dashboards",
+    short_help="Render the offline HTML dashboards.",
+    epilog=_examples(
+        "cdr dashboards",
+        "cdr dashboards --out /tmp/site --data-dir data/demo",
+    ),
+)
 def dashboards_command(
     out: Path | None = typer.Option(
         None, "--out", parser=_local_path, help="Where to write the site (default: <data dir>/site/).",
@@ -290,7 +344,15 @@ def dashboards_command(
     typer.echo(f"wrote {len(pages)} pages to {site}{uploaded}: open {written[0]}")
 
 
-@app.command("sync", short_help="Sync CDRs/MDRs from the API into the lake.")
+@app.command(
+    "sync",
+    short_help="Sync CDRs/MDRs from the API into the lake.",
+    epilog=_examples(
+        "cdr sync --range last_7_days",
+        "cdr sync",
+        "cdr sync --start 2026-10-01 --end 2026-11-01 --types cdrs",
+    ),
+)
 def sync_command(
     date_range: str | None = typer.Option(
         None, "--range", help="A date literal to sync, e.g. yesterday, last_7_days, this_month."
@@ -320,7 +382,14 @@ def sync_command(
     )
 
 
-@app.command("status", short_help="Say what the data dir holds: synced days, last sync, build, dashboards.")
+@app.command(
+    "status",
+    short_help="Say what the data dir holds: synced days, last sync, build, dashboards.",
+    epilog=_examples(
+        "cdr status",
+        "cdr status --json --data-dir data/demo",
+    ),
+)
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the aligned block."),
     data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir (default: CDR_DATA_DIR, else ./data)."),

@@ -163,3 +163,24 @@ def test_the_demo_names_cdr_as_this_shell_can_run_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(script.parent))
     assert cdr_command() == "cdr"
 
+
+
+EXAMPLED = (("sync",), ("build",), ("status",), ("alerts",), ("report", "finance"), ("dashboards",), ("sql",), ("shell",), ("dates",))
+
+
+@pytest.mark.parametrize("path", EXAMPLED, ids=" ".join)
+def test_help_shows_examples_that_parse(path):
+    import shlex
+
+    from typer.main import get_command
+
+    help_text = runner.invoke(app, [*path, "--help"]).output
+    assert "Examples:\n" in help_text
+    examples = [line.strip() for line in help_text.split("Examples:\n")[1].splitlines() if line.strip()]
+    assert examples and all(example.startswith(f"cdr {' '.join(path)}") for example in examples)
+    command = get_command(app)
+    for name in path:
+        command = command.commands[name]
+    for example in examples:
+        words = shlex.split(example.partition(" < ")[0])[1 + len(path):]
+        command.make_context(" ".join(path), words)  # an unknown option or a missing value raises
