@@ -122,6 +122,14 @@ def build_command(
         memory_limit=settings.build_memory_limit,
     )
     typer.echo(report.summary())
+    if not any(report.sources.values()):
+        # An empty warehouse is a valid build, but most often of a data dir never synced or not the
+        # one meant (after `make demo`, ./data rather than data/demo): say so, or every count reads 0.
+        typer.echo(
+            f"warning: the lake in {settings.data_dir} is empty, so is the warehouse: sync it first "
+            "(`cdr sync --range last_7_days`) or pass the --data-dir you synced (the demo's: data/demo)",
+            err=True,
+        )
 
 
 @app.command(

@@ -1114,10 +1114,24 @@ def test_cli_build_prints_one_summary_line(tmp_path, capsys, monkeypatch):
     assert warehouse_path(tmp_path).is_file()
 
 
+def test_cli_build_of_an_empty_lake_warns_that_nothing_is_synced_there(tmp_path, capsys, monkeypatch):
+    # `cdr build` before any sync (./data exists in a checkout) built an empty warehouse in silence.
+    code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))
+    assert (code, len(out.splitlines())) == (0, 1) and out.startswith("built ")
+    assert err == (
+        f"warning: the lake in {tmp_path} is empty, so is the warehouse: sync it first "
+        "(`cdr sync --range last_7_days`) or pass the --data-dir you synced (the demo's: data/demo)\n"
+    )
+    write_lake(tmp_path, *small_world())
+    assert run_cdr(capsys, monkeypatch, "build", "--data-dir", str(tmp_path))[::2] == (0, "")
+
+
 def test_cli_build_gives_the_build_its_memory_limit(tmp_path, capsys, monkeypatch):
     given = []
 
     class Built:
+        sources = {"lake_cdrs": 1}
+
         def summary(self) -> str:
             return "built"
 
