@@ -76,7 +76,8 @@ def run_demo(data_dir: Path) -> DemoResult:
         console.print("building the warehouse and the dashboards")
         # in worker threads too, so a signal stops them as it stops the sync
         with failures_told_by_command():
-            built = runner.run(asyncio.to_thread(build_flow, data_dir=str(data_dir)))
+            # as of the sandbox's pinned clock, as the sync: by the real one, its data would be weeks stale
+            built = runner.run(asyncio.to_thread(build_flow, data_dir=str(data_dir), now=DEMO_NOW))
             # The month is whole in the sandbox's UTC calendar; a reporting zone west of UTC ends it
             # after the synced span, and the statement then says how much it covers rather than
             # failing the demo.
