@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# While requests keep failing, a client warns at most this often (each attempt is logged at INFO):
+# an outage may last the whole retry cap, and a warning per attempt would bury the terminal.
+RETRY_WARNING_EVERY_SECS = 60.0
 
 # Far above what a real account sends: past these the API (or something posing as it) is broken,
 # and paging its claimed pages or reading its endless body would exhaust memory before any error.
@@ -283,6 +286,8 @@ class OpentactClient:
         self._rng = rng or random.Random()
         self._gate = RateGate(config.concurrency, timer, sleep)
         self._timeout = httpx.Timeout(config.timeout_secs).as_dict()
+        self._retrying = 0  # requests waiting to try again
+        self._warned_at: float | None = None  # when the last retry warning was logged
         # Page 1 of a window `plan` read whole, kept for `read_slice` to start from.
         self._probes: dict[tuple[str, Window], tuple[Page, api.PageMeta, list[str]]] = {}
 
@@ -524,27 +529,54 @@ class OpentactClient:
         """GET a listing -> (`read` of its records, its meta), retrying what can pass; domain errors for the rest."""
         started = self._timer()
         attempt = 0
-        while True:
-            attempt += 1
-            failure = await self._try(path, params, what, read)
-            if not isinstance(failure, _Attempt):
-                return failure
-            wait = failure.wait
-            if wait is None:
-                # Full jitter: concurrent retries spread out instead of arriving together.
-                ceiling = min(self.config.backoff_max_secs, self.config.backoff_base_secs * 2 ** (attempt - 1))
-                wait = self._rng.uniform(0, ceiling)
-            elapsed = self._timer() - started
-            if elapsed + wait > self.config.retry_max_secs:
-                message = (
-                    f"gave up on {what} after {attempt} attempts in {elapsed:.1f}s "
-                    f"(retry cap {self.config.retry_max_secs:g}s, OPENTACT_RETRY_MAX_SECS); last: {failure.cause}"
-                )
-                raise ApiUnreachable(message, failure.cause) if failure.unreachable else RetriesExhausted(message)
-            # One failed attempt is routine on a busy API; repeated ones deserve attention.
-            level = logging.WARNING if attempt >= 3 else logging.INFO
-            log.log(level, "retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, failure.cause)
-            await self._sleep(wait)
+        waiting = False  # counted among the client's retrying requests
+        try:
+            while True:
+                attempt += 1
+                failure = await self._try(path, params, what, read)
+                if not isinstance(failure, _Attempt):
+                    return failure
+                wait = failure.wait
+                if wait is None:
+                    # Full jitter: concurrent retries spread out instead of arriving together.
+                    ceiling = min(self.config.backoff_max_secs, self.config.backoff_base_secs * 2 ** (attempt - 1))
+                    wait = self._rng.uniform(0, ceiling)
+                elapsed = self._timer() - started
+                if elapsed + wait > self.config.retry_max_secs:
+                    message = (
+                        f"gave up on {what} after {attempt} attempts in {elapsed:.1f}s "
+                        f"(retry cap {self.config.retry_max_secs:g}s, OPENTACT_RETRY_MAX_SECS); last: {failure.cause}"
+                    )
+                    raise ApiUnreachable(message, failure.cause) if failure.unreachable else RetriesExhausted(message)
+                if not waiting:
+                    waiting = True
+                    self._retrying += 1
+                self._log_retry(what, attempt, wait, failure.cause, self.config.retry_max_secs - elapsed)
+                await self._sleep(wait)
+        finally:
+            if waiting:
+                self._retrying -= 1
+
+    def _log_retry(self, what: str, attempt: int, wait: float, cause: str, left_secs: float) -> None:
+        """Log a failed attempt about to be retried: at INFO, or as the client's warning when one is due.
+
+        One failed attempt is routine on a busy API; repeated ones deserve attention, once per
+        RETRY_WARNING_EVERY_SECS for all of the client's requests, saying the cause and when this
+        request gives up.
+        """
+        now = self._timer()
+        due = self._warned_at is None or now - self._warned_at >= RETRY_WARNING_EVERY_SECS
+        if attempt < 3 or not due:
+            log.info("retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, cause)
+            return
+        self._warned_at = now
+        gives_up = (self._clock() + timedelta(seconds=left_secs)).astimezone(timezone.utc)
+        others = self._retrying - 1
+        log.warning(
+            "still retrying %s from %s%s: %s (attempt %d); next try in %.1fs, giving up by %s (OPENTACT_RETRY_MAX_SECS %gs)",
+            what, self.config.base_url, f" and {others} other request(s)" if others > 0 else "", cause, attempt, wait,
+            gives_up.strftime("%H:%M:%S UTC"), self.config.retry_max_secs,
+        )
 
     async def _try(
         self, path: str, params: list[tuple[str, str]], what: str, read: Callable[[list[object]], _T]

@@ -7,6 +7,7 @@ import gc
 import logging
 import pickle
 import random
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -796,5 +797,41 @@ async def test_a_single_retry_is_info_and_persistent_retries_are_warnings(caplog
     fake = FakeApi({"cdrs": spread(3)})
     fake.faults.append(times(3, lambda r: error(503)))
     await read_all(client(fake), window=Window(T0, T0 + timedelta(days=1)))
-    levels = [r.levelname for r in caplog.records if r.getMessage().startswith("retrying")]
+    levels = [r.levelname for r in caplog.records if "retrying" in r.getMessage()]
     assert levels == ["INFO", "INFO", "WARNING"]
+
+
+async def test_an_api_that_never_answers_is_warned_of_once_a_minute_with_cause_and_give_up_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipelines.opentact.client")
+    fake = FakeApi({"cdrs": spread(3)})
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed")
+
+    fake.faults.append(refused)
+    clock = FakeTime()
+    started = clock.now
+    reader = OpentactClient(
+        config(retry_max_secs=300), transport=fake.transport(), timer=clock.timer, sleep=clock.sleep,
+        rng=random.Random(7), clock=lambda: NOW + timedelta(seconds=clock.now - started),
+    )
+    with pytest.raises(ApiUnreachable):
+        await read_all(reader, window=THREE_DAYS)
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    warnings = [r.getMessage() for r in retries if r.levelno == logging.WARNING]
+    # The retries themselves are as before: every attempt, each in the log at INFO or as a warning.
+    assert len(retries) == len(clock.sleeps) == len(fake.requests) - 2 > 40
+    # Two requests retry at once for 300 s: a warning a minute between them, not one per attempt.
+    assert 2 <= len(warnings) <= 300 / 60 + 1
+    assert all(
+        re.fullmatch(
+            r"still retrying cdrs \[.*\) page 1 from http://127\.0\.0\.1:9( and 1 other request\(s\))?: "
+            r"connection failed \(ConnectError: All connection attempts failed\) \(attempt \d+\); "
+            r"next try in \d+\.\ds, giving up by 00:0[45]:\d\d UTC \(OPENTACT_RETRY_MAX_SECS 300s\)",
+            message,
+        )
+        for message in warnings
+    ), warnings
+    assert any("and 1 other request(s)" in message for message in warnings)
