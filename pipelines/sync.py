@@ -787,7 +787,8 @@ class _Runner:
         frozen = self.client.frozen(window, self.now)
         self.days[kind] = {}
         if isinstance(plan, BaseException):
-            self.reports[kind] = KindReport(kind, frozen, slices=0, skipped=0)
+            # Its whole window is the one slice it failed on (as the run's failures list it).
+            self.reports[kind] = KindReport(kind, frozen, slices=1, skipped=0)
             self._fail(kind, frozen, plan, what="planning")
             self._tick(kind)
             return None
@@ -931,7 +932,8 @@ class _Runner:
         self.progress(SyncProgress(
             kind=kind,
             slices_total=sum(k.slices for k in reports),
-            slices_done=sum(k.skipped + k.landed + k.failed for k in reports),
+            # A type's usage or completion failing after its slices leaves no slice more done.
+            slices_done=sum(min(k.skipped + k.landed + k.failed, k.slices) for k in reports),
             records=sum(k.records + k.quarantined for k in reports),
         ))
 

@@ -321,11 +321,44 @@ async def test_a_type_whose_plan_fails_fails_alone_and_writes_nothing(tmp_path: 
         SliceFailure("cdrs", window, f"planning: gave up on cdrs {window} page 1 after 9 attempts; last: HTTP 503", retryable=True),
     )
     cdr_report, mdr_report = report.kinds
-    assert (cdr_report.slices, cdr_report.failed, cdr_report.completed) == (0, 1, False)
+    assert (cdr_report.slices, cdr_report.failed, cdr_report.completed) == (1, 1, False)
     assert mdr_report.completed and [kind for kind, _ in client.read] == ["mdrs"] * 3
     lake = default_lake(tmp_path / "data")
     assert lake.partition_days("cdrs") == [] and read_state(lake, "cdrs").high_water_mark is None
     assert open_checkpoints(lake, "cdrs") == []
+
+
+async def test_progress_never_counts_more_slices_done_than_planned(tmp_path: Path) -> None:
+    # No plan at all (the API unreachable): each type's window is its one failed slice, not "2/0".
+    ticks: list[SyncProgress] = []
+    client = FakeClient(RECORDS, fail=[("cdrs", "plan"), ("mdrs", "plan")])
+    report = await sync(["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), client, at(6), "run-1", ticks.append)
+    assert len(report.failures) == 2
+    assert (ticks[-1].slices_done, ticks[-1].slices_total) == (2, 2)
+
+    # Every CDR slice landed, then their usage read failed, while MDR slices still land: the
+    # CDR slices are done, no more.
+    class UsageDown(FakeClient):
+        usage_failed = asyncio.Event()
+
+        async def read_usage(self, kind: str, window: Window, *args: object, **kwargs: object) -> pl.DataFrame:
+            self.usage_failed.set()
+            raise RetriesExhausted(f"gave up on usage of {kind} {window} page 1 after 9 attempts; last: HTTP 503")
+
+        async def read_slice(self, kind: str, slice_: Window) -> AsyncIterator[Page]:
+            if kind == "mdrs":
+                await self.usage_failed.wait()
+            async for page in super().read_slice(kind, slice_):
+                yield page
+
+    ticks.clear()
+    report = await sync(
+        ["cdrs", "mdrs"], day_window(1, 3), settings(tmp_path), UsageDown(RECORDS), at(6), "run-2", ticks.append,
+        slice_concurrency=6,
+    )
+    assert [(f.kind, f.cause.split(":")[0]) for f in report.failures] == [("cdrs", "usage"), ("mdrs", "usage")]
+    assert all(tick.slices_done <= tick.slices_total for tick in ticks)
+    assert (ticks[-1].slices_done, ticks[-1].slices_total) == (6, 6)
 
 
 async def test_a_resumed_run_keeps_the_slices_its_checkpoint_planned(tmp_path: Path) -> None:
