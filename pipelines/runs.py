@@ -22,7 +22,7 @@ import orjson
 from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now, resolve_range
 from pipelines.accounts import DEFAULT_ACCOUNT, Account, load_accounts, select_accounts
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
-from pipelines.lake import STATE_DIR, Lake, alive
+from pipelines.lake import STATE_DIR, DataDirBusy, Lake, alive
 from pipelines.opentact import api
 from pipelines.settings import Settings, load_settings
 
@@ -149,7 +149,8 @@ SYNC_LOG = f"{STATE_DIR}/syncs.json"
 SYNC_LOG_VERSION = 1
 # The newest runs kept: enough to tell which sync a build read, and how the last few nights went.
 SYNC_LOG_RUNS = 20
-# How a run ended; a run still `running` whose process is gone reads as `interrupted`.
+# How a run ended; `stopped`: by a signal (Ctrl-C, SIGTERM), in its work or while waiting to retry it;
+# a run still `running` whose process is gone reads as `interrupted`.
 RUN_STATUSES = ("running", "completed", "incomplete", "failed", "stopped", "interrupted")
 
 
@@ -261,6 +262,29 @@ def recorded_sync(
         status = "incomplete" if entry.failures or failed else "completed"
     error = "; ".join(f"account {run.account}: {run.error}" for run in failed) or None
     _end(lake, entry, clock(), status, error)
+
+
+def log_stopped_between_attempts(
+    lake: Lake, run_id: str, *, clock: Callable[[], datetime] = partial(datetime.now, timezone.utc),
+) -> None:
+    """A run stopped (Ctrl-C, SIGTERM) while waiting to try again -> its entry says `stopped`, as it would had
+    the signal come while it synced; the slices its last attempt failed stay listed.
+
+    Its last attempt logged itself `incomplete` or `failed` and let go of the data dir: the lock is
+    taken again to write, and if another sync holds it by now, the entry is left as it is.
+    """
+    try:
+        with lake.sync_lock(run_id):
+            runs = _readable_runs(lake)
+            mine = next((n for n, run in enumerate(runs) if run.run_id == run_id), None)
+            if mine is None or runs[mine].status not in ("incomplete", "failed"):
+                return
+            runs[mine] = replace(runs[mine], status="stopped", finished_at=clock())
+            _write_runs(lake, runs)
+    except DataDirBusy:
+        pass
+    except Exception as exc:
+        log.error("could not log sync run %s as stopped in %s: %s", run_id, lake.display(SYNC_LOG), exc)
 
 
 def read_sync_runs(lake: Lake) -> list[SyncRunRecord]:

@@ -32,7 +32,8 @@ from pipelines.flows import run_arguments
 from pipelines.flows.distributed import slice_dispatch
 from pipelines.flows.secrets import read_secret_block
 from pipelines.opentact import api
-from pipelines.runs import parse_types, resolve_sync_window, run_clock
+from pipelines.lake import Lake
+from pipelines.runs import log_stopped_between_attempts, parse_types, resolve_sync_window, run_clock
 from pipelines.settings import Settings, load_settings
 from pipelines.summary import (
     accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result, task_runner_label,
@@ -276,9 +277,15 @@ async def sync_flow(
         logger.info("syncing %s %s as of %s%s", ",".join(kinds), window or "incrementally", format_utc(clock), named)
         # The cluster, if any, stays up through the task's retries.
         async with slice_dispatch(settings, run_id, clock) as dispatch:
-            state = await sync_records(
-                kinds, window, clock, run_id, settings, chosen, progress, dispatch, return_state=True
-            )
+            try:
+                state = await sync_records(
+                    kinds, window, clock, run_id, settings, chosen, progress, dispatch, return_state=True
+                )
+            except BaseException as exc:
+                if not isinstance(exc, Exception):
+                    # A signal while the task waited to retry: its last attempt logged how it ended.
+                    log_stopped_between_attempts(Lake(settings.data_dir), run_id)
+                raise
         outcome = await state.aresult(raise_on_failure=False)
         report = outcome.report if isinstance(outcome, SyncIncomplete | AccountsIncomplete) else outcome
         runner = task_runner_label(settings)
