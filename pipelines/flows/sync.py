@@ -189,15 +189,33 @@ def _bound_label(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _slices_failed(task: object, task_run: object, state: Any) -> bool:
-    """Retry only slices that failed for the moment: bad input or a broken source fails the same way every time.
+    """Retry only slices that failed for the moment (saying so in a warning): bad input or a broken source fails
+    the same way every time.
 
     A run of several accounts is retried only if every failed account failed that way (a rejected
     or missing key does not come right by itself); its accounts that landed land again as no-ops.
     """
     failure = state.data
     if isinstance(failure, AccountsIncomplete):
-        return all(a.retryable for a in failure.report.failed)
-    return isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures)
+        failed = failure.report.failed
+        retried = all(a.retryable for a in failed)
+        what = f"{len(failed)} account(s) failed for the moment ({', '.join(a.account for a in failed)})"
+    else:
+        retried = isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures)
+        what = ""
+        if retried:
+            first = failure.report.failures[0]
+            what = (
+                f"{len(failure.report.failures)} slice(s) failed for the moment "
+                f"(first: {first.kind} {first.slice}: {first.cause})"
+            )
+    if retried:
+        # Prefect says so only at INFO: the terminal would go quiet for the wait with no word why.
+        run = max(getattr(task_run, "run_count", 1), 1)
+        delays = getattr(task, "retry_delay_seconds", None) or [0]
+        delay = delays[min(run, len(delays)) - 1] if isinstance(delays, list) else delays
+        log.warning("%s; the sync tries again in %g s (retry %d of %d)", what, delay, run, getattr(task, "retries", 0))
+    return retried
 
 
 @task(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 from prefect.states import Failed
@@ -41,3 +43,17 @@ def test_only_a_sync_whose_every_failure_is_of_the_moment_is_retried(failure: Ex
 def test_the_sync_task_retries_through_that_condition() -> None:
     assert (sync_records.retries, sync_records.retry_delay_seconds) == (2, [10, 60])
     assert sync_records.retry_condition_fn is _slices_failed
+
+
+def test_a_retry_is_announced_with_its_wait_and_the_first_cause(caplog) -> None:
+    for run_count, said in ((1, "tries again in 10 s (retry 1 of 2)"), (2, "tries again in 60 s (retry 2 of 2)")):
+        caplog.clear()
+        assert _slices_failed(sync_records, SimpleNamespace(run_count=run_count), Failed(data=incomplete(TRANSIENT)))
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [
+            f"1 slice(s) failed for the moment (first: cdrs {DAY1}: gave up on cdrs page 2 after 9 attempts; "
+            f"last: HTTP 503); the sync {said}"
+        ]
+    caplog.clear()
+    assert not _slices_failed(sync_records, SimpleNamespace(run_count=1), Failed(data=incomplete(BROKEN)))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
