@@ -34,7 +34,7 @@ from pydantic import SecretStr
 
 from pipelines import __version__
 from pipelines.dates import Window
-from pipelines.errors import CdrError, UsageError
+from pipelines.errors import CdrError, UsageError, shown_url
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, empty_frame, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
@@ -574,8 +574,8 @@ class OpentactClient:
         others = self._retrying - 1
         log.warning(
             "still retrying %s from %s%s: %s (attempt %d); next try in %.1fs, giving up by %s (OPENTACT_RETRY_MAX_SECS %gs)",
-            what, self.config.base_url, f" and {others} other request(s)" if others > 0 else "", cause, attempt, wait,
-            gives_up.strftime("%H:%M:%S UTC"), self.config.retry_max_secs,
+            what, shown_url(self.config.base_url), f" and {others} other request(s)" if others > 0 else "", cause,
+            attempt, wait, gives_up.strftime("%H:%M:%S UTC"), self.config.retry_max_secs,
         )
 
     async def _try(
