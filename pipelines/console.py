@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import Window, format_utc
-from pipelines.errors import CdrError, one_line
+from pipelines.errors import CdrError, one_line, shown_url
 
 if TYPE_CHECKING:
     from pipelines.runs import SyncRequest
@@ -378,9 +378,9 @@ async def check_api_key(request: SyncRequest) -> str | None:
         raise
     except ApiUnreachable as unreachable:
         return (
-            f"warning: {config.base_url}: {unreachable.cause}; the sync retries each request for up to "
-            f"{settings.opentact_retry_max_secs:g} s (OPENTACT_RETRY_MAX_SECS): if the URL is wrong, stop it "
-            "(Ctrl-C) and check OPENTACT_BASE_URL"
+            f"warning: {shown_url(config.base_url)}: {unreachable.cause}; the sync retries each request for up to "
+            f"{settings.opentact_retry_max_secs:g} s (OPENTACT_RETRY_MAX_SECS), then the sync itself: if the URL is "
+            "wrong, stop it (Ctrl-C) and check OPENTACT_BASE_URL"
         )
     except CdrError:
         pass

@@ -303,7 +303,7 @@ class OpentactClient:
         self._http = pool or connection_pool(config.concurrency, config.timeout_secs, transport)
 
     def __repr__(self) -> str:
-        return f"OpentactClient(base_url={self.config.base_url!r}, concurrency={self.config.concurrency})"
+        return f"OpentactClient(base_url={shown_url(self.config.base_url)!r}, concurrency={self.config.concurrency})"
 
     async def __aenter__(self) -> OpentactClient:
         return self
@@ -613,7 +613,7 @@ class OpentactClient:
             return result, meta
         if status == 401:
             raise ApiKeyRejected(
-                f"API key rejected (401) by {self.config.base_url}: check {self.config.key_source} "
+                f"API key rejected (401) by {shown_url(self.config.base_url)}: check {self.config.key_source} "
                 "(and that it belongs to this environment)"
             )
         if status in RETRY_STATUSES:
@@ -625,7 +625,8 @@ class OpentactClient:
                 self._gate.throttled(wait)
             return _Attempt(f"HTTP {status} {self._foreign(api.error_summary(content))}".rstrip(), wait)
         raise ApiError(
-            f"{what} was refused by {self.config.base_url} (HTTP {status}): {self._foreign(api.error_summary(content))}"
+            f"{what} was refused by {shown_url(self.config.base_url)} (HTTP {status}): "
+            f"{self._foreign(api.error_summary(content))}"
         )
 
     async def _receive(self, request: httpx.Request, what: str) -> tuple[int, httpx.Headers, bytes]:
@@ -649,7 +650,8 @@ class OpentactClient:
     def _too_large(self, what: str, how: str) -> ApiError:
         return ApiError(
             f"{what}: the response {how}, past the client's limit of {MAX_RESPONSE_BYTES // 2**20} MiB "
-            f"(a full page is well under 1 MiB); check that OPENTACT_BASE_URL ({self.config.base_url}) is the Opentact API"
+            f"(a full page is well under 1 MiB); check that OPENTACT_BASE_URL ({shown_url(self.config.base_url)}) is "
+            "the Opentact API"
         )
 
     def _foreign(self, source: object) -> str:
