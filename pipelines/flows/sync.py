@@ -196,26 +196,23 @@ def _slices_failed(task: object, task_run: object, state: Any) -> bool:
     or missing key does not come right by itself); its accounts that landed land again as no-ops.
     """
     failure = state.data
-    if isinstance(failure, AccountsIncomplete):
+    if isinstance(failure, AccountsIncomplete) and all(a.retryable for a in failure.report.failed):
         failed = failure.report.failed
-        retried = all(a.retryable for a in failed)
         what = f"{len(failed)} account(s) failed for the moment ({', '.join(a.account for a in failed)})"
+    elif isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures):
+        first = failure.report.failures[0]
+        what = (
+            f"{len(failure.report.failures)} slice(s) failed for the moment "
+            f"(first: {first.kind} {first.slice}: {first.cause})"
+        )
     else:
-        retried = isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures)
-        what = ""
-        if retried:
-            first = failure.report.failures[0]
-            what = (
-                f"{len(failure.report.failures)} slice(s) failed for the moment "
-                f"(first: {first.kind} {first.slice}: {first.cause})"
-            )
-    if retried:
-        # Prefect says so only at INFO: the terminal would go quiet for the wait with no word why.
-        run = max(getattr(task_run, "run_count", 1), 1)
-        delays = getattr(task, "retry_delay_seconds", None) or [0]
-        delay = delays[min(run, len(delays)) - 1] if isinstance(delays, list) else delays
-        log.warning("%s; the sync tries again in %g s (retry %d of %d)", what, delay, run, getattr(task, "retries", 0))
-    return retried
+        return False
+    # Prefect says so only at INFO: the terminal would go quiet for the wait with no word why.
+    run = max(getattr(task_run, "run_count", 1), 1)
+    delays = getattr(task, "retry_delay_seconds", None) or [0]
+    delay = delays[min(run, len(delays)) - 1] if isinstance(delays, list) else delays
+    log.warning("%s; the sync tries again in %g s (retry %d of %d)", what, delay, run, getattr(task, "retries", 0))
+    return True
 
 
 @task(
