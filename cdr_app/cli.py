@@ -140,7 +140,9 @@ def run() -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:
-        if not _interrupted_query(exc):
+        if _interrupted_query(exc):
+            code = 130
+        else:
             # An object store's client raises its own errors from any request: one that could not reach
             # the store is told like the store's other errors (`pipelines.lake.unreachable_store`).
             from pipelines.lake import unreachable_store
@@ -150,7 +152,6 @@ def run() -> None:
                 raise
             typer.echo(f"error: {error}", err=True)
             sys.exit(error.exit_code)
-        code = 130
     if code == 130:  # Ctrl-C: typer's own handling exits 130 without a word
         typer.echo("interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)
