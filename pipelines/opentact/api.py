@@ -22,9 +22,9 @@ RECORD_TYPES: tuple[RecordType, ...] = ("cdrs", "mdrs")
 
 def record_types(names: str | Iterable[str], *, what: str = "record types") -> list[RecordType]:
     """Record type names (or one) -> each once, in order; UsageError unless every one is in RECORD_TYPES."""
-    given = [names] if isinstance(names, str) else list(names)
-    unknown = [name for name in given if choice(name, RECORD_TYPES) is None]
-    chosen = list(dict.fromkeys(choice(name, RECORD_TYPES) for name in given if name not in unknown))
+    named = [(name, choice(name, RECORD_TYPES)) for name in ([names] if isinstance(names, str) else names)]
+    unknown = [name for name, found in named if found is None]
+    chosen = list(dict.fromkeys(found for _, found in named if found is not None))
     if unknown or not chosen:
         got = ", ".join(map(repr, unknown)) or "none"
         raise UsageError(f"{what} must be some of {', '.join(RECORD_TYPES)}; got {got}")
