@@ -548,14 +548,14 @@ def finance_csv(
 ) -> str:
     """Statement rows (and any total rows after them) -> CSV text (`csv_rows`): the header `columns`, the text
     columns (all but the last four) through `spreadsheet_text`, cost (last) as an exact decimal string."""
-    buffer = io.StringIO()
     texts = len(columns) - 4
-    lines = [
-        [*(spreadsheet_text(cell) for cell in cells[:texts]), *cells[texts:-1], decimal_text(row[-1])]
-        for row in (*rows, *totals)
-        for cells in [["" if cell is None else str(cell) for cell in row]]
-    ]
-    csv_rows(buffer)([columns, *lines])
+
+    def line(row: Sequence[object]) -> list[str]:
+        cells = ["" if cell is None else str(cell) for cell in row[:-1]]
+        return [*map(spreadsheet_text, cells[:texts]), *cells[texts:], decimal_text(row[-1])]
+
+    buffer = io.StringIO()
+    csv_rows(buffer)([columns, *map(line, (*rows, *totals))])
     return buffer.getvalue()
 
 
