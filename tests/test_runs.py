@@ -155,6 +155,14 @@ def test_cdr_sync_with_a_bad_literal_prints_one_line_and_exits_2(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+def _failed_once(kind: KindReport, slice: Window, cause: str) -> SyncReport:
+    """A run of one record type, one of whose slices failed with `cause`."""
+    return SyncReport(
+        run_id="r1", now=kind.window.end, kinds=(kind,), duration_secs=2.0,
+        failures=(SliceFailure(kind=kind.kind, slice=slice, cause=cause),),
+    )
+
+
 def test_the_markdown_summary_has_a_row_per_day_and_names_failed_slices():
     window = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
     day2 = Window(datetime(2026, 10, 2, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC))
@@ -163,10 +171,7 @@ def test_the_markdown_summary_has_a_row_per_day_and_names_failed_slices():
         usage_rows=0, completed=False,
         days=(DayReport(day=date(2026, 10, 1), new=7, updated=2, unchanged=1, quarantined=1),),
     )
-    report = SyncReport(
-        run_id="r1", now=window.end, kinds=(kind,), duration_secs=2.0,
-        failures=(SliceFailure(kind="cdrs", slice=day2, cause="HTTP 503 | after 5 attempts"),),
-    )
+    report = _failed_once(kind, day2, "HTTP 503 | after 5 attempts")
     text = sync_markdown(report)
     assert "| 2026-10-01 | 7 | 2 | 1 | 0 | 1 |" in text
     assert "INCOMPLETE: 1 slice(s) failed" in text
@@ -182,11 +187,7 @@ def test_the_markdown_summary_shows_names_from_the_api_as_typed():
         kind="cdrs", window=window, slices=1, skipped=0, landed=0, failed=1, records=0, quarantined=0,
         usage_rows=0, completed=False, extra_fields=hostile,
     )
-    report = SyncReport(
-        run_id="r1", now=window.end, kinds=(kind,), duration_secs=1.0,
-        failures=(SliceFailure(kind="cdrs", slice=window, cause="HTTP 500: <script>x</script> *bold*"),),
-    )
-    text = sync_markdown(report)
+    text = sync_markdown(_failed_once(kind, window, "HTTP 500: <script>x</script> *bold*"))
     assert "\\!\\[\\](https://t.example/p.png), \\<img src=x\\>, \\[here\\](https://evil), call\\_id" in text
     assert "HTTP 500: \\<script\\>x\\</script\\> \\*bold\\*" in text
     assert "![" not in text.replace("\\![", "") and "<img" not in text.replace("\\<img", "")
