@@ -91,7 +91,7 @@ def failures_told_by_command() -> Iterator[None]:
 def sync_progress(console: Console) -> Iterator[ProgressCallback]:
     """A progress bar (slices, records, records/s, ETA) shown in the block -> the callback a sync moves it with."""
     bar = Progress(
-        TextColumn("[bold]sync[/]"),
+        TextColumn("[bold]{task.description}[/]"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("slices  {task.fields[records]:>10,} records  {task.fields[rate]:>8,.0f}/s"),
@@ -101,7 +101,9 @@ def sync_progress(console: Console) -> Iterator[ProgressCallback]:
         console=console,
         transient=False,
     )
-    task = bar.add_task("sync", total=None, records=0, rate=0.0)
+    # Until the first tick Prefect is starting (its temporary API server takes a while): said so, the
+    # bar would otherwise sit at 0 as if the API did not answer.
+    task = bar.add_task("sync (starting Prefect)", total=None, records=0, rate=0.0)
     started: list[float] = []  # the first tick, not Prefect's start, begins the rate
 
     def on_progress(tick: SyncProgress) -> None:
@@ -110,7 +112,7 @@ def sync_progress(console: Console) -> Iterator[ProgressCallback]:
             started.append(time.perf_counter())
         elapsed = max(time.perf_counter() - started[0], 1e-9)
         bar.update(
-            task, total=tick.slices_total, completed=tick.slices_done, records=tick.records,
+            task, description="sync", total=tick.slices_total, completed=tick.slices_done, records=tick.records,
             rate=tick.records / elapsed,
         )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from pipelines import console
 from pipelines.console import PrefectUnavailable, Stopped, failures_told_by_command, prefect_failure, stoppable
@@ -251,6 +254,15 @@ def test_cdr_sync_hands_its_progress_bar_to_the_flow_and_prints_the_flows_summar
     assert "cdrs: 2026-10-02T00:00:00.000Z .. 2026-10-03T00:00:00.000Z" in err
     assert "2/2 slices" in err and "1,234 records" in err
     assert out == f"synced 1,234 records in 2.0 s (617/s) into {tmp_path / 'd'}\n  cdrs: 1,200 new, 0 updated, 34 quarantined\n"
+
+
+def test_the_bar_says_prefect_is_starting_until_the_sync_first_moves_it() -> None:
+    shown = io.StringIO()
+    with console.sync_progress(Console(file=shown, force_terminal=True, width=120)) as progress:
+        progress(SyncProgress("cdrs", slices_total=2, slices_done=2, records=5))
+    first, *_, last = [line for line in re.split(r"[\r\n]", shown.getvalue()) if "slices" in line]
+    assert "sync (starting Prefect)" in first and "0/?" in first
+    assert "starting" not in last and "2/2" in last
 
 
 def test_cdr_sync_that_fails_in_part_still_says_which_fields_the_landed_slices_kept_in_extras(
