@@ -48,6 +48,7 @@ from pipelines.opentact.client import (
     ClientConfig,
     OpentactClient,
     RetriesExhausted,
+    RetryWarnings,
     SliceChanged,
     connection_pool,
 )
@@ -306,18 +307,23 @@ class AccountsReport:
 ClientOpener = Callable[[Account, asyncio.Semaphore], AbstractAsyncContextManager[SyncClient]]
 
 
-class ConnectionPools:
-    """The connection pools of a sync of several accounts: one per API base URL, shared by its accounts' clients."""
+class SharedByBaseUrl:
+    """What the clients of a sync of several accounts share per API base URL: its connection pool, and its
+    retry warnings (an outage of that API is then warned of once a minute, not once per account)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pools: dict[str, httpx.AsyncClient] = {}
+        self.retries: dict[str, RetryWarnings] = {}
 
-    def get(self, base_url: str) -> httpx.AsyncClient:
+    def pool(self, base_url: str) -> httpx.AsyncClient:
         if base_url not in self.pools:
             # As many connections as the run's request budget: never more requests in flight.
             self.pools[base_url] = connection_pool(self.settings.opentact_concurrency, self.settings.opentact_timeout_secs)
         return self.pools[base_url]
+
+    def retry_warnings(self, base_url: str) -> RetryWarnings:
+        return self.retries.setdefault(base_url, RetryWarnings())
 
     async def aclose(self) -> None:
         for pool in self.pools.values():
@@ -331,10 +337,10 @@ async def account_client(
     *,
     settings: Settings,
     read_block: BlockReader | None = None,
-    pools: ConnectionPools | None = None,
+    shared: SharedByBaseUrl | None = None,
 ) -> AsyncIterator[SyncClient]:
     """An account -> its own API client, at its base URL with its key, its requests within the shared `budget`
-    (and over the shared `pools`' connections, if given)."""
+    (and with what it shares with the other accounts at its base URL, if given)."""
     # A Secret block is read over Prefect's API, a blocking call: kept off the event loop.
     key = await asyncio.to_thread(account_api_key, account, settings, read_block)
     # Not through `Settings.with_overrides`: reading the environment again for each of many
@@ -344,8 +350,9 @@ async def account_client(
     if account.api_key_block is not None:
         source = f"the Prefect Secret block {shown_value(account.api_key_block)}"
     config = replace(config, key_source=source)
-    pool = None if pools is None else pools.get(config.base_url)
-    async with OpentactClient(config, budget=budget, pool=pool) as client:
+    pool = None if shared is None else shared.pool(config.base_url)
+    retries = None if shared is None else shared.retry_warnings(config.base_url)
+    async with OpentactClient(config, budget=budget, pool=pool, retries=retries) as client:
         yield client
 
 
@@ -385,8 +392,8 @@ async def sync_accounts(
         except CdrError as exc:
             errors[account.name] = one_line(exc)
     budget = asyncio.Semaphore(settings.opentact_concurrency)
-    pools = ConnectionPools(settings)
-    opener = open_client or partial(account_client, settings=settings, read_block=read_block, pools=pools)
+    shared = SharedByBaseUrl(settings)
+    opener = open_client or partial(account_client, settings=settings, read_block=read_block, shared=shared)
     totals = _Totals(progress)
     runners: dict[str, _Runner] = {}
 
@@ -423,7 +430,7 @@ async def sync_accounts(
                     if account.name in prepared:
                         group.create_task(one(account))
         finally:
-            await pools.aclose()
+            await shared.aclose()
         duration = time.perf_counter() - started
         outcomes = tuple(
             AccountReport(account.name, None, errors[account.name]) if account.name in errors

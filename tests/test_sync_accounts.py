@@ -363,3 +363,31 @@ def test_an_accounts_secret_block_is_read_by_the_flow(prefect_harness, accounts_
     assert result["types"]["mdrs"]["new"] == len(truths[SERVED[0]]["mdrs"]) + len(truths[SERVED[2]]["mdrs"])
     assert_lake_is_the_export(Lake(data).for_account("globex"), truths[SERVED[2]])
     assert_lake_is_the_export(Lake(data).for_account("acme"), truths[SERVED[0]])
+
+
+def test_the_accounts_at_one_base_url_share_its_connections_and_retry_warnings(monkeypatch, tmp_path) -> None:
+    from pipelines.accounts import Account
+    from pipelines.sync import SharedByBaseUrl, account_client
+
+    monkeypatch.setenv("CDR_TEST_ACME_KEY", "k1")
+    monkeypatch.setenv("CDR_TEST_GLOBEX_KEY", "k2")
+    monkeypatch.setenv("CDR_TEST_INITECH_KEY", "k3")
+    settings = _settings(tmp_path)
+    here, there = "http://127.0.0.1:9", "http://127.0.0.1:10"
+
+    async def open_three() -> None:
+        budget, shared = asyncio.Semaphore(4), SharedByBaseUrl(settings)
+
+        def opened(name: str, base_url: str):
+            account = Account(name, f"CDR_TEST_{name.upper()}_KEY", None, base_url)
+            return account_client(account, budget, settings=settings, shared=shared)
+
+        try:
+            async with opened("acme", here) as acme, opened("globex", here) as globex, opened("initech", there) as initech:
+                # An outage of one API is then warned of once a minute among its accounts, not once per account.
+                assert acme._retries is globex._retries is not initech._retries
+                assert acme._http is globex._http is not initech._http
+        finally:
+            await shared.aclose()
+
+    asyncio.run(open_three())

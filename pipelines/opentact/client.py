@@ -240,6 +240,16 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class RetryWarnings:
+    """How many requests wait to try again and when the last warning about them was logged: a client's
+    own, or shared by the clients of several accounts at one API base URL, so that an outage of that
+    API is warned of once a minute, not once a minute per account."""
+
+    def __init__(self) -> None:
+        self.retrying = 0
+        self.warned_at: float | None = None
+
+
 def connection_pool(
     max_connections: int, timeout_secs: float, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -273,11 +283,13 @@ class OpentactClient:
         rng: random.Random | None = None,
         budget: asyncio.Semaphore | None = None,
         pool: httpx.AsyncClient | None = None,
+        retries: RetryWarnings | None = None,
     ) -> None:
         """`budget`, shared by the clients of several accounts synced at once, bounds their requests in
         flight together; each client's own gate still paces its key's rate limit. `pool` (a
         `connection_pool`, of at least `budget` connections) is theirs to share too, closed by its
-        owner: the accounts then reuse connections rather than each opening its own."""
+        owner: the accounts then reuse connections rather than each opening its own. `retries`, shared
+        by those at one base URL, paces their retry warnings together."""
         self.config = config
         self._budget = budget
         self._clock = clock
@@ -286,8 +298,7 @@ class OpentactClient:
         self._rng = rng or random.Random()
         self._gate = RateGate(config.concurrency, timer, sleep)
         self._timeout = httpx.Timeout(config.timeout_secs).as_dict()
-        self._retrying = 0  # requests waiting to try again
-        self._warned_at: float | None = None  # when the last retry warning was logged
+        self._retries = retries or RetryWarnings()
         # Page 1 of a window `plan` read whole, kept for `read_slice` to start from.
         self._probes: dict[tuple[str, Window], tuple[Page, api.PageMeta, list[str]]] = {}
 
@@ -550,28 +561,29 @@ class OpentactClient:
                     raise ApiUnreachable(message, failure.cause) if failure.unreachable else RetriesExhausted(message)
                 if not waiting:
                     waiting = True
-                    self._retrying += 1
+                    self._retries.retrying += 1
                 self._log_retry(what, attempt, wait, failure.cause, self.config.retry_max_secs - elapsed)
                 await self._sleep(wait)
         finally:
             if waiting:
-                self._retrying -= 1
+                self._retries.retrying -= 1
 
     def _log_retry(self, what: str, attempt: int, wait: float, cause: str, left_secs: float) -> None:
         """Log a failed attempt about to be retried: at INFO, or as the client's warning when one is due.
 
         One failed attempt is routine on a busy API; repeated ones deserve attention, once per
-        RETRY_WARNING_EVERY_SECS for all of the client's requests, saying the cause and when this
-        request gives up.
+        RETRY_WARNING_EVERY_SECS for all of the client's requests (and those of the clients sharing its
+        RetryWarnings), saying the cause and when this request gives up.
         """
         now = self._timer()
-        due = self._warned_at is None or now - self._warned_at >= RETRY_WARNING_EVERY_SECS
+        shared = self._retries
+        due = shared.warned_at is None or now - shared.warned_at >= RETRY_WARNING_EVERY_SECS
         if attempt < 3 or not due:
             log.info("retrying %s in %.2fs (attempt %d failed: %s)", what, wait, attempt, cause)
             return
-        self._warned_at = now
+        shared.warned_at = now
         gives_up = (self._clock() + timedelta(seconds=left_secs)).astimezone(timezone.utc)
-        others = self._retrying - 1
+        others = shared.retrying - 1
         log.warning(
             "still retrying %s from %s%s: %s (attempt %d); next try in %.1fs, giving up by %s (OPENTACT_RETRY_MAX_SECS %gs)",
             what, shown_url(self.config.base_url), f" and {others} other request(s)" if others > 0 else "", cause,

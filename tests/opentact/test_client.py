@@ -30,6 +30,7 @@ from pipelines.opentact.client import (
     Page,
     RateGate,
     RetriesExhausted,
+    RetryWarnings,
     SliceChanged,
     check_base_url,
     connection_pool,
@@ -837,3 +838,29 @@ async def test_an_api_that_never_answers_is_warned_of_once_a_minute_with_cause_a
         for message in warnings
     ), warnings
     assert any("and 1 other request(s)" in message for message in warnings)
+
+
+async def test_accounts_at_one_api_sharing_retry_warnings_are_warned_of_together(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pipelines.opentact.client")
+    clock = FakeTime()
+    started = clock.now
+    shared = RetryWarnings()
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed")
+
+    def account(seed: int) -> OpentactClient:
+        fake = FakeApi({"cdrs": spread(3)})
+        fake.faults.append(refused)
+        return OpentactClient(
+            config(retry_max_secs=300), transport=fake.transport(), timer=clock.timer, sleep=clock.sleep,
+            rng=random.Random(seed), clock=lambda: NOW + timedelta(seconds=clock.now - started), retries=shared,
+        )
+
+    outcomes = await asyncio.gather(*(read_all(account(seed)) for seed in range(3)), return_exceptions=True)
+    assert all(isinstance(outcome, ApiUnreachable) for outcome in outcomes), outcomes
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "retrying" in r.getMessage()]
+    # Three accounts retrying for 300 s: a warning a minute among them all, not one a minute each.
+    assert 2 <= len(warnings) <= 300 / 60 + 1, warnings
+    others = [int(found) for message in warnings for found in re.findall(r"and (\d+) other request", message)]
+    assert max(others) > 1, warnings  # the other accounts' requests are counted too
