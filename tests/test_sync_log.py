@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -14,9 +16,9 @@ import polars as pl
 import pytest
 
 from pipelines.lake import Lake
-from pipelines.runs import SYNC_LOG, read_sync_runs, recorded_sync
+from pipelines.runs import SYNC_LOG, log_stopped_between_attempts, read_sync_runs, recorded_sync
 from pipelines.settings import Settings
-from pipelines.sync import sync
+from pipelines.sync import SliceFailure, sync
 from tests.test_sync import RECORDS, FakeClient, at, day_window
 
 UTC = timezone.utc
@@ -80,6 +82,35 @@ def test_a_run_ended_by_a_signal_is_stopped_and_by_an_unexpected_error_failed(tm
         raise raised
     (run,) = read_sync_runs(lake)
     assert (run.status, run.error, run.finished_at is not None) == (status, error, True)
+
+
+@pytest.mark.parametrize(("last_attempt", "logged"), [("incomplete", "stopped"), ("failed", "stopped"), ("completed", "completed")])
+def test_a_run_stopped_while_waiting_to_try_again_is_logged_stopped(tmp_path, last_attempt, logged):
+    lake = Lake(tmp_path)
+    _logged_as(lake, "run-1", last_attempt)
+    log_stopped_between_attempts(lake, "run-1", clock=lambda: datetime(2026, 10, 6, 0, 30, tzinfo=UTC))
+    (run,) = read_sync_runs(lake)
+    assert run.status == logged
+    assert (run.finished_at == datetime(2026, 10, 6, 0, 30, tzinfo=UTC)) == (logged != last_attempt)
+
+
+def test_a_run_stopped_while_another_sync_holds_the_data_dir_is_left_as_its_last_attempt_logged_it(tmp_path, caplog):
+    lake = Lake(tmp_path)
+    _logged_as(lake, "run-1", "incomplete")
+    with lake.sync_lock("run-2"):
+        log_stopped_between_attempts(lake, "run-1")  # neither waits for the other sync nor disturbs it
+    assert [run.status for run in read_sync_runs(lake)] == ["incomplete"]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]  # nothing went wrong
+
+
+def _logged_as(lake: Lake, run_id: str, status: str) -> None:
+    """Log a run ended by its last attempt as `status` (completed, incomplete or failed)."""
+    failed = [SliceFailure("cdrs", day_window(2, 2), "gave up")] if status == "incomplete" else []
+    with pytest.raises(OSError) if status == "failed" else contextlib.nullcontext(), recorded_sync(lake, run_id, ["cdrs"]) as run:
+        if status == "failed":
+            raise OSError("disk")
+        run.finish(failed)
+    assert read_sync_runs(lake)[0].status == status
 
 
 def test_each_run_logs_the_days_whose_partitions_it_wrote_or_removed(tmp_path):
