@@ -50,6 +50,17 @@ def plain_text(block: Any) -> None:
         block._apprise_client.asset.body_format = NotifyFormat.TEXT
 
 
+def without_mentions(block: Any, text: str) -> str:
+    """The digest as a Discord or Mattermost block is to post it: every `@` followed by a zero-width space.
+
+    Both turn `@everyone`, `@here`, `@channel` or `<@id>` in plain text into a mention, and Apprise does not
+    escape them; so a name from the API could ping a whole channel. The text reads the same.
+    """
+    from prefect.blocks.notifications import DiscordWebhook, MattermostWebhook
+
+    return text.replace("@", "@\u200b") if isinstance(block, DiscordWebhook | MattermostWebhook) else text
+
+
 @task(name="send-alerts", cache_policy=NO_CACHE, persist_result=False)
 def send_alerts(alerts: list[Alert], data_dir: Path, notify_block: str, snooze: timedelta, now: datetime) -> Delivery:
     """The alerts never sent before, but those snoozed, sent as one digest through the notification block."""
@@ -69,7 +80,7 @@ def send_alerts(alerts: list[Alert], data_dir: Path, notify_block: str, snooze: 
         try:
             # Apprise-based blocks (Slack, Teams ...) only log a failure unless told to raise.
             with block.raise_on_failure():
-                block.notify(body, subject)
+                block.notify(without_mentions(block, body), subject)
         except Exception as exc:  # any block's failure; its text may quote the webhook URL, so only its kind
             status = getattr(getattr(exc, "response", None), "status_code", None)
             raise CdrError(type(exc).__name__ + (f" (HTTP {status})" if status else "")) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -75,3 +76,35 @@ def test_slack_gets_names_escaped_as_text_and_a_custom_webhook_gets_them_exact(p
     (text,) = [attachment["text"] for message in posted for attachment in message["attachments"]]
     assert text == line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert receiver.received == [{"body": line}]
+
+
+@pytest.mark.parametrize("target", ["discord", "mattermost"])
+def test_discord_and_mattermost_get_mentions_in_names_as_text(prefect_harness, tmp_path, monkeypatch, target):
+    import requests
+    from prefect.blocks.notifications import DiscordWebhook, MattermostWebhook
+
+    from pipelines.flows.alerts import alerts_flow
+
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    message = "Voice cost via @everyone @here @channel <@123456> is 3x its usual."
+    make_warehouse(tmp_path / "data", [alert("k", day, severity="critical", message=message)])
+    posted: list[dict[str, object]] = []
+
+    def post(url: str, **kwargs: object) -> requests.Response:
+        posted.append(orjson.loads(kwargs["data"]))
+        response = requests.Response()
+        response.status_code, response._content = 200 if target == "mattermost" else 204, b""
+        return response
+
+    monkeypatch.setattr(requests, "post", post)
+    if target == "discord":
+        DiscordWebhook(webhook_id="1234", webhook_token="T0KEN").save("cdr-chat-test", overwrite=True)
+    else:
+        MattermostWebhook(hostname="chat.example.com", token="T0KEN").save("cdr-chat-test", overwrite=True)
+    assert alerts_flow(data_dir=str(tmp_path / "data"), notify_block=f"{target}-webhook/cdr-chat-test")["sent"] == 1
+
+    (text,) = [payload["content" if target == "discord" else "text"] for payload in posted]
+    line = f"[critical] cost_spike, {day:%Y-%m-%dT%H:%M}Z: {message}"
+    # What a reader sees is the digest (its subject, then the line); no @ is followed by a name a mention could match.
+    assert text.replace("\u200b", "").splitlines() == ["CDR alerts: 1 new alert (1 critical)", line]
+    assert re.findall(r"@\w", text) == [] and text.count("@\u200b") == 4
