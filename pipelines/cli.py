@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.parser import _OptionParser, _ParsingState  # typer's own copy of click: already loaded by typer
+from typer.core import TyperCommand
 
 # No name and no callback: `cdr_app.cli` merges these commands into the `cdr` root.
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -37,6 +39,30 @@ def _local_path(value: str | Path) -> Path:
 def _examples(*commands: str) -> str:
     """Command lines -> a help epilog listing them as they are (`\\b`: click does not rewrap it)."""
     return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
+class FreeTextCommand(TyperCommand):
+    """A command taking free text, such as a query: a token that starts with `-` but cannot name an
+    option (a query opening with an SQL comment, `-- note`) is that text, not an unknown option."""
+
+    def make_parser(self, ctx: typer.Context) -> _OptionParser:
+        """click's own parser set-up, on the parser that knows free text."""
+        parser = _FreeTextParser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
+
+
+class _FreeTextParser(_OptionParser):
+    def _process_opts(self, arg: str, state: _ParsingState) -> None:
+        # The name click would read from the token: before any `=` of a `--` token (`--out=my file.csv` is
+        # --out), the one character after a lone `-` (`-omy file.csv` is -o). No option name holds whitespace,
+        # so such a token is positional text; a mistyped option (`--formt`) stays an error.
+        name = arg.partition("=")[0] if arg.startswith("--") else arg[1:2]
+        if any(char.isspace() for char in name):
+            state.largs.append(arg)
+        else:
+            super()._process_opts(arg, state)
 
 
 MaskNumbers = Annotated[bool | None, typer.Option(
@@ -272,6 +298,7 @@ def report_finance_command(
 
 @app.command(
     "sql",
+    cls=FreeTextCommand,
     short_help="Run one read-only SQL query on the warehouse.",
     epilog=_examples(
         'cdr sql "select count(*) from calls"',

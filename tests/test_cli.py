@@ -125,6 +125,35 @@ def test_fixed_choices_of_sql_shell_dates_and_sync_take_any_case(capsys, monkeyp
     assert record_types(["CDRS", " mdrs", "cdrs"], what="--types") == ["cdrs", "mdrs"]
 
 
+COMMENTED = "-- how many\nselect 1 as one"
+
+
+@pytest.mark.parametrize("args", [
+    (COMMENTED, "--format", "csv"),
+    ("--format", "csv", COMMENTED),
+    ("--format=csv", "--no-mask-numbers", COMMENTED),
+    ("--format", "csv", "--how many\nselect 1 as one"),
+    ("--format", "csv", "--\thow many\nselect 1 as one"),
+])
+def test_a_query_opening_with_an_sql_comment_is_the_query_not_an_option(capsys, monkeypatch, tmp_path, args):
+    make_warehouse(tmp_path, None)
+    assert run_cdr(capsys, monkeypatch, "sql", *args, "--data-dir", str(tmp_path)) == (0, "one\n1\n", "")
+
+
+def test_options_of_sql_still_parse_around_a_query_opening_with_a_comment(capsys, monkeypatch, tmp_path):
+    data_dir, out = tmp_path / "data", tmp_path / "the result.csv"
+    make_warehouse(data_dir, None)
+    # A value with spaces after `=`, or glued to a short option, is still that option's.
+    for option in (f"--out={out}", f"-o{out}"):
+        out.unlink(missing_ok=True)
+        code, _, _ = run_cdr(capsys, monkeypatch, "sql", COMMENTED, "-f", "csv", option, "--data-dir", str(data_dir))
+        assert (code, out.read_text()) == (0, "one\n1\n")
+    # A mistyped option is still an error, on either side of the query.
+    for args in (("--formt", "csv", COMMENTED), (COMMENTED, "--formt", "csv")):
+        code, _, err = run_cdr(capsys, monkeypatch, "sql", *args, "--data-dir", str(data_dir))
+        assert (code, err.startswith("error: No such option: --formt")) == (2, True), err
+
+
 def test_ctrl_c_during_a_query_is_one_line_and_exit_130_not_a_traceback(tmp_path, capsys, monkeypatch):
     import pipelines.sql
 
