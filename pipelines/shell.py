@@ -23,7 +23,8 @@ from pipelines.sql import FORMATS, WRITERS, connect_read_only, run_query, write_
 PROMPT = "cdr> "
 CONTINUATION = "...> "
 HELP = """\
-SQL statements end with ; and may span lines (read-only, as with `cdr sql`).
+SQL statements end with ; and may span lines (read-only, as with `cdr sql`);
+a dot command runs to the end of its line, also after statements (select 1; .tables).
 .tables              list the warehouse's tables and views
 .schema [NAME]       show the CREATE statement of every table and view, or of NAME
 .mode [table|csv|json]  set (or show) how results print
@@ -57,23 +58,14 @@ class Shell:
         return CONTINUATION if self.buffer else PROMPT
 
     def feed(self, line: str) -> bool:
-        """One input line -> handled (a dot command, or a statement once its `;` is typed) -> False on .quit."""
-        if not self.buffer and line.lstrip().startswith("."):
-            return self._dot(line.strip())
-        self.buffer += line if line.endswith("\n") else line + "\n"
-        if not statement_complete(self.buffer):
-            if not self.buffer.strip():
-                self.buffer = ""
+        """One input line -> handled (statements once their `;` is typed, then any dot command) -> False on .quit."""
+        sql, dot = split_dot_command(self.buffer + (line if line.endswith("\n") else line + "\n"))
+        if dot is None and not statement_complete(sql):
+            self.buffer = sql if sql.strip() else ""
             return True
-        text, self.buffer = self.buffer, ""
-        try:
-            statements = duckdb.extract_statements(text)
-        except duckdb.Error as exc:
-            self._fail(CdrError(one_line(exc)))
-            return True
-        for statement in statements:
-            self._run(statement.query)
-        return True
+        self.buffer = ""
+        self._run_all(sql)
+        return True if dot is None else self._dot(dot.strip())
 
     def finish(self) -> None:
         """The end of piped input: a statement left without its `;` is an error, not silently dropped."""
@@ -84,6 +76,16 @@ class Shell:
     def cancel(self) -> None:
         """Ctrl-C at the prompt: the statement being typed is dropped."""
         self.buffer = ""
+
+    def _run_all(self, text: str) -> None:
+        """Whole statements (or none: comments, blanks), each run in turn."""
+        try:
+            statements = duckdb.extract_statements(text)
+        except duckdb.Error as exc:
+            self._fail(CdrError(one_line(exc)))
+            return
+        for statement in statements:
+            self._run(statement.query)
 
     def _run(self, query: str) -> None:
         """One statement, run and printed on a worker thread: the main thread stays free to take Ctrl-C
@@ -177,6 +179,27 @@ class Shell:
         print(f"error: {exc}", file=self.stderr)
         self.stderr.flush()
         self.worst = max(self.worst, exc.exit_code)
+
+
+def split_dot_command(text: str) -> tuple[str, str | None]:
+    """Input text -> (the SQL before its dot command, the dot command to the end of its line, or None).
+
+    A dot command stands where a statement may begin, comments aside: at the start of the input or
+    after a `;` (`select 1; .tables` runs the query, then lists the tables). Anywhere else a `.` is SQL's.
+    """
+    try:
+        tokens = duckdb.tokenize(text)
+    except duckdb.Error:
+        return text, None
+    ends = [offset for offset, _ in tokens[1:]] + [len(text)]
+    may_begin = True
+    for (offset, kind), end in zip(tokens, ends):
+        if kind == duckdb.token_type.comment:
+            continue
+        if may_begin and text.startswith(".", offset):
+            return text[:offset], text[offset:]
+        may_begin = kind == duckdb.token_type.operator and text[offset:end].strip().endswith(";")
+    return text, None
 
 
 def statement_complete(text: str) -> bool:

@@ -99,6 +99,23 @@ def test_dot_commands_list_tables_and_show_schemas(data_dir):
     assert ".mode [table|csv|json]" in out and ".quit, .exit" in out
 
 
+def test_a_dot_command_after_a_statement_on_its_line_runs_after_it(data_dir):
+    # Where a statement may begin (after a `;` or comments) a `.` starts a dot command, to the end of the line.
+    code, out, err = piped(data_dir, (
+        "select 1 as n; .mode csv\n"
+        "-- a note first\n.mode json\n"
+        "select 2 as n; select 3 as n; /* why */ .mode\n"
+        "select 4 as n; .quit\nselect 5 as n;\n"
+    ))
+    assert (code, err) == (0, "")
+    assert out == 'n\n─\n1\n(1 row)\n[\n{"n":2}\n]\n[\n{"n":3}\n]\njson\n[\n{"n":4}\n]\n'
+
+
+def test_a_dot_elsewhere_in_a_statement_is_sql(data_dir):
+    code, out, err = piped(data_dir, ".mode csv\nselect t.n, '; .tables' as s\nfrom (select 1 as n) t;\nselect\n.5 as x;\n")
+    assert (code, out, err) == (0, "n,s\n1,; .tables\nx\n0.5\n", "")
+
+
 def test_errors_are_one_line_and_the_shell_goes_on_exiting_with_the_worst_code(data_dir):
     before = snapshot(data_dir)
     code, out, err = piped(data_dir, (
