@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import pendulum
 
-from pipelines.errors import UsageError, choice
+from pipelines.errors import UsageError, bad_value, choice
 
 UTC = timezone.utc
 # The instants a sync (and so a `--now`) works with: no record predates the Unix epoch, and a
@@ -149,14 +149,19 @@ def resolve_range(
     _week_start(week_start)
     if literal is not None:
         if start is not None or end is not None:
-            raise UsageError("give either a date literal or --start/--end, not both")
-        return resolve_literal(literal, now=now, tz=tz, week_start=week_start)
+            raise UsageError("give either --range or --start/--end, not both")
+        try:
+            return resolve_literal(literal, now=now, tz=tz, week_start=week_start)
+        except UsageError as exc:  # the zone and week start were checked above: it is the literal's
+            raise bad_value("--range", str(exc)) from None
     if start is None or end is None:
-        raise UsageError(f"give a date literal, or both --start and --end ({_DATETIMES_HELP}); {_LITERALS_HELP}")
-    lower = _bound("start", start, zone)
-    upper = _bound("end", end, zone)
+        raise UsageError(f"give --range LITERAL, or both --start and --end ({_DATETIMES_HELP}); {_LITERALS_HELP}")
+    lower = _bound("--start", start, zone)
+    upper = _bound("--end", end, zone)
     if not lower < upper:
-        raise UsageError(f"the range is empty: start {format_utc(lower)} is not before end {format_utc(upper)}")
+        raise UsageError(
+            f"the range is empty: --start {start} ({format_utc(lower)}) is not before --end {end} ({format_utc(upper)})"
+        )
     return Window(lower, upper)
 
 
@@ -169,8 +174,8 @@ def parse_now(text: str, *, tz: str = "UTC") -> datetime:
     """`--now` (an instant to replay) -> aware UTC; UsageError if bad, or outside [EPOCH, LAST_CLOCK)."""
     clock = parse_bound(text, tz=tz, name="--now")
     if not EPOCH <= clock < LAST_CLOCK:
-        raise UsageError(
-            f"bad --now: {text!r} is outside the instants a sync can run at "
+        raise bad_value(
+            "--now", f"{text!r} is outside the instants a sync can run at "
             f"({format_utc(EPOCH)} to before {format_utc(LAST_CLOCK)})"
         )
     return clock
@@ -197,12 +202,12 @@ def _bound(name: str, text: str, zone: tzinfo) -> datetime:
     try:
         moment = parse_datetime(text)
     except ValueError as exc:
-        raise UsageError(f"bad {name}: {exc}") from None
+        raise bad_value(name, str(exc)) from None
     if len(text) == 10:  # a bare YYYY-MM-DD: re-read it as a local calendar day
         try:
             return _day_start(moment.date(), zone)
         except (OverflowError, ValueError):
-            raise UsageError(f"bad {name}: {text!r} is out of range in this time zone") from None
+            raise bad_value(name, f"{text!r} is out of range in this time zone") from None
     return moment
 
 
@@ -268,7 +273,7 @@ def _count(literal: str, text: str) -> int:
             reason = "N must be at least 1" if int(text) == 0 else "N must not have leading zeros"
         else:
             reason = "N must be a positive decimal integer (digits only, no sign)"
-        raise UsageError(f"bad date literal {literal!r}: {reason}; {_LITERALS_HELP}")
+        raise UsageError(f"date literal {literal!r}: {reason}; {_LITERALS_HELP}")
     if len(text) > _MAX_N_DIGITS:
         raise UsageError(_out_of_range(literal, None))
     return int(text)

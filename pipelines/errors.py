@@ -26,6 +26,15 @@ class UsageError(CdrError):
     exit_code = 2
 
 
+def bad_value(option: str, why: str) -> UsageError:
+    """An option's value that cannot be read as what it takes (its form, a real date, an instant we handle) -> its error.
+
+    The one form of every such message: `bad --start: <why>`, the option named as the user types it. A value
+    that reads well but the data cannot serve says so after the option and value (`--month 2025-12 is before ...`).
+    """
+    return UsageError(f"bad {option}: {why}")
+
+
 def one_line(exc: BaseException, *, limit: int = MESSAGE_MAX_CHARS, first: bool = False) -> str:
     """An error -> its message on one line, cut at `limit`: every line joined, or only the `first`.
 

@@ -26,7 +26,7 @@ import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.errors import CdrError, UsageError, clip, few, one_line
+from pipelines.errors import CdrError, UsageError, bad_value, clip, few, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
@@ -203,7 +203,7 @@ class FinanceExport:
 def parse_month(text: str) -> str:
     """`YYYY-MM` text -> the same text; UsageError for anything else."""
     if not _MONTH.match(text):
-        raise UsageError(f"--month must be a month as YYYY-MM, e.g. 2026-01 (got {text!r})")
+        raise bad_value("--month", f"{clip(repr(text))} is not a month as YYYY-MM, e.g. 2026-01")
     if text < FIRST_MONTH:
         raise UsageError(f"--month {text} is before {FIRST_MONTH}, older than any CDR: pass a month the warehouse holds")
     return text

@@ -154,6 +154,24 @@ def test_options_of_sql_still_parse_around_a_query_opening_with_a_comment(capsys
         assert (code, err.startswith("error: No such option: --formt")) == (2, True), err
 
 
+@pytest.mark.parametrize(("args", "option"), [
+    (("sync", "--start", "2026-02-30", "--end", "2026-03-02"), "--start"),
+    (("sync", "--start", "2026-10-01", "--end", "March 2"), "--end"),
+    (("sync", "--range", "last_0_days"), "--range"),
+    (("alerts", "--range", "fortnight_ago"), "--range"),
+    (("alerts", "--start", "2026-10-01T00:00", "--end", "2026-10-02"), "--start"),
+    (("sync", "--range", "today", "--now", "garbage"), "--now"),
+    (("report", "finance", "--month", "2026-13"), "--month"),
+])
+def test_a_bad_date_option_is_one_line_naming_the_option_as_typed(capsys, monkeypatch, tmp_path, args, option):
+    monkeypatch.setenv("OPENTACT_API_KEY", "key")
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    code, out, err = run_cdr(capsys, monkeypatch, *args, "--data-dir", str(tmp_path))
+    assert (code, out, err.count("\n")) == (2, "", 1)
+    assert err.startswith(f"error: bad {option}: "), err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ctrl_c_during_a_query_is_one_line_and_exit_130_not_a_traceback(tmp_path, capsys, monkeypatch):
     import pipelines.sql
 

@@ -97,7 +97,7 @@ def test_now_defaults_to_the_current_time() -> None:
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
-        (["dates", "last_0_days", "--now", "2024-05-15T10:00Z"], "bad date literal 'last_0_days': N must be at least 1"),
+        (["dates", "last_0_days", "--now", "2024-05-15T10:00Z"], "date literal 'last_0_days': N must be at least 1"),
         (["dates", "last_-1_days", "--now", "2024-05-15T10:00Z"], "N must be a positive decimal integer"),
         (["dates", "last_x_days", "--now", "2024-05-15T10:00Z"], "N must be a positive decimal integer"),
         (["dates", "last_01_days", "--now", "2024-05-15T10:00Z"], "N must not have leading zeros"),
@@ -135,7 +135,7 @@ def test_the_installed_console_script_fails_cleanly() -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: bad date literal 'last_0_days': N must be at least 1; valid date literals: ")
+    assert proc.stderr.startswith("error: date literal 'last_0_days': N must be at least 1; valid date literals: ")
     assert proc.stderr.count("\n") == 1
 
 

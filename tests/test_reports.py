@@ -457,7 +457,7 @@ def test_cli_report_finance_bad_month_is_one_line_and_exit_2(world_dir, tmp_path
         capsys, monkeypatch, "report", "finance", "--month", "2026-13", "--data-dir", str(world_dir), "--out", str(tmp_path)
     )
     assert code == 2
-    assert err.splitlines() == ["error: --month must be a month as YYYY-MM, e.g. 2026-01 (got '2026-13')"]
+    assert err.splitlines() == ["error: bad --month: '2026-13' is not a month as YYYY-MM, e.g. 2026-01"]
     assert list(tmp_path.iterdir()) == []
 
 
