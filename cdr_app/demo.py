@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pipelines.console import failures_told_by_command, quiet_prefect, stoppable, sync_progress
+from pipelines.errors import counted
 from pipelines.sql import connect_read_only
 from sandbox.testing import running_sandbox
 
@@ -122,7 +123,7 @@ def headline(warehouse: Path, synced: dict, built: dict, *, partial: str = "") -
     types = synced["types"]
     money = ", ".join(f"{currency} {Decimal(total):,.2f}" for currency, total in costs) or "no charges"
     return [
-        f"synced {types['cdrs']['records']:,} CDRs and {types['mdrs']['records']:,} MDRs "
+        f"synced {counted(types['cdrs']['records'], 'CDR')} and {counted(types['mdrs']['records'], 'MDR')} "
         f"({sum(t['quarantined'] for t in types.values()):,} malformed, quarantined) "
         f"at {synced['records_per_sec']:,.0f} records/s",
         f"built {built['models']} models; {built['tests']} data tests passed",
@@ -134,7 +135,7 @@ def headline(warehouse: Path, synced: dict, built: dict, *, partial: str = "") -
 
 def reconciliation_line(matched: int, explained: int, held: int, unexplained: int) -> str:
     """Day/product/currency rows by reconciliation status -> one line that says plainly what is not explained."""
-    by = f" by {held:,} quarantined record{'' if held == 1 else 's'}" if explained else ""
+    by = f" by {counted(held, 'quarantined record')}" if explained else ""
     line = f"reconciliation vs the API's usage: {matched:,} match, {explained:,} explained{by}, {unexplained:,} unexplained"
     if unexplained:
         line += ": the pipeline and the API disagree there and nothing accounts for it (see the Reconciliation page)"

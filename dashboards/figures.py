@@ -35,6 +35,7 @@ from dashboards.formatting import (
     shorten,
 )
 from pipelines.alerts import SEVERITIES
+from pipelines.errors import counted
 from pipelines.reports import MonthCoverage
 
 NO_DATA = "No data for this period"
@@ -437,7 +438,7 @@ def quality_by_country(frame: pl.DataFrame) -> go.Figure:
     )
     labels = _labels(ranked["country_code"].to_list())
     details = [
-        f"{format_count(calls)} calls, ACD {format_seconds(acd_w / answered if answered else None)}"
+        f"{counted(calls, 'call')}, ACD {format_seconds(acd_w / answered if answered else None)}"
         for calls, answered, acd_w in ranked.select("calls", "answered_calls", "acd_w").iter_rows()
     ]
     fig = go.Figure()
@@ -751,8 +752,7 @@ def _alert_hover(header: str, rows: pl.DataFrame, *, name_account: bool = False)
         zip(*(rows[name] for name in ("severity", "rule", "window_start", "message")), accounts, strict=True),
         key=lambda row: (_severity_rank(row[0]), row[2], str(row[1]), str(row[3]), str(row[4])),
     )
-    plural = "" if len(ordered) == 1 else "s"
-    lines = [f"<b>{plot_text(header)}</b>: {len(ordered):,} alert{plural}"]
+    lines = [f"<b>{plot_text(header)}</b>: {counted(len(ordered), 'alert')}"]
     for severity, rule, _, message, account in ordered[:MAX_HOVER_ALERTS]:
         whose = "" if account is None else f"{plot_text(account)}: "
         lines.append(f"<b>{plot_text(severity)}</b> {whose}{plot_text(rule)}: {_wrapped(message)}")

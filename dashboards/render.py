@@ -31,6 +31,7 @@ from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, Ta
 from dashboards.warehouse import DashboardError, read_report, report_tables
 from pipelines.alerts import open_from
 from pipelines.dates import Window, parse_bound
+from pipelines.errors import counted
 from pipelines.reports import MonthCoverage, check_out_dir, write_outputs
 from pipelines.reports import partial_months as held_partial_months
 from pipelines.remote import warehouse_name
@@ -310,7 +311,7 @@ def describe_period(build_info: pl.DataFrame) -> tuple[str, str]:
     if not isinstance(first, date) or not isinstance(last, date):
         return "no data yet", calendar
     days = (last - first).days + 1
-    return f"{format_day(first)} to {format_day(last)} ({days:,} day{'s' if days != 1 else ''})", calendar
+    return f"{format_day(first)} to {format_day(last)} ({counted(days, 'day')})", calendar
 
 
 def cut_day(build_info: pl.DataFrame, synced_to: datetime | None) -> figures.CutDay | None:

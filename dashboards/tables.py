@@ -26,6 +26,7 @@ from dashboards.formatting import (
     month_label,
 )
 from pipelines.alerts import OPEN_DAYS, OPEN_MEANING, SEVERITIES, Alert, OpenCondition, open_conditions
+from pipelines.errors import counted
 from pipelines.reports import MonthCoverage
 
 MAX_TABLE_ROWS = 200
@@ -234,17 +235,17 @@ def overview_tiles(statement: pl.DataFrame, quality: pl.DataFrame, delivery: pl.
     ))
     tiles.append(Tile(
         "Messages", format_count(_total(messages, "records")),
-        f"{format_count(_total(messages, 'parts'))} billed parts",
+        counted(_total(messages, 'parts'), 'billed part'),
     ))
     calls, answered = _total(quality, "calls"), _total(quality, "answered_calls")
     tiles.append(Tile(
         "Answer-seizure ratio", format_rate(answered / calls if calls else None),
-        f"{format_count(answered)} answered of {format_count(calls)} calls",
+        f"{format_count(answered)} answered of {counted(calls, 'call')}",
     ))
     sent, delivered = _total(delivery, "messages"), _total(delivery, "delivered")
     tiles.append(Tile(
         "Delivery rate", format_rate(delivered / sent if sent else None),
-        f"{format_count(delivered)} delivered of {format_count(sent)} outbound messages",
+        f"{format_count(delivered)} delivered of {counted(sent, 'outbound message')}",
     ))
     return tiles
 
@@ -258,11 +259,11 @@ def reconciliation_tiles(frame: pl.DataFrame) -> list[Tile]:
     unexplained = frame.filter((pl.col("status") != MATCH) & (pl.col("status") != EXPLAINED))
     held = int(explained["quarantined_records"].sum() or 0)
     tiles = [
-        Tile("Totals compared", format_count(frame.height), f"UTC day × product × currency over {format_count(days)} days"),
+        Tile("Totals compared", format_count(frame.height), f"UTC day × product × currency over {counted(days, 'day')}"),
         Tile("Match", format_count(matching), "pipeline = API on every total", css="good" if matching else ""),
         Tile(
             "Explained by quarantine", format_count(explained.height),
-            f"{format_count(held)} quarantined malformed records account for the difference"
+            f"{counted(held, 'quarantined malformed record')} account for the difference"
             if explained.height else "no difference needed explaining",
         ),
         Tile(

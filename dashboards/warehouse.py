@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, noun
 
 REPORT_PREFIX = "rpt_"
 
@@ -62,7 +62,7 @@ def read_report(
     missing = sorted(set(columns.values()) - tables[table])
     if missing:
         raise DashboardError(
-            f"{where}: table {table} lacks column(s) {', '.join(missing)}: run `cdr build`"
+            f"{where}: table {table} lacks {noun(len(missing), 'column')} {', '.join(missing)}: run `cdr build`"
         )
     types = dict(
         con.execute(

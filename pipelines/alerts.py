@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
-from pipelines.errors import CdrError, UsageError, clip, one_line, one_of, shown_url, what_is_wrong
+from pipelines.errors import CdrError, UsageError, clip, counted, one_line, one_of, shown_url, what_is_wrong
 from pipelines.lake import Lake, atomic_file
 from pipelines.remote import is_remote, warehouse_name, work_dir
 from pipelines.sql import QueryResult, connect_read_only
@@ -350,9 +350,8 @@ class Delivery:
 
     def summary(self, where: str) -> str:
         """The delivery -> one line naming where it sent (never a secret)."""
-        plural = "" if len(self.sent) == 1 else "s"
         return (
-            f"sent {len(self.sent)} new alert{plural} to {where}; {len(self.snoozed)} snoozed (condition still on), "
+            f"sent {counted(len(self.sent), 'new alert')} to {where}; {len(self.snoozed)} snoozed (condition still on), "
             f"{self.handled_before} handled before"
         )
 
@@ -390,12 +389,12 @@ def deliver(
                         send(batch)
                     except CdrError as exc:
                         raise DeliveryFailed(
-                            f"sending to {where} failed after {len(sent)} of {due} new alerts; the rest are sent on "
+                            f"sending to {where} failed after {len(sent)} of {counted(due, 'new alert')}; the rest are sent on "
                             f"the next call: {exc}"
                         ) from None
                     except KeyboardInterrupt:
                         raise DeliveryInterrupted(
-                            f"interrupted: {len(sent)} of {due} new alerts sent to {where} and recorded; the rest are "
+                            f"interrupted: {len(sent)} of {counted(due, 'new alert')} sent to {where} and recorded; the rest are "
                             "sent on the next call"
                         ) from None
                 for done in pending:
@@ -464,8 +463,7 @@ def digest(alerts: Sequence[Alert]) -> tuple[str, str]:
     """New alerts -> (subject, body) of one notification: the count per severity, then a line per alert (naming
     its account, as messages do not: two accounts' alerts can read the same)."""
     counts = [f"{sum(a.severity == s for a in alerts)} {s}" for s in reversed(SEVERITIES) if any(a.severity == s for a in alerts)]
-    plural = "" if len(alerts) == 1 else "s"
-    subject = f"CDR alerts: {len(alerts)} new alert{plural} ({', '.join(counts)})"
+    subject = f"CDR alerts: {counted(len(alerts), 'new alert')} ({', '.join(counts)})"
     body = "\n".join(
         f"[{a.severity}] {'' if a.named_account is None else f'{a.named_account}: '}{a.rule}, "
         f"{format_utc(a.window_start)[:16]}Z: {a.message}"

@@ -276,6 +276,7 @@ def report_finance_command(
     the account rows or the total rows, not both. In the XLSX the total rows stand in bold one row below
     the table, outside its filter.
     """
+    from pipelines.errors import counted
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import export_finance, parse_month
@@ -290,7 +291,7 @@ def report_finance_command(
     totals = export.totals_text()
     accounts = f" of {len(export.accounts)} accounts" if len(export.accounts) > 1 else ""
     typer.echo(
-        f"wrote {', '.join(str(path) for path in export.files)}: {len(export.rows)} rows{accounts}, "
+        f"wrote {', '.join(str(path) for path in export.files)}: {counted(len(export.rows), 'row')}{accounts}, "
         + (f"total cost {totals}" if totals else f"no usage in {month}")
         + (f"; {export.partial}" if export.partial else "")
     )
@@ -316,6 +317,7 @@ def sql_command(
 ) -> None:
     """Run one read-only SQL query on the warehouse (views calls and messages, fct_/dim_/rpt_ tables);
     `cdr shell` for many."""
+    from pipelines.errors import counted
     from pipelines.models import warehouse_path
     from pipelines.settings import load_settings
     from pipelines.sql import run_sql
@@ -323,7 +325,7 @@ def sql_command(
     settings = load_settings(data_dir=data_dir, mask_numbers=mask)
     rows = run_sql(warehouse_path(settings.data_dir), query, fmt=fmt, out=out, masked=settings.mask_numbers)
     if out is not None:
-        typer.echo(f"wrote {rows} rows to {out}", err=True)
+        typer.echo(f"wrote {counted(rows, 'row')} to {out}", err=True)
 
 
 @app.command(
@@ -366,6 +368,7 @@ def dashboards_command(
     from datetime import datetime, timezone
 
     from dashboards.render import render_data_dir_site
+    from pipelines.errors import counted
     from pipelines.remote import is_remote, local_folder
     from pipelines.settings import load_settings
     from pipelines.status import SITE_DIR
@@ -376,7 +379,7 @@ def dashboards_command(
     site = local_folder(settings.data_dir, SITE_DIR) if out is None else out
     remote = out is None and is_remote(settings.data_dir)
     uploaded = f" (uploaded to {str(settings.data_dir).rstrip('/')}/{SITE_DIR})" if remote else ""
-    typer.echo(f"wrote {len(pages)} pages to {site}{uploaded}: open {written[0]}")
+    typer.echo(f"wrote {counted(len(pages), 'page')} to {site}{uploaded}: open {written[0]}")
 
 
 @app.command(

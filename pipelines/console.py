@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import Window, format_utc
-from pipelines.errors import CdrError, one_line, shown_url
+from pipelines.errors import CdrError, counted, noun, one_line, shown_url
 
 if TYPE_CHECKING:
     from pipelines.runs import SyncRequest
@@ -94,7 +94,8 @@ def sync_progress(console: Console) -> Iterator[ProgressCallback]:
         TextColumn("[bold]{task.description}[/]"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("slices  {task.fields[records]:>10,} records  {task.fields[rate]:>8,.0f}/s"),
+        # Whole words, padded: the bar keeps its width as "1 record" becomes "2 records".
+        TextColumn("{task.fields[slices]:<6}  {task.fields[records]:>18}  {task.fields[rate]:>8,.0f}/s"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -103,7 +104,9 @@ def sync_progress(console: Console) -> Iterator[ProgressCallback]:
     )
     # Until the first tick Prefect is starting (its temporary API server takes a while): said so, the
     # bar would otherwise sit at 0 as if the API did not answer.
-    task = bar.add_task("sync (starting Prefect)", total=None, records=0, rate=0.0)
+    task = bar.add_task(
+        "sync (starting Prefect)", total=None, slices=noun(0, "slice"), records=counted(0, "record"), rate=0.0
+    )
     started: list[float] = []  # the first tick, not Prefect's start, begins the rate
 
     def on_progress(tick: SyncProgress) -> None:
@@ -112,8 +115,8 @@ def sync_progress(console: Console) -> Iterator[ProgressCallback]:
             started.append(time.perf_counter())
         elapsed = max(time.perf_counter() - started[0], 1e-9)
         bar.update(
-            task, description="sync", total=tick.slices_total, completed=tick.slices_done, records=tick.records,
-            rate=tick.records / elapsed,
+            task, description="sync", total=tick.slices_total, completed=tick.slices_done,
+            slices=noun(tick.slices_total, "slice"), records=counted(tick.records, "record"), rate=tick.records / elapsed,
         )
 
     with bar:
@@ -298,7 +301,7 @@ def run_sync(**arguments: object) -> dict[str, object]:
         _print_accounts(result, request)
         return result
     typer.echo(
-        f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
+        f"synced {counted(result['records'], 'record')} in {result['duration_secs']:,.1f} s "
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir}"
     )
     _print_runner(result)
@@ -332,14 +335,14 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
     """A run of several accounts' result -> the run's line, then per account its records and types (or its failure)."""
     accounts, failed = result["accounts"], result["failed"]
     typer.echo(
-        f"synced {result['records']:,} records in {result['duration_secs']:,.1f} s "
+        f"synced {counted(result['records'], 'record')} in {result['duration_secs']:,.1f} s "
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir} "
-        f"from {len(request.accounts) - len(failed)} of {len(request.accounts)} account(s)"
+        f"from {len(request.accounts) - len(failed)} of {counted(len(request.accounts), 'account')}"
     )
     _print_runner(result)
     for account in request.accounts:
         if account.name in accounts:
-            typer.echo(f"  {account.name}: {accounts[account.name]['records']:,} records")
+            typer.echo(f"  {account.name}: {counted(accounts[account.name]['records'], 'record')}")
             _print_types(accounts[account.name]["types"], "    ")
         if account.name in failed:
             typer.echo(f"  {account.name}: FAILED")

@@ -1,4 +1,5 @@
-"""Domain exceptions: messages a user can act on; the CLI prints them as one line."""
+"""Domain exceptions: messages a user can act on; the CLI prints them as one line. Also the wording helpers
+every message and summary shares (cut text, a few names, a count with its noun)."""
 
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -73,6 +74,16 @@ def one_of(value: str, choices: Sequence[str], option: str) -> str:
     if name is None:
         raise UsageError(f"{option} must be one of {', '.join(choices)} (got {clip(repr(value))})")
     return name
+
+
+def noun(count: int, singular: str, plural: str | None = None) -> str:
+    """A count and a noun -> the noun as that count takes it: `slice` for 1, else `slices` (or `plural`)."""
+    return singular if count == 1 else plural or singular + "s"
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """A count and a noun -> both as a message says them: `1 slice`, `0 slices`, `1,204 records`."""
+    return f"{count:,} {noun(count, singular, plural)}"
 
 
 def few(names: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ import orjson
 import polars as pl
 
 from pipelines.dates import Window, format_utc
-from pipelines.errors import CdrError, clip
+from pipelines.errors import CdrError, clip, counted
 from pipelines.lake import AccountLake, WriteBatch, readable_as, with_schema
 from pipelines.opentact import api
 from pipelines.opentact.records import empty_frame, extra_fields
@@ -185,7 +185,7 @@ def extras_note(kind: str, fields: Sequence[str]) -> str:
     shown = [clip(_printable(name), NOTE_FIELD_MAX_CHARS) for name in fields[:NOTE_MAX_FIELDS]]
     more = len(fields) - len(shown)
     listed = ", ".join(shown) + (f" and {more} more" if more else "")
-    return f"{kind}: kept {len(fields)} field(s) the lake does not know in extras: {listed}"
+    return f"{kind}: kept {counted(len(fields), 'field')} the lake does not know in extras: {listed}"
 
 
 def _printable(name: str) -> str:

@@ -16,7 +16,7 @@ import orjson
 
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.errors import CdrError, UsageError, clip, one_line, what_is_wrong
+from pipelines.errors import CdrError, UsageError, clip, counted, one_line, what_is_wrong
 from pipelines.lake import (
     QUARANTINE_DIR, AccountLake, Lake, LakeError, atomic_file, register_lake, resync_command,
 )
@@ -467,12 +467,12 @@ def _kind_rows(kind: KindStatus) -> list[tuple[str, str]]:
     days = (kind.last_day - kind.first_day).days + 1
     mark = f"synced up to {_when(kind.high_water_mark)}" if kind.high_water_mark else "no completed sync yet"
     rows = [
-        (kind.kind, f"{kind.first_day.isoformat()} to {kind.last_day.isoformat()} ({days:,} day{'s' if days != 1 else ''}), {mark}"),
-        ("", f"{kind.records:,} records, {kind.quarantined:,} quarantined"),
+        (kind.kind, f"{kind.first_day.isoformat()} to {kind.last_day.isoformat()} ({counted(days, 'day')}), {mark}"),
+        ("", f"{counted(kind.records, 'record')}, {kind.quarantined:,} quarantined"),
     ]
     if kind.gaps:
         count = len(kind.gaps)
-        rows.append(("", f"missing {count:,} day{'s' if count != 1 else ''}: {day_ranges(kind.gaps, SHOWN_GAPS)}"))
+        rows.append(("", f"missing {counted(count, 'day')}: {day_ranges(kind.gaps, SHOWN_GAPS)}"))
     return rows
 
 
@@ -490,7 +490,7 @@ def _sync_rows(run: SyncRunRecord | None, several: bool) -> list[tuple[str, str]
     failed = run.failed_slices
     rows += [("", f"failed {f.kind} {f.slice}: {f.cause}") for f in failed[:SHOWN_FAILURES]]
     if len(failed) > SHOWN_FAILURES:
-        rows.append(("", f"and {len(failed) - SHOWN_FAILURES} more failed slices (`cdr status --json` lists them)"))
+        rows.append(("", f"and {counted(len(failed) - SHOWN_FAILURES, 'more failed slice')} (`cdr status --json` lists them)"))
     return rows
 
 

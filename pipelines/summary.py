@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from pipelines.dates import format_utc
+from pipelines.errors import counted
 from pipelines.land import extras_note
 from pipelines.settings import Settings
 from pipelines.sync import AccountsReport, KindReport, SyncReport
@@ -41,7 +42,7 @@ def _cell(text: object) -> str:
 def sync_markdown(report: SyncReport, *, title: str = "CDR sync", runner: str | None = IN_PROCESS) -> str:
     """A sync report -> markdown: per type and UTC day, records new / updated / quarantined; duration, rate;
     the task runner it ran on (`runner`; None leaves it out)."""
-    status = "completed" if report.ok else f"INCOMPLETE: {len(report.failures)} slice(s) failed"
+    status = "completed" if report.ok else f"INCOMPLETE: {counted(len(report.failures), 'slice')} failed"
     lines = _run_header(report, f"{title}: {status}", *_runner_items(runner))
     for kind in report.kinds:
         lines += _kind_section(kind)
@@ -59,7 +60,7 @@ def _run_header(report: SyncReport | AccountsReport, heading: str, *more: str) -
         "",
         f"- run: `{report.run_id}`, as of {format_utc(report.now)}",
         *(f"- {item}" for item in more),
-        f"- {report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
+        f"- {counted(report.records, 'record')} in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f} records/s)",
         "",
     ]
 
@@ -73,8 +74,8 @@ def _kind_section(kind: KindReport) -> list[str]:
     lines = [
         f"## {kind.kind}: {kind.window}",
         "",
-        f"{kind.slices} slices ({kind.landed} landed, {kind.skipped} already done, {kind.failed} failed); "
-        f"{kind.records:,} records, {kind.quarantined:,} quarantined; {kind.usage_rows:,} usage rows.",
+        f"{counted(kind.slices, 'slice')} ({kind.landed} landed, {kind.skipped} already done, {kind.failed} failed); "
+        f"{counted(kind.records, 'record')}, {kind.quarantined:,} quarantined; {counted(kind.usage_rows, 'usage row')}.",
         "",
     ]
     if kind.extra_fields:
@@ -95,11 +96,11 @@ def sync_lines(report: SyncReport, *, runner: str | None = IN_PROCESS) -> list[s
     The fields kept in extras are not repeated here: the sync logs them itself, once.
     """
     lines = [
-        f"{k.kind}: {k.records:,} records ({k.new:,} new, {k.updated:,} updated, {k.quarantined:,} quarantined) "
+        f"{k.kind}: {counted(k.records, 'record')} ({k.new:,} new, {k.updated:,} updated, {k.quarantined:,} quarantined) "
         f"over {k.window}"
         for k in report.kinds
     ]
-    lines.append(f"{report.records:,} records in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f}/s)")
+    lines.append(f"{counted(report.records, 'record')} in {report.duration_secs:,.1f} s ({report.records_per_sec:,.0f}/s)")
     lines += _runner_items(runner)
     lines += [f"FAILED {f.kind} {f.slice}: {f.cause}" for f in report.failures]
     return lines
@@ -138,7 +139,7 @@ def sync_result(report: SyncReport, *, runner: str | None = IN_PROCESS) -> dict[
 def accounts_markdown(report: AccountsReport, *, title: str = "CDR sync", runner: str | None = IN_PROCESS) -> str:
     """A sync of several accounts -> markdown: the run, then per account its section as `sync_markdown` writes it."""
     failed = report.failed
-    status = "completed" if report.ok else f"INCOMPLETE: {len(failed)} of {len(report.accounts)} account(s) failed"
+    status = "completed" if report.ok else f"INCOMPLETE: {len(failed)} of {counted(len(report.accounts), 'account')} failed"
     lines = _run_header(
         report, f"{title}: {status}", f"accounts: {', '.join(a.account for a in report.accounts)}",
         *_runner_items(runner),

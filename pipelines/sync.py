@@ -26,7 +26,7 @@ import orjson
 import polars as pl
 
 from pipelines.dates import Window, consecutive_runs, parse_datetime
-from pipelines.errors import CdrError, one_line
+from pipelines.errors import CdrError, counted, one_line
 from pipelines.land import (
     DayCounts,
     DayTotals,
@@ -163,7 +163,7 @@ class SyncReport:
     def failures_text(self) -> str:
         """The failed slices on one line: how many, then each one's type, window and cause."""
         listed = "; ".join(f"{f.kind} {f.slice}: {f.cause}" for f in self.failures)
-        return f"{len(self.failures)} slice(s) failed ({listed})"
+        return f"{counted(len(self.failures), 'slice')} failed ({listed})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +296,7 @@ class AccountsReport:
         others = f"; {', '.join(landed)} landed" if landed else ""
         causes = "; ".join(f"{a.account}: {_without_account(a.account, a.cause or '')}" for a in failed)
         return (
-            f"{len(failed)} of {len(self.accounts)} account(s) failed{others}: {causes}; "
+            f"{len(failed)} of {counted(len(self.accounts), 'account')} failed{others}: {causes}; "
             "run the sync again (landed slices are not redone)"
         )
 
@@ -974,7 +974,7 @@ def _is_broken(valid: int, rejected: int, max_percent: float) -> bool:
 def _broken_message(kind: str, valid: int, rejected: int, max_percent: float, where: str | None) -> str:
     kept = f"the rejects are in {where}" if where else "the rejects could not be quarantined (see the log)"
     return (
-        f"{rejected} of {valid + rejected} records malformed (more than {max_percent:g}%, the "
+        f"{rejected} of {counted(valid + rejected, 'record')} malformed (more than {max_percent:g}%, the "
         f"OPENTACT_MAX_REJECTED_PERCENT limit): the API served a broken {kind} slice, so the lake keeps what it had for it; "
         f"{kept}; run the sync again once the API serves valid records, or raise OPENTACT_MAX_REJECTED_PERCENT "
         "to land the valid ones"

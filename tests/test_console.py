@@ -294,5 +294,16 @@ def test_cdr_sync_that_fails_in_part_still_says_which_fields_the_landed_slices_k
     code, out, err = run_cdr(
         capsys, monkeypatch, "sync", "--range", "yesterday", "--now", "2026-10-03T00:00:00Z", "--data-dir", str(tmp_path / "d")
     )
-    assert code == 1 and err.splitlines()[-1].startswith("error: 1 slice(s) failed (cdrs")
-    assert out == "mdrs: kept 1 field(s) the lake does not know in extras: region\n"
+    assert code == 1 and err.splitlines()[-1].startswith("error: 1 slice failed (cdrs")
+    assert out == "mdrs: kept 1 field the lake does not know in extras: region\n"
+
+
+@pytest.mark.parametrize(("total", "records", "words"), [(1, 1, ("1/1 slice ", " 1 record ")), (4, 2500, ("1/4 slices", " 2,500 records"))])
+def test_the_progress_bar_says_its_counts_with_their_nouns(total, records, words):
+    from rich.console import Console
+
+    screen = Console(record=True, width=120, force_terminal=True, color_system=None)
+    with console.sync_progress(screen) as on_progress:
+        on_progress(SyncProgress("cdrs", slices_total=total, slices_done=1, records=records))
+    shown = screen.export_text()
+    assert all(word in shown for word in words), shown

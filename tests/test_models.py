@@ -134,7 +134,7 @@ def test_nothing_may_read_the_adhoc_views(tmp_path):
         ("marts/fct_a.sql", "-- fct_a\n-- incremental: day\nselect 1", "incremental must be one of utc_date, report_date"),
         ("staging/stg_a.sql", "-- stg_a\n-- incremental: utc_date\nselect 1", "only a table can be incremental"),
         ("marts/fct_a.sql", "-- fct_a\nselect 1 +\n", "fct_a.sql:2 does not parse: Parser Error"),
-        ("widgets/fct_a.sql", "-- fct_a\nselect 1", "unknown folder(s)"),
+        ("widgets/fct_a.sql", "-- fct_a\nselect 1", "unknown folder in"),
     ],
 )
 def test_malformed_model_files_are_refused_with_the_file_named(tmp_path, relative, sql, message):
@@ -784,12 +784,12 @@ def test_planted_bad_calls_fail_the_build_each_listed_by_its_test(tmp_path):
         build(tmp_path)
     message = str(caught.value)
     assert message.splitlines()[0] == (
-        f"2 data test(s) failed; the failed build is kept at {tmp_path / 'warehouse.failed.duckdb'}:"
+        f"2 data tests failed; the failed build is kept at {tmp_path / 'warehouse.failed.duckdb'}:"
     )
     failed = _failures(message)
     assert sorted(failed) == ["fct_calls_daily_accepted_values", "stg_cdrs_billing_rules"]
     billing = failed["stg_cdrs_billing_rules"]
-    assert "4 offending row(s)" in billing
+    assert "4 offending rows" in billing
     assert "broken_rule='cost', id='bad-cost'" in billing
     assert "broken_rule='cost', id='bad-rounding'" in billing
     assert "broken_rule='billed seconds', id='bad-increment'" in billing

@@ -693,7 +693,7 @@ def test_a_landed_day_whose_partition_is_gone_is_missing_as_cdr_status_says(tmp_
     ]
     code, printed, err = run_cdr(capsys, monkeypatch, *report, "--allow-partial")
     assert code == 0, err
-    assert printed.endswith(": 1 rows, total cost USD 0.000000000; partial: covers 2026-10-01 to 2026-10-31, "
+    assert printed.endswith(": 1 row, total cost USD 0.000000000; partial: covers 2026-10-01 to 2026-10-31, "
                             "missing 2026-10-04\n"), printed
 
 

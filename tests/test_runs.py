@@ -174,7 +174,7 @@ def test_the_markdown_summary_has_a_row_per_day_and_names_failed_slices():
     report = _failed_once(kind, day2, "HTTP 503 | after 5 attempts")
     text = sync_markdown(report)
     assert "| 2026-10-01 | 7 | 2 | 1 | 0 | 1 |" in text
-    assert "INCOMPLETE: 1 slice(s) failed" in text
+    assert "INCOMPLETE: 1 slice failed" in text
     assert "HTTP 503 \\| after 5 attempts" in text
     assert sync_lines(report)[-1].startswith("FAILED cdrs [2026-10-02T00:00:00.000Z")
 

@@ -92,10 +92,10 @@ def test_the_note_of_the_fields_the_api_added_is_one_short_line_whatever_their_n
 
     note = extras_note("cdrs", fields)
     assert note.isprintable() and len(note) < 400
-    assert note.startswith("cdrs: kept 306 field(s) the lake does not know in extras: \\x1b[31mred, Cost, N")
+    assert note.startswith("cdrs: kept 306 fields the lake does not know in extras: \\x1b[31mred, Cost, N")
     assert note.endswith("…, extras, f000, f001, f002, f003, f004, f005 and 296 more")
     assert extras_note("mdrs", ["line\nbreak", "we\"ird 'näme ✓"]) == (
-        "mdrs: kept 2 field(s) the lake does not know in extras: line\\nbreak, we\"ird 'näme ✓"
+        "mdrs: kept 2 fields the lake does not know in extras: line\\nbreak, we\"ird 'näme ✓"
     )
 
 
@@ -209,7 +209,7 @@ async def test_a_lake_of_an_older_schema_syncs_and_builds_under_a_wider_one(
         second = await run_sync(url, data, days(2, 3), "newer")
 
     assert second.ok
-    note = "kept 1 field(s) the lake does not know in extras: region"
+    note = "kept 1 field the lake does not know in extras: region"
     assert [k.extra_fields for k in second.kinds] == [("region",), ("region",)]
     # in the run's log, once; below the terminal's level (WARNING), where the summary says it
     notes = [(r.levelno, r.getMessage()) for r in caplog.records if "extras" in r.getMessage()]

@@ -234,6 +234,10 @@ def test_cli_sql_out_writes_a_file_and_says_so(data_dir, tmp_path, capsys, monke
     )
     assert (code, out, err) == (0, "", f"wrote 7 rows to {target}\n")
     assert len(json.loads(target.read_text())) == 7
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "sql", "select 1 as one", "-f", "csv", "-o", str(target), "--data-dir", str(data_dir),
+    )
+    assert (code, out, err, target.read_text()) == (0, "", f"wrote 1 row to {target}\n", "one\n1\n")
 
 
 def test_the_five_example_queries_of_the_readme_run(data_dir):

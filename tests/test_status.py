@@ -216,7 +216,7 @@ def test_a_build_whose_data_tests_failed_is_recorded_as_failed(tmp_path, capsys,
         logged.finish([])
     with pytest.raises(FailedBuild), new_warehouse(tmp_path) as temp:
         temp.write_bytes(b"a build")
-        raise FailedBuild("1 data test(s) failed")
+        raise FailedBuild("1 data test failed")
     build = status_json(capsys, monkeypatch, tmp_path)["last_build"]
     assert (build["status"], build["sync_run_id"]) == ("failed", "run-9")
     out = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))[1]

@@ -119,10 +119,10 @@ def assert_only_initech_failed(code: int, out: str, err: str) -> None:
     after the others landed; no key shown."""
     assert code == 1, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: 1 of 3 account(s) failed; acme, globex landed: initech: "), err
+    assert last.startswith("error: 1 of 3 accounts failed; acme, globex landed: initech: "), err
     assert "401" in last and "check INITECH_KEY" in last and "Traceback" not in err
     assert not any(key in out + err for key in (*SERVED, REJECTED))
-    assert "from 2 of 3 account(s)" in out and "  initech: FAILED" in out
+    assert "from 2 of 3 accounts" in out and "  initech: FAILED" in out
 
 
 def test_three_accounts_one_rejected_the_others_land_exactly_their_exports(
@@ -201,7 +201,7 @@ def test_account_option_syncs_only_the_named_accounts(prefect_harness, accounts_
     data = tmp_path / "data"
     code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data, "--account", "globex"))
     assert code == 0, err
-    assert out.startswith("synced ") and "from 1 of 1 account(s)" in out and "  globex: " in out
+    assert out.startswith("synced ") and "from 1 of 1 account" in out and "  globex: " in out
     assert Lake(data).accounts() == ["globex"]
     assert_lake_is_the_export(Lake(data).for_account("globex"), truths[SERVED[2]])
 
@@ -282,7 +282,7 @@ def test_an_unset_key_variable_fails_only_its_account(accounts_env, truths, tmp_
     assert [(a.account, a.ok) for a in report.accounts] == [("acme", True), ("globex", False), ("initech", True)]
     assert report.failed[0].cause == "account globex: GLOBEX_KEY is not set (or is empty): export it with the account's API key"
     assert report.failure_line() == (
-        "1 of 3 account(s) failed; acme, initech landed: globex: GLOBEX_KEY is not set (or is empty): export it "
+        "1 of 3 accounts failed; acme, initech landed: globex: GLOBEX_KEY is not set (or is empty): export it "
         "with the account's API key; run the sync again (landed slices are not redone)"
     )
     assert_lake_is_the_export(Lake(data).for_account("acme"), truths[SERVED[0]])

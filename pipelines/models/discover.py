@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from pipelines.errors import CdrError, one_line
+from pipelines.errors import CdrError, noun, one_line
 from pipelines.models.incremental import INCREMENTAL_COLUMNS, build_release
 from pipelines.models.sources import (
     BUILD_MACROS,
@@ -202,7 +202,7 @@ def discover_models(queries_dir: Path = QUERIES_DIR, macros: Collection[str] | N
     )
     if unknown:
         raise CdrError(
-            f"unknown folder(s) in {queries_dir}: {', '.join(unknown)}; models live in {', '.join(LAYER_DIRS)} "
+            f"unknown {noun(len(unknown), 'folder')} in {queries_dir}: {', '.join(unknown)}; models live in {', '.join(LAYER_DIRS)} "
             f"(data tests in {TESTS_DIR}, macros in {MACROS_DIR}, reference data in {SEEDS_DIR})"
         )
     found: list[tuple[str, Path, LayerRule, str, object]] = []

@@ -13,7 +13,7 @@ from typing import NamedTuple, TypeVar, cast
 
 import duckdb
 
-from pipelines.errors import CdrError, UsageError, one_line
+from pipelines.errors import CdrError, UsageError, counted, one_line
 from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
     QUERIES_DIR,
@@ -158,7 +158,7 @@ class BuildReport:
 
     def summary(self) -> str:
         """One line: what was built where, how long it took, and whether whole or by changed days."""
-        files = ", ".join(f"{name} {count} file(s)" for name, count in self.sources.items())
+        files = ", ".join(f"{name} {counted(count, 'file')}" for name, count in self.sources.items())
         return (
             f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
             f"in {self.seconds:.1f}s ({self.how}; report time zone {self.report_timezone}; lake: {files})"
@@ -325,7 +325,7 @@ def _build(
             con.execute(f"detach {_WAREHOUSE_ALIAS}")
             if failures:
                 raise FailedBuild(
-                    f"{len(failures)} data test(s) failed; the failed build is kept at "
+                    f"{counted(len(failures), 'data test')} failed; the failed build is kept at "
                     f"{failed_warehouse_path(data_dir)}:\n" + "\n".join(failures)
                 )
         finally:
@@ -798,7 +798,7 @@ def _run_test(con: duckdb.DuckDBPyConnection, test: DataTest, queries_dir: Path)
         raise CdrError(f"data test {test.name} failed to run ({where}): {one_line(exc, first=True)}") from None
     if sample:
         lines = [", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row)) for row in sample]
-        return f"{test.name}: {test.description}; {total} offending row(s), e.g.\n  " + "\n  ".join(lines)
+        return f"{test.name}: {test.description}; {counted(total, 'offending row')}, e.g.\n  " + "\n  ".join(lines)
     return TestRun(test.name, time.perf_counter() - started)
 
 

@@ -34,7 +34,7 @@ from pydantic import SecretStr
 
 from pipelines import __version__
 from pipelines.dates import Window
-from pipelines.errors import CdrError, UsageError, shown_url
+from pipelines.errors import CdrError, UsageError, counted, shown_url
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, empty_frame, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
@@ -448,7 +448,7 @@ class OpentactClient:
         for count in counts.values():
             if count.received != count.total_results:
                 raise SliceChanged(
-                    f"{kind} {count.window}: the API announced {count.total_results} records but "
+                    f"{kind} {count.window}: the API announced {counted(count.total_results, 'record')} but "
                     f"{count.received} arrived; records changed while paging: re-run the sync for this window"
                 )
         if not ready:  # hour by hour, and every hour empty
@@ -525,7 +525,7 @@ class OpentactClient:
         for more, _ in rest:
             rows.extend(more)
         if len(rows) != meta.total_results:
-            raise SliceChanged(f"usage of {kind} {frozen}: {meta.total_results} rows announced, {len(rows)} arrived")
+            raise SliceChanged(f"usage of {kind} {frozen}: {counted(meta.total_results, 'row')} announced, {len(rows)} arrived")
         try:
             return usage_frame(kind, rows, dimensions)
         except ValueError as exc:
@@ -586,7 +586,7 @@ class OpentactClient:
         others = shared.retrying - 1
         log.warning(
             "still retrying %s from %s%s: %s (attempt %d); next try in %.1fs, giving up by %s (OPENTACT_RETRY_MAX_SECS %gs)",
-            what, shown_url(self.config.base_url), f" and {others} other request(s)" if others > 0 else "", cause,
+            what, shown_url(self.config.base_url), f" and {counted(others, 'other request')}" if others > 0 else "", cause,
             attempt, wait, gives_up.strftime("%H:%M:%S UTC"), self.config.retry_max_secs,
         )
 

@@ -51,7 +51,7 @@ def test_a_retry_is_announced_with_its_wait_and_the_first_cause(caplog) -> None:
         assert _slices_failed(sync_records, SimpleNamespace(run_count=run_count), Failed(data=incomplete(TRANSIENT)))
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert warnings == [
-            f"1 slice(s) failed for the moment (first: cdrs {DAY1}: gave up on cdrs page 2 after 9 attempts; "
+            f"1 slice failed for the moment (first: cdrs {DAY1}: gave up on cdrs page 2 after 9 attempts; "
             f"last: HTTP 503); the sync {said}"
         ]
     caplog.clear()
