@@ -54,19 +54,20 @@ _MONEY_CONTEXT = Context(prec=60)
 
 
 def format_money(amount: Decimal | None, currency: str | None = None) -> str:
-    """An exact amount -> '1,234.57 USD': grouped, to the cent (half up); '<0.01' for less than half a cent but not none."""
+    """An exact amount -> '1,234.57 USD': grouped, to the cent (half up, away from zero); '<0.01' for less
+    than half a cent but not none, '-<0.01' for as little below zero."""
     if amount is None:
         return MISSING
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
     if not amount.is_finite():
         raise ValueError(f"money must be finite, not {amount}")
-    cents = amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_MONEY_CONTEXT)
-    if amount and not cents:
-        # A charge below half a cent is still a charge: never shown as a zero.
-        text = "<0.01" if amount > 0 else ">-0.01"
-    else:
-        text = f"{cents if cents else abs(cents):,.2f}"
+    # One rule for both signs: the size as a positive amount shows, then a minus before a negative one,
+    # so -0.004 reads like 0.004 with its sign ('-<0.01'), as -1.50 reads like 1.50.
+    cents = abs(amount).quantize(CENT, rounding=ROUND_HALF_UP, context=_MONEY_CONTEXT)
+    # A charge below half a cent is still a charge: never shown as a zero.
+    size = "<0.01" if amount and not cents else f"{cents:,.2f}"
+    text = f"-{size}" if amount < 0 else size
     return f"{text} {currency}" if currency else text
 
 

@@ -355,7 +355,7 @@ def test_reconciliation_differences_split_explained_from_unexplained_per_currenc
     assert [(t.name, t.yaxis, list(t.x), list(t.customdata), t.showlegend) for t in fig.data] == [
         ("Not explained", "y", ["2026-10-01"], ["0.02 USD"], True),
         ("Explained by quarantined records", "y", ["2026-10-01"], ["-0.01 USD"], True),
-        ("Not explained", "y2", ["2026-10-02"], [">-0.01 EUR"], False),
+        ("Not explained", "y2", ["2026-10-02"], ["-<0.01 EUR"], False),
     ]
     assert [t.marker.color for t in fig.data] == [theme.BAD, theme.OTHER_COLOR, theme.BAD]
     assert fig.layout.barmode == "relative"

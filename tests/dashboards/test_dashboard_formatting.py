@@ -41,7 +41,14 @@ def test_money_is_shown_to_the_cent_rounded_half_up(amount, expected):
 
 def test_money_below_half_a_cent_never_reads_as_zero():
     assert format_money(Decimal("1.666E-4"), "USD") == "<0.01 USD"
-    assert format_money(Decimal("-0.004999999")) == ">-0.01"
+    assert format_money(Decimal("-0.004999999")) == "-<0.01"
+
+
+@pytest.mark.parametrize("amount", ["0.004", "0.0001", "0.005", "1.5", "1234.567"])
+def test_a_negative_amount_reads_as_its_positive_twin_with_a_minus(amount):
+    # A finance reader compares a credit with its debit: only the sign may differ, tiny amounts included.
+    positive = format_money(Decimal(amount), "EUR")
+    assert format_money(-Decimal(amount), "EUR") == f"-{positive}"
 
 
 def test_money_names_its_currency_and_shows_missing_as_a_dash():

@@ -187,7 +187,7 @@ def test_reconciliation_lists_the_unexplained_differences_first_then_the_explain
     )
     assert _texts(table) == [
         ["2026-10-04", "messages", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.20", "-0.10"],
-        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "<0.01", ">-0.01"],
+        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "<0.01", "-<0.01"],
         ["2026-10-02", "calls", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.25", "0.25"],
         ["2026-10-04", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
         ["2026-10-03", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
