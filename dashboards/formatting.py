@@ -31,6 +31,11 @@ _CONTROL_TABLE = {code: " " for code in range(32)} | {127: " "}
 
 ELLIPSIS = "…"
 MISSING = "—"
+# Pages name products as the records do: voice, sms, mms. The API's usage, and so reconciliation,
+# counts calls (voice) and messages (sms and mms together); an alert's product is null when it
+# concerns messages of either type. Both show as one name, so no page speaks the API's words.
+ALL_MESSAGES = "sms + mms"
+_PRODUCT_NAMES = {"calls": "voice", "messages": ALL_MESSAGES}
 
 
 def plot_text(value: object, limit: int | None = None) -> str:
@@ -46,6 +51,12 @@ def shorten(text: str, limit: int) -> str:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def product_name(product: str | None) -> str:
+    """A report's product (voice, sms, mms; the API's calls or messages; null: messages of either type) -> 'voice',
+    'sms', 'mms' or 'sms + mms'."""
+    return ALL_MESSAGES if product is None else _PRODUCT_NAMES.get(product, product)
 
 
 CENT = Decimal("0.01")

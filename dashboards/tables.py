@@ -24,6 +24,7 @@ from dashboards.formatting import (
     format_money,
     format_rate,
     month_label,
+    product_name,
 )
 from pipelines.alerts import OPEN_DAYS, OPEN_MEANING, SEVERITIES, Alert, OpenCondition, open_conditions
 from pipelines.errors import counted
@@ -34,9 +35,6 @@ STATEMENT_MONTHS = 12
 # Rows of the statement's months (with their totals) a page holds; the latest month is always shown.
 MAX_STATEMENT_ROWS = 1000
 MAX_TILE_CURRENCIES = 4
-# An alert's product is voice, sms or mms, or null when it concerns messages of every type (README, Alerts;
-# queries/tests/alerts_values_valid.sql): no rule's scope is a whole account.
-ALL_MESSAGES = "messages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +195,7 @@ def reconciliation_table(frame: pl.DataFrame) -> Table:
         css = "explained" if explained else "flag"
         our_cost, held_cost, their_cost, difference = costs
         rows.append((
-            Cell(format_day(day)), Cell(str(product)), Cell(str(currency)),
+            Cell(format_day(day)), Cell(product_name(product)), Cell(str(currency)),
             Cell(STATUS_LABELS.get(status, str(status)), css=css),
             Cell(format_count(ours), True), Cell(format_count(held), True), Cell(format_count(theirs), True),
             Cell(our_cost, True), Cell(held_cost, True), Cell(their_cost, True), Cell(difference, True, css),
@@ -390,7 +388,9 @@ def alert_scope(alert: Alert, name_account: bool = False) -> str:
     'messages, USD' (after 'account acme: ' with `name_account`, on the pages of several accounts)."""
     if name_account:
         return f"account {alert.account}: {alert_scope(alert)}"
-    parts = [" ".join(part for part in (alert.product or ALL_MESSAGES, alert.direction) if part)]
+    # An alert's product is voice, sms or mms, or null when it concerns messages of every type (README, Alerts;
+    # queries/tests/alerts_values_valid.sql): no rule's scope is a whole account.
+    parts = [" ".join(part for part in (product_name(alert.product), alert.direction) if part)]
     if alert.country_code:
         parts.append(f"country {alert.country_code}")
     if alert.connection_id or alert.connection_name:

@@ -99,7 +99,7 @@ def test_the_list_shows_the_newest_alerts_and_says_how_to_get_every_one():
     assert [cell.text for cell in table.rows[0][4:7]] == ["250.00", "100.00", "200.00"]
 
 
-def test_a_scope_names_every_scope_column_set_and_an_alert_on_every_message_says_messages():
+def test_a_scope_names_every_scope_column_set_and_an_alert_on_every_message_says_sms_and_mms():
     hostile = replace(alert("x", day(1), country_code=None), connection_id="c1", connection_name=HOSTILE_CONNECTION,
                       carrier="AT&T")
     assert tables.alert_scope(hostile) == f"voice outbound, connection {HOSTILE_CONNECTION}, carrier AT&T, USD"
@@ -110,9 +110,9 @@ def test_a_scope_names_every_scope_column_set_and_an_alert_on_every_message_says
     failures = replace(alert("z", day(1), country_code=None), rule="message_failure_spike", product=None,
                        carrier="Acme Mobile", currency=None)
     assert [tables.alert_scope(a) for a in (stale_calls, stale_messages, gap, failures)] == [
-        "voice", "messages", "messages, EUR", "messages outbound, carrier Acme Mobile",
+        "voice", "sms + mms", "sms + mms, EUR", "sms + mms outbound, carrier Acme Mobile",
     ]
-    assert tables.alert_scope(replace(stale_messages, account="acme"), name_account=True) == "account acme: messages"
+    assert tables.alert_scope(replace(stale_messages, account="acme"), name_account=True) == "account acme: sms + mms"
 
 
 # --- The timeline ------------------------------------------------------------------------

@@ -94,6 +94,15 @@ def test_the_reconciliation_page_tells_explained_differences_from_unexplained_on
     ] * counts["explained_by_quarantine"]
 
 
+def test_the_reconciliation_page_names_products_as_the_other_pages_do(small_site):
+    out, _ = small_site
+    # rpt_reconciliation_daily keeps the API's products (calls, messages); the page shows the pages' names.
+    products = re.findall(r'<td class="">\d{4}-\d{2}-\d{2}</td>\s*<td class="">([^<]+)</td>', _html(out, "reconciliation.html"))
+    assert set(products) == {"voice", "sms + mms"}
+    statement = re.findall(r'<td class="(?:partial)?">\d{4}-\d{2}[^<]*</td>\s*<td class="">([^<]+)</td>', _html(out, "finance.html"))
+    assert set(statement) == {"voice", "sms", "mms"}
+
+
 def test_text_in_tiles_and_tables_is_escaped_by_the_template(warehouse_factory, tmp_path):
     warehouse = warehouse_factory()
     con = duckdb.connect(str(warehouse))

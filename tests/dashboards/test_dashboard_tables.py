@@ -186,11 +186,11 @@ def test_reconciliation_lists_the_unexplained_differences_first_then_the_explain
         "Pipeline cost", "Quarantined cost", "API cost", "Difference",
     )
     assert _texts(table) == [
-        ["2026-10-04", "messages", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.20", "-0.10"],
-        ["2026-10-03", "messages", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "<0.01", "-<0.01"],
-        ["2026-10-02", "calls", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.25", "0.25"],
-        ["2026-10-04", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
-        ["2026-10-03", "calls", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
+        ["2026-10-04", "sms + mms", "USD", "mismatch", "1", "1", "2", "0.10", "—", "0.20", "-0.10"],
+        ["2026-10-03", "sms + mms", "EUR", "missing in lake", "—", "0", "3", "—", "0.00", "<0.01", "-<0.01"],
+        ["2026-10-02", "voice", "USD", "mismatch", "5", "0", "4", "1.50", "0.00", "1.25", "0.25"],
+        ["2026-10-04", "voice", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
+        ["2026-10-03", "voice", "USD", "explained", "4", "1", "5", "1.20", "0.30", "1.50", "-0.30"],
     ]
     assert [(row[3].css, row[-1].css) for row in table.rows] == [("flag", "flag")] * 3 + [("explained", "explained")] * 2
 
@@ -203,7 +203,7 @@ def test_reconciliation_beyond_the_row_cap_still_shows_every_unexplained_row():
     ]
     unexplained = [(date(2025, 1, 1), "calls", "USD", 1, 0, 2, D(1), D(0), D(2), D(-1), "mismatch")]
     table = tables.reconciliation_table(_frame(explained + unexplained, RECONCILIATION))
-    assert len(table.rows) == tables.MAX_TABLE_ROWS and _texts(table)[0][:4] == ["2025-01-01", "calls", "USD", "mismatch"]
+    assert len(table.rows) == tables.MAX_TABLE_ROWS and _texts(table)[0][:4] == ["2025-01-01", "voice", "USD", "mismatch"]
     assert "Showing 200 of 211 rows that differ (1 not explained, listed first)." in table.note
 
 
