@@ -59,6 +59,12 @@ def product_name(product: str | None) -> str:
     return ALL_MESSAGES if product is None else _PRODUCT_NAMES.get(product, product)
 
 
+def is_voice(product: str | None) -> bool:
+    """A report's product -> whether its records are calls, billed by the second, rather than messages, billed by
+    the part: the other measure does not apply to them, and shows as MISSING, never as a zero."""
+    return product_name(product) == "voice"
+
+
 CENT = Decimal("0.01")
 # Enough digits for any DECIMAL(38, 9) amount: the default context's 28 would refuse the largest.
 _MONEY_CONTEXT = Context(prec=60)

@@ -23,6 +23,7 @@ from dashboards.formatting import (
     format_minutes,
     format_money,
     format_rate,
+    is_voice,
     month_label,
     product_name,
 )
@@ -113,10 +114,11 @@ def finance_statement(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] 
             in_month.sort("product", "direction", "currency")
             .select("product", "direction", "currency", *measures).iter_rows()
         ):
+            voice = is_voice(product)
             rows.append((
                 Cell(label, css=css), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
-                Cell(format_count(records), True), Cell(format_minutes(billed), True),
-                Cell(format_count(parts), True), Cell(format_money(cost), True),
+                Cell(format_count(records), True), Cell(format_minutes(billed) if voice else MISSING, True),
+                Cell(format_count(parts) if not voice else MISSING, True), Cell(format_money(cost), True),
             ))
         # Totals from the exact amounts, then rounded: a total may differ from its rounded rows by cents.
         totals = in_month.group_by("currency").agg(pl.col(*measures).sum()).sort("currency")
@@ -129,7 +131,8 @@ def finance_statement(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] 
             ))
     note = (
         "Cost in the row's currency, rounded to the cent (totals from the exact amounts); "
-        "`cdr report finance --month YYYY-MM` exports a month exactly. Billed minutes are billed seconds / 60."
+        "`cdr report finance --month YYYY-MM` exports a month exactly. Billed minutes are billed seconds / 60; "
+        "— marks what does not apply: minutes to messages, parts to calls."
     )
     if len(shown) < len(months):
         note += f" Showing the latest {len(shown)} of {len(months)} months, each in full."

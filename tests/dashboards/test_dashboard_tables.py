@@ -44,17 +44,19 @@ def test_the_statement_lists_each_month_newest_first_with_its_totals_per_currenc
     table = tables.finance_statement(frame)
     assert table.headers == ("Month", "Product", "Direction", "Currency", "Records", "Billed minutes", "Parts", "Cost")
     assert _texts(table) == [
-        ["2026-10", "sms", "outbound", "USD", "4", "0.00", "5", "<0.01"],
-        ["2026-10", "voice", "inbound", "EUR", "2", "2.00", "0", "0.26"],
-        ["2026-10", "voice", "outbound", "USD", "1", "1.00", "0", "<0.01"],
+        # minutes do not apply to messages, nor parts to calls: a dash, not a zero
+        ["2026-10", "sms", "outbound", "USD", "4", "—", "5", "<0.01"],
+        ["2026-10", "voice", "inbound", "EUR", "2", "2.00", "—", "0.26"],
+        ["2026-10", "voice", "outbound", "USD", "1", "1.00", "—", "<0.01"],
         ["Total 2026-10", "", "", "EUR", "2", "2.00", "0", "0.26"],
         # the total of the exact amounts (0.005), rounded: not the sum of the rounded rows
         ["Total 2026-10", "", "", "USD", "5", "1.00", "5", "0.01"],
-        ["2026-09", "voice", "outbound", "USD", "10", "10.17", "0", "1.10"],
+        ["2026-09", "voice", "outbound", "USD", "10", "10.17", "—", "1.10"],
         ["Total 2026-09", "", "", "USD", "10", "10.17", "0", "1.10"],
     ]
     assert table.rows[-1][-1] == Cell("1.10", numeric=True, css="total")
     assert "rounded to the cent" in table.note and "partial" not in table.note
+    assert "— marks what does not apply: minutes to messages, parts to calls." in table.note
 
 
 def test_a_partial_month_is_labelled_on_its_rows_and_totals_and_explained():
