@@ -150,7 +150,7 @@ def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: Cu
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
     cut_note = _mark_cut(fig, cut, unit)
     _finish(fig, title.format(unit=unit) + currency_note + cut_note, barmode="stack", height=_grid_height(currencies))
-    _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=len(currencies))
+    _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=len(currencies), currencies=currencies)
     return fig
 
 
@@ -622,14 +622,15 @@ def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
 
 
 def alert_marks(alerts: pl.DataFrame | None, rules: Sequence[str], tz: str) -> pl.DataFrame | None:
-    """rpt_alerts rows (columns: rule, severity, window_start, message), the rules a trend marks and
-    the report time zone -> the alerts of those rules with the report day their window starts on
-    (columns: day, rule, severity, window_start, message); None for a warehouse without rpt_alerts."""
+    """rpt_alerts rows (columns: rule, severity, currency, window_start, message, account), the rules a trend
+    marks and the report time zone -> the alerts of those rules with the report day their window starts on
+    (columns: day, rule, severity, currency, window_start, message, account); None for a warehouse without
+    rpt_alerts."""
     if alerts is None:
         return None
     return alerts.filter(pl.col("rule").is_in(list(rules))).select(
         pl.col("window_start").dt.convert_time_zone(tz).dt.date().alias("day"),
-        "rule", "severity", "window_start", "message", "account",
+        "rule", "severity", "currency", "window_start", "message", "account",
     )
 
 
@@ -665,15 +666,43 @@ def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def _mark_alerts(fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series, unit: str, *, panels: int) -> None:
-    """Mark each day (week, month: `unit`) of a trend on which alerts fired: a dotted line over every
-    panel and, atop the first, a triangle of the worst severity whose hover lists their messages."""
+def _mark_alerts(
+    fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series, unit: str, *, panels: int,
+    currencies: Sequence[str] | None = None,
+) -> None:
+    """Mark each day (week, month: `unit`) of a trend on which alerts fired: a triangle of the worst severity
+    atop a panel, whose hover lists their messages, and a dotted line down it.
+
+    `currencies`: the currency of each panel, when the figure draws one per currency: an alert in a
+    currency is marked on that currency's panel (none, when it has no panel). An alert in no currency
+    (a volume rule's) concerns the traffic whatever it is billed in, so it is marked on every panel:
+    atop the first alone it would read as that currency's. Without `currencies`, every alert is marked
+    atop the first panel, its line down every panel.
+    """
     if marks is None or marks.is_empty() or buckets.is_empty():
         return
     marked = (
         marks.with_columns(bucket=_truncate(pl.col("day"), unit))
         .filter(pl.col("bucket").is_between(buckets.min(), buckets.max()))
     )
+    if currencies is None:
+        lines = _mark_panel(fig, marked, unit, row=1, axis=panels + 1, line_ref="paper")
+    else:
+        lines = []
+        for row, currency in enumerate(currencies, start=1):
+            on_panel = marked.filter((pl.col("currency") == currency) | pl.col("currency").is_null())
+            line_ref = f"{_axis_id('y', row)} domain"
+            lines += _mark_panel(fig, on_panel, unit, row=row, axis=panels + row, line_ref=line_ref)
+    # Added at once: plotly copies every shape the figure has for each one added alone.
+    fig.update_layout(shapes=[*fig.layout.shapes, *lines])
+
+
+def _mark_panel(
+    fig: go.Figure, marked: pl.DataFrame, unit: str, *, row: int, axis: int, line_ref: str
+) -> list[dict[str, object]]:
+    """The alerts of one panel (row `row`), their days in `bucket` -> a triangle per day atop the panel, on an
+    invisible y axis of its own (number `axis`); and the dotted lines to draw down the height `line_ref`
+    refers to."""
     x, colors, hovers = [], [], []
     named = _names_accounts(marked)
     for (bucket,), rows in _groups(marked, "bucket"):
@@ -682,20 +711,31 @@ def _mark_alerts(fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series,
         label = f"{bucket.isoformat()}" + ("" if unit == "day" else f" ({unit})")
         hovers.append(_alert_hover(label, rows, name_account=named))
     if not x:
-        return
-    # An axis of its own over the first panel keeps the triangles at its top whatever the data's scale.
-    axis = panels + 1
-    fig.update_layout({f"yaxis{axis}": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}})
+        return []
+    # An axis of its own over the panel keeps the triangles at its top whatever the data's scale.
+    fig.update_layout({
+        f"yaxis{axis}": {"overlaying": _axis_id("y", row), "range": [0, 1], "visible": False, "fixedrange": True}
+    })
+    # One legend entry for the marks of every panel.
+    first = not any(trace.legendgroup == "alerts" for trace in fig.data)
     fig.add_scatter(
-        x=x, y=[1.0] * len(x), xaxis="x", yaxis=f"y{axis}", mode="markers", name="Alerts", cliponaxis=False,
+        x=x, y=[1.0] * len(x), xaxis=_axis_id("x", row), yaxis=f"y{axis}", mode="markers", name="Alerts",
+        legendgroup="alerts", showlegend=first, cliponaxis=False,
         marker={"symbol": "triangle-down", "size": 13, "color": colors, "line": {"width": 1, "color": "#ffffff"}},
         customdata=hovers, hovertemplate="%{customdata}<extra></extra>",
     )
-    for day, color in zip(x, colors, strict=True):
-        fig.add_shape(
-            type="line", xref="x", yref="paper", x0=day, x1=day, y0=0, y1=1, layer="below", opacity=0.6,
-            line={"color": color, "width": 1, "dash": "dot"},
-        )
+    return [
+        {
+            "type": "line", "xref": _axis_id("x", row), "yref": line_ref, "x0": day, "x1": day, "y0": 0, "y1": 1,
+            "layer": "below", "opacity": 0.6, "line": {"color": color, "width": 1, "dash": "dot"},
+        }
+        for day, color in zip(x, colors, strict=True)
+    ]
+
+
+def _axis_id(letter: str, row: int) -> str:
+    """An axis letter and a panel's row (one column) -> the id plotly gives its axis: 'y', 'y2', …"""
+    return letter if row == 1 else f"{letter}{row}"
 
 
 def _mark_cut(fig: go.Figure, cut: CutDay | None, unit: str) -> str:

@@ -203,6 +203,37 @@ def test_a_trend_marks_each_day_alerts_fired_with_the_worst_colour_and_their_mes
     assert [(shape.x0, shape.yref) for shape in fig.layout.shapes] == [("2026-10-03", "paper"), ("2026-10-05", "paper")]
 
 
+def test_a_trend_per_currency_marks_an_alert_on_its_currencys_panel_and_one_in_no_currency_on_every_panel():
+    alerts = [
+        replace(alert("eur", day(2), severity="critical"), currency="EUR"),
+        alert("usd", day(4)),
+        replace(alert("any", day(6), rule="message_volume_spike"), product=None, currency=None),
+    ]
+    marks = figures.alert_marks(_frame(alerts), ("cost_spike", "message_volume_spike"), "UTC")
+    cost = pl.DataFrame(
+        [(date(2026, 10, 1) + timedelta(days=i), "voice", currency, Decimal(amount))
+         for i in range(10) for currency, amount in (("USD", 5), ("EUR", 1))],
+        schema={"day": pl.Date, "product": pl.String, "currency": pl.String, "cost": pl.Decimal(38, 9)}, orient="row",
+    )
+
+    fig = figures.daily_cost(cost, marks)
+
+    # USD, the larger, is the first panel (axes x, y), EUR the second (x2, y2); each panel's marks on an axis of its own
+    marked = [t for t in fig.data if t.name == "Alerts"]
+    assert [(t.xaxis, t.yaxis, list(t.x)) for t in marked] == [
+        ("x", "y3", ["2026-10-04", "2026-10-06"]), ("x2", "y4", ["2026-10-02", "2026-10-06"]),
+    ]
+    assert (fig.layout.yaxis3.overlaying, fig.layout.yaxis4.overlaying) == ("y", "y2")
+    assert [t.showlegend for t in marked] == [True, False]
+    assert "eur" not in marked[0].customdata[0] and "usd" not in marked[1].customdata[0]
+    assert all("message_volume_spike" in t.customdata[1] for t in marked)
+    # the dotted lines run down their own panel only
+    assert [(shape.x0, shape.xref, shape.yref) for shape in fig.layout.shapes] == [
+        ("2026-10-04", "x", "y domain"), ("2026-10-06", "x", "y domain"),
+        ("2026-10-02", "x2", "y2 domain"), ("2026-10-06", "x2", "y2 domain"),
+    ]
+
+
 def test_a_long_trend_marks_weeks_and_a_crowded_one_lists_the_first_messages_then_a_count():
     alerts = [alert(f"k{n}", day(1), country_code=f"C{n}") for n in range(MAX_HOVER_ALERTS + 3)]
     marks = figures.alert_marks(_frame(alerts), ("cost_spike",), "UTC")
