@@ -33,6 +33,7 @@ from dashboards.formatting import (
     month_label,
     plot_text,
     shorten,
+    zoned,
 )
 from pipelines.alerts import SEVERITIES
 from pipelines.errors import counted
@@ -81,10 +82,11 @@ MAX_TIMELINE_ALERTS = 500
 
 
 def daily_volume(
-    frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None
+    frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None, zone: str = "UTC"
 ) -> go.Figure:
-    """Records per day and product (columns: day, product, records), the alerts to mark (`alert_marks`)
-    and the last day if synced only in part -> stacked bars, each day an alert fired marked, a cut day hatched."""
+    """Records per day and product (columns: day, product, records), the alerts to mark (`alert_marks`),
+    the last day if synced only in part and the report time zone -> stacked bars, each day an alert fired
+    marked, a cut day hatched."""
     title = "Records per {unit}, by product"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -105,14 +107,17 @@ def daily_volume(
             f"<br>{unit.capitalize()} total: %{{customdata}} records<extra></extra>",
         )
     _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Records", barmode="stack")
+    _time_axis(fig, unit, zone)
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=1)
     return fig
 
 
-def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None) -> go.Figure:
+def daily_cost(
+    frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None, zone: str = "UTC"
+) -> go.Figure:
     """Cost per day, product and currency (columns: day, product, currency, cost), the alerts to mark
-    (`alert_marks`) and the last day if synced only in part -> stacked bars per currency, each day an
-    alert fired marked, a cut day hatched."""
+    (`alert_marks`), the last day if synced only in part and the report time zone -> stacked bars per
+    currency, each day an alert fired marked, a cut day hatched."""
     title = "Cost per {unit}, by product"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -150,6 +155,7 @@ def daily_cost(frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: Cu
         fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
     cut_note = _mark_cut(fig, cut, unit)
     _finish(fig, title.format(unit=unit) + currency_note + cut_note, barmode="stack", height=_grid_height(currencies))
+    _time_axis(fig, unit, zone, rows=len(currencies))
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=len(currencies), currencies=currencies)
     return fig
 
@@ -301,10 +307,13 @@ def cost_by_tag(frame: pl.DataFrame) -> go.Figure:
     return _ranked_cost(ranked, "Cost by tag", fold=False)
 
 
-def month_over_month(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] | None = None) -> go.Figure:
+def month_over_month(
+    frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] | None = None, zone: str = "UTC"
+) -> go.Figure:
     """Cost per month, product and currency with the change on the month before
-    (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %) and the partial
-    months -> grouped bars, a partial month labelled as one and its bars hatched and lighter."""
+    (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %), the partial
+    months and the report time zone -> grouped bars, a partial month labelled as one and its bars
+    hatched and lighter."""
     title = "Cost month over month"
     if frame.is_empty():
         return empty_figure(title)
@@ -346,6 +355,7 @@ def month_over_month(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] |
     if any(month in partial for month in months):
         note = "<br><sup>Hatched: a partial month, holding only the days named; not comparable with whole months</sup>"
     _finish(fig, title + currency_note + note, barmode="group", height=_grid_height(currencies))
+    _time_axis(fig, "month", zone, rows=len(currencies))
     return fig
 
 
@@ -363,9 +373,9 @@ def _change_text(month: str, change: float | None, partial: Mapping[str, MonthCo
 # --- Voice quality -------------------------------------------------------------------------
 
 
-def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None) -> go.Figure:
-    """ASR, NER, short-call share and ACD per day, both directions together, each day a call
-    quality alert fired marked (`markers`: `alert_marks`).
+def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None, zone: str = "UTC") -> go.Figure:
+    """ASR, NER, short-call share and ACD per day (in the report time zone `zone`), both directions
+    together, each day a call quality alert fired marked (`markers`: `alert_marks`).
 
     Columns: day, calls, answered_calls, asr, ner, short_call_share, acd_secs (ratios in [0, 1],
     one row per day and direction). Rows are combined weighting each ratio by its denominator
@@ -414,6 +424,7 @@ def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None)
     fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=1)
     fig.update_yaxes(title_text="ACD (min)", rangemode="tozero", row=2, col=1)
     _finish(fig, title.format(unit=unit), height=460)
+    _time_axis(fig, unit, zone, rows=2)
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=2)
     return fig
 
@@ -465,8 +476,9 @@ def hangup_causes(frame: pl.DataFrame) -> go.Figure:
     return _ranked_counts(labelled, "label", "calls", title, "calls")
 
 
-def calls_heatmap(frame: pl.DataFrame) -> go.Figure:
-    """Calls by ISO weekday (1 = Monday) and hour (columns: weekday, hour, calls) -> a 7 x 24 heatmap."""
+def calls_heatmap(frame: pl.DataFrame, zone: str = "UTC") -> go.Figure:
+    """Calls by ISO weekday (1 = Monday) and hour (columns: weekday, hour, calls) in the report time zone
+    -> a 7 x 24 heatmap, its hour axis naming the zone."""
     title = "Calls by weekday and hour of day"
     if frame.is_empty() or frame["calls"].sum() == 0:
         return empty_figure(title)
@@ -486,16 +498,16 @@ def calls_heatmap(frame: pl.DataFrame) -> go.Figure:
     # Every third hour: twelve labels of a half-width figure run into each other; plotly turns
     # them when even these do not fit.
     fig.update_xaxes(
-        showgrid=False, title_text="Hour of day", tickmode="array",
+        showgrid=False, title_text=zoned("Hour of day", plot_text(zone)), tickmode="array",
         tickvals=[f"{hour:02d}:00" for hour in range(0, 24, HEATMAP_TICK_HOURS)],
     )
     _finish(fig, title, legend=False)
     return fig
 
 
-def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None) -> go.Figure:
-    """Peak concurrent calls per day (columns: day, peak_concurrent_calls) and the last day if synced only in
-    part -> bars, a cut day hatched."""
+def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None, zone: str = "UTC") -> go.Figure:
+    """Peak concurrent calls per day (columns: day, peak_concurrent_calls), the last day if synced only in
+    part and the report time zone -> bars, a cut day hatched."""
     title = "Peak concurrent calls per {unit}"
     if frame.is_empty():
         return empty_figure(title.format(unit="day"))
@@ -508,6 +520,7 @@ def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None) -> go.Figur
         )
     )
     _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Concurrent calls", legend=False)
+    _time_axis(fig, unit, zone)
     return fig
 
 
@@ -615,6 +628,8 @@ def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
         fig.update_yaxes(title_text=f"Difference ({plot_text(currency)})", zeroline=True,
                          zerolinecolor=theme.AXIS, row=row, col=1)
     _finish(fig, title.format(unit=unit) + currency_note, barmode="relative", height=_grid_height(currencies))
+    # The API dates its usage in UTC days, whatever the report time zone.
+    _time_axis(fig, unit, "UTC", rows=len(currencies))
     return fig
 
 
@@ -662,7 +677,7 @@ def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
         )
     rules = sorted({str(rule) for rule in shown["rule"].to_list()}, reverse=True)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=[plot_text(rule) for rule in rules])
-    _finish(fig, title, x_title="Window start (UTC)", height=max(theme.FIGURE_HEIGHT, 180 + 36 * len(rules)))
+    _finish(fig, title, x_title=zoned("Window start", "UTC"), height=max(theme.FIGURE_HEIGHT, 180 + 36 * len(rules)))
     return fig
 
 
@@ -1041,6 +1056,15 @@ def _month_label(month: object) -> str:
     if isinstance(month, date):
         return month.strftime("%Y-%m")
     return str(month)[:7]
+
+
+def _time_axis(fig: go.Figure, unit: str, zone: str, *, rows: int = 1) -> None:
+    """Title the x axis of a figure over time, its bottom panel's of `rows`, with its unit and zone: 'Day (UTC)'."""
+    title = zoned(unit.capitalize(), plot_text(zone))
+    if rows == 1:
+        fig.update_xaxes(title_text=title)
+    else:
+        fig.update_xaxes(title_text=title, row=rows, col=1)
 
 
 def _finish(

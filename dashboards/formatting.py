@@ -128,6 +128,12 @@ def format_seconds(seconds: float | Decimal | None) -> str:
     return f"{whole // 60} min {whole % 60:02d} s"
 
 
+def zoned(label: str, zone: str) -> str:
+    """A time axis' label and the zone its times are in -> 'Hour of day (Europe/Berlin)': a day or an hour means
+    nothing to a reader without its zone, so every time axis names it."""
+    return f"{label} ({zone})"
+
+
 def format_day(day: date | None) -> str:
     """A date -> '2026-10-01'."""
     return MISSING if day is None else day.isoformat()

@@ -42,8 +42,9 @@ class FigureSpec:
     """One figure: its anchor, its rows, the function drawing it, whether it spans the page,
     whether it sets months side by side (then `build` also takes `partial`, the partial months),
     whether it draws an amount per day (then `build` also takes `cut`, the last day when it is
-    synced only in part, see `figures.CutDay`), and the alert rules it marks on its days (then
-    `build` also takes `markers`, see `figures.alert_marks`)."""
+    synced only in part, see `figures.CutDay`), whether its axis is of report days, months or hours
+    (then `build` also takes `zone`, the report time zone, which the axis names), and the alert rules
+    it marks on its days (then `build` also takes `markers`, see `figures.alert_marks`)."""
 
     key: str
     source: Source
@@ -51,6 +52,7 @@ class FigureSpec:
     wide: bool = False
     by_month: bool = False
     by_day: bool = False
+    by_zone: bool = False
     alert_rules: tuple[str, ...] = ()
     # False: the report's rows of several accounts do not combine (see dashboards.accounts); drawn per account only.
     all_accounts: bool = True
@@ -171,11 +173,12 @@ PAGES: tuple[Page, ...] = (
         blocks=(
             TilesSpec((STATEMENT, VOICE_QUALITY_DAILY, DELIVERY_BY_CARRIER), tables.overview_tiles),
             FigureSpec(
-                "daily-volume", DAILY_COST, figures.daily_volume, wide=True, by_day=True,
+                "daily-volume", DAILY_COST, figures.daily_volume, wide=True, by_day=True, by_zone=True,
                 alert_rules=OVERVIEW_ALERT_RULES,
             ),
             FigureSpec(
-                "daily-cost", DAILY_COST, figures.daily_cost, wide=True, by_day=True, alert_rules=OVERVIEW_ALERT_RULES
+                "daily-cost", DAILY_COST, figures.daily_cost, wide=True, by_day=True, by_zone=True,
+                alert_rules=OVERVIEW_ALERT_RULES,
             ),
         ),
     ),
@@ -185,7 +188,9 @@ PAGES: tuple[Page, ...] = (
         summary="The monthly statement, cost by product, country, connection, profile and tag, month over month.",
         blocks=(
             TableSpec("statement", STATEMENT, tables.finance_statement, by_month=True),
-            FigureSpec("month-over-month", MONTH_OVER_MONTH, figures.month_over_month, wide=True, by_month=True),
+            FigureSpec(
+                "month-over-month", MONTH_OVER_MONTH, figures.month_over_month, wide=True, by_month=True, by_zone=True
+            ),
             FigureSpec("cost-by-product", STATEMENT, figures.cost_by_product),
             # Each account's top 10 countries and the rest: a country in one account's rest cannot be added up.
             FigureSpec("cost-by-country", COST_BY_COUNTRY, figures.cost_by_country, all_accounts=False),
@@ -200,14 +205,17 @@ PAGES: tuple[Page, ...] = (
         summary="ASR, ACD and NER by day and country, hangup causes, busy hours and peak concurrency.",
         blocks=(
             FigureSpec(
-                "call-quality-daily", VOICE_QUALITY_DAILY, figures.call_quality_daily, wide=True,
+                "call-quality-daily", VOICE_QUALITY_DAILY, figures.call_quality_daily, wide=True, by_zone=True,
                 alert_rules=VOICE_QUALITY_ALERT_RULES,
             ),
             FigureSpec("quality-by-country", VOICE_QUALITY_BY_COUNTRY, figures.quality_by_country),
             FigureSpec("hangup-causes", CALL_OUTCOMES, figures.hangup_causes),
-            FigureSpec("calls-heatmap", CALLS_BY_HOUR, figures.calls_heatmap),
+            FigureSpec("calls-heatmap", CALLS_BY_HOUR, figures.calls_heatmap, by_zone=True),
             # Accounts' peaks need not coincide: neither their sum nor their maximum is the combined peak.
-            FigureSpec("peak-concurrency", CONCURRENCY, figures.peak_concurrency, by_day=True, all_accounts=False),
+            FigureSpec(
+                "peak-concurrency", CONCURRENCY, figures.peak_concurrency, by_day=True, by_zone=True,
+                all_accounts=False,
+            ),
         ),
     ),
     Page(

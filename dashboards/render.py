@@ -261,8 +261,10 @@ def render_blocks(
             blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source], **extra)})
         elif isinstance(block, FigureSpec):
             extra = ({"partial": partial} if block.by_month else {}) | ({"cut": cut} if block.by_day else {})
+            zone = period_zone(frames[PERIOD])
+            if block.by_zone:
+                extra["zone"] = zone
             if block.alert_rules:
-                zone = period_zone(frames[PERIOD])
                 extra["markers"] = figures.alert_marks(frames.get(ALERTS), block.alert_rules, zone)
             figure = block.build(frames[block.source], **extra)
             blocks.append({"kind": "figure", "key": block.key, "wide": block.wide, "html": figure_html(figure, block.key)})

@@ -262,6 +262,13 @@ def test_the_heatmap_labels_every_third_hour_and_lets_plotly_turn_the_labels():
     assert axis.tickangle is None
 
 
+def test_the_heatmap_names_the_zone_of_its_hours():
+    frame = _frame([(1, 0, 4)], {"weekday": pl.Int64, "hour": pl.Int64, "calls": pl.Int64})
+    assert figures.calls_heatmap(frame, zone="America/New_York").layout.xaxis.title.text == (
+        "Hour of day (America/New_York)"
+    )
+
+
 def test_hangup_causes_pair_the_cause_with_its_sip_code():
     schema = {"hangup_cause": pl.String, "sip_response_code": pl.Int64, "calls": pl.Int64}
     frame = _frame([("user_busy", 486, 5), ("normal_clearing", 200, 9), ("user_busy", 486, 1)], schema)

@@ -158,6 +158,36 @@ def test_pages_stay_under_one_megabyte_with_many_currencies(warehouse_factory, t
     assert "4 largest of 42 currencies" in _html(tmp_path / "site", "overview.html")
 
 
+def _axis_titles(html: str, figure: str) -> list[str]:
+    """The x axis titles of one figure of a page (plotly's JSON escapes '/' as \\u002f)."""
+    script = html.split(f'id="fig-{figure}"', 1)[1].split("</script>", 1)[0]
+    layout = script.split('"layout":', 1)[1]
+    return [title.replace("\\u002f", "/") for title in re.findall(r'"xaxis\d*":\{[^{}]*"title":\{"text":"([^"]*)"', layout)]
+
+
+def test_every_time_axis_names_its_zone(warehouse_factory, tmp_path):
+    warehouse = warehouse_factory()
+    con = duckdb.connect(str(warehouse))
+    con.execute("update rpt_build_info set report_timezone = 'Europe/Berlin'")
+    con.close()
+    render_site(warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
+    berlin = "(Europe/Berlin)"
+    expected = {
+        ("overview.html", "daily-volume"): [f"Day {berlin}"],
+        # a panel per currency: the bottom one's axis
+        ("overview.html", "daily-cost"): [f"Day {berlin}"],
+        ("finance.html", "month-over-month"): [f"Month {berlin}"],
+        ("voice-quality.html", "call-quality-daily"): [f"Day {berlin}"],
+        ("voice-quality.html", "calls-heatmap"): [f"Hour of day {berlin}"],
+        ("voice-quality.html", "peak-concurrency"): [f"Day {berlin}"],
+        # the API's usage is dated in UTC days, alerts' windows in UTC, whatever the report time zone
+        ("reconciliation.html", "reconciliation-differences"): ["Day (UTC)"],
+        ("alerts.html", "alerts-timeline"): ["Window start (UTC)"],
+    }
+    found = {key: _axis_titles(_html(tmp_path, key[0]), key[1]) for key in expected}
+    assert found == expected
+
+
 def test_an_empty_warehouse_renders_pages_that_say_so(empty_warehouse, tmp_path):
     render_site(empty_warehouse, tmp_path, synced_at=None, now=NOW)
     overview = _html(tmp_path, "overview.html")
