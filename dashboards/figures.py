@@ -1065,6 +1065,10 @@ def _time_axis(fig: go.Figure, unit: str, zone: str, *, rows: int = 1) -> None:
         fig.update_xaxes(title_text=title)
     else:
         fig.update_xaxes(title_text=title, row=rows, col=1)
+    if fig.layout.xaxis.type != "category":
+        # On a phone plotly ticks a date axis at the first of a month, at the plot's left edge, and its label
+        # ran into the value axis' 0: a label past the plot's edge is left out (the others name month and year).
+        fig.update_xaxes(ticklabeloverflow="hide past domain")
 
 
 def _finish(

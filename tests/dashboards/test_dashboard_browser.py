@@ -58,6 +58,36 @@ HOSTILE_HOVERS = {
     "alerts.html": {"fig-alerts-timeline": ("alert(1)", HOSTILE_CONNECTION)},
 }
 EMPTY_MESSAGES = (NO_DATA, NO_ALERTS)
+# A phone's width, and the figures over days drawn there, whose tick labels must not run into each other.
+PHONE_WIDTH = 390
+TRENDS = {
+    "overview.html": ("fig-daily-volume", "fig-daily-cost"),
+    "voice-quality.html": ("fig-call-quality-daily", "fig-peak-concurrency"),
+    "reconciliation.html": ("fig-reconciliation-differences",),
+}
+# Pairs of tick labels of one figure whose drawn boxes (turned as the labels are) overlap by more than a
+# pixel: a separating axis test on each box's four corners on the screen.
+OVERLAPPING_TICKS = """ids => {
+    const corners = t => {
+        const b = t.getBBox(), m = t.getScreenCTM();
+        return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+            .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+    };
+    const apart = (p, q) => [p, q].some(poly => poly.some(([x1, y1], i) => {
+        const [x2, y2] = poly[(i + 1) % 4];
+        const n = [y1 - y2, x2 - x1].map(v => v / (Math.hypot(x2 - x1, y2 - y1) || 1));
+        const [a, b] = [p, q].map(r => r.map(([x, y]) => x * n[0] + y * n[1]));
+        return Math.min(Math.max(...a), Math.max(...b)) - Math.max(Math.min(...a), Math.min(...b)) < 1;
+    }));
+    const found = {};
+    for (const id of ids) {
+        const labels = [...document.querySelectorAll(`#${id} g[class$="axislayer-above"] text`)]
+            .filter(t => t.textContent.trim() && getComputedStyle(t).display !== 'none')
+            .map(t => [t.textContent, corners(t)]);
+        found[id] = labels.flatMap(([a, p], i) => labels.slice(i + 1).filter(([, q]) => !apart(p, q)).map(([b]) => `${a} | ${b}`));
+    }
+    return found;
+}"""
 
 
 @dataclass
@@ -138,7 +168,24 @@ def visits(browser, sites, screenshot_dir) -> dict[tuple[str, str], Visit]:
     return found
 
 
-def _start(browser, path: Path) -> tuple[object, Visit]:
+@pytest.fixture(scope="module")
+def phone_overlaps(browser, sites, screenshot_dir) -> dict[str, dict[str, list[str]]]:
+    """The small site's pages with trends, each drawn at a phone's width -> per figure, its overlapping tick labels."""
+    found = {}
+    for filename, figures in TRENDS.items():
+        page, visit = _start(browser, sites["small"] / filename, width=PHONE_WIDTH)
+        try:
+            _inspect(page, visit, filename)
+            found[filename] = page.evaluate(OVERLAPPING_TICKS, list(figures))
+            if screenshot_dir is not None:
+                page.screenshot(path=screenshot_dir / f"small-{Path(filename).stem}-{PHONE_WIDTH}.png", full_page=True)
+        finally:
+            page.close()
+        assert visit.problems == [], visit.problems
+    return found
+
+
+def _start(browser, path: Path, width: int | None = None) -> tuple[object, Visit]:
     """Start loading a file in a new tab, recording console errors, page errors, dialogs and network use."""
     visit = Visit()
     page = browser.new_page()
@@ -152,6 +199,9 @@ def _start(browser, path: Path) -> tuple[object, Visit]:
         dialog.dismiss()
 
     page.on("dialog", dismiss)
+    if width is not None:
+        # Before the load: plotly sizes a figure to its container when it draws it.
+        page.set_viewport_size({"width": width, "height": 900})
     page.goto(path.as_uri(), wait_until="commit")
     return page, visit
 
@@ -225,3 +275,9 @@ def test_every_page_draws_every_figure_offline_without_errors(visits, site, file
             assert hostile in visit.labels[figure], (figure, visit.labels[figure])
         for figure, (_, shown) in HOSTILE_HOVERS.get(filename, {}).items():
             assert " ".join(shown.split()) in " ".join(visit.hovers[figure].split()), (figure, visit.hovers[figure])
+
+
+@pytest.mark.parametrize("filename", list(TRENDS))
+def test_a_trends_tick_labels_never_run_into_each_other_on_a_phone(phone_overlaps, filename):
+    # plotly ticked the first of a month at the plot's left edge, its label over the value axis' 0
+    assert phone_overlaps[filename] == {figure: [] for figure in TRENDS[filename]}
