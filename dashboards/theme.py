@@ -16,9 +16,8 @@ AXIS = "#9ca3af"
 
 # Colourblind-friendly, distinct hues; products and outcomes keep a fixed colour everywhere.
 COLORWAY = ("#2563eb", "#059669", "#7c3aed", "#d97706", "#0891b2", "#db2777", "#65a30d", "#475569")
-# Reconciliation speaks the API's products: calls (= voice) and messages (= sms + mms).
-PRODUCT_COLORS = {"voice": "#2563eb", "sms": "#059669", "mms": "#7c3aed", "calls": "#2563eb", "messages": "#059669"}
-PRODUCT_ORDER = ("voice", "sms", "mms", "calls", "messages")
+PRODUCT_COLORS = {"voice": "#2563eb", "sms": "#059669", "mms": "#7c3aed"}
+PRODUCT_ORDER = ("voice", "sms", "mms")
 DIRECTION_COLORS = {"inbound": "#0891b2", "outbound": "#d97706"}
 OTHER_COLOR = "#94a3b8"
 GOOD = "#059669"
