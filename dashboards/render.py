@@ -243,6 +243,7 @@ def render_blocks(
     """
     partial = period_partial_months(frames[PERIOD]) if partial is None else partial
     after = period_open_from(frames[PERIOD])
+    zone = period_zone(frames[PERIOD])
     blocks: list[dict[str, object]] = []
     for block in page.blocks:
         lacking = [item for item in (block.sources if isinstance(block, TilesSpec) else (block.source,))
@@ -261,7 +262,6 @@ def render_blocks(
             blocks.append({"kind": "table", "key": block.key, "table": block.build(frames[block.source], **extra)})
         elif isinstance(block, FigureSpec):
             extra = ({"partial": partial} if block.by_month else {}) | ({"cut": cut} if block.by_day else {})
-            zone = period_zone(frames[PERIOD])
             if block.by_zone:
                 extra["zone"] = zone
             if block.alert_rules:
