@@ -107,7 +107,7 @@ def dates_command(
         week_start = settings.week_start if week_start is None else week_start
     # The clock is read here, at the edge, never inside the date logic.
     instant = datetime.now(timezone.utc) if now is None else parse_now(now, tz=tz)
-    window = resolve_literal(literal, now=instant, tz=tz, week_start=week_start)
+    window = resolve_literal(literal, now=instant, tz=tz, week_start=week_start, name="LITERAL")
     typer.echo(json.dumps({
         "literal": literal,
         "timezone": zone_name(tz),

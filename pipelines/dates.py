@@ -118,8 +118,14 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError(f"date-time {text!r} is out of range ({exc}); {_DATETIMES_HELP}") from None
 
 
-def resolve_literal(literal: str, *, now: datetime, tz: str = "UTC", week_start: str = "monday") -> Window:
-    """A date literal at the instant `now` -> its half-open UTC window; UsageError if invalid."""
+def resolve_literal(
+    literal: str, *, now: datetime, tz: str = "UTC", week_start: str = "monday", name: str | None = None
+) -> Window:
+    """A date literal at the instant `now` -> its half-open UTC window; UsageError if invalid.
+
+    `name` is the option or argument the literal came from (`--range`): a bad literal's error names it,
+    a bad zone or week start's does not, as they came from elsewhere.
+    """
     zone = _zone(tz)
     first_weekday = _week_start(week_start)
     if now.tzinfo is None or now.utcoffset() is None:
@@ -128,7 +134,10 @@ def resolve_literal(literal: str, *, now: datetime, tz: str = "UTC", week_start:
         local_now = now.astimezone(zone)
         return _resolve(literal, local_now, zone, first_weekday)
     except (OverflowError, ValueError):
-        raise UsageError(_out_of_range(literal, now)) from None
+        why = _out_of_range(literal, now)
+    except UsageError as exc:
+        why = str(exc)
+    raise UsageError(why) if name is None else bad_value(name, why)
 
 
 def resolve_range(
@@ -150,10 +159,7 @@ def resolve_range(
     if literal is not None:
         if start is not None or end is not None:
             raise UsageError("give either --range or --start/--end, not both")
-        try:
-            return resolve_literal(literal, now=now, tz=tz, week_start=week_start)
-        except UsageError as exc:  # the zone and week start were checked above: it is the literal's
-            raise bad_value("--range", str(exc)) from None
+        return resolve_literal(literal, now=now, tz=tz, week_start=week_start, name="--range")
     if start is None or end is None:
         raise UsageError(f"give --range LITERAL, or both --start and --end ({_DATETIMES_HELP}); {_LITERALS_HELP}")
     lower = _bound("--start", start, zone)

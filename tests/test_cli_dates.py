@@ -97,12 +97,16 @@ def test_now_defaults_to_the_current_time() -> None:
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
-        (["dates", "last_0_days", "--now", "2024-05-15T10:00Z"], "date literal 'last_0_days': N must be at least 1"),
-        (["dates", "last_-1_days", "--now", "2024-05-15T10:00Z"], "N must be a positive decimal integer"),
-        (["dates", "last_x_days", "--now", "2024-05-15T10:00Z"], "N must be a positive decimal integer"),
-        (["dates", "last_01_days", "--now", "2024-05-15T10:00Z"], "N must not have leading zeros"),
-        (["dates", "someday", "--now", "2024-05-15T10:00Z"], "unknown date literal 'someday'"),
-        (["dates", "last_99999999999_hours", "--now", "2024-05-15T10:00Z"], "reaches outside the years 1-9999"),
+        (["dates", "last_0_days", "--now", "2024-05-15T10:00Z"], "bad LITERAL: date literal 'last_0_days': N must be at least 1"),
+        (["dates", "last_-1_days", "--now", "2024-05-15T10:00Z"], "bad LITERAL: date literal 'last_-1_days': N must be a"),
+        (["dates", "last_x_days", "--now", "2024-05-15T10:00Z"], "bad LITERAL: date literal 'last_x_days': N must be a"),
+        (["dates", "last_01_days", "--now", "2024-05-15T10:00Z"], "bad LITERAL: date literal 'last_01_days': N must not"),
+        (["dates", "someday", "--now", "2024-05-15T10:00Z"], "bad LITERAL: unknown date literal 'someday'"),
+        (["dates", "last_3_fortnights"], "bad LITERAL: unknown date literal 'last_3_fortnights'"),
+        (["dates", "last_9999999999999_hours", "--now", "2024-05-15T10:00Z"],
+         "bad LITERAL: date literal 'last_9999999999999_hours' reaches outside the years 1-9999"),
+        (["dates", "next_99999999_weeks", "--now", "2024-05-15T10:00Z"],
+         "bad LITERAL: date literal 'next_99999999_weeks' at 2024-05-15T10:00:00+00:00 reaches outside the years 1-9999"),
         (["dates", "today", "--now", "2024-05-15T10:00Z", "--tz", "Mars/Olympus_Mons"],
          "unknown time zone 'Mars/Olympus_Mons': use an IANA name"),
         (["dates", "today", "--now", "2024-05-15T10:00Z", "--week-start", "tuesday"],
@@ -135,7 +139,7 @@ def test_the_installed_console_script_fails_cleanly() -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: date literal 'last_0_days': N must be at least 1; valid date literals: ")
+    assert proc.stderr.startswith("error: bad LITERAL: date literal 'last_0_days': N must be at least 1; valid date literals: ")
     assert proc.stderr.count("\n") == 1
 
 

@@ -532,6 +532,28 @@ def test_bad_week_starts_are_usage_errors(week_start: str) -> None:
     assert str(caught.value) == f"unknown week start {week_start!r}: valid week starts are monday, sunday"
 
 
+@pytest.mark.parametrize(
+    ("literal", "complaint"),
+    [
+        ("fortnight", "bad LITERAL: unknown date literal 'fortnight'; valid date literals: "),
+        ("last_0_days", "bad LITERAL: date literal 'last_0_days': N must be at least 1; valid date literals: "),
+        ("next_99999999_weeks", "bad LITERAL: date literal 'next_99999999_weeks' at 2024-05-15T10:20:30.456000+00:00 reaches outside"),
+    ],
+)
+def test_a_bad_literal_names_where_it_came_from(literal: str, complaint: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        resolve_literal(literal, now=datetime.fromisoformat(ORDINARY), name="LITERAL")
+    assert str(caught.value).startswith(complaint)
+
+
+@pytest.mark.parametrize(("kwargs", "complaint"), [({"tz": "Moon/Base"}, "unknown time zone 'Moon/Base'"),
+                                                   ({"week_start": "friday"}, "unknown week start 'friday'")])
+def test_a_bad_zone_or_week_start_is_not_blamed_on_the_literal(kwargs: dict[str, str], complaint: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        resolve_literal("today", now=datetime.fromisoformat(ORDINARY), name="LITERAL", **kwargs)
+    assert str(caught.value).startswith(complaint)
+
+
 def test_a_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="now must be timezone-aware"):
         resolve_literal("today", now=datetime(2024, 5, 15, 10, 20))
