@@ -97,21 +97,20 @@ def dates_command(
     import json
     from datetime import datetime, timezone
 
-    from pipelines.dates import WEEK_STARTS, format_utc, parse_now, resolve_literal, zone_name
-    from pipelines.errors import choice
+    from pipelines.dates import format_utc, parse_now, resolve_literal, zone_name
     from pipelines.settings import load_settings
 
-    if tz is None or week_start is None:
-        settings = load_settings()
-        tz = settings.timezone if tz is None else tz
-        week_start = settings.week_start if week_start is None else week_start
+    # Through the settings, as sync reads them: a bad zone or week start is named as the option or
+    # variable it came from.
+    settings = load_settings(timezone=tz, week_start=week_start)
+    tz, week_start = settings.timezone, settings.week_start
     # The clock is read here, at the edge, never inside the date logic.
     instant = datetime.now(timezone.utc) if now is None else parse_now(now, tz=tz)
     window = resolve_literal(literal, now=instant, tz=tz, week_start=week_start, name="LITERAL")
     typer.echo(json.dumps({
         "literal": literal,
         "timezone": zone_name(tz),
-        "week_start": choice(week_start, tuple(WEEK_STARTS)),
+        "week_start": week_start,
         "start": format_utc(window.start),
         "end": format_utc(window.end),
     }))

@@ -23,6 +23,9 @@ UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LAST_CLOCK = datetime(9999, 1, 1, tzinfo=UTC)
 
+# What a time zone setting or option takes, as every message refusing one says.
+ZONES = "an IANA time zone name such as UTC, Europe/London, America/New_York or Asia/Kolkata"
+
 # The week start names -> the Python weekday number the week starts on.
 WEEK_STARTS: dict[str, int] = {"monday": 0, "sunday": 6}
 
@@ -222,10 +225,7 @@ def _zone(tz: str) -> pendulum.Timezone | pendulum.FixedTimezone:
     try:
         return pendulum.timezone(tz)
     except Exception:  # pendulum raises InvalidTimezone, zoneinfo ValueError/OSError for odd keys
-        raise UsageError(
-            f"unknown time zone {tz!r}: use an IANA name such as UTC, Europe/London, "
-            "America/New_York or Asia/Kolkata"
-        ) from None
+        raise UsageError(f"unknown time zone {tz!r}: use {ZONES}") from None
 
 
 def _week_start(week_start: str) -> int:

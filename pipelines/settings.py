@@ -19,8 +19,8 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_valid
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipelines.dates import WEEK_STARTS, zone_name
-from pipelines.errors import UsageError, choice, clip, shown_url
+from pipelines.dates import WEEK_STARTS, ZONES, zone_name
+from pipelines.errors import UsageError, bad_value, choice, clip, shown_url
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -237,7 +237,7 @@ class Settings(BaseSettings):
         try:
             zone_name(value)
         except UsageError:
-            raise ValueError("an IANA time zone name such as UTC, Europe/London, America/New_York or Asia/Kolkata") from None
+            raise ValueError(ZONES) from None
         return value
 
     @field_validator("week_start")
@@ -304,7 +304,8 @@ def cache_root() -> Path:
 
 def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, dotenv: Path | None = None) -> UsageError:
     """Pydantic's errors -> one line: each bad setting, its value (never the key's), what is allowed, and
-    `(in <dotenv>)` when the value came from that file rather than the environment."""
+    `(in <dotenv>)` when the value came from that file rather than the environment; a value given as an
+    option reads as every bad option does (`bad --tz: ...`)."""
     fields = Settings.model_fields
     by_alias = {field.alias: name for name, field in fields.items()}
     problems = []
@@ -313,15 +314,16 @@ def settings_error(exc: ValidationError, overridden: Collection[str] = (), *, do
         name = by_alias.get(loc, loc)
         field = fields.get(name)
         alias = field.alias if field is not None and field.alias else loc
-        label = OPTION_NAMES.get(name, alias) if name in overridden else alias
+        option = OPTION_NAMES.get(name) if name in overridden else None
         from_file = dotenv is not None and name not in overridden and not os.environ.get(alias)
         where = f" (in {clip(str(dotenv))})" if from_file else ""
         if name in _SECRET_FIELDS:
-            problems.append(api_key_refusal(str((error.get("ctx") or {}).get("error") or error["msg"]), label + where))
+            problems.append(api_key_refusal(str((error.get("ctx") or {}).get("error") or error["msg"]), alias + where))
             continue
         allowed = _allowed(field) if field is not None else None
         reason = (error.get("ctx") or {}).get("error") if error["type"] == "value_error" else None
-        problems.append(f"{label}={shown_value(error.get('input'))}{where} is not allowed: {allowed or reason or error['msg']}")
+        value, why = shown_value(error.get("input")), f"is not allowed: {allowed or reason or error['msg']}"
+        problems.append(str(bad_value(option, f"{value} {why}")) if option else f"{alias}={value}{where} {why}")
     return UsageError("; ".join(problems))
 
 

@@ -108,9 +108,9 @@ def test_now_defaults_to_the_current_time() -> None:
         (["dates", "next_99999999_weeks", "--now", "2024-05-15T10:00Z"],
          "bad LITERAL: date literal 'next_99999999_weeks' at 2024-05-15T10:00:00+00:00 reaches outside the years 1-9999"),
         (["dates", "today", "--now", "2024-05-15T10:00Z", "--tz", "Mars/Olympus_Mons"],
-         "unknown time zone 'Mars/Olympus_Mons': use an IANA name"),
+         "bad --tz: Mars/Olympus_Mons is not allowed: an IANA time zone name such as UTC, Europe/London"),
         (["dates", "today", "--now", "2024-05-15T10:00Z", "--week-start", "tuesday"],
-         "unknown week start 'tuesday': valid week starts are monday, sunday"),
+         "bad --week-start: tuesday is not allowed: monday or sunday"),
         (["dates", "today", "--now", "2024-05-15T10:00:00"], "bad --now: date-time '2024-05-15T10:00:00' has no Z"),
         (["dates", "today", "--now", "yesterday"], "bad --now: date-time 'yesterday' is not in an accepted form"),
         (["dates", "today", "--now", "2024-02-30T10:00Z"], "bad --now: date-time '2024-02-30T10:00Z' is out of range"),
@@ -126,7 +126,7 @@ def test_bad_input_is_one_stderr_line_and_exit_code_2(
     assert complaint in err
     if "--now" in complaint:
         assert "YYYY-MM-DDThh:mm:ss.fffZ" in err
-    elif "time zone" not in complaint and "week start" not in complaint:
+    elif "LITERAL" in complaint:
         for form in LITERAL_FORMS:
             assert form in err
 

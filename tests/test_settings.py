@@ -86,6 +86,46 @@ def test_a_reading_command_refuses_a_bad_calendar_setting_too(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "dotenv", "named"),
+    [
+        (("dates", "today", "--tz", "Europe/Berlinn"), {}, "", "bad --tz: Europe/Berlinn"),
+        (("sync", "--range", "today", "--tz", "Europe/Berlinn", "--data-dir", "data"), {}, "", "bad --tz: Europe/Berlinn"),
+        (("dates", "today"), {"CDR_TIMEZONE": "Europe/Berlinn"}, "", "CDR_TIMEZONE=Europe/Berlinn"),
+        (("sync", "--range", "today", "--data-dir", "data"), {"CDR_TIMEZONE": "Europe/Berlinn"}, "",
+         "CDR_TIMEZONE=Europe/Berlinn"),
+        (("dates", "today"), {}, "CDR_TIMEZONE=Europe/Berlinn\n", "CDR_TIMEZONE=Europe/Berlinn (in .env)"),
+        # The option wins over the variable: it alone is named.
+        (("dates", "today", "--tz", "Mars/Olympus"), {"CDR_TIMEZONE": "Europe/Berlin"}, "", "bad --tz: Mars/Olympus"),
+    ],
+)
+def test_a_bad_time_zone_is_named_as_the_option_or_variable_it_came_from(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    args: tuple[str, ...], env: dict[str, str], dotenv: str, named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CDR_TIMEZONE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if dotenv:
+        (tmp_path / ".env").write_text(dotenv)
+    monkeypatch.setenv("OPENTACT_API_KEY", "sk-live-0123456789")
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    code, out, err = run_cdr(capsys, monkeypatch, *args)
+    assert (code, out, err) == (2, "", f"error: {named} is not allowed: {ZONES}\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ([".env"] if dotenv else [])
+
+
+def test_bad_options_that_override_settings_read_as_every_bad_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cdr(capsys, monkeypatch, "dates", "this_week", "--tz", "Mars/Olympus", "--week-start", "friday")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: bad --tz: Mars/Olympus is not allowed: {ZONES}; bad --week-start: friday is not allowed: monday or sunday\n"
+    )
+
+
 URL_REFUSAL = (
     "is not allowed: the data dir must be a local folder or an s3://bucket/prefix URL (for another S3-compatible "
     "store, set AWS_ENDPOINT_URL; mount any other store as a folder)\n"
@@ -100,10 +140,10 @@ def test_an_unsupported_object_store_url_as_data_dir_is_refused_and_nothing_land
     monkeypatch.setenv("OPENTACT_API_KEY", "sk-live-0123456789")
     monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
     code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "gs://bucket/cdr")
-    assert (code, out, err) == (2, "", "error: --data-dir=gs://bucket/cdr " + URL_REFUSAL)
+    assert (code, out, err) == (2, "", "error: bad --data-dir: gs://bucket/cdr " + URL_REFUSAL)
     # A URL a path would have collapsed (s3:/...) is no URL and no folder either.
     code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "s3:/bucket/cdr")
-    assert (code, out, err) == (2, "", "error: --data-dir=s3:/bucket/cdr " + URL_REFUSAL)
+    assert (code, out, err) == (2, "", "error: bad --data-dir: s3:/bucket/cdr " + URL_REFUSAL)
     monkeypatch.setenv("CDR_DATA_DIR", "az://bucket/cdr")
     code, out, err = run_cdr(capsys, monkeypatch, *command)
     assert (code, out, err) == (2, "", "error: CDR_DATA_DIR=az://bucket/cdr " + URL_REFUSAL)
@@ -169,7 +209,7 @@ def test_a_key_from_a_secret_block_is_checked_the_same_way() -> None:
 
 
 def test_an_override_is_named_as_the_option_it_came_from() -> None:
-    with pytest.raises(UsageError, match=r"^--data-dir=12 is not allowed: Input is not a valid path"):
+    with pytest.raises(UsageError, match=r"^bad --data-dir: 12 is not allowed: Input is not a valid path"):
         load_settings(data_dir=12)
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple, TypeVar, cast
 
 import duckdb
 
+from pipelines.dates import ZONES
 from pipelines.errors import CdrError, UsageError, counted, one_line
 from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
@@ -807,8 +808,7 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute("select timezone(?, timestamptz '2000-01-01 00:00:00+00')", [name]).fetchall()
     except duckdb.Error:
         raise UsageError(
-            f"unknown report time zone {name!r}: use an IANA name such as UTC, Europe/Berlin or America/New_York "
-            "(CDR_REPORT_TIMEZONE)"
+            f"unknown report time zone {name!r}: use {ZONES} (CDR_REPORT_TIMEZONE)"
         ) from None
 
 
