@@ -505,6 +505,15 @@ def test_build_report_lists_every_model_and_test(tmp_path):
     assert report.summary().startswith(f"built {len(report.models)} models and passed {len(report.tests)} data tests")
 
 
+def test_the_build_summary_counts_one_model_and_one_test_in_the_singular(tmp_path):
+    queries = write_queries(tmp_path / "queries", {
+        "marts/fct_a.sql": "-- fct_a: one row\nselect 1 as x",
+        "tests/fct_a_positive.sql": "-- x is positive\nselect * from fct_a where x <= 0",
+    })
+    (tmp_path / "data").mkdir()
+    assert build(tmp_path / "data", queries_dir=queries).summary().startswith("built 1 model and passed 1 data test into ")
+
+
 def test_a_missing_data_dir_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         build(tmp_path / "nope")

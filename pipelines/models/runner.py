@@ -160,8 +160,9 @@ class BuildReport:
     def summary(self) -> str:
         """One line: what was built where, how long it took, and whether whole or by changed days."""
         files = ", ".join(f"{name} {counted(count, 'file')}" for name, count in self.sources.items())
+        models, tests = counted(len(self.models), "model"), counted(len(self.tests), "data test")
         return (
-            f"built {len(self.models)} models and passed {len(self.tests)} data tests into {self.warehouse} "
+            f"built {models} and passed {tests} into {self.warehouse} "
             f"in {self.seconds:.1f}s ({self.how}; report time zone {self.report_timezone}; lake: {files})"
         )
 

@@ -76,6 +76,6 @@ from alert_rows(
             threshold('after_hours', 'end_hour')::integer) || ' ' || report_timezone() || ') on '
         || strftime(report_date, '%Y-%m-%d') || ' was ' || printf('%.2f %s', observed, currency)
         || case when baseline > 0 then ', ' || printf('%.1f', observed / baseline) || 'x its usual ' else ', against a usual ' end
-        || printf('%.2f %s', baseline, currency) || ' (median of the same weekday over ' || len(history)
-        || ' weeks); check the night''s traffic by destination for fraud.'
+        || printf('%.2f %s', baseline, currency) || ' (median of the same weekday over ' || counted(len(history), 'week')
+        || '); check the night''s traffic by destination for fraud.'
 )

@@ -82,8 +82,8 @@ from alert_rows(
         || case when country_code is not null then 'to ' || country_code
             else 'over connection ' || coalesce(connection_name, connection_id) end
         || ' on ' || strftime(report_date, '%Y-%m-%d') || ' was ' || printf('%.1f%%', 100 * observed)
-        || ' of ' || printf('%,d', calls::bigint) || ' calls, against a usual ' || printf('%.1f%%', 100 * baseline)
-        || ' (median of ' || len(asr_history) || ' recent days); '
+        || ' of ' || counted(calls, 'call') || ', against a usual ' || printf('%.1f%%', 100 * baseline)
+        || ' (median of ' || counted(len(asr_history), 'recent day') || '); '
         || case when is_asr then 'check the route and the numbers dialled'
             else 'check the carrier for network failures (SIP 5xx)' end
         || '.'

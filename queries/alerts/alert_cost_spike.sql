@@ -116,7 +116,7 @@ from alert_rows(
             else ', against a usual ' end
         || printf('%.2f %s', baseline, currency)
         || ' (median of the same ' || case when grain = 'hour' then 'weekday hour' else 'weekday' end
-        || ' over ' || len(history) || ' weeks); check the '
+        || ' over ' || counted(len(history), 'week') || '); check the '
         || case when product = 'voice' then 'calls by destination and connection'
             else 'messages by destination and messaging profile' end
         || ' for fraud or a runaway sender.'

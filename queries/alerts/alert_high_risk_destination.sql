@@ -48,6 +48,7 @@ listed_days as (
         listed_traffic.currency,
         sum(listed_traffic.records)::double as observed,
         sum(listed_traffic.cost)::double as cost,
+        count(distinct listed_traffic.high_risk_range) as range_count,
         string_agg(distinct listed_traffic.high_risk_range || ' (' || ranges.range_type || ')', ', '
             order by listed_traffic.high_risk_range || ' (' || ranges.range_type || ')') as ranges,
     from listed_traffic
@@ -63,10 +64,10 @@ listed_fired as (
         0.0 as baseline,
         case when cost >= threshold('high_risk_destination', 'critical_cost') then 'critical' else 'warning' end
             as severity,
-        printf('%,d', observed::bigint) || ' outbound ' || case when product = 'voice' then 'calls' else upper(product) || ' messages' end
-            || ' to the listed high-risk range(s) ' || ranges || ' of ' || coalesce(nullif(country_code, ''), 'no country')
-            || ' on ' || strftime(report_date, '%Y-%m-%d') || ' cost ' || printf('%.2f %s', cost, currency)
-            || ', where none is usual; if they are not yours, block the range'
+        counted(observed, 'outbound ' || case when product = 'voice' then 'call' else upper(product) || ' message' end)
+            || ' to ' || counted(range_count, 'listed high-risk range') || ' of ' || coalesce(nullif(country_code, ''), 'no country')
+            || ', ' || ranges || ', on ' || strftime(report_date, '%Y-%m-%d') || ' cost ' || printf('%.2f %s', cost, currency)
+            || ', where none is usual; if that traffic is not yours, block the listed numbers'
             || case when product = 'voice' then ' on the connection' else ' on the messaging profile' end
             || ' and look for toll fraud.' as message,
     from listed_days
@@ -132,11 +133,11 @@ fired as (
         baseline,
         threshold,
         'warning' as severity,
-        printf('%,d', observed::bigint) || ' outbound calls to premium-rate numbers in ' || country_code
-            || ' on ' || strftime(report_date, '%Y-%m-%d') || ' (cost ' || printf('%.2f %s', cost, currency) || ') were '
+        counted(observed, 'outbound call') || ' to premium-rate numbers in ' || country_code
+            || ' on ' || strftime(report_date, '%Y-%m-%d') || ' (cost ' || printf('%.2f %s', cost, currency) || '), '
             || case when baseline > 0 then printf('%.1f', observed / baseline) || 'x the usual ' else 'against a usual ' end
-            || printf('%.0f', baseline) || ' (median of the same weekday over ' || len(history)
-            || ' weeks); check who called them and block premium-rate numbers if they are not yours.' as message,
+            || printf('%.0f', baseline) || ' (median of the same weekday over ' || counted(len(history), 'week')
+            || '); check who called them and block premium-rate numbers if they are not yours.' as message,
     from premium_fired
 )
 

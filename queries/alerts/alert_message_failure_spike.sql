@@ -68,6 +68,6 @@ from alert_rows(
         || case when carrier is not null then 'via carrier ' || carrier else 'to ' || country_code end
         || ' failed on ' || strftime(report_date, '%Y-%m-%d') || ' (' || printf('%,d', failed::bigint) || ' of '
         || printf('%,d', messages::bigint) || '), against a usual ' || printf('%.1f%%', 100 * baseline)
-        || ' (median of ' || len(history) || ' recent days); check the error codes and the '
+        || ' (median of ' || counted(len(history), 'recent day') || '); check the error codes and the '
         || case when carrier is not null then 'carrier''s status' else 'senders and numbers' end || '.'
 )

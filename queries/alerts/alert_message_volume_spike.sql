@@ -82,9 +82,9 @@ from alert_rows(
     severity_level := case when delivery <= threshold('message_volume_spike', 'critical_delivery') then 'critical' else 'warning' end,
     scope_columns := struct_pack(direction := 'outbound', country_code),
     alert_window := report_day_window(report_date),
-    message_text := printf('%,d', observed::bigint) || ' outbound messages to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d')
+    message_text := counted(observed, 'outbound message') || ' to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d')
         || ', against a usual ' || printf('%,d', baseline::bigint) || ' (median of the same weekday over '
-        || len(volumes) || ' weeks), ' || printf('%.0f%%', 100 * delivery) || ' delivered (usually '
+        || counted(len(volumes), 'week') || '), ' || printf('%.0f%%', 100 * delivery) || ' delivered (usually '
         || printf('%.0f%%', 100 * usual_delivery) || '); look for SMS pumping: check the senders and '
         || 'the numbers messaged, and pause the traffic to ' || country_code || ' if it is not yours.'
 )

@@ -63,9 +63,9 @@ from alert_rows(
     severity_level := 'warning',
     scope_columns := struct_pack(product, direction := 'outbound', country_code),
     alert_window := report_day_window(report_date),
-    message_text := printf('%,d', observed::bigint) || ' outbound ' || case when product = 'voice' then 'calls' else upper(product) || ' messages' end
+    message_text := counted(observed, 'outbound ' || case when product = 'voice' then 'call' else upper(product) || ' message' end)
         || ' to ' || country_code || ' on ' || strftime(report_date, '%Y-%m-%d') || ', a country with '
         || case when baseline = 0 then 'none' else 'only ' || printf('%,d', baseline::bigint) end
-        || ' in the ' || threshold('new_destination', 'lookback_days')::integer
-        || ' days before; confirm the destination is expected, or block it.'
+        || ' in the ' || counted(threshold('new_destination', 'lookback_days'), 'day')
+        || ' before; confirm the destination is expected, or block it.'
 )

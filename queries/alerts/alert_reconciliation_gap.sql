@@ -27,6 +27,7 @@ fired as (
     select
         *,
         case product when 'calls' then 'voice' else null end as scope_product,
+        case product when 'calls' then 'call' else 'message' end as record_noun,
         coalesce(pipeline_cost, 0)::double as observed,
         coalesce(api_cost, 0)::double as baseline,
         threshold('reconciliation_gap', 'min_cost_difference') as threshold,
@@ -51,15 +52,15 @@ from alert_rows(
     scope_columns := struct_pack(product := scope_product, currency),
     alert_window := struct_pack(window_start, window_end),
     message_text := coalesce(case status
-        when 'missing_in_lake' then 'The API reports ' || printf('%,d', api_records) || ' ' || product || ' (' || printf('%.2f %s', api_cost, currency)
+        when 'missing_in_lake' then 'The API reports ' || counted(api_records, record_noun) || ' (' || printf('%.2f %s', api_cost, currency)
             || ') on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC but the lake holds none; re-sync that day.'
-        when 'missing_in_api' then 'The lake holds ' || printf('%,d', pipeline_records) || ' ' || product || ' ('
+        when 'missing_in_api' then 'The lake holds ' || counted(pipeline_records, record_noun) || ' ('
             || printf('%.2f %s', pipeline_cost, currency) || ') on ' || strftime(utc_date, '%Y-%m-%d')
             || ' UTC that the API''s usage does not report; re-sync its usage, then ask support.'
-        else case product when 'calls' then 'Calls' else 'Messages' end || ' on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage by '
-            || printf('%+,d', records_diff) || ' records and ' || printf('%+.2f %s', cost_diff, currency)
-            || ' (lake ' || printf('%.2f', pipeline_cost) || ', API ' || printf('%.2f', api_cost)
-            || ') with no quarantined record to explain it; re-sync that day.'
+        else case product when 'calls' then 'Calls' else 'Messages' end || ' on ' || strftime(utc_date, '%Y-%m-%d')
+            || ' UTC differ from the API''s usage with no quarantined record to explain it: the lake holds '
+            || counted(pipeline_records, record_noun) || ' (' || printf('%.2f %s', pipeline_cost, currency) || '), the API reports '
+            || counted(api_records, record_noun) || ' (' || printf('%.2f %s', api_cost, currency) || '); re-sync that day.'
     end,
     -- A figure the API left out (null) must not blank the whole sentence.
     'Records on ' || strftime(utc_date, '%Y-%m-%d') || ' UTC differ from the API''s usage with no quarantined'

@@ -51,8 +51,8 @@ from alert_rows(
     severity_level := case when observed >= threshold('short_call_burst', 'critical_short_calls') then 'critical' else 'warning' end,
     scope_columns := struct_pack(product := 'voice', direction := 'outbound', country_code),
     alert_window := utc_hour_window(utc_hour),
-    message_text := printf('%,d', observed::bigint) || ' outbound calls to ' || country_code || ' lasted 6 seconds or less in the hour from '
-        || strftime(utc_hour, '%Y-%m-%d %H:00') || ' UTC (of ' || printf('%,d', calls::bigint) || ' calls), against a usual '
-        || printf('%.0f', baseline) || ' (median of that hour over ' || len(history)
-        || ' days); look for traffic pumping or wangiri callbacks and block the numbers called.'
+    message_text := counted(observed, 'outbound call') || ' to ' || country_code || ' lasted 6 seconds or less in the hour from '
+        || strftime(utc_hour, '%Y-%m-%d %H:00') || ' UTC (of ' || counted(calls, 'call') || '), against a usual '
+        || printf('%.0f', baseline) || ' (median of that hour over ' || counted(len(history), 'day')
+        || '); look for traffic pumping or wangiri callbacks and block the numbers called.'
 )

@@ -76,7 +76,7 @@ final as (
         max(country_code) as country_code,
         case
             when country_rank <= 10 then max(country_code)
-            else 'Other (' || count(*) || ' countries)'
+            else 'Other (' || counted(count(*), 'country', 'countries') || ')'
         end as country_label,
         sum(records)::bigint as records,
         sum(billed_duration_secs)::bigint as billed_duration_secs,
