@@ -210,6 +210,24 @@ def test_an_api_total_equal_to_the_lake_matches_whatever_the_quarantine_holds(tm
         assert c.execute("select quarantined_records, status from rpt_reconciliation_daily").fetchall() == [(1, "match")]
 
 
+def test_an_api_day_counting_nothing_matches_a_lake_holding_nothing_and_raises_no_alert(tmp_path):
+    write_lake(tmp_path, [], usage_rows=[
+        usage("2026-03-01", "calls", "USD", 0, "0", billed_duration_secs=0),
+        usage("2026-03-01", "messages", "USD", 0, "0.0", parts=0),
+        usage("2026-03-02", "calls", "USD", 1, "0.01", billed_duration_secs=60),
+    ])
+    build(tmp_path)
+    with duckdb.connect(str(warehouse_path(tmp_path)), read_only=True) as c:
+        assert c.execute(
+            "select utc_date, product, status from rpt_reconciliation_daily order by all"
+        ).fetchall() == [
+            (date(2026, 3, 1), "calls", "match"),
+            (date(2026, 3, 1), "messages", "match"),
+            (date(2026, 3, 2), "calls", "missing_in_lake"),
+        ]
+        assert c.execute("select window_start::date from alert_reconciliation_gap").fetchall() == [(date(2026, 3, 2),)]
+
+
 def test_a_quarantined_record_the_lake_now_holds_is_counted_there_and_not_again(tmp_path):
     """q-r1 was malformed on the first sync and read well on the next; q-r2 is malformed still. The API
     counts three calls: the lake's two and q-r2, which alone explains the difference."""

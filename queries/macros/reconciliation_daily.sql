@@ -155,6 +155,8 @@ final as (
                 and coalesce(pipeline_parts, 0) + quarantined_parts is not distinct from api_parts
                 and coalesce(pipeline_cost, 0) + quarantined_cost = api_cost
                 then 'explained_by_quarantine'
+            -- a usage row counting nothing agrees with a lake holding nothing
+            when not in_lake and api_records = 0 and coalesce(api_cost, 0) = 0 then 'match'
             when not in_lake then 'missing_in_lake'
             else 'mismatch'
         end as status,
