@@ -25,6 +25,7 @@ from dashboards import theme
 from dashboards.tables import EXPLAINED, MATCH, several_accounts
 from dashboards.formatting import (
     MISSING,
+    format_billed_minutes,
     format_count,
     format_money,
     format_rate,
@@ -198,7 +199,8 @@ def cost_by_product(frame: pl.DataFrame) -> go.Figure:
 
 def cost_by_country(frame: pl.DataFrame) -> go.Figure:
     """Cost by remote country, month and currency as the report ranks them (columns: month, currency,
-    country_rank, country_label, billed_minutes, cost) -> the latest month's bars, each earlier month a menu pick.
+    country_rank, country_label, calls, billed_duration_secs, cost) -> the latest month's bars, each earlier month a
+    menu pick.
 
     The report ranks every month and currency on its own: the top 10 countries, then one row for
     the rest ("Other (N countries)"). A country outside one month's top 10 hides inside that
@@ -230,7 +232,7 @@ def cost_by_country(frame: pl.DataFrame) -> go.Figure:
         fig.add_bar(
             x=bars_now["x"], y=bars_now["y"], customdata=bars_now["customdata"],
             marker_color=bars_now["marker.color"], orientation="h", showlegend=False,
-            hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]} billed minutes<extra></extra>",
+            hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]}<extra></extra>",
             row=row, col=1,
         )
         fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
@@ -261,14 +263,18 @@ def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
     ordered = rows.sort("country_rank", nulls_last=True)
     names = [label or "(unknown country)" for label in ordered["country_label"].to_list()]
     costs = ordered["cost"].to_list()
-    minutes = ordered["billed_minutes"].to_list()
+    calls = ordered["calls"].to_list()
+    seconds = ordered["billed_duration_secs"].to_list()
     rest = [rank is None or rank > COUNTRY_TOP for rank in ordered["country_rank"].to_list()]
     return {
         "y": _labels(names),
         "x": [float(cost) for cost in costs],
         "customdata": [
-            [_hover_label(name), format_money(cost, currency), MISSING if mins is None else f"{mins:,}"]
-            for name, cost, mins in zip(names, costs, minutes, strict=True)
+            [
+                _hover_label(name), format_money(cost, currency),
+                f"Calls: {format_count(count)}, billed minutes: {format_billed_minutes(secs, calls=bool(count))}",
+            ]
+            for name, cost, count, secs in zip(names, costs, calls, seconds, strict=True)
         ],
         "marker.color": [theme.OTHER_COLOR if other else theme.NEUTRAL for other in rest],
     }

@@ -101,6 +101,12 @@ def format_minutes(seconds: int | None) -> str:
     return f"{minutes:,.2f}"
 
 
+def format_billed_minutes(seconds: int | None, *, calls: bool) -> str:
+    """Billed seconds and whether the records counted include calls -> billed minutes ('1,234.50'), or MISSING
+    for messages alone: minutes do not apply to them, and 0.00 would read as "none billed"."""
+    return format_minutes(seconds) if calls else MISSING
+
+
 def format_rate(value: float | Decimal | None, decimals: int = 1) -> str:
     """A ratio in [0, 1] -> a percentage, '97.3 %'."""
     if value is None:

@@ -17,6 +17,7 @@ import polars as pl
 
 from dashboards.formatting import (
     MISSING,
+    format_billed_minutes,
     format_count,
     format_day,
     format_instant,
@@ -117,7 +118,7 @@ def finance_statement(frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] 
             voice = is_voice(product)
             rows.append((
                 Cell(label, css=css), Cell(str(product)), Cell(str(direction)), Cell(str(currency)),
-                Cell(format_count(records), True), Cell(format_minutes(billed) if voice else MISSING, True),
+                Cell(format_count(records), True), Cell(format_billed_minutes(billed, calls=voice), True),
                 Cell(format_count(parts) if not voice else MISSING, True), Cell(format_money(cost), True),
             ))
         # Totals from the exact amounts, then rounded: a total may differ from its rounded rows by cents.

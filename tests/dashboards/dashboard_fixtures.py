@@ -136,11 +136,12 @@ _TABLES = [
         from countries
     )
     select month, currency, cost_rank as country_rank, country_code, country_code as country_label,
-           (cost * 10)::decimal(18, 1) as billed_minutes, cost
+           -- every third country messages alone: no calls, no billed seconds
+           (cost_rank % 3)::bigint as calls, (cost * 600 * sign(cost_rank % 3))::bigint as billed_duration_secs, cost
     from ranked where cost_rank <= 10
     union all
-    select month, currency, 11, null, 'Other (' || count(*) || ' countries)', sum(cost * 10)::decimal(18, 1),
-           sum(cost)::decimal(38, 9)
+    select month, currency, 11, null, 'Other (' || count(*) || ' countries)', count(*)::bigint,
+           sum(cost * 600)::bigint, sum(cost)::decimal(38, 9)
     from ranked where cost_rank > 10 group by month, currency
     """,
     """

@@ -71,16 +71,16 @@ def test_names_from_the_data_are_encoded_for_plotly_and_kept_apart_when_equal():
 
 
 COUNTRY_SCHEMA = {"month": pl.String, "currency": pl.String, "country_rank": pl.Int64, "country_label": pl.String,
-                  "billed_minutes": pl.Decimal(18, 1), "cost": MONEY}
+                  "calls": pl.Int64, "billed_duration_secs": pl.Int64, "cost": MONEY}
 
 
 def _country_report(month: str, currency: str, costs: dict[str, Decimal]) -> list[tuple]:
     """One month of rpt_finance_cost_by_country as the report ranks it: top 10, then the rest."""
     ranked = sorted(costs.items(), key=lambda item: (-item[1], item[0]))
-    rows = [(month, currency, rank, code, Decimal(rank), cost) for rank, (code, cost) in enumerate(ranked[:10], 1)]
+    rows = [(month, currency, rank, code, rank, 60 * rank, cost) for rank, (code, cost) in enumerate(ranked[:10], 1)]
     rest = ranked[10:]
     if rest:
-        rows.append((month, currency, 11, f"Other ({len(rest)} countries)", Decimal("0.5"), sum(c for _, c in rest)))
+        rows.append((month, currency, 11, f"Other ({len(rest)} countries)", 1, 30, sum(c for _, c in rest)))
     return rows
 
 
@@ -97,7 +97,7 @@ def test_cost_by_country_draws_each_month_as_ranked_never_adding_months_up():
     assert list(bars.y) == codes[:10] + ["Other (2 countries)"]
     # October's rest only: C10 and C11 (90 + 89 and two millionths), not September's too
     assert bars.customdata[-1][1] == "179.00 USD" and bars.customdata[0][1] == "100.00 USD"
-    assert bars.customdata[0][2] == "1.0"
+    assert bars.customdata[0][2] == "Calls: 1, billed minutes: 1.00"
     assert list(bars.marker.color) == [theme.NEUTRAL] * 10 + [theme.OTHER_COLOR]
     (menu,) = fig.layout.updatemenus
     assert [button.label for button in menu.buttons] == ["2026-10", "2026-09"]
@@ -120,6 +120,16 @@ def test_cost_by_country_of_one_month_has_a_panel_per_currency_and_no_menu():
     assert (list(usd.y), list(eur.y)) == (["GB", "US"], ["DE"])
     assert [a.text for a in fig.layout.annotations] == ["USD", "EUR"]
     assert fig.layout.updatemenus == ()
+
+
+def test_a_country_of_messages_alone_shows_a_dash_for_its_billed_minutes():
+    frame = _frame(
+        [("2026-10", "USD", 1, "US", 0, 0, Decimal(2)), ("2026-10", "USD", 2, "GB", 1, 0, Decimal(1))],
+        COUNTRY_SCHEMA,
+    )
+    (bars,) = figures.cost_by_country(frame).data
+    # minutes do not apply to messages, as on the statement; an unanswered call bills 0.00 minutes
+    assert [row[2] for row in bars.customdata] == ["Calls: 0, billed minutes: —", "Calls: 1, billed minutes: 0.00"]
 
 
 def test_tags_are_never_added_up_into_an_other_bar():
