@@ -48,6 +48,12 @@ MAX_CURRENCIES = 4
 MAX_PARTS = 10
 MAX_MONTHS = 24
 LABEL_LIMIT = 32
+# A ranking writes each name on its own line above its bar, both across the plot's whole width: beside
+# the bars, long names left a phone's bars a sliver of it. Each bar takes the lower part of its band.
+RANK_BAND_PX = 40
+RANK_BAR = {"width": 0.45, "offset": 0.0}
+RANK_MARGIN_PX = 16
+RANK_NAME_SIZE = 12
 HOVER_LIMIT = 120
 LEGEND_TOP_PX = 44
 PANEL_GAP_PX = 96
@@ -233,18 +239,24 @@ def cost_by_country(frame: pl.DataFrame) -> go.Figure:
             x=bars_now["x"], y=bars_now["y"], customdata=bars_now["customdata"],
             marker_color=bars_now["marker.color"], orientation="h", showlegend=False,
             hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]}<extra></extra>",
-            row=row, col=1,
+            row=row, col=1, **RANK_BAR,
         )
+        _rank_names(fig, bars_now["y"], bars_now["x"], row=row)
         fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-        fig.update_yaxes(autorange="reversed", type="category", row=row, col=1)
     _finish(fig, title.format(month=latest) + currency_note, height=height, legend=False)
+    _rank_margin(fig)
     if len(months) > 1:
+        # Each panel's bars, then its names (`_rank_names`): the data of every trace, in the figure's order.
+        keys = ("x", "y", "customdata", "marker.color")
         buttons = [
             {
                 "label": month, "method": "update",
                 "args": [
-                    {key: [view[key] for view in views[month]] for key in ("x", "y", "customdata", "marker.color")},
-                    {"title.text": title.format(month=month) + currency_note},
+                    {key: [value for view in views[month] for value in _ranked_data(view)[key]] for key in keys},
+                    {"title.text": title.format(month=month) + currency_note}
+                    | {f"{_axis_id('xaxis', row)}.range": _value_range(view["x"])
+                       for row, view in enumerate(views[month], start=1)},
+                    list(range(2 * len(currencies))),
                 ],
             }
             for month in reversed(months)
@@ -256,6 +268,15 @@ def cost_by_country(frame: pl.DataFrame) -> go.Figure:
             }],
         )
     return fig
+
+
+def _ranked_data(view: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """One panel's bar data (`_country_bars`) -> each key's value for its bars, then for its names."""
+    low = _value_range(view["x"])[0]
+    return {
+        "x": [view["x"], [low] * len(view["y"])], "y": [view["y"], view["y"]],
+        "customdata": [view["customdata"], None], "marker.color": [view["marker.color"], None],
+    }
 
 
 def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
@@ -912,11 +933,12 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Fi
                 for name, cost in zip(ranking.names, costs, strict=True)
             ],
             marker_color=_rank_colors(ranking, theme.NEUTRAL), showlegend=False,
-            hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>", row=row, col=1,
+            hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>", row=row, col=1, **RANK_BAR,
         )
+        _rank_names(fig, _labels(ranking.names), [float(cost) for cost in costs], row=row)
         fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-        fig.update_yaxes(autorange="reversed", type="category", row=row, col=1)
     _finish(fig, title + currency_note, height=height, legend=False)
+    _rank_margin(fig)
     return fig
 
 
@@ -929,11 +951,12 @@ def _ranked_counts(
             y=_labels(ranking.names), x=ranking.values[value], orientation="h",
             customdata=[_hover_label(name) for name in ranking.names],
             marker_color=_rank_colors(ranking, color),
-            hovertemplate=f"%{{customdata}}: %{{x:,}} {unit}<extra></extra>",
+            hovertemplate=f"%{{customdata}}: %{{x:,}} {unit}<extra></extra>", **RANK_BAR,
         )
     )
-    fig.update_yaxes(autorange="reversed", type="category")
+    _rank_names(fig, _labels(ranking.names), ranking.values[value])
     _finish(fig, title, x_title=unit.capitalize(), legend=False, height=_ranking_height(len(ranking.names)))
+    _rank_margin(fig)
     return fig
 
 
@@ -956,12 +979,12 @@ def _delivery(frame: pl.DataFrame, label: str, title: str) -> go.Figure:
             text=[format_rate(rate) for rate in rates], textposition="inside", insidetextanchor="end",
             textfont={"color": "#ffffff"},
             hovertemplate="%{customdata[0]}: %{customdata[1]} delivered<br>"
-            "%{customdata[2]} of %{customdata[3]} messages<extra></extra>",
+            "%{customdata[2]} of %{customdata[3]} messages<extra></extra>", **RANK_BAR,
         )
     )
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(range=[0, 100])
+    _rank_names(fig, _labels(ranking.names), [], span=[0, 100])
     _finish(fig, title, x_title="Delivered (%)", legend=False, height=_ranking_height(len(ranking.names)))
+    _rank_margin(fig)
     return fig
 
 
@@ -970,7 +993,41 @@ def _rank_colors(ranking: _Ranking, color: str) -> list[str]:
 
 
 def _ranking_height(bars: int) -> int:
-    return max(theme.FIGURE_HEIGHT, 110 + 28 * bars)
+    return max(theme.FIGURE_HEIGHT, 110 + RANK_BAND_PX * bars)
+
+
+def _rank_names(
+    fig: go.Figure, labels: list[str], values: Sequence[float | int | None], *, row: int | None = None,
+    span: list[float] | None = None,
+) -> None:
+    """Write a ranking panel's names (row `row`; its bars' labels and values), each atop its band above its bar,
+    the first at the top, from the value axis' start; that axis spans `span`, or the values and zero.
+
+    Text, not tick labels: names inside the plot as tick labels would hide the value axis' ticks under them.
+    """
+    where = {} if row is None else {"row": row, "col": 1}
+    axis = span or _value_range(values)
+    fig.add_scatter(
+        x=[axis[0]] * len(labels), y=labels, mode="text", texttemplate="%{y}", textposition="top right",
+        textfont={"size": RANK_NAME_SIZE, "color": theme.TEXT}, hoverinfo="skip", showlegend=False,
+        cliponaxis=False, **where,
+    )
+    fig.update_yaxes(autorange="reversed", type="category", showticklabels=False, **where)
+    # Fixed: the names must start at the axis' start, which an autorange would move with the text's room.
+    fig.update_xaxes(range=axis, **where)
+
+
+def _value_range(values: Sequence[float | int | None]) -> list[float]:
+    """Bar lengths -> the value axis' range: zero and every bar, with room past the longest."""
+    shown = [float(value) for value in values if value is not None]
+    low, high = min([0.0, *shown]), max([0.0, *shown])
+    room = (high - low) * 0.05 or 1.0
+    return [low - room if low < 0 else 0.0, high + room]
+
+
+def _rank_margin(fig: go.Figure) -> None:
+    """A ranking's names are inside the plot: the left margin needs no room for them."""
+    fig.update_layout(margin_l=RANK_MARGIN_PX)
 
 
 def _labels(names: Sequence[object]) -> list[str]:

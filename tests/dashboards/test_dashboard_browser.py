@@ -88,6 +88,27 @@ OVERLAPPING_TICKS = """ids => {
     }
     return found;
 }"""
+# The rankings, whose bars must have most of a phone's width and whose names must not run into a bar.
+RANKINGS = {
+    "finance.html": ("fig-cost-by-country", "fig-cost-by-connection", "fig-cost-by-messaging-profile", "fig-cost-by-tag"),
+    "messaging.html": ("fig-delivery-by-carrier", "fig-delivery-by-country", "fig-failure-reasons"),
+    "voice-quality.html": ("fig-hangup-causes",),
+}
+RANKING_ROOM_PERCENT = 60
+# Per ranking: its widest bar as a share of the figure's width (%), and the names (as tick labels or text)
+# whose drawn boxes overlap a bar's by more than a pixel.
+RANKING_ROOM = """ids => Object.fromEntries(ids.map(id => {
+    const figure = document.getElementById(id), box = e => e.getBoundingClientRect();
+    const hit = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1
+        && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+    const bars = [...figure.querySelectorAll('.barlayer .point path')].map(box).filter(b => b.width > 0);
+    const names = [...figure.querySelectorAll('.textpoint text, g[class$="axislayer-above"] .ytick text')]
+        .filter(t => t.textContent.trim()).map(t => [t.textContent, box(t)]);
+    return [id, {
+        widest: Math.round(100 * Math.max(...bars.map(b => b.width)) / box(figure).width),
+        overlapping: names.filter(([, name]) => bars.some(bar => hit(name, bar))).map(([text]) => text),
+    }];
+}))"""
 
 
 @dataclass
@@ -169,14 +190,20 @@ def visits(browser, sites, screenshot_dir) -> dict[tuple[str, str], Visit]:
 
 
 @pytest.fixture(scope="module")
-def phone_overlaps(browser, sites, screenshot_dir) -> dict[str, dict[str, list[str]]]:
-    """The small site's pages with trends, each drawn at a phone's width -> per figure, its overlapping tick labels."""
+def phone(browser, sites, screenshot_dir) -> dict[str, dict[str, object]]:
+    """The small site's pages, each drawn at a phone's width -> per page, what each check found: its trends'
+    overlapping tick labels, its rankings' room."""
     found = {}
-    for filename, figures in TRENDS.items():
+    for filename in FIGURES:
+        if filename not in {*TRENDS, *RANKINGS}:
+            continue
         page, visit = _start(browser, sites["small"] / filename, width=PHONE_WIDTH)
         try:
             _inspect(page, visit, filename)
-            found[filename] = page.evaluate(OVERLAPPING_TICKS, list(figures))
+            found[filename] = {
+                "ticks": page.evaluate(OVERLAPPING_TICKS, list(TRENDS.get(filename, ()))),
+                "rankings": page.evaluate(RANKING_ROOM, list(RANKINGS.get(filename, ()))),
+            }
             if screenshot_dir is not None:
                 page.screenshot(path=screenshot_dir / f"small-{Path(filename).stem}-{PHONE_WIDTH}.png", full_page=True)
         finally:
@@ -278,6 +305,13 @@ def test_every_page_draws_every_figure_offline_without_errors(visits, site, file
 
 
 @pytest.mark.parametrize("filename", list(TRENDS))
-def test_a_trends_tick_labels_never_run_into_each_other_on_a_phone(phone_overlaps, filename):
+def test_a_trends_tick_labels_never_run_into_each_other_on_a_phone(phone, filename):
     # plotly ticked the first of a month at the plot's left edge, its label over the value axis' 0
-    assert phone_overlaps[filename] == {figure: [] for figure in TRENDS[filename]}
+    assert phone[filename]["ticks"] == {figure: [] for figure in TRENDS[filename]}
+
+
+@pytest.mark.parametrize("filename", list(RANKINGS))
+def test_a_rankings_bars_have_the_width_of_a_phone_and_its_names_clear_of_them(phone, filename):
+    # names beside the bars took half a phone's width, the longest bar a third of it
+    for figure, room in phone[filename]["rankings"].items():
+        assert room["widest"] >= RANKING_ROOM_PERCENT and room["overlapping"] == [], (figure, room)

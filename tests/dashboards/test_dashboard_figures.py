@@ -20,6 +20,11 @@ def _no_data(fig: go.Figure) -> bool:
     return not fig.data and [a.text for a in fig.layout.annotations] == [NO_DATA]
 
 
+def _bars(fig: go.Figure) -> list[go.Bar]:
+    """A figure's bar traces (a ranking also writes its names as text)."""
+    return [trace for trace in fig.data if trace.type == "bar"]
+
+
 def _title(fig: go.Figure) -> str:
     return fig.layout.title.text
 
@@ -34,7 +39,7 @@ def _connections(count: int, currency: str = "USD") -> pl.DataFrame:
 
 def test_a_ranking_keeps_the_top_n_and_folds_the_rest_into_one_exact_bar():
     fig = figures.cost_by_connection(_connections(TOP_N + 8))
-    (bars,) = fig.data
+    (bars,) = _bars(fig)
     assert list(bars.y[:TOP_N]) == [f"Trunk {i:02d}" for i in range(TOP_N)]
     assert bars.y[-1] == "Other (8)"
     # The folded bar's hover shows the exact sum of the 8 smallest: 8+7+…+1 and 8 millionths.
@@ -44,14 +49,14 @@ def test_a_ranking_keeps_the_top_n_and_folds_the_rest_into_one_exact_bar():
 
 
 def test_a_ranking_with_one_row_more_than_n_shows_it_rather_than_an_other_of_one():
-    (bars,) = figures.cost_by_connection(_connections(TOP_N + 1)).data
+    (bars,) = _bars(figures.cost_by_connection(_connections(TOP_N + 1)))
     assert len(bars.y) == TOP_N + 1 and "Other" not in bars.y[-1]
 
 
 def test_a_ranking_sums_a_name_over_months_and_draws_one_panel_per_currency():
     frame = pl.concat([_connections(3), _connections(3), _connections(2, "EUR")])
     fig = figures.cost_by_connection(frame)
-    usd, eur = fig.data
+    usd, eur = _bars(fig)
     assert list(usd.y) == ["Trunk 00", "Trunk 01", "Trunk 02"]
     assert [row[1] for row in usd.customdata] == ["6.00 USD", "4.00 USD", "2.00 USD"]
     assert [row[1] for row in eur.customdata] == ["2.00 EUR", "1.00 EUR"]
@@ -65,7 +70,7 @@ def test_names_from_the_data_are_encoded_for_plotly_and_kept_apart_when_equal():
          ("c", "Same", "USD", Decimal(1)), ("d", None, "USD", Decimal("0.5"))],
         {"connection_id": pl.String, "connection_name": pl.String, "currency": pl.String, "cost": MONEY},
     )
-    (bars,) = figures.cost_by_connection(frame).data
+    (bars,) = _bars(figures.cost_by_connection(frame))
     assert list(bars.y) == ["&lt;script&gt;alert(1)&lt;/script&gt;", "Same", "Same #2", "(unknown connection)"]
     assert bars.customdata[0][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -92,7 +97,7 @@ def test_cost_by_country_draws_each_month_as_ranked_never_adding_months_up():
     frame = _frame(_country_report("2026-10", "USD", october) + _country_report("2026-09", "USD", september),
                    COUNTRY_SCHEMA)
     fig = figures.cost_by_country(frame)
-    (bars,) = fig.data
+    (bars,) = _bars(fig)
     assert _title(fig) == "Cost by country, 2026-10: top 10 and the rest (USD)"
     assert list(bars.y) == codes[:10] + ["Other (2 countries)"]
     # October's rest only: C10 and C11 (90 + 89 and two millionths), not September's too
@@ -101,12 +106,15 @@ def test_cost_by_country_draws_each_month_as_ranked_never_adding_months_up():
     assert list(bars.marker.color) == [theme.NEUTRAL] * 10 + [theme.OTHER_COLOR]
     (menu,) = fig.layout.updatemenus
     assert [button.label for button in menu.buttons] == ["2026-10", "2026-09"]
-    data, layout = menu.buttons[1].args
-    assert data["y"] == [[*reversed(codes[2:]), "Other (2 countries)"]]
+    data, layout, traces = menu.buttons[1].args
+    # the bars, then their names
+    september_names = [*reversed(codes[2:]), "Other (2 countries)"]
+    assert data["y"] == [september_names, september_names] and list(traces) == [0, 1]
     assert [row[1] for row in data["customdata"][0]][:2] == ["12.00 USD", "11.00 USD"]
     assert data["customdata"][0][-1][1] == "3.00 USD"  # September's rest: C00 and C01
-    assert layout == {"title.text": "Cost by country, 2026-09: top 10 and the rest (USD)"}
-    assert menu.buttons[0].args[0]["y"] == [list(bars.y)]
+    # the value axis spans the month's bars: the names start at its start
+    assert layout == {"title.text": "Cost by country, 2026-09: top 10 and the rest (USD)", "xaxis.range": [0.0, 12.6]}
+    assert menu.buttons[0].args[0]["y"] == [list(bars.y), list(bars.y)]
 
 
 def test_cost_by_country_of_one_month_has_a_panel_per_currency_and_no_menu():
@@ -116,7 +124,7 @@ def test_cost_by_country_of_one_month_has_a_panel_per_currency_and_no_menu():
         COUNTRY_SCHEMA,
     )
     fig = figures.cost_by_country(frame)
-    usd, eur = fig.data
+    usd, eur = _bars(fig)
     assert (list(usd.y), list(eur.y)) == (["GB", "US"], ["DE"])
     assert [a.text for a in fig.layout.annotations] == ["USD", "EUR"]
     assert fig.layout.updatemenus == ()
@@ -127,14 +135,14 @@ def test_a_country_of_messages_alone_shows_a_dash_for_its_billed_minutes():
         [("2026-10", "USD", 1, "US", 0, 0, Decimal(2)), ("2026-10", "USD", 2, "GB", 1, 0, Decimal(1))],
         COUNTRY_SCHEMA,
     )
-    (bars,) = figures.cost_by_country(frame).data
+    (bars,) = _bars(figures.cost_by_country(frame))
     # minutes do not apply to messages, as on the statement; an unanswered call bills 0.00 minutes
     assert [row[2] for row in bars.customdata] == ["Calls: 0, billed minutes: —", "Calls: 1, billed minutes: 0.00"]
 
 
 def test_tags_are_never_added_up_into_an_other_bar():
     rows = [(f"tag-{i:02d}", "EUR", Decimal(50 - i)) for i in range(TOP_N + 5)] + [(None, "EUR", Decimal(1))]
-    (bars,) = figures.cost_by_tag(_frame(rows, {"tag": pl.String, "currency": pl.String, "cost": MONEY})).data
+    (bars,) = _bars(figures.cost_by_tag(_frame(rows, {"tag": pl.String, "currency": pl.String, "cost": MONEY})))
     assert len(bars.y) == TOP_N
     assert not any(label.startswith("Other") for label in bars.y)
 
@@ -215,7 +223,7 @@ def test_long_periods_become_weeks_then_months(days, unit, points):
     rows = [(start + timedelta(days=i), 2) for i in range(days)]
     frame = _frame(rows, {"day": pl.Date, "peak_concurrent_calls": pl.Int64})
     fig = figures.peak_concurrency(frame)
-    (bars,) = fig.data
+    (bars,) = _bars(fig)
     assert _title(fig) == f"Peak concurrent calls per {unit}"
     assert len(bars.x) == points
 
@@ -225,7 +233,7 @@ def test_weekly_buckets_add_up_money_exactly_then_round_to_the_cent():
     rows = [(date(2024, 1, 1) + timedelta(days=i), "voice", "USD", 1, Decimal("0.000715")) for i in range(410)]
     frame = _frame(rows, {"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
                           "cost": MONEY})
-    (bars,) = figures.daily_cost(frame).data
+    (bars,) = _bars(figures.daily_cost(frame))
     assert bars.x[0] == "2024-01-01" and list(bars.customdata[0]) == ["0.01 USD", "0.01 USD"]
     assert "Week total: %{customdata[1]}" in bars.hovertemplate
 
@@ -282,14 +290,14 @@ def test_the_heatmap_names_the_zone_of_its_hours():
 def test_hangup_causes_pair_the_cause_with_its_sip_code():
     schema = {"hangup_cause": pl.String, "sip_response_code": pl.Int64, "calls": pl.Int64}
     frame = _frame([("user_busy", 486, 5), ("normal_clearing", 200, 9), ("user_busy", 486, 1)], schema)
-    (bars,) = figures.hangup_causes(frame).data
+    (bars,) = _bars(figures.hangup_causes(frame))
     assert list(bars.y) == ["normal_clearing (200)", "user_busy (486)"] and list(bars.x) == [9, 6]
 
 
 def test_delivery_rates_come_from_summed_counts_including_the_other_bar():
     rows = [(f"Carrier {i:02d}", 100, 90) for i in range(TOP_N)] + [("small-a", 10, 10), ("small-b", 30, 0)]
     frame = _frame(rows, {"carrier": pl.String, "messages": pl.Int64, "delivered": pl.Int64})
-    (bars,) = figures.delivery_by_carrier(frame).data
+    (bars,) = _bars(figures.delivery_by_carrier(frame))
     assert bars.y[-1] == "Other (2)"
     assert bars.x[-1] == 25.0  # 10 delivered of 40
     assert list(bars.customdata[-1][1:]) == ["25.0 %", "10", "40"]
@@ -310,7 +318,7 @@ def test_month_over_month_shows_the_reported_change():
               "cost_change_pct": pl.Float64}
     frame = _frame([("2026-09", "voice", "USD", Decimal("10"), None), ("2026-10", "voice", "USD", Decimal("12.5"), 25.0)],
                    schema)
-    (bars,) = figures.month_over_month(frame).data
+    (bars,) = _bars(figures.month_over_month(frame))
     assert list(bars.x) == ["2026-09", "2026-10"]
     assert list(bars.customdata) == ["10.00 USD", "12.50 USD (+25.0 % on the month before)"]
 
@@ -330,7 +338,7 @@ def test_month_over_month_marks_a_partial_month_beside_whole_ones():
     frame = _frame([("2026-10", "voice", "USD", Decimal("31"), None), ("2026-11", "voice", "USD", Decimal("6"), -80.6)],
                    schema)
     fig = figures.month_over_month(frame, partial=partial_months(date(2026, 10, 1), date(2026, 11, 6)))
-    (bars,) = fig.data
+    (bars,) = _bars(fig)
     assert list(bars.x) == ["2026-10", "2026-11 (partial: 1–6)"]
     assert list(fig.layout.xaxis.categoryarray) == ["2026-10", "2026-11 (partial: 1–6)"]
     assert list(bars.marker.pattern.shape) == ["", figures.PARTIAL_PATTERN]
