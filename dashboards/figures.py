@@ -55,9 +55,11 @@ RANK_BAR = {"width": 0.45, "offset": 0.0}
 RANK_MARGIN_PX = 16
 RANK_NAME_SIZE = 12
 HOVER_LIMIT = 120
+# A legend's row (with its padding) runs from LEGEND_TOP_PX to some 30 px below; the top panel's title
+# then needs its own 22 px, and a gap either side, above the plot.
 LEGEND_TOP_PX = 44
 PANEL_GAP_PX = 96
-LEGEND_MARGIN_PX = 96
+LEGEND_MARGIN_PX = 106
 # rpt_finance_cost_by_country keeps this many countries per month and currency, then the rest.
 COUNTRY_TOP = 10
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

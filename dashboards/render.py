@@ -2,9 +2,10 @@
 
 `render_site` checks the output folder, reads every report table the pages need (all of them
 checked before anything is written), draws the figures, and writes the pages beside one copy
-of plotly.js and one stylesheet (all or none: `pipelines.reports.write_outputs`), so the site
-opens from file:// with no network. Figures are embedded as plotly
-JSON (which escapes `<`, `>` and `/`), and every other text goes through Jinja's autoescape.
+of plotly.js, one stylesheet and one script fitting the figures to the screen (all or none:
+`pipelines.reports.write_outputs`), so the site opens from file:// with no network. Figures are
+embedded as plotly JSON (which escapes `<`, `>` and `/`), and every other text goes through
+Jinja's autoescape.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from pipelines.status import SITE_DIR, SITE_MARKER, Synced, site_marker, synced_
 
 PLOTLY_JS = "plotly.min.js"
 STYLESHEET = "style.css"
+# Fits each figure's title, legend and menu to the width it is drawn at (plotly's layouts are fixed).
+FIT_JS = "fit.js"
 INDEX = "index.html"
 # Over several accounts, each account's pages are in <site>/accounts/<name>/.
 ACCOUNTS_DIR = "accounts"
@@ -104,6 +107,7 @@ def render_site(
         own_meta = meta if account is None else replace(meta, period=describe_period(account_period(shown))[0])
         common = {
             "nav": nav, "meta": own_meta, "stylesheet": root + STYLESHEET, "plotly_js": root + PLOTLY_JS,
+            "fit_js": root + FIT_JS,
             "accounts": switcher, "scope": scope,
         }
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
@@ -118,7 +122,8 @@ def render_site(
                 blocks=render_blocks(page, shown, combined=several and account is None, partial=partial, cut=cut),
                 **common,
             )
-    texts[out / STYLESHEET] = resources.files("dashboards").joinpath("static", STYLESHEET).read_text("utf-8")
+    for asset in (STYLESHEET, FIT_JS):
+        texts[out / asset] = resources.files("dashboards").joinpath("static", asset).read_text("utf-8")
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
     contents = {path: text.encode("utf-8") for path, text in texts.items()}
     contents[out / SITE_MARKER] = site_marker(now)

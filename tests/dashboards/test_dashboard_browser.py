@@ -111,6 +111,34 @@ RANKING_ROOM = """ids => Object.fromEntries(ids.map(id => {
 }))"""
 
 
+# Per figure, how its title, legend and menu clash (a title running off the figure; a legend or menu running
+# into the title, the plot, a panel's title or each other, by more than a pixel; the figure grown past its
+# box), and whether fit.js changed it.
+HEADER_CLASHES = """() => Object.fromEntries([...document.querySelectorAll('.plotly-graph-div')].map(figure => {
+    const outer = figure.getBoundingClientRect();
+    const box = e => { const b = e && e.getBoundingClientRect(); return b && b.width && b.height ? b : null; };
+    const hit = (a, b) => Boolean(a && b && Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1
+        && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1);
+    const title = box(figure.querySelector('.g-gtitle'));
+    const legend = box(figure.querySelector('.legend'));
+    const menu = box(figure.querySelector('.updatemenu-header-group'));
+    const size = figure._fullLayout._size;
+    const plot = {left: outer.left + size.l, right: outer.left + size.l + size.w,
+                  top: outer.top + size.t, bottom: outer.top + size.t + size.h};
+    const notes = [...figure.querySelectorAll('.annotation')].map(box).filter(Boolean);
+    const found = [];
+    if (title && (title.left < outer.left || title.right > outer.right)) found.push('the title runs off the figure');
+    if (figure._fullLayout.height > outer.height + 1) found.push('the figure is taller than its box');
+    for (const [name, item] of [['legend', legend], ['menu', menu]]) {
+        if (hit(item, title)) found.push(`the ${name} runs into the title`);
+        if (hit(item, plot)) found.push(`the ${name} runs into the plot`);
+        if (notes.some(note => hit(item, note))) found.push(`the ${name} runs into a panel title`);
+    }
+    if (hit(legend, menu)) found.push('the legend runs into the menu');
+    return [figure.id, {clashes: found, fitted: Boolean(figure._fit && figure._fit.changed)}];
+}))"""
+
+
 @dataclass
 class Visit:
     """What one page load did and showed: browser problems, dialogs, requests leaving file://,
@@ -123,6 +151,7 @@ class Visit:
     labels: dict[str, list[str]] = field(default_factory=dict)
     hovers: dict[str, str] = field(default_factory=dict)
     elements: dict[str, int] = field(default_factory=dict)
+    header: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -192,10 +221,10 @@ def visits(browser, sites, screenshot_dir) -> dict[tuple[str, str], Visit]:
 @pytest.fixture(scope="module")
 def phone(browser, sites, screenshot_dir) -> dict[str, dict[str, object]]:
     """The small site's pages, each drawn at a phone's width -> per page, what each check found: its trends'
-    overlapping tick labels, its rankings' room."""
+    overlapping tick labels, its rankings' room, its figures' clashing titles, legends and menus."""
     found = {}
     for filename in FIGURES:
-        if filename not in {*TRENDS, *RANKINGS}:
+        if not FIGURES[filename]:
             continue
         page, visit = _start(browser, sites["small"] / filename, width=PHONE_WIDTH)
         try:
@@ -203,6 +232,7 @@ def phone(browser, sites, screenshot_dir) -> dict[str, dict[str, object]]:
             found[filename] = {
                 "ticks": page.evaluate(OVERLAPPING_TICKS, list(TRENDS.get(filename, ()))),
                 "rankings": page.evaluate(RANKING_ROOM, list(RANKINGS.get(filename, ()))),
+                "header": visit.header,
             }
             if screenshot_dir is not None:
                 page.screenshot(path=screenshot_dir / f"small-{Path(filename).stem}-{PHONE_WIDTH}.png", full_page=True)
@@ -239,7 +269,10 @@ def _inspect(page, visit: Visit, filename: str) -> None:
     page.wait_for_function(
         """n => {
             const divs = [...document.querySelectorAll('.plotly-graph-div')];
-            return divs.length === n && divs.every(d => d.querySelector('svg.main-svg') && d._fullLayout);
+            // drawn, and fitted to the screen by fit.js (a page that lacks it fails the tests of what it fits)
+            const fits = document.querySelector('script[src$="fit.js"]') !== null;
+            return divs.length === n && divs.every(d => d.querySelector('svg.main-svg') && d._fullLayout
+                && (!fits || (d._fit && !d._fitting)));
         }""",
         arg=FIGURES[filename],
         timeout=RENDER_TIMEOUT_MS,
@@ -260,6 +293,7 @@ def _inspect(page, visit: Visit, filename: str) -> None:
         for figure in HOSTILE_LABELS.get(filename, {})
     }
     visit.elements = page.evaluate("() => ({scripts: document.scripts.length, images: document.images.length})")
+    visit.header = page.evaluate(HEADER_CLASHES)
 
 
 def _hover(page, figure: str, needle: str) -> str:
@@ -287,8 +321,10 @@ def _hover(page, figure: str, needle: str) -> str:
 def test_every_page_draws_every_figure_offline_without_errors(visits, site, filename):
     visit = visits[(site, filename)]
     assert visit.problems == [] and visit.dialogs == [] and visit.requests == []
-    # plotly.js and one script per figure: nothing from the data became an element.
-    assert visit.elements == {"scripts": (1 + FIGURES[filename]) if FIGURES[filename] else 0, "images": 0}
+    # plotly.js, one script per figure and fit.js: nothing from the data became an element.
+    assert visit.elements == {"scripts": (2 + FIGURES[filename]) if FIGURES[filename] else 0, "images": 0}
+    # On a wide screen every title, legend and menu has its room as drawn: fit.js changes nothing.
+    assert visit.header == {figure["id"]: {"clashes": [], "fitted": False} for figure in visit.drawn}
     assert len(visit.drawn) == FIGURES[filename]
     for figure in visit.drawn:
         assert figure["svgs"] >= 1, figure
@@ -315,3 +351,11 @@ def test_a_rankings_bars_have_the_width_of_a_phone_and_its_names_clear_of_them(p
     # names beside the bars took half a phone's width, the longest bar a third of it
     for figure, room in phone[filename]["rankings"].items():
         assert room["widest"] >= RANKING_ROOM_PERCENT and room["overlapping"] == [], (figure, room)
+
+
+@pytest.mark.parametrize("filename", [name for name, count in FIGURES.items() if count])
+def test_every_title_legend_and_menu_has_its_room_on_a_phone(phone, filename):
+    # long titles ran off the figure; a legend wrapping onto more lines ran into the top panel's title
+    assert {figure: found["clashes"] for figure, found in phone[filename]["header"].items()} == {
+        figure: [] for figure in phone[filename]["header"]
+    }

@@ -13,7 +13,7 @@ from tests.dashboards.dashboard_fixtures import (
 )
 
 from dashboards.pages import PAGES, all_sources
-from dashboards.render import INDEX, PLOTLY_JS, STYLESHEET, render_site
+from dashboards.render import FIT_JS, INDEX, PLOTLY_JS, STYLESHEET, render_site
 from dashboards.warehouse import DashboardError, read_report
 from pipelines.errors import CdrError
 from pipelines.sql import connect_read_only
@@ -34,7 +34,9 @@ def _html(site: Path, name: str) -> str:
 
 def test_the_site_is_an_index_every_page_one_copy_of_each_asset_and_its_marker(small_site):
     out, written = small_site
-    assert [path.name for path in written] == [INDEX, *(page.filename for page in PAGES), STYLESHEET, PLOTLY_JS, SITE_MARKER]
+    assert [path.name for path in written] == [
+        INDEX, *(page.filename for page in PAGES), STYLESHEET, FIT_JS, PLOTLY_JS, SITE_MARKER
+    ]
     assert sorted(path.name for path in out.iterdir()) == sorted(path.name for path in written)
     assert (out / PLOTLY_JS).read_text("utf-8") == plotly.offline.get_plotlyjs()
 
@@ -44,7 +46,9 @@ def test_every_page_loads_the_shared_plotly_js_once_and_draws_each_figure_once(s
     for page in PAGES:
         html = _html(out, page.filename)
         assert html.count('<script src="plotly.min.js"></script>') == 1
-        assert html.count("<script") == 1 + len(page.figures)
+        # plotly.js, one script per figure, and the one fitting them to the screen
+        assert html.count(f'<script src="{FIT_JS}"></script>') == 1
+        assert html.count("<script") == 2 + len(page.figures)
         assert html.count("Plotly.newPlot(") == len(page.figures)
         assert [f"fig-{spec.key}" for spec in page.figures] == re.findall(r'<div id="(fig-[^"]+)" class="plotly-graph-div"', html)
         # Nothing fetched from the network: no http(s) URL is referenced as a source.
