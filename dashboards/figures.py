@@ -584,11 +584,13 @@ def parts_distribution(frame: pl.DataFrame) -> go.Figure:
     fig = go.Figure()
     for index, series in enumerate(_ordered(folded, "series", "messages")):
         rows = folded.filter(pl.col("series") == series)
+        parts = rows["parts"].to_list()
         fig.add_bar(
-            x=[f"{MAX_PARTS}+" if parts == MAX_PARTS else str(parts) for parts in rows["parts"].to_list()],
+            x=[f"{MAX_PARTS}+" if count == MAX_PARTS else str(count) for count in parts],
             y=rows["messages"].to_list(), name=plot_text(series),
+            customdata=[f"{MAX_PARTS}+ parts" if count == MAX_PARTS else counted(count, "part") for count in parts],
             marker_color=theme.COLORWAY[(index + 1) % len(theme.COLORWAY)],
-            hovertemplate=f"%{{x}} part(s), {plot_text(series)}: %{{y:,}} messages<extra></extra>",
+            hovertemplate=f"%{{customdata}}, {plot_text(series)}: %{{y:,}} messages<extra></extra>",
         )
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=categories, title_text="Parts per message")
     _finish(fig, title, y_title="Messages", barmode="stack")

@@ -311,6 +311,10 @@ def test_parts_fold_long_messages_and_stack_type_and_encoding():
     traces = {t.name: dict(zip(t.x, t.y, strict=True)) for t in fig.data}
     assert traces == {"SMS GSM7": {"1": 50, "10+": 3}, "MMS UCS2": {"1": 5}}
     assert list(fig.layout.xaxis.categoryarray) == ["1", "10+"]
+    # each hover counts its parts as a sentence would
+    hovers = {t.name: [t.hovertemplate.replace("%{customdata}", label) for label in t.customdata] for t in fig.data}
+    assert hovers["SMS GSM7"] == ["1 part, SMS GSM7: %{y:,} messages<extra></extra>",
+                                  "10+ parts, SMS GSM7: %{y:,} messages<extra></extra>"]
 
 
 def test_month_over_month_shows_the_reported_change():
