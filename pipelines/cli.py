@@ -81,7 +81,7 @@ MaskNumbers = Annotated[bool | None, typer.Option(
 )
 def dates_command(
     literal: str = typer.Argument(
-        ..., help="A date literal: today, last_week, this_month, last_N_days, next_N_hours ..."
+        ..., metavar="LITERAL", help="A date literal: today, last_week, this_month, last_N_days, next_N_hours ..."
     ),
     now: str | None = typer.Option(
         None, "--now",
@@ -306,7 +306,7 @@ def report_finance_command(
     ),
 )
 def sql_command(
-    query: str = typer.Argument(..., help='One read-only query, e.g. "select count(*) from calls".'),
+    query: str = typer.Argument(..., metavar="QUERY", help='One read-only query, e.g. "select count(*) from calls".'),
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
     out: Path | None = typer.Option(
         None, "--out", "-o", parser=_local_path, help="Write the result to this file instead of stdout.",

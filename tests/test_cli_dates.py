@@ -114,6 +114,8 @@ def test_now_defaults_to_the_current_time() -> None:
         (["dates", "today", "--now", "2024-05-15T10:00:00"], "bad --now: date-time '2024-05-15T10:00:00' has no Z"),
         (["dates", "today", "--now", "yesterday"], "bad --now: date-time 'yesterday' is not in an accepted form"),
         (["dates", "today", "--now", "2024-02-30T10:00Z"], "bad --now: date-time '2024-02-30T10:00Z' is out of range"),
+        # the argument is named as the help and the README write it
+        (["dates"], "Missing argument 'LITERAL'"),
     ],
 )
 def test_bad_input_is_one_stderr_line_and_exit_code_2(
@@ -126,9 +128,14 @@ def test_bad_input_is_one_stderr_line_and_exit_code_2(
     assert complaint in err
     if "--now" in complaint:
         assert "YYYY-MM-DDThh:mm:ss.fffZ" in err
-    elif "LITERAL" in complaint:
+    elif "bad LITERAL" in complaint:
         for form in LITERAL_FORMS:
             assert form in err
+
+
+def test_the_help_names_the_argument_as_its_errors_do() -> None:
+    usage = runner.invoke(app, ["dates", "--help"]).output
+    assert "cdr dates [OPTIONS] {LITERAL}" in usage and "\n  LITERAL " in usage
 
 
 def test_the_installed_console_script_fails_cleanly() -> None:

@@ -177,6 +177,12 @@ def test_several_statements_or_none_are_refused():
         check_query("  ")
 
 
+def test_no_query_names_the_argument_as_the_help_and_readme_write_it(capsys, monkeypatch):
+    code, out, err = run_cdr(capsys, monkeypatch, "sql")
+    assert (code, out) == (2, "")
+    assert "Missing argument 'QUERY'" in err and err.count("\n") == 1
+
+
 def test_a_bad_query_gives_duckdbs_message_on_one_line(data_dir):
     with pytest.raises(CdrError) as caught:
         sql(data_dir, "select no_such_column from calls", "table")
