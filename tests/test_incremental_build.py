@@ -5,18 +5,21 @@ the comparison catches a build that misses a changed day."""
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pytest
 
 from pipelines.dates import Window
-from pipelines.models import BuildReport, build, incremental, warehouse_path
+from pipelines.errors import CdrError
+from pipelines.models import BuildReport, build, incremental, publish, runner, warehouse_path
 from pipelines.models.publish import FailedBuild
 from pipelines.opentact import api, client
 from pipelines.opentact.client import OpentactClient
@@ -493,3 +496,56 @@ def test_an_incremental_build_failing_a_data_test_leaves_the_previous_warehouse_
     write_lake(data, _calls_of(6))
     report = build(data, now=now)
     assert report.mode == "full" and "write-ahead log" in report.reason
+
+
+def test_an_incremental_build_writes_each_model_into_the_copy_as_soon_as_it_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The models' rows go into the copy of the previous warehouse beside the other models, not all at the
+    end: when the last step starts, the copy already holds each model as this build made it."""
+    data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
+    write_lake(data, [call for day in range(2, 8) for call in _calls_of(day)])
+    assert build(data, now=now).mode == "full"
+    write_lake(data, _calls_of(5, call("late", "2026-03-05T09:02:00Z", "2026-03-05T09:04:00Z",
+                                        answered_at="2026-03-05T09:02:05Z")))
+    # an incremental model, and one rebuilt whole by every build
+    models = ("fct_calls_daily", "rpt_finance_cost_by_connection")
+    differing: dict[str, int] = {}
+    real = runner._apply_changes
+
+    def spy(con: duckdb.DuckDBPyConnection, *rest: object) -> None:
+        for name in models:
+            copied, built = f"new_warehouse.main.{name}", f"memory.main.{name}"
+            differing[name] = con.execute(
+                f"select count(*) from ((from {copied} except all from {built}) union all "
+                f"(from {built} except all from {copied}))"
+            ).fetchall()[0][0]
+        real(con, *rest)
+
+    monkeypatch.setattr(runner, "_apply_changes", spy)
+    report = build(data, now=now)
+    assert report.mode == "incremental" and report.days_rebuilt == 1
+    assert differing == dict.fromkeys(models, 0)
+    assert not differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", now))
+
+
+def test_an_incremental_build_whose_copy_fails_leaves_the_previous_warehouse_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previous warehouse is copied in a thread while the changed days are built: a copy that fails
+    (a full disk) fails the build with one line, and leaves the previous warehouse whole and no temporary."""
+    data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
+    write_lake(data, [call for day in range(2, 8) for call in _calls_of(day)])
+    assert build(data, now=now).mode == "full"
+    before = warehouse_path(data).read_bytes()
+    write_lake(data, _calls_of(5, call("late", "2026-03-05T11:00:00Z", "2026-03-05T11:04:00Z")))
+
+    def full_disk(src: BinaryIO, dst: BinaryIO) -> None:
+        dst.write(src.read(4096))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publish, "_copy_whole", full_disk)
+    with pytest.raises(CdrError, match=r"^cannot create a warehouse in .*: No space left on device$"):
+        build(data, now=now)
+    assert warehouse_path(data).read_bytes() == before
+    assert [path.name for path in data.iterdir() if path.name.startswith(".warehouse")] == []

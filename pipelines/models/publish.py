@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from pipelines.errors import CdrError
 from pipelines.lake import alive
@@ -88,22 +90,58 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def copy_file(source: Path, target: Path) -> None:
-    """Copy a file whole, in the kernel (`copy_file_range`: blocks shared where the file system can)."""
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        left = os.fstat(src.fileno()).st_size
+class CopyBehind:
+    """A file copied whole in a thread while the caller works on: in the kernel (`copy_file_range`:
+    blocks shared where the file system can), then flushed to disk.
+
+    The target is created at once, so a folder it cannot be written to fails here, before any
+    work; the copy's own failure is raised by `wait`, which a caller must reach before it uses
+    the target or removes it.
+    """
+
+    def __init__(self, source: Path, target: Path) -> None:
+        self._error: BaseException | None = None
+        src = open(source, "rb")
         try:
-            while left > 0:
-                copied = os.copy_file_range(src.fileno(), dst.fileno(), left)
-                if copied == 0:
-                    break
-                left -= copied
-        except OSError:
-            # a file system (or kernel) without it: a plain copy, from the start
-            src.seek(0)
-            dst.seek(0)
-            dst.truncate()
-            shutil.copyfileobj(src, dst)
+            dst = open(target, "wb")
+        except BaseException:
+            src.close()
+            raise
+        # the copy runs in the kernel, without the interpreter's lock: the caller's work goes on
+        self._thread = threading.Thread(target=self._copy, args=(src, dst), name="cdr-copy", daemon=True)
+        self._thread.start()
+
+    def _copy(self, src: BinaryIO, dst: BinaryIO) -> None:
+        try:
+            with src, dst:
+                _copy_whole(src, dst)
+                # DuckDB syncs the file before its first write of whole blocks into it commits:
+                # flushed here, that sync does not wait for the whole copy to reach the disk.
+                os.fdatasync(dst.fileno())
+        except BaseException as exc:  # raised in the caller's thread, by `wait`
+            self._error = exc
+
+    def wait(self) -> None:
+        """Wait for the copy to be done; raise what made it fail (an OSError: the disk is full, say)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _copy_whole(src: BinaryIO, dst: BinaryIO) -> None:
+    left = os.fstat(src.fileno()).st_size
+    try:
+        while left > 0:
+            copied = os.copy_file_range(src.fileno(), dst.fileno(), left)
+            if copied == 0:
+                break
+            left -= copied
+    except OSError:
+        # a file system (or kernel) without it: a plain copy, from the start
+        src.seek(0)
+        dst.seek(0)
+        dst.truncate()
+        shutil.copyfileobj(src, dst)
 
 
 def sweep_killed_builds(data_dir: Path | str) -> int:

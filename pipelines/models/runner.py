@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import UTC, date, datetime, time as clock_time, timedelta
@@ -42,8 +43,8 @@ from pipelines.models.incremental import (
 )
 from pipelines.models.order import build_order, run_in_order
 from pipelines.models.publish import (
+    CopyBehind,
     FailedBuild,
-    copy_file,
     failed_warehouse_path,
     new_warehouse,
     sweep_killed_builds,
@@ -108,6 +109,8 @@ class Check(NamedTuple):
 # What a model's job builds on its connection before the model (an incremental build's spanned days, or
 # the recent windows or months of a model incremental on `window_end` or `month`).
 Prepare = Callable[[duckdb.DuckDBPyConnection], object]
+# What an incremental build writes of a model into the copy of the previous warehouse, once it is built.
+Write = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 class _FullBuildNeeded(Exception):
@@ -246,28 +249,25 @@ def _build(
         reason = "the warehouse has a write-ahead log a crashed writer left"
     # Looked up on the module, so a test can make it miss a day and see the proof fail.
     dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
-    with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp:
-        # The models are built in memory and copied into the new file once built and tested; an
-        # incremental build copies the previous warehouse there first (in the kernel, or sharing
-        # blocks where the file system can) and writes only what changed into it. Attaching the
-        # file first refuses an unwritable data dir before any work; spills go beside it, as they
-        # would for a file database.
-        if reason is None:
-            try:
-                copy_file(previous_path, temp)
-            except OSError as exc:
-                raise CdrError(f"cannot create a warehouse in {data_dir}: {exc.strerror or exc}") from None
+    copied_from = previous_path if reason is None else None
+    with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp, _copied(copied_from, temp, data_dir) as copied:
+        # A full build builds the models in memory and copies them into the new file once built
+        # and tested. An incremental build copies the previous warehouse there (in a thread,
+        # while the changed days are built) and writes into it only what changed, each model as
+        # soon as it is built, beside the other models. Creating the file first refuses an
+        # unwritable data dir before any work; spills go beside it, as they would for a file database.
         con = duckdb.connect()
         register_lake(con, lake)
         try:
             con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
             # Per-query progress bars would only litter stdout (and a scheduled run's logs).
             con.execute("set enable_progress_bar = false")
-            con.execute(f"attach {sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
         except duckdb.Error as exc:
             con.close()
             raise CdrError(f"cannot create a warehouse in {data_dir}: {one_line(exc, first=True)}") from None
         try:
+            if reason is not None:
+                _attach_warehouse(con, temp, data_dir)
             # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
             con.execute("set TimeZone = 'UTC'")
             # Each running query has its own (calling) thread besides DuckDB's shared pool of
@@ -295,13 +295,25 @@ def _build(
                 checked: dict[str, TestRun | str] = {}
                 replaced: dict[str, Replacement] = {}
                 prepare: dict[str, Prepare] = {}
+                writes: dict[str, Write] = {}
                 if reason is None:
                     models, checked, replaced, prepare = _incremental_models(
                         con, models, tests, Listing(lake, listed, lacking), previous_path, dirty, queries_dir,
                         report_timezone,
                     )
+                    copied()
+                    _attach_warehouse(con, temp, data_dir)
+                    writes = {
+                        name: partial(_replace_rows, name=name, replacement=replacement)
+                        for name, replacement in replaced.items()
+                    }
+                    writes |= {
+                        model.name: partial(_replace_table, table=model.name)
+                        for model in models
+                        if model.materialized == "table" and model.name not in replaced
+                    }
                 runs, outcomes = _build_all(
-                    con, models, [t for t in tests if t.name not in checked], queries_dir, prepare
+                    con, models, [t for t in tests if t.name not in checked], queries_dir, prepare, writes
                 )
             except CdrError as exc:
                 raise unreadable_lake_file(lake, exc) or exc
@@ -320,6 +332,7 @@ def _build(
                 _apply_changes(
                     con, replaced,
                     [*calendar_macros(report_timezone), *build_macros(now), *(macro.sql for macro in macros)],
+                    set(writes),
                 )
                 con.execute(f"detach {_PREVIOUS_ALIAS}")
             else:
@@ -342,6 +355,41 @@ def _build(
         reason=reason or "",
         days_rebuilt=len(dirty),
     )
+
+
+@contextmanager
+def _copied(previous: Path | None, temp: Path, data_dir: Path | str) -> Iterator[Callable[[], None]]:
+    """Copy the previous warehouse (None: none) to `temp` while the block runs -> what waits for the copy.
+
+    Raises CdrError at once when `temp` cannot be created, or from the waiting when the copy failed.
+    The copy is over when the block is left, so `temp` is then this process's to replace or remove.
+    """
+    if previous is None:
+        yield lambda: None
+        return
+    try:
+        copying = CopyBehind(previous, temp)
+    except OSError as exc:
+        raise CdrError(f"cannot create a warehouse in {data_dir}: {exc.strerror or exc}") from None
+
+    def wait() -> None:
+        try:
+            copying.wait()
+        except OSError as exc:
+            raise CdrError(f"cannot create a warehouse in {data_dir}: {exc.strerror or exc}") from None
+
+    try:
+        yield wait
+    finally:
+        with suppress(CdrError):
+            wait()
+
+
+def _attach_warehouse(con: duckdb.DuckDBPyConnection, temp: Path, data_dir: Path | str) -> None:
+    try:
+        con.execute(f"attach {sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
+    except duckdb.Error as exc:
+        raise CdrError(f"cannot create a warehouse in {data_dir}: {one_line(exc, first=True)}") from None
 
 
 def _footers(
@@ -646,26 +694,37 @@ def _merged_sql(model: Model, replacement: Replacement) -> str:
     return f"{kept}\nunion all\nselect * from {replacement.database}.{model.name} where {replacement.changed}"
 
 
+def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, replacement: Replacement) -> None:
+    """Replace an incremental model's changed rows in the copy of the previous warehouse by this build's."""
+    new = f"{_WAREHOUSE_ALIAS}.main"
+    con.execute(f"delete from {new}.{name} where {replacement.changed}")
+    if replacement.database is not None:
+        con.execute(
+            f"insert into {new}.{name} select * from {replacement.database}.main.{name} where {replacement.changed}"
+        )
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(f'create or replace table {_WAREHOUSE_ALIAS}.main."{table}" as from {_MEMORY_DATABASE}.main."{table}"')
+
+
 def _apply_changes(
-    con: duckdb.DuckDBPyConnection, replaced: Mapping[str, Replacement], macros: Sequence[str]
+    con: duckdb.DuckDBPyConnection, replaced: Mapping[str, Replacement], macros: Sequence[str],
+    written: Collection[str],
 ) -> None:
-    """Turn the copy of the previous warehouse into this build's: the incremental models' changed days'
-    rows replaced, and every other table, view and macro of the build's (`macros`: the statements
-    creating them, in order) in place of the previous one's.
+    """Finish turning the copy of the previous warehouse into this build's, once the models' jobs wrote
+    theirs (`written`: the incremental models' changed rows, the tables of the others): every other
+    table, view and macro of the build's (`macros`: the statements creating them, in order) in place
+    of the previous one's; an incremental model (in `replaced`) stays the table it is.
 
     A view or macro the copy holds as this build defines it is kept: the queries and report time
     zone are the previous build's, so most are (not the build's clock, nor a lake view whose files changed).
     """
     new = f"{_WAREHOUSE_ALIAS}.main"
-    for name, replacement in replaced.items():
-        con.execute(f"delete from {new}.{name} where {replacement.changed}")
-        if replacement.database is not None:
-            con.execute(
-                f"insert into {new}.{name} select * from {replacement.database}.main.{name} where {replacement.changed}"
-            )
     listed = "select {} from duckdb_{}() where database_name = ? and schema_name = 'main' and not internal"
     for (table,) in con.execute(listed.format("table_name", "tables"), [_MEMORY_DATABASE]).fetchall():
-        con.execute(f'create or replace table {new}."{table}" as from {_MEMORY_DATABASE}.main."{table}"')
+        if table not in written:
+            _replace_table(con, table)
     kept = dict(con.execute(listed.format("view_name, sql", "views"), [_WAREHOUSE_ALIAS]).fetchall())
     views = [
         (view, statement)
@@ -714,10 +773,10 @@ def _macro_name(statement: str) -> str | None:
 
 def _build_all(
     con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], queries_dir: Path,
-    prepare: Mapping[str, Prepare],
+    prepare: Mapping[str, Prepare], writes: Mapping[str, Write],
 ) -> tuple[list[ModelRun], list[TestRun | str]]:
     """Build the models (in build order) and run the data tests, each once what it reads is built (a model
-    in `prepare` after what that builds on the same connection).
+    in `prepare` after what that builds on the same connection); once a model in `writes` is built, write it.
 
     -> the models' runs in build order, and each test's outcome (a TestRun, or its offending
     rows described) in the tests' order.
@@ -726,8 +785,12 @@ def _build_all(
     jobs: dict[str, Model | DataTest] = {model.name: model for model in models}
     jobs.update({f"test {test.name}": test for test in tests})
     graph = {key: {ref for ref in job.refs if ref in built} for key, job in jobs.items()}
+    # last in the order, and waited for by nothing: a write takes a connection no model or test is ready for
+    graph |= {f"write {name}": {name} for name in writes}
 
-    def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun | TestRun | str:
+    def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun | TestRun | str | None:
+        if key.startswith("write "):
+            return writes[key.removeprefix("write ")](cursor)
         job = jobs[key]
         if isinstance(job, Model):
             if key in prepare:
