@@ -520,7 +520,7 @@ class OpentactClient:
         rows, meta = await page(1)
         most = MAX_USAGE_ROWS_PER_DAY * max(1, -(-(frozen.end - frozen.start) // timedelta(days=1)))
         why = f"{MAX_USAGE_ROWS_PER_DAY:,} rows a day"
-        _check_claim(f"usage of {kind} {frozen} page 1", meta, most, size, why, noun="rows")
+        _check_claim(f"usage of {kind} {frozen} page 1", meta, most, size, why, noun="row")
         rest = await asyncio.gather(*(page(n) for n in range(2, meta.total_pages + 1)))
         for more, _ in rest:
             rows.extend(more)
@@ -728,12 +728,12 @@ def _number(value: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: str, noun: str = "records") -> None:
+def _check_claim(what: str, meta: api.PageMeta, most: int, page_size: int, why: str, noun: str = "record") -> None:
     """A page's announced totals -> nothing, or ApiError if they pass `most` (what no account could fill)."""
     pages = -(-most // page_size)
     if meta.total_results > most or meta.total_pages > pages:
         raise ApiError(
-            f"{what}: the API announced {meta.total_results:,} {noun} in {meta.total_pages:,} pages, "
-            f"more than this client accepts for the window ({most:,} {noun} or {pages:,} pages of {page_size}: "
+            f"{what}: the API announced {counted(meta.total_results, noun)} in {counted(meta.total_pages, 'page')}, "
+            f"more than this client accepts for the window ({counted(most, noun)} or {counted(pages, 'page')} of {page_size}: "
             f"at most {why}); the answer cannot be paged: check that OPENTACT_BASE_URL is the Opentact API"
         )

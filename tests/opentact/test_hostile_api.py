@@ -150,7 +150,9 @@ async def test_a_claim_no_account_could_fill_fails_the_slice_at_once(
             await read(server.url, window)
     assert type(failure.value) is ApiError and failure.value.retryable is False
     message = str(failure.value)
-    assert message.startswith(f"cdrs {window} page 1: the API announced {total_results:,} records in {total_pages:,} pages")
+    # "1 page", never "1 pages"
+    announced = f"{total_results:,} records in {total_pages:,} page{'s' if total_pages != 1 else ''}"
+    assert message.startswith(f"cdrs {window} page 1: the API announced {announced}, more than")
     assert "check that OPENTACT_BASE_URL is the Opentact API" in message
     assert server.pages == [1]  # not retried, and no page of the claim asked for
 
