@@ -264,7 +264,7 @@ def _build(
             con.execute("set enable_progress_bar = false")
         except duckdb.Error as exc:
             con.close()
-            raise CdrError(f"cannot create a warehouse in {data_dir}: {one_line(exc, first=True)}") from None
+            raise _cannot_create(data_dir, exc) from None
         try:
             if reason is not None:
                 _attach_warehouse(con, temp, data_dir)
@@ -370,13 +370,13 @@ def _copied(previous: Path | None, temp: Path, data_dir: Path | str) -> Iterator
     try:
         copying = CopyBehind(previous, temp)
     except OSError as exc:
-        raise CdrError(f"cannot create a warehouse in {data_dir}: {exc.strerror or exc}") from None
+        raise _cannot_create(data_dir, exc) from None
 
     def wait() -> None:
         try:
             copying.wait()
         except OSError as exc:
-            raise CdrError(f"cannot create a warehouse in {data_dir}: {exc.strerror or exc}") from None
+            raise _cannot_create(data_dir, exc) from None
 
     try:
         yield wait
@@ -389,7 +389,13 @@ def _attach_warehouse(con: duckdb.DuckDBPyConnection, temp: Path, data_dir: Path
     try:
         con.execute(f"attach {sql_string(str(temp))} as {_WAREHOUSE_ALIAS}")
     except duckdb.Error as exc:
-        raise CdrError(f"cannot create a warehouse in {data_dir}: {one_line(exc, first=True)}") from None
+        raise _cannot_create(data_dir, exc) from None
+
+
+def _cannot_create(data_dir: Path | str, exc: OSError | duckdb.Error) -> CdrError:
+    """What kept the build from writing its new warehouse (the OS's or DuckDB's error) -> the one line saying so."""
+    why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else one_line(exc, first=True)
+    return CdrError(f"cannot create a warehouse in {data_dir}: {why}")
 
 
 def _footers(
