@@ -314,14 +314,7 @@ class Lake:
     def list_files(self, relative_dir: str) -> list[str]:
         """Files anywhere under a relative directory -> their relative paths, sorted; temporaries excluded."""
         base = self.path(relative_dir)
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            found = []
-        except OSError as exc:
-            raise self._os_error(relative_dir, exc, "list", wants_file=False) from exc
-        if not found:
-            self.check_root()
+        found = self._listed(relative_dir, self.fs.find)
         if self.is_local and (found == [base] or not found):
             # `find` of a file is the file itself, and below a file is nothing: a file standing
             # where the directory belongs must not read as an empty directory.
@@ -764,15 +757,21 @@ class Lake:
                 return []
             except OSError as exc:
                 raise self._os_error(relative, exc, "list", wants_file=False) from exc
+        found = self._listed(relative, lambda path: self.fs.ls(path, detail=False) if self.fs.isdir(path) else [])
+        return sorted({PurePosixPath(str(path)).name for path in found})
+
+    def _listed(self, relative: str, listing: Callable[[str], list[str]]) -> list[str]:
+        """What `listing` finds at a relative path (nothing when it is missing) -> the paths; LakeError when
+        listing fails otherwise, or finds nothing because the lake's root itself is missing."""
         try:
-            found = self.fs.ls(self.path(relative), detail=False) if self.fs.isdir(self.path(relative)) else []
+            found = listing(self.path(relative))
         except FileNotFoundError:
             found = []
         except OSError as exc:
             raise self._os_error(relative, exc, "list", wants_file=False) from exc
         if not found:
             self.check_root()
-        return sorted({PurePosixPath(str(path)).name for path in found})
+        return found
 
     def _move(self, source: str, target: str) -> None:
         """An entry of the old layout -> renamed to its place in the new one; LakeError if something is there."""
