@@ -115,14 +115,6 @@ def format_rate(value: float | Decimal | None, decimals: int = 1) -> str:
     return f"{percent:,.{decimals}f} %"
 
 
-def format_change(value: float | Decimal | None) -> str:
-    """A relative change (0.125 = +12.5 %) -> '+12.5 %' with its sign."""
-    if value is None:
-        return MISSING
-    percent = Decimal(str(value)) * 100
-    return f"{percent:+,.1f} %"
-
-
 def format_seconds(seconds: float | Decimal | None) -> str:
     """A duration in seconds -> '2 min 05 s' (or '45.2 s' under a minute)."""
     if seconds is None:

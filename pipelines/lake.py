@@ -949,11 +949,6 @@ class AccountLake(Lake):
             raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(KINDS)}")
         return f"{QUARANTINE_DIR}/{kind}/{ACCOUNT_FOLDER}{self.account}"
 
-    @property
-    def state_dir(self) -> str:
-        """The folder of this account's sync state, relative to the data dir."""
-        return f"{STATE_DIR}/{ACCOUNT_FOLDER}{self.account}"
-
     def partition_days(self, dataset: str) -> list[date]:
         """The UTC days that have a partition file in this account's dataset, ascending; LakeError for a partition
         file in a `date=` folder naming no UTC day, as `partition_files`."""

@@ -32,7 +32,7 @@ _OLD_UPDATED = "__old_updated_at"
 _OLD_COST = "__old_cost"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
-# One quarantined record as stored and as `read_quarantine` returns it.
+# One quarantined record as stored (a JSON line, timestamps as text) and as the build reads it.
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String(),
     "run_id": pl.String(),
@@ -278,30 +278,6 @@ def check_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-' (it names files)")
     return run_id
-
-
-def read_quarantine(lake: AccountLake, kind: api.RecordType) -> pl.DataFrame:
-    """Everything quarantined for an account's record type -> one frame in `QUARANTINE_SCHEMA`, oldest first."""
-    _schema_of(kind)
-    rows: list[dict[str, object]] = []
-    for relative in lake.list_files(lake.quarantine_dir(kind)):
-        if not relative.endswith(".jsonl"):
-            continue
-        data = lake.read_bytes(relative) or b""
-        for number, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(orjson.loads(line))
-            except orjson.JSONDecodeError as exc:
-                raise CdrError(f"quarantine file {lake.display(relative)} line {number} is not JSON ({exc}); delete the file") from exc
-    # Timestamps are stored as text.
-    timestamps = [name for name, dtype in QUARANTINE_SCHEMA.items() if dtype == api.TIMESTAMP]
-    text_schema = {name: pl.String() if name in timestamps else dtype for name, dtype in QUARANTINE_SCHEMA.items()}
-    frame = pl.DataFrame(rows, schema=text_schema, orient="row").with_columns(
-        pl.col(name).str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_unit="ms", time_zone="UTC") for name in timestamps
-    )
-    return frame.select(list(QUARANTINE_SCHEMA)).sort("seen_at", "run_id", "slice_start", "page_number", maintain_order=True)
 
 
 # -- internals ---------------------------------------------------------------------------------

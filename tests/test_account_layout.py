@@ -31,7 +31,7 @@ from pipelines.models.incremental import _fingerprints, dirty_days, fingerprints
 from pipelines.opentact import api
 from pipelines.opentact.client import ClientConfig, OpentactClient
 from pipelines.settings import Settings
-from pipelines.state import begin_run, open_checkpoints, read_state
+from pipelines.state import begin_run, kind_dir, open_checkpoints, read_state
 from pipelines.sync import sync
 from sandbox.testing import TEST_API_KEY, running_sandbox
 from tests.fixtures.cli import run_cdr
@@ -447,6 +447,6 @@ def test_an_account_lake_is_a_lake_of_the_same_data_dir(tmp_path: Path) -> None:
     acme = Lake(tmp_path).for_account("acme")
     assert isinstance(acme, AccountLake) and repr(acme) == f"AccountLake({str(tmp_path)!r}, 'acme')"
     assert acme.for_account("globex").account == "globex"
-    assert (acme.dataset_dir("cdrs"), acme.quarantine_dir("cdrs"), acme.state_dir) == (
-        "lake/cdrs/account=acme", "quarantine/cdrs/account=acme", "state/account=acme"
+    assert (acme.dataset_dir("cdrs"), acme.quarantine_dir("cdrs"), kind_dir(acme.account, "cdrs")) == (
+        "lake/cdrs/account=acme", "quarantine/cdrs/account=acme", "state/account=acme/cdrs"
     )

@@ -18,13 +18,12 @@ from pipelines.land import (
     land_usage,
     land_windows,
     quarantine,
-    read_quarantine,
     window_days,
 )
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import AccountLake, Lake
 from pipelines.opentact import api
-from tests.fixtures.lake import Reject
+from tests.fixtures.lake import Reject, read_quarantine
 
 UTC = timezone.utc
 D1 = date(2026, 3, 1)

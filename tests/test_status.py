@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from dashboards.render import render_site
 from pipelines.dates import Window, format_utc
-from pipelines.land import quarantine, read_quarantine
+from pipelines.land import quarantine
 from pipelines.accounts import DEFAULT_ACCOUNT, Account
 from pipelines.lake import Lake
 from pipelines.models.publish import FailedBuild, new_warehouse, warehouse_path
@@ -35,7 +35,7 @@ from pipelines.sync import sync, sync_accounts
 from sandbox.testing import TEST_API_KEY, running_sandbox
 from tests.dashboards.dashboard_fixtures import build_warehouse
 from tests.fixtures.cli import CDR_ARGV, run_cdr
-from tests.fixtures.lake import call, usage, write_lake
+from tests.fixtures.lake import call, read_quarantine, usage, write_lake
 from tests.fixtures.landed import land
 from tests.test_sync import FakeClient, RECORDS, at, day_window
 

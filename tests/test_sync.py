@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from pipelines.dates import Window, format_utc, parse_datetime
 from pipelines.errors import CdrError, UsageError
-from pipelines.land import read_quarantine
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.lake import AccountLake, Lake
 from pipelines.opentact import api
@@ -38,6 +37,7 @@ from pipelines.sync import MIN_BROKEN_REJECTS, DayReport, SliceFailure, SyncProg
 from sandbox.export import export_window
 from sandbox.testing import TEST_API_KEY, running_sandbox
 from sandbox.world import World
+from tests.fixtures.lake import read_quarantine
 from tests.fixtures.processes import reap
 from tests.test_land import cdr, cdrs
 

@@ -5,7 +5,6 @@ import pytest
 
 from dashboards.render import partial_months
 from dashboards.formatting import (
-    format_change,
     format_count,
     format_day,
     format_instant,
@@ -70,8 +69,6 @@ def test_counts_minutes_rates_and_changes():
     assert format_minutes(3600 * 1000) == "60,000.00"
     assert format_rate(0.7534) == "75.3 %"
     assert format_rate(None) == "—"
-    assert format_change(Decimal("0.125")) == "+12.5 %"
-    assert format_change(-0.5) == "-50.0 %"
 
 
 def test_seconds_read_as_minutes_and_seconds():
