@@ -843,10 +843,9 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model, queries_dir: Path
     # The model's text follows on the same line, so DuckDB's LINE numbers are the file's.
     statement = f"create {model.materialized} {model.name} as {model.sql}"
     try:
-        con.execute(statement)
-        rows = None
-        if model.materialized == "table":
-            rows = con.execute(f"select count(*) from {model.name}").fetchall()[0][0]
+        # `create table … as` answers with the rows it wrote; a view with nothing
+        written = con.execute(statement).fetchall()
+        rows = written[0][0] if model.materialized == "table" else None
     except duckdb.Error as exc:
         where = _where(exc, model.path, queries_dir)
         raise CdrError(f"model {model.name} failed ({where}): {one_line(exc, first=True)}") from None
