@@ -1,11 +1,11 @@
 -- alert_reconciliation_gap: one row per account, UTC date, product and currency whose records differ from the API's usage totals with no quarantined record to explain it; key: account, product, currency, window_start (rpt_alerts derives alert_key from them)
--- Read from the reconciliation (macros/reconciliation_daily.sql): status mismatch, missing_in_lake,
+-- Read from the reconciliation (marts/fct_reconciliation_daily.sql): status mismatch, missing_in_lake,
 -- or missing_in_api on a day the API's usage already covers (usage may lag the records).
 -- observed: the records' cost; baseline: the API's cost; threshold: [reconciliation_gap]
 -- min_cost_difference (any difference in the count fires too). Severity: critical for a missing
 -- day or a cost difference of critical_share of the API's cost or more, else warning.
 with reconciliation as (
-    select * from reconciliation_daily('fct_calls_daily', 'fct_messages_daily', 'fct_usage_daily', 'stg_quarantine')
+    select * from fct_reconciliation_daily
 ),
 
 -- per account: each syncs its own usage

@@ -1,6 +1,6 @@
 -- fct_usage_daily: one row per account, UTC date, product and currency of the API's own usage totals; key: account, utc_date, product, currency
 -- incremental: utc_date
--- What reconciliation compares the records with (macros/reconciliation_daily.sql), kept day by
+-- What reconciliation compares the records with (fct_reconciliation_daily), kept day by
 -- day: a usage partition holds its own UTC day's rows, so a build reads only the changed days'.
 select
     account,

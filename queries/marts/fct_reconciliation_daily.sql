@@ -1,4 +1,4 @@
--- reconciliation_daily(calls_table, messages_table, usage_table, quarantine_table): one row per account, UTC date, product and currency known to the lake, the API's usage or the quarantine; key: account, utc_date, product, currency
+-- fct_reconciliation_daily: one row per account, UTC date, product and currency known to the lake, the API's usage or the quarantine; key: account, utc_date, product, currency
 -- Each account's own totals against its `/v2/reports/usage`. Always UTC days (the API dates usage
 -- in UTC), whatever the reporting time zone. product: calls | messages (the API's products).
 -- The API counts the malformed records the sync quarantined; the lake does not. status:
@@ -7,18 +7,17 @@
 -- (usage, no records). A quarantined total is null when some record's value could not be read
 -- (so it explains nothing); a record whose currency cannot be read joins no row, nor one whose
 -- id the lake now holds (the API has since sent it in a form that read well: counted there).
--- One definition read by the report (rpt_reconciliation_daily) and the alert rule (alert_reconciliation_gap).
-create macro reconciliation_daily(calls_table, messages_table, usage_table, quarantine_table) as table
+-- Computed once a build, for the report (rpt_reconciliation_daily) and the alert rule (alert_reconciliation_gap).
 with calls as (
-    select * from query_table(calls_table)
+    select * from fct_calls_daily
 ),
 
 messages as (
-    select * from query_table(messages_table)
+    select * from fct_messages_daily
 ),
 
 quarantine as (
-    select * from query_table(quarantine_table)
+    select * from stg_quarantine
 ),
 
 pipeline as (
@@ -49,7 +48,7 @@ pipeline as (
 
 -- the API's usage, at this grain already (fct_usage_daily)
 api as (
-    select * from query_table(usage_table)
+    select * from fct_usage_daily
 ),
 
 quarantined as (
