@@ -70,6 +70,8 @@ def render_site(
     """A warehouse -> the dashboard site in out_dir (index first, then pages, assets and the marker `cdr status` reads).
 
     `synced_at`: how fresh the data is (`pipelines.status.synced_at`), or only the instant it is synced up to.
+    `now`: the instant the pages judge the data at (which months are partial), as the build's alert rules;
+    "Pages made" and the marker say when they were written, by the real clock, as the sync and build record theirs.
     `held`: the instants the lake holds per account (`pipelines.reports.lake_held`), which label the partial
     months as a finance statement refuses them; None for a warehouse alone (see `partial_months`).
     """
@@ -80,8 +82,9 @@ def render_site(
     several = len(accounts) > 1
     frames = combined_frames(every) if several else account_frames(every, None)
     period, calendar = describe_period(frames[PERIOD])
+    made = datetime.now(UTC)
     meta = SiteMeta(
-        period=period, synced=synced_text(synced_at), generated=format_instant(now), calendar=calendar
+        period=period, synced=synced_text(synced_at), generated=format_instant(made), calendar=calendar
     )
     environment = _environment()
     nav = [
@@ -126,7 +129,7 @@ def render_site(
         texts[out / asset] = resources.files("dashboards").joinpath("static", asset).read_text("utf-8")
     texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
     contents = {path: text.encode("utf-8") for path, text in texts.items()}
-    contents[out / SITE_MARKER] = site_marker(now)
+    contents[out / SITE_MARKER] = site_marker(made)
     written = write_outputs(out, contents)
     _remove_stale_account_pages(out, {INDEX, *(page.filename for page in pages)}, accounts if several else [])
     return written
