@@ -1,11 +1,16 @@
-"""The configuration documented in README.md and .env.example is the one pipelines/settings.py reads."""
+"""README.md says what the code does: the configuration (and .env.example) is the one pipelines/settings.py
+reads, every `cdr` command it shows is one the `cdr` parser accepts, and the files, fields and paths it
+names are the code's."""
 
 from __future__ import annotations
 
+import functools
 import re
+import shlex
 from pathlib import Path
 
 import pytest
+import typer
 
 from pipelines.settings import Settings
 
@@ -69,3 +74,234 @@ def test_nothing_documented_that_settings_do_not_read() -> None:
     known = set(_alias_defaults())
     assert set(_readme_rows()) <= known
     assert set(_env_example()) <= known
+
+
+# -- the README's commands are the ones the `cdr` parser accepts ---------------------------------
+
+_PLACEHOLDERS = ("…", "...")
+_SEPARATORS = ("&&", "||", ";", "|", "&")
+_REDIRECTS = ("<", ">", ">>")
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text()
+
+
+def _section(title: str) -> str:
+    """A `## title` section of the README, up to the next `## `."""
+    return _readme().split(f"\n{title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@functools.cache
+def _cdr():
+    """The `cdr` console script's click command."""
+    from typer.main import get_command
+
+    from cdr_app.cli import app
+
+    return get_command(app)
+
+
+@functools.cache
+def _leaf_paths() -> tuple[tuple[str, ...], ...]:
+    """Every runnable `cdr` command -> its words after `cdr`."""
+    def walk(command, path: tuple[str, ...]):
+        commands = getattr(command, "commands", None)
+        if not commands:
+            yield path
+        for name, sub in (commands or {}).items():
+            yield from walk(sub, (*path, name))
+    return tuple(walk(_cdr(), ()))
+
+
+def _resolve(argv: list[str]):
+    """argv after `cdr` -> (the command it names, its name, the parent context `cdr` gives it, its arguments)."""
+    command, context, rest, name = _cdr(), None, list(argv), "cdr"
+    while True:
+        commands = getattr(command, "commands", None)
+        if not commands or not rest or rest[0].startswith("-"):
+            return command, name, context, rest
+        # The parents' context settings (`-h` for `--help`) reach the subcommand as they do when `cdr` runs.
+        context = command.context_class(command, info_name=name, parent=context, **command.context_settings)
+        name = rest.pop(0)
+        assert name in commands, f"`{context.command_path} {name}`: no such command (it has {', '.join(commands)})"
+        command = commands[name]
+
+
+def _parse(argv: list[str]) -> None:
+    """Parse argv as `cdr` does, without running the command: a usage error (unknown option, missing
+    value or required option, extra argument, a value of the wrong type) raises."""
+    command, name, parent, rest = _resolve(argv)
+    try:
+        command.make_context(name, rest, parent=parent, resilient_parsing=False)
+    except typer.Exit as exc:  # --version and --help print and leave
+        assert exc.exit_code == 0
+
+
+def _options(path: tuple[str, ...]) -> set[str]:
+    """A command's long options (both names of an on/off pair), `--help` left out."""
+    command = _resolve(list(path))[0]
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts) if name.startswith("--")}
+
+
+def _named_options(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+
+
+def _span_commands(span: str) -> list[tuple[str, ...]]:
+    """A `cdr ...` text -> the command paths it names (`cdr sandbox serve|export …` names two)."""
+    words, paths = span.split()[1:], [()]
+    groups = {path[:i] for path in _leaf_paths() for i in range(len(path))}
+    while words and any(path in groups for path in paths) and not words[0].startswith("-"):
+        names = words.pop(0).split("|")
+        paths = [(*path, name) for path in paths for name in names]
+    return paths
+
+
+def _words(line: str) -> list[str]:
+    """A shell line -> its words as sh splits them (operators and redirections their own words), no comment."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    return list(lexer)
+
+
+def _commands(words: list[str]) -> list[list[str]]:
+    """A shell line's words -> the argv after `cdr` of each `cdr` command in it (variables set before it
+    and redirections left out)."""
+    found, command = [], []
+    for word in [*words, ";"]:
+        if word not in _SEPARATORS:
+            command.append(word)
+            continue
+        while command and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", command[0]):
+            del command[0]
+        if command and command[0] in ("cdr", ".venv/bin/cdr"):
+            pairs = zip(command, command[1:])
+            found.append([word for before, word in pairs if word not in _REDIRECTS and before not in _REDIRECTS])
+        command = []
+    return found
+
+
+def _code_lines() -> list[tuple[int, str]]:
+    """Each line of the README's ```sh blocks, continuation lines joined -> (its first line number, text)."""
+    lines, fence, pending, start = [], None, "", 0
+    for number, line in enumerate(_readme().splitlines(), 1):
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None
+        elif fence == "sh":
+            start = start if pending else number
+            if line.endswith("\\"):
+                pending += line[:-1]
+            else:
+                lines.append((start, pending + line))
+                pending = ""
+    return lines
+
+
+def _inline_spans() -> list[tuple[int, str]]:
+    """Each inline `cdr ...` code span of the README (outside code blocks) -> (line number, text)."""
+    text = re.sub(r"```.*?```", lambda block: "\n" * block.group().count("\n"), _readme(), flags=re.S)
+    spans = re.finditer(r"`(cdr [^`]*)`", text)
+    return [(text.count("\n", 0, span.start()) + 1, span.group(1)) for span in spans]
+
+
+def _is_example(span: str) -> bool:
+    """An inline span that is a whole command as typed: not a command's name (`cdr sql`), a synopsis
+    (`[--opt X]`, `a\\|b`) or an excerpt (`…`)."""
+    words = span.split()
+    return any(len(path) + 1 < len(words) for path in _span_commands(span)) and not any(
+        word in _PLACEHOLDERS or word.startswith("[") or "|" in word for word in words
+    )
+
+
+def _readme_examples() -> list[tuple[int, list[str]]]:
+    """Every `cdr` command the README shows as typed -> (line number, its argv after `cdr`)."""
+    examples = [(number, argv) for number, line in _code_lines() for argv in _commands(_words(line))]
+    return examples + [
+        (number, argv) for number, span in _inline_spans() if _is_example(span) for argv in _commands(_words(span))
+    ]
+
+
+def _example_id(example: tuple[int, list[str]]) -> str:
+    number, argv = example
+    return f"L{number}: cdr {' '.join(argv)}"[:80]
+
+
+@pytest.mark.parametrize("example", _readme_examples(), ids=_example_id)
+def test_every_readme_example_is_a_command_cdr_accepts(example: tuple[int, list[str]]) -> None:
+    number, argv = example
+    try:
+        _parse(argv)
+    except Exception as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        pytest.fail(f"README line {number}: `cdr {shlex.join(argv)}` is refused: {message}")
+
+
+def _help_examples() -> list[tuple[str, list[str]]]:
+    """Every `cdr` example in a command's --help -> (the command, its argv after `cdr`)."""
+    examples = []
+    for path in _leaf_paths():
+        epilog = _resolve(list(path))[0].epilog or ""
+        for line in epilog.splitlines():
+            examples += [(" ".join(path), argv) for argv in _commands(_words(line.strip()))]
+    return examples
+
+
+@pytest.mark.parametrize("example", _help_examples(), ids=lambda example: f"cdr {' '.join(example[1])}"[:80])
+def test_every_help_example_is_a_command_cdr_accepts(example: tuple[str, list[str]]) -> None:
+    _parse(example[1])
+
+
+def test_the_readme_shows_an_example_of_each_first_hour_command() -> None:
+    shown = {tuple(argv[: len(path)]) for _, argv in _readme_examples() for path in _leaf_paths()}
+    # `serve`, `demo` (as make demo) and `sandbox export` are shown in prose, as synopses.
+    for path in (("sync",), ("build",), ("status",), ("alerts",), ("report", "finance"), ("dashboards",),
+                 ("sql",), ("shell",), ("dates",), ("sandbox", "serve")):
+        assert path in shown, f"no example of `cdr {' '.join(path)}` in the README"
+
+
+def test_every_option_the_readme_names_is_one_its_command_has() -> None:
+    leaves, wrong = set(_leaf_paths()), []
+    for number, text in [*_inline_spans(), *_code_lines()]:
+        for part in re.split(r"&&|\|\||;", text):
+            part = re.sub(r"^\s*([A-Z_][A-Z0-9_]*=\S*\s+)*", "", part).split(" #", 1)[0]
+            if not part.startswith("cdr "):
+                continue
+            named = _named_options(part)
+            for path in _span_commands(part):
+                known = _options(path) if path in leaves else {"--version"}
+                wrong += [
+                    f"README line {number}: `cdr {' '.join(path)}` has no {option}"
+                    for option in sorted(named - known - {"--help"})
+                ]
+    assert not wrong, "\n".join(wrong)
+
+
+def _synopses() -> dict[tuple[str, ...], str]:
+    """The Commands table's synopses that spell out every option -> their text, by command path."""
+    rows = {}
+    for line in _section("## Commands").splitlines():
+        if line.startswith("| `cdr "):
+            for span in re.findall(r"`(cdr [^`]*)`", line.split(" | ", 1)[0]):
+                if not any(word in _PLACEHOLDERS for word in span.split()):
+                    rows.update(dict.fromkeys(_span_commands(span), span))
+    return rows
+
+
+@pytest.mark.parametrize("path", _leaf_paths(), ids=" ".join)
+def test_every_option_of_every_command_is_documented(path: tuple[str, ...]) -> None:
+    options, synopsis = _options(path), _synopses().get(path)
+    if synopsis is None:
+        # The Commands table lists the sandbox's commands with `…`: their options are in their own section.
+        assert path[0] == "sandbox", f"`cdr {' '.join(path)}` is missing from the README's Commands table"
+        missing = options - _named_options(_section("## The sandbox"))
+        assert not missing, f"the README's sandbox section lacks `cdr {' '.join(path)}` {sorted(missing)}"
+        return
+    named = _named_options(synopsis)
+    # An on/off pair is documented by the name that changes the default.
+    pairs = [{*param.opts, *param.secondary_opts} for param in _resolve(list(path))[0].params if param.secondary_opts]
+    undocumented = {option for option in options - named if not any(option in pair and pair & named for pair in pairs)}
+    assert not undocumented, f"the README's synopsis of `cdr {' '.join(path)}` lacks {sorted(undocumented)}"
+    unknown = sorted(named - options)
+    assert not unknown, f"the README's synopsis of `cdr {' '.join(path)}` names {unknown}, which it lacks"
