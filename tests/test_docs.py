@@ -291,6 +291,13 @@ def _synopses() -> dict[tuple[str, ...], str]:
 
 @pytest.mark.parametrize("path", _leaf_paths(), ids=" ".join)
 def test_every_option_of_every_command_is_documented(path: tuple[str, ...]) -> None:
+    for param in _resolve(list(path))[0].params:
+        long = next((name for name in param.opts if name.startswith("--")), "")
+        for short in (name for name in param.opts if re.fullmatch(r"-\w", name)):
+            # Said once, naming the commands it applies to: "`-f` is `--format` (`cdr sql`, `cdr alerts`)".
+            said = f"`{short}` is `{long}`"
+            where = _readme().split(said, 1)[1].split("|", 1)[0] if said in _readme() else ""
+            assert f"`cdr {' '.join(path)}`" in where, f"the README does not say {said} in `cdr {' '.join(path)}`"
     options, synopsis = _options(path), _synopses().get(path)
     if synopsis is None:
         # The Commands table lists the sandbox's commands with `…`: their options are in their own section.
