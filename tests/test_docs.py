@@ -312,3 +312,91 @@ def test_every_option_of_every_command_is_documented(path: tuple[str, ...]) -> N
     assert not undocumented, f"the README's synopsis of `cdr {' '.join(path)}` lacks {sorted(undocumented)}"
     unknown = sorted(named - options)
     assert not unknown, f"the README's synopsis of `cdr {' '.join(path)}` names {unknown}, which it lacks"
+
+
+# -- the files, fields and paths the README names are the code's ------------------------------
+
+
+def _code_spans(text: str) -> set[str]:
+    return set(re.findall(r"`([^`\n]+)`", text))
+
+
+def test_the_files_the_readme_names_are_the_ones_the_code_writes() -> None:
+    from pipelines.accounts import ACCOUNTS_FILE
+    from pipelines.alerts import ALERTS_DIR, SENT_FILE
+    from pipelines.lake import PARTITION_FILE, QUARANTINE_DIR, STAGING_DIR, SYNC_LOCK
+    from pipelines.models.publish import FAILED_WAREHOUSE_FILE, WAREHOUSE_FILE
+    from pipelines.models.thresholds import THRESHOLDS_FILE
+    from pipelines.runs import SYNC_LOG
+    from pipelines.status import BUILD_RECORD, SITE_DIR, SITE_MARKER
+
+    spans = _code_spans(_readme())
+    for name in (
+        str(ACCOUNTS_FILE), f"{ALERTS_DIR}/{SENT_FILE}", PARTITION_FILE, f"{QUARANTINE_DIR}/", f"{STAGING_DIR}/",
+        SYNC_LOCK, FAILED_WAREHOUSE_FILE, f"<data dir>/{WAREHOUSE_FILE}", f"queries/{THRESHOLDS_FILE.as_posix()}",
+        SYNC_LOG, BUILD_RECORD, f"{SITE_DIR}/{SITE_MARKER}", f"<data dir>/{SITE_DIR}/",
+    ):
+        assert any(name in span for span in spans), f"README never names {name!r}"
+
+
+def test_the_finance_columns_the_readme_lists_are_the_exports() -> None:
+    from pipelines.reports import FINANCE_COLUMNS
+
+    assert ",".join(FINANCE_COLUMNS) in _code_spans(_readme())
+
+
+def test_the_alert_fields_the_readme_lists_are_rpt_alerts() -> None:
+    from pipelines.alerts import ALERT_COLUMNS, SEVERITIES
+
+    listed = _code_spans(_section("## Alerts"))
+    # `account` is every table's first column, said once for all of them under Ad-hoc SQL.
+    assert set(ALERT_COLUMNS) - {"account"} <= listed, f"not in the README's Alerts: {set(ALERT_COLUMNS) - listed}"
+    assert set(SEVERITIES) <= listed
+    synopsis = _synopses()[("alerts",)]
+    for option in ("--min-severity", "--fail-on"):
+        assert re.search(rf"{option} {re.escape(chr(92) + '|').join(SEVERITIES)}\]", synopsis), option
+
+
+def test_the_choices_the_synopses_list_are_the_ones_accepted() -> None:
+    from pipelines.dates import WEEK_STARTS
+    from pipelines.sql import FORMATS
+
+    synopses = _synopses()
+    for path, option, choices in (
+        (("sql",), "--format", FORMATS), (("alerts",), "--format", FORMATS),
+        (("sync",), "--week-start", WEEK_STARTS), (("dates",), "--week-start", WEEK_STARTS),
+    ):
+        listed = re.search(rf"{option} ([a-z|\\]+)\]", synopses[path]).group(1).split("\\|")
+        assert sorted(listed) == sorted(choices), f"`cdr {' '.join(path)} {option}`: README {listed}, code {choices}"
+
+
+def _keys(document: object, prefix: str = "") -> set[str]:
+    """A JSON document -> the dotted names of its objects' fields (items of a list as the list's own)."""
+    if isinstance(document, list):
+        return set().union(*(_keys(item, prefix) for item in document))
+    if not isinstance(document, dict):
+        return set()
+    return {f"{prefix}{key}" for key in document} | set().union(
+        *(_keys(value, f"{prefix}{key}.") for key, value in document.items())
+    )
+
+
+def test_the_status_fields_the_readme_lists_are_the_ones_printed(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.dates import Window
+    from pipelines.lake import DATASETS
+    from pipelines.runs import RUN_STATUSES, AccountRun, SyncFailure, accounts_json, failed_slices_json
+    from pipelines.status import read_status, status_document
+
+    document = status_document(read_status(tmp_path))
+    window = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC))
+    document["last_sync"]["failed_slices"] = failed_slices_json([SyncFailure("cdrs", window, "timed out", "acme")])
+    document["last_sync"]["accounts"] = accounts_json([AccountRun("acme", "failed", "rejected key")])
+    paragraph = _readme().split("`cdr status --json` prints one object:", 1)[1].split("\n\n", 1)[0]
+    listed = _code_spans(paragraph)
+    # A field is named by itself, or dotted when the README says whose it is (`last_sync.accounts`).
+    missing = sorted(key for key in _keys(document) if key.rsplit(".", 1)[-1] not in listed and key not in listed)
+    assert not missing, f"`cdr status --json` fields the README does not name: {missing}"
+    assert set(RUN_STATUSES) <= listed
+    assert {*DATASETS, "quarantine_cdrs", "quarantine_mdrs"} <= listed
