@@ -400,3 +400,50 @@ def test_the_status_fields_the_readme_lists_are_the_ones_printed(tmp_path: Path)
     assert not missing, f"`cdr status --json` fields the README does not name: {missing}"
     assert set(RUN_STATUSES) <= listed
     assert {*DATASETS, "quarantine_cdrs", "quarantine_mdrs"} <= listed
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    text = _readme()
+    named = {match.rstrip(".") for match in re.findall(
+        r"(?<![\w./<-])((?:pipelines|queries|dashboards|sandbox|tests|bench|cdr_app)/[\w./-]*)", text
+    )}
+    named |= {span for span in _code_spans(text) if span.endswith(".md")}
+    layout = _section("## Layout").split("```")[1]
+    folder = ""
+    for line in layout.splitlines():
+        entry = line.split()[0] if line.strip() else ""
+        if line[:1].strip():
+            folder = entry if entry.endswith("/") else ""
+            named.add(entry)
+        elif entry.endswith((".py", "/")) and folder:
+            named.add(folder + entry)
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"README names paths that do not exist: {missing}"
+
+
+def test_the_layout_names_every_folder() -> None:
+    layout = _section("## Layout").split("```")[1]
+    tops = {line.split()[0] for line in layout.splitlines() if line[:1].strip()}
+    import subprocess
+
+    # The checkout's own folders, not what a run left beside them (./exports, ./data/demo).
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    folders = {path.split("/", 1)[0] + "/" for path in tracked if "/" in path and not path.startswith(".")}
+    assert folders <= tops, f"the README's Layout lacks {sorted(folders - tops)}"
+    queries = layout.split("\nqueries/", 1)[1].split("\ndashboards/", 1)[0]
+    for path in sorted((ROOT / "queries").iterdir()):
+        if path.is_dir():
+            assert f"{path.name}/" in queries, f"the README's Layout does not say what queries/{path.name}/ holds"
+
+
+def test_every_link_in_the_readme_leads_somewhere() -> None:
+    text = _readme()
+    titles = re.findall(r"^#+ (.+)$", text, flags=re.M)
+    headings = {re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-") for title in titles}
+    for target in re.findall(r"\]\(([^)]+)\)", text):
+        if target.startswith("#"):
+            assert target[1:] in headings, f"README links to {target}: no such heading"
+        elif "://" not in target:
+            assert (ROOT / target).exists(), f"README links to {target}: no such file"
