@@ -447,3 +447,56 @@ def test_every_link_in_the_readme_leads_somewhere() -> None:
             assert target[1:] in headings, f"README links to {target}: no such heading"
         elif "://" not in target:
             assert (ROOT / target).exists(), f"README links to {target}: no such file"
+
+
+def _make_targets() -> set[str]:
+    return set(re.findall(r"^([a-z][a-z0-9_-]*):", (ROOT / "Makefile").read_text(), flags=re.M))
+
+
+def test_every_make_target_the_readme_shows_exists() -> None:
+    shown = set(re.findall(r"(?<![\w/-])make ([a-z][a-z0-9_-]*)", _readme()))
+    assert {"demo", "test"} <= shown
+    assert shown <= _make_targets(), f"README shows make {sorted(shown - _make_targets())}: not in the Makefile"
+
+
+def test_every_python_module_the_readme_runs_exists() -> None:
+    import importlib.util
+
+    modules = set(re.findall(r"python -m ([a-z_][a-z0-9_.]*)", _readme()))
+    assert "bench.bench_scale" in modules
+    missing = [name for name in sorted(modules) if importlib.util.find_spec(name) is None]
+    assert not missing, f"README runs python -m {missing}: no such module"
+
+
+def test_the_deployments_and_parameters_the_readme_names_are_prefect_yamls() -> None:
+    import ast
+
+    import yaml
+
+    deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    parameters = set()
+    for deployment in deployments:
+        path, name = deployment["entrypoint"].split(":")
+        flow = next(
+            node for node in ast.walk(ast.parse((ROOT / path).read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        )
+        parameters |= {argument.arg for argument in (*flow.args.args, *flow.args.kwonlyargs)}
+    section = _section("## Running it nightly (Prefect)")
+    assert {deployment["name"] for deployment in deployments} <= _code_spans(section)
+    named = set(re.findall(r"`(\w+)` parameter|parameter `(\w+)", _readme()))
+    named = {name for pair in named for name in pair if name}
+    assert named, "the README names no deployment parameter: has its wording changed?"
+    assert named <= parameters, f"README names deployment parameters the flows lack: {sorted(named - parameters)}"
+
+
+def test_the_readmes_accounts_file_is_one_cdr_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.accounts import load_accounts
+    from pipelines.settings import load_settings
+
+    example = _section("## Several accounts").split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "accounts.toml").write_text(example)
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(tmp_path / "accounts.toml"))
+    accounts = load_accounts(load_settings(dotenv=None))
+    assert accounts.names == ("acme", "globex")
+    assert [account.api_key_env for account in accounts.accounts] == ["ACME_OPENTACT_KEY", None]
