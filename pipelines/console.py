@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import timedelta
@@ -305,7 +305,7 @@ def run_sync(**arguments: object) -> dict[str, object]:
         f"({result['records_per_sec']:,.0f}/s) into {request.settings.data_dir}"
     )
     _print_runner(result)
-    _print_types(result["types"], "  ")
+    _print_types(result["types"], "  ", request.windows)
     return result
 
 
@@ -314,11 +314,16 @@ def _print_runner(result: dict[str, Any]) -> None:
         typer.echo(f"  task runner: {result['task_runner']}")
 
 
-def _print_types(types: dict[str, Any], indent: str) -> None:
+def _print_types(types: dict[str, Any], indent: str, asked: Mapping[str, Window]) -> None:
+    """Each record type's figures; `asked`: the windows the header printed, which reading stops short of by the
+    settle lag when they reach (nearly) up to now: said, so the newest records are not thought missing."""
     for kind, figures in types.items():
+        read = figures.get("window")
+        short = read is not None and kind in asked and read[1] < format_utc(asked[kind].end)
         typer.echo(
             f"{indent}{kind}: {figures['new']:,} new, {figures['updated']:,} updated, "
             f"{figures['quarantined']:,} quarantined"
+            + (f"; read up to {read[1]} (newer records settle first: OPENTACT_SETTLE_LAG_SECS)" if short else "")
         )
         _print_extras(kind, figures.get("extra_fields"), indent)
 
@@ -343,7 +348,7 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
     for account in request.accounts:
         if account.name in accounts:
             typer.echo(f"  {account.name}: {counted(accounts[account.name]['records'], 'record')}")
-            _print_types(accounts[account.name]["types"], "    ")
+            _print_types(accounts[account.name]["types"], "    ", request.account_windows[account.name])
         if account.name in failed:
             typer.echo(f"  {account.name}: FAILED")
 

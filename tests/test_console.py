@@ -237,10 +237,14 @@ def test_cdr_sync_hands_its_progress_bar_to_the_flow_and_prints_the_flows_summar
     import pipelines.flows.sync as flows
 
     async def flow(progress=None, **parameters: object) -> dict[str, object]:
-        assert parameters["types"] == ["cdrs"] and parameters["now"] == "2026-10-03T00:00:00.000Z"
+        assert parameters["types"] == ["cdrs", "mdrs"] and parameters["now"] == "2026-10-03T00:00:00.000Z"
         progress(SyncProgress("cdrs", slices_total=2, slices_done=1, records=600))
         progress(SyncProgress("cdrs", slices_total=2, slices_done=2, records=1234))
-        types = {"cdrs": {"new": 1200, "updated": 0, "quarantined": 34}}
+        # the windows the sync read: the asked one short of its end by the settle lag, and the whole one
+        types = {"cdrs": {"new": 1200, "updated": 0, "quarantined": 34,
+                          "window": ["2026-10-02T00:00:00.000Z", "2026-10-02T23:58:00.000Z"]},
+                 "mdrs": {"new": 0, "updated": 0, "quarantined": 0,
+                          "window": ["2026-10-02T00:00:00.000Z", "2026-10-03T00:00:00.000Z"]}}
         return {"records": 1234, "duration_secs": 2.0, "records_per_sec": 617.0, "types": types}
 
     async def key_accepted(request: object) -> None:
@@ -249,11 +253,15 @@ def test_cdr_sync_hands_its_progress_bar_to_the_flow_and_prints_the_flows_summar
     monkeypatch.setenv("OPENTACT_API_KEY", "k")
     monkeypatch.setattr(console, "check_api_key", key_accepted)
     monkeypatch.setattr(flows, "sync_flow", flow)
-    console.run_sync(date_range="yesterday", now="2026-10-03T00:00:00Z", types="cdrs", data_dir=tmp_path / "d")
+    console.run_sync(date_range="yesterday", now="2026-10-03T00:00:00Z", types="cdrs,mdrs", data_dir=tmp_path / "d")
     out, err = capsys.readouterr()
     assert "cdrs: 2026-10-02T00:00:00.000Z .. 2026-10-03T00:00:00.000Z" in err
     assert "2/2 slices" in err and "1,234 records" in err
-    assert out == f"synced 1,234 records in 2.0 s (617/s) into {tmp_path / 'd'}\n  cdrs: 1,200 new, 0 updated, 34 quarantined\n"
+    assert out == (
+        f"synced 1,234 records in 2.0 s (617/s) into {tmp_path / 'd'}\n  cdrs: 1,200 new, 0 updated, 34 quarantined; "
+        "read up to 2026-10-02T23:58:00.000Z (newer records settle first: OPENTACT_SETTLE_LAG_SECS)\n"
+        "  mdrs: 0 new, 0 updated, 0 quarantined\n"
+    )
 
 
 def test_the_bar_says_prefect_is_starting_until_the_sync_first_moves_it() -> None:
