@@ -46,6 +46,12 @@ def test_a_bad_override_is_one_line_naming_the_key(tmp_path, text, expected):
     assert "\n" not in str(caught.value)
 
 
+def test_an_old_override_version_names_the_shipped_file_to_compare_with(tmp_path):
+    with pytest.raises(UsageError) as caught:
+        load_thresholds(QUERIES_DIR, override(tmp_path, "version = 2\n"))
+    assert f"compare it with {QUERIES_DIR / 'alerts' / 'thresholds.toml'} and update it" in str(caught.value)
+
+
 def test_a_missing_override_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="cannot read it"):
         load_thresholds(QUERIES_DIR, tmp_path / "absent.toml")

@@ -59,7 +59,7 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
         if given != version:
             raise UsageError(
                 f"alerts config {clip(str(override))}: version {clip(repr(given), 20)} is not the shipped version "
-                f"{version}; compare it with {THRESHOLDS_FILE} and update it"
+                f"{version}; compare it with {clip(str(shipped_path))} and update it"
             )
         values.update(_values(changes, Path(override), known=values))
     return Thresholds(version, values, None if override is None else Path(override))
