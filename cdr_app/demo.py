@@ -45,14 +45,23 @@ class DemoResult:
     seconds: float
 
 
+def world() -> str:
+    """-> the demo's world as its first line names it: seed, days, volumes and fault rates, each rate named as
+    `cdr sandbox serve` and `export` take it, so an export with the same values writes the demo's truth."""
+    rates = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in FAULTS.items())
+    return (
+        f"seed {SEED}, {WORLD_START} .. {DEMO_NOW[:10]}, {CALLS_PER_DAY:,} calls and {MESSAGES_PER_DAY:,} "
+        f"messages a day, {rates}"
+    )
+
+
 def run_demo(data_dir: Path) -> DemoResult:
     """A data dir -> the sandbox synced, modelled, rendered and exported there."""
     started = time.perf_counter()
     quiet_prefect()
     key = secrets.token_urlsafe(24)  # a throwaway key: the sandbox and this process only
     console = Console(stderr=True)
-    console.print(f"starting the sandbox: seed {SEED}, {WORLD_START} .. {DEMO_NOW[:10]}, "
-                  f"{CALLS_PER_DAY:,} calls and {MESSAGES_PER_DAY:,} messages a day")
+    console.print(f"starting the sandbox: {world()}")
     # Ctrl-C stops the sync as it stops `cdr sync` (what landed stays checkpointed), then the
     # sandbox; the block leaving with Stopped says so in one line.
     with stoppable("the demo stopped; run it again to resume") as runner:

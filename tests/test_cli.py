@@ -1,5 +1,6 @@
 import io
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -209,6 +210,18 @@ def test_the_demo_names_cdr_as_this_shell_can_run_it(tmp_path, monkeypatch):
         pytest.skip("the console script is not installed")
     monkeypatch.setenv("PATH", str(script.parent))
     assert cdr_command() == "cdr"
+
+
+def test_the_demo_names_its_fault_rates_as_sandbox_export_takes_them(capsys, monkeypatch):
+    # Without the rates, `cdr sandbox export` cannot write the demo's truth to check its statement against.
+    from cdr_app.demo import world
+
+    line = world()
+    assert line.startswith("seed 42, 2026-08-01 .. 2026-11-01, 2,000 calls and 1,000 messages a day, ")
+    rates = dict(re.findall(r"(\w+) rate ([0-9.]+)", line))
+    assert rates == {"fail": "0.01", "rerate": "0.02", "malformed": "0.0005"}
+    _, usage, _ = run_cdr(capsys, monkeypatch, "sandbox", "serve", "--help")
+    assert all(f"--{name}-rate" in usage for name in rates)
 
 
 
