@@ -289,10 +289,12 @@ def missing_notice(item: Source) -> dict[str, object]:
 
 
 def per_account_notice(key: str) -> dict[str, object]:
-    """A block the accounts' rows do not combine into -> the block saying where to find it."""
+    """A block the accounts' rows do not combine into -> the block saying which it stands for and where to find it."""
+    # It stands among titled figures: without the block's name a reader cannot tell which one is missing.
+    shown = key.replace("-", " ").capitalize()
     return {
         "kind": "missing", "key": f"per-account-{key}",
-        "message": "Shown per account only: the accounts' figures here do not add up to one for all of them. "
+        "message": f"{shown}: shown per account only, as the accounts' figures do not add up to one for all of them. "
         "Choose an account above.",
     }
 

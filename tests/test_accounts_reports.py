@@ -233,6 +233,7 @@ def test_the_site_of_two_accounts_has_an_overview_and_each_accounts_pages(sites)
     # a ranking of each account's own top countries does not combine: the overview sends to the accounts
     finance = (out / "finance.html").read_text("utf-8")
     assert 'id="per-account-cost-by-country"' in finance and 'id="fig-cost-by-country"' not in finance
+    assert "Cost by country: shown per account only" in finance
     assert 'id="fig-cost-by-country"' in page
     # one account alone: no account anywhere
     alone = (sites["a"][0] / "overview.html").read_text("utf-8")
