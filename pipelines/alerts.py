@@ -419,6 +419,8 @@ def webhook_origin(url: str) -> str:
     try:
         parsed = httpx.URL(url)
         urlsplit(url).port  # noqa: B018 - raises for a port beyond 65535, which httpx lets through
+        # an empty or over-long label (hooks..example.com) is let through too, and would fail only at connect
+        parsed.host.encode("idna")
     except (httpx.InvalidURL, TypeError, ValueError):
         raise UsageError("--notify must be an http:// or https:// URL; that one cannot be parsed") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:

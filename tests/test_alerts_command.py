@@ -165,6 +165,9 @@ def test_a_warehouse_built_before_alerts_existed_says_to_run_build(capsys, monke
         (("--notify", "ftp://hooks.example.com/T0KEN-s3cret"), "--notify must be an http:// or https:// URL"),
         (("--notify", "hooks.example.com/T0KEN-s3cret"), "--notify must be an http:// or https:// URL"),
         (("--notify", "https://ops:T0KEN@hooks.example.com:99999/T0KEN"), "--notify must be an http:// or https:// URL"),
+        # a host name with an empty or over-long label, which fails only when the first alert is sent
+        (("--notify", "https://hooks..example.com/T0KEN"), "--notify must be an http:// or https:// URL"),
+        (("--notify", f"https://{'h' * 64}.example.com/T0KEN"), "--notify must be an http:// or https:// URL"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, monkeypatch, data_dir, args, says):
