@@ -51,6 +51,16 @@ def _readme_rows() -> dict[str, str]:
     return rows
 
 
+def _readme_ranges() -> dict[str, str]:
+    """The README's "Allowed ranges" paragraph: variable -> its range as written (`1–64`, `above 0 to 3600`)."""
+    text = (ROOT / "README.md").read_text()
+    paragraph = " ".join(text.split("Allowed ranges:", 1)[1].split("\n`OPENTACT_API_KEY` must", 1)[0].split())
+    ranges: dict[str, str] = {}
+    for names, bounds in re.findall(r"((?:`[A-Z0-9_]+`(?: and )?)+) ((?:above )?\d+(?:–| to )\d+)", paragraph):
+        ranges.update(dict.fromkeys(re.findall(r"`([A-Z0-9_]+)`", names), bounds))
+    return ranges
+
+
 def _env_example() -> dict[str, str]:
     values = {}
     for line in (ROOT / ".env.example").read_text().splitlines():
@@ -500,3 +510,12 @@ def test_the_readmes_accounts_file_is_one_cdr_reads(tmp_path: Path, monkeypatch:
     accounts = load_accounts(load_settings(dotenv=None))
     assert accounts.names == ("acme", "globex")
     assert [account.api_key_env for account in accounts.accounts] == ["ACME_OPENTACT_KEY", None]
+
+
+@pytest.mark.parametrize(
+    "field", [field for field in Settings.model_fields.values() if field.metadata], ids=lambda field: field.alias
+)
+def test_every_bounded_setting_has_its_range_in_the_readme(field) -> None:
+    bounds = {type(bound).__name__.lower(): getattr(bound, type(bound).__name__.lower()) for bound in field.metadata}
+    low = f"above {bounds['gt']} to " if "gt" in bounds else f"{bounds['ge']}–"
+    assert _readme_ranges().get(field.alias) == f"{low}{bounds['le']}", f"{field.alias}: README's allowed range"
