@@ -145,6 +145,19 @@ class MonthCoverage:
             return "the data misses days inside the month"
         return f"the data {cut} inside the month" + (" and misses days in it" if gaps else "")
 
+    def _held_in_part(self) -> str:
+        """'' unless the synced data begins or ends inside a missing day, else when: '; the data ends 2026-10-31 23:58'.
+
+        Such a day is missing, though `cdr status` shows the data synced into it (a sync's end cut by the settle
+        lag, or a report zone off UTC).
+        """
+        if not self.synced or self.short:
+            return ""
+        (first, begins), (last, ends) = self._bounds()
+        bounds = (("begins", first, begins), ("ends", last, ends))
+        cut = " and ".join(f"{word} {day}{time}" for word, day, time in bounds if time)
+        return f"; the data {cut}" if cut else ""
+
     def _bounds(self) -> tuple[tuple[date, str], tuple[date, str]]:
         """The first and last local day the synced data holds, each with ' HH:MM' when held only from or to then."""
         zone = ZoneInfo(self.zone)
@@ -164,7 +177,8 @@ class MonthCoverage:
         start, end = self.missing[0], self.missing[-1] + timedelta(days=1)
         accounts = "" if self.lacking in ((), (DEFAULT_ACCOUNT,)) else f" --account {','.join(self.lacking)}"
         return (
-            f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days); "
+            f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days"
+            f"{self._held_in_part()}); "
             f"sync them (cdr sync{accounts} --start {start} --end {end} --tz {self.zone}) or pass --allow-partial"
         )
 

@@ -631,9 +631,16 @@ def test_coverage_is_of_the_reporting_zones_days(tmp_path):
     new_york = month_coverage(Lake(tmp_path), "2026-01", "America/New_York", now=later)
     # its note says how far into January 31st the lake goes: to 19:00 in New York
     assert (new_york.missing, new_york.note()) == ((date(2026, 1, 31),), "partial: covers 2026-01-01 to 2026-01-31 19:00")
+    # and its refusal says so, as `cdr status` shows the data synced into that day
+    assert new_york.refusal() == (
+        "--month 2026-01 is not fully synced: missing 2026-01-31 (America/New_York days; the data ends 2026-01-31 "
+        "19:00); sync them (cdr sync --start 2026-01-31 --end 2026-02-01 --tz America/New_York) or pass --allow-partial"
+    )
     assert month_coverage(Lake(tmp_path), "2026-01", "UTC", now=later).complete
     # east of UTC, the month began on UTC December 31st, which no sync landed
-    assert month_coverage(Lake(tmp_path), "2026-01", "Europe/Berlin", now=later).missing == (date(2026, 1, 1),)
+    berlin = month_coverage(Lake(tmp_path), "2026-01", "Europe/Berlin", now=later)
+    assert berlin.missing == (date(2026, 1, 1),)
+    assert "missing 2026-01-01 (Europe/Berlin days; the data begins 2026-01-01 01:00); " in berlin.refusal()
 
 
 def test_a_statement_of_several_accounts_says_what_each_short_one_holds():
