@@ -20,7 +20,9 @@ from filelock import FileLock, Timeout
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
-from pipelines.errors import CdrError, UsageError, clip, counted, one_line, one_of, shown_url, what_is_wrong
+from pipelines.errors import (
+    CdrError, UsageError, clip, counted, one_line, one_of, shown_url, unusable_host, what_is_wrong,
+)
 from pipelines.lake import Lake, atomic_file
 from pipelines.remote import is_remote, warehouse_name, work_dir
 from pipelines.sql import QueryResult, connect_read_only
@@ -419,10 +421,10 @@ def webhook_origin(url: str) -> str:
     try:
         parsed = httpx.URL(url)
         urlsplit(url).port  # noqa: B018 - raises for a port beyond 65535, which httpx lets through
-        # an empty or over-long label (hooks..example.com) is let through too, and would fail only at connect
-        parsed.host.encode("idna")
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise UsageError("--notify must be an http:// or https:// URL; that one cannot be parsed") from None
+        parsed = None
+    if parsed is None or unusable_host(parsed.host):
+        raise UsageError("--notify must be an http:// or https:// URL; that one cannot be parsed")
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise UsageError("--notify must be an http:// or https:// URL with a host, e.g. https://hooks.example.com/…")
     return shown_url(url)

@@ -91,6 +91,16 @@ def few(names: Sequence[str]) -> str:
     return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
+def unusable_host(host: str) -> bool:
+    """A URL's host -> whether no connection can be made to it by name: an empty or over-long label
+    (`api..opentact.org`), which URL parsers let through and only the IDNA encoding at connect time refuses."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return True
+    return False
+
+
 def shown_url(url: str) -> str:
     """A URL -> what a message may show of it: its scheme, host and port (user info, path and query may hold a
     password or token); one that names no host, with any user info and query cut off."""

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.dates import WEEK_STARTS, ZONES, zone_name
-from pipelines.errors import UsageError, bad_value, choice, clip, shown_url
+from pipelines.errors import UsageError, bad_value, choice, clip, shown_url, unusable_host
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -94,7 +94,7 @@ def base_url_problem(url: str) -> str | None:
         host = parts.hostname
     except ValueError:  # e.g. an unclosed [IPv6 bracket
         parts, host = None, None
-    if parts is None or parts.scheme not in ("https", "http") or not host:
+    if parts is None or parts.scheme not in ("https", "http") or not host or unusable_host(host):
         return "is not an http(s) URL such as https://api.opentact.org"
     # The key goes in the Bearer header; a password here would be sent too and shown in every error naming the API.
     if parts.username is not None or parts.password is not None:

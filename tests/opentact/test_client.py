@@ -100,7 +100,14 @@ def test_https_and_loopback_http_are_accepted(url: str, expected: str) -> None:
     assert check_base_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["ftp://api.opentact.org", "api.opentact.org", "https://", "https://x.org/?a=1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://api.opentact.org", "api.opentact.org", "https://", "https://x.org/?a=1",
+        # a host name no connection can use: the sync would retry it for OPENTACT_RETRY_MAX_SECS
+        "https://api..opentact.org", f"https://{'a' * 64}.opentact.org",
+    ],
+)
 def test_malformed_base_url_is_refused(url: str) -> None:
     with pytest.raises(UsageError, match="OPENTACT_BASE_URL"):
         check_base_url(url)
