@@ -443,7 +443,8 @@ def export_finance(
     account: str | None = None,
     zone: str | None = None,
 ) -> FinanceExport:
-    """A warehouse, its lake, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there.
+    """A warehouse, its lake, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there;
+    `finance_<month>_<account>.csv` for `account`'s, so that accounts' statements never overwrite each other.
 
     The statement of `account`, else of every account the warehouse holds: one account's as ever,
     several accounts' combined (COMBINED_COLUMNS, then the totals per currency, see the module).
@@ -461,9 +462,10 @@ def export_finance(
         raise UsageError(coverage.refusal())
     rows, columns = statement.rows, statement.columns
     totals = combined_totals(rows, month) if columns == COMBINED_COLUMNS else ()
-    contents = {out_dir / f"finance_{month}.csv": finance_csv(rows, columns, totals).encode("utf-8")}
+    stem = f"finance_{month}" if account is None else f"finance_{month}_{account}"
+    contents = {out_dir / f"{stem}.csv": finance_csv(rows, columns, totals).encode("utf-8")}
     if xlsx:
-        contents[out_dir / f"finance_{month}.xlsx"] = finance_xlsx(
+        contents[out_dir / f"{stem}.xlsx"] = finance_xlsx(
             rows, month, partial=coverage.note(), columns=columns, totals=totals
         )
     files = tuple(write_outputs(out_dir, contents))

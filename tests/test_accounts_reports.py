@@ -84,9 +84,11 @@ def test_each_accounts_statement_is_its_statement_alone(worlds, tmp_path, accoun
     one = _export(worlds["both"], month, tmp_path / "one", account=account, allow_partial=True)
     assert one.rows and one.rows == alone.rows and one.columns == FINANCE_COLUMNS
     assert one.partial == alone.partial == (PARTIAL[month] if account == "a" else "")
-    name = f"finance_{month}.csv"
-    assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
-    assert _sheet(tmp_path / "one" / f"finance_{month}.xlsx") == _sheet(tmp_path / "alone" / f"finance_{month}.xlsx")
+    # the account's own file, named after it; the same bytes as the statement of its world alone
+    named, alone_name = f"finance_{month}_{account}", f"finance_{month}"
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [f"{named}.csv", f"{named}.xlsx"]
+    assert (tmp_path / "one" / f"{named}.csv").read_bytes() == (tmp_path / "alone" / f"{alone_name}.csv").read_bytes()
+    assert _sheet(tmp_path / "one" / f"{named}.xlsx") == _sheet(tmp_path / "alone" / f"{alone_name}.xlsx")
     assert one.totals() == alone.totals()
 
 
