@@ -55,15 +55,19 @@ def test_a_reconciliation_gap_of_one_record_says_one_call_or_message(tmp_path: P
     ]
 
 
-def test_a_sync_silent_for_one_hour_says_one_hour(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("build_at", "silence"),
+    [(datetime(2026, 3, 2, 12), "1 hour"), (datetime(2026, 3, 4, 10), "47 hours"), (datetime(2026, 3, 5, 22), "3 days")],
+)
+def test_a_sync_silent_for_hours_says_hours_and_for_days_days(tmp_path: Path, build_at: datetime, silence: str) -> None:
     write_lake(tmp_path, [one_call("c1", "2026-03-02")])
     config = tmp_path / "alerts.toml"
     config.write_text("[sync_stale]\nmax_silence_hours = 1\n")
-    # The newest call is in the hour to 11:00; the build runs an hour after.
-    build(tmp_path, alerts_config=config, now=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))
+    # The newest call is in the hour to 11:00; the build runs an hour after it, just under two days, 3.5 days.
+    build(tmp_path, alerts_config=config, now=build_at.replace(tzinfo=timezone.utc))
 
     assert messages_of(tmp_path, "sync_stale") == [
-        "No calls newer than 2026-03-02 11:00 UTC in the lake, 1 hour before this build; check that the sync runs "
+        f"No calls newer than 2026-03-02 11:00 UTC in the lake, {silence} before this build; check that the sync runs "
         "(cdr status) and that the account still sends traffic."
     ]
 

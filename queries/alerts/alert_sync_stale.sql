@@ -45,6 +45,8 @@ from alert_rows(
     scope_columns := struct_pack(product),
     alert_window := struct_pack(window_start, window_end := timezone('UTC', day_end)),
     message_text := 'No ' || records || ' newer than ' || strftime(silent_since, '%Y-%m-%d %H:00') || ' UTC in the lake, '
-        || counted(observed, 'hour') || ' before this build; check that the sync runs '
+        -- a silence of days counted in days, not hundreds of hours
+        || case when observed < 48 then counted(observed, 'hour') else counted(floor(observed / 24), 'day') end
+        || ' before this build; check that the sync runs '
         || '(cdr status) and that the account still sends traffic.'
 )
