@@ -391,13 +391,13 @@ def deliver(
                         send(batch)
                     except CdrError as exc:
                         raise DeliveryFailed(
-                            f"sending to {where} failed after {len(sent)} of {counted(due, 'new alert')}; the rest are sent on "
-                            f"the next call: {exc}"
+                            f"sending to {where} failed after {len(sent)} of {counted(due, 'new alert')} ({exc}); "
+                            f"{_next_call(due - len(sent))}"
                         ) from None
                     except KeyboardInterrupt:
                         raise DeliveryInterrupted(
-                            f"interrupted: {len(sent)} of {counted(due, 'new alert')} sent to {where} and recorded; the rest are "
-                            "sent on the next call"
+                            f"interrupted: {len(sent)} of {counted(due, 'new alert')} sent to {where} and recorded; "
+                            f"{_next_call(due - len(sent))}"
                         ) from None
                 for done in pending:
                     record.note(done.alert, sent=done.send, now=now)
@@ -408,6 +408,11 @@ def deliver(
         lock.release()
     snoozed = tuple(d.alert for d in plan if not d.send)
     return Delivery(sent=tuple(sent), snoozed=snoozed, handled_before=len(alerts) - len(plan))
+
+
+def _next_call(left: int) -> str:
+    """How many alerts a stopped delivery left -> what the next call does with them."""
+    return "the next call sends it" if left == 1 else f"the next call sends the {left:,} left"
 
 
 # -- a webhook -------------------------------------------------------------------------------------
@@ -443,7 +448,7 @@ def webhook_sender(client: httpx.Client, url: str) -> Callable[[Sequence[Alert]]
                 cause = one_line(exc, first=True).replace(url, origin) or type(exc).__name__
                 raise CdrError(f"{type(exc).__name__}: {cause}") from None
             if not response.is_success:
-                raise CdrError(f"{origin} answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
+                raise CdrError(f"answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
 
     return send
 

@@ -201,7 +201,12 @@ def test_a_failed_post_exits_1_without_the_token_and_is_sent_by_the_next_call(ca
         retried = run_cdr(capsys, monkeypatch, *args)
 
     assert failed[0] == 1 and failed[2].count("\n") == 1
-    assert "answered HTTP 503" in failed[2] and "T0KEN" not in failed[2]
+    # the receiver named once, by its origin alone; what it answered; what is left for the next call
+    assert failed[2].startswith("error: sending to http://127.0.0.1:") and failed[2].count("http://") == 1
+    assert failed[2].rstrip().endswith(
+        "failed after 0 of 3 new alerts (answered HTTP 503 Service Unavailable); the next call sends the 3 left"
+    )
+    assert "T0KEN" not in failed[2]
     assert retried[0] == 0
     assert [body["alert_key"] for body in receiver.received] == ["a-spans", "a-day", "a-hour"]
 

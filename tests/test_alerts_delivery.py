@@ -89,7 +89,7 @@ def test_deliver_records_each_alert_as_its_send_succeeds_and_a_failed_one_is_sen
         posted.extend(a.alert_key for a in batch)
 
     failed: list[str] = []
-    with pytest.raises(CdrError, match="failed after 1 of 3 new alerts; the rest are sent on the next call: HTTP 502"):
+    with pytest.raises(CdrError, match=r"^sending to http://127.0.0.1 failed after 1 of 3 new alerts \(HTTP 502\); the next call sends the 2 left$"):
         deliver(alerts, tmp_path, flaky, snooze=SNOOZE, now=NOW, where="http://127.0.0.1")
     assert read_sent(tmp_path).alerts == {"us1": {"sent_at": "2026-10-09T02:30:00.000Z"}}
 
@@ -119,8 +119,7 @@ def test_ctrl_c_mid_send_keeps_what_was_sent_and_says_so_in_one_line(tmp_path):
     with pytest.raises(DeliveryInterrupted) as stopped:
         deliver(alerts, tmp_path, interrupted_at_the_second, snooze=SNOOZE, now=NOW, where="https://hooks.example.com")
     assert (stopped.value.exit_code, stopped.value.line) == (
-        130, "interrupted: 1 of 3 new alerts sent to https://hooks.example.com and recorded; the rest are sent on "
-        "the next call",
+        130, "interrupted: 1 of 3 new alerts sent to https://hooks.example.com and recorded; the next call sends the 2 left",
     )
     assert list(read_sent(tmp_path).alerts) == ["us1"]
 
