@@ -75,7 +75,7 @@ def demo_command(
     ),
 ) -> None:
     """Run the whole pipeline on the embedded sandbox: sync, build, dashboards, finance export."""
-    from cdr_app.demo import run_demo
+    from cdr_app.demo import alerts_line, run_demo
     from pipelines.settings import load_settings
 
     target = data_dir or load_settings().data_dir / "demo"
@@ -87,6 +87,7 @@ def demo_command(
     typer.echo(f"dashboards:     {result.site}")
     typer.echo(f"warehouse:      {result.warehouse}   (try: {cdr_command()} shell --data-dir {result.data_dir})")
     typer.echo(f"finance export: {', '.join(str(p) for p in result.finance)}")
+    typer.echo(f"alerts:         {alerts_line(result.alerts, cdr_command(), result.data_dir)}")
     typer.echo(f"done in {result.seconds:.0f} s")
 
 

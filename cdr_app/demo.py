@@ -12,12 +12,14 @@ import asyncio
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
 
+from pipelines.alerts import SEVERITIES
 from pipelines.console import failures_told_by_command, quiet_prefect, stoppable, sync_progress
 from pipelines.errors import counted
 from pipelines.sql import connect_read_only
@@ -43,6 +45,8 @@ class DemoResult:
     finance: tuple[Path, ...]
     summary: tuple[str, ...]
     seconds: float
+    # The alerts fired over the demo's months, by severity (worst first).
+    alerts: tuple[tuple[str, int], ...] = ()
 
 
 def world() -> str:
@@ -102,7 +106,28 @@ def run_demo(data_dir: Path) -> DemoResult:
         finance=tuple(Path(p) for p in finance["files"]),
         summary=tuple(headline(warehouse, synced, built, partial=finance["partial"])),
         seconds=time.perf_counter() - started,
+        alerts=alert_counts(warehouse),
     )
+
+
+def alert_counts(warehouse: Path) -> tuple[tuple[str, int], ...]:
+    """The warehouse -> how many alerts fired, per severity, worst first (severities with none left out)."""
+    con = connect_read_only(warehouse)
+    try:
+        found = dict(con.execute("select severity, count(*) from rpt_alerts group by severity").fetchall())
+    finally:
+        con.close()
+    return tuple((severity, found[severity]) for severity in reversed(SEVERITIES) if severity in found)
+
+
+def alerts_line(counts: Sequence[tuple[str, int]], cdr: str, data_dir: Path) -> str:
+    """The demo's alerts per severity, how this shell runs `cdr`, the data dir -> the command listing them: over
+    the demo's months, which `cdr alerts`' default range (the last 7 days of today) does not reach."""
+    command = f"{cdr} alerts --data-dir {data_dir} --start {WORLD_START} --end {DEMO_NOW[:10]}"
+    if not counts:
+        return f"no alert fired (try: {command})"
+    by = ", ".join(f"{count:,} {severity}" for severity, count in counts)
+    return f"{counted(sum(count for _, count in counts), 'alert')} fired, {by} (try: {command})"
 
 
 def headline(warehouse: Path, synced: dict, built: dict, *, partial: str = "") -> list[str]:

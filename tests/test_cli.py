@@ -244,3 +244,20 @@ def test_help_shows_examples_that_parse(path):
     for example in examples:
         words = shlex.split(example.partition(" < ")[0])[1 + len(path):]
         command.make_context(" ".join(path), words)  # an unknown option or a missing value raises
+
+
+def test_the_demo_says_how_many_alerts_fired_and_how_to_list_them_over_its_months(tmp_path, capsys, monkeypatch):
+    # `cdr alerts`' default range is the last 7 days of today: the demo's months, long past, need their own.
+    import duckdb
+
+    from cdr_app.demo import DEMO_NOW, WORLD_START, alert_counts, alerts_line
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table rpt_alerts as select * from (values ('warning'), ('critical'), ('warning')) t(severity)")
+    counts = alert_counts(warehouse)
+    assert counts == (("critical", 1), ("warning", 2))
+    command = f"cdr alerts --data-dir data/demo --start {WORLD_START} --end {DEMO_NOW[:10]}"
+    assert alerts_line(counts, "cdr", Path("data/demo")) == f"3 alerts fired, 1 critical, 2 warning (try: {command})"
+    assert alerts_line((), "cdr", Path("data/demo")) == f"no alert fired (try: {command})"
+    assert run_cdr(capsys, monkeypatch, *command.split()[1:], "--help")[0] == 0
