@@ -20,10 +20,11 @@ from filelock import FileLock, Timeout
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
+from pipelines.durable import atomic_file
 from pipelines.errors import (
     CdrError, UsageError, clip, counted, one_line, one_of, shown_url, unusable_host, what_is_wrong,
 )
-from pipelines.lake import Lake, atomic_file
+from pipelines.lake import Lake
 from pipelines.remote import is_remote, warehouse_name, work_dir
 from pipelines.sql import QueryResult, connect_read_only
 

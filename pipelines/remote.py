@@ -22,8 +22,9 @@ import re
 import uuid
 from pathlib import Path
 
+from pipelines.durable import atomic_file
 from pipelines.errors import CdrError, UsageError, one_line
-from pipelines.lake import STORE_ADVICE, Lake, atomic_file, unreachable_store
+from pipelines.lake import STORE_ADVICE, Lake, unreachable_store
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 ETAG_FILE = "warehouse.etag"

@@ -26,8 +26,9 @@ import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.durable import atomic_file
 from pipelines.errors import CdrError, UsageError, bad_value, clip, few, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, atomic_file
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
 from pipelines.sql import connect_read_only, csv_rows, spreadsheet_text

@@ -20,8 +20,9 @@ from typing import TextIO
 import duckdb
 import orjson
 
+from pipelines.durable import atomic_file
 from pipelines.errors import CdrError, UsageError, clip, one_line, one_of
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, atomic_file, register_lake
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, Lake, register_lake
 from pipelines.masking import Masking, mask_numbers
 from pipelines.remote import origin_lake, require_data_dir, warehouse_name
 

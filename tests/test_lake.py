@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
-import pipelines.lake as lake_module
+import pipelines.durable as durable_module
 from pipelines.lake import AccountLake, Lake, LakeError
 from pipelines.errors import UsageError
 from tests.fixtures.disk import record_disk_events
@@ -252,6 +252,7 @@ _WRITER = textwrap.dedent(
     """
     import os, signal, sys
     import polars as pl
+    import pipelines.durable as durable_module
     import pipelines.lake as lake_module
     from datetime import date
     from pipelines.lake import Lake
@@ -276,13 +277,13 @@ _WRITER = textwrap.dedent(
             kill()
         lake_module._write_file = half_write
     elif die == "before-rename":
-        lake_module.os.replace = lambda src, dst: kill()
+        durable_module.os.replace = lambda src, dst: kill()
     elif die == "after-rename":
         real_replace = os.replace
         def replace_then_die(src, dst):
             real_replace(src, dst)
             kill()
-        lake_module.os.replace = replace_then_die
+        durable_module.os.replace = replace_then_die
 
     print("ready", flush=True)
     step = 1  # version b first: the lake starts with version a
@@ -415,9 +416,9 @@ def test_a_batch_is_made_durable_by_one_filesystem_sync_before_and_after_its_ren
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = record_disk_events(monkeypatch)
-    monkeypatch.setattr(lake_module, "_syncfs", lambda fd: events.append("syncfs") or 0)
-    monkeypatch.setattr(lake_module, "_filesystem_type", lambda path: 0xEF53)  # ext4, wherever the test runs
-    monkeypatch.setattr(lake_module, "_honours_syncfs", {})
+    monkeypatch.setattr(durable_module, "_syncfs", lambda fd: events.append("syncfs") or 0)
+    monkeypatch.setattr(durable_module, "_filesystem_type", lambda path: 0xEF53)  # ext4, wherever the test runs
+    monkeypatch.setattr(durable_module, "_honours_syncfs", {})
     lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     with lake.batch() as batch:
         for day in BATCH_DAYS:
@@ -441,10 +442,10 @@ def test_without_a_filesystem_sync_a_batch_fsyncs_each_file_and_folder(
     def unused(fd: int) -> int:
         raise AssertionError("syncfs on a filesystem that may not honour it")
 
-    monkeypatch.setattr(lake_module, "_syncfs", {None: None, "refused": refused, "not honoured": unused}[syncfs])
+    monkeypatch.setattr(durable_module, "_syncfs", {None: None, "refused": refused, "not honoured": unused}[syncfs])
     # FUSE (whose syncfs may return without syncing) for "not honoured"; ext4 for the others.
-    monkeypatch.setattr(lake_module, "_filesystem_type", lambda path: 0x65735546 if syncfs == "not honoured" else 0xEF53)
-    monkeypatch.setattr(lake_module, "_honours_syncfs", {})
+    monkeypatch.setattr(durable_module, "_filesystem_type", lambda path: 0x65735546 if syncfs == "not honoured" else 0xEF53)
+    monkeypatch.setattr(durable_module, "_honours_syncfs", {})
     events = record_disk_events(monkeypatch)
     lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     with lake.batch() as batch:
@@ -457,12 +458,12 @@ def test_without_a_filesystem_sync_a_batch_fsyncs_each_file_and_folder(
 def test_a_batch_makes_the_entry_of_every_folder_it_created_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Without a filesystem sync, a new day's folder survives a crash only once its parent's entry is on
     disk too, before the checkpoint saying the day landed is written."""
-    monkeypatch.setattr(lake_module, "_syncfs", None)
+    monkeypatch.setattr(durable_module, "_syncfs", None)
     lake = Lake(tmp_path).for_account(DEFAULT_ACCOUNT)
     lake.write_partition("cdrs", DAY, frame("first"))
     synced: list[str] = []
-    fsync_dir = lake_module._fsync_dir
-    monkeypatch.setattr(lake_module, "_fsync_dir", lambda path: synced.append(path) or fsync_dir(path))
+    fsync_dir = durable_module.fsync_dir
+    monkeypatch.setattr(durable_module, "fsync_dir", lambda path: synced.append(path) or fsync_dir(path))
     with lake.batch() as batch:
         batch.write_partition("cdrs", DAY, frame("again"))  # its folder is there
         batch.write_partition("cdrs", BATCH_DAYS[1], frame("new"))
