@@ -27,6 +27,11 @@ class UsageError(CdrError):
     exit_code = 2
 
 
+# Here rather than in lake.py: the sync lock (sync_lock.py), which lake.py imports, raises it too.
+class LakeError(CdrError):
+    """A file in the data dir cannot be read as what it should be."""
+
+
 def bad_value(option: str, why: str) -> UsageError:
     """An option's value that cannot be read as what it takes (its form, a real date, an instant we handle) -> its error.
 

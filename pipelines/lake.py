@@ -15,7 +15,7 @@ Layout (binding for the SQL models); `<name>` is an account (pipelines/accounts.
     <root>/state/syncs.json                              the newest sync runs (see runs.py)
     <root>/last_build.json                               the last build's outcome (see models/publish.py)
     <root>/.staging/                                     temporaries of local writes
-    <root>/.sync.lock                                    held by the one sync writing the data dir
+    <root>/.sync.lock                                    held by the one sync writing the data dir (see sync_lock.py)
 
 A `Lake` reads every account (what the build and the status read); `Lake.for_account(name)`
 is the `AccountLake` one account's sync writes through. A data dir of the single-account layout
@@ -26,35 +26,31 @@ of earlier releases (no `account=` folders) is moved to the account `default` on
 from __future__ import annotations
 
 import io
-import json
-import logging
 import os
 import re
 import socket
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 import polars as pl
-from filelock import FileLock, Timeout
 from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
 from pipelines.durable import TEMP_NAME, StagedFiles, fsync_dir, remove_empty_dirs_below
-from pipelines.errors import CdrError, UsageError, clip, few, one_line
+from pipelines.errors import CdrError, LakeError, UsageError, clip, few, one_line
+from pipelines.sync_lock import DataDirBusy, hold_sync_lock
 
 LAKE_DIR = "lake"
 QUARANTINE_DIR = "quarantine"
 STATE_DIR = "state"
 PARTITION_FILE = "data.parquet"
 STAGING_DIR = ".staging"
-SYNC_LOCK = ".sync.lock"
 ACCOUNT_FOLDER = "account="
 QUARANTINE_GLOB = f"{QUARANTINE_DIR}/*/{ACCOUNT_FOLDER}*/date=*/*.jsonl"
 
@@ -72,9 +68,6 @@ _PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ACCOUNT_DIR = re.compile(rf"^{ACCOUNT_FOLDER}(.*)$")
 # What QUARANTINE_GLOB matches.
 _QUARANTINE_FILE = re.compile(rf"{QUARANTINE_DIR}/[^/]+/{ACCOUNT_FOLDER}[^/]*/date=[^/]*/[^/]*\.jsonl")
-
-
-log = logging.getLogger(__name__)
 
 # What to check when an object store refuses a request (botocore reads these variables itself).
 STORE_ADVICE = (
@@ -128,14 +121,6 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def data_dir_is_a_file(url: str) -> UsageError:
     """The error of a data dir that names a file (an object, on a store)."""
     return UsageError(f"the data dir {clip(url)} is a file, not a folder: give --data-dir (CDR_DATA_DIR) a folder")
-
-
-class LakeError(CdrError):
-    """A file in the data dir cannot be read as what it should be."""
-
-
-class DataDirBusy(CdrError):
-    """Another sync holds the data dir's sync lock."""
 
 
 class Lake:
@@ -344,43 +329,15 @@ class Lake:
 
     @contextmanager
     def sync_lock(self, run_id: str) -> Iterator[None]:
-        """Hold the data dir's sync lock for the block -> DataDirBusy at once if another sync holds it.
-
-        Locally an OS file lock; on S3 a lock object (`_ObjectLock`).
-        """
-        if not self.is_local:
-            if not self.conditional_writes:
-                yield  # only the Python API reaches such a store: its caller is the guard
-                return
-            with self._object_lock(run_id):
+        """Hold the data dir's sync lock for the block (`hold_sync_lock`) -> DataDirBusy at once if another sync
+        holds it."""
+        with hold_sync_lock(self, run_id):
+            # A layout migration inside the block must not take the lock again.
+            self._layout.locked = True
+            try:
                 yield
-            return
-        holder = json.dumps({
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "run_id": run_id,
-        }).encode()
-        # The OS lock (flock) is the truth: the kernel drops it when its process dies, so a crashed
-        # sync never blocks; hence no soft (marker file) fallback. The holder's details are for the
-        # message a second sync prints.
-        held: list[os.stat_result] = []
-        lock = self._lock_file(on_acquired=_write_holder(holder, held))
-        try:
-            _acquire(lock, self.path(SYNC_LOCK))
-        except Timeout:
-            raise self._busy() from None
-        except OSError as exc:
-            raise LakeError(
-                f"cannot take the sync lock {self.display(SYNC_LOCK)} ({exc.strerror or exc}); "
-                "the data dir must be writable, on a filesystem with file locks"
-            ) from exc
-        self._layout.locked = True
-        try:
-            yield
-        finally:
-            self._layout.locked = False
-            _release(lock, self.path(SYNC_LOCK), held)
+            finally:
+                self._layout.locked = False
 
     def check_directories(self, relatives: Iterable[str]) -> None:
         """LakeError naming the first of the data dir and these relative directories that exists as something else.
@@ -392,71 +349,6 @@ class Lake:
             if blocked is not None:
                 raise blocked
 
-    def check_no_sync(self) -> None:
-        """DataDirBusy at once if another sync holds the data dir (a probe: the lock is taken and dropped).
-
-        Lets a command refuse a busy data dir before starting Prefect; `sync_lock` stays the guard.
-        Without a lock file no sync holds it, and the probe creates none.
-        """
-        if not self.is_local:
-            if not self.conditional_writes:
-                return
-            try:
-                holder = _ObjectLock(self.fs, self.path(SYNC_LOCK), "").holder()
-            except OSError:
-                return  # the sync's own lock reports what is wrong with the store
-            if holder is not None and not holder.stale():
-                raise self._busy(holder)
-            return
-        if not os.path.exists(self.path(SYNC_LOCK)):
-            return
-        held: list[os.stat_result] = []
-        probe = self._lock_file(on_acquired=lambda fd: held.append(os.fstat(fd)))
-        try:
-            probe.acquire()
-        except Timeout:
-            raise self._busy() from None
-        except OSError:
-            return  # the sync's own lock reports what is wrong with the file
-        # A lock file no one holds is a crashed sync's: it goes, as a finished sync's does.
-        _release(probe, self.path(SYNC_LOCK), held)
-
-    def _lock_file(self, on_acquired: Callable[[int], None]) -> FileLock:
-        return FileLock(
-            self.path(SYNC_LOCK), blocking=False, fallback_to_soft=False, preserve_lock_file=True, on_acquired=on_acquired
-        )
-
-    def _busy(self, holder: _Holder | None = None) -> DataDirBusy:
-        if holder is None:
-            return DataDirBusy(
-                f"another sync holds the data dir {self.url} (lock file {self.display(SYNC_LOCK)}"
-                f"{_holder_text(self.path(SYNC_LOCK))}); wait for it to finish, or use another --data-dir"
-            )
-        return DataDirBusy(
-            f"another sync holds the data dir {self.url} (lock object {self.display(SYNC_LOCK)}{holder.text()}); "
-            f"wait for it to finish, or use another --data-dir (a lock not refreshed for {LOCK_STALE_SECS // 60} "
-            "minutes is taken over)"
-        )
-
-    @contextmanager
-    def _object_lock(self, run_id: str) -> Iterator[None]:
-        """Hold the lock object of a data dir on an object store (see `_ObjectLock`) for the block."""
-        lock = _ObjectLock(self.fs, self.path(SYNC_LOCK), run_id)
-        try:
-            busy = lock.acquire()
-        except OSError as exc:
-            raise LakeError(
-                f"cannot take the sync lock {self.display(SYNC_LOCK)} ({one_line(exc, first=True)}); "
-                "the data dir must be writable, on a store with conditional writes (If-None-Match)"
-            ) from exc
-        if busy is not None:
-            raise self._busy(busy)
-        self._layout.locked = True
-        try:
-            yield
-        finally:
-            self._layout.locked = False
-            lock.release()
 
     # -- parquet partitions --------------------------------------------------------------------
 
@@ -1063,18 +955,6 @@ def with_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.Da
     return frame.with_columns(completed).select(list(schema))
 
 
-def _write_holder(record: bytes, held: list[os.stat_result]) -> Callable[[int], None]:
-    def write(fd: int) -> None:
-        # Runs with the lock held: the previous holder's details, if any, are replaced whole.
-        held.append(os.fstat(fd))
-        os.ftruncate(fd, 0)
-        written = 0
-        while written < len(record):
-            written += os.pwrite(fd, record[written:], written)
-
-    return write
-
-
 def resync_command(kind: str | None, day: date | None, account: str | None = None) -> str:
     """What to run to land a UTC day (or, without one, a range) of an account again, as the user types it."""
     # The default account is the one a plain `cdr sync` syncs.
@@ -1083,62 +963,6 @@ def resync_command(kind: str | None, day: date | None, account: str | None = Non
     start, end = (day.isoformat(), (day + timedelta(days=1)).isoformat()) if day else ("YYYY-MM-DD", "YYYY-MM-DD")
     # Partitions are UTC days: --tz UTC makes the bare dates their midnights.
     return f"`cdr sync{accounts}{types} --tz UTC --start {start} --end {end}`"
-
-
-# Tries at taking the lock when it turns out to be a file a finishing holder has just removed.
-_LOCK_ATTEMPTS = 5
-
-
-def _acquire(lock: FileLock, path: str) -> None:
-    """Take the lock without waiting -> Timeout if another process holds it.
-
-    A holder removes the lock file while still holding it: a contender that opened it before
-    then locks a file no longer at the path, which filelock reports as failed; so try again.
-    """
-    for attempt in range(_LOCK_ATTEMPTS):
-        try:
-            lock.acquire()
-            return
-        except Timeout:
-            if os.path.exists(path) or attempt == _LOCK_ATTEMPTS - 1:
-                raise
-
-
-def _release(lock: FileLock, path: str, held: list[os.stat_result]) -> None:
-    """Remove the lock file while still holding it (no one can then lock it by that name), then unlock."""
-    try:
-        if held and os.path.samestat(os.lstat(path), held[-1]):
-            os.unlink(path)
-    except OSError:
-        pass  # a lock file left behind never blocks: the kernel's lock is the truth
-    finally:
-        lock.release()
-
-
-def _holder_text(path: str) -> str:
-    """The lock file's holder details -> `; held by pid ...` for the message, or "" when unknown or stale."""
-    try:
-        with open(path, "rb") as handle:
-            holder = json.loads(handle.read(4096))
-        pid, host, started, run_id = (holder[k] for k in ("pid", "host", "started_at", "run_id"))
-    except (OSError, ValueError, TypeError, KeyError):
-        return ""
-    if not isinstance(pid, int) or pid <= 0 or (host == socket.gethostname() and not alive(pid)):
-        # Details of a dead process: the holder took the lock an instant ago and has not written its own yet.
-        return ""
-    return f"; held by pid {pid} on {host} since {started}, run {run_id}"
-
-
-def alive(pid: int) -> bool:
-    """A process id on this machine -> whether that process exists."""
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    return True
-
 
 
 def register_lake(con: object, lake: Lake) -> None:
@@ -1152,168 +976,6 @@ def register_lake(con: object, lake: Lake) -> None:
         con.register_filesystem(lake.fs)  # type: ignore[attr-defined]
 
 
-# -- the sync lock on an object store ------------------------------------------------------------
-
-# The holder rewrites the lock object this often while it syncs; one not rewritten for
-# LOCK_STALE_SECS is a dead (or cut off) holder's, which the next sync takes over.
-LOCK_REFRESH_SECS = 60.0
-LOCK_STALE_SECS = 600
-
-@dataclass(frozen=True)
-class _Holder:
-    """Who holds a lock object, as its body says, and its version tag (ETag) as read."""
-
-    etag: str
-    run_id: str | None = None
-    host: str | None = None
-    pid: int | None = None
-    started_at: str | None = None
-    refreshed: datetime | None = None
-
-    def stale(self, now: datetime | None = None) -> bool:
-        """Whether the holder is dead on this host, or has not refreshed the lock for LOCK_STALE_SECS."""
-        if self.host == socket.gethostname() and isinstance(self.pid, int) and self.pid > 0 and not alive(self.pid):
-            return True
-        if self.refreshed is None:
-            return False  # an unreadable body is read again after its holder's next refresh
-        now = now or datetime.now(timezone.utc)
-        return (now - self.refreshed).total_seconds() > LOCK_STALE_SECS
-
-    def text(self) -> str:
-        if self.pid is None or self.host is None:
-            return ""
-        return f"; held by pid {self.pid} on {self.host} since {self.started_at}, run {self.run_id}"
-
-
-class _ObjectLock:
-    """A data dir's sync lock on an object store: an object created only if absent (If-None-Match: *).
-
-    The body names the holder (run id, host, pid, when it started and last refreshed). The holder
-    rewrites it every LOCK_REFRESH_SECS, each time only if it is still the version it wrote
-    (If-Match), and deletes it the same way when done. Object stores release nothing when a
-    process dies: a lock whose holder is dead on this host, or which no one refreshed for
-    LOCK_STALE_SECS, is taken over by a conditional rewrite, so of several takers one wins.
-    """
-
-    def __init__(self, fs: object, path: str, run_id: str) -> None:
-        self.fs = fs
-        self.path = path
-        self.run_id = run_id
-        self.started_at = _utc_text(datetime.now(timezone.utc))
-        self.etag: str | None = None
-        self._stop = threading.Event()
-        self._refresher: threading.Thread | None = None
-
-    def acquire(self) -> _Holder | None:
-        """Take the lock -> None, or the holder who has it (OSError if the store refuses otherwise)."""
-        for _ in range(_LOCK_ATTEMPTS):
-            try:
-                self.etag = self._put(mode="create")
-                break
-            except OSError as exc:
-                if not _precondition_failed(exc):
-                    raise
-            holder = self.holder()
-            if holder is None:
-                continue  # released between the two requests: try again
-            if not holder.stale():
-                return holder
-            try:
-                self.etag = self._put(IfMatch=holder.etag)
-                log.warning(
-                    "took over the sync lock %s from pid %s on %s (run %s): it was dead or not refreshed for %d minutes",
-                    self.path, holder.pid, holder.host, holder.run_id, LOCK_STALE_SECS // 60,
-                )
-                break
-            except OSError as exc:
-                if not isinstance(exc, FileNotFoundError) and not _precondition_failed(exc):
-                    raise
-                # Another taker was first (or the holder refreshed it): look again.
-        else:
-            return self.holder() or _Holder(etag="")
-        self._refresher = threading.Thread(target=self._refresh, name="cdr-sync-lock", daemon=True)
-        self._refresher.start()
-        return None
-
-    def holder(self) -> _Holder | None:
-        """The lock object's holder as it reads now (None: no lock object)."""
-        self.fs.invalidate_cache(self.path)  # type: ignore[attr-defined]
-        try:
-            info = self.fs.info(self.path)  # type: ignore[attr-defined]
-            body = self.fs.cat_file(self.path)  # type: ignore[attr-defined]
-        except FileNotFoundError:
-            return None
-        etag = str(info.get("ETag") or "")
-        try:
-            record = json.loads(body)
-            refreshed = datetime.fromisoformat(str(record["refreshed_at"]).replace("Z", "+00:00"))
-            return _Holder(
-                etag, str(record["run_id"]), str(record["host"]), int(record["pid"]), str(record["started_at"]),
-                refreshed if refreshed.tzinfo else refreshed.replace(tzinfo=timezone.utc),
-            )
-        except (ValueError, TypeError, KeyError):
-            modified = info.get("LastModified")
-            return _Holder(etag, refreshed=modified if isinstance(modified, datetime) else None)
-
-    def release(self) -> None:
-        """Stop refreshing and delete the lock object, unless another sync has taken it over."""
-        self._stop.set()
-        if self._refresher is not None:
-            self._refresher.join()
-        if self.etag is None:
-            return
-        bucket, key, _ = self.fs.split_path(self.path)  # type: ignore[attr-defined]
-        try:
-            self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=self.etag)  # type: ignore[attr-defined]
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            if _precondition_failed(exc):
-                log.warning("the sync lock %s was taken over by another sync: left to it", self.path)
-            else:
-                # A store without conditional deletes: delete it if it is still this run's.
-                holder = self.holder()
-                if holder is not None and holder.run_id == self.run_id and holder.pid == os.getpid():
-                    self.fs.rm_file(self.path)  # type: ignore[attr-defined]
-        finally:
-            self.fs.invalidate_cache(self.path)  # type: ignore[attr-defined]
-
-    def _refresh(self) -> None:
-        while not self._stop.wait(LOCK_REFRESH_SECS):
-            try:
-                self.etag = self._put(IfMatch=self.etag)
-            except OSError as exc:
-                if _precondition_failed(exc) or isinstance(exc, FileNotFoundError):
-                    log.error("the sync lock %s was taken over by another sync; this sync no longer holds it", self.path)
-                    self.etag = None
-                    return
-                log.warning("could not refresh the sync lock %s (%s); trying again", self.path, one_line(exc, first=True))
-
-    def _put(self, **conditions: object) -> str:
-        body = json.dumps({
-            "run_id": self.run_id, "host": socket.gethostname(), "pid": os.getpid(),
-            "started_at": self.started_at, "refreshed_at": _utc_text(datetime.now(timezone.utc)),
-        }).encode()
-        response = self.fs.pipe_file(self.path, body, **conditions)  # type: ignore[attr-defined]
-        return str((response or {}).get("ETag") or "")
-
-
 def _protocols(fs: object) -> tuple[str, ...]:
     protocol = getattr(fs, "protocol", ())
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
-
-
-def _precondition_failed(exc: BaseException) -> bool:
-    """A failed conditional write -> whether the condition failed (S3's 412), as opposed to the request.
-
-    s3fs raises FileExistsError for AWS's 412 on If-None-Match, and OSError(EINVAL) naming the
-    failed precondition for stores whose 412 does not say which condition failed.
-    """
-    if isinstance(exc, FileExistsError):
-        return True
-    text = str(exc).lower().replace("-", "")
-    return "precondition" in text or "412" in text
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -22,9 +22,10 @@ import orjson
 from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now, resolve_range
 from pipelines.accounts import DEFAULT_ACCOUNT, Account, load_accounts, select_accounts
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
-from pipelines.lake import STATE_DIR, DataDirBusy, Lake, alive
+from pipelines.lake import STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.settings import Settings, load_settings
+from pipelines.sync_lock import DataDirBusy, alive, check_no_sync
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def check_sync(
             chosen.name: sync_windows(kinds, window, base.for_account(chosen.name), settings, clock)
             for chosen in selected
         }
-        base.check_no_sync()
+        check_no_sync(base)
         return SyncRequest(
             settings=settings, now=clock, kinds=kinds, window=window, windows=account_windows[selected[0].name],
             accounts=selected, several=True, account_windows=account_windows,
@@ -139,7 +140,7 @@ def check_sync(
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
     lake = base.for_account(DEFAULT_ACCOUNT)
     windows = sync_windows(kinds, window, lake, settings, clock)
-    lake.check_no_sync()  # refused in a moment, before Prefect starts; the sync's lock is the guard
+    check_no_sync(lake)  # refused in a moment, before Prefect starts; the sync's lock is the guard
     return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows, accounts=selected)
 
 

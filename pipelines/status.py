@@ -17,8 +17,8 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.durable import atomic_file
-from pipelines.errors import CdrError, UsageError, clip, counted, one_line, what_is_wrong
-from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, LakeError, register_lake, resync_command
+from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, one_line, what_is_wrong
+from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.reports import day_ranges

@@ -25,8 +25,8 @@ from pydantic import SecretStr
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc
-from pipelines.errors import UsageError
-from pipelines.lake import AccountLake, Lake, LakeError
+from pipelines.errors import LakeError, UsageError
+from pipelines.lake import AccountLake, Lake
 from pipelines.models.incremental import _fingerprints, dirty_days, fingerprints
 from pipelines.opentact import api
 from pipelines.opentact.client import ClientConfig, OpentactClient

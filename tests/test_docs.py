@@ -334,7 +334,8 @@ def _code_spans(text: str) -> set[str]:
 def test_the_files_the_readme_names_are_the_ones_the_code_writes() -> None:
     from pipelines.accounts import ACCOUNTS_FILE
     from pipelines.alerts import ALERTS_DIR, SENT_FILE
-    from pipelines.lake import PARTITION_FILE, QUARANTINE_DIR, STAGING_DIR, SYNC_LOCK
+    from pipelines.lake import PARTITION_FILE, QUARANTINE_DIR, STAGING_DIR
+    from pipelines.sync_lock import SYNC_LOCK
     from pipelines.models.publish import FAILED_WAREHOUSE_FILE, WAREHOUSE_FILE
     from pipelines.models.thresholds import THRESHOLDS_FILE
     from pipelines.runs import SYNC_LOG

@@ -11,7 +11,8 @@ import duckdb
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.lake import Lake, LakeError
+from pipelines.errors import LakeError
+from pipelines.lake import Lake
 from pipelines.land import quarantine
 from pipelines.models import BuildReport, build, warehouse_path
 from pipelines.opentact.records import Rejected

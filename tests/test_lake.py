@@ -20,8 +20,8 @@ import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
 import pipelines.durable as durable_module
-from pipelines.lake import AccountLake, Lake, LakeError
-from pipelines.errors import UsageError
+from pipelines.errors import LakeError, UsageError
+from pipelines.lake import AccountLake, Lake
 from tests.fixtures.disk import record_disk_events
 from tests.fixtures.processes import reap
 

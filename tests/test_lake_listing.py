@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -14,7 +11,8 @@ import polars as pl
 import pytest
 
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.lake import QUARANTINE_GLOB, Lake, LakeError, alive
+from pipelines.errors import LakeError
+from pipelines.lake import QUARANTINE_GLOB, Lake
 
 DAY = date(2026, 3, 1)
 
@@ -102,9 +100,3 @@ def test_partition_day_and_account_read_their_folders():
     assert Lake.partition_account("lake/cdrs/account=acme/date=2026-03-01/data.parquet") == "acme"
     assert Lake.partition_account("quarantine/cdrs/account=default/date=2026-03-01/r.jsonl") == "default"
     assert Lake.partition_account("lake/cdrs/date=2026-03-01/data.parquet") is None
-
-
-def test_alive_tells_a_running_process_from_a_finished_one():
-    finished = subprocess.Popen([sys.executable, "-c", "pass"])
-    finished.wait()
-    assert alive(os.getpid()) and not alive(finished.pid)

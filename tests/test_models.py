@@ -23,8 +23,7 @@ from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.models import runner as models_module
 from pipelines.models.sources import RECOMPUTED_MACROS, calendar_macros
 from pipelines.models.order import run_in_order
-from pipelines.errors import CdrError, UsageError
-from pipelines.lake import LakeError
+from pipelines.errors import CdrError, LakeError, UsageError
 from pipelines.models import (
     QUERIES_DIR,
     Layer,

@@ -30,10 +30,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipelines import lake as lake_module
+from pipelines import sync_lock as sync_lock_module
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import CdrError
-from pipelines.lake import SYNC_LOCK, DataDirBusy, Lake
+from pipelines.lake import Lake
+from pipelines.sync_lock import SYNC_LOCK, DataDirBusy, check_no_sync
 from pipelines.opentact import api
 from pipelines.remote import ETAG_FILE, WAREHOUSE_FILE, work_dir
 from pipelines.state import open_checkpoints
@@ -111,7 +112,7 @@ async def test_a_sync_killed_then_resumed_on_s3_is_exact_and_a_rerun_rewrites_no
     assert landed >= 1
 
     # The next sync takes the dead holder's lock over and resumes where it stopped.
-    with caplog.at_level(logging.WARNING, logger="pipelines.lake"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.sync_lock"):
         report = await run_sync(sandbox, url, WINDOW_LONG, NOW, "resumed")
     assert report.ok, report.failures
     assert any("took over the sync lock" in record.getMessage() for record in caplog.records)
@@ -232,7 +233,7 @@ def test_one_sync_at_a_time_holds_on_s3_and_a_stale_lock_is_taken_over(
     lake = Lake(url)
     monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.setattr(lake_module, "LOCK_REFRESH_SECS", 0.2)
+    monkeypatch.setattr(sync_lock_module, "LOCK_REFRESH_SECS", 0.2)
     with lake.sync_lock("holder"):
         first = lake.fs.info(lake.path(SYNC_LOCK))["ETag"]
         code, out, err = run_cdr(capsys, monkeypatch, "sync", "--range", "yesterday", "--data-dir", url)
@@ -259,7 +260,7 @@ def test_one_sync_at_a_time_holds_on_s3_and_a_stale_lock_is_taken_over(
     # by exactly one of two syncs trying at once.
     lake.write_bytes(SYNC_LOCK, lock_of("elsewhere", datetime.now(UTC) - timedelta(minutes=1)))
     with pytest.raises(DataDirBusy, match=r"held by pid 1 on elsewhere since .*, run away\)"):
-        Lake(url).check_no_sync()
+        check_no_sync(Lake(url))
     lake.write_bytes(SYNC_LOCK, lock_of("elsewhere", datetime.now(UTC) - timedelta(minutes=11)))
     outcomes: list[str] = []
     barrier = threading.Barrier(2)

@@ -15,7 +15,8 @@ import pytest
 
 from pipelines.dates import Window, format_utc
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.lake import AccountLake, Lake, LakeError
+from pipelines.errors import LakeError
+from pipelines.lake import AccountLake, Lake
 from pipelines.land import extras_note, land_windows
 from pipelines.models import warehouse_path
 from pipelines.opentact import api, client

@@ -20,7 +20,8 @@ import pytest
 
 from pipelines.dates import Window
 from pipelines.accounts import DEFAULT_ACCOUNT
-from pipelines.lake import SYNC_LOCK, DataDirBusy, Lake
+from pipelines.lake import Lake
+from pipelines.sync_lock import SYNC_LOCK, DataDirBusy, alive, check_no_sync
 from pipelines.opentact.client import ApiKeyRejected, Page
 from pipelines.runs import SYNC_LOG
 from pipelines.sync import sync
@@ -236,7 +237,8 @@ _CONTENDER = textwrap.dedent(
     """
     import os, sys
 
-    from pipelines.lake import DataDirBusy, Lake
+    from pipelines.lake import Lake
+    from pipelines.sync_lock import DataDirBusy
 
     lake, marker, held = Lake(sys.argv[1]), os.path.join(sys.argv[1], "holder"), 0
     for _ in range(int(sys.argv[2])):
@@ -273,7 +275,7 @@ def test_processes_taking_and_dropping_the_lock_never_hold_it_together(tmp_path:
 
 def test_the_probe_removes_a_lock_file_no_one_holds(tmp_path: Path) -> None:
     (tmp_path / SYNC_LOCK).write_text('{"pid": 1, "host": "gone", "started_at": "-", "run_id": "killed"}')
-    Lake(tmp_path).check_no_sync()
+    check_no_sync(Lake(tmp_path))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -312,5 +314,11 @@ def test_the_sync_command_refuses_a_busy_data_dir_before_prefect_starts(tmp_path
 
 
 def test_the_probe_creates_nothing_in_a_data_dir_never_synced(tmp_path: Path) -> None:
-    Lake(tmp_path).check_no_sync()
+    check_no_sync(Lake(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_alive_tells_a_running_process_from_a_finished_one():
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    assert alive(os.getpid()) and not alive(finished.pid)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipelines.errors import CdrError
-from pipelines.lake import alive
+from pipelines.sync_lock import alive
 from pipelines.remote import fetch_warehouse, forget_copy, is_remote, publish_warehouse, work_dir
 from pipelines.status import newest_sync_run, record_build
 

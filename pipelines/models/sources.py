@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.errors import CdrError, few, one_line
+from pipelines.errors import CdrError, LakeError, few, one_line
 from pipelines.lake import (
-    ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, LakeError, register_lake, resync_command, schema_difference,
+    ACCOUNT_FOLDER, LAKE_DIR, QUARANTINE_GLOB, Lake, register_lake, resync_command, schema_difference,
 )
 from pipelines.land import QUARANTINE_SCHEMA
 from pipelines.opentact import api
