@@ -6,6 +6,8 @@ import atexit
 import os
 import shutil
 import tempfile
+from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,39 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_OURS):
             monkeypatch.delenv(name)
+
+
+# -- which worker runs which file -----------------------------------------------------------------
+
+# The files that use `prefect_harness` run on one worker, one after another: each worker would
+# otherwise start (and migrate) an API server of its own for them.
+PREFECT_SCOPE = "tests using prefect_harness"
+
+
+@cache
+def _requests_prefect_harness(path: Path) -> bool:
+    """A test file -> whether its tests ask for the session's Prefect API (by the fixture's name)."""
+    return path.is_file() and "prefect_harness" in path.read_text("utf-8")
+
+
+def scope_of(rootpath: Path, nodeid: str) -> str:
+    """A test's node id -> the unit of work a worker takes whole: its file, or the Prefect files together."""
+    file = nodeid.split("::", 1)[0]
+    return PREFECT_SCOPE if _requests_prefect_harness(rootpath / file) else file
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # xdist's hook: known only with xdist loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile`, with the Prefect files as one unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class UnitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(self.config.rootpath, nodeid)
+
+    return UnitScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
