@@ -32,7 +32,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-# -- which worker runs which file -----------------------------------------------------------------
+# -- which worker runs which file, and in what order ----------------------------------------------
 
 # The files that use `prefect_harness` run on one worker, one after another: each worker would
 # otherwise start (and migrate) an API server of its own for them.
@@ -51,9 +51,23 @@ def scope_of(rootpath: Path, nodeid: str) -> str:
     return PREFECT_SCOPE if _requests_prefect_harness(rootpath / file) else file
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the units of work longest first, as the workers take them in this order: those holding a
+    test marked `slow`, then those of more tests; otherwise as collected. A long file taken last
+    would leave the other worker idle until it ends."""
+    scopes: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        scopes.setdefault(scope_of(config.rootpath, item.nodeid), []).append(item)
+    ordered = sorted(
+        scopes.values(),
+        key=lambda unit: (not any(item.get_closest_marker("slow") for item in unit), -len(unit)),
+    )
+    items[:] = [item for unit in ordered for item in unit]
+
+
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # xdist's hook: known only with xdist loaded
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """`--dist loadfile`, with the Prefect files as one unit."""
+    """`--dist loadfile`, with the Prefect files as one unit and the units in the collection's order."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -62,6 +76,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
         def _split_scope(self, nodeid: str) -> str:
             return scope_of(self.config.rootpath, nodeid)
 
+    config.option.loadscopereorder = False  # the collection's order is already the one wanted
     return UnitScheduling(config, log)
 
 

@@ -92,6 +92,7 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return columns
 
 
+@pytest.mark.slow
 def test_each_accounts_rows_of_every_model_are_the_single_accounts(built):
     single, accounts = built
     with (

@@ -11,6 +11,7 @@ from bench import bench_models
 from pipelines.models import warehouse_path
 
 
+@pytest.mark.slow
 def test_a_tiny_run_times_the_scan_every_floor_pass_and_a_passing_build(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench_models, "OUT", tmp_path)
     bench_models.main(["--cdrs", "3000", "--mdrs", "1500", "--days", "2", "--rounds", "1", "--floor",

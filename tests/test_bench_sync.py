@@ -10,6 +10,7 @@ import pytest
 from bench import bench_sync
 
 
+@pytest.mark.slow
 def test_a_tiny_run_measures_every_pass_and_the_ladder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(bench_sync, "OUT", tmp_path)

@@ -29,7 +29,7 @@ from sandbox.testing import running_sandbox
 from tests.fixtures.lake import Record, call, message, usage, write_lake
 from tests.test_sync import client_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 UTC = timezone.utc
 NEW_YORK = "America/New_York"  # leaves daylight saving time at 2026-11-01 06:00 UTC

@@ -79,6 +79,7 @@ def test_a_day_folder_naming_no_day_is_refused_not_read_past(tmp_path: Path) -> 
     assert warehouse_path(builds.data).read_bytes() == before
 
 
+@pytest.mark.slow
 def test_days_deleted_from_the_lake_lose_their_rows(tmp_path: Path) -> None:
     """A day re-landed with no record left has its partition deleted: a path gone makes its day changed,
     and its rows go; a call lasting days filed on it leaves the concurrency of the days it reached

@@ -40,6 +40,7 @@ def _checkpointed(data: Path) -> int:
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_sigterm_stops_cdr_sync_in_one_line_and_the_next_run_resumes_to_the_exact_lake(tmp_path: Path) -> None:
     data = tmp_path / "data"

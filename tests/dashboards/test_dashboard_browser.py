@@ -316,6 +316,7 @@ def _hover(page, figure: str, needle: str) -> str:
     return " ".join(page.eval_on_selector_all(selector, "nodes => nodes.map(n => n.textContent)"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", SITES)
 @pytest.mark.parametrize("filename", list(FIGURES))
 def test_every_page_draws_every_figure_offline_without_errors(visits, site, filename):

@@ -43,6 +43,7 @@ def test_serve_builds_the_same_deployments_from_the_file():
     assert all(d.schedules for d in built)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cdr_serve_in_one_line(tmp_path):
     # At a terminal Ctrl-C reaches the whole process group: Prefect's temporary API server too,
     # so the served runner would spend a minute failing to reconnect, tracebacks and all.
