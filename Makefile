@@ -12,8 +12,10 @@ export DO_NOT_TRACK := 1
 	python3 -m venv .tools
 	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-.venv/.installed: pyproject.toml uv.lock $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv)
-	$(UV) sync --locked --python python3
+# Bytecode compiled at install: every process the suite starts (sandboxes, Prefect's servers, `cdr`)
+# would otherwise compile its imports again where bytecode is not written (PYTHONDONTWRITEBYTECODE).
+.venv/.installed: pyproject.toml uv.lock Makefile $(if $(shell command -v uv 2>/dev/null),,.tools/bin/uv)
+	$(UV) sync --locked --compile-bytecode --python python3
 	touch $@
 
 install: .venv/.installed
@@ -30,7 +32,7 @@ chromium:
 
 # Benchmarks (not tests): the bench group adds the peers we compare against (dlt).
 bench: install
-	$(UV) sync --locked --python python3 --group bench
+	$(UV) sync --locked --compile-bytecode --python python3 --group bench
 	.venv/bin/python -m bench
 
 clean:
