@@ -187,7 +187,9 @@ def _report(capsys, monkeypatch, data: Path, out: Path, *more: str) -> dict[tupl
     code, _, err = run_cdr(capsys, monkeypatch, "report", "finance", "--month", "2026-10", "--allow-partial",
                            "--no-xlsx", "--out", str(out), "--data-dir", str(data), *more)
     assert code == 0, err
-    with open(out / "finance_2026-10.csv", newline="") as handle:
+    # one account's statement is named after it; the combined one is not
+    account = more[more.index("--account") + 1] if "--account" in more else None
+    with open(out / ("finance_2026-10.csv" if account is None else f"finance_2026-10_{account}.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
     keys = [c for c in rows[0] if c not in ("records", "billed_duration_secs", "parts", "cost")]
     return {

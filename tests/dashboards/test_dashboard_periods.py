@@ -72,7 +72,7 @@ def test_a_month_the_lake_ends_inside_reads_partial_on_the_pages_as_in_the_state
     land(data_dir, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z")
     # The lake's last UTC day ends at 20:00 on October 31st in New York.
     build(data_dir, report_timezone="America/New_York")
-    with pytest.raises(UsageError, match=r"missing 2026-10-31 \(America/New_York days\)"):
+    with pytest.raises(UsageError, match=r"missing 2026-10-31 \(America/New_York days; the data ends 2026-10-31 20:00\)"):
         export_finance(warehouse_path(data_dir), "2026-10", tmp_path / "out", lake=Lake(data_dir), now=NOW)
     export = export_finance(
         warehouse_path(data_dir), "2026-10", tmp_path / "out", lake=Lake(data_dir), now=NOW, allow_partial=True
