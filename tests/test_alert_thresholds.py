@@ -33,8 +33,12 @@ def test_an_override_replaces_only_the_keys_it_gives(tmp_path):
     [
         ("[cost_spikes]\nday_ratio = 3\n", "unknown rule [cost_spikes]; the rules are after_hours"),
         ("[cost_spike]\nday_ration = 3\n", "unknown key cost_spike.day_ration; [cost_spike] takes country_max_factor"),
-        ('[cost_spike]\nday_ratio = "3"\n', "cost_spike.day_ratio must be a number >= 0, got '3'"),
+        ('[cost_spike]\nday_ratio = "3"\n', 'cost_spike.day_ratio must be a number >= 0, got "3"'),
+        ("[cost_spike]\nday_ratio = true\n", "cost_spike.day_ratio must be a number >= 0, got true"),
         ("[cost_spike]\nday_ratio = -1\n", "cost_spike.day_ratio must be a number >= 0, got -1"),
+        # shipped as whole numbers (weeks, hours): counts, which the rules' SQL takes as 32-bit integers
+        ("[cost_spike]\nweeks = 2.5\n", "cost_spike.weeks must be a whole number from 0 to 100,000, got 2.5"),
+        ("[cost_spike]\nweeks = 1000000000\n", "cost_spike.weeks must be a whole number from 0 to 100,000, got 1000000000"),
         ("version = 2\n", "version 2 is not the shipped version 1"),
         ("[cost_spike\n", "not valid TOML"),
     ],

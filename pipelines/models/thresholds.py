@@ -7,6 +7,7 @@ a build writes anything. The build loads them as `alert_thresholds(rule, name, v
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tomllib
 from collections.abc import Mapping
@@ -17,6 +18,9 @@ from pipelines.errors import UsageError, clip, one_line
 
 THRESHOLDS_FILE = Path("alerts") / "thresholds.toml"
 VERSION_KEY = "version"
+# A key shipped as a whole number counts weeks, days, hours or points: it takes whole numbers up to
+# this, far beyond any history and inside the 32-bit integers the rules' SQL computes with.
+WHOLE_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,12 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
     version = shipped.pop(VERSION_KEY, None)
     if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError(f"{shipped_path}: `version = <whole number>` is missing")
-    values = _values(shipped, shipped_path, known=None)
+    whole = {
+        (rule, name)
+        for rule, table in shipped.items() if isinstance(table, dict)
+        for name, value in table.items() if isinstance(value, int) and not isinstance(value, bool)
+    }
+    values = _values(shipped, shipped_path, known=None, whole=whole)
     if override is not None:
         changes = _read(Path(override), "alerts config (CDR_ALERTS_CONFIG)")
         given = changes.pop(VERSION_KEY, version)
@@ -61,7 +70,7 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
                 f"alerts config {clip(str(override))}: version {clip(repr(given), 20)} is not the shipped version "
                 f"{version}; compare it with {clip(str(shipped_path))} and update it"
             )
-        values.update(_values(changes, Path(override), known=values))
+        values.update(_values(changes, Path(override), known=values, whole=whole))
     return Thresholds(version, values, None if override is None else Path(override))
 
 
@@ -76,9 +85,11 @@ def _read(path: Path, what: str) -> dict[str, object]:
 
 
 def _values(
-    document: Mapping[str, object], path: Path, known: Mapping[tuple[str, str], float] | None
+    document: Mapping[str, object], path: Path, known: Mapping[tuple[str, str], float] | None,
+    whole: set[tuple[str, str]],
 ) -> dict[tuple[str, str], float]:
-    """A TOML document of `[rule] name = number` tables -> its values; with `known`, only known keys."""
+    """A TOML document of `[rule] name = number` tables -> its values; with `known`, only known keys; the keys
+    in `whole` only whole numbers up to WHOLE_MAX."""
     shown = clip(str(path))
     rules = {rule for rule, _ in known} if known is not None else None
     values: dict[tuple[str, str], float] = {}
@@ -91,9 +102,10 @@ def _values(
             if known is not None and (rule, name) not in known:
                 names = sorted(key for r, key in known if r == rule)
                 raise UsageError(f"{shown}: unknown key {rule}.{clip(name, 40)}; [{rule}] takes {', '.join(names)}")
+            got = clip(json.dumps(value, default=str), 40)  # as TOML writes it: true, "3"
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise UsageError(
-                    f"{shown}: {rule}.{clip(name, 40)} must be a number >= 0, got {clip(repr(value), 40)}"
-                )
+                raise UsageError(f"{shown}: {rule}.{clip(name, 40)} must be a number >= 0, got {got}")
+            if (rule, name) in whole and (value != int(value) or value > WHOLE_MAX):
+                raise UsageError(f"{shown}: {rule}.{clip(name, 40)} must be a whole number from 0 to {WHOLE_MAX:,}, got {got}")
             values[(rule, name)] = float(value)
     return values
