@@ -207,7 +207,7 @@ def _holder_text(path: str) -> str:
     if not isinstance(pid, int) or pid <= 0 or (host == socket.gethostname() and not alive(pid)):
         # Details of a dead process: the holder took the lock an instant ago and has not written its own yet.
         return ""
-    return f"; held by pid {pid} on {host} since {started}, run {run_id}"
+    return _Holder("", run_id=run_id, host=host, pid=pid, started_at=started).text()
 
 
 def alive(pid: int) -> bool:
@@ -250,6 +250,7 @@ class _Holder:
         return (now - self.refreshed).total_seconds() > LOCK_STALE_SECS
 
     def text(self) -> str:
+        """-> `; held by pid ...` for a message naming the lock's holder (a local lock file's or an object's), or ""."""
         if self.pid is None or self.host is None:
             return ""
         return f"; held by pid {self.pid} on {self.host} since {self.started_at}, run {self.run_id}"
