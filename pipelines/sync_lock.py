@@ -207,7 +207,12 @@ def _holder_text(path: str) -> str:
     if not isinstance(pid, int) or pid <= 0 or (host == socket.gethostname() and not alive(pid)):
         # Details of a dead process: the holder took the lock an instant ago and has not written its own yet.
         return ""
-    return _Holder("", run_id=run_id, host=host, pid=pid, started_at=started).text()
+    return _held_by(pid, host, started, run_id)
+
+
+def _held_by(pid: object, host: object, started_at: object, run_id: object) -> str:
+    """A lock's holder (a lock file's or a lock object's) -> `; held by pid ...` for the message naming it."""
+    return f"; held by pid {pid} on {host} since {started_at}, run {run_id}"
 
 
 def alive(pid: int) -> bool:
@@ -250,10 +255,10 @@ class _Holder:
         return (now - self.refreshed).total_seconds() > LOCK_STALE_SECS
 
     def text(self) -> str:
-        """-> `; held by pid ...` for a message naming the lock's holder (a local lock file's or an object's), or ""."""
+        """-> `; held by pid ...` for the message naming the holder, or "" when its body did not say."""
         if self.pid is None or self.host is None:
             return ""
-        return f"; held by pid {self.pid} on {self.host} since {self.started_at}, run {self.run_id}"
+        return _held_by(self.pid, self.host, self.started_at, self.run_id)
 
 
 class _ObjectLock:
