@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipelines.dates import Window, format_utc
+from pipelines.dates import Window, format_utc, parse_datetime
 from pipelines.errors import CdrError, counted, noun, one_line, shown_url
 
 if TYPE_CHECKING:
@@ -319,7 +319,7 @@ def _print_types(types: dict[str, Any], indent: str, asked: Mapping[str, Window]
     settle lag when they reach (nearly) up to now: said, so the newest records are not thought missing."""
     for kind, figures in types.items():
         read = figures.get("window")
-        short = read is not None and kind in asked and read[1] < format_utc(asked[kind].end)
+        short = read is not None and kind in asked and parse_datetime(read[1]) < asked[kind].end
         typer.echo(
             f"{indent}{kind}: {figures['new']:,} new, {figures['updated']:,} updated, "
             f"{figures['quarantined']:,} quarantined"
