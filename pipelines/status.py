@@ -21,6 +21,7 @@ from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, one
 from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
+from pipelines.remote import require_data_dir
 from pipelines.reports import day_ranges
 from pipelines.runs import (
     SyncLogError,
@@ -131,8 +132,13 @@ def synced_at(data_dir: Path | str) -> Synced | None:
 
 
 def read_status(data_dir: Path | str) -> DataStatus:
-    """A data dir -> its status; UsageError if it is a file, CdrError naming a state or lake file that cannot be read."""
+    """A data dir -> its status; UsageError if it is a file or a folder not there, CdrError naming a state or lake
+    file that cannot be read."""
     lake = Lake(data_dir)
+    if lake.is_local:
+        # A folder not there is a mistyped --data-dir, not one never synced; an object store has no folders:
+        # a prefix without objects is a data dir never synced.
+        require_data_dir(data_dir)
     lake.check_root()
     runs = read_sync_runs(lake)
     listing = _Listing.of(lake)

@@ -330,6 +330,14 @@ def test_a_build_of_an_empty_s3_data_dir_is_refused(s3_data_dir: str) -> None:
         build(s3_data_dir)
 
 
+def test_status_of_an_empty_s3_data_dir_says_never_synced_not_missing(
+    s3_data_dir: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store has no folders: a prefix without objects is where a first sync will land, not a mistyped one.
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", s3_data_dir)
+    assert (code, err) == (0, "") and out.startswith(f"data dir    {s3_data_dir}: never synced ")
+
+
 @pytest.mark.parametrize(
     "command", [("sql", "select 1"), ("report", "finance", "--month", "2026-10"), ("alerts",), ("dashboards",)],
     ids=lambda command: command[0],

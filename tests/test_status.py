@@ -84,21 +84,32 @@ def data_dir(synced: Path, tmp_path: Path) -> Path:
 
 
 def test_a_data_dir_never_synced_says_so_and_exits_0(tmp_path, capsys, monkeypatch):
-    for folder in (tmp_path / "absent", tmp_path):
-        code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(folder))
-        assert (code, err) == (0, "")
-        assert out.startswith(f"data dir    {folder}: never synced (`cdr sync --range last_7_days`")
-        assert "cdrs        never synced\nmdrs        never synced\nlast sync   none logged\n" in out
-        document = status_json(capsys, monkeypatch, folder)
-        assert list(document) == TOP_KEYS and document["synced"] is False
-        empty = dict.fromkeys(KIND_KEYS) | {"gaps": [], "records": 0, "quarantined": 0}
-        assert document["cdrs"] == document["mdrs"] == empty
-        assert document["last_sync"] == {
-            "run_id": None, "types": [], "started_at": None, "finished_at": None, "status": None, "failed_slices": [],
-            "error": None, "changed_days": {},
-        }
-        assert document["last_build"] == {"built_at": None, "status": None, "sync_run_id": None, "how": None}
-        assert document["dashboards"] == {"made_at": None, "site": f"{folder}/site"}
+    folder = tmp_path
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(folder))
+    assert (code, err) == (0, "")
+    assert out.startswith(f"data dir    {folder}: never synced (`cdr sync --range last_7_days`")
+    assert "cdrs        never synced\nmdrs        never synced\nlast sync   none logged\n" in out
+    document = status_json(capsys, monkeypatch, folder)
+    assert list(document) == TOP_KEYS and document["synced"] is False
+    empty = dict.fromkeys(KIND_KEYS) | {"gaps": [], "records": 0, "quarantined": 0}
+    assert document["cdrs"] == document["mdrs"] == empty
+    assert document["last_sync"] == {
+        "run_id": None, "types": [], "started_at": None, "finished_at": None, "status": None, "failed_slices": [],
+        "error": None, "changed_days": {},
+    }
+    assert document["last_build"] == {"built_at": None, "status": None, "sync_run_id": None, "how": None}
+    assert document["dashboards"] == {"made_at": None, "site": f"{folder}/site"}
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("as_json", [(), ("--json",)], ids=["text", "json"])
+def test_a_data_dir_that_does_not_exist_is_refused_in_one_line_not_called_never_synced(
+    tmp_path, capsys, monkeypatch, as_json
+):
+    # As `cdr build` and `cdr report` refuse it: a mistyped --data-dir must not read as an empty one.
+    absent = tmp_path / "absent"
+    code, out, err = run_cdr(capsys, monkeypatch, "status", *as_json, "--data-dir", str(absent))
+    assert (code, out, err) == (2, "", f"error: data dir {absent} does not exist: sync first (`cdr sync`) or pass --data-dir\n")
     assert list(tmp_path.iterdir()) == []
 
 
