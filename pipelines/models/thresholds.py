@@ -1,7 +1,8 @@
 """Thresholds: the alert rules' settings (`queries/alerts/thresholds.toml`, a file's overrides on top) as one table.
 
 `CDR_ALERTS_CONFIG` names a file whose keys replace the shipped ones; both are checked whole before
-a build writes anything. The build loads them as `alert_thresholds(rule, name, value)`.
+a build writes anything, each key against the range the shipped file allows it (`[rule.allowed]`).
+The build loads them as `alert_thresholds(rule, name, value)`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from pipelines.errors import UsageError, clip, one_line
 
@@ -21,6 +24,15 @@ VERSION_KEY = "version"
 # A key shipped as a whole number counts weeks, days, hours or points: it takes whole numbers up to
 # this, far beyond any history and inside the 32-bit integers the rules' SQL computes with.
 WHOLE_MAX = 100_000
+# In the shipped file, `[rule.allowed]` gives a key whose meaning bounds it `[lowest, highest]`; a key
+# without one takes any number >= 0. Data of the file, not thresholds: no row, no part of the digest.
+ALLOWED_TABLE = "allowed"
+# A bound may be another key of the rule, plus a whole number: `weeks`, `start_hour + 1`.
+_KEY_BOUND = re.compile(r"([a-z][a-z0-9_]*)(?: \+ ([0-9]+))?")
+_ANY = (0, math.inf)
+
+Bound = int | float | str
+Ranges = Mapping[tuple[str, str], tuple[Bound, Bound]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +68,13 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
     version = shipped.pop(VERSION_KEY, None)
     if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError(f"{shipped_path}: `version = <whole number>` is missing")
+    ranges = _ranges(shipped, shipped_path)
     whole = {
         (rule, name)
         for rule, table in shipped.items() if isinstance(table, dict)
         for name, value in table.items() if isinstance(value, int) and not isinstance(value, bool)
     }
-    values = _values(shipped, shipped_path, known=None, whole=whole)
+    values = _values(shipped, shipped_path, known=None, whole=whole, ranges=ranges)
     if override is not None:
         changes = _read(Path(override), "alerts config (CDR_ALERTS_CONFIG)")
         given = changes.pop(VERSION_KEY, version)
@@ -70,7 +83,7 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
                 f"alerts config {clip(str(override))}: version {clip(repr(given), 20)} is not the shipped version "
                 f"{version}; compare it with {clip(str(shipped_path))} and update it"
             )
-        values.update(_values(changes, Path(override), known=values, whole=whole))
+        values = _values(changes, Path(override), known=values, whole=whole, ranges=ranges)
     return Thresholds(version, values, None if override is None else Path(override))
 
 
@@ -84,15 +97,37 @@ def _read(path: Path, what: str) -> dict[str, object]:
         raise UsageError(f"{what} {clip(str(path))}: not valid TOML ({one_line(exc)})") from None
 
 
+def _ranges(document: dict[str, object], path: Path) -> dict[tuple[str, str], tuple[Bound, Bound]]:
+    """The shipped document -> the range each key of a `[rule.allowed]` table allows; those tables are taken out of
+    the document (they are not thresholds). UsageError for a range that is not `[lowest, highest]` of a key."""
+    ranges: dict[tuple[str, str], tuple[Bound, Bound]] = {}
+    for rule, table in document.items():
+        if not isinstance(table, dict) or ALLOWED_TABLE not in table:
+            continue
+        allowed = table.pop(ALLOWED_TABLE)
+        keys = {name for name, value in table.items() if not isinstance(value, dict)}
+        for name, bounds in allowed.items() if isinstance(allowed, dict) else [(ALLOWED_TABLE, allowed)]:
+            if name not in keys or not isinstance(bounds, list) or len(bounds) != 2 or not all(
+                _is_number(bound) or (isinstance(bound, str) and _bound_key(bound) in keys) for bound in bounds
+            ):
+                raise UsageError(
+                    f"{path}: [{rule}.{ALLOWED_TABLE}] gives each key of [{rule}] `[lowest, highest]`, each bound a number "
+                    f"or a key (`weeks`, `start_hour + 1`); got {clip(name, 40)} = {clip(json.dumps(bounds, default=str), 40)}"
+                )
+            ranges[(rule, name)] = (bounds[0], bounds[1])
+    return ranges
+
+
 def _values(
     document: Mapping[str, object], path: Path, known: Mapping[tuple[str, str], float] | None,
-    whole: set[tuple[str, str]],
+    whole: set[tuple[str, str]], ranges: Ranges,
 ) -> dict[tuple[str, str], float]:
-    """A TOML document of `[rule] name = number` tables -> its values; with `known`, only known keys; the keys
-    in `whole` only whole numbers up to WHOLE_MAX."""
+    """A TOML document of `[rule] name = number` tables -> the values with its own on top of `known`; with `known`,
+    only known keys; each value a number in its range (any number >= 0 without one), the keys in `whole` only whole
+    numbers up to WHOLE_MAX."""
     shown = clip(str(path))
     rules = {rule for rule, _ in known} if known is not None else None
-    values: dict[tuple[str, str], float] = {}
+    given: dict[tuple[str, str], object] = {}
     for rule, table in document.items():
         if rules is not None and rule not in rules:
             raise UsageError(f"{shown}: unknown rule [{clip(rule, 40)}]; the rules are {', '.join(sorted(rules))}")
@@ -102,10 +137,71 @@ def _values(
             if known is not None and (rule, name) not in known:
                 names = sorted(key for r, key in known if r == rule)
                 raise UsageError(f"{shown}: unknown key {rule}.{clip(name, 40)}; [{rule}] takes {', '.join(names)}")
-            got = clip(json.dumps(value, default=str), 40)  # as TOML writes it: true, "3"
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise UsageError(f"{shown}: {rule}.{clip(name, 40)} must be a number >= 0, got {got}")
-            if (rule, name) in whole and (value != int(value) or value > WHOLE_MAX):
-                raise UsageError(f"{shown}: {rule}.{clip(name, 40)} must be a whole number from 0 to {WHOLE_MAX:,}, got {got}")
-            values[(rule, name)] = float(value)
+            given[(rule, name)] = value
+    raw = {**(known or {}), **given}
+
+    def refused(key: tuple[str, str], values: Mapping[tuple[str, str], object]) -> UsageError:
+        if key in given:
+            got = clip(json.dumps(given[key], default=str), 40)  # as TOML writes it: true, "3"
+        else:  # out of range through a key the file gave
+            value = float(raw[key])  # type: ignore[arg-type]
+            got = f"{int(value) if value.is_integer() else value} (the shipped value)"
+        rule, name = key
+        return UsageError(f"{shown}: {rule}.{clip(name, 40)} must be {_wanted(rule, name, key in whole, ranges, values)}, got {got}")
+
+    # The file's own keys first: a key it did not give can only fall out of its range through a key it gave.
+    order = [*given, *(key for key in raw if key not in given)]
+    for key in order:
+        value = raw[key]
+        if not (_is_number(value) and math.isfinite(value) and (key not in whole or value == int(value))):
+            raise refused(key, raw)
+    # Every value a number now, so a bound naming another key reads one.
+    values = {key: float(value) for key, value in raw.items()}  # type: ignore[arg-type]
+    for key in order:
+        low, high = ranges.get(key, _ANY)
+        if not _resolve(low, key[0], values) <= values[key] <= min(
+            _resolve(high, key[0], values), WHOLE_MAX if key in whole else math.inf
+        ):
+            raise refused(key, values)
     return values
+
+
+def _wanted(rule: str, name: str, is_whole: bool, ranges: Ranges, values: Mapping[tuple[str, str], object]) -> str:
+    """A key -> the values it takes, as a message says them: `a number >= 0`, `a whole number from 1 to weeks (8)`."""
+    low, high = ranges.get((rule, name), _ANY)
+    if is_whole and _is_number(high) and high > WHOLE_MAX:
+        high = WHOLE_MAX
+    kind = "a whole number" if is_whole else "a number"
+    if high == math.inf:
+        return f"{kind} >= {_shown(low, rule, values)}"
+    return f"{kind} from {_shown(low, rule, values)} to {_shown(high, rule, values)}"
+
+
+def _shown(bound: Bound, rule: str, values: Mapping[tuple[str, str], object]) -> str:
+    """A bound -> as a message says it: `100,000`, `0.5`, `start_hour + 1 (9)` (the key's value when it is a number)."""
+    if isinstance(bound, str):
+        value = values.get((rule, _bound_key(bound)))
+        return f"{bound} ({_shown(_resolve(bound, rule, values), rule, values)})" if _is_number(value) else bound
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
+def _resolve(bound: Bound, rule: str, values: Mapping[tuple[str, str], object]) -> float:
+    """A bound -> its number: itself, or the named key's value plus what is added to it."""
+    if not isinstance(bound, str):
+        return bound
+    match = _KEY_BOUND.fullmatch(bound)
+    assert match is not None  # _ranges let only such bounds through
+    value = values[(rule, match[1])]
+    assert _is_number(value)  # _values resolves bounds only once every value is a number
+    return value + int(match[2] or 0)
+
+
+def _bound_key(bound: str) -> str | None:
+    """A bound naming a key (`start_hour + 1`) -> that key; None for any other text."""
+    match = _KEY_BOUND.fullmatch(bound)
+    return match[1] if match else None
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    """Whether a TOML value is a number (TOML's true and false are not), NaN not included."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
