@@ -273,7 +273,8 @@ def report_finance_command(
     account's rows (by account, product, direction, currency), then one total row per currency whose account
     is "(all accounts)" and product and direction empty: currencies are never added together. Sum either
     the account rows or the total rows, not both. In the XLSX the total rows stand in bold one row below
-    the table, outside its filter.
+    the table, outside its filter. When the sync quarantined records of the month, the XLSX and the output
+    say how many, and per currency the statement's cost against the API's usage (over the month's UTC days).
     """
     from pipelines.errors import counted
     from pipelines.lake import Lake
@@ -294,6 +295,8 @@ def report_finance_command(
         + (f"total cost {totals}" if totals else f"no usage in {month}")
         + (f"; {export.partial}" if export.partial else "")
     )
+    for line in export.quarantined:
+        typer.echo(line)
 
 
 @app.command(

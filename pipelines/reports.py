@@ -27,7 +27,7 @@ import duckdb
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.durable import atomic_file
-from pipelines.errors import CdrError, UsageError, bad_value, clip, few, one_line
+from pipelines.errors import CdrError, UsageError, bad_value, clip, counted, few, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
@@ -55,6 +55,10 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # No CDR is older: an earlier month is a typo, refused before the warehouse is opened.
 FIRST_MONTH = "2000-01"
 BUILD_INFO_TABLE = "rpt_build_info"
+# The per-UTC-day reconciliation with the API's usage (marts/fct_reconciliation_daily.sql says its statuses).
+RECONCILIATION_TABLE = "rpt_reconciliation_daily"
+# The statuses that leave nothing unexplained on a day: the records agree with the API's usage, or do with the quarantine.
+RECONCILED = ("match", "explained_by_quarantine")
 # The record types rpt_finance_monthly_statement reads (calls and messages; not the API's usage).
 STATEMENT_KINDS: tuple[api.RecordType, ...] = ("cdrs", "mdrs")
 # Day ranges named in a one-line message before "and N more".
@@ -185,6 +189,85 @@ class MonthCoverage:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrencyGap:
+    """One currency of a month's reconciliation: the records' and the API usage's cost over the month's UTC days,
+    and how many of those days the quarantine leaves unexplained."""
+
+    currency: str | None
+    records_cost: Decimal
+    api_cost: Decimal
+    unexplained_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineNote:
+    """The records the sync quarantined in a statement's month and what they mean for its totals, as the
+    reconciliation (RECONCILIATION_TABLE) has them: per UTC day, as the API dates its usage.
+
+    `utc_days`: whether the month's report-zone days are its UTC days, so that the records' cost is the statement's.
+    """
+
+    month: str
+    zone: str
+    utc_days: bool
+    # (account, quarantined records) of each account stated that has any
+    quarantined: tuple[tuple[str, int], ...]
+    currencies: tuple[CurrencyGap, ...]
+    # the --account asked for: the query the note names lists that account's records alone
+    account: str | None = None
+    # a combined statement: the note names each account's records
+    combined: bool = False
+
+    @property
+    def records(self) -> int:
+        """How many quarantined records the month's UTC days hold, over the accounts stated."""
+        return sum(count for _, count in self.quarantined)
+
+    def lines(self) -> tuple[str, ...]:
+        """() without a quarantined record, else what a finance reader needs to reconcile the statement with the
+        API's usage: the records set aside, then per currency the two costs and what the quarantine explains of
+        their difference, then the query that lists the records."""
+        if not self.records:
+            return ()
+        first, after = month_days(self.month)
+        last = after - timedelta(days=1)
+        if self.utc_days:
+            days, basis = f"of {self.month}", "statement"
+        else:
+            days = (
+                f"of the UTC days {first} to {last} (the API dates its usage in UTC, this statement's month is "
+                f"{self.zone}'s)"
+            )
+            basis = "records of those UTC days"
+        accounts = f" ({', '.join(f'{name} {count:,}' for name, count in self.quarantined)})" if self.combined else ""
+        lines = [
+            f"quarantined: {counted(self.records, 'record')} {days}{accounts} set aside by the sync as malformed "
+            "are not in this statement; the API's usage (the invoice's basis) counts them"
+        ]
+        for gap in self.currencies:
+            costs = (
+                f"{gap.currency or 'no currency'}: {basis} {decimal_text(gap.records_cost)}, "
+                f"API usage {decimal_text(gap.api_cost)}"
+            )
+            difference = decimal_text(gap.api_cost - gap.records_cost)
+            if gap.unexplained_days:
+                lines.append(
+                    f"{costs}, difference {difference}: the quarantine does not explain "
+                    f"{counted(gap.unexplained_days, 'UTC day')} of it (see {RECONCILIATION_TABLE})"
+                )
+            elif gap.api_cost == gap.records_cost:
+                lines.append(f"{costs}: they agree")
+            else:
+                lines.append(f"{costs}, difference {difference}: the quarantined records' cost")
+        of_account = f" and account = '{self.account}'" if self.account is not None else ""
+        lines.append(
+            f"the records: cdr sql \"select * from stg_quarantine where utc_date between '{first}' and '{last}' "
+            f"and not is_in_lake{of_account}\"; each day's reconciliation: {RECONCILIATION_TABLE}"
+        )
+        return tuple(lines)
+
+
+@dataclass(frozen=True, slots=True)
 class FinanceExport:
     """What `export_finance` wrote: the month, its statement rows (without total rows), the files, how much of
     the month the lake held, the rows' columns (COMBINED_COLUMNS for several accounts) and the accounts stated."""
@@ -195,11 +278,17 @@ class FinanceExport:
     coverage: MonthCoverage
     columns: tuple[str, ...] = FINANCE_COLUMNS
     accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
+    quarantine: QuarantineNote | None = None
 
     @property
     def partial(self) -> str:
         """'' for a complete month, else 'partial: covers D1 to D2'."""
         return self.coverage.note()
+
+    @property
+    def quarantined(self) -> tuple[str, ...]:
+        """() when no record of the month was quarantined, else the lines that say what that means for the totals."""
+        return () if self.quarantine is None else self.quarantine.lines()
 
     def totals(self) -> dict[str, Decimal]:
         """Currency -> the month's total cost (exact)."""
@@ -232,6 +321,7 @@ class Statement:
     columns: tuple[str, ...]
     accounts: tuple[str, ...]
     zone: str
+    quarantine: QuarantineNote | None = None
 
 
 def _statement(
@@ -253,11 +343,54 @@ def _statement(
             "order by account, product, direction, currency",
             [month, list(accounts)],
         ).fetchall()
-    except duckdb.CatalogException:
-        raise CdrError(f"the warehouse {warehouse_name(warehouse)} has no {FINANCE_TABLE}: run `cdr build`") from None
+        note = quarantine_note(con, month, zone, accounts, account=account)
+    except duckdb.CatalogException as exc:
+        table = RECONCILIATION_TABLE if RECONCILIATION_TABLE in str(exc) else FINANCE_TABLE
+        raise CdrError(f"the warehouse {warehouse_name(warehouse)} has no {table}: run `cdr build`") from None
     finally:
         con.close()
-    return Statement(tuple(tuple(row) for row in rows), columns, accounts, zone)
+    return Statement(tuple(tuple(row) for row in rows), columns, accounts, zone, note)
+
+
+def quarantine_note(
+    con: duckdb.DuckDBPyConnection, month: str, zone: str, accounts: Sequence[str], *, account: str | None = None
+) -> QuarantineNote:
+    """A warehouse, a report month in `zone` and the accounts stated -> what the reconciliation says of the
+    records quarantined in the month's UTC days (its days: the quarantine and the API's usage know no others)."""
+    first, after = month_days(month)
+    where = "utc_date >= ? and utc_date < ? and list_contains(?, account)"
+    params = [first, after, list(accounts)]
+    quarantined = con.execute(
+        f"select account, sum(quarantined_records)::bigint from {RECONCILIATION_TABLE} where {where} "
+        "group by account having sum(quarantined_records) > 0 order by account",
+        params,
+    ).fetchall()
+    # the currencies the API's usage knows in the month: a cost to hold the statement's against
+    currencies = con.execute(
+        "select currency, coalesce(sum(pipeline_cost), 0), sum(api_cost), "
+        "count(distinct utc_date) filter (where not list_contains(?, status)) "
+        f"from {RECONCILIATION_TABLE} where {where} group by currency having sum(api_cost) is not null "
+        "order by currency",
+        [list(RECONCILED), *params],
+    ).fetchall()
+    utc_days = all(_midnight(day, zone) == _midnight(day, "UTC") for day in _days(first, after + timedelta(days=1)))
+    return QuarantineNote(
+        month, zone, utc_days, tuple((name, int(count)) for name, count in quarantined),
+        tuple(CurrencyGap(currency, Decimal(records), Decimal(api_cost), int(days))
+              for currency, records, api_cost, days in currencies),
+        account=account, combined=len(accounts) > 1,
+    )
+
+
+def month_days(month: str) -> tuple[date, date]:
+    """A checked 'YYYY-MM' -> its first day and the first day of the month after."""
+    year, number = (int(part) for part in month.split("-"))
+    return date(year, number, 1), date(year + number // 12, number % 12 + 1, 1)
+
+
+def _days(first: date, after: date) -> list[date]:
+    """The days from `first` up to `after`."""
+    return [first + timedelta(days=offset) for offset in range((after - first).days)]
 
 
 def held_accounts(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> tuple[str, ...]:
@@ -360,9 +493,7 @@ def coverage_of(
 ) -> MonthCoverage:
     """The instants held per account (`lake_held`), a report month in `zone` and the clock -> what of the month
     every account holds; the accounts missing a day of it are named."""
-    year, number = (int(part) for part in parse_month(month).split("-"))
-    first = date(year, number, 1)
-    after = date(year + number // 12, number % 12 + 1, 1)
+    first, after = month_days(parse_month(month))
     start, end = _midnight(first, zone), _midnight(after, zone)
     synced = [Window(start, max(start, min(end, now)))]
     today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
@@ -467,10 +598,11 @@ def export_finance(
     contents = {out_dir / f"{stem}.csv": finance_csv(rows, columns, totals).encode("utf-8")}
     if xlsx:
         contents[out_dir / f"{stem}.xlsx"] = finance_xlsx(
-            rows, month, partial=coverage.note(), columns=columns, totals=totals
+            rows, month, partial=coverage.note(), columns=columns, totals=totals,
+            notes=statement.quarantine.lines() if statement.quarantine else (),
         )
     files = tuple(write_outputs(out_dir, contents))
-    return FinanceExport(month, rows, files, coverage, columns, statement.accounts)
+    return FinanceExport(month, rows, files, coverage, columns, statement.accounts, statement.quarantine)
 
 
 def combined_totals(rows: Sequence[Sequence[object]], month: str) -> tuple[tuple[object, ...], ...]:
@@ -583,9 +715,10 @@ def finance_xlsx(
     partial: str = "",
     columns: Sequence[str] = FINANCE_COLUMNS,
     totals: Sequence[Sequence[object]] = (),
+    notes: Sequence[str] = (),
 ) -> bytes:
     """Statement rows -> an XLSX workbook (one sheet, the same columns, any total rows in bold a row below the
-    table and any `partial` note under them) as bytes."""
+    table, any `partial` note under them and then `notes`, a line a row) as bytes."""
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -616,11 +749,14 @@ def finance_xlsx(
     sheet.set_column(texts, texts + 3, 20)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
+    # Below the table (and its totals) and outside the filter, so the rows stay the CSV's.
+    below = max(len(rows), 1) + (len(totals) + 1 if totals else 0) + 2
     if partial:
-        # Below the table (and its totals) and outside the filter, so the rows stay the CSV's.
-        below = max(len(rows), 1) + (len(totals) + 1 if totals else 0) + 2
         sheet.write_string(below, 0, f"{month} {partial}", book.add_format({"bold": True}))
         book.set_properties({"subject": f"Finance statement {month}, {partial}"})
+        below += 1
+    for offset, line in enumerate(notes):
+        sheet.write_string(below + offset, 0, line)
     book.close()
     return buffer.getvalue()
 
