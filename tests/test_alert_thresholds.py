@@ -88,6 +88,16 @@ def test_the_shipped_thresholds_pass_their_own_ranges_and_the_ranges_are_no_thre
     assert set(shipped.values) == {(rule, name) for rule, table in document.items() if isinstance(table, dict) for name in table}
 
 
+def test_every_shipped_threshold_is_read_by_a_rule():
+    # a key no rule reads would be tuned by its users to no effect
+    read = "\n".join(path.read_text(encoding="utf-8") for path in (QUERIES_DIR / "alerts").glob("*.sql"))
+    unread = [
+        f"{rule}.{name}" for rule, name in load_thresholds(QUERIES_DIR).values
+        if f"threshold('{rule}', '{name}')" not in read
+    ]
+    assert unread == []
+
+
 def test_a_value_at_either_end_of_its_range_is_taken(tmp_path):
     text = (
         "[after_hours]\nstart_hour = 0\nend_hour = 1\nweekends = 0\nweeks = 1\nmin_points = 1\n"
