@@ -69,11 +69,16 @@ def monthly_finance(
         description += f" ({export.partial})"
     # Over several accounts the rows are the combined statement's, account first.
     table = [dict(zip(export.columns, (*row[:-1], decimal_text(row[-1])), strict=True)) for row in export.rows]
-    create_table_artifact(table, key="cdr-finance-statement", description=description)
+    # What the quarantine took out of the totals, where finance reads the run: the artifact and the log.
+    notes = "".join(f"\n\n{line}" for line in export.quarantined)
+    create_table_artifact(table, key="cdr-finance-statement", description=description + notes)
     logger.info(f"{description}; wrote {', '.join(str(p) for p in export.files)}")
+    for line in export.quarantined:
+        logger.warning(line)
     return {
         "month": month,
         "files": [str(p) for p in export.files],
         "totals": {k: decimal_text(v) for k, v in export.totals().items()},
         "partial": export.partial,
+        "quarantined": list(export.quarantined),
     }

@@ -57,6 +57,7 @@ def test_a_late_run_exports_the_month_before_its_scheduled_start(prefect_harness
     # Scheduled for February 1st, run (by the wall clock) months later: January, complete.
     result = _run_scheduled("2026-02-01T06:00:00Z", **common)
     assert (result["month"], result["partial"], result["totals"]) == ("2026-01", "", {"USD": "0.032000000"})
+    assert result["quarantined"] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-01.csv", "finance_2026-01.xlsx"]
 
     # February is synced to the 20th only: refused, then exported as partial when allowed.
@@ -78,3 +79,30 @@ def test_a_late_run_exports_the_month_before_its_scheduled_start(prefect_harness
         "month": "2026-02", "product": "mms", "direction": "outbound", "currency": "EUR", "records": 1,
         "billed_duration_secs": 0, "parts": 1, "cost": "0.020000000",
     }
+
+
+def test_a_run_says_what_the_quarantine_took_out_of_the_statement(prefect_harness, world_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from pipelines.accounts import DEFAULT_ACCOUNT
+    from pipelines.lake import Lake
+    from pipelines.land import quarantine
+    from pipelines.opentact.records import Rejected
+    from tests.test_reconciliation import day_slice, raw_call
+
+    data_dir = shutil.copytree(world_dir, tmp_path / "data")
+    raw = raw_call("set-aside", "2026-01-20T12:00:00.000Z", 60, "0.01")
+    quarantine(Lake(data_dir).for_account(DEFAULT_ACCOUNT), "cdrs", "run-q", [
+        Rejected("bad cld", raw, "cdrs", day_slice("2026-01-20"), 1)
+    ])
+    result = _run_scheduled("2026-02-01T06:00:00Z", data_dir=str(data_dir), out_dir=str(tmp_path / "out"))
+    assert len(result["quarantined"]) >= 3
+    assert result["quarantined"][0].startswith("quarantined: 1 record of 2026-01 set aside by the sync as malformed")
+    assert result["quarantined"][-1].startswith("the records: cdr sql ")
+
+    with get_client(sync_client=True) as client:
+        artifacts = [a for a in client.read_artifacts() if a.key == "cdr-finance-statement"]
+    latest = max(artifacts, key=lambda a: a.created)
+    assert latest.description == (
+        "Finance statement 2026-01: total cost USD 0.032000000" + "".join(f"\n\n{line}" for line in result["quarantined"])
+    )
