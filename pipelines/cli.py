@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from typer._click.parser import _OptionParser, _ParsingState  # typer's own copy of click: already loaded by typer
@@ -36,9 +37,14 @@ def _local_path(value: str | Path) -> Path:
     return Path(value)
 
 
-def _examples(*commands: str) -> str:
-    """Command lines -> a help epilog listing them as they are (`\\b`: click does not rewrap it)."""
-    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _command(group: typer.Typer, name: str, short_help: str, *examples: str, **settings: Any) -> Callable[[F], F]:
+    """A command of `group`: its name, one-line help and the example lines its help ends with."""
+    # `\b`: click prints the examples as they are, without rewrapping them.
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {command}" for command in examples)
+    return group.command(name, short_help=short_help, epilog=epilog, **settings)
 
 
 class FreeTextCommand(TyperCommand):
@@ -71,13 +77,10 @@ MaskNumbers = Annotated[bool | None, typer.Option(
 )]
 
 
-@app.command(
-    "dates",
-    short_help="Print the UTC window of a date literal (JSON).",
-    epilog=_examples(
-        "cdr dates last_7_days",
-        "cdr dates last_2_weeks --tz Europe/London --now 2026-03-30T12:00:00Z",
-    ),
+@_command(
+    app, "dates", "Print the UTC window of a date literal (JSON).",
+    "cdr dates last_7_days",
+    "cdr dates last_2_weeks --tz Europe/London --now 2026-03-30T12:00:00Z",
 )
 def dates_command(
     literal: str = typer.Argument(
@@ -116,13 +119,10 @@ def dates_command(
     }))
 
 
-@app.command(
-    "build",
-    short_help="Build the DuckDB warehouse from the lake.",
-    epilog=_examples(
-        "cdr build",
-        "cdr build --full --data-dir data/demo",
-    ),
+@_command(
+    app, "build", "Build the DuckDB warehouse from the lake.",
+    "cdr build",
+    "cdr build --full --data-dir data/demo",
 )
 def build_command(
     data_dir: str | None = typer.Option(
@@ -157,13 +157,10 @@ def build_command(
         )
 
 
-@app.command(
-    "alerts",
-    short_help="List the alerts of a range; send new ones to a webhook.",
-    epilog=_examples(
-        "cdr alerts --range last_30_days --min-severity warning",
-        "cdr alerts --notify https://hooks.example.com/cdr --fail-on critical",
-    ),
+@_command(
+    app, "alerts", "List the alerts of a range; send new ones to a webhook.",
+    "cdr alerts --range last_30_days --min-severity warning",
+    "cdr alerts --notify https://hooks.example.com/cdr --fail-on critical",
 )
 def alerts_command(
     date_range: str | None = typer.Option(None, "--range", help="A date literal (default: last_7_days)."),
@@ -242,13 +239,10 @@ report_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exce
 app.add_typer(report_app, name="report", help="Export report tables for finance (the monthly statement).", short_help="Finance exports.")
 
 
-@report_app.command(
-    "finance",
-    short_help="Export a month's finance statement (CSV, XLSX).",
-    epilog=_examples(
-        "cdr report finance --month 2026-10 --out ./exports",
-        "cdr report finance --month 2026-11 --allow-partial --no-xlsx",
-    ),
+@_command(
+    report_app, "finance", "Export a month's finance statement (CSV, XLSX).",
+    "cdr report finance --month 2026-10 --out ./exports",
+    "cdr report finance --month 2026-11 --allow-partial --no-xlsx",
 )
 def report_finance_command(
     month: str = typer.Option(..., "--month", help="The report month, YYYY-MM."),
@@ -299,14 +293,11 @@ def report_finance_command(
         typer.echo(line)
 
 
-@app.command(
-    "sql",
+@_command(
+    app, "sql", "Run one read-only SQL query on the warehouse.",
+    'cdr sql "select count(*) from calls"',
+    'cdr sql "select * from rpt_finance_monthly_statement" --format csv --out statement.csv',
     cls=FreeTextCommand,
-    short_help="Run one read-only SQL query on the warehouse.",
-    epilog=_examples(
-        'cdr sql "select count(*) from calls"',
-        'cdr sql "select * from rpt_finance_monthly_statement" --format csv --out statement.csv',
-    ),
 )
 def sql_command(
     query: str = typer.Argument(..., metavar="QUERY", help='One read-only query, e.g. "select count(*) from calls".'),
@@ -330,13 +321,10 @@ def sql_command(
         typer.echo(f"wrote {counted(rows, 'row')} to {out}", err=True)
 
 
-@app.command(
-    "shell",
-    short_help="An interactive read-only SQL shell on the warehouse.",
-    epilog=_examples(
-        "cdr shell --data-dir data/demo",
-        "cdr shell < queries.sql",
-    ),
+@_command(
+    app, "shell", "An interactive read-only SQL shell on the warehouse.",
+    "cdr shell --data-dir data/demo",
+    "cdr shell < queries.sql",
 )
 def shell_command(
     mask: MaskNumbers = None,
@@ -352,13 +340,10 @@ def shell_command(
     raise typer.Exit(run_shell(warehouse_path(settings.data_dir), masked=settings.mask_numbers))
 
 
-@app.command(
-    "dashboards",
-    short_help="Render the offline HTML dashboards.",
-    epilog=_examples(
-        "cdr dashboards",
-        "cdr dashboards --out /tmp/site --data-dir data/demo",
-    ),
+@_command(
+    app, "dashboards", "Render the offline HTML dashboards.",
+    "cdr dashboards",
+    "cdr dashboards --out /tmp/site --data-dir data/demo",
 )
 def dashboards_command(
     out: Path | None = typer.Option(
@@ -384,14 +369,11 @@ def dashboards_command(
     typer.echo(f"wrote {counted(len(pages), 'page')} to {site}{uploaded}: open {written[0]}")
 
 
-@app.command(
-    "sync",
-    short_help="Sync CDRs/MDRs from the API into the lake.",
-    epilog=_examples(
-        "cdr sync --range last_7_days",
-        "cdr sync",
-        "cdr sync --start 2026-10-01 --end 2026-11-01 --types cdrs",
-    ),
+@_command(
+    app, "sync", "Sync CDRs/MDRs from the API into the lake.",
+    "cdr sync --range last_7_days",
+    "cdr sync",
+    "cdr sync --start 2026-10-01 --end 2026-11-01 --types cdrs",
 )
 def sync_command(
     date_range: str | None = typer.Option(
@@ -422,13 +404,10 @@ def sync_command(
     )
 
 
-@app.command(
-    "status",
-    short_help="Say what the data dir holds: synced days, last sync, build, dashboards.",
-    epilog=_examples(
-        "cdr status",
-        "cdr status --json --data-dir data/demo",
-    ),
+@_command(
+    app, "status", "Say what the data dir holds: synced days, last sync, build, dashboards.",
+    "cdr status",
+    "cdr status --json --data-dir data/demo",
 )
 def status_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the aligned block."),
