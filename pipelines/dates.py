@@ -7,6 +7,7 @@ local midnights); hours are real hours. The clock is a parameter (`now=`), never
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -243,7 +244,8 @@ def _resolve(literal: str, local_now: datetime, zone: tzinfo, first_weekday: int
     else:
         relative = _RELATIVE_RE.fullmatch(literal)
         if relative is None:
-            hint = f" (did you mean {literal.lower()!r}?)" if _is_known(literal.lower()) else ""
+            meant = _meant(literal)
+            hint = f" (did you mean {meant!r}?)" if meant else ""
             raise UsageError(f"unknown date literal {literal!r}{hint}; {_LITERALS_HELP}")
         direction, count_text, unit = relative.groups()
         n = _count(literal, count_text)
@@ -264,10 +266,18 @@ def _resolve(literal: str, local_now: datetime, zone: tzinfo, first_weekday: int
     return Window(*(_day_start(anchor.add(**{unit: k}), zone) for k in (first, last)))
 
 
-def _is_known(literal: str) -> bool:
-    """Whether the text is a valid literal form (used only for a 'did you mean' hint)."""
-    relative = _RELATIVE_RE.fullmatch(literal)
-    return literal in _NAMED or (relative is not None and _N_RE.fullmatch(relative.group(2)) is not None)
+def _meant(literal: str) -> str | None:
+    """A literal mistyped (its case, a letter or an underscore) -> the valid one it is closest to, if any is
+    close: 'yesterdy' -> 'yesterday', 'last7days' -> 'last_7_days'. For a 'did you mean' hint only."""
+    text = literal.lower()
+    count = re.search(r"[0-9]+", text)
+    relative = (
+        [f"{direction}_{count.group()}_{unit}" for direction in ("last", "next") for unit in ("hours", "days", "weeks")]
+        if count is not None and _N_RE.fullmatch(count.group()) else []
+    )
+    # Close enough for one or two typed letters, not for another unit: last_3_months is no last_month.
+    found = difflib.get_close_matches(text, [*_NAMED, *relative], n=1, cutoff=0.88)
+    return found[0] if found else None
 
 
 def _count(literal: str, text: str) -> int:

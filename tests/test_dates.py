@@ -445,6 +445,31 @@ def test_hour_windows_are_whole_real_hours(now: str, tz: str, week_start: str) -
 
 
 @pytest.mark.parametrize(
+    ("literal", "meant"),
+    [
+        ("Today", "today"),
+        ("LAST_7_DAYS", "last_7_days"),
+        ("yesterdy", "yesterday"),
+        ("this_mnth", "this_month"),
+        ("lastweek", "last_week"),
+        ("last7days", "last_7_days"),
+        ("last_7_dayz", "last_7_days"),
+        ("last_1_day", "last_1_days"),
+        ("past_3_days", "last_3_days"),
+        ("last_3_months", None),
+        ("last_3_years", None),
+        ("this_year", None),
+        ("", None),
+    ],
+)
+def test_a_mistyped_literal_gets_the_one_it_is_closest_to(literal: str, meant: str | None) -> None:
+    with pytest.raises(UsageError) as caught:
+        resolve_literal(literal, now=datetime.fromisoformat(ORDINARY))
+    hint = f"(did you mean {meant!r}?)" if meant else "did you mean"
+    assert (hint in str(caught.value)) == (meant is not None)
+
+
+@pytest.mark.parametrize(
     ("literal", "complaint"),
     [
         ("last_0_days", "N must be at least 1"),
