@@ -7,15 +7,15 @@ local midnights); hours are real hours. The clock is a parameter (`now=`), never
 
 from __future__ import annotations
 
-import difflib
 import re
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import pendulum
 
-from pipelines.errors import UsageError, bad_value, choice
+from pipelines.errors import UsageError, bad_value, choice, did_you_mean, hinted
 
 UTC = timezone.utc
 # The instants a sync (and so a `--now`) works with: no record predates the Unix epoch, and a
@@ -191,6 +191,11 @@ def parse_now(text: str, *, tz: str = "UTC") -> datetime:
     return clock
 
 
+def zone_meant(tz: str) -> str:
+    """A time zone name not known -> "did you mean 'X'?" with the IANA name closest to it, or ''."""
+    return did_you_mean(tz, zoneinfo.available_timezones())
+
+
 def zone_name(tz: str) -> str:
     """An IANA time zone name -> its canonical spelling ("utc" -> "UTC"); UsageError if unknown."""
     return _zone(tz).name
@@ -226,7 +231,7 @@ def _zone(tz: str) -> pendulum.Timezone | pendulum.FixedTimezone:
     try:
         return pendulum.timezone(tz)
     except Exception:  # pendulum raises InvalidTimezone, zoneinfo ValueError/OSError for odd keys
-        raise UsageError(f"unknown time zone {tz!r}: use {ZONES}") from None
+        raise UsageError(f"unknown time zone {tz!r}{hinted(zone_meant(tz))}: use {ZONES}") from None
 
 
 def _week_start(week_start: str) -> int:
@@ -244,9 +249,7 @@ def _resolve(literal: str, local_now: datetime, zone: tzinfo, first_weekday: int
     else:
         relative = _RELATIVE_RE.fullmatch(literal)
         if relative is None:
-            meant = _meant(literal)
-            hint = f" (did you mean {meant!r}?)" if meant else ""
-            raise UsageError(f"unknown date literal {literal!r}{hint}; {_LITERALS_HELP}")
+            raise UsageError(f"unknown date literal {literal!r}{hinted(_meant(literal))}; {_LITERALS_HELP}")
         direction, count_text, unit = relative.groups()
         n = _count(literal, count_text)
         # Only next_N_days includes the current unit (today); next hours and weeks start after it.
@@ -266,18 +269,16 @@ def _resolve(literal: str, local_now: datetime, zone: tzinfo, first_weekday: int
     return Window(*(_day_start(anchor.add(**{unit: k}), zone) for k in (first, last)))
 
 
-def _meant(literal: str) -> str | None:
-    """A literal mistyped (its case, a letter or an underscore) -> the valid one it is closest to, if any is
-    close: 'yesterdy' -> 'yesterday', 'last7days' -> 'last_7_days'. For a 'did you mean' hint only."""
-    text = literal.lower()
-    count = re.search(r"[0-9]+", text)
+def _meant(literal: str) -> str:
+    """A literal mistyped (its case, a letter or an underscore) -> "did you mean 'X'?" with the valid one it is
+    closest to ('yesterdy': 'yesterday', 'last7days': 'last_7_days'), or ''."""
+    count = re.search(r"[0-9]+", literal)
     relative = (
         [f"{direction}_{count.group()}_{unit}" for direction in ("last", "next") for unit in ("hours", "days", "weeks")]
         if count is not None and _N_RE.fullmatch(count.group()) else []
     )
     # Close enough for one or two typed letters, not for another unit: last_3_months is no last_month.
-    found = difflib.get_close_matches(text, [*_NAMED, *relative], n=1, cutoff=0.88)
-    return found[0] if found else None
+    return did_you_mean(literal, [*_NAMED, *relative], cutoff=0.88)
 
 
 def _count(literal: str, text: str) -> int:

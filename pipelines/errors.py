@@ -1,7 +1,8 @@
 """Domain exceptions: messages a user can act on; the CLI prints them as one line. Also the wording helpers
 every message and summary shares (cut text, a few names, a count with its noun)."""
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 # Every error stays one short line (within 300 characters with the CLI's "error: "), however long
@@ -77,8 +78,22 @@ def one_of(value: str, choices: Sequence[str], option: str) -> str:
     """An option's value -> the choice it names (`choice`); UsageError naming the option and its choices."""
     name = choice(value, choices)
     if name is None:
-        raise UsageError(f"{option} must be one of {', '.join(choices)} (got {clip(repr(value))})")
+        hint = did_you_mean(value, choices)
+        raise UsageError(f"{option} must be one of {', '.join(choices)} (got {clip(repr(value))}{f'; {hint}' if hint else ''})")
     return name
+
+
+def did_you_mean(value: str, options: Iterable[str], cutoff: float = 0.8) -> str:
+    """A value none of `options` names -> "did you mean 'X'?" with the option closest to it, in any case; ''
+    when none is close enough for a letter or two mistyped."""
+    by_folded = {option.casefold(): option for option in options}
+    found = difflib.get_close_matches(value.strip().casefold(), list(by_folded), n=1, cutoff=cutoff)
+    return f"did you mean {by_folded[found[0]]!r}?" if found else ""
+
+
+def hinted(hint: str) -> str:
+    """A hint ('' for none) -> it in brackets after a value: " (did you mean 'json'?)"."""
+    return f" ({hint})" if hint else ""
 
 
 def noun(count: int, singular: str, plural: str | None = None) -> str:

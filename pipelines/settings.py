@@ -19,8 +19,8 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_valid
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipelines.dates import WEEK_STARTS, ZONES, zone_name
-from pipelines.errors import UsageError, bad_value, choice, clip, shown_url, unusable_host
+from pipelines.dates import WEEK_STARTS, ZONES, zone_meant, zone_name
+from pipelines.errors import UsageError, bad_value, choice, clip, hinted, shown_url, unusable_host
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -237,7 +237,7 @@ class Settings(BaseSettings):
         try:
             zone_name(value)
         except UsageError:
-            raise ValueError(ZONES) from None
+            raise ValueError(f"{ZONES}{hinted(zone_meant(value))}") from None
         return value
 
     @field_validator("week_start")

@@ -1,9 +1,31 @@
 """The wording helpers every message shares."""
 
-from pipelines.errors import counted, noun
+import pytest
+
+from pipelines.dates import zone_name
+from pipelines.errors import UsageError, counted, noun, one_of
+from pipelines.opentact.api import record_types
 
 
 def test_a_count_takes_the_singular_only_for_one():
     assert [counted(n, "slice") for n in (0, 1, 2, 1204)] == ["0 slices", "1 slice", "2 slices", "1,204 slices"]
     assert (counted(1, "more failed slice"), counted(2, "currency", "currencies")) == ("1 more failed slice", "2 currencies")
     assert (noun(1, "column"), noun(3, "column")) == ("column", "columns")
+
+
+@pytest.mark.parametrize(
+    ("refuse", "expected"),
+    [
+        (lambda: one_of("jsn", ("table", "csv", "json"), "--format"),
+         "--format must be one of table, csv, json (got 'jsn'; did you mean 'json'?)"),
+        (lambda: one_of("xml", ("table", "csv", "json"), "--format"), "--format must be one of table, csv, json (got 'xml')"),
+        (lambda: record_types("cdr,mdrs".split(",")), "record types must be some of cdrs, mdrs; got 'cdr' (did you mean 'cdrs'?)"),
+        (lambda: zone_name("Europe/Londn"), "unknown time zone 'Europe/Londn' (did you mean 'Europe/London'?): use "),
+        (lambda: zone_name("asia/kolkatta"), "unknown time zone 'asia/kolkatta' (did you mean 'Asia/Kolkata'?): use "),
+        (lambda: zone_name("Mars/Olympus"), "unknown time zone 'Mars/Olympus': use "),
+    ],
+)
+def test_a_mistyped_choice_is_answered_with_the_closest_one(refuse, expected):
+    with pytest.raises(UsageError) as caught:
+        refuse()
+    assert str(caught.value).startswith(expected)

@@ -112,7 +112,8 @@ def test_a_bad_time_zone_is_named_as_the_option_or_variable_it_came_from(
     monkeypatch.setenv("OPENTACT_API_KEY", "sk-live-0123456789")
     monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
     code, out, err = run_cdr(capsys, monkeypatch, *args)
-    assert (code, out, err) == (2, "", f"error: {named} is not allowed: {ZONES}\n")
+    hint = "" if "Mars" in named else " (did you mean 'Europe/Berlin'?)"
+    assert (code, out, err) == (2, "", f"error: {named} is not allowed: {ZONES}{hint}\n")
     assert sorted(path.name for path in tmp_path.iterdir()) == ([".env"] if dotenv else [])
 
 

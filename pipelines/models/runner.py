@@ -14,8 +14,8 @@ from typing import NamedTuple, TypeVar, cast
 
 import duckdb
 
-from pipelines.dates import ZONES
-from pipelines.errors import CdrError, UsageError, counted, one_line
+from pipelines.dates import ZONES, zone_meant
+from pipelines.errors import CdrError, UsageError, counted, hinted, one_line
 from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
     QUERIES_DIR,
@@ -877,7 +877,7 @@ def _check_timezone(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute("select timezone(?, timestamptz '2000-01-01 00:00:00+00')", [name]).fetchall()
     except duckdb.Error:
         raise UsageError(
-            f"unknown report time zone {name!r}: use {ZONES} (CDR_REPORT_TIMEZONE)"
+            f"unknown report time zone {name!r}{hinted(zone_meant(name))}: use {ZONES} (CDR_REPORT_TIMEZONE)"
         ) from None
 
 

@@ -14,7 +14,7 @@ import orjson
 import polars as pl
 
 from pipelines.dates import Window, format_utc
-from pipelines.errors import UsageError, choice
+from pipelines.errors import UsageError, choice, did_you_mean, hinted
 
 RecordType = Literal["cdrs", "mdrs"]
 RECORD_TYPES: tuple[RecordType, ...] = ("cdrs", "mdrs")
@@ -26,7 +26,7 @@ def record_types(names: str | Iterable[str], *, what: str = "record types") -> l
     unknown = [name for name, found in named if found is None]
     chosen = list(dict.fromkeys(found for _, found in named if found is not None))
     if unknown or not chosen:
-        got = ", ".join(map(repr, unknown)) or "none"
+        got = ", ".join(f"{name!r}{hinted(did_you_mean(name, RECORD_TYPES))}" for name in unknown) or "none"
         raise UsageError(f"{what} must be some of {', '.join(RECORD_TYPES)}; got {got}")
     return chosen  # type: ignore[return-value]
 
