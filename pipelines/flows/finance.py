@@ -74,7 +74,7 @@ def monthly_finance(
     create_table_artifact(table, key="cdr-finance-statement", description=description + notes)
     logger.info(f"{description}; wrote {', '.join(str(p) for p in export.files)}")
     for line in export.quarantined:
-        logger.warning(line)
+        logger.info(line)
     return {
         "month": month,
         "files": [str(p) for p in export.files],
