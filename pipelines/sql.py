@@ -247,7 +247,7 @@ def write_json(result: QueryResult, out: TextIO) -> int:
     out.write("[")
     for batch in result.batches:
         for row in batch:
-            item = orjson.dumps(dict(zip(result.columns, row)), default=_json_default, option=orjson.OPT_UTC_Z).decode()
+            item = _json(dict(zip(result.columns, row)), option=orjson.OPT_UTC_Z).decode()
             out.write(("\n" if count == 0 else ",\n") + item)
             count += 1
     out.write("\n]\n" if count else "]\n")
@@ -355,8 +355,40 @@ def _text(value: object, *, null: str) -> str:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, (list, tuple, dict)):
-        return orjson.dumps(value, default=_json_default).decode()
+        return _json(value).decode()
     return str(value)
+
+
+def _json(value: object, *, option: int = 0) -> bytes:
+    """A value of a result -> its JSON; what orjson cannot write (a MAP's keys that are not text, an integer
+    beyond 64 bits, as `histogram()` and a HUGEINT `sum()` give) is written as DuckDB's own `to_json` does."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=option)
+    except TypeError:
+        return orjson.dumps(_json_ready(value, option), default=_json_default, option=option)
+
+
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _json_ready(value: object, option: int) -> object:
+    """A value -> the same, its maps keyed by their keys' JSON text and its huge integers as exact JSON numbers."""
+    if isinstance(value, dict):
+        return {
+            key if isinstance(key, str) else _key_text(key, option): _json_ready(item, option)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item, option) for item in value]
+    if isinstance(value, int) and not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        return orjson.Fragment(str(value))
+    return value
+
+
+def _key_text(key: object, option: int) -> str:
+    """A MAP key -> the text of its JSON (a date's without quotes), as `to_json` keys a map."""
+    text = _json(key, option=option)
+    return orjson.loads(text) if text.startswith(b'"') else text.decode()
 
 
 def _json_default(value: object) -> object:

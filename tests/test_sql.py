@@ -70,6 +70,22 @@ def test_json_output_is_an_array_of_objects_with_decimal_strings(data_dir):
     assert sql(data_dir, "select 1 as x where false", "json") == "[]\n"
 
 
+def test_maps_not_keyed_by_text_and_huge_integers_print_in_every_format_as_duckdbs_to_json(data_dir):
+    # histogram() keys its map by the values counted; a sum of UBIGINT hashes is a HUGEINT beyond 64 bits
+    query = (
+        "select map {200: 2, 404: 1} as codes, map {1.5: 1} as costs, map {date '2026-01-31': 3} as days, "
+        "[18446744073709551617::hugeint] as big, -1180591620717411303424::hugeint as small"
+    )
+    expected = ['{"200":2,"404":1}', '{"1.5":1}', '{"2026-01-31":3}', "[18446744073709551617]", "-1180591620717411303424"]
+    assert list(csv.reader(io.StringIO(sql(data_dir, query, "csv"))))[1] == expected
+    assert sql(data_dir, query, "json") == "[\n{" + ",".join(
+        f'"{name}":{text}' for name, text in zip(["codes", "costs", "days", "big", "small"], expected)
+    ) + "}\n]\n"
+    assert sql(data_dir, query, "table").splitlines()[2].split() == expected
+    histogram = json.loads(sql(data_dir, "select histogram(sip_response_code) as codes from calls", "json"))
+    assert sum(histogram[0]["codes"].values()) == 6
+
+
 def test_table_output_is_readable_and_prints_markup_as_typed(data_dir):
     text = sql(data_dir, "select carrier, count(*) as messages from messages group by 1 order by 1", "table")
     lines = text.splitlines()
