@@ -242,16 +242,39 @@ def write_csv(result: QueryResult, out: TextIO, *, for_spreadsheets: bool = Fals
 
 
 def write_json(result: QueryResult, out: TextIO) -> int:
-    """A query result -> a JSON array of objects on `out` (decimals as exact strings) -> rows written."""
+    """A query result -> a JSON array of objects on `out` (decimals as exact strings; keys `unique_names`) -> rows
+    written."""
+    names = unique_names(result.columns)
     count = 0
     out.write("[")
     for batch in result.batches:
         for row in batch:
-            item = _json(dict(zip(result.columns, row)), option=orjson.OPT_UTC_Z).decode()
+            item = _json(dict(zip(names, row)), option=orjson.OPT_UTC_Z).decode()
             out.write(("\n" if count == 0 else ",\n") + item)
             count += 1
     out.write("\n]\n" if count else "]\n")
     return count
+
+
+def unique_names(columns: Sequence[str]) -> list[str]:
+    """Column names -> the same, a repeated one suffixed `_1`, `_2`… as DuckDB names a subquery's columns.
+
+    A JSON object keeps one value per key: `select *` over a join repeats `id`, and the first
+    one's values would be lost.
+    """
+    seen: dict[str, int] = {}
+    names = []
+    for name in columns:
+        lowered = name.lower()
+        if lowered in seen:
+            renamed = f"{name}_{seen[lowered]}"
+            while renamed.lower() in seen:
+                seen[lowered] += 1
+                renamed = f"{name}_{seen[lowered]}"
+            name, lowered = renamed, renamed.lower()
+        seen[lowered] = seen.get(lowered, 0) + 1
+        names.append(name)
+    return names
 
 
 def write_table(

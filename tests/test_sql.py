@@ -86,6 +86,24 @@ def test_maps_not_keyed_by_text_and_huge_integers_print_in_every_format_as_duckd
     assert sum(histogram[0]["codes"].values()) == 6
 
 
+def test_json_keeps_every_column_of_a_join_naming_its_repeats_as_duckdb_does(data_dir):
+    query = (
+        "select * from (select id, cost from calls where id = 'c6') as c "
+        "join (select id, cost from messages where id = 'm2') as m on true join (select 'x' as ID) on true"
+    )
+    assert json.loads(sql(data_dir, query, "json")) == [
+        {"id": "c6", "cost": "0.000222000", "id_1": "m2", "cost_1": "0.004000000", "ID_2": "x"}
+    ]
+    # the names DuckDB gives the same columns in a subquery
+    con = connect_read_only(warehouse_path(data_dir))
+    try:
+        assert [column[0] for column in con.execute(f"select * from ({query})").description] == [
+            "id", "cost", "id_1", "cost_1", "ID_2"
+        ]
+    finally:
+        con.close()
+
+
 def test_table_output_is_readable_and_prints_markup_as_typed(data_dir):
     text = sql(data_dir, "select carrier, count(*) as messages from messages group by 1 order by 1", "table")
     lines = text.splitlines()
