@@ -204,6 +204,42 @@ def test_a_copied_data_dir_says_its_warehouse_reads_the_lake_it_was_built_from(d
     assert run_cdr(capsys, monkeypatch, *query) == (0, "n\n6\n", "")
 
 
+def test_another_duckdb_reads_the_tables_anywhere_and_the_views_the_readme_names_where_they_were_built(
+    guarded_dir, tmp_path
+):
+    import re
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    named = re.search(r"Its views, (.*?) read the files of `lake/` and `quarantine/` at query time", readme).group(1)
+    copy = Path(shutil.copytree(guarded_dir, tmp_path / "copy"))
+
+    def plain(directory: Path, query: str) -> list[tuple]:
+        with duckdb.connect(str(warehouse_path(directory)), read_only=True) as con:
+            return con.execute(query).fetchall()
+
+    views = {name for (name,) in plain(copy, "select view_name from duckdb_views() where not internal")}
+    tables = [name for (name,) in plain(copy, "select table_name from duckdb_tables()")]
+    # the README names every view, and each one reads the lake
+    assert views == set(re.findall(r"`(\w+)`", named)) - {"lake_"} | {view for view in views if view.startswith("lake_")}
+    # a copy whose original is still there reads the original's lake
+    assert plain(copy, "select count(*) from calls") == [(6,)]
+    assert all(plain(copy, f"select count(*) >= 0 from {table}") == [(True,)] for table in tables)
+    assert plain(copy, "select report_time(timestamptz '2026-01-31 12:00:00+00')::date::varchar") == [("2026-01-31",)]
+    # moved: the views fail naming the lake they were built on; the tables still answer
+    moved = Path(shutil.copytree(copy, tmp_path / "moved"))
+    build(moved)
+    laptop = Path(shutil.move(moved, tmp_path / "laptop"))
+    for view in views - {"lake_quarantine"}:
+        with pytest.raises(duckdb.IOException, match=f'No files found that match the pattern "{moved}/lake/'):
+            plain(laptop, f"select count(*) from {view}")
+    # the quarantine's files are read as text, and no file found is no line
+    assert plain(copy, "select count(*) from lake_quarantine") == [(1,)]
+    assert plain(laptop, "select count(*) from lake_quarantine") == [(0,)]
+    assert all(plain(laptop, f"select count(*) >= 0 from {table}") == [(True,)] for table in tables)
+    build(laptop)
+    assert plain(laptop, "select count(*) from calls") == [(6,)]
+
+
 def test_several_statements_or_none_are_refused():
     with pytest.raises(UsageError, match="one statement at a time: got 2"):
         check_query("select 1; select 2")
