@@ -31,6 +31,9 @@ FORMATS = ("table", "csv", "json")
 TABLE_MAX_ROWS = 1000
 BATCH_ROWS = 10_000
 _READING = ("SELECT", "EXPLAIN SELECT")
+# DuckDB parses a PIVOT that finds its own columns (no IN list), and any statement holding one, a COPY or
+# CREATE included, as one MULTI statement (it creates an enum type, then selects).
+_PIVOTS = "MULTI"
 # EXPLAIN [ANALYZE] [(options)] before the statement it wraps is never longer than this.
 _EXPLAIN_PREFIX_MAX_TOKENS = 64
 
@@ -55,6 +58,12 @@ def check_query(query: str) -> str:
     if len(statements) > 1:
         raise UsageError(f"one statement at a time: got {len(statements)}")
     kind = _kind(statements[0])
+    if kind.endswith(_PIVOTS):
+        raise UsageError(
+            "a PIVOT without an IN list is refused: DuckDB runs it as several statements, which cannot be "
+            "checked as reading only; list its values, e.g. "
+            "pivot calls on direction in ('inbound', 'outbound') using count(*) group by currency"
+        )
     if kind not in _READING:
         raise UsageError(
             f"`cdr sql` and `cdr shell` are read-only: {kind} statements are refused; "

@@ -240,6 +240,30 @@ def test_another_duckdb_reads_the_tables_anywhere_and_the_views_the_readme_names
     assert plain(laptop, "select count(*) from calls") == [(6,)]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "pivot calls on direction using count(*) group by currency",
+        "select * from (pivot calls on direction using count(*))",
+        "explain pivot calls on direction using count(*)",
+        # the same parse hides a write: refused all the same
+        "copy (pivot calls on direction using count(*)) to '/tmp/pivot.csv'",
+        "create table x as pivot calls on direction using count(*)",
+    ],
+)
+def test_a_pivot_without_its_values_is_refused_saying_to_list_them(query, data_dir):
+    with pytest.raises(UsageError) as caught:
+        check_query(query)
+    assert str(caught.value) == (
+        "a PIVOT without an IN list is refused: DuckDB runs it as several statements, which cannot be checked "
+        "as reading only; list its values, e.g. "
+        "pivot calls on direction in ('inbound', 'outbound') using count(*) group by currency"
+    )
+    # the example given runs
+    listed = "pivot calls on direction in ('inbound', 'outbound') using count(*) group by currency order by currency"
+    assert sql(data_dir, listed, "csv") == "currency,inbound,outbound\nEUR,1,2\nUSD,0,3\n"
+
+
 def test_several_statements_or_none_are_refused():
     with pytest.raises(UsageError, match="one statement at a time: got 2"):
         check_query("select 1; select 2")
