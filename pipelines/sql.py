@@ -141,6 +141,8 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, *, masking: Masking | 
     try:
         cursor = con.execute(query)
         description = cursor.description or []
+        if any("INTERVAL" in str(column[1]) for column in description):
+            cursor = con.execute(_intervals_as_text(query, description))
         first = cursor.fetchmany(BATCH_ROWS)
     except duckdb.Error as exc:
         raise _query_error(exc, con) from None
@@ -159,6 +161,19 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, *, masking: Masking | 
         types=tuple(str(d[1]) for d in description),
         batches=batches(),
     )
+
+
+def _intervals_as_text(query: str, description: Sequence[tuple[object, ...]]) -> str:
+    """A query whose result holds intervals -> the same query with them as DuckDB writes them ('2 months 30 days
+    23:40:00'): its Python client makes a timedelta of one, a month counted as 30 days (age() over Aug 1 to Oct 31
+    would read 90 days, not 2 months 30 days)."""
+    (statement,) = duckdb.extract_statements(query)
+    columns = ", ".join(
+        f"cast(#{index} as varchar)" if "INTERVAL" in str(column[1]) else f"#{index}"
+        for index, column in enumerate(description, start=1)
+    )
+    # on a line of its own: the query may end with a line comment
+    return f"select {columns} from (\n{statement.query}\n)"
 
 
 def _query_error(exc: duckdb.Error, con: duckdb.DuckDBPyConnection) -> CdrError:

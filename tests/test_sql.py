@@ -86,6 +86,18 @@ def test_maps_not_keyed_by_text_and_huge_integers_print_in_every_format_as_duckd
     assert sum(histogram[0]["codes"].values()) == 6
 
 
+def test_intervals_print_as_duckdb_writes_them_in_every_format(data_dir):
+    # Python's timedelta counts a month as 30 days: Aug 1 to Oct 31 23:40 would read "90 days, 23:40:00"
+    query = (
+        "select age(timestamptz '2026-10-31 23:40:00+00', timestamptz '2026-08-01 00:00:00+00') as span, "
+        "to_months(14) as months, 1 as n -- a closing comment"
+    )
+    expected = ["2 months 30 days 23:40:00", "1 year 2 months", "1"]
+    assert list(csv.reader(io.StringIO(sql(data_dir, query, "csv")))) == [["span", "months", "n"], expected]
+    assert json.loads(sql(data_dir, query, "json")) == [dict(zip(["span", "months", "n"], [*expected[:2], 1]))]
+    assert "2 months 30 days 23:40:00" in sql(data_dir, query, "table")
+
+
 def test_json_keeps_every_column_of_a_join_naming_its_repeats_as_duckdb_does(data_dir):
     query = (
         "select * from (select id, cost from calls where id = 'c6') as c "
