@@ -3,7 +3,8 @@
 A month is a report month, local to the warehouse's reporting zone; a month the lake does not
 wholly hold is refused unless a partial statement is allowed. Files appear all at once or not at all.
 
-A warehouse of one account exports that account's statement as it always has. Over several
+A warehouse of one account exports that account's statement as it always has; its XLSX ends with a
+total row per currency (product TOTAL) below the table, its CSV holds the rows alone. Over several
 accounts, the statement of all of them (the combined statement) has `account` first, each
 account's rows, then one total row per currency whose account is ALL_ACCOUNTS: currencies are
 never added together, and the total rows are the only rows a reader needs to sum nothing.
@@ -49,7 +50,9 @@ FINANCE_COLUMNS: tuple[str, ...] = (
 COMBINED_COLUMNS: tuple[str, ...] = ("account", *FINANCE_COLUMNS)
 # The account cell of a combined statement's total rows: parentheses are never in an account's name.
 ALL_ACCOUNTS = "(all accounts)"
-# The columns a combined statement's total rows add up over its accounts.
+# The product cell of one account's total rows (in its XLSX only: its CSV keeps the statement's rows alone).
+TOTAL = "(total)"
+# The columns the total rows add up.
 _SUMMED = ("records", "billed_duration_secs", "parts", "cost")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # No CDR is older: an earlier month is a typo, refused before the warehouse is opened.
@@ -593,9 +596,10 @@ def export_finance(
     if not coverage.complete and not allow_partial:
         raise UsageError(coverage.refusal())
     rows, columns = statement.rows, statement.columns
-    totals = combined_totals(rows, month) if columns == COMBINED_COLUMNS else ()
+    combined = columns == COMBINED_COLUMNS
+    totals = statement_totals(rows, columns, month)
     stem = f"finance_{month}" if account is None else f"finance_{month}_{account}"
-    contents = {out_dir / f"{stem}.csv": finance_csv(rows, columns, totals).encode("utf-8")}
+    contents = {out_dir / f"{stem}.csv": finance_csv(rows, columns, totals if combined else ()).encode("utf-8")}
     if xlsx:
         contents[out_dir / f"{stem}.xlsx"] = finance_xlsx(
             rows, month, partial=coverage.note(), columns=columns, totals=totals,
@@ -605,19 +609,22 @@ def export_finance(
     return FinanceExport(month, rows, files, coverage, columns, statement.accounts, statement.quarantine)
 
 
-def combined_totals(rows: Sequence[Sequence[object]], month: str) -> tuple[tuple[object, ...], ...]:
-    """A combined statement's rows (COMBINED_COLUMNS) -> one total row per currency, in its columns: account
-    ALL_ACCOUNTS, no product or direction, the records, billed seconds, parts and exact cost of every account."""
-    at = {name: COMBINED_COLUMNS.index(name) for name in ("currency", *_SUMMED)}
+def statement_totals(
+    rows: Sequence[Sequence[object]], columns: Sequence[str], month: str
+) -> tuple[tuple[object, ...], ...]:
+    """A statement's rows (in `columns`) -> one total row per currency, in its columns: the records, billed
+    seconds, parts and exact cost of every row of that currency, no direction, and labelled ALL_ACCOUNTS
+    (a combined statement's account) or TOTAL (one account's product)."""
+    at = {name: list(columns).index(name) for name in ("currency", *_SUMMED)}
     sums: dict[str, dict[str, int | Decimal]] = {}
     for row in rows:
         total = sums.setdefault(str(row[at["currency"]]), dict.fromkeys(_SUMMED, 0))
         for name in _SUMMED:
             value = row[at[name]]
             total[name] += Decimal(str(value)) if name == "cost" else int(str(value))
-    fixed = {"account": ALL_ACCOUNTS, "month": month}
+    fixed = {"account": ALL_ACCOUNTS} if "account" in columns else {"product": TOTAL}
     return tuple(
-        tuple({**fixed, "currency": currency, **sums[currency]}.get(column, "") for column in COMBINED_COLUMNS)
+        tuple({**fixed, "month": month, "currency": currency, **sums[currency]}.get(column, "") for column in columns)
         for currency in sorted(sums)
     )
 

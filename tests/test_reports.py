@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import re
 import zipfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -23,7 +24,7 @@ from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.status import read_status
 from pipelines.reports import (
-    COMBINED_COLUMNS, FINANCE_COLUMNS, combined_totals, coverage_of, day_ranges, export_finance, finance_csv,
+    COMBINED_COLUMNS, FINANCE_COLUMNS, statement_totals, coverage_of, day_ranges, export_finance, finance_csv,
     finance_xlsx, month_coverage, parse_month,
 )
 from tests.fixtures.cli import run_cdr
@@ -353,7 +354,8 @@ def test_finance_csv_text_cells_open_as_text_and_amounts_stay_exact_numbers():
         "2026-03", "'@HYPERLINK(\"https://evil\")", "'\tvoice", "'\rUSD", "-1", "0", "0", "0.000222000",
     ]
     assert parsed[3:] == [["2026-03", "voice", "out\r=1+1", "USD", "1", "0", "0", "1"]]
-    combined = finance_csv([("-acme", *rows[0])], COMBINED_COLUMNS, combined_totals([("-acme", *rows[0])], "2026-03"))
+    combined_rows = [("-acme", *rows[0])]
+    combined = finance_csv(combined_rows, COMBINED_COLUMNS, statement_totals(combined_rows, COMBINED_COLUMNS, "2026-03"))
     assert combined.splitlines()[1:] == [
         "'-acme,2026-03,'=1+1,'+SUM(A1),'-2,1,0,0,-1.250000000", "(all accounts),2026-03,,,'-2,1,0,0,-1.250000000",
     ]
@@ -378,6 +380,35 @@ def test_export_finance_xlsx_holds_the_same_statement(world_dir, tmp_path):
         assert f">{name}<" in strings
     assert "<v>0.0045</v>" in sheet and "<v>90</v>" in sheet
     assert "partial" not in strings
+
+
+def _sheet_rows(path: Path) -> dict[int, list[str]]:
+    """An XLSX file -> its first sheet's cell texts by row number (shared strings resolved, numbers as written)."""
+    with zipfile.ZipFile(path) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        shared = re.findall(r"<si><t[^>]*>([^<]*)</t></si>", book.read("xl/sharedStrings.xml").decode())
+    rows: dict[int, list[str]] = {}
+    for ref, attributes, value in re.findall(r'<c r="[A-Z]+([0-9]+)"([^>]*)><v>([^<]*)</v></c>', sheet):
+        rows.setdefault(int(ref), []).append(shared[int(value)] if ' t="s"' in attributes else value)
+    return rows
+
+
+def test_one_accounts_xlsx_ends_with_a_total_per_currency_its_csv_keeps_the_rows_alone(world_dir, tmp_path):
+    export = export_finance(warehouse_path(world_dir), "2026-02", tmp_path, lake=Lake(world_dir))
+    csv_rows = list(csv.reader(io.StringIO((tmp_path / "finance_2026-02.csv").read_text())))
+    assert csv_rows[0] == list(FINANCE_COLUMNS) and len(csv_rows) == 1 + len(export.rows)
+    sheet = _sheet_rows(tmp_path / "finance_2026-02.xlsx")
+    totals = [cells for cells in sheet.values() if "(total)" in cells]
+    # summed here from the CSV, per currency: records, billed seconds, parts, cost
+    expected: dict[str, list[Decimal]] = {}
+    for row in csv_rows[1:]:
+        sums = expected.setdefault(row[3], [Decimal(0)] * 4)
+        for index, value in enumerate(row[4:]):
+            sums[index] += Decimal(value)
+    assert sorted(expected) == ["EUR", "USD"]
+    assert [(cells[:4], [Decimal(value) for value in cells[4:]]) for cells in totals] == [
+        (["2026-02", "(total)", "", currency], expected[currency]) for currency in sorted(expected)
+    ]
 
 
 def test_export_finance_of_a_month_without_usage_writes_only_the_header(world_dir, tmp_path):
