@@ -747,8 +747,12 @@ def finance_xlsx(
     placed += [(r, row, formats[1]) for r, row in enumerate(totals, start=max(len(rows), 1) + 2)]
     for r, row, (text, whole, amount) in placed:
         for col in range(texts):
-            # Text cells as text: a name like "=1+1" must never become a formula.
-            sheet.write_string(r, col, str(row[col]), text)
+            # Text cells as text: a name like "=1+1" must never become a formula. A total's missing product
+            # or direction is an empty cell, not an empty text (which COUNTA and ISBLANK would not see as one).
+            if row[col] == "":
+                sheet.write_blank(r, col, None, text)
+            else:
+                sheet.write_string(r, col, str(row[col]), text)
         for col in range(texts, texts + 3):
             sheet.write_number(r, col, int(row[col]), whole)
         sheet.write_number(r, texts + 3, float(Decimal(row[texts + 3])), amount)

@@ -406,9 +406,12 @@ def test_one_accounts_xlsx_ends_with_a_total_per_currency_its_csv_keeps_the_rows
         for index, value in enumerate(row[4:]):
             sums[index] += Decimal(value)
     assert sorted(expected) == ["EUR", "USD"]
-    assert [(cells[:4], [Decimal(value) for value in cells[4:]]) for cells in totals] == [
-        (["2026-02", "(total)", "", currency], expected[currency]) for currency in sorted(expected)
+    assert [(cells[:3], [Decimal(value) for value in cells[3:]]) for cells in totals] == [
+        (["2026-02", "(total)", currency], expected[currency]) for currency in sorted(expected)
     ]
+    # no direction: an empty cell, not an empty text
+    with zipfile.ZipFile(tmp_path / "finance_2026-02.xlsx") as book:
+        assert "<t></t>" not in book.read("xl/sharedStrings.xml").decode()
 
 
 def test_export_finance_of_a_month_without_usage_writes_only_the_header(world_dir, tmp_path):
