@@ -79,17 +79,21 @@ _URL_USER = re.compile(r"://[^/@\s]*@")
 
 
 def unreachable_store(exc: BaseException) -> CdrError | None:
-    """An error -> the one line saying the object store cannot be reached and what to check; None if it is not that.
+    """An error -> the one line saying the object store cannot be reached (or, as the AWS variables set it, not even
+    be asked) and what to check; None if it is not that.
 
     The store's client (botocore) raises its own errors for a connection refused, a host not
-    found or no answer in time, which s3fs passes on as they are: from any request of any
-    command, so the CLI applies this to whatever stops a command, and so do the translations of
-    the store's other errors. The store is named by its address only: a URL's user and password
-    never show.
+    found or no answer in time, and for keys or an endpoint it cannot use, which s3fs passes on
+    as they are: from any request of any command, so the CLI applies this to whatever stops a
+    command, and so do the translations of the store's other errors. The store is named by its
+    address only: a URL's user and password never show.
     """
     botocore = sys.modules.get("botocore.exceptions")
     if botocore is None:  # never imported: no request went to a store
         return None
+    unusable = _unusable_store_settings(exc, botocore)
+    if unusable is not None:
+        return unusable
     failed = next(
         (cause for cause in _causes(exc) if isinstance(cause, (botocore.ConnectionError, botocore.HTTPClientError))), None
     )
@@ -107,6 +111,39 @@ def unreachable_store(exc: BaseException) -> CdrError | None:
     else:  # the client's own words, any user and password in a URL left out
         reason = _URL_USER.sub("://", one_line(failed.kwargs.get("error") or failed, first=True))
     return CdrError(f"cannot reach the object store{address} ({reason}); {STORE_ADVICE}")
+
+
+def _unusable_store_settings(exc: BaseException, botocore: object) -> UsageError | None:
+    """An error of the store's client refusing the AWS variables before any request -> the one line naming them.
+
+    Checked by botocore only when the first request is made, so on any command's first read. The
+    endpoint is not shown: a value that is no URL may still hold a password.
+    """
+    for cause in _causes(exc):
+        if isinstance(cause, botocore.NoCredentialsError):  # type: ignore[attr-defined]
+            return UsageError(
+                "no keys for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or "
+                "run where an instance role provides them)"
+            )
+        if isinstance(cause, botocore.PartialCredentialsError):  # type: ignore[attr-defined]
+            return UsageError(
+                f"incomplete keys for the object store ({cause.kwargs.get('cred_var')} is missing): set both "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+        if isinstance(cause, botocore.ProfileNotFound):  # type: ignore[attr-defined]
+            return UsageError(
+                f"the AWS profile {clip(str(cause.kwargs.get('profile')))} (AWS_PROFILE) is in no AWS config file: "
+                "fix its name, or unset it and set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+        # botocore's error for a URL of an unknown scheme; aiobotocore's plain ValueError for one without any.
+        if isinstance(cause, botocore.EndpointResolutionError) or (  # type: ignore[attr-defined]
+            type(cause) is ValueError and str(cause).startswith("Invalid endpoint:")
+        ):
+            return UsageError(
+                "AWS_ENDPOINT_URL is not a URL the store's client accepts: give its scheme, host and port, e.g. "
+                "https://s3.example.com or http://127.0.0.1:9000 (unset it for AWS S3)"
+            )
+    return None
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -458,6 +458,52 @@ def test_a_store_host_not_found_is_one_line_and_a_password_in_its_url_never_show
     assert err.count("\n") == 1 and S3_SECRET_KEY not in err, err
 
 
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
+         "error: no keys for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or "
+         "run where an instance role provides them)\n"),
+        ({"AWS_SECRET_ACCESS_KEY": None},
+         "error: incomplete keys for the object store (AWS_SECRET_ACCESS_KEY is missing): set both AWS_ACCESS_KEY_ID "
+         "and AWS_SECRET_ACCESS_KEY\n"),
+        ({"AWS_PROFILE": "cdr-no-such-profile"},
+         "error: the AWS profile cdr-no-such-profile (AWS_PROFILE) is in no AWS config file: fix its name, or unset "
+         "it and set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n"),
+        ({"AWS_ENDPOINT_URL": "127.0.0.1:9000"}, "error: AWS_ENDPOINT_URL is not a URL the store's client accepts: "
+         "give its scheme, host and port, e.g. https://s3.example.com or http://127.0.0.1:9000 (unset it for AWS S3)\n"),
+        ({"AWS_ENDPOINT_URL": f"htp://user:{S3_SECRET_KEY}@127.0.0.1:9000"}, "error: AWS_ENDPOINT_URL is not a URL "
+         "the store's client accepts: give its scheme, host and port, e.g. https://s3.example.com or "
+         "http://127.0.0.1:9000 (unset it for AWS S3)\n"),
+    ],
+    ids=["no-keys", "no-secret", "no-such-profile", "endpoint-without-scheme", "endpoint-of-unknown-scheme"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [("status",), ("sync",), ("build",), ("sql", "select 1"), ("report", "finance", "--month", "2026-10"),
+     ("dashboards",), ("alerts",)],
+    ids=lambda command: command[0],
+)
+def test_aws_variables_the_client_cannot_use_are_one_line_naming_them_for_every_command(
+    unreachable: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    command, variables: dict[str, str | None], expected: str,
+) -> None:
+    # botocore checks these only on the first request: its errors are no OSError the lake's handlers catch.
+    monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # no profile of the machine's own
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role either
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", "s3://bucket/prefix")
+    assert (code, out, err) == (2, "", expected)
+    assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
+
+
 def test_a_store_that_does_not_answer_in_time_is_the_same_one_line(
     unreachable: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
