@@ -56,6 +56,11 @@ DATA_DIR_URLS = (
     "set AWS_ENDPOINT_URL; mount any other store as a folder)"
 )
 
+DATA_DIR_FOLDERS = (
+    "an s3:// data dir's folder names cannot be empty, . or .. (as in s3://bucket//prefix): write it as "
+    "s3://bucket/prefix"
+)
+
 
 def api_key_problem(key: str) -> str | None:
     """An API key -> why an HTTP header cannot carry it as issued, or None if it can.
@@ -229,7 +234,13 @@ class Settings(BaseSettings):
             return value if isinstance(value, Path) else Path(text) if isinstance(value, str) else value
         if scheme[1].lower() not in STORE_SCHEMES or not re.match(r"[A-Za-z0-9+.-]+://[^/]+", text):
             raise ValueError(DATA_DIR_URLS)
-        return text.rstrip("/")
+        # A scheme is case-insensitive, fsspec's names of them are not.
+        url = scheme[1].lower() + text[len(scheme[1]):].rstrip("/")
+        # The store's client drops an empty folder name when it writes, but not when it lists: the
+        # lake would read as empty, and a build would publish an empty warehouse over the real one.
+        if any(part in ("", ".", "..") for part in url.partition("://")[2].split("/")):
+            raise ValueError(DATA_DIR_FOLDERS)
+        return url
 
     @field_validator("timezone", "report_timezone")
     @classmethod

@@ -157,6 +157,33 @@ def test_an_s3_url_is_kept_as_the_url_and_a_folder_as_a_path(monkeypatch: pytest
     assert load_settings(dotenv=None, data_dir="some/folder").data_dir == Path("some/folder")
     monkeypatch.setenv("CDR_DATA_DIR", "s3://bucket/prefix")
     assert load_settings(dotenv=None).data_dir == "s3://bucket/prefix"
+    # A scheme is case-insensitive: fsspec knows only the lowercase one.
+    assert load_settings(dotenv=None, data_dir="S3://bucket/cdr").data_dir == "s3://bucket/cdr"
+
+
+FOLDERS_REFUSAL = (
+    "is not allowed: an s3:// data dir's folder names cannot be empty, . or .. (as in s3://bucket//prefix): "
+    "write it as s3://bucket/prefix\n"
+)
+
+
+@pytest.mark.parametrize("url", ["s3://bucket//cdr", "s3://bucket/./cdr", "s3://bucket/cdr/../other"])
+@pytest.mark.parametrize("command", [("build",), ("sync", "--range", "today"), ("status",)])
+def test_an_s3_data_dir_with_an_empty_folder_name_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...],
+    url: str,
+) -> None:
+    # The store writes s3://bucket//cdr's objects under bucket/cdr but lists none there: a build
+    # would publish an empty warehouse over the lake's.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENTACT_API_KEY", "sk-live-0123456789")
+    monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9")
+    code, out, err = run_cdr(capsys, monkeypatch, *command, "--data-dir", url)
+    assert (code, out, err) == (2, "", f"error: bad --data-dir: {url} " + FOLDERS_REFUSAL)
+    monkeypatch.setenv("CDR_DATA_DIR", url)
+    code, out, err = run_cdr(capsys, monkeypatch, *command)
+    assert (code, out, err) == (2, "", f"error: CDR_DATA_DIR={url} " + FOLDERS_REFUSAL)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_several_bad_values_share_the_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
