@@ -41,7 +41,7 @@ from pipelines.land import (
     window_days,
 )
 from pipelines.accounts import API_KEY_VARIABLE, DEFAULT_ACCOUNT, Account, BlockReader, account_api_key
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake, unreachable_store
 from pipelines.opentact import api
 from pipelines.opentact.client import (
     ApiKeyRejected,
@@ -605,6 +605,9 @@ Dispatch = Callable[[AccountLake, SyncClient, api.RecordType, list[Window]], Asy
 
 def slice_failure(kind: str, window: Window, exc: BaseException, what: str = "slice") -> SliceFailure:
     """Why a slice (or a type's `what`: usage, completing the run) failed -> its failure, the unexpected ones logged."""
+    # The object store's client raises its own errors for AWS variables it cannot use (a Dask worker
+    # started without them) or a store it cannot reach: told as every command tells them.
+    exc = unreachable_store(exc) or exc
     cause = str(exc) if isinstance(exc, CdrError) else f"{type(exc).__name__}: {exc}"
     if not isinstance(exc, CdrError):
         log.error("%s %s %s failed unexpectedly", kind, what, window, exc_info=exc)

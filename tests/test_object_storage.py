@@ -504,6 +504,29 @@ def test_aws_variables_the_client_cannot_use_are_one_line_naming_them_for_every_
     assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
 
 
+def test_a_slice_failing_on_keys_the_store_client_cannot_find_names_the_variables(
+    unreachable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a Dask worker started without the AWS variables meets when it lands a slice (the run's own
+    # process, which has them, has read the lake and taken the lock): the cause its slices fail with.
+    from botocore.exceptions import NoCredentialsError
+
+    from pipelines.sync import slice_failure
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    lake = Lake("s3://bucket/prefix")
+    with pytest.raises(NoCredentialsError) as raised:
+        lake.fs.cat_file(lake.path("state/syncs.json"))
+    failure = slice_failure("cdrs", WINDOW, raised.value)
+    assert failure.cause == ("no keys for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                             "AWS_PROFILE, or run where an instance role provides them)")
+    assert not failure.retryable
+
+
 def test_a_store_that_does_not_answer_in_time_is_the_same_one_line(
     unreachable: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
