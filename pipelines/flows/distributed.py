@@ -74,7 +74,21 @@ async def slice_dispatch(settings: Settings, run_id: str, now: datetime) -> Asyn
             where = f"reach the Dask scheduler at {settings.dask_address}" if settings.dask_address else (
                 "start a local Dask cluster")
             raise ClusterUnavailable(f"cannot {where}: {type(exc).__name__}: {one_line(exc, first=True)}") from None
+        if settings.dask_address is not None:
+            await asyncio.to_thread(warn_without_workers, runner.client, settings.dask_address)
         yield _DaskDispatch(runner, settings, run_id, now, api_url)
+
+
+def warn_without_workers(client: Any, address: str) -> None:
+    """A warning when the cluster at `address` has no worker: its tasks wait, and the sync's bar with them.
+
+    Only a warning: an adaptive cluster starts its workers once tasks are submitted.
+    """
+    if not client.scheduler_info().get("workers"):
+        log.warning(
+            "the Dask scheduler at %s has no workers: the slices wait until one joins (start them with "
+            "`dask worker %s`; Ctrl-C stops the sync)", address, address,
+        )
 
 
 @contextmanager

@@ -8,11 +8,14 @@ the log entry and the checkpoints, and each good account's lake equals its expor
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.lake import Lake
 from pipelines.opentact import api
 from pipelines.runs import read_sync_runs
+from pipelines.settings import Settings
 from pipelines.state import read_state
 from tests.fixtures.cli import run_cdr
 from tests.test_sync import assert_lake_is_the_export
@@ -110,3 +113,36 @@ def test_three_accounts_on_two_dask_workers_land_exactly_their_exports(
     assert read_sync_runs(lake)[0].changed_days.keys() <= {"quarantine_cdrs", "quarantine_mdrs"}
     for name in ("acme", "globex"):
         assert_lake_is_the_export(lake.for_account(name), truths[ACCOUNTS[name][1]], quarantine_log=True)
+
+
+def test_a_scheduler_without_workers_is_named_at_once_not_waited_on_in_silence(prefect_harness, tmp_path):
+    # Its tasks wait for a worker (an adaptive cluster starts them on demand): the bar alone would sit at 0 for good.
+    from distributed import LocalCluster
+
+    from pipelines.flows.distributed import slice_dispatch
+
+    async def join(address: str) -> None:
+        settings = Settings(data_dir=tmp_path, task_runner="dask", dask_address=address)
+        async with slice_dispatch(settings, "run-1", datetime(2026, 10, 5, tzinfo=UTC)) as dispatch:
+            assert dispatch is not None
+
+    # Prefect's logging setup may stop the pipeline's records short of pytest's handler: one of our own.
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("pipelines.flows.distributed")
+    logger.addHandler(handler)
+    try:
+        with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None) as cluster:
+            address = cluster.scheduler_address
+            asyncio.run(join(address))
+            assert warnings == [
+                f"the Dask scheduler at {address} has no workers: the slices wait until one joins (start them with "
+                f"`dask worker {address}`; Ctrl-C stops the sync)"
+            ]
+            cluster.scale(1)
+            cluster.wait_for_workers(1)
+            asyncio.run(join(address))
+            assert len(warnings) == 1
+    finally:
+        logger.removeHandler(handler)
