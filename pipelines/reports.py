@@ -77,7 +77,7 @@ class MonthCoverage:
     synced: tuple[Window, ...]
     missing: tuple[date, ...]
     today: date | None
-    # The accounts missing a day, named in the sync hint unless the lake is the default account alone.
+    # The accounts missing a day, named in the sync hint; none named when the lake is the default account alone.
     lacking: tuple[str, ...] = ()
     # Of several accounts not all short alike: the short ones, those holding the same days together, with
     # what they hold; the rows of the others cover the whole month.
@@ -183,7 +183,7 @@ class MonthCoverage:
                 f"{self.note()}; pass --allow-partial to export it, or a month that has ended"
             )
         start, end = self.missing[0], self.missing[-1] + timedelta(days=1)
-        accounts = "" if self.lacking in ((), (DEFAULT_ACCOUNT,)) else f" --account {','.join(self.lacking)}"
+        accounts = f" --account {','.join(self.lacking)}" if self.lacking else ""
         return (
             f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days"
             f"{self._held_in_part()}); "
@@ -511,8 +511,10 @@ def coverage_of(
     lacking = tuple(account for account in held if any(account in accounts for accounts in short.values()))
     # all short alike (one account, or a month not over yet for all): what they all hold says it
     alike = len(short) == 1 and len(lacking) == len(held)
+    # `default` among other accounts is named like any: a sync of the accounts file's accounts leaves it out.
+    named = () if list(held) == [DEFAULT_ACCOUNT] else lacking
     return MonthCoverage(
-        month, zone, landed, _missing_days(landed, first, after, zone), today, lacking,
+        month, zone, landed, _missing_days(landed, first, after, zone), today, named,
         () if alike else tuple((tuple(accounts), own) for own, accounts in short.items()),
     )
 

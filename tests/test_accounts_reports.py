@@ -21,6 +21,7 @@ from dashboards.accounts import sum_month_over_month
 from dashboards.formatting import format_count, format_money
 from dashboards.pages import MONTH_OVER_MONTH, PAGES
 from dashboards.render import ACCOUNTS_DIR, INDEX, load_frames, render_site
+from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.errors import UsageError
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
@@ -161,6 +162,20 @@ def test_a_month_one_account_has_not_synced_names_it_in_the_sync_hint(worlds, tm
     assert _export(both, "2026-02", tmp_path, account="a").partial == ""
     with pytest.raises(UsageError, match="missing 2026-02-15..2026-02-28"):
         _export(both, "2026-02", tmp_path, account="b")
+
+
+def test_the_default_account_among_others_is_named_in_the_sync_hint(worlds, tmp_path_factory, tmp_path):
+    # A data dir synced before its accounts file holds `default` beside the file's accounts: a sync with no
+    # --account syncs the file's accounts alone, so a hint without `--account default` never lands its days.
+    both = tmp_path_factory.mktemp("migrated")
+    _under_accounts(worlds["a"], both, ("a",))
+    _under_accounts(worlds["b"], both, (DEFAULT_ACCOUNT,))
+    land(both, *SYNCED, account="a")
+    land(both, "2026-01-01T00:00:00Z", "2026-02-15T00:00:00Z", account=DEFAULT_ACCOUNT)
+    build(both)
+    with pytest.raises(UsageError) as caught:
+        _export(both, "2026-02", tmp_path)
+    assert "sync them (cdr sync --account default --start 2026-02-15 --end 2026-03-01 --tz UTC)" in str(caught.value)
 
 
 def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, capsys, monkeypatch):
