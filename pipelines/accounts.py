@@ -48,6 +48,10 @@ _API_KEY_HINT = " (the key itself never goes in this file: name the variable or 
 # A portable environment variable name: a name such as "sk-live-..." is a pasted key, not a variable.
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# A name of an unset variable is quoted only in the conventional form (capitals, digits and '_'): any other
+# passes as a name but may be a key of letters and digits pasted in its place, and messages are logged.
+_CONVENTIONAL_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
 
 def account_name_problem(name: str) -> str | None:
     """A candidate account name -> why it cannot name an account, or None if it can."""
@@ -233,6 +237,11 @@ def account_api_key(account: Account, settings: Settings, read_block: BlockReade
     if key is None:
         if variable == API_KEY_VARIABLE and account.name == DEFAULT_ACCOUNT:
             raise UsageError(MISSING_API_KEY)
+        if not _CONVENTIONAL_VARIABLE.fullmatch(variable):
+            raise UsageError(
+                f"account {account.name}: the variable its api_key_env names is not set (or is empty): export it "
+                "with the account's API key, or correct api_key_env (the variable's name, never the key itself)"
+            )
         raise UsageError(
             f"account {account.name}: {variable} is not set (or is empty): export it with the account's API key"
         )

@@ -431,6 +431,22 @@ def test_an_account_may_name_opentact_api_key_and_gets_the_settings_key(in_tmp: 
     assert account_api_key(main, Settings()).get_secret_value() == PLANTED
 
 
+@pytest.mark.parametrize("pasted", ["sKlive0PLANTED0123456789abcdef", "planted_0123456789abcdef"])
+def test_a_key_of_letters_and_digits_pasted_as_api_key_env_is_never_in_the_message(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, pasted: str
+) -> None:
+    # It passes as a variable name; the sync logs its refusal (state/syncs.json, Prefect's logs).
+    (in_tmp / "accounts.toml").write_text(f'[accounts.acme]\napi_key_env = "{pasted}"\n', encoding="utf-8")
+    (acme,) = load_accounts(Settings()).accounts
+    monkeypatch.delenv(pasted, raising=False)
+    error = refusal(account_api_key, acme, Settings())
+    assert pasted not in str(error) and pasted not in repr(error)
+    assert str(error) == (
+        "account acme: the variable its api_key_env names is not set (or is empty): export it with the account's "
+        "API key, or correct api_key_env (the variable's name, never the key itself)"
+    )
+
+
 GLOBEX = Account("globex", None, "globex-opentact-key", "https://api.stage.opentact.org")
 BLOCK = "account globex: Prefect Secret block globex-opentact-key"
 
