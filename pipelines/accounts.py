@@ -222,6 +222,34 @@ def select_accounts(
     return tuple(a for a in configured.accounts if a.name in wanted)
 
 
+def unsynced_accounts_warning(configured: Accounts, held: Iterable[str]) -> str | None:
+    """The configured accounts and those a data dir holds -> a one-line warning naming the held ones no sync of
+    this configuration reaches, or None.
+
+    An accounts file added to a data dir synced without one leaves `default` out unless the file names it, and a
+    sync run where the file is not found syncs `default` alone: either way an account goes stale silently while
+    its data stays in every report (and a month it stops inside is refused as partial).
+    """
+    unlisted = [name for name in held if name not in configured.names]
+    if not unlisted:
+        return None
+    them = f"account{'s' if len(unlisted) > 1 else ''} {', '.join(unlisted)}"
+    if configured.source is None:
+        return (
+            f"warning: this data dir also holds {them}, which only an accounts file syncs, and none was found "
+            f"(CDR_ACCOUNTS_FILE is unset and there is no {ACCOUNTS_FILE} in {clip(str(Path.cwd()))}): "
+            f"this sync is of the account {DEFAULT_ACCOUNT} alone"
+        )
+    again = f"add [accounts.{unlisted[0]}] to it" if len(unlisted) == 1 else "add their tables to it"
+    if DEFAULT_ACCOUNT in unlisted:
+        again += f' ({DEFAULT_ACCOUNT}: api_key_env = "{API_KEY_VARIABLE}", the key of before the file)'
+    it, its = ("them", "their") if len(unlisted) > 1 else ("it", "its")
+    return (
+        f"warning: this data dir also holds {them}, which {clip(str(configured.source))} does not list: no sync "
+        f"reaches {it} and reports still include {its} data; to sync {it}, {again}"
+    )
+
+
 def account_api_key(account: Account, settings: Settings, read_block: BlockReader | None = None) -> SecretStr:
     """An account -> its API key, read now from its variable (as Settings reads variables) or its Prefect Secret
     block (with `read_block`); UsageError naming the account and the variable or block if there is no usable key.

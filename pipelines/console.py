@@ -266,6 +266,8 @@ def run_sync(**arguments: object) -> dict[str, object]:
 
         request = check_sync(**arguments)  # type: ignore[arg-type]
         console = Console(stderr=True)
+        if request.warning:
+            console.print(request.warning, markup=False, highlight=False, soft_wrap=True)
         if request.several:
             for name, windows in request.account_windows.items():
                 for kind in request.kinds:

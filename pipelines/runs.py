@@ -20,7 +20,9 @@ from typing import Any, Protocol
 import orjson
 
 from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now, resolve_range
-from pipelines.accounts import DEFAULT_ACCOUNT, Account, load_accounts, select_accounts
+from pipelines.accounts import (
+    DEFAULT_ACCOUNT, Account, load_accounts, select_accounts, unsynced_accounts_warning,
+)
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake
 from pipelines.opentact import api
@@ -103,6 +105,8 @@ class SyncRequest:
     accounts: tuple[Account, ...] = ()
     several: bool = False
     account_windows: dict[str, dict[api.RecordType, Window]] = field(default_factory=dict)
+    # accounts the data dir holds that this configuration never syncs (`unsynced_accounts_warning`)
+    warning: str | None = None
 
 
 def check_sync(
@@ -127,6 +131,7 @@ def check_sync(
     kinds = parse_types(types)
     base = Lake(settings.data_dir)
     base.check_root()  # a data dir that is a file (or an S3 bucket that is not there) is refused before Prefect starts
+    warning = unsynced_accounts_warning(configured, base.accounts())
     if configured.source is not None:
         account_windows = {
             chosen.name: sync_windows(kinds, window, base.for_account(chosen.name), settings, clock)
@@ -135,13 +140,15 @@ def check_sync(
         check_no_sync(base)
         return SyncRequest(
             settings=settings, now=clock, kinds=kinds, window=window, windows=account_windows[selected[0].name],
-            accounts=selected, several=True, account_windows=account_windows,
+            accounts=selected, several=True, account_windows=account_windows, warning=warning,
         )
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
     lake = base.for_account(DEFAULT_ACCOUNT)
     windows = sync_windows(kinds, window, lake, settings, clock)
     check_no_sync(lake)  # refused in a moment, before Prefect starts; the sync's lock is the guard
-    return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows=windows, accounts=selected)
+    return SyncRequest(
+        settings=settings, now=clock, kinds=kinds, window=window, windows=windows, accounts=selected, warning=warning
+    )
 
 
 # -- the log of sync runs ------------------------------------------------------------------------

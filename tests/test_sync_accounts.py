@@ -266,6 +266,41 @@ def test_with_an_accounts_file_the_key_variables_are_not_read_before_the_run(acc
     assert check_sync(**arguments, account=["initech,acme"]).account_windows.keys() == {"acme", "initech"}
 
 
+def test_a_data_dir_synced_before_its_accounts_file_warns_that_default_is_no_longer_synced(
+    accounts_env, tmp_path, monkeypatch
+):
+    # The migration of a single-account data dir: the file's accounts sync, `default` silently would not.
+    from tests.fixtures.landed import land
+
+    data = tmp_path / "d"
+    land(data, "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z")
+    arguments = {"start": "2026-10-01", "end": "2026-10-02", "now": NOW, "data_dir": data}
+    assert check_sync(**arguments).warning == (
+        f"warning: this data dir also holds account default, which {accounts_env} does not list: no sync reaches "
+        'it and reports still include its data; to sync it, add [accounts.default] to it (default: api_key_env = '
+        '"OPENTACT_API_KEY", the key of before the file)'
+    )
+    accounts_env.write_text(TOML + '[accounts.default]\napi_key_env = "OPENTACT_API_KEY"\n')
+    assert check_sync(**arguments).warning is None
+
+
+def test_a_sync_that_finds_no_accounts_file_warns_of_the_accounts_it_leaves_out(tmp_path, monkeypatch):
+    # A cron job run from another folder than the one holding accounts.toml syncs `default` alone.
+    from tests.fixtures.landed import land
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENTACT_API_KEY", "k")
+    data = tmp_path / "d"
+    for account in ("acme", "globex"):
+        land(data, "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z", account=account)
+    request = check_sync(start="2026-10-01", end="2026-10-02", now=NOW, data_dir=data)
+    assert request.warning == (
+        "warning: this data dir also holds accounts acme, globex, which only an accounts file syncs, and none was "
+        f"found (CDR_ACCOUNTS_FILE is unset and there is no accounts.toml in {tmp_path}): this sync is of the "
+        "account default alone"
+    )
+
+
 # -- the run: isolation and the shared budget -------------------------------------------------------------
 
 
