@@ -278,6 +278,24 @@ def account_api_key(account: Account, settings: Settings, read_block: BlockReade
     return SecretStr(key)
 
 
+def check_some_key(accounts: Iterable[Account], settings: Settings) -> None:
+    """UsageError, before a sync starts, when none of `accounts` has a usable key in its variable: one line of
+    each one's refusal. A sync with one such account left runs, and fails the others alone; an account of a
+    Prefect Secret block may have its key (only the flow reads blocks)."""
+    problems = []
+    for account in accounts:
+        if account.api_key_block is not None:
+            return
+        try:
+            account_api_key(account, settings)
+        except UsageError as exc:
+            problems.append(str(exc))
+        else:
+            return
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
 def _block_key(account: Account, block: str, read_block: BlockReader | None) -> SecretStr:
     named = f"account {account.name}: Prefect Secret block {shown_value(block)}"
     if read_block is None:

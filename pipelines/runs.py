@@ -21,7 +21,7 @@ import orjson
 
 from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now, resolve_range
 from pipelines.accounts import (
-    DEFAULT_ACCOUNT, Account, load_accounts, select_accounts, unsynced_accounts_warning,
+    DEFAULT_ACCOUNT, Account, check_some_key, load_accounts, select_accounts, unsynced_accounts_warning,
 )
 from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake
@@ -117,8 +117,8 @@ def check_sync(
 ) -> SyncRequest:
     """A sync's arguments -> a validated request; UsageError, with nothing written, on bad input.
 
-    With an accounts file, the accounts' keys are not read here: an account whose key is missing
-    fails alone, in the run, while the others sync.
+    With an accounts file, an account whose key is missing fails alone, in the run, while the others
+    sync; only when none of them has a key is that refused here.
     """
     from pipelines.opentact.client import ClientConfig
     from pipelines.sync import sync_windows
@@ -126,6 +126,9 @@ def check_sync(
     settings = (settings or load_settings()).with_overrides(data_dir=data_dir, timezone=tz, week_start=week_start)
     configured = load_accounts(settings)
     selected = select_accounts(configured, account, all_accounts=all_accounts)
+    if configured.source is not None:
+        # With no account left to sync, a missing key is bad input, told before Prefect takes seconds to start.
+        check_some_key(selected, settings)
     clock = run_clock(now, settings)
     window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
     kinds = parse_types(types)

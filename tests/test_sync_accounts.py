@@ -266,6 +266,25 @@ def test_with_an_accounts_file_the_key_variables_are_not_read_before_the_run(acc
     assert check_sync(**arguments, account=["initech,acme"]).account_windows.keys() == {"acme", "initech"}
 
 
+@pytest.mark.parametrize("options", [(), ("--account", "acme")])
+def test_when_no_account_to_sync_has_its_key_the_sync_is_refused_at_once(
+    accounts_env, tmp_path, capsys, monkeypatch, options
+):
+    # Nothing would land: one line and exit 2 now, not a run that starts Prefect to fail every account.
+    for variable, _ in ACCOUNTS.values():
+        monkeypatch.delenv(variable)
+    data = tmp_path / "data"
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(data, *options))
+    named = ("acme", "globex", "initech") if not options else ("acme",)
+    causes = "; ".join(
+        f"account {name}: {ACCOUNTS[name][0]} is not set (or is empty): export it with the account's API key"
+        for name in named
+    )
+    assert (code, out, err) == (2, "", f"error: {causes}\n") and not data.exists()
+    monkeypatch.setenv("INITECH_KEY", REJECTED)  # one account with a key: it runs, the others fail alone
+    assert check_sync(**{"start": "2026-10-01", "end": "2026-10-02", "now": NOW, "data_dir": data}).several
+
+
 def test_a_data_dir_synced_before_its_accounts_file_warns_that_default_is_no_longer_synced(
     accounts_env, tmp_path, monkeypatch
 ):
