@@ -13,7 +13,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -69,6 +69,10 @@ PARTIAL_OPACITY = 0.45
 PARTIAL_PATTERN = "/"
 # The last day when the data is synced only to a time inside it: hatched like a partial month.
 CUT_NOTE = "<br><sup>Hatched: {bucket}, synced only to {until}; not comparable with whole {unit}s</sup>"
+# A time axis whose data all fall on one bucket (day, week, month) spans a bucket either side, ticked by bucket.
+BUCKET_DAYS = {"day": 1, "week": 7, "month": 31}
+DAY_MS = 86_400_000
+BAR_SHARE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -709,6 +713,7 @@ def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
     rules = sorted({str(rule) for rule in shown["rule"].to_list()}, reverse=True)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=[plot_text(rule) for rule in rules])
     _finish(fig, title, x_title=zoned("Window start", "UTC"), height=max(theme.FIGURE_HEIGHT, 180 + 36 * len(rules)))
+    _lone_time(fig, "day", ticked=False)
     return fig
 
 
@@ -1136,6 +1141,31 @@ def _time_axis(fig: go.Figure, unit: str, zone: str, *, rows: int = 1) -> None:
         # On a phone plotly ticks a date axis at the first of a month, at the plot's left edge, and its label
         # ran into the value axis' 0: a label past the plot's edge is left out (the others name month and year).
         fig.update_xaxes(ticklabeloverflow="hide past domain")
+        _lone_time(fig, unit, ticked=True)
+
+
+def _lone_time(fig: go.Figure, unit: str, *, ticked: bool) -> None:
+    """Give a figure over time whose data all stand at one time a `unit` either side of it (`ticked`: a tick
+    a `unit` apart), and its bars a `unit`'s width.
+
+    plotly draws a lone bar on a date axis a millisecond wide and ranges the axis over that: a single day
+    read as ticks in fractions of a second ('23:59:59.9996'), so did a single alert's window start.
+    """
+    times = {str(x) for trace in fig.data if trace.x is not None for x in trace.x}
+    if len(times) != 1:
+        return
+    (only,) = times
+    at, step = datetime.fromisoformat(only), timedelta(days=BUCKET_DAYS[unit])
+    fig.update_xaxes(range=[(at - step).isoformat(sep=" "), (at + step).isoformat(sep=" ")])
+    if ticked:
+        # the year too: plotly names it on the first tick, which falls on the axis' edge and is hidden
+        fig.update_xaxes(
+            tick0=only, dtick="M1" if unit == "month" else BUCKET_DAYS[unit] * DAY_MS,
+            tickformat="%b %Y" if unit == "month" else "%b %-d, %Y",
+        )
+    for trace in fig.data:
+        if trace.type == "bar":
+            trace.width = BAR_SHARE * BUCKET_DAYS[unit] * DAY_MS
 
 
 def _finish(

@@ -9,18 +9,26 @@ module's time, so only when someone will look at them).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
+import plotly.offline
+import polars as pl
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
+from dashboards import figures
 from dashboards.figures import NO_ALERTS, NO_DATA
 from dashboards.pages import PAGES
-from dashboards.render import INDEX, render_site
+from dashboards.render import INDEX, PLOTLY_JS, figure_html, render_site
+from pipelines.alerts import ALERT_COLUMNS
+from tests.fixtures.alerts import alert
 from tests.dashboards.dashboard_fixtures import (
     HOSTILE_CARRIER,
     HOSTILE_CONNECTION,
@@ -360,3 +368,66 @@ def test_every_title_legend_and_menu_has_its_room_on_a_phone(phone, filename):
     assert {figure: found["clashes"] for figure, found in phone[filename]["header"].items()} == {
         figure: [] for figure in phone[filename]["header"]
     }
+
+
+# Per figure: its x tick labels and, for its bars, the widest one as a share of the plot's width (%).
+X_TICKS_AND_BARS = """() => Object.fromEntries([...document.querySelectorAll('.plotly-graph-div')].map(figure => {
+    const ticks = [...figure.querySelectorAll('g[class^="xaxislayer"] g[class$="tick"] text')]
+        .filter(t => getComputedStyle(t).display !== 'none').map(t => t.textContent);
+    const bars = [...figure.querySelectorAll('.barlayer .point path')].map(p => p.getBoundingClientRect().width);
+    return [figure.id, {ticks, widest: Math.round(100 * Math.max(0, ...bars) / figure._fullLayout._size.w)}];
+}))"""
+
+
+def test_a_trend_of_one_day_and_a_lone_alert_are_ticked_by_day_not_in_fractions_of_a_second(browser, tmp_path):
+    # plotly drew a lone bar a millisecond wide over an axis ticked '23:59:59.9996' (a first sync of one day,
+    # one alert, one day whose totals differ from the API's)
+    day = date(2026, 10, 30)
+    costs = pl.DataFrame(
+        [(day, product, "USD", 10, Decimal("1.5")) for product in ("voice", "sms")],
+        schema={"day": pl.Date, "product": pl.String, "currency": pl.String, "records": pl.Int64,
+                "cost": pl.Decimal(38, 9)}, orient="row",
+    )
+    quality = pl.DataFrame(
+        [(day, 10, 6, 0.6, 0.97, 0.1, 120.0)],
+        schema={"day": pl.Date, "calls": pl.Int64, "answered_calls": pl.Int64, "asr": pl.Float64,
+                "ner": pl.Float64, "short_call_share": pl.Float64, "acd_secs": pl.Float64}, orient="row",
+    )
+    differences = pl.DataFrame(
+        [(day, "USD", "explained_by_quarantine", Decimal("-0.5"))],
+        schema={"day": pl.Date, "currency": pl.String, "status": pl.String, "cost_difference": pl.Decimal(38, 9)},
+        orient="row",
+    )
+    schema = {name: pl.Datetime("us", "UTC") if name.startswith("window_") else
+              pl.Float64 if name in ("observed", "baseline", "threshold") else pl.String for name in ALERT_COLUMNS}
+    alerts = pl.DataFrame([alert("a", datetime(2026, 10, 30, 14, tzinfo=UTC)).row()], schema=schema, orient="row")
+    drawn = {
+        "volume": figures.daily_volume(costs),
+        "cost": figures.daily_cost(costs),
+        "quality": figures.call_quality_daily(quality),
+        "peak": figures.peak_concurrency(pl.DataFrame({"day": [day], "peak_concurrent_calls": [4]})),
+        "differences": figures.reconciliation_differences(differences),
+        "alerts": figures.alerts_timeline(alerts),
+    }
+    (tmp_path / PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), "utf-8")
+    body = "".join(f'<div style="width:1200px">{figure_html(fig, key)}</div>' for key, fig in drawn.items())
+    (tmp_path / "one-day.html").write_text(
+        f'<!doctype html><html><head><script src="{PLOTLY_JS}"></script></head><body>{body}</body></html>', "utf-8"
+    )
+    page, visit = _start(browser, tmp_path / "one-day.html")
+    try:
+        page.wait_for_load_state("load", timeout=RENDER_TIMEOUT_MS)
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('.plotly-graph-div')].filter(d => d._fullLayout).length === n",
+            arg=len(drawn), timeout=RENDER_TIMEOUT_MS,
+        )
+        found = page.evaluate(X_TICKS_AND_BARS)
+    finally:
+        page.close()
+    assert visit.problems == [], visit.problems
+    for key in ("volume", "cost", "quality", "peak", "differences"):
+        assert found[f"fig-{key}"]["ticks"] == ["Oct 30, 2026"], (key, found[f"fig-{key}"])
+        # the day's bar a bar's width, not the whole plot's nor a hair's
+        assert 20 <= found[f"fig-{key}"]["widest"] <= 60, (key, found[f"fig-{key}"])
+    assert not [tick for tick in found["fig-alerts"]["ticks"] if re.search(r"\d:\d\d:\d\d", tick)], found["fig-alerts"]
+    assert "Oct 30, 2026" in " ".join(found["fig-alerts"]["ticks"]), found["fig-alerts"]
