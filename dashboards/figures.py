@@ -211,8 +211,8 @@ def cost_by_product(frame: pl.DataFrame) -> go.Figure:
 
 def cost_by_country(frame: pl.DataFrame) -> go.Figure:
     """Cost by remote country, month and currency as the report ranks them (columns: month, currency,
-    country_rank, country_label, calls, billed_duration_secs, cost) -> the latest month's bars, each earlier month a
-    menu pick.
+    country_rank, country_label, records (calls and messages), calls, billed_duration_secs, cost) -> the latest
+    month's bars, each earlier month a menu pick.
 
     The report ranks every month and currency on its own: the top 10 countries, then one row for
     the rest ("Other (N countries)"). A country outside one month's top 10 hides inside that
@@ -291,6 +291,11 @@ def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
     names = [label or "(unknown country)" for label in ordered["country_label"].to_list()]
     costs = ordered["cost"].to_list()
     calls = ordered["calls"].to_list()
+    # A country's cost is its calls' and its messages': a hover naming the calls alone read as if they cost it all.
+    messages = [
+        None if records is None or count is None else records - count
+        for records, count in zip(ordered["records"].to_list(), calls, strict=True)
+    ]
     seconds = ordered["billed_duration_secs"].to_list()
     rest = [rank is None or rank > COUNTRY_TOP for rank in ordered["country_rank"].to_list()]
     return {
@@ -299,9 +304,10 @@ def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
         "customdata": [
             [
                 _hover_label(name), format_money(cost, currency),
-                f"Calls: {format_count(count)}, billed minutes: {format_billed_minutes(secs, calls=bool(count))}",
+                f"Calls: {format_count(count)}, billed minutes: {format_billed_minutes(secs, calls=bool(count))}, "
+                f"messages: {format_count(sent)}",
             ]
-            for name, cost, count, secs in zip(names, costs, calls, seconds, strict=True)
+            for name, cost, count, secs, sent in zip(names, costs, calls, seconds, messages, strict=True)
         ],
         "marker.color": [theme.OTHER_COLOR if other else theme.NEUTRAL for other in rest],
     }

@@ -124,7 +124,7 @@ STATEMENT = source(
 )
 DAILY_COST = source("rpt_finance_daily_cost", "product", "currency", "records", "cost", day="report_date")
 COST_BY_COUNTRY = source(
-    "rpt_finance_cost_by_country", "month", "currency", "country_rank", "country_label", "calls",
+    "rpt_finance_cost_by_country", "month", "currency", "country_rank", "country_label", "records", "calls",
     "billed_duration_secs", "cost",
 )
 COST_BY_CONNECTION = source("rpt_finance_cost_by_connection", "connection_id", "connection_name", "currency", "cost")

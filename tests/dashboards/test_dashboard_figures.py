@@ -76,16 +76,18 @@ def test_names_from_the_data_are_encoded_for_plotly_and_kept_apart_when_equal():
 
 
 COUNTRY_SCHEMA = {"month": pl.String, "currency": pl.String, "country_rank": pl.Int64, "country_label": pl.String,
-                  "calls": pl.Int64, "billed_duration_secs": pl.Int64, "cost": MONEY}
+                  "records": pl.Int64, "calls": pl.Int64, "billed_duration_secs": pl.Int64, "cost": MONEY}
 
 
 def _country_report(month: str, currency: str, costs: dict[str, Decimal]) -> list[tuple]:
     """One month of rpt_finance_cost_by_country as the report ranks it: top 10, then the rest."""
     ranked = sorted(costs.items(), key=lambda item: (-item[1], item[0]))
-    rows = [(month, currency, rank, code, rank, 60 * rank, cost) for rank, (code, cost) in enumerate(ranked[:10], 1)]
+    rows = [
+        (month, currency, rank, code, rank + 2, rank, 60 * rank, cost) for rank, (code, cost) in enumerate(ranked[:10], 1)
+    ]
     rest = ranked[10:]
     if rest:
-        rows.append((month, currency, 11, f"Other ({len(rest)} countries)", 1, 30, sum(c for _, c in rest)))
+        rows.append((month, currency, 11, f"Other ({len(rest)} countries)", 3, 1, 30, sum(c for _, c in rest)))
     return rows
 
 
@@ -102,7 +104,7 @@ def test_cost_by_country_draws_each_month_as_ranked_never_adding_months_up():
     assert list(bars.y) == codes[:10] + ["Other (2 countries)"]
     # October's rest only: C10 and C11 (90 + 89 and two millionths), not September's too
     assert bars.customdata[-1][1] == "179.00 USD" and bars.customdata[0][1] == "100.00 USD"
-    assert bars.customdata[0][2] == "Calls: 1, billed minutes: 1.00"
+    assert bars.customdata[0][2] == "Calls: 1, billed minutes: 1.00, messages: 2"
     assert list(bars.marker.color) == [theme.NEUTRAL] * 10 + [theme.OTHER_COLOR]
     (menu,) = fig.layout.updatemenus
     assert [button.label for button in menu.buttons] == ["2026-10", "2026-09"]
@@ -132,12 +134,28 @@ def test_cost_by_country_of_one_month_has_a_panel_per_currency_and_no_menu():
 
 def test_a_country_of_messages_alone_shows_a_dash_for_its_billed_minutes():
     frame = _frame(
-        [("2026-10", "USD", 1, "US", 0, 0, Decimal(2)), ("2026-10", "USD", 2, "GB", 1, 0, Decimal(1))],
+        [("2026-10", "USD", 1, "US", 4, 0, 0, Decimal(2)), ("2026-10", "USD", 2, "GB", 1, 1, 0, Decimal(1))],
         COUNTRY_SCHEMA,
     )
     (bars,) = _bars(figures.cost_by_country(frame))
     # minutes do not apply to messages, as on the statement; an unanswered call bills 0.00 minutes
-    assert [row[2] for row in bars.customdata] == ["Calls: 0, billed minutes: —", "Calls: 1, billed minutes: 0.00"]
+    assert [row[2] for row in bars.customdata] == [
+        "Calls: 0, billed minutes: —, messages: 4", "Calls: 1, billed minutes: 0.00, messages: 0",
+    ]
+
+
+def test_a_countrys_hover_counts_the_messages_its_cost_includes_beside_the_calls():
+    # the demo's DE: 220.45 USD, of it 139.36 for 1,616 messages; the hover named its 3,041 calls alone
+    frame = _frame(
+        [("2026-10", "USD", 1, "DE", 3041 + 1616, 3041, 243099, Decimal("220.45")),
+         ("2026-10", "USD", 11, "Other (39 countries)", 30, 20, 1200, Decimal("10"))],
+        COUNTRY_SCHEMA,
+    )
+    (bars,) = _bars(figures.cost_by_country(frame))
+    assert [row[1:] for row in bars.customdata] == [
+        ["220.45 USD", "Calls: 3,041, billed minutes: 4,051.65, messages: 1,616"],
+        ["10.00 USD", "Calls: 20, billed minutes: 20.00, messages: 10"],
+    ]
 
 
 def test_tags_are_never_added_up_into_an_other_bar():
