@@ -91,5 +91,5 @@ def sum_month_over_month(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _drop_account(item: Source, frame: pl.DataFrame) -> pl.DataFrame:
-    wanted = ACCOUNT in item.mapping
+    wanted = ACCOUNT in item.mapping or item.keeps_account
     return frame if wanted or ACCOUNT not in frame.columns else frame.drop(ACCOUNT)

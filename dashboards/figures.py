@@ -314,23 +314,36 @@ def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
 
 
 def cost_by_connection(frame: pl.DataFrame) -> go.Figure:
-    """Cost by connection (SIP trunk) and currency (columns: connection_id, connection_name, currency, cost) -> top-N bars."""
+    """Cost by connection (SIP trunk) and currency (columns: connection_id, connection_name, currency, cost; and
+    account, if any) -> top-N bars, over several accounts each account's connections named after it."""
     ranked = frame.select(
-        pl.col("connection_id").alias("key"), pl.col("connection_name").fill_null("(unknown connection)").alias("label"),
+        *_owned(frame, pl.col("connection_id"), pl.col("connection_name").fill_null("(unknown connection)")),
         "currency", "cost", pl.lit(False).alias("is_rest"),
     )
     return _ranked_cost(ranked, "Cost by connection")
 
 
 def cost_by_messaging_profile(frame: pl.DataFrame) -> go.Figure:
-    """Cost by messaging profile and currency
-    (columns: messaging_profile_id, messaging_profile_name, currency, cost) -> top-N bars."""
+    """Cost by messaging profile and currency (columns: messaging_profile_id, messaging_profile_name, currency,
+    cost; and account, if any) -> top-N bars, over several accounts each account's profiles named after it."""
     ranked = frame.select(
-        pl.col("messaging_profile_id").alias("key"),
-        pl.col("messaging_profile_name").fill_null("(unknown profile)").alias("label"),
+        *_owned(frame, pl.col("messaging_profile_id"), pl.col("messaging_profile_name").fill_null("(unknown profile)")),
         "currency", "cost", pl.lit(False).alias("is_rest"),
     )
     return _ranked_cost(ranked, "Cost by messaging profile")
+
+
+def _owned(frame: pl.DataFrame, key: pl.Expr, label: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Rows of things each account has its own of (connections, profiles), their id and name -> the ranking's key
+    and label: over several accounts, each account's apart, its name first ('acme: Main Trunk'). Two accounts'
+    connections may bear one name, which read as 'Main Trunk' and 'Main Trunk #2', whose is whose unsaid."""
+    if "account" not in frame.columns or not several_accounts(frame["account"]):
+        return key.alias("key"), label.alias("label")
+    account = pl.col("account").fill_null("")
+    return (
+        pl.concat_str(account, pl.lit("/"), key.fill_null("")).alias("key"),
+        pl.concat_str(account, pl.lit(": "), label).alias("label"),
+    )
 
 
 def cost_by_tag(frame: pl.DataFrame) -> go.Figure:

@@ -18,12 +18,14 @@ from pipelines.alerts import ALERT_COLUMNS
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Rows of one `rpt_` table: the table and its (frame column, table column) pairs, and whether a warehouse
-    without it (built by an older version) still renders, the blocks reading it asking for a build."""
+    """Rows of one `rpt_` table: the table and its (frame column, table column) pairs, whether a warehouse
+    without it (built by an older version) still renders, the blocks reading it asking for a build, and whether
+    its frame keeps the table's account column when it has one (`dashboards.accounts`)."""
 
     table: str
     columns: tuple[tuple[str, str], ...]
     required: bool = True
+    keeps_account: bool = False
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -127,9 +129,13 @@ COST_BY_COUNTRY = source(
     "rpt_finance_cost_by_country", "month", "currency", "country_rank", "country_label", "records", "calls",
     "billed_duration_secs", "cost",
 )
-COST_BY_CONNECTION = source("rpt_finance_cost_by_connection", "connection_id", "connection_name", "currency", "cost")
-COST_BY_PROFILE = source(
-    "rpt_finance_cost_by_messaging_profile", "messaging_profile_id", "messaging_profile_name", "currency", "cost"
+# Each account's connections and profiles are its own: the all-accounts rankings name their accounts.
+COST_BY_CONNECTION = replace(
+    source("rpt_finance_cost_by_connection", "connection_id", "connection_name", "currency", "cost"), keeps_account=True
+)
+COST_BY_PROFILE = replace(
+    source("rpt_finance_cost_by_messaging_profile", "messaging_profile_id", "messaging_profile_name", "currency", "cost"),
+    keeps_account=True,
 )
 COST_BY_TAG = source("rpt_finance_cost_by_tag", "tag", "currency", "cost")
 MONTH_OVER_MONTH = source("rpt_finance_month_over_month", "month", "product", "currency", "cost", "cost_change_pct")

@@ -75,6 +75,18 @@ def test_names_from_the_data_are_encoded_for_plotly_and_kept_apart_when_equal():
     assert bars.customdata[0][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
+def test_over_several_accounts_a_ranking_names_each_connections_account():
+    schema = {"account": pl.String, "connection_id": pl.String, "connection_name": pl.String, "currency": pl.String,
+              "cost": MONEY}
+    rows = [("acme", "id-1", "Main Trunk", "USD", Decimal(3)), ("globex", "id-2", "Main Trunk", "USD", Decimal(2)),
+            ("globex", "id-1", "Main Trunk", "USD", Decimal(1))]
+    (both,) = _bars(figures.cost_by_connection(_frame(rows, schema)))
+    # each account's own, whatever their ids and names: never 'Main Trunk #2', never two accounts as one bar
+    assert list(both.y) == ["acme: Main Trunk", "globex: Main Trunk", "globex: Main Trunk #2"]
+    (alone,) = _bars(figures.cost_by_connection(_frame(rows[:1], schema)))
+    assert list(alone.y) == ["Main Trunk"]  # one account's page: its own name would be noise
+
+
 COUNTRY_SCHEMA = {"month": pl.String, "currency": pl.String, "country_rank": pl.Int64, "country_label": pl.String,
                   "records": pl.Int64, "calls": pl.Int64, "billed_duration_secs": pl.Int64, "cost": MONEY}
 

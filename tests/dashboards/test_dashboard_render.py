@@ -141,6 +141,30 @@ def test_each_accounts_pages_state_the_period_of_its_own_data(warehouse_factory,
         assert "2026-08-01 to 2026-09-13 (44 days)" in _html(site / "accounts" / "early", name)
 
 
+def test_the_all_accounts_rankings_of_connections_and_profiles_name_each_ones_account(warehouse_factory, tmp_path):
+    # Two accounts' trunks of one name read as 'Main Trunk' and 'Main Trunk #2' (and of one id, as one bar):
+    # whose was whose went unsaid.
+    warehouse = warehouse_factory()
+    con = duckdb.connect(str(warehouse))
+    for table in ("rpt_finance_cost_by_connection", "rpt_finance_cost_by_messaging_profile"):
+        con.execute(f"alter table {table} add column account varchar")
+        con.execute(f"update {table} set account = 'acme'")
+        con.execute(f"insert into {table} by name select * replace ('globex' as account) from {table}")
+    con.close()
+    site = tmp_path / "site"
+    render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
+    labels = {
+        where: set(re.findall(r'"y":\[([^\]]*)\]', _html(site / where, "finance.html")))
+        for where in ("", "accounts/acme", "accounts/globex")
+    }
+    shown = {where: " ".join(found) for where, found in labels.items()}
+    for name in ("Trunk 1", "Profile 1"):
+        assert f'"acme: {name}"' in shown[""] and f'"globex: {name}"' in shown[""], shown[""]
+        assert f'"{name} #2"' not in shown[""]
+        for account in ("acme", "globex"):
+            assert f'"{name}"' in shown[f"accounts/{account}"] and ": " + name not in shown[f"accounts/{account}"]
+
+
 def test_pages_stay_under_one_megabyte_whatever_the_volume(large_warehouse, tmp_path):
     written = render_site(large_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
     sizes = {path.name: path.stat().st_size for path in written if path.suffix == ".html"}
