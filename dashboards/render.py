@@ -87,11 +87,6 @@ def render_site(
         period=period, synced=synced_text(synced_at), generated=format_instant(made), calendar=calendar
     )
     environment = _environment()
-    nav = [
-        {"slug": page.slug, "title": page.title, "filename": page.filename, "summary": page.summary,
-         "figure_count": len(page.figures)}
-        for page in pages
-    ]
     # One account: the site as it always was. Several: the all-accounts pages at the top, each account's
     # pages in accounts/<name>/, every page linking to the others' same page set.
     sets: list[tuple[str | None, str]] = [(None, "")]
@@ -106,6 +101,13 @@ def render_site(
             for name, label, where in [(None, "All accounts", ""), *((a, a, f"{ACCOUNTS_DIR}/{a}/") for a in accounts)]
         ] if several else []
         scope = "" if not several else ("all accounts" if account is None else f"account {account}")
+        combined = several and account is None
+        # The all-accounts pages draw only the figures that combine (the others send to an account's page).
+        nav = [
+            {"slug": page.slug, "title": page.title, "filename": page.filename, "summary": page.summary,
+             "figure_count": sum(1 for figure in page.figures if figure.all_accounts or not combined)}
+            for page in pages
+        ]
         shown = frames if account is None else account_frames(every, account)
         own_meta = meta if account is None else replace(meta, period=describe_period(account_period(shown))[0])
         common = {
@@ -122,7 +124,7 @@ def render_site(
         for page in pages:
             texts[out / folder / page.filename] = environment.get_template("page.html").render(
                 title=page.title, current=page.slug, page=page, here=page.filename,
-                blocks=render_blocks(page, shown, combined=several and account is None, partial=partial, cut=cut),
+                blocks=render_blocks(page, shown, combined=combined, partial=partial, cut=cut),
                 **common,
             )
     for asset in (STYLESHEET, FIT_JS):

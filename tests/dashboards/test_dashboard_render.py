@@ -165,6 +165,29 @@ def test_the_all_accounts_rankings_of_connections_and_profiles_name_each_ones_ac
             assert f'"{name}"' in shown[f"accounts/{account}"] and ": " + name not in shown[f"accounts/{account}"]
 
 
+def test_the_all_accounts_index_counts_the_figures_its_pages_draw(warehouse_factory, tmp_path):
+    # it said "6 figures" of the Finance page, whose cost by country is drawn on each account's page only
+    warehouse = warehouse_factory()
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table rpt_finance_daily_cost add column account varchar")
+    con.execute("update rpt_finance_daily_cost set account = if(report_date >= date '2026-09-14', 'late', 'early')")
+    con.close()
+    site = tmp_path / "site"
+    render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
+    counts = {
+        where: dict(re.findall(r'<h2>([^<]*)</h2>\s*<p>[^<]*</p>\s*<span class="count">(\d+) figures?</span>',
+                               _html(site / where, INDEX)))
+        for where in ("", "accounts/late")
+    }
+    drawn = {
+        where: {page.title: str(_html(site / where, page.filename).count('class="plotly-graph-div"'))
+                for page in PAGES}
+        for where in ("", "accounts/late")
+    }
+    assert counts == drawn
+    assert counts[""]["Finance"] == "5" and counts["accounts/late"]["Finance"] == "6"
+
+
 def test_pages_stay_under_one_megabyte_whatever_the_volume(large_warehouse, tmp_path):
     written = render_site(large_warehouse, tmp_path, synced_at=SYNCED_AT, now=NOW)
     sizes = {path.name: path.stat().st_size for path in written if path.suffix == ".html"}
