@@ -134,6 +134,9 @@ def test_each_accounts_pages_state_the_period_of_its_own_data(warehouse_factory,
     con.close()
     site = tmp_path / "site"
     render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
+    # the index says whose calls and messages its pages show
+    assert "Calls and messages of every Opentact account:" in _html(site, INDEX)
+    assert "Calls and messages of the Opentact account late:" in _html(site / "accounts" / "late", INDEX)
     for name in (INDEX, "overview.html", "finance.html"):
         assert "2026-08-01 to 2026-10-31 (92 days)" in _html(site, name)
         late = _html(site / "accounts" / "late", name)
