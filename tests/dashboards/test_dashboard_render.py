@@ -124,12 +124,20 @@ def test_text_in_tiles_and_tables_is_escaped_by_the_template(warehouse_factory, 
     assert "<td class=\"\">&lt;b&gt;X&lt;/b&gt;</td>" in finance
 
 
-def test_each_accounts_pages_state_the_period_of_its_own_data(warehouse_factory, tmp_path):
-    # Account "late" holds records from 14 September only; the warehouse's period spans both accounts.
+def _early_and_late(warehouse_factory) -> Path:
+    """A warehouse of two accounts: "early" holds the daily costs up to 13 September, "late" those from the 14th."""
     warehouse = warehouse_factory()
     con = duckdb.connect(str(warehouse))
     con.execute("alter table rpt_finance_daily_cost add column account varchar")
     con.execute("update rpt_finance_daily_cost set account = if(report_date >= date '2026-09-14', 'late', 'early')")
+    con.close()
+    return warehouse
+
+
+def test_each_accounts_pages_state_the_period_of_its_own_data(warehouse_factory, tmp_path):
+    # Account "late" holds records from 14 September only; the warehouse's period spans both accounts.
+    warehouse = _early_and_late(warehouse_factory)
+    con = duckdb.connect(str(warehouse))
     con.execute("update rpt_alerts set account = 'early'")
     con.close()
     site = tmp_path / "site"
@@ -170,11 +178,7 @@ def test_the_all_accounts_rankings_of_connections_and_profiles_name_each_ones_ac
 
 def test_the_all_accounts_index_counts_the_figures_its_pages_draw(warehouse_factory, tmp_path):
     # it said "6 figures" of the Finance page, whose cost by country is drawn on each account's page only
-    warehouse = warehouse_factory()
-    con = duckdb.connect(str(warehouse))
-    con.execute("alter table rpt_finance_daily_cost add column account varchar")
-    con.execute("update rpt_finance_daily_cost set account = if(report_date >= date '2026-09-14', 'late', 'early')")
-    con.close()
+    warehouse = _early_and_late(warehouse_factory)
     site = tmp_path / "site"
     render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
     counts = {
