@@ -270,6 +270,7 @@ def report_finance_command(
     the table, outside its filter. When the sync quarantined records of the month, the XLSX and the output
     say how many, and per currency the statement's cost against the API's usage (over the month's UTC days).
     """
+    from pipelines.accounts import load_accounts
     from pipelines.errors import counted
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
@@ -280,7 +281,7 @@ def report_finance_command(
     settings = load_settings(data_dir=data_dir)
     export = export_finance(
         warehouse_path(settings.data_dir), month, out, lake=Lake(settings.data_dir), allow_partial=allow_partial,
-        xlsx=xlsx, account=account, zone=settings.report_timezone,
+        xlsx=xlsx, account=account, zone=settings.report_timezone, configured=load_accounts(settings),
     )
     totals = export.totals_text()
     accounts = f" of {len(export.accounts)} accounts" if len(export.accounts) > 1 else ""
@@ -289,6 +290,8 @@ def report_finance_command(
         + (f"total cost {totals}" if totals else f"no usage in {month}")
         + (f"; {export.partial}" if export.partial else "")
     )
+    if export.left_out:
+        typer.echo(export.left_out)
     for line in export.quarantined:
         typer.echo(line)
 

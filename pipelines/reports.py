@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
-from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.accounts import DEFAULT_ACCOUNT, Accounts
 from pipelines.durable import atomic_file
 from pipelines.errors import CdrError, UsageError, bad_value, clip, counted, few, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
@@ -82,6 +82,8 @@ class MonthCoverage:
     # Of several accounts not all short alike: the short ones, those holding the same days together, with
     # what they hold; the rows of the others cover the whole month.
     short: tuple[tuple[tuple[str, ...], MonthCoverage], ...] = ()
+    # The accounts an accounts file no longer lists that hold nothing of the month: not stated, not judged.
+    left_out: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -130,6 +132,16 @@ class MonthCoverage:
         runs = consecutive_runs([day for day in self.missing if first < day < last])
         gaps = ", ".join(str(run[0].day) if len(run) == 1 else f"{run[0].day}–{run[-1].day}" for run in runs)
         return f"partial: {first.day}{begins}–{last.day}{ends}" + (f", missing {gaps}" if gaps else "")
+
+    def left_out_note(self, source: object) -> str:
+        """'' when no account is left out, else what the statement leaves out and why, for a reader who knows the
+        account: 'left out: globex (not in accounts.toml; holds nothing of 2026-12)'. `source`: the accounts file."""
+        if not self.left_out:
+            return ""
+        holds = "holds" if len(self.left_out) == 1 else "hold"
+        return (
+            f"left out: {', '.join(self.left_out)} (not in {clip(str(source))}; {holds} nothing of {self.month})"
+        )
 
     def reason(self) -> str:
         """'' when complete, else why the month is partial, as the dashboards say it under its `label`:
@@ -282,6 +294,8 @@ class FinanceExport:
     columns: tuple[str, ...] = FINANCE_COLUMNS
     accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
     quarantine: QuarantineNote | None = None
+    # '' unless the statement leaves out an account (`MonthCoverage.left_out_note`)
+    left_out: str = ""
 
     @property
     def partial(self) -> str:
@@ -318,19 +332,29 @@ def parse_month(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """A checked month's statement: its rows in `columns`' order, the accounts they state, the reporting zone."""
+    """A checked month's statement: its rows in `columns`' order, the accounts they state, the reporting zone, and
+    how much of the month the lake holds of those accounts."""
 
     rows: tuple[tuple[object, ...], ...]
     columns: tuple[str, ...]
     accounts: tuple[str, ...]
     zone: str
+    coverage: MonthCoverage
     quarantine: QuarantineNote | None = None
 
 
 def _statement(
-    warehouse: Path, month: str, now: datetime, *, lake: Lake, account: str | None = None, zone: str | None = None
+    warehouse: Path,
+    month: str,
+    now: datetime,
+    *,
+    lake: Lake,
+    account: str | None = None,
+    zone: str | None = None,
+    configured: Accounts | None = None,
 ) -> Statement:
-    """The statement of a checked month: of `account`, else of every account the warehouse (or its lake) holds.
+    """The statement of a checked month: of `account`, else of every account the warehouse (or its lake) holds but
+    those `coverage_of` leaves out (see `export_finance`).
 
     UsageError naming the accounts held for an account the warehouse does not hold.
     """
@@ -339,8 +363,11 @@ def _statement(
         zone = check_month(con, warehouse, month, now=now, zone=zone)
         held = held_accounts(con, lake, FINANCE_TABLE)
         accounts = (check_account(account, held),) if account is not None else held
-        combined = len(accounts) > 1
-        columns = COMBINED_COLUMNS if combined else FINANCE_COLUMNS
+        # The columns of the warehouse's accounts: a combined statement keeps its `account` column every month.
+        columns = COMBINED_COLUMNS if len(accounts) > 1 else FINANCE_COLUMNS
+        unlisted = unlisted_touched(lake, accounts, configured) if account is None else None
+        coverage = coverage_of(lake_held(lake, accounts), month, zone, now=now, unlisted=unlisted)
+        accounts = tuple(name for name in accounts if name not in coverage.left_out)
         rows = con.execute(
             f"select {', '.join(columns)} from {FINANCE_TABLE} where month = ? and list_contains(?, account) "
             "order by account, product, direction, currency",
@@ -352,7 +379,7 @@ def _statement(
         raise CdrError(f"the warehouse {warehouse_name(warehouse)} has no {table}: run `cdr build`") from None
     finally:
         con.close()
-    return Statement(tuple(tuple(row) for row in rows), columns, accounts, zone, note)
+    return Statement(tuple(tuple(row) for row in rows), columns, accounts, zone, coverage, note)
 
 
 def quarantine_note(
@@ -491,13 +518,57 @@ def lake_held(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ..
     return held
 
 
+def unlisted_touched(
+    lake: Lake, accounts: Sequence[str], configured: Accounts | None
+) -> dict[str, tuple[Window, ...]]:
+    """The accounts stated and the configured ones -> each stated account an accounts file does not list, with the
+    instants it holds anything of (`lake_touched`); {} without an accounts file (`coverage_of` leaves none out)."""
+    if configured is None or configured.source is None:
+        return {}
+    return lake_touched(lake, [account for account in accounts if account not in configured.names])
+
+
+def lake_touched(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ...]]:
+    """Each of `accounts` -> the instants it holds anything of, of any statement kind: every window a sync landed
+    and every UTC day with records (a month none of them meets holds no record of the account)."""
+    touched = {}
+    for account in accounts:
+        own = lake.for_account(account)
+        windows: list[Window] = []
+        for kind in STATEMENT_KINDS:
+            windows += read_state(own, kind).landed
+            windows += [Window(_midnight(day, "UTC"), _midnight(day + timedelta(days=1), "UTC"))
+                        for day in own.partition_days(kind)]
+        touched[account] = merge_windows(windows)
+    return touched
+
+
 def coverage_of(
-    held: Mapping[str, Sequence[Window]], month: str, zone: str, *, now: datetime
+    held: Mapping[str, Sequence[Window]],
+    month: str,
+    zone: str,
+    *,
+    now: datetime,
+    unlisted: Mapping[str, Sequence[Window]] | None = None,
 ) -> MonthCoverage:
     """The instants held per account (`lake_held`), a report month in `zone` and the clock -> what of the month
-    every account holds; the accounts missing a day of it are named."""
+    every account holds; the accounts missing a day of it are named.
+
+    `unlisted`: the accounts an accounts file no longer lists, each with the instants it holds anything of
+    (`unlisted_touched`). One holding no instant of the month is left out (`left_out`): a churned account would
+    otherwise make every later month partial, with a sync hint its absence from the file refuses. A listed
+    account never is: one that failed to sync the month must still make it partial. Nor is every account.
+    """
     first, after = month_days(parse_month(month))
     start, end = _midnight(first, zone), _midnight(after, zone)
+    unlisted = unlisted or {}
+    left_out = tuple(
+        account for account in held if account in unlisted and not _intersect([Window(start, end)], unlisted[account])
+    )
+    if len(left_out) < len(held):
+        held = {account: windows for account, windows in held.items() if account not in left_out}
+    else:
+        left_out = ()
     synced = [Window(start, max(start, min(end, now)))]
     today = now.astimezone(ZoneInfo(zone)).date() if now < end else None
     short: dict[MonthCoverage, list[str]] = {}
@@ -515,16 +586,21 @@ def coverage_of(
     named = () if list(held) == [DEFAULT_ACCOUNT] else lacking
     return MonthCoverage(
         month, zone, landed, _missing_days(landed, first, after, zone), today, named,
-        () if alike else tuple((tuple(accounts), own) for own, accounts in short.items()),
+        () if alike else tuple((tuple(accounts), own) for own, accounts in short.items()), left_out,
     )
 
 
 def partial_months(
-    held: Mapping[str, Sequence[Window]], months: Iterable[str], zone: str, *, now: datetime
+    held: Mapping[str, Sequence[Window]],
+    months: Iterable[str],
+    zone: str,
+    *,
+    now: datetime,
+    unlisted: Mapping[str, Sequence[Window]] | None = None,
 ) -> dict[str, MonthCoverage]:
     """The instants held per account, report months and the clock -> {'YYYY-MM': its coverage} for each month
-    not wholly held: the months a statement of them is refused for."""
-    coverages = (coverage_of(held, month, zone, now=now) for month in months)
+    not wholly held: the months a statement of them is refused for (`unlisted`: as `coverage_of`)."""
+    coverages = (coverage_of(held, month, zone, now=now, unlisted=unlisted) for month in months)
     return {coverage.month: coverage for coverage in coverages if not coverage.complete}
 
 
@@ -579,6 +655,7 @@ def export_finance(
     now: datetime | None = None,
     account: str | None = None,
     zone: str | None = None,
+    configured: Accounts | None = None,
 ) -> FinanceExport:
     """A warehouse, its lake, a report month and a folder -> `finance_<month>.csv` (and `.xlsx`) written there;
     `finance_<month>_<account>.csv` for `account`'s, so that accounts' statements never overwrite each other.
@@ -589,26 +666,29 @@ def export_finance(
     month the lake does not wholly hold (for every account stated), unless `allow_partial`: then the
     XLSX says how much of the month it covers. `zone`: the report time zone asked for (CDR_REPORT_TIMEZONE):
     UsageError, before anything is written, when the warehouse was built for another (None: its own).
+    `configured`: the configured accounts; with an accounts file, the statement of every account leaves out one
+    the file does not list that holds nothing of the month (`coverage_of`), and says so.
     """
     out_dir = check_out_dir(out_dir, Path(lake.url) if lake.is_local else None)
     month = parse_month(month)
     now = now or datetime.now(timezone.utc)
-    statement = _statement(warehouse, month, now, lake=lake, account=account, zone=zone)
-    coverage = month_coverage(lake, month, statement.zone, now=now, accounts=statement.accounts)
+    statement = _statement(warehouse, month, now, lake=lake, account=account, zone=zone, configured=configured)
+    coverage = statement.coverage
     if not coverage.complete and not allow_partial:
         raise UsageError(coverage.refusal())
     rows, columns = statement.rows, statement.columns
     combined = columns == COMBINED_COLUMNS
     totals = statement_totals(rows, columns, month)
+    left_out = coverage.left_out_note(configured.source if configured is not None else None)
     stem = f"finance_{month}" if account is None else f"finance_{month}_{account}"
     contents = {out_dir / f"{stem}.csv": finance_csv(rows, columns, totals if combined else ()).encode("utf-8")}
     if xlsx:
         contents[out_dir / f"{stem}.xlsx"] = finance_xlsx(
             rows, month, partial=coverage.note(), columns=columns, totals=totals,
-            notes=statement.quarantine.lines() if statement.quarantine else (),
+            notes=(*([left_out] if left_out else ()), *(statement.quarantine.lines() if statement.quarantine else ())),
         )
     files = tuple(write_outputs(out_dir, contents))
-    return FinanceExport(month, rows, files, coverage, columns, statement.accounts, statement.quarantine)
+    return FinanceExport(month, rows, files, coverage, columns, statement.accounts, statement.quarantine, left_out)
 
 
 def statement_totals(

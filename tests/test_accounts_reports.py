@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 import zipfile
 from collections import defaultdict
 from decimal import Decimal
@@ -176,6 +177,96 @@ def test_the_default_account_among_others_is_named_in_the_sync_hint(worlds, tmp_
     with pytest.raises(UsageError) as caught:
         _export(both, "2026-02", tmp_path)
     assert "sync them (cdr sync --account default --start 2026-02-15 --end 2026-03-01 --tz UTC)" in str(caught.value)
+
+
+# -- an account removed from the accounts file (churned): its data stays, later months go on without it -------
+
+
+@pytest.fixture(scope="module")
+def churned(worlds, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Accounts a and b both synced for January; b then churned: it holds nothing of February (its February
+    partitions gone, its sync stopped at February's start), while a is synced through February."""
+    data_dir = tmp_path_factory.mktemp("churned")
+    for account in ACCOUNTS:
+        _under_accounts(worlds[account], data_dir, (account,))
+    for folder in data_dir.glob("*/*/account=b/date=2026-02-*"):
+        shutil.rmtree(folder)
+    land(data_dir, *SYNCED, account="a")
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", account="b")
+    build(data_dir)
+    return data_dir
+
+
+def _accounts_file(folder: Path, *names: str) -> Path:
+    path = folder / "accounts.toml"
+    path.write_text("".join(f'[accounts.{name}]\napi_key_env = "{name.upper()}_KEY"\n' for name in names))
+    return path
+
+
+def _warehouse_sums(data_dir: Path, month: str, account: str) -> dict[str, list]:
+    """Currency -> [records, billed seconds, parts, cost] of an account's month, as the warehouse holds them."""
+    with duckdb.connect(str(warehouse_path(data_dir)), read_only=True) as con:
+        rows = con.execute(
+            "select currency, sum(records), sum(billed_duration_secs), sum(parts), sum(cost) "
+            "from rpt_finance_monthly_statement where month = ? and account = ? group by currency",
+            [month, account],
+        ).fetchall()
+    return {currency: [int(records), int(secs), int(parts), Decimal(cost)] for currency, records, secs, parts, cost in rows}
+
+
+def test_a_month_an_unlisted_account_holds_nothing_of_is_stated_without_it(churned, tmp_path, capsys, monkeypatch):
+    listed = _accounts_file(tmp_path, "a")
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(listed))
+    report = ("report", "finance", "--data-dir", str(churned))
+    code, out, err = run_cdr(capsys, monkeypatch, *report, "--month", "2026-02", "--out", str(tmp_path / "feb"))
+    assert code == 0, err
+    assert f"left out: b (not in {listed}; holds nothing of 2026-02)" in out.splitlines()
+    assert "partial" not in out
+    rows = _read_csv(tmp_path / "feb" / "finance_2026-02.csv")
+    assert list(rows[0]) == list(COMBINED_COLUMNS)
+    own = [row for row in rows if row["account"] != ALL_ACCOUNTS]
+    assert own and {row["account"] for row in own} == {"a"}
+    # the total rows: a's rows summed, and the warehouse's sums of a's month
+    sums: dict[str, list] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    for row in own:
+        for index, name in enumerate(("records", "billed_duration_secs", "parts", "cost")):
+            sums[row["currency"]][index] += Decimal(row[name]) if name == "cost" else int(row[name])
+    totals = {
+        row["currency"]: [int(row["records"]), int(row["billed_duration_secs"]), int(row["parts"]), Decimal(row["cost"])]
+        for row in rows if row["account"] == ALL_ACCOUNTS
+    }
+    assert totals == dict(sums) == _warehouse_sums(churned, "2026-02", "a")
+    _, strings = _sheet(tmp_path / "feb" / "finance_2026-02.xlsx")
+    assert f"left out: b (not in {listed}; holds nothing of 2026-02)" in strings
+    # January, which b holds, still states both accounts (a's is partial: a message missing on the 29th)
+    code, out, err = run_cdr(
+        capsys, monkeypatch, *report, "--month", "2026-01", "--allow-partial", "--out", str(tmp_path / "jan")
+    )
+    assert code == 0, err
+    assert "left out" not in out and " of 2 accounts, " in out
+    january = _read_csv(tmp_path / "jan" / "finance_2026-01.csv")
+    assert {row["account"] for row in january} == {"a", "b", ALL_ACCOUNTS}
+    assert _warehouse_sums(churned, "2026-01", "b")
+    # b's own statement, asked for by name, is as before
+    code, out, err = run_cdr(
+        capsys, monkeypatch, *report, "--month", "2026-01", "--account", "b", "--out", str(tmp_path / "b")
+    )
+    assert code == 0, err
+    assert (tmp_path / "b" / "finance_2026-01_b.csv").exists() and "left out" not in out
+
+
+@pytest.mark.parametrize("listed", [("a", "b"), None], ids=["still-listed", "no-accounts-file"])
+def test_a_month_a_listed_account_holds_nothing_of_is_still_refused(churned, tmp_path, capsys, monkeypatch, listed):
+    # A configured account that failed to sync a whole month must stop the statement, not silently drop out.
+    if listed is not None:
+        monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(_accounts_file(tmp_path, *listed)))
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-02", "--data-dir", str(churned),
+        "--out", str(tmp_path / "out"),
+    )
+    assert (code, out) == (2, "")
+    assert "sync them (cdr sync --account b --start 2026-02-01 --end 2026-03-01 --tz UTC)" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, capsys, monkeypatch):

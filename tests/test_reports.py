@@ -25,7 +25,7 @@ from pipelines.models import build, warehouse_path
 from pipelines.status import read_status
 from pipelines.reports import (
     COMBINED_COLUMNS, FINANCE_COLUMNS, statement_totals, coverage_of, day_ranges, export_finance, finance_csv,
-    finance_xlsx, month_coverage, parse_month,
+    finance_xlsx, lake_held, lake_touched, month_coverage, parse_month,
 )
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.disk import record_disk_events
@@ -702,6 +702,31 @@ def test_a_statement_of_several_accounts_says_what_each_short_one_holds():
     assert coverage_of({"acme": whole, "globex": whole}, "2026-01", "UTC", now=now).note() == (
         coverage_of({"acme": whole}, "2026-01", "UTC", now=now).note()
     ) == "partial: covers 2026-01-01 to 2026-01-20 12:00"
+
+
+def test_an_unlisted_account_is_left_out_only_of_a_month_it_holds_nothing_of(tmp_path):
+    later = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    land(tmp_path, "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z", account="acme")
+    land(tmp_path, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", account="globex")
+    # initech landed calls alone in February: it holds some of the month, if not every statement kind of it
+    land(tmp_path, "2026-01-01T00:00:00Z", "2026-02-03T00:00:00Z", kinds=("cdrs",), account="initech")
+    lake = Lake(tmp_path)
+    held = lake_held(lake, ["acme", "globex", "initech"])
+    unlisted = lake_touched(lake, ["globex", "initech"])
+    february = coverage_of(held, "2026-02", "UTC", now=later, unlisted=unlisted)
+    assert february.left_out == ("globex",)
+    assert february.lacking == ("initech",)
+    assert february.left_out_note("accounts.toml") == "left out: globex (not in accounts.toml; holds nothing of 2026-02)"
+    # without initech, February is whole; January, which globex holds, keeps it
+    assert coverage_of({"acme": held["acme"], "globex": held["globex"]}, "2026-02", "UTC", now=later,
+                       unlisted=unlisted).complete
+    january = coverage_of(held, "2026-01", "UTC", now=later, unlisted=unlisted)
+    assert january.left_out == () and january.left_out_note("accounts.toml") == ""
+    # a listed account (not in `unlisted`) holding nothing of the month makes it partial, as without the rule
+    assert coverage_of(held, "2026-02", "UTC", now=later, unlisted={}).lacking == ("globex", "initech")
+    # nor is every account left out: a statement of no account would read as a whole month
+    alone = coverage_of({"globex": held["globex"]}, "2026-02", "UTC", now=later, unlisted=unlisted)
+    assert alone.left_out == () and not alone.complete
 
 
 def test_a_day_counts_once_every_statement_kind_landed_it(tmp_path):

@@ -12,6 +12,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from pipelines.accounts import load_accounts
 from pipelines.dates import resolve_literal
 from pipelines.flows.build import build_warehouse
 from pipelines.settings import load_settings
@@ -30,15 +31,18 @@ def scheduled_time() -> datetime:
 
 
 @task(name="export-finance", cache_policy=NO_CACHE, persist_result=False)
-def export_statement(data_dir: Path, month: str, out_dir: Path, allow_partial: bool, zone: str | None = None) -> Any:
+def export_statement(
+    data_dir: Path, month: str, out_dir: Path, allow_partial: bool, zone: str | None = None, configured: Any = None
+) -> Any:
     """Write finance_<month>.csv and .xlsx from rpt_finance_monthly_statement, if the lake holds the month (and the
-    warehouse's days are `zone`'s)."""
+    warehouse's days are `zone`'s); `configured`: the configured accounts (`export_finance`)."""
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import export_finance
 
     return export_finance(
-        warehouse_path(data_dir), month, out_dir, lake=Lake(data_dir), allow_partial=allow_partial, zone=zone
+        warehouse_path(data_dir), month, out_dir, lake=Lake(data_dir), allow_partial=allow_partial, zone=zone,
+        configured=configured,
     )
 
 
@@ -62,18 +66,21 @@ def monthly_finance(
 
     # On an object store, in the data dir's local work folder (pipelines/remote.py).
     target = Path(out_dir) if out_dir else local_folder(settings.data_dir, "exports")
-    export = export_statement(settings.data_dir, month, target, allow_partial, settings.report_timezone)
+    export = export_statement(
+        settings.data_dir, month, target, allow_partial, settings.report_timezone, load_accounts(settings)
+    )
     totals = export.totals_text()
     description = f"Finance statement {month}: " + (f"total cost {totals}" if totals else "no charges")
     if export.partial:
         description += f" ({export.partial})"
     # Over several accounts the rows are the combined statement's, account first.
     table = [dict(zip(export.columns, (*row[:-1], decimal_text(row[-1])), strict=True)) for row in export.rows]
-    # What the quarantine took out of the totals, where finance reads the run: the artifact and the log.
-    notes = "".join(f"\n\n{line}" for line in export.quarantined)
+    # What the statement leaves out and what the quarantine took out of the totals, where finance reads the run:
+    # the artifact and the log.
+    notes = "".join(f"\n\n{line}" for line in ([export.left_out] if export.left_out else []) + list(export.quarantined))
     create_table_artifact(table, key="cdr-finance-statement", description=description + notes)
     logger.info(f"{description}; wrote {', '.join(str(p) for p in export.files)}")
-    for line in export.quarantined:
+    for line in ([export.left_out] if export.left_out else []) + list(export.quarantined):
         logger.info(line)
     return {
         "month": month,
