@@ -30,6 +30,7 @@ from dashboards.accounts import ACCOUNT, account_frames, account_period, account
 from dashboards.formatting import format_day, format_instant
 from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
+from pipelines.accounts import Accounts
 from pipelines.alerts import open_from
 from pipelines.dates import Window, parse_bound
 from pipelines.errors import counted
@@ -66,6 +67,7 @@ def render_site(
     now: datetime,
     pages: Sequence[Page] = PAGES,
     held: Mapping[str, Sequence[Window]] | None = None,
+    unlisted: Mapping[str, Sequence[Window]] | None = None,
 ) -> list[Path]:
     """A warehouse -> the dashboard site in out_dir (index first, then pages, assets and the marker `cdr status` reads).
 
@@ -74,6 +76,8 @@ def render_site(
     "Pages made" and the marker say when they were written, by the real clock, as the sync and build record theirs.
     `held`: the instants the lake holds per account (`pipelines.reports.lake_held`), which label the partial
     months as a finance statement refuses them; None for a warehouse alone (see `partial_months`).
+    `unlisted`: the accounts an accounts file no longer lists (`pipelines.reports.unlisted_touched`): on the
+    all-accounts pages a month one of them holds nothing of is judged without it, as the combined statement is.
     """
     # the warehouse lives in its data dir (or, for an object store's, in its local work folder)
     out = check_out_dir(out_dir, Path(warehouse_path).parent)
@@ -116,7 +120,7 @@ def render_site(
             "accounts": switcher, "scope": scope,
         }
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
-        partial = period_partial_months(shown[PERIOD], held=own, now=now)
+        partial = period_partial_months(shown[PERIOD], held=own, now=now, unlisted=None if account else unlisted)
         cut = cut_day(shown[PERIOD], synced_at.up_to if isinstance(synced_at, Synced) else synced_at)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(
             title="Overview of pages", current=None, here=INDEX, **common
@@ -155,12 +159,19 @@ def _remove_stale_account_pages(out: Path, names: set[str], accounts: Sequence[s
 
 
 def render_data_dir_site(
-    data_dir: Path | str, out_dir: Path | None, *, now: datetime, zone: str | None = None
+    data_dir: Path | str,
+    out_dir: Path | None,
+    *,
+    now: datetime,
+    zone: str | None = None,
+    configured: Accounts | None = None,
 ) -> list[Path]:
     """A data dir -> the site of its warehouse in out_dir, by default `<data dir>/site/` (see render_site).
 
     `zone`: the report time zone asked for (CDR_REPORT_TIMEZONE): UsageError, before anything is written, when
     the warehouse was built for another, as `cdr report finance` refuses it (None: the warehouse's own).
+    `configured`: the configured accounts, whose file's unlisted accounts the partial months leave out as
+    `cdr report finance` does (None: no accounts file).
 
     On an object store the default site is made in the data dir's local work folder, then
     uploaded to `<data dir>/site/`, its marker last.
@@ -169,7 +180,7 @@ def render_data_dir_site(
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.remote import local_folder, publish_folder, require_data_dir
-    from pipelines.reports import check_zone, lake_held, warehouse_zone
+    from pipelines.reports import check_zone, lake_held, unlisted_touched, warehouse_zone
 
     require_data_dir(data_dir)
     warehouse = warehouse_path(data_dir)
@@ -177,8 +188,9 @@ def render_data_dir_site(
         check_zone(warehouse, warehouse_zone(warehouse), zone)
     site = local_folder(data_dir, SITE_DIR) if out_dir is None else Path(out_dir)
     lake = Lake(data_dir)
-    held = lake_held(lake, lake.accounts() or [DEFAULT_ACCOUNT])
-    written = render_site(warehouse, site, synced_at=synced_at(data_dir), now=now, held=held)
+    accounts = lake.accounts() or [DEFAULT_ACCOUNT]
+    held, unlisted = lake_held(lake, accounts), unlisted_touched(lake, accounts, configured)
+    written = render_site(warehouse, site, synced_at=synced_at(data_dir), now=now, held=held, unlisted=unlisted)
     if out_dir is None:
         publish_folder(data_dir, site, SITE_DIR, last=SITE_MARKER)
     return written
@@ -355,13 +367,17 @@ def period_open_from(build_info: pl.DataFrame) -> datetime | None:
 
 
 def period_partial_months(
-    build_info: pl.DataFrame, *, held: Mapping[str, Sequence[Window]] | None = None, now: datetime | None = None
+    build_info: pl.DataFrame,
+    *,
+    held: Mapping[str, Sequence[Window]] | None = None,
+    now: datetime | None = None,
+    unlisted: Mapping[str, Sequence[Window]] | None = None,
 ) -> dict[str, MonthCoverage]:
     """The build-info row (first_report_date, last_report_date, report_timezone) -> the months the data covers only
     in part (`partial_months`)."""
     first = build_info["first_report_date"].min() if build_info.height else None
     last = build_info["last_report_date"].max() if build_info.height else None
-    return partial_months(first, last, period_zone(build_info), held=held, now=now)
+    return partial_months(first, last, period_zone(build_info), held=held, now=now, unlisted=unlisted)
 
 
 def partial_months(
@@ -371,13 +387,14 @@ def partial_months(
     *,
     held: Mapping[str, Sequence[Window]] | None = None,
     now: datetime | None = None,
+    unlisted: Mapping[str, Sequence[Window]] | None = None,
 ) -> dict[str, MonthCoverage]:
     """The first and last report days with data in `zone` -> {'YYYY-MM': its coverage} for each month from the
     first's to the last's that a finance statement would be refused for (`pipelines.reports.partial_months`, one
     rule for both), so a month cut short never reads as a whole one.
 
     `held`: the instants the lake holds per account, as of `now`; None (a warehouse without its lake): the days
-    from `first` to `last`, each whole.
+    from `first` to `last`, each whole. `unlisted`: as `pipelines.reports.coverage_of`.
     """
     if not isinstance(first, date) or not isinstance(last, date):
         return {}
@@ -385,7 +402,7 @@ def partial_months(
         span = Window(parse_bound(first.isoformat(), tz=zone), parse_bound((last + timedelta(days=1)).isoformat(), tz=zone))
         held, now = {"": (span,)}, span.end
     months = [f"{year:04d}-{month:02d}" for year, month in _months(first, last)]
-    return held_partial_months(held, months, zone, now=now or datetime.now(UTC))
+    return held_partial_months(held, months, zone, now=now or datetime.now(UTC), unlisted=unlisted)
 
 
 def _months(first: date, last: date) -> list[tuple[int, int]]:

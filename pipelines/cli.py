@@ -358,13 +358,17 @@ def dashboards_command(
     from datetime import datetime, timezone
 
     from dashboards.render import render_data_dir_site
+    from pipelines.accounts import load_accounts
     from pipelines.errors import counted
     from pipelines.remote import is_remote, local_folder
     from pipelines.settings import load_settings
     from pipelines.status import SITE_DIR
 
     settings = load_settings(data_dir=data_dir)
-    written = render_data_dir_site(settings.data_dir, out, now=datetime.now(timezone.utc), zone=settings.report_timezone)
+    written = render_data_dir_site(
+        settings.data_dir, out, now=datetime.now(timezone.utc), zone=settings.report_timezone,
+        configured=load_accounts(settings),
+    )
     pages = [path for path in written if path.suffix == ".html"]
     site = local_folder(settings.data_dir, SITE_DIR) if out is None else out
     remote = out is None and is_remote(settings.data_dir)

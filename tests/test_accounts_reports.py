@@ -269,6 +269,23 @@ def test_a_month_a_listed_account_holds_nothing_of_is_still_refused(churned, tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("listed", [("a",), ("a", "b")], ids=["b-unlisted", "b-listed"])
+def test_the_dashboards_judge_a_month_without_an_unlisted_account_as_the_statement(
+    churned, tmp_path, capsys, monkeypatch, listed
+):
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(_accounts_file(tmp_path, *listed)))
+    code, _, err = run_cdr(capsys, monkeypatch, "dashboards", "--data-dir", str(churned), "--out", str(tmp_path / "site"))
+    assert code == 0, err
+    finance = (tmp_path / "site" / "finance.html").read_text("utf-8")
+    assert "2026-02" in finance
+    # January is partial either way (a misses a message on the 29th); February only while b is listed
+    assert "2026-01 (partial: " in finance
+    if listed == ("a", "b"):
+        assert "2026-02 (partial: b no day)" in finance
+    else:
+        assert "2026-02 (partial" not in finance
+
+
 def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, capsys, monkeypatch):
     both = str(worlds["both"])
     listing = ("alerts", "--start", "2026-01-01", "--end", "2030-01-01", "--data-dir", both)

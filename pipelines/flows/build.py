@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from pipelines.accounts import load_accounts
 from pipelines.flows import run_arguments
 from pipelines.runs import run_clock
 from pipelines.settings import Settings, load_settings
@@ -29,11 +30,12 @@ def build_warehouse(settings: Settings, full: bool = False, now: datetime | None
 
 
 @task(name="render-dashboards", cache_policy=NO_CACHE, persist_result=False)
-def render_dashboards(data_dir: Path | str, out_dir: Path | None, now: datetime) -> list[Path]:
-    """Render the offline HTML dashboards from the warehouse's rpt_ tables (out_dir None: <data dir>/site)."""
+def render_dashboards(data_dir: Path | str, out_dir: Path | None, now: datetime, configured: Any = None) -> list[Path]:
+    """Render the offline HTML dashboards from the warehouse's rpt_ tables (out_dir None: <data dir>/site);
+    `configured`: the configured accounts (`render_data_dir_site`)."""
     from dashboards.render import render_data_dir_site
 
-    return render_data_dir_site(data_dir, out_dir, now=now)
+    return render_data_dir_site(data_dir, out_dir, now=now, configured=configured)
 
 
 def build_run_name(parameters: Mapping[str, Any]) -> str:
@@ -77,7 +79,7 @@ def build_flow(
         "how": report.how,
     }
     if dashboards:
-        written = render_dashboards(settings.data_dir, None, clock)
+        written = render_dashboards(settings.data_dir, None, clock, load_accounts(settings))
         result["site"] = str(written[0])
         lines += ["", f"Dashboards: {written[0]}"]
     create_markdown_artifact("\n".join(lines), key="cdr-build-report", description="Warehouse build")
