@@ -344,13 +344,7 @@ class Statement:
 
 
 def _statement(
-    warehouse: Path,
-    month: str,
-    now: datetime,
-    *,
-    lake: Lake,
-    account: str | None = None,
-    zone: str | None = None,
+    warehouse: Path, month: str, now: datetime, *, lake: Lake, account: str | None = None, zone: str | None = None,
     configured: Accounts | None = None,
 ) -> Statement:
     """The statement of a checked month: of `account`, else of every account the warehouse (or its lake) holds but
