@@ -434,7 +434,7 @@ def status_command(
 @app.command("serve", short_help="Run the nightly and monthly schedules.")
 def serve_command() -> None:
     """Run prefect.yaml's schedules (nightly-sync, monthly-finance) in this process until stopped."""
-    from pipelines.console import quiet_prefect, stoppable
+    from pipelines.console import prefect_failure, quiet_prefect, stoppable
 
     quiet_prefect()
     from pipelines.flows.serve import deployments, serve_deployments
@@ -443,4 +443,8 @@ def serve_command() -> None:
     # group): served as a stoppable flow, the command leaves with one line, not the runner's
     # minute of failed reconnects and their tracebacks.
     with stoppable("the schedules stopped") as runner:
-        runner.run(serve_deployments(deployments()))
+        built = deployments()
+        try:
+            runner.run(serve_deployments(built))
+        except Exception as exc:  # an API it cannot reach is one line, as for `cdr sync`
+            raise prefect_failure(exc, "serve the schedules") or exc

@@ -403,25 +403,27 @@ class PrefectUnavailable(CdrError):
     """Prefect's own machinery failed (its API unreachable, its server not starting), not the flow."""
 
 
-# This package's files: an error raised with none of them on its way (but this module, which
-# runs the flow) comes from Prefect's own machinery, not from the flow.
+# This package's files: an error raised with none of them on its way (but those that only hand
+# flows to Prefect: this module, and `cdr serve`'s) comes from Prefect's own machinery, not from a flow.
 _PACKAGE = Path(__file__).resolve().parent
+_HANDING_TO_PREFECT = (Path(__file__).resolve(), _PACKAGE / "flows" / "serve.py")
 
 
-def prefect_failure(exc: Exception) -> PrefectUnavailable | None:
-    """An error out of a flow run -> one line if Prefect failed before any of the flow's code ran, else None.
+def prefect_failure(exc: Exception, doing: str = "run the flow") -> PrefectUnavailable | None:
+    """An error out of a flow run (or `cdr serve`'s serving, `doing`) -> one line if Prefect failed before
+    any of the flow's code ran, else None.
 
     Anything the flow's code raised keeps its own handling: a CdrError is its one line, a bug
-    its traceback.
+    its traceback. The traceback's first frame is the caller's, which caught `exc`: not on its way.
     """
     if isinstance(exc, CdrError):
         return None
-    for frame in traceback.extract_tb(exc.__traceback__):
+    for frame in traceback.extract_tb(exc.__traceback__)[1:]:
         path = Path(frame.filename).resolve()
-        if path.is_relative_to(_PACKAGE) and path != Path(__file__).resolve():
+        if path.is_relative_to(_PACKAGE) and path not in _HANDING_TO_PREFECT:
             return None
     return PrefectUnavailable(
-        f"Prefect could not run the flow ({type(exc).__name__}: {one_line(exc, first=True)}): check PREFECT_API_URL "
+        f"Prefect could not {doing} ({type(exc).__name__}: {one_line(exc, first=True)}): check PREFECT_API_URL "
         "(unset, a temporary local server is started) and that its server is up, then run it again"
     )
 

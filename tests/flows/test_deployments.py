@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -63,3 +64,18 @@ def test_ctrl_c_stops_cdr_serve_in_one_line(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     assert (proc.returncode, stderr) == (130, "interrupted: the schedules stopped\n")
+
+
+def test_cdr_serve_without_its_prefect_api_says_so_in_one_line(tmp_path):
+    # An on-call engineer's PREFECT_API_URL naming a server that is down: one line, not Prefect's
+    # hundred-line connection traceback.
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        **os.environ, "CDR_DATA_DIR": str(tmp_path / "data"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+    done = subprocess.run([*CDR_ARGV, "serve"], capture_output=True, text=True, env=environment, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: Prefect could not serve the schedules (ConnectError: ")
+    assert done.stderr.count("\n") == 1 and "PREFECT_API_URL" in done.stderr
