@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import Window, format_utc, parse_datetime
-from pipelines.errors import CdrError, counted, noun, one_line, shown_url
+from pipelines.errors import CdrError, counted, expected_failure, noun, one_line, shown_url
 
 if TYPE_CHECKING:
     from pipelines.runs import SyncRequest
@@ -68,7 +68,7 @@ class _FailureToldByCommand(logging.Filter):
             return True
         if _stopping.is_set():
             return False
-        if record.exc_info and isinstance(record.exc_info[1], CdrError):
+        if expected_failure(record) is not None:
             return False
         return not record.getMessage().startswith("Finished in state Failed")
 

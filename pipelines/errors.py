@@ -2,6 +2,7 @@
 every message and summary shares (cut text, a few names, a count with its noun)."""
 
 import difflib
+import logging
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -31,6 +32,17 @@ class UsageError(CdrError):
 # Here rather than in lake.py: the sync lock (sync_lock.py), which lake.py imports, raises it too.
 class LakeError(CdrError):
     """A file in the data dir cannot be read as what it should be."""
+
+
+def expected_failure(record: logging.LogRecord) -> CdrError | None:
+    """A log record -> the expected error it reports (a CdrError in its exc_info, or one whose traceback
+    `flows.ExpectedFailureWithoutTraceback` took off), else None."""
+    told = getattr(record, "cdr_error", None)
+    if isinstance(told, CdrError):
+        return told
+    if record.exc_info and isinstance(record.exc_info[1], CdrError):
+        return record.exc_info[1]
+    return None
 
 
 def bad_value(option: str, why: str) -> UsageError:

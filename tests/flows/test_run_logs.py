@@ -70,3 +70,42 @@ def test_a_sync_runs_under_its_windows_name_with_the_pipelines_records_in_its_lo
     assert KEY not in messages
     progress = [a for a in artifacts if a.type == "progress"]
     assert [(a.key, a.data) for a in progress] == [("cdr-sync-progress", 100.0)]
+
+
+class _Formatted(logging.Handler):
+    """Prefect's run records as a handler (its console's, its API's) writes them: message and traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.mark.parametrize(
+    ("error", "traceback_kept"),
+    [(CdrError("API key rejected (401) by http://127.0.0.1:9: check OPENTACT_API_KEY"), False), (ZeroDivisionError("a bug"), True)],
+)
+def test_a_run_failed_by_an_expected_error_is_logged_without_its_traceback(prefect_harness, error, traceback_kept):
+    # What `cdr serve` and a worker print, and the run's log in Prefect, for a rejected key: the cause in one
+    # line, not two screens of frames; a bug keeps its traceback.
+    from prefect import flow
+
+    @flow(name="cdr-failing")
+    def failing() -> None:
+        raise error
+
+    handler = _Formatted()
+    logger = logging.getLogger("prefect.flow_runs")
+    logger.addHandler(handler)
+    try:
+        state = failing(return_state=True)
+    finally:
+        logger.removeHandler(handler)
+    assert state.is_failed()
+    told = [line for line in handler.lines if line.startswith("ERROR Encountered exception during execution")]
+    assert len(told) == 1 and type(error).__name__ in told[0]
+    assert ("Traceback" in told[0]) is traceback_kept
+    assert ("\n" in told[0]) is traceback_kept
