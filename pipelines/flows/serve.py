@@ -5,13 +5,20 @@ The schedules are read from prefect.yaml so that cron and time zone live in one 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import yaml
-from prefect import Flow, aserve
+from prefect import Flow
+from prefect.flows import _display_serve_start_message
+from prefect.runner import Runner
 from prefect.schedules import Cron
+
+from pipelines.errors import one_line
 
 PROJECT_FILE = Path(__file__).resolve().parents[2] / "prefect.yaml"
 
@@ -45,5 +52,30 @@ def deployments(project_file: Path = PROJECT_FILE) -> list[Any]:
 
 
 async def serve_deployments(built: list[Any]) -> None:
-    """Serve the deployments until cancelled (`cdr serve` runs this in `console.stoppable`)."""
-    await aserve(*built)
+    """Serve the deployments until cancelled (`cdr serve` runs this in `console.stoppable`).
+
+    As `prefect.aserve`, but cancelled it stops the runner as Prefect's own SIGTERM handling does: the
+    runs in flight are cancelled (their processes signalled, their states set) before the runner goes.
+    Merely cancelled, the runner killed them unreported: a run stayed Running in Prefect, holding its
+    deployment's one concurrency slot, and every later run of it waited for that slot for good.
+    """
+    runner = Runner(limit=None)  # as aserve: no cap of its own on concurrent runs
+    for deployment in built:
+        await runner.add_deployment(deployment)
+    _display_serve_start_message(*built)
+    serving = asyncio.ensure_future(runner.start())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        if not runner.started:  # still starting: no run in flight yet
+            serving.cancel()
+        elif not serving.done():
+            try:
+                await runner.astop()
+            except Exception as exc:  # the command still stops: say that runs may be left in flight
+                logging.getLogger(__name__).warning(
+                    "could not cancel the runs in flight (%s): cancel them in Prefect", one_line(exc, first=True)
+                )
+        with suppress(Exception, asyncio.CancelledError):
+            await serving
+        raise

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,61 @@ def test_cdr_serve_without_its_prefect_api_says_so_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith("error: Prefect could not serve the schedules (ConnectError: ")
     assert done.stderr.count("\n") == 1 and "PREFECT_API_URL" in done.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_to_cdr_serve_cancels_the_run_in_flight_so_the_next_one_can_start(prefect_harness, tmp_path):
+    # `kill PID` (or `docker stop`) signals `cdr serve` alone while a nightly run is in flight. The runner
+    # killed that run unreported: it stayed Running, holding its deployment's one concurrency slot, and every
+    # later nightly run waited for that slot for good. Its run must end, cancelled, as Prefect's own shutdown does.
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL
+
+    from pipelines.flows.sync import sync_flow
+    from sandbox.testing import running_sandbox
+
+    data_dir, key, now = str(tmp_path / "data"), "serve-stop-secret-key-7c1d", "2026-10-03T00:00:00Z"
+    environment = {**os.environ, "OPENTACT_API_KEY": key, "OPENTACT_SETTLE_LAG_SECS": "0"}
+    with running_sandbox(seed=3, start="2026-10-01", calls_per_day=50, messages_per_day=10, api_key=key, now=now) as url:
+        with pytest.MonkeyPatch.context() as patch:  # a first sync: the nightly run continues from it
+            for name in ("OPENTACT_API_KEY", "OPENTACT_SETTLE_LAG_SECS"):
+                patch.setenv(name, environment[name])
+            patch.setenv("OPENTACT_BASE_URL", url)
+            asyncio.run(sync_flow(start="2026-10-01", end="2026-10-02", now=now, data_dir=data_dir))
+    with socket.socket() as silent:  # an API that takes the connection and never answers: the run stays in flight
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        environment |= {
+            "CDR_DATA_DIR": data_dir, "OPENTACT_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PYTHONUNBUFFERED": "1",
+        }
+        proc = subprocess.Popen(
+            [*CDR_ARGV, "serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
+            start_new_session=True,
+        )
+        try:
+            for line in proc.stdout:
+                if "being served" in line:
+                    break
+            run = run_deployment("cdr-nightly/nightly-sync", timeout=0)
+            assert _state_of(run.id, lambda state: state.is_running(), 90).is_running()
+            proc.send_signal(signal.SIGTERM)  # the command alone, not its process group
+            assert proc.wait(timeout=60) == 143
+            assert _state_of(run.id, lambda state: state.is_final(), 30).is_cancelled()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _state_of(run_id, wanted, within_secs):
+    """A flow run's state once `wanted(state)` holds, or when `within_secs` have passed."""
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return (await client.read_flow_run(run_id)).state
+
+    deadline = time.monotonic() + within_secs
+    while not wanted(state := asyncio.run(read())) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return state
