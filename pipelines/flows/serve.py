@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 from prefect import Flow
-from prefect.flows import _display_serve_start_message
 from prefect.runner import Runner
 from prefect.schedules import Cron
 
@@ -62,7 +61,12 @@ async def serve_deployments(built: list[Any]) -> None:
     runner = Runner(limit=None)  # as aserve: no cap of its own on concurrent runs
     for deployment in built:
         await runner.add_deployment(deployment)
-    _display_serve_start_message(*built)
+    try:  # Prefect's own "being served" banner, as aserve prints it; a private name, so only if it is there
+        from prefect.flows import _display_serve_start_message
+    except ImportError:
+        pass
+    else:
+        _display_serve_start_message(*built)
     serving = asyncio.ensure_future(runner.start())
     try:
         await asyncio.shield(serving)
