@@ -24,6 +24,7 @@ from typing import Protocol
 import httpx
 import orjson
 import polars as pl
+from pydantic import SecretStr
 
 from pipelines.dates import Window, consecutive_runs, parse_datetime
 from pipelines.errors import CdrError, counted, one_line
@@ -330,6 +331,18 @@ class SharedByBaseUrl:
             await pool.aclose()
 
 
+def account_config(account: Account, settings: Settings, key: SecretStr) -> ClientConfig:
+    """An account and its key (`account_api_key`) -> its client config: its base URL, and its variable or block
+    as the place a rejected key's message tells to check."""
+    # Not through `Settings.with_overrides`: reading the environment again for each of many
+    # accounts costs more than its sync; the key and URL were checked as the account was read.
+    config = ClientConfig.from_settings(settings, api_key=key, base_url=account.base_url)
+    source = account.api_key_env or API_KEY_VARIABLE
+    if account.api_key_block is not None:
+        source = f"the Prefect Secret block {shown_value(account.api_key_block)}"
+    return replace(config, key_source=source)
+
+
 @asynccontextmanager
 async def account_client(
     account: Account,
@@ -343,13 +356,7 @@ async def account_client(
     (and with what it shares with the other accounts at its base URL, if given)."""
     # A Secret block is read over Prefect's API, a blocking call: kept off the event loop.
     key = await asyncio.to_thread(account_api_key, account, settings, read_block)
-    # Not through `Settings.with_overrides`: reading the environment again for each of many
-    # accounts costs more than its sync; the key and URL were checked as the account was read.
-    config = ClientConfig.from_settings(settings, api_key=key, base_url=account.base_url)
-    source = account.api_key_env or API_KEY_VARIABLE
-    if account.api_key_block is not None:
-        source = f"the Prefect Secret block {shown_value(account.api_key_block)}"
-    config = replace(config, key_source=source)
+    config = account_config(account, settings, key)
     pool = None if shared is None else shared.pool(config.base_url)
     retries = None if shared is None else shared.retry_warnings(config.base_url)
     async with OpentactClient(config, budget=budget, pool=pool, retries=retries) as client:
