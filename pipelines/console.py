@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,10 +27,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import Window, format_utc, parse_datetime
-from pipelines.errors import CdrError, counted, expected_failure, noun, one_line, shown_url
+from pipelines.errors import CdrError, UsageError, counted, expected_failure, noun, one_line, shown_url
 
 if TYPE_CHECKING:
+    from pipelines.opentact.api import RecordType
+    from pipelines.opentact.client import ClientConfig
     from pipelines.runs import SyncRequest
+    from pipelines.settings import Settings
     from pipelines.sync import ProgressCallback, SyncProgress
 
 
@@ -276,10 +279,8 @@ def run_sync(**arguments: object) -> dict[str, object]:
             for kind in request.kinds:
                 window = request.windows[kind]
                 console.print(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)}")
-            # Accounts are checked in the run: one with a rejected key must not stop the others.
-            warning = runner.run(check_api_key(request))
-            if warning:
-                console.print(warning, markup=False, highlight=False, soft_wrap=True)
+        for warning in runner.run(check_api_key(request)) or ():
+            console.print(warning, markup=False, highlight=False, soft_wrap=True)
         quiet_prefect()
         from pipelines.flows.sync import AccountsIncomplete, SyncIncomplete, sync_flow
 
@@ -360,43 +361,116 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
 KEY_CHECK_SECS = 5.0
 
 
-async def check_api_key(request: SyncRequest) -> str | None:
-    """One cheap authenticated request (a listing's first page, one second of the window) -> ApiKeyRejected on
-    a 401; a one-line warning when no connection could be made at all (None: anything else).
+async def check_api_key(request: SyncRequest) -> list[str]:
+    """One cheap authenticated request per key (a listing's first page, one second of the window), the keys of
+    several accounts at once -> ApiKeyRejected when no key can sync; else the warning lines to print (none: go on).
 
     Prefect takes many seconds to start, and a wrong key would fail the run's first request
     anyway. Any other outcome (the network down, the API failing or slow, an odd answer) lets
     the sync go ahead: the flow retries it and reports it as it always has. A connection refused
     or a name that does not resolve may be an outage, but is more often a wrong base URL: the
     warning says so at once, instead of after the retries.
+
+    With an accounts file, only the accounts whose key is in a variable are tried (only the flow
+    reads Prefect Secret blocks); the run is refused only when every account would fail on its key
+    (rejected, or its variable unset), as one rejected account must not stop the others.
     """
-    from pipelines.opentact.client import ApiKeyRejected, ApiUnreachable, ClientConfig, OpentactClient
+    from pipelines.accounts import account_api_key
+    from pipelines.opentact.client import ApiKeyRejected, ApiUnreachable, ClientConfig
+    from pipelines.sync import account_config
 
     settings = request.settings
-    config = replace(
-        ClientConfig.from_settings(settings),
-        concurrency=1, retry_max_secs=0.0, timeout_secs=min(settings.opentact_timeout_secs, KEY_CHECK_SECS),
-    )
     kind = request.kinds[0]
-    start = request.windows[kind].start
-    try:
-        async with OpentactClient(config) as client:
-            pages = client.read_slice(kind, Window(start, start + timedelta(seconds=1)))
-            try:
-                await anext(pages)
-            finally:
-                await pages.aclose()
-    except ApiKeyRejected:
-        raise
-    except ApiUnreachable as unreachable:
-        return (
-            f"warning: {shown_url(config.base_url)}: {unreachable.cause}; the sync retries each request for up to "
-            f"{settings.opentact_retry_max_secs:g} s (OPENTACT_RETRY_MAX_SECS), then the sync itself: if the URL is "
-            "wrong, stop it (Ctrl-C) and check OPENTACT_BASE_URL"
+    if not request.several:
+        config = ClientConfig.from_settings(settings)
+        outcome = (await _try_keys({None: (config, request.windows[kind].start)}, kind)).get(None)
+        if isinstance(outcome, ApiKeyRejected):
+            raise outcome
+        if isinstance(outcome, ApiUnreachable):
+            return [_unreachable_warning(f"{shown_url(config.base_url)}: {outcome.cause}", settings,
+                                         "the URL is wrong", "OPENTACT_BASE_URL")]
+        return []
+    tried: dict[str | None, tuple[ClientConfig, datetime]] = {}
+    keyless: dict[str, str] = {}
+    for account in request.accounts:
+        if account.api_key_block is not None:
+            continue
+        try:
+            key = account_api_key(account, settings)
+        except UsageError as exc:
+            keyless[account.name] = str(exc)
+            continue
+        start = request.account_windows[account.name][kind].start
+        tried[account.name] = (account_config(account, settings, key), start)
+    outcomes = await _try_keys(tried, kind)
+    rejected = {name: one_line(o) for name, o in outcomes.items() if isinstance(o, ApiKeyRejected)}
+    if rejected and len(rejected) + len(keyless) == len(request.accounts):
+        # Every account fails on its key: nothing would land, so not worth Prefect's start.
+        raise ApiKeyRejected("; ".join(
+            keyless[a.name] if a.name in keyless else f"account {a.name}: {rejected[a.name]}"
+            for a in request.accounts
+        ))
+    warnings = []
+    if rejected:
+        they = "it fails" if len(rejected) == 1 else "they fail"
+        warnings.append(
+            "warning: " + "; ".join(f"account {name}: {cause}" for name, cause in rejected.items())
+            + f"; {they} in this run, the other accounts sync"
         )
-    except CdrError:
-        pass
-    return None
+    unreachable: dict[str, list[str]] = {}
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, ApiUnreachable):
+            place = f"{shown_url(tried[name][0].base_url)}: {outcome.cause}"
+            unreachable.setdefault(place, []).append(name)
+    if unreachable:
+        places = "; ".join(
+            f"{noun(len(names), 'account')} {', '.join(names)} at {place}" for place, names in unreachable.items()
+        )
+        warnings.append(_unreachable_warning(places, settings, "a URL is wrong", "the account's base_url "
+                                             "(or OPENTACT_BASE_URL)"))
+    return warnings
+
+
+async def _try_keys(
+    configs: Mapping[str | None, tuple[ClientConfig, datetime]], kind: RecordType
+) -> dict[str | None, Exception | None]:
+    """Names -> (client config, window start): each key tried with one request at once, no retries, all within
+    KEY_CHECK_SECS -> each one's ApiKeyRejected or ApiUnreachable, or None (accepted, or anything else)."""
+    from pipelines.opentact.client import ApiKeyRejected, ApiUnreachable, OpentactClient
+
+    async def one(config: ClientConfig, start: datetime) -> Exception | None:
+        config = replace(config, concurrency=1, retry_max_secs=0.0,
+                         timeout_secs=min(config.timeout_secs, KEY_CHECK_SECS))
+        try:
+            async with OpentactClient(config) as client:
+                pages = client.read_slice(kind, Window(start, start + timedelta(seconds=1)))
+                try:
+                    await anext(pages)
+                finally:
+                    await pages.aclose()
+        except (ApiKeyRejected, ApiUnreachable) as outcome:
+            return outcome
+        except CdrError:
+            pass
+        return None
+
+    tasks = {name: asyncio.ensure_future(one(*args)) for name, args in configs.items()}
+    if not tasks:
+        return {}
+    # A key whose answer is late is left to the run, as a slow API is.
+    await asyncio.wait(tasks.values(), timeout=KEY_CHECK_SECS)
+    for task in tasks.values():
+        task.cancel()
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    return {name: task.result() for name, task in tasks.items() if not task.cancelled()}
+
+
+def _unreachable_warning(places: str, settings: Settings, wrong: str, check: str) -> str:
+    """Where no connection could be made, and why -> the warning that the sync retries it, and what to check."""
+    return (
+        f"warning: {places}; the sync retries each request for up to {settings.opentact_retry_max_secs:g} s "
+        f"(OPENTACT_RETRY_MAX_SECS), then the sync itself: if {wrong}, stop it (Ctrl-C) and check {check}"
+    )
 
 
 class PrefectUnavailable(CdrError):

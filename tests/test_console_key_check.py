@@ -19,7 +19,11 @@ def _flow_reached(reached: list[dict[str, object]]):
 
     async def flow(progress=None, **parameters: object) -> dict[str, object]:
         reached.append(parameters)
-        return {"records": 0, "duration_secs": 0.1, "records_per_sec": 0.0, "types": {}}
+        result: dict[str, object] = {"records": 0, "duration_secs": 0.1, "records_per_sec": 0.0, "types": {}}
+        if "accounts" in parameters:  # a run of several accounts: each one's figures, none failed
+            accounts = {name: {"records": 0, "types": {}} for name in parameters["accounts"]}
+            result |= {"accounts": accounts, "failed": {}}
+        return result
 
     return flow
 
@@ -66,3 +70,106 @@ def test_a_key_the_api_accepts_goes_on_to_the_flow_without_a_word(monkeypatch, t
         console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
     assert len(reached) == 1
     assert "warning" not in capsys.readouterr().err
+
+
+# -- with an accounts file: each account's key in a variable, tried at once ---------------------------------
+
+SERVED = ("acme-served-key-0", "globex-served-key-1")
+
+
+def _accounts(monkeypatch, tmp_path, url: str, keys: dict[str, str], extra: str = "") -> None:
+    """An accounts file of one account a key variable (NAME_KEY = its key), at the base URL `url`."""
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        "".join(f'[accounts.{name}]\napi_key_env = "{name.upper()}_KEY"\n' for name in keys) + extra
+    )
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("OPENTACT_BASE_URL", url)
+    for name, key in keys.items():
+        monkeypatch.setenv(f"{name.upper()}_KEY", key)
+
+
+def test_when_every_accounts_key_is_rejected_the_sync_fails_at_once_naming_each(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    reached: list[dict[str, object]] = []
+    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+    with running_sandbox(api_key=list(SERVED), now=NOW) as url:
+        _accounts(monkeypatch, tmp_path, url, {"acme": WRONG_KEY, "globex": "globex-wrong-key-7"})
+        with pytest.raises(ApiKeyRejected) as rejected:
+            console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    assert reached == []
+    assert str(rejected.value) == "; ".join(
+        f"account {name}: API key rejected (401) by {url}: check {name.upper()}_KEY "
+        "(and that it belongs to this environment)"
+        for name in ("acme", "globex")
+    )
+    assert not (tmp_path / "data").exists()
+    err = capsys.readouterr().err
+    assert not any(key in err + str(rejected.value) for key in (WRONG_KEY, "globex-wrong-key-7", *SERVED))
+
+
+def test_an_account_with_its_variable_unset_fails_on_its_key_too(monkeypatch, tmp_path) -> None:
+    reached: list[dict[str, object]] = []
+    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+    with running_sandbox(api_key=list(SERVED), now=NOW) as url:
+        _accounts(monkeypatch, tmp_path, url, {"acme": WRONG_KEY, "globex": SERVED[1]})
+        monkeypatch.delenv("GLOBEX_KEY")
+        with pytest.raises(ApiKeyRejected) as rejected:
+            console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    assert reached == []
+    assert str(rejected.value) == (
+        f"account acme: API key rejected (401) by {url}: check ACME_KEY (and that it belongs to this environment); "
+        "account globex: GLOBEX_KEY is not set (or is empty): export it with the account's API key"
+    )
+
+
+def test_one_rejected_account_of_two_is_warned_of_and_the_run_goes_on(monkeypatch, tmp_path, capsys) -> None:
+    reached: list[dict[str, object]] = []
+    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+    with running_sandbox(api_key=list(SERVED), now=NOW) as url:
+        _accounts(monkeypatch, tmp_path, url, {"acme": SERVED[0], "globex": WRONG_KEY})
+        console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    assert [p["accounts"] for p in reached] == [["acme", "globex"]]
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: account globex: API key rejected (401) by {url}: check GLOBEX_KEY (and that it belongs to this "
+        "environment); it fails in this run, the other accounts sync"
+    ]
+    assert not any(key in out + err for key in (WRONG_KEY, *SERVED))
+
+
+def test_an_account_of_a_secret_block_is_not_tried_and_keeps_the_run_going(monkeypatch, tmp_path, capsys) -> None:
+    # Only the flow reads blocks: the block's key may be good, so the rejected ones do not stop the run.
+    reached: list[dict[str, object]] = []
+    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+    with running_sandbox(api_key=list(SERVED), now=NOW) as url:
+        _accounts(monkeypatch, tmp_path, url, {"acme": WRONG_KEY},
+                  extra='[accounts.hooli]\napi_key_block = "hooli-key"\n')
+        console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    assert [p["accounts"] for p in reached] == [["acme", "hooli"]]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: account acme: API key rejected (401)")
+
+
+def test_accounts_at_an_unreachable_base_url_are_named_with_it_in_one_warning(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    reached: list[dict[str, object]] = []
+    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+    monkeypatch.setenv("OPENTACT_RETRY_MAX_SECS", "120")
+    with running_sandbox(api_key=list(SERVED), now=NOW) as url:
+        _accounts(monkeypatch, tmp_path, url, {"acme": SERVED[0]},
+                  extra='[accounts.globex]\napi_key_env = "GLOBEX_KEY"\nbase_url = "http://127.0.0.1:9/proxy/tok3n"\n'
+                        '[accounts.hooli]\napi_key_env = "HOOLI_KEY"\nbase_url = "http://127.0.0.1:9"\n')
+        monkeypatch.setenv("GLOBEX_KEY", SERVED[1])
+        monkeypatch.setenv("HOOLI_KEY", WRONG_KEY)
+        console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    assert [p["accounts"] for p in reached] == [["acme", "globex", "hooli"]]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: accounts globex, hooli at http://127.0.0.1:9: connection failed (ConnectError: All connection "
+        "attempts failed); the sync retries each request for up to 120 s (OPENTACT_RETRY_MAX_SECS), then the sync "
+        "itself: if a URL is wrong, stop it (Ctrl-C) and check the account's base_url (or OPENTACT_BASE_URL)"
+    ]
