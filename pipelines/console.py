@@ -383,7 +383,7 @@ async def check_api_key(request: SyncRequest) -> list[str]:
     kind = request.kinds[0]
     if not request.several:
         config = ClientConfig.from_settings(settings)
-        outcome = (await _try_keys({None: (config, request.windows[kind].start)}, kind)).get(None)
+        outcome = (await _try_keys({None: (config, request.windows[kind].start)}, kind, 1)).get(None)
         if isinstance(outcome, ApiKeyRejected):
             raise outcome
         if isinstance(outcome, ApiUnreachable):
@@ -402,7 +402,7 @@ async def check_api_key(request: SyncRequest) -> list[str]:
             continue
         start = request.account_windows[account.name][kind].start
         tried[account.name] = (account_config(account, settings, key), start)
-    outcomes = await _try_keys(tried, kind)
+    outcomes = await _try_keys(tried, kind, settings.opentact_concurrency)
     rejected = {name: one_line(o) for name, o in outcomes.items() if isinstance(o, ApiKeyRejected)}
     if rejected and len(rejected) + len(keyless) == len(request.accounts):
         # Every account fails on its key: nothing would land, so not worth Prefect's start.
@@ -432,17 +432,20 @@ async def check_api_key(request: SyncRequest) -> list[str]:
 
 
 async def _try_keys(
-    configs: Mapping[str | None, tuple[ClientConfig, datetime]], kind: RecordType
+    configs: Mapping[str | None, tuple[ClientConfig, datetime]], kind: RecordType, concurrency: int
 ) -> dict[str | None, Exception | None]:
-    """Names -> (client config, window start): each key tried with one request at once, no retries, all within
-    KEY_CHECK_SECS -> each one's ApiKeyRejected or ApiUnreachable, or None (accepted, or anything else)."""
+    """Names -> (client config, window start): each key tried with one request, `concurrency` at once (the
+    sync's own budget of requests in flight: a reseller's hundreds of accounts are no burst), no retries, all
+    within KEY_CHECK_SECS -> each one's ApiKeyRejected or ApiUnreachable, or None (accepted, or anything else)."""
     from pipelines.opentact.client import ApiKeyRejected, ApiUnreachable, OpentactClient
+
+    budget = asyncio.Semaphore(concurrency)
 
     async def one(config: ClientConfig, start: datetime) -> Exception | None:
         config = replace(config, concurrency=1, retry_max_secs=0.0,
                          timeout_secs=min(config.timeout_secs, KEY_CHECK_SECS))
         try:
-            async with OpentactClient(config) as client:
+            async with budget, OpentactClient(config) as client:
                 pages = client.read_slice(kind, Window(start, start + timedelta(seconds=1)))
                 try:
                     await anext(pages)

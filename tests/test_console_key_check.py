@@ -173,3 +173,40 @@ def test_accounts_at_an_unreachable_base_url_are_named_with_it_in_one_warning(
         "attempts failed); the sync retries each request for up to 120 s (OPENTACT_RETRY_MAX_SECS), then the sync "
         "itself: if a URL is wrong, stop it (Ctrl-C) and check the account's base_url (or OPENTACT_BASE_URL)"
     ]
+
+
+def test_the_keys_of_many_accounts_are_tried_within_the_syncs_budget_of_requests(monkeypatch) -> None:
+    # a reseller's hundreds of accounts must not become hundreds of requests at once
+    import asyncio
+    from datetime import datetime, timezone
+
+    import pipelines.opentact.client as client_module
+    from pydantic import SecretStr
+
+    from pipelines.opentact.client import ClientConfig
+
+    in_flight, most = 0, 0
+
+    class Client:
+        def __init__(self, config) -> None:
+            pass
+
+        async def __aenter__(self):
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            return self
+
+        async def __aexit__(self, *exc) -> None:
+            nonlocal in_flight
+            in_flight -= 1
+
+        async def read_slice(self, kind, window):
+            await asyncio.sleep(0.02)
+            yield []
+
+    monkeypatch.setattr(client_module, "OpentactClient", Client)
+    config = ClientConfig(base_url="http://127.0.0.1:9", api_key=SecretStr(TEST_API_KEY))
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    outcomes = asyncio.run(console._try_keys({f"a{i}": (config, start) for i in range(12)}, "cdrs", 3))
+    assert outcomes == {f"a{i}": None for i in range(12)} and most == 3
