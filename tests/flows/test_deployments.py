@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import signal
 import socket
@@ -109,8 +110,9 @@ def test_sigterm_to_cdr_serve_cancels_the_run_in_flight_so_the_next_one_can_star
             "CDR_DATA_DIR": data_dir, "OPENTACT_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
             "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PYTHONUNBUFFERED": "1",
         }
+        errors = (tmp_path / "stderr").open("w")
         proc = subprocess.Popen(
-            [*CDR_ARGV, "serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
+            [*CDR_ARGV, "serve"], stdout=subprocess.PIPE, stderr=errors, text=True, env=environment,
             start_new_session=True,
         )
         try:
@@ -125,6 +127,45 @@ def test_sigterm_to_cdr_serve_cancels_the_run_in_flight_so_the_next_one_can_star
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            errors.close()
+    # The run's process ends quietly: not asyncio's account of the signal (a traceback of some 75 lines)
+    # nor the top run "Finished in state Running()", the state it left to the runner.
+    stderr = (tmp_path / "stderr").read_text()
+    assert "TerminationSignal" not in stderr and "Finished in state Running()" not in stderr, stderr
+
+
+def test_a_run_stopped_by_a_signal_ends_without_asyncio_or_prefect_noise(caplog):
+    from prefect.exceptions import TerminationSignal
+
+    import pipelines.flows  # noqa: F401 - installs the filters, as every process running a flow does
+
+    def shutdown_of(error):  # as asyncio.run() reports a task that ended in `error` while it shut down
+        loop = asyncio.new_event_loop()
+        try:
+            loop.call_exception_handler(
+                {"message": "unhandled exception during asyncio.run() shutdown", "exception": error}
+            )
+        finally:
+            loop.close()
+
+    def finished_running(error):  # as Prefect logs the top run's end while `error` unwinds it
+        try:
+            raise error
+        finally:
+            logging.getLogger("prefect.flow_runs").error("Finished in state Running()", extra={"send_to_api": False})
+
+    with caplog.at_level(logging.ERROR):
+        shutdown_of(TerminationSignal(signal.SIGTERM))
+        with contextlib.suppress(TerminationSignal):
+            finished_running(TerminationSignal(signal.SIGTERM))
+        assert caplog.records == []
+        # A genuine error keeps its record and traceback; so does the same line without the signal.
+        shutdown_of(RuntimeError("a real bug"))
+        with contextlib.suppress(RuntimeError):
+            finished_running(RuntimeError("a real bug"))
+    bug, running = caplog.records
+    assert bug.name == "asyncio" and isinstance(bug.exc_info[1], RuntimeError)
+    assert running.getMessage() == "Finished in state Running()"
 
 
 def _state_of(run_id, wanted, within_secs):
