@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipelines.alerts import DEFAULT_RANGE, Alert, Delivery, deliver, digest, read_alerts, read_sent
 from pipelines.dates import Window, format_utc, resolve_literal
 from pipelines.errors import CdrError, UsageError, clip
+from pipelines.flows import run_arguments
 from pipelines.settings import load_settings
 
 
@@ -88,7 +89,14 @@ def send_alerts(alerts: list[Alert], data_dir: Path, notify_block: str, snooze: 
     return deliver(alerts, data_dir, send, snooze=snooze, now=now, where=f"block {notify_block}", one_by_one=False)
 
 
-@flow(name="cdr-alerts")
+def alerts_run_name(parameters: Mapping[str, Any]) -> str:
+    """An alerts flow's parameters -> its run's name: `alerts to slack-webhook/ops`, or
+    `alerts, none sent (no notify_block)`."""
+    block = run_arguments(alerts_flow.fn, parameters)["notify_block"]
+    return "alerts, none sent (no notify_block)" if block is None else f"alerts to {block}"
+
+
+@flow(name="cdr-alerts", flow_run_name=lambda: alerts_run_name(runtime.flow_run.parameters))
 def alerts_flow(
     data_dir: str | None = None, notify_block: str | None = None, snooze_hours: float | None = None
 ) -> dict[str, Any]:

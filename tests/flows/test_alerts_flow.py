@@ -43,6 +43,24 @@ def test_new_alerts_go_out_once_through_the_block_and_a_failed_send_goes_out_nex
     }]
 
 
+def test_an_alerts_run_is_named_for_where_its_alerts_go(prefect_harness, tmp_path):
+    # As a subflow of the nightly run too: a random name ("naughty-lynx") said nothing on the runs page.
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from pipelines.flows.alerts import alerts_flow
+
+    make_warehouse(tmp_path / "data", [alert("old", datetime(2026, 1, 1, tzinfo=timezone.utc))])
+    state = alerts_flow(data_dir=str(tmp_path / "data"), return_state=True)
+
+    async def name() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(state.state_details.flow_run_id)).name
+
+    assert state.is_completed() and asyncio.run(name()) == "alerts, none sent (no notify_block)"
+
+
 HOSTILE_MESSAGE = "Voice cost via <!channel> <!here> <https://evil.example|click me> & !here> is 3x its usual."
 
 

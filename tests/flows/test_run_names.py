@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from pipelines.flows.alerts import alerts_run_name
 from pipelines.flows.build import build_run_name
 from pipelines.flows.nightly import nightly_run_name
 from pipelines.flows.sync import sync_run_name
@@ -37,3 +38,8 @@ def test_build_and_nightly_runs_are_named_for_what_they_do() -> None:
     scheduled = datetime(2026, 11, 8, 2, 30, tzinfo=timezone.utc)
     assert nightly_run_name({}, scheduled) == "nightly 2026-11-08 cdrs,mdrs"
     assert nightly_run_name({"types": ["cdrs"]}, scheduled) == "nightly 2026-11-08 cdrs"
+
+
+def test_an_alerts_run_is_named_for_where_its_alerts_go() -> None:
+    assert alerts_run_name({"notify_block": "slack-webhook/ops"}) == "alerts to slack-webhook/ops"
+    assert alerts_run_name({}) == "alerts, none sent (no notify_block)"
