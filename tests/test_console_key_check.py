@@ -14,6 +14,14 @@ NOW = "2026-10-03T00:00:00Z"
 WRONG_KEY = "not-the-sandbox-key-3f9a"
 
 
+@pytest.fixture
+def reached(monkeypatch) -> list[dict[str, object]]:
+    """The parameters of each call of the sync flow, replaced by a stand-in (and so Prefect's start)."""
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(flows, "sync_flow", _flow_reached(calls))
+    return calls
+
+
 def _flow_reached(reached: list[dict[str, object]]):
     """A stand-in for the sync flow (and so for Prefect's start) that notes its parameters."""
 
@@ -28,9 +36,7 @@ def _flow_reached(reached: list[dict[str, object]]):
     return flow
 
 
-def test_a_rejected_key_fails_in_one_line_before_prefect_starts(monkeypatch, tmp_path) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+def test_a_rejected_key_fails_in_one_line_before_prefect_starts(reached, monkeypatch, tmp_path) -> None:
     with running_sandbox(now=NOW) as url:
         monkeypatch.setenv("OPENTACT_BASE_URL", url)
         monkeypatch.setenv("OPENTACT_API_KEY", WRONG_KEY)
@@ -43,10 +49,8 @@ def test_a_rejected_key_fails_in_one_line_before_prefect_starts(monkeypatch, tmp
 
 
 def test_an_unreachable_api_is_warned_of_at_once_and_left_to_the_flow_which_retries_it(
-    monkeypatch, tmp_path, capsys
+    reached, monkeypatch, tmp_path, capsys
 ) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
     # nothing listens there; a path of the URL (a proxy's) may hold a token: only the origin is shown
     monkeypatch.setenv("OPENTACT_BASE_URL", "http://127.0.0.1:9/proxy/tok3n")
     monkeypatch.setenv("OPENTACT_API_KEY", WRONG_KEY)
@@ -61,9 +65,7 @@ def test_an_unreachable_api_is_warned_of_at_once_and_left_to_the_flow_which_retr
     ]
 
 
-def test_a_key_the_api_accepts_goes_on_to_the_flow_without_a_word(monkeypatch, tmp_path, capsys) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+def test_a_key_the_api_accepts_goes_on_to_the_flow_without_a_word(reached, monkeypatch, tmp_path, capsys) -> None:
     with running_sandbox(now=NOW) as url:
         monkeypatch.setenv("OPENTACT_BASE_URL", url)
         monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
@@ -90,10 +92,8 @@ def _accounts(monkeypatch, tmp_path, url: str, keys: dict[str, str], extra: str 
 
 
 def test_when_every_accounts_key_is_rejected_the_sync_fails_at_once_naming_each(
-    monkeypatch, tmp_path, capsys
+    reached, monkeypatch, tmp_path, capsys
 ) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
     with running_sandbox(api_key=list(SERVED), now=NOW) as url:
         _accounts(monkeypatch, tmp_path, url, {"acme": WRONG_KEY, "globex": "globex-wrong-key-7"})
         with pytest.raises(ApiKeyRejected) as rejected:
@@ -109,9 +109,7 @@ def test_when_every_accounts_key_is_rejected_the_sync_fails_at_once_naming_each(
     assert not any(key in err + str(rejected.value) for key in (WRONG_KEY, "globex-wrong-key-7", *SERVED))
 
 
-def test_an_account_with_its_variable_unset_fails_on_its_key_too(monkeypatch, tmp_path) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+def test_an_account_with_its_variable_unset_fails_on_its_key_too(reached, monkeypatch, tmp_path) -> None:
     with running_sandbox(api_key=list(SERVED), now=NOW) as url:
         _accounts(monkeypatch, tmp_path, url, {"acme": WRONG_KEY, "globex": SERVED[1]})
         monkeypatch.delenv("GLOBEX_KEY")
@@ -124,9 +122,7 @@ def test_an_account_with_its_variable_unset_fails_on_its_key_too(monkeypatch, tm
     )
 
 
-def test_one_rejected_account_of_two_is_warned_of_and_the_run_goes_on(monkeypatch, tmp_path, capsys) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
+def test_one_rejected_account_of_two_is_warned_of_and_the_run_goes_on(reached, monkeypatch, tmp_path, capsys) -> None:
     with running_sandbox(api_key=list(SERVED), now=NOW) as url:
         _accounts(monkeypatch, tmp_path, url, {"acme": SERVED[0], "globex": WRONG_KEY})
         console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
@@ -140,10 +136,10 @@ def test_one_rejected_account_of_two_is_warned_of_and_the_run_goes_on(monkeypatc
     assert not any(key in out + err for key in (WRONG_KEY, *SERVED))
 
 
-def test_an_account_of_a_secret_block_is_not_tried_and_keeps_the_run_going(monkeypatch, tmp_path, capsys) -> None:
+def test_an_account_of_a_secret_block_is_not_tried_and_keeps_the_run_going(
+    reached, monkeypatch, tmp_path, capsys,
+) -> None:
     # Only the flow reads blocks: the block's key may be good, so the rejected ones do not stop the run.
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
     with running_sandbox(api_key=list(SERVED), now=NOW) as url:
         _accounts(monkeypatch, tmp_path, url, {"acme": WRONG_KEY},
                   extra='[accounts.hooli]\napi_key_block = "hooli-key"\n')
@@ -154,10 +150,8 @@ def test_an_account_of_a_secret_block_is_not_tried_and_keeps_the_run_going(monke
 
 
 def test_accounts_at_an_unreachable_base_url_are_named_with_it_in_one_warning(
-    monkeypatch, tmp_path, capsys
+    reached, monkeypatch, tmp_path, capsys
 ) -> None:
-    reached: list[dict[str, object]] = []
-    monkeypatch.setattr(flows, "sync_flow", _flow_reached(reached))
     monkeypatch.setenv("OPENTACT_RETRY_MAX_SECS", "120")
     with running_sandbox(api_key=list(SERVED), now=NOW) as url:
         _accounts(monkeypatch, tmp_path, url, {"acme": SERVED[0]},
