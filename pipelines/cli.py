@@ -290,9 +290,7 @@ def report_finance_command(
         + (f"total cost {totals}" if totals else f"no usage in {month}")
         + (f"; {export.partial}" if export.partial else "")
     )
-    if export.left_out:
-        typer.echo(export.left_out)
-    for line in export.quarantined:
+    for line in export.notes:
         typer.echo(line)
 
 

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -307,6 +307,12 @@ class FinanceExport:
         """() when no record of the month was quarantined, else the lines that say what that means for the totals."""
         return () if self.quarantine is None else self.quarantine.lines()
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the statement's reader is told beside its rows, a line each (the XLSX below the table, the command's
+        output, the finance flow's artifact and log): an account left out, then what the quarantine took out."""
+        return (*((self.left_out,) if self.left_out else ()), *self.quarantined)
+
     def totals(self) -> dict[str, Decimal]:
         """Currency -> the month's total cost (exact)."""
         totals: dict[str, Decimal] = {}
@@ -360,7 +366,7 @@ def _statement(
         # The columns of the warehouse's accounts: a combined statement keeps its `account` column every month.
         columns = COMBINED_COLUMNS if len(accounts) > 1 else FINANCE_COLUMNS
         unlisted = unlisted_touched(lake, accounts, configured) if account is None else None
-        coverage = coverage_of(lake_held(lake, accounts), month, zone, now=now, unlisted=unlisted)
+        coverage = month_coverage(lake, month, zone, now=now, accounts=accounts, unlisted=unlisted)
         accounts = tuple(name for name in accounts if name not in coverage.left_out)
         rows = con.execute(
             f"select {', '.join(columns)} from {FINANCE_TABLE} where month = ? and list_contains(?, account) "
@@ -487,14 +493,15 @@ def warehouse_zone(warehouse: Path) -> str | None:
 
 
 def month_coverage(
-    lake: Lake, month: str, zone: str, *, now: datetime, accounts: Sequence[str] = (DEFAULT_ACCOUNT,)
+    lake: Lake, month: str, zone: str, *, now: datetime, accounts: Sequence[str] = (DEFAULT_ACCOUNT,),
+    unlisted: Mapping[str, Sequence[Window]] | None = None,
 ) -> MonthCoverage:
     """A lake, a report month in `zone` and the clock -> what of the month every statement kind of every one of
-    `accounts` has landed and the lake still holds (`lake_held`).
+    `accounts` has landed and the lake still holds (`lake_held`); `unlisted` as `coverage_of`.
 
     Nothing after `now` is synced, so the month in progress is never complete.
     """
-    return coverage_of(lake_held(lake, accounts), month, zone, now=now)
+    return coverage_of(lake_held(lake, accounts), month, zone, now=now, unlisted=unlisted)
 
 
 def lake_held(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ...]]:
@@ -675,14 +682,14 @@ def export_finance(
     totals = statement_totals(rows, columns, month)
     left_out = coverage.left_out_note(configured.source if configured is not None else None)
     stem = f"finance_{month}" if account is None else f"finance_{month}_{account}"
+    # its files once written; its notes are the XLSX's
+    export = FinanceExport(month, rows, (), coverage, columns, statement.accounts, statement.quarantine, left_out)
     contents = {out_dir / f"{stem}.csv": finance_csv(rows, columns, totals if combined else ()).encode("utf-8")}
     if xlsx:
         contents[out_dir / f"{stem}.xlsx"] = finance_xlsx(
-            rows, month, partial=coverage.note(), columns=columns, totals=totals,
-            notes=(*([left_out] if left_out else ()), *(statement.quarantine.lines() if statement.quarantine else ())),
+            rows, month, partial=coverage.note(), columns=columns, totals=totals, notes=export.notes
         )
-    files = tuple(write_outputs(out_dir, contents))
-    return FinanceExport(month, rows, files, coverage, columns, statement.accounts, statement.quarantine, left_out)
+    return replace(export, files=tuple(write_outputs(out_dir, contents)))
 
 
 def statement_totals(

@@ -77,10 +77,10 @@ def monthly_finance(
     table = [dict(zip(export.columns, (*row[:-1], decimal_text(row[-1])), strict=True)) for row in export.rows]
     # What the statement leaves out and what the quarantine took out of the totals, where finance reads the run:
     # the artifact and the log.
-    notes = "".join(f"\n\n{line}" for line in ([export.left_out] if export.left_out else []) + list(export.quarantined))
+    notes = "".join(f"\n\n{line}" for line in export.notes)
     create_table_artifact(table, key="cdr-finance-statement", description=description + notes)
     logger.info(f"{description}; wrote {', '.join(str(p) for p in export.files)}")
-    for line in ([export.left_out] if export.left_out else []) + list(export.quarantined):
+    for line in export.notes:
         logger.info(line)
     return {
         "month": month,
