@@ -432,7 +432,7 @@ def status_command(
 @app.command("serve", short_help="Run the nightly and monthly schedules.")
 def serve_command() -> None:
     """Run prefect.yaml's schedules (nightly-sync, monthly-finance) in this process until stopped."""
-    from pipelines.console import prefect_failure, quiet_prefect, stoppable
+    from pipelines.console import SERVE_STOP_GRACE_SECS, prefect_failure, quiet_prefect, stoppable
 
     quiet_prefect()
     from pipelines.flows.serve import deployments, serve_deployments
@@ -440,7 +440,7 @@ def serve_command() -> None:
     # Ctrl-C at a terminal stops Prefect's temporary API server too (it is in the same process
     # group): served as a stoppable flow, the command leaves with one line, not the runner's
     # minute of failed reconnects and their tracebacks.
-    with stoppable("the schedules stopped") as runner:
+    with stoppable("the schedules stopped", SERVE_STOP_GRACE_SECS) as runner:
         built = deployments()
         try:
             runner.run(serve_deployments(built))

@@ -145,6 +145,9 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long a stopped flow may take to unwind: Prefect's start-up (its temporary API server) is
 # not cancellable and slow on a busy machine; the sync itself stops at once.
 STOP_GRACE_SECS = 5.0
+# `cdr serve`'s: its runs in flight are cancelled as it stops, their processes given Prefect's own kill
+# grace (30 s) to exit before their states are set; left sooner, a run stays Running in Prefect.
+SERVE_STOP_GRACE_SECS = 40.0
 # How long a stopped command's exit may wait for Prefect to hand over its last logs and events.
 EXIT_GRACE_SECS = 2.0
 T = TypeVar("T")
@@ -171,18 +174,18 @@ def leave_within_grace(code: int) -> None:
 
 
 @contextmanager
-def stoppable(what: str) -> Iterator["_Stoppable"]:
+def stoppable(what: str, grace: float | None = None) -> Iterator["_Stoppable"]:
     """Within the block, Ctrl-C or SIGTERM stops the command: Stopped(signal, `what`) is raised.
 
     Run the flow with the yielded object's `run`: it runs in a worker thread, where Prefect
     installs no SIGTERM handler of its own (its handler raises wherever the main thread happens
     to be, so a signal could surface as a traceback, or land in a task nobody awaits and be
     lost). Here a signal cancels the flow, which unwinds at its next await (the sync's landed
-    slices stay checkpointed, its lock is released); the command waits for that at most
-    STOP_GRACE_SECS, or until a second signal, then leaves anyway, as a crash would: the sync
+    slices stay checkpointed, its lock is released); the command waits for that at most `grace`
+    seconds (None: STOP_GRACE_SECS), or until a second signal, then leaves anyway, as a crash would: the sync
     resumes from its checkpoints either way.
     """
-    runner = _Stoppable(what)
+    runner = _Stoppable(what, STOP_GRACE_SECS if grace is None else grace)
     # Only the main thread may handle signals; called elsewhere, the block runs as it is.
     in_main = threading.current_thread() is threading.main_thread()
     previous = {signum: signal.signal(signum, runner.on_signal) for signum in _STOP_SIGNALS} if in_main else {}
@@ -198,8 +201,9 @@ def stoppable(what: str) -> Iterator["_Stoppable"]:
 
 
 class _Stoppable:
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, grace: float) -> None:
         self.what = what
+        self.grace = grace
         self.signum: int | None = None
         self.deadline: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -212,7 +216,7 @@ class _Stoppable:
             self.deadline = time.monotonic()
             return
         self.signum = signum
-        self.deadline = time.monotonic() + STOP_GRACE_SECS
+        self.deadline = time.monotonic() + self.grace
         _stopping.set()
         if not self.running:  # no flow runs: stop right here
             raise Stopped(signum, self.what)
