@@ -68,6 +68,7 @@ def render_site(
     pages: Sequence[Page] = PAGES,
     held: Mapping[str, Sequence[Window]] | None = None,
     unlisted: Mapping[str, Sequence[Window]] | None = None,
+    listed: Sequence[str] = (),
 ) -> list[Path]:
     """A warehouse -> the dashboard site in out_dir (index first, then pages, assets and the marker `cdr status` reads).
 
@@ -78,6 +79,8 @@ def render_site(
     months as a finance statement refuses them; None for a warehouse alone (see `partial_months`).
     `unlisted`: the accounts an accounts file no longer lists (`pipelines.reports.unlisted_touched`): on the
     all-accounts pages a month one of them holds nothing of is judged without it, as the combined statement is.
+    `listed`: the accounts the file lists (`pipelines.reports.listed_accounts`): on the all-accounts pages one
+    never synced makes every month partial, as it does the combined statement.
     """
     # the warehouse lives in its data dir (or, for an object store's, in its local work folder)
     out = check_out_dir(out_dir, Path(warehouse_path).parent)
@@ -120,7 +123,10 @@ def render_site(
             "accounts": switcher, "scope": scope,
         }
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
-        partial = period_partial_months(shown[PERIOD], held=own, now=now, unlisted=None if account else unlisted)
+        partial = period_partial_months(
+            shown[PERIOD], held=own, now=now, unlisted=None if account else unlisted,
+            listed=() if account or own is None else listed,
+        )
         cut = cut_day(shown[PERIOD], synced_at.up_to if isinstance(synced_at, Synced) else synced_at)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(
             title="Overview of pages", current=None, here=INDEX, **common
@@ -180,7 +186,7 @@ def render_data_dir_site(
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.remote import local_folder, publish_folder, require_data_dir
-    from pipelines.reports import check_zone, lake_held, unlisted_touched, warehouse_zone
+    from pipelines.reports import check_zone, lake_held, listed_accounts, unlisted_touched, warehouse_zone
 
     require_data_dir(data_dir)
     warehouse = warehouse_path(data_dir)
@@ -190,7 +196,10 @@ def render_data_dir_site(
     lake = Lake(data_dir)
     accounts = lake.accounts() or [DEFAULT_ACCOUNT]
     held, unlisted = lake_held(lake, accounts), unlisted_touched(lake, accounts, configured)
-    written = render_site(warehouse, site, synced_at=synced_at(data_dir), now=now, held=held, unlisted=unlisted)
+    written = render_site(
+        warehouse, site, synced_at=synced_at(data_dir), now=now, held=held, unlisted=unlisted,
+        listed=listed_accounts(configured),
+    )
     if out_dir is None:
         publish_folder(data_dir, site, SITE_DIR, last=SITE_MARKER)
     return written
@@ -372,12 +381,13 @@ def period_partial_months(
     held: Mapping[str, Sequence[Window]] | None = None,
     now: datetime | None = None,
     unlisted: Mapping[str, Sequence[Window]] | None = None,
+    listed: Sequence[str] = (),
 ) -> dict[str, MonthCoverage]:
     """The build-info row (first_report_date, last_report_date, report_timezone) -> the months the data covers only
     in part (`partial_months`)."""
     first = build_info["first_report_date"].min() if build_info.height else None
     last = build_info["last_report_date"].max() if build_info.height else None
-    return partial_months(first, last, period_zone(build_info), held=held, now=now, unlisted=unlisted)
+    return partial_months(first, last, period_zone(build_info), held=held, now=now, unlisted=unlisted, listed=listed)
 
 
 def partial_months(
@@ -388,13 +398,14 @@ def partial_months(
     held: Mapping[str, Sequence[Window]] | None = None,
     now: datetime | None = None,
     unlisted: Mapping[str, Sequence[Window]] | None = None,
+    listed: Sequence[str] = (),
 ) -> dict[str, MonthCoverage]:
     """The first and last report days with data in `zone` -> {'YYYY-MM': its coverage} for each month from the
     first's to the last's that a finance statement would be refused for (`pipelines.reports.partial_months`, one
     rule for both), so a month cut short never reads as a whole one.
 
     `held`: the instants the lake holds per account, as of `now`; None (a warehouse without its lake): the days
-    from `first` to `last`, each whole. `unlisted`: as `pipelines.reports.coverage_of`.
+    from `first` to `last`, each whole. `unlisted`, `listed`: as `pipelines.reports.coverage_of`.
     """
     if not isinstance(first, date) or not isinstance(last, date):
         return {}
@@ -402,7 +413,7 @@ def partial_months(
         span = Window(parse_bound(first.isoformat(), tz=zone), parse_bound((last + timedelta(days=1)).isoformat(), tz=zone))
         held, now = {"": (span,)}, span.end
     months = [f"{year:04d}-{month:02d}" for year, month in _months(first, last)]
-    return held_partial_months(held, months, zone, now=now or datetime.now(UTC), unlisted=unlisted)
+    return held_partial_months(held, months, zone, now=now or datetime.now(UTC), unlisted=unlisted, listed=listed)
 
 
 def _months(first: date, last: date) -> list[tuple[int, int]]:

@@ -356,17 +356,24 @@ def _statement(
     """The statement of a checked month: of `account`, else of every account the warehouse (or its lake) holds but
     those `coverage_of` leaves out (see `export_finance`).
 
-    UsageError naming the accounts held for an account the warehouse does not hold.
+    UsageError naming the accounts held for an account the warehouse does not hold nor an accounts file lists.
     """
     con = connect_read_only(warehouse)
     try:
         zone = check_month(con, warehouse, month, now=now, zone=zone)
         held = held_accounts(con, lake, FINANCE_TABLE)
-        accounts = (check_account(account, held),) if account is not None else held
-        # The columns of the warehouse's accounts: a combined statement keeps its `account` column every month.
-        columns = COMBINED_COLUMNS if len(accounts) > 1 else FINANCE_COLUMNS
+        listed = listed_accounts(configured)
+        if account is None:
+            accounts = held
+        else:
+            # A listed account never synced has a statement too: of no day, refused with the sync that lands it.
+            accounts = (account if account in listed else check_account(account, held),)
+            listed = ()  # one account's statement judges that account alone
+        # The columns of the warehouse's (and the file's) accounts: a combined statement keeps its `account` column
+        # every month.
+        columns = COMBINED_COLUMNS if len({*accounts, *listed}) > 1 else FINANCE_COLUMNS
         unlisted = unlisted_touched(lake, accounts, configured) if account is None else None
-        coverage = month_coverage(lake, month, zone, now=now, accounts=accounts, unlisted=unlisted)
+        coverage = month_coverage(lake, month, zone, now=now, accounts=accounts, unlisted=unlisted, listed=listed)
         accounts = tuple(name for name in accounts if name not in coverage.left_out)
         rows = con.execute(
             f"select {', '.join(columns)} from {FINANCE_TABLE} where month = ? and list_contains(?, account) "
@@ -494,14 +501,14 @@ def warehouse_zone(warehouse: Path) -> str | None:
 
 def month_coverage(
     lake: Lake, month: str, zone: str, *, now: datetime, accounts: Sequence[str] = (DEFAULT_ACCOUNT,),
-    unlisted: Mapping[str, Sequence[Window]] | None = None,
+    unlisted: Mapping[str, Sequence[Window]] | None = None, listed: Sequence[str] = (),
 ) -> MonthCoverage:
     """A lake, a report month in `zone` and the clock -> what of the month every statement kind of every one of
-    `accounts` has landed and the lake still holds (`lake_held`); `unlisted` as `coverage_of`.
+    `accounts` has landed and the lake still holds (`lake_held`); `unlisted` and `listed` as `coverage_of`.
 
     Nothing after `now` is synced, so the month in progress is never complete.
     """
-    return coverage_of(lake_held(lake, accounts), month, zone, now=now, unlisted=unlisted)
+    return coverage_of(lake_held(lake, accounts), month, zone, now=now, unlisted=unlisted, listed=listed)
 
 
 def lake_held(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ...]]:
@@ -519,14 +526,23 @@ def lake_held(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ..
     return held
 
 
+def listed_accounts(configured: Accounts | None) -> tuple[str, ...]:
+    """The configured accounts -> the names an accounts file lists; () without one (`coverage_of` then judges the
+    accounts the lake holds alone: zero-config has no account it could be missing)."""
+    if configured is None or configured.source is None:
+        return ()
+    return configured.names
+
+
 def unlisted_touched(
     lake: Lake, accounts: Sequence[str], configured: Accounts | None
 ) -> dict[str, tuple[Window, ...]]:
     """The accounts stated and the configured ones -> each stated account an accounts file does not list, with the
     instants it holds anything of (`lake_touched`); {} without an accounts file (`coverage_of` leaves none out)."""
-    if configured is None or configured.source is None:
+    listed = listed_accounts(configured)
+    if not listed:
         return {}
-    return lake_touched(lake, [account for account in accounts if account not in configured.names])
+    return lake_touched(lake, [account for account in accounts if account not in listed])
 
 
 def lake_touched(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ...]]:
@@ -551,6 +567,7 @@ def coverage_of(
     *,
     now: datetime,
     unlisted: Mapping[str, Sequence[Window]] | None = None,
+    listed: Sequence[str] = (),
 ) -> MonthCoverage:
     """The instants held per account (`lake_held`), a report month in `zone` and the clock -> what of the month
     every account holds; the accounts missing a day of it are named.
@@ -559,7 +576,10 @@ def coverage_of(
     (`unlisted_touched`). One holding no instant of the month is left out (`left_out`): a churned account would
     otherwise make every later month partial, with a sync hint its absence from the file refuses. A listed
     account never is: one that failed to sync the month must still make it partial. Nor is every account.
+    `listed`: the accounts the file lists (`listed_accounts`); one `held` lacks (never synced, so the lake holds
+    nothing of it) holds no instant of the month, or the statement would read as every account's without it.
     """
+    held = {account: held.get(account, ()) for account in sorted({*held, *listed})}
     first, after = month_days(parse_month(month))
     start, end = _midnight(first, zone), _midnight(after, zone)
     unlisted = unlisted or {}
@@ -598,10 +618,11 @@ def partial_months(
     *,
     now: datetime,
     unlisted: Mapping[str, Sequence[Window]] | None = None,
+    listed: Sequence[str] = (),
 ) -> dict[str, MonthCoverage]:
     """The instants held per account, report months and the clock -> {'YYYY-MM': its coverage} for each month
-    not wholly held: the months a statement of them is refused for (`unlisted`: as `coverage_of`)."""
-    coverages = (coverage_of(held, month, zone, now=now, unlisted=unlisted) for month in months)
+    not wholly held: the months a statement of them is refused for (`unlisted`, `listed`: as `coverage_of`)."""
+    coverages = (coverage_of(held, month, zone, now=now, unlisted=unlisted, listed=listed) for month in months)
     return {coverage.month: coverage for coverage in coverages if not coverage.complete}
 
 

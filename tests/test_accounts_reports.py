@@ -286,6 +286,53 @@ def test_the_dashboards_judge_a_month_without_an_unlisted_account_as_the_stateme
         assert "2026-02 (partial" not in finance
 
 
+@pytest.fixture(scope="module")
+def never_synced(worlds, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Account b synced for January and February; account a, which the accounts file lists beside it, never synced
+    (its first sync failed): the data dir holds nothing of a, not even a folder."""
+    data_dir = _under_accounts(worlds["b"], tmp_path_factory.mktemp("never-synced"), ("b",))
+    land(data_dir, *SYNCED, account="b")
+    build(data_dir)
+    return data_dir
+
+
+def test_a_listed_account_never_synced_makes_every_month_partial(never_synced, tmp_path, capsys, monkeypatch):
+    # A listed account that failed its first sync must stop the statement as one that synced part of the month does,
+    # not leave a statement of the other accounts that reads as every account's.
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(_accounts_file(tmp_path, "a", "b")))
+    report = ("report", "finance", "--month", "2026-02", "--data-dir", str(never_synced))
+    hint = "sync them (cdr sync --account a --start 2026-02-01 --end 2026-03-01 --tz UTC) or pass --allow-partial"
+    for account in ((), ("--account", "a")):
+        code, out, err = run_cdr(capsys, monkeypatch, *report, *account, "--out", str(tmp_path / "out"))
+        assert (code, out) == (2, "")
+        missing = "missing 2026-02-01..2026-02-28 (UTC days)"
+        assert err.splitlines() == [f"error: --month 2026-02 is not fully synced: {missing}; {hint}"]
+        assert not (tmp_path / "out").exists()
+    # allowed partial, it states b's rows under the combined statement's columns and names a as holding no day
+    code, out, err = run_cdr(capsys, monkeypatch, *report, "--allow-partial", "--out", str(tmp_path / "partial"))
+    assert code == 0, err
+    assert out.splitlines()[0].endswith("; partial: a covers no day of 2026-02")
+    rows = _read_csv(tmp_path / "partial" / "finance_2026-02.csv")
+    assert list(rows[0]) == list(COMBINED_COLUMNS) and {row["account"] for row in rows} == {"b", ALL_ACCOUNTS}
+    # the dashboards label the month as the statement refuses it
+    site = ("dashboards", "--data-dir", str(never_synced), "--out", str(tmp_path / "site"))
+    code, _, err = run_cdr(capsys, monkeypatch, *site)
+    assert code == 0, err
+    assert "2026-02 (partial: a no day)" in (tmp_path / "site" / "finance.html").read_text("utf-8")
+    # an account neither held nor listed is still refused naming those the warehouse holds
+    code, _, err = run_cdr(capsys, monkeypatch, *report, "--account", "c", "--out", str(tmp_path / "c"))
+    assert (code, err.splitlines()) == (2, ["error: --account 'c' is not an account of this warehouse: it holds b"])
+
+
+def test_without_an_accounts_file_the_accounts_held_alone_are_stated(never_synced, tmp_path, capsys, monkeypatch):
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-02", "--data-dir", str(never_synced),
+        "--out", str(tmp_path),
+    )
+    assert code == 0, err
+    assert "partial" not in out and list(_read_csv(tmp_path / "finance_2026-02.csv")[0]) == list(FINANCE_COLUMNS)
+
+
 def test_cli_alerts_account_filters_and_the_table_names_the_account(worlds, capsys, monkeypatch):
     both = str(worlds["both"])
     listing = ("alerts", "--start", "2026-01-01", "--end", "2030-01-01", "--data-dir", both)
