@@ -87,5 +87,6 @@ def monthly_finance(
         "files": [str(p) for p in export.files],
         "totals": {k: decimal_text(v) for k, v in export.totals().items()},
         "partial": export.partial,
+        "left_out": export.left_out,
         "quarantined": list(export.quarantined),
     }

@@ -57,7 +57,7 @@ def test_a_late_run_exports_the_month_before_its_scheduled_start(prefect_harness
     # Scheduled for February 1st, run (by the wall clock) months later: January, complete.
     result = _run_scheduled("2026-02-01T06:00:00Z", **common)
     assert (result["month"], result["partial"], result["totals"]) == ("2026-01", "", {"USD": "0.032000000"})
-    assert result["quarantined"] == []
+    assert result["quarantined"] == [] and result["left_out"] == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["finance_2026-01.csv", "finance_2026-01.xlsx"]
 
     # February is synced to the 20th only: refused, then exported as partial when allowed.
@@ -106,3 +106,20 @@ def test_a_run_says_what_the_quarantine_took_out_of_the_statement(prefect_harnes
     assert latest.description == (
         "Finance statement 2026-01: total cost USD 0.032000000" + "".join(f"\n\n{line}" for line in result["quarantined"])
     )
+
+
+def test_a_run_says_which_retired_account_its_statement_leaves_out(prefect_harness, world_dir, tmp_path, monkeypatch):
+    from tests.test_accounts_models import _under_accounts
+
+    # accounts a and b synced January; b then retired (removed from the file), holding nothing of February
+    data_dir = _under_accounts(world_dir, tmp_path / "data", ("a", "b"))
+    for folder in data_dir.glob("*/*/account=b/date=2026-02-*"):
+        shutil.rmtree(folder)
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z", account="a")
+    land(data_dir, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", account="b")
+    listed = tmp_path / "accounts.toml"
+    listed.write_text('[accounts.a]\napi_key_env = "A_KEY"\n')
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(listed))
+    result = _run_scheduled("2026-03-01T06:00:00Z", data_dir=str(data_dir), out_dir=str(tmp_path / "out"))
+    assert (result["month"], result["partial"]) == ("2026-02", "")
+    assert result["left_out"] == f"left out: b (not in {listed}; holds nothing of 2026-02)"
