@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # How long the Prefect API the workers report to may take to come up, when this process starts it.
 API_START_SECS = 120
+# How long the probe of CDR_DASK_ADDRESS waits for the scheduler to accept: a slower one is left to Dask to judge.
+PROBE_SECS = 5
 
 
 @asynccontextmanager
@@ -60,6 +64,10 @@ async def slice_dispatch(settings: Settings, run_id: str, now: datetime) -> Asyn
     # Its INFO lines and the tracebacks of connections closed at shutdown say nothing to act on.
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if settings.dask_address is not None:
+        try:
+            await asyncio.to_thread(probe_scheduler, settings.dask_address)
+        except OSError as exc:
+            raise _unavailable(settings, exc) from None
         runner = DaskTaskRunner(address=settings.dask_address)
     else:
         runner = DaskTaskRunner(cluster_kwargs={
@@ -71,12 +79,28 @@ async def slice_dispatch(settings: Settings, run_id: str, now: datetime) -> Asyn
             # Starting (or joining) the cluster blocks for seconds: not on the flow's event loop.
             await asyncio.to_thread(lambda: runner.client)
         except Exception as exc:
-            where = f"reach the Dask scheduler at {settings.dask_address}" if settings.dask_address else (
-                "start a local Dask cluster")
-            raise ClusterUnavailable(f"cannot {where}: {type(exc).__name__}: {one_line(exc, first=True)}") from None
+            raise _unavailable(settings, exc) from None
         if settings.dask_address is not None:
             await asyncio.to_thread(warn_without_workers, runner.client, settings.dask_address)
         yield _DaskDispatch(runner, settings, run_id, now, api_url)
+
+
+def probe_scheduler(address: str) -> None:
+    """OSError at once when nothing listens at a scheduler's `tcp://host:port` (refused, or a host that does not
+    resolve): Dask retries such a connection for its whole connect timeout before it says so. A scheduler slow to
+    accept is left to Dask's own timeout."""
+    parts = urlsplit(address)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=PROBE_SECS).close()
+    except TimeoutError:
+        pass
+
+
+def _unavailable(settings: Settings, exc: BaseException) -> ClusterUnavailable:
+    """Why the cluster of a run could not be started or joined, in one line."""
+    where = f"reach the Dask scheduler at {settings.dask_address}" if settings.dask_address else (
+        "start a local Dask cluster")
+    return ClusterUnavailable(f"cannot {where}: {type(exc).__name__}: {one_line(exc, first=True)}")
 
 
 def warn_without_workers(client: Any, address: str) -> None:

@@ -4,12 +4,16 @@ make the same lake, report and progress as a sync in one process; shares never s
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from pipelines.accounts import load_accounts
 from pipelines.dates import Window
-from pipelines.flows.distributed import shares
+from pipelines.flows.distributed import PROBE_SECS, ClusterUnavailable, shares, slice_dispatch
 from pipelines.lake import AccountLake, Lake
 from pipelines.opentact import api
 from pipelines.settings import Settings
@@ -155,3 +159,22 @@ def test_a_rejected_key_on_a_worker_stops_the_account_as_in_one_process(tmp_path
 
     with pytest.raises(ApiKeyRejected, match="401"):
         _handed_back(ApiKeyRejected("HTTP 401: the API key was rejected"), tmp_path)
+
+
+def test_a_scheduler_address_nothing_listens_on_fails_at_once_in_one_line(tmp_path):
+    # Dask retries a refused connection for its whole connect timeout before it says so.
+    async def join(settings: Settings) -> None:
+        async with slice_dispatch(settings, "run-1", NOW):
+            pass
+
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))  # bound, not listening: a connection to it is refused
+        address = f"tcp://127.0.0.1:{bound.getsockname()[1]}"
+        began = time.monotonic()
+        with pytest.raises(ClusterUnavailable) as caught:
+            asyncio.run(join(Settings(data_dir=tmp_path, task_runner="dask", dask_address=address)))
+        took = time.monotonic() - began
+    assert took < PROBE_SECS, f"took {took:.0f} s"
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach the Dask scheduler at {address}: ConnectionRefusedError: ")
+    assert "\n" not in message
