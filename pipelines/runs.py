@@ -298,6 +298,24 @@ def log_stopped_between_attempts(
         log.error("could not log sync run %s as stopped in %s: %s", run_id, lake.display(SYNC_LOG), exc)
 
 
+def log_failed_start(
+    lake: Lake, run_id: str, kinds: Sequence[str], error: CdrError, *, started: datetime,
+    clock: Callable[[], datetime] = partial(datetime.now, timezone.utc),
+) -> None:
+    """A run that failed before it could sync (its Dask cluster out of reach) -> its entry, `failed` with the error,
+    as a run failing while it syncs logs itself. Never raises; no entry while another sync holds the data dir."""
+    try:
+        with lake.sync_lock(run_id):
+            record = SyncRunRecord(
+                run_id=run_id, types=tuple(kinds), started_at=started, pid=os.getpid(), host=socket.gethostname()
+            )
+            _end(lake, RecordedSync(record), clock(), "failed", one_line(error))
+    except DataDirBusy:
+        pass
+    except Exception as exc:
+        log.error("could not log sync run %s as failed in %s: %s", run_id, lake.display(SYNC_LOG), exc)
+
+
 def read_sync_runs(lake: Lake) -> list[SyncRunRecord]:
     """The data dir's log -> its sync runs, newest first (none before the first); SyncLogError if it is unreadable."""
     data = lake.read_bytes(SYNC_LOG)

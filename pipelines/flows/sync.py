@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, time as clock_time
+from datetime import datetime, time as clock_time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,11 +29,13 @@ from pipelines.dates import Window, format_utc
 from pipelines.accounts import DEFAULT_ACCOUNT, Account, account_api_key, load_accounts, select_accounts
 from pipelines.errors import CdrError, counted
 from pipelines.flows import run_arguments
-from pipelines.flows.distributed import slice_dispatch
+from pipelines.flows.distributed import ClusterUnavailable, slice_dispatch
 from pipelines.flows.secrets import read_secret_block
 from pipelines.opentact import api
 from pipelines.lake import Lake
-from pipelines.runs import log_stopped_between_attempts, parse_types, resolve_sync_window, run_clock
+from pipelines.runs import (
+    log_failed_start, log_stopped_between_attempts, parse_types, resolve_sync_window, run_clock,
+)
 from pipelines.settings import Settings, load_settings
 from pipelines.summary import (
     accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result, task_runner_label,
@@ -290,17 +292,24 @@ async def sync_flow(
         chosen = list(selected) if configured.source is not None else None
         named = f" for accounts {', '.join(a.name for a in selected)}" if chosen is not None else ""
         logger.info("syncing %s %s as of %s%s", ",".join(kinds), window or "incrementally", format_utc(clock), named)
-        # The cluster, if any, stays up through the task's retries.
-        async with slice_dispatch(settings, run_id, clock) as dispatch:
-            try:
-                state = await sync_records(
-                    kinds, window, clock, run_id, settings, chosen, progress, dispatch, return_state=True
-                )
-            except BaseException as exc:
-                if not isinstance(exc, Exception):
-                    # A signal while the task waited to retry: its last attempt logged how it ended.
-                    log_stopped_between_attempts(Lake(settings.data_dir), run_id)
-                raise
+        started = datetime.now(timezone.utc)
+        try:
+            # The cluster, if any, stays up through the task's retries.
+            async with slice_dispatch(settings, run_id, clock) as dispatch:
+                try:
+                    state = await sync_records(
+                        kinds, window, clock, run_id, settings, chosen, progress, dispatch, return_state=True
+                    )
+                except BaseException as exc:
+                    if not isinstance(exc, Exception):
+                        # A signal while the task waited to retry: its last attempt logged how it ended.
+                        log_stopped_between_attempts(Lake(settings.data_dir), run_id)
+                    raise
+        except ClusterUnavailable as exc:
+            # A run whose cluster is out of reach failed as one whose API is: `cdr status` must not show the last
+            # good run as the last.
+            log_failed_start(Lake(settings.data_dir), run_id, kinds, exc, started=started)
+            raise
         outcome = await state.aresult(raise_on_failure=False)
         report = outcome.report if isinstance(outcome, SyncIncomplete | AccountsIncomplete) else outcome
         runner = task_runner_label(settings)

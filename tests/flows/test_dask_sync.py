@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from pipelines.lake import Lake
 from pipelines.opentact import api
@@ -146,3 +149,21 @@ def test_a_scheduler_without_workers_is_named_at_once_not_waited_on_in_silence(p
             assert len(warnings) == 1
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_run_whose_scheduler_is_out_of_reach_is_logged_failed(prefect_harness, tmp_path, monkeypatch):
+    # As a run whose API is out of reach: `cdr status` must not show the last good run as the last sync.
+    from pipelines.flows.distributed import ClusterUnavailable
+    from pipelines.flows.sync import sync_flow
+
+    monkeypatch.setenv("OPENTACT_API_KEY", "never-sent")  # the run stops before any request
+    monkeypatch.setenv("CDR_TASK_RUNNER", "dask")
+    data = tmp_path / "data"
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))  # bound, not listening: a connection to it is refused
+        monkeypatch.setenv("CDR_DASK_ADDRESS", f"tcp://127.0.0.1:{bound.getsockname()[1]}")
+        with pytest.raises(ClusterUnavailable) as caught:
+            asyncio.run(sync_flow(start="2026-10-01", end="2026-10-02", now="2026-10-05T00:00:00Z", data_dir=str(data)))
+    (run,) = read_sync_runs(Lake(data))
+    assert (run.status, run.error, run.types) == ("failed", str(caught.value), ("cdrs", "mdrs"))
+    assert run.started_at <= run.finished_at
