@@ -279,34 +279,37 @@ def _marks(account: AccountLake) -> list[datetime | None]:
 
 @dataclass(frozen=True, slots=True)
 class _Listing:
-    """What the lake holds, listed once for every account: partition files with their rows, usage partition
-    files, quarantined records per (account, record type)."""
+    """What the lake holds, listed once for every account and sorted out by account once (each account's
+    status reads its own share: scanning every account's files for each would grow with the square of the
+    accounts): per (record type, account) its partitions' days with their rows and its usage partitions' days;
+    quarantined records per (account, record type)."""
 
-    rows: dict[str, dict[str, int]]
-    usage: dict[str, list[str]]
+    rows: dict[tuple[str, str], dict[date | None, int]]
+    usage: dict[tuple[str, str], set[date]]
     rejects: dict[tuple[str, str], int]
 
     @classmethod
     def of(cls, lake: Lake) -> _Listing:
-        return cls(
-            rows={kind: _rows_per_file(lake, kind) for kind in RECORD_TYPES},
-            usage={kind: lake.partition_files(f"usage_{kind}") for kind in RECORD_TYPES},
-            rejects=_quarantined_per_account(lake),
-        )
+        rows: dict[tuple[str, str], dict[date | None, int]] = {}
+        usage: dict[tuple[str, str], set[date]] = {}
+        for kind in RECORD_TYPES:
+            for relative, count in _rows_per_file(lake, kind).items():
+                days = rows.setdefault((kind, str(Lake.partition_account(relative))), {})
+                day = Lake.partition_day(relative)
+                days[day] = days.get(day, 0) + count
+            for relative in lake.partition_files(f"usage_{kind}"):
+                if (day := Lake.partition_day(relative)) is not None:
+                    usage.setdefault((kind, str(Lake.partition_account(relative))), set()).add(day)
+        return cls(rows=rows, usage=usage, rejects=_quarantined_per_account(lake))
 
 
 def _kind_status(account: AccountLake, kind: str, listing: _Listing) -> KindStatus:
     """An account's record type -> its days, mark, records and rejects, from its state, partition names and footers."""
     state = read_state(account, kind)
-    rows = listing.rows[kind]
-    files = [relative for relative in rows if Lake.partition_account(relative) == account.account]
-    with_data = {day for relative in files if (day := Lake.partition_day(relative)) is not None}
+    rows = listing.rows.get((kind, account.account), {})
+    with_data = {day for day in rows if day is not None}
     landed = {day for window in state.landed for day in window_days(window)}
-    counted = {
-        day
-        for relative in listing.usage[kind]
-        if Lake.partition_account(relative) == account.account and (day := Lake.partition_day(relative))
-    }
+    counted = listing.usage.get((kind, account.account), set())
     lost = lost_days(state, with_data, counted)
     synced = with_data | landed
     first, last = (min(synced), max(synced)) if synced else (None, None)
@@ -318,7 +321,7 @@ def _kind_status(account: AccountLake, kind: str, listing: _Listing) -> KindStat
         last_day=last,
         high_water_mark=state.high_water_mark,
         gaps=tuple(gaps),
-        records=sum(rows[relative] for relative in files),
+        records=sum(rows.values()),
         quarantined=listing.rejects.get((account.account, kind), 0),
     )
 

@@ -400,6 +400,28 @@ def test_several_accounts_each_show_their_own_days_marks_gaps_records_and_the_ru
     ]
 
 
+def test_many_accounts_status_sorts_the_lake_by_account_once(tmp_path, monkeypatch):
+    """A reseller's hundreds of accounts: each lake file is placed in its account once, not once per account
+    (which grew with the square of the accounts), and each account still gets exactly its own figures."""
+    names = [f"a{n:02d}" for n in range(30)]
+    for n, name in enumerate(names):
+        calls = [call(f"{name}-{i}", f"2026-10-0{day}T10:0{i}:00Z", f"2026-10-0{day}T10:0{i}:30Z")
+                 for i, day in enumerate((1, 2, 2)[: 1 + n % 3])]
+        _account_lake(tmp_path, name, calls, [usage("2026-10-03", "calls", "USD", 1, "0.01")])
+        land(tmp_path, "2026-10-01T00:00:00Z", "2026-10-04T00:00:00Z", account=name)
+    files = len(list(tmp_path.glob("lake/*/account=*/date=*/data.parquet")))
+    asked = []
+    placed = Lake.partition_account
+    monkeypatch.setattr(Lake, "partition_account", staticmethod(lambda relative: asked.append(relative) or placed(relative)))
+    status = read_status(tmp_path)
+    assert len(asked) <= files
+    cdrs = {a.account: a.kinds[0] for a in status.accounts}
+    assert list(cdrs) == names
+    for n, name in enumerate(names):
+        # day 3's calls the usage counted are gone: the one missing day of each account
+        assert (cdrs[name].records, cdrs[name].gaps) == (1 + n % 3, (date(2026, 10, 3),)), name
+
+
 def test_the_data_of_several_accounts_is_as_fresh_as_the_least_recently_synced_one(two_accounts):
     assert synced_at(two_accounts).up_to == datetime(2026, 10, 4, tzinfo=UTC)
     land(two_accounts, "2026-10-04T00:00:00Z", "2026-10-07T00:00:00Z", account="globex")
