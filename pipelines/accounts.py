@@ -30,6 +30,10 @@ from pipelines.settings import (
 
 DEFAULT_ACCOUNT = "default"
 
+# Up to this many accounts, a terminal shows each one's figures (`cdr sync`'s summary, `cdr status`); a
+# reseller's hundreds would bury what needs a look: their totals are shown, and only the accounts that need it.
+SHOWN_ACCOUNTS = 10
+
 # Lowercase, so an account's folder name is the same on every filesystem.
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9_-]+$")
 

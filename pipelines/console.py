@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import Window, format_utc, parse_datetime
-from pipelines.errors import CdrError, UsageError, counted, expected_failure, noun, one_line, shown_url
+from pipelines.errors import CdrError, UsageError, counted, expected_failure, few_counted, noun, one_line, shown_url
 
 if TYPE_CHECKING:
     from pipelines.opentact.api import RecordType
@@ -276,9 +276,8 @@ def run_sync(**arguments: object) -> dict[str, object]:
         if request.warning:
             console.print(request.warning, markup=False, highlight=False, soft_wrap=True)
         if request.several:
-            for name, windows in request.account_windows.items():
-                for kind in request.kinds:
-                    console.print(f"{name} {kind}: {format_utc(windows[kind].start)} .. {format_utc(windows[kind].end)}")
+            for line in _account_window_lines(request):
+                console.print(line)
         else:
             for kind in request.kinds:
                 window = request.windows[kind]
@@ -343,8 +342,25 @@ def _print_extras(kind: str, fields: Sequence[str] | None, indent: str) -> None:
         typer.echo(f"{indent}{extras_note(kind, fields)}")
 
 
+def _account_window_lines(request: SyncRequest) -> list[str]:
+    """A run of several accounts -> per record type, a line per window its accounts read, naming them (a
+    reseller's hundreds of accounts mostly read the same window: one line, not one per account)."""
+    lines = []
+    for kind in request.kinds:
+        readers: dict[Window, list[str]] = {}
+        for name, windows in request.account_windows.items():
+            readers.setdefault(windows[kind], []).append(name)
+        for window, names in readers.items():
+            who = f"all {len(names):,} accounts" if len(readers) == 1 and len(names) > 1 else few_counted(names, "account")
+            lines.append(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)} for {who}")
+    return lines
+
+
 def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
-    """A run of several accounts' result -> the run's line, then per account its records and types (or its failure)."""
+    """A run of several accounts' result -> the run's line, then per account its records and types (or its failure);
+    over SHOWN_ACCOUNTS accounts, the types' totals and the failed accounts instead."""
+    from pipelines.accounts import SHOWN_ACCOUNTS
+
     accounts, failed = result["accounts"], result["failed"]
     typer.echo(
         f"synced {counted(result['records'], 'record')} in {result['duration_secs']:,.1f} s "
@@ -352,6 +368,16 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
         f"from {len(request.accounts) - len(failed)} of {counted(len(request.accounts), 'account')}"
     )
     _print_runner(result)
+    if len(request.accounts) > SHOWN_ACCOUNTS:
+        asked = {
+            kind: Window(min(w[kind].start for w in request.account_windows.values()),
+                         max(w[kind].end for w in request.account_windows.values()))
+            for kind in request.kinds
+        }
+        _print_types(result["types"], "  ", asked)
+        if failed:
+            typer.echo(f"  FAILED: {', '.join(a.name for a in request.accounts if a.name in failed)}")
+        return
     for account in request.accounts:
         if account.name in accounts:
             typer.echo(f"  {account.name}: {counted(accounts[account.name]['records'], 'record')}")

@@ -118,9 +118,19 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count:,} {noun(count, singular, plural)}"
 
 
+# How many names a message lists before it cuts the list short.
+FEW = 3
+
+
 def few(names: Sequence[str]) -> str:
     """Names echoed in a message -> the first three, comma-separated, "..." marking more."""
-    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return ", ".join(names[:FEW]) + (", ..." if len(names) > FEW else "")
+
+
+def few_counted(names: Sequence[str], singular: str) -> str:
+    """Names a line lists, however many -> `few` of them, and how many in all when it cuts them short:
+    `acme, globex` or `a000, a001, a002, ... (150 accounts)`."""
+    return few(names) + (f" ({counted(len(names), singular)})" if len(names) > FEW else "")
 
 
 def unusable_host(host: str) -> bool:

@@ -27,7 +27,7 @@ import polars as pl
 from pydantic import SecretStr
 
 from pipelines.dates import Window, consecutive_runs, parse_datetime
-from pipelines.errors import CdrError, counted, one_line
+from pipelines.errors import FEW, CdrError, counted, one_line
 from pipelines.land import (
     DayCounts,
     DayTotals,
@@ -294,7 +294,8 @@ class AccountsReport:
         if not failed:
             return ""
         landed = [a.account for a in self.accounts if a.ok]
-        others = f"; {', '.join(landed)} landed" if landed else ""
+        # A reseller's hundreds that landed are counted: the line is for the accounts to act on.
+        others = f"; {', '.join(landed) if len(landed) <= FEW else f'the other {len(landed):,}'} landed" if landed else ""
         causes = "; ".join(f"{a.account}: {_without_account(a.account, a.cause or '')}" for a in failed)
         return (
             f"{len(failed)} of {counted(len(self.accounts), 'account')} failed{others}: {causes}; "

@@ -447,3 +447,83 @@ def test_the_accounts_at_one_base_url_share_its_connections_and_retry_warnings(m
             await shared.aclose()
 
     asyncio.run(open_three())
+
+
+# -- a reseller's many accounts: what the terminal shows stays short ----------------------------------------
+
+
+def _many_accounts(monkeypatch, tmp_path, count: int) -> list[str]:
+    """An accounts file of `count` accounts, each key in a variable of its own -> their names."""
+    names = [f"c{n:03d}" for n in range(count)]
+    path = tmp_path / "accounts.toml"
+    path.write_text("".join(f'[accounts.{name}]\napi_key_env = "{name.upper()}_KEY"\n' for name in names))
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(path))
+    for name in names:
+        monkeypatch.setenv(f"{name.upper()}_KEY", f"key-of-{name}")
+    return names
+
+
+def test_a_sync_of_many_accounts_says_their_windows_totals_and_failures_in_a_few_lines(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    import pipelines.flows.sync as flows
+    from pipelines import console
+    from pipelines.sync import AccountReport, AccountsReport, DayReport, KindReport, SyncReport
+
+    names = _many_accounts(monkeypatch, tmp_path, 150)
+    failed = {"c010": "API key rejected (401)", "c020": "API key rejected (401)", "c149": "the lake is broken"}
+
+    def landed(name: str) -> AccountReport:
+        kinds = tuple(
+            KindReport(kind, WINDOW, slices=1, skipped=0, landed=1, records=n, quarantined=1,
+                       days=(DayReport(WINDOW.start.date(), new=n, quarantined=1),))
+            for kind, n in (("cdrs", 3), ("mdrs", 2))
+        )
+        return AccountReport(name, SyncReport("r", WINDOW.end, kinds, (), 1.0))
+
+    report = AccountsReport("r", WINDOW.end, tuple(
+        AccountReport(name, None, failed[name]) if name in failed else landed(name) for name in names
+    ), 10.0)
+
+    async def flow(progress=None, **parameters: object) -> dict[str, object]:
+        raise flows.AccountsIncomplete(report)
+
+    async def keys_accepted(request: object) -> list[str]:
+        return []
+
+    monkeypatch.setattr(console, "check_api_key", keys_accepted)
+    monkeypatch.setattr(flows, "sync_flow", flow)
+    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(tmp_path / "data"))
+    assert code == 1
+    # one line per record type for the window every account reads, not one per account and type
+    windows = f"{format_utc(WINDOW.start)} .. {format_utc(WINDOW.end)} for all 150 accounts"
+    assert [line for line in err.splitlines() if line.startswith(("cdrs:", "mdrs:"))] == [
+        f"cdrs: {windows}", f"mdrs: {windows}"
+    ]
+    # the run's totals per record type and the failed accounts, not three lines per account
+    assert out.splitlines()[1:] == [
+        "  task runner: in-process",
+        "  cdrs: 441 new, 0 updated, 147 quarantined",
+        "  mdrs: 294 new, 0 updated, 147 quarantined",
+        "  FAILED: c010, c020, c149",
+    ]
+    assert "from 147 of 150 accounts" in out.splitlines()[0]
+    # each failed account and its cause; the landed ones counted, not named
+    assert err.splitlines()[-1] == (
+        "error: 3 of 150 accounts failed; the other 147 landed: c010: API key rejected (401); "
+        "c020: API key rejected (401); c149: the lake is broken; run the sync again (landed slices are not redone)"
+    )
+
+
+def test_the_accounts_reading_other_windows_are_named_with_theirs() -> None:
+    from types import SimpleNamespace
+
+    from pipelines.console import _account_window_lines
+
+    later = Window(datetime(2026, 10, 3, tzinfo=UTC), WINDOW.end)
+    windows = {f"c{n:03d}": {"cdrs": WINDOW} for n in range(5)} | {"new": {"cdrs": later}}
+    request = SimpleNamespace(kinds=["cdrs"], account_windows=windows)
+    assert _account_window_lines(request) == [
+        f"cdrs: {format_utc(WINDOW.start)} .. {format_utc(WINDOW.end)} for c000, c001, c002, ... (5 accounts)",
+        f"cdrs: {format_utc(later.start)} .. {format_utc(WINDOW.end)} for new",
+    ]
