@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from pipelines.dates import format_utc, parse_datetime
-from pipelines.accounts import DEFAULT_ACCOUNT
+from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS
 from pipelines.durable import atomic_file
 from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, one_line, what_is_wrong
 from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
@@ -200,10 +200,13 @@ def status_lines(status: DataStatus) -> list[str]:
         rows.append(("data dir", f"{status.data_dir}: never synced (`cdr sync --range last_7_days` lands the first days)"))
     else:
         rows.append(("data dir", status.data_dir))
-    for account in status.accounts:
-        rows += [("account", account.account)] if status.several else []
-        for kind in account.kinds:
-            rows += _kind_rows(kind)
+    if len(status.accounts) > SHOWN_ACCOUNTS:
+        rows += _many_accounts_rows(status)
+    else:
+        for account in status.accounts:
+            rows += [("account", account.account)] if status.several else []
+            for kind in account.kinds:
+                rows += _kind_rows(kind)
     rows += _sync_rows(status.last_sync, status.several)
     build = status.last_build
     if build is None:
@@ -484,13 +487,54 @@ def _kind_rows(kind: KindStatus) -> list[tuple[str, str]]:
     return rows
 
 
+def _many_accounts_rows(status: DataStatus) -> list[tuple[str, str]]:
+    """More accounts than a terminal shows each of -> the data dir's records together (the JSON's top-level
+    figures), then the blocks of only the accounts that need a look (`_needing_a_look`), at most SHOWN_ACCOUNTS."""
+    look = _needing_a_look(status)
+    what = "with missing days, a record type never synced, or synced less far than most"
+    rows = [("accounts", f"{len(status.accounts):,}, their records together below; "
+                         + (f"{counted(len(look), 'account')} {what}, each below" if look else f"none {what}"))]
+    for kind in status.kinds:
+        rows += _kind_rows(kind)
+    for account in look[:SHOWN_ACCOUNTS]:
+        rows.append(("account", account.account))
+        for kind in account.kinds:
+            rows += _kind_rows(kind)
+    if len(look) > SHOWN_ACCOUNTS:
+        rows.append(("", f"and {counted(len(look) - SHOWN_ACCOUNTS, 'more account')} so (`cdr status --json` has each "
+                         "account's figures)"))
+    return rows
+
+
+def _needing_a_look(status: DataStatus) -> list[AccountStatus]:
+    """The accounts with a day missing, a record type never synced (or never completed), or a record type synced
+    less far than most accounts' (its mark before their median: one account synced further by hand leaves the
+    others in step): what a reseller's hundreds of accounts in step would hide."""
+    medians = []
+    for kinds in zip(*(a.kinds for a in status.accounts)):
+        marks = sorted(k.high_water_mark for k in kinds if k.high_water_mark is not None)
+        medians.append(marks[len(marks) // 2] if marks else None)
+    return [
+        account for account in status.accounts
+        if any(k.high_water_mark is None or k.gaps or (median is not None and k.high_water_mark < median)
+               for k, median in zip(account.kinds, medians))
+    ]
+
+
 def _sync_rows(run: SyncRunRecord | None, several: bool) -> list[tuple[str, str]]:
     if run is None:
         return [("last sync", "none logged")]
     ended = f", finished {_when(run.finished_at)}" if run.finished_at else ""
     rows = [("last sync", f"{run.status}: run {run.run_id} ({','.join(run.types)}), started {_when(run.started_at)}{ended}")]
     outcomes = run.accounts if several else ()
-    rows += [("", f"account {a.account}: {a.status}" + (f" ({a.error})" if a.error else "")) for a in outcomes]
+    shown = list(outcomes)
+    if len(outcomes) > SHOWN_ACCOUNTS:  # the completed ones counted, each other one named (at most SHOWN_ACCOUNTS)
+        shown = [a for a in outcomes if a.status != "completed"]
+        rows.append(("", f"{counted(len(outcomes) - len(shown), 'account')} completed"))
+    rows += [("", f"account {a.account}: {a.status}" + (f" ({a.error})" if a.error else "")) for a in shown[:SHOWN_ACCOUNTS]]
+    if len(shown) > SHOWN_ACCOUNTS:
+        rows.append(("", f"and {counted(len(shown) - SHOWN_ACCOUNTS, 'more account')} (`cdr status --json` lists each "
+                         "one's outcome)"))
     # The run's error only joins its failed accounts' errors, unless the run itself failed.
     joined = "; ".join(f"account {a.account}: {a.error}" for a in outcomes if a.status == "failed")
     if run.error and run.error != joined:

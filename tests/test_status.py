@@ -422,6 +422,90 @@ def test_many_accounts_status_sorts_the_lake_by_account_once(tmp_path, monkeypat
         assert (cdrs[name].records, cdrs[name].gaps) == (1 + n % 3, (date(2026, 10, 3),)), name
 
 
+def _reseller(data_dir: Path, count: int, failed: dict[str, str]) -> list[str]:
+    """`count` accounts of one call a day synced up to 2026-10-04 (the last sync failed `failed`'s accounts) -> names."""
+    names = [f"a{n:02d}" for n in range(count)]
+    for name in names:
+        calls = [call(f"{name}-{day}", f"2026-10-0{day}T10:00:00Z", f"2026-10-0{day}T10:00:30Z") for day in (1, 2, 3)]
+        _account_lake(data_dir, name, calls)
+        land(data_dir, "2026-10-01T00:00:00Z", "2026-10-04T00:00:00Z", account=name)
+    clock = iter([datetime(2026, 10, 4, 0, 5, tzinfo=UTC), datetime(2026, 10, 4, 0, 9, tzinfo=UTC)])
+    with recorded_sync(Lake(data_dir), "run-9", ["cdrs", "mdrs"], clock=lambda: next(clock)) as logged:
+        for name in names:
+            logged.account(name, "failed" if name in failed else "completed", failed.get(name))
+        logged.finish([])
+    return names
+
+
+def test_many_accounts_show_their_records_together_and_only_the_accounts_needing_a_look(tmp_path, capsys, monkeypatch):
+    _reseller(tmp_path, 14, {"a05": "the API rejected the key"})
+    (tmp_path / "lake/cdrs/account=a03/date=2026-10-02/data.parquet").unlink()  # lost, as its usage counted it
+    _account_lake(tmp_path, "a03", usage_rows=[usage("2026-10-02", "calls", "USD", 1, "0.01")])
+    shutil.rmtree(tmp_path / "state/account=a11/mdrs")  # a11's messages never synced
+    land(tmp_path, "2026-10-04T00:00:00Z", "2026-10-05T00:00:00Z", account="a09")  # a09 synced further by hand
+    for name in ("a12", "a13"):  # a12 and a13 synced less far than most
+        shutil.rmtree(tmp_path / f"state/account={name}")
+        land(tmp_path, "2026-10-01T00:00:00Z", "2026-10-03T00:00:00Z", account=name)
+
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        "accounts    14, their records together below; 4 accounts with missing days, a record type never synced, "
+        "or synced less far than most, each below",
+        "cdrs        2026-10-01 to 2026-10-04 (4 days), synced up to 2026-10-03 00:00:00 UTC",
+        "            41 records, 0 quarantined",
+        "            missing 1 day: 2026-10-02",
+        "mdrs        2026-10-01 to 2026-10-04 (4 days), synced up to 2026-10-03 00:00:00 UTC",
+        "            0 records, 0 quarantined",
+        "account     a03",
+        "cdrs        2026-10-01 to 2026-10-03 (3 days), synced up to 2026-10-04 00:00:00 UTC",
+        "            2 records, 0 quarantined",
+        "            missing 1 day: 2026-10-02",
+        "mdrs        2026-10-01 to 2026-10-03 (3 days), synced up to 2026-10-04 00:00:00 UTC",
+        "            0 records, 0 quarantined",
+        "account     a11",
+        "cdrs        2026-10-01 to 2026-10-03 (3 days), synced up to 2026-10-04 00:00:00 UTC",
+        "            3 records, 0 quarantined",
+        "mdrs        never synced",
+        "account     a12",
+        "cdrs        2026-10-01 to 2026-10-03 (3 days), synced up to 2026-10-03 00:00:00 UTC",
+        "            3 records, 0 quarantined",
+        "mdrs        2026-10-01 to 2026-10-02 (2 days), synced up to 2026-10-03 00:00:00 UTC",
+        "            0 records, 0 quarantined",
+        "account     a13",
+        "cdrs        2026-10-01 to 2026-10-03 (3 days), synced up to 2026-10-03 00:00:00 UTC",
+        "            3 records, 0 quarantined",
+        "mdrs        2026-10-01 to 2026-10-02 (2 days), synced up to 2026-10-03 00:00:00 UTC",
+        "            0 records, 0 quarantined",
+        "last sync   incomplete: run run-9 (cdrs,mdrs), started 2026-10-04 00:05:00 UTC, finished 2026-10-04 00:09:00 UTC",
+        "            13 accounts completed",
+        "            account a05: failed (the API rejected the key)",
+        "last build  none (`cdr build` makes the warehouse)",
+        f"dashboards  none in {tmp_path}/site (`cdr dashboards`)",
+    ]
+
+
+def test_many_accounts_show_at_most_ten_accounts_blocks_and_outcomes(tmp_path, capsys, monkeypatch):
+    names = _reseller(tmp_path, 12, {f"a{n:02d}": "the API rejected the key" for n in range(11)})
+    for name in names:
+        shutil.rmtree(tmp_path / f"state/account={name}/mdrs")
+    code, out, _ = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))
+    lines = out.splitlines()
+    assert [line.removeprefix("account     ") for line in lines if line.startswith("account     ")] == names[:10]
+    assert "            and 2 more accounts so (`cdr status --json` has each account's figures)" in lines
+    outcomes = [line.strip() for line in lines if line.startswith("            account ")]
+    assert outcomes == [f"account {name}: failed (the API rejected the key)" for name in names[:10]]
+    assert "            1 account completed" in lines
+    assert "            and 1 more account (`cdr status --json` lists each one's outcome)" in lines
+
+    in_step = tmp_path / "in-step"
+    _reseller(in_step, 11, {})
+    code, out, _ = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(in_step))
+    assert out.splitlines()[1] == ("accounts    11, their records together below; none with missing days, a record type "
+                                   "never synced, or synced less far than most")
+    assert "account     " not in out and "            11 accounts completed" in out.splitlines()
+
+
 def test_the_data_of_several_accounts_is_as_fresh_as_the_least_recently_synced_one(two_accounts):
     assert synced_at(two_accounts).up_to == datetime(2026, 10, 4, tzinfo=UTC)
     land(two_accounts, "2026-10-04T00:00:00Z", "2026-10-07T00:00:00Z", account="globex")
