@@ -277,7 +277,7 @@ def run_sync(**arguments: object) -> dict[str, object]:
             console.print(request.warning, markup=False, highlight=False, soft_wrap=True)
         if request.several:
             for line in _account_window_lines(request):
-                console.print(line)
+                console.print(line, soft_wrap=True)
         else:
             for kind in request.kinds:
                 window = request.windows[kind]
@@ -351,7 +351,8 @@ def _account_window_lines(request: SyncRequest) -> list[str]:
         for name, windows in request.account_windows.items():
             readers.setdefault(windows[kind], []).append(name)
         for window, names in readers.items():
-            who = f"all {len(names):,} accounts" if len(readers) == 1 and len(names) > 1 else few_counted(names, "account")
+            every = len(names) == len(request.accounts) > 1  # (an account never synced reads none)
+            who = f"all {len(names):,} accounts" if every else few_counted(names, "account")
             lines.append(f"{kind}: {format_utc(window.start)} .. {format_utc(window.end)} for {who}")
     return lines
 
@@ -423,7 +424,8 @@ async def check_api_key(request: SyncRequest) -> list[str]:
     tried: dict[str | None, tuple[ClientConfig, datetime]] = {}
     keyless: dict[str, str] = {}
     for account in request.accounts:
-        if account.api_key_block is not None:
+        # an account read from a Secret block, or with no earlier sync to continue from (it fails alone), is not tried
+        if account.api_key_block is not None or account.name not in request.account_windows:
             continue
         try:
             key = account_api_key(account, settings)
@@ -434,11 +436,11 @@ async def check_api_key(request: SyncRequest) -> list[str]:
         tried[account.name] = (account_config(account, settings, key), start)
     outcomes = await _try_keys(tried, kind, settings.opentact_concurrency)
     rejected = {name: one_line(o) for name, o in outcomes.items() if isinstance(o, ApiKeyRejected)}
-    if rejected and len(rejected) + len(keyless) == len(request.accounts):
-        # Every account fails on its key: nothing would land, so not worth Prefect's start.
+    if rejected and len(rejected) + len(keyless) == len(request.account_windows):
+        # Every account that could land fails on its key: nothing would land, so not worth Prefect's start.
         raise ApiKeyRejected("; ".join(
             keyless[a.name] if a.name in keyless else f"account {a.name}: {rejected[a.name]}"
-            for a in request.accounts
+            for a in request.accounts if a.name in request.account_windows
         ))
     warnings = []
     if rejected:

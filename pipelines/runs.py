@@ -23,10 +23,11 @@ from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now
 from pipelines.accounts import (
     DEFAULT_ACCOUNT, Account, check_some_key, load_accounts, select_accounts, unsynced_accounts_warning,
 )
-from pipelines.errors import CdrError, UsageError, one_line, what_is_wrong
+from pipelines.errors import CdrError, UsageError, few_counted, noun, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.settings import Settings, load_settings
+from pipelines.state import NeverSynced
 from pipelines.sync_lock import DataDirBusy, alive, check_no_sync
 
 log = logging.getLogger(__name__)
@@ -136,14 +137,20 @@ def check_sync(
     base.check_root()  # a data dir that is a file (or an S3 bucket that is not there) is refused before Prefect starts
     warning = unsynced_accounts_warning(configured, base.accounts())
     if configured.source is not None:
-        account_windows = {
-            chosen.name: sync_windows(kinds, window, base.for_account(chosen.name), settings, clock)
-            for chosen in selected
-        }
+        account_windows: dict[str, dict[api.RecordType, Window]] = {}
+        never: dict[str, NeverSynced] = {}
+        for chosen in selected:
+            try:
+                account_windows[chosen.name] = sync_windows(kinds, window, base.for_account(chosen.name), settings, clock)
+            except NeverSynced as exc:
+                never[chosen.name] = exc
+        if not account_windows:  # none has anything to continue from: the first sync needs a range
+            raise next(iter(never.values()))
         check_no_sync(base)
+        warnings = [line for line in (warning, _never_synced_warning(list(never))) if line]
         return SyncRequest(
-            settings=settings, now=clock, kinds=kinds, window=window, windows=account_windows[selected[0].name],
-            accounts=selected, several=True, account_windows=account_windows, warning=warning,
+            settings=settings, now=clock, kinds=kinds, window=window, windows=next(iter(account_windows.values())),
+            accounts=selected, several=True, account_windows=account_windows, warning="\n".join(warnings) or None,
         )
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
     lake = base.for_account(DEFAULT_ACCOUNT)
@@ -152,6 +159,25 @@ def check_sync(
     return SyncRequest(
         settings=settings, now=clock, kinds=kinds, window=window, windows=windows, accounts=selected, warning=warning
     )
+
+
+def _never_synced_warning(names: list[str]) -> str | None:
+    """The accounts of an incremental sync that no sync has landed yet -> the one-line warning that they fail in
+    this run (as in the flow, which syncs every other account) and the command that gives them their first sync."""
+    if not names:
+        return None
+    they, them, their = ("it", "it", "its") if len(names) == 1 else ("they", "them", "their")
+    return (
+        f"warning: {noun(len(names), 'account')} {few_counted(names, 'account')} "
+        f"{'has' if len(names) == 1 else 'have'} no earlier sync to continue from: {they} "
+        f"{'fails' if len(names) == 1 else 'fail'} in this run, the other accounts sync; to sync {them}, give "
+        f"{their} first sync a range: {first_sync_command(names)}"
+    )
+
+
+def first_sync_command(names: Sequence[str]) -> str:
+    """Accounts no sync has landed yet -> the command that gives them their first, as the user types it."""
+    return f"cdr sync --account {','.join(names)} --range last_7_days"
 
 
 # -- the log of sync runs ------------------------------------------------------------------------

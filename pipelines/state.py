@@ -68,10 +68,14 @@ def read_state(lake: AccountLake, kind: api.RecordType) -> KindState:
     return KindState(kind=kind, landed=merge_windows(landed), high_water_mark=high_water_mark)
 
 
+class NeverSynced(UsageError):
+    """An incremental sync of a record type no sync has landed yet: it has no high-water mark to continue from."""
+
+
 def incremental_window(state: KindState, now: datetime, lookback: timedelta) -> Window:
     """A record type's state and the clock -> the window of a sync with no range: [HWM - lookback, now)."""
     if state.high_water_mark is None:
-        raise UsageError(
+        raise NeverSynced(
             f"no earlier sync of {state.kind} in this data dir, so there is nothing to continue from: "
             "give the first sync a range (--range LITERAL, e.g. last_7_days, or --start/--end)"
         )

@@ -55,9 +55,9 @@ from pipelines.opentact.client import (
 )
 from pipelines.opentact.records import empty_frame
 from pipelines.opentact.slices import utc_days
-from pipelines.runs import RecordedSync, check_sync_span, recorded_sync
+from pipelines.runs import RecordedSync, check_sync_span, first_sync_command, recorded_sync
 from pipelines.settings import Settings, shown_value
-from pipelines.state import SyncRun, begin_run, covers, incremental_window, kind_dir, read_state, resumed_plan
+from pipelines.state import NeverSynced, SyncRun, begin_run, covers, incremental_window, kind_dir, read_state, resumed_plan
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +397,11 @@ async def sync_accounts(
         try:
             account_lake = base.for_account(account.name)
             prepared[account.name] = (account_lake, _prepare(kinds, window, account_lake, settings, now))
+        except NeverSynced:
+            # Short and its own: the run's one line names each of a reseller's new accounts with its cause.
+            errors[account.name] = (
+                f"no earlier sync to continue from: give it a first sync with a range ({first_sync_command([account.name])})"
+            )
         except CdrError as exc:
             errors[account.name] = one_line(exc)
     budget = asyncio.Semaphore(settings.opentact_concurrency)

@@ -522,8 +522,57 @@ def test_the_accounts_reading_other_windows_are_named_with_theirs() -> None:
 
     later = Window(datetime(2026, 10, 3, tzinfo=UTC), WINDOW.end)
     windows = {f"c{n:03d}": {"cdrs": WINDOW} for n in range(5)} | {"new": {"cdrs": later}}
-    request = SimpleNamespace(kinds=["cdrs"], account_windows=windows)
+    request = SimpleNamespace(kinds=["cdrs"], account_windows=windows, accounts=list(windows))
     assert _account_window_lines(request) == [
         f"cdrs: {format_utc(WINDOW.start)} .. {format_utc(WINDOW.end)} for c000, c001, c002, ... (5 accounts)",
         f"cdrs: {format_utc(later.start)} .. {format_utc(WINDOW.end)} for new",
     ]
+
+
+def test_an_incremental_sync_goes_on_without_the_accounts_never_synced_and_names_them(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    """A customer added to the file (or whose first sync failed) has no mark to continue from: the nightly
+    `cdr sync` still syncs the others (as the flow does, failing it alone), and says how to give it its first."""
+    import pipelines.flows.sync as flows
+    from pipelines import console
+    from tests.fixtures.landed import land
+
+    names = _many_accounts(monkeypatch, tmp_path, 5)
+    data = tmp_path / "data"
+    for name in names[:3]:
+        land(data, "2026-10-01T00:00:00Z", "2026-10-04T00:00:00Z", account=name)
+    reached = []
+
+    async def flow(progress=None, **parameters: object) -> dict[str, object]:
+        reached.append(parameters)
+        return {"records": 0, "duration_secs": 0.1, "records_per_sec": 0.0, "types": {},
+                "accounts": {name: {"records": 0, "types": {}} for name in names[:3]}, "failed": {}}
+
+    async def keys_accepted(request: object) -> list[str]:
+        return []
+
+    monkeypatch.setattr(console, "check_api_key", keys_accepted)
+    monkeypatch.setattr(flows, "sync_flow", flow)
+    code, out, err = run_cdr(capsys, monkeypatch, "sync", "--now", NOW, "--data-dir", str(data))
+    assert code == 0, err
+    assert [p["accounts"] for p in reached] == [names]  # the flow fails c003 and c004 alone
+    assert err.splitlines()[0] == (
+        "warning: accounts c003, c004 have no earlier sync to continue from: they fail in this run, the other accounts "
+        "sync; to sync them, give their first sync a range: cdr sync --account c003,c004 --range last_7_days"
+    )
+    assert "cdrs: 2026-10-01T00:00:00.000Z .. 2026-10-05T00:00:00.000Z for c000, c001, c002" in err.splitlines()
+
+    # the flow fails each of them alone, in a few words and the command that gives it its first sync
+    accounts = load_accounts(_settings(data)).accounts
+    report = asyncio.run(sync_accounts(["cdrs", "mdrs"], None, _settings(data), accounts[3:], WINDOW.end, "run-2"))
+    assert report.failure_line() == (
+        "2 of 2 accounts failed: c003: no earlier sync to continue from: give it a first sync with a range "
+        "(cdr sync --account c003 --range last_7_days); c004: no earlier sync to continue from: give it a first sync "
+        "with a range (cdr sync --account c004 --range last_7_days); run the sync again (landed slices are not redone)"
+    )
+
+    # with no account to continue from, the first sync needs a range, as ever
+    code, out, err = run_cdr(capsys, monkeypatch, "sync", "--now", NOW, "--data-dir", str(tmp_path / "fresh"))
+    assert code == 2 and err.startswith("error: no earlier sync of cdrs") and err.count("\n") == 1
+    assert len(reached) == 1 and not (tmp_path / "fresh").exists()
