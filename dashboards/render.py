@@ -30,7 +30,7 @@ from dashboards.accounts import ACCOUNT, account_frames, account_period, account
 from dashboards.formatting import format_day, format_instant
 from dashboards.pages import ALERTS, PAGES, PERIOD, FigureSpec, Page, Source, TableSpec, TilesSpec, all_sources
 from dashboards.warehouse import DashboardError, read_report, report_tables
-from pipelines.accounts import Accounts
+from pipelines.accounts import SHOWN_ACCOUNTS, Accounts
 from pipelines.alerts import open_from
 from pipelines.dates import Window, parse_bound
 from pipelines.errors import counted
@@ -120,7 +120,7 @@ def render_site(
         common = {
             "nav": nav, "meta": own_meta, "stylesheet": root + STYLESHEET, "plotly_js": root + PLOTLY_JS,
             "fit_js": root + FIT_JS,
-            "accounts": switcher, "scope": scope,
+            "accounts": switcher, "accounts_folded": len(accounts) > SHOWN_ACCOUNTS, "scope": scope,
         }
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
         partial = period_partial_months(

@@ -30,8 +30,9 @@ from pipelines.settings import (
 
 DEFAULT_ACCOUNT = "default"
 
-# Up to this many accounts, a terminal shows each one's figures (`cdr sync`'s summary, `cdr status`); a
-# reseller's hundreds would bury what needs a look: their totals are shown, and only the accounts that need it.
+# Up to this many accounts, each is shown: a terminal shows each one's figures (`cdr sync`'s summary, `cdr status`)
+# and the dashboards' header each one's link. A reseller's hundreds would bury what needs a look: a terminal shows
+# their totals and only the accounts that need it, the header folds the links into a menu.
 SHOWN_ACCOUNTS = 10
 
 # Lowercase, so an account's folder name is the same on every filesystem.

@@ -152,6 +152,42 @@ def test_each_accounts_pages_state_the_period_of_its_own_data(warehouse_factory,
         assert "2026-08-01 to 2026-09-13 (44 days)" in _html(site / "accounts" / "early", name)
 
 
+def _switcher(html: str) -> str:
+    """A page -> its header's account switcher (empty when it has none)."""
+    header = html[html.index('<header class="site-header">'):html.index("</header>")]
+    starts = [header.find(tag) for tag in ('<details class="accounts"', '<nav class="accounts"') if tag in header]
+    return header[min(starts):] if starts else ""
+
+
+def test_the_switcher_of_many_accounts_is_a_menu_naming_the_account_shown(warehouse_factory, tmp_path):
+    # A reseller's 150 account links filled a third of the screen above every page.
+    warehouse = warehouse_factory()
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table rpt_finance_daily_cost add column account varchar")
+    con.execute("update rpt_finance_daily_cost set account = printf('c%02d', dayofyear(report_date) % 11)")
+    con.close()
+    site = tmp_path / "site"
+    render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
+    names = [*(f"c{n:02d}" for n in range(11)), "default"]  # the other reports' rows: the account default
+    top, own = _switcher(_html(site, "finance.html")), _switcher(_html(site / "accounts" / "c03", "finance.html"))
+    assert '<details class="accounts">\n    <summary>All accounts · 12 accounts</summary>' in top
+    assert "<summary>c03 · 12 accounts</summary>" in own
+    # the menu still leads to every account's same page, and back to all accounts'
+    assert re.findall(r'href="([^"]+)"', top) == ["finance.html", *(f"accounts/{name}/finance.html" for name in names)]
+    assert re.findall(r'href="([^"]+)"', own) == [
+        "../../finance.html", *(f"../../accounts/{name}/finance.html" for name in names)
+    ]
+    assert own.count('aria-current="true"') == 1 and 'aria-current="true">c03</a>' in own
+
+    # ten accounts (and fewer) keep their links in the header, as they were
+    con = duckdb.connect(str(warehouse))
+    con.execute("update rpt_finance_daily_cost set account = printf('c%02d', dayofyear(report_date) % 9)")
+    con.close()
+    render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
+    few = _switcher(_html(site, "finance.html"))
+    assert "<details" not in few and "<summary" not in few and few.count("<a href=") == 11
+
+
 def test_the_all_accounts_rankings_of_connections_and_profiles_name_each_ones_account(warehouse_factory, tmp_path):
     # Two accounts' trunks of one name read as 'Main Trunk' and 'Main Trunk #2' (and of one id, as one bar):
     # whose was whose went unsaid.
