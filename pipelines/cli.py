@@ -395,6 +395,9 @@ def sync_command(
         None, "--account", help="Sync only these accounts of the accounts file: NAME[,NAME...] (default: every account).",
     ),
     all_accounts: bool = typer.Option(False, "--all-accounts", help="Sync every account of the accounts file (the default)."),
+    only_missing: bool = typer.Option(
+        False, "--only-missing", help="With a range: sync only the accounts the data dir does not hold all of it of.",
+    ),
 ) -> None:
     """Sync CDRs/MDRs from the Opentact API into the Parquet lake (no range: incremental).
 
@@ -406,6 +409,7 @@ def sync_command(
     run_sync(
         date_range=date_range, start=start, end=end, types=types, tz=tz, week_start=week_start, now=now,
         data_dir=data_dir, **({"account": account, "all_accounts": all_accounts} if account or all_accounts else {}),
+        **({"only_missing": True} if only_missing else {}),
     )
 
 

@@ -273,6 +273,12 @@ def run_sync(**arguments: object) -> dict[str, object]:
 
         request = check_sync(**arguments)  # type: ignore[arg-type]
         console = Console(stderr=True)
+        if not request.accounts:  # --only-missing, and every account chosen holds the range
+            typer.echo(f"nothing to sync: {_held_text(request)} (--only-missing)")
+            return {}
+        if request.held:
+            others = f"the other {len(request.accounts):,}" if len(request.accounts) > 1 else request.accounts[0].name
+            console.print(f"--only-missing: {_held_text(request)}; syncing {others}", soft_wrap=True)
         if request.warning:
             console.print(request.warning, markup=False, highlight=False, soft_wrap=True)
         if request.several:
@@ -313,6 +319,18 @@ def run_sync(**arguments: object) -> dict[str, object]:
     _print_runner(result)
     _print_types(result["types"], "  ", request.windows)
     return result
+
+
+def _held_text(request: SyncRequest) -> str:
+    """`--only-missing`'s accounts that hold the range already -> what they hold, naming them (or a few)."""
+    window = request.window
+    assert window is not None  # --only-missing needs a range
+    names = request.held
+    who = f"account {names[0]}" if len(names) == 1 else f"accounts {few_counted(names, 'account')}"
+    return (
+        f"{who} {'holds' if len(names) == 1 else 'hold'} {format_utc(window.start)} .. {format_utc(window.end)} "
+        f"of {','.join(request.kinds)} already"
+    )
 
 
 def _print_runner(result: dict[str, Any]) -> None:

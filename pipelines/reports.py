@@ -29,11 +29,11 @@ from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT, Accounts
 from pipelines.durable import atomic_file
 from pipelines.errors import CdrError, UsageError, bad_value, clip, counted, few, one_line
-from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, AccountLake, Lake
+from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
 from pipelines.sql import connect_read_only, csv_rows, spreadsheet_text
-from pipelines.state import KindState, covers, held_windows, merge_windows, read_state
+from pipelines.state import KindState, covers, lake_holds, merge_windows, read_state
 
 FINANCE_TABLE = "rpt_finance_monthly_statement"
 FINANCE_COLUMNS: tuple[str, ...] = (
@@ -519,9 +519,9 @@ def lake_held(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window, ..
     """
     held = {}
     for account in accounts:
-        own: Sequence[Window] = _held(lake.for_account(account), STATEMENT_KINDS[0])
+        own: Sequence[Window] = lake_holds(lake.for_account(account), STATEMENT_KINDS[0])
         for kind in STATEMENT_KINDS[1:]:
-            own = _intersect(own, _held(lake.for_account(account), kind))
+            own = _intersect(own, lake_holds(lake.for_account(account), kind))
         held[account] = merge_windows(own)
     return held
 
@@ -624,12 +624,6 @@ def partial_months(
     not wholly held: the months a statement of them is refused for (`unlisted`, `listed`: as `coverage_of`)."""
     coverages = (coverage_of(held, month, zone, now=now, unlisted=unlisted, listed=listed) for month in months)
     return {coverage.month: coverage for coverage in coverages if not coverage.complete}
-
-
-def _held(account: AccountLake, kind: api.RecordType) -> tuple[Window, ...]:
-    """An account's record type -> the instants the lake holds its records for."""
-    with_data, counted = account.partition_days(kind), account.partition_days(f"usage_{kind}")
-    return held_windows(read_state(account, kind), with_data, counted)
 
 
 def _missing_days(synced: Sequence[Window], first: date, after: date, zone: str) -> tuple[date, ...]:

@@ -23,11 +23,12 @@ from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now
 from pipelines.accounts import (
     DEFAULT_ACCOUNT, Account, check_some_key, load_accounts, select_accounts, unsynced_accounts_warning,
 )
-from pipelines.errors import CdrError, UsageError, few_counted, noun, one_line, what_is_wrong
+from pipelines.errors import FEW, CdrError, UsageError, few_counted, noun, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake
 from pipelines.opentact import api
+from pipelines.opentact.slices import freeze
 from pipelines.settings import Settings, load_settings
-from pipelines.state import NeverSynced
+from pipelines.state import KindState, NeverSynced, covers, lake_holds
 from pipelines.sync_lock import DataDirBusy, alive, check_no_sync
 
 log = logging.getLogger(__name__)
@@ -108,18 +109,22 @@ class SyncRequest:
     account_windows: dict[str, dict[api.RecordType, Window]] = field(default_factory=dict)
     # accounts the data dir holds that this configuration never syncs (`unsynced_accounts_warning`)
     warning: str | None = None
+    # --only-missing: the accounts chosen that hold the range already, left out of the run (all of them: no run)
+    held: tuple[str, ...] = ()
 
 
 def check_sync(
     *, date_range: str | None = None, start: str | None = None, end: str | None = None,
     types: list[str] | str = "cdrs,mdrs", tz: str | None = None, week_start: str | None = None,
     now: str | None = None, data_dir: Path | str | None = None, settings: Settings | None = None,
-    account: str | Sequence[str] | None = None, all_accounts: bool = False,
+    account: str | Sequence[str] | None = None, all_accounts: bool = False, only_missing: bool = False,
 ) -> SyncRequest:
     """A sync's arguments -> a validated request; UsageError, with nothing written, on bad input.
 
     With an accounts file, an account whose key is missing fails alone, in the run, while the others
-    sync; only when none of them has a key is that refused here.
+    sync; only when none of them has a key is that refused here. `only_missing` (`--only-missing`, with a range)
+    keeps of the accounts chosen those the data dir does not hold the range of (`missing_accounts`); with none
+    left, the request has no accounts and the run is not started.
     """
     from pipelines.opentact.client import ClientConfig
     from pipelines.sync import sync_windows
@@ -127,14 +132,25 @@ def check_sync(
     settings = (settings or load_settings()).with_overrides(data_dir=data_dir, timezone=tz, week_start=week_start)
     configured = load_accounts(settings)
     selected = select_accounts(configured, account, all_accounts=all_accounts)
-    if configured.source is not None:
-        # With no account left to sync, a missing key is bad input, told before Prefect takes seconds to start.
-        check_some_key(selected, settings)
     clock = run_clock(now, settings)
     window = resolve_sync_window(settings, date_range=date_range, start=start, end=end, now=clock)
     kinds = parse_types(types)
     base = Lake(settings.data_dir)
     base.check_root()  # a data dir that is a file (or an S3 bucket that is not there) is refused before Prefect starts
+    held: tuple[str, ...] = ()
+    if only_missing:
+        if window is None:
+            raise UsageError(
+                "--only-missing needs a range (--range, or --start and --end): without one, each account syncs on "
+                "from its own high-water mark already"
+            )
+        missing = missing_accounts(selected, kinds, window, base, settings, clock)
+        held, selected = tuple(a.name for a in selected if a not in missing), missing
+        if not selected:
+            return SyncRequest(settings=settings, now=clock, kinds=kinds, window=window, windows={}, held=held)
+    if configured.source is not None:
+        # With no account left to sync, a missing key is bad input, told before Prefect takes seconds to start.
+        check_some_key(selected, settings)
     warning = unsynced_accounts_warning(configured, base.accounts())
     if configured.source is not None:
         account_windows: dict[str, dict[api.RecordType, Window]] = {}
@@ -151,6 +167,7 @@ def check_sync(
         return SyncRequest(
             settings=settings, now=clock, kinds=kinds, window=window, windows=next(iter(account_windows.values())),
             accounts=selected, several=True, account_windows=account_windows, warning="\n".join(warnings) or None,
+            held=held,
         )
     ClientConfig.from_settings(settings)  # the key is set and the base URL acceptable
     lake = base.for_account(DEFAULT_ACCOUNT)
@@ -158,6 +175,25 @@ def check_sync(
     check_no_sync(lake)  # refused in a moment, before Prefect starts; the sync's lock is the guard
     return SyncRequest(
         settings=settings, now=clock, kinds=kinds, window=window, windows=windows, accounts=selected, warning=warning
+    )
+
+
+def missing_accounts(
+    accounts: Sequence[Account], kinds: Sequence[api.RecordType], window: Window, lake: Lake, settings: Settings,
+    now: datetime,
+) -> tuple[Account, ...]:
+    """The accounts chosen and a range -> those the data dir does not hold every instant of for every record type,
+    up to where a sync now reads it (its settled part): the accounts never synced, and those missing days in it.
+
+    Held is as `cdr report finance` and `cdr status` judge it (`lake_holds`): a day landed empty is held, one whose
+    records are gone is not. So a month some accounts miss is filled in without reading the others again.
+    """
+    settled = freeze(window, now, timedelta(seconds=settings.opentact_settle_lag_secs))
+    return tuple(
+        account for account in accounts
+        if not all(
+            covers(KindState(kind, lake_holds(lake.for_account(account.name), kind)), settled) for kind in kinds
+        )
     )
 
 
@@ -176,8 +212,12 @@ def _never_synced_warning(names: list[str]) -> str | None:
 
 
 def first_sync_command(names: Sequence[str]) -> str:
-    """Accounts no sync has landed yet -> the command that gives them their first, as the user types it."""
-    return f"cdr sync --account {','.join(names)} --range last_7_days"
+    """Accounts no sync has landed yet -> the command that gives them their first, as the user types it: naming
+    them when `few` would name them all, else every account missing some of the range (a reseller's dozens of
+    new accounts would make a line of their names)."""
+    if len(names) <= FEW:
+        return f"cdr sync --account {','.join(names)} --range last_7_days"
+    return "cdr sync --only-missing --range last_7_days"
 
 
 # -- the log of sync runs ------------------------------------------------------------------------

@@ -132,6 +132,13 @@ def held_windows(state: KindState, with_data: Collection[date], counted: Collect
     return merge_windows(held)
 
 
+def lake_holds(lake: AccountLake, kind: api.RecordType) -> tuple[Window, ...]:
+    """An account's record type -> the instants the lake holds its records for (`held_windows` of its state, its
+    partitions' days and its usage partitions' days): the one rule `cdr report finance` and `cdr sync
+    --only-missing` judge an account's days by."""
+    return held_windows(read_state(lake, kind), lake.partition_days(kind), lake.partition_days(f"usage_{kind}"))
+
+
 def _utc_day(day: date) -> tuple[datetime, datetime]:
     begins = datetime.combine(day, time(), tzinfo=timezone.utc)
     return begins, begins + timedelta(days=1)

@@ -576,3 +576,77 @@ def test_an_incremental_sync_goes_on_without_the_accounts_never_synced_and_names
     code, out, err = run_cdr(capsys, monkeypatch, "sync", "--now", NOW, "--data-dir", str(tmp_path / "fresh"))
     assert code == 2 and err.startswith("error: no earlier sync of cdrs") and err.count("\n") == 1
     assert len(reached) == 1 and not (tmp_path / "fresh").exists()
+
+
+def test_only_missing_syncs_the_accounts_missing_some_of_the_range_and_no_other(capsys, monkeypatch, tmp_path) -> None:
+    """A month some of a reseller's accounts miss (never synced, a gap, a record type short) is filled in without
+    reading the accounts that hold it again; when all hold it, nothing starts."""
+    import pipelines.flows.sync as flows
+    from pipelines import console
+    from tests.fixtures.landed import land
+
+    names = _many_accounts(monkeypatch, tmp_path, 5)
+    data = tmp_path / "data"
+    for name in names[:2]:
+        land(data, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", account=name)
+    land(data, "2026-10-01T00:00:00Z", "2026-10-20T00:00:00Z", account="c002")
+    land(data, "2026-10-21T00:00:00Z", "2026-11-01T00:00:00Z", account="c002")
+    land(data, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", kinds=("cdrs",), account="c004")  # c003: never synced
+    reached = []
+
+    async def flow(progress=None, **parameters: object) -> dict[str, object]:
+        reached.append(parameters)
+        return {"records": 0, "duration_secs": 0.1, "records_per_sec": 0.0, "types": {},
+                "accounts": {name: {"records": 0, "types": {}} for name in parameters["accounts"]}, "failed": {}}
+
+    async def keys_accepted(request: object) -> list[str]:
+        return []
+
+    monkeypatch.setattr(console, "check_api_key", keys_accepted)
+    monkeypatch.setattr(flows, "sync_flow", flow)
+    month = ("sync", "--only-missing", "--start", "2026-10-01", "--end", "2026-11-01", "--tz", "UTC",
+             "--now", "2026-11-02T00:00:00Z", "--data-dir", str(data))
+    code, out, err = run_cdr(capsys, monkeypatch, *month)
+    assert code == 0, err
+    assert [p["accounts"] for p in reached] == [["c002", "c003", "c004"]]
+    assert err.splitlines()[0] == (
+        "--only-missing: accounts c000, c001 hold 2026-10-01T00:00:00.000Z .. 2026-11-01T00:00:00.000Z of "
+        "cdrs,mdrs already; syncing the other 3"
+    )
+
+    # every account chosen holds the range: nothing to sync, and Prefect is not started
+    code, out, err = run_cdr(capsys, monkeypatch, *month, "--account", "c000,c001")
+    assert (code, err) == (0, "") and len(reached) == 1
+    assert out == (
+        "nothing to sync: accounts c000, c001 hold 2026-10-01T00:00:00.000Z .. 2026-11-01T00:00:00.000Z of "
+        "cdrs,mdrs already (--only-missing)\n"
+    )
+    # the types asked for are judged: c004 holds the month of cdrs
+    code, out, err = run_cdr(capsys, monkeypatch, *month, "--types", "cdrs", "--account", "c004")
+    assert code == 0 and out.startswith("nothing to sync: account c004 holds") and len(reached) == 1
+
+    # an incremental sync reads from each account's mark already
+    code, out, err = run_cdr(capsys, monkeypatch, "sync", "--only-missing", "--now", NOW, "--data-dir", str(data))
+    assert code == 2 and err.startswith("error: --only-missing needs a range") and err.count("\n") == 1
+
+
+def test_the_first_sync_of_more_accounts_than_a_line_names_is_of_the_accounts_missing_the_range(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    from pipelines.runs import first_sync_command
+    from tests.fixtures.landed import land
+
+    assert first_sync_command(["c003", "c004", "c005"]) == "cdr sync --account c003,c004,c005 --range last_7_days"
+    names = _many_accounts(monkeypatch, tmp_path, 6)
+    data = tmp_path / "data"
+    for name in names[:2]:  # synced up to the settle lag (2 minutes) before NOW
+        land(data, "2026-09-20T00:00:00Z", "2026-10-04T23:58:00Z", account=name)
+    request = check_sync(now=NOW, data_dir=data)
+    assert request.warning == (
+        "warning: accounts c002, c003, c004, ... (4 accounts) have no earlier sync to continue from: they fail in "
+        "this run, the other accounts sync; to sync them, give their first sync a range: "
+        "cdr sync --only-missing --range last_7_days"
+    )
+    # which syncs those four, and not the two synced up to the night before
+    request = check_sync(date_range="last_7_days", now=NOW, data_dir=data, only_missing=True)
+    assert [a.name for a in request.accounts] == names[2:] and request.held == ("c000", "c001")
