@@ -28,7 +28,7 @@ import duckdb
 from pipelines.dates import Window, consecutive_runs, parse_bound
 from pipelines.accounts import DEFAULT_ACCOUNT, Accounts
 from pipelines.durable import atomic_file
-from pipelines.errors import CdrError, UsageError, bad_value, clip, counted, few, one_line
+from pipelines.errors import FEW, CdrError, UsageError, bad_value, clip, counted, few, few_counted, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.remote import warehouse_name
@@ -77,7 +77,8 @@ class MonthCoverage:
     synced: tuple[Window, ...]
     missing: tuple[date, ...]
     today: date | None
-    # The accounts missing a day, named in the sync hint; none named when the lake is the default account alone.
+    # The accounts missing a day, named in the sync hint (over FEW, counted and a few named); none named when the
+    # lake is the default account alone.
     lacking: tuple[str, ...] = ()
     # Of several accounts not all short alike: the short ones, those holding the same days together, with
     # what they hold; the rows of the others cover the whole month.
@@ -195,10 +196,15 @@ class MonthCoverage:
                 f"{self.note()}; pass --allow-partial to export it, or a month that has ended"
             )
         start, end = self.missing[0], self.missing[-1] + timedelta(days=1)
-        accounts = f" --account {','.join(self.lacking)}" if self.lacking else ""
+        if len(self.lacking) > FEW:
+            # A reseller's dozens of accounts missing the month: how many and a few, and the sync of exactly those
+            # (every account the range holds whole is left alone), not a line of their names.
+            which, accounts = f" in {few_counted(self.lacking, 'account')}", " --only-missing"
+        else:
+            which, accounts = "", f" --account {','.join(self.lacking)}" if self.lacking else ""
         return (
             f"--month {self.month} is not fully synced: missing {day_ranges(self.missing)} ({self.zone} days"
-            f"{self._held_in_part()}); "
+            f"{self._held_in_part()}){which}; "
             f"sync them (cdr sync{accounts} --start {start} --end {end} --tz {self.zone}) or pass --allow-partial"
         )
 

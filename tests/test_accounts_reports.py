@@ -27,6 +27,7 @@ from pipelines.errors import UsageError
 from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.reports import ALL_ACCOUNTS, COMBINED_COLUMNS, FINANCE_COLUMNS, export_finance
+from pipelines.runs import check_sync
 from tests.dashboards.dashboard_fixtures import NOW
 from tests.fixtures.cli import run_cdr
 from tests.fixtures.lake import small_world, write_lake
@@ -322,6 +323,30 @@ def test_a_listed_account_never_synced_makes_every_month_partial(never_synced, t
     # an account neither held nor listed is still refused naming those the warehouse holds
     code, _, err = run_cdr(capsys, monkeypatch, *report, "--account", "c", "--out", str(tmp_path / "c"))
     assert (code, err.splitlines()) == (2, ["error: --account 'c' is not an account of this warehouse: it holds b"])
+
+
+def test_many_accounts_missing_a_month_are_counted_and_their_sync_is_of_exactly_them(
+    never_synced, tmp_path, capsys, monkeypatch
+):
+    # A reseller's dozens of accounts never synced: how many and a few of them, not a line of every name, and a
+    # sync hint that works and leaves alone the accounts that hold the month (b).
+    names = ("a", "b", "c", "d", "e")
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(_accounts_file(tmp_path, *names)))
+    for name in names:
+        monkeypatch.setenv(f"{name.upper()}_KEY", f"key-of-{name}")
+    code, out, err = run_cdr(
+        capsys, monkeypatch, "report", "finance", "--month", "2026-02", "--data-dir", str(never_synced),
+        "--out", str(tmp_path / "out"),
+    )
+    assert (code, out) == (2, "")
+    hint = "cdr sync --only-missing --start 2026-02-01 --end 2026-03-01 --tz UTC"
+    assert err.splitlines() == [
+        "error: --month 2026-02 is not fully synced: missing 2026-02-01..2026-02-28 (UTC days) in a, c, d, ... "
+        f"(4 accounts); sync them ({hint}) or pass --allow-partial"
+    ]
+    request = check_sync(start="2026-02-01", end="2026-03-01", tz="UTC", now="2026-03-02T00:00:00Z",
+                         data_dir=never_synced, only_missing=True)
+    assert [a.name for a in request.accounts] == ["a", "c", "d", "e"] and request.held == ("b",)
 
 
 def test_without_an_accounts_file_the_accounts_held_alone_are_stated(never_synced, tmp_path, capsys, monkeypatch):
