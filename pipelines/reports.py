@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines.dates import Window, consecutive_runs, parse_bound
-from pipelines.accounts import DEFAULT_ACCOUNT, Accounts
+from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Accounts
 from pipelines.durable import atomic_file
 from pipelines.errors import FEW, CdrError, UsageError, bad_value, clip, counted, few, few_counted, one_line
 from pipelines.lake import LAKE_DIR, QUARANTINE_DIR, STAGING_DIR, STATE_DIR, Lake
@@ -231,7 +231,8 @@ class QuarantineNote:
     month: str
     zone: str
     utc_days: bool
-    # (account, quarantined records) of each account stated that has any
+    # (account, quarantined records) of each account stated that has any; a combined statement's note names each,
+    # or over SHOWN_ACCOUNTS of them how many and the few with the most
     quarantined: tuple[tuple[str, int], ...]
     currencies: tuple[CurrencyGap, ...]
     # the --account asked for: the query the note names lists that account's records alone
@@ -260,7 +261,15 @@ class QuarantineNote:
                 f"{self.zone}'s)"
             )
             basis = "records of those UTC days"
-        accounts = f" ({', '.join(f'{name} {count:,}' for name, count in self.quarantined)})" if self.combined else ""
+        accounts = ""
+        if self.combined and len(self.quarantined) > SHOWN_ACCOUNTS:
+            # A reseller's hundreds would make the line kilobytes long: the few with the most, and how many in all.
+            most = sorted(self.quarantined, key=lambda pair: (-pair[1], pair[0]))
+            accounts = (
+                f" in {counted(len(most), 'account')} (most: {few([f'{name} {count:,}' for name, count in most])})"
+            )
+        elif self.combined:
+            accounts = f" ({', '.join(f'{name} {count:,}' for name, count in self.quarantined)})"
         lines = [
             f"quarantined: {counted(self.records, 'record')} {days}{accounts} set aside by the sync as malformed "
             "are not in this statement; the API's usage (the invoice's basis) counts them"

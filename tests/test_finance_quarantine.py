@@ -27,7 +27,7 @@ from pipelines.lake import Lake
 from pipelines.models import build, warehouse_path
 from pipelines.opentact import api
 from pipelines.opentact.client import ClientConfig, OpentactClient
-from pipelines.reports import COMBINED_COLUMNS, FINANCE_COLUMNS, export_finance
+from pipelines.reports import COMBINED_COLUMNS, FINANCE_COLUMNS, QuarantineNote, export_finance
 from pipelines.settings import Settings
 from pipelines.sync import sync
 from sandbox.export import export_window
@@ -177,6 +177,23 @@ def test_a_combined_statement_names_the_account_whose_records_were_quarantined(w
     assert export.quarantined[1:-1] == tuple(_gap_line(c, statement[c], usage[c]) for c in sorted(usage))
     assert export.quarantined[-1].startswith(SEE_RECORDS)
     assert _holds_lines(export.files[1], export.quarantined)
+
+
+def test_a_combined_statement_of_many_accounts_names_the_few_with_the_most_quarantined():
+    # A reseller's 150 accounts each with a few records set aside made a 2.5 KB line: how many accounts, and the
+    # three with the most (ties by name), within the one line the XLSX, the output and the finance flow share.
+    counts = {f"c{n:03d}": 2 + n % 3 for n in range(12)} | {"c005": 9, "c010": 9}
+    note = QuarantineNote(MONTH, "UTC", True, tuple(sorted(counts.items())), (), combined=True)
+    assert note.lines()[0] == (
+        f"quarantined: {sum(counts.values())} records of {MONTH} in 12 accounts (most: c005 9, c010 9, c002 4, ...) "
+        "set aside by the sync as malformed are not in this statement; the API's usage (the invoice's basis) counts them"
+    )
+    # up to SHOWN_ACCOUNTS accounts, each is named as before
+    ten = tuple(sorted(counts.items()))[:10]
+    named = ", ".join(f"{name} {count}" for name, count in ten)
+    assert QuarantineNote(MONTH, "UTC", True, ten, (), combined=True).lines()[0].startswith(
+        f"quarantined: {sum(count for _, count in ten)} records of {MONTH} ({named}) set aside"
+    )
 
 
 def test_one_account_of_several_gets_its_own_note_and_query(worlds, tmp_path):
