@@ -456,17 +456,14 @@ async def check_api_key(request: SyncRequest) -> list[str]:
     rejected = {name: one_line(o) for name, o in outcomes.items() if isinstance(o, ApiKeyRejected)}
     if rejected and len(rejected) + len(keyless) == len(request.account_windows):
         # Every account that could land fails on its key: nothing would land, so not worth Prefect's start.
-        raise ApiKeyRejected("; ".join(
-            keyless[a.name] if a.name in keyless else f"account {a.name}: {rejected[a.name]}"
+        raise ApiKeyRejected(_causes(request, {
+            a.name: keyless[a.name].removeprefix(f"account {a.name}: ") if a.name in keyless else rejected[a.name]
             for a in request.accounts if a.name in request.account_windows
-        ))
+        }))
     warnings = []
     if rejected:
         they = "it fails" if len(rejected) == 1 else "they fail"
-        warnings.append(
-            "warning: " + "; ".join(f"account {name}: {cause}" for name, cause in rejected.items())
-            + f"; {they} in this run, the other accounts sync"
-        )
+        warnings.append(f"warning: {_causes(request, rejected)}; {they} in this run, the other accounts sync")
     unreachable: dict[str, list[str]] = {}
     for name, outcome in outcomes.items():
         if isinstance(outcome, ApiUnreachable):
@@ -479,6 +476,16 @@ async def check_api_key(request: SyncRequest) -> list[str]:
         warnings.append(_unreachable_warning(places, settings, "a URL is wrong", "the account's base_url "
                                              "(or OPENTACT_BASE_URL)"))
     return warnings
+
+
+def _causes(request: SyncRequest, causes: Mapping[str, str]) -> str:
+    """Accounts' causes (each without its account's name) -> each cause once, naming its accounts (a few of them):
+    `account acme: ...; accounts a, b, c, ... (40 accounts): ...` (`pipelines.sync.by_cause`)."""
+    from pipelines.sync import by_cause, key_name
+
+    chosen = {account.name: account for account in request.accounts}
+    groups = by_cause((name, cause, key_name(chosen[name])) for name, cause in causes.items())
+    return "; ".join(f"{noun(len(names), 'account')} {few_counted(names, 'account')}: {cause}" for names, cause in groups)
 
 
 async def _try_keys(

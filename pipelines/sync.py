@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -27,7 +28,7 @@ import polars as pl
 from pydantic import SecretStr
 
 from pipelines.dates import Window, consecutive_runs, parse_datetime
-from pipelines.errors import FEW, CdrError, counted, one_line
+from pipelines.errors import FEW, CdrError, counted, few_counted, noun, one_line
 from pipelines.land import (
     DayCounts,
     DayTotals,
@@ -243,6 +244,8 @@ class AccountReport:
     account: str
     report: SyncReport | None
     error: str | None = None
+    # where its key is, as its causes name it (`key_name`): accounts failing alike but for it fail with one cause
+    key_name: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -289,18 +292,66 @@ class AccountsReport:
         return self.records / self.duration_secs if self.duration_secs > 0 else 0.0
 
     def failure_line(self) -> str:
-        """One line naming each failed account and its cause (empty when none failed)."""
+        """One line naming the failed accounts by cause, each cause once with a few of its accounts (empty when none
+        failed), then what to do: a first sync with a range for those never synced, else run the sync again."""
         failed = self.failed
         if not failed:
             return ""
         landed = [a.account for a in self.accounts if a.ok]
         # A reseller's hundreds that landed are counted: the line is for the accounts to act on.
         others = f"; {', '.join(landed) if len(landed) <= FEW else f'the other {len(landed):,}'} landed" if landed else ""
-        causes = "; ".join(f"{a.account}: {_without_account(a.account, a.cause or '')}" for a in failed)
-        return (
-            f"{len(failed)} of {counted(len(self.accounts), 'account')} failed{others}: {causes}; "
-            "run the sync again (landed slices are not redone)"
-        )
+        groups = by_cause((a.account, _without_account(a.account, a.cause or ""), a.key_name) for a in failed)
+        causes = "; ".join(f"{few_counted(names, 'account')}: {cause}" for names, cause in groups[:FEW])
+        if len(groups) > FEW:
+            rest = sum(len(names) for names, _ in groups[FEW:])
+            causes += f"; {counted(rest, 'more account')} for other causes (`cdr status --json` has each one's)"
+        return f"{len(failed)} of {counted(len(self.accounts), 'account')} failed{others}: {causes}; {_advice(failed)}"
+
+
+# Why an account of an incremental sync with no high-water mark fails (`_advice` says how to give it a first sync).
+NEVER_SYNCED = "no earlier sync to continue from"
+# Stands for an account's `key_name` in a cause shared by accounts that differ only by it.
+_THEIR_KEY = "\0"
+
+
+def key_name(account: Account) -> str:
+    """An account -> where its key is, as a message names it: its variable, or its Prefect Secret block."""
+    if account.api_key_block is not None:
+        return shown_value(account.api_key_block)
+    return account.api_key_env or API_KEY_VARIABLE
+
+
+def by_cause(failures: Iterable[tuple[str, str, str | None]]) -> list[tuple[list[str], str]]:
+    """(account, its cause, where its key is: `key_name`) of failed accounts -> (accounts, their cause) per cause,
+    in order: accounts whose causes differ only by where their key is (each rejected key names its own variable)
+    share one, naming each one's key so."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for account, cause, key in failures:
+        shared = cause if not key else re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", _THEIR_KEY, cause)
+        groups.setdefault(shared, []).append((account, cause))
+    found = []
+    for shared, members in groups.items():
+        causes = {cause for _, cause in members}
+        if len(causes) > 1:
+            shared = shared.replace(f"Prefect Secret block {_THEIR_KEY}", "Prefect Secret block each one's api_key_block names")
+            causes = {shared.replace(_THEIR_KEY, "each one's api_key_env variable")}
+        found.append(([name for name, _ in members], causes.pop()))
+    return found
+
+
+def _advice(failed: Sequence[AccountReport]) -> str:
+    """Failed accounts -> what to do: the first sync of those never synced (another run without a range fails them
+    again), and for the others run the sync again (once what is named is fixed, unless it failed for the moment)."""
+    never = [a.account for a in failed if a.error == NEVER_SYNCED]
+    others = [a for a in failed if a.error != NEVER_SYNCED]
+    advice = []
+    if never:
+        whom = ("it" if len(never) == 1 else "them") if not others else f"the {noun(len(never), 'account')} never synced"
+        advice.append(f"give {whom} a first sync with a range: {first_sync_command(never)}")
+    if others:
+        again = "run the sync again (landed slices are not redone)"
+        advice.append(again if all(a.retryable for a in others) else f"fix what is named, then {again}")
+    return "; ".join(advice)
 
 
 # Opens an account's client: given the account and the run's request budget (shared by every
@@ -398,10 +449,8 @@ async def sync_accounts(
             account_lake = base.for_account(account.name)
             prepared[account.name] = (account_lake, _prepare(kinds, window, account_lake, settings, now))
         except NeverSynced:
-            # Short and its own: the run's one line names each of a reseller's new accounts with its cause.
-            errors[account.name] = (
-                f"no earlier sync to continue from: give it a first sync with a range ({first_sync_command([account.name])})"
-            )
+            # Short and the same for each: the run's one line names a reseller's new accounts with it once.
+            errors[account.name] = NEVER_SYNCED
         except CdrError as exc:
             errors[account.name] = one_line(exc)
     budget = asyncio.Semaphore(settings.opentact_concurrency)
@@ -446,8 +495,10 @@ async def sync_accounts(
             await shared.aclose()
         duration = time.perf_counter() - started
         outcomes = tuple(
-            AccountReport(account.name, None, errors[account.name]) if account.name in errors
-            else AccountReport(account.name, runners[account.name].sync_report(kinds, durations[account.name]))
+            AccountReport(account.name, None, errors[account.name], key_name(account)) if account.name in errors
+            else AccountReport(
+                account.name, runners[account.name].sync_report(kinds, durations[account.name]), key_name=key_name(account)
+            )
             for account in accounts
         )
         logged.finish(

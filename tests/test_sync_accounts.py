@@ -339,7 +339,7 @@ def test_an_unset_key_variable_fails_only_its_account(accounts_env, truths, tmp_
     assert report.failed[0].cause == "account globex: GLOBEX_KEY is not set (or is empty): export it with the account's API key"
     assert report.failure_line() == (
         "1 of 3 accounts failed; acme, initech landed: globex: GLOBEX_KEY is not set (or is empty): export it "
-        "with the account's API key; run the sync again (landed slices are not redone)"
+        "with the account's API key; fix what is named, then run the sync again (landed slices are not redone)"
     )
     assert_lake_is_the_export(Lake(data).for_account("acme"), truths[SERVED[0]])
     assert_lake_is_the_export(Lake(data).for_account("initech"), truths[SERVED[1]])
@@ -510,8 +510,8 @@ def test_a_sync_of_many_accounts_says_their_windows_totals_and_failures_in_a_few
     assert "from 147 of 150 accounts" in out.splitlines()[0]
     # each failed account and its cause; the landed ones counted, not named
     assert err.splitlines()[-1] == (
-        "error: 3 of 150 accounts failed; the other 147 landed: c010: API key rejected (401); "
-        "c020: API key rejected (401); c149: the lake is broken; run the sync again (landed slices are not redone)"
+        "error: 3 of 150 accounts failed; the other 147 landed: c010, c020: API key rejected (401); "
+        "c149: the lake is broken; fix what is named, then run the sync again (landed slices are not redone)"
     )
 
 
@@ -563,13 +563,13 @@ def test_an_incremental_sync_goes_on_without_the_accounts_never_synced_and_names
     )
     assert "cdrs: 2026-10-01T00:00:00.000Z .. 2026-10-05T00:00:00.000Z for c000, c001, c002" in err.splitlines()
 
-    # the flow fails each of them alone, in a few words and the command that gives it its first sync
+    # the flow fails them alone, with one cause and the command that gives them their first sync (another run
+    # without a range would fail them again)
     accounts = load_accounts(_settings(data)).accounts
     report = asyncio.run(sync_accounts(["cdrs", "mdrs"], None, _settings(data), accounts[3:], WINDOW.end, "run-2"))
     assert report.failure_line() == (
-        "2 of 2 accounts failed: c003: no earlier sync to continue from: give it a first sync with a range "
-        "(cdr sync --account c003 --range last_7_days); c004: no earlier sync to continue from: give it a first sync "
-        "with a range (cdr sync --account c004 --range last_7_days); run the sync again (landed slices are not redone)"
+        "2 of 2 accounts failed: c003, c004: no earlier sync to continue from; give them a first sync with a range: "
+        "cdr sync --account c003,c004 --range last_7_days"
     )
 
     # with no account to continue from, the first sync needs a range, as ever
@@ -650,3 +650,51 @@ def test_the_first_sync_of_more_accounts_than_a_line_names_is_of_the_accounts_mi
     # which syncs those four, and not the two synced up to the night before
     request = check_sync(date_range="last_7_days", now=NOW, data_dir=data, only_missing=True)
     assert [a.name for a in request.accounts] == names[2:] and request.held == ("c000", "c001")
+
+
+def test_the_failed_accounts_line_gives_each_cause_once_and_the_advice_that_fits_it() -> None:
+    """A reseller's accounts failing alike (keys rejected, each naming its own variable; never synced) get one cause
+    each with a few of their names, not 110-150 characters per account; and "run the sync again" only where a run
+    of the same command can land them."""
+    from pipelines.sync import NEVER_SYNCED, AccountReport, AccountsReport, SliceFailure, SyncReport
+
+    def rejected(name: str) -> AccountReport:
+        variable = f"{name.upper().replace('-', '_')}_KEY"
+        cause = (f"account {name}: API key rejected (401) by http://127.0.0.1:9: check {variable} (and that it "
+                 "belongs to this environment)")
+        return AccountReport(name, None, cause, key_name=variable)
+
+    def landed(name: str) -> AccountReport:
+        return AccountReport(name, SyncReport("r", WINDOW.end, (), (), 1.0))
+
+    def slices_failed(name: str, retryable: bool) -> AccountReport:
+        failure = SliceFailure("cdrs", WINDOW, "HTTP 503 after 8 tries" if retryable else "bad page", retryable)
+        return AccountReport(name, SyncReport("r", WINDOW.end, (), (failure,), 1.0))
+
+    lapsed = [rejected(f"lapsed-{n}") for n in range(4)]
+    new = [AccountReport(f"new-{n}", None, NEVER_SYNCED, key_name=f"NEW_{n}_KEY") for n in range(5)]
+    report = AccountsReport("r", WINDOW.end, (*lapsed, *new, *(landed(f"c{n:03d}") for n in range(146))), 10.0)
+    assert report.failure_line() == (
+        "9 of 155 accounts failed; the other 146 landed: lapsed-0, lapsed-1, lapsed-2, ... (4 accounts): API key "
+        "rejected (401) by http://127.0.0.1:9: check each one's api_key_env variable (and that it belongs to this "
+        "environment); new-0, new-1, new-2, ... (5 accounts): no earlier sync to continue from; give the accounts "
+        "never synced a first sync with a range: cdr sync --only-missing --range last_7_days; fix what is named, then "
+        "run the sync again (landed slices are not redone)"
+    )
+    # one account keeps its own cause whole; accounts that failed for the moment are told to run it again
+    report = AccountsReport("r", WINDOW.end, (lapsed[0], landed("acme")), 1.0)
+    assert report.failure_line().endswith(
+        "lapsed-0: API key rejected (401) by http://127.0.0.1:9: check LAPSED_0_KEY (and that it belongs to this "
+        "environment); fix what is named, then run the sync again (landed slices are not redone)"
+    )
+    report = AccountsReport("r", WINDOW.end, (slices_failed("acme", True), slices_failed("hooli", True)), 1.0)
+    assert report.failure_line() == (
+        f"2 of 2 accounts failed: acme, hooli: 1 slice failed (cdrs {WINDOW}: HTTP 503 after 8 tries); run the sync "
+        "again (landed slices are not redone)"
+    )
+    # past three causes, the accounts of the others are counted
+    outcomes = (*(slices_failed(f"s{n}", False) for n in range(2)), lapsed[0], new[0],
+                AccountReport("broken", None, "the lake is broken"), AccountReport("gone", None, "the lake is gone"))
+    line = AccountsReport("r", WINDOW.end, outcomes, 1.0).failure_line()
+    assert "; broken" not in line and "2 more accounts for other causes (`cdr status --json` has each one's)" in line
+    assert line.startswith("6 of 6 accounts failed: s0, s1: 1 slice failed (cdrs ")
