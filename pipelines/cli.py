@@ -426,10 +426,13 @@ def status_command(
     the last sync run, the last build and when the dashboards were made."""
     import json
 
+    from pipelines.accounts import load_accounts
+    from pipelines.reports import listed_accounts
     from pipelines.settings import load_settings
     from pipelines.status import read_status, status_document, status_lines
 
-    status = read_status(load_settings(data_dir=data_dir).data_dir)
+    settings = load_settings(data_dir=data_dir)
+    status = read_status(settings.data_dir, listed_accounts(load_accounts(settings)))
     typer.echo(json.dumps(status_document(status), indent=2) if as_json else "\n".join(status_lines(status)))
 
 

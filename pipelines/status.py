@@ -7,6 +7,7 @@ Read from what each stage leaves; the only files written here are the build's re
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
@@ -17,7 +18,7 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS
 from pipelines.durable import atomic_file
-from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, one_line, what_is_wrong
+from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, few_counted, one_line, what_is_wrong
 from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
@@ -29,6 +30,7 @@ from pipelines.runs import (
     accounts_json,
     changed_days_json,
     failed_slices_json,
+    first_sync_command,
     read_sync_runs,
 )
 from pipelines.state import lost_days, read_state
@@ -77,6 +79,13 @@ class AccountStatus:
 
     account: str
     kinds: tuple[KindStatus, ...]
+
+    @property
+    def never_synced(self) -> bool:
+        """Whether the data dir holds nothing of the account (an account an accounts file lists whose first sync
+        failed, or not run yet, has not even a folder)."""
+        return all(k.first_day is None and k.high_water_mark is None and not k.records and not k.quarantined
+                   for k in self.kinds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +140,14 @@ def synced_at(data_dir: Path | str) -> Synced | None:
     return Synced(min(marks), finished and finished.finished_at, finished and finished.status)
 
 
-def read_status(data_dir: Path | str) -> DataStatus:
+def read_status(data_dir: Path | str, listed: Sequence[str] = ()) -> DataStatus:
     """A data dir -> its status; UsageError if it is a file or a folder not there, CdrError naming a state or lake
-    file that cannot be read."""
+    file that cannot be read.
+
+    `listed`: the accounts an accounts file lists (`pipelines.reports.listed_accounts`); one the data dir holds
+    nothing of is among its accounts all the same, never synced: else a reseller's accounts whose first sync failed
+    would show only among the last sync's outcomes, and not at all once another sync is logged.
+    """
     lake = Lake(data_dir)
     if lake.is_local:
         # A folder not there is a mistyped --data-dir, not one never synced; an object store has no folders:
@@ -146,7 +160,7 @@ def read_status(data_dir: Path | str) -> DataStatus:
         data_dir=lake.url,
         accounts=tuple(
             AccountStatus(name, tuple(_kind_status(lake.for_account(name), kind, listing) for kind in RECORD_TYPES))
-            for name in _account_names(lake)
+            for name in _account_names(lake, listed)
         ),
         last_sync=runs[0] if runs else None,
         last_build=_read_build(lake),
@@ -204,6 +218,9 @@ def status_lines(status: DataStatus) -> list[str]:
         rows += _many_accounts_rows(status)
     else:
         for account in status.accounts:
+            if status.several and account.never_synced:
+                rows.append(_never_synced_row([account.account]))
+                continue
             rows += [("account", account.account)] if status.several else []
             for kind in account.kinds:
                 rows += _kind_rows(kind)
@@ -271,9 +288,10 @@ def site_marker(now: datetime) -> bytes:
 # -- internals ---------------------------------------------------------------------------------
 
 
-def _account_names(lake: Lake) -> list[str]:
-    """The data dir's accounts; a data dir never synced shows the one account of no accounts file."""
-    return lake.accounts() or [DEFAULT_ACCOUNT]
+def _account_names(lake: Lake, listed: Sequence[str] = ()) -> list[str]:
+    """The data dir's accounts and those `listed` (sorted); a data dir never synced without an accounts file shows the
+    one account of no accounts file."""
+    return sorted({*lake.accounts(), *listed}) or [DEFAULT_ACCOUNT]
 
 
 def _marks(account: AccountLake) -> list[datetime | None]:
@@ -496,6 +514,10 @@ def _many_accounts_rows(status: DataStatus) -> list[tuple[str, str]]:
                          + (f"{counted(len(look), 'account')} {what}, each below" if look else f"none {what}"))]
     for kind in status.kinds:
         rows += _kind_rows(kind)
+    never = [account.account for account in look if account.never_synced]
+    if never:  # one line, however many: they hold nothing to show, and one command gives them their first sync
+        rows.append(_never_synced_row(never))
+    look = [account for account in look if not account.never_synced]
     for account in look[:SHOWN_ACCOUNTS]:
         rows.append(("account", account.account))
         for kind in account.kinds:
@@ -504,6 +526,14 @@ def _many_accounts_rows(status: DataStatus) -> list[tuple[str, str]]:
         rows.append(("", f"and {counted(len(look) - SHOWN_ACCOUNTS, 'more account')} so (`cdr status --json` has each "
                          "account's figures)"))
     return rows
+
+
+def _never_synced_row(names: Sequence[str]) -> tuple[str, str]:
+    """Accounts the data dir holds nothing of -> the row naming them (a few) and the command of their first sync."""
+    if len(names) == 1:
+        return ("account", f"{names[0]}: never synced (`{first_sync_command(names)}` lands its first days)")
+    return ("accounts", f"{few_counted(names, 'account')}: never synced (`{first_sync_command(names)}` lands their "
+                        "first days)")
 
 
 def _needing_a_look(status: DataStatus) -> list[AccountStatus]:

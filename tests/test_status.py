@@ -573,3 +573,44 @@ def test_an_account_whose_key_is_not_set_is_named_once_in_the_run_status_shows(t
     assert status_json(capsys, monkeypatch, tmp_path)["last_sync"]["accounts"] == [
         {"account": "acme", "status": "failed", "error": cause}
     ]
+
+
+def _listing(monkeypatch, folder: Path, names: list[str]) -> None:
+    """An accounts file listing `names` (each key in a variable of its own, never read by `cdr status`)."""
+    path = folder / "accounts.toml"
+    path.write_text("".join(f'[accounts.{name}]\napi_key_env = "{name.upper().replace("-", "_")}_KEY"\n' for name in names))
+    monkeypatch.setenv("CDR_ACCOUNTS_FILE", str(path))
+
+
+def test_listed_accounts_the_data_dir_holds_nothing_of_show_as_never_synced(tmp_path, capsys, monkeypatch):
+    # A reseller's accounts whose first sync failed have no folder: counted, named among those needing a look, with
+    # the command of their first sync (the JSON has each, its days and marks null), not left out of "accounts".
+    data = tmp_path / "data"
+    names = _reseller(data, 12, {})
+    lapsed = [f"lapsed-{n}" for n in range(4)]
+    before = status_json(capsys, monkeypatch, data)
+    _listing(monkeypatch, tmp_path, [*names, *lapsed])
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(data))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[1] == ("accounts    16, their records together below; 4 accounts with missing days, a record type "
+                        "never synced, or synced less far than most, each below")
+    assert lines[6] == ("accounts    lapsed-0, lapsed-1, lapsed-2, ... (4 accounts): never synced (`cdr sync "
+                        "--only-missing --range last_7_days` lands their first days)")
+    assert lines[7].startswith("last sync ") and "account     " not in out
+    document = status_json(capsys, monkeypatch, data)
+    never = _kind(None, None, None, [], 0, 0)
+    assert list(document["accounts"]) == sorted([*names, *lapsed])
+    assert all(document["accounts"][name] == {"cdrs": never, "mdrs": never} for name in lapsed)
+    # the data dir's own figures are as without them
+    assert {key: document[key] for key in ("cdrs", "mdrs")} == {key: before[key] for key in ("cdrs", "mdrs")}
+
+    # up to ten accounts, each in its place: one never synced is named with its own first sync
+    few = tmp_path / "few"
+    _reseller(few, 2, {})
+    _listing(monkeypatch, tmp_path, ["a00", "a01", "lapsed-0"])
+    lines = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(few))[1].splitlines()
+    assert lines[lines.index("account     a01") + 5] == (
+        "account     lapsed-0: never synced (`cdr sync --account lapsed-0 --range last_7_days` lands its first days)"
+    )
+    assert lines[lines.index("account     a01") + 6].startswith("last sync ")
