@@ -395,7 +395,8 @@ def _print_accounts(result: dict[str, Any], request: SyncRequest) -> None:
         }
         _print_types(result["types"], "  ", asked)
         if failed:
-            typer.echo(f"  FAILED: {', '.join(a.name for a in request.accounts if a.name in failed)}")
+            # a reseller's accounts failing alike (an outage) are a few names and a count, as in the error line
+            typer.echo(f"  FAILED: {few_counted([a.name for a in request.accounts if a.name in failed], 'account')}")
         return
     for account in request.accounts:
         if account.name in accounts:

@@ -463,15 +463,12 @@ def _many_accounts(monkeypatch, tmp_path, count: int) -> list[str]:
     return names
 
 
-def test_a_sync_of_many_accounts_says_their_windows_totals_and_failures_in_a_few_lines(
-    capsys, monkeypatch, tmp_path
-) -> None:
+def _sync_of_many(capsys, monkeypatch, tmp_path, names: list[str], failed: dict[str, str]) -> tuple[int, str, str]:
+    """`cdr sync` of `names` (keys accepted) whose flow lands each account but `failed`'s (account -> cause), each of
+    3 CDRs and 2 MDRs -> its exit code, stdout and stderr."""
     import pipelines.flows.sync as flows
     from pipelines import console
     from pipelines.sync import AccountReport, AccountsReport, DayReport, KindReport, SyncReport
-
-    names = _many_accounts(monkeypatch, tmp_path, 150)
-    failed = {"c010": "API key rejected (401)", "c020": "API key rejected (401)", "c149": "the lake is broken"}
 
     def landed(name: str) -> AccountReport:
         kinds = tuple(
@@ -493,7 +490,15 @@ def test_a_sync_of_many_accounts_says_their_windows_totals_and_failures_in_a_few
 
     monkeypatch.setattr(console, "check_api_key", keys_accepted)
     monkeypatch.setattr(flows, "sync_flow", flow)
-    code, out, err = run_cdr(capsys, monkeypatch, *_sync_args(tmp_path / "data"))
+    return run_cdr(capsys, monkeypatch, *_sync_args(tmp_path / "data"))
+
+
+def test_a_sync_of_many_accounts_says_their_windows_totals_and_failures_in_a_few_lines(
+    capsys, monkeypatch, tmp_path
+) -> None:
+    names = _many_accounts(monkeypatch, tmp_path, 150)
+    failed = {"c010": "API key rejected (401)", "c020": "API key rejected (401)", "c149": "the lake is broken"}
+    code, out, err = _sync_of_many(capsys, monkeypatch, tmp_path, names, failed)
     assert code == 1
     # one line per record type for the window every account reads, not one per account and type
     windows = f"{format_utc(WINDOW.start)} .. {format_utc(WINDOW.end)} for all 150 accounts"
@@ -513,6 +518,15 @@ def test_a_sync_of_many_accounts_says_their_windows_totals_and_failures_in_a_few
         "error: 3 of 150 accounts failed; the other 147 landed: c010, c020: API key rejected (401); "
         "c149: the lake is broken; fix what is named, then run the sync again (landed slices are not redone)"
     )
+
+
+def test_the_failed_line_of_many_accounts_names_a_few_and_counts_them(capsys, monkeypatch, tmp_path) -> None:
+    # An outage failing 60 of a reseller's 150 accounts: a few names and how many, not 60 names.
+    names = _many_accounts(monkeypatch, tmp_path, 150)
+    code, out, err = _sync_of_many(capsys, monkeypatch, tmp_path, names, dict.fromkeys(names[90:], "HTTP 503"))
+    assert code == 1
+    assert out.splitlines()[-1] == "  FAILED: c090, c091, c092, ... (60 accounts)"
+    assert "from 90 of 150 accounts" in out.splitlines()[0] and "c149" not in out + err
 
 
 def test_the_accounts_reading_other_windows_are_named_with_theirs() -> None:
