@@ -27,7 +27,7 @@ from prefect.logging.handlers import APILogHandler
 
 from pipelines.dates import Window, format_utc
 from pipelines.accounts import DEFAULT_ACCOUNT, Account, account_api_key, load_accounts, select_accounts
-from pipelines.errors import CdrError, counted
+from pipelines.errors import CdrError, counted, few
 from pipelines.flows import run_arguments
 from pipelines.flows.distributed import ClusterUnavailable, slice_dispatch
 from pipelines.flows.secrets import read_secret_block
@@ -200,7 +200,7 @@ def _slices_failed(task: object, task_run: object, state: Any) -> bool:
     failure = state.data
     if isinstance(failure, AccountsIncomplete) and all(a.retryable for a in failure.report.failed):
         failed = failure.report.failed
-        what = f"{counted(len(failed), 'account')} failed for the moment ({', '.join(a.account for a in failed)})"
+        what = f"{counted(len(failed), 'account')} failed for the moment ({few([a.account for a in failed])})"
     elif isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures):
         first = failure.report.failures[0]
         what = (

@@ -57,3 +57,24 @@ def test_a_retry_is_announced_with_its_wait_and_the_first_cause(caplog) -> None:
     caplog.clear()
     assert not _slices_failed(sync_records, SimpleNamespace(run_count=1), Failed(data=incomplete(BROKEN)))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_retry_of_many_accounts_names_a_few_of_them(caplog) -> None:
+    # An outage of the API failing a reseller's 150 accounts for the moment: how many and a few names, not 150.
+    from pipelines.flows.sync import AccountsIncomplete
+    from pipelines.sync import AccountReport, AccountsReport
+
+    report = SyncReport("run-1", datetime(2026, 10, 6, tzinfo=UTC), (), (TRANSIENT,), 1.0)
+    accounts = AccountsReport("run-1", report.now, tuple(AccountReport(f"c{n:03d}", report) for n in range(150)), 1.0)
+    assert _slices_failed(sync_records, SimpleNamespace(run_count=1), Failed(data=AccountsIncomplete(accounts)))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "150 accounts failed for the moment (c000, c001, c002, ...); the sync tries again in 10 s (retry 1 of 2)"
+    ]
+    # three or fewer, each named
+    caplog.clear()
+    accounts = AccountsReport("run-1", report.now, (AccountReport("acme", report), AccountReport("globex", report)), 1.0)
+    assert _slices_failed(sync_records, SimpleNamespace(run_count=1), Failed(data=AccountsIncomplete(accounts)))
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "2 accounts failed for the moment (acme, globex); the sync tries again in 10 s (retry 1 of 2)"
+    ]
