@@ -472,7 +472,8 @@ async def check_api_key(request: SyncRequest) -> list[str]:
             unreachable.setdefault(place, []).append(name)
     if unreachable:
         places = "; ".join(
-            f"{noun(len(names), 'account')} {', '.join(names)} at {place}" for place, names in unreachable.items()
+            f"{noun(len(names), 'account')} {few_counted(names, 'account')} at {place}"
+            for place, names in unreachable.items()
         )
         warnings.append(_unreachable_warning(places, settings, "a URL is wrong", "the account's base_url "
                                              "(or OPENTACT_BASE_URL)"))

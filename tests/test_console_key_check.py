@@ -184,6 +184,24 @@ def test_accounts_at_an_unreachable_base_url_are_named_with_it_in_one_warning(
     ]
 
 
+def test_many_accounts_at_an_unreachable_base_url_are_a_few_names_and_a_count(
+    reached, monkeypatch, tmp_path, capsys
+) -> None:
+    # A reseller's accounts all on one wrong OPENTACT_BASE_URL: one place, a few of its accounts named, not each.
+    monkeypatch.setenv("OPENTACT_RETRY_MAX_SECS", "120")
+    names = [f"c{n:03d}" for n in range(12)]
+    _accounts(monkeypatch, tmp_path, "http://127.0.0.1:9", dict.fromkeys(names, TEST_API_KEY))
+    console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    assert [p["accounts"] for p in reached] == [names]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: accounts c000, c001, c002, ... (12 accounts) at http://127.0.0.1:9: connection failed (ConnectError: "
+        "All connection attempts failed); the sync retries each request for up to 120 s (OPENTACT_RETRY_MAX_SECS), "
+        "then the sync itself: if a URL is wrong, stop it (Ctrl-C) and check the account's base_url (or "
+        "OPENTACT_BASE_URL)"
+    ]
+
+
 def test_the_keys_of_many_accounts_are_tried_within_the_syncs_budget_of_requests(monkeypatch) -> None:
     # a reseller's hundreds of accounts must not become hundreds of requests at once
     import asyncio
