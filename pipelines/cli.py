@@ -432,8 +432,10 @@ def status_command(
     from pipelines.status import read_status, status_document, status_lines
 
     settings = load_settings(data_dir=data_dir)
-    status = read_status(settings.data_dir, listed_accounts(load_accounts(settings)))
-    typer.echo(json.dumps(status_document(status), indent=2) if as_json else "\n".join(status_lines(status)))
+    configured = load_accounts(settings)
+    status = read_status(settings.data_dir, listed_accounts(configured))
+    typer.echo(json.dumps(status_document(status), indent=2) if as_json
+               else "\n".join(status_lines(status, configured.accounts)))
 
 
 @app.command("serve", short_help="Run the nightly and monthly schedules.")

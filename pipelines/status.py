@@ -16,15 +16,16 @@ from typing import Any
 import orjson
 
 from pipelines.dates import format_utc, parse_datetime
-from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS
+from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Account
 from pipelines.durable import atomic_file
-from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, few_counted, one_line, what_is_wrong
+from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, few_counted, noun, one_line, what_is_wrong
 from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
 from pipelines.remote import require_data_dir
 from pipelines.reports import day_ranges
 from pipelines.runs import (
+    AccountRun,
     SyncLogError,
     SyncRunRecord,
     accounts_json,
@@ -207,8 +208,9 @@ def status_document(status: DataStatus) -> dict[str, Any]:
     return document
 
 
-def status_lines(status: DataStatus) -> list[str]:
-    """A status -> a short aligned block for a terminal."""
+def status_lines(status: DataStatus, accounts: Sequence[Account] = ()) -> list[str]:
+    """A status -> a short aligned block for a terminal. `accounts`: the configured ones, whose keys' places let the
+    last sync's accounts that failed alike on their keys share a line."""
     rows: list[tuple[str, str]] = []
     if not status.synced:
         rows.append(("data dir", f"{status.data_dir}: never synced (`cdr sync --range last_7_days` lands the first days)"))
@@ -224,7 +226,7 @@ def status_lines(status: DataStatus) -> list[str]:
             rows += [("account", account.account)] if status.several else []
             for kind in account.kinds:
                 rows += _kind_rows(kind)
-    rows += _sync_rows(status.last_sync, status.several)
+    rows += _sync_rows(status.last_sync, status.several, accounts)
     build = status.last_build
     if build is None:
         rows.append(("last build", "none (`cdr build` makes the warehouse)"))
@@ -551,20 +553,16 @@ def _needing_a_look(status: DataStatus) -> list[AccountStatus]:
     ]
 
 
-def _sync_rows(run: SyncRunRecord | None, several: bool) -> list[tuple[str, str]]:
+def _sync_rows(run: SyncRunRecord | None, several: bool, accounts: Sequence[Account]) -> list[tuple[str, str]]:
     if run is None:
         return [("last sync", "none logged")]
     ended = f", finished {_when(run.finished_at)}" if run.finished_at else ""
     rows = [("last sync", f"{run.status}: run {run.run_id} ({','.join(run.types)}), started {_when(run.started_at)}{ended}")]
     outcomes = run.accounts if several else ()
-    shown = list(outcomes)
-    if len(outcomes) > SHOWN_ACCOUNTS:  # the completed ones counted, each other one named (at most SHOWN_ACCOUNTS)
-        shown = [a for a in outcomes if a.status != "completed"]
-        rows.append(("", f"{counted(len(outcomes) - len(shown), 'account')} completed"))
-    rows += [("", f"account {a.account}: {a.status}" + (f" ({a.error})" if a.error else "")) for a in shown[:SHOWN_ACCOUNTS]]
-    if len(shown) > SHOWN_ACCOUNTS:
-        rows.append(("", f"and {counted(len(shown) - SHOWN_ACCOUNTS, 'more account')} (`cdr status --json` lists each "
-                         "one's outcome)"))
+    if len(outcomes) > SHOWN_ACCOUNTS:
+        rows += _many_outcomes_rows(outcomes, accounts)
+    else:
+        rows += [("", f"account {a.account}: {_outcome(a)}") for a in outcomes]
     # The run's error only joins its failed accounts' errors, unless the run itself failed.
     joined = "; ".join(f"account {a.account}: {a.error}" for a in outcomes if a.status == "failed")
     if run.error and run.error != joined:
@@ -573,6 +571,29 @@ def _sync_rows(run: SyncRunRecord | None, several: bool) -> list[tuple[str, str]
     rows += [("", f"failed {f.kind} {f.slice}: {f.cause}") for f in failed[:SHOWN_FAILURES]]
     if len(failed) > SHOWN_FAILURES:
         rows.append(("", f"and {counted(len(failed) - SHOWN_FAILURES, 'more failed slice')} (`cdr status --json` lists them)"))
+    return rows
+
+
+def _outcome(run: AccountRun) -> str:
+    """An account's outcome of a sync -> how a line says it: `completed`, or `failed (its cause)`."""
+    return run.status + (f" ({run.error})" if run.error else "")
+
+
+def _many_outcomes_rows(outcomes: Sequence[AccountRun], accounts: Sequence[Account]) -> list[tuple[str, str]]:
+    """More outcomes than a terminal shows each of -> the completed ones counted, then each other outcome once with a
+    few of its accounts (`pipelines.sync.by_cause`: a reseller's lapsed keys, each naming its own variable, or an
+    outage share one line), at most SHOWN_ACCOUNTS lines."""
+    from pipelines.sync import by_cause, key_name
+
+    keys = {account.name: key_name(account) for account in accounts}
+    others = [a for a in outcomes if a.status != "completed"]
+    rows = [("", f"{counted(len(outcomes) - len(others), 'account')} completed")]
+    groups = by_cause((a.account, _outcome(a), keys.get(a.account)) for a in others)
+    rows += [("", f"{noun(len(names), 'account')} {few_counted(names, 'account')}: {outcome}")
+             for names, outcome in groups[:SHOWN_ACCOUNTS]]
+    rest = sum(len(names) for names, _ in groups[SHOWN_ACCOUNTS:])
+    if rest:
+        rows.append(("", f"and {counted(rest, 'more account')} (`cdr status --json` lists each one's outcome)"))
     return rows
 
 

@@ -486,7 +486,8 @@ def test_many_accounts_show_their_records_together_and_only_the_accounts_needing
 
 
 def test_many_accounts_show_at_most_ten_accounts_blocks_and_outcomes(tmp_path, capsys, monkeypatch):
-    names = _reseller(tmp_path, 12, {f"a{n:02d}": "the API rejected the key" for n in range(11)})
+    # eleven causes, each its own line: ten of them shown
+    names = _reseller(tmp_path, 12, {f"a{n:02d}": f"the lake of a{n:02d} is broken" for n in range(11)})
     for name in names:
         shutil.rmtree(tmp_path / f"state/account={name}/mdrs")
     code, out, _ = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(tmp_path))
@@ -494,7 +495,7 @@ def test_many_accounts_show_at_most_ten_accounts_blocks_and_outcomes(tmp_path, c
     assert [line.removeprefix("account     ") for line in lines if line.startswith("account     ")] == names[:10]
     assert "            and 2 more accounts so (`cdr status --json` has each account's figures)" in lines
     outcomes = [line.strip() for line in lines if line.startswith("            account ")]
-    assert outcomes == [f"account {name}: failed (the API rejected the key)" for name in names[:10]]
+    assert outcomes == [f"account {name}: failed (the lake of {name} is broken)" for name in names[:10]]
     assert "            1 account completed" in lines
     assert "            and 1 more account (`cdr status --json` lists each one's outcome)" in lines
 
@@ -504,6 +505,39 @@ def test_many_accounts_show_at_most_ten_accounts_blocks_and_outcomes(tmp_path, c
     assert out.splitlines()[1] == ("accounts    11, their records together below; none with missing days, a record type "
                                    "never synced, or synced less far than most")
     assert "account     " not in out and "            11 accounts completed" in out.splitlines()
+
+
+def test_many_accounts_outcomes_give_each_cause_once_with_a_few_of_its_accounts(tmp_path, capsys, monkeypatch):
+    # A reseller's lapsed keys (each cause naming its own variable) and slices failed in an outage: a line each with a
+    # few of their accounts, as the sync's error line gives them, not a line per account up to ten.
+    data = tmp_path / "data"
+    names = _reseller(data, 30, {})
+    _listing(monkeypatch, tmp_path, names)  # each key in a variable of its own, as the causes name them
+    outcomes = {
+        name: ("failed", f"API key rejected (401) by http://127.0.0.1:9: check {name.upper()}_KEY (and that it belongs "
+                         "to this environment)")
+        for name in names[:8]
+    }
+    outcomes |= {name: ("incomplete", None) for name in names[8:12]}
+    outcomes[names[12]] = ("failed", "the lake is broken")
+    with recorded_sync(Lake(data), "run-10", ["cdrs", "mdrs"]) as logged:
+        for name in names:
+            logged.account(name, *outcomes.get(name, ("completed", None)))
+        logged.finish([])
+    code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", str(data))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("last sync "))
+    assert lines[start + 1:start + 5] == [
+        "            17 accounts completed",
+        "            accounts a00, a01, a02, ... (8 accounts): failed (API key rejected (401) by http://127.0.0.1:9: "
+        "check each one's api_key_env variable (and that it belongs to this environment))",
+        "            accounts a08, a09, a10, ... (4 accounts): incomplete",
+        "            account a12: failed (the lake is broken)",
+    ]
+    assert lines[start + 5].startswith("last build ")
+    # the JSON has each one's outcome
+    assert [a["account"] for a in status_json(capsys, monkeypatch, data)["last_sync"]["accounts"]] == names
 
 
 def test_the_data_of_several_accounts_is_as_fresh_as_the_least_recently_synced_one(two_accounts):
