@@ -128,16 +128,13 @@ def queries_hash(queries_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(warehouse: Path) -> Manifest | None:
-    """A published warehouse -> what it was built from; None if there is none, or it cannot be read."""
-    if not Path(warehouse).is_file():
-        return None
+def read_manifest(con: duckdb.DuckDBPyConnection, database: str) -> Manifest | None:
+    """A warehouse attached to `con` as `database` -> what it was built from; None if it cannot be read."""
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            row = con.execute(
-                "select version, queries_hash, report_timezone, thresholds, lake_fingerprints, discovered, lake_footers "
-                f"from {MANIFEST_TABLE}"
-            ).fetchone()
+        row = con.execute(
+            "select version, queries_hash, report_timezone, thresholds, lake_fingerprints, discovered, lake_footers "
+            f"from {database}.{MANIFEST_TABLE}"
+        ).fetchone()
     except duckdb.Error:
         return None
     if row is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import UTC, date, datetime, time as clock_time, timedelta
@@ -229,122 +229,127 @@ def _build(
     listed = {dataset: lake.partition_files(dataset) for dataset in LAKE_SCHEMAS}
     queries, found = queries_hash(queries_dir), fingerprints(lake, listed)
     previous_path = warehouse_path(data_dir)
-    previous = read_manifest(previous_path)
-    footers = _footers(lake, listed, found, previous)
-    lacking = {dataset: {relative: footers[relative][1] for relative in files} for dataset, files in listed.items()}
-    views = [
-        (dataset, *source_sql(lake, dataset, files=listed[dataset], known=lacking[dataset])) for dataset in LAKE_SCHEMAS
-    ]
-    views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
-    # the same files as the previous build's: what it discovered in them holds
-    discovered = discover(queries_dir, previous.discovered if previous and previous.queries_hash == queries else None)
-    macros, models, tests = discovered.macros, build_order(discovered.models), discovered.tests
-    reason = full_build_reason(
-        previous, warehouse_exists=previous_path.is_file(), queries=queries, report_timezone=report_timezone,
-        thresholds=thresholds.digest, forced=full, killed_builds=sweep_killed_builds(data_dir),
-    )
-    reason = why or reason
-    if reason is None and Path(f"{previous_path}.wal").exists():
-        # what a crashed writer left is not in the file an incremental build would copy
-        reason = "the warehouse has a write-ahead log a crashed writer left"
-    # Looked up on the module, so a test can make it miss a day and see the proof fail.
-    dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
-    copied_from = previous_path if reason is None else None
-    with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp, _copied(copied_from, temp, data_dir) as copied:
-        # A full build builds the models in memory and copies them into the new file once built
-        # and tested. An incremental build copies the previous warehouse there (in a thread,
-        # while the changed days are built) and writes into it only what changed, each model as
-        # soon as it is built, beside the other models. Creating the file first refuses an
-        # unwritable data dir before any work; spills go beside it, as they would for a file database.
-        con = duckdb.connect()
+    # One DuckDB instance for all of the build, the previous warehouse's manifest and the lake's
+    # footers included: starting one costs more than most of what each of those reads.
+    con = duckdb.connect()
+    with closing(con):
         register_lake(con, lake)
-        try:
-            con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
-            # Per-query progress bars would only litter stdout (and a scheduled run's logs).
-            con.execute("set enable_progress_bar = false")
-        except duckdb.Error as exc:
-            con.close()
-            raise _cannot_create(data_dir, exc) from None
-        try:
-            if reason is not None:
-                _attach_warehouse(con, temp, data_dir)
-            # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
-            con.execute("set TimeZone = 'UTC'")
-            # Each running query has its own (calling) thread besides DuckDB's shared pool of
-            # threads - 1: with this, the BUILD_WORKERS queries at once use every core once.
-            cores = con.execute("select current_setting('threads')").fetchall()[0][0]
-            con.execute(f"set threads = {max(1, cores - BUILD_WORKERS + 1)}")
-            if memory_limit is not None:
-                con.execute(f"set memory_limit = {sql_string(memory_limit)}")
-            _check_timezone(con, report_timezone)
-            for statement in calendar_macros(report_timezone):
-                con.execute(statement)
-            _create_reference_tables(con, queries_dir, thresholds, now)
-            _create_macros(con, macros, queries_dir)
-            sources = {}
+        previous = _attach_previous(con, previous_path)
+        footers = _footers(con, lake, listed, found, previous)
+        lacking = {dataset: {relative: footers[relative][1] for relative in files} for dataset, files in listed.items()}
+        views = [
+            (dataset, *source_sql(lake, dataset, files=listed[dataset], known=lacking[dataset]))
+            for dataset in LAKE_SCHEMAS
+        ]
+        views.append((QUARANTINE_SOURCE, *quarantine_source_sql(lake)))
+        # the same files as the previous build's: what it discovered in them holds
+        discovered = discover(queries_dir, previous.discovered if previous and previous.queries_hash == queries else None)
+        macros, models, tests = discovered.macros, build_order(discovered.models), discovered.tests
+        reason = full_build_reason(
+            previous, warehouse_exists=previous_path.is_file(), queries=queries, report_timezone=report_timezone,
+            thresholds=thresholds.digest, forced=full, killed_builds=sweep_killed_builds(data_dir),
+        )
+        reason = why or reason
+        if reason is None and Path(f"{previous_path}.wal").exists():
+            # what a crashed writer left is not in the file an incremental build would copy
+            reason = "the warehouse has a write-ahead log a crashed writer left"
+        if reason is not None and previous is not None:
+            con.execute(f"detach {_PREVIOUS_ALIAS}")
+        # Looked up on the module, so a test can make it miss a day and see the proof fail.
+        dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
+        copied_from = previous_path if reason is None else None
+        with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp, _copied(copied_from, temp, data_dir) as copied:
+            # A full build builds the models in memory and copies them into the new file once built
+            # and tested. An incremental build copies the previous warehouse there (in a thread,
+            # while the changed days are built) and writes into it only what changed, each model as
+            # soon as it is built, beside the other models. Creating the file first refuses an
+            # unwritable data dir before any work; spills go beside it, as they would for a file database.
             try:
-                for name, select, files in views:
-                    con.execute(f"create view {SOURCE_PREFIX}{name} as {select}")
-                    sources[SOURCE_PREFIX + name] = files
+                con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
+                # Per-query progress bars would only litter stdout (and a scheduled run's logs).
+                con.execute("set enable_progress_bar = false")
             except duckdb.Error as exc:
-                # Creating a view reads its first file's footer: a broken one fails here.
-                raise unreadable_lake_file(lake, exc) or CdrError(
-                    f"cannot read the lake in {data_dir}: {one_line(exc, first=True)}"
-                ) from None
+                raise _cannot_create(data_dir, exc) from None
             try:
-                checked: dict[str, TestRun | str] = {}
-                replaced: dict[str, Replacement] = {}
-                prepare: dict[str, Prepare] = {}
-                writes: dict[str, Write] = {}
-                if reason is None:
-                    models, checked, replaced, prepare = _incremental_models(
-                        con, models, tests, Listing(lake, listed, lacking), previous_path, dirty, queries_dir,
-                        report_timezone,
-                    )
-                    copied()
+                if reason is not None:
                     _attach_warehouse(con, temp, data_dir)
-                    writes = {
-                        name: partial(_replace_rows, name=name, replacement=replacement)
-                        for name, replacement in replaced.items()
-                    }
-                    writes |= {
-                        model.name: partial(_replace_table, table=model.name)
-                        for model in models
-                        if model.materialized == "table" and model.name not in replaced
-                    }
-                runs, outcomes = _build_all(
-                    con, models, [t for t in tests if t.name not in checked], queries_dir, prepare, writes
+                # Casts between TIMESTAMPTZ and local types must not depend on this machine's zone.
+                con.execute("set TimeZone = 'UTC'")
+                # Each running query has its own (calling) thread besides DuckDB's shared pool of
+                # threads - 1: with this, the BUILD_WORKERS queries at once use every core once.
+                cores = con.execute("select current_setting('threads')").fetchall()[0][0]
+                con.execute(f"set threads = {max(1, cores - BUILD_WORKERS + 1)}")
+                if memory_limit is not None:
+                    con.execute(f"set memory_limit = {sql_string(memory_limit)}")
+                _check_timezone(con, report_timezone)
+                for statement in calendar_macros(report_timezone):
+                    con.execute(statement)
+                _create_reference_tables(con, queries_dir, thresholds, now)
+                _create_macros(con, macros, queries_dir)
+                sources = {}
+                try:
+                    for name, select, files in views:
+                        con.execute(f"create view {SOURCE_PREFIX}{name} as {select}")
+                        sources[SOURCE_PREFIX + name] = files
+                except duckdb.Error as exc:
+                    # Creating a view reads its first file's footer: a broken one fails here.
+                    raise unreadable_lake_file(lake, exc) or CdrError(
+                        f"cannot read the lake in {data_dir}: {one_line(exc, first=True)}"
+                    ) from None
+                try:
+                    checked: dict[str, TestRun | str] = {}
+                    replaced: dict[str, Replacement] = {}
+                    prepare: dict[str, Prepare] = {}
+                    writes: dict[str, Write] = {}
+                    if reason is None:
+                        models, checked, replaced, prepare = _incremental_models(
+                            con, models, tests, Listing(lake, listed, lacking), dirty, queries_dir, report_timezone
+                        )
+                        copied()
+                        _attach_warehouse(con, temp, data_dir)
+                        writes = {
+                            name: partial(_replace_rows, name=name, replacement=replacement)
+                            for name, replacement in replaced.items()
+                        }
+                        writes |= {
+                            model.name: partial(_replace_table, table=model.name)
+                            for model in models
+                            if model.materialized == "table" and model.name not in replaced
+                        }
+                    runs, outcomes = _build_all(
+                        con, models, [t for t in tests if t.name not in checked], queries_dir, prepare, writes
+                    )
+                except CdrError as exc:
+                    raise unreadable_lake_file(lake, exc) or exc
+                # an incremental model was read through a view of its rows; the warehouse keeps a table
+                runs = [replace(run, materialized="table") if run.name in replaced else run for run in runs]
+                # in the tests' order, those run over the changed days alone among them
+                by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
+                outcomes = [by_name[test.name] for test in tests if test.name in by_name]
+                statement, parameters = manifest_statement(
+                    queries, report_timezone, thresholds.digest, found, discovered.document(queries_dir), footers
                 )
-            except CdrError as exc:
-                raise unreadable_lake_file(lake, exc) or exc
-            # an incremental model was read through a view of its rows; the warehouse keeps a table
-            runs = [replace(run, materialized="table") if run.name in replaced else run for run in runs]
-            # in the tests' order, those run over the changed days alone among them
-            by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
-            outcomes = [by_name[test.name] for test in tests if test.name in by_name]
-            statement, parameters = manifest_statement(
-                queries, report_timezone, thresholds.digest, found, discovered.document(queries_dir), footers
-            )
-            con.execute(statement, parameters)
-            failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
-            # Built (and kept for inspection when a test failed): everything into the file.
-            if reason is None:
-                _apply_changes(
-                    con, replaced,
-                    [*calendar_macros(report_timezone), *build_macros(now), *(macro.sql for macro in macros)],
-                    set(writes),
-                )
-                con.execute(f"detach {_PREVIOUS_ALIAS}")
-            else:
-                con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
-            con.execute(f"detach {_WAREHOUSE_ALIAS}")
-            if failures:
-                raise FailedBuild(
-                    f"{counted(len(failures), 'data test')} failed; the failed build is kept at "
-                    f"{failed_warehouse_path(data_dir)}:\n" + "\n".join(failures)
-                )
-        finally:
-            con.close()
+                con.execute(statement, parameters)
+                failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
+                # Built (and kept for inspection when a test failed): everything into the file.
+                if reason is None:
+                    _apply_changes(
+                        con, replaced,
+                        [*calendar_macros(report_timezone), *build_macros(now), *(macro.sql for macro in macros)],
+                        set(writes),
+                    )
+                    con.execute(f"detach {_PREVIOUS_ALIAS}")
+                else:
+                    con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
+                con.execute(f"detach {_WAREHOUSE_ALIAS}")
+                if failures:
+                    raise FailedBuild(
+                        f"{counted(len(failures), 'data test')} failed; the failed build is kept at "
+                        f"{failed_warehouse_path(data_dir)}:\n" + "\n".join(failures)
+                    )
+            finally:
+                # before the temporary is published, kept or removed: it may still be attached
+                con.close()
     return BuildReport(
         warehouse=warehouse_location(data_dir),
         report_timezone=report_timezone,
@@ -398,8 +403,24 @@ def _cannot_create(data_dir: Path | str, exc: OSError | duckdb.Error) -> CdrErro
     return CdrError(f"cannot create a warehouse in {data_dir}: {why}")
 
 
+def _attach_previous(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Manifest | None:
+    """Attach the published warehouse read-only as the previous one -> its build manifest (None: there is
+    none, or it cannot be read; the warehouse is then not attached)."""
+    if not warehouse.is_file():
+        return None
+    try:
+        con.execute(f"attach {sql_string(str(warehouse))} as {_PREVIOUS_ALIAS} (read_only)")
+    except duckdb.Error:
+        return None
+    manifest = read_manifest(con, _PREVIOUS_ALIAS)
+    if manifest is None:
+        con.execute(f"detach {_PREVIOUS_ALIAS}")
+    return manifest
+
+
 def _footers(
-    lake: Lake, listed: Mapping[str, Sequence[str]], found: Mapping[str, str], previous: Manifest | None
+    con: duckdb.DuckDBPyConnection, lake: Lake, listed: Mapping[str, Sequence[str]], found: Mapping[str, str],
+    previous: Manifest | None,
 ) -> dict[str, tuple[str, bool]]:
     """The lake's partition files -> each one's identity (as `found`) and whether it lacks columns of the
     schema: as the previous build of this release read it in the footer of the same file, else read now.
@@ -413,7 +434,7 @@ def _footers(
             for relative, identity in identities.items()
             if identity and relative in kept and kept[relative][0] == identity
         }
-        lacking = lacking_columns(lake, dataset, files, known)
+        lacking = lacking_columns(lake, dataset, files, known, con)
         # a file DuckDB named otherwise than the lake: read by name, to be safe
         footers.update({relative: (identities[relative], lacking.get(relative, True)) for relative in files})
     return footers
@@ -426,13 +447,13 @@ def build_how(reason: str | None, days_rebuilt: int) -> str:
 
 def _incremental_models(
     con: duckdb.DuckDBPyConnection, models: Sequence[Model], tests: Sequence[DataTest], lake: Listing,
-    previous: Path, dirty: set[date], queries_dir: Path, report_timezone: str,
+    dirty: set[date], queries_dir: Path, report_timezone: str,
 ) -> tuple[tuple[Model, ...], dict[str, TestRun | str], dict[str, Replacement], dict[str, Prepare]]:
     """The models in build order, each incremental one a view of: the previous warehouse's rows but for
     the changed days, and its own SQL's rows for them, computed from the lake's days around them;
     the outcome of each data test that holds day by day, run over those days alone; which rows
-    of which tables the new warehouse replaces (`_apply_changes`); and what must be built (on a
-    connection) before a model's view can be.
+    of which tables the new warehouse replaces (`_replace_rows`); and what must be built (on a
+    connection) before a model's view can be. The previous warehouse is attached to `con` (`_attach_previous`).
 
     Those are built first, in a database of their own whose lake views hold only those days; the
     macros, seeds and reference tables are the build's, found through the search path. A model
@@ -445,7 +466,6 @@ def _incremental_models(
     Raises _FullBuildNeeded when an id of a changed day is held by another day too: the dedupe
     then joins days, and only a full build is exact.
     """
-    con.execute(f"attach {sql_string(str(previous))} as {_PREVIOUS_ALIAS} (read_only)")
     by_name = {model.name: model for model in models}
     # the models replacing their changed days' rows; the rest of the incremental ones recompute windows or months
     by_day = [model for model in models if model.incremental not in (None, *RECOMPUTED_COLUMNS)]

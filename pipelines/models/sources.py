@@ -193,14 +193,16 @@ def source_sql(
 
 
 def lacking_columns(
-    lake: Lake | str | os.PathLike[str], dataset: str, files: Sequence[str], known: Mapping[str, bool] | None = None
+    lake: Lake | str | os.PathLike[str], dataset: str, files: Sequence[str], known: Mapping[str, bool] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, bool]:
     """A dataset's partition files -> whether each lacks columns of the dataset's schema (an older release
     wrote it), from their footers. LakeError for a file the build cannot read, or one with a column
     no release writes (another dataset's), which is refused, not read as nulls.
 
     `known`: the answer for some of the files, as an earlier build of this release read it in their
-    footers (the caller's to vouch they are the same files): those are not read again.
+    footers (the caller's to vouch they are the same files): those are not read again. `con`: a
+    connection that reads the lake (`register_lake`) to read the footers on (None: one of its own).
     """
     lake = _lake(lake)
     schema = LAKE_SCHEMAS[dataset]
@@ -209,8 +211,10 @@ def lacking_columns(
     unread = [relative for relative in files if relative not in known]
     if not unread:
         return lacking
-    con = duckdb.connect()
-    register_lake(con, lake)
+    own = con is None
+    if con is None:
+        con = duckdb.connect()
+        register_lake(con, lake)
     try:
         by_file = _top_level_columns(con, _files_sql(lake, unread))
     except duckdb.Error as exc:
@@ -218,7 +222,8 @@ def lacking_columns(
             f"cannot read the {dataset} partitions in {lake.display(LAKE_DIR)}: {one_line(exc, first=True)}"
         ) from None
     finally:
-        con.close()
+        if own:
+            con.close()
     unknown = list(dict.fromkeys(name for names in by_file.values() for name in names if name not in schema))
     if unknown:
         raise unreadable_lake_file(lake, LakeError("")) or LakeError(
