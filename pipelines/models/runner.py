@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
@@ -230,9 +231,11 @@ def _build(
     queries, found = queries_hash(queries_dir), fingerprints(lake, listed)
     previous_path = warehouse_path(data_dir)
     # One DuckDB instance for all of the build, the previous warehouse's manifest and the lake's
-    # footers included: starting one costs more than most of what each of those reads.
+    # footers included: starting one costs more than most of what each of those reads. Once the new
+    # warehouse is built and detached, `behind` closes it while the warehouse is published, so that
+    # its memory goes back to the system beside the replaced file's (waited for before returning).
     con = duckdb.connect()
-    with closing(con):
+    with closing(con), ThreadPoolExecutor(1, thread_name_prefix="cdr-close") as behind:
         register_lake(con, lake)
         previous = _attach_previous(con, previous_path)
         footers = _footers(con, lake, listed, found, previous)
@@ -347,9 +350,12 @@ def _build(
                         f"{counted(len(failures), 'data test')} failed; the failed build is kept at "
                         f"{failed_warehouse_path(data_dir)}:\n" + "\n".join(failures)
                     )
-            finally:
-                # before the temporary is published, kept or removed: it may still be attached
+            except BaseException:
+                # before the temporary is kept or removed: it may still be attached
                 con.close()
+                raise
+            closed = behind.submit(con.close)
+    closed.result()
     return BuildReport(
         warehouse=warehouse_location(data_dir),
         report_timezone=report_timezone,
