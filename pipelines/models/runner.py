@@ -693,7 +693,12 @@ def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]
 @dataclass(frozen=True, slots=True)
 class Replacement:
     """An incremental model's rows to replace: those meeting the condition `changed`, by those of the
-    model in `database` (None: no row is replaced)."""
+    model in `database` (None: no row is replaced).
+
+    `changed` is a plain comparison of the column with constants, null where the column is null (as not
+    changed): DuckDB then skips the row groups whose min and max rule it out, when it deletes the rows
+    from the copy of the previous warehouse's table or reads those kept.
+    """
 
     changed: str
     database: str | None
@@ -701,8 +706,9 @@ class Replacement:
     @classmethod
     def of_days(cls, column: str, days: Sequence[date], database: str) -> Replacement:
         """The rows whose date `column` is one of `days`."""
-        changed = f"coalesce(list_contains({_dates_sql(days)}, {column}), false)"
-        return cls(changed, database if days else None)
+        if not days:
+            return cls("false", None)
+        return cls(f"{column} in ({', '.join(f'date {sql_string(day.isoformat())}' for day in days)})", database)
 
     @classmethod
     def recomputed(cls, column: str, since: datetime | None, database: str) -> Replacement:
@@ -715,12 +721,12 @@ class Replacement:
             WINDOW_END: f"{WINDOW_END} > {instant}",
             MONTH: f"{MONTH} >= strftime({month_start_sql(instant)}, '%Y-%m')",
         }[column]
-        return cls(f"coalesce({changed}, false)", database)
+        return cls(changed, database)
 
 
 def _merged_sql(model: Model, replacement: Replacement) -> str:
     """An incremental model and its rows to replace -> the SELECT of its new rows."""
-    kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where not {replacement.changed}"
+    kept = f"select * from {_PREVIOUS_ALIAS}.{model.name} where ({replacement.changed}) is not true"
     if replacement.database is None:
         return kept
     return f"{kept}\nunion all\nselect * from {replacement.database}.{model.name} where {replacement.changed}"
