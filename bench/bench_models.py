@@ -538,6 +538,7 @@ def baseline_queries(revision: str) -> Path:
 
 # What only the alert rules need: without them the build is the nightly build before alerts.
 ALERT_ONLY = ("alerts", "marts/fct_call_traffic_hourly.sql", "marts/fct_message_traffic_hourly.sql",
+              "marts/fct_traffic_days.sql",
               "reports/rpt_alerts.sql", "tests/alerts_*.sql",
               *(f"macros/{name}.sql" for name in ("alert_key", "alert_rows", "baseline_median", "baseline_spread",
                                                   "binomial_spread", "drop_threshold", "recent_history",

@@ -24,7 +24,7 @@ traffic as not materialized (
 
 -- each account's history begins with its own first record, in all history
 account_starts as (
-    select account, min(report_date) as first_day from traffic group by account
+    select account, min(report_date) as first_day from fct_traffic_days where direction = 'outbound' group by account
 ),
 
 days as (

@@ -66,8 +66,8 @@ history_start as (
     select
         account,
         min(report_date)::timestamp as first_day,
-        min(utc_hour) as first_hour,
-    from costs
+        min(first_utc_hour) as first_hour,
+    from fct_traffic_days
     group by account
 ),
 

@@ -77,7 +77,7 @@ listed_fired as (
 
 -- each account's history begins with its own first call, in all history
 account_starts as (
-    select account, min(report_date) as first_day from calls group by account
+    select account, min(report_date) as first_day from fct_traffic_days where records = 'calls' group by account
 ),
 
 premium_days as (

@@ -30,7 +30,7 @@ days as (
 
 -- each account's history begins with its own first record, in all history
 history_start as (
-    select account, min(report_date) as first_day from traffic group by account
+    select account, min(report_date) as first_day from fct_traffic_days where direction = 'outbound' group by account
 ),
 
 lookback as (

@@ -12,7 +12,7 @@ with calls as not materialized (
 
 -- each account's history begins with its own first call, in all history
 account_starts as (
-    select account, min(utc_hour) as first_hour from calls group by account
+    select account, min(first_utc_hour) as first_hour from fct_traffic_days where records = 'calls' group by account
 ),
 
 hours as (

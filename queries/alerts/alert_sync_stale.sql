@@ -3,22 +3,11 @@
 -- baseline: 0; threshold: max_silence_hours. The window runs from that hour's end to the end of
 -- the build's UTC day, so the alert keeps its key through a day's builds. Severity: critical at
 -- critical_hours or more, else warning.
-with calls as (
-    select * from fct_call_traffic_hourly
-),
-
-messages as (
-    select * from fct_message_traffic_hourly
-),
-
-newest as (
-    select account, 'voice' as product, 'calls' as records, max(utc_hour) + interval 1 hour as silent_since
-    from calls
-    group by account
-    union all
-    select account, null as product, 'messages' as records, max(utc_hour) + interval 1 hour as silent_since
-    from messages
-    group by account
+with newest as (
+    select account, if(records = 'calls', 'voice', null) as product, records,
+        max(last_utc_hour) + interval 1 hour as silent_since,
+    from fct_traffic_days
+    group by account, records
 ),
 
 fired as (
