@@ -852,7 +852,12 @@ def _create_reference_tables(
             raise CdrError(f"seed {_shown(path, queries_dir)} does not load: {one_line(exc, first=True)}") from None
     con.execute(f"create table {THRESHOLDS_TABLE} (rule varchar not null, name varchar not null, value double not null)")
     if thresholds.values:
-        con.executemany(f"insert into {THRESHOLDS_TABLE} values (?, ?, ?)", thresholds.rows())
+        # in one statement: executemany runs one a row
+        rules, names, values = (list(column) for column in zip(*thresholds.rows()))
+        con.execute(
+            f"insert into {THRESHOLDS_TABLE} select unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::double[])",
+            [rules, names, values],
+        )
     con.execute(
         f"create table {ALERT_CONFIG_TABLE} as select ?::integer as version, ?::varchar as digest, "
         "?::varchar as override",
