@@ -502,7 +502,7 @@ def test_an_incremental_build_writes_each_model_into_the_copy_as_soon_as_it_is_b
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The models' rows go into the copy of the previous warehouse beside the other models, not all at the
-    end: when the last step starts, the copy already holds each model as this build made it."""
+    end: when the models' jobs are done, the copy already holds each model as this build made it."""
     data, now = tmp_path / "data", datetime(2026, 3, 20, tzinfo=UTC)
     write_lake(data, [call for day in range(2, 8) for call in _calls_of(day)])
     assert build(data, now=now).mode == "full"
@@ -511,19 +511,21 @@ def test_an_incremental_build_writes_each_model_into_the_copy_as_soon_as_it_is_b
     # an incremental model, and one rebuilt whole by every build
     models = ("fct_calls_daily", "rpt_finance_cost_by_connection")
     differing: dict[str, int] = {}
-    real = runner._apply_changes
+    real = runner._build_all
 
-    def spy(con: duckdb.DuckDBPyConnection, *rest: object) -> None:
+    def spy(con: duckdb.DuckDBPyConnection, *rest: object) -> object:
+        done = real(con, *rest)
         for name in models:
             copied, built = f"new_warehouse.main.{name}", f"memory.main.{name}"
             differing[name] = con.execute(
                 f"select count(*) from ((from {copied} except all from {built}) union all "
                 f"(from {built} except all from {copied}))"
             ).fetchall()[0][0]
-        real(con, *rest)
+        return done
 
-    monkeypatch.setattr(runner, "_apply_changes", spy)
+    monkeypatch.setattr(runner, "_build_all", spy)
     report = build(data, now=now)
+    monkeypatch.setattr(runner, "_build_all", real)
     assert report.mode == "incremental" and report.days_rebuilt == 1
     assert differing == dict.fromkeys(models, 0)
     assert not differences(data, full_build_of_a_copy(data, tmp_path / "full", "UTC", now))

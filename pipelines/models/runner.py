@@ -86,6 +86,8 @@ _PREVIOUS_ALIAS = "previous_warehouse"
 _WINDOW_DATABASE = "changed_days"
 _SPANNED_DATABASE = "spanned_days"
 _RECENT_DATABASE = "recent"
+# the write of what an incremental build's models do not write into the copy (`_apply_changes`)
+_THE_REST = "views, macros and reference tables"
 # A start is counted in its 10-second bucket, which may begin in the report day before.
 _BUCKET = "interval 10 second"
 
@@ -110,8 +112,16 @@ class Check(NamedTuple):
 # What a model's job builds on its connection before the model (an incremental build's spanned days, or
 # the recent windows or months of a model incremental on `window_end` or `month`).
 Prepare = Callable[[duckdb.DuckDBPyConnection], object]
-# What an incremental build writes of a model into the copy of the previous warehouse, once it is built.
-Write = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+class Write(NamedTuple):
+    """What an incremental build writes into the copy of the previous warehouse (`run`, on a connection),
+    once the models it waits for (`after`) are built; `long`: started before the models then ready, not
+    after them as a model's rows are (a connection no model is ready for)."""
+
+    after: Collection[str]
+    run: Callable[[duckdb.DuckDBPyConnection], None]
+    long: bool = False
 
 
 class _FullBuildNeeded(Exception):
@@ -289,6 +299,10 @@ def _build(
                     con.execute(statement)
                 _create_reference_tables(con, queries_dir, thresholds, now)
                 _create_macros(con, macros, queries_dir)
+                statement, parameters = manifest_statement(
+                    queries, report_timezone, thresholds.digest, found, discovered.document(queries_dir), footers
+                )
+                con.execute(statement, parameters)
                 sources = {}
                 try:
                     for name, select, files in views:
@@ -311,14 +325,20 @@ def _build(
                         copied()
                         _attach_warehouse(con, temp, data_dir)
                         writes = {
-                            name: partial(_replace_rows, name=name, replacement=replacement)
+                            name: Write({name}, partial(_replace_rows, name=name, replacement=replacement))
                             for name, replacement in replaced.items()
                         }
                         writes |= {
-                            model.name: partial(_replace_table, table=model.name)
+                            model.name: Write({model.name}, partial(_replace_table, table=model.name))
                             for model in models
                             if model.materialized == "table" and model.name not in replaced
                         }
+                        # the rest once the views it copies are built, beside the models: not alone after them
+                        views_built = {m.name for m in models if m.materialized == "view" and m.name not in replaced}
+                        writes[_THE_REST] = Write(views_built, partial(
+                            _apply_changes, replaced=replaced, written=set(writes),
+                            macros=[*calendar_macros(report_timezone), *build_macros(now), *(m.sql for m in macros)],
+                        ), long=True)
                     runs, outcomes = _build_all(
                         con, models, [t for t in tests if t.name not in checked], queries_dir, prepare, writes
                     )
@@ -329,18 +349,9 @@ def _build(
                 # in the tests' order, those run over the changed days alone among them
                 by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
                 outcomes = [by_name[test.name] for test in tests if test.name in by_name]
-                statement, parameters = manifest_statement(
-                    queries, report_timezone, thresholds.digest, found, discovered.document(queries_dir), footers
-                )
-                con.execute(statement, parameters)
                 failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
                 # Built (and kept for inspection when a test failed): everything into the file.
                 if reason is None:
-                    _apply_changes(
-                        con, replaced,
-                        [*calendar_macros(report_timezone), *build_macros(now), *(macro.sql for macro in macros)],
-                        set(writes),
-                    )
                     con.execute(f"detach {_PREVIOUS_ALIAS}")
                 else:
                     con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
@@ -750,10 +761,11 @@ def _apply_changes(
     con: duckdb.DuckDBPyConnection, replaced: Mapping[str, Replacement], macros: Sequence[str],
     written: Collection[str],
 ) -> None:
-    """Finish turning the copy of the previous warehouse into this build's, once the models' jobs wrote
+    """Finish turning the copy of the previous warehouse into this build's, the models' jobs writing
     theirs (`written`: the incremental models' changed rows, the tables of the others): every other
-    table, view and macro of the build's (`macros`: the statements creating them, in order) in place
-    of the previous one's; an incremental model (in `replaced`) stays the table it is.
+    table (the reference tables and manifest), view and macro of the build's (`macros`: the statements
+    creating them, in order) in place of the previous one's; an incremental model (in `replaced`)
+    stays the table it is. Run once the views are built.
 
     A view or macro the copy holds as this build defines it is kept: the queries and report time
     zone are the previous build's, so most are (not the build's clock, nor a lake view whose files changed).
@@ -814,7 +826,7 @@ def _build_all(
     prepare: Mapping[str, Prepare], writes: Mapping[str, Write],
 ) -> tuple[list[ModelRun], list[TestRun | str]]:
     """Build the models (in build order) and run the data tests, each once what it reads is built (a model
-    in `prepare` after what that builds on the same connection); once a model in `writes` is built, write it.
+    in `prepare` after what that builds on the same connection); run each of `writes` once what it waits for is.
 
     -> the models' runs in build order, and each test's outcome (a TestRun, or its offending
     rows described) in the tests' order.
@@ -824,11 +836,11 @@ def _build_all(
     jobs.update({f"test {test.name}": test for test in tests})
     graph = {key: {ref for ref in job.refs if ref in built} for key, job in jobs.items()}
     # last in the order, and waited for by nothing: a write takes a connection no model or test is ready for
-    graph |= {f"write {name}": {name} for name in writes}
+    graph |= {f"write {key}": set(write.after) for key, write in writes.items()}
 
     def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun | TestRun | str | None:
         if key.startswith("write "):
-            return writes[key.removeprefix("write ")](cursor)
+            return writes[key.removeprefix("write ")].run(cursor)
         job = jobs[key]
         if isinstance(job, Model):
             if key in prepare:
@@ -836,7 +848,8 @@ def _build_all(
             return _build_model(cursor, job, queries_dir)
         return _run_test(cursor, job, queries_dir)
 
-    results = run_in_order(con, graph, run, BUILD_WORKERS)
+    long = {f"write {key}" for key, write in writes.items() if write.long}
+    results = run_in_order(con, graph, run, BUILD_WORKERS, first=long)
     runs = [cast(ModelRun, results[model.name]) for model in models]
     return runs, [cast("TestRun | str", results[f"test {test.name}"]) for test in tests]
 
