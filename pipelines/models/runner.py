@@ -281,6 +281,9 @@ def _build(
                 con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
                 # Per-query progress bars would only litter stdout (and a scheduled run's logs).
                 con.execute("set enable_progress_bar = false")
+                # Many models read the same lake files (an incremental build's changed days above all):
+                # each file's footer is parsed once (kept while the file's modification time is).
+                con.execute("set parquet_metadata_cache = true")
             except duckdb.Error as exc:
                 raise _cannot_create(data_dir, exc) from None
             try:
