@@ -10,16 +10,12 @@ connections as (
 ),
 
 monthly as (
-    select
-        account,
-        strftime(report_date, '%Y-%m') as month,
-        connection_id,
-        currency,
-        sum(calls) as calls,
-        sum(billed_duration_secs) as billed_duration_secs,
-        sum(cost) as cost,
-    from calls
-    group by all
+    select *
+    from monthly_totals(
+        'calls',
+        key_columns := struct_pack(connection_id, currency),
+        totals := struct_pack(calls := sum(calls), billed_duration_secs := sum(billed_duration_secs), cost := sum(cost))
+    )
 ),
 
 final as (

@@ -10,17 +10,14 @@ profiles as (
 ),
 
 monthly as (
-    select
-        account,
-        strftime(report_date, '%Y-%m') as month,
-        messaging_profile_id,
-        currency,
-        sum(messages) as messages,
-        sum(parts) as parts,
-        sum(cost) as cost,
-        sum(carrier_fee) as carrier_fee,
-    from messages
-    group by all
+    select *
+    from monthly_totals(
+        'messages',
+        key_columns := struct_pack(messaging_profile_id, currency),
+        totals := struct_pack(
+            messages := sum(messages), parts := sum(parts), cost := sum(cost), carrier_fee := sum(carrier_fee)
+        )
+    )
 ),
 
 final as (
