@@ -1,4 +1,4 @@
-"""Dashboards stage: one pure function per figure, a report frame -> a Plotly figure.
+"""Dashboards stage: one pure function per figure, a report frame -> a Plotly figure (its JSON: `dashboards.plot`).
 
 Each function takes the rows of one `rpt_` table (columns renamed to the names documented on
 the function, see `pages.py`) and returns a figure whose size does not grow with the data:
@@ -17,11 +17,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
-from dashboards import theme
+from dashboards import plot, theme
+from dashboards.plot import Figure, axis_id
 from dashboards.tables import EXPLAINED, MATCH, several_accounts
 from dashboards.formatting import (
     MISSING,
@@ -96,7 +95,7 @@ MAX_TIMELINE_ALERTS = 500
 
 def daily_volume(
     frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None, zone: str = "UTC"
-) -> go.Figure:
+) -> Figure:
     """Records per day and product (columns: day, product, records), the alerts to mark (`alert_marks`),
     the last day if synced only in part and the report time zone -> stacked bars, each day an alert fired
     marked, a cut day hatched."""
@@ -107,18 +106,19 @@ def daily_volume(
     totals = bucketed.group_by("bucket", "product").agg(pl.col("records").sum()).sort("bucket")
     # A stacked bar's hover shows one product: it also gives the whole bar, the day's total.
     whole = dict(totals.group_by("bucket").agg(pl.col("records").sum()).iter_rows())
-    fig = go.Figure()
+    fig = plot.figure()
     for index, product in enumerate(_ordered(totals, "product", None)):
         rows = totals.filter(pl.col("product") == product)
-        fig.add_bar(
-            x=_iso(rows["bucket"]),
-            y=rows["records"].to_list(),
-            customdata=[format_count(whole[bucket]) for bucket in rows["bucket"].to_list()],
-            name=plot_text(product),
-            marker_color=theme.product_color(product, index),
-            hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records"
+        plot.add(fig, {
+            "type": "bar",
+            "x": _iso(rows["bucket"]),
+            "y": rows["records"].to_list(),
+            "customdata": [format_count(whole[bucket]) for bucket in rows["bucket"].to_list()],
+            "name": plot_text(product),
+            "marker": {"color": theme.product_color(product, index)},
+            "hovertemplate": f"%{{x}}<br>{plot_text(product)}: %{{y:,}} records"
             f"<br>{unit.capitalize()} total: %{{customdata}} records<extra></extra>",
-        )
+        })
     _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Records", barmode="stack")
     _time_axis(fig, unit, zone)
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=1)
@@ -127,7 +127,7 @@ def daily_volume(
 
 def daily_cost(
     frame: pl.DataFrame, markers: pl.DataFrame | None = None, cut: CutDay | None = None, zone: str = "UTC"
-) -> go.Figure:
+) -> Figure:
     """Cost per day, product and currency (columns: day, product, currency, cost), the alerts to mark
     (`alert_marks`), the last day if synced only in part and the report time zone -> stacked bars per
     currency, each day an alert fired marked, a cut day hatched."""
@@ -149,23 +149,22 @@ def daily_cost(
             rows = totals.filter((pl.col("currency") == currency) & (pl.col("product") == product))
             if rows.is_empty():
                 continue
-            fig.add_bar(
-                x=_iso(rows["bucket"]),
-                y=_floats(rows["cost"]),
-                customdata=[
+            plot.add(fig, {
+                "type": "bar",
+                "x": _iso(rows["bucket"]),
+                "y": _floats(rows["cost"]),
+                "customdata": [
                     [format_money(cost, currency), format_money(whole[(bucket, currency)], currency)]
                     for bucket, cost in rows.select("bucket", "cost").iter_rows()
                 ],
-                name=plot_text(product),
-                legendgroup=product,
-                showlegend=row == 1,
-                marker_color=theme.product_color(product, index),
-                hovertemplate=f"%{{x}}<br>{plot_text(product)}: %{{customdata[0]}}"
+                "name": plot_text(product),
+                "legendgroup": product,
+                "showlegend": row == 1,
+                "marker": {"color": theme.product_color(product, index)},
+                "hovertemplate": f"%{{x}}<br>{plot_text(product)}: %{{customdata[0]}}"
                 f"<br>{unit.capitalize()} total: %{{customdata[1]}}<extra></extra>",
-                row=row,
-                col=1,
-            )
-        fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+            }, row=row)
+        plot.update_axes(fig, "y", {"title": {"text": f"Cost ({plot_text(currency)})"}}, row=row)
     cut_note = _mark_cut(fig, cut, unit)
     _finish(fig, title.format(unit=unit) + currency_note + cut_note, barmode="stack", height=_grid_height(currencies))
     _time_axis(fig, unit, zone, rows=len(currencies))
@@ -176,7 +175,7 @@ def daily_cost(
 # --- Finance -------------------------------------------------------------------------------
 
 
-def cost_by_product(frame: pl.DataFrame) -> go.Figure:
+def cost_by_product(frame: pl.DataFrame) -> Figure:
     """Cost by product, direction and currency (columns: product, direction, currency, cost) -> bars per currency."""
     title = "Cost by product and direction"
     if frame.is_empty():
@@ -192,24 +191,23 @@ def cost_by_product(frame: pl.DataFrame) -> go.Figure:
             rows = in_currency.filter(pl.col("direction") == direction)
             by_product = dict(zip(rows["product"].to_list(), rows["cost"].to_list(), strict=True))
             amounts = [by_product.get(product, Decimal(0)) for product in products]
-            fig.add_bar(
-                x=[plot_text(product) for product in products],
-                y=[float(amount) for amount in amounts],
-                customdata=[format_money(amount, currency) for amount in amounts],
-                name=plot_text(direction),
-                legendgroup=direction,
-                showlegend=row == 1,
-                marker_color=theme.direction_color(direction, index),
-                hovertemplate=f"%{{x}}, {plot_text(direction)}: %{{customdata}}<extra></extra>",
-                row=row,
-                col=1,
-            )
-        fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+            plot.add(fig, {
+                "type": "bar",
+                "x": [plot_text(product) for product in products],
+                "y": [float(amount) for amount in amounts],
+                "customdata": [format_money(amount, currency) for amount in amounts],
+                "name": plot_text(direction),
+                "legendgroup": direction,
+                "showlegend": row == 1,
+                "marker": {"color": theme.direction_color(direction, index)},
+                "hovertemplate": f"%{{x}}, {plot_text(direction)}: %{{customdata}}<extra></extra>",
+            }, row=row)
+        plot.update_axes(fig, "y", {"title": {"text": f"Cost ({plot_text(currency)})"}}, row=row)
     _finish(fig, title + currency_note, barmode="group", height=_grid_height(currencies))
     return fig
 
 
-def cost_by_country(frame: pl.DataFrame) -> go.Figure:
+def cost_by_country(frame: pl.DataFrame) -> Figure:
     """Cost by remote country, month and currency as the report ranks them (columns: month, currency,
     country_rank, country_label, records (calls and messages), calls, billed_duration_secs, cost) -> the latest
     month's bars, each earlier month a menu pick.
@@ -236,19 +234,19 @@ def cost_by_country(frame: pl.DataFrame) -> go.Figure:
     bars = [max(len(views[month][index]["y"]) for month in months) or 1 for index in range(len(currencies))]
     height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
     gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
-    fig = make_subplots(
-        rows=len(currencies), cols=1, row_heights=bars, vertical_spacing=gap,
+    fig = plot.grid(
+        len(currencies), row_heights=bars, vertical_spacing=gap,
         subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
     )
     for row, (currency, bars_now) in enumerate(zip(currencies, views[latest], strict=True), start=1):
-        fig.add_bar(
-            x=bars_now["x"], y=bars_now["y"], customdata=bars_now["customdata"],
-            marker_color=bars_now["marker.color"], orientation="h", showlegend=False,
-            hovertemplate="%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]}<extra></extra>",
-            row=row, col=1, **RANK_BAR,
-        )
+        plot.add(fig, {
+            "type": "bar", "x": bars_now["x"], "y": bars_now["y"], "customdata": bars_now["customdata"],
+            "marker": {"color": bars_now["marker.color"]}, "orientation": "h", "showlegend": False,
+            "hovertemplate": "%{customdata[0]}: %{customdata[1]}<br>%{customdata[2]}<extra></extra>",
+            **RANK_BAR,
+        }, row=row)
         _rank_names(fig, bars_now["y"], bars_now["x"], row=row)
-        fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+        plot.update_axes(fig, "x", {"title": {"text": f"Cost ({plot_text(currency)})"}}, row=row)
     _finish(fig, title.format(month=latest) + currency_note, height=height, legend=False)
     _rank_margin(fig)
     if len(months) > 1:
@@ -260,14 +258,15 @@ def cost_by_country(frame: pl.DataFrame) -> go.Figure:
                 "args": [
                     {key: [value for view in views[month] for value in _ranked_data(view)[key]] for key in keys},
                     {"title.text": title.format(month=month) + currency_note}
-                    | {f"{_axis_id('xaxis', row)}.range": _value_range(view["x"])
+                    | {f"{axis_id('xaxis', row)}.range": _value_range(view["x"])
                        for row, view in enumerate(views[month], start=1)},
                     list(range(2 * len(currencies))),
                 ],
             }
             for month in reversed(months)
         ]
-        fig.update_layout(
+        plot.update_layout(
+            fig,
             updatemenus=[{
                 "buttons": buttons, "direction": "down", "showactive": True, "active": 0,
                 "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom",
@@ -313,7 +312,7 @@ def _country_bars(rows: pl.DataFrame, currency: str) -> dict[str, list[Any]]:
     }
 
 
-def cost_by_connection(frame: pl.DataFrame) -> go.Figure:
+def cost_by_connection(frame: pl.DataFrame) -> Figure:
     """Cost by connection (SIP trunk) and currency (columns: connection_id, connection_name, currency, cost; and
     account, if any) -> top-N bars, over several accounts each account's connections named after it."""
     ranked = frame.select(
@@ -323,7 +322,7 @@ def cost_by_connection(frame: pl.DataFrame) -> go.Figure:
     return _ranked_cost(ranked, "Cost by connection")
 
 
-def cost_by_messaging_profile(frame: pl.DataFrame) -> go.Figure:
+def cost_by_messaging_profile(frame: pl.DataFrame) -> Figure:
     """Cost by messaging profile and currency (columns: messaging_profile_id, messaging_profile_name, currency,
     cost; and account, if any) -> top-N bars, over several accounts each account's profiles named after it."""
     ranked = frame.select(
@@ -346,7 +345,7 @@ def _owned(frame: pl.DataFrame, key: pl.Expr, label: pl.Expr) -> tuple[pl.Expr, 
     )
 
 
-def cost_by_tag(frame: pl.DataFrame) -> go.Figure:
+def cost_by_tag(frame: pl.DataFrame) -> Figure:
     """Cost by tag and currency (columns: tag, currency, cost) -> top-N bars, the rest not added up.
 
     A record with several tags counts under each, so the tags below the top N are not summed
@@ -361,7 +360,7 @@ def cost_by_tag(frame: pl.DataFrame) -> go.Figure:
 
 def month_over_month(
     frame: pl.DataFrame, partial: Mapping[str, MonthCoverage] | None = None, zone: str = "UTC"
-) -> go.Figure:
+) -> Figure:
     """Cost per month, product and currency with the change on the month before
     (columns: month 'YYYY-MM', product, currency, cost, cost_change_pct in %), the partial
     months and the report time zone -> grouped bars, a partial month labelled as one and its bars
@@ -390,19 +389,22 @@ def month_over_month(
                 for month, cost, change in rows.select("month", "cost", "cost_change_pct").iter_rows()
             ]
             cut = [month in partial for month in rows["month"].to_list()]
-            fig.add_bar(
-                x=[month_label(month, partial) for month in rows["month"].to_list()], y=_floats(rows["cost"]),
-                customdata=hover, name=plot_text(product), legendgroup=product, showlegend=row == 1,
-                marker_color=theme.product_color(product, index),
-                marker_opacity=[PARTIAL_OPACITY if short else 1.0 for short in cut],
-                marker_pattern_shape=[PARTIAL_PATTERN if short else "" for short in cut],
-                hovertemplate=f"%{{x}}, {plot_text(product)}: %{{customdata}}<extra></extra>",
-                row=row, col=1,
-            )
-        fig.update_yaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
-    fig.update_xaxes(
-        type="category", categoryorder="array", categoryarray=[month_label(month, partial) for month in months]
-    )
+            plot.add(fig, {
+                "type": "bar",
+                "x": [month_label(month, partial) for month in rows["month"].to_list()], "y": _floats(rows["cost"]),
+                "customdata": hover, "name": plot_text(product), "legendgroup": product, "showlegend": row == 1,
+                "marker": {
+                    "color": theme.product_color(product, index),
+                    "opacity": [PARTIAL_OPACITY if short else 1.0 for short in cut],
+                    "pattern": {"shape": [PARTIAL_PATTERN if short else "" for short in cut]},
+                },
+                "hovertemplate": f"%{{x}}, {plot_text(product)}: %{{customdata}}<extra></extra>",
+            }, row=row)
+        plot.update_axes(fig, "y", {"title": {"text": f"Cost ({plot_text(currency)})"}}, row=row)
+    plot.update_axes(fig, "x", {
+        "type": "category", "categoryorder": "array",
+        "categoryarray": [month_label(month, partial) for month in months],
+    })
     note = ""
     if any(month in partial for month in months):
         note = "<br><sup>Hatched: a partial month, holding only the days named; not comparable with whole months</sup>"
@@ -425,7 +427,7 @@ def _change_text(month: str, change: float | None, partial: Mapping[str, MonthCo
 # --- Voice quality -------------------------------------------------------------------------
 
 
-def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None, zone: str = "UTC") -> go.Figure:
+def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None, zone: str = "UTC") -> Figure:
     """ASR, NER, short-call share and ACD per day (in the report time zone `zone`), both directions
     together, each day a call quality alert fired marked (`markers`: `alert_marks`).
 
@@ -458,30 +460,31 @@ def call_quality_daily(frame: pl.DataFrame, markers: pl.DataFrame | None = None,
         (pl.col("acd_w") / answered / 60).alias("acd_min"),
     )
     x = _iso(series["bucket"])
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    fig = plot.grid(2, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
     for name, column, color in (
         ("ASR", "asr", theme.NEUTRAL),
         ("NER", "ner", theme.GOOD),
         ("Short calls", "short", theme.COLORWAY[3]),
     ):
-        fig.add_scatter(
-            x=x, y=_rounded(series[column], 2), name=name, mode="lines+markers" if len(x) <= 62 else "lines",
-            line={"color": color, "width": 2}, marker={"size": 5},
-            hovertemplate=f"%{{x}}<br>{name}: %{{y:.1f}} %<extra></extra>", row=1, col=1,
-        )
-    fig.add_bar(
-        x=x, y=_rounded(series["acd_min"], 3), name="ACD", marker_color=theme.COLORWAY[4],
-        hovertemplate="%{x}<br>ACD: %{y:.2f} min<extra></extra>", row=2, col=1,
-    )
-    fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=1)
-    fig.update_yaxes(title_text="ACD (min)", rangemode="tozero", row=2, col=1)
+        plot.add(fig, {
+            "type": "scatter", "x": x, "y": _rounded(series[column], 2), "name": name,
+            "mode": "lines+markers" if len(x) <= 62 else "lines",
+            "line": {"color": color, "width": 2}, "marker": {"size": 5},
+            "hovertemplate": f"%{{x}}<br>{name}: %{{y:.1f}} %<extra></extra>",
+        }, row=1)
+    plot.add(fig, {
+        "type": "bar", "x": x, "y": _rounded(series["acd_min"], 3), "name": "ACD",
+        "marker": {"color": theme.COLORWAY[4]}, "hovertemplate": "%{x}<br>ACD: %{y:.2f} min<extra></extra>",
+    }, row=2)
+    plot.update_axes(fig, "y", {"title": {"text": "%"}, "range": [0, 100]}, row=1)
+    plot.update_axes(fig, "y", {"title": {"text": "ACD (min)"}, "rangemode": "tozero"}, row=2)
     _finish(fig, title.format(unit=unit), height=460)
     _time_axis(fig, unit, zone, rows=2)
     _mark_alerts(fig, markers, bucketed["bucket"], unit, panels=2)
     return fig
 
 
-def quality_by_country(frame: pl.DataFrame) -> go.Figure:
+def quality_by_country(frame: pl.DataFrame) -> Figure:
     """ASR and NER of the busiest countries
     (columns: country_code, calls, answered_calls, asr, ner, acd_secs; any number of rows per country) -> bars."""
     title = f"ASR and NER by country (%), top {TOP_N} by calls"
@@ -504,19 +507,20 @@ def quality_by_country(frame: pl.DataFrame) -> go.Figure:
         f"{counted(calls, 'call')}, ACD {format_seconds(acd_w / answered if answered else None)}"
         for calls, answered, acd_w in ranked.select("calls", "answered_calls", "acd_w").iter_rows()
     ]
-    fig = go.Figure()
+    fig = plot.figure()
     for name, column, color in (("ASR", "asr_w", theme.NEUTRAL), ("NER", "ner_w", theme.GOOD)):
-        fig.add_bar(
-            x=labels, y=_rounded(ranked[column] / ranked["calls"] * 100, 2), name=name, marker_color=color,
-            customdata=details, hovertemplate=f"%{{x}}: {name} %{{y:.1f}} %<br>%{{customdata}}<extra></extra>",
-        )
-    fig.update_xaxes(type="category")
+        plot.add(fig, {
+            "type": "bar", "x": labels, "y": _rounded(ranked[column] / ranked["calls"] * 100, 2), "name": name,
+            "marker": {"color": color}, "customdata": details,
+            "hovertemplate": f"%{{x}}: {name} %{{y:.1f}} %<br>%{{customdata}}<extra></extra>",
+        })
+    plot.update_axes(fig, "x", {"type": "category"})
     _finish(fig, title, y_title="%", barmode="group")
-    fig.update_yaxes(range=[0, 100])
+    plot.update_axes(fig, "y", {"range": [0, 100]})
     return fig
 
 
-def hangup_causes(frame: pl.DataFrame) -> go.Figure:
+def hangup_causes(frame: pl.DataFrame) -> Figure:
     """Calls by hangup cause and SIP code (columns: hangup_cause, sip_response_code, calls) -> top-N bars."""
     title = f"Hangup causes (calls), top {TOP_N}"
     if frame.is_empty():
@@ -528,7 +532,7 @@ def hangup_causes(frame: pl.DataFrame) -> go.Figure:
     return _ranked_counts(labelled, "label", "calls", title, "calls")
 
 
-def calls_heatmap(frame: pl.DataFrame, zone: str = "UTC") -> go.Figure:
+def calls_heatmap(frame: pl.DataFrame, zone: str = "UTC") -> Figure:
     """Calls by ISO weekday (1 = Monday) and hour (columns: weekday, hour, calls) in the report time zone
     -> a 7 x 24 heatmap, its hour axis naming the zone."""
     title = "Calls by weekday and hour of day"
@@ -538,26 +542,24 @@ def calls_heatmap(frame: pl.DataFrame, zone: str = "UTC") -> go.Figure:
     for weekday, hour, calls in frame.select("weekday", "hour", "calls").iter_rows():
         if weekday is not None and hour is not None and 1 <= weekday <= 7 and 0 <= hour <= 23:
             grid[weekday - 1][hour] += int(calls or 0)
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid, x=[f"{hour:02d}:00" for hour in range(24)], y=list(WEEKDAYS),
-            colorscale=[list(stop) for stop in theme.HEAT_SCALE], xgap=2, ygap=2,
-            colorbar={"title": {"text": "Calls"}, "thickness": 12},
-            hovertemplate="%{y} %{x}: %{z:,} calls<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig = plot.figure({
+        "type": "heatmap", "z": grid, "x": [f"{hour:02d}:00" for hour in range(24)], "y": list(WEEKDAYS),
+        "colorscale": [list(stop) for stop in theme.HEAT_SCALE], "xgap": 2, "ygap": 2,
+        "colorbar": {"title": {"text": "Calls"}, "thickness": 12},
+        "hovertemplate": "%{y} %{x}: %{z:,} calls<extra></extra>",
+    })
+    plot.update_axes(fig, "y", {"autorange": "reversed", "showgrid": False})
     # Every third hour: twelve labels of a half-width figure run into each other; plotly turns
     # them when even these do not fit.
-    fig.update_xaxes(
-        showgrid=False, title_text=zoned("Hour of day", plot_text(zone)), tickmode="array",
-        tickvals=[f"{hour:02d}:00" for hour in range(0, 24, HEATMAP_TICK_HOURS)],
-    )
+    plot.update_axes(fig, "x", {
+        "showgrid": False, "title": {"text": zoned("Hour of day", plot_text(zone))}, "tickmode": "array",
+        "tickvals": [f"{hour:02d}:00" for hour in range(0, 24, HEATMAP_TICK_HOURS)],
+    })
     _finish(fig, title, legend=False)
     return fig
 
 
-def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None, zone: str = "UTC") -> go.Figure:
+def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None, zone: str = "UTC") -> Figure:
     """Peak concurrent calls per day (columns: day, peak_concurrent_calls), the last day if synced only in
     part and the report time zone -> bars, a cut day hatched."""
     title = "Peak concurrent calls per {unit}"
@@ -565,12 +567,11 @@ def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None, zone: str =
         return empty_figure(title.format(unit="day"))
     bucketed, unit = _bucket_days(frame)
     peaks = bucketed.group_by("bucket").agg(pl.col("peak_concurrent_calls").max()).sort("bucket")
-    fig = go.Figure(
-        go.Bar(
-            x=_iso(peaks["bucket"]), y=peaks["peak_concurrent_calls"].to_list(), marker_color=theme.NEUTRAL,
-            name="Peak", hovertemplate="%{x}: %{y:,} concurrent calls<extra></extra>",
-        )
-    )
+    fig = plot.figure({
+        "type": "bar", "x": _iso(peaks["bucket"]), "y": peaks["peak_concurrent_calls"].to_list(),
+        "marker": {"color": theme.NEUTRAL}, "name": "Peak",
+        "hovertemplate": "%{x}: %{y:,} concurrent calls<extra></extra>",
+    })
     _finish(fig, title.format(unit=unit) + _mark_cut(fig, cut, unit), y_title="Concurrent calls", legend=False)
     _time_axis(fig, unit, zone)
     return fig
@@ -579,17 +580,17 @@ def peak_concurrency(frame: pl.DataFrame, cut: CutDay | None = None, zone: str =
 # --- Messaging -----------------------------------------------------------------------------
 
 
-def delivery_by_carrier(frame: pl.DataFrame) -> go.Figure:
+def delivery_by_carrier(frame: pl.DataFrame) -> Figure:
     """Delivery rate of the busiest carriers (columns: carrier, messages, delivered) -> bars."""
     return _delivery(frame, "carrier", f"Delivery rate by carrier (%), top {TOP_N} by messages")
 
 
-def delivery_by_country(frame: pl.DataFrame) -> go.Figure:
+def delivery_by_country(frame: pl.DataFrame) -> Figure:
     """Delivery rate of the busiest countries (columns: country_code, messages, delivered) -> bars."""
     return _delivery(frame, "country_code", f"Delivery rate by country (%), top {TOP_N} by messages")
 
 
-def parts_distribution(frame: pl.DataFrame) -> go.Figure:
+def parts_distribution(frame: pl.DataFrame) -> Figure:
     """Messages by billed parts, type and encoding (columns: message_type, encoding, parts, messages)
     -> stacked bars, long messages folded into 10+."""
     title = "Messages by number of parts, by type and encoding"
@@ -604,23 +605,27 @@ def parts_distribution(frame: pl.DataFrame) -> go.Figure:
         .group_by("series", "parts").agg(pl.col("messages").sum()).sort("parts")
     )
     categories = [f"{MAX_PARTS}+" if parts == MAX_PARTS else str(parts) for parts in folded["parts"].unique().sort()]
-    fig = go.Figure()
+    fig = plot.figure()
     for index, series in enumerate(_ordered(folded, "series", "messages")):
         rows = folded.filter(pl.col("series") == series)
         parts = rows["parts"].to_list()
-        fig.add_bar(
-            x=[f"{MAX_PARTS}+" if count == MAX_PARTS else str(count) for count in parts],
-            y=rows["messages"].to_list(), name=plot_text(series),
-            customdata=[f"{MAX_PARTS}+ parts" if count == MAX_PARTS else counted(count, "part") for count in parts],
-            marker_color=theme.COLORWAY[(index + 1) % len(theme.COLORWAY)],
-            hovertemplate=f"%{{customdata}}, {plot_text(series)}: %{{y:,}} messages<extra></extra>",
-        )
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=categories, title_text="Parts per message")
+        plot.add(fig, {
+            "type": "bar",
+            "x": [f"{MAX_PARTS}+" if count == MAX_PARTS else str(count) for count in parts],
+            "y": rows["messages"].to_list(), "name": plot_text(series),
+            "customdata": [f"{MAX_PARTS}+ parts" if count == MAX_PARTS else counted(count, "part") for count in parts],
+            "marker": {"color": theme.COLORWAY[(index + 1) % len(theme.COLORWAY)]},
+            "hovertemplate": f"%{{customdata}}, {plot_text(series)}: %{{y:,}} messages<extra></extra>",
+        })
+    plot.update_axes(fig, "x", {
+        "type": "category", "categoryorder": "array", "categoryarray": categories,
+        "title": {"text": "Parts per message"},
+    })
     _finish(fig, title, y_title="Messages", barmode="stack")
     return fig
 
 
-def failure_reasons(frame: pl.DataFrame) -> go.Figure:
+def failure_reasons(frame: pl.DataFrame) -> Figure:
     """Failed messages by reason (columns: error_code, error_title, messages) -> top-N bars."""
     title = f"Message failure reasons (messages), top {TOP_N}"
     if frame.is_empty():
@@ -641,7 +646,7 @@ RECONCILIATION_CLASSES = (
 )
 
 
-def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
+def reconciliation_differences(frame: pl.DataFrame) -> Figure:
     """Pipeline minus API cost per UTC day, explained by the quarantine or not
     (columns: day, currency, status, cost_difference) -> stacked bars per currency.
 
@@ -671,16 +676,17 @@ def reconciliation_differences(frame: pl.DataFrame) -> go.Figure:
             rows = totals.filter((pl.col("currency") == currency) & (pl.col("class") == kind))
             if rows.is_empty():
                 continue
-            fig.add_bar(
-                x=_iso(rows["bucket"]), y=_floats(rows["cost_difference"]),
-                customdata=[format_money(v, currency) for v in rows["cost_difference"].to_list()],
-                name=name, legendgroup=kind, showlegend=kind not in shown, marker_color=color,
-                hovertemplate=f"%{{x}}, {name.lower()}: %{{customdata}}<extra></extra>",
-                row=row, col=1,
-            )
+            plot.add(fig, {
+                "type": "bar", "x": _iso(rows["bucket"]), "y": _floats(rows["cost_difference"]),
+                "customdata": [format_money(v, currency) for v in rows["cost_difference"].to_list()],
+                "name": name, "legendgroup": kind, "showlegend": kind not in shown, "marker": {"color": color},
+                "hovertemplate": f"%{{x}}, {name.lower()}: %{{customdata}}<extra></extra>",
+            }, row=row)
             shown.add(kind)
-        fig.update_yaxes(title_text=f"Difference ({plot_text(currency)})", zeroline=True,
-                         zerolinecolor=theme.AXIS, row=row, col=1)
+        plot.update_axes(
+            fig, "y", {"title": {"text": f"Difference ({plot_text(currency)})"}, "zeroline": True,
+                       "zerolinecolor": theme.AXIS}, row=row,
+        )
     _finish(fig, title.format(unit=unit) + currency_note, barmode="relative", height=_grid_height(currencies))
     # The API dates its usage in UTC days, whatever the report time zone.
     _time_axis(fig, unit, "UTC", rows=len(currencies))
@@ -703,7 +709,7 @@ def alert_marks(alerts: pl.DataFrame | None, rules: Sequence[str], tz: str) -> p
     )
 
 
-def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
+def alerts_timeline(frame: pl.DataFrame) -> Figure:
     """Alerts (columns: rule, severity, window_start, message) -> a point per rule and window start
     (UTC), coloured by its worst severity, the alerts' messages on hover; the latest
     MAX_TIMELINE_ALERTS, the title saying how many there are when that leaves some out."""
@@ -722,22 +728,24 @@ def alerts_timeline(frame: pl.DataFrame) -> go.Figure:
         point["x"].append(start.strftime("%Y-%m-%d %H:%M"))
         point["y"].append(plot_text(rule))
         point["customdata"].append(_alert_hover(f"{start:%Y-%m-%d %H:%M} UTC", rows, name_account=named))
-    fig = go.Figure()
+    fig = plot.figure()
     for severity in sorted(points, key=_severity_rank):
-        fig.add_scatter(
-            **points[severity], mode="markers", name=plot_text(severity),
-            marker={"color": theme.severity_color(severity), "size": 11, "line": {"width": 1, "color": "#ffffff"}},
-            hovertemplate="%{customdata}<extra></extra>",
-        )
+        plot.add(fig, {
+            "type": "scatter", **points[severity], "mode": "markers", "name": plot_text(severity),
+            "marker": {"color": theme.severity_color(severity), "size": 11, "line": {"width": 1, "color": "#ffffff"}},
+            "hovertemplate": "%{customdata}<extra></extra>",
+        })
     rules = sorted({str(rule) for rule in shown["rule"].to_list()}, reverse=True)
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=[plot_text(rule) for rule in rules])
+    plot.update_axes(
+        fig, "y", {"type": "category", "categoryorder": "array", "categoryarray": [plot_text(rule) for rule in rules]}
+    )
     _finish(fig, title, x_title=zoned("Window start", "UTC"), height=max(theme.FIGURE_HEIGHT, 180 + 36 * len(rules)))
     _lone_time(fig, "day", ticked=False)
     return fig
 
 
 def _mark_alerts(
-    fig: go.Figure, marks: pl.DataFrame | None, buckets: pl.Series, unit: str, *, panels: int,
+    fig: Figure, marks: pl.DataFrame | None, buckets: pl.Series, unit: str, *, panels: int,
     currencies: Sequence[str] | None = None,
 ) -> None:
     """Mark each day (week, month: `unit`) of a trend on which alerts fired: a triangle of the worst severity
@@ -761,14 +769,14 @@ def _mark_alerts(
         lines = []
         for row, currency in enumerate(currencies, start=1):
             on_panel = marked.filter((pl.col("currency") == currency) | pl.col("currency").is_null())
-            line_ref = f"{_axis_id('y', row)} domain"
+            line_ref = f"{axis_id('y', row)} domain"
             lines += _mark_panel(fig, on_panel, unit, row=row, axis=panels + row, line_ref=line_ref)
-    # Added at once: plotly copies every shape the figure has for each one added alone.
-    fig.update_layout(shapes=[*fig.layout.shapes, *lines])
+    if lines:
+        fig["layout"]["shapes"] = [*fig["layout"].get("shapes", []), *lines]
 
 
 def _mark_panel(
-    fig: go.Figure, marked: pl.DataFrame, unit: str, *, row: int, axis: int, line_ref: str
+    fig: Figure, marked: pl.DataFrame, unit: str, *, row: int, axis: int, line_ref: str
 ) -> list[dict[str, object]]:
     """The alerts of one panel (row `row`), their days in `bucket` -> a triangle per day atop the panel, on an
     invisible y axis of its own (number `axis`); and the dotted lines to draw down the height `line_ref`
@@ -783,32 +791,27 @@ def _mark_panel(
     if not x:
         return []
     # An axis of its own over the panel keeps the triangles at its top whatever the data's scale.
-    fig.update_layout({
-        f"yaxis{axis}": {"overlaying": _axis_id("y", row), "range": [0, 1], "visible": False, "fixedrange": True}
+    plot.update_layout(fig, **{
+        f"yaxis{axis}": {"overlaying": axis_id("y", row), "range": [0, 1], "visible": False, "fixedrange": True}
     })
     # One legend entry for the marks of every panel.
-    first = not any(trace.legendgroup == "alerts" for trace in fig.data)
-    fig.add_scatter(
-        x=x, y=[1.0] * len(x), xaxis=_axis_id("x", row), yaxis=f"y{axis}", mode="markers", name="Alerts",
-        legendgroup="alerts", showlegend=first, cliponaxis=False,
-        marker={"symbol": "triangle-down", "size": 13, "color": colors, "line": {"width": 1, "color": "#ffffff"}},
-        customdata=hovers, hovertemplate="%{customdata}<extra></extra>",
-    )
+    first = not any(trace.get("legendgroup") == "alerts" for trace in fig["data"])
+    plot.add(fig, {
+        "type": "scatter", "x": x, "y": [1.0] * len(x), "xaxis": axis_id("x", row), "yaxis": f"y{axis}",
+        "mode": "markers", "name": "Alerts", "legendgroup": "alerts", "showlegend": first, "cliponaxis": False,
+        "marker": {"symbol": "triangle-down", "size": 13, "color": colors, "line": {"width": 1, "color": "#ffffff"}},
+        "customdata": hovers, "hovertemplate": "%{customdata}<extra></extra>",
+    })
     return [
         {
-            "type": "line", "xref": _axis_id("x", row), "yref": line_ref, "x0": day, "x1": day, "y0": 0, "y1": 1,
+            "type": "line", "xref": axis_id("x", row), "yref": line_ref, "x0": day, "x1": day, "y0": 0, "y1": 1,
             "layer": "below", "opacity": 0.6, "line": {"color": color, "width": 1, "dash": "dot"},
         }
         for day, color in zip(x, colors, strict=True)
     ]
 
 
-def _axis_id(letter: str, row: int) -> str:
-    """An axis letter and a panel's row (one column) -> the id plotly gives its axis: 'y', 'y2', …"""
-    return letter if row == 1 else f"{letter}{row}"
-
-
-def _mark_cut(fig: go.Figure, cut: CutDay | None, unit: str) -> str:
+def _mark_cut(fig: Figure, cut: CutDay | None, unit: str) -> str:
     """Hatch and lighten the bars of the day (week, month: `unit`) holding a cut day -> the title's note
     saying so ('' when no bar is)."""
     if cut is None:
@@ -816,15 +819,17 @@ def _mark_cut(fig: go.Figure, cut: CutDay | None, unit: str) -> str:
     bucket = cut.day if unit == "day" else pl.Series([cut.day]).dt.truncate("1w" if unit == "week" else "1mo")[0]
     x = bucket.isoformat()
     hit = False
-    for trace in fig.data:
-        if trace.type != "bar" or trace.x is None:
+    for trace in fig["data"]:
+        if trace["type"] != "bar" or trace.get("x") is None:
             continue
         # a day as a date's ISO text, or a timestamp's at midnight
-        cut_here = [str(value)[:10] == x for value in trace.x]
+        cut_here = [str(value)[:10] == x for value in trace["x"]]
         if any(cut_here):
             hit = True
-            trace.marker.opacity = [PARTIAL_OPACITY if short else 1.0 for short in cut_here]
-            trace.marker.pattern.shape = [PARTIAL_PATTERN if short else "" for short in cut_here]
+            plot.merge(trace, {"marker": {
+                "opacity": [PARTIAL_OPACITY if short else 1.0 for short in cut_here],
+                "pattern": {"shape": [PARTIAL_PATTERN if short else "" for short in cut_here]},
+            }})
     if not hit:
         return ""
     if unit == "day":
@@ -881,15 +886,14 @@ def _wrapped(text: object) -> str:
 # --- The empty state and shared helpers ----------------------------------------------------
 
 
-def empty_figure(title: str, message: str = NO_DATA) -> go.Figure:
+def empty_figure(title: str, message: str = NO_DATA) -> Figure:
     """A title -> a figure that says there is no data, rather than drawing an empty axis."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-        font={"size": 16, "color": theme.MUTED},
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
+    fig = plot.figure(layout={"annotations": [{
+        "text": message, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+        "font": {"size": 16, "color": theme.MUTED},
+    }]})
+    plot.update_axes(fig, "x", {"visible": False})
+    plot.update_axes(fig, "y", {"visible": False})
     _finish(fig, title, height=240, legend=False)
     return fig
 
@@ -929,7 +933,7 @@ def _top_n(
     return _Ranking(names=names, values=values, is_other=is_other)
 
 
-def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Figure:
+def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> Figure:
     """Rows (key, label, currency, cost, is_rest) -> horizontal top-N bars, one panel per currency.
 
     Panels stack vertically, each as tall as its bars: side by side, long names of one panel
@@ -948,23 +952,23 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Fi
     height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
     # The gap between panels in pixels holds one panel's axis title and the next one's title.
     gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
-    fig = make_subplots(
-        rows=len(currencies), cols=1, row_heights=bars, vertical_spacing=gap,
+    fig = plot.grid(
+        len(currencies), row_heights=bars, vertical_spacing=gap,
         subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
     )
     for row, (currency, ranking) in enumerate(zip(currencies, rankings, strict=True), start=1):
         costs = ranking.values["cost"]
-        fig.add_bar(
-            y=_labels(ranking.names), x=[float(cost) for cost in costs], orientation="h",
-            customdata=[
+        plot.add(fig, {
+            "type": "bar", "y": _labels(ranking.names), "x": [float(cost) for cost in costs], "orientation": "h",
+            "customdata": [
                 [_hover_label(name), format_money(cost, currency)]
                 for name, cost in zip(ranking.names, costs, strict=True)
             ],
-            marker_color=_rank_colors(ranking, theme.NEUTRAL), showlegend=False,
-            hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>", row=row, col=1, **RANK_BAR,
-        )
+            "marker": {"color": _rank_colors(ranking, theme.NEUTRAL)}, "showlegend": False,
+            "hovertemplate": "%{customdata[0]}: %{customdata[1]}<extra></extra>", **RANK_BAR,
+        }, row=row)
         _rank_names(fig, _labels(ranking.names), [float(cost) for cost in costs], row=row)
-        fig.update_xaxes(title_text=f"Cost ({plot_text(currency)})", row=row, col=1)
+        plot.update_axes(fig, "x", {"title": {"text": f"Cost ({plot_text(currency)})"}}, row=row)
     _finish(fig, title + currency_note, height=height, legend=False)
     _rank_margin(fig)
     return fig
@@ -972,44 +976,40 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> go.Fi
 
 def _ranked_counts(
     frame: pl.DataFrame, label: str, value: str, title: str, unit: str, color: str = theme.NEUTRAL
-) -> go.Figure:
+) -> Figure:
     ranking = _top_n(frame.group_by(label).agg(pl.col(value).sum()), label, value)
-    fig = go.Figure(
-        go.Bar(
-            y=_labels(ranking.names), x=ranking.values[value], orientation="h",
-            customdata=[_hover_label(name) for name in ranking.names],
-            marker_color=_rank_colors(ranking, color),
-            hovertemplate=f"%{{customdata}}: %{{x:,}} {unit}<extra></extra>", **RANK_BAR,
-        )
-    )
+    fig = plot.figure({
+        "type": "bar", "y": _labels(ranking.names), "x": ranking.values[value], "orientation": "h",
+        "customdata": [_hover_label(name) for name in ranking.names],
+        "marker": {"color": _rank_colors(ranking, color)},
+        "hovertemplate": f"%{{customdata}}: %{{x:,}} {unit}<extra></extra>", **RANK_BAR,
+    })
     _rank_names(fig, _labels(ranking.names), ranking.values[value])
     _finish(fig, title, x_title=unit.capitalize(), legend=False, height=_ranking_height(len(ranking.names)))
     _rank_margin(fig)
     return fig
 
 
-def _delivery(frame: pl.DataFrame, label: str, title: str) -> go.Figure:
+def _delivery(frame: pl.DataFrame, label: str, title: str) -> Figure:
     if frame.is_empty() or not frame["messages"].sum():
         return empty_figure(title)
     totals = frame.group_by(label).agg(pl.col("messages", "delivered").sum())
     ranking = _top_n(totals, label, "messages", also=("delivered",))
     messages, delivered = ranking.values["messages"], ranking.values["delivered"]
     rates = [done / sent if sent else None for sent, done in zip(messages, delivered, strict=True)]
-    fig = go.Figure(
-        go.Bar(
-            y=_labels(ranking.names), x=[None if rate is None else round(rate * 100, 2) for rate in rates],
-            orientation="h",
-            customdata=[
-                [_hover_label(name), format_rate(rate), format_count(done), format_count(sent)]
-                for name, rate, done, sent in zip(ranking.names, rates, delivered, messages, strict=True)
-            ],
-            marker_color=_rank_colors(ranking, theme.GOOD),
-            text=[format_rate(rate) for rate in rates], textposition="inside", insidetextanchor="end",
-            textfont={"color": "#ffffff"},
-            hovertemplate="%{customdata[0]}: %{customdata[1]} delivered<br>"
-            "%{customdata[2]} of %{customdata[3]} messages<extra></extra>", **RANK_BAR,
-        )
-    )
+    fig = plot.figure({
+        "type": "bar", "y": _labels(ranking.names),
+        "x": [None if rate is None else round(rate * 100, 2) for rate in rates], "orientation": "h",
+        "customdata": [
+            [_hover_label(name), format_rate(rate), format_count(done), format_count(sent)]
+            for name, rate, done, sent in zip(ranking.names, rates, delivered, messages, strict=True)
+        ],
+        "marker": {"color": _rank_colors(ranking, theme.GOOD)},
+        "text": [format_rate(rate) for rate in rates], "textposition": "inside", "insidetextanchor": "end",
+        "textfont": {"color": "#ffffff"},
+        "hovertemplate": "%{customdata[0]}: %{customdata[1]} delivered<br>"
+        "%{customdata[2]} of %{customdata[3]} messages<extra></extra>", **RANK_BAR,
+    })
     _rank_names(fig, _labels(ranking.names), [], span=[0, 100])
     _finish(fig, title, x_title="Delivered (%)", legend=False, height=_ranking_height(len(ranking.names)))
     _rank_margin(fig)
@@ -1025,7 +1025,7 @@ def _ranking_height(bars: int) -> int:
 
 
 def _rank_names(
-    fig: go.Figure, labels: list[str], values: Sequence[float | int | None], *, row: int | None = None,
+    fig: Figure, labels: list[str], values: Sequence[float | int | None], *, row: int | None = None,
     span: list[float] | None = None,
 ) -> None:
     """Write a ranking panel's names (row `row`; its bars' labels and values), each atop its band above its bar,
@@ -1033,16 +1033,15 @@ def _rank_names(
 
     Text, not tick labels: names inside the plot as tick labels would hide the value axis' ticks under them.
     """
-    where = {} if row is None else {"row": row, "col": 1}
     axis = span or _value_range(values)
-    fig.add_scatter(
-        x=[axis[0]] * len(labels), y=labels, mode="text", texttemplate="%{y}", textposition="top right",
-        textfont={"size": RANK_NAME_SIZE, "color": theme.TEXT}, hoverinfo="skip", showlegend=False,
-        cliponaxis=False, **where,
-    )
-    fig.update_yaxes(autorange="reversed", type="category", showticklabels=False, **where)
+    plot.add(fig, {
+        "type": "scatter", "x": [axis[0]] * len(labels), "y": labels, "mode": "text", "texttemplate": "%{y}",
+        "textposition": "top right", "textfont": {"size": RANK_NAME_SIZE, "color": theme.TEXT}, "hoverinfo": "skip",
+        "showlegend": False, "cliponaxis": False,
+    }, row=row)
+    plot.update_axes(fig, "y", {"autorange": "reversed", "type": "category", "showticklabels": False}, row=row)
     # Fixed: the names must start at the axis' start, which an autorange would move with the text's room.
-    fig.update_xaxes(range=axis, **where)
+    plot.update_axes(fig, "x", {"range": axis}, row=row)
 
 
 def _value_range(values: Sequence[float | int | None]) -> list[float]:
@@ -1053,9 +1052,9 @@ def _value_range(values: Sequence[float | int | None]) -> list[float]:
     return [low - room if low < 0 else 0.0, high + room]
 
 
-def _rank_margin(fig: go.Figure) -> None:
+def _rank_margin(fig: Figure) -> None:
     """A ranking's names are inside the plot: the left margin needs no room for them."""
-    fig.update_layout(margin_l=RANK_MARGIN_PX)
+    plot.update_layout(fig, margin={"l": RANK_MARGIN_PX})
 
 
 def _labels(names: Sequence[object]) -> list[str]:
@@ -1105,11 +1104,11 @@ def _currencies(frame: pl.DataFrame, value: str = "cost") -> tuple[list[str], st
     return shown, f" ({', '.join(plot_text(currency) for currency in shown)})"
 
 
-def _currency_grid(currencies: Sequence[str], *, shared_x: bool) -> go.Figure:
+def _currency_grid(currencies: Sequence[str], *, shared_x: bool) -> Figure:
     if len(currencies) == 1:
-        return make_subplots(rows=1, cols=1)
-    return make_subplots(
-        rows=len(currencies), cols=1, shared_xaxes=shared_x, vertical_spacing=0.1,
+        return plot.grid(1)
+    return plot.grid(
+        len(currencies), shared_xaxes=shared_x, vertical_spacing=0.1,
         subplot_titles=[plot_text(currency) for currency in currencies],
     )
 
@@ -1149,46 +1148,43 @@ def _month_label(month: object) -> str:
     return str(month)[:7]
 
 
-def _time_axis(fig: go.Figure, unit: str, zone: str, *, rows: int = 1) -> None:
+def _time_axis(fig: Figure, unit: str, zone: str, *, rows: int = 1) -> None:
     """Title the x axis of a figure over time, its bottom panel's of `rows`, with its unit and zone: 'Day (UTC)'."""
     title = zoned(unit.capitalize(), plot_text(zone))
-    if rows == 1:
-        fig.update_xaxes(title_text=title)
-    else:
-        fig.update_xaxes(title_text=title, row=rows, col=1)
-    if fig.layout.xaxis.type != "category":
+    plot.update_axes(fig, "x", {"title": {"text": title}}, row=None if rows == 1 else rows)
+    if fig["layout"].get("xaxis", {}).get("type") != "category":
         # On a phone plotly ticks a date axis at the first of a month, at the plot's left edge, and its label
         # ran into the value axis' 0: a label past the plot's edge is left out (the others name month and year).
-        fig.update_xaxes(ticklabeloverflow="hide past domain")
+        plot.update_axes(fig, "x", {"ticklabeloverflow": "hide past domain"})
         _lone_time(fig, unit, ticked=True)
 
 
-def _lone_time(fig: go.Figure, unit: str, *, ticked: bool) -> None:
+def _lone_time(fig: Figure, unit: str, *, ticked: bool) -> None:
     """Give a figure over time whose data all stand at one time a `unit` either side of it (`ticked`: a tick
     a `unit` apart), and its bars a `unit`'s width.
 
     plotly draws a lone bar on a date axis a millisecond wide and ranges the axis over that: a single day
     read as ticks in fractions of a second ('23:59:59.9996'), so did a single alert's window start.
     """
-    times = {str(x) for trace in fig.data if trace.x is not None for x in trace.x}
+    times = {str(x) for trace in fig["data"] if trace.get("x") is not None for x in trace["x"]}
     if len(times) != 1:
         return
     (only,) = times
     at, step = datetime.fromisoformat(only), timedelta(days=BUCKET_DAYS[unit])
-    fig.update_xaxes(range=[(at - step).isoformat(sep=" "), (at + step).isoformat(sep=" ")])
+    plot.update_axes(fig, "x", {"range": [(at - step).isoformat(sep=" "), (at + step).isoformat(sep=" ")]})
     if ticked:
         # the year too: plotly names it on the first tick, which falls on the axis' edge and is hidden
-        fig.update_xaxes(
-            tick0=only, dtick="M1" if unit == "month" else BUCKET_DAYS[unit] * DAY_MS,
-            tickformat="%b %Y" if unit == "month" else "%b %-d, %Y",
-        )
-    for trace in fig.data:
-        if trace.type == "bar":
-            trace.width = BAR_SHARE * BUCKET_DAYS[unit] * DAY_MS
+        plot.update_axes(fig, "x", {
+            "tick0": only, "dtick": "M1" if unit == "month" else BUCKET_DAYS[unit] * DAY_MS,
+            "tickformat": "%b %Y" if unit == "month" else "%b %-d, %Y",
+        })
+    for trace in fig["data"]:
+        if trace["type"] == "bar":
+            trace["width"] = BAR_SHARE * BUCKET_DAYS[unit] * DAY_MS
 
 
 def _finish(
-    fig: go.Figure,
+    fig: Figure,
     title: str,
     *,
     height: int = theme.FIGURE_HEIGHT,
@@ -1198,21 +1194,21 @@ def _finish(
     legend: bool = True,
 ) -> None:
     """Apply the house template, title, size and axis titles to a figure."""
-    fig.update_layout(
-        template=theme.TEMPLATE, title_text=title, height=height, showlegend=legend,
-        hovermode="closest",
+    plot.update_layout(
+        fig, template=theme.TEMPLATE, title={"text": title}, height=height, showlegend=legend, hovermode="closest",
     )
     if legend:
         # A line of its own under the title, level with the plot's left edge: a long title
         # and a long legend never overlap, whatever the figure's width.
-        fig.update_layout(
+        plot.update_layout(
+            fig,
             legend={"yref": "container", "y": 1 - LEGEND_TOP_PX / height, "yanchor": "top",
                     "xref": "paper", "x": 0, "xanchor": "left", "traceorder": "normal"},
             margin={"t": LEGEND_MARGIN_PX},
         )
     if barmode:
-        fig.update_layout(barmode=barmode)
+        plot.update_layout(fig, barmode=barmode)
     if x_title:
-        fig.update_xaxes(title_text=x_title)
+        plot.update_axes(fig, "x", {"title": {"text": x_title}})
     if y_title:
-        fig.update_yaxes(title_text=y_title)
+        plot.update_axes(fig, "y", {"title": {"text": y_title}})

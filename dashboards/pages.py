@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import plotly.graph_objects as go
-
 from dashboards import figures, tables
+from dashboards.plot import Figure
 from pipelines.alerts import ALERT_COLUMNS
 
 
@@ -50,7 +49,7 @@ class FigureSpec:
 
     key: str
     source: Source
-    build: Callable[..., go.Figure]
+    build: Callable[..., Figure]
     wide: bool = False
     by_month: bool = False
     by_day: bool = False

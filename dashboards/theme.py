@@ -6,8 +6,6 @@ A figure carries this small template instead of plotly's default one (which embe
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
-
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 TEXT = "#1f2937"
 MUTED = "#6b7280"
@@ -29,26 +27,27 @@ HEAT_SCALE = ((0.0, "#eff6ff"), (0.5, "#60a5fa"), (1.0, "#1e3a8a"))
 
 FIGURE_HEIGHT = 380
 
-TEMPLATE = go.layout.Template(
-    layout=go.Layout(
-        font={"family": FONT, "size": 13, "color": TEXT},
+# plotly's template JSON: every figure's layout carries it (see `dashboards.plot`).
+TEMPLATE = {
+    "layout": {
+        "font": {"family": FONT, "size": 13, "color": TEXT},
         # The title sits top-left of the whole figure, so it does not move with the width of
         # the axis labels; figures with a legend put it on its own line below (`figures._finish`).
-        title={
+        "title": {
             "font": {"size": 16, "color": TEXT}, "x": 0, "xanchor": "left", "xref": "container",
             "y": 1, "yanchor": "top", "yref": "container", "pad": {"t": 16, "l": 16},
         },
-        colorway=list(COLORWAY),
-        paper_bgcolor="#ffffff",
-        plot_bgcolor="#ffffff",
-        margin={"l": 64, "r": 24, "t": 72, "b": 48},
-        hoverlabel={"font": {"family": FONT, "size": 12}, "align": "left"},
-        legend={"orientation": "h", "font": {"size": 12}},
-        xaxis={"gridcolor": GRID, "linecolor": AXIS, "zeroline": False, "automargin": True},
-        yaxis={"gridcolor": GRID, "linecolor": AXIS, "zeroline": False, "automargin": True},
-        bargap=0.25,
-    )
-)
+        "colorway": list(COLORWAY),
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "margin": {"l": 64, "r": 24, "t": 72, "b": 48},
+        "hoverlabel": {"font": {"family": FONT, "size": 12}, "align": "left"},
+        "legend": {"orientation": "h", "font": {"size": 12}},
+        "xaxis": {"gridcolor": GRID, "linecolor": AXIS, "zeroline": False, "automargin": True},
+        "yaxis": {"gridcolor": GRID, "linecolor": AXIS, "zeroline": False, "automargin": True},
+        "bargap": 0.25,
+    }
+}
 
 # Plotly config of every figure: no logo, no cloud links, PNG export kept for reports.
 CONFIG = {

@@ -8,11 +8,16 @@ purpose: they must show as typed, never run.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import plotly.graph_objects as go
+
+from dashboards.plot import Figure
 
 HOSTILE_CONNECTION = "<script>alert(1)</script>"
 HOSTILE_CARRIER = 'AT&T <b>bold</b> "quoted" $x$'
@@ -21,6 +26,22 @@ HOSTILE_PROFILE = "<img src=x onerror=alert(2)>"
 
 NOW = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 SYNCED_AT = datetime(2026, 11, 1, 2, 30, tzinfo=UTC)
+
+
+def drawn(figure: Figure) -> go.Figure:
+    """A figure's JSON -> plotly's graph objects, read as attributes; plotly validates every property on the
+    way, so a misspelt or misplaced one fails the test (the pages write the JSON unvalidated)."""
+    return go.Figure(figure)
+
+
+def page_figure(html: str, key: str) -> Figure:
+    """A page and a figure's key -> the figure's data and layout as the page hands them to Plotly.newPlot."""
+    call = re.search(rf'Plotly\.newPlot\(\s*"fig-{re.escape(key)}",\s*', html)
+    assert call, f"no figure fig-{key} on the page"
+    decoder = json.JSONDecoder()
+    data, end = decoder.raw_decode(html, call.end())
+    layout, _ = decoder.raw_decode(html, re.compile(r"\s*,\s*").match(html, end).end())
+    return {"data": data, "layout": layout}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dashboards.pages import PAGES
 from dashboards.render import render_site
 from dashboards.tables import MAX_TABLE_ROWS
 from pipelines.alerts import ALERT_COLUMNS, OPEN_MEANING
-from tests.dashboards.dashboard_fixtures import HOSTILE_CONNECTION, NOW, SYNCED_AT
+from tests.dashboards.dashboard_fixtures import HOSTILE_CONNECTION, NOW, SYNCED_AT, drawn
 from tests.fixtures.alerts import alert
 
 HOSTILE_ENCODED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -125,7 +125,7 @@ def test_the_timeline_draws_a_point_per_rule_and_window_coloured_by_its_worst_al
         alert("c", day(2), rule="asr_drop", severity="info"),
     ])
 
-    fig = figures.alerts_timeline(frame)
+    fig = drawn(figures.alerts_timeline(frame))
 
     assert [(t.name, list(t.x), list(t.y), t.marker.color) for t in fig.data] == [
         ("critical", ["2026-10-01 00:00"], ["cost_spike"], theme.SEVERITY_COLORS["critical"]),
@@ -141,9 +141,10 @@ def test_over_several_accounts_the_timeline_and_trend_hovers_name_each_alerts_ac
     same = alert("a", day(1), severity="critical", message="Voice cost on 2026-10-01 was 3x its usual.")
     frame = _frame([replace(same, account="acme"), replace(same, alert_key="b", account="globex")])
 
-    timeline = figures.alerts_timeline(frame).data[0].customdata[0]
-    marks = figures.daily_volume(_volume(3), figures.alert_marks(frame, ("cost_spike",), "UTC")).data[-1].customdata[0]
-    alone = figures.alerts_timeline(_frame([replace(same, account="acme")])).data[0].customdata[0]
+    timeline = drawn(figures.alerts_timeline(frame)).data[0].customdata[0]
+    trend = drawn(figures.daily_volume(_volume(3), figures.alert_marks(frame, ("cost_spike",), "UTC")))
+    marks = trend.data[-1].customdata[0]
+    alone = drawn(figures.alerts_timeline(_frame([replace(same, account="acme")]))).data[0].customdata[0]
 
     for hover in (timeline, marks):
         assert "<b>critical</b> acme: cost_spike: Voice cost" in hover
@@ -154,14 +155,14 @@ def test_over_several_accounts_the_timeline_and_trend_hovers_name_each_alerts_ac
 def test_the_timeline_keeps_the_latest_alerts_and_says_how_many_there_are():
     count = MAX_TIMELINE_ALERTS + 7
     frame = _frame([alert(f"k{n:04d}", D1 + timedelta(hours=n), hours=1) for n in range(count)])
-    fig = figures.alerts_timeline(frame)
+    fig = drawn(figures.alerts_timeline(frame))
     (points,) = fig.data
     assert len(points.x) == MAX_TIMELINE_ALERTS and points.x[0] == "2026-10-01 07:00"
     assert fig.layout.title.text.endswith(f": the latest {MAX_TIMELINE_ALERTS} of {count} alerts")
 
 
 def test_no_alert_draws_a_timeline_that_says_so():
-    fig = figures.alerts_timeline(_frame([]))
+    fig = drawn(figures.alerts_timeline(_frame([])))
     assert not fig.data and [a.text for a in fig.layout.annotations] == [NO_ALERTS]
 
 
@@ -191,7 +192,7 @@ def test_a_trend_marks_each_day_alerts_fired_with_the_worst_colour_and_their_mes
     ]
     marks = figures.alert_marks(_frame(alerts), ("cost_spike",), "UTC")
 
-    fig = figures.daily_volume(_volume(10), marks)
+    fig = drawn(figures.daily_volume(_volume(10), marks))
 
     *bars, marked = fig.data
     assert [t.name for t in bars] == ["voice"] and marked.name == "Alerts"
@@ -216,7 +217,7 @@ def test_a_trend_per_currency_marks_an_alert_on_its_currencys_panel_and_one_in_n
         schema={"day": pl.Date, "product": pl.String, "currency": pl.String, "cost": pl.Decimal(38, 9)}, orient="row",
     )
 
-    fig = figures.daily_cost(cost, marks)
+    fig = drawn(figures.daily_cost(cost, marks))
 
     # USD, the larger, is the first panel (axes x, y), EUR the second (x2, y2); each panel's marks on an axis of its own
     marked = [t for t in fig.data if t.name == "Alerts"]
@@ -238,12 +239,12 @@ def test_a_long_trend_marks_weeks_and_a_crowded_one_lists_the_first_messages_the
     alerts = [alert(f"k{n}", day(1), country_code=f"C{n}") for n in range(MAX_HOVER_ALERTS + 3)]
     marks = figures.alert_marks(_frame(alerts), ("cost_spike",), "UTC")
 
-    fig = figures.daily_cost(
+    fig = drawn(figures.daily_cost(
         pl.DataFrame([(date(2025, 1, 1) + timedelta(days=i), "voice", "USD", Decimal(1)) for i in range(700)],
                      schema={"day": pl.Date, "product": pl.String, "currency": pl.String, "cost": pl.Decimal(38, 9)},
                      orient="row"),
         marks,
-    )
+    ))
 
     marked = fig.data[-1]
     assert list(marked.x) == ["2026-09-28"]  # the Monday of 2026-10-01's week
@@ -254,12 +255,12 @@ def test_a_long_trend_marks_weeks_and_a_crowded_one_lists_the_first_messages_the
 
 def test_a_trend_without_alerts_or_without_rpt_alerts_has_no_marks():
     for marks in (None, figures.alert_marks(_frame([]), ("cost_spike",), "UTC")):
-        fig = figures.call_quality_daily(
+        fig = drawn(figures.call_quality_daily(
             pl.DataFrame([(date(2026, 10, 1), 10, 5, 0.5, 0.9, 0.1, 60.0)], orient="row",
                          schema={"day": pl.Date, "calls": pl.Int64, "answered_calls": pl.Int64, "asr": pl.Float64,
                                  "ner": pl.Float64, "short_call_share": pl.Float64, "acd_secs": pl.Float64}),
             marks,
-        )
+        ))
         assert "Alerts" not in [t.name for t in fig.data] and not fig.layout.shapes
 
 

@@ -11,6 +11,8 @@ from tests.dashboards.dashboard_fixtures import (
     LARGE,
     NOW,
     SYNCED_AT,
+    drawn,
+    page_figure,
 )
 
 from dashboards.pages import PAGES, all_sources
@@ -54,6 +56,18 @@ def test_every_page_loads_the_shared_plotly_js_once_and_draws_each_figure_once(s
         assert [f"fig-{spec.key}" for spec in page.figures] == re.findall(r'<div id="(fig-[^"]+)" class="plotly-graph-div"', html)
         # Nothing fetched from the network: no http(s) URL is referenced as a source.
         assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+@pytest.mark.parametrize("warehouse", ["small_warehouse", "large_warehouse", "empty_warehouse"])
+def test_every_figure_a_page_draws_is_one_plotly_accepts(warehouse, request, tmp_path):
+    # The pages write each figure's JSON as the figures build it, unvalidated: plotly's graph objects check every
+    # property here, so a misspelt or misplaced one fails.
+    render_site(request.getfixturevalue(warehouse), tmp_path, synced_at=SYNCED_AT, now=NOW)
+    for page in PAGES:
+        html = _html(tmp_path, page.filename)
+        for spec in page.figures:
+            fig = drawn(page_figure(html, spec.key))
+            assert fig.layout.template.layout.font.family.startswith("system-ui"), (page.slug, spec.key)
 
 
 def test_the_index_links_every_page_and_states_period_sync_and_making(small_site):
@@ -257,10 +271,12 @@ def test_pages_stay_under_one_megabyte_with_many_currencies(warehouse_factory, t
 
 
 def _axis_titles(html: str, figure: str) -> list[str]:
-    """The x axis titles of one figure of a page (plotly's JSON escapes '/' as \\u002f)."""
-    script = html.split(f'id="fig-{figure}"', 1)[1].split("</script>", 1)[0]
-    layout = script.split('"layout":', 1)[1]
-    return [title.replace("\\u002f", "/") for title in re.findall(r'"xaxis\d*":\{[^{}]*"title":\{"text":"([^"]*)"', layout)]
+    """The x axis titles of one figure of a page."""
+    layout = page_figure(html, figure)["layout"]
+    return [
+        axis["title"]["text"] for name, axis in layout.items()
+        if re.fullmatch(r"xaxis\d*", name) and "text" in axis.get("title", {})
+    ]
 
 
 def test_every_time_axis_names_its_zone(warehouse_factory, tmp_path):
