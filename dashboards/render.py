@@ -100,13 +100,9 @@ def render_site(
     if several:
         sets += [(account, f"{ACCOUNTS_DIR}/{account}/") for account in accounts]
     texts: dict[Path, str] = {}
+    switchers = Switchers(environment, accounts) if several else None
     for account, folder in sets:
         root = "../" * folder.count("/")
-        # Each account's folder: a page's switcher leads to that account's same page (the template adds it).
-        switcher = [
-            {"label": label, "folder": f"{root}{where}", "current": name == account}
-            for name, label, where in [(None, "All accounts", ""), *((a, a, f"{ACCOUNTS_DIR}/{a}/") for a in accounts)]
-        ] if several else []
         scope = "" if not several else ("all accounts" if account is None else f"account {account}")
         combined = several and account is None
         # The all-accounts pages draw only the figures that combine (the others send to an account's page).
@@ -119,8 +115,7 @@ def render_site(
         own_meta = meta if account is None else replace(meta, period=describe_period(account_period(shown))[0])
         common = {
             "nav": nav, "meta": own_meta, "stylesheet": root + STYLESHEET, "plotly_js": root + PLOTLY_JS,
-            "fit_js": root + FIT_JS,
-            "accounts": switcher, "accounts_folded": len(accounts) > SHOWN_ACCOUNTS, "scope": scope,
+            "fit_js": root + FIT_JS, "accounts_folded": len(accounts) > SHOWN_ACCOUNTS, "scope": scope,
         }
         own = None if held is None else {name: held.get(name, ()) for name in ([account] if account else accounts)}
         partial = period_partial_months(
@@ -129,11 +124,14 @@ def render_site(
         )
         cut = cut_day(shown[PERIOD], synced_at.up_to if isinstance(synced_at, Synced) else synced_at)
         texts[out / folder / INDEX] = environment.get_template("index.html").render(
-            title="Overview of pages", current=None, here=INDEX, **common
+            title="Overview of pages", current=None,
+            switcher=switchers.of(account, root, INDEX) if switchers else None,
+            **common,
         )
         for page in pages:
             texts[out / folder / page.filename] = environment.get_template("page.html").render(
-                title=page.title, current=page.slug, page=page, here=page.filename,
+                title=page.title, current=page.slug, page=page,
+                switcher=switchers.of(account, root, page.filename) if switchers else None,
                 blocks=render_blocks(page, shown, combined=combined, partial=partial, cut=cut),
                 **common,
             )
@@ -145,6 +143,48 @@ def render_site(
     written = write_outputs(out, contents)
     _remove_stale_account_pages(out, {INDEX, *(page.filename for page in pages)}, accounts if several else [])
     return written
+
+
+@dataclass(frozen=True, slots=True)
+class Switcher:
+    """A page's account switcher: its links (each leading to that account's same page, the one shown marked),
+    the account shown and how many accounts there are."""
+
+    links: Markup
+    shown: str
+    count: int
+
+
+class Switchers:
+    """The account switcher of every page of a site of several accounts.
+
+    Every page lists every account: rendering each page's links anew grew with the square of the accounts, so
+    the links to one page are rendered once per folder depth (the all-accounts pages, an account's pages) and
+    each page marks the account it shows.
+    """
+
+    def __init__(self, environment: jinja2.Environment, accounts: Sequence[str]) -> None:
+        self._link = environment.get_template("switcher.html").module.account_link
+        self._entries = [(None, "All accounts", ""), *((a, a, f"{ACCOUNTS_DIR}/{a}/") for a in accounts)]
+        self._position = {name: index for index, (name, _, _) in enumerate(self._entries)}
+        # (root, page) -> each account's link, then each one marked as the account shown
+        self._links: dict[tuple[str, str], tuple[list[Markup], list[Markup]]] = {}
+
+    def of(self, account: str | None, root: str, here: str) -> Switcher:
+        """The account a page shows (None: all), the way up to the site's root and the page's file name -> its
+        switcher."""
+        if (root, here) not in self._links:
+            hrefs = [(f"{root}{where}{here}", label) for _, label, where in self._entries]
+            self._links[(root, here)] = (
+                [self._link(href, label, False) for href, label in hrefs],
+                [self._link(href, label, True) for href, label in hrefs],
+            )
+        plain, marked = self._links[(root, here)]
+        at = self._position[account]
+        return Switcher(
+            links=Markup("").join([*plain[:at], marked[at], *plain[at + 1:]]),
+            shown=self._entries[at][1], count=len(self._entries) - 1,
+        )
 
 
 def _remove_stale_account_pages(out: Path, names: set[str], accounts: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ from tests.dashboards.dashboard_fixtures import (
 )
 
 from dashboards.pages import PAGES, all_sources
-from dashboards.render import FIT_JS, INDEX, PLOTLY_JS, STYLESHEET, render_site
+from dashboards.render import FIT_JS, INDEX, PLOTLY_JS, STYLESHEET, Switchers, _environment, render_site
 from dashboards.warehouse import DashboardError, read_report
 from pipelines.errors import CdrError
 from pipelines.sql import connect_read_only
@@ -200,6 +200,32 @@ def test_the_switcher_of_many_accounts_is_a_menu_naming_the_account_shown(wareho
     render_site(warehouse, site, synced_at=SYNCED_AT, now=NOW)
     few = _switcher(_html(site, "finance.html"))
     assert "<details" not in few and "<summary" not in few and few.count("<a href=") == 11
+
+
+def test_each_switcher_link_is_rendered_once_per_page_and_folder_depth_not_once_per_page_shown(monkeypatch):
+    # A reseller's hundreds of accounts: every page of every account rendering every account's link anew grew
+    # with the square of the accounts.
+    names = [f"a{n:02d}" for n in range(30)]
+    environment = _environment()
+    rendered = []
+    link = environment.get_template("switcher.html").module.account_link
+    monkeypatch.setattr(
+        environment.get_template("switcher.html").module, "account_link",
+        lambda *args: rendered.append(args) or link(*args),
+    )
+    switchers = Switchers(environment, names)
+    shown = {
+        (account, here): switchers.of(account, "" if account is None else "../../", here)
+        for account in (None, *names) for here in (INDEX, "finance.html")
+    }
+    # each folder depth's links to each page, plain and marked: not once for each of the 31 page sets
+    assert len(rendered) == 2 * 2 * 2 * (len(names) + 1)
+    own = shown[("a03", "finance.html")]
+    assert (own.shown, own.count) == ("a03", 30)
+    assert re.findall(r'href="([^"]+)"', own.links) == [
+        "../../finance.html", *(f"../../accounts/{name}/finance.html" for name in names)
+    ]
+    assert re.findall(r'aria-current="true">([^<]+)<', own.links) == ["a03"]
 
 
 def test_the_all_accounts_rankings_of_connections_and_profiles_name_each_ones_account(warehouse_factory, tmp_path):
