@@ -99,7 +99,9 @@ def render_site(
     sets: list[tuple[str | None, str]] = [(None, "")]
     if several:
         sets += [(account, f"{ACCOUNTS_DIR}/{account}/") for account in accounts]
-    texts: dict[Path, str] = {}
+    # Each page is kept as bytes once rendered: every page's text held until all were rendered, then encoded,
+    # held a reseller's thousands of pages twice over.
+    contents: dict[Path, bytes] = {}
     switchers = Switchers(environment, accounts) if several else None
     for account, folder in sets:
         root = "../" * folder.count("/")
@@ -123,22 +125,21 @@ def render_site(
             listed=() if account or own is None else listed,
         )
         cut = cut_day(shown[PERIOD], synced_at.up_to if isinstance(synced_at, Synced) else synced_at)
-        texts[out / folder / INDEX] = environment.get_template("index.html").render(
+        contents[out / folder / INDEX] = environment.get_template("index.html").render(
             title="Overview of pages", current=None,
             switcher=switchers.of(account, root, INDEX) if switchers else None,
             **common,
-        )
+        ).encode("utf-8")
         for page in pages:
-            texts[out / folder / page.filename] = environment.get_template("page.html").render(
+            contents[out / folder / page.filename] = environment.get_template("page.html").render(
                 title=page.title, current=page.slug, page=page,
                 switcher=switchers.of(account, root, page.filename) if switchers else None,
                 blocks=render_blocks(page, shown, combined=combined, partial=partial, cut=cut),
                 **common,
-            )
+            ).encode("utf-8")
     for asset in (STYLESHEET, FIT_JS):
-        texts[out / asset] = resources.files("dashboards").joinpath("static", asset).read_text("utf-8")
-    texts[out / PLOTLY_JS] = plotly.offline.get_plotlyjs()
-    contents = {path: text.encode("utf-8") for path, text in texts.items()}
+        contents[out / asset] = resources.files("dashboards").joinpath("static", asset).read_bytes()
+    contents[out / PLOTLY_JS] = plotly.offline.get_plotlyjs().encode("utf-8")
     contents[out / SITE_MARKER] = site_marker(made)
     written = write_outputs(out, contents)
     _remove_stale_account_pages(out, {INDEX, *(page.filename for page in pages)}, accounts if several else [])
