@@ -20,15 +20,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_models import OUT, generate_lake  # noqa: E402
+from bench.bench_models import OUT, _run_line as _line, generate_lake, revision_tree  # noqa: E402
 from bench.bench_sandbox import machine  # noqa: E402
 
 FIRST_SEED = 20260101
@@ -65,21 +63,6 @@ def data_dir(accounts: int, days: int, calls: int, messages: int) -> Path:
     return target
 
 
-def baseline_tree(revision: str) -> Path:
-    """A git revision -> its files (`git archive`), extracted once under bench/out/."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    tree = OUT / f"tree-{commit[:12]}"
-    if not (tree / ".complete").exists():
-        shutil.rmtree(tree, ignore_errors=True)
-        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(tree, filter="data")
-        (tree / ".complete").write_text(commit + "\n")
-    return tree
-
-
 def render(code: Path, data: Path, out: Path) -> dict[str, float]:
     """`cdr dashboards` of the code in `code` over `data` into `out` (replaced), in a child process -> its figures."""
     shutil.rmtree(out, ignore_errors=True)
@@ -113,10 +96,6 @@ def figures_of(site: Path) -> dict[tuple[str, str], tuple[object, object]]:
     return found
 
 
-def _line(run: dict[str, float]) -> str:
-    return f"{run['seconds']:.2f}s ({run['cpu_seconds']:.2f}s CPU, {run['peak_rss_mib']:,.0f} MiB)"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Build (or reuse) the data dir, then render its site round by round; print a summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.days} days; ready in {time.perf_counter() - started:.1f}s)")
     contenders = {"today": ROOT}
     if args.baseline:
-        contenders = {f"baseline {args.baseline}": baseline_tree(args.baseline), **contenders}
+        contenders = {f"baseline {args.baseline}": revision_tree(args.baseline), **contenders}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
     for number in range(1, args.rounds + 1):
         for name, code in contenders.items():

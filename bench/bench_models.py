@@ -32,10 +32,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -522,18 +524,24 @@ def floor_queries(data_dir: Path) -> dict[str, str]:
     return {name: query.format(**sources) for name, query in FLOOR_QUERIES.items()}
 
 
-def baseline_queries(revision: str) -> Path:
-    """A git revision -> its `queries/` folder, exported once under bench/out/ (built by today's runner)."""
-    sha = subprocess.run(
+def revision_tree(revision: str) -> Path:
+    """A git revision -> its files (`git archive`), extracted once under bench/out/."""
+    commit = subprocess.run(
         ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.strip()
-    target = OUT / f"queries-{sha[:12]}"
-    if not (target / "queries").is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", sha, "queries"], cwd=ROOT, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target / "queries"
+    tree = OUT / f"tree-{commit[:12]}"
+    if not (tree / ".complete").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        (tree / ".complete").write_text(commit + "\n")
+    return tree
+
+
+def baseline_queries(revision: str) -> Path:
+    """A git revision -> its `queries/` folder (built by today's runner)."""
+    return revision_tree(revision) / "queries"
 
 
 # What only the alert rules need: without them the build is the nightly build before alerts.
