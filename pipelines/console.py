@@ -27,7 +27,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipelines.dates import Window, format_utc, parse_datetime
-from pipelines.errors import CdrError, UsageError, counted, expected_failure, few_counted, noun, one_line, shown_url
+from pipelines.errors import (
+    CdrError, UsageError, counted, expected_failure, few_counted, named_accounts, noun, one_line, shown_url,
+)
 
 if TYPE_CHECKING:
     from pipelines.opentact.api import RecordType
@@ -326,10 +328,9 @@ def _held_text(request: SyncRequest) -> str:
     window = request.window
     assert window is not None  # --only-missing needs a range
     names = request.held
-    who = f"account {names[0]}" if len(names) == 1 else f"accounts {few_counted(names, 'account')}"
     return (
-        f"{who} {'holds' if len(names) == 1 else 'hold'} {format_utc(window.start)} .. {format_utc(window.end)} "
-        f"of {','.join(request.kinds)} already"
+        f"{named_accounts(names)} {'holds' if len(names) == 1 else 'hold'} {format_utc(window.start)} .. "
+        f"{format_utc(window.end)} of {','.join(request.kinds)} already"
     )
 
 
@@ -472,7 +473,7 @@ async def check_api_key(request: SyncRequest) -> list[str]:
             unreachable.setdefault(place, []).append(name)
     if unreachable:
         places = "; ".join(
-            f"{noun(len(names), 'account')} {few_counted(names, 'account')} at {place}"
+            f"{named_accounts(names)} at {place}"
             for place, names in unreachable.items()
         )
         warnings.append(_unreachable_warning(places, settings, "a URL is wrong", "the account's base_url "
@@ -487,7 +488,7 @@ def _causes(request: SyncRequest, causes: Mapping[str, str]) -> str:
 
     chosen = {account.name: account for account in request.accounts}
     groups = by_cause((name, cause, key_name(chosen[name])) for name, cause in causes.items())
-    return "; ".join(f"{noun(len(names), 'account')} {few_counted(names, 'account')}: {cause}" for names, cause in groups)
+    return "; ".join(f"{named_accounts(names)}: {cause}" for names, cause in groups)
 
 
 async def _try_keys(

@@ -133,6 +133,11 @@ def few_counted(names: Sequence[str], singular: str) -> str:
     return few(names) + (f" ({counted(len(names), singular)})" if len(names) > FEW else "")
 
 
+def named_accounts(names: Sequence[str]) -> str:
+    """Accounts a line names -> `account acme`, or `accounts a000, a001, a002, ... (150 accounts)`."""
+    return f"{noun(len(names), 'account')} {few_counted(names, 'account')}"
+
+
 def unusable_host(host: str) -> bool:
     """A URL's host -> whether no connection can be made to it by name: an empty or over-long label
     (`api..opentact.org`), which URL parsers let through and only the IDNA encoding at connect time refuses."""

@@ -23,7 +23,7 @@ from pipelines.dates import EPOCH, Window, format_utc, parse_datetime, parse_now
 from pipelines.accounts import (
     DEFAULT_ACCOUNT, Account, check_some_key, load_accounts, select_accounts, unsynced_accounts_warning,
 )
-from pipelines.errors import FEW, CdrError, UsageError, few_counted, noun, one_line, what_is_wrong
+from pipelines.errors import FEW, CdrError, UsageError, named_accounts, one_line, what_is_wrong
 from pipelines.lake import STATE_DIR, Lake
 from pipelines.opentact import api
 from pipelines.opentact.slices import freeze
@@ -204,7 +204,7 @@ def _never_synced_warning(names: list[str]) -> str | None:
         return None
     they, them, their = ("it", "it", "its") if len(names) == 1 else ("they", "them", "their")
     return (
-        f"warning: {noun(len(names), 'account')} {few_counted(names, 'account')} "
+        f"warning: {named_accounts(names)} "
         f"{'has' if len(names) == 1 else 'have'} no earlier sync to continue from: {they} "
         f"{'fails' if len(names) == 1 else 'fail'} in this run, the other accounts sync; to sync {them}, give "
         f"{their} first sync a range: {first_sync_command(names)}"

@@ -18,7 +18,9 @@ import orjson
 from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Account
 from pipelines.durable import atomic_file
-from pipelines.errors import CdrError, LakeError, UsageError, clip, counted, few_counted, noun, one_line, what_is_wrong
+from pipelines.errors import (
+    CdrError, LakeError, UsageError, clip, counted, few_counted, named_accounts, one_line, what_is_wrong,
+)
 from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
 from pipelines.land import window_days
 from pipelines.opentact.api import RECORD_TYPES
@@ -589,7 +591,7 @@ def _many_outcomes_rows(outcomes: Sequence[AccountRun], accounts: Sequence[Accou
     others = [a for a in outcomes if a.status != "completed"]
     rows = [("", f"{counted(len(outcomes) - len(others), 'account')} completed")]
     groups = by_cause((a.account, _outcome(a), keys.get(a.account)) for a in others)
-    rows += [("", f"{noun(len(names), 'account')} {few_counted(names, 'account')}: {outcome}")
+    rows += [("", f"{named_accounts(names)}: {outcome}")
              for names, outcome in groups[:SHOWN_ACCOUNTS]]
     rest = sum(len(names) for names, _ in groups[SHOWN_ACCOUNTS:])
     if rest:
