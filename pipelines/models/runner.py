@@ -688,7 +688,11 @@ def _spanned_days(
 
 
 def _dates_sql(days: Sequence[date]) -> str:
-    return "[" + ", ".join(f"date '{day.isoformat()}'" for day in days) + "]::date[]"
+    return "[" + ", ".join(map(_date_sql, days)) + "]::date[]"
+
+
+def _date_sql(day: date) -> str:
+    return f"date '{day.isoformat()}'"
 
 
 def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]:
@@ -722,7 +726,7 @@ class Replacement:
         """The rows whose date `column` is one of `days`."""
         if not days:
             return cls("false", None)
-        return cls(f"{column} in ({', '.join(f'date {sql_string(day.isoformat())}' for day in days)})", database)
+        return cls(f"{column} in ({', '.join(map(_date_sql, days))})", database)
 
     @classmethod
     def recomputed(cls, column: str, since: datetime | None, database: str) -> Replacement:
