@@ -24,13 +24,13 @@ TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
 @contextmanager
-def atomic_file(target: str | os.PathLike[str], staging: str | None = None) -> Iterator[str]:
+def atomic_file(target: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path for a local file's new bytes; once the block succeeds they replace `target` whole.
 
-    The temporary (beside the target, or in `staging`) is fsync'ed and renamed over the target, so
-    a crash at any instant leaves the old file or the new one; on a failure the target is untouched.
+    The temporary (beside the target) is fsync'ed and renamed over the target, so a crash at any
+    instant leaves the old file or the new one; on a failure the target is untouched.
     """
-    staged = StagedFiles(staging)
+    staged = StagedFiles()
     try:
         yield staged.temporary(os.fspath(target))
         staged.commit()

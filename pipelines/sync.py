@@ -354,12 +354,6 @@ def _advice(failed: Sequence[AccountReport]) -> str:
     return "; ".join(advice)
 
 
-# Opens an account's client: given the account and the run's request budget (shared by every
-# account), an async context manager yielding the client. The key is read inside it, so an
-# account whose key cannot be read fails alone.
-ClientOpener = Callable[[Account, asyncio.Semaphore], AbstractAsyncContextManager[SyncClient]]
-
-
 class SharedByBaseUrl:
     """What the clients of a sync of several accounts share per API base URL: its connection pool, and its
     retry warnings (an outage of that API is then warned of once a minute, not once per account)."""
@@ -426,7 +420,6 @@ async def sync_accounts(
     *,
     lake: Lake | None = None,
     read_block: BlockReader | None = None,
-    open_client: ClientOpener | None = None,
     slice_concurrency: int | None = None,
     dispatch: Dispatch | None = None,
 ) -> AccountsReport:
@@ -455,7 +448,7 @@ async def sync_accounts(
             errors[account.name] = one_line(exc)
     budget = asyncio.Semaphore(settings.opentact_concurrency)
     shared = SharedByBaseUrl(settings)
-    opener = open_client or partial(account_client, settings=settings, read_block=read_block, shared=shared)
+    opener = partial(account_client, settings=settings, read_block=read_block, shared=shared)
     totals = _Totals(progress)
     runners: dict[str, _Runner] = {}
 

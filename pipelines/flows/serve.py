@@ -32,9 +32,9 @@ def load_flow(entrypoint: str) -> Flow[Any, Any]:
     return flow
 
 
-def deployments(project_file: Path = PROJECT_FILE) -> list[Any]:
+def deployments() -> list[Any]:
     """prefect.yaml -> runner deployments with the same names, parameters and schedules."""
-    spec = yaml.safe_load(project_file.read_text("utf-8"))
+    spec = yaml.safe_load(PROJECT_FILE.read_text("utf-8"))
     built = []
     for entry in spec["deployments"]:
         flow = load_flow(entry["entrypoint"])

@@ -119,12 +119,10 @@ class RunProgress:
         update: Callable[[float], Awaitable[object]],
         caller: ProgressCallback | None = None,
         *,
-        every_secs: float = PROGRESS_EVERY_SECS,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._update = update
         self._caller = caller
-        self._every_secs = every_secs
         self._timer = timer
         self._sent_at = timer()
         self.sent = 0.0  # the percent the artifact shows, as far as this object knows
@@ -135,7 +133,7 @@ class RunProgress:
         if self._caller is not None:
             self._caller(tick)
         self.latest = round(100.0 * tick.slices_done / tick.slices_total, 1) if tick.slices_total else 100.0
-        due = self._timer() - self._sent_at >= self._every_secs
+        due = self._timer() - self._sent_at >= PROGRESS_EVERY_SECS
         if due and self.latest != self.sent and (self._pending is None or self._pending.done()):
             self._pending = asyncio.get_running_loop().create_task(self._send(self.latest))
 
