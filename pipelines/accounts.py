@@ -11,7 +11,6 @@ so one account's unset variable does not stop a sync of another. A key never app
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pipelines.settings import (
     api_key_problem,
     api_key_refusal,
     base_url_refusal,
+    read_toml,
     shown_value,
 )
 
@@ -117,7 +117,7 @@ def load_accounts(settings: Settings) -> Accounts:
         default = Account(DEFAULT_ACCOUNT, API_KEY_VARIABLE, None, settings.opentact_base_url)
         return Accounts((default,), None)
     shown = f"accounts file {clip(str(path))}"
-    document = _read(path, shown)
+    document = read_toml(path, shown)
     unknown = [key for key in document if key != "accounts"]
     if unknown:
         raise UsageError(
@@ -131,20 +131,6 @@ def load_accounts(settings: Settings) -> Accounts:
     if not tables:
         raise UsageError(f"{shown}: [accounts] has no accounts; write one [accounts.<name>] table per account")
     return Accounts(tuple(_account(name, table, settings, shown) for name, table in tables.items()), path)
-
-
-def _read(path: Path, shown: str) -> dict[str, object]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        error = UsageError(f"{shown}: cannot read it ({exc.strerror or one_line(exc)})")
-    except UnicodeDecodeError:
-        error = UsageError(f"{shown}: not UTF-8 text; write it as UTF-8 TOML")
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib's message says where ("at line 3, column 7") and quotes no value.
-        error = UsageError(f"{shown}: not valid TOML ({one_line(exc)})")
-    raise error  # outside the except block: a decoding error may quote the file, which may hold a key
 
 
 def _account(name: str, table: object, settings: Settings, shown: str) -> Account:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import tomllib
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.dates import WEEK_STARTS, ZONES, zone_meant, zone_name
-from pipelines.errors import UsageError, bad_value, choice, clip, hinted, shown_url, unusable_host
+from pipelines.errors import UsageError, bad_value, choice, clip, hinted, one_line, shown_url, unusable_host
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -386,3 +387,18 @@ def check_dotenv(path: Path) -> bool:
     if bad is not None:
         raise UsageError(f"{shown} line {bad}: expected NAME=value (a quoted value closes its quotes)")
     return True
+
+
+def read_toml(path: Path, shown: str) -> dict[str, object]:
+    """A TOML file (named `shown` in messages) -> its document; UsageError in one line when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        error = UsageError(f"{shown}: cannot read it ({exc.strerror or one_line(exc)})")
+    except UnicodeDecodeError:
+        error = UsageError(f"{shown}: not UTF-8 text; write it as UTF-8 TOML")
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message says where ("at line 3, column 7") and quotes no value.
+        error = UsageError(f"{shown}: not valid TOML ({one_line(exc)})")
+    raise error  # outside the except block: a decoding error may quote the file, which may hold a key

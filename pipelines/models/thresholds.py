@@ -11,13 +11,13 @@ import hashlib
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
-from pipelines.errors import UsageError, clip, one_line
+from pipelines.errors import UsageError, clip
+from pipelines.settings import read_toml
 
 THRESHOLDS_FILE = Path("alerts") / "thresholds.toml"
 VERSION_KEY = "version"
@@ -64,7 +64,7 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
         if override is not None:
             raise UsageError(f"alerts config {clip(str(override))}: this build has no alert rules to configure")
         return Thresholds(0, {}, None)
-    shipped = _read(shipped_path, "shipped alert thresholds")
+    shipped = read_toml(shipped_path, f"shipped alert thresholds {clip(str(shipped_path))}")
     version = shipped.pop(VERSION_KEY, None)
     if not isinstance(version, int) or isinstance(version, bool):
         raise UsageError(f"{shipped_path}: `version = <whole number>` is missing")
@@ -76,7 +76,7 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
     }
     values = _values(shipped, shipped_path, known=None, whole=whole, ranges=ranges)
     if override is not None:
-        changes = _read(Path(override), "alerts config (CDR_ALERTS_CONFIG)")
+        changes = read_toml(Path(override), f"alerts config (CDR_ALERTS_CONFIG) {clip(str(override))}")
         given = changes.pop(VERSION_KEY, version)
         if given != version:
             raise UsageError(
@@ -85,16 +85,6 @@ def load_thresholds(queries_dir: Path, override: Path | None = None) -> Threshol
             )
         values = _values(changes, Path(override), known=values, whole=whole, ranges=ranges)
     return Thresholds(version, values, None if override is None else Path(override))
-
-
-def _read(path: Path, what: str) -> dict[str, object]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise UsageError(f"{what} {clip(str(path))}: cannot read it ({exc.strerror or one_line(exc)})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{what} {clip(str(path))}: not valid TOML ({one_line(exc)})") from None
 
 
 def _ranges(document: dict[str, object], path: Path) -> dict[tuple[str, str], tuple[Bound, Bound]]:
