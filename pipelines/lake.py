@@ -486,14 +486,15 @@ class Lake:
         """LakeError unless an `account=` entry is a folder named for an account."""
         problem = account_name_problem(account)
         if problem is not None:
-            raise LakeError(
-                f"{self.display(folder)} is no account's folder ({problem}): move it out of the lake"
-            )
+            raise self._not_an_account(folder, problem)
         if not is_dir:
             raise LakeError(
                 f"{self.display(folder)} is a file where the lake keeps an account's folder: move it out of the lake "
                 f"and re-sync the days it held with {resync_command(kind, None, account)}"
             )
+
+    def _not_an_account(self, folder: str, problem: str, out_of: str = "the lake") -> LakeError:
+        return LakeError(f"{self.display(folder)} is no account's folder ({problem}): move it out of {out_of}")
 
     def _outside_accounts(self, relative: str) -> LakeError:
         # The layout of earlier releases, written after this process moved it (by an earlier release's sync).
@@ -540,8 +541,7 @@ class Lake:
                 continue
             problem = account_name_problem(account)
             if problem is not None:
-                folder = self.display("/".join(parts[:3]))
-                raise LakeError(f"{folder} is no account's folder ({problem}): move it out of the lake")
+                raise self._not_an_account("/".join(parts[:3]), problem)
             if len(parts) > 4 and parts[3].startswith("date="):
                 days.setdefault("/".join(parts[:4]), []).append("/".join(parts[4:]))
         for day_dir, names in days.items():
@@ -577,8 +577,7 @@ class Lake:
                 raise self._outside_accounts("/".join(parts[:3]))
             account = account_of_folder(parts[2]) if len(parts) > 3 else None
             if account is not None and (problem := account_name_problem(account)) is not None:
-                folder = self.display("/".join(parts[:3]))
-                raise LakeError(f"{folder} is no account's folder ({problem}): move it out of the data dir")
+                raise self._not_an_account("/".join(parts[:3]), problem, out_of="the data dir")
             if _QUARANTINE_FILE.fullmatch(relative):
                 files.append(relative)
         return files
@@ -888,10 +887,7 @@ class AccountLake(Lake):
         return sorted(day for relative in self._dated(files, kind) if (day := self.partition_day(relative)) is not None)
 
     def read_partition(self, dataset: str, day: date, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
-        """One of this account's day partitions -> its frame in exactly `schema`, or None when the day has none.
-
-        A partition an older release wrote lacks the columns added since: they read as null.
-        """
+        """One of this account's day partitions -> its frame in exactly `schema`, or None when the day has none."""
         resync = resync_command(dataset.removeprefix("usage_"), day, self.account)
         return self._read_partition(self.partition(dataset, day), dataset, schema, resync)
 
