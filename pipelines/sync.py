@@ -383,9 +383,9 @@ def account_config(account: Account, settings: Settings, key: SecretStr) -> Clie
     # Not through `Settings.with_overrides`: reading the environment again for each of many
     # accounts costs more than its sync; the key and URL were checked as the account was read.
     config = ClientConfig.from_settings(settings, api_key=key, base_url=account.base_url)
-    source = account.api_key_env or API_KEY_VARIABLE
+    source = key_name(account)
     if account.api_key_block is not None:
-        source = f"the Prefect Secret block {shown_value(account.api_key_block)}"
+        source = f"the Prefect Secret block {source}"
     return replace(config, key_source=source)
 
 
