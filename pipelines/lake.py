@@ -44,6 +44,7 @@ from fsspec.implementations.local import LocalFileSystem
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
 from pipelines.durable import TEMP_NAME, StagedFiles, fsync_dir, remove_empty_dirs_below
 from pipelines.errors import CdrError, LakeError, UsageError, clip, few, one_line
+from pipelines.opentact.api import known_record_type
 from pipelines.sync_lock import DataDirBusy, hold_sync_lock
 
 LAKE_DIR = "lake"
@@ -867,9 +868,7 @@ class AccountLake(Lake):
 
     def quarantine_dir(self, kind: str) -> str:
         """A record type -> the folder of this account's quarantined records of it."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(KINDS)}")
-        return f"{QUARANTINE_DIR}/{kind}/{ACCOUNT_FOLDER}{self.account}"
+        return f"{QUARANTINE_DIR}/{known_record_type(kind)}/{ACCOUNT_FOLDER}{self.account}"
 
     def partition_days(self, dataset: str) -> list[date]:
         """The UTC days that have a partition file in this account's dataset, ascending; LakeError for a partition

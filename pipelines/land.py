@@ -358,10 +358,7 @@ def _ceil_ms(moment: datetime) -> datetime:
 
 
 def _schema_of(kind: str) -> Mapping[str, pl.DataType]:
-    try:
-        return api.LAKE_SCHEMAS[kind]  # type: ignore[index]
-    except KeyError:
-        raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(api.RECORD_TYPES)}") from None
+    return api.LAKE_SCHEMAS[api.known_record_type(kind)]
 
 
 def _in_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str, optional: set[str]) -> pl.DataFrame:

@@ -40,7 +40,7 @@ class KindState:
 
 def kind_dir(account: str, kind: str) -> str:
     """(account, record type) -> the folder of its sync state, relative to the data dir."""
-    return f"{STATE_DIR}/{ACCOUNT_FOLDER}{account}/{_kind(kind)}"
+    return f"{STATE_DIR}/{ACCOUNT_FOLDER}{account}/{api.known_record_type(kind)}"
 
 
 def landed_path(account: str, kind: str) -> str:
@@ -338,12 +338,6 @@ def _corrupt(lake: AccountLake, relative: str, exc: BaseException, what: str) ->
         else "deleting it makes the next run of that window redo all its slices"
     )
     return StateError(f"sync state file {lake.display(relative)} is corrupt ({exc}); fix or delete it: {consequence}")
-
-
-def _kind(kind: str) -> str:
-    if kind not in api.RECORD_TYPES:
-        raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(api.RECORD_TYPES)}")
-    return kind
 
 
 def _format(moment: datetime) -> str:

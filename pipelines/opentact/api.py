@@ -31,6 +31,13 @@ def record_types(names: str | Iterable[str], *, what: str = "record types") -> l
     return chosen  # type: ignore[return-value]
 
 
+def known_record_type(kind: str) -> RecordType:
+    """A record type named by the code -> itself; ValueError (a programming error) for any other name."""
+    if kind not in RECORD_TYPES:
+        raise ValueError(f"unknown record type {kind!r}; expected one of {', '.join(RECORD_TYPES)}")
+    return kind  # type: ignore[return-value]
+
+
 PATHS: dict[str, str] = {
     "cdrs": "/v2/reports/cdrs",
     "mdrs": "/v2/reports/mdrs",
