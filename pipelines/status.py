@@ -19,7 +19,7 @@ from pipelines.dates import format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Account
 from pipelines.durable import atomic_file
 from pipelines.errors import (
-    CdrError, LakeError, UsageError, clip, counted, few_counted, named_accounts, one_line, what_is_wrong,
+    CdrError, LakeError, UsageError, counted, few_counted, named_accounts, one_line, what_is_wrong,
 )
 from pipelines.lake import QUARANTINE_DIR, AccountLake, Lake, register_lake, resync_command
 from pipelines.land import window_days
