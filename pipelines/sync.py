@@ -450,11 +450,8 @@ async def sync_accounts(
     shared = SharedByBaseUrl(settings)
     opener = partial(account_client, settings=settings, read_block=read_block, shared=shared)
     totals = _Totals(progress)
-    runners: dict[str, _Runner] = {}
 
-    durations: dict[str, float] = {}
-
-    async def one(account: Account) -> None:
+    async def one(account: Account) -> AccountReport:
         account_lake, windows = prepared[account.name]
         account_started = time.perf_counter()
         try:
@@ -463,35 +460,29 @@ async def sync_accounts(
                     account_lake, client, now, run_id, totals.for_account(account.name), settings, logged,
                     slice_concurrency, dispatch,
                 )
-                runners[account.name] = runner
                 try:
                     await runner.run(kinds, windows)
                 except* ApiKeyRejected as failed:
                     raise _first(failed) from None
         except CdrError as exc:
-            errors[account.name] = one_line(exc)
-            runners.pop(account.name, None)
+            return AccountReport(account.name, None, one_line(exc), key_name(account))
         except Exception as exc:
             log.error("account %s: the sync failed unexpectedly", account.name, exc_info=exc)
-            errors[account.name] = f"{type(exc).__name__}: {one_line(exc)}"
-            runners.pop(account.name, None)
-        durations[account.name] = time.perf_counter() - account_started
+            return AccountReport(account.name, None, f"{type(exc).__name__}: {one_line(exc)}", key_name(account))
+        report = runner.sync_report(kinds, time.perf_counter() - account_started)
+        return AccountReport(account.name, report, key_name=key_name(account))
 
     with base.sync_lock(run_id), recorded_sync(base, run_id, kinds) as logged:
         base.sweep_temporaries()
         try:
             async with asyncio.TaskGroup() as group:
-                for account in accounts:
-                    if account.name in prepared:
-                        group.create_task(one(account))
+                synced = {account.name: group.create_task(one(account)) for account in accounts if account.name in prepared}
         finally:
             await shared.aclose()
         duration = time.perf_counter() - started
         outcomes = tuple(
-            AccountReport(account.name, None, errors[account.name], key_name(account)) if account.name in errors
-            else AccountReport(
-                account.name, runners[account.name].sync_report(kinds, durations[account.name]), key_name=key_name(account)
-            )
+            synced[account.name].result() if account.name in synced
+            else AccountReport(account.name, None, errors[account.name], key_name(account))
             for account in accounts
         )
         logged.finish(
