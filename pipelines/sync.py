@@ -504,8 +504,8 @@ class SliceOutcome:
     """What landing one slice did: a value, so a worker of a distributed sync can hand it back.
 
     `records` and `rejected` count what was read (valid and malformed records); `landed` is what
-    landing did (None if it did not land); `filed` rejects were set aside in quarantine, in the
-    file `filed_at` (None if it could not be written); `failure` says why the slice failed.
+    landing did (None if it did not land); `filed_at` is the quarantine file its rejects were set
+    aside in (None if none, or it could not be written); `failure` says why the slice failed.
     Checkpointing, logging and counting it is the run's (`_Runner.settle`).
     """
 
@@ -514,7 +514,6 @@ class SliceOutcome:
     records: int = 0
     rejected: int = 0
     landed: LandStats | None = None
-    filed: int = 0
     filed_at: str | None = None
     failure: SliceFailure | None = None
     # the rejects by the UTC day they count in
@@ -564,7 +563,7 @@ async def land_slice(
         raise
     except Exception as exc:
         failure = slice_failure(kind, slice_, exc)
-    return SliceOutcome(kind, slice_, *tally, stats, filed, filed_at, failure, filed_days if filed else ())
+    return SliceOutcome(kind, slice_, *tally, stats, filed_at, failure, filed_days if filed else ())
 
 
 async def _read_pages(
