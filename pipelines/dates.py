@@ -201,6 +201,11 @@ def zone_name(tz: str) -> str:
     return _zone(tz).name
 
 
+def utc_midnight(day: date) -> datetime:
+    """A UTC calendar day (a lake partition's) -> its first instant."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def consecutive_runs(days: Iterable[date]) -> list[list[date]]:
     """Ascending days -> runs of consecutive days."""
     runs: list[list[date]] = []

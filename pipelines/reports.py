@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pipelines.dates import Window, consecutive_runs, parse_bound
+from pipelines.dates import Window, consecutive_runs, parse_bound, utc_midnight
 from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Accounts
 from pipelines.durable import atomic_file
 from pipelines.errors import FEW, CdrError, UsageError, bad_value, clip, counted, few, few_counted, one_line
@@ -425,7 +425,7 @@ def quarantine_note(
         "order by currency",
         [list(RECONCILED), *params],
     ).fetchall()
-    utc_days = all(_midnight(day, zone) == _midnight(day, "UTC") for day in _days(first, after + timedelta(days=1)))
+    utc_days = all(_midnight(day, zone) == utc_midnight(day) for day in _days(first, after + timedelta(days=1)))
     return QuarantineNote(
         month, zone, utc_days, tuple((name, int(count)) for name, count in quarantined),
         tuple(CurrencyGap(currency, Decimal(records), Decimal(api_cost), int(days))
@@ -569,7 +569,7 @@ def lake_touched(lake: Lake, accounts: Sequence[str]) -> dict[str, tuple[Window,
         windows: list[Window] = []
         for kind in STATEMENT_KINDS:
             windows += read_state(own, kind).landed
-            windows += [Window(_midnight(day, "UTC"), _midnight(day + timedelta(days=1), "UTC"))
+            windows += [Window(utc_midnight(day), utc_midnight(day + timedelta(days=1)))
                         for day in own.partition_days(kind)]
         touched[account] = merge_windows(windows)
     return touched

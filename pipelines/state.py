@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
-from pipelines.dates import Window
+from pipelines.dates import Window, utc_midnight
 from pipelines.errors import CdrError, UsageError
 from pipelines.lake import ACCOUNT_FOLDER, STATE_DIR, AccountLake
 from pipelines.opentact import api
@@ -140,7 +140,7 @@ def lake_holds(lake: AccountLake, kind: api.RecordType) -> tuple[Window, ...]:
 
 
 def _utc_day(day: date) -> tuple[datetime, datetime]:
-    begins = datetime.combine(day, time(), tzinfo=timezone.utc)
+    begins = utc_midnight(day)
     return begins, begins + timedelta(days=1)
 
 

@@ -27,7 +27,7 @@ import orjson
 import polars as pl
 from pydantic import SecretStr
 
-from pipelines.dates import Window, consecutive_runs, parse_datetime
+from pipelines.dates import Window, consecutive_runs, parse_datetime, utc_midnight
 from pipelines.errors import FEW, CdrError, counted, few_counted, noun, one_line
 from pipelines.land import (
     DayCounts,
@@ -946,15 +946,15 @@ class _Runner:
             return
         # Usage is read up to the settled present, so a day counts as held when the lake has
         # every record of it up to that instant (a day started before the window may be).
-        settled = self.client.frozen(Window(_midnight(days[0]), _midnight(days[-1]) + _DAY), self.now).end
+        settled = self.client.frozen(Window(utc_midnight(days[0]), utc_midnight(days[-1]) + _DAY), self.now).end
         landed = read_state(self.lake, kind)
         held = [
             day
             for day in days
-            if covers(landed, Window(_midnight(day), max(_midnight(day), min(_midnight(day) + _DAY, settled))))
+            if covers(landed, Window(utc_midnight(day), max(utc_midnight(day), min(utc_midnight(day) + _DAY, settled))))
         ]
         for run in consecutive_runs(held):
-            whole = Window(_midnight(run[0]), _midnight(run[-1]) + _DAY)
+            whole = Window(utc_midnight(run[0]), utc_midnight(run[-1]) + _DAY)
             try:
                 frame = await self.client.read_usage(kind, whole, now=self.now)
                 async with self._days(f"usage_{kind}", run):
@@ -1070,10 +1070,6 @@ def _placed(rejects: list[Rejected], slice_: Window) -> list[Rejected] | None:
             return None
         placed.append(replace(reject, slice=pieces[created.astimezone(timezone.utc).date()]))  # type: ignore[type-var]
     return placed
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 def _directories(lake: AccountLake, kinds: Sequence[api.RecordType]) -> list[str]:

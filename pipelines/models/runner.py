@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
-from datetime import UTC, date, datetime, time as clock_time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple, TypeVar, cast
 
 import duckdb
 
-from pipelines.dates import ZONES, zone_meant
+from pipelines.dates import ZONES, utc_midnight, zone_meant
 from pipelines.errors import CdrError, UsageError, counted, hinted, one_line
 from pipelines.lake import Lake, register_lake
 from pipelines.models.discover import (
@@ -542,7 +542,7 @@ def _incremental_models(
     }
     judged = [model for model in models if model.incremental in RECOMPUTED_COLUMNS]
     changed_days = {day for listed in days.values() for day in listed}
-    since = datetime.combine(min(changed_days) - timedelta(days=1), clock_time(0), UTC) if changed_days else None
+    since = utc_midnight(min(changed_days) - timedelta(days=1)) if changed_days else None
     for model in judged:
         database = f"{_RECENT_DATABASE}_{model.name}"
         replaced[model.name] = Replacement.recomputed(cast(str, model.incremental), since, database)
@@ -699,7 +699,7 @@ def _report_days(con: duckdb.DuckDBPyConnection, dirty: set[date]) -> list[date]
     """Changed UTC days -> the report days they overlap (the report time zone is within a day of UTC)."""
     if not dirty:
         return []
-    starts = [datetime.combine(day, clock_time(0), UTC) for day in sorted(dirty)]
+    starts = [utc_midnight(day) for day in sorted(dirty)]
     rows = con.execute(
         "select distinct unnest([report_time(u)::date, report_time(u + interval 1 day - interval 1 microsecond)::date]) "
         "as day from (select unnest(?::timestamptz[]) as u) order by day",
