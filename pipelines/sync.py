@@ -395,16 +395,16 @@ async def account_client(
     budget: asyncio.Semaphore,
     *,
     settings: Settings,
+    shared: SharedByBaseUrl,
     read_block: BlockReader | None = None,
-    shared: SharedByBaseUrl | None = None,
 ) -> AsyncIterator[SyncClient]:
     """An account -> its own API client, at its base URL with its key, its requests within the shared `budget`
-    (and with what it shares with the other accounts at its base URL, if given)."""
+    and with what it shares with the other accounts at its base URL."""
     # A Secret block is read over Prefect's API, a blocking call: kept off the event loop.
     key = await asyncio.to_thread(account_api_key, account, settings, read_block)
     config = account_config(account, settings, key)
-    pool = None if shared is None else shared.pool(config.base_url)
-    retries = None if shared is None else shared.retry_warnings(config.base_url)
+    pool = shared.pool(config.base_url)
+    retries = shared.retry_warnings(config.base_url)
     async with OpentactClient(config, budget=budget, pool=pool, retries=retries) as client:
         yield client
 
@@ -448,14 +448,13 @@ async def sync_accounts(
             errors[account.name] = one_line(exc)
     budget = asyncio.Semaphore(settings.opentact_concurrency)
     shared = SharedByBaseUrl(settings)
-    opener = partial(account_client, settings=settings, read_block=read_block, shared=shared)
     totals = _Totals(progress)
 
     async def one(account: Account) -> AccountReport:
         account_lake, windows = prepared[account.name]
         account_started = time.perf_counter()
         try:
-            async with opener(account, budget) as client:
+            async with account_client(account, budget, settings=settings, shared=shared, read_block=read_block) as client:
                 runner = _runner(
                     account_lake, client, now, run_id, totals.for_account(account.name), settings, logged,
                     slice_concurrency, dispatch,
