@@ -319,11 +319,7 @@ def recorded_sync(
     """
     runs = _readable_runs(lake)
     started = next((run.started_at for run in runs[:1] if run.run_id == run_id), None) or clock()
-    entry = RecordedSync(
-        SyncRunRecord(
-            run_id=run_id, types=tuple(kinds), started_at=started, pid=os.getpid(), host=socket.gethostname()
-        )
-    )
+    entry = RecordedSync(_this_run(run_id, kinds, started))
     _write_runs(lake, [entry.record, *(run for run in runs if run.run_id != run_id)])
     try:
         yield entry
@@ -372,10 +368,7 @@ def log_failed_start(
     as a run failing while it syncs logs itself. Never raises; no entry while another sync holds the data dir."""
     try:
         with lake.sync_lock(run_id):
-            record = SyncRunRecord(
-                run_id=run_id, types=tuple(kinds), started_at=started, pid=os.getpid(), host=socket.gethostname()
-            )
-            _end(lake, RecordedSync(record), clock(), "failed", one_line(error))
+            _end(lake, RecordedSync(_this_run(run_id, kinds, started)), clock(), "failed", one_line(error))
     except DataDirBusy:
         pass
     except Exception as exc:
@@ -398,6 +391,13 @@ def read_sync_runs(lake: Lake) -> list[SyncRunRecord]:
             "delete it: the next sync starts a new one (nothing synced is lost)"
         ) from exc
     return [_interrupted(run) for run in runs]
+
+
+def _this_run(run_id: str, kinds: Sequence[str], started: datetime) -> SyncRunRecord:
+    """A run of this process -> its entry, `running`, naming the process (so `_interrupted` can tell it died)."""
+    return SyncRunRecord(
+        run_id=run_id, types=tuple(kinds), started_at=started, pid=os.getpid(), host=socket.gethostname()
+    )
 
 
 def _readable_runs(lake: Lake) -> list[SyncRunRecord]:
