@@ -428,7 +428,7 @@ async def check_api_key(request: SyncRequest) -> list[str]:
     """
     from pipelines.accounts import account_api_key
     from pipelines.opentact.client import ApiKeyRejected, ApiUnreachable, ClientConfig
-    from pipelines.sync import account_config
+    from pipelines.sync import account_config, without_account
 
     settings = request.settings
     kind = request.kinds[0]
@@ -459,7 +459,7 @@ async def check_api_key(request: SyncRequest) -> list[str]:
     if rejected and len(rejected) + len(keyless) == len(request.account_windows):
         # Every account that could land fails on its key: nothing would land, so not worth Prefect's start.
         raise ApiKeyRejected(_causes(request, {
-            a.name: keyless[a.name].removeprefix(f"account {a.name}: ") if a.name in keyless else rejected[a.name]
+            a.name: without_account(a.name, keyless[a.name]) if a.name in keyless else rejected[a.name]
             for a in request.accounts if a.name in request.account_windows
         }))
     warnings = []

@@ -300,7 +300,7 @@ class AccountsReport:
         landed = [a.account for a in self.accounts if a.ok]
         # A reseller's hundreds that landed are counted: the line is for the accounts to act on.
         others = f"; {', '.join(landed) if len(landed) <= FEW else f'the other {len(landed):,}'} landed" if landed else ""
-        groups = by_cause((a.account, _without_account(a.account, a.cause or ""), a.key_name) for a in failed)
+        groups = by_cause((a.account, without_account(a.account, a.cause or ""), a.key_name) for a in failed)
         causes = "; ".join(f"{few_counted(names, 'account')}: {cause}" for names, cause in groups[:FEW])
         if len(groups) > FEW:
             rest = sum(len(names) for names, _ in groups[FEW:])
@@ -490,7 +490,7 @@ async def sync_accounts(
         )
         for outcome in outcomes:
             # the log names the account beside its error (and `cdr status` shows them so)
-            error = None if outcome.error is None else _without_account(outcome.account, outcome.error)
+            error = None if outcome.error is None else without_account(outcome.account, outcome.error)
             logged.account(outcome.account, _account_status(outcome), error)
     return AccountsReport(run_id=run_id, now=now, accounts=outcomes, duration_secs=duration)
 
@@ -746,10 +746,9 @@ def _account_status(outcome: AccountReport) -> str:
     return "completed" if outcome.ok else "incomplete"
 
 
-def _without_account(name: str, cause: str) -> str:
+def without_account(name: str, cause: str) -> str:
     """A cause that names its account first (`account acme: ...`) -> the rest, where the account is named already."""
-    prefix = f"account {name}: "
-    return cause[len(prefix):] if cause.startswith(prefix) else cause
+    return cause.removeprefix(f"account {name}: ")
 
 
 class _Totals:
