@@ -137,7 +137,7 @@ def window_days(window: Window) -> list[date]:
 
 def land_windows(lake: AccountLake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:
     """Records of several windows at once -> each day partition rewritten once, replaced for every window."""
-    schema = _schema_of(kind)
+    schema = api.LAKE_SCHEMAS[api.known_record_type(kind)]
     frame = _in_schema(frame, schema, f"{kind} frame", optional=set(schema) - set(api.SCHEMAS[kind]))
     for column in (ID, api.CREATED_AT, api.UPDATED_AT):
         if frame[column].null_count():
@@ -194,7 +194,7 @@ def _printable(name: str) -> str:
 
 def land_usage(lake: AccountLake, kind: api.RecordType, window: Window, frame: pl.DataFrame) -> LandStats:
     """Usage rows (`api.USAGE_SCHEMA`) of a whole-UTC-day window -> usage day partitions replaced."""
-    _schema_of(kind)
+    api.known_record_type(kind)
     frame = _in_schema(frame, api.USAGE_SCHEMA, f"usage_{kind} frame", optional=set())
     if any(bound.astimezone(timezone.utc).time() != time(0) for bound in (window.start, window.end)):
         raise ValueError(f"programming error: usage is landed by whole UTC days; {window} is not day-aligned")
@@ -247,7 +247,7 @@ def quarantine(
     lake: AccountLake, kind: api.RecordType, run_id: str, rejects: Iterable[Rejected], now: datetime | None = None
 ) -> str | None:
     """Rejected records -> one new JSON-lines file under quarantine/<kind>/account=<name>/date=<seen day>/ (its relative path), or None."""
-    _schema_of(kind)
+    api.known_record_type(kind)
     check_run_id(run_id)
     seen_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     lines = []
@@ -355,10 +355,6 @@ def _inside(windows: Sequence[Window]) -> pl.Expr:
 def _ceil_ms(moment: datetime) -> datetime:
     utc = moment.astimezone(timezone.utc)
     return utc + timedelta(microseconds=-utc.microsecond % 1000)
-
-
-def _schema_of(kind: str) -> Mapping[str, pl.DataType]:
-    return api.LAKE_SCHEMAS[api.known_record_type(kind)]
 
 
 def _in_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str, optional: set[str]) -> pl.DataFrame:
