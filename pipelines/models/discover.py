@@ -244,8 +244,7 @@ def discover_tests(
         for path in sorted((Path(queries_dir) / TESTS_DIR).glob("*.sql")):
             sql, tree = _read_sql(con, path)
             description = sql.splitlines()[0].removeprefix("--").strip()
-            header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
-            match = _INCREMENTAL.search(header)
+            match = _INCREMENTAL.search(sql)
             incremental = match.group(1) if match else None
             tests.append(DataTest(path.stem, path, description, sql, _reads(tree, readable, macros), incremental))
     return tuple(tests)
@@ -421,12 +420,11 @@ def macro_error(macro: Macro, exc: BaseException, shown: Path) -> CdrError:
 
 def _header_options(path: Path, sql: str, default: str) -> tuple[str, str | None]:
     """A model's file -> its materialization and incremental column, as its header comment lines declare them."""
-    header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
-    match = _MATERIALIZED.search(header)
+    match = _MATERIALIZED.search(sql)
     materialized = match.group(1) if match else default
     if materialized not in MATERIALIZATIONS:
         raise CdrError(f"{path}: materialized must be one of {', '.join(MATERIALIZATIONS)}, not {materialized!r}")
-    match = _INCREMENTAL.search(header)
+    match = _INCREMENTAL.search(sql)
     if match is None:
         return materialized, None
     if match.group(1) not in INCREMENTAL_COLUMNS:
@@ -438,8 +436,7 @@ def _header_options(path: Path, sql: str, default: str) -> tuple[str, str | None
 
 def _spans(path: Path, sql: str, incremental: str | None, models: Collection[str]) -> str | None:
     """A model's file -> the model holding the spans its incremental build follows, as its header declares it."""
-    header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
-    match = _SPANS.search(header)
+    match = _SPANS.search(sql)
     if match is None:
         return None
     if incremental != "report_date" or match.group(1) not in models:
