@@ -206,6 +206,11 @@ def utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def days_from(first: date, after: date) -> list[date]:
+    """The calendar days from `first` up to `after` (excluded)."""
+    return [first + timedelta(days=offset) for offset in range((after - first).days)]
+
+
 def consecutive_runs(days: Iterable[date]) -> list[list[date]]:
     """Ascending days -> runs of consecutive days."""
     runs: list[list[date]] = []

@@ -19,7 +19,7 @@ from typing import Protocol
 import orjson
 import polars as pl
 
-from pipelines.dates import Window, format_utc
+from pipelines.dates import Window, days_from, format_utc
 from pipelines.errors import CdrError, clip, counted
 from pipelines.lake import AccountLake, WriteBatch, readable_as, with_schema
 from pipelines.opentact import api
@@ -132,7 +132,7 @@ def window_days(window: Window) -> list[date]:
         return []
     first = window.start.astimezone(timezone.utc).date()
     last = (window.end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return days_from(first, last + timedelta(days=1))
 
 
 def land_windows(lake: AccountLake, kind: api.RecordType, windows: Sequence[Window], frame: pl.DataFrame) -> LandStats:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pipelines.dates import Window, consecutive_runs, parse_bound, utc_midnight
+from pipelines.dates import Window, consecutive_runs, days_from, parse_bound, utc_midnight
 from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Accounts
 from pipelines.durable import atomic_file
 from pipelines.errors import FEW, CdrError, UsageError, bad_value, clip, counted, few, few_counted, one_line
@@ -425,7 +425,7 @@ def quarantine_note(
         "order by currency",
         [list(RECONCILED), *params],
     ).fetchall()
-    utc_days = all(_midnight(day, zone) == utc_midnight(day) for day in _days(first, after + timedelta(days=1)))
+    utc_days = all(_midnight(day, zone) == utc_midnight(day) for day in days_from(first, after + timedelta(days=1)))
     return QuarantineNote(
         month, zone, utc_days, tuple((name, int(count)) for name, count in quarantined),
         tuple(CurrencyGap(currency, Decimal(records), Decimal(api_cost), int(days))
@@ -438,11 +438,6 @@ def month_days(month: str) -> tuple[date, date]:
     """A checked 'YYYY-MM' -> its first day and the first day of the month after."""
     year, number = (int(part) for part in month.split("-"))
     return date(year, number, 1), date(year + number // 12, number % 12 + 1, 1)
-
-
-def _days(first: date, after: date) -> list[date]:
-    """The days from `first` up to `after`."""
-    return [first + timedelta(days=offset) for offset in range((after - first).days)]
 
 
 def held_accounts(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> tuple[str, ...]:
@@ -644,14 +639,10 @@ def partial_months(
 def _missing_days(synced: Sequence[Window], first: date, after: date, zone: str) -> tuple[date, ...]:
     """Synced windows -> the local days from `first` up to `after` they do not wholly hold."""
     held = KindState(kind="+".join(STATEMENT_KINDS), landed=merge_windows(list(synced)))
-    missing = []
-    day = first
-    while day < after:
-        following = day + timedelta(days=1)
-        if not covers(held, Window(_midnight(day, zone), _midnight(following, zone))):
-            missing.append(day)
-        day = following
-    return tuple(missing)
+    return tuple(
+        day for day in days_from(first, after)
+        if not covers(held, Window(_midnight(day, zone), _midnight(day + timedelta(days=1), zone)))
+    )
 
 
 def day_ranges(days: Sequence[date], limit: int = LISTED_RANGES) -> str:

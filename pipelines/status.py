@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from pipelines.dates import format_utc, parse_datetime
+from pipelines.dates import days_from, format_utc, parse_datetime
 from pipelines.accounts import DEFAULT_ACCOUNT, SHOWN_ACCOUNTS, Account
 from pipelines.durable import atomic_file
 from pipelines.errors import (
@@ -338,7 +338,7 @@ def _kind_status(account: AccountLake, kind: str, listing: _Listing) -> KindStat
     lost = lost_days(state, with_data, counted)
     synced = with_data | landed
     first, last = (min(synced), max(synced)) if synced else (None, None)
-    span = [first + timedelta(days=n) for n in range((last - first).days + 1)] if first and last else []
+    span = days_from(first, last + timedelta(days=1)) if first and last else []
     gaps = [day for day in span if day not in with_data and (day not in landed or day in lost)]
     return KindStatus(
         kind=kind,
