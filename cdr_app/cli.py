@@ -6,11 +6,13 @@ failures (`CdrError`) become one line on stderr and a non-zero exit, never a tra
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -119,12 +121,65 @@ def main() -> None:
         raise
 
 
+class ReaderGone(BaseException):
+    """Whoever read stdout closed it (`cdr sql ... | head -1`): it has what it wanted, so the command stops
+    quietly, as Unix tools do. Not an Exception: no command's own error handling takes it for a failure."""
+
+
+class _Stdout:
+    """sys.stdout, with its reader going away raised as ReaderGone from whatever write or flush finds it
+    (typer and rich would each turn a broken pipe into exit 1, a failure to a script)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise self._gone() from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise self._gone() from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _gone(self) -> ReaderGone:
+        # What is still buffered, and the interpreter's flush at exit, go nowhere instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+        return ReaderGone()
+
+
 def run() -> None:
     """`cdr` with this process's arguments: expected failures and bad usage become one line and an exit code."""
+    stdout = sys.stdout
+    if stdout is not None:  # None: started with stdout closed, which click and rich write nothing to
+        sys.stdout = _Stdout(stdout)  # type: ignore[assignment]
+    try:
+        _run()
+    finally:
+        # Here, where a reader gone is seen, not in the interpreter's flush at exit; the command's exit code stands.
+        with suppress(ReaderGone):
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        sys.stdout = stdout
+
+
+def _run() -> None:
     from typer.exceptions import TyperException
 
     try:
         code = app(prog_name="cdr", standalone_mode=False)
+    except ReaderGone:
+        code = 0
     except TyperException as exc:  # typer's (vendored click's) usage errors
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `cdr` or `cdr sandbox`: show the help

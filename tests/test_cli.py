@@ -1,5 +1,6 @@
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -124,6 +125,30 @@ def test_fixed_choices_of_sql_shell_dates_and_sync_take_any_case(capsys, monkeyp
                            "--tz", "UTC")
     assert code == 0 and json.loads(out)["week_start"] == "sunday" and json.loads(out)["start"] == "2026-10-04T00:00:00.000Z"
     assert record_types(["CDRS", " mdrs", "cdrs"], what="--types") == ["cdrs", "mdrs"]
+
+
+def _cdr_to_a_closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
+    """`cdr ARGS...` whose stdout is a pipe its reader has already closed, as `| head -1` leaves it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([*CDR_ARGV, *args], stdout=write_end, stderr=subprocess.PIPE, text=True, check=False)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("args", [
+    ("sql", "select * from range(200000)"),
+    ("sql", "select * from range(200000)", "--format", "csv"),
+    ("sql", "select * from range(200000)", "--format", "json"),
+    ("status",),
+    ("dates", "today"),
+])
+def test_a_reader_closing_the_pipe_stops_any_command_quietly_with_exit_0(args, tmp_path):
+    # `cdr sql "..." | head -1`: head has what it wanted, so no error, no traceback and no failure for a script.
+    make_warehouse(tmp_path, None)
+    proc = _cdr_to_a_closed_pipe(*args, *(("--data-dir", str(tmp_path)) if args[0] != "dates" else ()))
+    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 COMMENTED = "-- how many\nselect 1 as one"
