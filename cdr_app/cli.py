@@ -12,7 +12,7 @@ import signal
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -126,9 +126,15 @@ class ReaderGone(BaseException):
     quietly, as Unix tools do. Not an Exception: no command's own error handling takes it for a failure."""
 
 
+class StdoutFailed(BaseException):
+    """stdout could not be written (a full disk under `> out.csv`): the command stops, saying why in one line.
+    Not an Exception, as ReaderGone."""
+
+
 class _Stdout:
-    """sys.stdout, with its reader going away raised as ReaderGone from whatever write or flush finds it
-    (typer and rich would each turn a broken pipe into exit 1, a failure to a script)."""
+    """sys.stdout, with a write or flush that fails raised as ReaderGone (its reader went away) or
+    StdoutFailed (typer and rich would turn a broken pipe into exit 1, a failure to a script, and
+    Python any other failure into a traceback)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
@@ -136,26 +142,26 @@ class _Stdout:
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
-            raise self._gone() from None
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            raise self._gone() from None
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
-    def _gone(self) -> ReaderGone:
+    def _failed(self, exc: OSError) -> ReaderGone | StdoutFailed:
         # What is still buffered, and the interpreter's flush at exit, go nowhere instead of failing again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(devnull, self._stream.fileno())
         finally:
             os.close(devnull)
-        return ReaderGone()
+        return ReaderGone() if isinstance(exc, BrokenPipeError) else StdoutFailed(exc.strerror or str(exc))
 
 
 def run() -> None:
@@ -166,11 +172,24 @@ def run() -> None:
     try:
         _run()
     finally:
-        # Here, where a reader gone is seen, not in the interpreter's flush at exit; the command's exit code stands.
-        with suppress(ReaderGone):
+        # Here, where a failure is seen, not in the interpreter's flush at exit; the command's exit code stands
+        # unless what it wrote could not be.
+        failed = None
+        try:
             if sys.stdout is not None:
                 sys.stdout.flush()
+        except ReaderGone:
+            pass
+        except StdoutFailed as exc:
+            failed = exc
         sys.stdout = stdout
+        if failed is not None:
+            _stdout_failed(failed)
+
+
+def _stdout_failed(exc: StdoutFailed) -> NoReturn:
+    typer.echo(f"error: cannot write the output: {exc}", err=True)
+    sys.exit(1)
 
 
 def _run() -> None:
@@ -180,6 +199,8 @@ def _run() -> None:
         code = app(prog_name="cdr", standalone_mode=False)
     except ReaderGone:
         code = 0
+    except StdoutFailed as exc:
+        _stdout_failed(exc)
     except TyperException as exc:  # typer's (vendored click's) usage errors
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `cdr` or `cdr sandbox`: show the help

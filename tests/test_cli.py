@@ -151,6 +151,19 @@ def test_a_reader_closing_the_pipe_stops_any_command_quietly_with_exit_0(args, t
     assert (proc.returncode, proc.stderr) == (0, "")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("args", [("sql", "select * from range(200000)"), ("sql", "select 1"), ("status",), ("dates", "today")])
+def test_output_that_cannot_be_written_is_one_line_and_exit_1(args, tmp_path):
+    # `cdr sql ... > out.csv` on a full disk: the output is lost, so the command fails, in one line.
+    make_warehouse(tmp_path, None)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [*CDR_ARGV, *args, *(("--data-dir", str(tmp_path)) if args[0] != "dates" else ())],
+            stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+        )
+    assert (proc.returncode, proc.stderr) == (1, "error: cannot write the output: No space left on device\n")
+
+
 COMMENTED = "-- how many\nselect 1 as one"
 
 
