@@ -148,6 +148,37 @@ def unusable_host(host: str) -> bool:
     return False
 
 
+def causes(exc: BaseException) -> list[BaseException]:
+    """An error and what it was raised from or while handling, nearest first."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return chain
+
+
+# OpenSSL's reasons for a handshake whose answer was no TLS at all: a server speaking plain HTTP on the port.
+_PLAIN_ANSWER_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"})
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """A connection's error -> what its failed TLS handshake means, in words; None if it is not one.
+
+    The ssl module's own words name OpenSSL's internals (`[SSL: WRONG_VERSION_NUMBER] wrong version
+    number (_ssl.c:1006)`), which do not say that an https:// URL reached a plain-HTTP server. Every
+    client (the API's, the object store's, the webhook's) words it so.
+    """
+    import ssl
+
+    # getattr: a client's own subclasses of ssl's errors (aiohttp's) lack their fields; ssl's own error is further on.
+    for cause in causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError) and getattr(cause, "verify_message", None):
+            return f"the server's TLS certificate is not trusted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _PLAIN_ANSWER_REASONS:
+            return "the server answered plain HTTP, not HTTPS: check the URL's scheme (http://) and port"
+    return None
+
+
 def shown_url(url: str) -> str:
     """A URL -> what a message may show of it: its scheme, host and port (user info, path and query may hold a
     password or token); one that names no host, with any user info and query cut off."""

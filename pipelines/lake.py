@@ -43,7 +43,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
 from pipelines.durable import TEMP_NAME, StagedFiles, fsync_dir, remove_empty_dirs_below
-from pipelines.errors import CdrError, LakeError, UsageError, clip, few, one_line
+from pipelines.errors import CdrError, LakeError, UsageError, causes, clip, few, one_line, tls_failure
 from pipelines.opentact.api import known_record_type
 from pipelines.sync_lock import DataDirBusy, hold_sync_lock
 
@@ -96,19 +96,21 @@ def unreachable_store(exc: BaseException) -> CdrError | None:
     if unusable is not None:
         return unusable
     failed = next(
-        (cause for cause in _causes(exc) if isinstance(cause, (botocore.ConnectionError, botocore.HTTPClientError))), None
+        (cause for cause in causes(exc) if isinstance(cause, (botocore.ConnectionError, botocore.HTTPClientError))), None
     )
     if failed is None:
         return None
     url = urlsplit(str(failed.kwargs.get("endpoint_url") or ""))
     address = f" at {url.scheme}://{url.netloc.rpartition('@')[2]}" if url.scheme and url.netloc else ""
-    causes = _causes(failed)
-    if any(isinstance(cause, (TimeoutError, botocore.ConnectTimeoutError, botocore.ReadTimeoutError)) for cause in causes):
+    chain = causes(failed)
+    if any(isinstance(cause, (TimeoutError, botocore.ConnectTimeoutError, botocore.ReadTimeoutError)) for cause in chain):
         reason = "no answer in time"
-    elif any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+    elif any(isinstance(cause, ConnectionRefusedError) for cause in chain):
         reason = "connection refused"
-    elif resolving := next((cause for cause in causes if isinstance(cause, socket.gaierror)), None):
+    elif resolving := next((cause for cause in chain if isinstance(cause, socket.gaierror)), None):
         reason = f"host not found: {resolving.strerror or 'no address'}"
+    elif tls := tls_failure(failed):
+        reason = tls
     else:  # the client's own words, any user and password in a URL left out
         reason = _URL_USER.sub("://", one_line(failed.kwargs.get("error") or failed, first=True))
     return CdrError(f"cannot reach the object store{address} ({reason}); {STORE_ADVICE}")
@@ -120,7 +122,7 @@ def _unusable_store_settings(exc: BaseException, botocore: object) -> UsageError
     Checked by botocore only when the first request is made, so on any command's first read. The
     endpoint is not shown: a value that is no URL may still hold a password.
     """
-    for cause in _causes(exc):
+    for cause in causes(exc):
         if isinstance(cause, botocore.NoCredentialsError):  # type: ignore[attr-defined]
             return UsageError(
                 "no keys for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or "
@@ -145,15 +147,6 @@ def _unusable_store_settings(exc: BaseException, botocore: object) -> UsageError
                 "https://s3.example.com or http://127.0.0.1:9000 (unset it for AWS S3)"
             )
     return None
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """An error and what it was raised from or while handling, nearest first."""
-    chain: list[BaseException] = []
-    while exc is not None and exc not in chain:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return chain
 
 
 def data_dir_is_a_file(url: str) -> UsageError:

@@ -240,6 +240,18 @@ def test_an_unreachable_webhook_is_a_one_line_failure_without_the_token(capsys, 
     assert not (data_dir / "alerts" / "sent.json").exists()
 
 
+def test_an_https_webhook_on_a_plain_http_server_says_so_in_words_not_openssls(capsys, monkeypatch, data_dir):
+    with webhook_receiver() as receiver:
+        url = receiver.url.replace("http://", "https://")
+        code, _, err = run_cdr(capsys, monkeypatch, "alerts", *RANGE, "--notify", url, "--data-dir", str(data_dir))
+
+    assert code == 1 and err.count("\n") == 1 and receiver.requests == 0
+    assert err.rstrip().endswith(
+        "failed after 0 of 3 new alerts (the server answered plain HTTP, not HTTPS: check the URL's scheme (http://) "
+        "and port); the next call sends the 3 left"
+    ), err
+
+
 def test_end_to_end_an_injected_irsf_day_is_listed_and_fails_the_run(prefect_harness, capsys, monkeypatch, tmp_path):
     from sandbox.testing import TEST_API_KEY, running_sandbox
 

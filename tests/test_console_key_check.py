@@ -65,6 +65,22 @@ def test_an_unreachable_api_is_warned_of_at_once_and_left_to_the_flow_which_retr
     ]
 
 
+def test_an_https_url_of_a_plain_http_server_is_warned_of_in_words_not_openssls(
+    reached, monkeypatch, tmp_path, capsys
+) -> None:
+    with running_sandbox(now=NOW) as url:
+        tls_url = url.replace("http://", "https://")
+        monkeypatch.setenv("OPENTACT_BASE_URL", tls_url)
+        monkeypatch.setenv("OPENTACT_API_KEY", TEST_API_KEY)
+        console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {tls_url}: connection failed (the server answered plain HTTP, not HTTPS: check the URL's scheme "
+        "(http://) and port); the sync retries each request for up to 300 s (OPENTACT_RETRY_MAX_SECS), then the sync "
+        "itself: if the URL is wrong, stop it (Ctrl-C) and check OPENTACT_BASE_URL"
+    ]
+
+
 def test_a_key_the_api_accepts_goes_on_to_the_flow_without_a_word(reached, monkeypatch, tmp_path, capsys) -> None:
     with running_sandbox(now=NOW) as url:
         monkeypatch.setenv("OPENTACT_BASE_URL", url)

@@ -1,9 +1,11 @@
 """The wording helpers every message shares."""
 
+import ssl
+
 import pytest
 
 from pipelines.dates import zone_name
-from pipelines.errors import UsageError, counted, noun, one_of
+from pipelines.errors import UsageError, counted, noun, one_of, tls_failure
 from pipelines.opentact.api import record_types
 
 
@@ -29,3 +31,24 @@ def test_a_mistyped_choice_is_answered_with_the_closest_one(refuse, expected):
     with pytest.raises(UsageError) as caught:
         refuse()
     assert str(caught.value).startswith(expected)
+
+
+def test_a_tls_failure_is_said_in_words_through_a_clients_own_wrappers():
+    def wrapped(inner: BaseException) -> Exception:
+        try:
+            try:
+                raise inner
+            except ssl.SSLError as exc:
+                raise ConnectionError("Cannot connect to host 127.0.0.1:9000 ssl:default") from exc
+        except ConnectionError as outer:
+            return outer
+
+    untrusted = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    untrusted.verify_message = "self-signed certificate"
+    plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    plain.reason = "WRONG_VERSION_NUMBER"
+    assert tls_failure(wrapped(untrusted)) == "the server's TLS certificate is not trusted (self-signed certificate)"
+    assert tls_failure(wrapped(plain)) == (
+        "the server answered plain HTTP, not HTTPS: check the URL's scheme (http://) and port"
+    )
+    assert tls_failure(ConnectionRefusedError(111, "Connection refused")) is None

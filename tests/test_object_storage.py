@@ -442,6 +442,23 @@ def test_an_unreachable_store_is_one_line_naming_its_address_for_every_command(
     assert [path.name for path in tmp_path.iterdir()] in ([], ["cache"])
 
 
+def test_an_https_store_endpoint_on_a_plain_http_server_says_so_in_words_not_openssls(
+    unreachable: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fixtures.alerts import webhook_receiver
+
+    with webhook_receiver() as plain:  # any server speaking plain HTTP
+        address = plain.url.split("/hook/")[0].replace("http://", "https://")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", address)
+        code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", "s3://bucket/prefix")
+    assert (code, out) == (1, ""), err
+    assert err.startswith(
+        f"error: cannot reach the object store at {address} (the server answered plain HTTP, not HTTPS: check the "
+        f"URL's scheme (http://) and port){STORE_ADVICE_TAIL}"
+    ), err
+    assert err.count("\n") == 1 and S3_SECRET_KEY not in err, err
+
+
 def test_a_store_host_not_found_is_one_line_and_a_password_in_its_url_never_shows(
     unreachable: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
