@@ -65,7 +65,7 @@ def run_demo(data_dir: Path) -> DemoResult:
     quiet_prefect()
     key = secrets.token_urlsafe(24)  # a throwaway key: the sandbox and this process only
     console = Console(stderr=True)
-    console.print(f"starting the sandbox: {world()}")
+    console.print(f"starting the sandbox: {world()}", soft_wrap=True)  # one line also in a log, however long
     # Ctrl-C stops the sync as it stops `cdr sync` (what landed stays checkpointed), then the
     # sandbox; the block leaving with Stopped says so in one line.
     with stoppable("the demo stopped; run it again to resume") as runner:

@@ -263,6 +263,23 @@ def test_the_demo_names_its_fault_rates_as_sandbox_export_takes_them(capsys, mon
 
 
 
+def test_the_demos_first_line_names_its_world_on_one_line_also_in_a_log(capsys, monkeypatch, tmp_path):
+    # `make demo 2>&1 | tee demo.log`: the line `cdr sandbox export` is read off stays whole, not cut at 80 columns.
+    import cdr_app.demo as demo
+
+    class Stop(Exception):
+        pass
+
+    def no_sandbox(**_: object):
+        raise Stop
+
+    monkeypatch.setattr(demo, "quiet_prefect", lambda: None)
+    monkeypatch.setattr(demo, "running_sandbox", no_sandbox)
+    with pytest.raises(Stop):
+        demo.run_demo(tmp_path / "demo")
+    assert capsys.readouterr().err.splitlines()[0] == f"starting the sandbox: {demo.world()}"
+
+
 EXAMPLED = (("sync",), ("build",), ("status",), ("alerts",), ("report", "finance"), ("dashboards",), ("sql",), ("shell",), ("dates",))
 
 
