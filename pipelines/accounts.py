@@ -19,11 +19,11 @@ from pydantic import SecretStr
 
 from pipelines.errors import CdrError, UsageError, clip, one_line
 from pipelines.settings import (
-    MISSING_API_KEY,
     Settings,
     api_key_problem,
     api_key_refusal,
     base_url_refusal,
+    missing_api_key,
     read_toml,
     shown_value,
 )
@@ -255,7 +255,7 @@ def account_api_key(account: Account, settings: Settings, read_block: BlockReade
     key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
     if key is None:
         if variable == API_KEY_VARIABLE and account.name == DEFAULT_ACCOUNT:
-            raise UsageError(MISSING_API_KEY)
+            raise missing_api_key(settings)
         if not _CONVENTIONAL_VARIABLE.fullmatch(variable):
             raise UsageError(
                 f"account {account.name}: the variable its api_key_env names is not set (or is empty): export it "

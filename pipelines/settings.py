@@ -5,6 +5,7 @@ Precedence: a command-line option, then the environment, then `.env`, then the d
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -86,6 +87,22 @@ MISSING_API_KEY = (
     "OPENTACT_API_KEY is not set (or is empty): export it (the variables are listed in .env.example) "
     "to read the Opentact API"
 )
+
+
+def missing_api_key(settings: Settings) -> UsageError:
+    """The refusal when there is no key (MISSING_API_KEY), naming a variable the environment or .env sets under a
+    name a letter or two from OPENTACT_API_KEY's (`OPENTACT_APIKEY=...`), which nothing reads. Never its value."""
+    # by the name in capitals (as the settings read names in any case) -> the name as written, and where
+    names = {name.upper(): (name, "the environment") for name in os.environ}
+    if settings._dotenv is not None:
+        dotenv = clip(str(settings._dotenv))
+        names |= {name.upper(): (name, dotenv) for name in dotenv_values(settings._dotenv, encoding="utf-8")}
+    names.pop("OPENTACT_API_KEY", None)  # set, but empty
+    near = difflib.get_close_matches("OPENTACT_API_KEY", list(names), n=1, cutoff=0.85)
+    if not near:
+        return UsageError(MISSING_API_KEY)
+    name, where = names[near[0]]
+    return UsageError(f"{MISSING_API_KEY} ({where} sets {clip(name)}: did you mean OPENTACT_API_KEY?)")
 
 
 def api_key_refusal(problem: str, name: str = "OPENTACT_API_KEY") -> str:

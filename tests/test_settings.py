@@ -288,6 +288,26 @@ def test_a_malformed_dotenv_line_is_one_line_naming_file_and_line_and_never_the_
     assert sorted(path.name for path in tmp_path.iterdir()) == [".env"]
 
 
+@pytest.mark.parametrize("where", [".env", "the environment"])
+def test_a_missing_key_names_a_variable_set_under_a_name_close_to_its_never_its_value(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OPENTACT_APIKEY=... is read by nothing: the sync would only say the key is not set.
+    monkeypatch.chdir(tmp_path)
+    if where == ".env":
+        (tmp_path / ".env").write_text("OPENTACT_APIKEY=sk-live-0123456789\n")
+    else:
+        monkeypatch.setenv("Opentact_Api_Kee", "sk-live-0123456789")
+    code, out, err = run_cdr(capsys, monkeypatch, "sync", "--range", "yesterday", "--data-dir", str(tmp_path / "data"))
+    assert (code, out) == (2, "")
+    name = "OPENTACT_APIKEY" if where == ".env" else "Opentact_Api_Kee"
+    assert err == (
+        "error: OPENTACT_API_KEY is not set (or is empty): export it (the variables are listed in .env.example) to "
+        f"read the Opentact API ({where} sets {name}: did you mean OPENTACT_API_KEY?)\n"
+    )
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_bad_value_in_dotenv_says_so_and_never_shows_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,7 +38,7 @@ from pipelines.errors import CdrError, UsageError, counted, shown_url, tls_failu
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, empty_frame, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
-from pipelines.settings import MISSING_API_KEY, Settings, api_key_problem, api_key_refusal, base_url_refusal
+from pipelines.settings import Settings, api_key_problem, api_key_refusal, base_url_refusal, missing_api_key
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class ClientConfig:
         """
         api_key = api_key or settings.opentact_api_key
         if api_key is None:
-            raise UsageError(MISSING_API_KEY)
+            raise missing_api_key(settings)
         return cls(
             base_url=base_url or settings.opentact_base_url,
             api_key=api_key,
