@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import cache, partial
 from typing import TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
@@ -638,7 +638,18 @@ class OpentactClient:
             return _Attempt(f"HTTP {status} {self._foreign(api.error_summary(content))}".rstrip(), wait)
         raise ApiError(
             f"{what} was refused by {shown_url(self.config.base_url)} (HTTP {status}): "
-            f"{self._foreign(api.error_summary(content))}"
+            f"{self._foreign(api.error_summary(content))}{self._not_found_hint(status)}"
+        )
+
+    def _not_found_hint(self, status: int) -> str:
+        """A 404 from a base URL with a path -> what to check: the client adds the API's own paths (/v2/reports/...),
+        so a base URL copied with one (`https://api.opentact.org/v2`) asks for paths that do not exist. The
+        message shows no path (it may hold a proxy's token), so it must say that there is one."""
+        if status != 404 or not urlsplit(self.config.base_url).path.strip("/"):
+            return ""
+        return (
+            f"; the base URL has a path after {shown_url(self.config.base_url)}, and the client adds the API's own "
+            "(/v2/reports/...): check OPENTACT_BASE_URL (or the account's base_url), e.g. https://api.opentact.org"
         )
 
     async def _receive(self, request: httpx.Request, what: str) -> tuple[int, httpx.Headers, bytes]:

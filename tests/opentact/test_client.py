@@ -665,6 +665,20 @@ async def test_400_fails_at_once_with_the_api_detail_and_parameter() -> None:
     assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("base_url, hinted", [(f"{BASE_URL}/v2", True), (f"{BASE_URL}/", False), (BASE_URL, False)])
+async def test_a_404_says_when_the_base_url_has_a_path_of_its_own_without_showing_it(base_url, hinted) -> None:
+    # OPENTACT_BASE_URL=https://api.opentact.org/v2 asks for /v2/v2/reports/cdrs: the 404 alone does not say why.
+    fake = FakeApi({"cdrs": spread(3)})
+    fake.faults.append(lambda r: error(404, "Not Found"))
+    with pytest.raises(ApiError) as failure:
+        await read_all(client(fake, base_url=base_url), window=Window(T0, T0 + timedelta(days=1)))
+    message = str(failure.value)
+    assert f"was refused by {BASE_URL} (HTTP 404): Not Found" in message and len(fake.requests) == 1
+    hint = f"; the base URL has a path after {BASE_URL}, and the client adds the API's own (/v2/reports/...): check "
+    assert message.endswith(hint + "OPENTACT_BASE_URL (or the account's base_url), e.g. https://api.opentact.org") is hinted
+    assert "/v2" not in message.replace("/v2/reports/...", "")
+
+
 async def test_redirects_are_not_followed() -> None:
     fake = FakeApi({"cdrs": spread(3)})
     fake.faults.append(lambda r: httpx.Response(302, headers={"Location": "https://elsewhere.example/"}))
