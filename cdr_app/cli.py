@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 from pipelines import __version__
 from pipelines.cli import app as pipeline_app
 from pipelines.console import leave_within_grace
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, ReaderGone
 from sandbox.cli import app as sandbox_app
 
 if TYPE_CHECKING:  # typer runs on its own copy of click: importing click itself only slows every start
@@ -119,11 +119,6 @@ def main() -> None:
         if exc.code in _STOPPED_CODES:
             leave_within_grace(exc.code)
         raise
-
-
-class ReaderGone(BaseException):
-    """Whoever read stdout closed it (`cdr sql ... | head -1`): it has what it wanted, so the command stops
-    quietly, as Unix tools do. Not an Exception: no command's own error handling takes it for a failure."""
 
 
 class StdoutFailed(BaseException):

@@ -192,7 +192,7 @@ def alerts_command(
         notify_webhook, read_alerts, webhook_origin,
     )
     from pipelines.dates import resolve_range
-    from pipelines.errors import one_of
+    from pipelines.errors import one_of, reader_may_leave
     from pipelines.lake import Lake
     from pipelines.models import warehouse_path
     from pipelines.reports import check_account, held_accounts
@@ -225,7 +225,8 @@ def alerts_command(
     columns = (ACCOUNT_TABLE_COLUMNS if several else TABLE_COLUMNS) if fmt == "table" else ALERT_COLUMNS
     # The csv is for a spreadsheet: a name in it must never run as a formula.
     write = partial(write_csv, for_spreadsheets=True) if fmt == "csv" else WRITERS[fmt]
-    write(alerts_result(alerts, columns=columns), sys.stdout)
+    with reader_may_leave():  # `| head -1` still sends, and still exits 3 on an alert --fail-on names
+        write(alerts_result(alerts, columns=columns), sys.stdout)
     if notify is not None:
         snooze = timedelta(hours=settings.alerts_snooze_hours)
         # A failed delivery raises here, before --fail-on: exit 1, which a scheduler cannot take for the usual 3.

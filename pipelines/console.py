@@ -28,7 +28,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.dates import Window, format_utc, parse_datetime
 from pipelines.errors import (
-    CdrError, UsageError, counted, expected_failure, few_counted, named_accounts, noun, one_line, shown_url,
+    CdrError, UsageError, counted, expected_failure, few_counted, named_accounts, noun, one_line, reader_may_leave,
+    shown_url,
 )
 
 if TYPE_CHECKING:
@@ -300,14 +301,16 @@ def run_sync(**arguments: object) -> dict[str, object]:
                 result = runner.run(sync_flow(**flow_arguments(request, arguments), progress=progress))
             except SyncIncomplete as incomplete:
                 # The slices that landed kept the API's new fields all the same: said as on success.
-                for kind in incomplete.report.kinds:
-                    _print_extras(kind.kind, kind.extra_fields, "")
+                with reader_may_leave():  # the run's exit 1 stands
+                    for kind in incomplete.report.kinds:
+                        _print_extras(kind.kind, kind.extra_fields, "")
                 raise
             except AccountsIncomplete as incomplete:
                 from pipelines.summary import accounts_result, task_runner_label
 
                 runner = task_runner_label(request.settings)
-                _print_accounts(accounts_result(incomplete.report, runner=runner), request)
+                with reader_may_leave():  # the run's exit 1 stands
+                    _print_accounts(accounts_result(incomplete.report, runner=runner), request)
                 raise
             except Exception as exc:
                 raise prefect_failure(exc) or exc

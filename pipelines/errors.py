@@ -3,7 +3,8 @@ every message and summary shares (cut text, a few names, a count with its noun).
 
 import difflib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit
 
 # Every error stays one short line (within 300 characters with the CLI's "error: "), however long
@@ -32,6 +33,19 @@ class UsageError(CdrError):
 # Here rather than in lake.py: the sync lock (sync_lock.py), which lake.py imports, raises it too.
 class LakeError(CdrError):
     """A file in the data dir cannot be read as what it should be."""
+
+
+class ReaderGone(BaseException):
+    """Whoever read stdout closed it (`cdr sql ... | head -1`): it has what it wanted, so the command stops
+    quietly, as Unix tools do. Not an Exception: no command's own error handling takes it for a failure."""
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Output a reader may stop reading early without stopping what the command goes on to do: its sending,
+    its exit code's verdict or the failure it is telling (an exit 0 there would read as success to a script)."""
+    with suppress(ReaderGone):
+        yield
 
 
 def expected_failure(record: logging.LogRecord) -> CdrError | None:

@@ -15,7 +15,7 @@ from cdr_app.cli import app, cdr_command
 from pipelines import __version__
 from pipelines.opentact.api import record_types
 from pipelines.shell import run_shell
-from tests.fixtures.alerts import alert, make_warehouse
+from tests.fixtures.alerts import alert, make_warehouse, webhook_receiver
 from tests.fixtures.cli import CDR_ARGV, run_cdr
 
 runner = CliRunner()
@@ -149,6 +149,19 @@ def test_a_reader_closing_the_pipe_stops_any_command_quietly_with_exit_0(args, t
     make_warehouse(tmp_path, None)
     proc = _cdr_to_a_closed_pipe(*args, *(("--data-dir", str(tmp_path)) if args[0] != "dates" else ()))
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_a_reader_closing_the_pipe_keeps_the_alerts_sending_and_verdict(tmp_path):
+    # `cdr alerts --notify URL --fail-on warning | head -1` in cron: the listing is cut short, the rest is not.
+    start = datetime(2026, 10, 3, tzinfo=timezone.utc)
+    make_warehouse(tmp_path, [alert(f"a-{country}", start, country_code=country) for country in ("DE", "GB", "US")])
+    with webhook_receiver() as receiver:
+        proc = _cdr_to_a_closed_pipe(
+            "alerts", "--start", "2026-10-03", "--end", "2026-10-04", "--notify", receiver.url, "--fail-on", "warning",
+            "--data-dir", str(tmp_path),
+        )
+    assert proc.returncode == 3, proc.stderr
+    assert [body["alert_key"] for body in receiver.received] == ["a-DE", "a-GB", "a-US"]
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")

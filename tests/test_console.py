@@ -20,7 +20,7 @@ from rich.console import Console
 from pipelines import console
 from pipelines.console import PrefectUnavailable, Stopped, failures_told_by_command, prefect_failure, stoppable
 from pipelines.dates import parse_datetime
-from pipelines.errors import CdrError
+from pipelines.errors import CdrError, ReaderGone
 from pipelines.sync import SyncProgress
 from tests.fixtures.cli import run_cdr
 
@@ -316,6 +316,16 @@ def test_cdr_sync_that_fails_in_part_still_says_which_fields_the_landed_slices_k
     )
     assert code == 1 and err.splitlines()[-1].startswith("error: 1 slice failed (cdrs")
     assert out == "mdrs: kept 1 field the lake does not know in extras: region\n"
+
+    # `cdr sync | head -1` whose reader leaves during that line: the run's failure and exit 1 stand.
+    def reader_gone(*_: object) -> None:
+        raise ReaderGone
+
+    monkeypatch.setattr(console, "_print_extras", reader_gone)
+    code, _, err = run_cdr(
+        capsys, monkeypatch, "sync", "--range", "yesterday", "--now", "2026-10-03T00:00:00Z", "--data-dir", str(tmp_path / "d")
+    )
+    assert code == 1 and err.splitlines()[-1].startswith("error: 1 slice failed (cdrs")
 
 
 @pytest.mark.parametrize(("total", "records", "words"), [(1, 1, ("1/1 slice ", " 1 record ")), (4, 2500, ("1/4 slices", " 2,500 records"))])
