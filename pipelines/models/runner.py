@@ -86,7 +86,7 @@ _PREVIOUS_ALIAS = "previous_warehouse"
 _WINDOW_DATABASE = "changed_days"
 _SPANNED_DATABASE = "spanned_days"
 _RECENT_DATABASE = "recent"
-# the write of what an incremental build's models do not write into the copy (`_apply_changes`)
+# the write of what a build's models do not write into the new warehouse (`_apply_changes`)
 _THE_REST = "views, macros and reference tables"
 # A start is counted in its 10-second bucket, which may begin in the report day before.
 _BUCKET = "interval 10 second"
@@ -115,9 +115,9 @@ Prepare = Callable[[duckdb.DuckDBPyConnection], object]
 
 
 class Write(NamedTuple):
-    """What an incremental build writes into the copy of the previous warehouse (`run`, on a connection),
-    once the models it waits for (`after`) are built; `long`: started before the models then ready, not
-    after them as a model's rows are (a connection no model is ready for)."""
+    """What a build writes into its new warehouse (an incremental build: the copy of the previous one; `run`,
+    on a connection), once the models (or writes) it waits for (`after`) are done; `long`: started before the
+    models then ready, not after them as a model's rows are (a connection no model is ready for)."""
 
     after: Collection[str]
     run: Callable[[duckdb.DuckDBPyConnection], None]
@@ -272,10 +272,11 @@ def _build(
         dirty = incremental.dirty_days(previous.fingerprints, found) if reason is None and previous is not None else set()
         copied_from = previous_path if reason is None else None
         with new_warehouse(data_dir, build_how(reason, len(dirty))) as temp, _copied(copied_from, temp, data_dir) as copied:
-            # A full build builds the models in memory and copies them into the new file once built
-            # and tested. An incremental build copies the previous warehouse there (in a thread,
-            # while the changed days are built) and writes into it only what changed, each model as
-            # soon as it is built, beside the other models. Creating the file first refuses an
+            # A full build builds the models in memory and writes each table into the new file as soon
+            # as it is built, beside the other models (a copy of them all after the last one would run
+            # on one core while the other idles). An incremental build copies the previous warehouse
+            # there (in a thread, while the changed days are built) and writes into it only what
+            # changed, likewise. Creating the file first refuses an
             # unwritable data dir before any work; spills go beside it, as they would for a file database.
             try:
                 con.execute(f"set temp_directory = {sql_string(f'{temp}.spill')}")
@@ -331,17 +332,20 @@ def _build(
                             name: Write({name}, partial(_replace_rows, name=name, replacement=replacement))
                             for name, replacement in replaced.items()
                         }
-                        writes |= {
-                            model.name: Write({model.name}, partial(_replace_table, table=model.name))
-                            for model in models
-                            if model.materialized == "table" and model.name not in replaced
-                        }
-                        # the rest once the views it copies are built, beside the models: not alone after them
-                        views_built = {m.name for m in models if m.materialized == "view" and m.name not in replaced}
-                        writes[_THE_REST] = Write(views_built, partial(
-                            _apply_changes, replaced=replaced, written=set(writes),
-                            macros=[*calendar_macros(report_timezone), *build_macros(now), *(m.sql for m in macros)],
-                        ), long=True)
+                    writes |= {
+                        model.name: Write({model.name}, partial(_replace_table, table=model.name))
+                        for model in models
+                        if model.materialized == "table" and model.name not in replaced
+                    }
+                    # the rest once the views it copies are built, beside the models: not alone after them;
+                    # a full build's new warehouse has no tables for its views to read until they are written
+                    after = {m.name for m in models if m.materialized == "view" and m.name not in replaced}
+                    if reason is not None:
+                        after |= {f"write {name}" for name in writes}
+                    writes[_THE_REST] = Write(after, partial(
+                        _apply_changes, replaced=replaced, written=set(writes),
+                        macros=[*calendar_macros(report_timezone), *build_macros(now), *(m.sql for m in macros)],
+                    ), long=True)
                     runs, outcomes = _build_all(
                         con, models, [t for t in tests if t.name not in checked], queries_dir, prepare, writes
                     )
@@ -353,11 +357,9 @@ def _build(
                 by_name = dict(zip([t.name for t in tests if t.name not in checked], outcomes)) | checked
                 outcomes = [by_name[test.name] for test in tests if test.name in by_name]
                 failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
-                # Built (and kept for inspection when a test failed): everything into the file.
+                # Built (and kept for inspection when a test failed): everything is in the file.
                 if reason is None:
                     con.execute(f"detach {_PREVIOUS_ALIAS}")
-                else:
-                    con.execute(f"copy from database {_MEMORY_DATABASE} to {_WAREHOUSE_ALIAS}")
                 con.execute(f"detach {_WAREHOUSE_ALIAS}")
                 if failures:
                     raise FailedBuild(
@@ -768,11 +770,12 @@ def _apply_changes(
     con: duckdb.DuckDBPyConnection, replaced: Mapping[str, Replacement], macros: Sequence[str],
     written: Collection[str],
 ) -> None:
-    """Finish turning the copy of the previous warehouse into this build's, the models' jobs writing
-    theirs (`written`: the incremental models' changed rows, the tables of the others): every other
-    table (the reference tables and manifest), view and macro of the build's (`macros`: the statements
-    creating them, in order) in place of the previous one's; an incremental model (in `replaced`)
-    stays the table it is. Run once the views are built.
+    """Finish turning the copy of the previous warehouse (a full build: the new, empty warehouse) into
+    this build's, the models' jobs writing theirs (`written`: the incremental models' changed rows, the
+    tables of the others): every other table (the reference tables and manifest), view and macro of the
+    build's (`macros`: the statements creating them, in order) in place of the previous one's; an
+    incremental model (in `replaced`) stays the table it is. Run once the views are built (a full
+    build: and every table written, which its views read).
 
     A view or macro the copy holds as this build defines it is kept: the queries and report time
     zone are the previous build's, so most are (not the build's clock, nor a lake view whose files changed).
