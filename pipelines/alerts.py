@@ -22,7 +22,7 @@ from pipelines.accounts import DEFAULT_ACCOUNT
 from pipelines.dates import Window, format_utc, parse_bound, parse_datetime
 from pipelines.durable import atomic_file
 from pipelines.errors import (
-    CdrError, UsageError, clip, counted, one_line, one_of, shown_url, tls_failure, unusable_host, what_is_wrong,
+    CdrError, UsageError, clip, connection_failure, counted, one_line, one_of, shown_url, unusable_host, what_is_wrong,
 )
 from pipelines.lake import Lake
 from pipelines.remote import is_remote, warehouse_name, work_dir
@@ -447,7 +447,7 @@ def webhook_sender(client: httpx.Client, url: str) -> Callable[[Sequence[Alert]]
                 response = client.post(url, content=alert.json(), headers={"content-type": "application/json"})
             except httpx.HTTPError as exc:
                 cause = one_line(exc, first=True).replace(url, origin) or type(exc).__name__
-                raise CdrError(tls_failure(exc) or f"{type(exc).__name__}: {cause}") from None
+                raise CdrError(connection_failure(exc) or f"{type(exc).__name__}: {cause}") from None
             if not response.is_success:
                 raise CdrError(f"answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
 

@@ -175,17 +175,23 @@ def causes(exc: BaseException) -> list[BaseException]:
 _PLAIN_ANSWER_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"})
 
 
-def tls_failure(exc: BaseException) -> str | None:
-    """A connection's error -> what its failed TLS handshake means, in words; None if it is not one.
+def connection_failure(exc: BaseException) -> str | None:
+    """A connection's error -> what went wrong, in words, where the client's own words do not say it: a host name
+    that does not resolve, a failed TLS handshake; None if it is neither.
 
-    The ssl module's own words name OpenSSL's internals (`[SSL: WRONG_VERSION_NUMBER] wrong version
-    number (_ssl.c:1006)`), which do not say that an https:// URL reached a plain-HTTP server. Every
-    client (the API's, the object store's, the webhook's) words it so.
+    The clients' own words name the resolver's and OpenSSL's internals (`[Errno -2] Name or service not
+    known`, `[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)`, which does not say that an
+    https:// URL reached a plain-HTTP server). Every client (the API's, the object store's, the webhook's)
+    words them so, through this.
     """
+    import socket
     import ssl
 
+    chain = causes(exc)
+    if resolving := next((cause for cause in chain if isinstance(cause, socket.gaierror)), None):
+        return f"host not found: {resolving.strerror or 'no address'}"
     # getattr: a client's own subclasses of ssl's errors (aiohttp's) lack their fields; ssl's own error is further on.
-    for cause in causes(exc):
+    for cause in chain:
         if isinstance(cause, ssl.SSLCertVerificationError) and getattr(cause, "verify_message", None):
             return f"the server's TLS certificate is not trusted ({cause.verify_message})"
         if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _PLAIN_ANSWER_REASONS:

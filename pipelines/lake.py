@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
@@ -43,7 +42,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.accounts import DEFAULT_ACCOUNT, account_name_problem
 from pipelines.durable import TEMP_NAME, StagedFiles, fsync_dir, remove_empty_dirs_below
-from pipelines.errors import CdrError, LakeError, UsageError, causes, clip, few, one_line, tls_failure
+from pipelines.errors import CdrError, LakeError, UsageError, causes, clip, connection_failure, few, one_line
 from pipelines.opentact.api import known_record_type
 from pipelines.sync_lock import DataDirBusy, hold_sync_lock
 
@@ -107,10 +106,8 @@ def unreachable_store(exc: BaseException) -> CdrError | None:
         reason = "no answer in time"
     elif any(isinstance(cause, ConnectionRefusedError) for cause in chain):
         reason = "connection refused"
-    elif resolving := next((cause for cause in chain if isinstance(cause, socket.gaierror)), None):
-        reason = f"host not found: {resolving.strerror or 'no address'}"
-    elif tls := tls_failure(failed):
-        reason = tls
+    elif said := connection_failure(failed):  # a host not found, a failed TLS handshake
+        reason = said
     else:  # the client's own words, any user and password in a URL left out
         reason = _URL_USER.sub("://", one_line(failed.kwargs.get("error") or failed, first=True))
     return CdrError(f"cannot reach the object store{address} ({reason}); {STORE_ADVICE}")

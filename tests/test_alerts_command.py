@@ -240,6 +240,17 @@ def test_an_unreachable_webhook_is_a_one_line_failure_without_the_token(capsys, 
     assert not (data_dir / "alerts" / "sent.json").exists()
 
 
+def test_a_webhook_host_that_does_not_resolve_is_said_in_words_as_the_object_stores_is(capsys, monkeypatch, data_dir):
+    url = "https://cdr-no-such-host.invalid/hook/T0KEN"
+    code, _, err = run_cdr(capsys, monkeypatch, "alerts", *RANGE, "--notify", url, "--data-dir", str(data_dir))
+
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(
+        "error: sending to https://cdr-no-such-host.invalid failed after 0 of 3 new alerts (host not found: "
+    ), err
+    assert "Errno" not in err and "ConnectError" not in err and "T0KEN" not in err
+
+
 def test_an_https_webhook_on_a_plain_http_server_says_so_in_words_not_openssls(capsys, monkeypatch, data_dir):
     with webhook_receiver() as receiver:
         url = receiver.url.replace("http://", "https://")

@@ -65,6 +65,18 @@ def test_an_unreachable_api_is_warned_of_at_once_and_left_to_the_flow_which_retr
     ]
 
 
+def test_a_host_that_does_not_resolve_is_warned_of_in_words_as_the_object_stores_is(
+    reached, monkeypatch, tmp_path, capsys
+) -> None:
+    monkeypatch.setenv("OPENTACT_BASE_URL", "https://cdr-no-such-host.invalid")
+    monkeypatch.setenv("OPENTACT_API_KEY", WRONG_KEY)
+    console.run_sync(date_range="yesterday", now=NOW, types="cdrs", data_dir=tmp_path / "data")
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warning.startswith("warning: https://cdr-no-such-host.invalid: connection failed (host not found: "), warning
+    assert "Errno" not in warning and "ConnectError" not in warning
+    assert warning.endswith("if the URL is wrong, stop it (Ctrl-C) and check OPENTACT_BASE_URL"), warning
+
+
 def test_an_https_url_of_a_plain_http_server_is_warned_of_in_words_not_openssls(
     reached, monkeypatch, tmp_path, capsys
 ) -> None:

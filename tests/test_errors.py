@@ -1,11 +1,12 @@
 """The wording helpers every message shares."""
 
+import socket
 import ssl
 
 import pytest
 
 from pipelines.dates import zone_name
-from pipelines.errors import UsageError, counted, noun, one_of, tls_failure
+from pipelines.errors import UsageError, connection_failure, counted, noun, one_of
 from pipelines.opentact.api import record_types
 
 
@@ -33,7 +34,7 @@ def test_a_mistyped_choice_is_answered_with_the_closest_one(refuse, expected):
     assert str(caught.value).startswith(expected)
 
 
-def test_a_tls_failure_is_said_in_words_through_a_clients_own_wrappers():
+def test_a_connection_failure_is_said_in_words_through_a_clients_own_wrappers():
     def wrapped(inner: BaseException) -> Exception:
         try:
             try:
@@ -47,8 +48,20 @@ def test_a_tls_failure_is_said_in_words_through_a_clients_own_wrappers():
     untrusted.verify_message = "self-signed certificate"
     plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     plain.reason = "WRONG_VERSION_NUMBER"
-    assert tls_failure(wrapped(untrusted)) == "the server's TLS certificate is not trusted (self-signed certificate)"
-    assert tls_failure(wrapped(plain)) == (
+    assert connection_failure(wrapped(untrusted)) == "the server's TLS certificate is not trusted (self-signed certificate)"
+    assert connection_failure(wrapped(plain)) == (
         "the server answered plain HTTP, not HTTPS: check the URL's scheme (http://) and port"
     )
-    assert tls_failure(ConnectionRefusedError(111, "Connection refused")) is None
+    assert connection_failure(ConnectionRefusedError(111, "Connection refused")) is None
+
+
+def test_a_host_that_does_not_resolve_is_said_in_words_through_a_clients_own_wrappers():
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except OSError as exc:
+            raise ConnectionError("[Errno -2] Name or service not known") from exc
+    except ConnectionError as outer:
+        wrapped = outer
+    assert connection_failure(wrapped) == "host not found: Name or service not known"
+    assert connection_failure(socket.gaierror(socket.EAI_NONAME)) == "host not found: no address"

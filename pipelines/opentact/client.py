@@ -34,7 +34,7 @@ from pydantic import SecretStr
 
 from pipelines import __version__
 from pipelines.dates import Window
-from pipelines.errors import CdrError, UsageError, counted, shown_url, tls_failure
+from pipelines.errors import CdrError, UsageError, connection_failure, counted, shown_url
 from pipelines.opentact import api
 from pipelines.opentact.records import Rejected, empty_frame, usage_frame, validate_records
 from pipelines.opentact.slices import freeze, utc_days, utc_hours
@@ -607,7 +607,7 @@ class OpentactClient:
         except (httpx.TransportError, httpx.DecodingError) as exc:
             # Refused or reset connections, and bodies cut short mid-transfer.
             return _Attempt(
-                f"connection failed ({tls_failure(exc) or f'{type(exc).__name__}: {self._foreign(exc)}'})",
+                f"connection failed ({connection_failure(exc) or f'{type(exc).__name__}: {self._foreign(exc)}'})",
                 unreachable=isinstance(exc, httpx.ConnectError),
             )
         finally:
