@@ -447,7 +447,7 @@ def webhook_sender(client: httpx.Client, url: str) -> Callable[[Sequence[Alert]]
                 response = client.post(url, content=alert.json(), headers={"content-type": "application/json"})
             except httpx.HTTPError as exc:
                 cause = one_line(exc, first=True).replace(url, origin) or type(exc).__name__
-                raise CdrError(connection_failure(exc) or f"{type(exc).__name__}: {cause}") from None
+                raise CdrError(connection_failure(exc, url) or f"{type(exc).__name__}: {cause}") from None
             if not response.is_success:
                 raise CdrError(f"answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
 

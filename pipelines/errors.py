@@ -175,14 +175,17 @@ def causes(exc: BaseException) -> list[BaseException]:
 _PLAIN_ANSWER_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"})
 
 
-def connection_failure(exc: BaseException) -> str | None:
-    """A connection's error -> what went wrong, in words, where the client's own words do not say it: a host name
-    that does not resolve, a failed TLS handshake; None if it is neither.
+def connection_failure(exc: BaseException, url: str) -> str | None:
+    """A connection's error and the URL asked -> what went wrong, in words, where the client's own words do not
+    say it: a host name that does not resolve, a failed TLS handshake, a connection the server reset; None if
+    it is none of these.
 
     The clients' own words name the resolver's and OpenSSL's internals (`[Errno -2] Name or service not
     known`, `[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)`, which does not say that an
-    https:// URL reached a plain-HTTP server). Every client (the API's, the object store's, the webhook's)
-    words them so, through this.
+    https:// URL reached a plain-HTTP server), or nothing at all (httpx's `ReadError: ` for a reset, which
+    with a connection closed unanswered is how a server speaking TLS meets plain HTTP: an http:// URL to an
+    https:// server). Every client (the API's, the object store's, the webhook's) words them so, through
+    this. Only the URL's scheme is read (a webhook URL's path may hold a token).
     """
     import socket
     import ssl
@@ -196,7 +199,16 @@ def connection_failure(exc: BaseException) -> str | None:
             return f"the server's TLS certificate is not trusted ({cause.verify_message})"
         if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in _PLAIN_ANSWER_REASONS:
             return "the server answered plain HTTP, not HTTPS: check the URL's scheme (http://) and port"
-    return None
+    reset = any(isinstance(cause, ConnectionResetError) for cause in chain)
+    # httpcore's words for a connection closed before any answer (one closed mid-answer it words otherwise)
+    unanswered = any(str(cause).startswith("Server disconnected without sending a response") for cause in chain)
+    if not (reset or unanswered):
+        return None
+    what = "the server reset the connection" if reset else "the server closed the connection without an answer"
+    if urlsplit(url).scheme.lower() != "http":
+        return what
+    # Said as a maybe: a server in trouble (the sandbox's faults) resets plain HTTP too.
+    return f"{what}, as an HTTPS server does to plain HTTP: if it is one, use https://"
 
 
 def shown_url(url: str) -> str:

@@ -99,14 +99,15 @@ def unreachable_store(exc: BaseException) -> CdrError | None:
     )
     if failed is None:
         return None
-    url = urlsplit(str(failed.kwargs.get("endpoint_url") or ""))
+    endpoint = str(failed.kwargs.get("endpoint_url") or "")
+    url = urlsplit(endpoint)
     address = f" at {url.scheme}://{url.netloc.rpartition('@')[2]}" if url.scheme and url.netloc else ""
     chain = causes(failed)
     if any(isinstance(cause, (TimeoutError, botocore.ConnectTimeoutError, botocore.ReadTimeoutError)) for cause in chain):
         reason = "no answer in time"
     elif any(isinstance(cause, ConnectionRefusedError) for cause in chain):
         reason = "connection refused"
-    elif said := connection_failure(failed):  # a host not found, a failed TLS handshake
+    elif said := connection_failure(failed, endpoint):  # a host not found, a failed TLS handshake, a reset
         reason = said
     else:  # the client's own words, any user and password in a URL left out
         reason = _URL_USER.sub("://", one_line(failed.kwargs.get("error") or failed, first=True))

@@ -263,6 +263,23 @@ def test_an_https_webhook_on_a_plain_http_server_says_so_in_words_not_openssls(c
     ), err
 
 
+def test_an_http_webhook_on_a_tls_server_says_it_closed_the_connection_and_to_check_the_scheme(
+    capsys, monkeypatch, data_dir, tmp_path
+):
+    from tests.fixtures.tls import tls_only_server
+
+    with tls_only_server(tmp_path) as address:
+        url = f"http://{address}/hook/T0KEN"
+        code, _, err = run_cdr(capsys, monkeypatch, "alerts", *RANGE, "--notify", url, "--data-dir", str(data_dir))
+
+    assert code == 1 and err.count("\n") == 1 and "T0KEN" not in err
+    assert re.search(
+        r"failed after 0 of 3 new alerts \(the server (reset the connection|closed the connection without an answer), "
+        r"as an HTTPS server does to plain HTTP: if it is one, use https://\); the next call sends the 3 left$",
+        err.rstrip(),
+    ), err
+
+
 def test_end_to_end_an_injected_irsf_day_is_listed_and_fails_the_run(prefect_harness, capsys, monkeypatch, tmp_path):
     from sandbox.testing import TEST_API_KEY, running_sandbox
 

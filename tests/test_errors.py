@@ -48,11 +48,13 @@ def test_a_connection_failure_is_said_in_words_through_a_clients_own_wrappers():
     untrusted.verify_message = "self-signed certificate"
     plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     plain.reason = "WRONG_VERSION_NUMBER"
-    assert connection_failure(wrapped(untrusted)) == "the server's TLS certificate is not trusted (self-signed certificate)"
-    assert connection_failure(wrapped(plain)) == (
+    assert connection_failure(wrapped(untrusted), "https://x") == (
+        "the server's TLS certificate is not trusted (self-signed certificate)"
+    )
+    assert connection_failure(wrapped(plain), "https://x") == (
         "the server answered plain HTTP, not HTTPS: check the URL's scheme (http://) and port"
     )
-    assert connection_failure(ConnectionRefusedError(111, "Connection refused")) is None
+    assert connection_failure(ConnectionRefusedError(111, "Connection refused"), "https://x") is None
 
 
 def test_a_host_that_does_not_resolve_is_said_in_words_through_a_clients_own_wrappers():
@@ -63,5 +65,28 @@ def test_a_host_that_does_not_resolve_is_said_in_words_through_a_clients_own_wra
             raise ConnectionError("[Errno -2] Name or service not known") from exc
     except ConnectionError as outer:
         wrapped = outer
-    assert connection_failure(wrapped) == "host not found: Name or service not known"
-    assert connection_failure(socket.gaierror(socket.EAI_NONAME)) == "host not found: no address"
+    assert connection_failure(wrapped, "https://x") == "host not found: Name or service not known"
+    assert connection_failure(socket.gaierror(socket.EAI_NONAME), "https://x") == "host not found: no address"
+
+
+def test_a_connection_closed_unanswered_is_said_in_words_with_the_scheme_to_check_over_plain_http():
+    def wrapped(inner: BaseException) -> Exception:
+        try:
+            try:
+                raise inner
+            except Exception as exc:
+                raise ConnectionError("") from exc  # httpx's ReadError says nothing of a reset
+        except ConnectionError as outer:
+            return outer
+
+    reset = wrapped(ConnectionResetError(104, "Connection reset by peer"))
+    closed = wrapped(RuntimeError("Server disconnected without sending a response."))
+    hint = ", as an HTTPS server does to plain HTTP: if it is one, use https://"
+    assert connection_failure(reset, "http://127.0.0.1:8443") == f"the server reset the connection{hint}"
+    assert connection_failure(closed, "HTTP://api.example.com/v1") == (
+        f"the server closed the connection without an answer{hint}"
+    )
+    assert connection_failure(reset, "https://api.example.com") == "the server reset the connection"
+    # closed mid-answer: the client's own words say so
+    mid_answer = RuntimeError("peer closed connection without sending complete message body")
+    assert connection_failure(mid_answer, "http://x") is None

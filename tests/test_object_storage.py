@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -457,6 +458,22 @@ def test_an_https_store_endpoint_on_a_plain_http_server_says_so_in_words_not_ope
         f"URL's scheme (http://) and port){STORE_ADVICE_TAIL}"
     ), err
     assert err.count("\n") == 1 and S3_SECRET_KEY not in err, err
+
+
+def test_an_http_store_endpoint_on_a_tls_server_says_it_closed_the_connection_and_to_check_the_scheme(
+    unreachable: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fixtures.tls import tls_only_server
+
+    with tls_only_server(tmp_path) as address:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{address}")
+        code, out, err = run_cdr(capsys, monkeypatch, "status", "--data-dir", "s3://bucket/prefix")
+    assert (code, out) == (1, ""), err
+    assert re.match(
+        rf"error: cannot reach the object store at http://{address} \(the server (reset the connection|closed the "
+        r"connection without an answer), as an HTTPS server does to plain HTTP: if it is one, use https://\)", err
+    ), err
+    assert STORE_ADVICE_TAIL in err and err.count("\n") == 1, err
 
 
 def test_a_store_host_not_found_is_one_line_and_a_password_in_its_url_never_shows(

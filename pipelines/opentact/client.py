@@ -606,10 +606,8 @@ class OpentactClient:
             return _Attempt(f"timed out ({type(exc).__name__}, timeout {self.config.timeout_secs:g}s)")
         except (httpx.TransportError, httpx.DecodingError) as exc:
             # Refused or reset connections, and bodies cut short mid-transfer.
-            return _Attempt(
-                f"connection failed ({connection_failure(exc) or f'{type(exc).__name__}: {self._foreign(exc)}'})",
-                unreachable=isinstance(exc, httpx.ConnectError),
-            )
+            said = connection_failure(exc, self.config.base_url) or f"{type(exc).__name__}: {self._foreign(exc)}"
+            return _Attempt(f"connection failed ({said})", unreachable=isinstance(exc, httpx.ConnectError))
         finally:
             await self._gate.release()
         if status == 200:

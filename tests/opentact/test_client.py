@@ -634,6 +634,19 @@ async def test_only_a_connection_never_made_exhausts_as_unreachable(exception: E
         assert (type(copy), str(copy), copy.cause) == (ApiUnreachable, str(failure.value), failure.value.cause)
 
 
+async def test_an_http_url_of_a_tls_server_says_the_connection_was_closed_and_to_check_the_scheme(tmp_path) -> None:
+    from tests.fixtures.tls import tls_only_server
+
+    with tls_only_server(tmp_path) as address:
+        with pytest.raises(RetriesExhausted) as failure:
+            await read_all(OpentactClient(config(base_url=f"http://{address}", retry_max_secs=0.0)))
+    # reset or closed, as the server's kernel has it; either way said in words, not `ReadError: `
+    assert re.search(
+        r"last: connection failed \(the server (reset the connection|closed the connection without an answer), as an "
+        r"HTTPS server does to plain HTTP: if it is one, use https://\)$", str(failure.value)
+    ), str(failure.value)
+
+
 async def test_retry_after_beyond_the_cap_fails_at_once() -> None:
     fake = FakeApi({"cdrs": spread(3)})
     fake.faults.append(lambda r: error(429, headers={"Retry-After": "3600"}))
