@@ -167,6 +167,11 @@ class SyncReport:
         listed = "; ".join(f"{f.kind} {f.slice}: {f.cause}" for f in self.failures)
         return f"{counted(len(self.failures), 'slice')} failed ({listed})"
 
+    @property
+    def retryable(self) -> bool:
+        """Whether a rerun can succeed as things are: every failed slice failed for the moment."""
+        return all(f.retryable for f in self.failures)
+
 
 @dataclass(frozen=True, slots=True)
 class SyncProgress:
@@ -263,7 +268,7 @@ class AccountReport:
     @property
     def retryable(self) -> bool:
         """Whether a rerun can succeed: only slices failed, each for the moment."""
-        return self.error is None and self.report is not None and all(f.retryable for f in self.report.failures)
+        return self.error is None and self.report is not None and self.report.retryable
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,9 +354,15 @@ def _advice(failed: Sequence[AccountReport]) -> str:
         whom = ("it" if len(never) == 1 else "them") if not others else f"the {noun(len(never), 'account')} never synced"
         advice.append(f"give {whom} a first sync with a range: {first_sync_command(never)}")
     if others:
-        again = "run the sync again (landed slices are not redone)"
-        advice.append(again if all(a.retryable for a in others) else f"fix what is named, then {again}")
+        advice.append(rerun_advice(all(a.retryable for a in others)))
     return "; ".join(advice)
+
+
+def rerun_advice(retryable: bool) -> str:
+    """Whether what failed can succeed on a rerun as things are -> what to do: run the sync again, once what is
+    named is fixed unless it failed for the moment (a rejected key, a wrong base URL fail every rerun alike)."""
+    again = "run the sync again (landed slices are not redone)"
+    return again if retryable else f"fix what is named, then {again}"
 
 
 class SharedByBaseUrl:

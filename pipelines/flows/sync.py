@@ -40,7 +40,9 @@ from pipelines.settings import Settings, load_settings
 from pipelines.summary import (
     accounts_lines, accounts_markdown, accounts_result, sync_lines, sync_markdown, sync_result, task_runner_label,
 )
-from pipelines.sync import AccountsReport, Dispatch, ProgressCallback, SyncProgress, SyncReport, sync, sync_accounts
+from pipelines.sync import (
+    AccountsReport, Dispatch, ProgressCallback, SyncProgress, SyncReport, rerun_advice, sync, sync_accounts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class SyncIncomplete(CdrError):
 
     def __init__(self, report: SyncReport) -> None:
         self.report = report
-        super().__init__(f"{report.failures_text}; run the sync again")
+        super().__init__(f"{report.failures_text}; {rerun_advice(report.retryable)}")
 
 
 class AccountsIncomplete(CdrError):
@@ -199,7 +201,7 @@ def _slices_failed(task: object, task_run: object, state: Any) -> bool:
     if isinstance(failure, AccountsIncomplete) and all(a.retryable for a in failure.report.failed):
         failed = failure.report.failed
         what = f"{counted(len(failed), 'account')} failed for the moment ({few([a.account for a in failed])})"
-    elif isinstance(failure, SyncIncomplete) and all(f.retryable for f in failure.report.failures):
+    elif isinstance(failure, SyncIncomplete) and failure.report.retryable:
         first = failure.report.failures[0]
         what = (
             f"{counted(len(failure.report.failures), 'slice')} failed for the moment "

@@ -78,3 +78,19 @@ def test_a_retry_of_many_accounts_names_a_few_of_them(caplog) -> None:
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         "2 accounts failed for the moment (acme, globex); the sync tries again in 10 s (retry 1 of 2)"
     ]
+
+
+def test_the_error_line_says_to_fix_what_is_named_first_unless_every_slice_failed_for_the_moment() -> None:
+    # what a base URL with a path of its own gets: the same answer on every rerun until OPENTACT_BASE_URL is fixed
+    wrong_path = SliceFailure(
+        "cdrs", DAY2, "cdrs page 1 was refused by https://api.example.com (HTTP 404): not found; the base URL has a "
+        "path after https://api.example.com, ...: check OPENTACT_BASE_URL (or the account's base_url)", retryable=False,
+    )
+    for failures, advice in (
+        ((TRANSIENT,), "; run the sync again (landed slices are not redone)"),
+        ((wrong_path,), "; fix what is named, then run the sync again (landed slices are not redone)"),
+        ((TRANSIENT, BROKEN), "; fix what is named, then run the sync again (landed slices are not redone)"),
+    ):
+        line = str(incomplete(*failures))
+        assert line.startswith(f"{len(failures)} slice") and line.endswith(advice), line
+        assert line.count("run the sync again") == 1
