@@ -119,6 +119,10 @@ def dates_command(
     }))
 
 
+# What a build stopped by Ctrl-C or SIGTERM leaves, and what to do.
+BUILD_STOPPED = "the build stopped; the previous warehouse stays as it was: run `cdr build` again"
+
+
 @_command(
     app, "build", "Build the DuckDB warehouse from the lake.",
     "cdr build",
@@ -140,12 +144,16 @@ def build_command(
     from pipelines.settings import load_settings
 
     settings = load_settings(data_dir=data_dir)
-    from pipelines.models import build  # after the settings: a bad one is refused before DuckDB loads
+    from pipelines.console import stoppable
 
-    report = build(
-        settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config, full=full,
-        memory_limit=settings.build_memory_limit,
-    )
+    # A stopped build removes its temporary warehouse; the one in place is replaced only once the build is done.
+    with stoppable(BUILD_STOPPED):
+        from pipelines.models import build  # after the settings: a bad one is refused before DuckDB loads
+
+        report = build(
+            settings.data_dir, report_timezone=settings.report_timezone, alerts_config=settings.alerts_config,
+            full=full, memory_limit=settings.build_memory_limit,
+        )
     typer.echo(report.summary())
     if not any(report.sources.values()):
         # An empty warehouse is a valid build, but most often of a data dir never synced or not the

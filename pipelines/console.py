@@ -187,6 +187,10 @@ def stoppable(what: str, grace: float | None = None) -> Iterator["_Stoppable"]:
     slices stay checkpointed, its lock is released); the command waits for that at most `grace`
     seconds (None: STOP_GRACE_SECS), or until a second signal, then leaves anyway, as a crash would: the sync
     resumes from its checkpoints either way.
+
+    Work the block runs itself (a build) is stopped where it is, and unwinds as from any error; a second
+    signal stops the unwinding too. Whatever that work raises on its way out once a signal came is the
+    Stopped: DuckDB takes the signal in a query and raises its own "Query interrupted".
     """
     runner = _Stoppable(what, STOP_GRACE_SECS if grace is None else grace)
     # Only the main thread may handle signals; called elsewhere, the block runs as it is.
@@ -194,6 +198,10 @@ def stoppable(what: str, grace: float | None = None) -> Iterator["_Stoppable"]:
     previous = {signum: signal.signal(signum, runner.on_signal) for signum in _STOP_SIGNALS} if in_main else {}
     try:
         yield runner
+    except Exception as exc:
+        if runner.signum is None or isinstance(exc, Stopped):
+            raise
+        raise Stopped(runner.signum, what) from exc
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -217,6 +225,8 @@ class _Stoppable:
     def on_signal(self, signum: int, frame: object) -> None:
         if self.signum is not None:  # a second signal: wait no longer
             self.deadline = time.monotonic()
+            if not self.running:  # the block's own work unwinding: stop that too
+                raise Stopped(self.signum, self.what)
             return
         self.signum = signum
         self.deadline = time.monotonic() + self.grace

@@ -2,8 +2,11 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -234,6 +237,46 @@ def test_ctrl_c_during_a_query_is_one_line_and_exit_130_not_a_traceback(tmp_path
     duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
     monkeypatch.setattr(pipelines.sql, "run_query", ctrl_c_in_duckdb)
     assert run_cdr(capsys, monkeypatch, "sql", "select 42", "--data-dir", str(tmp_path)) == (130, "", "interrupted\n")
+
+
+@pytest.mark.parametrize(
+    ("signum", "where", "said"),
+    [
+        (signal.SIGINT, "query", "interrupted"),
+        (signal.SIGINT, "python", "interrupted"),
+        (signal.SIGTERM, "query", "terminated"),
+    ],
+)
+def test_a_stopped_build_says_what_it_left_and_keeps_the_previous_warehouse(
+    signum, where, said, tmp_path, capsys, monkeypatch
+):
+    import pipelines.models.runner as runner
+    from pipelines.models import build
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    build(data_dir)  # the previous warehouse (of an empty lake)
+    before = {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()}
+
+    def stopped_while_building(con, *args):
+        if where == "python":
+            os.kill(os.getpid(), signum)
+            time.sleep(30)
+        # as Ctrl-C comes while DuckDB runs a model: it takes the signal and raises its own "Query interrupted"
+        threading.Timer(0.2, os.kill, (os.getpid(), signum)).start()
+        con.execute("select count(*) from range(1000000000000)").fetchall()
+
+    monkeypatch.setattr(runner, "_create_macros", stopped_while_building)
+    # Without `cdr build`'s own handling, SIGTERM would end the test run: here it is Ctrl-C's KeyboardInterrupt.
+    unguarded = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        code, out, err = run_cdr(capsys, monkeypatch, "build", "--data-dir", str(data_dir))
+    finally:
+        signal.signal(signal.SIGTERM, unguarded)
+
+    assert (code, out) == (128 + signum, "")
+    assert err == f"{said}: the build stopped; the previous warehouse stays as it was: run `cdr build` again\n"
+    assert {path.name: path.read_bytes() for path in data_dir.iterdir() if path.is_file()} == before
 
 
 def test_a_runtime_error_that_is_not_ctrl_c_is_not_hidden_as_one(tmp_path, capsys, monkeypatch):

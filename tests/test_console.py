@@ -145,6 +145,27 @@ def test_a_signal_before_the_flow_starts_stops_at_once() -> None:
         time.sleep(5)
 
 
+def test_the_blocks_own_work_stopped_is_the_stopped_whatever_it_raises_on_its_way_out() -> None:
+    with pytest.raises(Stopped, match="^interrupted: x$"), stoppable("x"):
+        try:
+            _signal_self(signal.SIGINT)
+            time.sleep(5)
+        except Stopped:
+            raise RuntimeError("Query interrupted") from None  # what DuckDB raises in its place
+
+
+def test_a_second_signal_stops_the_blocks_own_work_unwinding_too() -> None:
+    started = time.monotonic()
+    with pytest.raises(Stopped, match="^interrupted: x$"), stoppable("x"):
+        try:
+            _signal_self(signal.SIGINT)
+            time.sleep(5)
+        finally:
+            _signal_self(signal.SIGINT)  # Ctrl-C again during a slow clean-up
+            time.sleep(5)
+    assert time.monotonic() - started < 4
+
+
 def test_a_flow_that_ends_or_fails_unsignalled_gives_its_result_or_error() -> None:
     async def fine() -> int:
         return 7
