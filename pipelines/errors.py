@@ -110,11 +110,17 @@ def one_of(value: str, choices: Sequence[str], option: str) -> str:
 
 
 def did_you_mean(value: str, options: Iterable[str], cutoff: float = 0.8) -> str:
-    """A value none of `options` names -> "did you mean 'X'?" with the option closest to it, in any case; ''
-    when none is close enough for a letter or two mistyped."""
+    """A value none of `options` names -> "did you mean 'X'?" with the option closest to it (`closest`); ''
+    when none is."""
+    found = closest(value, options, cutoff)
+    return f"did you mean {found!r}?" if found is not None else ""
+
+
+def closest(value: str, options: Iterable[str], cutoff: float = 0.8) -> str | None:
+    """The option closest to `value` in any case, or None when none is close enough for a letter or two mistyped."""
     by_folded = {option.casefold(): option for option in options}
     found = difflib.get_close_matches(value.strip().casefold(), list(by_folded), n=1, cutoff=cutoff)
-    return f"did you mean {by_folded[found[0]]!r}?" if found else ""
+    return by_folded[found[0]] if found else None
 
 
 def hinted(hint: str) -> str:

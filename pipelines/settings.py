@@ -5,7 +5,6 @@ Precedence: a command-line option, then the environment, then `.env`, then the d
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -22,7 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.dates import WEEK_STARTS, ZONES, zone_meant, zone_name
-from pipelines.errors import UsageError, bad_value, choice, clip, hinted, one_line, shown_url, unusable_host
+from pipelines.errors import UsageError, bad_value, choice, clip, closest, hinted, one_line, shown_url, unusable_host
 
 PRODUCTION_URL = "https://api.opentact.org"
 
@@ -98,10 +97,10 @@ def missing_api_key(settings: Settings) -> UsageError:
         dotenv = clip(str(settings._dotenv))
         names |= {name.upper(): (name, dotenv) for name in dotenv_values(settings._dotenv, encoding="utf-8")}
     names.pop("OPENTACT_API_KEY", None)  # set, but empty
-    near = difflib.get_close_matches("OPENTACT_API_KEY", list(names), n=1, cutoff=0.85)
-    if not near:
+    near = closest("OPENTACT_API_KEY", names, cutoff=0.85)
+    if near is None:
         return UsageError(MISSING_API_KEY)
-    name, where = names[near[0]]
+    name, where = names[near]
     return UsageError(f"{MISSING_API_KEY} ({where} sets {clip(name)}: did you mean OPENTACT_API_KEY?)")
 
 
