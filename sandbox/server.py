@@ -639,8 +639,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def base_url(sock: socket.socket) -> str:
-    """A bound socket -> the base URL clients use."""
+    """A bound socket -> the base URL clients on this machine use: one bound to every interface (`--host 0.0.0.0`)
+    is reached at loopback, the only host the client takes plain http:// for."""
     host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 

@@ -603,3 +603,17 @@ def test_bad_serve_arguments_are_one_line_and_exit_2(changes: dict, mentions: st
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and mentions in lines[0] and "secret-key-123" not in lines[0]
+
+
+@pytest.mark.parametrize(("host", "announced"), [("0.0.0.0", "http://127.0.0.1:"), ("127.0.0.1", "http://127.0.0.1:")])
+def test_a_sandbox_on_every_interface_announces_a_url_the_client_takes(host: str, announced: str) -> None:
+    # `cdr sandbox serve --host 0.0.0.0`: the line a user copies into OPENTACT_BASE_URL must not be refused.
+    from pipelines.settings import base_url_problem
+    from sandbox.server import base_url, bind
+
+    sock = bind(host, 0)
+    try:
+        url = base_url(sock)
+    finally:
+        sock.close()
+    assert url.startswith(announced) and base_url_problem(url) is None
