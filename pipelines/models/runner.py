@@ -845,7 +845,8 @@ def _build_all(
     jobs: dict[str, Model | DataTest] = {model.name: model for model in models}
     jobs.update({f"test {test.name}": test for test in tests})
     graph = {key: {ref for ref in job.refs if ref in built} for key, job in jobs.items()}
-    # last in the order, and waited for by nothing: a write takes a connection no model or test is ready for
+    # last in the order: a write takes a connection no model or test is ready for; no model or test waits for
+    # a write (in a full build, the rest's write waits for the tables' writes: its views read them)
     graph |= {f"write {key}": set(write.after) for key, write in writes.items()}
 
     def run(cursor: duckdb.DuckDBPyConnection, key: str) -> ModelRun | TestRun | str | None:
