@@ -12,7 +12,7 @@ import signal
 import sys
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -165,26 +165,18 @@ def run() -> None:
     if stdout is not None:  # None: started with stdout closed, which click and rich write nothing to
         sys.stdout = _Stdout(stdout)  # type: ignore[assignment]
     try:
-        _run()
-    finally:
-        # Here, where a failure is seen, not in the interpreter's flush at exit; the command's exit code stands
-        # unless what it wrote could not be.
-        failed = None
         try:
-            if sys.stdout is not None:
-                sys.stdout.flush()
-        except ReaderGone:
-            pass
-        except StdoutFailed as exc:
-            failed = exc
+            _run()
+        finally:
+            # Here, where a failure is seen, not in the interpreter's flush at exit.
+            with suppress(ReaderGone):
+                if sys.stdout is not None:
+                    sys.stdout.flush()
+    except StdoutFailed as exc:  # by a command's write or that flush: what it wrote is lost, whatever its exit code
+        typer.echo(f"error: cannot write the output: {exc}", err=True)
+        sys.exit(1)
+    finally:
         sys.stdout = stdout
-        if failed is not None:
-            _stdout_failed(failed)
-
-
-def _stdout_failed(exc: StdoutFailed) -> NoReturn:
-    typer.echo(f"error: cannot write the output: {exc}", err=True)
-    sys.exit(1)
 
 
 def _run() -> None:
@@ -194,8 +186,6 @@ def _run() -> None:
         code = app(prog_name="cdr", standalone_mode=False)
     except ReaderGone:
         code = 0
-    except StdoutFailed as exc:
-        _stdout_failed(exc)
     except TyperException as exc:  # typer's (vendored click's) usage errors
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `cdr` or `cdr sandbox`: show the help
