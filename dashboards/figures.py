@@ -232,12 +232,7 @@ def cost_by_country(frame: pl.DataFrame) -> Figure:
         ]
     latest = months[-1]
     bars = [max(len(views[month][index]["y"]) for month in months) or 1 for index in range(len(currencies))]
-    height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
-    gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
-    fig = plot.grid(
-        len(currencies), row_heights=bars, vertical_spacing=gap,
-        subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
-    )
+    fig, height = _ranking_grid(currencies, bars)
     for row, (currency, bars_now) in enumerate(zip(currencies, views[latest], strict=True), start=1):
         plot.add(fig, {
             "type": "bar", "x": bars_now["x"], "y": bars_now["y"], "customdata": bars_now["customdata"],
@@ -948,14 +943,7 @@ def _ranked_cost(frame: pl.DataFrame, title: str, *, fold: bool = True) -> Figur
         _top_n(totals.filter(pl.col("currency") == currency), "label", "cost", fold=fold, rest="is_rest")
         for currency in currencies
     ]
-    bars = [len(ranking.names) for ranking in rankings]
-    height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
-    # The gap between panels in pixels holds one panel's axis title and the next one's title.
-    gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
-    fig = plot.grid(
-        len(currencies), row_heights=bars, vertical_spacing=gap,
-        subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
-    )
+    fig, height = _ranking_grid(currencies, [len(ranking.names) for ranking in rankings])
     for row, (currency, ranking) in enumerate(zip(currencies, rankings, strict=True), start=1):
         costs = ranking.values["cost"]
         plot.add(fig, {
@@ -1022,6 +1010,19 @@ def _rank_colors(ranking: _Ranking, color: str) -> list[str]:
 
 def _ranking_height(bars: int) -> int:
     return max(theme.FIGURE_HEIGHT, 110 + RANK_BAND_PX * bars)
+
+
+def _ranking_grid(currencies: Sequence[str], bars: Sequence[int]) -> tuple[Figure, int]:
+    """A ranking's currencies and each one's number of bars -> its figure of a panel per currency, each as tall as
+    its bars, and the figure's height."""
+    height = _ranking_height(sum(bars)) + PANEL_GAP_PX * (len(currencies) - 1)
+    # The gap between panels in pixels holds one panel's axis title and the next one's title.
+    gap = PANEL_GAP_PX / (height - 120) if len(currencies) > 1 else 0.0
+    fig = plot.grid(
+        len(currencies), row_heights=bars, vertical_spacing=gap,
+        subplot_titles=[plot_text(currency) for currency in currencies] if len(currencies) > 1 else None,
+    )
+    return fig, height
 
 
 def _rank_names(
