@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_models import OUT, _run_line as _line, generate_lake, revision_tree  # noqa: E402
 from bench.bench_sandbox import machine  # noqa: E402
+from tests.dashboards.dashboard_fixtures import page_figures  # noqa: E402
 
 FIRST_SEED = 20260101
 # `cdr` in a child, printing its peak RSS on the way out: the kernel's ru_maxrss would count the forking bench's own.
@@ -39,7 +40,6 @@ atexit.register(peak)
 from cdr_app.cli import main
 sys.exit(main())"""
 PEAK = re.compile(r"^VmHWM:\s+(\d+) kB$", re.MULTILINE)
-NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"([^"]+)",\s*')
 
 
 def data_dir(accounts: int, days: int, calls: int, messages: int) -> Path:
@@ -85,15 +85,11 @@ def render(code: Path, data: Path, out: Path) -> dict[str, float]:
 
 def figures_of(site: Path) -> dict[tuple[str, str], tuple[object, object]]:
     """A site -> {(page, figure id): (data, layout)} as each page hands them to Plotly.newPlot."""
-    decoder = json.JSONDecoder()
-    found = {}
-    for page in sorted(site.rglob("*.html")):
-        html = page.read_text("utf-8")
-        for call in NEW_PLOT.finditer(html):
-            data, end = decoder.raw_decode(html, call.end())
-            layout, _ = decoder.raw_decode(html, html.index("{", end))
-            found[(str(page.relative_to(site)), call.group(1))] = (data, layout)
-    return found
+    return {
+        (str(page.relative_to(site)), key): (figure["data"], figure["layout"])
+        for page in sorted(site.rglob("*.html"))
+        for key, figure in page_figures(page.read_text("utf-8")).items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

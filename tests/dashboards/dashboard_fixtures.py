@@ -38,8 +38,19 @@ def page_figure(html: str, key: str) -> Figure:
     """A page and a figure's key -> the figure's data and layout as the page hands them to Plotly.newPlot."""
     call = re.search(rf'Plotly\.newPlot\(\s*"fig-{re.escape(key)}",\s*', html)
     assert call, f"no figure fig-{key} on the page"
+    return _figure_at(html, call.end())
+
+
+def page_figures(html: str) -> dict[str, Figure]:
+    """A page -> each figure's div id ('fig-' and its key) -> its data and layout, as `page_figure`."""
+    calls = re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', html)
+    return {call[1]: _figure_at(html, call.end()) for call in calls}
+
+
+def _figure_at(html: str, start: int) -> Figure:
+    """A page and where a Plotly.newPlot call's data starts -> the figure's data and layout."""
     decoder = json.JSONDecoder()
-    data, end = decoder.raw_decode(html, call.end())
+    data, end = decoder.raw_decode(html, start)
     layout, _ = decoder.raw_decode(html, re.compile(r"\s*,\s*").match(html, end).end())
     return {"data": data, "layout": layout}
 
